@@ -34,11 +34,11 @@ void sasl_server_free(struct sasl_server **sasl);
    client sent after a challenge; "*" cancels.
    Returns 1 done (sasl_server_user()/sasl_server_password() are set),
    0 another step is needed (*challenge_r: the base64 challenge to send after
-   "334 " / "+ ", owned by sasl, valid until the next call), -1 malformed or
+   "334 " / "+ ", caller frees; NULL otherwise), -1 malformed or
    cancelled (*error_r: static text, e.g. "cancelled", "invalid base64").
    After 1 or -1 the exchange is over; further calls return -1. */
 int sasl_server_step(struct sasl_server *sasl, const char *client_line, size_t len,
-		     const char **challenge_r, const char **error_r);
+		     char **challenge_r, const char **error_r);
 /* The authentication identity (authcid) and password after step returned 1;
    NULL before. */
 const char *sasl_server_user(const struct sasl_server *sasl);
