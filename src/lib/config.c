@@ -1,0 +1,532 @@
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#include <ini.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL, OPT_SIZE, OPT_DURATION, OPT_ENUM, OPT_LISTEN };
+
+struct option {
+	const char *section;
+	const char *key;
+	enum opt_type type;
+	size_t offset;
+	const char *def;
+	long long min, max;          /* OPT_INT, OPT_SIZE, OPT_DURATION */
+	const char *const *values;   /* OPT_ENUM, NULL-terminated */
+	const char *help;
+};
+
+static const char *const log_levels[] = { "debug", "info", "warn", "error", NULL };
+static const char *const plaintext_values[] = { "no", "loopback", "yes", NULL };
+static const char *const bare_newline_values[] = { "reject", "normalize", NULL };
+static const char *const tls_values[] = { "none", "may", "encrypt", "verify", NULL };
+
+#define OFF(field) offsetof(struct config, field)
+#define LISTEN(sec, field, def, what) \
+	{ sec, "listen", OPT_LISTEN, OFF(field), def, 0, 0, NULL, \
+	  what " listener, host:port or [v6]:port; port 0 picks a free port, empty disables" }
+
+/* Every option, once.  Keep help to one line. */
+static const struct option options[] = {
+	{ "server", "data_dir", OPT_STRING, OFF(data_dir), "var", 0, 0, NULL,
+	  "directory for users.db, mail/, queue/ and tls/ (relative to the working directory)" },
+	{ "server", "user", OPT_STRING, OFF(user), "postoffice", 0, 0, NULL,
+	  "unprivileged user the server runs as when started as root" },
+	{ "server", "workers", OPT_INT, OFF(workers), "0", 0, 64, NULL,
+	  "worker processes; 0 means one per CPU core" },
+	{ "server", "hostname", OPT_STRING, OFF(hostname), "", 0, 0, NULL,
+	  "name in greetings and Received headers; empty means the system host name" },
+	{ "server", "log_level", OPT_ENUM, OFF(log_level), "info", 0, 0, log_levels,
+	  "least severe level logged" },
+
+	{ "limits", "max_connections", OPT_INT, OFF(max_connections), "10000", 1, 1000000, NULL,
+	  "connections per worker process, all protocols together" },
+	{ "limits", "max_connections_per_ip", OPT_INT, OFF(max_connections_per_ip), "100", 1, 1000000, NULL,
+	  "connections from one client IP address per worker process" },
+	{ "limits", "max_message_size", OPT_SIZE, OFF(max_message_size), "25M", 1024, 1LL << 40, NULL,
+	  "largest message accepted (SIZE); suffixes k, M, G" },
+	{ "limits", "max_recipients", OPT_INT, OFF(max_recipients), "100", 1, 100000, NULL,
+	  "recipients per message" },
+	{ "limits", "max_errors", OPT_INT, OFF(max_errors), "10", 1, 1000, NULL,
+	  "protocol errors in one session before it is disconnected" },
+	{ "limits", "max_auth_failures", OPT_INT, OFF(max_auth_failures), "3", 1, 100, NULL,
+	  "failed logins in one session before it is disconnected" },
+	{ "limits", "auth_failure_delay", OPT_DURATION, OFF(auth_failure_delay), "2s", 0, 60, NULL,
+	  "delay before answering a failed login" },
+	{ "limits", "smtp_timeout", OPT_DURATION, OFF(smtp_timeout), "5m", 1, 86400, NULL,
+	  "SMTP idle timeout (RFC 5321 4.5.3.2 asks for at least 5 minutes)" },
+
+	LISTEN("smtp", smtp_listen, "127.0.0.1:2525", "inbound SMTP (port 25 role, no AUTH)"),
+	{ "smtp", "bare_newline", OPT_ENUM, OFF(bare_newline), "reject", 0, 0, bare_newline_values,
+	  "message with a bare LF or CR: reject with 5xx, or normalize it to CRLF" },
+	{ "smtp", "postmaster", OPT_STRING, OFF(postmaster), "", 0, 0, NULL,
+	  "where postmaster@ each local domain goes; empty means the domain's first user" },
+	LISTEN("submission", submission_listen, "127.0.0.1:2587", "submission with STARTTLS (RFC 6409)"),
+	LISTEN("submissions", submissions_listen, "127.0.0.1:2465", "submission over implicit TLS (RFC 8314)"),
+
+	{ "auth", "plaintext_auth", OPT_ENUM, OFF(plaintext_auth), "loopback", 0, 0, plaintext_values,
+	  "passwords without TLS: no, loopback (only from 127.0.0.0/8 and ::1), yes" },
+
+	{ "tls", "cert_file", OPT_STRING, OFF(tls_cert), "", 0, 0, NULL,
+	  "PEM certificate chain; empty means DATA_DIR/tls/cert.pem, self-signed on first start" },
+	{ "tls", "key_file", OPT_STRING, OFF(tls_key), "", 0, 0, NULL,
+	  "PEM private key; empty means DATA_DIR/tls/key.pem" },
+
+	LISTEN("pop3", pop3_listen, "127.0.0.1:2110", "POP3 with STLS"),
+	{ "pop3", "timeout", OPT_DURATION, OFF(pop3_timeout), "10m", 1, 86400, NULL,
+	  "POP3 idle timeout (RFC 1939 asks for at least 10 minutes)" },
+	LISTEN("pop3s", pop3s_listen, "127.0.0.1:2995", "POP3 over implicit TLS"),
+
+	LISTEN("imap", imap_listen, "127.0.0.1:2143", "IMAP with STARTTLS"),
+	{ "imap", "timeout", OPT_DURATION, OFF(imap_timeout), "30m", 60, 86400, NULL,
+	  "IMAP idle timeout (RFC 3501 asks for at least 30 minutes)" },
+	{ "imap", "max_connections_per_user", OPT_INT, OFF(imap_max_connections_per_user), "50", 1, 100000, NULL,
+	  "IMAP sessions of one user per worker process" },
+	LISTEN("imaps", imaps_listen, "127.0.0.1:2993", "IMAP over implicit TLS"),
+
+	{ "queue", "lifetime", OPT_DURATION, OFF(queue_lifetime), "5d", 1, 365 * 86400, NULL,
+	  "how long a message may wait before it bounces" },
+	{ "queue", "retry", OPT_STRING, OFF(queue_retry), "5m,10m,20m,40m,1h,2h,4h", 0, 0, NULL,
+	  "delays between delivery attempts; the last one repeats" },
+	{ "queue", "max_per_domain", OPT_INT, OFF(queue_max_per_domain), "4", 1, 1000, NULL,
+	  "concurrent outbound connections to one destination domain" },
+	{ "queue", "max_connections", OPT_INT, OFF(queue_max_connections), "50", 1, 10000, NULL,
+	  "concurrent outbound connections in total" },
+	{ "queue", "max_received", OPT_INT, OFF(queue_max_received), "50", 5, 1000, NULL,
+	  "Received headers after which a message is taken to loop and bounced" },
+
+	{ "relay", "relayhost", OPT_STRING, OFF(relayhost), "", 0, 0, NULL,
+	  "smarthost for all remote mail, [host]:port; empty means deliver to each domain's MX" },
+	{ "relay", "user", OPT_STRING, OFF(relay_user), "", 0, 0, NULL,
+	  "AUTH user for the relayhost" },
+	{ "relay", "password", OPT_STRING, OFF(relay_password), "", 0, 0, NULL,
+	  "AUTH password for the relayhost" },
+	{ "relay", "tls", OPT_ENUM, OFF(relay_tls), "encrypt", 0, 0, tls_values,
+	  "STARTTLS to the relayhost: none, may, encrypt (required), verify (required and verified)" },
+	{ "relay", "implicit_tls", OPT_BOOL, OFF(relay_implicit_tls), "no", 0, 0, NULL,
+	  "connect to the relayhost with implicit TLS (port 465 style)" },
+	{ "relay", "outbound_tls", OPT_ENUM, OFF(outbound_tls), "may", 0, 0, tls_values,
+	  "STARTTLS when delivering to MX hosts: none, may (opportunistic), encrypt, verify" },
+
+	{ "dns", "resolver", OPT_STRING, OFF(dns_resolver), "", 0, 0, NULL,
+	  "DNS server as host:port; empty means the system resolver (/etc/resolv.conf)" },
+};
+
+/* ---- value parsers ---- */
+
+int config_parse_size(const char *value, uint64_t *size_r)
+{
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(value, &end, 10);
+	if (errno != 0 || end == value || *value == '-')
+		return -1;
+	uint64_t mult = 1;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': mult = 1024; end++; break;
+	case 'm': case 'M': mult = 1024 * 1024; end++; break;
+	case 'g': case 'G': mult = 1024ULL * 1024 * 1024; end++; break;
+	default: return -1;
+	}
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end != '\0' || (n != 0 && mult > UINT64_MAX / n))
+		return -1;
+	*size_r = n * mult;
+	return 0;
+}
+
+int config_parse_duration(const char *value, int *seconds_r)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(value, &end, 10);
+	if (errno != 0 || end == value || n < 0)
+		return -1;
+	long long mult = 1;
+	switch (*end) {
+	case '\0': break;
+	case 's': mult = 1; end++; break;
+	case 'm': mult = 60; end++; break;
+	case 'h': mult = 3600; end++; break;
+	case 'd': mult = 86400; end++; break;
+	default: return -1;
+	}
+	if (*end != '\0' || n > INT_MAX / mult)
+		return -1;
+	*seconds_r = (int)(n * mult);
+	return 0;
+}
+
+static int parse_port(const char *s, int *port_r)
+{
+	char *end;
+	errno = 0;
+	long n = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || n < 0 || n > 65535)
+		return -1;
+	*port_r = (int)n;
+	return 0;
+}
+
+int config_parse_listen(const char *value, struct listen_addr *addr, char **error_r)
+{
+	memset(addr, 0, sizeof(*addr));
+	if (*value == '\0')
+		return 0;
+	const char *colon;
+	char *host;
+	if (*value == '[') {
+		const char *close = strchr(value, ']');
+		if (close == NULL || close[1] != ':') {
+			*error_r = xstrdup("expected [address]:port");
+			return -1;
+		}
+		host = xstrndup(value + 1, (size_t)(close - value - 1));
+		colon = close + 1;
+	} else {
+		colon = strrchr(value, ':');
+		if (colon == NULL || colon == value) {
+			*error_r = xstrdup("expected host:port");
+			return -1;
+		}
+		host = xstrndup(value, (size_t)(colon - value));
+	}
+	if (parse_port(colon + 1, &addr->port) < 0) {
+		free(host);
+		*error_r = xstrdup("port must be a number from 0 to 65535");
+		return -1;
+	}
+	addr->host = host;
+	addr->enabled = true;
+	return 0;
+}
+
+static int parse_bool(const char *v, int *r)
+{
+	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "on"))
+		*r = 1;
+	else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "off"))
+		*r = 0;
+	else
+		return -1;
+	return 0;
+}
+
+/* Sets one option from its text; returns 0 or -1 with *error_r. */
+static int option_set(struct config *cfg, const struct option *o, const char *value, char **error_r)
+{
+	void *field = (char *)cfg + o->offset;
+	switch (o->type) {
+	case OPT_STRING:
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return 0;
+	case OPT_INT: {
+		char *end;
+		errno = 0;
+		long long n = strtoll(value, &end, 10);
+		if (errno != 0 || end == value || *end != '\0') {
+			*error_r = xasprintf("'%s' is not a number", value);
+			return -1;
+		}
+		if (n < o->min || n > o->max) {
+			*error_r = xasprintf("%lld is out of range %lld..%lld", n, o->min, o->max);
+			return -1;
+		}
+		*(int *)field = (int)n;
+		return 0;
+	}
+	case OPT_BOOL:
+		if (parse_bool(value, (int *)field) < 0) {
+			*error_r = xasprintf("'%s' is not yes or no", value);
+			return -1;
+		}
+		return 0;
+	case OPT_SIZE: {
+		uint64_t n;
+		if (config_parse_size(value, &n) < 0) {
+			*error_r = xasprintf("'%s' is not a size (like 512k, 25M, 1G)", value);
+			return -1;
+		}
+		if ((long long)n < o->min || (long long)n > o->max) {
+			*error_r = xasprintf("%s is out of range %lld..%lld bytes", value, o->min, o->max);
+			return -1;
+		}
+		*(uint64_t *)field = n;
+		return 0;
+	}
+	case OPT_DURATION: {
+		int n;
+		if (config_parse_duration(value, &n) < 0) {
+			*error_r = xasprintf("'%s' is not a duration (like 30s, 5m, 2h, 5d)", value);
+			return -1;
+		}
+		if (n < o->min || n > o->max) {
+			*error_r = xasprintf("%s is out of range %llds..%llds", value, o->min, o->max);
+			return -1;
+		}
+		*(int *)field = n;
+		return 0;
+	}
+	case OPT_ENUM:
+		for (int i = 0; o->values[i] != NULL; i++) {
+			if (!strcasecmp(value, o->values[i])) {
+				*(int *)field = i;
+				return 0;
+			}
+		}
+		{
+			struct { char s[256]; size_t n; } list = { "", 0 };
+			for (int i = 0; o->values[i] != NULL; i++)
+				list.n += (size_t)snprintf(list.s + list.n, sizeof(list.s) - list.n, "%s%s",
+							   i ? ", " : "", o->values[i]);
+			*error_r = xasprintf("'%s' is not one of: %s", value, list.s);
+		}
+		return -1;
+	case OPT_LISTEN: {
+		struct listen_addr *addr = field;
+		struct listen_addr parsed;
+		if (config_parse_listen(value, &parsed, error_r) < 0)
+			return -1;
+		free(addr->host);
+		*addr = parsed;
+		return 0;
+	}
+	}
+	return -1;
+}
+
+static void option_format(const struct config *cfg, const struct option *o, char *out, size_t outsize)
+{
+	const void *field = (const char *)cfg + o->offset;
+	switch (o->type) {
+	case OPT_STRING:
+		snprintf(out, outsize, "%s", *(char *const *)field ? *(char *const *)field : "");
+		break;
+	case OPT_INT:
+		snprintf(out, outsize, "%d", *(const int *)field);
+		break;
+	case OPT_BOOL:
+		snprintf(out, outsize, "%s", *(const int *)field ? "yes" : "no");
+		break;
+	case OPT_SIZE:
+		snprintf(out, outsize, "%llu", (unsigned long long)*(const uint64_t *)field);
+		break;
+	case OPT_DURATION:
+		snprintf(out, outsize, "%ds", *(const int *)field);
+		break;
+	case OPT_ENUM:
+		snprintf(out, outsize, "%s", o->values[*(const int *)field]);
+		break;
+	case OPT_LISTEN: {
+		const struct listen_addr *a = field;
+		if (!a->enabled)
+			snprintf(out, outsize, "%s", "");
+		else if (strchr(a->host, ':') != NULL)
+			snprintf(out, outsize, "[%s]:%d", a->host, a->port);
+		else
+			snprintf(out, outsize, "%s:%d", a->host, a->port);
+		break;
+	}
+	}
+}
+
+static void route_add(struct config *cfg, const char *domain, const char *value, char **error_r)
+{
+	struct listen_addr addr;
+	if (config_parse_listen(value, &addr, error_r) < 0)
+		return;
+	if (!addr.enabled || addr.port == 0) {
+		free(addr.host);
+		*error_r = xstrdup("route must be host:port with a port above 0");
+		return;
+	}
+	cfg->routes = xreallocarray(cfg->routes, cfg->routes_count + 1, sizeof(*cfg->routes));
+	struct route *r = &cfg->routes[cfg->routes_count++];
+	r->domain = xstrdup(domain);
+	r->host = addr.host;
+	r->port = addr.port;
+}
+
+const struct route *config_route(const struct config *cfg, const char *domain)
+{
+	for (size_t i = 0; i < cfg->routes_count; i++)
+		if (!strcasecmp(cfg->routes[i].domain, domain))
+			return &cfg->routes[i];
+	return NULL;
+}
+
+struct load_ctx {
+	struct config *cfg;
+	char *error;
+	char *key;
+};
+
+static int ini_handler(void *user, const char *section, const char *key, const char *value)
+{
+	struct load_ctx *ctx = user;
+	if (ctx->error != NULL)
+		return 1;
+	if (!strcasecmp(section, "routes")) {
+		route_add(ctx->cfg, key, value, &ctx->error);
+		if (ctx->error != NULL) {
+			ctx->key = xasprintf("[routes] %s", key);
+			return 0;
+		}
+		return 1;
+	}
+	for (size_t i = 0; i < N_ELEMENTS(options); i++) {
+		const struct option *o = &options[i];
+		if (strcasecmp(o->section, section) || strcasecmp(o->key, key))
+			continue;
+		if (option_set(ctx->cfg, o, value, &ctx->error) < 0) {
+			ctx->key = xasprintf("[%s] %s", section, key);
+			return 0;
+		}
+		return 1;
+	}
+	ctx->key = xasprintf("[%s] %s", section, key);
+	ctx->error = xstrdup("unknown option (postoffice check --defaults lists every option)");
+	return 0;
+}
+
+static void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < N_ELEMENTS(options); i++) {
+		char *error = NULL;
+		if (option_set(cfg, &options[i], options[i].def, &error) < 0)
+			log_panic("bad default for [%s] %s: %s", options[i].section, options[i].key, error);
+	}
+}
+
+static int finish_load(struct load_ctx *ctx, int rc, const char *name, char **error_r)
+{
+	if (rc == 0 && ctx->error == NULL)
+		return 0;
+	if (rc == -1)
+		*error_r = xasprintf("%s: cannot open: %s", name, strerror(errno));
+	else if (ctx->error != NULL)
+		*error_r = xasprintf("%s:%d: %s: %s", name, rc, ctx->key, ctx->error);
+	else
+		*error_r = xasprintf("%s:%d: syntax error (expected [section] or key = value)", name, rc);
+	free(ctx->error);
+	free(ctx->key);
+	return -1;
+}
+
+int config_load(struct config *cfg, const char *path, char **error_r)
+{
+	config_defaults(cfg);
+	if (path == NULL)
+		return 0;
+	cfg->file = xstrdup(path);
+	struct load_ctx ctx = { cfg, NULL, NULL };
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return finish_load(&ctx, -1, path, error_r);
+	int rc = ini_parse_file(f, ini_handler, &ctx);
+	fclose(f);
+	return finish_load(&ctx, rc, path, error_r);
+}
+
+int config_load_string(struct config *cfg, const char *text, const char *name, char **error_r)
+{
+	config_defaults(cfg);
+	struct load_ctx ctx = { cfg, NULL, NULL };
+	int rc = ini_parse_string(text, ini_handler, &ctx);
+	return finish_load(&ctx, rc == -1 ? -2 : rc, name, error_r);
+}
+
+void config_finish(struct config *cfg)
+{
+	if (cfg->hostname[0] == '\0') {
+		char host[256] = "localhost";
+		gethostname(host, sizeof(host) - 1);
+		host[sizeof(host) - 1] = '\0';
+		free(cfg->hostname);
+		cfg->hostname = xstrdup(host);
+	}
+	if (cfg->tls_cert[0] == '\0') {
+		free(cfg->tls_cert);
+		cfg->tls_cert = xasprintf("%s/tls/cert.pem", cfg->data_dir);
+	}
+	if (cfg->tls_key[0] == '\0') {
+		free(cfg->tls_key);
+		cfg->tls_key = xasprintf("%s/tls/key.pem", cfg->data_dir);
+	}
+	if (cfg->workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		cfg->workers = n < 1 ? 1 : n > 64 ? 64 : (int)n;
+	}
+}
+
+void config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < N_ELEMENTS(options); i++) {
+		void *field = (char *)cfg + options[i].offset;
+		if (options[i].type == OPT_STRING)
+			free(*(char **)field);
+		else if (options[i].type == OPT_LISTEN)
+			free(((struct listen_addr *)field)->host);
+	}
+	for (size_t i = 0; i < cfg->routes_count; i++) {
+		free(cfg->routes[i].domain);
+		free(cfg->routes[i].host);
+	}
+	free(cfg->routes);
+	free(cfg->file);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+void config_write_default(FILE *out)
+{
+	fprintf(out, "# postoffice configuration.  Every option is shown commented out with its\n"
+		     "# default; uncomment and change what you need, then check it with\n"
+		     "# `postoffice check -c FILE` and reload with SIGHUP.\n");
+	const char *section = "";
+	for (size_t i = 0; i < N_ELEMENTS(options); i++) {
+		const struct option *o = &options[i];
+		if (strcmp(section, o->section) != 0) {
+			section = o->section;
+			fprintf(out, "\n[%s]\n", section);
+		}
+		fprintf(out, "# %s\n", o->help);
+		if (o->type == OPT_ENUM) {
+			fprintf(out, "# one of:");
+			for (int j = 0; o->values[j] != NULL; j++)
+				fprintf(out, " %s", o->values[j]);
+			fprintf(out, "\n");
+		}
+		fprintf(out, "#%s = %s\n", o->key, o->def);
+	}
+	fprintf(out, "\n[routes]\n# per-domain next hop that bypasses MX lookup, domain = host:port\n"
+		     "#example.org = 127.0.0.1:2525\n");
+}
+
+void config_write_effective(const struct config *cfg, FILE *out)
+{
+	const char *section = "";
+	for (size_t i = 0; i < N_ELEMENTS(options); i++) {
+		const struct option *o = &options[i];
+		if (strcmp(section, o->section) != 0) {
+			section = o->section;
+			fprintf(out, "%s[%s]\n", i ? "\n" : "", section);
+		}
+		char value[1024];
+		option_format(cfg, o, value, sizeof(value));
+		fprintf(out, "%s = %s\n", o->key, value);
+	}
+	fprintf(out, "\n[routes]\n");
+	for (size_t i = 0; i < cfg->routes_count; i++)
+		fprintf(out, "%s = %s:%d\n", cfg->routes[i].domain, cfg->routes[i].host, cfg->routes[i].port);
+}

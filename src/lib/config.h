@@ -1,0 +1,107 @@
+#ifndef LIB_CONFIG_H
+#define LIB_CONFIG_H
+/* The configuration: one INI file whose every option is declared once in the
+   table in config.c (section, key, type, default, bounds, help).  The table
+   drives parsing, `postoffice check` and the commented default file. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* A listener address "host:port" or "[v6]:port"; empty disables it and
+   port 0 means "any free port" (the bound port is logged). */
+struct listen_addr {
+	char *host;
+	int port;
+	bool enabled;
+};
+
+struct route {
+	char *domain;
+	char *host;
+	int port;
+};
+
+enum plaintext_auth { PLAINTEXT_AUTH_NO, PLAINTEXT_AUTH_LOOPBACK, PLAINTEXT_AUTH_YES };
+enum bare_newline { BARE_NEWLINE_REJECT, BARE_NEWLINE_NORMALIZE };
+enum tls_policy { TLS_POLICY_NONE, TLS_POLICY_MAY, TLS_POLICY_ENCRYPT, TLS_POLICY_VERIFY };
+
+struct config {
+	char *file;           /* the file read, or NULL for the embedded default */
+	/* [server] */
+	char *data_dir;
+	char *user;
+	int workers;          /* 0: one per core */
+	char *hostname;       /* "" until config_finish() fills in gethostname() */
+	int log_level;        /* enum log_level */
+	/* [limits] */
+	int max_connections;
+	int max_connections_per_ip;
+	uint64_t max_message_size;
+	int max_recipients;
+	int max_errors;
+	int max_auth_failures;
+	int auth_failure_delay;   /* seconds */
+	int smtp_timeout;         /* seconds */
+	/* listeners */
+	struct listen_addr smtp_listen;
+	struct listen_addr submission_listen;
+	struct listen_addr submissions_listen;
+	struct listen_addr pop3_listen;
+	struct listen_addr pop3s_listen;
+	struct listen_addr imap_listen;
+	struct listen_addr imaps_listen;
+	/* [smtp] */
+	int bare_newline;         /* enum bare_newline */
+	char *postmaster;         /* "" = first user of the domain */
+	/* [auth] */
+	int plaintext_auth;       /* enum plaintext_auth */
+	/* [tls] */
+	char *tls_cert;
+	char *tls_key;
+	/* [pop3] */
+	int pop3_timeout;
+	/* [imap] */
+	int imap_timeout;
+	int imap_max_connections_per_user;
+	/* [queue] */
+	int queue_lifetime;        /* seconds */
+	char *queue_retry;         /* comma-separated backoff schedule */
+	int queue_max_per_domain;
+	int queue_max_connections;
+	int queue_max_received;    /* loop detection */
+	/* [relay] */
+	char *relayhost;
+	char *relay_user;
+	char *relay_password;
+	int relay_tls;             /* enum tls_policy (smarthost) */
+	int relay_implicit_tls;
+	int outbound_tls;          /* enum tls_policy for MX delivery */
+	/* [dns] */
+	char *dns_resolver;        /* "" = system resolv.conf */
+	/* [routes] domain = host:port */
+	struct route *routes;
+	size_t routes_count;
+};
+
+/* Fills cfg with the defaults, then reads path when it is non-NULL.
+   Returns 0, or -1 with an error naming file, line and key. */
+int config_load(struct config *cfg, const char *path, char **error_r);
+/* Parses INI text (for tests); name is used in errors. */
+int config_load_string(struct config *cfg, const char *text, const char *name, char **error_r);
+/* Resolves what depends on other options (hostname, relative TLS paths). */
+void config_finish(struct config *cfg);
+void config_free(struct config *cfg);
+
+/* Writes the commented default file: every option, its default and help. */
+void config_write_default(FILE *out);
+/* Writes the effective configuration as INI text. */
+void config_write_effective(const struct config *cfg, FILE *out);
+
+/* Parses "host:port", "[v6]:port" or "" into addr. */
+int config_parse_listen(const char *value, struct listen_addr *addr, char **error_r);
+/* Parses sizes "10M", "512k", "1G", "123" and durations "30s", "5m", "2h", "5d". */
+int config_parse_size(const char *value, uint64_t *size_r);
+int config_parse_duration(const char *value, int *seconds_r);
+const struct route *config_route(const struct config *cfg, const char *domain);
+#endif

@@ -1,0 +1,51 @@
+#ifndef QUEUE_QUEUE_H
+#define QUEUE_QUEUE_H
+
+/* The spool for remote delivery and bounces: DATA_DIR/queue/.
+   One message = a hard-linked message file plus one envelope file holding
+   per-recipient state, rewritten durably (tmp + fsync + rename + fsync dir)
+   on every state change. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+enum queue_notify {
+	QUEUE_NOTIFY_DEFAULT = 0,
+	QUEUE_NOTIFY_NEVER = 1,
+	QUEUE_NOTIFY_SUCCESS = 2,
+	QUEUE_NOTIFY_FAILURE = 4,
+	QUEUE_NOTIFY_DELAY = 8
+};
+enum queue_ret { QUEUE_RET_DEFAULT, QUEUE_RET_FULL, QUEUE_RET_HDRS };
+enum queue_body { QUEUE_BODY_7BIT, QUEUE_BODY_8BITMIME, QUEUE_BODY_BINARYMIME };
+
+struct queue_rcpt {
+	const char *address;
+	const char *orcpt; /* "rfc822;x@y" or NULL */
+	unsigned notify;   /* enum queue_notify bits */
+};
+
+struct queue_envelope {
+	const char *sender; /* "" for the null sender <> */
+	const char *envid;  /* DSN ENVID or NULL */
+	enum queue_ret ret;
+	enum queue_body body;
+	bool smtputf8;
+	const char *auth_user; /* or NULL */
+	const char *client_ip;
+	const char *helo;
+	const struct queue_rcpt *rcpts;
+	size_t nrcpts;
+};
+
+/* Adds a message to the queue under the given id: hard-links (never
+   copies) the already fsynced message file data_path into the spool, notes
+   that its content starts data_offset bytes in (the bytes before are a
+   Return-Path line meant for local delivery), writes the envelope
+   durably (tmp + fsync + rename + fsync dir) and wakes the queue runner.
+   Blocking; runs on a job thread.  Returns 0 or -1 with *error_r. */
+int queue_enqueue(const char *data_dir, const char *id, const char *data_path, off_t data_offset,
+		  const struct queue_envelope *env, char **error_r);
+
+#endif
