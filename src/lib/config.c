@@ -371,7 +371,7 @@ struct load_ctx {
 	char *key;
 };
 
-static int ini_handler(void *user, const char *section, const char *key, const char *value)
+static int config_ini_cb(void *user, const char *section, const char *key, const char *value)
 {
 	struct load_ctx *ctx = user;
 	if (ctx->error != NULL)
@@ -434,7 +434,7 @@ int config_load(struct config *cfg, const char *path, char **error_r)
 	FILE *f = fopen(path, "r");
 	if (f == NULL)
 		return finish_load(&ctx, -1, path, error_r);
-	int rc = ini_parse_file(f, ini_handler, &ctx);
+	int rc = ini_parse_file(f, config_ini_cb, &ctx);
 	fclose(f);
 	return finish_load(&ctx, rc, path, error_r);
 }
@@ -443,7 +443,7 @@ int config_load_string(struct config *cfg, const char *text, const char *name, c
 {
 	config_defaults(cfg);
 	struct load_ctx ctx = { cfg, NULL, NULL };
-	int rc = ini_parse_string(text, ini_handler, &ctx);
+	int rc = ini_parse_string(text, config_ini_cb, &ctx);
 	return finish_load(&ctx, rc == -1 ? -2 : rc, name, error_r);
 }
 

@@ -1,0 +1,28 @@
+#ifndef CLI_CLI_H
+#define CLI_CLI_H
+/* `postoffice` subcommands.  main() strips the global "-c FILE" option,
+   loads the configuration and calls the command's run() with argv[0] set to
+   the command name. */
+#include "lib/config.h"
+#include <stdio.h>
+
+struct cli_command {
+	const char *name;
+	const char *synopsis;     /* arguments, for the usage line */
+	const char *summary;      /* one line for `postoffice --help` */
+	int (*run)(struct config *cfg, int argc, char **argv);
+	void (*usage)(FILE *out); /* full help for `postoffice CMD --help` */
+};
+
+/* True when argv has -h or --help (commands call this first). */
+int cli_wants_help(int argc, char **argv);
+/* Reads a password: from stdin when it is not a terminal, else prompted
+   twice without echo when confirm is set.  Returns NULL on error. */
+char *cli_read_password(const char *prompt, int confirm);
+/* Makes path (a file or directory created by a command run as root) owned
+   by the server's [server] user, so the server can write it. */
+void cli_chown_to_server(const struct config *cfg, const char *path);
+
+/* Commands, each in its own cmd_*.c file. */
+extern const struct cli_command cmd_serve, cmd_check;
+#endif

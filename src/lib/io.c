@@ -1,0 +1,463 @@
+#include "lib/io.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <zlib.h>
+
+struct io {
+	struct event_base *base;
+	struct bufferevent *bev;       /* topmost layer: read and write here */
+	io_callback *cb;
+	void *ctx;
+	struct buf line;
+	SSL *ssl;
+	struct event *kick;
+	size_t drained_low;
+	int timeout;
+	bool connecting, tls_handshaking, closing, skipping_line, paused;
+	char error[160];
+	/* deflate state (RFC 4978) */
+	z_stream *zin, *zout;
+};
+
+static void io_event_cb(struct bufferevent *bev, short what, void *arg);
+
+static void io_report(struct io *io, enum io_event ev)
+{
+	io->cb(io, ev, io->ctx);
+}
+
+static void io_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct io *io = arg;
+	if (!io->closing)
+		io_report(io, IO_EVENT_INPUT);
+}
+
+static void io_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct io *io = arg;
+	size_t pending = evbuffer_get_length(bufferevent_get_output(io->bev));
+	if (io->closing) {
+		if (pending == 0)
+			io_report(io, IO_EVENT_CLOSED);
+		return;
+	}
+	if (io->drained_low > 0 && pending <= io->drained_low)
+		io_report(io, IO_EVENT_DRAINED);
+}
+
+static void set_ssl_error(struct io *io)
+{
+	unsigned long e = bufferevent_get_openssl_error(io->bev);
+	if (e == 0)
+		e = ERR_get_error();
+	if (e != 0) {
+		char tmp[120];
+		ERR_error_string_n(e, tmp, sizeof(tmp));
+		snprintf(io->error, sizeof(io->error), "TLS error: %s", tmp);
+	}
+}
+
+static void io_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct io *io = arg;
+	if (what & BEV_EVENT_CONNECTED) {
+		if (io->tls_handshaking) {
+			io->tls_handshaking = false;
+			io_report(io, IO_EVENT_TLS_DONE);
+		} else if (io->connecting) {
+			io->connecting = false;
+			io_report(io, IO_EVENT_CONNECTED);
+		}
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		snprintf(io->error, sizeof(io->error), "timed out");
+		io_report(io, IO_EVENT_TIMEOUT);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		int err = EVUTIL_SOCKET_ERROR();
+		if (io->ssl != NULL)
+			set_ssl_error(io);
+		if (io->error[0] == '\0')
+			snprintf(io->error, sizeof(io->error), "%s",
+				 err ? evutil_socket_error_to_string(err) : "connection failed");
+		io_report(io, io->closing ? IO_EVENT_CLOSED : IO_EVENT_ERROR);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		snprintf(io->error, sizeof(io->error), "connection closed by peer");
+		io_report(io, io->closing ? IO_EVENT_CLOSED : IO_EVENT_EOF);
+	}
+}
+
+static void io_attach(struct io *io, struct bufferevent *bev)
+{
+	io->bev = bev;
+	bufferevent_setcb(bev, io_read_cb, io_write_cb, io_event_cb, io);
+	if (io->timeout > 0) {
+		struct timeval tv = { io->timeout, 0 };
+		bufferevent_set_timeouts(bev, &tv, &tv);
+	}
+	bufferevent_enable(bev, io->paused ? EV_WRITE : EV_READ | EV_WRITE);
+}
+
+static struct io *io_alloc(struct event_base *base, io_callback *cb, void *ctx)
+{
+	struct io *io = xcalloc(1, sizeof(*io));
+	io->base = base;
+	io->cb = cb;
+	io->ctx = ctx;
+	return io;
+}
+
+struct io *io_new(struct event_base *base, int fd, io_callback *cb, void *ctx)
+{
+	struct io *io = io_alloc(base, cb, ctx);
+	evutil_make_socket_nonblocking(fd);
+	struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		log_fatal("bufferevent_socket_new() failed");
+	io_attach(io, bev);
+	return io;
+}
+
+struct io *io_connect(struct event_base *base, const struct sockaddr *sa, socklen_t salen,
+		      io_callback *cb, void *ctx)
+{
+	struct io *io = io_alloc(base, cb, ctx);
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		log_fatal("bufferevent_socket_new() failed");
+	io->connecting = true;
+	io_attach(io, bev);
+	if (bufferevent_socket_connect(bev, sa, (int)salen) < 0) {
+		/* Reported like any other failure, from the loop. */
+		snprintf(io->error, sizeof(io->error), "connect failed: %s", strerror(errno));
+	}
+	return io;
+}
+
+static void zfree_stream(z_stream **zp, bool inflating)
+{
+	if (*zp == NULL)
+		return;
+	if (inflating)
+		inflateEnd(*zp);
+	else
+		deflateEnd(*zp);
+	free(*zp);
+	*zp = NULL;
+}
+
+void io_free(struct io **iop)
+{
+	struct io *io = *iop;
+	if (io == NULL)
+		return;
+	*iop = NULL;
+	if (io->kick != NULL)
+		event_free(io->kick);
+	/* Freeing the top layer frees the ones below (BEV_OPT_CLOSE_ON_FREE). */
+	bufferevent_free(io->bev);
+	zfree_stream(&io->zin, true);
+	zfree_stream(&io->zout, false);
+	buf_free(&io->line);
+	free(io);
+}
+
+void io_set_callback(struct io *io, io_callback *cb, void *ctx)
+{
+	io->cb = cb;
+	io->ctx = ctx;
+}
+
+void io_set_timeout(struct io *io, int seconds)
+{
+	io->timeout = seconds;
+	struct timeval tv = { seconds, 0 };
+	bufferevent_set_timeouts(io->bev, seconds > 0 ? &tv : NULL, seconds > 0 ? &tv : NULL);
+}
+
+static int io_push_tls(struct io *io, SSL *ssl, enum bufferevent_ssl_state state)
+{
+	/* Plain-text input sent ahead of the handshake is dropped. */
+	struct evbuffer *in = bufferevent_get_input(io->bev);
+	size_t discarded = evbuffer_get_length(in);
+	evbuffer_drain(in, discarded);
+	struct bufferevent *tls = bufferevent_openssl_filter_new(io->base, io->bev, ssl, state,
+								 BEV_OPT_CLOSE_ON_FREE);
+	if (tls == NULL) {
+		SSL_free(ssl);
+		snprintf(io->error, sizeof(io->error), "cannot start TLS");
+		return -1;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+	io->ssl = ssl;
+	io->tls_handshaking = true;
+	io_attach(io, tls);
+	return (int)discarded;
+}
+
+int io_start_tls_server(struct io *io, SSL_CTX *ctx)
+{
+	SSL *ssl = SSL_new(ctx);
+	if (ssl == NULL)
+		return -1;
+	return io_push_tls(io, ssl, BUFFEREVENT_SSL_ACCEPTING);
+}
+
+int io_start_tls_client(struct io *io, SSL_CTX *ctx, const char *sni, const char *verify_host)
+{
+	SSL *ssl = SSL_new(ctx);
+	if (ssl == NULL)
+		return -1;
+	if (sni != NULL)
+		SSL_set_tlsext_host_name(ssl, sni);
+	if (verify_host != NULL) {
+		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (!SSL_set1_host(ssl, verify_host)) {
+			SSL_free(ssl);
+			return -1;
+		}
+		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+	}
+	return io_push_tls(io, ssl, BUFFEREVENT_SSL_CONNECTING);
+}
+
+bool io_is_tls(const struct io *io)
+{
+	return io->ssl != NULL;
+}
+
+const char *io_tls_version(const struct io *io)
+{
+	return io->ssl != NULL ? SSL_get_version(io->ssl) : NULL;
+}
+
+const char *io_tls_cipher(const struct io *io)
+{
+	return io->ssl != NULL ? SSL_get_cipher_name(io->ssl) : NULL;
+}
+
+SSL *io_ssl(const struct io *io)
+{
+	return io->ssl;
+}
+
+/* ---- deflate layer (RFC 4978): raw deflate both ways, flushed per write. */
+
+static enum bufferevent_filter_result zfilter(struct evbuffer *src, struct evbuffer *dst,
+					      z_stream *z, bool inflating, enum bufferevent_flush_mode mode)
+{
+	while (evbuffer_get_length(src) > 0 || (!inflating && mode != BEV_NORMAL)) {
+		size_t inlen = evbuffer_get_length(src);
+		unsigned char *in = inlen ? evbuffer_pullup(src, (ssize_t)(inlen > 65536 ? 65536 : inlen)) : NULL;
+		size_t take = inlen > 65536 ? 65536 : inlen;
+		struct evbuffer_iovec v;
+		if (evbuffer_reserve_space(dst, 16384, &v, 1) < 1)
+			return BEV_ERROR;
+		z->next_in = in;
+		z->avail_in = (uInt)take;
+		z->next_out = v.iov_base;
+		z->avail_out = (uInt)v.iov_len;
+		int rc = inflating ? inflate(z, Z_SYNC_FLUSH) : deflate(z, Z_SYNC_FLUSH);
+		if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END)
+			return BEV_ERROR;
+		v.iov_len -= z->avail_out;
+		evbuffer_commit_space(dst, &v, 1);
+		evbuffer_drain(src, take - z->avail_in);
+		if (z->avail_out != 0 && z->avail_in == 0 && (inflating || evbuffer_get_length(src) == 0))
+			break;
+	}
+	return BEV_OK;
+}
+
+static enum bufferevent_filter_result zin_filter(struct evbuffer *src, struct evbuffer *dst,
+						 ev_ssize_t limit, enum bufferevent_flush_mode mode, void *arg)
+{
+	struct io *io = arg;
+	return zfilter(src, dst, io->zin, true, mode);
+}
+
+static enum bufferevent_filter_result zout_filter(struct evbuffer *src, struct evbuffer *dst,
+						  ev_ssize_t limit, enum bufferevent_flush_mode mode, void *arg)
+{
+	struct io *io = arg;
+	if (evbuffer_get_length(src) == 0)
+		return BEV_OK;
+	return zfilter(src, dst, io->zout, false, BEV_FLUSH);
+}
+
+int io_start_deflate(struct io *io)
+{
+	io->zin = xcalloc(1, sizeof(z_stream));
+	io->zout = xcalloc(1, sizeof(z_stream));
+	if (inflateInit2(io->zin, -15) != Z_OK ||
+	    deflateInit2(io->zout, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -1;
+	struct bufferevent *z = bufferevent_filter_new(io->bev, zin_filter, zout_filter,
+						       BEV_OPT_CLOSE_ON_FREE, NULL, io);
+	if (z == NULL)
+		return -1;
+	io_attach(io, z);
+	return 0;
+}
+
+/* ---- input ---- */
+
+int io_read_line(struct io *io, size_t max, char **line_r, size_t *len_r)
+{
+	struct evbuffer *in = bufferevent_get_input(io->bev);
+	for (;;) {
+		size_t eol_len;
+		struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		size_t avail = evbuffer_get_length(in);
+		if (p.pos < 0) {
+			if (io->skipping_line) {
+				evbuffer_drain(in, avail);
+				return 0;
+			}
+			if (avail > max + 1) {
+				/* Too long already: drop it and keep dropping to its LF. */
+				evbuffer_drain(in, avail);
+				io->skipping_line = true;
+				return -1;
+			}
+			return 0;
+		}
+		size_t pos = (size_t)p.pos;
+		if (io->skipping_line) {
+			evbuffer_drain(in, pos + 1);
+			io->skipping_line = false;
+			continue;
+		}
+		size_t len = pos;
+		buf_reset(&io->line);
+		if (len > max + 1) {
+			evbuffer_drain(in, pos + 1);
+			return -1;
+		}
+		buf_reserve(&io->line, len + 1);
+		evbuffer_remove(in, io->line.data, len);
+		evbuffer_drain(in, 1);
+		if (len > 0 && io->line.data[len - 1] == '\r')
+			len--;
+		if (len > max) {
+			return -1;
+		}
+		io->line.len = len;
+		io->line.data[len] = '\0';
+		*line_r = io->line.data;
+		*len_r = len;
+		return 1;
+	}
+}
+
+struct evbuffer *io_input(struct io *io)
+{
+	return bufferevent_get_input(io->bev);
+}
+
+size_t io_input_length(struct io *io)
+{
+	return evbuffer_get_length(bufferevent_get_input(io->bev));
+}
+
+void io_pause_input(struct io *io)
+{
+	io->paused = true;
+	bufferevent_disable(io->bev, EV_READ);
+}
+
+void io_resume_input(struct io *io)
+{
+	io->paused = false;
+	if (!io->closing)
+		bufferevent_enable(io->bev, EV_READ);
+}
+
+static void io_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct io *io = arg;
+	if (!io->closing && !io->paused)
+		io_report(io, IO_EVENT_INPUT);
+}
+
+void io_kick_input(struct io *io)
+{
+	if (io->kick == NULL)
+		io->kick = event_new(io->base, -1, 0, io_kick_cb, io);
+	event_active(io->kick, 0, 0);
+}
+
+/* ---- output ---- */
+
+void io_write(struct io *io, const void *data, size_t len)
+{
+	bufferevent_write(io->bev, data, len);
+}
+
+void io_write_str(struct io *io, const char *s)
+{
+	bufferevent_write(io->bev, s, strlen(s));
+}
+
+void io_printf(struct io *io, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(bufferevent_get_output(io->bev), fmt, ap);
+	va_end(ap);
+}
+
+struct evbuffer *io_output(struct io *io)
+{
+	return bufferevent_get_output(io->bev);
+}
+
+size_t io_output_length(struct io *io)
+{
+	return evbuffer_get_length(bufferevent_get_output(io->bev));
+}
+
+void io_want_drained(struct io *io, size_t low)
+{
+	io->drained_low = low;
+	bufferevent_setwatermark(io->bev, EV_WRITE, low, 0);
+}
+
+void io_close_after_flush(struct io *io)
+{
+	io->closing = true;
+	bufferevent_disable(io->bev, EV_READ);
+	bufferevent_setwatermark(io->bev, EV_WRITE, 0, 0);
+	if (io_output_length(io) == 0) {
+		/* Report from the loop, not from inside the caller. */
+		bufferevent_trigger(io->bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	}
+}
+
+const char *io_error(const struct io *io)
+{
+	return io->error[0] ? io->error : "no error";
+}
+
+int io_fd(const struct io *io)
+{
+	return bufferevent_getfd(io->bev);
+}

@@ -1,0 +1,88 @@
+#ifndef LIB_IO_H
+#define LIB_IO_H
+/* The io object: one connection's socket, its input and output buffers, TLS
+   and timeouts, built on a stack of libevent bufferevents (socket, then TLS,
+   then optionally deflate).  It reports events to one callback; protocol
+   code asks for lines (or reads the input buffer raw for DATA and literals)
+   and queues replies.  STARTTLS is one call. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <openssl/ssl.h>
+
+struct event_base;
+struct evbuffer;
+struct io;
+
+enum io_event {
+	IO_EVENT_INPUT,      /* new bytes are in the input buffer */
+	IO_EVENT_DRAINED,    /* output fell to the low-water mark (io_want_drained) */
+	IO_EVENT_CONNECTED,  /* io_connect() finished */
+	IO_EVENT_TLS_DONE,   /* TLS handshake finished (server or client) */
+	IO_EVENT_TIMEOUT,    /* nothing read (or written) within the timeout */
+	IO_EVENT_EOF,        /* the peer closed the connection */
+	IO_EVENT_ERROR,      /* socket or TLS failure: io_error() says which */
+	IO_EVENT_CLOSED,     /* io_close_after_flush() finished sending */
+};
+
+typedef void io_callback(struct io *io, enum io_event event, void *ctx);
+
+/* Wraps an accepted (or connected) socket; takes ownership of fd. */
+struct io *io_new(struct event_base *base, int fd, io_callback *cb, void *ctx);
+/* Starts a non-blocking connect; IO_EVENT_CONNECTED or IO_EVENT_ERROR follows. */
+struct io *io_connect(struct event_base *base, const struct sockaddr *sa, socklen_t salen,
+		      io_callback *cb, void *ctx);
+/* Frees the io and closes the socket.  Safe inside the io's own callback. */
+void io_free(struct io **io);
+void io_set_callback(struct io *io, io_callback *cb, void *ctx);
+
+/* Idle timeout in seconds for reading and writing (0: none). */
+void io_set_timeout(struct io *io, int seconds);
+
+/* TLS.  Input still buffered in plain text is discarded first (RFC 3207
+   section 4.2: nothing sent before the handshake may be acted on); the
+   number of bytes discarded is returned, or -1 on error.  IO_EVENT_TLS_DONE
+   or IO_EVENT_ERROR follows. */
+int io_start_tls_server(struct io *io, SSL_CTX *ctx);
+/* sni may be NULL; verify_host, when non-NULL, is checked against the
+   certificate (the context must then verify peers). */
+int io_start_tls_client(struct io *io, SSL_CTX *ctx, const char *sni, const char *verify_host);
+bool io_is_tls(const struct io *io);
+/* "TLSv1.3" and the cipher name, or NULL without TLS. */
+const char *io_tls_version(const struct io *io);
+const char *io_tls_cipher(const struct io *io);
+SSL *io_ssl(const struct io *io);
+
+/* Compression (COMPRESS=DEFLATE, RFC 4978) over everything that follows. */
+int io_start_deflate(struct io *io);
+
+/* Reads one line terminated by LF (a CR before it is removed).  Returns 1
+   with the line (NUL-terminated, valid until the next call; it may contain
+   NUL bytes, so use *len_r), 0 when no whole line is buffered, or -1 once
+   for a line longer than max bytes: that line is discarded up to its LF. */
+int io_read_line(struct io *io, size_t max, char **line_r, size_t *len_r);
+/* The input buffer for raw reads (DATA, BDAT, literals). */
+struct evbuffer *io_input(struct io *io);
+size_t io_input_length(struct io *io);
+/* Stops and restarts reading from the socket (and IO_EVENT_INPUT), e.g.
+   while a reply waits on the disk.  Buffered input stays. */
+void io_pause_input(struct io *io);
+void io_resume_input(struct io *io);
+/* Asks for IO_EVENT_INPUT on the next loop turn (to process input that was
+   already buffered when the session resumes). */
+void io_kick_input(struct io *io);
+
+void io_write(struct io *io, const void *data, size_t len);
+void io_write_str(struct io *io, const char *s);
+void io_printf(struct io *io, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+struct evbuffer *io_output(struct io *io);
+size_t io_output_length(struct io *io);
+/* Asks for IO_EVENT_DRAINED when pending output falls to low bytes or fewer
+   (streaming large responses); 0 disables. */
+void io_want_drained(struct io *io, size_t low);
+/* Stops reading, sends what is queued, then reports IO_EVENT_CLOSED. */
+void io_close_after_flush(struct io *io);
+
+const char *io_error(const struct io *io);
+int io_fd(const struct io *io);
+#endif

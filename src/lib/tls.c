@@ -1,0 +1,153 @@
+#include "lib/tls.h"
+#include "lib/fsutil.h"
+#include "lib/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <time.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+static char *ssl_error(const char *what)
+{
+	char tmp[200];
+	unsigned long e = ERR_get_error();
+	ERR_error_string_n(e, tmp, sizeof(tmp));
+	ERR_clear_error();
+	return xasprintf("%s: %s", what, e ? tmp : "unknown error");
+}
+
+SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file, char **error_r)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL) {
+		*error_r = ssl_error("SSL_CTX_new() failed");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* Small per-connection footprint: release buffers while idle. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+		*error_r = ssl_error(cert_file);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		*error_r = ssl_error(key_file);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+SSL_CTX *tls_client_ctx(bool verify, char **error_r)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL) {
+		*error_r = ssl_error("SSL_CTX_new() failed");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (verify) {
+		SSL_CTX_set_default_verify_paths(ctx);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	} else {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	}
+	return ctx;
+}
+
+static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, char **error_r)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	FILE *f = NULL;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd >= 0)
+		f = fdopen(fd, "w");
+	if (f == NULL) {
+		*error_r = xasprintf("open(%s) failed: %s", tmp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(tmp);
+		return -1;
+	}
+	int ok = key != NULL ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
+			     : PEM_write_X509(f, cert);
+	if (!ok || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		*error_r = ssl_error(tmp);
+		fclose(f);
+		free(tmp);
+		return -1;
+	}
+	fclose(f);
+	int rc = rename(tmp, path);
+	if (rc < 0)
+		*error_r = xasprintf("rename(%s, %s) failed: %s", tmp, path, strerror(errno));
+	free(tmp);
+	return rc;
+}
+
+int tls_ensure_self_signed(const char *cert_file, const char *key_file, const char *hostname, char **error_r)
+{
+	if (access(cert_file, F_OK) == 0)
+		return 0;
+	char *dir = xstrdup(cert_file);
+	char *slash = strrchr(dir, '/');
+	if (slash != NULL) {
+		*slash = '\0';
+		if (fs_mkdir_p(dir, 0755, error_r) < 0) {
+			free(dir);
+			return -1;
+		}
+	}
+	free(dir);
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	int rc = -1;
+	if (key == NULL || x == NULL) {
+		*error_r = ssl_error("key generation failed");
+		goto out;
+	}
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), (long)time(NULL));
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 10L * 365 * 86400);
+	X509_set_pubkey(x, key);
+	X509_NAME *name = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"postoffice", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)hostname, -1, -1, 0);
+	X509_set_issuer_name(x, name);
+	X509V3_CTX v3;
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	char *san = xasprintf("DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1", hostname);
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
+	free(san);
+	if (ext != NULL) {
+		X509_add_ext(x, ext, -1);
+		X509_EXTENSION_free(ext);
+	}
+	if (X509_sign(x, key, EVP_sha256()) == 0) {
+		*error_r = ssl_error("X509_sign() failed");
+		goto out;
+	}
+	if (write_pem(key_file, 0600, key, NULL, error_r) < 0 ||
+	    write_pem(cert_file, 0644, NULL, x, error_r) < 0)
+		goto out;
+	rc = 0;
+out:
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return rc;
+}

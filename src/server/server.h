@@ -1,0 +1,25 @@
+#ifndef SERVER_SERVER_H
+#define SERVER_SERVER_H
+/* `postoffice serve`: the supervisor binds the listeners, drops privileges,
+   starts the worker processes and the queue runner, restarts what dies,
+   drains on SIGTERM and reloads on SIGHUP. */
+#include "lib/config.h"
+#include "server/worker.h"
+
+struct listener {
+	enum service service;
+	int fd;
+	char address[80];   /* as bound, "host:port" */
+};
+
+/* Runs the server until SIGTERM; returns the exit code. */
+int server_run(struct config *cfg);
+/* Prepares the data directory: creates it, writes the default config when
+   none exists, makes the TLS certificate, and (as root) hands it to the
+   server user.  Used by serve and by commands that create files. */
+int server_prepare_data_dir(struct config *cfg, char **error_r);
+
+/* The worker process main loop. */
+int worker_run(const struct config *cfg, const struct listener *listeners, int nlisteners);
+const char *service_name(enum service s);
+#endif

@@ -1,0 +1,260 @@
+/* A worker process: one libevent loop serving every protocol. */
+#include "server/server.h"
+#include "auth/userdb.h"
+#include "lib/jobs.h"
+#include "lib/log.h"
+#include "lib/tls.h"
+#include "lib/xalloc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+struct worker *worker;
+
+static const char *const service_names[SERVICE_COUNT] = {
+	"smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps",
+};
+
+const char *service_name(enum service s)
+{
+	return s < SERVICE_COUNT ? service_names[s] : "?";
+}
+
+/* Connections per client IP: a small chained hash table. */
+struct ip_count {
+	struct ip_count *next;
+	int count;
+	char ip[INET6_ADDRSTRLEN];
+};
+#define IP_BUCKETS 1024
+static struct ip_count *ip_table[IP_BUCKETS];
+
+static struct ip_count **ip_slot(const char *ip)
+{
+	unsigned h = 5381;
+	for (const char *p = ip; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	struct ip_count **slot = &ip_table[h % IP_BUCKETS];
+	while (*slot != NULL && strcmp((*slot)->ip, ip) != 0)
+		slot = &(*slot)->next;
+	return slot;
+}
+
+bool worker_conn_acquire(const struct conn_info *conn)
+{
+	if (worker->connections >= worker->cfg->max_connections)
+		return false;
+	struct ip_count **slot = ip_slot(conn->ip);
+	if (*slot != NULL && (*slot)->count >= worker->cfg->max_connections_per_ip)
+		return false;
+	if (*slot == NULL) {
+		*slot = xcalloc(1, sizeof(**slot));
+		snprintf((*slot)->ip, sizeof((*slot)->ip), "%s", conn->ip);
+	}
+	(*slot)->count++;
+	worker->connections++;
+	return true;
+}
+
+static struct event *drain_check;
+
+void worker_conn_release(const struct conn_info *conn)
+{
+	struct ip_count **slot = ip_slot(conn->ip);
+	if (*slot == NULL)
+		log_panic("release of an unknown connection from %s", conn->ip);
+	if (--(*slot)->count == 0) {
+		struct ip_count *dead = *slot;
+		*slot = dead->next;
+		free(dead);
+	}
+	worker->connections--;
+	if (worker->draining && worker->connections == 0)
+		event_active(drain_check, 0, 0);
+}
+
+void worker_new_id(char out[24])
+{
+	/* Time in microseconds, pid and a counter, base 36: unique per host. */
+	static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	static unsigned counter;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	unsigned long long v = (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
+	char tmp[24];
+	int n = 0;
+	while (v > 0 && n < 12) {
+		tmp[n++] = digits[v % 36];
+		v /= 36;
+	}
+	unsigned long long w = ((unsigned long long)getpid() << 16) | (counter++ & 0xffff);
+	for (int i = 0; i < 6; i++) {
+		tmp[n++] = digits[w % 36];
+		w /= 36;
+	}
+	for (int i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	out[n] = '\0';
+}
+
+bool worker_plaintext_auth_allowed(const struct conn_info *conn, bool tls_active)
+{
+	if (tls_active)
+		return true;
+	switch (worker->cfg->plaintext_auth) {
+	case PLAINTEXT_AUTH_YES:
+		return true;
+	case PLAINTEXT_AUTH_LOOPBACK:
+		return conn->loopback;
+	default:
+		return false;
+	}
+}
+
+static void fill_addr(const struct sockaddr_storage *ss, char *ip, size_t iplen, int *port)
+{
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip, (socklen_t)iplen);
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, ip, (socklen_t)iplen);
+		*port = ntohs(s6->sin6_port);
+	} else {
+		const struct sockaddr_in *s4 = (const void *)ss;
+		inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)iplen);
+		*port = ntohs(s4->sin_port);
+	}
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	const struct listener *lst = arg;
+	struct conn_info conn;
+	memset(&conn, 0, sizeof(conn));
+	conn.fd = fd;
+	conn.service = lst->service;
+	memcpy(&conn.peer, sa, (size_t)salen < sizeof(conn.peer) ? (size_t)salen : sizeof(conn.peer));
+	conn.peer_len = (socklen_t)salen;
+	fill_addr(&conn.peer, conn.ip, sizeof(conn.ip), &conn.port);
+	socklen_t ll = sizeof(conn.local);
+	getsockname(fd, (struct sockaddr *)&conn.local, &ll);
+	fill_addr(&conn.local, conn.local_ip, sizeof(conn.local_ip), &conn.local_port);
+	conn.loopback = !strncmp(conn.ip, "127.", 4) || !strcmp(conn.ip, "::1");
+	conn.implicit_tls = lst->service == SERVICE_SUBMISSIONS || lst->service == SERVICE_POP3S ||
+			    lst->service == SERVICE_IMAPS;
+	evutil_make_socket_closeonexec(fd);
+	switch (lst->service) {
+	case SERVICE_SMTP:
+	case SERVICE_SUBMISSION:
+	case SERVICE_SUBMISSIONS:
+		smtp_session_start(&conn);
+		break;
+	default:
+		/* Protocols not built into this binary: refuse politely. */
+		close(fd);
+		break;
+	}
+}
+
+static struct evconnlistener **evlisteners;
+static struct event *drain_timeout;
+static int nevlisteners;
+
+static void drain_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (worker->connections == 0 && jobs_pending() == 0) {
+		log_info("worker stop reason=drained");
+		event_base_loopexit(worker->base, NULL);
+	}
+}
+
+static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_warn("worker stop reason=drain-timeout connections=%d", worker->connections);
+	event_base_loopexit(worker->base, NULL);
+}
+
+static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
+{
+	if (worker->draining)
+		return;
+	worker->draining = true;
+	log_info("worker draining connections=%d", worker->connections);
+	for (int i = 0; i < nevlisteners; i++)
+		evconnlistener_disable(evlisteners[i]);
+	drain_timeout = evtimer_new(worker->base, drain_timeout_cb, NULL);
+	struct timeval tv = { 30, 0 };
+	evtimer_add(drain_timeout, &tv);
+	event_active(drain_check, 0, 0);
+}
+
+int worker_run(const struct config *cfg, const struct listener *listeners, int nlisteners)
+{
+	static struct worker w;
+	worker = &w;
+	w.cfg = cfg;
+	log_set_role("postoffice/worker");
+	signal(SIGPIPE, SIG_IGN);
+	w.base = event_base_new();
+	if (w.base == NULL)
+		log_fatal("event_base_new() failed");
+	/* Two priorities: protocol work first, group commits after. */
+	event_base_priority_init(w.base, 2);
+	jobs_init(w.base, 8);
+
+	char *error = NULL;
+	w.tls = tls_server_ctx(cfg->tls_cert, cfg->tls_key, &error);
+	if (w.tls == NULL) {
+		log_error("tls unavailable error=\"%s\"", error);
+		free(error);
+		error = NULL;
+	}
+	w.tls_client = tls_client_ctx(false, &error);
+	char *dbpath = xasprintf("%s/users.db", cfg->data_dir);
+	w.userdb = userdb_open(dbpath, false, &error);
+	free(dbpath);
+	if (w.userdb == NULL)
+		log_fatal("cannot open the user database: %s", error);
+
+	evlisteners = xcalloc((size_t)nlisteners, sizeof(*evlisteners));
+	for (int i = 0; i < nlisteners; i++) {
+		evlisteners[i] = evconnlistener_new(w.base, accept_cb, (void *)&listeners[i],
+						    LEV_OPT_CLOSE_ON_EXEC, -1, listeners[i].fd);
+		if (evlisteners[i] == NULL)
+			log_fatal("evconnlistener_new() failed for %s", listeners[i].address);
+		nevlisteners++;
+	}
+	drain_check = event_new(w.base, -1, 0, drain_check_cb, NULL);
+	struct event *term = evsignal_new(w.base, SIGTERM, sigterm_cb, NULL);
+	event_add(term, NULL);
+	/* Reloads are the supervisor's business: it starts new workers and
+	   drains this one with SIGTERM. */
+	signal(SIGHUP, SIG_IGN);
+	log_info("worker start");
+	event_base_dispatch(w.base);
+
+	for (int i = 0; i < nevlisteners; i++)
+		evconnlistener_free(evlisteners[i]);
+	free(evlisteners);
+	jobs_deinit();
+	event_free(term);
+	if (drain_timeout != NULL)
+		event_free(drain_timeout);
+	event_free(drain_check);
+	userdb_close(&w.userdb);
+	if (w.tls != NULL)
+		SSL_CTX_free(w.tls);
+	if (w.tls_client != NULL)
+		SSL_CTX_free(w.tls_client);
+	event_base_free(w.base);
+	return 0;
+}
