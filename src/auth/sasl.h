@@ -15,8 +15,9 @@ enum sasl_mech { SASL_MECH_PLAIN, SASL_MECH_LOGIN };
 
 /* Longest decoded client response we accept (authzid+authcid+password). */
 #define SASL_MAX_RESPONSE 2048
-/* Longest user name (authcid) we accept. */
-#define SASL_MAX_USER 320
+/* Longest user name (authcid, authzid) we accept: RFC 4616 section 2
+   requires 255 octets. */
+#define SASL_MAX_USER 255
 
 struct sasl_server;
 
