@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,9 +85,11 @@ int maildir_create(const char *path, char **error_r)
 	/* A new Maildir's own entry (and its DOMAIN directory's, which
 	   fs_mkdir_p may have made) must survive a crash too. */
 	if (!existed) {
-		char *parent = xasprintf("%s/..", path);
-		int rc = fs_fsync_parent(path, error_r) < 0 ? -1 : fs_fsync_parent(parent, error_r);
+		char *copy = xstrdup(path);
+		char *parent = xstrdup(dirname(copy));
+		int rc = fs_fsync_dir(parent, error_r) < 0 ? -1 : fs_fsync_parent(parent, error_r);
 		free(parent);
+		free(copy);
 		if (rc < 0)
 			return -1;
 	}
