@@ -1,0 +1,722 @@
+/* The spool: envelope files, enqueueing and control (see spool.h). */
+#include "queue/spool.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define QUEUE_ENV_MAGIC "postoffice-queue 1"
+
+char *queue_dir(const char *data_dir)
+{
+	return xasprintf("%s/queue", data_dir);
+}
+
+char *queue_path(const char *qdir, const char *id, const char *suffix)
+{
+	return xasprintf("%s/%s.%s", qdir, id, suffix);
+}
+
+bool queue_id_valid(const char *id)
+{
+	size_t n = 0;
+	for (; id[n] != '\0'; n++) {
+		char c = id[n];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+			return false;
+	}
+	return n > 0 && n <= 40;
+}
+
+void queue_new_id(char out[32])
+{
+	static unsigned counter;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	unsigned r = (unsigned)random() ^ (unsigned)getpid() << 8;
+	snprintf(out, 32, "Q%llx%05lx%x%04x", (unsigned long long)ts.tv_sec, (long)(ts.tv_nsec / 10000),
+		 (unsigned)(counter++ & 0xfff), r & 0xffff);
+}
+
+/* ---- names ---- */
+
+static const char *const state_names[] = { "pending", "delivered", "bounced" };
+static const char *const ret_names[] = { "default", "full", "hdrs" };
+static const char *const body_names[] = { "7bit", "8bitmime", "binarymime" };
+
+const char *queue_rcpt_state_name(enum queue_rcpt_state state)
+{
+	return state_names[state];
+}
+
+const char *queue_ret_name(enum queue_ret ret)
+{
+	return ret_names[ret];
+}
+
+const char *queue_body_name(enum queue_body body)
+{
+	return body_names[body];
+}
+
+const char *queue_notify_string(unsigned notify)
+{
+	static char out[40];
+	out[0] = '\0';
+	if (notify & QUEUE_NOTIFY_NEVER)
+		return "NEVER";
+	if (notify & QUEUE_NOTIFY_SUCCESS)
+		strcat(out, "SUCCESS,");
+	if (notify & QUEUE_NOTIFY_FAILURE)
+		strcat(out, "FAILURE,");
+	if (notify & QUEUE_NOTIFY_DELAY)
+		strcat(out, "DELAY,");
+	if (out[0] != '\0')
+		out[strlen(out) - 1] = '\0';
+	return out;
+}
+
+static int name_index(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], s))
+			return (int)i;
+	return -1;
+}
+
+/* ---- entries ---- */
+
+static char *xstrdup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+struct queue_entry_rcpt *queue_entry_add_rcpt(struct queue_entry *e, const char *address,
+					       const char *orcpt, unsigned notify)
+{
+	e->rcpts = xreallocarray(e->rcpts, e->nrcpts + 1, sizeof(*e->rcpts));
+	struct queue_entry_rcpt *r = &e->rcpts[e->nrcpts++];
+	memset(r, 0, sizeof(*r));
+	r->address = xstrdup(address);
+	r->orcpt = xstrdup_or_null(orcpt);
+	r->notify = notify;
+	r->next_attempt = e->created;
+	return r;
+}
+
+void queue_entry_from_envelope(struct queue_entry *e, const char *id, uint64_t offset,
+			       const struct queue_envelope *env, int64_t now)
+{
+	memset(e, 0, sizeof(*e));
+	e->id = xstrdup(id);
+	e->created = now;
+	e->offset = offset;
+	e->sender = xstrdup(env->sender != NULL ? env->sender : "");
+	e->envid = xstrdup_or_null(env->envid);
+	e->ret = env->ret;
+	e->body = env->body;
+	e->smtputf8 = env->smtputf8;
+	e->auth_user = xstrdup_or_null(env->auth_user);
+	e->client_ip = xstrdup_or_null(env->client_ip);
+	e->helo = xstrdup_or_null(env->helo);
+	for (size_t i = 0; i < env->nrcpts; i++)
+		queue_entry_add_rcpt(e, env->rcpts[i].address, env->rcpts[i].orcpt, env->rcpts[i].notify);
+}
+
+void queue_entry_free(struct queue_entry *e)
+{
+	free(e->id);
+	free(e->sender);
+	free(e->envid);
+	free(e->auth_user);
+	free(e->client_ip);
+	free(e->helo);
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		free(e->rcpts[i].address);
+		free(e->rcpts[i].orcpt);
+		free(e->rcpts[i].remote_mta);
+		free(e->rcpts[i].last_reply);
+	}
+	free(e->rcpts);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Strings are written as "=" + text with bytes <= 0x20, '%' and 0x7f as
+   %XX, NULL as "-": one field never contains a space or a line end. */
+static void put_str(struct buf *out, const char *s)
+{
+	buf_append_char(out, ' ');
+	if (s == NULL) {
+		buf_append_char(out, '-');
+		return;
+	}
+	buf_append_char(out, '=');
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p <= 0x20 || *p == '%' || *p == 0x7f)
+			buf_printf(out, "%%%02X", *p);
+		else
+			buf_append_char(out, (char)*p);
+	}
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Decodes one put_str() field; -1 when malformed. */
+static int get_str(const char *field, char **value_r)
+{
+	if (!strcmp(field, "-")) {
+		*value_r = NULL;
+		return 0;
+	}
+	if (field[0] != '=')
+		return -1;
+	struct buf b = BUF_INIT;
+	buf_reserve(&b, strlen(field));
+	for (const char *p = field + 1; *p != '\0'; p++) {
+		if (*p == '%') {
+			int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+				buf_free(&b);
+				return -1;
+			}
+			buf_append_char(&b, (char)(hi * 16 + lo));
+			p += 2;
+		} else {
+			buf_append_char(&b, *p);
+		}
+	}
+	*value_r = buf_steal(&b);
+	return 0;
+}
+
+void queue_entry_serialize(const struct queue_entry *e, struct buf *out)
+{
+	buf_printf(out, QUEUE_ENV_MAGIC "\nid %s\ncreated %lld\noffset %llu\nsender", e->id,
+		   (long long)e->created, (unsigned long long)e->offset);
+	put_str(out, e->sender);
+	buf_append_str(out, "\nenvid");
+	put_str(out, e->envid);
+	buf_printf(out, "\nret %s\nbody %s\nsmtputf8 %d\nauth_user", ret_names[e->ret], body_names[e->body],
+		   e->smtputf8 ? 1 : 0);
+	put_str(out, e->auth_user);
+	buf_append_str(out, "\nclient_ip");
+	put_str(out, e->client_ip);
+	buf_append_str(out, "\nhelo");
+	put_str(out, e->helo);
+	buf_append_char(out, '\n');
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		const struct queue_entry_rcpt *r = &e->rcpts[i];
+		buf_printf(out, "rcpt %s %d %lld %lld %u %d", state_names[r->state], r->attempts,
+			   (long long)r->next_attempt, (long long)r->last_attempt, r->notify,
+			   r->delay_notified ? 1 : 0);
+		put_str(out, r->address);
+		put_str(out, r->orcpt);
+		put_str(out, r->remote_mta);
+		put_str(out, r->last_reply);
+		buf_append_char(out, '\n');
+	}
+	buf_append_str(out, "end\n");
+}
+
+#define MAX_FIELDS 12
+
+static int split_fields(char *line, char **fields, int max)
+{
+	int n = 0;
+	char *save = NULL;
+	for (char *tok = strtok_r(line, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+		if (n == max)
+			return -1;
+		fields[n++] = tok;
+	}
+	return n;
+}
+
+static int parse_int64(const char *s, int64_t *v_r)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0')
+		return -1;
+	*v_r = v;
+	return 0;
+}
+
+static int parse_rcpt(struct queue_entry *e, char **f, int n)
+{
+	int64_t attempts, next, last, notify, delayed;
+	int state = n == 11 ? name_index(state_names, N_ELEMENTS(state_names), f[1]) : -1;
+	if (state < 0 || parse_int64(f[2], &attempts) < 0 || parse_int64(f[3], &next) < 0 ||
+	    parse_int64(f[4], &last) < 0 || parse_int64(f[5], &notify) < 0 ||
+	    parse_int64(f[6], &delayed) < 0 || attempts < 0 || notify < 0 || notify > 15)
+		return -1;
+	char *strs[4] = { NULL, NULL, NULL, NULL };
+	for (int i = 0; i < 4; i++) {
+		if (get_str(f[7 + i], &strs[i]) < 0) {
+			for (int j = 0; j < i; j++)
+				free(strs[j]);
+			return -1;
+		}
+	}
+	if (strs[0] == NULL) {
+		for (int i = 0; i < 4; i++)
+			free(strs[i]);
+		return -1;
+	}
+	e->rcpts = xreallocarray(e->rcpts, e->nrcpts + 1, sizeof(*e->rcpts));
+	struct queue_entry_rcpt *r = &e->rcpts[e->nrcpts++];
+	r->address = strs[0];
+	r->orcpt = strs[1];
+	r->remote_mta = strs[2];
+	r->last_reply = strs[3];
+	r->state = (enum queue_rcpt_state)state;
+	r->attempts = attempts > 1000000 ? 1000000 : (int)attempts;
+	r->next_attempt = next;
+	r->last_attempt = last;
+	r->notify = (unsigned)notify;
+	r->delay_notified = delayed != 0;
+	return 0;
+}
+
+static int parse_line(struct queue_entry *e, char *line)
+{
+	char *f[MAX_FIELDS];
+	int n = split_fields(line, f, MAX_FIELDS);
+	if (n < 1)
+		return -1;
+	const char *key = f[0];
+	if (!strcmp(key, "rcpt"))
+		return parse_rcpt(e, f, n);
+	if (n != 2)
+		return -1;
+	int64_t v;
+	int idx;
+	char **strp = NULL;
+	if (!strcmp(key, "id")) {
+		if (!queue_id_valid(f[1]) || e->id != NULL)
+			return -1;
+		e->id = xstrdup(f[1]);
+		return 0;
+	} else if (!strcmp(key, "created")) {
+		if (parse_int64(f[1], &v) < 0)
+			return -1;
+		e->created = v;
+		return 0;
+	} else if (!strcmp(key, "offset")) {
+		if (parse_int64(f[1], &v) < 0 || v < 0)
+			return -1;
+		e->offset = (uint64_t)v;
+		return 0;
+	} else if (!strcmp(key, "ret")) {
+		if ((idx = name_index(ret_names, N_ELEMENTS(ret_names), f[1])) < 0)
+			return -1;
+		e->ret = (enum queue_ret)idx;
+		return 0;
+	} else if (!strcmp(key, "body")) {
+		if ((idx = name_index(body_names, N_ELEMENTS(body_names), f[1])) < 0)
+			return -1;
+		e->body = (enum queue_body)idx;
+		return 0;
+	} else if (!strcmp(key, "smtputf8")) {
+		if (parse_int64(f[1], &v) < 0)
+			return -1;
+		e->smtputf8 = v != 0;
+		return 0;
+	} else if (!strcmp(key, "sender")) {
+		strp = &e->sender;
+	} else if (!strcmp(key, "envid")) {
+		strp = &e->envid;
+	} else if (!strcmp(key, "auth_user")) {
+		strp = &e->auth_user;
+	} else if (!strcmp(key, "client_ip")) {
+		strp = &e->client_ip;
+	} else if (!strcmp(key, "helo")) {
+		strp = &e->helo;
+	} else {
+		return 0; /* unknown keys from a newer version are ignored */
+	}
+	free(*strp);
+	*strp = NULL;
+	return get_str(f[1], strp);
+}
+
+int queue_entry_parse(struct queue_entry *e, const char *text, size_t len, char **error_r)
+{
+	memset(e, 0, sizeof(*e));
+	char *copy = xstrndup(text, len);
+	char *save = NULL;
+	int lineno = 0;
+	bool ended = false;
+	for (char *line = strtok_r(copy, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		if (lineno == 1) {
+			if (strcmp(line, QUEUE_ENV_MAGIC) != 0)
+				goto bad;
+			continue;
+		}
+		if (!strcmp(line, "end")) {
+			ended = true;
+			break;
+		}
+		if (parse_line(e, line) < 0)
+			goto bad;
+	}
+	free(copy);
+	if (!ended || e->id == NULL || e->sender == NULL) {
+		*error_r = xstrdup(!ended ? "envelope is truncated" : "envelope lacks id or sender");
+		queue_entry_free(e);
+		return -1;
+	}
+	return 0;
+bad:
+	free(copy);
+	*error_r = xasprintf("envelope line %d is malformed", lineno);
+	queue_entry_free(e);
+	return -1;
+}
+
+int queue_entry_load(const char *qdir, const char *id, struct queue_entry *e, char **error_r)
+{
+	char *path = queue_path(qdir, id, "env");
+	char *text = NULL, *error = NULL;
+	size_t len;
+	if (fs_read_file(path, &text, &len, &error) < 0) {
+		bool missing = errno == ENOENT;
+		free(path);
+		if (missing) {
+			free(error);
+			return 1;
+		}
+		*error_r = error;
+		return -1;
+	}
+	int rc = queue_entry_parse(e, text, len, &error);
+	free(text);
+	if (rc < 0) {
+		*error_r = xasprintf("%s: %s", path, error);
+		free(error);
+		free(path);
+		return -1;
+	}
+	free(path);
+	if (strcmp(e->id, id) != 0) {
+		*error_r = xasprintf("envelope %s names id %s", id, e->id);
+		queue_entry_free(e);
+		return -1;
+	}
+	path = queue_path(qdir, id, "hold");
+	e->held = access(path, F_OK) == 0;
+	free(path);
+	return 0;
+}
+
+int queue_entry_save(const char *qdir, const struct queue_entry *e, bool only_if_exists, char **error_r)
+{
+	char *path = queue_path(qdir, e->id, "env");
+	if (only_if_exists && access(path, F_OK) < 0 && errno == ENOENT) {
+		free(path);
+		return 1;
+	}
+	struct buf b = BUF_INIT;
+	queue_entry_serialize(e, &b);
+	int rc = fs_write_file_durable(path, b.data, b.len, 0640, error_r);
+	buf_free(&b);
+	free(path);
+	return rc;
+}
+
+void queue_entry_remove(const char *qdir, const char *id)
+{
+	static const char *const suffixes[] = { "env", "msg", "hold", "flush" };
+	for (size_t i = 0; i < N_ELEMENTS(suffixes); i++) {
+		char *path = queue_path(qdir, id, suffixes[i]);
+		if (unlink(path) < 0 && errno != ENOENT)
+			log_warn("queue unlink(%s) failed: %s", path, strerror(errno));
+		free(path);
+	}
+}
+
+/* ---- enqueueing ---- */
+
+static int queue_write_env(const char *qdir, const char *id, uint64_t offset,
+			   const struct queue_envelope *env, char **error_r)
+{
+	struct queue_entry e;
+	queue_entry_from_envelope(&e, id, offset, env, (int64_t)time(NULL));
+	int rc = queue_entry_save(qdir, &e, false, error_r);
+	queue_entry_free(&e);
+	return rc;
+}
+
+static int queue_prepare(const char *data_dir, const char *id, const struct queue_envelope *env,
+			 char **qdir_r, char **error_r)
+{
+	if (!queue_id_valid(id)) {
+		*error_r = xasprintf("invalid queue id '%s'", id);
+		return -1;
+	}
+	if (env->nrcpts == 0) {
+		*error_r = xstrdup("no recipients");
+		return -1;
+	}
+	char *qdir = queue_dir(data_dir);
+	if (fs_mkdir_p(qdir, 0750, error_r) < 0) {
+		free(qdir);
+		return -1;
+	}
+	*qdir_r = qdir;
+	return 0;
+}
+
+int queue_enqueue(const char *data_dir, const char *id, const char *data_path, off_t data_offset,
+		  const struct queue_envelope *env, char **error_r)
+{
+	char *qdir;
+	if (queue_prepare(data_dir, id, env, &qdir, error_r) < 0)
+		return -1;
+	char *msg = queue_path(qdir, id, "msg");
+	int rc = link(data_path, msg);
+	if (rc < 0 && errno == EEXIST) {
+		/* Left over from an attempt that crashed before its envelope. */
+		unlink(msg);
+		rc = link(data_path, msg);
+	}
+	if (rc < 0) {
+		*error_r = xasprintf("link(%s, %s) failed: %s", data_path, msg, strerror(errno));
+		free(msg);
+		free(qdir);
+		return -1;
+	}
+	/* The envelope's durable write fsyncs the directory, which also makes
+	   the link above durable: one directory fsync for both. */
+	rc = queue_write_env(qdir, id, (uint64_t)data_offset, env, error_r);
+	if (rc < 0)
+		unlink(msg);
+	free(msg);
+	free(qdir);
+	return rc;
+}
+
+int queue_enqueue_data(const char *data_dir, const char *id, const void *data, size_t len,
+		       off_t offset, const struct queue_envelope *env, char **error_r)
+{
+	char *qdir;
+	if (queue_prepare(data_dir, id, env, &qdir, error_r) < 0)
+		return -1;
+	char *msg = queue_path(qdir, id, "msg");
+	char *tmp = xasprintf("%s.tmp.%ld", msg, (long)getpid());
+	int rc = -1;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		*error_r = xasprintf("open(%s) failed: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (fs_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		*error_r = xasprintf("write(%s) failed: %s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	close(fd);
+	if (rename(tmp, msg) < 0) {
+		*error_r = xasprintf("rename(%s, %s) failed: %s", tmp, msg, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	rc = queue_write_env(qdir, id, (uint64_t)offset, env, error_r);
+	if (rc < 0)
+		unlink(msg);
+out:
+	free(tmp);
+	free(msg);
+	free(qdir);
+	return rc;
+}
+
+/* ---- walking and control ---- */
+
+/* The id of an envelope file name "ID.env", or NULL. */
+static char *env_name_id(const char *name)
+{
+	size_t n = strlen(name);
+	if (n < 5 || strcmp(name + n - 4, ".env") != 0)
+		return NULL;
+	char *id = xstrndup(name, n - 4);
+	if (!queue_id_valid(id)) {
+		free(id);
+		return NULL;
+	}
+	return id;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct queue_entry *x = a, *y = b;
+	if (x->created != y->created)
+		return x->created < y->created ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+int queue_walk(const char *data_dir, int (*cb)(void *ctx, const struct queue_entry *e), void *ctx,
+	       char **error_r)
+{
+	char *qdir = queue_dir(data_dir);
+	DIR *dir = opendir(qdir);
+	if (dir == NULL) {
+		if (errno == ENOENT) {
+			free(qdir);
+			return 0;
+		}
+		*error_r = xasprintf("opendir(%s) failed: %s", qdir, strerror(errno));
+		free(qdir);
+		return -1;
+	}
+	struct queue_entry *entries = NULL;
+	size_t n = 0;
+	struct dirent *d;
+	while ((d = readdir(dir)) != NULL) {
+		char *id = env_name_id(d->d_name);
+		if (id == NULL)
+			continue;
+		struct queue_entry e;
+		char *error = NULL;
+		int rc = queue_entry_load(qdir, id, &e, &error);
+		if (rc < 0) {
+			log_warn("queue load id=%s error=%s", id, error);
+			free(error);
+		} else if (rc == 0) {
+			entries = xreallocarray(entries, n + 1, sizeof(*entries));
+			entries[n++] = e;
+		}
+		free(id);
+	}
+	closedir(dir);
+	free(qdir);
+	if (n > 0)
+		qsort(entries, n, sizeof(*entries), entry_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (cb(ctx, &entries[i]) != 0)
+			break;
+	for (size_t i = 0; i < n; i++)
+		queue_entry_free(&entries[i]);
+	free(entries);
+	return 0;
+}
+
+static int queue_check_id(const char *qdir, const char *id, char **error_r)
+{
+	if (!queue_id_valid(id)) {
+		*error_r = xasprintf("invalid queue id '%s'", id);
+		return -1;
+	}
+	char *env = queue_path(qdir, id, "env");
+	int rc = access(env, F_OK) == 0 ? 0 : 1;
+	free(env);
+	return rc;
+}
+
+static int touch(const char *path, char **error_r)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		*error_r = xasprintf("open(%s) failed: %s", path, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int queue_hold(const char *data_dir, const char *id, bool hold, char **error_r)
+{
+	char *qdir = queue_dir(data_dir);
+	int rc = queue_check_id(qdir, id, error_r);
+	if (rc == 0) {
+		char *path = queue_path(qdir, id, "hold");
+		if (hold) {
+			rc = touch(path, error_r);
+		} else if (unlink(path) < 0 && errno != ENOENT) {
+			*error_r = xasprintf("unlink(%s) failed: %s", path, strerror(errno));
+			rc = -1;
+		}
+		if (rc == 0)
+			rc = fs_fsync_dir(qdir, error_r);
+		free(path);
+	}
+	free(qdir);
+	return rc;
+}
+
+int queue_delete(const char *data_dir, const char *id, char **error_r)
+{
+	char *qdir = queue_dir(data_dir);
+	int rc = queue_check_id(qdir, id, error_r);
+	if (rc == 0) {
+		queue_entry_remove(qdir, id);
+		rc = fs_fsync_dir(qdir, error_r);
+	}
+	free(qdir);
+	return rc;
+}
+
+static pid_t runner_pid(const char *qdir)
+{
+	char *path = xasprintf("%s/runner.pid", qdir);
+	char *text = NULL, *error = NULL;
+	size_t len;
+	pid_t pid = 0;
+	if (fs_read_file(path, &text, &len, &error) == 0) {
+		long v = strtol(text, NULL, 10);
+		if (v > 1 && kill((pid_t)v, 0) == 0)
+			pid = (pid_t)v;
+	}
+	free(error);
+	free(text);
+	free(path);
+	return pid;
+}
+
+int queue_flush(const char *data_dir, const char *id, char **error_r)
+{
+	char *qdir = queue_dir(data_dir);
+	int rc = 0;
+	if (id != NULL) {
+		rc = queue_check_id(qdir, id, error_r);
+		if (rc == 0) {
+			char *path = queue_path(qdir, id, "flush");
+			rc = touch(path, error_r);
+			free(path);
+		}
+		if (rc == 0 && runner_pid(qdir) == 0)
+			rc = 1;
+	} else {
+		pid_t pid = runner_pid(qdir);
+		if (pid == 0)
+			rc = 1;
+		else if (kill(pid, SIGUSR1) < 0) {
+			*error_r = xasprintf("kill(%ld, SIGUSR1) failed: %s", (long)pid, strerror(errno));
+			rc = -1;
+		}
+	}
+	free(qdir);
+	return rc;
+}

@@ -1,0 +1,108 @@
+#ifndef QUEUE_SPOOL_H
+#define QUEUE_SPOOL_H
+/* The spool on disk, DATA_DIR/queue/:
+     ID.msg    the message (hard link of the file the SMTP server wrote);
+               its content starts `offset` bytes in, after a Return-Path
+               line meant for local delivery
+     ID.env    the envelope and per-recipient state, a small text file
+               rewritten atomically and durably on every change
+     ID.hold   present while the message is held
+     ID.flush  asks the runner to retry the message now (removed by it)
+     runner.pid  the queue runner's pid (SIGUSR1 = flush everything)
+   Reads and writes here are blocking. */
+#include "lib/buf.h"
+#include "queue/queue.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum queue_rcpt_state { QUEUE_RCPT_PENDING, QUEUE_RCPT_DELIVERED, QUEUE_RCPT_BOUNCED };
+
+struct queue_entry_rcpt {
+	char *address;
+	char *orcpt;          /* "rfc822;x@y" (xtext-decoded) or NULL */
+	unsigned notify;      /* enum queue_notify bits */
+	enum queue_rcpt_state state;
+	int attempts;
+	int64_t next_attempt; /* unix time */
+	int64_t last_attempt; /* 0: never */
+	bool delay_notified;  /* a "delayed" DSN was sent */
+	char *remote_mta;     /* host that gave last_reply, or NULL */
+	char *last_reply;     /* "451 4.7.1 text" (one line) or NULL */
+};
+
+struct queue_entry {
+	char *id;
+	int64_t created;
+	uint64_t offset;
+	char *sender;         /* "" = null sender */
+	char *envid;          /* xtext-decoded, or NULL */
+	enum queue_ret ret;
+	enum queue_body body;
+	bool smtputf8;
+	char *auth_user, *client_ip, *helo;  /* or NULL */
+	struct queue_entry_rcpt *rcpts;
+	size_t nrcpts;
+	bool held;            /* from ID.hold, not stored in ID.env */
+};
+
+/* DATA_DIR/queue (caller frees). */
+char *queue_dir(const char *data_dir);
+/* QDIR/ID.SUFFIX (caller frees). */
+char *queue_path(const char *qdir, const char *id, const char *suffix);
+/* True for the spool's id syntax: 1-40 letters and digits. */
+bool queue_id_valid(const char *id);
+/* A new unique id ("Q" + time + counter + random, letters and digits). */
+void queue_new_id(char out[32]);
+
+/* Fills e from env (copies every string). */
+void queue_entry_from_envelope(struct queue_entry *e, const char *id, uint64_t offset,
+			       const struct queue_envelope *env, int64_t now);
+/* The ID.env text of e. */
+void queue_entry_serialize(const struct queue_entry *e, struct buf *out);
+/* Parses ID.env text.  0, or -1 with *error_r (caller frees). */
+int queue_entry_parse(struct queue_entry *e, const char *text, size_t len, char **error_r);
+void queue_entry_free(struct queue_entry *e);
+/* Adds a recipient (copies the strings), pending and due now. */
+struct queue_entry_rcpt *queue_entry_add_rcpt(struct queue_entry *e, const char *address,
+					       const char *orcpt, unsigned notify);
+
+/* Loads QDIR/ID.env (and the hold marker).  0, 1 when the entry does not
+   exist (any more), -1 with *error_r. */
+int queue_entry_load(const char *qdir, const char *id, struct queue_entry *e, char **error_r);
+/* Writes QDIR/ID.env durably (tmp + fsync + rename + fsync dir).  When
+   only_if_exists is set and ID.env was removed meanwhile (queue delete),
+   nothing is written and 1 is returned. */
+int queue_entry_save(const char *qdir, const struct queue_entry *e, bool only_if_exists, char **error_r);
+/* Removes ID.env, then ID.msg and the markers (no fsync: a message that
+   comes back after a crash is delivered again, never lost). */
+void queue_entry_remove(const char *qdir, const char *id);
+
+/* Writes a new message: data (len bytes, whose content starts offset bytes
+   in) becomes ID.msg (tmp + fsync + rename), then the envelope ID.env is
+   written durably.  Used for bounces and by `sendmail` when the server is
+   down. */
+int queue_enqueue_data(const char *data_dir, const char *id, const void *data, size_t len,
+		       off_t offset, const struct queue_envelope *env, char **error_r);
+
+/* Calls cb for every entry in the spool, ordered by creation time.  A
+   non-zero return from cb stops the walk.  0 or -1. */
+int queue_walk(const char *data_dir, int (*cb)(void *ctx, const struct queue_entry *e), void *ctx,
+	       char **error_r);
+
+/* Control (the CLI).  Each returns 0, 1 when there is no such message, or
+   -1 with *error_r. */
+int queue_hold(const char *data_dir, const char *id, bool hold, char **error_r);
+int queue_delete(const char *data_dir, const char *id, char **error_r);
+/* Asks the runner to retry id now, or every message when id is NULL
+   (SIGUSR1 to the pid in runner.pid).  1 when the runner is not running
+   (the request then waits for its next start). */
+int queue_flush(const char *data_dir, const char *id, char **error_r);
+
+/* Names for display and the envelope file. */
+const char *queue_rcpt_state_name(enum queue_rcpt_state state);
+const char *queue_ret_name(enum queue_ret ret);
+const char *queue_body_name(enum queue_body body);
+/* "SUCCESS,FAILURE" / "NEVER" / "" for the default, into a static buffer. */
+const char *queue_notify_string(unsigned notify);
+#endif
