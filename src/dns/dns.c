@@ -1,0 +1,346 @@
+/* c-ares lookups on a libevent loop: c-ares tells us which sockets it
+   watches (sock_state_cb); we keep one event per socket and one timer. */
+#include "dns/dns.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#include <ares.h>
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <event2/event.h>
+
+struct dns_sock {
+	ares_socket_t fd;
+	struct event *ev;
+	struct dns_sock *next;
+};
+
+struct dns_resolver {
+	struct event_base *base;
+	ares_channel channel;
+	struct event *timer;
+	struct dns_sock *socks;
+	bool freeing;
+};
+
+struct dns_query {
+	struct dns_resolver *r;
+	dns_mx_callback *mx_cb;
+	dns_addr_callback *addr_cb;
+	void *ctx;
+	int port;
+	struct dns_addr literal;
+};
+
+static void dns_rearm(struct dns_resolver *r)
+{
+	if (r->freeing)
+		return;
+	struct timeval maxtv = { 60, 0 }, tv;
+	struct timeval *t = ares_timeout(r->channel, &maxtv, &tv);
+	evtimer_add(r->timer, t);
+}
+
+static void dns_sock_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_resolver *r = arg;
+	ares_process_fd(r->channel, (what & EV_READ) ? (ares_socket_t)fd : ARES_SOCKET_BAD,
+			(what & EV_WRITE) ? (ares_socket_t)fd : ARES_SOCKET_BAD);
+	dns_rearm(r);
+}
+
+static void dns_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_resolver *r = arg;
+	ares_process_fd(r->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	dns_rearm(r);
+}
+
+static void dns_sock_state(void *data, ares_socket_t fd, int readable, int writable)
+{
+	struct dns_resolver *r = data;
+	struct dns_sock **pp = &r->socks;
+	while (*pp != NULL && (*pp)->fd != fd)
+		pp = &(*pp)->next;
+	struct dns_sock *s = *pp;
+	if (s != NULL) {
+		event_free(s->ev);
+		if (!readable && !writable) {
+			*pp = s->next;
+			free(s);
+			return;
+		}
+	} else {
+		if (!readable && !writable)
+			return;
+		s = xcalloc(1, sizeof(*s));
+		s->fd = fd;
+		s->next = r->socks;
+		r->socks = s;
+	}
+	short what = EV_PERSIST | (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0);
+	s->ev = event_new(r->base, fd, what, dns_sock_cb, r);
+	event_add(s->ev, NULL);
+}
+
+struct dns_resolver *dns_resolver_new(struct event_base *base, const char *server, char **error_r)
+{
+	static bool lib_init;
+	if (!lib_init) {
+		ares_library_init(ARES_LIB_INIT_ALL);
+		lib_init = true;
+	}
+	struct dns_resolver *r = xcalloc(1, sizeof(*r));
+	r->base = base;
+	struct ares_options opts;
+	memset(&opts, 0, sizeof(opts));
+	opts.sock_state_cb = dns_sock_state;
+	opts.sock_state_cb_data = r;
+	opts.timeout = 2000;
+	opts.tries = 3;
+	int rc = ares_init_options(&r->channel, &opts,
+				   ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+	if (rc != ARES_SUCCESS) {
+		*error_r = xasprintf("ares_init_options() failed: %s", ares_strerror(rc));
+		free(r);
+		return NULL;
+	}
+	if (server != NULL && server[0] != '\0') {
+		rc = ares_set_servers_ports_csv(r->channel, server);
+		if (rc != ARES_SUCCESS) {
+			*error_r = xasprintf("DNS resolver '%s' is invalid: %s", server, ares_strerror(rc));
+			ares_destroy(r->channel);
+			free(r);
+			return NULL;
+		}
+	}
+	r->timer = evtimer_new(base, dns_timer_cb, r);
+	return r;
+}
+
+void dns_resolver_free(struct dns_resolver **rp)
+{
+	struct dns_resolver *r = *rp;
+	if (r == NULL)
+		return;
+	*rp = NULL;
+	r->freeing = true;
+	ares_destroy(r->channel); /* calls pending callbacks with ARES_EDESTRUCTION */
+	while (r->socks != NULL) {
+		struct dns_sock *s = r->socks;
+		r->socks = s->next;
+		event_free(s->ev);
+		free(s);
+	}
+	event_free(r->timer);
+	free(r);
+}
+
+static enum dns_status map_status(int status)
+{
+	switch (status) {
+	case ARES_SUCCESS:
+		return DNS_OK;
+	case ARES_ENODATA:
+		return DNS_NODATA;
+	case ARES_ENOTFOUND:
+		return DNS_NXDOMAIN;
+	case ARES_EDESTRUCTION:
+	case ARES_ECANCELLED:
+		return DNS_CANCELLED;
+	default:
+		return DNS_TEMPFAIL;
+	}
+}
+
+static void mx_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_query *q = arg;
+	struct dns_mx *mx = NULL;
+	size_t n = 0;
+	struct ares_mx_reply *reply = NULL;
+	if (status == ARES_SUCCESS)
+		status = ares_parse_mx_reply(abuf, alen, &reply);
+	if (status == ARES_SUCCESS) {
+		for (struct ares_mx_reply *p = reply; p != NULL; p = p->next)
+			n++;
+		mx = xcalloc(n + 1, sizeof(*mx));
+		n = 0;
+		for (struct ares_mx_reply *p = reply; p != NULL; p = p->next, n++) {
+			/* "." arrives as "" or "."; both mean the null MX. */
+			mx[n].host = xstrdup(!strcmp(p->host, ".") ? "" : p->host);
+			mx[n].pref = p->priority;
+		}
+		ares_free_data(reply);
+		if (n == 0)
+			status = ARES_ENODATA;
+	}
+	q->mx_cb(q->ctx, map_status(status), mx, n, status == ARES_SUCCESS ? NULL : ares_strerror(status));
+	for (size_t i = 0; i < n; i++)
+		free(mx[i].host);
+	free(mx);
+	free(q);
+}
+
+void dns_lookup_mx(struct dns_resolver *r, const char *domain, dns_mx_callback *cb, void *ctx)
+{
+	struct dns_query *q = xcalloc(1, sizeof(*q));
+	q->r = r;
+	q->mx_cb = cb;
+	q->ctx = ctx;
+	ares_query(r->channel, domain, ns_c_in, ns_t_mx, mx_done, q);
+	dns_rearm(r);
+}
+
+static void addr_done(void *arg, int status, int timeouts, struct ares_addrinfo *res)
+{
+	struct dns_query *q = arg;
+	struct dns_addr *addrs = NULL;
+	size_t n = 0;
+	if (status == ARES_SUCCESS && res != NULL) {
+		for (struct ares_addrinfo_node *p = res->nodes; p != NULL; p = p->ai_next)
+			n++;
+		addrs = xcalloc(n + 1, sizeof(*addrs));
+		n = 0;
+		for (struct ares_addrinfo_node *p = res->nodes; p != NULL; p = p->ai_next) {
+			if ((p->ai_family != AF_INET && p->ai_family != AF_INET6) ||
+			    (size_t)p->ai_addrlen > sizeof(addrs[n].sa))
+				continue;
+			memcpy(&addrs[n].sa, p->ai_addr, (size_t)p->ai_addrlen);
+			addrs[n].len = (socklen_t)p->ai_addrlen;
+			if (p->ai_family == AF_INET)
+				((struct sockaddr_in *)&addrs[n].sa)->sin_port = htons((uint16_t)q->port);
+			else
+				((struct sockaddr_in6 *)&addrs[n].sa)->sin6_port = htons((uint16_t)q->port);
+			n++;
+		}
+		if (n == 0)
+			status = ARES_ENODATA;
+	}
+	if (res != NULL)
+		ares_freeaddrinfo(res);
+	q->addr_cb(q->ctx, map_status(status), addrs, n, status == ARES_SUCCESS ? NULL : ares_strerror(status));
+	free(addrs);
+	free(q);
+}
+
+static void literal_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_query *q = arg;
+	q->addr_cb(q->ctx, DNS_OK, &q->literal, 1, NULL);
+	free(q);
+}
+
+static bool parse_literal(const char *host, int port, struct dns_addr *out)
+{
+	char tmp[INET6_ADDRSTRLEN + 2];
+	size_t len = strlen(host);
+	if (len >= 2 && host[0] == '[' && host[len - 1] == ']' && len - 2 < sizeof(tmp)) {
+		memcpy(tmp, host + 1, len - 2);
+		tmp[len - 2] = '\0';
+		host = tmp;
+	}
+	memset(out, 0, sizeof(*out));
+	struct sockaddr_in *sin = (struct sockaddr_in *)&out->sa;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->sa;
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		out->len = sizeof(*sin);
+		return true;
+	}
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		out->len = sizeof(*sin6);
+		return true;
+	}
+	return false;
+}
+
+void dns_lookup_addr(struct dns_resolver *r, const char *host, int port, dns_addr_callback *cb,
+		     void *ctx)
+{
+	struct dns_query *q = xcalloc(1, sizeof(*q));
+	q->r = r;
+	q->addr_cb = cb;
+	q->ctx = ctx;
+	q->port = port;
+	if (parse_literal(host, port, &q->literal)) {
+		event_base_once(r->base, -1, EV_TIMEOUT, literal_done, q, NULL);
+		return;
+	}
+	struct ares_addrinfo_hints hints;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	ares_getaddrinfo(r->channel, host, NULL, &hints, addr_done, q);
+	dns_rearm(r);
+}
+
+/* ---- pure helpers ---- */
+
+static int mx_cmp(const void *a, const void *b)
+{
+	const struct dns_mx *x = a, *y = b;
+	bool xnull = x->host[0] == '\0', ynull = y->host[0] == '\0';
+	if (xnull != ynull)
+		return xnull ? 1 : -1;
+	return x->pref < y->pref ? -1 : x->pref > y->pref ? 1 : 0;
+}
+
+void dns_mx_sort(struct dns_mx *mx, size_t count, size_t (*rnd)(void *ctx, size_t n), void *rnd_ctx)
+{
+	if (count < 2)
+		return;
+	qsort(mx, count, sizeof(*mx), mx_cmp);
+	/* Fisher-Yates within each run of equal preference (RFC 5321 5.1:
+	   "the sender-SMTP MUST randomize them to spread the load"). */
+	for (size_t start = 0; start < count;) {
+		size_t end = start + 1;
+		while (end < count && mx_cmp(&mx[start], &mx[end]) == 0)
+			end++;
+		for (size_t i = end - start; i > 1; i--) {
+			size_t j = rnd(rnd_ctx, i);
+			if (j >= i)
+				j = i - 1;
+			struct dns_mx t = mx[start + i - 1];
+			mx[start + i - 1] = mx[start + j];
+			mx[start + j] = t;
+		}
+		start = end;
+	}
+}
+
+bool dns_mx_is_null(const struct dns_mx *mx, size_t count)
+{
+	if (count == 0)
+		return false;
+	for (size_t i = 0; i < count; i++)
+		if (mx[i].host[0] != '\0')
+			return false;
+	return true;
+}
+
+const char *dns_addr_string(const struct dns_addr *addr, char *out, size_t size)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (addr->sa.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&addr->sa;
+		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+		port = ntohs(sin->sin_port);
+		snprintf(out, size, "%s:%d", ip, port);
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&addr->sa;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(sin6->sin6_port);
+		snprintf(out, size, "[%s]:%d", ip, port);
+	}
+	return out;
+}

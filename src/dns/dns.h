@@ -1,0 +1,59 @@
+#ifndef DNS_DNS_H
+#define DNS_DNS_H
+/* Asynchronous MX and address lookups with c-ares, driven by a libevent
+   loop.  Callbacks run from the loop (never from inside the lookup call). */
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct event_base;
+struct dns_resolver;
+
+enum dns_status {
+	DNS_OK,
+	DNS_NODATA,    /* the name exists but has no record of the type */
+	DNS_NXDOMAIN,  /* the name does not exist */
+	DNS_TEMPFAIL,  /* timeout, SERVFAIL, refused, ... */
+	DNS_CANCELLED  /* the resolver was freed; the callback must not use it */
+};
+
+struct dns_mx {
+	char *host;        /* "" for the null MX "." (RFC 7505) */
+	unsigned pref;
+};
+
+struct dns_addr {
+	struct sockaddr_storage sa;
+	socklen_t len;
+};
+
+typedef void dns_mx_callback(void *ctx, enum dns_status status, struct dns_mx *mx, size_t count,
+			     const char *error);
+typedef void dns_addr_callback(void *ctx, enum dns_status status, const struct dns_addr *addrs,
+			       size_t count, const char *error);
+
+/* server is "host:port", "[v6]:port", "host" or "" for /etc/resolv.conf.
+   Returns NULL with *error_r (caller frees). */
+struct dns_resolver *dns_resolver_new(struct event_base *base, const char *server, char **error_r);
+/* Pending callbacks are called with DNS_CANCELLED. */
+void dns_resolver_free(struct dns_resolver **r);
+
+/* MX records of domain, unsorted (see dns_mx_sort).  The array and its
+   strings are freed after the callback returns. */
+void dns_lookup_mx(struct dns_resolver *r, const char *domain, dns_mx_callback *cb, void *ctx);
+/* IPv6 and IPv4 addresses of host (an IP literal is returned as it is);
+   port is set in every address. */
+void dns_lookup_addr(struct dns_resolver *r, const char *host, int port, dns_addr_callback *cb,
+		     void *ctx);
+
+/* RFC 5321 section 5.1: orders mx by preference, shuffling records of equal
+   preference with rnd (returns 0..n-1 for n).  Null MX entries (host "")
+   are moved last. */
+void dns_mx_sort(struct dns_mx *mx, size_t count, size_t (*rnd)(void *ctx, size_t n), void *rnd_ctx);
+/* RFC 7505: true when the records say "this domain accepts no mail": a
+   single MX with an empty host (".").  A null MX mixed with real ones is
+   ignored (the real ones are used). */
+bool dns_mx_is_null(const struct dns_mx *mx, size_t count);
+/* "127.0.0.1:25" / "[::1]:25" of an address, into out. */
+const char *dns_addr_string(const struct dns_addr *addr, char *out, size_t size);
+#endif
