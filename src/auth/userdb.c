@@ -370,9 +370,7 @@ static int domain_del_locked(struct userdb *db, const char *norm, bool force, ch
 	if (count < 0)
 		return userdb_sql_error(db, "delete domain", error_r);
 	if (count > 0 && !force) {
-		*error_r = xasprintf("domain %s still has %d users and aliases: delete them "
-				     "first or force",
-				     norm, count);
+		*error_r = xasprintf("domain %s still has %d users and aliases", norm, count);
 		return -1;
 	}
 	if (userdb_begin(db, error_r) < 0)

@@ -11,6 +11,9 @@
 static const struct cli_command *const commands[] = {
 	&cmd_serve,
 	&cmd_check,
+	&cmd_domain,
+	&cmd_user,
+	&cmd_alias,
 };
 
 static void usage(FILE *out)
