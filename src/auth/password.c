@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(PASSWORD_MAX_LEN + 1 == CRYPT_MAX_PASSPHRASE_SIZE, "PASSWORD_MAX_LEN");
+
 /* Hashes password with setting into a fresh crypt_data.  Returns the
    crypt_data (caller frees with free_crypt_data) or NULL when libcrypt
    rejects the setting (it then returns a "*0"/"*1" failure token). */

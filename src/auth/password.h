@@ -5,8 +5,9 @@
    milliseconds): the server runs them on a jobs.h thread so the event loop
    never waits for them. */
 
-/* Maximum password length accepted anywhere (SASL, CLI). */
-#define PASSWORD_MAX_LEN 1024
+/* Longest password libcrypt hashes (CRYPT_MAX_PASSPHRASE_SIZE less the
+   NUL); longer ones never verify and cannot be set. */
+#define PASSWORD_MAX_LEN 511
 
 /* Hashes password into a new "$y$..." string (*hash_r, caller frees).
    Returns 0, or -1 when libcrypt fails (logged). */
