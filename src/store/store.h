@@ -1,0 +1,226 @@
+#ifndef STORE_STORE_H
+#define STORE_STORE_H
+/* The mail store of one user: Maildir++ folders plus a per-user index
+   (MAILDIR/index.db, SQLite in WAL mode) that gives every message a stable
+   UID, its flags, keywords, modseq (RFC 7162) and cached IMAP text.  POP3
+   and IMAP call only this interface: no SQL and no file names leave
+   src/store, so a shared-storage backend can replace this one later.
+
+   Mailboxes are named as IMAP names them: "INBOX" (any case) is the Maildir
+   root; other names use '.' as the hierarchy separator and map to Maildir++
+   directories ("Sent" -> MAILDIR/.Sent, "Archive.2024" ->
+   MAILDIR/.Archive.2024).
+
+   Message files keep their base name (everything before ":2,") for life;
+   flag changes rename only the info part ":2,DFPRST", so mutt and Dovecot
+   pointed at the same Maildir see the same flags.  The index row is keyed
+   by that base name, which is why a rename never changes a UID.
+
+   Concurrency: any number of processes (workers, other programs, SMTP
+   delivery writing into new/) may work on one Maildir at once.  Every
+   change to the index runs in one SQLite write transaction, so two syncs
+   never give one file two UIDs.  A handle is not thread-safe, but it may be
+   passed from one thread to another (open it on a job thread, use it in the
+   event loop).
+
+   All calls block on the disk; from the event loop, batch them or run them
+   on a jobs.h thread.  Errors come back in *error_r (caller frees). */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct store;
+struct store_mailbox;
+
+#define STORE_SEPARATOR '.'
+#define STORE_INDEX_FILE "index.db"
+
+/* System flags (RFC 3501 section 2.3.2) and the Maildir info letter each
+   maps to.  PASSED (Maildir "P", forwarded) has no IMAP system flag; it is
+   kept so that it survives our renames. */
+enum store_flag {
+	STORE_FLAG_SEEN = 1 << 0,      /* S */
+	STORE_FLAG_ANSWERED = 1 << 1,  /* R */
+	STORE_FLAG_FLAGGED = 1 << 2,   /* F */
+	STORE_FLAG_DELETED = 1 << 3,   /* T */
+	STORE_FLAG_DRAFT = 1 << 4,     /* D */
+	STORE_FLAG_PASSED = 1 << 5,    /* P */
+};
+#define STORE_FLAGS_ALL 0x3f
+
+/* One message as listed.  Strings live in the list's memory. */
+struct store_msg {
+	uint32_t uid;
+	uint32_t flags;          /* enum store_flag bits */
+	uint64_t size;           /* octets with CRLF line ends: what RETR and
+				    RFC822.SIZE send */
+	uint64_t modseq;
+	int64_t internaldate;    /* unix time: file mtime when first indexed */
+	const char *keywords;    /* space-separated IMAP keywords, "" for none */
+	bool bare_lf;            /* the file has bare LF line ends: readers
+				    must turn LF into CRLF to send size octets */
+	const char *locator;     /* backend's handle for store_msg_open(); do
+				    not interpret */
+};
+
+struct store_msg_list {
+	struct store_msg *msgs;  /* ascending UID */
+	size_t count;
+	struct pool *pool;
+};
+
+struct store_status {
+	uint32_t messages;
+	uint32_t unseen;
+	uint32_t recent;         /* UID >= the first recent UID */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	uint64_t size;           /* sum of message sizes */
+	uint32_t deleted;        /* messages with \Deleted */
+};
+
+/* ---- the user's store ---- */
+
+/* Opens the store at maildir (creating cur/ new/ tmp/ and the index when
+   missing).  An index that is missing or unreadable is recreated, and every
+   mailbox then gets a new UIDVALIDITY (RFC 3501 section 2.3.1.1), higher
+   than any used before in this Maildir.  Returns NULL with *error_r. */
+struct store *store_open(const char *maildir, char **error_r);
+void store_close(struct store **store);
+const char *store_path(const struct store *store);
+
+/* ---- mailboxes ---- */
+
+/* Opens a mailbox (creating its index row on first sight) and syncs it.
+   Returns 1 with *mbox_r, 0 when no such folder exists, -1 on error. */
+int store_mailbox_open(struct store *store, const char *name, struct store_mailbox **mbox_r,
+		       char **error_r);
+void store_mailbox_close(struct store_mailbox **mbox);
+const char *store_mailbox_name(const struct store_mailbox *mbox);
+
+/* Brings the index in line with the Maildir: files that appeared (in new/
+   or cur/) get UIDs in delivery order, new/ files move to cur/ under the same
+   base name, rows whose file is gone are dropped and recorded as expunged,
+   info flags changed by other programs are taken over (with a new modseq).
+   Skips reading the directories when their mtimes show no change since the
+   last sync (unless force).  Returns 0 or -1. */
+int store_mailbox_sync(struct store_mailbox *mbox, bool force, char **error_r);
+
+int store_mailbox_status(struct store_mailbox *mbox, struct store_status *status_r, char **error_r);
+
+/* Every message, ascending UID.  Free with store_msg_list_free(). */
+int store_mailbox_list(struct store_mailbox *mbox, struct store_msg_list *list_r, char **error_r);
+/* Messages whose modseq is greater than modseq (CONDSTORE CHANGEDSINCE). */
+int store_mailbox_changed_since(struct store_mailbox *mbox, uint64_t modseq,
+				struct store_msg_list *list_r, char **error_r);
+void store_msg_list_free(struct store_msg_list *list);
+/* UIDs expunged with a modseq greater than modseq (QRESYNC VANISHED),
+   ascending; caller frees *uids_r. */
+int store_mailbox_expunged_since(struct store_mailbox *mbox, uint64_t modseq, uint32_t **uids_r,
+				 size_t *count_r, char **error_r);
+/* Returns the first UID that is \Recent for this session and moves the
+   mailbox's recent mark to UIDNEXT, so that no other session sees them as
+   recent (RFC 3501 section 2.3.2). */
+int store_mailbox_take_recent(struct store_mailbox *mbox, uint32_t *first_recent_r, char **error_r);
+
+/* ---- messages ---- */
+
+/* Opens a message file for reading.  Returns 1 with *fd_r (the caller
+   closes it), 0 when the message is gone (expunged by another session or
+   program), -1 on error.  A file renamed by another program is found
+   again. */
+int store_msg_open(struct store_mailbox *mbox, const struct store_msg *msg, int *fd_r,
+		   char **error_r);
+/* Same, by UID. */
+int store_msg_open_uid(struct store_mailbox *mbox, uint32_t uid, int *fd_r, char **error_r);
+
+enum store_flag_op { STORE_FLAGS_REPLACE, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
+
+/* Changes the flags (and keywords: space-separated, may be NULL) of the
+   messages uids[0..count): the Maildir info part is renamed and every
+   changed message gets the mailbox's new highest modseq.  With
+   unchanged_since non-zero (CONDSTORE), messages whose modseq is higher are
+   left alone and reported in *failed_r (caller frees; may be NULL when not
+   wanted).  Messages that are gone are skipped.  Returns the number of
+   messages changed, or -1. */
+int store_msg_set_flags(struct store_mailbox *mbox, const uint32_t *uids, size_t count,
+			enum store_flag_op op, uint32_t flags, const char *keywords,
+			uint64_t unchanged_since, uint32_t **failed_r, size_t *failed_count_r,
+			char **error_r);
+
+/* Removes messages: each row is marked, its file unlinked, then the row is
+   deleted and its UID recorded as expunged with a new modseq.  A crash at
+   any point leaves every other message alone; the next sync finishes a
+   marked row.  Returns the number expunged, or -1. */
+int store_msg_expunge(struct store_mailbox *mbox, const uint32_t *uids, size_t count,
+		      char **error_r);
+
+/* Appends a message (data: exactly the octets to store, CRLF line ends)
+   with flags, keywords (may be NULL) and internaldate (0: now): written to
+   tmp/, fsynced, renamed into cur/ with its info flags, directory fsynced,
+   then indexed.  *uid_r gets the new UID (UIDPLUS). */
+int store_msg_append(struct store_mailbox *mbox, const void *data, size_t len, uint32_t flags,
+		     const char *keywords, int64_t internaldate, uint32_t *uid_r, char **error_r);
+
+/* Copies messages to dest (hard links when possible, else copies), keeping
+   flags, keywords and internaldate.  dest_uids_r (count entries, caller
+   frees) get the new UIDs in the order of uids; a UID that is gone gets 0.
+   With move, the sources are expunged afterwards (RFC 6851).  Returns the
+   number copied, or -1. */
+int store_msg_copy(struct store_mailbox *src, const uint32_t *uids, size_t count,
+		   struct store_mailbox *dest, bool move, uint32_t **dest_uids_r, char **error_r);
+
+/* The IMAP server's cache of ENVELOPE and BODYSTRUCTURE text. */
+enum store_cache_field { STORE_CACHE_ENVELOPE, STORE_CACHE_BODYSTRUCTURE };
+/* 1 with *text_r (caller frees), 0 when not cached, -1 on error. */
+int store_cache_get(struct store_mailbox *mbox, uint32_t uid, enum store_cache_field field,
+		    char **text_r, char **error_r);
+int store_cache_set(struct store_mailbox *mbox, uint32_t uid, enum store_cache_field field,
+		    const char *text, char **error_r);
+
+/* ---- folders ---- */
+
+/* 0 when name is a valid mailbox name, else -1 with *error_r (static). */
+int store_name_check(const char *name, const char **error_r);
+/* Creates a folder (Maildir++ ".Name" with cur/ new/ tmp/); parents that
+   do not exist are created too.  0, or -1 (exists: *exists_r true). */
+int store_folder_create(struct store *store, const char *name, bool *exists_r, char **error_r);
+/* Deletes a folder and its messages; INBOX cannot be deleted.  Children are
+   left alone (RFC 3501 section 6.3.4). */
+int store_folder_delete(struct store *store, const char *name, char **error_r);
+/* Renames a folder and its children; renaming INBOX moves its messages to
+   the new folder and leaves INBOX empty (RFC 3501 section 6.3.5). */
+int store_folder_rename(struct store *store, const char *from, const char *to, char **error_r);
+/* Calls cb for INBOX and every folder, in name order.  cb's non-zero return
+   stops the walk. */
+int store_folder_list(struct store *store, int (*cb)(void *ctx, const char *name), void *ctx,
+		      char **error_r);
+
+/* Subscriptions (LSUB): names, which need not exist. */
+int store_subscribe(struct store *store, const char *name, bool subscribe, char **error_r);
+int store_subscription_list(struct store *store, int (*cb)(void *ctx, const char *name),
+			    void *ctx, char **error_r);
+
+/* Quota usage from the index: bytes and messages of every indexed folder. */
+int store_quota_usage(struct store *store, uint64_t *bytes_r, uint64_t *messages_r,
+		      char **error_r);
+
+/* ---- watching (IMAP IDLE) ---- */
+
+/* An inotify fd that becomes readable when files appear in, leave or are
+   renamed in the mailbox's new/ or cur/.  Add it to the event loop; call
+   store_watch_drain() when readable, then store_mailbox_sync().  -1 on
+   error. */
+int store_watch_open(struct store_mailbox *mbox, char **error_r);
+void store_watch_drain(int fd);
+
+/* ---- POP3 maildrop lock (RFC 1939 section 8) ---- */
+
+/* Takes an exclusive lock on the user's maildrop (flock on MAILDIR/pop3.lock)
+   without waiting: 1 with *lock_fd_r, 0 when another session (any process)
+   holds it, -1 on error.  The kernel drops it when the process dies. */
+int store_pop3_lock(const char *maildir, int *lock_fd_r, char **error_r);
+void store_pop3_unlock(int *lock_fd);
+#endif

@@ -1,0 +1,272 @@
+/* Adding messages to a mailbox: APPEND, COPY and MOVE.  The file enters
+   cur/ while the index's write transaction is held, so no concurrent sync
+   can give it a UID of its own. */
+#include "store/store_private.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct new_msg {
+	const char *base;
+	const char *info;
+	uint64_t size, psize;
+	int64_t internaldate;
+	uint32_t flags;
+	const char *keywords;
+};
+
+static int insert_row(struct store_mailbox *mbox, const struct new_msg *m, uint32_t uid,
+		      uint64_t modseq, char **error_r)
+{
+	sqlite3_stmt *st = store_stmt(mbox->store,
+		"INSERT INTO message(mailbox, uid, base, info, size, psize, internaldate, flags,"
+		" keywords, modseq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+	sqlite3_bind_int64(st, 1, mbox->id);
+	sqlite3_bind_int64(st, 2, uid);
+	sqlite3_bind_text(st, 3, m->base, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, m->info, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (int64_t)m->size);
+	sqlite3_bind_int64(st, 6, (int64_t)m->psize);
+	sqlite3_bind_int64(st, 7, m->internaldate);
+	sqlite3_bind_int64(st, 8, m->flags);
+	sqlite3_bind_text(st, 9, m->keywords ? m->keywords : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 10, (int64_t)modseq);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_db_error(mbox->store, "adding a message", error_r);
+	return 0;
+}
+
+static uint64_t crlf_size(const char *data, size_t len)
+{
+	uint64_t size = len;
+	for (size_t i = 0; i < len; i++)
+		if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
+			size++;
+	return size;
+}
+
+static int write_tmp(const char *path, const void *data, size_t len, int64_t mtime, char **error_r)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		*error_r = xasprintf("open(%s) failed: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fs_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		*error_r = xasprintf("write(%s) failed: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	/* INTERNALDATE is the file's mtime (as Dovecot keeps it). */
+	struct timespec times[2] = { { 0, UTIME_OMIT }, { (time_t)mtime, 0 } };
+	futimens(fd, times);
+	close(fd);
+	return 0;
+}
+
+int store_msg_append(struct store_mailbox *mbox, const void *data, size_t len, uint32_t flags,
+		     const char *keywords, int64_t internaldate, uint32_t *uid_r, char **error_r)
+{
+	struct new_msg m = { 0 };
+	m.psize = len;
+	m.size = crlf_size(data, len);
+	m.internaldate = internaldate ? internaldate : (int64_t)time(NULL);
+	m.flags = flags & STORE_FLAGS_ALL;
+	m.keywords = keywords;
+	char *base = store_unique_base(m.psize, m.size);
+	char *info = store_info_build(m.flags, NULL);
+	m.base = base;
+	m.info = info;
+	char *tmp = xasprintf("%s/tmp/%s", mbox->dir, base);
+	char *cur = xasprintf("%s/cur/%s%s", mbox->dir, base, info);
+	char *cur_dir = xasprintf("%s/cur", mbox->dir);
+	int rc = write_tmp(tmp, data, len, m.internaldate, error_r);
+	uint32_t uidnext = 0;
+	uint64_t modseq = 0;
+	bool in_tx = false;
+	if (rc == 0 && (rc = store_begin(mbox->store, error_r)) == 0) {
+		in_tx = true;
+		rc = store_mailbox_counters(mbox, &uidnext, &modseq, error_r);
+	}
+	if (rc == 0 && rename(tmp, cur) < 0) {
+		*error_r = xasprintf("rename(%s, %s) failed: %s", tmp, cur, strerror(errno));
+		rc = -1;
+	}
+	if (rc == 0) {
+		rc = fs_fsync_dir(cur_dir, error_r);
+		if (rc == 0)
+			rc = insert_row(mbox, &m, uidnext, modseq + 1, error_r);
+		if (rc == 0)
+			rc = store_mailbox_set_counters(mbox, uidnext + 1, modseq + 1, error_r);
+		if (rc == 0)
+			rc = store_commit(mbox->store, error_r);
+		if (rc < 0)
+			unlink(cur);
+	}
+	if (rc < 0) {
+		if (in_tx)
+			store_rollback(mbox->store);
+		unlink(tmp);
+	} else {
+		*uid_r = uidnext;
+	}
+	free(tmp);
+	free(cur);
+	free(cur_dir);
+	free(base);
+	free(info);
+	return rc;
+}
+
+struct copy_src {
+	char *base, *info, *keywords;
+	uint64_t size, psize;
+	int64_t internaldate;
+	uint32_t flags;
+};
+
+static int copy_src_read(struct store_mailbox *mbox, uint32_t uid, struct copy_src *s, char **error_r)
+{
+	sqlite3_stmt *st = store_stmt(mbox->store, "SELECT base, info, keywords, size, psize,"
+						   " internaldate, flags FROM message"
+						   " WHERE mailbox=?1 AND uid=?2 AND expunging=0");
+	sqlite3_bind_int64(st, 1, mbox->id);
+	sqlite3_bind_int64(st, 2, uid);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		s->base = xstrdup((const char *)sqlite3_column_text(st, 0));
+		s->info = xstrdup((const char *)sqlite3_column_text(st, 1));
+		s->keywords = xstrdup((const char *)sqlite3_column_text(st, 2));
+		s->size = (uint64_t)sqlite3_column_int64(st, 3);
+		s->psize = (uint64_t)sqlite3_column_int64(st, 4);
+		s->internaldate = sqlite3_column_int64(st, 5);
+		s->flags = (uint32_t)sqlite3_column_int64(st, 6);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return store_db_error(mbox->store, "reading a message", error_r);
+}
+
+static void copy_src_free(struct copy_src *s)
+{
+	free(s->base);
+	free(s->info);
+	free(s->keywords);
+}
+
+/* Links (or, across file systems, copies) src to dest. */
+static int link_or_copy(const char *src, const char *dest, char **error_r)
+{
+	if (link(src, dest) == 0)
+		return 0;
+	if (errno == ENOENT)
+		return 0 - 2;
+	if (errno != EXDEV && errno != EPERM && errno != EMLINK) {
+		*error_r = xasprintf("link(%s, %s) failed: %s", src, dest, strerror(errno));
+		return -1;
+	}
+	char *data;
+	size_t len;
+	if (fs_read_file(src, &data, &len, error_r) < 0)
+		return -1;
+	int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int rc = fd >= 0 && fs_write_all(fd, data, len) == 0 && fsync(fd) == 0 ? 0 : -1;
+	if (rc < 0)
+		*error_r = xasprintf("writing %s failed: %s", dest, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(data);
+	return rc;
+}
+
+/* Copies one message; 1 copied, 0 gone, -1 error. */
+static int copy_one(struct store_mailbox *src, uint32_t uid, struct store_mailbox *dest,
+		    uint32_t dest_uid, uint64_t modseq, char **error_r)
+{
+	struct copy_src s = { 0 };
+	int rc = copy_src_read(src, uid, &s, error_r);
+	if (rc <= 0)
+		return rc;
+	char *base = store_unique_base(s.psize, s.size);
+	char *from = xasprintf("%s/cur/%s%s", src->dir, s.base, s.info);
+	char *to = xasprintf("%s/cur/%s%s", dest->dir, base, s.info);
+	rc = link_or_copy(from, to, error_r);
+	if (rc == -2)
+		rc = 0;   /* renamed or expunged meanwhile: treat as gone */
+	else if (rc == 0) {
+		struct new_msg m = { base, s.info, s.size, s.psize, s.internaldate, s.flags, s.keywords };
+		rc = insert_row(dest, &m, dest_uid, modseq, error_r) == 0 ? 1 : -1;
+		if (rc < 0)
+			unlink(to);
+	}
+	free(from);
+	free(to);
+	free(base);
+	copy_src_free(&s);
+	return rc;
+}
+
+int store_msg_copy(struct store_mailbox *src, const uint32_t *uids, size_t count,
+		   struct store_mailbox *dest, bool move, uint32_t **dest_uids_r, char **error_r)
+{
+	if (src->store != dest->store)
+		log_panic("copy between two store handles");
+	uint32_t *dest_uids = xcalloc(count + 1, sizeof(*dest_uids));
+	uint32_t uidnext;
+	uint64_t modseq;
+	if (store_begin(dest->store, error_r) < 0) {
+		free(dest_uids);
+		return -1;
+	}
+	int rc = store_mailbox_counters(dest, &uidnext, &modseq, error_r);
+	int copied = 0;
+	for (size_t i = 0; i < count && rc >= 0; i++) {
+		rc = copy_one(src, uids[i], dest, uidnext, modseq + 1, error_r);
+		if (rc > 0) {
+			dest_uids[i] = uidnext++;
+			copied++;
+		}
+	}
+	char *cur_dir = xasprintf("%s/cur", dest->dir);
+	if (rc >= 0 && copied > 0)
+		rc = fs_fsync_dir(cur_dir, error_r);
+	free(cur_dir);
+	if (rc >= 0 && copied > 0)
+		rc = store_mailbox_set_counters(dest, uidnext, modseq + 1, error_r);
+	if (rc >= 0)
+		rc = store_commit(dest->store, error_r);
+	if (rc < 0) {
+		/* The linked files stay; the next sync indexes them. */
+		store_rollback(dest->store);
+		free(dest_uids);
+		return -1;
+	}
+	if (move && copied > 0) {
+		uint32_t *gone = xcalloc((size_t)copied, sizeof(*gone));
+		size_t n = 0;
+		for (size_t i = 0; i < count; i++)
+			if (dest_uids[i] != 0)
+				gone[n++] = uids[i];
+		rc = store_msg_expunge(src, gone, n, error_r);
+		free(gone);
+		if (rc < 0) {
+			free(dest_uids);
+			return -1;
+		}
+	}
+	*dest_uids_r = dest_uids;
+	return copied;
+}

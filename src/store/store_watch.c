@@ -1,0 +1,75 @@
+/* Watching a mailbox for changes (IMAP IDLE) and the POP3 maildrop lock. */
+#include "store/store_private.h"
+#include "lib/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+int store_watch_open(struct store_mailbox *mbox, char **error_r)
+{
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0) {
+		*error_r = xasprintf("inotify_init1() failed: %s", strerror(errno));
+		return -1;
+	}
+	static const char *const subdirs[] = { "new", "cur" };
+	const uint32_t mask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR;
+	for (size_t i = 0; i < N_ELEMENTS(subdirs); i++) {
+		char *path = xasprintf("%s/%s", mbox->dir, subdirs[i]);
+		int wd = inotify_add_watch(fd, path, mask);
+		if (wd < 0) {
+			*error_r = xasprintf("inotify_add_watch(%s) failed: %s", path, strerror(errno));
+			free(path);
+			close(fd);
+			return -1;
+		}
+		free(path);
+	}
+	return fd;
+}
+
+void store_watch_drain(int fd)
+{
+	char events[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	while (read(fd, events, sizeof(events)) > 0)
+		;
+}
+
+int store_pop3_lock(const char *maildir, int *lock_fd_r, char **error_r)
+{
+	char *path = xasprintf("%s/pop3.lock", maildir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		*error_r = xasprintf("open(%s) failed: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	/* flock() locks belong to the open file description: a second open in
+	   the same process conflicts too, and the lock dies with the process. */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int err = errno;
+		close(fd);
+		if (err == EWOULDBLOCK) {
+			free(path);
+			return 0;
+		}
+		*error_r = xasprintf("flock(%s) failed: %s", path, strerror(err));
+		free(path);
+		return -1;
+	}
+	free(path);
+	*lock_fd_r = fd;
+	return 1;
+}
+
+void store_pop3_unlock(int *lock_fd)
+{
+	if (*lock_fd >= 0)
+		close(*lock_fd);
+	*lock_fd = -1;
+}
