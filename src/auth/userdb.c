@@ -50,7 +50,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_ALIAS_ADD] = "INSERT INTO aliases (source, target, domain, created) "
 			   "VALUES (?1, ?2, ?3, ?4)",
 	[STMT_ALIAS_EXISTS] = "SELECT 1 FROM aliases WHERE source = ?1 LIMIT 1",
-	[STMT_ALIAS_DEL] = "DELETE FROM aliases WHERE source = ?1 AND target = ?2",
+	[STMT_ALIAS_DEL] = "DELETE FROM aliases WHERE source = ?1 AND target = ?2 COLLATE NOCASE",
 	[STMT_ALIAS_DEL_SOURCE] = "DELETE FROM aliases WHERE source = ?1",
 	[STMT_ALIAS_TARGETS] = "SELECT target FROM aliases WHERE source = ?1 ORDER BY rowid",
 	[STMT_ALIAS_LIST] = "SELECT source, target FROM aliases ORDER BY domain, source, target",

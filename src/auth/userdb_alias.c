@@ -117,11 +117,6 @@ static int alias_add_locked(struct userdb *db, const char *source, const char *d
 		*error_r = xasprintf("%s: %s", error, target);
 		return -1;
 	}
-	if (!strcmp(norm, source)) {
-		*error_r = xasprintf("alias %s cannot point to itself", source);
-		free(norm);
-		return -1;
-	}
 	sqlite3_stmt *stmt = userdb_stmt(db, STMT_ALIAS_ADD);
 	int ret = -1;
 	if (stmt == NULL) {
