@@ -19,6 +19,8 @@
 struct io {
 	struct event_base *base;
 	struct bufferevent *bev;       /* topmost layer: read and write here */
+	struct bufferevent *sock;      /* the socket layer at the bottom */
+	struct evbuffer_cb_entry *sock_cb;
 	io_callback *cb;
 	void *ctx;
 	struct buf line;
@@ -46,13 +48,32 @@ static void io_read_cb(struct bufferevent *bev, void *arg)
 		io_report(io, IO_EVENT_INPUT);
 }
 
+/* Closing: done when the socket layer has sent everything, which with TLS
+   or deflate is after the upper layers have drained into it. */
+static void io_sock_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct io *io = arg;
+	if (io->closing && info->n_deleted > 0 && evbuffer_get_length(buf) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(io->bev)) == 0) {
+		evbuffer_remove_cb_entry(buf, io->sock_cb);
+		io->sock_cb = NULL;
+		io_report(io, IO_EVENT_CLOSED);
+	}
+}
+
 static void io_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct io *io = arg;
 	size_t pending = evbuffer_get_length(bufferevent_get_output(io->bev));
 	if (io->closing) {
-		if (pending == 0)
-			io_report(io, IO_EVENT_CLOSED);
+		if (pending != 0 || io->sock_cb != NULL)
+			return;
+		struct evbuffer *low = bufferevent_get_output(io->sock);
+		if (io->sock != io->bev && evbuffer_get_length(low) > 0) {
+			io->sock_cb = evbuffer_add_cb(low, io_sock_output_cb, io);
+			return;
+		}
+		io_report(io, IO_EVENT_CLOSED);
 		return;
 	}
 	if (io->drained_low > 0 && pending <= io->drained_low)
@@ -132,6 +153,7 @@ struct io *io_new(struct event_base *base, int fd, io_callback *cb, void *ctx)
 	struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		log_fatal("bufferevent_socket_new() failed");
+	io->sock = bev;
 	io_attach(io, bev);
 	return io;
 }
@@ -144,6 +166,7 @@ struct io *io_connect(struct event_base *base, const struct sockaddr *sa, sockle
 	if (bev == NULL)
 		log_fatal("bufferevent_socket_new() failed");
 	io->connecting = true;
+	io->sock = bev;
 	io_attach(io, bev);
 	if (bufferevent_socket_connect(bev, sa, (int)salen) < 0) {
 		/* Reported like any other failure, from the loop. */
@@ -172,6 +195,8 @@ void io_free(struct io **iop)
 	*iop = NULL;
 	if (io->kick != NULL)
 		event_free(io->kick);
+	if (io->sock_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_output(io->sock), io->sock_cb);
 	/* Freeing the top layer frees the ones below (BEV_OPT_CLOSE_ON_FREE). */
 	bufferevent_free(io->bev);
 	zfree_stream(&io->zin, true);

@@ -21,5 +21,4 @@ int server_prepare_data_dir(struct config *cfg, char **error_r);
 
 /* The worker process main loop. */
 int worker_run(const struct config *cfg, const struct listener *listeners, int nlisteners);
-const char *service_name(enum service s);
 #endif

@@ -35,6 +35,9 @@ struct worker {
 	int connections;
 };
 
+/* "smtp", "submission", ... */
+const char *service_name(enum service s);
+
 /* The worker of this process (one per process). */
 extern struct worker *worker;
 

@@ -1,0 +1,167 @@
+/* SMTP AUTH (RFC 4954) with SASL PLAIN and LOGIN on the submission
+   services.  The password check runs on a job thread; a failure is answered
+   after a delay, and too many failures end the session. */
+#include "smtp/smtp_private.h"
+#include "auth/password.h"
+#include "auth/sasl.h"
+#include "auth/userdb.h"
+#include "lib/io.h"
+#include "lib/jobs.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <event2/event.h>
+
+bool smtp_auth_offered(const struct smtp_session *s)
+{
+	return s->submission && s->auth_user == NULL && worker_plaintext_auth_allowed(&s->conn, s->tls);
+}
+
+struct auth_job {
+	struct smtp_session *s;
+	char *user;
+	char *password;
+	char *hash;       /* NULL: unknown user, checked against a dummy */
+	bool ok;
+};
+
+static void auth_work(void *arg)
+{
+	struct auth_job *job = arg;
+	job->ok = password_verify(job->password, job->hash) == 1 && job->hash != NULL;
+}
+
+static void delay_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	if (s->dead) {
+		s->busy = false;
+		smtp_session_reap(s);
+		return;
+	}
+	if (s->auth_failures >= worker->cfg->max_auth_failures) {
+		log_info("smtp disconnect session=%s reason=too-many-auth-failures", s->id);
+		s->busy = false;
+		smtp_session_close(s, 421, "4.7.0", "Too many authentication failures");
+		return;
+	}
+	smtp_reply(s, 535, "5.7.8", "Error: authentication failed");
+	smtp_session_resume(s);
+}
+
+static void auth_done(void *arg)
+{
+	struct auth_job *job = arg;
+	struct smtp_session *s = job->s;
+	char who[200];
+	log_printable(who, sizeof(who), job->user, strlen(job->user));
+	if (job->ok) {
+		log_info("smtp auth session=%s user=%s result=ok", s->id, who);
+		s->auth_user = job->user;
+		job->user = NULL;
+		if (!s->dead)
+			smtp_reply(s, 235, "2.7.0", "Authentication successful");
+		smtp_session_resume(s);
+	} else {
+		s->auth_failures++;
+		log_info("smtp auth session=%s user=%s result=fail failures=%d", s->id, who, s->auth_failures);
+		if (s->delay == NULL)
+			s->delay = evtimer_new(worker->base, delay_done, s);
+		struct timeval tv = { worker->cfg->auth_failure_delay, 0 };
+		evtimer_add(s->delay, &tv);
+	}
+	free(job->user);
+	if (job->password != NULL) {
+		explicit_bzero(job->password, strlen(job->password));
+		free(job->password);
+	}
+	free(job->hash);
+	free(job);
+}
+
+/* The SASL exchange is over: check the credentials off the loop. */
+static void auth_verify(struct smtp_session *s)
+{
+	struct auth_job *job = xcalloc(1, sizeof(*job));
+	job->s = s;
+	job->user = xstrdup(sasl_server_user(s->sasl));
+	job->password = xstrdup(sasl_server_password(s->sasl));
+	sasl_server_free(&s->sasl);
+	struct userdb_user u;
+	if (userdb_user_lookup(worker->userdb, job->user, &u) == 1) {
+		free(job->user);
+		job->user = xstrdup(u.address);
+		job->hash = xstrdup(u.password_hash);
+		userdb_user_free(&u);
+	}
+	s->state = SMTP_ST_READY;
+	s->busy = true;
+	io_pause_input(s->io);
+	jobs_submit(auth_work, auth_done, job);
+}
+
+static void auth_step(struct smtp_session *s, const char *line, size_t len)
+{
+	char *challenge = NULL;
+	const char *error = NULL;
+	int rc = sasl_server_step(s->sasl, line, len, &challenge, &error);
+	if (rc == 1) {
+		auth_verify(s);
+	} else if (rc == 0) {
+		s->state = SMTP_ST_AUTH;
+		smtp_reply(s, 334, NULL, "%s", challenge ? challenge : "");
+	} else {
+		sasl_server_free(&s->sasl);
+		s->state = SMTP_ST_READY;
+		if (error != NULL && !strcmp(error, "cancelled"))
+			smtp_reply_error(s, 501, "5.7.0", "Authentication cancelled");
+		else
+			smtp_reply_error(s, 501, "5.5.2", "Error: %s", error ? error : "malformed response");
+	}
+	free(challenge);
+}
+
+void smtp_cmd_auth(struct smtp_session *s, struct smtp_command *cmd)
+{
+	if (!s->submission) {
+		smtp_reply_error(s, 503, "5.5.1", "Error: authentication not enabled");
+		return;
+	}
+	if (s->state == SMTP_ST_INIT || !s->esmtp) {
+		smtp_reply_error(s, 503, "5.5.1", "Error: send EHLO first");
+		return;
+	}
+	if (s->auth_user != NULL) {
+		smtp_reply_error(s, 503, "5.5.1", "Error: already authenticated");
+		return;
+	}
+	if (s->txn != NULL) {
+		smtp_reply_error(s, 503, "5.5.1", "Error: MAIL transaction in progress");
+		return;
+	}
+	if (!worker_plaintext_auth_allowed(&s->conn, s->tls)) {
+		smtp_reply_error(s, 530, "5.7.0", "Must issue a STARTTLS command first");
+		return;
+	}
+	char *mech_name = cmd->arg;
+	char *initial = strchr(mech_name, ' ');
+	if (initial != NULL) {
+		*initial++ = '\0';
+		while (*initial == ' ')
+			initial++;
+	}
+	enum sasl_mech mech;
+	if (sasl_mech_parse(mech_name, &mech) < 0) {
+		smtp_reply_error(s, 504, "5.5.4", "Unrecognized authentication mechanism");
+		return;
+	}
+	s->sasl = sasl_server_new(mech);
+	auth_step(s, initial, initial ? strlen(initial) : 0);
+}
+
+void smtp_auth_input(struct smtp_session *s, const char *line, size_t len)
+{
+	auth_step(s, line, len);
+}

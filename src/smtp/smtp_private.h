@@ -1,0 +1,107 @@
+#ifndef SMTP_SMTP_PRIVATE_H
+#define SMTP_SMTP_PRIVATE_H
+/* The SMTP server session, shared by the files of src/smtp/. */
+#include "smtp/smtp_data.h"
+#include "smtp/smtp_parse.h"
+#include "server/worker.h"
+#include "lib/buf.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct io;
+struct event;
+struct sasl_server;
+
+enum smtp_state {
+	SMTP_ST_TLS_WAIT,   /* implicit TLS or STARTTLS handshake in progress */
+	SMTP_ST_INIT,       /* before HELO/EHLO */
+	SMTP_ST_READY,      /* after HELO/EHLO, no transaction */
+	SMTP_ST_MAIL,       /* after MAIL FROM */
+	SMTP_ST_RCPT,       /* after at least one accepted RCPT TO */
+	SMTP_ST_DATA,       /* reading DATA */
+	SMTP_ST_BDAT,       /* reading a BDAT chunk */
+	SMTP_ST_AUTH,       /* reading SASL responses */
+};
+
+struct smtp_rcpt {
+	char *address;          /* as given (normalised domain) */
+	char *orcpt;
+	unsigned notify;
+	bool remote;            /* goes to the queue */
+};
+
+struct smtp_txn {
+	char id[24];
+	char *sender;           /* "" for <> */
+	struct smtp_mail_params params;
+	char *envid;
+	struct smtp_rcpt *rcpts;
+	int nrcpts;
+	char **local_users;     /* deduplicated local user addresses */
+	int nlocal;
+	int nremote;
+	/* message data */
+	int fd;
+	char *path;             /* DATA_DIR/tmp/ID */
+	size_t header_len;      /* Return-Path line length (skipped by the queue) */
+	uint64_t size;          /* bytes written to the file */
+	struct smtp_data_scanner scanner;
+	struct buf out;
+	bool write_failed;
+	bool bdat;              /* the message came (or comes) by BDAT */
+	uint64_t bdat_left;     /* octets still to read of the current chunk */
+	bool bdat_last;
+	bool bdat_discard;      /* reading a chunk only to throw it away */
+	const char *bdat_error; /* reply owed after the discarded chunk */
+};
+
+struct smtp_session {
+	char id[24];
+	struct conn_info conn;
+	struct io *io;
+	enum smtp_state state;
+	bool submission;        /* AUTH service: MAIL needs AUTH */
+	bool acquired;          /* counted in worker_conn_acquire */
+	bool tls;
+	bool esmtp;
+	char *helo;
+	char *auth_user;
+	int auth_failures;
+	struct sasl_server *sasl;
+	struct event *delay;    /* a delayed reply (failed AUTH) */
+	int errors;
+	int messages;
+	struct smtp_txn *txn;
+	bool busy;              /* waiting on a job or a timer: input is held */
+	bool dead;              /* connection gone while busy: free when idle */
+	bool closing;
+	struct buf reply;
+};
+
+/* smtp_session.c */
+void smtp_reply(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* A protocol error by the client: counted; too many end the session. */
+void smtp_reply_error(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void smtp_session_close(struct smtp_session *s, int code, const char *enh, const char *text);
+void smtp_session_resume(struct smtp_session *s);
+/* Frees the session when its connection ended while a job was running. */
+bool smtp_session_reap(struct smtp_session *s);
+
+/* smtp_txn.c */
+void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd);
+void smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd);
+void smtp_cmd_data(struct smtp_session *s);
+void smtp_cmd_bdat(struct smtp_session *s, struct smtp_command *cmd);
+/* Reads message data from the input buffer; false when more input is needed. */
+bool smtp_data_input(struct smtp_session *s);
+bool smtp_bdat_input(struct smtp_session *s);
+void smtp_txn_free(struct smtp_txn **txn);
+
+/* smtp_auth.c */
+void smtp_cmd_auth(struct smtp_session *s, struct smtp_command *cmd);
+void smtp_auth_input(struct smtp_session *s, const char *line, size_t len);
+bool smtp_auth_offered(const struct smtp_session *s);
+#endif

@@ -1,0 +1,558 @@
+/* The mail transaction: MAIL, RCPT, DATA and BDAT, and the durable commit
+   that comes before the 250 reply (DESIGN.md: the 2xx to DATA is a promise). */
+#include "smtp/smtp_private.h"
+#include "smtp/smtp_path.h"
+#include "auth/userdb.h"
+#include "queue/queue.h"
+#include "store/deliver.h"
+#include "lib/fsutil.h"
+#include "lib/io.h"
+#include "lib/jobs.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+
+#define FLUSH_THRESHOLD (64 * 1024)
+
+void smtp_txn_free(struct smtp_txn **txnp)
+{
+	struct smtp_txn *t = *txnp;
+	if (t == NULL)
+		return;
+	*txnp = NULL;
+	if (t->fd >= 0)
+		close(t->fd);
+	if (t->path != NULL) {
+		unlink(t->path);
+		free(t->path);
+	}
+	for (int i = 0; i < t->nrcpts; i++) {
+		free(t->rcpts[i].address);
+		free(t->rcpts[i].orcpt);
+	}
+	free(t->rcpts);
+	for (int i = 0; i < t->nlocal; i++)
+		free(t->local_users[i]);
+	free(t->local_users);
+	free(t->sender);
+	free(t->envid);
+	buf_free(&t->out);
+	free(t);
+}
+
+static void reset_to_ready(struct smtp_session *s)
+{
+	smtp_txn_free(&s->txn);
+	s->state = SMTP_ST_READY;
+}
+
+void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
+{
+	if (s->state == SMTP_ST_INIT) {
+		smtp_reply_error(s, 503, "5.5.1", "Error: send HELO or EHLO first");
+		return;
+	}
+	if (s->txn != NULL) {
+		smtp_reply_error(s, 503, "5.5.1", "Error: nested MAIL command");
+		return;
+	}
+	if (s->submission && s->auth_user == NULL) {
+		smtp_reply_error(s, 530, "5.7.0", "Authentication required");
+		return;
+	}
+	struct smtp_mail_params params;
+	bool unknown;
+	const char *error;
+	if (smtp_mail_params_parse(cmd, &params, &unknown, &error) < 0) {
+		if (unknown)
+			smtp_reply_error(s, 555, "5.5.4", "Error: %s", error);
+		else
+			smtp_reply_error(s, 501, "5.5.4", "Error: %s", error);
+		return;
+	}
+	if ((params.smtputf8 || params.body != SMTP_BODY_7BIT || params.ret || params.envid) && !s->esmtp) {
+		smtp_reply_error(s, 555, "5.5.4", "Error: parameters need EHLO");
+		return;
+	}
+	if (params.size > worker->cfg->max_message_size) {
+		smtp_reply_error(s, 552, "5.3.4", "Message size exceeds fixed maximum message size");
+		return;
+	}
+	struct smtp_path path;
+	if (smtp_path_parse(cmd->path, true, params.smtputf8, &path, &error) < 0) {
+		smtp_reply_error(s, 501, "5.1.7", "Bad sender address syntax: %s", error);
+		return;
+	}
+	if (s->submission && !userdb_sender_allowed(worker->userdb, s->auth_user, path.address)) {
+		log_info("smtp reject session=%s reason=sender-not-owned user=%s", s->id, s->auth_user);
+		smtp_reply_error(s, 553, "5.7.1", "Sender address rejected: not owned by user %s", s->auth_user);
+		smtp_path_free(&path);
+		return;
+	}
+	struct smtp_txn *t = xcalloc(1, sizeof(*t));
+	t->fd = -1;
+	worker_new_id(t->id);
+	t->sender = path.address;
+	t->params = params;
+	t->envid = params.envid ? xstrdup(params.envid) : NULL;
+	t->params.envid = NULL;
+	s->txn = t;
+	s->state = SMTP_ST_MAIL;
+	smtp_reply(s, 250, "2.1.0", "Ok");
+}
+
+static void add_local_user(struct smtp_txn *t, const char *user)
+{
+	for (int i = 0; i < t->nlocal; i++)
+		if (!strcmp(t->local_users[i], user))
+			return;
+	t->local_users = xreallocarray(t->local_users, (size_t)t->nlocal + 1, sizeof(char *));
+	t->local_users[t->nlocal++] = xstrdup(user);
+}
+
+static void add_rcpt(struct smtp_txn *t, const char *address, const struct smtp_rcpt_params *p, bool remote)
+{
+	t->rcpts = xreallocarray(t->rcpts, (size_t)t->nrcpts + 1, sizeof(*t->rcpts));
+	struct smtp_rcpt *r = &t->rcpts[t->nrcpts++];
+	r->address = xstrdup(address);
+	r->orcpt = p && p->orcpt ? xstrdup(p->orcpt) : NULL;
+	r->notify = p ? p->notify : 0;
+	r->remote = remote;
+	if (remote)
+		t->nremote++;
+}
+
+/* 1 when a local user is over quota (or would be with the declared SIZE). */
+static int over_quota(const char *user, uint64_t incoming)
+{
+	struct userdb_user u;
+	if (userdb_user_lookup(worker->userdb, user, &u) != 1)
+		return 0;
+	uint64_t quota = u.quota;
+	userdb_user_free(&u);
+	if (quota == 0)
+		return 0;
+	char *maildir = deliver_maildir_path(worker->cfg->data_dir, user);
+	uint64_t used = 0;
+	deliver_usage(maildir, &used);
+	free(maildir);
+	return used >= quota || used + incoming > quota;
+}
+
+void smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
+{
+	struct smtp_txn *t = s->txn;
+	if (t == NULL) {
+		smtp_reply_error(s, 503, "5.5.1", "Error: need MAIL command");
+		return;
+	}
+	if (t->nrcpts >= worker->cfg->max_recipients) {
+		smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
+		return;
+	}
+	struct smtp_rcpt_params params;
+	bool unknown;
+	const char *error;
+	if (smtp_rcpt_params_parse(cmd, &params, &unknown, &error) < 0) {
+		smtp_reply_error(s, unknown ? 555 : 501, "5.5.4", "Error: %s", error);
+		return;
+	}
+	if ((params.notify || params.orcpt) && !s->esmtp) {
+		smtp_reply_error(s, 555, "5.5.4", "Error: parameters need EHLO");
+		return;
+	}
+	struct smtp_path path;
+	if (smtp_path_parse(cmd->path, false, t->params.smtputf8, &path, &error) < 0) {
+		smtp_reply_error(s, 501, "5.1.3", "Bad recipient address syntax: %s", error);
+		return;
+	}
+	if (path.address[0] == '\0') {
+		smtp_reply_error(s, 501, "5.1.3", "Bad recipient address syntax: empty");
+		smtp_path_free(&path);
+		return;
+	}
+	struct userdb_targets targets;
+	/* A quoted local part with specials ("a@b"@here) is nobody here. */
+	int rc = path.odd_local ? (userdb_domain_exists(worker->userdb, strrchr(path.address, '@') + 1) == 1 ? 0 : 2)
+				: userdb_resolve(worker->userdb, path.address, worker->cfg->postmaster, &targets);
+	char shown[300];
+	log_printable(shown, sizeof(shown), path.address, strlen(path.address));
+	switch (rc) {
+	case 1:
+		for (size_t i = 0; i < targets.users_count; i++) {
+			if (over_quota(targets.users[i], t->params.size)) {
+				log_info("smtp reject session=%s rcpt=%s reason=over-quota", s->id, shown);
+				smtp_reply(s, 452, "4.2.2", "Mailbox full: <%s>", shown);
+				userdb_targets_free(&targets);
+				smtp_path_free(&path);
+				return;
+			}
+		}
+		for (size_t i = 0; i < targets.users_count; i++)
+			add_local_user(t, targets.users[i]);
+		add_rcpt(t, path.address, &params, false);
+		/* Alias targets outside our domains are relayed. */
+		for (size_t i = 0; i < targets.remote_count; i++)
+			add_rcpt(t, targets.remote[i], NULL, true);
+		userdb_targets_free(&targets);
+		break;
+	case 0:
+		log_info("smtp reject session=%s rcpt=%s reason=unknown-user", s->id, shown);
+		smtp_reply_error(s, 550, "5.1.1", "<%s>: Recipient address rejected: user unknown", shown);
+		smtp_path_free(&path);
+		return;
+	case 2:
+		if (s->auth_user == NULL || path.literal) {
+			log_info("smtp reject session=%s rcpt=%s reason=relay-denied", s->id, shown);
+			smtp_reply_error(s, 554, "5.7.1", "<%s>: Relay access denied", shown);
+			smtp_path_free(&path);
+			return;
+		}
+		add_rcpt(t, path.address, &params, true);
+		break;
+	default:
+		smtp_reply(s, 451, "4.3.0", "Temporary lookup failure, try again later");
+		smtp_path_free(&path);
+		return;
+	}
+	smtp_path_free(&path);
+	s->state = SMTP_ST_RCPT;
+	smtp_reply(s, 250, "2.1.5", "Ok");
+}
+
+/* RFC 5321 4.4 trace field, with the RFC 3848 protocol names. */
+static void write_trace_headers(struct smtp_session *s, struct smtp_txn *t)
+{
+	buf_printf(&t->out, "Return-Path: <%s>\r\n", t->sender);
+	t->header_len = t->out.len;
+	const char *proto = t->params.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	buf_printf(&t->out, "Received: from %s ([%s])\r\n", s->helo ? s->helo : "unknown", s->conn.ip);
+	if (s->tls)
+		buf_printf(&t->out, "\t(using %s with cipher %s)\r\n", io_tls_version(s->io), io_tls_cipher(s->io));
+	buf_printf(&t->out, "\tby %s (postoffice) with %s%s%s id %s", worker->cfg->hostname, proto,
+		   s->tls && s->esmtp ? "S" : "", s->auth_user && s->esmtp ? "A" : "", t->id);
+	if (t->nrcpts == 1 && !t->params.smtputf8)
+		buf_printf(&t->out, "\r\n\tfor <%s>", t->rcpts[0].address);
+	buf_printf(&t->out, ";\r\n\t%s\r\n", date);
+}
+
+static int open_spool(struct smtp_session *s, struct smtp_txn *t)
+{
+	t->path = xasprintf("%s/tmp/%s", worker->cfg->data_dir, t->id);
+	t->fd = open(t->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (t->fd < 0) {
+		log_error("smtp spool session=%s error=\"open(%s) failed: %s\"", s->id, t->path, strerror(errno));
+		free(t->path);
+		t->path = NULL;
+		return -1;
+	}
+	write_trace_headers(s, t);
+	return 0;
+}
+
+static void flush_out(struct smtp_txn *t, bool force)
+{
+	if (t->out.len == 0 || (!force && t->out.len < FLUSH_THRESHOLD))
+		return;
+	if (!t->write_failed && fs_write_all(t->fd, t->out.data, t->out.len) < 0) {
+		log_error("smtp spool error=\"write(%s) failed: %s\"", t->path, strerror(errno));
+		t->write_failed = true;
+	}
+	t->size += t->out.len;
+	buf_reset(&t->out);
+}
+
+void smtp_cmd_data(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	if (t == NULL) {
+		smtp_reply_error(s, 503, "5.5.1", "Error: need MAIL command");
+		return;
+	}
+	if (t->nrcpts == 0) {
+		smtp_reply_error(s, 554, "5.5.1", "Error: no valid recipients");
+		return;
+	}
+	if (open_spool(s, t) < 0) {
+		smtp_reply(s, 451, "4.3.0", "Error: local problem, try again later");
+		return;
+	}
+	smtp_data_scanner_init(&t->scanner, true, worker->cfg->bare_newline == BARE_NEWLINE_NORMALIZE,
+			       worker->cfg->max_message_size);
+	s->state = SMTP_ST_DATA;
+	smtp_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+}
+
+/* ---- commit ---- */
+
+struct commit_job {
+	struct smtp_session *s;
+	struct smtp_txn *t;
+	const char *data_dir;
+	char *error;
+};
+
+static void commit_work(void *arg)
+{
+	struct commit_job *job = arg;
+	struct smtp_txn *t = job->t;
+	char **maildirs = xcalloc((size_t)t->nlocal + 1, sizeof(char *));
+	char **linked = xcalloc((size_t)t->nlocal + 1, sizeof(char *));
+	int nlinked = 0;
+	uint64_t size = t->size;
+
+	/* 1. The data on disk (one write serves every recipient). */
+	if (fdatasync(t->fd) < 0) {
+		job->error = xasprintf("fdatasync(%s) failed: %s", t->path, strerror(errno));
+		goto fail;
+	}
+	/* 2. A hard link into each local Maildir, then their directories. */
+	for (int i = 0; i < t->nlocal; i++) {
+		maildirs[i] = deliver_maildir_path(job->data_dir, t->local_users[i]);
+		char *name;
+		if (deliver_link(maildirs[i], t->path, size, &name, &job->error) < 0)
+			goto fail;
+		linked[nlinked++] = xasprintf("%s/new/%s", maildirs[i], name);
+		free(name);
+	}
+	if (deliver_sync_dirs((const char *const *)maildirs, t->nlocal, &job->error) < 0)
+		goto fail;
+	/* 3. Remote recipients: into the queue (it fsyncs what it writes). */
+	if (t->nremote > 0) {
+		struct queue_rcpt *qr = xcalloc((size_t)t->nremote, sizeof(*qr));
+		int n = 0;
+		for (int i = 0; i < t->nrcpts; i++) {
+			if (!t->rcpts[i].remote)
+				continue;
+			qr[n].address = t->rcpts[i].address;
+			qr[n].orcpt = t->rcpts[i].orcpt;
+			qr[n].notify = t->rcpts[i].notify;
+			n++;
+		}
+		struct queue_envelope env = {
+			.sender = t->sender,
+			.envid = t->envid,
+			.ret = t->params.ret == 1 ? QUEUE_RET_FULL : t->params.ret == 2 ? QUEUE_RET_HDRS : QUEUE_RET_DEFAULT,
+			.body = t->params.body == SMTP_BODY_8BITMIME ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
+			.smtputf8 = t->params.smtputf8,
+			.auth_user = job->s->auth_user,
+			.client_ip = job->s->conn.ip,
+			.helo = job->s->helo,
+			.rcpts = qr,
+			.nrcpts = (size_t)n,
+		};
+		int rc = queue_enqueue(job->data_dir, t->id, t->path, (off_t)t->header_len, &env, &job->error);
+		free(qr);
+		if (rc < 0)
+			goto fail;
+	}
+	goto out;
+fail:
+	/* Not acknowledged: take back the copies already made. */
+	for (int i = 0; i < nlinked; i++)
+		unlink(linked[i]);
+out:
+	for (int i = 0; i < t->nlocal; i++)
+		free(maildirs[i]);
+	for (int i = 0; i < nlinked; i++)
+		free(linked[i]);
+	free(maildirs);
+	free(linked);
+}
+
+static void commit_done(void *arg)
+{
+	struct commit_job *job = arg;
+	struct smtp_session *s = job->s;
+	struct smtp_txn *t = job->t;
+	if (job->error != NULL) {
+		log_error("smtp commit session=%s qid=%s error=\"%s\"", s->id, t->id, job->error);
+		if (!s->dead)
+			smtp_reply(s, 451, "4.3.0", "Error: local problem, message not accepted, try again later");
+	} else {
+		char from[300];
+		log_printable(from, sizeof(from), t->sender, strlen(t->sender));
+		log_info("smtp accept session=%s qid=%s from=<%s> rcpts=%d local=%d remote=%d size=%llu%s",
+			 s->id, t->id, from, t->nrcpts, t->nlocal, t->nremote, (unsigned long long)t->size,
+			 s->dead ? " client=gone" : "");
+		s->messages++;
+		if (!s->dead)
+			smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", t->id);
+	}
+	free(job->error);
+	free(job);
+	smtp_txn_free(&t);
+	smtp_session_resume(s);
+}
+
+static void finish_message(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	flush_out(t, true);
+	const struct smtp_data_scanner *sc = &t->scanner;
+	if (smtp_data_too_big(sc)) {
+		log_info("smtp reject session=%s qid=%s reason=too-big size=%llu", s->id, t->id,
+			 (unsigned long long)sc->size);
+		smtp_reply(s, 552, "5.3.4", "Message size exceeds fixed maximum message size");
+		reset_to_ready(s);
+		return;
+	}
+	if ((sc->bare_lf || sc->bare_cr) && !sc->normalize) {
+		log_info("smtp reject session=%s qid=%s reason=bare-newline lf=%d cr=%d", s->id, t->id,
+			 sc->bare_lf, sc->bare_cr);
+		smtp_reply(s, 550, "5.5.2", "Error: bare <%s> received; lines must end with <CR><LF> (RFC 5321 2.3.8)",
+			   sc->bare_lf ? "LF" : "CR");
+		reset_to_ready(s);
+		return;
+	}
+	if (t->write_failed) {
+		smtp_reply(s, 451, "4.3.0", "Error: local problem, try again later");
+		reset_to_ready(s);
+		return;
+	}
+	/* Hand the transaction to the commit job; the session waits for it. */
+	struct commit_job *job = xcalloc(1, sizeof(*job));
+	job->s = s;
+	job->t = t;
+	job->data_dir = worker->cfg->data_dir;
+	s->txn = NULL;
+	s->state = SMTP_ST_READY;
+	s->busy = true;
+	io_pause_input(s->io);
+	jobs_submit(commit_work, commit_done, job);
+}
+
+bool smtp_data_input(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	struct evbuffer *in = io_input(s->io);
+	while (evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		bool done;
+		size_t used = smtp_data_scan(&t->scanner, v.iov_base, v.iov_len, &t->out, &done);
+		evbuffer_drain(in, used);
+		flush_out(t, false);
+		if (done) {
+			finish_message(s);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- BDAT (RFC 3030) ---- */
+
+void smtp_cmd_bdat(struct smtp_session *s, struct smtp_command *cmd)
+{
+	char *end;
+	errno = 0;
+	unsigned long long size = strtoull(cmd->arg, &end, 10);
+	if (errno != 0 || end == cmd->arg || *cmd->arg == '-' || (*end != '\0' && *end != ' ')) {
+		/* Without a size the chunk cannot be skipped: stop here. */
+		smtp_session_close(s, 501, "5.5.4", "Syntax error: BDAT needs a size; closing connection");
+		return;
+	}
+	while (*end == ' ')
+		end++;
+	bool last = false;
+	if (!strcasecmp(end, "LAST"))
+		last = true;
+	else if (*end != '\0') {
+		smtp_session_close(s, 501, "5.5.4", "Syntax error: BDAT size [LAST]; closing connection");
+		return;
+	}
+	struct smtp_txn *t = s->txn;
+	const char *error = NULL;
+	if (t == NULL)
+		error = "need MAIL command";
+	else if (t->nrcpts == 0)
+		error = "no valid recipients";
+	if (error == NULL && !t->bdat) {
+		if (open_spool(s, t) < 0) {
+			error = "local problem";
+		} else {
+			t->bdat = true;
+			smtp_data_scanner_init(&t->scanner, false,
+					       worker->cfg->bare_newline == BARE_NEWLINE_NORMALIZE,
+					       worker->cfg->max_message_size);
+		}
+	}
+	if (error != NULL) {
+		/* The chunk still follows and must be read (and dropped). */
+		if (t == NULL) {
+			t = s->txn = xcalloc(1, sizeof(*t));
+			t->fd = -1;
+		}
+		t->bdat_discard = true;
+		t->bdat_error = error;
+	}
+	t->bdat_left = size;
+	t->bdat_last = last;
+	s->state = SMTP_ST_BDAT;
+}
+
+static void bdat_chunk_done(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	if (t->bdat_discard) {
+		const char *error = t->bdat_error;
+		bool had_mail = t->sender != NULL;
+		if (!had_mail) {
+			smtp_txn_free(&s->txn);
+		} else {
+			t->bdat_discard = false;
+		}
+		s->state = had_mail ? SMTP_ST_MAIL : SMTP_ST_READY;
+		if (!strcmp(error, "local problem"))
+			smtp_reply(s, 451, "4.3.0", "Error: local problem, try again later");
+		else
+			smtp_reply_error(s, 503, "5.5.1", "Error: %s", error);
+		return;
+	}
+	if (t->bdat_last) {
+		smtp_data_scan_finish(&t->scanner, &t->out);
+		finish_message(s);
+		return;
+	}
+	s->state = SMTP_ST_RCPT;
+	smtp_reply(s, 250, "2.0.0", "%llu octets received", (unsigned long long)t->scanner.size);
+}
+
+bool smtp_bdat_input(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	struct evbuffer *in = io_input(s->io);
+	while (t->bdat_left > 0 && evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		size_t take = v.iov_len < t->bdat_left ? v.iov_len : (size_t)t->bdat_left;
+		if (!t->bdat_discard) {
+			bool done;
+			smtp_data_scan(&t->scanner, v.iov_base, take, &t->out, &done);
+			flush_out(t, false);
+		}
+		evbuffer_drain(in, take);
+		t->bdat_left -= take;
+	}
+	if (t->bdat_left > 0)
+		return false;
+	bdat_chunk_done(s);
+	return true;
+}
