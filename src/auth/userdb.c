@@ -26,7 +26,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_DOMAIN_EXISTS] = "SELECT 1 FROM domains WHERE name = ?1",
 	[STMT_DOMAIN_LIST] = "SELECT d.name, d.created, (SELECT count(*) FROM users u "
 			     "WHERE u.domain = d.name) FROM domains d ORDER BY d.name",
-	[STMT_DOMAIN_USER_COUNT] = "SELECT (SELECT count(*) FROM users WHERE domain = ?1) + "
+	[STMT_DOMAIN_USER_COUNT] = "SELECT (SELECT count(*) FROM users WHERE domain = ?1), "
 				   "(SELECT count(*) FROM aliases WHERE domain = ?1)",
 	[STMT_DOMAIN_DEL_USERS] = "DELETE FROM users WHERE domain = ?1",
 	[STMT_DOMAIN_DEL_ALIASES] = "DELETE FROM aliases WHERE domain = ?1",
@@ -347,15 +347,20 @@ static int exec_bind1(struct userdb *db, enum userdb_stmt id, const char *arg)
 	return userdb_exec_stmt(db, stmt);
 }
 
-static int count_bind1(struct userdb *db, enum userdb_stmt id, const char *arg)
+/* The users and aliases of a domain: 0 or -1. */
+static int domain_counts(struct userdb *db, const char *domain, int *users_r, int *aliases_r)
 {
-	sqlite3_stmt *stmt = userdb_stmt(db, id);
+	sqlite3_stmt *stmt = userdb_stmt(db, STMT_DOMAIN_USER_COUNT);
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_text(stmt, 1, arg, -1, SQLITE_STATIC);
-	int count = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : -1;
+	sqlite3_bind_text(stmt, 1, domain, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*users_r = sqlite3_column_int(stmt, 0);
+		*aliases_r = sqlite3_column_int(stmt, 1);
+	}
 	sqlite3_reset(stmt);
-	return count;
+	return rc == SQLITE_ROW ? 0 : -1;
 }
 
 static int domain_del_locked(struct userdb *db, const char *norm, bool force, char **error_r)
@@ -366,11 +371,12 @@ static int domain_del_locked(struct userdb *db, const char *norm, bool force, ch
 			*error_r = xasprintf("domain %s does not exist", norm);
 		return exists < 0 ? userdb_sql_error(db, "delete domain", error_r) : -1;
 	}
-	int count = count_bind1(db, STMT_DOMAIN_USER_COUNT, norm);
-	if (count < 0)
+	int users, aliases;
+	if (domain_counts(db, norm, &users, &aliases) < 0)
 		return userdb_sql_error(db, "delete domain", error_r);
-	if (count > 0 && !force) {
-		*error_r = xasprintf("domain %s still has %d users and aliases", norm, count);
+	if (users + aliases > 0 && !force) {
+		*error_r = xasprintf("domain %s still has %d user%s and %d alias%s", norm, users,
+				     users == 1 ? "" : "s", aliases, aliases == 1 ? "" : "es");
 		return -1;
 	}
 	if (userdb_begin(db, error_r) < 0)

@@ -435,18 +435,37 @@ static int parse_options(int argc, char **argv, const char *allowed, char **args
 			opts.quota = a + 8;
 		} else {
 			fprintf(stderr, "postoffice %s %s: unknown option '%s'\n", argv[0], argv[1], a);
-			usage(stderr);
+			short_usage(argv[0], usage);
 			return -1;
 		}
 	}
 	return n;
 }
 
+/* Prints the synopsis part of the usage text (up to its first blank line)
+   after a mistake, with a pointer to the full text. */
+static void short_usage(const char *cmd, void (*usage)(FILE *))
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+	if (mem == NULL) {
+		usage(stderr);
+		return;
+	}
+	usage(mem);
+	fclose(mem);
+	char *blank = strstr(text, "\n\n");
+	fprintf(stderr, "%.*s\n`postoffice %s --help` explains more\n",
+		blank != NULL ? (int)(blank - text) : (int)len, text, cmd);
+	free(text);
+}
+
 static int dispatch(struct config *cfg, int argc, char **argv, const struct subcommand *subs,
 		    size_t nsubs, const char *const *allowed, void (*usage)(FILE *))
 {
 	if (argc < 2) {
-		usage(stderr);
+		short_usage(argv[0], usage);
 		return EXIT_USAGE;
 	}
 	for (size_t i = 0; i < nsubs; i++) {
@@ -459,7 +478,7 @@ static int dispatch(struct config *cfg, int argc, char **argv, const struct subc
 		if (n >= 0 && (n < sub->min_args || (sub->max_args >= 0 && n > sub->max_args))) {
 			fprintf(stderr, "postoffice %s %s: wrong number of arguments\n", argv[0],
 				sub->name);
-			usage(stderr);
+			short_usage(argv[0], usage);
 		} else if (n >= 0) {
 			struct userdb *db = open_db(cfg);
 			ret = db == NULL ? 1 : sub->run(cfg, db, n, args);
@@ -469,7 +488,7 @@ static int dispatch(struct config *cfg, int argc, char **argv, const struct subc
 		return ret;
 	}
 	fprintf(stderr, "postoffice %s: unknown subcommand '%s'\n", argv[0], argv[1]);
-	usage(stderr);
+	short_usage(argv[0], usage);
 	return EXIT_USAGE;
 }
 

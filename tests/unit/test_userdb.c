@@ -170,7 +170,7 @@ static void test_domains(void **state)
 
 	add_user(db, "a@example.org");
 	OK(userdb_alias_add(db, "x@example.net", "a@example.org", &error_));
-	FAILS(userdb_domain_del(db, "example.org", false, &error_), "still has 1 users");
+	FAILS(userdb_domain_del(db, "example.org", false, &error_), "still has 1 user and 0 aliases");
 	FAILS(userdb_domain_del(db, "nope.org", false, &error_), "does not exist");
 	OK(userdb_domain_del(db, "example.org", true, &error_));
 	assert_int_equal(userdb_domain_exists(db, "example.org"), 0);
