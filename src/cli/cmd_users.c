@@ -410,6 +410,25 @@ static int alias_list(struct config *cfg, struct userdb *db, int argc, char **ar
 
 /* ---- dispatch ---- */
 
+/* Prints the synopsis part of the usage text (up to its first blank line)
+   after a mistake, with a pointer to the full text. */
+static void short_usage(const char *cmd, void (*usage)(FILE *))
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+	if (mem == NULL) {
+		usage(stderr);
+		return;
+	}
+	usage(mem);
+	fclose(mem);
+	char *blank = strstr(text, "\n\n");
+	fprintf(stderr, "%.*s\n`postoffice %s --help` explains more\n",
+		blank != NULL ? (int)(blank - text) : (int)len, text, cmd);
+	free(text);
+}
+
 /* Takes the options out of argv (from index 2 on), leaving the arguments
    in args.  Returns the argument count, or -1 for an unknown option. */
 static int parse_options(int argc, char **argv, const char *allowed, char **args,
@@ -440,25 +459,6 @@ static int parse_options(int argc, char **argv, const char *allowed, char **args
 		}
 	}
 	return n;
-}
-
-/* Prints the synopsis part of the usage text (up to its first blank line)
-   after a mistake, with a pointer to the full text. */
-static void short_usage(const char *cmd, void (*usage)(FILE *))
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *mem = open_memstream(&text, &len);
-	if (mem == NULL) {
-		usage(stderr);
-		return;
-	}
-	usage(mem);
-	fclose(mem);
-	char *blank = strstr(text, "\n\n");
-	fprintf(stderr, "%.*s\n`postoffice %s --help` explains more\n",
-		blank != NULL ? (int)(blank - text) : (int)len, text, cmd);
-	free(text);
 }
 
 static int dispatch(struct config *cfg, int argc, char **argv, const struct subcommand *subs,
