@@ -97,7 +97,6 @@ void imap_parser_reset(struct imap_parser *p)
 	p->has_nul = false;
 	pool_destroy(&p->pool);
 	memset(&p->cmd, 0, sizeof(p->cmd));
-	p->error = NULL;
 	if (p->state == COLLECT_LINE || p->state == COLLECT_LITERAL)
 		p->state = COLLECT_LINE;
 }
@@ -136,7 +135,9 @@ bool imap_parser_fatal(const struct imap_parser *p)
 
 bool imap_parser_busy(const struct imap_parser *p)
 {
-	return p->text.len > 0 || p->state != COLLECT_LINE;
+	if (p->state != COLLECT_LINE)
+		return true;
+	return p->text.len > 0 && p->cmd.name == NULL && p->error == NULL;
 }
 
 bool imap_tag_valid(const char *s, size_t len)
@@ -154,13 +155,12 @@ bool imap_tag_valid(const char *s, size_t len)
 }
 
 /* Remembers the tag of the command being collected, for error replies. */
-static void note_tag(struct imap_parser *p)
+static void note_tag_from(struct imap_parser *p, const char *s, size_t len)
 {
-	const char *s = p->text.data;
 	size_t n = 0;
 	if (s == NULL)
 		return;
-	while (n < p->text.len && s[n] != ' ' && s[n] != '\r' && s[n] != '\n')
+	while (n < len && s[n] != ' ' && s[n] != '\r' && s[n] != '\n')
 		n++;
 	if (n > 0 && n < sizeof(p->tag) && imap_tag_valid(s, n)) {
 		memcpy(p->tag, s, n);
@@ -168,6 +168,11 @@ static void note_tag(struct imap_parser *p)
 	} else {
 		strcpy(p->tag, "*");
 	}
+}
+
+static void note_tag(struct imap_parser *p)
+{
+	note_tag_from(p, p->text.data, p->text.len);
 }
 
 static bool command_is_append(const struct imap_parser *p)
@@ -231,9 +236,13 @@ static int literal_announce(const char *line, size_t len, uint64_t *size_r, bool
 	return 1;
 }
 
-static void start_skip_line(struct imap_parser *p, const char *error)
+static void start_skip_line(struct imap_parser *p, const char *error, const char *data,
+			    size_t len)
 {
-	note_tag(p);
+	if (p->text.len > 0)
+		note_tag(p);
+	else
+		note_tag_from(p, data, len);
 	p->error = error;
 	p->state = COLLECT_SKIP_LINE;
 	p->skip_tail_len = 0;
@@ -301,6 +310,8 @@ static enum imap_parse_result line_done(struct imap_parser *p)
 		}
 		return IMAP_PARSE_ERROR;
 	}
+	if (brace > 0 && line[brace - 1] == '~')
+		brace--;   /* literal8: the token starts at "~" */
 	record_literal(p, p->line_start + brace, size);
 	p->literal_left = (size_t)size;
 	p->state = COLLECT_LITERAL;
@@ -397,7 +408,7 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p, const void *data_
 		size_t line_len = p->text.len - p->line_start;
 		if (line_len + n > p->limits.max_line + 1 ||
 		    p->text.len + n > p->limits.max_command) {
-			start_skip_line(p, "Command line too long");
+			start_skip_line(p, "Command line too long", data + used, n);
 			*used_r = used;
 			return IMAP_PARSE_ERROR;
 		}
@@ -447,7 +458,7 @@ static bool is_atom_char(unsigned char c)
    both in atoms and let command parsers be strict where it matters. */
 static bool is_loose_atom_char(unsigned char c)
 {
-	return c > 0x20 && c < 0x7f && strchr("(){\"\\", c) == NULL;
+	return c > 0x20 && c < 0x7f && strchr("(){\"", c) == NULL;
 }
 
 static struct imap_arg *arg_array_grow(struct tokeniser *t, struct imap_arg *arr,
@@ -616,7 +627,6 @@ static int parse_list(struct tokeniser *t, struct imap_arg **args_r, unsigned in
 				t->error = "Extra space";
 				return -1;
 			}
-			continue;
 		} else if (c == ' ') {
 			t->error = "Extra space";
 			return -1;
@@ -701,7 +711,7 @@ const char *imap_arg_astring(const struct imap_arg *arg)
 		   contents with spaces */
 		for (size_t i = 0; i < arg->len; i++) {
 			unsigned char c = (unsigned char)arg->str[i];
-			if (c == '%' || c == '*' || c == ' ' || c == '(' || c == ')')
+			if (c == '%' || c == '*' || c == ' ' || c == '(' || c == ')' || c == '\\')
 				return NULL;
 		}
 	}

@@ -302,10 +302,11 @@ bool imap_parse_datetime(const char *s, time_t *time_r, int *tz_minutes_r);
 char *imap_utf7_to_utf8(struct pool *pool, const char *name);
 /* Encodes a UTF-8 name as modified UTF-7.  NULL when not valid UTF-8. */
 char *imap_utf8_to_utf7(struct pool *pool, const char *name);
-/* Parses a mailbox argument: an astring, "INBOX" in any case becomes
-   "INBOX"; with utf8 (UTF8=ACCEPT) the name is taken as UTF-8, otherwise it
-   must be valid modified UTF-7 and is decoded.  The result is UTF-8 (the
-   store's form).  0, or -1 with *error_r. */
+/* Parses a mailbox argument: an astring; "INBOX" in any case becomes
+   "INBOX".  The result is the name as IMAP and the store spell it (modified
+   UTF-7): without utf8 the name must be valid modified UTF-7; with utf8
+   (UTF8=ACCEPT, RFC 6855) it must be UTF-8 and is encoded.  0, or -1 with
+   *error_r. */
 int imap_mailbox_parse(struct pool *pool, const struct imap_arg *arg, bool utf8,
 		       const char **name_r, const char **error_r);
 #endif

@@ -603,22 +603,19 @@ int imap_mailbox_parse(struct pool *pool, const struct imap_arg *arg, bool utf8,
 		*name_r = "INBOX";
 		return 0;
 	}
-	const char *name;
+	const char *name = s;
 	if (utf8) {
-		if (!utf8_valid(s)) {
+		if (!utf8_valid(s) || (name = imap_utf8_to_utf7(pool, s)) == NULL) {
 			*error_r = "Mailbox name is not valid UTF-8";
 			return -1;
 		}
-		name = s;
-	} else {
-		name = imap_utf7_to_utf8(pool, s);
-		if (name == NULL) {
-			*error_r = "Mailbox name is not valid modified UTF-7";
-			return -1;
-		}
+	} else if (imap_utf7_to_utf8(pool, s) == NULL) {
+		*error_r = "Mailbox name is not valid modified UTF-7";
+		return -1;
 	}
-	/* "INBOX/sub" keeps INBOX's canonical case */
-	if (strncasecmp(name, "INBOX/", 6) == 0) {
+	/* "INBOX.sub" keeps INBOX's canonical case */
+	if (strncasecmp(name, "INBOX", 5) == 0 && name[5] != '\0' &&
+	    (name[5] < 'A' || name[5] > 'z' || (name[5] > 'Z' && name[5] < 'a'))) {
 		char *c = pool_strdup(pool, name);
 		memcpy(c, "INBOX", 5);
 		name = c;
