@@ -24,5 +24,5 @@ char *cli_read_password(const char *prompt, int confirm);
 void cli_chown_to_server(const struct config *cfg, const char *path);
 
 /* Commands, each in its own cmd_*.c file. */
-extern const struct cli_command cmd_serve, cmd_check, cmd_domain, cmd_user, cmd_alias;
+extern const struct cli_command cmd_serve, cmd_check, cmd_domain, cmd_user, cmd_alias, cmd_show;
 #endif

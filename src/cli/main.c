@@ -10,6 +10,7 @@
 
 static const struct cli_command *const commands[] = {
 	&cmd_serve,
+	&cmd_show,
 	&cmd_check,
 	&cmd_domain,
 	&cmd_user,
