@@ -114,6 +114,8 @@ static const struct option options[] = {
 	  "connect to the relayhost with implicit TLS (port 465 style)" },
 	{ "relay", "outbound_tls", OPT_ENUM, OFF(outbound_tls), "may", 0, 0, tls_values,
 	  "STARTTLS when delivering to MX hosts: none, may (opportunistic), encrypt, verify" },
+	{ "relay", "mx_port", OPT_INT, OFF(relay_mx_port), "25", 1, 65535, NULL,
+	  "TCP port of MX hosts (25; tests on loopback change it)" },
 
 	{ "dns", "resolver", OPT_STRING, OFF(dns_resolver), "", 0, 0, NULL,
 	  "DNS server as host:port; empty means the system resolver (/etc/resolv.conf)" },

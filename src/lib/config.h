@@ -77,6 +77,7 @@ struct config {
 	int relay_tls;             /* enum tls_policy (smarthost) */
 	int relay_implicit_tls;
 	int outbound_tls;          /* enum tls_policy for MX delivery */
+	int relay_mx_port;         /* port of MX hosts (25; tests change it) */
 	/* [dns] */
 	char *dns_resolver;        /* "" = system resolv.conf */
 	/* [routes] domain = host:port */
