@@ -159,6 +159,7 @@ void mime_2047_decode(struct buf *out, const char *in, size_t len)
 	pending_flush(out, &pd);
 	buf_free(&pd.bytes);
 	buf_reserve(out, 0);
+	out->data[out->len] = '\0';
 }
 
 /* ---- encoding ---- */
@@ -240,15 +241,21 @@ static void word_emit(struct folder *f, const unsigned char *s, size_t n, int us
 /* Encodes text as a sequence of encoded words, split at characters. */
 static void run_encode(struct folder *f, const unsigned char *s, size_t n)
 {
-	int use_b = 4 * ((n + 2) / 3) < q_len(s, n);
+	/* Q stays readable: it is used unless B is clearly shorter. */
+	int use_b = q_len(s, n) * 5 > 4 * ((n + 2) / 3) * 6;
 	size_t i = 0;
 	while (i < n) {
 		size_t start = i, enc = 0;
+		/* The word fits on the current line when there is room. */
+		size_t used = f->col + !f->first + WORD_OVERHEAD;
+		size_t max = used + 8 < MAX_LINE ? MAX_LINE - used : WORD_TEXT_MAX;
+		if (max > WORD_TEXT_MAX)
+			max = WORD_TEXT_MAX;
 		while (i < n) {
 			size_t cl = char_len(s + i, n - i);
 			size_t add = use_b ? 0 : q_len(s + i, cl);
 			size_t next = use_b ? 4 * ((i + cl - start + 2) / 3) : enc + add;
-			if (next > WORD_TEXT_MAX && i > start)
+			if (next > max && i > start)
 				break;
 			enc = next;
 			i += cl;
