@@ -136,10 +136,10 @@ static int decode_line(struct buf *out, const char *line, size_t len, const char
 /* RFC 4616 section 2: [authzid] NUL authcid NUL passwd. */
 static int plain_parse(struct sasl_server *sasl, const struct buf *msg, const char **error_r)
 {
-	const char *p = msg->data, *end = p + msg->len;
-	const char *nul1 = msg->len > 0 ? memchr(p, '\0', msg->len) : NULL;
+	const char *p = buf_cstr(msg), *end = p + msg->len;
+	const char *nul1 = memchr(p, '\0', msg->len);
 	const char *nul2 = nul1 != NULL ? memchr(nul1 + 1, '\0', (size_t)(end - nul1 - 1)) : NULL;
-	if (nul2 == NULL) {
+	if (msg->len == 0 || nul2 == NULL) {
 		*error_r = "malformed PLAIN response (missing NUL separator)";
 		return -1;
 	}
