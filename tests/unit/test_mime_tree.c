@@ -1,0 +1,233 @@
+/* MIME tree parsing: structure, offsets, sizes, broken input, limits. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "lib/buf.h"
+#include "lib/xalloc.h"
+#include "mime/tree.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* "section type/subtype flags size/vsize/lines" per part, "; "-joined. */
+static void render(struct buf *out, const struct mime_message *msg)
+{
+	for (const struct mime_part *p = msg->root; p != NULL; p = mime_part_next(p)) {
+		struct buf sec = BUF_INIT;
+		mime_part_section(p, &sec);
+		buf_printf(out, "%s%s %s/%s %x %zu/%zu/%zu", out->len ? "; " : "", sec.len ? sec.data : "-",
+			   p->ct.type, p->ct.subtype, p->flags, p->body.size, p->body.vsize, p->body.lines);
+		buf_free(&sec);
+	}
+}
+
+static const struct {
+	const char *name, *in, *out;
+} tree_cases[] = {
+	{ "plain", "Subject: x\r\n\r\nhello\r\nworld\r\n", "- text/plain 0 14/14/2" },
+	{ "no final newline", "Subject: x\r\n\r\nhello", "- text/plain 0 5/5/1" },
+	{ "LF only", "Subject: x\n\nhello\nworld\n", "- text/plain 0 12/14/2" },
+	{ "no header", "\r\nbody\r\n", "- text/plain 0 6/6/1" },
+	{ "mixed",
+	  "Content-Type: multipart/mixed; boundary=b\r\n\r\npreamble\r\n--b\r\n\r\none\r\n--b\r\n"
+	  "Content-Type: text/html\r\n\r\n<p>two</p>\r\n--b--\r\nepilogue\r\n",
+	  "- multipart/mixed 1 83/83/10; 1 text/plain 0 3/3/1; 2 text/html 0 10/10/1" },
+	{ "missing close",
+	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\none\r\n--b\r\n\r\ntwo\r\n",
+	  "- multipart/mixed 5 24/24/6; 1 text/plain 0 3/3/1; 2 text/plain 0 5/5/1" },
+	{ "wrong boundary",
+	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--c\r\n\r\none\r\n--c--\r\n",
+	  "- multipart/mixed 5 19/19/4" },
+	{ "no boundary param", "Content-Type: multipart/mixed\r\n\r\n--b\r\nx\r\n",
+	  "- text/plain 8 8/8/2" },
+	{ "nested, inner close missing",
+	  "Content-Type: multipart/mixed; boundary=outer\r\n\r\n--outer\r\n"
+	  "Content-Type: multipart/alternative; boundary=inner\r\n\r\n--inner\r\n\r\na\r\n--inner\r\n\r\nb\r\n"
+	  "--outer\r\n\r\nc\r\n--outer--\r\n",
+	  "- multipart/mixed 1 117/117/13; 1 multipart/alternative 5 26/26/6; 1.1 text/plain 0 1/1/1; "
+	  "1.2 text/plain 0 1/1/1; 2 text/plain 0 1/1/1" },
+	{ "message/rfc822",
+	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n"
+	  "Subject: inner\r\nContent-Type: multipart/alternative; boundary=c\r\n\r\n--c\r\n\r\nx\r\n--c\r\n\r\ny\r\n--c--\r\n"
+	  "--b--\r\n",
+	  "- multipart/mixed 1 138/138/14; 1 message/rfc822 2 92/92/10; 1 multipart/alternative 1 25/25/7; "
+	  "1.1 text/plain 0 1/1/1; 1.2 text/plain 0 1/1/1" },
+	{ "duplicate boundary",
+	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+	  "--b\r\n\r\nx\r\n--b--\r\n--b\r\n\r\ny\r\n--b--\r\n",
+	  "- multipart/mixed 1 84/84/11; 1 multipart/mixed 1 15/15/4; 1.1 text/plain 0 1/1/1; 2 text/plain 0 1/1/1" },
+	{ "boundary prefix of another",
+	  "Content-Type: multipart/mixed; boundary=foo\r\n\r\n--foo\r\nContent-Type: multipart/mixed; boundary=foobar\r\n\r\n"
+	  "--foobar\r\n\r\nx\r\n--foobar--\r\n--foo--\r\n",
+	  "- multipart/mixed 1 93/93/8; 1 multipart/mixed 1 25/25/4; 1.1 text/plain 0 1/1/1" },
+	{ "boundary with padding, junk after close",
+	  "Content-Type: multipart/mixed; boundary=\"b b\"\r\n\r\n--b b  \r\n\r\nx\r\n--b b--  \t\r\n",
+	  "- multipart/mixed 1 26/26/4; 1 text/plain 0 1/1/1" },
+	{ "body part header cut by boundary",
+	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n--b--\r\n",
+	  "- multipart/mixed 1 37/37/3; 1 text/html 0 0/0/0" },
+	{ "part without header",
+	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nno header here\r\n--b--\r\n",
+	  "- multipart/mixed 1 28/28/3; 1 text/plain 0 14/14/1" },
+	{ "digest default",
+	  "Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nSubject: a\r\n\r\nbody\r\n--d--\r\n",
+	  "- multipart/digest 1 34/34/6; 1 message/rfc822 2 18/18/3; 1 text/plain 0 4/4/1" },
+	{ "encoded message/rfc822 is a leaf",
+	  "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nU3ViamVjdDogeA0KDQp4\r\n",
+	  "- message/rfc822 0 22/22/1" },
+	{ "invalid content-type", "Content-Type: garbage\r\n\r\nx", "- text/plain 20 1/1/1" },
+	{ "NUL bytes", "Subject: x\r\n\r\na\0b\r\n", "- text/plain 0 5/5/1" },
+	{ "empty", "", "- text/plain 0 0/0/0" },
+};
+
+static void test_tree_table(void **state)
+{
+	for (size_t i = 0; i < N_ELEMENTS(tree_cases); i++) {
+		size_t len = strlen(tree_cases[i].in);
+		if (!strcmp(tree_cases[i].name, "NUL bytes"))
+			len = 19;
+		struct mime_message *msg = mime_message_parse(tree_cases[i].in, len, NULL);
+		struct buf out = BUF_INIT;
+		render(&out, msg);
+		if (strcmp(buf_cstr(&out), tree_cases[i].out) != 0)
+			print_error("case '%s':\n  got  %s\n  want %s\n", tree_cases[i].name, buf_cstr(&out), tree_cases[i].out);
+		if (getenv("SHOWALL") == NULL)
+			assert_string_equal(buf_cstr(&out), tree_cases[i].out);
+		buf_free(&out);
+		mime_message_free(&msg);
+		assert_null(msg);
+	}
+}
+
+static const char nested_msg[] =
+	"From: a@b\r\nContent-Type: multipart/mixed; boundary=\"=_outer\"\r\n\r\n"
+	"--=_outer\r\nContent-Type: multipart/alternative; boundary=alt\r\n\r\n"
+	"--alt\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+	"caf=E9 soft=\r\nbreak\r\n--alt\r\nContent-Type: text/html\r\n\r\n<b>x</b>\r\n--alt--\r\n"
+	"--=_outer\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\nContent-Transfer-Encoding: base64\r\n"
+	"Content-Disposition: attachment; filename*=utf-8''%C3%A9.bin\r\n\r\nAAEC\r\nAwQ\r\n"
+	"--=_outer\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner body\r\n"
+	"--=_outer--\r\n";
+
+static void test_sections_and_offsets(void **state)
+{
+	struct mime_message *msg = mime_message_parse(nested_msg, sizeof(nested_msg) - 1, NULL);
+	static const struct { const char *section, *type, *body; } cases[] = {
+		{ "1", "multipart/alternative", NULL }, { "1.1", "text/plain", "caf=E9 soft=\r\nbreak" },
+		{ "1.2", "text/html", "<b>x</b>" }, { "2", "application/octet-stream", "AAEC\r\nAwQ" },
+		{ "3", "message/rfc822", "Subject: inner\r\n\r\ninner body" }, { "3.1", "text/plain", "inner body" },
+		{ "4", NULL, NULL }, { "1.3", NULL, NULL }, { "0", NULL, NULL }, { "1.", NULL, NULL },
+		{ "x", NULL, NULL }, { "2.1", NULL, NULL }, { "3.2", NULL, NULL }, { "3.1.1", NULL, NULL },
+	};
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		const struct mime_part *p = mime_part_find(msg, cases[i].section);
+		if (cases[i].type == NULL) {
+			assert_null(p);
+			continue;
+		}
+		assert_non_null(p);
+		char type[64];
+		snprintf(type, sizeof(type), "%s/%s", p->ct.type, p->ct.subtype);
+		assert_string_equal(type, cases[i].type);
+		if (cases[i].body != NULL) {
+			assert_int_equal(p->body.size, strlen(cases[i].body));
+			assert_memory_equal(msg->data + p->body.offset, cases[i].body, p->body.size);
+		}
+		struct buf sec = BUF_INIT;
+		mime_part_body_section(p, &sec);
+		assert_string_equal(buf_cstr(&sec), cases[i].section);
+		buf_free(&sec);
+	}
+	/* Header spans: the root header and the header of part 2. */
+	assert_int_equal(msg->root->header.offset, 0);
+	assert_memory_equal(msg->data + msg->root->header.size - 4, "\r\n\r\n", 4);
+	const struct mime_part *att = mime_part_find(msg, "2");
+	assert_memory_equal(msg->data + att->header.offset, "Content-Type: application", 25);
+	assert_int_equal(att->header.offset + att->header.size, att->body.offset);
+	assert_int_equal(att->header.lines, 4);
+	mime_message_free(&msg);
+}
+
+static void test_decode(void **state)
+{
+	struct mime_message *msg = mime_message_parse(nested_msg, sizeof(nested_msg) - 1, NULL);
+	struct pool *pool = pool_create(1024);
+	struct buf b = BUF_INIT;
+	mime_part_decode_text(msg, mime_part_find(msg, "1.1"), &b);
+	assert_string_equal(buf_cstr(&b), "caf\xc3\xa9 softbreak");
+	buf_reset(&b);
+	const struct mime_part *att = mime_part_find(msg, "2");
+	mime_part_decode(msg, att, &b);   /* truncated base64: whole bytes kept */
+	assert_int_equal(b.len, 5);
+	assert_memory_equal(b.data, "\0\1\2\3\4", 5);
+	assert_string_equal(mime_part_filename(pool, att), "\xc3\xa9.bin");
+	assert_true(mime_part_is_attachment(pool, att));
+	assert_false(mime_part_is_attachment(pool, mime_part_find(msg, "1.1")));
+	assert_string_equal(mime_part_charset(mime_part_find(msg, "1.1")), "iso-8859-1");
+	assert_int_equal(mime_part_find(msg, "1.1")->encoding, MIME_ENC_QP);
+	assert_string_equal(mime_part_find(msg, "1.1")->encoding_name, "quoted-printable");
+	/* Walk order visits every part once. */
+	unsigned int n = 0;
+	for (const struct mime_part *p = msg->root; p != NULL; p = mime_part_next(p))
+		n++;
+	assert_int_equal(n, msg->part_count);
+	assert_int_equal(n, 7);
+	buf_free(&b);
+	pool_destroy(&pool);
+	mime_message_free(&msg);
+}
+
+static void test_deep_nesting(void **state)
+{
+	struct buf m = BUF_INIT;
+	for (int i = 0; i < 1000; i++)
+		buf_printf(&m, "Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n", i, i);
+	buf_append_str(&m, "\r\nleaf\r\n");
+	for (int i = 999; i >= 0; i--)
+		buf_printf(&m, "--b%d--\r\n", i);
+	struct mime_message *msg = mime_message_parse(m.data, m.len, NULL);
+	unsigned int depth = 0, limited = 0;
+	for (const struct mime_part *p = msg->root; p != NULL; p = mime_part_next(p)) {
+		depth = p->depth > depth ? p->depth : depth;
+		limited += (p->flags & MIME_PART_LIMIT) != 0;
+	}
+	assert_int_equal(depth, 100);
+	assert_int_equal(limited, 1);
+	assert_int_equal(msg->root->body.offset + msg->root->body.size, m.len);
+	mime_message_free(&msg);
+	/* The same with a small custom limit. */
+	struct mime_limits lim = { .max_depth = 5, .max_parts = 3 };
+	msg = mime_message_parse(m.data, m.len, &lim);
+	assert_true(msg->part_count <= 3);
+	mime_message_free(&msg);
+	buf_free(&m);
+}
+
+static void test_many_parts(void **state)
+{
+	struct buf m = BUF_INIT;
+	buf_append_str(&m, "Content-Type: multipart/mixed; boundary=b\r\n\r\n");
+	for (int i = 0; i < 20000; i++)
+		buf_append_str(&m, "--b\r\n\r\nx\r\n");
+	buf_append_str(&m, "--b--\r\n");
+	struct mime_message *msg = mime_message_parse(m.data, m.len, NULL);
+	assert_int_equal(msg->part_count, 10000);
+	assert_true(msg->root->flags & MIME_PART_LIMIT);
+	assert_int_equal(msg->root->body.offset + msg->root->body.size, m.len);
+	mime_message_free(&msg);
+	buf_free(&m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tree_table), cmocka_unit_test(test_sections_and_offsets),
+		cmocka_unit_test(test_decode), cmocka_unit_test(test_deep_nesting),
+		cmocka_unit_test(test_many_parts),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
