@@ -82,11 +82,8 @@ struct imap_parser *imap_parser_create(const struct imap_parse_limits *limits)
 
 void imap_parser_reset(struct imap_parser *p)
 {
-	/* Large buffers are given back; small ones kept for the next command. */
-	if (p->text.cap > 4096)
-		buf_free(&p->text);
-	else
-		buf_reset(&p->text);
+	/* An idle connection keeps no command buffer at all. */
+	buf_free(&p->text);
 	if (p->literal_alloc > 16) {
 		free(p->literals);
 		p->literals = NULL;

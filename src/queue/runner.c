@@ -1,23 +1,867 @@
-/* The queue runner (placeholder until the scheduler lands). */
-#include "queue/queue.h"
-#include "lib/config.h"
+/* The queue runner: keeps every spooled message in memory, learns of new
+   ones through inotify, hands due recipients to runner_deliver.c grouped by
+   destination domain, and records each result durably (ID.env rewritten,
+   DSNs queued first, so a crash repeats a delivery at worst). */
+#include "queue/runner_private.h"
+#include "queue/bounce.h"
+#include "auth/userdb.h"
+#include "dns/dns.h"
+#include "lib/fsutil.h"
+#include "lib/jobs.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
+#include "mime/header.h"
 
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <event2/event.h>
 
-static void on_term(evutil_socket_t fd, short what, void *arg)
+struct runner *runner;
+
+/* Delay DSNs (NOTIFY=DELAY) go out once a recipient has waited this long
+   (or a quarter of the lifetime, whichever is shorter). */
+#define RUNNER_DELAY_WARNING (4 * 3600)
+#define RUNNER_STOP_GRACE 30
+
+struct dsn_pending {
+	size_t idx;
+	const char *action;
+};
+
+/* ---- message table ---- */
+
+static size_t hash_id(const char *id)
 {
-	event_base_loopexit(arg, NULL);
+	uint32_t h = 2166136261u;
+	for (; *id != '\0'; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return h;
+}
+
+static struct qmsg *msg_find(const char *id)
+{
+	for (struct qmsg *m = runner->hash[hash_id(id) % runner->hash_size]; m != NULL; m = m->hnext)
+		if (!strcmp(m->e.id, id))
+			return m;
+	return NULL;
+}
+
+static void msg_add(struct qmsg *m)
+{
+	size_t h = hash_id(m->e.id) % runner->hash_size;
+	m->hnext = runner->hash[h];
+	runner->hash[h] = m;
+	m->prev = runner->last;
+	if (runner->last != NULL)
+		runner->last->next = m;
+	else
+		runner->first = m;
+	runner->last = m;
+	runner->nmsgs++;
+}
+
+static void msg_free(struct qmsg *m)
+{
+	struct qmsg **pp = &runner->hash[hash_id(m->e.id) % runner->hash_size];
+	while (*pp != m)
+		pp = &(*pp)->hnext;
+	*pp = m->hnext;
+	if (m->prev != NULL)
+		m->prev->next = m->next;
+	else
+		runner->first = m->next;
+	if (m->next != NULL)
+		m->next->prev = m->prev;
+	else
+		runner->last = m->prev;
+	runner->nmsgs--;
+	if (m->map != NULL)
+		munmap(m->map, m->map_size);
+	buf_free(&m->dsn_failed);
+	buf_free(&m->dsn_delayed);
+	buf_free(&m->dsn_success);
+	queue_entry_free(&m->e);
+	free(m->busy);
+	free(m);
+}
+
+static void msg_sync_busy(struct qmsg *m)
+{
+	if (m->busy_cap < m->e.nrcpts) {
+		m->busy = xreallocarray(m->busy, m->e.nrcpts, sizeof(bool));
+		memset(m->busy + m->busy_cap, 0, (m->e.nrcpts - m->busy_cap) * sizeof(bool));
+		m->busy_cap = m->e.nrcpts;
+	}
+}
+
+const char *runner_message_data(struct qmsg *m, size_t *size_r)
+{
+	if (m->map == NULL) {
+		char *path = queue_path(runner->qdir, m->e.id, "msg");
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			log_error("queue open(%s) failed: %s", path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			free(path);
+			return NULL;
+		}
+		free(path);
+		m->map_size = (size_t)st.st_size;
+		m->map = st.st_size > 0 ? mmap(NULL, m->map_size, PROT_READ, MAP_SHARED, fd, 0) : NULL;
+		close(fd);
+		if (m->map == MAP_FAILED || m->map == NULL) {
+			m->map = NULL;
+			log_error("queue mmap id=%s failed: %s", m->e.id, strerror(errno));
+			return NULL;
+		}
+	}
+	if (m->e.offset > m->map_size)
+		return NULL;
+	*size_r = m->map_size - m->e.offset;
+	return m->map + m->e.offset;
+}
+
+void runner_message_release(struct qmsg *m)
+{
+	if (m->inflight > 0 || m->saving)
+		return;
+	if (m->removed || m->deleted) {
+		msg_free(m);
+		return;
+	}
+	if (m->map != NULL) {
+		munmap(m->map, m->map_size);
+		m->map = NULL;
+	}
+}
+
+char *runner_rcpt_domain(const char *address)
+{
+	const char *at = strrchr(address, '@');
+	char *d = xstrdup(at != NULL ? at + 1 : "");
+	for (char *p = d; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return d;
+}
+
+struct qdomain *runner_domain(const char *name)
+{
+	for (struct qdomain *d = runner->domains; d != NULL; d = d->next)
+		if (!strcmp(d->name, name))
+			return d;
+	struct qdomain *d = xcalloc(1, sizeof(*d));
+	d->name = xstrdup(name);
+	d->local = -1;
+	d->next = runner->domains;
+	runner->domains = d;
+	return d;
+}
+
+/* ---- saving ---- */
+
+struct save_dsn {
+	struct buf data;
+	size_t offset;
+	bool eight;
+	char *to;
+};
+
+struct save_task {
+	struct qmsg *m;
+	char *id;
+	struct buf env;          /* empty: remove the message */
+	bool remove;
+	struct save_dsn dsn[3];
+	int ndsn;
+};
+
+static void save_work(void *arg)
+{
+	struct save_task *t = arg;
+	char *error = NULL;
+	bool dsn_ok = true;
+	for (int i = 0; i < t->ndsn; i++) {
+		struct save_dsn *d = &t->dsn[i];
+		char id[32];
+		queue_new_id(id);
+		struct queue_rcpt rcpt = { .address = d->to, .notify = QUEUE_NOTIFY_NEVER };
+		struct queue_envelope env = {
+			.sender = "", .body = d->eight ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
+			.client_ip = "127.0.0.1", .helo = runner->cfg->hostname, .rcpts = &rcpt, .nrcpts = 1,
+		};
+		if (queue_enqueue_data(runner->cfg->data_dir, id, d->data.data, d->data.len,
+				       (off_t)d->offset, &env, &error) < 0) {
+			log_error("queue dsn id=%s error=%s", t->id, error);
+			free(error);
+			error = NULL;
+			dsn_ok = false;
+		} else {
+			log_info("queue dsn id=%s dsn_id=%s to=<%s>", t->id, id, d->to);
+		}
+	}
+	if (!dsn_ok)
+		return; /* keep the old state on disk: the attempt is repeated */
+	if (t->remove) {
+		queue_entry_remove(runner->qdir, t->id);
+		return;
+	}
+	char *path = queue_path(runner->qdir, t->id, "env");
+	if (access(path, F_OK) == 0 && fs_write_file_durable(path, t->env.data, t->env.len, 0640, &error) < 0) {
+		log_error("queue save id=%s error=%s", t->id, error);
+		free(error);
+	}
+	free(path);
+}
+
+static void runner_consider(struct qmsg *m);
+static void runner_save(struct qmsg *m);
+
+static void save_done(void *arg)
+{
+	struct save_task *t = arg;
+	struct qmsg *m = t->m;
+	for (int i = 0; i < t->ndsn; i++) {
+		buf_free(&t->dsn[i].data);
+		free(t->dsn[i].to);
+	}
+	buf_free(&t->env);
+	free(t->id);
+	free(t);
+	runner->saves_pending--;
+	m->saving = false;
+	if (m->save_again) {
+		m->save_again = false;
+		runner_save(m);
+		return;
+	}
+	if (m->removed || m->deleted) {
+		runner_message_release(m);
+		return;
+	}
+	runner_consider(m);
+	runner_message_release(m);
+}
+
+static void compose_dsn(struct qmsg *m, struct buf *pending, struct save_task *t)
+{
+	size_t n = pending->len / sizeof(struct dsn_pending);
+	if (n == 0)
+		return;
+	const struct dsn_pending *p = (const struct dsn_pending *)pending->data;
+	struct bounce_rcpt *br = xcalloc(n, sizeof(*br));
+	for (size_t i = 0; i < n; i++) {
+		const struct queue_entry_rcpt *r = &m->e.rcpts[p[i].idx];
+		br[i].address = r->address;
+		br[i].orcpt = r->orcpt;
+		br[i].action = p[i].action;
+		br[i].remote_mta = r->remote_mta;
+		br[i].diagnostic = r->last_reply;
+		br[i].last_attempt = r->last_attempt;
+		/* The status is the reply's enhanced code (RFC 3463). */
+		static char status[3][16];
+		const char *reply = r->last_reply != NULL ? r->last_reply : "";
+		const char *sp = strchr(reply, ' ');
+		char *st = status[i % 3];
+		if (sp != NULL && isdigit((unsigned char)sp[1]) && sp[2] == '.')
+			snprintf(st, 16, "%.*s", (int)strcspn(sp + 1, " "), sp + 1);
+		else
+			snprintf(st, 16, "%s", !strcmp(p[i].action, "failed") ? "5.0.0"
+					      : !strcmp(p[i].action, "delayed") ? "4.0.0" : "2.0.0");
+		br[i].status = xstrdup(st);
+		if (!strcmp(p[i].action, "delayed"))
+			br[i].will_retry_until = m->e.created + runner->sched.lifetime;
+	}
+	size_t size = 0;
+	const char *data = runner_message_data(m, &size);
+	struct bounce_info info = {
+		.reporting_mta = runner->cfg->hostname,
+		.queue_id = m->e.id,
+		.sender = m->e.sender,
+		.envid = m->e.envid,
+		.arrival = m->e.created,
+		.now = (int64_t)time(NULL),
+		.ret = m->e.ret,
+		.message = data != NULL ? data : "",
+		.message_size = data != NULL ? size : 0,
+		.rcpts = br,
+		.nrcpts = n,
+	};
+	struct save_dsn *d = &t->dsn[t->ndsn++];
+	buf_append_str(&d->data, "Return-Path: <>\r\n");
+	d->offset = d->data.len;
+	d->eight = bounce_compose(&d->data, &info);
+	d->to = xstrdup(m->e.sender);
+	for (size_t i = 0; i < n; i++)
+		free((char *)br[i].status);
+	free(br);
+	buf_reset(pending);
+}
+
+static bool msg_complete(const struct qmsg *m)
+{
+	for (size_t i = 0; i < m->e.nrcpts; i++)
+		if (m->e.rcpts[i].state == QUEUE_RCPT_PENDING)
+			return false;
+	return true;
+}
+
+static void runner_save(struct qmsg *m)
+{
+	if (m->saving) {
+		m->save_again = true;
+		return;
+	}
+	struct save_task *t = xcalloc(1, sizeof(*t));
+	t->m = m;
+	t->id = xstrdup(m->e.id);
+	compose_dsn(m, &m->dsn_failed, t);
+	compose_dsn(m, &m->dsn_delayed, t);
+	compose_dsn(m, &m->dsn_success, t);
+	if (msg_complete(m) && m->inflight == 0) {
+		t->remove = true;
+		m->removed = true;
+	} else {
+		queue_entry_serialize(&m->e, &t->env);
+	}
+	m->saving = true;
+	runner->saves_pending++;
+	jobs_submit(save_work, save_done, t);
+}
+
+/* ---- results ---- */
+
+static bool notify_failure(const struct qmsg *m, unsigned notify)
+{
+	if (m->e.sender[0] == '\0' || (notify & QUEUE_NOTIFY_NEVER))
+		return false;
+	return notify == QUEUE_NOTIFY_DEFAULT || (notify & QUEUE_NOTIFY_FAILURE);
+}
+
+static void dsn_add(struct buf *list, size_t idx, const char *action)
+{
+	struct dsn_pending p = { idx, action };
+	buf_append(list, &p, sizeof(p));
+}
+
+static void rcpt_bounce(struct qmsg *m, size_t i, const char *reply)
+{
+	struct queue_entry_rcpt *r = &m->e.rcpts[i];
+	r->state = QUEUE_RCPT_BOUNCED;
+	if (reply != NULL) {
+		free(r->last_reply);
+		r->last_reply = xstrdup(reply);
+	}
+	if (notify_failure(m, r->notify))
+		dsn_add(&m->dsn_failed, i, "failed");
+	log_info("queue bounced id=%s to=<%s> reply=%s", m->e.id, r->address,
+		 r->last_reply != NULL ? r->last_reply : "");
+}
+
+void runner_job_done(struct qjob *job)
+{
+	struct qmsg *m = job->m;
+	int64_t now = (int64_t)time(NULL);
+	const struct schedule_info {
+		int delay_warning;
+	} si = { runner->sched.lifetime / 4 < RUNNER_DELAY_WARNING ? runner->sched.lifetime / 4
+								     : RUNNER_DELAY_WARNING };
+	for (size_t k = 0; k < job->n; k++) {
+		size_t i = job->idx[k];
+		struct queue_entry_rcpt *r = &m->e.rcpts[i];
+		const struct smtp_client_rcpt *cr = &job->crcpts[k];
+		m->busy[i] = false;
+		if (r->state != QUEUE_RCPT_PENDING)
+			continue;
+		r->last_attempt = now;
+		free(r->remote_mta);
+		r->remote_mta = job->remote_mta != NULL && cr->remote ? xstrdup(job->remote_mta) : NULL;
+		if (cr->reply != NULL) {
+			free(r->last_reply);
+			r->last_reply = xstrdup(cr->reply);
+		}
+		switch (cr->status) {
+		case SMTP_CLIENT_OK:
+			r->state = QUEUE_RCPT_DELIVERED;
+			log_info("queue sent id=%s to=<%s> relay=%s reply=%s", m->e.id, r->address,
+				 job->local ? "local" : job->remote_mta != NULL ? job->remote_mta : "?",
+				 r->last_reply != NULL ? r->last_reply : "");
+			if ((r->notify & QUEUE_NOTIFY_SUCCESS) && m->e.sender[0] != '\0' &&
+			    (job->local || job->cmsg.dsn_relayed))
+				dsn_add(&m->dsn_success, i, job->local ? "delivered" : "relayed");
+			break;
+		case SMTP_CLIENT_PERMFAIL:
+			rcpt_bounce(m, i, NULL);
+			break;
+		case SMTP_CLIENT_TEMPFAIL:
+			r->attempts++;
+			if (queue_schedule_expired(&runner->sched, m->e.created, now)) {
+				char *reply = xasprintf("%s (delivery time expired after %d attempts)",
+							r->last_reply != NULL ? r->last_reply : "451 4.4.7 not delivered",
+							r->attempts);
+				rcpt_bounce(m, i, reply);
+				free(reply);
+				break;
+			}
+			r->next_attempt = queue_schedule_next(&runner->sched, m->e.created, r->attempts, now);
+			log_info("queue deferred id=%s to=<%s> attempts=%d next=%llds reply=%s", m->e.id,
+				 r->address, r->attempts, (long long)(r->next_attempt - now),
+				 r->last_reply != NULL ? r->last_reply : "");
+			if ((r->notify & QUEUE_NOTIFY_DELAY) && !(r->notify & QUEUE_NOTIFY_NEVER) &&
+			    !r->delay_notified && m->e.sender[0] != '\0' && now - m->e.created >= si.delay_warning) {
+				r->delay_notified = true;
+				dsn_add(&m->dsn_delayed, i, "delayed");
+			}
+			break;
+		}
+	}
+	m->inflight--;
+	deliver_job_free(job);
+	if (m->deleted) {
+		runner_message_release(m);
+		return;
+	}
+	runner_save(m);
+}
+
+/* ---- scheduling ---- */
+
+static void runner_arm(int64_t when)
+{
+	if (when >= runner->wakeup)
+		return;
+	runner->wakeup = when;
+	int64_t now = (int64_t)time(NULL);
+	struct timeval tv = { when > now ? (time_t)(when - now) : 0, when > now ? 0 : 1000 };
+	evtimer_add(runner->timer, &tv);
+}
+
+static int count_received(const char *data, size_t size)
+{
+	struct pool *pool = pool_create(16384);
+	struct mime_headers *h = mime_headers_parse(pool, data, size, NULL);
+	int n = (int)mime_headers_count(h, "Received");
+	pool_destroy(&pool);
+	return n;
+}
+
+/* RFC 5321 6.3: a message that has passed too many relays loops. */
+static bool runner_loop_check(struct qmsg *m)
+{
+	size_t size;
+	const char *data = runner_message_data(m, &size);
+	if (data == NULL) {
+		log_error("queue message file missing id=%s: dropped", m->e.id);
+		for (size_t i = 0; i < m->e.nrcpts; i++)
+			m->e.rcpts[i].state = QUEUE_RCPT_BOUNCED;
+		m->removed = true;
+		queue_entry_remove(runner->qdir, m->e.id);
+		return false;
+	}
+	int received = count_received(data, size);
+	if (received <= runner->cfg->queue_max_received)
+		return true;
+	char *reply = xasprintf("554 5.4.6 too many hops (%d Received headers): mail loop", received);
+	for (size_t i = 0; i < m->e.nrcpts; i++)
+		if (m->e.rcpts[i].state == QUEUE_RCPT_PENDING && !m->busy[i])
+			rcpt_bounce(m, i, reply);
+	free(reply);
+	runner_save(m);
+	return false;
+}
+
+static void runner_consider(struct qmsg *m)
+{
+	if (m->removed || m->deleted || m->e.held || runner->stopping)
+		return;
+	msg_sync_busy(m);
+	if (!m->checked) {
+		m->checked = true;
+		if (!runner_loop_check(m)) {
+			runner_message_release(m);
+			return;
+		}
+	}
+	int64_t now = (int64_t)time(NULL);
+	int64_t next = INT64_MAX;
+	char **domains = xcalloc(m->e.nrcpts, sizeof(char *));
+	for (size_t i = 0; i < m->e.nrcpts; i++) {
+		const struct queue_entry_rcpt *r = &m->e.rcpts[i];
+		if (r->state != QUEUE_RCPT_PENDING || m->busy[i])
+			continue;
+		if (r->next_attempt > now) {
+			if (r->next_attempt < next)
+				next = r->next_attempt;
+			continue;
+		}
+		domains[i] = runner_rcpt_domain(r->address);
+	}
+	for (size_t i = 0; i < m->e.nrcpts; i++) {
+		if (domains[i] == NULL)
+			continue;
+		struct qjob *job = xcalloc(1, sizeof(*job));
+		job->m = m;
+		job->idx = xcalloc(m->e.nrcpts, sizeof(size_t));
+		for (size_t j = i; j < m->e.nrcpts; j++) {
+			if (domains[j] != NULL && !strcmp(domains[j], domains[i])) {
+				job->idx[job->n++] = j;
+				m->busy[j] = true;
+				if (j != i) {
+					free(domains[j]);
+					domains[j] = NULL;
+				}
+			}
+		}
+		m->inflight++;
+		struct qdomain *d = runner_domain(domains[i]);
+		free(domains[i]);
+		domains[i] = NULL;
+		if (deliver_is_local(d)) {
+			deliver_local_job(job);
+		} else {
+			if (d->tail != NULL)
+				d->tail->next = job;
+			else
+				d->head = job;
+			d->tail = job;
+			d->njobs++;
+			deliver_domain_kick(d);
+		}
+	}
+	free(domains);
+	if (next != INT64_MAX)
+		runner_arm(next);
+	runner_message_release(m);
+}
+
+static void runner_scan_all(void)
+{
+	/* consider() may free messages (loop bounces): take next first. */
+	for (struct qmsg *m = runner->first, *next; m != NULL; m = next) {
+		next = m->next;
+		runner_consider(m);
+	}
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	runner->wakeup = INT64_MAX;
+	runner_scan_all();
+}
+
+void runner_kick(void)
+{
+	for (struct qdomain *d = runner->domains; d != NULL; d = d->next)
+		if (d->njobs > 0)
+			deliver_domain_kick(d);
+}
+
+/* ---- spool events ---- */
+
+static struct qmsg *runner_load(const char *id)
+{
+	struct qmsg *m = xcalloc(1, sizeof(*m));
+	char *error = NULL;
+	int rc = queue_entry_load(runner->qdir, id, &m->e, &error);
+	if (rc != 0) {
+		if (rc < 0) {
+			log_error("queue load id=%s error=%s", id, error);
+			free(error);
+		}
+		free(m);
+		return NULL;
+	}
+	msg_add(m);
+	msg_sync_busy(m);
+	return m;
+}
+
+static void flush_message(struct qmsg *m)
+{
+	int64_t now = (int64_t)time(NULL);
+	for (size_t i = 0; i < m->e.nrcpts; i++)
+		if (m->e.rcpts[i].state == QUEUE_RCPT_PENDING && m->e.rcpts[i].next_attempt > now)
+			m->e.rcpts[i].next_attempt = now;
+}
+
+static void runner_file_event(const char *name, uint32_t mask)
+{
+	const char *dot = strrchr(name, '.');
+	if (dot == NULL || strchr(name, '.') != dot)
+		return; /* tmp files "ID.env.tmp.PID" */
+	char id[64];
+	if ((size_t)(dot - name) >= sizeof(id))
+		return;
+	memcpy(id, name, (size_t)(dot - name));
+	id[dot - name] = '\0';
+	if (!queue_id_valid(id))
+		return;
+	const char *suffix = dot + 1;
+	struct qmsg *m = msg_find(id);
+	bool created = (mask & (IN_MOVED_TO | IN_CREATE | IN_CLOSE_WRITE)) != 0;
+	if (!strcmp(suffix, "env")) {
+		if (created && m == NULL && (m = runner_load(id)) != NULL) {
+			log_info("queue new id=%s from=<%s> nrcpt=%zu", id, m->e.sender, m->e.nrcpts);
+			runner_consider(m);
+		} else if (!created && m != NULL && !m->removed && !m->saving) {
+			/* `queue delete` removed it. */
+			log_info("queue deleted id=%s", id);
+			m->deleted = true;
+			queue_entry_remove(runner->qdir, id);
+			runner_message_release(m);
+		}
+	} else if (!strcmp(suffix, "hold") && m != NULL) {
+		m->e.held = created;
+		log_info("queue %s id=%s", created ? "hold" : "release", id);
+		if (!created)
+			runner_consider(m);
+	} else if (!strcmp(suffix, "flush") && created) {
+		char *path = queue_path(runner->qdir, id, "flush");
+		unlink(path);
+		free(path);
+		if (m != NULL) {
+			flush_message(m);
+			runner_consider(m);
+		}
+	}
+}
+
+static void runner_scan_dir(bool startup)
+{
+	DIR *dir = opendir(runner->qdir);
+	if (dir == NULL) {
+		log_error("queue opendir(%s) failed: %s", runner->qdir, strerror(errno));
+		return;
+	}
+	time_t now = time(NULL);
+	struct dirent *d;
+	char **flushes = NULL;
+	size_t nflush = 0;
+	while ((d = readdir(dir)) != NULL) {
+		const char *name = d->d_name;
+		if (name[0] == '.')
+			continue;
+		if (startup && strstr(name, ".tmp.") != NULL) {
+			/* Left by a crash mid-write; an enqueue in progress is younger. */
+			char *path = xasprintf("%s/%s", runner->qdir, name);
+			struct stat st;
+			if (stat(path, &st) == 0 && now - st.st_mtime > 3600)
+				unlink(path);
+			free(path);
+			continue;
+		}
+		size_t n = strlen(name);
+		if (n > 4 && !strcmp(name + n - 4, ".env")) {
+			char *id = xstrndup(name, n - 4);
+			if (queue_id_valid(id) && msg_find(id) == NULL)
+				runner_load(id);
+			free(id);
+		} else if (n > 6 && !strcmp(name + n - 6, ".flush")) {
+			flushes = xreallocarray(flushes, nflush + 1, sizeof(char *));
+			flushes[nflush++] = xstrdup(name);
+		}
+	}
+	closedir(dir);
+	for (size_t i = 0; i < nflush; i++) {
+		runner_file_event(flushes[i], IN_CREATE);
+		free(flushes[i]);
+	}
+	free(flushes);
+}
+
+static void inotify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				log_warn("queue inotify overflow: rescanning the spool");
+				runner_scan_dir(false);
+				runner_scan_all();
+			} else if (ev->len > 0) {
+				runner_file_event(ev->name, ev->mask);
+			}
+			p += sizeof(struct inotify_event) + ev->len;
+		}
+	}
+}
+
+/* ---- process ---- */
+
+static void stop_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static int ticks;
+	ticks++;
+	if ((runner->saves_pending == 0 && runner->local_pending == 0) || ticks > RUNNER_STOP_GRACE * 10)
+		event_base_loopexit(runner->base, NULL);
+}
+
+static void sig_term_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (runner->stopping)
+		return;
+	log_info("queue runner stopping saves=%d", runner->saves_pending);
+	runner->stopping = true;
+	deliver_stop_all();
+	runner->stop_ev = event_new(runner->base, -1, EV_PERSIST, stop_check_cb, NULL);
+	struct timeval tv = { 0, 100000 };
+	event_add(runner->stop_ev, &tv);
+	stop_check_cb(-1, 0, NULL);
+}
+
+static void sig_usr1_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_info("queue flush requested");
+	for (struct qmsg *m = runner->first; m != NULL; m = m->next)
+		flush_message(m);
+	runner_scan_all();
+}
+
+static int runner_parse_relayhost(const char *value)
+{
+	if (value == NULL || value[0] == '\0')
+		return 0;
+	struct listen_addr a;
+	char *error = NULL;
+	char *v = strchr(value, ':') != NULL && strrchr(value, ']') < strrchr(value, ':')
+		  ? xstrdup(value)
+		  : xasprintf("%s:%d", value, runner->cfg->relay_implicit_tls ? 465 : 25);
+	int rc = config_parse_listen(v, &a, &error);
+	free(v);
+	if (rc < 0 || a.port <= 0) {
+		log_error("queue [relay] relayhost '%s' is invalid: %s", value, error != NULL ? error : "no port");
+		free(error);
+		return -1;
+	}
+	runner->relay_host = a.host;
+	runner->relay_port = a.port;
+	return 0;
+}
+
+static int runner_setup(const struct config *cfg)
+{
+	char *error = NULL;
+	runner = xcalloc(1, sizeof(*runner));
+	runner->cfg = cfg;
+	runner->wakeup = INT64_MAX;
+	runner->hash_size = 16381;
+	runner->hash = xcalloc(runner->hash_size, sizeof(*runner->hash));
+	runner->qdir = queue_dir(cfg->data_dir);
+	if (fs_mkdir_p(runner->qdir, 0750, &error) < 0 ||
+	    queue_schedule_init(&runner->sched, cfg->queue_retry, cfg->queue_lifetime, &error) < 0) {
+		log_error("queue runner setup failed: %s", error);
+		free(error);
+		return -1;
+	}
+	if (runner_parse_relayhost(cfg->relayhost) < 0)
+		return -1;
+	runner->base = event_base_new();
+	runner->dns = dns_resolver_new(runner->base, cfg->dns_resolver, &error);
+	if (runner->dns == NULL) {
+		log_error("queue runner: %s", error);
+		free(error);
+		return -1;
+	}
+	runner->userdb_path = xasprintf("%s/users.db", cfg->data_dir);
+	runner->timer = evtimer_new(runner->base, timer_cb, NULL);
+	runner->sig_term = evsignal_new(runner->base, SIGTERM, sig_term_cb, NULL);
+	runner->sig_int = evsignal_new(runner->base, SIGINT, sig_term_cb, NULL);
+	runner->sig_usr1 = evsignal_new(runner->base, SIGUSR1, sig_usr1_cb, NULL);
+	event_add(runner->sig_term, NULL);
+	event_add(runner->sig_int, NULL);
+	event_add(runner->sig_usr1, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	jobs_init(runner->base, 4);
+
+	runner->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (runner->inotify_fd < 0 ||
+	    inotify_add_watch(runner->inotify_fd, runner->qdir,
+			      IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_CLOSE_WRITE) < 0) {
+		log_error("queue inotify on %s failed: %s", runner->qdir, strerror(errno));
+		return -1;
+	}
+	runner->inotify_ev = event_new(runner->base, runner->inotify_fd, EV_READ | EV_PERSIST, inotify_cb, NULL);
+	event_add(runner->inotify_ev, NULL);
+
+	char *pidfile = xasprintf("%s/runner.pid", runner->qdir);
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (fs_write_file_durable(pidfile, pid, (size_t)n, 0644, &error) < 0) {
+		log_warn("queue runner: %s", error);
+		free(error);
+	}
+	free(pidfile);
+	return 0;
+}
+
+static void runner_teardown(void)
+{
+	jobs_deinit();
+	while (runner->first != NULL) {
+		runner->first->inflight = 0;
+		runner->first->saving = false;
+		msg_free(runner->first);
+	}
+	while (runner->domains != NULL) {
+		struct qdomain *d = runner->domains;
+		runner->domains = d->next;
+		free(d->name);
+		free(d);
+	}
+	dns_resolver_free(&runner->dns);
+	if (runner->userdb != NULL)
+		userdb_close(&runner->userdb);
+	char *pidfile = xasprintf("%s/runner.pid", runner->qdir);
+	unlink(pidfile);
+	free(pidfile);
+	struct event *evs[] = { runner->timer, runner->kick_ev, runner->sig_term, runner->sig_usr1,
+				runner->sig_int, runner->inotify_ev, runner->stop_ev };
+	for (size_t i = 0; i < N_ELEMENTS(evs); i++)
+		if (evs[i] != NULL)
+			event_free(evs[i]);
+	if (runner->inotify_fd >= 0)
+		close(runner->inotify_fd);
+	if (runner->base != NULL)
+		event_base_free(runner->base);
+	queue_schedule_deinit(&runner->sched);
+	free(runner->relay_host);
+	free(runner->userdb_path);
+	free(runner->hash);
+	free(runner->qdir);
+	free(runner);
+	runner = NULL;
 }
 
 int queue_runner_run(const struct config *cfg)
 {
-	struct event_base *base = event_base_new();
-	struct event *term = evsignal_new(base, SIGTERM, on_term, base);
-	event_add(term, NULL);
-	event_base_dispatch(base);
-	event_free(term);
-	event_base_free(base);
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	if (runner_setup(cfg) < 0) {
+		if (runner->base != NULL)
+			runner_teardown();
+		return -1;
+	}
+	runner_scan_dir(true);
+	log_info("queue runner started messages=%zu", runner->nmsgs);
+	runner_scan_all();
+	event_base_dispatch(runner->base);
+	log_info("queue runner stopped messages=%zu", runner->nmsgs);
+	runner_teardown();
 	return 0;
 }

@@ -158,6 +158,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	case SERVICE_SUBMISSIONS:
 		smtp_session_start(&conn);
 		break;
+	case SERVICE_POP3:
+	case SERVICE_POP3S:
+		pop3_session_start(&conn);
+		break;
 	default:
 		/* Protocols not built into this binary: refuse politely. */
 		close(fd);

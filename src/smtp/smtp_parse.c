@@ -127,6 +127,8 @@ enum smtp_parse_result smtp_command_parse(const char *line, size_t len, struct s
 	}
 	memcpy(cmd->text, line, len);
 	cmd->text[len] = '\0';
+	/* The limits are on the line as received, padding included. */
+	size_t line_len = len;
 	/* Trailing spaces are common and harmless. */
 	while (len > 0 && (cmd->text[len - 1] == ' ' || cmd->text[len - 1] == '\t'))
 		cmd->text[--len] = '\0';
@@ -150,7 +152,7 @@ enum smtp_parse_result smtp_command_parse(const char *line, size_t len, struct s
 	}
 	cmd->verb = (enum smtp_verb)found;
 	/* Only MAIL and RCPT may use the longer extended line. */
-	if (len > SMTP_MAX_LINE - 2 && cmd->verb != SMTP_VERB_MAIL && cmd->verb != SMTP_VERB_RCPT) {
+	if (line_len > SMTP_MAX_LINE - 2 && cmd->verb != SMTP_VERB_MAIL && cmd->verb != SMTP_VERB_RCPT) {
 		*error_r = "line too long";
 		return SMTP_PARSE_TOO_LONG;
 	}
@@ -210,7 +212,9 @@ int smtp_xtext_decode(char *s)
 			    islower((unsigned char)p[1]) || islower((unsigned char)p[2]))
 				return -1;
 			char hex[3] = { p[1], p[2], '\0' };
-			*o++ = (char)strtol(hex, NULL, 16);
+			/* "+00" would end the string early: refuse it. */
+			if ((*o++ = (char)strtol(hex, NULL, 16)) == '\0')
+				return -1;
 			p += 2;
 		} else if (c < 33 || c > 126 || c == '=') {
 			return -1;

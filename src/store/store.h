@@ -136,6 +136,13 @@ int store_msg_open(struct store_mailbox *mbox, const struct store_msg *msg, int 
 /* Same, by UID. */
 int store_msg_open_uid(struct store_mailbox *mbox, uint32_t uid, int *fd_r, char **error_r);
 
+/* A stable unique id of a message in its mailbox, derived from its Maildir
+   base name, so it survives restarts, flag changes and even a lost index
+   (POP3 UIDL, RFC 1939 section 7: 1-70 characters 0x21-0x7E).  out gets
+   the NUL-terminated id. */
+#define STORE_STABLE_ID_MAX 70
+void store_msg_stable_id(const struct store_msg *msg, char out[STORE_STABLE_ID_MAX + 1]);
+
 enum store_flag_op { STORE_FLAGS_REPLACE, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 
 /* Changes the flags (and keywords: space-separated, may be NULL) of the

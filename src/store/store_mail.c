@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <openssl/sha.h>
 
 #define MSG_COLUMNS "uid, flags, size, psize, modseq, internaldate, keywords, base, info"
 
@@ -241,6 +242,30 @@ int store_msg_open(struct store_mailbox *mbox, const struct store_msg *msg, int 
 		return 1;
 	}
 	return store_msg_open_uid(mbox, msg->uid, fd_r, error_r);
+}
+
+void store_msg_stable_id(const struct store_msg *msg, char out[STORE_STABLE_ID_MAX + 1])
+{
+	const char *loc = msg->locator;
+	const char *info = strstr(loc, ":2,");
+	size_t len = info != NULL ? (size_t)(info - loc) : strlen(loc);
+	bool printable = len > 0 && len <= STORE_STABLE_ID_MAX;
+	for (size_t i = 0; i < len && printable; i++)
+		printable = loc[i] > 0x20 && loc[i] < 0x7f;
+	if (printable) {
+		memcpy(out, loc, len);
+		out[len] = '\0';
+		return;
+	}
+	/* Long or odd names: a hash of the base name (128 bits). */
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)loc, len, md);
+	out[0] = 'H';
+	for (size_t i = 0; i < 16; i++) {
+		out[1 + 2 * i] = "0123456789abcdef"[md[i] >> 4];
+		out[2 + 2 * i] = "0123456789abcdef"[md[i] & 15];
+	}
+	out[33] = '\0';
 }
 
 /* ---- flags ---- */

@@ -537,8 +537,11 @@ class TestLimits(unittest.TestCase):
                 self.assertEqual(code, 452)
                 self.assertIn(b"4.2.2", msg)
                 s.rset()
+                # Without SIZE it is accepted while under quota, and goes over.
+                s.mail("a@remote.test")
+                self.assertEqual(s.rcpt("small@example.org")[0], 250)
+                self.assertEqual(s.data(b"Subject: b\r\n\r\n" + b"x" * 600 + b"\r\n")[0], 250)
                 # Over quota outright.
-                s.sendmail("a@remote.test", ["small@example.org"], b"Subject: b\r\n\r\n" + b"x" * 400 + b"\r\n")
                 s.mail("a@remote.test")
                 code, msg = s.rcpt("small@example.org")
                 self.assertEqual(code, 452)
