@@ -9,7 +9,9 @@
    converted with libidn2); local parts are folded to lowercase.  RFC 5321
    section 2.4 says a local part MAY be case-sensitive, but every mainstream
    server (Postfix, Dovecot, Exim) folds them, and users expect
-   "John@x" and "john@x" to be one mailbox, so we fold too.  An address is
+   "John@x" and "john@x" to be one mailbox, so we fold too (ASCII letters
+   only; UTF-8 local parts, RFC 6531, are kept as they are).  Remote alias
+   targets keep their local part's case: the remote server decides.  An address is
    always "local@domain" in that normal form.
 
    A handle is not thread-safe: use one per thread (each worker process opens
@@ -131,8 +133,11 @@ int userdb_resolve(struct userdb *db, const char *address, const char *postmaste
 void userdb_targets_free(struct userdb_targets *targets);
 
 /* 1 when auth_user may use from_address as MAIL FROM: the user's own
-   address, or an alias (exact or the domain catch-all) whose targets include
-   the user, directly or through other aliases.  The null path "<>" is
+   address, or any address whose mail reaches the user, i.e. whose
+   userdb_resolve() (without a configured postmaster) lists the user: an
+   alias naming the user directly or through other aliases, the domain
+   catch-all for addresses that are neither users nor aliases, and
+   postmaster@ for the domain's first user.  The null path ("" or "<>") is
    allowed.  0 otherwise or on error. */
 int userdb_sender_allowed(struct userdb *db, const char *auth_user, const char *from_address);
 #endif
