@@ -80,7 +80,9 @@ char *userdb_normalize_domain(const char *domain, const char **error_r)
 
 /* A local part as stored: printable, no spaces, quotes, '@' or controls
    (quoted local parts are not supported for local users); UTF-8 allowed
-   (RFC 6531).  ASCII letters are folded. */
+   (RFC 6531).  ASCII letters are folded.  '/' is refused and dots may
+   neither lead nor repeat (RFC 5322 dot-atom), which also keeps the local
+   part a safe single Maildir path component. */
 static bool local_valid(const char *local, size_t len)
 {
 	if (len == 0 || len > LOCAL_MAX)
@@ -91,7 +93,7 @@ static bool local_valid(const char *local, size_t len)
 		unsigned char c = (unsigned char)local[i];
 		if (c <= 0x20 || c == 0x7f || c == '@' || c == '"' || c == '\\' ||
 		    c == '<' || c == '>' || c == '(' || c == ')' || c == ',' ||
-		    c == ';' || c == ':' || c == '[' || c == ']')
+		    c == ';' || c == ':' || c == '[' || c == ']' || c == '/')
 			return false;
 		if (c == '.' && local[i + 1] == '.')
 			return false;
