@@ -157,6 +157,41 @@ class TestDelivery(SmtpBase):
         self.assertEqual(c.reply()[0], 503)
         self.assertEqual(c.cmd("NOOP")[0], 250)
 
+    def test_dsn_and_smtputf8_parameters(self):
+        c = self.conv()
+        c.cmd("EHLO client.test")
+        self.assertEqual(c.cmd("MAIL FROM:<a@remote.test> RET=HDRS ENVID=abc+2Bdef BODY=8BITMIME")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<alice@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;alice@example.org")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<bob@example.org> NOTIFY=NEVER,SUCCESS")[0], 501)
+        self.assertEqual(c.cmd("RCPT TO:<bob@example.org> FOO=BAR")[0], 555)
+        self.assertEqual(c.cmd("RSET")[0], 250)
+        # A UTF-8 address needs SMTPUTF8 (RFC 6531).
+        self.assertEqual(c.cmd("MAIL FROM:<j\u00f6rg@remote.test>".encode().decode("unicode_escape"))[0], 501)
+        c.send("MAIL FROM:<jörg@remote.test> SMTPUTF8\r\n".encode())
+        self.assertEqual(c.reply()[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<alice@example.org>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        c.send("Subject: grüße\r\n\r\nüber\r\n.\r\n".encode())
+        self.assertEqual(c.reply()[0], 250)
+        stored = self.newest()
+        self.assertIn("Return-Path: <jörg@remote.test>".encode(), stored)
+        self.assertIn(b"with UTF8SMTP id", stored)
+
+    def test_stalled_client_does_not_delay_others(self):
+        stalled = self.conv()
+        stalled.cmd("EHLO slow.test")
+        stalled.cmd("MAIL FROM:<a@remote.test>")
+        stalled.cmd("RCPT TO:<alice@example.org>")
+        stalled.cmd("DATA")
+        stalled.send(b"Subject: slow\r\n\r\nhalf a mess")
+        t0 = time.time()
+        for i in range(5):
+            with self.srv.smtp() as s:
+                s.sendmail("b@remote.test", ["bob@example.org"], MSG)
+        self.assertLess(time.time() - t0, 5)
+        stalled.send(b"age\r\n.\r\n")
+        self.assertEqual(stalled.reply()[0], 250)
+
     def test_swaks(self):
         before = self.count()
         r = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % self.srv.port("smtp"),
