@@ -13,6 +13,7 @@
 #include "store/maildir_create.h"
 
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -542,6 +543,49 @@ static void test_two_handles(void **state)
 	userdb_close(&other);
 }
 
+struct thread_ctx {
+	struct userdb *db;
+	int ok;
+};
+
+static void *lookup_thread(void *p)
+{
+	struct thread_ctx *ctx = p;
+	ctx->ok = 1;
+	for (int i = 0; i < 200; i++) {
+		struct userdb_user u;
+		struct userdb_targets t;
+		ctx->ok &= userdb_user_lookup(ctx->db, "alice@example.org", &u) == 1;
+		userdb_user_free(&u);
+		ctx->ok &= userdb_resolve(ctx->db, "team@example.org", "", &t) == 1;
+		ctx->ok &= t.users_count == 2;
+		userdb_targets_free(&t);
+	}
+	return NULL;
+}
+
+/* One handle shared by threads (a worker and its jobs threads). */
+static void test_shared_handle_threads(void **state)
+{
+	struct userdb *db = ((struct fixture *)*state)->db;
+	OK(userdb_domain_add(db, "example.org", &error_));
+	add_user(db, "alice@example.org");
+	add_user(db, "bob@example.org");
+	OK(userdb_alias_add(db, "team@example.org", "alice@example.org", &error_));
+	OK(userdb_alias_add(db, "team@example.org", "bob@example.org", &error_));
+	enum { N = 4 };
+	pthread_t threads[N];
+	struct thread_ctx ctx[N];
+	for (int i = 0; i < N; i++) {
+		ctx[i] = (struct thread_ctx){ db, 0 };
+		assert_int_equal(pthread_create(&threads[i], NULL, lookup_thread, &ctx[i]), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		pthread_join(threads[i], NULL);
+		assert_int_equal(ctx[i].ok, 1);
+	}
+}
+
 static int count_entries(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	return 0;
@@ -613,6 +657,7 @@ int main(void)
 		T(test_sender_allowed),
 		T(test_reopen_and_schema),
 		T(test_two_handles),
+		T(test_shared_handle_threads),
 		T(test_maildir_create),
 	};
 	return cmocka_run_group_tests(tests, global_setup, global_teardown);
