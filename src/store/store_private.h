@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define STORE_STMT_CACHE 48
+#define STORE_STMT_CACHE 128
 
 struct store_stmt_slot {
 	const char *sql;     /* the literal's address is the cache key */

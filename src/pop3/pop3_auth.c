@@ -1,0 +1,287 @@
+/* POP3 login: USER/PASS (RFC 1939 section 7) and AUTH (RFC 5034).  The
+   password check, the maildrop lock and opening the store all run on a job
+   thread, so the event loop never waits for yescrypt or the disk. */
+#include "pop3/pop3_private.h"
+#include "auth/password.h"
+#include "auth/sasl.h"
+#include "auth/userdb.h"
+#include "lib/io.h"
+#include "lib/jobs.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "store/deliver.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <event2/event.h>
+
+enum login_result { LOGIN_OK, LOGIN_BAD, LOGIN_IN_USE, LOGIN_TEMPFAIL };
+
+struct login_job {
+	struct pop3_session *s;
+	const char *method;
+	char *user;            /* normalised address when the user exists */
+	char *password;
+	char *hash;            /* NULL: unknown user, checked against a dummy */
+	char *data_dir;
+	enum login_result result;
+	char *error;
+	int lock_fd;
+	struct store *store;
+	struct store_mailbox *inbox;
+	struct store_msg_list msgs;
+};
+
+static void login_work(void *arg)
+{
+	struct login_job *job = arg;
+	if (password_verify(job->password, job->hash) != 1 || job->hash == NULL) {
+		job->result = LOGIN_BAD;
+		return;
+	}
+	char *maildir = deliver_maildir_path(job->data_dir, job->user);
+	int rc = store_pop3_lock(maildir, &job->lock_fd, &job->error);
+	if (rc <= 0) {
+		job->result = rc == 0 ? LOGIN_IN_USE : LOGIN_TEMPFAIL;
+		free(maildir);
+		return;
+	}
+	job->store = store_open(maildir, &job->error);
+	free(maildir);
+	if (job->store == NULL ||
+	    store_mailbox_open(job->store, "INBOX", &job->inbox, &job->error) != 1 ||
+	    store_mailbox_list(job->inbox, &job->msgs, &job->error) < 0) {
+		if (job->error == NULL)
+			job->error = xstrdup("INBOX missing");
+		store_mailbox_close(&job->inbox);
+		store_close(&job->store);
+		store_pop3_unlock(&job->lock_fd);
+		job->result = LOGIN_TEMPFAIL;
+		return;
+	}
+	job->result = LOGIN_OK;
+}
+
+static void login_job_free(struct login_job *job)
+{
+	store_msg_list_free(&job->msgs);
+	store_mailbox_close(&job->inbox);
+	store_close(&job->store);
+	store_pop3_unlock(&job->lock_fd);
+	free(job->user);
+	if (job->password != NULL) {
+		explicit_bzero(job->password, strlen(job->password));
+		free(job->password);
+	}
+	free(job->hash);
+	free(job->data_dir);
+	free(job->error);
+	free(job);
+}
+
+static void delay_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_session *s = arg;
+	if (s->dead) {
+		s->busy = false;
+		pop3_session_reap(s);
+		return;
+	}
+	if (s->auth_failures >= worker->cfg->max_auth_failures) {
+		log_info("pop3 disconnect session=%s reason=too-many-auth-failures", s->id);
+		s->busy = false;
+		pop3_session_close(s, "-ERR [AUTH] Authentication failed; too many failures, closing connection");
+		return;
+	}
+	pop3_reply(s, "-ERR [AUTH] Authentication failed");
+	pop3_session_resume(s);
+}
+
+static void login_enter(struct pop3_session *s, struct login_job *job)
+{
+	s->address = job->user;
+	job->user = NULL;
+	s->lock_fd = job->lock_fd;
+	job->lock_fd = -1;
+	s->store = job->store;
+	job->store = NULL;
+	s->inbox = job->inbox;
+	job->inbox = NULL;
+	s->msgs = job->msgs;
+	memset(&job->msgs, 0, sizeof(job->msgs));
+	s->deleted = xcalloc(s->msgs.count + 1, sizeof(bool));
+	for (size_t i = 0; i < s->msgs.count; i++)
+		s->total_size += s->msgs.msgs[i].size;
+	s->state = POP3_ST_TRANSACTION;
+	log_info("pop3 login session=%s user=%s method=%s messages=%zu size=%llu", s->id, s->address,
+		 job->method, s->msgs.count, (unsigned long long)s->total_size);
+	pop3_reply(s, "+OK Logged in, %zu messages (%llu octets)", s->msgs.count,
+		   (unsigned long long)s->total_size);
+}
+
+static void login_done(void *arg)
+{
+	struct login_job *job = arg;
+	struct pop3_session *s = job->s;
+	char who[200];
+	log_printable(who, sizeof(who), job->user, strlen(job->user));
+	if (s->dead) {
+		login_job_free(job);   /* unlocks and closes what it opened */
+		s->busy = false;
+		pop3_session_reap(s);
+		return;
+	}
+	switch (job->result) {
+	case LOGIN_OK:
+		login_enter(s, job);
+		pop3_session_resume(s);
+		break;
+	case LOGIN_IN_USE:
+		log_info("pop3 login-refused session=%s user=%s reason=in-use", s->id, who);
+		pop3_reply(s, "-ERR [IN-USE] Mailbox is locked by another POP3 session");
+		pop3_session_resume(s);
+		break;
+	case LOGIN_TEMPFAIL:
+		log_error("pop3 login-failed session=%s user=%s error=%s", s->id, who,
+			  job->error ? job->error : "?");
+		pop3_reply(s, "-ERR [SYS/TEMP] Temporary server failure, try again later");
+		pop3_session_resume(s);
+		break;
+	case LOGIN_BAD:
+		s->auth_failures++;
+		log_info("pop3 auth-failed session=%s user=%s method=%s failures=%d", s->id, who,
+			 job->method, s->auth_failures);
+		if (s->delay == NULL)
+			s->delay = evtimer_new(worker->base, delay_done, s);
+		struct timeval tv = { worker->cfg->auth_failure_delay, 0 };
+		evtimer_add(s->delay, &tv);
+		break;
+	}
+	login_job_free(job);
+}
+
+static void login_start(struct pop3_session *s, const char *user, const char *password,
+			const char *method)
+{
+	struct login_job *job = xcalloc(1, sizeof(*job));
+	job->s = s;
+	job->method = method;
+	job->lock_fd = -1;
+	job->user = xstrdup(user);
+	job->password = xstrdup(password);
+	job->data_dir = xstrdup(worker->cfg->data_dir);
+	struct userdb_user u;
+	if (userdb_user_lookup(worker->userdb, user, &u) == 1) {
+		free(job->user);
+		job->user = xstrdup(u.address);
+		job->hash = xstrdup(u.password_hash);
+		userdb_user_free(&u);
+	}
+	s->busy = true;
+	io_pause_input(s->io);
+	jobs_submit(login_work, login_done, job);
+}
+
+static bool plaintext_ok(struct pop3_session *s)
+{
+	if (worker_plaintext_auth_allowed(&s->conn, s->tls))
+		return true;
+	pop3_reply_error(s, "[AUTH] Plaintext authentication disallowed on non-secure connections; use STLS first");
+	return false;
+}
+
+void pop3_cmd_user(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	if (!plaintext_ok(s))
+		return;
+	free(s->user);
+	s->user = xstrndup(cmd->arg, cmd->arg_len);
+	pop3_reply(s, "+OK");
+}
+
+void pop3_cmd_pass(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	if (!plaintext_ok(s))
+		return;
+	if (s->user == NULL) {
+		pop3_reply_error(s, "Send USER first");
+		return;
+	}
+	if (cmd->arg_len > PASSWORD_MAX_LEN) {
+		pop3_reply_error(s, "[AUTH] Password too long");
+		return;
+	}
+	char *password = xstrndup(cmd->arg, cmd->arg_len);
+	char *user = s->user;
+	s->user = NULL;
+	login_start(s, user, password, "user");
+	explicit_bzero(password, strlen(password));
+	free(password);
+	free(user);
+}
+
+static void sasl_result(struct pop3_session *s, int rc, char *challenge, const char *error)
+{
+	if (rc == 1) {
+		s->state = POP3_ST_AUTH;
+		login_start(s, sasl_server_user(s->sasl), sasl_server_password(s->sasl),
+			    s->sasl_method);
+		sasl_server_free(&s->sasl);
+	} else if (rc == 0) {
+		s->state = POP3_ST_SASL;
+		pop3_reply(s, "+ %s", challenge ? challenge : "");
+	} else {
+		sasl_server_free(&s->sasl);
+		s->state = POP3_ST_AUTH;
+		if (error != NULL && !strcmp(error, "cancelled"))
+			pop3_reply_error(s, "Authentication cancelled");
+		else
+			pop3_reply_error(s, "[AUTH] %s", error ? error : "malformed response");
+	}
+	free(challenge);
+}
+
+void pop3_cmd_auth(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	if (cmd->arg == NULL) {
+		/* Not in RFC 5034, but what Outlook sends and Dovecot answers. */
+		pop3_reply(s, "+OK\r\nPLAIN\r\nLOGIN\r\n.");
+		return;
+	}
+	if (!plaintext_ok(s))
+		return;
+	char *name = xstrndup(cmd->arg, cmd->arg_len);
+	enum sasl_mech mech;
+	int known = sasl_mech_parse(name, &mech);
+	free(name);
+	if (known < 0) {
+		pop3_reply_error(s, "Unsupported authentication mechanism");
+		return;
+	}
+	s->sasl = sasl_server_new(mech);
+	s->sasl_method = mech == SASL_MECH_PLAIN ? "plain" : "login";
+	char *challenge = NULL;
+	const char *error = NULL;
+	char *initial = cmd->arg2 ? xstrndup(cmd->arg2, cmd->arg2_len) : NULL;
+	int rc = sasl_server_step(s->sasl, initial, cmd->arg2_len, &challenge, &error);
+	free(initial);
+	sasl_result(s, rc, challenge, error);
+}
+
+void pop3_sasl_input(struct pop3_session *s, const char *line, size_t len)
+{
+	char *challenge = NULL;
+	const char *error = NULL;
+	int rc = sasl_server_step(s->sasl, line, len, &challenge, &error);
+	sasl_result(s, rc, challenge, error);
+}
+
+void pop3_auth_free(struct pop3_session *s)
+{
+	free(s->user);
+	s->user = NULL;
+	sasl_server_free(&s->sasl);
+	free(s->pending_error);
+	s->pending_error = NULL;
+}

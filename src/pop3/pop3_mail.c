@@ -1,0 +1,328 @@
+/* The TRANSACTION state (RFC 1939 section 5) and UPDATE (section 6).  The
+   maildrop is the list taken at login; mail arriving later shows up in the
+   next session.  RETR and TOP stream the file as the client drains, with
+   byte-stuffing, so large messages are never held in memory. */
+#include "pop3/pop3_private.h"
+#include "lib/io.h"
+#include "lib/jobs.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+
+#define SEND_CHUNK (64 * 1024)
+/* Refill when the output falls below this; stop reading above it. */
+#define SEND_LOW (64 * 1024)
+#define SEND_HIGH (256 * 1024)
+
+/* The message numbered n (1-based) when it exists and is not deleted. */
+static const struct store_msg *lookup(struct pop3_session *s, uint32_t n)
+{
+	if (n == 0 || n > s->msgs.count) {
+		pop3_reply_error(s, "There is no message %u", n);
+		return NULL;
+	}
+	if (s->deleted[n - 1]) {
+		pop3_reply_error(s, "Message %u is deleted", n);
+		return NULL;
+	}
+	return &s->msgs.msgs[n - 1];
+}
+
+void pop3_cmd_stat(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	pop3_reply(s, "+OK %zu %llu", s->msgs.count - s->ndeleted,
+		   (unsigned long long)(s->total_size - s->deleted_size));
+}
+
+void pop3_cmd_list(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	if (cmd->has_msg) {
+		const struct store_msg *m = lookup(s, cmd->msg);
+		if (m != NULL)
+			pop3_reply(s, "+OK %u %llu", cmd->msg, (unsigned long long)m->size);
+		return;
+	}
+	struct evbuffer *out = io_output(s->io);
+	evbuffer_add_printf(out, "+OK %zu messages (%llu octets)\r\n", s->msgs.count - s->ndeleted,
+			    (unsigned long long)(s->total_size - s->deleted_size));
+	for (size_t i = 0; i < s->msgs.count; i++)
+		if (!s->deleted[i])
+			evbuffer_add_printf(out, "%zu %llu\r\n", i + 1,
+					    (unsigned long long)s->msgs.msgs[i].size);
+	evbuffer_add(out, ".\r\n", 3);
+}
+
+void pop3_cmd_uidl(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	char id[STORE_STABLE_ID_MAX + 1];
+	if (cmd->has_msg) {
+		const struct store_msg *m = lookup(s, cmd->msg);
+		if (m != NULL) {
+			store_msg_stable_id(m, id);
+			pop3_reply(s, "+OK %u %s", cmd->msg, id);
+		}
+		return;
+	}
+	struct evbuffer *out = io_output(s->io);
+	evbuffer_add(out, "+OK\r\n", 5);
+	for (size_t i = 0; i < s->msgs.count; i++) {
+		if (s->deleted[i])
+			continue;
+		store_msg_stable_id(&s->msgs.msgs[i], id);
+		evbuffer_add_printf(out, "%zu %s\r\n", i + 1, id);
+	}
+	evbuffer_add(out, ".\r\n", 3);
+}
+
+void pop3_cmd_dele(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	const struct store_msg *m = lookup(s, cmd->msg);
+	if (m == NULL)
+		return;
+	s->deleted[cmd->msg - 1] = true;
+	s->ndeleted++;
+	s->deleted_size += m->size;
+	pop3_reply(s, "+OK Message %u deleted", cmd->msg);
+}
+
+void pop3_cmd_rset(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	memset(s->deleted, 0, s->msgs.count * sizeof(bool));
+	s->ndeleted = 0;
+	s->deleted_size = 0;
+	pop3_reply(s, "+OK %zu messages (%llu octets)", s->msgs.count, (unsigned long long)s->total_size);
+}
+
+/* ---- RETR and TOP ---- */
+
+/* Fast path (RETR of a CRLF file): only lines that begin with '.' need a
+   change, so whole runs between them go out in one piece. */
+static void send_stuffed(struct pop3_session *s, const char *p, size_t n)
+{
+	struct pop3_send *t = &s->send;
+	const char *end = p + n;
+	if (t->line_start && *p == '.')
+		io_write(s->io, ".", 1);
+	while (p < end) {
+		const char *q = memmem(p, (size_t)(end - p), "\n.", 2);
+		if (q == NULL) {
+			io_write(s->io, p, (size_t)(end - p));
+			break;
+		}
+		io_write(s->io, p, (size_t)(q + 1 - p));
+		io_write(s->io, ".", 1);
+		p = q + 1;
+	}
+	t->prev = end[-1];
+	t->line_start = t->prev == '\n';
+}
+
+/* Line by line: TOP (counting body lines) and files with bare LFs.
+   Returns true when TOP has sent all it should. */
+static bool send_lines(struct pop3_session *s, const char *p, size_t n)
+{
+	struct pop3_send *t = &s->send;
+	const char *end = p + n;
+	while (p < end) {
+		if (t->line_start && *p == '.')
+			io_write(s->io, ".", 1);
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL) {
+			io_write(s->io, p, (size_t)(end - p));
+			t->line_len += (size_t)(end - p);
+			t->prev = end[-1];
+			t->line_start = false;
+			return false;
+		}
+		size_t seg = (size_t)(nl - p);
+		char before = seg > 0 ? nl[-1] : t->prev;
+		if (t->bare_lf && before != '\r') {
+			io_write(s->io, p, seg);
+			io_write(s->io, "\r\n", 2);
+		} else {
+			io_write(s->io, p, seg + 1);
+		}
+		size_t line_len = t->line_len + seg;
+		bool empty = line_len == 0 || (line_len == 1 && before == '\r');
+		t->line_len = 0;
+		t->prev = '\n';
+		t->line_start = true;
+		p = nl + 1;
+		if (!t->top)
+			continue;
+		if (!t->in_body) {
+			if (empty) {
+				t->in_body = true;
+				if (t->lines_left == 0)
+					return true;
+			}
+		} else if (--t->lines_left == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void send_finish(struct pop3_session *s)
+{
+	struct pop3_send *t = &s->send;
+	if (!t->line_start)
+		io_write(s->io, "\r\n", 2);
+	io_write(s->io, ".\r\n", 3);
+	close(t->fd);
+	t->fd = -1;
+	t->active = false;
+	io_want_drained(s->io, 0);
+	s->retrieved++;
+	s->retrieved_bytes += t->sent;
+	/* Pipelined commands may be waiting in the input buffer. */
+	io_kick_input(s->io);
+}
+
+void pop3_send_pump(struct pop3_session *s)
+{
+	struct pop3_send *t = &s->send;
+	while (t->active && io_output_length(s->io) < SEND_HIGH) {
+		ssize_t n = read(t->fd, s->send_buf, SEND_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			/* "+OK" went out already: all we can do is hang up. */
+			log_error("pop3 read-failed session=%s error=%s", s->id, strerror(errno));
+			close(t->fd);
+			t->fd = -1;
+			t->active = false;
+			pop3_session_close(s, NULL);
+			return;
+		}
+		if (n == 0) {
+			send_finish(s);
+			return;
+		}
+		t->sent += (uint64_t)n;
+		bool done = t->top || t->bare_lf ? send_lines(s, s->send_buf, (size_t)n)
+						 : (send_stuffed(s, s->send_buf, (size_t)n), false);
+		if (done) {
+			send_finish(s);
+			return;
+		}
+	}
+	if (t->active)
+		io_want_drained(s->io, SEND_LOW);
+}
+
+void pop3_cmd_retr(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	const struct store_msg *m = lookup(s, cmd->msg);
+	if (m == NULL)
+		return;
+	int fd;
+	char *error = NULL;
+	int rc = store_msg_open(s->inbox, m, &fd, &error);
+	if (rc <= 0) {
+		if (rc < 0)
+			log_error("pop3 open-failed session=%s uid=%u error=%s", s->id, m->uid, error);
+		free(error);
+		/* Gone: another program removed it during the session. */
+		pop3_reply(s, rc == 0 ? "-ERR Message %u was removed by another program"
+				      : "-ERR [SYS/TEMP] Cannot read message %u", cmd->msg);
+		return;
+	}
+	struct pop3_send *t = &s->send;
+	memset(t, 0, sizeof(*t));
+	t->fd = fd;
+	t->active = true;
+	t->line_start = true;
+	t->bare_lf = m->bare_lf;
+	t->top = cmd->cmd == POP3_CMD_TOP;
+	t->lines_left = cmd->lines;
+	if (s->send_buf == NULL)
+		s->send_buf = xmalloc(SEND_CHUNK);
+	if (t->top)
+		pop3_reply(s, "+OK");
+	else
+		pop3_reply(s, "+OK %llu octets", (unsigned long long)m->size);
+	pop3_send_pump(s);
+}
+
+/* ---- UPDATE ---- */
+
+struct update_job {
+	struct pop3_session *s;
+	uint32_t *uids;
+	size_t count;
+	int expunged;
+	char *error;
+};
+
+static void update_work(void *arg)
+{
+	struct update_job *job = arg;
+	job->expunged = store_msg_expunge(job->s->inbox, job->uids, job->count, &job->error);
+}
+
+static void update_done(void *arg)
+{
+	struct update_job *job = arg;
+	struct pop3_session *s = job->s;
+	if (job->expunged < 0) {
+		log_error("pop3 update-failed session=%s user=%s error=%s", s->id, s->address, job->error);
+	} else {
+		log_info("pop3 update session=%s user=%s deleted=%d", s->id, s->address, job->expunged);
+	}
+	if (!s->dead) {
+		if (job->expunged < 0)
+			pop3_session_close(s, "-ERR [SYS/TEMP] Some deleted messages were not removed");
+		else
+			pop3_session_close(s, "+OK postoffice POP3 signing off");
+	}
+	free(job->uids);
+	free(job->error);
+	free(job);
+	s->busy = false;
+	pop3_session_reap(s);
+}
+
+void pop3_update(struct pop3_session *s)
+{
+	s->state = POP3_ST_UPDATE;
+	if (s->ndeleted == 0) {
+		log_info("pop3 update session=%s user=%s deleted=0", s->id, s->address);
+		pop3_session_close(s, "+OK postoffice POP3 signing off");
+		return;
+	}
+	/* The deletion goes ahead even if the client vanishes meanwhile: QUIT
+	   was received, so the session is in the UPDATE state. */
+	struct update_job *job = xcalloc(1, sizeof(*job));
+	job->s = s;
+	job->uids = xcalloc(s->ndeleted, sizeof(uint32_t));
+	for (size_t i = 0; i < s->msgs.count; i++)
+		if (s->deleted[i])
+			job->uids[job->count++] = s->msgs.msgs[i].uid;
+	s->busy = true;
+	io_pause_input(s->io);
+	jobs_submit(update_work, update_done, job);
+}
+
+void pop3_mail_free(struct pop3_session *s)
+{
+	if (s->send.fd >= 0)
+		close(s->send.fd);
+	s->send.fd = -1;
+	s->send.active = false;
+	free(s->send_buf);
+	s->send_buf = NULL;
+	store_msg_list_free(&s->msgs);
+	free(s->deleted);
+	s->deleted = NULL;
+	store_mailbox_close(&s->inbox);
+	store_close(&s->store);
+	store_pop3_unlock(&s->lock_fd);
+	free(s->address);
+	s->address = NULL;
+}
