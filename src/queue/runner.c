@@ -187,6 +187,7 @@ struct save_task {
 	bool remove;
 	struct save_dsn dsn[3];
 	int ndsn;
+	bool gone;               /* ID.env was removed meanwhile (queue delete) */
 };
 
 static void save_work(void *arg)
@@ -220,7 +221,9 @@ static void save_work(void *arg)
 		return;
 	}
 	char *path = queue_path(runner->qdir, t->id, "env");
-	if (access(path, F_OK) == 0 && fs_write_file_durable(path, t->env.data, t->env.len, 0640, &error) < 0) {
+	if (access(path, F_OK) < 0)
+		t->gone = true;
+	else if (fs_write_file_durable(path, t->env.data, t->env.len, 0640, &error) < 0) {
 		log_error("queue save id=%s error=%s", t->id, error);
 		free(error);
 	}
@@ -234,6 +237,11 @@ static void save_done(void *arg)
 {
 	struct save_task *t = arg;
 	struct qmsg *m = t->m;
+	if (t->gone && !m->removed) {
+		log_info("queue deleted id=%s", m->e.id);
+		m->deleted = true;
+		queue_entry_remove(runner->qdir, m->e.id);
+	}
 	for (int i = 0; i < t->ndsn; i++) {
 		buf_free(&t->dsn[i].data);
 		free(t->dsn[i].to);

@@ -1,0 +1,724 @@
+/* The queue runner's deliveries: routing (RFC 5321 5.1: [routes], the
+   relayhost, else MX records in preference order with A/AAAA fallback),
+   outbound SMTP sessions reused for every message waiting for the same
+   domain, and local delivery for recipients in our own domains. */
+#include "queue/runner_private.h"
+#include "auth/userdb.h"
+#include "dns/dns.h"
+#include "lib/jobs.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "store/deliver.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <event2/event.h>
+
+#define CONN_IDLE_SECONDS 2
+#define LOCAL_CHECK_SECONDS 30
+
+struct qconn {
+	struct qdomain *d;
+	struct qconn *next, *idle_next;
+	struct smtp_client *client;
+	struct qjob *job;
+	struct smtp_client_settings set;
+	char **hosts;
+	size_t nhosts, hi;
+	struct dns_addr *addrs;
+	size_t naddrs, ai;
+	int port;
+	char peer[320];
+	char *user, *password;
+	char *last_error;
+	bool connected_once;
+	bool resolving, dead, idle;
+	struct event *idle_timer;
+};
+
+static void conn_next_host(struct qconn *c);
+static void conn_next_job(struct qconn *c);
+static void conn_try_addr(struct qconn *c);
+
+/* ---- jobs ---- */
+
+static void job_prepare(struct qjob *job)
+{
+	if (job->crcpts != NULL)
+		return;
+	struct qmsg *m = job->m;
+	job->crcpts = xcalloc(job->n, sizeof(*job->crcpts));
+	for (size_t k = 0; k < job->n; k++) {
+		const struct queue_entry_rcpt *r = &m->e.rcpts[job->idx[k]];
+		job->crcpts[k].address = r->address;
+		job->crcpts[k].orcpt = r->orcpt;
+		job->crcpts[k].notify = r->notify;
+		job->crcpts[k].status = SMTP_CLIENT_TEMPFAIL;
+	}
+}
+
+void deliver_job_free(struct qjob *job)
+{
+	if (job->crcpts != NULL) {
+		job->cmsg.rcpts = job->crcpts;
+		job->cmsg.nrcpts = job->n;
+		smtp_client_msg_clear(&job->cmsg);
+	}
+	free(job->crcpts);
+	free(job->idx);
+	free(job->remote_mta);
+	free(job);
+}
+
+void deliver_job_fail(struct qjob *job, enum smtp_client_status status, const char *reply,
+		      const char *enhanced, const char *remote_mta)
+{
+	job_prepare(job);
+	for (size_t k = 0; k < job->n; k++) {
+		struct smtp_client_rcpt *r = &job->crcpts[k];
+		free(r->reply);
+		r->reply = xstrdup(reply);
+		r->status = status;
+		snprintf(r->enhanced, sizeof(r->enhanced), "%s", enhanced);
+		r->remote = remote_mta != NULL;
+	}
+	if (remote_mta != NULL && job->remote_mta == NULL)
+		job->remote_mta = xstrdup(remote_mta);
+	runner_job_done(job);
+}
+
+static struct qjob *domain_pop(struct qdomain *d)
+{
+	struct qjob *job = d->head;
+	if (job != NULL) {
+		d->head = job->next;
+		if (d->head == NULL)
+			d->tail = NULL;
+		job->next = NULL;
+		d->njobs--;
+	}
+	return job;
+}
+
+/* Every job waiting for d meets the same fate (a dead destination). */
+static void domain_fail_all(struct qdomain *d, enum smtp_client_status status, const char *reply,
+			    const char *enhanced)
+{
+	struct qjob *job;
+	while ((job = domain_pop(d)) != NULL)
+		deliver_job_fail(job, status, reply, enhanced, NULL);
+}
+
+/* ---- connections ---- */
+
+static void conn_unlink(struct qconn *c)
+{
+	struct qconn **pp = &runner->conns;
+	while (*pp != NULL && *pp != c)
+		pp = &(*pp)->next;
+	if (*pp == c)
+		*pp = c->next;
+	struct qconn **ip = &c->d->idle;
+	while (*ip != NULL && *ip != c)
+		ip = &(*ip)->idle_next;
+	if (*ip == c)
+		*ip = c->idle_next;
+}
+
+static void conn_destroy(struct qconn *c)
+{
+	for (size_t i = 0; i < c->nhosts; i++)
+		free(c->hosts[i]);
+	free(c->hosts);
+	free(c->addrs);
+	free(c->user);
+	free(c->password);
+	free(c->last_error);
+	free(c);
+}
+
+/* Ends a connection: its job (if any) must have been handed back. */
+static void conn_end(struct qconn *c)
+{
+	conn_unlink(c);
+	c->d->nconn--;
+	runner->nconn--;
+	if (c->idle_timer != NULL)
+		event_free(c->idle_timer);
+	c->idle_timer = NULL;
+	smtp_client_quit(&c->client);
+	if (c->resolving)
+		c->dead = true; /* freed when the lookup reports */
+	else
+		conn_destroy(c);
+	if (!runner->stopping)
+		runner_kick();
+}
+
+static void conn_set_error(struct qconn *c, const char *reply)
+{
+	free(c->last_error);
+	c->last_error = xstrdup(reply);
+}
+
+/* No host took the session: the job is deferred; when nothing could be
+   reached at all, so is every job waiting for the domain. */
+static void conn_exhausted(struct qconn *c)
+{
+	const char *reply = c->last_error != NULL ? c->last_error : "451 4.4.1 no usable host";
+	if (c->job != NULL) {
+		struct qjob *job = c->job;
+		c->job = NULL;
+		deliver_job_fail(job, SMTP_CLIENT_TEMPFAIL, reply, "4.4.1", NULL);
+	}
+	if (!c->connected_once)
+		domain_fail_all(c->d, SMTP_CLIENT_TEMPFAIL, reply, "4.4.1");
+	conn_end(c);
+}
+
+static void conn_route_fail(struct qconn *c, enum smtp_client_status status, const char *reply,
+			    const char *enhanced)
+{
+	if (c->job != NULL) {
+		struct qjob *job = c->job;
+		c->job = NULL;
+		deliver_job_fail(job, status, reply, enhanced, NULL);
+	}
+	domain_fail_all(c->d, status, reply, enhanced);
+	conn_end(c);
+}
+
+static void conn_set_hosts(struct qconn *c, char **hosts, size_t n)
+{
+	for (size_t i = 0; i < c->nhosts; i++)
+		free(c->hosts[i]);
+	free(c->hosts);
+	c->hosts = hosts;
+	c->nhosts = n;
+	c->hi = 0;
+}
+
+static size_t rnd(void *ctx, size_t n)
+{
+	return (size_t)random() % n;
+}
+
+static void mx_cb(void *ctx, enum dns_status status, struct dns_mx *mx, size_t n, const char *error)
+{
+	struct qconn *c = ctx;
+	c->resolving = false;
+	if (c->dead || status == DNS_CANCELLED) {
+		if (c->dead)
+			conn_destroy(c);
+		return;
+	}
+	char *reply = NULL;
+	const char *domain = c->d->name;
+	if (status == DNS_OK && dns_mx_is_null(mx, n)) {
+		/* RFC 7505 section 3: fail at once with 556 5.1.10. */
+		reply = xasprintf("556 5.1.10 domain %s accepts no mail (null MX)", domain);
+		conn_route_fail(c, SMTP_CLIENT_PERMFAIL, reply, "5.1.10");
+	} else if (status == DNS_OK) {
+		dns_mx_sort(mx, n, rnd, NULL);
+		/* RFC 5321 5.1: when we are one of the MX hosts, only those of
+		   lower preference value may be used. */
+		size_t keep = n;
+		for (size_t i = 0; i < n; i++) {
+			if (!strcasecmp(mx[i].host, runner->cfg->hostname)) {
+				keep = i;
+				while (keep > 0 && mx[keep - 1].pref == mx[i].pref)
+					keep--;
+				break;
+			}
+		}
+		char **hosts = xcalloc(n + 1, sizeof(char *));
+		size_t nh = 0;
+		for (size_t i = 0; i < keep; i++)
+			if (mx[i].host[0] != '\0')
+				hosts[nh++] = xstrdup(mx[i].host);
+		if (nh == 0) {
+			free(hosts);
+			reply = xasprintf("554 5.4.6 mail for %s loops back to myself", domain);
+			conn_route_fail(c, SMTP_CLIENT_PERMFAIL, reply, "5.4.6");
+		} else {
+			conn_set_hosts(c, hosts, nh);
+			conn_next_host(c);
+		}
+	} else if (status == DNS_NODATA) {
+		/* RFC 5321 5.1: no MX, the domain itself is the implicit MX. */
+		char **hosts = xcalloc(1, sizeof(char *));
+		hosts[0] = xstrdup(domain);
+		conn_set_hosts(c, hosts, 1);
+		conn_next_host(c);
+	} else if (status == DNS_NXDOMAIN) {
+		reply = xasprintf("550 5.1.2 domain %s not found", domain);
+		conn_route_fail(c, SMTP_CLIENT_PERMFAIL, reply, "5.1.2");
+	} else {
+		reply = xasprintf("451 4.4.3 MX lookup for %s failed: %s", domain, error != NULL ? error : "?");
+		conn_route_fail(c, SMTP_CLIENT_TEMPFAIL, reply, "4.4.3");
+	}
+	free(reply);
+}
+
+static bool addr_is_loopback(const struct dns_addr *a)
+{
+	if (a->sa.ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&a->sa)->sin6_addr);
+}
+
+/* True when a is our own SMTP listener (RFC 5321 5.1 loop avoidance). */
+static bool addr_is_self(const struct dns_addr *a)
+{
+	const struct listen_addr *l = &runner->cfg->smtp_listen;
+	if (!l->enabled || l->port <= 0)
+		return false;
+	int port = a->sa.ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)&a->sa)->sin_port)
+					      : ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
+	if (port != l->port)
+		return false;
+	const char *h = l->host != NULL ? l->host : "";
+	if (h[0] == '\0' || !strcmp(h, "0.0.0.0") || !strcmp(h, "::") || !strcmp(h, "*"))
+		return addr_is_loopback(a);
+	char ip[INET6_ADDRSTRLEN] = "";
+	if (a->sa.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)&a->sa)->sin_addr, ip, sizeof(ip));
+	else
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&a->sa)->sin6_addr, ip, sizeof(ip));
+	return !strcmp(ip, h);
+}
+
+static void addr_cb(void *ctx, enum dns_status status, const struct dns_addr *addrs, size_t n,
+		    const char *error)
+{
+	struct qconn *c = ctx;
+	c->resolving = false;
+	if (c->dead || status == DNS_CANCELLED) {
+		if (c->dead)
+			conn_destroy(c);
+		return;
+	}
+	const char *host = c->hosts[c->hi];
+	free(c->addrs);
+	c->addrs = xcalloc(n + 1, sizeof(*c->addrs));
+	c->naddrs = 0;
+	c->ai = 0;
+	bool self = false;
+	for (size_t i = 0; i < n; i++) {
+		if (addr_is_self(&addrs[i]))
+			self = true;
+		else
+			c->addrs[c->naddrs++] = addrs[i];
+	}
+	if (status != DNS_OK) {
+		char *reply = xasprintf("451 4.4.3 host %s not found: %s", host, error != NULL ? error : "?");
+		conn_set_error(c, reply);
+		free(reply);
+	} else if (c->naddrs == 0 && self) {
+		char *reply = xasprintf("554 5.4.6 mail for %s loops back to myself (%s)", c->d->name, host);
+		conn_route_fail(c, SMTP_CLIENT_PERMFAIL, reply, "5.4.6");
+		free(reply);
+		return;
+	}
+	conn_try_addr(c);
+}
+
+static void conn_next_host(struct qconn *c)
+{
+	if (c->hi >= c->nhosts) {
+		conn_exhausted(c);
+		return;
+	}
+	c->resolving = true;
+	dns_lookup_addr(runner->dns, c->hosts[c->hi], c->port, addr_cb, c);
+}
+
+static void conn_send(struct qconn *c);
+
+static void conn_ready_cb(struct smtp_client *client, const struct smtp_client_result *res, void *ctx)
+{
+	struct qconn *c = ctx;
+	if (res->status == SMTP_CLIENT_OK) {
+		c->connected_once = true;
+		conn_send(c);
+		return;
+	}
+	log_info("queue connect domain=%s peer=%s error=%s", c->d->name, c->peer,
+		 res->reply != NULL ? res->reply : "?");
+	conn_set_error(c, res->reply != NULL ? res->reply : "451 4.4.1 session failed");
+	smtp_client_free(&c->client);
+	c->ai++;
+	conn_try_addr(c);
+}
+
+static void conn_try_addr(struct qconn *c)
+{
+	if (c->ai >= c->naddrs) {
+		c->hi++;
+		conn_next_host(c);
+		return;
+	}
+	char addr[96];
+	const char *host = c->hosts[c->hi];
+	snprintf(c->peer, sizeof(c->peer), "%s[%s]", host, dns_addr_string(&c->addrs[c->ai], addr, sizeof(addr)));
+	c->set.peer_name = c->peer;
+	c->set.tls_name = host;
+	c->client = smtp_client_connect(runner->base, (const struct sockaddr *)&c->addrs[c->ai].sa,
+					c->addrs[c->ai].len, &c->set, conn_ready_cb, c);
+}
+
+/* Moves the recipients that got a 4xx into a new job (for the next MX). */
+static struct qjob *job_split_temp(struct qjob *job)
+{
+	size_t ntemp = 0;
+	for (size_t k = 0; k < job->n; k++)
+		if (job->crcpts[k].status == SMTP_CLIENT_TEMPFAIL)
+			ntemp++;
+	if (ntemp == 0)
+		return NULL;
+	struct qjob *sub = xcalloc(1, sizeof(*sub));
+	sub->m = job->m;
+	sub->idx = xcalloc(ntemp, sizeof(size_t));
+	size_t keep = 0;
+	for (size_t k = 0; k < job->n; k++) {
+		if (job->crcpts[k].status == SMTP_CLIENT_TEMPFAIL) {
+			sub->idx[sub->n++] = job->idx[k];
+			free(job->crcpts[k].reply);
+		} else {
+			job->idx[keep] = job->idx[k];
+			job->crcpts[keep++] = job->crcpts[k];
+		}
+	}
+	job->n = keep;
+	job->m->inflight++;
+	return sub;
+}
+
+static void conn_sent_cb(struct smtp_client *client, const struct smtp_client_result *res, void *ctx)
+{
+	struct qconn *c = ctx;
+	struct qjob *job = c->job;
+	c->job = NULL;
+	free(job->remote_mta);
+	job->remote_mta = xstrdup(c->hosts[c->hi]);
+	struct qjob *retry = NULL;
+	if (c->hi + 1 < c->nhosts && runner->relay_host == NULL)
+		retry = job_split_temp(job); /* "each MX tried in turn on 4xx" */
+	if (job->n > 0)
+		runner_job_done(job);
+	else {
+		job->m->inflight--;
+		deliver_job_free(job);
+	}
+	if (retry != NULL) {
+		c->job = retry;
+		smtp_client_quit(&c->client);
+		c->hi++;
+		conn_next_host(c);
+		return;
+	}
+	conn_next_job(c);
+}
+
+static void conn_send(struct qconn *c)
+{
+	struct qjob *job = c->job;
+	struct qmsg *m = job->m;
+	job_prepare(job);
+	size_t size = 0;
+	const char *data = runner_message_data(m, &size);
+	if (data == NULL) {
+		c->job = NULL;
+		deliver_job_fail(job, SMTP_CLIENT_TEMPFAIL, "451 4.3.0 cannot read the queued message", "4.3.0", NULL);
+		conn_next_job(c);
+		return;
+	}
+	job->cmsg = (struct smtp_client_msg){
+		.sender = m->e.sender, .envid = m->e.envid, .ret = m->e.ret, .body = m->e.body,
+		.smtputf8 = m->e.smtputf8, .rcpts = job->crcpts, .nrcpts = job->n, .data = data, .size = size,
+	};
+	smtp_client_send(c->client, &job->cmsg, conn_sent_cb, c);
+}
+
+static void idle_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_end(arg);
+}
+
+static void conn_next_job(struct qconn *c)
+{
+	if (runner->stopping) {
+		conn_end(c);
+		return;
+	}
+	c->job = domain_pop(c->d);
+	if (c->job == NULL) {
+		if (!smtp_client_usable(c->client)) {
+			conn_end(c);
+			return;
+		}
+		/* Keep the session a moment for messages still arriving. */
+		c->idle = true;
+		c->idle_next = c->d->idle;
+		c->d->idle = c;
+		if (c->idle_timer == NULL)
+			c->idle_timer = evtimer_new(runner->base, idle_timeout_cb, c);
+		struct timeval tv = { CONN_IDLE_SECONDS, 0 };
+		evtimer_add(c->idle_timer, &tv);
+		return;
+	}
+	if (smtp_client_usable(c->client)) {
+		conn_send(c);
+		return;
+	}
+	/* The session ended: start again from the first host. */
+	smtp_client_free(&c->client);
+	c->hi = 0;
+	free(c->last_error);
+	c->last_error = NULL;
+	if (c->nhosts == 0) {
+		conn_exhausted(c);
+		return;
+	}
+	conn_next_host(c);
+}
+
+static void conn_route(struct qconn *c)
+{
+	const struct config *cfg = runner->cfg;
+	const char *domain = c->d->name;
+	const struct route *route = config_route(cfg, domain);
+	c->set.helo_name = cfg->hostname;
+	c->set.tls = (enum tls_policy)cfg->outbound_tls;
+	if (route != NULL || runner->relay_host != NULL) {
+		char **hosts = xcalloc(1, sizeof(char *));
+		if (route != NULL) {
+			hosts[0] = xstrdup(route->host);
+			c->port = route->port;
+		} else {
+			hosts[0] = xstrdup(runner->relay_host);
+			c->port = runner->relay_port;
+			c->set.tls = (enum tls_policy)cfg->relay_tls;
+			c->set.implicit_tls = cfg->relay_implicit_tls != 0;
+			if (cfg->relay_user != NULL && cfg->relay_user[0] != '\0') {
+				c->user = xstrdup(cfg->relay_user);
+				c->password = xstrdup(cfg->relay_password != NULL ? cfg->relay_password : "");
+				c->set.user = c->user;
+				c->set.password = c->password;
+			}
+		}
+		conn_set_hosts(c, hosts, 1);
+		conn_next_host(c);
+		return;
+	}
+	c->port = cfg->relay_mx_port > 0 ? cfg->relay_mx_port : 25;
+	c->resolving = true;
+	dns_lookup_mx(runner->dns, domain, mx_cb, c);
+}
+
+static void conn_new(struct qdomain *d)
+{
+	struct qconn *c = xcalloc(1, sizeof(*c));
+	c->d = d;
+	c->job = domain_pop(d);
+	c->next = runner->conns;
+	runner->conns = c;
+	d->nconn++;
+	runner->nconn++;
+	conn_route(c);
+}
+
+void deliver_domain_kick(struct qdomain *d)
+{
+	const struct config *cfg = runner->cfg;
+	while (d->head != NULL && !runner->stopping) {
+		if (d->idle != NULL) {
+			struct qconn *c = d->idle;
+			d->idle = c->idle_next;
+			c->idle = false;
+			evtimer_del(c->idle_timer);
+			conn_next_job(c);
+			continue;
+		}
+		if (d->nconn >= cfg->queue_max_per_domain || runner->nconn >= cfg->queue_max_connections)
+			break;
+		conn_new(d);
+	}
+}
+
+void deliver_stop_all(void)
+{
+	while (runner->conns != NULL) {
+		struct qconn *c = runner->conns;
+		smtp_client_free(&c->client);
+		if (c->job != NULL) {
+			/* Abandoned: the recipients stay pending on disk. */
+			c->job->m->inflight--;
+			deliver_job_free(c->job);
+			c->job = NULL;
+		}
+		conn_end(c);
+	}
+	for (struct qdomain *d = runner->domains; d != NULL; d = d->next) {
+		struct qjob *job;
+		while ((job = domain_pop(d)) != NULL) {
+			job->m->inflight--;
+			deliver_job_free(job);
+		}
+	}
+}
+
+/* ---- local delivery ---- */
+
+int deliver_is_local(struct qdomain *d)
+{
+	int64_t now = (int64_t)time(NULL);
+	if (d->local >= 0 && now - d->local_checked < LOCAL_CHECK_SECONDS)
+		return d->local;
+	if (d->name[0] == '\0') {
+		d->local = 1; /* a bare local part such as "postmaster" */
+		return 1;
+	}
+	if (runner->userdb == NULL) {
+		char *error = NULL;
+		struct stat st;
+		if (stat(runner->userdb_path, &st) == 0)
+			runner->userdb = userdb_open(runner->userdb_path, false, &error);
+		free(error);
+	}
+	d->local = runner->userdb != NULL && userdb_domain_exists(runner->userdb, d->name) == 1;
+	d->local_checked = now;
+	return d->local;
+}
+
+struct local_result {
+	char **remote;
+	size_t nremote;
+};
+
+struct local_task {
+	struct qjob *job;
+	char *msg_path;
+	struct local_result *results;
+};
+
+static void local_work(void *arg)
+{
+	struct local_task *t = arg;
+	struct qjob *job = t->job;
+	const struct config *cfg = runner->cfg;
+	char *error = NULL;
+	struct userdb *db = userdb_open(runner->userdb_path, false, &error);
+	struct stat st;
+	bool have_file = stat(t->msg_path, &st) == 0;
+	char **maildirs = NULL;
+	int nmaildirs = 0;
+	for (size_t k = 0; k < job->n; k++) {
+		struct smtp_client_rcpt *cr = &job->crcpts[k];
+		struct userdb_targets targets;
+		memset(&targets, 0, sizeof(targets));
+		int rc = db != NULL && have_file ? userdb_resolve(db, cr->address, cfg->postmaster, &targets) : -1;
+		cr->remote = false;
+		if (rc == 0) {
+			cr->status = SMTP_CLIENT_PERMFAIL;
+			cr->reply = xstrdup("550 5.1.1 no such user here");
+			continue;
+		}
+		if (rc != 1) {
+			cr->status = SMTP_CLIENT_TEMPFAIL;
+			cr->reply = xasprintf("451 4.3.0 local delivery failed: %s",
+					      db == NULL ? (error != NULL ? error : "no user database")
+					      : !have_file ? "message file missing" : rc == 2 ? "domain is not local" : "user database error");
+			continue;
+		}
+		bool ok = true;
+		for (size_t u = 0; u < targets.users_count && ok; u++) {
+			char *maildir = deliver_maildir_path(cfg->data_dir, targets.users[u]);
+			char *name = NULL, *derr = NULL;
+			if (deliver_link(maildir, t->msg_path, (uint64_t)st.st_size, &name, &derr) < 0) {
+				cr->reply = xasprintf("451 4.3.0 local delivery failed: %s", derr);
+				free(derr);
+				ok = false;
+				free(maildir);
+			} else {
+				maildirs = xreallocarray(maildirs, (size_t)nmaildirs + 1, sizeof(char *));
+				maildirs[nmaildirs++] = maildir;
+			}
+			free(name);
+		}
+		t->results[k].remote = targets.remote;
+		t->results[k].nremote = targets.remote_count;
+		targets.remote = NULL;
+		targets.remote_count = 0;
+		userdb_targets_free(&targets);
+		cr->status = ok ? SMTP_CLIENT_OK : SMTP_CLIENT_TEMPFAIL;
+		if (ok)
+			cr->reply = xstrdup("250 2.0.0 delivered to mailbox");
+	}
+	if (nmaildirs > 0 && deliver_sync_dirs((const char *const *)maildirs, nmaildirs, &error) < 0) {
+		for (size_t k = 0; k < job->n; k++) {
+			if (job->crcpts[k].status == SMTP_CLIENT_OK) {
+				job->crcpts[k].status = SMTP_CLIENT_TEMPFAIL;
+				free(job->crcpts[k].reply);
+				job->crcpts[k].reply = xasprintf("451 4.3.0 %s", error);
+			}
+		}
+	}
+	for (int i = 0; i < nmaildirs; i++)
+		free(maildirs[i]);
+	free(maildirs);
+	free(error);
+	if (db != NULL)
+		userdb_close(&db);
+}
+
+static void local_done(void *arg)
+{
+	struct local_task *t = arg;
+	struct qjob *job = t->job;
+	struct qmsg *m = job->m;
+	runner->local_pending--;
+	for (size_t k = 0; k < job->n; k++) {
+		struct local_result *lr = &t->results[k];
+		if (job->crcpts[k].status == SMTP_CLIENT_OK) {
+			const struct queue_entry_rcpt *r = &m->e.rcpts[job->idx[k]];
+			char *orcpt = r->orcpt != NULL ? xstrdup(r->orcpt) : xasprintf("rfc822;%s", r->address);
+			unsigned notify = r->notify;
+			for (size_t i = 0; i < lr->nremote; i++) {
+				/* An alias expanding to another domain (RFC 3461 6.2.7.3). */
+				queue_entry_add_rcpt(&m->e, lr->remote[i], orcpt, notify);
+				m->e.rcpts[m->e.nrcpts - 1].next_attempt = (int64_t)time(NULL);
+			}
+			free(orcpt);
+		}
+		userdb_strings_free(lr->remote, lr->nremote);
+	}
+	if (m->busy_cap < m->e.nrcpts) {
+		m->busy = xreallocarray(m->busy, m->e.nrcpts, sizeof(bool));
+		memset(m->busy + m->busy_cap, 0, (m->e.nrcpts - m->busy_cap) * sizeof(bool));
+		m->busy_cap = m->e.nrcpts;
+	}
+	free(t->results);
+	free(t->msg_path);
+	free(t);
+	runner_job_done(job);
+}
+
+void deliver_local_job(struct qjob *job)
+{
+	job_prepare(job);
+	job->local = true;
+	struct local_task *t = xcalloc(1, sizeof(*t));
+	t->job = job;
+	t->msg_path = queue_path(runner->qdir, job->m->e.id, "msg");
+	t->results = xcalloc(job->n, sizeof(*t->results));
+	runner->local_pending++;
+	jobs_submit(local_work, local_done, t);
+}
