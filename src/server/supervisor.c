@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -42,7 +43,7 @@ static struct {
 	struct listener listeners[SERVICE_COUNT];
 	int nlisteners;
 	struct child children[MAX_CHILDREN];
-	volatile sig_atomic_t got_term, got_hup, got_chld;
+	volatile sig_atomic_t got_term, got_hup, got_chld, got_alarm;
 	bool stopping;
 } sup;
 
@@ -218,6 +219,10 @@ static void child_start(enum child_kind kind)
 		return;
 	}
 	if (pid == 0) {
+		/* A child never outlives its supervisor. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() == 1)
+			_exit(1);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
 		signal(SIGCHLD, SIG_DFL);
@@ -251,6 +256,11 @@ static void on_signal(int sig)
 		sup.got_chld = 1;
 }
 
+static void on_alarm(int sig)
+{
+	sup.got_alarm = 1;
+}
+
 static void reap_children(void)
 {
 	int status;
@@ -277,6 +287,14 @@ static void reap_children(void)
 			child_start(kind);
 		}
 	}
+}
+
+static bool children_alive(void)
+{
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		if (sup.children[i].pid > 0)
+			return true;
+	return false;
 }
 
 static void signal_children(int sig, bool only_current)
@@ -364,19 +382,22 @@ int server_run(struct config *cfg)
 	sup.stopping = true;
 	log_info("serve stopping");
 	signal_children(SIGTERM, false);
-	/* Wait for every child to drain. */
+	/* Wait for every child to drain; workers give up on idle sessions
+	   after 30 seconds, and whatever is left after 40 is killed. */
+	alarm(40);
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	sigaddset(&block, SIGALRM);
+	sigprocmask(SIG_BLOCK, &block, NULL);
 	for (;;) {
-		bool any = false;
-		for (int i = 0; i < MAX_CHILDREN; i++)
-			any |= sup.children[i].pid > 0;
-		if (!any)
-			break;
+		if (sup.got_alarm) {
+			log_warn("serve stop: children still running after 40s, killing them");
+			signal_children(SIGKILL, false);
+			sup.got_alarm = 0;
+		}
 		sup.got_chld = 0;
 		reap_children();
-		any = false;
-		for (int i = 0; i < MAX_CHILDREN; i++)
-			any |= sup.children[i].pid > 0;
-		if (!any)
+		if (!children_alive())
 			break;
 		sigsuspend(&old);
 	}
