@@ -107,8 +107,10 @@ size_t smtp_data_scan(struct smtp_data_scanner *s, const char *in, size_t len, s
 			}
 			emit(s, out, ".", 1);
 			if (c == '\n') {
-				/* "<LF>.<CRLF>" or "<CR>.<CRLF>": not the end. */
+				/* "<LF>.<CRLF>" or "<CR>.<CRLF>": not the end.  The
+				   next line follows a real CRLF, so it may be. */
 				emit(s, out, "\r\n", 2);
+				s->after_bare = false;
 				s->state = ST_LINE_START;
 				i++;
 			} else {
