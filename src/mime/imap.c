@@ -14,12 +14,11 @@
 void mime_imap_quote(struct buf *out, const char *s, size_t len, unsigned int flags)
 {
 	int quoted = len <= QUOTED_MAX;
-	int has_nul = 0, has_8bit = 0;
+	int has_8bit = 0;
 	for (size_t i = 0; i < len && quoted; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c == '\r' || c == '\n')
 			quoted = 0;
-		has_nul |= c == 0;
 		has_8bit |= c >= 0x80;
 	}
 	if (quoted && has_8bit && !((flags & MIME_IMAP_UTF8) && mime_utf8_valid(s, len)))

@@ -224,6 +224,9 @@ static void percent_encode(struct buf *out, const char *s, size_t n)
    offset of the text and copies the charset (NUL-terminated). */
 static size_t ext_split(const struct buf *v, char *charset, size_t cs_size)
 {
+	charset[0] = '\0';
+	if (v->len == 0)
+		return 0;
 	const char *q1 = memchr(v->data, '\'', v->len);
 	const char *q2 = q1 ? memchr(q1 + 1, '\'', v->len - (size_t)(q1 + 1 - v->data)) : NULL;
 	charset[0] = '\0';

@@ -65,8 +65,9 @@ void mime_part_section(const struct mime_part *part, struct buf *out)
 	if (parent == NULL)
 		return;
 	if (parent->flags & MIME_PART_MESSAGE) {
-		/* The encapsulated message shares its part's number. */
-		mime_part_section(parent, out);
+		/* The encapsulated message has the number of its part's body
+		   ("1" when that part is a non-multipart root). */
+		mime_part_body_section(parent, out);
 		return;
 	}
 	size_t before = out->len;

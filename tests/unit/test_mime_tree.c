@@ -82,6 +82,9 @@ static const struct {
 	{ "invalid content-type", "Content-Type: garbage\r\n\r\nx", "- text/plain 20 1/1/1" },
 	{ "NUL bytes", "Subject: x\r\n\r\na\0b\r\n", "- text/plain 0 5/5/1" },
 	{ "empty", "", "- text/plain 0 0/0/0" },
+	{ "root is message/rfc822",
+	  "Content-Type: message/rfc822\r\n\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
+	  "- message/rfc822 2 62/62/6; 1 multipart/mixed 1 17/17/4; 1.1 text/plain 0 1/1/1" },
 };
 
 static void test_tree_table(void **state)
