@@ -195,8 +195,8 @@ static void test_path_limits(void **state)
 {
 	char *l64 = repeat('l', 64), *l65 = repeat('l', 65);
 	char *lab63 = repeat('d', 63), *lab64 = repeat('d', 64);
-	char *q62 = q62, *q63 = q63, *e60 = e60, *e61 = e61;
-	char *a300 = a300, *a5000 = a5000;
+	char *q62 = repeat('q', 62), *q63 = repeat('q', 63), *e60 = repeat('e', 60), *e61 = repeat('e', 61);
+	char *a300 = repeat('a', 300), *a5000 = repeat('a', 5000);
 	struct {
 		char *text;
 		bool ok;
