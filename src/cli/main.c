@@ -15,6 +15,9 @@ static const struct cli_command *const commands[] = {
 	&cmd_domain,
 	&cmd_user,
 	&cmd_alias,
+	&cmd_queue,
+	&cmd_send,
+	&cmd_sendmail,
 };
 
 static void usage(FILE *out)
