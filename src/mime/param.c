@@ -269,20 +269,21 @@ static void param_sections(struct pool *pool, struct mime_param *p, struct raw_p
 	int extended = secs[0]->extended;
 	if (extended) {
 		size_t off = ext_split(&secs[0]->value, charset, sizeof(charset));
-		buf_append(&imap, secs[0]->value.data, off);
+		buf_append(&imap, buf_cstr(&secs[0]->value), off);
 	}
 	for (int i = 0; i < n; i++) {
 		const struct buf *v = &secs[i]->value;
+		const char *vd = buf_cstr(v);
 		size_t off = i == 0 && extended ? imap.len : 0;
 		if (secs[i]->extended && extended) {
-			percent_decode(&bytes, v->data + off, v->len - off);
-			buf_append(&imap, v->data + off, v->len - off);
+			percent_decode(&bytes, vd + off, v->len - off);
+			buf_append(&imap, vd + off, v->len - off);
 		} else {
-			buf_append(&bytes, v->data, v->len);
+			buf_append(&bytes, vd, v->len);
 			if (extended)
-				percent_encode(&imap, v->data, v->len);
+				percent_encode(&imap, vd, v->len);
 			else
-				buf_append(&imap, v->data, v->len);
+				buf_append(&imap, vd, v->len);
 		}
 	}
 	p->name = secs[0]->name;
