@@ -3,6 +3,7 @@
 #include "lib/xalloc.h"
 
 #include <ini.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -127,8 +128,11 @@ int config_parse_size(const char *value, uint64_t *size_r)
 {
 	char *end;
 	errno = 0;
+	/* strtoull() would take " -1" as a huge number: digits only. */
+	if (!isdigit((unsigned char)*value))
+		return -1;
 	unsigned long long n = strtoull(value, &end, 10);
-	if (errno != 0 || end == value || *value == '-')
+	if (errno != 0 || end == value)
 		return -1;
 	uint64_t mult = 1;
 	switch (*end) {
@@ -150,6 +154,8 @@ int config_parse_duration(const char *value, int *seconds_r)
 {
 	char *end;
 	errno = 0;
+	if (!isdigit((unsigned char)*value))
+		return -1;
 	long long n = strtoll(value, &end, 10);
 	if (errno != 0 || end == value || n < 0)
 		return -1;
