@@ -162,6 +162,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	case SERVICE_POP3S:
 		pop3_session_start(&conn);
 		break;
+	case SERVICE_IMAP:
+	case SERVICE_IMAPS:
+		imap_session_start(&conn);
+		break;
 	default:
 		/* Protocols not built into this binary: refuse politely. */
 		close(fd);

@@ -61,6 +61,7 @@ struct conn_info {
    worker_conn_release(conn) exactly once when it ends. */
 void smtp_session_start(const struct conn_info *conn);
 void pop3_session_start(const struct conn_info *conn);
+void imap_session_start(const struct conn_info *conn);
 
 /* Connection accounting: returns false when the total or per-IP limit is
    reached (the session then sends its protocol's "too many connections"

@@ -1,0 +1,390 @@
+/* Not-authenticated state and connection-level commands: CAPABILITY,
+   STARTTLS (RFC 3501 6.2.1), LOGIN, AUTHENTICATE with SASL-IR (RFC 4959),
+   ID (RFC 2971), ENABLE (RFC 5161), NAMESPACE (RFC 2342) and COMPRESS
+   (RFC 4978).  Password checks run on a job thread; failures are answered
+   after a delay and too many of them end the session. */
+#include "imap/imap_private.h"
+#include "auth/password.h"
+#include "auth/sasl.h"
+#include "auth/userdb.h"
+#include "lib/io.h"
+#include "lib/jobs.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "store/deliver.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <event2/event.h>
+
+/* ---- shared per-user store handles ---- */
+
+static struct imap_user *users;
+
+static struct imap_user *user_get(const char *address, uint64_t quota, char **error_r)
+{
+	for (struct imap_user *u = users; u != NULL; u = u->next) {
+		if (strcmp(u->address, address) == 0) {
+			u->refs++;
+			u->quota = quota;
+			return u;
+		}
+	}
+	char *maildir = deliver_maildir_path(worker->cfg->data_dir, address);
+	struct store *store = store_open(maildir, error_r);
+	if (store == NULL) {
+		free(maildir);
+		return NULL;
+	}
+	struct imap_user *u = xcalloc(1, sizeof(*u));
+	u->address = xstrdup(address);
+	u->maildir = maildir;
+	u->store = store;
+	u->quota = quota;
+	u->refs = 1;
+	u->next = users;
+	users = u;
+	return u;
+}
+
+void imap_user_unref(struct imap_user **up)
+{
+	struct imap_user *u = *up;
+	*up = NULL;
+	if (u == NULL || --u->refs > 0)
+		return;
+	for (struct imap_user **p = &users; *p != NULL; p = &(*p)->next) {
+		if (*p == u) {
+			*p = u->next;
+			break;
+		}
+	}
+	store_close(&u->store);
+	free(u->address);
+	free(u->maildir);
+	free(u);
+}
+
+/* ---- CAPABILITY, STARTTLS ---- */
+
+int imap_cmd_capability(struct imap_cmd_ctx *c, const char **error_r)
+{
+	if (c->count > 0) {
+		*error_r = "CAPABILITY takes no arguments";
+		return -1;
+	}
+	imap_untagged(c->s, "CAPABILITY %s", imap_capabilities(c->s));
+	imap_tagged(c->s, "OK", "CAPABILITY completed");
+	return 0;
+}
+
+int imap_cmd_starttls(struct imap_cmd_ctx *c, const char **error_r)
+{
+	struct imap_session *s = c->s;
+	if (c->count > 0) {
+		*error_r = "STARTTLS takes no arguments";
+		return -1;
+	}
+	if (s->tls || worker->tls == NULL) {
+		imap_tagged(s, "NO", "%s", s->tls ? "TLS is already active" : "TLS is not available");
+		return 0;
+	}
+	imap_tagged(s, "OK", "Begin TLS negotiation now");
+	/* RFC 3501 6.2.1: anything the client sent after STARTTLS before the
+	   handshake is discarded (io_start_tls_server does that). */
+	if (io_start_tls_server(s->io, worker->tls) < 0)
+		imap_session_close(s, "TLS failed");
+	return 0;
+}
+
+/* ---- password checks ---- */
+
+struct auth_job {
+	struct imap_session *s;
+	char *user;
+	char *password;
+	char *hash;
+	uint64_t quota;
+	bool ok;
+};
+
+static void auth_work(void *arg)
+{
+	struct auth_job *job = arg;
+	job->ok = password_verify(job->password, job->hash) == 1 && job->hash != NULL;
+}
+
+static void auth_job_free(struct auth_job *job)
+{
+	free(job->user);
+	if (job->password != NULL) {
+		explicit_bzero(job->password, strlen(job->password));
+		free(job->password);
+	}
+	free(job->hash);
+	free(job);
+}
+
+static void failure_delay_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session *s = arg;
+	if (s->dead) {
+		imap_command_done(s);
+		return;
+	}
+	imap_tagged(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
+	if (s->auth_failures >= worker->cfg->max_auth_failures) {
+		log_info("imap disconnect session=%s reason=too-many-auth-failures", s->id);
+		imap_session_close(s, "Too many authentication failures");
+	}
+	imap_command_done(s);
+}
+
+static void login_ok(struct imap_session *s, struct auth_job *job)
+{
+	char *error = NULL;
+	struct imap_user *u = user_get(job->user, job->quota, &error);
+	if (u == NULL) {
+		imap_internal_error(s, "store open", error);
+		return;
+	}
+	if (u->sessions >= worker->cfg->imap_max_connections_per_user) {
+		imap_user_unref(&u);
+		log_info("imap login-refused session=%s user=%s reason=too-many-sessions", s->id, job->user);
+		imap_tagged(s, "NO", "[LIMIT] Too many sessions for this user");
+		return;
+	}
+	u->sessions++;
+	s->user = u;
+	s->state = IMAP_STATE_AUTH;
+	int timeout = worker->cfg->imap_timeout;
+	io_set_timeout(s->io, timeout < IMAP_MIN_TIMEOUT ? IMAP_MIN_TIMEOUT : timeout);
+	log_info("imap login session=%s user=%s tls=%d", s->id, u->address, s->tls);
+	imap_tagged(s, "OK", "[CAPABILITY %s] Logged in", imap_capabilities(s));
+}
+
+static void auth_done(void *arg)
+{
+	struct auth_job *job = arg;
+	struct imap_session *s = job->s;
+	if (s->dead) {
+		auth_job_free(job);
+		imap_command_done(s);
+		return;
+	}
+	if (job->ok) {
+		login_ok(s, job);
+		auth_job_free(job);
+		imap_command_done(s);
+		return;
+	}
+	char who[128];
+	log_printable(who, sizeof(who), job->user, strlen(job->user));
+	log_info("imap auth-failed session=%s ip=%s user=%s", s->id, s->conn.ip, who);
+	auth_job_free(job);
+	s->auth_failures++;
+	struct timeval tv = { worker->cfg->auth_failure_delay, 0 };
+	if (s->timer != NULL)
+		event_free(s->timer);
+	s->timer = evtimer_new(worker->base, failure_delay_done, s);
+	evtimer_add(s->timer, &tv);
+}
+
+/* Starts the password check; the tagged reply comes from auth_done. */
+static void verify_password(struct imap_session *s, const char *user, const char *password)
+{
+	struct auth_job *job = xcalloc(1, sizeof(*job));
+	job->s = s;
+	job->password = xstrdup(password);
+	const char *err;
+	char *address = userdb_normalize_address(user, &err);
+	struct userdb_user u;
+	if (address != NULL && userdb_user_lookup(worker->userdb, address, &u) == 1) {
+		job->hash = xstrdup(u.password_hash);
+		job->quota = u.quota;
+		job->user = xstrdup(u.address);
+		userdb_user_free(&u);
+	} else {
+		job->user = xstrdup(user);
+	}
+	free(address);
+	s->busy = true;
+	jobs_submit(auth_work, auth_done, job);
+}
+
+static bool plaintext_refused(struct imap_session *s)
+{
+	if (worker_plaintext_auth_allowed(&s->conn, s->tls))
+		return false;
+	imap_tagged(s, "NO", "[PRIVACYREQUIRED] Plaintext authentication is disallowed without TLS");
+	return true;
+}
+
+int imap_cmd_login(struct imap_cmd_ctx *c, const char **error_r)
+{
+	const char *user, *password;
+	if (c->count != 2 || (user = imap_arg_astring(&c->args[0])) == NULL ||
+	    (password = imap_arg_astring(&c->args[1])) == NULL) {
+		*error_r = "LOGIN needs a user name and a password";
+		return -1;
+	}
+	if (plaintext_refused(c->s))
+		return 0;
+	if (strlen(user) > SASL_MAX_USER || strlen(password) > PASSWORD_MAX_LEN) {
+		imap_tagged(c->s, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
+		return 0;
+	}
+	verify_password(c->s, user, password);
+	return 0;
+}
+
+static void sasl_step(struct imap_session *s, const char *line, size_t len)
+{
+	char *challenge = NULL;
+	const char *err = NULL;
+	int r = sasl_server_step(s->sasl, line, len, &challenge, &err);
+	if (r == 0) {
+		io_printf(s->io, "+ %s\r\n", challenge != NULL ? challenge : "");
+		free(challenge);
+		return;
+	}
+	if (r < 0) {
+		sasl_server_free(&s->sasl);
+		if (err != NULL && strcmp(err, "cancelled") == 0)
+			imap_tagged(s, "BAD", "Authentication cancelled");
+		else
+			imap_tagged(s, "BAD", "Invalid SASL response: %s", err != NULL ? err : "malformed");
+		return;
+	}
+	char *user = xstrdup(sasl_server_user(s->sasl));
+	char *password = xstrdup(sasl_server_password(s->sasl));
+	sasl_server_free(&s->sasl);
+	verify_password(s, user, password);
+	explicit_bzero(password, strlen(password));
+	free(password);
+	free(user);
+}
+
+void imap_auth_input(struct imap_session *s, const char *line, size_t len)
+{
+	sasl_step(s, line, len);
+}
+
+int imap_cmd_authenticate(struct imap_cmd_ctx *c, const char **error_r)
+{
+	enum sasl_mech mech;
+	if (c->count < 1 || c->count > 2 || c->args[0].type != IMAP_ARG_ATOM) {
+		*error_r = "AUTHENTICATE needs a mechanism";
+		return -1;
+	}
+	if (sasl_mech_parse(c->args[0].str, &mech) < 0) {
+		imap_tagged(c->s, "NO", "Unsupported authentication mechanism");
+		return 0;
+	}
+	const char *initial = NULL;
+	if (c->count == 2) {
+		if (c->args[1].type != IMAP_ARG_ATOM) {
+			*error_r = "Invalid initial response";
+			return -1;
+		}
+		initial = c->args[1].str;
+	}
+	if (plaintext_refused(c->s))
+		return 0;
+	c->s->sasl = sasl_server_new(mech);
+	sasl_step(c->s, initial, initial != NULL ? strlen(initial) : 0);
+	return 0;
+}
+
+/* ---- ID, ENABLE, NAMESPACE, COMPRESS ---- */
+
+int imap_cmd_id(struct imap_cmd_ctx *c, const char **error_r)
+{
+	/* RFC 2971: a list of field/value pairs (at most 30) or NIL. */
+	if (c->count != 1 || (c->args[0].type != IMAP_ARG_NIL && c->args[0].type != IMAP_ARG_LIST) ||
+	    (c->args[0].type == IMAP_ARG_LIST && (c->args[0].count % 2 != 0 || c->args[0].count > 60))) {
+		*error_r = "ID needs a list of field-value pairs or NIL";
+		return -1;
+	}
+	const struct imap_arg *l = &c->args[0];
+	for (unsigned int i = 0; l->type == IMAP_ARG_LIST && i < l->count; i += 2) {
+		const char *k, *v;
+		if (!imap_arg_nstring(&l->list[i], &k) || k == NULL || !imap_arg_nstring(&l->list[i + 1], &v)) {
+			*error_r = "ID fields must be strings";
+			return -1;
+		}
+		if (strcasecmp(k, "name") == 0 && v != NULL) {
+			char pr[64];
+			log_info("imap id session=%s name=%s", c->s->id, log_printable(pr, sizeof(pr), v, strlen(v)));
+		}
+	}
+	imap_untagged(c->s, "ID (\"name\" \"postoffice\" \"vendor\" \"postoffice\")");
+	imap_tagged(c->s, "OK", "ID completed");
+	return 0;
+}
+
+int imap_cmd_enable(struct imap_cmd_ctx *c, const char **error_r)
+{
+	struct imap_session *s = c->s;
+	if (c->count == 0) {
+		*error_r = "ENABLE needs capability names";
+		return -1;
+	}
+	struct buf out = BUF_INIT;
+	for (unsigned int i = 0; i < c->count; i++) {
+		if (c->args[i].type != IMAP_ARG_ATOM) {
+			buf_free(&out);
+			*error_r = "ENABLE takes capability names";
+			return -1;
+		}
+		const char *name = c->args[i].str;
+		unsigned int bit = 0;
+		if (strcasecmp(name, "CONDSTORE") == 0)
+			bit = IMAP_ENABLED_CONDSTORE;
+		else if (strcasecmp(name, "QRESYNC") == 0)
+			bit = IMAP_ENABLED_QRESYNC | IMAP_ENABLED_CONDSTORE;
+		else if (strcasecmp(name, "IMAP4rev2") == 0)
+			bit = IMAP_ENABLED_IMAP4REV2;
+		if (bit == 0 || (s->enabled & bit) == bit)
+			continue;   /* RFC 5161 3.1: unknown ones are ignored */
+		s->enabled |= bit;
+		buf_printf(&out, " %s", bit & IMAP_ENABLED_QRESYNC ? "QRESYNC" : bit & IMAP_ENABLED_CONDSTORE ? "CONDSTORE" : "IMAP4rev2");
+	}
+	imap_untagged(s, "ENABLED%s", buf_cstr(&out));
+	buf_free(&out);
+	imap_tagged(s, "OK", "ENABLE completed");
+	return 0;
+}
+
+int imap_cmd_namespace(struct imap_cmd_ctx *c, const char **error_r)
+{
+	if (c->count > 0) {
+		*error_r = "NAMESPACE takes no arguments";
+		return -1;
+	}
+	imap_untagged(c->s, "NAMESPACE ((\"\" \"" IMAP_SEPARATOR "\")) NIL NIL");
+	imap_tagged(c->s, "OK", "NAMESPACE completed");
+	return 0;
+}
+
+int imap_cmd_compress(struct imap_cmd_ctx *c, const char **error_r)
+{
+	struct imap_session *s = c->s;
+	if (c->count != 1 || !imap_arg_atom_equals(&c->args[0], "DEFLATE")) {
+		*error_r = "COMPRESS supports DEFLATE only";
+		return -1;
+	}
+	if (s->compressed) {
+		imap_tagged(s, "NO", "[COMPRESSIONACTIVE] Compression is already active");
+		return 0;
+	}
+	imap_tagged(s, "OK", "DEFLATE active");
+	/* RFC 4978 3: compression starts right after the tagged OK. */
+	if (io_start_deflate(s->io) < 0) {
+		imap_session_close(s, "Compression failed");
+		return 0;
+	}
+	s->compressed = true;
+	return 0;
+}

@@ -1,0 +1,541 @@
+/* FETCH and UID FETCH (RFC 3501 6.4.5 and 7.4.2, RFC 3516 BINARY,
+   RFC 7162 CHANGEDSINCE/VANISHED).
+
+   Responses are produced in slices of messages: ENVELOPE and BODYSTRUCTURE
+   of a slice come from the index cache in one query (missing ones are
+   built from the file with src/mime and written back in one transaction),
+   and a slice stops once the output buffer holds IMAP_OUTPUT_HIGH bytes,
+   to continue when the client has read it. */
+#include "imap/imap_private.h"
+#include "lib/io.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "mime/imap.h"
+#include "mime/tree.h"
+#include "store/store_imap_extra.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <event2/buffer.h>
+
+#define FETCH_SLICE 256
+
+struct fetch_ctx {
+	struct pool *pool;
+	struct imap_fetch_atts atts;
+	uint32_t *seqs;
+	uint32_t count, next;
+	bool uid;
+	/* cached texts of the current slice, by position */
+	char **env, **bs;
+	uint32_t slice_start, slice_len;
+};
+
+static void fetch_ctx_free(struct fetch_ctx *f)
+{
+	for (uint32_t i = 0; i < f->slice_len; i++) {
+		if (f->env != NULL)
+			free(f->env[i]);
+		if (f->bs != NULL)
+			free(f->bs[i]);
+	}
+	free(f->env);
+	free(f->bs);
+	free(f->seqs);
+	pool_destroy(&f->pool);
+	free(f);
+}
+
+void imap_append_internaldate(struct buf *out, int64_t t)
+{
+	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	buf_printf(out, "\"%02d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday, mon[tm.tm_mon],
+		   tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* ---- the cache ---- */
+
+struct slice_fill {
+	struct fetch_ctx *f;
+	struct imap_view *v;
+	char **texts;
+};
+
+static int slice_cb(void *ctx, uint32_t uid, const char *text, size_t len)
+{
+	struct slice_fill *sf = ctx;
+	struct fetch_ctx *f = sf->f;
+	/* the slice's UIDs ascend with the sequence numbers */
+	uint32_t lo = 0, hi = f->slice_len;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		uint32_t u = imap_view_uid(sf->v, f->seqs[f->slice_start + mid]);
+		if (u < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < f->slice_len && imap_view_uid(sf->v, f->seqs[f->slice_start + lo]) == uid &&
+	    sf->texts[lo] == NULL)
+		sf->texts[lo] = xmemdup(text, len + 1);
+	return 0;
+}
+
+static char *build_cached(struct imap_message *msg, bool envelope)
+{
+	struct buf out = BUF_INIT;
+	struct mime_message *mm = imap_message_mime(msg);
+	if (envelope)
+		mime_imap_envelope(&out, mm->root->headers, 0);
+	else
+		mime_imap_bodystructure(&out, mm, mm->root, 1, 0);
+	return buf_steal(&out);
+}
+
+/* Loads cached ENVELOPE/BODYSTRUCTURE for seqs[start, start+len) and
+   builds the missing ones. */
+static void load_slice(struct imap_session *s, struct fetch_ctx *f, uint32_t start, uint32_t len)
+{
+	struct imap_view *v = s->view;
+	bool want_env = f->atts.items & IMAP_FETCH_ENVELOPE;
+	bool want_bs = f->atts.items & IMAP_FETCH_BODYSTRUCTURE;
+	f->slice_start = start;
+	f->slice_len = len;
+	if (!want_env && !want_bs)
+		return;
+	f->env = want_env ? xcalloc(len, sizeof(char *)) : NULL;
+	f->bs = want_bs ? xcalloc(len, sizeof(char *)) : NULL;
+	uint32_t lo = imap_view_uid(v, f->seqs[start]), hi = imap_view_uid(v, f->seqs[start + len - 1]);
+	char *error = NULL;
+	struct slice_fill sf = { f, v, NULL };
+	for (int pass = 0; pass < 2; pass++) {
+		sf.texts = pass == 0 ? f->env : f->bs;
+		if (sf.texts == NULL)
+			continue;
+		if (store_cache_get_range(v->mbox->smbox, lo, hi,
+					  pass == 0 ? STORE_CACHE_ENVELOPE : STORE_CACHE_BODYSTRUCTURE,
+					  slice_cb, &sf, &error) < 0) {
+			log_error("imap cache read failed session=%s: %s", s->id, error);
+			free(error);
+			error = NULL;
+		}
+	}
+	bool in_txn = false;
+	for (uint32_t i = 0; i < len; i++) {
+		bool miss_env = want_env && f->env[i] == NULL, miss_bs = want_bs && f->bs[i] == NULL;
+		if (!miss_env && !miss_bs)
+			continue;
+		uint32_t uid = imap_view_uid(v, f->seqs[start + i]);
+		struct imap_message msg;
+		if (imap_message_read(v->mbox, uid, &msg, &error) <= 0) {
+			free(error);
+			error = NULL;
+			continue;
+		}
+		if (!in_txn)
+			in_txn = store_cache_begin(v->mbox->smbox, &error) == 0;
+		free(error);
+		error = NULL;
+		if (miss_env) {
+			f->env[i] = build_cached(&msg, true);
+			store_cache_set(v->mbox->smbox, uid, STORE_CACHE_ENVELOPE, f->env[i], &error);
+		}
+		if (miss_bs) {
+			f->bs[i] = build_cached(&msg, false);
+			store_cache_set(v->mbox->smbox, uid, STORE_CACHE_BODYSTRUCTURE, f->bs[i], &error);
+		}
+		free(error);
+		error = NULL;
+		imap_message_free(&msg);
+	}
+	if (in_txn && store_cache_commit(v->mbox->smbox, &error) < 0) {
+		log_error("imap cache write failed session=%s: %s", s->id, error);
+		free(error);
+	}
+}
+
+static void unload_slice(struct fetch_ctx *f)
+{
+	for (uint32_t i = 0; i < f->slice_len; i++) {
+		if (f->env != NULL)
+			free(f->env[i]);
+		if (f->bs != NULL)
+			free(f->bs[i]);
+	}
+	free(f->env);
+	free(f->bs);
+	f->env = f->bs = NULL;
+	f->slice_len = 0;
+}
+
+/* ---- body sections ---- */
+
+/* Appends the header fields of block that are (or, with not, are not) in
+   the list, then the blank line (RFC 3501 6.4.5 HEADER.FIELDS). */
+static void filter_headers(struct buf *out, const char *data, size_t len,
+			   const struct imap_fetch_body *b)
+{
+	struct pool *pool = pool_create(4096);
+	struct mime_headers *h = mime_headers_parse(pool, data, len, NULL);
+	bool not = b->spec == IMAP_SECTION_HEADER_FIELDS_NOT;
+	for (unsigned int i = 0; i < h->count; i++) {
+		const struct mime_header_field *fld = &h->fields[i];
+		bool listed = false;
+		for (unsigned int k = 0; k < b->field_count && !listed; k++)
+			listed = strlen(b->fields[k]) == fld->name_len &&
+				 strncasecmp(b->fields[k], fld->name, fld->name_len) == 0;
+		if (listed != not)
+			buf_append(out, data + fld->offset, fld->size);
+	}
+	buf_append_str(out, "\r\n");
+	pool_destroy(&pool);
+}
+
+static void append_span(struct buf *out, const struct imap_message *msg, const struct mime_span *sp)
+{
+	buf_append(out, msg->data + sp->offset, sp->size);
+}
+
+/* Builds the content of one section into out.  Returns false when the
+   section does not exist (sent as empty, RFC 3501 6.4.5 leaves it open;
+   mainstream servers send ""). */
+static bool section_content(struct imap_message *msg, const struct imap_fetch_body *b, struct buf *out)
+{
+	if (b->part_count == 0 && !b->binary) {
+		struct mime_message *mm;
+		switch (b->spec) {
+		case IMAP_SECTION_ALL:
+			buf_append(out, msg->data, msg->size);
+			return true;
+		case IMAP_SECTION_HEADER:
+		case IMAP_SECTION_HEADER_FIELDS:
+		case IMAP_SECTION_HEADER_FIELDS_NOT:
+		case IMAP_SECTION_TEXT:
+			mm = imap_message_mime(msg);
+			if (b->spec == IMAP_SECTION_TEXT)
+				append_span(out, msg, &mm->root->body);
+			else if (b->spec == IMAP_SECTION_HEADER)
+				append_span(out, msg, &mm->root->header);
+			else
+				filter_headers(out, msg->data + mm->root->header.offset, mm->root->header.size, b);
+			return true;
+		case IMAP_SECTION_MIME:
+			return false;
+		}
+	}
+	struct mime_message *mm = imap_message_mime(msg);
+	char sec[IMAP_SECTION_MAX_PARTS * 11 + 1];
+	size_t o = 0;
+	for (unsigned int i = 0; i < b->part_count; i++)
+		o += (size_t)snprintf(sec + o, sizeof(sec) - o, "%s%u", i ? "." : "", b->parts[i]);
+	sec[o] = '\0';
+	const struct mime_part *p = b->part_count > 0 ? mime_part_find(mm, sec) : mm->root;
+	if (p == NULL)
+		return false;
+	if (b->binary) {
+		if (p->flags & MIME_PART_MULTIPART)
+			return false;
+		mime_part_decode(mm, p, out);
+		return true;
+	}
+	const struct mime_part *inner = (p->flags & MIME_PART_MESSAGE) ? p->children : NULL;
+	switch (b->spec) {
+	case IMAP_SECTION_ALL:
+		append_span(out, msg, &p->body);
+		return true;
+	case IMAP_SECTION_MIME:
+		append_span(out, msg, &p->header);
+		return true;
+	case IMAP_SECTION_TEXT:
+		if (inner == NULL)
+			return false;
+		append_span(out, msg, &inner->body);
+		return true;
+	case IMAP_SECTION_HEADER:
+		if (inner == NULL)
+			return false;
+		append_span(out, msg, &inner->header);
+		return true;
+	case IMAP_SECTION_HEADER_FIELDS:
+	case IMAP_SECTION_HEADER_FIELDS_NOT:
+		if (inner == NULL)
+			return false;
+		filter_headers(out, msg->data + inner->header.offset, inner->header.size, b);
+		return true;
+	}
+	return false;
+}
+
+static void append_literal(struct buf *out, const char *data, size_t len, bool binary)
+{
+	bool nul = binary && memchr(data, '\0', len) != NULL;
+	buf_printf(out, "%s{%zu}\r\n", nul ? "~" : "", len);
+	buf_append(out, data, len);
+}
+
+static void append_body(struct buf *out, struct imap_message *msg, const struct imap_fetch_body *b)
+{
+	struct buf content = BUF_INIT;
+	section_content(msg, b, &content);
+	const char *name = b->binary_size ? "BINARY.SIZE" : b->binary ? "BINARY" : "BODY";
+	if (b->binary_size) {
+		buf_printf(out, "BINARY.SIZE[%s] %zu", b->section, content.len);
+		buf_free(&content);
+		return;
+	}
+	buf_printf(out, "%s[%s]", name, b->section);
+	size_t off = 0, len = content.len;
+	if (b->partial) {
+		buf_printf(out, "<%u>", b->offset);
+		off = b->offset < content.len ? b->offset : content.len;
+		len = content.len - off < b->length ? content.len - off : b->length;
+	}
+	buf_append_char(out, ' ');
+	append_literal(out, content.data != NULL ? content.data + off : "", len, b->binary);
+	buf_free(&content);
+}
+
+static bool needs_message(const struct fetch_ctx *f)
+{
+	return f->atts.body_count > 0 ||
+	       (f->atts.items & (IMAP_FETCH_BODY | IMAP_FETCH_RFC822 | IMAP_FETCH_RFC822_HEADER |
+				 IMAP_FETCH_RFC822_TEXT));
+}
+
+/* Appends "* seq FETCH (...)"; returns false when the message is gone. */
+static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx, struct buf *out)
+{
+	struct imap_view *v = s->view;
+	uint32_t seq = f->seqs[idx];
+	uint32_t uid = imap_view_uid(v, seq);
+	const struct imap_msg *m = imap_mbox_find(v->mbox, uid);
+	if (m == NULL)
+		return false;   /* expunged by another session, not yet reported */
+	struct imap_message msg = { 0 };
+	if (needs_message(f)) {
+		char *error = NULL;
+		if (imap_message_read(v->mbox, uid, &msg, &error) <= 0) {
+			if (error != NULL)
+				log_error("imap fetch read failed session=%s uid=%u: %s", s->id, uid, error);
+			free(error);
+			return false;
+		}
+	}
+	unsigned int items = f->atts.items;
+	const char *sep = "";
+	buf_printf(out, "* %u FETCH (", seq);
+	if (items & IMAP_FETCH_UID || f->uid) {
+		buf_printf(out, "UID %u", uid);
+		sep = " ";
+	}
+	if (items & IMAP_FETCH_FLAGS) {
+		buf_printf(out, "%sFLAGS ", sep);
+		imap_append_flags(out, m->flags, m->keywords, v->first_recent && uid >= v->first_recent);
+		sep = " ";
+	}
+	if (items & IMAP_FETCH_INTERNALDATE) {
+		buf_printf(out, "%sINTERNALDATE ", sep);
+		imap_append_internaldate(out, m->internaldate);
+		sep = " ";
+	}
+	if (items & IMAP_FETCH_RFC822_SIZE) {
+		buf_printf(out, "%sRFC822.SIZE %llu", sep, (unsigned long long)m->size);
+		sep = " ";
+	}
+	uint32_t si = idx - f->slice_start;
+	if (items & IMAP_FETCH_ENVELOPE) {
+		buf_printf(out, "%sENVELOPE %s", sep, f->env[si] != NULL ? f->env[si] : "NIL");
+		sep = " ";
+	}
+	if (items & IMAP_FETCH_BODYSTRUCTURE) {
+		buf_printf(out, "%sBODYSTRUCTURE %s", sep, f->bs[si] != NULL ? f->bs[si] : "NIL");
+		sep = " ";
+	}
+	if (items & IMAP_FETCH_BODY) {
+		struct mime_message *mm = imap_message_mime(&msg);
+		buf_printf(out, "%sBODY ", sep);
+		mime_imap_bodystructure(out, mm, mm->root, 0, 0);
+		sep = " ";
+	}
+	if (items & IMAP_FETCH_MODSEQ) {
+		buf_printf(out, "%sMODSEQ (%llu)", sep, (unsigned long long)m->modseq);
+		sep = " ";
+	}
+	if (items & IMAP_FETCH_EMAILID) {
+		buf_printf(out, "%sEMAILID (M%u-%u)", sep, v->mbox->uidvalidity, uid);
+		sep = " ";
+	}
+	if (items & (IMAP_FETCH_RFC822 | IMAP_FETCH_RFC822_HEADER | IMAP_FETCH_RFC822_TEXT)) {
+		static const struct {
+			unsigned int item;
+			const char *name;
+			enum imap_section_spec spec;
+		} r822[] = { { IMAP_FETCH_RFC822, "RFC822", IMAP_SECTION_ALL },
+			     { IMAP_FETCH_RFC822_HEADER, "RFC822.HEADER", IMAP_SECTION_HEADER },
+			     { IMAP_FETCH_RFC822_TEXT, "RFC822.TEXT", IMAP_SECTION_TEXT } };
+		for (size_t k = 0; k < N_ELEMENTS(r822); k++) {
+			if (!(items & r822[k].item))
+				continue;
+			struct imap_fetch_body b = { .spec = r822[k].spec };
+			struct buf content = BUF_INIT;
+			section_content(&msg, &b, &content);
+			buf_printf(out, "%s%s ", sep, r822[k].name);
+			append_literal(out, content.data != NULL ? content.data : "", content.len, false);
+			buf_free(&content);
+			sep = " ";
+		}
+	}
+	for (unsigned int b = 0; b < f->atts.body_count; b++) {
+		buf_append_str(out, sep);
+		append_body(out, &msg, &f->atts.bodies[b]);
+		sep = " ";
+	}
+	buf_append_str(out, ")\r\n");
+	imap_message_free(&msg);
+	return true;
+}
+
+/* Writes FETCH responses until the output is full; 1 when all are done. */
+static int fetch_continue(struct imap_session *s)
+{
+	struct fetch_ctx *f = s->cont_ctx;
+	bool f_uid = f->uid;
+	struct buf out = BUF_INIT;
+	while (f->next < f->count) {
+		if (io_output_length(s->io) >= IMAP_OUTPUT_HIGH) {
+			buf_free(&out);
+			return 0;
+		}
+		uint32_t len = f->count - f->next < FETCH_SLICE ? f->count - f->next : FETCH_SLICE;
+		load_slice(s, f, f->next, len);
+		for (uint32_t i = 0; i < len; i++) {
+			fetch_one(s, f, f->next + i, &out);
+			if (out.len >= 65536)
+				imap_write_buf(s, &out);
+		}
+		imap_write_buf(s, &out);
+		unload_slice(f);
+		f->next += len;
+	}
+	buf_free(&out);
+	s->cont_ctx = NULL;
+	fetch_ctx_free(f);
+	imap_tagged(s, "OK", "%sFETCH completed", f_uid ? "UID " : "");
+	return 1;
+}
+
+/* Sets \Seen on the messages that a non-PEEK fetch reads (RFC 3501 6.4.5). */
+static void mark_seen(struct imap_session *s, struct fetch_ctx *f)
+{
+	struct imap_view *v = s->view;
+	uint32_t *uids = xmalloc((f->count + 1) * sizeof(*uids));
+	size_t n = 0;
+	for (uint32_t i = 0; i < f->count; i++) {
+		uint32_t uid = imap_view_uid(v, f->seqs[i]);
+		const struct imap_msg *m = imap_mbox_find(v->mbox, uid);
+		if (m != NULL && !(m->flags & STORE_FLAG_SEEN))
+			uids[n++] = uid;
+	}
+	if (n > 0) {
+		char *error = NULL;
+		imap_view_update(s, false);
+		if (store_msg_set_flags(v->mbox->smbox, uids, n, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0,
+					NULL, NULL, &error) < 0) {
+			log_error("imap set-seen failed session=%s: %s", s->id, error);
+			free(error);
+		} else {
+			imap_mbox_mark_dirty(v->mbox);
+			if (imap_mbox_refresh(v->mbox, &error) < 0) {
+				log_error("imap sync failed session=%s: %s", s->id, error);
+				free(error);
+			}
+			/* the new flags go out with this FETCH */
+			f->atts.items |= IMAP_FETCH_FLAGS;
+			v->modseq_reported = v->mbox->highestmodseq;
+		}
+	}
+	free(uids);
+}
+
+static void report_vanished(struct imap_session *s, const struct imap_seqset *set, uint64_t modseq)
+{
+	uint32_t *gone = NULL;
+	size_t n = 0, k = 0;
+	char *error = NULL;
+	if (store_mailbox_expunged_since(s->view->mbox->smbox, modseq, &gone, &n, &error) < 0) {
+		log_error("imap vanished failed session=%s: %s", s->id, error);
+		free(error);
+		return;
+	}
+	uint32_t max = s->view->count > 0 ? imap_view_uid(s->view, s->view->count) : 0;
+	for (size_t i = 0; i < n; i++)
+		if (imap_seqset_contains(set, gone[i], max > gone[i] ? max : gone[i]))
+			gone[k++] = gone[i];
+	if (k > 0) {
+		struct buf out = BUF_INIT;
+		buf_append_str(&out, "* VANISHED (EARLIER) ");
+		imap_append_uidset(&out, gone, k);
+		buf_append_str(&out, "\r\n");
+		imap_write_buf(s, &out);
+		buf_free(&out);
+	}
+	free(gone);
+}
+
+int imap_cmd_fetch(struct imap_cmd_ctx *c, const char **error_r)
+{
+	struct imap_session *s = c->s;
+	struct imap_seqset *set;
+	if (c->count < 2 || c->args[0].type != IMAP_ARG_ATOM) {
+		*error_r = "FETCH needs a sequence set and attributes";
+		return -1;
+	}
+	struct fetch_ctx *f = xcalloc(1, sizeof(*f));
+	f->pool = c->pool;
+	c->pool = NULL;
+	f->uid = c->uid;
+	if (imap_seqset_parse(f->pool, c->args[0].str, &set, error_r) < 0 ||
+	    imap_fetch_parse(f->pool, c->args + 1, c->count - 1, &f->atts, error_r) < 0) {
+		fetch_ctx_free(f);
+		return -1;
+	}
+	if (f->atts.vanished && (!c->uid || !(s->enabled & IMAP_ENABLED_QRESYNC))) {
+		fetch_ctx_free(f);
+		*error_r = "VANISHED needs UID FETCH and QRESYNC";
+		return -1;
+	}
+	int n = imap_view_resolve(s, set, c->uid, &f->seqs, error_r);
+	if (n < 0) {
+		fetch_ctx_free(f);
+		return -1;
+	}
+	f->count = (uint32_t)n;
+	if (f->atts.has_changedsince) {
+		s->enabled |= IMAP_ENABLED_CONDSTORE;
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < f->count; i++) {
+			const struct imap_msg *m = imap_mbox_find(s->view->mbox, imap_view_uid(s->view, f->seqs[i]));
+			if (m != NULL && m->modseq > f->atts.changedsince)
+				f->seqs[k++] = f->seqs[i];
+		}
+		f->count = k;
+		if (f->atts.vanished)
+			report_vanished(s, set, f->atts.changedsince);
+	}
+	if (f->atts.items & IMAP_FETCH_MODSEQ)
+		s->enabled |= IMAP_ENABLED_CONDSTORE;
+	if (imap_fetch_sets_seen(&f->atts) && !s->view->readonly)
+		mark_seen(s, f);
+	s->cont_ctx = f;
+	if (fetch_continue(s) == 0) {
+		s->cont = fetch_continue;
+		io_want_drained(s->io, IMAP_OUTPUT_HIGH / 4);
+	}
+	return 0;
+}

@@ -1,0 +1,281 @@
+#ifndef IMAP_IMAP_PRIVATE_H
+#define IMAP_IMAP_PRIVATE_H
+/* Internals of the IMAP server shared by its files.
+
+   Memory: a session holds only what is its own (state, tag of a running
+   command, its view of the selected mailbox).  Everything per user and per
+   mailbox is shared by all sessions of the worker: one store handle per
+   user (struct imap_user), one open mailbox per (user, mailbox) with its
+   inotify watch and its message table (struct imap_mbox).  A session's
+   view is a reference to an immutable-prefix UID vector plus a count, so
+   10,000 sessions on one mailbox share one vector. */
+#include "imap/imap_parse.h"
+#include "lib/buf.h"
+#include "server/worker.h"
+#include "store/store.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct io;
+struct event;
+struct sasl_server;
+
+#define IMAP_SEPARATOR "."
+/* Output is produced in slices: a command that writes a lot (FETCH of
+   10,000 messages) stops at this much pending output and continues when
+   the client has read it. */
+#define IMAP_OUTPUT_HIGH (256 * 1024)
+#define IMAP_MAX_BAD_COMMANDS 20
+/* RFC 3501 5.4: at least 30 minutes, and RFC 2177: while IDLE too. */
+#define IMAP_MIN_TIMEOUT (30 * 60)
+#define IMAP_PREAUTH_TIMEOUT 60
+
+enum imap_state { IMAP_STATE_NOAUTH, IMAP_STATE_AUTH, IMAP_STATE_SELECTED, IMAP_STATE_LOGOUT };
+
+enum imap_enabled {
+	IMAP_ENABLED_CONDSTORE = 1 << 0,
+	IMAP_ENABLED_QRESYNC = 1 << 1,
+	IMAP_ENABLED_IMAP4REV2 = 1 << 2,
+	IMAP_ENABLED_UTF8 = 1 << 3,
+};
+
+/* ---- shared per-user and per-mailbox state ---- */
+
+struct imap_user {
+	struct imap_user *next;
+	char *address;
+	char *maildir;
+	struct store *store;
+	uint64_t quota;              /* bytes, 0 = unlimited */
+	int refs;
+	int sessions;
+};
+
+/* One message of the shared table. */
+struct imap_msg {
+	uint32_t uid;
+	uint32_t flags;              /* enum store_flag */
+	uint64_t size;
+	uint64_t modseq;
+	int64_t internaldate;
+	char *keywords;              /* NULL: none */
+};
+
+/* A UID vector whose prefix [0, count) never changes once written: views
+   hold a reference and their own count; appends write past every view's
+   count; an expunge makes a new vector. */
+struct imap_uidvec {
+	int refs;
+	uint32_t count, cap;
+	uint32_t uids[];
+};
+
+struct imap_mbox {
+	struct imap_mbox *next;
+	struct imap_user *user;
+	char *name;
+	struct store_mailbox *smbox;
+	int refs;
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	struct imap_msg *msgs;       /* ascending UID; same order as vec */
+	uint32_t count, alloc;
+	struct imap_uidvec *vec;
+	int watch_fd;
+	struct event *watch_ev;
+	bool dirty;                  /* the Maildir changed: resync before use */
+	struct imap_session *idlers; /* sessions in IDLE on this mailbox */
+};
+
+/* A session's view of its selected mailbox. */
+struct imap_view {
+	struct imap_mbox *mbox;
+	struct imap_uidvec *vec;
+	uint32_t count;              /* messages the client knows of */
+	uint32_t first_recent;
+	uint32_t recent_reported;
+	uint64_t modseq_reported;    /* flag changes up to here were sent */
+	bool readonly;
+	bool changed_since_flags;    /* keywords list changed: send FLAGS */
+};
+
+/* ---- the session ---- */
+
+struct imap_session;
+/* A command that continues once output drains (returns 1 done, 0 more). */
+typedef int imap_continue_fn(struct imap_session *s);
+
+struct imap_session {
+	struct io *io;
+	struct conn_info conn;
+	char id[24];
+	struct imap_parser *parser;
+	enum imap_state state;
+	unsigned int enabled;        /* enum imap_enabled */
+	bool acquired, tls, compressed, dead, busy, logout;
+	bool in_command;             /* between a command and its tagged reply */
+	int bad_commands, auth_failures;
+	struct imap_user *user;
+	struct imap_view *view;
+	/* a command in progress that waits on a job, IDLE, SASL or output */
+	char *tag;
+	const char *cmd_name;
+	struct sasl_server *sasl;
+	bool idling;
+	struct imap_session *idle_next;
+	struct event *timer;
+	imap_continue_fn *cont;
+	void *cont_ctx;
+	/* SEARCHRES (RFC 5182) */
+	uint32_t *saved;
+	uint32_t saved_count;
+};
+
+/* A command: its name, the states it is allowed in, its handler.  Handlers
+   answer with imap_tagged() (or start something that does later) and
+   return 0; -1 means "BAD" with the error in *error_r. */
+#define IMAP_IN_NOAUTH (1 << IMAP_STATE_NOAUTH)
+#define IMAP_IN_AUTH (1 << IMAP_STATE_AUTH)
+#define IMAP_IN_SELECTED (1 << IMAP_STATE_SELECTED)
+#define IMAP_IN_ANY (IMAP_IN_NOAUTH | IMAP_IN_AUTH | IMAP_IN_SELECTED)
+
+struct imap_cmd_ctx {
+	struct imap_session *s;
+	const struct imap_command *cmd;
+	const struct imap_arg *args;
+	unsigned int count;
+	bool uid;                    /* UID FETCH / SEARCH / STORE / COPY / MOVE / EXPUNGE */
+	struct pool *pool;
+};
+
+typedef int imap_cmd_fn(struct imap_cmd_ctx *c, const char **error_r);
+
+struct imap_cmd_def {
+	const char *name;
+	unsigned int states;
+	imap_cmd_fn *fn;
+	bool uid_ok;                 /* may follow "UID" */
+	bool no_expunge;             /* RFC 3501 7.4.1: FETCH, STORE, SEARCH */
+};
+
+/* imap_session.c */
+void imap_tagged(struct imap_session *s, const char *status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void imap_untagged(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The tagged reply for an internal failure: logs error (and frees it). */
+void imap_internal_error(struct imap_session *s, const char *what, char *error);
+/* Ends a command that finished later (job, IDLE, streaming): reads the
+   next one. */
+void imap_command_done(struct imap_session *s);
+void imap_session_close(struct imap_session *s, const char *bye);
+const char *imap_capabilities(const struct imap_session *s);
+/* Writes an astring (quoted or literal). */
+void imap_append_astring(struct buf *out, const char *s);
+void imap_write_buf(struct imap_session *s, struct buf *b);
+
+/* imap_auth.c */
+int imap_cmd_capability(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_starttls(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_login(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_authenticate(struct imap_cmd_ctx *c, const char **error_r);
+/* Feeds a SASL response line; returns true when it was consumed. */
+void imap_auth_input(struct imap_session *s, const char *line, size_t len);
+int imap_cmd_id(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_enable(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_namespace(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_compress(struct imap_cmd_ctx *c, const char **error_r);
+void imap_user_unref(struct imap_user **user);
+
+/* imap_mailbox.c */
+int imap_cmd_select(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_create(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_delete(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_rename(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_subscribe(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_list(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_status(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_close(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_noop(struct imap_cmd_ctx *c, const char **error_r);
+/* SPECIAL-USE attribute of a mailbox name, or NULL. */
+const char *imap_special_use(const char *name);
+
+/* imap_view.c */
+/* Opens (or shares) a mailbox; 1, 0 when it does not exist, -1 error. */
+int imap_mbox_get(struct imap_user *user, const char *name, struct imap_mbox **mbox_r, char **error_r);
+void imap_mbox_unref(struct imap_mbox **mbox);
+/* Re-reads the mailbox if the Maildir changed (inotify or our own writes). */
+int imap_mbox_refresh(struct imap_mbox *mbox, char **error_r);
+void imap_mbox_mark_dirty(struct imap_mbox *mbox);
+const struct imap_msg *imap_mbox_find(const struct imap_mbox *mbox, uint32_t uid);
+struct imap_view *imap_view_new(struct imap_mbox *mbox, bool readonly);
+void imap_view_free(struct imap_view **view);
+/* Sends what changed since the client last heard (EXISTS, RECENT, FETCH
+   FLAGS, and EXPUNGE/VANISHED when allowed). */
+void imap_view_update(struct imap_session *s, bool allow_expunge);
+static inline uint32_t imap_view_uid(const struct imap_view *v, uint32_t seq)
+{
+	return v->vec->uids[seq - 1];
+}
+/* Sequence number of uid in the view, 0 when absent. */
+uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid);
+/* Resolves a sequence set (or UID set with uid) into the view's sequence
+   numbers, ascending, deduplicated.  Returns the count; -1 with *error_r
+   when a sequence number is out of range. */
+int imap_view_resolve(struct imap_session *s, const struct imap_seqset *set, bool uid,
+		      uint32_t **seqs_r, const char **error_r);
+/* "(\Seen \Answered kw)" */
+void imap_append_flags(struct buf *out, uint32_t flags, const char *keywords, bool recent);
+uint32_t imap_flags_to_store(unsigned int imap_flags);
+/* Appends uids as a compact set "1:3,7" */
+void imap_append_uidset(struct buf *out, const uint32_t *uids, size_t count);
+
+/* imap_fetch.c */
+/* "dd-Mon-yyyy hh:mm:ss +0000" in quotes */
+void imap_append_internaldate(struct buf *out, int64_t t);
+int imap_cmd_fetch(struct imap_cmd_ctx *c, const char **error_r);
+
+/* imap_search.c */
+int imap_cmd_search(struct imap_cmd_ctx *c, const char **error_r);
+/* Evaluates key on every message of the view; *seqs_r ascending. */
+int imap_search_run(struct imap_session *s, const struct imap_search_key *key, uint32_t **seqs_r,
+		    uint32_t *count_r, char **error_r);
+
+/* imap_store.c */
+int imap_cmd_store(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_copy(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_expunge(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r);
+/* Expunges every \Deleted message (of uids, when given); used by CLOSE. */
+int imap_expunge_deleted(struct imap_session *s, const struct imap_seqset *uids, bool report,
+			 char **error_r);
+
+/* imap_idle.c */
+int imap_cmd_idle(struct imap_cmd_ctx *c, const char **error_r);
+void imap_idle_input(struct imap_session *s, const char *line, size_t len);
+void imap_idle_notify(struct imap_mbox *mbox);
+void imap_idle_stop(struct imap_session *s);
+
+/* imap_sort.c, imap_thread.c */
+int imap_cmd_sort(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_thread(struct imap_cmd_ctx *c, const char **error_r);
+
+/* imap_quota.c */
+int imap_cmd_getquota(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_getquotaroot(struct imap_cmd_ctx *c, const char **error_r);
+int imap_cmd_setquota(struct imap_cmd_ctx *c, const char **error_r);
+/* 0 when adding bytes keeps the user within quota, else -1. */
+int imap_quota_check(struct imap_session *s, uint64_t bytes);
+
+/* imap_message.c: reading messages for FETCH, SEARCH and SORT. */
+struct imap_message {
+	char *data;
+	size_t size;
+	struct mime_message *mime;   /* parsed on demand */
+};
+/* Reads the message file of uid.  1, 0 when gone, -1 error. */
+int imap_message_read(struct imap_mbox *mbox, uint32_t uid, struct imap_message *msg_r,
+		      char **error_r);
+struct mime_message *imap_message_mime(struct imap_message *msg);
+void imap_message_free(struct imap_message *msg);
+#endif

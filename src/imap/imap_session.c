@@ -1,0 +1,409 @@
+/* The IMAP session engine (RFC 3501, RFC 9051): greeting, the command
+   table with the states each command is allowed in, the input loop that
+   feeds the incremental parser, tagged and untagged replies, timeouts and
+   teardown.  Command groups live in their own files. */
+#include "imap/imap_private.h"
+#include "auth/sasl.h"
+#include "lib/io.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+static const struct imap_cmd_def commands[] = {
+	{ "CAPABILITY", IMAP_IN_ANY, imap_cmd_capability, false, false },
+	{ "NOOP", IMAP_IN_ANY, imap_cmd_noop, false, false },
+	{ "LOGOUT", IMAP_IN_ANY, NULL, false, false },
+	{ "ID", IMAP_IN_ANY, imap_cmd_id, false, false },
+	{ "STARTTLS", IMAP_IN_NOAUTH, imap_cmd_starttls, false, false },
+	{ "LOGIN", IMAP_IN_NOAUTH, imap_cmd_login, false, false },
+	{ "AUTHENTICATE", IMAP_IN_NOAUTH, imap_cmd_authenticate, false, false },
+	{ "ENABLE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_enable, false, false },
+	{ "SELECT", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_select, false, false },
+	{ "EXAMINE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_select, false, false },
+	{ "CREATE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_create, false, false },
+	{ "DELETE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_delete, false, false },
+	{ "RENAME", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_rename, false, false },
+	{ "SUBSCRIBE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_subscribe, false, false },
+	{ "UNSUBSCRIBE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_subscribe, false, false },
+	{ "LIST", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_list, false, false },
+	{ "LSUB", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_list, false, false },
+	{ "STATUS", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_status, false, false },
+	{ "APPEND", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_append, false, false },
+	{ "NAMESPACE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_namespace, false, false },
+	{ "IDLE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_idle, false, false },
+	{ "GETQUOTA", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_getquota, false, false },
+	{ "GETQUOTAROOT", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_getquotaroot, false, false },
+	{ "SETQUOTA", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_setquota, false, false },
+	{ "COMPRESS", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_compress, false, false },
+	{ "CHECK", IMAP_IN_SELECTED, imap_cmd_noop, false, false },
+	{ "CLOSE", IMAP_IN_SELECTED, imap_cmd_close, false, false },
+	{ "UNSELECT", IMAP_IN_SELECTED, imap_cmd_close, false, false },
+	{ "EXPUNGE", IMAP_IN_SELECTED, imap_cmd_expunge, true, false },
+	{ "SEARCH", IMAP_IN_SELECTED, imap_cmd_search, true, true },
+	{ "FETCH", IMAP_IN_SELECTED, imap_cmd_fetch, true, true },
+	{ "STORE", IMAP_IN_SELECTED, imap_cmd_store, true, true },
+	{ "COPY", IMAP_IN_SELECTED, imap_cmd_copy, true, false },
+	{ "MOVE", IMAP_IN_SELECTED, imap_cmd_copy, true, false },
+	{ "SORT", IMAP_IN_SELECTED, imap_cmd_sort, true, true },
+	{ "THREAD", IMAP_IN_SELECTED, imap_cmd_thread, true, true },
+};
+
+static void session_input(struct imap_session *s);
+
+/* ---- replies ---- */
+
+void imap_write_buf(struct imap_session *s, struct buf *b)
+{
+	if (b->len > 0)
+		io_write(s->io, b->data, b->len);
+	buf_reset(b);
+}
+
+void imap_untagged(struct imap_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct evbuffer *out = io_output(s->io);
+	evbuffer_add(out, "* ", 2);
+	evbuffer_add_vprintf(out, fmt, ap);
+	evbuffer_add(out, "\r\n", 2);
+	va_end(ap);
+}
+
+static bool current_no_expunge(const struct imap_session *s)
+{
+	for (size_t i = 0; s->cmd_name != NULL && i < N_ELEMENTS(commands); i++)
+		if (strcmp(commands[i].name, s->cmd_name) == 0)
+			return commands[i].no_expunge;
+	return false;
+}
+
+void imap_tagged(struct imap_session *s, const char *status, const char *fmt, ...)
+{
+	/* Changes made by other sessions are reported before the tagged reply
+	   (RFC 3501 7: at the end of any command), expunges only where 7.4.1
+	   allows them. */
+	if (s->view != NULL && s->state == IMAP_STATE_SELECTED && !s->dead)
+		imap_view_update(s, !current_no_expunge(s));
+	va_list ap;
+	va_start(ap, fmt);
+	struct evbuffer *out = io_output(s->io);
+	evbuffer_add_printf(out, "%s %s ", s->tag != NULL ? s->tag : "*", status);
+	evbuffer_add_vprintf(out, fmt, ap);
+	evbuffer_add(out, "\r\n", 2);
+	va_end(ap);
+	free(s->tag);
+	s->tag = NULL;
+	s->cmd_name = NULL;
+	s->in_command = false;
+}
+
+void imap_internal_error(struct imap_session *s, const char *what, char *error)
+{
+	log_error("imap %s failed session=%s user=%s: %s", what, s->id,
+		  s->user != NULL ? s->user->address : "-", error != NULL ? error : "?");
+	free(error);
+	imap_tagged(s, "NO", "[SERVERBUG] Internal error occurred. Refer to server log for more information.");
+}
+
+void imap_append_astring(struct buf *out, const char *str)
+{
+	size_t len = strlen(str);
+	bool quote_ok = len < 1024;
+	for (size_t i = 0; quote_ok && i < len; i++) {
+		unsigned char c = (unsigned char)str[i];
+		if (c == '\r' || c == '\n' || c >= 0x80)
+			quote_ok = false;
+	}
+	if (!quote_ok) {
+		buf_printf(out, "{%zu}\r\n", len);
+		buf_append(out, str, len);
+		return;
+	}
+	buf_append_char(out, '"');
+	for (size_t i = 0; i < len; i++) {
+		if (str[i] == '"' || str[i] == '\\')
+			buf_append_char(out, '\\');
+		buf_append_char(out, str[i]);
+	}
+	buf_append_char(out, '"');
+}
+
+const char *imap_capabilities(const struct imap_session *s)
+{
+	static char caps[1024];
+	bool plain_ok = worker_plaintext_auth_allowed(&s->conn, s->tls);
+	if (s->state == IMAP_STATE_NOAUTH) {
+		snprintf(caps, sizeof(caps), "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE%s%s",
+			 !s->tls && worker->tls != NULL ? " STARTTLS" : "",
+			 plain_ok ? " AUTH=PLAIN AUTH=LOGIN" : " LOGINDISABLED");
+		return caps;
+	}
+	snprintf(caps, sizeof(caps),
+		 "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
+		 "UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC "
+		 "ESEARCH SEARCHRES SORT THREAD=REFERENCES THREAD=ORDEREDSUBJECT QUOTA "
+		 "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE%s APPENDLIMIT=%llu BINARY STATUS=SIZE WITHIN",
+		 s->compressed ? "" : " COMPRESS=DEFLATE",
+		 (unsigned long long)worker->cfg->max_message_size);
+	return caps;
+}
+
+/* ---- lifetime ---- */
+
+static void session_free(struct imap_session *s)
+{
+	log_info("imap disconnect session=%s user=%s", s->id, s->user != NULL ? s->user->address : "-");
+	if (s->idling)
+		imap_idle_stop(s);
+	imap_view_free(&s->view);
+	if (s->user != NULL) {
+		s->user->sessions--;
+		imap_user_unref(&s->user);
+	}
+	sasl_server_free(&s->sasl);
+	imap_parser_destroy(&s->parser);
+	if (s->timer != NULL)
+		event_free(s->timer);
+	free(s->tag);
+	free(s->saved);
+	io_free(&s->io);
+	if (s->acquired)
+		worker_conn_release(&s->conn);
+	free(s);
+}
+
+/* Frees the session now, or once its pending job has reported back. */
+static void session_reap(struct imap_session *s)
+{
+	s->dead = true;
+	if (!s->busy)
+		session_free(s);
+}
+
+void imap_session_close(struct imap_session *s, const char *bye)
+{
+	if (s->idling)
+		imap_idle_stop(s);
+	if (bye != NULL)
+		imap_untagged(s, "BYE %s", bye);
+	s->logout = true;
+	io_close_after_flush(s->io);
+}
+
+void imap_command_done(struct imap_session *s)
+{
+	if (s->dead) {
+		s->busy = false;
+		session_free(s);
+		return;
+	}
+	s->busy = false;
+	if (!s->logout)
+		io_kick_input(s->io);
+}
+
+/* ---- commands ---- */
+
+static const struct imap_cmd_def *find_command(const char *name)
+{
+	for (size_t i = 0; i < N_ELEMENTS(commands); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void run_command(struct imap_session *s, const struct imap_command *cmd)
+{
+	struct imap_cmd_ctx c = { .s = s, .cmd = cmd, .args = cmd->args, .count = cmd->count };
+	const char *name = cmd->name;
+	s->tag = xstrdup(cmd->tag);
+	s->in_command = true;
+	if (strcmp(name, "UID") == 0) {
+		if (c.count == 0 || c.args[0].type != IMAP_ARG_ATOM) {
+			imap_tagged(s, "BAD", "UID needs a command");
+			return;
+		}
+		c.uid = true;
+		name = c.args[0].str;
+		c.args++;
+		c.count--;
+	}
+	const struct imap_cmd_def *def = find_command(name);
+	if (def == NULL || (c.uid && !def->uid_ok)) {
+		char pr[64];
+		imap_tagged(s, "BAD", "Unknown command %s", log_printable(pr, sizeof(pr), name, strlen(name)));
+		s->bad_commands++;
+		return;
+	}
+	s->cmd_name = def->name;
+	if (!(def->states & (1u << s->state))) {
+		imap_tagged(s, "BAD", "%s not allowed %s", def->name,
+			    s->state == IMAP_STATE_NOAUTH ? "before authentication"
+			    : s->state == IMAP_STATE_AUTH ? "without a selected mailbox"
+							  : "after authentication");
+		s->bad_commands++;
+		return;
+	}
+	if (def->fn == NULL) {   /* LOGOUT */
+		if (c.count > 0) {
+			imap_tagged(s, "BAD", "LOGOUT takes no arguments");
+			return;
+		}
+		imap_untagged(s, "BYE Logging out");
+		imap_tagged(s, "OK", "LOGOUT completed");
+		s->logout = true;
+		io_close_after_flush(s->io);
+		return;
+	}
+	c.pool = pool_create(4096);
+	const char *error = NULL;
+	if (def->fn(&c, &error) < 0) {
+		imap_tagged(s, "BAD", "%s", error != NULL ? error : "Invalid arguments");
+		s->bad_commands++;
+	}
+	pool_destroy(&c.pool);
+}
+
+static void parse_error(struct imap_session *s)
+{
+	const char *tag = imap_parser_tag(s->parser);
+	const char *err = imap_parser_error(s->parser);
+	s->bad_commands++;
+	if (imap_parser_fatal(s->parser)) {
+		imap_session_close(s, err);
+		return;
+	}
+	io_printf(s->io, "%s BAD %s\r\n", tag, err);
+	if (s->bad_commands >= IMAP_MAX_BAD_COMMANDS)
+		imap_session_close(s, "Too many invalid commands");
+}
+
+/* Reads and runs commands while input is buffered and nothing waits. */
+static void session_input(struct imap_session *s)
+{
+	char *line;
+	size_t len;
+	while (!s->dead && !s->busy && !s->logout && s->cont == NULL) {
+		if (s->idling || s->sasl != NULL) {
+			int r = io_read_line(s->io, 8192, &line, &len);
+			if (r == 0)
+				return;
+			if (r < 0) {
+				line = "";
+				len = 0;
+			}
+			if (s->idling)
+				imap_idle_input(s, line, len);
+			else
+				imap_auth_input(s, line, len);
+			continue;
+		}
+		struct evbuffer *in = io_input(s->io);
+		if (evbuffer_get_length(in) == 0)
+			return;
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			return;
+		if (s->parser == NULL)
+			s->parser = imap_parser_create(&(struct imap_parse_limits){
+				.max_append_literal = worker->cfg->max_message_size });
+		size_t used = 0;
+		enum imap_parse_result r = imap_parser_feed(s->parser, v.iov_base, v.iov_len, &used);
+		evbuffer_drain(in, used);
+		switch (r) {
+		case IMAP_PARSE_MORE:
+			break;
+		case IMAP_PARSE_LITERAL:
+			io_write_str(s->io, "+ OK\r\n");
+			break;
+		case IMAP_PARSE_ERROR:
+			parse_error(s);
+			break;
+		case IMAP_PARSE_COMMAND:
+			run_command(s, imap_parser_command(s->parser));
+			if (!s->dead && s->parser != NULL && !imap_parser_busy(s->parser))
+				imap_parser_reset(s->parser);
+			break;
+		}
+		if (s->bad_commands >= IMAP_MAX_BAD_COMMANDS && !s->logout)
+			imap_session_close(s, "Too many invalid commands");
+	}
+}
+
+static void session_io(struct io *io, enum io_event ev, void *ctx)
+{
+	struct imap_session *s = ctx;
+	switch (ev) {
+	case IO_EVENT_INPUT:
+		session_input(s);
+		break;
+	case IO_EVENT_DRAINED:
+		if (s->cont != NULL && s->cont(s) != 0) {
+			s->cont = NULL;
+			io_want_drained(s->io, 0);
+			imap_command_done(s);
+		}
+		break;
+	case IO_EVENT_TLS_DONE:
+		s->tls = true;
+		if (s->conn.implicit_tls) {
+			imap_untagged(s, "OK [CAPABILITY %s] postoffice ready", imap_capabilities(s));
+		}
+		log_info("imap tls session=%s version=%s cipher=%s", s->id, io_tls_version(io),
+			 io_tls_cipher(io));
+		io_kick_input(io);
+		break;
+	case IO_EVENT_TIMEOUT:
+		log_info("imap timeout session=%s", s->id);
+		imap_session_close(s, "Autologout; idle for too long");
+		break;
+	case IO_EVENT_EOF:
+	case IO_EVENT_ERROR:
+		if (ev == IO_EVENT_ERROR)
+			log_info("imap error session=%s: %s", s->id, io_error(io));
+		session_reap(s);
+		break;
+	case IO_EVENT_CLOSED:
+		session_reap(s);
+		break;
+	case IO_EVENT_CONNECTED:
+		break;
+	}
+}
+
+void imap_session_start(const struct conn_info *conn)
+{
+	struct imap_session *s = xcalloc(1, sizeof(*s));
+	s->conn = *conn;
+	worker_new_id(s->id);
+	s->io = io_new(worker->base, conn->fd, session_io, s);
+	if (worker->draining) {
+		imap_session_close(s, "Server shutting down");
+		return;
+	}
+	if (!worker_conn_acquire(conn)) {
+		log_info("imap reject session=%s ip=%s reason=too-many-connections", s->id, conn->ip);
+		imap_session_close(s, "Too many connections, try again later");
+		return;
+	}
+	s->acquired = true;
+	log_info("imap connect session=%s ip=%s port=%d tls=%d", s->id, conn->ip, conn->local_port,
+		 conn->implicit_tls);
+	io_set_timeout(s->io, IMAP_PREAUTH_TIMEOUT);
+	if (conn->implicit_tls) {
+		if (worker->tls == NULL || io_start_tls_server(s->io, worker->tls) < 0) {
+			log_error("imap tls unavailable session=%s", s->id);
+			session_reap(s);
+		}
+		return;
+	}
+	imap_untagged(s, "OK [CAPABILITY %s] postoffice ready", imap_capabilities(s));
+}

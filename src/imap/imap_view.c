@@ -1,0 +1,617 @@
+/* Shared open mailboxes and each session's view of its selected one.
+
+   A mailbox opened by any session of this worker is opened once: one
+   store handle, one inotify watch, one message table (UID, flags,
+   keywords, size, modseq).  A change seen by the watch marks it dirty; the
+   next session that looks resyncs it once for all (RFC 3501 5.2: the
+   server reports changes; 7.4.1: never an EXPUNGE during FETCH, STORE or
+   SEARCH, which is why a view keeps its own UID vector until it may
+   report the expunge). */
+#include "imap/imap_private.h"
+#include "lib/io.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "store/store_imap_extra.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <event2/event.h>
+
+static struct imap_mbox *mboxes;
+
+/* ---- UID vectors ---- */
+
+static struct imap_uidvec *uidvec_new(uint32_t cap)
+{
+	if (cap < 16)
+		cap = 16;
+	struct imap_uidvec *v = xmalloc(sizeof(*v) + (size_t)cap * sizeof(uint32_t));
+	v->refs = 1;
+	v->count = 0;
+	v->cap = cap;
+	return v;
+}
+
+static void uidvec_unref(struct imap_uidvec **vp)
+{
+	if (*vp != NULL && --(*vp)->refs == 0)
+		free(*vp);
+	*vp = NULL;
+}
+
+static struct imap_uidvec *uidvec_ref(struct imap_uidvec *v)
+{
+	v->refs++;
+	return v;
+}
+
+/* Makes mbox->vec hold exactly the UIDs of mbox->msgs: appended in place
+   when only new UIDs were added (views see their own prefix), else a new
+   vector. */
+static void rebuild_vec(struct imap_mbox *mbox, bool expunged)
+{
+	struct imap_uidvec *v = mbox->vec;
+	if (!expunged && v != NULL && mbox->count <= v->cap) {
+		for (uint32_t i = v->count; i < mbox->count; i++)
+			v->uids[i] = mbox->msgs[i].uid;
+		v->count = mbox->count;
+		return;
+	}
+	struct imap_uidvec *nv = uidvec_new(mbox->count + mbox->count / 2);
+	for (uint32_t i = 0; i < mbox->count; i++)
+		nv->uids[i] = mbox->msgs[i].uid;
+	nv->count = mbox->count;
+	uidvec_unref(&mbox->vec);
+	mbox->vec = nv;
+}
+
+/* ---- the message table ---- */
+
+static void msg_set(struct imap_msg *m, const struct store_msg *sm)
+{
+	m->uid = sm->uid;
+	m->flags = sm->flags;
+	m->size = sm->size;
+	m->modseq = sm->modseq;
+	m->internaldate = sm->internaldate;
+	free(m->keywords);
+	m->keywords = sm->keywords != NULL && sm->keywords[0] != '\0' ? xstrdup(sm->keywords) : NULL;
+}
+
+static struct imap_msg *msg_find(const struct imap_mbox *mbox, uint32_t uid)
+{
+	uint32_t lo = 0, hi = mbox->count;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (mbox->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < mbox->count && mbox->msgs[lo].uid == uid ? &mbox->msgs[lo] : NULL;
+}
+
+const struct imap_msg *imap_mbox_find(const struct imap_mbox *mbox, uint32_t uid)
+{
+	return msg_find(mbox, uid);
+}
+
+static void msgs_reserve(struct imap_mbox *mbox, uint32_t n)
+{
+	if (n <= mbox->alloc)
+		return;
+	uint32_t a = mbox->alloc ? mbox->alloc : 64;
+	while (a < n)
+		a *= 2;
+	mbox->msgs = xreallocarray(mbox->msgs, a, sizeof(*mbox->msgs));
+	memset(mbox->msgs + mbox->alloc, 0, (a - mbox->alloc) * sizeof(*mbox->msgs));
+	mbox->alloc = a;
+}
+
+static int load_all(struct imap_mbox *mbox, char **error_r)
+{
+	struct store_msg_list list;
+	if (store_mailbox_get_counters(mbox->smbox, &mbox->uidnext, &mbox->highestmodseq, error_r) < 0 ||
+	    store_mailbox_list(mbox->smbox, &list, error_r) < 0)
+		return -1;
+	msgs_reserve(mbox, (uint32_t)list.count);
+	for (size_t i = 0; i < list.count; i++)
+		msg_set(&mbox->msgs[i], &list.msgs[i]);
+	mbox->count = (uint32_t)list.count;
+	store_msg_list_free(&list);
+	rebuild_vec(mbox, true);
+	return 0;
+}
+
+static void remove_uids(struct imap_mbox *mbox, const uint32_t *uids, size_t n, bool *removed_r)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct imap_msg *m = msg_find(mbox, uids[i]);
+		if (m == NULL)
+			continue;
+		free(m->keywords);
+		size_t idx = (size_t)(m - mbox->msgs);
+		memmove(m, m + 1, (mbox->count - idx - 1) * sizeof(*m));
+		mbox->count--;
+		memset(&mbox->msgs[mbox->count], 0, sizeof(*m));
+		*removed_r = true;
+	}
+}
+
+static int msg_cmp(const void *a, const void *b)
+{
+	const struct imap_msg *x = a, *y = b;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+void imap_mbox_mark_dirty(struct imap_mbox *mbox)
+{
+	mbox->dirty = true;
+}
+
+int imap_mbox_refresh(struct imap_mbox *mbox, char **error_r)
+{
+	if (mbox->watch_fd >= 0) {
+		char ev[4096] __attribute__((aligned(8)));
+		while (read(mbox->watch_fd, ev, sizeof(ev)) > 0)
+			mbox->dirty = true;
+	}
+	if (!mbox->dirty)
+		return 0;
+	mbox->dirty = false;
+	uint32_t uidnext;
+	uint64_t modseq;
+	if (store_mailbox_sync(mbox->smbox, false, error_r) < 0 ||
+	    store_mailbox_get_counters(mbox->smbox, &uidnext, &modseq, error_r) < 0)
+		return -1;
+	if (uidnext == mbox->uidnext && modseq == mbox->highestmodseq)
+		return 0;
+	struct store_msg_list list;
+	uint32_t *gone = NULL;
+	size_t gone_count = 0;
+	if (store_mailbox_expunged_since(mbox->smbox, mbox->highestmodseq, &gone, &gone_count, error_r) < 0)
+		return -1;
+	if (store_mailbox_changed_since(mbox->smbox, mbox->highestmodseq, &list, error_r) < 0) {
+		free(gone);
+		return -1;
+	}
+	bool removed = false, unsorted = false;
+	remove_uids(mbox, gone, gone_count, &removed);
+	free(gone);
+	for (size_t i = 0; i < list.count; i++) {
+		struct imap_msg *m = msg_find(mbox, list.msgs[i].uid);
+		if (m == NULL) {
+			if (mbox->count > 0 && mbox->msgs[mbox->count - 1].uid > list.msgs[i].uid)
+				unsorted = true;
+			msgs_reserve(mbox, mbox->count + 1);
+			m = &mbox->msgs[mbox->count++];
+		}
+		msg_set(m, &list.msgs[i]);
+	}
+	store_msg_list_free(&list);
+	if (unsorted) {
+		qsort(mbox->msgs, mbox->count, sizeof(*mbox->msgs), msg_cmp);
+		removed = true;
+	}
+	mbox->uidnext = uidnext;
+	mbox->highestmodseq = modseq;
+	rebuild_vec(mbox, removed);
+	return 0;
+}
+
+static void watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_mbox *mbox = arg;
+	store_watch_drain(mbox->watch_fd);
+	mbox->dirty = true;
+	imap_idle_notify(mbox);
+}
+
+int imap_mbox_get(struct imap_user *user, const char *name, struct imap_mbox **mbox_r, char **error_r)
+{
+	for (struct imap_mbox *m = mboxes; m != NULL; m = m->next) {
+		if (m->user == user && strcmp(m->name, name) == 0) {
+			m->refs++;
+			*mbox_r = m;
+			return imap_mbox_refresh(m, error_r) < 0 ? -1 : 1;
+		}
+	}
+	struct store_mailbox *smbox;
+	int r = store_mailbox_open(user->store, name, &smbox, error_r);
+	if (r <= 0)
+		return r;
+	struct imap_mbox *m = xcalloc(1, sizeof(*m));
+	m->user = user;
+	user->refs++;
+	m->name = xstrdup(name);
+	m->smbox = smbox;
+	m->refs = 1;
+	m->uidvalidity = store_mailbox_uidvalidity(smbox);
+	m->watch_fd = -1;
+	if (load_all(m, error_r) < 0) {
+		imap_mbox_unref(&m);
+		return -1;
+	}
+	char *err = NULL;
+	m->watch_fd = store_watch_open(smbox, &err);
+	if (m->watch_fd < 0) {
+		/* Without a watch, changes are still found at each command. */
+		log_warn("imap watch-failed mailbox=%s: %s", name, err);
+		free(err);
+	} else {
+		m->watch_ev = event_new(worker->base, m->watch_fd, EV_READ | EV_PERSIST, watch_cb, m);
+		event_add(m->watch_ev, NULL);
+	}
+	m->next = mboxes;
+	mboxes = m;
+	*mbox_r = m;
+	return 1;
+}
+
+void imap_mbox_unref(struct imap_mbox **mp)
+{
+	struct imap_mbox *m = *mp;
+	*mp = NULL;
+	if (m == NULL || --m->refs > 0)
+		return;
+	for (struct imap_mbox **p = &mboxes; *p != NULL; p = &(*p)->next) {
+		if (*p == m) {
+			*p = m->next;
+			break;
+		}
+	}
+	if (m->watch_ev != NULL)
+		event_free(m->watch_ev);
+	if (m->watch_fd >= 0)
+		close(m->watch_fd);
+	for (uint32_t i = 0; i < m->count; i++)
+		free(m->msgs[i].keywords);
+	free(m->msgs);
+	uidvec_unref(&m->vec);
+	store_mailbox_close(&m->smbox);
+	imap_user_unref(&m->user);
+	free(m->name);
+	free(m);
+}
+
+/* ---- views ---- */
+
+struct imap_view *imap_view_new(struct imap_mbox *mbox, bool readonly)
+{
+	struct imap_view *v = xcalloc(1, sizeof(*v));
+	v->mbox = mbox;
+	v->vec = uidvec_ref(mbox->vec);
+	v->count = mbox->count;
+	v->readonly = readonly;
+	v->modseq_reported = mbox->highestmodseq;
+	return v;
+}
+
+void imap_view_free(struct imap_view **vp)
+{
+	struct imap_view *v = *vp;
+	if (v == NULL)
+		return;
+	uidvec_unref(&v->vec);
+	imap_mbox_unref(&v->mbox);
+	free(v);
+	*vp = NULL;
+}
+
+uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid)
+{
+	uint32_t lo = 0, hi = v->count;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (v->vec->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < v->count && v->vec->uids[lo] == uid ? lo + 1 : 0;
+}
+
+void imap_append_uidset(struct buf *out, const uint32_t *uids, size_t count)
+{
+	for (size_t i = 0; i < count;) {
+		size_t j = i;
+		while (j + 1 < count && uids[j + 1] == uids[j] + 1)
+			j++;
+		if (i > 0)
+			buf_append_char(out, ',');
+		if (j > i)
+			buf_printf(out, "%u:%u", uids[i], uids[j]);
+		else
+			buf_printf(out, "%u", uids[i]);
+		i = j + 1;
+	}
+}
+
+/* Reports expunges (allowed now): EXPUNGE per message or one VANISHED. */
+static void report_expunges(struct imap_session *s)
+{
+	struct imap_view *v = s->view;
+	struct imap_mbox *m = v->mbox;
+	bool qresync = (s->enabled & IMAP_ENABLED_QRESYNC) != 0;
+	uint32_t *gone = NULL;
+	size_t ngone = 0, galloc = 0;
+	uint32_t kept = 0, seq = 1, j = 0;
+	struct buf out = BUF_INIT;
+	for (uint32_t i = 0; i < v->count; i++) {
+		uint32_t uid = v->vec->uids[i];
+		while (j < m->count && m->msgs[j].uid < uid)
+			j++;
+		if (j < m->count && m->msgs[j].uid == uid) {
+			kept++;
+			seq++;
+			continue;
+		}
+		if (qresync) {
+			if (ngone == galloc) {
+				galloc = galloc ? galloc * 2 : 64;
+				gone = xreallocarray(gone, galloc, sizeof(*gone));
+			}
+			gone[ngone++] = uid;
+		} else {
+			buf_printf(&out, "* %u EXPUNGE\r\n", seq);
+			if (out.len > 65536)
+				imap_write_buf(s, &out);
+		}
+	}
+	if (ngone > 0) {
+		buf_append_str(&out, "* VANISHED ");
+		imap_append_uidset(&out, gone, ngone);
+		buf_append_str(&out, "\r\n");
+	}
+	imap_write_buf(s, &out);
+	buf_free(&out);
+	free(gone);
+	/* the view now is the mailbox minus what arrived since (EXISTS below) */
+	uidvec_unref(&v->vec);
+	v->vec = uidvec_ref(m->vec);
+	v->count = kept;
+	/* kept messages are exactly the prefix of the new vector only when no
+	   message arrived between them; UIDs are ascending so they are */
+}
+
+/* Without permission to expunge, new messages are added to a private copy
+   of the view's vector (expunged ones stay until they may be reported). */
+static void add_new_private(struct imap_view *v)
+{
+	struct imap_mbox *m = v->mbox;
+	uint32_t last = v->count > 0 ? v->vec->uids[v->count - 1] : 0;
+	uint32_t first_new = 0;
+	while (first_new < m->count && m->msgs[first_new].uid <= last)
+		first_new++;
+	if (first_new >= m->count)
+		return;
+	uint32_t add = m->count - first_new;
+	struct imap_uidvec *nv = uidvec_new(v->count + add);
+	memcpy(nv->uids, v->vec->uids, v->count * sizeof(uint32_t));
+	for (uint32_t i = 0; i < add; i++)
+		nv->uids[v->count + i] = m->msgs[first_new + i].uid;
+	nv->count = v->count + add;
+	uidvec_unref(&v->vec);
+	v->vec = nv;
+}
+
+static void report_flags(struct imap_session *s)
+{
+	struct imap_view *v = s->view;
+	struct imap_mbox *m = v->mbox;
+	struct buf out = BUF_INIT;
+	for (uint32_t i = 0; i < v->count; i++) {
+		const struct imap_msg *msg = msg_find(m, v->vec->uids[i]);
+		if (msg == NULL || msg->modseq <= v->modseq_reported)
+			continue;
+		buf_printf(&out, "* %u FETCH (", i + 1);
+		if (s->enabled & IMAP_ENABLED_QRESYNC)
+			buf_printf(&out, "UID %u ", msg->uid);
+		buf_append_str(&out, "FLAGS ");
+		imap_append_flags(&out, msg->flags, msg->keywords, msg->uid >= v->first_recent && v->first_recent);
+		if (s->enabled & IMAP_ENABLED_CONDSTORE)
+			buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)msg->modseq);
+		buf_append_str(&out, ")\r\n");
+		if (out.len > 65536)
+			imap_write_buf(s, &out);
+	}
+	imap_write_buf(s, &out);
+	buf_free(&out);
+	v->modseq_reported = m->highestmodseq;
+}
+
+void imap_view_update(struct imap_session *s, bool allow_expunge)
+{
+	struct imap_view *v = s->view;
+	if (v == NULL)
+		return;
+	struct imap_mbox *m = v->mbox;
+	char *error = NULL;
+	if (imap_mbox_refresh(m, &error) < 0) {
+		log_error("imap sync failed session=%s mailbox=%s: %s", s->id, m->name, error);
+		free(error);
+	}
+	if (v->vec != m->vec) {
+		if (allow_expunge)
+			report_expunges(s);
+		else
+			add_new_private(v);
+	}
+	uint32_t known = v->count;
+	if (v->vec == m->vec)
+		v->count = m->count;
+	else if (v->vec->count > v->count)
+		v->count = v->vec->count;
+	if (v->count > known) {
+		imap_untagged(s, "%u EXISTS", v->count);
+		uint32_t recent = 0;
+		for (uint32_t i = 0; v->first_recent > 0 && i < v->count; i++)
+			if (v->vec->uids[i] >= v->first_recent)
+				recent++;
+		if (!(s->enabled & IMAP_ENABLED_IMAP4REV2) && recent != v->recent_reported)
+			imap_untagged(s, "%u RECENT", recent);
+		v->recent_reported = recent;
+	}
+	if (m->highestmodseq > v->modseq_reported)
+		report_flags(s);
+}
+
+/* ---- sets ---- */
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Sorts and removes duplicates. */
+static uint32_t uniq(uint32_t *a, uint32_t n)
+{
+	if (n == 0)
+		return 0;
+	qsort(a, n, sizeof(*a), cmp_u32);
+	uint32_t k = 1;
+	for (uint32_t i = 1; i < n; i++)
+		if (a[i] != a[k - 1])
+			a[k++] = a[i];
+	return k;
+}
+
+/* Index of the first UID >= uid in the view. */
+static uint32_t lower_bound(const struct imap_view *v, uint32_t uid)
+{
+	uint32_t lo = 0, hi = v->count;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (v->vec->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int imap_view_resolve(struct imap_session *s, const struct imap_seqset *set, bool uid,
+		      uint32_t **seqs_r, const char **error_r)
+{
+	const struct imap_view *v = s->view;
+	uint32_t *out = NULL;
+	size_t n = 0, alloc = 0;
+	if (set->saved) {
+		/* "$": the UIDs saved by SEARCH RETURN (SAVE) (RFC 5182) */
+		out = xmalloc((s->saved_count + 1) * sizeof(*out));
+		for (uint32_t i = 0; i < s->saved_count; i++) {
+			uint32_t seq = imap_view_seq(v, s->saved[i]);
+			if (seq > 0)
+				out[n++] = seq;
+		}
+		*seqs_r = out;
+		return (int)uniq(out, (uint32_t)n);
+	}
+	uint32_t max_uid = v->count > 0 ? v->vec->uids[v->count - 1] : 0;
+	for (unsigned int r = 0; r < set->count; r++) {
+		uint32_t lo = set->ranges[r].lo, hi = set->ranges[r].hi;
+		uint32_t from, to;   /* 0-based index range [from, to) */
+		if (uid) {
+			if (lo == IMAP_SEQ_STAR)
+				lo = max_uid;
+			if (hi == IMAP_SEQ_STAR)
+				hi = max_uid;
+			if (lo > hi) {
+				uint32_t t = lo;
+				lo = hi;
+				hi = t;
+			}
+			from = lower_bound(v, lo);
+			to = hi == UINT32_MAX ? v->count : lower_bound(v, hi + 1);
+		} else {
+			if (v->count == 0) {
+				free(out);
+				*error_r = "No messages in the mailbox";
+				return -1;
+			}
+			if (lo == IMAP_SEQ_STAR)
+				lo = v->count;
+			if (hi == IMAP_SEQ_STAR)
+				hi = v->count;
+			if (lo > hi) {
+				uint32_t t = lo;
+				lo = hi;
+				hi = t;
+			}
+			if (hi > v->count) {
+				free(out);
+				*error_r = "Invalid sequence number: beyond the last message";
+				return -1;
+			}
+			from = lo - 1;
+			to = hi;
+		}
+		if (to <= from)
+			continue;
+		if (n + (to - from) > alloc) {
+			alloc = (n + (to - from)) * 2;
+			out = xreallocarray(out, alloc, sizeof(*out));
+		}
+		for (uint32_t i = from; i < to; i++)
+			out[n++] = i + 1;
+	}
+	if (out == NULL)
+		out = xmalloc(sizeof(*out));
+	*seqs_r = out;
+	return (int)uniq(out, (uint32_t)n);
+}
+
+/* ---- flags ---- */
+
+void imap_append_flags(struct buf *out, uint32_t flags, const char *keywords, bool recent)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} names[] = {
+		{ STORE_FLAG_SEEN, "\\Seen" }, { STORE_FLAG_ANSWERED, "\\Answered" },
+		{ STORE_FLAG_FLAGGED, "\\Flagged" }, { STORE_FLAG_DELETED, "\\Deleted" },
+		{ STORE_FLAG_DRAFT, "\\Draft" },
+	};
+	bool first = true;
+	buf_append_char(out, '(');
+	for (size_t i = 0; i < N_ELEMENTS(names); i++) {
+		if (flags & names[i].bit) {
+			if (!first)
+				buf_append_char(out, ' ');
+			buf_append_str(out, names[i].name);
+			first = false;
+		}
+	}
+	if (recent) {
+		if (!first)
+			buf_append_char(out, ' ');
+		buf_append_str(out, "\\Recent");
+		first = false;
+	}
+	if (keywords != NULL && keywords[0] != '\0') {
+		if (!first)
+			buf_append_char(out, ' ');
+		buf_append_str(out, keywords);
+	}
+	buf_append_char(out, ')');
+}
+
+uint32_t imap_flags_to_store(unsigned int f)
+{
+	uint32_t r = 0;
+	if (f & IMAP_FLAG_SEEN)
+		r |= STORE_FLAG_SEEN;
+	if (f & IMAP_FLAG_ANSWERED)
+		r |= STORE_FLAG_ANSWERED;
+	if (f & IMAP_FLAG_FLAGGED)
+		r |= STORE_FLAG_FLAGGED;
+	if (f & IMAP_FLAG_DELETED)
+		r |= STORE_FLAG_DELETED;
+	if (f & IMAP_FLAG_DRAFT)
+		r |= STORE_FLAG_DRAFT;
+	return r;
+}

@@ -1,0 +1,22 @@
+#ifndef STORE_STORE_IMAP_EXTRA_H
+#define STORE_STORE_IMAP_EXTRA_H
+/* Small additions to store.h that the IMAP server needs (written by the
+   IMAP engineer; candidates to fold into store.h). */
+#include "store/store.h"
+
+/* UIDVALIDITY of an open mailbox. */
+uint32_t store_mailbox_uidvalidity(const struct store_mailbox *mbox);
+/* UIDNEXT and HIGHESTMODSEQ from the mailbox row (cheap: no message scan). */
+int store_mailbox_get_counters(struct store_mailbox *mbox, uint32_t *uidnext_r, uint64_t *modseq_r,
+			       char **error_r);
+/* Calls cb for every cached field of UIDs lo..hi, ascending, in one query:
+   FETCH 1:* ENVELOPE then reads the cache in one pass.  cb's non-zero
+   return stops the walk.  0 or -1. */
+int store_cache_get_range(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
+			  enum store_cache_field field,
+			  int (*cb)(void *ctx, uint32_t uid, const char *text, size_t len), void *ctx,
+			  char **error_r);
+/* Runs several cache writes in one transaction. */
+int store_cache_begin(struct store_mailbox *mbox, char **error_r);
+int store_cache_commit(struct store_mailbox *mbox, char **error_r);
+#endif
