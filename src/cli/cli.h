@@ -25,5 +25,5 @@ void cli_chown_to_server(const struct config *cfg, const char *path);
 
 /* Commands, each in its own cmd_*.c file. */
 extern const struct cli_command cmd_serve, cmd_check, cmd_domain, cmd_user, cmd_alias, cmd_show;
-extern const struct cli_command cmd_queue, cmd_send, cmd_sendmail;
+extern const struct cli_command cmd_queue, cmd_send, cmd_sendmail, cmd_fetch;
 #endif

@@ -18,6 +18,7 @@ static const struct cli_command *const commands[] = {
 	&cmd_queue,
 	&cmd_send,
 	&cmd_sendmail,
+	&cmd_fetch,
 };
 
 static void usage(FILE *out)
