@@ -241,9 +241,6 @@ int imap_cmd_select(struct imap_cmd_ctx *c, const char **error_r)
 	imap_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", m->uidvalidity);
 	imap_untagged(s, "OK [UIDNEXT %u] Predicted next UID", m->uidnext);
 	imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)m->highestmodseq);
-	const char *special = imap_special_use(name);
-	imap_untagged(s, "LIST (%s) \"" IMAP_SEPARATOR "\" \"%s\"", special != NULL ? special : "",
-		      name);
 	if (qresync != NULL && select_qresync(c, qresync, error_r) < 0) {
 		deselect(s);
 		return -1;
