@@ -204,7 +204,9 @@ static int get_str(const char *field, char **value_r)
 			buf_append_char(&b, *p);
 		}
 	}
-	*value_r = buf_steal(&b);
+	/* (buf_reserve() alone leaves the data unterminated) */
+	*value_r = b.len > 0 ? buf_steal(&b) : xstrdup("");
+	buf_free(&b);
 	return 0;
 }
 
