@@ -337,8 +337,10 @@ class TestImapBadInput(ImapTestBase):
 
     def test_too_many_bad_commands(self):
         r = self.raw()
-        for i in range(30):
-            r.send("t%d BOGUS\r\n" % i)
+        try:
+            r.send("".join("t%d BOGUS\r\n" % i for i in range(30)))
+        except (BrokenPipeError, ConnectionError):
+            pass
         lines = []
         try:
             for _ in range(100):
