@@ -14,26 +14,35 @@
 #include <string.h>
 #include <unistd.h>
 
-static char *effective(const struct config *cfg)
+/* Reads what write() puts into a temporary file. */
+static char *capture(void (*write)(const struct config *cfg, FILE *out), const struct config *cfg)
 {
-	char *text = NULL;
-	size_t size = 0;
-	FILE *f = open_memstream(&text, &size);
+	FILE *f = tmpfile();
 	assert_non_null(f);
-	config_write_effective(cfg, f);
+	write(cfg, f);
+	long size = ftell(f);
+	assert_true(size >= 0);
+	rewind(f);
+	char *text = xmalloc((size_t)size + 1);
+	assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
+	text[size] = '\0';
 	fclose(f);
 	return text;
 }
 
+static void write_default(const struct config *cfg, FILE *out)
+{
+	config_write_default(out);
+}
+
+static char *effective(const struct config *cfg)
+{
+	return capture(config_write_effective, cfg);
+}
+
 static char *default_file(void)
 {
-	char *text = NULL;
-	size_t size = 0;
-	FILE *f = open_memstream(&text, &size);
-	assert_non_null(f);
-	config_write_default(f);
-	fclose(f);
-	return text;
+	return capture(write_default, NULL);
 }
 
 /* Loads text; returns NULL on success (cfg filled) or the error. */
@@ -275,10 +284,10 @@ static const struct {
 static bool effective_has(const char *eff, const char *want)
 {
 	const char *close = strchr(want, ']');
-	char *section = xstrndup(want, (size_t)(close - want + 1));
+	char section[64];
+	snprintf(section, sizeof(section), "%.*s", (int)(close - want + 1), want);
 	const char *line = close + 2;
 	const char *s = strstr(eff, section);
-	free(section);
 	if (s == NULL)
 		return false;
 	const char *end = strstr(s + 1, "\n[");
