@@ -179,6 +179,10 @@ static char *default_sender(const struct config *cfg)
 static int spool(const struct config *cfg, const struct sendmail_opts *o, char **rcpts, size_t n,
 		 const struct buf *msg)
 {
+	/* Run as root: the files belong to the server user, like the spool. */
+	struct passwd *pw = geteuid() == 0 ? getpwnam(cfg->user) : NULL;
+	if (pw != NULL)
+		queue_set_owner(pw->pw_uid, pw->pw_gid);
 	char id[32];
 	queue_new_id(id);
 	struct buf data = BUF_INIT;

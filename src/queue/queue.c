@@ -17,6 +17,43 @@
 
 #define QUEUE_ENV_MAGIC "postoffice-queue 1"
 
+static uid_t queue_owner_uid = (uid_t)-1;
+static gid_t queue_owner_gid = (gid_t)-1;
+
+void queue_set_owner(uid_t uid, gid_t gid)
+{
+	queue_owner_uid = uid;
+	queue_owner_gid = gid;
+}
+
+/* The durable write of fsutil.h, with the owner set before the rename. */
+static int write_durable(const char *path, const void *data, size_t len, char **error_r)
+{
+	if (queue_owner_uid == (uid_t)-1)
+		return fs_write_file_durable(path, data, len, 0640, error_r);
+	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	int rc = -1;
+	if (fd < 0) {
+		*error_r = xasprintf("open(%s) failed: %s", tmp, strerror(errno));
+	} else if (fchown(fd, queue_owner_uid, queue_owner_gid) < 0 || fs_write_all(fd, data, len) < 0 ||
+		   fsync(fd) < 0) {
+		*error_r = xasprintf("write(%s) failed: %s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+	} else {
+		close(fd);
+		if (rename(tmp, path) < 0) {
+			*error_r = xasprintf("rename(%s, %s) failed: %s", tmp, path, strerror(errno));
+			unlink(tmp);
+		} else {
+			rc = fs_fsync_parent(path, error_r);
+		}
+	}
+	free(tmp);
+	return rc;
+}
+
 char *queue_dir(const char *data_dir)
 {
 	return xasprintf("%s/queue", data_dir);
@@ -441,7 +478,7 @@ int queue_entry_save(const char *qdir, const struct queue_entry *e, bool only_if
 	}
 	struct buf b = BUF_INIT;
 	queue_entry_serialize(e, &b);
-	int rc = fs_write_file_durable(path, b.data, b.len, 0640, error_r);
+	int rc = write_durable(path, b.data, b.len, error_r);
 	buf_free(&b);
 	free(path);
 	return rc;
@@ -533,7 +570,8 @@ int queue_enqueue_data(const char *data_dir, const char *id, const void *data, s
 		*error_r = xasprintf("open(%s) failed: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (fs_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if ((queue_owner_uid != (uid_t)-1 && fchown(fd, queue_owner_uid, queue_owner_gid) < 0) ||
+	    fs_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		*error_r = xasprintf("write(%s) failed: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);

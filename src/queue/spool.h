@@ -85,6 +85,11 @@ void queue_entry_remove(const char *qdir, const char *id);
 int queue_enqueue_data(const char *data_dir, const char *id, const void *data, size_t len,
 		       off_t offset, const struct queue_envelope *env, char **error_r);
 
+/* Files the spool writes from now on get this owner before they are
+   renamed into place (a command run as root writes for the server user, so
+   the runner can read what inotify reports at once).  -1: unchanged. */
+void queue_set_owner(uid_t uid, gid_t gid);
+
 /* Calls cb for every entry in the spool, ordered by creation time.  A
    non-zero return from cb stops the walk.  0 or -1. */
 int queue_walk(const char *data_dir, int (*cb)(void *ctx, const struct queue_entry *e), void *ctx,
