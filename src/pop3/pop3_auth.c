@@ -12,6 +12,7 @@
 #include "store/deliver.h"
 
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 #include <event2/event.h>
@@ -31,7 +32,15 @@ struct login_job {
 	struct store *store;
 	struct store_mailbox *inbox;
 	struct store_msg_list msgs;
+	double open_ms;        /* store open + sync + list, for the log */
 };
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 static void login_work(void *arg)
 {
@@ -47,6 +56,7 @@ static void login_work(void *arg)
 		free(maildir);
 		return;
 	}
+	double start = now_ms();
 	job->store = store_open(maildir, &job->error);
 	free(maildir);
 	if (job->store == NULL ||
@@ -60,6 +70,7 @@ static void login_work(void *arg)
 		job->result = LOGIN_TEMPFAIL;
 		return;
 	}
+	job->open_ms = now_ms() - start;
 	job->result = LOGIN_OK;
 }
 
@@ -114,8 +125,8 @@ static void login_enter(struct pop3_session *s, struct login_job *job)
 	for (size_t i = 0; i < s->msgs.count; i++)
 		s->total_size += s->msgs.msgs[i].size;
 	s->state = POP3_ST_TRANSACTION;
-	log_info("pop3 login session=%s user=%s method=%s messages=%zu size=%llu", s->id, s->address,
-		 job->method, s->msgs.count, (unsigned long long)s->total_size);
+	log_info("pop3 login session=%s user=%s method=%s messages=%zu size=%llu open_ms=%.2f", s->id,
+		 s->address, job->method, s->msgs.count, (unsigned long long)s->total_size, job->open_ms);
 	pop3_reply(s, "+OK Logged in, %zu messages (%llu octets)", s->msgs.count,
 		   (unsigned long long)s->total_size);
 }

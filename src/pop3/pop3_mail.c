@@ -108,16 +108,18 @@ static void send_stuffed(struct pop3_session *s, const char *p, size_t n)
 	const char *end = p + n;
 	if (t->line_start && *p == '.')
 		io_write(s->io, ".", 1);
-	while (p < end) {
-		const char *q = memmem(p, (size_t)(end - p), "\n.", 2);
-		if (q == NULL) {
-			io_write(s->io, p, (size_t)(end - p));
-			break;
+	/* memchr() is vectorised; lines are long enough that one call per
+	   line beats a memmem() for "\n.". */
+	const char *run = p;
+	for (const char *q = p; (q = memchr(q, '\n', (size_t)(end - q))) != NULL;) {
+		q++;
+		if (q < end && *q == '.') {
+			io_write(s->io, run, (size_t)(q - run));
+			io_write(s->io, ".", 1);
+			run = q;
 		}
-		io_write(s->io, p, (size_t)(q + 1 - p));
-		io_write(s->io, ".", 1);
-		p = q + 1;
 	}
+	io_write(s->io, run, (size_t)(end - run));
 	t->prev = end[-1];
 	t->line_start = t->prev == '\n';
 }
