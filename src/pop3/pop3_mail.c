@@ -209,7 +209,9 @@ void pop3_send_pump(struct pop3_session *s)
 		t->sent += (uint64_t)n;
 		bool done = t->top || t->bare_lf ? send_lines(s, s->send_buf, (size_t)n)
 						 : (send_stuffed(s, s->send_buf, (size_t)n), false);
-		if (done) {
+		/* A short read of a regular file is its end: saves a read() per
+		   message (most fit in one chunk). */
+		if (done || n < SEND_CHUNK) {
 			send_finish(s);
 			return;
 		}

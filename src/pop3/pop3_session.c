@@ -263,6 +263,11 @@ static void pop3_process(struct pop3_session *s)
 			return;
 		if (rc < 0) {
 			log_info("pop3 line-too-long session=%s", s->id);
+			if (s->state == POP3_ST_SASL) {
+				/* RFC 5034 section 4: a bad response ends the exchange. */
+				pop3_auth_free(s);
+				s->state = POP3_ST_AUTH;
+			}
 			pop3_reply_error(s, "Line too long");
 			continue;
 		}
