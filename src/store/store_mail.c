@@ -204,6 +204,8 @@ static int row_locator(struct store_mailbox *mbox, uint32_t uid, char **name_r, 
 
 static int open_in_cur(struct store_mailbox *mbox, const char *name)
 {
+	if (mbox->cur_fd >= 0)
+		return openat(mbox->cur_fd, name, O_RDONLY | O_CLOEXEC);
 	char *path = xasprintf("%s/cur/%s", mbox->dir, name);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	free(path);

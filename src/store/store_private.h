@@ -26,6 +26,7 @@ struct store_mailbox {
 	char *dir;           /* Maildir directory of the mailbox */
 	int64_t id;
 	uint32_t uidvalidity;
+	int cur_fd;          /* MAILDIR/cur, for openat() without a path walk */
 };
 
 /* A parsed Maildir file name: BASE[:2,INFO]. */

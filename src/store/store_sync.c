@@ -561,6 +561,9 @@ int store_mailbox_open(struct store *store, const char *name, struct store_mailb
 	mbox->store = store;
 	mbox->dir = dir;
 	mbox->name = xstrdup(canonical);
+	char *cur_path = xasprintf("%s/cur", dir);
+	mbox->cur_fd = open(cur_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	free(cur_path);
 	int rc = mailbox_row(store, canonical, &mbox->id, &mbox->uidvalidity, error_r);
 	if (rc == 0)
 		rc = mailbox_row_create(store, canonical, &mbox->id, &mbox->uidvalidity, error_r);
@@ -580,6 +583,8 @@ void store_mailbox_close(struct store_mailbox **mboxp)
 	if (mbox == NULL)
 		return;
 	*mboxp = NULL;
+	if (mbox->cur_fd >= 0)
+		close(mbox->cur_fd);
 	free(mbox->name);
 	free(mbox->dir);
 	free(mbox);
