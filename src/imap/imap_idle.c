@@ -7,17 +7,26 @@
 
 #include <strings.h>
 
+/* The idlers of a mailbox are a doubly linked list: 10,000 sessions in
+   IDLE leave it in constant time each. */
 static void idlers_remove(struct imap_session *s)
 {
-	if (s->view == NULL)
+	if (s->idle_pprev == NULL)
 		return;
-	for (struct imap_session **p = &s->view->mbox->idlers; *p != NULL; p = &(*p)->idle_next) {
-		if (*p == s) {
-			*p = s->idle_next;
-			break;
-		}
-	}
+	*s->idle_pprev = s->idle_next;
+	if (s->idle_next != NULL)
+		s->idle_next->idle_pprev = s->idle_pprev;
 	s->idle_next = NULL;
+	s->idle_pprev = NULL;
+}
+
+static void idlers_add(struct imap_session *s, struct imap_mbox *mbox)
+{
+	s->idle_next = mbox->idlers;
+	if (s->idle_next != NULL)
+		s->idle_next->idle_pprev = &s->idle_next;
+	s->idle_pprev = &mbox->idlers;
+	mbox->idlers = s;
 }
 
 int imap_cmd_idle(struct imap_cmd_ctx *c, const char **error_r)
@@ -30,8 +39,7 @@ int imap_cmd_idle(struct imap_cmd_ctx *c, const char **error_r)
 	s->idling = true;
 	if (s->view != NULL) {
 		imap_view_update(s, true);
-		s->idle_next = s->view->mbox->idlers;
-		s->view->mbox->idlers = s;
+		idlers_add(s, s->view->mbox);
 	}
 	io_write_str(s->io, "+ idling\r\n");
 	return 0;

@@ -124,6 +124,7 @@ struct imap_session {
 	struct sasl_server *sasl;
 	bool idling;
 	struct imap_session *idle_next;
+	struct imap_session **idle_pprev;  /* the pointer to us in the list */
 	struct event *timer;
 	imap_continue_fn *cont;
 	void *cont_ctx;
