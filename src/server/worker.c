@@ -234,9 +234,11 @@ int worker_run(const struct config *cfg, const struct listener *listeners, int n
 		log_fatal("cannot open the user database: %s", error);
 
 	evlisteners = xcalloc((size_t)nlisteners, sizeof(*evlisteners));
+	/* Backlog 0: the supervisor already called listen() with its own
+	   backlog; -1 would call listen() again and cut it to 128. */
 	for (int i = 0; i < nlisteners; i++) {
 		evlisteners[i] = evconnlistener_new(w.base, accept_cb, (void *)&listeners[i],
-						    LEV_OPT_CLOSE_ON_EXEC, -1, listeners[i].fd);
+						    LEV_OPT_CLOSE_ON_EXEC, 0, listeners[i].fd);
 		if (evlisteners[i] == NULL)
 			log_fatal("evconnlistener_new() failed for %s", listeners[i].address);
 		nevlisteners++;
