@@ -15,6 +15,8 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <zlib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 struct io {
 	struct event_base *base;
@@ -100,6 +102,8 @@ static void io_event_cb(struct bufferevent *bev, short what, void *arg)
 			io->tls_handshaking = false;
 			io_report(io, IO_EVENT_TLS_DONE);
 		} else if (io->connecting) {
+			int one = 1;
+			setsockopt(bufferevent_getfd(io->sock), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			io->connecting = false;
 			io_report(io, IO_EVENT_CONNECTED);
 		}
@@ -150,6 +154,11 @@ struct io *io_new(struct event_base *base, int fd, io_callback *cb, void *ctx)
 {
 	struct io *io = io_alloc(base, cb, ctx);
 	evutil_make_socket_nonblocking(fd);
+	/* Replies leave in several writes (libevent sends at most 16 KB at a
+	   time): with Nagle the last short segment would wait for the peer's
+	   delayed ACK, 40 ms a time.  Not a TCP socket: harmless failure. */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		log_fatal("bufferevent_socket_new() failed");

@@ -5,8 +5,6 @@
 #include "lib/xalloc.h"
 
 #include <stdarg.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,11 +136,6 @@ void pop3_session_start(const struct conn_info *conn)
 	s->lock_fd = -1;
 	s->send.fd = -1;
 	worker_new_id(s->id);
-	/* RETR responses leave in several writes (libevent sends at most 16 KB
-	   at a time): without TCP_NODELAY the last short segment waits for the
-	   client's delayed ACK, 40 ms per message. */
-	int one = 1;
-	setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->io = io_new(worker->base, conn->fd, pop3_io_cb, s);
 	io_set_timeout(s->io, worker->cfg->pop3_timeout);
 	log_info("pop3 connect session=%s service=%s ip=%s port=%d", s->id,

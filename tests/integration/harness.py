@@ -60,7 +60,10 @@ class Server:
         self.ports = {}
         listen = "".join("[%s]\nlisten = 127.0.0.1:0\n" % s for s in SERVICES)
         base = ("[server]\ndata_dir = %s\nworkers = %d\nhostname = %s\n"
-                "[limits]\nauth_failure_delay = 0s\n" % (self.data_dir, workers, hostname))
+                "[limits]\nauth_failure_delay = 0s\n"
+                # Tests never query a real DNS server: a dead loopback port
+                # unless a test starts its own responder.
+                "[dns]\nresolver = 127.0.0.1:9\n" % (self.data_dir, workers, hostname))
         self.write_config(base + listen, extra_config)
 
     def write_config(self, base, extra):
