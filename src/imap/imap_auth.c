@@ -12,6 +12,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "store/deliver.h"
+#include "store/store_imap_extra.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,11 @@ static struct imap_user *user_get(const char *address, uint64_t quota, char **er
 	char *maildir = deliver_maildir_path(worker->cfg->data_dir, address);
 	struct store *store = store_open(maildir, error_r);
 	if (store == NULL) {
+		free(maildir);
+		return NULL;
+	}
+	if (store_cache_prepare(store, error_r) < 0) {
+		store_close(&store);
 		free(maildir);
 		return NULL;
 	}

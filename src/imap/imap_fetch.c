@@ -150,6 +150,9 @@ static void load_slice(struct imap_session *s, struct fetch_ctx *f, uint32_t sta
 			f->bs[i] = build_cached(&msg, false);
 			store_cache_set(v->mbox->smbox, uid, STORE_CACHE_BODYSTRUCTURE, f->bs[i], &error);
 		}
+		/* SEARCH, SORT and THREAD read header fields from the cache */
+		const struct mime_span *hs = &imap_message_mime(&msg)->root->header;
+		imap_header_cache_store(v->mbox, uid, msg.data + hs->offset, hs->size);
 		free(error);
 		error = NULL;
 		imap_message_free(&msg);

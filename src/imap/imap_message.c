@@ -1,8 +1,10 @@
 /* Reading a message for FETCH, SEARCH and SORT: the file is read whole
    (with bare LF turned into CRLF, so every size and offset is what the
-   client sees) and parsed into a MIME tree only when a command needs it. */
+   client sees) and parsed into a MIME tree only when a command needs it;
+   or only its header block, read in small pieces up to the blank line. */
 #include "imap/imap_private.h"
 #include "lib/xalloc.h"
+#include "mime/header.h"
 #include "mime/tree.h"
 
 #include <errno.h>
@@ -11,20 +13,36 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char *lf_to_crlf(char *data, size_t *size)
+static size_t count_bare_lf(const char *data, size_t size)
 {
 	size_t bare = 0;
-	for (size_t i = 0; i < *size; i++)
-		if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
+	for (const char *p = data, *end = data + size; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+		if (p == data || p[-1] != '\r')
 			bare++;
+	return bare;
+}
+
+/* Turns bare LF into CRLF (line by line with memchr: messages stored by
+   postoffice have none, and finding that out must be cheap). */
+static char *lf_to_crlf(char *data, size_t *size)
+{
+	size_t bare = count_bare_lf(data, *size);
 	if (bare == 0)
 		return data;
 	char *out = xmalloc(*size + bare + 1);
 	size_t o = 0;
-	for (size_t i = 0; i < *size; i++) {
-		if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
+	const char *p = data, *end = data + *size;
+	while (p < end) {
+		const char *lf = memchr(p, '\n', (size_t)(end - p));
+		size_t n = lf != NULL ? (size_t)(lf - p) : (size_t)(end - p);
+		memcpy(out + o, p, n);
+		o += n;
+		if (lf == NULL)
+			break;
+		if (lf == data || lf[-1] != '\r')
 			out[o++] = '\r';
-		out[o++] = data[i];
+		out[o++] = '\n';
+		p = lf + 1;
 	}
 	out[o] = '\0';
 	free(data);
@@ -67,6 +85,75 @@ int imap_message_read(struct imap_mbox *mbox, uint32_t uid, struct imap_message 
 	data[got] = '\0';
 	msg_r->size = got;
 	msg_r->data = lf_to_crlf(data, &msg_r->size);
+	return 1;
+}
+
+/* The end of the header block in data[0..len): just past the first empty
+   line (which may be the very first line), or 0 when none is there yet.
+   Line ends before from were searched already. */
+static size_t header_end(const char *data, size_t len, size_t from)
+{
+	if (len > 0 && data[0] == '\n')
+		return 1;
+	if (len > 1 && data[0] == '\r' && data[1] == '\n')
+		return 2;
+	const char *p = data + from;
+	while ((p = memchr(p, '\n', len - (size_t)(p - data))) != NULL) {
+		size_t i = (size_t)(p - data) + 1;
+		if (i < len && data[i] == '\n')
+			return i + 1;
+		if (i + 1 < len && data[i] == '\r' && data[i + 1] == '\n')
+			return i + 2;
+		p++;
+	}
+	return 0;
+}
+
+int imap_message_read_header(struct imap_mbox *mbox, uint32_t uid, char **data_r, size_t *len_r,
+			     char **error_r)
+{
+	int fd;
+	int r = store_msg_open_uid(mbox->smbox, uid, &fd, error_r);
+	if (r <= 0)
+		return r;
+	size_t got = 0, alloc = IMAP_HEADER_READ, end = 0;
+	char *data = xmalloc(alloc + 1);
+	for (;;) {
+		ssize_t n = pread(fd, data + got, alloc - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*error_r = xasprintf("read() failed: %s", strerror(errno));
+			free(data);
+			close(fd);
+			return -1;
+		}
+		size_t from = got > 3 ? got - 3 : 0;
+		got += (size_t)n;
+		if (n == 0 || (end = header_end(data, got, from)) > 0) {
+			if (end == 0)
+				end = got;
+			break;
+		}
+		if (got == alloc) {
+			if (alloc >= IMAP_HEADER_MAX) {
+				end = got;
+				break;
+			}
+			alloc *= 4;
+			data = xrealloc(data, alloc + 1);
+		}
+	}
+	close(fd);
+	/* the header block as the MIME parser (and so BODY[HEADER]) sees it:
+	   it may end before the blank line, at a line that is no field */
+	struct pool *pool = pool_create(1024);
+	const struct mime_headers *h = mime_headers_parse(pool, data, end, NULL);
+	size_t size = h->size < end ? h->size : end;
+	pool_destroy(&pool);
+	data[size] = '\0';
+	*len_r = size;
+	*data_r = lf_to_crlf(data, len_r);
 	return 1;
 }
 

@@ -279,4 +279,43 @@ int imap_message_read(struct imap_mbox *mbox, uint32_t uid, struct imap_message 
 		      char **error_r);
 struct mime_message *imap_message_mime(struct imap_message *msg);
 void imap_message_free(struct imap_message *msg);
+/* Reads only the header block of uid (with its blank line, bare LF as
+   CRLF): the file's head up to the first empty line, IMAP_HEADER_READ
+   bytes at a time, IMAP_HEADER_MAX at most.  1 with *data_r (caller
+   frees), 0 when gone, -1 error. */
+#define IMAP_HEADER_READ 4096
+#define IMAP_HEADER_MAX (1024 * 1024)
+int imap_message_read_header(struct imap_mbox *mbox, uint32_t uid, char **data_r, size_t *len_r,
+			     char **error_r);
+
+/* imap_headers.c: the header blocks of a run of messages (SEARCH, SORT,
+   THREAD, FETCH of header sections) from the index cache; a block that is
+   not cached is read from the file's head and written back in one
+   transaction when the run ends. */
+struct imap_header_run {
+	struct imap_mbox *mbox;
+	uint32_t *uids;              /* ascending */
+	uint32_t count;
+	char **data;                 /* NULL: not cached (yet) */
+	size_t *len;
+	bool *tried;                 /* the file was read (or is gone) */
+	bool *store;                 /* read from the file: write back */
+	uint32_t fill_next;
+};
+/* Loads the cached blocks of uids[0..count) (ascending). */
+void imap_header_run_load(struct imap_header_run *run, struct imap_mbox *mbox, const uint32_t *uids,
+			  uint32_t count);
+/* The header block of the i-th message; false when the message is gone. */
+bool imap_header_run_get(struct imap_header_run *run, uint32_t i, const char **data_r,
+			 size_t *len_r);
+/* Writes back what was read from files, frees the run. */
+void imap_header_run_done(struct imap_header_run *run);
+/* Caches the header block of a message read whole (FETCH). */
+void imap_header_cache_store(struct imap_mbox *mbox, uint32_t uid, const char *data, size_t len);
+/* Finds header fields by name in a raw block: calls cb with each raw
+   (folded) value until it returns true; returns whether one did. */
+bool imap_header_each(const char *data, size_t len, const char *name,
+		      bool (*cb)(void *ctx, const char *value, size_t value_len), void *ctx);
+/* Case-insensitive (ASCII) search of needle in hay. */
+bool imap_contains_nocase(const char *hay, size_t hay_len, const char *needle, size_t needle_len);
 #endif

@@ -1,7 +1,9 @@
 /* SEARCH and UID SEARCH (RFC 3501 6.4.4), ESEARCH results (RFC 4731),
    SEARCHRES (RFC 5182), MODSEQ (RFC 7162 3.1.5), OLDER/YOUNGER (RFC 5032).
    Keys on flags, sizes, dates and UIDs use the shared message table; keys
-   on headers and text read the message only when they are reached. */
+   on header fields use the header blocks cached in the index (read slice
+   by slice, imap_headers.c); BODY and TEXT read the message file only when
+   they are reached. */
 #include "imap/imap_private.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -13,6 +15,8 @@
 #include <strings.h>
 #include <time.h>
 
+#define SEARCH_SLICE 256
+
 struct search_msg {
 	struct imap_session *s;
 	uint32_t seq, uid;
@@ -20,6 +24,8 @@ struct search_msg {
 	struct imap_message msg;
 	bool read, read_failed;
 	uint64_t max_modseq;
+	struct imap_header_run *headers;   /* NULL when no key needs them */
+	uint32_t header_idx;
 };
 
 static bool load(struct search_msg *sm)
@@ -35,79 +41,147 @@ static bool load(struct search_msg *sm)
 	return !sm->read_failed;
 }
 
+/* The raw header block: from the message when it was read whole, else
+   from the slice's cached headers. */
+static bool get_header(struct search_msg *sm, const char **data_r, size_t *len_r)
+{
+	if (sm->read || sm->headers == NULL) {
+		if (!load(sm))
+			return false;
+		struct mime_message *mm = imap_message_mime(&sm->msg);
+		*data_r = sm->msg.data + mm->root->header.offset;
+		*len_r = mm->root->header.size;
+		return true;
+	}
+	return imap_header_run_get(sm->headers, sm->header_idx, data_r, len_r);
+}
+
 static time_t day_of(int64_t t)
 {
 	return (time_t)(t - ((t % 86400) + 86400) % 86400);
 }
 
-static bool header_match(struct search_msg *sm, const char *name, const char *value)
+struct field_search {
+	const char *name;
+	const char *value;
+	size_t value_len;
+};
+
+/* One field's value: decoded (RFC 2047) and unfolded, compared
+   case-insensitively.  Plain ASCII values are searched as they are; the
+   MIME library decodes the others. */
+static bool field_contains(void *ctx, const char *raw, size_t len)
 {
-	if (!load(sm))
-		return false;
-	struct mime_message *mm = imap_message_mime(&sm->msg);
-	const struct mime_headers *h = mm->root->headers;
-	struct pool *pool = pool_create(1024);
-	bool found = false;
-	for (unsigned int i = 0; i < h->count && !found; i++) {
-		const struct mime_header_field *f = &h->fields[i];
-		if (strlen(name) != f->name_len || strncasecmp(f->name, name, f->name_len) != 0)
-			continue;
-		if (*value == '\0') {
-			found = true;
-			break;
-		}
-		/* decoded (RFC 2047) and unfolded, compared case-insensitively */
-		struct mime_headers one = { .fields = (struct mime_header_field *)f, .count = 1 };
-		char *nm = pool_strndup(pool, f->name, f->name_len);
-		const char *text = mime_headers_get_utf8(pool, &one, nm);
-		found = text != NULL && strcasestr(text, value) != NULL;
+	const struct field_search *fs = ctx;
+	if (fs->value_len == 0)
+		return true;
+	bool plain = true;
+	for (size_t i = 0; i < len && plain; i++)
+		plain = (unsigned char)raw[i] < 0x80 && raw[i] != '\0' &&
+			!(raw[i] == '=' && i + 1 < len && raw[i + 1] == '?');
+	if (plain) {
+		/* unfolding removes the line ends before continuation lines */
+		if (memchr(raw, '\n', len) == NULL)
+			return imap_contains_nocase(raw, len, fs->value, fs->value_len);
+		struct buf b = BUF_INIT;
+		for (size_t i = 0; i < len; i++)
+			if (raw[i] != '\r' && raw[i] != '\n')
+				buf_append_char(&b, raw[i]);
+		bool found = imap_contains_nocase(buf_cstr(&b), b.len, fs->value, fs->value_len);
+		buf_free(&b);
+		return found;
 	}
+	struct pool *pool = pool_create(1024);
+	struct mime_header_field f = { .name = fs->name, .name_len = strlen(fs->name), .value = raw,
+				       .value_len = len };
+	struct mime_headers one = { .fields = &f, .count = 1 };
+	const char *text = mime_headers_get_utf8(pool, &one, fs->name);
+	bool found = text != NULL && imap_contains_nocase(text, strlen(text), fs->value, fs->value_len);
 	pool_destroy(&pool);
 	return found;
 }
 
+static bool header_match(struct search_msg *sm, const char *name, const char *value)
+{
+	const char *h;
+	size_t len;
+	if (!get_header(sm, &h, &len))
+		return false;
+	struct field_search fs = { name, value, strlen(value) };
+	return imap_header_each(h, len, name, field_contains, &fs);
+}
+
+/* A text part whose bytes are already the UTF-8 that decoding would give. */
+static bool plain_text(const struct mime_part *p)
+{
+	if (p->encoding != MIME_ENC_7BIT && p->encoding != MIME_ENC_8BIT && p->encoding != MIME_ENC_BINARY)
+		return false;
+	const char *cs = mime_part_charset(p);
+	return cs == NULL || strcasecmp(cs, "us-ascii") == 0 || strcasecmp(cs, "utf-8") == 0;
+}
+
 static bool body_match(struct search_msg *sm, const char *value, bool with_header)
 {
+	size_t vlen = strlen(value);
+	if (with_header) {
+		/* TEXT: the header first, often from the cache */
+		const char *h;
+		size_t hlen;
+		if (get_header(sm, &h, &hlen) && imap_contains_nocase(h, hlen, value, vlen))
+			return true;
+	}
 	if (!load(sm))
 		return false;
 	struct mime_message *mm = imap_message_mime(&sm->msg);
-	if (with_header) {
-		struct buf h = BUF_INIT;
-		buf_append(&h, sm->msg.data + mm->root->header.offset, mm->root->header.size);
-		bool found = strcasestr(buf_cstr(&h), value) != NULL;
-		buf_free(&h);
-		if (found)
-			return true;
-	}
 	for (const struct mime_part *p = mm->root; p != NULL; p = mime_part_next(p)) {
 		if (p->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE))
 			continue;
-		struct buf text = BUF_INIT;
-		if (strcasecmp(p->ct.type, "text") == 0)
-			mime_part_decode_text(mm, p, &text);
-		else
+		if (strcasecmp(p->ct.type, "text") != 0)
 			continue;
-		bool found = strcasestr(buf_cstr(&text), value) != NULL;
-		buf_free(&text);
+		bool found;
+		if (plain_text(p)) {
+			/* 7bit/8bit ASCII or UTF-8: searched where it lies */
+			found = imap_contains_nocase(sm->msg.data + p->body.offset, p->body.size, value, vlen);
+		} else {
+			struct buf text = BUF_INIT;
+			mime_part_decode_text(mm, p, &text);
+			found = imap_contains_nocase(buf_cstr(&text), text.len, value, vlen);
+			buf_free(&text);
+		}
 		if (found)
 			return true;
 	}
 	return false;
 }
 
-static bool sent_date(struct search_msg *sm, time_t *day_r)
-{
-	if (!load(sm))
-		return false;
-	struct mime_message *mm = imap_message_mime(&sm->msg);
-	struct pool *pool = pool_create(512);
-	const char *d = mime_headers_get(pool, mm->root->headers, "Date");
+struct date_search {
 	time_t t;
 	int tz;
-	bool ok = d != NULL && mime_date_parse(d, strlen(d), &t, &tz) == 0;
-	pool_destroy(&pool);
-	if (!ok)
+	bool ok;
+};
+
+static bool date_value(void *ctx, const char *raw, size_t len)
+{
+	struct date_search *ds = ctx;
+	struct buf b = BUF_INIT;
+	mime_header_unfold(&b, raw, len);
+	ds->ok = mime_date_parse(buf_cstr(&b), b.len, &ds->t, &ds->tz) == 0;
+	buf_free(&b);
+	return true;   /* the first Date: field only */
+}
+
+static bool sent_date(struct search_msg *sm, time_t *day_r)
+{
+	const char *h;
+	size_t len;
+	if (!get_header(sm, &h, &len))
 		return false;
+	struct date_search ds = { 0 };
+	imap_header_each(h, len, "Date", date_value, &ds);
+	if (!ds.ok)
+		return false;
+	time_t t = ds.t;
+	int tz = ds.tz;
 	/* RFC 3501: the date of the Date: header, disregarding time and zone */
 	*day_r = day_of((int64_t)t + tz * 60);
 	return true;
@@ -209,25 +283,55 @@ static bool eval(struct search_msg *sm, const struct imap_search_key *k)
 	return false;
 }
 
+/* True when a key reads header fields (slices then load cached headers). */
+static bool key_needs_headers(const struct imap_search_key *k)
+{
+	for (; k != NULL; k = k->next) {
+		switch (k->type) {
+		case IMAP_SK_HEADER:
+		case IMAP_SK_TEXT:
+		case IMAP_SK_SENTBEFORE:
+		case IMAP_SK_SENTON:
+		case IMAP_SK_SENTSINCE:
+			return true;
+		default:
+			if (key_needs_headers(k->children))
+				return true;
+		}
+	}
+	return false;
+}
+
 int imap_search_run(struct imap_session *s, const struct imap_search_key *key, uint32_t **seqs_r,
 		    uint32_t *count_r, char **error_r)
 {
 	struct imap_view *v = s->view;
 	uint32_t *out = xmalloc((v->count + 1) * sizeof(*out));
 	uint32_t n = 0;
-	uint64_t max_modseq = 0;
-	for (uint32_t seq = 1; seq <= v->count; seq++) {
-		struct search_msg sm = { .s = s, .seq = seq, .uid = imap_view_uid(v, seq) };
-		sm.m = imap_mbox_find(v->mbox, sm.uid);
-		if (sm.m == NULL)
-			continue;   /* expunged, not reported yet: matches nothing */
-		if (eval(&sm, key)) {
-			out[n++] = seq;
-			if (sm.m->modseq > max_modseq)
-				max_modseq = sm.m->modseq;
+	bool headers = key_needs_headers(key);
+	const struct imap_mbox *mbox = v->mbox;
+	uint32_t j = 0;   /* the view's UIDs and the table both ascend */
+	for (uint32_t first = 1; first <= v->count; first += SEARCH_SLICE) {
+		uint32_t len = v->count - first + 1 < SEARCH_SLICE ? v->count - first + 1 : SEARCH_SLICE;
+		struct imap_header_run run;
+		if (headers)
+			imap_header_run_load(&run, v->mbox, &v->vec->uids[first - 1], len);
+		for (uint32_t i = 0; i < len; i++) {
+			uint32_t seq = first + i;
+			struct search_msg sm = { .s = s, .seq = seq, .uid = imap_view_uid(v, seq),
+						 .headers = headers ? &run : NULL, .header_idx = i };
+			while (j < mbox->count && mbox->msgs[j].uid < sm.uid)
+				j++;
+			if (j == mbox->count || mbox->msgs[j].uid != sm.uid)
+				continue;   /* expunged, not reported yet: matches nothing */
+			sm.m = &mbox->msgs[j];
+			if (eval(&sm, key))
+				out[n++] = seq;
+			if (sm.read)
+				imap_message_free(&sm.msg);
 		}
-		if (sm.read)
-			imap_message_free(&sm.msg);
+		if (headers)
+			imap_header_run_done(&run);
 	}
 	*seqs_r = out;
 	*count_r = n;

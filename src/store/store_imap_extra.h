@@ -19,4 +19,17 @@ int store_cache_get_range(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
 /* Runs several cache writes in one transaction. */
 int store_cache_begin(struct store_mailbox *mbox, char **error_r);
 int store_cache_commit(struct store_mailbox *mbox, char **error_r);
+
+/* Cached header blocks (the message's header with its blank line, CRLF
+   line ends: what FETCH BODY[HEADER] sends), kept in the same row as the
+   ENVELOPE and BODYSTRUCTURE, so SEARCH HEADER, SORT and THREAD need not
+   open message files.  store_cache_prepare() adds the column to an index
+   made without it; call it once after store_open(). */
+int store_cache_prepare(struct store *store, char **error_r);
+int store_cache_set_header(struct store_mailbox *mbox, uint32_t uid, const void *data, size_t len,
+			   char **error_r);
+/* Calls cb for every cached header block of UIDs lo..hi, ascending. */
+int store_cache_get_header_range(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
+				 int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len),
+				 void *ctx, char **error_r);
 #endif
