@@ -373,37 +373,87 @@ const struct route *config_route(const struct config *cfg, const char *domain)
 	return NULL;
 }
 
+/* Parsing state.  Lines come through our own reader (ini_parse_stream) so
+   that errors name the line they are on and over-long lines are refused
+   rather than split by inih's fixed line buffer. */
 struct load_ctx {
 	struct config *cfg;
 	char *error;
-	char *key;
+	char *key;          /* "[section] key" of the error, or NULL */
+	int line;           /* lines read so far */
+	int error_line;
+	FILE *file;         /* read from the file, or ... */
+	const char *text;   /* ... from text */
 };
+
+static void set_error(struct load_ctx *ctx, char *key, char *error)
+{
+	if (ctx->error != NULL) {
+		free(key);
+		free(error);
+		return;
+	}
+	ctx->key = key;
+	ctx->error = error;
+	ctx->error_line = ctx->line;
+}
+
+static char *config_reader(char *str, int num, void *stream)
+{
+	struct load_ctx *ctx = stream;
+	char *line = NULL;
+	size_t len;
+	if (ctx->file != NULL) {
+		size_t cap = 0;
+		ssize_t n = getline(&line, &cap, ctx->file);
+		if (n < 0) {
+			free(line);
+			return NULL;
+		}
+		len = (size_t)n;
+	} else {
+		if (*ctx->text == '\0')
+			return NULL;
+		const char *nl = strchr(ctx->text, '\n');
+		len = nl ? (size_t)(nl - ctx->text) + 1 : strlen(ctx->text);
+		line = xstrndup(ctx->text, len);
+		ctx->text += len;
+	}
+	ctx->line++;
+	if (len > (size_t)num - 1) {
+		set_error(ctx, NULL, xasprintf("line longer than %d characters", num - 2));
+		len = 0;
+	}
+	memcpy(str, line, len);
+	str[len] = '\0';
+	free(line);
+	return str;
+}
 
 static int config_ini_cb(void *user, const char *section, const char *key, const char *value)
 {
 	struct load_ctx *ctx = user;
+	char *error = NULL;
 	if (ctx->error != NULL)
 		return 1;
 	if (!strcasecmp(section, "routes")) {
-		route_add(ctx->cfg, key, value, &ctx->error);
-		if (ctx->error != NULL) {
-			ctx->key = xasprintf("[routes] %s", key);
-			return 0;
-		}
-		return 1;
+		route_add(ctx->cfg, key, value, &error);
+		if (error != NULL)
+			set_error(ctx, xasprintf("[routes] %s", key), error);
+		return error == NULL;
 	}
 	for (size_t i = 0; i < N_ELEMENTS(options); i++) {
 		const struct option *o = &options[i];
 		if (strcasecmp(o->section, section) || strcasecmp(o->key, key))
 			continue;
-		if (option_set(ctx->cfg, o, value, &ctx->error) < 0) {
-			ctx->key = xasprintf("[%s] %s", section, key);
+		if (option_set(ctx->cfg, o, value, &error) < 0) {
+			set_error(ctx, xasprintf("[%s] %s", section, key), error);
 			return 0;
 		}
 		return 1;
 	}
-	ctx->key = xasprintf("[%s] %s", section, key);
-	ctx->error = xstrdup("unknown option (postoffice check --defaults lists every option)");
+	set_error(ctx, xasprintf("[%s] %s", section, key),
+		  xstrdup("unknown option (postoffice check --defaults lists every option)"));
 	return 0;
 }
 
@@ -417,14 +467,14 @@ static void config_defaults(struct config *cfg)
 	}
 }
 
+/* rc is inih's: 0, or the first line with an error (syntax or ours). */
 static int finish_load(struct load_ctx *ctx, int rc, const char *name, char **error_r)
 {
 	if (rc == 0 && ctx->error == NULL)
 		return 0;
-	if (rc == -1)
-		*error_r = xasprintf("%s: cannot open: %s", name, strerror(errno));
-	else if (ctx->error != NULL)
-		*error_r = xasprintf("%s:%d: %s: %s", name, rc, ctx->key, ctx->error);
+	if (ctx->error != NULL && (rc <= 0 || rc >= ctx->error_line))
+		*error_r = xasprintf("%s:%d: %s%s%s", name, ctx->error_line, ctx->key ? ctx->key : "",
+				     ctx->key ? ": " : "", ctx->error);
 	else
 		*error_r = xasprintf("%s:%d: syntax error (expected [section] or key = value)", name, rc);
 	free(ctx->error);
@@ -438,21 +488,23 @@ int config_load(struct config *cfg, const char *path, char **error_r)
 	if (path == NULL)
 		return 0;
 	cfg->file = xstrdup(path);
-	struct load_ctx ctx = { cfg, NULL, NULL };
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return finish_load(&ctx, -1, path, error_r);
-	int rc = ini_parse_file(f, config_ini_cb, &ctx);
-	fclose(f);
+	struct load_ctx ctx = { .cfg = cfg };
+	ctx.file = fopen(path, "r");
+	if (ctx.file == NULL) {
+		*error_r = xasprintf("%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	int rc = ini_parse_stream(config_reader, &ctx, config_ini_cb, &ctx);
+	fclose(ctx.file);
 	return finish_load(&ctx, rc, path, error_r);
 }
 
 int config_load_string(struct config *cfg, const char *text, const char *name, char **error_r)
 {
 	config_defaults(cfg);
-	struct load_ctx ctx = { cfg, NULL, NULL };
-	int rc = ini_parse_string(text, config_ini_cb, &ctx);
-	return finish_load(&ctx, rc == -1 ? -2 : rc, name, error_r);
+	struct load_ctx ctx = { .cfg = cfg, .text = text };
+	int rc = ini_parse_stream(config_reader, &ctx, config_ini_cb, &ctx);
+	return finish_load(&ctx, rc, name, error_r);
 }
 
 void config_finish(struct config *cfg)

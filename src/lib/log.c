@@ -11,6 +11,7 @@
 
 static enum log_level min_level = LOG_INFO;
 static char log_role[32] = "postoffice";
+static long log_pid;     /* cached: set again by log_set_role() after fork */
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -26,6 +27,7 @@ void log_init(const char *role, enum log_level level)
 void log_set_role(const char *role)
 {
 	snprintf(log_role, sizeof(log_role), "%s", role);
+	log_pid = (long)getpid();
 }
 
 static void log_write(enum log_level level, const char *fmt, va_list ap)
@@ -40,7 +42,7 @@ static void log_write(enum log_level level, const char *fmt, va_list ap)
 	localtime_r(&tv.tv_sec, &tm);
 	size_t n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
 	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ld %s[%ld]: %s: ",
-			      (long)tv.tv_usec / 1000, log_role, (long)getpid(),
+			      (long)tv.tv_usec / 1000, log_role, log_pid ? log_pid : (long)getpid(),
 			      level_names[level]);
 	if (n < sizeof(line)) {
 		int m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
