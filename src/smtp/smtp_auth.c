@@ -2,9 +2,8 @@
    services.  The password check runs on a job thread; a failure is answered
    after a delay, and too many failures end the session. */
 #include "smtp/smtp_private.h"
-#include "auth/password.h"
+#include "auth/auth_check.h"
 #include "auth/sasl.h"
-#include "auth/userdb.h"
 #include "lib/io.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
@@ -21,16 +20,13 @@ bool smtp_auth_offered(const struct smtp_session *s)
 
 struct auth_job {
 	struct smtp_session *s;
-	char *user;
-	char *password;
-	char *hash;       /* NULL: unknown user, checked against a dummy */
-	bool ok;
+	struct auth_check check;
 };
 
 static void auth_work(void *arg)
 {
 	struct auth_job *job = arg;
-	job->ok = password_verify(job->password, job->hash) == 1 && job->hash != NULL;
+	auth_check_verify(&job->check);
 }
 
 static void delay_done(evutil_socket_t fd, short what, void *arg)
@@ -56,11 +52,10 @@ static void auth_done(void *arg)
 	struct auth_job *job = arg;
 	struct smtp_session *s = job->s;
 	char who[200];
-	log_printable(who, sizeof(who), job->user, strlen(job->user));
-	if (job->ok) {
+	log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
+	if (job->check.ok) {
 		log_info("smtp auth session=%s user=%s result=ok", s->id, who);
-		s->auth_user = job->user;
-		job->user = NULL;
+		s->auth_user = xstrdup(job->check.user);
 		if (!s->dead)
 			smtp_reply(s, 235, "2.7.0", "Authentication successful");
 		smtp_session_resume(s);
@@ -72,12 +67,7 @@ static void auth_done(void *arg)
 		struct timeval tv = { worker->cfg->auth_failure_delay, 0 };
 		evtimer_add(s->delay, &tv);
 	}
-	free(job->user);
-	if (job->password != NULL) {
-		explicit_bzero(job->password, strlen(job->password));
-		free(job->password);
-	}
-	free(job->hash);
+	auth_check_clear(&job->check);
 	free(job);
 }
 
@@ -86,16 +76,8 @@ static void auth_verify(struct smtp_session *s)
 {
 	struct auth_job *job = xcalloc(1, sizeof(*job));
 	job->s = s;
-	job->user = xstrdup(sasl_server_user(s->sasl));
-	job->password = xstrdup(sasl_server_password(s->sasl));
+	auth_check_prepare(&job->check, worker->userdb, sasl_server_user(s->sasl), sasl_server_password(s->sasl));
 	sasl_server_free(&s->sasl);
-	struct userdb_user u;
-	if (userdb_user_lookup(worker->userdb, job->user, &u) == 1) {
-		free(job->user);
-		job->user = xstrdup(u.address);
-		job->hash = xstrdup(u.password_hash);
-		userdb_user_free(&u);
-	}
 	s->state = SMTP_ST_READY;
 	s->busy = true;
 	io_pause_input(s->io);
