@@ -14,10 +14,14 @@
 #include "mime/tree.h"
 #include "store/store_imap_extra.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <event2/buffer.h>
 
 #define FETCH_SLICE 256
@@ -304,6 +308,100 @@ static void append_body(struct buf *out, struct imap_message *msg, const struct 
 	buf_free(&content);
 }
 
+/* When the whole message is the only content a FETCH sends (BODY[],
+   BODY.PEEK[], either with <partial>, or RFC822), the file is streamed
+   into the output in chunks instead of being read into memory and copied
+   through intermediate buffers.  Returns the section, or NULL. */
+static const struct imap_fetch_body *whole_message_only(const struct fetch_ctx *f, bool *rfc822_r)
+{
+	unsigned int others = IMAP_FETCH_BODY | IMAP_FETCH_RFC822_HEADER | IMAP_FETCH_RFC822_TEXT;
+	static const struct imap_fetch_body all = { .spec = IMAP_SECTION_ALL };
+	*rfc822_r = false;
+	if (f->atts.items & others)
+		return NULL;
+	if (f->atts.body_count == 0 && (f->atts.items & IMAP_FETCH_RFC822)) {
+		*rfc822_r = true;
+		return &all;
+	}
+	if (f->atts.body_count != 1 || (f->atts.items & IMAP_FETCH_RFC822))
+		return NULL;
+	const struct imap_fetch_body *b = &f->atts.bodies[0];
+	if (b->spec != IMAP_SECTION_ALL || b->part_count > 0 || b->binary || b->binary_size)
+		return NULL;
+	return b;
+}
+
+/* Reads len bytes of fd at off straight into the output buffer, in chunks;
+   a file that ends early (it cannot: Maildir files never change) is padded
+   so that the literal keeps its announced size. */
+#define FETCH_STREAM_CHUNK (128 * 1024)
+static void stream_file(struct imap_session *s, int fd, uint64_t off, size_t len, uint32_t uid)
+{
+	struct evbuffer *ev = io_output(s->io);
+	while (len > 0) {
+		size_t want = len < FETCH_STREAM_CHUNK ? len : FETCH_STREAM_CHUNK;
+		struct evbuffer_iovec v[2];
+		int nv = evbuffer_reserve_space(ev, (ev_ssize_t)want, v, 2);
+		if (nv < 1)
+			break;
+		size_t room = 0;
+		for (int i = 0; i < nv; i++) {
+			if (room + v[i].iov_len > want)
+				v[i].iov_len = want - room;
+			room += v[i].iov_len;
+		}
+		/* evbuffer_iovec is layout-compatible with struct iovec */
+		ssize_t n = preadv(fd, (const struct iovec *)v, nv, (off_t)off);
+		if (n < 0 && errno == EINTR) {
+			evbuffer_commit_space(ev, v, 0);
+			continue;
+		}
+		if (n <= 0) {
+			evbuffer_commit_space(ev, v, 0);
+			log_error("imap fetch read failed session=%s uid=%u: %s", s->id, uid,
+				  n < 0 ? strerror(errno) : "file shorter than its size");
+			break;
+		}
+		size_t got = (size_t)n;
+		int used = 0;
+		for (int i = 0; i < nv && got > 0; i++, used++) {
+			if (v[i].iov_len > got)
+				v[i].iov_len = got;
+			got -= v[i].iov_len;
+		}
+		evbuffer_commit_space(ev, v, used);
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	char pad[256];
+	memset(pad, ' ', sizeof(pad));
+	while (len > 0) {
+		size_t n = len < sizeof(pad) ? len : sizeof(pad);
+		evbuffer_add(ev, pad, n);
+		len -= n;
+	}
+}
+
+/* Opens the file of a message to stream it: only when its size on disk is
+   the size the client is told (no bare LF to turn into CRLF; else *fd_r is
+   -1 and the message is read and converted). */
+static int stream_open(struct imap_session *s, const struct imap_msg *m, int *fd_r)
+{
+	char *error = NULL;
+	if (m->bare_lf) {
+		*fd_r = -1;
+		return 1;
+	}
+	int r = imap_message_open(s->view->mbox, m->uid, fd_r, &error);
+	if (r <= 0) {
+		if (error != NULL)
+			log_error("imap fetch open failed session=%s uid=%u: %s", s->id, m->uid, error);
+		free(error);
+		return r < 0 ? -1 : 0;
+	}
+	return 1;
+}
+
 static bool needs_message(const struct fetch_ctx *f)
 {
 	return f->atts.body_count > 0 ||
@@ -321,7 +419,16 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 	if (m == NULL)
 		return false;   /* expunged by another session, not yet reported */
 	struct imap_message msg = { 0 };
-	if (needs_message(f)) {
+	bool rfc822 = false;
+	const struct imap_fetch_body *whole = whole_message_only(f, &rfc822);
+	int fd = -1;
+	if (whole != NULL) {
+		if (stream_open(s, m, &fd) <= 0)
+			return false;
+		if (fd < 0)
+			whole = NULL;   /* read and converted below */
+	}
+	if (whole == NULL && needs_message(f)) {
 		char *error = NULL;
 		if (imap_message_read(v->mbox, uid, &msg, &error) <= 0) {
 			if (error != NULL)
@@ -374,6 +481,23 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 		buf_printf(out, "%sEMAILID (M%u-%u)", sep, v->mbox->uidvalidity, uid);
 		sep = " ";
 	}
+	if (whole != NULL) {
+		uint64_t off = 0, len = m->size;
+		buf_printf(out, "%s%s", sep, rfc822 ? "RFC822" : "BODY[");
+		if (!rfc822)
+			buf_printf(out, "%s]", whole->section);
+		if (whole->partial) {
+			buf_printf(out, "<%u>", whole->offset);
+			off = whole->offset < m->size ? whole->offset : m->size;
+			len = m->size - off < whole->length ? m->size - off : whole->length;
+		}
+		buf_printf(out, " {%llu}\r\n", (unsigned long long)len);
+		imap_write_buf(s, out);
+		stream_file(s, fd, off, (size_t)len, uid);
+		close(fd);
+		buf_append_str(out, ")\r\n");
+		return true;
+	}
 	if (items & (IMAP_FETCH_RFC822 | IMAP_FETCH_RFC822_HEADER | IMAP_FETCH_RFC822_TEXT)) {
 		static const struct {
 			unsigned int item;
@@ -410,23 +534,23 @@ static int fetch_continue(struct imap_session *s)
 	struct fetch_ctx *f = s->cont_ctx;
 	bool f_uid = f->uid;
 	struct buf out = BUF_INIT;
-	while (f->next < f->count) {
-		if (io_output_length(s->io) >= IMAP_OUTPUT_HIGH) {
-			buf_free(&out);
-			return 0;
+	/* checked before every message: a session never holds much more than
+	   IMAP_OUTPUT_HIGH of output, whatever the message sizes */
+	while (f->next < f->count && io_output_length(s->io) < IMAP_OUTPUT_HIGH) {
+		if (f->next >= f->slice_start + f->slice_len) {
+			unload_slice(f);
+			uint32_t len = f->count - f->next < FETCH_SLICE ? f->count - f->next : FETCH_SLICE;
+			load_slice(s, f, f->next, len);
 		}
-		uint32_t len = f->count - f->next < FETCH_SLICE ? f->count - f->next : FETCH_SLICE;
-		load_slice(s, f, f->next, len);
-		for (uint32_t i = 0; i < len; i++) {
-			fetch_one(s, f, f->next + i, &out);
-			if (out.len >= 65536)
-				imap_write_buf(s, &out);
-		}
-		imap_write_buf(s, &out);
-		unload_slice(f);
-		f->next += len;
+		fetch_one(s, f, f->next, &out);
+		f->next++;
+		if (out.len >= 65536)
+			imap_write_buf(s, &out);
 	}
+	imap_write_buf(s, &out);
 	buf_free(&out);
+	if (f->next < f->count)
+		return 0;
 	s->cont_ctx = NULL;
 	fetch_ctx_free(f);
 	imap_tagged(s, "OK", "%sFETCH completed", f_uid ? "UID " : "");

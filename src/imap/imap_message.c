@@ -50,12 +50,22 @@ static char *lf_to_crlf(char *data, size_t *size)
 	return out;
 }
 
+int imap_message_open(struct imap_mbox *mbox, uint32_t uid, int *fd_r, char **error_r)
+{
+	const struct imap_msg *m = imap_mbox_find(mbox, uid);
+	if (m == NULL || m->locator == NULL)
+		return store_msg_open_uid(mbox->smbox, uid, fd_r, error_r);
+	/* renamed by another program meanwhile: store_msg_open finds it again */
+	struct store_msg sm = { .uid = uid, .locator = m->locator };
+	return store_msg_open(mbox->smbox, &sm, fd_r, error_r);
+}
+
 int imap_message_read(struct imap_mbox *mbox, uint32_t uid, struct imap_message *msg_r,
 		      char **error_r)
 {
 	memset(msg_r, 0, sizeof(*msg_r));
 	int fd;
-	int r = store_msg_open_uid(mbox->smbox, uid, &fd, error_r);
+	int r = imap_message_open(mbox, uid, &fd, error_r);
 	if (r <= 0)
 		return r;
 	struct stat st;
@@ -113,7 +123,7 @@ int imap_message_read_header(struct imap_mbox *mbox, uint32_t uid, char **data_r
 			     char **error_r)
 {
 	int fd;
-	int r = store_msg_open_uid(mbox->smbox, uid, &fd, error_r);
+	int r = imap_message_open(mbox, uid, &fd, error_r);
 	if (r <= 0)
 		return r;
 	size_t got = 0, alloc = IMAP_HEADER_READ, end = 0;

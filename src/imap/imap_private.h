@@ -60,6 +60,8 @@ struct imap_msg {
 	uint64_t modseq;
 	int64_t internaldate;
 	char *keywords;              /* NULL: none */
+	char *locator;               /* the store's file handle (store_msg_open) */
+	bool bare_lf;                /* the file's size is not the size sent */
 };
 
 /* A UID vector whose prefix [0, count) never changes once written: views
@@ -274,6 +276,9 @@ struct imap_message {
 	size_t size;
 	struct mime_message *mime;   /* parsed on demand */
 };
+/* Opens the file of uid: by the locator in the mailbox table (no index
+   lookup), else by UID.  1 with *fd_r, 0 when gone, -1 error. */
+int imap_message_open(struct imap_mbox *mbox, uint32_t uid, int *fd_r, char **error_r);
 /* Reads the message file of uid.  1, 0 when gone, -1 error. */
 int imap_message_read(struct imap_mbox *mbox, uint32_t uid, struct imap_message *msg_r,
 		      char **error_r);

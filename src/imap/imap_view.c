@@ -76,8 +76,13 @@ static void msg_set(struct imap_msg *m, const struct store_msg *sm)
 	m->size = sm->size;
 	m->modseq = sm->modseq;
 	m->internaldate = sm->internaldate;
+	m->bare_lf = sm->bare_lf;
 	free(m->keywords);
 	m->keywords = sm->keywords != NULL && sm->keywords[0] != '\0' ? xstrdup(sm->keywords) : NULL;
+	if (m->locator == NULL || sm->locator == NULL || strcmp(m->locator, sm->locator) != 0) {
+		free(m->locator);
+		m->locator = sm->locator != NULL ? xstrdup(sm->locator) : NULL;
+	}
 }
 
 static struct imap_msg *msg_find(const struct imap_mbox *mbox, uint32_t uid)
@@ -132,6 +137,7 @@ static void remove_uids(struct imap_mbox *mbox, const uint32_t *uids, size_t n, 
 		if (m == NULL)
 			continue;
 		free(m->keywords);
+		free(m->locator);
 		size_t idx = (size_t)(m - mbox->msgs);
 		memmove(m, m + 1, (mbox->count - idx - 1) * sizeof(*m));
 		mbox->count--;
@@ -266,8 +272,10 @@ void imap_mbox_unref(struct imap_mbox **mp)
 		event_free(m->watch_ev);
 	if (m->watch_fd >= 0)
 		close(m->watch_fd);
-	for (uint32_t i = 0; i < m->count; i++)
+	for (uint32_t i = 0; i < m->count; i++) {
 		free(m->msgs[i].keywords);
+		free(m->msgs[i].locator);
+	}
 	free(m->msgs);
 	uidvec_unref(&m->vec);
 	store_mailbox_close(&m->smbox);
