@@ -8,6 +8,7 @@
 #include "lib/fsutil.h"
 #include "lib/tls.h"
 #include "lib/xalloc.h"
+#include "mime/base64.h"
 #include "store/deliver.h"
 
 #include <errno.h>
@@ -126,10 +127,20 @@ static int conn_tls(struct pop3_conn *c, const struct fetch_opts *o)
 		SSL_set1_host(c->ssl, o->host);
 		SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
 	}
-	if (SSL_connect(c->ssl) != 1) {
+	int r = SSL_connect(c->ssl);
+	if (r != 1) {
+		/* The OpenSSL error queue is empty when the peer just closed
+		   or spoke plain text: say so instead of "error:00000000". */
+		unsigned long e = ERR_get_error();
+		int saved = errno;
 		char tmp[256];
-		ERR_error_string_n(ERR_get_error(), tmp, sizeof(tmp));
-		return fail("TLS handshake with %s failed: %s", o->host, tmp);
+		if (e != 0)
+			ERR_error_string_n(e, tmp, sizeof(tmp));
+		else if (SSL_get_error(c->ssl, r) == SSL_ERROR_SYSCALL && saved != 0)
+			snprintf(tmp, sizeof(tmp), "%s", strerror(saved));
+		else
+			snprintf(tmp, sizeof(tmp), "the server closed the connection (is it a TLS port?)");
+		return fail("TLS handshake with %s:%s failed: %s", o->host, o->port, tmp);
 	}
 	return 0;
 }
@@ -378,16 +389,96 @@ struct server_msg {
 	char *uidl;
 };
 
+/* What CAPA (RFC 2449) announced; all false when the server has no CAPA. */
+struct pop3_caps {
+	bool stls, sasl_plain;
+};
+
+static void capa_parse(const char *text, struct pop3_caps *caps)
+{
+	char *copy = xstrdup(text);
+	for (char *save = NULL, *l = strtok_r(copy, "\r\n", &save); l != NULL; l = strtok_r(NULL, "\r\n", &save)) {
+		char *save2 = NULL, *tag = strtok_r(l, " ", &save2);
+		if (tag == NULL)
+			continue;
+		if (!strcasecmp(tag, "STLS"))
+			caps->stls = true;
+		else if (!strcasecmp(tag, "SASL"))
+			for (char *m = strtok_r(NULL, " ", &save2); m != NULL; m = strtok_r(NULL, " ", &save2))
+				caps->sasl_plain |= !strcasecmp(m, "PLAIN");
+	}
+	free(copy);
+}
+
+static int fetch_capa(struct pop3_conn *c, struct pop3_caps *caps)
+{
+	struct buf line = BUF_INIT, body = BUF_INIT;
+	memset(caps, 0, sizeof(*caps));
+	int rc = conn_write(c, "CAPA\r\n");
+	if (rc == 0)
+		rc = conn_line(c, &line);
+	if (rc == 0 && strncmp(buf_cstr(&line), "+OK", 3) == 0) {
+		rc = conn_multiline(c, &body);
+		if (rc == 0)
+			capa_parse(buf_cstr(&body), caps);
+	}
+	buf_free(&line);
+	buf_free(&body);
+	return rc;
+}
+
+/* AUTH PLAIN (RFC 5034, RFC 4616).  The initial response goes on the
+   command line unless that would pass 255 octets (RFC 5034 section 4). */
+static int fetch_auth_plain(struct pop3_conn *c, const struct fetch_opts *o, const char *password)
+{
+	struct buf raw = BUF_INIT, b64 = BUF_INIT, line = BUF_INIT;
+	buf_append_char(&raw, '\0');
+	buf_append_str(&raw, o->user);
+	buf_append_char(&raw, '\0');
+	buf_append_str(&raw, password);
+	base64_encode(&b64, raw.data, raw.len);
+	bool initial = strlen("AUTH PLAIN \r\n") + b64.len <= 255;
+	int rc = initial ? conn_write(c, "AUTH PLAIN %s\r\n", buf_cstr(&b64)) : conn_write(c, "AUTH PLAIN\r\n");
+	if (rc == 0)
+		rc = conn_line(c, &line);
+	if (rc == 0 && !initial && line.data[0] == '+' && line.data[1] != 'O') {
+		rc = conn_write(c, "%s\r\n", buf_cstr(&b64));
+		if (rc == 0)
+			rc = conn_line(c, &line);
+	}
+	if (rc == 0 && line.data[0] == '+' && line.data[1] != 'O') {
+		/* Another challenge: PLAIN has only one step. */
+		conn_write(c, "*\r\n");
+		rc = fail("login failed: unexpected challenge to AUTH PLAIN");
+	} else if (rc == 0 && strncmp(buf_cstr(&line), "+OK", 3) != 0) {
+		rc = fail("login failed (AUTH PLAIN as %s): %s", o->user, buf_cstr(&line));
+	}
+	explicit_bzero(raw.data, raw.len);
+	explicit_bzero(b64.data, b64.len);
+	buf_free(&raw);
+	buf_free(&b64);
+	buf_free(&line);
+	return rc;
+}
+
 static int fetch_login(struct pop3_conn *c, const struct fetch_opts *o, const char *password)
 {
+	struct pop3_caps caps;
 	if (conn_status(c, "greeting") < 0)
 		return -1;
 	if (!o->tls && !o->plain) {
-		if (conn_write(c, "STLS\r\n") < 0 || conn_status(c, "STLS refused") < 0 ||
+		if (conn_write(c, "STLS\r\n") < 0 ||
+		    conn_status(c, "the server refused STLS (--tls for POP3S, --plain for none)") < 0 ||
 		    conn_tls(c, o) < 0)
 			return -1;
 	}
-	if (conn_write(c, "USER %s\r\n", o->user) < 0 || conn_status(c, "USER") < 0)
+	/* Capabilities are asked after TLS: those before it do not count
+	   (RFC 2595 section 4). */
+	if (fetch_capa(c, &caps) < 0)
+		return -1;
+	if (caps.sasl_plain)
+		return fetch_auth_plain(c, o, password);
+	if (conn_write(c, "USER %s\r\n", o->user) < 0 || conn_status(c, "USER refused") < 0)
 		return -1;
 	if (conn_write(c, "PASS %s\r\n", password) < 0 || conn_status(c, "login failed") < 0)
 		return -1;
@@ -431,6 +522,7 @@ static int fetch_run(struct pop3_conn *c, const struct fetch_opts *o, const char
 	uint64_t bytes = 0;
 	struct uidl_state seen = { 0 }, still = { 0 };
 	struct buf msg = BUF_INIT;
+	bool local_error = false;
 	int rc = fetch_login(c, o, password);
 	if (rc == 0)
 		rc = fetch_uidls(c, &msgs, &count);
@@ -453,9 +545,10 @@ static int fetch_run(struct pop3_conn *c, const struct fetch_opts *o, const char
 			rc = conn_status(c, "RETR");
 		if (rc == 0)
 			rc = conn_multiline(c, &msg);
-		if (rc == 0)
-			rc = o->maildir ? deliver_maildir_file(o->maildir, &msg) : deliver_mbox_file(o->mbox, &msg);
-		if (rc < 0)
+		if (rc == 0 && (o->maildir ? deliver_maildir_file(o->maildir, &msg)
+					   : deliver_mbox_file(o->mbox, &msg)) < 0)
+			local_error = true;
+		if (rc < 0 || local_error)
 			break;
 		fetched++;
 		bytes += msg.len;
@@ -471,10 +564,17 @@ static int fetch_run(struct pop3_conn *c, const struct fetch_opts *o, const char
 			deleted++;
 		}
 	}
-	if (rc == 0 && (o->keep || had_state))
+	if (rc == 0 && !local_error && (o->keep || had_state))
 		rc = state_save(&still, o->state);   /* forget what left the server */
 	if (rc == 0)
 		rc = conn_write(c, "QUIT\r\n") == 0 ? conn_status(c, "QUIT") : -1;
+	if (local_error) {
+		/* QUIT still commits the deletions of the messages stored
+		   before the failure, so a rerun does not fetch them twice. */
+		fprintf(stderr, "postoffice fetch: stopped after %zu messages; the rest stay on the server\n",
+			fetched);
+		rc = -1;
+	}
 	if (rc == 0)
 		printf("fetched %zu messages (%llu bytes), deleted %zu on the server\n", fetched,
 		       (unsigned long long)bytes, deleted);
@@ -583,6 +683,12 @@ static int fetch_cmd(struct config *cfg, int argc, char **argv)
 	    optind != argc || (o.tls + o.starttls + o.plain) > 1) {
 		fetch_usage(stderr);
 		return 2;
+	}
+	for (const char *p = o.user; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			fail("--user must not hold control characters");
+			return 2;
+		}
 	}
 	if (parse_server(server, &o) < 0) {
 		fail("bad --server %s (HOST:PORT)", server);

@@ -1,0 +1,481 @@
+"""The client tools end to end (issue 6): `postoffice send` through the
+submission port (STARTTLS + AUTH), `postoffice fetch` over POP3 (STLS and
+POP3S) into a Maildir, and `postoffice show --extract/--json` on what
+arrived: the decoded subject and the attachment bytes are the originals.
+Also `postoffice fetch` on its own: AUTH PLAIN or USER/PASS, --keep and
+UIDL state, deletion only after the local copy is durable, and a clear
+error with a non-zero exit for every failure."""
+import email
+import email.policy
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import unittest
+
+from harness import Server, BIN
+
+SUBJECT = "Grüße aus Köln — 東京 ✓"
+
+
+def free_port():
+    """A loopback port nobody listens on (bound, then closed)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def maildir_files(d):
+    out = []
+    for sub in ("new", "cur"):
+        p = os.path.join(d, sub)
+        if os.path.isdir(p):
+            out += [os.path.join(p, n) for n in sorted(os.listdir(p))]
+    return out
+
+
+class FakePop3:
+    """A minimal plain-text POP3 server in a thread, for what the real one
+    does not do (no CAPA, no SASL, no STLS) and to watch the client: at
+    each DELE it records whether the message is already in the Maildir."""
+
+    def __init__(self, messages, capa=("USER", "UIDL"), maildir=None, password="pw"):
+        self.messages = messages          # [(uidl, bytes with CRLF)]
+        self.capa = capa                  # None: CAPA answers -ERR
+        self.maildir = maildir
+        self.password = password
+        self.commands = []
+        self.dele_seen_locally = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.sock.settimeout(30)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.sock.close()
+        self.thread.join(10)
+
+    def stored_locally(self, data):
+        for path in maildir_files(self.maildir):
+            with open(path, "rb") as f:
+                if f.read() == data:
+                    return True
+        return False
+
+    def serve(self):
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        conn.settimeout(30)
+        f = conn.makefile("rwb")
+
+        def say(text):
+            f.write(text.encode() + b"\r\n")
+            f.flush()
+        say("+OK fake ready")
+        user = None
+        for _ in range(1000):
+            line = f.readline()
+            if not line:
+                break
+            cmd = line.decode().rstrip("\r\n")
+            self.commands.append(cmd)
+            verb, _, arg = cmd.partition(" ")
+            verb = verb.upper()
+            if verb == "CAPA":
+                if self.capa is None:
+                    say("-ERR unknown command")
+                else:
+                    say("+OK\r\n" + "\r\n".join(self.capa) + "\r\n.")
+            elif verb == "USER":
+                user = arg
+                say("+OK")
+            elif verb == "PASS":
+                say("+OK" if user and arg == self.password else "-ERR [AUTH] wrong")
+            elif verb == "AUTH":
+                import base64
+                mech, _, ir = arg.partition(" ")
+                ok = base64.b64decode(ir) == b"\0" + b"u@example.org\0" + self.password.encode()
+                say("+OK" if ok else "-ERR [AUTH] wrong")
+            elif verb == "STLS":
+                say("-ERR no TLS here")
+            elif verb == "UIDL":
+                say("+OK\r\n" + "".join("%d %s\r\n" % (i + 1, u) for i, (u, _) in
+                                        enumerate(self.messages)) + ".")
+            elif verb == "RETR":
+                data = self.messages[int(arg) - 1][1]
+                lines = data.split(b"\r\n")
+                if lines and lines[-1] == b"":
+                    lines.pop()
+                stuffed = b"".join((b"." + l if l.startswith(b".") else l) + b"\r\n" for l in lines)
+                f.write(b"+OK\r\n" + stuffed + b".\r\n")
+                f.flush()
+            elif verb == "DELE":
+                data = self.messages[int(arg) - 1][1]
+                self.dele_seen_locally.append(self.stored_locally(data))
+                say("+OK")
+            elif verb == "QUIT":
+                say("+OK bye")
+                break
+            else:
+                say("-ERR what")
+        f.close()
+        conn.close()
+
+
+class ClientTools(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(hostname="mx.example.org")
+        cls.srv.start()
+        cls.srv.add_domain("example.org")
+        for user in ("alice", "bob", "carol", "dave", "erin", "frank"):
+            cls.srv.add_user("%s@example.org" % user, user + "pw")
+        cls.pw = {}
+        for user in ("alice", "bob", "carol", "dave", "erin", "frank"):
+            path = os.path.join(cls.srv.dir, user + ".pw")
+            with open(path, "w") as f:
+                f.write(user + "pw\n")
+            cls.pw[user] = path
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.cleanup()
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="po-client-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # ---- helpers ----
+    def file(self, name, data):
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def send(self, *args, body=b"", sender="alice"):
+        r = self.srv.cli("send", "--from", "Alice Ünal <%s@example.org>" % sender,
+                         "--server", "127.0.0.1:%d" % self.srv.port("submission"), "--starttls",
+                         "--user", "%s@example.org" % sender, "--password-file", self.pw[sender],
+                         *args, input=body)
+        self.assertRegex(r.stdout.decode(), r"^250", r.stderr)
+        return r
+
+    def fetch(self, user, maildir, *args, check=True, password_file=None, service="pop3"):
+        mode = ["--tls"] if service == "pop3s" else []
+        r = self.srv.cli("fetch", "--server", "127.0.0.1:%d" % self.srv.port(service),
+                         "--user", "%s@example.org" % user,
+                         "--password-file", password_file or self.pw[user],
+                         "--maildir", maildir, *mode, *args, check=check)
+        return r
+
+    def show(self, path, extract=None):
+        args = [BIN, "show", "--json", path]
+        if extract:
+            args[2:2] = ["--extract", extract]
+        r = subprocess.run(args, capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout.decode("utf-8"))
+
+    def fetch_one(self, user, service="pop3"):
+        """Fetches user's mailbox into a new Maildir; returns the one message's path."""
+        md = os.path.join(self.tmp, user + "-" + service)
+        r = self.fetch(user, md, service=service)
+        self.assertIn(b"fetched 1 messages", r.stdout)
+        files = maildir_files(md)
+        self.assertEqual(len(files), 1)
+        self.assertEqual(self.srv.maildir_messages("%s@example.org" % user), [])
+        return files[0]
+
+    def extracted(self, got):
+        files = {}
+        for p in got["parts"]:
+            if "extracted" in p:
+                with open(p["extracted"], "rb") as f:
+                    files[p["filename"]] = f.read()
+        return files
+
+    # ---- send → fetch → show ----
+    def roundtrip_utf8_binary(self, user, service):
+        blob = os.urandom(300 * 1024 + 17)
+        name = "Prüfbericht 東京 ✓.bin"
+        att = self.file(name, blob)
+        body = "Hallo Bob,\n\nanbei die Daten. Ünïcödé ✓\n".encode()
+        self.send("--to", "%s@example.org" % user, "--subject", SUBJECT, "--attach", att, body=body)
+        path = self.fetch_one(user, service)
+        out = os.path.join(self.tmp, "extract-" + service)
+        os.mkdir(out)
+        got = self.show(path, out)
+        self.assertEqual(got["headers"]["subject"], SUBJECT)
+        self.assertEqual(got["headers"]["from"], "Alice Ünal <alice@example.org>")
+        self.assertEqual(got["text"].replace("\r\n", "\n"), body.decode())
+        self.assertEqual(self.extracted(got), {name: blob})
+        self.assertEqual(os.listdir(out), [name])
+        with open(os.path.join(out, name), "rb") as f:
+            self.assertEqual(f.read(), blob)
+        # The text listing decodes the subject too.
+        r = subprocess.run([BIN, "show", path], capture_output=True, timeout=30)
+        self.assertIn(("Subject: " + SUBJECT).encode(), r.stdout)
+        self.assertIn(name.encode(), r.stdout)
+
+    def test_utf8_subject_binary_attachment_stls(self):
+        self.roundtrip_utf8_binary("bob", "pop3")
+
+    def test_utf8_subject_binary_attachment_pop3s(self):
+        self.roundtrip_utf8_binary("carol", "pop3s")
+
+    def test_html_inline_images_and_attachments(self):
+        logo = os.urandom(4000)
+        photo = os.urandom(9000)
+        html = ('<html><body><p>Grüße</p><img src="cid:logo.png"><br>'
+                '<img src="cid:foto 1.jpg"></body></html>\n')
+        self.file("logo.png", logo)
+        self.file("foto 1.jpg", photo)
+        a1 = self.file("report.pdf", os.urandom(20000))
+        a2 = self.file("notes é.txt", "zweite Datei äöü\n".encode())
+        hp = self.file("page.html", html.encode())
+        self.send("--to", "dave@example.org", "--subject", "HTML " + SUBJECT, "--html", hp,
+                  "--inline", os.path.join(self.tmp, "logo.png"),
+                  "--inline", os.path.join(self.tmp, "foto 1.jpg"),
+                  "--attach", a1, "--attach", a2, body=b"plain alternative\n")
+        path = self.fetch_one("dave", "pop3s")
+        out = os.path.join(self.tmp, "x")
+        os.mkdir(out)
+        got = self.show(path, out)
+        tree = [(p["section"], p["type"]) for p in got["parts"]]
+        self.assertEqual(tree, [("", "multipart/mixed"), ("1", "multipart/alternative"),
+                                ("1.1", "text/plain"), ("1.2", "multipart/related"),
+                                ("1.2.1", "text/html"), ("1.2.2", "image/png"),
+                                ("1.2.3", "image/jpeg"), ("2", "application/pdf"),
+                                ("3", "text/plain")])
+        self.assertEqual(got["text"].replace("\r\n", "\n"), "plain alternative\n")
+        # Every cid: reference in the HTML names an inline part's Content-ID.
+        by_section = {p["section"]: p for p in got["parts"]}
+        for sec, data in (("1.2.2", logo), ("1.2.3", photo)):
+            cid = by_section[sec]["content_id"].strip("<>")
+            self.assertIn('src="cid:%s"' % cid, got["html"])
+            self.assertEqual(by_section[sec]["disposition"], "inline")
+            with open(by_section[sec]["extracted"], "rb") as f:
+                self.assertEqual(f.read(), data)
+        self.assertNotIn("cid:logo.png", got["html"])
+        with open(a1, "rb") as f:
+            self.assertEqual(self.extracted(got)["report.pdf"], f.read())
+        self.assertEqual(self.extracted(got)["notes é.txt"], "zweite Datei äöü\n".encode())
+        # python's email package sees the same structure.
+        with open(path, "rb") as f:
+            m = email.message_from_bytes(f.read(), policy=email.policy.default)
+        self.assertEqual(m["Subject"], "HTML " + SUBJECT)
+        self.assertIn("Grüße", m.get_body(("html",)).get_content())
+        self.assertEqual(sorted(a.get_filename() for a in m.iter_attachments()),
+                         ["notes é.txt", "report.pdf"])
+
+    def test_cc_and_bcc(self):
+        self.send("--to", "Erin <erin@example.org>", "--cc", "Frank Fröhlich <frank@example.org>",
+                  "--bcc", "carol@example.org", "--subject", "cc and bcc", body=b"to three\n")
+        seen = {}
+        for user in ("erin", "frank", "carol"):
+            path = self.fetch_one(user)
+            with open(path, "rb") as f:
+                seen[user] = f.read()
+        for user, data in seen.items():
+            m = email.message_from_bytes(data, policy=email.policy.default)
+            self.assertEqual(m["Subject"], "cc and bcc", user)
+            self.assertEqual(str(m["To"]), "Erin <erin@example.org>")
+            self.assertEqual(str(m["Cc"]), "Frank Fröhlich <frank@example.org>")
+            self.assertIsNone(m["Bcc"], user)
+            self.assertNotIn(b"carol@example.org", data.split(b"\r\n\r\n", 1)[0].replace(
+                b"for <carol@example.org>", b""), user)
+            self.assertEqual(m.get_content().replace("\r\n", "\n"), "to three\n")
+
+    # ---- postoffice fetch ----
+    def deliver(self, user, subject, n=1):
+        for i in range(n):
+            self.srv.submit("alice@example.org", "alicepw", "alice@example.org",
+                            ["%s@example.org" % user],
+                            ("From: alice@example.org\r\nTo: %s@example.org\r\nSubject: %s %d\r\n\r\n"
+                             "body %d\r\n.dot line\r\n" % (user, subject, i, i)).encode())
+
+    def server_count(self, user):
+        p = self.srv.pop3()
+        try:
+            p.stls(context=__import__("harness").tls_context())
+            p.user("%s@example.org" % user)
+            p.pass_(user + "pw")
+            return p.stat()[0]
+        finally:
+            p.quit()
+
+    def test_fetch_uses_auth_plain(self):
+        self.deliver("bob", "sasl")
+        md = os.path.join(self.tmp, "md")
+        r = self.fetch("bob", md)
+        self.assertIn(b"fetched 1 messages", r.stdout)
+        self.assertRegex(self.srv.log_text(), r"pop3 login session=\S+ user=bob@example.org method=plain")
+        with open(maildir_files(md)[0], "rb") as f:
+            data = f.read()
+        self.assertIn(b"\r\n.dot line\r\n", data)
+        self.assertEqual(self.server_count("bob"), 0)
+
+    def test_fetch_keep_rerun_fetches_only_new(self):
+        self.deliver("erin", "keep", 2)
+        md = os.path.join(self.tmp, "md")
+        self.assertIn(b"fetched 2 messages", self.fetch("erin", md, "--keep").stdout)
+        self.assertIn(b"fetched 0 messages", self.fetch("erin", md, "--keep").stdout)
+        self.assertEqual(len(maildir_files(md)), 2)
+        self.deliver("erin", "later")
+        r = self.fetch("erin", md, "--keep")
+        self.assertIn(b"fetched 1 messages", r.stdout)
+        self.assertIn(b"deleted 0", r.stdout)
+        self.assertEqual(len(maildir_files(md)), 3)
+        self.assertEqual(self.server_count("erin"), 3)
+        # Without --keep: nothing is fetched twice, all three leave the server.
+        r = self.fetch("erin", md)
+        self.assertIn(b"fetched 0 messages", r.stdout)
+        self.assertIn(b"deleted 3", r.stdout)
+        self.assertEqual(len(maildir_files(md)), 3)
+        self.assertEqual(self.server_count("erin"), 0)
+        subjects = set()
+        for path in maildir_files(md):
+            with open(path, "rb") as f:
+                subjects.add(email.message_from_bytes(f.read())["Subject"])
+        self.assertEqual(subjects, {"keep 0", "keep 1", "later 0"})
+
+    def test_fetch_mbox(self):
+        self.deliver("frank", "mbox", 2)
+        mbox = os.path.join(self.tmp, "inbox.mbox")
+        r = self.srv.cli("fetch", "--server", "127.0.0.1:%d" % self.srv.port("pop3s"), "--tls",
+                         "--user", "frank@example.org", "--password-file", self.pw["frank"],
+                         "--mbox", mbox)
+        self.assertIn(b"fetched 2 messages", r.stdout)
+        import mailbox
+        subjects = sorted(m["Subject"] for m in mailbox.mbox(mbox))
+        self.assertEqual(subjects, ["mbox 0", "mbox 1"])
+
+    def fake_messages(self):
+        return [("u1", b"Subject: one\r\n\r\n.leading dot\r\nbody\r\n"),
+                ("u2", b"Subject: two\r\n\r\n" + b"x" * 5000 + b"\r\n")]
+
+    def run_fake(self, capa, *args, password="pw"):
+        md = os.path.join(self.tmp, "fake")
+        fake = FakePop3(self.fake_messages(), capa=capa, maildir=md)
+        pw = self.file("fake.pw", password.encode() + b"\n")
+        try:
+            mode = [] if {"--starttls", "--tls"} & set(args) else ["--plain"]
+            r = subprocess.run([BIN, "fetch", "--server", "127.0.0.1:%d" % fake.port, *mode,
+                                "--user", "u@example.org", "--password-file", pw, "--maildir", md,
+                                *args], capture_output=True, timeout=60)
+        finally:
+            fake.close()
+        return r, fake, md
+
+    def test_fetch_falls_back_to_user_pass(self):
+        for capa in (("USER", "UIDL", "SASL LOGIN"), None):
+            r, fake, md = self.run_fake(capa)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            verbs = [c.split(" ")[0] for c in fake.commands]
+            self.assertEqual(verbs[:3], ["CAPA", "USER", "PASS"], capa)
+            self.assertNotIn("AUTH", verbs)
+            self.assertEqual(sorted(open(p, "rb").read() for p in maildir_files(md)),
+                             sorted(m for _, m in self.fake_messages()))
+            shutil.rmtree(md)
+
+    def test_fetch_auth_plain_on_fake(self):
+        r, fake, md = self.run_fake(("UIDL", "SASL LOGIN PLAIN"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(fake.commands[1].startswith("AUTH PLAIN "), fake.commands)
+        self.assertNotIn("USER", [c.split(" ")[0] for c in fake.commands])
+
+    def test_fetch_deletes_only_after_local_copy(self):
+        r, fake, md = self.run_fake(("USER", "UIDL"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(fake.dele_seen_locally, [True, True])
+        self.assertIn("QUIT", fake.commands)
+
+    @unittest.skipIf(shutil.which("strace") is None, "strace is not installed")
+    def test_fetch_fsyncs_before_dele(self):
+        md = os.path.join(self.tmp, "fake")
+        fake = FakePop3(self.fake_messages(), maildir=md)
+        pw = self.file("fake.pw", b"pw\n")
+        trace = os.path.join(self.tmp, "trace")
+        try:
+            r = subprocess.run(["strace", "-f", "-o", trace, "-s", "16", "-e",
+                                "trace=fsync,fdatasync,rename,renameat,renameat2,write,sendto",
+                                BIN, "fetch", "--server", "127.0.0.1:%d" % fake.port, "--plain",
+                                "--user", "u@example.org", "--password-file", pw, "--maildir", md],
+                               capture_output=True, timeout=60)
+        finally:
+            fake.close()
+        if r.returncode != 0 and b"ptrace" in r.stderr:
+            self.skipTest("ptrace is not permitted here")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Each DELE is sent after: the file's fsync, its rename into new/,
+        # and the fsync of new/ (in that order).
+        events = []
+        with open(trace) as f:
+            for line in f:
+                if "fsync(" in line or "fdatasync(" in line:
+                    events.append("sync")
+                elif "rename" in line and "/new/" in line:
+                    events.append("rename")
+                elif "DELE " in line:
+                    events.append("dele")
+        self.assertEqual(events.count("dele"), 2, events)
+        start = 0
+        for _ in range(2):
+            d = events.index("dele", start)
+            window = events[start:d]
+            self.assertIn("rename", window, events)
+            r_at = window.index("rename")
+            self.assertIn("sync", window[:r_at], events)
+            self.assertIn("sync", window[r_at:], events)
+            start = d + 1
+
+    def test_fetch_failures_are_clear(self):
+        md = os.path.join(self.tmp, "md")
+        # wrong password
+        bad = self.file("bad.pw", b"wrong\n")
+        for service in ("pop3", "pop3s"):
+            r = self.fetch("bob", md, check=False, password_file=bad, service=service)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(b"postoffice fetch: login failed", r.stderr)
+            self.assertIn(b"Authentication failed", r.stderr)
+        # server down
+        port = free_port()
+        r = self.srv.cli("fetch", "--server", "127.0.0.1:%d" % port, "--user", "bob@example.org",
+                         "--password-file", self.pw["bob"], "--maildir", md, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"postoffice fetch: cannot connect to 127.0.0.1:%d" % port, r.stderr)
+        self.assertIn(b"refused", r.stderr)
+        # TLS failure: implicit TLS against the plain-text port
+        r = self.srv.cli("fetch", "--server", "127.0.0.1:%d" % self.srv.port("pop3"), "--tls",
+                         "--user", "bob@example.org", "--password-file", self.pw["bob"],
+                         "--maildir", md, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"postoffice fetch: TLS handshake with 127.0.0.1:%d failed" % self.srv.port("pop3"),
+                      r.stderr)
+        self.assertNotIn(b"error:00000000", r.stderr)
+        # STLS refused by a server without TLS
+        r, fake, md2 = self.run_fake(("USER",), "--starttls")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"refused STLS", r.stderr)
+        self.assertNotIn("USER", [c.split(" ")[0] for c in fake.commands])
+        # wrong password on the fake (USER/PASS path)
+        r, fake, md2 = self.run_fake(("USER",), password="nope")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"postoffice fetch: login failed", r.stderr)
+        self.assertEqual(maildir_files(md), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
