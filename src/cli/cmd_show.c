@@ -221,14 +221,33 @@ struct part_info {
 	char *extracted;
 };
 
+/* The IMAP section (RFC 3501 6.4.5) a part is listed under.  Leaves get
+   the number their content is fetched by ("1" for a one-part message).
+   The entity inside a message/rfc822 part N has no number of its own (N
+   is the whole encapsulated message): a multipart there is listed as
+   N.TEXT, the section of its body, and a non-multipart as N.1. */
+static void show_section(const struct mime_part *part, struct buf *out)
+{
+	const struct mime_part *parent = part->parent;
+	if (!(part->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE))) {
+		mime_part_body_section(part, out);
+	} else if (parent != NULL && (parent->flags & MIME_PART_MESSAGE)) {
+		if (part->flags & MIME_PART_MULTIPART) {
+			mime_part_section(part, out);
+			buf_append_str(out, ".TEXT");
+		} else {
+			mime_part_body_section(part, out);
+		}
+	} else {
+		mime_part_section(part, out);
+	}
+}
+
 static void part_info_read(struct show_ctx *ctx, const struct mime_part *part, struct part_info *pi)
 {
 	memset(pi, 0, sizeof(*pi));
 	int container = (part->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE)) != 0;
-	if (container)
-		mime_part_section(part, &pi->section);
-	else
-		mime_part_body_section(part, &pi->section);
+	show_section(part, &pi->section);
 	pi->filename = mime_part_filename(ctx->pool, part);
 	struct mime_disposition d;
 	if (mime_part_disposition(ctx->pool, part, &d) == 0)
@@ -396,7 +415,9 @@ static int show_run(struct config *cfg, int argc, char **argv)
 		buf_free(&data);
 		return 1;
 	}
-	ctx.msg = mime_message_parse(buf_cstr(&data), data.len, NULL);
+	/* Forwarded messages that were base64 or quoted-printable encoded
+	   are shown inside too. */
+	ctx.msg = mime_message_parse_flags(buf_cstr(&data), data.len, NULL, MIME_PARSE_DECODE_MESSAGES);
 	ctx.pool = pool_create(4096);
 	show_message(&ctx);
 	fwrite(ctx.out.data, 1, ctx.out.len, stdout);

@@ -88,9 +88,9 @@ void mime_part_body_section(const struct mime_part *part, struct buf *out)
 
 void mime_part_decode(const struct mime_message *msg, const struct mime_part *part, struct buf *out)
 {
-	const char *body = msg->data + part->body.offset;
+	const char *body = part->data + part->body.offset;
 	size_t len = part->body.size;
-	if (part->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE)) {
+	if (part->flags & MIME_PART_MULTIPART) {
 		buf_append(out, body, len);
 		return;
 	}

@@ -4,9 +4,12 @@
    innermost first.  Running counts of line ends and bare LFs give every
    part its line count and CRLF size by subtraction. */
 #include "mime/tree.h"
+#include "mime/base64.h"
 #include "mime/mime_private.h"
+#include "mime/qp.h"
 #include "lib/xalloc.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 
 struct tree_ctx {
@@ -25,6 +28,9 @@ struct tree_ctx {
 	size_t bare;
 	/* set by boundary_match() */
 	int close;
+	unsigned int flags;     /* enum mime_parse_flags */
+	int decoded;            /* data is a decoded message/rfc822 body */
+	size_t *decode_budget;  /* bytes left for decoded bodies */
 };
 
 /* Compares the line (starting with "--") with the open boundaries.
@@ -159,6 +165,10 @@ static struct mime_part *part_new(struct tree_ctx *ctx, struct mime_part *parent
 {
 	struct mime_part *part = pool_alloc(ctx->pool, sizeof(*part));
 	part->parent = parent;
+	part->data = ctx->data;
+	part->data_size = ctx->size;
+	if (ctx->decoded)
+		part->flags |= MIME_PART_DECODED;
 	ctx->part_count++;
 	if (parent != NULL) {
 		part->depth = parent->depth + 1;
@@ -207,6 +217,61 @@ static int parse_multipart(struct tree_ctx *ctx, struct mime_part *part)
 	return r;
 }
 
+/* The end of a body that ends at pos: the line end before a boundary
+   belongs to the boundary (RFC 2046 5.1.1). */
+static size_t body_end(const struct tree_ctx *ctx, size_t start, size_t pos, int boundary)
+{
+	if (boundary >= 0 && pos > start && ctx->data[pos - 1] == '\n') {
+		pos--;
+		if (pos > start && ctx->data[pos - 1] == '\r')
+			pos--;
+	}
+	return pos;
+}
+
+static void decode_body(struct buf *out, enum mime_encoding enc, const char *body, size_t len)
+{
+	if (enc == MIME_ENC_BASE64)
+		base64_decode_lenient(out, body, len);
+	else
+		qp_decode(out, body, len);
+}
+
+/* A base64 or quoted-printable message/rfc822 (MIME_PARSE_DECODE_MESSAGES):
+   the body is decoded into the pool and the encapsulated message parsed
+   from there with its own scan state, since boundaries of the outer
+   message cannot occur inside it.  Depth and part limits carry over. */
+static int parse_encoded_message(struct tree_ctx *ctx, struct mime_part *part)
+{
+	size_t start = ctx->pos;
+	int r = scan_to_boundary(ctx);
+	size_t end = body_end(ctx, start, ctx->pos, r);
+	struct buf dec = BUF_INIT;
+	decode_body(&dec, part->encoding, ctx->data + start, end - start);
+	if (dec.len > *ctx->decode_budget) {
+		part->flags |= MIME_PART_LIMIT;
+		buf_free(&dec);
+		return r;
+	}
+	*ctx->decode_budget -= dec.len;
+	char *copy = pool_alloc(ctx->pool, dec.len + 1);
+	if (dec.len > 0)
+		memcpy(copy, dec.data, dec.len);
+	copy[dec.len] = '\0';
+	struct tree_ctx sub = {
+		.pool = ctx->pool, .data = copy, .size = dec.len, .limits = ctx->limits,
+		.part_count = ctx->part_count, .flags = ctx->flags, .decoded = 1,
+		.decode_budget = ctx->decode_budget,
+	};
+	buf_free(&dec);
+	sub.bnd = pool_alloc(ctx->pool, (ctx->limits.max_depth + 2) * sizeof(*sub.bnd));
+	sub.bnd_len = pool_alloc(ctx->pool, (ctx->limits.max_depth + 2) * sizeof(*sub.bnd_len));
+	part->flags |= MIME_PART_MESSAGE;
+	parse_entity(&sub, part_new(&sub, part, NULL));
+	ctx->part_count = sub.part_count;
+	return r;
+}
+
 static int entity_body(struct tree_ctx *ctx, struct mime_part *part)
 {
 	const char *type = part->ct.type, *sub = part->ct.subtype;
@@ -236,6 +301,10 @@ static int entity_body(struct tree_ctx *ctx, struct mime_part *part)
 		struct mime_part *child = part_new(ctx, part, NULL);
 		return parse_entity(ctx, child);
 	}
+	if (!strcmp(type, "message") && !strcmp(sub, "rfc822") && nested &&
+	    (ctx->flags & MIME_PARSE_DECODE_MESSAGES) &&
+	    (part->encoding == MIME_ENC_BASE64 || part->encoding == MIME_ENC_QP))
+		return parse_encoded_message(ctx, part);
 	if (!nested && (!strcmp(type, "message") && !strcmp(sub, "rfc822")))
 		part->flags |= MIME_PART_LIMIT;
 	return scan_to_boundary(ctx);
@@ -261,13 +330,11 @@ static int parse_entity(struct tree_ctx *ctx, struct mime_part *part)
 	int r = entity_body(ctx, part);
 	size_t end = ctx->pos, lf = ctx->lf, bare = ctx->bare;
 	/* The line end before a boundary belongs to the boundary. */
-	if (r >= 0 && end > start && ctx->data[end - 1] == '\n') {
-		end--;
+	size_t cut = body_end(ctx, start, end, r);
+	if (cut < end) {
 		lf--;
-		if (end > start && ctx->data[end - 1] == '\r')
-			end--;
-		else
-			bare--;
+		bare -= end - cut == 1;
+		end = cut;
 	}
 	part->body.offset = start;
 	part->body.size = end - start;
@@ -278,9 +345,17 @@ static int parse_entity(struct tree_ctx *ctx, struct mime_part *part)
 
 struct mime_message *mime_message_parse(const void *data, size_t size, const struct mime_limits *limits)
 {
+	return mime_message_parse_flags(data, size, limits, 0);
+}
+
+struct mime_message *mime_message_parse_flags(const void *data, size_t size, const struct mime_limits *limits,
+					      unsigned int flags)
+{
 	struct pool *pool = pool_create(8192);
 	struct mime_message *msg = pool_alloc(pool, sizeof(*msg));
-	struct tree_ctx ctx = { .pool = pool, .data = data, .size = size };
+	size_t budget = size < SIZE_MAX / 4 ? 4 * size : size;
+	struct tree_ctx ctx = { .pool = pool, .data = data, .size = size, .flags = flags,
+				.decode_budget = &budget };
 	mime_limits_resolve(&ctx.limits, limits);
 	ctx.bnd = pool_alloc(pool, (ctx.limits.max_depth + 2) * sizeof(*ctx.bnd));
 	ctx.bnd_len = pool_alloc(pool, (ctx.limits.max_depth + 2) * sizeof(*ctx.bnd_len));

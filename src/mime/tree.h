@@ -41,6 +41,22 @@ enum mime_part_flags {
 	MIME_PART_LIMIT = 1 << 4,       /* depth or part limit: not parsed
 					   further, read as text/plain */
 	MIME_PART_CT_INVALID = 1 << 5,  /* unparsable Content-Type */
+	MIME_PART_DECODED = 1 << 6,     /* inside a base64 or quoted-printable
+					   message/rfc822 that was decoded
+					   (MIME_PARSE_DECODE_MESSAGES): the
+					   spans refer to part->data, not to
+					   the message's buffer */
+};
+
+enum mime_parse_flags {
+	/* Parse inside a message/rfc822 part whose body is base64 or
+	   quoted-printable (RFC 2046 5.2.1 forbids it, but forwarding
+	   clients do it): the body is decoded into the tree's pool and the
+	   encapsulated message parsed from there.  Off by default because
+	   IMAP reads sections by their offsets in the file, and like other
+	   IMAP servers shows such a part as a leaf.  The decoded bytes are
+	   limited to four times the message size (then MIME_PART_LIMIT). */
+	MIME_PARSE_DECODE_MESSAGES = 1 << 0,
 };
 
 /* Read-only for users of the tree. */
@@ -60,6 +76,9 @@ struct mime_part {
 	struct mime_span header;        /* header block with its blank line */
 	struct mime_span body;          /* without the line end that belongs
 					   to the next boundary (RFC 2046 5.1.1) */
+	const char *data;               /* the buffer the spans refer to: the
+					   message's, or a decoded body */
+	size_t data_size;
 };
 
 struct mime_message {
@@ -72,6 +91,9 @@ struct mime_message {
 
 /* Parses data (size bytes, which must outlive the result). */
 struct mime_message *mime_message_parse(const void *data, size_t size, const struct mime_limits *limits);
+/* The same with enum mime_parse_flags. */
+struct mime_message *mime_message_parse_flags(const void *data, size_t size, const struct mime_limits *limits,
+					      unsigned int flags);
 void mime_message_free(struct mime_message **msg);
 
 /* The part after part in depth-first order (NULL at the end). */
@@ -88,7 +110,8 @@ void mime_part_section(const struct mime_part *part, struct buf *out);
    multipart gets its ".1"/"1". */
 void mime_part_body_section(const struct mime_part *part, struct buf *out);
 
-/* Appends the transfer-decoded body (base64, quoted-printable) to out. */
+/* Appends the transfer-decoded body (base64, quoted-printable) to out;
+   a multipart's body as it is. */
 void mime_part_decode(const struct mime_message *msg, const struct mime_part *part, struct buf *out);
 /* Appends the decoded body of a text part converted to UTF-8 from its
    charset (unknown charsets: invalid bytes replaced). */

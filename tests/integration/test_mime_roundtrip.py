@@ -125,11 +125,58 @@ class MimeRoundTripTest(unittest.TestCase):
         outer["Subject"] = "Fwd: inner"
         outer.set_content("see below\n")
         outer.add_attachment(inner)
-        got = show(self.write(outer), self.extract)
+        path = self.write(outer)
+        got = show(path, self.extract)
         types = [(p["section"], p["type"]) for p in got["parts"]]
-        self.assertIn(("2", "message/rfc822"), types)
-        self.assertIn(("2.2", "image/png"), types)
+        # IMAP section numbers (RFC 3501 6.4.5): the encapsulated message's
+        # multipart has no number of its own; its body is 2.TEXT.
+        self.assertEqual(types, [("", "multipart/mixed"), ("1", "text/plain"), ("2", "message/rfc822"),
+                                 ("2.TEXT", "multipart/mixed"), ("2.1", "text/plain"), ("2.2", "image/png")])
         self.assertEqual(self.extracted(got)["pic.png"], b"PNGDATA" * 50)
+        out = subprocess.run([BIN, "show", path], check=True, capture_output=True, timeout=30).stdout.decode()
+        listed = [line.split()[0] for line in out.split("parts:\n", 1)[1].splitlines() if line.strip()]
+        self.assertEqual(listed, ["-", "1", "2", "2.TEXT", "2.1", "2.2"])
+
+    def encoded_forward(self, cte):
+        """A forward whose message/rfc822 part the forwarding client
+        encoded (RFC 2046 5.2.1 forbids it; clients do it)."""
+        inner = EmailMessage()
+        inner["From"] = "a@example.org"
+        inner["Subject"] = "inner Grüße"
+        inner.set_content("inner body ✓\n")
+        blob = os.urandom(3000)
+        inner.add_attachment(blob, maintype="image", subtype="png", filename="pic.png")
+        raw = inner.as_bytes(policy=email.policy.SMTP)
+        if cte == "base64":
+            import base64
+            enc = base64.encodebytes(raw).replace(b"\n", b"\r\n")
+        else:
+            import quopri
+            enc = quopri.encodestring(raw).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        msg = (b"From: b@example.org\r\nSubject: Fwd: inner\r\nMIME-Version: 1.0\r\n"
+               b"Content-Type: multipart/mixed; boundary=\"OUT\"\r\n\r\n--OUT\r\n"
+               b"Content-Type: text/plain\r\n\r\nsee below\r\n--OUT\r\n"
+               b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: " + cte.encode() +
+               b"\r\n\r\n" + enc + b"\r\n--OUT--\r\n")
+        path = os.path.join(self.dir, "fwd.eml")
+        with open(path, "wb") as f:
+            f.write(msg)
+        return path, blob
+
+    def test_encoded_forward(self):
+        for cte in ("base64", "quoted-printable"):
+            path, blob = self.encoded_forward(cte)
+            out = os.path.join(self.dir, cte)
+            os.mkdir(out)
+            got = show(path, out)
+            types = [(p["section"], p["type"]) for p in got["parts"]]
+            self.assertEqual(types, [("", "multipart/mixed"), ("1", "text/plain"), ("2", "message/rfc822"),
+                                     ("2.TEXT", "multipart/mixed"), ("2.1", "text/plain"),
+                                     ("2.2", "image/png")], cte)
+            parts = {p["section"]: p for p in got["parts"]}
+            self.assertEqual(parts["2.1"]["text"].replace("\r\n", "\n"), "inner body ✓\n")
+            with open(parts["2.2"]["extracted"], "rb") as f:
+                self.assertEqual(f.read(), blob, cte)
 
     def test_text_output(self):
         msg = EmailMessage()

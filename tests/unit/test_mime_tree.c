@@ -7,6 +7,8 @@
 
 #include "lib/buf.h"
 #include "lib/xalloc.h"
+#include "mime/base64.h"
+#include "mime/qp.h"
 #include "mime/tree.h"
 
 #include <stdio.h>
@@ -225,12 +227,145 @@ static void test_many_parts(void **state)
 	buf_free(&m);
 }
 
+/* A forwarded message that the forwarding client base64-encoded, holding
+   a multipart with a base64 attachment. */
+static const char encoded_fwd_head[] =
+	"Content-Type: multipart/mixed; boundary=out\r\n\r\n"
+	"--out\r\nContent-Type: text/plain\r\n\r\nsee the forward\r\n"
+	"--out\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+static const char encoded_fwd_inner[] =
+	"Subject: inner\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n"
+	"--in\r\nContent-Type: text/plain\r\n\r\ninner text\r\n"
+	"--in\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	"AAECAwQ=\r\n--in--\r\n";
+
+static void test_encoded_message(void **state)
+{
+	struct buf m = BUF_INIT, b = BUF_INIT;
+	buf_append_str(&m, encoded_fwd_head);
+	base64_encode_lines(&m, encoded_fwd_inner, sizeof(encoded_fwd_inner) - 1);
+	buf_append_str(&m, "\r\n--out--\r\n");
+
+	/* By default (IMAP) the encoded message is a leaf. */
+	struct mime_message *msg = mime_message_parse(m.data, m.len, NULL);
+	assert_int_equal(msg->part_count, 3);
+	const struct mime_part *fwd = mime_part_find(msg, "2");
+	assert_int_equal(fwd->flags, 0);
+	mime_part_decode(msg, fwd, &b);
+	assert_int_equal(b.len, sizeof(encoded_fwd_inner) - 1);
+	assert_memory_equal(b.data, encoded_fwd_inner, b.len);
+	mime_message_free(&msg);
+
+	msg = mime_message_parse_flags(m.data, m.len, NULL, MIME_PARSE_DECODE_MESSAGES);
+	struct buf r = BUF_INIT;
+	render(&r, msg);
+	assert_string_equal(buf_cstr(&r),
+			    "- multipart/mixed 1 425/425/14; 1 text/plain 0 15/15/1; 2 message/rfc822 2 288/288/4; "
+			    "2 multipart/mixed 41 147/147/10; 2.1 text/plain 40 10/10/1; "
+			    "2.2 application/octet-stream 40 8/8/1");
+	fwd = mime_part_find(msg, "2");
+	assert_true(fwd->flags & MIME_PART_MESSAGE);
+	assert_ptr_equal(fwd->data, m.data);
+	const struct mime_part *inner = fwd->children;
+	assert_true(inner->flags & MIME_PART_DECODED);
+	assert_int_equal(inner->data_size, sizeof(encoded_fwd_inner) - 1);
+	assert_memory_equal(inner->data + inner->header.offset, "Subject: inner\r\n", 16);
+	buf_reset(&b);
+	mime_part_decode(msg, mime_part_find(msg, "2.1"), &b);
+	assert_string_equal(buf_cstr(&b), "inner text");
+	buf_reset(&b);
+	mime_part_decode(msg, mime_part_find(msg, "2.2"), &b);
+	assert_int_equal(b.len, 5);
+	assert_memory_equal(b.data, "\0\1\2\3\4", 5);
+	/* The outer part still decodes to the whole inner message. */
+	buf_reset(&b);
+	mime_part_decode(msg, fwd, &b);
+	assert_int_equal(b.len, sizeof(encoded_fwd_inner) - 1);
+	buf_reset(&b);
+	mime_part_decode(msg, mime_part_find(msg, "1"), &b);
+	assert_string_equal(buf_cstr(&b), "see the forward");
+	mime_message_free(&msg);
+	buf_free(&r);
+	buf_free(&m);
+	buf_free(&b);
+}
+
+static void test_encoded_message_qp_nested(void **state)
+{
+	/* quoted-printable message/rfc822 (a one-part text message with a
+	   soft break) inside a base64 one, as the root's body. */
+	static const char inner[] = "Subject: deepest\r\nContent-Type: text/plain; charset=utf-8\r\n"
+				    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+				    "caf=C3=A9 soft=\r\nbreak\r\n";
+	struct buf qp_msg = BUF_INIT, m = BUF_INIT, b = BUF_INIT;
+	buf_append_str(&qp_msg, "Subject: middle\r\nContent-Type: message/rfc822\r\n"
+				"Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+	qp_encode(&qp_msg, inner, sizeof(inner) - 1);
+	buf_append_str(&m, "Subject: outer\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: Base64\r\n\r\n");
+	base64_encode_lines(&m, qp_msg.data, qp_msg.len);
+	struct mime_message *msg = mime_message_parse_flags(m.data, m.len, NULL, MIME_PARSE_DECODE_MESSAGES);
+	/* Root (message/rfc822), the middle message (its body, section 1),
+	   the deepest message (1.1) whose text is 1.1.1. */
+	assert_int_equal(msg->part_count, 3);
+	const struct mime_part *leaf = mime_part_find(msg, "1.1.1");
+	assert_non_null(leaf);
+	assert_string_equal(leaf->ct.type, "text");
+	assert_int_equal(leaf->depth, 2);
+	mime_part_decode_text(msg, leaf, &b);
+	assert_string_equal(buf_cstr(&b), "caf\xc3\xa9 softbreak\r\n");
+	mime_message_free(&msg);
+	buf_free(&qp_msg);
+	buf_free(&m);
+	buf_free(&b);
+}
+
+static void test_encoded_message_limits(void **state)
+{
+	/* Plain text is its own quoted-printable encoding: each level would
+	   copy the rest of the message again.  The decode budget (four times
+	   the message) and the depth limit stop it. */
+	struct buf m = BUF_INIT;
+	for (int i = 0; i < 300; i++)
+		buf_append_str(&m, "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
+	buf_append_str(&m, "leaf\r\n");
+	struct mime_message *msg = mime_message_parse_flags(m.data, m.len, NULL, MIME_PARSE_DECODE_MESSAGES);
+	unsigned int limited = 0, n = 0;
+	for (const struct mime_part *p = msg->root; p != NULL; p = mime_part_next(p)) {
+		limited += (p->flags & MIME_PART_LIMIT) != 0;
+		n++;
+	}
+	assert_int_equal(limited, 1);
+	assert_true(n > 2 && n < 100);
+	mime_message_free(&msg);
+	/* Depth: small nested base64 messages stop at max_depth. */
+	struct buf cur = BUF_INIT, next = BUF_INIT;
+	buf_append_str(&cur, "\r\nleaf\r\n");
+	for (int i = 0; i < 12; i++) {
+		buf_reset(&next);
+		buf_append_str(&next, "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+		base64_encode_lines(&next, cur.data, cur.len);
+		buf_reset(&cur);
+		buf_append(&cur, next.data, next.len);
+	}
+	struct mime_limits lim = { .max_depth = 5 };
+	msg = mime_message_parse_flags(cur.data, cur.len, &lim, MIME_PARSE_DECODE_MESSAGES);
+	unsigned int depth = 0;
+	for (const struct mime_part *p = msg->root; p != NULL; p = mime_part_next(p))
+		depth = p->depth > depth ? p->depth : depth;
+	assert_int_equal(depth, 5);
+	mime_message_free(&msg);
+	buf_free(&cur);
+	buf_free(&next);
+	buf_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tree_table), cmocka_unit_test(test_sections_and_offsets),
 		cmocka_unit_test(test_decode), cmocka_unit_test(test_deep_nesting),
-		cmocka_unit_test(test_many_parts),
+		cmocka_unit_test(test_many_parts), cmocka_unit_test(test_encoded_message),
+		cmocka_unit_test(test_encoded_message_qp_nested), cmocka_unit_test(test_encoded_message_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
