@@ -206,6 +206,152 @@ class MimeRoundTripTest(unittest.TestCase):
         self.assertEqual(atts[0].get_filename(), "r\u00e9sum\u00e9.bin")
         self.assertEqual(atts[0].get_content(), data)
 
+    # ---- postoffice send --dry-run, read by python ----
+    def test_send_dry_run_full(self):
+        """Every part of the composer against python's parser: folded UTF-8
+        subject, display names, Cc without Bcc, text needing
+        quoted-printable, HTML with inline images, several attachments."""
+        body = ("Grüße ✓\nFrom the start of a line\n" + "lang " * 40 + "\n"
+                "trailing space \n=equals= and a tab\t\n.\n..dots\nlast line without newline")
+        html = '<p>Grüße <img src="cid:logo.png"></p>\n'
+        files = {
+            "logo.png": os.urandom(2000),
+            "bericht über 東京.pdf": os.urandom(70000),
+            "crlf.bin": b"\r\n\r\n.\r\nFrom x\r\n\x00\xff" * 100,
+            "empty.dat": b"",
+            "notes.txt": "no final newline: äöü".encode(),
+        }
+        for name, data in files.items():
+            with open(os.path.join(self.dir, name), "wb") as f:
+                f.write(data)
+        with open(os.path.join(self.dir, "page.html"), "w") as f:
+            f.write(html)
+        subject = "Grüße aus Köln — 東京 ✓" + " ein recht langer Betreff" * 4
+        args = [BIN, "send", "--dry-run", "--from", "Jörg Müller <joerg@example.org>",
+                "--to", '"Doe, Jane" <jane@example.com>, bob@example.com', "--cc", "Zoë <zoe@example.net>",
+                "--bcc", "hidden@example.org", "--subject", subject,
+                "--html", os.path.join(self.dir, "page.html"),
+                "--inline", os.path.join(self.dir, "logo.png")]
+        for name in ("bericht über 東京.pdf", "crlf.bin", "empty.dat", "notes.txt"):
+            args += ["--attach", os.path.join(self.dir, name)]
+        proc = subprocess.run(args, input=body.encode(), capture_output=True, timeout=30)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        raw = proc.stdout
+        for line in raw.split(b"\r\n"):
+            self.assertLessEqual(len(line), 78, line)
+            self.assertNotIn(b"\n", line)
+            self.assertTrue(all(b < 0x80 for b in line), line)
+        self.assertNotIn(b"hidden@example.org", raw)
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        self.assertEqual(msg["Subject"], subject)
+        self.assertEqual(msg["From"], "Jörg Müller <joerg@example.org>")
+        self.assertEqual([a.addr_spec for a in msg["To"].addresses], ["jane@example.com", "bob@example.com"])
+        self.assertEqual(msg["To"].addresses[0].display_name, "Doe, Jane")
+        self.assertEqual(msg["Cc"], "Zoë <zoe@example.net>")
+        self.assertIsNone(msg["Bcc"])
+        self.assertIsNotNone(msg["Date"].datetime)
+        self.assertRegex(msg["Message-ID"], r"^<[^<>@ ]+@example\.org>$")
+        self.assertEqual(msg["MIME-Version"], "1.0")
+        self.assertEqual(msg.get_content_type(), "multipart/mixed")
+        # The composer ends the text with a line end, as mutt and python do.
+        self.assertEqual(msg.get_body(("plain",)).get_content().replace("\r\n", "\n"), body + "\n")
+        got_html = msg.get_body(("html",))
+        related = [p for p in msg.walk() if p.get_content_type() == "multipart/related"]
+        self.assertEqual(len(related), 1)
+        img = [p for p in related[0].iter_parts() if p.get_content_type() == "image/png"][0]
+        cid = img["Content-ID"].strip("<>")
+        self.assertEqual(got_html.get_content().replace("\r\n", "\n"), html.replace("cid:logo.png", "cid:" + cid))
+        self.assertEqual(img.get_content(), files["logo.png"])
+        atts = {a.get_filename(): a for a in msg.iter_attachments()}
+        self.assertEqual(sorted(atts), sorted(n for n in files if n != "logo.png"))
+        for name, part in atts.items():
+            self.assertEqual(part.get_payload(decode=True), files[name], name)
+        self.assertEqual(atts["notes.txt"].get_content_type(), "text/plain")
+        self.assertEqual(atts["bericht über 東京.pdf"].get_content_type(), "application/pdf")
+
+    # ---- mutt's messages, read by postoffice show and by python ----
+    def compare_with_python(self, path, expect_text=None, expect_files=None):
+        """postoffice show --json and python's email package agree on the
+        headers, the text and the attachments of the file."""
+        got = show(path, self.extract)
+        with open(path, "rb") as f:
+            msg = email.message_from_bytes(f.read(), policy=email.policy.default)
+        for name, key in (("Subject", "subject"), ("From", "from"), ("To", "to"), ("Cc", "cc"),
+                          ("Date", "date"), ("Message-ID", "message_id")):
+            if msg[name] is None:
+                self.assertIsNone(got["headers"][key], name)
+            else:
+                self.assertEqual(" ".join(str(msg[name]).split()), " ".join(got["headers"][key].split()), name)
+        body = msg.get_body(("plain",))
+        py_text = body.get_content().replace("\r\n", "\n")
+        self.assertEqual(got["text"].replace("\r\n", "\n"), py_text)
+        if expect_text is not None:
+            self.assertEqual(py_text, expect_text)
+        py_files = {p.get_filename(): p.get_payload(decode=True) for p in msg.walk()
+                    if p.get_content_disposition() == "attachment"}
+        self.assertEqual(self.extracted(got), py_files)
+        if expect_files is not None:
+            self.assertEqual(py_files, expect_files)
+        return got, msg
+
+    def mutt(self, subject, attachments, body, *settings):
+        if shutil.which("mutt") is None:
+            self.skipTest("mutt is not installed")
+        home = os.path.join(self.dir, "home")
+        os.makedirs(home, exist_ok=True)
+        out = os.path.join(self.dir, "mutt.eml")
+        script = os.path.join(self.dir, "sendmail.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\ncat > '%s'\n" % out)
+        os.chmod(script, 0o755)
+        args = ["mutt", "-n", "-F", "/dev/null", "-e", 'set sendmail="%s"' % script,
+                "-e", "set charset=utf-8", "-e", 'set from="Jörg Müller <joerg@example.org>"',
+                "-e", "set use_from=yes"]
+        for s_ in settings:
+            args += ["-e", s_]
+        args += ["-s", subject]
+        for a in attachments:
+            args += ["-a", a]
+        args += ["--", "Bob <bob@example.org>"]
+        env = dict(os.environ, HOME=home, TMPDIR=self.dir, LC_ALL="C.UTF-8")
+        env.pop("MAIL", None)
+        r = subprocess.run(args, input=body, capture_output=True, timeout=60, env=env, cwd=self.dir)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return out
+
+    def test_mutt_utf8_attachments(self):
+        files = {"Prüf 東京.bin": os.urandom(50000), "liste.txt": "eins\nzwei ü\n".encode(),
+                 "plain.csv": b"a,b\r\n1,2\r\n"}
+        paths = []
+        for name, data in files.items():
+            p = os.path.join(self.dir, name)
+            with open(p, "wb") as f:
+                f.write(data)
+            paths.append(p)
+        subject = "Grüße aus Köln — 東京 ✓"
+        body = "Hallo Bob ✓\nzweite Zeile\n"
+        path = self.mutt(subject, paths, body.encode(), "set send_charset=utf-8")
+        got, msg = self.compare_with_python(path, expect_text=body, expect_files=files)
+        self.assertEqual(got["headers"]["subject"], subject)
+        self.assertEqual(got["headers"]["from"], "Jörg Müller <joerg@example.org>")
+
+    def test_mutt_latin1_quoted_printable(self):
+        att = os.path.join(self.dir, "données.bin")
+        data = bytes(range(256)) * 8
+        with open(att, "wb") as f:
+            f.write(data)
+        body = "café crème à la française\n" + "x" * 100 + " \nend\n"
+        path = self.mutt("café", [att], body.encode(), 'set send_charset="us-ascii:iso-8859-1:utf-8"',
+                         "set allow_8bit=no")
+        with open(path, "rb") as f:
+            raw = f.read()
+        self.assertIn(b"iso-8859-1", raw.lower())
+        got, msg = self.compare_with_python(path, expect_text=body, expect_files={"données.bin": data})
+        self.assertEqual(got["headers"]["subject"], "café")
+        text = [p for p in got["parts"] if p["type"] == "text/plain"][0]
+        self.assertEqual(text["encoding"], "quoted-printable")
+        self.assertEqual(text["charset"].lower(), "iso-8859-1")
+
 
 if __name__ == "__main__":
     unittest.main()
