@@ -1,5 +1,6 @@
 /* SORT and UID SORT (RFC 5256 section 3), with the base-subject rules of
-   section 2.1 shared with THREAD. */
+   section 2.1 shared with THREAD.  The keys come from the header blocks
+   cached in the index (imap_headers.c), not from the message files. */
 #include "imap/imap_sort.h"
 #include "lib/xalloc.h"
 #include "mime/address.h"
@@ -11,72 +12,131 @@
 #include <string.h>
 #include <strings.h>
 
-/* RFC 5256 2.1, simplified: decoded, lowercased, whitespace collapsed,
-   then "re:", "fw:", "fwd:" and "[blob]" prefixes and "(fwd)" trailers
-   removed until nothing changes. */
-char *imap_base_subject(const char *subject)
+/* ---- base subject (RFC 5256 2.1) ---- */
+
+static bool is_wsp(char c)
 {
+	return c == ' ' || c == '\t';
+}
+
+/* subj-blob = "[" *BLOBCHAR "]" *WSP, BLOBCHAR = any CHAR but "[" and "]".
+   Returns the length matched at p, 0 when none. */
+static size_t match_blob(const char *p)
+{
+	if (*p != '[')
+		return 0;
+	size_t i = 1;
+	while (p[i] != '\0' && p[i] != '[' && p[i] != ']')
+		i++;
+	if (p[i] != ']')
+		return 0;
+	i++;
+	while (is_wsp(p[i]))
+		i++;
+	return i;
+}
+
+/* subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":" */
+static size_t match_refwd(const char *p)
+{
+	size_t i;
+	if (strncasecmp(p, "re", 2) == 0)
+		i = 2;
+	else if (strncasecmp(p, "fwd", 3) == 0)
+		i = 3;
+	else if (strncasecmp(p, "fw", 2) == 0)
+		i = 2;
+	else
+		return 0;
+	while (is_wsp(p[i]))
+		i++;
+	i += match_blob(p + i);
+	return p[i] == ':' ? i + 1 : 0;
+}
+
+/* subj-leader = (*subj-blob subj-refwd) / WSP */
+static size_t match_leader(const char *p)
+{
+	if (is_wsp(*p))
+		return 1;
+	size_t i = 0, b;
+	while ((b = match_blob(p + i)) > 0)
+		i += b;
+	size_t r = match_refwd(p + i);
+	return r > 0 ? i + r : 0;
+}
+
+static bool has_nonwsp(const char *p)
+{
+	for (; *p; p++)
+		if (!is_wsp(*p))
+			return true;
+	return false;
+}
+
+char *imap_base_subject(const char *subject, bool *is_reply_r)
+{
+	/* (1) decoded by the caller; tabs and line ends become spaces,
+	   runs of spaces become one */
 	struct buf b = BUF_INIT;
-	bool space = false;
+	bool reply = false;
 	for (const char *p = subject != NULL ? subject : ""; *p; p++) {
-		if (isspace((unsigned char)*p)) {
-			space = b.len > 0;
+		char c = *p == '\t' || *p == '\r' || *p == '\n' ? ' ' : *p;
+		if (c == ' ' && b.len > 0 && b.data[b.len - 1] == ' ')
 			continue;
-		}
-		if (space)
-			buf_append_char(&b, ' ');
-		space = false;
-		buf_append_char(&b, (char)tolower((unsigned char)*p));
+		buf_append_char(&b, c);
 	}
 	char *s = buf_steal(&b);
 	if (s == NULL)
 		s = xstrdup("");
-	bool changed = true;
-	while (changed) {
-		changed = false;
-		size_t n = strlen(s);
-		if (n >= 5 && strcmp(s + n - 5, "(fwd)") == 0) {
-			s[n - 5] = '\0';
-			while (n > 5 && s[strlen(s) - 1] == ' ')
-				s[strlen(s) - 1] = '\0';
-			changed = true;
+	size_t start = 0, len = strlen(s);
+	for (;;) {
+		/* (2) subj-trailer = "(fwd)" / WSP, as often as it matches */
+		for (;;) {
+			if (len > start && is_wsp(s[len - 1])) {
+				len--;
+			} else if (len - start >= 5 && strncasecmp(s + len - 5, "(fwd)", 5) == 0) {
+				len -= 5;
+				reply = true;
+			} else {
+				break;
+			}
 		}
-		char *p = s;
-		while (*p == ' ')
-			p++;
-		if (*p == '[') {
-			char *e = strchr(p, ']');
-			if (e != NULL && e[1] != '\0') {
-				p = e + 1;
+		s[len] = '\0';
+		/* (3) leaders and (4) a leading blob when text follows it,
+		   (5) until neither matches */
+		for (bool changed = true; changed;) {
+			changed = false;
+			size_t n = match_leader(s + start);
+			if (n > 0) {
+				if (!is_wsp(s[start]))
+					reply = true;
+				start += n;
+				changed = true;
+			}
+			n = match_blob(s + start);
+			if (n > 0 && has_nonwsp(s + start + n)) {
+				start += n;
 				changed = true;
 			}
 		}
-		static const char *const prefixes[] = { "re", "fwd", "fw" };
-		for (size_t i = 0; i < N_ELEMENTS(prefixes); i++) {
-			size_t pl = strlen(prefixes[i]);
-			if (strncmp(p, prefixes[i], pl) == 0) {
-				char *q = p + pl;
-				while (*q == ' ')
-					q++;
-				if (*q == '[') {
-					char *e = strchr(q, ']');
-					if (e != NULL)
-						q = e + 1;
-				}
-				if (*q == ':') {
-					p = q + 1;
-					changed = true;
-					break;
-				}
-			}
+		/* (6) "[fwd:" ... "]" around the rest: remove, back to (2) */
+		if (len - start >= 6 && strncasecmp(s + start, "[fwd:", 5) == 0 && s[len - 1] == ']') {
+			start += 5;
+			len--;
+			s[len] = '\0';
+			reply = true;
+			continue;
 		}
-		while (*p == ' ')
-			p++;
-		if (p != s)
-			memmove(s, p, strlen(p) + 1);
+		break;
 	}
+	memmove(s, s + start, len - start + 1);
+	if (is_reply_r != NULL)
+		*is_reply_r = reply;
 	return s;
 }
+
+/* ---- keys ---- */
 
 static char *first_mailbox(struct pool *pool, const struct mime_headers *h, const char *name)
 {
@@ -92,47 +152,67 @@ static char *first_mailbox(struct pool *pool, const struct mime_headers *h, cons
 	return r;
 }
 
-int imap_sort_keys_load(struct imap_session *s, uint32_t seq, struct imap_sort_keys *k)
+static char *header_dup(struct pool *pool, const struct mime_headers *h, const char *name)
+{
+	const char *v = mime_headers_get(pool, h, name);
+	return v != NULL ? xstrdup(v) : NULL;
+}
+
+void imap_sort_keys_from_header(struct imap_sort_keys *k, const struct imap_msg *m, uint32_t seq,
+				const char *header, size_t header_len)
 {
 	memset(k, 0, sizeof(*k));
 	k->seq = seq;
-	k->uid = imap_view_uid(s->view, seq);
-	const struct imap_msg *m = imap_mbox_find(s->view->mbox, k->uid);
-	if (m != NULL) {
-		k->size = m->size;
-		k->arrival = m->internaldate;
-	}
+	k->uid = m->uid;
+	k->size = m->size;
+	k->arrival = m->internaldate;
 	k->date = k->arrival;
-	struct imap_message msg;
-	char *error = NULL;
-	if (imap_message_read(s->view->mbox, k->uid, &msg, &error) <= 0) {
-		free(error);
+	if (header == NULL) {
 		k->subject = xstrdup("");
 		k->from = xstrdup("");
 		k->to = xstrdup("");
 		k->cc = xstrdup("");
-		return 0;
+		return;
 	}
-	/* only the header block is needed */
 	struct pool *pool = pool_create(4096);
-	struct mime_headers *h = mime_headers_parse(pool, msg.data, msg.size, NULL);
+	struct mime_headers *h = mime_headers_parse(pool, header, header_len, NULL);
 	const char *d = mime_headers_get(pool, h, "Date");
 	time_t t;
 	int tz;
+	/* RFC 5256 2.2: the sent date, else the internal date */
 	if (d != NULL && mime_date_parse(d, strlen(d), &t, &tz) == 0)
 		k->date = (int64_t)t;
-	k->subject = imap_base_subject(mime_headers_get_utf8(pool, h, "Subject"));
+	k->subject = imap_base_subject(mime_headers_get_utf8(pool, h, "Subject"), &k->subject_reply);
 	k->from = first_mailbox(pool, h, "From");
 	k->to = first_mailbox(pool, h, "To");
 	k->cc = first_mailbox(pool, h, "Cc");
-	const char *mid = mime_headers_get(pool, h, "Message-ID");
-	k->message_id = mid != NULL ? xstrdup(mid) : NULL;
-	const char *refs = mime_headers_get(pool, h, "References");
-	const char *irt = mime_headers_get(pool, h, "In-Reply-To");
-	k->references = refs != NULL ? xstrdup(refs) : irt != NULL ? xstrdup(irt) : NULL;
+	k->message_id = header_dup(pool, h, "Message-ID");
+	k->references = header_dup(pool, h, "References");
+	k->in_reply_to = header_dup(pool, h, "In-Reply-To");
 	pool_destroy(&pool);
-	imap_message_free(&msg);
-	return 0;
+}
+
+struct imap_sort_keys *imap_sort_keys_load_all(struct imap_session *s, const uint32_t *seqs, uint32_t n)
+{
+	struct imap_view *v = s->view;
+	struct imap_sort_keys *keys = xcalloc(n + 1, sizeof(*keys));
+	uint32_t *uids = xmalloc((n + 1) * sizeof(*uids));
+	for (uint32_t i = 0; i < n; i++)
+		uids[i] = imap_view_uid(v, seqs[i]);
+	struct imap_header_run run;
+	imap_header_run_load(&run, v->mbox, uids, n);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct imap_msg *m = imap_mbox_find(v->mbox, uids[i]);
+		struct imap_msg gone = { .uid = uids[i] };
+		const char *h = NULL;
+		size_t hlen = 0;
+		if (m == NULL || !imap_header_run_get(&run, i, &h, &hlen))
+			h = NULL;
+		imap_sort_keys_from_header(&keys[i], m != NULL ? m : &gone, seqs[i], h, hlen);
+	}
+	imap_header_run_done(&run);
+	free(uids);
+	return keys;
 }
 
 void imap_sort_keys_free(struct imap_sort_keys *k)
@@ -143,6 +223,7 @@ void imap_sort_keys_free(struct imap_sort_keys *k)
 	free(k->cc);
 	free(k->message_id);
 	free(k->references);
+	free(k->in_reply_to);
 }
 
 enum sort_key { SK_ARRIVAL, SK_CC, SK_DATE, SK_FROM, SK_SIZE, SK_SUBJECT, SK_TO };
@@ -172,7 +253,7 @@ static int sort_cmp(const void *pa, const void *pb)
 		case SK_CC: r = strcmp(a->cc, b->cc); break;
 		case SK_FROM: r = strcmp(a->from, b->from); break;
 		case SK_TO: r = strcmp(a->to, b->to); break;
-		case SK_SUBJECT: r = strcmp(a->subject, b->subject); break;
+		case SK_SUBJECT: r = strcasecmp(a->subject, b->subject); break;
 		}
 		if (r != 0)
 			return crits[i].reverse ? -r : r;
@@ -257,9 +338,7 @@ int imap_cmd_sort(struct imap_cmd_ctx *c, const char **error_r)
 	int r = imap_sort_search(c, c->args + 1, c->count - 1, &seqs, &n, error_r);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
-	struct imap_sort_keys *keys = xcalloc(n + 1, sizeof(*keys));
-	for (uint32_t i = 0; i < n; i++)
-		imap_sort_keys_load(s, seqs[i], &keys[i]);
+	struct imap_sort_keys *keys = imap_sort_keys_load_all(s, seqs, n);
 	qsort(keys, n, sizeof(*keys), sort_cmp);
 	struct buf out = BUF_INIT;
 	buf_append_str(&out, "* SORT");
