@@ -119,9 +119,24 @@ static void prepare_header(struct pool *pool, struct sendmail_opts *o, const str
 	struct mime_headers *h = mime_headers_parse(pool, in->data != NULL ? in->data : "", in->len, NULL);
 	struct buf added = BUF_INIT;
 	if (mime_headers_find(h, "From") == NULL) {
-		char *from = o->fullname != NULL ? xasprintf("%s <%s>", o->fullname, o->sender) : xstrdup(o->sender);
-		mime_header_write(&added, "From", from);
-		free(from);
+		/* -F is a full name, not a phrase: quote it (RFC 5322 3.2.4)
+		   so that "Doe, John" stays one name; the header writer
+		   re-encodes it as it needs. */
+		struct buf from = BUF_INIT;
+		if (o->fullname != NULL && o->fullname[0] != '\0') {
+			buf_append_char(&from, '"');
+			for (const char *p = o->fullname; *p != '\0'; p++) {
+				if (*p == '"' || *p == '\\')
+					buf_append_char(&from, '\\');
+				if ((unsigned char)*p >= 0x20 && *p != 0x7f)
+					buf_append_char(&from, *p);
+			}
+			buf_printf(&from, "\" <%s>", o->sender);
+		} else {
+			buf_append_str(&from, o->sender);
+		}
+		mime_header_write(&added, "From", buf_cstr(&from));
+		buf_free(&from);
 	}
 	if (mime_headers_find(h, "Date") == NULL) {
 		buf_append_str(&added, "Date: ");
@@ -242,8 +257,14 @@ static int submit(const struct config *cfg, const struct sendmail_opts *o, const
 		.connect_timeout = 10, .command_timeout = 60, .data_timeout = 120,
 	};
 	struct smtp_client_rcpt *cr = xcalloc(o->nrcpts, sizeof(*cr));
-	for (size_t i = 0; i < o->nrcpts; i++)
+	for (size_t i = 0; i < o->nrcpts; i++) {
 		cr[i].address = o->rcpts[i];
+		/* Not delivered until the server says so: when the session
+		   fails before the transaction (server down, greeting or EHLO
+		   refused) the client never sets these, and every recipient
+		   must go to the spool. */
+		cr[i].status = SMTP_CLIENT_TEMPFAIL;
+	}
 	struct smtp_client_msg m = {
 		.sender = o->sender,
 		.body = smtp_client_has_8bit(msg->data, msg->len) ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,

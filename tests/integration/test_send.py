@@ -71,32 +71,108 @@ class TestSend(unittest.TestCase):
         self.assertTrue(wait_for(lambda: any(b"via sendmail" in m for p, m in
                                              self.srv.maildir_messages("alice@example.org")), timeout=10))
 
-    def test_sendmail_symlink_and_server_down(self):
-        link = os.path.join(self.srv.dir, "sendmail")
-        if not os.path.exists(link):
+    # ---- sendmail through a symlink, as programs run it ----
+    def sendmail_link(self):
+        """A directory with a symlink named sendmail to the binary, and
+        var/postoffice.conf in the server's directory (the working
+        directory the link is run in) naming the SMTP port it listens on."""
+        bindir = os.path.join(self.srv.dir, "bin")
+        os.makedirs(bindir, exist_ok=True)
+        link = os.path.join(bindir, "sendmail")
+        if not os.path.islink(link):
             os.symlink(os.path.abspath(BIN), link)
+        with open(self.srv.config_path) as f:
+            conf = f.read()
+        port = self.srv.port("smtp")
+        conf = conf.replace("[smtp]\nlisten = 127.0.0.1:0", "[smtp]\nlisten = 127.0.0.1:%d" % port)
+        self.assertIn("127.0.0.1:%d" % port, conf)
+        with open(os.path.join(self.srv.data_dir, "postoffice.conf"), "w") as f:
+            f.write(conf)
+        return link
+
+    def run_link(self, link, args, msg):
+        env = dict(os.environ, PATH=os.path.dirname(link) + ":" + os.environ.get("PATH", ""))
+        return subprocess.run(["sendmail"] + args, executable=link, input=msg, capture_output=True,
+                              cwd=self.srv.dir, timeout=60, env=env)
+
+    def new_messages(self, address, before, pred):
+        return wait_for(lambda: [m for p, m in self.srv.maildir_messages(address)[before:] if pred(m)],
+                        timeout=20)
+
+    def test_sendmail_symlink_t_f_F_i(self):
+        link = self.sendmail_link()
+        before_bob = len(self.srv.maildir_messages("bob@example.org"))
+        before_alice = len(self.srv.maildir_messages("alice@example.org"))
+        msg = (b"To: Bob <bob@example.org>\nSubject: symlink -t\n\nfirst\n.\n..two dots\n"
+               b".single dot start\nafter the dot\n")
+        r = self.run_link(link, ["-t", "-i", "-f", "alice@example.org", "-F", "Doe, Jane \"JD\"",
+                                 "alice@example.org"], msg)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn(b"queued as", r.stderr)   # it went over SMTP
+        got = self.new_messages("bob@example.org", before_bob, lambda m: b"symlink -t" in m)
+        self.assertEqual(len(got), 1, self.srv.log_text()[-2000:])
+        data = got[0]
+        self.assertTrue(data.startswith(b"Return-Path: <alice@example.org>\r\n"), data[:200])
+        m = email.message_from_bytes(data, policy=email.policy.default)
+        self.assertEqual(m["From"].addresses[0].display_name, 'Doe, Jane "JD"')
+        self.assertEqual(m["From"].addresses[0].addr_spec, "alice@example.org")
+        self.assertIsNotNone(m["Date"])
+        self.assertIsNotNone(m["Message-ID"])
+        self.assertIn(b"\r\n\r\nfirst\r\n.\r\n..two dots\r\n.single dot start\r\nafter the dot\r\n", data)
+        # the argument recipient as well as the header's
+        self.assertTrue(self.new_messages("alice@example.org", before_alice, lambda m: b"symlink -t" in m))
+
+    def test_sendmail_symlink_dot_ends_message(self):
+        link = self.sendmail_link()
+        before = len(self.srv.maildir_messages("bob@example.org"))
+        msg = b"Subject: dot ends it\nFrom: alice@example.org\n\nbefore\n.\nnever sent\n"
+        r = self.run_link(link, ["-f", "alice@example.org", "bob@example.org"], msg)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = self.new_messages("bob@example.org", before, lambda m: b"dot ends it" in m)
+        self.assertEqual(len(got), 1)
+        self.assertTrue(got[0].endswith(b"\r\n\r\nbefore\r\n"), got[0][-100:])
+        self.assertNotIn(b"never sent", got[0])
+        # -oi is -i
+        r = self.run_link(link, ["-oi", "-f", "alice@example.org", "bob@example.org"],
+                          b"Subject: oi\n\nbefore\n.\nkept\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = self.new_messages("bob@example.org", before, lambda m: b"Subject: oi" in m)
+        self.assertIn(b"before\r\n.\r\nkept\r\n", got[0])
+
+    def test_sendmail_usage_errors(self):
+        link = self.sendmail_link()
+        r = self.run_link(link, ["-f", "alice@example.org"], b"Subject: nobody\n\nx\n")
+        self.assertEqual(r.returncode, 64)
+        self.assertIn(b"no recipients", r.stderr)
+        r = self.run_link(link, ["-Z"], b"x\n")
+        self.assertEqual(r.returncode, 64)
+        self.assertIn(b"unsupported option", r.stderr)
+
+    def test_sendmail_z_server_down_spools(self):
+        # (named to run last: it restarts the server)
+        link = self.sendmail_link()
+        before = len(self.srv.maildir_messages("bob@example.org"))
         self.srv.stop()
         try:
-            r = subprocess.run([link, "-f", "alice@example.org", "bob@example.org"],
-                               input=b"Subject: spooled\n\nwhile the server was down\n",
-                               capture_output=True, cwd=self.srv.dir, timeout=30,
-                               env=dict(os.environ))
-            # invoked as "sendmail" it runs the sendmail command (with the
-            # embedded default config: data in ./var, the test's data dir)
-            self.assertNotIn(b"unknown command", r.stderr)
-            self.assertIn(r.returncode, (0, 75), r.stderr)
+            r = self.run_link(link, ["-f", "alice@example.org", "bob@example.org"],
+                              b"Subject: spooled\n\nwhile the server was down\n")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(b"queued as", r.stderr)
+            r2 = self.srv.cli("sendmail", "-t", "-f", "alice@example.org",
+                              input=b"To: bob@example.org\nSubject: spooled2\n\nalso down\n")
+            self.assertEqual(r2.returncode, 0, r2.stderr)
+            self.assertIn(b"queued as", r2.stderr)
+            q = self.srv.cli("queue", "list").stdout
+            self.assertIn(b"bob@example.org", q)
+            self.assertEqual(self.srv.maildir_messages("bob@example.org")[before:], [])
         finally:
-            pass
-        r = self.srv.cli("sendmail", "-f", "alice@example.org", "bob@example.org",
-                         input=b"Subject: spooled2\n\nwhile the server was down\n")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn(b"queued as", r.stderr)
-        q = self.srv.cli("queue", "list").stdout
-        self.assertIn(b"bob@example.org", q)
-        self.srv.start()
-        ok = wait_for(lambda: any(b"spooled2" in m for p, m in self.srv.maildir_messages("bob@example.org")),
-                      timeout=20)
-        self.assertTrue(ok, self.srv.log_text()[-3000:])
+            self.srv.start()
+        for subject in (b"Subject: spooled\r\n", b"Subject: spooled2\r\n"):
+            ok = self.new_messages("bob@example.org", before, lambda m: subject in m)
+            self.assertEqual(len(ok), 1, self.srv.log_text()[-3000:])
+        got = self.new_messages("bob@example.org", before, lambda m: b"Subject: spooled\r\n" in m)[0]
+        self.assertIn(b"while the server was down", got)
+        self.assertTrue(got.startswith(b"Return-Path: <alice@example.org>"), got[:100])
 
 
 if __name__ == "__main__":
