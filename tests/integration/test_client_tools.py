@@ -413,7 +413,9 @@ class ClientTools(unittest.TestCase):
                                 "trace=fsync,fdatasync,rename,renameat,renameat2,write,sendto",
                                 BIN, "fetch", "--server", "127.0.0.1:%d" % fake.port, "--plain",
                                 "--user", "u@example.org", "--password-file", pw, "--maildir", md],
-                               capture_output=True, timeout=60)
+                               capture_output=True, timeout=60,
+                               # LeakSanitizer cannot run under ptrace
+                               env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"))
         finally:
             fake.close()
         if r.returncode != 0 and b"ptrace" in r.stderr:
@@ -475,6 +477,20 @@ class ClientTools(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(b"postoffice fetch: login failed", r.stderr)
         self.assertEqual(maildir_files(md), [])
+
+    def test_send_failures_are_clear(self):
+        port = free_port()
+        for args, expect in (
+                (["--server", "127.0.0.1:%d" % port, "--starttls"], b"Connection refused"),
+                (["--server", "127.0.0.1:%d" % self.srv.port("submission"), "--tls"], b"TLS"),
+                (["--server", "127.0.0.1:%d" % self.srv.port("submission"), "--starttls",
+                  "--user", "alice@example.org", "--password-file", self.pw["bob"]], b"535")):
+            r = self.srv.cli("send", "--from", "alice@example.org", "--to", "bob@example.org",
+                             "--subject", "never", *args, input=b"x\n", check=False)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(b"postoffice send: not sent via 127.0.0.1:", r.stderr)
+            self.assertIn(expect, r.stderr)
+            self.assertEqual(r.stdout, b"")
 
 
 if __name__ == "__main__":
