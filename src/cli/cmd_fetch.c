@@ -1,5 +1,5 @@
-/* `postoffice fetch`: a POP3 client (RFC 1939) that downloads into a local
-   Maildir or mbox.  Blocking sockets and OpenSSL: one connection, one
+/* `postoffice fetch`: a POP3 client (RFC 1939; CAPA RFC 2449, STLS RFC
+   2595, AUTH PLAIN RFC 5034) that downloads into a local Maildir or mbox.  Blocking sockets and OpenSSL: one connection, one
    command at a time.  A message is deleted on the server only after it is
    on stable storage here; with --keep, the UIDLs already fetched are kept
    in a state file so that a rerun fetches only new mail. */
@@ -51,7 +51,9 @@ static void fetch_usage(FILE *out)
 	fprintf(out,
 		"usage: postoffice fetch --server HOST:PORT --user USER (--maildir DIR | --mbox FILE)\n"
 		"                        [--starttls | --tls | --plain] [--keep] [--password-file F]\n\n"
-		"Downloads mail over POP3 into a local Maildir (new/) or mbox file.\n\n"
+		"Downloads mail over POP3 into a local Maildir (new/) or mbox file.  Logs\n"
+		"in with AUTH PLAIN when CAPA offers SASL PLAIN (RFC 5034), else USER/PASS.\n"
+		"A message is deleted on the server only once it is on disk here.\n\n"
 		"  --server HOST:PORT  the POP3 server (port 110, or 995 with --tls)\n"
 		"  --starttls          upgrade with STLS (the default); --tls: implicit TLS (POP3S)\n"
 		"  --plain             no TLS at all (only sensible on loopback)\n"
