@@ -302,6 +302,171 @@ class TestImapCommands(ImapTestBase):
         self.assertTrue(r.until_tag("c")[-1].startswith("c OK"))
 
 
+class TestImapCondstoreQresync(ImapTestBase):
+    """RFC 7162: CONDSTORE (MODSEQ, UNCHANGEDSINCE, CHANGEDSINCE) and QRESYNC
+    (SELECT with QRESYNC parameters, VANISHED (EARLIER), VANISHED)."""
+
+    def raw_login(self, enable=None):
+        r = self.raw()
+        self.assertTrue(r.cmd("a", "LOGIN %s %s" % (USER, PASSWORD))[-1].startswith("a OK"))
+        if enable:
+            lines = r.cmd("e", "ENABLE " + enable)
+            self.assertIn("* ENABLED " + enable, lines)
+        return r
+
+    def make_mailbox(self, r, name, count):
+        """Creates name with count messages; returns their UIDs."""
+        r.cmd("c", "CREATE " + name)
+        uids = []
+        for i in range(count):
+            msg = make_msg("%s %d" % (name, i))
+            r.send("p%d APPEND %s {%d+}\r\n" % (i, name, len(msg)))
+            r.send(msg + b"\r\n")
+            last = r.until_tag("p%d" % i)[-1]
+            m = re.search(r"APPENDUID \d+ (\d+)", last)
+            self.assertTrue(m, last)
+            uids.append(int(m.group(1)))
+        return uids
+
+    @staticmethod
+    def value(lines, pattern):
+        for ln in lines:
+            m = re.search(pattern, ln)
+            if m:
+                return int(m.group(1))
+        raise AssertionError("%s not in %r" % (pattern, lines))
+
+    def test_unchangedsince(self):
+        r = self.raw_login("CONDSTORE")
+        self.make_mailbox(r, "CondStore", 3)
+        lines = r.cmd("s", "SELECT CondStore (CONDSTORE)")
+        self.assertTrue(lines[-1].startswith("s OK"), lines)
+        self.value(lines, r"HIGHESTMODSEQ (\d+)")
+        # message 2 changes after message 1: its modseq is higher
+        r.cmd("f0", "STORE 2 +FLAGS (\\Answered)")
+        lines = r.cmd("f1", "FETCH 1:3 (MODSEQ)")
+        m1 = self.value(lines, r"^\* 1 FETCH \(MODSEQ \((\d+)\)\)")
+        m2 = self.value(lines, r"^\* 2 FETCH \(MODSEQ \((\d+)\)\)")
+        self.assertGreater(m2, m1)
+        # only the messages unchanged since m1 are stored; 2 is reported
+        lines = r.cmd("u1", "STORE 1:2 (UNCHANGEDSINCE %d) +FLAGS (\\Seen)" % m1)
+        self.assertRegex(lines[-1], r"^u1 OK \[MODIFIED 2\]")
+        fetched = " ".join(lines)
+        self.assertRegex(fetched, r"\* 1 FETCH \(.*FLAGS \([^)]*\\Seen")
+        self.assertRegex(fetched, r"\* 1 FETCH \(.*MODSEQ \((\d+)\)")
+        lines = r.cmd("f2", "FETCH 1:2 (FLAGS)")
+        self.assertRegex(lines[0], r"^\* 1 FETCH \(FLAGS \(.*\\Seen")
+        self.assertNotIn("\\Seen", [ln for ln in lines if ln.startswith("* 2 FETCH")][0])
+        # UNCHANGEDSINCE 0 fails for every message (RFC 7162 3.1.3)
+        lines = r.cmd("u2", "STORE 1:3 (UNCHANGEDSINCE 0) +FLAGS (\\Flagged)")
+        self.assertRegex(lines[-1], r"^u2 OK \[MODIFIED 1:3\]")
+        # UID STORE reports UIDs; a new modseq is above all the others
+        lines = r.cmd("f3", "UID FETCH 1:* (MODSEQ)")
+        uids = [int(x) for x in re.findall(r"UID (\d+)", " ".join(lines))]
+        top = max(int(x) for x in re.findall(r"MODSEQ \((\d+)\)", " ".join(lines)))
+        lines = r.cmd("u3", "UID STORE %d,%d (UNCHANGEDSINCE %d) -FLAGS (\\Answered)" % (uids[0], uids[1], m1))
+        self.assertRegex(lines[-1], r"^u3 OK \[MODIFIED %d:%d\]" % (uids[0], uids[1]))
+        lines = r.cmd("u4", "UID STORE %d (UNCHANGEDSINCE %d) +FLAGS.SILENT (\\Draft)" % (uids[2], top))
+        self.assertTrue(lines[-1].startswith("u4 OK"), lines)
+        self.assertNotIn("MODIFIED", lines[-1])
+        lines = r.cmd("f4", "UID FETCH %d (MODSEQ FLAGS)" % uids[2])
+        self.assertGreater(self.value(lines, r"MODSEQ \((\d+)\)"), top)
+        # SEARCH MODSEQ gives the highest modseq of what it found
+        lines = r.cmd("q1", "SEARCH MODSEQ %d" % (top + 1))
+        self.assertRegex(lines[0], r"^\* SEARCH 3 \(MODSEQ \d+\)$")
+        lines = r.cmd("q2", "SEARCH MODSEQ %d" % (10 ** 12))
+        self.assertEqual(lines[0], "* SEARCH")
+        # CHANGEDSINCE: only messages changed after the value
+        lines = r.cmd("f5", "FETCH 1:3 (FLAGS) (CHANGEDSINCE %d)" % top)
+        self.assertEqual([ln.split()[1] for ln in lines if ln.startswith("* ")], ["3"])
+        r.cmd("z", "LOGOUT")
+
+    def test_qresync(self):
+        setup = self.raw_login("QRESYNC")
+        uids = self.make_mailbox(setup, "QResync", 4)
+        lines = setup.cmd("s", "SELECT QResync")
+        uidvalidity = self.value(lines, r"UIDVALIDITY (\d+)")
+        before = self.value(lines, r"HIGHESTMODSEQ (\d+)")
+        # changes while the client is away: one flag change, one expunge
+        setup.cmd("x1", "UID STORE %d +FLAGS (\\Flagged)" % uids[1])
+        setup.cmd("x2", "UID STORE %d +FLAGS (\\Deleted)" % uids[0])
+        setup.cmd("x3", "UID EXPUNGE %d" % uids[0])
+
+        # QRESYNC needs ENABLE QRESYNC first
+        r = self.raw_login()
+        lines = r.cmd("b", "SELECT QResync (QRESYNC (%d %d))" % (uidvalidity, before))
+        self.assertTrue(lines[-1].startswith("b BAD"), lines)
+        r.cmd("e", "ENABLE QRESYNC")
+        lines = r.cmd("q", "SELECT QResync (QRESYNC (%d %d %d:%d))" % (
+            uidvalidity, before, uids[0], uids[-1]))
+        self.assertTrue(lines[-1].startswith("q OK"), lines)
+        self.assertIn("* VANISHED (EARLIER) %d" % uids[0], lines)
+        changed = [ln for ln in lines if ln.startswith("* ") and " FETCH " in ln]
+        self.assertEqual(len(changed), 1, lines)
+        self.assertRegex(changed[0], r"^\* 1 FETCH \(UID %d FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)$" % uids[1])
+        self.assertIn("* 3 EXISTS", lines)
+        # known UIDs limit what is reported as vanished
+        lines = r.cmd("q2", "SELECT QResync (QRESYNC (%d %d %d))" % (uidvalidity, before, uids[3]))
+        self.assertFalse([ln for ln in lines if "VANISHED" in ln], lines)
+        self.assertIn("* OK [CLOSED] Previous mailbox closed", lines)
+        # another UIDVALIDITY: nothing to resynchronise
+        lines = r.cmd("q3", "SELECT QResync (QRESYNC (%d %d))" % (uidvalidity + 1, before))
+        self.assertTrue(lines[-1].startswith("q3 OK"), lines)
+        self.assertFalse([ln for ln in lines if ln.startswith("* ") and ("VANISHED" in ln or " FETCH " in ln)], lines)
+        # malformed parameters
+        self.assertTrue(r.cmd("q4", "SELECT QResync (QRESYNC (0 1))")[-1].startswith("q4 BAD"))
+        self.assertTrue(r.cmd("q5", "SELECT QResync (QRESYNC (%d))" % uidvalidity)[-1].startswith("q5 BAD"))
+        r.cmd("q6", "SELECT QResync")
+        # UID FETCH ... (CHANGEDSINCE m VANISHED)
+        lines = r.cmd("v", "UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % before)
+        self.assertIn("* VANISHED (EARLIER) %d" % uids[0], lines)
+        self.assertEqual(len([ln for ln in lines if ln.startswith("* ") and " FETCH " in ln]), 1, lines)
+        # VANISHED without QRESYNC's UID FETCH is refused
+        self.assertTrue(r.cmd("v2", "FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)")[-1].startswith("v2 BAD"))
+        # an expunge by another session arrives as VANISHED, not EXPUNGE
+        setup.cmd("x4", "UID STORE %d +FLAGS (\\Deleted)" % uids[2])
+        setup.cmd("x5", "UID EXPUNGE %d" % uids[2])
+        lines = r.cmd("n", "NOOP")
+        self.assertIn("* VANISHED %d" % uids[2], lines)
+        self.assertFalse([ln for ln in lines if ln.endswith(" EXPUNGE")], lines)
+        # and our own UID EXPUNGE too (RFC 7162 3.2.10)
+        r.cmd("d", "UID STORE %d +FLAGS.SILENT (\\Deleted)" % uids[3])
+        lines = r.cmd("d2", "UID EXPUNGE %d" % uids[3])
+        self.assertIn("* VANISHED %d" % uids[3], lines)
+        r.cmd("z", "LOGOUT")
+        setup.cmd("z", "LOGOUT")
+
+
+    def test_search_header_cache(self):
+        """SEARCH on header fields reads the cached header blocks: the same
+        answers before anything is cached, after SEARCH cached them and
+        after FETCH ENVELOPE did; encoded words, folding and bare LF."""
+        r = self.raw_login()
+        r.cmd("c", "CREATE HdrCache")
+        msgs = [
+            b"From: a@x\r\nSubject: =?utf-8?q?caf=C3=A9_menu?=\r\nX-Tag: one\r\n\r\nbody one\r\n",
+            b"From: b@x\r\nSubject: folded\r\n  subject line\r\nX-Tag: two\r\n\r\nmenu in the body\r\n",
+            b"From: c@x\nSubject: bare lf header\nX-Tag: three\n\nbody three\n",
+        ]
+        for i, msg in enumerate(msgs):
+            r.send("p%d APPEND HdrCache {%d+}\r\n" % (i, len(msg)))
+            r.send(msg + b"\r\n")
+            self.assertIn("OK", r.until_tag("p%d" % i)[-1])
+        r.cmd("s", "SELECT HdrCache")
+        queries = [("SUBJECT \"café\"", "1"), ("SUBJECT menu", "1"), ("HEADER X-Tag two", "2"),
+                   ("SUBJECT \"subject line\"", "2"), ("HEADER X-Tag \"\"", "1 2 3"),
+                   ("FROM c@x SUBJECT \"bare lf\"", "3"), ("TEXT menu", "1 2"), ("BODY menu", "2"),
+                   ("NOT HEADER X-Tag one", "2 3"), ("HEADER X-Missing \"\"", "")]
+        for round_ in ("file", "cached", "envelope"):
+            if round_ == "envelope":
+                r.cmd("f", "FETCH 1:* ENVELOPE")
+            for i, (q, want) in enumerate(queries):
+                lines = r.cmd("q%d" % i, "SEARCH CHARSET UTF-8 " + q)
+                self.assertEqual(lines[0], ("* SEARCH " + want).rstrip(), (round_, q, lines))
+        lines = r.cmd("t", "FETCH 3 BODY.PEEK[HEADER.FIELDS (X-Tag)]")
+        self.assertIn("X-Tag: three", " ".join(lines))
+        r.cmd("z", "LOGOUT")
+
 class TestImapBadInput(ImapTestBase):
     def test_bad_commands(self):
         r = self.raw()
