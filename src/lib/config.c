@@ -552,7 +552,8 @@ void config_write_default(FILE *out)
 {
 	fprintf(out, "# postoffice configuration.  Every option is shown commented out with its\n"
 		     "# default; uncomment and change what you need, then check it with\n"
-		     "# `postoffice check -c FILE` and reload with SIGHUP.\n");
+		     "# `postoffice check -c FILE` and reload with SIGHUP.  Lines start with\n"
+		     "# '#' or ';' for comments; \" ;\" inside a value starts a comment too.\n");
 	const char *section = "";
 	for (size_t i = 0; i < N_ELEMENTS(options); i++) {
 		const struct option *o = &options[i];
