@@ -173,6 +173,22 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	}
 }
 
+struct drain_hook {
+	void (*fn)(void *arg);
+	void *arg;
+};
+static struct drain_hook drain_hooks[8];
+static int ndrain_hooks;
+
+void worker_on_drain(void (*fn)(void *arg), void *arg)
+{
+	if (ndrain_hooks == (int)N_ELEMENTS(drain_hooks))
+		log_panic("too many drain hooks");
+	drain_hooks[ndrain_hooks].fn = fn;
+	drain_hooks[ndrain_hooks].arg = arg;
+	ndrain_hooks++;
+}
+
 static struct evconnlistener **evlisteners;
 static struct event *drain_timeout;
 static int nevlisteners;
@@ -202,6 +218,8 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
 	drain_timeout = evtimer_new(worker->base, drain_timeout_cb, NULL);
 	struct timeval tv = { 30, 0 };
 	evtimer_add(drain_timeout, &tv);
+	for (int i = 0; i < ndrain_hooks; i++)
+		drain_hooks[i].fn(drain_hooks[i].arg);
 	event_active(drain_check, 0, 0);
 }
 

@@ -69,6 +69,10 @@ void imap_session_start(const struct conn_info *conn);
 bool worker_conn_acquire(const struct conn_info *conn);
 void worker_conn_release(const struct conn_info *conn);
 
+/* Calls fn(arg) once when the worker starts draining (SIGTERM): protocols
+   close their idle sessions then, with their "shutting down" reply. */
+void worker_on_drain(void (*fn)(void *arg), void *arg);
+
 /* A short unique id for a session or message (letters and digits, 12-15
    characters), also used as the queue id. */
 void worker_new_id(char out[24]);
