@@ -16,6 +16,24 @@
 static void smtp_io_cb(struct io *io, enum io_event ev, void *ctx);
 static void smtp_process(struct smtp_session *s);
 
+static struct smtp_session *sessions;
+
+/* Between transactions a draining worker says goodbye (RFC 5321 3.8). */
+static bool close_if_draining(struct smtp_session *s)
+{
+	if (!worker->draining || s->busy || s->closing || s->dead || s->txn != NULL ||
+	    (s->state != SMTP_ST_INIT && s->state != SMTP_ST_READY))
+		return false;
+	smtp_session_close(s, 421, "4.3.2", "Service shutting down, try again later");
+	return true;
+}
+
+static void drain_sessions(void *arg)
+{
+	for (struct smtp_session *s = sessions; s != NULL; s = s->next)
+		close_if_draining(s);
+}
+
 static void session_vreply(struct smtp_session *s, int code, const char *enh, const char *fmt, va_list ap)
 {
 	char text[1024];
@@ -57,6 +75,12 @@ void smtp_session_close(struct smtp_session *s, int code, const char *enh, const
 
 static void session_free(struct smtp_session *s)
 {
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
 	if (s->acquired)
 		worker_conn_release(&s->conn);
 	smtp_txn_free(&s->txn);
@@ -107,7 +131,16 @@ static void greet(struct smtp_session *s)
 
 void smtp_session_start(const struct conn_info *conn)
 {
+	static bool hooked;
+	if (!hooked) {
+		worker_on_drain(drain_sessions, NULL);
+		hooked = true;
+	}
 	struct smtp_session *s = xcalloc(1, sizeof(*s));
+	s->next = sessions;
+	if (sessions != NULL)
+		sessions->prev = s;
+	sessions = s;
 	s->conn = *conn;
 	worker_new_id(s->id);
 	s->submission = conn->service != SERVICE_SMTP;
@@ -327,7 +360,7 @@ static void dispatch(struct smtp_session *s, const char *line, size_t len)
 static void smtp_process(struct smtp_session *s)
 {
 	while (!s->busy && !s->closing && !s->dead) {
-		if (s->state == SMTP_ST_TLS_WAIT)
+		if (s->state == SMTP_ST_TLS_WAIT || close_if_draining(s))
 			return;
 		if (s->state == SMTP_ST_DATA) {
 			if (!smtp_data_input(s))

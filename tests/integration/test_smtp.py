@@ -721,12 +721,22 @@ class TestServerControl(unittest.TestCase):
             c.cmd("MAIL FROM:<a@remote.test>")
             c.cmd("RCPT TO:<alice@example.org>")
             c.cmd("DATA")
+            idle = Conversation(srv.connect("smtp"))
+            idle.reply()
+            idle.cmd("EHLO idle.test")
+            t0 = time.time()
             srv.proc.send_signal(15)
+            # The idle session is told at once (RFC 5321 3.8) ...
+            code, lines = idle.reply(timeout=5)
+            self.assertEqual(code, 421)
+            self.assertIn("4.3.2", lines[0])
+            # ... the one in DATA finishes its message.
             time.sleep(0.3)
             c.send(raw_data(MSG) + b".\r\n")
             self.assertEqual(c.reply()[0], 250)
-            c.cmd("QUIT")
+            self.assertEqual(c.reply()[0], 421)
             srv.proc.wait(timeout=20)
+            self.assertLess(time.time() - t0, 10)
             self.assertIn("serve stopped", srv.log_text())
         finally:
             srv.cleanup()
