@@ -198,6 +198,33 @@ int server_prepare_data_dir(struct config *cfg, char **error_r)
 	return 0;
 }
 
+/* The preparation touches OpenSSL (key generation) and SQLite; done in a
+   short-lived child, it leaves the long-lived supervisor small. */
+static int prepare_in_child(struct config *cfg, char **error_r)
+{
+	pid_t pid = fork();
+	if (pid < 0) {
+		*error_r = xasprintf("fork() failed: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		char *error = NULL;
+		if (server_prepare_data_dir(cfg, &error) < 0) {
+			log_error("serve failed: %s", error);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		*error_r = xstrdup("cannot prepare the data directory (see above)");
+		return -1;
+	}
+	return 0;
+}
+
 static struct child *child_slot(pid_t pid)
 {
 	for (int i = 0; i < MAX_CHILDREN; i++)
@@ -337,7 +364,7 @@ int server_run(struct config *cfg)
 	char *error = NULL;
 	sup.cfg = cfg;
 	signal(SIGPIPE, SIG_IGN);
-	if (server_prepare_data_dir(cfg, &error) < 0 || bind_all(cfg, &error) < 0 ||
+	if (prepare_in_child(cfg, &error) < 0 || bind_all(cfg, &error) < 0 ||
 	    drop_privileges(cfg, &error) < 0) {
 		log_error("serve failed: %s", error);
 		free(error);
