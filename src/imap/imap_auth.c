@@ -4,9 +4,9 @@
    (RFC 4978).  Password checks run on a job thread; failures are answered
    after a delay and too many of them end the session. */
 #include "imap/imap_private.h"
+#include "auth/auth_check.h"
 #include "auth/password.h"
 #include "auth/sasl.h"
-#include "auth/userdb.h"
 #include "lib/io.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
@@ -66,6 +66,7 @@ void imap_user_unref(struct imap_user **up)
 			break;
 		}
 	}
+	imap_job_user_free(u);
 	store_close(&u->store);
 	free(u->address);
 	free(u->maildir);
@@ -108,27 +109,18 @@ int imap_cmd_starttls(struct imap_cmd_ctx *c, const char **error_r)
 
 struct auth_job {
 	struct imap_session *s;
-	char *user;
-	char *password;
-	char *hash;
-	uint64_t quota;
-	bool ok;
+	struct auth_check check;
 };
 
 static void auth_work(void *arg)
 {
 	struct auth_job *job = arg;
-	job->ok = password_verify(job->password, job->hash) == 1 && job->hash != NULL;
+	auth_check_verify(&job->check);
 }
 
 static void auth_job_free(struct auth_job *job)
 {
-	free(job->user);
-	if (job->password != NULL) {
-		explicit_bzero(job->password, strlen(job->password));
-		free(job->password);
-	}
-	free(job->hash);
+	auth_check_clear(&job->check);
 	free(job);
 }
 
@@ -150,14 +142,14 @@ static void failure_delay_done(evutil_socket_t fd, short what, void *arg)
 static void login_ok(struct imap_session *s, struct auth_job *job)
 {
 	char *error = NULL;
-	struct imap_user *u = user_get(job->user, job->quota, &error);
+	struct imap_user *u = user_get(job->check.user, job->check.quota, &error);
 	if (u == NULL) {
 		imap_internal_error(s, "store open", error);
 		return;
 	}
 	if (u->sessions >= worker->cfg->imap_max_connections_per_user) {
 		imap_user_unref(&u);
-		log_info("imap login-refused session=%s user=%s reason=too-many-sessions", s->id, job->user);
+		log_info("imap login-refused session=%s user=%s reason=too-many-sessions", s->id, job->check.user);
 		imap_tagged(s, "NO", "[LIMIT] Too many sessions for this user");
 		return;
 	}
@@ -179,14 +171,14 @@ static void auth_done(void *arg)
 		imap_command_done(s);
 		return;
 	}
-	if (job->ok) {
+	if (job->check.ok) {
 		login_ok(s, job);
 		auth_job_free(job);
 		imap_command_done(s);
 		return;
 	}
 	char who[128];
-	log_printable(who, sizeof(who), job->user, strlen(job->user));
+	log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
 	log_info("imap auth-failed session=%s ip=%s user=%s", s->id, s->conn.ip, who);
 	auth_job_free(job);
 	s->auth_failures++;
@@ -197,24 +189,13 @@ static void auth_done(void *arg)
 	evtimer_add(s->timer, &tv);
 }
 
-/* Starts the password check; the tagged reply comes from auth_done. */
+/* Starts the password check; the tagged reply comes from auth_done.  The
+   user lookup runs here, the yescrypt check on a job thread. */
 static void verify_password(struct imap_session *s, const char *user, const char *password)
 {
 	struct auth_job *job = xcalloc(1, sizeof(*job));
 	job->s = s;
-	job->password = xstrdup(password);
-	const char *err;
-	char *address = userdb_normalize_address(user, &err);
-	struct userdb_user u;
-	if (address != NULL && userdb_user_lookup(worker->userdb, address, &u) == 1) {
-		job->hash = xstrdup(u.password_hash);
-		job->quota = u.quota;
-		job->user = xstrdup(u.address);
-		userdb_user_free(&u);
-	} else {
-		job->user = xstrdup(user);
-	}
-	free(address);
+	auth_check_prepare(&job->check, worker->userdb, user, password);
 	s->busy = true;
 	jobs_submit(auth_work, auth_done, job);
 }

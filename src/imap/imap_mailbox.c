@@ -54,6 +54,12 @@ static void deselect(struct imap_session *s)
 	s->state = IMAP_STATE_AUTH;
 }
 
+void imap_close_done(struct imap_session *s)
+{
+	deselect(s);
+	imap_tagged(s, "OK", "%s completed", s->cmd_name);
+}
+
 int imap_cmd_close(struct imap_cmd_ctx *c, const char **error_r)
 {
 	struct imap_session *s = c->s;
@@ -62,15 +68,10 @@ int imap_cmd_close(struct imap_cmd_ctx *c, const char **error_r)
 		return -1;
 	}
 	/* CLOSE expunges silently (RFC 3501 6.4.2); UNSELECT does not. */
-	if (strcmp(s->cmd_name, "CLOSE") == 0 && !s->view->readonly) {
-		char *error = NULL;
-		if (imap_expunge_deleted(s, NULL, false, &error) < 0) {
-			imap_internal_error(s, "close", error);
-			return 0;
-		}
-	}
-	deselect(s);
-	imap_tagged(s, "OK", "%s completed", s->cmd_name);
+	if (strcmp(s->cmd_name, "CLOSE") == 0 && !s->view->readonly &&
+	    imap_expunge_start(s, NULL, false, true) == 0)
+		return 0;
+	imap_close_done(s);
 	return 0;
 }
 
@@ -340,7 +341,9 @@ int imap_cmd_delete(struct imap_cmd_ctx *c, const char **error_r)
 	if (c->s->view != NULL && strcmp(c->s->view->mbox->name, name) == 0)
 		deselect(c->s);
 	char *error = NULL;
-	if (store_folder_delete(c->s->user->store, name, &error) < 0) {
+	int r = store_folder_delete(c->s->user->store, name, &error);
+	imap_job_forget_mailboxes(c->s->user);
+	if (r < 0) {
 		imap_internal_error(c->s, "delete", error);
 		return 0;
 	}
@@ -371,7 +374,9 @@ int imap_cmd_rename(struct imap_cmd_ctx *c, const char **error_r)
 		return 0;
 	}
 	char *error = NULL;
-	if (store_folder_rename(c->s->user->store, from, to, &error) < 0) {
+	int r = store_folder_rename(c->s->user->store, from, to, &error);
+	imap_job_forget_mailboxes(c->s->user);
+	if (r < 0) {
 		imap_internal_error(c->s, "rename", error);
 		return 0;
 	}

@@ -50,6 +50,10 @@ struct imap_user {
 	uint64_t quota;              /* bytes, 0 = unlimited */
 	int refs;
 	int sessions;
+	/* store handles of job threads not in use by a job (imap_job.c) */
+	struct imap_job_store *spare;
+	int nspare;
+	unsigned int folders_gen;    /* bumped when a folder is deleted or renamed */
 };
 
 /* One message of the shared table. */
@@ -130,6 +134,9 @@ struct imap_session {
 	struct event *timer;
 	imap_continue_fn *cont;
 	void *cont_ctx;
+	/* every session of the worker (drain) */
+	struct imap_session *all_next;
+	struct imap_session **all_pprev;
 	/* SEARCHRES (RFC 5182) */
 	uint32_t *saved;
 	uint32_t saved_count;
@@ -200,6 +207,8 @@ int imap_cmd_list(struct imap_cmd_ctx *c, const char **error_r);
 int imap_cmd_status(struct imap_cmd_ctx *c, const char **error_r);
 int imap_cmd_close(struct imap_cmd_ctx *c, const char **error_r);
 int imap_cmd_noop(struct imap_cmd_ctx *c, const char **error_r);
+/* Ends CLOSE once its expunge is done: deselects and answers. */
+void imap_close_done(struct imap_session *s);
 /* SPECIAL-USE attribute of a mailbox name, or NULL. */
 const char *imap_special_use(const char *name);
 
@@ -207,6 +216,8 @@ const char *imap_special_use(const char *name);
 /* Opens (or shares) a mailbox; 1, 0 when it does not exist, -1 error. */
 int imap_mbox_get(struct imap_user *user, const char *name, struct imap_mbox **mbox_r, char **error_r);
 void imap_mbox_unref(struct imap_mbox **mbox);
+/* The mailbox when some session has it open (no reference taken), else NULL. */
+struct imap_mbox *imap_mbox_find_open(const struct imap_user *user, const char *name);
 /* Re-reads the mailbox if the Maildir changed (inotify or our own writes). */
 int imap_mbox_refresh(struct imap_mbox *mbox, char **error_r);
 void imap_mbox_mark_dirty(struct imap_mbox *mbox);
@@ -249,9 +260,45 @@ int imap_cmd_store(struct imap_cmd_ctx *c, const char **error_r);
 int imap_cmd_copy(struct imap_cmd_ctx *c, const char **error_r);
 int imap_cmd_expunge(struct imap_cmd_ctx *c, const char **error_r);
 int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r);
-/* Expunges every \Deleted message (of uids, when given); used by CLOSE. */
-int imap_expunge_deleted(struct imap_session *s, const struct imap_seqset *uids, bool report,
-			 char **error_r);
+/* Expunges the \Deleted messages (of uidset, when given) on a job thread;
+   EXPUNGE or (with close) CLOSE answers when it is done.  Returns 1 when
+   there is nothing to expunge (the caller answers), else 0 (a job runs, or
+   an error was answered). */
+int imap_expunge_start(struct imap_session *s, const struct imap_seqset *uidset, bool uid_cmd,
+		       bool close);
+
+/* imap_job.c: store work on a job thread (lib/jobs.h), for commands that
+   rename or write files or write the index in bulk.  The job works on a
+   store handle of its own (job->handle: never the shared one the loop
+   reads), opened on the thread and kept with its mailboxes for the user's
+   later jobs.  The session is busy from imap_job_start() until done has
+   run in the loop.  work runs on the thread and touches nothing but the
+   job (copy what it needs before starting); done runs in the loop, applies
+   the results to shared state, answers unless job->s->dead, and frees the
+   job.  The job struct is embedded first in the command's own struct. */
+struct imap_job_store;
+struct imap_job;
+typedef void imap_job_fn(struct imap_job *job);
+struct imap_job {
+	struct imap_session *s;
+	struct imap_user *user;
+	struct imap_job_store *handle;
+	imap_job_fn *work, *done;
+	char *error;                 /* set on failure (also when the store did
+					not open: work was not called) */
+};
+void imap_job_start(struct imap_session *s, struct imap_job *job, imap_job_fn *work, imap_job_fn *done);
+/* On the job thread: the job's own handle of mailbox name.  1 with
+   *mbox_r (owned by the handle), 0 when it does not exist, -1 with
+   job->error. */
+int imap_job_mailbox(struct imap_job *job, const char *name, struct store_mailbox **mbox_r);
+/* On the job thread: the job's own store handle. */
+struct store *imap_job_store(const struct imap_job *job);
+/* Folders were deleted or renamed: mailbox handles kept by jobs are
+   dropped before their next use. */
+void imap_job_forget_mailboxes(struct imap_user *user);
+/* Closes the spare handles of a user being freed. */
+void imap_job_user_free(struct imap_user *user);
 
 /* imap_idle.c */
 int imap_cmd_idle(struct imap_cmd_ctx *c, const char **error_r);

@@ -57,6 +57,9 @@ static const struct imap_cmd_def commands[] = {
 
 static void session_input(struct imap_session *s);
 
+/* Every session of the worker, so that a drain can say BYE to each. */
+static struct imap_session *sessions;
+
 /* ---- replies ---- */
 
 void imap_write_buf(struct imap_session *s, struct buf *b)
@@ -161,6 +164,9 @@ const char *imap_capabilities(const struct imap_session *s)
 static void session_free(struct imap_session *s)
 {
 	log_info("imap disconnect session=%s user=%s", s->id, s->user != NULL ? s->user->address : "-");
+	*s->all_pprev = s->all_next;
+	if (s->all_next != NULL)
+		s->all_next->all_pprev = s->all_pprev;
 	if (s->idling)
 		imap_idle_stop(s);
 	imap_view_free(&s->view);
@@ -208,6 +214,29 @@ void imap_command_done(struct imap_session *s)
 	s->busy = false;
 	if (!s->logout)
 		io_kick_input(s->io);
+}
+
+/* ---- draining ---- */
+
+/* True between commands: nothing received of the next one, nothing running. */
+static bool session_between_commands(const struct imap_session *s)
+{
+	return !s->in_command && !s->busy && s->cont == NULL &&
+	       (s->parser == NULL || !imap_parser_busy(s->parser));
+}
+
+/* The worker drains (SIGTERM): sessions that are idle or in IDLE get BYE
+   now (RFC 3501 7.1.5); the others when their command is done
+   (session_input). */
+static void drain_sessions(void *arg)
+{
+	(void)arg;
+	for (struct imap_session *s = sessions; s != NULL; s = s->all_next) {
+		if (s->dead || s->logout)
+			continue;
+		if (s->idling || session_between_commands(s))
+			imap_session_close(s, "Server shutting down");
+	}
 }
 
 /* ---- commands ---- */
@@ -292,6 +321,10 @@ static void session_input(struct imap_session *s)
 	char *line;
 	size_t len;
 	while (!s->dead && !s->busy && !s->logout && s->cont == NULL) {
+		if (worker->draining && !s->idling && session_between_commands(s)) {
+			imap_session_close(s, "Server shutting down");
+			return;
+		}
 		if (s->idling || s->sasl != NULL) {
 			int r = io_read_line(s->io, 8192, &line, &len);
 			if (r == 0)
@@ -381,7 +414,17 @@ static void session_io(struct io *io, enum io_event ev, void *ctx)
 
 void imap_session_start(const struct conn_info *conn)
 {
+	static bool hooked;
+	if (!hooked) {
+		worker_on_drain(drain_sessions, NULL);
+		hooked = true;
+	}
 	struct imap_session *s = xcalloc(1, sizeof(*s));
+	s->all_next = sessions;
+	if (sessions != NULL)
+		sessions->all_pprev = &s->all_next;
+	s->all_pprev = &sessions;
+	sessions = s;
 	s->conn = *conn;
 	worker_new_id(s->id);
 	s->io = io_new(worker->base, conn->fd, session_io, s);

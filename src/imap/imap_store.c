@@ -4,6 +4,7 @@
 #include "imap/imap_private.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "store/store_imap_extra.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -47,14 +48,14 @@ static bool in_sorted(const uint32_t *a, size_t n, uint32_t x)
 	return lo < n && a[lo] == x;
 }
 
-static void store_reply(struct imap_cmd_ctx *c, const struct imap_store_args *st, const uint32_t *seqs,
+/* The untagged FETCHes and the tagged reply of a STORE. */
+static void store_reply(struct imap_session *s, bool uid_cmd, bool silent, const uint32_t *seqs,
 			uint32_t n, const uint32_t *failed, size_t nfailed)
 {
-	struct imap_session *s = c->s;
 	struct imap_view *v = s->view;
 	struct buf out = BUF_INIT;
 	bool condstore = (s->enabled & IMAP_ENABLED_CONDSTORE) != 0;
-	for (uint32_t i = 0; i < n && (!st->silent || condstore); i++) {
+	for (uint32_t i = 0; i < n && (!silent || condstore); i++) {
 		uint32_t uid = imap_view_uid(v, seqs[i]);
 		const struct imap_msg *m = imap_mbox_find(v->mbox, uid);
 		if (m == NULL || in_sorted(failed, nfailed, uid))
@@ -62,10 +63,10 @@ static void store_reply(struct imap_cmd_ctx *c, const struct imap_store_args *st
 		/* .SILENT with CONDSTORE still reports the new MODSEQ of messages
 		   another session changed meanwhile (RFC 7162 3.1.3); ours only
 		   when not silent. */
-		if (st->silent)
+		if (silent)
 			continue;
 		buf_printf(&out, "* %u FETCH (", seqs[i]);
-		if (c->uid)
+		if (uid_cmd)
 			buf_printf(&out, "UID %u ", uid);
 		buf_append_str(&out, "FLAGS ");
 		imap_append_flags(&out, m->flags, m->keywords, v->first_recent && uid >= v->first_recent);
@@ -80,7 +81,7 @@ static void store_reply(struct imap_cmd_ctx *c, const struct imap_store_args *st
 		uint32_t *list = xmalloc(nfailed * sizeof(*list));
 		size_t k = 0;
 		for (size_t i = 0; i < nfailed; i++) {
-			uint32_t seq = c->uid ? failed[i] : imap_view_seq(v, failed[i]);
+			uint32_t seq = uid_cmd ? failed[i] : imap_view_seq(v, failed[i]);
 			if (seq > 0)
 				list[k++] = seq;
 		}
@@ -88,7 +89,7 @@ static void store_reply(struct imap_cmd_ctx *c, const struct imap_store_args *st
 		free(list);
 		imap_tagged(s, "OK", "[MODIFIED %s] Conditional STORE failed", out.data);
 	} else {
-		imap_tagged(s, "OK", "%sSTORE completed", c->uid ? "UID " : "");
+		imap_tagged(s, "OK", "%sSTORE completed", uid_cmd ? "UID " : "");
 	}
 	buf_free(&out);
 }
@@ -97,6 +98,100 @@ static int cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 	return x < y ? -1 : x > y;
+}
+
+/* Our changes are in the index: bring the shared table up to date. */
+static void mbox_changed(struct imap_session *s, struct imap_mbox *mbox)
+{
+	char *error = NULL;
+	imap_mbox_mark_dirty(mbox);
+	if (imap_mbox_refresh(mbox, &error) < 0) {
+		log_error("imap sync failed session=%s mailbox=%s: %s", s->id, mbox->name, error);
+		free(error);
+	}
+}
+
+/* ---- STORE ---- */
+
+/* One transaction renames and updates at most this many messages, so that
+   other writers of the index (the loop's syncs, other sessions' jobs, other
+   processes) get the write lock in between. */
+#define STORE_BATCH 250
+
+struct store_job {
+	struct imap_job job;
+	char *mailbox;
+	uint32_t *seqs, *uids;
+	uint32_t count;
+	enum store_flag_op op;
+	uint32_t flags;
+	char *keywords;
+	uint64_t unchangedsince;
+	bool has_unchangedsince, silent, uid;
+	uint32_t *failed;
+	size_t nfailed;
+};
+
+static void store_work(struct imap_job *job)
+{
+	struct store_job *sj = (struct store_job *)job;
+	struct store_mailbox *m;
+	int r = imap_job_mailbox(job, sj->mailbox, &m);
+	if (r == 0)
+		job->error = xasprintf("mailbox %s is gone", sj->mailbox);
+	if (r <= 0)
+		return;
+	sj->failed = xmalloc((sj->count + 1) * sizeof(*sj->failed));
+	for (uint32_t i = 0; i < sj->count; i += STORE_BATCH) {
+		size_t n = sj->count - i < STORE_BATCH ? sj->count - i : STORE_BATCH;
+		uint32_t *failed = NULL;
+		size_t nfailed = 0;
+		if (store_msg_set_flags(m, sj->uids + i, n, sj->op, sj->flags, sj->keywords,
+					sj->has_unchangedsince ? sj->unchangedsince : 0, &failed, &nfailed,
+					&job->error) < 0)
+			return;
+		memcpy(sj->failed + sj->nfailed, failed, nfailed * sizeof(*failed));
+		sj->nfailed += nfailed;
+		free(failed);
+	}
+}
+
+static void store_job_free(struct store_job *sj)
+{
+	free(sj->job.error);
+	free(sj->mailbox);
+	free(sj->seqs);
+	free(sj->uids);
+	free(sj->keywords);
+	free(sj->failed);
+	free(sj);
+}
+
+static void store_done(struct imap_job *job)
+{
+	struct store_job *sj = (struct store_job *)job;
+	struct imap_session *s = job->s;
+	mbox_changed(s, s->view->mbox);
+	if (s->dead) {
+		store_job_free(sj);
+		return;
+	}
+	if (job->error != NULL) {
+		imap_internal_error(s, "store", job->error);
+		job->error = NULL;
+		store_job_free(sj);
+		return;
+	}
+	/* UNCHANGEDSINCE 0 can never hold (RFC 7162 3.1.3) */
+	if (sj->has_unchangedsince && sj->unchangedsince == 0 && sj->count > 0) {
+		memcpy(sj->failed, sj->uids, sj->count * sizeof(*sj->uids));
+		sj->nfailed = sj->count;
+	}
+	if (sj->nfailed > 1)
+		qsort(sj->failed, sj->nfailed, sizeof(*sj->failed), cmp_u32);
+	s->view->modseq_reported = s->view->mbox->highestmodseq;
+	store_reply(s, sj->uid, sj->silent, sj->seqs, sj->count, sj->failed, sj->nfailed);
+	store_job_free(sj);
 }
 
 int imap_cmd_store(struct imap_cmd_ctx *c, const char **error_r)
@@ -117,44 +212,144 @@ int imap_cmd_store(struct imap_cmd_ctx *c, const char **error_r)
 		s->enabled |= IMAP_ENABLED_CONDSTORE;
 	/* report what others changed first, so our FETCH replies are ours */
 	imap_view_update(s, false);
-	uint32_t *uids = seqs_to_uids(s->view, seqs, (uint32_t)n);
-	char *keywords = keywords_join(&st.flags);
-	static const enum store_flag_op ops[] = { STORE_FLAGS_REPLACE, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
-	uint32_t *failed = NULL;
-	size_t nfailed = 0;
-	char *error = NULL;
-	int r = n == 0 ? 0 : store_msg_set_flags(s->view->mbox->smbox, uids, (size_t)n, ops[st.op],
-					       imap_flags_to_store(st.flags.flags), keywords,
-					       st.has_unchangedsince ? st.unchangedsince : 0, &failed,
-					       &nfailed, &error);
-	free(keywords);
-	free(uids);
-	if (r < 0) {
+	if (n == 0) {
+		s->view->modseq_reported = s->view->mbox->highestmodseq;
+		store_reply(s, c->uid, st.silent, seqs, 0, NULL, 0);
 		free(seqs);
-		imap_internal_error(s, "store", error);
 		return 0;
 	}
-	/* UNCHANGEDSINCE 0 can never hold (RFC 7162 3.1.3) */
-	if (st.has_unchangedsince && st.unchangedsince == 0 && n > 0) {
-		free(failed);
-		failed = seqs_to_uids(s->view, seqs, (uint32_t)n);
-		nfailed = (size_t)n;
-	}
-	if (nfailed > 1)
-		qsort(failed, nfailed, sizeof(*failed), cmp_u32);
-	imap_mbox_mark_dirty(s->view->mbox);
-	if (imap_mbox_refresh(s->view->mbox, &error) < 0) {
-		log_error("imap sync failed session=%s: %s", s->id, error);
-		free(error);
-	}
-	s->view->modseq_reported = s->view->mbox->highestmodseq;
-	store_reply(c, &st, seqs, (uint32_t)n, failed, nfailed);
-	free(failed);
-	free(seqs);
+	static const enum store_flag_op ops[] = { STORE_FLAGS_REPLACE, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
+	struct store_job *sj = xcalloc(1, sizeof(*sj));
+	sj->mailbox = xstrdup(s->view->mbox->name);
+	sj->seqs = seqs;
+	sj->uids = seqs_to_uids(s->view, seqs, (uint32_t)n);
+	sj->count = (uint32_t)n;
+	sj->op = ops[st.op];
+	sj->flags = imap_flags_to_store(st.flags.flags);
+	sj->keywords = keywords_join(&st.flags);
+	sj->unchangedsince = st.unchangedsince;
+	sj->has_unchangedsince = st.has_unchangedsince;
+	sj->silent = st.silent;
+	sj->uid = c->uid;
+	imap_job_start(s, &sj->job, store_work, store_done);
 	return 0;
 }
 
 /* ---- COPY / MOVE ---- */
+
+struct copy_job {
+	struct imap_job job;
+	char *src, *dest;
+	uint32_t *uids;
+	uint32_t count;
+	uint64_t bytes, quota;
+	bool move, uid;
+	/* results */
+	bool missing, overquota;
+	uint32_t *dest_uids;
+	uint32_t uidvalidity;
+};
+
+static bool job_over_quota(struct imap_job *job, uint64_t quota, uint64_t bytes)
+{
+	uint64_t used, msgs;
+	char *error = NULL;
+	if (quota == 0)
+		return false;
+	if (store_quota_usage(imap_job_store(job), &used, &msgs, &error) < 0) {
+		free(error);
+		return false;   /* do not refuse mail on an index error */
+	}
+	return used + bytes > quota;
+}
+
+static void copy_work(struct imap_job *job)
+{
+	struct copy_job *cj = (struct copy_job *)job;
+	struct store_mailbox *src, *dest;
+	int r = imap_job_mailbox(job, cj->dest, &dest);
+	if (r == 0)
+		cj->missing = true;
+	if (r <= 0)
+		return;
+	cj->uidvalidity = store_mailbox_uidvalidity(dest);
+	if (job_over_quota(job, cj->quota, cj->bytes)) {
+		cj->overquota = true;
+		return;
+	}
+	/* dest stays open: the handle keeps JOB_MAILBOXES > 1 mailboxes */
+	r = imap_job_mailbox(job, cj->src, &src);
+	if (r == 0)
+		job->error = xasprintf("mailbox %s is gone", cj->src);
+	if (r <= 0)
+		return;
+	if (store_msg_copy(src, cj->uids, cj->count, dest, cj->move, &cj->dest_uids, &job->error) < 0)
+		return;
+}
+
+static void copy_job_free(struct copy_job *cj)
+{
+	free(cj->job.error);
+	free(cj->src);
+	free(cj->dest);
+	free(cj->uids);
+	free(cj->dest_uids);
+	free(cj);
+}
+
+static void copy_reply(struct imap_session *s, struct copy_job *cj)
+{
+	struct buf src_set = BUF_INIT, dst_set = BUF_INIT;
+	size_t k = 0;
+	for (uint32_t i = 0; cj->dest_uids != NULL && i < cj->count; i++) {
+		if (cj->dest_uids[i] == 0)
+			continue;
+		buf_printf(&src_set, "%s%u", k ? "," : "", cj->uids[i]);
+		buf_printf(&dst_set, "%s%u", k ? "," : "", cj->dest_uids[i]);
+		k++;
+	}
+	char *code = k > 0 ? xasprintf("[COPYUID %u %s %s] ", cj->uidvalidity, src_set.data, dst_set.data)
+			   : xstrdup("");
+	if (cj->move) {
+		/* RFC 6851 4.3: COPYUID in an untagged OK, then the expunges */
+		if (k > 0)
+			imap_untagged(s, "OK %sMoved", code);
+		imap_tagged(s, "OK", "%sMOVE completed", cj->uid ? "UID " : "");
+	} else {
+		imap_tagged(s, "OK", "%s%sCOPY completed", code, cj->uid ? "UID " : "");
+	}
+	free(code);
+	buf_free(&src_set);
+	buf_free(&dst_set);
+}
+
+static void copy_done(struct imap_job *job)
+{
+	struct copy_job *cj = (struct copy_job *)job;
+	struct imap_session *s = job->s;
+	bool copied = !cj->missing && !cj->overquota && job->error == NULL;
+	if (copied) {
+		struct imap_mbox *dest = imap_mbox_find_open(job->user, cj->dest);
+		if (dest != NULL)
+			imap_mbox_mark_dirty(dest);
+		imap_mbox_mark_dirty(s->view->mbox);
+	}
+	if (s->dead) {
+		copy_job_free(cj);
+		return;
+	}
+	if (job->error != NULL) {
+		imap_internal_error(s, cj->move ? "move" : "copy", job->error);
+		job->error = NULL;
+	} else if (cj->missing) {
+		imap_tagged(s, "NO", "[TRYCREATE] Mailbox does not exist");
+	} else if (cj->overquota) {
+		imap_tagged(s, "NO", "[OVERQUOTA] Quota exceeded");
+	} else {
+		copy_reply(s, cj);
+	}
+	copy_job_free(cj);
+}
 
 int imap_cmd_copy(struct imap_cmd_ctx *c, const char **error_r)
 {
@@ -177,78 +372,75 @@ int imap_cmd_copy(struct imap_cmd_ctx *c, const char **error_r)
 		free(seqs);
 		return 0;
 	}
-	struct imap_mbox *dest;
-	char *error = NULL;
-	int r = imap_mbox_get(s->user, name, &dest, &error);
-	if (r <= 0) {
-		free(seqs);
-		if (r < 0)
-			imap_internal_error(s, "copy", error);
-		else
-			imap_tagged(s, "NO", "[TRYCREATE] Mailbox does not exist");
-		return 0;
-	}
-	uint32_t *uids = seqs_to_uids(s->view, seqs, (uint32_t)n);
-	uint64_t bytes = 0;
+	struct copy_job *cj = xcalloc(1, sizeof(*cj));
+	cj->src = xstrdup(s->view->mbox->name);
+	cj->dest = xstrdup(name);
+	cj->uids = seqs_to_uids(s->view, seqs, (uint32_t)n);
+	cj->count = (uint32_t)n;
 	for (int i = 0; i < n; i++) {
-		const struct imap_msg *m = imap_mbox_find(s->view->mbox, uids[i]);
-		bytes += m != NULL ? m->size : 0;
+		const struct imap_msg *m = imap_mbox_find(s->view->mbox, cj->uids[i]);
+		cj->bytes += m != NULL ? m->size : 0;
 	}
 	free(seqs);
-	if (imap_quota_check(s, bytes) < 0) {
-		free(uids);
-		imap_mbox_unref(&dest);
-		imap_tagged(s, "NO", "[OVERQUOTA] Quota exceeded");
-		return 0;
-	}
-	uint32_t *dest_uids = NULL;
-	int copied = n == 0 ? 0 : store_msg_copy(s->view->mbox->smbox, uids, (size_t)n, dest->smbox, move,
-						&dest_uids, &error);
-	if (copied < 0) {
-		free(uids);
-		imap_mbox_unref(&dest);
-		imap_internal_error(s, move ? "move" : "copy", error);
-		return 0;
-	}
-	imap_mbox_mark_dirty(dest);
-	imap_mbox_mark_dirty(s->view->mbox);
-	struct buf src_set = BUF_INIT, dst_set = BUF_INIT;
-	size_t k = 0;
-	for (int i = 0; i < n; i++) {
-		if (dest_uids[i] == 0)
-			continue;
-		buf_printf(&src_set, "%s%u", k ? "," : "", uids[i]);
-		buf_printf(&dst_set, "%s%u", k ? "," : "", dest_uids[i]);
-		k++;
-	}
-	char *code = k > 0 ? xasprintf("[COPYUID %u %s %s] ", dest->uidvalidity, src_set.data, dst_set.data)
-			   : xstrdup("");
-	if (move) {
-		/* RFC 6851 4.3: COPYUID in an untagged OK, then the expunges */
-		if (k > 0)
-			imap_untagged(s, "OK %sMoved", code);
-		imap_tagged(s, "OK", "%sMOVE completed", c->uid ? "UID " : "");
-	} else {
-		imap_tagged(s, "OK", "%s%sCOPY completed", code, c->uid ? "UID " : "");
-	}
-	free(code);
-	buf_free(&src_set);
-	buf_free(&dst_set);
-	free(dest_uids);
-	free(uids);
-	imap_mbox_unref(&dest);
+	cj->quota = s->user->quota;
+	cj->move = move;
+	cj->uid = c->uid;
+	imap_job_start(s, &cj->job, copy_work, copy_done);
 	return 0;
 }
 
-/* ---- EXPUNGE ---- */
+/* ---- EXPUNGE, CLOSE ---- */
 
-int imap_expunge_deleted(struct imap_session *s, const struct imap_seqset *uidset, bool report,
-			 char **error_r)
+struct expunge_job {
+	struct imap_job job;
+	char *mailbox;
+	uint32_t *uids;
+	size_t count;
+	bool uid, close;
+};
+
+static void expunge_work(struct imap_job *job)
+{
+	struct expunge_job *ej = (struct expunge_job *)job;
+	struct store_mailbox *m;
+	int r = imap_job_mailbox(job, ej->mailbox, &m);
+	if (r == 0)
+		job->error = xasprintf("mailbox %s is gone", ej->mailbox);
+	if (r > 0)
+		store_msg_expunge(m, ej->uids, ej->count, &job->error);
+}
+
+static void expunge_done(struct imap_job *job)
+{
+	struct expunge_job *ej = (struct expunge_job *)job;
+	struct imap_session *s = job->s;
+	imap_mbox_mark_dirty(s->view->mbox);
+	if (s->dead) {
+		/* nothing to answer */
+	} else if (job->error != NULL) {
+		imap_internal_error(s, ej->close ? "close" : "expunge", job->error);
+		job->error = NULL;
+	} else if (ej->close) {
+		imap_close_done(s);
+	} else {
+		imap_tagged(s, "OK", "%sEXPUNGE completed", ej->uid ? "UID " : "");
+	}
+	free(job->error);
+	free(ej->mailbox);
+	free(ej->uids);
+	free(ej);
+}
+
+int imap_expunge_start(struct imap_session *s, const struct imap_seqset *uidset, bool uid_cmd,
+		       bool close)
 {
 	struct imap_view *v = s->view;
 	struct imap_mbox *m = v->mbox;
-	if (imap_mbox_refresh(m, error_r) < 0)
-		return -1;
+	char *error = NULL;
+	if (imap_mbox_refresh(m, &error) < 0) {
+		imap_internal_error(s, close ? "close" : "expunge", error);
+		return 0;
+	}
 	uint32_t *uids = xmalloc((m->count + 1) * sizeof(*uids));
 	size_t n = 0;
 	uint32_t max = v->count > 0 ? imap_view_uid(v, v->count) : 0;
@@ -259,12 +451,17 @@ int imap_expunge_deleted(struct imap_session *s, const struct imap_seqset *uidse
 			continue;
 		uids[n++] = m->msgs[i].uid;
 	}
-	int r = n > 0 ? store_msg_expunge(m->smbox, uids, n, error_r) : 0;
-	free(uids);
-	if (r < 0)
-		return -1;
-	imap_mbox_mark_dirty(m);
-	(void)report;
+	if (n == 0) {
+		free(uids);
+		return 1;
+	}
+	struct expunge_job *ej = xcalloc(1, sizeof(*ej));
+	ej->mailbox = xstrdup(m->name);
+	ej->uids = uids;
+	ej->count = n;
+	ej->uid = uid_cmd;
+	ej->close = close;
+	imap_job_start(s, &ej->job, expunge_work, expunge_done);
 	return 0;
 }
 
@@ -280,16 +477,64 @@ int imap_cmd_expunge(struct imap_cmd_ctx *c, const char **error_r)
 		return -1;
 	if (readonly_refused(s))
 		return 0;
-	char *error = NULL;
-	if (imap_expunge_deleted(s, set, true, &error) < 0) {
-		imap_internal_error(s, "expunge", error);
-		return 0;
-	}
-	imap_tagged(s, "OK", "%sEXPUNGE completed", c->uid ? "UID " : "");
+	if (imap_expunge_start(s, set, c->uid, false) > 0)
+		imap_tagged(s, "OK", "%sEXPUNGE completed", c->uid ? "UID " : "");
 	return 0;
 }
 
 /* ---- APPEND ---- */
+
+struct append_job {
+	struct imap_job job;
+	char *mailbox;
+	char *data;
+	size_t len;
+	uint32_t flags;
+	char *keywords;
+	int64_t date;
+	/* results */
+	bool missing;
+	uint32_t uid, uidvalidity;
+};
+
+static void append_work(struct imap_job *job)
+{
+	struct append_job *aj = (struct append_job *)job;
+	struct store_mailbox *m;
+	int r = imap_job_mailbox(job, aj->mailbox, &m);
+	if (r == 0)
+		aj->missing = true;
+	if (r <= 0)
+		return;
+	aj->uidvalidity = store_mailbox_uidvalidity(m);
+	store_msg_append(m, aj->data, aj->len, aj->flags, aj->keywords, aj->date, &aj->uid, &job->error);
+}
+
+static void append_done(struct imap_job *job)
+{
+	struct append_job *aj = (struct append_job *)job;
+	struct imap_session *s = job->s;
+	if (!aj->missing && job->error == NULL) {
+		struct imap_mbox *dest = imap_mbox_find_open(job->user, aj->mailbox);
+		if (dest != NULL)
+			imap_mbox_mark_dirty(dest);
+	}
+	if (s->dead) {
+		/* nothing to answer */
+	} else if (job->error != NULL) {
+		imap_internal_error(s, "append", job->error);
+		job->error = NULL;
+	} else if (aj->missing) {
+		imap_tagged(s, "NO", "[TRYCREATE] Mailbox does not exist");
+	} else {
+		imap_tagged(s, "OK", "[APPENDUID %u %u] APPEND completed", aj->uidvalidity, aj->uid);
+	}
+	free(job->error);
+	free(aj->mailbox);
+	free(aj->data);
+	free(aj->keywords);
+	free(aj);
+}
 
 int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r)
 {
@@ -336,29 +581,14 @@ int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r)
 		imap_tagged(s, "NO", "[OVERQUOTA] Quota exceeded");
 		return 0;
 	}
-	struct imap_mbox *dest;
-	char *error = NULL;
-	int r = imap_mbox_get(s->user, name, &dest, &error);
-	if (r <= 0) {
-		if (r < 0)
-			imap_internal_error(s, "append", error);
-		else
-			imap_tagged(s, "NO", "[TRYCREATE] Mailbox does not exist");
-		return 0;
-	}
-	char *keywords = keywords_join(&flags);
-	uint32_t uid = 0;
-	r = store_msg_append(dest->smbox, lit->str, lit->len, imap_flags_to_store(flags.flags), keywords,
-			     (int64_t)date, &uid, &error);
-	free(keywords);
-	if (r < 0) {
-		imap_mbox_unref(&dest);
-		imap_internal_error(s, "append", error);
-		return 0;
-	}
-	imap_mbox_mark_dirty(dest);
-	uint32_t uidvalidity = dest->uidvalidity;
-	imap_mbox_unref(&dest);
-	imap_tagged(s, "OK", "[APPENDUID %u %u] APPEND completed", uidvalidity, uid);
+	/* the literal belongs to the parser, which is reset after this call */
+	struct append_job *aj = xcalloc(1, sizeof(*aj));
+	aj->mailbox = xstrdup(name);
+	aj->data = xmemdup(lit->str, lit->len);
+	aj->len = lit->len;
+	aj->flags = imap_flags_to_store(flags.flags);
+	aj->keywords = keywords_join(&flags);
+	aj->date = (int64_t)date;
+	imap_job_start(s, &aj->job, append_work, append_done);
 	return 0;
 }

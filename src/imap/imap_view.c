@@ -256,6 +256,14 @@ int imap_mbox_get(struct imap_user *user, const char *name, struct imap_mbox **m
 	return 1;
 }
 
+struct imap_mbox *imap_mbox_find_open(const struct imap_user *user, const char *name)
+{
+	for (struct imap_mbox *m = mboxes; m != NULL; m = m->next)
+		if (m->user == user && strcmp(m->name, name) == 0)
+			return m;
+	return NULL;
+}
+
 void imap_mbox_unref(struct imap_mbox **mp)
 {
 	struct imap_mbox *m = *mp;
