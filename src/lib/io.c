@@ -28,6 +28,10 @@ struct io {
 	struct buf line;
 	SSL *ssl;
 	struct event *kick;
+	/* Direct writes (plain accepted sockets): see io_flush_cb(). */
+	struct event *flush;
+	struct evbuffer_cb_entry *out_cb;
+	bool direct;
 	size_t drained_low;
 	int timeout;
 	bool connecting, tls_handshaking, closing, skipping_line, paused;
@@ -67,6 +71,12 @@ static void io_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct io *io = arg;
 	size_t pending = evbuffer_get_length(bufferevent_get_output(io->bev));
+	if (!io->direct && io->flush != NULL && io->bev == io->sock && pending == 0) {
+		/* libevent wrote the rest and dropped its write event: back to
+		   direct writes. */
+		io->direct = true;
+		bufferevent_disable(io->sock, EV_WRITE);
+	}
 	if (io->closing) {
 		if (pending != 0 || io->sock_cb != NULL)
 			return;
@@ -138,7 +148,66 @@ static void io_attach(struct io *io, struct bufferevent *bev)
 		struct timeval tv = { io->timeout, 0 };
 		bufferevent_set_timeouts(bev, &tv, &tv);
 	}
-	bufferevent_enable(bev, io->paused ? EV_WRITE : EV_READ | EV_WRITE);
+	short what = io->direct ? 0 : EV_WRITE;
+	bufferevent_enable(bev, io->paused ? what : EV_READ | what);
+}
+
+/* Direct writes.  A bufferevent writes only after epoll reports the socket
+   writable: each reply costs an epoll_ctl to add the write event, a second
+   loop turn, and another epoll_ctl to drop it.  On a plain socket the write
+   event stays off instead; whatever is queued during a loop turn is written
+   at the end of that turn (io->flush, activated on the first append), and
+   only output the socket does not take at once goes back to libevent's
+   write event until the buffer is empty again. */
+static void io_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct io *io = arg;
+	struct evbuffer *out = bufferevent_get_output(io->sock);
+	if (!io->direct || evbuffer_get_length(out) == 0)
+		return;
+	/* The socket layer keeps its output frozen at the front between its
+	   own writes. */
+	evbuffer_unfreeze(out, 1);
+	int n = evbuffer_write(out, bufferevent_getfd(io->sock));
+	int err = errno;
+	evbuffer_freeze(out, 1);
+	if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+		/* As libevent does after a failed write: no more writing.  The
+		   error is reported now, since the socket reports it only once. */
+		io->direct = false;
+		snprintf(io->error, sizeof(io->error), "%s", strerror(err));
+		io_report(io, io->closing ? IO_EVENT_CLOSED : IO_EVENT_ERROR);
+		return;
+	}
+	if (evbuffer_get_length(out) > 0) {
+		/* The socket is full: libevent writes the rest when it can. */
+		io->direct = false;
+		bufferevent_enable(io->sock, EV_WRITE);
+		return;
+	}
+	/* What libevent's write callback would report now (may free io). */
+	io_write_cb(io->sock, io);
+}
+
+static void io_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct io *io = arg;
+	if (info->n_added > 0 && io->direct)
+		event_active(io->flush, EV_WRITE, 0);
+}
+
+static void io_direct_stop(struct io *io)
+{
+	if (io->flush == NULL)
+		return;
+	evbuffer_remove_cb_entry(bufferevent_get_output(io->sock), io->out_cb);
+	io->out_cb = NULL;
+	event_free(io->flush);
+	io->flush = NULL;
+	if (io->direct) {
+		io->direct = false;
+		bufferevent_enable(io->sock, EV_WRITE);
+	}
 }
 
 static struct io *io_alloc(struct event_base *base, io_callback *cb, void *ctx)
@@ -163,7 +232,12 @@ struct io *io_new(struct event_base *base, int fd, io_callback *cb, void *ctx)
 	if (bev == NULL)
 		log_fatal("bufferevent_socket_new() failed");
 	io->sock = bev;
+	io->flush = event_new(base, -1, 0, io_flush_cb, io);
+	io->out_cb = evbuffer_add_cb(bufferevent_get_output(bev), io_output_cb, io);
+	io->direct = true;
 	io_attach(io, bev);
+	/* A new bufferevent starts with writing enabled. */
+	bufferevent_disable(bev, EV_WRITE);
 	return io;
 }
 
@@ -204,6 +278,10 @@ void io_free(struct io **iop)
 	*iop = NULL;
 	if (io->kick != NULL)
 		event_free(io->kick);
+	if (io->flush != NULL) {
+		evbuffer_remove_cb_entry(bufferevent_get_output(io->sock), io->out_cb);
+		event_free(io->flush);
+	}
 	if (io->sock_cb != NULL)
 		evbuffer_remove_cb_entry(bufferevent_get_output(io->sock), io->sock_cb);
 	/* Freeing the top layer frees the ones below (BEV_OPT_CLOSE_ON_FREE). */
@@ -233,6 +311,8 @@ static int io_push_tls(struct io *io, SSL *ssl, enum bufferevent_ssl_state state
 	struct evbuffer *in = bufferevent_get_input(io->bev);
 	size_t discarded = evbuffer_get_length(in);
 	evbuffer_drain(in, discarded);
+	/* Filters below the top write through libevent's write events. */
+	io_direct_stop(io);
 	struct bufferevent *tls = bufferevent_openssl_filter_new(io->base, io->bev, ssl, state,
 								 BEV_OPT_CLOSE_ON_FREE);
 	if (tls == NULL) {
@@ -341,6 +421,7 @@ int io_start_deflate(struct io *io)
 {
 	io->zin = xcalloc(1, sizeof(z_stream));
 	io->zout = xcalloc(1, sizeof(z_stream));
+	io_direct_stop(io);
 	if (inflateInit2(io->zin, -15) != Z_OK ||
 	    deflateInit2(io->zout, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 		return -1;

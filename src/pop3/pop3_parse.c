@@ -21,6 +21,10 @@ static const struct {
 	enum pop3_cmd cmd;
 	enum arg_kind args;
 } commands[] = {
+	/* The download loop's commands first: the table is searched in order. */
+	{ "RETR", POP3_CMD_RETR, ARGS_MSG },
+	{ "DELE", POP3_CMD_DELE, ARGS_MSG },
+	{ "TOP", POP3_CMD_TOP, ARGS_TOP },
 	{ "USER", POP3_CMD_USER, ARGS_NAME },
 	{ "PASS", POP3_CMD_PASS, ARGS_REST },
 	{ "APOP", POP3_CMD_APOP, ARGS_ANY },
@@ -30,11 +34,8 @@ static const struct {
 	{ "QUIT", POP3_CMD_QUIT, ARGS_NONE },
 	{ "STAT", POP3_CMD_STAT, ARGS_NONE },
 	{ "LIST", POP3_CMD_LIST, ARGS_OPT_MSG },
-	{ "RETR", POP3_CMD_RETR, ARGS_MSG },
-	{ "DELE", POP3_CMD_DELE, ARGS_MSG },
 	{ "NOOP", POP3_CMD_NOOP, ARGS_NONE },
 	{ "RSET", POP3_CMD_RSET, ARGS_NONE },
-	{ "TOP", POP3_CMD_TOP, ARGS_TOP },
 	{ "UIDL", POP3_CMD_UIDL, ARGS_OPT_MSG },
 };
 

@@ -279,8 +279,12 @@ static void pop3_io_cb(struct io *io, enum io_event ev, void *ctx)
 		pop3_process(s);
 		break;
 	case IO_EVENT_DRAINED:
-		if (s->send.active)
-			pop3_send_pump(s);
+		if (!s->send.active)
+			break;
+		pop3_send_pump(s);
+		/* Pipelined commands may be waiting in the input buffer. */
+		if (!s->send.active)
+			pop3_process(s);
 		break;
 	case IO_EVENT_TLS_DONE:
 		tls_done(s);
