@@ -577,7 +577,6 @@ static void mark_seen(struct imap_session *s, struct fetch_ctx *f)
 			log_error("imap set-seen failed session=%s: %s", s->id, error);
 			free(error);
 		} else {
-			imap_mbox_mark_dirty(v->mbox);
 			if (imap_mbox_refresh(v->mbox, &error) < 0) {
 				log_error("imap sync failed session=%s: %s", s->id, error);
 				free(error);

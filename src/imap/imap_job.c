@@ -105,9 +105,11 @@ int imap_job_mailbox(struct imap_job *job, const char *name, struct store_mailbo
 		if (strcmp(store_mailbox_name(h->mboxes[i]), name) == 0)
 			break;
 	struct store_mailbox *m;
+	int opened = 1;
 	if (i < JOB_MAILBOXES && h->mboxes[i] != NULL) {
 		m = h->mboxes[i];
 	} else {
+		opened = 2;
 		int r = store_mailbox_open(h->store, name, &m, &job->error);
 		if (r <= 0)
 			return r;
@@ -118,7 +120,7 @@ int imap_job_mailbox(struct imap_job *job, const char *name, struct store_mailbo
 	memmove(&h->mboxes[1], &h->mboxes[0], (size_t)i * sizeof(h->mboxes[0]));
 	h->mboxes[0] = m;
 	*mbox_r = m;
-	return 1;
+	return opened;
 }
 
 struct store *imap_job_store(const struct imap_job *job)
@@ -135,6 +137,8 @@ static void job_work(void *arg)
 		job->work(job);
 }
 
+static void job_submit(struct imap_job *job);
+
 static void job_done(void *arg)
 {
 	struct imap_job *job = arg;
@@ -142,18 +146,47 @@ static void job_done(void *arg)
 	struct imap_user *user = job->user;
 	handle_put(user, &job->handle);
 	job->done(job);   /* frees job */
+	/* the user's next job: one at a time (see imap_job_start) */
+	struct imap_job *next = user->jobs_waiting;
+	user->job_running = next != NULL;
+	if (next != NULL) {
+		user->jobs_waiting = next->next;
+		if (user->jobs_waiting == NULL)
+			user->jobs_waiting_tail = &user->jobs_waiting;
+		job_submit(next);
+	}
 	imap_user_unref(&user);
-	imap_command_done(s);
+	if (s != NULL)
+		imap_command_done(s);
 }
 
-void imap_job_start(struct imap_session *s, struct imap_job *job, imap_job_fn *work, imap_job_fn *done)
+static void job_submit(struct imap_job *job)
+{
+	job->handle = handle_take(job->user);
+	jobs_submit(job_work, job_done, job);
+}
+
+void imap_job_start(struct imap_user *user, struct imap_session *s, struct imap_job *job,
+		    imap_job_fn *work, imap_job_fn *done)
 {
 	job->s = s;
-	job->user = s->user;
-	s->user->refs++;
-	job->handle = handle_take(s->user);
+	job->user = user;
+	user->refs++;
 	job->work = work;
 	job->done = done;
-	s->busy = true;
-	jobs_submit(job_work, job_done, job);
+	job->next = NULL;
+	if (s != NULL)
+		s->busy = true;
+	/* Jobs of one user run one after the other: they all write the same
+	   index, whose write lock would otherwise make them wait in SQLite's
+	   busy handler (which sleeps) instead of here in order. */
+	if (user->job_running) {
+		if (user->jobs_waiting_tail == NULL)
+			user->jobs_waiting_tail = &user->jobs_waiting;
+		*user->jobs_waiting_tail = job;
+		user->jobs_waiting_tail = &job->next;
+		return;
+	}
+	user->job_running = true;
+	job_submit(job);
 }

@@ -33,15 +33,45 @@ static int parse_mailbox(struct imap_cmd_ctx *c, const struct imap_arg *arg, con
 
 /* ---- NOOP, CHECK, CLOSE, UNSELECT ---- */
 
+/* NOOP and CHECK sync the mailbox with the Maildir first (a job), so that
+   mail delivered before them is reported (RFC 3501 6.1.2). */
+struct noop_job {
+	struct imap_job job;
+	char *name;
+};
+
+static void noop_work(struct imap_job *job)
+{
+	imap_mbox_sync_work(job, ((struct noop_job *)job)->name);
+}
+
+static void noop_done(struct imap_job *job)
+{
+	struct noop_job *nj = (struct noop_job *)job;
+	struct imap_session *s = job->s;
+	if (job->error != NULL)
+		log_error("imap sync failed session=%s mailbox=%s: %s", s->id, nj->name, job->error);
+	if (!s->dead)
+		imap_tagged(s, "OK", "%s completed", s->cmd_name);
+	free(job->error);
+	free(nj->name);
+	free(nj);
+}
+
 int imap_cmd_noop(struct imap_cmd_ctx *c, const char **error_r)
 {
+	struct imap_session *s = c->s;
 	if (c->count > 0) {
 		*error_r = "No arguments expected";
 		return -1;
 	}
-	if (c->s->view != NULL)
-		imap_mbox_mark_dirty(c->s->view->mbox);
-	imap_tagged(c->s, "OK", "%s completed", c->s->cmd_name);
+	if (s->view == NULL) {
+		imap_tagged(s, "OK", "%s completed", s->cmd_name);
+		return 0;
+	}
+	struct noop_job *nj = xcalloc(1, sizeof(*nj));
+	nj->name = xstrdup(s->view->mbox->name);
+	imap_job_start(s->user, s, &nj->job, noop_work, noop_done);
 	return 0;
 }
 
@@ -103,40 +133,50 @@ static void send_flags(struct imap_session *s, struct imap_mbox *m)
 	buf_free(&out);
 }
 
-/* QRESYNC parameters (RFC 7162 3.2.5): report what changed since the
-   client's modseq, expunges as VANISHED (EARLIER). */
-static int select_qresync(struct imap_cmd_ctx *c, const struct imap_arg *q, const char **error_r)
-{
-	struct imap_session *s = c->s;
-	struct imap_view *v = s->view;
+/* QRESYNC parameters (RFC 7162 3.2.5), parsed before the job. */
+struct qresync_params {
 	uint32_t uidvalidity;
 	uint64_t modseq;
+	struct imap_seqset *known;   /* NULL: all */
+};
+
+static int qresync_parse(struct pool *pool, const struct imap_arg *q, struct qresync_params *p,
+			 const char **error_r)
+{
 	if (q->type != IMAP_ARG_LIST || q->count < 2 || q->list[0].type != IMAP_ARG_ATOM ||
-	    q->list[1].type != IMAP_ARG_ATOM || !imap_parse_nz_number(q->list[0].str, &uidvalidity) ||
-	    !imap_parse_number64(q->list[1].str, &modseq)) {
+	    q->list[1].type != IMAP_ARG_ATOM || !imap_parse_nz_number(q->list[0].str, &p->uidvalidity) ||
+	    !imap_parse_number64(q->list[1].str, &p->modseq)) {
 		*error_r = "Invalid QRESYNC parameters";
 		return -1;
 	}
-	struct imap_seqset *known = NULL;
+	p->known = NULL;
 	if (q->count >= 3 && (q->list[2].type != IMAP_ARG_ATOM ||
-			      imap_seqset_parse(c->pool, q->list[2].str, &known, error_r) < 0)) {
+			      imap_seqset_parse(pool, q->list[2].str, &p->known, error_r) < 0)) {
 		if (q->list[2].type != IMAP_ARG_ATOM)
 			*error_r = "Invalid known UIDs";
 		return -1;
 	}
-	if (uidvalidity != v->mbox->uidvalidity)
-		return 0;
+	return 0;
+}
+
+/* Reports what changed since the client's modseq, expunges as VANISHED
+   (EARLIER). */
+static void select_qresync(struct imap_session *s, const struct qresync_params *q)
+{
+	struct imap_view *v = s->view;
+	if (q->uidvalidity != v->mbox->uidvalidity)
+		return;
 	uint32_t *gone = NULL;
 	size_t ngone = 0;
 	char *error = NULL;
-	if (store_mailbox_expunged_since(v->mbox->smbox, modseq, &gone, &ngone, &error) < 0) {
+	if (store_mailbox_expunged_since(v->mbox->smbox, q->modseq, &gone, &ngone, &error) < 0) {
 		log_error("imap qresync failed session=%s: %s", s->id, error);
 		free(error);
-		return 0;
+		return;
 	}
 	size_t k = 0;
 	for (size_t i = 0; i < ngone; i++)
-		if (known == NULL || imap_seqset_contains(known, gone[i], UINT32_MAX - 1))
+		if (q->known == NULL || imap_seqset_contains(q->known, gone[i], UINT32_MAX - 1))
 			gone[k++] = gone[i];
 	if (k > 0) {
 		struct buf out = BUF_INIT;
@@ -150,7 +190,7 @@ static int select_qresync(struct imap_cmd_ctx *c, const struct imap_arg *q, cons
 	struct buf out = BUF_INIT;
 	for (uint32_t i = 0; i < v->count; i++) {
 		const struct imap_msg *m = imap_mbox_find(v->mbox, v->vec->uids[i]);
-		if (m == NULL || m->modseq <= modseq)
+		if (m == NULL || m->modseq <= q->modseq)
 			continue;
 		buf_printf(&out, "* %u FETCH (UID %u FLAGS ", i + 1, m->uid);
 		imap_append_flags(&out, m->flags, m->keywords, false);
@@ -160,7 +200,99 @@ static int select_qresync(struct imap_cmd_ctx *c, const struct imap_arg *q, cons
 	}
 	imap_write_buf(s, &out);
 	buf_free(&out);
-	return 0;
+}
+
+/* SELECT syncs the mailbox and takes its \Recent messages on a job thread
+   (both write the index), then opens the shared table in the loop. */
+struct select_job {
+	struct imap_job job;
+	char *name;
+	bool examine, has_qresync;
+	struct qresync_params qresync;
+	struct pool *pool;           /* of qresync.known */
+	/* results */
+	bool missing;
+	uint32_t first_recent;
+	char *recent_error;
+};
+
+static void select_work(struct imap_job *job)
+{
+	struct select_job *sj = (struct select_job *)job;
+	struct store_mailbox *m;
+	int r = imap_job_mailbox(job, sj->name, &m);
+	if (r == 0)
+		sj->missing = true;
+	if (r <= 0)
+		return;
+	if (r == 1 && store_mailbox_sync(m, false, &job->error) < 0)
+		return;
+	if (!sj->examine && store_mailbox_take_recent(m, &sj->first_recent, &sj->recent_error) < 0)
+		sj->first_recent = 0;
+}
+
+static void select_reply(struct imap_session *s, struct select_job *sj)
+{
+	struct imap_mbox *m;
+	char *error = NULL;
+	int r = imap_mbox_get(s->user, sj->name, &m, &error);
+	if (r < 0) {
+		imap_internal_error(s, "select", error);
+		return;
+	}
+	if (r == 0) {
+		imap_tagged(s, "NO", "[NONEXISTENT] Mailbox does not exist");
+		return;
+	}
+	struct imap_view *v = imap_view_new(m, sj->examine);
+	if (sj->recent_error != NULL)
+		log_error("imap take-recent failed session=%s: %s", s->id, sj->recent_error);
+	else
+		v->first_recent = sj->first_recent;
+	s->view = v;
+	s->state = IMAP_STATE_SELECTED;
+	send_flags(s, m);
+	imap_untagged(s, "%u EXISTS", v->count);
+	uint32_t recent = 0, first_unseen = 0;
+	for (uint32_t i = 0; i < v->count; i++) {
+		if (v->first_recent > 0 && v->vec->uids[i] >= v->first_recent)
+			recent++;
+		if (first_unseen == 0 && !(m->msgs[i].flags & STORE_FLAG_SEEN))
+			first_unseen = i + 1;
+	}
+	v->recent_reported = recent;
+	if (!(s->enabled & IMAP_ENABLED_IMAP4REV2)) {
+		imap_untagged(s, "%u RECENT", recent);
+		if (first_unseen > 0)
+			imap_untagged(s, "OK [UNSEEN %u] First unseen", first_unseen);
+	}
+	imap_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", m->uidvalidity);
+	imap_untagged(s, "OK [UIDNEXT %u] Predicted next UID", m->uidnext);
+	imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)m->highestmodseq);
+	if (sj->has_qresync)
+		select_qresync(s, &sj->qresync);
+	imap_tagged(s, "OK", "[%s] %s completed", sj->examine ? "READ-ONLY" : "READ-WRITE", s->cmd_name);
+}
+
+static void select_done(struct imap_job *job)
+{
+	struct select_job *sj = (struct select_job *)job;
+	struct imap_session *s = job->s;
+	if (s->dead) {
+		/* nothing to answer */
+	} else if (job->error != NULL) {
+		imap_internal_error(s, "select", job->error);
+		job->error = NULL;
+	} else if (sj->missing) {
+		imap_tagged(s, "NO", "[NONEXISTENT] Mailbox does not exist");
+	} else {
+		select_reply(s, sj);
+	}
+	free(job->error);
+	free(sj->recent_error);
+	free(sj->name);
+	pool_destroy(&sj->pool);
+	free(sj);
 }
 
 int imap_cmd_select(struct imap_cmd_ctx *c, const char **error_r)
@@ -201,52 +333,17 @@ int imap_cmd_select(struct imap_cmd_ctx *c, const char **error_r)
 		if (s->enabled & (IMAP_ENABLED_QRESYNC | IMAP_ENABLED_IMAP4REV2))
 			imap_untagged(s, "OK [CLOSED] Previous mailbox closed");
 	}
-	struct imap_mbox *m;
-	char *error = NULL;
-	int r = imap_mbox_get(s->user, name, &m, &error);
-	if (r < 0) {
-		imap_internal_error(s, "select", error);
-		return 0;
-	}
-	if (r == 0) {
-		imap_tagged(s, "NO", "[NONEXISTENT] Mailbox does not exist");
-		return 0;
-	}
-	struct imap_view *v = imap_view_new(m, examine);
-	if (!examine) {
-		uint32_t first_recent = 0;
-		if (store_mailbox_take_recent(m->smbox, &first_recent, &error) < 0) {
-			log_error("imap take-recent failed session=%s: %s", s->id, error);
-			free(error);
-		} else {
-			v->first_recent = first_recent;
-		}
-	}
-	s->view = v;
-	s->state = IMAP_STATE_SELECTED;
-	send_flags(s, m);
-	imap_untagged(s, "%u EXISTS", v->count);
-	uint32_t recent = 0, first_unseen = 0;
-	for (uint32_t i = 0; i < v->count; i++) {
-		if (v->first_recent > 0 && v->vec->uids[i] >= v->first_recent)
-			recent++;
-		if (first_unseen == 0 && !(m->msgs[i].flags & STORE_FLAG_SEEN))
-			first_unseen = i + 1;
-	}
-	v->recent_reported = recent;
-	if (!(s->enabled & IMAP_ENABLED_IMAP4REV2)) {
-		imap_untagged(s, "%u RECENT", recent);
-		if (first_unseen > 0)
-			imap_untagged(s, "OK [UNSEEN %u] First unseen", first_unseen);
-	}
-	imap_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", m->uidvalidity);
-	imap_untagged(s, "OK [UIDNEXT %u] Predicted next UID", m->uidnext);
-	imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)m->highestmodseq);
-	if (qresync != NULL && select_qresync(c, qresync, error_r) < 0) {
-		deselect(s);
+	struct select_job *sj = xcalloc(1, sizeof(*sj));
+	sj->pool = pool_create(256);
+	if (qresync != NULL && qresync_parse(sj->pool, qresync, &sj->qresync, error_r) < 0) {
+		pool_destroy(&sj->pool);
+		free(sj);
 		return -1;
 	}
-	imap_tagged(s, "OK", "[%s] %s completed", examine ? "READ-ONLY" : "READ-WRITE", s->cmd_name);
+	sj->has_qresync = qresync != NULL;
+	sj->name = xstrdup(name);
+	sj->examine = examine;
+	imap_job_start(s->user, s, &sj->job, select_work, select_done);
 	return 0;
 }
 

@@ -54,6 +54,8 @@ struct imap_user {
 	struct imap_job_store *spare;
 	int nspare;
 	unsigned int folders_gen;    /* bumped when a folder is deleted or renamed */
+	bool job_running;            /* jobs run one at a time per user */
+	struct imap_job *jobs_waiting, **jobs_waiting_tail;
 };
 
 /* One message of the shared table. */
@@ -90,7 +92,8 @@ struct imap_mbox {
 	struct imap_uidvec *vec;
 	int watch_fd;
 	struct event *watch_ev;
-	bool dirty;                  /* the Maildir changed: resync before use */
+	bool dirty;                  /* the Maildir changed: sync (a job) */
+	bool syncing, sync_again;    /* a sync job runs; another is wanted */
 	struct imap_session *idlers; /* sessions in IDLE on this mailbox */
 };
 
@@ -212,15 +215,25 @@ void imap_close_done(struct imap_session *s);
 /* SPECIAL-USE attribute of a mailbox name, or NULL. */
 const char *imap_special_use(const char *name);
 
+struct imap_job;
+
 /* imap_view.c */
 /* Opens (or shares) a mailbox; 1, 0 when it does not exist, -1 error. */
 int imap_mbox_get(struct imap_user *user, const char *name, struct imap_mbox **mbox_r, char **error_r);
 void imap_mbox_unref(struct imap_mbox **mbox);
 /* The mailbox when some session has it open (no reference taken), else NULL. */
 struct imap_mbox *imap_mbox_find_open(const struct imap_user *user, const char *name);
-/* Re-reads the mailbox if the Maildir changed (inotify or our own writes). */
+/* Reads what changed in the index into the table (reads only: changes
+   made through the store, by any session or process, are there at once).
+   When the Maildir changed (inotify, or marked dirty), a sync job is
+   started too; what it finds is read in and sent to IDLE sessions when it
+   is done. */
 int imap_mbox_refresh(struct imap_mbox *mbox, char **error_r);
+/* The Maildir changed behind the store's back: sync at the next refresh. */
 void imap_mbox_mark_dirty(struct imap_mbox *mbox);
+/* On a job thread: syncs the job handle's mailbox name with the Maildir
+   (work of NOOP, SELECT and the sync job); errors in job->error. */
+void imap_mbox_sync_work(struct imap_job *job, const char *name);
 const struct imap_msg *imap_mbox_find(const struct imap_mbox *mbox, uint32_t uid);
 struct imap_view *imap_view_new(struct imap_mbox *mbox, bool readonly);
 void imap_view_free(struct imap_view **view);
@@ -280,17 +293,20 @@ struct imap_job_store;
 struct imap_job;
 typedef void imap_job_fn(struct imap_job *job);
 struct imap_job {
-	struct imap_session *s;
+	struct imap_job *next;       /* waiting for the user's running job */
+	struct imap_session *s;      /* NULL: no session waits (mailbox sync) */
 	struct imap_user *user;
 	struct imap_job_store *handle;
 	imap_job_fn *work, *done;
 	char *error;                 /* set on failure (also when the store did
 					not open: work was not called) */
 };
-void imap_job_start(struct imap_session *s, struct imap_job *job, imap_job_fn *work, imap_job_fn *done);
+/* Jobs of one user run one at a time, in order. */
+void imap_job_start(struct imap_user *user, struct imap_session *s, struct imap_job *job,
+		    imap_job_fn *work, imap_job_fn *done);
 /* On the job thread: the job's own handle of mailbox name.  1 with
-   *mbox_r (owned by the handle), 0 when it does not exist, -1 with
-   job->error. */
+   *mbox_r (owned by the handle), 2 the same when the handle opened it just
+   now (and so synced it), 0 when it does not exist, -1 with job->error. */
 int imap_job_mailbox(struct imap_job *job, const char *name, struct store_mailbox **mbox_r);
 /* On the job thread: the job's own store handle. */
 struct store *imap_job_store(const struct imap_job *job);

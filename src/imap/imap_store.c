@@ -104,7 +104,6 @@ static int cmp_u32(const void *a, const void *b)
 static void mbox_changed(struct imap_session *s, struct imap_mbox *mbox)
 {
 	char *error = NULL;
-	imap_mbox_mark_dirty(mbox);
 	if (imap_mbox_refresh(mbox, &error) < 0) {
 		log_error("imap sync failed session=%s mailbox=%s: %s", s->id, mbox->name, error);
 		free(error);
@@ -231,7 +230,7 @@ int imap_cmd_store(struct imap_cmd_ctx *c, const char **error_r)
 	sj->has_unchangedsince = st.has_unchangedsince;
 	sj->silent = st.silent;
 	sj->uid = c->uid;
-	imap_job_start(s, &sj->job, store_work, store_done);
+	imap_job_start(s->user, s, &sj->job, store_work, store_done);
 	return 0;
 }
 
@@ -329,10 +328,10 @@ static void copy_done(struct imap_job *job)
 	struct imap_session *s = job->s;
 	bool copied = !cj->missing && !cj->overquota && job->error == NULL;
 	if (copied) {
+		/* the source's table is read again before the tagged reply */
 		struct imap_mbox *dest = imap_mbox_find_open(job->user, cj->dest);
 		if (dest != NULL)
-			imap_mbox_mark_dirty(dest);
-		imap_mbox_mark_dirty(s->view->mbox);
+			imap_idle_notify(dest);
 	}
 	if (s->dead) {
 		copy_job_free(cj);
@@ -385,7 +384,7 @@ int imap_cmd_copy(struct imap_cmd_ctx *c, const char **error_r)
 	cj->quota = s->user->quota;
 	cj->move = move;
 	cj->uid = c->uid;
-	imap_job_start(s, &cj->job, copy_work, copy_done);
+	imap_job_start(s->user, s, &cj->job, copy_work, copy_done);
 	return 0;
 }
 
@@ -414,7 +413,6 @@ static void expunge_done(struct imap_job *job)
 {
 	struct expunge_job *ej = (struct expunge_job *)job;
 	struct imap_session *s = job->s;
-	imap_mbox_mark_dirty(s->view->mbox);
 	if (s->dead) {
 		/* nothing to answer */
 	} else if (job->error != NULL) {
@@ -461,7 +459,7 @@ int imap_expunge_start(struct imap_session *s, const struct imap_seqset *uidset,
 	ej->count = n;
 	ej->uid = uid_cmd;
 	ej->close = close;
-	imap_job_start(s, &ej->job, expunge_work, expunge_done);
+	imap_job_start(s->user, s, &ej->job, expunge_work, expunge_done);
 	return 0;
 }
 
@@ -517,7 +515,7 @@ static void append_done(struct imap_job *job)
 	if (!aj->missing && job->error == NULL) {
 		struct imap_mbox *dest = imap_mbox_find_open(job->user, aj->mailbox);
 		if (dest != NULL)
-			imap_mbox_mark_dirty(dest);
+			imap_idle_notify(dest);
 	}
 	if (s->dead) {
 		/* nothing to answer */
@@ -589,6 +587,6 @@ int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r)
 	aj->flags = imap_flags_to_store(flags.flags);
 	aj->keywords = keywords_join(&flags);
 	aj->date = (int64_t)date;
-	imap_job_start(s, &aj->job, append_work, append_done);
+	imap_job_start(s->user, s, &aj->job, append_work, append_done);
 	return 0;
 }

@@ -152,25 +152,14 @@ static int msg_cmp(const void *a, const void *b)
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
-void imap_mbox_mark_dirty(struct imap_mbox *mbox)
+/* Reads what changed in the index since the table was last read: cheap
+   (the counters, then only changed and expunged rows), and only reads, so
+   the loop never waits for the index's write lock.  1 changed, 0 not, -1. */
+static int mbox_reload(struct imap_mbox *mbox, char **error_r)
 {
-	mbox->dirty = true;
-}
-
-int imap_mbox_refresh(struct imap_mbox *mbox, char **error_r)
-{
-	if (mbox->watch_fd >= 0) {
-		char ev[4096] __attribute__((aligned(8)));
-		while (read(mbox->watch_fd, ev, sizeof(ev)) > 0)
-			mbox->dirty = true;
-	}
-	if (!mbox->dirty)
-		return 0;
-	mbox->dirty = false;
 	uint32_t uidnext;
 	uint64_t modseq;
-	if (store_mailbox_sync(mbox->smbox, false, error_r) < 0 ||
-	    store_mailbox_get_counters(mbox->smbox, &uidnext, &modseq, error_r) < 0)
+	if (store_mailbox_get_counters(mbox->smbox, &uidnext, &modseq, error_r) < 0)
 		return -1;
 	if (uidnext == mbox->uidnext && modseq == mbox->highestmodseq)
 		return 0;
@@ -204,7 +193,92 @@ int imap_mbox_refresh(struct imap_mbox *mbox, char **error_r)
 	mbox->uidnext = uidnext;
 	mbox->highestmodseq = modseq;
 	rebuild_vec(mbox, removed);
-	return 0;
+	return 1;
+}
+
+/* ---- syncing with the Maildir, on a job thread ---- */
+
+struct sync_job {
+	struct imap_job job;
+	struct imap_mbox *mbox;      /* referenced; used in the loop only */
+	char *name;
+};
+
+void imap_mbox_sync_work(struct imap_job *job, const char *name)
+{
+	struct store_mailbox *m;
+	/* a mailbox the handle just opened was synced by the opening */
+	if (imap_job_mailbox(job, name, &m) == 1)
+		store_mailbox_sync(m, false, &job->error);
+}
+
+static void sync_work(struct imap_job *job)
+{
+	struct sync_job *sj = (struct sync_job *)job;
+	imap_mbox_sync_work(job, sj->name);
+}
+
+static void mbox_sync_start(struct imap_mbox *mbox);
+
+static void sync_done(struct imap_job *job)
+{
+	struct sync_job *sj = (struct sync_job *)job;
+	struct imap_mbox *mbox = sj->mbox;
+	mbox->syncing = false;
+	if (job->error != NULL)
+		log_error("imap sync failed mailbox=%s: %s", mbox->name, job->error);
+	char *error = NULL;
+	int r = mbox_reload(mbox, &error);
+	if (r < 0) {
+		log_error("imap reload failed mailbox=%s: %s", mbox->name, error);
+		free(error);
+	}
+	if (mbox->sync_again) {
+		mbox->sync_again = false;
+		mbox_sync_start(mbox);
+	}
+	if (r > 0)
+		imap_idle_notify(mbox);
+	free(job->error);
+	free(sj->name);
+	free(sj);
+	imap_mbox_unref(&mbox);
+}
+
+/* Syncs the mailbox with the Maildir on a job thread (store_mailbox_sync
+   reads the directories and writes the index), at most one at a time per
+   mailbox; what it finds is read into the table when it is done. */
+static void mbox_sync_start(struct imap_mbox *mbox)
+{
+	if (mbox->syncing) {
+		mbox->sync_again = true;
+		return;
+	}
+	mbox->syncing = true;
+	mbox->refs++;
+	struct sync_job *sj = xcalloc(1, sizeof(*sj));
+	sj->mbox = mbox;
+	sj->name = xstrdup(mbox->name);
+	imap_job_start(mbox->user, NULL, &sj->job, sync_work, sync_done);
+}
+
+void imap_mbox_mark_dirty(struct imap_mbox *mbox)
+{
+	mbox->dirty = true;
+}
+
+int imap_mbox_refresh(struct imap_mbox *mbox, char **error_r)
+{
+	if (mbox->watch_fd >= 0) {
+		char ev[4096] __attribute__((aligned(8)));
+		while (read(mbox->watch_fd, ev, sizeof(ev)) > 0)
+			mbox->dirty = true;
+	}
+	if (mbox->dirty) {
+		mbox->dirty = false;
+		mbox_sync_start(mbox);
+	}
+	return mbox_reload(mbox, error_r) < 0 ? -1 : 0;
 }
 
 static void watch_cb(evutil_socket_t fd, short what, void *arg)

@@ -5,6 +5,7 @@ import imaplib
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -631,6 +632,48 @@ class TestMutt(ImapTestBase):
             self.assertIn(b"mutt body marker", got)
         finally:
             shutil.rmtree(d, ignore_errors=True)
+
+
+class TestImapDrain(unittest.TestCase):
+    """SIGTERM drains the server: sessions in IDLE or between commands get
+    BYE at once, a session in the middle of a command finishes it and then
+    gets BYE, and the server exits without waiting for its drain timeout."""
+
+    def test_bye_on_sigterm(self):
+        srv = Server()
+        try:
+            srv.start()
+            srv.add_domain("example.org")
+            srv.add_user(USER, PASSWORD)
+            sessions = []
+            for _ in range(3):
+                r = Raw(srv.connect("imap"))
+                self.assertTrue(r.line().startswith("* OK"))
+                self.assertTrue(r.cmd("a", "LOGIN %s %s" % (USER, PASSWORD))[-1].startswith("a OK"))
+                self.assertTrue(r.cmd("b", "SELECT INBOX")[-1].startswith("b OK"))
+                sessions.append(r)
+            idle, quiet, partial = sessions
+            idle.send("c IDLE\r\n")
+            self.assertTrue(idle.line().startswith("+"))
+            partial.send("d STATUS INBOX (MESSAGES")
+            time.sleep(0.2)
+            t0 = time.time()
+            srv.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(idle.line(), "* BYE Server shutting down")
+            self.assertEqual(quiet.line(), "* BYE Server shutting down")
+            self.assertLess(time.time() - t0, 2.0)
+            with self.assertRaises(EOFError):
+                idle.line()
+            partial.send(")\r\n")
+            lines = partial.until_tag("d")
+            self.assertIn('* STATUS "INBOX" (MESSAGES 0)', lines)
+            self.assertTrue(lines[-1].startswith("d OK"), lines)
+            self.assertEqual(partial.line(), "* BYE Server shutting down")
+            srv.proc.wait(timeout=5)
+            self.assertLess(time.time() - t0, 5.0)
+            self.assertNotIn("drain-timeout", srv.log_text())
+        finally:
+            srv.cleanup()
 
 
 if __name__ == "__main__":
