@@ -2,6 +2,7 @@
    password check, the maildrop lock and opening the store all run on a job
    thread, so the event loop never waits for yescrypt or the disk. */
 #include "pop3/pop3_private.h"
+#include "auth/auth_check.h"
 #include "auth/password.h"
 #include "auth/sasl.h"
 #include "auth/userdb.h"
@@ -22,9 +23,7 @@ enum login_result { LOGIN_OK, LOGIN_BAD, LOGIN_IN_USE, LOGIN_TEMPFAIL };
 struct login_job {
 	struct pop3_session *s;
 	const char *method;
-	char *user;            /* normalised address when the user exists */
-	char *password;
-	char *hash;            /* NULL: unknown user, checked against a dummy */
+	struct auth_check check;
 	char *data_dir;
 	enum login_result result;
 	char *error;
@@ -45,11 +44,11 @@ static double now_ms(void)
 static void login_work(void *arg)
 {
 	struct login_job *job = arg;
-	if (password_verify(job->password, job->hash) != 1 || job->hash == NULL) {
+	if (!auth_check_verify(&job->check)) {
 		job->result = LOGIN_BAD;
 		return;
 	}
-	char *maildir = deliver_maildir_path(job->data_dir, job->user);
+	char *maildir = deliver_maildir_path(job->data_dir, job->check.user);
 	int rc = store_pop3_lock(maildir, &job->lock_fd, &job->error);
 	if (rc <= 0) {
 		job->result = rc == 0 ? LOGIN_IN_USE : LOGIN_TEMPFAIL;
@@ -80,12 +79,7 @@ static void login_job_free(struct login_job *job)
 	store_mailbox_close(&job->inbox);
 	store_close(&job->store);
 	store_pop3_unlock(&job->lock_fd);
-	free(job->user);
-	if (job->password != NULL) {
-		explicit_bzero(job->password, strlen(job->password));
-		free(job->password);
-	}
-	free(job->hash);
+	auth_check_clear(&job->check);
 	free(job->data_dir);
 	free(job->error);
 	free(job);
@@ -111,8 +105,8 @@ static void delay_done(evutil_socket_t fd, short what, void *arg)
 
 static void login_enter(struct pop3_session *s, struct login_job *job)
 {
-	s->address = job->user;
-	job->user = NULL;
+	s->address = job->check.user;
+	job->check.user = NULL;
 	s->lock_fd = job->lock_fd;
 	job->lock_fd = -1;
 	s->store = job->store;
@@ -136,7 +130,7 @@ static void login_done(void *arg)
 	struct login_job *job = arg;
 	struct pop3_session *s = job->s;
 	char who[200];
-	log_printable(who, sizeof(who), job->user, strlen(job->user));
+	log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
 	if (s->dead) {
 		login_job_free(job);   /* unlocks and closes what it opened */
 		s->busy = false;
@@ -179,16 +173,8 @@ static void login_start(struct pop3_session *s, const char *user, const char *pa
 	job->s = s;
 	job->method = method;
 	job->lock_fd = -1;
-	job->user = xstrdup(user);
-	job->password = xstrdup(password);
+	auth_check_prepare(&job->check, worker->userdb, user, password);
 	job->data_dir = xstrdup(worker->cfg->data_dir);
-	struct userdb_user u;
-	if (userdb_user_lookup(worker->userdb, user, &u) == 1) {
-		free(job->user);
-		job->user = xstrdup(u.address);
-		job->hash = xstrdup(u.password_hash);
-		userdb_user_free(&u);
-	}
 	s->busy = true;
 	io_pause_input(s->io);
 	jobs_submit(login_work, login_done, job);

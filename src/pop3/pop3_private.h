@@ -37,6 +37,7 @@ struct pop3_send {
 };
 
 struct pop3_session {
+	struct pop3_session *prev, *next;  /* every session of this worker */
 	struct conn_info conn;
 	char id[24];
 	struct io *io;

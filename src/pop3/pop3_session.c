@@ -47,6 +47,25 @@ static const struct {
 
 static void pop3_io_cb(struct io *io, enum io_event ev, void *ctx);
 
+static struct pop3_session *sessions;
+
+/* A draining worker closes sessions between commands.  Without QUIT
+   nothing is deleted (RFC 1939 section 6), so this loses nothing. */
+static bool close_if_draining(struct pop3_session *s)
+{
+	if (!worker->draining || s->busy || s->closing || s->dead || s->send.active ||
+	    s->state == POP3_ST_TLS_WAIT || s->state == POP3_ST_UPDATE)
+		return false;
+	pop3_session_close(s, "-ERR [SYS/TEMP] Server shutting down, try again later");
+	return true;
+}
+
+static void drain_sessions(void *arg)
+{
+	for (struct pop3_session *s = sessions; s != NULL; s = s->next)
+		close_if_draining(s);
+}
+
 void pop3_reply(struct pop3_session *s, const char *fmt, ...)
 {
 	va_list ap;
@@ -82,6 +101,12 @@ void pop3_session_close(struct pop3_session *s, const char *text)
 
 static void session_free(struct pop3_session *s)
 {
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
 	if (s->acquired)
 		worker_conn_release(&s->conn);
 	pop3_auth_free(s);
@@ -131,7 +156,16 @@ static void greet(struct pop3_session *s)
 
 void pop3_session_start(const struct conn_info *conn)
 {
+	static bool hooked;
+	if (!hooked) {
+		worker_on_drain(drain_sessions, NULL);
+		hooked = true;
+	}
 	struct pop3_session *s = xcalloc(1, sizeof(*s));
+	s->next = sessions;
+	if (sessions != NULL)
+		sessions->prev = s;
+	sessions = s;
 	s->conn = *conn;
 	s->lock_fd = -1;
 	s->send.fd = -1;
@@ -248,7 +282,7 @@ static void dispatch(struct pop3_session *s, const char *line, size_t len)
 static void pop3_process(struct pop3_session *s)
 {
 	while (!s->busy && !s->closing && !s->send.active && s->state != POP3_ST_TLS_WAIT &&
-	       s->state != POP3_ST_UPDATE) {
+	       s->state != POP3_ST_UPDATE && !close_if_draining(s)) {
 		char *line;
 		size_t len;
 		int rc = io_read_line(s->io, POP3_LINE_MAX, &line, &len);

@@ -5,6 +5,7 @@ import base64
 import os
 import poplib
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -362,6 +363,22 @@ class TestPop3BadInput(Pop3Base):
         self.assertTrue(c.cmd("PASS nope").startswith("-ERR [AUTH]"))
         self.assertTrue(c.closed())   # max_auth_failures = 3
         self.assertIn("reason=too-many-auth-failures", self.srv.log_text())
+
+    def test_drain_on_sigterm(self):
+        # SIGTERM: sessions between commands hear -ERR [SYS/TEMP] at once,
+        # delete nothing without QUIT, and the server stops quickly.
+        for i in range(2):
+            self.send(make_message("d%d" % i, b"x\r\n"))
+        c = self.raw_login()
+        self.assertTrue(c.cmd("DELE 1").startswith("+OK"))
+        idle = self.raw()
+        t0 = time.time()
+        self.srv.proc.send_signal(signal.SIGTERM)
+        self.assertTrue(c.status(timeout=5).startswith("-ERR [SYS/TEMP]"))
+        self.assertTrue(idle.status(timeout=5).startswith("-ERR [SYS/TEMP]"))
+        self.srv.proc.wait(timeout=20)
+        self.assertLess(time.time() - t0, 10)
+        self.assertEqual(len(self.stored()), 2)
 
     def test_in_use(self):
         self.send(make_message("x", b"x\r\n"))
