@@ -161,11 +161,18 @@ class Server:
             return ""
 
     def cleanup(self):
+        """Stops the server and removes its directory.  A sanitizer report
+        in the server's log fails the test, whatever the test saw."""
         self.stop()
-        if os.environ.get("KEEP_TEST_DIRS"):
+        text = self.log_text()
+        report = re.search(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:", text)
+        if os.environ.get("KEEP_TEST_DIRS") or report:
             print("kept", self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if report:
+            start = max(0, report.start() - 2000)
+            raise AssertionError("sanitizer report in %s:\n%s" % (self.log_path, text[start:report.start() + 4000]))
 
     def __enter__(self):
         if self.proc is None:
