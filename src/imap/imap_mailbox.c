@@ -4,6 +4,7 @@
    (RFC 6154), STATUS, CLOSE, UNSELECT, CHECK and NOOP. */
 #include "imap/imap_private.h"
 #include "lib/log.h"
+#include "lib/strlist.h"
 #include "lib/xalloc.h"
 #include "store/store_imap_extra.h"
 
@@ -534,42 +535,11 @@ static bool pattern_match(const char *pat, const char *name)
 	return r;
 }
 
-struct name_list {
-	char **names;
-	size_t count, alloc;
-};
-
-static int collect_name(void *ctx, const char *name)
-{
-	struct name_list *l = ctx;
-	if (l->count == l->alloc) {
-		l->alloc = l->alloc ? l->alloc * 2 : 16;
-		l->names = xreallocarray(l->names, l->alloc, sizeof(*l->names));
-	}
-	l->names[l->count++] = xstrdup(name);
-	return 0;
-}
-
-static void name_list_free(struct name_list *l)
-{
-	for (size_t i = 0; i < l->count; i++)
-		free(l->names[i]);
-	free(l->names);
-}
-
-static bool in_list(const struct name_list *l, const char *name)
-{
-	for (size_t i = 0; i < l->count; i++)
-		if (strcmp(l->names[i], name) == 0)
-			return true;
-	return false;
-}
-
-static bool has_children(const struct name_list *l, const char *name)
+static bool has_children(const struct strlist *l, const char *name)
 {
 	size_t n = strlen(name);
 	for (size_t i = 0; i < l->count; i++)
-		if (strncmp(l->names[i], name, n) == 0 && l->names[i][n] == IMAP_SEPARATOR[0])
+		if (strncmp(l->items[i], name, n) == 0 && l->items[i][n] == IMAP_SEPARATOR[0])
 			return true;
 	return false;
 }
@@ -691,33 +661,33 @@ int imap_cmd_list(struct imap_cmd_ctx *c, const char **error_r)
 		imap_tagged(s, "OK", "%s completed", s->cmd_name);
 		return 0;
 	}
-	struct name_list folders = { 0 }, subs = { 0 };
+	struct strlist folders = STRLIST_INIT, subs = STRLIST_INIT;
 	char *error = NULL;
-	if (store_folder_list(s->user->store, collect_name, &folders, &error) < 0 ||
+	if (store_folder_list(s->user->store, strlist_add_cb, &folders, &error) < 0 ||
 	    ((opts & (LIST_SUBSCRIBED | LIST_RET_SUBSCRIBED)) &&
-	     store_subscription_list(s->user->store, collect_name, &subs, &error) < 0)) {
-		name_list_free(&folders);
-		name_list_free(&subs);
+	     store_subscription_list(s->user->store, strlist_add_cb, &subs, &error) < 0)) {
+		strlist_free(&folders);
+		strlist_free(&subs);
 		imap_internal_error(s, "list", error);
 		return 0;
 	}
-	const struct name_list *names = (opts & LIST_SUBSCRIBED) ? &subs : &folders;
+	const struct strlist *names = (opts & LIST_SUBSCRIBED) ? &subs : &folders;
 	struct buf out = BUF_INIT;
 	for (size_t n = 0; n < names->count; n++) {
-		const char *name = names->names[n];
+		const char *name = names->items[n];
 		if (!pattern_any(pats, ref, name, c->pool))
 			continue;
 		const char *special = imap_special_use(name);
 		if ((opts & LIST_SPECIAL_ONLY) && special == NULL)
 			continue;
-		bool exists = in_list(&folders, name) || (opts & LIST_SUBSCRIBED) == 0;
+		bool exists = strlist_contains(&folders, name) || (opts & LIST_SUBSCRIBED) == 0;
 		buf_printf(&out, "* %s (", lsub ? "LSUB" : "LIST");
 		size_t start = out.len;
 		if (!exists && !lsub)
 			buf_append_str(&out, "\\NonExistent");
 		if (exists && !lsub)
 			buf_append_str(&out, has_children(&folders, name) ? "\\HasChildren" : "\\HasNoChildren");
-		if ((opts & LIST_RET_SUBSCRIBED) && !lsub && ((opts & LIST_SUBSCRIBED) || in_list(&subs, name)))
+		if ((opts & LIST_RET_SUBSCRIBED) && !lsub && ((opts & LIST_SUBSCRIBED) || strlist_contains(&subs, name)))
 			buf_printf(&out, "%s\\Subscribed", out.len > start ? " " : "");
 		if (special != NULL && !lsub)
 			buf_printf(&out, "%s%s", out.len > start ? " " : "", special);
@@ -729,8 +699,8 @@ int imap_cmd_list(struct imap_cmd_ctx *c, const char **error_r)
 			status_line(s, name, status_items);
 	}
 	buf_free(&out);
-	name_list_free(&folders);
-	name_list_free(&subs);
+	strlist_free(&folders);
+	strlist_free(&subs);
 	imap_tagged(s, "OK", "%s completed", s->cmd_name);
 	return 0;
 }

@@ -3,6 +3,7 @@
 #include "store/store_private.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
+#include "lib/strlist.h"
 #include "lib/xalloc.h"
 
 #include <dirent.h>
@@ -167,29 +168,6 @@ int store_folder_delete(struct store *store, const char *name, char **error_r)
 	return rc;
 }
 
-struct name_list {
-	char **names;
-	size_t count, cap;
-};
-
-static int collect_name(void *ctx, const char *name)
-{
-	struct name_list *l = ctx;
-	if (l->count == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 16;
-		l->names = xreallocarray(l->names, l->cap, sizeof(char *));
-	}
-	l->names[l->count++] = xstrdup(name);
-	return 0;
-}
-
-static void name_list_free(struct name_list *l)
-{
-	for (size_t i = 0; i < l->count; i++)
-		free(l->names[i]);
-	free(l->names);
-}
-
 static int rename_inbox(struct store *store, const char *to, char **error_r)
 {
 	bool exists;
@@ -253,13 +231,13 @@ int store_folder_rename(struct store *store, const char *from, const char *to, c
 		*error_r = xstrdup(!ok_from ? "no such mailbox" : "target mailbox exists");
 		return -1;
 	}
-	struct name_list all = { 0 };
-	if (store_folder_list(store, collect_name, &all, error_r) < 0)
+	struct strlist all = STRLIST_INIT;
+	if (store_folder_list(store, strlist_add_cb, &all, error_r) < 0)
 		return -1;
 	size_t flen = strlen(from);
 	int rc = store_begin(store, error_r);
 	for (size_t i = 0; i < all.count && rc == 0; i++) {
-		const char *n = all.names[i];
+		const char *n = all.items[i];
 		if (strcmp(n, from) == 0) {
 			rc = rename_one(store, from, to, error_r);
 		} else if (strncmp(n, from, flen) == 0 && n[flen] == STORE_SEPARATOR) {
@@ -272,7 +250,7 @@ int store_folder_rename(struct store *store, const char *from, const char *to, c
 		rc = store_commit(store, error_r);
 	else
 		store_rollback(store);
-	name_list_free(&all);
+	strlist_free(&all);
 	return rc;
 }
 
@@ -289,7 +267,7 @@ int store_folder_list(struct store *store, int (*cb)(void *ctx, const char *name
 		*error_r = xasprintf("opendir(%s) failed: %s", store->path, strerror(errno));
 		return -1;
 	}
-	struct name_list l = { 0 };
+	struct strlist l = STRLIST_INIT;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
 		const char *n = de->d_name;
@@ -302,14 +280,14 @@ int store_folder_list(struct store *store, int (*cb)(void *ctx, const char *name
 		free(cur);
 		const char *err;
 		if (ok && store_name_check(n + 1, &err) == 0)
-			collect_name(&l, n + 1);
+			strlist_add(&l, n + 1);
 	}
 	closedir(d);
-	qsort(l.names, l.count, sizeof(char *), name_cmp);
+	qsort(l.items, l.count, sizeof(char *), name_cmp);
 	int rc = cb(ctx, "INBOX");
 	for (size_t i = 0; i < l.count && rc == 0; i++)
-		rc = cb(ctx, l.names[i]);
-	name_list_free(&l);
+		rc = cb(ctx, l.items[i]);
+	strlist_free(&l);
 	return 0;
 }
 
@@ -332,21 +310,21 @@ int store_subscribe(struct store *store, const char *name, bool subscribe, char 
 int store_subscription_list(struct store *store, int (*cb)(void *ctx, const char *name),
 			    void *ctx, char **error_r)
 {
-	struct name_list l = { 0 };
+	struct strlist l = STRLIST_INIT;
 	sqlite3_stmt *st = store_stmt(store, "SELECT name FROM subscription ORDER BY name");
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		collect_name(&l, (const char *)sqlite3_column_text(st, 0));
+		strlist_add_cb(&l, (const char *)sqlite3_column_text(st, 0));
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
-		name_list_free(&l);
+		strlist_free(&l);
 		return store_db_error(store, "listing subscriptions", error_r);
 	}
 	/* The callback may call back into the store: walk a copy. */
 	int stop = 0;
 	for (size_t i = 0; i < l.count && stop == 0; i++)
-		stop = cb(ctx, l.names[i]);
-	name_list_free(&l);
+		stop = cb(ctx, l.items[i]);
+	strlist_free(&l);
 	return 0;
 }
 
