@@ -137,9 +137,7 @@ struct imap_session {
 	struct event *timer;
 	imap_continue_fn *cont;
 	void *cont_ctx;
-	/* every session of the worker (drain) */
-	struct imap_session *all_next;
-	struct imap_session **all_pprev;
+	struct worker_session link;  /* in the worker's list, for draining */
 	/* SEARCHRES (RFC 5182) */
 	uint32_t *saved;
 	uint32_t saved_count;

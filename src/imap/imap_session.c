@@ -58,7 +58,6 @@ static const struct imap_cmd_def commands[] = {
 static void session_input(struct imap_session *s);
 
 /* Every session of the worker, so that a drain can say BYE to each. */
-static struct imap_session *sessions;
 
 /* ---- replies ---- */
 
@@ -164,9 +163,7 @@ const char *imap_capabilities(const struct imap_session *s)
 static void session_free(struct imap_session *s)
 {
 	log_info("imap disconnect session=%s user=%s", s->id, s->user != NULL ? s->user->address : "-");
-	*s->all_pprev = s->all_next;
-	if (s->all_next != NULL)
-		s->all_next->all_pprev = s->all_pprev;
+	worker_session_remove(&s->link);
 	if (s->idling)
 		imap_idle_stop(s);
 	imap_view_free(&s->view);
@@ -228,15 +225,13 @@ static bool session_between_commands(const struct imap_session *s)
 /* The worker drains (SIGTERM): sessions that are idle or in IDLE get BYE
    now (RFC 3501 7.1.5); the others when their command is done
    (session_input). */
-static void drain_sessions(void *arg)
+static void drain_session(struct worker_session *ws)
 {
-	(void)arg;
-	for (struct imap_session *s = sessions; s != NULL; s = s->all_next) {
-		if (s->dead || s->logout)
-			continue;
-		if (s->idling || session_between_commands(s))
-			imap_session_close(s, "Server shutting down");
-	}
+	struct imap_session *s = WORKER_SESSION_OF(ws, struct imap_session, link);
+	if (s->dead || s->logout)
+		return;
+	if (s->idling || session_between_commands(s))
+		imap_session_close(s, "Server shutting down");
 }
 
 /* ---- commands ---- */
@@ -414,17 +409,8 @@ static void session_io(struct io *io, enum io_event ev, void *ctx)
 
 void imap_session_start(const struct conn_info *conn)
 {
-	static bool hooked;
-	if (!hooked) {
-		worker_on_drain(drain_sessions, NULL);
-		hooked = true;
-	}
 	struct imap_session *s = xcalloc(1, sizeof(*s));
-	s->all_next = sessions;
-	if (sessions != NULL)
-		sessions->all_pprev = &s->all_next;
-	s->all_pprev = &sessions;
-	sessions = s;
+	worker_session_add(&s->link, drain_session);
 	s->conn = *conn;
 	worker_new_id(s->id);
 	s->io = io_new(worker->base, conn->fd, session_io, s);

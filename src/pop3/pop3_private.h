@@ -37,7 +37,7 @@ struct pop3_send {
 };
 
 struct pop3_session {
-	struct pop3_session *prev, *next;  /* every session of this worker */
+	struct worker_session link;  /* in the worker's list, for draining */
 	struct conn_info conn;
 	char id[24];
 	struct io *io;

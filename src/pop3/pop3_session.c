@@ -47,8 +47,6 @@ static const struct {
 
 static void pop3_io_cb(struct io *io, enum io_event ev, void *ctx);
 
-static struct pop3_session *sessions;
-
 /* A draining worker closes sessions between commands.  Without QUIT
    nothing is deleted (RFC 1939 section 6), so this loses nothing. */
 static bool close_if_draining(struct pop3_session *s)
@@ -60,10 +58,9 @@ static bool close_if_draining(struct pop3_session *s)
 	return true;
 }
 
-static void drain_sessions(void *arg)
+static void drain_session(struct worker_session *ws)
 {
-	for (struct pop3_session *s = sessions; s != NULL; s = s->next)
-		close_if_draining(s);
+	close_if_draining(WORKER_SESSION_OF(ws, struct pop3_session, link));
 }
 
 void pop3_reply(struct pop3_session *s, const char *fmt, ...)
@@ -101,12 +98,7 @@ void pop3_session_close(struct pop3_session *s, const char *text)
 
 static void session_free(struct pop3_session *s)
 {
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
+	worker_session_remove(&s->link);
 	if (s->acquired)
 		worker_conn_release(&s->conn);
 	pop3_auth_free(s);
@@ -156,16 +148,8 @@ static void greet(struct pop3_session *s)
 
 void pop3_session_start(const struct conn_info *conn)
 {
-	static bool hooked;
-	if (!hooked) {
-		worker_on_drain(drain_sessions, NULL);
-		hooked = true;
-	}
 	struct pop3_session *s = xcalloc(1, sizeof(*s));
-	s->next = sessions;
-	if (sessions != NULL)
-		sessions->prev = s;
-	sessions = s;
+	worker_session_add(&s->link, drain_session);
 	s->conn = *conn;
 	s->lock_fd = -1;
 	s->send.fd = -1;

@@ -173,20 +173,27 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	}
 }
 
-struct drain_hook {
-	void (*fn)(void *arg);
-	void *arg;
-};
-static struct drain_hook drain_hooks[8];
-static int ndrain_hooks;
+static struct worker_session *all_sessions;
 
-void worker_on_drain(void (*fn)(void *arg), void *arg)
+void worker_session_add(struct worker_session *ws, void (*drain)(struct worker_session *ws))
 {
-	if (ndrain_hooks == (int)N_ELEMENTS(drain_hooks))
-		log_panic("too many drain hooks");
-	drain_hooks[ndrain_hooks].fn = fn;
-	drain_hooks[ndrain_hooks].arg = arg;
-	ndrain_hooks++;
+	ws->drain = drain;
+	ws->next = all_sessions;
+	if (all_sessions != NULL)
+		all_sessions->pprev = &ws->next;
+	ws->pprev = &all_sessions;
+	all_sessions = ws;
+}
+
+void worker_session_remove(struct worker_session *ws)
+{
+	if (ws->pprev == NULL)
+		return;
+	*ws->pprev = ws->next;
+	if (ws->next != NULL)
+		ws->next->pprev = ws->pprev;
+	ws->next = NULL;
+	ws->pprev = NULL;
 }
 
 static struct evconnlistener **evlisteners;
@@ -218,8 +225,11 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
 	drain_timeout = evtimer_new(worker->base, drain_timeout_cb, NULL);
 	struct timeval tv = { 30, 0 };
 	evtimer_add(drain_timeout, &tv);
-	for (int i = 0; i < ndrain_hooks; i++)
-		drain_hooks[i].fn(drain_hooks[i].arg);
+	/* A drain() may end its session: take the next one first. */
+	for (struct worker_session *ws = all_sessions, *next; ws != NULL; ws = next) {
+		next = ws->next;
+		ws->drain(ws);
+	}
 	event_active(drain_check, 0, 0);
 }
 

@@ -7,6 +7,7 @@
 #include "lib/config.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <openssl/ssl.h>
@@ -69,9 +70,18 @@ void imap_session_start(const struct conn_info *conn);
 bool worker_conn_acquire(const struct conn_info *conn);
 void worker_conn_release(const struct conn_info *conn);
 
-/* Calls fn(arg) once when the worker starts draining (SIGTERM): protocols
-   close their idle sessions then, with their "shutting down" reply. */
-void worker_on_drain(void (*fn)(void *arg), void *arg);
+/* Every session of a worker is registered, so that draining (SIGTERM) can
+   reach them: each one's drain() is called once, and closes the session
+   with its protocol's "shutting down" reply if it is between commands (the
+   others close when their command or transaction is done).  Protocols
+   embed the link in their session and find it with WORKER_SESSION_OF. */
+struct worker_session {
+	struct worker_session *next, **pprev;
+	void (*drain)(struct worker_session *ws);
+};
+#define WORKER_SESSION_OF(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+void worker_session_add(struct worker_session *ws, void (*drain)(struct worker_session *ws));
+void worker_session_remove(struct worker_session *ws);
 
 /* A short unique id for a session or message (letters and digits, 12-15
    characters), also used as the queue id. */

@@ -57,7 +57,7 @@ struct smtp_txn {
 };
 
 struct smtp_session {
-	struct smtp_session *prev, *next;  /* every session of this worker */
+	struct worker_session link;  /* in the worker's list, for draining */
 	char id[24];
 	struct conn_info conn;
 	struct io *io;

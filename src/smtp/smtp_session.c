@@ -16,8 +16,6 @@
 static void smtp_io_cb(struct io *io, enum io_event ev, void *ctx);
 static void smtp_process(struct smtp_session *s);
 
-static struct smtp_session *sessions;
-
 /* Between transactions a draining worker says goodbye (RFC 5321 3.8). */
 static bool close_if_draining(struct smtp_session *s)
 {
@@ -28,10 +26,9 @@ static bool close_if_draining(struct smtp_session *s)
 	return true;
 }
 
-static void drain_sessions(void *arg)
+static void drain_session(struct worker_session *ws)
 {
-	for (struct smtp_session *s = sessions; s != NULL; s = s->next)
-		close_if_draining(s);
+	close_if_draining(WORKER_SESSION_OF(ws, struct smtp_session, link));
 }
 
 static void session_vreply(struct smtp_session *s, int code, const char *enh, const char *fmt, va_list ap)
@@ -75,12 +72,7 @@ void smtp_session_close(struct smtp_session *s, int code, const char *enh, const
 
 static void session_free(struct smtp_session *s)
 {
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
+	worker_session_remove(&s->link);
 	if (s->acquired)
 		worker_conn_release(&s->conn);
 	smtp_txn_free(&s->txn);
@@ -131,16 +123,8 @@ static void greet(struct smtp_session *s)
 
 void smtp_session_start(const struct conn_info *conn)
 {
-	static bool hooked;
-	if (!hooked) {
-		worker_on_drain(drain_sessions, NULL);
-		hooked = true;
-	}
 	struct smtp_session *s = xcalloc(1, sizeof(*s));
-	s->next = sessions;
-	if (sessions != NULL)
-		sessions->prev = s;
-	sessions = s;
+	worker_session_add(&s->link, drain_session);
 	s->conn = *conn;
 	worker_new_id(s->id);
 	s->submission = conn->service != SERVICE_SMTP;
