@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from harness import Server, Conversation, body_of, tls_context, wait_for
+from harness import BIN, Server, Conversation, body_of, tls_context, wait_for
 
 MSG = (b"From: Bob <bob@remote.test>\r\nTo: alice@example.org\r\nSubject: hello\r\n"
        b"Message-ID: <1@remote.test>\r\n\r\nLine one\r\n.leading dot\r\n..two dots\r\n\r\nend\r\n")
@@ -667,20 +667,18 @@ class TestServerControl(unittest.TestCase):
         d = Server()
         try:
             # No -c: the embedded default in the working directory's var/.
-            env = dict(os.environ)
-            r = subprocess.run([d.cli.__self__ and __import__("harness").BIN, "check"], cwd=d.dir,
+            r = subprocess.run([BIN, "check"], cwd=d.dir,
                                capture_output=True, timeout=30)
             self.assertEqual(r.returncode, 0)
             self.assertIn("embedded default", r.stdout.decode())
             self.assertIn("listen = 127.0.0.1:2525", r.stdout.decode())
-            r = subprocess.run([__import__("harness").BIN, "check", "--defaults"], cwd=d.dir,
+            r = subprocess.run([BIN, "check", "--defaults"], cwd=d.dir,
                                capture_output=True, timeout=30)
             self.assertIn("#max_message_size = 25M", r.stdout.decode())
         finally:
             d.cleanup()
 
     def test_help(self):
-        from harness import BIN
         r = subprocess.run([BIN, "--help"], capture_output=True)
         self.assertEqual(r.returncode, 0)
         for cmd in ["serve", "check", "domain", "user", "alias"]:
