@@ -2,6 +2,7 @@
    messages (like Postfix postqueue/postsuper). */
 #include "cli/cli.h"
 #include "lib/buf.h"
+#include "lib/json.h"
 #include "lib/fsutil.h"
 #include "lib/xalloc.h"
 #include "queue/spool.h"
@@ -27,24 +28,6 @@ static void queue_usage(FILE *out)
 		     "  delete   remove a message without a bounce\n"
 		     "  hold     keep a message from delivery until release\n"
 		     "  --json   machine-readable output\n");
-}
-
-static void json_str(struct buf *out, const char *s)
-{
-	if (s == NULL) {
-		buf_append_str(out, "null");
-		return;
-	}
-	buf_append_char(out, '"');
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			buf_printf(out, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			buf_printf(out, "\\u%04x", *p);
-		else
-			buf_append_char(out, (char)*p);
-	}
-	buf_append_char(out, '"');
 }
 
 static void time_str(char *out, size_t size, int64_t t)
@@ -73,31 +56,31 @@ static int64_t message_size(const struct config *cfg, const struct queue_entry *
 static void entry_json(struct buf *out, const struct config *cfg, const struct queue_entry *e)
 {
 	buf_append_str(out, "{\"id\":");
-	json_str(out, e->id);
+	json_append_cstr(out, e->id);
 	buf_printf(out, ",\"created\":%lld,\"size\":%lld,\"held\":%s,\"sender\":", (long long)e->created,
 		   (long long)message_size(cfg, e), e->held ? "true" : "false");
-	json_str(out, e->sender);
+	json_append_cstr(out, e->sender);
 	buf_append_str(out, ",\"envid\":");
-	json_str(out, e->envid);
+	json_append_cstr(out, e->envid);
 	buf_printf(out, ",\"ret\":\"%s\",\"body\":\"%s\",\"smtputf8\":%s,\"auth_user\":", queue_ret_name(e->ret),
 		   queue_body_name(e->body), e->smtputf8 ? "true" : "false");
-	json_str(out, e->auth_user);
+	json_append_cstr(out, e->auth_user);
 	buf_append_str(out, ",\"client_ip\":");
-	json_str(out, e->client_ip);
+	json_append_cstr(out, e->client_ip);
 	buf_append_str(out, ",\"recipients\":[");
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		const struct queue_entry_rcpt *r = &e->rcpts[i];
 		buf_append_str(out, i > 0 ? ",{\"address\":" : "{\"address\":");
-		json_str(out, r->address);
+		json_append_cstr(out, r->address);
 		buf_printf(out, ",\"state\":\"%s\",\"attempts\":%d,\"next_attempt\":%lld,\"last_attempt\":%lld,"
 				"\"notify\":\"%s\",\"orcpt\":",
 			   queue_rcpt_state_name(r->state), r->attempts, (long long)r->next_attempt,
 			   (long long)r->last_attempt, queue_notify_string(r->notify));
-		json_str(out, r->orcpt);
+		json_append_cstr(out, r->orcpt);
 		buf_append_str(out, ",\"remote_mta\":");
-		json_str(out, r->remote_mta);
+		json_append_cstr(out, r->remote_mta);
 		buf_append_str(out, ",\"last_reply\":");
-		json_str(out, r->last_reply);
+		json_append_cstr(out, r->last_reply);
 		buf_append_char(out, '}');
 	}
 	buf_append_str(out, "]}");
@@ -201,7 +184,7 @@ static int queue_show_cmd(const struct config *cfg, const char *id, bool json)
 		entry_json(&out, cfg, &e);
 		buf_truncate(&out, out.len - 1);
 		buf_append_str(&out, ",\"header\":");
-		json_str(&out, buf_cstr(&header));
+		json_append_cstr(&out, buf_cstr(&header));
 		buf_append_str(&out, "}\n");
 	} else {
 		entry_text(&out, cfg, &e);

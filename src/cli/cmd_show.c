@@ -1,6 +1,7 @@
 /* `postoffice show`: the decoded headers and MIME tree of a message, as
    text or JSON, and extraction of its attachments. */
 #include "cli/cli.h"
+#include "lib/json.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
 #include "mime/charset.h"
@@ -69,7 +70,7 @@ static int read_all(const char *path, struct buf *b)
 	return 0;
 }
 
-/* JSON string: UTF-8 passes, control characters are escaped. */
+/* JSON string: invalid UTF-8 is repaired first (JSON must be UTF-8). */
 static void json_str(struct buf *out, const char *s, size_t len)
 {
 	if (s == NULL) {
@@ -78,23 +79,7 @@ static void json_str(struct buf *out, const char *s, size_t len)
 	}
 	struct buf clean = BUF_INIT;
 	mime_utf8_sanitize(&clean, s, len);
-	buf_append_char(out, '"');
-	for (size_t i = 0; i < clean.len; i++) {
-		unsigned char c = (unsigned char)clean.data[i];
-		if (c == '"' || c == '\\')
-			buf_printf(out, "\\%c", c);
-		else if (c == '\n')
-			buf_append_str(out, "\\n");
-		else if (c == '\r')
-			buf_append_str(out, "\\r");
-		else if (c == '\t')
-			buf_append_str(out, "\\t");
-		else if (c < 0x20 || c == 0x7f)
-			buf_printf(out, "\\u%04x", c);
-		else
-			buf_append_char(out, (char)c);
-	}
-	buf_append_char(out, '"');
+	json_append_string(out, buf_cstr(&clean), clean.len);
 	buf_free(&clean);
 }
 

@@ -603,14 +603,7 @@ static void report_vanished(struct imap_session *s, const struct imap_seqset *se
 	for (size_t i = 0; i < n; i++)
 		if (imap_seqset_contains(set, gone[i], max > gone[i] ? max : gone[i]))
 			gone[k++] = gone[i];
-	if (k > 0) {
-		struct buf out = BUF_INIT;
-		buf_append_str(&out, "* VANISHED (EARLIER) ");
-		imap_append_uidset(&out, gone, k);
-		buf_append_str(&out, "\r\n");
-		imap_write_buf(s, &out);
-		buf_free(&out);
-	}
+	imap_send_vanished_earlier(s, gone, k);
 	free(gone);
 }
 

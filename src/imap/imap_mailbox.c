@@ -179,14 +179,7 @@ static void select_qresync(struct imap_session *s, const struct qresync_params *
 	for (size_t i = 0; i < ngone; i++)
 		if (q->known == NULL || imap_seqset_contains(q->known, gone[i], UINT32_MAX - 1))
 			gone[k++] = gone[i];
-	if (k > 0) {
-		struct buf out = BUF_INIT;
-		buf_append_str(&out, "* VANISHED (EARLIER) ");
-		imap_append_uidset(&out, gone, k);
-		buf_append_str(&out, "\r\n");
-		imap_write_buf(s, &out);
-		buf_free(&out);
-	}
+	imap_send_vanished_earlier(s, gone, k);
 	free(gone);
 	struct buf out = BUF_INIT;
 	for (uint32_t i = 0; i < v->count; i++) {

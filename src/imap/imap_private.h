@@ -254,6 +254,8 @@ void imap_append_flags(struct buf *out, uint32_t flags, const char *keywords, bo
 uint32_t imap_flags_to_store(unsigned int imap_flags);
 /* Appends uids as a compact set "1:3,7" */
 void imap_append_uidset(struct buf *out, const uint32_t *uids, size_t count);
+/* Sends "* VANISHED (EARLIER) uid-set" (RFC 7162 3.2.5.1) when count > 0. */
+void imap_send_vanished_earlier(struct imap_session *s, const uint32_t *uids, size_t count);
 
 /* imap_fetch.c */
 /* "dd-Mon-yyyy hh:mm:ss +0000" in quotes */

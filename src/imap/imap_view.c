@@ -705,3 +705,15 @@ uint32_t imap_flags_to_store(unsigned int f)
 		r |= STORE_FLAG_DRAFT;
 	return r;
 }
+
+void imap_send_vanished_earlier(struct imap_session *s, const uint32_t *uids, size_t count)
+{
+	if (count == 0)
+		return;
+	struct buf out = BUF_INIT;
+	buf_append_str(&out, "* VANISHED (EARLIER) ");
+	imap_append_uidset(&out, uids, count);
+	buf_append_str(&out, "\r\n");
+	imap_write_buf(s, &out);
+	buf_free(&out);
+}
