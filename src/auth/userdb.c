@@ -3,6 +3,7 @@
    are in userdb_alias.c. */
 #include "auth/userdb_private.h"
 #include "auth/password.h"
+#include "lib/sqlite_vfs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -244,6 +245,7 @@ struct userdb *userdb_open(const char *path, bool create, char **error_r)
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&db->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
+	sqlite_vfs_init();
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 	if (sqlite3_open_v2(path, &db->db, flags, NULL) != SQLITE_OK) {
 		*error_r = xasprintf("%s: %s", path,

@@ -335,7 +335,7 @@ static void session_input(struct imap_session *s)
 			continue;
 		}
 		struct evbuffer *in = io_input(s->io);
-		if (evbuffer_get_length(in) == 0)
+		if (evbuffer_get_length(in) == 0 || io_congested(s->io))
 			return;
 		struct evbuffer_iovec v;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)

@@ -44,6 +44,8 @@ static const struct option options[] = {
 	  "worker processes; 0 means one per CPU core" },
 	{ "server", "hostname", OPT_STRING, OFF(hostname), "", 0, 0, NULL,
 	  "name in greetings and Received headers; empty means the system host name" },
+    {"server", "watchdog", OPT_DURATION, OFF(watchdog), "60s", 0, 3600, NULL,
+     "a worker or queue runner whose loop is stuck this long is killed and restarted; 0 disables"},
 	{ "server", "log_level", OPT_ENUM, OFF(log_level), "info", 0, 0, log_levels,
 	  "least severe level logged" },
 

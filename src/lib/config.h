@@ -32,6 +32,7 @@ struct config {
 	char *data_dir;
 	char *user;
 	int workers;          /* 0: one per core */
+	int watchdog;   /* seconds a child's loop may be silent; 0: no watchdog */
 	char *hostname;       /* "" until config_finish() fills in gethostname() */
 	int log_level;        /* enum log_level */
 	/* [limits] */

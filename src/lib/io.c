@@ -18,6 +18,20 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+/* Flow control.  A client that sends commands and never reads the replies
+   must not make us buffer without bound: while more than IO_OUTPUT_HIGH
+   bytes of output wait in the io (in every layer), io_read_line() hands
+   out no more lines and the socket is not read; both resume once the
+   output falls to IO_OUTPUT_LOW.  Input is bounded the same way: the
+   socket is not read while IO_INPUT_HIGH bytes wait to be consumed (a
+   session busy with a job, a FETCH streaming), and a filter layer (TLS,
+   deflate) passes at most IO_LOWER_HIGH bytes down before the socket has
+   taken them, so that output waits at the top where it is counted. */
+#define IO_OUTPUT_HIGH (256 * 1024)
+#define IO_OUTPUT_LOW (64 * 1024)
+#define IO_INPUT_HIGH (256 * 1024)
+#define IO_LOWER_HIGH (64 * 1024)
+
 struct io {
 	struct event_base *base;
 	struct bufferevent *bev;       /* topmost layer: read and write here */
@@ -35,12 +49,56 @@ struct io {
 	size_t drained_low;
 	int timeout;
 	bool connecting, tls_handshaking, closing, skipping_line, paused;
+	bool congested; /* output above IO_OUTPUT_HIGH: see above */
 	char error[160];
 	/* deflate state (RFC 4978) */
 	z_stream *zin, *zout;
 };
 
 static void io_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* The socket is read unless the session paused it, the output is congested
+   or the io is closing. */
+static bool io_reading(const struct io *io)
+{
+	return !io->paused && !io->congested && !io->closing;
+}
+
+static void io_update_reading(struct io *io)
+{
+	if (io_reading(io))
+		bufferevent_enable(io->bev, EV_READ);
+	else
+		bufferevent_disable(io->bev, EV_READ);
+}
+
+/* The write callback runs when the top layer's output falls to this. */
+static void io_set_write_low(struct io *io)
+{
+	size_t low = io->drained_low;
+	if (io->congested && low < IO_OUTPUT_LOW)
+		low = IO_OUTPUT_LOW;
+	if (io->closing)
+		low = 0;
+	bufferevent_setwatermark(io->bev, EV_WRITE, low, 0);
+}
+
+/* Output waiting in every layer, top to socket. */
+static size_t io_pending_output(struct io *io)
+{
+	size_t n = 0;
+	for (struct bufferevent *b = io->bev; b != NULL; b = bufferevent_get_underlying(b))
+		n += evbuffer_get_length(bufferevent_get_output(b));
+	return n;
+}
+
+static void io_uncongest(struct io *io)
+{
+	io->congested = false;
+	io_set_write_low(io);
+	io_update_reading(io);
+	io_kick_input(io);
+}
 
 static void io_report(struct io *io, enum io_event ev)
 {
@@ -88,6 +146,8 @@ static void io_write_cb(struct bufferevent *bev, void *arg)
 		io_report(io, IO_EVENT_CLOSED);
 		return;
 	}
+	if (io->congested && pending <= IO_OUTPUT_LOW)
+		io_uncongest(io);
 	if (io->drained_low > 0 && pending <= io->drained_low)
 		io_report(io, IO_EVENT_DRAINED);
 }
@@ -148,8 +208,10 @@ static void io_attach(struct io *io, struct bufferevent *bev)
 		struct timeval tv = { io->timeout, 0 };
 		bufferevent_set_timeouts(bev, &tv, &tv);
 	}
+	bufferevent_setwatermark(bev, EV_READ, 0, IO_INPUT_HIGH);
 	short what = io->direct ? 0 : EV_WRITE;
-	bufferevent_enable(bev, io->paused ? what : EV_READ | what);
+	bufferevent_enable(bev, io_reading(io) ? EV_READ | what : what);
+	io_set_write_low(io);
 }
 
 /* Direct writes.  A bufferevent writes only after epoll reports the socket
@@ -321,6 +383,7 @@ static int io_push_tls(struct io *io, SSL *ssl, enum bufferevent_ssl_state state
 		return -1;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+	bufferevent_setwatermark(io->bev, EV_WRITE, 0, IO_LOWER_HIGH);
 	io->ssl = ssl;
 	io->tls_handshaking = true;
 	io_attach(io, tls);
@@ -429,15 +492,33 @@ int io_start_deflate(struct io *io)
 						       BEV_OPT_CLOSE_ON_FREE, NULL, io);
 	if (z == NULL)
 		return -1;
+	bufferevent_setwatermark(io->bev, EV_WRITE, 0, IO_LOWER_HIGH);
 	io_attach(io, z);
 	return 0;
 }
 
 /* ---- input ---- */
 
+bool io_congested(struct io *io)
+{
+	if (io->congested)
+		return true;
+	if (io_pending_output(io) < IO_OUTPUT_HIGH)
+		return false;
+	/* The peer is not reading: no more commands until it does. */
+	io->congested = true;
+	io_set_write_low(io);
+	io_update_reading(io);
+	if (io->direct)
+		event_active(io->flush, EV_WRITE, 0);
+	return true;
+}
+
 int io_read_line(struct io *io, size_t max, char **line_r, size_t *len_r)
 {
 	struct evbuffer *in = bufferevent_get_input(io->bev);
+	if (io_congested(io))
+		return 0;
 	for (;;) {
 		size_t eol_len;
 		struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
@@ -496,20 +577,19 @@ size_t io_input_length(struct io *io)
 void io_pause_input(struct io *io)
 {
 	io->paused = true;
-	bufferevent_disable(io->bev, EV_READ);
+	io_update_reading(io);
 }
 
 void io_resume_input(struct io *io)
 {
 	io->paused = false;
-	if (!io->closing)
-		bufferevent_enable(io->bev, EV_READ);
+	io_update_reading(io);
 }
 
 static void io_kick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct io *io = arg;
-	if (!io->closing && !io->paused)
+	if (!io->closing && !io->paused && !io->congested)
 		io_report(io, IO_EVENT_INPUT);
 }
 
@@ -553,14 +633,14 @@ size_t io_output_length(struct io *io)
 void io_want_drained(struct io *io, size_t low)
 {
 	io->drained_low = low;
-	bufferevent_setwatermark(io->bev, EV_WRITE, low, 0);
+	io_set_write_low(io);
 }
 
 void io_close_after_flush(struct io *io)
 {
 	io->closing = true;
-	bufferevent_disable(io->bev, EV_READ);
-	bufferevent_setwatermark(io->bev, EV_WRITE, 0, 0);
+	io_update_reading(io);
+	io_set_write_low(io);
 	if (io_output_length(io) == 0) {
 		/* Report from the loop, not from inside the caller. */
 		bufferevent_trigger(io->bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);

@@ -56,7 +56,15 @@ SSL *io_ssl(const struct io *io);
 /* Compression (COMPRESS=DEFLATE, RFC 4978) over everything that follows. */
 int io_start_deflate(struct io *io);
 
-/* Reads one line terminated by LF (a CR before it is removed).  Returns 1
+/* Flow control: true while the peer leaves too much output unread (above a
+   high-water mark, counted in every layer).  The socket is then not read,
+   and the caller must consume no more input; IO_EVENT_INPUT follows once
+   the output falls to the low-water mark.  io_read_line() checks this
+   itself; protocols that read io_input() raw for commands call it first. */
+bool io_congested(struct io *io);
+
+/* Reads one line terminated by LF (a CR before it is removed).  Returns 0
+   while io_congested(); otherwise 1
    with the line (NUL-terminated, valid until the next call; it may contain
    NUL bytes, so use *len_r), 0 when no whole line is buffered, or -1 once
    for a line longer than max bytes: that line is discarded up to its LF. */

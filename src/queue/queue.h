@@ -53,7 +53,9 @@ struct config;
    process the supervisor forks for it, delivering what is in
    DATA_DIR/queue.  Learns of new entries through inotify and retries
    everything due on SIGUSR1; returns 0 after SIGTERM once in-flight
-   deliveries are finished or safely abandoned, -1 on a fatal setup error. */
-int queue_runner_run(const struct config *cfg);
+   deliveries are finished or safely abandoned, -1 on a fatal setup error.
+   Its loop stamps hb every second (lib/heartbeat.h). */
+struct heartbeat;
+int queue_runner_run(const struct config *cfg, struct heartbeat *hb);
 
 #endif

@@ -7,6 +7,7 @@
 #include "auth/userdb.h"
 #include "dns/dns.h"
 #include "lib/fsutil.h"
+#include "lib/heartbeat.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -857,7 +858,7 @@ static void runner_teardown(void)
 	runner = NULL;
 }
 
-int queue_runner_run(const struct config *cfg)
+int queue_runner_run(const struct config *cfg, struct heartbeat *hb)
 {
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	if (runner_setup(cfg) < 0) {
@@ -865,10 +866,12 @@ int queue_runner_run(const struct config *cfg)
 			runner_teardown();
 		return -1;
 	}
+	struct event *beat = heartbeat_start(runner->base, hb);
 	runner_scan_dir(true);
 	log_info("queue runner started messages=%zu", runner->nmsgs);
 	runner_scan_all();
 	event_base_dispatch(runner->base);
+	event_free(beat);
 	log_info("queue runner stopped messages=%zu", runner->nmsgs);
 	runner_teardown();
 	return 0;

@@ -3,6 +3,7 @@
 #include "server/server.h"
 #include "auth/userdb.h"
 #include "lib/fsutil.h"
+#include "lib/heartbeat.h"
 #include "lib/log.h"
 #include "lib/tls.h"
 #include "lib/xalloc.h"
@@ -18,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,24 +31,41 @@
 #include <arpa/inet.h>
 
 #define MAX_CHILDREN 80
+/* A child that dies within RAPID_EXIT seconds of its start, RAPID_LIMIT
+   times in a row, is not restarted again: the server stops with an error
+   instead of accepting connections nobody serves. */
+#define RAPID_EXIT 10
+#define RAPID_LIMIT 5
+/* Children get this long to drain after SIGTERM before they are killed. */
+#define STOP_GRACE 40
 
-enum child_kind { CHILD_WORKER, CHILD_RUNNER };
+enum child_kind { CHILD_WORKER, CHILD_RUNNER, CHILD_KINDS };
 
 struct child {
 	pid_t pid;
 	enum child_kind kind;
 	time_t started;
-	bool retiring;      /* draining after a reload */
+	bool retiring; /* draining after a reload */
+	bool killed;   /* by the watchdog */
 };
 
 static struct {
 	struct config *cfg;
+	char *data_dir; /* as configured, for messages (cfg->data_dir is ".") */
 	struct listener listeners[SERVICE_COUNT];
 	int nlisteners;
 	struct child children[MAX_CHILDREN];
-	volatile sig_atomic_t got_term, got_hup, got_chld, got_alarm;
+	struct heartbeat *beats; /* shared with the children, one per slot */
+	int rapid_exits[CHILD_KINDS];
+	volatile sig_atomic_t got_term, got_hup, got_chld, got_tick;
 	bool stopping;
+	int exit_code;
 } sup;
+
+static const char *child_name(enum child_kind kind)
+{
+	return kind == CHILD_WORKER ? "worker" : "queue-runner";
+}
 
 static int bind_listener(enum service service, const struct listen_addr *addr, struct listener *l, char **error_r)
 {
@@ -114,6 +134,8 @@ static int bind_all(struct config *cfg, char **error_r)
 	return 0;
 }
 
+/* The supervisor stays root (to read its configuration again on SIGHUP,
+   wherever it is); every child drops to [server] user right after fork. */
 static int drop_privileges(const struct config *cfg, char **error_r)
 {
 	if (geteuid() != 0)
@@ -132,7 +154,6 @@ static int drop_privileges(const struct config *cfg, char **error_r)
 		*error_r = xasprintf("cannot become user %s: %s", cfg->user, strerror(errno));
 		return -1;
 	}
-	log_info("privileges dropped user=%s uid=%d", cfg->user, (int)pw->pw_uid);
 	return 0;
 }
 
@@ -240,6 +261,8 @@ static void child_start(enum child_kind kind)
 		log_error("supervisor cannot start more children");
 		return;
 	}
+	struct heartbeat *hb = &sup.beats[c - sup.children];
+	heartbeat_stamp(hb);
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_error("fork() failed: %s", strerror(errno));
@@ -253,17 +276,25 @@ static void child_start(enum child_kind kind)
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
 		signal(SIGCHLD, SIG_DFL);
+		signal(SIGALRM, SIG_DFL);
+		struct itimerval off = {{0, 0}, {0, 0}};
+		setitimer(ITIMER_REAL, &off, NULL);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		char *error = NULL;
+		if (drop_privileges(sup.cfg, &error) < 0) {
+			log_error("%s cannot start: %s", child_name(kind), error);
+			_exit(1);
+		}
 		int rc;
 		if (kind == CHILD_WORKER) {
-			rc = worker_run(sup.cfg, sup.listeners, sup.nlisteners);
+			rc = worker_run(sup.cfg, sup.listeners, sup.nlisteners, hb);
 		} else {
 			for (int i = 0; i < sup.nlisteners; i++)
 				close(sup.listeners[i].fd);
 			log_set_role("postoffice/queue");
-			rc = queue_runner_run(sup.cfg);
+			rc = queue_runner_run(sup.cfg, hb);
 		}
 		_exit(rc);
 	}
@@ -271,6 +302,7 @@ static void child_start(enum child_kind kind)
 	c->kind = kind;
 	c->started = time(NULL);
 	c->retiring = false;
+	c->killed = false;
 }
 
 static void on_signal(int sig)
@@ -283,9 +315,56 @@ static void on_signal(int sig)
 		sup.got_chld = 1;
 }
 
-static void on_alarm(int sig)
+static void on_tick(int sig)
 {
-	sup.got_alarm = 1;
+	sup.got_tick = 1;
+}
+
+static void stop_server(int exit_code)
+{
+	sup.got_term = 1;
+	if (exit_code > sup.exit_code)
+		sup.exit_code = exit_code;
+}
+
+/* A child that died unexpectedly is restarted, unless it keeps dying right
+   after its start. */
+static void child_restart(enum child_kind kind, time_t lived)
+{
+	if (lived >= RAPID_EXIT) {
+		sup.rapid_exits[kind] = 0;
+	} else if (++sup.rapid_exits[kind] >= RAPID_LIMIT) {
+		log_error("serve failed: the %s died %d times in a row within %d seconds of its start "
+			  "(see its errors above); stopping",
+			  child_name(kind), RAPID_LIMIT, RAPID_EXIT);
+		stop_server(1);
+		return;
+	}
+	/* A child that dies at once would otherwise spin. */
+	if (lived < 1)
+		sleep(1);
+	child_start(kind);
+}
+
+/* The watchdog: a child whose loop has not stamped its heartbeat for
+   [server] watchdog seconds is stuck in one callback; it is killed (and
+   then restarted like any child that dies). */
+static void watchdog_check(void)
+{
+	if (sup.cfg->watchdog <= 0)
+		return;
+	for (int i = 0; i < MAX_CHILDREN; i++) {
+		struct child *c = &sup.children[i];
+		if (c->pid <= 0 || c->killed)
+			continue;
+		int64_t silent = heartbeat_silence_ms(&sup.beats[i]);
+		if (silent < (int64_t)sup.cfg->watchdog * 1000)
+			continue;
+		log_error("%s hung pid=%d silent=%lldms: killing it (watchdog %ds)", child_name(c->kind),
+			  (int)c->pid, (long long)silent, sup.cfg->watchdog);
+		kill(c->pid, SIGKILL);
+		c->killed = true;
+	}
 }
 
 static void reap_children(void)
@@ -300,19 +379,15 @@ static void reap_children(void)
 		bool expected = c->retiring || sup.stopping;
 		time_t lived = time(NULL) - c->started;
 		c->pid = 0;
-		const char *what = kind == CHILD_WORKER ? "worker" : "queue-runner";
+		const char *what = child_name(kind);
 		if (WIFSIGNALED(status))
 			log_warn("%s exit pid=%d signal=%d (%s)%s", what, (int)pid, WTERMSIG(status),
 				 strsignal(WTERMSIG(status)), expected ? "" : " restarting");
 		else if (!expected || WEXITSTATUS(status) != 0)
 			log_warn("%s exit pid=%d status=%d%s", what, (int)pid, WEXITSTATUS(status),
 				 expected ? "" : " restarting");
-		if (!expected) {
-			/* A child that dies at once would otherwise spin. */
-			if (lived < 1)
-				sleep(1);
-			child_start(kind);
-		}
+		if (!expected && !sup.got_term)
+			child_restart(kind, lived);
 	}
 }
 
@@ -331,6 +406,95 @@ static void signal_children(int sig, bool only_current)
 			kill(sup.children[i].pid, sig);
 }
 
+/* Paths under the data directory become relative to it, other relative
+   paths absolute: the server works inside the data directory (see
+   enter_data_dir()). */
+static void rebase_path(char **path, const char *start_dir)
+{
+	const char *dir = sup.data_dir;
+	size_t n = strlen(dir);
+	const char *p = *path;
+	char *fresh;
+	if (strcmp(p, dir) == 0)
+		fresh = xstrdup(".");
+	else if (strncmp(p, dir, n) == 0 && p[n] == '/')
+		fresh = xasprintf(".%s", p + n);
+	else if (p[0] != '/' && p[0] != '\0' && start_dir != NULL)
+		fresh = xasprintf("%s/%s", start_dir, p);
+	else
+		return;
+	free(*path);
+	*path = fresh;
+}
+
+static void rebase_config(struct config *cfg, const char *start_dir)
+{
+	if (strcmp(cfg->data_dir, sup.data_dir) != 0)
+		log_warn("reload: [server] data_dir changes need a restart; still using %s", sup.data_dir);
+	rebase_path(&cfg->tls_cert, start_dir);
+	rebase_path(&cfg->tls_key, start_dir);
+	if (cfg->file != NULL)
+		rebase_path(&cfg->file, start_dir);
+	free(cfg->data_dir);
+	cfg->data_dir = xstrdup(".");
+}
+
+/* The server works inside its data directory, entered while still root:
+   the unprivileged user then needs no access to the directories above it
+   (a checkout under /root, mode 0700, is the common case). */
+static int enter_data_dir(struct config *cfg, char **error_r)
+{
+	char *start_dir = getcwd(NULL, 0);
+	sup.data_dir = xstrdup(cfg->data_dir);
+	if (chdir(cfg->data_dir) < 0) {
+		*error_r = xasprintf("chdir(%s) failed: %s", cfg->data_dir, strerror(errno));
+		free(start_dir);
+		return -1;
+	}
+	rebase_config(cfg, start_dir);
+	free(start_dir);
+	return 0;
+}
+
+/* The children run as [server] user: check once, in a short-lived child
+   that drops privileges like them, that this user can use the data
+   directory, rather than restart children that cannot work forever.  The
+   child also cleans the spool's tmp/. */
+static int check_data_dir(const struct config *cfg, char **error_r)
+{
+	pid_t pid = fork();
+	if (pid < 0) {
+		*error_r = xasprintf("fork() failed: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		char *error = NULL;
+		if (drop_privileges(cfg, &error) < 0) {
+			log_error("serve failed: %s", error);
+			_exit(1);
+		}
+		if (access(".", R_OK | W_OK | X_OK) < 0 || access("users.db", R_OK | W_OK) < 0) {
+			log_error("serve failed: user %s cannot use the data directory %s (users.db): %s; "
+				  "give it to that user (chown -R %s %s) or set [server] data_dir",
+				  cfg->user, sup.data_dir, strerror(errno), cfg->user, sup.data_dir);
+			_exit(1);
+		}
+		/* As that user: the directory is the user's to change. */
+		clean_spool_tmp(cfg);
+		_exit(0);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		*error_r = xstrdup("the server user cannot work in the data directory (see above)");
+		return -1;
+	}
+	if (geteuid() == 0)
+		log_info("children run as user=%s", cfg->user);
+	return 0;
+}
+
 static void reload(void)
 {
 	struct config fresh;
@@ -345,6 +509,10 @@ static void reload(void)
 		return;
 	}
 	config_finish(&fresh);
+	/* Relative paths in the file were relative to the directory serve
+	   started in, which is where the configuration file's directory is
+	   not necessarily; keep what was resolved at start for those. */
+	rebase_config(&fresh, NULL);
 	log_info("reload path=%s (listener changes need a restart)", sup.cfg->file);
 	/* Retire the current children; new ones start with the new config. */
 	for (int i = 0; i < MAX_CHILDREN; i++)
@@ -359,41 +527,101 @@ static void reload(void)
 	child_start(CHILD_RUNNER);
 }
 
+/* Each connection is a descriptor: a worker must be able to hold
+   [limits] max_connections of them, plus files and databases. */
+static void raise_fd_limit(const struct config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->max_connections + 1024;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max < want && geteuid() == 0)
+		rl.rlim_max = want;
+	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("setrlimit(RLIMIT_NOFILE, %llu) failed: %s", (unsigned long long)rl.rlim_cur,
+			 strerror(errno));
+	if (rl.rlim_cur < want)
+		log_warn("open files limited to %llu: fewer than [limits] max_connections=%d connections "
+			 "per worker can be served",
+			 (unsigned long long)rl.rlim_cur, cfg->max_connections);
+}
+
+static void install_handlers(sigset_t *old)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	sa.sa_handler = on_tick;
+	sigaction(SIGALRM, &sa, NULL);
+	sigset_t block;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGCHLD);
+	sigaddset(&block, SIGALRM);
+	sigprocmask(SIG_BLOCK, &block, old);
+	/* One tick a second for the watchdog and the stop deadline. */
+	struct itimerval second = {{1, 0}, {1, 0}};
+	setitimer(ITIMER_REAL, &second, NULL);
+}
+
+/* SIGTERM: every child drains; workers give up on idle sessions after 30
+   seconds, and whatever is left after STOP_GRACE is killed. */
+static void stop_children(const sigset_t *old)
+{
+	sup.stopping = true;
+	log_info("serve stopping");
+	signal_children(SIGTERM, false);
+	time_t deadline = time(NULL) + STOP_GRACE;
+	bool killed = false;
+	for (;;) {
+		sup.got_chld = 0;
+		reap_children();
+		if (!children_alive())
+			break;
+		if (sup.got_tick) {
+			sup.got_tick = 0;
+			watchdog_check();
+			if (!killed && time(NULL) >= deadline) {
+				log_warn("serve stop: children still running after %ds, killing them",
+					 STOP_GRACE);
+				signal_children(SIGKILL, false);
+				killed = true;
+			}
+		}
+		sigsuspend(old);
+	}
+}
+
 int server_run(struct config *cfg)
 {
 	char *error = NULL;
 	sup.cfg = cfg;
 	signal(SIGPIPE, SIG_IGN);
 	if (prepare_in_child(cfg, &error) < 0 || bind_all(cfg, &error) < 0 ||
-	    drop_privileges(cfg, &error) < 0) {
+	    enter_data_dir(cfg, &error) < 0 || check_data_dir(cfg, &error) < 0) {
 		log_error("serve failed: %s", error);
 		free(error);
 		return 1;
 	}
-	clean_spool_tmp(cfg);
+	raise_fd_limit(cfg);
+	sup.beats = heartbeat_table_create(MAX_CHILDREN);
+	sigset_t old;
+	install_handlers(&old);
 
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
-	sigset_t block, old;
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &block, &old);
-
-	log_info("serve start data_dir=%s workers=%d config=%s", cfg->data_dir, cfg->workers,
+	log_info("serve start data_dir=%s workers=%d config=%s", sup.data_dir, cfg->workers,
 		 cfg->file ? cfg->file : "(embedded default)");
 	for (int i = 0; i < cfg->workers; i++)
 		child_start(CHILD_WORKER);
 	child_start(CHILD_RUNNER);
 
-	for (;;) {
-		while (!sup.got_term && !sup.got_hup && !sup.got_chld)
+	while (!sup.got_term) {
+		while (!sup.got_term && !sup.got_hup && !sup.got_chld && !sup.got_tick)
 			sigsuspend(&old);
 		if (sup.got_chld) {
 			sup.got_chld = 0;
@@ -403,31 +631,14 @@ int server_run(struct config *cfg)
 			sup.got_hup = 0;
 			reload();
 		}
-		if (sup.got_term)
-			break;
-	}
-	sup.stopping = true;
-	log_info("serve stopping");
-	signal_children(SIGTERM, false);
-	/* Wait for every child to drain; workers give up on idle sessions
-	   after 30 seconds, and whatever is left after 40 is killed. */
-	alarm(40);
-	sa.sa_handler = on_alarm;
-	sigaction(SIGALRM, &sa, NULL);
-	sigaddset(&block, SIGALRM);
-	sigprocmask(SIG_BLOCK, &block, NULL);
-	for (;;) {
-		if (sup.got_alarm) {
-			log_warn("serve stop: children still running after 40s, killing them");
-			signal_children(SIGKILL, false);
-			sup.got_alarm = 0;
+		if (sup.got_tick) {
+			sup.got_tick = 0;
+			watchdog_check();
 		}
-		sup.got_chld = 0;
-		reap_children();
-		if (!children_alive())
-			break;
-		sigsuspend(&old);
 	}
+	stop_children(&old);
+	heartbeat_table_destroy(&sup.beats, MAX_CHILDREN);
 	log_info("serve stopped");
-	return 0;
+	free(sup.data_dir);
+	return sup.exit_code;
 }

@@ -2,6 +2,7 @@
 #include "server/server.h"
 #include "auth/userdb.h"
 #include "lib/jobs.h"
+#include "lib/heartbeat.h"
 #include "lib/log.h"
 #include "lib/tls.h"
 #include "lib/xalloc.h"
@@ -233,7 +234,8 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
 	event_active(drain_check, 0, 0);
 }
 
-int worker_run(const struct config *cfg, const struct listener *listeners, int nlisteners)
+int worker_run(const struct config *cfg, const struct listener *listeners, int nlisteners,
+	       struct heartbeat *hb)
 {
 	static struct worker w;
 	worker = &w;
@@ -277,8 +279,10 @@ int worker_run(const struct config *cfg, const struct listener *listeners, int n
 	/* Reloads are the supervisor's business: it starts new workers and
 	   drains this one with SIGTERM. */
 	signal(SIGHUP, SIG_IGN);
+	struct event *beat = heartbeat_start(w.base, hb);
 	log_info("worker start");
 	event_base_dispatch(w.base);
+	event_free(beat);
 
 	for (int i = 0; i < nevlisteners; i++)
 		evconnlistener_free(evlisteners[i]);

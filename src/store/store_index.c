@@ -1,5 +1,6 @@
 /* The per-user index: MAILDIR/index.db (SQLite, WAL) and the store handle. */
 #include "store/store_private.h"
+#include "lib/sqlite_vfs.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -267,6 +268,7 @@ static int store_db_open(struct store *store, char **error_r)
 	char *db_path = xasprintf("%s/" STORE_INDEX_FILE, store->path);
 	if (access(db_path, F_OK) < 0)
 		store_prepare_new_index(store, db_path);
+	sqlite_vfs_init();
 	int rc = sqlite3_open_v2(db_path, &store->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	free(db_path);

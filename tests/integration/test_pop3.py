@@ -34,12 +34,14 @@ TRICKY = make_message(
 
 def big_message(size):
     line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,;:!?+-*/=()[]{}<>|\r\n"
-    body = b""
-    n = 0
-    while len(body) < size:
-        body += (b"." if n % 7 == 0 else b"") + line
+    parts = []
+    total = n = 0
+    while total < size:
+        part = (b"." if n % 7 == 0 else b"") + line
+        parts.append(part)
+        total += len(part)
         n += 1
-    return make_message("big", body)
+    return make_message("big", b"".join(parts))
 
 
 class Pop3Raw(Conversation):
