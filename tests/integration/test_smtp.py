@@ -202,6 +202,20 @@ class TestDelivery(SmtpBase):
         self.assertEqual(self.count(), before + 1)
         self.assertIn(b"Subject: via swaks", self.newest())
 
+    def test_swaks_starttls_auth(self):
+        """The README's submission example: swaks -tls needs Net::SSLeay,
+        which scripts/setup installs."""
+        before = self.count("bob@example.org")
+        r = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % self.srv.port("submission"), "-tls",
+                            "--auth", "PLAIN", "--auth-user", "alice@example.org", "--auth-password", "secret",
+                            "--from", "alice@example.org", "--to", "bob@example.org"],
+                           capture_output=True, timeout=30)
+        out = r.stdout.decode() + r.stderr.decode()
+        self.assertEqual(r.returncode, 0, out)
+        self.assertNotIn("TLS not available", out)
+        self.assertEqual(self.count("bob@example.org"), before + 1)
+        self.assertIn(b"with ESMTPSA id", self.newest("bob@example.org"))
+
     def test_msmtp_submission(self):
         before = self.count("bob@example.org")
         conf = os.path.join(self.srv.dir, "msmtprc")
