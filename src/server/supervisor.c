@@ -219,9 +219,10 @@ int server_prepare_data_dir(struct config *cfg, char **error_r)
 	return 0;
 }
 
-/* The preparation touches OpenSSL (key generation) and SQLite; done in a
-   short-lived child, it leaves the long-lived supervisor small. */
-static int prepare_in_child(struct config *cfg, char **error_r)
+/* Runs step(cfg, &error) in a short-lived child and waits for it; the
+   child logs its own error; what names the step in the caller's error. */
+static int run_in_child(int (*step)(struct config *cfg, char **error_r), struct config *cfg,
+			const char *what, char **error_r)
 {
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -230,7 +231,7 @@ static int prepare_in_child(struct config *cfg, char **error_r)
 	}
 	if (pid == 0) {
 		char *error = NULL;
-		if (server_prepare_data_dir(cfg, &error) < 0) {
+		if (step(cfg, &error) < 0) {
 			log_error("serve failed: %s", error);
 			_exit(1);
 		}
@@ -240,7 +241,7 @@ static int prepare_in_child(struct config *cfg, char **error_r)
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		*error_r = xstrdup("cannot prepare the data directory (see above)");
+		*error_r = xasprintf("%s (see above)", what);
 		return -1;
 	}
 	return 0;
@@ -456,42 +457,21 @@ static int enter_data_dir(struct config *cfg, char **error_r)
 	return 0;
 }
 
-/* The children run as [server] user: check once, in a short-lived child
-   that drops privileges like them, that this user can use the data
-   directory, rather than restart children that cannot work forever.  The
-   child also cleans the spool's tmp/. */
-static int check_data_dir(const struct config *cfg, char **error_r)
+/* The children run as [server] user: check once, as that user in a
+   short-lived child (run_in_child()), that it can use the data directory,
+   rather than restart children that cannot work forever.  The check also
+   cleans the spool's tmp/, as the user whose directory it is. */
+static int check_data_dir(struct config *cfg, char **error_r)
 {
-	pid_t pid = fork();
-	if (pid < 0) {
-		*error_r = xasprintf("fork() failed: %s", strerror(errno));
+	if (drop_privileges(cfg, error_r) < 0)
+		return -1;
+	if (access(".", R_OK | W_OK | X_OK) < 0 || access("users.db", R_OK | W_OK) < 0) {
+		*error_r = xasprintf("user %s cannot use the data directory %s (users.db): %s; "
+				     "give it to that user (chown -R %s %s) or set [server] data_dir",
+				     cfg->user, sup.data_dir, strerror(errno), cfg->user, sup.data_dir);
 		return -1;
 	}
-	if (pid == 0) {
-		char *error = NULL;
-		if (drop_privileges(cfg, &error) < 0) {
-			log_error("serve failed: %s", error);
-			_exit(1);
-		}
-		if (access(".", R_OK | W_OK | X_OK) < 0 || access("users.db", R_OK | W_OK) < 0) {
-			log_error("serve failed: user %s cannot use the data directory %s (users.db): %s; "
-				  "give it to that user (chown -R %s %s) or set [server] data_dir",
-				  cfg->user, sup.data_dir, strerror(errno), cfg->user, sup.data_dir);
-			_exit(1);
-		}
-		/* As that user: the directory is the user's to change. */
-		clean_spool_tmp(cfg);
-		_exit(0);
-	}
-	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		*error_r = xstrdup("the server user cannot work in the data directory (see above)");
-		return -1;
-	}
-	if (geteuid() == 0)
-		log_info("children run as user=%s", cfg->user);
+	clean_spool_tmp(cfg);
 	return 0;
 }
 
@@ -603,12 +583,17 @@ int server_run(struct config *cfg)
 	char *error = NULL;
 	sup.cfg = cfg;
 	signal(SIGPIPE, SIG_IGN);
-	if (prepare_in_child(cfg, &error) < 0 || bind_all(cfg, &error) < 0 ||
-	    enter_data_dir(cfg, &error) < 0 || check_data_dir(cfg, &error) < 0) {
+	/* The preparation touches OpenSSL (key generation) and SQLite; done in
+	   a short-lived child, it leaves the long-lived supervisor small. */
+	if (run_in_child(server_prepare_data_dir, cfg, "cannot prepare the data directory", &error) < 0 ||
+	    bind_all(cfg, &error) < 0 || enter_data_dir(cfg, &error) < 0 ||
+	    run_in_child(check_data_dir, cfg, "the server user cannot work in the data directory", &error) < 0) {
 		log_error("serve failed: %s", error);
 		free(error);
 		return 1;
 	}
+	if (geteuid() == 0)
+		log_info("children run as user=%s", cfg->user);
 	raise_fd_limit(cfg);
 	sup.beats = heartbeat_table_create(MAX_CHILDREN);
 	sigset_t old;
