@@ -19,6 +19,7 @@ int server_run(struct config *cfg);
    server user.  Used by serve and by commands that create files. */
 int server_prepare_data_dir(struct config *cfg, char **error_r);
 
-/* The worker process main loop. */
-int worker_run(const struct config *cfg, const struct listener *listeners, int nlisteners);
+/* The worker process main loop; penalty is the supervisor's shared table. */
+int worker_run(const struct config *cfg, const struct listener *listeners, int nlisteners,
+	       struct auth_penalty *penalty);
 #endif

@@ -1,6 +1,7 @@
 /* The supervisor: binds, drops privileges, forks and watches the workers and
    the queue runner. */
 #include "server/server.h"
+#include "auth/auth_penalty.h"
 #include "auth/userdb.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
@@ -43,6 +44,7 @@ static struct {
 	struct listener listeners[SERVICE_COUNT];
 	int nlisteners;
 	struct child children[MAX_CHILDREN];
+	struct auth_penalty *auth_penalty;   /* shared with every worker */
 	volatile sig_atomic_t got_term, got_hup, got_chld, got_alarm;
 	bool stopping;
 } sup;
@@ -258,7 +260,7 @@ static void child_start(enum child_kind kind)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		int rc;
 		if (kind == CHILD_WORKER) {
-			rc = worker_run(sup.cfg, sup.listeners, sup.nlisteners);
+			rc = worker_run(sup.cfg, sup.listeners, sup.nlisteners, sup.auth_penalty);
 		} else {
 			for (int i = 0; i < sup.nlisteners; i++)
 				close(sup.listeners[i].fd);
@@ -365,7 +367,8 @@ int server_run(struct config *cfg)
 	sup.cfg = cfg;
 	signal(SIGPIPE, SIG_IGN);
 	if (prepare_in_child(cfg, &error) < 0 || bind_all(cfg, &error) < 0 ||
-	    drop_privileges(cfg, &error) < 0) {
+	    drop_privileges(cfg, &error) < 0 ||
+	    (sup.auth_penalty = auth_penalty_create(cfg->auth_penalty_entries, &error)) == NULL) {
 		log_error("serve failed: %s", error);
 		free(error);
 		return 1;

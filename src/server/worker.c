@@ -233,11 +233,13 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
 	event_active(drain_check, 0, 0);
 }
 
-int worker_run(const struct config *cfg, const struct listener *listeners, int nlisteners)
+int worker_run(const struct config *cfg, const struct listener *listeners, int nlisteners,
+	       struct auth_penalty *penalty)
 {
 	static struct worker w;
 	worker = &w;
 	w.cfg = cfg;
+	w.auth_penalty = penalty;
 	log_set_role("postoffice/worker");
 	signal(SIGPIPE, SIG_IGN);
 	w.base = event_base_new();
