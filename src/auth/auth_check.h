@@ -1,13 +1,20 @@
 #ifndef AUTH_AUTH_CHECK_H
 #define AUTH_AUTH_CHECK_H
 /* A credential check split for the event loop: auth_check_prepare() runs in
-   the loop (one user-database lookup), auth_check_verify() on a job thread
-   (lib/jobs.h: the yescrypt check, against a dummy hash for unknown users so
-   that timing does not tell which users exist), auth_check_clear() wipes
-   the password.  Protocol engines embed the struct in their job. */
+   the loop (one user-database lookup), auth_check_penalty() asks the shared
+   penalty table (auth/auth_penalty.h) whether the password may be checked
+   at all, auth_check_verify() runs on a job thread (lib/jobs.h: the yescrypt
+   check, against a dummy hash for unknown users so that timing does not
+   tell which users exist, then the outcome goes to the penalty table), and
+   auth_check_clear() wipes the password.  Protocol engines embed the struct
+   in their job. */
+#include "auth/auth_penalty.h"
+
 #include <stdbool.h>
 #include <stdint.h>
+#include <netinet/in.h>
 
+struct config;
 struct userdb;
 
 struct auth_check {
@@ -16,9 +23,23 @@ struct auth_check {
 	char *hash;       /* NULL: no such user */
 	uint64_t quota;
 	bool ok;          /* set by auth_check_verify() */
+	/* set by auth_check_penalty() */
+	struct auth_penalty *penalty;   /* NULL: no table, nothing recorded */
+	struct auth_penalty_policy policy;
+	char *account;                  /* the table's name for the account */
+	char ip[INET6_ADDRSTRLEN];
+	enum auth_penalty_verdict verdict;
+	int delay_ms;                   /* wait this long before answering a failure or refusal */
 };
 
 void auth_check_prepare(struct auth_check *check, struct userdb *db, const char *user, const char *password);
+/* Asks the penalty table (NULL: none) about this login from ip, with the
+   policy of cfg's [limits].  Returns 0 when the password may be checked
+   (auth_check_verify() then records the outcome), or -1 when the table
+   refuses (check->verdict says why): do not verify, answer a temporary
+   failure after check->delay_ms.  Sets check->delay_ms either way. */
+int auth_check_penalty(struct auth_check *check, struct auth_penalty *table, const struct config *cfg,
+		       const char *ip);
 /* Thread-safe; returns and sets check->ok. */
 bool auth_check_verify(struct auth_check *check);
 void auth_check_clear(struct auth_check *check);

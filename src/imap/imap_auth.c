@@ -2,7 +2,9 @@
    STARTTLS (RFC 3501 6.2.1), LOGIN, AUTHENTICATE with SASL-IR (RFC 4959),
    ID (RFC 2971), ENABLE (RFC 5161), NAMESPACE (RFC 2342) and COMPRESS
    (RFC 4978).  Password checks run on a job thread; failures are answered
-   after a delay and too many of them end the session. */
+   after a delay (growing with the IP's failures) and too many of them end
+   the session.  An IP or account locked out by the shared penalty table
+   gets NO [UNAVAILABLE] without a password check. */
 #include "imap/imap_private.h"
 #include "auth/auth_check.h"
 #include "auth/password.h"
@@ -131,12 +133,29 @@ static void failure_delay_done(evutil_socket_t fd, short what, void *arg)
 		imap_command_done(s);
 		return;
 	}
-	imap_tagged(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
+	/* RFC 5530 section 3: UNAVAILABLE, a temporary failure. */
+	if (s->auth_refused)
+		imap_tagged(s, "NO", "[UNAVAILABLE] Too many authentication failures, try again later");
+	else
+		imap_tagged(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
 	if (s->auth_failures >= worker->cfg->max_auth_failures) {
 		log_info("imap disconnect session=%s reason=too-many-auth-failures", s->id);
 		imap_session_close(s, "Too many authentication failures");
 	}
 	imap_command_done(s);
+}
+
+/* Answers a failed or refused login after delay_ms; the command (and so
+   the session's input) waits until then. */
+static void failure_delay(struct imap_session *s, bool refused, int delay_ms)
+{
+	s->auth_failures++;
+	s->auth_refused = refused;
+	struct timeval tv = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
+	if (s->timer != NULL)
+		event_free(s->timer);
+	s->timer = evtimer_new(worker->base, failure_delay_done, s);
+	evtimer_add(s->timer, &tv);
 }
 
 static void login_ok(struct imap_session *s, struct auth_job *job)
@@ -180,13 +199,9 @@ static void auth_done(void *arg)
 	char who[128];
 	log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
 	log_info("imap auth-failed session=%s ip=%s user=%s", s->id, s->conn.ip, who);
+	int delay_ms = job->check.delay_ms;
 	auth_job_free(job);
-	s->auth_failures++;
-	struct timeval tv = { worker->cfg->auth_failure_delay, 0 };
-	if (s->timer != NULL)
-		event_free(s->timer);
-	s->timer = evtimer_new(worker->base, failure_delay_done, s);
-	evtimer_add(s->timer, &tv);
+	failure_delay(s, false, delay_ms);
 }
 
 /* Starts the password check; the tagged reply comes from auth_done.  The
@@ -197,6 +212,15 @@ static void verify_password(struct imap_session *s, const char *user, const char
 	job->s = s;
 	auth_check_prepare(&job->check, worker->userdb, user, password);
 	s->busy = true;
+	if (auth_check_penalty(&job->check, worker->auth_penalty, worker->cfg, s->conn.ip) < 0) {
+		char who[128];
+		log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
+		log_info("imap auth-refused session=%s ip=%s user=%s reason=%s", s->id, s->conn.ip, who,
+			 auth_penalty_verdict_name(job->check.verdict));
+		failure_delay(s, true, job->check.delay_ms);
+		auth_job_free(job);
+		return;
+	}
 	jobs_submit(auth_work, auth_done, job);
 }
 

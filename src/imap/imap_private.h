@@ -125,6 +125,7 @@ struct imap_session {
 	bool acquired, tls, compressed, dead, busy, logout;
 	bool in_command;             /* between a command and its tagged reply */
 	int bad_commands, auth_failures;
+	bool auth_refused;           /* the delayed reply is a penalty refusal */
 	struct imap_user *user;
 	struct imap_view *view;
 	/* a command in progress that waits on a job, IDLE, SASL or output */

@@ -43,6 +43,12 @@ struct config {
 	int max_errors;
 	int max_auth_failures;
 	int auth_failure_delay;   /* seconds */
+	int auth_penalty_ip_failures;       /* auth/auth_penalty.h; 0: off */
+	int auth_penalty_account_failures;  /* 0: off */
+	int auth_penalty_window;            /* seconds */
+	int auth_penalty_lockout;           /* seconds */
+	int auth_penalty_max_delay;         /* seconds */
+	int auth_penalty_entries;           /* read at start only */
 	int smtp_timeout;         /* seconds */
 	/* listeners */
 	struct listen_addr smtp_listen;

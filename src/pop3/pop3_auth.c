@@ -1,6 +1,8 @@
 /* POP3 login: USER/PASS (RFC 1939 section 7) and AUTH (RFC 5034).  The
    password check, the maildrop lock and opening the store all run on a job
-   thread, so the event loop never waits for yescrypt or the disk. */
+   thread, so the event loop never waits for yescrypt or the disk.  An IP or
+   account locked out by the shared penalty table gets -ERR [SYS/TEMP]
+   without a password check. */
 #include "pop3/pop3_private.h"
 #include "auth/auth_check.h"
 #include "auth/password.h"
@@ -93,14 +95,30 @@ static void delay_done(evutil_socket_t fd, short what, void *arg)
 		pop3_session_reap(s);
 		return;
 	}
+	/* RFC 3206 section 4: SYS/TEMP for a refusal that may go away. */
+	const char *reply = s->auth_refused ? "-ERR [SYS/TEMP] Too many failed logins, try again later"
+					    : "-ERR [AUTH] Authentication failed";
 	if (s->auth_failures >= worker->cfg->max_auth_failures) {
 		log_info("pop3 disconnect session=%s reason=too-many-auth-failures", s->id);
 		s->busy = false;
-		pop3_session_close(s, "-ERR [AUTH] Authentication failed; too many failures, closing connection");
+		char *last = xasprintf("%s; too many failures, closing connection", reply);
+		pop3_session_close(s, last);
+		free(last);
 		return;
 	}
-	pop3_reply(s, "-ERR [AUTH] Authentication failed");
+	pop3_reply(s, "%s", reply);
 	pop3_session_resume(s);
+}
+
+/* Answers a failed or refused login after delay_ms, input held meanwhile. */
+static void delay_reply(struct pop3_session *s, bool refused, int delay_ms)
+{
+	s->auth_failures++;
+	s->auth_refused = refused;
+	if (s->delay == NULL)
+		s->delay = evtimer_new(worker->base, delay_done, s);
+	struct timeval tv = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
+	evtimer_add(s->delay, &tv);
 }
 
 static void login_enter(struct pop3_session *s, struct login_job *job)
@@ -154,13 +172,9 @@ static void login_done(void *arg)
 		pop3_session_resume(s);
 		break;
 	case LOGIN_BAD:
-		s->auth_failures++;
-		log_info("pop3 auth-failed session=%s user=%s method=%s failures=%d", s->id, who,
-			 job->method, s->auth_failures);
-		if (s->delay == NULL)
-			s->delay = evtimer_new(worker->base, delay_done, s);
-		struct timeval tv = { worker->cfg->auth_failure_delay, 0 };
-		evtimer_add(s->delay, &tv);
+		log_info("pop3 auth-failed session=%s ip=%s user=%s method=%s failures=%d", s->id, s->conn.ip,
+			 who, job->method, s->auth_failures + 1);
+		delay_reply(s, false, job->check.delay_ms);
 		break;
 	}
 	login_job_free(job);
@@ -177,6 +191,15 @@ static void login_start(struct pop3_session *s, const char *user, const char *pa
 	job->data_dir = xstrdup(worker->cfg->data_dir);
 	s->busy = true;
 	io_pause_input(s->io);
+	if (auth_check_penalty(&job->check, worker->auth_penalty, worker->cfg, s->conn.ip) < 0) {
+		char who[200];
+		log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
+		log_info("pop3 auth-refused session=%s ip=%s user=%s method=%s reason=%s", s->id, s->conn.ip,
+			 who, method, auth_penalty_verdict_name(job->check.verdict));
+		delay_reply(s, true, job->check.delay_ms);
+		login_job_free(job);
+		return;
+	}
 	jobs_submit(login_work, login_done, job);
 }
 

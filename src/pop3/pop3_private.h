@@ -44,6 +44,7 @@ struct pop3_session {
 	enum pop3_state state;
 	bool acquired, tls, busy, dead, closing;
 	int errors, auth_failures;
+	bool auth_refused;             /* the delayed reply is a penalty refusal */
 	struct event *delay;
 
 	/* AUTHORIZATION */

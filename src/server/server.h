@@ -19,8 +19,10 @@ int server_run(struct config *cfg);
    server user.  Used by serve and by commands that create files. */
 int server_prepare_data_dir(struct config *cfg, char **error_r);
 
-/* The worker process main loop; its loop stamps hb every second. */
+/* The worker process main loop; penalty is the supervisor's shared table,
+   and the loop stamps hb every second. */
+struct auth_penalty;
 struct heartbeat;
 int worker_run(const struct config *cfg, const struct listener *listeners, int nlisteners,
-	       struct heartbeat *hb);
+	       struct auth_penalty *penalty, struct heartbeat *hb);
 #endif

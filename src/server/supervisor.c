@@ -1,6 +1,7 @@
 /* The supervisor: binds, drops privileges, forks and watches the workers and
    the queue runner. */
 #include "server/server.h"
+#include "auth/auth_penalty.h"
 #include "auth/userdb.h"
 #include "lib/fsutil.h"
 #include "lib/heartbeat.h"
@@ -58,6 +59,7 @@ static struct {
 	struct heartbeat *beats; /* shared with the children, one per slot */
 	int rapid_exits[CHILD_KINDS];
 	volatile sig_atomic_t got_term, got_hup, got_chld, got_tick;
+	struct auth_penalty *auth_penalty; /* shared with every worker */
 	bool stopping;
 	int exit_code;
 } sup;
@@ -290,7 +292,7 @@ static void child_start(enum child_kind kind)
 		}
 		int rc;
 		if (kind == CHILD_WORKER) {
-			rc = worker_run(sup.cfg, sup.listeners, sup.nlisteners, hb);
+			rc = worker_run(sup.cfg, sup.listeners, sup.nlisteners, sup.auth_penalty, hb);
 		} else {
 			for (int i = 0; i < sup.nlisteners; i++)
 				close(sup.listeners[i].fd);
@@ -587,7 +589,8 @@ int server_run(struct config *cfg)
 	   a short-lived child, it leaves the long-lived supervisor small. */
 	if (run_in_child(server_prepare_data_dir, cfg, "cannot prepare the data directory", &error) < 0 ||
 	    bind_all(cfg, &error) < 0 || enter_data_dir(cfg, &error) < 0 ||
-	    run_in_child(check_data_dir, cfg, "the server user cannot work in the data directory", &error) < 0) {
+	    run_in_child(check_data_dir, cfg, "the server user cannot work in the data directory", &error) < 0 ||
+	    (sup.auth_penalty = auth_penalty_create(cfg->auth_penalty_entries, &error)) == NULL) {
 		log_error("serve failed: %s", error);
 		free(error);
 		return 1;

@@ -235,11 +235,12 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 int worker_run(const struct config *cfg, const struct listener *listeners, int nlisteners,
-	       struct heartbeat *hb)
+	       struct auth_penalty *penalty, struct heartbeat *hb)
 {
 	static struct worker w;
 	worker = &w;
 	w.cfg = cfg;
+	w.auth_penalty = penalty;
 	log_set_role("postoffice/worker");
 	signal(SIGPIPE, SIG_IGN);
 	w.base = event_base_new();

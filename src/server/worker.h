@@ -1,8 +1,8 @@
 #ifndef SERVER_WORKER_H
 #define SERVER_WORKER_H
 /* What every protocol session gets from the worker process it runs in: the
-   event loop, the configuration, the TLS context, the user database, and
-   connection accounting.  One worker process runs one libevent loop that
+   event loop, the configuration, the TLS context, the user database, the
+   shared table of failed logins, and connection accounting.  One worker process runs one libevent loop that
    serves SMTP, POP3 and IMAP connections together. */
 #include "lib/config.h"
 
@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <openssl/ssl.h>
 
+struct auth_penalty;
 struct event_base;
 struct userdb;
 
@@ -32,6 +33,7 @@ struct worker {
 	SSL_CTX *tls;              /* server context; NULL when TLS is unavailable */
 	SSL_CTX *tls_client;       /* for outgoing connections */
 	struct userdb *userdb;
+	struct auth_penalty *auth_penalty;   /* failed logins across workers (auth/auth_penalty.h) */
 	bool draining;             /* SIGTERM: finish sessions, accept no more */
 	int connections;
 };

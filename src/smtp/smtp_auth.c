@@ -1,6 +1,8 @@
 /* SMTP AUTH (RFC 4954) with SASL PLAIN and LOGIN on the submission
    services.  The password check runs on a job thread; a failure is answered
-   after a delay, and too many failures end the session. */
+   after a delay (growing with the IP's failures), and too many failures end
+   the session.  An IP or account locked out by the shared penalty table
+   gets 454 4.7.0 without a password check. */
 #include "smtp/smtp_private.h"
 #include "auth/auth_check.h"
 #include "auth/sasl.h"
@@ -43,8 +45,22 @@ static void delay_done(evutil_socket_t fd, short what, void *arg)
 		smtp_session_close(s, 421, "4.7.0", "Too many authentication failures");
 		return;
 	}
-	smtp_reply(s, 535, "5.7.8", "Error: authentication failed");
+	if (s->auth_refused)
+		smtp_reply(s, 454, "4.7.0", "Temporary authentication failure, try again later");
+	else
+		smtp_reply(s, 535, "5.7.8", "Error: authentication failed");
 	smtp_session_resume(s);
+}
+
+/* Answers a failed or refused AUTH after delay_ms, input held meanwhile. */
+static void delay_reply(struct smtp_session *s, bool refused, int delay_ms)
+{
+	s->auth_failures++;
+	s->auth_refused = refused;
+	if (s->delay == NULL)
+		s->delay = evtimer_new(worker->base, delay_done, s);
+	struct timeval tv = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
+	evtimer_add(s->delay, &tv);
 }
 
 static void auth_done(void *arg)
@@ -60,12 +76,9 @@ static void auth_done(void *arg)
 			smtp_reply(s, 235, "2.7.0", "Authentication successful");
 		smtp_session_resume(s);
 	} else {
-		s->auth_failures++;
-		log_info("smtp auth session=%s user=%s result=fail failures=%d", s->id, who, s->auth_failures);
-		if (s->delay == NULL)
-			s->delay = evtimer_new(worker->base, delay_done, s);
-		struct timeval tv = { worker->cfg->auth_failure_delay, 0 };
-		evtimer_add(s->delay, &tv);
+		log_info("smtp auth session=%s ip=%s user=%s result=fail failures=%d", s->id, s->conn.ip, who,
+			 s->auth_failures + 1);
+		delay_reply(s, false, job->check.delay_ms);
 	}
 	auth_check_clear(&job->check);
 	free(job);
@@ -81,6 +94,17 @@ static void auth_verify(struct smtp_session *s)
 	s->state = SMTP_ST_READY;
 	s->busy = true;
 	io_pause_input(s->io);
+	if (auth_check_penalty(&job->check, worker->auth_penalty, worker->cfg, s->conn.ip) < 0) {
+		/* RFC 4954 section 6: 454 4.7.0, temporary authentication failure. */
+		char who[200];
+		log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
+		log_info("smtp auth-refused session=%s ip=%s user=%s reason=%s", s->id, s->conn.ip, who,
+			 auth_penalty_verdict_name(job->check.verdict));
+		delay_reply(s, true, job->check.delay_ms);
+		auth_check_clear(&job->check);
+		free(job);
+		return;
+	}
 	jobs_submit(auth_work, auth_done, job);
 }
 

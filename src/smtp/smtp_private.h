@@ -69,6 +69,7 @@ struct smtp_session {
 	char *helo;
 	char *auth_user;
 	int auth_failures;
+	bool auth_refused;      /* the delayed reply is a penalty refusal */
 	struct sasl_server *sasl;
 	struct event *delay;    /* a delayed reply (failed AUTH) */
 	int errors;

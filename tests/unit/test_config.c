@@ -71,6 +71,12 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.max_recipients, 100);
 	assert_int_equal(cfg.max_errors, 10);
 	assert_int_equal(cfg.auth_failure_delay, 2);
+	assert_int_equal(cfg.auth_penalty_ip_failures, 10);
+	assert_int_equal(cfg.auth_penalty_account_failures, 30);
+	assert_int_equal(cfg.auth_penalty_window, 60);
+	assert_int_equal(cfg.auth_penalty_lockout, 300);
+	assert_int_equal(cfg.auth_penalty_max_delay, 15);
+	assert_int_equal(cfg.auth_penalty_entries, 65536);
 	assert_int_equal(cfg.smtp_timeout, 300);
 	assert_true(cfg.smtp_listen.enabled);
 	assert_string_equal(cfg.smtp_listen.host, "127.0.0.1");
@@ -225,6 +231,12 @@ static const struct {
 	  "err:test.conf:2: [limits] smtp_timeout: '99999999999d' is not a duration (like 30s, 5m, 2h, 5d)" },
 	{ "[queue]\nlifetime = 365d\n", "ok:[queue] lifetime = 31536000s" },
 	{ "[limits]\nauth_failure_delay = 0\n", "ok:[limits] auth_failure_delay = 0s" },
+	{ "[limits]\nauth_penalty_lockout = 2s\n", "ok:[limits] auth_penalty_lockout = 2s" },
+	{ "[limits]\nauth_penalty_lockout = 0\n",
+	  "err:test.conf:2: [limits] auth_penalty_lockout: 0 is out of range 1s..86400s" },
+	{ "[limits]\nauth_penalty_ip_failures = 0\n", "ok:[limits] auth_penalty_ip_failures = 0" },
+	{ "[limits]\nauth_penalty_entries = 63\n",
+	  "err:test.conf:2: [limits] auth_penalty_entries: 63 is out of range 64..4194304" },
 	/* enums, case-insensitive */
 	{ "[smtp]\nbare_newline = normalize\n", "ok:[smtp] bare_newline = normalize" },
 	{ "[smtp]\nbare_newline = NORMALIZE\n", "ok:[smtp] bare_newline = normalize" },
