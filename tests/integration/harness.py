@@ -27,6 +27,15 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("POSTOFFICE_BIN", os.path.join(ROOT, "build", "postoffice"))
+
+
+def sanitized():
+    """True when BIN is an AddressSanitizer build (its quarantine keeps freed
+    memory resident, so RSS says little about what the server holds)."""
+    with open(BIN, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 SERVICES = ["smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps"]
 
 

@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-from harness import Conversation, Server, tls_context, wait_for
+from harness import Conversation, Server, sanitized, tls_context, wait_for
 
 MB = 1024 * 1024
 
@@ -84,8 +84,12 @@ class TestUnreadReplies(unittest.TestCase):
         self.assertLess(time.time() - t0, 1.0)
         other.sock.close()
         sock.close()
-        self.assertLess(growth_mb, 32, "%s: worker RSS grew %.1f MB (%d bytes sent)"
-                        % (service, growth_mb, result.get("sent", 0)))
+        # The server stopped reading: what it took is bounded by its input
+        # buffer and the kernel's socket buffers, far from the 50 MB offered.
+        self.assertLess(result.get("sent", 0), 20 * MB)
+        if not sanitized():
+            self.assertLess(growth_mb, 32, "%s: worker RSS grew %.1f MB (%d bytes sent)"
+                            % (service, growth_mb, result.get("sent", 0)))
 
     def test_smtp(self):
         self.check_flood("smtp", "220", b"EHLO x\r\n")
