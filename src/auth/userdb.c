@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -213,16 +214,42 @@ fail:
 }
 
 /* The database holds password hashes: create it readable by its owner
-   only.  SQLite gives the -wal and -shm files the same mode. */
+   only.  SQLite gives the -wal and -shm files the same mode.  O_EXCL |
+   O_NOFOLLOW: root (the CLI, serve's preparation) creates it in a directory
+   the server's user can write, so an existing entry, maybe a planted link,
+   is never created through; SQLite then checks what it is. */
 static int precreate(const char *path, char **error_r)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno != EEXIST) {
 		*error_r = xasprintf("open(%s) failed: %s", path, strerror(errno));
 		return -1;
 	}
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	return 0;
+}
+
+/* The path SQLite opens: the directory resolved (the administrator's path
+   may go through links), the file itself not, so that SQLITE_OPEN_NOFOLLOW
+   refuses only a link in place of the database (SQLite also opens -wal and
+   -shm with O_NOFOLLOW). */
+static char *resolved_path(const char *path, char **error_r)
+{
+	char *copy = xstrdup(path);
+	char *slash = strrchr(copy, '/');
+	const char *name = slash != NULL ? slash + 1 : copy;
+	if (slash != NULL)
+		*slash = '\0';
+	char *dir = realpath(slash == NULL ? "." : slash == copy ? "/" : copy, NULL);
+	char *out = NULL;
+	if (dir == NULL)
+		*error_r = xasprintf("realpath(%s) failed: %s", path, strerror(errno));
+	else
+		out = xasprintf("%s/%s", strcmp(dir, "/") != 0 ? dir : "", name);
+	free(dir);
+	free(copy);
+	return out;
 }
 
 static int configure(struct userdb *db, char **error_r)
@@ -236,7 +263,20 @@ static int configure(struct userdb *db, char **error_r)
 
 struct userdb *userdb_open(const char *path, bool create, char **error_r)
 {
-	if (create && access(path, F_OK) < 0 && precreate(path, error_r) < 0)
+	struct stat st;
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		*error_r = xasprintf("%s is %s, not a regular file: refusing to open it", path,
+				     S_ISLNK(st.st_mode) ? "a symbolic link" : "not a file");
+		return NULL;
+	}
+	if (create && precreate(path, error_r) < 0)
+		return NULL;
+	/* A relative name stays relative (lib/sqlite_vfs.h): the server works
+	   inside its data directory, whose parents it may not be allowed to
+	   pass.  SQLite resolves no link in it, and lstat() above refused a
+	   link as the file itself. */
+	char *real = path[0] == '/' ? resolved_path(path, error_r) : xstrdup(path);
+	if (real == NULL)
 		return NULL;
 	struct userdb *db = xcalloc(1, sizeof(*db));
 	db->path = xstrdup(path);
@@ -246,10 +286,12 @@ struct userdb *userdb_open(const char *path, bool create, char **error_r)
 	pthread_mutex_init(&db->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 	sqlite_vfs_init();
-	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-	if (sqlite3_open_v2(path, &db->db, flags, NULL) != SQLITE_OK) {
-		*error_r = xasprintf("%s: %s", path,
-				     db->db != NULL ? sqlite3_errmsg(db->db) : "out of memory");
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
+	int rc = sqlite3_open_v2(real, &db->db, flags, NULL);
+	free(real);
+	if (rc != SQLITE_OK) {
+		*error_r =
+		    xasprintf("%s: %s", path, db->db != NULL ? sqlite3_errmsg(db->db) : "out of memory");
 		userdb_close(&db);
 		return NULL;
 	}

@@ -1,8 +1,6 @@
 #include "cli/cli.h"
-#include "lib/fsutil.h"
 #include "lib/xalloc.h"
 
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
@@ -61,14 +59,4 @@ char *cli_read_password(const char *prompt, int confirm)
 	}
 	free(again);
 	return pw;
-}
-
-void cli_chown_to_server(const struct config *cfg, const char *path)
-{
-	if (geteuid() != 0)
-		return;
-	struct passwd *pw = getpwnam(cfg->user);
-	if (pw == NULL)
-		return;
-	fs_chown_tree(path, pw->pw_uid, pw->pw_gid, true);
 }

@@ -19,9 +19,6 @@ int cli_wants_help(int argc, char **argv);
 /* Reads a password: from stdin when it is not a terminal, else prompted
    twice without echo when confirm is set.  Returns NULL on error. */
 char *cli_read_password(const char *prompt, int confirm);
-/* Makes path (a file or directory created by a command run as root) owned
-   by the server's [server] user, so the server can write it. */
-void cli_chown_to_server(const struct config *cfg, const char *path);
 
 /* Commands, each in its own cmd_*.c file. */
 extern const struct cli_command cmd_serve, cmd_check, cmd_domain, cmd_user, cmd_alias, cmd_show;

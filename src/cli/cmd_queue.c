@@ -8,10 +8,12 @@
 #include "queue/spool.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static void queue_usage(FILE *out)
 {
@@ -206,6 +208,10 @@ static int queue_control(const struct config *cfg, const char *verb, const char 
 {
 	char *error = NULL;
 	int rc;
+	/* Run as root: markers belong to the server user, like the spool. */
+	struct passwd *pw = geteuid() == 0 ? getpwnam(cfg->user) : NULL;
+	if (pw != NULL)
+		queue_set_owner(pw->pw_uid, pw->pw_gid);
 	if (!strcmp(verb, "flush"))
 		rc = queue_flush(cfg->data_dir, id, &error);
 	else if (!strcmp(verb, "delete"))

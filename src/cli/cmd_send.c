@@ -4,9 +4,12 @@
 #include "cli/cli.h"
 #include "lib/buf.h"
 #include "lib/fsutil.h"
+#include "lib/log.h"
 #include "lib/xalloc.h"
 #include "mime/address.h"
 #include "mime/compose.h"
+#include "mime/header.h"
+#include "mime/path.h"
 #include "smtp/smtp_client.h"
 
 #include <errno.h>
@@ -74,7 +77,15 @@ static int read_file(const char *path, struct buf *out)
 	return 0;
 }
 
-/* Appends the addr-specs of an address list to envelope. */
+/* Text given on the command line, shown in an error. */
+static const char *shown(const char *text)
+{
+	static char out[256];
+	return log_printable(out, sizeof(out), text, strlen(text));
+}
+
+/* Appends the addr-specs of an address list to envelope, each checked as
+   the SMTP client will send it (an RFC 5321 Path). */
 static int add_addresses(struct pool *pool, const char *list, char ***env, size_t *n)
 {
 	int count = 0;
@@ -82,17 +93,23 @@ static int add_addresses(struct pool *pool, const char *list, char ***env, size_
 		if (a->flags & (MIME_ADDR_GROUP_START | MIME_ADDR_GROUP_END))
 			continue;
 		if (a->domain == NULL || a->local[0] == '\0') {
-			fprintf(stderr, "postoffice send: '%s' is not an address\n", list);
+			fprintf(stderr, "postoffice send: '%s' is not an address\n", shown(list));
 			return -1;
 		}
 		struct buf b = BUF_INIT;
 		mime_address_format_spec(&b, a);
+		const char *error;
+		if (mime_path_check_address(buf_cstr(&b), MIME_PATH_ALLOW_UTF8, &error) < 0) {
+			fprintf(stderr, "postoffice send: '%s' is not a valid address: %s\n", shown(list), error);
+			buf_free(&b);
+			return -1;
+		}
 		push(env, n, pool_strdup(pool, b.data));
 		buf_free(&b);
 		count++;
 	}
 	if (count == 0) {
-		fprintf(stderr, "postoffice send: '%s' holds no address\n", list);
+		fprintf(stderr, "postoffice send: '%s' holds no address\n", shown(list));
 		return -1;
 	}
 	return 0;
@@ -126,29 +143,91 @@ static void replace_all(struct buf *html, const char *from, const char *to)
 	*html = out;
 }
 
+/* Adds one field; prints the error (check_options() refused what the
+   composer would refuse, so this is not expected to fail). */
+static int add_header(struct mime_compose *c, const char *name, const char *value)
+{
+	const char *error;
+	if (mime_compose_header(c, name, value, &error) == 0)
+		return 0;
+	fprintf(stderr, "postoffice send: header %s: %s\n", shown(name), error);
+	return -1;
+}
+
+/* --header 'Name: value': the name (caller frees) and the value. */
+static char *split_header(const char *arg, const char **value_r)
+{
+	const char *colon = strchr(arg, ':');
+	if (colon == NULL)
+		return NULL;
+	const char *value = colon + 1;
+	while (*value == ' ')
+		value++;
+	*value_r = value;
+	return xstrndup(arg, (size_t)(colon - arg));
+}
+
+static int check_text(const char *option, const char *value)
+{
+	if (strpbrk(value, "\r\n") == NULL)
+		return 0;
+	fprintf(stderr, "postoffice send: %s '%s': line breaks are not allowed\n", option, shown(value));
+	return -1;
+}
+
+/* Text that goes into the header or the SMTP envelope must not hold a
+   line break (it would start another header field or SMTP command), and
+   --header names must be field names (RFC 5322 3.6.8). */
+static int check_options(const struct send_opts *o)
+{
+	int rc = check_text("--from", o->from);
+	if (o->subject != NULL)
+		rc |= check_text("--subject", o->subject);
+	for (size_t i = 0; i < o->nto; i++)
+		rc |= check_text("--to", o->to[i]);
+	for (size_t i = 0; i < o->ncc; i++)
+		rc |= check_text("--cc", o->cc[i]);
+	for (size_t i = 0; i < o->nbcc; i++)
+		rc |= check_text("--bcc", o->bcc[i]);
+	for (size_t i = 0; i < o->nheaders && rc == 0; i++) {
+		const char *value;
+		char *name = split_header(o->headers[i], &value);
+		if (name == NULL) {
+			fprintf(stderr, "postoffice send: --header needs 'Name: value'\n");
+			rc = -1;
+		} else if (!mime_header_name_valid(name, strlen(name))) {
+			fprintf(stderr, "postoffice send: --header '%s': invalid field name (printable ASCII "
+					"without spaces or ':')\n", shown(name));
+			rc = -1;
+		} else {
+			rc = check_text("--header", value);
+		}
+		free(name);
+	}
+	return rc;
+}
+
 static int compose(const struct send_opts *o, struct buf *msg)
 {
 	struct mime_compose *c = mime_compose_create();
 	int rc = -1;
-	mime_compose_header(c, "From", o->from);
+	if (add_header(c, "From", o->from) < 0)
+		goto out;
 	for (size_t i = 0; i < o->nto; i++)
-		mime_compose_header(c, "To", o->to[i]);
-	for (size_t i = 0; i < o->ncc; i++)
-		mime_compose_header(c, "Cc", o->cc[i]);
-	if (o->subject != NULL)
-		mime_compose_header(c, "Subject", o->subject);
-	for (size_t i = 0; i < o->nheaders; i++) {
-		const char *colon = strchr(o->headers[i], ':');
-		if (colon == NULL) {
-			fprintf(stderr, "postoffice send: --header needs 'Name: value'\n");
+		if (add_header(c, "To", o->to[i]) < 0)
 			goto out;
-		}
-		char *name = xstrndup(o->headers[i], (size_t)(colon - o->headers[i]));
-		const char *value = colon + 1;
-		while (*value == ' ')
-			value++;
-		mime_compose_header(c, name, value);
+	for (size_t i = 0; i < o->ncc; i++)
+		if (add_header(c, "Cc", o->cc[i]) < 0)
+			goto out;
+	if (o->subject != NULL && add_header(c, "Subject", o->subject) < 0)
+		goto out;
+	for (size_t i = 0; i < o->nheaders; i++) {
+		const char *value;
+		char *name = split_header(o->headers[i], &value);
+		int hrc = name != NULL ? add_header(c, name, value) : -1;
 		free(name);
+		if (hrc < 0)
+			goto out;
 	}
 	struct buf body = BUF_INIT, html = BUF_INIT, file = BUF_INIT;
 	if (o->body != NULL) {
@@ -340,7 +419,7 @@ static int send_run(struct config *cfg, int argc, char **argv)
 		send_usage(stderr);
 		goto out;
 	}
-	if (add_addresses(pool, o.from, &senders, &nsenders) < 0)
+	if (check_options(&o) < 0 || add_addresses(pool, o.from, &senders, &nsenders) < 0)
 		goto out;
 	for (size_t i = 0; i < o.nto; i++)
 		if (add_addresses(pool, o.to[i], &rcpts, &nrcpts) < 0)

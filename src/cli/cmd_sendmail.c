@@ -5,10 +5,12 @@
    queue directly and durably, where the queue runner picks it up. */
 #include "cli/cli.h"
 #include "lib/buf.h"
+#include "lib/log.h"
 #include "lib/xalloc.h"
 #include "mime/address.h"
 #include "mime/compose.h"
 #include "mime/header.h"
+#include "mime/path.h"
 #include "queue/spool.h"
 #include "smtp/smtp_client.h"
 
@@ -33,7 +35,9 @@ static void sendmail_usage(FILE *out)
 		     "  -f SENDER  envelope sender (default: LOGIN@HOSTNAME)\n"
 		     "  -F NAME    full name for a From field that the message lacks\n"
 		     "  -bm        read mail and deliver it (the default)\n"
-		     "Other -o options and -v are accepted and ignored.\n");
+		     "Other -o options and -v are accepted and ignored.\n"
+		     "Addresses are local@domain or <local@domain> (RFC 5321); a bad one is\n"
+		     "refused and nothing is sent: exit 64, or 65 for one in the header (-t).\n");
 }
 
 struct sendmail_opts {
@@ -185,6 +189,63 @@ static void prepare_header(struct pool *pool, struct sendmail_opts *o, const str
 	}
 }
 
+/* An envelope address from the command line or the header: RFC 5321 Path
+   syntax (RFC 6531 with UTF-8), with or without the angle brackets.
+   Returns it as the spool and the SMTP client keep it ("local@domain", ""
+   for "<>" as sender), or NULL with a static *error_r: a line break, a
+   ">" or a space in it would otherwise reach the SMTP session. */
+static const char *envelope_address(struct pool *pool, const char *arg, bool sender, const char **error_r)
+{
+	unsigned flags = MIME_PATH_ALLOW_UTF8 | MIME_PATH_ALLOW_NO_ANGLE |
+			 (sender ? MIME_PATH_ALLOW_NULL : MIME_PATH_ALLOW_POSTMASTER);
+	size_t len = strlen(arg), used;
+	struct mime_path p;
+	if (mime_path_parse(pool, arg, len, flags, &p, &used, error_r) < 0)
+		return NULL;
+	if (used != len) {
+		*error_r = "invalid character in address";
+		return NULL;
+	}
+	if (p.flags & MIME_PATH_NULL)
+		return "";
+	if (p.flags & MIME_PATH_POSTMASTER)
+		return p.local;
+	struct mime_address a = { .local = p.local, .domain = p.domain };
+	struct buf b = BUF_INIT;
+	mime_address_format_spec(&b, &a);
+	const char *out = pool_strdup(pool, buf_cstr(&b));
+	buf_free(&b);
+	return out;
+}
+
+/* Replaces the sender (when check_sender) and recipients from index first
+   on by their envelope form; prints the first bad one. */
+static int check_addresses(struct pool *pool, struct sendmail_opts *o, bool check_sender, size_t first,
+			   const char *where)
+{
+	const char *error;
+	char shown[256];
+	if (check_sender) {
+		const char *sender = envelope_address(pool, o->sender, true, &error);
+		if (sender == NULL) {
+			fprintf(stderr, "sendmail: invalid sender address '%s': %s\n",
+				log_printable(shown, sizeof(shown), o->sender, strlen(o->sender)), error);
+			return -1;
+		}
+		o->sender = sender;
+	}
+	for (size_t i = first; i < o->nrcpts; i++) {
+		const char *rcpt = envelope_address(pool, o->rcpts[i], false, &error);
+		if (rcpt == NULL) {
+			fprintf(stderr, "sendmail: invalid recipient address%s '%s': %s\n", where,
+				log_printable(shown, sizeof(shown), o->rcpts[i], strlen(o->rcpts[i])), error);
+			return -1;
+		}
+		o->rcpts[i] = (char *)rcpt;
+	}
+	return 0;
+}
+
 static char *default_sender(const struct config *cfg)
 {
 	struct passwd *pw = getpwuid(getuid());
@@ -308,13 +369,25 @@ static int sendmail_run(struct config *cfg, int argc, char **argv)
 	}
 	if (o.sender == NULL || o.sender[0] == '\0')
 		o.sender = sender = default_sender(cfg);
-	if (!strcmp(o.sender, "<>"))
-		o.sender = "";
+	/* Bad command-line addresses are refused before the message is read:
+	   the caller still has it.  Addresses from the header (-t) can only be
+	   checked after; a bad one fails the whole message, which is then
+	   neither submitted nor spooled. */
+	size_t nargs = o.nrcpts;
+	if (check_addresses(pool, &o, true, 0, "") < 0) {
+		rc = EX_USAGE;
+		goto out;
+	}
 	read_message(o.ignore_dots, &raw);
 	prepare_header(pool, &o, &raw, &msg);
 	if (o.nrcpts == 0) {
 		fprintf(stderr, "sendmail: no recipients%s\n", o.extract ? " in the header" : " (use -t to read them from the header)");
 		rc = EX_USAGE;
+		goto out;
+	}
+	if (check_addresses(pool, &o, false, nargs, " in the header") < 0) {
+		fprintf(stderr, "sendmail: the message was not sent\n");
+		rc = EX_DATAERR;
 		goto out;
 	}
 	char **spool_rcpts = NULL;

@@ -8,7 +8,7 @@
 #include "store/maildir_create.h"
 
 #include <errno.h>
-#include <ftw.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <stdbool.h>
@@ -37,31 +37,46 @@ static struct options opts;
 
 /* ---- helpers ---- */
 
-static void chown_one(const struct config *cfg, const char *path)
+/* Run as root, the commands make what they create owned by the server's
+   user.  DATA_DIR belongs to that user, who can plant links below it:
+   nothing below DATA_DIR is followed (see fsutil.h). */
+struct owner {
+	uid_t uid; /* (uid_t)-1: not root, or no such user: ownership is kept */
+	gid_t gid;
+};
+
+static struct owner server_owner(const struct config *cfg)
 {
-	if (geteuid() != 0)
-		return;
-	struct passwd *pw = getpwnam(cfg->user);
-	if (pw != NULL && chown(path, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
-		fprintf(stderr, "postoffice: chown(%s) failed: %s\n", path, strerror(errno));
+	struct owner o = { (uid_t)-1, (gid_t)-1 };
+	struct passwd *pw = geteuid() == 0 ? getpwnam(cfg->user) : NULL;
+	if (pw != NULL) {
+		o.uid = pw->pw_uid;
+		o.gid = pw->pw_gid;
+	}
+	return o;
 }
 
 /* users.db and its WAL files must stay writable by the unprivileged
    server when we run as root. */
-static void chown_db_files(const struct config *cfg, const char *path)
+static void chown_db_files(const struct config *cfg, struct owner o)
 {
-	static const char *const suffixes[] = { "", "-wal", "-shm" };
-	for (size_t i = 0; i < N_ELEMENTS(suffixes); i++) {
-		char *file = xasprintf("%s%s", path, suffixes[i]);
-		if (access(file, F_OK) == 0)
-			chown_one(cfg, file);
-		free(file);
+	static const char *const names[] = { "users.db", "users.db-wal", "users.db-shm" };
+	if (o.uid == (uid_t)-1)
+		return;
+	int dirfd = open(cfg->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (size_t i = 0; dirfd >= 0 && i < N_ELEMENTS(names); i++) {
+		if (fs_chown_tree_at(dirfd, names[i], o.uid, o.gid, false) < 0 && errno != ENOENT)
+			fprintf(stderr, "postoffice: chown(%s/%s) failed: %s\n", cfg->data_dir, names[i],
+				strerror(errno));
 	}
+	if (dirfd >= 0)
+		close(dirfd);
 }
 
 static struct userdb *open_db(const struct config *cfg)
 {
 	char *error = NULL;
+	struct owner o = server_owner(cfg);
 	bool new_dir = access(cfg->data_dir, F_OK) < 0;
 	if (new_dir) {
 		if (fs_mkdir_p(cfg->data_dir, 0750, &error) < 0) {
@@ -69,7 +84,8 @@ static struct userdb *open_db(const struct config *cfg)
 			free(error);
 			return NULL;
 		}
-		chown_one(cfg, cfg->data_dir);
+		if (o.uid != (uid_t)-1 && fs_chown_tree(cfg->data_dir, o.uid, o.gid, false) < 0)
+			fprintf(stderr, "postoffice: chown(%s) failed: %s\n", cfg->data_dir, strerror(errno));
 	}
 	char *path = xasprintf("%s/users.db", cfg->data_dir);
 	struct userdb *db = userdb_open(path, true, &error);
@@ -77,10 +93,24 @@ static struct userdb *open_db(const struct config *cfg)
 		fprintf(stderr, "postoffice: %s\n", error);
 		free(error);
 	} else {
-		chown_db_files(cfg, path);
+		chown_db_files(cfg, o);
 	}
 	free(path);
 	return db;
+}
+
+/* Opens DATA_DIR/mail/DOMAIN (made when create, owned by the server when
+   root), refusing links; prints the error. */
+static int open_domain_dir(const struct config *cfg, const char *domain, bool create, struct owner o)
+{
+	char *rel = xasprintf("mail/%s", domain);
+	char *error = NULL;
+	int fd = fs_open_dir_beneath(cfg->data_dir, rel, create, 0700, o.uid, o.gid, &error);
+	if (fd < 0 && (create || errno != ENOENT))
+		fprintf(stderr, "postoffice: %s\n", error);
+	free(error);
+	free(rel);
+	return fd;
 }
 
 static int fail(char *error)
@@ -195,6 +225,31 @@ static int domain_list(struct config *cfg, struct userdb *db, int argc, char **a
 
 /* ---- user ---- */
 
+/* DATA_DIR/mail/DOMAIN/LOCAL with its Maildir++ layout, owned by the
+   server (with mail/ and DOMAIN/) when run as root.  Prints the error. */
+static int create_maildir(const struct config *cfg, const char *address)
+{
+	const char *at = strrchr(address, '@');
+	struct owner o = server_owner(cfg);
+	int dirfd = open_domain_dir(cfg, at + 1, true, o);
+	if (dirfd < 0)
+		return -1;
+	char *dir = xasprintf("%s/mail/%s", cfg->data_dir, at + 1);
+	char *local = xstrndup(address, (size_t)(at - address));
+	char *error = NULL;
+	int rc = maildir_create_at(dirfd, dir, local, &error);
+	if (rc < 0) {
+		fprintf(stderr, "postoffice: %s\n", error);
+		free(error);
+	} else if (o.uid != (uid_t)-1 && fs_chown_tree_at(dirfd, local, o.uid, o.gid, true) < 0) {
+		fprintf(stderr, "postoffice: chown(%s/%s) failed: %s\n", dir, local, strerror(errno));
+	}
+	free(local);
+	free(dir);
+	close(dirfd);
+	return rc;
+}
+
 static int user_add(struct config *cfg, struct userdb *db, int argc, char **argv)
 {
 	uint64_t quota = 0;
@@ -230,22 +285,10 @@ static int user_add(struct config *cfg, struct userdb *db, int argc, char **argv
 		goto out;
 	}
 	char *maildir = deliver_maildir_path(cfg->data_dir, address);
-	if (maildir_create(maildir, &error) < 0) {
-		fprintf(stderr, "postoffice: %s\n", error);
-		free(error);
-		error = NULL;
+	if (create_maildir(cfg, address) < 0) {
 		if (userdb_user_del(db, address, &error) < 0)
 			fail(error);
 	} else {
-		/* Owned by the server: the Maildir and the mail/ and DOMAIN/
-		   directories fs_mkdir_p may have made. */
-		char *domain_dir = xasprintf("%s/mail/%s", cfg->data_dir, strrchr(address, '@') + 1);
-		char *mail_dir = xasprintf("%s/mail", cfg->data_dir);
-		chown_one(cfg, mail_dir);
-		chown_one(cfg, domain_dir);
-		cli_chown_to_server(cfg, maildir);
-		free(mail_dir);
-		free(domain_dir);
 		printf("added user %s (mail in %s)\n", address, maildir);
 		ret = 0;
 	}
@@ -290,13 +333,28 @@ static int user_passwd(struct config *cfg, struct userdb *db, int argc, char **a
 	return ret;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* Removes DATA_DIR/mail/DOMAIN/LOCAL and everything in it, following no
+   link (root must not be led to delete elsewhere). */
+static int purge_maildir(const struct config *cfg, const char *address)
 {
-	if (remove(path) < 0) {
-		fprintf(stderr, "postoffice: remove(%s) failed: %s\n", path, strerror(errno));
-		return -1;
+	const char *at = strrchr(address, '@');
+	int dirfd = open_domain_dir(cfg, at + 1, false, server_owner(cfg));
+	if (dirfd < 0)
+		return errno == ENOENT ? 0 : -1;
+	char *dir = xasprintf("%s/mail/%s", cfg->data_dir, at + 1);
+	char *local = xstrndup(address, (size_t)(at - address));
+	char *error = NULL;
+	int rc = fs_remove_tree_at(dirfd, dir, local, &error);
+	if (rc < 0) {
+		fprintf(stderr, "postoffice: %s\n", error);
+		free(error);
+	} else if (fsync(dirfd) < 0) {
+		fprintf(stderr, "postoffice: fsync(%s) failed: %s\n", dir, strerror(errno));
 	}
-	return 0;
+	free(local);
+	free(dir);
+	close(dirfd);
+	return rc;
 }
 
 static int user_del(struct config *cfg, struct userdb *db, int argc, char **argv)
@@ -312,10 +370,12 @@ static int user_del(struct config *cfg, struct userdb *db, int argc, char **argv
 	}
 	char *maildir = deliver_maildir_path(cfg->data_dir, address);
 	if (opts.purge) {
-		if (access(maildir, F_OK) == 0 &&
-		    nftw(maildir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		if (purge_maildir(cfg, address) < 0) {
+			printf("deleted user %s; its mail could not be removed\n", address);
 			ret = 1;
-		printf("deleted user %s and its mail\n", address);
+		} else {
+			printf("deleted user %s and its mail\n", address);
+		}
 	} else {
 		printf("deleted user %s (mail kept in %s; --purge removes it)\n", address, maildir);
 	}

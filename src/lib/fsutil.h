@@ -12,12 +12,59 @@ int fs_write_all(int fd, const void *buf, size_t len);
 int fs_fsync_dir(const char *path, char **error_r);
 /* fsyncs the directory that contains path. */
 int fs_fsync_parent(const char *path, char **error_r);
-/* Writes data to path atomically and durably (tmp + fsync + rename + fsync dir). */
+/* Writes data to path atomically and durably (tmp + fsync + rename + fsync
+   dir).  The temporary file PATH.tmp.PID is created with O_EXCL |
+   O_NOFOLLOW: when anything already has that name (a leftover, or a link
+   planted by whoever can write the directory) the write fails and nothing
+   is written through it. */
 int fs_write_file_durable(const char *path, const void *data, size_t len, mode_t mode, char **error_r);
+/* The same for the entry name of the directory dirfd (dir names it in
+   error messages); the temporary file gets the owner uid:gid before it is
+   renamed into place unless uid is (uid_t)-1. */
+int fs_write_file_durable_at(int dirfd, const char *dir, const char *name, const void *data, size_t len,
+			     mode_t mode, uid_t uid, gid_t gid, char **error_r);
 /* Reads a whole file into *data_r (NUL-terminated; caller frees). */
 int fs_read_file(const char *path, char **data_r, size_t *len_r, char **error_r);
 /* mkdir -p with mode; existing directories are fine. */
 int fs_mkdir_p(const char *path, mode_t mode, char **error_r);
-/* Changes ownership of path (and, when recursive, everything below it). */
+
+/* ---- root in a tree that the server's user can write ----
+   DATA_DIR belongs to the unprivileged server user, who can put symbolic
+   links and hard links anywhere below it.  A process running as root there
+   follows nothing below the path it was given: directories are opened one
+   component at a time with O_NOFOLLOW, files are created with O_EXCL |
+   O_NOFOLLOW, ownership is changed through descriptors. */
+
+/* Opens the directory BASE/REL.  BASE, the administrator's path, is
+   followed as given; every component of REL must be a directory, never a
+   symbolic link ("... is a symbolic link, not a directory: refusing to use
+   it"), and ".." is refused.  With create, BASE and missing components are
+   made with mode (each new entry fsynced); unless uid is (uid_t)-1 every
+   component of REL is made owned by uid:gid.  Returns the descriptor
+   (O_DIRECTORY, close-on-exec) or -1 with *error_r; errno is ENOENT when a
+   component is missing (without create). */
+int fs_open_dir_beneath(const char *base, const char *rel, bool create, mode_t mode, uid_t uid, gid_t gid,
+			char **error_r);
+/* Opens the entry name of dirfd as a directory without following a link:
+   -1 with a clear error for a link or a non-directory (path names the
+   entry in messages; errno is kept). */
+int fs_open_dir_at(int dirfd, const char *path, const char *name, char **error_r);
+/* Creates the new file name in dirfd (O_EXCL | O_NOFOLLOW: an existing
+   entry, link or not, fails with EEXIST) owned by uid:gid unless uid is
+   (uid_t)-1.  Returns the descriptor (write-only) or -1 with *error_r
+   (dir names the directory in it). */
+int fs_create_at(int dirfd, const char *dir, const char *name, mode_t mode, uid_t uid, gid_t gid,
+		 char **error_r);
+/* Changes ownership of path (and, when recursive, everything below it).
+   path itself is followed; below it nothing is: links are changed
+   themselves, directories are entered through O_NOFOLLOW descriptors, and
+   files with more than one hard link are left alone (-1 at the end).  Trees
+   deeper than 32 levels are not finished (-1). */
 int fs_chown_tree(const char *path, uid_t uid, gid_t gid, bool recursive);
+/* The same for the entry name of dirfd, which is not followed either. */
+int fs_chown_tree_at(int dirfd, const char *name, uid_t uid, gid_t gid, bool recursive);
+/* Removes the entry name of dirfd and, for a directory, everything below it
+   (rm -r), following no link.  A missing entry is not an error.  dir names
+   dirfd in error messages.  0 or -1 with *error_r. */
+int fs_remove_tree_at(int dirfd, const char *dir, const char *name, char **error_r);
 #endif

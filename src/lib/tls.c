@@ -70,9 +70,11 @@ SSL_CTX *tls_client_ctx(bool verify, char **error_r)
 
 static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, char **error_r)
 {
-	char *tmp = xasprintf("%s.tmp", path);
+	/* Written by root at the first start, maybe in DATA_DIR/tls: never
+	   through an existing entry (see lib/fsutil.h). */
+	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
 	FILE *f = NULL;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd >= 0)
 		f = fdopen(fd, "w");
 	if (f == NULL) {
@@ -87,13 +89,16 @@ static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, c
 	if (!ok || fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		*error_r = ssl_error(tmp);
 		fclose(f);
+		unlink(tmp);
 		free(tmp);
 		return -1;
 	}
 	fclose(f);
 	int rc = rename(tmp, path);
-	if (rc < 0)
+	if (rc < 0) {
 		*error_r = xasprintf("rename(%s, %s) failed: %s", tmp, path, strerror(errno));
+		unlink(tmp);
+	}
 	free(tmp);
 	return rc;
 }

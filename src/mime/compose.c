@@ -4,6 +4,7 @@
 #include "mime/compose.h"
 #include "mime/address.h"
 #include "mime/base64.h"
+#include "mime/header.h"
 #include "mime/mime_private.h"
 #include "mime/path.h"
 #include "mime/qp.h"
@@ -94,12 +95,21 @@ void mime_compose_destroy(struct mime_compose **cp)
 	*cp = NULL;
 }
 
-void mime_compose_header(struct mime_compose *c, const char *name, const char *value)
+int mime_compose_header(struct mime_compose *c, const char *name, const char *value, const char **error_r)
 {
+	if (!mime_header_name_valid(name, strlen(name))) {
+		*error_r = "invalid header field name (printable ASCII without spaces or ':')";
+		return -1;
+	}
+	if (strpbrk(value, "\r\n") != NULL) {
+		*error_r = "line break in a header field value";
+		return -1;
+	}
 	c->fields = xreallocarray(c->fields, c->field_count + 1, sizeof(*c->fields));
 	c->fields[c->field_count].name = xstrdup(name);
 	c->fields[c->field_count].value = xstrdup(value);
 	c->field_count++;
+	return 0;
 }
 
 void mime_compose_text(struct mime_compose *c, const char *text, size_t len)

@@ -17,8 +17,12 @@ void mime_compose_destroy(struct mime_compose **c);
    Sender are address lists: display names are encoded, internationalised
    domains become A-labels.  Other fields are unstructured text.  Date,
    Message-ID and MIME-Version are added by mime_compose_write() unless
-   given here.  Bcc is written (the caller removes it before sending). */
-void mime_compose_header(struct mime_compose *c, const char *name, const char *value);
+   given here.  Bcc is written (the caller removes it before sending).
+   Returns 0, or -1 with a static *error_r and nothing added when name is
+   not a field name (RFC 5322 3.6.8: printable ASCII except ':') or value
+   holds a CR or LF: the composer folds long values itself, and a line
+   break given here would start another field. */
+int mime_compose_header(struct mime_compose *c, const char *name, const char *value, const char **error_r);
 /* The text/plain body (UTF-8, any line endings). */
 void mime_compose_text(struct mime_compose *c, const char *text, size_t len);
 /* An HTML alternative (UTF-8). */

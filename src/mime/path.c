@@ -273,6 +273,28 @@ int mime_path_parse(struct pool *pool, const char *in, size_t len, unsigned int 
 	return 0;
 }
 
+int mime_path_check_address(const char *address, unsigned int flags, const char **error_r)
+{
+	size_t len = strlen(address);
+	if (len == 0) {
+		if (flags & MIME_PATH_ALLOW_NULL)
+			return 0;
+		return path_fail(error_r, "empty address");
+	}
+	if (address[0] == '<')
+		return path_fail(error_r, "address must not be enclosed in <>");
+	struct pool *pool = pool_create(512);
+	const char *path = pool_printf(pool, "<%s>", address);
+	struct mime_path p;
+	size_t used;
+	flags &= ~(unsigned int)(MIME_PATH_ALLOW_NULL | MIME_PATH_ALLOW_NO_ANGLE);
+	int rc = mime_path_parse(pool, path, len + 2, flags, &p, &used, error_r);
+	if (rc == 0 && used != len + 2)
+		rc = path_fail(error_r, "invalid character in path");
+	pool_destroy(&pool);
+	return rc;
+}
+
 void mime_path_format(struct buf *out, const struct mime_path *path)
 {
 	buf_append_char(out, '<');

@@ -44,6 +44,12 @@ struct mime_path {
    Returns -1 with a static *error_r on a syntax error or limit. */
 int mime_path_parse(struct pool *pool, const char *in, size_t len, unsigned int flags,
 		    struct mime_path *path_r, size_t *consumed_r, const char **error_r);
+/* Checks an envelope address as the spool and the SMTP client keep it,
+   without angle brackets ("local@domain", "" for the null sender): 0 when
+   "<" address ">" is a valid Path under flags (MIME_PATH_ALLOW_NULL allows
+   ""), -1 with a static *error_r otherwise, e.g. for a line break or a ">"
+   in it.  This is what makes "MAIL FROM:<%s>" one command line. */
+int mime_path_check_address(const char *address, unsigned int flags, const char **error_r);
 /* Appends "<local@domain>" with the local part quoted when needed (the
    route is not written). */
 void mime_path_format(struct buf *out, const struct mime_path *path);

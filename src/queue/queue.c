@@ -26,32 +26,23 @@ void queue_set_owner(uid_t uid, gid_t gid)
 	queue_owner_gid = gid;
 }
 
-/* The durable write of fsutil.h, with the owner set before the rename. */
-static int write_durable(const char *path, const void *data, size_t len, char **error_r)
+/* DATA_DIR/queue for writing.  Commands run as root write here for the
+   server's user, who owns the directory and could have planted links: the
+   directory is opened without following links below DATA_DIR (a link there
+   is refused), made when missing, owned by the spool's owner when one is
+   set, and every file is then made relative to it (see fsutil.h). */
+static int queue_open(const char *data_dir, bool create, char **error_r)
 {
-	if (queue_owner_uid == (uid_t)-1)
-		return fs_write_file_durable(path, data, len, 0640, error_r);
-	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	int rc = -1;
-	if (fd < 0) {
-		*error_r = xasprintf("open(%s) failed: %s", tmp, strerror(errno));
-	} else if (fchown(fd, queue_owner_uid, queue_owner_gid) < 0 || fs_write_all(fd, data, len) < 0 ||
-		   fsync(fd) < 0) {
-		*error_r = xasprintf("write(%s) failed: %s", tmp, strerror(errno));
-		close(fd);
-		unlink(tmp);
-	} else {
-		close(fd);
-		if (rename(tmp, path) < 0) {
-			*error_r = xasprintf("rename(%s, %s) failed: %s", tmp, path, strerror(errno));
-			unlink(tmp);
-		} else {
-			rc = fs_fsync_parent(path, error_r);
-		}
-	}
-	free(tmp);
-	return rc;
+	return fs_open_dir_beneath(data_dir, "queue", create, 0750, queue_owner_uid, queue_owner_gid,
+				   error_r);
+}
+
+/* The durable write of fsutil.h, with the owner set before the rename. */
+static int write_durable(int qfd, const char *qdir, const char *name, const void *data, size_t len,
+			 char **error_r)
+{
+	return fs_write_file_durable_at(qfd, qdir, name, data, len, 0640, queue_owner_uid, queue_owner_gid,
+					error_r);
 }
 
 char *queue_dir(const char *data_dir)
@@ -464,49 +455,89 @@ int queue_entry_load(const char *qdir, const char *id, struct queue_entry *e, ch
 		return -1;
 	}
 	path = queue_path(qdir, id, "hold");
-	e->held = access(path, F_OK) == 0;
+	struct stat st;
+	e->held = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
 	free(path);
 	return 0;
 }
 
-int queue_entry_save(const char *qdir, const struct queue_entry *e, bool only_if_exists, char **error_r)
+static char *entry_name(const char *id, const char *suffix)
 {
-	char *path = queue_path(qdir, e->id, "env");
-	if (only_if_exists && access(path, F_OK) < 0 && errno == ENOENT) {
-		free(path);
+	return xasprintf("%s.%s", id, suffix);
+}
+
+/* 1 when QDIR/ID.SUFFIX exists (as anything), 0 when not. */
+static int entry_exists(int qfd, const char *id, const char *suffix)
+{
+	char *name = entry_name(id, suffix);
+	struct stat st;
+	int rc = fstatat(qfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 1 : 0;
+	free(name);
+	return rc;
+}
+
+static int entry_save_at(int qfd, const char *qdir, const struct queue_entry *e, bool only_if_exists,
+			 char **error_r)
+{
+	if (only_if_exists && entry_exists(qfd, e->id, "env") == 0)
 		return 1;
-	}
 	struct buf b = BUF_INIT;
 	queue_entry_serialize(e, &b);
-	int rc = write_durable(path, b.data, b.len, error_r);
+	char *name = entry_name(e->id, "env");
+	int rc = write_durable(qfd, qdir, name, b.data, b.len, error_r);
+	free(name);
 	buf_free(&b);
-	free(path);
 	return rc;
+}
+
+int queue_entry_save(const char *qdir, const struct queue_entry *e, bool only_if_exists, char **error_r)
+{
+	int qfd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (qfd < 0) {
+		*error_r = xasprintf("open(%s) failed: %s", qdir, strerror(errno));
+		return -1;
+	}
+	int rc = entry_save_at(qfd, qdir, e, only_if_exists, error_r);
+	close(qfd);
+	return rc;
+}
+
+static const char *const entry_suffixes[] = { "env", "msg", "hold", "flush" };
+
+static void entry_remove_at(int qfd, const char *qdir, const char *id)
+{
+	for (size_t i = 0; i < N_ELEMENTS(entry_suffixes); i++) {
+		char *name = entry_name(id, entry_suffixes[i]);
+		if (unlinkat(qfd, name, 0) < 0 && errno != ENOENT)
+			log_warn("queue unlink(%s/%s) failed: %s", qdir, name, strerror(errno));
+		free(name);
+	}
 }
 
 void queue_entry_remove(const char *qdir, const char *id)
 {
-	static const char *const suffixes[] = { "env", "msg", "hold", "flush" };
-	for (size_t i = 0; i < N_ELEMENTS(suffixes); i++) {
-		char *path = queue_path(qdir, id, suffixes[i]);
-		if (unlink(path) < 0 && errno != ENOENT)
-			log_warn("queue unlink(%s) failed: %s", path, strerror(errno));
-		free(path);
+	int qfd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (qfd < 0) {
+		log_warn("queue open(%s) failed: %s", qdir, strerror(errno));
+		return;
 	}
+	entry_remove_at(qfd, qdir, id);
+	close(qfd);
 }
 
 /* ---- enqueueing ---- */
 
-static int queue_write_env(const char *qdir, const char *id, uint64_t offset,
+static int queue_write_env(int qfd, const char *qdir, const char *id, uint64_t offset,
 			   const struct queue_envelope *env, char **error_r)
 {
 	struct queue_entry e;
 	queue_entry_from_envelope(&e, id, offset, env, (int64_t)time(NULL));
-	int rc = queue_entry_save(qdir, &e, false, error_r);
+	int rc = entry_save_at(qfd, qdir, &e, false, error_r);
 	queue_entry_free(&e);
 	return rc;
 }
 
+/* Checks the request and opens the spool (made when missing). */
 static int queue_prepare(const char *data_dir, const char *id, const struct queue_envelope *env,
 			 char **qdir_r, char **error_r)
 {
@@ -518,41 +549,38 @@ static int queue_prepare(const char *data_dir, const char *id, const struct queu
 		*error_r = xstrdup("no recipients");
 		return -1;
 	}
-	char *qdir = queue_dir(data_dir);
-	if (fs_mkdir_p(qdir, 0750, error_r) < 0) {
-		free(qdir);
-		return -1;
-	}
-	*qdir_r = qdir;
-	return 0;
+	int qfd = queue_open(data_dir, true, error_r);
+	if (qfd >= 0)
+		*qdir_r = queue_dir(data_dir);
+	return qfd;
 }
 
 int queue_enqueue(const char *data_dir, const char *id, const char *data_path, off_t data_offset,
 		  const struct queue_envelope *env, char **error_r)
 {
 	char *qdir;
-	if (queue_prepare(data_dir, id, env, &qdir, error_r) < 0)
+	int qfd = queue_prepare(data_dir, id, env, &qdir, error_r);
+	if (qfd < 0)
 		return -1;
-	char *msg = queue_path(qdir, id, "msg");
-	int rc = link(data_path, msg);
+	char *msg = entry_name(id, "msg");
+	int rc = linkat(AT_FDCWD, data_path, qfd, msg, 0);
 	if (rc < 0 && errno == EEXIST) {
 		/* Left over from an attempt that crashed before its envelope. */
-		unlink(msg);
-		rc = link(data_path, msg);
+		unlinkat(qfd, msg, 0);
+		rc = linkat(AT_FDCWD, data_path, qfd, msg, 0);
 	}
 	if (rc < 0) {
-		*error_r = xasprintf("link(%s, %s) failed: %s", data_path, msg, strerror(errno));
-		free(msg);
-		free(qdir);
-		return -1;
+		*error_r = xasprintf("link(%s, %s/%s) failed: %s", data_path, qdir, msg, strerror(errno));
+	} else {
+		/* The envelope's durable write fsyncs the directory, which
+		   also makes the link above durable: one fsync for both. */
+		rc = queue_write_env(qfd, qdir, id, (uint64_t)data_offset, env, error_r);
+		if (rc < 0)
+			unlinkat(qfd, msg, 0);
 	}
-	/* The envelope's durable write fsyncs the directory, which also makes
-	   the link above durable: one directory fsync for both. */
-	rc = queue_write_env(qdir, id, (uint64_t)data_offset, env, error_r);
-	if (rc < 0)
-		unlink(msg);
 	free(msg);
 	free(qdir);
+	close(qfd);
 	return rc;
 }
 
@@ -560,36 +588,19 @@ int queue_enqueue_data(const char *data_dir, const char *id, const void *data, s
 		       off_t offset, const struct queue_envelope *env, char **error_r)
 {
 	char *qdir;
-	if (queue_prepare(data_dir, id, env, &qdir, error_r) < 0)
+	int qfd = queue_prepare(data_dir, id, env, &qdir, error_r);
+	if (qfd < 0)
 		return -1;
-	char *msg = queue_path(qdir, id, "msg");
-	char *tmp = xasprintf("%s.tmp.%ld", msg, (long)getpid());
-	int rc = -1;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		*error_r = xasprintf("open(%s) failed: %s", tmp, strerror(errno));
-		goto out;
+	char *msg = entry_name(id, "msg");
+	int rc = write_durable(qfd, qdir, msg, data, len, error_r);
+	if (rc == 0) {
+		rc = queue_write_env(qfd, qdir, id, (uint64_t)offset, env, error_r);
+		if (rc < 0)
+			unlinkat(qfd, msg, 0);
 	}
-	if ((queue_owner_uid != (uid_t)-1 && fchown(fd, queue_owner_uid, queue_owner_gid) < 0) ||
-	    fs_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
-		*error_r = xasprintf("write(%s) failed: %s", tmp, strerror(errno));
-		close(fd);
-		unlink(tmp);
-		goto out;
-	}
-	close(fd);
-	if (rename(tmp, msg) < 0) {
-		*error_r = xasprintf("rename(%s, %s) failed: %s", tmp, msg, strerror(errno));
-		unlink(tmp);
-		goto out;
-	}
-	rc = queue_write_env(qdir, id, (uint64_t)offset, env, error_r);
-	if (rc < 0)
-		unlink(msg);
-out:
-	free(tmp);
 	free(msg);
 	free(qdir);
+	close(qfd);
 	return rc;
 }
 
@@ -663,100 +674,137 @@ int queue_walk(const char *data_dir, int (*cb)(void *ctx, const struct queue_ent
 	return 0;
 }
 
-static int queue_check_id(const char *qdir, const char *id, char **error_r)
+/* Opens the spool for a control command on id: 0 with *qfd_r, 1 when
+   there is no such message (or no spool), -1 with *error_r. */
+static int queue_control_open(const char *data_dir, const char *id, int *qfd_r, char **error_r)
 {
 	if (!queue_id_valid(id)) {
 		*error_r = xasprintf("invalid queue id '%s'", id);
 		return -1;
 	}
-	char *env = queue_path(qdir, id, "env");
-	int rc = access(env, F_OK) == 0 ? 0 : 1;
-	free(env);
-	return rc;
+	int qfd = queue_open(data_dir, false, error_r);
+	if (qfd < 0) {
+		if (errno != ENOENT)
+			return -1;
+		free(*error_r);
+		*error_r = NULL;
+		return 1;
+	}
+	if (entry_exists(qfd, id, "env") == 0) {
+		close(qfd);
+		return 1;
+	}
+	*qfd_r = qfd;
+	return 0;
 }
 
-static int touch(const char *path, char **error_r)
+/* Creates the marker file name: never through an existing entry (O_EXCL |
+   O_NOFOLLOW).  An existing regular file is kept when keep_existing (hold:
+   already held); anything else there is removed first, so a planted link
+   is replaced and the runner sees a new file (flush). */
+static int marker_create(int qfd, const char *qdir, const char *name, bool keep_existing, char **error_r)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		*error_r = xasprintf("open(%s) failed: %s", path, strerror(errno));
-		return -1;
+	struct stat st;
+	if (fstatat(qfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (keep_existing && S_ISREG(st.st_mode))
+			return 0;
+		if (unlinkat(qfd, name, 0) < 0 && errno != ENOENT) {
+			*error_r = xasprintf("unlink(%s/%s) failed: %s", qdir, name, strerror(errno));
+			return -1;
+		}
 	}
+	int fd = fs_create_at(qfd, qdir, name, 0640, queue_owner_uid, queue_owner_gid, error_r);
+	if (fd < 0)
+		return -1;
 	close(fd);
 	return 0;
 }
 
 int queue_hold(const char *data_dir, const char *id, bool hold, char **error_r)
 {
+	int qfd;
+	int rc = queue_control_open(data_dir, id, &qfd, error_r);
+	if (rc != 0)
+		return rc;
 	char *qdir = queue_dir(data_dir);
-	int rc = queue_check_id(qdir, id, error_r);
-	if (rc == 0) {
-		char *path = queue_path(qdir, id, "hold");
-		if (hold) {
-			rc = touch(path, error_r);
-		} else if (unlink(path) < 0 && errno != ENOENT) {
-			*error_r = xasprintf("unlink(%s) failed: %s", path, strerror(errno));
-			rc = -1;
-		}
-		if (rc == 0)
-			rc = fs_fsync_dir(qdir, error_r);
-		free(path);
+	char *name = entry_name(id, "hold");
+	if (hold) {
+		rc = marker_create(qfd, qdir, name, true, error_r);
+	} else if (unlinkat(qfd, name, 0) < 0 && errno != ENOENT) {
+		*error_r = xasprintf("unlink(%s/%s) failed: %s", qdir, name, strerror(errno));
+		rc = -1;
 	}
+	if (rc == 0 && fsync(qfd) < 0) {
+		*error_r = xasprintf("fsync(%s) failed: %s", qdir, strerror(errno));
+		rc = -1;
+	}
+	free(name);
 	free(qdir);
+	close(qfd);
 	return rc;
 }
 
 int queue_delete(const char *data_dir, const char *id, char **error_r)
 {
+	int qfd;
+	int rc = queue_control_open(data_dir, id, &qfd, error_r);
+	if (rc != 0)
+		return rc;
 	char *qdir = queue_dir(data_dir);
-	int rc = queue_check_id(qdir, id, error_r);
-	if (rc == 0) {
-		queue_entry_remove(qdir, id);
-		rc = fs_fsync_dir(qdir, error_r);
+	entry_remove_at(qfd, qdir, id);
+	if (fsync(qfd) < 0) {
+		*error_r = xasprintf("fsync(%s) failed: %s", qdir, strerror(errno));
+		rc = -1;
 	}
 	free(qdir);
+	close(qfd);
 	return rc;
 }
 
-static pid_t runner_pid(const char *qdir)
+/* Whether a queue runner seems to run: runner.pid names a live process.
+   Only for the message the command prints; no signal is ever sent to that
+   pid, which the server's user can write. */
+static bool runner_running(int qfd)
 {
-	char *path = xasprintf("%s/runner.pid", qdir);
-	char *text = NULL, *error = NULL;
-	size_t len;
-	pid_t pid = 0;
-	if (fs_read_file(path, &text, &len, &error) == 0) {
-		long v = strtol(text, NULL, 10);
-		if (v > 1 && kill((pid_t)v, 0) == 0)
-			pid = (pid_t)v;
-	}
-	free(error);
-	free(text);
-	free(path);
-	return pid;
+	char text[32];
+	int fd = openat(qfd, QUEUE_RUNNER_PID, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	text[n] = '\0';
+	long v = strtol(text, NULL, 10);
+	return v > 1 && (kill((pid_t)v, 0) == 0 || errno == EPERM);
 }
 
+/* The runner watches the spool with inotify; a new
+   ID.flush asks it to retry that message now, a new QUEUE_FLUSH_ALL every
+   message.  Files, not signals: runner.pid can be written by the server's
+   user, and root must not signal whatever process it names. */
 int queue_flush(const char *data_dir, const char *id, char **error_r)
 {
-	char *qdir = queue_dir(data_dir);
-	int rc = 0;
+	int qfd;
+	int rc;
 	if (id != NULL) {
-		rc = queue_check_id(qdir, id, error_r);
-		if (rc == 0) {
-			char *path = queue_path(qdir, id, "flush");
-			rc = touch(path, error_r);
-			free(path);
-		}
-		if (rc == 0 && runner_pid(qdir) == 0)
-			rc = 1;
-	} else {
-		pid_t pid = runner_pid(qdir);
-		if (pid == 0)
-			rc = 1;
-		else if (kill(pid, SIGUSR1) < 0) {
-			*error_r = xasprintf("kill(%ld, SIGUSR1) failed: %s", (long)pid, strerror(errno));
-			rc = -1;
-		}
+		rc = queue_control_open(data_dir, id, &qfd, error_r);
+		if (rc != 0)
+			return rc;
+	} else if ((qfd = queue_open(data_dir, false, error_r)) < 0) {
+		if (errno != ENOENT)
+			return -1;
+		free(*error_r);
+		*error_r = NULL;
+		return 1;
 	}
+	char *qdir = queue_dir(data_dir);
+	char *name = id != NULL ? entry_name(id, "flush") : xstrdup(QUEUE_FLUSH_ALL);
+	rc = marker_create(qfd, qdir, name, false, error_r);
+	if (rc == 0 && !runner_running(qfd))
+		rc = 1;
+	free(name);
 	free(qdir);
+	close(qfd);
 	return rc;
 }

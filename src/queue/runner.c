@@ -606,8 +606,26 @@ static void flush_message(struct qmsg *m)
 			m->e.rcpts[i].next_attempt = now;
 }
 
+/* Every pending recipient is due now (queue flush, SIGUSR1). */
+static void runner_flush_all(void)
+{
+	log_info("queue flush requested");
+	for (struct qmsg *m = runner->first; m != NULL; m = m->next)
+		flush_message(m);
+	runner_scan_all();
+}
+
 static void runner_file_event(const char *name, uint32_t mask)
 {
+	if (!strcmp(name, QUEUE_FLUSH_ALL)) {
+		/* Created (inotify reports both the creation and the close):
+		   the request is handled once, by whoever removes it. */
+		char *path = xasprintf("%s/%s", runner->qdir, name);
+		if ((mask & (IN_MOVED_TO | IN_CREATE | IN_CLOSE_WRITE)) && unlink(path) == 0)
+			runner_flush_all();
+		free(path);
+		return;
+	}
 	const char *dot = strrchr(name, '.');
 	if (dot == NULL || strchr(name, '.') != dot)
 		return; /* tmp files "ID.env.tmp.PID" */
@@ -678,7 +696,7 @@ static void runner_scan_dir(bool startup)
 			if (queue_id_valid(id) && msg_find(id) == NULL)
 				runner_load(id);
 			free(id);
-		} else if (n > 6 && !strcmp(name + n - 6, ".flush")) {
+		} else if ((n > 6 && !strcmp(name + n - 6, ".flush")) || !strcmp(name, QUEUE_FLUSH_ALL)) {
 			flushes = xreallocarray(flushes, nflush + 1, sizeof(char *));
 			flushes[nflush++] = xstrdup(name);
 		}
@@ -737,10 +755,7 @@ static void sig_term_cb(evutil_socket_t fd, short what, void *arg)
 
 static void sig_usr1_cb(evutil_socket_t fd, short what, void *arg)
 {
-	log_info("queue flush requested");
-	for (struct qmsg *m = runner->first; m != NULL; m = m->next)
-		flush_message(m);
-	runner_scan_all();
+	runner_flush_all();
 }
 
 static int runner_parse_relayhost(const char *value)
@@ -773,7 +788,11 @@ static int runner_setup(const struct config *cfg)
 	runner->hash_size = 16381;
 	runner->hash = xcalloc(runner->hash_size, sizeof(*runner->hash));
 	runner->qdir = queue_dir(cfg->data_dir);
-	if (fs_mkdir_p(runner->qdir, 0750, &error) < 0 ||
+	/* A real directory, not a link (see spool.h). */
+	int qfd = fs_open_dir_beneath(cfg->data_dir, "queue", true, 0750, (uid_t)-1, (gid_t)-1, &error);
+	if (qfd >= 0)
+		close(qfd);
+	if (qfd < 0 ||
 	    queue_schedule_init(&runner->sched, cfg->queue_retry, cfg->queue_lifetime, &error) < 0) {
 		log_error("queue runner setup failed: %s", error);
 		free(error);
@@ -809,7 +828,7 @@ static int runner_setup(const struct config *cfg)
 	runner->inotify_ev = event_new(runner->base, runner->inotify_fd, EV_READ | EV_PERSIST, inotify_cb, NULL);
 	event_add(runner->inotify_ev, NULL);
 
-	char *pidfile = xasprintf("%s/runner.pid", runner->qdir);
+	char *pidfile = xasprintf("%s/%s", runner->qdir, QUEUE_RUNNER_PID);
 	char pid[32];
 	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (fs_write_file_durable(pidfile, pid, (size_t)n, 0644, &error) < 0) {
@@ -837,7 +856,7 @@ static void runner_teardown(void)
 	dns_resolver_free(&runner->dns);
 	if (runner->userdb != NULL)
 		userdb_close(&runner->userdb);
-	char *pidfile = xasprintf("%s/runner.pid", runner->qdir);
+	char *pidfile = xasprintf("%s/%s", runner->qdir, QUEUE_RUNNER_PID);
 	unlink(pidfile);
 	free(pidfile);
 	struct event *evs[] = { runner->timer, runner->kick_ev, runner->sig_term, runner->sig_usr1,

@@ -8,13 +8,21 @@
                rewritten atomically and durably on every change
      ID.hold   present while the message is held
      ID.flush  asks the runner to retry the message now (removed by it)
-     runner.pid  the queue runner's pid (SIGUSR1 = flush everything)
+     flush-all asks the runner to retry every message now (removed by it)
+     runner.pid  the queue runner's pid, written by the runner (the runner
+	       also flushes everything on SIGUSR1, but the commands never
+	       signal it: the server's user can write this file)
+   The server's user owns the directory; commands run as root open it
+   without following links and create files with O_EXCL | O_NOFOLLOW.
    Reads and writes here are blocking. */
 #include "lib/buf.h"
 #include "queue/queue.h"
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#define QUEUE_FLUSH_ALL "flush-all"
+#define QUEUE_RUNNER_PID "runner.pid"
 
 enum queue_rcpt_state { QUEUE_RCPT_PENDING, QUEUE_RCPT_DELIVERED, QUEUE_RCPT_BOUNCED };
 
@@ -86,8 +94,9 @@ int queue_enqueue_data(const char *data_dir, const char *id, const void *data, s
 		       off_t offset, const struct queue_envelope *env, char **error_r);
 
 /* Files the spool writes from now on get this owner before they are
-   renamed into place (a command run as root writes for the server user, so
-   the runner can read what inotify reports at once).  -1: unchanged. */
+   renamed into place, and so does the spool directory when it is made (a
+   command run as root writes for the server user, so the runner can read
+   what inotify reports at once).  -1: unchanged. */
 void queue_set_owner(uid_t uid, gid_t gid);
 
 /* Calls cb for every entry in the spool, ordered by creation time.  A
@@ -99,9 +108,9 @@ int queue_walk(const char *data_dir, int (*cb)(void *ctx, const struct queue_ent
    -1 with *error_r. */
 int queue_hold(const char *data_dir, const char *id, bool hold, char **error_r);
 int queue_delete(const char *data_dir, const char *id, char **error_r);
-/* Asks the runner to retry id now, or every message when id is NULL
-   (SIGUSR1 to the pid in runner.pid).  1 when the runner is not running
-   (the request then waits for its next start). */
+/* Asks the runner to retry id now, or every message when id is NULL, by
+   creating ID.flush or QUEUE_FLUSH_ALL, which the runner watches.  1 when
+   the runner is not running (the request then waits for its next start). */
 int queue_flush(const char *data_dir, const char *id, char **error_r);
 
 /* Names for display and the envelope file. */

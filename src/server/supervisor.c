@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <netdb.h>
 #include <pwd.h>
@@ -185,23 +186,30 @@ static void clean_spool_tmp(const struct config *cfg)
 
 int server_prepare_data_dir(struct config *cfg, char **error_r)
 {
-	static const char *const subdirs[] = { "", "/mail", "/queue", "/tmp", "/tls" };
+	/* Run as root, in a directory that belongs to the server's user (from
+	   an earlier start): its subdirectories must be directories, never
+	   links, and files are only created anew (O_EXCL | O_NOFOLLOW). */
+	static const char *const subdirs[] = { "mail", "queue", "tmp", "tls" };
+	if (fs_mkdir_p(cfg->data_dir, 0750, error_r) < 0)
+		return -1;
 	for (size_t i = 0; i < N_ELEMENTS(subdirs); i++) {
-		char *dir = xasprintf("%s%s", cfg->data_dir, subdirs[i]);
-		int rc = fs_mkdir_p(dir, i == 4 ? 0700 : 0750, error_r);
-		free(dir);
-		if (rc < 0)
+		int fd = fs_open_dir_beneath(cfg->data_dir, subdirs[i], true,
+					     !strcmp(subdirs[i], "tls") ? 0700 : 0750, (uid_t)-1, (gid_t)-1,
+					     error_r);
+		if (fd < 0)
 			return -1;
+		close(fd);
 	}
 	if (cfg->file == NULL) {
 		char *path = xasprintf("%s/postoffice.conf", cfg->data_dir);
-		if (access(path, F_OK) != 0) {
-			FILE *f = fopen(path, "w");
-			if (f != NULL) {
-				config_write_default(f);
-				fclose(f);
-				log_info("config written path=%s", path);
-			}
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+		if (f != NULL) {
+			config_write_default(f);
+			fclose(f);
+			log_info("config written path=%s", path);
+		} else if (fd >= 0) {
+			close(fd);
 		}
 		free(path);
 	}

@@ -8,6 +8,7 @@
 #include "lib/log.h"
 #include "lib/tls.h"
 #include "lib/xalloc.h"
+#include "mime/path.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -191,8 +192,19 @@ static int timeout_of(int v, int def)
 	return v > 0 ? v : def;
 }
 
-static void client_write_cmd(struct smtp_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void client_write_cmd(struct smtp_client *c, const char *fmt, ...)
+/* RFC 5321 2.3.8: a command line ends at its only CRLF.  A CR or LF inside
+   an argument (an address, the HELO name) would end the line early and
+   start a command of someone else's choosing: such a line is never sent. */
+static bool client_line_ok(const struct buf *line)
+{
+	return line->len >= 2 && memchr(line->data, '\r', line->len - 2) == NULL &&
+	       memchr(line->data, '\n', line->len - 2) == NULL;
+}
+
+/* Writes one setup command (always from the io callback, so failing the
+   session here reports at once); false when it was refused. */
+static bool client_write_cmd(struct smtp_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool client_write_cmd(struct smtp_client *c, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -200,8 +212,16 @@ static void client_write_cmd(struct smtp_client *c, const char *fmt, ...)
 	buf_vprintf(&b, fmt, ap);
 	va_end(ap);
 	buf_append_str(&b, "\r\n");
-	io_write(c->io, b.data, b.len);
+	bool ok = client_line_ok(&b);
+	if (ok)
+		io_write(c->io, b.data, b.len);
 	buf_free(&b);
+	if (!ok)
+		client_fail(c, SMTP_CLIENT_PERMFAIL,
+			    xasprintf("554 5.5.4 refusing to send %s a command with a line break in an argument",
+				      c->set.peer_name),
+			    "5.5.4", false);
+	return ok;
 }
 
 struct smtp_client *smtp_client_connect(struct event_base *base, const struct sockaddr *sa,
@@ -361,9 +381,9 @@ static void client_setup_reply(struct smtp_client *c, struct smtp_client_reply *
 			goto fail;
 		error = sasl_client_login_response(c->state == ST_AUTH_LOGIN ? c->set.user
 						   : c->set.password != NULL ? c->set.password : "");
+		c->state = c->state == ST_AUTH_LOGIN ? ST_AUTH_LOGIN_USER : ST_AUTH_LOGIN_PASS;
 		client_write_cmd(c, "%s", error);
 		free(error);
-		c->state = c->state == ST_AUTH_LOGIN ? ST_AUTH_LOGIN_USER : ST_AUTH_LOGIN_PASS;
 		return;
 	default:
 		log_panic("unexpected state %d", c->state);
@@ -581,6 +601,62 @@ static void txn_write_cmd(struct smtp_client *c, const struct client_cmd *cmd)
 	buf_free(&b);
 }
 
+/* RFC 5321 4.1.2: every address goes out as a Path.  One that is not a
+   valid Path (a line break in it would be a second command) is refused
+   here, permanently and never sent: the sender refuses the message, a
+   recipient only itself.  false when nothing is left to send (reported
+   from the loop). */
+static bool txn_check_addresses(struct smtp_client *c)
+{
+	struct smtp_client_msg *msg = c->msg;
+	const char *error;
+	if (mime_path_check_address(msg->sender, MIME_PATH_ALLOW_NULL | MIME_PATH_ALLOW_UTF8, &error) < 0) {
+		txn_refuse(c, "5.1.7", xasprintf("553 5.1.7 invalid sender address: %s", error));
+		return false;
+	}
+	size_t valid = 0;
+	for (size_t i = 0; i < msg->nrcpts; i++) {
+		struct smtp_client_rcpt *r = &msg->rcpts[i];
+		if (mime_path_check_address(r->address, MIME_PATH_ALLOW_UTF8 | MIME_PATH_ALLOW_POSTMASTER,
+					    &error) == 0) {
+			valid++;
+			continue;
+		}
+		char *reply = xasprintf("553 5.1.3 invalid recipient address: %s", error);
+		rcpt_set(r, SMTP_CLIENT_PERMFAIL, reply, "5.1.3", false, "RCPT TO");
+		free(reply);
+	}
+	if (valid == 0 && msg->nrcpts > 0) {
+		client_report_later(c, SMTP_CLIENT_PERMFAIL, "RCPT TO", xstrdup(msg->rcpts[0].reply), "5.1.3");
+		return false;
+	}
+	return true;
+}
+
+/* The transaction's command lines, checked before any is sent (the
+   arguments that are not addresses: ORCPT, ENVID). */
+static bool txn_check_lines(struct smtp_client *c)
+{
+	bool ok = true;
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < c->ncmds && ok; i++) {
+		buf_reset(&b);
+		if (c->cmds[i].kind == CMD_MAIL)
+			txn_write_mail(c, &b);
+		else if (c->cmds[i].kind == CMD_RCPT)
+			txn_write_rcpt(c, &b, &c->msg->rcpts[c->cmds[i].rcpt]);
+		else
+			continue;
+		ok = client_line_ok(&b);
+	}
+	buf_free(&b);
+	if (!ok)
+		txn_refuse(c, "5.5.4",
+			   xasprintf("554 5.5.4 refusing to send %s a command with a line break in an argument",
+				     c->set.peer_name));
+	return ok;
+}
+
 /* Sends what may be sent now: everything at once with PIPELINING (RFC 2920
    3.1: DATA/BDAT may end a group), else one command per reply.  Without
    PIPELINING and no accepted recipient, DATA is not sent. */
@@ -613,7 +689,7 @@ void smtp_client_send(struct smtp_client *c, struct smtp_client_msg *msg, smtp_c
 	msg->dsn_relayed = false;
 	for (size_t i = 0; i < msg->nrcpts; i++)
 		rcpt_set(&msg->rcpts[i], SMTP_CLIENT_TEMPFAIL, NULL, "", false, "RCPT TO");
-	if (!txn_prepare_data(c))
+	if (!txn_check_addresses(c) || !txn_prepare_data(c))
 		return;
 	free(c->cmds);
 	free(c->accepted);
@@ -627,10 +703,14 @@ void smtp_client_send(struct smtp_client *c, struct smtp_client_msg *msg, smtp_c
 	c->need_rset = false;
 	c->cmds[c->ncmds++].kind = CMD_MAIL;
 	for (size_t i = 0; i < msg->nrcpts; i++) {
+		if (msg->rcpts[i].status == SMTP_CLIENT_PERMFAIL)
+			continue; /* refused by txn_check_addresses */
 		c->cmds[c->ncmds].kind = CMD_RCPT;
 		c->cmds[c->ncmds++].rcpt = i;
 	}
 	c->cmds[c->ncmds++].kind = c->use_bdat ? CMD_BDAT : CMD_DATA;
+	if (!txn_check_lines(c))
+		return;
 	c->state = ST_TXN;
 	txn_send_more(c);
 }

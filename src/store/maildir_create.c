@@ -1,12 +1,13 @@
 /* Maildir++ layout creation (used by `postoffice user add` and by delivery
-   when a Maildir is missing). */
+   when a Maildir is missing).  `user add` runs as root inside DATA_DIR,
+   which the server's user can write: every directory is made and entered
+   relative to its parent's descriptor, never through a symbolic link. */
 #include "store/maildir_create.h"
 #include "lib/fsutil.h"
 #include "lib/xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,81 +18,131 @@ const char *const maildir_default_folders[MAILDIR_DEFAULT_FOLDER_COUNT] = {
 	"Sent", "Drafts", "Trash", "Junk", "Archive",
 };
 
-/* mkdir that tolerates an existing directory; *created_r is set when this
-   call made it. */
-static int mkdir_one(const char *path, bool *created_r, char **error_r)
+/* Makes DIR/NAME (an existing directory is fine) and opens it without
+   following a link; *created_r is set when this call made it. */
+static int make_dir(int dirfd, const char *dir, const char *name, bool *created_r, char **error_r)
 {
-	if (mkdir(path, 0700) == 0) {
-		*created_r = true;
-		return 0;
-	}
+	char *path = xasprintf("%s/%s", dir, name);
+	int fd = -1;
 	struct stat st;
-	if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		return 0;
-	*error_r = xasprintf("mkdir(%s) failed: %s", path,
-			     errno == EEXIST ? "exists and is not a directory" : strerror(errno));
-	return -1;
+	bool ok = mkdirat(dirfd, name, 0700) == 0;
+	if (ok)
+		*created_r = true;
+	else if (errno != EEXIST)
+		*error_r = xasprintf("mkdir(%s) failed: %s", path, strerror(errno));
+	else if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode) &&
+		 !S_ISLNK(st.st_mode))
+		*error_r = xasprintf("mkdir(%s) failed: exists and is not a directory", path);
+	else
+		ok = true; /* a link is refused by the open */
+	if (ok)
+		fd = fs_open_dir_at(dirfd, path, name, error_r);
+	free(path);
+	return fd;
 }
 
-/* DIR/cur, DIR/new, DIR/tmp, fsyncing DIR when it gained entries. */
-static int make_subdirs(const char *dir, char **error_r)
+/* cur, new and tmp in the directory fd (DIR), fsyncing it when it gained
+   entries. */
+static int make_subdirs(int fd, const char *dir, char **error_r)
 {
 	static const char *const subdirs[] = { "cur", "new", "tmp" };
 	bool created = false;
 	for (size_t i = 0; i < N_ELEMENTS(subdirs); i++) {
-		char *sub = xasprintf("%s/%s", dir, subdirs[i]);
-		int rc = mkdir_one(sub, &created, error_r);
-		free(sub);
-		if (rc < 0)
+		int sub = make_dir(fd, dir, subdirs[i], &created, error_r);
+		if (sub < 0)
 			return -1;
+		close(sub);
 	}
-	return created ? fs_fsync_dir(dir, error_r) : 0;
+	if (created && fsync(fd) < 0) {
+		*error_r = xasprintf("fsync(%s) failed: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
-static int make_folder(const char *root, const char *name, bool *created_r, char **error_r)
+static int make_folder(int rootfd, const char *root, const char *name, bool *created_r, char **error_r)
 {
-	char *dir = xasprintf("%s/.%s", root, name);
-	char *marker = xasprintf("%s/maildirfolder", dir);
+	char *dotted = xasprintf(".%s", name);
+	char *dir = xasprintf("%s/%s", root, dotted);
 	int ret = -1;
-	if (mkdir_one(dir, created_r, error_r) < 0 || make_subdirs(dir, error_r) < 0)
+	int fd = make_dir(rootfd, root, dotted, created_r, error_r);
+	if (fd < 0 || make_subdirs(fd, dir, error_r) < 0)
 		goto out;
-	int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		*error_r = xasprintf("open(%s) failed: %s", marker, strerror(errno));
+	/* The marker is empty: an existing one (whatever it is) will do,
+	   and nothing is ever written through it. */
+	int mfd = openat(fd, "maildirfolder", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (mfd < 0 && errno != EEXIST) {
+		*error_r = xasprintf("open(%s/maildirfolder) failed: %s", dir, strerror(errno));
 		goto out;
 	}
-	close(fd);
+	if (mfd >= 0)
+		close(mfd);
 	ret = 0;
 out:
-	free(marker);
+	if (fd >= 0)
+		close(fd);
 	free(dir);
+	free(dotted);
+	return ret;
+}
+
+int maildir_create_at(int dirfd, const char *dir, const char *name, char **error_r)
+{
+	bool existed = false, created = false;
+	char *path = xasprintf("%s/%s", dir, name);
+	int ret = -1;
+	int fd = make_dir(dirfd, dir, name, &created, error_r);
+	existed = !created;
+	if (fd < 0 || make_subdirs(fd, path, error_r) < 0)
+		goto out;
+	created = false;
+	for (size_t i = 0; i < MAILDIR_DEFAULT_FOLDER_COUNT; i++)
+		if (make_folder(fd, path, maildir_default_folders[i], &created, error_r) < 0)
+			goto out;
+	if (created && fsync(fd) < 0) {
+		*error_r = xasprintf("fsync(%s) failed: %s", path, strerror(errno));
+		goto out;
+	}
+	/* A new Maildir's own entry must survive a crash too. */
+	if (!existed && fsync(dirfd) < 0) {
+		*error_r = xasprintf("fsync(%s) failed: %s", dir, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(path);
 	return ret;
 }
 
 int maildir_create(const char *path, char **error_r)
 {
-	struct stat st;
-	bool existed = stat(path, &st) == 0;
-	if (!existed && fs_mkdir_p(path, 0700, error_r) < 0)
-		return -1;
-	bool created = false;
-	if (make_subdirs(path, error_r) < 0)
-		return -1;
-	for (size_t i = 0; i < MAILDIR_DEFAULT_FOLDER_COUNT; i++)
-		if (make_folder(path, maildir_default_folders[i], &created, error_r) < 0)
-			return -1;
-	if (created && fs_fsync_dir(path, error_r) < 0)
-		return -1;
-	/* A new Maildir's own entry (and its DOMAIN directory's, which
-	   fs_mkdir_p may have made) must survive a crash too. */
-	if (!existed) {
-		char *copy = xstrdup(path);
-		char *parent = xstrdup(dirname(copy));
-		int rc = fs_fsync_dir(parent, error_r) < 0 ? -1 : fs_fsync_parent(parent, error_r);
+	char *parent = xstrdup(path);
+	char *slash = strrchr(parent, '/');
+	if (slash == NULL || slash == parent || slash[1] == '\0') {
+		*error_r = xasprintf("%s: not a Maildir path", path);
 		free(parent);
-		free(copy);
-		if (rc < 0)
-			return -1;
+		return -1;
 	}
-	return 0;
+	*slash = '\0';
+	const char *name = slash + 1;
+	struct stat st;
+	bool parent_existed = stat(parent, &st) == 0;
+	int ret = -1;
+	if (!parent_existed && fs_mkdir_p(parent, 0700, error_r) < 0)
+		goto out;
+	int dirfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		*error_r = xasprintf("open(%s) failed: %s", parent, strerror(errno));
+		goto out;
+	}
+	ret = maildir_create_at(dirfd, parent, name, error_r);
+	close(dirfd);
+	/* The DOMAIN directory fs_mkdir_p made must survive a crash too. */
+	if (ret == 0 && !parent_existed)
+		ret = fs_fsync_parent(parent, error_r);
+out:
+	free(parent);
+	return ret;
 }

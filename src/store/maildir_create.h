@@ -8,6 +8,12 @@
    fsynced, so mail delivered right after is not lost with its directory.
    Returns 0, or -1 with *error_r (caller frees). */
 int maildir_create(const char *path, char **error_r);
+/* The same for the Maildir name in the directory dirfd (dir names it in
+   messages), for a caller running as root in a tree that the server's user
+   can write: no missing parent is made, and no directory of the layout is
+   entered through a symbolic link ("... is a symbolic link, not a
+   directory"); an existing maildirfolder marker is left as it is. */
+int maildir_create_at(int dirfd, const char *dir, const char *name, char **error_r);
 
 /* The folders made for every new user (Maildir++ names, without the dot). */
 extern const char *const maildir_default_folders[];

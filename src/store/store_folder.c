@@ -46,7 +46,7 @@ static int folder_make(const char *dir, char **error_r)
 	}
 	/* Maildir++ marks folders with this file (quota tools look for it). */
 	char *marker = xasprintf("%s/maildirfolder", dir);
-	int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(marker, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd >= 0)
 		close(fd);
 	free(marker);

@@ -43,7 +43,7 @@ void store_watch_drain(int fd)
 int store_pop3_lock(const char *maildir, int *lock_fd_r, char **error_r)
 {
 	char *path = xasprintf("%s/pop3.lock", maildir);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		*error_r = xasprintf("open(%s) failed: %s", path, strerror(errno));
 		free(path);

@@ -1,6 +1,7 @@
 """`postoffice send` and `postoffice sendmail` (the client side of issue 6)."""
 import email
 import email.policy
+import json
 import os
 import subprocess
 import time
@@ -147,6 +148,77 @@ class TestSend(unittest.TestCase):
         r = self.run_link(link, ["-Z"], b"x\n")
         self.assertEqual(r.returncode, 64)
         self.assertIn(b"unsupported option", r.stderr)
+
+    # ---- injection (hardening issue, items 10 and 11) ----
+    def queue_ids(self):
+        return set(e["id"] for e in json.loads(self.srv.cli("queue", "list", "--json").stdout))
+
+    def test_sendmail_refuses_injected_addresses(self):
+        """A line break in an envelope address would be a second SMTP
+        command.  Command-line addresses are refused before the message is
+        read (EX_USAGE); header ones (-t) before anything is sent
+        (EX_DATAERR).  Either way nothing is delivered or spooled: the
+        caller keeps the message."""
+        link = self.sendmail_link()
+        before = {a: len(self.srv.maildir_messages(a)) for a in ("alice@example.org", "bob@example.org")}
+        queued = self.queue_ids()
+        cases = [
+            (["-f", "x@example.net>\r\nRCPT TO:<bob@example.org", "alice@example.org"], 64, b"invalid sender"),
+            (["-f", "alice@example.org", "bob@example.org>\r\nDATA"], 64, b"invalid recipient"),
+            (["-f", "alice@example.org", "--", "alice@example.org", "bob@example.org\nRSET"], 64,
+             b"invalid recipient"),
+            (["-f", "alice @example.org", "bob@example.org"], 64, b"invalid sender"),
+            (["-t", "-f", "alice@example.org"], 65, b"invalid recipient address in the header"),
+        ]
+        for args, code, text in cases:
+            r = self.run_link(link, args, b"To: bob@ex_ample.org\nSubject: injected\n\nbody\n")
+            self.assertEqual(r.returncode, code, (args, r.stderr))
+            self.assertIn(text, r.stderr)
+            self.assertNotIn(b"\r", r.stderr)   # shown escaped
+        # <> and angle brackets are fine
+        r = self.run_link(link, ["-f", "<>", "<bob@example.org>"], b"Subject: null sender ok\n\nbody\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = self.new_messages("bob@example.org", before["bob@example.org"], lambda m: b"null sender ok" in m)
+        self.assertEqual(len(got), 1)
+        self.assertTrue(got[0].startswith(b"Return-Path: <>\r\n"), got[0][:80])
+        # nothing else arrived, nothing was spooled
+        time.sleep(0.5)
+        for a, n in before.items():
+            self.assertFalse([m for p, m in self.srv.maildir_messages(a)[n:] if b"injected" in m], a)
+        self.assertEqual(self.queue_ids() - queued, set())
+
+    def test_send_refuses_line_breaks_and_bad_field_names(self):
+        base = ["send", "--dry-run", "--from", "alice@example.org", "--to", "bob@example.org"]
+        cases = [
+            (["--subject", "S\r\nInjected: 1"], b"--subject"),
+            (["--header", "X-B\r\nInjected: z"], b"invalid field name"),
+            (["--header", "X B: z"], b"invalid field name"),
+            (["--header", ": no name"], b"invalid field name"),
+            (["--header", "X-V: v\r\nInjected: 2"], b"line breaks are not allowed"),
+            (["--cc", "carol@example.org\nBcc: eve@example.org"], b"--cc"),
+            (["--bcc", "carol@example.org>\r\nDATA"], b"--bcc"),
+        ]
+        for extra, text in cases:
+            r = self.srv.cli(*(base + extra), input=b"body\n", check=False)
+            self.assertEqual(r.returncode, 2, (extra, r.stderr))
+            self.assertEqual(r.stdout, b"")
+            self.assertIn(text, r.stderr)
+        for extra in (["--from", "alice@example.org\r\nRCPT TO:<x@example.org>", "--to", "bob@example.org"],
+                      ["--from", "alice@example.org", "--to", "bob@example.org>\r\nDATA"],
+                      ["--from", "alice@example.org", "--to", "bob@ex_ample.org"]):
+            r = self.srv.cli("send", "--dry-run", *extra, input=b"body\n", check=False)
+            self.assertEqual(r.returncode, 2, (extra, r.stderr))
+            self.assertEqual(r.stdout, b"")
+        # a good extra field still goes in; an attachment whose name holds
+        # a line break is encoded into the parameter, not a field
+        odd = os.path.join(self.srv.dir, "a\nInjected: x.txt")
+        with open(odd, "wb") as f:
+            f.write(b"data\n")
+        r = self.srv.cli(*(base + ["--header", "X-Ok: fine", "--attach", odd]), input=b"body\n")
+        m = email.message_from_bytes(r.stdout, policy=email.policy.default)
+        self.assertEqual(m["X-Ok"], "fine")
+        self.assertNotIn(b"\nInjected", r.stdout)
+        self.assertEqual(list(m.iter_attachments())[0].get_filename(), "a\nInjected: x.txt")
 
     def test_sendmail_z_server_down_spools(self):
         # (named to run last: it restarts the server)

@@ -34,9 +34,10 @@ static struct buf build(int text, int html, int inl, int att)
 	struct mime_compose *c = mime_compose_create();
 	mime_compose_set_domain(c, "example.org");
 	mime_compose_set_date(c, 1700000000);
-	mime_compose_header(c, "From", "J\xc3\xb6rg M\xc3\xbcller <joerg@example.org>");
-	mime_compose_header(c, "To", "\"Doe, Jane\" <jane@example.com>, bob@example.com");
-	mime_compose_header(c, "Subject", "Gr\xc3\xbc\xc3\x9f" "e \xe2\x80\x94 quarterly report with a long subject line to fold");
+	const char *error;
+	assert_int_equal(mime_compose_header(c, "From", "J\xc3\xb6rg M\xc3\xbcller <joerg@example.org>", &error), 0);
+	assert_int_equal(mime_compose_header(c, "To", "\"Doe, Jane\" <jane@example.com>, bob@example.com", &error), 0);
+	assert_int_equal(mime_compose_header(c, "Subject", "Gr\xc3\xbc\xc3\x9f" "e \xe2\x80\x94 quarterly report with a long subject line to fold", &error), 0);
 	if (text)
 		mime_compose_text(c, "Hello J\xc3\xb6rg,\nsee attached.\n", 28);
 	if (html)
@@ -168,11 +169,41 @@ static void test_types_and_headers(void **state)
 	}
 }
 
+/* A field name must be an RFC 5322 field name and a value must not hold
+   a line break: either would let the caller write a field of its choice. */
+static void test_header_injection(void **state)
+{
+	static const struct {
+		const char *name, *value;
+	} bad[] = {
+		{ "X-B\r\nInjected", "z" }, { "X B", "z" }, { "", "z" }, { "X:B", "z" },
+		{ "X-\xc3\xa9", "z" }, { "X-V", "v\r\nInjected: 2" }, { "Subject", "s\nInjected: 3" },
+		{ "To", "b@example.org\rBcc: c@example.org" },
+	};
+	struct mime_compose *c = mime_compose_create();
+	const char *error;
+	for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
+		error = NULL;
+		assert_int_equal(mime_compose_header(c, bad[i].name, bad[i].value, &error), -1);
+		assert_non_null(error);
+	}
+	assert_int_equal(mime_compose_header(c, "From", "a@example.org", &error), 0);
+	assert_int_equal(mime_compose_header(c, "X-Ok", "fine\tvalue", &error), 0);
+	mime_compose_text(c, "x", 1);
+	struct buf out = BUF_INIT;
+	mime_compose_write(c, &out);
+	assert_null(strstr(buf_cstr(&out), "Injected"));
+	assert_non_null(strstr(buf_cstr(&out), "\r\nX-Ok: fine"));
+	buf_free(&out);
+	mime_compose_destroy(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_structures), cmocka_unit_test(test_dates),
 		cmocka_unit_test(test_types_and_headers),
+		cmocka_unit_test(test_header_injection),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

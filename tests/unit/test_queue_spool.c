@@ -208,13 +208,80 @@ static void test_spool_ops(void **state)
 	free(src);
 }
 
+/* Root (sendmail, the queue commands) writes the spool for the server's
+   user, who owns it: a link planted at a predictable temporary name, or in
+   place of the spool directory, is never written through. */
+static void test_spool_planted_links(void **state)
+{
+	char dir[] = "/tmp/po-spool-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *error = NULL;
+	char *victim = xasprintf("%s/victim", dir);
+	assert_int_equal(fs_write_file_durable(victim, "original\n", 9, 0644, &error), 0);
+	char *qdir = queue_dir(dir);
+	assert_int_equal(mkdir(qdir, 0750), 0);
+	struct queue_rcpt r = { "bob@b.test", NULL, 0 };
+	struct queue_envelope env = { .sender = "a@a.test", .rcpts = &r, .nrcpts = 1 };
+	const char *msg = "Return-Path: <a@a.test>\r\n\r\nbody\r\n";
+	static const char *const planted[] = { "M1.msg.tmp.%ld", "M1.env.tmp.%ld" };
+	for (size_t i = 0; i < N_ELEMENTS(planted); i++) {
+		char *name = xasprintf(planted[i], (long)getpid());
+		char *link = xasprintf("%s/%s", qdir, name);
+		assert_int_equal(symlink(victim, link), 0);
+		assert_int_equal(queue_enqueue_data(dir, "M1", msg, strlen(msg), 23, &env, &error), -1);
+		assert_non_null(strstr(error, name));
+		free(error);
+		error = NULL;
+		/* nothing half-queued either */
+		char *env_path = queue_path(qdir, "M1", "env"), *msg_path = queue_path(qdir, "M1", "msg");
+		assert_int_equal(access(env_path, F_OK), -1);
+		assert_int_equal(access(msg_path, F_OK), -1);
+		assert_int_equal(unlink(link), 0);
+		free(msg_path);
+		free(env_path);
+		free(link);
+		free(name);
+	}
+	char *data = NULL;
+	assert_int_equal(fs_read_file(victim, &data, NULL, &error), 0);
+	assert_string_equal(data, "original\n");
+	free(data);
+	/* a marker planted as a link is replaced, not created through */
+	assert_int_equal(queue_enqueue_data(dir, "M1", msg, strlen(msg), 23, &env, &error), 0);
+	char *made = xasprintf("%s/made", dir);
+	char *hold = queue_path(qdir, "M1", "hold");
+	assert_int_equal(symlink(made, hold), 0);
+	assert_int_equal(queue_hold(dir, "M1", true, &error), 0);
+	struct stat st;
+	assert_int_equal(lstat(hold, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(access(made, F_OK), -1);
+	/* a link in place of the spool directory is refused */
+	char *moved = xasprintf("%s.moved", qdir);
+	assert_int_equal(rename(qdir, moved), 0);
+	assert_int_equal(symlink(moved, qdir), 0);
+	assert_int_equal(queue_enqueue_data(dir, "M2", msg, strlen(msg), 23, &env, &error), -1);
+	assert_non_null(strstr(error, "symbolic link"));
+	free(error);
+	char *m2 = xasprintf("%s/M2.env", moved);
+	assert_int_equal(access(m2, F_OK), -1);
+	char *cmd = xasprintf("rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	free(m2);
+	free(moved);
+	free(hold);
+	free(made);
+	free(qdir);
+	free(victim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_ids),
-		cmocka_unit_test(test_spool_ops),
+	    cmocka_unit_test(test_round_trip),          cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_spool_planted_links), cmocka_unit_test(test_ids),
+	    cmocka_unit_test(test_spool_ops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

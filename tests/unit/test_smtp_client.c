@@ -386,6 +386,98 @@ static void test_connect_refused(void **state)
 	free(error);
 }
 
+/* An address with a line break (or anything else that is not a Path) is
+   never sent: the sender refuses the message before MAIL FROM, a recipient
+   only itself.  The server script fails on any line it does not expect,
+   such as an injected RCPT TO. */
+static const char *const injected_sender_steps[] = {
+	"S:220 mx.test ESMTP",
+	"C:EHLO client.test",
+	"S:250 mx.test",
+	"C:QUIT",
+	"S:221 bye",
+	NULL,
+};
+
+static const char *const injected_rcpt_steps[] = {
+	"S:220 mx.test ESMTP",
+	"C:EHLO client.test",
+	"S:250 mx.test",
+	"C:MAIL FROM:<a@client.test>",
+	"S:250 ok",
+	"C:RCPT TO:<b@mx.test>",
+	"S:250 ok",
+	"C:DATA",
+	"S:354 go",
+	"C:Subject: hi", "C:", "C:x", "C:.",
+	"S:250 2.0.0 queued",
+	"C:QUIT",
+	"S:221 bye",
+	NULL,
+};
+
+static void test_session_injection_refused(void **state)
+{
+	const char *data = "Subject: hi\r\n\r\nx\r\n";
+	struct smtp_client_rcpt rcpts[] = { { .address = "b@mx.test" } };
+	struct smtp_client_msg msg = { .sender = "x@example.net>\r\nRCPT TO:<bob@example.org", .rcpts = rcpts,
+				       .nrcpts = 1, .data = data, .size = strlen(data) };
+	char *reply = NULL, *error = NULL;
+	assert_int_equal(run_session(injected_sender_steps, &msg, &reply, &error, NULL), -1);
+	assert_int_equal(rcpts[0].status, SMTP_CLIENT_PERMFAIL);
+	assert_string_equal(rcpts[0].enhanced, "5.1.7");
+	assert_false(rcpts[0].remote);
+	smtp_client_msg_clear(&msg);
+	free(reply);
+	free(error);
+
+	struct smtp_client_rcpt two[] = {
+		{ .address = "b@mx.test" },
+		{ .address = "c@mx.test>\r\nDATA" },
+		{ .address = "d@mx.test\nRSET" },
+	};
+	struct smtp_client_msg msg2 = { .sender = "a@client.test", .rcpts = two, .nrcpts = 3, .data = data,
+					.size = strlen(data) };
+	reply = error = NULL;
+	assert_int_equal(run_session(injected_rcpt_steps, &msg2, &reply, &error, NULL), -1);
+	assert_int_equal(two[0].status, SMTP_CLIENT_OK);
+	for (int i = 1; i <= 2; i++) {
+		assert_int_equal(two[i].status, SMTP_CLIENT_PERMFAIL);
+		assert_string_equal(two[i].enhanced, "5.1.3");
+		assert_non_null(strstr(two[i].reply, "invalid recipient address"));
+	}
+	smtp_client_msg_clear(&msg2);
+	free(reply);
+	free(error);
+}
+
+/* Nor any other argument: a HELO name with a line break ends the session
+   before EHLO is written (the script expects nothing after the greeting). */
+static const char *const injected_helo_steps[] = {
+	"S:220 mx.test ESMTP",
+	NULL,
+};
+
+static void test_session_helo_line_break_refused(void **state)
+{
+	struct sockaddr_in sin;
+	struct script s = { .fd = listen_loopback(&sin), .steps = injected_helo_steps };
+	pthread_t t;
+	pthread_create(&t, NULL, server_thread, &s);
+	struct smtp_client_settings set = { .helo_name = "client.test\r\nRSET", .command_timeout = 5,
+					     .connect_timeout = 5, .data_timeout = 5 };
+	struct smtp_client_rcpt rcpts[] = { { .address = "b@mx.test" } };
+	struct smtp_client_msg msg = { .sender = "a@x.test", .rcpts = rcpts, .nrcpts = 1, .data = "x\r\n", .size = 3 };
+	char *reply = NULL, *error = NULL;
+	assert_int_equal(smtp_client_submit_sync("127.0.0.1", ntohs(sin.sin_port), &set, &msg, &reply, &error), -1);
+	pthread_join(t, NULL);
+	close(s.fd);
+	assert_int_equal(s.failed, 0);
+	assert_non_null(strstr(error, "line break"));
+	free(reply);
+	free(error);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -400,6 +492,8 @@ int main(void)
 		cmocka_unit_test(test_session_helo_downgrade),
 		cmocka_unit_test(test_session_size_refused),
 		cmocka_unit_test(test_connect_refused),
+		cmocka_unit_test(test_session_injection_refused),
+		cmocka_unit_test(test_session_helo_line_break_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "smtp/smtp_path.h"
+#include "mime/path.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
 
@@ -268,10 +269,51 @@ static void test_path_random(void **state)
 	}
 }
 
+/* mime_path_check_address: the envelope addresses the spool, sendmail,
+   send and the SMTP client hand to "MAIL FROM:<%s>" / "RCPT TO:<%s>". */
+static void test_check_address(void **state)
+{
+	static const struct {
+		const char *address;
+		unsigned flags;
+		int ok;
+	} cases[] = {
+		{ "bob@example.org", 0, 1 },
+		{ "\"bob smith\"@example.org", 0, 1 },
+		{ "b@[192.0.2.1]", 0, 1 },
+		{ "", MIME_PATH_ALLOW_NULL, 1 },
+		{ "", 0, 0 },
+		{ "Postmaster", MIME_PATH_ALLOW_POSTMASTER, 1 },
+		{ "Postmaster", 0, 0 },
+		{ "j\xc3\xb6rg@example.org", MIME_PATH_ALLOW_UTF8, 1 },
+		{ "j\xc3\xb6rg@example.org", 0, 0 },
+		/* what would end the command line or the path early */
+		{ "x@example.net>\r\nRCPT TO:<bob@example.org", MIME_PATH_ALLOW_UTF8, 0 },
+		{ "x@example.net\r\nDATA", MIME_PATH_ALLOW_UTF8, 0 },
+		{ "x@example.net\n", MIME_PATH_ALLOW_UTF8, 0 },
+		{ "\"x\r\n\"@example.net", MIME_PATH_ALLOW_UTF8, 0 },
+		{ "x@example.net> SIZE=1", MIME_PATH_ALLOW_UTF8, 0 },
+		{ "x@example.net SIZE=1", MIME_PATH_ALLOW_UTF8, 0 },
+		{ "<x@example.net>", MIME_PATH_ALLOW_UTF8, 0 },
+		{ "x@exa_mple.net", MIME_PATH_ALLOW_UTF8, 0 },
+		{ "x", MIME_PATH_ALLOW_UTF8, 0 },
+		{ "x@", MIME_PATH_ALLOW_UTF8, 0 },
+	};
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		const char *error = NULL;
+		int rc = mime_path_check_address(cases[i].address, cases[i].flags, &error);
+		if ((rc == 0) != cases[i].ok)
+			fail_msg("case %zu: rc %d (%s)", i, rc, error != NULL ? error : "-");
+		if (rc < 0)
+			assert_non_null(error);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_path_table),
+		cmocka_unit_test(test_check_address),
 		cmocka_unit_test(test_path_limits),
 		cmocka_unit_test(test_path_random),
 	};
