@@ -105,7 +105,9 @@ static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, c
 
 int tls_ensure_self_signed(const char *cert_file, const char *key_file, const char *hostname, char **error_r)
 {
-	if (access(cert_file, F_OK) == 0)
+	/* Made only where there is none; one that cannot be seen is reported
+	   by whoever loads it. */
+	if (access(cert_file, F_OK) == 0 || errno != ENOENT)
 		return 0;
 	char *dir = xstrdup(cert_file);
 	char *slash = strrchr(dir, '/');

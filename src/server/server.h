@@ -14,10 +14,6 @@ struct listener {
 
 /* Runs the server until SIGTERM; returns the exit code. */
 int server_run(struct config *cfg);
-/* Prepares the data directory: creates it, writes the default config when
-   none exists, makes the TLS certificate, and (as root) hands it to the
-   server user.  Used by serve and by commands that create files. */
-int server_prepare_data_dir(struct config *cfg, char **error_r);
 
 /* The worker process main loop; penalty is the supervisor's shared table,
    and the loop stamps hb every second. */

@@ -184,43 +184,14 @@ static void clean_spool_tmp(const struct config *cfg)
 	free(dir);
 }
 
-int server_prepare_data_dir(struct config *cfg, char **error_r)
+/* As root: the data directory itself, with whatever earlier commands run
+   as root left in it, is handed to the server user (through descriptors,
+   following no link: lib/fsutil.h).  Everything else in it is created by
+   that user (prepare_data_dir()). */
+static int claim_data_dir(const struct config *cfg, char **error_r)
 {
-	/* Run as root, in a directory that belongs to the server's user (from
-	   an earlier start): its subdirectories must be directories, never
-	   links, and files are only created anew (O_EXCL | O_NOFOLLOW). */
-	static const char *const subdirs[] = { "mail", "queue", "tmp", "tls" };
 	if (fs_mkdir_p(cfg->data_dir, 0750, error_r) < 0)
 		return -1;
-	for (size_t i = 0; i < N_ELEMENTS(subdirs); i++) {
-		int fd = fs_open_dir_beneath(cfg->data_dir, subdirs[i], true,
-					     !strcmp(subdirs[i], "tls") ? 0700 : 0750, (uid_t)-1, (gid_t)-1,
-					     error_r);
-		if (fd < 0)
-			return -1;
-		close(fd);
-	}
-	if (cfg->file == NULL) {
-		char *path = xasprintf("%s/postoffice.conf", cfg->data_dir);
-		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-		if (f != NULL) {
-			config_write_default(f);
-			fclose(f);
-			log_info("config written path=%s", path);
-		} else if (fd >= 0) {
-			close(fd);
-		}
-		free(path);
-	}
-	if (tls_ensure_self_signed(cfg->tls_cert, cfg->tls_key, cfg->hostname, error_r) < 0)
-		return -1;
-	char *dbpath = xasprintf("%s/users.db", cfg->data_dir);
-	struct userdb *db = userdb_open(dbpath, true, error_r);
-	free(dbpath);
-	if (db == NULL)
-		return -1;
-	userdb_close(&db);
 	if (geteuid() == 0) {
 		struct passwd *pw = getpwnam(cfg->user);
 		if (pw != NULL)
@@ -467,20 +438,48 @@ static int enter_data_dir(struct config *cfg, char **error_r)
 	return 0;
 }
 
-/* The children run as [server] user: check once, as that user in a
-   short-lived child (run_in_child()), that it can use the data directory,
-   rather than restart children that cannot work forever.  The check also
-   cleans the spool's tmp/, as the user whose directory it is. */
-static int check_data_dir(struct config *cfg, char **error_r)
+/* In a short-lived child (run_in_child()), as the server user inside the
+   data directory, so that root writes nothing where that user could plant
+   a link: the subdirectories, the default configuration, the self-signed
+   certificate and users.db, then a check that the user can work there
+   (rather than restart children that cannot, forever) and the spool's
+   tmp/ cleaned.  The preparation touches OpenSSL (key generation) and
+   SQLite; done in a child, it leaves the long-lived supervisor small. */
+static int prepare_data_dir(struct config *cfg, char **error_r)
 {
+	static const char *const subdirs[] = { "mail", "queue", "tmp", "tls" };
 	if (drop_privileges(cfg, error_r) < 0)
 		return -1;
-	if (access(".", R_OK | W_OK | X_OK) < 0 || access("users.db", R_OK | W_OK) < 0) {
-		*error_r = xasprintf("user %s cannot use the data directory %s (users.db): %s; "
-				     "give it to that user (chown -R %s %s) or set [server] data_dir",
+	if (access(".", R_OK | W_OK | X_OK) < 0) {
+		*error_r = xasprintf("user %s cannot use the data directory %s: %s; give it to that user "
+				     "(chown -R %s %s) or set [server] data_dir",
 				     cfg->user, sup.data_dir, strerror(errno), cfg->user, sup.data_dir);
 		return -1;
 	}
+	for (size_t i = 0; i < N_ELEMENTS(subdirs); i++) {
+		int fd = fs_open_dir_beneath(".", subdirs[i], true, !strcmp(subdirs[i], "tls") ? 0700 : 0750,
+					     (uid_t)-1, (gid_t)-1, error_r);
+		if (fd < 0)
+			return -1;
+		close(fd);
+	}
+	if (cfg->file == NULL) {
+		int fd = open("postoffice.conf", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+		if (f != NULL) {
+			config_write_default(f);
+			fclose(f);
+			log_info("config written path=%s/postoffice.conf", sup.data_dir);
+		} else if (fd >= 0) {
+			close(fd);
+		}
+	}
+	if (tls_ensure_self_signed(cfg->tls_cert, cfg->tls_key, cfg->hostname, error_r) < 0)
+		return -1;
+	struct userdb *db = userdb_open("users.db", true, error_r);
+	if (db == NULL)
+		return -1;
+	userdb_close(&db);
 	clean_spool_tmp(cfg);
 	return 0;
 }
@@ -593,11 +592,8 @@ int server_run(struct config *cfg)
 	char *error = NULL;
 	sup.cfg = cfg;
 	signal(SIGPIPE, SIG_IGN);
-	/* The preparation touches OpenSSL (key generation) and SQLite; done in
-	   a short-lived child, it leaves the long-lived supervisor small. */
-	if (run_in_child(server_prepare_data_dir, cfg, "cannot prepare the data directory", &error) < 0 ||
-	    bind_all(cfg, &error) < 0 || enter_data_dir(cfg, &error) < 0 ||
-	    run_in_child(check_data_dir, cfg, "the server user cannot work in the data directory", &error) < 0 ||
+	if (claim_data_dir(cfg, &error) < 0 || bind_all(cfg, &error) < 0 || enter_data_dir(cfg, &error) < 0 ||
+	    run_in_child(prepare_data_dir, cfg, "cannot prepare the data directory", &error) < 0 ||
 	    (sup.auth_penalty = auth_penalty_create(cfg->auth_penalty_entries, &error)) == NULL) {
 		log_error("serve failed: %s", error);
 		free(error);
