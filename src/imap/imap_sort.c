@@ -203,7 +203,7 @@ struct imap_sort_keys *imap_sort_keys_load_all(struct imap_session *s, const uin
 	imap_header_run_load(&run, v->mbox, uids, n);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct imap_msg *m = imap_mbox_find(v->mbox, uids[i]);
-		struct imap_msg gone = { .uid = uids[i] };
+		struct imap_msg gone = {.uid = uids[i]};
 		const char *h = NULL;
 		size_t hlen = 0;
 		if (m == NULL || !imap_header_run_get(&run, i, &h, &hlen))
@@ -247,13 +247,27 @@ static int sort_cmp(const void *pa, const void *pb)
 	for (unsigned int i = 0; i < ncrits; i++) {
 		int r = 0;
 		switch (crits[i].key) {
-		case SK_ARRIVAL: r = cmp_i64(a->arrival, b->arrival); break;
-		case SK_DATE: r = cmp_i64(a->date, b->date); break;
-		case SK_SIZE: r = cmp_i64((int64_t)a->size, (int64_t)b->size); break;
-		case SK_CC: r = strcmp(a->cc, b->cc); break;
-		case SK_FROM: r = strcmp(a->from, b->from); break;
-		case SK_TO: r = strcmp(a->to, b->to); break;
-		case SK_SUBJECT: r = strcasecmp(a->subject, b->subject); break;
+		case SK_ARRIVAL:
+			r = cmp_i64(a->arrival, b->arrival);
+			break;
+		case SK_DATE:
+			r = cmp_i64(a->date, b->date);
+			break;
+		case SK_SIZE:
+			r = cmp_i64((int64_t)a->size, (int64_t)b->size);
+			break;
+		case SK_CC:
+			r = strcmp(a->cc, b->cc);
+			break;
+		case SK_FROM:
+			r = strcmp(a->from, b->from);
+			break;
+		case SK_TO:
+			r = strcmp(a->to, b->to);
+			break;
+		case SK_SUBJECT:
+			r = strcasecmp(a->subject, b->subject);
+			break;
 		}
 		if (r != 0)
 			return crits[i].reverse ? -r : r;
@@ -267,9 +281,10 @@ static int parse_criteria(const struct imap_arg *list, const char **error_r)
 	static const struct {
 		const char *name;
 		enum sort_key key;
-	} names[] = { { "ARRIVAL", SK_ARRIVAL }, { "CC", SK_CC }, { "DATE", SK_DATE },
-		      { "FROM", SK_FROM }, { "SIZE", SK_SIZE }, { "SUBJECT", SK_SUBJECT },
-		      { "TO", SK_TO }, { "DISPLAYFROM", SK_FROM }, { "DISPLAYTO", SK_TO } };
+	} names[] = {
+	    {"ARRIVAL", SK_ARRIVAL}, {"CC", SK_CC},           {"DATE", SK_DATE}, {"FROM", SK_FROM},
+	    {"SIZE", SK_SIZE},       {"SUBJECT", SK_SUBJECT}, {"TO", SK_TO},     {"DISPLAYFROM", SK_FROM},
+	    {"DISPLAYTO", SK_TO}};
 	ncrits = 0;
 	bool reverse = false;
 	if (list->type != IMAP_ARG_LIST || list->count == 0 || list->count > N_ELEMENTS(crits)) {

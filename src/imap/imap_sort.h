@@ -8,13 +8,13 @@
 struct imap_sort_keys {
 	uint32_t seq, uid;
 	uint64_t size;
-	int64_t arrival, date;       /* date: Date: header, else arrival */
-	char *subject;               /* base subject (RFC 5256 2.1) */
-	bool subject_reply;          /* extraction removed a Re:/Fwd: part */
-	char *from, *to, *cc;        /* first address's local part, lowercase */
-	char *message_id;            /* raw Message-ID value, NULL when absent */
-	char *references;            /* raw References value, NULL when absent */
-	char *in_reply_to;           /* raw In-Reply-To value, NULL when absent */
+	int64_t arrival, date; /* date: Date: header, else arrival */
+	char *subject;         /* base subject (RFC 5256 2.1) */
+	bool subject_reply;    /* extraction removed a Re:/Fwd: part */
+	char *from, *to, *cc;  /* first address's local part, lowercase */
+	char *message_id;      /* raw Message-ID value, NULL when absent */
+	char *references;      /* raw References value, NULL when absent */
+	char *in_reply_to;     /* raw In-Reply-To value, NULL when absent */
 };
 
 /* The base subject (RFC 5256 2.1) of a decoded subject (may be NULL);

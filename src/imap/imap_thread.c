@@ -19,9 +19,9 @@
 #define NONE UINT32_MAX
 
 struct node {
-	const struct imap_sort_keys *k;   /* NULL: dummy */
+	const struct imap_sort_keys *k; /* NULL: dummy */
 	uint32_t parent, first_child, next_sibling;
-	bool removed;                     /* dropped from the root set */
+	bool removed; /* dropped from the root set */
 };
 
 struct threader {
@@ -50,7 +50,7 @@ static const char *next_msgid(struct pool *pool, const char **p)
 		if (gt == NULL)
 			break;
 		if (lt2 != NULL && lt2 < gt) {
-			*p = lt2;     /* "<<id>" or an unclosed "<": start again */
+			*p = lt2; /* "<<id>" or an unclosed "<": start again */
 			continue;
 		}
 		*p = gt + 1;
@@ -172,16 +172,17 @@ static void build_links(struct threader *t, uint32_t n)
 		/* (B) the chain of references, parent before child; In-Reply-To
 		   only when References holds no valid ID */
 		const char *rp = k->references;
-		if (next_msgid(t->pool, &(const char *){ rp }) == NULL) {
+		if (next_msgid(t->pool, &(const char *){rp}) == NULL) {
 			rp = k->in_reply_to;
 			const char *first = next_msgid(t->pool, &rp);
-			rp = first;   /* its first ID only */
+			rp = first; /* its first ID only */
 		}
 		uint32_t prev = NONE;
 		const char *ref;
 		while ((ref = next_msgid(t->pool, &rp)) != NULL) {
 			uint32_t c = id_container(t, ref);
-			if (prev != NONE && c != prev && t->nodes[c].parent == NONE && !is_ancestor(t, c, prev))
+			if (prev != NONE && c != prev && t->nodes[c].parent == NONE &&
+			    !is_ancestor(t, c, prev))
 				link_child(t, prev, c);
 			prev = c;
 		}
@@ -261,7 +262,7 @@ static uint32_t prune_list(struct threader *t, uint32_t first, uint32_t parent)
 			uint32_t kids = t->nodes[c].first_child;
 			bool one = kids != NONE && t->nodes[kids].next_sibling == NONE;
 			if (kids == NONE)
-				continue;   /* (A) a dummy without children goes */
+				continue; /* (A) a dummy without children goes */
 			if (parent != NONE || one) {
 				/* (B) its children take its place (at the root only
 				   when there is one) */
@@ -403,7 +404,7 @@ static void write_thread(struct buf *out, const struct threader *t, uint32_t i, 
 			break;
 		buf_append_char(out, ' ');
 		if (n == 1 && t->nodes[kids[0]].k != NULL) {
-			i = kids[0];   /* a chain "1 2 3": no recursion */
+			i = kids[0]; /* a chain "1 2 3": no recursion */
 			continue;
 		}
 		for (size_t k = 0; k < n; k++) {
@@ -426,7 +427,7 @@ static void threader_free(struct threader *t)
 
 void imap_thread_references(const struct imap_sort_keys *keys, uint32_t n, bool uid, struct buf *out)
 {
-	struct threader t = { .keys = keys, .pool = pool_create(4096) };
+	struct threader t = {.keys = keys, .pool = pool_create(4096)};
 	t.nslots = 64;
 	while (t.nslots < (size_t)n * 4)
 		t.nslots *= 2;
@@ -492,7 +493,7 @@ void imap_thread_orderedsubject(const struct imap_sort_keys *keys, uint32_t n, b
 	/* sorted by base subject and sent date; each subject is one thread
 	   whose first message is the parent of the others; threads ordered
 	   by the sent date of their first message */
-	struct threader t = { .keys = keys };
+	struct threader t = {.keys = keys};
 	const struct imap_sort_keys **order = xmalloc((n + 1) * sizeof(*order));
 	for (uint32_t i = 0; i < n; i++)
 		order[i] = &keys[i];

@@ -200,7 +200,7 @@ static int mbox_reload(struct imap_mbox *mbox, char **error_r)
 
 struct sync_job {
 	struct imap_job job;
-	struct imap_mbox *mbox;      /* referenced; used in the loop only */
+	struct imap_mbox *mbox; /* referenced; used in the loop only */
 	char *name;
 };
 
@@ -500,7 +500,8 @@ static void report_flags(struct imap_session *s)
 		if (s->enabled & IMAP_ENABLED_QRESYNC)
 			buf_printf(&out, "UID %u ", msg->uid);
 		buf_append_str(&out, "FLAGS ");
-		imap_append_flags(&out, msg->flags, msg->keywords, msg->uid >= v->first_recent && v->first_recent);
+		imap_append_flags(&out, msg->flags, msg->keywords,
+				  msg->uid >= v->first_recent && v->first_recent);
 		if (s->enabled & IMAP_ENABLED_CONDSTORE)
 			buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)msg->modseq);
 		buf_append_str(&out, ")\r\n");
@@ -583,8 +584,8 @@ static uint32_t lower_bound(const struct imap_view *v, uint32_t uid)
 	return lo;
 }
 
-int imap_view_resolve(struct imap_session *s, const struct imap_seqset *set, bool uid,
-		      uint32_t **seqs_r, const char **error_r)
+int imap_view_resolve(struct imap_session *s, const struct imap_seqset *set, bool uid, uint32_t **seqs_r,
+		      const char **error_r)
 {
 	const struct imap_view *v = s->view;
 	uint32_t *out = NULL;
@@ -603,7 +604,7 @@ int imap_view_resolve(struct imap_session *s, const struct imap_seqset *set, boo
 	uint32_t max_uid = v->count > 0 ? v->vec->uids[v->count - 1] : 0;
 	for (unsigned int r = 0; r < set->count; r++) {
 		uint32_t lo = set->ranges[r].lo, hi = set->ranges[r].hi;
-		uint32_t from, to;   /* 0-based index range [from, to) */
+		uint32_t from, to; /* 0-based index range [from, to) */
 		if (uid) {
 			if (lo == IMAP_SEQ_STAR)
 				lo = max_uid;
@@ -662,9 +663,9 @@ void imap_append_flags(struct buf *out, uint32_t flags, const char *keywords, bo
 		uint32_t bit;
 		const char *name;
 	} names[] = {
-		{ STORE_FLAG_SEEN, "\\Seen" }, { STORE_FLAG_ANSWERED, "\\Answered" },
-		{ STORE_FLAG_FLAGGED, "\\Flagged" }, { STORE_FLAG_DELETED, "\\Deleted" },
-		{ STORE_FLAG_DRAFT, "\\Draft" },
+	    {STORE_FLAG_SEEN, "\\Seen"},       {STORE_FLAG_ANSWERED, "\\Answered"},
+	    {STORE_FLAG_FLAGGED, "\\Flagged"}, {STORE_FLAG_DELETED, "\\Deleted"},
+	    {STORE_FLAG_DRAFT, "\\Draft"},
 	};
 	bool first = true;
 	buf_append_char(out, '(');

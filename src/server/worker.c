@@ -20,7 +20,7 @@
 struct worker *worker;
 
 static const char *const service_names[SERVICE_COUNT] = {
-	"smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps",
+    "smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps",
 };
 
 const char *service_name(enum service s)
@@ -88,7 +88,8 @@ void worker_new_id(char out[24])
 	static unsigned counter;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	unsigned long long v = (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
+	unsigned long long v =
+	    (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
 	char tmp[24];
 	int n = 0;
 	while (v > 0 && n < 12) {
@@ -223,7 +224,7 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
 	for (int i = 0; i < nevlisteners; i++)
 		evconnlistener_disable(evlisteners[i]);
 	drain_timeout = evtimer_new(worker->base, drain_timeout_cb, NULL);
-	struct timeval tv = { 30, 0 };
+	struct timeval tv = {30, 0};
 	evtimer_add(drain_timeout, &tv);
 	/* A drain() may end its session: take the next one first. */
 	for (struct worker_session *ws = all_sessions, *next; ws != NULL; ws = next) {
