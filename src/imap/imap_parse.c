@@ -60,9 +60,8 @@ static const struct imap_parse_limits default_limits = {
     .max_args = 10000,
 };
 
-struct imap_parser *imap_parser_create(const struct imap_parse_limits *limits)
+void imap_parser_set_limits(struct imap_parser *p, const struct imap_parse_limits *limits)
 {
-	struct imap_parser *p = xcalloc(1, sizeof(*p));
 	p->limits = limits != NULL ? *limits : default_limits;
 	if (p->limits.max_line == 0)
 		p->limits.max_line = default_limits.max_line;
@@ -76,6 +75,12 @@ struct imap_parser *imap_parser_create(const struct imap_parse_limits *limits)
 		p->limits.max_depth = default_limits.max_depth;
 	if (p->limits.max_args == 0)
 		p->limits.max_args = default_limits.max_args;
+}
+
+struct imap_parser *imap_parser_create(const struct imap_parse_limits *limits)
+{
+	struct imap_parser *p = xcalloc(1, sizeof(*p));
+	imap_parser_set_limits(p, limits);
 	strcpy(p->tag, "*");
 	return p;
 }
@@ -300,7 +305,7 @@ static enum imap_parse_result line_done(struct imap_parser *p)
 			p->literal_count = 0;
 			p->skip_left = size;
 			p->state = COLLECT_SKIP_LITERAL;
-			if (size > IMAP_SKIP_MAX)
+			if (size > IMAP_SKIP_MAX || p->limits.big_literal_fatal)
 				p->fatal = true;
 		}
 		return IMAP_PARSE_ERROR;
@@ -351,6 +356,12 @@ static bool skip_input(struct imap_parser *p, const char *data, size_t len, size
 		bool sync;
 		size_t brace;
 		if (literal_announce(p->skip_tail, tl, &size, &sync, &brace) == 1 && !sync) {
+			/* the command is over the limits already: so is its
+			   literal */
+			if (size > IMAP_SKIP_MAX || p->limits.big_literal_fatal) {
+				p->fatal = true;
+				return false;
+			}
 			p->skip_left = size;
 			p->state = COLLECT_SKIP_LITERAL;
 			continue;
@@ -380,6 +391,11 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p, const void *data_
 		case COLLECT_SKIP_LINE:
 		case COLLECT_SKIP_LITERAL:
 			skip_input(p, data, len, &used);
+			if (p->fatal) {
+				*used_r = len;
+				p->error = "Literal too big";
+				return IMAP_PARSE_ERROR;
+			}
 			continue;
 		case COLLECT_LITERAL: {
 			size_t n = len - used;

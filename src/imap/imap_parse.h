@@ -29,6 +29,10 @@ struct imap_parse_limits {
 	size_t max_command;        /* text plus literals (default: append limit + 1 MiB) */
 	unsigned int max_depth;    /* list nesting (default 32) */
 	unsigned int max_args;     /* arguments in the whole tree (default 10000) */
+	/* A non-synchronising literal over the limits is fatal (the caller
+	   says BYE and closes) instead of being skipped; RFC 7888 section 4
+	   allows both. */
+	bool big_literal_fatal;
 };
 
 enum imap_arg_type {
@@ -68,6 +72,9 @@ struct imap_parser;
 
 /* limits may be NULL for the defaults; zero fields mean the default. */
 struct imap_parser *imap_parser_create(const struct imap_parse_limits *limits);
+/* Changes the limits, from the next command on: call it only while the
+   parser is not busy (before authentication and after differ). */
+void imap_parser_set_limits(struct imap_parser *parser, const struct imap_parse_limits *limits);
 void imap_parser_destroy(struct imap_parser **parser);
 
 /* Feeds len bytes; *used_r is how many were consumed (the rest belongs to

@@ -30,6 +30,11 @@ struct sasl_server;
 /* RFC 3501 5.4: at least 30 minutes, and RFC 2177: while IDLE too. */
 #define IMAP_MIN_TIMEOUT (30 * 60)
 #define IMAP_PREAUTH_TIMEOUT 60
+/* Before authentication only LOGIN and AUTHENTICATE carry arguments worth
+   the name, and small ones: a command with all its literals is held to
+   this much (as in Dovecot), so that a client without an account cannot
+   make the worker buffer megabytes. */
+#define IMAP_PREAUTH_MAX_COMMAND 8192
 
 enum imap_state { IMAP_STATE_NOAUTH, IMAP_STATE_AUTH, IMAP_STATE_SELECTED, IMAP_STATE_LOGOUT };
 
@@ -68,6 +73,10 @@ struct imap_msg {
 	char *keywords; /* NULL: none */
 	char *locator;  /* the store's file handle (store_msg_open) */
 	bool bare_lf;   /* the file's size is not the size sent */
+	/* SORT and THREAD: the base subject (RFC 5256 2.1) once computed,
+	   else NULL (a message never changes under its UID) */
+	char *base_subject;
+	bool subject_reply;
 };
 
 /* A UID vector whose prefix [0, count) never changes once written: views
@@ -233,6 +242,8 @@ void imap_mbox_mark_dirty(struct imap_mbox *mbox);
    (work of NOOP, SELECT and the sync job); errors in job->error. */
 void imap_mbox_sync_work(struct imap_job *job, const char *name);
 const struct imap_msg *imap_mbox_find(const struct imap_mbox *mbox, uint32_t uid);
+/* The same, for filling the message's caches (base_subject). */
+struct imap_msg *imap_mbox_find_mutable(struct imap_mbox *mbox, uint32_t uid);
 struct imap_view *imap_view_new(struct imap_mbox *mbox, bool readonly);
 void imap_view_free(struct imap_view **view);
 /* Sends what changed since the client last heard (EXISTS, RECENT, FETCH

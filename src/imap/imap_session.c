@@ -311,6 +311,24 @@ static void parse_error(struct imap_session *s)
 		imap_session_close(s, "Too many invalid commands");
 }
 
+/* The parser's limits in the session's state: before authentication a
+   whole command, literals included, is held to IMAP_PREAUTH_MAX_COMMAND,
+   and a non-synchronising literal beyond that ends the connection (its
+   data is on the way: RFC 7888 4); a synchronising one gets BAD without
+   a continuation, and the client may go on. */
+static void session_parse_limits(const struct imap_session *s, struct imap_parse_limits *limits_r)
+{
+	memset(limits_r, 0, sizeof(*limits_r));
+	limits_r->max_append_literal = worker->cfg->max_message_size;
+	if (s->state == IMAP_STATE_NOAUTH) {
+		limits_r->max_line = IMAP_PREAUTH_MAX_COMMAND;
+		limits_r->max_literal = IMAP_PREAUTH_MAX_COMMAND;
+		limits_r->max_append_literal = IMAP_PREAUTH_MAX_COMMAND;
+		limits_r->max_command = IMAP_PREAUTH_MAX_COMMAND;
+		limits_r->big_literal_fatal = true;
+	}
+}
+
 /* Reads and runs commands while input is buffered and nothing waits. */
 static void session_input(struct imap_session *s)
 {
@@ -341,9 +359,12 @@ static void session_input(struct imap_session *s)
 		struct evbuffer_iovec v;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			return;
+		struct imap_parse_limits limits;
+		session_parse_limits(s, &limits);
 		if (s->parser == NULL)
-			s->parser = imap_parser_create(
-			    &(struct imap_parse_limits){.max_append_literal = worker->cfg->max_message_size});
+			s->parser = imap_parser_create(&limits);
+		else if (!imap_parser_busy(s->parser))
+			imap_parser_set_limits(s->parser, &limits);
 		size_t used = 0;
 		enum imap_parse_result r = imap_parser_feed(s->parser, v.iov_base, v.iov_len, &used);
 		evbuffer_drain(in, used);

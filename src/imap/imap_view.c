@@ -103,6 +103,18 @@ const struct imap_msg *imap_mbox_find(const struct imap_mbox *mbox, uint32_t uid
 	return msg_find(mbox, uid);
 }
 
+struct imap_msg *imap_mbox_find_mutable(struct imap_mbox *mbox, uint32_t uid)
+{
+	return msg_find(mbox, uid);
+}
+
+static void msg_free(struct imap_msg *m)
+{
+	free(m->keywords);
+	free(m->locator);
+	free(m->base_subject);
+}
+
 static void msgs_reserve(struct imap_mbox *mbox, uint32_t n)
 {
 	if (n <= mbox->alloc)
@@ -136,8 +148,7 @@ static void remove_uids(struct imap_mbox *mbox, const uint32_t *uids, size_t n, 
 		struct imap_msg *m = msg_find(mbox, uids[i]);
 		if (m == NULL)
 			continue;
-		free(m->keywords);
-		free(m->locator);
+		msg_free(m);
 		size_t idx = (size_t)(m - mbox->msgs);
 		memmove(m, m + 1, (mbox->count - idx - 1) * sizeof(*m));
 		mbox->count--;
@@ -354,10 +365,8 @@ void imap_mbox_unref(struct imap_mbox **mp)
 		event_free(m->watch_ev);
 	if (m->watch_fd >= 0)
 		close(m->watch_fd);
-	for (uint32_t i = 0; i < m->count; i++) {
-		free(m->msgs[i].keywords);
-		free(m->msgs[i].locator);
-	}
+	for (uint32_t i = 0; i < m->count; i++)
+		msg_free(&m->msgs[i]);
 	free(m->msgs);
 	uidvec_unref(&m->vec);
 	store_mailbox_close(&m->smbox);

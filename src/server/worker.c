@@ -1,6 +1,7 @@
 /* A worker process: one libevent loop serving every protocol. */
 #include "server/server.h"
 #include "auth/userdb.h"
+#include "lib/hash.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
 #include "lib/tls.h"
@@ -28,7 +29,9 @@ const char *service_name(enum service s)
 	return s < SERVICE_COUNT ? service_names[s] : "?";
 }
 
-/* Connections per client IP: a small chained hash table. */
+/* Connections per client IP: a small chained hash table.  Clients choose
+   their addresses (an IPv6 /64 holds plenty), so the hash is keyed: none
+   can crowd its connections into one chain. */
 struct ip_count {
 	struct ip_count *next;
 	int count;
@@ -39,10 +42,7 @@ static struct ip_count *ip_table[IP_BUCKETS];
 
 static struct ip_count **ip_slot(const char *ip)
 {
-	unsigned h = 5381;
-	for (const char *p = ip; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	struct ip_count **slot = &ip_table[h % IP_BUCKETS];
+	struct ip_count **slot = &ip_table[hash_str(ip) % IP_BUCKETS];
 	while (*slot != NULL && strcmp((*slot)->ip, ip) != 0)
 		slot = &(*slot)->next;
 	return slot;

@@ -281,6 +281,81 @@ static void test_big_nonsync_literal_skipped(void **state)
 	imap_parser_destroy(&p);
 }
 
+/* Limits as a session holds them before authentication: 8 KB for a whole
+   command with its literals, and a non-synchronising literal beyond that
+   is fatal (the data is on its way: BYE instead of reading it). */
+static const struct imap_parse_limits preauth_limits = {
+    .max_line = 8192,
+    .max_literal = 8192,
+    .max_append_literal = 8192,
+    .max_command = 8192,
+    .big_literal_fatal = true,
+};
+
+static void test_preauth_literals(void **state)
+{
+	struct imap_parser *p = imap_parser_create(&preauth_limits);
+	size_t used;
+	/* APPEND gets no more than any other command */
+	const char *in = "a APPEND x {26000000+}\r\nxxxx";
+	assert_int_equal(imap_parser_feed(p, in, strlen(in), &used), IMAP_PARSE_ERROR);
+	assert_true(imap_parser_fatal(p));
+	imap_parser_destroy(&p);
+	/* literals that fit one by one, but not together */
+	p = imap_parser_create(&preauth_limits);
+	struct buf b = BUF_INIT;
+	buf_append_str(&b, "a LOGIN {4000+}\r\n");
+	for (int i = 0; i < 3; i++) {
+		for (int j = 0; j < 400; j++)
+			buf_append_str(&b, "yyyyyyyyyy");
+		buf_append_str(&b, " {4000+}\r\n");
+	}
+	assert_int_equal(imap_parser_feed(p, b.data, b.len, &used), IMAP_PARSE_ERROR);
+	assert_true(imap_parser_fatal(p));
+	assert_true(used < 8192 + 100);
+	buf_free(&b);
+	imap_parser_destroy(&p);
+	/* a synchronising one: refused before the client sends it, and the
+	   session goes on */
+	p = imap_parser_create(&preauth_limits);
+	in = "a LOGIN {9000}\r\n";
+	assert_int_equal(imap_parser_feed(p, in, strlen(in), &used), IMAP_PARSE_ERROR);
+	assert_false(imap_parser_fatal(p));
+	assert_string_equal(imap_parser_tag(p), "a");
+	in = "b LOGIN {3}\r\n";
+	assert_int_equal(imap_parser_feed(p, in, strlen(in), &used), IMAP_PARSE_LITERAL);
+	in = "joe pw\r\n";
+	assert_int_equal(imap_parser_feed(p, in, strlen(in), &used), IMAP_PARSE_COMMAND);
+	assert_string_equal(imap_parser_command(p)->tag, "b");
+	/* after login: the full limits, from the next command on */
+	assert_false(imap_parser_busy(p));
+	imap_parser_set_limits(p, NULL);
+	b = (struct buf)BUF_INIT;
+	buf_append_str(&b, "c APPEND x {100000+}\r\n");
+	for (int j = 0; j < 10000; j++)
+		buf_append_str(&b, "zzzzzzzzzz");
+	buf_append_str(&b, "\r\n");
+	assert_int_equal(imap_parser_feed(p, b.data, b.len, &used), IMAP_PARSE_COMMAND);
+	assert_int_equal(imap_parser_command(p)->args[1].len, 100000);
+	buf_free(&b);
+	imap_parser_destroy(&p);
+	/* a command over the limits already, whose skipped line ends in a
+	   non-synchronising literal */
+	p = imap_parser_create(&preauth_limits);
+	b = (struct buf)BUF_INIT;
+	buf_append_str(&b, "a LOGIN ");
+	for (int j = 0; j < 1000; j++)
+		buf_append_str(&b, "xxxxxxxxxx");
+	buf_append_str(&b, " {100000000+}\r\nxxxx");
+	assert_int_equal(imap_parser_feed(p, b.data, b.len, &used), IMAP_PARSE_ERROR);
+	assert_false(imap_parser_fatal(p));
+	size_t pos = used;
+	assert_int_equal(imap_parser_feed(p, b.data + pos, b.len - pos, &used), IMAP_PARSE_ERROR);
+	assert_true(imap_parser_fatal(p));
+	buf_free(&b);
+	imap_parser_destroy(&p);
+}
+
 static void test_max_args(void **state)
 {
 	struct imap_parse_limits lim = {.max_args = 5};
@@ -669,6 +744,7 @@ int main(void)
 	    cmocka_unit_test(test_stops_after_command),
 	    cmocka_unit_test(test_long_line_skipped),
 	    cmocka_unit_test(test_big_nonsync_literal_skipped),
+	    cmocka_unit_test(test_preauth_literals),
 	    cmocka_unit_test(test_max_args),
 	    cmocka_unit_test(test_seqset),
 	    cmocka_unit_test(test_store),

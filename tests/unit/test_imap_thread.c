@@ -14,6 +14,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Inputs crafted against the old code made it run for minutes or forever:
+   a watchdog turns that into a failure, and the time each case took is
+   checked against a bound far above what linear work needs. */
+#define WATCHDOG_SECONDS 60
+
+static double cpu_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static char *repeat(const char *head, const char *unit, size_t n, const char *tail)
+{
+	size_t hl = strlen(head), ul = strlen(unit), tl = strlen(tail);
+	char *s = xmalloc(hl + ul * n + tl + 1);
+	memcpy(s, head, hl);
+	for (size_t i = 0; i < n; i++)
+		memcpy(s + hl + i * ul, unit, ul);
+	memcpy(s + hl + ul * n, tail, tl + 1);
+	return s;
+}
 
 static void test_base_subject(void **state)
 {
@@ -57,6 +82,20 @@ static void test_base_subject(void **state)
 	    {"Re: été", "été", true},
 	    {"[PATCH 1/2] Re: fix", "fix", true},
 	    {"(fwd)", "", true},
+	    /* runs of blobs: a subj-refwd can only follow the whole run */
+	    {"[a][b][c] x", "x", false},
+	    {"[a][b][c]", "[c]", false},
+	    {"[a] [b] [c]  ", "[c]", false},
+	    {"[a][b]re[c]: x", "x", true},
+	    {"[a][b] re [c] x", "re [c] x", false},
+	    {"[a][b][c", "[c", false},
+	    {"[a][b[c]] x", "[b[c]] x", false},
+	    {"[][] Re: [] Fwd[]: x", "x", true},
+	    {"[]", "[]", false},
+	    {"[fwd: [a][b] x]", "x", true},
+	    {"[fwd: [a][b]]", "[b]", true},
+	    {"[a] [fwd: x]", "x", true},
+	    {"re: [a] [fwd: re: [b] x (fwd)]", "x", true},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		bool reply = !cases[i].reply;
@@ -69,6 +108,39 @@ static void test_base_subject(void **state)
 	char *s = imap_base_subject(NULL, NULL);
 	assert_string_equal(s, "");
 	free(s);
+}
+
+static void test_base_subject_crafted(void **state)
+{
+	/* Each of these took the old extraction time quadratic in its
+	   length (32,000 "[]" and an "x": 1.2 s). */
+	enum { N = 200000 };
+	static const struct {
+		const char *head, *unit, *tail, *out;
+		bool reply;
+	} cases[] = {
+	    {"", "[]", "x", "x", false},      {"", "[]", "", "[]", false},
+	    {"", "[a] ", "Re: x", "x", true}, {"", "[a]", "re [b", "re [b", false},
+	    {"", "[", "x", NULL, false},      {"", "Re: ", "x", "x", true},
+	    {"", "[fwd: ", "x", NULL, true},  {"x", "(fwd) ", "", "x", true},
+	    {"", "re [a][", "", NULL, false},
+	};
+	alarm(WATCHDOG_SECONDS);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *in = repeat(cases[i].head, cases[i].unit, N, cases[i].tail);
+		bool reply;
+		double t0 = cpu_seconds();
+		char *out = imap_base_subject(in, &reply);
+		double spent = cpu_seconds() - t0;
+		if (spent > 0.5)
+			fail_msg("base subject of %d x \"%s\": %.2f s", N, cases[i].unit, spent);
+		if (cases[i].out != NULL && (strcmp(out, cases[i].out) != 0 || reply != cases[i].reply))
+			fail_msg("base subject of %d x \"%s\": \"%.20s\" reply=%d", N, cases[i].unit, out,
+				 reply);
+		free(out);
+		free(in);
+	}
+	alarm(0);
 }
 
 /* ---- threads ---- */
@@ -252,16 +324,170 @@ static void test_thread_big(void **state)
 	free(refs);
 }
 
+/* A thread of keys from repeat()-made strings, for the big cases. */
+static void thread_owned(struct imap_sort_keys *keys, uint32_t n, const char *want, double max_seconds)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		keys[i].seq = i + 1;
+		keys[i].uid = 100 + i + 1;
+		if (keys[i].subject == NULL)
+			keys[i].subject = xstrdup("");
+	}
+	struct buf out = BUF_INIT;
+	double t0 = cpu_seconds();
+	imap_thread_references(keys, n, false, &out);
+	double spent = cpu_seconds() - t0;
+	if (spent > max_seconds)
+		fail_msg("THREAD of %u messages: %.2f s", n, spent);
+	if (want != NULL && strcmp(buf_cstr(&out), want) != 0)
+		fail_msg("thread: got \"%.200s\", want \"%s\"", buf_cstr(&out), want);
+	/* every message appears once, parentheses balance */
+	size_t numbers = 0;
+	long depth = 0;
+	for (const char *p = buf_cstr(&out); *p; p++) {
+		if (*p >= '0' && *p <= '9' && (p[1] < '0' || p[1] > '9'))
+			numbers++;
+		depth += *p == '(' ? 1 : *p == ')' ? -1 : 0;
+		assert_true(depth >= 0);
+	}
+	assert_int_equal(depth, 0);
+	assert_int_equal(numbers, n);
+	buf_free(&out);
+	for (uint32_t i = 0; i < n; i++)
+		imap_sort_keys_free(&keys[i]);
+	free(keys);
+}
+
+static char *numbered(const char *fmt, uint32_t i)
+{
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), fmt, i);
+	return xstrdup(tmp);
+}
+
+static void test_references_many_ids(void **state)
+{
+	alarm(WATCHDOG_SECONDS);
+	/* More IDs in References than the old fixed table (max(64, 4 x
+	   messages) slots) held: it filled up and the lookup never ended. */
+	CHECK_REFS("(1)", {1, "s", "<a@x>",
+			   "<r0@x> <r1@x> <r2@x> <r3@x> <r4@x> <r5@x> <r6@x> <r7@x> <r8@x> <r9@x> "
+			   "<r10@x> <r11@x> <r12@x> <r13@x> <r14@x> <r15@x> <r16@x> <r17@x> <r18@x> "
+			   "<r19@x> <r20@x> <r21@x> <r22@x> <r23@x> <r24@x> <r25@x> <r26@x> <r27@x> "
+			   "<r28@x> <r29@x> <r30@x> <r31@x> <r32@x> <r33@x> <r34@x> <r35@x> <r36@x> "
+			   "<r37@x> <r38@x> <r39@x> <r40@x> <r41@x> <r42@x> <r43@x> <r44@x> <r45@x> "
+			   "<r46@x> <r47@x> <r48@x> <r49@x> <r50@x> <r51@x> <r52@x> <r53@x> <r54@x> "
+			   "<r55@x> <r56@x> <r57@x> <r58@x> <r59@x> <r60@x> <r61@x> <r62@x> <r63@x> "
+			   "<r64@x> <r65@x> <r66@x> <r67@x> <r68@x> <r69@x>",
+			   NULL});
+	/* 200,000 IDs: a chain of placeholders that deep (the old code
+	   recursed once per level and overflowed the stack; the MIME parser
+	   keeps a field to 64 KiB, but a chain of replies is as deep as the
+	   mailbox is big); the message it ends in is found, and a second
+	   message under the chain too */
+	enum { DEEP = 200000 };
+	struct buf refs = BUF_INIT;
+	for (uint32_t i = 0; i < DEEP; i++)
+		buf_printf(&refs, "<c%u@x> ", i);
+	struct imap_sort_keys *keys = xcalloc(4, sizeof(*keys));
+	keys[0].date = 3;
+	keys[0].message_id = xstrdup("<a@x>");
+	keys[0].references = buf_steal(&refs);
+	keys[1].date = 1;
+	keys[1].message_id = numbered("<c%u@x>", DEEP - 1);
+	keys[1].references = numbered("<c%u@x>", DEEP - 2);
+	keys[2].date = 2;
+	keys[2].message_id = xstrdup("<b@x>");
+	keys[2].references = numbered("<c%u@x>", DEEP / 2);
+	thread_owned(keys, 3, "((2 1)(3))", 2.0);
+	/* one header of "<" and a ">": scanning for IDs restarted at each "<"
+	   and looked for the ">" again */
+	keys = xcalloc(2, sizeof(*keys));
+	keys[0].message_id = xstrdup("<a@x>");
+	keys[0].references = repeat("", "<", 1000000, ">");
+	thread_owned(keys, 1, "(1)", 1.0);
+	alarm(0);
+}
+
+static void test_references_crafted_mailbox(void **state)
+{
+	enum { N = 100000 };
+	alarm(WATCHDOG_SECONDS);
+	/* N replies to one missing message: appending each to a list of
+	   siblings cost the length of that list */
+	struct imap_sort_keys *keys = xcalloc(N + 1, sizeof(*keys));
+	for (uint32_t i = 0; i < N; i++) {
+		keys[i].date = i;
+		keys[i].message_id = numbered("<m%u@x>", i);
+		keys[i].references = xstrdup("<p@x>");
+	}
+	thread_owned(keys, N, NULL, 1.5);
+	/* N messages of one subject: gathered under one dummy */
+	keys = xcalloc(N + 1, sizeof(*keys));
+	for (uint32_t i = 0; i < N; i++) {
+		keys[i].date = i;
+		keys[i].message_id = numbered("<m%u@x>", i);
+		keys[i].subject = imap_base_subject(i % 2 ? "Re: same" : "same", &keys[i].subject_reply);
+	}
+	thread_owned(keys, N, NULL, 1.5);
+	/* a chain of 100,000 placeholders, N / 10 messages under its end */
+	keys = xcalloc(N / 10 + 2, sizeof(*keys));
+	struct buf refs = BUF_INIT;
+	for (uint32_t i = 0; i < 100000; i++)
+		buf_printf(&refs, "<c%u@x> ", i);
+	keys[0].message_id = xstrdup("<top@x>");
+	keys[0].references = buf_steal(&refs);
+	for (uint32_t i = 1; i <= N / 10; i++) {
+		keys[i].date = i;
+		keys[i].message_id = numbered("<m%u@x>", i);
+		keys[i].references = xstrdup("<c99999@x>");
+	}
+	thread_owned(keys, N / 10 + 1, NULL, 1.5);
+	/* a tree 50,000 levels deep with a branch at every level: output
+	   nested that deep */
+	keys = xcalloc(N + 1, sizeof(*keys));
+	for (uint32_t i = 0; i < N; i++) {
+		keys[i].date = i;
+		keys[i].message_id = numbered("<m%u@x>", i);
+		if (i >= 2)
+			keys[i].in_reply_to = numbered("<m%u@x>", (i / 2 - 1) * 2);
+	}
+	thread_owned(keys, N, NULL, 1.5);
+	alarm(0);
+}
+
+static void test_orderedsubject_many(void **state)
+{
+	enum { N = 100000 };
+	alarm(WATCHDOG_SECONDS);
+	struct imap_sort_keys *keys = xcalloc(N + 1, sizeof(*keys));
+	for (uint32_t i = 0; i < N; i++) {
+		keys[i].seq = i + 1;
+		keys[i].uid = i + 1;
+		keys[i].date = i;
+		keys[i].subject = xstrdup("same");
+	}
+	struct buf out = BUF_INIT;
+	double t0 = cpu_seconds();
+	imap_thread_orderedsubject(keys, N, false, &out);
+	assert_true(cpu_seconds() - t0 < 1.5);
+	assert_true(strncmp(buf_cstr(&out), "(1 (2)(3)(4)", 12) == 0);
+	buf_free(&out);
+	for (uint32_t i = 0; i < N; i++)
+		imap_sort_keys_free(&keys[i]);
+	free(keys);
+	alarm(0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_base_subject),
-	    cmocka_unit_test(test_references_links),
-	    cmocka_unit_test(test_references_dummies),
-	    cmocka_unit_test(test_references_subjects),
-	    cmocka_unit_test(test_references_rfc_example),
-	    cmocka_unit_test(test_orderedsubject),
-	    cmocka_unit_test(test_thread_big),
+	    cmocka_unit_test(test_base_subject),        cmocka_unit_test(test_base_subject_crafted),
+	    cmocka_unit_test(test_references_links),    cmocka_unit_test(test_references_dummies),
+	    cmocka_unit_test(test_references_subjects), cmocka_unit_test(test_references_rfc_example),
+	    cmocka_unit_test(test_orderedsubject),      cmocka_unit_test(test_thread_big),
+	    cmocka_unit_test(test_references_many_ids), cmocka_unit_test(test_references_crafted_mailbox),
+	    cmocka_unit_test(test_orderedsubject_many),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
