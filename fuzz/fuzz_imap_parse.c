@@ -52,10 +52,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	size_t chunk = (size_t)(data[0] % 16) + 1;
+	bool preauth = (data[0] & 16) != 0; /* as before authentication */
 	data++;
 	size--;
-	struct imap_parse_limits limits = { .max_line = 2048, .max_literal = 4096,
-					    .max_append_literal = 8192, .max_depth = 8, .max_args = 200 };
+	struct imap_parse_limits limits = {.max_line = 2048,
+					   .max_literal = 4096,
+					   .max_append_literal = 8192,
+					   .max_depth = 8,
+					   .max_args = 200,
+					   .big_literal_fatal = preauth};
 	struct imap_parser *p = imap_parser_create(&limits);
 	size_t pos = 0;
 	while (pos < size) {

@@ -22,8 +22,8 @@
 #define IMAP_SKIP_MAX ((uint64_t)256 * 1024 * 1024)
 
 struct imap_literal_pos {
-	size_t announce;      /* offset of "{" (or "~") */
-	size_t data;          /* offset of the first data byte */
+	size_t announce; /* offset of "{" (or "~") */
+	size_t data;     /* offset of the first data byte */
 	size_t len;
 };
 
@@ -32,15 +32,15 @@ enum collect_state { COLLECT_LINE, COLLECT_LITERAL, COLLECT_SKIP_LINE, COLLECT_S
 struct imap_parser {
 	struct imap_parse_limits limits;
 	enum collect_state state;
-	struct buf text;               /* the command so far */
-	size_t line_start;             /* offset of the current line in text */
+	struct buf text;   /* the command so far */
+	size_t line_start; /* offset of the current line in text */
 	size_t literal_left;
 	struct imap_literal_pos *literals;
 	unsigned int literal_count, literal_alloc;
 	bool has_nul;
 	/* skipping after an error */
 	uint64_t skip_left;
-	char skip_tail[24];            /* end of the skipped line */
+	char skip_tail[24]; /* end of the skipped line */
 	size_t skip_tail_len;
 	bool fatal;
 	/* results */
@@ -48,21 +48,20 @@ struct imap_parser {
 	struct imap_command cmd;
 	char tag[64];
 	const char *error;
-	const char *pending_error;     /* reported once the skipped line ends */
+	const char *pending_error; /* reported once the skipped line ends */
 };
 
 static const struct imap_parse_limits default_limits = {
-	.max_line = 64 * 1024,
-	.max_literal = 64 * 1024,
-	.max_append_literal = 64 * 1024 * 1024,
-	.max_command = 0,
-	.max_depth = 32,
-	.max_args = 10000,
+    .max_line = 64 * 1024,
+    .max_literal = 64 * 1024,
+    .max_append_literal = 64 * 1024 * 1024,
+    .max_command = 0,
+    .max_depth = 32,
+    .max_args = 10000,
 };
 
-struct imap_parser *imap_parser_create(const struct imap_parse_limits *limits)
+void imap_parser_set_limits(struct imap_parser *p, const struct imap_parse_limits *limits)
 {
-	struct imap_parser *p = xcalloc(1, sizeof(*p));
 	p->limits = limits != NULL ? *limits : default_limits;
 	if (p->limits.max_line == 0)
 		p->limits.max_line = default_limits.max_line;
@@ -76,6 +75,12 @@ struct imap_parser *imap_parser_create(const struct imap_parse_limits *limits)
 		p->limits.max_depth = default_limits.max_depth;
 	if (p->limits.max_args == 0)
 		p->limits.max_args = default_limits.max_args;
+}
+
+struct imap_parser *imap_parser_create(const struct imap_parse_limits *limits)
+{
+	struct imap_parser *p = xcalloc(1, sizeof(*p));
+	imap_parser_set_limits(p, limits);
 	strcpy(p->tag, "*");
 	return p;
 }
@@ -185,8 +190,7 @@ static bool command_is_append(const struct imap_parser *p)
 /* Parses a literal announcement at the end of line (start..end of the
    line in text).  Returns 1 with the size and sync flag, 0 when the line
    does not end in one, -1 when it ends in a malformed one ("{-5}"). */
-static int literal_announce(const char *line, size_t len, uint64_t *size_r, bool *sync_r,
-			    size_t *brace_r)
+static int literal_announce(const char *line, size_t len, uint64_t *size_r, bool *sync_r, size_t *brace_r)
 {
 	if (len < 3 || line[len - 1] != '}')
 		return 0;
@@ -233,8 +237,7 @@ static int literal_announce(const char *line, size_t len, uint64_t *size_r, bool
 	return 1;
 }
 
-static void start_skip_line(struct imap_parser *p, const char *error, const char *data,
-			    size_t len)
+static void start_skip_line(struct imap_parser *p, const char *error, const char *data, size_t len)
 {
 	if (p->text.len > 0)
 		note_tag(p);
@@ -302,13 +305,13 @@ static enum imap_parse_result line_done(struct imap_parser *p)
 			p->literal_count = 0;
 			p->skip_left = size;
 			p->state = COLLECT_SKIP_LITERAL;
-			if (size > IMAP_SKIP_MAX)
+			if (size > IMAP_SKIP_MAX || p->limits.big_literal_fatal)
 				p->fatal = true;
 		}
 		return IMAP_PARSE_ERROR;
 	}
 	if (brace > 0 && line[brace - 1] == '~')
-		brace--;   /* literal8: the token starts at "~" */
+		brace--; /* literal8: the token starts at "~" */
 	record_literal(p, p->line_start + brace, size);
 	p->literal_left = (size_t)size;
 	p->state = COLLECT_LITERAL;
@@ -353,6 +356,12 @@ static bool skip_input(struct imap_parser *p, const char *data, size_t len, size
 		bool sync;
 		size_t brace;
 		if (literal_announce(p->skip_tail, tl, &size, &sync, &brace) == 1 && !sync) {
+			/* the command is over the limits already: so is its
+			   literal */
+			if (size > IMAP_SKIP_MAX || p->limits.big_literal_fatal) {
+				p->fatal = true;
+				return false;
+			}
 			p->skip_left = size;
 			p->state = COLLECT_SKIP_LITERAL;
 			continue;
@@ -363,8 +372,7 @@ static bool skip_input(struct imap_parser *p, const char *data, size_t len, size
 	return false;
 }
 
-enum imap_parse_result imap_parser_feed(struct imap_parser *p, const void *data_, size_t len,
-					size_t *used_r)
+enum imap_parse_result imap_parser_feed(struct imap_parser *p, const void *data_, size_t len, size_t *used_r)
 {
 	const char *data = data_;
 	size_t used = 0;
@@ -383,6 +391,11 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p, const void *data_
 		case COLLECT_SKIP_LINE:
 		case COLLECT_SKIP_LITERAL:
 			skip_input(p, data, len, &used);
+			if (p->fatal) {
+				*used_r = len;
+				p->error = "Literal too big";
+				return IMAP_PARSE_ERROR;
+			}
 			continue;
 		case COLLECT_LITERAL: {
 			size_t n = len - used;
@@ -403,8 +416,7 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p, const void *data_
 		const char *lf = memchr(data + used, '\n', len - used);
 		size_t n = lf != NULL ? (size_t)(lf - (data + used)) : len - used;
 		size_t line_len = p->text.len - p->line_start;
-		if (line_len + n > p->limits.max_line + 1 ||
-		    p->text.len + n > p->limits.max_command) {
+		if (line_len + n > p->limits.max_line + 1 || p->text.len + n > p->limits.max_command) {
 			start_skip_line(p, "Command line too long", data + used, n);
 			*used_r = used;
 			return IMAP_PARSE_ERROR;
@@ -458,8 +470,8 @@ static bool is_loose_atom_char(unsigned char c)
 	return c > 0x20 && c < 0x7f && strchr("(){\"", c) == NULL;
 }
 
-static struct imap_arg *arg_array_grow(struct tokeniser *t, struct imap_arg *arr,
-				       unsigned int count, unsigned int *alloc)
+static struct imap_arg *arg_array_grow(struct tokeniser *t, struct imap_arg *arr, unsigned int count,
+				       unsigned int *alloc)
 {
 	if (count < *alloc)
 		return arr;
@@ -642,7 +654,7 @@ static int parse_list(struct tokeniser *t, struct imap_arg **args_r, unsigned in
 
 static int tokenise(struct imap_parser *p)
 {
-	struct tokeniser t = { .p = p, .s = p->text.data, .len = p->text.len };
+	struct tokeniser t = {.p = p, .s = p->text.data, .len = p->text.len};
 	if (p->has_nul) {
 		p->error = "NUL byte in command";
 		return -1;
@@ -732,8 +744,7 @@ bool imap_arg_nstring(const struct imap_arg *arg, const char **str_r)
 
 bool imap_arg_atom_equals(const struct imap_arg *arg, const char *atom)
 {
-	return (arg->type == IMAP_ARG_ATOM || arg->type == IMAP_ARG_NIL) &&
-	       strcasecmp(arg->str, atom) == 0;
+	return (arg->type == IMAP_ARG_ATOM || arg->type == IMAP_ARG_NIL) && strcasecmp(arg->str, atom) == 0;
 }
 
 bool imap_parse_number64(const char *s, uint64_t *num_r)

@@ -23,18 +23,22 @@
 struct pool;
 
 struct imap_parse_limits {
-	size_t max_line;            /* one line of command text (default 64 KiB) */
-	size_t max_literal;         /* one literal outside APPEND (default 64 KiB) */
-	size_t max_append_literal;  /* one APPEND literal (default 64 MiB) */
-	size_t max_command;         /* text plus literals (default: append limit + 1 MiB) */
-	unsigned int max_depth;     /* list nesting (default 32) */
-	unsigned int max_args;      /* arguments in the whole tree (default 10000) */
+	size_t max_line;           /* one line of command text (default 64 KiB) */
+	size_t max_literal;        /* one literal outside APPEND (default 64 KiB) */
+	size_t max_append_literal; /* one APPEND literal (default 64 MiB) */
+	size_t max_command;        /* text plus literals (default: append limit + 1 MiB) */
+	unsigned int max_depth;    /* list nesting (default 32) */
+	unsigned int max_args;     /* arguments in the whole tree (default 10000) */
+	/* A non-synchronising literal over the limits is fatal (the caller
+	   says BYE and closes) instead of being skipped; RFC 7888 section 4
+	   allows both. */
+	bool big_literal_fatal;
 };
 
 enum imap_arg_type {
-	IMAP_ARG_ATOM,     /* also "BODY[HEADER.FIELDS (A B)]<0.10>" as one atom */
-	IMAP_ARG_STRING,   /* quoted string, unescaped */
-	IMAP_ARG_LITERAL,  /* {n} or {n+}; literal8 ~{n} sets literal8 */
+	IMAP_ARG_ATOM,    /* also "BODY[HEADER.FIELDS (A B)]<0.10>" as one atom */
+	IMAP_ARG_STRING,  /* quoted string, unescaped */
+	IMAP_ARG_LITERAL, /* {n} or {n+}; literal8 ~{n} sets literal8 */
 	IMAP_ARG_NIL,
 	IMAP_ARG_LIST,
 };
@@ -42,32 +46,35 @@ enum imap_arg_type {
 struct imap_arg {
 	enum imap_arg_type type;
 	bool literal8;
-	const char *str;           /* NUL-terminated text (may hold NULs: use len) */
+	const char *str; /* NUL-terminated text (may hold NULs: use len) */
 	size_t len;
-	struct imap_arg *list;     /* IMAP_ARG_LIST */
+	struct imap_arg *list; /* IMAP_ARG_LIST */
 	unsigned int count;
 };
 
 struct imap_command {
 	const char *tag;
-	const char *name;          /* uppercased */
+	const char *name; /* uppercased */
 	struct imap_arg *args;
 	unsigned int count;
 };
 
 enum imap_parse_result {
-	IMAP_PARSE_MORE,     /* all input used; feed more */
-	IMAP_PARSE_LITERAL,  /* a synchronising literal was announced: send a
-			        "+ " continuation, then feed more */
-	IMAP_PARSE_COMMAND,  /* a command is complete: imap_parser_command() */
-	IMAP_PARSE_ERROR,    /* the command is rejected: answer
-			        "<imap_parser_tag()> BAD <imap_parser_error()>" */
+	IMAP_PARSE_MORE,    /* all input used; feed more */
+	IMAP_PARSE_LITERAL, /* a synchronising literal was announced: send a
+			       "+ " continuation, then feed more */
+	IMAP_PARSE_COMMAND, /* a command is complete: imap_parser_command() */
+	IMAP_PARSE_ERROR,   /* the command is rejected: answer
+			       "<imap_parser_tag()> BAD <imap_parser_error()>" */
 };
 
 struct imap_parser;
 
 /* limits may be NULL for the defaults; zero fields mean the default. */
 struct imap_parser *imap_parser_create(const struct imap_parse_limits *limits);
+/* Changes the limits, from the next command on: call it only while the
+   parser is not busy (before authentication and after differ). */
+void imap_parser_set_limits(struct imap_parser *parser, const struct imap_parse_limits *limits);
 void imap_parser_destroy(struct imap_parser **parser);
 
 /* Feeds len bytes; *used_r is how many were consumed (the rest belongs to
@@ -113,19 +120,18 @@ bool imap_tag_valid(const char *s, size_t len);
 #define IMAP_SEQ_STAR UINT32_MAX
 
 struct imap_seq_range {
-	uint32_t lo, hi;            /* lo <= hi; IMAP_SEQ_STAR is "*" */
+	uint32_t lo, hi; /* lo <= hi; IMAP_SEQ_STAR is "*" */
 };
 
 struct imap_seqset {
 	struct imap_seq_range *ranges;
 	unsigned int count;
-	bool saved;                 /* "$": the SEARCHRES result */
+	bool saved; /* "$": the SEARCHRES result */
 };
 
 /* Parses a sequence set into the pool; ranges are normalised to lo <= hi
    ("5:2" is 2:5, "*:4" is 4:*).  Returns 0, or -1 with *error_r. */
-int imap_seqset_parse(struct pool *pool, const char *s, struct imap_seqset **set_r,
-		      const char **error_r);
+int imap_seqset_parse(struct pool *pool, const char *s, struct imap_seqset **set_r, const char **error_r);
 /* True when n is in the set, with "*" meaning max. */
 bool imap_seqset_contains(const struct imap_seqset *set, uint32_t n, uint32_t max);
 /* Largest number named in the set ("*" counts as max). */
@@ -143,7 +149,7 @@ enum imap_flag {
 };
 
 struct imap_flags {
-	unsigned int flags;          /* enum imap_flag */
+	unsigned int flags; /* enum imap_flag */
 	const char **keywords;
 	unsigned int keyword_count;
 };
@@ -182,19 +188,19 @@ enum imap_fetch_item {
 	IMAP_FETCH_INTERNALDATE = 1 << 1,
 	IMAP_FETCH_RFC822_SIZE = 1 << 2,
 	IMAP_FETCH_ENVELOPE = 1 << 3,
-	IMAP_FETCH_BODY = 1 << 4,            /* non-extensible BODYSTRUCTURE */
+	IMAP_FETCH_BODY = 1 << 4, /* non-extensible BODYSTRUCTURE */
 	IMAP_FETCH_BODYSTRUCTURE = 1 << 5,
 	IMAP_FETCH_UID = 1 << 6,
 	IMAP_FETCH_MODSEQ = 1 << 7,
-	IMAP_FETCH_RFC822 = 1 << 8,          /* = BODY[] (sets \Seen) */
-	IMAP_FETCH_RFC822_HEADER = 1 << 9,   /* = BODY.PEEK[HEADER] */
-	IMAP_FETCH_RFC822_TEXT = 1 << 10,    /* = BODY[TEXT] (sets \Seen) */
+	IMAP_FETCH_RFC822 = 1 << 8,        /* = BODY[] (sets \Seen) */
+	IMAP_FETCH_RFC822_HEADER = 1 << 9, /* = BODY.PEEK[HEADER] */
+	IMAP_FETCH_RFC822_TEXT = 1 << 10,  /* = BODY[TEXT] (sets \Seen) */
 	IMAP_FETCH_SAVEDATE = 1 << 11,
 	IMAP_FETCH_EMAILID = 1 << 12,
 };
 
 enum imap_section_spec {
-	IMAP_SECTION_ALL,            /* BODY[] or BODY[1.2] */
+	IMAP_SECTION_ALL, /* BODY[] or BODY[1.2] */
 	IMAP_SECTION_HEADER,
 	IMAP_SECTION_HEADER_FIELDS,
 	IMAP_SECTION_HEADER_FIELDS_NOT,
@@ -206,21 +212,21 @@ enum imap_section_spec {
 
 struct imap_fetch_body {
 	bool peek;
-	bool binary;                 /* BINARY[...] (RFC 3516) */
-	bool binary_size;            /* BINARY.SIZE[...] */
+	bool binary;      /* BINARY[...] (RFC 3516) */
+	bool binary_size; /* BINARY.SIZE[...] */
 	uint32_t parts[IMAP_SECTION_MAX_PARTS];
 	unsigned int part_count;
 	enum imap_section_spec spec;
-	const char **fields;         /* HEADER.FIELDS[.NOT] names */
+	const char **fields; /* HEADER.FIELDS[.NOT] names */
 	unsigned int field_count;
 	bool partial;
 	uint32_t offset, length;
-	const char *section;         /* the section text as it is echoed back:
-				        "HEADER.FIELDS (FROM TO)" */
+	const char *section; /* the section text as it is echoed back:
+				"HEADER.FIELDS (FROM TO)" */
 };
 
 struct imap_fetch_atts {
-	unsigned int items;          /* enum imap_fetch_item */
+	unsigned int items; /* enum imap_fetch_item */
 	struct imap_fetch_body *bodies;
 	unsigned int body_count;
 	/* modifiers (RFC 7162) */
@@ -239,31 +245,43 @@ bool imap_fetch_sets_seen(const struct imap_fetch_atts *atts);
 /* ---- SEARCH (RFC 3501 6.4.4, RFC 4731, RFC 5182, RFC 7162) ---- */
 
 enum imap_search_type {
-	IMAP_SK_ALL, IMAP_SK_AND, IMAP_SK_OR, IMAP_SK_NOT,
-	IMAP_SK_SEQSET, IMAP_SK_UID,
-	IMAP_SK_FLAG,          /* flag set: ANSWERED DELETED DRAFT FLAGGED SEEN RECENT */
-	IMAP_SK_UNFLAG,        /* flag clear */
-	IMAP_SK_NEW,           /* RECENT UNSEEN */
-	IMAP_SK_OLD,           /* NOT RECENT */
-	IMAP_SK_KEYWORD, IMAP_SK_UNKEYWORD,
-	IMAP_SK_BEFORE, IMAP_SK_ON, IMAP_SK_SINCE,                /* internal date */
-	IMAP_SK_SENTBEFORE, IMAP_SK_SENTON, IMAP_SK_SENTSINCE,    /* Date: header */
-	IMAP_SK_LARGER, IMAP_SK_SMALLER,
-	IMAP_SK_HEADER,        /* also BCC CC FROM SUBJECT TO */
-	IMAP_SK_BODY, IMAP_SK_TEXT,
+	IMAP_SK_ALL,
+	IMAP_SK_AND,
+	IMAP_SK_OR,
+	IMAP_SK_NOT,
+	IMAP_SK_SEQSET,
+	IMAP_SK_UID,
+	IMAP_SK_FLAG,   /* flag set: ANSWERED DELETED DRAFT FLAGGED SEEN RECENT */
+	IMAP_SK_UNFLAG, /* flag clear */
+	IMAP_SK_NEW,    /* RECENT UNSEEN */
+	IMAP_SK_OLD,    /* NOT RECENT */
+	IMAP_SK_KEYWORD,
+	IMAP_SK_UNKEYWORD,
+	IMAP_SK_BEFORE,
+	IMAP_SK_ON,
+	IMAP_SK_SINCE, /* internal date */
+	IMAP_SK_SENTBEFORE,
+	IMAP_SK_SENTON,
+	IMAP_SK_SENTSINCE, /* Date: header */
+	IMAP_SK_LARGER,
+	IMAP_SK_SMALLER,
+	IMAP_SK_HEADER, /* also BCC CC FROM SUBJECT TO */
+	IMAP_SK_BODY,
+	IMAP_SK_TEXT,
 	IMAP_SK_MODSEQ,
-	IMAP_SK_OLDER, IMAP_SK_YOUNGER,                           /* RFC 5032 */
+	IMAP_SK_OLDER,
+	IMAP_SK_YOUNGER, /* RFC 5032 */
 };
 
 struct imap_search_key {
 	enum imap_search_type type;
-	struct imap_search_key *children;   /* AND, OR (two), NOT (one) */
-	struct imap_search_key *next;       /* sibling */
-	unsigned int flag;                  /* enum imap_flag */
-	const char *header;                 /* HEADER name */
-	const char *value;                  /* string to look for, keyword */
-	uint64_t number;                    /* size, modseq, seconds */
-	time_t date;                        /* midnight UTC of the day */
+	struct imap_search_key *children; /* AND, OR (two), NOT (one) */
+	struct imap_search_key *next;     /* sibling */
+	unsigned int flag;                /* enum imap_flag */
+	const char *header;               /* HEADER name */
+	const char *value;                /* string to look for, keyword */
+	uint64_t number;                  /* size, modseq, seconds */
+	time_t date;                      /* midnight UTC of the day */
 	struct imap_seqset *set;
 };
 
@@ -307,6 +325,6 @@ char *imap_utf8_to_utf7(struct pool *pool, const char *name);
    UTF-7): without utf8 the name must be valid modified UTF-7; with utf8
    (UTF8=ACCEPT, RFC 6855) it must be UTF-8 and is encoded.  0, or -1 with
    *error_r. */
-int imap_mailbox_parse(struct pool *pool, const struct imap_arg *arg, bool utf8,
-		       const char **name_r, const char **error_r);
+int imap_mailbox_parse(struct pool *pool, const struct imap_arg *arg, bool utf8, const char **name_r,
+		       const char **error_r);
 #endif

@@ -30,6 +30,11 @@ struct sasl_server;
 /* RFC 3501 5.4: at least 30 minutes, and RFC 2177: while IDLE too. */
 #define IMAP_MIN_TIMEOUT (30 * 60)
 #define IMAP_PREAUTH_TIMEOUT 60
+/* Before authentication only LOGIN and AUTHENTICATE carry arguments worth
+   the name, and small ones: a command with all its literals is held to
+   this much (as in Dovecot), so that a client without an account cannot
+   make the worker buffer megabytes. */
+#define IMAP_PREAUTH_MAX_COMMAND 8192
 
 enum imap_state { IMAP_STATE_NOAUTH, IMAP_STATE_AUTH, IMAP_STATE_SELECTED, IMAP_STATE_LOGOUT };
 
@@ -47,27 +52,31 @@ struct imap_user {
 	char *address;
 	char *maildir;
 	struct store *store;
-	uint64_t quota;              /* bytes, 0 = unlimited */
+	uint64_t quota; /* bytes, 0 = unlimited */
 	int refs;
 	int sessions;
 	/* store handles of job threads not in use by a job (imap_job.c) */
 	struct imap_job_store *spare;
 	int nspare;
-	unsigned int folders_gen;    /* bumped when a folder is deleted or renamed */
-	bool job_running;            /* jobs run one at a time per user */
+	unsigned int folders_gen; /* bumped when a folder is deleted or renamed */
+	bool job_running;         /* jobs run one at a time per user */
 	struct imap_job *jobs_waiting, **jobs_waiting_tail;
 };
 
 /* One message of the shared table. */
 struct imap_msg {
 	uint32_t uid;
-	uint32_t flags;              /* enum store_flag */
+	uint32_t flags; /* enum store_flag */
 	uint64_t size;
 	uint64_t modseq;
 	int64_t internaldate;
-	char *keywords;              /* NULL: none */
-	char *locator;               /* the store's file handle (store_msg_open) */
-	bool bare_lf;                /* the file's size is not the size sent */
+	char *keywords; /* NULL: none */
+	char *locator;  /* the store's file handle (store_msg_open) */
+	bool bare_lf;   /* the file's size is not the size sent */
+	/* SORT and THREAD: the base subject (RFC 5256 2.1) once computed,
+	   else NULL (a message never changes under its UID) */
+	char *base_subject;
+	bool subject_reply;
 };
 
 /* A UID vector whose prefix [0, count) never changes once written: views
@@ -87,7 +96,7 @@ struct imap_mbox {
 	int refs;
 	uint32_t uidvalidity, uidnext;
 	uint64_t highestmodseq;
-	struct imap_msg *msgs;       /* ascending UID; same order as vec */
+	struct imap_msg *msgs; /* ascending UID; same order as vec */
 	uint32_t count, alloc;
 	struct imap_uidvec *vec;
 	int watch_fd;
@@ -101,12 +110,12 @@ struct imap_mbox {
 struct imap_view {
 	struct imap_mbox *mbox;
 	struct imap_uidvec *vec;
-	uint32_t count;              /* messages the client knows of */
+	uint32_t count; /* messages the client knows of */
 	uint32_t first_recent;
 	uint32_t recent_reported;
-	uint64_t modseq_reported;    /* flag changes up to here were sent */
+	uint64_t modseq_reported; /* flag changes up to here were sent */
 	bool readonly;
-	bool changed_since_flags;    /* keywords list changed: send FLAGS */
+	bool changed_since_flags; /* keywords list changed: send FLAGS */
 };
 
 /* ---- the session ---- */
@@ -121,9 +130,9 @@ struct imap_session {
 	char id[24];
 	struct imap_parser *parser;
 	enum imap_state state;
-	unsigned int enabled;        /* enum imap_enabled */
+	unsigned int enabled; /* enum imap_enabled */
 	bool acquired, tls, compressed, dead, busy, logout;
-	bool in_command;             /* between a command and its tagged reply */
+	bool in_command; /* between a command and its tagged reply */
 	int bad_commands, auth_failures;
 	bool auth_refused;           /* the delayed reply is a penalty refusal */
 	struct imap_user *user;
@@ -134,11 +143,11 @@ struct imap_session {
 	struct sasl_server *sasl;
 	bool idling;
 	struct imap_session *idle_next;
-	struct imap_session **idle_pprev;  /* the pointer to us in the list */
+	struct imap_session **idle_pprev; /* the pointer to us in the list */
 	struct event *timer;
 	imap_continue_fn *cont;
 	void *cont_ctx;
-	struct worker_session link;  /* in the worker's list, for draining */
+	struct worker_session link; /* in the worker's list, for draining */
 	/* SEARCHRES (RFC 5182) */
 	uint32_t *saved;
 	uint32_t saved_count;
@@ -157,7 +166,7 @@ struct imap_cmd_ctx {
 	const struct imap_command *cmd;
 	const struct imap_arg *args;
 	unsigned int count;
-	bool uid;                    /* UID FETCH / SEARCH / STORE / COPY / MOVE / EXPUNGE */
+	bool uid; /* UID FETCH / SEARCH / STORE / COPY / MOVE / EXPUNGE */
 	struct pool *pool;
 };
 
@@ -167,13 +176,13 @@ struct imap_cmd_def {
 	const char *name;
 	unsigned int states;
 	imap_cmd_fn *fn;
-	bool uid_ok;                 /* may follow "UID" */
-	bool no_expunge;             /* RFC 3501 7.4.1: FETCH, STORE, SEARCH */
+	bool uid_ok;     /* may follow "UID" */
+	bool no_expunge; /* RFC 3501 7.4.1: FETCH, STORE, SEARCH */
 };
 
 /* imap_session.c */
 void imap_tagged(struct imap_session *s, const char *status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 void imap_untagged(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The tagged reply for an internal failure: logs error (and frees it). */
 void imap_internal_error(struct imap_session *s, const char *what, char *error);
@@ -234,6 +243,8 @@ void imap_mbox_mark_dirty(struct imap_mbox *mbox);
    (work of NOOP, SELECT and the sync job); errors in job->error. */
 void imap_mbox_sync_work(struct imap_job *job, const char *name);
 const struct imap_msg *imap_mbox_find(const struct imap_mbox *mbox, uint32_t uid);
+/* The same, for filling the message's caches (base_subject). */
+struct imap_msg *imap_mbox_find_mutable(struct imap_mbox *mbox, uint32_t uid);
 struct imap_view *imap_view_new(struct imap_mbox *mbox, bool readonly);
 void imap_view_free(struct imap_view **view);
 /* Sends what changed since the client last heard (EXISTS, RECENT, FETCH
@@ -248,8 +259,8 @@ uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid);
 /* Resolves a sequence set (or UID set with uid) into the view's sequence
    numbers, ascending, deduplicated.  Returns the count; -1 with *error_r
    when a sequence number is out of range. */
-int imap_view_resolve(struct imap_session *s, const struct imap_seqset *set, bool uid,
-		      uint32_t **seqs_r, const char **error_r);
+int imap_view_resolve(struct imap_session *s, const struct imap_seqset *set, bool uid, uint32_t **seqs_r,
+		      const char **error_r);
 /* "(\Seen \Answered kw)" */
 void imap_append_flags(struct buf *out, uint32_t flags, const char *keywords, bool recent);
 uint32_t imap_flags_to_store(unsigned int imap_flags);
@@ -278,8 +289,7 @@ int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r);
    EXPUNGE or (with close) CLOSE answers when it is done.  Returns 1 when
    there is nothing to expunge (the caller answers), else 0 (a job runs, or
    an error was answered). */
-int imap_expunge_start(struct imap_session *s, const struct imap_seqset *uidset, bool uid_cmd,
-		       bool close);
+int imap_expunge_start(struct imap_session *s, const struct imap_seqset *uidset, bool uid_cmd, bool close);
 
 /* imap_job.c: store work on a job thread (lib/jobs.h), for commands that
    rename or write files or write the index in bulk.  The job works on a
@@ -294,17 +304,17 @@ struct imap_job_store;
 struct imap_job;
 typedef void imap_job_fn(struct imap_job *job);
 struct imap_job {
-	struct imap_job *next;       /* waiting for the user's running job */
-	struct imap_session *s;      /* NULL: no session waits (mailbox sync) */
+	struct imap_job *next;  /* waiting for the user's running job */
+	struct imap_session *s; /* NULL: no session waits (mailbox sync) */
 	struct imap_user *user;
 	struct imap_job_store *handle;
 	imap_job_fn *work, *done;
-	char *error;                 /* set on failure (also when the store did
-					not open: work was not called) */
+	char *error; /* set on failure (also when the store did
+			not open: work was not called) */
 };
 /* Jobs of one user run one at a time, in order. */
-void imap_job_start(struct imap_user *user, struct imap_session *s, struct imap_job *job,
-		    imap_job_fn *work, imap_job_fn *done);
+void imap_job_start(struct imap_user *user, struct imap_session *s, struct imap_job *job, imap_job_fn *work,
+		    imap_job_fn *done);
 /* On the job thread: the job's own handle of mailbox name.  1 with
    *mbox_r (owned by the handle), 2 the same when the handle opened it just
    now (and so synced it), 0 when it does not exist, -1 with job->error. */
@@ -338,14 +348,13 @@ int imap_quota_check(struct imap_session *s, uint64_t bytes);
 struct imap_message {
 	char *data;
 	size_t size;
-	struct mime_message *mime;   /* parsed on demand */
+	struct mime_message *mime; /* parsed on demand */
 };
 /* Opens the file of uid: by the locator in the mailbox table (no index
    lookup), else by UID.  1 with *fd_r, 0 when gone, -1 error. */
 int imap_message_open(struct imap_mbox *mbox, uint32_t uid, int *fd_r, char **error_r);
 /* Reads the message file of uid.  1, 0 when gone, -1 error. */
-int imap_message_read(struct imap_mbox *mbox, uint32_t uid, struct imap_message *msg_r,
-		      char **error_r);
+int imap_message_read(struct imap_mbox *mbox, uint32_t uid, struct imap_message *msg_r, char **error_r);
 struct mime_message *imap_message_mime(struct imap_message *msg);
 void imap_message_free(struct imap_message *msg);
 /* Reads only the header block of uid (with its blank line, bare LF as
@@ -363,20 +372,19 @@ int imap_message_read_header(struct imap_mbox *mbox, uint32_t uid, char **data_r
    transaction when the run ends. */
 struct imap_header_run {
 	struct imap_mbox *mbox;
-	uint32_t *uids;              /* ascending */
+	uint32_t *uids; /* ascending */
 	uint32_t count;
-	char **data;                 /* NULL: not cached (yet) */
+	char **data; /* NULL: not cached (yet) */
 	size_t *len;
-	bool *tried;                 /* the file was read (or is gone) */
-	bool *store;                 /* read from the file: write back */
+	bool *tried; /* the file was read (or is gone) */
+	bool *store; /* read from the file: write back */
 	uint32_t fill_next;
 };
 /* Loads the cached blocks of uids[0..count) (ascending). */
 void imap_header_run_load(struct imap_header_run *run, struct imap_mbox *mbox, const uint32_t *uids,
 			  uint32_t count);
 /* The header block of the i-th message; false when the message is gone. */
-bool imap_header_run_get(struct imap_header_run *run, uint32_t i, const char **data_r,
-			 size_t *len_r);
+bool imap_header_run_get(struct imap_header_run *run, uint32_t i, const char **data_r, size_t *len_r);
 /* Writes back what was read from files, frees the run. */
 void imap_header_run_done(struct imap_header_run *run);
 /* Caches the header block of a message read whole (FETCH). */

@@ -17,42 +17,42 @@
 #include <event2/event.h>
 
 static const struct imap_cmd_def commands[] = {
-	{ "CAPABILITY", IMAP_IN_ANY, imap_cmd_capability, false, false },
-	{ "NOOP", IMAP_IN_ANY, imap_cmd_noop, false, false },
-	{ "LOGOUT", IMAP_IN_ANY, NULL, false, false },
-	{ "ID", IMAP_IN_ANY, imap_cmd_id, false, false },
-	{ "STARTTLS", IMAP_IN_NOAUTH, imap_cmd_starttls, false, false },
-	{ "LOGIN", IMAP_IN_NOAUTH, imap_cmd_login, false, false },
-	{ "AUTHENTICATE", IMAP_IN_NOAUTH, imap_cmd_authenticate, false, false },
-	{ "ENABLE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_enable, false, false },
-	{ "SELECT", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_select, false, false },
-	{ "EXAMINE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_select, false, false },
-	{ "CREATE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_create, false, false },
-	{ "DELETE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_delete, false, false },
-	{ "RENAME", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_rename, false, false },
-	{ "SUBSCRIBE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_subscribe, false, false },
-	{ "UNSUBSCRIBE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_subscribe, false, false },
-	{ "LIST", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_list, false, false },
-	{ "LSUB", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_list, false, false },
-	{ "STATUS", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_status, false, false },
-	{ "APPEND", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_append, false, false },
-	{ "NAMESPACE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_namespace, false, false },
-	{ "IDLE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_idle, false, false },
-	{ "GETQUOTA", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_getquota, false, false },
-	{ "GETQUOTAROOT", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_getquotaroot, false, false },
-	{ "SETQUOTA", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_setquota, false, false },
-	{ "COMPRESS", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_compress, false, false },
-	{ "CHECK", IMAP_IN_SELECTED, imap_cmd_noop, false, false },
-	{ "CLOSE", IMAP_IN_SELECTED, imap_cmd_close, false, false },
-	{ "UNSELECT", IMAP_IN_SELECTED, imap_cmd_close, false, false },
-	{ "EXPUNGE", IMAP_IN_SELECTED, imap_cmd_expunge, true, false },
-	{ "SEARCH", IMAP_IN_SELECTED, imap_cmd_search, true, true },
-	{ "FETCH", IMAP_IN_SELECTED, imap_cmd_fetch, true, true },
-	{ "STORE", IMAP_IN_SELECTED, imap_cmd_store, true, true },
-	{ "COPY", IMAP_IN_SELECTED, imap_cmd_copy, true, false },
-	{ "MOVE", IMAP_IN_SELECTED, imap_cmd_copy, true, false },
-	{ "SORT", IMAP_IN_SELECTED, imap_cmd_sort, true, true },
-	{ "THREAD", IMAP_IN_SELECTED, imap_cmd_thread, true, true },
+    {"CAPABILITY", IMAP_IN_ANY, imap_cmd_capability, false, false},
+    {"NOOP", IMAP_IN_ANY, imap_cmd_noop, false, false},
+    {"LOGOUT", IMAP_IN_ANY, NULL, false, false},
+    {"ID", IMAP_IN_ANY, imap_cmd_id, false, false},
+    {"STARTTLS", IMAP_IN_NOAUTH, imap_cmd_starttls, false, false},
+    {"LOGIN", IMAP_IN_NOAUTH, imap_cmd_login, false, false},
+    {"AUTHENTICATE", IMAP_IN_NOAUTH, imap_cmd_authenticate, false, false},
+    {"ENABLE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_enable, false, false},
+    {"SELECT", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_select, false, false},
+    {"EXAMINE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_select, false, false},
+    {"CREATE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_create, false, false},
+    {"DELETE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_delete, false, false},
+    {"RENAME", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_rename, false, false},
+    {"SUBSCRIBE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_subscribe, false, false},
+    {"UNSUBSCRIBE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_subscribe, false, false},
+    {"LIST", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_list, false, false},
+    {"LSUB", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_list, false, false},
+    {"STATUS", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_status, false, false},
+    {"APPEND", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_append, false, false},
+    {"NAMESPACE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_namespace, false, false},
+    {"IDLE", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_idle, false, false},
+    {"GETQUOTA", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_getquota, false, false},
+    {"GETQUOTAROOT", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_getquotaroot, false, false},
+    {"SETQUOTA", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_setquota, false, false},
+    {"COMPRESS", IMAP_IN_AUTH | IMAP_IN_SELECTED, imap_cmd_compress, false, false},
+    {"CHECK", IMAP_IN_SELECTED, imap_cmd_noop, false, false},
+    {"CLOSE", IMAP_IN_SELECTED, imap_cmd_close, false, false},
+    {"UNSELECT", IMAP_IN_SELECTED, imap_cmd_close, false, false},
+    {"EXPUNGE", IMAP_IN_SELECTED, imap_cmd_expunge, true, false},
+    {"SEARCH", IMAP_IN_SELECTED, imap_cmd_search, true, true},
+    {"FETCH", IMAP_IN_SELECTED, imap_cmd_fetch, true, true},
+    {"STORE", IMAP_IN_SELECTED, imap_cmd_store, true, true},
+    {"COPY", IMAP_IN_SELECTED, imap_cmd_copy, true, false},
+    {"MOVE", IMAP_IN_SELECTED, imap_cmd_copy, true, false},
+    {"SORT", IMAP_IN_SELECTED, imap_cmd_sort, true, true},
+    {"THREAD", IMAP_IN_SELECTED, imap_cmd_thread, true, true},
 };
 
 static void session_input(struct imap_session *s);
@@ -112,7 +112,8 @@ void imap_internal_error(struct imap_session *s, const char *what, char *error)
 	log_error("imap %s failed session=%s user=%s: %s", what, s->id,
 		  s->user != NULL ? s->user->address : "-", error != NULL ? error : "?");
 	free(error);
-	imap_tagged(s, "NO", "[SERVERBUG] Internal error occurred. Refer to server log for more information.");
+	imap_tagged(s, "NO",
+		    "[SERVERBUG] Internal error occurred. Refer to server log for more information.");
 }
 
 void imap_append_astring(struct buf *out, const char *str)
@@ -153,8 +154,7 @@ const char *imap_capabilities(const struct imap_session *s)
 		 "UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC "
 		 "ESEARCH SEARCHRES SORT THREAD=REFERENCES THREAD=ORDEREDSUBJECT QUOTA "
 		 "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE%s APPENDLIMIT=%llu BINARY STATUS=SIZE WITHIN",
-		 s->compressed ? "" : " COMPRESS=DEFLATE",
-		 (unsigned long long)worker->cfg->max_message_size);
+		 s->compressed ? "" : " COMPRESS=DEFLATE", (unsigned long long)worker->cfg->max_message_size);
 	return caps;
 }
 
@@ -246,7 +246,7 @@ static const struct imap_cmd_def *find_command(const char *name)
 
 static void run_command(struct imap_session *s, const struct imap_command *cmd)
 {
-	struct imap_cmd_ctx c = { .s = s, .cmd = cmd, .args = cmd->args, .count = cmd->count };
+	struct imap_cmd_ctx c = {.s = s, .cmd = cmd, .args = cmd->args, .count = cmd->count};
 	const char *name = cmd->name;
 	s->tag = xstrdup(cmd->tag);
 	s->in_command = true;
@@ -263,7 +263,8 @@ static void run_command(struct imap_session *s, const struct imap_command *cmd)
 	const struct imap_cmd_def *def = find_command(name);
 	if (def == NULL || (c.uid && !def->uid_ok)) {
 		char pr[64];
-		imap_tagged(s, "BAD", "Unknown command %s", log_printable(pr, sizeof(pr), name, strlen(name)));
+		imap_tagged(s, "BAD", "Unknown command %s",
+			    log_printable(pr, sizeof(pr), name, strlen(name)));
 		s->bad_commands++;
 		return;
 	}
@@ -276,7 +277,7 @@ static void run_command(struct imap_session *s, const struct imap_command *cmd)
 		s->bad_commands++;
 		return;
 	}
-	if (def->fn == NULL) {   /* LOGOUT */
+	if (def->fn == NULL) { /* LOGOUT */
 		if (c.count > 0) {
 			imap_tagged(s, "BAD", "LOGOUT takes no arguments");
 			return;
@@ -310,6 +311,24 @@ static void parse_error(struct imap_session *s)
 		imap_session_close(s, "Too many invalid commands");
 }
 
+/* The parser's limits in the session's state: before authentication a
+   whole command, literals included, is held to IMAP_PREAUTH_MAX_COMMAND,
+   and a non-synchronising literal beyond that ends the connection (its
+   data is on the way: RFC 7888 4); a synchronising one gets BAD without
+   a continuation, and the client may go on. */
+static void session_parse_limits(const struct imap_session *s, struct imap_parse_limits *limits_r)
+{
+	memset(limits_r, 0, sizeof(*limits_r));
+	limits_r->max_append_literal = worker->cfg->max_message_size;
+	if (s->state == IMAP_STATE_NOAUTH) {
+		limits_r->max_line = IMAP_PREAUTH_MAX_COMMAND;
+		limits_r->max_literal = IMAP_PREAUTH_MAX_COMMAND;
+		limits_r->max_append_literal = IMAP_PREAUTH_MAX_COMMAND;
+		limits_r->max_command = IMAP_PREAUTH_MAX_COMMAND;
+		limits_r->big_literal_fatal = true;
+	}
+}
+
 /* Reads and runs commands while input is buffered and nothing waits. */
 static void session_input(struct imap_session *s)
 {
@@ -340,9 +359,12 @@ static void session_input(struct imap_session *s)
 		struct evbuffer_iovec v;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			return;
+		struct imap_parse_limits limits;
+		session_parse_limits(s, &limits);
 		if (s->parser == NULL)
-			s->parser = imap_parser_create(&(struct imap_parse_limits){
-				.max_append_literal = worker->cfg->max_message_size });
+			s->parser = imap_parser_create(&limits);
+		else if (!imap_parser_busy(s->parser))
+			imap_parser_set_limits(s->parser, &limits);
 		size_t used = 0;
 		enum imap_parse_result r = imap_parser_feed(s->parser, v.iov_base, v.iov_len, &used);
 		evbuffer_drain(in, used);

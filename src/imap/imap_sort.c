@@ -54,24 +54,41 @@ static size_t match_refwd(const char *p)
 	return p[i] == ':' ? i + 1 : 0;
 }
 
-/* subj-leader = (*subj-blob subj-refwd) / WSP */
-static size_t match_leader(const char *p)
-{
-	if (is_wsp(*p))
-		return 1;
-	size_t i = 0, b;
-	while ((b = match_blob(p + i)) > 0)
-		i += b;
-	size_t r = match_refwd(p + i);
-	return r > 0 ? i + r : 0;
-}
+/* Steps (3) to (5) on s[start..len), which does not end in WSP (step 2
+   removed it): removes subj-leaders (*subj-blob subj-refwd, or one WSP)
+   and a leading subj-blob that non-WSP text follows, as long as either
+   matches; returns the new start and sets *reply when a subj-refwd went.
 
-static bool has_nonwsp(const char *p)
+   Taken literally, each pass looks for a subj-refwd after every blob of a
+   run "[a][b][c]..." and then removes just the first blob: quadratic in
+   the number of blobs.  But a subj-refwd can only start where the run
+   ends (inside it the next character is "["), so each run is scanned
+   once: followed by a subj-refwd, run and refwd are one leader; if not,
+   step (4) removes every blob of the run but a last one that ends the
+   text. */
+static size_t strip_leaders(const char *s, size_t start, size_t len, bool *reply)
 {
-	for (; *p; p++)
-		if (!is_wsp(*p))
-			return true;
-	return false;
+	for (;;) {
+		if (start < len && is_wsp(s[start])) {
+			start++;
+			continue;
+		}
+		size_t end = start, last = start, n;
+		while ((n = match_blob(s + end)) > 0) {
+			last = end;
+			end += n;
+		}
+		n = match_refwd(s + end);
+		if (n > 0) {
+			*reply = true;
+			start = end + n;
+			continue;
+		}
+		size_t next = end < len ? end : last;
+		if (next == start)
+			return start;
+		start = next;
+	}
 }
 
 char *imap_base_subject(const char *subject, bool *is_reply_r)
@@ -105,21 +122,7 @@ char *imap_base_subject(const char *subject, bool *is_reply_r)
 		s[len] = '\0';
 		/* (3) leaders and (4) a leading blob when text follows it,
 		   (5) until neither matches */
-		for (bool changed = true; changed;) {
-			changed = false;
-			size_t n = match_leader(s + start);
-			if (n > 0) {
-				if (!is_wsp(s[start]))
-					reply = true;
-				start += n;
-				changed = true;
-			}
-			n = match_blob(s + start);
-			if (n > 0 && has_nonwsp(s + start + n)) {
-				start += n;
-				changed = true;
-			}
-		}
+		start = strip_leaders(s, start, len, &reply);
 		/* (6) "[fwd:" ... "]" around the rest: remove, back to (2) */
 		if (len - start >= 6 && strncasecmp(s + start, "[fwd:", 5) == 0 && s[len - 1] == ']') {
 			start += 5;
@@ -182,7 +185,12 @@ void imap_sort_keys_from_header(struct imap_sort_keys *k, const struct imap_msg 
 	/* RFC 5256 2.2: the sent date, else the internal date */
 	if (d != NULL && mime_date_parse(d, strlen(d), &t, &tz) == 0)
 		k->date = (int64_t)t;
-	k->subject = imap_base_subject(mime_headers_get_utf8(pool, h, "Subject"), &k->subject_reply);
+	if (m->base_subject != NULL) {
+		k->subject = xstrdup(m->base_subject);
+		k->subject_reply = m->subject_reply;
+	} else {
+		k->subject = imap_base_subject(mime_headers_get_utf8(pool, h, "Subject"), &k->subject_reply);
+	}
 	k->from = first_mailbox(pool, h, "From");
 	k->to = first_mailbox(pool, h, "To");
 	k->cc = first_mailbox(pool, h, "Cc");
@@ -202,13 +210,19 @@ struct imap_sort_keys *imap_sort_keys_load_all(struct imap_session *s, const uin
 	struct imap_header_run run;
 	imap_header_run_load(&run, v->mbox, uids, n);
 	for (uint32_t i = 0; i < n; i++) {
-		const struct imap_msg *m = imap_mbox_find(v->mbox, uids[i]);
-		struct imap_msg gone = { .uid = uids[i] };
+		struct imap_msg *m = imap_mbox_find_mutable(v->mbox, uids[i]);
+		struct imap_msg gone = {.uid = uids[i]};
 		const char *h = NULL;
 		size_t hlen = 0;
 		if (m == NULL || !imap_header_run_get(&run, i, &h, &hlen))
 			h = NULL;
 		imap_sort_keys_from_header(&keys[i], m != NULL ? m : &gone, seqs[i], h, hlen);
+		/* kept in the shared table for the next SORT or THREAD of any
+		   session (a later change stores sort keys in the index) */
+		if (m != NULL && h != NULL && m->base_subject == NULL) {
+			m->base_subject = xstrdup(keys[i].subject);
+			m->subject_reply = keys[i].subject_reply;
+		}
 	}
 	imap_header_run_done(&run);
 	free(uids);
@@ -247,13 +261,27 @@ static int sort_cmp(const void *pa, const void *pb)
 	for (unsigned int i = 0; i < ncrits; i++) {
 		int r = 0;
 		switch (crits[i].key) {
-		case SK_ARRIVAL: r = cmp_i64(a->arrival, b->arrival); break;
-		case SK_DATE: r = cmp_i64(a->date, b->date); break;
-		case SK_SIZE: r = cmp_i64((int64_t)a->size, (int64_t)b->size); break;
-		case SK_CC: r = strcmp(a->cc, b->cc); break;
-		case SK_FROM: r = strcmp(a->from, b->from); break;
-		case SK_TO: r = strcmp(a->to, b->to); break;
-		case SK_SUBJECT: r = strcasecmp(a->subject, b->subject); break;
+		case SK_ARRIVAL:
+			r = cmp_i64(a->arrival, b->arrival);
+			break;
+		case SK_DATE:
+			r = cmp_i64(a->date, b->date);
+			break;
+		case SK_SIZE:
+			r = cmp_i64((int64_t)a->size, (int64_t)b->size);
+			break;
+		case SK_CC:
+			r = strcmp(a->cc, b->cc);
+			break;
+		case SK_FROM:
+			r = strcmp(a->from, b->from);
+			break;
+		case SK_TO:
+			r = strcmp(a->to, b->to);
+			break;
+		case SK_SUBJECT:
+			r = strcasecmp(a->subject, b->subject);
+			break;
 		}
 		if (r != 0)
 			return crits[i].reverse ? -r : r;
@@ -267,9 +295,10 @@ static int parse_criteria(const struct imap_arg *list, const char **error_r)
 	static const struct {
 		const char *name;
 		enum sort_key key;
-	} names[] = { { "ARRIVAL", SK_ARRIVAL }, { "CC", SK_CC }, { "DATE", SK_DATE },
-		      { "FROM", SK_FROM }, { "SIZE", SK_SIZE }, { "SUBJECT", SK_SUBJECT },
-		      { "TO", SK_TO }, { "DISPLAYFROM", SK_FROM }, { "DISPLAYTO", SK_TO } };
+	} names[] = {
+	    {"ARRIVAL", SK_ARRIVAL}, {"CC", SK_CC},           {"DATE", SK_DATE}, {"FROM", SK_FROM},
+	    {"SIZE", SK_SIZE},       {"SUBJECT", SK_SUBJECT}, {"TO", SK_TO},     {"DISPLAYFROM", SK_FROM},
+	    {"DISPLAYTO", SK_TO}};
 	ncrits = 0;
 	bool reverse = false;
 	if (list->type != IMAP_ARG_LIST || list->count == 0 || list->count > N_ELEMENTS(crits)) {

@@ -8,13 +8,13 @@
 struct imap_sort_keys {
 	uint32_t seq, uid;
 	uint64_t size;
-	int64_t arrival, date;       /* date: Date: header, else arrival */
-	char *subject;               /* base subject (RFC 5256 2.1) */
-	bool subject_reply;          /* extraction removed a Re:/Fwd: part */
-	char *from, *to, *cc;        /* first address's local part, lowercase */
-	char *message_id;            /* raw Message-ID value, NULL when absent */
-	char *references;            /* raw References value, NULL when absent */
-	char *in_reply_to;           /* raw In-Reply-To value, NULL when absent */
+	int64_t arrival, date; /* date: Date: header, else arrival */
+	char *subject;         /* base subject (RFC 5256 2.1) */
+	bool subject_reply;    /* extraction removed a Re:/Fwd: part */
+	char *from, *to, *cc;  /* first address's local part, lowercase */
+	char *message_id;      /* raw Message-ID value, NULL when absent */
+	char *references;      /* raw References value, NULL when absent */
+	char *in_reply_to;     /* raw In-Reply-To value, NULL when absent */
 };
 
 /* The base subject (RFC 5256 2.1) of a decoded subject (may be NULL);
@@ -23,11 +23,13 @@ struct imap_sort_keys {
    "[fwd: ...]" wrapper was removed.  Caller frees. */
 char *imap_base_subject(const char *subject, bool *is_reply_r);
 /* Fills k from the message's header block (header may be NULL when the
-   message could not be read). */
+   message could not be read); the base subject comes from
+   m->base_subject when that is cached. */
 void imap_sort_keys_from_header(struct imap_sort_keys *k, const struct imap_msg *m, uint32_t seq,
 				const char *header, size_t header_len);
 void imap_sort_keys_free(struct imap_sort_keys *k);
-/* Loads the keys of seqs[0..n) (ascending) from the cached header blocks.
+/* Loads the keys of seqs[0..n) (ascending) from the cached header blocks,
+   and caches each message's base subject in the mailbox's shared table.
    Caller frees each with imap_sort_keys_free() and the array. */
 struct imap_sort_keys *imap_sort_keys_load_all(struct imap_session *s, const uint32_t *seqs, uint32_t n);
 /* Parses "charset keys..." and runs the search: 0 with the matches, 1

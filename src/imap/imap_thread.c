@@ -10,6 +10,7 @@
    the first message (by sent date) of each subject is the parent of the
    others. */
 #include "imap/imap_sort.h"
+#include "lib/hash.h"
 #include "lib/xalloc.h"
 
 #include <stdlib.h>
@@ -19,61 +20,56 @@
 #define NONE UINT32_MAX
 
 struct node {
-	const struct imap_sort_keys *k;   /* NULL: dummy */
-	uint32_t parent, first_child, next_sibling;
-	bool removed;                     /* dropped from the root set */
+	const struct imap_sort_keys *k; /* NULL: dummy */
+	uint32_t parent;                /* step 1 (later steps do not read it) */
+	uint32_t first_child, next_sibling;
+	uint32_t last_child; /* set by step 4, for splicing */
+	uint32_t nkids;      /* step 1: how many have it as parent */
+	bool removed;        /* dropped from the root set */
 };
 
 struct threader {
 	const struct imap_sort_keys *keys;
 	struct node *nodes;
 	uint32_t count, alloc;
-	/* message-id table: open addressing over node indexes */
+	/* message-id table: open addressing over node indexes, at most half
+	   full; it grows with the IDs that References name (thousands in one
+	   message) */
 	uint32_t *slots;
 	const char **slot_ids;
-	size_t nslots;
+	size_t nslots, nused;
 	struct pool *pool;
 };
 
 /* ---- message IDs ---- */
 
 /* The next "<...>" message ID in *p (whitespace inside removed), into the
-   pool; NULL when there is none. */
+   pool; NULL when there is none.  One pass over the text: a "<" before
+   the closing ">" starts the ID again ("<<id>", an unclosed "<"). */
 static const char *next_msgid(struct pool *pool, const char **p)
 {
-	while (*p != NULL && **p != '\0') {
-		const char *lt = strchr(*p, '<');
-		if (lt == NULL)
-			break;
-		const char *gt = strchr(lt + 1, '>');
-		const char *lt2 = strchr(lt + 1, '<');
-		if (gt == NULL)
-			break;
-		if (lt2 != NULL && lt2 < gt) {
-			*p = lt2;     /* "<<id>" or an unclosed "<": start again */
+	const char *lt = NULL;
+	for (const char *c = *p; c != NULL && *c != '\0'; c++) {
+		if (*c == '<') {
+			lt = c;
 			continue;
 		}
-		*p = gt + 1;
-		char *id = pool_alloc(pool, (size_t)(gt - lt) + 2);
+		if (*c != '>' || lt == NULL)
+			continue;
+		char *id = pool_alloc(pool, (size_t)(c - lt) + 2);
 		size_t n = 0;
-		for (const char *c = lt; c <= gt; c++)
-			if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n')
-				id[n++] = *c;
+		for (const char *q = lt; q <= c; q++)
+			if (*q != ' ' && *q != '\t' && *q != '\r' && *q != '\n')
+				id[n++] = *q;
 		id[n] = '\0';
-		if (n > 2)
+		lt = NULL;
+		if (n > 2) {
+			*p = c + 1;
 			return id;
+		}
 	}
-	if (p != NULL)
-		*p = NULL;
+	*p = NULL;
 	return NULL;
-}
-
-static size_t hash_id(const char *s)
-{
-	size_t h = 5381;
-	for (; *s; s++)
-		h = h * 33 + (unsigned char)*s;
-	return h;
 }
 
 static uint32_t node_new(struct threader *t, const struct imap_sort_keys *k)
@@ -84,65 +80,118 @@ static uint32_t node_new(struct threader *t, const struct imap_sort_keys *k)
 	}
 	struct node *n = &t->nodes[t->count];
 	n->k = k;
-	n->parent = n->first_child = n->next_sibling = NONE;
+	n->parent = n->first_child = n->next_sibling = n->last_child = NONE;
+	n->nkids = 0;
 	n->removed = false;
 	return t->count++;
 }
 
 /* The slot of id in the table (empty or holding it). */
-static size_t id_slot(struct threader *t, const char *id)
+static size_t id_slot(const struct threader *t, const char *id)
 {
-	size_t i = hash_id(id) & (t->nslots - 1);
+	size_t mask = t->nslots - 1;
+	size_t i = (size_t)hash_str(id) & mask;
 	while (t->slot_ids[i] != NULL && strcmp(t->slot_ids[i], id) != 0)
-		i = (i + 1) & (t->nslots - 1);
+		i = (i + 1) & mask;
 	return i;
+}
+
+static void id_table_resize(struct threader *t, size_t nslots)
+{
+	const char **old_ids = t->slot_ids;
+	uint32_t *old_slots = t->slots;
+	size_t old_n = t->nslots;
+	t->nslots = nslots;
+	t->slots = xcalloc(nslots, sizeof(*t->slots));
+	t->slot_ids = xcalloc(nslots, sizeof(*t->slot_ids));
+	for (size_t i = 0; i < old_n; i++) {
+		if (old_ids[i] == NULL)
+			continue;
+		size_t j = id_slot(t, old_ids[i]);
+		t->slot_ids[j] = old_ids[i];
+		t->slots[j] = old_slots[i];
+	}
+	free(old_ids);
+	free(old_slots);
+}
+
+/* Enters id (not in the table yet) for node, doubling the table first
+   when it would become more than half full: linear probing needs empty
+   slots, a full table would make id_slot() search forever. */
+static void id_insert(struct threader *t, const char *id, uint32_t node)
+{
+	if ((t->nused + 1) * 2 > t->nslots)
+		id_table_resize(t, t->nslots * 2);
+	size_t i = id_slot(t, id);
+	t->slot_ids[i] = id;
+	t->slots[i] = node;
+	t->nused++;
 }
 
 /* The container of id, created (as a dummy) when absent. */
 static uint32_t id_container(struct threader *t, const char *id)
 {
 	size_t i = id_slot(t, id);
-	if (t->slot_ids[i] == NULL) {
-		t->slot_ids[i] = id;
-		t->slots[i] = node_new(t, NULL);
-	}
-	return t->slots[i];
+	if (t->slot_ids[i] != NULL)
+		return t->slots[i];
+	uint32_t node = node_new(t, NULL);
+	id_insert(t, id, node);
+	return node;
 }
 
 /* ---- links ---- */
 
+/* Step 1 works on parent links only, and the lists of children are made
+   once it is done (children_from_parents): moving a message to another
+   parent costs the same however many siblings it had. */
+static void set_parent(struct threader *t, uint32_t child, uint32_t parent)
+{
+	uint32_t old = t->nodes[child].parent;
+	if (old != NONE)
+		t->nodes[old].nkids--;
+	if (parent != NONE)
+		t->nodes[parent].nkids++;
+	t->nodes[child].parent = parent;
+}
+
+/* True when a is of or above it (step 1).  A node without children is
+   above nothing but itself: the walk up from of, as long as the chain of
+   references that built it, is needed only when a has children. */
 static bool is_ancestor(const struct threader *t, uint32_t a, uint32_t of)
 {
+	if (t->nodes[a].nkids == 0)
+		return a == of;
 	for (uint32_t p = of; p != NONE; p = t->nodes[p].parent)
 		if (p == a)
 			return true;
 	return false;
 }
 
-static void unlink_child(struct threader *t, uint32_t child)
+static void children_from_parents(struct threader *t)
 {
-	uint32_t parent = t->nodes[child].parent;
-	if (parent == NONE)
-		return;
-	for (uint32_t *p = &t->nodes[parent].first_child; *p != NONE; p = &t->nodes[*p].next_sibling) {
-		if (*p == child) {
-			*p = t->nodes[child].next_sibling;
-			break;
+	for (uint32_t i = t->count; i-- > 0;) {
+		uint32_t p = t->nodes[i].parent;
+		if (p != NONE) {
+			t->nodes[i].next_sibling = t->nodes[p].first_child;
+			t->nodes[p].first_child = i;
 		}
 	}
-	t->nodes[child].parent = NONE;
-	t->nodes[child].next_sibling = NONE;
 }
 
-/* Appends child to parent's children (order is fixed by sorting later). */
+/* Adds child to parent's children (step 6).  The first child stays first:
+   it is what a dummy sorts and gathers by (sort_key_of); the order of the
+   others is fixed by sorting later. */
 static void link_child(struct threader *t, uint32_t parent, uint32_t child)
 {
-	uint32_t *p = &t->nodes[parent].first_child;
-	while (*p != NONE)
-		p = &t->nodes[*p].next_sibling;
-	*p = child;
+	uint32_t first = t->nodes[parent].first_child;
 	t->nodes[child].parent = parent;
-	t->nodes[child].next_sibling = NONE;
+	if (first == NONE) {
+		t->nodes[child].next_sibling = NONE;
+		t->nodes[parent].first_child = child;
+	} else {
+		t->nodes[child].next_sibling = t->nodes[first].next_sibling;
+		t->nodes[first].next_sibling = child;
+	}
 }
 
 /* Step 1: containers and links for every message. */
@@ -158,8 +207,8 @@ static void build_links(struct threader *t, uint32_t n)
 		if (id != NULL) {
 			size_t slot = id_slot(t, id);
 			if (t->slot_ids[slot] == NULL) {
-				t->slot_ids[slot] = id;
-				t->slots[slot] = self = node_new(t, k);
+				self = node_new(t, k);
+				id_insert(t, id, self);
 			} else if (t->nodes[t->slots[slot]].k == NULL) {
 				self = t->slots[slot];
 				t->nodes[self].k = k;
@@ -172,29 +221,28 @@ static void build_links(struct threader *t, uint32_t n)
 		/* (B) the chain of references, parent before child; In-Reply-To
 		   only when References holds no valid ID */
 		const char *rp = k->references;
-		if (next_msgid(t->pool, &(const char *){ rp }) == NULL) {
+		if (next_msgid(t->pool, &(const char *){rp}) == NULL) {
 			rp = k->in_reply_to;
 			const char *first = next_msgid(t->pool, &rp);
-			rp = first;   /* its first ID only */
+			rp = first; /* its first ID only */
 		}
 		uint32_t prev = NONE;
 		const char *ref;
 		while ((ref = next_msgid(t->pool, &rp)) != NULL) {
 			uint32_t c = id_container(t, ref);
-			if (prev != NONE && c != prev && t->nodes[c].parent == NONE && !is_ancestor(t, c, prev))
-				link_child(t, prev, c);
+			if (prev != NONE && c != prev && t->nodes[c].parent == NONE &&
+			    !is_ancestor(t, c, prev))
+				set_parent(t, c, prev);
 			prev = c;
 		}
 		/* (C) under the last reference, replacing any earlier parent;
 		   no references: no parent */
 		if (prev == self || (prev != NONE && is_ancestor(t, self, prev)))
 			prev = NONE;
-		if (t->nodes[self].parent != prev) {
-			unlink_child(t, self);
-			if (prev != NONE)
-				link_child(t, prev, self);
-		}
+		if (t->nodes[self].parent != prev)
+			set_parent(t, self, prev);
 	}
+	children_from_parents(t);
 }
 
 /* ---- ordering ---- */
@@ -226,14 +274,34 @@ static void sort_ids(const struct threader *t, uint32_t *ids, size_t n)
 	qsort(ids, n, sizeof(*ids), cmp_nodes);
 }
 
-/* Sorts the children of node (recursively, deepest first). */
-static void sort_children(struct threader *t, uint32_t node)
+/* The nodes of the trees rooted at roots[0..n), every node before its
+   children: walked backwards, the order lets the steps that work from the
+   leaves up do so without recursion, whose depth the mail would set (each
+   ID of a References field and each reply in a chain is a level). */
+static uint32_t *preorder(const struct threader *t, const uint32_t *roots, size_t n, size_t *count_r)
+{
+	uint32_t *order = xmalloc(((size_t)t->count + 1) * sizeof(*order));
+	uint32_t *stack = xmalloc(((size_t)t->count + 1) * sizeof(*stack));
+	size_t count = 0, depth = 0;
+	for (size_t i = 0; i < n; i++)
+		stack[depth++] = roots[i];
+	while (depth > 0) {
+		uint32_t x = stack[--depth];
+		order[count++] = x;
+		for (uint32_t c = t->nodes[x].first_child; c != NONE; c = t->nodes[c].next_sibling)
+			stack[depth++] = c;
+	}
+	free(stack);
+	*count_r = count;
+	return order;
+}
+
+/* Sorts the children of node. */
+static void sort_kids(struct threader *t, uint32_t node)
 {
 	size_t n = 0;
-	for (uint32_t c = t->nodes[node].first_child; c != NONE; c = t->nodes[c].next_sibling) {
-		sort_children(t, c);
+	for (uint32_t c = t->nodes[node].first_child; c != NONE; c = t->nodes[c].next_sibling)
 		n++;
-	}
 	if (n < 2)
 		return;
 	uint32_t *ids = xmalloc(n * sizeof(*ids));
@@ -247,39 +315,64 @@ static void sort_children(struct threader *t, uint32_t node)
 	free(ids);
 }
 
+/* Sorts the children at every level of the trees rooted at roots[0..n),
+   deepest first (a dummy sorts by its first child). */
+static void sort_trees(struct threader *t, const uint32_t *roots, size_t n)
+{
+	size_t count;
+	uint32_t *order = preorder(t, roots, n, &count);
+	for (size_t i = count; i-- > 0;)
+		sort_kids(t, order[i]);
+	free(order);
+}
+
 /* ---- step 4: pruning dummies ---- */
 
-/* Prunes the list starting at first (children of parent, or the root set
-   when parent is NONE) and returns its new head. */
-static uint32_t prune_list(struct threader *t, uint32_t first, uint32_t parent)
+/* Prunes the list starting at first (children of a node, or the root set
+   when at_root), whose members' own children are pruned already; returns
+   its new head and its last node in *last_r. */
+static uint32_t prune_list(struct threader *t, uint32_t first, bool at_root, uint32_t *last_r)
 {
-	uint32_t head = NONE, *tail = &head;
+	uint32_t head = NONE, last = NONE;
 	for (uint32_t c = first, next; c != NONE; c = next) {
 		next = t->nodes[c].next_sibling;
-		t->nodes[c].first_child = prune_list(t, t->nodes[c].first_child, c);
+		uint32_t from = c, to = c;
 		if (t->nodes[c].k == NULL) {
 			uint32_t kids = t->nodes[c].first_child;
-			bool one = kids != NONE && t->nodes[kids].next_sibling == NONE;
 			if (kids == NONE)
-				continue;   /* (A) a dummy without children goes */
-			if (parent != NONE || one) {
+				continue; /* (A) a dummy without children goes */
+			if (!at_root || t->nodes[kids].next_sibling == NONE) {
 				/* (B) its children take its place (at the root only
 				   when there is one) */
-				*tail = kids;
-				for (uint32_t k = kids; k != NONE; k = t->nodes[k].next_sibling) {
-					t->nodes[k].parent = parent;
-					tail = &t->nodes[k].next_sibling;
-				}
-				continue;
+				from = kids;
+				to = t->nodes[c].last_child;
 			}
 		}
-		t->nodes[c].parent = parent;
-		t->nodes[c].next_sibling = NONE;
-		*tail = c;
-		tail = &t->nodes[c].next_sibling;
+		if (last == NONE)
+			head = from;
+		else
+			t->nodes[last].next_sibling = from;
+		last = to;
 	}
-	*tail = NONE;
+	if (last != NONE)
+		t->nodes[last].next_sibling = NONE;
+	*last_r = last;
 	return head;
+}
+
+/* Prunes the whole forest (roots[0..n), linked from head) from the leaves
+   up and returns the new head of the root set. */
+static uint32_t prune_forest(struct threader *t, uint32_t head, const uint32_t *roots, size_t n)
+{
+	size_t count;
+	uint32_t *order = preorder(t, roots, n, &count);
+	for (size_t i = count; i-- > 0;) {
+		struct node *nd = &t->nodes[order[i]];
+		nd->first_child = prune_list(t, nd->first_child, false, &nd->last_child);
+	}
+	free(order);
+	uint32_t last;
+	return prune_list(t, head, true, &last);
 }
 
 /* ---- step 6: gathering roots by base subject ---- */
@@ -307,10 +400,7 @@ static void gather_subjects(struct threader *t, uint32_t *roots, size_t nroots)
 		const char *subj = thread_subject(t, roots[r], &reply);
 		if (*subj == '\0')
 			continue;
-		size_t h = 5381;
-		for (const char *c = subj; *c; c++)
-			h = h * 33 + (unsigned char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
-		size_t i = h & (nslots - 1);
+		size_t i = (size_t)hash_str_icase(subj) & (nslots - 1);
 		bool other_reply;
 		while (table[i] != SIZE_MAX &&
 		       strcasecmp(thread_subject(t, roots[table[i]], &other_reply), subj) != 0)
@@ -331,10 +421,7 @@ static void gather_subjects(struct threader *t, uint32_t *roots, size_t nroots)
 		const char *subj = thread_subject(t, roots[r], &reply);
 		if (*subj == '\0')
 			continue;
-		size_t h = 5381;
-		for (const char *c = subj; *c; c++)
-			h = h * 33 + (unsigned char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
-		size_t i = h & (nslots - 1);
+		size_t i = (size_t)hash_str_icase(subj) & (nslots - 1);
 		while (table[i] != SIZE_MAX &&
 		       strcasecmp(thread_subject(t, roots[table[i]], &other_reply), subj) != 0)
 			i = (i + 1) & (nslots - 1);
@@ -346,11 +433,11 @@ static void gather_subjects(struct threader *t, uint32_t *roots, size_t nroots)
 		bool cur_dummy = t->nodes[cur].k == NULL, old_dummy = t->nodes[old].k == NULL;
 		if (cur_dummy && old_dummy) {
 			/* both dummies: the children become siblings */
-			uint32_t c;
-			while ((c = t->nodes[cur].first_child) != NONE) {
-				unlink_child(t, c);
+			for (uint32_t c = t->nodes[cur].first_child, next; c != NONE; c = next) {
+				next = t->nodes[c].next_sibling;
 				link_child(t, old, c);
 			}
+			t->nodes[cur].first_child = NONE;
 		} else if (old_dummy || (reply && !other_reply)) {
 			link_child(t, old, cur);
 		} else {
@@ -367,53 +454,59 @@ static void gather_subjects(struct threader *t, uint32_t *roots, size_t nroots)
 
 /* ---- output ---- */
 
-/* Children of i, with dummies (which only remain at the root) replaced by
-   their own children. */
-static size_t collect_kids(const struct threader *t, uint32_t i, uint32_t **kids, size_t *alloc)
+/* Writes i and its line of only children "1 2 3"; returns the first of
+   the children that follow as nested threads "(4)(5 6)", or NONE.  A
+   dummy writes nothing of its own: its children are nested threads. */
+static uint32_t write_chain(struct buf *out, const struct threader *t, uint32_t i, bool uid)
 {
-	size_t n = 0;
-	for (uint32_t c = t->nodes[i].first_child; c != NONE; c = t->nodes[c].next_sibling) {
-		if (n == *alloc) {
-			*alloc = *alloc ? *alloc * 2 : 16;
-			*kids = xreallocarray(*kids, *alloc, sizeof(**kids));
-		}
-		(*kids)[n++] = c;
-	}
-	return n;
-}
-
-static void write_thread(struct buf *out, const struct threader *t, uint32_t i, bool uid)
-{
-	uint32_t *kids = NULL;
-	size_t alloc = 0;
 	for (;;) {
 		const struct node *nd = &t->nodes[i];
-		size_t n = collect_kids(t, i, &kids, &alloc);
-		if (nd->k == NULL) {
-			/* a dummy: its children as nested threads "(a)(b)" */
-			for (size_t k = 0; k < n; k++) {
-				buf_append_char(out, '(');
-				write_thread(out, t, kids[k], uid);
-				buf_append_char(out, ')');
-			}
-			break;
-		}
+		if (nd->k == NULL)
+			return nd->first_child;
 		buf_printf(out, "%u", uid ? nd->k->uid : nd->k->seq);
-		if (n == 0)
-			break;
+		uint32_t c = nd->first_child;
+		if (c == NONE)
+			return NONE;
 		buf_append_char(out, ' ');
-		if (n == 1 && t->nodes[kids[0]].k != NULL) {
-			i = kids[0];   /* a chain "1 2 3": no recursion */
+		if (t->nodes[c].next_sibling != NONE || t->nodes[c].k == NULL)
+			return c;
+		i = c;
+	}
+}
+
+/* Writes the thread under root.  Without recursion (threads can be as
+   deep as there are messages): the stack holds, for each list of nested
+   threads being written, the next one of it to write. */
+static void write_thread(struct buf *out, const struct threader *t, uint32_t root, bool uid)
+{
+	uint32_t *stack = NULL;
+	size_t depth = 0, alloc = 0;
+	uint32_t first = write_chain(out, t, root, uid);
+	for (;;) {
+		if (first != NONE) {
+			if (depth == alloc) {
+				alloc = alloc ? alloc * 2 : 16;
+				stack = xreallocarray(stack, alloc, sizeof(*stack));
+			}
+			stack[depth++] = first;
+			first = NONE;
+		}
+		if (depth == 0)
+			break;
+		uint32_t c = stack[depth - 1];
+		if (c == NONE) {
+			/* the list is done: so is the thread that held it */
+			if (--depth > 0)
+				buf_append_char(out, ')');
 			continue;
 		}
-		for (size_t k = 0; k < n; k++) {
-			buf_append_char(out, '(');
-			write_thread(out, t, kids[k], uid);
+		stack[depth - 1] = t->nodes[c].next_sibling;
+		buf_append_char(out, '(');
+		first = write_chain(out, t, c, uid);
+		if (first == NONE)
 			buf_append_char(out, ')');
-		}
-		break;
 	}
-	free(kids);
+	free(stack);
 }
 
 static void threader_free(struct threader *t)
@@ -426,43 +519,39 @@ static void threader_free(struct threader *t)
 
 void imap_thread_references(const struct imap_sort_keys *keys, uint32_t n, bool uid, struct buf *out)
 {
-	struct threader t = { .keys = keys, .pool = pool_create(4096) };
+	struct threader t = {.keys = keys, .pool = pool_create(4096)};
 	t.nslots = 64;
-	while (t.nslots < (size_t)n * 4)
+	while (t.nslots < (size_t)n * 2)
 		t.nslots *= 2;
 	t.slots = xcalloc(t.nslots, sizeof(*t.slots));
 	t.slot_ids = xcalloc(t.nslots, sizeof(*t.slot_ids));
 	build_links(&t, n);
 	/* (2) the root set, (4) pruned */
+	uint32_t *roots = xmalloc(((size_t)t.count + 1) * sizeof(*roots));
+	size_t nroots = 0;
 	uint32_t head = NONE, *tail = &head;
 	for (uint32_t i = 0; i < t.count; i++) {
 		if (t.nodes[i].parent == NONE) {
+			roots[nroots++] = i;
 			*tail = i;
 			tail = &t.nodes[i].next_sibling;
 		}
 	}
 	*tail = NONE;
-	head = prune_list(&t, head, NONE);
+	head = prune_forest(&t, head, roots, nroots);
 	/* (5) roots by sent date (dummies by their first child) */
-	size_t nroots = 0;
-	for (uint32_t c = head; c != NONE; c = t.nodes[c].next_sibling) {
-		sort_children(&t, c);
-		nroots++;
-	}
-	uint32_t *roots = xmalloc((nroots + 1) * sizeof(*roots));
 	nroots = 0;
 	for (uint32_t c = head; c != NONE; c = t.nodes[c].next_sibling)
 		roots[nroots++] = c;
+	sort_trees(&t, roots, nroots);
 	sort_ids(&t, roots, nroots);
 	/* (6) gather by subject, (7) sort again at every level */
 	gather_subjects(&t, roots, nroots);
 	size_t k = 0;
-	for (size_t i = 0; i < nroots; i++) {
-		if (t.nodes[roots[i]].removed)
-			continue;
-		sort_children(&t, roots[i]);
-		roots[k++] = roots[i];
-	}
+	for (size_t i = 0; i < nroots; i++)
+		if (!t.nodes[roots[i]].removed)
+			roots[k++] = roots[i];
+	sort_trees(&t, roots, k);
 	sort_ids(&t, roots, k);
 	for (size_t i = 0; i < k; i++) {
 		buf_append_char(out, '(');
@@ -492,19 +581,29 @@ void imap_thread_orderedsubject(const struct imap_sort_keys *keys, uint32_t n, b
 	/* sorted by base subject and sent date; each subject is one thread
 	   whose first message is the parent of the others; threads ordered
 	   by the sent date of their first message */
-	struct threader t = { .keys = keys };
+	struct threader t = {.keys = keys};
 	const struct imap_sort_keys **order = xmalloc((n + 1) * sizeof(*order));
 	for (uint32_t i = 0; i < n; i++)
 		order[i] = &keys[i];
 	qsort(order, n, sizeof(*order), cmp_subject_date);
 	uint32_t *roots = xmalloc((n + 1) * sizeof(*roots));
 	size_t nroots = 0;
+	uint32_t last = NONE; /* the last child of the current root */
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t node = node_new(&t, order[i]);
-		if (i > 0 && strcasecmp(order[i]->subject, order[i - 1]->subject) == 0)
-			link_child(&t, roots[nroots - 1], node);
-		else
+		if (i == 0 || strcasecmp(order[i]->subject, order[i - 1]->subject) != 0) {
 			roots[nroots++] = node;
+			last = NONE;
+			continue;
+		}
+		/* children in sorted order: appended */
+		uint32_t root = roots[nroots - 1];
+		if (last == NONE)
+			t.nodes[root].first_child = node;
+		else
+			t.nodes[last].next_sibling = node;
+		t.nodes[node].parent = root;
+		last = node;
 	}
 	sort_ids(&t, roots, nroots);
 	for (size_t i = 0; i < nroots; i++) {

@@ -103,6 +103,18 @@ const struct imap_msg *imap_mbox_find(const struct imap_mbox *mbox, uint32_t uid
 	return msg_find(mbox, uid);
 }
 
+struct imap_msg *imap_mbox_find_mutable(struct imap_mbox *mbox, uint32_t uid)
+{
+	return msg_find(mbox, uid);
+}
+
+static void msg_free(struct imap_msg *m)
+{
+	free(m->keywords);
+	free(m->locator);
+	free(m->base_subject);
+}
+
 static void msgs_reserve(struct imap_mbox *mbox, uint32_t n)
 {
 	if (n <= mbox->alloc)
@@ -136,8 +148,7 @@ static void remove_uids(struct imap_mbox *mbox, const uint32_t *uids, size_t n, 
 		struct imap_msg *m = msg_find(mbox, uids[i]);
 		if (m == NULL)
 			continue;
-		free(m->keywords);
-		free(m->locator);
+		msg_free(m);
 		size_t idx = (size_t)(m - mbox->msgs);
 		memmove(m, m + 1, (mbox->count - idx - 1) * sizeof(*m));
 		mbox->count--;
@@ -200,7 +211,7 @@ static int mbox_reload(struct imap_mbox *mbox, char **error_r)
 
 struct sync_job {
 	struct imap_job job;
-	struct imap_mbox *mbox;      /* referenced; used in the loop only */
+	struct imap_mbox *mbox; /* referenced; used in the loop only */
 	char *name;
 };
 
@@ -354,10 +365,8 @@ void imap_mbox_unref(struct imap_mbox **mp)
 		event_free(m->watch_ev);
 	if (m->watch_fd >= 0)
 		close(m->watch_fd);
-	for (uint32_t i = 0; i < m->count; i++) {
-		free(m->msgs[i].keywords);
-		free(m->msgs[i].locator);
-	}
+	for (uint32_t i = 0; i < m->count; i++)
+		msg_free(&m->msgs[i]);
 	free(m->msgs);
 	uidvec_unref(&m->vec);
 	store_mailbox_close(&m->smbox);
@@ -500,7 +509,8 @@ static void report_flags(struct imap_session *s)
 		if (s->enabled & IMAP_ENABLED_QRESYNC)
 			buf_printf(&out, "UID %u ", msg->uid);
 		buf_append_str(&out, "FLAGS ");
-		imap_append_flags(&out, msg->flags, msg->keywords, msg->uid >= v->first_recent && v->first_recent);
+		imap_append_flags(&out, msg->flags, msg->keywords,
+				  msg->uid >= v->first_recent && v->first_recent);
 		if (s->enabled & IMAP_ENABLED_CONDSTORE)
 			buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)msg->modseq);
 		buf_append_str(&out, ")\r\n");
@@ -583,8 +593,8 @@ static uint32_t lower_bound(const struct imap_view *v, uint32_t uid)
 	return lo;
 }
 
-int imap_view_resolve(struct imap_session *s, const struct imap_seqset *set, bool uid,
-		      uint32_t **seqs_r, const char **error_r)
+int imap_view_resolve(struct imap_session *s, const struct imap_seqset *set, bool uid, uint32_t **seqs_r,
+		      const char **error_r)
 {
 	const struct imap_view *v = s->view;
 	uint32_t *out = NULL;
@@ -603,7 +613,7 @@ int imap_view_resolve(struct imap_session *s, const struct imap_seqset *set, boo
 	uint32_t max_uid = v->count > 0 ? v->vec->uids[v->count - 1] : 0;
 	for (unsigned int r = 0; r < set->count; r++) {
 		uint32_t lo = set->ranges[r].lo, hi = set->ranges[r].hi;
-		uint32_t from, to;   /* 0-based index range [from, to) */
+		uint32_t from, to; /* 0-based index range [from, to) */
 		if (uid) {
 			if (lo == IMAP_SEQ_STAR)
 				lo = max_uid;
@@ -662,9 +672,9 @@ void imap_append_flags(struct buf *out, uint32_t flags, const char *keywords, bo
 		uint32_t bit;
 		const char *name;
 	} names[] = {
-		{ STORE_FLAG_SEEN, "\\Seen" }, { STORE_FLAG_ANSWERED, "\\Answered" },
-		{ STORE_FLAG_FLAGGED, "\\Flagged" }, { STORE_FLAG_DELETED, "\\Deleted" },
-		{ STORE_FLAG_DRAFT, "\\Draft" },
+	    {STORE_FLAG_SEEN, "\\Seen"},       {STORE_FLAG_ANSWERED, "\\Answered"},
+	    {STORE_FLAG_FLAGGED, "\\Flagged"}, {STORE_FLAG_DELETED, "\\Deleted"},
+	    {STORE_FLAG_DRAFT, "\\Draft"},
 	};
 	bool first = true;
 	buf_append_char(out, '(');

@@ -1,6 +1,7 @@
 /* A worker process: one libevent loop serving every protocol. */
 #include "server/server.h"
 #include "auth/userdb.h"
+#include "lib/hash.h"
 #include "lib/jobs.h"
 #include "lib/heartbeat.h"
 #include "lib/log.h"
@@ -21,7 +22,7 @@
 struct worker *worker;
 
 static const char *const service_names[SERVICE_COUNT] = {
-	"smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps",
+    "smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps",
 };
 
 const char *service_name(enum service s)
@@ -29,7 +30,9 @@ const char *service_name(enum service s)
 	return s < SERVICE_COUNT ? service_names[s] : "?";
 }
 
-/* Connections per client IP: a small chained hash table. */
+/* Connections per client IP: a small chained hash table.  Clients choose
+   their addresses (an IPv6 /64 holds plenty), so the hash is keyed: none
+   can crowd its connections into one chain. */
 struct ip_count {
 	struct ip_count *next;
 	int count;
@@ -40,10 +43,7 @@ static struct ip_count *ip_table[IP_BUCKETS];
 
 static struct ip_count **ip_slot(const char *ip)
 {
-	unsigned h = 5381;
-	for (const char *p = ip; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	struct ip_count **slot = &ip_table[h % IP_BUCKETS];
+	struct ip_count **slot = &ip_table[hash_str(ip) % IP_BUCKETS];
 	while (*slot != NULL && strcmp((*slot)->ip, ip) != 0)
 		slot = &(*slot)->next;
 	return slot;
@@ -89,7 +89,8 @@ void worker_new_id(char out[24])
 	static unsigned counter;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	unsigned long long v = (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
+	unsigned long long v =
+	    (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
 	char tmp[24];
 	int n = 0;
 	while (v > 0 && n < 12) {
@@ -224,7 +225,7 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
 	for (int i = 0; i < nevlisteners; i++)
 		evconnlistener_disable(evlisteners[i]);
 	drain_timeout = evtimer_new(worker->base, drain_timeout_cb, NULL);
-	struct timeval tv = { 30, 0 };
+	struct timeval tv = {30, 0};
 	evtimer_add(drain_timeout, &tv);
 	/* A drain() may end its session: take the next one first. */
 	for (struct worker_session *ws = all_sessions, *next; ws != NULL; ws = next) {

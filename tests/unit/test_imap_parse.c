@@ -87,102 +87,102 @@ static char *parse_chunked(const char *input, size_t len, size_t chunk, int *con
 static const struct {
 	const char *input, *expect;
 } parse_cases[] = {
-	/* every RFC 3501 / extension command shape */
-	{ "a1 CAPABILITY\r\n", "a1 CAPABILITY" },
-	{ "a2 noop\r\n", "a2 NOOP" },
-	{ "a3 LOGOUT\r\n", "a3 LOGOUT" },
-	{ "a STARTTLS\r\n", "a STARTTLS" },
-	{ "a AUTHENTICATE PLAIN\r\n", "a AUTHENTICATE [PLAIN]" },
-	{ "a AUTHENTICATE PLAIN AGpvZQBwdw==\r\n", "a AUTHENTICATE [PLAIN AGpvZQBwdw==]" },
-	{ "a LOGIN joe \"se\\\"cret\"\r\n", "a LOGIN [joe \"se\"cret\"]" },
-	{ "a LOGIN {3}\r\njoe {2}\r\npw\r\n", "a LOGIN [{joe} {pw}]" },
-	{ "a LOGIN {3+}\r\njoe {2+}\r\npw\r\n", "a LOGIN [{joe} {pw}]" },
-	{ "a SELECT INBOX\r\n", "a SELECT [INBOX]" },
-	{ "a SELECT INBOX (CONDSTORE)\r\n", "a SELECT [INBOX (CONDSTORE)]" },
-	{ "a SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))\r\n",
-	  "a SELECT [INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))]" },
-	{ "a EXAMINE \"Sent\"\r\n", "a EXAMINE [\"Sent\"]" },
-	{ "a CREATE foo.bar\r\n", "a CREATE [foo.bar]" },
-	{ "a CREATE Archive (USE (\\Archive))\r\n", "a CREATE [Archive (USE (\\Archive))]" },
-	{ "a DELETE foo\r\n", "a DELETE [foo]" },
-	{ "a RENAME foo bar\r\n", "a RENAME [foo bar]" },
-	{ "a SUBSCRIBE foo\r\n", "a SUBSCRIBE [foo]" },
-	{ "a UNSUBSCRIBE foo\r\n", "a UNSUBSCRIBE [foo]" },
-	{ "a LIST \"\" *\r\n", "a LIST [\"\" *]" },
-	{ "a LIST \"\" %.%\r\n", "a LIST [\"\" %.%]" },
-	{ "a LIST (SUBSCRIBED) \"\" (\"INBOX\" \"Sent*\") RETURN (CHILDREN STATUS (MESSAGES UNSEEN))\r\n",
-	  "a LIST [(SUBSCRIBED) \"\" (\"INBOX\" \"Sent*\") RETURN (CHILDREN STATUS (MESSAGES UNSEEN))]" },
-	{ "a LSUB \"\" *\r\n", "a LSUB [\"\" *]" },
-	{ "a STATUS INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ)\r\n",
-	  "a STATUS [INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ)]" },
-	{ "a APPEND INBOX (\\Seen) \" 1-Jan-2024 10:00:00 +0000\" {5}\r\nhello\r\n",
-	  "a APPEND [INBOX (\\Seen) \" 1-Jan-2024 10:00:00 +0000\" {hello}]" },
-	{ "a APPEND INBOX ~{3+}\r\na\0b\r\n", "a APPEND [INBOX ~{a}]" },
-	{ "a CHECK\r\n", "a CHECK" },
-	{ "a CLOSE\r\n", "a CLOSE" },
-	{ "a UNSELECT\r\n", "a UNSELECT" },
-	{ "a EXPUNGE\r\n", "a EXPUNGE" },
-	{ "a UID EXPUNGE 1:5\r\n", "a UID [EXPUNGE 1:5]" },
-	{ "a SEARCH CHARSET UTF-8 OR FROM x (SUBJECT {3}\r\nfoo UNSEEN)\r\n",
-	  "a SEARCH [CHARSET UTF-8 OR FROM x (SUBJECT {foo} UNSEEN)]" },
-	{ "a FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100>)\r\n",
-	  "a FETCH [1:* (FLAGS BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100>)]" },
-	{ "a FETCH 1 BODY[]\r\n", "a FETCH [1 BODY[]]" },
-	{ "a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345 VANISHED)\r\n",
-	  "a UID [FETCH 1:* (FLAGS) (CHANGEDSINCE 12345 VANISHED)]" },
-	{ "a STORE 1:3 +FLAGS.SILENT (\\Seen \\Deleted)\r\n", "a STORE [1:3 +FLAGS.SILENT (\\Seen \\Deleted)]" },
-	{ "a STORE 1 (UNCHANGEDSINCE 5) FLAGS ()\r\n", "a STORE [1 (UNCHANGEDSINCE 5) FLAGS ()]" },
-	{ "a COPY 1:2 Trash\r\n", "a COPY [1:2 Trash]" },
-	{ "a MOVE 1 Trash\r\n", "a MOVE [1 Trash]" },
-	{ "a UID MOVE 4:2 Trash\r\n", "a UID [MOVE 4:2 Trash]" },
-	{ "a IDLE\r\n", "a IDLE" },
-	{ "a NAMESPACE\r\n", "a NAMESPACE" },
-	{ "a ID (\"name\" \"mutt\" \"version\" NIL)\r\n", "a ID [(\"name\" \"mutt\" \"version\" NIL)]" },
-	{ "a ID NIL\r\n", "a ID [NIL]" },
-	{ "a ENABLE CONDSTORE QRESYNC IMAP4rev2\r\n", "a ENABLE [CONDSTORE QRESYNC IMAP4rev2]" },
-	{ "a SORT (REVERSE DATE) UTF-8 ALL\r\n", "a SORT [(REVERSE DATE) UTF-8 ALL]" },
-	{ "a THREAD REFERENCES UTF-8 ALL\r\n", "a THREAD [REFERENCES UTF-8 ALL]" },
-	{ "a GETQUOTAROOT INBOX\r\n", "a GETQUOTAROOT [INBOX]" },
-	{ "a GETQUOTA \"\"\r\n", "a GETQUOTA [\"\"]" },
-	{ "a COMPRESS DEFLATE\r\n", "a COMPRESS [DEFLATE]" },
-	{ "a select \"&AMk-t&AOk-\"\r\n", "a SELECT [\"&AMk-t&AOk-\"]" },
-	{ "a NOOP\n", "a NOOP" },
-	{ "\r\n\r\na NOOP\r\n", "a NOOP" },
-	{ "a LOGIN \"\" \"\"\r\n", "a LOGIN [\"\" \"\"]" },
-	{ "a X (((a)))\r\n", "a X [(((a)))]" },
-	{ "a X ()\r\n", "a X [()]" },
-	{ "a X {0}\r\n\r\n", "a X [{}]" },
-	{ "a X \"{5}\"\r\n", "a X [\"{5}\"]" },
-	{ "a X foo}\r\n", "a X [foo}]" },
-	/* malformed input */
-	{ "\r\n", "MORE" },
-	{ "+ NOOP\r\n", "BAD * Invalid tag" },
-	{ "a\"b NOOP\r\n", "BAD * Invalid tag" },
-	{ "a* NOOP\r\n", "BAD * Invalid tag" },
-	{ "NOOP\r\n", "BAD NOOP Missing command" },
-	{ "a \r\n", "BAD a Invalid command name" },
-	{ "a  NOOP\r\n", "BAD a Invalid command name" },
-	{ "a NO(OP\r\n", "BAD a Invalid command name" },
-	{ "a NOOP \r\n", "BAD a Extra space" },
-	{ "a X (a\r\n", "BAD a Missing )" },
-	{ "a X a)\r\n", "BAD a Unexpected )" },
-	{ "a X (a))\r\n", "BAD a Unexpected )" },
-	{ "a X (a  b)\r\n", "BAD a Extra space" },
-	{ "a X \"abc\r\n", "BAD a Invalid quoted string" },
-	{ "a X \"a\\bc\"\r\n", "BAD a Invalid quoted string" },
-	{ "a X {-5}\r\n", "BAD a Invalid literal size" },
-	{ "a X {5a}\r\n", "BAD a Invalid literal size" },
-	{ "a X {99999999999}\r\n", "BAD a Invalid literal size" },
-	{ "a X {4294967295}\r\n", "BAD a Literal too big" },
-	{ "a X {100000}\r\n", "BAD a Literal too big" },
-	{ "a APPEND INBOX {4000000000}\r\n", "BAD a [TOOBIG] Literal too big" },
-	{ "a X {100000+}\r\n", "BAD a Literal too big" },
-	{ "a X a\0b\r\n", "BAD a NUL byte in command" },
-	{ "a X {3}\r\na\0b\r\n", "BAD a NUL byte in literal" },
-	{ "a X BODY[HEADER\r\n", "BAD a Missing ]" },
-	{ "a X (((((((((((((((((((((((((((((((((((a)))))))))))))))))))))))))))))))))))\r\n",
-	  "BAD a Too deeply nested lists" },
-	{ "a X x{3}\r\n", "BAD a Missing space between arguments" },
+    /* every RFC 3501 / extension command shape */
+    {"a1 CAPABILITY\r\n", "a1 CAPABILITY"},
+    {"a2 noop\r\n", "a2 NOOP"},
+    {"a3 LOGOUT\r\n", "a3 LOGOUT"},
+    {"a STARTTLS\r\n", "a STARTTLS"},
+    {"a AUTHENTICATE PLAIN\r\n", "a AUTHENTICATE [PLAIN]"},
+    {"a AUTHENTICATE PLAIN AGpvZQBwdw==\r\n", "a AUTHENTICATE [PLAIN AGpvZQBwdw==]"},
+    {"a LOGIN joe \"se\\\"cret\"\r\n", "a LOGIN [joe \"se\"cret\"]"},
+    {"a LOGIN {3}\r\njoe {2}\r\npw\r\n", "a LOGIN [{joe} {pw}]"},
+    {"a LOGIN {3+}\r\njoe {2+}\r\npw\r\n", "a LOGIN [{joe} {pw}]"},
+    {"a SELECT INBOX\r\n", "a SELECT [INBOX]"},
+    {"a SELECT INBOX (CONDSTORE)\r\n", "a SELECT [INBOX (CONDSTORE)]"},
+    {"a SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))\r\n",
+     "a SELECT [INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))]"},
+    {"a EXAMINE \"Sent\"\r\n", "a EXAMINE [\"Sent\"]"},
+    {"a CREATE foo.bar\r\n", "a CREATE [foo.bar]"},
+    {"a CREATE Archive (USE (\\Archive))\r\n", "a CREATE [Archive (USE (\\Archive))]"},
+    {"a DELETE foo\r\n", "a DELETE [foo]"},
+    {"a RENAME foo bar\r\n", "a RENAME [foo bar]"},
+    {"a SUBSCRIBE foo\r\n", "a SUBSCRIBE [foo]"},
+    {"a UNSUBSCRIBE foo\r\n", "a UNSUBSCRIBE [foo]"},
+    {"a LIST \"\" *\r\n", "a LIST [\"\" *]"},
+    {"a LIST \"\" %.%\r\n", "a LIST [\"\" %.%]"},
+    {"a LIST (SUBSCRIBED) \"\" (\"INBOX\" \"Sent*\") RETURN (CHILDREN STATUS (MESSAGES UNSEEN))\r\n",
+     "a LIST [(SUBSCRIBED) \"\" (\"INBOX\" \"Sent*\") RETURN (CHILDREN STATUS (MESSAGES UNSEEN))]"},
+    {"a LSUB \"\" *\r\n", "a LSUB [\"\" *]"},
+    {"a STATUS INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ)\r\n",
+     "a STATUS [INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ)]"},
+    {"a APPEND INBOX (\\Seen) \" 1-Jan-2024 10:00:00 +0000\" {5}\r\nhello\r\n",
+     "a APPEND [INBOX (\\Seen) \" 1-Jan-2024 10:00:00 +0000\" {hello}]"},
+    {"a APPEND INBOX ~{3+}\r\na\0b\r\n", "a APPEND [INBOX ~{a}]"},
+    {"a CHECK\r\n", "a CHECK"},
+    {"a CLOSE\r\n", "a CLOSE"},
+    {"a UNSELECT\r\n", "a UNSELECT"},
+    {"a EXPUNGE\r\n", "a EXPUNGE"},
+    {"a UID EXPUNGE 1:5\r\n", "a UID [EXPUNGE 1:5]"},
+    {"a SEARCH CHARSET UTF-8 OR FROM x (SUBJECT {3}\r\nfoo UNSEEN)\r\n",
+     "a SEARCH [CHARSET UTF-8 OR FROM x (SUBJECT {foo} UNSEEN)]"},
+    {"a FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100>)\r\n",
+     "a FETCH [1:* (FLAGS BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100>)]"},
+    {"a FETCH 1 BODY[]\r\n", "a FETCH [1 BODY[]]"},
+    {"a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345 VANISHED)\r\n",
+     "a UID [FETCH 1:* (FLAGS) (CHANGEDSINCE 12345 VANISHED)]"},
+    {"a STORE 1:3 +FLAGS.SILENT (\\Seen \\Deleted)\r\n", "a STORE [1:3 +FLAGS.SILENT (\\Seen \\Deleted)]"},
+    {"a STORE 1 (UNCHANGEDSINCE 5) FLAGS ()\r\n", "a STORE [1 (UNCHANGEDSINCE 5) FLAGS ()]"},
+    {"a COPY 1:2 Trash\r\n", "a COPY [1:2 Trash]"},
+    {"a MOVE 1 Trash\r\n", "a MOVE [1 Trash]"},
+    {"a UID MOVE 4:2 Trash\r\n", "a UID [MOVE 4:2 Trash]"},
+    {"a IDLE\r\n", "a IDLE"},
+    {"a NAMESPACE\r\n", "a NAMESPACE"},
+    {"a ID (\"name\" \"mutt\" \"version\" NIL)\r\n", "a ID [(\"name\" \"mutt\" \"version\" NIL)]"},
+    {"a ID NIL\r\n", "a ID [NIL]"},
+    {"a ENABLE CONDSTORE QRESYNC IMAP4rev2\r\n", "a ENABLE [CONDSTORE QRESYNC IMAP4rev2]"},
+    {"a SORT (REVERSE DATE) UTF-8 ALL\r\n", "a SORT [(REVERSE DATE) UTF-8 ALL]"},
+    {"a THREAD REFERENCES UTF-8 ALL\r\n", "a THREAD [REFERENCES UTF-8 ALL]"},
+    {"a GETQUOTAROOT INBOX\r\n", "a GETQUOTAROOT [INBOX]"},
+    {"a GETQUOTA \"\"\r\n", "a GETQUOTA [\"\"]"},
+    {"a COMPRESS DEFLATE\r\n", "a COMPRESS [DEFLATE]"},
+    {"a select \"&AMk-t&AOk-\"\r\n", "a SELECT [\"&AMk-t&AOk-\"]"},
+    {"a NOOP\n", "a NOOP"},
+    {"\r\n\r\na NOOP\r\n", "a NOOP"},
+    {"a LOGIN \"\" \"\"\r\n", "a LOGIN [\"\" \"\"]"},
+    {"a X (((a)))\r\n", "a X [(((a)))]"},
+    {"a X ()\r\n", "a X [()]"},
+    {"a X {0}\r\n\r\n", "a X [{}]"},
+    {"a X \"{5}\"\r\n", "a X [\"{5}\"]"},
+    {"a X foo}\r\n", "a X [foo}]"},
+    /* malformed input */
+    {"\r\n", "MORE"},
+    {"+ NOOP\r\n", "BAD * Invalid tag"},
+    {"a\"b NOOP\r\n", "BAD * Invalid tag"},
+    {"a* NOOP\r\n", "BAD * Invalid tag"},
+    {"NOOP\r\n", "BAD NOOP Missing command"},
+    {"a \r\n", "BAD a Invalid command name"},
+    {"a  NOOP\r\n", "BAD a Invalid command name"},
+    {"a NO(OP\r\n", "BAD a Invalid command name"},
+    {"a NOOP \r\n", "BAD a Extra space"},
+    {"a X (a\r\n", "BAD a Missing )"},
+    {"a X a)\r\n", "BAD a Unexpected )"},
+    {"a X (a))\r\n", "BAD a Unexpected )"},
+    {"a X (a  b)\r\n", "BAD a Extra space"},
+    {"a X \"abc\r\n", "BAD a Invalid quoted string"},
+    {"a X \"a\\bc\"\r\n", "BAD a Invalid quoted string"},
+    {"a X {-5}\r\n", "BAD a Invalid literal size"},
+    {"a X {5a}\r\n", "BAD a Invalid literal size"},
+    {"a X {99999999999}\r\n", "BAD a Invalid literal size"},
+    {"a X {4294967295}\r\n", "BAD a Literal too big"},
+    {"a X {100000}\r\n", "BAD a Literal too big"},
+    {"a APPEND INBOX {4000000000}\r\n", "BAD a [TOOBIG] Literal too big"},
+    {"a X {100000+}\r\n", "BAD a Literal too big"},
+    {"a X a\0b\r\n", "BAD a NUL byte in command"},
+    {"a X {3}\r\na\0b\r\n", "BAD a NUL byte in literal"},
+    {"a X BODY[HEADER\r\n", "BAD a Missing ]"},
+    {"a X (((((((((((((((((((((((((((((((((((a)))))))))))))))))))))))))))))))))))\r\n",
+     "BAD a Too deeply nested lists"},
+    {"a X x{3}\r\n", "BAD a Missing space between arguments"},
 };
 
 static void test_parse_table(void **state)
@@ -193,7 +193,7 @@ static void test_parse_table(void **state)
 		size_t len = strlen(in);
 		if (strstr(parse_cases[i].expect, "NUL") != NULL || strstr(in, "~{3+}") != NULL)
 			len += strlen(in + len + 1) + 1;
-		size_t chunks[] = { 0, 1, 3 };
+		size_t chunks[] = {0, 1, 3};
 		for (size_t c = 0; c < N_ELEMENTS(chunks); c++) {
 			char *got = parse_chunked(in, len, chunks[c], NULL);
 			if (strcmp(got, parse_cases[i].expect) != 0)
@@ -236,7 +236,7 @@ static void test_stops_after_command(void **state)
 
 static void test_long_line_skipped(void **state)
 {
-	struct imap_parse_limits lim = { .max_line = 100 };
+	struct imap_parse_limits lim = {.max_line = 100};
 	struct imap_parser *p = imap_parser_create(&lim);
 	struct buf in = BUF_INIT;
 	buf_append_str(&in, "t1 NOOP ");
@@ -281,9 +281,84 @@ static void test_big_nonsync_literal_skipped(void **state)
 	imap_parser_destroy(&p);
 }
 
+/* Limits as a session holds them before authentication: 8 KB for a whole
+   command with its literals, and a non-synchronising literal beyond that
+   is fatal (the data is on its way: BYE instead of reading it). */
+static const struct imap_parse_limits preauth_limits = {
+    .max_line = 8192,
+    .max_literal = 8192,
+    .max_append_literal = 8192,
+    .max_command = 8192,
+    .big_literal_fatal = true,
+};
+
+static void test_preauth_literals(void **state)
+{
+	struct imap_parser *p = imap_parser_create(&preauth_limits);
+	size_t used;
+	/* APPEND gets no more than any other command */
+	const char *in = "a APPEND x {26000000+}\r\nxxxx";
+	assert_int_equal(imap_parser_feed(p, in, strlen(in), &used), IMAP_PARSE_ERROR);
+	assert_true(imap_parser_fatal(p));
+	imap_parser_destroy(&p);
+	/* literals that fit one by one, but not together */
+	p = imap_parser_create(&preauth_limits);
+	struct buf b = BUF_INIT;
+	buf_append_str(&b, "a LOGIN {4000+}\r\n");
+	for (int i = 0; i < 3; i++) {
+		for (int j = 0; j < 400; j++)
+			buf_append_str(&b, "yyyyyyyyyy");
+		buf_append_str(&b, " {4000+}\r\n");
+	}
+	assert_int_equal(imap_parser_feed(p, b.data, b.len, &used), IMAP_PARSE_ERROR);
+	assert_true(imap_parser_fatal(p));
+	assert_true(used < 8192 + 100);
+	buf_free(&b);
+	imap_parser_destroy(&p);
+	/* a synchronising one: refused before the client sends it, and the
+	   session goes on */
+	p = imap_parser_create(&preauth_limits);
+	in = "a LOGIN {9000}\r\n";
+	assert_int_equal(imap_parser_feed(p, in, strlen(in), &used), IMAP_PARSE_ERROR);
+	assert_false(imap_parser_fatal(p));
+	assert_string_equal(imap_parser_tag(p), "a");
+	in = "b LOGIN {3}\r\n";
+	assert_int_equal(imap_parser_feed(p, in, strlen(in), &used), IMAP_PARSE_LITERAL);
+	in = "joe pw\r\n";
+	assert_int_equal(imap_parser_feed(p, in, strlen(in), &used), IMAP_PARSE_COMMAND);
+	assert_string_equal(imap_parser_command(p)->tag, "b");
+	/* after login: the full limits, from the next command on */
+	assert_false(imap_parser_busy(p));
+	imap_parser_set_limits(p, NULL);
+	b = (struct buf)BUF_INIT;
+	buf_append_str(&b, "c APPEND x {100000+}\r\n");
+	for (int j = 0; j < 10000; j++)
+		buf_append_str(&b, "zzzzzzzzzz");
+	buf_append_str(&b, "\r\n");
+	assert_int_equal(imap_parser_feed(p, b.data, b.len, &used), IMAP_PARSE_COMMAND);
+	assert_int_equal(imap_parser_command(p)->args[1].len, 100000);
+	buf_free(&b);
+	imap_parser_destroy(&p);
+	/* a command over the limits already, whose skipped line ends in a
+	   non-synchronising literal */
+	p = imap_parser_create(&preauth_limits);
+	b = (struct buf)BUF_INIT;
+	buf_append_str(&b, "a LOGIN ");
+	for (int j = 0; j < 1000; j++)
+		buf_append_str(&b, "xxxxxxxxxx");
+	buf_append_str(&b, " {100000000+}\r\nxxxx");
+	assert_int_equal(imap_parser_feed(p, b.data, b.len, &used), IMAP_PARSE_ERROR);
+	assert_false(imap_parser_fatal(p));
+	size_t pos = used;
+	assert_int_equal(imap_parser_feed(p, b.data + pos, b.len - pos, &used), IMAP_PARSE_ERROR);
+	assert_true(imap_parser_fatal(p));
+	buf_free(&b);
+	imap_parser_destroy(&p);
+}
+
 static void test_max_args(void **state)
 {
-	struct imap_parse_limits lim = { .max_args = 5 };
+	struct imap_parse_limits lim = {.max_args = 5};
 	struct imap_parser *p = imap_parser_create(&lim);
 	size_t used;
 	const char *in = "a X 1 2 3 4 5 6\r\n";
@@ -309,12 +384,12 @@ static void test_seqset(void **state)
 	assert_true(imap_seqset_contains(set, 50, 50));
 	assert_int_equal(imap_seqset_max(set, 50), 50);
 	assert_int_equal(imap_seqset_parse(pool, "*:4", &set, &err), 0);
-	assert_true(imap_seqset_contains(set, 3, 3));   /* 3:4 with * = 3 */
+	assert_true(imap_seqset_contains(set, 3, 3)); /* 3:4 with * = 3 */
 	assert_true(imap_seqset_contains(set, 4, 10));
 	assert_int_equal(imap_seqset_parse(pool, "$", &set, &err), 0);
 	assert_true(set->saved);
-	const char *bad[] = { "", "0", "1:0", "1,", ",1", "1::2", "a", "1:*:3", "4294967296", "-1",
-			      "1 2", "*5" };
+	const char *bad[] = {"",  "0",     "1:0",        "1,", ",1",  "1::2",
+			     "a", "1:*:3", "4294967296", "-1", "1 2", "*5"};
 	for (size_t i = 0; i < N_ELEMENTS(bad); i++)
 		if (imap_seqset_parse(pool, bad[i], &set, &err) == 0)
 			fail_msg("seqset <%s> accepted", bad[i]);
@@ -355,10 +430,16 @@ static void test_store(void **state)
 	assert_int_equal(st.op, IMAP_STORE_SET);
 	assert_int_equal(st.flags.flags, 0);
 	const char *bad[] = {
-		"a STORE 1 FLAGS (\\Recent)\r\n", "a STORE 1 FLAGS (\\Bogus)\r\n", "a STORE 1 XFLAGS (\\Seen)\r\n",
-		"a STORE 1 FLAGS\r\n", "a STORE 0 FLAGS (\\Seen)\r\n", "a STORE 1 FLAGS (\"x\")\r\n",
-		"a STORE 1 (UNCHANGEDSINCE x) FLAGS ()\r\n", "a STORE 1 (FOO 1) FLAGS ()\r\n",
-		"a STORE 1 FLAGS (a]b)\r\n", "a STORE 1 FLAGS (\\Seen) extra\r\n",
+	    "a STORE 1 FLAGS (\\Recent)\r\n",
+	    "a STORE 1 FLAGS (\\Bogus)\r\n",
+	    "a STORE 1 XFLAGS (\\Seen)\r\n",
+	    "a STORE 1 FLAGS\r\n",
+	    "a STORE 0 FLAGS (\\Seen)\r\n",
+	    "a STORE 1 FLAGS (\"x\")\r\n",
+	    "a STORE 1 (UNCHANGEDSINCE x) FLAGS ()\r\n",
+	    "a STORE 1 (FOO 1) FLAGS ()\r\n",
+	    "a STORE 1 FLAGS (a]b)\r\n",
+	    "a STORE 1 FLAGS (\\Seen) extra\r\n",
 	};
 	for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
 		c = parse_one(p, bad[i]);
@@ -380,7 +461,7 @@ static void test_fetch(void **state)
 	struct imap_command *c = parse_one(p, "a FETCH 1 ALL\r\n");
 	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
 	assert_int_equal(f.items, IMAP_FETCH_FLAGS | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_RFC822_SIZE |
-					  IMAP_FETCH_ENVELOPE);
+				      IMAP_FETCH_ENVELOPE);
 	c = parse_one(p, "a FETCH 1 FULL\r\n");
 	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
 	assert_true(f.items & IMAP_FETCH_BODY);
@@ -417,13 +498,25 @@ static void test_fetch(void **state)
 	assert_true(f.vanished);
 	assert_true(f.items & IMAP_FETCH_MODSEQ);
 	const char *bad[] = {
-		"a FETCH 1 (ALL)\r\n", "a FETCH 1 BOGUS\r\n", "a FETCH 1 BODY[0]\r\n",
-		"a FETCH 1 BODY[1.]\r\n", "a FETCH 1 BODY[MIME]\r\n", "a FETCH 1 BODY[HEADER.FIELDS]\r\n",
-		"a FETCH 1 BODY[HEADER.FIELDS ()]\r\n", "a FETCH 1 BODY[]<1>\r\n", "a FETCH 1 BODY[]<1.0>\r\n",
-		"a FETCH 1 BODY[]x\r\n", "a FETCH 1 BINARY[HEADER]\r\n", "a FETCH 1 BINARY.SIZE[1]<0.5>\r\n",
-		"a FETCH 1 ()\r\n", "a FETCH 1 FLAGS (VANISHED)\r\n", "a FETCH 1 FLAGS (CHANGEDSINCE x)\r\n",
-		"a FETCH 1 \"FLAGS\"\r\n", "a FETCH 1 FLAGS FLAGS FLAGS\r\n", "a FETCH 1 BODY[FOO]\r\n",
-		"a FETCH 1 BODY[HEADER.FIELDS (A:B)]\r\n",
+	    "a FETCH 1 (ALL)\r\n",
+	    "a FETCH 1 BOGUS\r\n",
+	    "a FETCH 1 BODY[0]\r\n",
+	    "a FETCH 1 BODY[1.]\r\n",
+	    "a FETCH 1 BODY[MIME]\r\n",
+	    "a FETCH 1 BODY[HEADER.FIELDS]\r\n",
+	    "a FETCH 1 BODY[HEADER.FIELDS ()]\r\n",
+	    "a FETCH 1 BODY[]<1>\r\n",
+	    "a FETCH 1 BODY[]<1.0>\r\n",
+	    "a FETCH 1 BODY[]x\r\n",
+	    "a FETCH 1 BINARY[HEADER]\r\n",
+	    "a FETCH 1 BINARY.SIZE[1]<0.5>\r\n",
+	    "a FETCH 1 ()\r\n",
+	    "a FETCH 1 FLAGS (VANISHED)\r\n",
+	    "a FETCH 1 FLAGS (CHANGEDSINCE x)\r\n",
+	    "a FETCH 1 \"FLAGS\"\r\n",
+	    "a FETCH 1 FLAGS FLAGS FLAGS\r\n",
+	    "a FETCH 1 BODY[FOO]\r\n",
+	    "a FETCH 1 BODY[HEADER.FIELDS (A:B)]\r\n",
 	};
 	for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
 		c = parse_one(p, bad[i]);
@@ -439,9 +532,10 @@ static void test_fetch(void **state)
 static void dump_key(struct buf *out, const struct imap_search_key *k)
 {
 	static const char *const names[] = {
-		"ALL", "AND", "OR", "NOT", "SEQ", "UID", "FLAG", "UNFLAG", "NEW", "OLD", "KEYWORD",
-		"UNKEYWORD", "BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE", "LARGER",
-		"SMALLER", "HEADER", "BODY", "TEXT", "MODSEQ", "OLDER", "YOUNGER",
+	    "ALL",    "AND",        "OR",     "NOT",       "SEQ",       "UID",     "FLAG",
+	    "UNFLAG", "NEW",        "OLD",    "KEYWORD",   "UNKEYWORD", "BEFORE",  "ON",
+	    "SINCE",  "SENTBEFORE", "SENTON", "SENTSINCE", "LARGER",    "SMALLER", "HEADER",
+	    "BODY",   "TEXT",       "MODSEQ", "OLDER",     "YOUNGER",
 	};
 	buf_append_str(out, names[k->type]);
 	if (k->header != NULL)
@@ -471,25 +565,27 @@ static void dump_key(struct buf *out, const struct imap_search_key *k)
 static const struct {
 	const char *input, *expect;
 } search_cases[] = {
-	{ "ALL", "AND(ALL)" },
-	{ "ANSWERED DELETED DRAFT FLAGGED SEEN RECENT", "AND(FLAG/\\Answered FLAG/\\Deleted FLAG/\\Draft FLAG/\\Flagged FLAG/\\Seen FLAG/\\Recent)" },
-	{ "UNANSWERED UNDELETED UNDRAFT UNFLAGGED UNSEEN NEW OLD",
-	  "AND(UNFLAG/\\Answered UNFLAG/\\Deleted UNFLAG/\\Draft UNFLAG/\\Flagged UNFLAG/\\Seen NEW OLD)" },
-	{ "KEYWORD $Junk UNKEYWORD foo", "AND(KEYWORD=$Junk UNKEYWORD=foo)" },
-	{ "BEFORE 1-Feb-1994 ON \"01-Jan-1970\" SINCE 2-Jan-1970", "AND(BEFORE@760060800 ON SINCE@86400)" },
-	{ "SENTBEFORE 1-Jan-2000 SENTON 1-Jan-2000 SENTSINCE 1-Jan-2000",
-	  "AND(SENTBEFORE@946684800 SENTON@946684800 SENTSINCE@946684800)" },
-	{ "LARGER 100 SMALLER 5000", "AND(LARGER=100 SMALLER=5000)" },
-	{ "BCC a CC b FROM c SUBJECT d TO e", "AND(HEADER:Bcc=a HEADER:Cc=b HEADER:From=c HEADER:Subject=d HEADER:To=e)" },
-	{ "HEADER X-Spam yes BODY \"hello world\" TEXT x", "AND(HEADER:X-Spam=yes BODY=hello world TEXT=x)" },
-	{ "NOT SEEN", "AND(NOT(FLAG/\\Seen))" },
-	{ "OR SEEN (FLAGGED DELETED)", "AND(OR(FLAG/\\Seen AND(FLAG/\\Flagged FLAG/\\Deleted)))" },
-	{ "1:3,5 UID 10:*", "AND(SEQ#2 UID#1)" },
-	{ "MODSEQ 720162338", "AND(MODSEQ=720162338)" },
-	{ "MODSEQ \"/flags/\\\\draft\" all 620162338", "AND(MODSEQ=620162338)" },
-	{ "OLDER 3600 YOUNGER 60", "AND(OLDER=3600 YOUNGER=60)" },
-	{ "$", "AND(SEQ#0)" },
-	{ "not not all", "AND(NOT(NOT(ALL)))" },
+    {"ALL", "AND(ALL)"},
+    {"ANSWERED DELETED DRAFT FLAGGED SEEN RECENT",
+     "AND(FLAG/\\Answered FLAG/\\Deleted FLAG/\\Draft FLAG/\\Flagged FLAG/\\Seen FLAG/\\Recent)"},
+    {"UNANSWERED UNDELETED UNDRAFT UNFLAGGED UNSEEN NEW OLD",
+     "AND(UNFLAG/\\Answered UNFLAG/\\Deleted UNFLAG/\\Draft UNFLAG/\\Flagged UNFLAG/\\Seen NEW OLD)"},
+    {"KEYWORD $Junk UNKEYWORD foo", "AND(KEYWORD=$Junk UNKEYWORD=foo)"},
+    {"BEFORE 1-Feb-1994 ON \"01-Jan-1970\" SINCE 2-Jan-1970", "AND(BEFORE@760060800 ON SINCE@86400)"},
+    {"SENTBEFORE 1-Jan-2000 SENTON 1-Jan-2000 SENTSINCE 1-Jan-2000",
+     "AND(SENTBEFORE@946684800 SENTON@946684800 SENTSINCE@946684800)"},
+    {"LARGER 100 SMALLER 5000", "AND(LARGER=100 SMALLER=5000)"},
+    {"BCC a CC b FROM c SUBJECT d TO e",
+     "AND(HEADER:Bcc=a HEADER:Cc=b HEADER:From=c HEADER:Subject=d HEADER:To=e)"},
+    {"HEADER X-Spam yes BODY \"hello world\" TEXT x", "AND(HEADER:X-Spam=yes BODY=hello world TEXT=x)"},
+    {"NOT SEEN", "AND(NOT(FLAG/\\Seen))"},
+    {"OR SEEN (FLAGGED DELETED)", "AND(OR(FLAG/\\Seen AND(FLAG/\\Flagged FLAG/\\Deleted)))"},
+    {"1:3,5 UID 10:*", "AND(SEQ#2 UID#1)"},
+    {"MODSEQ 720162338", "AND(MODSEQ=720162338)"},
+    {"MODSEQ \"/flags/\\\\draft\" all 620162338", "AND(MODSEQ=620162338)"},
+    {"OLDER 3600 YOUNGER 60", "AND(OLDER=3600 YOUNGER=60)"},
+    {"$", "AND(SEQ#0)"},
+    {"not not all", "AND(NOT(NOT(ALL)))"},
 };
 
 static void test_search(void **state)
@@ -514,7 +610,8 @@ static void test_search(void **state)
 	struct imap_command *c = parse_one(p, "a SEARCH RETURN (MIN COUNT SAVE) CHARSET utf-8 ALL\r\n");
 	assert_int_equal(imap_search_parse(pool, c->args, c->count, &s, &err), 0);
 	assert_true(s.esearch);
-	assert_int_equal(s.returns, IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_COUNT | IMAP_SEARCH_RETURN_SAVE);
+	assert_int_equal(s.returns,
+			 IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_COUNT | IMAP_SEARCH_RETURN_SAVE);
 	assert_string_equal(s.charset, "utf-8");
 	c = parse_one(p, "a SEARCH RETURN () ALL\r\n");
 	assert_int_equal(imap_search_parse(pool, c->args, c->count, &s, &err), 0);
@@ -525,10 +622,28 @@ static void test_search(void **state)
 	c = parse_one(p, "a SEARCH CHARSET KOI8-R ALL\r\n");
 	assert_int_equal(imap_search_parse(pool, c->args, c->count, &s, &err), -2);
 	const char *bad[] = {
-		"", "FROM", "BOGUS", "BEFORE 32-Jan-2000", "BEFORE 1-Foo-2000", "BEFORE 1-Jan-20",
-		"LARGER x", "LARGER -1", "NOT", "OR SEEN", "()", "UID", "UID x", "KEYWORD \\Seen",
-		"RETURN (FOO) ALL", "RETURN ALL", "CHARSET", "HEADER X", "0:5", "OLDER 0", "MODSEQ x",
-		"((((((((((((((((((((((((((((((((((((ALL))))))))))))))))))))))))))))))))))))",
+	    "",
+	    "FROM",
+	    "BOGUS",
+	    "BEFORE 32-Jan-2000",
+	    "BEFORE 1-Foo-2000",
+	    "BEFORE 1-Jan-20",
+	    "LARGER x",
+	    "LARGER -1",
+	    "NOT",
+	    "OR SEEN",
+	    "()",
+	    "UID",
+	    "UID x",
+	    "KEYWORD \\Seen",
+	    "RETURN (FOO) ALL",
+	    "RETURN ALL",
+	    "CHARSET",
+	    "HEADER X",
+	    "0:5",
+	    "OLDER 0",
+	    "MODSEQ x",
+	    "((((((((((((((((((((((((((((((((((((ALL))))))))))))))))))))))))))))))))))))",
 	};
 	for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
 		char *line = xasprintf("a SEARCH %s\r\n", bad[i]);
@@ -572,18 +687,19 @@ static void test_utf7(void **state)
 	static const struct {
 		const char *utf7, *utf8;
 	} cases[] = {
-		{ "INBOX", "INBOX" },
-		{ "&-", "&" },
-		{ "Entw&APw-rfe", "Entw\xc3\xbcrfe" },
-		{ "~peter/mail/&U,BTFw-/&ZeVnLIqe-", "~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e" },
-		{ "&2D3eAA-", "\xf0\x9f\x98\x80" },
-		{ "A&-B", "A&B" },
+	    {"INBOX", "INBOX"},
+	    {"&-", "&"},
+	    {"Entw&APw-rfe", "Entw\xc3\xbcrfe"},
+	    {"~peter/mail/&U,BTFw-/&ZeVnLIqe-",
+	     "~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"},
+	    {"&2D3eAA-", "\xf0\x9f\x98\x80"},
+	    {"A&-B", "A&B"},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		assert_string_equal(imap_utf7_to_utf8(pool, cases[i].utf7), cases[i].utf8);
 		assert_string_equal(imap_utf8_to_utf7(pool, cases[i].utf8), cases[i].utf7);
 	}
-	const char *bad7[] = { "&", "&Jjo", "&AGE-", "&Jjo-&Jjo-", "&2D0-", "\x80", "&Jj-" };
+	const char *bad7[] = {"&", "&Jjo", "&AGE-", "&Jjo-&Jjo-", "&2D0-", "\x80", "&Jj-"};
 	for (size_t i = 0; i < N_ELEMENTS(bad7); i++)
 		if (imap_utf7_to_utf8(pool, bad7[i]) != NULL)
 			fail_msg("utf7 <%s> accepted", bad7[i]);
@@ -623,19 +739,20 @@ static void test_tag_valid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_table),
-		cmocka_unit_test(test_sync_literal_continuations),
-		cmocka_unit_test(test_stops_after_command),
-		cmocka_unit_test(test_long_line_skipped),
-		cmocka_unit_test(test_big_nonsync_literal_skipped),
-		cmocka_unit_test(test_max_args),
-		cmocka_unit_test(test_seqset),
-		cmocka_unit_test(test_store),
-		cmocka_unit_test(test_fetch),
-		cmocka_unit_test(test_search),
-		cmocka_unit_test(test_dates),
-		cmocka_unit_test(test_utf7),
-		cmocka_unit_test(test_tag_valid),
+	    cmocka_unit_test(test_parse_table),
+	    cmocka_unit_test(test_sync_literal_continuations),
+	    cmocka_unit_test(test_stops_after_command),
+	    cmocka_unit_test(test_long_line_skipped),
+	    cmocka_unit_test(test_big_nonsync_literal_skipped),
+	    cmocka_unit_test(test_preauth_literals),
+	    cmocka_unit_test(test_max_args),
+	    cmocka_unit_test(test_seqset),
+	    cmocka_unit_test(test_store),
+	    cmocka_unit_test(test_fetch),
+	    cmocka_unit_test(test_search),
+	    cmocka_unit_test(test_dates),
+	    cmocka_unit_test(test_utf7),
+	    cmocka_unit_test(test_tag_valid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
