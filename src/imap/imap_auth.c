@@ -25,7 +25,8 @@
 
 static struct imap_user *users;
 
-static struct imap_user *user_get(const char *address, uint64_t quota, char **error_r)
+static struct imap_user *user_get(const struct service_ctx *ctx, const char *address, uint64_t quota,
+				  char **error_r)
 {
 	for (struct imap_user *u = users; u != NULL; u = u->next) {
 		if (strcmp(u->address, address) == 0) {
@@ -34,7 +35,7 @@ static struct imap_user *user_get(const char *address, uint64_t quota, char **er
 			return u;
 		}
 	}
-	char *maildir = deliver_maildir_path(worker->cfg->data_dir, address);
+	char *maildir = deliver_maildir_path(ctx->cfg->data_dir, address);
 	struct store *store = store_open(maildir, error_r);
 	if (store == NULL) {
 		free(maildir);
@@ -49,6 +50,7 @@ static struct imap_user *user_get(const char *address, uint64_t quota, char **er
 	u->address = xstrdup(address);
 	u->maildir = maildir;
 	u->store = store;
+	u->base = ctx->base;
 	u->quota = quota;
 	u->refs = 1;
 	u->next = users;
@@ -95,14 +97,14 @@ int imap_cmd_starttls(struct imap_cmd_ctx *c, const char **error_r)
 		*error_r = "STARTTLS takes no arguments";
 		return -1;
 	}
-	if (s->tls || worker->tls == NULL) {
-		imap_tagged(s, "NO", "%s", s->tls ? "TLS is already active" : "TLS is not available");
+	if (s->core.tls || s->core.ctx->tls == NULL) {
+		imap_tagged(s, "NO", "%s", s->core.tls ? "TLS is already active" : "TLS is not available");
 		return 0;
 	}
 	imap_tagged(s, "OK", "Begin TLS negotiation now");
 	/* RFC 3501 6.2.1: anything the client sent after STARTTLS before the
 	   handshake is discarded (io_start_tls_server does that). */
-	if (io_start_tls_server(s->io, worker->tls) < 0)
+	if (session_start_tls(&s->core) < 0)
 		imap_session_close(s, "TLS failed");
 	return 0;
 }
@@ -126,10 +128,10 @@ static void auth_job_free(struct auth_job *job)
 	free(job);
 }
 
-static void failure_delay_done(evutil_socket_t fd, short what, void *arg)
+static void failure_delay_done(struct session *core)
 {
-	struct imap_session *s = arg;
-	if (s->dead) {
+	struct imap_session *s = SESSION_OF(core, struct imap_session);
+	if (core->dead) {
 		imap_command_done(s);
 		return;
 	}
@@ -138,8 +140,8 @@ static void failure_delay_done(evutil_socket_t fd, short what, void *arg)
 		imap_tagged(s, "NO", "[UNAVAILABLE] Too many authentication failures, try again later");
 	else
 		imap_tagged(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
-	if (s->auth_failures >= worker->cfg->max_auth_failures) {
-		log_info("imap disconnect session=%s reason=too-many-auth-failures", s->id);
+	if (s->auth_failures >= core->ctx->cfg->max_auth_failures) {
+		log_info("imap disconnect session=%s reason=too-many-auth-failures", core->id);
 		imap_session_close(s, "Too many authentication failures");
 	}
 	imap_command_done(s);
@@ -151,33 +153,30 @@ static void failure_delay(struct imap_session *s, bool refused, int delay_ms)
 {
 	s->auth_failures++;
 	s->auth_refused = refused;
-	struct timeval tv = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
-	if (s->timer != NULL)
-		event_free(s->timer);
-	s->timer = evtimer_new(worker->base, failure_delay_done, s);
-	evtimer_add(s->timer, &tv);
+	session_delay(&s->core, delay_ms, failure_delay_done);
 }
 
 static void login_ok(struct imap_session *s, struct auth_job *job)
 {
 	char *error = NULL;
-	struct imap_user *u = user_get(job->check.user, job->check.quota, &error);
+	struct imap_user *u = user_get(s->core.ctx, job->check.user, job->check.quota, &error);
 	if (u == NULL) {
 		imap_internal_error(s, "store open", error);
 		return;
 	}
-	if (u->sessions >= worker->cfg->imap_max_connections_per_user) {
+	if (u->sessions >= s->core.ctx->cfg->imap_max_connections_per_user) {
 		imap_user_unref(&u);
-		log_info("imap login-refused session=%s user=%s reason=too-many-sessions", s->id, job->check.user);
+		log_info("imap login-refused session=%s user=%s reason=too-many-sessions", s->core.id,
+			 job->check.user);
 		imap_tagged(s, "NO", "[LIMIT] Too many sessions for this user");
 		return;
 	}
 	u->sessions++;
 	s->user = u;
 	s->state = IMAP_STATE_AUTH;
-	int timeout = worker->cfg->imap_timeout;
-	io_set_timeout(s->io, timeout < IMAP_MIN_TIMEOUT ? IMAP_MIN_TIMEOUT : timeout);
-	log_info("imap login session=%s user=%s tls=%d", s->id, u->address, s->tls);
+	int timeout = s->core.ctx->cfg->imap_timeout;
+	io_set_timeout(s->core.io, timeout < IMAP_MIN_TIMEOUT ? IMAP_MIN_TIMEOUT : timeout);
+	log_info("imap login session=%s user=%s tls=%d", s->core.id, u->address, s->core.tls);
 	imap_tagged(s, "OK", "[CAPABILITY %s] Logged in", imap_capabilities(s));
 }
 
@@ -185,7 +184,7 @@ static void auth_done(void *arg)
 {
 	struct auth_job *job = arg;
 	struct imap_session *s = job->s;
-	if (s->dead) {
+	if (s->core.dead) {
 		auth_job_free(job);
 		imap_command_done(s);
 		return;
@@ -198,7 +197,7 @@ static void auth_done(void *arg)
 	}
 	char who[128];
 	log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
-	log_info("imap auth-failed session=%s ip=%s user=%s", s->id, s->conn.ip, who);
+	log_info("imap auth-failed session=%s ip=%s user=%s", s->core.id, s->core.conn.ip, who);
 	int delay_ms = job->check.delay_ms;
 	auth_job_free(job);
 	failure_delay(s, false, delay_ms);
@@ -210,13 +209,14 @@ static void verify_password(struct imap_session *s, const char *user, const char
 {
 	struct auth_job *job = xcalloc(1, sizeof(*job));
 	job->s = s;
-	auth_check_prepare(&job->check, worker->userdb, user, password);
-	s->busy = true;
-	if (auth_check_penalty(&job->check, worker->auth_penalty, worker->cfg, s->conn.ip) < 0) {
+	auth_check_prepare(&job->check, s->core.ctx->userdb, user, password);
+	s->core.busy = true;
+	if (auth_check_penalty(&job->check, s->core.ctx->auth_penalty, s->core.ctx->cfg, s->core.conn.ip) <
+	    0) {
 		char who[128];
 		log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
-		log_info("imap auth-refused session=%s ip=%s user=%s reason=%s", s->id, s->conn.ip, who,
-			 auth_penalty_verdict_name(job->check.verdict));
+		log_info("imap auth-refused session=%s ip=%s user=%s reason=%s", s->core.id, s->core.conn.ip,
+			 who, auth_penalty_verdict_name(job->check.verdict));
 		failure_delay(s, true, job->check.delay_ms);
 		auth_job_free(job);
 		return;
@@ -226,7 +226,7 @@ static void verify_password(struct imap_session *s, const char *user, const char
 
 static bool plaintext_refused(struct imap_session *s)
 {
-	if (worker_plaintext_auth_allowed(&s->conn, s->tls))
+	if (service_plaintext_auth_allowed(s->core.ctx, &s->core.conn, s->core.tls))
 		return false;
 	imap_tagged(s, "NO", "[PRIVACYREQUIRED] Plaintext authentication is disallowed without TLS");
 	return true;
@@ -256,7 +256,7 @@ static void sasl_step(struct imap_session *s, const char *line, size_t len)
 	const char *err = NULL;
 	int r = sasl_server_step(s->sasl, line, len, &challenge, &err);
 	if (r == 0) {
-		io_printf(s->io, "+ %s\r\n", challenge != NULL ? challenge : "");
+		io_printf(s->core.io, "+ %s\r\n", challenge != NULL ? challenge : "");
 		free(challenge);
 		return;
 	}
@@ -327,7 +327,8 @@ int imap_cmd_id(struct imap_cmd_ctx *c, const char **error_r)
 		}
 		if (strcasecmp(k, "name") == 0 && v != NULL) {
 			char pr[64];
-			log_info("imap id session=%s name=%s", c->s->id, log_printable(pr, sizeof(pr), v, strlen(v)));
+			log_info("imap id session=%s name=%s", c->s->core.id,
+				 log_printable(pr, sizeof(pr), v, strlen(v)));
 		}
 	}
 	imap_untagged(c->s, "ID (\"name\" \"postoffice\" \"vendor\" \"postoffice\")");
@@ -392,7 +393,7 @@ int imap_cmd_compress(struct imap_cmd_ctx *c, const char **error_r)
 	}
 	imap_tagged(s, "OK", "DEFLATE active");
 	/* RFC 4978 3: compression starts right after the tagged OK. */
-	if (io_start_deflate(s->io) < 0) {
+	if (io_start_deflate(s->core.io) < 0) {
 		imap_session_close(s, "Compression failed");
 		return 0;
 	}

@@ -125,7 +125,7 @@ static void load_slice(struct imap_session *s, struct fetch_ctx *f, uint32_t sta
 		if (store_cache_get_range(v->mbox->smbox, lo, hi,
 					  pass == 0 ? STORE_CACHE_ENVELOPE : STORE_CACHE_BODYSTRUCTURE,
 					  slice_cb, &sf, &error) < 0) {
-			log_error("imap cache read failed session=%s: %s", s->id, error);
+			log_error("imap cache read failed session=%s: %s", s->core.id, error);
 			free(error);
 			error = NULL;
 		}
@@ -162,7 +162,7 @@ static void load_slice(struct imap_session *s, struct fetch_ctx *f, uint32_t sta
 		imap_message_free(&msg);
 	}
 	if (in_txn && store_cache_commit(v->mbox->smbox, &error) < 0) {
-		log_error("imap cache write failed session=%s: %s", s->id, error);
+		log_error("imap cache write failed session=%s: %s", s->core.id, error);
 		free(error);
 	}
 }
@@ -337,7 +337,7 @@ static const struct imap_fetch_body *whole_message_only(const struct fetch_ctx *
 #define FETCH_STREAM_CHUNK (128 * 1024)
 static void stream_file(struct imap_session *s, int fd, uint64_t off, size_t len, uint32_t uid)
 {
-	struct evbuffer *ev = io_output(s->io);
+	struct evbuffer *ev = io_output(s->core.io);
 	while (len > 0) {
 		size_t want = len < FETCH_STREAM_CHUNK ? len : FETCH_STREAM_CHUNK;
 		struct evbuffer_iovec v[2];
@@ -358,7 +358,7 @@ static void stream_file(struct imap_session *s, int fd, uint64_t off, size_t len
 		}
 		if (n <= 0) {
 			evbuffer_commit_space(ev, v, 0);
-			log_error("imap fetch read failed session=%s uid=%u: %s", s->id, uid,
+			log_error("imap fetch read failed session=%s uid=%u: %s", s->core.id, uid,
 				  n < 0 ? strerror(errno) : "file shorter than its size");
 			break;
 		}
@@ -395,7 +395,7 @@ static int stream_open(struct imap_session *s, const struct imap_msg *m, int *fd
 	int r = imap_message_open(s->view->mbox, m->uid, fd_r, &error);
 	if (r <= 0) {
 		if (error != NULL)
-			log_error("imap fetch open failed session=%s uid=%u: %s", s->id, m->uid, error);
+			log_error("imap fetch open failed session=%s uid=%u: %s", s->core.id, m->uid, error);
 		free(error);
 		return r < 0 ? -1 : 0;
 	}
@@ -432,7 +432,8 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 		char *error = NULL;
 		if (imap_message_read(v->mbox, uid, &msg, &error) <= 0) {
 			if (error != NULL)
-				log_error("imap fetch read failed session=%s uid=%u: %s", s->id, uid, error);
+				log_error("imap fetch read failed session=%s uid=%u: %s", s->core.id, uid,
+					  error);
 			free(error);
 			return false;
 		}
@@ -536,7 +537,7 @@ static int fetch_continue(struct imap_session *s)
 	struct buf out = BUF_INIT;
 	/* checked before every message: a session never holds much more than
 	   IMAP_OUTPUT_HIGH of output, whatever the message sizes */
-	while (f->next < f->count && io_output_length(s->io) < IMAP_OUTPUT_HIGH) {
+	while (f->next < f->count && io_output_length(s->core.io) < IMAP_OUTPUT_HIGH) {
 		if (f->next >= f->slice_start + f->slice_len) {
 			unload_slice(f);
 			uint32_t len = f->count - f->next < FETCH_SLICE ? f->count - f->next : FETCH_SLICE;
@@ -574,11 +575,11 @@ static void mark_seen(struct imap_session *s, struct fetch_ctx *f)
 		imap_view_update(s, false);
 		if (store_msg_set_flags(v->mbox->smbox, uids, n, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0,
 					NULL, NULL, &error) < 0) {
-			log_error("imap set-seen failed session=%s: %s", s->id, error);
+			log_error("imap set-seen failed session=%s: %s", s->core.id, error);
 			free(error);
 		} else {
 			if (imap_mbox_refresh(v->mbox, &error) < 0) {
-				log_error("imap sync failed session=%s: %s", s->id, error);
+				log_error("imap sync failed session=%s: %s", s->core.id, error);
 				free(error);
 			}
 			/* the new flags go out with this FETCH */
@@ -595,7 +596,7 @@ static void report_vanished(struct imap_session *s, const struct imap_seqset *se
 	size_t n = 0, k = 0;
 	char *error = NULL;
 	if (store_mailbox_expunged_since(s->view->mbox->smbox, modseq, &gone, &n, &error) < 0) {
-		log_error("imap vanished failed session=%s: %s", s->id, error);
+		log_error("imap vanished failed session=%s: %s", s->core.id, error);
 		free(error);
 		return;
 	}
@@ -654,7 +655,7 @@ int imap_cmd_fetch(struct imap_cmd_ctx *c, const char **error_r)
 	s->cont_ctx = f;
 	if (fetch_continue(s) == 0) {
 		s->cont = fetch_continue;
-		io_want_drained(s->io, IMAP_OUTPUT_HIGH / 4);
+		io_want_drained(s->core.io, IMAP_OUTPUT_HIGH / 4);
 	}
 	return 0;
 }

@@ -41,7 +41,7 @@ int imap_cmd_idle(struct imap_cmd_ctx *c, const char **error_r)
 		imap_view_update(s, true);
 		idlers_add(s, s->view->mbox);
 	}
-	io_write_str(s->io, "+ idling\r\n");
+	io_write_str(s->core.io, "+ idling\r\n");
 	return 0;
 }
 

@@ -176,7 +176,7 @@ void imap_job_start(struct imap_user *user, struct imap_session *s, struct imap_
 	job->done = done;
 	job->next = NULL;
 	if (s != NULL)
-		s->busy = true;
+		s->core.busy = true;
 	/* Jobs of one user run one after the other: they all write the same
 	   index, whose write lock would otherwise make them wait in SQLite's
 	   busy handler (which sleeps) instead of here in order. */

@@ -51,8 +51,8 @@ static void noop_done(struct imap_job *job)
 	struct noop_job *nj = (struct noop_job *)job;
 	struct imap_session *s = job->s;
 	if (job->error != NULL)
-		log_error("imap sync failed session=%s mailbox=%s: %s", s->id, nj->name, job->error);
-	if (!s->dead)
+		log_error("imap sync failed session=%s mailbox=%s: %s", s->core.id, nj->name, job->error);
+	if (!s->core.dead)
 		imap_tagged(s, "OK", "%s completed", s->cmd_name);
 	free(job->error);
 	free(nj->name);
@@ -171,7 +171,7 @@ static void select_qresync(struct imap_session *s, const struct qresync_params *
 	size_t ngone = 0;
 	char *error = NULL;
 	if (store_mailbox_expunged_since(v->mbox->smbox, q->modseq, &gone, &ngone, &error) < 0) {
-		log_error("imap qresync failed session=%s: %s", s->id, error);
+		log_error("imap qresync failed session=%s: %s", s->core.id, error);
 		free(error);
 		return;
 	}
@@ -240,7 +240,7 @@ static void select_reply(struct imap_session *s, struct select_job *sj)
 	}
 	struct imap_view *v = imap_view_new(m, sj->examine);
 	if (sj->recent_error != NULL)
-		log_error("imap take-recent failed session=%s: %s", s->id, sj->recent_error);
+		log_error("imap take-recent failed session=%s: %s", s->core.id, sj->recent_error);
 	else
 		v->first_recent = sj->first_recent;
 	s->view = v;
@@ -272,7 +272,7 @@ static void select_done(struct imap_job *job)
 {
 	struct select_job *sj = (struct select_job *)job;
 	struct imap_session *s = job->s;
-	if (s->dead) {
+	if (s->core.dead) {
 		/* nothing to answer */
 	} else if (job->error != NULL) {
 		imap_internal_error(s, "select", job->error);
@@ -774,7 +774,7 @@ static void status_line(struct imap_session *s, const char *name, const struct i
 	if (status_items_valid(items, &err) < 0)
 		return;
 	if (status_write(s, name, items, &error) < 0) {
-		log_error("imap status failed session=%s: %s", s->id, error);
+		log_error("imap status failed session=%s: %s", s->core.id, error);
 		free(error);
 	}
 }

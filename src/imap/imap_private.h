@@ -10,8 +10,9 @@
    view is a reference to an immutable-prefix UID vector plus a count, so
    10,000 sessions on one mailbox share one vector. */
 #include "imap/imap_parse.h"
+#include "lib/config.h"
 #include "lib/buf.h"
-#include "server/worker.h"
+#include "session/session.h"
 #include "store/store.h"
 
 #include <stdbool.h>
@@ -52,6 +53,7 @@ struct imap_user {
 	char *address;
 	char *maildir;
 	struct store *store;
+	struct event_base *base; /* of the sessions' loop (mailbox watches) */
 	uint64_t quota; /* bytes, 0 = unlimited */
 	int refs;
 	int sessions;
@@ -125,13 +127,11 @@ struct imap_session;
 typedef int imap_continue_fn(struct imap_session *s);
 
 struct imap_session {
-	struct io *io;
-	struct conn_info conn;
-	char id[24];
+	struct session core; /* first: the shared skeleton */
 	struct imap_parser *parser;
 	enum imap_state state;
 	unsigned int enabled; /* enum imap_enabled */
-	bool acquired, tls, compressed, dead, busy, logout;
+	bool compressed, logout;
 	bool in_command; /* between a command and its tagged reply */
 	int bad_commands, auth_failures;
 	bool auth_refused;           /* the delayed reply is a penalty refusal */
@@ -144,10 +144,8 @@ struct imap_session {
 	bool idling;
 	struct imap_session *idle_next;
 	struct imap_session **idle_pprev; /* the pointer to us in the list */
-	struct event *timer;
 	imap_continue_fn *cont;
 	void *cont_ctx;
-	struct worker_session link; /* in the worker's list, for draining */
 	/* SEARCHRES (RFC 5182) */
 	uint32_t *saved;
 	uint32_t saved_count;

@@ -3,6 +3,7 @@
    feeds the incremental parser, tagged and untagged replies, timeouts and
    teardown.  Command groups live in their own files. */
 #include "imap/imap_private.h"
+#include "imap/imap.h"
 #include "auth/sasl.h"
 #include "lib/io.h"
 #include "lib/log.h"
@@ -57,14 +58,12 @@ static const struct imap_cmd_def commands[] = {
 
 static void session_input(struct imap_session *s);
 
-/* Every session of the worker, so that a drain can say BYE to each. */
-
 /* ---- replies ---- */
 
 void imap_write_buf(struct imap_session *s, struct buf *b)
 {
 	if (b->len > 0)
-		io_write(s->io, b->data, b->len);
+		io_write(s->core.io, b->data, b->len);
 	buf_reset(b);
 }
 
@@ -72,7 +71,7 @@ void imap_untagged(struct imap_session *s, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	struct evbuffer *out = io_output(s->io);
+	struct evbuffer *out = io_output(s->core.io);
 	evbuffer_add(out, "* ", 2);
 	evbuffer_add_vprintf(out, fmt, ap);
 	evbuffer_add(out, "\r\n", 2);
@@ -92,11 +91,11 @@ void imap_tagged(struct imap_session *s, const char *status, const char *fmt, ..
 	/* Changes made by other sessions are reported before the tagged reply
 	   (RFC 3501 7: at the end of any command), expunges only where 7.4.1
 	   allows them. */
-	if (s->view != NULL && s->state == IMAP_STATE_SELECTED && !s->dead)
+	if (s->view != NULL && s->state == IMAP_STATE_SELECTED && !s->core.dead)
 		imap_view_update(s, !current_no_expunge(s));
 	va_list ap;
 	va_start(ap, fmt);
-	struct evbuffer *out = io_output(s->io);
+	struct evbuffer *out = io_output(s->core.io);
 	evbuffer_add_printf(out, "%s %s ", s->tag != NULL ? s->tag : "*", status);
 	evbuffer_add_vprintf(out, fmt, ap);
 	evbuffer_add(out, "\r\n", 2);
@@ -109,7 +108,7 @@ void imap_tagged(struct imap_session *s, const char *status, const char *fmt, ..
 
 void imap_internal_error(struct imap_session *s, const char *what, char *error)
 {
-	log_error("imap %s failed session=%s user=%s: %s", what, s->id,
+	log_error("imap %s failed session=%s user=%s: %s", what, s->core.id,
 		  s->user != NULL ? s->user->address : "-", error != NULL ? error : "?");
 	free(error);
 	imap_tagged(s, "NO",
@@ -142,10 +141,10 @@ void imap_append_astring(struct buf *out, const char *str)
 const char *imap_capabilities(const struct imap_session *s)
 {
 	static char caps[1024];
-	bool plain_ok = worker_plaintext_auth_allowed(&s->conn, s->tls);
+	bool plain_ok = service_plaintext_auth_allowed(s->core.ctx, &s->core.conn, s->core.tls);
 	if (s->state == IMAP_STATE_NOAUTH) {
 		snprintf(caps, sizeof(caps), "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE%s%s",
-			 !s->tls && worker->tls != NULL ? " STARTTLS" : "",
+			 !s->core.tls && s->core.ctx->tls != NULL ? " STARTTLS" : "",
 			 plain_ok ? " AUTH=PLAIN AUTH=LOGIN" : " LOGINDISABLED");
 		return caps;
 	}
@@ -154,42 +153,12 @@ const char *imap_capabilities(const struct imap_session *s)
 		 "UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC "
 		 "ESEARCH SEARCHRES SORT THREAD=REFERENCES THREAD=ORDEREDSUBJECT QUOTA "
 		 "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE%s APPENDLIMIT=%llu BINARY STATUS=SIZE WITHIN",
-		 s->compressed ? "" : " COMPRESS=DEFLATE", (unsigned long long)worker->cfg->max_message_size);
+		 s->compressed ? "" : " COMPRESS=DEFLATE",
+		 (unsigned long long)s->core.ctx->cfg->max_message_size);
 	return caps;
 }
 
 /* ---- lifetime ---- */
-
-static void session_free(struct imap_session *s)
-{
-	log_info("imap disconnect session=%s user=%s", s->id, s->user != NULL ? s->user->address : "-");
-	worker_session_remove(&s->link);
-	if (s->idling)
-		imap_idle_stop(s);
-	imap_view_free(&s->view);
-	if (s->user != NULL) {
-		s->user->sessions--;
-		imap_user_unref(&s->user);
-	}
-	sasl_server_free(&s->sasl);
-	imap_parser_destroy(&s->parser);
-	if (s->timer != NULL)
-		event_free(s->timer);
-	free(s->tag);
-	free(s->saved);
-	io_free(&s->io);
-	if (s->acquired)
-		worker_conn_release(&s->conn);
-	free(s);
-}
-
-/* Frees the session now, or once its pending job has reported back. */
-static void session_reap(struct imap_session *s)
-{
-	s->dead = true;
-	if (!s->busy)
-		session_free(s);
-}
 
 void imap_session_close(struct imap_session *s, const char *bye)
 {
@@ -198,19 +167,18 @@ void imap_session_close(struct imap_session *s, const char *bye)
 	if (bye != NULL)
 		imap_untagged(s, "BYE %s", bye);
 	s->logout = true;
-	io_close_after_flush(s->io);
+	session_close(&s->core);
 }
 
 void imap_command_done(struct imap_session *s)
 {
-	if (s->dead) {
-		s->busy = false;
-		session_free(s);
+	s->core.busy = false;
+	if (session_reap(&s->core))
 		return;
-	}
-	s->busy = false;
+	/* Input may have been held by a delay (session_delay()). */
+	io_resume_input(s->core.io);
 	if (!s->logout)
-		io_kick_input(s->io);
+		io_kick_input(s->core.io);
 }
 
 /* ---- draining ---- */
@@ -218,17 +186,17 @@ void imap_command_done(struct imap_session *s)
 /* True between commands: nothing received of the next one, nothing running. */
 static bool session_between_commands(const struct imap_session *s)
 {
-	return !s->in_command && !s->busy && s->cont == NULL &&
+	return !s->in_command && !s->core.busy && s->cont == NULL &&
 	       (s->parser == NULL || !imap_parser_busy(s->parser));
 }
 
 /* The worker drains (SIGTERM): sessions that are idle or in IDLE get BYE
    now (RFC 3501 7.1.5); the others when their command is done
    (session_input). */
-static void drain_session(struct worker_session *ws)
+static void imap_drain(struct session *core)
 {
-	struct imap_session *s = WORKER_SESSION_OF(ws, struct imap_session, link);
-	if (s->dead || s->logout)
+	struct imap_session *s = SESSION_OF(core, struct imap_session);
+	if (core->dead || s->logout)
 		return;
 	if (s->idling || session_between_commands(s))
 		imap_session_close(s, "Server shutting down");
@@ -285,7 +253,7 @@ static void run_command(struct imap_session *s, const struct imap_command *cmd)
 		imap_untagged(s, "BYE Logging out");
 		imap_tagged(s, "OK", "LOGOUT completed");
 		s->logout = true;
-		io_close_after_flush(s->io);
+		io_close_after_flush(s->core.io);
 		return;
 	}
 	c.pool = pool_create(4096);
@@ -306,7 +274,7 @@ static void parse_error(struct imap_session *s)
 		imap_session_close(s, err);
 		return;
 	}
-	io_printf(s->io, "%s BAD %s\r\n", tag, err);
+	io_printf(s->core.io, "%s BAD %s\r\n", tag, err);
 	if (s->bad_commands >= IMAP_MAX_BAD_COMMANDS)
 		imap_session_close(s, "Too many invalid commands");
 }
@@ -319,7 +287,7 @@ static void parse_error(struct imap_session *s)
 static void session_parse_limits(const struct imap_session *s, struct imap_parse_limits *limits_r)
 {
 	memset(limits_r, 0, sizeof(*limits_r));
-	limits_r->max_append_literal = worker->cfg->max_message_size;
+	limits_r->max_append_literal = s->core.ctx->cfg->max_message_size;
 	if (s->state == IMAP_STATE_NOAUTH) {
 		limits_r->max_line = IMAP_PREAUTH_MAX_COMMAND;
 		limits_r->max_literal = IMAP_PREAUTH_MAX_COMMAND;
@@ -334,13 +302,13 @@ static void session_input(struct imap_session *s)
 {
 	char *line;
 	size_t len;
-	while (!s->dead && !s->busy && !s->logout && s->cont == NULL) {
-		if (worker->draining && !s->idling && session_between_commands(s)) {
+	while (!s->core.dead && !s->core.busy && !s->logout && s->cont == NULL) {
+		if (s->core.ctx->draining && !s->idling && session_between_commands(s)) {
 			imap_session_close(s, "Server shutting down");
 			return;
 		}
 		if (s->idling || s->sasl != NULL) {
-			int r = io_read_line(s->io, 8192, &line, &len);
+			int r = io_read_line(s->core.io, 8192, &line, &len);
 			if (r == 0)
 				return;
 			if (r < 0) {
@@ -353,8 +321,8 @@ static void session_input(struct imap_session *s)
 				imap_auth_input(s, line, len);
 			continue;
 		}
-		struct evbuffer *in = io_input(s->io);
-		if (evbuffer_get_length(in) == 0 || io_congested(s->io))
+		struct evbuffer *in = io_input(s->core.io);
+		if (evbuffer_get_length(in) == 0 || io_congested(s->core.io))
 			return;
 		struct evbuffer_iovec v;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
@@ -372,14 +340,14 @@ static void session_input(struct imap_session *s)
 		case IMAP_PARSE_MORE:
 			break;
 		case IMAP_PARSE_LITERAL:
-			io_write_str(s->io, "+ OK\r\n");
+			io_write_str(s->core.io, "+ OK\r\n");
 			break;
 		case IMAP_PARSE_ERROR:
 			parse_error(s);
 			break;
 		case IMAP_PARSE_COMMAND:
 			run_command(s, imap_parser_command(s->parser));
-			if (!s->dead && s->parser != NULL && !imap_parser_busy(s->parser))
+			if (!s->core.dead && s->parser != NULL && !imap_parser_busy(s->parser))
 				imap_parser_reset(s->parser);
 			break;
 		}
@@ -388,73 +356,87 @@ static void session_input(struct imap_session *s)
 	}
 }
 
-static void session_io(struct io *io, enum io_event ev, void *ctx)
+/* ---- the skeleton's hooks (session/session.h) ---- */
+
+static struct imap_session *imap_of(struct session *core)
 {
-	struct imap_session *s = ctx;
-	switch (ev) {
-	case IO_EVENT_INPUT:
-		session_input(s);
-		break;
-	case IO_EVENT_DRAINED:
-		if (s->cont != NULL && s->cont(s) != 0) {
-			s->cont = NULL;
-			io_want_drained(s->io, 0);
-			imap_command_done(s);
-		}
-		break;
-	case IO_EVENT_TLS_DONE:
-		s->tls = true;
-		if (s->conn.implicit_tls) {
-			imap_untagged(s, "OK [CAPABILITY %s] postoffice ready", imap_capabilities(s));
-		}
-		log_info("imap tls session=%s version=%s cipher=%s", s->id, io_tls_version(io),
-			 io_tls_cipher(io));
-		io_kick_input(io);
-		break;
-	case IO_EVENT_TIMEOUT:
-		log_info("imap timeout session=%s", s->id);
-		imap_session_close(s, "Autologout; idle for too long");
-		break;
-	case IO_EVENT_EOF:
-	case IO_EVENT_ERROR:
-		if (ev == IO_EVENT_ERROR)
-			log_info("imap error session=%s: %s", s->id, io_error(io));
-		session_reap(s);
-		break;
-	case IO_EVENT_CLOSED:
-		session_reap(s);
-		break;
-	case IO_EVENT_CONNECTED:
-		break;
+	return SESSION_OF(core, struct imap_session);
+}
+
+static int imap_timeout(const struct config *cfg)
+{
+	return IMAP_PREAUTH_TIMEOUT;
+}
+
+static void imap_greet(struct session *core)
+{
+	struct imap_session *s = imap_of(core);
+	imap_untagged(s, "OK [CAPABILITY %s] postoffice ready", imap_capabilities(s));
+}
+
+static void imap_input(struct session *core)
+{
+	session_input(imap_of(core));
+}
+
+static void imap_drained(struct session *core)
+{
+	struct imap_session *s = imap_of(core);
+	if (s->cont != NULL && s->cont(s) != 0) {
+		s->cont = NULL;
+		io_want_drained(s->core.io, 0);
+		imap_command_done(s);
 	}
 }
 
-void imap_session_start(const struct conn_info *conn)
+static void imap_bye(struct session *core, enum session_bye why)
+{
+	static const char *const text[] = {
+	    [SESSION_BYE_DRAINING] = "Server shutting down",
+	    [SESSION_BYE_TOO_MANY] = "Too many connections, try again later",
+	    [SESSION_BYE_TIMEOUT] = "Autologout; idle for too long",
+	    [SESSION_BYE_TOO_MANY_ERRORS] = "Too many invalid commands",
+	};
+	imap_session_close(imap_of(core), text[why]);
+}
+
+static void imap_ended(struct session *core, const char *reason)
+{
+	struct imap_session *s = imap_of(core);
+	log_info("imap disconnect session=%s reason=%s user=%s", core->id, reason,
+		 s->user != NULL ? s->user->address : "-");
+}
+
+static void imap_free(struct session *core)
+{
+	struct imap_session *s = imap_of(core);
+	if (s->idling)
+		imap_idle_stop(s);
+	imap_view_free(&s->view);
+	if (s->user != NULL) {
+		s->user->sessions--;
+		imap_user_unref(&s->user);
+	}
+	sasl_server_free(&s->sasl);
+	imap_parser_destroy(&s->parser);
+	free(s->tag);
+	free(s->saved);
+}
+
+static const struct session_ops imap_ops = {
+    .protocol = "imap",
+    .timeout = imap_timeout,
+    .greet = imap_greet,
+    .input = imap_input,
+    .drained = imap_drained,
+    .bye = imap_bye,
+    .drain = imap_drain,
+    .ended = imap_ended,
+    .free = imap_free,
+};
+
+void imap_session_start(struct service_ctx *ctx, const struct conn_info *conn)
 {
 	struct imap_session *s = xcalloc(1, sizeof(*s));
-	worker_session_add(&s->link, drain_session);
-	s->conn = *conn;
-	worker_new_id(s->id);
-	s->io = io_new(worker->base, conn->fd, session_io, s);
-	if (worker->draining) {
-		imap_session_close(s, "Server shutting down");
-		return;
-	}
-	if (!worker_conn_acquire(conn)) {
-		log_info("imap reject session=%s ip=%s reason=too-many-connections", s->id, conn->ip);
-		imap_session_close(s, "Too many connections, try again later");
-		return;
-	}
-	s->acquired = true;
-	log_info("imap connect session=%s ip=%s port=%d tls=%d", s->id, conn->ip, conn->local_port,
-		 conn->implicit_tls);
-	io_set_timeout(s->io, IMAP_PREAUTH_TIMEOUT);
-	if (conn->implicit_tls) {
-		if (worker->tls == NULL || io_start_tls_server(s->io, worker->tls) < 0) {
-			log_error("imap tls unavailable session=%s", s->id);
-			session_reap(s);
-		}
-		return;
-	}
-	imap_untagged(s, "OK [CAPABILITY %s] postoffice ready", imap_capabilities(s));
+	session_start(&s->core, &imap_ops, ctx, conn);
 }

@@ -105,7 +105,7 @@ static void mbox_changed(struct imap_session *s, struct imap_mbox *mbox)
 {
 	char *error = NULL;
 	if (imap_mbox_refresh(mbox, &error) < 0) {
-		log_error("imap sync failed session=%s mailbox=%s: %s", s->id, mbox->name, error);
+		log_error("imap sync failed session=%s mailbox=%s: %s", s->core.id, mbox->name, error);
 		free(error);
 	}
 }
@@ -171,7 +171,7 @@ static void store_done(struct imap_job *job)
 	struct store_job *sj = (struct store_job *)job;
 	struct imap_session *s = job->s;
 	mbox_changed(s, s->view->mbox);
-	if (s->dead) {
+	if (s->core.dead) {
 		store_job_free(sj);
 		return;
 	}
@@ -333,7 +333,7 @@ static void copy_done(struct imap_job *job)
 		if (dest != NULL)
 			imap_idle_notify(dest);
 	}
-	if (s->dead) {
+	if (s->core.dead) {
 		copy_job_free(cj);
 		return;
 	}
@@ -413,7 +413,7 @@ static void expunge_done(struct imap_job *job)
 {
 	struct expunge_job *ej = (struct expunge_job *)job;
 	struct imap_session *s = job->s;
-	if (s->dead) {
+	if (s->core.dead) {
 		/* nothing to answer */
 	} else if (job->error != NULL) {
 		imap_internal_error(s, ej->close ? "close" : "expunge", job->error);
@@ -517,7 +517,7 @@ static void append_done(struct imap_job *job)
 		if (dest != NULL)
 			imap_idle_notify(dest);
 	}
-	if (s->dead) {
+	if (s->core.dead) {
 		/* nothing to answer */
 	} else if (job->error != NULL) {
 		imap_internal_error(s, "append", job->error);
@@ -571,7 +571,7 @@ int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r)
 		imap_tagged(s, "NO", "Empty message");
 		return 0;
 	}
-	if (lit->len > worker->cfg->max_message_size) {
+	if (lit->len > s->core.ctx->cfg->max_message_size) {
 		imap_tagged(s, "NO", "[TOOBIG] Message too big");
 		return 0;
 	}

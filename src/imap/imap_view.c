@@ -332,7 +332,7 @@ int imap_mbox_get(struct imap_user *user, const char *name, struct imap_mbox **m
 		log_warn("imap watch-failed mailbox=%s: %s", name, err);
 		free(err);
 	} else {
-		m->watch_ev = event_new(worker->base, m->watch_fd, EV_READ | EV_PERSIST, watch_cb, m);
+		m->watch_ev = event_new(user->base, m->watch_fd, EV_READ | EV_PERSIST, watch_cb, m);
 		event_add(m->watch_ev, NULL);
 	}
 	m->next = mboxes;
@@ -530,7 +530,7 @@ void imap_view_update(struct imap_session *s, bool allow_expunge)
 	struct imap_mbox *m = v->mbox;
 	char *error = NULL;
 	if (imap_mbox_refresh(m, &error) < 0) {
-		log_error("imap sync failed session=%s mailbox=%s: %s", s->id, m->name, error);
+		log_error("imap sync failed session=%s mailbox=%s: %s", s->core.id, m->name, error);
 		free(error);
 	}
 	if (v->vec != m->vec) {

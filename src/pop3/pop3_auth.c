@@ -8,6 +8,7 @@
 #include "auth/password.h"
 #include "auth/sasl.h"
 #include "auth/userdb.h"
+#include "lib/config.h"
 #include "lib/io.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
@@ -87,27 +88,27 @@ static void login_job_free(struct login_job *job)
 	free(job);
 }
 
-static void delay_done(evutil_socket_t fd, short what, void *arg)
+static void delay_done(struct session *core)
 {
-	struct pop3_session *s = arg;
-	if (s->dead) {
-		s->busy = false;
-		pop3_session_reap(s);
+	struct pop3_session *s = SESSION_OF(core, struct pop3_session);
+	if (core->dead) {
+		core->busy = false;
+		session_reap(core);
 		return;
 	}
 	/* RFC 3206 section 4: SYS/TEMP for a refusal that may go away. */
 	const char *reply = s->auth_refused ? "-ERR [SYS/TEMP] Too many failed logins, try again later"
 					    : "-ERR [AUTH] Authentication failed";
-	if (s->auth_failures >= worker->cfg->max_auth_failures) {
-		log_info("pop3 disconnect session=%s reason=too-many-auth-failures", s->id);
-		s->busy = false;
+	if (s->auth_failures >= core->ctx->cfg->max_auth_failures) {
+		log_info("pop3 disconnect session=%s reason=too-many-auth-failures", core->id);
+		core->busy = false;
 		char *last = xasprintf("%s; too many failures, closing connection", reply);
 		pop3_session_close(s, last);
 		free(last);
 		return;
 	}
 	pop3_reply(s, "%s", reply);
-	pop3_session_resume(s);
+	session_resume(core);
 }
 
 /* Answers a failed or refused login after delay_ms, input held meanwhile. */
@@ -115,10 +116,7 @@ static void delay_reply(struct pop3_session *s, bool refused, int delay_ms)
 {
 	s->auth_failures++;
 	s->auth_refused = refused;
-	if (s->delay == NULL)
-		s->delay = evtimer_new(worker->base, delay_done, s);
-	struct timeval tv = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
-	evtimer_add(s->delay, &tv);
+	session_delay(&s->core, delay_ms, delay_done);
 }
 
 static void login_enter(struct pop3_session *s, struct login_job *job)
@@ -137,7 +135,7 @@ static void login_enter(struct pop3_session *s, struct login_job *job)
 	for (size_t i = 0; i < s->msgs.count; i++)
 		s->total_size += s->msgs.msgs[i].size;
 	s->state = POP3_ST_TRANSACTION;
-	log_info("pop3 login session=%s user=%s method=%s messages=%zu size=%llu open_ms=%.2f", s->id,
+	log_info("pop3 login session=%s user=%s method=%s messages=%zu size=%llu open_ms=%.2f", s->core.id,
 		 s->address, job->method, s->msgs.count, (unsigned long long)s->total_size, job->open_ms);
 	pop3_reply(s, "+OK Logged in, %zu messages (%llu octets)", s->msgs.count,
 		   (unsigned long long)s->total_size);
@@ -149,31 +147,31 @@ static void login_done(void *arg)
 	struct pop3_session *s = job->s;
 	char who[200];
 	log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
-	if (s->dead) {
+	if (s->core.dead) {
 		login_job_free(job);   /* unlocks and closes what it opened */
-		s->busy = false;
-		pop3_session_reap(s);
+		s->core.busy = false;
+		session_reap(&s->core);
 		return;
 	}
 	switch (job->result) {
 	case LOGIN_OK:
 		login_enter(s, job);
-		pop3_session_resume(s);
+		session_resume(&s->core);
 		break;
 	case LOGIN_IN_USE:
-		log_info("pop3 login-refused session=%s user=%s reason=in-use", s->id, who);
+		log_info("pop3 login-refused session=%s user=%s reason=in-use", s->core.id, who);
 		pop3_reply(s, "-ERR [IN-USE] Mailbox is locked by another POP3 session");
-		pop3_session_resume(s);
+		session_resume(&s->core);
 		break;
 	case LOGIN_TEMPFAIL:
-		log_error("pop3 login-failed session=%s user=%s error=%s", s->id, who,
+		log_error("pop3 login-failed session=%s user=%s error=%s", s->core.id, who,
 			  job->error ? job->error : "?");
 		pop3_reply(s, "-ERR [SYS/TEMP] Temporary server failure, try again later");
-		pop3_session_resume(s);
+		session_resume(&s->core);
 		break;
 	case LOGIN_BAD:
-		log_info("pop3 auth-failed session=%s ip=%s user=%s method=%s failures=%d", s->id, s->conn.ip,
-			 who, job->method, s->auth_failures + 1);
+		log_info("pop3 auth-failed session=%s ip=%s user=%s method=%s failures=%d", s->core.id,
+			 s->core.conn.ip, who, job->method, s->auth_failures + 1);
 		delay_reply(s, false, job->check.delay_ms);
 		break;
 	}
@@ -187,15 +185,15 @@ static void login_start(struct pop3_session *s, const char *user, const char *pa
 	job->s = s;
 	job->method = method;
 	job->lock_fd = -1;
-	auth_check_prepare(&job->check, worker->userdb, user, password);
-	job->data_dir = xstrdup(worker->cfg->data_dir);
-	s->busy = true;
-	io_pause_input(s->io);
-	if (auth_check_penalty(&job->check, worker->auth_penalty, worker->cfg, s->conn.ip) < 0) {
+	auth_check_prepare(&job->check, s->core.ctx->userdb, user, password);
+	job->data_dir = xstrdup(s->core.ctx->cfg->data_dir);
+	session_busy(&s->core);
+	if (auth_check_penalty(&job->check, s->core.ctx->auth_penalty, s->core.ctx->cfg, s->core.conn.ip) <
+	    0) {
 		char who[200];
 		log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
-		log_info("pop3 auth-refused session=%s ip=%s user=%s method=%s reason=%s", s->id, s->conn.ip,
-			 who, method, auth_penalty_verdict_name(job->check.verdict));
+		log_info("pop3 auth-refused session=%s ip=%s user=%s method=%s reason=%s", s->core.id,
+			 s->core.conn.ip, who, method, auth_penalty_verdict_name(job->check.verdict));
 		delay_reply(s, true, job->check.delay_ms);
 		login_job_free(job);
 		return;
@@ -205,7 +203,7 @@ static void login_start(struct pop3_session *s, const char *user, const char *pa
 
 static bool plaintext_ok(struct pop3_session *s)
 {
-	if (worker_plaintext_auth_allowed(&s->conn, s->tls))
+	if (service_plaintext_auth_allowed(s->core.ctx, &s->core.conn, s->core.tls))
 		return true;
 	pop3_reply_error(s, "[AUTH] Plaintext authentication disallowed on non-secure connections; use STLS first");
 	return false;

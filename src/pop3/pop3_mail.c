@@ -3,6 +3,7 @@
    next session.  RETR and TOP stream the file as the client drains, with
    byte-stuffing, so large messages are never held in memory. */
 #include "pop3/pop3_private.h"
+#include "lib/config.h"
 #include "lib/io.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
@@ -48,7 +49,7 @@ void pop3_cmd_list(struct pop3_session *s, const struct pop3_command *cmd)
 			pop3_reply(s, "+OK %u %llu", cmd->msg, (unsigned long long)m->size);
 		return;
 	}
-	struct evbuffer *out = io_output(s->io);
+	struct evbuffer *out = io_output(s->core.io);
 	evbuffer_add_printf(out, "+OK %zu messages (%llu octets)\r\n", s->msgs.count - s->ndeleted,
 			    (unsigned long long)(s->total_size - s->deleted_size));
 	for (size_t i = 0; i < s->msgs.count; i++)
@@ -69,7 +70,7 @@ void pop3_cmd_uidl(struct pop3_session *s, const struct pop3_command *cmd)
 		}
 		return;
 	}
-	struct evbuffer *out = io_output(s->io);
+	struct evbuffer *out = io_output(s->core.io);
 	evbuffer_add(out, "+OK\r\n", 5);
 	for (size_t i = 0; i < s->msgs.count; i++) {
 		if (s->deleted[i])
@@ -112,7 +113,7 @@ static void send_stuffed(struct pop3_session *s, const char *p, size_t n)
 	const char *end = p + n;
 	/* At most one extra dot per two bytes (".\n" lines). */
 	struct evbuffer_iovec v;
-	if (evbuffer_reserve_space(io_output(s->io), (ev_ssize_t)(n + n / 2 + 1), &v, 1) != 1)
+	if (evbuffer_reserve_space(io_output(s->core.io), (ev_ssize_t)(n + n / 2 + 1), &v, 1) != 1)
 		log_panic("evbuffer_reserve_space() failed");
 	char *o = v.iov_base;
 	const char *run = p;
@@ -128,7 +129,7 @@ static void send_stuffed(struct pop3_session *s, const char *p, size_t n)
 	memcpy(o, run, (size_t)(end - run));
 	o += end - run;
 	v.iov_len = (size_t)(o - (char *)v.iov_base);
-	evbuffer_commit_space(io_output(s->io), &v, 1);
+	evbuffer_commit_space(io_output(s->core.io), &v, 1);
 	t->prev = end[-1];
 	t->line_start = t->prev == '\n';
 }
@@ -141,10 +142,10 @@ static bool send_lines(struct pop3_session *s, const char *p, size_t n)
 	const char *end = p + n;
 	while (p < end) {
 		if (t->line_start && *p == '.')
-			io_write(s->io, ".", 1);
+			io_write(s->core.io, ".", 1);
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		if (nl == NULL) {
-			io_write(s->io, p, (size_t)(end - p));
+			io_write(s->core.io, p, (size_t)(end - p));
 			t->line_len += (size_t)(end - p);
 			t->prev = end[-1];
 			t->line_start = false;
@@ -153,10 +154,10 @@ static bool send_lines(struct pop3_session *s, const char *p, size_t n)
 		size_t seg = (size_t)(nl - p);
 		char before = seg > 0 ? nl[-1] : t->prev;
 		if (t->bare_lf && before != '\r') {
-			io_write(s->io, p, seg);
-			io_write(s->io, "\r\n", 2);
+			io_write(s->core.io, p, seg);
+			io_write(s->core.io, "\r\n", 2);
 		} else {
-			io_write(s->io, p, seg + 1);
+			io_write(s->core.io, p, seg + 1);
 		}
 		size_t line_len = t->line_len + seg;
 		bool empty = line_len == 0 || (line_len == 1 && before == '\r');
@@ -183,12 +184,12 @@ static void send_finish(struct pop3_session *s)
 {
 	struct pop3_send *t = &s->send;
 	if (!t->line_start)
-		io_write(s->io, "\r\n", 2);
-	io_write(s->io, ".\r\n", 3);
+		io_write(s->core.io, "\r\n", 2);
+	io_write(s->core.io, ".\r\n", 3);
 	close(t->fd);
 	t->fd = -1;
 	t->active = false;
-	io_want_drained(s->io, 0);
+	io_want_drained(s->core.io, 0);
 	s->retrieved++;
 	s->retrieved_bytes += t->sent;
 }
@@ -196,13 +197,13 @@ static void send_finish(struct pop3_session *s)
 void pop3_send_pump(struct pop3_session *s)
 {
 	struct pop3_send *t = &s->send;
-	while (t->active && io_output_length(s->io) < SEND_HIGH) {
+	while (t->active && io_output_length(s->core.io) < SEND_HIGH) {
 		ssize_t n = read(t->fd, s->send_buf, SEND_CHUNK);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			/* "+OK" went out already: all we can do is hang up. */
-			log_error("pop3 read-failed session=%s error=%s", s->id, strerror(errno));
+			log_error("pop3 read-failed session=%s error=%s", s->core.id, strerror(errno));
 			close(t->fd);
 			t->fd = -1;
 			t->active = false;
@@ -224,7 +225,7 @@ void pop3_send_pump(struct pop3_session *s)
 		}
 	}
 	if (t->active)
-		io_want_drained(s->io, SEND_LOW);
+		io_want_drained(s->core.io, SEND_LOW);
 }
 
 void pop3_cmd_retr(struct pop3_session *s, const struct pop3_command *cmd)
@@ -237,7 +238,7 @@ void pop3_cmd_retr(struct pop3_session *s, const struct pop3_command *cmd)
 	int rc = store_msg_open(s->inbox, m, &fd, &error);
 	if (rc <= 0) {
 		if (rc < 0)
-			log_error("pop3 open-failed session=%s uid=%u error=%s", s->id, m->uid, error);
+			log_error("pop3 open-failed session=%s uid=%u error=%s", s->core.id, m->uid, error);
 		free(error);
 		/* Gone: another program removed it during the session. */
 		pop3_reply(s, rc == 0 ? "-ERR Message %u was removed by another program"
@@ -255,12 +256,12 @@ void pop3_cmd_retr(struct pop3_session *s, const struct pop3_command *cmd)
 	if (s->send_buf == NULL)
 		s->send_buf = xmalloc(SEND_CHUNK);
 	if (t->top) {
-		io_write(s->io, "+OK\r\n", 5);
+		io_write(s->core.io, "+OK\r\n", 5);
 	} else {
 		char status[48];
 		int len = snprintf(status, sizeof(status), "+OK %llu octets\r\n",
 				   (unsigned long long)m->size);
-		io_write(s->io, status, (size_t)len);
+		io_write(s->core.io, status, (size_t)len);
 	}
 	pop3_send_pump(s);
 }
@@ -286,11 +287,12 @@ static void update_done(void *arg)
 	struct update_job *job = arg;
 	struct pop3_session *s = job->s;
 	if (job->expunged < 0) {
-		log_error("pop3 update-failed session=%s user=%s error=%s", s->id, s->address, job->error);
+		log_error("pop3 update-failed session=%s user=%s error=%s", s->core.id, s->address,
+			  job->error);
 	} else {
-		log_info("pop3 update session=%s user=%s deleted=%d", s->id, s->address, job->expunged);
+		log_info("pop3 update session=%s user=%s deleted=%d", s->core.id, s->address, job->expunged);
 	}
-	if (!s->dead) {
+	if (!s->core.dead) {
 		if (job->expunged < 0)
 			pop3_session_close(s, "-ERR [SYS/TEMP] Some deleted messages were not removed");
 		else
@@ -299,15 +301,15 @@ static void update_done(void *arg)
 	free(job->uids);
 	free(job->error);
 	free(job);
-	s->busy = false;
-	pop3_session_reap(s);
+	s->core.busy = false;
+	session_reap(&s->core);
 }
 
 void pop3_update(struct pop3_session *s)
 {
 	s->state = POP3_ST_UPDATE;
 	if (s->ndeleted == 0) {
-		log_info("pop3 update session=%s user=%s deleted=0", s->id, s->address);
+		log_info("pop3 update session=%s user=%s deleted=0", s->core.id, s->address);
 		pop3_session_close(s, "+OK postoffice POP3 signing off");
 		return;
 	}
@@ -319,8 +321,7 @@ void pop3_update(struct pop3_session *s)
 	for (size_t i = 0; i < s->msgs.count; i++)
 		if (s->deleted[i])
 			job->uids[job->count++] = s->msgs.msgs[i].uid;
-	s->busy = true;
-	io_pause_input(s->io);
+	session_busy(&s->core);
 	jobs_submit(update_work, update_done, job);
 }
 

@@ -4,7 +4,7 @@
    dispatch, STLS, CAPA, QUIT/UPDATE), pop3_auth.c (USER/PASS, AUTH) and
    pop3_mail.c (the TRANSACTION commands and RETR/TOP streaming). */
 #include "pop3/pop3_parse.h"
-#include "server/worker.h"
+#include "session/session.h"
 #include "store/store.h"
 
 #include <stdbool.h>
@@ -37,15 +37,10 @@ struct pop3_send {
 };
 
 struct pop3_session {
-	struct worker_session link;  /* in the worker's list, for draining */
-	struct conn_info conn;
-	char id[24];
-	struct io *io;
+	struct session core; /* first: the shared skeleton */
 	enum pop3_state state;
-	bool acquired, tls, busy, dead, closing;
-	int errors, auth_failures;
-	bool auth_refused;             /* the delayed reply is a penalty refusal */
-	struct event *delay;
+	int auth_failures;
+	bool auth_refused; /* the delayed reply is a penalty refusal */
 
 	/* AUTHORIZATION */
 	char *user;                    /* from USER */
@@ -74,10 +69,8 @@ void pop3_reply(struct pop3_session *s, const char *fmt, ...) __attribute__((for
 /* -ERR reply for a client mistake; too many close the session. */
 void pop3_reply_error(struct pop3_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pop3_session_close(struct pop3_session *s, const char *text);
-/* After a job: frees the session if it died meanwhile (returns true). */
-bool pop3_session_reap(struct pop3_session *s);
-/* Continues reading commands after a job or a finished RETR. */
-void pop3_session_resume(struct pop3_session *s);
+/* The skeleton's session_busy/session_resume/session_reap
+   (session/session.h) hold and continue the session around jobs. */
 
 /* pop3_auth.c */
 void pop3_cmd_user(struct pop3_session *s, const struct pop3_command *cmd);

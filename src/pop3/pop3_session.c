@@ -1,5 +1,7 @@
 /* The POP3 session: connection, command dispatch, STLS, CAPA, QUIT. */
 #include "pop3/pop3_private.h"
+#include "pop3/pop3.h"
+#include "lib/config.h"
 #include "lib/io.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -45,172 +47,172 @@ static const struct {
 	[POP3_CMD_UIDL] = { POP3_CMD_UIDL, IN_TRANS, pop3_cmd_uidl },
 };
 
-static void pop3_io_cb(struct io *io, enum io_event ev, void *ctx);
-
 /* A draining worker closes sessions between commands.  Without QUIT
    nothing is deleted (RFC 1939 section 6), so this loses nothing. */
 static bool close_if_draining(struct pop3_session *s)
 {
-	if (!worker->draining || s->busy || s->closing || s->dead || s->send.active ||
+	if (!s->core.ctx->draining || s->core.busy || s->core.closing || s->core.dead || s->send.active ||
 	    s->state == POP3_ST_TLS_WAIT || s->state == POP3_ST_UPDATE)
 		return false;
 	pop3_session_close(s, "-ERR [SYS/TEMP] Server shutting down, try again later");
 	return true;
 }
 
-static void drain_session(struct worker_session *ws)
-{
-	close_if_draining(WORKER_SESSION_OF(ws, struct pop3_session, link));
-}
-
 void pop3_reply(struct pop3_session *s, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(io_output(s->io), fmt, ap);
+	evbuffer_add_vprintf(io_output(s->core.io), fmt, ap);
 	va_end(ap);
-	io_write(s->io, "\r\n", 2);
+	io_write(s->core.io, "\r\n", 2);
 }
 
 void pop3_reply_error(struct pop3_session *s, const char *fmt, ...)
 {
 	va_list ap;
-	io_write(s->io, "-ERR ", 5);
+	io_write(s->core.io, "-ERR ", 5);
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(io_output(s->io), fmt, ap);
+	evbuffer_add_vprintf(io_output(s->core.io), fmt, ap);
 	va_end(ap);
-	io_write(s->io, "\r\n", 2);
-	if (++s->errors >= worker->cfg->max_errors) {
-		log_info("pop3 disconnect session=%s reason=too-many-errors errors=%d", s->id, s->errors);
-		pop3_session_close(s, "-ERR Too many errors, closing connection");
-	}
+	io_write(s->core.io, "\r\n", 2);
+	session_error(&s->core);
 }
 
 void pop3_session_close(struct pop3_session *s, const char *text)
 {
-	if (s->closing)
+	if (s->core.closing)
 		return;
 	if (text != NULL)
 		pop3_reply(s, "%s", text);
-	s->closing = true;
-	io_close_after_flush(s->io);
+	session_close(&s->core);
 }
 
-static void session_free(struct pop3_session *s)
+/* ---- the skeleton's hooks (session/session.h) ---- */
+
+static struct pop3_session *pop3_of(struct session *core)
 {
-	worker_session_remove(&s->link);
-	if (s->acquired)
-		worker_conn_release(&s->conn);
-	pop3_auth_free(s);
-	pop3_mail_free(s);
-	if (s->delay != NULL)
-		event_free(s->delay);
-	io_free(&s->io);
-	free(s);
+	return SESSION_OF(core, struct pop3_session);
 }
 
-/* The connection is over: free now, or when the running job returns.  A
-   session that ends without QUIT deletes nothing (RFC 1939 section 6). */
-static void session_end(struct pop3_session *s, const char *reason)
+static int pop3_timeout(const struct config *cfg)
 {
-	log_info("pop3 disconnect session=%s reason=%s user=%s retrieved=%u bytes=%llu", s->id, reason,
-		 s->address ? s->address : "-", s->retrieved, (unsigned long long)s->retrieved_bytes);
-	if (s->busy) {
-		s->dead = true;
-		io_pause_input(s->io);
-		return;
-	}
-	session_free(s);
+	return cfg->pop3_timeout;
 }
 
-bool pop3_session_reap(struct pop3_session *s)
-{
-	if (!s->dead)
-		return false;
-	session_free(s);
-	return true;
-}
-
-void pop3_session_resume(struct pop3_session *s)
-{
-	s->busy = false;
-	if (pop3_session_reap(s))
-		return;
-	io_resume_input(s->io);
-	io_kick_input(s->io);
-}
-
-static void greet(struct pop3_session *s)
+static void pop3_greet(struct session *core)
 {
 	/* No APOP timestamp: passwords are stored hashed (RFC 1939 section 7). */
-	pop3_reply(s, "+OK postoffice POP3 ready");
+	pop3_reply(pop3_of(core), "+OK postoffice POP3 ready");
 }
 
-void pop3_session_start(const struct conn_info *conn)
+static void pop3_tls_ready(struct session *core)
+{
+	pop3_of(core)->state = POP3_ST_AUTH;
+}
+
+static void pop3_bye(struct session *core, enum session_bye why)
+{
+	static const char *const text[] = {
+	    [SESSION_BYE_DRAINING] = "-ERR [SYS/TEMP] Server shutting down, try again later",
+	    [SESSION_BYE_TOO_MANY] = "-ERR [SYS/TEMP] Too many connections, try again later",
+	    [SESSION_BYE_TIMEOUT] = "-ERR Disconnected for inactivity",
+	    [SESSION_BYE_TOO_MANY_ERRORS] = "-ERR Too many errors, closing connection",
+	};
+	pop3_reply(pop3_of(core), "%s", text[why]);
+}
+
+static void pop3_drain(struct session *core)
+{
+	close_if_draining(pop3_of(core));
+}
+
+/* A session that ends without QUIT deletes nothing (RFC 1939 section 6). */
+static void pop3_ended(struct session *core, const char *reason)
+{
+	struct pop3_session *s = pop3_of(core);
+	log_info("pop3 disconnect session=%s reason=%s user=%s retrieved=%u bytes=%llu", core->id, reason,
+		 s->address ? s->address : "-", s->retrieved, (unsigned long long)s->retrieved_bytes);
+}
+
+static void pop3_free(struct session *core)
+{
+	pop3_auth_free(pop3_of(core));
+	pop3_mail_free(pop3_of(core));
+}
+
+static const char *pop3_eof_reason(struct session *core)
+{
+	return pop3_of(core)->send.active ? "eof-during-retr" : NULL;
+}
+
+static bool pop3_timeout_silent(struct session *core)
+{
+	struct pop3_session *s = pop3_of(core);
+	return s->send.active || s->state == POP3_ST_TLS_WAIT;
+}
+
+static void pop3_process(struct pop3_session *s);
+
+static void pop3_input(struct session *core)
+{
+	pop3_process(pop3_of(core));
+}
+
+static void pop3_drained(struct session *core)
+{
+	struct pop3_session *s = pop3_of(core);
+	if (!s->send.active)
+		return;
+	pop3_send_pump(s);
+	/* Pipelined commands may be waiting in the input buffer. */
+	if (!s->send.active)
+		pop3_process(s);
+}
+
+static const struct session_ops pop3_ops = {
+    .protocol = "pop3",
+    .timeout = pop3_timeout,
+    .greet = pop3_greet,
+    .tls_ready = pop3_tls_ready,
+    .input = pop3_input,
+    .drained = pop3_drained,
+    .bye = pop3_bye,
+    .drain = pop3_drain,
+    .ended = pop3_ended,
+    .free = pop3_free,
+    .eof_reason = pop3_eof_reason,
+    .timeout_silent = pop3_timeout_silent,
+};
+
+void pop3_session_start(struct service_ctx *ctx, const struct conn_info *conn)
 {
 	struct pop3_session *s = xcalloc(1, sizeof(*s));
-	worker_session_add(&s->link, drain_session);
-	s->conn = *conn;
 	s->lock_fd = -1;
 	s->send.fd = -1;
-	worker_new_id(s->id);
-	s->io = io_new(worker->base, conn->fd, pop3_io_cb, s);
-	io_set_timeout(s->io, worker->cfg->pop3_timeout);
-	log_info("pop3 connect session=%s service=%s ip=%s port=%d", s->id,
-		 conn->service == SERVICE_POP3S ? "pop3s" : "pop3", conn->ip, conn->port);
-	if (worker->draining) {
-		pop3_session_close(s, "-ERR [SYS/TEMP] Server shutting down, try again later");
-		return;
-	}
-	if (!worker_conn_acquire(conn)) {
-		log_info("pop3 reject session=%s reason=too-many-connections ip=%s", s->id, conn->ip);
-		pop3_session_close(s, "-ERR [SYS/TEMP] Too many connections, try again later");
-		return;
-	}
-	s->acquired = true;
-	if (conn->implicit_tls) {
-		if (worker->tls == NULL || io_start_tls_server(s->io, worker->tls) < 0) {
-			session_end(s, "tls-unavailable");
-			return;
-		}
-		s->state = POP3_ST_TLS_WAIT;
-		return;
-	}
-	s->state = POP3_ST_AUTH;
-	greet(s);
-}
-
-static void tls_done(struct pop3_session *s)
-{
-	s->tls = true;
-	log_info("pop3 tls session=%s version=%s cipher=%s", s->id, io_tls_version(s->io),
-		 io_tls_cipher(s->io));
-	s->state = POP3_ST_AUTH;
-	if (s->conn.implicit_tls)
-		greet(s);
-	io_kick_input(s->io);
+	s->state = conn->implicit_tls ? POP3_ST_TLS_WAIT : POP3_ST_AUTH;
+	session_start(&s->core, &pop3_ops, ctx, conn);
 }
 
 static void cmd_capa(struct pop3_session *s, const struct pop3_command *cmd)
 {
 	/* RFC 2449 section 5; login capabilities only before login. */
 	pop3_reply(s, "+OK Capability list follows");
-	io_write_str(s->io, "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
+	io_write_str(s->core.io, "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
 	if (s->state == POP3_ST_AUTH) {
-		io_write_str(s->io, "USER\r\nSASL PLAIN LOGIN\r\n");
-		if (!s->tls && worker->tls != NULL)
-			io_write_str(s->io, "STLS\r\n");
+		io_write_str(s->core.io, "USER\r\nSASL PLAIN LOGIN\r\n");
+		if (!s->core.tls && s->core.ctx->tls != NULL)
+			io_write_str(s->core.io, "STLS\r\n");
 	}
-	io_write_str(s->io, "IMPLEMENTATION postoffice\r\n.\r\n");
+	io_write_str(s->core.io, "IMPLEMENTATION postoffice\r\n.\r\n");
 }
 
 static void cmd_stls(struct pop3_session *s, const struct pop3_command *cmd)
 {
-	if (s->tls) {
+	if (s->core.tls) {
 		pop3_reply_error(s, "TLS is already active");
 		return;
 	}
-	if (worker->tls == NULL) {
+	if (s->core.ctx->tls == NULL) {
 		pop3_reply_error(s, "[SYS/PERM] TLS is not available");
 		return;
 	}
@@ -218,13 +220,13 @@ static void cmd_stls(struct pop3_session *s, const struct pop3_command *cmd)
 	/* RFC 2595 section 4: forget what the client said before TLS. */
 	free(s->user);
 	s->user = NULL;
-	int discarded = io_start_tls_server(s->io, worker->tls);
+	int discarded = session_start_tls(&s->core);
 	if (discarded < 0) {
-		session_end(s, "tls-failed");
+		session_end(&s->core, "tls-failed");
 		return;
 	}
 	if (discarded > 0)
-		log_info("pop3 stls-discard session=%s bytes=%d", s->id, discarded);
+		log_info("pop3 stls-discard session=%s bytes=%d", s->core.id, discarded);
 	s->state = POP3_ST_TLS_WAIT;
 }
 
@@ -265,15 +267,15 @@ static void dispatch(struct pop3_session *s, const char *line, size_t len)
 
 static void pop3_process(struct pop3_session *s)
 {
-	while (!s->busy && !s->closing && !s->send.active && s->state != POP3_ST_TLS_WAIT &&
+	while (!s->core.busy && !s->core.closing && !s->send.active && s->state != POP3_ST_TLS_WAIT &&
 	       s->state != POP3_ST_UPDATE && !close_if_draining(s)) {
 		char *line;
 		size_t len;
-		int rc = io_read_line(s->io, POP3_LINE_MAX, &line, &len);
+		int rc = io_read_line(s->core.io, POP3_LINE_MAX, &line, &len);
 		if (rc == 0)
 			return;
 		if (rc < 0) {
-			log_info("pop3 line-too-long session=%s", s->id);
+			log_info("pop3 line-too-long session=%s", s->core.id);
 			if (s->state == POP3_ST_SASL) {
 				/* RFC 5034 section 4: a bad response ends the exchange. */
 				pop3_auth_free(s);
@@ -286,45 +288,5 @@ static void pop3_process(struct pop3_session *s)
 			pop3_sasl_input(s, line, len);
 		else
 			dispatch(s, line, len);
-	}
-}
-
-static void pop3_io_cb(struct io *io, enum io_event ev, void *ctx)
-{
-	struct pop3_session *s = ctx;
-	switch (ev) {
-	case IO_EVENT_INPUT:
-		pop3_process(s);
-		break;
-	case IO_EVENT_DRAINED:
-		if (!s->send.active)
-			break;
-		pop3_send_pump(s);
-		/* Pipelined commands may be waiting in the input buffer. */
-		if (!s->send.active)
-			pop3_process(s);
-		break;
-	case IO_EVENT_TLS_DONE:
-		tls_done(s);
-		break;
-	case IO_EVENT_TIMEOUT:
-		if (s->closing || s->send.active || s->state == POP3_ST_TLS_WAIT) {
-			session_end(s, "timeout");
-			return;
-		}
-		log_info("pop3 timeout session=%s", s->id);
-		pop3_session_close(s, "-ERR Disconnected for inactivity");
-		break;
-	case IO_EVENT_EOF:
-		session_end(s, s->send.active ? "eof-during-retr" : "eof");
-		break;
-	case IO_EVENT_ERROR:
-		session_end(s, io_error(io));
-		break;
-	case IO_EVENT_CLOSED:
-		session_end(s, s->state == POP3_ST_UPDATE ? "quit" : "closed");
-		break;
-	case IO_EVENT_CONNECTED:
-		break;
 	}
 }

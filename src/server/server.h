@@ -4,7 +4,7 @@
    starts the worker processes and the queue runner, restarts what dies,
    drains on SIGTERM and reloads on SIGHUP. */
 #include "lib/config.h"
-#include "server/worker.h"
+#include "session/session.h"
 
 struct listener {
 	enum service service;

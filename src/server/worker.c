@@ -1,5 +1,8 @@
 /* A worker process: one libevent loop serving every protocol. */
 #include "server/server.h"
+#include "imap/imap.h"
+#include "pop3/pop3.h"
+#include "smtp/smtp_server.h"
 #include "auth/userdb.h"
 #include "lib/hash.h"
 #include "lib/jobs.h"
@@ -19,107 +22,8 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-struct worker *worker;
-
-static const char *const service_names[SERVICE_COUNT] = {
-    "smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps",
-};
-
-const char *service_name(enum service s)
-{
-	return s < SERVICE_COUNT ? service_names[s] : "?";
-}
-
-/* Connections per client IP: a small chained hash table.  Clients choose
-   their addresses (an IPv6 /64 holds plenty), so the hash is keyed: none
-   can crowd its connections into one chain. */
-struct ip_count {
-	struct ip_count *next;
-	int count;
-	char ip[INET6_ADDRSTRLEN];
-};
-#define IP_BUCKETS 1024
-static struct ip_count *ip_table[IP_BUCKETS];
-
-static struct ip_count **ip_slot(const char *ip)
-{
-	struct ip_count **slot = &ip_table[hash_str(ip) % IP_BUCKETS];
-	while (*slot != NULL && strcmp((*slot)->ip, ip) != 0)
-		slot = &(*slot)->next;
-	return slot;
-}
-
-bool worker_conn_acquire(const struct conn_info *conn)
-{
-	if (worker->connections >= worker->cfg->max_connections)
-		return false;
-	struct ip_count **slot = ip_slot(conn->ip);
-	if (*slot != NULL && (*slot)->count >= worker->cfg->max_connections_per_ip)
-		return false;
-	if (*slot == NULL) {
-		*slot = xcalloc(1, sizeof(**slot));
-		snprintf((*slot)->ip, sizeof((*slot)->ip), "%s", conn->ip);
-	}
-	(*slot)->count++;
-	worker->connections++;
-	return true;
-}
-
-static struct event *drain_check;
-
-void worker_conn_release(const struct conn_info *conn)
-{
-	struct ip_count **slot = ip_slot(conn->ip);
-	if (*slot == NULL)
-		log_panic("release of an unknown connection from %s", conn->ip);
-	if (--(*slot)->count == 0) {
-		struct ip_count *dead = *slot;
-		*slot = dead->next;
-		free(dead);
-	}
-	worker->connections--;
-	if (worker->draining && worker->connections == 0)
-		event_active(drain_check, 0, 0);
-}
-
-void worker_new_id(char out[24])
-{
-	/* Time in microseconds, pid and a counter, base 36: unique per host. */
-	static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-	static unsigned counter;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	unsigned long long v =
-	    (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
-	char tmp[24];
-	int n = 0;
-	while (v > 0 && n < 12) {
-		tmp[n++] = digits[v % 36];
-		v /= 36;
-	}
-	unsigned long long w = ((unsigned long long)getpid() << 16) | (counter++ & 0xffff);
-	for (int i = 0; i < 6; i++) {
-		tmp[n++] = digits[w % 36];
-		w /= 36;
-	}
-	for (int i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	out[n] = '\0';
-}
-
-bool worker_plaintext_auth_allowed(const struct conn_info *conn, bool tls_active)
-{
-	if (tls_active)
-		return true;
-	switch (worker->cfg->plaintext_auth) {
-	case PLAINTEXT_AUTH_YES:
-		return true;
-	case PLAINTEXT_AUTH_LOOPBACK:
-		return conn->loopback;
-	default:
-		return false;
-	}
-}
+/* The worker's service context, given to every session. */
+static struct service_ctx svc;
 
 static void fill_addr(const struct sockaddr_storage *ss, char *ip, size_t iplen, int *port)
 {
@@ -158,15 +62,15 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	case SERVICE_SMTP:
 	case SERVICE_SUBMISSION:
 	case SERVICE_SUBMISSIONS:
-		smtp_session_start(&conn);
+		smtp_session_start(&svc, &conn);
 		break;
 	case SERVICE_POP3:
 	case SERVICE_POP3S:
-		pop3_session_start(&conn);
+		pop3_session_start(&svc, &conn);
 		break;
 	case SERVICE_IMAP:
 	case SERVICE_IMAPS:
-		imap_session_start(&conn);
+		imap_session_start(&svc, &conn);
 		break;
 	default:
 		/* Protocols not built into this binary: refuse politely. */
@@ -175,115 +79,96 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	}
 }
 
-static struct worker_session *all_sessions;
-
-void worker_session_add(struct worker_session *ws, void (*drain)(struct worker_session *ws))
-{
-	ws->drain = drain;
-	ws->next = all_sessions;
-	if (all_sessions != NULL)
-		all_sessions->pprev = &ws->next;
-	ws->pprev = &all_sessions;
-	all_sessions = ws;
-}
-
-void worker_session_remove(struct worker_session *ws)
-{
-	if (ws->pprev == NULL)
-		return;
-	*ws->pprev = ws->next;
-	if (ws->next != NULL)
-		ws->next->pprev = ws->pprev;
-	ws->next = NULL;
-	ws->pprev = NULL;
-}
-
 static struct evconnlistener **evlisteners;
 static struct event *drain_timeout;
 static int nevlisteners;
 
+static struct event *drain_check;
+
 static void drain_check_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (worker->connections == 0 && jobs_pending() == 0) {
+	if (svc.connections == 0 && jobs_pending() == 0) {
 		log_info("worker stop reason=drained");
-		event_base_loopexit(worker->base, NULL);
+		event_base_loopexit(svc.base, NULL);
 	}
+}
+
+/* The last connection of a draining worker ended. */
+static void drained(struct service_ctx *ctx)
+{
+	event_active(drain_check, 0, 0);
 }
 
 static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
-	log_warn("worker stop reason=drain-timeout connections=%d", worker->connections);
-	event_base_loopexit(worker->base, NULL);
+	log_warn("worker stop reason=drain-timeout connections=%d", svc.connections);
+	event_base_loopexit(svc.base, NULL);
 }
 
 static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
 {
-	if (worker->draining)
+	if (svc.draining)
 		return;
-	worker->draining = true;
-	log_info("worker draining connections=%d", worker->connections);
+	log_info("worker draining connections=%d", svc.connections);
 	for (int i = 0; i < nevlisteners; i++)
 		evconnlistener_disable(evlisteners[i]);
-	drain_timeout = evtimer_new(worker->base, drain_timeout_cb, NULL);
+	drain_timeout = evtimer_new(svc.base, drain_timeout_cb, NULL);
 	struct timeval tv = {30, 0};
 	evtimer_add(drain_timeout, &tv);
-	/* A drain() may end its session: take the next one first. */
-	for (struct worker_session *ws = all_sessions, *next; ws != NULL; ws = next) {
-		next = ws->next;
-		ws->drain(ws);
-	}
+	service_drain(&svc);
 	event_active(drain_check, 0, 0);
 }
 
 int worker_run(const struct config *cfg, const struct listener *listeners, int nlisteners,
 	       struct auth_penalty *penalty, struct heartbeat *hb)
 {
-	static struct worker w;
-	worker = &w;
-	w.cfg = cfg;
-	w.auth_penalty = penalty;
+	struct service_ctx *w = &svc;
+	w->cfg = cfg;
+	w->auth_penalty = penalty;
+	w->drained = drained;
+	service_init(w);
 	log_set_role("postoffice/worker");
 	signal(SIGPIPE, SIG_IGN);
-	w.base = event_base_new();
-	if (w.base == NULL)
+	w->base = event_base_new();
+	if (w->base == NULL)
 		log_fatal("event_base_new() failed");
 	/* Two priorities: protocol work first, group commits after. */
-	event_base_priority_init(w.base, 2);
-	jobs_init(w.base, 8);
+	event_base_priority_init(w->base, 2);
+	jobs_init(w->base, 8);
 
 	char *error = NULL;
-	w.tls = tls_server_ctx(cfg->tls_cert, cfg->tls_key, &error);
-	if (w.tls == NULL) {
+	w->tls = tls_server_ctx(cfg->tls_cert, cfg->tls_key, &error);
+	if (w->tls == NULL) {
 		log_error("tls unavailable error=\"%s\"", error);
 		free(error);
 		error = NULL;
 	}
-	w.tls_client = tls_client_ctx(false, &error);
+	w->tls_client = tls_client_ctx(false, &error);
 	char *dbpath = xasprintf("%s/users.db", cfg->data_dir);
-	w.userdb = userdb_open(dbpath, false, &error);
+	w->userdb = userdb_open(dbpath, false, &error);
 	free(dbpath);
-	if (w.userdb == NULL)
+	if (w->userdb == NULL)
 		log_fatal("cannot open the user database: %s", error);
 
 	evlisteners = xcalloc((size_t)nlisteners, sizeof(*evlisteners));
 	/* Backlog 0: the supervisor already called listen() with its own
 	   backlog; -1 would call listen() again and cut it to 128. */
 	for (int i = 0; i < nlisteners; i++) {
-		evlisteners[i] = evconnlistener_new(w.base, accept_cb, (void *)&listeners[i],
+		evlisteners[i] = evconnlistener_new(w->base, accept_cb, (void *)&listeners[i],
 						    LEV_OPT_CLOSE_ON_EXEC, 0, listeners[i].fd);
 		if (evlisteners[i] == NULL)
 			log_fatal("evconnlistener_new() failed for %s", listeners[i].address);
 		nevlisteners++;
 	}
-	drain_check = event_new(w.base, -1, 0, drain_check_cb, NULL);
-	struct event *term = evsignal_new(w.base, SIGTERM, sigterm_cb, NULL);
+	drain_check = event_new(w->base, -1, 0, drain_check_cb, NULL);
+	struct event *term = evsignal_new(w->base, SIGTERM, sigterm_cb, NULL);
 	event_add(term, NULL);
 	/* Reloads are the supervisor's business: it starts new workers and
 	   drains this one with SIGTERM. */
 	signal(SIGHUP, SIG_IGN);
-	struct event *beat = heartbeat_start(w.base, hb);
+	struct event *beat = heartbeat_start(w->base, hb);
 	log_info("worker start");
-	event_base_dispatch(w.base);
+	event_base_dispatch(w->base);
 	event_free(beat);
 
 	for (int i = 0; i < nevlisteners; i++)
@@ -294,11 +179,12 @@ int worker_run(const struct config *cfg, const struct listener *listeners, int n
 	if (drain_timeout != NULL)
 		event_free(drain_timeout);
 	event_free(drain_check);
-	userdb_close(&w.userdb);
-	if (w.tls != NULL)
-		SSL_CTX_free(w.tls);
-	if (w.tls_client != NULL)
-		SSL_CTX_free(w.tls_client);
-	event_base_free(w.base);
+	userdb_close(&w->userdb);
+	service_deinit(w);
+	if (w->tls != NULL)
+		SSL_CTX_free(w->tls);
+	if (w->tls_client != NULL)
+		SSL_CTX_free(w->tls_client);
+	event_base_free(w->base);
 	return 0;
 }

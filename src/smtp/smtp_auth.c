@@ -6,6 +6,7 @@
 #include "smtp/smtp_private.h"
 #include "auth/auth_check.h"
 #include "auth/sasl.h"
+#include "lib/config.h"
 #include "lib/io.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
@@ -17,7 +18,8 @@
 
 bool smtp_auth_offered(const struct smtp_session *s)
 {
-	return s->submission && s->auth_user == NULL && worker_plaintext_auth_allowed(&s->conn, s->tls);
+	return s->submission && s->auth_user == NULL &&
+	       service_plaintext_auth_allowed(s->core.ctx, &s->core.conn, s->core.tls);
 }
 
 struct auth_job {
@@ -31,17 +33,17 @@ static void auth_work(void *arg)
 	auth_check_verify(&job->check);
 }
 
-static void delay_done(evutil_socket_t fd, short what, void *arg)
+static void delay_done(struct session *core)
 {
-	struct smtp_session *s = arg;
-	if (s->dead) {
-		s->busy = false;
-		smtp_session_reap(s);
+	struct smtp_session *s = SESSION_OF(core, struct smtp_session);
+	if (core->dead) {
+		core->busy = false;
+		session_reap(core);
 		return;
 	}
-	if (s->auth_failures >= worker->cfg->max_auth_failures) {
-		log_info("smtp disconnect session=%s reason=too-many-auth-failures", s->id);
-		s->busy = false;
+	if (s->auth_failures >= core->ctx->cfg->max_auth_failures) {
+		log_info("smtp disconnect session=%s reason=too-many-auth-failures", core->id);
+		core->busy = false;
 		smtp_session_close(s, 421, "4.7.0", "Too many authentication failures");
 		return;
 	}
@@ -49,7 +51,7 @@ static void delay_done(evutil_socket_t fd, short what, void *arg)
 		smtp_reply(s, 454, "4.7.0", "Temporary authentication failure, try again later");
 	else
 		smtp_reply(s, 535, "5.7.8", "Error: authentication failed");
-	smtp_session_resume(s);
+	session_resume(core);
 }
 
 /* Answers a failed or refused AUTH after delay_ms, input held meanwhile. */
@@ -57,10 +59,7 @@ static void delay_reply(struct smtp_session *s, bool refused, int delay_ms)
 {
 	s->auth_failures++;
 	s->auth_refused = refused;
-	if (s->delay == NULL)
-		s->delay = evtimer_new(worker->base, delay_done, s);
-	struct timeval tv = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
-	evtimer_add(s->delay, &tv);
+	session_delay(&s->core, delay_ms, delay_done);
 }
 
 static void auth_done(void *arg)
@@ -70,14 +69,14 @@ static void auth_done(void *arg)
 	char who[200];
 	log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
 	if (job->check.ok) {
-		log_info("smtp auth session=%s user=%s result=ok", s->id, who);
+		log_info("smtp auth session=%s user=%s result=ok", s->core.id, who);
 		s->auth_user = xstrdup(job->check.user);
-		if (!s->dead)
+		if (!s->core.dead)
 			smtp_reply(s, 235, "2.7.0", "Authentication successful");
-		smtp_session_resume(s);
+		session_resume(&s->core);
 	} else {
-		log_info("smtp auth session=%s ip=%s user=%s result=fail failures=%d", s->id, s->conn.ip, who,
-			 s->auth_failures + 1);
+		log_info("smtp auth session=%s ip=%s user=%s result=fail failures=%d", s->core.id,
+			 s->core.conn.ip, who, s->auth_failures + 1);
 		delay_reply(s, false, job->check.delay_ms);
 	}
 	auth_check_clear(&job->check);
@@ -89,17 +88,18 @@ static void auth_verify(struct smtp_session *s)
 {
 	struct auth_job *job = xcalloc(1, sizeof(*job));
 	job->s = s;
-	auth_check_prepare(&job->check, worker->userdb, sasl_server_user(s->sasl), sasl_server_password(s->sasl));
+	auth_check_prepare(&job->check, s->core.ctx->userdb, sasl_server_user(s->sasl),
+			   sasl_server_password(s->sasl));
 	sasl_server_free(&s->sasl);
 	s->state = SMTP_ST_READY;
-	s->busy = true;
-	io_pause_input(s->io);
-	if (auth_check_penalty(&job->check, worker->auth_penalty, worker->cfg, s->conn.ip) < 0) {
+	session_busy(&s->core);
+	if (auth_check_penalty(&job->check, s->core.ctx->auth_penalty, s->core.ctx->cfg, s->core.conn.ip) <
+	    0) {
 		/* RFC 4954 section 6: 454 4.7.0, temporary authentication failure. */
 		char who[200];
 		log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
-		log_info("smtp auth-refused session=%s ip=%s user=%s reason=%s", s->id, s->conn.ip, who,
-			 auth_penalty_verdict_name(job->check.verdict));
+		log_info("smtp auth-refused session=%s ip=%s user=%s reason=%s", s->core.id, s->core.conn.ip,
+			 who, auth_penalty_verdict_name(job->check.verdict));
 		delay_reply(s, true, job->check.delay_ms);
 		auth_check_clear(&job->check);
 		free(job);
@@ -147,7 +147,7 @@ void smtp_cmd_auth(struct smtp_session *s, struct smtp_command *cmd)
 		smtp_reply_error(s, 503, "5.5.1", "Error: MAIL transaction in progress");
 		return;
 	}
-	if (!worker_plaintext_auth_allowed(&s->conn, s->tls)) {
+	if (!service_plaintext_auth_allowed(s->core.ctx, &s->core.conn, s->core.tls)) {
 		smtp_reply_error(s, 530, "5.7.0", "Must issue a STARTTLS command first");
 		return;
 	}

@@ -3,7 +3,7 @@
 /* The SMTP server session, shared by the files of src/smtp/. */
 #include "smtp/smtp_data.h"
 #include "smtp/smtp_parse.h"
-#include "server/worker.h"
+#include "session/session.h"
 #include "lib/buf.h"
 
 #include <stdbool.h>
@@ -57,27 +57,17 @@ struct smtp_txn {
 };
 
 struct smtp_session {
-	struct worker_session link;  /* in the worker's list, for draining */
-	char id[24];
-	struct conn_info conn;
-	struct io *io;
+	struct session core; /* first: the shared skeleton */
 	enum smtp_state state;
-	bool submission;        /* AUTH service: MAIL needs AUTH */
-	bool acquired;          /* counted in worker_conn_acquire */
-	bool tls;
+	bool submission; /* AUTH service: MAIL needs AUTH */
 	bool esmtp;
 	char *helo;
 	char *auth_user;
 	int auth_failures;
 	bool auth_refused;      /* the delayed reply is a penalty refusal */
 	struct sasl_server *sasl;
-	struct event *delay;    /* a delayed reply (failed AUTH) */
-	int errors;
 	int messages;
 	struct smtp_txn *txn;
-	bool busy;              /* waiting on a job or a timer: input is held */
-	bool dead;              /* connection gone while busy: free when idle */
-	bool closing;
 	struct buf reply;
 };
 
@@ -88,9 +78,8 @@ void smtp_reply(struct smtp_session *s, int code, const char *enh, const char *f
 void smtp_reply_error(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void smtp_session_close(struct smtp_session *s, int code, const char *enh, const char *text);
-void smtp_session_resume(struct smtp_session *s);
-/* Frees the session when its connection ended while a job was running. */
-bool smtp_session_reap(struct smtp_session *s);
+/* The skeleton's session_busy/session_resume/session_reap
+   (session/session.h) hold and continue the session around jobs. */
 
 /* smtp_txn.c */
 void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd);

@@ -2,7 +2,9 @@
    loop with pipelining, HELO/EHLO, STARTTLS and the small commands. */
 #include "smtp/smtp_private.h"
 #include "smtp/smtp_reply.h"
+#include "smtp/smtp_server.h"
 #include "auth/sasl.h"
+#include "lib/config.h"
 #include "lib/io.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -13,22 +15,16 @@
 #include <string.h>
 #include <event2/event.h>
 
-static void smtp_io_cb(struct io *io, enum io_event ev, void *ctx);
 static void smtp_process(struct smtp_session *s);
 
 /* Between transactions a draining worker says goodbye (RFC 5321 3.8). */
 static bool close_if_draining(struct smtp_session *s)
 {
-	if (!worker->draining || s->busy || s->closing || s->dead || s->txn != NULL ||
+	if (!s->core.ctx->draining || s->core.busy || s->core.closing || s->core.dead || s->txn != NULL ||
 	    (s->state != SMTP_ST_INIT && s->state != SMTP_ST_READY))
 		return false;
 	smtp_session_close(s, 421, "4.3.2", "Service shutting down, try again later");
 	return true;
-}
-
-static void drain_session(struct worker_session *ws)
-{
-	close_if_draining(WORKER_SESSION_OF(ws, struct smtp_session, link));
 }
 
 static void session_vreply(struct smtp_session *s, int code, const char *enh, const char *fmt, va_list ap)
@@ -37,7 +33,7 @@ static void session_vreply(struct smtp_session *s, int code, const char *enh, co
 	vsnprintf(text, sizeof(text), fmt, ap);
 	buf_reset(&s->reply);
 	smtp_reply_format(&s->reply, code, enh, text);
-	io_write(s->io, s->reply.data, s->reply.len);
+	io_write(s->core.io, s->reply.data, s->reply.len);
 }
 
 void smtp_reply(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
@@ -54,148 +50,109 @@ void smtp_reply_error(struct smtp_session *s, int code, const char *enh, const c
 	va_start(ap, fmt);
 	session_vreply(s, code, enh, fmt, ap);
 	va_end(ap);
-	if (++s->errors >= worker->cfg->max_errors) {
-		log_info("smtp disconnect session=%s reason=too-many-errors errors=%d", s->id, s->errors);
-		smtp_session_close(s, 421, "4.7.0", "Too many errors, closing connection");
-	}
+	session_error(&s->core);
 }
 
 void smtp_session_close(struct smtp_session *s, int code, const char *enh, const char *text)
 {
-	if (s->closing)
+	if (s->core.closing)
 		return;
 	if (code != 0)
-		smtp_reply(s, code, enh, "%s %s", worker->cfg->hostname, text);
-	s->closing = true;
-	io_close_after_flush(s->io);
+		smtp_reply(s, code, enh, "%s %s", s->core.ctx->cfg->hostname, text);
+	session_close(&s->core);
 }
 
-static void session_free(struct smtp_session *s)
+/* ---- the skeleton's hooks (session/session.h) ---- */
+
+static struct smtp_session *smtp_of(struct session *core)
 {
-	worker_session_remove(&s->link);
-	if (s->acquired)
-		worker_conn_release(&s->conn);
+	return SESSION_OF(core, struct smtp_session);
+}
+
+static int smtp_timeout(const struct config *cfg)
+{
+	return cfg->smtp_timeout;
+}
+
+static void smtp_greet(struct session *core)
+{
+	/* RFC 2034: no enhanced code in the greeting. */
+	smtp_reply(smtp_of(core), 220, NULL, "%s ESMTP postoffice", core->ctx->cfg->hostname);
+}
+
+static void smtp_tls_ready(struct session *core)
+{
+	smtp_of(core)->state = SMTP_ST_INIT;
+}
+
+static void smtp_bye(struct session *core, enum session_bye why)
+{
+	static const struct {
+		int code;
+		const char *enh, *text;
+	} bye[] = {
+	    [SESSION_BYE_DRAINING] = {421, "4.3.2", "Service shutting down, try again later"},
+	    [SESSION_BYE_TOO_MANY] = {421, "4.7.0", "Too many connections, try again later"},
+	    [SESSION_BYE_TIMEOUT] = {421, "4.4.2", "Timeout, closing connection"},
+	    [SESSION_BYE_TOO_MANY_ERRORS] = {421, "4.7.0", "Too many errors, closing connection"},
+	};
+	smtp_reply(smtp_of(core), bye[why].code, bye[why].enh, "%s %s", core->ctx->cfg->hostname,
+		   bye[why].text);
+}
+
+static void smtp_drain(struct session *core)
+{
+	close_if_draining(smtp_of(core));
+}
+
+static void smtp_ended(struct session *core, const char *reason)
+{
+	log_info("smtp disconnect session=%s reason=%s messages=%d", core->id, reason,
+		 smtp_of(core)->messages);
+}
+
+static void smtp_free(struct session *core)
+{
+	struct smtp_session *s = smtp_of(core);
 	smtp_txn_free(&s->txn);
 	sasl_server_free(&s->sasl);
-	if (s->delay != NULL)
-		event_free(s->delay);
-	io_free(&s->io);
 	free(s->helo);
 	free(s->auth_user);
 	buf_free(&s->reply);
-	free(s);
 }
 
-/* The connection is over: free now, or when the running job returns. */
-static void session_end(struct smtp_session *s, const char *reason)
+static const char *smtp_eof_reason(struct session *core)
 {
-	log_info("smtp disconnect session=%s reason=%s messages=%d", s->id, reason, s->messages);
-	if (s->busy) {
-		s->dead = true;
-		io_pause_input(s->io);
-		return;
-	}
-	session_free(s);
+	enum smtp_state state = smtp_of(core)->state;
+	if (state == SMTP_ST_DATA || state == SMTP_ST_BDAT)
+		return "eof-in-data";
+	return state == SMTP_ST_TLS_WAIT ? "tls-failed" : NULL;
 }
 
-bool smtp_session_reap(struct smtp_session *s)
+static void smtp_input(struct session *core)
 {
-	if (!s->dead)
-		return false;
-	session_free(s);
-	return true;
+	smtp_process(smtp_of(core));
 }
 
-void smtp_session_resume(struct smtp_session *s)
-{
-	s->busy = false;
-	if (smtp_session_reap(s))
-		return;
-	io_resume_input(s->io);
-	io_kick_input(s->io);
-}
+static const struct session_ops smtp_ops = {
+    .protocol = "smtp",
+    .timeout = smtp_timeout,
+    .greet = smtp_greet,
+    .tls_ready = smtp_tls_ready,
+    .input = smtp_input,
+    .bye = smtp_bye,
+    .drain = smtp_drain,
+    .ended = smtp_ended,
+    .free = smtp_free,
+    .eof_reason = smtp_eof_reason,
+};
 
-static void greet(struct smtp_session *s)
-{
-	/* RFC 2034: no enhanced code in the greeting. */
-	smtp_reply(s, 220, NULL, "%s ESMTP postoffice", worker->cfg->hostname);
-}
-
-void smtp_session_start(const struct conn_info *conn)
+void smtp_session_start(struct service_ctx *ctx, const struct conn_info *conn)
 {
 	struct smtp_session *s = xcalloc(1, sizeof(*s));
-	worker_session_add(&s->link, drain_session);
-	s->conn = *conn;
-	worker_new_id(s->id);
 	s->submission = conn->service != SERVICE_SMTP;
-	s->io = io_new(worker->base, conn->fd, smtp_io_cb, s);
-	io_set_timeout(s->io, worker->cfg->smtp_timeout);
-	log_info("smtp connect session=%s service=%s ip=%s port=%d", s->id, service_name(conn->service),
-		 conn->ip, conn->port);
-	if (worker->draining) {
-		smtp_session_close(s, 421, "4.3.2", "Service shutting down, try again later");
-		return;
-	}
-	if (!worker_conn_acquire(conn)) {
-		log_info("smtp reject session=%s reason=too-many-connections ip=%s", s->id, conn->ip);
-		smtp_session_close(s, 421, "4.7.0", "Too many connections, try again later");
-		return;
-	}
-	s->acquired = true;
-	if (conn->implicit_tls) {
-		if (worker->tls == NULL || io_start_tls_server(s->io, worker->tls) < 0) {
-			session_end(s, "tls-unavailable");
-			return;
-		}
-		s->state = SMTP_ST_TLS_WAIT;
-		return;
-	}
-	s->state = SMTP_ST_INIT;
-	greet(s);
-}
-
-static void tls_done(struct smtp_session *s)
-{
-	s->tls = true;
-	log_info("smtp tls session=%s version=%s cipher=%s", s->id, io_tls_version(s->io), io_tls_cipher(s->io));
-	s->state = SMTP_ST_INIT;
-	if (s->conn.implicit_tls)
-		greet(s);
-	io_kick_input(s->io);
-}
-
-static void smtp_io_cb(struct io *io, enum io_event ev, void *ctx)
-{
-	struct smtp_session *s = ctx;
-	switch (ev) {
-	case IO_EVENT_INPUT:
-		smtp_process(s);
-		break;
-	case IO_EVENT_TLS_DONE:
-		tls_done(s);
-		break;
-	case IO_EVENT_TIMEOUT:
-		if (s->busy)
-			break;
-		log_info("smtp timeout session=%s state=%d", s->id, s->state);
-		smtp_session_close(s, 421, "4.4.2", "Timeout, closing connection");
-		break;
-	case IO_EVENT_CLOSED:
-		session_end(s, "quit");
-		break;
-	case IO_EVENT_EOF:
-		session_end(s, s->state == SMTP_ST_DATA || s->state == SMTP_ST_BDAT ? "eof-in-data" : "eof");
-		break;
-	case IO_EVENT_ERROR: {
-		char why[200];
-		log_info("smtp io-error session=%s error=\"%s\"", s->id,
-			 log_printable(why, sizeof(why), io_error(io), strlen(io_error(io))));
-		session_end(s, s->state == SMTP_ST_TLS_WAIT ? "tls-failed" : "io-error");
-		break;
-	}
-	default:
-		break;
-	}
+	s->state = conn->implicit_tls ? SMTP_ST_TLS_WAIT : SMTP_ST_INIT;
+	session_start(&s->core, &smtp_ops, ctx, conn);
 }
 
 static void cmd_helo(struct smtp_session *s, struct smtp_command *cmd)
@@ -213,14 +170,16 @@ static void cmd_helo(struct smtp_session *s, struct smtp_command *cmd)
 	s->esmtp = cmd->verb == SMTP_VERB_EHLO;
 	s->state = SMTP_ST_READY;
 	if (!s->esmtp) {
-		smtp_reply(s, 250, NULL, "%s", worker->cfg->hostname);
+		smtp_reply(s, 250, NULL, "%s", s->core.ctx->cfg->hostname);
 		return;
 	}
 	struct buf text = BUF_INIT;
-	buf_printf(&text, "%s Hello %s [%s]\nPIPELINING\nSIZE %llu\n8BITMIME\nENHANCEDSTATUSCODES\n"
-			  "SMTPUTF8\nDSN\nCHUNKING",
-		   worker->cfg->hostname, s->helo, s->conn.ip, (unsigned long long)worker->cfg->max_message_size);
-	if (!s->tls && worker->tls != NULL)
+	buf_printf(&text,
+		   "%s Hello %s [%s]\nPIPELINING\nSIZE %llu\n8BITMIME\nENHANCEDSTATUSCODES\n"
+		   "SMTPUTF8\nDSN\nCHUNKING",
+		   s->core.ctx->cfg->hostname, s->helo, s->core.conn.ip,
+		   (unsigned long long)s->core.ctx->cfg->max_message_size);
+	if (!s->core.tls && s->core.ctx->tls != NULL)
 		buf_append_str(&text, "\nSTARTTLS");
 	if (smtp_auth_offered(s))
 		buf_append_str(&text, "\nAUTH PLAIN LOGIN");
@@ -231,11 +190,11 @@ static void cmd_helo(struct smtp_session *s, struct smtp_command *cmd)
 
 static void cmd_starttls(struct smtp_session *s)
 {
-	if (s->tls) {
+	if (s->core.tls) {
 		smtp_reply_error(s, 503, "5.5.1", "TLS is already active");
 		return;
 	}
-	if (worker->tls == NULL) {
+	if (s->core.ctx->tls == NULL) {
 		smtp_reply_error(s, 454, "4.7.0", "TLS not available");
 		return;
 	}
@@ -245,13 +204,13 @@ static void cmd_starttls(struct smtp_session *s)
 	free(s->helo);
 	s->helo = NULL;
 	s->esmtp = false;
-	int discarded = io_start_tls_server(s->io, worker->tls);
+	int discarded = session_start_tls(&s->core);
 	if (discarded < 0) {
-		session_end(s, "tls-failed");
+		session_end(&s->core, "tls-failed");
 		return;
 	}
 	if (discarded > 0)
-		log_info("smtp starttls-discard session=%s bytes=%d", s->id, discarded);
+		log_info("smtp starttls-discard session=%s bytes=%d", s->core.id, discarded);
 	s->state = SMTP_ST_TLS_WAIT;
 }
 
@@ -327,7 +286,8 @@ static void dispatch(struct smtp_session *s, const char *line, size_t len)
 		smtp_reply(s, 214, "2.0.0",
 			   "Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP%s%s\n"
 			   "See RFC 5321",
-			   s->tls || worker->tls == NULL ? "" : " STARTTLS", smtp_auth_offered(s) ? " AUTH" : "");
+			   s->core.tls || s->core.ctx->tls == NULL ? "" : " STARTTLS",
+			   smtp_auth_offered(s) ? " AUTH" : "");
 		break;
 	case SMTP_VERB_STARTTLS:
 		cmd_starttls(s);
@@ -343,7 +303,7 @@ static void dispatch(struct smtp_session *s, const char *line, size_t len)
 
 static void smtp_process(struct smtp_session *s)
 {
-	while (!s->busy && !s->closing && !s->dead) {
+	while (!s->core.busy && !s->core.closing && !s->core.dead) {
 		if (s->state == SMTP_ST_TLS_WAIT || close_if_draining(s))
 			return;
 		if (s->state == SMTP_ST_DATA) {
@@ -358,7 +318,7 @@ static void smtp_process(struct smtp_session *s)
 		}
 		char *line;
 		size_t len;
-		int rc = io_read_line(s->io, SMTP_MAX_MAIL_LINE, &line, &len);
+		int rc = io_read_line(s->core.io, SMTP_MAX_MAIL_LINE, &line, &len);
 		if (rc == 0)
 			return;
 		if (rc < 0) {

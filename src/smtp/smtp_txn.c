@@ -5,6 +5,7 @@
 #include "auth/userdb.h"
 #include "queue/queue.h"
 #include "store/deliver.h"
+#include "lib/config.h"
 #include "lib/fsutil.h"
 #include "lib/io.h"
 #include "lib/jobs.h"
@@ -83,7 +84,7 @@ void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
 		smtp_reply_error(s, 555, "5.5.4", "Error: parameters need EHLO");
 		return;
 	}
-	if (params.size > worker->cfg->max_message_size) {
+	if (params.size > s->core.ctx->cfg->max_message_size) {
 		smtp_reply_error(s, 552, "5.3.4", "Message size exceeds fixed maximum message size");
 		return;
 	}
@@ -92,15 +93,15 @@ void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
 		smtp_reply_error(s, 501, "5.1.7", "Bad sender address syntax: %s", error);
 		return;
 	}
-	if (s->submission && !userdb_sender_allowed(worker->userdb, s->auth_user, path.address)) {
-		log_info("smtp reject session=%s reason=sender-not-owned user=%s", s->id, s->auth_user);
+	if (s->submission && !userdb_sender_allowed(s->core.ctx->userdb, s->auth_user, path.address)) {
+		log_info("smtp reject session=%s reason=sender-not-owned user=%s", s->core.id, s->auth_user);
 		smtp_reply_error(s, 553, "5.7.1", "Sender address rejected: not owned by user %s", s->auth_user);
 		smtp_path_free(&path);
 		return;
 	}
 	struct smtp_txn *t = xcalloc(1, sizeof(*t));
 	t->fd = -1;
-	worker_new_id(t->id);
+	session_new_id(t->id);
 	t->sender = path.address;
 	t->params = params;
 	t->envid = params.envid ? xstrdup(params.envid) : NULL;
@@ -132,16 +133,16 @@ static void add_rcpt(struct smtp_txn *t, const char *address, const struct smtp_
 }
 
 /* 1 when a local user is over quota (or would be with the declared SIZE). */
-static int over_quota(const char *user, uint64_t incoming)
+static int over_quota(const struct service_ctx *ctx, const char *user, uint64_t incoming)
 {
 	struct userdb_user u;
-	if (userdb_user_lookup(worker->userdb, user, &u) != 1)
+	if (userdb_user_lookup(ctx->userdb, user, &u) != 1)
 		return 0;
 	uint64_t quota = u.quota;
 	userdb_user_free(&u);
 	if (quota == 0)
 		return 0;
-	char *maildir = deliver_maildir_path(worker->cfg->data_dir, user);
+	char *maildir = deliver_maildir_path(ctx->cfg->data_dir, user);
 	uint64_t used = 0;
 	deliver_usage(maildir, &used);
 	free(maildir);
@@ -155,7 +156,7 @@ void smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
 		smtp_reply_error(s, 503, "5.5.1", "Error: need MAIL command");
 		return;
 	}
-	if (t->nrcpts >= worker->cfg->max_recipients) {
+	if (t->nrcpts >= s->core.ctx->cfg->max_recipients) {
 		smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
 		return;
 	}
@@ -182,15 +183,18 @@ void smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
 	}
 	struct userdb_targets targets;
 	/* A quoted local part with specials ("a@b"@here) is nobody here. */
-	int rc = path.odd_local ? (userdb_domain_exists(worker->userdb, strrchr(path.address, '@') + 1) == 1 ? 0 : 2)
-				: userdb_resolve(worker->userdb, path.address, worker->cfg->postmaster, &targets);
+	int rc =
+	    path.odd_local
+		? (userdb_domain_exists(s->core.ctx->userdb, strrchr(path.address, '@') + 1) == 1 ? 0 : 2)
+		: userdb_resolve(s->core.ctx->userdb, path.address, s->core.ctx->cfg->postmaster, &targets);
 	char shown[300];
 	log_printable(shown, sizeof(shown), path.address, strlen(path.address));
 	switch (rc) {
 	case 1:
 		for (size_t i = 0; i < targets.users_count; i++) {
-			if (over_quota(targets.users[i], t->params.size)) {
-				log_info("smtp reject session=%s rcpt=%s reason=over-quota", s->id, shown);
+			if (over_quota(s->core.ctx, targets.users[i], t->params.size)) {
+				log_info("smtp reject session=%s rcpt=%s reason=over-quota", s->core.id,
+					 shown);
 				smtp_reply(s, 452, "4.2.2", "Mailbox full: <%s>", shown);
 				userdb_targets_free(&targets);
 				smtp_path_free(&path);
@@ -206,13 +210,13 @@ void smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
 		userdb_targets_free(&targets);
 		break;
 	case 0:
-		log_info("smtp reject session=%s rcpt=%s reason=unknown-user", s->id, shown);
+		log_info("smtp reject session=%s rcpt=%s reason=unknown-user", s->core.id, shown);
 		smtp_reply_error(s, 550, "5.1.1", "<%s>: Recipient address rejected: user unknown", shown);
 		smtp_path_free(&path);
 		return;
 	case 2:
 		if (s->auth_user == NULL || path.literal) {
-			log_info("smtp reject session=%s rcpt=%s reason=relay-denied", s->id, shown);
+			log_info("smtp reject session=%s rcpt=%s reason=relay-denied", s->core.id, shown);
 			smtp_reply_error(s, 554, "5.7.1", "<%s>: Relay access denied", shown);
 			smtp_path_free(&path);
 			return;
@@ -240,11 +244,12 @@ static void write_trace_headers(struct smtp_session *s, struct smtp_txn *t)
 	struct tm tm;
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	buf_printf(&t->out, "Received: from %s ([%s])\r\n", s->helo ? s->helo : "unknown", s->conn.ip);
-	if (s->tls)
-		buf_printf(&t->out, "\t(using %s with cipher %s)\r\n", io_tls_version(s->io), io_tls_cipher(s->io));
-	buf_printf(&t->out, "\tby %s (postoffice) with %s%s%s id %s", worker->cfg->hostname, proto,
-		   s->tls && s->esmtp ? "S" : "", s->auth_user && s->esmtp ? "A" : "", t->id);
+	buf_printf(&t->out, "Received: from %s ([%s])\r\n", s->helo ? s->helo : "unknown", s->core.conn.ip);
+	if (s->core.tls)
+		buf_printf(&t->out, "\t(using %s with cipher %s)\r\n", io_tls_version(s->core.io),
+			   io_tls_cipher(s->core.io));
+	buf_printf(&t->out, "\tby %s (postoffice) with %s%s%s id %s", s->core.ctx->cfg->hostname, proto,
+		   s->core.tls && s->esmtp ? "S" : "", s->auth_user && s->esmtp ? "A" : "", t->id);
 	if (t->nrcpts == 1 && !t->params.smtputf8)
 		buf_printf(&t->out, "\r\n\tfor <%s>", t->rcpts[0].address);
 	buf_printf(&t->out, ";\r\n\t%s\r\n", date);
@@ -252,10 +257,11 @@ static void write_trace_headers(struct smtp_session *s, struct smtp_txn *t)
 
 static int open_spool(struct smtp_session *s, struct smtp_txn *t)
 {
-	t->path = xasprintf("%s/tmp/%s", worker->cfg->data_dir, t->id);
+	t->path = xasprintf("%s/tmp/%s", s->core.ctx->cfg->data_dir, t->id);
 	t->fd = open(t->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (t->fd < 0) {
-		log_error("smtp spool session=%s error=\"open(%s) failed: %s\"", s->id, t->path, strerror(errno));
+		log_error("smtp spool session=%s error=\"open(%s) failed: %s\"", s->core.id, t->path,
+			  strerror(errno));
 		free(t->path);
 		t->path = NULL;
 		return -1;
@@ -291,8 +297,8 @@ void smtp_cmd_data(struct smtp_session *s)
 		smtp_reply(s, 451, "4.3.0", "Error: local problem, try again later");
 		return;
 	}
-	smtp_data_scanner_init(&t->scanner, true, worker->cfg->bare_newline == BARE_NEWLINE_NORMALIZE,
-			       worker->cfg->max_message_size);
+	smtp_data_scanner_init(&t->scanner, true, s->core.ctx->cfg->bare_newline == BARE_NEWLINE_NORMALIZE,
+			       s->core.ctx->cfg->max_message_size);
 	s->state = SMTP_ST_DATA;
 	smtp_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 }
@@ -344,16 +350,18 @@ static void commit_work(void *arg)
 			n++;
 		}
 		struct queue_envelope env = {
-			.sender = t->sender,
-			.envid = t->envid,
-			.ret = t->params.ret == 1 ? QUEUE_RET_FULL : t->params.ret == 2 ? QUEUE_RET_HDRS : QUEUE_RET_DEFAULT,
-			.body = t->params.body == SMTP_BODY_8BITMIME ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
-			.smtputf8 = t->params.smtputf8,
-			.auth_user = job->s->auth_user,
-			.client_ip = job->s->conn.ip,
-			.helo = job->s->helo,
-			.rcpts = qr,
-			.nrcpts = (size_t)n,
+		    .sender = t->sender,
+		    .envid = t->envid,
+		    .ret = t->params.ret == 1   ? QUEUE_RET_FULL
+			   : t->params.ret == 2 ? QUEUE_RET_HDRS
+						: QUEUE_RET_DEFAULT,
+		    .body = t->params.body == SMTP_BODY_8BITMIME ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
+		    .smtputf8 = t->params.smtputf8,
+		    .auth_user = job->s->auth_user,
+		    .client_ip = job->s->core.conn.ip,
+		    .helo = job->s->helo,
+		    .rcpts = qr,
+		    .nrcpts = (size_t)n,
 		};
 		int rc = queue_enqueue(job->data_dir, t->id, t->path, (off_t)t->header_len, &env, &job->error);
 		free(qr);
@@ -380,23 +388,23 @@ static void commit_done(void *arg)
 	struct smtp_session *s = job->s;
 	struct smtp_txn *t = job->t;
 	if (job->error != NULL) {
-		log_error("smtp commit session=%s qid=%s error=\"%s\"", s->id, t->id, job->error);
-		if (!s->dead)
+		log_error("smtp commit session=%s qid=%s error=\"%s\"", s->core.id, t->id, job->error);
+		if (!s->core.dead)
 			smtp_reply(s, 451, "4.3.0", "Error: local problem, message not accepted, try again later");
 	} else {
 		char from[300];
 		log_printable(from, sizeof(from), t->sender, strlen(t->sender));
 		log_info("smtp accept session=%s qid=%s from=<%s> rcpts=%d local=%d remote=%d size=%llu%s",
-			 s->id, t->id, from, t->nrcpts, t->nlocal, t->nremote, (unsigned long long)t->size,
-			 s->dead ? " client=gone" : "");
+			 s->core.id, t->id, from, t->nrcpts, t->nlocal, t->nremote,
+			 (unsigned long long)t->size, s->core.dead ? " client=gone" : "");
 		s->messages++;
-		if (!s->dead)
+		if (!s->core.dead)
 			smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", t->id);
 	}
 	free(job->error);
 	free(job);
 	smtp_txn_free(&t);
-	smtp_session_resume(s);
+	session_resume(&s->core);
 }
 
 static void finish_message(struct smtp_session *s)
@@ -405,14 +413,14 @@ static void finish_message(struct smtp_session *s)
 	flush_out(t, true);
 	const struct smtp_data_scanner *sc = &t->scanner;
 	if (smtp_data_too_big(sc)) {
-		log_info("smtp reject session=%s qid=%s reason=too-big size=%llu", s->id, t->id,
+		log_info("smtp reject session=%s qid=%s reason=too-big size=%llu", s->core.id, t->id,
 			 (unsigned long long)sc->size);
 		smtp_reply(s, 552, "5.3.4", "Message size exceeds fixed maximum message size");
 		reset_to_ready(s);
 		return;
 	}
 	if ((sc->bare_lf || sc->bare_cr) && !sc->normalize) {
-		log_info("smtp reject session=%s qid=%s reason=bare-newline lf=%d cr=%d", s->id, t->id,
+		log_info("smtp reject session=%s qid=%s reason=bare-newline lf=%d cr=%d", s->core.id, t->id,
 			 sc->bare_lf, sc->bare_cr);
 		smtp_reply(s, 550, "5.5.2", "Error: bare <%s> received; lines must end with <CR><LF> (RFC 5321 2.3.8)",
 			   sc->bare_lf ? "LF" : "CR");
@@ -428,18 +436,17 @@ static void finish_message(struct smtp_session *s)
 	struct commit_job *job = xcalloc(1, sizeof(*job));
 	job->s = s;
 	job->t = t;
-	job->data_dir = worker->cfg->data_dir;
+	job->data_dir = s->core.ctx->cfg->data_dir;
 	s->txn = NULL;
 	s->state = SMTP_ST_READY;
-	s->busy = true;
-	io_pause_input(s->io);
+	session_busy(&s->core);
 	jobs_submit(commit_work, commit_done, job);
 }
 
 bool smtp_data_input(struct smtp_session *s)
 {
 	struct smtp_txn *t = s->txn;
-	struct evbuffer *in = io_input(s->io);
+	struct evbuffer *in = io_input(s->core.io);
 	while (evbuffer_get_length(in) > 0) {
 		struct evbuffer_iovec v;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
@@ -489,8 +496,8 @@ void smtp_cmd_bdat(struct smtp_session *s, struct smtp_command *cmd)
 		} else {
 			t->bdat = true;
 			smtp_data_scanner_init(&t->scanner, false,
-					       worker->cfg->bare_newline == BARE_NEWLINE_NORMALIZE,
-					       worker->cfg->max_message_size);
+					       s->core.ctx->cfg->bare_newline == BARE_NEWLINE_NORMALIZE,
+					       s->core.ctx->cfg->max_message_size);
 		}
 	}
 	if (error != NULL) {
@@ -537,7 +544,7 @@ static void bdat_chunk_done(struct smtp_session *s)
 bool smtp_bdat_input(struct smtp_session *s)
 {
 	struct smtp_txn *t = s->txn;
-	struct evbuffer *in = io_input(s->io);
+	struct evbuffer *in = io_input(s->core.io);
 	while (t->bdat_left > 0 && evbuffer_get_length(in) > 0) {
 		struct evbuffer_iovec v;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)

@@ -1,0 +1,348 @@
+/* The session skeleton and the service context (session.h). */
+#include "session/session.h"
+#include "lib/config.h"
+#include "lib/hash.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <event2/event.h>
+
+static const char *const service_names[SERVICE_COUNT] = {
+    "smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps",
+};
+
+const char *service_name(enum service s)
+{
+	return s < SERVICE_COUNT ? service_names[s] : "?";
+}
+
+/* ---- connection accounting ---- */
+
+/* Connections per client IP: a small chained hash table.  Clients choose
+   their addresses (an IPv6 /64 holds plenty), so the hash is keyed: none
+   can crowd its connections into one chain. */
+struct ip_count {
+	struct ip_count *next;
+	int count;
+	char ip[INET6_ADDRSTRLEN];
+};
+#define IP_BUCKETS 1024
+
+void service_init(struct service_ctx *ctx)
+{
+	ctx->ip_table = xcalloc(IP_BUCKETS, sizeof(*ctx->ip_table));
+}
+
+void service_deinit(struct service_ctx *ctx)
+{
+	for (size_t i = 0; ctx->ip_table != NULL && i < IP_BUCKETS; i++)
+		while (ctx->ip_table[i] != NULL) {
+			struct ip_count *dead = ctx->ip_table[i];
+			ctx->ip_table[i] = dead->next;
+			free(dead);
+		}
+	free(ctx->ip_table);
+	ctx->ip_table = NULL;
+}
+
+static struct ip_count **ip_slot(struct service_ctx *ctx, const char *ip)
+{
+	struct ip_count **slot = &ctx->ip_table[hash_str(ip) % IP_BUCKETS];
+	while (*slot != NULL && strcmp((*slot)->ip, ip) != 0)
+		slot = &(*slot)->next;
+	return slot;
+}
+
+bool service_conn_acquire(struct service_ctx *ctx, const struct conn_info *conn)
+{
+	if (ctx->connections >= ctx->cfg->max_connections)
+		return false;
+	struct ip_count **slot = ip_slot(ctx, conn->ip);
+	if (*slot != NULL && (*slot)->count >= ctx->cfg->max_connections_per_ip)
+		return false;
+	if (*slot == NULL) {
+		*slot = xcalloc(1, sizeof(**slot));
+		snprintf((*slot)->ip, sizeof((*slot)->ip), "%s", conn->ip);
+	}
+	(*slot)->count++;
+	ctx->connections++;
+	return true;
+}
+
+void service_conn_release(struct service_ctx *ctx, const struct conn_info *conn)
+{
+	struct ip_count **slot = ip_slot(ctx, conn->ip);
+	if (*slot == NULL)
+		log_panic("release of an unknown connection from %s", conn->ip);
+	if (--(*slot)->count == 0) {
+		struct ip_count *dead = *slot;
+		*slot = dead->next;
+		free(dead);
+	}
+	ctx->connections--;
+	if (ctx->draining && ctx->connections == 0 && ctx->drained != NULL)
+		ctx->drained(ctx);
+}
+
+bool service_plaintext_auth_allowed(const struct service_ctx *ctx, const struct conn_info *conn,
+				    bool tls_active)
+{
+	if (tls_active)
+		return true;
+	switch (ctx->cfg->plaintext_auth) {
+	case PLAINTEXT_AUTH_YES:
+		return true;
+	case PLAINTEXT_AUTH_LOOPBACK:
+		return conn->loopback;
+	default:
+		return false;
+	}
+}
+
+/* ---- the session list ---- */
+
+static void session_link(struct session *s)
+{
+	struct service_ctx *ctx = s->ctx;
+	s->next = ctx->sessions;
+	if (ctx->sessions != NULL)
+		ctx->sessions->pprev = &s->next;
+	s->pprev = &ctx->sessions;
+	ctx->sessions = s;
+}
+
+static void session_unlink(struct session *s)
+{
+	if (s->pprev == NULL)
+		return;
+	*s->pprev = s->next;
+	if (s->next != NULL)
+		s->next->pprev = s->pprev;
+	s->next = NULL;
+	s->pprev = NULL;
+}
+
+void service_drain(struct service_ctx *ctx)
+{
+	ctx->draining = true;
+	/* A drain() may end its session: take the next one first. */
+	for (struct session *s = ctx->sessions, *next; s != NULL; s = next) {
+		next = s->next;
+		s->ops->drain(s);
+	}
+}
+
+void session_new_id(char out[24])
+{
+	/* Time in microseconds, pid and a counter, base 36: unique per host. */
+	static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	static unsigned counter;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	unsigned long long v =
+	    (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
+	char tmp[24];
+	int n = 0;
+	while (v > 0 && n < 12) {
+		tmp[n++] = digits[v % 36];
+		v /= 36;
+	}
+	unsigned long long w = ((unsigned long long)getpid() << 16) | (counter++ & 0xffff);
+	for (int i = 0; i < 6; i++) {
+		tmp[n++] = digits[w % 36];
+		w /= 36;
+	}
+	for (int i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	out[n] = '\0';
+}
+
+/* ---- the skeleton ---- */
+
+static void session_free(struct session *s)
+{
+	session_unlink(s);
+	if (s->acquired)
+		service_conn_release(s->ctx, &s->conn);
+	s->ops->free(s);
+	if (s->delay != NULL)
+		event_free(s->delay);
+	io_free(&s->io);
+	free(s);
+}
+
+void session_end(struct session *s, const char *reason)
+{
+	s->ops->ended(s, reason);
+	if (s->busy) {
+		s->dead = true;
+		io_pause_input(s->io);
+		return;
+	}
+	session_free(s);
+}
+
+bool session_reap(struct session *s)
+{
+	if (!s->dead)
+		return false;
+	session_free(s);
+	return true;
+}
+
+void session_busy(struct session *s)
+{
+	s->busy = true;
+	io_pause_input(s->io);
+}
+
+bool session_resume(struct session *s)
+{
+	s->busy = false;
+	if (session_reap(s))
+		return false;
+	io_resume_input(s->io);
+	io_kick_input(s->io);
+	return true;
+}
+
+void session_close(struct session *s)
+{
+	if (s->closing)
+		return;
+	s->closing = true;
+	io_close_after_flush(s->io);
+}
+
+bool session_error(struct session *s)
+{
+	if (++s->errors < s->ctx->cfg->max_errors)
+		return false;
+	log_info("%s disconnect session=%s reason=too-many-errors errors=%d", s->ops->protocol, s->id,
+		 s->errors);
+	s->ops->bye(s, SESSION_BYE_TOO_MANY_ERRORS);
+	session_close(s);
+	return true;
+}
+
+static void delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	s->delay_done(s);
+}
+
+void session_delay(struct session *s, int delay_ms, void (*done)(struct session *s))
+{
+	session_busy(s);
+	s->delay_done = done;
+	if (s->delay == NULL)
+		s->delay = evtimer_new(s->ctx->base, delay_cb, s);
+	struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+	evtimer_add(s->delay, &tv);
+}
+
+int session_start_tls(struct session *s)
+{
+	if (s->ctx->tls == NULL)
+		return -1;
+	return io_start_tls_server(s->io, s->ctx->tls);
+}
+
+static void tls_done(struct session *s)
+{
+	s->tls = true;
+	log_info("%s tls session=%s version=%s cipher=%s", s->ops->protocol, s->id, io_tls_version(s->io),
+		 io_tls_cipher(s->io));
+	if (s->ops->tls_ready != NULL)
+		s->ops->tls_ready(s);
+	if (s->conn.implicit_tls)
+		s->ops->greet(s);
+	io_kick_input(s->io);
+}
+
+static void session_io(struct io *io, enum io_event ev, void *arg)
+{
+	struct session *s = arg;
+	switch (ev) {
+	case IO_EVENT_INPUT:
+		s->ops->input(s);
+		break;
+	case IO_EVENT_DRAINED:
+		if (s->ops->drained != NULL)
+			s->ops->drained(s);
+		break;
+	case IO_EVENT_TLS_DONE:
+		tls_done(s);
+		break;
+	case IO_EVENT_TIMEOUT:
+		/* A session waiting on a job is not idle. */
+		if (s->busy)
+			break;
+		if (s->closing || (s->ops->timeout_silent != NULL && s->ops->timeout_silent(s))) {
+			session_end(s, "timeout");
+			break;
+		}
+		log_info("%s timeout session=%s", s->ops->protocol, s->id);
+		s->ops->bye(s, SESSION_BYE_TIMEOUT);
+		session_close(s);
+		break;
+	case IO_EVENT_CLOSED:
+		session_end(s, "quit");
+		break;
+	case IO_EVENT_EOF:
+	case IO_EVENT_ERROR: {
+		const char *reason = s->ops->eof_reason != NULL ? s->ops->eof_reason(s) : NULL;
+		if (ev == IO_EVENT_ERROR) {
+			char why[200];
+			log_info("%s io-error session=%s error=\"%s\"", s->ops->protocol, s->id,
+				 log_printable(why, sizeof(why), io_error(io), strlen(io_error(io))));
+			if (reason == NULL)
+				reason = s->tls || !s->conn.implicit_tls ? "io-error" : "tls-failed";
+		}
+		session_end(s, reason != NULL ? reason : "eof");
+		break;
+	}
+	case IO_EVENT_CONNECTED:
+		break;
+	}
+}
+
+void session_start(struct session *s, const struct session_ops *ops, struct service_ctx *ctx,
+		   const struct conn_info *conn)
+{
+	s->ops = ops;
+	s->ctx = ctx;
+	s->conn = *conn;
+	session_link(s);
+	session_new_id(s->id);
+	s->io = io_new(ctx->base, conn->fd, session_io, s);
+	io_set_timeout(s->io, ops->timeout(ctx->cfg));
+	log_info("%s connect session=%s service=%s ip=%s port=%d", ops->protocol, s->id,
+		 service_name(conn->service), conn->ip, conn->port);
+	if (ctx->draining) {
+		ops->bye(s, SESSION_BYE_DRAINING);
+		session_close(s);
+		return;
+	}
+	if (!service_conn_acquire(ctx, conn)) {
+		log_info("%s reject session=%s reason=too-many-connections ip=%s", ops->protocol, s->id,
+			 conn->ip);
+		ops->bye(s, SESSION_BYE_TOO_MANY);
+		session_close(s);
+		return;
+	}
+	s->acquired = true;
+	if (conn->implicit_tls) {
+		if (session_start_tls(s) < 0) {
+			log_error("%s tls unavailable session=%s", ops->protocol, s->id);
+			session_end(s, "tls-unavailable");
+		}
+		return;
+	}
+	ops->greet(s);
+}
