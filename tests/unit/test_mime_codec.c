@@ -212,6 +212,9 @@ static void test_2047_decode(void **state)
 		{ "raw \xe9 latin1", "raw \xc3\xa9 latin1" },
 		{ "=?iso-2022-jp?b?GyRCJEYkOSRIGyhC?=", "\xe3\x81\xa6\xe3\x81\x99\xe3\x81\xa8" },
 		{ "=?utf-8?q?bad=ZZ?=", "bad=ZZ" },
+		/* glibc let 5-byte forms through UTF-8 under another name
+		   (found by fuzz_mime_rfc2047) */
+		{ "=?utf-8//?q?a=F8=A4=A4=A4=A4z?=", NULL },
 		{ "=?utf-8?q?" "?=", "" }, { "=?" "?q?x?=", "=?" "?q?x?=" }, { "=?", "=?" }, { "", "" },
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
@@ -340,6 +343,11 @@ static void test_charset(void **state)
 	assert_string_equal(buf_cstr(&b), "\xd0\x9f\xd1\x80\xd0\xb8");
 	buf_reset(&b);
 	assert_int_equal(mime_charset_to_utf8(&b, "no-such-charset", "x", 1), -1);
+	assert_int_equal(mime_charset_to_utf8(&b, "utf-8", "a\xffz", 3), 0);
+	buf_reset(&b);
+	assert_int_equal(mime_charset_to_utf8(&b, "utf-8//", "a\xf8\xa4\xa4\xa4\xa4z", 7), 0);
+	assert_true(mime_utf8_valid(b.data, b.len));
+	buf_reset(&b);
 	assert_int_equal(mime_charset_to_utf8(&b, "utf-8", "a\xffz", 3), 0);
 	assert_string_equal(buf_cstr(&b), "a\xef\xbf\xbdz");
 	buf_free(&b);
