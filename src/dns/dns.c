@@ -158,32 +158,50 @@ static enum dns_status map_status(int status)
 	}
 }
 
+int dns_mx_parse(const unsigned char *abuf, int alen, struct dns_mx **mx_r, size_t *count_r)
+{
+	struct ares_mx_reply *reply = NULL;
+	*mx_r = NULL;
+	*count_r = 0;
+	int status = ares_parse_mx_reply(abuf, alen, &reply);
+	if (status != ARES_SUCCESS)
+		return status;
+	size_t n = 0;
+	for (struct ares_mx_reply *p = reply; p != NULL; p = p->next)
+		n++;
+	if (n == 0) {
+		ares_free_data(reply);
+		return ARES_ENODATA;
+	}
+	struct dns_mx *mx = xcalloc(n + 1, sizeof(*mx));
+	n = 0;
+	for (struct ares_mx_reply *p = reply; p != NULL; p = p->next, n++) {
+		/* "." arrives as "" or "."; both mean the null MX. */
+		mx[n].host = xstrdup(!strcmp(p->host, ".") ? "" : p->host);
+		mx[n].pref = p->priority;
+	}
+	ares_free_data(reply);
+	*mx_r = mx;
+	*count_r = n;
+	return ARES_SUCCESS;
+}
+
+void dns_mx_free(struct dns_mx *mx, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(mx[i].host);
+	free(mx);
+}
+
 static void mx_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct dns_query *q = arg;
 	struct dns_mx *mx = NULL;
 	size_t n = 0;
-	struct ares_mx_reply *reply = NULL;
 	if (status == ARES_SUCCESS)
-		status = ares_parse_mx_reply(abuf, alen, &reply);
-	if (status == ARES_SUCCESS) {
-		for (struct ares_mx_reply *p = reply; p != NULL; p = p->next)
-			n++;
-		mx = xcalloc(n + 1, sizeof(*mx));
-		n = 0;
-		for (struct ares_mx_reply *p = reply; p != NULL; p = p->next, n++) {
-			/* "." arrives as "" or "."; both mean the null MX. */
-			mx[n].host = xstrdup(!strcmp(p->host, ".") ? "" : p->host);
-			mx[n].pref = p->priority;
-		}
-		ares_free_data(reply);
-		if (n == 0)
-			status = ARES_ENODATA;
-	}
+		status = dns_mx_parse(abuf, alen, &mx, &n);
 	q->mx_cb(q->ctx, map_status(status), mx, n, status == ARES_SUCCESS ? NULL : ares_strerror(status));
-	for (size_t i = 0; i < n; i++)
-		free(mx[i].host);
-	free(mx);
+	dns_mx_free(mx, n);
 	free(q);
 }
 

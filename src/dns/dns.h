@@ -46,6 +46,14 @@ void dns_lookup_mx(struct dns_resolver *r, const char *domain, dns_mx_callback *
 void dns_lookup_addr(struct dns_resolver *r, const char *host, int port, dns_addr_callback *cb,
 		     void *ctx);
 
+/* Turns a raw DNS answer to an MX query (abuf, alen bytes) into records
+   (what dns_lookup_mx hands its callback).  Returns ARES_SUCCESS with
+   *mx_r and *count_r (at least one record; free with dns_mx_free), or
+   another ARES_ status (ARES_ENODATA for an answer without MX records,
+   ARES_EBADRESP for a malformed one) with *mx_r NULL and *count_r 0. */
+int dns_mx_parse(const unsigned char *abuf, int alen, struct dns_mx **mx_r, size_t *count_r);
+void dns_mx_free(struct dns_mx *mx, size_t count);
+
 /* RFC 5321 section 5.1: orders mx by preference, shuffling records of equal
    preference with rnd (returns 0..n-1 for n).  Null MX entries (host "")
    are moved last. */

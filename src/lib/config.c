@@ -389,7 +389,9 @@ const struct route *config_route(const struct config *cfg, const char *domain)
 
 /* Parsing state.  Lines come through our own reader (ini_parse_stream) so
    that errors name the line they are on and over-long lines are refused
-   rather than split by inih's fixed line buffer. */
+   rather than split by inih's fixed line buffer (200 bytes: 198
+   characters, the line end and a NUL). */
+#define CONFIG_LINE_MAX 198
 struct load_ctx {
 	struct config *cfg;
 	char *error;
@@ -434,8 +436,11 @@ static char *config_reader(char *str, int num, void *stream)
 		ctx->text += len;
 	}
 	ctx->line++;
-	if (len > (size_t)num - 1) {
-		set_error(ctx, NULL, xasprintf("line longer than %d characters", num - 2));
+	/* The limit counts the characters without the line end, so the last
+	   line of a file is held to it too when it has no '\n'. */
+	size_t chars = len - (len > 0 && line[len - 1] == '\n');
+	if (chars > CONFIG_LINE_MAX || len > (size_t)num - 1) {
+		set_error(ctx, NULL, xasprintf("line longer than %d characters", CONFIG_LINE_MAX));
 		len = 0;
 	}
 	memcpy(str, line, len);
@@ -450,6 +455,13 @@ static int config_ini_cb(void *user, const char *section, const char *key, const
 	char *error = NULL;
 	if (ctx->error != NULL)
 		return 1;
+	/* config_write_effective() writes "key = value", and a listener
+	   may gain brackets: that line must fit too. */
+	if (strlen(key) + strlen(value) + 5 > CONFIG_LINE_MAX) {
+		set_error(ctx, xasprintf("[%s] %s", section, key),
+			  xasprintf("key and value longer than %d characters", CONFIG_LINE_MAX - 5));
+		return 0;
+	}
 	if (!strcasecmp(section, "routes")) {
 		route_add(ctx->cfg, key, value, &error);
 		if (error != NULL)
@@ -506,11 +518,16 @@ int config_load(struct config *cfg, const char *path, char **error_r)
 	ctx.file = fopen(path, "r");
 	if (ctx.file == NULL) {
 		*error_r = xasprintf("%s: cannot open: %s", path, strerror(errno));
+		config_free(cfg);
 		return -1;
 	}
 	int rc = ini_parse_stream(config_reader, &ctx, config_ini_cb, &ctx);
 	fclose(ctx.file);
-	return finish_load(&ctx, rc, path, error_r);
+	if (finish_load(&ctx, rc, path, error_r) < 0) {
+		config_free(cfg);
+		return -1;
+	}
+	return 0;
 }
 
 int config_load_string(struct config *cfg, const char *text, const char *name, char **error_r)
@@ -518,7 +535,11 @@ int config_load_string(struct config *cfg, const char *text, const char *name, c
 	config_defaults(cfg);
 	struct load_ctx ctx = { .cfg = cfg, .text = text };
 	int rc = ini_parse_stream(config_reader, &ctx, config_ini_cb, &ctx);
-	return finish_load(&ctx, rc, name, error_r);
+	if (finish_load(&ctx, rc, name, error_r) < 0) {
+		config_free(cfg);
+		return -1;
+	}
+	return 0;
 }
 
 void config_finish(struct config *cfg)

@@ -93,9 +93,11 @@ struct config {
 };
 
 /* Fills cfg with the defaults, then reads path when it is non-NULL.
-   Returns 0, or -1 with an error naming file, line and key. */
+   Returns 0, or -1 with an error naming file, line and key; cfg is then
+   left empty (config_free() on it is harmless but not needed). */
 int config_load(struct config *cfg, const char *path, char **error_r);
-/* Parses INI text (for tests); name is used in errors. */
+/* Parses INI text (for tests); name is used in errors.  Returns as
+   config_load() does. */
 int config_load_string(struct config *cfg, const char *text, const char *name, char **error_r);
 /* Resolves what depends on other options (hostname, relative TLS paths). */
 void config_finish(struct config *cfg);

@@ -1,9 +1,11 @@
 /* Charset conversion (RFC 2046 section 4.1.2) via iconv(3). */
 #include "mime/charset.h"
+#include "lib/xalloc.h"
 
 #include <errno.h>
 #include <iconv.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -123,6 +125,7 @@ static int charset_iconv(struct buf *out, const char *name, const unsigned char 
 	iconv_t cd = iconv_open("UTF-8", name);
 	if (cd == (iconv_t)-1)
 		return -1;
+	size_t start = out->len;
 	char *src = (char *)in;
 	size_t left = len;
 	while (left > 0) {
@@ -149,6 +152,16 @@ static int charset_iconv(struct buf *out, const char *name, const unsigned char 
 	out->len = (size_t)(dst - out->data);
 	out->data[out->len] = '\0';
 	iconv_close(cd);
+	/* glibc converts UTF-8 under another name ("utf-8//", "UTF8x") without
+	   refusing every invalid sequence: 5-byte forms pass through. */
+	if (!mime_utf8_valid(out->data + start, out->len - start)) {
+		size_t n = out->len - start;
+		unsigned char *copy = xmalloc(n);
+		memcpy(copy, out->data + start, n);
+		buf_truncate(out, start);
+		utf8_append_replacing(out, copy, n);
+		free(copy);
+	}
 	return 0;
 }
 

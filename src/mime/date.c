@@ -78,7 +78,8 @@ static int dzone(struct dcursor *c, int *minutes_r)
 	*minutes_r = 0;
 	if (c->s < c->end && (*c->s == '+' || *c->s == '-')) {
 		int sign = *c->s++ == '-' ? -1 : 1, n;
-		if (dnumber(c, 4, &n) != 4)
+		/* hhmm: the minutes are 00-59 (RFC 5322 3.3). */
+		if (dnumber(c, 4, &n) != 4 || n % 100 > 59)
 			return -1;
 		*minutes_r = sign * (n / 100 * 60 + n % 100);
 		return 0;

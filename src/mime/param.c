@@ -24,10 +24,11 @@ struct cursor {
 	const char *s, *end;
 };
 
-/* RFC 2045 tspecials and controls end a token. */
+/* RFC 2045 5.1: a token is US-ASCII without space, controls and
+   tspecials; 8-bit bytes end it too. */
 static int is_token_char(unsigned char c)
 {
-	return c > 32 && c != 127 && strchr("()<>@,;:\\\"/[]?=", c) == NULL;
+	return c > 32 && c < 127 && strchr("()<>@,;:\\\"/[]?=", c) == NULL;
 }
 
 /* Skips whitespace and (nested) comments; an unterminated comment runs to

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <idn2.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 struct pcursor {
@@ -18,11 +19,11 @@ struct pcursor {
 	int utf8_seen;
 };
 
-/* RFC 5322 atext. */
+/* RFC 5322 atext (strchr() would find the NUL too). */
 static int is_atext(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+	       (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
 
 static int is_let_dig(unsigned char c)
@@ -103,6 +104,10 @@ static int parse_literal(struct pcursor *c, struct buf *out)
 	size_t n = (size_t)(close - c->s - 1);
 	memcpy(lit, c->s + 1, n);
 	lit[n] = '\0';
+	/* The checks below read lit as a C string: a NUL would hide the
+	   rest from them. */
+	if (strlen(lit) != n)
+		return -1;
 	unsigned char addr[16];
 	int ok;
 	if (!strncasecmp(lit, "IPv6:", 5)) {
@@ -313,6 +318,27 @@ static int domain_is_ascii(const char *d)
 	return 1;
 }
 
+/* RFC 1123 2.1 host name: labels of letters, digits and inner hyphens. */
+static int domain_is_ldh(const char *d)
+{
+	size_t label = 0;
+	char prev = '.';
+	for (; *d != '\0'; d++) {
+		if (*d == '.') {
+			if (label == 0 || prev == '-')
+				return 0;
+			label = 0;
+		} else if (is_let_dig((unsigned char)*d) || (*d == '-' && label > 0)) {
+			if (++label > 63)
+				return 0;
+		} else {
+			return 0;
+		}
+		prev = *d;
+	}
+	return label > 0 && prev != '-';
+}
+
 int mime_domain_to_ascii(struct pool *pool, const char *domain, const char **ascii_r, const char **error_r)
 {
 	if (domain_is_ascii(domain) || domain[0] == '[') {
@@ -328,6 +354,14 @@ int mime_domain_to_ascii(struct pool *pool, const char *domain, const char **asc
 		rc = idn2_to_ascii_8z(domain, &out, IDN2_NFC_INPUT | IDN2_TRANSITIONAL);
 	if (rc != IDN2_OK) {
 		*error_r = idn2_strerror(rc);
+		return -1;
+	}
+	/* UTS #46 maps some characters to ASCII that is not allowed in a host
+	   name ("\xe2\x92\xac" becomes "(q)").  IDN2_USE_STD3_ASCII_RULES
+	   would drop them instead, silently naming another domain. */
+	if (!domain_is_ldh(out)) {
+		idn2_free(out);
+		*error_r = "domain maps to an invalid host name";
 		return -1;
 	}
 	*ascii_r = pool_strdup(pool, out);

@@ -31,13 +31,19 @@ struct qp_state {
 	size_t col;
 };
 
-static void qp_put(struct qp_state *st, const char *s, size_t n)
+/* Soft break before n more characters when the line, with its "=",
+   would pass 76. */
+static void qp_soft_break(struct qp_state *st, size_t n)
 {
-	/* Soft break so the line, with its "=", stays within 76. */
 	if (st->col + n > 75) {
 		buf_append(st->out, "=\r\n", 3);
 		st->col = 0;
 	}
+}
+
+static void qp_put(struct qp_state *st, const char *s, size_t n)
+{
+	qp_soft_break(st, n);
 	buf_append(st->out, s, n);
 	st->col += n;
 }
@@ -65,8 +71,10 @@ static void qp_encode_common(struct buf *out, const uint8_t *s, size_t len, int 
 		int at_eol = i + 1 == len ||
 			     (!binary && (s[i + 1] == '\n' || (s[i + 1] == '\r' && i + 2 < len && s[i + 2] == '\n')));
 		int escape = !qp_safe(c) || ((c == ' ' || c == '\t') && at_eol);
-		/* A line starting with "." or "From " is escaped: SMTP
+		/* The soft break comes first: the character may start a new
+		   line.  A line starting with "." or "From " is escaped: SMTP
 		   transparency and mbox "From " quoting. */
+		qp_soft_break(&st, escape ? 3 : 1);
 		if (st.col == 0 && (c == '.' || (c == 'F' && len - i >= 5 && !memcmp(s + i, "From ", 5))))
 			escape = 1;
 		if (escape)

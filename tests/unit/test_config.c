@@ -554,6 +554,86 @@ static void test_load_file(void **state)
 	config_free(&cfg);
 }
 
+/* Lines hold at most 198 characters, the last one of a file without
+   '\n' too; and what is accepted is written back by `postoffice check`
+   in lines that read back (found by fuzz_config). */
+static void test_long_lines(void **state)
+{
+	static const struct {
+		const char *head;
+		int fill;
+		const char *tail;
+		const char *error; /* NULL: accepted */
+	} cases[] = {
+		{ "[server]\nhostname = ", 179, "\n", NULL },
+		{ "[server]\nhostname=", 185, "\n", NULL }, /* key and value: 193 */
+		{ "[server]\nhostname=", 186, "\n",
+		  "test.conf:2: [server] hostname: key and value longer than 193 characters" },
+		{ "[server]\nhostname=", 189, "\n", /* a line of 198 */
+		  "test.conf:2: [server] hostname: key and value longer than 193 characters" },
+		{ "[server]\nhostname = ", 185, "", NULL }, /* no '\n' */
+		{ "[server]\nhostname = ", 188, "", "test.conf:2: line longer than 198 characters" },
+		{ "[server]\nhostname = ", 188, "\n", "test.conf:2: line longer than 198 characters" },
+		{ "[smtp]\nlisten=", 180, ":b:1\n", NULL }, /* written back as [...:b]:1 */
+		{ "[routes]\n", 180, "=[::1]:25\n", NULL },
+	};
+	char fill[200];
+	memset(fill, 'h', sizeof(fill));
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		char *text = xasprintf("%s%.*s%s", cases[i].head, cases[i].fill, fill, cases[i].tail);
+		struct config cfg, again;
+		char *error = load(&cfg, text);
+		free(text);
+		if (cases[i].error != NULL) {
+			if (error == NULL)
+				fail_msg("case %zu accepted", i);
+			assert_string_equal(error, cases[i].error);
+			free(error);
+			continue;
+		}
+		if (error != NULL)
+			fail_msg("case %zu: %s", i, error);
+		char *eff = effective(&cfg);
+		error = load(&again, eff);
+		if (error != NULL)
+			fail_msg("case %zu: effective config does not parse: %s", i, error);
+		char *eff2 = effective(&again);
+		assert_string_equal(eff2, eff);
+		free(eff2);
+		free(eff);
+		config_free(&again);
+		config_free(&cfg);
+	}
+}
+
+/* A failed load leaves nothing allocated behind (found by fuzz_config: the
+   defaults leaked, and so did every failed SIGHUP reload in the
+   supervisor, which does not free the configuration it could not load). */
+static void test_failed_load_frees(void **state)
+{
+	static const char *const bad[] = {
+		"[server]\nworkers = 65\n", "[server]\nfoo = bar\n", "[server\n",
+		"[server]\nhostname = mx.test\n[smtp]\nlisten = nope\n",
+		"[routes]\nexample.org = 127.0.0.1:0\n",
+	};
+	for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
+		struct config cfg;
+		char *error = load(&cfg, bad[i]);
+		assert_non_null(error);
+		free(error);
+		assert_null(cfg.data_dir);
+		assert_null(cfg.hostname);
+		assert_null(cfg.smtp_listen.host);
+		assert_null(cfg.routes);
+	}
+	struct config cfg;
+	char *error = NULL;
+	assert_int_equal(config_load(&cfg, "/nonexistent/postoffice.conf", &error), -1);
+	free(error);
+	assert_null(cfg.file);
+	assert_null(cfg.data_dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -565,6 +645,8 @@ int main(void)
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_default_file_round_trip),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_long_lines),
+		cmocka_unit_test(test_failed_load_frees),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

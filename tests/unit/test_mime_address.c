@@ -159,6 +159,26 @@ static void test_paths(void **state)
 		}
 		pool_destroy(&pool);
 	}
+	/* A NUL in a local part or an address literal is refused (found by
+	   fuzz_mime_path). */
+	static const struct {
+		const char *in;
+		size_t len;
+	} nul_cases[] = {
+	    {"<u@[tag:abc\0x]>", 15},
+	    {"<u@[192.0.2.1\0junk]>", 20},
+	    {"<u@[IPv6:::1\0]>", 15},
+	    {"<u\0v@x.org>", 11},
+	};
+	for (size_t i = 0; i < N_ELEMENTS(nul_cases); i++) {
+		struct pool *pool = pool_create(1024);
+		struct mime_path p;
+		size_t consumed = 0;
+		const char *error = NULL;
+		assert_int_equal(
+		    mime_path_parse(pool, nul_cases[i].in, nul_cases[i].len, 0, &p, &consumed, &error), -1);
+		pool_destroy(&pool);
+	}
 }
 
 static void test_path_limits(void **state)
@@ -211,6 +231,11 @@ static void test_idna(void **state)
 	assert_int_equal(mime_domain_to_utf8(pool, "xn--mller-kva.de", &out, &error), 0);
 	assert_string_equal(out, "m\xc3\xbcller.de");
 	assert_int_equal(mime_domain_to_ascii(pool, "\xff\xfe.de", &out, &error), -1);
+	/* U+24AC maps to "(q)", not a host name (found by fuzz_mime_path) */
+	assert_int_equal(mime_domain_to_ascii(pool, "a\xe2\x92\xac.de", &out, &error), -1);
+	/* fullwidth letters map to ASCII ones and stay valid */
+	assert_int_equal(mime_domain_to_ascii(pool, "\xef\xbd\x81\xc3\xbc.de", &out, &error), 0);
+	assert_string_equal(out, "xn--a-eha.de");
 	pool_destroy(&pool);
 }
 

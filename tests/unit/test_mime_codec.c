@@ -14,6 +14,7 @@
 #include "mime/qp.h"
 #include "mime/rfc2047.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void test_base64_encode(void **state)
@@ -119,6 +120,8 @@ static void test_qp_decode(void **state)
 	}
 }
 
+#define LONG_X "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+
 static void test_qp_roundtrip(void **state)
 {
 	static const char *const texts[] = {
@@ -155,6 +158,29 @@ static void test_qp_roundtrip(void **state)
 	assert_memory_equal(d.data, "a\r\nb\0c", 6);
 	buf_free(&e);
 	buf_free(&d);
+	/* A '.' or "From " that a soft break puts at the start of a line is
+	   escaped too (found by fuzz_mime_qp). */
+	static const char *const starts[] = { ".", "From " };
+	for (size_t i = 0; i < N_ELEMENTS(starts); i++) {
+		for (int pad = 70; pad <= 78; pad++) {
+			char *in = xasprintf("%.*s%stail\n", pad, LONG_X, starts[i]);
+			char *want = xasprintf("%.*s%stail\r\n", pad, LONG_X, starts[i]);
+			qp_encode(&e, in, strlen(in));
+			for (const char *line = e.data; line != NULL; line = strchr(line, '\n')) {
+				line += line[0] == '\n';
+				assert_false(line[0] == '.');
+				assert_false(!strncmp(line, "From ", 5));
+			}
+			qp_decode(&d, e.data, e.len);
+			assert_string_equal(buf_cstr(&d), want);
+			buf_reset(&e);
+			buf_reset(&d);
+			free(in);
+			free(want);
+		}
+	}
+	buf_free(&e);
+	buf_free(&d);
 	assert_false(qp_needs_encoding("hello\r\nworld\n", 13));
 	assert_true(qp_needs_encoding("caf\xc3\xa9", 5));
 	assert_true(qp_needs_encoding("a\rb", 3));
@@ -186,6 +212,9 @@ static void test_2047_decode(void **state)
 		{ "raw \xe9 latin1", "raw \xc3\xa9 latin1" },
 		{ "=?iso-2022-jp?b?GyRCJEYkOSRIGyhC?=", "\xe3\x81\xa6\xe3\x81\x99\xe3\x81\xa8" },
 		{ "=?utf-8?q?bad=ZZ?=", "bad=ZZ" },
+		/* glibc let 5-byte forms through UTF-8 under another name
+		   (found by fuzz_mime_rfc2047) */
+		{ "=?utf-8//?q?a=F8=A4=A4=A4=A4z?=", NULL },
 		{ "=?utf-8?q?" "?=", "" }, { "=?" "?q?x?=", "=?" "?q?x?=" }, { "=?", "=?" }, { "", "" },
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
@@ -281,6 +310,8 @@ static void test_content_type(void **state)
 		{ "Text/HTML; charset=x", 0, "text", "html" }, { " multipart / mixed ; boundary=b", 0, "multipart", "mixed" },
 		{ "", -1, "text", "plain" }, { "text", -1, "text", "plain" }, { "/plain", -1, "text", "plain" },
 		{ "text/", -1, "text", "plain" }, { "(comment only", -1, "text", "plain" },
+		/* 8-bit bytes end a token (RFC 2045 5.1; found by fuzz_mime_param) */
+		{ "text/plain\xa0; charset=x", 0, "text", "plain" }, { "t\xe9xt/plain", -1, "text", "plain" },
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct pool *pool = pool_create(1024);
@@ -298,6 +329,10 @@ static void test_content_type(void **state)
 	assert_string_equal(mime_param_get(&d.params, "filename"), "a.txt");
 	assert_string_equal(mime_param_get(&d.params, "size"), "12");
 	assert_int_equal(mime_disposition_parse(pool, ";x=y", 4, &d), -1);
+	v = "attachment; n\xe4me=x; size=1";
+	assert_int_equal(mime_disposition_parse(pool, v, strlen(v), &d), 0);
+	assert_int_equal(d.params.count, 1);
+	assert_string_equal(d.params.items[0].name, "size");
 	pool_destroy(&pool);
 }
 
@@ -308,6 +343,11 @@ static void test_charset(void **state)
 	assert_string_equal(buf_cstr(&b), "\xd0\x9f\xd1\x80\xd0\xb8");
 	buf_reset(&b);
 	assert_int_equal(mime_charset_to_utf8(&b, "no-such-charset", "x", 1), -1);
+	assert_int_equal(mime_charset_to_utf8(&b, "utf-8", "a\xffz", 3), 0);
+	buf_reset(&b);
+	assert_int_equal(mime_charset_to_utf8(&b, "utf-8//", "a\xf8\xa4\xa4\xa4\xa4z", 7), 0);
+	assert_true(mime_utf8_valid(b.data, b.len));
+	buf_reset(&b);
 	assert_int_equal(mime_charset_to_utf8(&b, "utf-8", "a\xffz", 3), 0);
 	assert_string_equal(buf_cstr(&b), "a\xef\xbf\xbdz");
 	buf_free(&b);

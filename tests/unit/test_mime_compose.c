@@ -125,6 +125,9 @@ static void test_dates(void **state)
 		{ "Tue, 14 Nov 2023 22:13:20 GMT", 1700000000, 0 },
 		{ "garbage", -1, 0 }, { "", -1, 0 }, { "32 Jan 2020 00:00 +0000", -1, 0 },
 		{ "1 Foo 2020 00:00 +0000", -1, 0 },
+		/* zone minutes are 00-59 (found by fuzz_mime_date) */
+		{ "Mon, 7 Feb 1994 21:52:25 +0959", 760622005, 599 },
+		{ "Mon, 7 Feb 1994 21:52:25 +9999", -1, 0 }, { "1 Jan 2020 00:00 -0060", -1, 0 },
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		time_t t;
