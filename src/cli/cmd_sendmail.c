@@ -5,6 +5,7 @@
    queue directly and durably, where the queue runner picks it up. */
 #include "cli/cli.h"
 #include "lib/buf.h"
+#include "lib/id.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "mime/address.h"
@@ -259,8 +260,8 @@ static int spool(const struct config *cfg, const struct sendmail_opts *o, char *
 	struct passwd *pw = geteuid() == 0 ? getpwnam(cfg->user) : NULL;
 	if (pw != NULL)
 		queue_set_owner(pw->pw_uid, pw->pw_gid);
-	char id[32];
-	queue_new_id(id);
+	char id[ID_SIZE];
+	id_new(id);
 	struct buf data = BUF_INIT;
 	buf_printf(&data, "Return-Path: <%s>\r\n", o->sender);
 	size_t offset = data.len;

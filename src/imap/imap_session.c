@@ -4,6 +4,7 @@
    teardown.  Command groups live in their own files. */
 #include "imap/imap_private.h"
 #include "auth/sasl.h"
+#include "lib/id.h"
 #include "lib/io.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -434,7 +435,7 @@ void imap_session_start(const struct conn_info *conn)
 	struct imap_session *s = xcalloc(1, sizeof(*s));
 	worker_session_add(&s->link, drain_session);
 	s->conn = *conn;
-	worker_new_id(s->id);
+	id_new(s->id);
 	s->io = io_new(worker->base, conn->fd, session_io, s);
 	if (worker->draining) {
 		imap_session_close(s, "Server shutting down");

@@ -1,5 +1,6 @@
 /* The POP3 session: connection, command dispatch, STLS, CAPA, QUIT. */
 #include "pop3/pop3_private.h"
+#include "lib/id.h"
 #include "lib/io.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -153,7 +154,7 @@ void pop3_session_start(const struct conn_info *conn)
 	s->conn = *conn;
 	s->lock_fd = -1;
 	s->send.fd = -1;
-	worker_new_id(s->id);
+	id_new(s->id);
 	s->io = io_new(worker->base, conn->fd, pop3_io_cb, s);
 	io_set_timeout(s->io, worker->cfg->pop3_timeout);
 	log_info("pop3 connect session=%s service=%s ip=%s port=%d", s->id,

@@ -1,6 +1,7 @@
 /* Delivery status notifications (RFC 3464, RFC 6522, RFC 3461 section 6). */
 #include "queue/bounce.h"
 #include "queue/spool.h"
+#include "lib/id.h"
 #include "lib/xalloc.h"
 
 #include <stdio.h>
@@ -217,8 +218,8 @@ int bounce_enqueue(const char *data_dir, const struct bounce_info *info, char **
 	buf_append_str(&msg, "Return-Path: <>\r\n");
 	size_t offset = msg.len;
 	bool eight = bounce_compose(&msg, info);
-	char id[32];
-	queue_new_id(id);
+	char id[ID_SIZE];
+	id_new(id);
 	struct queue_rcpt rcpt = { .address = info->sender, .orcpt = NULL, .notify = QUEUE_NOTIFY_NEVER };
 	struct queue_envelope env = {
 		.sender = "",

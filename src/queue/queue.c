@@ -66,16 +66,6 @@ bool queue_id_valid(const char *id)
 	return n > 0 && n <= 40;
 }
 
-void queue_new_id(char out[32])
-{
-	static unsigned counter;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	unsigned r = (unsigned)random() ^ (unsigned)getpid() << 8;
-	snprintf(out, 32, "Q%llx%05lx%x%04x", (unsigned long long)ts.tv_sec, (long)(ts.tv_nsec / 10000),
-		 (unsigned)(counter++ & 0xfff), r & 0xffff);
-}
-
 /* ---- names ---- */
 
 static const char *const state_names[] = { "pending", "delivered", "bounced" };

@@ -8,6 +8,7 @@
 #include "dns/dns.h"
 #include "lib/fsutil.h"
 #include "lib/heartbeat.h"
+#include "lib/id.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -198,8 +199,8 @@ static void save_work(void *arg)
 	bool dsn_ok = true;
 	for (int i = 0; i < t->ndsn; i++) {
 		struct save_dsn *d = &t->dsn[i];
-		char id[32];
-		queue_new_id(id);
+		char id[ID_SIZE];
+		id_new(id);
 		struct queue_rcpt rcpt = { .address = d->to, .notify = QUEUE_NOTIFY_NEVER };
 		struct queue_envelope env = {
 			.sender = "", .body = d->eight ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,

@@ -60,8 +60,6 @@ char *queue_dir(const char *data_dir);
 char *queue_path(const char *qdir, const char *id, const char *suffix);
 /* True for the spool's id syntax: 1-40 letters and digits. */
 bool queue_id_valid(const char *id);
-/* A new unique id ("Q" + time + counter + random, letters and digits). */
-void queue_new_id(char out[32]);
 
 /* Fills e from env (copies every string). */
 void queue_entry_from_envelope(struct queue_entry *e, const char *id, uint64_t offset,

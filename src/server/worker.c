@@ -82,31 +82,6 @@ void worker_conn_release(const struct conn_info *conn)
 		event_active(drain_check, 0, 0);
 }
 
-void worker_new_id(char out[24])
-{
-	/* Time in microseconds, pid and a counter, base 36: unique per host. */
-	static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-	static unsigned counter;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	unsigned long long v =
-	    (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
-	char tmp[24];
-	int n = 0;
-	while (v > 0 && n < 12) {
-		tmp[n++] = digits[v % 36];
-		v /= 36;
-	}
-	unsigned long long w = ((unsigned long long)getpid() << 16) | (counter++ & 0xffff);
-	for (int i = 0; i < 6; i++) {
-		tmp[n++] = digits[w % 36];
-		w /= 36;
-	}
-	for (int i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	out[n] = '\0';
-}
-
 bool worker_plaintext_auth_allowed(const struct conn_info *conn, bool tls_active)
 {
 	if (tls_active)

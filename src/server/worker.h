@@ -85,10 +85,6 @@ struct worker_session {
 void worker_session_add(struct worker_session *ws, void (*drain)(struct worker_session *ws));
 void worker_session_remove(struct worker_session *ws);
 
-/* A short unique id for a session or message (letters and digits, 12-15
-   characters), also used as the queue id. */
-void worker_new_id(char out[24]);
-
 /* True when plain-text passwords may be used on this connection
    ([auth] plaintext_auth, TLS, loopback). */
 bool worker_plaintext_auth_allowed(const struct conn_info *conn, bool tls_active);

@@ -3,6 +3,7 @@
 #include "smtp/smtp_private.h"
 #include "smtp/smtp_reply.h"
 #include "auth/sasl.h"
+#include "lib/id.h"
 #include "lib/io.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -126,7 +127,7 @@ void smtp_session_start(const struct conn_info *conn)
 	struct smtp_session *s = xcalloc(1, sizeof(*s));
 	worker_session_add(&s->link, drain_session);
 	s->conn = *conn;
-	worker_new_id(s->id);
+	id_new(s->id);
 	s->submission = conn->service != SERVICE_SMTP;
 	s->io = io_new(worker->base, conn->fd, smtp_io_cb, s);
 	io_set_timeout(s->io, worker->cfg->smtp_timeout);

@@ -6,6 +6,7 @@
 #include "queue/queue.h"
 #include "store/deliver.h"
 #include "lib/fsutil.h"
+#include "lib/id.h"
 #include "lib/io.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
@@ -100,7 +101,7 @@ void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
 	}
 	struct smtp_txn *t = xcalloc(1, sizeof(*t));
 	t->fd = -1;
-	worker_new_id(t->id);
+	id_new(t->id);
 	t->sender = path.address;
 	t->params = params;
 	t->envid = params.envid ? xstrdup(params.envid) : NULL;

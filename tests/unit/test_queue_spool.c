@@ -8,6 +8,7 @@
 
 #include "queue/spool.h"
 #include "lib/buf.h"
+#include "lib/id.h"
 #include "lib/fsutil.h"
 #include "lib/xalloc.h"
 
@@ -127,10 +128,11 @@ static void test_ids(void **state)
 	assert_false(queue_id_valid(""));
 	assert_false(queue_id_valid("../x"));
 	assert_false(queue_id_valid("a.env"));
-	char a[32], b[32];
-	queue_new_id(a);
-	queue_new_id(b);
+	char a[ID_SIZE], b[ID_SIZE];
+	id_new(a);
+	id_new(b);
 	assert_true(queue_id_valid(a));
+	assert_true(queue_id_valid(b));
 	assert_string_not_equal(a, b);
 }
 
