@@ -7,6 +7,7 @@
 #include "lib/buf.h"
 #include "lib/id.h"
 #include "lib/log.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "mime/address.h"
 #include "mime/compose.h"
@@ -271,14 +272,14 @@ static int spool(const struct config *cfg, const struct sendmail_opts *o, char *
 	buf_append_str(&data, "\r\n");
 	buf_append(&data, msg->data, msg->len);
 	struct queue_rcpt *qr = xcalloc(n, sizeof(*qr));
-	bool utf8 = smtp_client_has_8bit(o->sender, strlen(o->sender));
+	bool utf8 = utf8_has_8bit(o->sender, strlen(o->sender));
 	for (size_t i = 0; i < n; i++) {
 		qr[i].address = rcpts[i];
-		utf8 |= smtp_client_has_8bit(rcpts[i], strlen(rcpts[i]));
+		utf8 |= utf8_has_8bit(rcpts[i], strlen(rcpts[i]));
 	}
 	struct queue_envelope env = {
 		.sender = o->sender,
-		.body = smtp_client_has_8bit(msg->data, msg->len) ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
+		.body = utf8_has_8bit(msg->data, msg->len) ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
 		.smtputf8 = utf8,
 		.client_ip = "127.0.0.1",
 		.helo = "localhost",
@@ -329,7 +330,7 @@ static int submit(const struct config *cfg, const struct sendmail_opts *o, const
 	}
 	struct smtp_client_msg m = {
 		.sender = o->sender,
-		.body = smtp_client_has_8bit(msg->data, msg->len) ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
+		.body = utf8_has_8bit(msg->data, msg->len) ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
 		.rcpts = cr, .nrcpts = o->nrcpts, .data = msg->data, .size = msg->len,
 	};
 	char *reply = NULL, *error = NULL;

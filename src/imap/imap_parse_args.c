@@ -2,6 +2,7 @@
    mailbox names (RFC 3501 section 9, RFC 7162 3.1.3, RFC 5182). */
 #include "imap/imap_parse.h"
 #include "lib/buf.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 
 #include <ctype.h>
@@ -578,19 +579,6 @@ char *imap_utf8_to_utf7(struct pool *pool, const char *name)
 	return r;
 }
 
-static bool utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		uint32_t cp;
-		size_t n = utf8_get(p, &cp);
-		if (n == 0)
-			return false;
-		p += n;
-	}
-	return true;
-}
-
 int imap_mailbox_parse(struct pool *pool, const struct imap_arg *arg, bool utf8,
 		       const char **name_r, const char **error_r)
 {
@@ -605,7 +593,7 @@ int imap_mailbox_parse(struct pool *pool, const struct imap_arg *arg, bool utf8,
 	}
 	const char *name = s;
 	if (utf8) {
-		if (!utf8_valid(s) || (name = imap_utf8_to_utf7(pool, s)) == NULL) {
+		if (!utf8_valid(s, strlen(s)) || (name = imap_utf8_to_utf7(pool, s)) == NULL) {
 			*error_r = "Mailbox name is not valid UTF-8";
 			return -1;
 		}

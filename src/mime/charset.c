@@ -1,9 +1,9 @@
 /* Charset conversion (RFC 2046 section 4.1.2) via iconv(3). */
 #include "mime/charset.h"
+#include "lib/utf8.h"
 
 #include <errno.h>
 #include <iconv.h>
-#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -38,56 +38,6 @@ int mime_charset_is_utf8(const char *charset)
 	       !strcasecmp(charset, "ascii");
 }
 
-size_t mime_utf8_seq_len(const unsigned char *s, size_t avail)
-{
-	unsigned char c = s[0];
-	if (c < 0x80)
-		return 1;
-	size_t n;
-	uint32_t min, cp;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2; min = 0x80; cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3; min = 0x800; cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4; min = 0x10000; cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (avail < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
-int mime_utf8_valid(const void *in, size_t len)
-{
-	const unsigned char *s = in, *end = s + len;
-	while (s < end) {
-		/* Skip ASCII eight bytes at a time. */
-		while (end - s >= 8) {
-			uint64_t w;
-			memcpy(&w, s, 8);
-			if (w & 0x8080808080808080ULL)
-				break;
-			s += 8;
-		}
-		if (s >= end)
-			break;
-		size_t n = mime_utf8_seq_len(s, (size_t)(end - s));
-		if (n == 0)
-			return 0;
-		s += n;
-	}
-	return 1;
-}
-
 static const char *charset_resolve(const char *charset)
 {
 	for (size_t i = 0; i < sizeof(charset_aliases) / sizeof(charset_aliases[0]); i++)
@@ -106,7 +56,7 @@ static void utf8_append_replacing(struct buf *out, const unsigned char *s, size_
 {
 	const unsigned char *end = s + len, *run = s;
 	while (s < end) {
-		size_t n = mime_utf8_seq_len(s, (size_t)(end - s));
+		size_t n = utf8_seq_len(s, (size_t)(end - s));
 		if (n > 0) {
 			s += n;
 			continue;
@@ -158,7 +108,7 @@ int mime_charset_to_utf8(struct buf *out, const char *charset, const void *in, s
 	if (charset == NULL || *charset == '\0')
 		charset = "us-ascii";
 	/* Declared UTF-8 or ASCII that is valid UTF-8 is copied as is. */
-	if (mime_charset_is_utf8(charset) && mime_utf8_valid(s, len)) {
+	if (mime_charset_is_utf8(charset) && utf8_valid(s, len)) {
 		buf_append(out, s, len);
 		return 0;
 	}
@@ -171,7 +121,7 @@ int mime_charset_to_utf8(struct buf *out, const char *charset, const void *in, s
 
 void mime_utf8_sanitize(struct buf *out, const void *in, size_t len)
 {
-	if (mime_utf8_valid(in, len)) {
+	if (utf8_valid(in, len)) {
 		buf_append(out, in, len);
 		return;
 	}

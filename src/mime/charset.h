@@ -14,13 +14,8 @@ int mime_charset_known(const char *charset);
 /* True when the charset names UTF-8 or US-ASCII (no conversion needed
    beyond validation). */
 int mime_charset_is_utf8(const char *charset);
-/* True when in is valid UTF-8 (RFC 3629: no overlongs, surrogates or
-   values above U+10FFFF). */
-int mime_utf8_valid(const void *in, size_t len);
 /* Appends in to out with invalid UTF-8 sequences replaced: valid UTF-8
    passes through; otherwise the text is read as Windows-1252, the usual
    meaning of raw 8-bit header bytes (RFC 6532 section 3 allows UTF-8). */
 void mime_utf8_sanitize(struct buf *out, const void *in, size_t len);
-/* Length of the valid UTF-8 sequence at s (1..4), 0 when invalid. */
-size_t mime_utf8_seq_len(const unsigned char *s, size_t avail);
 #endif

@@ -2,6 +2,7 @@
 #include "queue/bounce.h"
 #include "queue/spool.h"
 #include "lib/id.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 
 #include <stdio.h>
@@ -149,14 +150,6 @@ static size_t header_size(const char *msg, size_t len)
 	return len;
 }
 
-static bool has_8bit(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)p[i] & 0x80)
-			return true;
-	return false;
-}
-
 bool bounce_compose(struct buf *out, const struct bounce_info *info)
 {
 	const char *subject;
@@ -177,7 +170,7 @@ bool bounce_compose(struct buf *out, const struct bounce_info *info)
 	bool full = !strcmp(kind, "failed") && info->ret != QUEUE_RET_HDRS &&
 		    info->message_size <= BOUNCE_FULL_MAX;
 	size_t orig_len = full ? info->message_size : header_size(info->message, info->message_size);
-	bool eight = has_8bit(info->message, orig_len);
+	bool eight = utf8_has_8bit(info->message, orig_len);
 
 	buf_append_str(out, "Date: ");
 	append_date(out, info->now);
@@ -225,7 +218,7 @@ int bounce_enqueue(const char *data_dir, const struct bounce_info *info, char **
 		.sender = "",
 		.ret = QUEUE_RET_DEFAULT,
 		.body = eight ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
-		.smtputf8 = has_8bit(info->sender, strlen(info->sender)),
+		.smtputf8 = utf8_has_8bit(info->sender, strlen(info->sender)),
 		.client_ip = "127.0.0.1",
 		.helo = info->reporting_mta,
 		.rcpts = &rcpt,

@@ -7,6 +7,7 @@
 #include "lib/io.h"
 #include "lib/log.h"
 #include "lib/tls.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "mime/path.h"
 
@@ -445,14 +446,6 @@ static void txn_refuse(struct smtp_client *c, const char *enhanced, char *reply)
 	client_report_later(c, SMTP_CLIENT_PERMFAIL, "MAIL FROM", reply, enhanced);
 }
 
-static bool is_ascii(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s & 0x80)
-			return false;
-	return true;
-}
-
 /* Decides how the data travels; returns false (and refuses the message)
    when it cannot go to this server. */
 static bool txn_prepare_data(struct smtp_client *c)
@@ -464,18 +457,18 @@ static bool txn_prepare_data(struct smtp_client *c)
 	c->body_8bit = false;
 	buf_reset(&c->conv);
 	unsigned caps = c->caps.flags;
-	bool has8 = msg->body != QUEUE_BODY_7BIT && smtp_client_has_8bit(msg->data, msg->size);
+	bool has8 = msg->body != QUEUE_BODY_7BIT && utf8_has_8bit(msg->data, msg->size);
 	if (msg->smtputf8 && !(caps & SMTP_CAP_SMTPUTF8)) {
 		/* RFC 6531 3.7.5: only a message that really needs SMTPUTF8
 		   is refused. */
-		bool need = !is_ascii(msg->sender);
+		bool need = utf8_has_8bit(msg->sender, strlen(msg->sender));
 		for (size_t i = 0; i < msg->nrcpts && !need; i++)
-			need = !is_ascii(msg->rcpts[i].address);
+			need = utf8_has_8bit(msg->rcpts[i].address, strlen(msg->rcpts[i].address));
 		size_t hdr_end = msg->size;
 		const char *end = memmem(msg->data, msg->size, "\r\n\r\n", 4);
 		if (end != NULL)
 			hdr_end = (size_t)(end - msg->data);
-		need = need || smtp_client_has_8bit(msg->data, hdr_end);
+		need = need || utf8_has_8bit(msg->data, hdr_end);
 		if (need) {
 			txn_refuse(c, "5.6.7",
 				   xasprintf("554 5.6.7 %s does not support SMTPUTF8, which the message needs",

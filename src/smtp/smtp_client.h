@@ -181,8 +181,6 @@ int smtp_client_submit_sync(const char *host, int port, const struct smtp_client
 void smtp_client_dot_stuff(struct buf *out, const char *data, size_t len);
 /* xtext encoding (RFC 3461 section 4) of s. */
 void smtp_client_xtext(struct buf *out, const char *s);
-/* True when any byte has the high bit set. */
-bool smtp_client_has_8bit(const char *data, size_t len);
 /* Converts an 8-bit message into 7-bit by re-encoding each 8-bit text part
    of the MIME structure as quoted-printable (RFC 6152 section 3; RFC 1652
    section 6: "the conversion ... should be done by re-encoding").  Returns 0

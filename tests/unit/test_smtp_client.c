@@ -9,6 +9,7 @@
 
 #include "smtp/smtp_client.h"
 #include "lib/buf.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 
 #include <arpa/inet.h>
@@ -166,7 +167,7 @@ static void test_downgrade(void **state)
 	struct buf out = BUF_INIT;
 	const char *error = NULL;
 	assert_int_equal(smtp_client_downgrade_8bit(plain, strlen(plain), &out, &error), 0);
-	assert_false(smtp_client_has_8bit(out.data, out.len));
+	assert_false(utf8_has_8bit(out.data, out.len));
 	assert_non_null(strstr(out.data, "Content-Transfer-Encoding: quoted-printable\r\n"));
 	assert_non_null(strstr(out.data, "caf=C3=A9"));
 	assert_null(strstr(out.data, "8bit"));
@@ -177,7 +178,7 @@ static void test_downgrade(void **state)
 			    "--XX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\xc3\xbc\r\n"
 			    "--XX\r\nContent-Type: application/octet-stream\r\n\r\n\x80\x81\r\n--XX--\r\n";
 	assert_int_equal(smtp_client_downgrade_8bit(multi, strlen(multi), &out, &error), 0);
-	assert_false(smtp_client_has_8bit(out.data, out.len));
+	assert_false(utf8_has_8bit(out.data, out.len));
 	assert_non_null(strstr(out.data, "ascii only\r\n--XX"));
 	assert_non_null(strstr(out.data, "=C3=BC"));
 	assert_non_null(strstr(out.data, "Content-Transfer-Encoding: base64"));
