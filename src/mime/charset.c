@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <iconv.h>
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
@@ -68,11 +69,12 @@ static void utf8_append_replacing(struct buf *out, const unsigned char *s, size_
 	buf_append(out, run, (size_t)(s - run));
 }
 
-static int charset_iconv(struct buf *out, const char *name, const unsigned char *in, size_t len)
+/* Converts in through cd onto out.  An invalid or truncated sequence
+   becomes U+FFFD when replace is set; otherwise it fails the conversion:
+   -1, with out as it was. */
+static int charset_run(iconv_t cd, struct buf *out, const unsigned char *in, size_t len, bool replace)
 {
-	iconv_t cd = iconv_open("UTF-8", name);
-	if (cd == (iconv_t)-1)
-		return -1;
+	size_t start = out->len;
 	char *src = (char *)in;
 	size_t left = len;
 	while (left > 0) {
@@ -85,21 +87,45 @@ static int charset_iconv(struct buf *out, const char *name, const unsigned char 
 			break;
 		if (errno == E2BIG)
 			continue;
+		if (!replace) {
+			out->len = start;
+			out->data[start] = '\0';
+			return -1;
+		}
 		/* EILSEQ or EINVAL (truncated input): replace one byte. */
 		append_replacement(out);
 		src++;
 		left--;
 		iconv(cd, NULL, NULL, NULL, NULL);
 	}
-	/* Flush any shift state (ISO-2022-JP). */
+	/* Flush any shift state (ISO-2022-JP; the closing "-" of UTF-7). */
 	buf_reserve(out, 16);
 	char *dst = out->data + out->len;
 	size_t room = out->cap - out->len - 1;
 	iconv(cd, NULL, NULL, &dst, &room);
 	out->len = (size_t)(dst - out->data);
 	out->data[out->len] = '\0';
+	return 0;
+}
+
+static int charset_iconv(struct buf *out, const char *name, const unsigned char *in, size_t len)
+{
+	iconv_t cd = iconv_open("UTF-8", name);
+	if (cd == (iconv_t)-1)
+		return -1;
+	charset_run(cd, out, in, len, true);
 	iconv_close(cd);
 	return 0;
+}
+
+int mime_charset_convert(struct buf *out, const char *to, const char *from, const void *in, size_t len)
+{
+	iconv_t cd = iconv_open(to, from);
+	if (cd == (iconv_t)-1)
+		return -1;
+	int rc = charset_run(cd, out, in, len, false);
+	iconv_close(cd);
+	return rc;
 }
 
 int mime_charset_to_utf8(struct buf *out, const char *charset, const void *in, size_t len)

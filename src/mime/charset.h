@@ -9,6 +9,11 @@
    U+FFFD.  Returns 0, or -1 when iconv does not know the charset (out is
    then unchanged).  NULL or "" charset means US-ASCII. */
 int mime_charset_to_utf8(struct buf *out, const char *charset, const void *in, size_t len);
+/* Appends in (in charset from) to out converted to charset to, both as
+   iconv(3) names them (no aliases).  Strict: 0, or -1 with out unchanged
+   when iconv does not know a charset or the input is invalid (or
+   truncated) in from. */
+int mime_charset_convert(struct buf *out, const char *to, const char *from, const void *in, size_t len);
 /* True when iconv (or the alias table) knows the charset. */
 int mime_charset_known(const char *charset);
 /* True when the charset names UTF-8 or US-ASCII (no conversion needed

@@ -311,6 +311,16 @@ static void test_charset(void **state)
 	assert_int_equal(mime_charset_to_utf8(&b, "no-such-charset", "x", 1), -1);
 	assert_int_equal(mime_charset_to_utf8(&b, "utf-8", "a\xffz", 3), 0);
 	assert_string_equal(buf_cstr(&b), "a\xef\xbf\xbdz");
+	/* strict conversion: all or nothing */
+	buf_reset(&b);
+	buf_append_str(&b, "kept");
+	assert_int_equal(mime_charset_convert(&b, "UTF-16BE", "UTF-8", "\xc3\xa9", 2), 0);
+	assert_int_equal(b.len, 6);
+	assert_memory_equal(b.data + 4, "\x00\xe9", 2);
+	assert_int_equal(mime_charset_convert(&b, "UTF-16BE", "UTF-8", "ab\xff", 3), -1);
+	assert_int_equal(mime_charset_convert(&b, "UTF-8", "UTF-8", "\xe2\x82", 2), -1);
+	assert_int_equal(mime_charset_convert(&b, "UTF-8", "no-such-charset", "x", 1), -1);
+	assert_int_equal(b.len, 6);
 	buf_free(&b);
 }
 
