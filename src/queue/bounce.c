@@ -4,21 +4,12 @@
 #include "lib/id.h"
 #include "lib/utf8.h"
 #include "lib/xalloc.h"
+#include "mime/compose.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static void append_date(struct buf *out, int64_t t)
-{
-	char tmp[64];
-	time_t tt = (time_t)t;
-	struct tm tm;
-	localtime_r(&tt, &tm);
-	strftime(tmp, sizeof(tmp), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	buf_append_str(out, tmp);
-}
 
 /* A field "Name: value" folded at spaces to stay near 78 columns
    (RFC 5322 2.1.1); control characters in value become '?'. */
@@ -107,7 +98,7 @@ static void append_status(struct buf *out, const struct bounce_info *info)
 		append_field(out, "Original-Envelope-Id", info->envid);
 	if (info->arrival > 0) {
 		buf_append_str(out, "Arrival-Date: ");
-		append_date(out, info->arrival);
+		mime_date_format(out, (time_t)info->arrival);
 		buf_append_str(out, "\r\n");
 	}
 	/* Per-recipient fields (RFC 3464 2.3), each group after a blank line. */
@@ -130,12 +121,12 @@ static void append_status(struct buf *out, const struct bounce_info *info)
 		buf_free(&v);
 		if (r->last_attempt > 0) {
 			buf_append_str(out, "Last-Attempt-Date: ");
-			append_date(out, r->last_attempt);
+			mime_date_format(out, (time_t)r->last_attempt);
 			buf_append_str(out, "\r\n");
 		}
 		if (r->will_retry_until > 0) {
 			buf_append_str(out, "Will-Retry-Until: ");
-			append_date(out, r->will_retry_until);
+			mime_date_format(out, (time_t)r->will_retry_until);
 			buf_append_str(out, "\r\n");
 		}
 	}
@@ -173,7 +164,7 @@ bool bounce_compose(struct buf *out, const struct bounce_info *info)
 	bool eight = utf8_has_8bit(info->message, orig_len);
 
 	buf_append_str(out, "Date: ");
-	append_date(out, info->now);
+	mime_date_format(out, (time_t)info->now);
 	buf_printf(out, "\r\nFrom: Mail Delivery System <MAILER-DAEMON@%s>\r\n", info->reporting_mta);
 	buf_printf(out, "To: <%s>\r\nSubject: %s\r\nMessage-ID: %s\r\n", info->sender, subject, msgid);
 	buf_append_str(out, "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n");

@@ -11,6 +11,7 @@
 #include "lib/jobs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "mime/compose.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -236,11 +237,6 @@ static void write_trace_headers(struct smtp_session *s, struct smtp_txn *t)
 	buf_printf(&t->out, "Return-Path: <%s>\r\n", t->sender);
 	t->header_len = t->out.len;
 	const char *proto = t->params.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
-	char date[64];
-	time_t now = time(NULL);
-	struct tm tm;
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	buf_printf(&t->out, "Received: from %s ([%s])\r\n", s->helo ? s->helo : "unknown", s->conn.ip);
 	if (s->tls)
 		buf_printf(&t->out, "\t(using %s with cipher %s)\r\n", io_tls_version(s->io), io_tls_cipher(s->io));
@@ -248,7 +244,9 @@ static void write_trace_headers(struct smtp_session *s, struct smtp_txn *t)
 		   s->tls && s->esmtp ? "S" : "", s->auth_user && s->esmtp ? "A" : "", t->id);
 	if (t->nrcpts == 1 && !t->params.smtputf8)
 		buf_printf(&t->out, "\r\n\tfor <%s>", t->rcpts[0].address);
-	buf_printf(&t->out, ";\r\n\t%s\r\n", date);
+	buf_append_str(&t->out, ";\r\n\t");
+	mime_date_format(&t->out, time(NULL));
+	buf_append_str(&t->out, "\r\n");
 }
 
 static int open_spool(struct smtp_session *s, struct smtp_txn *t)

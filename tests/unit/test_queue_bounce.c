@@ -10,6 +10,7 @@
 #include "queue/bounce.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
+#include "mime/compose.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,19 @@ static void test_fields(void **state)
 	assert_non_null(strstr(s, "Content-Type: multipart/report; report-type=delivery-status;"));
 	assert_non_null(strstr(s, "Reporting-MTA: dns; mx.a.test\r\n"));
 	assert_non_null(strstr(s, "Original-Envelope-Id: env-1\r\n"));
-	assert_non_null(strstr(s, "Arrival-Date: "));
+	/* RFC 5322 dates that read back as the times given */
+	const char *date = strstr(s, "Arrival-Date: ");
+	assert_non_null(date);
+	date += strlen("Arrival-Date: ");
+	time_t t;
+	int tz;
+	assert_int_equal(mime_date_parse(date, strcspn(date, "\r"), &t, &tz), 0);
+	assert_int_equal(t, 1700000000);
+	date = strstr(s, "Last-Attempt-Date: ");
+	assert_non_null(date);
+	date += strlen("Last-Attempt-Date: ");
+	assert_int_equal(mime_date_parse(date, strcspn(date, "\r"), &t, &tz), 0);
+	assert_int_equal(t, 1700000100);
 	assert_non_null(strstr(s, "Original-Recipient: rfc822;Bob@b.test\r\n"));
 	assert_non_null(strstr(s, "Final-Recipient: rfc822; bob@b.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"
 				  "Remote-MTA: dns; mx.b.test\r\nDiagnostic-Code: smtp; 550 5.1.1"));
