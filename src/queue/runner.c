@@ -759,27 +759,6 @@ static void sig_usr1_cb(evutil_socket_t fd, short what, void *arg)
 	runner_flush_all();
 }
 
-static int runner_parse_relayhost(const char *value)
-{
-	if (value == NULL || value[0] == '\0')
-		return 0;
-	struct listen_addr a;
-	char *error = NULL;
-	char *v = strchr(value, ':') != NULL && strrchr(value, ']') < strrchr(value, ':')
-		  ? xstrdup(value)
-		  : xasprintf("%s:%d", value, runner->cfg->relay_implicit_tls ? 465 : 25);
-	int rc = config_parse_listen(v, &a, &error);
-	free(v);
-	if (rc < 0 || a.port <= 0) {
-		log_error("queue [relay] relayhost '%s' is invalid: %s", value, error != NULL ? error : "no port");
-		free(error);
-		return -1;
-	}
-	runner->relay_host = a.host;
-	runner->relay_port = a.port;
-	return 0;
-}
-
 static int runner_setup(const struct config *cfg)
 {
 	char *error = NULL;
@@ -793,14 +772,13 @@ static int runner_setup(const struct config *cfg)
 	int qfd = fs_open_dir_beneath(cfg->data_dir, "queue", true, 0750, (uid_t)-1, (gid_t)-1, &error);
 	if (qfd >= 0)
 		close(qfd);
-	if (qfd < 0 ||
-	    queue_schedule_init(&runner->sched, cfg->queue_retry, cfg->queue_lifetime, &error) < 0) {
+	if (qfd < 0) {
 		log_error("queue runner setup failed: %s", error);
 		free(error);
 		return -1;
 	}
-	if (runner_parse_relayhost(cfg->relayhost) < 0)
-		return -1;
+	queue_schedule_init(&runner->sched, cfg->queue_retry.seconds, cfg->queue_retry.count,
+			    cfg->queue_lifetime);
 	runner->base = event_base_new();
 	runner->dns = dns_resolver_new(runner->base, cfg->dns_resolver, &error);
 	if (runner->dns == NULL) {
@@ -870,7 +848,6 @@ static void runner_teardown(void)
 	if (runner->base != NULL)
 		event_base_free(runner->base);
 	queue_schedule_deinit(&runner->sched);
-	free(runner->relay_host);
 	free(runner->userdb_path);
 	free(runner->hash);
 	free(runner->qdir);
