@@ -345,7 +345,7 @@ static int send_message(const struct config *cfg, const struct send_opts *o, str
 	}
 	struct smtp_client_msg m = {
 		.sender = sender,
-		.body = utf8_has_8bit(msg->data, msg->len) ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
+		.body = utf8_has_8bit(msg->data, msg->len) ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
 		.smtputf8 = utf8 || utf8_has_8bit(sender, strlen(sender)),
 		.rcpts = cr,
 		.nrcpts = nrcpts,

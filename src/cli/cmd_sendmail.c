@@ -279,7 +279,7 @@ static int spool(const struct config *cfg, const struct sendmail_opts *o, char *
 	}
 	struct queue_envelope env = {
 		.sender = o->sender,
-		.body = utf8_has_8bit(msg->data, msg->len) ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
+		.body = utf8_has_8bit(msg->data, msg->len) ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
 		.smtputf8 = utf8,
 		.client_ip = "127.0.0.1",
 		.helo = "localhost",
@@ -330,7 +330,7 @@ static int submit(const struct config *cfg, const struct sendmail_opts *o, const
 	}
 	struct smtp_client_msg m = {
 		.sender = o->sender,
-		.body = utf8_has_8bit(msg->data, msg->len) ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
+		.body = utf8_has_8bit(msg->data, msg->len) ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
 		.rcpts = cr, .nrcpts = o->nrcpts, .data = msg->data, .size = msg->len,
 	};
 	char *reply = NULL, *error = NULL;

@@ -158,7 +158,7 @@ bool bounce_compose(struct buf *out, const struct bounce_info *info)
 		snprintf(msgid, sizeof(msgid), "<%lld.%08x.%s@%s>", (long long)info->now, r,
 			 info->queue_id != NULL ? info->queue_id : "dsn", info->reporting_mta);
 
-	bool full = !strcmp(kind, "failed") && info->ret != QUEUE_RET_HDRS &&
+	bool full = !strcmp(kind, "failed") && info->ret != SMTP_RET_HDRS &&
 		    info->message_size <= BOUNCE_FULL_MAX;
 	size_t orig_len = full ? info->message_size : header_size(info->message, info->message_size);
 	bool eight = utf8_has_8bit(info->message, orig_len);
@@ -204,11 +204,11 @@ int bounce_enqueue(const char *data_dir, const struct bounce_info *info, char **
 	bool eight = bounce_compose(&msg, info);
 	char id[ID_SIZE];
 	id_new(id);
-	struct queue_rcpt rcpt = { .address = info->sender, .orcpt = NULL, .notify = QUEUE_NOTIFY_NEVER };
+	struct queue_rcpt rcpt = { .address = info->sender, .orcpt = NULL, .notify = SMTP_NOTIFY_NEVER };
 	struct queue_envelope env = {
 		.sender = "",
-		.ret = QUEUE_RET_DEFAULT,
-		.body = eight ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
+		.ret = SMTP_RET_DEFAULT,
+		.body = eight ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
 		.smtputf8 = utf8_has_8bit(info->sender, strlen(info->sender)),
 		.client_ip = "127.0.0.1",
 		.helo = info->reporting_mta,

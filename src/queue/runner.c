@@ -201,9 +201,9 @@ static void save_work(void *arg)
 		struct save_dsn *d = &t->dsn[i];
 		char id[ID_SIZE];
 		id_new(id);
-		struct queue_rcpt rcpt = { .address = d->to, .notify = QUEUE_NOTIFY_NEVER };
+		struct queue_rcpt rcpt = { .address = d->to, .notify = SMTP_NOTIFY_NEVER };
 		struct queue_envelope env = {
-			.sender = "", .body = d->eight ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
+			.sender = "", .body = d->eight ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
 			.client_ip = "127.0.0.1", .helo = runner->cfg->hostname, .rcpts = &rcpt, .nrcpts = 1,
 		};
 		if (queue_enqueue_data(runner->cfg->data_dir, id, d->data.data, d->data.len,
@@ -356,9 +356,9 @@ static void runner_save(struct qmsg *m)
 
 static bool notify_failure(const struct qmsg *m, unsigned notify)
 {
-	if (m->e.sender[0] == '\0' || (notify & QUEUE_NOTIFY_NEVER))
+	if (m->e.sender[0] == '\0' || (notify & SMTP_NOTIFY_NEVER))
 		return false;
-	return notify == QUEUE_NOTIFY_DEFAULT || (notify & QUEUE_NOTIFY_FAILURE);
+	return notify == SMTP_NOTIFY_DEFAULT || (notify & SMTP_NOTIFY_FAILURE);
 }
 
 static void dsn_add(struct buf *list, size_t idx, const char *action)
@@ -409,7 +409,7 @@ void runner_job_done(struct qjob *job)
 			log_info("queue sent id=%s to=<%s> relay=%s reply=%s", m->e.id, r->address,
 				 job->local ? "local" : job->remote_mta != NULL ? job->remote_mta : "?",
 				 r->last_reply != NULL ? r->last_reply : "");
-			if ((r->notify & QUEUE_NOTIFY_SUCCESS) && m->e.sender[0] != '\0' &&
+			if ((r->notify & SMTP_NOTIFY_SUCCESS) && m->e.sender[0] != '\0' &&
 			    (job->local || job->cmsg.dsn_relayed))
 				dsn_add(&m->dsn_success, i, job->local ? "delivered" : "relayed");
 			break;
@@ -430,7 +430,7 @@ void runner_job_done(struct qjob *job)
 			log_info("queue deferred id=%s to=<%s> attempts=%d next=%llds reply=%s", m->e.id,
 				 r->address, r->attempts, (long long)(r->next_attempt - now),
 				 r->last_reply != NULL ? r->last_reply : "");
-			if ((r->notify & QUEUE_NOTIFY_DELAY) && !(r->notify & QUEUE_NOTIFY_NEVER) &&
+			if ((r->notify & SMTP_NOTIFY_DELAY) && !(r->notify & SMTP_NOTIFY_NEVER) &&
 			    !r->delay_notified && m->e.sender[0] != '\0' && now - m->e.created >= si.delay_warning) {
 				r->delay_notified = true;
 				dsn_add(&m->dsn_delayed, i, "delayed");

@@ -29,7 +29,7 @@ enum queue_rcpt_state { QUEUE_RCPT_PENDING, QUEUE_RCPT_DELIVERED, QUEUE_RCPT_BOU
 struct queue_entry_rcpt {
 	char *address;
 	char *orcpt;          /* "rfc822;x@y" (xtext-decoded) or NULL */
-	unsigned notify;      /* enum queue_notify bits */
+	unsigned notify;      /* enum smtp_notify bits */
 	enum queue_rcpt_state state;
 	int attempts;
 	int64_t next_attempt; /* unix time */
@@ -45,8 +45,8 @@ struct queue_entry {
 	uint64_t offset;
 	char *sender;         /* "" = null sender */
 	char *envid;          /* xtext-decoded, or NULL */
-	enum queue_ret ret;
-	enum queue_body body;
+	enum smtp_ret ret;
+	enum smtp_body body;
 	bool smtputf8;
 	char *auth_user, *client_ip, *helo;  /* or NULL */
 	struct queue_entry_rcpt *rcpts;
@@ -113,8 +113,8 @@ int queue_flush(const char *data_dir, const char *id, char **error_r);
 
 /* Names for display and the envelope file. */
 const char *queue_rcpt_state_name(enum queue_rcpt_state state);
-const char *queue_ret_name(enum queue_ret ret);
-const char *queue_body_name(enum queue_body body);
+const char *queue_ret_name(enum smtp_ret ret);
+const char *queue_body_name(enum smtp_body body);
 /* "SUCCESS,FAILURE" / "NEVER" / "" for the default, into a static buffer. */
 const char *queue_notify_string(unsigned notify);
 #endif

@@ -457,7 +457,7 @@ static bool txn_prepare_data(struct smtp_client *c)
 	c->body_8bit = false;
 	buf_reset(&c->conv);
 	unsigned caps = c->caps.flags;
-	bool has8 = msg->body != QUEUE_BODY_7BIT && utf8_has_8bit(msg->data, msg->size);
+	bool has8 = msg->body != SMTP_BODY_7BIT && utf8_has_8bit(msg->data, msg->size);
 	if (msg->smtputf8 && !(caps & SMTP_CAP_SMTPUTF8)) {
 		/* RFC 6531 3.7.5: only a message that really needs SMTPUTF8
 		   is refused. */
@@ -476,7 +476,7 @@ static bool txn_prepare_data(struct smtp_client *c)
 			return false;
 		}
 	}
-	if (msg->body == QUEUE_BODY_BINARYMIME && (caps & SMTP_CAP_BINARYMIME) && (caps & SMTP_CAP_CHUNKING)) {
+	if (msg->body == SMTP_BODY_BINARYMIME && (caps & SMTP_CAP_BINARYMIME) && (caps & SMTP_CAP_CHUNKING)) {
 		c->use_bdat = true;
 	} else if (has8 && !(caps & SMTP_CAP_8BITMIME)) {
 		const char *error;
@@ -489,7 +489,7 @@ static bool txn_prepare_data(struct smtp_client *c)
 		c->data = c->conv.data;
 		c->size = c->conv.len;
 		msg->converted_8bit = true;
-	} else if (msg->body != QUEUE_BODY_7BIT && (caps & SMTP_CAP_8BITMIME)) {
+	} else if (msg->body != SMTP_BODY_7BIT && (caps & SMTP_CAP_8BITMIME)) {
 		c->body_8bit = true;
 	}
 	if (c->caps.size > 0 && c->size > c->caps.size) {
@@ -515,8 +515,8 @@ static void txn_write_mail(struct smtp_client *c, struct buf *b)
 	if (msg->smtputf8 && (caps & SMTP_CAP_SMTPUTF8))
 		buf_append_str(b, " SMTPUTF8");
 	if (caps & SMTP_CAP_DSN) {
-		if (msg->ret != QUEUE_RET_DEFAULT)
-			buf_append_str(b, msg->ret == QUEUE_RET_FULL ? " RET=FULL" : " RET=HDRS");
+		if (msg->ret != SMTP_RET_DEFAULT)
+			buf_append_str(b, msg->ret == SMTP_RET_FULL ? " RET=FULL" : " RET=HDRS");
 		if (msg->envid != NULL && msg->envid[0] != '\0') {
 			buf_append_str(b, " ENVID=");
 			smtp_client_xtext(b, msg->envid);
@@ -528,15 +528,15 @@ static void txn_write_mail(struct smtp_client *c, struct buf *b)
 /* NOTIFY=... (RFC 3461 4.1). */
 static void append_notify(struct buf *b, unsigned notify)
 {
-	if (notify & QUEUE_NOTIFY_NEVER) {
+	if (notify & SMTP_NOTIFY_NEVER) {
 		buf_append_str(b, "NEVER");
 		return;
 	}
 	static const struct {
 		unsigned bit;
 		const char *name;
-	} names[] = { { QUEUE_NOTIFY_SUCCESS, "SUCCESS" }, { QUEUE_NOTIFY_FAILURE, "FAILURE" },
-		      { QUEUE_NOTIFY_DELAY, "DELAY" } };
+	} names[] = { { SMTP_NOTIFY_SUCCESS, "SUCCESS" }, { SMTP_NOTIFY_FAILURE, "FAILURE" },
+		      { SMTP_NOTIFY_DELAY, "DELAY" } };
 	bool first = true;
 	for (size_t i = 0; i < N_ELEMENTS(names); i++) {
 		if (notify & names[i].bit) {
@@ -550,7 +550,7 @@ static void txn_write_rcpt(struct smtp_client *c, struct buf *b, const struct sm
 {
 	buf_printf(b, "RCPT TO:<%s>", r->address);
 	if (c->caps.flags & SMTP_CAP_DSN) {
-		if (r->notify != QUEUE_NOTIFY_DEFAULT) {
+		if (r->notify != SMTP_NOTIFY_DEFAULT) {
 			buf_append_str(b, " NOTIFY=");
 			append_notify(b, r->notify);
 		}
@@ -560,7 +560,7 @@ static void txn_write_rcpt(struct smtp_client *c, struct buf *b, const struct sm
 			buf_append(b, r->orcpt, (size_t)(semi - r->orcpt) + 1);
 			smtp_client_xtext(b, semi + 1);
 		}
-	} else if (r->notify & QUEUE_NOTIFY_SUCCESS) {
+	} else if (r->notify & SMTP_NOTIFY_SUCCESS) {
 		c->msg->dsn_relayed = true;
 	}
 	buf_append_str(b, "\r\n");

@@ -345,8 +345,8 @@ static void commit_work(void *arg)
 		struct queue_envelope env = {
 			.sender = t->sender,
 			.envid = t->envid,
-			.ret = t->params.ret == 1 ? QUEUE_RET_FULL : t->params.ret == 2 ? QUEUE_RET_HDRS : QUEUE_RET_DEFAULT,
-			.body = t->params.body == SMTP_BODY_8BITMIME ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
+			.ret = t->params.ret,
+			.body = t->params.body == SMTP_BODY_8BITMIME ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
 			.smtputf8 = t->params.smtputf8,
 			.auth_user = job->s->auth_user,
 			.client_ip = job->s->conn.ip,

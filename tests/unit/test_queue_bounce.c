@@ -29,7 +29,7 @@ static const struct bounce_rcpt failed_rcpts[] = {
 	  .diagnostic = "451 4.4.1 connection refused (delivery time expired after 9 attempts)" },
 };
 
-static void compose(struct buf *out, enum queue_ret ret, const struct bounce_rcpt *rcpts, size_t n)
+static void compose(struct buf *out, enum smtp_ret ret, const struct bounce_rcpt *rcpts, size_t n)
 {
 	struct bounce_info info = {
 		.reporting_mta = "mx.a.test", .queue_id = "Q1", .sender = "alice@a.test", .envid = "env-1",
@@ -43,7 +43,7 @@ static void compose(struct buf *out, enum queue_ret ret, const struct bounce_rcp
 static void test_fields(void **state)
 {
 	struct buf out = BUF_INIT;
-	compose(&out, QUEUE_RET_DEFAULT, failed_rcpts, 2);
+	compose(&out, SMTP_RET_DEFAULT, failed_rcpts, 2);
 	const char *s = out.data;
 	assert_non_null(strstr(s, "From: Mail Delivery System <MAILER-DAEMON@mx.a.test>\r\n"));
 	assert_non_null(strstr(s, "To: <alice@a.test>\r\n"));
@@ -81,7 +81,7 @@ static void test_fields(void **state)
 	}
 	buf_free(&out);
 
-	compose(&out, QUEUE_RET_HDRS, failed_rcpts, 1);
+	compose(&out, SMTP_RET_HDRS, failed_rcpts, 1);
 	assert_non_null(strstr(out.data, "Content-Type: text/rfc822-headers\r\n"));
 	assert_null(strstr(out.data, "The body."));
 	assert_non_null(strstr(out.data, "Subject: hello\r\n"));
@@ -95,7 +95,7 @@ static void test_delay_and_success(void **state)
 		  .diagnostic = "451 4.4.1 connection refused", .will_retry_until = 1700432000 },
 	};
 	struct buf out = BUF_INIT;
-	compose(&out, QUEUE_RET_FULL, delayed, 1);
+	compose(&out, SMTP_RET_FULL, delayed, 1);
 	assert_non_null(strstr(out.data, "Subject: Delayed Mail (still being retried)\r\n"));
 	assert_non_null(strstr(out.data, "Action: delayed\r\n"));
 	assert_non_null(strstr(out.data, "Will-Retry-Until: "));
@@ -103,7 +103,7 @@ static void test_delay_and_success(void **state)
 	assert_null(strstr(out.data, "The body."));
 	buf_free(&out);
 	const struct bounce_rcpt ok[] = { { .address = "bob@b.test", .action = "delivered", .status = "2.0.0" } };
-	compose(&out, QUEUE_RET_DEFAULT, ok, 1);
+	compose(&out, SMTP_RET_DEFAULT, ok, 1);
 	assert_non_null(strstr(out.data, "Subject: Successful Mail Delivery Report\r\n"));
 	buf_free(&out);
 }
@@ -115,7 +115,7 @@ static void test_python_parses(void **state)
 	if (access("/usr/bin/python3", X_OK) != 0)
 		skip();
 	struct buf out = BUF_INIT;
-	compose(&out, QUEUE_RET_DEFAULT, failed_rcpts, 2);
+	compose(&out, SMTP_RET_DEFAULT, failed_rcpts, 2);
 	char path[] = "/tmp/po-dsn-XXXXXX";
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);

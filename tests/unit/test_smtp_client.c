@@ -291,7 +291,7 @@ static const char *const pipelined_steps[] = {
 static void test_session_pipelined(void **state)
 {
 	struct smtp_client_rcpt rcpts[] = {
-		{ .address = "b@mx.test", .orcpt = "rfc822;b+x@mx.test", .notify = QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_FAILURE },
+		{ .address = "b@mx.test", .orcpt = "rfc822;b+x@mx.test", .notify = SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE },
 		{ .address = "c@mx.test" },
 		{ .address = "d@mx.test" },
 	};
@@ -337,7 +337,7 @@ static void test_session_helo_downgrade(void **state)
 {
 	struct smtp_client_rcpt rcpts[] = { { .address = "b@old.test" } };
 	const char *data = "Subject: q\r\n\r\nabc\xc3\xa9\r\n";
-	struct smtp_client_msg msg = { .sender = "", .body = QUEUE_BODY_8BITMIME, .rcpts = rcpts, .nrcpts = 1,
+	struct smtp_client_msg msg = { .sender = "", .body = SMTP_BODY_8BITMIME, .rcpts = rcpts, .nrcpts = 1,
 				       .data = data, .size = strlen(data) };
 	char *reply = NULL, *error = NULL;
 	assert_int_equal(run_session(helo_steps, &msg, &reply, &error, NULL), 0);
