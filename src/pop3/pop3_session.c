@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
 
 /* Which commands each state allows (RFC 1939 sections 4-6, RFC 2449 CAPA
@@ -68,7 +67,7 @@ void pop3_reply(struct pop3_session *s, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(io_output(s->io), fmt, ap);
+	io_vprintf(s->io, fmt, ap);
 	va_end(ap);
 	io_write(s->io, "\r\n", 2);
 }
@@ -78,7 +77,7 @@ void pop3_reply_error(struct pop3_session *s, const char *fmt, ...)
 	va_list ap;
 	io_write(s->io, "-ERR ", 5);
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(io_output(s->io), fmt, ap);
+	io_vprintf(s->io, fmt, ap);
 	va_end(ap);
 	io_write(s->io, "\r\n", 2);
 	if (++s->errors >= worker->cfg->max_errors) {

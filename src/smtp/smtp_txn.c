@@ -21,7 +21,6 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-#include <event2/buffer.h>
 
 #define FLUSH_THRESHOLD (64 * 1024)
 
@@ -438,14 +437,12 @@ static void finish_message(struct smtp_session *s)
 bool smtp_data_input(struct smtp_session *s)
 {
 	struct smtp_txn *t = s->txn;
-	struct evbuffer *in = io_input(s->io);
-	while (evbuffer_get_length(in) > 0) {
-		struct evbuffer_iovec v;
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-			break;
+	const char *data;
+	size_t len;
+	while ((len = io_input_peek(s->io, &data)) > 0) {
 		bool done;
-		size_t used = smtp_data_scan(&t->scanner, v.iov_base, v.iov_len, &t->out, &done);
-		evbuffer_drain(in, used);
+		size_t used = smtp_data_scan(&t->scanner, data, len, &t->out, &done);
+		io_input_drain(s->io, used);
 		flush_out(t, false);
 		if (done) {
 			finish_message(s);
@@ -536,18 +533,16 @@ static void bdat_chunk_done(struct smtp_session *s)
 bool smtp_bdat_input(struct smtp_session *s)
 {
 	struct smtp_txn *t = s->txn;
-	struct evbuffer *in = io_input(s->io);
-	while (t->bdat_left > 0 && evbuffer_get_length(in) > 0) {
-		struct evbuffer_iovec v;
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-			break;
-		size_t take = v.iov_len < t->bdat_left ? v.iov_len : (size_t)t->bdat_left;
+	const char *data;
+	size_t len;
+	while (t->bdat_left > 0 && (len = io_input_peek(s->io, &data)) > 0) {
+		size_t take = len < t->bdat_left ? len : (size_t)t->bdat_left;
 		if (!t->bdat_discard) {
 			bool done;
-			smtp_data_scan(&t->scanner, v.iov_base, take, &t->out, &done);
+			smtp_data_scan(&t->scanner, data, take, &t->out, &done);
 			flush_out(t, false);
 		}
-		evbuffer_drain(in, take);
+		io_input_drain(s->io, take);
 		t->bdat_left -= take;
 	}
 	if (t->bdat_left > 0)
