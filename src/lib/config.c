@@ -418,6 +418,17 @@ static int option_set(struct config *cfg, const struct option *o, const char *va
 	return -1;
 }
 
+/* "host:port", "[v6]:port", or "" for no host. */
+static void format_host_port(char *out, size_t outsize, const char *host, int port)
+{
+	if (host == NULL)
+		snprintf(out, outsize, "%s", "");
+	else if (strchr(host, ':') != NULL)
+		snprintf(out, outsize, "[%s]:%d", host, port);
+	else
+		snprintf(out, outsize, "%s:%d", host, port);
+}
+
 static void option_format(const struct config *cfg, const struct option *o, char *out, size_t outsize)
 {
 	const void *field = (const char *)cfg + o->offset;
@@ -450,22 +461,12 @@ static void option_format(const struct config *cfg, const struct option *o, char
 		break;
 	case OPT_LISTEN: {
 		const struct listen_addr *a = field;
-		if (!a->enabled)
-			snprintf(out, outsize, "%s", "");
-		else if (strchr(a->host, ':') != NULL)
-			snprintf(out, outsize, "[%s]:%d", a->host, a->port);
-		else
-			snprintf(out, outsize, "%s:%d", a->host, a->port);
+		format_host_port(out, outsize, a->enabled ? a->host : NULL, a->port);
 		break;
 	}
 	case OPT_HOST_PORT: {
 		const struct host_port *hp = field;
-		if (hp->host == NULL)
-			snprintf(out, outsize, "%s", "");
-		else if (strchr(hp->host, ':') != NULL)
-			snprintf(out, outsize, "[%s]:%d", hp->host, hp->port);
-		else
-			snprintf(out, outsize, "%s:%d", hp->host, hp->port);
+		format_host_port(out, outsize, hp->host, hp->port);
 		break;
 	}
 	}
