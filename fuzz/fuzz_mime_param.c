@@ -5,6 +5,7 @@
    - every decoded value is valid UTF-8 (param.h promises UTF-8);
    - mime_param_get finds every parameter, preferring RFC 2231 values;
    - the hard limit on parameters holds. */
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "mime/charset.h"
 #include "mime/param.h"
@@ -36,7 +37,7 @@ static void check_params(const struct mime_params *params)
 		check_token(p->name, 1);
 		if (p->value == NULL || p->imap_name == NULL || p->imap_value == NULL)
 			abort();
-		if (!mime_utf8_valid(p->value, strlen(p->value)))
+		if (!utf8_valid(p->value, strlen(p->value)))
 			abort();
 		/* The first RFC 2231 value of the name, else the first one. */
 		const char *want = NULL;

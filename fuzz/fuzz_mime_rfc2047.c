@@ -7,6 +7,7 @@
    - unfolding and decoding the encoding gives the text back: trimmed,
      runs of whitespace between plain words written as one space, and a
      quoted display name unquoted. */
+#include "lib/utf8.h"
 #include "lib/buf.h"
 #include "mime/charset.h"
 #include "mime/header.h"
@@ -149,11 +150,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct buf d = BUF_INIT;
 	mime_2047_decode(&d, (const char *)data, size);
-	if (!mime_utf8_valid(buf_cstr(&d), d.len))
+	if (!utf8_valid(buf_cstr(&d), d.len))
 		abort();
 	const unsigned char *text = data;
 	size_t len = size;
-	if (!mime_utf8_valid(data, size)) {
+	if (!utf8_valid(data, size)) {
 		text = (const unsigned char *)buf_cstr(&d);
 		len = d.len;
 	}

@@ -2,6 +2,7 @@
    as a state machine, plus the client-side response builders. */
 #include "auth/sasl.h"
 #include "lib/buf.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "mime/base64.h"
 
@@ -88,24 +89,9 @@ const char *sasl_server_password(const struct sasl_server *sasl)
 }
 
 /* Valid UTF-8 without NUL (RFC 4616 SAFE, RFC 3629). */
-static bool utf8_valid(const unsigned char *s, size_t len)
+static bool sasl_utf8_safe(const char *s, size_t len)
 {
-	for (size_t i = 0; i < len;) {
-		unsigned char c = s[i];
-		size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-			: (c & 0xf8) == 0xf0 ? 4 : 0;
-		if (c == 0 || n == 0 || i + n > len || (n == 2 && c < 0xc2) || c > 0xf4)
-			return false;
-		for (size_t k = 1; k < n; k++)
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-		/* Overlong 3/4-byte forms, surrogates and beyond U+10FFFF. */
-		if ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] > 0x9f) ||
-		    (c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] > 0x8f))
-			return false;
-		i += n;
-	}
-	return true;
+	return memchr(s, '\0', len) == NULL && utf8_valid(s, len);
 }
 
 /* Decodes one client line into out.  "=" is an empty response (RFC 4954
@@ -161,8 +147,7 @@ static int plain_parse(struct sasl_server *sasl, const struct buf *msg, const ch
 		*error_r = "empty password";
 		return -1;
 	}
-	if (!utf8_valid((const unsigned char *)p, authzid_len) ||
-	    !utf8_valid((const unsigned char *)nul1 + 1, authcid_len)) {
+	if (!sasl_utf8_safe(p, authzid_len) || !sasl_utf8_safe(nul1 + 1, authcid_len)) {
 		*error_r = "user name is not valid UTF-8";
 		return -1;
 	}
@@ -195,7 +180,7 @@ static int login_field(const struct buf *msg, bool is_user, char **field_r,
 		*error_r = "user name too long";
 		return -1;
 	}
-	if (is_user && !utf8_valid((const unsigned char *)msg->data, msg->len)) {
+	if (is_user && !utf8_valid(msg->data, msg->len)) {
 		*error_r = "user name is not valid UTF-8";
 		return -1;
 	}

@@ -2,6 +2,7 @@
    domains as A-labels (RFC 5890), local parts folded to lowercase (see the
    note in userdb.h on RFC 5321 section 2.4). */
 #include "auth/userdb_private.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 
 #include <ctype.h>
@@ -15,14 +16,6 @@
 #define LOCAL_MAX 64
 #define DOMAIN_MAX 253
 #define ADDRESS_MAX 254
-
-static bool has_non_ascii(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x80)
-			return true;
-	return false;
-}
 
 /* Checks an A-label (ASCII) domain: LDH labels of 1-63 octets, no hyphen
    at either end (RFC 1035 section 2.3.1, RFC 5321 section 4.1.2). */
@@ -55,7 +48,7 @@ char *userdb_normalize_domain(const char *domain, const char **error_r)
 	if (len > 0 && domain[len - 1] == '.')
 		len--;
 	char *copy = xstrndup(domain, len), *out;
-	if (has_non_ascii(copy)) {
+	if (utf8_has_8bit(copy, len)) {
 		char *ace = NULL;
 		int rc = idn2_to_ascii_8z(copy, &ace, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
 		free(copy);

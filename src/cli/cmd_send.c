@@ -5,6 +5,7 @@
 #include "lib/buf.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "mime/address.h"
 #include "mime/compose.h"
@@ -340,12 +341,12 @@ static int send_message(const struct config *cfg, const struct send_opts *o, str
 	bool utf8 = false;
 	for (size_t i = 0; i < nrcpts; i++) {
 		cr[i].address = rcpts[i];
-		utf8 |= smtp_client_has_8bit(rcpts[i], strlen(rcpts[i]));
+		utf8 |= utf8_has_8bit(rcpts[i], strlen(rcpts[i]));
 	}
 	struct smtp_client_msg m = {
 		.sender = sender,
-		.body = smtp_client_has_8bit(msg->data, msg->len) ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
-		.smtputf8 = utf8 || smtp_client_has_8bit(sender, strlen(sender)),
+		.body = utf8_has_8bit(msg->data, msg->len) ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
+		.smtputf8 = utf8 || utf8_has_8bit(sender, strlen(sender)),
 		.rcpts = cr,
 		.nrcpts = nrcpts,
 		.data = msg->data,

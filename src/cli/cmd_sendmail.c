@@ -5,7 +5,9 @@
    queue directly and durably, where the queue runner picks it up. */
 #include "cli/cli.h"
 #include "lib/buf.h"
+#include "lib/id.h"
 #include "lib/log.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "mime/address.h"
 #include "mime/compose.h"
@@ -259,8 +261,8 @@ static int spool(const struct config *cfg, const struct sendmail_opts *o, char *
 	struct passwd *pw = geteuid() == 0 ? getpwnam(cfg->user) : NULL;
 	if (pw != NULL)
 		queue_set_owner(pw->pw_uid, pw->pw_gid);
-	char id[32];
-	queue_new_id(id);
+	char id[ID_SIZE];
+	id_new(id);
 	struct buf data = BUF_INIT;
 	buf_printf(&data, "Return-Path: <%s>\r\n", o->sender);
 	size_t offset = data.len;
@@ -270,14 +272,14 @@ static int spool(const struct config *cfg, const struct sendmail_opts *o, char *
 	buf_append_str(&data, "\r\n");
 	buf_append(&data, msg->data, msg->len);
 	struct queue_rcpt *qr = xcalloc(n, sizeof(*qr));
-	bool utf8 = smtp_client_has_8bit(o->sender, strlen(o->sender));
+	bool utf8 = utf8_has_8bit(o->sender, strlen(o->sender));
 	for (size_t i = 0; i < n; i++) {
 		qr[i].address = rcpts[i];
-		utf8 |= smtp_client_has_8bit(rcpts[i], strlen(rcpts[i]));
+		utf8 |= utf8_has_8bit(rcpts[i], strlen(rcpts[i]));
 	}
 	struct queue_envelope env = {
 		.sender = o->sender,
-		.body = smtp_client_has_8bit(msg->data, msg->len) ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
+		.body = utf8_has_8bit(msg->data, msg->len) ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
 		.smtputf8 = utf8,
 		.client_ip = "127.0.0.1",
 		.helo = "localhost",
@@ -328,7 +330,7 @@ static int submit(const struct config *cfg, const struct sendmail_opts *o, const
 	}
 	struct smtp_client_msg m = {
 		.sender = o->sender,
-		.body = smtp_client_has_8bit(msg->data, msg->len) ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
+		.body = utf8_has_8bit(msg->data, msg->len) ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
 		.rcpts = cr, .nrcpts = o->nrcpts, .data = msg->data, .size = msg->len,
 	};
 	char *reply = NULL, *error = NULL;

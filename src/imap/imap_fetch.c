@@ -21,8 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
-#include <event2/buffer.h>
 
 #define FETCH_SLICE 256
 
@@ -337,39 +335,16 @@ static const struct imap_fetch_body *whole_message_only(const struct fetch_ctx *
 #define FETCH_STREAM_CHUNK (128 * 1024)
 static void stream_file(struct imap_session *s, int fd, uint64_t off, size_t len, uint32_t uid)
 {
-	struct evbuffer *ev = io_output(s->core.io);
 	while (len > 0) {
 		size_t want = len < FETCH_STREAM_CHUNK ? len : FETCH_STREAM_CHUNK;
-		struct evbuffer_iovec v[2];
-		int nv = evbuffer_reserve_space(ev, (ev_ssize_t)want, v, 2);
-		if (nv < 1)
-			break;
-		size_t room = 0;
-		for (int i = 0; i < nv; i++) {
-			if (room + v[i].iov_len > want)
-				v[i].iov_len = want - room;
-			room += v[i].iov_len;
-		}
-		/* evbuffer_iovec is layout-compatible with struct iovec */
-		ssize_t n = preadv(fd, (const struct iovec *)v, nv, (off_t)off);
-		if (n < 0 && errno == EINTR) {
-			evbuffer_commit_space(ev, v, 0);
+		ssize_t n = io_output_pread(s->core.io, fd, off, want);
+		if (n < 0 && errno == EINTR)
 			continue;
-		}
 		if (n <= 0) {
-			evbuffer_commit_space(ev, v, 0);
 			log_error("imap fetch read failed session=%s uid=%u: %s", s->core.id, uid,
 				  n < 0 ? strerror(errno) : "file shorter than its size");
 			break;
 		}
-		size_t got = (size_t)n;
-		int used = 0;
-		for (int i = 0; i < nv && got > 0; i++, used++) {
-			if (v[i].iov_len > got)
-				v[i].iov_len = got;
-			got -= v[i].iov_len;
-		}
-		evbuffer_commit_space(ev, v, used);
 		off += (uint64_t)n;
 		len -= (size_t)n;
 	}
@@ -377,7 +352,7 @@ static void stream_file(struct imap_session *s, int fd, uint64_t off, size_t len
 	memset(pad, ' ', sizeof(pad));
 	while (len > 0) {
 		size_t n = len < sizeof(pad) ? len : sizeof(pad);
-		evbuffer_add(ev, pad, n);
+		io_write(s->core.io, pad, n);
 		len -= n;
 	}
 }

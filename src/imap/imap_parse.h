@@ -318,7 +318,8 @@ bool imap_parse_datetime(const char *s, time_t *time_r, int *tz_minutes_r);
 /* Decodes a modified UTF-7 name to UTF-8 (into the pool).  Returns NULL
    when the encoding is invalid. */
 char *imap_utf7_to_utf8(struct pool *pool, const char *name);
-/* Encodes a UTF-8 name as modified UTF-7.  NULL when not valid UTF-8. */
+/* Encodes a UTF-8 name as modified UTF-7.  NULL when not valid UTF-8 or
+   when it holds control characters. */
 char *imap_utf8_to_utf7(struct pool *pool, const char *name);
 /* Parses a mailbox argument: an astring; "INBOX" in any case becomes
    "INBOX".  The result is the name as IMAP and the store spell it (modified

@@ -2,7 +2,9 @@
    mailbox names (RFC 3501 section 9, RFC 7162 3.1.3, RFC 5182). */
 #include "imap/imap_parse.h"
 #include "lib/buf.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
+#include "mime/charset.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -386,209 +388,40 @@ bool imap_parse_datetime(const char *s, time_t *time_r, int *tz_minutes_r)
 
 /* ---- modified UTF-7 (RFC 3501 5.1.3) ---- */
 
-static const char b64chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
-
-static int b64val(char c)
-{
-	const char *p = c != '\0' ? strchr(b64chars, c) : NULL;
-	return p != NULL ? (int)(p - b64chars) : -1;
-}
-
-static void put_utf8(struct buf *out, uint32_t cp)
-{
-	if (cp < 0x80) {
-		buf_append_char(out, (char)cp);
-	} else if (cp < 0x800) {
-		buf_append_char(out, (char)(0xc0 | (cp >> 6)));
-		buf_append_char(out, (char)(0x80 | (cp & 0x3f)));
-	} else if (cp < 0x10000) {
-		buf_append_char(out, (char)(0xe0 | (cp >> 12)));
-		buf_append_char(out, (char)(0x80 | ((cp >> 6) & 0x3f)));
-		buf_append_char(out, (char)(0x80 | (cp & 0x3f)));
-	} else {
-		buf_append_char(out, (char)(0xf0 | (cp >> 18)));
-		buf_append_char(out, (char)(0x80 | ((cp >> 12) & 0x3f)));
-		buf_append_char(out, (char)(0x80 | ((cp >> 6) & 0x3f)));
-		buf_append_char(out, (char)(0x80 | (cp & 0x3f)));
-	}
-}
-
-/* Decodes one "&...-" run (s points after "&").  Returns the position after
-   "-" or NULL. */
-static const char *utf7_decode_run(const char *s, struct buf *out)
-{
-	uint32_t bits = 0, hi_surrogate = 0;
-	int nbits = 0;
-	size_t units = 0;
-	for (; *s != '-'; s++) {
-		int v = b64val(*s);
-		if (v < 0)
-			return NULL;
-		bits = (bits << 6) | (uint32_t)v;
-		nbits += 6;
-		if (nbits >= 16) {
-			nbits -= 16;
-			uint32_t u = (bits >> nbits) & 0xffff;
-			units++;
-			if (hi_surrogate != 0) {
-				if (u < 0xdc00 || u > 0xdfff)
-					return NULL;
-				put_utf8(out, 0x10000 + ((hi_surrogate - 0xd800) << 10) + (u - 0xdc00));
-				hi_surrogate = 0;
-			} else if (u >= 0xd800 && u <= 0xdbff) {
-				hi_surrogate = u;
-			} else if (u >= 0xdc00 && u <= 0xdfff) {
-				return NULL;
-			} else {
-				/* printable US-ASCII must not be encoded */
-				if (u >= 0x20 && u <= 0x7e)
-					return NULL;
-				put_utf8(out, u);
-			}
-		}
-	}
-	/* leftover bits must be zero padding of fewer than 6 bits */
-	if (units == 0 || hi_surrogate != 0 || nbits >= 6 || (bits & ((1u << nbits) - 1)) != 0)
-		return NULL;
-	return s + 1;
-}
+/* glibc's iconv knows modified UTF-7 as "UTF-7-IMAP".  Its decoder is
+   lenient where RFC 3501 is strict (a run without its closing "-", printable
+   US-ASCII in base64, adjacent runs), but the encoding is canonical: every
+   name has exactly one spelling.  So a name is valid when it decodes and
+   encodes back to itself. */
+#define IMAP_UTF7 "UTF-7-IMAP"
 
 char *imap_utf7_to_utf8(struct pool *pool, const char *name)
 {
-	struct buf out = BUF_INIT;
-	const char *s = name;
-	while (*s) {
-		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c > 0x7e)
-			goto fail;
-		if (c != '&') {
-			buf_append_char(&out, (char)c);
-			s++;
-			continue;
-		}
-		if (s[1] == '-') {
-			buf_append_char(&out, '&');
-			s += 2;
-			continue;
-		}
-		s = utf7_decode_run(s + 1, &out);
-		if (s == NULL || *s == '&')   /* adjacent runs must be merged */
-			goto fail;
-	}
-	char *r = pool_strndup(pool, buf_cstr(&out), out.len);
-	buf_free(&out);
+	size_t len = strlen(name);
+	struct buf utf8 = BUF_INIT, utf7 = BUF_INIT;
+	char *r = NULL;
+	if (mime_charset_convert(&utf8, "UTF-8", IMAP_UTF7, name, len) == 0 &&
+	    mime_charset_convert(&utf7, IMAP_UTF7, "UTF-8", utf8.data, utf8.len) == 0 && utf7.len == len &&
+	    memcmp(utf7.data, name, len) == 0)
+		r = pool_strndup(pool, buf_cstr(&utf8), utf8.len);
+	buf_free(&utf8);
+	buf_free(&utf7);
 	return r;
-fail:
-	buf_free(&out);
-	return NULL;
-}
-
-/* Reads one UTF-8 code point; returns its length or 0 when invalid. */
-static size_t utf8_get(const unsigned char *s, uint32_t *cp_r)
-{
-	if (s[0] < 0x80) {
-		*cp_r = s[0];
-		return 1;
-	}
-	size_t n;
-	uint32_t cp, min;
-	if ((s[0] & 0xe0) == 0xc0) {
-		n = 2, cp = s[0] & 0x1f, min = 0x80;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3, cp = s[0] & 0x0f, min = 0x800;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		n = 4, cp = s[0] & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*cp_r = cp;
-	return n;
-}
-
-static void utf7_flush(struct buf *out, uint32_t *bits, int *nbits)
-{
-	if (*nbits > 0)
-		buf_append_char(out, b64chars[(*bits << (6 - *nbits)) & 0x3f]);
-	*nbits = 0;
-	*bits = 0;
-	buf_append_char(out, '-');
-}
-
-static void utf7_put_unit(struct buf *out, uint32_t u, uint32_t *bits, int *nbits)
-{
-	*bits = (*bits << 16) | u;
-	*nbits += 16;
-	while (*nbits >= 6) {
-		*nbits -= 6;
-		buf_append_char(out, b64chars[(*bits >> *nbits) & 0x3f]);
-	}
-	*bits &= (1u << *nbits) - 1;
 }
 
 char *imap_utf8_to_utf7(struct pool *pool, const char *name)
 {
-	struct buf out = BUF_INIT;
-	const unsigned char *s = (const unsigned char *)name;
-	bool in_run = false;
-	uint32_t bits = 0;
-	int nbits = 0;
-	while (*s) {
-		uint32_t cp;
-		size_t n = utf8_get(s, &cp);
-		if (n == 0 || cp < 0x20 || cp == 0x7f) {
-			buf_free(&out);
+	/* Control characters are refused rather than encoded (they are no
+	   part of a mailbox name). */
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
 			return NULL;
-		}
-		s += n;
-		if (cp >= 0x20 && cp <= 0x7e) {
-			if (in_run) {
-				utf7_flush(&out, &bits, &nbits);
-				in_run = false;
-			}
-			if (cp == '&')
-				buf_append_str(&out, "&-");
-			else
-				buf_append_char(&out, (char)cp);
-			continue;
-		}
-		if (!in_run) {
-			buf_append_char(&out, '&');
-			in_run = true;
-		}
-		if (cp >= 0x10000) {
-			cp -= 0x10000;
-			utf7_put_unit(&out, 0xd800 + (cp >> 10), &bits, &nbits);
-			utf7_put_unit(&out, 0xdc00 + (cp & 0x3ff), &bits, &nbits);
-		} else {
-			utf7_put_unit(&out, cp, &bits, &nbits);
-		}
-	}
-	if (in_run)
-		utf7_flush(&out, &bits, &nbits);
-	char *r = pool_strndup(pool, buf_cstr(&out), out.len);
-	buf_free(&out);
+	struct buf utf7 = BUF_INIT;
+	char *r = NULL;
+	if (mime_charset_convert(&utf7, IMAP_UTF7, "UTF-8", name, strlen(name)) == 0)
+		r = pool_strndup(pool, buf_cstr(&utf7), utf7.len);
+	buf_free(&utf7);
 	return r;
-}
-
-static bool utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		uint32_t cp;
-		size_t n = utf8_get(p, &cp);
-		if (n == 0)
-			return false;
-		p += n;
-	}
-	return true;
 }
 
 int imap_mailbox_parse(struct pool *pool, const struct imap_arg *arg, bool utf8,
@@ -605,7 +438,7 @@ int imap_mailbox_parse(struct pool *pool, const struct imap_arg *arg, bool utf8,
 	}
 	const char *name = s;
 	if (utf8) {
-		if (!utf8_valid(s) || (name = imap_utf8_to_utf7(pool, s)) == NULL) {
+		if (!utf8_valid(s, strlen(s)) || (name = imap_utf8_to_utf7(pool, s)) == NULL) {
 			*error_r = "Mailbox name is not valid UTF-8";
 			return -1;
 		}

@@ -5,6 +5,7 @@
 #include "imap/imap_private.h"
 #include "imap/imap.h"
 #include "auth/sasl.h"
+#include "lib/id.h"
 #include "lib/io.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -14,7 +15,6 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
 
 static const struct imap_cmd_def commands[] = {
@@ -71,10 +71,9 @@ void imap_untagged(struct imap_session *s, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	struct evbuffer *out = io_output(s->core.io);
-	evbuffer_add(out, "* ", 2);
-	evbuffer_add_vprintf(out, fmt, ap);
-	evbuffer_add(out, "\r\n", 2);
+	io_write(s->core.io, "* ", 2);
+	io_vprintf(s->core.io, fmt, ap);
+	io_write(s->core.io, "\r\n", 2);
 	va_end(ap);
 }
 
@@ -95,10 +94,9 @@ void imap_tagged(struct imap_session *s, const char *status, const char *fmt, ..
 		imap_view_update(s, !current_no_expunge(s));
 	va_list ap;
 	va_start(ap, fmt);
-	struct evbuffer *out = io_output(s->core.io);
-	evbuffer_add_printf(out, "%s %s ", s->tag != NULL ? s->tag : "*", status);
-	evbuffer_add_vprintf(out, fmt, ap);
-	evbuffer_add(out, "\r\n", 2);
+	io_printf(s->core.io, "%s %s ", s->tag != NULL ? s->tag : "*", status);
+	io_vprintf(s->core.io, fmt, ap);
+	io_write(s->core.io, "\r\n", 2);
 	va_end(ap);
 	free(s->tag);
 	s->tag = NULL;
@@ -321,11 +319,8 @@ static void session_input(struct imap_session *s)
 				imap_auth_input(s, line, len);
 			continue;
 		}
-		struct evbuffer *in = io_input(s->core.io);
-		if (evbuffer_get_length(in) == 0 || io_congested(s->core.io))
-			return;
-		struct evbuffer_iovec v;
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+		const char *data;
+		if ((len = io_input_peek(s->core.io, &data)) == 0 || io_congested(s->core.io))
 			return;
 		struct imap_parse_limits limits;
 		session_parse_limits(s, &limits);
@@ -334,8 +329,8 @@ static void session_input(struct imap_session *s)
 		else if (!imap_parser_busy(s->parser))
 			imap_parser_set_limits(s->parser, &limits);
 		size_t used = 0;
-		enum imap_parse_result r = imap_parser_feed(s->parser, v.iov_base, v.iov_len, &used);
-		evbuffer_drain(in, used);
+		enum imap_parse_result r = imap_parser_feed(s->parser, data, len, &used);
+		io_input_drain(s->core.io, used);
 		switch (r) {
 		case IMAP_PARSE_MORE:
 			break;

@@ -11,7 +11,17 @@
 #include <strings.h>
 #include <unistd.h>
 
-enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL, OPT_SIZE, OPT_DURATION, OPT_ENUM, OPT_LISTEN };
+enum opt_type {
+	OPT_STRING,
+	OPT_INT,
+	OPT_BOOL,
+	OPT_SIZE,
+	OPT_DURATION,
+	OPT_DURATIONS, /* struct config_durations, each in min..max */
+	OPT_ENUM,
+	OPT_LISTEN,
+	OPT_HOST_PORT, /* struct host_port */
+};
 
 struct option {
 	const char *section;
@@ -19,7 +29,7 @@ struct option {
 	enum opt_type type;
 	size_t offset;
 	const char *def;
-	long long min, max;          /* OPT_INT, OPT_SIZE, OPT_DURATION */
+	long long min, max;          /* OPT_INT, OPT_SIZE, OPT_DURATION(S) */
 	const char *const *values;   /* OPT_ENUM, NULL-terminated */
 	const char *help;
 };
@@ -108,8 +118,8 @@ static const struct option options[] = {
 
 	{ "queue", "lifetime", OPT_DURATION, OFF(queue_lifetime), "5d", 1, 365 * 86400, NULL,
 	  "how long a message may wait before it bounces" },
-	{ "queue", "retry", OPT_STRING, OFF(queue_retry), "5m,10m,20m,40m,1h,2h,4h", 0, 0, NULL,
-	  "delays between delivery attempts; the last one repeats" },
+	{ "queue", "retry", OPT_DURATIONS, OFF(queue_retry), "5m,10m,20m,40m,1h,2h,4h", 1, 365 * 86400, NULL,
+	  "delays between delivery attempts; the last one repeats; empty means 30m" },
 	{ "queue", "max_per_domain", OPT_INT, OFF(queue_max_per_domain), "4", 1, 1000, NULL,
 	  "concurrent outbound connections to one destination domain" },
 	{ "queue", "max_connections", OPT_INT, OFF(queue_max_connections), "50", 1, 10000, NULL,
@@ -117,8 +127,9 @@ static const struct option options[] = {
 	{ "queue", "max_received", OPT_INT, OFF(queue_max_received), "50", 5, 1000, NULL,
 	  "Received headers after which a message is taken to loop and bounced" },
 
-	{ "relay", "relayhost", OPT_STRING, OFF(relayhost), "", 0, 0, NULL,
-	  "smarthost for all remote mail, [host]:port; empty means deliver to each domain's MX" },
+	{ "relay", "relayhost", OPT_HOST_PORT, OFF(relayhost), "", 0, 0, NULL,
+	  "smarthost for all remote mail, host[:port] or [host][:port] (port 25, or 465 with implicit_tls); "
+	  "empty means deliver to each domain's MX" },
 	{ "relay", "user", OPT_STRING, OFF(relay_user), "", 0, 0, NULL,
 	  "AUTH user for the relayhost" },
 	{ "relay", "password", OPT_STRING, OFF(relay_password), "", 0, 0, NULL,
@@ -232,6 +243,70 @@ int config_parse_listen(const char *value, struct listen_addr *addr, char **erro
 	return 0;
 }
 
+int config_parse_host_port(const char *value, struct host_port *hp, char **error_r)
+{
+	memset(hp, 0, sizeof(*hp));
+	if (*value == '\0')
+		return 0;
+	const char *host = value, *port = NULL;
+	size_t host_len;
+	if (*value == '[') {
+		const char *close = strchr(value, ']');
+		if (close == NULL || (close[1] != '\0' && close[1] != ':')) {
+			*error_r = xstrdup("expected [host] or [host]:port");
+			return -1;
+		}
+		host++;
+		host_len = (size_t)(close - host);
+		port = close[1] == ':' ? close + 2 : NULL;
+	} else {
+		const char *colon = strchr(value, ':');
+		if (colon != NULL && strchr(colon + 1, ':') != NULL) {
+			*error_r = xstrdup("an IPv6 address goes in brackets: [address]:port");
+			return -1;
+		}
+		host_len = colon != NULL ? (size_t)(colon - value) : strlen(value);
+		port = colon != NULL ? colon + 1 : NULL;
+	}
+	if (host_len == 0 || strcspn(host, " \t[]") < host_len) {
+		*error_r = xstrdup("expected host, host:port, [host] or [host]:port");
+		return -1;
+	}
+	if (port != NULL && (parse_port(port, &hp->port) < 0 || hp->port == 0)) {
+		*error_r = xstrdup("port must be a number from 1 to 65535");
+		return -1;
+	}
+	hp->host = xstrndup(host, host_len);
+	return 0;
+}
+
+/* "5m, 10m,1h": durations between commas or spaces, each in min..max. */
+static int parse_durations(const char *value, const struct option *o, struct config_durations *list,
+			   char **error_r)
+{
+	memset(list, 0, sizeof(*list));
+	char *copy = xstrdup(value), *save = NULL;
+	for (char *tok = strtok_r(copy, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
+		int n;
+		char *error = NULL;
+		if (config_parse_duration(tok, &n) < 0)
+			error = xasprintf("'%s' is not a duration (like 30s, 5m, 2h, 5d)", tok);
+		else if (n < o->min || n > o->max)
+			error = xasprintf("%s is out of range %llds..%llds", tok, o->min, o->max);
+		if (error != NULL) {
+			*error_r = error;
+			free(copy);
+			free(list->seconds);
+			list->seconds = NULL;
+			return -1;
+		}
+		list->seconds = xreallocarray(list->seconds, list->count + 1, sizeof(*list->seconds));
+		list->seconds[list->count++] = n;
+	}
+	free(copy);
+	return 0;
+}
+
 static int parse_bool(const char *v, int *r)
 {
 	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "on"))
@@ -314,6 +389,14 @@ static int option_set(struct config *cfg, const struct option *o, const char *va
 			*error_r = xasprintf("'%s' is not one of: %s", value, list.s);
 		}
 		return -1;
+	case OPT_DURATIONS: {
+		struct config_durations *list = field, parsed;
+		if (parse_durations(value, o, &parsed, error_r) < 0)
+			return -1;
+		free(list->seconds);
+		*list = parsed;
+		return 0;
+	}
 	case OPT_LISTEN: {
 		struct listen_addr *addr = field;
 		struct listen_addr parsed;
@@ -323,8 +406,27 @@ static int option_set(struct config *cfg, const struct option *o, const char *va
 		*addr = parsed;
 		return 0;
 	}
+	case OPT_HOST_PORT: {
+		struct host_port *hp = field, parsed;
+		if (config_parse_host_port(value, &parsed, error_r) < 0)
+			return -1;
+		free(hp->host);
+		*hp = parsed;
+		return 0;
+	}
 	}
 	return -1;
+}
+
+/* "host:port", "[v6]:port", or "" for no host. */
+static void format_host_port(char *out, size_t outsize, const char *host, int port)
+{
+	if (host == NULL)
+		snprintf(out, outsize, "%s", "");
+	else if (strchr(host, ':') != NULL)
+		snprintf(out, outsize, "[%s]:%d", host, port);
+	else
+		snprintf(out, outsize, "%s:%d", host, port);
 }
 
 static void option_format(const struct config *cfg, const struct option *o, char *out, size_t outsize)
@@ -346,17 +448,25 @@ static void option_format(const struct config *cfg, const struct option *o, char
 	case OPT_DURATION:
 		snprintf(out, outsize, "%ds", *(const int *)field);
 		break;
+	case OPT_DURATIONS: {
+		const struct config_durations *list = field;
+		size_t n = 0;
+		out[0] = '\0';
+		for (size_t i = 0; i < list->count && n < outsize; i++)
+			n += (size_t)snprintf(out + n, outsize - n, "%s%ds", i ? "," : "", list->seconds[i]);
+		break;
+	}
 	case OPT_ENUM:
 		snprintf(out, outsize, "%s", o->values[*(const int *)field]);
 		break;
 	case OPT_LISTEN: {
 		const struct listen_addr *a = field;
-		if (!a->enabled)
-			snprintf(out, outsize, "%s", "");
-		else if (strchr(a->host, ':') != NULL)
-			snprintf(out, outsize, "[%s]:%d", a->host, a->port);
-		else
-			snprintf(out, outsize, "%s:%d", a->host, a->port);
+		format_host_port(out, outsize, a->enabled ? a->host : NULL, a->port);
+		break;
+	}
+	case OPT_HOST_PORT: {
+		const struct host_port *hp = field;
+		format_host_port(out, outsize, hp->host, hp->port);
 		break;
 	}
 	}
@@ -493,11 +603,20 @@ static void config_defaults(struct config *cfg)
 	}
 }
 
+/* Fills in what one option leaves to another, once all are read. */
+static void config_resolve(struct config *cfg)
+{
+	if (cfg->relayhost.host != NULL && cfg->relayhost.port == 0)
+		cfg->relayhost.port = cfg->relay_implicit_tls ? 465 : 25;
+}
+
 /* rc is inih's: 0, or the first line with an error (syntax or ours). */
 static int finish_load(struct load_ctx *ctx, int rc, const char *name, char **error_r)
 {
-	if (rc == 0 && ctx->error == NULL)
+	if (rc == 0 && ctx->error == NULL) {
+		config_resolve(ctx->cfg);
 		return 0;
+	}
 	if (ctx->error != NULL && (rc <= 0 || rc >= ctx->error_line))
 		*error_r = xasprintf("%s:%d: %s%s%s", name, ctx->error_line, ctx->key ? ctx->key : "",
 				     ctx->key ? ": " : "", ctx->error);
@@ -511,8 +630,10 @@ static int finish_load(struct load_ctx *ctx, int rc, const char *name, char **er
 int config_load(struct config *cfg, const char *path, char **error_r)
 {
 	config_defaults(cfg);
-	if (path == NULL)
+	if (path == NULL) {
+		config_resolve(cfg);
 		return 0;
+	}
 	cfg->file = xstrdup(path);
 	struct load_ctx ctx = { .cfg = cfg };
 	ctx.file = fopen(path, "r");
@@ -573,6 +694,10 @@ void config_free(struct config *cfg)
 			free(*(char **)field);
 		else if (options[i].type == OPT_LISTEN)
 			free(((struct listen_addr *)field)->host);
+		else if (options[i].type == OPT_DURATIONS)
+			free(((struct config_durations *)field)->seconds);
+		else if (options[i].type == OPT_HOST_PORT)
+			free(((struct host_port *)field)->host);
 	}
 	for (size_t i = 0; i < cfg->routes_count; i++) {
 		free(cfg->routes[i].domain);

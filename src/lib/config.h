@@ -16,6 +16,19 @@ struct listen_addr {
 	bool enabled;
 };
 
+/* A next hop "host", "host:port", "[host]" or "[host]:port" (an IPv6
+   address goes in brackets).  host is NULL when the option is empty. */
+struct host_port {
+	char *host;
+	int port; /* 1-65535 once the configuration is loaded */
+};
+
+/* A list of durations, "5m, 10m, 1h" (separated by commas or spaces). */
+struct config_durations {
+	int *seconds;
+	size_t count; /* 0 for an empty list */
+};
+
 struct route {
 	char *domain;
 	char *host;
@@ -73,12 +86,12 @@ struct config {
 	int imap_max_connections_per_user;
 	/* [queue] */
 	int queue_lifetime;        /* seconds */
-	char *queue_retry;         /* comma-separated backoff schedule */
+	struct config_durations queue_retry; /* delays between attempts */
 	int queue_max_per_domain;
 	int queue_max_connections;
 	int queue_max_received;    /* loop detection */
 	/* [relay] */
-	char *relayhost;
+	struct host_port relayhost; /* without a port: 465 with implicit_tls, else 25 */
 	char *relay_user;
 	char *relay_password;
 	int relay_tls;             /* enum tls_policy (smarthost) */
@@ -110,6 +123,9 @@ void config_write_effective(const struct config *cfg, FILE *out);
 
 /* Parses "host:port", "[v6]:port" or "" into addr. */
 int config_parse_listen(const char *value, struct listen_addr *addr, char **error_r);
+/* Parses "host", "host:port", "[host]", "[host]:port" or "" into hp (port
+   0 when not given).  0, or -1 with *error_r (caller frees). */
+int config_parse_host_port(const char *value, struct host_port *hp, char **error_r);
 /* Parses sizes "10M", "512k", "1G", "123" and durations "30s", "5m", "2h", "5d". */
 int config_parse_size(const char *value, uint64_t *size_r);
 int config_parse_duration(const char *value, int *seconds_r);

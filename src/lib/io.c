@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/uio.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -50,6 +51,7 @@ struct io {
 	int timeout;
 	bool connecting, tls_handshaking, closing, skipping_line, paused;
 	bool congested; /* output above IO_OUTPUT_HIGH: see above */
+	struct evbuffer_iovec reserved; /* io_output_reserve() */
 	char error[160];
 	/* deflate state (RFC 4978) */
 	z_stream *zin, *zout;
@@ -564,9 +566,20 @@ int io_read_line(struct io *io, size_t max, char **line_r, size_t *len_r)
 	}
 }
 
-struct evbuffer *io_input(struct io *io)
+size_t io_input_peek(struct io *io, const char **data_r)
 {
-	return bufferevent_get_input(io->bev);
+	struct evbuffer_iovec v;
+	if (evbuffer_peek(bufferevent_get_input(io->bev), -1, NULL, &v, 1) < 1) {
+		*data_r = NULL;
+		return 0;
+	}
+	*data_r = v.iov_base;
+	return v.iov_len;
+}
+
+void io_input_drain(struct io *io, size_t n)
+{
+	evbuffer_drain(bufferevent_get_input(io->bev), n);
 }
 
 size_t io_input_length(struct io *io)
@@ -616,13 +629,64 @@ void io_printf(struct io *io, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(bufferevent_get_output(io->bev), fmt, ap);
+	io_vprintf(io, fmt, ap);
 	va_end(ap);
 }
 
-struct evbuffer *io_output(struct io *io)
+void io_vprintf(struct io *io, const char *fmt, va_list ap)
 {
-	return bufferevent_get_output(io->bev);
+	evbuffer_add_vprintf(bufferevent_get_output(io->bev), fmt, ap);
+}
+
+char *io_output_reserve(struct io *io, size_t size)
+{
+	if (evbuffer_reserve_space(bufferevent_get_output(io->bev), (ev_ssize_t)size, &io->reserved, 1) != 1)
+		log_panic("io_output_reserve(%zu): evbuffer_reserve_space() failed", size);
+	return io->reserved.iov_base;
+}
+
+void io_output_commit(struct io *io, size_t used)
+{
+	if (used > io->reserved.iov_len)
+		log_panic("io_output_commit(%zu) beyond the %zu bytes reserved", used, io->reserved.iov_len);
+	io->reserved.iov_len = used;
+	evbuffer_commit_space(bufferevent_get_output(io->bev), &io->reserved, 1);
+	io->reserved.iov_len = 0;
+}
+
+ssize_t io_output_pread(struct io *io, int fd, uint64_t off, size_t len)
+{
+	/* Two extents: the free end of the last chain and a new one. */
+	struct evbuffer *out = bufferevent_get_output(io->bev);
+	struct evbuffer_iovec v[2];
+	int nv = evbuffer_reserve_space(out, (ev_ssize_t)len, v, 2);
+	if (nv < 1) {
+		errno = ENOMEM;
+		return -1;
+	}
+	size_t room = 0;
+	for (int i = 0; i < nv; i++) {
+		if (room + v[i].iov_len > len)
+			v[i].iov_len = len - room;
+		room += v[i].iov_len;
+	}
+	/* evbuffer_iovec is layout-compatible with struct iovec */
+	ssize_t n = preadv(fd, (const struct iovec *)v, nv, (off_t)off);
+	if (n <= 0) {
+		int saved = errno;
+		evbuffer_commit_space(out, v, 0);
+		errno = saved;
+		return n;
+	}
+	size_t got = (size_t)n;
+	int used = 0;
+	for (int i = 0; i < nv && got > 0; i++, used++) {
+		if (v[i].iov_len > got)
+			v[i].iov_len = got;
+		got -= v[i].iov_len;
+	}
+	evbuffer_commit_space(out, v, used);
+	return n;
 }
 
 size_t io_output_length(struct io *io)

@@ -3,15 +3,17 @@
 /* The io object: one connection's socket, its input and output buffers, TLS
    and timeouts, built on a stack of libevent bufferevents (socket, then TLS,
    then optionally deflate).  It reports events to one callback; protocol
-   code asks for lines (or reads the input buffer raw for DATA and literals)
-   and queues replies.  STARTTLS is one call. */
+   code asks for lines (or reads the input raw for DATA and literals) and
+   queues replies.  STARTTLS is one call. */
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <openssl/ssl.h>
 
 struct event_base;
-struct evbuffer;
 struct io;
 
 enum io_event {
@@ -69,8 +71,12 @@ bool io_congested(struct io *io);
    NUL bytes, so use *len_r), 0 when no whole line is buffered, or -1 once
    for a line longer than max bytes: that line is discarded up to its LF. */
 int io_read_line(struct io *io, size_t max, char **line_r, size_t *len_r);
-/* The input buffer for raw reads (DATA, BDAT, literals). */
-struct evbuffer *io_input(struct io *io);
+/* Raw reads (DATA, BDAT, literals): the first contiguous run of buffered
+   input, its length returned (0 when nothing is buffered).  The bytes stay
+   until io_input_drain() removes them; the pointer is valid until then. */
+size_t io_input_peek(struct io *io, const char **data_r);
+/* Removes n bytes (at most io_input_length()) from the front of the input. */
+void io_input_drain(struct io *io, size_t n);
 size_t io_input_length(struct io *io);
 /* Stops and restarts reading from the socket (and IO_EVENT_INPUT), e.g.
    while a reply waits on the disk.  Buffered input stays. */
@@ -83,7 +89,16 @@ void io_kick_input(struct io *io);
 void io_write(struct io *io, const void *data, size_t len);
 void io_write_str(struct io *io, const char *s);
 void io_printf(struct io *io, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-struct evbuffer *io_output(struct io *io);
+void io_vprintf(struct io *io, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Zero-copy writes: room for size bytes at the end of the output, to be
+   filled and then committed with the number of bytes used (<= size).
+   Nothing else may be written to the io in between. */
+char *io_output_reserve(struct io *io, size_t size);
+void io_output_commit(struct io *io, size_t used);
+/* Reads up to len bytes of fd at offset off straight into the output
+   (pread(2), no copy through a buffer of ours).  Returns the bytes read, 0
+   at the end of the file, or -1 with errno. */
+ssize_t io_output_pread(struct io *io, int fd, uint64_t off, size_t len);
 size_t io_output_length(struct io *io);
 /* Asks for IO_EVENT_DRAINED when pending output falls to low bytes or fewer
    (streaming large responses); 0 disables. */

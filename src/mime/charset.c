@@ -1,9 +1,11 @@
 /* Charset conversion (RFC 2046 section 4.1.2) via iconv(3). */
 #include "mime/charset.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 
 #include <errno.h>
 #include <iconv.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,56 +42,6 @@ int mime_charset_is_utf8(const char *charset)
 	       !strcasecmp(charset, "ascii");
 }
 
-size_t mime_utf8_seq_len(const unsigned char *s, size_t avail)
-{
-	unsigned char c = s[0];
-	if (c < 0x80)
-		return 1;
-	size_t n;
-	uint32_t min, cp;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2; min = 0x80; cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3; min = 0x800; cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4; min = 0x10000; cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (avail < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
-int mime_utf8_valid(const void *in, size_t len)
-{
-	const unsigned char *s = in, *end = s + len;
-	while (s < end) {
-		/* Skip ASCII eight bytes at a time. */
-		while (end - s >= 8) {
-			uint64_t w;
-			memcpy(&w, s, 8);
-			if (w & 0x8080808080808080ULL)
-				break;
-			s += 8;
-		}
-		if (s >= end)
-			break;
-		size_t n = mime_utf8_seq_len(s, (size_t)(end - s));
-		if (n == 0)
-			return 0;
-		s += n;
-	}
-	return 1;
-}
-
 static const char *charset_resolve(const char *charset)
 {
 	for (size_t i = 0; i < sizeof(charset_aliases) / sizeof(charset_aliases[0]); i++)
@@ -108,7 +60,7 @@ static void utf8_append_replacing(struct buf *out, const unsigned char *s, size_
 {
 	const unsigned char *end = s + len, *run = s;
 	while (s < end) {
-		size_t n = mime_utf8_seq_len(s, (size_t)(end - s));
+		size_t n = utf8_seq_len(s, (size_t)(end - s));
 		if (n > 0) {
 			s += n;
 			continue;
@@ -120,11 +72,11 @@ static void utf8_append_replacing(struct buf *out, const unsigned char *s, size_
 	buf_append(out, run, (size_t)(s - run));
 }
 
-static int charset_iconv(struct buf *out, const char *name, const unsigned char *in, size_t len)
+/* Converts in through cd onto out.  An invalid or truncated sequence
+   becomes U+FFFD when replace is set; otherwise it fails the conversion:
+   -1, with out as it was. */
+static int charset_run(iconv_t cd, struct buf *out, const unsigned char *in, size_t len, bool replace)
 {
-	iconv_t cd = iconv_open("UTF-8", name);
-	if (cd == (iconv_t)-1)
-		return -1;
 	size_t start = out->len;
 	char *src = (char *)in;
 	size_t left = len;
@@ -138,23 +90,38 @@ static int charset_iconv(struct buf *out, const char *name, const unsigned char 
 			break;
 		if (errno == E2BIG)
 			continue;
+		if (!replace) {
+			out->len = start;
+			out->data[start] = '\0';
+			return -1;
+		}
 		/* EILSEQ or EINVAL (truncated input): replace one byte. */
 		append_replacement(out);
 		src++;
 		left--;
 		iconv(cd, NULL, NULL, NULL, NULL);
 	}
-	/* Flush any shift state (ISO-2022-JP). */
+	/* Flush any shift state (ISO-2022-JP; the closing "-" of UTF-7). */
 	buf_reserve(out, 16);
 	char *dst = out->data + out->len;
 	size_t room = out->cap - out->len - 1;
 	iconv(cd, NULL, NULL, &dst, &room);
 	out->len = (size_t)(dst - out->data);
 	out->data[out->len] = '\0';
+	return 0;
+}
+
+static int charset_iconv(struct buf *out, const char *name, const unsigned char *in, size_t len)
+{
+	iconv_t cd = iconv_open("UTF-8", name);
+	if (cd == (iconv_t)-1)
+		return -1;
+	size_t start = out->len;
+	charset_run(cd, out, in, len, true);
 	iconv_close(cd);
 	/* glibc converts UTF-8 under another name ("utf-8//", "UTF8x") without
 	   refusing every invalid sequence: 5-byte forms pass through. */
-	if (!mime_utf8_valid(out->data + start, out->len - start)) {
+	if (!utf8_valid(out->data + start, out->len - start)) {
 		size_t n = out->len - start;
 		unsigned char *copy = xmalloc(n);
 		memcpy(copy, out->data + start, n);
@@ -165,13 +132,23 @@ static int charset_iconv(struct buf *out, const char *name, const unsigned char 
 	return 0;
 }
 
+int mime_charset_convert(struct buf *out, const char *to, const char *from, const void *in, size_t len)
+{
+	iconv_t cd = iconv_open(to, from);
+	if (cd == (iconv_t)-1)
+		return -1;
+	int rc = charset_run(cd, out, in, len, false);
+	iconv_close(cd);
+	return rc;
+}
+
 int mime_charset_to_utf8(struct buf *out, const char *charset, const void *in, size_t len)
 {
 	const unsigned char *s = in;
 	if (charset == NULL || *charset == '\0')
 		charset = "us-ascii";
 	/* Declared UTF-8 or ASCII that is valid UTF-8 is copied as is. */
-	if (mime_charset_is_utf8(charset) && mime_utf8_valid(s, len)) {
+	if (mime_charset_is_utf8(charset) && utf8_valid(s, len)) {
 		buf_append(out, s, len);
 		return 0;
 	}
@@ -184,7 +161,7 @@ int mime_charset_to_utf8(struct buf *out, const char *charset, const void *in, s
 
 void mime_utf8_sanitize(struct buf *out, const void *in, size_t len)
 {
-	if (mime_utf8_valid(in, len)) {
+	if (utf8_valid(in, len)) {
 		buf_append(out, in, len);
 		return;
 	}

@@ -1,8 +1,8 @@
 /* IMAP ENVELOPE and BODYSTRUCTURE (RFC 3501 7.4.2 and 9). */
 #include "mime/imap.h"
 #include "mime/address.h"
-#include "mime/charset.h"
 #include "mime/mime_private.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 
 #include <stdlib.h>
@@ -21,7 +21,7 @@ void mime_imap_quote(struct buf *out, const char *s, size_t len, unsigned int fl
 			quoted = 0;
 		has_8bit |= c >= 0x80;
 	}
-	if (quoted && has_8bit && !((flags & MIME_IMAP_UTF8) && mime_utf8_valid(s, len)))
+	if (quoted && has_8bit && !((flags & MIME_IMAP_UTF8) && utf8_valid(s, len)))
 		quoted = 0;
 	if (quoted) {
 		buf_reserve(out, len + 2);

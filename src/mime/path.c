@@ -3,8 +3,8 @@
    turns text into a typed address. */
 #include "mime/path.h"
 #include "mime/address.h"
-#include "mime/charset.h"
 #include "mime/mime_private.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 
 #include <arpa/inet.h>
@@ -36,7 +36,7 @@ static size_t utf8_at(struct pcursor *c)
 {
 	if (!(c->flags & MIME_PATH_ALLOW_UTF8) || (unsigned char)*c->s < 0x80)
 		return 0;
-	size_t n = mime_utf8_seq_len((const unsigned char *)c->s, (size_t)(c->end - c->s));
+	size_t n = utf8_seq_len((const unsigned char *)c->s, (size_t)(c->end - c->s));
 	if (n > 0)
 		c->utf8_seen = 1;
 	return n;
@@ -310,14 +310,6 @@ void mime_path_format(struct buf *out, const struct mime_path *path)
 	buf_append_char(out, '>');
 }
 
-static int domain_is_ascii(const char *d)
-{
-	for (; *d != '\0'; d++)
-		if ((unsigned char)*d >= 0x80)
-			return 0;
-	return 1;
-}
-
 /* RFC 1123 2.1 host name: labels of letters, digits and inner hyphens. */
 static int domain_is_ldh(const char *d)
 {
@@ -341,7 +333,7 @@ static int domain_is_ldh(const char *d)
 
 int mime_domain_to_ascii(struct pool *pool, const char *domain, const char **ascii_r, const char **error_r)
 {
-	if (domain_is_ascii(domain) || domain[0] == '[') {
+	if (!utf8_has_8bit(domain, strlen(domain)) || domain[0] == '[') {
 		char *d = pool_strdup(pool, domain);
 		for (char *p = d; *p != '\0'; p++)
 			*p = (char)mime_lower((unsigned char)*p);

@@ -3,6 +3,7 @@
 #include "mime/base64.h"
 #include "mime/charset.h"
 #include "mime/mime_private.h"
+#include "lib/utf8.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -210,7 +211,7 @@ static size_t q_len(const unsigned char *s, size_t n)
 
 static size_t char_len(const unsigned char *s, size_t avail)
 {
-	size_t n = mime_utf8_seq_len(s, avail);
+	size_t n = utf8_seq_len(s, avail);
 	return n ? n : 1;
 }
 

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <event2/buffer.h>
 
 #define SEND_CHUNK (64 * 1024)
 /* Refill when the output falls below this; stop reading above it. */
@@ -49,14 +48,12 @@ void pop3_cmd_list(struct pop3_session *s, const struct pop3_command *cmd)
 			pop3_reply(s, "+OK %u %llu", cmd->msg, (unsigned long long)m->size);
 		return;
 	}
-	struct evbuffer *out = io_output(s->core.io);
-	evbuffer_add_printf(out, "+OK %zu messages (%llu octets)\r\n", s->msgs.count - s->ndeleted,
-			    (unsigned long long)(s->total_size - s->deleted_size));
+	io_printf(s->core.io, "+OK %zu messages (%llu octets)\r\n", s->msgs.count - s->ndeleted,
+		  (unsigned long long)(s->total_size - s->deleted_size));
 	for (size_t i = 0; i < s->msgs.count; i++)
 		if (!s->deleted[i])
-			evbuffer_add_printf(out, "%zu %llu\r\n", i + 1,
-					    (unsigned long long)s->msgs.msgs[i].size);
-	evbuffer_add(out, ".\r\n", 3);
+			io_printf(s->core.io, "%zu %llu\r\n", i + 1, (unsigned long long)s->msgs.msgs[i].size);
+	io_write(s->core.io, ".\r\n", 3);
 }
 
 void pop3_cmd_uidl(struct pop3_session *s, const struct pop3_command *cmd)
@@ -70,15 +67,14 @@ void pop3_cmd_uidl(struct pop3_session *s, const struct pop3_command *cmd)
 		}
 		return;
 	}
-	struct evbuffer *out = io_output(s->core.io);
-	evbuffer_add(out, "+OK\r\n", 5);
+	io_write(s->core.io, "+OK\r\n", 5);
 	for (size_t i = 0; i < s->msgs.count; i++) {
 		if (s->deleted[i])
 			continue;
 		store_msg_stable_id(&s->msgs.msgs[i], id);
-		evbuffer_add_printf(out, "%zu %s\r\n", i + 1, id);
+		io_printf(s->core.io, "%zu %s\r\n", i + 1, id);
 	}
-	evbuffer_add(out, ".\r\n", 3);
+	io_write(s->core.io, ".\r\n", 3);
 }
 
 void pop3_cmd_dele(struct pop3_session *s, const struct pop3_command *cmd)
@@ -112,10 +108,8 @@ static void send_stuffed(struct pop3_session *s, const char *p, size_t n)
 	struct pop3_send *t = &s->send;
 	const char *end = p + n;
 	/* At most one extra dot per two bytes (".\n" lines). */
-	struct evbuffer_iovec v;
-	if (evbuffer_reserve_space(io_output(s->core.io), (ev_ssize_t)(n + n / 2 + 1), &v, 1) != 1)
-		log_panic("evbuffer_reserve_space() failed");
-	char *o = v.iov_base;
+	char *start = io_output_reserve(s->core.io, n + n / 2 + 1);
+	char *o = start;
 	const char *run = p;
 	for (const char *q = p; (q = memchr(q, '.', (size_t)(end - q))) != NULL; q++) {
 		if (q == p ? !t->line_start : q[-1] != '\n')
@@ -128,8 +122,7 @@ static void send_stuffed(struct pop3_session *s, const char *p, size_t n)
 	}
 	memcpy(o, run, (size_t)(end - run));
 	o += end - run;
-	v.iov_len = (size_t)(o - (char *)v.iov_base);
-	evbuffer_commit_space(io_output(s->core.io), &v, 1);
+	io_output_commit(s->core.io, (size_t)(o - start));
 	t->prev = end[-1];
 	t->line_start = t->prev == '\n';
 }

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
 
 /* Which commands each state allows (RFC 1939 sections 4-6, RFC 2449 CAPA
@@ -62,7 +61,7 @@ void pop3_reply(struct pop3_session *s, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(io_output(s->core.io), fmt, ap);
+	io_vprintf(s->core.io, fmt, ap);
 	va_end(ap);
 	io_write(s->core.io, "\r\n", 2);
 }
@@ -72,7 +71,7 @@ void pop3_reply_error(struct pop3_session *s, const char *fmt, ...)
 	va_list ap;
 	io_write(s->core.io, "-ERR ", 5);
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(io_output(s->core.io), fmt, ap);
+	io_vprintf(s->core.io, fmt, ap);
 	va_end(ap);
 	io_write(s->core.io, "\r\n", 2);
 	session_error(&s->core);

@@ -1,22 +1,15 @@
 /* Delivery status notifications (RFC 3464, RFC 6522, RFC 3461 section 6). */
 #include "queue/bounce.h"
 #include "queue/spool.h"
+#include "lib/id.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
+#include "mime/compose.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static void append_date(struct buf *out, int64_t t)
-{
-	char tmp[64];
-	time_t tt = (time_t)t;
-	struct tm tm;
-	localtime_r(&tt, &tm);
-	strftime(tmp, sizeof(tmp), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	buf_append_str(out, tmp);
-}
 
 /* A field "Name: value" folded at spaces to stay near 78 columns
    (RFC 5322 2.1.1); control characters in value become '?'. */
@@ -105,7 +98,7 @@ static void append_status(struct buf *out, const struct bounce_info *info)
 		append_field(out, "Original-Envelope-Id", info->envid);
 	if (info->arrival > 0) {
 		buf_append_str(out, "Arrival-Date: ");
-		append_date(out, info->arrival);
+		mime_date_format(out, (time_t)info->arrival);
 		buf_append_str(out, "\r\n");
 	}
 	/* Per-recipient fields (RFC 3464 2.3), each group after a blank line. */
@@ -128,12 +121,12 @@ static void append_status(struct buf *out, const struct bounce_info *info)
 		buf_free(&v);
 		if (r->last_attempt > 0) {
 			buf_append_str(out, "Last-Attempt-Date: ");
-			append_date(out, r->last_attempt);
+			mime_date_format(out, (time_t)r->last_attempt);
 			buf_append_str(out, "\r\n");
 		}
 		if (r->will_retry_until > 0) {
 			buf_append_str(out, "Will-Retry-Until: ");
-			append_date(out, r->will_retry_until);
+			mime_date_format(out, (time_t)r->will_retry_until);
 			buf_append_str(out, "\r\n");
 		}
 	}
@@ -146,14 +139,6 @@ static size_t header_size(const char *msg, size_t len)
 			return i + 1;
 	}
 	return len;
-}
-
-static bool has_8bit(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)p[i] & 0x80)
-			return true;
-	return false;
 }
 
 bool bounce_compose(struct buf *out, const struct bounce_info *info)
@@ -173,13 +158,13 @@ bool bounce_compose(struct buf *out, const struct bounce_info *info)
 		snprintf(msgid, sizeof(msgid), "<%lld.%08x.%s@%s>", (long long)info->now, r,
 			 info->queue_id != NULL ? info->queue_id : "dsn", info->reporting_mta);
 
-	bool full = !strcmp(kind, "failed") && info->ret != QUEUE_RET_HDRS &&
+	bool full = !strcmp(kind, "failed") && info->ret != SMTP_RET_HDRS &&
 		    info->message_size <= BOUNCE_FULL_MAX;
 	size_t orig_len = full ? info->message_size : header_size(info->message, info->message_size);
-	bool eight = has_8bit(info->message, orig_len);
+	bool eight = utf8_has_8bit(info->message, orig_len);
 
 	buf_append_str(out, "Date: ");
-	append_date(out, info->now);
+	mime_date_format(out, (time_t)info->now);
 	buf_printf(out, "\r\nFrom: Mail Delivery System <MAILER-DAEMON@%s>\r\n", info->reporting_mta);
 	buf_printf(out, "To: <%s>\r\nSubject: %s\r\nMessage-ID: %s\r\n", info->sender, subject, msgid);
 	buf_append_str(out, "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n");
@@ -217,14 +202,14 @@ int bounce_enqueue(const char *data_dir, const struct bounce_info *info, char **
 	buf_append_str(&msg, "Return-Path: <>\r\n");
 	size_t offset = msg.len;
 	bool eight = bounce_compose(&msg, info);
-	char id[32];
-	queue_new_id(id);
-	struct queue_rcpt rcpt = { .address = info->sender, .orcpt = NULL, .notify = QUEUE_NOTIFY_NEVER };
+	char id[ID_SIZE];
+	id_new(id);
+	struct queue_rcpt rcpt = { .address = info->sender, .orcpt = NULL, .notify = SMTP_NOTIFY_NEVER };
 	struct queue_envelope env = {
 		.sender = "",
-		.ret = QUEUE_RET_DEFAULT,
-		.body = eight ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
-		.smtputf8 = has_8bit(info->sender, strlen(info->sender)),
+		.ret = SMTP_RET_DEFAULT,
+		.body = eight ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
+		.smtputf8 = utf8_has_8bit(info->sender, strlen(info->sender)),
 		.client_ip = "127.0.0.1",
 		.helo = info->reporting_mta,
 		.rcpts = &rcpt,

@@ -29,7 +29,7 @@ struct bounce_info {
 	const char *envid;          /* or NULL */
 	int64_t arrival;
 	int64_t now;
-	enum queue_ret ret;
+	enum smtp_ret ret;
 	const char *message;        /* the original content (CRLF lines) */
 	size_t message_size;
 	const struct bounce_rcpt *rcpts;

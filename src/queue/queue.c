@@ -66,16 +66,6 @@ bool queue_id_valid(const char *id)
 	return n > 0 && n <= 40;
 }
 
-void queue_new_id(char out[32])
-{
-	static unsigned counter;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	unsigned r = (unsigned)random() ^ (unsigned)getpid() << 8;
-	snprintf(out, 32, "Q%llx%05lx%x%04x", (unsigned long long)ts.tv_sec, (long)(ts.tv_nsec / 10000),
-		 (unsigned)(counter++ & 0xfff), r & 0xffff);
-}
-
 /* ---- names ---- */
 
 static const char *const state_names[] = { "pending", "delivered", "bounced" };
@@ -87,12 +77,12 @@ const char *queue_rcpt_state_name(enum queue_rcpt_state state)
 	return state_names[state];
 }
 
-const char *queue_ret_name(enum queue_ret ret)
+const char *queue_ret_name(enum smtp_ret ret)
 {
 	return ret_names[ret];
 }
 
-const char *queue_body_name(enum queue_body body)
+const char *queue_body_name(enum smtp_body body)
 {
 	return body_names[body];
 }
@@ -101,13 +91,13 @@ const char *queue_notify_string(unsigned notify)
 {
 	static char out[40];
 	out[0] = '\0';
-	if (notify & QUEUE_NOTIFY_NEVER)
+	if (notify & SMTP_NOTIFY_NEVER)
 		return "NEVER";
-	if (notify & QUEUE_NOTIFY_SUCCESS)
+	if (notify & SMTP_NOTIFY_SUCCESS)
 		strcat(out, "SUCCESS,");
-	if (notify & QUEUE_NOTIFY_FAILURE)
+	if (notify & SMTP_NOTIFY_FAILURE)
 		strcat(out, "FAILURE,");
-	if (notify & QUEUE_NOTIFY_DELAY)
+	if (notify & SMTP_NOTIFY_DELAY)
 		strcat(out, "DELAY,");
 	if (out[0] != '\0')
 		out[strlen(out) - 1] = '\0';
@@ -360,12 +350,12 @@ static int parse_line(struct queue_entry *e, char *line)
 	} else if (!strcmp(key, "ret")) {
 		if ((idx = name_index(ret_names, N_ELEMENTS(ret_names), f[1])) < 0)
 			return -1;
-		e->ret = (enum queue_ret)idx;
+		e->ret = (enum smtp_ret)idx;
 		return 0;
 	} else if (!strcmp(key, "body")) {
 		if ((idx = name_index(body_names, N_ELEMENTS(body_names), f[1])) < 0)
 			return -1;
-		e->body = (enum queue_body)idx;
+		e->body = (enum smtp_body)idx;
 		return 0;
 	} else if (!strcmp(key, "smtputf8")) {
 		if (parse_int64(f[1], &v) < 0)

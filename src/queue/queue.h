@@ -6,31 +6,23 @@
    per-recipient state, rewritten durably (tmp + fsync + rename + fsync dir)
    on every state change. */
 
+#include "smtp/smtp_dsn.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
-enum queue_notify {
-	QUEUE_NOTIFY_DEFAULT = 0,
-	QUEUE_NOTIFY_NEVER = 1,
-	QUEUE_NOTIFY_SUCCESS = 2,
-	QUEUE_NOTIFY_FAILURE = 4,
-	QUEUE_NOTIFY_DELAY = 8
-};
-enum queue_ret { QUEUE_RET_DEFAULT, QUEUE_RET_FULL, QUEUE_RET_HDRS };
-enum queue_body { QUEUE_BODY_7BIT, QUEUE_BODY_8BITMIME, QUEUE_BODY_BINARYMIME };
-
 struct queue_rcpt {
 	const char *address;
 	const char *orcpt; /* "rfc822;x@y" or NULL */
-	unsigned notify;   /* enum queue_notify bits */
+	unsigned notify;   /* enum smtp_notify bits */
 };
 
 struct queue_envelope {
 	const char *sender; /* "" for the null sender <> */
 	const char *envid;  /* DSN ENVID or NULL */
-	enum queue_ret ret;
-	enum queue_body body;
+	enum smtp_ret ret;
+	enum smtp_body body;
 	bool smtputf8;
 	const char *auth_user; /* or NULL */
 	const char *client_ip;

@@ -8,6 +8,7 @@
 #include "dns/dns.h"
 #include "lib/fsutil.h"
 #include "lib/heartbeat.h"
+#include "lib/id.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -198,11 +199,11 @@ static void save_work(void *arg)
 	bool dsn_ok = true;
 	for (int i = 0; i < t->ndsn; i++) {
 		struct save_dsn *d = &t->dsn[i];
-		char id[32];
-		queue_new_id(id);
-		struct queue_rcpt rcpt = { .address = d->to, .notify = QUEUE_NOTIFY_NEVER };
+		char id[ID_SIZE];
+		id_new(id);
+		struct queue_rcpt rcpt = { .address = d->to, .notify = SMTP_NOTIFY_NEVER };
 		struct queue_envelope env = {
-			.sender = "", .body = d->eight ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
+			.sender = "", .body = d->eight ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
 			.client_ip = "127.0.0.1", .helo = runner->cfg->hostname, .rcpts = &rcpt, .nrcpts = 1,
 		};
 		if (queue_enqueue_data(runner->cfg->data_dir, id, d->data.data, d->data.len,
@@ -355,9 +356,9 @@ static void runner_save(struct qmsg *m)
 
 static bool notify_failure(const struct qmsg *m, unsigned notify)
 {
-	if (m->e.sender[0] == '\0' || (notify & QUEUE_NOTIFY_NEVER))
+	if (m->e.sender[0] == '\0' || (notify & SMTP_NOTIFY_NEVER))
 		return false;
-	return notify == QUEUE_NOTIFY_DEFAULT || (notify & QUEUE_NOTIFY_FAILURE);
+	return notify == SMTP_NOTIFY_DEFAULT || (notify & SMTP_NOTIFY_FAILURE);
 }
 
 static void dsn_add(struct buf *list, size_t idx, const char *action)
@@ -408,7 +409,7 @@ void runner_job_done(struct qjob *job)
 			log_info("queue sent id=%s to=<%s> relay=%s reply=%s", m->e.id, r->address,
 				 job->local ? "local" : job->remote_mta != NULL ? job->remote_mta : "?",
 				 r->last_reply != NULL ? r->last_reply : "");
-			if ((r->notify & QUEUE_NOTIFY_SUCCESS) && m->e.sender[0] != '\0' &&
+			if ((r->notify & SMTP_NOTIFY_SUCCESS) && m->e.sender[0] != '\0' &&
 			    (job->local || job->cmsg.dsn_relayed))
 				dsn_add(&m->dsn_success, i, job->local ? "delivered" : "relayed");
 			break;
@@ -429,7 +430,7 @@ void runner_job_done(struct qjob *job)
 			log_info("queue deferred id=%s to=<%s> attempts=%d next=%llds reply=%s", m->e.id,
 				 r->address, r->attempts, (long long)(r->next_attempt - now),
 				 r->last_reply != NULL ? r->last_reply : "");
-			if ((r->notify & QUEUE_NOTIFY_DELAY) && !(r->notify & QUEUE_NOTIFY_NEVER) &&
+			if ((r->notify & SMTP_NOTIFY_DELAY) && !(r->notify & SMTP_NOTIFY_NEVER) &&
 			    !r->delay_notified && m->e.sender[0] != '\0' && now - m->e.created >= si.delay_warning) {
 				r->delay_notified = true;
 				dsn_add(&m->dsn_delayed, i, "delayed");
@@ -758,27 +759,6 @@ static void sig_usr1_cb(evutil_socket_t fd, short what, void *arg)
 	runner_flush_all();
 }
 
-static int runner_parse_relayhost(const char *value)
-{
-	if (value == NULL || value[0] == '\0')
-		return 0;
-	struct listen_addr a;
-	char *error = NULL;
-	char *v = strchr(value, ':') != NULL && strrchr(value, ']') < strrchr(value, ':')
-		  ? xstrdup(value)
-		  : xasprintf("%s:%d", value, runner->cfg->relay_implicit_tls ? 465 : 25);
-	int rc = config_parse_listen(v, &a, &error);
-	free(v);
-	if (rc < 0 || a.port <= 0) {
-		log_error("queue [relay] relayhost '%s' is invalid: %s", value, error != NULL ? error : "no port");
-		free(error);
-		return -1;
-	}
-	runner->relay_host = a.host;
-	runner->relay_port = a.port;
-	return 0;
-}
-
 static int runner_setup(const struct config *cfg)
 {
 	char *error = NULL;
@@ -792,14 +772,13 @@ static int runner_setup(const struct config *cfg)
 	int qfd = fs_open_dir_beneath(cfg->data_dir, "queue", true, 0750, (uid_t)-1, (gid_t)-1, &error);
 	if (qfd >= 0)
 		close(qfd);
-	if (qfd < 0 ||
-	    queue_schedule_init(&runner->sched, cfg->queue_retry, cfg->queue_lifetime, &error) < 0) {
+	if (qfd < 0) {
 		log_error("queue runner setup failed: %s", error);
 		free(error);
 		return -1;
 	}
-	if (runner_parse_relayhost(cfg->relayhost) < 0)
-		return -1;
+	queue_schedule_init(&runner->sched, cfg->queue_retry.seconds, cfg->queue_retry.count,
+			    cfg->queue_lifetime);
 	runner->base = event_base_new();
 	runner->dns = dns_resolver_new(runner->base, cfg->dns_resolver, &error);
 	if (runner->dns == NULL) {
@@ -869,7 +848,6 @@ static void runner_teardown(void)
 	if (runner->base != NULL)
 		event_base_free(runner->base);
 	queue_schedule_deinit(&runner->sched);
-	free(runner->relay_host);
 	free(runner->userdb_path);
 	free(runner->hash);
 	free(runner->qdir);

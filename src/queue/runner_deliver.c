@@ -409,7 +409,7 @@ static void conn_sent_cb(struct smtp_client *client, const struct smtp_client_re
 	free(job->remote_mta);
 	job->remote_mta = xstrdup(c->hosts[c->hi]);
 	struct qjob *retry = NULL;
-	if (c->hi + 1 < c->nhosts && runner->relay_host == NULL)
+	if (c->hi + 1 < c->nhosts && runner->cfg->relayhost.host == NULL)
 		retry = job_split_temp(job); /* "each MX tried in turn on 4xx" */
 	if (job->n > 0)
 		runner_job_done(job);
@@ -497,14 +497,14 @@ static void conn_route(struct qconn *c)
 	const struct route *route = config_route(cfg, domain);
 	c->set.helo_name = cfg->hostname;
 	c->set.tls = (enum tls_policy)cfg->outbound_tls;
-	if (route != NULL || runner->relay_host != NULL) {
+	if (route != NULL || cfg->relayhost.host != NULL) {
 		char **hosts = xcalloc(1, sizeof(char *));
 		if (route != NULL) {
 			hosts[0] = xstrdup(route->host);
 			c->port = route->port;
 		} else {
-			hosts[0] = xstrdup(runner->relay_host);
-			c->port = runner->relay_port;
+			hosts[0] = xstrdup(cfg->relayhost.host);
+			c->port = cfg->relayhost.port;
 			c->set.tls = (enum tls_policy)cfg->relay_tls;
 			c->set.implicit_tls = cfg->relay_implicit_tls != 0;
 			if (cfg->relay_user != NULL && cfg->relay_user[0] != '\0') {

@@ -80,9 +80,6 @@ struct runner {
 	bool stopping;
 	int saves_pending;
 	int local_pending;
-	/* relayhost parsed */
-	char *relay_host;
-	int relay_port;
 };
 
 extern struct runner *runner;

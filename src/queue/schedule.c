@@ -1,35 +1,21 @@
 #include "queue/schedule.h"
-#include "lib/config.h"
 #include "lib/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-int queue_schedule_init(struct queue_schedule *s, const char *retry, int lifetime, char **error_r)
+void queue_schedule_init(struct queue_schedule *s, const int *delays, size_t count, int lifetime)
 {
 	memset(s, 0, sizeof(*s));
 	s->lifetime = lifetime;
-	char *copy = xstrdup(retry != NULL ? retry : "");
-	char *save = NULL;
-	for (char *tok = strtok_r(copy, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
-		int secs;
-		if (config_parse_duration(tok, &secs) < 0 || secs < 1) {
-			*error_r = xasprintf("[queue] retry: '%s' is not a duration", tok);
-			free(copy);
-			queue_schedule_deinit(s);
-			return -1;
-		}
-		s->delays = xreallocarray(s->delays, s->count + 1, sizeof(int));
-		s->delays[s->count++] = secs;
-	}
-	free(copy);
-	if (s->count == 0) {
+	if (count == 0) {
 		/* RFC 5321 4.5.4.1 suggests 30 minutes. */
-		s->delays = xmalloc(sizeof(int));
-		s->delays[0] = 1800;
-		s->count = 1;
+		static const int half_hour = 1800;
+		delays = &half_hour;
+		count = 1;
 	}
-	return 0;
+	s->delays = xmemdup(delays, count * sizeof(*delays));
+	s->count = count;
 }
 
 void queue_schedule_deinit(struct queue_schedule *s)

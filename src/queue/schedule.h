@@ -12,9 +12,9 @@ struct queue_schedule {
 	int lifetime;     /* seconds */
 };
 
-/* Parses "5m,10m,1h" (durations as config_parse_duration reads them).
-   0, or -1 with *error_r (caller frees). */
-int queue_schedule_init(struct queue_schedule *s, const char *retry, int lifetime, char **error_r);
+/* Copies the delays ([queue] retry, parsed by the configuration; each at
+   least 1 second).  No delays means RFC 5321's 30 minutes. */
+void queue_schedule_init(struct queue_schedule *s, const int *delays, size_t count, int lifetime);
 void queue_schedule_deinit(struct queue_schedule *s);
 /* The delay after the attempts-th failed attempt (attempts >= 1). */
 int queue_schedule_delay(const struct queue_schedule *s, int attempts);

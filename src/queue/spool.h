@@ -29,7 +29,7 @@ enum queue_rcpt_state { QUEUE_RCPT_PENDING, QUEUE_RCPT_DELIVERED, QUEUE_RCPT_BOU
 struct queue_entry_rcpt {
 	char *address;
 	char *orcpt;          /* "rfc822;x@y" (xtext-decoded) or NULL */
-	unsigned notify;      /* enum queue_notify bits */
+	unsigned notify;      /* enum smtp_notify bits */
 	enum queue_rcpt_state state;
 	int attempts;
 	int64_t next_attempt; /* unix time */
@@ -45,8 +45,8 @@ struct queue_entry {
 	uint64_t offset;
 	char *sender;         /* "" = null sender */
 	char *envid;          /* xtext-decoded, or NULL */
-	enum queue_ret ret;
-	enum queue_body body;
+	enum smtp_ret ret;
+	enum smtp_body body;
 	bool smtputf8;
 	char *auth_user, *client_ip, *helo;  /* or NULL */
 	struct queue_entry_rcpt *rcpts;
@@ -60,8 +60,6 @@ char *queue_dir(const char *data_dir);
 char *queue_path(const char *qdir, const char *id, const char *suffix);
 /* True for the spool's id syntax: 1-40 letters and digits. */
 bool queue_id_valid(const char *id);
-/* A new unique id ("Q" + time + counter + random, letters and digits). */
-void queue_new_id(char out[32]);
 
 /* Fills e from env (copies every string). */
 void queue_entry_from_envelope(struct queue_entry *e, const char *id, uint64_t offset,
@@ -115,8 +113,8 @@ int queue_flush(const char *data_dir, const char *id, char **error_r);
 
 /* Names for display and the envelope file. */
 const char *queue_rcpt_state_name(enum queue_rcpt_state state);
-const char *queue_ret_name(enum queue_ret ret);
-const char *queue_body_name(enum queue_body body);
+const char *queue_ret_name(enum smtp_ret ret);
+const char *queue_body_name(enum smtp_body body);
 /* "SUCCESS,FAILURE" / "NEVER" / "" for the default, into a static buffer. */
 const char *queue_notify_string(unsigned notify);
 #endif

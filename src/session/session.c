@@ -2,6 +2,7 @@
 #include "session/session.h"
 #include "lib/config.h"
 #include "lib/hash.h"
+#include "lib/id.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -135,31 +136,6 @@ void service_drain(struct service_ctx *ctx)
 		next = s->next;
 		s->ops->drain(s);
 	}
-}
-
-void session_new_id(char out[24])
-{
-	/* Time in microseconds, pid and a counter, base 36: unique per host. */
-	static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-	static unsigned counter;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	unsigned long long v =
-	    (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
-	char tmp[24];
-	int n = 0;
-	while (v > 0 && n < 12) {
-		tmp[n++] = digits[v % 36];
-		v /= 36;
-	}
-	unsigned long long w = ((unsigned long long)getpid() << 16) | (counter++ & 0xffff);
-	for (int i = 0; i < 6; i++) {
-		tmp[n++] = digits[w % 36];
-		w /= 36;
-	}
-	for (int i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	out[n] = '\0';
 }
 
 /* ---- the skeleton ---- */
@@ -319,7 +295,7 @@ void session_start(struct session *s, const struct session_ops *ops, struct serv
 	s->ctx = ctx;
 	s->conn = *conn;
 	session_link(s);
-	session_new_id(s->id);
+	id_new(s->id);
 	s->io = io_new(ctx->base, conn->fd, session_io, s);
 	io_set_timeout(s->io, ops->timeout(ctx->cfg));
 	log_info("%s connect session=%s service=%s ip=%s port=%d", ops->protocol, s->id,

@@ -83,10 +83,6 @@ void service_drain(struct service_ctx *ctx);
 bool service_plaintext_auth_allowed(const struct service_ctx *ctx, const struct conn_info *conn,
 				    bool tls_active);
 
-/* A short unique id for a session or message (letters and digits, 12-18
-   characters), also used as the queue id. */
-void session_new_id(char out[24]);
-
 /* Why a session is refused or closed by the skeleton. */
 enum session_bye {
 	SESSION_BYE_DRAINING,        /* server shutting down */

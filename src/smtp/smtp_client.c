@@ -7,6 +7,7 @@
 #include "lib/io.h"
 #include "lib/log.h"
 #include "lib/tls.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "mime/path.h"
 
@@ -445,14 +446,6 @@ static void txn_refuse(struct smtp_client *c, const char *enhanced, char *reply)
 	client_report_later(c, SMTP_CLIENT_PERMFAIL, "MAIL FROM", reply, enhanced);
 }
 
-static bool is_ascii(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s & 0x80)
-			return false;
-	return true;
-}
-
 /* Decides how the data travels; returns false (and refuses the message)
    when it cannot go to this server. */
 static bool txn_prepare_data(struct smtp_client *c)
@@ -464,18 +457,18 @@ static bool txn_prepare_data(struct smtp_client *c)
 	c->body_8bit = false;
 	buf_reset(&c->conv);
 	unsigned caps = c->caps.flags;
-	bool has8 = msg->body != QUEUE_BODY_7BIT && smtp_client_has_8bit(msg->data, msg->size);
+	bool has8 = msg->body != SMTP_BODY_7BIT && utf8_has_8bit(msg->data, msg->size);
 	if (msg->smtputf8 && !(caps & SMTP_CAP_SMTPUTF8)) {
 		/* RFC 6531 3.7.5: only a message that really needs SMTPUTF8
 		   is refused. */
-		bool need = !is_ascii(msg->sender);
+		bool need = utf8_has_8bit(msg->sender, strlen(msg->sender));
 		for (size_t i = 0; i < msg->nrcpts && !need; i++)
-			need = !is_ascii(msg->rcpts[i].address);
+			need = utf8_has_8bit(msg->rcpts[i].address, strlen(msg->rcpts[i].address));
 		size_t hdr_end = msg->size;
 		const char *end = memmem(msg->data, msg->size, "\r\n\r\n", 4);
 		if (end != NULL)
 			hdr_end = (size_t)(end - msg->data);
-		need = need || smtp_client_has_8bit(msg->data, hdr_end);
+		need = need || utf8_has_8bit(msg->data, hdr_end);
 		if (need) {
 			txn_refuse(c, "5.6.7",
 				   xasprintf("554 5.6.7 %s does not support SMTPUTF8, which the message needs",
@@ -483,7 +476,7 @@ static bool txn_prepare_data(struct smtp_client *c)
 			return false;
 		}
 	}
-	if (msg->body == QUEUE_BODY_BINARYMIME && (caps & SMTP_CAP_BINARYMIME) && (caps & SMTP_CAP_CHUNKING)) {
+	if (msg->body == SMTP_BODY_BINARYMIME && (caps & SMTP_CAP_BINARYMIME) && (caps & SMTP_CAP_CHUNKING)) {
 		c->use_bdat = true;
 	} else if (has8 && !(caps & SMTP_CAP_8BITMIME)) {
 		const char *error;
@@ -496,7 +489,7 @@ static bool txn_prepare_data(struct smtp_client *c)
 		c->data = c->conv.data;
 		c->size = c->conv.len;
 		msg->converted_8bit = true;
-	} else if (msg->body != QUEUE_BODY_7BIT && (caps & SMTP_CAP_8BITMIME)) {
+	} else if (msg->body != SMTP_BODY_7BIT && (caps & SMTP_CAP_8BITMIME)) {
 		c->body_8bit = true;
 	}
 	if (c->caps.size > 0 && c->size > c->caps.size) {
@@ -522,8 +515,8 @@ static void txn_write_mail(struct smtp_client *c, struct buf *b)
 	if (msg->smtputf8 && (caps & SMTP_CAP_SMTPUTF8))
 		buf_append_str(b, " SMTPUTF8");
 	if (caps & SMTP_CAP_DSN) {
-		if (msg->ret != QUEUE_RET_DEFAULT)
-			buf_append_str(b, msg->ret == QUEUE_RET_FULL ? " RET=FULL" : " RET=HDRS");
+		if (msg->ret != SMTP_RET_DEFAULT)
+			buf_append_str(b, msg->ret == SMTP_RET_FULL ? " RET=FULL" : " RET=HDRS");
 		if (msg->envid != NULL && msg->envid[0] != '\0') {
 			buf_append_str(b, " ENVID=");
 			smtp_client_xtext(b, msg->envid);
@@ -535,15 +528,15 @@ static void txn_write_mail(struct smtp_client *c, struct buf *b)
 /* NOTIFY=... (RFC 3461 4.1). */
 static void append_notify(struct buf *b, unsigned notify)
 {
-	if (notify & QUEUE_NOTIFY_NEVER) {
+	if (notify & SMTP_NOTIFY_NEVER) {
 		buf_append_str(b, "NEVER");
 		return;
 	}
 	static const struct {
 		unsigned bit;
 		const char *name;
-	} names[] = { { QUEUE_NOTIFY_SUCCESS, "SUCCESS" }, { QUEUE_NOTIFY_FAILURE, "FAILURE" },
-		      { QUEUE_NOTIFY_DELAY, "DELAY" } };
+	} names[] = { { SMTP_NOTIFY_SUCCESS, "SUCCESS" }, { SMTP_NOTIFY_FAILURE, "FAILURE" },
+		      { SMTP_NOTIFY_DELAY, "DELAY" } };
 	bool first = true;
 	for (size_t i = 0; i < N_ELEMENTS(names); i++) {
 		if (notify & names[i].bit) {
@@ -557,7 +550,7 @@ static void txn_write_rcpt(struct smtp_client *c, struct buf *b, const struct sm
 {
 	buf_printf(b, "RCPT TO:<%s>", r->address);
 	if (c->caps.flags & SMTP_CAP_DSN) {
-		if (r->notify != QUEUE_NOTIFY_DEFAULT) {
+		if (r->notify != SMTP_NOTIFY_DEFAULT) {
 			buf_append_str(b, " NOTIFY=");
 			append_notify(b, r->notify);
 		}
@@ -567,7 +560,7 @@ static void txn_write_rcpt(struct smtp_client *c, struct buf *b, const struct sm
 			buf_append(b, r->orcpt, (size_t)(semi - r->orcpt) + 1);
 			smtp_client_xtext(b, semi + 1);
 		}
-	} else if (r->notify & QUEUE_NOTIFY_SUCCESS) {
+	} else if (r->notify & SMTP_NOTIFY_SUCCESS) {
 		c->msg->dsn_relayed = true;
 	}
 	buf_append_str(b, "\r\n");

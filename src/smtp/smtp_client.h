@@ -10,7 +10,7 @@
    status codes (RFC 3463). */
 #include "lib/buf.h"
 #include "lib/config.h"
-#include "queue/queue.h"
+#include "smtp/smtp_dsn.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -114,7 +114,7 @@ struct smtp_client_result {
 struct smtp_client_rcpt {
 	const char *address;
 	const char *orcpt;        /* "rfc822;x@y" (not xtext-encoded) or NULL */
-	unsigned notify;          /* enum queue_notify bits */
+	unsigned notify;          /* enum smtp_notify bits */
 	/* results of smtp_client_send(): */
 	enum smtp_client_status status;
 	char *reply;              /* one line, heap (freed by smtp_client_msg_clear) */
@@ -126,8 +126,8 @@ struct smtp_client_rcpt {
 struct smtp_client_msg {
 	const char *sender;       /* "" for <> */
 	const char *envid;        /* or NULL */
-	enum queue_ret ret;
-	enum queue_body body;
+	enum smtp_ret ret;
+	enum smtp_body body;
 	bool smtputf8;
 	struct smtp_client_rcpt *rcpts;
 	size_t nrcpts;
@@ -181,8 +181,6 @@ int smtp_client_submit_sync(const char *host, int port, const struct smtp_client
 void smtp_client_dot_stuff(struct buf *out, const char *data, size_t len);
 /* xtext encoding (RFC 3461 section 4) of s. */
 void smtp_client_xtext(struct buf *out, const char *s);
-/* True when any byte has the high bit set. */
-bool smtp_client_has_8bit(const char *data, size_t len);
 /* Converts an 8-bit message into 7-bit by re-encoding each 8-bit text part
    of the MIME structure as quoted-printable (RFC 6152 section 3; RFC 1652
    section 6: "the conversion ... should be done by re-encoding").  Returns 0

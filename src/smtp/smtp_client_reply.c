@@ -2,6 +2,7 @@
    EHLO keywords, and the data transformations before sending. */
 #include "smtp/smtp_client.h"
 #include "lib/log.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "mime/base64.h"
 #include "mime/header.h"
@@ -231,14 +232,6 @@ void smtp_client_xtext(struct buf *out, const char *s)
 	}
 }
 
-bool smtp_client_has_8bit(const char *data, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)data[i] & 0x80)
-			return true;
-	return false;
-}
-
 /* Writes the header block of a part without its Content-Transfer-Encoding
    fields, then the new one and the blank line. */
 static int rewrite_header(struct buf *out, const char *data, size_t len, const char *cte)
@@ -268,7 +261,7 @@ int smtp_client_downgrade_8bit(const char *data, size_t len, struct buf *out, co
 	size_t pos = 0;
 	int rc = 0;
 	for (const struct mime_part *p = msg->root; p != NULL; p = mime_part_next(p)) {
-		if (smtp_client_has_8bit(data + p->header.offset, p->header.size)) {
+		if (utf8_has_8bit(data + p->header.offset, p->header.size)) {
 			*error_r = "8-bit header text cannot be converted to 7 bits";
 			rc = -1;
 			break;
@@ -279,8 +272,7 @@ int smtp_client_downgrade_8bit(const char *data, size_t len, struct buf *out, co
 		    p->encoding != MIME_ENC_BINARY)
 			continue;
 		const char *body = data + p->body.offset;
-		if (!smtp_client_has_8bit(body, p->body.size) &&
-		    memchr(body, '\0', p->body.size) == NULL)
+		if (!utf8_has_8bit(body, p->body.size) && memchr(body, '\0', p->body.size) == NULL)
 			continue;
 		buf_append(out, data + pos, p->header.offset - pos);
 		bool text = !strcmp(p->ct.type, "text") && p->encoding != MIME_ENC_BINARY;
@@ -298,7 +290,7 @@ int smtp_client_downgrade_8bit(const char *data, size_t len, struct buf *out, co
 	}
 	if (rc == 0) {
 		buf_append(out, data + pos, len - pos);
-		if (smtp_client_has_8bit(out->data, out->len)) {
+		if (utf8_has_8bit(out->data, out->len)) {
 			*error_r = "8-bit text outside any convertible part";
 			rc = -1;
 		}

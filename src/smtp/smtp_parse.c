@@ -277,9 +277,9 @@ int smtp_mail_params_parse(struct smtp_command *cmd, struct smtp_mail_params *p,
 		} else if (!strcmp(k, "RET")) {
 			bit = 8;
 			if (v != NULL && !strcasecmp(v, "FULL"))
-				p->ret = 1;
+				p->ret = SMTP_RET_FULL;
 			else if (v != NULL && !strcasecmp(v, "HDRS"))
-				p->ret = 2;
+				p->ret = SMTP_RET_HDRS;
 			else {
 				*error_r = "RET must be FULL or HDRS";
 				return -1;

@@ -3,6 +3,8 @@
 /* SMTP command parsing (RFC 5321 section 4.1): one command line in, a typed
    command out.  The line has no CRLF.  Strings in the result point into
    cmd->text and live as long as cmd. */
+#include "smtp/smtp_dsn.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,21 +51,16 @@ const char *smtp_verb_name(enum smtp_verb verb);
 
 /* MAIL FROM parameters (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8,
    RFC 3461 RET and ENVID, RFC 4954 AUTH). */
-enum smtp_body { SMTP_BODY_7BIT, SMTP_BODY_8BITMIME, SMTP_BODY_BINARYMIME };
 struct smtp_mail_params {
 	uint64_t size;         /* 0 when not given */
 	enum smtp_body body;
 	bool smtputf8;
-	int ret;               /* 0 none, 1 FULL, 2 HDRS */
+	enum smtp_ret ret;     /* SMTP_RET_DEFAULT when not given */
 	char *envid;           /* xtext-decoded, or NULL */
 };
 /* RCPT TO parameters (RFC 3461 NOTIFY and ORCPT). */
-#define SMTP_NOTIFY_NEVER 1
-#define SMTP_NOTIFY_SUCCESS 2
-#define SMTP_NOTIFY_FAILURE 4
-#define SMTP_NOTIFY_DELAY 8
 struct smtp_rcpt_params {
-	unsigned notify;       /* 0 when not given */
+	unsigned notify;       /* enum smtp_notify bits, 0 when not given */
 	char *orcpt;           /* "rfc822;addr" with addr xtext-decoded, or NULL */
 };
 /* Validate and decode the parameters of a parsed MAIL or RCPT command.

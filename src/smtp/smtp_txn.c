@@ -7,10 +7,12 @@
 #include "store/deliver.h"
 #include "lib/config.h"
 #include "lib/fsutil.h"
+#include "lib/id.h"
 #include "lib/io.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "mime/compose.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +22,6 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-#include <event2/buffer.h>
 
 #define FLUSH_THRESHOLD (64 * 1024)
 
@@ -101,7 +102,7 @@ void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
 	}
 	struct smtp_txn *t = xcalloc(1, sizeof(*t));
 	t->fd = -1;
-	session_new_id(t->id);
+	id_new(t->id);
 	t->sender = path.address;
 	t->params = params;
 	t->envid = params.envid ? xstrdup(params.envid) : NULL;
@@ -252,7 +253,9 @@ static void write_trace_headers(struct smtp_session *s, struct smtp_txn *t)
 		   s->core.tls && s->esmtp ? "S" : "", s->auth_user && s->esmtp ? "A" : "", t->id);
 	if (t->nrcpts == 1 && !t->params.smtputf8)
 		buf_printf(&t->out, "\r\n\tfor <%s>", t->rcpts[0].address);
-	buf_printf(&t->out, ";\r\n\t%s\r\n", date);
+	buf_append_str(&t->out, ";\r\n\t");
+	mime_date_format(&t->out, time(NULL));
+	buf_append_str(&t->out, "\r\n");
 }
 
 static int open_spool(struct smtp_session *s, struct smtp_txn *t)
@@ -350,18 +353,16 @@ static void commit_work(void *arg)
 			n++;
 		}
 		struct queue_envelope env = {
-		    .sender = t->sender,
-		    .envid = t->envid,
-		    .ret = t->params.ret == 1   ? QUEUE_RET_FULL
-			   : t->params.ret == 2 ? QUEUE_RET_HDRS
-						: QUEUE_RET_DEFAULT,
-		    .body = t->params.body == SMTP_BODY_8BITMIME ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT,
-		    .smtputf8 = t->params.smtputf8,
-		    .auth_user = job->s->auth_user,
-		    .client_ip = job->s->core.conn.ip,
-		    .helo = job->s->helo,
-		    .rcpts = qr,
-		    .nrcpts = (size_t)n,
+			.sender = t->sender,
+			.envid = t->envid,
+			.ret = t->params.ret,
+			.body = t->params.body == SMTP_BODY_8BITMIME ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
+			.smtputf8 = t->params.smtputf8,
+			.auth_user = job->s->auth_user,
+			.client_ip = job->s->core.conn.ip,
+			.helo = job->s->helo,
+			.rcpts = qr,
+			.nrcpts = (size_t)n,
 		};
 		int rc = queue_enqueue(job->data_dir, t->id, t->path, (off_t)t->header_len, &env, &job->error);
 		free(qr);
@@ -446,14 +447,12 @@ static void finish_message(struct smtp_session *s)
 bool smtp_data_input(struct smtp_session *s)
 {
 	struct smtp_txn *t = s->txn;
-	struct evbuffer *in = io_input(s->core.io);
-	while (evbuffer_get_length(in) > 0) {
-		struct evbuffer_iovec v;
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-			break;
+	const char *data;
+	size_t len;
+	while ((len = io_input_peek(s->core.io, &data)) > 0) {
 		bool done;
-		size_t used = smtp_data_scan(&t->scanner, v.iov_base, v.iov_len, &t->out, &done);
-		evbuffer_drain(in, used);
+		size_t used = smtp_data_scan(&t->scanner, data, len, &t->out, &done);
+		io_input_drain(s->core.io, used);
 		flush_out(t, false);
 		if (done) {
 			finish_message(s);
@@ -544,18 +543,16 @@ static void bdat_chunk_done(struct smtp_session *s)
 bool smtp_bdat_input(struct smtp_session *s)
 {
 	struct smtp_txn *t = s->txn;
-	struct evbuffer *in = io_input(s->core.io);
-	while (t->bdat_left > 0 && evbuffer_get_length(in) > 0) {
-		struct evbuffer_iovec v;
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-			break;
-		size_t take = v.iov_len < t->bdat_left ? v.iov_len : (size_t)t->bdat_left;
+	const char *data;
+	size_t len;
+	while (t->bdat_left > 0 && (len = io_input_peek(s->core.io, &data)) > 0) {
+		size_t take = len < t->bdat_left ? len : (size_t)t->bdat_left;
 		if (!t->bdat_discard) {
 			bool done;
-			smtp_data_scan(&t->scanner, v.iov_base, take, &t->out, &done);
+			smtp_data_scan(&t->scanner, data, take, &t->out, &done);
 			flush_out(t, false);
 		}
-		evbuffer_drain(in, take);
+		io_input_drain(s->core.io, take);
 		t->bdat_left -= take;
 	}
 	if (t->bdat_left > 0)

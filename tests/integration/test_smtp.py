@@ -677,6 +677,33 @@ class TestServerControl(unittest.TestCase):
         finally:
             srv.cleanup()
 
+    def test_check_rejects_what_the_queue_runner_would(self):
+        # [queue] retry and [relay] relayhost are parsed when the file is
+        # read: `postoffice check` names file, line and key instead of the
+        # queue runner failing at start.
+        cases = [("[queue]\nretry = 5x, banana\n",
+                  "[queue] retry: '5x' is not a duration"),
+                 ("[relay]\nrelayhost = relay.example:smtp\n",
+                  "[relay] relayhost: port must be a number from 1 to 65535"),
+                 ("[relay]\nrelayhost = [::1\n",
+                  "[relay] relayhost: expected [host] or [host]:port")]
+        for extra, message in cases:
+            srv = Server(extra_config=extra)
+            try:
+                r = srv.cli("check", check=False)
+                self.assertNotEqual(r.returncode, 0, extra)
+                err = r.stderr.decode()
+                self.assertRegex(err, re.escape(srv.config_path) + r":\d+: " + re.escape(message))
+            finally:
+                srv.cleanup()
+        srv = Server(extra_config="[queue]\nretry = 1m, 2h\n[relay]\nrelayhost = relay.example\n")
+        try:
+            out = srv.cli("check").stdout.decode()
+            self.assertIn("retry = 60s,7200s", out)
+            self.assertIn("relayhost = relay.example:25", out)
+        finally:
+            srv.cleanup()
+
     def test_embedded_default_writes_config(self):
         d = Server()
         try:

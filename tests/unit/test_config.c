@@ -272,6 +272,49 @@ static const struct {
 	{ "[smtp]\nlisten = [::1]25\n", "err:test.conf:2: [smtp] listen: expected [address]:port" },
 	{ "[smtp]\nlisten = [::1:25\n", "err:test.conf:2: [smtp] listen: expected [address]:port" },
 	{ "[smtp]\nlisten = [::1]:\n", "err:test.conf:2: [smtp] listen: port must be a number from 0 to 65535" },
+	/* duration lists */
+	{ "[queue]\nretry = 10s, 20s ,40s\n", "ok:[queue] retry = 10s,20s,40s" },
+	{ "[queue]\nretry = 5m,,1h\n", "ok:[queue] retry = 300s,3600s" },
+	{ "[queue]\nretry = 365d\n", "ok:[queue] retry = 31536000s" },
+	{ "[queue]\nretry =\n", "ok:[queue] retry = " },
+	{ "[queue]\nretry = 5x, banana\n",
+	  "err:test.conf:2: [queue] retry: '5x' is not a duration (like 30s, 5m, 2h, 5d)" },
+	{ "[queue]\nretry = 5m, banana\n",
+	  "err:test.conf:2: [queue] retry: 'banana' is not a duration (like 30s, 5m, 2h, 5d)" },
+	{ "[queue]\nretry = 5m,,-3s\n",
+	  "err:test.conf:2: [queue] retry: '-3s' is not a duration (like 30s, 5m, 2h, 5d)" },
+	{ "[queue]\nretry = 5m;1h\n", "err:test.conf:2: [queue] retry: '5m;1h' is not a duration (like 30s, 5m, 2h, 5d)" },
+	{ "[queue]\nretry = 1m, 0s\n", "err:test.conf:2: [queue] retry: 0s is out of range 1s..31536000s" },
+	{ "[queue]\nretry = 366d\n", "err:test.conf:2: [queue] retry: 366d is out of range 1s..31536000s" },
+	/* next hops: the port defaults to 25, or 465 with implicit TLS */
+	{ "[relay]\nrelayhost = relay.example\n", "ok:[relay] relayhost = relay.example:25" },
+	{ "[relay]\nrelayhost = relay.example:587\n", "ok:[relay] relayhost = relay.example:587" },
+	{ "[relay]\nrelayhost = [relay.example]\n", "ok:[relay] relayhost = relay.example:25" },
+	{ "[relay]\nrelayhost = 192.0.2.1:2525\n", "ok:[relay] relayhost = 192.0.2.1:2525" },
+	{ "[relay]\nrelayhost = [::1]:2525\n", "ok:[relay] relayhost = [::1]:2525" },
+	{ "[relay]\nrelayhost = [::1]\n", "ok:[relay] relayhost = [::1]:25" },
+	{ "[relay]\nrelayhost = relay.example\nimplicit_tls = yes\n", "ok:[relay] relayhost = relay.example:465" },
+	{ "[relay]\nimplicit_tls = yes\nrelayhost = relay.example:25\n", "ok:[relay] relayhost = relay.example:25" },
+	{ "[relay]\nrelayhost =\n", "ok:[relay] relayhost = " },
+	{ "[relay]\nrelayhost = relay.example:smtp\n",
+	  "err:test.conf:2: [relay] relayhost: port must be a number from 1 to 65535" },
+	{ "[relay]\nrelayhost = relay.example:0\n",
+	  "err:test.conf:2: [relay] relayhost: port must be a number from 1 to 65535" },
+	{ "[relay]\nrelayhost = relay.example:65536\n",
+	  "err:test.conf:2: [relay] relayhost: port must be a number from 1 to 65535" },
+	{ "[relay]\nrelayhost = relay.example:\n",
+	  "err:test.conf:2: [relay] relayhost: port must be a number from 1 to 65535" },
+	{ "[relay]\nrelayhost = [::1]:x\n", "err:test.conf:2: [relay] relayhost: port must be a number from 1 to 65535" },
+	{ "[relay]\nrelayhost = :25\n",
+	  "err:test.conf:2: [relay] relayhost: expected host, host:port, [host] or [host]:port" },
+	{ "[relay]\nrelayhost = []:25\n",
+	  "err:test.conf:2: [relay] relayhost: expected host, host:port, [host] or [host]:port" },
+	{ "[relay]\nrelayhost = relay example\n",
+	  "err:test.conf:2: [relay] relayhost: expected host, host:port, [host] or [host]:port" },
+	{ "[relay]\nrelayhost = ::1\n",
+	  "err:test.conf:2: [relay] relayhost: an IPv6 address goes in brackets: [address]:port" },
+	{ "[relay]\nrelayhost = [::1\n", "err:test.conf:2: [relay] relayhost: expected [host] or [host]:port" },
+	{ "[relay]\nrelayhost = [::1]25\n", "err:test.conf:2: [relay] relayhost: expected [host] or [host]:port" },
 	/* unknown keys and sections, syntax errors: file, line and key */
 	{ "[server]\nbogus = 1\n",
 	  "err:test.conf:2: [server] bogus: unknown option (postoffice check --defaults lists every option)" },
@@ -361,6 +404,39 @@ static void test_listen_fields(void **state)
 	assert_int_equal(config_parse_listen("[::1]:x", &a, &error), -1);
 	assert_non_null(error);
 	free(error);
+}
+
+/* [queue] retry and [relay] relayhost arrive parsed, for the queue runner
+   to use as they are. */
+static void test_typed_fields(void **state)
+{
+	struct config cfg;
+	assert_null(load(&cfg, "[queue]\nretry = 1m 2m, 1h\n[relay]\nrelayhost = [2001:db8::25]:587\n"));
+	assert_int_equal(cfg.queue_retry.count, 3);
+	assert_int_equal(cfg.queue_retry.seconds[0], 60);
+	assert_int_equal(cfg.queue_retry.seconds[1], 120);
+	assert_int_equal(cfg.queue_retry.seconds[2], 3600);
+	assert_string_equal(cfg.relayhost.host, "2001:db8::25");
+	assert_int_equal(cfg.relayhost.port, 587);
+	config_free(&cfg);
+	assert_null(load(&cfg, "[queue]\nretry =\n[relay]\nimplicit_tls = yes\nrelayhost = mx.example\n"));
+	assert_int_equal(cfg.queue_retry.count, 0);
+	assert_string_equal(cfg.relayhost.host, "mx.example");
+	assert_int_equal(cfg.relayhost.port, 465);
+	config_free(&cfg);
+	assert_null(load(&cfg, ""));
+	assert_null(cfg.relayhost.host);
+	assert_int_equal(cfg.queue_retry.count, 7);
+	config_free(&cfg);
+
+	struct host_port hp;
+	char *error = NULL;
+	assert_int_equal(config_parse_host_port("mx.example", &hp, &error), 0);
+	assert_string_equal(hp.host, "mx.example");
+	assert_int_equal(hp.port, 0); /* not given: the caller's default */
+	free(hp.host);
+	assert_int_equal(config_parse_host_port("", &hp, &error), 0);
+	assert_null(hp.host);
 }
 
 static void test_value_parsers(void **state)
@@ -497,7 +573,8 @@ static void test_default_file_round_trip(void **state)
 	   itself. */
 	assert_null(load(&cfg, "[server]\nworkers = 3\nhostname = mx.example\n[limits]\nmax_message_size = 10M\n"
 			       "smtp_timeout = 1h\n[smtp]\nlisten = [::1]:0\nbare_newline = normalize\n"
-			       "[submission]\nlisten =\n[relay]\nimplicit_tls = yes\n"
+			       "[submission]\nlisten =\n[relay]\nimplicit_tls = yes\nrelayhost = [::1]\n"
+			       "[queue]\nretry = 1m, 1h\n"
 			       "[routes]\nexample.org = 127.0.0.1:2525\n"));
 	eff = effective(&cfg);
 	struct config again;
@@ -641,6 +718,7 @@ int main(void)
 		cmocka_unit_test(test_finish),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_listen_fields),
+		cmocka_unit_test(test_typed_fields),
 		cmocka_unit_test(test_value_parsers),
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_default_file_round_trip),

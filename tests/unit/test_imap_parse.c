@@ -694,17 +694,61 @@ static void test_utf7(void **state)
 	     "~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"},
 	    {"&2D3eAA-", "\xf0\x9f\x98\x80"},
 	    {"A&-B", "A&B"},
+	    {"", ""},
+	    {"&-&-", "&&"},
+	    /* "&-" right after a run is '&', not a second run */
+	    {"&Jjo-&-", "\xe2\x98\xba&"},
+	    {"&-&Jjo-", "&\xe2\x98\xba"},
+	    /* two non-BMP characters: two surrogate pairs in one run */
+	    {"&2D3eANg93gE-", "\xf0\x9f\x98\x80\xf0\x9f\x98\x81"},
+	    {"x&2D3eAACg-y", "x\xf0\x9f\x98\x80\xc2\xa0y"},
+	    {"&2,,f,w-", "\xf4\x8f\xbf\xbf"}, /* U+10FFFF */
+	    {"~-&AOQ-.", "~-\xc3\xa4."},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
-		assert_string_equal(imap_utf7_to_utf8(pool, cases[i].utf7), cases[i].utf8);
-		assert_string_equal(imap_utf8_to_utf7(pool, cases[i].utf8), cases[i].utf7);
+		const char *utf8 = imap_utf7_to_utf8(pool, cases[i].utf7);
+		const char *utf7 = imap_utf8_to_utf7(pool, cases[i].utf8);
+		if (utf8 == NULL || strcmp(utf8, cases[i].utf8) != 0)
+			fail_msg("utf7 <%s> decoded wrong", cases[i].utf7);
+		if (utf7 == NULL || strcmp(utf7, cases[i].utf7) != 0)
+			fail_msg("utf8 of <%s> encoded as <%s>", cases[i].utf7, utf7 ? utf7 : "NULL");
+		/* round trips */
+		assert_string_equal(imap_utf8_to_utf7(pool, utf8), cases[i].utf7);
+		assert_string_equal(imap_utf7_to_utf8(pool, utf7), cases[i].utf8);
 	}
-	const char *bad7[] = {"&", "&Jjo", "&AGE-", "&Jjo-&Jjo-", "&2D0-", "\x80", "&Jj-"};
+	const char *bad7[] = {
+	    "&",          /* run cut short */
+	    "&Jjo",       /* run without its "-" at the end */
+	    "&2D3eAA",    /* non-BMP run without its "-" */
+	    "x&ZeVnLIqe", /* longer run without its "-" */
+	    "&AGE-",      /* printable US-ASCII ('a') in base64 */
+	    "&ACA-",      /* space in base64 */
+	    "&Jjo-&Jjo-", /* adjacent runs not merged */
+	    "&2D0-",      /* high surrogate alone */
+	    "&3gA-",      /* low surrogate alone */
+	    "&2D3YPQ-",   /* high surrogate followed by a high one */
+	    "&Jj-",       /* bits left over */
+	    "&AOQA-",     /* a base64 character too many */
+	    "&AOQB-",     /* padding bits not zero */
+	    "&Jjo.-",     /* not base64 inside a run */
+	    "a\tb",       /* control character sent as itself */
+	    "\x80",       /* 8-bit */
+	};
 	for (size_t i = 0; i < N_ELEMENTS(bad7); i++)
 		if (imap_utf7_to_utf8(pool, bad7[i]) != NULL)
 			fail_msg("utf7 <%s> accepted", bad7[i]);
-	assert_null(imap_utf8_to_utf7(pool, "\xff"));
-	assert_null(imap_utf8_to_utf7(pool, "\xc0\x80"));
+	const char *bad8[] = {
+	    "\xff",             /* not UTF-8 */
+	    "\xc0\x80",         /* overlong */
+	    "\xed\xa0\x80",     /* surrogate */
+	    "\xf4\x90\x80\x80", /* above U+10FFFF */
+	    "\xe2\x98",         /* truncated */
+	    "a\x01b",           /* control characters */
+	    "\x7f",
+	};
+	for (size_t i = 0; i < N_ELEMENTS(bad8); i++)
+		if (imap_utf8_to_utf7(pool, bad8[i]) != NULL)
+			fail_msg("utf8 case %zu accepted", i);
 
 	struct imap_parser *p = imap_parser_create(NULL);
 	struct imap_command *c = parse_one(p, "a SELECT inbox\r\n");

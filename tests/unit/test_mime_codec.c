@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "lib/buf.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 #include "mime/base64.h"
 #include "mime/charset.h"
@@ -222,7 +223,7 @@ static void test_2047_decode(void **state)
 		mime_2047_decode(&b, cases[i].in, strlen(cases[i].in));
 		if (cases[i].out != NULL)
 			assert_string_equal(buf_cstr(&b), cases[i].out);
-		assert_true(mime_utf8_valid(b.data, b.len));
+		assert_true(utf8_valid(b.data, b.len));
 		buf_free(&b);
 	}
 }
@@ -346,16 +347,21 @@ static void test_charset(void **state)
 	assert_int_equal(mime_charset_to_utf8(&b, "utf-8", "a\xffz", 3), 0);
 	buf_reset(&b);
 	assert_int_equal(mime_charset_to_utf8(&b, "utf-8//", "a\xf8\xa4\xa4\xa4\xa4z", 7), 0);
-	assert_true(mime_utf8_valid(b.data, b.len));
+	assert_true(utf8_valid(b.data, b.len));
 	buf_reset(&b);
 	assert_int_equal(mime_charset_to_utf8(&b, "utf-8", "a\xffz", 3), 0);
 	assert_string_equal(buf_cstr(&b), "a\xef\xbf\xbdz");
+	/* strict conversion: all or nothing */
+	buf_reset(&b);
+	buf_append_str(&b, "kept");
+	assert_int_equal(mime_charset_convert(&b, "UTF-16BE", "UTF-8", "\xc3\xa9", 2), 0);
+	assert_int_equal(b.len, 6);
+	assert_memory_equal(b.data + 4, "\x00\xe9", 2);
+	assert_int_equal(mime_charset_convert(&b, "UTF-16BE", "UTF-8", "ab\xff", 3), -1);
+	assert_int_equal(mime_charset_convert(&b, "UTF-8", "UTF-8", "\xe2\x82", 2), -1);
+	assert_int_equal(mime_charset_convert(&b, "UTF-8", "no-such-charset", "x", 1), -1);
+	assert_int_equal(b.len, 6);
 	buf_free(&b);
-	assert_true(mime_utf8_valid("\xf0\x9f\x98\x80", 4));
-	assert_false(mime_utf8_valid("\xc0\x80", 2));         /* overlong */
-	assert_false(mime_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
-	assert_false(mime_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
-	assert_false(mime_utf8_valid("\xe2\x82", 2));         /* truncated */
 }
 
 int main(void)

@@ -10,6 +10,7 @@
 #include "queue/bounce.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
+#include "mime/compose.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@ static const struct bounce_rcpt failed_rcpts[] = {
 	  .diagnostic = "451 4.4.1 connection refused (delivery time expired after 9 attempts)" },
 };
 
-static void compose(struct buf *out, enum queue_ret ret, const struct bounce_rcpt *rcpts, size_t n)
+static void compose(struct buf *out, enum smtp_ret ret, const struct bounce_rcpt *rcpts, size_t n)
 {
 	struct bounce_info info = {
 		.reporting_mta = "mx.a.test", .queue_id = "Q1", .sender = "alice@a.test", .envid = "env-1",
@@ -42,7 +43,7 @@ static void compose(struct buf *out, enum queue_ret ret, const struct bounce_rcp
 static void test_fields(void **state)
 {
 	struct buf out = BUF_INIT;
-	compose(&out, QUEUE_RET_DEFAULT, failed_rcpts, 2);
+	compose(&out, SMTP_RET_DEFAULT, failed_rcpts, 2);
 	const char *s = out.data;
 	assert_non_null(strstr(s, "From: Mail Delivery System <MAILER-DAEMON@mx.a.test>\r\n"));
 	assert_non_null(strstr(s, "To: <alice@a.test>\r\n"));
@@ -50,7 +51,19 @@ static void test_fields(void **state)
 	assert_non_null(strstr(s, "Content-Type: multipart/report; report-type=delivery-status;"));
 	assert_non_null(strstr(s, "Reporting-MTA: dns; mx.a.test\r\n"));
 	assert_non_null(strstr(s, "Original-Envelope-Id: env-1\r\n"));
-	assert_non_null(strstr(s, "Arrival-Date: "));
+	/* RFC 5322 dates that read back as the times given */
+	const char *date = strstr(s, "Arrival-Date: ");
+	assert_non_null(date);
+	date += strlen("Arrival-Date: ");
+	time_t t;
+	int tz;
+	assert_int_equal(mime_date_parse(date, strcspn(date, "\r"), &t, &tz), 0);
+	assert_int_equal(t, 1700000000);
+	date = strstr(s, "Last-Attempt-Date: ");
+	assert_non_null(date);
+	date += strlen("Last-Attempt-Date: ");
+	assert_int_equal(mime_date_parse(date, strcspn(date, "\r"), &t, &tz), 0);
+	assert_int_equal(t, 1700000100);
 	assert_non_null(strstr(s, "Original-Recipient: rfc822;Bob@b.test\r\n"));
 	assert_non_null(strstr(s, "Final-Recipient: rfc822; bob@b.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"
 				  "Remote-MTA: dns; mx.b.test\r\nDiagnostic-Code: smtp; 550 5.1.1"));
@@ -68,7 +81,7 @@ static void test_fields(void **state)
 	}
 	buf_free(&out);
 
-	compose(&out, QUEUE_RET_HDRS, failed_rcpts, 1);
+	compose(&out, SMTP_RET_HDRS, failed_rcpts, 1);
 	assert_non_null(strstr(out.data, "Content-Type: text/rfc822-headers\r\n"));
 	assert_null(strstr(out.data, "The body."));
 	assert_non_null(strstr(out.data, "Subject: hello\r\n"));
@@ -82,7 +95,7 @@ static void test_delay_and_success(void **state)
 		  .diagnostic = "451 4.4.1 connection refused", .will_retry_until = 1700432000 },
 	};
 	struct buf out = BUF_INIT;
-	compose(&out, QUEUE_RET_FULL, delayed, 1);
+	compose(&out, SMTP_RET_FULL, delayed, 1);
 	assert_non_null(strstr(out.data, "Subject: Delayed Mail (still being retried)\r\n"));
 	assert_non_null(strstr(out.data, "Action: delayed\r\n"));
 	assert_non_null(strstr(out.data, "Will-Retry-Until: "));
@@ -90,7 +103,7 @@ static void test_delay_and_success(void **state)
 	assert_null(strstr(out.data, "The body."));
 	buf_free(&out);
 	const struct bounce_rcpt ok[] = { { .address = "bob@b.test", .action = "delivered", .status = "2.0.0" } };
-	compose(&out, QUEUE_RET_DEFAULT, ok, 1);
+	compose(&out, SMTP_RET_DEFAULT, ok, 1);
 	assert_non_null(strstr(out.data, "Subject: Successful Mail Delivery Report\r\n"));
 	buf_free(&out);
 }
@@ -102,7 +115,7 @@ static void test_python_parses(void **state)
 	if (access("/usr/bin/python3", X_OK) != 0)
 		skip();
 	struct buf out = BUF_INIT;
-	compose(&out, QUEUE_RET_DEFAULT, failed_rcpts, 2);
+	compose(&out, SMTP_RET_DEFAULT, failed_rcpts, 2);
 	char path[] = "/tmp/po-dsn-XXXXXX";
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);

@@ -8,6 +8,7 @@
 
 #include "queue/spool.h"
 #include "lib/buf.h"
+#include "lib/id.h"
 #include "lib/fsutil.h"
 #include "lib/xalloc.h"
 
@@ -21,13 +22,13 @@
 static void make_entry(struct queue_entry *e)
 {
 	struct queue_rcpt rcpts[] = {
-		{ "bob@b.test", "rfc822;bob@b.test", QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_FAILURE },
-		{ "weird name%@b.test", NULL, QUEUE_NOTIFY_NEVER },
+		{ "bob@b.test", "rfc822;bob@b.test", SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE },
+		{ "weird name%@b.test", NULL, SMTP_NOTIFY_NEVER },
 		{ "\xc3\xbc@b.test", NULL, 0 },
 	};
 	struct queue_envelope env = {
-		.sender = "alice@a.test", .envid = "id with spaces\n%", .ret = QUEUE_RET_HDRS,
-		.body = QUEUE_BODY_8BITMIME, .smtputf8 = true, .auth_user = "alice@a.test",
+		.sender = "alice@a.test", .envid = "id with spaces\n%", .ret = SMTP_RET_HDRS,
+		.body = SMTP_BODY_8BITMIME, .smtputf8 = true, .auth_user = "alice@a.test",
 		.client_ip = "127.0.0.1", .helo = NULL, .rcpts = rcpts, .nrcpts = 3,
 	};
 	queue_entry_from_envelope(e, "ABC123", 37, &env, 1700000000);
@@ -56,14 +57,14 @@ static void test_round_trip(void **state)
 	assert_int_equal(back.offset, 37);
 	assert_string_equal(back.sender, "alice@a.test");
 	assert_string_equal(back.envid, "id with spaces\n%");
-	assert_int_equal(back.ret, QUEUE_RET_HDRS);
-	assert_int_equal(back.body, QUEUE_BODY_8BITMIME);
+	assert_int_equal(back.ret, SMTP_RET_HDRS);
+	assert_int_equal(back.body, SMTP_BODY_8BITMIME);
 	assert_true(back.smtputf8);
 	assert_null(back.helo);
 	assert_int_equal(back.nrcpts, 3);
 	assert_int_equal(back.rcpts[0].state, QUEUE_RCPT_DELIVERED);
 	assert_string_equal(back.rcpts[0].orcpt, "rfc822;bob@b.test");
-	assert_int_equal(back.rcpts[0].notify, QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_FAILURE);
+	assert_int_equal(back.rcpts[0].notify, SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE);
 	assert_string_equal(back.rcpts[1].address, "weird name%@b.test");
 	assert_int_equal(back.rcpts[1].attempts, 3);
 	assert_int_equal(back.rcpts[1].next_attempt, 1700000600);
@@ -127,10 +128,11 @@ static void test_ids(void **state)
 	assert_false(queue_id_valid(""));
 	assert_false(queue_id_valid("../x"));
 	assert_false(queue_id_valid("a.env"));
-	char a[32], b[32];
-	queue_new_id(a);
-	queue_new_id(b);
+	char a[ID_SIZE], b[ID_SIZE];
+	id_new(a);
+	id_new(b);
 	assert_true(queue_id_valid(a));
+	assert_true(queue_id_valid(b));
 	assert_string_not_equal(a, b);
 }
 

@@ -9,6 +9,7 @@
 
 #include "smtp/smtp_client.h"
 #include "lib/buf.h"
+#include "lib/utf8.h"
 #include "lib/xalloc.h"
 
 #include <arpa/inet.h>
@@ -166,7 +167,7 @@ static void test_downgrade(void **state)
 	struct buf out = BUF_INIT;
 	const char *error = NULL;
 	assert_int_equal(smtp_client_downgrade_8bit(plain, strlen(plain), &out, &error), 0);
-	assert_false(smtp_client_has_8bit(out.data, out.len));
+	assert_false(utf8_has_8bit(out.data, out.len));
 	assert_non_null(strstr(out.data, "Content-Transfer-Encoding: quoted-printable\r\n"));
 	assert_non_null(strstr(out.data, "caf=C3=A9"));
 	assert_null(strstr(out.data, "8bit"));
@@ -177,7 +178,7 @@ static void test_downgrade(void **state)
 			    "--XX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\xc3\xbc\r\n"
 			    "--XX\r\nContent-Type: application/octet-stream\r\n\r\n\x80\x81\r\n--XX--\r\n";
 	assert_int_equal(smtp_client_downgrade_8bit(multi, strlen(multi), &out, &error), 0);
-	assert_false(smtp_client_has_8bit(out.data, out.len));
+	assert_false(utf8_has_8bit(out.data, out.len));
 	assert_non_null(strstr(out.data, "ascii only\r\n--XX"));
 	assert_non_null(strstr(out.data, "=C3=BC"));
 	assert_non_null(strstr(out.data, "Content-Transfer-Encoding: base64"));
@@ -290,7 +291,7 @@ static const char *const pipelined_steps[] = {
 static void test_session_pipelined(void **state)
 {
 	struct smtp_client_rcpt rcpts[] = {
-		{ .address = "b@mx.test", .orcpt = "rfc822;b+x@mx.test", .notify = QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_FAILURE },
+		{ .address = "b@mx.test", .orcpt = "rfc822;b+x@mx.test", .notify = SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE },
 		{ .address = "c@mx.test" },
 		{ .address = "d@mx.test" },
 	};
@@ -336,7 +337,7 @@ static void test_session_helo_downgrade(void **state)
 {
 	struct smtp_client_rcpt rcpts[] = { { .address = "b@old.test" } };
 	const char *data = "Subject: q\r\n\r\nabc\xc3\xa9\r\n";
-	struct smtp_client_msg msg = { .sender = "", .body = QUEUE_BODY_8BITMIME, .rcpts = rcpts, .nrcpts = 1,
+	struct smtp_client_msg msg = { .sender = "", .body = SMTP_BODY_8BITMIME, .rcpts = rcpts, .nrcpts = 1,
 				       .data = data, .size = strlen(data) };
 	char *reply = NULL, *error = NULL;
 	assert_int_equal(run_session(helo_steps, &msg, &reply, &error, NULL), 0);

@@ -395,8 +395,8 @@ static char *render_mail(const char *line, const char *what)
 			buf_printf(&out, "size=%" PRIu64 " body=%s", p.size, bodies[p.body]);
 			if (p.smtputf8)
 				buf_append_str(&out, " smtputf8");
-			if (p.ret != 0)
-				buf_printf(&out, " ret=%s", p.ret == 1 ? "FULL" : "HDRS");
+			if (p.ret != SMTP_RET_DEFAULT)
+				buf_printf(&out, " ret=%s", p.ret == SMTP_RET_FULL ? "FULL" : "HDRS");
 			if (p.envid != NULL)
 				buf_printf(&out, " envid=[%s]", p.envid);
 		}
