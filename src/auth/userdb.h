@@ -1,9 +1,11 @@
 #ifndef AUTH_USERDB_H
 #define AUTH_USERDB_H
 /* The user database: local domains, users (address, yescrypt hash, quota)
-   and aliases.  This is the SQLite backend (DATA_DIR/users.db, WAL mode);
-   protocol engines only see this interface, so a PostgreSQL backend can
-   replace it later.
+   and aliases.  Protocol engines only see this interface.  The policy
+   below (normal forms, hashing, resolution) is implemented once, above a
+   table of storage operations (userdb_backend.h) chosen when the database
+   is opened: the backend "local" keeps it in SQLite (DATA_DIR/users.db,
+   WAL mode); a PostgreSQL backend can be added beside it.
 
    Names: domains are stored in lowercase A-label form (IDN U-labels are
    converted with libidn2); local parts are folded to lowercase.  RFC 5321
@@ -45,10 +47,18 @@ struct userdb_alias {
 	char *target;
 };
 
-/* Opens the database at path.  With create, the file and schema are made
-   when missing (and an older schema is migrated); without it a missing file
-   is an error.  Returns NULL with *error_r set (caller frees). */
+/* Opens the database at path with the default backend.  With create, the
+   file and schema are made when missing (and an older schema is migrated);
+   without it a missing file is an error.  Returns NULL with *error_r set
+   (caller frees). */
+#define USERDB_BACKEND_DEFAULT "local"
 struct userdb *userdb_open(const char *path, bool create, char **error_r);
+/* The same with the backend called backend ("local"); location is what
+   that backend opens (local: the SQLite file).  An unknown backend is an
+   error. */
+struct userdb *userdb_open_backend(const char *backend, const char *location, bool create, char **error_r);
+/* The name of the database's backend. */
+const char *userdb_backend_name(const struct userdb *db);
 void userdb_close(struct userdb **db);
 
 /* Normalises an address "Local@Domain" into "local@a-label-domain".

@@ -1,6 +1,9 @@
-/* The user database: aliases, recipient resolution and the sender check. */
+/* The user database: aliases, recipient resolution and the sender check,
+   on the storage operations of the handle's backend (userdb_backend.h). */
+#include "auth/userdb_backend.h"
 #include "auth/userdb_private.h"
 #include "lib/log.h"
+#include "lib/strlist.h"
 #include "lib/xalloc.h"
 
 #include <stdlib.h>
@@ -10,26 +13,12 @@
 
 /* ---- string lists ---- */
 
-struct strlist {
-	char **items;
-	size_t count;
-};
-
-static bool strlist_has(const struct strlist *list, const char *s)
-{
-	for (size_t i = 0; i < list->count; i++)
-		if (!strcmp(list->items[i], s))
-			return true;
-	return false;
-}
-
 /* Appends a copy of s unless present; returns true when added. */
-static bool strlist_add(struct strlist *list, const char *s)
+static bool strlist_add_new(struct strlist *list, const char *s)
 {
-	if (strlist_has(list, s))
+	if (strlist_contains(list, s))
 		return false;
-	list->items = xreallocarray(list->items, list->count + 1, sizeof(char *));
-	list->items[list->count++] = xstrdup(s);
+	strlist_add(list, s);
 	return true;
 }
 
@@ -38,13 +27,6 @@ void userdb_strings_free(char **strings, size_t count)
 	for (size_t i = 0; i < count; i++)
 		free(strings[i]);
 	free(strings);
-}
-
-static void strlist_free(struct strlist *list)
-{
-	userdb_strings_free(list->items, list->count);
-	list->items = NULL;
-	list->count = 0;
 }
 
 /* ---- alias sources and targets ---- */
@@ -73,7 +55,7 @@ static char *source_norm(const char *source, const char **domain_r, const char *
    domains: a remote server may treat its local parts case-sensitively
    (RFC 5321 section 2.4), so a remote target keeps its case.  "@domain" is
    allowed for catch-all sources: the local part is kept, the domain
-   replaced (domain-to-domain alias).  Lock held. */
+   replaced (domain-to-domain alias). */
 static char *target_norm(struct userdb *db, const char *target, bool catchall,
 			 const char **error_r)
 {
@@ -89,7 +71,7 @@ static char *target_norm(struct userdb *db, const char *target, bool catchall,
 	if (norm == NULL)
 		return NULL;
 	const char *domain = userdb_address_domain(norm);
-	int local = userdb_domain_exists_norm(db, domain);
+	int local = db->be->domain_exists(db, domain);
 	if (local < 0) {
 		free(norm);
 		*error_r = "database error";
@@ -100,16 +82,16 @@ static char *target_norm(struct userdb *db, const char *target, bool catchall,
 	return norm;
 }
 
-static int alias_add_locked(struct userdb *db, const char *source, const char *domain,
-			    const char *target, char **error_r)
+static int alias_add_norm(struct userdb *db, const char *source, const char *domain, const char *target,
+			  char **error_r)
 {
-	int exists = userdb_domain_exists_norm(db, domain);
+	int exists = db->be->domain_exists(db, domain);
 	if (exists <= 0) {
-		if (exists == 0)
-			*error_r = xasprintf("domain %s does not exist: add it with "
-					     "postoffice domain add %s",
-					     domain, domain);
-		return exists < 0 ? userdb_sql_error(db, "add alias", error_r) : -1;
+		*error_r = exists == 0 ? xasprintf("domain %s does not exist: add it with "
+						   "postoffice domain add %s",
+						   domain, domain)
+				       : xasprintf("domain %s: database error (see the log)", domain);
+		return -1;
 	}
 	const char *error;
 	char *norm = target_norm(db, target, source[0] == '@', &error);
@@ -117,24 +99,11 @@ static int alias_add_locked(struct userdb *db, const char *source, const char *d
 		*error_r = xasprintf("%s: %s", error, target);
 		return -1;
 	}
-	sqlite3_stmt *stmt = userdb_stmt(db, STMT_ALIAS_ADD);
-	int ret = -1;
-	if (stmt == NULL) {
-		userdb_sql_error(db, "add alias", error_r);
-	} else {
-		sqlite3_bind_text(stmt, 1, source, -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 2, norm, -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 3, domain, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(stmt, 4, (sqlite3_int64)time(NULL));
-		if (userdb_exec_stmt(db, stmt) == 0)
-			ret = 0;
-		else if (sqlite3_extended_errcode(db->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
-			*error_r = xasprintf("alias %s -> %s already exists", source, norm);
-		else
-			userdb_sql_error(db, "add alias", error_r);
-	}
+	int rc = db->be->alias_add(db, source, domain, norm, error_r);
+	if (rc == 0)
+		*error_r = xasprintf("alias %s -> %s already exists", source, norm);
 	free(norm);
-	return ret;
+	return rc > 0 ? 0 : -1;
 }
 
 int userdb_alias_add(struct userdb *db, const char *source, const char *target, char **error_r)
@@ -145,15 +114,12 @@ int userdb_alias_add(struct userdb *db, const char *source, const char *target, 
 		*error_r = xasprintf("%s: %s", error, source);
 		return -1;
 	}
-	userdb_lock(db);
-	int ret = alias_add_locked(db, norm, domain, target, error_r);
-	userdb_unlock(db);
+	int ret = alias_add_norm(db, norm, domain, target, error_r);
 	free(norm);
 	return ret;
 }
 
-static int alias_del_locked(struct userdb *db, const char *source, const char *target,
-			    char **error_r)
+static int alias_del_norm(struct userdb *db, const char *source, const char *target, char **error_r)
 {
 	const char *error;
 	char *norm = NULL;
@@ -161,25 +127,12 @@ static int alias_del_locked(struct userdb *db, const char *source, const char *t
 		*error_r = xasprintf("%s: %s", error, target);
 		return -1;
 	}
-	sqlite3_stmt *stmt = userdb_stmt(db, norm != NULL ? STMT_ALIAS_DEL : STMT_ALIAS_DEL_SOURCE);
-	int ret = -1;
-	if (stmt == NULL) {
-		userdb_sql_error(db, "delete alias", error_r);
-	} else {
-		sqlite3_bind_text(stmt, 1, source, -1, SQLITE_STATIC);
-		if (norm != NULL)
-			sqlite3_bind_text(stmt, 2, norm, -1, SQLITE_STATIC);
-		if (userdb_exec_stmt(db, stmt) < 0)
-			userdb_sql_error(db, "delete alias", error_r);
-		else if (sqlite3_changes(db->db) == 0)
-			*error_r = norm != NULL
-					   ? xasprintf("alias %s -> %s does not exist", source, norm)
-					   : xasprintf("alias %s does not exist", source);
-		else
-			ret = 0;
-	}
+	int rc = db->be->alias_del(db, source, norm, error_r);
+	if (rc == 0)
+		*error_r = norm != NULL ? xasprintf("alias %s -> %s does not exist", source, norm)
+					: xasprintf("alias %s does not exist", source);
 	free(norm);
-	return ret;
+	return rc > 0 ? 0 : -1;
 }
 
 int userdb_alias_del(struct userdb *db, const char *source, const char *target, char **error_r)
@@ -190,9 +143,7 @@ int userdb_alias_del(struct userdb *db, const char *source, const char *target, 
 		*error_r = xasprintf("%s: %s", error, source);
 		return -1;
 	}
-	userdb_lock(db);
-	int ret = alias_del_locked(db, norm, target, error_r);
-	userdb_unlock(db);
+	int ret = alias_del_norm(db, norm, target, error_r);
 	free(norm);
 	return ret;
 }
@@ -207,57 +158,20 @@ int userdb_alias_list(struct userdb *db, const char *domain,
 		*error_r = xasprintf("%s: %s", error, domain);
 		return -1;
 	}
-	userdb_lock(db);
-	sqlite3_stmt *stmt = userdb_stmt(db, norm != NULL ? STMT_ALIAS_LIST_DOMAIN : STMT_ALIAS_LIST);
-	int rc = SQLITE_ERROR;
-	if (stmt != NULL) {
-		if (norm != NULL)
-			sqlite3_bind_text(stmt, 1, norm, -1, SQLITE_STATIC);
-		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-			if (cb(ctx, (const char *)sqlite3_column_text(stmt, 0),
-			       (const char *)sqlite3_column_text(stmt, 1)) != 0) {
-				rc = SQLITE_DONE;
-				break;
-			}
-		}
-		sqlite3_reset(stmt);
-	}
-	int ret = rc == SQLITE_DONE ? 0 : userdb_sql_error(db, "list aliases", error_r);
-	userdb_unlock(db);
+	int ret = db->be->alias_list(db, norm, cb, ctx, error_r);
 	free(norm);
 	return ret;
-}
-
-/* Targets of a normalised source into list; lock held.  0 or -1. */
-static int targets_norm(struct userdb *db, const char *source, struct strlist *list)
-{
-	sqlite3_stmt *stmt = userdb_stmt(db, STMT_ALIAS_TARGETS);
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_text(stmt, 1, source, -1, SQLITE_STATIC);
-	int rc;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		strlist_add(list, (const char *)sqlite3_column_text(stmt, 0));
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE) {
-		log_error("userdb alias lookup failed path=%s error=%s", db->path,
-			  sqlite3_errmsg(db->db));
-		return -1;
-	}
-	return 0;
 }
 
 int userdb_alias_targets(struct userdb *db, const char *source, char ***targets_r)
 {
 	const char *error, *domain;
-	struct strlist list = { NULL, 0 };
+	struct strlist list = STRLIST_INIT;
 	*targets_r = NULL;
 	char *norm = source_norm(source, &domain, &error);
 	if (norm == NULL)
 		return 0;
-	userdb_lock(db);
-	int rc = targets_norm(db, norm, &list);
-	userdb_unlock(db);
+	int rc = db->be->alias_targets(db, norm, &list);
 	free(norm);
 	if (rc < 0) {
 		strlist_free(&list);
@@ -317,20 +231,12 @@ static bool expand_postmaster(struct resolve_ctx *ctx, const char *domain, unsig
 	if (ctx->postmaster != NULL && ctx->postmaster[0] != '\0') {
 		expand(ctx, ctx->postmaster, depth + 1);
 	} else {
-		sqlite3_stmt *stmt = userdb_stmt(ctx->db, domain != NULL ? STMT_DOMAIN_FIRST_USER
-									 : STMT_FIRST_USER);
-		if (stmt == NULL) {
-			ctx->failed = true;
-			return false;
-		}
-		if (domain != NULL)
-			sqlite3_bind_text(stmt, 1, domain, -1, SQLITE_STATIC);
-		int rc = sqlite3_step(stmt);
-		if (rc == SQLITE_ROW)
-			strlist_add(&ctx->users, (const char *)sqlite3_column_text(stmt, 0));
-		else if (rc != SQLITE_DONE)
-			ctx->failed = true;
-		sqlite3_reset(stmt);
+		char *first = NULL;
+		int rc = ctx->db->be->user_first(ctx->db, domain, &first);
+		if (rc > 0)
+			strlist_add_new(&ctx->users, first);
+		ctx->failed |= rc < 0;
+		free(first);
 	}
 	return ctx->users.count + ctx->remote.count > before;
 }
@@ -349,7 +255,7 @@ static void expand(struct resolve_ctx *ctx, const char *address, unsigned depth)
 		return;
 	}
 	const char *domain = userdb_address_domain(norm);
-	int local = userdb_domain_exists_norm(ctx->db, domain);
+	int local = ctx->db->be->domain_exists(ctx->db, domain);
 	if (local <= 0) {
 		if (local < 0)
 			ctx->failed = true;
@@ -357,35 +263,34 @@ static void expand(struct resolve_ctx *ctx, const char *address, unsigned depth)
 			/* A remote server may treat local parts case-sensitively:
 			   keep the original one, with the normalised domain. */
 			memcpy(norm, address, (size_t)(domain - 1 - norm));
-			strlist_add(&ctx->remote, norm);
+			strlist_add_new(&ctx->remote, norm);
 		}
 		free(norm);
 		return;
 	}
-	if (!strlist_add(&ctx->visited, norm) || depth > USERDB_ALIAS_MAX_DEPTH) {
+	if (!strlist_add_new(&ctx->visited, norm) || depth > USERDB_ALIAS_MAX_DEPTH) {
 		if (depth > USERDB_ALIAS_MAX_DEPTH)
 			log_warn("userdb alias too deep address=%s depth=%u", norm, depth);
 		int rc = user_exists(ctx, norm);
 		if (rc > 0)
-			strlist_add(&ctx->users, norm);
+			strlist_add_new(&ctx->users, norm);
 		ctx->failed |= rc < 0;
 		free(norm);
 		return;
 	}
-	struct strlist targets = { NULL, 0 };
+	struct strlist targets = STRLIST_INIT;
 	int rc;
-	if (targets_norm(ctx->db, norm, &targets) < 0) {
+	if (ctx->db->be->alias_targets(ctx->db, norm, &targets) < 0) {
 		ctx->failed = true;
 	} else if (targets.count > 0) {
 		expand_list(ctx, norm, &targets, depth);
 	} else if ((rc = user_exists(ctx, norm)) != 0) {
 		if (rc > 0)
-			strlist_add(&ctx->users, norm);
+			strlist_add_new(&ctx->users, norm);
 		ctx->failed |= rc < 0;
-	} else if (strncmp(norm, "postmaster@", 11) != 0 ||
-		   !expand_postmaster(ctx, domain, depth)) {
+	} else if (strncmp(norm, "postmaster@", 11) != 0 || !expand_postmaster(ctx, domain, depth)) {
 		char *catchall = xasprintf("@%s", domain);
-		if (targets_norm(ctx->db, catchall, &targets) < 0)
+		if (ctx->db->be->alias_targets(ctx->db, catchall, &targets) < 0)
 			ctx->failed = true;
 		else
 			expand_list(ctx, norm, &targets, depth);
@@ -402,7 +307,7 @@ void userdb_targets_free(struct userdb_targets *targets)
 	memset(targets, 0, sizeof(*targets));
 }
 
-static int resolve_locked(struct resolve_ctx *ctx, const char *address)
+static int resolve_address(struct resolve_ctx *ctx, const char *address)
 {
 	/* RFC 5321 section 4.5.1: "postmaster" without a domain is accepted
 	   too; it goes where the postmaster of the first user's domain goes. */
@@ -417,11 +322,11 @@ static int resolve_locked(struct resolve_ctx *ctx, const char *address)
 		   not one of ours. */
 		const char *at = strrchr(address, '@');
 		char *domain = at == NULL ? NULL : userdb_normalize_domain(at + 1, &error);
-		int local = domain == NULL ? 0 : userdb_domain_exists_norm(ctx->db, domain);
+		int local = domain == NULL ? 0 : ctx->db->be->domain_exists(ctx->db, domain);
 		free(domain);
 		return local < 0 ? -1 : local > 0 ? 0 : 2;
 	}
-	int local = userdb_domain_exists_norm(ctx->db, userdb_address_domain(norm));
+	int local = ctx->db->be->domain_exists(ctx->db, userdb_address_domain(norm));
 	if (local <= 0) {
 		free(norm);
 		return local < 0 ? -1 : 2;
@@ -438,9 +343,7 @@ int userdb_resolve(struct userdb *db, const char *address, const char *postmaste
 {
 	struct resolve_ctx ctx = { .db = db, .postmaster = postmaster };
 	memset(targets_r, 0, sizeof(*targets_r));
-	userdb_lock(db);
-	int rc = resolve_locked(&ctx, address);
-	userdb_unlock(db);
+	int rc = resolve_address(&ctx, address);
 	strlist_free(&ctx.visited);
 	if (rc == 1) {
 		targets_r->users = ctx.users.items;

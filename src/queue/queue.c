@@ -1,59 +1,18 @@
-/* The spool: envelope files, enqueueing and control (see spool.h). */
-#include "queue/spool.h"
-#include "lib/fsutil.h"
+/* The spool interface: the registry of queue backends and the dispatchers
+   of spool.h and queue.h (queue_backend.h), plus what every backend shares:
+   queue ids, names, and the envelope entry with its text form. */
+#include "queue/queue_backend.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define QUEUE_ENV_MAGIC "postoffice-queue 1"
-
-static uid_t queue_owner_uid = (uid_t)-1;
-static gid_t queue_owner_gid = (gid_t)-1;
-
-void queue_set_owner(uid_t uid, gid_t gid)
-{
-	queue_owner_uid = uid;
-	queue_owner_gid = gid;
-}
-
-/* DATA_DIR/queue for writing.  Commands run as root write here for the
-   server's user, who owns the directory and could have planted links: the
-   directory is opened without following links below DATA_DIR (a link there
-   is refused), made when missing, owned by the spool's owner when one is
-   set, and every file is then made relative to it (see fsutil.h). */
-static int queue_open(const char *data_dir, bool create, char **error_r)
-{
-	return fs_open_dir_beneath(data_dir, "queue", create, 0750, queue_owner_uid, queue_owner_gid,
-				   error_r);
-}
-
-/* The durable write of fsutil.h, with the owner set before the rename. */
-static int write_durable(int qfd, const char *qdir, const char *name, const void *data, size_t len,
-			 char **error_r)
-{
-	return fs_write_file_durable_at(qfd, qdir, name, data, len, 0640, queue_owner_uid, queue_owner_gid,
-					error_r);
-}
-
-char *queue_dir(const char *data_dir)
-{
-	return xasprintf("%s/queue", data_dir);
-}
-
-char *queue_path(const char *qdir, const char *id, const char *suffix)
-{
-	return xasprintf("%s/%s.%s", qdir, id, suffix);
-}
 
 bool queue_id_valid(const char *id)
 {
@@ -415,386 +374,159 @@ bad:
 	return -1;
 }
 
-int queue_entry_load(const char *qdir, const char *id, struct queue_entry *e, char **error_r)
+/* ---- backends ---- */
+
+static const struct queue_backend *const queue_backends[] = {
+    &queue_backend_local,
+};
+
+static const struct queue_backend *queue_backend = &queue_backend_local;
+
+const struct queue_backend *queue_backend_find(const char *name)
 {
-	char *path = queue_path(qdir, id, "env");
-	char *text = NULL, *error = NULL;
-	size_t len;
-	if (fs_read_file(path, &text, &len, &error) < 0) {
-		bool missing = errno == ENOENT;
-		free(path);
-		if (missing) {
-			free(error);
-			return 1;
-		}
-		*error_r = error;
+	for (size_t i = 0; i < N_ELEMENTS(queue_backends); i++)
+		if (strcmp(queue_backends[i]->name, name) == 0)
+			return queue_backends[i];
+	return NULL;
+}
+
+int queue_backend_select(const char *name, char **error_r)
+{
+	const struct queue_backend *be = queue_backend_find(name);
+	if (be == NULL) {
+		*error_r = xasprintf("unknown queue backend '%s'", name);
 		return -1;
 	}
-	int rc = queue_entry_parse(e, text, len, &error);
-	free(text);
-	if (rc < 0) {
-		*error_r = xasprintf("%s: %s", path, error);
-		free(error);
-		free(path);
-		return -1;
-	}
-	free(path);
-	if (strcmp(e->id, id) != 0) {
-		*error_r = xasprintf("envelope %s names id %s", id, e->id);
-		queue_entry_free(e);
-		return -1;
-	}
-	path = queue_path(qdir, id, "hold");
-	struct stat st;
-	e->held = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
-	free(path);
+	queue_backend = be;
 	return 0;
 }
 
-static char *entry_name(const char *id, const char *suffix)
+const char *queue_backend_name(void)
 {
-	return xasprintf("%s.%s", id, suffix);
+	return queue_backend->name;
 }
 
-/* 1 when QDIR/ID.SUFFIX exists (as anything), 0 when not. */
-static int entry_exists(int qfd, const char *id, const char *suffix)
+/* ---- dispatchers ---- */
+
+static int check_id(const char *id, char **error_r)
 {
-	char *name = entry_name(id, suffix);
-	struct stat st;
-	int rc = fstatat(qfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 1 : 0;
-	free(name);
-	return rc;
+	if (queue_id_valid(id))
+		return 0;
+	*error_r = xasprintf("invalid queue id '%s'", id);
+	return -1;
 }
 
-static int entry_save_at(int qfd, const char *qdir, const struct queue_entry *e, bool only_if_exists,
-			 char **error_r)
+static int check_enqueue(const char *id, const struct queue_envelope *env, char **error_r)
 {
-	if (only_if_exists && entry_exists(qfd, e->id, "env") == 0)
-		return 1;
-	struct buf b = BUF_INIT;
-	queue_entry_serialize(e, &b);
-	char *name = entry_name(e->id, "env");
-	int rc = write_durable(qfd, qdir, name, b.data, b.len, error_r);
-	free(name);
-	buf_free(&b);
-	return rc;
-}
-
-int queue_entry_save(const char *qdir, const struct queue_entry *e, bool only_if_exists, char **error_r)
-{
-	int qfd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (qfd < 0) {
-		*error_r = xasprintf("open(%s) failed: %s", qdir, strerror(errno));
+	if (check_id(id, error_r) < 0)
 		return -1;
-	}
-	int rc = entry_save_at(qfd, qdir, e, only_if_exists, error_r);
-	close(qfd);
-	return rc;
-}
-
-static const char *const entry_suffixes[] = { "env", "msg", "hold", "flush" };
-
-static void entry_remove_at(int qfd, const char *qdir, const char *id)
-{
-	for (size_t i = 0; i < N_ELEMENTS(entry_suffixes); i++) {
-		char *name = entry_name(id, entry_suffixes[i]);
-		if (unlinkat(qfd, name, 0) < 0 && errno != ENOENT)
-			log_warn("queue unlink(%s/%s) failed: %s", qdir, name, strerror(errno));
-		free(name);
-	}
-}
-
-void queue_entry_remove(const char *qdir, const char *id)
-{
-	int qfd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (qfd < 0) {
-		log_warn("queue open(%s) failed: %s", qdir, strerror(errno));
-		return;
-	}
-	entry_remove_at(qfd, qdir, id);
-	close(qfd);
-}
-
-/* ---- enqueueing ---- */
-
-static int queue_write_env(int qfd, const char *qdir, const char *id, uint64_t offset,
-			   const struct queue_envelope *env, char **error_r)
-{
-	struct queue_entry e;
-	queue_entry_from_envelope(&e, id, offset, env, (int64_t)time(NULL));
-	int rc = entry_save_at(qfd, qdir, &e, false, error_r);
-	queue_entry_free(&e);
-	return rc;
-}
-
-/* Checks the request and opens the spool (made when missing). */
-static int queue_prepare(const char *data_dir, const char *id, const struct queue_envelope *env,
-			 char **qdir_r, char **error_r)
-{
-	if (!queue_id_valid(id)) {
-		*error_r = xasprintf("invalid queue id '%s'", id);
-		return -1;
-	}
 	if (env->nrcpts == 0) {
 		*error_r = xstrdup("no recipients");
 		return -1;
 	}
-	int qfd = queue_open(data_dir, true, error_r);
-	if (qfd >= 0)
-		*qdir_r = queue_dir(data_dir);
-	return qfd;
+	return 0;
 }
 
 int queue_enqueue(const char *data_dir, const char *id, const char *data_path, off_t data_offset,
 		  const struct queue_envelope *env, char **error_r)
 {
-	char *qdir;
-	int qfd = queue_prepare(data_dir, id, env, &qdir, error_r);
-	if (qfd < 0)
+	if (check_enqueue(id, env, error_r) < 0)
 		return -1;
-	char *msg = entry_name(id, "msg");
-	int rc = linkat(AT_FDCWD, data_path, qfd, msg, 0);
-	if (rc < 0 && errno == EEXIST) {
-		/* Left over from an attempt that crashed before its envelope. */
-		unlinkat(qfd, msg, 0);
-		rc = linkat(AT_FDCWD, data_path, qfd, msg, 0);
-	}
-	if (rc < 0) {
-		*error_r = xasprintf("link(%s, %s/%s) failed: %s", data_path, qdir, msg, strerror(errno));
-	} else {
-		/* The envelope's durable write fsyncs the directory, which
-		   also makes the link above durable: one fsync for both. */
-		rc = queue_write_env(qfd, qdir, id, (uint64_t)data_offset, env, error_r);
-		if (rc < 0)
-			unlinkat(qfd, msg, 0);
-	}
-	free(msg);
-	free(qdir);
-	close(qfd);
-	return rc;
+	return queue_backend->enqueue(data_dir, id, data_path, data_offset, env, error_r);
 }
 
 int queue_enqueue_data(const char *data_dir, const char *id, const void *data, size_t len,
 		       off_t offset, const struct queue_envelope *env, char **error_r)
 {
-	char *qdir;
-	int qfd = queue_prepare(data_dir, id, env, &qdir, error_r);
-	if (qfd < 0)
+	if (check_enqueue(id, env, error_r) < 0)
 		return -1;
-	char *msg = entry_name(id, "msg");
-	int rc = write_durable(qfd, qdir, msg, data, len, error_r);
-	if (rc == 0) {
-		rc = queue_write_env(qfd, qdir, id, (uint64_t)offset, env, error_r);
-		if (rc < 0)
-			unlinkat(qfd, msg, 0);
-	}
-	free(msg);
-	free(qdir);
-	close(qfd);
-	return rc;
-}
-
-/* ---- walking and control ---- */
-
-/* The id of an envelope file name "ID.env", or NULL. */
-static char *env_name_id(const char *name)
-{
-	size_t n = strlen(name);
-	if (n < 5 || strcmp(name + n - 4, ".env") != 0)
-		return NULL;
-	char *id = xstrndup(name, n - 4);
-	if (!queue_id_valid(id)) {
-		free(id);
-		return NULL;
-	}
-	return id;
-}
-
-static int entry_cmp(const void *a, const void *b)
-{
-	const struct queue_entry *x = a, *y = b;
-	if (x->created != y->created)
-		return x->created < y->created ? -1 : 1;
-	return strcmp(x->id, y->id);
+	return queue_backend->enqueue_data(data_dir, id, data, len, offset, env, error_r);
 }
 
 int queue_walk(const char *data_dir, int (*cb)(void *ctx, const struct queue_entry *e), void *ctx,
 	       char **error_r)
 {
-	char *qdir = queue_dir(data_dir);
-	DIR *dir = opendir(qdir);
-	if (dir == NULL) {
-		if (errno == ENOENT) {
-			free(qdir);
-			return 0;
-		}
-		*error_r = xasprintf("opendir(%s) failed: %s", qdir, strerror(errno));
-		free(qdir);
-		return -1;
-	}
-	struct queue_entry *entries = NULL;
-	size_t n = 0;
-	struct dirent *d;
-	while ((d = readdir(dir)) != NULL) {
-		char *id = env_name_id(d->d_name);
-		if (id == NULL)
-			continue;
-		struct queue_entry e;
-		char *error = NULL;
-		int rc = queue_entry_load(qdir, id, &e, &error);
-		if (rc < 0) {
-			log_warn("queue load id=%s error=%s", id, error);
-			free(error);
-		} else if (rc == 0) {
-			entries = xreallocarray(entries, n + 1, sizeof(*entries));
-			entries[n++] = e;
-		}
-		free(id);
-	}
-	closedir(dir);
-	free(qdir);
-	if (n > 0)
-		qsort(entries, n, sizeof(*entries), entry_cmp);
-	for (size_t i = 0; i < n; i++)
-		if (cb(ctx, &entries[i]) != 0)
-			break;
-	for (size_t i = 0; i < n; i++)
-		queue_entry_free(&entries[i]);
-	free(entries);
-	return 0;
+	return queue_backend->walk(data_dir, cb, ctx, error_r);
 }
 
-/* Opens the spool for a control command on id: 0 with *qfd_r, 1 when
-   there is no such message (or no spool), -1 with *error_r. */
-static int queue_control_open(const char *data_dir, const char *id, int *qfd_r, char **error_r)
+int queue_entry_load(const char *qdir, const char *id, struct queue_entry *e, char **error_r)
+{
+	if (check_id(id, error_r) < 0)
+		return -1;
+	return queue_backend->entry_load(qdir, id, e, error_r);
+}
+
+int queue_entry_save(const char *qdir, const struct queue_entry *e, bool only_if_exists, char **error_r)
+{
+	if (check_id(e->id, error_r) < 0)
+		return -1;
+	return queue_backend->entry_save(qdir, e, only_if_exists, error_r);
+}
+
+void queue_entry_remove(const char *qdir, const char *id)
 {
 	if (!queue_id_valid(id)) {
-		*error_r = xasprintf("invalid queue id '%s'", id);
-		return -1;
+		log_warn("queue remove: invalid queue id '%s'", id);
+		return;
 	}
-	int qfd = queue_open(data_dir, false, error_r);
-	if (qfd < 0) {
-		if (errno != ENOENT)
-			return -1;
-		free(*error_r);
-		*error_r = NULL;
-		return 1;
-	}
-	if (entry_exists(qfd, id, "env") == 0) {
-		close(qfd);
-		return 1;
-	}
-	*qfd_r = qfd;
-	return 0;
+	queue_backend->entry_remove(qdir, id);
 }
 
-/* Creates the marker file name: never through an existing entry (O_EXCL |
-   O_NOFOLLOW).  An existing regular file is kept when keep_existing (hold:
-   already held); anything else there is removed first, so a planted link
-   is replaced and the runner sees a new file (flush). */
-static int marker_create(int qfd, const char *qdir, const char *name, bool keep_existing, char **error_r)
+/* A lease holder names a node or runner: printable, no spaces. */
+static bool holder_valid(const char *holder)
 {
-	struct stat st;
-	if (fstatat(qfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (keep_existing && S_ISREG(st.st_mode))
-			return 0;
-		if (unlinkat(qfd, name, 0) < 0 && errno != ENOENT) {
-			*error_r = xasprintf("unlink(%s/%s) failed: %s", qdir, name, strerror(errno));
-			return -1;
-		}
-	}
-	int fd = fs_create_at(qfd, qdir, name, 0640, queue_owner_uid, queue_owner_gid, error_r);
-	if (fd < 0)
+	size_t n = 0;
+	for (; holder[n] != '\0'; n++)
+		if (holder[n] <= 0x20 || holder[n] >= 0x7f)
+			return false;
+	return n > 0 && n <= 200;
+}
+
+int queue_entry_lease(const char *qdir, const char *id, const char *holder, int64_t now, unsigned seconds,
+		      char **error_r)
+{
+	if (check_id(id, error_r) < 0)
 		return -1;
-	close(fd);
-	return 0;
+	if (!holder_valid(holder)) {
+		*error_r = xasprintf("invalid lease holder '%s'", holder);
+		return -1;
+	}
+	return queue_backend->entry_lease(qdir, id, holder, now, seconds, error_r);
+}
+
+int queue_entry_release(const char *qdir, const char *id, const char *holder, char **error_r)
+{
+	if (check_id(id, error_r) < 0)
+		return -1;
+	if (!holder_valid(holder))
+		return 0;
+	return queue_backend->entry_release(qdir, id, holder, error_r);
+}
+
+int queue_msg_open(const char *qdir, const char *id, int *fd_r, char **error_r)
+{
+	if (check_id(id, error_r) < 0)
+		return -1;
+	return queue_backend->msg_open(qdir, id, fd_r, error_r);
 }
 
 int queue_hold(const char *data_dir, const char *id, bool hold, char **error_r)
 {
-	int qfd;
-	int rc = queue_control_open(data_dir, id, &qfd, error_r);
-	if (rc != 0)
-		return rc;
-	char *qdir = queue_dir(data_dir);
-	char *name = entry_name(id, "hold");
-	if (hold) {
-		rc = marker_create(qfd, qdir, name, true, error_r);
-	} else if (unlinkat(qfd, name, 0) < 0 && errno != ENOENT) {
-		*error_r = xasprintf("unlink(%s/%s) failed: %s", qdir, name, strerror(errno));
-		rc = -1;
-	}
-	if (rc == 0 && fsync(qfd) < 0) {
-		*error_r = xasprintf("fsync(%s) failed: %s", qdir, strerror(errno));
-		rc = -1;
-	}
-	free(name);
-	free(qdir);
-	close(qfd);
-	return rc;
+	if (check_id(id, error_r) < 0)
+		return -1;
+	return queue_backend->hold(data_dir, id, hold, error_r);
 }
 
 int queue_delete(const char *data_dir, const char *id, char **error_r)
 {
-	int qfd;
-	int rc = queue_control_open(data_dir, id, &qfd, error_r);
-	if (rc != 0)
-		return rc;
-	char *qdir = queue_dir(data_dir);
-	entry_remove_at(qfd, qdir, id);
-	if (fsync(qfd) < 0) {
-		*error_r = xasprintf("fsync(%s) failed: %s", qdir, strerror(errno));
-		rc = -1;
-	}
-	free(qdir);
-	close(qfd);
-	return rc;
+	if (check_id(id, error_r) < 0)
+		return -1;
+	return queue_backend->delete (data_dir, id, error_r);
 }
 
-/* Whether a queue runner seems to run: runner.pid names a live process.
-   Only for the message the command prints; no signal is ever sent to that
-   pid, which the server's user can write. */
-static bool runner_running(int qfd)
-{
-	char text[32];
-	int fd = openat(qfd, QUEUE_RUNNER_PID, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	text[n] = '\0';
-	long v = strtol(text, NULL, 10);
-	return v > 1 && (kill((pid_t)v, 0) == 0 || errno == EPERM);
-}
-
-/* The runner watches the spool with inotify; a new
-   ID.flush asks it to retry that message now, a new QUEUE_FLUSH_ALL every
-   message.  Files, not signals: runner.pid can be written by the server's
-   user, and root must not signal whatever process it names. */
 int queue_flush(const char *data_dir, const char *id, char **error_r)
 {
-	int qfd;
-	int rc;
-	if (id != NULL) {
-		rc = queue_control_open(data_dir, id, &qfd, error_r);
-		if (rc != 0)
-			return rc;
-	} else if ((qfd = queue_open(data_dir, false, error_r)) < 0) {
-		if (errno != ENOENT)
-			return -1;
-		free(*error_r);
-		*error_r = NULL;
-		return 1;
-	}
-	char *qdir = queue_dir(data_dir);
-	char *name = id != NULL ? entry_name(id, "flush") : xstrdup(QUEUE_FLUSH_ALL);
-	rc = marker_create(qfd, qdir, name, false, error_r);
-	if (rc == 0 && !runner_running(qfd))
-		rc = 1;
-	free(name);
-	free(qdir);
-	close(qfd);
-	return rc;
+	if (id != NULL && check_id(id, error_r) < 0)
+		return -1;
+	return queue_backend->flush(data_dir, id, error_r);
 }

@@ -1,13 +1,18 @@
 #ifndef QUEUE_SPOOL_H
 #define QUEUE_SPOOL_H
-/* The spool on disk, DATA_DIR/queue/:
+/* The spool.  Its storage is a backend (queue_backend.h) chosen for the
+   whole process by queue_backend_select(); every function below that reads
+   or writes the spool dispatches to it.  The backend "local" (the default,
+   queue_local.c) keeps the spool on disk, DATA_DIR/queue/:
      ID.msg    the message (hard link of the file the SMTP server wrote);
-               its content starts `offset` bytes in, after a Return-Path
-               line meant for local delivery
+	       its content starts `offset` bytes in, after a Return-Path
+	       line meant for local delivery
      ID.env    the envelope and per-recipient state, a small text file
-               rewritten atomically and durably on every change
+	       rewritten atomically and durably on every change
      ID.hold   present while the message is held
      ID.flush  asks the runner to retry the message now (removed by it)
+     ID.lease  who holds the message's lease and until when (flock()ed
+	       while it is read and changed)
      flush-all asks the runner to retry every message now (removed by it)
      runner.pid  the queue runner's pid, written by the runner (the runner
 	       also flushes everything on SIGUSR1, but the commands never
@@ -54,7 +59,15 @@ struct queue_entry {
 	bool held;            /* from ID.hold, not stored in ID.env */
 };
 
-/* DATA_DIR/queue (caller frees). */
+/* The name of the default backend, and the process's choice: 0, or -1
+   with *error_r for an unknown name.  Call it before any other function
+   here (normally never: "local" needs no choice). */
+#define QUEUE_BACKEND_DEFAULT "local"
+int queue_backend_select(const char *name, char **error_r);
+const char *queue_backend_name(void);
+
+/* The local backend's layout, which the runner and the CLI still read
+   directly: DATA_DIR/queue (caller frees). */
 char *queue_dir(const char *data_dir);
 /* QDIR/ID.SUFFIX (caller frees). */
 char *queue_path(const char *qdir, const char *id, const char *suffix);
@@ -80,9 +93,25 @@ int queue_entry_load(const char *qdir, const char *id, struct queue_entry *e, ch
    only_if_exists is set and ID.env was removed meanwhile (queue delete),
    nothing is written and 1 is returned. */
 int queue_entry_save(const char *qdir, const struct queue_entry *e, bool only_if_exists, char **error_r);
-/* Removes ID.env, then ID.msg and the markers (no fsync: a message that
-   comes back after a crash is delivered again, never lost). */
+/* Removes ID.env, then ID.msg, the markers and the lease (no fsync: a
+   message that comes back after a crash is delivered again, never lost):
+   the message is complete (delivered, or bounced with its DSN queued). */
 void queue_entry_remove(const char *qdir, const char *id);
+
+/* Leases (claims) the message for holder (a node or runner name) until
+   now + seconds, so that several runners on one spool never deliver it
+   twice: 1 when holder has the lease now (it was free, expired, or
+   already holder's: renewed), 0 when another holder's lease runs past
+   now, 2 when there is no such message, -1 with *error_r. */
+int queue_entry_lease(const char *qdir, const char *id, const char *holder, int64_t now, unsigned seconds,
+		      char **error_r);
+/* Gives holder's lease back: 1 released, 0 not held by holder (expired
+   and taken by another, or never taken), -1 with *error_r. */
+int queue_entry_release(const char *qdir, const char *id, const char *holder, char **error_r);
+/* Opens the message (ID.msg) for reading: 1 with *fd_r (the caller closes
+   it; its content starts at the entry's offset), 0 when there is no such
+   message, -1 with *error_r. */
+int queue_msg_open(const char *qdir, const char *id, int *fd_r, char **error_r);
 
 /* Writes a new message: data (len bytes, whose content starts offset bytes
    in) becomes ID.msg (tmp + fsync + rename), then the envelope ID.env is

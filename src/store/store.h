@@ -4,7 +4,10 @@
    (MAILDIR/index.db, SQLite in WAL mode) that gives every message a stable
    UID, its flags, keywords, modseq (RFC 7162) and cached IMAP text.  POP3
    and IMAP call only this interface: no SQL and no file names leave
-   src/store, so a shared-storage backend can replace this one later.
+   src/store.  Every function here dispatches through the table of
+   operations of the handle's backend (store_backend.h); the Maildir +
+   SQLite implementation described below is the backend "local"
+   (store_local_*.c), and a shared-storage backend can be added beside it.
 
    Mailboxes are named as IMAP names them: "INBOX" (any case) is the Maildir
    root; other names use '.' as the hierarchy separator and map to Maildir++
@@ -83,13 +86,22 @@ struct store_status {
 
 /* ---- the user's store ---- */
 
-/* Opens the store at maildir (creating cur/ new/ tmp/ and the index when
-   missing).  An index that is missing or unreadable is recreated, and every
-   mailbox then gets a new UIDVALIDITY (RFC 3501 section 2.3.1.1), higher
-   than any used before in this Maildir.  Returns NULL with *error_r. */
+/* Opens the store at maildir with the default backend (creating cur/ new/
+   tmp/ and the index when missing).  An index that is missing or
+   unreadable is recreated, and every mailbox then gets a new UIDVALIDITY
+   (RFC 3501 section 2.3.1.1), higher than any used before in this
+   Maildir.  Returns NULL with *error_r. */
+#define STORE_BACKEND_DEFAULT "local"
 struct store *store_open(const char *maildir, char **error_r);
+/* The same with the backend called backend ("local"); location is what
+   that backend opens (local: the Maildir root).  An unknown backend is an
+   error. */
+struct store *store_open_backend(const char *backend, const char *location, char **error_r);
 void store_close(struct store **store);
+/* The backend's location of the store (local: the Maildir root). */
 const char *store_path(const struct store *store);
+/* The name of the store's backend. */
+const char *store_backend_name(const struct store *store);
 
 /* ---- mailboxes ---- */
 

@@ -1,9 +1,8 @@
-/* Adding messages to a mailbox: APPEND, COPY and MOVE.  The file enters
-   cur/ while the index's write transaction is held, so no concurrent sync
-   can give it a UID of its own. */
-#include "store/store_private.h"
+/* The local backend: adding messages to a mailbox (APPEND, COPY, MOVE).
+   The file enters cur/ while the index's write transaction is held, so no
+   concurrent sync can give it a UID of its own. */
+#include "store/store_local_private.h"
 #include "lib/fsutil.h"
-#include "lib/log.h"
 #include "lib/xalloc.h"
 
 #include <errno.h>
@@ -24,12 +23,12 @@ struct new_msg {
 	const char *keywords;
 };
 
-static int insert_row(struct store_mailbox *mbox, const struct new_msg *m, uint32_t uid,
+static int insert_row(struct store_local_mailbox *mbox, const struct new_msg *m, uint32_t uid,
 		      uint64_t modseq, char **error_r)
 {
-	sqlite3_stmt *st = store_stmt(mbox->store,
-		"INSERT INTO message(mailbox, uid, base, info, size, psize, internaldate, flags,"
-		" keywords, modseq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+	sqlite3_stmt *st = store_local_stmt(
+	    mbox->store, "INSERT INTO message(mailbox, uid, base, info, size, psize, internaldate, flags,"
+			 " keywords, modseq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	sqlite3_bind_int64(st, 2, uid);
 	sqlite3_bind_text(st, 3, m->base, -1, SQLITE_STATIC);
@@ -41,7 +40,7 @@ static int insert_row(struct store_mailbox *mbox, const struct new_msg *m, uint3
 	sqlite3_bind_text(st, 9, m->keywords ? m->keywords : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 10, (int64_t)modseq);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_db_error(mbox->store, "adding a message", error_r);
+		return store_local_db_error(mbox->store, "adding a message", error_r);
 	return 0;
 }
 
@@ -68,23 +67,24 @@ static int write_tmp(const char *path, const void *data, size_t len, int64_t mti
 		return -1;
 	}
 	/* INTERNALDATE is the file's mtime (as Dovecot keeps it). */
-	struct timespec times[2] = { { 0, UTIME_OMIT }, { (time_t)mtime, 0 } };
+	struct timespec times[2] = {{0, UTIME_OMIT}, {(time_t)mtime, 0}};
 	futimens(fd, times);
 	close(fd);
 	return 0;
 }
 
-int store_msg_append(struct store_mailbox *mbox, const void *data, size_t len, uint32_t flags,
-		     const char *keywords, int64_t internaldate, uint32_t *uid_r, char **error_r)
+int store_local_msg_append(struct store_mailbox *box, const void *data, size_t len, uint32_t flags,
+			   const char *keywords, int64_t internaldate, uint32_t *uid_r, char **error_r)
 {
-	struct new_msg m = { 0 };
+	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
+	struct new_msg m = {0};
 	m.psize = len;
 	m.size = crlf_size(data, len);
 	m.internaldate = internaldate ? internaldate : (int64_t)time(NULL);
 	m.flags = flags & STORE_FLAGS_ALL;
 	m.keywords = keywords;
-	char *base = store_unique_base(m.psize, m.size);
-	char *info = store_info_build(m.flags, NULL);
+	char *base = store_local_unique_base(m.psize, m.size);
+	char *info = store_local_info_build(m.flags, NULL);
 	m.base = base;
 	m.info = info;
 	char *tmp = xasprintf("%s/tmp/%s", mbox->dir, base);
@@ -94,9 +94,9 @@ int store_msg_append(struct store_mailbox *mbox, const void *data, size_t len, u
 	uint32_t uidnext = 0;
 	uint64_t modseq = 0;
 	bool in_tx = false;
-	if (rc == 0 && (rc = store_begin(mbox->store, error_r)) == 0) {
+	if (rc == 0 && (rc = store_local_begin(mbox->store, error_r)) == 0) {
 		in_tx = true;
-		rc = store_mailbox_counters(mbox, &uidnext, &modseq, error_r);
+		rc = store_local_counters(mbox, &uidnext, &modseq, error_r);
 	}
 	if (rc == 0 && rename(tmp, cur) < 0) {
 		*error_r = xasprintf("rename(%s, %s) failed: %s", tmp, cur, strerror(errno));
@@ -107,15 +107,15 @@ int store_msg_append(struct store_mailbox *mbox, const void *data, size_t len, u
 		if (rc == 0)
 			rc = insert_row(mbox, &m, uidnext, modseq + 1, error_r);
 		if (rc == 0)
-			rc = store_mailbox_set_counters(mbox, uidnext + 1, modseq + 1, error_r);
+			rc = store_local_set_counters(mbox, uidnext + 1, modseq + 1, error_r);
 		if (rc == 0)
-			rc = store_commit(mbox->store, error_r);
+			rc = store_local_commit(mbox->store, error_r);
 		if (rc < 0)
 			unlink(cur);
 	}
 	if (rc < 0) {
 		if (in_tx)
-			store_rollback(mbox->store);
+			store_local_rollback(mbox->store);
 		unlink(tmp);
 	} else {
 		*uid_r = uidnext;
@@ -135,11 +135,11 @@ struct copy_src {
 	uint32_t flags;
 };
 
-static int copy_src_read(struct store_mailbox *mbox, uint32_t uid, struct copy_src *s, char **error_r)
+static int copy_src_read(struct store_local_mailbox *mbox, uint32_t uid, struct copy_src *s, char **error_r)
 {
-	sqlite3_stmt *st = store_stmt(mbox->store, "SELECT base, info, keywords, size, psize,"
-						   " internaldate, flags FROM message"
-						   " WHERE mailbox=?1 AND uid=?2 AND expunging=0");
+	sqlite3_stmt *st = store_local_stmt(mbox->store, "SELECT base, info, keywords, size, psize,"
+							 " internaldate, flags FROM message"
+							 " WHERE mailbox=?1 AND uid=?2 AND expunging=0");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	sqlite3_bind_int64(st, 2, uid);
 	int rc = sqlite3_step(st);
@@ -157,7 +157,7 @@ static int copy_src_read(struct store_mailbox *mbox, uint32_t uid, struct copy_s
 		return 1;
 	if (rc == SQLITE_DONE)
 		return 0;
-	return store_db_error(mbox->store, "reading a message", error_r);
+	return store_local_db_error(mbox->store, "reading a message", error_r);
 }
 
 static void copy_src_free(struct copy_src *s)
@@ -193,21 +193,21 @@ static int link_or_copy(const char *src, const char *dest, char **error_r)
 }
 
 /* Copies one message; 1 copied, 0 gone, -1 error. */
-static int copy_one(struct store_mailbox *src, uint32_t uid, struct store_mailbox *dest,
+static int copy_one(struct store_local_mailbox *src, uint32_t uid, struct store_local_mailbox *dest,
 		    uint32_t dest_uid, uint64_t modseq, char **error_r)
 {
-	struct copy_src s = { 0 };
+	struct copy_src s = {0};
 	int rc = copy_src_read(src, uid, &s, error_r);
 	if (rc <= 0)
 		return rc;
-	char *base = store_unique_base(s.psize, s.size);
+	char *base = store_local_unique_base(s.psize, s.size);
 	char *from = xasprintf("%s/cur/%s%s", src->dir, s.base, s.info);
 	char *to = xasprintf("%s/cur/%s%s", dest->dir, base, s.info);
 	rc = link_or_copy(from, to, error_r);
 	if (rc == -2)
-		rc = 0;   /* renamed or expunged meanwhile: treat as gone */
+		rc = 0; /* renamed or expunged meanwhile: treat as gone */
 	else if (rc == 0) {
-		struct new_msg m = { base, s.info, s.size, s.psize, s.internaldate, s.flags, s.keywords };
+		struct new_msg m = {base, s.info, s.size, s.psize, s.internaldate, s.flags, s.keywords};
 		rc = insert_row(dest, &m, dest_uid, modseq, error_r) == 0 ? 1 : -1;
 		if (rc < 0)
 			unlink(to);
@@ -219,19 +219,19 @@ static int copy_one(struct store_mailbox *src, uint32_t uid, struct store_mailbo
 	return rc;
 }
 
-int store_msg_copy(struct store_mailbox *src, const uint32_t *uids, size_t count,
-		   struct store_mailbox *dest, bool move, uint32_t **dest_uids_r, char **error_r)
+int store_local_msg_copy(struct store_mailbox *src_box, const uint32_t *uids, size_t count,
+			 struct store_mailbox *dest_box, bool move, uint32_t **dest_uids_r, char **error_r)
 {
-	if (src->store != dest->store)
-		log_panic("copy between two store handles");
+	struct store_local_mailbox *src = store_local_mailbox_cast(src_box);
+	struct store_local_mailbox *dest = store_local_mailbox_cast(dest_box);
 	uint32_t *dest_uids = xcalloc(count + 1, sizeof(*dest_uids));
 	uint32_t uidnext;
 	uint64_t modseq;
-	if (store_begin(dest->store, error_r) < 0) {
+	if (store_local_begin(dest->store, error_r) < 0) {
 		free(dest_uids);
 		return -1;
 	}
-	int rc = store_mailbox_counters(dest, &uidnext, &modseq, error_r);
+	int rc = store_local_counters(dest, &uidnext, &modseq, error_r);
 	int copied = 0;
 	for (size_t i = 0; i < count && rc >= 0; i++) {
 		rc = copy_one(src, uids[i], dest, uidnext, modseq + 1, error_r);
@@ -245,12 +245,12 @@ int store_msg_copy(struct store_mailbox *src, const uint32_t *uids, size_t count
 		rc = fs_fsync_dir(cur_dir, error_r);
 	free(cur_dir);
 	if (rc >= 0 && copied > 0)
-		rc = store_mailbox_set_counters(dest, uidnext, modseq + 1, error_r);
+		rc = store_local_set_counters(dest, uidnext, modseq + 1, error_r);
 	if (rc >= 0)
-		rc = store_commit(dest->store, error_r);
+		rc = store_local_commit(dest->store, error_r);
 	if (rc < 0) {
 		/* The linked files stay; the next sync indexes them. */
-		store_rollback(dest->store);
+		store_local_rollback(dest->store);
 		free(dest_uids);
 		return -1;
 	}
@@ -260,7 +260,7 @@ int store_msg_copy(struct store_mailbox *src, const uint32_t *uids, size_t count
 		for (size_t i = 0; i < count; i++)
 			if (dest_uids[i] != 0)
 				gone[n++] = uids[i];
-		rc = store_msg_expunge(src, gone, n, error_r);
+		rc = store_local_msg_expunge(src_box, gone, n, error_r);
 		free(gone);
 		if (rc < 0) {
 			free(dest_uids);

@@ -1,6 +1,6 @@
-/* Reading the index and changing messages: lists, status, opening files,
-   flags, expunge, the IMAP cache. */
-#include "store/store_private.h"
+/* The local backend: reading the index and changing messages (lists,
+   status, opening files, flags, expunge). */
+#include "store/store_local_private.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -13,18 +13,18 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#include <openssl/sha.h>
 
 #define MSG_COLUMNS "uid, flags, size, psize, modseq, internaldate, keywords, base, info"
 
-int store_mailbox_counters(struct store_mailbox *mbox, uint32_t *uidnext_r, uint64_t *modseq_r,
-			   char **error_r)
+int store_local_counters(struct store_local_mailbox *mbox, uint32_t *uidnext_r, uint64_t *modseq_r,
+			 char **error_r)
 {
-	sqlite3_stmt *st = store_stmt(mbox->store, "SELECT uidnext, highestmodseq FROM mailbox WHERE id=?1");
+	sqlite3_stmt *st =
+	    store_local_stmt(mbox->store, "SELECT uidnext, highestmodseq FROM mailbox WHERE id=?1");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
-		return store_db_error(mbox->store, "reading a mailbox", error_r);
+		return store_local_db_error(mbox->store, "reading a mailbox", error_r);
 	}
 	*uidnext_r = (uint32_t)sqlite3_column_int64(st, 0);
 	*modseq_r = (uint64_t)sqlite3_column_int64(st, 1);
@@ -32,19 +32,20 @@ int store_mailbox_counters(struct store_mailbox *mbox, uint32_t *uidnext_r, uint
 	return 0;
 }
 
-int store_mailbox_set_counters(struct store_mailbox *mbox, uint32_t uidnext, uint64_t modseq,
-			       char **error_r)
+int store_local_set_counters(struct store_local_mailbox *mbox, uint32_t uidnext, uint64_t modseq,
+			     char **error_r)
 {
-	sqlite3_stmt *st = store_stmt(mbox->store, "UPDATE mailbox SET uidnext=?1, highestmodseq=?2 WHERE id=?3");
+	sqlite3_stmt *st =
+	    store_local_stmt(mbox->store, "UPDATE mailbox SET uidnext=?1, highestmodseq=?2 WHERE id=?3");
 	sqlite3_bind_int64(st, 1, uidnext);
 	sqlite3_bind_int64(st, 2, (int64_t)modseq);
 	sqlite3_bind_int64(st, 3, mbox->id);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_db_error(mbox->store, "updating a mailbox", error_r);
+		return store_local_db_error(mbox->store, "updating a mailbox", error_r);
 	return 0;
 }
 
-static int read_list(struct store_mailbox *mbox, sqlite3_stmt *st, struct store_msg_list *list_r,
+static int read_list(struct store_local_mailbox *mbox, sqlite3_stmt *st, struct store_msg_list *list_r,
 		     char **error_r)
 {
 	memset(list_r, 0, sizeof(*list_r));
@@ -78,42 +79,38 @@ static int read_list(struct store_mailbox *mbox, sqlite3_stmt *st, struct store_
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		store_msg_list_free(list_r);
-		return store_db_error(mbox->store, "listing messages", error_r);
+		return store_local_db_error(mbox->store, "listing messages", error_r);
 	}
 	return 0;
 }
 
-int store_mailbox_list(struct store_mailbox *mbox, struct store_msg_list *list_r, char **error_r)
+int store_local_mailbox_list(struct store_mailbox *box, struct store_msg_list *list_r, char **error_r)
 {
-	sqlite3_stmt *st = store_stmt(mbox->store, "SELECT " MSG_COLUMNS " FROM message"
-						   " WHERE mailbox=?1 AND expunging=0 ORDER BY uid");
+	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
+	sqlite3_stmt *st = store_local_stmt(mbox->store, "SELECT " MSG_COLUMNS " FROM message"
+							 " WHERE mailbox=?1 AND expunging=0 ORDER BY uid");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	return read_list(mbox, st, list_r, error_r);
 }
 
-int store_mailbox_changed_since(struct store_mailbox *mbox, uint64_t modseq,
-				struct store_msg_list *list_r, char **error_r)
+int store_local_mailbox_changed_since(struct store_mailbox *box, uint64_t modseq,
+				      struct store_msg_list *list_r, char **error_r)
 {
-	sqlite3_stmt *st = store_stmt(mbox->store, "SELECT " MSG_COLUMNS " FROM message"
-						   " WHERE mailbox=?1 AND modseq>?2 AND expunging=0"
-						   " ORDER BY uid");
+	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
+	sqlite3_stmt *st = store_local_stmt(mbox->store, "SELECT " MSG_COLUMNS " FROM message"
+							 " WHERE mailbox=?1 AND modseq>?2 AND expunging=0"
+							 " ORDER BY uid");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	sqlite3_bind_int64(st, 2, (int64_t)modseq);
 	return read_list(mbox, st, list_r, error_r);
 }
 
-void store_msg_list_free(struct store_msg_list *list)
+int store_local_mailbox_expunged_since(struct store_mailbox *box, uint64_t modseq, uint32_t **uids_r,
+				       size_t *count_r, char **error_r)
 {
-	free(list->msgs);
-	pool_destroy(&list->pool);
-	memset(list, 0, sizeof(*list));
-}
-
-int store_mailbox_expunged_since(struct store_mailbox *mbox, uint64_t modseq, uint32_t **uids_r,
-				 size_t *count_r, char **error_r)
-{
-	sqlite3_stmt *st = store_stmt(mbox->store, "SELECT uid FROM expunged WHERE mailbox=?1"
-						   " AND modseq>?2 ORDER BY uid");
+	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
+	sqlite3_stmt *st = store_local_stmt(mbox->store, "SELECT uid FROM expunged WHERE mailbox=?1"
+							 " AND modseq>?2 ORDER BY uid");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	sqlite3_bind_int64(st, 2, (int64_t)modseq);
 	size_t count = 0, cap = 16;
@@ -129,47 +126,49 @@ int store_mailbox_expunged_since(struct store_mailbox *mbox, uint64_t modseq, ui
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		free(uids);
-		return store_db_error(mbox->store, "listing expunges", error_r);
+		return store_local_db_error(mbox->store, "listing expunges", error_r);
 	}
 	*uids_r = uids;
 	*count_r = count;
 	return 0;
 }
 
-int store_mailbox_take_recent(struct store_mailbox *mbox, uint32_t *first_recent_r, char **error_r)
+int store_local_mailbox_take_recent(struct store_mailbox *box, uint32_t *first_recent_r, char **error_r)
 {
-	struct store *store = mbox->store;
-	if (store_begin(store, error_r) < 0)
+	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
+	struct store_local *store = mbox->store;
+	if (store_local_begin(store, error_r) < 0)
 		return -1;
-	sqlite3_stmt *st = store_stmt(store, "SELECT first_recent FROM mailbox WHERE id=?1");
+	sqlite3_stmt *st = store_local_stmt(store, "SELECT first_recent FROM mailbox WHERE id=?1");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	int rc = sqlite3_step(st);
 	*first_recent_r = rc == SQLITE_ROW ? (uint32_t)sqlite3_column_int64(st, 0) : 1;
 	sqlite3_reset(st);
-	st = store_stmt(store, "UPDATE mailbox SET first_recent=uidnext WHERE id=?1");
+	st = store_local_stmt(store, "UPDATE mailbox SET first_recent=uidnext WHERE id=?1");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	if (rc != SQLITE_ROW || sqlite3_step(st) != SQLITE_DONE) {
-		store_db_error(store, "taking recent messages", error_r);
-		store_rollback(store);
+		store_local_db_error(store, "taking recent messages", error_r);
+		store_local_rollback(store);
 		return -1;
 	}
-	return store_commit(store, error_r);
+	return store_local_commit(store, error_r);
 }
 
-int store_mailbox_status(struct store_mailbox *mbox, struct store_status *status_r, char **error_r)
+int store_local_mailbox_status(struct store_mailbox *box, struct store_status *status_r, char **error_r)
 {
+	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
 	memset(status_r, 0, sizeof(*status_r));
-	sqlite3_stmt *st = store_stmt(mbox->store,
-		"SELECT m.uidvalidity, m.uidnext, m.highestmodseq, m.first_recent,"
-		" count(g.uid), coalesce(sum(g.size), 0),"
-		" coalesce(sum((g.flags & 1) = 0), 0), coalesce(sum(g.uid >= m.first_recent), 0),"
-		" coalesce(sum((g.flags & 8) != 0), 0)"
-		" FROM mailbox m LEFT JOIN message g ON g.mailbox = m.id AND g.expunging = 0"
-		" WHERE m.id=?1");
+	sqlite3_stmt *st = store_local_stmt(
+	    mbox->store, "SELECT m.uidvalidity, m.uidnext, m.highestmodseq, m.first_recent,"
+			 " count(g.uid), coalesce(sum(g.size), 0),"
+			 " coalesce(sum((g.flags & 1) = 0), 0), coalesce(sum(g.uid >= m.first_recent), 0),"
+			 " coalesce(sum((g.flags & 8) != 0), 0)"
+			 " FROM mailbox m LEFT JOIN message g ON g.mailbox = m.id AND g.expunging = 0"
+			 " WHERE m.id=?1");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
-		return store_db_error(mbox->store, "reading mailbox status", error_r);
+		return store_local_db_error(mbox->store, "reading mailbox status", error_r);
 	}
 	status_r->uidvalidity = (uint32_t)sqlite3_column_int64(st, 0);
 	status_r->uidnext = (uint32_t)sqlite3_column_int64(st, 1);
@@ -185,10 +184,10 @@ int store_mailbox_status(struct store_mailbox *mbox, struct store_status *status
 
 /* ---- message files ---- */
 
-static int row_locator(struct store_mailbox *mbox, uint32_t uid, char **name_r, char **error_r)
+static int row_locator(struct store_local_mailbox *mbox, uint32_t uid, char **name_r, char **error_r)
 {
-	sqlite3_stmt *st = store_stmt(mbox->store, "SELECT base || info FROM message"
-						   " WHERE mailbox=?1 AND uid=?2 AND expunging=0");
+	sqlite3_stmt *st = store_local_stmt(mbox->store, "SELECT base || info FROM message"
+							 " WHERE mailbox=?1 AND uid=?2 AND expunging=0");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	sqlite3_bind_int64(st, 2, uid);
 	int rc = sqlite3_step(st);
@@ -199,10 +198,10 @@ static int row_locator(struct store_mailbox *mbox, uint32_t uid, char **name_r, 
 		return 1;
 	if (rc == SQLITE_DONE)
 		return 0;
-	return store_db_error(mbox->store, "finding a message", error_r);
+	return store_local_db_error(mbox->store, "finding a message", error_r);
 }
 
-static int open_in_cur(struct store_mailbox *mbox, const char *name)
+static int open_in_cur(struct store_local_mailbox *mbox, const char *name)
 {
 	if (mbox->cur_fd >= 0)
 		return openat(mbox->cur_fd, name, O_RDONLY | O_CLOEXEC);
@@ -212,8 +211,9 @@ static int open_in_cur(struct store_mailbox *mbox, const char *name)
 	return fd;
 }
 
-int store_msg_open_uid(struct store_mailbox *mbox, uint32_t uid, int *fd_r, char **error_r)
+int store_local_msg_open_uid(struct store_mailbox *box, uint32_t uid, int *fd_r, char **error_r)
 {
+	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
 	char *name = NULL;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int rc = row_locator(mbox, uid, &name, error_r);
@@ -230,44 +230,21 @@ int store_msg_open_uid(struct store_mailbox *mbox, uint32_t uid, int *fd_r, char
 			return -1;
 		}
 		/* Renamed or deleted by someone else: learn which, then retry. */
-		if (store_mailbox_sync(mbox, true, error_r) < 0)
+		if (store_local_mailbox_sync(box, true, error_r) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-int store_msg_open(struct store_mailbox *mbox, const struct store_msg *msg, int *fd_r, char **error_r)
+int store_local_msg_open(struct store_mailbox *box, const struct store_msg *msg, int *fd_r, char **error_r)
 {
+	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
 	int fd = open_in_cur(mbox, msg->locator);
 	if (fd >= 0) {
 		*fd_r = fd;
 		return 1;
 	}
-	return store_msg_open_uid(mbox, msg->uid, fd_r, error_r);
-}
-
-void store_msg_stable_id(const struct store_msg *msg, char out[STORE_STABLE_ID_MAX + 1])
-{
-	const char *loc = msg->locator;
-	const char *info = strstr(loc, ":2,");
-	size_t len = info != NULL ? (size_t)(info - loc) : strlen(loc);
-	bool printable = len > 0 && len <= STORE_STABLE_ID_MAX;
-	for (size_t i = 0; i < len && printable; i++)
-		printable = loc[i] > 0x20 && loc[i] < 0x7f;
-	if (printable) {
-		memcpy(out, loc, len);
-		out[len] = '\0';
-		return;
-	}
-	/* Long or odd names: a hash of the base name (128 bits). */
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	SHA256((const unsigned char *)loc, len, md);
-	out[0] = 'H';
-	for (size_t i = 0; i < 16; i++) {
-		out[1 + 2 * i] = "0123456789abcdef"[md[i] >> 4];
-		out[2 + 2 * i] = "0123456789abcdef"[md[i] & 15];
-	}
-	out[33] = '\0';
+	return store_local_msg_open_uid(box, msg->uid, fd_r, error_r);
 }
 
 /* ---- flags ---- */
@@ -327,10 +304,11 @@ struct flag_row {
 	char *base, *info, *keywords;
 };
 
-static int flag_row_read(struct store_mailbox *mbox, uint32_t uid, struct flag_row *row, char **error_r)
+static int flag_row_read(struct store_local_mailbox *mbox, uint32_t uid, struct flag_row *row, char **error_r)
 {
-	sqlite3_stmt *st = store_stmt(mbox->store, "SELECT flags, modseq, base, info, keywords FROM message"
-						   " WHERE mailbox=?1 AND uid=?2 AND expunging=0");
+	sqlite3_stmt *st =
+	    store_local_stmt(mbox->store, "SELECT flags, modseq, base, info, keywords FROM message"
+					  " WHERE mailbox=?1 AND uid=?2 AND expunging=0");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	sqlite3_bind_int64(st, 2, uid);
 	int rc = sqlite3_step(st);
@@ -346,7 +324,7 @@ static int flag_row_read(struct store_mailbox *mbox, uint32_t uid, struct flag_r
 		return 1;
 	if (rc == SQLITE_DONE)
 		return 0;
-	return store_db_error(mbox->store, "reading flags", error_r);
+	return store_local_db_error(mbox->store, "reading flags", error_r);
 }
 
 static void flag_row_free(struct flag_row *row)
@@ -358,10 +336,10 @@ static void flag_row_free(struct flag_row *row)
 
 /* Renames the file for new flags (when the info changes) and updates the
    row.  Returns 1 changed, 0 nothing to change or gone, -1 error. */
-static int flags_change_one(struct store_mailbox *mbox, uint32_t uid, struct flag_row *row,
+static int flags_change_one(struct store_local_mailbox *mbox, uint32_t uid, struct flag_row *row,
 			    uint32_t flags, const char *keywords, uint64_t modseq, char **error_r)
 {
-	char *info = store_info_build(flags, row->info);
+	char *info = store_local_info_build(flags, row->info);
 	bool same_kw = strcmp(keywords, row->keywords) == 0;
 	if (flags == row->flags && same_kw && strcmp(info, row->info) == 0) {
 		free(info);
@@ -377,14 +355,14 @@ static int flags_change_one(struct store_mailbox *mbox, uint32_t uid, struct fla
 		if (rrc < 0) {
 			free(info);
 			if (err == ENOENT)
-				return 0;  /* changed or expunged by someone else: next sync */
-			*error_r = xasprintf("rename(%s/cur/%s...) failed: %s", mbox->dir, row->base,
-					     strerror(err));
+				return 0; /* changed or expunged by someone else: next sync */
+			*error_r =
+			    xasprintf("rename(%s/cur/%s...) failed: %s", mbox->dir, row->base, strerror(err));
 			return -1;
 		}
 	}
-	sqlite3_stmt *st = store_stmt(mbox->store, "UPDATE message SET flags=?1, info=?2, keywords=?3,"
-						   " modseq=?4 WHERE mailbox=?5 AND uid=?6");
+	sqlite3_stmt *st = store_local_stmt(mbox->store, "UPDATE message SET flags=?1, info=?2, keywords=?3,"
+							 " modseq=?4 WHERE mailbox=?5 AND uid=?6");
 	sqlite3_bind_int64(st, 1, flags);
 	sqlite3_bind_text(st, 2, info, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 3, keywords, -1, SQLITE_STATIC);
@@ -393,7 +371,7 @@ static int flags_change_one(struct store_mailbox *mbox, uint32_t uid, struct fla
 	sqlite3_bind_int64(st, 6, uid);
 	free(info);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_db_error(mbox->store, "updating flags", error_r);
+		return store_local_db_error(mbox->store, "updating flags", error_r);
 	return 1;
 }
 
@@ -410,26 +388,27 @@ static uint32_t flags_apply(uint32_t old, enum store_flag_op op, uint32_t flags)
 	return old;
 }
 
-int store_msg_set_flags(struct store_mailbox *mbox, const uint32_t *uids, size_t count,
-			enum store_flag_op op, uint32_t flags, const char *keywords,
-			uint64_t unchanged_since, uint32_t **failed_r, size_t *failed_count_r,
-			char **error_r)
+int store_local_msg_set_flags(struct store_mailbox *box, const uint32_t *uids, size_t count,
+			      enum store_flag_op op, uint32_t flags, const char *keywords,
+			      uint64_t unchanged_since, uint32_t **failed_r, size_t *failed_count_r,
+			      char **error_r)
 {
-	struct store *store = mbox->store;
+	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
+	struct store_local *store = mbox->store;
 	uint32_t uidnext;
 	uint64_t highest;
 	size_t nfailed = 0;
 	uint32_t *failed = failed_r != NULL ? xcalloc(count + 1, sizeof(*failed)) : NULL;
-	if (store_begin(store, error_r) < 0 ||
-	    store_mailbox_counters(mbox, &uidnext, &highest, error_r) < 0) {
-		store_rollback(store);
+	if (store_local_begin(store, error_r) < 0 ||
+	    store_local_counters(mbox, &uidnext, &highest, error_r) < 0) {
+		store_local_rollback(store);
 		free(failed);
 		return -1;
 	}
 	uint64_t modseq = highest + 1;
 	int changed = 0, rc = 0;
 	for (size_t i = 0; i < count && rc >= 0; i++) {
-		struct flag_row row = { 0 };
+		struct flag_row row = {0};
 		rc = flag_row_read(mbox, uids[i], &row, error_r);
 		if (rc <= 0)
 			continue;
@@ -440,21 +419,21 @@ int store_msg_set_flags(struct store_mailbox *mbox, const uint32_t *uids, size_t
 			continue;
 		}
 		char *kw = keywords != NULL || op == STORE_FLAGS_REPLACE
-				   ? keywords_apply(row.keywords, op, keywords ? keywords : "")
-				   : xstrdup(row.keywords);
-		rc = flags_change_one(mbox, uids[i], &row, flags_apply(row.flags, op, flags), kw,
-				      modseq, error_r);
+			       ? keywords_apply(row.keywords, op, keywords ? keywords : "")
+			       : xstrdup(row.keywords);
+		rc = flags_change_one(mbox, uids[i], &row, flags_apply(row.flags, op, flags), kw, modseq,
+				      error_r);
 		if (rc > 0)
 			changed++;
 		free(kw);
 		flag_row_free(&row);
 	}
 	if (rc >= 0 && changed > 0)
-		rc = store_mailbox_set_counters(mbox, uidnext, modseq, error_r);
+		rc = store_local_set_counters(mbox, uidnext, modseq, error_r);
 	if (rc >= 0)
-		rc = store_commit(store, error_r);
+		rc = store_local_commit(store, error_r);
 	if (rc < 0) {
-		store_rollback(store);
+		store_local_rollback(store);
 		free(failed);
 		return -1;
 	}
@@ -467,12 +446,12 @@ int store_msg_set_flags(struct store_mailbox *mbox, const uint32_t *uids, size_t
 
 /* ---- expunge ---- */
 
-static int expunge_mark(struct store_mailbox *mbox, const uint32_t *uids, size_t count,
-			char ***names_r, char **error_r)
+static int expunge_mark(struct store_local_mailbox *mbox, const uint32_t *uids, size_t count, char ***names_r,
+			char **error_r)
 {
-	struct store *store = mbox->store;
+	struct store_local *store = mbox->store;
 	char **names = xcalloc(count + 1, sizeof(char *));
-	if (store_begin(store, error_r) < 0) {
+	if (store_local_begin(store, error_r) < 0) {
 		free(names);
 		return -1;
 	}
@@ -481,21 +460,22 @@ static int expunge_mark(struct store_mailbox *mbox, const uint32_t *uids, size_t
 		rc = row_locator(mbox, uids[i], &names[i], error_r);
 		if (rc <= 0)
 			continue;
-		sqlite3_stmt *st = store_stmt(store, "UPDATE message SET expunging=1 WHERE mailbox=?1 AND uid=?2");
+		sqlite3_stmt *st =
+		    store_local_stmt(store, "UPDATE message SET expunging=1 WHERE mailbox=?1 AND uid=?2");
 		sqlite3_bind_int64(st, 1, mbox->id);
 		sqlite3_bind_int64(st, 2, uids[i]);
 		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = store_db_error(store, "marking a message", error_r);
+			rc = store_local_db_error(store, "marking a message", error_r);
 	}
 	/* A crash before the rows are deleted: the next sync must look. */
-	sqlite3_stmt *st = store_stmt(store, "UPDATE mailbox SET cur_mtime=0 WHERE id=?1");
+	sqlite3_stmt *st = store_local_stmt(store, "UPDATE mailbox SET cur_mtime=0 WHERE id=?1");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	if (rc >= 0 && sqlite3_step(st) != SQLITE_DONE)
-		rc = store_db_error(store, "marking a mailbox", error_r);
+		rc = store_local_db_error(store, "marking a mailbox", error_r);
 	if (rc >= 0)
-		rc = store_commit(store, error_r);
+		rc = store_local_commit(store, error_r);
 	if (rc < 0) {
-		store_rollback(store);
+		store_local_rollback(store);
 		for (size_t i = 0; i < count; i++)
 			free(names[i]);
 		free(names);
@@ -505,16 +485,16 @@ static int expunge_mark(struct store_mailbox *mbox, const uint32_t *uids, size_t
 	return 0;
 }
 
-static int expunge_delete(struct store_mailbox *mbox, const uint32_t *uids, size_t count,
-			  char **names, char **error_r)
+static int expunge_delete(struct store_local_mailbox *mbox, const uint32_t *uids, size_t count, char **names,
+			  char **error_r)
 {
-	struct store *store = mbox->store;
+	struct store_local *store = mbox->store;
 	uint32_t uidnext;
 	uint64_t highest;
-	if (store_begin(store, error_r) < 0)
+	if (store_local_begin(store, error_r) < 0)
 		return -1;
-	if (store_mailbox_counters(mbox, &uidnext, &highest, error_r) < 0) {
-		store_rollback(store);
+	if (store_local_counters(mbox, &uidnext, &highest, error_r) < 0) {
+		store_local_rollback(store);
 		return -1;
 	}
 	int n = 0;
@@ -522,34 +502,35 @@ static int expunge_delete(struct store_mailbox *mbox, const uint32_t *uids, size
 		if (names[i] == NULL)
 			continue;
 		static const char *const sqls[] = {
-			"DELETE FROM message WHERE mailbox=?1 AND uid=?2",
-			"DELETE FROM cache WHERE mailbox=?1 AND uid=?2",
-			"INSERT OR REPLACE INTO expunged(mailbox, uid, modseq) VALUES(?1, ?2, ?3)",
+		    "DELETE FROM message WHERE mailbox=?1 AND uid=?2",
+		    "DELETE FROM cache WHERE mailbox=?1 AND uid=?2",
+		    "INSERT OR REPLACE INTO expunged(mailbox, uid, modseq) VALUES(?1, ?2, ?3)",
 		};
 		for (size_t k = 0; k < N_ELEMENTS(sqls); k++) {
-			sqlite3_stmt *st = store_stmt(store, sqls[k]);
+			sqlite3_stmt *st = store_local_stmt(store, sqls[k]);
 			sqlite3_bind_int64(st, 1, mbox->id);
 			sqlite3_bind_int64(st, 2, uids[i]);
 			if (k == 2)
 				sqlite3_bind_int64(st, 3, (int64_t)highest + 1);
 			if (sqlite3_step(st) != SQLITE_DONE) {
-				store_db_error(store, "deleting a message", error_r);
-				store_rollback(store);
+				store_local_db_error(store, "deleting a message", error_r);
+				store_local_rollback(store);
 				return -1;
 			}
 		}
 		n++;
 	}
-	if ((n > 0 && store_mailbox_set_counters(mbox, uidnext, highest + 1, error_r) < 0) ||
-	    store_commit(store, error_r) < 0) {
-		store_rollback(store);
+	if ((n > 0 && store_local_set_counters(mbox, uidnext, highest + 1, error_r) < 0) ||
+	    store_local_commit(store, error_r) < 0) {
+		store_local_rollback(store);
 		return -1;
 	}
 	return n;
 }
 
-int store_msg_expunge(struct store_mailbox *mbox, const uint32_t *uids, size_t count, char **error_r)
+int store_local_msg_expunge(struct store_mailbox *box, const uint32_t *uids, size_t count, char **error_r)
 {
+	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
 	char **names;
 	if (count == 0)
 		return 0;
@@ -570,42 +551,4 @@ int store_msg_expunge(struct store_mailbox *mbox, const uint32_t *uids, size_t c
 		free(names[i]);
 	free(names);
 	return rc;
-}
-
-/* ---- cache ---- */
-
-int store_cache_get(struct store_mailbox *mbox, uint32_t uid, enum store_cache_field field,
-		    char **text_r, char **error_r)
-{
-	sqlite3_stmt *st = store_stmt(mbox->store, field == STORE_CACHE_ENVELOPE
-		? "SELECT envelope FROM cache WHERE mailbox=?1 AND uid=?2"
-		: "SELECT bodystructure FROM cache WHERE mailbox=?1 AND uid=?2");
-	sqlite3_bind_int64(st, 1, mbox->id);
-	sqlite3_bind_int64(st, 2, uid);
-	int rc = sqlite3_step(st);
-	int found = 0;
-	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-		*text_r = xstrdup((const char *)sqlite3_column_text(st, 0));
-		found = 1;
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store_db_error(mbox->store, "reading the cache", error_r);
-	return found;
-}
-
-int store_cache_set(struct store_mailbox *mbox, uint32_t uid, enum store_cache_field field,
-		    const char *text, char **error_r)
-{
-	sqlite3_stmt *st = store_stmt(mbox->store, field == STORE_CACHE_ENVELOPE
-		? "INSERT INTO cache(mailbox, uid, envelope) VALUES(?1, ?2, ?3)"
-		  " ON CONFLICT(mailbox, uid) DO UPDATE SET envelope=excluded.envelope"
-		: "INSERT INTO cache(mailbox, uid, bodystructure) VALUES(?1, ?2, ?3)"
-		  " ON CONFLICT(mailbox, uid) DO UPDATE SET bodystructure=excluded.bodystructure");
-	sqlite3_bind_int64(st, 1, mbox->id);
-	sqlite3_bind_int64(st, 2, uid);
-	sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_db_error(mbox->store, "writing the cache", error_r);
-	return 0;
 }

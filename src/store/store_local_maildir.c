@@ -1,7 +1,7 @@
 /* Maildir file names: the base name, the ",S=" and ",W=" sizes, and the
    info part ":2,FLAGS" (https://cr.yp.to/proto/maildir.html, letters in
    ASCII order). */
-#include "store/store_private.h"
+#include "store/store_local_private.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
 
@@ -16,12 +16,8 @@ static const struct {
 	char letter;
 	uint32_t flag;
 } info_letters[] = {
-	{ 'D', STORE_FLAG_DRAFT },
-	{ 'F', STORE_FLAG_FLAGGED },
-	{ 'P', STORE_FLAG_PASSED },
-	{ 'R', STORE_FLAG_ANSWERED },
-	{ 'S', STORE_FLAG_SEEN },
-	{ 'T', STORE_FLAG_DELETED },
+    {'D', STORE_FLAG_DRAFT},    {'F', STORE_FLAG_FLAGGED}, {'P', STORE_FLAG_PASSED},
+    {'R', STORE_FLAG_ANSWERED}, {'S', STORE_FLAG_SEEN},    {'T', STORE_FLAG_DELETED},
 };
 
 static uint32_t letter_flag(char c)
@@ -53,7 +49,7 @@ static bool base_field(const char *base, size_t len, char key, uint64_t *value_r
 	return false;
 }
 
-void store_fname_parse(const char *name, struct store_fname *fn_r)
+void store_local_fname_parse(const char *name, struct store_local_fname *fn_r)
 {
 	memset(fn_r, 0, sizeof(*fn_r));
 	const char *info = strstr(name, ":2,");
@@ -67,7 +63,7 @@ void store_fname_parse(const char *name, struct store_fname *fn_r)
 	fn_r->has_vsize = base_field(name, fn_r->base_len, 'W', &fn_r->vsize);
 }
 
-char *store_info_build(uint32_t flags, const char *old_info)
+char *store_local_info_build(uint32_t flags, const char *old_info)
 {
 	char out[3 + 64 + 1];
 	size_t n = 0;
@@ -92,7 +88,7 @@ char *store_info_build(uint32_t flags, const char *old_info)
 	return xstrdup(out);
 }
 
-int store_file_vsize(int fd, uint64_t *psize_r, uint64_t *vsize_r)
+int store_local_file_vsize(int fd, uint64_t *psize_r, uint64_t *vsize_r)
 {
 	char chunk[65536];
 	uint64_t psize = 0, vsize = 0;
@@ -140,7 +136,7 @@ static void host_part(char *out, size_t size)
 	buf_free(&b);
 }
 
-char *store_unique_base(uint64_t psize, uint64_t vsize)
+char *store_local_unique_base(uint64_t psize, uint64_t vsize)
 {
 	static unsigned counter;
 	char host[128];
@@ -150,8 +146,8 @@ char *store_unique_base(uint64_t psize, uint64_t vsize)
 	unsigned n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
 	if (vsize != psize)
 		return xasprintf("%lld.M%06ldP%ldQ%u.%s,S=%llu,W=%llu", (long long)tv.tv_sec,
-				 (long)tv.tv_usec, (long)getpid(), n, host,
-				 (unsigned long long)psize, (unsigned long long)vsize);
+				 (long)tv.tv_usec, (long)getpid(), n, host, (unsigned long long)psize,
+				 (unsigned long long)vsize);
 	return xasprintf("%lld.M%06ldP%ldQ%u.%s,S=%llu", (long long)tv.tv_sec, (long)tv.tv_usec,
 			 (long)getpid(), n, host, (unsigned long long)psize);
 }

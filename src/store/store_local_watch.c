@@ -1,5 +1,7 @@
-/* Watching a mailbox for changes (IMAP IDLE) and the POP3 maildrop lock. */
-#include "store/store_private.h"
+/* The local backend: watching a mailbox for changes (IMAP IDLE, inotify on
+   new/ and cur/), and the POP3 maildrop lock, which store.h defines on the
+   Maildir path itself. */
+#include "store/store_local_private.h"
 #include "lib/xalloc.h"
 
 #include <errno.h>
@@ -10,14 +12,15 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-int store_watch_open(struct store_mailbox *mbox, char **error_r)
+int store_local_watch_open(struct store_mailbox *box, char **error_r)
 {
+	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
 	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (fd < 0) {
 		*error_r = xasprintf("inotify_init1() failed: %s", strerror(errno));
 		return -1;
 	}
-	static const char *const subdirs[] = { "new", "cur" };
+	static const char *const subdirs[] = {"new", "cur"};
 	const uint32_t mask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR;
 	for (size_t i = 0; i < N_ELEMENTS(subdirs); i++) {
 		char *path = xasprintf("%s/%s", mbox->dir, subdirs[i]);

@@ -1,6 +1,6 @@
-/* Maildir++ folders (MAILDIR/.Name with cur/ new/ tmp/), subscriptions and
-   quota usage. */
-#include "store/store_private.h"
+/* The local backend's folders (Maildir++: MAILDIR/.Name with cur/ new/
+   tmp/), subscriptions and quota usage. */
+#include "store/store_local_private.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/strlist.h"
@@ -29,7 +29,7 @@ static bool dir_exists(const char *path)
 
 static int folder_make(const char *dir, char **error_r)
 {
-	static const char *const subdirs[] = { "cur", "new", "tmp" };
+	static const char *const subdirs[] = {"cur", "new", "tmp"};
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		*error_r = xasprintf("mkdir(%s) failed: %s", dir, strerror(errno));
 		return -1;
@@ -53,8 +53,9 @@ static int folder_make(const char *dir, char **error_r)
 	return 0;
 }
 
-int store_folder_create(struct store *store, const char *name, bool *exists_r, char **error_r)
+int store_local_folder_create(struct store *base, const char *name, bool *exists_r, char **error_r)
 {
+	struct store_local *store = store_local_cast(base);
 	const char *err;
 	*exists_r = false;
 	if (is_inbox(name)) {
@@ -66,7 +67,7 @@ int store_folder_create(struct store *store, const char *name, bool *exists_r, c
 		*error_r = xstrdup(err);
 		return -1;
 	}
-	char *dir = store_mailbox_dir(store, name);
+	char *dir = store_local_mailbox_dir(store, name);
 	if (dir_exists(dir)) {
 		*exists_r = true;
 		*error_r = xasprintf("mailbox %s exists", name);
@@ -78,7 +79,7 @@ int store_folder_create(struct store *store, const char *name, bool *exists_r, c
 	for (const char *p = strchr(name, STORE_SEPARATOR); p != NULL && rc == 0;
 	     p = strchr(p + 1, STORE_SEPARATOR)) {
 		char *parent = xstrndup(name, (size_t)(p - name));
-		char *pdir = store_mailbox_dir(store, parent);
+		char *pdir = store_local_mailbox_dir(store, parent);
 		if (!dir_exists(pdir))
 			rc = folder_make(pdir, error_r);
 		free(parent);
@@ -111,30 +112,31 @@ static int remove_files(const char *dir, char **error_r)
 	return 0;
 }
 
-static int forget_mailbox(struct store *store, const char *name, char **error_r)
+static int forget_mailbox(struct store_local *store, const char *name, char **error_r)
 {
 	static const char *const sqls[] = {
-		"DELETE FROM message WHERE mailbox=(SELECT id FROM mailbox WHERE name=?1)",
-		"DELETE FROM expunged WHERE mailbox=(SELECT id FROM mailbox WHERE name=?1)",
-		"DELETE FROM cache WHERE mailbox=(SELECT id FROM mailbox WHERE name=?1)",
-		"DELETE FROM mailbox WHERE name=?1",
+	    "DELETE FROM message WHERE mailbox=(SELECT id FROM mailbox WHERE name=?1)",
+	    "DELETE FROM expunged WHERE mailbox=(SELECT id FROM mailbox WHERE name=?1)",
+	    "DELETE FROM cache WHERE mailbox=(SELECT id FROM mailbox WHERE name=?1)",
+	    "DELETE FROM mailbox WHERE name=?1",
 	};
 	for (size_t i = 0; i < N_ELEMENTS(sqls); i++) {
-		sqlite3_stmt *st = store_stmt(store, sqls[i]);
+		sqlite3_stmt *st = store_local_stmt(store, sqls[i]);
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE)
-			return store_db_error(store, "deleting a mailbox", error_r);
+			return store_local_db_error(store, "deleting a mailbox", error_r);
 	}
 	return 0;
 }
 
-int store_folder_delete(struct store *store, const char *name, char **error_r)
+int store_local_folder_delete(struct store *base, const char *name, char **error_r)
 {
+	struct store_local *store = store_local_cast(base);
 	if (is_inbox(name)) {
 		*error_r = xstrdup("INBOX cannot be deleted");
 		return -1;
 	}
-	char *dir = store_mailbox_dir(store, name);
+	char *dir = store_local_mailbox_dir(store, name);
 	if (dir == NULL || !dir_exists(dir)) {
 		*error_r = xasprintf("no such mailbox");
 		free(dir);
@@ -142,12 +144,12 @@ int store_folder_delete(struct store *store, const char *name, char **error_r)
 	}
 	/* Forget the index rows first: a crash then leaves files that the
 	   next open indexes again, never rows without files. */
-	int rc = store_begin(store, error_r);
+	int rc = store_local_begin(store, error_r);
 	if (rc == 0 && (rc = forget_mailbox(store, name, error_r)) == 0)
-		rc = store_commit(store, error_r);
+		rc = store_local_commit(store, error_r);
 	if (rc < 0)
-		store_rollback(store);
-	static const char *const subdirs[] = { "cur", "new", "tmp" };
+		store_local_rollback(store);
+	static const char *const subdirs[] = {"cur", "new", "tmp"};
 	for (size_t i = 0; i < N_ELEMENTS(subdirs) && rc == 0; i++) {
 		char *sub = xasprintf("%s/%s", dir, subdirs[i]);
 		rc = remove_files(sub, error_r);
@@ -175,9 +177,11 @@ static int rename_inbox(struct store *store, const char *to, char **error_r)
 	if (store_folder_create(store, to, &exists, error_r) < 0)
 		return -1;
 	struct store_mailbox *inbox = NULL, *dest = NULL;
-	struct store_msg_list list = { 0 };
+	struct store_msg_list list = {0};
 	int rc = store_mailbox_open(store, "INBOX", &inbox, error_r) > 0 &&
-		 store_mailbox_open(store, to, &dest, error_r) > 0 ? 0 : -1;
+			 store_mailbox_open(store, to, &dest, error_r) > 0
+		     ? 0
+		     : -1;
 	if (rc == 0)
 		rc = store_mailbox_list(inbox, &list, error_r);
 	if (rc == 0 && list.count > 0) {
@@ -196,9 +200,9 @@ static int rename_inbox(struct store *store, const char *to, char **error_r)
 	return rc;
 }
 
-static int rename_one(struct store *store, const char *from, const char *to, char **error_r)
+static int rename_one(struct store_local *store, const char *from, const char *to, char **error_r)
 {
-	char *fdir = store_mailbox_dir(store, from), *tdir = store_mailbox_dir(store, to);
+	char *fdir = store_local_mailbox_dir(store, from), *tdir = store_local_mailbox_dir(store, to);
 	int rc = rename(fdir, tdir);
 	if (rc < 0)
 		*error_r = xasprintf("rename(%s, %s) failed: %s", fdir, tdir, strerror(errno));
@@ -206,24 +210,25 @@ static int rename_one(struct store *store, const char *from, const char *to, cha
 	free(tdir);
 	if (rc < 0)
 		return -1;
-	sqlite3_stmt *st = store_stmt(store, "UPDATE mailbox SET name=?2 WHERE name=?1");
+	sqlite3_stmt *st = store_local_stmt(store, "UPDATE mailbox SET name=?2 WHERE name=?1");
 	sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_db_error(store, "renaming a mailbox", error_r);
+		return store_local_db_error(store, "renaming a mailbox", error_r);
 	return 0;
 }
 
-int store_folder_rename(struct store *store, const char *from, const char *to, char **error_r)
+int store_local_folder_rename(struct store *base, const char *from, const char *to, char **error_r)
 {
+	struct store_local *store = store_local_cast(base);
 	const char *err;
 	if (store_name_check(to, &err) < 0 || is_inbox(to)) {
 		*error_r = xstrdup(is_inbox(to) ? "cannot rename to INBOX" : err);
 		return -1;
 	}
 	if (is_inbox(from))
-		return rename_inbox(store, to, error_r);
-	char *fdir = store_mailbox_dir(store, from), *tdir = store_mailbox_dir(store, to);
+		return rename_inbox(base, to, error_r);
+	char *fdir = store_local_mailbox_dir(store, from), *tdir = store_local_mailbox_dir(store, to);
 	bool ok_from = fdir != NULL && dir_exists(fdir), exists_to = tdir != NULL && dir_exists(tdir);
 	free(fdir);
 	free(tdir);
@@ -232,10 +237,10 @@ int store_folder_rename(struct store *store, const char *from, const char *to, c
 		return -1;
 	}
 	struct strlist all = STRLIST_INIT;
-	if (store_folder_list(store, strlist_add_cb, &all, error_r) < 0)
+	if (store_local_folder_list(base, strlist_add_cb, &all, error_r) < 0)
 		return -1;
 	size_t flen = strlen(from);
-	int rc = store_begin(store, error_r);
+	int rc = store_local_begin(store, error_r);
 	for (size_t i = 0; i < all.count && rc == 0; i++) {
 		const char *n = all.items[i];
 		if (strcmp(n, from) == 0) {
@@ -247,9 +252,9 @@ int store_folder_rename(struct store *store, const char *from, const char *to, c
 		}
 	}
 	if (rc == 0)
-		rc = store_commit(store, error_r);
+		rc = store_local_commit(store, error_r);
 	else
-		store_rollback(store);
+		store_local_rollback(store);
 	strlist_free(&all);
 	return rc;
 }
@@ -259,9 +264,10 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int store_folder_list(struct store *store, int (*cb)(void *ctx, const char *name), void *ctx,
-		      char **error_r)
+int store_local_folder_list(struct store *base, int (*cb)(void *ctx, const char *name), void *ctx,
+			    char **error_r)
 {
+	struct store_local *store = store_local_cast(base);
 	DIR *d = opendir(store->path);
 	if (d == NULL) {
 		*error_r = xasprintf("opendir(%s) failed: %s", store->path, strerror(errno));
@@ -291,34 +297,36 @@ int store_folder_list(struct store *store, int (*cb)(void *ctx, const char *name
 	return 0;
 }
 
-int store_subscribe(struct store *store, const char *name, bool subscribe, char **error_r)
+int store_local_subscribe(struct store *base, const char *name, bool subscribe, char **error_r)
 {
+	struct store_local *store = store_local_cast(base);
 	const char *err;
 	if (store_name_check(name, &err) < 0) {
 		*error_r = xstrdup(err);
 		return -1;
 	}
-	sqlite3_stmt *st = store_stmt(store, subscribe
-		? "INSERT OR IGNORE INTO subscription(name) VALUES(?1)"
-		: "DELETE FROM subscription WHERE name=?1");
+	sqlite3_stmt *st =
+	    store_local_stmt(store, subscribe ? "INSERT OR IGNORE INTO subscription(name) VALUES(?1)"
+					      : "DELETE FROM subscription WHERE name=?1");
 	sqlite3_bind_text(st, 1, strcasecmp(name, "INBOX") == 0 ? "INBOX" : name, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_db_error(store, "changing a subscription", error_r);
+		return store_local_db_error(store, "changing a subscription", error_r);
 	return 0;
 }
 
-int store_subscription_list(struct store *store, int (*cb)(void *ctx, const char *name),
-			    void *ctx, char **error_r)
+int store_local_subscription_list(struct store *base, int (*cb)(void *ctx, const char *name), void *ctx,
+				  char **error_r)
 {
+	struct store_local *store = store_local_cast(base);
 	struct strlist l = STRLIST_INIT;
-	sqlite3_stmt *st = store_stmt(store, "SELECT name FROM subscription ORDER BY name");
+	sqlite3_stmt *st = store_local_stmt(store, "SELECT name FROM subscription ORDER BY name");
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		strlist_add_cb(&l, (const char *)sqlite3_column_text(st, 0));
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		strlist_free(&l);
-		return store_db_error(store, "listing subscriptions", error_r);
+		return store_local_db_error(store, "listing subscriptions", error_r);
 	}
 	/* The callback may call back into the store: walk a copy. */
 	int stop = 0;
@@ -328,12 +336,13 @@ int store_subscription_list(struct store *store, int (*cb)(void *ctx, const char
 	return 0;
 }
 
-int store_quota_usage(struct store *store, uint64_t *bytes_r, uint64_t *messages_r, char **error_r)
+int store_local_quota_usage(struct store *base, uint64_t *bytes_r, uint64_t *messages_r, char **error_r)
 {
-	sqlite3_stmt *st = store_stmt(store, "SELECT coalesce(sum(psize), 0), count(*) FROM message");
+	struct store_local *store = store_local_cast(base);
+	sqlite3_stmt *st = store_local_stmt(store, "SELECT coalesce(sum(psize), 0), count(*) FROM message");
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
-		return store_db_error(store, "reading quota usage", error_r);
+		return store_local_db_error(store, "reading quota usage", error_r);
 	}
 	*bytes_r = (uint64_t)sqlite3_column_int64(st, 0);
 	*messages_r = (uint64_t)sqlite3_column_int64(st, 1);

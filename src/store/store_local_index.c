@@ -1,5 +1,6 @@
-/* The per-user index: MAILDIR/index.db (SQLite, WAL) and the store handle. */
-#include "store/store_private.h"
+/* The local backend's per-user index, MAILDIR/index.db (SQLite, WAL), and
+   its store handle. */
+#include "store/store_local_private.h"
 #include "lib/sqlite_vfs.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
@@ -21,52 +22,51 @@
 
 /* Cache columns live in their own table so that the message rows stay small
    and a full listing reads few pages. */
-static const char schema_sql[] =
-	"CREATE TABLE mailbox("
-	" id INTEGER PRIMARY KEY,"
-	" name TEXT NOT NULL UNIQUE,"
-	" uidvalidity INTEGER NOT NULL,"
-	" uidnext INTEGER NOT NULL DEFAULT 1,"
-	" highestmodseq INTEGER NOT NULL DEFAULT 1,"
-	" first_recent INTEGER NOT NULL DEFAULT 1,"
-	" new_mtime INTEGER NOT NULL DEFAULT 0,"
-	" cur_mtime INTEGER NOT NULL DEFAULT 0);"
-	"CREATE TABLE message("
-	" mailbox INTEGER NOT NULL,"
-	" uid INTEGER NOT NULL,"
-	" base TEXT NOT NULL,"
-	" info TEXT NOT NULL,"
-	" size INTEGER NOT NULL,"
-	" psize INTEGER NOT NULL,"
-	" internaldate INTEGER NOT NULL,"
-	" flags INTEGER NOT NULL,"
-	" keywords TEXT NOT NULL DEFAULT '',"
-	" modseq INTEGER NOT NULL,"
-	" expunging INTEGER NOT NULL DEFAULT 0,"
-	" PRIMARY KEY(mailbox, uid)) WITHOUT ROWID;"
-	"CREATE UNIQUE INDEX message_base ON message(mailbox, base);"
-	"CREATE INDEX message_modseq ON message(mailbox, modseq);"
-	"CREATE TABLE expunged("
-	" mailbox INTEGER NOT NULL,"
-	" uid INTEGER NOT NULL,"
-	" modseq INTEGER NOT NULL,"
-	" PRIMARY KEY(mailbox, uid)) WITHOUT ROWID;"
-	"CREATE TABLE cache("
-	" mailbox INTEGER NOT NULL,"
-	" uid INTEGER NOT NULL,"
-	" envelope TEXT,"
-	" bodystructure TEXT,"
-	" PRIMARY KEY(mailbox, uid));"
-	"CREATE TABLE subscription(name TEXT PRIMARY KEY);";
+static const char schema_sql[] = "CREATE TABLE mailbox("
+				 " id INTEGER PRIMARY KEY,"
+				 " name TEXT NOT NULL UNIQUE,"
+				 " uidvalidity INTEGER NOT NULL,"
+				 " uidnext INTEGER NOT NULL DEFAULT 1,"
+				 " highestmodseq INTEGER NOT NULL DEFAULT 1,"
+				 " first_recent INTEGER NOT NULL DEFAULT 1,"
+				 " new_mtime INTEGER NOT NULL DEFAULT 0,"
+				 " cur_mtime INTEGER NOT NULL DEFAULT 0);"
+				 "CREATE TABLE message("
+				 " mailbox INTEGER NOT NULL,"
+				 " uid INTEGER NOT NULL,"
+				 " base TEXT NOT NULL,"
+				 " info TEXT NOT NULL,"
+				 " size INTEGER NOT NULL,"
+				 " psize INTEGER NOT NULL,"
+				 " internaldate INTEGER NOT NULL,"
+				 " flags INTEGER NOT NULL,"
+				 " keywords TEXT NOT NULL DEFAULT '',"
+				 " modseq INTEGER NOT NULL,"
+				 " expunging INTEGER NOT NULL DEFAULT 0,"
+				 " PRIMARY KEY(mailbox, uid)) WITHOUT ROWID;"
+				 "CREATE UNIQUE INDEX message_base ON message(mailbox, base);"
+				 "CREATE INDEX message_modseq ON message(mailbox, modseq);"
+				 "CREATE TABLE expunged("
+				 " mailbox INTEGER NOT NULL,"
+				 " uid INTEGER NOT NULL,"
+				 " modseq INTEGER NOT NULL,"
+				 " PRIMARY KEY(mailbox, uid)) WITHOUT ROWID;"
+				 "CREATE TABLE cache("
+				 " mailbox INTEGER NOT NULL,"
+				 " uid INTEGER NOT NULL,"
+				 " envelope TEXT,"
+				 " bodystructure TEXT,"
+				 " PRIMARY KEY(mailbox, uid));"
+				 "CREATE TABLE subscription(name TEXT PRIMARY KEY);";
 
-int store_db_error(struct store *store, const char *what, char **error_r)
+int store_local_db_error(struct store_local *store, const char *what, char **error_r)
 {
-	*error_r = xasprintf("%s: %s (index %s/" STORE_INDEX_FILE ")", what,
-			     sqlite3_errmsg(store->db), store->path);
+	*error_r =
+	    xasprintf("%s: %s (index %s/" STORE_INDEX_FILE ")", what, sqlite3_errmsg(store->db), store->path);
 	return -1;
 }
 
-sqlite3_stmt *store_stmt(struct store *store, const char *sql)
+sqlite3_stmt *store_local_stmt(struct store_local *store, const char *sql)
 {
 	size_t i;
 	for (i = 0; i < STORE_STMT_CACHE && store->stmts[i].sql != NULL; i++) {
@@ -89,7 +89,7 @@ sqlite3_stmt *store_stmt(struct store *store, const char *sql)
 	return st;
 }
 
-int store_exec(struct store *store, const char *sql, char **error_r)
+int store_local_exec(struct store_local *store, const char *sql, char **error_r)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(store->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -100,17 +100,17 @@ int store_exec(struct store *store, const char *sql, char **error_r)
 	return 0;
 }
 
-int store_begin(struct store *store, char **error_r)
+int store_local_begin(struct store_local *store, char **error_r)
 {
-	return store_exec(store, "BEGIN IMMEDIATE", error_r);
+	return store_local_exec(store, "BEGIN IMMEDIATE", error_r);
 }
 
-int store_commit(struct store *store, char **error_r)
+int store_local_commit(struct store_local *store, char **error_r)
 {
-	return store_exec(store, "COMMIT", error_r);
+	return store_local_exec(store, "COMMIT", error_r);
 }
 
-void store_rollback(struct store *store)
+void store_local_rollback(struct store_local *store)
 {
 	if (!sqlite3_get_autocommit(store->db))
 		sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
@@ -119,7 +119,7 @@ void store_rollback(struct store *store)
 /* UIDVALIDITY must grow whenever UIDs may have changed (RFC 3501
    2.3.1.1), also when index.db is lost: the last value handed out is kept
    beside the index, so a recreated index never repeats one. */
-uint32_t store_next_uidvalidity(struct store *store)
+uint32_t store_local_next_uidvalidity(struct store_local *store)
 {
 	char *path = xasprintf("%s/" STORE_UIDVALIDITY_FILE, store->path);
 	uint32_t last = 0;
@@ -150,34 +150,7 @@ static bool name_is_inbox(const char *name)
 	return strcasecmp(name, "INBOX") == 0;
 }
 
-int store_name_check(const char *name, const char **error_r)
-{
-	if (name_is_inbox(name))
-		return 0;
-	size_t len = strlen(name);
-	if (len == 0 || len > 200) {
-		*error_r = "mailbox name empty or too long";
-		return -1;
-	}
-	if (name[0] == STORE_SEPARATOR || name[len - 1] == STORE_SEPARATOR ||
-	    strstr(name, "..") != NULL) {
-		*error_r = "empty hierarchy level in mailbox name";
-		return -1;
-	}
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '\\') {
-			*error_r = "invalid character in mailbox name";
-			return -1;
-		}
-	}
-	if (strncasecmp(name, "INBOX.", 6) == 0) {
-		*error_r = "folders below INBOX are not supported";
-		return -1;
-	}
-	return 0;
-}
-
-char *store_mailbox_dir(struct store *store, const char *name)
+char *store_local_mailbox_dir(struct store_local *store, const char *name)
 {
 	const char *error;
 	if (store_name_check(name, &error) < 0)
@@ -189,7 +162,7 @@ char *store_mailbox_dir(struct store *store, const char *name)
 
 static int maildir_layout(const char *dir, char **error_r)
 {
-	static const char *const subdirs[] = { "cur", "new", "tmp" };
+	static const char *const subdirs[] = {"cur", "new", "tmp"};
 	for (size_t i = 0; i < N_ELEMENTS(subdirs); i++) {
 		char *path = xasprintf("%s/%s", dir, subdirs[i]);
 		int rc = fs_mkdir_p(path, 0700, error_r);
@@ -200,37 +173,38 @@ static int maildir_layout(const char *dir, char **error_r)
 	return 0;
 }
 
-static int store_schema(struct store *store, char **error_r)
+static int store_schema(struct store_local *store, char **error_r)
 {
-	sqlite3_stmt *st = store_stmt(store, "PRAGMA user_version");
+	sqlite3_stmt *st = store_local_stmt(store, "PRAGMA user_version");
 	int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
 	sqlite3_reset(st);
 	if (version == STORE_SCHEMA_VERSION)
 		return 0;
 	if (version < 0)
-		return store_db_error(store, "reading the index version", error_r);
+		return store_local_db_error(store, "reading the index version", error_r);
 	if (version > STORE_SCHEMA_VERSION) {
-		*error_r = xasprintf("index %s/" STORE_INDEX_FILE " has newer schema %d", store->path, version);
+		*error_r =
+		    xasprintf("index %s/" STORE_INDEX_FILE " has newer schema %d", store->path, version);
 		return -1;
 	}
-	if (store_begin(store, error_r) < 0)
+	if (store_local_begin(store, error_r) < 0)
 		return -1;
-	st = store_stmt(store, "PRAGMA user_version");
+	st = store_local_stmt(store, "PRAGMA user_version");
 	version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
 	sqlite3_reset(st);
 	if (version == 0) {
 		char *sql = xasprintf("%s PRAGMA user_version=%d;", schema_sql, STORE_SCHEMA_VERSION);
-		int rc = store_exec(store, sql, error_r);
+		int rc = store_local_exec(store, sql, error_r);
 		free(sql);
 		if (rc < 0) {
-			store_rollback(store);
+			store_local_rollback(store);
 			return -1;
 		}
 	}
-	return store_commit(store, error_r);
+	return store_local_commit(store, error_r);
 }
 
-static void store_db_close(struct store *store)
+static void store_db_close(struct store_local *store)
 {
 	for (size_t i = 0; i < STORE_STMT_CACHE && store->stmts[i].sql != NULL; i++) {
 		sqlite3_finalize(store->stmts[i].stmt);
@@ -244,7 +218,7 @@ static void store_db_close(struct store *store)
 
 /* A new index must not pick up the write-ahead log of a lost one.  The
    directory lock keeps two processes from creating it at once. */
-static void store_prepare_new_index(struct store *store, const char *db_path)
+static void store_prepare_new_index(struct store_local *store, const char *db_path)
 {
 	int dfd = open(store->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0)
@@ -260,10 +234,10 @@ static void store_prepare_new_index(struct store *store, const char *db_path)
 			close(fd);
 	}
 	if (dfd >= 0)
-		close(dfd);   /* releases the flock */
+		close(dfd); /* releases the flock */
 }
 
-static int store_db_open(struct store *store, char **error_r)
+static int store_db_open(struct store_local *store, char **error_r)
 {
 	char *db_path = xasprintf("%s/" STORE_INDEX_FILE, store->path);
 	if (access(db_path, F_OK) < 0)
@@ -273,24 +247,25 @@ static int store_db_open(struct store *store, char **error_r)
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	free(db_path);
 	if (rc != SQLITE_OK)
-		return store_db_error(store, "opening the index", error_r);
+		return store_local_db_error(store, "opening the index", error_r);
 	sqlite3_busy_timeout(store->db, 10000);
 	sqlite3_extended_result_codes(store->db, 1);
 	/* The index can be rebuilt from the Maildir, except for the UIDs, which
 	   survive process crashes with synchronous=NORMAL in WAL mode. */
-	if (store_exec(store, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", error_r) < 0)
+	if (store_local_exec(store, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", error_r) < 0)
 		return -1;
 	return store_schema(store, error_r);
 }
 
-struct store *store_open(const char *maildir, char **error_r)
+struct store *store_local_open(const char *maildir, char **error_r)
 {
 	if (maildir_layout(maildir, error_r) < 0)
 		return NULL;
-	struct store *store = xcalloc(1, sizeof(*store));
+	struct store_local *store = xcalloc(1, sizeof(*store));
+	store->store.be = &store_backend_local;
 	store->path = xstrdup(maildir);
 	if (store_db_open(store, error_r) == 0)
-		return store;
+		return &store->store;
 	/* Unreadable: keep it aside for inspection and start over (the
 	   mailboxes get new UIDVALIDITYs). */
 	int code = store->db != NULL ? sqlite3_errcode(store->db) & 0xff : SQLITE_ERROR;
@@ -304,7 +279,7 @@ struct store *store_open(const char *maildir, char **error_r)
 		if (rename(db_path, aside) == 0 && store_db_open(store, error_r) == 0) {
 			free(db_path);
 			free(aside);
-			return store;
+			return &store->store;
 		}
 		free(db_path);
 		free(aside);
@@ -317,18 +292,15 @@ struct store *store_open(const char *maildir, char **error_r)
 	return NULL;
 }
 
-void store_close(struct store **storep)
+void store_local_close(struct store *base)
 {
-	struct store *store = *storep;
-	if (store == NULL)
-		return;
-	*storep = NULL;
+	struct store_local *store = store_local_cast(base);
 	store_db_close(store);
 	free(store->path);
 	free(store);
 }
 
-const char *store_path(const struct store *store)
+const char *store_local_path(const struct store *base)
 {
-	return store->path;
+	return ((const struct store_local *)base)->path;
 }

@@ -1,5 +1,6 @@
-/* Opening a mailbox and syncing its index with the Maildir. */
-#include "store/store_private.h"
+/* The local backend: opening a mailbox and syncing its index with the
+   Maildir. */
+#include "store/store_local_private.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -42,12 +43,12 @@ struct sync_new {
 };
 
 struct sync_ctx {
-	struct store_mailbox *mbox;
+	struct store_local_mailbox *mbox;
 	char *cur_path;
 	int cur_fd;
 	uint32_t uidnext;
 	uint64_t highestmodseq;
-	uint64_t modseq;          /* of this sync's changes, or 0 before one */
+	uint64_t modseq; /* of this sync's changes, or 0 before one */
 	struct sync_entry *entries;
 	size_t nentries;
 	struct sync_row *rows;
@@ -84,8 +85,7 @@ static int entry_cmp(const void *x, const void *y)
 }
 
 /* Names in dir, skipping dot files (Maildir++ folders, editors' temps). */
-static int read_names(const char *dir, struct sync_entry **entries_r, size_t *count_r,
-		      char **error_r)
+static int read_names(const char *dir, struct sync_entry **entries_r, size_t *count_r, char **error_r)
 {
 	DIR *d = opendir(dir);
 	if (d == NULL) {
@@ -149,9 +149,9 @@ static int sync_new_dir(struct sync_ctx *ctx, char **error_r)
 
 static int load_rows(struct sync_ctx *ctx, char **error_r)
 {
-	struct store *store = ctx->mbox->store;
-	sqlite3_stmt *st = store_stmt(store, "SELECT uid, base, info, expunging FROM message"
-					     " WHERE mailbox=?1 ORDER BY base");
+	struct store_local *store = ctx->mbox->store;
+	sqlite3_stmt *st = store_local_stmt(store, "SELECT uid, base, info, expunging FROM message"
+						   " WHERE mailbox=?1 ORDER BY base");
 	sqlite3_bind_int64(st, 1, ctx->mbox->id);
 	size_t cap = 256;
 	ctx->rows = xmalloc(cap * sizeof(*ctx->rows));
@@ -170,7 +170,7 @@ static int load_rows(struct sync_ctx *ctx, char **error_r)
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
-		return store_db_error(store, "reading messages", error_r);
+		return store_local_db_error(store, "reading messages", error_r);
 	return 0;
 }
 
@@ -182,16 +182,15 @@ static uint64_t sync_modseq(struct sync_ctx *ctx)
 }
 
 /* The file of row now carries info (another program changed its flags). */
-static int sync_changed_info(struct sync_ctx *ctx, struct sync_row *row, const char *name,
-			     char **error_r)
+static int sync_changed_info(struct sync_ctx *ctx, struct sync_row *row, const char *name, char **error_r)
 {
-	struct store *store = ctx->mbox->store;
-	struct store_fname fn;
-	store_fname_parse(name, &fn);
+	struct store_local *store = ctx->mbox->store;
+	struct store_local_fname fn;
+	store_local_fname_parse(name, &fn);
 	const char *info = name + fn.base_len;
-	sqlite3_stmt *st = store_stmt(store, "UPDATE message SET info=?1, modseq=?2,"
-					     " flags=(flags & ~?3) | ?4"
-					     " WHERE mailbox=?5 AND uid=?6");
+	sqlite3_stmt *st = store_local_stmt(store, "UPDATE message SET info=?1, modseq=?2,"
+						   " flags=(flags & ~?3) | ?4"
+						   " WHERE mailbox=?5 AND uid=?6");
 	sqlite3_bind_text(st, 1, info, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (int64_t)sync_modseq(ctx));
 	sqlite3_bind_int64(st, 3, STORE_FLAGS_ALL);
@@ -199,31 +198,32 @@ static int sync_changed_info(struct sync_ctx *ctx, struct sync_row *row, const c
 	sqlite3_bind_int64(st, 5, ctx->mbox->id);
 	sqlite3_bind_int64(st, 6, row->uid);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_db_error(store, "updating flags", error_r);
+		return store_local_db_error(store, "updating flags", error_r);
 	ctx->changed++;
 	return 0;
 }
 
 static int sync_drop_row(struct sync_ctx *ctx, uint32_t uid, char **error_r)
 {
-	struct store *store = ctx->mbox->store;
+	struct store_local *store = ctx->mbox->store;
 	uint64_t modseq = sync_modseq(ctx);
-	sqlite3_stmt *st = store_stmt(store, "DELETE FROM message WHERE mailbox=?1 AND uid=?2");
+	sqlite3_stmt *st = store_local_stmt(store, "DELETE FROM message WHERE mailbox=?1 AND uid=?2");
 	sqlite3_bind_int64(st, 1, ctx->mbox->id);
 	sqlite3_bind_int64(st, 2, uid);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_db_error(store, "deleting a message", error_r);
-	st = store_stmt(store, "DELETE FROM cache WHERE mailbox=?1 AND uid=?2");
+		return store_local_db_error(store, "deleting a message", error_r);
+	st = store_local_stmt(store, "DELETE FROM cache WHERE mailbox=?1 AND uid=?2");
 	sqlite3_bind_int64(st, 1, ctx->mbox->id);
 	sqlite3_bind_int64(st, 2, uid);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_db_error(store, "deleting a cache row", error_r);
-	st = store_stmt(store, "INSERT OR REPLACE INTO expunged(mailbox, uid, modseq) VALUES(?1, ?2, ?3)");
+		return store_local_db_error(store, "deleting a cache row", error_r);
+	st = store_local_stmt(store,
+			      "INSERT OR REPLACE INTO expunged(mailbox, uid, modseq) VALUES(?1, ?2, ?3)");
 	sqlite3_bind_int64(st, 1, ctx->mbox->id);
 	sqlite3_bind_int64(st, 2, uid);
 	sqlite3_bind_int64(st, 3, (int64_t)modseq);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_db_error(store, "recording an expunge", error_r);
+		return store_local_db_error(store, "recording an expunge", error_r);
 	ctx->expunged++;
 	return 0;
 }
@@ -235,16 +235,16 @@ static int sync_stat_new(struct sync_ctx *ctx, const char *name, size_t base_len
 {
 	struct stat st;
 	if (fstatat(ctx->cur_fd, name, &st, 0) < 0 || !S_ISREG(st.st_mode))
-		return -1;   /* gone again, or not a message: skip */
-	struct store_fname fn;
-	store_fname_parse(name, &fn);
+		return -1; /* gone again, or not a message: skip */
+	struct store_local_fname fn;
+	store_local_fname_parse(name, &fn);
 	struct sync_new *n = &ctx->news[ctx->nnews];
 	n->psize = (uint64_t)st.st_size;
 	if (fn.has_size && fn.size == n->psize) {
 		n->size = fn.has_vsize ? fn.vsize : fn.size;
 	} else {
 		int fd = openat(ctx->cur_fd, name, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || store_file_vsize(fd, &n->psize, &n->size) < 0) {
+		if (fd < 0 || store_local_file_vsize(fd, &n->psize, &n->size) < 0) {
 			if (fd >= 0)
 				close(fd);
 			return -1;
@@ -273,13 +273,13 @@ static int new_cmp(const void *x, const void *y)
 
 static int sync_add_news(struct sync_ctx *ctx, char **error_r)
 {
-	struct store *store = ctx->mbox->store;
+	struct store_local *store = ctx->mbox->store;
 	qsort(ctx->news, ctx->nnews, sizeof(*ctx->news), new_cmp);
 	for (size_t i = 0; i < ctx->nnews; i++) {
 		struct sync_new *n = &ctx->news[i];
-		sqlite3_stmt *st = store_stmt(store,
-			"INSERT INTO message(mailbox, uid, base, info, size, psize, internaldate,"
-			" flags, modseq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+		sqlite3_stmt *st = store_local_stmt(
+		    store, "INSERT INTO message(mailbox, uid, base, info, size, psize, internaldate,"
+			   " flags, modseq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
 		sqlite3_bind_int64(st, 1, ctx->mbox->id);
 		sqlite3_bind_int64(st, 2, ctx->uidnext);
 		sqlite3_bind_text(st, 3, n->name, (int)n->base_len, SQLITE_STATIC);
@@ -296,7 +296,7 @@ static int sync_add_news(struct sync_ctx *ctx, char **error_r)
 			continue;
 		}
 		if (rc != SQLITE_DONE)
-			return store_db_error(store, "adding a message", error_r);
+			return store_local_db_error(store, "adding a message", error_r);
 		ctx->uidnext++;
 		ctx->added++;
 	}
@@ -305,7 +305,7 @@ static int sync_add_news(struct sync_ctx *ctx, char **error_r)
 
 static struct sync_entry *find_entry(struct sync_entry *entries, size_t count, const char *base)
 {
-	struct sync_entry key = { (char *)base, strlen(base) };
+	struct sync_entry key = {(char *)base, strlen(base)};
 	return bsearch(&key, entries, count, sizeof(*entries), entry_cmp);
 }
 
@@ -349,16 +349,17 @@ static int sync_merge(struct sync_ctx *ctx, char **error_r)
 	ctx->news = xcalloc(ctx->nentries + 1, sizeof(*ctx->news));
 	while (i < ctx->nentries) {
 		struct sync_entry *e = &ctx->entries[i];
-		int c = j < ctx->nrows ? base_cmp(e->name, e->base_len, ctx->rows[j].base,
-						  strlen(ctx->rows[j].base)) : -1;
+		int c = j < ctx->nrows
+			    ? base_cmp(e->name, e->base_len, ctx->rows[j].base, strlen(ctx->rows[j].base))
+			    : -1;
 		if (c > 0) {
-			j++;           /* row without file: handled by sync_missing */
+			j++; /* row without file: handled by sync_missing */
 			continue;
 		}
 		i++;
 		if (c < 0) {
 			if (i >= 2 && entry_cmp(e, e - 1) == 0)
-				continue;  /* same base twice */
+				continue; /* same base twice */
 			sync_stat_new(ctx, e->name, e->base_len);
 			continue;
 		}
@@ -366,7 +367,7 @@ static int sync_merge(struct sync_ctx *ctx, char **error_r)
 		if (row->seen)
 			continue;
 		if (row->expunging)
-			continue;      /* finished by sync_missing */
+			continue; /* finished by sync_missing */
 		row->seen = true;
 		if (strcmp(e->name + e->base_len, row->info) != 0 &&
 		    sync_changed_info(ctx, row, e->name, error_r) < 0)
@@ -392,15 +393,15 @@ static void sync_ctx_free(struct sync_ctx *ctx)
 	free(ctx->cur_path);
 }
 
-static int read_mailbox_row(struct store_mailbox *mbox, uint32_t *uidnext_r, uint64_t *modseq_r,
+static int read_mailbox_row(struct store_local_mailbox *mbox, uint32_t *uidnext_r, uint64_t *modseq_r,
 			    int64_t *new_mtime_r, int64_t *cur_mtime_r, char **error_r)
 {
-	sqlite3_stmt *st = store_stmt(mbox->store, "SELECT uidnext, highestmodseq, new_mtime,"
-						   " cur_mtime FROM mailbox WHERE id=?1");
+	sqlite3_stmt *st = store_local_stmt(mbox->store, "SELECT uidnext, highestmodseq, new_mtime,"
+							 " cur_mtime FROM mailbox WHERE id=?1");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
-		return store_db_error(mbox->store, "reading a mailbox", error_r);
+		return store_local_db_error(mbox->store, "reading a mailbox", error_r);
 	}
 	*uidnext_r = (uint32_t)sqlite3_column_int64(st, 0);
 	*modseq_r = (uint64_t)sqlite3_column_int64(st, 1);
@@ -410,7 +411,7 @@ static int read_mailbox_row(struct store_mailbox *mbox, uint32_t *uidnext_r, uin
 	return 0;
 }
 
-static int stat_dirs(struct store_mailbox *mbox, int64_t *new_r, int64_t *cur_r, char **error_r)
+static int stat_dirs(struct store_local_mailbox *mbox, int64_t *new_r, int64_t *cur_r, char **error_r)
 {
 	struct stat st;
 	char *path = xasprintf("%s/new", mbox->dir);
@@ -434,13 +435,13 @@ static int stat_dirs(struct store_mailbox *mbox, int64_t *new_r, int64_t *cur_r,
 
 static int sync_locked(struct sync_ctx *ctx, int64_t start, char **error_r)
 {
-	struct store_mailbox *mbox = ctx->mbox;
+	struct store_local_mailbox *mbox = ctx->mbox;
 	if (sync_new_dir(ctx, error_r) < 0 ||
 	    read_names(ctx->cur_path, &ctx->entries, &ctx->nentries, error_r) < 0)
 		return -1;
 	qsort(ctx->entries, ctx->nentries, sizeof(*ctx->entries), entry_cmp);
-	if (load_rows(ctx, error_r) < 0 || sync_merge(ctx, error_r) < 0 ||
-	    sync_missing(ctx, error_r) < 0 || sync_add_news(ctx, error_r) < 0)
+	if (load_rows(ctx, error_r) < 0 || sync_merge(ctx, error_r) < 0 || sync_missing(ctx, error_r) < 0 ||
+	    sync_add_news(ctx, error_r) < 0)
 		return -1;
 	int64_t new_mtime, cur_mtime;
 	if (stat_dirs(mbox, &new_mtime, &cur_mtime, error_r) < 0)
@@ -449,19 +450,20 @@ static int sync_locked(struct sync_ctx *ctx, int64_t start, char **error_r)
 		new_mtime = 0;
 	if (cur_mtime > start - SYNC_MTIME_MARGIN_NS)
 		cur_mtime = 0;
-	sqlite3_stmt *st = store_stmt(mbox->store, "UPDATE mailbox SET uidnext=?1, highestmodseq=?2,"
-						   " new_mtime=?3, cur_mtime=?4 WHERE id=?5");
+	sqlite3_stmt *st = store_local_stmt(mbox->store, "UPDATE mailbox SET uidnext=?1, highestmodseq=?2,"
+							 " new_mtime=?3, cur_mtime=?4 WHERE id=?5");
 	sqlite3_bind_int64(st, 1, ctx->uidnext);
 	sqlite3_bind_int64(st, 2, (int64_t)(ctx->modseq ? ctx->modseq : ctx->highestmodseq));
 	sqlite3_bind_int64(st, 3, new_mtime);
 	sqlite3_bind_int64(st, 4, cur_mtime);
 	sqlite3_bind_int64(st, 5, mbox->id);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_db_error(mbox->store, "updating a mailbox", error_r);
+		return store_local_db_error(mbox->store, "updating a mailbox", error_r);
 	return 0;
 }
 
-int store_mailbox_sync(struct store_mailbox *mbox, bool force, char **error_r)
+/* The sync proper, on this backend's mailbox. */
+static int mailbox_sync(struct store_local_mailbox *mbox, bool force, char **error_r)
 {
 	uint32_t uidnext;
 	uint64_t modseq;
@@ -473,9 +475,9 @@ int store_mailbox_sync(struct store_mailbox *mbox, bool force, char **error_r)
 		return 0;
 
 	int64_t start = now_ns();
-	if (store_begin(mbox->store, error_r) < 0)
+	if (store_local_begin(mbox->store, error_r) < 0)
 		return -1;
-	struct sync_ctx ctx = { .mbox = mbox, .cur_fd = -1 };
+	struct sync_ctx ctx = {.mbox = mbox, .cur_fd = -1};
 	/* Another process may have synced while we waited for the lock. */
 	int rc = read_mailbox_row(mbox, &ctx.uidnext, &ctx.highestmodseq, &rec_new, &rec_cur, error_r);
 	ctx.cur_path = xasprintf("%s/cur", mbox->dir);
@@ -489,20 +491,20 @@ int store_mailbox_sync(struct store_mailbox *mbox, bool force, char **error_r)
 	if (rc == 0)
 		rc = sync_locked(&ctx, start, error_r);
 	if (rc == 0)
-		rc = store_commit(mbox->store, error_r);
+		rc = store_local_commit(mbox->store, error_r);
 	else
-		store_rollback(mbox->store);
+		store_local_rollback(mbox->store);
 	if (rc == 0 && (ctx.added || ctx.expunged || ctx.changed))
-		log_debug("store sync mailbox=%s added=%u expunged=%u changed=%u", mbox->dir,
-			  ctx.added, ctx.expunged, ctx.changed);
+		log_debug("store sync mailbox=%s added=%u expunged=%u changed=%u", mbox->dir, ctx.added,
+			  ctx.expunged, ctx.changed);
 	sync_ctx_free(&ctx);
 	return rc;
 }
 
-static int mailbox_row(struct store *store, const char *name, int64_t *id_r, uint32_t *uidvalidity_r,
+static int mailbox_row(struct store_local *store, const char *name, int64_t *id_r, uint32_t *uidvalidity_r,
 		       char **error_r)
 {
-	sqlite3_stmt *st = store_stmt(store, "SELECT id, uidvalidity FROM mailbox WHERE name=?1");
+	sqlite3_stmt *st = store_local_stmt(store, "SELECT id, uidvalidity FROM mailbox WHERE name=?1");
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -514,38 +516,54 @@ static int mailbox_row(struct store *store, const char *name, int64_t *id_r, uin
 		return 1;
 	if (rc == SQLITE_DONE)
 		return 0;
-	return store_db_error(store, "reading a mailbox", error_r);
+	return store_local_db_error(store, "reading a mailbox", error_r);
 }
 
-static int mailbox_row_create(struct store *store, const char *name, int64_t *id_r,
+static int mailbox_row_create(struct store_local *store, const char *name, int64_t *id_r,
 			      uint32_t *uidvalidity_r, char **error_r)
 {
-	if (store_begin(store, error_r) < 0)
+	if (store_local_begin(store, error_r) < 0)
 		return -1;
 	int rc = mailbox_row(store, name, id_r, uidvalidity_r, error_r);
 	if (rc == 0) {
-		*uidvalidity_r = store_next_uidvalidity(store);
-		sqlite3_stmt *st = store_stmt(store, "INSERT INTO mailbox(name, uidvalidity) VALUES(?1, ?2)");
+		*uidvalidity_r = store_local_next_uidvalidity(store);
+		sqlite3_stmt *st =
+		    store_local_stmt(store, "INSERT INTO mailbox(name, uidvalidity) VALUES(?1, ?2)");
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, *uidvalidity_r);
 		if (sqlite3_step(st) != SQLITE_DONE) {
-			rc = store_db_error(store, "creating a mailbox", error_r);
+			rc = store_local_db_error(store, "creating a mailbox", error_r);
 		} else {
 			*id_r = sqlite3_last_insert_rowid(store->db);
 			rc = 1;
 		}
 	}
 	if (rc < 0) {
-		store_rollback(store);
+		store_local_rollback(store);
 		return -1;
 	}
-	return store_commit(store, error_r);
+	return store_local_commit(store, error_r);
 }
 
-int store_mailbox_open(struct store *store, const char *name, struct store_mailbox **mbox_r,
-		       char **error_r)
+int store_local_mailbox_sync(struct store_mailbox *box, bool force, char **error_r)
 {
-	char *dir = store_mailbox_dir(store, name);
+	return mailbox_sync(store_local_mailbox_cast(box), force, error_r);
+}
+
+static void mailbox_free(struct store_local_mailbox *mbox)
+{
+	if (mbox->cur_fd >= 0)
+		close(mbox->cur_fd);
+	free(mbox->box.name);
+	free(mbox->dir);
+	free(mbox);
+}
+
+int store_local_mailbox_open(struct store *base, const char *name, struct store_mailbox **mbox_r,
+			     char **error_r)
+{
+	struct store_local *store = store_local_cast(base);
+	char *dir = store_local_mailbox_dir(store, name);
 	if (dir == NULL)
 		return 0;
 	struct stat st;
@@ -557,40 +575,28 @@ int store_mailbox_open(struct store *store, const char *name, struct store_mailb
 		return 0;
 	}
 	const char *canonical = strcasecmp(name, "INBOX") == 0 ? "INBOX" : name;
-	struct store_mailbox *mbox = xcalloc(1, sizeof(*mbox));
+	struct store_local_mailbox *mbox = xcalloc(1, sizeof(*mbox));
+	mbox->box.store = base;
+	mbox->box.name = xstrdup(canonical);
 	mbox->store = store;
 	mbox->dir = dir;
-	mbox->name = xstrdup(canonical);
 	char *cur_path = xasprintf("%s/cur", dir);
 	mbox->cur_fd = open(cur_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	free(cur_path);
-	int rc = mailbox_row(store, canonical, &mbox->id, &mbox->uidvalidity, error_r);
+	int rc = mailbox_row(store, canonical, &mbox->id, &mbox->box.uidvalidity, error_r);
 	if (rc == 0)
-		rc = mailbox_row_create(store, canonical, &mbox->id, &mbox->uidvalidity, error_r);
+		rc = mailbox_row_create(store, canonical, &mbox->id, &mbox->box.uidvalidity, error_r);
 	if (rc >= 0)
-		rc = store_mailbox_sync(mbox, false, error_r);
+		rc = mailbox_sync(mbox, false, error_r);
 	if (rc < 0) {
-		store_mailbox_close(&mbox);
+		mailbox_free(mbox);
 		return -1;
 	}
-	*mbox_r = mbox;
+	*mbox_r = &mbox->box;
 	return 1;
 }
 
-void store_mailbox_close(struct store_mailbox **mboxp)
+void store_local_mailbox_close(struct store_mailbox *box)
 {
-	struct store_mailbox *mbox = *mboxp;
-	if (mbox == NULL)
-		return;
-	*mboxp = NULL;
-	if (mbox->cur_fd >= 0)
-		close(mbox->cur_fd);
-	free(mbox->name);
-	free(mbox->dir);
-	free(mbox);
-}
-
-const char *store_mailbox_name(const struct store_mailbox *mbox)
-{
-	return mbox->name;
+	mailbox_free(store_local_mailbox_cast(box));
 }

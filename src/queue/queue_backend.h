@@ -1,0 +1,50 @@
+#ifndef QUEUE_QUEUE_BACKEND_H
+#define QUEUE_QUEUE_BACKEND_H
+/* What a queue backend implements: the storage of spooled messages and
+   their envelopes, in the shape of OpenSMTPD's queue_backend.  Engines
+   never include this header: they call spool.h and queue.h, whose
+   functions (queue.c) dispatch to the process's backend, chosen by name
+   with queue_backend_select() ("local" when nothing is chosen: spool files
+   in DATA_DIR/queue, queue_local.c).  A backend for several nodes
+   (PostgreSQL envelopes, message files on shared storage) adds a table
+   beside it and an entry in queue.c's registry.
+
+   Each operation has the contract of the spool.h / queue.h function of the
+   same name (queue_ prefixed); its arguments were checked by the
+   dispatcher as noted there (ids valid, recipients present). */
+#include "queue/spool.h"
+
+struct queue_backend {
+	const char *name;
+
+	/* ---- enqueue ---- */
+	int (*enqueue)(const char *data_dir, const char *id, const char *data_path, off_t data_offset,
+		       const struct queue_envelope *env, char **error_r);
+	int (*enqueue_data)(const char *data_dir, const char *id, const void *data, size_t len, off_t offset,
+			    const struct queue_envelope *env, char **error_r);
+
+	/* ---- list ---- */
+	int (*walk)(const char *data_dir, int (*cb)(void *ctx, const struct queue_entry *e), void *ctx,
+		    char **error_r);
+
+	/* ---- one entry: load, record attempts (save), complete (remove) ---- */
+	int (*entry_load)(const char *qdir, const char *id, struct queue_entry *e, char **error_r);
+	int (*entry_save)(const char *qdir, const struct queue_entry *e, bool only_if_exists, char **error_r);
+	void (*entry_remove)(const char *qdir, const char *id);
+	int (*entry_lease)(const char *qdir, const char *id, const char *holder, int64_t now,
+			   unsigned seconds, char **error_r);
+	int (*entry_release)(const char *qdir, const char *id, const char *holder, char **error_r);
+	int (*msg_open)(const char *qdir, const char *id, int *fd_r, char **error_r);
+
+	/* ---- control ---- */
+	int (*hold)(const char *data_dir, const char *id, bool hold, char **error_r);
+	int (*delete)(const char *data_dir, const char *id, char **error_r);
+	int (*flush)(const char *data_dir, const char *id, char **error_r);
+};
+
+/* The backends, by name (queue.c keeps the registry). */
+extern const struct queue_backend queue_backend_local;
+
+/* The backend called name, or NULL. */
+const struct queue_backend *queue_backend_find(const char *name);
+#endif

@@ -1,0 +1,322 @@
+/* The store interface: the registry of backends, the dispatchers of
+   store.h and store_imap_extra.h through the handle's table of operations
+   (store_backend.h), and what every backend shares (mailbox names, message
+   lists, stable ids). */
+#include "store/store_backend.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <openssl/sha.h>
+
+static const struct store_backend *const store_backends[] = {
+    &store_backend_local,
+};
+
+const struct store_backend *store_backend_find(const char *name)
+{
+	for (size_t i = 0; i < N_ELEMENTS(store_backends); i++)
+		if (strcmp(store_backends[i]->name, name) == 0)
+			return store_backends[i];
+	return NULL;
+}
+
+/* ---- the user's store ---- */
+
+struct store *store_open_backend(const char *backend, const char *location, char **error_r)
+{
+	const struct store_backend *be = store_backend_find(backend);
+	if (be == NULL) {
+		*error_r = xasprintf("unknown store backend '%s'", backend);
+		return NULL;
+	}
+	struct store *store = be->open(location, error_r);
+	if (store != NULL && store->be != be)
+		log_panic("store backend %s: open did not set the handle's backend", be->name);
+	return store;
+}
+
+struct store *store_open(const char *maildir, char **error_r)
+{
+	return store_open_backend(STORE_BACKEND_DEFAULT, maildir, error_r);
+}
+
+void store_close(struct store **storep)
+{
+	struct store *store = *storep;
+	if (store == NULL)
+		return;
+	*storep = NULL;
+	store->be->close(store);
+}
+
+const char *store_path(const struct store *store)
+{
+	return store->be->path(store);
+}
+
+const char *store_backend_name(const struct store *store)
+{
+	return store->be->name;
+}
+
+int store_quota_usage(struct store *store, uint64_t *bytes_r, uint64_t *messages_r, char **error_r)
+{
+	return store->be->quota_usage(store, bytes_r, messages_r, error_r);
+}
+
+/* ---- folders ---- */
+
+static bool name_is_inbox(const char *name)
+{
+	return strcasecmp(name, "INBOX") == 0;
+}
+
+int store_name_check(const char *name, const char **error_r)
+{
+	if (name_is_inbox(name))
+		return 0;
+	size_t len = strlen(name);
+	if (len == 0 || len > 200) {
+		*error_r = "mailbox name empty or too long";
+		return -1;
+	}
+	if (name[0] == STORE_SEPARATOR || name[len - 1] == STORE_SEPARATOR || strstr(name, "..") != NULL) {
+		*error_r = "empty hierarchy level in mailbox name";
+		return -1;
+	}
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '\\') {
+			*error_r = "invalid character in mailbox name";
+			return -1;
+		}
+	}
+	if (strncasecmp(name, "INBOX.", 6) == 0) {
+		*error_r = "folders below INBOX are not supported";
+		return -1;
+	}
+	return 0;
+}
+
+int store_folder_create(struct store *store, const char *name, bool *exists_r, char **error_r)
+{
+	return store->be->folder_create(store, name, exists_r, error_r);
+}
+
+int store_folder_delete(struct store *store, const char *name, char **error_r)
+{
+	return store->be->folder_delete(store, name, error_r);
+}
+
+int store_folder_rename(struct store *store, const char *from, const char *to, char **error_r)
+{
+	return store->be->folder_rename(store, from, to, error_r);
+}
+
+int store_folder_list(struct store *store, int (*cb)(void *ctx, const char *name), void *ctx, char **error_r)
+{
+	return store->be->folder_list(store, cb, ctx, error_r);
+}
+
+int store_subscribe(struct store *store, const char *name, bool subscribe, char **error_r)
+{
+	return store->be->subscribe(store, name, subscribe, error_r);
+}
+
+int store_subscription_list(struct store *store, int (*cb)(void *ctx, const char *name), void *ctx,
+			    char **error_r)
+{
+	return store->be->subscription_list(store, cb, ctx, error_r);
+}
+
+/* ---- mailboxes ---- */
+
+int store_mailbox_open(struct store *store, const char *name, struct store_mailbox **mbox_r, char **error_r)
+{
+	return store->be->mailbox_open(store, name, mbox_r, error_r);
+}
+
+void store_mailbox_close(struct store_mailbox **mboxp)
+{
+	struct store_mailbox *mbox = *mboxp;
+	if (mbox == NULL)
+		return;
+	*mboxp = NULL;
+	mbox->store->be->mailbox_close(mbox);
+}
+
+const char *store_mailbox_name(const struct store_mailbox *mbox)
+{
+	return mbox->name;
+}
+
+uint32_t store_mailbox_uidvalidity(const struct store_mailbox *mbox)
+{
+	return mbox->uidvalidity;
+}
+
+int store_mailbox_sync(struct store_mailbox *mbox, bool force, char **error_r)
+{
+	return mbox->store->be->mailbox_sync(mbox, force, error_r);
+}
+
+int store_mailbox_status(struct store_mailbox *mbox, struct store_status *status_r, char **error_r)
+{
+	return mbox->store->be->mailbox_status(mbox, status_r, error_r);
+}
+
+int store_mailbox_get_counters(struct store_mailbox *mbox, uint32_t *uidnext_r, uint64_t *modseq_r,
+			       char **error_r)
+{
+	return mbox->store->be->mailbox_counters(mbox, uidnext_r, modseq_r, error_r);
+}
+
+int store_mailbox_list(struct store_mailbox *mbox, struct store_msg_list *list_r, char **error_r)
+{
+	return mbox->store->be->mailbox_list(mbox, list_r, error_r);
+}
+
+int store_mailbox_changed_since(struct store_mailbox *mbox, uint64_t modseq, struct store_msg_list *list_r,
+				char **error_r)
+{
+	return mbox->store->be->mailbox_changed_since(mbox, modseq, list_r, error_r);
+}
+
+void store_msg_list_free(struct store_msg_list *list)
+{
+	free(list->msgs);
+	pool_destroy(&list->pool);
+	memset(list, 0, sizeof(*list));
+}
+
+int store_mailbox_expunged_since(struct store_mailbox *mbox, uint64_t modseq, uint32_t **uids_r,
+				 size_t *count_r, char **error_r)
+{
+	return mbox->store->be->mailbox_expunged_since(mbox, modseq, uids_r, count_r, error_r);
+}
+
+int store_mailbox_take_recent(struct store_mailbox *mbox, uint32_t *first_recent_r, char **error_r)
+{
+	return mbox->store->be->mailbox_take_recent(mbox, first_recent_r, error_r);
+}
+
+int store_watch_open(struct store_mailbox *mbox, char **error_r)
+{
+	return mbox->store->be->watch_open(mbox, error_r);
+}
+
+/* ---- messages ---- */
+
+int store_msg_open(struct store_mailbox *mbox, const struct store_msg *msg, int *fd_r, char **error_r)
+{
+	return mbox->store->be->msg_open(mbox, msg, fd_r, error_r);
+}
+
+int store_msg_open_uid(struct store_mailbox *mbox, uint32_t uid, int *fd_r, char **error_r)
+{
+	return mbox->store->be->msg_open_uid(mbox, uid, fd_r, error_r);
+}
+
+/* The locator's part before ":2," names the message for life in every
+   backend (local: the Maildir base name). */
+void store_msg_stable_id(const struct store_msg *msg, char out[STORE_STABLE_ID_MAX + 1])
+{
+	const char *loc = msg->locator;
+	const char *info = strstr(loc, ":2,");
+	size_t len = info != NULL ? (size_t)(info - loc) : strlen(loc);
+	bool printable = len > 0 && len <= STORE_STABLE_ID_MAX;
+	for (size_t i = 0; i < len && printable; i++)
+		printable = loc[i] > 0x20 && loc[i] < 0x7f;
+	if (printable) {
+		memcpy(out, loc, len);
+		out[len] = '\0';
+		return;
+	}
+	/* Long or odd names: a hash of the base name (128 bits). */
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)loc, len, md);
+	out[0] = 'H';
+	for (size_t i = 0; i < 16; i++) {
+		out[1 + 2 * i] = "0123456789abcdef"[md[i] >> 4];
+		out[2 + 2 * i] = "0123456789abcdef"[md[i] & 15];
+	}
+	out[33] = '\0';
+}
+
+int store_msg_set_flags(struct store_mailbox *mbox, const uint32_t *uids, size_t count, enum store_flag_op op,
+			uint32_t flags, const char *keywords, uint64_t unchanged_since, uint32_t **failed_r,
+			size_t *failed_count_r, char **error_r)
+{
+	return mbox->store->be->msg_set_flags(mbox, uids, count, op, flags, keywords, unchanged_since,
+					      failed_r, failed_count_r, error_r);
+}
+
+int store_msg_expunge(struct store_mailbox *mbox, const uint32_t *uids, size_t count, char **error_r)
+{
+	return mbox->store->be->msg_expunge(mbox, uids, count, error_r);
+}
+
+int store_msg_append(struct store_mailbox *mbox, const void *data, size_t len, uint32_t flags,
+		     const char *keywords, int64_t internaldate, uint32_t *uid_r, char **error_r)
+{
+	return mbox->store->be->msg_append(mbox, data, len, flags, keywords, internaldate, uid_r, error_r);
+}
+
+int store_msg_copy(struct store_mailbox *src, const uint32_t *uids, size_t count, struct store_mailbox *dest,
+		   bool move, uint32_t **dest_uids_r, char **error_r)
+{
+	if (src->store != dest->store)
+		log_panic("store_msg_copy() between two store handles");
+	return src->store->be->msg_copy(src, uids, count, dest, move, dest_uids_r, error_r);
+}
+
+/* ---- the IMAP cache ---- */
+
+int store_cache_prepare(struct store *store, char **error_r)
+{
+	return store->be->cache_prepare(store, error_r);
+}
+
+int store_cache_get(struct store_mailbox *mbox, uint32_t uid, enum store_cache_field field, char **text_r,
+		    char **error_r)
+{
+	return mbox->store->be->cache_get(mbox, uid, field, text_r, error_r);
+}
+
+int store_cache_set(struct store_mailbox *mbox, uint32_t uid, enum store_cache_field field, const char *text,
+		    char **error_r)
+{
+	return mbox->store->be->cache_set(mbox, uid, field, text, error_r);
+}
+
+int store_cache_get_range(struct store_mailbox *mbox, uint32_t lo, uint32_t hi, enum store_cache_field field,
+			  int (*cb)(void *ctx, uint32_t uid, const char *text, size_t len), void *ctx,
+			  char **error_r)
+{
+	return mbox->store->be->cache_get_range(mbox, lo, hi, field, cb, ctx, error_r);
+}
+
+int store_cache_set_header(struct store_mailbox *mbox, uint32_t uid, const void *data, size_t len,
+			   char **error_r)
+{
+	return mbox->store->be->cache_set_header(mbox, uid, data, len, error_r);
+}
+
+int store_cache_get_header_range(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
+				 int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len), void *ctx,
+				 char **error_r)
+{
+	return mbox->store->be->cache_get_header_range(mbox, lo, hi, cb, ctx, error_r);
+}
+
+int store_cache_begin(struct store_mailbox *mbox, char **error_r)
+{
+	return mbox->store->be->cache_begin(mbox, error_r);
+}
+
+int store_cache_commit(struct store_mailbox *mbox, char **error_r)
+{
+	return mbox->store->be->cache_commit(mbox, error_r);
+}

@@ -1,0 +1,109 @@
+#ifndef STORE_STORE_BACKEND_H
+#define STORE_STORE_BACKEND_H
+/* What a store backend implements: one table of operations, the shape of
+   Dovecot's mail_storage and mailbox vfuncs.  Engines never include this
+   header; they call store.h, whose functions (store.c) are thin
+   dispatchers through the table of the handle.  Today's backend is
+   "local" (Maildir++ plus a per-user SQLite index, store_local_*.c); a
+   backend for several nodes (PostgreSQL index, shared message storage)
+   adds a table beside it and an entry in store.c's registry.
+
+   A backend's handles embed the base structs below as their first member
+   and downcast them (see store_local_private.h).  Each operation has the
+   contract of the store.h function of the same name; the dispatcher adds
+   nothing but the call, except where noted. */
+#include "store/store.h"
+#include "store/store_imap_extra.h"
+
+struct store_backend;
+
+/* The part of a store handle the dispatchers read. */
+struct store {
+	const struct store_backend *be;
+};
+
+/* The part of a mailbox handle the dispatchers read.  The backend's
+   mailbox_open fills it; its mailbox_close frees name. */
+struct store_mailbox {
+	struct store *store;
+	char *name; /* canonical: "INBOX" or the folder name */
+	uint32_t uidvalidity;
+};
+
+struct store_backend {
+	const char *name;
+
+	/* ---- the user's store ---- */
+	/* location: what the backend opens (local: the Maildir root).  The
+	   backend sets the returned handle's be. */
+	struct store *(*open)(const char *location, char **error_r);
+	void (*close)(struct store *store);
+	const char *(*path)(const struct store *store);
+	int (*quota_usage)(struct store *store, uint64_t *bytes_r, uint64_t *messages_r, char **error_r);
+
+	/* ---- folders and subscriptions ---- */
+	int (*folder_create)(struct store *store, const char *name, bool *exists_r, char **error_r);
+	int (*folder_delete)(struct store *store, const char *name, char **error_r);
+	int (*folder_rename)(struct store *store, const char *from, const char *to, char **error_r);
+	int (*folder_list)(struct store *store, int (*cb)(void *ctx, const char *name), void *ctx,
+			   char **error_r);
+	int (*subscribe)(struct store *store, const char *name, bool subscribe, char **error_r);
+	int (*subscription_list)(struct store *store, int (*cb)(void *ctx, const char *name), void *ctx,
+				 char **error_r);
+
+	/* ---- mailboxes ---- */
+	int (*mailbox_open)(struct store *store, const char *name, struct store_mailbox **mbox_r,
+			    char **error_r);
+	void (*mailbox_close)(struct store_mailbox *mbox);
+	int (*mailbox_sync)(struct store_mailbox *mbox, bool force, char **error_r);
+	int (*mailbox_status)(struct store_mailbox *mbox, struct store_status *status_r, char **error_r);
+	int (*mailbox_counters)(struct store_mailbox *mbox, uint32_t *uidnext_r, uint64_t *modseq_r,
+				char **error_r);
+	int (*mailbox_list)(struct store_mailbox *mbox, struct store_msg_list *list_r, char **error_r);
+	int (*mailbox_changed_since)(struct store_mailbox *mbox, uint64_t modseq,
+				     struct store_msg_list *list_r, char **error_r);
+	int (*mailbox_expunged_since)(struct store_mailbox *mbox, uint64_t modseq, uint32_t **uids_r,
+				      size_t *count_r, char **error_r);
+	int (*mailbox_take_recent)(struct store_mailbox *mbox, uint32_t *first_recent_r, char **error_r);
+	/* A pollable fd that becomes readable on changes (store_watch_open). */
+	int (*watch_open)(struct store_mailbox *mbox, char **error_r);
+
+	/* ---- messages ---- */
+	int (*msg_open)(struct store_mailbox *mbox, const struct store_msg *msg, int *fd_r, char **error_r);
+	int (*msg_open_uid)(struct store_mailbox *mbox, uint32_t uid, int *fd_r, char **error_r);
+	int (*msg_set_flags)(struct store_mailbox *mbox, const uint32_t *uids, size_t count,
+			     enum store_flag_op op, uint32_t flags, const char *keywords,
+			     uint64_t unchanged_since, uint32_t **failed_r, size_t *failed_count_r,
+			     char **error_r);
+	int (*msg_expunge)(struct store_mailbox *mbox, const uint32_t *uids, size_t count, char **error_r);
+	int (*msg_append)(struct store_mailbox *mbox, const void *data, size_t len, uint32_t flags,
+			  const char *keywords, int64_t internaldate, uint32_t *uid_r, char **error_r);
+	/* src and dest belong to one store handle (the dispatcher checks). */
+	int (*msg_copy)(struct store_mailbox *src, const uint32_t *uids, size_t count,
+			struct store_mailbox *dest, bool move, uint32_t **dest_uids_r, char **error_r);
+
+	/* ---- the IMAP server's cache ---- */
+	int (*cache_prepare)(struct store *store, char **error_r);
+	int (*cache_get)(struct store_mailbox *mbox, uint32_t uid, enum store_cache_field field,
+			 char **text_r, char **error_r);
+	int (*cache_set)(struct store_mailbox *mbox, uint32_t uid, enum store_cache_field field,
+			 const char *text, char **error_r);
+	int (*cache_get_range)(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
+			       enum store_cache_field field,
+			       int (*cb)(void *ctx, uint32_t uid, const char *text, size_t len), void *ctx,
+			       char **error_r);
+	int (*cache_set_header)(struct store_mailbox *mbox, uint32_t uid, const void *data, size_t len,
+				char **error_r);
+	int (*cache_get_header_range)(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
+				      int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len),
+				      void *ctx, char **error_r);
+	int (*cache_begin)(struct store_mailbox *mbox, char **error_r);
+	int (*cache_commit)(struct store_mailbox *mbox, char **error_r);
+};
+
+/* The backends, by name (store.c keeps the registry). */
+extern const struct store_backend store_backend_local;
+
+/* The backend called name, or NULL. */
+const struct store_backend *store_backend_find(const char *name);
+#endif
