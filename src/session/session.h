@@ -9,6 +9,7 @@
    own session struct and fills a struct session_ops; the worker process
    (src/server) makes the context and hands accepted connections to the
    protocols' start functions.  Flow control lives in the io object. */
+#include "lib/id.h"
 #include "lib/io.h"
 
 #include <stdbool.h>
@@ -121,7 +122,7 @@ struct session {
 	struct service_ctx *ctx;
 	struct session *next, **pprev; /* in ctx->sessions */
 	struct conn_info conn;
-	char id[24];
+	char id[ID_SIZE];
 	struct io *io;
 	bool acquired; /* counted in the connection limits */
 	bool tls;      /* TLS is active */

@@ -82,15 +82,15 @@ static const char message[] = RETURN_PATH "Subject: x\r\n\r\nbody\r\n";
 #define MESSAGE_OFFSET (sizeof(RETURN_PATH) - 1)
 
 static const struct queue_rcpt two_rcpts[] = {
-    {"bob@b.test", "rfc822;Bob@b.test", QUEUE_NOTIFY_FAILURE | QUEUE_NOTIFY_DELAY},
-    {"carol@c.test", NULL, QUEUE_NOTIFY_DEFAULT},
+    {"bob@b.test", "rfc822;Bob@b.test", SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY},
+    {"carol@c.test", NULL, SMTP_NOTIFY_DEFAULT},
 };
 
 static const struct queue_envelope envelope = {
     .sender = "a@a.test",
     .envid = "ENV 1",
-    .ret = QUEUE_RET_HDRS,
-    .body = QUEUE_BODY_8BITMIME,
+    .ret = SMTP_RET_HDRS,
+    .body = SMTP_BODY_8BITMIME,
     .smtputf8 = true,
     .auth_user = "a@a.test",
     .client_ip = "192.0.2.7",
@@ -192,8 +192,8 @@ static void test_enqueue_and_list(void **state)
 	assert_int_equal(e.offset, MESSAGE_OFFSET);
 	assert_string_equal(e.sender, "a@a.test");
 	assert_string_equal(e.envid, "ENV 1");
-	assert_int_equal(e.ret, QUEUE_RET_HDRS);
-	assert_int_equal(e.body, QUEUE_BODY_8BITMIME);
+	assert_int_equal(e.ret, SMTP_RET_HDRS);
+	assert_int_equal(e.body, SMTP_BODY_8BITMIME);
 	assert_true(e.smtputf8);
 	assert_string_equal(e.auth_user, "a@a.test");
 	assert_string_equal(e.client_ip, "192.0.2.7");
@@ -202,7 +202,7 @@ static void test_enqueue_and_list(void **state)
 	assert_int_equal(e.nrcpts, 2);
 	assert_string_equal(e.rcpts[0].address, "bob@b.test");
 	assert_string_equal(e.rcpts[0].orcpt, "rfc822;Bob@b.test");
-	assert_int_equal(e.rcpts[0].notify, QUEUE_NOTIFY_FAILURE | QUEUE_NOTIFY_DELAY);
+	assert_int_equal(e.rcpts[0].notify, SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY);
 	assert_null(e.rcpts[1].orcpt);
 	for (size_t i = 0; i < e.nrcpts; i++) {
 		assert_int_equal(e.rcpts[i].state, QUEUE_RCPT_PENDING);
@@ -304,7 +304,7 @@ static void test_defer(void **state)
 	assert_string_equal(r->last_reply, "451 4.7.1 try again later");
 	assert_int_equal(e.rcpts[1].attempts, 0);
 	/* A recipient added by alias expansion at delivery is kept. */
-	queue_entry_add_rcpt(&e, "dave@d.test", NULL, QUEUE_NOTIFY_NEVER);
+	queue_entry_add_rcpt(&e, "dave@d.test", NULL, SMTP_NOTIFY_NEVER);
 	save(f, &e);
 	queue_entry_free(&e);
 	load(f, "Q1", &e);
@@ -333,7 +333,7 @@ static void test_bounce_and_complete(void **state)
 	/* The DSN goes in first, from the null sender, then the message is
 	   complete. */
 	static const char dsn[] = "Subject: Undelivered Mail\r\n\r\n550 5.1.1\r\n";
-	struct queue_rcpt to = {"a@a.test", NULL, QUEUE_NOTIFY_NEVER};
+	struct queue_rcpt to = {"a@a.test", NULL, SMTP_NOTIFY_NEVER};
 	struct queue_envelope dsn_env = {.sender = "", .rcpts = &to, .nrcpts = 1};
 	char *error = NULL;
 	assert_int_equal(queue_enqueue_data(f->data_dir, "D1", dsn, strlen(dsn), 0, &dsn_env, &error), 0);
