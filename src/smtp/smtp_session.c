@@ -188,7 +188,7 @@ static void cmd_helo(struct smtp_session *s, struct smtp_command *cmd)
 	buf_free(&text);
 }
 
-static void cmd_starttls(struct smtp_session *s)
+static void cmd_starttls(struct smtp_session *s, struct smtp_command *cmd)
 {
 	if (s->core.tls) {
 		smtp_reply_error(s, 503, "5.5.1", "TLS is already active");
@@ -214,12 +214,85 @@ static void cmd_starttls(struct smtp_session *s)
 	s->state = SMTP_ST_TLS_WAIT;
 }
 
-static void cmd_rset(struct smtp_session *s)
+static void cmd_rset(struct smtp_session *s, struct smtp_command *cmd)
 {
 	smtp_txn_free(&s->txn);
 	if (s->state != SMTP_ST_INIT)
 		s->state = SMTP_ST_READY;
 	smtp_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void cmd_noop(struct smtp_session *s, struct smtp_command *cmd)
+{
+	smtp_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void cmd_quit(struct smtp_session *s, struct smtp_command *cmd)
+{
+	smtp_session_close(s, 221, "2.0.0", "Bye");
+}
+
+static void cmd_vrfy(struct smtp_session *s, struct smtp_command *cmd)
+{
+	/* RFC 5321 3.5.3: 252 when we will not verify. */
+	smtp_reply(s, 252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void cmd_expn(struct smtp_session *s, struct smtp_command *cmd)
+{
+	smtp_reply_error(s, 502, "5.5.1", "EXPN is not available");
+}
+
+static void cmd_help(struct smtp_session *s, struct smtp_command *cmd)
+{
+	smtp_reply(s, 214, "2.0.0",
+		   "Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP%s%s\n"
+		   "See RFC 5321",
+		   s->core.tls || s->core.ctx->tls == NULL ? "" : " STARTTLS",
+		   smtp_auth_offered(s) ? " AUTH" : "");
+}
+
+static void cmd_data(struct smtp_session *s, struct smtp_command *cmd)
+{
+	smtp_cmd_data(s);
+}
+
+/* Which commands each state allows (RFC 5321 4.1.4 and 3.3: HELO/EHLO
+   first, then MAIL, RCPT, DATA in that order; RFC 3030 2: between BDAT
+   chunks only BDAT, RSET, NOOP and QUIT). */
+#define IN_INIT (1u << SMTP_ST_INIT)
+#define IN_READY (1u << SMTP_ST_READY)
+#define IN_TXN ((1u << SMTP_ST_MAIL) | (1u << SMTP_ST_RCPT))
+#define IN_ANY (IN_INIT | IN_READY | IN_TXN)
+
+static const struct {
+	void (*handler)(struct smtp_session *s, struct smtp_command *cmd);
+	unsigned states;
+	bool between_chunks; /* allowed during a BDAT transfer */
+} commands[SMTP_VERB_COUNT] = {
+    [SMTP_VERB_HELO] = {cmd_helo, IN_ANY, false},
+    [SMTP_VERB_EHLO] = {cmd_helo, IN_ANY, false},
+    [SMTP_VERB_MAIL] = {smtp_cmd_mail, IN_READY, false},
+    [SMTP_VERB_RCPT] = {smtp_cmd_rcpt, IN_TXN, false},
+    [SMTP_VERB_DATA] = {cmd_data, IN_TXN, false},
+    /* BDAT checks its own state: its chunk must be read even when refused. */
+    [SMTP_VERB_BDAT] = {smtp_cmd_bdat, IN_ANY, true},
+    [SMTP_VERB_RSET] = {cmd_rset, IN_ANY, true},
+    [SMTP_VERB_NOOP] = {cmd_noop, IN_ANY, true},
+    [SMTP_VERB_QUIT] = {cmd_quit, IN_ANY, true},
+    [SMTP_VERB_VRFY] = {cmd_vrfy, IN_ANY, false},
+    [SMTP_VERB_EXPN] = {cmd_expn, IN_ANY, false},
+    [SMTP_VERB_HELP] = {cmd_help, IN_ANY, false},
+    [SMTP_VERB_STARTTLS] = {cmd_starttls, IN_ANY, false},
+    [SMTP_VERB_AUTH] = {smtp_cmd_auth, IN_ANY, false},
+};
+
+/* The 503 reply for a command out of order. */
+static const char *out_of_order(const struct smtp_session *s, enum smtp_verb verb)
+{
+	if (s->state == SMTP_ST_INIT)
+		return "send HELO or EHLO first";
+	return verb == SMTP_VERB_MAIL ? "nested MAIL command" : "need MAIL command";
 }
 
 static void dispatch(struct smtp_session *s, const char *line, size_t len)
@@ -242,62 +315,12 @@ static void dispatch(struct smtp_session *s, const char *line, size_t len)
 		free(cmd);
 		return;
 	}
-	if (s->txn != NULL && s->txn->bdat && cmd->verb != SMTP_VERB_BDAT && cmd->verb != SMTP_VERB_RSET &&
-	    cmd->verb != SMTP_VERB_QUIT && cmd->verb != SMTP_VERB_NOOP) {
-		/* RFC 3030 2: only BDAT, RSET, QUIT and NOOP between chunks. */
+	if (s->txn != NULL && s->txn->bdat && !commands[cmd->verb].between_chunks)
 		smtp_reply_error(s, 503, "5.5.1", "Error: only BDAT, RSET, NOOP or QUIT during a BDAT transfer");
-		free(cmd);
-		return;
-	}
-	switch (cmd->verb) {
-	case SMTP_VERB_HELO:
-	case SMTP_VERB_EHLO:
-		cmd_helo(s, cmd);
-		break;
-	case SMTP_VERB_MAIL:
-		smtp_cmd_mail(s, cmd);
-		break;
-	case SMTP_VERB_RCPT:
-		smtp_cmd_rcpt(s, cmd);
-		break;
-	case SMTP_VERB_DATA:
-		smtp_cmd_data(s);
-		break;
-	case SMTP_VERB_BDAT:
-		smtp_cmd_bdat(s, cmd);
-		break;
-	case SMTP_VERB_RSET:
-		cmd_rset(s);
-		break;
-	case SMTP_VERB_NOOP:
-		smtp_reply(s, 250, "2.0.0", "Ok");
-		break;
-	case SMTP_VERB_QUIT:
-		smtp_session_close(s, 221, "2.0.0", "Bye");
-		break;
-	case SMTP_VERB_VRFY:
-		/* RFC 5321 3.5.3: 252 when we will not verify. */
-		smtp_reply(s, 252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
-		break;
-	case SMTP_VERB_EXPN:
-		smtp_reply_error(s, 502, "5.5.1", "EXPN is not available");
-		break;
-	case SMTP_VERB_HELP:
-		smtp_reply(s, 214, "2.0.0",
-			   "Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP%s%s\n"
-			   "See RFC 5321",
-			   s->core.tls || s->core.ctx->tls == NULL ? "" : " STARTTLS",
-			   smtp_auth_offered(s) ? " AUTH" : "");
-		break;
-	case SMTP_VERB_STARTTLS:
-		cmd_starttls(s);
-		break;
-	case SMTP_VERB_AUTH:
-		smtp_cmd_auth(s, cmd);
-		break;
-	case SMTP_VERB_COUNT:
-		break;
-	}
+	else if (!(commands[cmd->verb].states & (1u << s->state)))
+		smtp_reply_error(s, 503, "5.5.1", "Error: %s", out_of_order(s, cmd->verb));
+	else
+		commands[cmd->verb].handler(s, cmd);
 	free(cmd);
 }
 

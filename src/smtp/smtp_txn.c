@@ -59,14 +59,6 @@ static void reset_to_ready(struct smtp_session *s)
 
 void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
 {
-	if (s->state == SMTP_ST_INIT) {
-		smtp_reply_error(s, 503, "5.5.1", "Error: send HELO or EHLO first");
-		return;
-	}
-	if (s->txn != NULL) {
-		smtp_reply_error(s, 503, "5.5.1", "Error: nested MAIL command");
-		return;
-	}
 	if (s->submission && s->auth_user == NULL) {
 		smtp_reply_error(s, 530, "5.7.0", "Authentication required");
 		return;
@@ -153,10 +145,6 @@ static int over_quota(const struct service_ctx *ctx, const char *user, uint64_t 
 void smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
 {
 	struct smtp_txn *t = s->txn;
-	if (t == NULL) {
-		smtp_reply_error(s, 503, "5.5.1", "Error: need MAIL command");
-		return;
-	}
 	if (t->nrcpts >= s->core.ctx->cfg->max_recipients) {
 		smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
 		return;
@@ -288,10 +276,6 @@ static void flush_out(struct smtp_txn *t, bool force)
 void smtp_cmd_data(struct smtp_session *s)
 {
 	struct smtp_txn *t = s->txn;
-	if (t == NULL) {
-		smtp_reply_error(s, 503, "5.5.1", "Error: need MAIL command");
-		return;
-	}
 	if (t->nrcpts == 0) {
 		smtp_reply_error(s, 554, "5.5.1", "Error: no valid recipients");
 		return;
