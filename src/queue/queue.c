@@ -555,7 +555,7 @@ static int queue_prepare(const char *data_dir, const char *id, const struct queu
 	return qfd;
 }
 
-int queue_enqueue(const char *data_dir, const char *id, const char *data_path, off_t data_offset,
+int queue_enqueue(const char *data_dir, const char *id, int src_dirfd, const char *src, off_t data_offset,
 		  const struct queue_envelope *env, char **error_r)
 {
 	char *qdir;
@@ -563,38 +563,18 @@ int queue_enqueue(const char *data_dir, const char *id, const char *data_path, o
 	if (qfd < 0)
 		return -1;
 	char *msg = entry_name(id, "msg");
-	int rc = linkat(AT_FDCWD, data_path, qfd, msg, 0);
+	int rc = linkat(src_dirfd, src, qfd, msg, 0);
 	if (rc < 0 && errno == EEXIST) {
 		/* Left over from an attempt that crashed before its envelope. */
 		unlinkat(qfd, msg, 0);
-		rc = linkat(AT_FDCWD, data_path, qfd, msg, 0);
+		rc = linkat(src_dirfd, src, qfd, msg, 0);
 	}
 	if (rc < 0) {
-		*error_r = xasprintf("link(%s, %s/%s) failed: %s", data_path, qdir, msg, strerror(errno));
+		*error_r = xasprintf("link(%s, %s/%s) failed: %s", src, qdir, msg, strerror(errno));
 	} else {
 		/* The envelope's durable write fsyncs the directory, which
 		   also makes the link above durable: one fsync for both. */
 		rc = queue_write_env(qfd, qdir, id, (uint64_t)data_offset, env, error_r);
-		if (rc < 0)
-			unlinkat(qfd, msg, 0);
-	}
-	free(msg);
-	free(qdir);
-	close(qfd);
-	return rc;
-}
-
-int queue_enqueue_data(const char *data_dir, const char *id, const void *data, size_t len,
-		       off_t offset, const struct queue_envelope *env, char **error_r)
-{
-	char *qdir;
-	int qfd = queue_prepare(data_dir, id, env, &qdir, error_r);
-	if (qfd < 0)
-		return -1;
-	char *msg = entry_name(id, "msg");
-	int rc = write_durable(qfd, qdir, msg, data, len, error_r);
-	if (rc == 0) {
-		rc = queue_write_env(qfd, qdir, id, (uint64_t)offset, env, error_r);
 		if (rc < 0)
 			unlinkat(qfd, msg, 0);
 	}
@@ -734,10 +714,8 @@ int queue_hold(const char *data_dir, const char *id, bool hold, char **error_r)
 		*error_r = xasprintf("unlink(%s/%s) failed: %s", qdir, name, strerror(errno));
 		rc = -1;
 	}
-	if (rc == 0 && fsync(qfd) < 0) {
-		*error_r = xasprintf("fsync(%s) failed: %s", qdir, strerror(errno));
-		rc = -1;
-	}
+	if (rc == 0)
+		rc = fs_fsync_dirfd(qfd, qdir, error_r);
 	free(name);
 	free(qdir);
 	close(qfd);
@@ -752,10 +730,7 @@ int queue_delete(const char *data_dir, const char *id, char **error_r)
 		return rc;
 	char *qdir = queue_dir(data_dir);
 	entry_remove_at(qfd, qdir, id);
-	if (fsync(qfd) < 0) {
-		*error_r = xasprintf("fsync(%s) failed: %s", qdir, strerror(errno));
-		rc = -1;
-	}
+	rc = fs_fsync_dirfd(qfd, qdir, error_r);
 	free(qdir);
 	close(qfd);
 	return rc;

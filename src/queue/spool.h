@@ -1,7 +1,7 @@
 #ifndef QUEUE_SPOOL_H
 #define QUEUE_SPOOL_H
 /* The spool on disk, DATA_DIR/queue/:
-     ID.msg    the message (hard link of the file the SMTP server wrote);
+     ID.msg    the message (hard link of the file delivery/ wrote);
                its content starts `offset` bytes in, after a Return-Path
                line meant for local delivery
      ID.env    the envelope and per-recipient state, a small text file
@@ -85,13 +85,6 @@ int queue_entry_save(const char *qdir, const struct queue_entry *e, bool only_if
 /* Removes ID.env, then ID.msg and the markers (no fsync: a message that
    comes back after a crash is delivered again, never lost). */
 void queue_entry_remove(const char *qdir, const char *id);
-
-/* Writes a new message: data (len bytes, whose content starts offset bytes
-   in) becomes ID.msg (tmp + fsync + rename), then the envelope ID.env is
-   written durably.  Used for bounces and by `sendmail` when the server is
-   down. */
-int queue_enqueue_data(const char *data_dir, const char *id, const void *data, size_t len,
-		       off_t offset, const struct queue_envelope *env, char **error_r);
 
 /* Files the spool writes from now on get this owner before they are
    renamed into place, and so does the spool directory when it is made (a
