@@ -18,7 +18,7 @@ static void check_entry(const struct queue_entry *e)
 {
 	if (e->id == NULL || !queue_id_valid(e->id) || e->sender == NULL)
 		abort();
-	if ((unsigned)e->ret > QUEUE_RET_HDRS || (unsigned)e->body > QUEUE_BODY_BINARYMIME)
+	if ((unsigned)e->ret > SMTP_RET_HDRS || (unsigned)e->body > SMTP_BODY_BINARYMIME)
 		abort();
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		const struct queue_entry_rcpt *r = &e->rcpts[i];

@@ -4,6 +4,7 @@
    on stable storage here; with --keep, the UIDLs already fetched are kept
    in a state file so that a rerun fetches only new mail. */
 #include "cli/cli.h"
+#include "delivery/delivery.h"
 #include "lib/buf.h"
 #include "lib/fsutil.h"
 #include "lib/tls.h"
@@ -246,33 +247,26 @@ static int conn_multiline(struct pop3_conn *c, struct buf *out)
 
 /* ---- local storage ---- */
 
+/* Into DIR/new through delivery/delivery.h: written in DIR/tmp,
+   fdatasynced, linked into new/ and new/ fsynced. */
 static int deliver_maildir_file(const char *dir, const struct buf *msg)
 {
+	char *tmp = xasprintf("%s/tmp", dir);
+	struct delivery_settings set = {.tmp_dir = tmp, .mode = 0600};
 	char *error = NULL;
-	char *name = deliver_unique_name(msg->len);
-	char *tmp = xasprintf("%s/tmp/%s", dir, name), *dst = xasprintf("%s/new/%s", dir, name);
-	char *newdir = xasprintf("%s/new", dir);
+	struct delivery *d = delivery_begin(&set, &error);
 	int rc = -1;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		fail("open(%s) failed: %s", tmp, strerror(errno));
-	else if (fs_write_all(fd, msg->data, msg->len) < 0 || fsync(fd) < 0)
-		fail("write(%s) failed: %s", tmp, strerror(errno));
-	else if (rename(tmp, dst) < 0)
-		fail("rename(%s, %s) failed: %s", tmp, dst, strerror(errno));
-	else if (fs_fsync_dir(newdir, &error) < 0)
+	if (d != NULL) {
+		delivery_append(d, msg->data, msg->len);
+		delivery_add_maildir(d, dir);
+		rc = delivery_commit(d, &error);
+		delivery_free(&d);
+	}
+	if (rc < 0) {
 		fail("%s", error);
-	else
-		rc = 0;
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0)
-		unlink(tmp);
-	free(error);
-	free(name);
+		free(error);
+	}
 	free(tmp);
-	free(dst);
-	free(newdir);
 	return rc;
 }
 
@@ -316,12 +310,12 @@ static int deliver_mbox_file(const char *path, const struct buf *msg)
 		p = nl ? nl + 1 : end;
 	}
 	buf_append_char(&out, '\n');
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	int rc = 0;
-	if (fd < 0 || fs_write_all(fd, out.data, out.len) < 0 || fsync(fd) < 0)
-		rc = fail("writing %s failed: %s", path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
+	char *error = NULL;
+	int rc = fs_append_durable(path, out.data, out.len, 0600, &error);
+	if (rc < 0) {
+		fail("%s", error);
+		free(error);
+	}
 	buf_free(&out);
 	return rc;
 }

@@ -4,6 +4,7 @@
    recipient (relaying needs AUTH there), the message is written into the
    queue directly and durably, where the queue runner picks it up. */
 #include "cli/cli.h"
+#include "delivery/delivery.h"
 #include "lib/buf.h"
 #include "lib/id.h"
 #include "lib/log.h"
@@ -254,6 +255,7 @@ static char *default_sender(const struct config *cfg)
 	return xasprintf("%s@%s", pw != NULL ? pw->pw_name : "nobody", cfg->hostname);
 }
 
+/* Into the spool through delivery/delivery.h, for the queue runner. */
 static int spool(const struct config *cfg, const struct sendmail_opts *o, char **rcpts, size_t n,
 		 const struct buf *msg)
 {
@@ -263,14 +265,29 @@ static int spool(const struct config *cfg, const struct sendmail_opts *o, char *
 		queue_set_owner(pw->pw_uid, pw->pw_gid);
 	char id[ID_SIZE];
 	id_new(id);
+	struct delivery_settings set = {
+	    .data_dir = cfg->data_dir,
+	    .id = id,
+	    .return_path = o->sender,
+	    .mode = 0640,
+	    .set_owner = pw != NULL,
+	    .uid = pw != NULL ? pw->pw_uid : (uid_t)-1,
+	    .gid = pw != NULL ? pw->pw_gid : (gid_t)-1,
+	};
+	char *error = NULL;
+	struct delivery *d = delivery_begin(&set, &error);
+	if (d == NULL) {
+		fprintf(stderr, "sendmail: the message could not be queued: %s\n", error);
+		free(error);
+		return -1;
+	}
 	struct buf data = BUF_INIT;
-	buf_printf(&data, "Return-Path: <%s>\r\n", o->sender);
-	size_t offset = data.len;
 	buf_printf(&data, "Received: (from uid %ld) by %s (postoffice sendmail) id %s;\r\n\t",
 		   (long)getuid(), cfg->hostname, id);
 	mime_date_format(&data, time(NULL));
 	buf_append_str(&data, "\r\n");
 	buf_append(&data, msg->data, msg->len);
+	delivery_append(d, data.data, data.len);
 	struct queue_rcpt *qr = xcalloc(n, sizeof(*qr));
 	bool utf8 = utf8_has_8bit(o->sender, strlen(o->sender));
 	for (size_t i = 0; i < n; i++) {
@@ -286,14 +303,15 @@ static int spool(const struct config *cfg, const struct sendmail_opts *o, char *
 		.rcpts = qr,
 		.nrcpts = n,
 	};
-	char *error = NULL;
-	int rc = queue_enqueue_data(cfg->data_dir, id, data.data, data.len, (off_t)offset, &env, &error);
+	delivery_set_remote(d, &env);
+	int rc = delivery_commit(d, &error);
 	if (rc < 0) {
 		fprintf(stderr, "sendmail: the message could not be queued: %s\n", error);
 		free(error);
 	} else {
 		fprintf(stderr, "sendmail: queued as %s\n", id);
 	}
+	delivery_free(&d);
 	free(qr);
 	buf_free(&data);
 	return rc;

@@ -345,11 +345,10 @@ static int purge_maildir(const struct config *cfg, const char *address)
 	char *local = xstrndup(address, (size_t)(at - address));
 	char *error = NULL;
 	int rc = fs_remove_tree_at(dirfd, dir, local, &error);
-	if (rc < 0) {
+	/* A failed fsync is reported; the tree is gone all the same. */
+	if (rc < 0 || fs_fsync_dirfd(dirfd, dir, &error) < 0) {
 		fprintf(stderr, "postoffice: %s\n", error);
 		free(error);
-	} else if (fsync(dirfd) < 0) {
-		fprintf(stderr, "postoffice: fsync(%s) failed: %s\n", dir, strerror(errno));
 	}
 	free(local);
 	free(dir);

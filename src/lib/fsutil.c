@@ -399,3 +399,111 @@ int fs_remove_tree_at(int dirfd, const char *dir, const char *name, char **error
 {
 	return remove_entry(dirfd, dir, name, 0, error_r);
 }
+
+/* ---- the pieces of a durable commit ---- */
+
+int fs_fsync_dirfd(int dirfd, const char *path, char **error_r)
+{
+	if (fsync(dirfd) < 0) {
+		*error_r = xasprintf("fsync(%s) failed: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int fs_write_new_file(const char *path, const void *data, size_t len, mode_t mode, int64_t mtime,
+		      char **error_r)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0) {
+		*error_r = xasprintf("open(%s) failed: %s", path, strerror(errno));
+		return -1;
+	}
+	/* The time is set before the fsync so that it is durable with the data. */
+	struct timespec times[2] = {{0, UTIME_OMIT}, {(time_t)mtime, 0}};
+	if (fs_write_all(fd, data, len) < 0 || (mtime != 0 && futimens(fd, times) < 0) || fsync(fd) < 0) {
+		*error_r = xasprintf("write(%s) failed: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int fs_append_durable(const char *path, const void *data, size_t len, mode_t mode, char **error_r)
+{
+	bool created = false;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+		created = fd >= 0;
+	}
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		*error_r = xasprintf("open(%s) failed: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (fs_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		*error_r = xasprintf("write(%s) failed: %s", path, strerror(errno));
+		if (ftruncate(fd, st.st_size) == 0)
+			fsync(fd);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return created ? fs_fsync_parent(path, error_r) : 0;
+}
+
+/* The copy fallback of fs_link_or_copy_at(): -1 with errno. */
+static int copy_at(int src_dirfd, const char *src, int dest_dirfd, const char *dest)
+{
+	int in = openat(src_dirfd, src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (in < 0)
+		return -1;
+	if (fstat(in, &st) < 0) {
+		int err = errno;
+		close(in);
+		errno = err;
+		return -1;
+	}
+	int out = openat(dest_dirfd, dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			 st.st_mode & 07777);
+	if (out < 0) {
+		int err = errno;
+		close(in);
+		errno = err;
+		return -1;
+	}
+	char chunk[65536];
+	ssize_t n;
+	int rc = 0;
+	while (rc == 0 && (n = read(in, chunk, sizeof(chunk))) != 0) {
+		if (n < 0)
+			rc = errno == EINTR ? 0 : -1;
+		else
+			rc = fs_write_all(out, chunk, (size_t)n);
+	}
+	if (rc == 0)
+		rc = fsync(out);
+	int err = errno;
+	close(in);
+	close(out);
+	if (rc < 0) {
+		unlinkat(dest_dirfd, dest, 0);
+		errno = err;
+	}
+	return rc;
+}
+
+int fs_link_or_copy_at(int src_dirfd, const char *src, int dest_dirfd, const char *dest)
+{
+	if (linkat(src_dirfd, src, dest_dirfd, dest, 0) == 0)
+		return 0;
+	if (errno != EXDEV && errno != EPERM && errno != EMLINK)
+		return -1;
+	return copy_at(src_dirfd, src, dest_dirfd, dest);
+}

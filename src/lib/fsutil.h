@@ -4,6 +4,7 @@
    (write to a temporary name, fsync, rename, fsync the directory). */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Writes all of buf to fd, retrying on EINTR and short writes. */
@@ -67,4 +68,31 @@ int fs_chown_tree_at(int dirfd, const char *name, uid_t uid, gid_t gid, bool rec
    (rm -r), following no link.  A missing entry is not an error.  dir names
    dirfd in error messages.  0 or -1 with *error_r. */
 int fs_remove_tree_at(int dirfd, const char *dir, const char *name, char **error_r);
+
+/* ---- the pieces of a durable commit ----
+   Message files are written once and then linked into place (Maildir
+   new/, the spool): the file is fsynced when written, the directories it
+   is linked into once per batch (delivery/delivery.h). */
+
+/* fsyncs the directory open as dirfd (path names it in the error). */
+int fs_fsync_dirfd(int dirfd, const char *path, char **error_r);
+/* Creates the new file path (O_EXCL | O_NOFOLLOW: never through an
+   existing name), writes data, gives it the modification time mtime
+   (seconds) unless mtime is 0, and fsyncs it.  Its directory is not
+   fsynced: the caller renames or links the file into place and fsyncs the
+   directory there.  On failure nothing is left at path. */
+int fs_write_new_file(const char *path, const void *data, size_t len, mode_t mode, int64_t mtime,
+		      char **error_r);
+/* Appends data to path (made with mode when missing; a new file's
+   directory is fsynced too) and fsyncs it.  When the write fails the file
+   is cut back to its old length: no partial record stays behind. */
+int fs_append_durable(const char *path, const void *data, size_t len, mode_t mode, char **error_r);
+/* Makes dest (in dest_dirfd) a hard link of src (in src_dirfd) or, where
+   the file system cannot link it (EXDEV: another file system, EPERM,
+   EMLINK), a copy with src's permission bits, written and fsynced.
+   Neither name is followed when it is a symbolic link; an existing dest
+   fails with EEXIST.  0, or -1 with errno as link(2) sets it (ENOENT: src
+   or dest's directory is missing) and nothing at dest.  dest's directory
+   is not fsynced. */
+int fs_link_or_copy_at(int src_dirfd, const char *src, int dest_dirfd, const char *dest);
 #endif

@@ -1,5 +1,6 @@
 /* Delivery status notifications (RFC 3464, RFC 6522, RFC 3461 section 6). */
 #include "queue/bounce.h"
+#include "delivery/delivery.h"
 #include "queue/spool.h"
 #include "lib/id.h"
 #include "lib/utf8.h"
@@ -196,26 +197,39 @@ bool bounce_compose(struct buf *out, const struct bounce_info *info)
 	return eight;
 }
 
+int bounce_queue(const char *data_dir, const char *reporting_mta, const char *to, const void *msg, size_t len,
+		 bool eight, char id_r[ID_SIZE], char **error_r)
+{
+	id_new(id_r);
+	struct delivery_settings set = {.data_dir = data_dir, .id = id_r, .return_path = ""};
+	struct delivery *d = delivery_begin(&set, error_r);
+	if (d == NULL)
+		return -1;
+	struct queue_rcpt rcpt = {.address = to, .orcpt = NULL, .notify = SMTP_NOTIFY_NEVER};
+	struct queue_envelope env = {
+	    .sender = "",
+	    .ret = SMTP_RET_DEFAULT,
+	    .body = eight ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
+	    .smtputf8 = utf8_has_8bit(to, strlen(to)),
+	    .client_ip = "127.0.0.1",
+	    .helo = reporting_mta,
+	    .rcpts = &rcpt,
+	    .nrcpts = 1,
+	};
+	delivery_append(d, msg, len);
+	delivery_set_remote(d, &env);
+	int rc = delivery_commit(d, error_r);
+	delivery_free(&d);
+	return rc;
+}
+
 int bounce_enqueue(const char *data_dir, const struct bounce_info *info, char **id_r, char **error_r)
 {
 	struct buf msg = BUF_INIT;
-	buf_append_str(&msg, "Return-Path: <>\r\n");
-	size_t offset = msg.len;
 	bool eight = bounce_compose(&msg, info);
 	char id[ID_SIZE];
-	id_new(id);
-	struct queue_rcpt rcpt = { .address = info->sender, .orcpt = NULL, .notify = SMTP_NOTIFY_NEVER };
-	struct queue_envelope env = {
-		.sender = "",
-		.ret = SMTP_RET_DEFAULT,
-		.body = eight ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
-		.smtputf8 = utf8_has_8bit(info->sender, strlen(info->sender)),
-		.client_ip = "127.0.0.1",
-		.helo = info->reporting_mta,
-		.rcpts = &rcpt,
-		.nrcpts = 1,
-	};
-	int rc = queue_enqueue_data(data_dir, id, msg.data, msg.len, (off_t)offset, &env, error_r);
+	int rc =
+	    bounce_queue(data_dir, info->reporting_mta, info->sender, msg.data, msg.len, eight, id, error_r);
 	buf_free(&msg);
 	if (rc == 0)
 		*id_r = xstrdup(id);

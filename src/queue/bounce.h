@@ -4,6 +4,7 @@
    an RFC 6522 multipart/report, from MAILER-DAEMON with the null sender
    (RFC 5321 section 4.5.5).  Never sent for a message whose sender is
    null: the runner checks that before calling. */
+#include "lib/id.h"
 #include "lib/buf.h"
 #include "queue/queue.h"
 
@@ -45,7 +46,14 @@ struct bounce_info {
    true when the result contains 8-bit text (the original's), so it must
    travel as 8BITMIME. */
 bool bounce_compose(struct buf *out, const struct bounce_info *info);
-/* Composes the DSN and queues it for info->sender (blocking: fsync).
+/* Queues a DSN: msg (len bytes of bounce_compose()'s output, 8-bit when
+   eight) goes to `to` from the null sender through delivery/delivery.h,
+   with a "Return-Path: <>" line before it.  Blocking (fsync): a job
+   thread.  0 with the new queue id in id_r, or -1 with *error_r (caller
+   frees). */
+int bounce_queue(const char *data_dir, const char *reporting_mta, const char *to, const void *msg, size_t len,
+		 bool eight, char id_r[ID_SIZE], char **error_r);
+/* Composes the DSN and queues it for info->sender (bounce_queue()).
    0 with *id_r (caller frees), or -1 with *error_r. */
 int bounce_enqueue(const char *data_dir, const struct bounce_info *info, char **id_r, char **error_r);
 #endif

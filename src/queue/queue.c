@@ -427,12 +427,12 @@ static int check_enqueue(const char *id, const struct queue_envelope *env, char 
 	return 0;
 }
 
-int queue_enqueue(const char *data_dir, const char *id, const char *data_path, off_t data_offset,
+int queue_enqueue(const char *data_dir, const char *id, int src_dirfd, const char *src, off_t data_offset,
 		  const struct queue_envelope *env, char **error_r)
 {
 	if (check_enqueue(id, env, error_r) < 0)
 		return -1;
-	return queue_backend->enqueue(data_dir, id, data_path, data_offset, env, error_r);
+	return queue_backend->enqueue(data_dir, id, src_dirfd, src, data_offset, env, error_r);
 }
 
 int queue_enqueue_data(const char *data_dir, const char *id, const void *data, size_t len,

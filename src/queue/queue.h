@@ -32,12 +32,14 @@ struct queue_envelope {
 };
 
 /* Adds a message to the queue under the given id: hard-links (never
-   copies) the already fsynced message file data_path into the spool, notes
-   that its content starts data_offset bytes in (the bytes before are a
-   Return-Path line meant for local delivery), writes the envelope
+   copies) the already fsynced message file src (relative to src_dirfd,
+   which may be AT_FDCWD; a symbolic link is not followed) into the spool,
+   notes that its content starts data_offset bytes in (the bytes before are
+   a Return-Path line meant for local delivery), writes the envelope
    durably (tmp + fsync + rename + fsync dir) and wakes the queue runner.
-   Blocking; runs on a job thread.  Returns 0 or -1 with *error_r. */
-int queue_enqueue(const char *data_dir, const char *id, const char *data_path, off_t data_offset,
+   Blocking; runs on a job thread.  Returns 0 or -1 with *error_r.
+   Messages enter the queue through delivery/delivery.h, which calls this. */
+int queue_enqueue(const char *data_dir, const char *id, int src_dirfd, const char *src, off_t data_offset,
 		  const struct queue_envelope *env, char **error_r);
 
 struct config;

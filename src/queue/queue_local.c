@@ -180,22 +180,22 @@ static int queue_prepare(const char *data_dir, char **qdir_r, char **error_r)
 	return qfd;
 }
 
-static int local_enqueue(const char *data_dir, const char *id, const char *data_path, off_t data_offset,
-			 const struct queue_envelope *env, char **error_r)
+static int local_enqueue(const char *data_dir, const char *id, int src_dirfd, const char *src,
+			 off_t data_offset, const struct queue_envelope *env, char **error_r)
 {
 	char *qdir;
 	int qfd = queue_prepare(data_dir, &qdir, error_r);
 	if (qfd < 0)
 		return -1;
 	char *msg = entry_name(id, "msg");
-	int rc = linkat(AT_FDCWD, data_path, qfd, msg, 0);
+	int rc = linkat(src_dirfd, src, qfd, msg, 0);
 	if (rc < 0 && errno == EEXIST) {
 		/* Left over from an attempt that crashed before its envelope. */
 		unlinkat(qfd, msg, 0);
-		rc = linkat(AT_FDCWD, data_path, qfd, msg, 0);
+		rc = linkat(src_dirfd, src, qfd, msg, 0);
 	}
 	if (rc < 0) {
-		*error_r = xasprintf("link(%s, %s/%s) failed: %s", data_path, qdir, msg, strerror(errno));
+		*error_r = xasprintf("link(%s, %s/%s) failed: %s", src, qdir, msg, strerror(errno));
 	} else {
 		/* The envelope's durable write fsyncs the directory, which
 		   also makes the link above durable: one fsync for both. */

@@ -176,8 +176,7 @@ struct qdomain *runner_domain(const char *name)
 /* ---- saving ---- */
 
 struct save_dsn {
-	struct buf data;
-	size_t offset;
+	struct buf data; /* bounce_compose()'s output */
 	bool eight;
 	char *to;
 };
@@ -200,14 +199,8 @@ static void save_work(void *arg)
 	for (int i = 0; i < t->ndsn; i++) {
 		struct save_dsn *d = &t->dsn[i];
 		char id[ID_SIZE];
-		id_new(id);
-		struct queue_rcpt rcpt = { .address = d->to, .notify = SMTP_NOTIFY_NEVER };
-		struct queue_envelope env = {
-			.sender = "", .body = d->eight ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
-			.client_ip = "127.0.0.1", .helo = runner->cfg->hostname, .rcpts = &rcpt, .nrcpts = 1,
-		};
-		if (queue_enqueue_data(runner->cfg->data_dir, id, d->data.data, d->data.len,
-				       (off_t)d->offset, &env, &error) < 0) {
+		if (bounce_queue(runner->cfg->data_dir, runner->cfg->hostname, d->to, d->data.data,
+				 d->data.len, d->eight, id, &error) < 0) {
 			log_error("queue dsn id=%s error=%s", t->id, error);
 			free(error);
 			error = NULL;
@@ -311,8 +304,6 @@ static void compose_dsn(struct qmsg *m, struct buf *pending, struct save_task *t
 		.nrcpts = n,
 	};
 	struct save_dsn *d = &t->dsn[t->ndsn++];
-	buf_append_str(&d->data, "Return-Path: <>\r\n");
-	d->offset = d->data.len;
 	d->eight = bounce_compose(&d->data, &info);
 	d->to = xstrdup(m->e.sender);
 	for (size_t i = 0; i < n; i++)

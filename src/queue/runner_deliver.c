@@ -4,6 +4,7 @@
    domain, and local delivery for recipients in our own domains. */
 #include "queue/runner_private.h"
 #include "auth/userdb.h"
+#include "delivery/delivery.h"
 #include "dns/dns.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
@@ -609,6 +610,26 @@ struct local_task {
 	struct local_result *results;
 };
 
+/* One recipient's local users: one delivery of the queued file, so that
+   each recipient is delivered to all its Maildirs or to none (a failure
+   takes back its links, and the retry makes no duplicate). */
+static int local_deliver_rcpt(const char *msg_path, const struct userdb_targets *targets, char **error_r)
+{
+	if (targets->users_count == 0)
+		return 0;
+	struct delivery *d = delivery_begin_file(msg_path, error_r);
+	if (d == NULL)
+		return -1;
+	for (size_t u = 0; u < targets->users_count; u++) {
+		char *maildir = deliver_maildir_path(runner->cfg->data_dir, targets->users[u]);
+		delivery_add_maildir(d, maildir);
+		free(maildir);
+	}
+	int rc = delivery_commit(d, error_r);
+	delivery_free(&d);
+	return rc;
+}
+
 static void local_work(void *arg)
 {
 	struct local_task *t = arg;
@@ -618,8 +639,6 @@ static void local_work(void *arg)
 	struct userdb *db = userdb_open(runner->userdb_path, false, &error);
 	struct stat st;
 	bool have_file = stat(t->msg_path, &st) == 0;
-	char **maildirs = NULL;
-	int nmaildirs = 0;
 	for (size_t k = 0; k < job->n; k++) {
 		struct smtp_client_rcpt *cr = &job->crcpts[k];
 		struct userdb_targets targets;
@@ -638,42 +657,21 @@ static void local_work(void *arg)
 					      : !have_file ? "message file missing" : rc == 2 ? "domain is not local" : "user database error");
 			continue;
 		}
-		bool ok = true;
-		for (size_t u = 0; u < targets.users_count && ok; u++) {
-			char *maildir = deliver_maildir_path(cfg->data_dir, targets.users[u]);
-			char *name = NULL, *derr = NULL;
-			if (deliver_link(maildir, t->msg_path, (uint64_t)st.st_size, &name, &derr) < 0) {
-				cr->reply = xasprintf("451 4.3.0 local delivery failed: %s", derr);
-				free(derr);
-				ok = false;
-				free(maildir);
-			} else {
-				maildirs = xreallocarray(maildirs, (size_t)nmaildirs + 1, sizeof(char *));
-				maildirs[nmaildirs++] = maildir;
-			}
-			free(name);
+		char *derr = NULL;
+		if (local_deliver_rcpt(t->msg_path, &targets, &derr) < 0) {
+			cr->status = SMTP_CLIENT_TEMPFAIL;
+			cr->reply = xasprintf("451 4.3.0 local delivery failed: %s", derr);
+			free(derr);
+		} else {
+			cr->status = SMTP_CLIENT_OK;
+			cr->reply = xstrdup("250 2.0.0 delivered to mailbox");
 		}
 		t->results[k].remote = targets.remote;
 		t->results[k].nremote = targets.remote_count;
 		targets.remote = NULL;
 		targets.remote_count = 0;
 		userdb_targets_free(&targets);
-		cr->status = ok ? SMTP_CLIENT_OK : SMTP_CLIENT_TEMPFAIL;
-		if (ok)
-			cr->reply = xstrdup("250 2.0.0 delivered to mailbox");
 	}
-	if (nmaildirs > 0 && deliver_sync_dirs((const char *const *)maildirs, nmaildirs, &error) < 0) {
-		for (size_t k = 0; k < job->n; k++) {
-			if (job->crcpts[k].status == SMTP_CLIENT_OK) {
-				job->crcpts[k].status = SMTP_CLIENT_TEMPFAIL;
-				free(job->crcpts[k].reply);
-				job->crcpts[k].reply = xasprintf("451 4.3.0 %s", error);
-			}
-		}
-	}
-	for (int i = 0; i < nmaildirs; i++)
-		free(maildirs[i]);
-	free(maildirs);
 	free(error);
 	if (db != NULL)
 		userdb_close(&db);

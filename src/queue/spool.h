@@ -4,7 +4,7 @@
    whole process by queue_backend_select(); every function below that reads
    or writes the spool dispatches to it.  The backend "local" (the default,
    queue_local.c) keeps the spool on disk, DATA_DIR/queue/:
-     ID.msg    the message (hard link of the file the SMTP server wrote);
+     ID.msg    the message (hard link of the file delivery/ wrote);
 	       its content starts `offset` bytes in, after a Return-Path
 	       line meant for local delivery
      ID.env    the envelope and per-recipient state, a small text file

@@ -12,6 +12,7 @@
 struct io;
 struct event;
 struct sasl_server;
+struct delivery;
 
 enum smtp_state {
 	SMTP_ST_TLS_WAIT,   /* implicit TLS or STARTTLS handshake in progress */
@@ -42,12 +43,9 @@ struct smtp_txn {
 	int nlocal;
 	int nremote;
 	/* message data */
-	int fd;
-	char *path;             /* DATA_DIR/tmp/ID */
-	size_t header_len;      /* Return-Path line length (skipped by the queue) */
-	uint64_t size;          /* bytes written to the file */
+	struct delivery *delivery; /* from DATA or the first BDAT on */
 	struct smtp_data_scanner scanner;
-	struct buf out;
+	struct buf out; /* scanned, not yet handed to the delivery */
 	bool write_failed;
 	bool bdat;              /* the message came (or comes) by BDAT */
 	uint64_t bdat_left;     /* octets still to read of the current chunk */

@@ -3,27 +3,22 @@
 #include "smtp/smtp_private.h"
 #include "smtp/smtp_path.h"
 #include "auth/userdb.h"
+#include "delivery/delivery.h"
 #include "queue/queue.h"
 #include "store/deliver.h"
 #include "lib/config.h"
-#include "lib/fsutil.h"
 #include "lib/id.h"
 #include "lib/io.h"
-#include "lib/jobs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "mime/compose.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
-
-#define FLUSH_THRESHOLD (64 * 1024)
 
 void smtp_txn_free(struct smtp_txn **txnp)
 {
@@ -31,12 +26,8 @@ void smtp_txn_free(struct smtp_txn **txnp)
 	if (t == NULL)
 		return;
 	*txnp = NULL;
-	if (t->fd >= 0)
-		close(t->fd);
-	if (t->path != NULL) {
-		unlink(t->path);
-		free(t->path);
-	}
+	/* Not committed: the message is dropped (RSET, QUIT, errors). */
+	delivery_free(&t->delivery);
 	for (int i = 0; i < t->nrcpts; i++) {
 		free(t->rcpts[i].address);
 		free(t->rcpts[i].orcpt);
@@ -93,7 +84,6 @@ void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
 		return;
 	}
 	struct smtp_txn *t = xcalloc(1, sizeof(*t));
-	t->fd = -1;
 	id_new(t->id);
 	t->sender = path.address;
 	t->params = params;
@@ -222,17 +212,11 @@ void smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
 	smtp_reply(s, 250, "2.1.5", "Ok");
 }
 
-/* RFC 5321 4.4 trace field, with the RFC 3848 protocol names. */
+/* RFC 5321 4.4 trace field, with the RFC 3848 protocol names (the
+   Return-Path line before it is the delivery's). */
 static void write_trace_headers(struct smtp_session *s, struct smtp_txn *t)
 {
-	buf_printf(&t->out, "Return-Path: <%s>\r\n", t->sender);
-	t->header_len = t->out.len;
 	const char *proto = t->params.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
-	char date[64];
-	time_t now = time(NULL);
-	struct tm tm;
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	buf_printf(&t->out, "Received: from %s ([%s])\r\n", s->helo ? s->helo : "unknown", s->core.conn.ip);
 	if (s->core.tls)
 		buf_printf(&t->out, "\t(using %s with cipher %s)\r\n", io_tls_version(s->core.io),
@@ -246,30 +230,36 @@ static void write_trace_headers(struct smtp_session *s, struct smtp_txn *t)
 	buf_append_str(&t->out, "\r\n");
 }
 
+/* The message file (delivery/delivery.h) with the Return-Path line. */
 static int open_spool(struct smtp_session *s, struct smtp_txn *t)
 {
-	t->path = xasprintf("%s/tmp/%s", s->core.ctx->cfg->data_dir, t->id);
-	t->fd = open(t->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (t->fd < 0) {
-		log_error("smtp spool session=%s error=\"open(%s) failed: %s\"", s->core.id, t->path,
-			  strerror(errno));
-		free(t->path);
-		t->path = NULL;
+	struct delivery_settings set = {
+	    .data_dir = s->core.ctx->cfg->data_dir,
+	    .id = t->id,
+	    .return_path = t->sender,
+	    .mode = 0640,
+	};
+	char *error = NULL;
+	t->delivery = delivery_begin(&set, &error);
+	if (t->delivery == NULL) {
+		log_error("smtp spool session=%s error=\"%s\"", s->core.id, error);
+		free(error);
 		return -1;
 	}
 	write_trace_headers(s, t);
 	return 0;
 }
 
-static void flush_out(struct smtp_txn *t, bool force)
+/* Hands what the scanner produced to the delivery, which batches writes. */
+static void flush_out(struct smtp_session *s, struct smtp_txn *t)
 {
-	if (t->out.len == 0 || (!force && t->out.len < FLUSH_THRESHOLD))
+	if (t->out.len == 0)
 		return;
-	if (!t->write_failed && fs_write_all(t->fd, t->out.data, t->out.len) < 0) {
-		log_error("smtp spool error=\"write(%s) failed: %s\"", t->path, strerror(errno));
+	if (delivery_append(t->delivery, t->out.data, t->out.len) < 0 && !t->write_failed) {
+		log_error("smtp spool session=%s qid=%s error=\"%s\"", s->core.id, t->id,
+			  delivery_error(t->delivery));
 		t->write_failed = true;
 	}
-	t->size += t->out.len;
 	buf_reset(&t->out);
 }
 
@@ -295,85 +285,48 @@ void smtp_cmd_data(struct smtp_session *s)
 struct commit_job {
 	struct smtp_session *s;
 	struct smtp_txn *t;
-	const char *data_dir;
-	char *error;
+	struct queue_rcpt *qr;
+	struct queue_envelope env;
 };
 
-static void commit_work(void *arg)
+/* The remote recipients' envelope; its strings stay with the transaction
+   and the session, which wait for the commit. */
+static void set_remote(struct commit_job *job)
 {
-	struct commit_job *job = arg;
 	struct smtp_txn *t = job->t;
-	char **maildirs = xcalloc((size_t)t->nlocal + 1, sizeof(char *));
-	char **linked = xcalloc((size_t)t->nlocal + 1, sizeof(char *));
-	int nlinked = 0;
-	uint64_t size = t->size;
-
-	/* 1. The data on disk (one write serves every recipient). */
-	if (fdatasync(t->fd) < 0) {
-		job->error = xasprintf("fdatasync(%s) failed: %s", t->path, strerror(errno));
-		goto fail;
+	struct smtp_session *s = job->s;
+	job->qr = xcalloc((size_t)t->nremote, sizeof(*job->qr));
+	int n = 0;
+	for (int i = 0; i < t->nrcpts; i++) {
+		if (!t->rcpts[i].remote)
+			continue;
+		job->qr[n].address = t->rcpts[i].address;
+		job->qr[n].orcpt = t->rcpts[i].orcpt;
+		job->qr[n].notify = t->rcpts[i].notify;
+		n++;
 	}
-	/* 2. A hard link into each local Maildir, then their directories. */
-	for (int i = 0; i < t->nlocal; i++) {
-		maildirs[i] = deliver_maildir_path(job->data_dir, t->local_users[i]);
-		char *name;
-		if (deliver_link(maildirs[i], t->path, size, &name, &job->error) < 0)
-			goto fail;
-		linked[nlinked++] = xasprintf("%s/new/%s", maildirs[i], name);
-		free(name);
-	}
-	if (deliver_sync_dirs((const char *const *)maildirs, t->nlocal, &job->error) < 0)
-		goto fail;
-	/* 3. Remote recipients: into the queue (it fsyncs what it writes). */
-	if (t->nremote > 0) {
-		struct queue_rcpt *qr = xcalloc((size_t)t->nremote, sizeof(*qr));
-		int n = 0;
-		for (int i = 0; i < t->nrcpts; i++) {
-			if (!t->rcpts[i].remote)
-				continue;
-			qr[n].address = t->rcpts[i].address;
-			qr[n].orcpt = t->rcpts[i].orcpt;
-			qr[n].notify = t->rcpts[i].notify;
-			n++;
-		}
-		struct queue_envelope env = {
-			.sender = t->sender,
-			.envid = t->envid,
-			.ret = t->params.ret,
-			.body = t->params.body == SMTP_BODY_8BITMIME ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
-			.smtputf8 = t->params.smtputf8,
-			.auth_user = job->s->auth_user,
-			.client_ip = job->s->core.conn.ip,
-			.helo = job->s->helo,
-			.rcpts = qr,
-			.nrcpts = (size_t)n,
-		};
-		int rc = queue_enqueue(job->data_dir, t->id, t->path, (off_t)t->header_len, &env, &job->error);
-		free(qr);
-		if (rc < 0)
-			goto fail;
-	}
-	goto out;
-fail:
-	/* Not acknowledged: take back the copies already made. */
-	for (int i = 0; i < nlinked; i++)
-		unlink(linked[i]);
-out:
-	for (int i = 0; i < t->nlocal; i++)
-		free(maildirs[i]);
-	for (int i = 0; i < nlinked; i++)
-		free(linked[i]);
-	free(maildirs);
-	free(linked);
+	job->env = (struct queue_envelope){
+	    .sender = t->sender,
+	    .envid = t->envid,
+	    .ret = t->params.ret,
+	    .body = t->params.body == SMTP_BODY_8BITMIME ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
+	    .smtputf8 = t->params.smtputf8,
+	    .auth_user = s->auth_user,
+	    .client_ip = s->core.conn.ip,
+	    .helo = s->helo,
+	    .rcpts = job->qr,
+	    .nrcpts = (size_t)n,
+	};
+	delivery_set_remote(t->delivery, &job->env);
 }
 
-static void commit_done(void *arg)
+static void commit_done(void *arg, const char *error)
 {
 	struct commit_job *job = arg;
 	struct smtp_session *s = job->s;
 	struct smtp_txn *t = job->t;
-	if (job->error != NULL) {
-		log_error("smtp commit session=%s qid=%s error=\"%s\"", s->core.id, t->id, job->error);
+	if (error != NULL) {
+		log_error("smtp commit session=%s qid=%s error=\"%s\"", s->core.id, t->id, error);
 		if (!s->core.dead)
 			smtp_reply(s, 451, "4.3.0", "Error: local problem, message not accepted, try again later");
 	} else {
@@ -381,12 +334,12 @@ static void commit_done(void *arg)
 		log_printable(from, sizeof(from), t->sender, strlen(t->sender));
 		log_info("smtp accept session=%s qid=%s from=<%s> rcpts=%d local=%d remote=%d size=%llu%s",
 			 s->core.id, t->id, from, t->nrcpts, t->nlocal, t->nremote,
-			 (unsigned long long)t->size, s->core.dead ? " client=gone" : "");
+			 (unsigned long long)delivery_size(t->delivery), s->core.dead ? " client=gone" : "");
 		s->messages++;
 		if (!s->core.dead)
 			smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", t->id);
 	}
-	free(job->error);
+	free(job->qr);
 	free(job);
 	smtp_txn_free(&t);
 	session_resume(&s->core);
@@ -395,7 +348,7 @@ static void commit_done(void *arg)
 static void finish_message(struct smtp_session *s)
 {
 	struct smtp_txn *t = s->txn;
-	flush_out(t, true);
+	flush_out(s, t);
 	const struct smtp_data_scanner *sc = &t->scanner;
 	if (smtp_data_too_big(sc)) {
 		log_info("smtp reject session=%s qid=%s reason=too-big size=%llu", s->core.id, t->id,
@@ -417,15 +370,22 @@ static void finish_message(struct smtp_session *s)
 		reset_to_ready(s);
 		return;
 	}
-	/* Hand the transaction to the commit job; the session waits for it. */
+	/* Hand the transaction to the commit job; the session waits for it:
+	   the 250 comes once the message is on stable storage. */
 	struct commit_job *job = xcalloc(1, sizeof(*job));
 	job->s = s;
 	job->t = t;
-	job->data_dir = s->core.ctx->cfg->data_dir;
+	for (int i = 0; i < t->nlocal; i++) {
+		char *maildir = deliver_maildir_path(s->core.ctx->cfg->data_dir, t->local_users[i]);
+		delivery_add_maildir(t->delivery, maildir);
+		free(maildir);
+	}
+	if (t->nremote > 0)
+		set_remote(job);
 	s->txn = NULL;
 	s->state = SMTP_ST_READY;
 	session_busy(&s->core);
-	jobs_submit(commit_work, commit_done, job);
+	delivery_commit_async(t->delivery, commit_done, job);
 }
 
 bool smtp_data_input(struct smtp_session *s)
@@ -437,7 +397,7 @@ bool smtp_data_input(struct smtp_session *s)
 		bool done;
 		size_t used = smtp_data_scan(&t->scanner, data, len, &t->out, &done);
 		io_input_drain(s->core.io, used);
-		flush_out(t, false);
+		flush_out(s, t);
 		if (done) {
 			finish_message(s);
 			return true;
@@ -485,10 +445,8 @@ void smtp_cmd_bdat(struct smtp_session *s, struct smtp_command *cmd)
 	}
 	if (error != NULL) {
 		/* The chunk still follows and must be read (and dropped). */
-		if (t == NULL) {
+		if (t == NULL)
 			t = s->txn = xcalloc(1, sizeof(*t));
-			t->fd = -1;
-		}
 		t->bdat_discard = true;
 		t->bdat_error = error;
 	}
@@ -534,7 +492,7 @@ bool smtp_bdat_input(struct smtp_session *s)
 		if (!t->bdat_discard) {
 			bool done;
 			smtp_data_scan(&t->scanner, data, take, &t->out, &done);
-			flush_out(t, false);
+			flush_out(s, t);
 		}
 		io_input_drain(s->core.io, take);
 		t->bdat_left -= take;

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,12 +54,13 @@ char *deliver_unique_name(uint64_t size)
 			 host_name(), (unsigned long long)size);
 }
 
-int deliver_link(const char *maildir, const char *src, uint64_t size, char **name_r, char **error_r)
+int deliver_link(const char *maildir, int src_dirfd, const char *src, uint64_t size, char **name_r,
+		 char **error_r)
 {
 	for (int attempt = 0; attempt < 3; attempt++) {
 		char *name = deliver_unique_name(size);
 		char *dst = xasprintf("%s/new/%s", maildir, name);
-		if (link(src, dst) == 0) {
+		if (fs_link_or_copy_at(src_dirfd, src, AT_FDCWD, dst) == 0) {
 			free(dst);
 			*name_r = name;
 			return 0;

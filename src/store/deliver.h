@@ -15,11 +15,15 @@ char *deliver_maildir_path(const char *data_dir, const char *address);
    octets, lines end in CRLF as received). Caller frees. */
 char *deliver_unique_name(uint64_t size);
 
-/* Hard-links the already fsynced file src into MAILDIR/new/ under a unique
-   name (creating the Maildir layout when missing) and returns that name.
-   The directory is not fsynced: call deliver_sync_dirs() once for all
-   directories touched in a batch. */
-int deliver_link(const char *maildir, const char *src, uint64_t size, char **name_r, char **error_r);
+/* Hard-links the already fsynced file src (relative to src_dirfd, which
+   may be AT_FDCWD) into MAILDIR/new/ under a unique name (creating the
+   Maildir layout when missing; copying, fsynced, where the file system
+   cannot link: fs_link_or_copy_at()) and returns that name.  The directory
+   is not fsynced: call deliver_sync_dirs() once for all directories
+   touched in a batch.  Messages are delivered through delivery/delivery.h,
+   which calls this. */
+int deliver_link(const char *maildir, int src_dirfd, const char *src, uint64_t size, char **name_r,
+		 char **error_r);
 
 /* fsyncs MAILDIR/new for each maildir (duplicates are synced once). */
 int deliver_sync_dirs(const char *const *maildirs, int count, char **error_r);

@@ -53,11 +53,7 @@ static int make_subdirs(int fd, const char *dir, char **error_r)
 			return -1;
 		close(sub);
 	}
-	if (created && fsync(fd) < 0) {
-		*error_r = xasprintf("fsync(%s) failed: %s", dir, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return created ? fs_fsync_dirfd(fd, dir, error_r) : 0;
 }
 
 static int make_folder(int rootfd, const char *root, const char *name, bool *created_r, char **error_r)
@@ -99,15 +95,11 @@ int maildir_create_at(int dirfd, const char *dir, const char *name, char **error
 	for (size_t i = 0; i < MAILDIR_DEFAULT_FOLDER_COUNT; i++)
 		if (make_folder(fd, path, maildir_default_folders[i], &created, error_r) < 0)
 			goto out;
-	if (created && fsync(fd) < 0) {
-		*error_r = xasprintf("fsync(%s) failed: %s", path, strerror(errno));
+	if (created && fs_fsync_dirfd(fd, path, error_r) < 0)
 		goto out;
-	}
 	/* A new Maildir's own entry must survive a crash too. */
-	if (!existed && fsync(dirfd) < 0) {
-		*error_r = xasprintf("fsync(%s) failed: %s", dir, strerror(errno));
+	if (!existed && fs_fsync_dirfd(dirfd, dir, error_r) < 0)
 		goto out;
-	}
 	ret = 0;
 out:
 	if (fd >= 0)

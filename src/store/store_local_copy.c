@@ -53,26 +53,6 @@ static uint64_t crlf_size(const char *data, size_t len)
 	return size;
 }
 
-static int write_tmp(const char *path, const void *data, size_t len, int64_t mtime, char **error_r)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		*error_r = xasprintf("open(%s) failed: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fs_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
-		*error_r = xasprintf("write(%s) failed: %s", path, strerror(errno));
-		close(fd);
-		unlink(path);
-		return -1;
-	}
-	/* INTERNALDATE is the file's mtime (as Dovecot keeps it). */
-	struct timespec times[2] = {{0, UTIME_OMIT}, {(time_t)mtime, 0}};
-	futimens(fd, times);
-	close(fd);
-	return 0;
-}
-
 int store_local_msg_append(struct store_mailbox *box, const void *data, size_t len, uint32_t flags,
 			   const char *keywords, int64_t internaldate, uint32_t *uid_r, char **error_r)
 {
@@ -90,7 +70,8 @@ int store_local_msg_append(struct store_mailbox *box, const void *data, size_t l
 	char *tmp = xasprintf("%s/tmp/%s", mbox->dir, base);
 	char *cur = xasprintf("%s/cur/%s%s", mbox->dir, base, info);
 	char *cur_dir = xasprintf("%s/cur", mbox->dir);
-	int rc = write_tmp(tmp, data, len, m.internaldate, error_r);
+	/* INTERNALDATE is the file's mtime (as Dovecot keeps it). */
+	int rc = fs_write_new_file(tmp, data, len, 0600, m.internaldate, error_r);
 	uint32_t uidnext = 0;
 	uint64_t modseq = 0;
 	bool in_tx = false;
@@ -167,29 +148,16 @@ static void copy_src_free(struct copy_src *s)
 	free(s->keywords);
 }
 
-/* Links (or, across file systems, copies) src to dest. */
+/* Links (or, across file systems, copies) src to dest; -2 when src is
+   gone. */
 static int link_or_copy(const char *src, const char *dest, char **error_r)
 {
-	if (link(src, dest) == 0)
+	if (fs_link_or_copy_at(AT_FDCWD, src, AT_FDCWD, dest) == 0)
 		return 0;
 	if (errno == ENOENT)
 		return 0 - 2;
-	if (errno != EXDEV && errno != EPERM && errno != EMLINK) {
-		*error_r = xasprintf("link(%s, %s) failed: %s", src, dest, strerror(errno));
-		return -1;
-	}
-	char *data;
-	size_t len;
-	if (fs_read_file(src, &data, &len, error_r) < 0)
-		return -1;
-	int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	int rc = fd >= 0 && fs_write_all(fd, data, len) == 0 && fsync(fd) == 0 ? 0 : -1;
-	if (rc < 0)
-		*error_r = xasprintf("writing %s failed: %s", dest, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	free(data);
-	return rc;
+	*error_r = xasprintf("link(%s, %s) failed: %s", src, dest, strerror(errno));
+	return -1;
 }
 
 /* Copies one message; 1 copied, 0 gone, -1 error. */

@@ -410,7 +410,7 @@ class ClientTools(unittest.TestCase):
         trace = os.path.join(self.tmp, "trace")
         try:
             r = subprocess.run(["strace", "-f", "-o", trace, "-s", "16", "-e",
-                                "trace=fsync,fdatasync,rename,renameat,renameat2,write,sendto",
+                                "trace=fsync,fdatasync,rename,renameat,renameat2,link,linkat,write,sendto",
                                 BIN, "fetch", "--server", "127.0.0.1:%d" % fake.port, "--plain",
                                 "--user", "u@example.org", "--password-file", pw, "--maildir", md],
                                capture_output=True, timeout=60,
@@ -421,14 +421,14 @@ class ClientTools(unittest.TestCase):
         if r.returncode != 0 and b"ptrace" in r.stderr:
             self.skipTest("ptrace is not permitted here")
         self.assertEqual(r.returncode, 0, r.stderr)
-        # Each DELE is sent after: the file's fsync, its rename into new/,
-        # and the fsync of new/ (in that order).
+        # Each DELE is sent after: the file's fsync, its rename or link
+        # into new/, and the fsync of new/ (in that order).
         events = []
         with open(trace) as f:
             for line in f:
                 if "fsync(" in line or "fdatasync(" in line:
                     events.append("sync")
-                elif "rename" in line and "/new/" in line:
+                elif ("rename" in line or "link" in line) and "/new/" in line:
                     events.append("rename")
                 elif "DELE " in line:
                     events.append("dele")

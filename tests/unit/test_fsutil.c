@@ -241,6 +241,81 @@ static void test_remove_tree_follows_no_link(void **state)
 	free(sub);
 }
 
+/* A new file: never through an existing name; data, mtime and mode. */
+static void test_write_new_file(void **state)
+{
+	struct fixture *f = *state;
+	char *path = tree_path(f, "new"), *link = tree_path(f, "planted"), *error = NULL;
+	assert_int_equal(fs_write_new_file(path, "data\n", 5, 0600, 1000000000, &error), 0);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 5);
+	assert_int_equal(st.st_mtime, 1000000000);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(fs_write_new_file(path, "x", 1, 0600, 0, &error), -1);
+	free(error);
+	assert_int_equal(symlink(f->victim, link), 0);
+	assert_int_equal(fs_write_new_file(link, "x", 1, 0600, 0, &error), -1);
+	free(error);
+	assert_victim_intact(f);
+	free(path);
+	free(link);
+}
+
+static void test_append_durable(void **state)
+{
+	struct fixture *f = *state;
+	char *path = tree_path(f, "mbox"), *error = NULL, *data = NULL;
+	assert_int_equal(fs_append_durable(path, "one\n", 4, 0600, &error), 0);
+	assert_int_equal(fs_append_durable(path, "two\n", 4, 0600, &error), 0);
+	assert_int_equal(fs_read_file(path, &data, NULL, &error), 0);
+	assert_string_equal(data, "one\ntwo\n");
+	free(data);
+	char *missing = tree_path(f, "no/such/dir");
+	assert_int_equal(fs_append_durable(missing, "x", 1, 0600, &error), -1);
+	assert_non_null(strstr(error, "no/such/dir"));
+	free(error);
+	free(missing);
+	free(path);
+}
+
+static void test_link_or_copy(void **state)
+{
+	struct fixture *f = *state;
+	char *src = tree_path(f, "src"), *dest = tree_path(f, "dest"), *error = NULL;
+	assert_int_equal(fs_write_file_durable(src, "message\n", 8, 0640, &error), 0);
+	assert_int_equal(fs_link_or_copy_at(AT_FDCWD, src, AT_FDCWD, dest), 0);
+	struct stat st;
+	assert_int_equal(stat(src, &st), 0);
+	assert_int_equal(st.st_nlink, 2);
+	/* an existing name is not replaced; a missing source is ENOENT */
+	assert_int_equal(fs_link_or_copy_at(AT_FDCWD, src, AT_FDCWD, dest), -1);
+	assert_int_equal(errno, EEXIST);
+	char *gone = tree_path(f, "gone");
+	assert_int_equal(fs_link_or_copy_at(AT_FDCWD, gone, AT_FDCWD, dest), -1);
+	assert_int_equal(errno, ENOENT);
+	free(gone);
+	/* across file systems (/dev/shm is tmpfs): a copy, same bytes and mode */
+	char shm[] = "/dev/shm/po-fsutil-XXXXXX";
+	if (mkdtemp(shm) != NULL) {
+		char *other = xasprintf("%s/copy", shm), *data = NULL;
+		assert_int_equal(fs_link_or_copy_at(AT_FDCWD, src, AT_FDCWD, other), 0);
+		assert_int_equal(fs_read_file(other, &data, NULL, &error), 0);
+		assert_string_equal(data, "message\n");
+		struct stat cst;
+		assert_int_equal(stat(other, &cst), 0);
+		assert_int_equal(cst.st_mode & 0777, 0640);
+		if (cst.st_dev != st.st_dev)
+			assert_int_equal(cst.st_nlink, 1);
+		free(data);
+		unlink(other);
+		rmdir(shm);
+		free(other);
+	}
+	free(src);
+	free(dest);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +324,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_create_at_refuses_existing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_chown_tree, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_remove_tree_follows_no_link, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_new_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_append_durable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_link_or_copy, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
