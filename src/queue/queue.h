@@ -42,14 +42,5 @@ struct queue_envelope {
 int queue_enqueue(const char *data_dir, const char *id, int src_dirfd, const char *src, off_t data_offset,
 		  const struct queue_envelope *env, char **error_r);
 
-struct config;
-/* The queue runner (src/queue/runner.c): runs its own libevent loop in the
-   process the supervisor forks for it, delivering what is in
-   DATA_DIR/queue.  Learns of new entries through inotify and retries
-   everything due on SIGUSR1; returns 0 after SIGTERM once in-flight
-   deliveries are finished or safely abandoned, -1 on a fatal setup error.
-   Its loop stamps hb every second (lib/heartbeat.h). */
-struct heartbeat;
-int queue_runner_run(const struct config *cfg, struct heartbeat *hb);
 
 #endif

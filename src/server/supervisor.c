@@ -8,7 +8,7 @@
 #include "lib/log.h"
 #include "lib/tls.h"
 #include "lib/xalloc.h"
-#include "queue/queue.h"
+#include "relay/relay.h"
 
 #include <dirent.h>
 #include <errno.h>

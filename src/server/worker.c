@@ -2,7 +2,7 @@
 #include "server/server.h"
 #include "imap/imap.h"
 #include "pop3/pop3.h"
-#include "smtp/smtp_server.h"
+#include "smtpd/smtp_server.h"
 #include "auth/userdb.h"
 #include "lib/hash.h"
 #include "lib/jobs.h"

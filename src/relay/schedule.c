@@ -1,4 +1,4 @@
-#include "queue/schedule.h"
+#include "relay/schedule.h"
 #include "lib/xalloc.h"
 
 #include <stdlib.h>

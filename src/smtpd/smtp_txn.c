@@ -1,6 +1,6 @@
 /* The mail transaction: MAIL, RCPT, DATA and BDAT, and the durable commit
    that comes before the 250 reply (DESIGN.md: the 2xx to DATA is a promise). */
-#include "smtp/smtp_private.h"
+#include "smtpd/smtp_private.h"
 #include "smtp/smtp_path.h"
 #include "auth/userdb.h"
 #include "delivery/delivery.h"

@@ -4,7 +4,7 @@
    state changes) and runner_deliver.c (routes, connections, local
    delivery). */
 #include "lib/config.h"
-#include "queue/schedule.h"
+#include "relay/schedule.h"
 #include "queue/spool.h"
 #include "smtp/smtp_client.h"
 

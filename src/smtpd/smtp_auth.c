@@ -3,7 +3,7 @@
    after a delay (growing with the IP's failures), and too many failures end
    the session.  An IP or account locked out by the shared penalty table
    gets 454 4.7.0 without a password check. */
-#include "smtp/smtp_private.h"
+#include "smtpd/smtp_private.h"
 #include "auth/auth_check.h"
 #include "auth/sasl.h"
 #include "lib/config.h"

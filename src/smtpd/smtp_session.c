@@ -1,8 +1,8 @@
 /* The SMTP server session (RFC 5321): connection, greeting, the command
    loop with pipelining, HELO/EHLO, STARTTLS and the small commands. */
-#include "smtp/smtp_private.h"
+#include "smtpd/smtp_private.h"
 #include "smtp/smtp_reply.h"
-#include "smtp/smtp_server.h"
+#include "smtpd/smtp_server.h"
 #include "auth/sasl.h"
 #include "lib/config.h"
 #include "lib/io.h"

@@ -1,5 +1,5 @@
 /* Delivery status notifications (RFC 3464, RFC 6522, RFC 3461 section 6). */
-#include "queue/bounce.h"
+#include "relay/bounce.h"
 #include "delivery/delivery.h"
 #include "queue/spool.h"
 #include "lib/id.h"

@@ -1,4 +1,4 @@
-/* Unit tests for DSN composition (src/queue/bounce.c): RFC 3464 fields,
+/* Unit tests for DSN composition (src/relay/bounce.c): RFC 3464 fields,
    RET handling, and python3's email package reads the result back as a
    valid multipart/report. */
 #include <stdarg.h>
@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "queue/bounce.h"
+#include "relay/bounce.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
 #include "mime/compose.h"

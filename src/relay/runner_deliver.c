@@ -2,7 +2,7 @@
    relayhost, else MX records in preference order with A/AAAA fallback),
    outbound SMTP sessions reused for every message waiting for the same
    domain, and local delivery for recipients in our own domains. */
-#include "queue/runner_private.h"
+#include "relay/runner_private.h"
 #include "auth/userdb.h"
 #include "delivery/delivery.h"
 #include "dns/dns.h"

@@ -1,11 +1,11 @@
-/* Unit tests for the retry schedule (src/queue/schedule.c). */
+/* Unit tests for the retry schedule (src/relay/schedule.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "queue/schedule.h"
+#include "relay/schedule.h"
 #include "lib/config.h"
 
 #include <stdlib.h>

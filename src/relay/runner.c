@@ -2,8 +2,9 @@
    ones through inotify, hands due recipients to runner_deliver.c grouped by
    destination domain, and records each result durably (ID.env rewritten,
    DSNs queued first, so a crash repeats a delivery at worst). */
-#include "queue/runner_private.h"
-#include "queue/bounce.h"
+#include "relay/runner_private.h"
+#include "relay/relay.h"
+#include "relay/bounce.h"
 #include "auth/userdb.h"
 #include "dns/dns.h"
 #include "lib/fsutil.h"
