@@ -55,7 +55,7 @@ static size_t walk_value(const char *s, size_t len, size_t pos, unsigned int dep
 		while (pos < len && s[pos] != ')') {
 			if (!first && s[pos] == ' ')
 				pos++;
-			else if (!first && s[pos] != '(')   /* "(part)(part)" in multiparts */
+			else if (!first && s[pos] != '(') /* "(part)(part)" in multiparts */
 				return SIZE_MAX;
 			pos = walk_value(s, len, pos, depth + 1);
 			if (pos == SIZE_MAX)
@@ -120,14 +120,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t header_len = msg->root->header.size;
 	if (msg->root->header.offset + header_len > len)
 		__builtin_trap();
-	static const char *const names[] = { "Subject", "From", "Date", "References", "X" };
+	static const char *const names[] = {"Subject", "From", "Date", "References", "X"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		size_t total = 0;
 		imap_header_each(header, header_len, names[i], count_field, &total);
 		if (total > header_len)
 			__builtin_trap();
 	}
-	struct imap_msg m = { .uid = 1, .size = len };
+	struct imap_msg m = {.uid = 1, .size = len};
 	struct imap_sort_keys k;
 	imap_sort_keys_from_header(&k, &m, 1, header, header_len);
 	bool reply;

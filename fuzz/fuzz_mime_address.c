@@ -19,8 +19,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mime_address_name_utf8(pool, a);
 	}
 	static const unsigned int flag_sets[] = {
-		0, MIME_PATH_ALLOW_UTF8 | MIME_PATH_ALLOW_NULL | MIME_PATH_ALLOW_POSTMASTER,
-		MIME_PATH_ALLOW_NO_ANGLE,
+	    0,
+	    MIME_PATH_ALLOW_UTF8 | MIME_PATH_ALLOW_NULL | MIME_PATH_ALLOW_POSTMASTER,
+	    MIME_PATH_ALLOW_NO_ANGLE,
 	};
 	for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
 		struct mime_path path;

@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct pool *pool = pool_create(4096);
-	struct mime_limits lim = { .max_header_count = 50, .max_field_size = 2000 };
+	struct mime_limits lim = {.max_header_count = 50, .max_field_size = 2000};
 	struct mime_headers *h = mime_headers_parse(pool, (const char *)data, size, &lim);
 	for (unsigned int i = 0; i < h->count; i++) {
 		const struct mime_header_field *f = &h->fields[i];

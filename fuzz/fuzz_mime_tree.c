@@ -20,7 +20,7 @@ static void check_span(const struct mime_span *s, size_t size)
 
 static void check_message(const uint8_t *data, size_t size, unsigned int flags)
 {
-	struct mime_limits lim = { .max_depth = 20, .max_parts = 200 };
+	struct mime_limits lim = {.max_depth = 20, .max_parts = 200};
 	struct mime_message *msg = mime_message_parse_flags(data, size, &lim, flags);
 	struct pool *pool = pool_create(4096);
 	struct buf out = BUF_INIT;

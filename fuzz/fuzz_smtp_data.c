@@ -18,12 +18,13 @@ struct run {
 	uint64_t size;
 };
 
-static void run(const char *in, size_t len, size_t split, bool dot, bool normalize, uint64_t max, struct run *r)
+static void run(const char *in, size_t len, size_t split, bool dot, bool normalize, uint64_t max,
+		struct run *r)
 {
 	struct smtp_data_scanner s;
 	smtp_data_scanner_init(&s, dot, normalize, max);
 	memset(r, 0, sizeof(*r));
-	size_t pieces[2] = { split, len - split };
+	size_t pieces[2] = {split, len - split};
 	size_t pos = 0;
 	for (int i = 0; i < 2 && !r->done; i++) {
 		size_t used = smtp_data_scan(&s, in + pos, pieces[i], &r->out, &r->done);
@@ -33,7 +34,7 @@ static void run(const char *in, size_t len, size_t split, bool dot, bool normali
 	}
 	if (!dot) {
 		if (r->done)
-			__builtin_trap();   /* BDAT never ends by itself */
+			__builtin_trap(); /* BDAT never ends by itself */
 		smtp_data_scan_finish(&s, &r->out);
 	}
 	r->consumed = pos;
@@ -73,8 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    whole.bare_cr != two.bare_cr || whole.size != two.size)
 		__builtin_trap();
 	/* Kept output may differ in where it stopped when over the limit. */
-	if (whole.size <= max &&
-	    (whole.out.len != two.out.len || memcmp(buf_cstr(&whole.out), buf_cstr(&two.out), whole.out.len) != 0))
+	if (whole.size <= max && (whole.out.len != two.out.len ||
+				  memcmp(buf_cstr(&whole.out), buf_cstr(&two.out), whole.out.len) != 0))
 		__builtin_trap();
 	if (dot) {
 		size_t end = find_end(in, len);

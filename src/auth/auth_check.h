@@ -18,18 +18,18 @@ struct config;
 struct userdb;
 
 struct auth_check {
-	char *user;       /* the normalised address when the user exists, else as given */
+	char *user; /* the normalised address when the user exists, else as given */
 	char *password;
-	char *hash;       /* NULL: no such user */
+	char *hash; /* NULL: no such user */
 	uint64_t quota;
-	bool ok;          /* set by auth_check_verify() */
+	bool ok; /* set by auth_check_verify() */
 	/* set by auth_check_penalty() */
-	struct auth_penalty *penalty;   /* NULL: no table, nothing recorded */
+	struct auth_penalty *penalty; /* NULL: no table, nothing recorded */
 	struct auth_penalty_policy policy;
-	char *account;                  /* the table's name for the account */
+	char *account; /* the table's name for the account */
 	char ip[INET6_ADDRSTRLEN];
 	enum auth_penalty_verdict verdict;
-	int delay_ms;                   /* wait this long before answering a failure or refusal */
+	int delay_ms; /* wait this long before answering a failure or refusal */
 };
 
 void auth_check_prepare(struct auth_check *check, struct userdb *db, const char *user, const char *password);

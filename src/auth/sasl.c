@@ -32,8 +32,8 @@ struct sasl_server {
 };
 
 static const char *const mech_names[] = {
-	[SASL_MECH_PLAIN] = "PLAIN",
-	[SASL_MECH_LOGIN] = "LOGIN",
+    [SASL_MECH_PLAIN] = "PLAIN",
+    [SASL_MECH_LOGIN] = "LOGIN",
 };
 
 int sasl_mech_parse(const char *name, enum sasl_mech *mech_r)
@@ -154,8 +154,7 @@ static int plain_parse(struct sasl_server *sasl, const struct buf *msg, const ch
 	/* We do not support acting as another identity (no proxy users): an
 	   authzid must name the authcid itself.  Addresses are case-folded
 	   everywhere, so the comparison is too. */
-	if (authzid_len > 0 &&
-	    (authzid_len != authcid_len || strncasecmp(p, nul1 + 1, authcid_len) != 0)) {
+	if (authzid_len > 0 && (authzid_len != authcid_len || strncasecmp(p, nul1 + 1, authcid_len) != 0)) {
 		*error_r = "authorization identity differs from authentication identity";
 		return -1;
 	}
@@ -165,8 +164,7 @@ static int plain_parse(struct sasl_server *sasl, const struct buf *msg, const ch
 }
 
 /* LOGIN carries one bare string per step: the user name or password. */
-static int login_field(const struct buf *msg, bool is_user, char **field_r,
-		       const char **error_r)
+static int login_field(const struct buf *msg, bool is_user, char **field_r, const char **error_r)
 {
 	if (msg->len == 0) {
 		*error_r = is_user ? "empty user name" : "empty password";
@@ -223,8 +221,8 @@ static int step_first_challenge(struct sasl_server *sasl, char **challenge_r)
 	return 0;
 }
 
-int sasl_server_step(struct sasl_server *sasl, const char *client_line, size_t len,
-		     char **challenge_r, const char **error_r)
+int sasl_server_step(struct sasl_server *sasl, const char *client_line, size_t len, char **challenge_r,
+		     const char **error_r)
 {
 	*challenge_r = NULL;
 	*error_r = NULL;

@@ -38,8 +38,8 @@ void sasl_server_free(struct sasl_server **sasl);
    "334 " / "+ ", caller frees; NULL otherwise), -1 malformed or
    cancelled (*error_r: static text, e.g. "cancelled", "invalid base64").
    After 1 or -1 the exchange is over; further calls return -1. */
-int sasl_server_step(struct sasl_server *sasl, const char *client_line, size_t len,
-		     char **challenge_r, const char **error_r);
+int sasl_server_step(struct sasl_server *sasl, const char *client_line, size_t len, char **challenge_r,
+		     const char **error_r);
 /* The authentication identity (authcid) and password after step returned 1;
    NULL before. */
 const char *sasl_server_user(const struct sasl_server *sasl);

@@ -26,24 +26,24 @@
 struct userdb;
 
 struct userdb_user {
-	char *address;        /* "local@domain", normalised */
+	char *address; /* "local@domain", normalised */
 	char *local;
-	char *domain;         /* A-label, lowercase */
-	char *password_hash;  /* crypt(3) string, "$y$..." */
-	uint64_t quota;       /* bytes; 0 = unlimited */
-	int64_t created;      /* unix time */
+	char *domain;        /* A-label, lowercase */
+	char *password_hash; /* crypt(3) string, "$y$..." */
+	uint64_t quota;      /* bytes; 0 = unlimited */
+	int64_t created;     /* unix time */
 };
 
 /* The result of userdb_resolve(). */
 struct userdb_targets {
-	char **users;         /* local user addresses, deduplicated */
+	char **users; /* local user addresses, deduplicated */
 	size_t users_count;
-	char **remote;        /* alias targets outside the local domains */
+	char **remote; /* alias targets outside the local domains */
 	size_t remote_count;
 };
 
 struct userdb_alias {
-	char *source;         /* "local@domain" or "@domain" (catch-all) */
+	char *source; /* "local@domain" or "@domain" (catch-all) */
 	char *target;
 };
 
@@ -77,22 +77,20 @@ int userdb_domain_exists(struct userdb *db, const char *domain);
 /* Calls cb for every domain in name order with its user count; a non-zero
    return from cb stops the walk.  0 or -1. */
 int userdb_domain_list(struct userdb *db,
-		       int (*cb)(void *ctx, const char *domain, unsigned users, int64_t created),
-		       void *ctx, char **error_r);
+		       int (*cb)(void *ctx, const char *domain, unsigned users, int64_t created), void *ctx,
+		       char **error_r);
 
 /* Users.  user_add hashes password (yescrypt) and needs the domain to exist;
    quota in bytes, 0 = unlimited.  All return 0 or -1 with *error_r. */
-int userdb_user_add(struct userdb *db, const char *address, const char *password,
-		    uint64_t quota, char **error_r);
+int userdb_user_add(struct userdb *db, const char *address, const char *password, uint64_t quota,
+		    char **error_r);
 /* Same as user_add with an existing crypt(3) hash (import, tests). */
-int userdb_user_add_hash(struct userdb *db, const char *address, const char *hash,
-			 uint64_t quota, char **error_r);
-int userdb_user_passwd(struct userdb *db, const char *address, const char *password,
-		       char **error_r);
+int userdb_user_add_hash(struct userdb *db, const char *address, const char *hash, uint64_t quota,
+			 char **error_r);
+int userdb_user_passwd(struct userdb *db, const char *address, const char *password, char **error_r);
 /* Removes the user and every alias row whose target is the user. */
 int userdb_user_del(struct userdb *db, const char *address, char **error_r);
-int userdb_user_set_quota(struct userdb *db, const char *address, uint64_t quota,
-			  char **error_r);
+int userdb_user_set_quota(struct userdb *db, const char *address, uint64_t quota, char **error_r);
 /* Looks a user up by address: 1 found (fills *user_r, free with
    userdb_user_free), 0 not found, -1 error (logged). */
 int userdb_user_lookup(struct userdb *db, const char *address, struct userdb_user *user_r);
@@ -100,15 +98,13 @@ void userdb_user_free(struct userdb_user *user);
 /* Calls cb for every user (of domain, or all when domain is NULL) in address
    order; cb's non-zero return stops the walk.  0 or -1. */
 int userdb_user_list(struct userdb *db, const char *domain,
-		     int (*cb)(void *ctx, const struct userdb_user *user),
-		     void *ctx, char **error_r);
+		     int (*cb)(void *ctx, const struct userdb_user *user), void *ctx, char **error_r);
 
 /* Authenticates: 1 when the user exists and password matches (*address_r
    gets the normalised address, caller frees), 0 when not, -1 on error.
    Costs one yescrypt verification whether or not the user exists.  Blocking:
    run it on a jobs.h thread with its own handle or copy the hash first. */
-int userdb_authenticate(struct userdb *db, const char *address, const char *password,
-			char **address_r);
+int userdb_authenticate(struct userdb *db, const char *address, const char *password, char **address_r);
 
 /* Aliases.  source is "local@domain" or "@domain"; its domain must be local.
    target is any address; a source may have several targets (one row each).
@@ -118,8 +114,8 @@ int userdb_alias_add(struct userdb *db, const char *source, const char *target, 
 int userdb_alias_del(struct userdb *db, const char *source, const char *target, char **error_r);
 /* Calls cb for every alias row (of domain, or all) ordered by source, target. */
 int userdb_alias_list(struct userdb *db, const char *domain,
-		      int (*cb)(void *ctx, const char *source, const char *target),
-		      void *ctx, char **error_r);
+		      int (*cb)(void *ctx, const char *source, const char *target), void *ctx,
+		      char **error_r);
 /* The targets of one source as an array (caller frees with
    userdb_strings_free).  Returns the count, or -1. */
 int userdb_alias_targets(struct userdb *db, const char *source, char ***targets_r);

@@ -56,8 +56,7 @@ static char *source_norm(const char *source, const char **domain_r, const char *
    (RFC 5321 section 2.4), so a remote target keeps its case.  "@domain" is
    allowed for catch-all sources: the local part is kept, the domain
    replaced (domain-to-domain alias). */
-static char *target_norm(struct userdb *db, const char *target, bool catchall,
-			 const char **error_r)
+static char *target_norm(struct userdb *db, const char *target, bool catchall, const char **error_r)
 {
 	const char *tmp;
 	if (target[0] == '@') {
@@ -149,8 +148,7 @@ int userdb_alias_del(struct userdb *db, const char *source, const char *target, 
 }
 
 int userdb_alias_list(struct userdb *db, const char *domain,
-		      int (*cb)(void *ctx, const char *source, const char *target), void *ctx,
-		      char **error_r)
+		      int (*cb)(void *ctx, const char *source, const char *target), void *ctx, char **error_r)
 {
 	char *norm = NULL;
 	const char *error;
@@ -205,15 +203,14 @@ static int user_exists(struct resolve_ctx *ctx, const char *address)
 
 /* Expands each of targets; "@domain" targets (domain-to-domain aliases)
    take the local part of address. */
-static void expand_list(struct resolve_ctx *ctx, const char *address,
-			const struct strlist *targets, unsigned depth)
+static void expand_list(struct resolve_ctx *ctx, const char *address, const struct strlist *targets,
+			unsigned depth)
 {
 	const char *domain = userdb_address_domain(address);
 	for (size_t i = 0; i < targets->count && !ctx->failed; i++) {
 		const char *t = targets->items[i];
 		if (t[0] == '@') {
-			char *rewritten = xasprintf("%.*s%s", (int)(domain - 1 - address),
-						    address, t);
+			char *rewritten = xasprintf("%.*s%s", (int)(domain - 1 - address), address, t);
 			expand(ctx, rewritten, depth + 1);
 			free(rewritten);
 		} else {
@@ -341,7 +338,7 @@ static int resolve_address(struct resolve_ctx *ctx, const char *address)
 int userdb_resolve(struct userdb *db, const char *address, const char *postmaster,
 		   struct userdb_targets *targets_r)
 {
-	struct resolve_ctx ctx = { .db = db, .postmaster = postmaster };
+	struct resolve_ctx ctx = {.db = db, .postmaster = postmaster};
 	memset(targets_r, 0, sizeof(*targets_r));
 	int rc = resolve_address(&ctx, address);
 	strlist_free(&ctx.visited);

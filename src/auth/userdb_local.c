@@ -19,68 +19,68 @@
 
 /* Index = enum userdb_stmt. */
 static const char *const stmt_sql[STMT_COUNT] = {
-	[STMT_BEGIN] = "BEGIN IMMEDIATE",
-	[STMT_COMMIT] = "COMMIT",
-	[STMT_ROLLBACK] = "ROLLBACK",
-	[STMT_DOMAIN_ADD] = "INSERT INTO domains (name, created) VALUES (?1, ?2)",
-	[STMT_DOMAIN_DEL] = "DELETE FROM domains WHERE name = ?1",
-	[STMT_DOMAIN_EXISTS] = "SELECT 1 FROM domains WHERE name = ?1",
-	[STMT_DOMAIN_LIST] = "SELECT d.name, d.created, (SELECT count(*) FROM users u "
-			     "WHERE u.domain = d.name) FROM domains d ORDER BY d.name",
-	[STMT_DOMAIN_USER_COUNT] = "SELECT (SELECT count(*) FROM users WHERE domain = ?1), "
-				   "(SELECT count(*) FROM aliases WHERE domain = ?1)",
-	[STMT_DOMAIN_DEL_USERS] = "DELETE FROM users WHERE domain = ?1",
-	[STMT_DOMAIN_DEL_ALIASES] = "DELETE FROM aliases WHERE domain = ?1",
-	[STMT_DOMAIN_DEL_ALIAS_TARGETS] = "DELETE FROM aliases WHERE target IN "
-					  "(SELECT address FROM users WHERE domain = ?1)",
-	[STMT_DOMAIN_FIRST_USER] = "SELECT address FROM users WHERE domain = ?1 "
-				   "ORDER BY created, rowid LIMIT 1",
-	[STMT_FIRST_USER] = "SELECT address FROM users ORDER BY created, rowid LIMIT 1",
-	[STMT_USER_ADD] = "INSERT INTO users (address, local, domain, password, quota_bytes, "
-			  "created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[STMT_USER_DEL] = "DELETE FROM users WHERE address = ?1",
-	[STMT_USER_DEL_ALIAS_TARGETS] = "DELETE FROM aliases WHERE target = ?1",
-	[STMT_USER_PASSWD] = "UPDATE users SET password = ?2 WHERE address = ?1",
-	[STMT_USER_QUOTA] = "UPDATE users SET quota_bytes = ?2 WHERE address = ?1",
-	[STMT_USER_LOOKUP] = "SELECT address, local, domain, password, quota_bytes, created "
-			     "FROM users WHERE address = ?1",
-	[STMT_USER_LIST] = "SELECT address, local, domain, password, quota_bytes, created "
-			   "FROM users ORDER BY domain, local",
-	[STMT_USER_LIST_DOMAIN] = "SELECT address, local, domain, password, quota_bytes, created "
-				  "FROM users WHERE domain = ?1 ORDER BY local",
-	[STMT_ALIAS_ADD] = "INSERT INTO aliases (source, target, domain, created) "
-			   "VALUES (?1, ?2, ?3, ?4)",
-	[STMT_ALIAS_EXISTS] = "SELECT 1 FROM aliases WHERE source = ?1 LIMIT 1",
-	[STMT_ALIAS_DEL] = "DELETE FROM aliases WHERE source = ?1 AND target = ?2 COLLATE NOCASE",
-	[STMT_ALIAS_DEL_SOURCE] = "DELETE FROM aliases WHERE source = ?1",
-	[STMT_ALIAS_TARGETS] = "SELECT target FROM aliases WHERE source = ?1 ORDER BY rowid",
-	[STMT_ALIAS_LIST] = "SELECT source, target FROM aliases ORDER BY domain, source, target",
-	[STMT_ALIAS_LIST_DOMAIN] = "SELECT source, target FROM aliases WHERE domain = ?1 "
-				   "ORDER BY source, target",
+    [STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_DOMAIN_ADD] = "INSERT INTO domains (name, created) VALUES (?1, ?2)",
+    [STMT_DOMAIN_DEL] = "DELETE FROM domains WHERE name = ?1",
+    [STMT_DOMAIN_EXISTS] = "SELECT 1 FROM domains WHERE name = ?1",
+    [STMT_DOMAIN_LIST] = "SELECT d.name, d.created, (SELECT count(*) FROM users u "
+			 "WHERE u.domain = d.name) FROM domains d ORDER BY d.name",
+    [STMT_DOMAIN_USER_COUNT] = "SELECT (SELECT count(*) FROM users WHERE domain = ?1), "
+			       "(SELECT count(*) FROM aliases WHERE domain = ?1)",
+    [STMT_DOMAIN_DEL_USERS] = "DELETE FROM users WHERE domain = ?1",
+    [STMT_DOMAIN_DEL_ALIASES] = "DELETE FROM aliases WHERE domain = ?1",
+    [STMT_DOMAIN_DEL_ALIAS_TARGETS] = "DELETE FROM aliases WHERE target IN "
+				      "(SELECT address FROM users WHERE domain = ?1)",
+    [STMT_DOMAIN_FIRST_USER] = "SELECT address FROM users WHERE domain = ?1 "
+			       "ORDER BY created, rowid LIMIT 1",
+    [STMT_FIRST_USER] = "SELECT address FROM users ORDER BY created, rowid LIMIT 1",
+    [STMT_USER_ADD] = "INSERT INTO users (address, local, domain, password, quota_bytes, "
+		      "created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [STMT_USER_DEL] = "DELETE FROM users WHERE address = ?1",
+    [STMT_USER_DEL_ALIAS_TARGETS] = "DELETE FROM aliases WHERE target = ?1",
+    [STMT_USER_PASSWD] = "UPDATE users SET password = ?2 WHERE address = ?1",
+    [STMT_USER_QUOTA] = "UPDATE users SET quota_bytes = ?2 WHERE address = ?1",
+    [STMT_USER_LOOKUP] = "SELECT address, local, domain, password, quota_bytes, created "
+			 "FROM users WHERE address = ?1",
+    [STMT_USER_LIST] = "SELECT address, local, domain, password, quota_bytes, created "
+		       "FROM users ORDER BY domain, local",
+    [STMT_USER_LIST_DOMAIN] = "SELECT address, local, domain, password, quota_bytes, created "
+			      "FROM users WHERE domain = ?1 ORDER BY local",
+    [STMT_ALIAS_ADD] = "INSERT INTO aliases (source, target, domain, created) "
+		       "VALUES (?1, ?2, ?3, ?4)",
+    [STMT_ALIAS_EXISTS] = "SELECT 1 FROM aliases WHERE source = ?1 LIMIT 1",
+    [STMT_ALIAS_DEL] = "DELETE FROM aliases WHERE source = ?1 AND target = ?2 COLLATE NOCASE",
+    [STMT_ALIAS_DEL_SOURCE] = "DELETE FROM aliases WHERE source = ?1",
+    [STMT_ALIAS_TARGETS] = "SELECT target FROM aliases WHERE source = ?1 ORDER BY rowid",
+    [STMT_ALIAS_LIST] = "SELECT source, target FROM aliases ORDER BY domain, source, target",
+    [STMT_ALIAS_LIST_DOMAIN] = "SELECT source, target FROM aliases WHERE domain = ?1 "
+			       "ORDER BY source, target",
 };
 
 /* Migrations: schema_migrations[v] takes the schema from version v to v+1.
    Never edit a released step; append a new one. */
 static const char *const schema_migrations[USERDB_SCHEMA_VERSION] = {
-	"CREATE TABLE domains ("
-	" name TEXT PRIMARY KEY NOT NULL,"
-	" created INTEGER NOT NULL);"
-	"CREATE TABLE users ("
-	" address TEXT PRIMARY KEY NOT NULL,"
-	" local TEXT NOT NULL,"
-	" domain TEXT NOT NULL,"
-	" password TEXT NOT NULL,"
-	" quota_bytes INTEGER NOT NULL DEFAULT 0,"
-	" created INTEGER NOT NULL);"
-	"CREATE INDEX users_domain ON users (domain, created);"
-	"CREATE TABLE aliases ("
-	" source TEXT NOT NULL,"
-	" target TEXT NOT NULL,"
-	" domain TEXT NOT NULL,"
-	" created INTEGER NOT NULL,"
-	" PRIMARY KEY (source, target));"
-	"CREATE INDEX aliases_domain ON aliases (domain);"
-	"CREATE INDEX aliases_target ON aliases (target);",
+    "CREATE TABLE domains ("
+    " name TEXT PRIMARY KEY NOT NULL,"
+    " created INTEGER NOT NULL);"
+    "CREATE TABLE users ("
+    " address TEXT PRIMARY KEY NOT NULL,"
+    " local TEXT NOT NULL,"
+    " domain TEXT NOT NULL,"
+    " password TEXT NOT NULL,"
+    " quota_bytes INTEGER NOT NULL DEFAULT 0,"
+    " created INTEGER NOT NULL);"
+    "CREATE INDEX users_domain ON users (domain, created);"
+    "CREATE TABLE aliases ("
+    " source TEXT NOT NULL,"
+    " target TEXT NOT NULL,"
+    " domain TEXT NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " PRIMARY KEY (source, target));"
+    "CREATE INDEX aliases_domain ON aliases (domain);"
+    "CREATE INDEX aliases_target ON aliases (target);",
 };
 
 void userdb_local_lock(struct userdb_local *db)
@@ -104,8 +104,8 @@ sqlite3_stmt *userdb_local_stmt(struct userdb_local *db, enum userdb_stmt id)
 {
 	sqlite3_stmt *stmt = db->stmts[id];
 	if (stmt == NULL) {
-		if (sqlite3_prepare_v3(db->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-				       &stmt, NULL) != SQLITE_OK) {
+		if (sqlite3_prepare_v3(db->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) !=
+		    SQLITE_OK) {
 			log_error("userdb prepare failed path=%s error=%s sql=%s", db->path,
 				  sqlite3_errmsg(db->db), stmt_sql[id]);
 			return NULL;
@@ -155,9 +155,8 @@ static int schema_version(struct userdb_local *db, int *version_r)
 {
 	sqlite3_stmt *stmt;
 	*version_r = 0;
-	if (sqlite3_prepare_v2(db->db,
-			       "SELECT name FROM sqlite_master WHERE name = 'schema_version'",
-			       -1, &stmt, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db->db, "SELECT name FROM sqlite_master WHERE name = 'schema_version'", -1,
+			       &stmt, NULL) != SQLITE_OK)
 		return -1;
 	int rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
@@ -165,8 +164,8 @@ static int schema_version(struct userdb_local *db, int *version_r)
 		return 0;
 	if (rc != SQLITE_ROW)
 		return -1;
-	if (sqlite3_prepare_v2(db->db, "SELECT max(version) FROM schema_version", -1, &stmt,
-			       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db->db, "SELECT max(version) FROM schema_version", -1, &stmt, NULL) !=
+	    SQLITE_OK)
 		return -1;
 	if (sqlite3_step(stmt) == SQLITE_ROW)
 		*version_r = sqlite3_column_int(stmt, 0);
@@ -185,19 +184,18 @@ static int schema_migrate(struct userdb_local *db, char **error_r)
 		goto fail;
 	if (version > USERDB_SCHEMA_VERSION) {
 		sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
-		*error_r = xasprintf("%s: schema version %d is newer than this program (%d)",
-				     db->path, version, USERDB_SCHEMA_VERSION);
+		*error_r = xasprintf("%s: schema version %d is newer than this program (%d)", db->path,
+				     version, USERDB_SCHEMA_VERSION);
 		return -1;
 	}
-	if (version == 0 &&
-	    sqlite3_exec(db->db, "CREATE TABLE schema_version (version INTEGER NOT NULL, "
-				 "applied INTEGER NOT NULL)",
-			 NULL, NULL, NULL) != SQLITE_OK)
+	if (version == 0 && sqlite3_exec(db->db,
+					 "CREATE TABLE schema_version (version INTEGER NOT NULL, "
+					 "applied INTEGER NOT NULL)",
+					 NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	for (; version < USERDB_SCHEMA_VERSION; version++) {
 		char *sql = xasprintf("%s INSERT INTO schema_version VALUES (%d, %lld);",
-				      schema_migrations[version], version + 1,
-				      (long long)time(NULL));
+				      schema_migrations[version], version + 1, (long long)time(NULL));
 		int rc = sqlite3_exec(db->db, sql, NULL, NULL, NULL);
 		free(sql);
 		if (rc != SQLITE_OK)
@@ -254,8 +252,8 @@ static char *resolved_path(const char *path, char **error_r)
 static int configure(struct userdb_local *db, char **error_r)
 {
 	sqlite3_busy_timeout(db->db, USERDB_BUSY_TIMEOUT_MS);
-	if (sqlite3_exec(db->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL,
-			 NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(db->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, NULL) !=
+	    SQLITE_OK)
 		return userdb_local_error(db, "pragma", error_r);
 	return 0;
 }
@@ -423,8 +421,7 @@ static int local_domain_list(struct userdb *base,
 	if (stmt != NULL) {
 		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 			if (cb(ctx, (const char *)sqlite3_column_text(stmt, 0),
-			       (unsigned)sqlite3_column_int(stmt, 2),
-			       sqlite3_column_int64(stmt, 1)) != 0) {
+			       (unsigned)sqlite3_column_int(stmt, 2), sqlite3_column_int64(stmt, 1)) != 0) {
 				rc = SQLITE_DONE;
 				break;
 			}

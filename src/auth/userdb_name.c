@@ -84,9 +84,9 @@ static bool local_valid(const char *local, size_t len)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)local[i];
-		if (c <= 0x20 || c == 0x7f || c == '@' || c == '"' || c == '\\' ||
-		    c == '<' || c == '>' || c == '(' || c == ')' || c == ',' ||
-		    c == ';' || c == ':' || c == '[' || c == ']' || c == '/')
+		if (c <= 0x20 || c == 0x7f || c == '@' || c == '"' || c == '\\' || c == '<' || c == '>' ||
+		    c == '(' || c == ')' || c == ',' || c == ';' || c == ':' || c == '[' || c == ']' ||
+		    c == '/')
 			return false;
 		if (c == '.' && local[i + 1] == '.')
 			return false;
@@ -103,8 +103,7 @@ char *userdb_normalize_address(const char *address, const char **error_r)
 	}
 	size_t local_len = (size_t)(at - address);
 	if (!local_valid(address, local_len)) {
-		*error_r = local_len == 0 ? "address has an empty local part"
-					  : "invalid local part";
+		*error_r = local_len == 0 ? "address has an empty local part" : "invalid local part";
 		return NULL;
 	}
 	char *domain = userdb_normalize_domain(at + 1, error_r);

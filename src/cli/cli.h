@@ -8,8 +8,8 @@
 
 struct cli_command {
 	const char *name;
-	const char *synopsis;     /* arguments, for the usage line */
-	const char *summary;      /* one line for `postoffice --help` */
+	const char *synopsis; /* arguments, for the usage line */
+	const char *summary;  /* one line for `postoffice --help` */
 	int (*run)(struct config *cfg, int argc, char **argv);
 	void (*usage)(FILE *out); /* full help for `postoffice CMD --help` */
 };

@@ -1,8 +1,8 @@
 /* `postoffice fetch`: a POP3 client (RFC 1939; CAPA RFC 2449, STLS RFC
-   2595, AUTH PLAIN RFC 5034) that downloads into a local Maildir or mbox.  Blocking sockets and OpenSSL: one connection, one
-   command at a time.  A message is deleted on the server only after it is
-   on stable storage here; with --keep, the UIDLs already fetched are kept
-   in a state file so that a rerun fetches only new mail. */
+   2595, AUTH PLAIN RFC 5034) that downloads into a local Maildir or mbox.  Blocking sockets and OpenSSL: one
+   connection, one command at a time.  A message is deleted on the server only after it is on stable storage
+   here; with --keep, the UIDLs already fetched are kept in a state file so that a rerun fetches only new
+   mail. */
 #include "cli/cli.h"
 #include "delivery/delivery.h"
 #include "lib/buf.h"
@@ -49,25 +49,24 @@ struct pop3_conn {
 
 static void fetch_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: postoffice fetch --server HOST:PORT --user USER (--maildir DIR | --mbox FILE)\n"
-		"                        [--starttls | --tls | --plain] [--keep] [--password-file F]\n\n"
-		"Downloads mail over POP3 into a local Maildir (new/) or mbox file.  Logs\n"
-		"in with AUTH PLAIN when CAPA offers SASL PLAIN (RFC 5034), else USER/PASS.\n"
-		"A message is deleted on the server only once it is on disk here.\n\n"
-		"  --server HOST:PORT  the POP3 server (port 110, or 995 with --tls)\n"
-		"  --starttls          upgrade with STLS (the default); --tls: implicit TLS (POP3S)\n"
-		"  --plain             no TLS at all (only sensible on loopback)\n"
-		"  --insecure          do not verify the server's certificate (never checked\n"
-		"                      for loopback addresses)\n"
-		"  --user USER         the login name, usually the address\n"
-		"  --password-file F   the password's file (first line); else it is prompted\n"
-		"  --maildir DIR       deliver into DIR/new (created when missing)\n"
-		"  --mbox FILE         append to FILE in mboxrd format\n"
-		"  --keep              leave the messages on the server; their UIDLs are kept in\n"
-		"                      the state file so that a rerun fetches only new ones\n"
-		"  --state FILE        the UIDL state file (default: DIR/.postoffice-fetch-USER\n"
-		"                      or FILE.postoffice-fetch-USER)\n");
+	fprintf(out, "usage: postoffice fetch --server HOST:PORT --user USER (--maildir DIR | --mbox FILE)\n"
+		     "                        [--starttls | --tls | --plain] [--keep] [--password-file F]\n\n"
+		     "Downloads mail over POP3 into a local Maildir (new/) or mbox file.  Logs\n"
+		     "in with AUTH PLAIN when CAPA offers SASL PLAIN (RFC 5034), else USER/PASS.\n"
+		     "A message is deleted on the server only once it is on disk here.\n\n"
+		     "  --server HOST:PORT  the POP3 server (port 110, or 995 with --tls)\n"
+		     "  --starttls          upgrade with STLS (the default); --tls: implicit TLS (POP3S)\n"
+		     "  --plain             no TLS at all (only sensible on loopback)\n"
+		     "  --insecure          do not verify the server's certificate (never checked\n"
+		     "                      for loopback addresses)\n"
+		     "  --user USER         the login name, usually the address\n"
+		     "  --password-file F   the password's file (first line); else it is prompted\n"
+		     "  --maildir DIR       deliver into DIR/new (created when missing)\n"
+		     "  --mbox FILE         append to FILE in mboxrd format\n"
+		     "  --keep              leave the messages on the server; their UIDLs are kept in\n"
+		     "                      the state file so that a rerun fetches only new ones\n"
+		     "  --state FILE        the UIDL state file (default: DIR/.postoffice-fetch-USER\n"
+		     "                      or FILE.postoffice-fetch-USER)\n");
 }
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -86,7 +85,7 @@ static int fail(const char *fmt, ...)
 
 static int conn_open(struct pop3_conn *c, const char *host, const char *port)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
 	int rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0)
 		return fail("cannot resolve %s: %s", host, gai_strerror(rc));
@@ -101,7 +100,7 @@ static int conn_open(struct pop3_conn *c, const char *host, const char *port)
 	freeaddrinfo(res);
 	if (c->fd < 0)
 		return fail("cannot connect to %s:%s: %s", host, port, strerror(errno));
-	struct timeval tv = { FETCH_TIMEOUT, 0 };
+	struct timeval tv = {FETCH_TIMEOUT, 0};
 	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	return 0;
@@ -393,14 +392,16 @@ struct pop3_caps {
 static void capa_parse(const char *text, struct pop3_caps *caps)
 {
 	char *copy = xstrdup(text);
-	for (char *save = NULL, *l = strtok_r(copy, "\r\n", &save); l != NULL; l = strtok_r(NULL, "\r\n", &save)) {
+	for (char *save = NULL, *l = strtok_r(copy, "\r\n", &save); l != NULL;
+	     l = strtok_r(NULL, "\r\n", &save)) {
 		char *save2 = NULL, *tag = strtok_r(l, " ", &save2);
 		if (tag == NULL)
 			continue;
 		if (!strcasecmp(tag, "STLS"))
 			caps->stls = true;
 		else if (!strcasecmp(tag, "SASL"))
-			for (char *m = strtok_r(NULL, " ", &save2); m != NULL; m = strtok_r(NULL, " ", &save2))
+			for (char *m = strtok_r(NULL, " ", &save2); m != NULL;
+			     m = strtok_r(NULL, " ", &save2))
 				caps->sasl_plain |= !strcasecmp(m, "PLAIN");
 	}
 	free(copy);
@@ -434,7 +435,8 @@ static int fetch_auth_plain(struct pop3_conn *c, const struct fetch_opts *o, con
 	buf_append_str(&raw, password);
 	base64_encode(&b64, raw.data, raw.len);
 	bool initial = strlen("AUTH PLAIN \r\n") + b64.len <= 255;
-	int rc = initial ? conn_write(c, "AUTH PLAIN %s\r\n", buf_cstr(&b64)) : conn_write(c, "AUTH PLAIN\r\n");
+	int rc =
+	    initial ? conn_write(c, "AUTH PLAIN %s\r\n", buf_cstr(&b64)) : conn_write(c, "AUTH PLAIN\r\n");
 	if (rc == 0)
 		rc = conn_line(c, &line);
 	if (rc == 0 && !initial && line.data[0] == '+' && line.data[1] != 'O') {
@@ -484,8 +486,7 @@ static int fetch_login(struct pop3_conn *c, const struct fetch_opts *o, const ch
 static int fetch_uidls(struct pop3_conn *c, struct server_msg **msgs_r, size_t *count_r)
 {
 	struct buf body = BUF_INIT;
-	if (conn_write(c, "UIDL\r\n") < 0 || conn_status(c, "UIDL") < 0 ||
-	    conn_multiline(c, &body) < 0) {
+	if (conn_write(c, "UIDL\r\n") < 0 || conn_status(c, "UIDL") < 0 || conn_multiline(c, &body) < 0) {
 		buf_free(&body);
 		return -1;
 	}
@@ -516,7 +517,7 @@ static int fetch_run(struct pop3_conn *c, const struct fetch_opts *o, const char
 	struct server_msg *msgs = NULL;
 	size_t count = 0, fetched = 0, deleted = 0;
 	uint64_t bytes = 0;
-	struct uidl_state seen = { 0 }, still = { 0 };
+	struct uidl_state seen = {0}, still = {0};
 	struct buf msg = BUF_INIT;
 	bool local_error = false;
 	int rc = fetch_login(c, o, password);
@@ -561,7 +562,7 @@ static int fetch_run(struct pop3_conn *c, const struct fetch_opts *o, const char
 		}
 	}
 	if (rc == 0 && !local_error && (o->keep || had_state))
-		rc = state_save(&still, o->state);   /* forget what left the server */
+		rc = state_save(&still, o->state); /* forget what left the server */
 	if (rc == 0)
 		rc = conn_write(c, "QUIT\r\n") == 0 ? conn_status(c, "QUIT") : -1;
 	if (local_error) {
@@ -610,7 +611,7 @@ static int fetch_prepare(struct fetch_opts *o, char **state_alloc)
 	}
 	char *error = NULL;
 	if (o->maildir != NULL) {
-		static const char *const subs[] = { "cur", "new", "tmp" };
+		static const char *const subs[] = {"cur", "new", "tmp"};
 		for (size_t i = 0; i < N_ELEMENTS(subs); i++) {
 			char *p = xasprintf("%s/%s", o->maildir, subs[i]);
 			int rc = fs_mkdir_p(p, 0700, &error);
@@ -647,36 +648,65 @@ static char *fetch_password(const struct fetch_opts *o)
 static int fetch_cmd(struct config *cfg, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "server", required_argument, NULL, 's' },   { "user", required_argument, NULL, 'u' },
-		{ "password-file", required_argument, NULL, 'p' },
-		{ "maildir", required_argument, NULL, 'd' }, { "mbox", required_argument, NULL, 'm' },
-		{ "state", required_argument, NULL, 'S' },   { "keep", no_argument, NULL, 'k' },
-		{ "tls", no_argument, NULL, 'T' },           { "starttls", no_argument, NULL, 't' },
-		{ "plain", no_argument, NULL, 'P' },         { "insecure", no_argument, NULL, 'i' },
-		{ NULL, 0, NULL, 0 },
+	    {"server", required_argument, NULL, 's'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"password-file", required_argument, NULL, 'p'},
+	    {"maildir", required_argument, NULL, 'd'},
+	    {"mbox", required_argument, NULL, 'm'},
+	    {"state", required_argument, NULL, 'S'},
+	    {"keep", no_argument, NULL, 'k'},
+	    {"tls", no_argument, NULL, 'T'},
+	    {"starttls", no_argument, NULL, 't'},
+	    {"plain", no_argument, NULL, 'P'},
+	    {"insecure", no_argument, NULL, 'i'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct fetch_opts o = { 0 };
+	struct fetch_opts o = {0};
 	const char *server = NULL;
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 's': server = optarg; break;
-		case 'u': o.user = optarg; break;
-		case 'p': o.password_file = optarg; break;
-		case 'd': o.maildir = optarg; break;
-		case 'm': o.mbox = optarg; break;
-		case 'S': o.state = optarg; break;
-		case 'k': o.keep = true; break;
-		case 'T': o.tls = true; break;
-		case 't': o.starttls = true; break;
-		case 'P': o.plain = true; break;
-		case 'i': o.insecure = true; break;
-		default: fetch_usage(stderr); return 2;
+		case 's':
+			server = optarg;
+			break;
+		case 'u':
+			o.user = optarg;
+			break;
+		case 'p':
+			o.password_file = optarg;
+			break;
+		case 'd':
+			o.maildir = optarg;
+			break;
+		case 'm':
+			o.mbox = optarg;
+			break;
+		case 'S':
+			o.state = optarg;
+			break;
+		case 'k':
+			o.keep = true;
+			break;
+		case 'T':
+			o.tls = true;
+			break;
+		case 't':
+			o.starttls = true;
+			break;
+		case 'P':
+			o.plain = true;
+			break;
+		case 'i':
+			o.insecure = true;
+			break;
+		default:
+			fetch_usage(stderr);
+			return 2;
 		}
 	}
-	if (server == NULL || o.user == NULL || (o.maildir == NULL) == (o.mbox == NULL) ||
-	    optind != argc || (o.tls + o.starttls + o.plain) > 1) {
+	if (server == NULL || o.user == NULL || (o.maildir == NULL) == (o.mbox == NULL) || optind != argc ||
+	    (o.tls + o.starttls + o.plain) > 1) {
 		fetch_usage(stderr);
 		return 2;
 	}
@@ -694,7 +724,7 @@ static int fetch_cmd(struct config *cfg, int argc, char **argv)
 	}
 	char *state_alloc = NULL;
 	char *password = NULL;
-	struct pop3_conn c = { .fd = -1 };
+	struct pop3_conn c = {.fd = -1};
 	int rc = fetch_prepare(&o, &state_alloc);
 	if (rc == 0 && (password = fetch_password(&o)) == NULL)
 		rc = -1;
@@ -716,6 +746,9 @@ static int fetch_cmd(struct config *cfg, int argc, char **argv)
 }
 
 const struct cli_command cmd_fetch = {
-	"fetch", "--server HOST:PORT --user USER (--maildir DIR | --mbox FILE) [--keep]",
-	"download mail over POP3 into a Maildir or mbox", fetch_cmd, fetch_usage,
+    "fetch",
+    "--server HOST:PORT --user USER (--maildir DIR | --mbox FILE) [--keep]",
+    "download mail over POP3 into a Maildir or mbox",
+    fetch_cmd,
+    fetch_usage,
 };

@@ -64,7 +64,8 @@ static void entry_json(struct buf *out, const struct config *cfg, const struct q
 	json_append_cstr(out, e->sender);
 	buf_append_str(out, ",\"envid\":");
 	json_append_cstr(out, e->envid);
-	buf_printf(out, ",\"ret\":\"%s\",\"body\":\"%s\",\"smtputf8\":%s,\"auth_user\":", queue_ret_name(e->ret),
+	buf_printf(out,
+		   ",\"ret\":\"%s\",\"body\":\"%s\",\"smtputf8\":%s,\"auth_user\":", queue_ret_name(e->ret),
 		   queue_body_name(e->body), e->smtputf8 ? "true" : "false");
 	json_append_cstr(out, e->auth_user);
 	buf_append_str(out, ",\"client_ip\":");
@@ -74,8 +75,9 @@ static void entry_json(struct buf *out, const struct config *cfg, const struct q
 		const struct queue_entry_rcpt *r = &e->rcpts[i];
 		buf_append_str(out, i > 0 ? ",{\"address\":" : "{\"address\":");
 		json_append_cstr(out, r->address);
-		buf_printf(out, ",\"state\":\"%s\",\"attempts\":%d,\"next_attempt\":%lld,\"last_attempt\":%lld,"
-				"\"notify\":\"%s\",\"orcpt\":",
+		buf_printf(out,
+			   ",\"state\":\"%s\",\"attempts\":%d,\"next_attempt\":%lld,\"last_attempt\":%lld,"
+			   "\"notify\":\"%s\",\"orcpt\":",
 			   queue_rcpt_state_name(r->state), r->attempts, (long long)r->next_attempt,
 			   (long long)r->last_attempt, queue_notify_string(r->notify));
 		json_append_cstr(out, r->orcpt);
@@ -131,7 +133,7 @@ static int list_cb(void *ctx, const struct queue_entry *e)
 
 static int queue_list_cmd(const struct config *cfg, bool json)
 {
-	struct list_ctx l = { .cfg = cfg, .json = json };
+	struct list_ctx l = {.cfg = cfg, .json = json};
 	char *error = NULL;
 	if (json)
 		buf_append_char(&l.out, '[');
@@ -234,14 +236,17 @@ static int queue_control(const struct config *cfg, const char *verb, const char 
 	if (!strcmp(verb, "flush"))
 		printf("%s\n", id != NULL ? "Flushed." : "Flush requested.");
 	else
-		printf("%s: %s\n", id, !strcmp(verb, "delete") ? "deleted" : !strcmp(verb, "hold") ? "held" : "released");
+		printf("%s: %s\n", id,
+		       !strcmp(verb, "delete") ? "deleted"
+		       : !strcmp(verb, "hold") ? "held"
+					       : "released");
 	return 0;
 }
 
 static int queue_run(struct config *cfg, int argc, char **argv)
 {
 	bool json = false;
-	const char *args[3] = { NULL, NULL, NULL };
+	const char *args[3] = {NULL, NULL, NULL};
 	int nargs = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
@@ -270,9 +275,9 @@ static int queue_run(struct config *cfg, int argc, char **argv)
 }
 
 const struct cli_command cmd_queue = {
-	.name = "queue",
-	.synopsis = "list|show ID|flush [ID]|delete ID|hold ID|release ID [--json]",
-	.summary = "inspect and control the outgoing mail queue",
-	.run = queue_run,
-	.usage = queue_usage,
+    .name = "queue",
+    .synopsis = "list|show ID|flush [ID]|delete ID|hold ID|release ID [--json]",
+    .summary = "inspect and control the outgoing mail queue",
+    .run = queue_run,
+    .usage = queue_usage,
 };

@@ -21,27 +21,26 @@
 
 static void send_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: postoffice send --from ADDR --to ADDR [options] [< body]\n\n"
-		"Composes a message and submits it over SMTP.  The text body comes from\n"
-		"--body FILE, or standard input when it is not a terminal.\n\n"
-		"  --from ADDR         sender (\"Name <a@b>\" or a@b); also the envelope sender\n"
-		"  --to, --cc ADDRS    recipients (repeatable, comma-separated lists allowed)\n"
-		"  --bcc ADDRS         recipients not shown in the header\n"
-		"  --subject TEXT      subject (UTF-8 is encoded as RFC 2047 needs)\n"
-		"  --body FILE         text body (\"-\" for standard input)\n"
-		"  --html FILE         HTML alternative\n"
-		"  --inline FILE       image for the HTML, which refers to it as cid:NAME\n"
-		"                      (NAME = the file's base name); repeatable\n"
-		"  --attach FILE       attachment; repeatable\n"
-		"  --header 'N: V'     extra header field; repeatable\n"
-		"  --server HOST:PORT  submission server (default: this server's submission\n"
-		"                      listener from the configuration)\n"
-		"  --starttls          require STARTTLS;  --tls: implicit TLS (port 465)\n"
-		"  --insecure          do not verify the server's certificate\n"
-		"  --user USER         authenticate (AUTH PLAIN/LOGIN)\n"
-		"  --password-file F   the password's file (first line); else it is prompted\n"
-		"  --dry-run           print the message instead of sending it\n");
+	fprintf(out, "usage: postoffice send --from ADDR --to ADDR [options] [< body]\n\n"
+		     "Composes a message and submits it over SMTP.  The text body comes from\n"
+		     "--body FILE, or standard input when it is not a terminal.\n\n"
+		     "  --from ADDR         sender (\"Name <a@b>\" or a@b); also the envelope sender\n"
+		     "  --to, --cc ADDRS    recipients (repeatable, comma-separated lists allowed)\n"
+		     "  --bcc ADDRS         recipients not shown in the header\n"
+		     "  --subject TEXT      subject (UTF-8 is encoded as RFC 2047 needs)\n"
+		     "  --body FILE         text body (\"-\" for standard input)\n"
+		     "  --html FILE         HTML alternative\n"
+		     "  --inline FILE       image for the HTML, which refers to it as cid:NAME\n"
+		     "                      (NAME = the file's base name); repeatable\n"
+		     "  --attach FILE       attachment; repeatable\n"
+		     "  --header 'N: V'     extra header field; repeatable\n"
+		     "  --server HOST:PORT  submission server (default: this server's submission\n"
+		     "                      listener from the configuration)\n"
+		     "  --starttls          require STARTTLS;  --tls: implicit TLS (port 465)\n"
+		     "  --insecure          do not verify the server's certificate\n"
+		     "  --user USER         authenticate (AUTH PLAIN/LOGIN)\n"
+		     "  --password-file F   the password's file (first line); else it is prompted\n"
+		     "  --dry-run           print the message instead of sending it\n");
 }
 
 struct send_opts {
@@ -101,7 +100,8 @@ static int add_addresses(struct pool *pool, const char *list, char ***env, size_
 		mime_address_format_spec(&b, a);
 		const char *error;
 		if (mime_path_check_address(buf_cstr(&b), MIME_PATH_ALLOW_UTF8, &error) < 0) {
-			fprintf(stderr, "postoffice send: '%s' is not a valid address: %s\n", shown(list), error);
+			fprintf(stderr, "postoffice send: '%s' is not a valid address: %s\n", shown(list),
+				error);
 			buf_free(&b);
 			return -1;
 		}
@@ -197,8 +197,10 @@ static int check_options(const struct send_opts *o)
 			fprintf(stderr, "postoffice send: --header needs 'Name: value'\n");
 			rc = -1;
 		} else if (!mime_header_name_valid(name, strlen(name))) {
-			fprintf(stderr, "postoffice send: --header '%s': invalid field name (printable ASCII "
-					"without spaces or ':')\n", shown(name));
+			fprintf(stderr,
+				"postoffice send: --header '%s': invalid field name (printable ASCII "
+				"without spaces or ':')\n",
+				shown(name));
 			rc = -1;
 		} else {
 			rc = check_text("--header", value);
@@ -291,13 +293,16 @@ static int parse_server(const struct config *cfg, const struct send_opts *o, cha
 	char *error = NULL;
 	if (o->server == NULL) {
 		const struct listen_addr *l = o->tls ? &cfg->submissions_listen : &cfg->submission_listen;
-		*host_r = xstrdup(l->host == NULL || l->host[0] == '\0' || !strcmp(l->host, "0.0.0.0")
-				  ? "127.0.0.1" : !strcmp(l->host, "::") ? "::1" : l->host);
+		*host_r =
+		    xstrdup(l->host == NULL || l->host[0] == '\0' || !strcmp(l->host, "0.0.0.0") ? "127.0.0.1"
+			    : !strcmp(l->host, "::")                                             ? "::1"
+												 : l->host);
 		*port_r = l->port > 0 ? l->port : o->tls ? 465 : 587;
 		return 0;
 	}
 	if (config_parse_listen(o->server, &a, &error) < 0 || a.port <= 0) {
-		fprintf(stderr, "postoffice send: --server must be HOST:PORT%s%s\n", error ? ": " : "", error ? error : "");
+		fprintf(stderr, "postoffice send: --server must be HOST:PORT%s%s\n", error ? ": " : "",
+			error ? error : "");
 		free(error);
 		free(a.host);
 		return -1;
@@ -312,8 +317,8 @@ static bool is_loopback_host(const char *h)
 	return !strcmp(h, "localhost") || !strncmp(h, "127.", 4) || !strcmp(h, "::1");
 }
 
-static int send_message(const struct config *cfg, const struct send_opts *o, struct buf *msg,
-			char **rcpts, size_t nrcpts, const char *sender)
+static int send_message(const struct config *cfg, const struct send_opts *o, struct buf *msg, char **rcpts,
+			size_t nrcpts, const char *sender)
 {
 	char *host = NULL;
 	int port;
@@ -325,17 +330,18 @@ static int send_message(const struct config *cfg, const struct send_opts *o, str
 		return 1;
 	}
 	struct smtp_client_settings set = {
-		.helo_name = cfg->hostname,
-		.tls = o->tls || o->starttls ? (o->insecure || is_loopback_host(host) ? TLS_POLICY_ENCRYPT : TLS_POLICY_VERIFY)
-					     : TLS_POLICY_MAY,
-		.implicit_tls = o->tls,
-		.tls_name = host,
-		.user = o->user,
-		.password = password,
-		.peer_name = host,
-		.connect_timeout = 30,
-		.command_timeout = 120,
-		.data_timeout = 300,
+	    .helo_name = cfg->hostname,
+	    .tls = o->tls || o->starttls
+		       ? (o->insecure || is_loopback_host(host) ? TLS_POLICY_ENCRYPT : TLS_POLICY_VERIFY)
+		       : TLS_POLICY_MAY,
+	    .implicit_tls = o->tls,
+	    .tls_name = host,
+	    .user = o->user,
+	    .password = password,
+	    .peer_name = host,
+	    .connect_timeout = 30,
+	    .command_timeout = 120,
+	    .data_timeout = 300,
 	};
 	struct smtp_client_rcpt *cr = xcalloc(nrcpts, sizeof(*cr));
 	bool utf8 = false;
@@ -344,13 +350,13 @@ static int send_message(const struct config *cfg, const struct send_opts *o, str
 		utf8 |= utf8_has_8bit(rcpts[i], strlen(rcpts[i]));
 	}
 	struct smtp_client_msg m = {
-		.sender = sender,
-		.body = utf8_has_8bit(msg->data, msg->len) ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
-		.smtputf8 = utf8 || utf8_has_8bit(sender, strlen(sender)),
-		.rcpts = cr,
-		.nrcpts = nrcpts,
-		.data = msg->data,
-		.size = msg->len,
+	    .sender = sender,
+	    .body = utf8_has_8bit(msg->data, msg->len) ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
+	    .smtputf8 = utf8 || utf8_has_8bit(sender, strlen(sender)),
+	    .rcpts = cr,
+	    .nrcpts = nrcpts,
+	    .data = msg->data,
+	    .size = msg->len,
 	};
 	char *reply = NULL, *error = NULL;
 	int rc = smtp_client_submit_sync(host, port, &set, &m, &reply, &error);
@@ -374,15 +380,15 @@ static int send_message(const struct config *cfg, const struct send_opts *o, str
 static int send_run(struct config *cfg, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "from", required_argument, NULL, 'f' },  { "to", required_argument, NULL, 't' },
-		{ "cc", required_argument, NULL, 'c' },    { "bcc", required_argument, NULL, 'b' },
-		{ "subject", required_argument, NULL, 's' }, { "body", required_argument, NULL, 'B' },
-		{ "html", required_argument, NULL, 'H' },  { "inline", required_argument, NULL, 'i' },
-		{ "attach", required_argument, NULL, 'a' }, { "header", required_argument, NULL, 'X' },
-		{ "server", required_argument, NULL, 'S' }, { "starttls", no_argument, NULL, 'T' },
-		{ "tls", no_argument, NULL, 'L' },         { "insecure", no_argument, NULL, 'k' },
-		{ "user", required_argument, NULL, 'u' },  { "password-file", required_argument, NULL, 'p' },
-		{ "dry-run", no_argument, NULL, 'n' },     { NULL, 0, NULL, 0 },
+	    {"from", required_argument, NULL, 'f'},    {"to", required_argument, NULL, 't'},
+	    {"cc", required_argument, NULL, 'c'},      {"bcc", required_argument, NULL, 'b'},
+	    {"subject", required_argument, NULL, 's'}, {"body", required_argument, NULL, 'B'},
+	    {"html", required_argument, NULL, 'H'},    {"inline", required_argument, NULL, 'i'},
+	    {"attach", required_argument, NULL, 'a'},  {"header", required_argument, NULL, 'X'},
+	    {"server", required_argument, NULL, 'S'},  {"starttls", no_argument, NULL, 'T'},
+	    {"tls", no_argument, NULL, 'L'},           {"insecure", no_argument, NULL, 'k'},
+	    {"user", required_argument, NULL, 'u'},    {"password-file", required_argument, NULL, 'p'},
+	    {"dry-run", no_argument, NULL, 'n'},       {NULL, 0, NULL, 0},
 	};
 	struct send_opts o;
 	memset(&o, 0, sizeof(o));
@@ -390,24 +396,60 @@ static int send_run(struct config *cfg, int argc, char **argv)
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'f': o.from = optarg; break;
-		case 't': push(&o.to, &o.nto, optarg); break;
-		case 'c': push(&o.cc, &o.ncc, optarg); break;
-		case 'b': push(&o.bcc, &o.nbcc, optarg); break;
-		case 's': o.subject = optarg; break;
-		case 'B': o.body = optarg; break;
-		case 'H': o.html = optarg; break;
-		case 'i': push(&o.inlines, &o.ninlines, optarg); break;
-		case 'a': push(&o.attach, &o.nattach, optarg); break;
-		case 'X': push(&o.headers, &o.nheaders, optarg); break;
-		case 'S': o.server = optarg; break;
-		case 'T': o.starttls = true; break;
-		case 'L': o.tls = true; break;
-		case 'k': o.insecure = true; break;
-		case 'u': o.user = optarg; break;
-		case 'p': o.password_file = optarg; break;
-		case 'n': o.dry_run = true; break;
-		default: send_usage(stderr); return 2;
+		case 'f':
+			o.from = optarg;
+			break;
+		case 't':
+			push(&o.to, &o.nto, optarg);
+			break;
+		case 'c':
+			push(&o.cc, &o.ncc, optarg);
+			break;
+		case 'b':
+			push(&o.bcc, &o.nbcc, optarg);
+			break;
+		case 's':
+			o.subject = optarg;
+			break;
+		case 'B':
+			o.body = optarg;
+			break;
+		case 'H':
+			o.html = optarg;
+			break;
+		case 'i':
+			push(&o.inlines, &o.ninlines, optarg);
+			break;
+		case 'a':
+			push(&o.attach, &o.nattach, optarg);
+			break;
+		case 'X':
+			push(&o.headers, &o.nheaders, optarg);
+			break;
+		case 'S':
+			o.server = optarg;
+			break;
+		case 'T':
+			o.starttls = true;
+			break;
+		case 'L':
+			o.tls = true;
+			break;
+		case 'k':
+			o.insecure = true;
+			break;
+		case 'u':
+			o.user = optarg;
+			break;
+		case 'p':
+			o.password_file = optarg;
+			break;
+		case 'n':
+			o.dry_run = true;
+			break;
+		default:
+			send_usage(stderr);
+			return 2;
 		}
 	}
 	int rc = 2;
@@ -416,7 +458,8 @@ static int send_run(struct config *cfg, int argc, char **argv)
 	size_t nrcpts = 0, nsenders = 0;
 	struct buf msg = BUF_INIT;
 	if (optind < argc || o.from == NULL || o.nto + o.ncc + o.nbcc == 0) {
-		fprintf(stderr, "postoffice send: %s\n", optind < argc ? "unexpected argument" : "--from and a recipient are needed");
+		fprintf(stderr, "postoffice send: %s\n",
+			optind < argc ? "unexpected argument" : "--from and a recipient are needed");
 		send_usage(stderr);
 		goto out;
 	}
@@ -455,9 +498,9 @@ out:
 }
 
 const struct cli_command cmd_send = {
-	.name = "send",
-	.synopsis = "--from ADDR --to ADDR [--subject S] [--attach F] [--server H:P] ...",
-	.summary = "compose a message and submit it over SMTP",
-	.run = send_run,
-	.usage = send_usage,
+    .name = "send",
+    .synopsis = "--from ADDR --to ADDR [--subject S] [--attach F] [--server H:P] ...",
+    .summary = "compose a message and submit it over SMTP",
+    .run = send_run,
+    .usage = send_usage,
 };

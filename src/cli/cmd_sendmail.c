@@ -30,17 +30,19 @@
 
 static void sendmail_usage(FILE *out)
 {
-	fprintf(out, "usage: sendmail [-t] [-i] [-f SENDER] [-F NAME] [-oi] [-bm] [--] [RECIPIENT...] < message\n\n"
-		     "Sends the message on standard input, as sendmail(8) does.\n\n"
-		     "  -t         also send to the To, Cc and Bcc addresses of the header\n"
-		     "             (Bcc is removed)\n"
-		     "  -i, -oi    a line with a single dot does not end the message\n"
-		     "  -f SENDER  envelope sender (default: LOGIN@HOSTNAME)\n"
-		     "  -F NAME    full name for a From field that the message lacks\n"
-		     "  -bm        read mail and deliver it (the default)\n"
-		     "Other -o options and -v are accepted and ignored.\n"
-		     "Addresses are local@domain or <local@domain> (RFC 5321); a bad one is\n"
-		     "refused and nothing is sent: exit 64, or 65 for one in the header (-t).\n");
+	fprintf(
+	    out,
+	    "usage: sendmail [-t] [-i] [-f SENDER] [-F NAME] [-oi] [-bm] [--] [RECIPIENT...] < message\n\n"
+	    "Sends the message on standard input, as sendmail(8) does.\n\n"
+	    "  -t         also send to the To, Cc and Bcc addresses of the header\n"
+	    "             (Bcc is removed)\n"
+	    "  -i, -oi    a line with a single dot does not end the message\n"
+	    "  -f SENDER  envelope sender (default: LOGIN@HOSTNAME)\n"
+	    "  -F NAME    full name for a From field that the message lacks\n"
+	    "  -bm        read mail and deliver it (the default)\n"
+	    "Other -o options and -v are accepted and ignored.\n"
+	    "Addresses are local@domain or <local@domain> (RFC 5321); a bad one is\n"
+	    "refused and nothing is sent: exit 64, or 65 for one in the header (-t).\n");
 }
 
 struct sendmail_opts {
@@ -166,8 +168,10 @@ static void prepare_header(struct pool *pool, struct sendmail_opts *o, const str
 			  (f->name_len == 2 && !strncasecmp(f->name, "Cc", 2));
 		if (o->extract && (bcc || to)) {
 			char *value = xstrndup(f->value, f->value_len);
-			for (struct mime_address *a = mime_address_parse(pool, value, f->value_len); a != NULL; a = a->next) {
-				if (a->flags & (MIME_ADDR_GROUP_START | MIME_ADDR_GROUP_END) || a->domain == NULL)
+			for (struct mime_address *a = mime_address_parse(pool, value, f->value_len);
+			     a != NULL; a = a->next) {
+				if (a->flags & (MIME_ADDR_GROUP_START | MIME_ADDR_GROUP_END) ||
+				    a->domain == NULL)
 					continue;
 				struct buf spec = BUF_INIT;
 				mime_address_format_spec(&spec, a);
@@ -213,7 +217,7 @@ static const char *envelope_address(struct pool *pool, const char *arg, bool sen
 		return "";
 	if (p.flags & MIME_PATH_POSTMASTER)
 		return p.local;
-	struct mime_address a = { .local = p.local, .domain = p.domain };
+	struct mime_address a = {.local = p.local, .domain = p.domain};
 	struct buf b = BUF_INIT;
 	mime_address_format_spec(&b, &a);
 	const char *out = pool_strdup(pool, buf_cstr(&b));
@@ -282,8 +286,8 @@ static int spool(const struct config *cfg, const struct sendmail_opts *o, char *
 		return -1;
 	}
 	struct buf data = BUF_INIT;
-	buf_printf(&data, "Received: (from uid %ld) by %s (postoffice sendmail) id %s;\r\n\t",
-		   (long)getuid(), cfg->hostname, id);
+	buf_printf(&data, "Received: (from uid %ld) by %s (postoffice sendmail) id %s;\r\n\t", (long)getuid(),
+		   cfg->hostname, id);
 	mime_date_format(&data, time(NULL));
 	buf_append_str(&data, "\r\n");
 	buf_append(&data, msg->data, msg->len);
@@ -295,13 +299,13 @@ static int spool(const struct config *cfg, const struct sendmail_opts *o, char *
 		utf8 |= utf8_has_8bit(rcpts[i], strlen(rcpts[i]));
 	}
 	struct queue_envelope env = {
-		.sender = o->sender,
-		.body = utf8_has_8bit(msg->data, msg->len) ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
-		.smtputf8 = utf8,
-		.client_ip = "127.0.0.1",
-		.helo = "localhost",
-		.rcpts = qr,
-		.nrcpts = n,
+	    .sender = o->sender,
+	    .body = utf8_has_8bit(msg->data, msg->len) ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
+	    .smtputf8 = utf8,
+	    .client_ip = "127.0.0.1",
+	    .helo = "localhost",
+	    .rcpts = qr,
+	    .nrcpts = n,
 	};
 	delivery_set_remote(d, &env);
 	int rc = delivery_commit(d, &error);
@@ -332,10 +336,15 @@ static int submit(const struct config *cfg, const struct sendmail_opts *o, const
 		return 0;
 	}
 	const char *host = l->host == NULL || l->host[0] == '\0' || !strcmp(l->host, "0.0.0.0") ? "127.0.0.1"
-			   : !strcmp(l->host, "::") ? "::1" : l->host;
+			   : !strcmp(l->host, "::")                                             ? "::1"
+												: l->host;
 	struct smtp_client_settings set = {
-		.helo_name = "localhost", .tls = TLS_POLICY_NONE, .peer_name = "the local server",
-		.connect_timeout = 10, .command_timeout = 60, .data_timeout = 120,
+	    .helo_name = "localhost",
+	    .tls = TLS_POLICY_NONE,
+	    .peer_name = "the local server",
+	    .connect_timeout = 10,
+	    .command_timeout = 60,
+	    .data_timeout = 120,
 	};
 	struct smtp_client_rcpt *cr = xcalloc(o->nrcpts, sizeof(*cr));
 	for (size_t i = 0; i < o->nrcpts; i++) {
@@ -347,9 +356,12 @@ static int submit(const struct config *cfg, const struct sendmail_opts *o, const
 		cr[i].status = SMTP_CLIENT_TEMPFAIL;
 	}
 	struct smtp_client_msg m = {
-		.sender = o->sender,
-		.body = utf8_has_8bit(msg->data, msg->len) ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
-		.rcpts = cr, .nrcpts = o->nrcpts, .data = msg->data, .size = msg->len,
+	    .sender = o->sender,
+	    .body = utf8_has_8bit(msg->data, msg->len) ? SMTP_BODY_8BITMIME : SMTP_BODY_7BIT,
+	    .rcpts = cr,
+	    .nrcpts = o->nrcpts,
+	    .data = msg->data,
+	    .size = msg->len,
 	};
 	char *reply = NULL, *error = NULL;
 	int rc = 0;
@@ -363,7 +375,8 @@ static int submit(const struct config *cfg, const struct sendmail_opts *o, const
 				*spool_r = xreallocarray(*spool_r, *nspool_r + 1, sizeof(char *));
 				(*spool_r)[(*nspool_r)++] = o->rcpts[i];
 			} else {
-				fprintf(stderr, "sendmail: <%s> refused: %s\n", r->address, r->reply ? r->reply : "?");
+				fprintf(stderr, "sendmail: <%s> refused: %s\n", r->address,
+					r->reply ? r->reply : "?");
 				rc = EX_NOUSER;
 			}
 		}
@@ -401,7 +414,8 @@ static int sendmail_run(struct config *cfg, int argc, char **argv)
 	read_message(o.ignore_dots, &raw);
 	prepare_header(pool, &o, &raw, &msg);
 	if (o.nrcpts == 0) {
-		fprintf(stderr, "sendmail: no recipients%s\n", o.extract ? " in the header" : " (use -t to read them from the header)");
+		fprintf(stderr, "sendmail: no recipients%s\n",
+			o.extract ? " in the header" : " (use -t to read them from the header)");
 		rc = EX_USAGE;
 		goto out;
 	}
@@ -426,9 +440,9 @@ out:
 }
 
 const struct cli_command cmd_sendmail = {
-	.name = "sendmail",
-	.synopsis = "[-t] [-i] [-f SENDER] [-F NAME] [RECIPIENT...] < message",
-	.summary = "sendmail-compatible submission of a message on standard input",
-	.run = sendmail_run,
-	.usage = sendmail_usage,
+    .name = "sendmail",
+    .synopsis = "[-t] [-i] [-f SENDER] [-F NAME] [RECIPIENT...] < message",
+    .summary = "sendmail-compatible submission of a message on standard input",
+    .run = sendmail_run,
+    .usage = sendmail_usage,
 };

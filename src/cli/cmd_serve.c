@@ -27,7 +27,7 @@ static int serve_run(struct config *cfg, int argc, char **argv)
 }
 
 const struct cli_command cmd_serve = {
-	"serve", "", "run the mail server", serve_run, serve_usage,
+    "serve", "", "run the mail server", serve_run, serve_usage,
 };
 
 static void check_usage(FILE *out)
@@ -54,5 +54,5 @@ static int check_run(struct config *cfg, int argc, char **argv)
 }
 
 const struct cli_command cmd_check = {
-	"check", "[--defaults]", "check the configuration and print it", check_run, check_usage,
+    "check", "[--defaults]", "check the configuration and print it", check_run, check_usage,
 };

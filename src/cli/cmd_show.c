@@ -18,8 +18,8 @@
 #define EXIT_USAGE 2
 
 static const char *const shown_headers[][2] = {
-	{ "Subject", "subject" }, { "From", "from" }, { "To", "to" },
-	{ "Cc", "cc" }, { "Date", "date" }, { "Message-ID", "message_id" },
+    {"Subject", "subject"}, {"From", "from"}, {"To", "to"},
+    {"Cc", "cc"},           {"Date", "date"}, {"Message-ID", "message_id"},
 };
 
 struct show_ctx {
@@ -55,7 +55,8 @@ static int read_all(const char *path, struct buf *b)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fprintf(stderr, "postoffice: read(%s) failed: %s\n", path ? path : "stdin", strerror(errno));
+			fprintf(stderr, "postoffice: read(%s) failed: %s\n", path ? path : "stdin",
+				strerror(errno));
 			if (fd != 0)
 				close(fd);
 			return -1;
@@ -121,7 +122,7 @@ static char *safe_filename(const char *name, const char *section)
 	while (b.len > 0 && (b.data[b.len - 1] == ' ' || b.data[b.len - 1] == '.'))
 		b.len--;
 	if (b.len > 200)
-		b.len = 200;  /* leave room for a suffix within NAME_MAX */
+		b.len = 200; /* leave room for a suffix within NAME_MAX */
 	if (b.len == 0)
 		buf_printf(&b, "part-%s", section);
 	buf_append(&b, "", 0);
@@ -175,7 +176,8 @@ static char *extract_part(struct show_ctx *ctx, const struct mime_part *part, co
 	char *path = NULL;
 	int fd = create_unique(ctx->extract_dir, name, &path);
 	if (fd < 0) {
-		fprintf(stderr, "postoffice: creating %s/%s failed: %s\n", ctx->extract_dir, name, strerror(errno));
+		fprintf(stderr, "postoffice: creating %s/%s failed: %s\n", ctx->extract_dir, name,
+			strerror(errno));
 		free(name);
 		ctx->failed = 1;
 		return NULL;
@@ -374,11 +376,11 @@ static void show_message(struct show_ctx *ctx)
 static int show_run(struct config *cfg, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "extract", required_argument, NULL, 'x' },
-		{ NULL, 0, NULL, 0 },
+	    {"json", no_argument, NULL, 'j'},
+	    {"extract", required_argument, NULL, 'x'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct show_ctx ctx = { 0 };
+	struct show_ctx ctx = {0};
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "jx:", longopts, NULL)) != -1) {
@@ -414,9 +416,9 @@ static int show_run(struct config *cfg, int argc, char **argv)
 }
 
 const struct cli_command cmd_show = {
-	.name = "show",
-	.synopsis = "[--json] [--extract DIR] [FILE]",
-	.summary = "show a message's headers and MIME parts, extract attachments",
-	.run = show_run,
-	.usage = show_usage,
+    .name = "show",
+    .synopsis = "[--json] [--extract DIR] [FILE]",
+    .summary = "show a message's headers and MIME parts, extract attachments",
+    .run = show_run,
+    .usage = show_usage,
 };

@@ -47,7 +47,7 @@ struct owner {
 
 static struct owner server_owner(const struct config *cfg)
 {
-	struct owner o = { (uid_t)-1, (gid_t)-1 };
+	struct owner o = {(uid_t)-1, (gid_t)-1};
 	struct passwd *pw = geteuid() == 0 ? getpwnam(cfg->user) : NULL;
 	if (pw != NULL) {
 		o.uid = pw->pw_uid;
@@ -60,7 +60,7 @@ static struct owner server_owner(const struct config *cfg)
    server when we run as root. */
 static void chown_db_files(const struct config *cfg, struct owner o)
 {
-	static const char *const names[] = { "users.db", "users.db-wal", "users.db-shm" };
+	static const char *const names[] = {"users.db", "users.db-wal", "users.db-shm"};
 	if (o.uid == (uid_t)-1)
 		return;
 	int dirfd = open(cfg->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -128,8 +128,10 @@ static int parse_quota(const char *text, uint64_t *quota_r)
 		return 0;
 	}
 	if (config_parse_size(text, quota_r) < 0) {
-		fprintf(stderr, "postoffice: '%s' is not a size (like 500M, 2G, or 0 for "
-				"unlimited)\n", text);
+		fprintf(stderr,
+			"postoffice: '%s' is not a size (like 500M, 2G, or 0 for "
+			"unlimited)\n",
+			text);
 		return -1;
 	}
 	return 0;
@@ -163,8 +165,10 @@ static int check_domain(struct userdb *db, const char *domain)
 {
 	int rc = userdb_domain_exists(db, domain);
 	if (rc == 0)
-		fprintf(stderr, "postoffice: domain %s does not exist: add it with "
-				"postoffice domain add %s\n", domain, domain);
+		fprintf(stderr,
+			"postoffice: domain %s does not exist: add it with "
+			"postoffice domain add %s\n",
+			domain, domain);
 	else if (rc < 0)
 		fprintf(stderr, "postoffice: database error (see the log above)\n");
 	return rc > 0 ? 0 : -1;
@@ -265,8 +269,10 @@ static int user_add(struct config *cfg, struct userdb *db, int argc, char **argv
 	int found = userdb_user_lookup(db, address, &user);
 	if (found != 0) {
 		userdb_user_free(&user);
-		fprintf(stderr, found > 0 ? "postoffice: user %s already exists\n"
-					  : "postoffice: database error looking up %s\n", address);
+		fprintf(stderr,
+			found > 0 ? "postoffice: user %s already exists\n"
+				  : "postoffice: database error looking up %s\n",
+			address);
 		goto out;
 	}
 	char *prompt = xasprintf("password for %s: ", address);
@@ -307,8 +313,10 @@ static int user_passwd(struct config *cfg, struct userdb *db, int argc, char **a
 	int found = userdb_user_lookup(db, address, &user);
 	int ret = 1;
 	if (found <= 0) {
-		fprintf(stderr, found == 0 ? "postoffice: user %s does not exist\n"
-					   : "postoffice: database error looking up %s\n", address);
+		fprintf(stderr,
+			found == 0 ? "postoffice: user %s does not exist\n"
+				   : "postoffice: database error looking up %s\n",
+			address);
 		free(address);
 		return 1;
 	}
@@ -404,9 +412,7 @@ static int user_list(struct config *cfg, struct userdb *db, int argc, char **arg
 	char *error = NULL;
 	if (argc > 0 && check_domain(db, argv[0]) < 0)
 		return 1;
-	return userdb_user_list(db, argc > 0 ? argv[0] : NULL, print_user, cfg, &error) < 0
-		       ? fail(error)
-		       : 0;
+	return userdb_user_list(db, argc > 0 ? argv[0] : NULL, print_user, cfg, &error) < 0 ? fail(error) : 0;
 }
 
 static int user_quota(struct config *cfg, struct userdb *db, int argc, char **argv)
@@ -462,9 +468,8 @@ static int alias_list(struct config *cfg, struct userdb *db, int argc, char **ar
 	char *error = NULL;
 	if (argc > 0 && check_domain(db, argv[0]) < 0)
 		return 1;
-	return userdb_alias_list(db, argc > 0 ? argv[0] : NULL, print_alias, NULL, &error) < 0
-		       ? fail(error)
-		       : 0;
+	return userdb_alias_list(db, argc > 0 ? argv[0] : NULL, print_alias, NULL, &error) < 0 ? fail(error)
+											       : 0;
 }
 
 /* ---- dispatch ---- */
@@ -490,8 +495,7 @@ static void short_usage(const char *cmd, void (*usage)(FILE *))
 
 /* Takes the options out of argv (from index 2 on), leaving the arguments
    in args.  Returns the argument count, or -1 for an unknown option. */
-static int parse_options(int argc, char **argv, const char *allowed, char **args,
-			 void (*usage)(FILE *))
+static int parse_options(int argc, char **argv, const char *allowed, char **args, void (*usage)(FILE *))
 {
 	int n = 0;
 	bool no_more = false;
@@ -520,8 +524,8 @@ static int parse_options(int argc, char **argv, const char *allowed, char **args
 	return n;
 }
 
-static int dispatch(struct config *cfg, int argc, char **argv, const struct subcommand *subs,
-		    size_t nsubs, const char *const *allowed, void (*usage)(FILE *))
+static int dispatch(struct config *cfg, int argc, char **argv, const struct subcommand *subs, size_t nsubs,
+		    const char *const *allowed, void (*usage)(FILE *))
 {
 	if (argc < 2) {
 		short_usage(argv[0], usage);
@@ -535,8 +539,7 @@ static int dispatch(struct config *cfg, int argc, char **argv, const struct subc
 		int n = parse_options(argc, argv, allowed[i], args, usage);
 		int ret = EXIT_USAGE;
 		if (n >= 0 && (n < sub->min_args || (sub->max_args >= 0 && n > sub->max_args))) {
-			fprintf(stderr, "postoffice %s %s: wrong number of arguments\n", argv[0],
-				sub->name);
+			fprintf(stderr, "postoffice %s %s: wrong number of arguments\n", argv[0], sub->name);
 			short_usage(argv[0], usage);
 		} else if (n >= 0) {
 			struct userdb *db = open_db(cfg);
@@ -553,62 +556,56 @@ static int dispatch(struct config *cfg, int argc, char **argv, const struct subc
 
 static void domain_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: postoffice domain add DOMAIN...\n"
-		"       postoffice domain del [--force] DOMAIN\n"
-		"       postoffice domain list\n\n"
-		"Manages the domains this server receives mail for.  Names are stored in\n"
-		"lowercase; internationalised names (U-labels) are stored in their A-label\n"
-		"form (xn--...).\n\n"
-		"  add     adds local domains\n"
-		"  del     deletes a domain; refuses while it has users or aliases unless\n"
-		"          --force, which deletes them too (mail directories are kept)\n"
-		"  list    lists the domains with their number of users\n");
+	fprintf(out, "usage: postoffice domain add DOMAIN...\n"
+		     "       postoffice domain del [--force] DOMAIN\n"
+		     "       postoffice domain list\n\n"
+		     "Manages the domains this server receives mail for.  Names are stored in\n"
+		     "lowercase; internationalised names (U-labels) are stored in their A-label\n"
+		     "form (xn--...).\n\n"
+		     "  add     adds local domains\n"
+		     "  del     deletes a domain; refuses while it has users or aliases unless\n"
+		     "          --force, which deletes them too (mail directories are kept)\n"
+		     "  list    lists the domains with their number of users\n");
 }
 
 static const struct subcommand domain_subs[] = {
-	{ "add", 1, -1, domain_add },
-	{ "del", 1, 1, domain_del },
-	{ "list", 0, 0, domain_list },
+    {"add", 1, -1, domain_add},
+    {"del", 1, 1, domain_del},
+    {"list", 0, 0, domain_list},
 };
-static const char *const domain_opts[] = { "", "force", "" };
+static const char *const domain_opts[] = {"", "force", ""};
 
 static int domain_run(struct config *cfg, int argc, char **argv)
 {
-	return dispatch(cfg, argc, argv, domain_subs, N_ELEMENTS(domain_subs), domain_opts,
-			domain_usage);
+	return dispatch(cfg, argc, argv, domain_subs, N_ELEMENTS(domain_subs), domain_opts, domain_usage);
 }
 
 static void user_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: postoffice user add [--quota SIZE] ADDRESS\n"
-		"       postoffice user passwd ADDRESS\n"
-		"       postoffice user del [--purge] ADDRESS\n"
-		"       postoffice user list [DOMAIN]\n"
-		"       postoffice user quota ADDRESS SIZE\n\n"
-		"Manages mail users.  An address is LOCAL@DOMAIN and DOMAIN must have been\n"
-		"added with `postoffice domain add`.  Addresses are case-insensitive.\n"
-		"Passwords are read from the terminal without echo (asked twice), or from\n"
-		"standard input when it is not a terminal (one line).\n\n"
-		"  add     adds a user and creates its Maildir in DATA_DIR/mail/DOMAIN/LOCAL\n"
-		"  passwd  sets a new password\n"
-		"  del     deletes a user (and aliases pointing to it); its mail is kept\n"
-		"          unless --purge\n"
-		"  list    lists users with their quota and current usage\n"
-		"  quota   sets the quota\n\n"
-		"SIZE is bytes with an optional k, M or G suffix (1024-based); 0 or\n"
-		"\"unlimited\" for no limit.\n");
+	fprintf(out, "usage: postoffice user add [--quota SIZE] ADDRESS\n"
+		     "       postoffice user passwd ADDRESS\n"
+		     "       postoffice user del [--purge] ADDRESS\n"
+		     "       postoffice user list [DOMAIN]\n"
+		     "       postoffice user quota ADDRESS SIZE\n\n"
+		     "Manages mail users.  An address is LOCAL@DOMAIN and DOMAIN must have been\n"
+		     "added with `postoffice domain add`.  Addresses are case-insensitive.\n"
+		     "Passwords are read from the terminal without echo (asked twice), or from\n"
+		     "standard input when it is not a terminal (one line).\n\n"
+		     "  add     adds a user and creates its Maildir in DATA_DIR/mail/DOMAIN/LOCAL\n"
+		     "  passwd  sets a new password\n"
+		     "  del     deletes a user (and aliases pointing to it); its mail is kept\n"
+		     "          unless --purge\n"
+		     "  list    lists users with their quota and current usage\n"
+		     "  quota   sets the quota\n\n"
+		     "SIZE is bytes with an optional k, M or G suffix (1024-based); 0 or\n"
+		     "\"unlimited\" for no limit.\n");
 }
 
 static const struct subcommand user_subs[] = {
-	{ "add", 1, 1, user_add },
-	{ "passwd", 1, 1, user_passwd },
-	{ "del", 1, 1, user_del },
-	{ "list", 0, 1, user_list },
-	{ "quota", 2, 2, user_quota },
+    {"add", 1, 1, user_add},   {"passwd", 1, 1, user_passwd}, {"del", 1, 1, user_del},
+    {"list", 0, 1, user_list}, {"quota", 2, 2, user_quota},
 };
-static const char *const user_opts[] = { "quota", "", "purge", "", "" };
+static const char *const user_opts[] = {"quota", "", "purge", "", ""};
 
 static int user_run(struct config *cfg, int argc, char **argv)
 {
@@ -617,41 +614,39 @@ static int user_run(struct config *cfg, int argc, char **argv)
 
 static void alias_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: postoffice alias add SOURCE TARGET...\n"
-		"       postoffice alias del SOURCE [TARGET...]\n"
-		"       postoffice alias list [DOMAIN]\n\n"
-		"Manages aliases: mail to SOURCE is delivered to every TARGET instead.\n"
-		"SOURCE is LOCAL@DOMAIN in a local domain, or @DOMAIN for a catch-all that\n"
-		"takes mail for every address of DOMAIN that is neither a user nor an alias.\n"
-		"A TARGET is a local user, another alias or any remote address; a catch-all\n"
-		"may also point to @OTHERDOMAIN (same local part there).  Listing SOURCE\n"
-		"among its own targets keeps a copy in the user SOURCE.  Users may send as\n"
-		"the aliases that reach them.\n\n"
-		"  add     adds targets to SOURCE\n"
-		"  del     removes the given targets, or the whole alias without TARGET\n"
-		"  list    lists aliases, one SOURCE -> TARGET per line\n");
+	fprintf(out, "usage: postoffice alias add SOURCE TARGET...\n"
+		     "       postoffice alias del SOURCE [TARGET...]\n"
+		     "       postoffice alias list [DOMAIN]\n\n"
+		     "Manages aliases: mail to SOURCE is delivered to every TARGET instead.\n"
+		     "SOURCE is LOCAL@DOMAIN in a local domain, or @DOMAIN for a catch-all that\n"
+		     "takes mail for every address of DOMAIN that is neither a user nor an alias.\n"
+		     "A TARGET is a local user, another alias or any remote address; a catch-all\n"
+		     "may also point to @OTHERDOMAIN (same local part there).  Listing SOURCE\n"
+		     "among its own targets keeps a copy in the user SOURCE.  Users may send as\n"
+		     "the aliases that reach them.\n\n"
+		     "  add     adds targets to SOURCE\n"
+		     "  del     removes the given targets, or the whole alias without TARGET\n"
+		     "  list    lists aliases, one SOURCE -> TARGET per line\n");
 }
 
 static const struct subcommand alias_subs[] = {
-	{ "add", 2, -1, alias_add },
-	{ "del", 1, -1, alias_del },
-	{ "list", 0, 1, alias_list },
+    {"add", 2, -1, alias_add},
+    {"del", 1, -1, alias_del},
+    {"list", 0, 1, alias_list},
 };
-static const char *const alias_opts[] = { "", "", "" };
+static const char *const alias_opts[] = {"", "", ""};
 
 static int alias_run(struct config *cfg, int argc, char **argv)
 {
-	return dispatch(cfg, argc, argv, alias_subs, N_ELEMENTS(alias_subs), alias_opts,
-			alias_usage);
+	return dispatch(cfg, argc, argv, alias_subs, N_ELEMENTS(alias_subs), alias_opts, alias_usage);
 }
 
 const struct cli_command cmd_domain = {
-	"domain", "add|del|list ...", "manage local domains", domain_run, domain_usage,
+    "domain", "add|del|list ...", "manage local domains", domain_run, domain_usage,
 };
 const struct cli_command cmd_user = {
-	"user", "add|passwd|del|list|quota ...", "manage mail users", user_run, user_usage,
+    "user", "add|passwd|del|list|quota ...", "manage mail users", user_run, user_usage,
 };
 const struct cli_command cmd_alias = {
-	"alias", "add|del|list ...", "manage aliases and catch-alls", alias_run, alias_usage,
+    "alias", "add|del|list ...", "manage aliases and catch-alls", alias_run, alias_usage,
 };

@@ -9,16 +9,8 @@
 #include <unistd.h>
 
 static const struct cli_command *const commands[] = {
-	&cmd_serve,
-	&cmd_show,
-	&cmd_check,
-	&cmd_domain,
-	&cmd_user,
-	&cmd_alias,
-	&cmd_queue,
-	&cmd_send,
-	&cmd_sendmail,
-	&cmd_fetch,
+    &cmd_serve, &cmd_show,  &cmd_check, &cmd_domain,   &cmd_user,
+    &cmd_alias, &cmd_queue, &cmd_send,  &cmd_sendmail, &cmd_fetch,
 };
 
 static void usage(FILE *out)
@@ -80,7 +72,8 @@ int main(int argc, char **argv)
 		}
 		cmd = find_command(args[0]);
 		if (cmd == NULL) {
-			fprintf(stderr, "postoffice: unknown command '%s'; `postoffice --help` lists them\n", args[0]);
+			fprintf(stderr, "postoffice: unknown command '%s'; `postoffice --help` lists them\n",
+				args[0]);
 			free(args);
 			return 2;
 		}

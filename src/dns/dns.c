@@ -41,7 +41,7 @@ static void dns_rearm(struct dns_resolver *r)
 {
 	if (r->freeing)
 		return;
-	struct timeval maxtv = { 60, 0 }, tv;
+	struct timeval maxtv = {60, 0}, tv;
 	struct timeval *t = ares_timeout(r->channel, &maxtv, &tv);
 	evtimer_add(r->timer, t);
 }
@@ -242,7 +242,8 @@ static void addr_done(void *arg, int status, int timeouts, struct ares_addrinfo 
 	}
 	if (res != NULL)
 		ares_freeaddrinfo(res);
-	q->addr_cb(q->ctx, map_status(status), addrs, n, status == ARES_SUCCESS ? NULL : ares_strerror(status));
+	q->addr_cb(q->ctx, map_status(status), addrs, n,
+		   status == ARES_SUCCESS ? NULL : ares_strerror(status));
 	free(addrs);
 	free(q);
 }
@@ -281,8 +282,7 @@ static bool parse_literal(const char *host, int port, struct dns_addr *out)
 	return false;
 }
 
-void dns_lookup_addr(struct dns_resolver *r, const char *host, int port, dns_addr_callback *cb,
-		     void *ctx)
+void dns_lookup_addr(struct dns_resolver *r, const char *host, int port, dns_addr_callback *cb, void *ctx)
 {
 	struct dns_query *q = xcalloc(1, sizeof(*q));
 	q->r = r;

@@ -11,14 +11,14 @@ struct dns_resolver;
 
 enum dns_status {
 	DNS_OK,
-	DNS_NODATA,    /* the name exists but has no record of the type */
-	DNS_NXDOMAIN,  /* the name does not exist */
-	DNS_TEMPFAIL,  /* timeout, SERVFAIL, refused, ... */
-	DNS_CANCELLED  /* the resolver was freed; the callback must not use it */
+	DNS_NODATA,   /* the name exists but has no record of the type */
+	DNS_NXDOMAIN, /* the name does not exist */
+	DNS_TEMPFAIL, /* timeout, SERVFAIL, refused, ... */
+	DNS_CANCELLED /* the resolver was freed; the callback must not use it */
 };
 
 struct dns_mx {
-	char *host;        /* "" for the null MX "." (RFC 7505) */
+	char *host; /* "" for the null MX "." (RFC 7505) */
 	unsigned pref;
 };
 
@@ -29,8 +29,8 @@ struct dns_addr {
 
 typedef void dns_mx_callback(void *ctx, enum dns_status status, struct dns_mx *mx, size_t count,
 			     const char *error);
-typedef void dns_addr_callback(void *ctx, enum dns_status status, const struct dns_addr *addrs,
-			       size_t count, const char *error);
+typedef void dns_addr_callback(void *ctx, enum dns_status status, const struct dns_addr *addrs, size_t count,
+			       const char *error);
 
 /* server is "host:port", "[v6]:port", "host" or "" for /etc/resolv.conf.
    Returns NULL with *error_r (caller frees). */
@@ -43,8 +43,7 @@ void dns_resolver_free(struct dns_resolver **r);
 void dns_lookup_mx(struct dns_resolver *r, const char *domain, dns_mx_callback *cb, void *ctx);
 /* IPv6 and IPv4 addresses of host (an IP literal is returned as it is);
    port is set in every address. */
-void dns_lookup_addr(struct dns_resolver *r, const char *host, int port, dns_addr_callback *cb,
-		     void *ctx);
+void dns_lookup_addr(struct dns_resolver *r, const char *host, int port, dns_addr_callback *cb, void *ctx);
 
 /* Turns a raw DNS answer to an MX query (abuf, alen bytes) into records
    (what dns_lookup_mx hands its callback).  Returns ARES_SUCCESS with

@@ -321,7 +321,8 @@ int imap_cmd_id(struct imap_cmd_ctx *c, const char **error_r)
 	const struct imap_arg *l = &c->args[0];
 	for (unsigned int i = 0; l->type == IMAP_ARG_LIST && i < l->count; i += 2) {
 		const char *k, *v;
-		if (!imap_arg_nstring(&l->list[i], &k) || k == NULL || !imap_arg_nstring(&l->list[i + 1], &v)) {
+		if (!imap_arg_nstring(&l->list[i], &k) || k == NULL ||
+		    !imap_arg_nstring(&l->list[i + 1], &v)) {
 			*error_r = "ID fields must be strings";
 			return -1;
 		}
@@ -359,9 +360,12 @@ int imap_cmd_enable(struct imap_cmd_ctx *c, const char **error_r)
 		else if (strcasecmp(name, "IMAP4rev2") == 0)
 			bit = IMAP_ENABLED_IMAP4REV2;
 		if (bit == 0 || (s->enabled & bit) == bit)
-			continue;   /* RFC 5161 3.1: unknown ones are ignored */
+			continue; /* RFC 5161 3.1: unknown ones are ignored */
 		s->enabled |= bit;
-		buf_printf(&out, " %s", bit & IMAP_ENABLED_QRESYNC ? "QRESYNC" : bit & IMAP_ENABLED_CONDSTORE ? "CONDSTORE" : "IMAP4rev2");
+		buf_printf(&out, " %s",
+			   bit & IMAP_ENABLED_QRESYNC     ? "QRESYNC"
+			   : bit & IMAP_ENABLED_CONDSTORE ? "CONDSTORE"
+							  : "IMAP4rev2");
 	}
 	imap_untagged(s, "ENABLED%s", buf_cstr(&out));
 	buf_free(&out);

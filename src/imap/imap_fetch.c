@@ -52,8 +52,8 @@ static void fetch_ctx_free(struct fetch_ctx *f)
 
 void imap_append_internaldate(struct buf *out, int64_t t)
 {
-	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	time_t tt = (time_t)t;
 	struct tm tm;
 	gmtime_r(&tt, &tm);
@@ -115,7 +115,7 @@ static void load_slice(struct imap_session *s, struct fetch_ctx *f, uint32_t sta
 	f->bs = want_bs ? xcalloc(len, sizeof(char *)) : NULL;
 	uint32_t lo = imap_view_uid(v, f->seqs[start]), hi = imap_view_uid(v, f->seqs[start + len - 1]);
 	char *error = NULL;
-	struct slice_fill sf = { f, v, NULL };
+	struct slice_fill sf = {f, v, NULL};
 	for (int pass = 0; pass < 2; pass++) {
 		sf.texts = pass == 0 ? f->env : f->bs;
 		if (sf.texts == NULL)
@@ -183,8 +183,7 @@ static void unload_slice(struct fetch_ctx *f)
 
 /* Appends the header fields of block that are (or, with not, are not) in
    the list, then the blank line (RFC 3501 6.4.5 HEADER.FIELDS). */
-static void filter_headers(struct buf *out, const char *data, size_t len,
-			   const struct imap_fetch_body *b)
+static void filter_headers(struct buf *out, const char *data, size_t len, const struct imap_fetch_body *b)
 {
 	struct pool *pool = pool_create(4096);
 	struct mime_headers *h = mime_headers_parse(pool, data, len, NULL);
@@ -195,7 +194,7 @@ static void filter_headers(struct buf *out, const char *data, size_t len,
 		for (unsigned int k = 0; k < b->field_count && !listed; k++)
 			listed = strlen(b->fields[k]) == fld->name_len &&
 				 strncasecmp(b->fields[k], fld->name, fld->name_len) == 0;
-		if (listed != not)
+		if (listed != not )
 			buf_append(out, data + fld->offset, fld->size);
 	}
 	buf_append_str(out, "\r\n");
@@ -228,7 +227,8 @@ static bool section_content(struct imap_message *msg, const struct imap_fetch_bo
 			else if (b->spec == IMAP_SECTION_HEADER)
 				append_span(out, msg, &mm->root->header);
 			else
-				filter_headers(out, msg->data + mm->root->header.offset, mm->root->header.size, b);
+				filter_headers(out, msg->data + mm->root->header.offset,
+					       mm->root->header.size, b);
 			return true;
 		case IMAP_SECTION_MIME:
 			return false;
@@ -313,7 +313,7 @@ static void append_body(struct buf *out, struct imap_message *msg, const struct 
 static const struct imap_fetch_body *whole_message_only(const struct fetch_ctx *f, bool *rfc822_r)
 {
 	unsigned int others = IMAP_FETCH_BODY | IMAP_FETCH_RFC822_HEADER | IMAP_FETCH_RFC822_TEXT;
-	static const struct imap_fetch_body all = { .spec = IMAP_SECTION_ALL };
+	static const struct imap_fetch_body all = {.spec = IMAP_SECTION_ALL};
 	*rfc822_r = false;
 	if (f->atts.items & others)
 		return NULL;
@@ -380,8 +380,8 @@ static int stream_open(struct imap_session *s, const struct imap_msg *m, int *fd
 static bool needs_message(const struct fetch_ctx *f)
 {
 	return f->atts.body_count > 0 ||
-	       (f->atts.items & (IMAP_FETCH_BODY | IMAP_FETCH_RFC822 | IMAP_FETCH_RFC822_HEADER |
-				 IMAP_FETCH_RFC822_TEXT));
+	       (f->atts.items &
+		(IMAP_FETCH_BODY | IMAP_FETCH_RFC822 | IMAP_FETCH_RFC822_HEADER | IMAP_FETCH_RFC822_TEXT));
 }
 
 /* Appends "* seq FETCH (...)"; returns false when the message is gone. */
@@ -392,8 +392,8 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 	uint32_t uid = imap_view_uid(v, seq);
 	const struct imap_msg *m = imap_mbox_find(v->mbox, uid);
 	if (m == NULL)
-		return false;   /* expunged by another session, not yet reported */
-	struct imap_message msg = { 0 };
+		return false; /* expunged by another session, not yet reported */
+	struct imap_message msg = {0};
 	bool rfc822 = false;
 	const struct imap_fetch_body *whole = whole_message_only(f, &rfc822);
 	int fd = -1;
@@ -401,7 +401,7 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 		if (stream_open(s, m, &fd) <= 0)
 			return false;
 		if (fd < 0)
-			whole = NULL;   /* read and converted below */
+			whole = NULL; /* read and converted below */
 	}
 	if (whole == NULL && needs_message(f)) {
 		char *error = NULL;
@@ -479,13 +479,13 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 			unsigned int item;
 			const char *name;
 			enum imap_section_spec spec;
-		} r822[] = { { IMAP_FETCH_RFC822, "RFC822", IMAP_SECTION_ALL },
-			     { IMAP_FETCH_RFC822_HEADER, "RFC822.HEADER", IMAP_SECTION_HEADER },
-			     { IMAP_FETCH_RFC822_TEXT, "RFC822.TEXT", IMAP_SECTION_TEXT } };
+		} r822[] = {{IMAP_FETCH_RFC822, "RFC822", IMAP_SECTION_ALL},
+			    {IMAP_FETCH_RFC822_HEADER, "RFC822.HEADER", IMAP_SECTION_HEADER},
+			    {IMAP_FETCH_RFC822_TEXT, "RFC822.TEXT", IMAP_SECTION_TEXT}};
 		for (size_t k = 0; k < N_ELEMENTS(r822); k++) {
 			if (!(items & r822[k].item))
 				continue;
-			struct imap_fetch_body b = { .spec = r822[k].spec };
+			struct imap_fetch_body b = {.spec = r822[k].spec};
 			struct buf content = BUF_INIT;
 			section_content(&msg, &b, &content);
 			buf_printf(out, "%s%s ", sep, r822[k].name);
@@ -615,7 +615,8 @@ int imap_cmd_fetch(struct imap_cmd_ctx *c, const char **error_r)
 		s->enabled |= IMAP_ENABLED_CONDSTORE;
 		uint32_t k = 0;
 		for (uint32_t i = 0; i < f->count; i++) {
-			const struct imap_msg *m = imap_mbox_find(s->view->mbox, imap_view_uid(s->view, f->seqs[i]));
+			const struct imap_msg *m =
+			    imap_mbox_find(s->view->mbox, imap_view_uid(s->view, f->seqs[i]));
 			if (m != NULL && m->modseq > f->atts.changedsince)
 				f->seqs[k++] = f->seqs[i];
 		}

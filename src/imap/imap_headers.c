@@ -74,7 +74,8 @@ bool imap_header_run_get(struct imap_header_run *run, uint32_t i, const char **d
 	if (run->data[i] == NULL && !run->tried[i]) {
 		char *error = NULL;
 		run->tried[i] = true;
-		int r = imap_message_read_header(run->mbox, run->uids[i], &run->data[i], &run->len[i], &error);
+		int r =
+		    imap_message_read_header(run->mbox, run->uids[i], &run->data[i], &run->len[i], &error);
 		if (r < 0) {
 			log_error("imap header read failed mailbox=%s uid=%u: %s", run->mbox->name,
 				  run->uids[i], error);
@@ -101,7 +102,8 @@ void imap_header_run_done(struct imap_header_run *run)
 				break;
 			in_txn = true;
 		}
-		if (store_cache_set_header(run->mbox->smbox, run->uids[i], run->data[i], run->len[i], &error) < 0)
+		if (store_cache_set_header(run->mbox->smbox, run->uids[i], run->data[i], run->len[i],
+					   &error) < 0)
 			break;
 	}
 	if (in_txn && error == NULL)
@@ -163,7 +165,8 @@ bool imap_header_each(const char *data, size_t len, const char *name,
 		size_t flen = field_len(p, end);
 		if (flen == 0)
 			break;
-		if (flen > nlen && (char)tolower((unsigned char)*p) == c0 && strncasecmp(p, name, nlen) == 0) {
+		if (flen > nlen && (char)tolower((unsigned char)*p) == c0 &&
+		    strncasecmp(p, name, nlen) == 0) {
 			/* "Name:" or the obsolete "Name :" (RFC 5322 4.5.8) */
 			const char *c = p + nlen;
 			while (c < p + flen && (*c == ' ' || *c == '\t'))

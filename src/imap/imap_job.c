@@ -24,8 +24,8 @@
 struct imap_job_store {
 	struct imap_job_store *next;
 	struct store *store;
-	unsigned int folders_gen;    /* user->folders_gen its mailboxes belong to */
-	struct store_mailbox *mboxes[JOB_MAILBOXES];  /* most recently used first */
+	unsigned int folders_gen;                    /* user->folders_gen its mailboxes belong to */
+	struct store_mailbox *mboxes[JOB_MAILBOXES]; /* most recently used first */
 };
 
 static void handle_forget_mailboxes(struct imap_job_store *h)
@@ -145,7 +145,7 @@ static void job_done(void *arg)
 	struct imap_session *s = job->s;
 	struct imap_user *user = job->user;
 	handle_put(user, &job->handle);
-	job->done(job);   /* frees job */
+	job->done(job); /* frees job */
 	/* the user's next job: one at a time (see imap_job_start) */
 	struct imap_job *next = user->jobs_waiting;
 	user->job_running = next != NULL;
@@ -166,8 +166,8 @@ static void job_submit(struct imap_job *job)
 	jobs_submit(job_work, job_done, job);
 }
 
-void imap_job_start(struct imap_user *user, struct imap_session *s, struct imap_job *job,
-		    imap_job_fn *work, imap_job_fn *done)
+void imap_job_start(struct imap_user *user, struct imap_session *s, struct imap_job *job, imap_job_fn *work,
+		    imap_job_fn *done)
 {
 	job->s = s;
 	job->user = user;

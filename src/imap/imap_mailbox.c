@@ -17,8 +17,8 @@ const char *imap_special_use(const char *name)
 	static const struct {
 		const char *name, *attr;
 	} uses[] = {
-		{ "Sent", "\\Sent" }, { "Drafts", "\\Drafts" }, { "Trash", "\\Trash" },
-		{ "Junk", "\\Junk" }, { "Archive", "\\Archive" },
+	    {"Sent", "\\Sent"}, {"Drafts", "\\Drafts"},   {"Trash", "\\Trash"},
+	    {"Junk", "\\Junk"}, {"Archive", "\\Archive"},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(uses); i++)
 		if (strcmp(name, uses[i].name) == 0)
@@ -138,7 +138,7 @@ static void send_flags(struct imap_session *s, struct imap_mbox *m)
 struct qresync_params {
 	uint32_t uidvalidity;
 	uint64_t modseq;
-	struct imap_seqset *known;   /* NULL: all */
+	struct imap_seqset *known; /* NULL: all */
 };
 
 static int qresync_parse(struct pool *pool, const struct imap_arg *q, struct qresync_params *p,
@@ -203,7 +203,7 @@ struct select_job {
 	char *name;
 	bool examine, has_qresync;
 	struct qresync_params qresync;
-	struct pool *pool;           /* of qresync.known */
+	struct pool *pool; /* of qresync.known */
 	/* results */
 	bool missing;
 	uint32_t first_recent;
@@ -538,11 +538,11 @@ static bool has_children(const struct strlist *l, const char *name)
 }
 
 enum list_opts {
-	LIST_SUBSCRIBED = 1 << 0,     /* selection */
+	LIST_SUBSCRIBED = 1 << 0, /* selection */
 	LIST_RET_SUBSCRIBED = 1 << 1,
 	LIST_RET_CHILDREN = 1 << 2,
 	LIST_RET_SPECIAL = 1 << 3,
-	LIST_SPECIAL_ONLY = 1 << 4,   /* selection SPECIAL-USE */
+	LIST_SPECIAL_ONLY = 1 << 4, /* selection SPECIAL-USE */
 	LIST_RECURSIVE = 1 << 5,
 };
 
@@ -587,8 +587,8 @@ static int list_parse_selection(const struct imap_arg *a, unsigned int *opts, co
 	return 0;
 }
 
-static int list_parse_return(const struct imap_arg *a, unsigned int *opts,
-			     const struct imap_arg **status_r, const char **error_r)
+static int list_parse_return(const struct imap_arg *a, unsigned int *opts, const struct imap_arg **status_r,
+			     const char **error_r)
 {
 	for (unsigned int i = 0; i < a->count; i++) {
 		const struct imap_arg *o = &a->list[i];
@@ -679,8 +679,10 @@ int imap_cmd_list(struct imap_cmd_ctx *c, const char **error_r)
 		if (!exists && !lsub)
 			buf_append_str(&out, "\\NonExistent");
 		if (exists && !lsub)
-			buf_append_str(&out, has_children(&folders, name) ? "\\HasChildren" : "\\HasNoChildren");
-		if ((opts & LIST_RET_SUBSCRIBED) && !lsub && ((opts & LIST_SUBSCRIBED) || strlist_contains(&subs, name)))
+			buf_append_str(&out,
+				       has_children(&folders, name) ? "\\HasChildren" : "\\HasNoChildren");
+		if ((opts & LIST_RET_SUBSCRIBED) && !lsub &&
+		    ((opts & LIST_SUBSCRIBED) || strlist_contains(&subs, name)))
 			buf_printf(&out, "%s\\Subscribed", out.len > start ? " " : "");
 		if (special != NULL && !lsub)
 			buf_printf(&out, "%s%s", out.len > start ? " " : "", special);
@@ -702,8 +704,8 @@ int imap_cmd_list(struct imap_cmd_ctx *c, const char **error_r)
 
 static int status_items_valid(const struct imap_arg *items, const char **error_r)
 {
-	static const char *const known[] = { "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN",
-					     "HIGHESTMODSEQ", "SIZE", "DELETED" };
+	static const char *const known[] = {"MESSAGES", "RECENT",        "UIDNEXT", "UIDVALIDITY",
+					    "UNSEEN",   "HIGHESTMODSEQ", "SIZE",    "DELETED"};
 	if (items->type != IMAP_ARG_LIST || items->count == 0) {
 		*error_r = "STATUS needs a list of items";
 		return -1;

@@ -56,12 +56,11 @@ int imap_message_open(struct imap_mbox *mbox, uint32_t uid, int *fd_r, char **er
 	if (m == NULL || m->locator == NULL)
 		return store_msg_open_uid(mbox->smbox, uid, fd_r, error_r);
 	/* renamed by another program meanwhile: store_msg_open finds it again */
-	struct store_msg sm = { .uid = uid, .locator = m->locator };
+	struct store_msg sm = {.uid = uid, .locator = m->locator};
 	return store_msg_open(mbox->smbox, &sm, fd_r, error_r);
 }
 
-int imap_message_read(struct imap_mbox *mbox, uint32_t uid, struct imap_message *msg_r,
-		      char **error_r)
+int imap_message_read(struct imap_mbox *mbox, uint32_t uid, struct imap_message *msg_r, char **error_r)
 {
 	memset(msg_r, 0, sizeof(*msg_r));
 	int fd;

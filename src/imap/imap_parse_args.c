@@ -26,7 +26,7 @@ static bool parse_seq_number(const char **sp, uint32_t *n_r)
 	uint64_t n = 0;
 	while (*s >= '0' && *s <= '9') {
 		n = n * 10 + (uint64_t)(*s - '0');
-		if (n > UINT32_MAX - 1)   /* nz-number fits 32 bits, * excluded */
+		if (n > UINT32_MAX - 1) /* nz-number fits 32 bits, * excluded */
 			return false;
 		s++;
 	}
@@ -35,8 +35,7 @@ static bool parse_seq_number(const char **sp, uint32_t *n_r)
 	return true;
 }
 
-int imap_seqset_parse(struct pool *pool, const char *s, struct imap_seqset **set_r,
-		      const char **error_r)
+int imap_seqset_parse(struct pool *pool, const char *s, struct imap_seqset **set_r, const char **error_r)
 {
 	struct imap_seqset *set = pool_alloc(pool, sizeof(*set));
 	if (strcmp(s, "$") == 0) {
@@ -126,12 +125,8 @@ static const struct {
 	const char *name;
 	enum imap_flag flag;
 } system_flags[] = {
-	{ "\\Seen", IMAP_FLAG_SEEN },
-	{ "\\Answered", IMAP_FLAG_ANSWERED },
-	{ "\\Flagged", IMAP_FLAG_FLAGGED },
-	{ "\\Deleted", IMAP_FLAG_DELETED },
-	{ "\\Draft", IMAP_FLAG_DRAFT },
-	{ "\\Recent", IMAP_FLAG_RECENT },
+    {"\\Seen", IMAP_FLAG_SEEN},       {"\\Answered", IMAP_FLAG_ANSWERED}, {"\\Flagged", IMAP_FLAG_FLAGGED},
+    {"\\Deleted", IMAP_FLAG_DELETED}, {"\\Draft", IMAP_FLAG_DRAFT},       {"\\Recent", IMAP_FLAG_RECENT},
 };
 
 const char *imap_flag_name(enum imap_flag flag)
@@ -154,8 +149,8 @@ bool imap_keyword_valid(const char *s)
 	return true;
 }
 
-static int add_flag(struct pool *pool, const struct imap_arg *a, struct imap_flags *f,
-		    unsigned int *alloc, const char **error_r)
+static int add_flag(struct pool *pool, const struct imap_arg *a, struct imap_flags *f, unsigned int *alloc,
+		    const char **error_r)
 {
 	if (a->type != IMAP_ARG_ATOM) {
 		*error_r = "Invalid flag";
@@ -214,8 +209,7 @@ int imap_flags_parse(struct pool *pool, const struct imap_arg *arg, bool allow_s
 
 /* ---- STORE ---- */
 
-static int store_modifiers(const struct imap_arg *list, struct imap_store_args *st,
-			   const char **error_r)
+static int store_modifiers(const struct imap_arg *list, struct imap_store_args *st, const char **error_r)
 {
 	for (unsigned int i = 0; i < list->count; i += 2) {
 		const struct imap_arg *name = &list->list[i];
@@ -292,12 +286,12 @@ int imap_store_parse(struct pool *pool, const struct imap_arg *args, unsigned in
 
 /* ---- dates ---- */
 
-static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-				      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+				     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 static int days_in_month(int year, int mon)
 {
-	static const int d[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
 	return mon == 1 && leap ? 29 : d[mon];
 }
@@ -328,7 +322,7 @@ static const char *parse_day_month_year(const char *s, int *day, int *mon, int *
 	for (int i = 0; i < 4; i++)
 		if (!isdigit((unsigned char)s[i]))
 			return NULL;
-	int y = atoi(s);   /* exactly four digits checked above */
+	int y = atoi(s); /* exactly four digits checked above */
 	s += 4;
 	if (y < 1900 || d < 1 || d > days_in_month(y, m))
 		return NULL;
@@ -340,8 +334,8 @@ static const char *parse_day_month_year(const char *s, int *day, int *mon, int *
 
 static time_t utc_time(int year, int mon, int day, int h, int mi, int sec)
 {
-	struct tm tm = { .tm_year = year - 1900, .tm_mon = mon, .tm_mday = day,
-			 .tm_hour = h, .tm_min = mi, .tm_sec = sec };
+	struct tm tm = {
+	    .tm_year = year - 1900, .tm_mon = mon, .tm_mday = day, .tm_hour = h, .tm_min = mi, .tm_sec = sec};
 	return timegm(&tm);
 }
 
@@ -424,8 +418,8 @@ char *imap_utf8_to_utf7(struct pool *pool, const char *name)
 	return r;
 }
 
-int imap_mailbox_parse(struct pool *pool, const struct imap_arg *arg, bool utf8,
-		       const char **name_r, const char **error_r)
+int imap_mailbox_parse(struct pool *pool, const struct imap_arg *arg, bool utf8, const char **name_r,
+		       const char **error_r)
 {
 	const char *s = imap_arg_astring(arg);
 	if (s == NULL) {

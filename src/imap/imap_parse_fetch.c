@@ -13,23 +13,23 @@ static const struct {
 	const char *name;
 	unsigned int items;
 } simple_atts[] = {
-	{ "ALL", IMAP_FETCH_FLAGS | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_RFC822_SIZE | IMAP_FETCH_ENVELOPE },
-	{ "FAST", IMAP_FETCH_FLAGS | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_RFC822_SIZE },
-	{ "FULL", IMAP_FETCH_FLAGS | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_RFC822_SIZE |
-		  IMAP_FETCH_ENVELOPE | IMAP_FETCH_BODY },
-	{ "FLAGS", IMAP_FETCH_FLAGS },
-	{ "INTERNALDATE", IMAP_FETCH_INTERNALDATE },
-	{ "RFC822.SIZE", IMAP_FETCH_RFC822_SIZE },
-	{ "ENVELOPE", IMAP_FETCH_ENVELOPE },
-	{ "BODY", IMAP_FETCH_BODY },
-	{ "BODYSTRUCTURE", IMAP_FETCH_BODYSTRUCTURE },
-	{ "UID", IMAP_FETCH_UID },
-	{ "MODSEQ", IMAP_FETCH_MODSEQ },
-	{ "RFC822", IMAP_FETCH_RFC822 },
-	{ "RFC822.HEADER", IMAP_FETCH_RFC822_HEADER },
-	{ "RFC822.TEXT", IMAP_FETCH_RFC822_TEXT },
-	{ "SAVEDATE", IMAP_FETCH_SAVEDATE },
-	{ "EMAILID", IMAP_FETCH_EMAILID },
+    {"ALL", IMAP_FETCH_FLAGS | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_RFC822_SIZE | IMAP_FETCH_ENVELOPE},
+    {"FAST", IMAP_FETCH_FLAGS | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_RFC822_SIZE},
+    {"FULL", IMAP_FETCH_FLAGS | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_RFC822_SIZE | IMAP_FETCH_ENVELOPE |
+		 IMAP_FETCH_BODY},
+    {"FLAGS", IMAP_FETCH_FLAGS},
+    {"INTERNALDATE", IMAP_FETCH_INTERNALDATE},
+    {"RFC822.SIZE", IMAP_FETCH_RFC822_SIZE},
+    {"ENVELOPE", IMAP_FETCH_ENVELOPE},
+    {"BODY", IMAP_FETCH_BODY},
+    {"BODYSTRUCTURE", IMAP_FETCH_BODYSTRUCTURE},
+    {"UID", IMAP_FETCH_UID},
+    {"MODSEQ", IMAP_FETCH_MODSEQ},
+    {"RFC822", IMAP_FETCH_RFC822},
+    {"RFC822.HEADER", IMAP_FETCH_RFC822_HEADER},
+    {"RFC822.TEXT", IMAP_FETCH_RFC822_TEXT},
+    {"SAVEDATE", IMAP_FETCH_SAVEDATE},
+    {"EMAILID", IMAP_FETCH_EMAILID},
 };
 
 /* Parses "(NAME NAME ...)" of HEADER.FIELDS into body. */
@@ -89,8 +89,7 @@ static int parse_field_list(struct pool *pool, const char *s, struct imap_fetch_
 }
 
 /* Parses the section text between "[" and "]". */
-static int parse_section(struct pool *pool, const char *s, struct imap_fetch_body *body,
-			 const char **error_r)
+static int parse_section(struct pool *pool, const char *s, struct imap_fetch_body *body, const char **error_r)
 {
 	/* section-part: nz-number *("." nz-number) */
 	while (isdigit((unsigned char)*s)) {
@@ -162,8 +161,8 @@ static int parse_section(struct pool *pool, const char *s, struct imap_fetch_bod
    names as the client gave them. */
 static const char *section_text(struct pool *pool, const struct imap_fetch_body *b)
 {
-	static const char *const specs[] = { "", "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT",
-					     "TEXT", "MIME" };
+	static const char *const specs[] = {"",     "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT",
+					    "TEXT", "MIME"};
 	struct buf out = BUF_INIT;
 	for (unsigned int i = 0; i < b->part_count; i++)
 		buf_printf(&out, "%s%u", i ? "." : "", b->parts[i]);
@@ -258,8 +257,8 @@ static int parse_body_att(struct pool *pool, const char *s, struct imap_fetch_at
 	return 0;
 }
 
-static int parse_att(struct pool *pool, const struct imap_arg *arg, bool macros,
-		     struct imap_fetch_atts *atts, const char **error_r)
+static int parse_att(struct pool *pool, const struct imap_arg *arg, bool macros, struct imap_fetch_atts *atts,
+		     const char **error_r)
 {
 	if (arg->type != IMAP_ARG_ATOM) {
 		*error_r = "Invalid FETCH attribute";
@@ -281,8 +280,7 @@ static int parse_att(struct pool *pool, const struct imap_arg *arg, bool macros,
 	return -1;
 }
 
-static int parse_modifiers(const struct imap_arg *list, struct imap_fetch_atts *atts,
-			   const char **error_r)
+static int parse_modifiers(const struct imap_arg *list, struct imap_fetch_atts *atts, const char **error_r)
 {
 	for (unsigned int i = 0; i < list->count; i++) {
 		const struct imap_arg *m = &list->list[i];

@@ -26,40 +26,40 @@ static const struct {
 	unsigned int flag;
 	const char *header;
 } keys[] = {
-	{ "ALL", IMAP_SK_ALL, KA_NONE, 0, NULL },
-	{ "ANSWERED", IMAP_SK_FLAG, KA_NONE, IMAP_FLAG_ANSWERED, NULL },
-	{ "DELETED", IMAP_SK_FLAG, KA_NONE, IMAP_FLAG_DELETED, NULL },
-	{ "DRAFT", IMAP_SK_FLAG, KA_NONE, IMAP_FLAG_DRAFT, NULL },
-	{ "FLAGGED", IMAP_SK_FLAG, KA_NONE, IMAP_FLAG_FLAGGED, NULL },
-	{ "SEEN", IMAP_SK_FLAG, KA_NONE, IMAP_FLAG_SEEN, NULL },
-	{ "RECENT", IMAP_SK_FLAG, KA_NONE, IMAP_FLAG_RECENT, NULL },
-	{ "UNANSWERED", IMAP_SK_UNFLAG, KA_NONE, IMAP_FLAG_ANSWERED, NULL },
-	{ "UNDELETED", IMAP_SK_UNFLAG, KA_NONE, IMAP_FLAG_DELETED, NULL },
-	{ "UNDRAFT", IMAP_SK_UNFLAG, KA_NONE, IMAP_FLAG_DRAFT, NULL },
-	{ "UNFLAGGED", IMAP_SK_UNFLAG, KA_NONE, IMAP_FLAG_FLAGGED, NULL },
-	{ "UNSEEN", IMAP_SK_UNFLAG, KA_NONE, IMAP_FLAG_SEEN, NULL },
-	{ "NEW", IMAP_SK_NEW, KA_NONE, 0, NULL },
-	{ "OLD", IMAP_SK_OLD, KA_NONE, 0, NULL },
-	{ "KEYWORD", IMAP_SK_KEYWORD, KA_KEYWORD, 0, NULL },
-	{ "UNKEYWORD", IMAP_SK_UNKEYWORD, KA_KEYWORD, 0, NULL },
-	{ "BEFORE", IMAP_SK_BEFORE, KA_DATE, 0, NULL },
-	{ "ON", IMAP_SK_ON, KA_DATE, 0, NULL },
-	{ "SINCE", IMAP_SK_SINCE, KA_DATE, 0, NULL },
-	{ "SENTBEFORE", IMAP_SK_SENTBEFORE, KA_DATE, 0, NULL },
-	{ "SENTON", IMAP_SK_SENTON, KA_DATE, 0, NULL },
-	{ "SENTSINCE", IMAP_SK_SENTSINCE, KA_DATE, 0, NULL },
-	{ "LARGER", IMAP_SK_LARGER, KA_NUMBER, 0, NULL },
-	{ "SMALLER", IMAP_SK_SMALLER, KA_NUMBER, 0, NULL },
-	{ "OLDER", IMAP_SK_OLDER, KA_NUMBER, 0, NULL },
-	{ "YOUNGER", IMAP_SK_YOUNGER, KA_NUMBER, 0, NULL },
-	{ "BCC", IMAP_SK_HEADER, KA_STRING, 0, "Bcc" },
-	{ "CC", IMAP_SK_HEADER, KA_STRING, 0, "Cc" },
-	{ "FROM", IMAP_SK_HEADER, KA_STRING, 0, "From" },
-	{ "SUBJECT", IMAP_SK_HEADER, KA_STRING, 0, "Subject" },
-	{ "TO", IMAP_SK_HEADER, KA_STRING, 0, "To" },
-	{ "HEADER", IMAP_SK_HEADER, KA_HEADER, 0, NULL },
-	{ "BODY", IMAP_SK_BODY, KA_STRING, 0, NULL },
-	{ "TEXT", IMAP_SK_TEXT, KA_STRING, 0, NULL },
+    {"ALL", IMAP_SK_ALL, KA_NONE, 0, NULL},
+    {"ANSWERED", IMAP_SK_FLAG, KA_NONE, IMAP_FLAG_ANSWERED, NULL},
+    {"DELETED", IMAP_SK_FLAG, KA_NONE, IMAP_FLAG_DELETED, NULL},
+    {"DRAFT", IMAP_SK_FLAG, KA_NONE, IMAP_FLAG_DRAFT, NULL},
+    {"FLAGGED", IMAP_SK_FLAG, KA_NONE, IMAP_FLAG_FLAGGED, NULL},
+    {"SEEN", IMAP_SK_FLAG, KA_NONE, IMAP_FLAG_SEEN, NULL},
+    {"RECENT", IMAP_SK_FLAG, KA_NONE, IMAP_FLAG_RECENT, NULL},
+    {"UNANSWERED", IMAP_SK_UNFLAG, KA_NONE, IMAP_FLAG_ANSWERED, NULL},
+    {"UNDELETED", IMAP_SK_UNFLAG, KA_NONE, IMAP_FLAG_DELETED, NULL},
+    {"UNDRAFT", IMAP_SK_UNFLAG, KA_NONE, IMAP_FLAG_DRAFT, NULL},
+    {"UNFLAGGED", IMAP_SK_UNFLAG, KA_NONE, IMAP_FLAG_FLAGGED, NULL},
+    {"UNSEEN", IMAP_SK_UNFLAG, KA_NONE, IMAP_FLAG_SEEN, NULL},
+    {"NEW", IMAP_SK_NEW, KA_NONE, 0, NULL},
+    {"OLD", IMAP_SK_OLD, KA_NONE, 0, NULL},
+    {"KEYWORD", IMAP_SK_KEYWORD, KA_KEYWORD, 0, NULL},
+    {"UNKEYWORD", IMAP_SK_UNKEYWORD, KA_KEYWORD, 0, NULL},
+    {"BEFORE", IMAP_SK_BEFORE, KA_DATE, 0, NULL},
+    {"ON", IMAP_SK_ON, KA_DATE, 0, NULL},
+    {"SINCE", IMAP_SK_SINCE, KA_DATE, 0, NULL},
+    {"SENTBEFORE", IMAP_SK_SENTBEFORE, KA_DATE, 0, NULL},
+    {"SENTON", IMAP_SK_SENTON, KA_DATE, 0, NULL},
+    {"SENTSINCE", IMAP_SK_SENTSINCE, KA_DATE, 0, NULL},
+    {"LARGER", IMAP_SK_LARGER, KA_NUMBER, 0, NULL},
+    {"SMALLER", IMAP_SK_SMALLER, KA_NUMBER, 0, NULL},
+    {"OLDER", IMAP_SK_OLDER, KA_NUMBER, 0, NULL},
+    {"YOUNGER", IMAP_SK_YOUNGER, KA_NUMBER, 0, NULL},
+    {"BCC", IMAP_SK_HEADER, KA_STRING, 0, "Bcc"},
+    {"CC", IMAP_SK_HEADER, KA_STRING, 0, "Cc"},
+    {"FROM", IMAP_SK_HEADER, KA_STRING, 0, "From"},
+    {"SUBJECT", IMAP_SK_HEADER, KA_STRING, 0, "Subject"},
+    {"TO", IMAP_SK_HEADER, KA_STRING, 0, "To"},
+    {"HEADER", IMAP_SK_HEADER, KA_HEADER, 0, NULL},
+    {"BODY", IMAP_SK_BODY, KA_STRING, 0, NULL},
+    {"TEXT", IMAP_SK_TEXT, KA_STRING, 0, NULL},
 };
 
 static const struct imap_arg *next_arg(struct search_ctx *c)
@@ -120,8 +120,7 @@ static struct imap_search_key *parse_modseq(struct search_ctx *c)
 	return k;
 }
 
-static struct imap_search_key *parse_named(struct search_ctx *c, const char *name,
-					   unsigned int depth)
+static struct imap_search_key *parse_named(struct search_ctx *c, const char *name, unsigned int depth)
 {
 	if (strcasecmp(name, "NOT") == 0) {
 		struct imap_search_key *k = new_key(c, IMAP_SK_NOT);
@@ -212,7 +211,7 @@ static struct imap_search_key *parse_named(struct search_ctx *c, const char *nam
 static struct imap_search_key *parse_key_list(struct search_ctx *c, const struct imap_arg *args,
 					      unsigned int count, unsigned int depth)
 {
-	struct search_ctx sub = { .pool = c->pool, .args = args, .count = count };
+	struct search_ctx sub = {.pool = c->pool, .args = args, .count = count};
 	struct imap_search_key *k = new_key(c, IMAP_SK_AND), **tail = &k->children;
 	if (count == 0) {
 		c->error = "Empty search key list";
@@ -252,7 +251,7 @@ static struct imap_search_key *parse_key(struct search_ctx *c, unsigned int dept
 int imap_search_parse_keys(struct pool *pool, const struct imap_arg *args, unsigned int count,
 			   struct imap_search_key **key_r, bool *uses_modseq_r, const char **error_r)
 {
-	struct search_ctx c = { .pool = pool };
+	struct search_ctx c = {.pool = pool};
 	struct imap_search_key *k = parse_key_list(&c, args, count, 0);
 	if (k == NULL) {
 		*error_r = c.error != NULL ? c.error : "Invalid search program";
@@ -263,8 +262,7 @@ int imap_search_parse_keys(struct pool *pool, const struct imap_arg *args, unsig
 	return 0;
 }
 
-static int parse_return(const struct imap_arg *list, struct imap_search_args *s,
-			const char **error_r)
+static int parse_return(const struct imap_arg *list, struct imap_search_args *s, const char **error_r)
 {
 	s->esearch = true;
 	for (unsigned int i = 0; i < list->count; i++) {

@@ -54,7 +54,7 @@ struct imap_user {
 	char *maildir;
 	struct store *store;
 	struct event_base *base; /* of the sessions' loop (mailbox watches) */
-	uint64_t quota; /* bytes, 0 = unlimited */
+	uint64_t quota;          /* bytes, 0 = unlimited */
 	int refs;
 	int sessions;
 	/* store handles of job threads not in use by a job (imap_job.c) */
@@ -134,7 +134,7 @@ struct imap_session {
 	bool compressed, logout;
 	bool in_command; /* between a command and its tagged reply */
 	int bad_commands, auth_failures;
-	bool auth_refused;           /* the delayed reply is a penalty refusal */
+	bool auth_refused; /* the delayed reply is a penalty refusal */
 	struct imap_user *user;
 	struct imap_view *view;
 	/* a command in progress that waits on a job, IDLE, SASL or output */

@@ -24,7 +24,7 @@ int imap_quota_check(struct imap_session *s, uint64_t bytes)
 		return 0;
 	if (store_quota_usage(s->user->store, &used, &msgs, &error) < 0) {
 		free(error);
-		return 0;   /* do not refuse mail on an index error */
+		return 0; /* do not refuse mail on an index error */
 	}
 	return used + bytes > s->user->quota ? -1 : 0;
 }

@@ -24,7 +24,7 @@ struct search_msg {
 	struct imap_message msg;
 	bool read, read_failed;
 	uint64_t max_modseq;
-	struct imap_header_run *headers;   /* NULL when no key needs them */
+	struct imap_header_run *headers; /* NULL when no key needs them */
 	uint32_t header_idx;
 };
 
@@ -92,9 +92,9 @@ static bool field_contains(void *ctx, const char *raw, size_t len)
 		return found;
 	}
 	struct pool *pool = pool_create(1024);
-	struct mime_header_field f = { .name = fs->name, .name_len = strlen(fs->name), .value = raw,
-				       .value_len = len };
-	struct mime_headers one = { .fields = &f, .count = 1 };
+	struct mime_header_field f = {
+	    .name = fs->name, .name_len = strlen(fs->name), .value = raw, .value_len = len};
+	struct mime_headers one = {.fields = &f, .count = 1};
 	const char *text = mime_headers_get_utf8(pool, &one, fs->name);
 	bool found = text != NULL && imap_contains_nocase(text, strlen(text), fs->value, fs->value_len);
 	pool_destroy(&pool);
@@ -107,7 +107,7 @@ static bool header_match(struct search_msg *sm, const char *name, const char *va
 	size_t len;
 	if (!get_header(sm, &h, &len))
 		return false;
-	struct field_search fs = { name, value, strlen(value) };
+	struct field_search fs = {name, value, strlen(value)};
 	return imap_header_each(h, len, name, field_contains, &fs);
 }
 
@@ -141,7 +141,8 @@ static bool body_match(struct search_msg *sm, const char *value, bool with_heade
 		bool found;
 		if (plain_text(p)) {
 			/* 7bit/8bit ASCII or UTF-8: searched where it lies */
-			found = imap_contains_nocase(sm->msg.data + p->body.offset, p->body.size, value, vlen);
+			found =
+			    imap_contains_nocase(sm->msg.data + p->body.offset, p->body.size, value, vlen);
 		} else {
 			struct buf text = BUF_INIT;
 			mime_part_decode_text(mm, p, &text);
@@ -167,7 +168,7 @@ static bool date_value(void *ctx, const char *raw, size_t len)
 	mime_header_unfold(&b, raw, len);
 	ds->ok = mime_date_parse(buf_cstr(&b), b.len, &ds->t, &ds->tz) == 0;
 	buf_free(&b);
-	return true;   /* the first Date: field only */
+	return true; /* the first Date: field only */
 }
 
 static bool sent_date(struct search_msg *sm, time_t *day_r)
@@ -176,7 +177,7 @@ static bool sent_date(struct search_msg *sm, time_t *day_r)
 	size_t len;
 	if (!get_header(sm, &h, &len))
 		return false;
-	struct date_search ds = { 0 };
+	struct date_search ds = {0};
 	imap_header_each(h, len, "Date", date_value, &ds);
 	if (!ds.ok)
 		return false;
@@ -310,7 +311,7 @@ int imap_search_run(struct imap_session *s, const struct imap_search_key *key, u
 	uint32_t n = 0;
 	bool headers = key_needs_headers(key);
 	const struct imap_mbox *mbox = v->mbox;
-	uint32_t j = 0;   /* the view's UIDs and the table both ascend */
+	uint32_t j = 0; /* the view's UIDs and the table both ascend */
 	for (uint32_t first = 1; first <= v->count; first += SEARCH_SLICE) {
 		uint32_t len = v->count - first + 1 < SEARCH_SLICE ? v->count - first + 1 : SEARCH_SLICE;
 		struct imap_header_run run;
@@ -318,12 +319,15 @@ int imap_search_run(struct imap_session *s, const struct imap_search_key *key, u
 			imap_header_run_load(&run, v->mbox, &v->vec->uids[first - 1], len);
 		for (uint32_t i = 0; i < len; i++) {
 			uint32_t seq = first + i;
-			struct search_msg sm = { .s = s, .seq = seq, .uid = imap_view_uid(v, seq),
-						 .headers = headers ? &run : NULL, .header_idx = i };
+			struct search_msg sm = {.s = s,
+						.seq = seq,
+						.uid = imap_view_uid(v, seq),
+						.headers = headers ? &run : NULL,
+						.header_idx = i};
 			while (j < mbox->count && mbox->msgs[j].uid < sm.uid)
 				j++;
 			if (j == mbox->count || mbox->msgs[j].uid != sm.uid)
-				continue;   /* expunged, not reported yet: matches nothing */
+				continue; /* expunged, not reported yet: matches nothing */
 			sm.m = &mbox->msgs[j];
 			if (eval(&sm, key))
 				out[n++] = seq;
@@ -350,8 +354,7 @@ static uint64_t found_modseq(struct imap_session *s, const uint32_t *seqs, uint3
 	return max;
 }
 
-static void send_results(struct imap_cmd_ctx *c, const struct imap_search_args *a, uint32_t *seqs,
-			 uint32_t n)
+static void send_results(struct imap_cmd_ctx *c, const struct imap_search_args *a, uint32_t *seqs, uint32_t n)
 {
 	struct imap_session *s = c->s;
 	struct buf out = BUF_INIT;

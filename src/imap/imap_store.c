@@ -49,8 +49,8 @@ static bool in_sorted(const uint32_t *a, size_t n, uint32_t x)
 }
 
 /* The untagged FETCHes and the tagged reply of a STORE. */
-static void store_reply(struct imap_session *s, bool uid_cmd, bool silent, const uint32_t *seqs,
-			uint32_t n, const uint32_t *failed, size_t nfailed)
+static void store_reply(struct imap_session *s, bool uid_cmd, bool silent, const uint32_t *seqs, uint32_t n,
+			const uint32_t *failed, size_t nfailed)
 {
 	struct imap_view *v = s->view;
 	struct buf out = BUF_INIT;
@@ -217,7 +217,7 @@ int imap_cmd_store(struct imap_cmd_ctx *c, const char **error_r)
 		free(seqs);
 		return 0;
 	}
-	static const enum store_flag_op ops[] = { STORE_FLAGS_REPLACE, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
+	static const enum store_flag_op ops[] = {STORE_FLAGS_REPLACE, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE};
 	struct store_job *sj = xcalloc(1, sizeof(*sj));
 	sj->mailbox = xstrdup(s->view->mbox->name);
 	sj->seqs = seqs;
@@ -257,7 +257,7 @@ static bool job_over_quota(struct imap_job *job, uint64_t quota, uint64_t bytes)
 		return false;
 	if (store_quota_usage(imap_job_store(job), &used, &msgs, &error) < 0) {
 		free(error);
-		return false;   /* do not refuse mail on an index error */
+		return false; /* do not refuse mail on an index error */
 	}
 	return used + bytes > quota;
 }
@@ -362,7 +362,8 @@ int imap_cmd_copy(struct imap_cmd_ctx *c, const char **error_r)
 		return -1;
 	}
 	if (imap_seqset_parse(c->pool, c->args[0].str, &set, error_r) < 0 ||
-	    imap_mailbox_parse(c->pool, &c->args[1], (s->enabled & IMAP_ENABLED_UTF8) != 0, &name, error_r) < 0)
+	    imap_mailbox_parse(c->pool, &c->args[1], (s->enabled & IMAP_ENABLED_UTF8) != 0, &name, error_r) <
+		0)
 		return -1;
 	int n = imap_view_resolve(s, set, c->uid, &seqs, error_r);
 	if (n < 0)
@@ -429,8 +430,7 @@ static void expunge_done(struct imap_job *job)
 	free(ej);
 }
 
-int imap_expunge_start(struct imap_session *s, const struct imap_seqset *uidset, bool uid_cmd,
-		       bool close)
+int imap_expunge_start(struct imap_session *s, const struct imap_seqset *uidset, bool uid_cmd, bool close)
 {
 	struct imap_view *v = s->view;
 	struct imap_mbox *m = v->mbox;
@@ -538,12 +538,12 @@ int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r)
 {
 	struct imap_session *s = c->s;
 	const char *name;
-	struct imap_flags flags = { 0 };
+	struct imap_flags flags = {0};
 	time_t date = 0;
 	int tz;
 	unsigned int i = 1;
-	if (c->count < 2 ||
-	    imap_mailbox_parse(c->pool, &c->args[0], (s->enabled & IMAP_ENABLED_UTF8) != 0, &name, error_r) < 0) {
+	if (c->count < 2 || imap_mailbox_parse(c->pool, &c->args[0], (s->enabled & IMAP_ENABLED_UTF8) != 0,
+					       &name, error_r) < 0) {
 		if (c->count < 2)
 			*error_r = "APPEND needs a mailbox and a message";
 		return -1;
@@ -562,8 +562,8 @@ int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r)
 	}
 	if (i + 1 != c->count || c->args[i].type != IMAP_ARG_LITERAL) {
 		*error_r = i < c->count && c->args[i].type == IMAP_ARG_LITERAL
-				   ? "MULTIAPPEND is not supported"
-				   : "APPEND needs the message as a literal";
+			       ? "MULTIAPPEND is not supported"
+			       : "APPEND needs the message as a literal";
 		return -1;
 	}
 	const struct imap_arg *lit = &c->args[i];

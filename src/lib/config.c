@@ -29,122 +29,121 @@ struct option {
 	enum opt_type type;
 	size_t offset;
 	const char *def;
-	long long min, max;          /* OPT_INT, OPT_SIZE, OPT_DURATION(S) */
-	const char *const *values;   /* OPT_ENUM, NULL-terminated */
+	long long min, max;        /* OPT_INT, OPT_SIZE, OPT_DURATION(S) */
+	const char *const *values; /* OPT_ENUM, NULL-terminated */
 	const char *help;
 };
 
-static const char *const log_levels[] = { "debug", "info", "warn", "error", NULL };
-static const char *const plaintext_values[] = { "no", "loopback", "yes", NULL };
-static const char *const bare_newline_values[] = { "reject", "normalize", NULL };
-static const char *const tls_values[] = { "none", "may", "encrypt", "verify", NULL };
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const plaintext_values[] = {"no", "loopback", "yes", NULL};
+static const char *const bare_newline_values[] = {"reject", "normalize", NULL};
+static const char *const tls_values[] = {"none", "may", "encrypt", "verify", NULL};
 
 #define OFF(field) offsetof(struct config, field)
-#define LISTEN(sec, field, def, what) \
-	{ sec, "listen", OPT_LISTEN, OFF(field), def, 0, 0, NULL, \
-	  what " listener, host:port or [v6]:port; port 0 picks a free port, empty disables" }
+#define LISTEN(sec, field, def, what)                                                                        \
+	{                                                                                                    \
+		sec, "listen", OPT_LISTEN, OFF(field), def, 0, 0, NULL,                                      \
+		    what " listener, host:port or [v6]:port; port 0 picks a free port, empty disables"       \
+	}
 
 /* Every option, once.  Keep help to one line. */
 static const struct option options[] = {
-	{ "server", "data_dir", OPT_STRING, OFF(data_dir), "var", 0, 0, NULL,
-	  "directory for users.db, mail/, queue/ and tls/ (relative to the working directory)" },
-	{ "server", "user", OPT_STRING, OFF(user), "postoffice", 0, 0, NULL,
-	  "unprivileged user the server runs as when started as root" },
-	{ "server", "workers", OPT_INT, OFF(workers), "0", 0, 64, NULL,
-	  "worker processes; 0 means one per CPU core" },
-	{ "server", "hostname", OPT_STRING, OFF(hostname), "", 0, 0, NULL,
-	  "name in greetings and Received headers; empty means the system host name" },
+    {"server", "data_dir", OPT_STRING, OFF(data_dir), "var", 0, 0, NULL,
+     "directory for users.db, mail/, queue/ and tls/ (relative to the working directory)"},
+    {"server", "user", OPT_STRING, OFF(user), "postoffice", 0, 0, NULL,
+     "unprivileged user the server runs as when started as root"},
+    {"server", "workers", OPT_INT, OFF(workers), "0", 0, 64, NULL,
+     "worker processes; 0 means one per CPU core"},
+    {"server", "hostname", OPT_STRING, OFF(hostname), "", 0, 0, NULL,
+     "name in greetings and Received headers; empty means the system host name"},
     {"server", "watchdog", OPT_DURATION, OFF(watchdog), "60s", 0, 3600, NULL,
      "a worker or queue runner whose loop is stuck this long is killed and restarted; 0 disables"},
-	{ "server", "log_level", OPT_ENUM, OFF(log_level), "info", 0, 0, log_levels,
-	  "least severe level logged" },
+    {"server", "log_level", OPT_ENUM, OFF(log_level), "info", 0, 0, log_levels, "least severe level logged"},
 
-	{ "limits", "max_connections", OPT_INT, OFF(max_connections), "10000", 1, 1000000, NULL,
-	  "connections per worker process, all protocols together" },
-	{ "limits", "max_connections_per_ip", OPT_INT, OFF(max_connections_per_ip), "100", 1, 1000000, NULL,
-	  "connections from one client IP address per worker process" },
-	{ "limits", "max_message_size", OPT_SIZE, OFF(max_message_size), "25M", 1024, 1LL << 40, NULL,
-	  "largest message accepted (SIZE); suffixes k, M, G" },
-	{ "limits", "max_recipients", OPT_INT, OFF(max_recipients), "100", 1, 100000, NULL,
-	  "recipients per message" },
-	{ "limits", "max_errors", OPT_INT, OFF(max_errors), "10", 1, 1000, NULL,
-	  "protocol errors in one session before it is disconnected" },
-	{ "limits", "max_auth_failures", OPT_INT, OFF(max_auth_failures), "3", 1, 100, NULL,
-	  "failed logins in one session before it is disconnected" },
-	{ "limits", "auth_failure_delay", OPT_DURATION, OFF(auth_failure_delay), "2s", 0, 60, NULL,
-	  "delay before answering a failed login (it grows with an IP's failures: auth_penalty_max_delay)" },
-	{ "limits", "auth_penalty_ip_failures", OPT_INT, OFF(auth_penalty_ip_failures), "10", 0, 10000, NULL,
-	  "failed logins from one client IP (IPv6: its /64) in all sessions that lock it out; 0: never" },
-	{ "limits", "auth_penalty_account_failures", OPT_INT, OFF(auth_penalty_account_failures), "30", 0,
-	  10000, NULL, "failed logins on one account, all IPs together, that lock out IPs new to it; 0: never" },
-	{ "limits", "auth_penalty_window", OPT_DURATION, OFF(auth_penalty_window), "1m", 1, 86400, NULL,
-	  "failed logins further apart than this (or after a lockout) start the count over" },
-	{ "limits", "auth_penalty_lockout", OPT_DURATION, OFF(auth_penalty_lockout), "5m", 1, 86400, NULL,
-	  "how long a lockout refuses logins without checking the password" },
-	{ "limits", "auth_penalty_max_delay", OPT_DURATION, OFF(auth_penalty_max_delay), "15s", 0, 300, NULL,
-	  "longest failure delay: from an IP's 4th failed login on, auth_failure_delay doubles each time" },
-	{ "limits", "auth_penalty_entries", OPT_INT, OFF(auth_penalty_entries), "65536", 64, 4194304, NULL,
-	  "IPs, accounts and trusted pairs in the shared penalty table, 40 bytes each (read at start)" },
-	{ "limits", "smtp_timeout", OPT_DURATION, OFF(smtp_timeout), "5m", 1, 86400, NULL,
-	  "SMTP idle timeout (RFC 5321 4.5.3.2 asks for at least 5 minutes)" },
+    {"limits", "max_connections", OPT_INT, OFF(max_connections), "10000", 1, 1000000, NULL,
+     "connections per worker process, all protocols together"},
+    {"limits", "max_connections_per_ip", OPT_INT, OFF(max_connections_per_ip), "100", 1, 1000000, NULL,
+     "connections from one client IP address per worker process"},
+    {"limits", "max_message_size", OPT_SIZE, OFF(max_message_size), "25M", 1024, 1LL << 40, NULL,
+     "largest message accepted (SIZE); suffixes k, M, G"},
+    {"limits", "max_recipients", OPT_INT, OFF(max_recipients), "100", 1, 100000, NULL,
+     "recipients per message"},
+    {"limits", "max_errors", OPT_INT, OFF(max_errors), "10", 1, 1000, NULL,
+     "protocol errors in one session before it is disconnected"},
+    {"limits", "max_auth_failures", OPT_INT, OFF(max_auth_failures), "3", 1, 100, NULL,
+     "failed logins in one session before it is disconnected"},
+    {"limits", "auth_failure_delay", OPT_DURATION, OFF(auth_failure_delay), "2s", 0, 60, NULL,
+     "delay before answering a failed login (it grows with an IP's failures: auth_penalty_max_delay)"},
+    {"limits", "auth_penalty_ip_failures", OPT_INT, OFF(auth_penalty_ip_failures), "10", 0, 10000, NULL,
+     "failed logins from one client IP (IPv6: its /64) in all sessions that lock it out; 0: never"},
+    {"limits", "auth_penalty_account_failures", OPT_INT, OFF(auth_penalty_account_failures), "30", 0, 10000,
+     NULL, "failed logins on one account, all IPs together, that lock out IPs new to it; 0: never"},
+    {"limits", "auth_penalty_window", OPT_DURATION, OFF(auth_penalty_window), "1m", 1, 86400, NULL,
+     "failed logins further apart than this (or after a lockout) start the count over"},
+    {"limits", "auth_penalty_lockout", OPT_DURATION, OFF(auth_penalty_lockout), "5m", 1, 86400, NULL,
+     "how long a lockout refuses logins without checking the password"},
+    {"limits", "auth_penalty_max_delay", OPT_DURATION, OFF(auth_penalty_max_delay), "15s", 0, 300, NULL,
+     "longest failure delay: from an IP's 4th failed login on, auth_failure_delay doubles each time"},
+    {"limits", "auth_penalty_entries", OPT_INT, OFF(auth_penalty_entries), "65536", 64, 4194304, NULL,
+     "IPs, accounts and trusted pairs in the shared penalty table, 40 bytes each (read at start)"},
+    {"limits", "smtp_timeout", OPT_DURATION, OFF(smtp_timeout), "5m", 1, 86400, NULL,
+     "SMTP idle timeout (RFC 5321 4.5.3.2 asks for at least 5 minutes)"},
 
-	LISTEN("smtp", smtp_listen, "127.0.0.1:2525", "inbound SMTP (port 25 role, no AUTH)"),
-	{ "smtp", "bare_newline", OPT_ENUM, OFF(bare_newline), "reject", 0, 0, bare_newline_values,
-	  "message with a bare LF or CR: reject with 5xx, or normalize it to CRLF" },
-	{ "smtp", "postmaster", OPT_STRING, OFF(postmaster), "", 0, 0, NULL,
-	  "where postmaster@ each local domain goes; empty means the domain's first user" },
-	LISTEN("submission", submission_listen, "127.0.0.1:2587", "submission with STARTTLS (RFC 6409)"),
-	LISTEN("submissions", submissions_listen, "127.0.0.1:2465", "submission over implicit TLS (RFC 8314)"),
+    LISTEN("smtp", smtp_listen, "127.0.0.1:2525", "inbound SMTP (port 25 role, no AUTH)"),
+    {"smtp", "bare_newline", OPT_ENUM, OFF(bare_newline), "reject", 0, 0, bare_newline_values,
+     "message with a bare LF or CR: reject with 5xx, or normalize it to CRLF"},
+    {"smtp", "postmaster", OPT_STRING, OFF(postmaster), "", 0, 0, NULL,
+     "where postmaster@ each local domain goes; empty means the domain's first user"},
+    LISTEN("submission", submission_listen, "127.0.0.1:2587", "submission with STARTTLS (RFC 6409)"),
+    LISTEN("submissions", submissions_listen, "127.0.0.1:2465", "submission over implicit TLS (RFC 8314)"),
 
-	{ "auth", "plaintext_auth", OPT_ENUM, OFF(plaintext_auth), "loopback", 0, 0, plaintext_values,
-	  "passwords without TLS: no, loopback (only from 127.0.0.0/8 and ::1), yes" },
+    {"auth", "plaintext_auth", OPT_ENUM, OFF(plaintext_auth), "loopback", 0, 0, plaintext_values,
+     "passwords without TLS: no, loopback (only from 127.0.0.0/8 and ::1), yes"},
 
-	{ "tls", "cert_file", OPT_STRING, OFF(tls_cert), "", 0, 0, NULL,
-	  "PEM certificate chain; empty means DATA_DIR/tls/cert.pem, self-signed on first start" },
-	{ "tls", "key_file", OPT_STRING, OFF(tls_key), "", 0, 0, NULL,
-	  "PEM private key; empty means DATA_DIR/tls/key.pem" },
+    {"tls", "cert_file", OPT_STRING, OFF(tls_cert), "", 0, 0, NULL,
+     "PEM certificate chain; empty means DATA_DIR/tls/cert.pem, self-signed on first start"},
+    {"tls", "key_file", OPT_STRING, OFF(tls_key), "", 0, 0, NULL,
+     "PEM private key; empty means DATA_DIR/tls/key.pem"},
 
-	LISTEN("pop3", pop3_listen, "127.0.0.1:2110", "POP3 with STLS"),
-	{ "pop3", "timeout", OPT_DURATION, OFF(pop3_timeout), "10m", 1, 86400, NULL,
-	  "POP3 idle timeout (RFC 1939 asks for at least 10 minutes)" },
-	LISTEN("pop3s", pop3s_listen, "127.0.0.1:2995", "POP3 over implicit TLS"),
+    LISTEN("pop3", pop3_listen, "127.0.0.1:2110", "POP3 with STLS"),
+    {"pop3", "timeout", OPT_DURATION, OFF(pop3_timeout), "10m", 1, 86400, NULL,
+     "POP3 idle timeout (RFC 1939 asks for at least 10 minutes)"},
+    LISTEN("pop3s", pop3s_listen, "127.0.0.1:2995", "POP3 over implicit TLS"),
 
-	LISTEN("imap", imap_listen, "127.0.0.1:2143", "IMAP with STARTTLS"),
-	{ "imap", "timeout", OPT_DURATION, OFF(imap_timeout), "30m", 60, 86400, NULL,
-	  "IMAP idle timeout (RFC 3501 asks for at least 30 minutes)" },
-	{ "imap", "max_connections_per_user", OPT_INT, OFF(imap_max_connections_per_user), "50", 1, 100000, NULL,
-	  "IMAP sessions of one user per worker process" },
-	LISTEN("imaps", imaps_listen, "127.0.0.1:2993", "IMAP over implicit TLS"),
+    LISTEN("imap", imap_listen, "127.0.0.1:2143", "IMAP with STARTTLS"),
+    {"imap", "timeout", OPT_DURATION, OFF(imap_timeout), "30m", 60, 86400, NULL,
+     "IMAP idle timeout (RFC 3501 asks for at least 30 minutes)"},
+    {"imap", "max_connections_per_user", OPT_INT, OFF(imap_max_connections_per_user), "50", 1, 100000, NULL,
+     "IMAP sessions of one user per worker process"},
+    LISTEN("imaps", imaps_listen, "127.0.0.1:2993", "IMAP over implicit TLS"),
 
-	{ "queue", "lifetime", OPT_DURATION, OFF(queue_lifetime), "5d", 1, 365 * 86400, NULL,
-	  "how long a message may wait before it bounces" },
-	{ "queue", "retry", OPT_DURATIONS, OFF(queue_retry), "5m,10m,20m,40m,1h,2h,4h", 1, 365 * 86400, NULL,
-	  "delays between delivery attempts; the last one repeats; empty means 30m" },
-	{ "queue", "max_per_domain", OPT_INT, OFF(queue_max_per_domain), "4", 1, 1000, NULL,
-	  "concurrent outbound connections to one destination domain" },
-	{ "queue", "max_connections", OPT_INT, OFF(queue_max_connections), "50", 1, 10000, NULL,
-	  "concurrent outbound connections in total" },
-	{ "queue", "max_received", OPT_INT, OFF(queue_max_received), "50", 5, 1000, NULL,
-	  "Received headers after which a message is taken to loop and bounced" },
+    {"queue", "lifetime", OPT_DURATION, OFF(queue_lifetime), "5d", 1, 365 * 86400, NULL,
+     "how long a message may wait before it bounces"},
+    {"queue", "retry", OPT_DURATIONS, OFF(queue_retry), "5m,10m,20m,40m,1h,2h,4h", 1, 365 * 86400, NULL,
+     "delays between delivery attempts; the last one repeats; empty means 30m"},
+    {"queue", "max_per_domain", OPT_INT, OFF(queue_max_per_domain), "4", 1, 1000, NULL,
+     "concurrent outbound connections to one destination domain"},
+    {"queue", "max_connections", OPT_INT, OFF(queue_max_connections), "50", 1, 10000, NULL,
+     "concurrent outbound connections in total"},
+    {"queue", "max_received", OPT_INT, OFF(queue_max_received), "50", 5, 1000, NULL,
+     "Received headers after which a message is taken to loop and bounced"},
 
-	{ "relay", "relayhost", OPT_HOST_PORT, OFF(relayhost), "", 0, 0, NULL,
-	  "smarthost for all remote mail, host[:port] or [host][:port] (port 25, or 465 with implicit_tls); "
-	  "empty means deliver to each domain's MX" },
-	{ "relay", "user", OPT_STRING, OFF(relay_user), "", 0, 0, NULL,
-	  "AUTH user for the relayhost" },
-	{ "relay", "password", OPT_STRING, OFF(relay_password), "", 0, 0, NULL,
-	  "AUTH password for the relayhost" },
-	{ "relay", "tls", OPT_ENUM, OFF(relay_tls), "encrypt", 0, 0, tls_values,
-	  "STARTTLS to the relayhost: none, may, encrypt (required), verify (required and verified)" },
-	{ "relay", "implicit_tls", OPT_BOOL, OFF(relay_implicit_tls), "no", 0, 0, NULL,
-	  "connect to the relayhost with implicit TLS (port 465 style)" },
-	{ "relay", "outbound_tls", OPT_ENUM, OFF(outbound_tls), "may", 0, 0, tls_values,
-	  "STARTTLS when delivering to MX hosts: none, may (opportunistic), encrypt, verify" },
-	{ "relay", "mx_port", OPT_INT, OFF(relay_mx_port), "25", 1, 65535, NULL,
-	  "TCP port of MX hosts (25; tests on loopback change it)" },
+    {"relay", "relayhost", OPT_HOST_PORT, OFF(relayhost), "", 0, 0, NULL,
+     "smarthost for all remote mail, host[:port] or [host][:port] (port 25, or 465 with implicit_tls); "
+     "empty means deliver to each domain's MX"},
+    {"relay", "user", OPT_STRING, OFF(relay_user), "", 0, 0, NULL, "AUTH user for the relayhost"},
+    {"relay", "password", OPT_STRING, OFF(relay_password), "", 0, 0, NULL, "AUTH password for the relayhost"},
+    {"relay", "tls", OPT_ENUM, OFF(relay_tls), "encrypt", 0, 0, tls_values,
+     "STARTTLS to the relayhost: none, may, encrypt (required), verify (required and verified)"},
+    {"relay", "implicit_tls", OPT_BOOL, OFF(relay_implicit_tls), "no", 0, 0, NULL,
+     "connect to the relayhost with implicit TLS (port 465 style)"},
+    {"relay", "outbound_tls", OPT_ENUM, OFF(outbound_tls), "may", 0, 0, tls_values,
+     "STARTTLS when delivering to MX hosts: none, may (opportunistic), encrypt, verify"},
+    {"relay", "mx_port", OPT_INT, OFF(relay_mx_port), "25", 1, 65535, NULL,
+     "TCP port of MX hosts (25; tests on loopback change it)"},
 
-	{ "dns", "resolver", OPT_STRING, OFF(dns_resolver), "", 0, 0, NULL,
-	  "DNS server as host:port; empty means the system resolver (/etc/resolv.conf)" },
+    {"dns", "resolver", OPT_STRING, OFF(dns_resolver), "", 0, 0, NULL,
+     "DNS server as host:port; empty means the system resolver (/etc/resolv.conf)"},
 };
 
 /* ---- value parsers ---- */
@@ -161,11 +160,25 @@ int config_parse_size(const char *value, uint64_t *size_r)
 		return -1;
 	uint64_t mult = 1;
 	switch (*end) {
-	case '\0': break;
-	case 'k': case 'K': mult = 1024; end++; break;
-	case 'm': case 'M': mult = 1024 * 1024; end++; break;
-	case 'g': case 'G': mult = 1024ULL * 1024 * 1024; end++; break;
-	default: return -1;
+	case '\0':
+		break;
+	case 'k':
+	case 'K':
+		mult = 1024;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		mult = 1024 * 1024;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		mult = 1024ULL * 1024 * 1024;
+		end++;
+		break;
+	default:
+		return -1;
 	}
 	if (*end == 'B' || *end == 'b')
 		end++;
@@ -186,12 +199,26 @@ int config_parse_duration(const char *value, int *seconds_r)
 		return -1;
 	long long mult = 1;
 	switch (*end) {
-	case '\0': break;
-	case 's': mult = 1; end++; break;
-	case 'm': mult = 60; end++; break;
-	case 'h': mult = 3600; end++; break;
-	case 'd': mult = 86400; end++; break;
-	default: return -1;
+	case '\0':
+		break;
+	case 's':
+		mult = 1;
+		end++;
+		break;
+	case 'm':
+		mult = 60;
+		end++;
+		break;
+	case 'h':
+		mult = 3600;
+		end++;
+		break;
+	case 'd':
+		mult = 86400;
+		end++;
+		break;
+	default:
+		return -1;
 	}
 	if (*end != '\0' || n > INT_MAX / mult)
 		return -1;
@@ -382,7 +409,10 @@ static int option_set(struct config *cfg, const struct option *o, const char *va
 			}
 		}
 		{
-			struct { char s[256]; size_t n; } list = { "", 0 };
+			struct {
+				char s[256];
+				size_t n;
+			} list = {"", 0};
 			for (int i = 0; o->values[i] != NULL; i++)
 				list.n += (size_t)snprintf(list.s + list.n, sizeof(list.s) - list.n, "%s%s",
 							   i ? ", " : "", o->values[i]);
@@ -505,11 +535,11 @@ const struct route *config_route(const struct config *cfg, const char *domain)
 struct load_ctx {
 	struct config *cfg;
 	char *error;
-	char *key;          /* "[section] key" of the error, or NULL */
-	int line;           /* lines read so far */
+	char *key; /* "[section] key" of the error, or NULL */
+	int line;  /* lines read so far */
 	int error_line;
-	FILE *file;         /* read from the file, or ... */
-	const char *text;   /* ... from text */
+	FILE *file;       /* read from the file, or ... */
+	const char *text; /* ... from text */
 };
 
 static void set_error(struct load_ctx *ctx, char *key, char *error)
@@ -635,7 +665,7 @@ int config_load(struct config *cfg, const char *path, char **error_r)
 		return 0;
 	}
 	cfg->file = xstrdup(path);
-	struct load_ctx ctx = { .cfg = cfg };
+	struct load_ctx ctx = {.cfg = cfg};
 	ctx.file = fopen(path, "r");
 	if (ctx.file == NULL) {
 		*error_r = xasprintf("%s: cannot open: %s", path, strerror(errno));
@@ -654,7 +684,7 @@ int config_load(struct config *cfg, const char *path, char **error_r)
 int config_load_string(struct config *cfg, const char *text, const char *name, char **error_r)
 {
 	config_defaults(cfg);
-	struct load_ctx ctx = { .cfg = cfg, .text = text };
+	struct load_ctx ctx = {.cfg = cfg, .text = text};
 	int rc = ini_parse_stream(config_reader, &ctx, config_ini_cb, &ctx);
 	if (finish_load(&ctx, rc, name, error_r) < 0) {
 		config_free(cfg);

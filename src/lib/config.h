@@ -40,14 +40,14 @@ enum bare_newline { BARE_NEWLINE_REJECT, BARE_NEWLINE_NORMALIZE };
 enum tls_policy { TLS_POLICY_NONE, TLS_POLICY_MAY, TLS_POLICY_ENCRYPT, TLS_POLICY_VERIFY };
 
 struct config {
-	char *file;           /* the file read, or NULL for the embedded default */
+	char *file; /* the file read, or NULL for the embedded default */
 	/* [server] */
 	char *data_dir;
 	char *user;
-	int workers;          /* 0: one per core */
+	int workers;    /* 0: one per core */
 	int watchdog;   /* seconds a child's loop may be silent; 0: no watchdog */
-	char *hostname;       /* "" until config_finish() fills in gethostname() */
-	int log_level;        /* enum log_level */
+	char *hostname; /* "" until config_finish() fills in gethostname() */
+	int log_level;  /* enum log_level */
 	/* [limits] */
 	int max_connections;
 	int max_connections_per_ip;
@@ -55,14 +55,14 @@ struct config {
 	int max_recipients;
 	int max_errors;
 	int max_auth_failures;
-	int auth_failure_delay;   /* seconds */
-	int auth_penalty_ip_failures;       /* auth/auth_penalty.h; 0: off */
-	int auth_penalty_account_failures;  /* 0: off */
-	int auth_penalty_window;            /* seconds */
-	int auth_penalty_lockout;           /* seconds */
-	int auth_penalty_max_delay;         /* seconds */
-	int auth_penalty_entries;           /* read at start only */
-	int smtp_timeout;         /* seconds */
+	int auth_failure_delay;            /* seconds */
+	int auth_penalty_ip_failures;      /* auth/auth_penalty.h; 0: off */
+	int auth_penalty_account_failures; /* 0: off */
+	int auth_penalty_window;           /* seconds */
+	int auth_penalty_lockout;          /* seconds */
+	int auth_penalty_max_delay;        /* seconds */
+	int auth_penalty_entries;          /* read at start only */
+	int smtp_timeout;                  /* seconds */
 	/* listeners */
 	struct listen_addr smtp_listen;
 	struct listen_addr submission_listen;
@@ -72,10 +72,10 @@ struct config {
 	struct listen_addr imap_listen;
 	struct listen_addr imaps_listen;
 	/* [smtp] */
-	int bare_newline;         /* enum bare_newline */
-	char *postmaster;         /* "" = first user of the domain */
+	int bare_newline; /* enum bare_newline */
+	char *postmaster; /* "" = first user of the domain */
 	/* [auth] */
-	int plaintext_auth;       /* enum plaintext_auth */
+	int plaintext_auth; /* enum plaintext_auth */
 	/* [tls] */
 	char *tls_cert;
 	char *tls_key;
@@ -85,21 +85,21 @@ struct config {
 	int imap_timeout;
 	int imap_max_connections_per_user;
 	/* [queue] */
-	int queue_lifetime;        /* seconds */
+	int queue_lifetime;                  /* seconds */
 	struct config_durations queue_retry; /* delays between attempts */
 	int queue_max_per_domain;
 	int queue_max_connections;
-	int queue_max_received;    /* loop detection */
+	int queue_max_received; /* loop detection */
 	/* [relay] */
 	struct host_port relayhost; /* without a port: 465 with implicit_tls, else 25 */
 	char *relay_user;
 	char *relay_password;
-	int relay_tls;             /* enum tls_policy (smarthost) */
+	int relay_tls; /* enum tls_policy (smarthost) */
 	int relay_implicit_tls;
-	int outbound_tls;          /* enum tls_policy for MX delivery */
-	int relay_mx_port;         /* port of MX hosts (25; tests change it) */
+	int outbound_tls;  /* enum tls_policy for MX delivery */
+	int relay_mx_port; /* port of MX hosts (25; tests change it) */
 	/* [dns] */
-	char *dns_resolver;        /* "" = system resolv.conf */
+	char *dns_resolver; /* "" = system resolv.conf */
 	/* [routes] domain = host:port */
 	struct route *routes;
 	size_t routes_count;

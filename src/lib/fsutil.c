@@ -147,7 +147,7 @@ int fs_read_file(const char *path, char **data_r, size_t *len_r, char **error_r)
 int fs_mkdir_p(const char *path, mode_t mode, char **error_r)
 {
 	char *copy = xstrdup(path);
-	for (char *p = copy + 1; ; p++) {
+	for (char *p = copy + 1;; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
 		char saved = *p;

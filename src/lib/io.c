@@ -35,8 +35,8 @@
 
 struct io {
 	struct event_base *base;
-	struct bufferevent *bev;       /* topmost layer: read and write here */
-	struct bufferevent *sock;      /* the socket layer at the bottom */
+	struct bufferevent *bev;  /* topmost layer: read and write here */
+	struct bufferevent *sock; /* the socket layer at the bottom */
 	struct evbuffer_cb_entry *sock_cb;
 	io_callback *cb;
 	void *ctx;
@@ -50,7 +50,7 @@ struct io {
 	size_t drained_low;
 	int timeout;
 	bool connecting, tls_handshaking, closing, skipping_line, paused;
-	bool congested; /* output above IO_OUTPUT_HIGH: see above */
+	bool congested;                 /* output above IO_OUTPUT_HIGH: see above */
 	struct evbuffer_iovec reserved; /* io_output_reserve() */
 	char error[160];
 	/* deflate state (RFC 4978) */
@@ -207,7 +207,7 @@ static void io_attach(struct io *io, struct bufferevent *bev)
 	io->bev = bev;
 	bufferevent_setcb(bev, io_read_cb, io_write_cb, io_event_cb, io);
 	if (io->timeout > 0) {
-		struct timeval tv = { io->timeout, 0 };
+		struct timeval tv = {io->timeout, 0};
 		bufferevent_set_timeouts(bev, &tv, &tv);
 	}
 	bufferevent_setwatermark(bev, EV_READ, 0, IO_INPUT_HIGH);
@@ -305,8 +305,8 @@ struct io *io_new(struct event_base *base, int fd, io_callback *cb, void *ctx)
 	return io;
 }
 
-struct io *io_connect(struct event_base *base, const struct sockaddr *sa, socklen_t salen,
-		      io_callback *cb, void *ctx)
+struct io *io_connect(struct event_base *base, const struct sockaddr *sa, socklen_t salen, io_callback *cb,
+		      void *ctx)
 {
 	struct io *io = io_alloc(base, cb, ctx);
 	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
@@ -365,7 +365,7 @@ void io_set_callback(struct io *io, io_callback *cb, void *ctx)
 void io_set_timeout(struct io *io, int seconds)
 {
 	io->timeout = seconds;
-	struct timeval tv = { seconds, 0 };
+	struct timeval tv = {seconds, 0};
 	bufferevent_set_timeouts(io->bev, seconds > 0 ? &tv : NULL, seconds > 0 ? &tv : NULL);
 }
 
@@ -377,8 +377,8 @@ static int io_push_tls(struct io *io, SSL *ssl, enum bufferevent_ssl_state state
 	evbuffer_drain(in, discarded);
 	/* Filters below the top write through libevent's write events. */
 	io_direct_stop(io);
-	struct bufferevent *tls = bufferevent_openssl_filter_new(io->base, io->bev, ssl, state,
-								 BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *tls =
+	    bufferevent_openssl_filter_new(io->base, io->bev, ssl, state, BEV_OPT_CLOSE_ON_FREE);
 	if (tls == NULL) {
 		SSL_free(ssl);
 		snprintf(io->error, sizeof(io->error), "cannot start TLS");
@@ -440,12 +440,13 @@ SSL *io_ssl(const struct io *io)
 
 /* ---- deflate layer (RFC 4978): raw deflate both ways, flushed per write. */
 
-static enum bufferevent_filter_result zfilter(struct evbuffer *src, struct evbuffer *dst,
-					      z_stream *z, bool inflating, enum bufferevent_flush_mode mode)
+static enum bufferevent_filter_result zfilter(struct evbuffer *src, struct evbuffer *dst, z_stream *z,
+					      bool inflating, enum bufferevent_flush_mode mode)
 {
 	while (evbuffer_get_length(src) > 0 || (!inflating && mode != BEV_NORMAL)) {
 		size_t inlen = evbuffer_get_length(src);
-		unsigned char *in = inlen ? evbuffer_pullup(src, (ssize_t)(inlen > 65536 ? 65536 : inlen)) : NULL;
+		unsigned char *in =
+		    inlen ? evbuffer_pullup(src, (ssize_t)(inlen > 65536 ? 65536 : inlen)) : NULL;
 		size_t take = inlen > 65536 ? 65536 : inlen;
 		struct evbuffer_iovec v;
 		if (evbuffer_reserve_space(dst, 16384, &v, 1) < 1)
@@ -466,15 +467,16 @@ static enum bufferevent_filter_result zfilter(struct evbuffer *src, struct evbuf
 	return BEV_OK;
 }
 
-static enum bufferevent_filter_result zin_filter(struct evbuffer *src, struct evbuffer *dst,
-						 ev_ssize_t limit, enum bufferevent_flush_mode mode, void *arg)
+static enum bufferevent_filter_result zin_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+						 enum bufferevent_flush_mode mode, void *arg)
 {
 	struct io *io = arg;
 	return zfilter(src, dst, io->zin, true, mode);
 }
 
 static enum bufferevent_filter_result zout_filter(struct evbuffer *src, struct evbuffer *dst,
-						  ev_ssize_t limit, enum bufferevent_flush_mode mode, void *arg)
+						  ev_ssize_t limit, enum bufferevent_flush_mode mode,
+						  void *arg)
 {
 	struct io *io = arg;
 	if (evbuffer_get_length(src) == 0)
@@ -490,8 +492,8 @@ int io_start_deflate(struct io *io)
 	if (inflateInit2(io->zin, -15) != Z_OK ||
 	    deflateInit2(io->zout, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 		return -1;
-	struct bufferevent *z = bufferevent_filter_new(io->bev, zin_filter, zout_filter,
-						       BEV_OPT_CLOSE_ON_FREE, NULL, io);
+	struct bufferevent *z =
+	    bufferevent_filter_new(io->bev, zin_filter, zout_filter, BEV_OPT_CLOSE_ON_FREE, NULL, io);
 	if (z == NULL)
 		return -1;
 	bufferevent_setwatermark(io->bev, EV_WRITE, 0, IO_LOWER_HIGH);

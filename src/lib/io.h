@@ -17,14 +17,14 @@ struct event_base;
 struct io;
 
 enum io_event {
-	IO_EVENT_INPUT,      /* new bytes are in the input buffer */
-	IO_EVENT_DRAINED,    /* output fell to the low-water mark (io_want_drained) */
-	IO_EVENT_CONNECTED,  /* io_connect() finished */
-	IO_EVENT_TLS_DONE,   /* TLS handshake finished (server or client) */
-	IO_EVENT_TIMEOUT,    /* nothing read (or written) within the timeout */
-	IO_EVENT_EOF,        /* the peer closed the connection */
-	IO_EVENT_ERROR,      /* socket or TLS failure: io_error() says which */
-	IO_EVENT_CLOSED,     /* io_close_after_flush() finished sending */
+	IO_EVENT_INPUT,     /* new bytes are in the input buffer */
+	IO_EVENT_DRAINED,   /* output fell to the low-water mark (io_want_drained) */
+	IO_EVENT_CONNECTED, /* io_connect() finished */
+	IO_EVENT_TLS_DONE,  /* TLS handshake finished (server or client) */
+	IO_EVENT_TIMEOUT,   /* nothing read (or written) within the timeout */
+	IO_EVENT_EOF,       /* the peer closed the connection */
+	IO_EVENT_ERROR,     /* socket or TLS failure: io_error() says which */
+	IO_EVENT_CLOSED,    /* io_close_after_flush() finished sending */
 };
 
 typedef void io_callback(struct io *io, enum io_event event, void *ctx);
@@ -32,8 +32,8 @@ typedef void io_callback(struct io *io, enum io_event event, void *ctx);
 /* Wraps an accepted (or connected) socket; takes ownership of fd. */
 struct io *io_new(struct event_base *base, int fd, io_callback *cb, void *ctx);
 /* Starts a non-blocking connect; IO_EVENT_CONNECTED or IO_EVENT_ERROR follows. */
-struct io *io_connect(struct event_base *base, const struct sockaddr *sa, socklen_t salen,
-		      io_callback *cb, void *ctx);
+struct io *io_connect(struct event_base *base, const struct sockaddr *sa, socklen_t salen, io_callback *cb,
+		      void *ctx);
 /* Frees the io and closes the socket.  Safe inside the io's own callback. */
 void io_free(struct io **io);
 void io_set_callback(struct io *io, io_callback *cb, void *ctx);

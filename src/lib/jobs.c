@@ -29,7 +29,7 @@ static struct {
 	bool stopping;
 	int pipe[2];
 	struct event *ev;
-} jobs = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+} jobs = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 static void *jobs_thread(void *arg)
 {

@@ -11,9 +11,9 @@
 
 static enum log_level min_level = LOG_INFO;
 static char log_role[32] = "postoffice";
-static long log_pid;     /* cached: set again by log_set_role() after fork */
+static long log_pid; /* cached: set again by log_set_role() after fork */
 
-static const char *const level_names[] = { "debug", "info", "warn", "error" };
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void log_init(const char *role, enum log_level level)
 {
@@ -41,9 +41,8 @@ static void log_write(enum log_level level, const char *fmt, va_list ap)
 	struct tm tm;
 	localtime_r(&tv.tv_sec, &tm);
 	size_t n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ld %s[%ld]: %s: ",
-			      (long)tv.tv_usec / 1000, log_role, log_pid ? log_pid : (long)getpid(),
-			      level_names[level]);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ld %s[%ld]: %s: ", (long)tv.tv_usec / 1000,
+			      log_role, log_pid ? log_pid : (long)getpid(), level_names[level]);
 	if (n < sizeof(line)) {
 		int m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 		if (m > 0)
@@ -58,13 +57,13 @@ static void log_write(enum log_level level, const char *fmt, va_list ap)
 	errno = saved;
 }
 
-#define LOG_FN(name, level)                        \
-	void name(const char *fmt, ...)            \
-	{                                          \
-		va_list ap;                        \
-		va_start(ap, fmt);                 \
-		log_write(level, fmt, ap);         \
-		va_end(ap);                        \
+#define LOG_FN(name, level)                                                                                  \
+	void name(const char *fmt, ...)                                                                      \
+	{                                                                                                    \
+		va_list ap;                                                                                  \
+		va_start(ap, fmt);                                                                           \
+		log_write(level, fmt, ap);                                                                   \
+		va_end(ap);                                                                                  \
 	}
 LOG_FN(log_debug, LOG_DEBUG)
 LOG_FN(log_info, LOG_INFO)

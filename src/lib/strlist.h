@@ -9,7 +9,10 @@ struct strlist {
 	size_t count, cap;
 };
 
-#define STRLIST_INIT { NULL, 0, 0 }
+#define STRLIST_INIT                                                                                         \
+	{                                                                                                    \
+		NULL, 0, 0                                                                                   \
+	}
 
 /* Appends a copy of s. */
 void strlist_add(struct strlist *l, const char *s);

@@ -84,8 +84,8 @@ static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, c
 		free(tmp);
 		return -1;
 	}
-	int ok = key != NULL ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
-			     : PEM_write_X509(f, cert);
+	int ok =
+	    key != NULL ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, cert);
 	if (!ok || fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		*error_r = ssl_error(tmp);
 		fclose(f);

@@ -19,7 +19,7 @@ char *xvasprintf(const char *fmt, va_list ap);
    once: one per session, transaction or parsed message. */
 struct pool;
 struct pool *pool_create(size_t chunk_size);
-void *pool_alloc(struct pool *pool, size_t size);      /* zeroed, 16-aligned */
+void *pool_alloc(struct pool *pool, size_t size); /* zeroed, 16-aligned */
 char *pool_strdup(struct pool *pool, const char *s);
 char *pool_strndup(struct pool *pool, const char *s, size_t n);
 void *pool_memdup(struct pool *pool, const void *p, size_t n);

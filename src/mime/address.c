@@ -10,9 +10,9 @@ enum tok_type { TOK_END, TOK_ATOM, TOK_QUOTED, TOK_LITERAL, TOK_SPECIAL };
 
 struct lexer {
 	const char *s, *end;
-	struct buf text;      /* the token's text (unquoted) */
-	struct buf comment;   /* the last comment's text */
-	int space_before;     /* whitespace or comment before the token */
+	struct buf text;    /* the token's text (unquoted) */
+	struct buf comment; /* the last comment's text */
+	int space_before;   /* whitespace or comment before the token */
 	char special;
 };
 
@@ -323,7 +323,7 @@ static int parse_one(struct aparser *ap)
 
 struct mime_address *mime_address_parse(struct pool *pool, const char *value, size_t len)
 {
-	struct aparser ap = { .pool = pool };
+	struct aparser ap = {.pool = pool};
 	ap.lx.s = value;
 	ap.lx.end = value + len;
 	ap.tail = &ap.head;

@@ -13,9 +13,9 @@ struct pool;
 enum mime_address_flags {
 	MIME_ADDR_GROUP_START = 1 << 0, /* name is the group's display name */
 	MIME_ADDR_GROUP_END = 1 << 1,
-	MIME_ADDR_NO_DOMAIN = 1 << 2,   /* "user" alone, or "<>" */
-	MIME_ADDR_QUOTED = 1 << 3,      /* local part was a quoted string */
-	MIME_ADDR_INVALID = 1 << 4,     /* repaired from broken syntax */
+	MIME_ADDR_NO_DOMAIN = 1 << 2, /* "user" alone, or "<>" */
+	MIME_ADDR_QUOTED = 1 << 3,    /* local part was a quoted string */
+	MIME_ADDR_INVALID = 1 << 4,   /* repaired from broken syntax */
 };
 
 struct mime_address {
@@ -24,10 +24,10 @@ struct mime_address {
 	   kept (IMAP ENVELOPE wants it so); NULL when none.  A comment after
 	   the address is used when there is no phrase. */
 	const char *name;
-	const char *route;   /* obsolete "@a,@b", NULL when none */
-	const char *local;   /* local part, unquoted; "" when missing */
-	const char *domain;  /* NULL when missing */
-	unsigned int flags;  /* enum mime_address_flags */
+	const char *route;  /* obsolete "@a,@b", NULL when none */
+	const char *local;  /* local part, unquoted; "" when missing */
+	const char *domain; /* NULL when missing */
+	unsigned int flags; /* enum mime_address_flags */
 };
 
 /* Parses a raw (possibly folded) address list value.  Never fails: broken

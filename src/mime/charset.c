@@ -17,22 +17,22 @@
 static const struct {
 	const char *label, *name;
 } charset_aliases[] = {
-	{ "iso-8859-1", "WINDOWS-1252" },
-	{ "latin1", "WINDOWS-1252" },
-	{ "us-ascii", "WINDOWS-1252" },
-	{ "ascii", "WINDOWS-1252" },
-	{ "ks_c_5601-1987", "CP949" },
-	{ "gb2312", "GB18030" },
-	{ "gbk", "GB18030" },
-	{ "x-gbk", "GB18030" },
-	{ "utf8", "UTF-8" },
-	{ "x-unknown", "WINDOWS-1252" },
-	{ "unknown-8bit", "WINDOWS-1252" },
-	{ "x-user-defined", "WINDOWS-1252" },
-	{ "cp1252", "WINDOWS-1252" },
-	{ "shift-jis", "SHIFT_JIS" },
-	{ "x-sjis", "SHIFT_JIS" },
-	{ "iso-2022-jp-3", "ISO-2022-JP" },
+    {"iso-8859-1", "WINDOWS-1252"},
+    {"latin1", "WINDOWS-1252"},
+    {"us-ascii", "WINDOWS-1252"},
+    {"ascii", "WINDOWS-1252"},
+    {"ks_c_5601-1987", "CP949"},
+    {"gb2312", "GB18030"},
+    {"gbk", "GB18030"},
+    {"x-gbk", "GB18030"},
+    {"utf8", "UTF-8"},
+    {"x-unknown", "WINDOWS-1252"},
+    {"unknown-8bit", "WINDOWS-1252"},
+    {"x-user-defined", "WINDOWS-1252"},
+    {"cp1252", "WINDOWS-1252"},
+    {"shift-jis", "SHIFT_JIS"},
+    {"x-sjis", "SHIFT_JIS"},
+    {"iso-2022-jp-3", "ISO-2022-JP"},
 };
 
 int mime_charset_is_utf8(const char *charset)

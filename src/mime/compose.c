@@ -38,7 +38,7 @@ struct mime_compose {
 	time_t date;
 	int has_date;
 	unsigned int boundary_seq;
-	char token[17];   /* random hex shared by boundaries and ids */
+	char token[17]; /* random hex shared by boundaries and ids */
 };
 
 static void random_hex(char *out, size_t n)
@@ -158,7 +158,8 @@ static const char *compose_domain(struct mime_compose *c)
 		while (a != NULL && a->domain == NULL)
 			a = a->next;
 		const char *ascii, *error;
-		if (a != NULL && a->domain[0] != '\0' && mime_domain_to_ascii(pool, a->domain, &ascii, &error) == 0)
+		if (a != NULL && a->domain[0] != '\0' &&
+		    mime_domain_to_ascii(pool, a->domain, &ascii, &error) == 0)
 			c->domain = xstrdup(ascii);
 		pool_destroy(&pool);
 	}
@@ -279,7 +280,7 @@ static void write_2231_param(struct buf *out, const char *pname, const char *val
 		    strchr("!#$&+-.^_`|~", *p) != NULL) {
 			buf_append_char(&pct, (char)*p);
 		} else {
-			char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+			char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
 			buf_append(&pct, e, 3);
 		}
 	}
@@ -296,7 +297,8 @@ static void write_2231_param(struct buf *out, const char *pname, const char *val
 			n -= 1;
 		else if (off + n < pct.len && n >= 2 && pct.data[off + n - 2] == '%')
 			n -= 2;
-		buf_printf(out, ";\r\n %s*%u*=%s%.*s", pname, sec, sec == 0 ? "utf-8''" : "", (int)n, pct.data + off);
+		buf_printf(out, ";\r\n %s*%u*=%s%.*s", pname, sec, sec == 0 ? "utf-8''" : "", (int)n,
+			   pct.data + off);
 		off += n;
 	}
 	buf_free(&pct);
@@ -342,8 +344,8 @@ static void write_file_part(struct buf *out, const struct compose_file *f, int i
 }
 
 /* "Content-Type: multipart/SUB; boundary=..." and the boundary back. */
-static void multipart_begin(struct mime_compose *c, struct buf *out, const char *subtype, char *b, size_t bsize,
-			    const char *extra)
+static void multipart_begin(struct mime_compose *c, struct buf *out, const char *subtype, char *b,
+			    size_t bsize, const char *extra)
 {
 	next_boundary(c, b, bsize);
 	buf_printf(out, "Content-Type: multipart/%s;%s\r\n boundary=\"%s\"\r\n\r\n", subtype, extra, b);

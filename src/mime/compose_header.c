@@ -10,7 +10,7 @@
 #include <strings.h>
 
 static const char *const address_fields[] = {
-	"From", "To", "Cc", "Bcc", "Reply-To", "Sender", "Resent-From", "Resent-To", "Resent-Cc",
+    "From", "To", "Cc", "Bcc", "Reply-To", "Sender", "Resent-From", "Resent-To", "Resent-Cc",
 };
 
 static size_t column(const struct buf *out)

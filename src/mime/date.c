@@ -7,9 +7,9 @@
 #include <strings.h>
 
 static const char *const month_names[] = {
-	"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 };
-static const char *const day_names[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+static const char *const day_names[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 
 void mime_date_format(struct buf *out, time_t t)
 {
@@ -72,8 +72,8 @@ static int dzone(struct dcursor *c, int *minutes_r)
 		const char *name;
 		int hours;
 	} zones[] = {
-		{ "UT", 0 }, { "UTC", 0 }, { "GMT", 0 }, { "Z", 0 }, { "EST", -5 }, { "EDT", -4 },
-		{ "CST", -6 }, { "CDT", -5 }, { "MST", -7 }, { "MDT", -6 }, { "PST", -8 }, { "PDT", -7 },
+	    {"UT", 0},   {"UTC", 0},  {"GMT", 0},  {"Z", 0},    {"EST", -5}, {"EDT", -4},
+	    {"CST", -6}, {"CDT", -5}, {"MST", -7}, {"MDT", -6}, {"PST", -8}, {"PDT", -7},
 	};
 	*minutes_r = 0;
 	if (c->s < c->end && (*c->s == '+' || *c->s == '-')) {
@@ -86,7 +86,7 @@ static int dzone(struct dcursor *c, int *minutes_r)
 	}
 	char w[8];
 	if (dword(c, w, sizeof(w)) == 0)
-		return 0;  /* missing zone: read as UTC */
+		return 0; /* missing zone: read as UTC */
 	for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++)
 		if (!strcasecmp(w, zones[i].name))
 			*minutes_r = zones[i].hours * 60;
@@ -95,13 +95,13 @@ static int dzone(struct dcursor *c, int *minutes_r)
 
 int mime_date_parse(const char *s, size_t len, time_t *t_r, int *tz_offset_r)
 {
-	struct dcursor c = { s, s + len };
-	struct tm tm = { 0 };
+	struct dcursor c = {s, s + len};
+	struct tm tm = {0};
 	char w[16];
 	int day, year, h, m, sec = 0, zone;
 	dskip(&c);
 	if (c.s < c.end && !(*c.s >= '0' && *c.s <= '9'))
-		dword(&c, w, sizeof(w));  /* day of week */
+		dword(&c, w, sizeof(w)); /* day of week */
 	dskip(&c);
 	if (dnumber(&c, 2, &day) == 0)
 		return -1;

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 
 const struct mime_limits mime_default_limits = {
-	.max_depth = 100,
-	.max_parts = 10000,
-	.max_header_count = 1000,
-	.max_field_size = 64 * 1024,
-	.max_header_size = 1024 * 1024,
+    .max_depth = 100,
+    .max_parts = 10000,
+    .max_header_count = 1000,
+    .max_field_size = 64 * 1024,
+    .max_header_size = 1024 * 1024,
 };
 
 void mime_limits_resolve(struct mime_limits *dst, const struct mime_limits *src)
@@ -60,11 +60,10 @@ struct header_scan {
 	struct mime_headers *h;
 	struct mime_limits limits;
 	unsigned int cap;
-	struct mime_header_field *cur;  /* field being extended, or NULL */
+	struct mime_header_field *cur; /* field being extended, or NULL */
 };
 
-static void scan_add_field(struct header_scan *s, const char *data, size_t pos,
-			   size_t name_len, size_t colon)
+static void scan_add_field(struct header_scan *s, const char *data, size_t pos, size_t name_len, size_t colon)
 {
 	struct mime_headers *h = s->h;
 	s->cur = NULL;
@@ -138,9 +137,9 @@ static struct mime_headers *headers_scan(struct header_scan *s, const char *data
 		} else if ((name_len = field_name_len(line, llen, &colon)) > 0) {
 			scan_add_field(s, data, pos, name_len, colon);
 		} else if (pos == 0 && llen >= 5 && !memcmp(line, "From ", 5)) {
-			s->cur = NULL;  /* an mbox separator: skip it */
+			s->cur = NULL; /* an mbox separator: skip it */
 		} else {
-			break;  /* not a header line: the body starts here */
+			break; /* not a header line: the body starts here */
 		}
 		scan_end_line(s, data, le);
 		if (nl != NULL) {
@@ -158,7 +157,7 @@ struct mime_headers *mime_headers_parse_bounded(struct pool *pool, const char *d
 						const struct mime_limits *limits,
 						mime_boundary_check_fn *check, void *ctx)
 {
-	struct header_scan s = { .pool = pool };
+	struct header_scan s = {.pool = pool};
 	mime_limits_resolve(&s.limits, limits);
 	s.h = pool_alloc(pool, sizeof(*s.h));
 	headers_scan(&s, data, len, check, ctx);

@@ -19,13 +19,13 @@ struct mime_limits {
 extern const struct mime_limits mime_default_limits;
 
 struct mime_header_field {
-	const char *name;     /* not NUL-terminated */
+	const char *name; /* not NUL-terminated */
 	size_t name_len;
-	const char *value;    /* raw and folded, after the colon and leading
-			         whitespace, without the final line end */
+	const char *value; /* raw and folded, after the colon and leading
+			      whitespace, without the final line end */
 	size_t value_len;
-	size_t offset;        /* of the field in the parsed buffer */
-	size_t size;          /* of the field including its line end */
+	size_t offset; /* of the field in the parsed buffer */
+	size_t size;   /* of the field including its line end */
 };
 
 enum mime_headers_flags {
@@ -38,10 +38,10 @@ enum mime_headers_flags {
 struct mime_headers {
 	struct mime_header_field *fields;
 	unsigned int count;
-	unsigned int flags;   /* enum mime_headers_flags */
-	size_t size;          /* bytes of the block including the blank line */
-	size_t lines;         /* line ends in the block */
-	size_t bare_lf;       /* LF not preceded by CR (size as CRLF: size + bare_lf) */
+	unsigned int flags; /* enum mime_headers_flags */
+	size_t size;        /* bytes of the block including the blank line */
+	size_t lines;       /* line ends in the block */
+	size_t bare_lf;     /* LF not preceded by CR (size as CRLF: size + bare_lf) */
 };
 
 /* Parses the header block at data (len bytes) into the pool.  The block
@@ -79,8 +79,8 @@ struct mime_header_parser *mime_header_parser_create(const struct mime_limits *l
    the number of bytes of this chunk that belong to it), 0 when more input
    is needed (all of it was used), -1 when a limit was exceeded (*error_r is
    static text).  Call mime_header_parser_finish() at end of input. */
-int mime_header_parser_feed(struct mime_header_parser *p, const void *data, size_t len,
-			    size_t *used_r, const char **error_r);
+int mime_header_parser_feed(struct mime_header_parser *p, const void *data, size_t len, size_t *used_r,
+			    const char **error_r);
 /* Parses what was collected (after feed returned 1, or at end of input).
    The result lives in pool and points into the parser's copy, which stays
    valid until mime_header_parser_destroy(). */

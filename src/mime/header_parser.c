@@ -8,8 +8,8 @@
 struct mime_header_parser {
 	struct mime_limits limits;
 	struct buf data;
-	size_t line_start;   /* offset of the incomplete line in data */
-	size_t field_size;   /* bytes of the current field so far */
+	size_t line_start; /* offset of the incomplete line in data */
+	size_t field_size; /* bytes of the current field so far */
 	unsigned int fields;
 	int done;
 };
@@ -46,8 +46,8 @@ static int parser_line(struct mime_header_parser *p, const char **error_r)
 	return 0;
 }
 
-int mime_header_parser_feed(struct mime_header_parser *p, const void *data, size_t len,
-			    size_t *used_r, const char **error_r)
+int mime_header_parser_feed(struct mime_header_parser *p, const void *data, size_t len, size_t *used_r,
+			    const char **error_r)
 {
 	const char *s = data;
 	size_t i = 0;

@@ -72,7 +72,8 @@ static const char *hvalue(struct buf *tmp, const struct mime_headers *h, const c
 	return buf_cstr(tmp);
 }
 
-static void envelope_string(struct buf *out, const struct mime_headers *h, const char *name, unsigned int flags)
+static void envelope_string(struct buf *out, const struct mime_headers *h, const char *name,
+			    unsigned int flags)
 {
 	struct buf tmp = BUF_INIT;
 	const char *v = hvalue(&tmp, h, name);
@@ -108,7 +109,8 @@ static void envelope_address(struct buf *out, const struct mime_address *a, unsi
 }
 
 /* Appends the address list; returns 0 when it was NIL (absent/empty). */
-static int envelope_addresses(struct buf *out, const struct mime_headers *h, const char *name, unsigned int flags)
+static int envelope_addresses(struct buf *out, const struct mime_headers *h, const char *name,
+			      unsigned int flags)
 {
 	const struct mime_header_field *f = mime_headers_find(h, name);
 	if (f == NULL)
@@ -137,14 +139,14 @@ void mime_imap_envelope(struct buf *out, const struct mime_headers *h, unsigned 
 		buf_append_str(out, "NIL");
 	char *from = xstrndup(out->data + from_start, out->len - from_start);
 	/* Sender and Reply-To default to From (RFC 3501 7.4.2). */
-	static const char *const defaulted[] = { "Sender", "Reply-To" };
+	static const char *const defaulted[] = {"Sender", "Reply-To"};
 	for (size_t i = 0; i < N_ELEMENTS(defaulted); i++) {
 		buf_append_char(out, ' ');
 		if (!envelope_addresses(out, h, defaulted[i], flags))
 			buf_append_str(out, from);
 	}
 	free(from);
-	static const char *const lists[] = { "To", "Cc", "Bcc" };
+	static const char *const lists[] = {"To", "Cc", "Bcc"};
 	for (size_t i = 0; i < N_ELEMENTS(lists); i++) {
 		buf_append_char(out, ' ');
 		if (!envelope_addresses(out, h, lists[i], flags))
@@ -175,13 +177,15 @@ static void body_params(struct buf *out, const struct mime_params *ps, unsigned 
 	buf_append_char(out, ')');
 }
 
-static void header_nstring(struct buf *out, const struct mime_part *part, const char *name, unsigned int flags)
+static void header_nstring(struct buf *out, const struct mime_part *part, const char *name,
+			   unsigned int flags)
 {
 	envelope_string(out, part->headers, name, flags);
 }
 
 /* body-fld-dsp: ("type" params) or NIL. */
-static void body_disposition(struct buf *out, struct pool *pool, const struct mime_part *part, unsigned int flags)
+static void body_disposition(struct buf *out, struct pool *pool, const struct mime_part *part,
+			     unsigned int flags)
 {
 	struct mime_disposition d;
 	if (mime_part_disposition(pool, part, &d) < 0) {
@@ -225,7 +229,8 @@ static void body_language(struct buf *out, const struct mime_part *part, unsigne
 }
 
 /* [SP dsp SP lang SP loc] after the type-specific extension. */
-static void body_ext_common(struct buf *out, struct pool *pool, const struct mime_part *part, unsigned int flags)
+static void body_ext_common(struct buf *out, struct pool *pool, const struct mime_part *part,
+			    unsigned int flags)
 {
 	buf_append_char(out, ' ');
 	body_disposition(out, pool, part, flags);
@@ -270,7 +275,8 @@ static void body_fields(struct buf *out, const struct mime_part *part, unsigned 
 	buf_append_char(out, ' ');
 	header_nstring(out, part, "Content-Description", flags);
 	buf_append_char(out, ' ');
-	const char *enc = part->encoding_name != NULL && part->encoding_name[0] != '\0' ? part->encoding_name : "7bit";
+	const char *enc =
+	    part->encoding_name != NULL && part->encoding_name[0] != '\0' ? part->encoding_name : "7bit";
 	nstr(out, enc, flags);
 	buf_printf(out, " %zu", part->body.vsize);
 }

@@ -179,7 +179,7 @@ static int raw_params_read(struct pool *pool, struct cursor *c, struct raw_param
 		else
 			read_unquoted(c, &rp->value);
 		if (count >= 1000)
-			break;  /* hard limit on parameters */
+			break; /* hard limit on parameters */
 	}
 	*rps_r = rps;
 	return count;
@@ -197,8 +197,8 @@ static void percent_decode(struct buf *out, const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		int h1, h2;
-		if (s[i] == '%' && i + 2 < n &&
-		    (h1 = hexval((unsigned char)s[i + 1])) >= 0 && (h2 = hexval((unsigned char)s[i + 2])) >= 0) {
+		if (s[i] == '%' && i + 2 < n && (h1 = hexval((unsigned char)s[i + 1])) >= 0 &&
+		    (h2 = hexval((unsigned char)s[i + 2])) >= 0) {
 			buf_append_char(out, (char)(h1 << 4 | h2));
 			i += 2;
 		} else {
@@ -215,7 +215,7 @@ static void percent_encode(struct buf *out, const char *s, size_t n)
 		if (is_token_char(ch) && ch != '*' && ch != '\'' && ch != '%') {
 			buf_append_char(out, (char)ch);
 		} else {
-			char e[3] = { '%', hex[ch >> 4], hex[ch & 15] };
+			char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
 			buf_append(out, e, 3);
 		}
 	}
@@ -308,8 +308,8 @@ static int section_cmp(const void *a, const void *b)
 }
 
 /* Merges the sections of rps[first]'s name into p; marks them used. */
-static void param_merge(struct pool *pool, struct mime_param *p, struct raw_param *rps, int count,
-			int first, char *used)
+static void param_merge(struct pool *pool, struct mime_param *p, struct raw_param *rps, int count, int first,
+			char *used)
 {
 	struct raw_param *rp = &rps[first];
 	used[first] = 1;
@@ -321,7 +321,7 @@ static void param_merge(struct pool *pool, struct mime_param *p, struct raw_para
 	int n = 0;
 	secs[n++] = rp;
 	if (rp->section < 0) {
-		rp->section = 0;  /* "name*=" alone is section 0 */
+		rp->section = 0; /* "name*=" alone is section 0 */
 	} else {
 		for (int j = first + 1; j < count; j++) {
 			if (!used[j] && rps[j].section >= 0 && !strcmp(rps[j].name, rp->name)) {
@@ -364,14 +364,13 @@ static void params_parse_cursor(struct pool *pool, struct cursor *c, struct mime
 
 void mime_params_parse(struct pool *pool, const char *value, size_t len, struct mime_params *params_r)
 {
-	struct cursor c = { value, value + len };
+	struct cursor c = {value, value + len};
 	params_parse_cursor(pool, &c, params_r);
 }
 
-int mime_content_type_parse(struct pool *pool, const char *value, size_t len,
-			    struct mime_content_type *ct_r)
+int mime_content_type_parse(struct pool *pool, const char *value, size_t len, struct mime_content_type *ct_r)
 {
-	struct cursor c = { value, value + len };
+	struct cursor c = {value, value + len};
 	int ret = -1;
 	skip_cfws(&c);
 	size_t n = token_len(&c);
@@ -397,10 +396,9 @@ int mime_content_type_parse(struct pool *pool, const char *value, size_t len,
 	return ret;
 }
 
-int mime_disposition_parse(struct pool *pool, const char *value, size_t len,
-			   struct mime_disposition *d_r)
+int mime_disposition_parse(struct pool *pool, const char *value, size_t len, struct mime_disposition *d_r)
 {
-	struct cursor c = { value, value + len };
+	struct cursor c = {value, value + len};
 	skip_cfws(&c);
 	size_t n = token_len(&c);
 	d_r->type = n > 0 ? lower_dup(pool, c.s, n) : NULL;

@@ -15,7 +15,7 @@
 
 struct pcursor {
 	const char *s, *end;
-	unsigned int flags;     /* enum mime_path_parse_flags */
+	unsigned int flags; /* enum mime_path_parse_flags */
 	int utf8_seen;
 };
 
@@ -237,7 +237,7 @@ static int parse_mailbox(struct pool *pool, struct pcursor *c, struct mime_path 
 int mime_path_parse(struct pool *pool, const char *in, size_t len, unsigned int flags,
 		    struct mime_path *path_r, size_t *consumed_r, const char **error_r)
 {
-	struct pcursor c = { in, in + len, flags, 0 };
+	struct pcursor c = {in, in + len, flags, 0};
 	memset(path_r, 0, sizeof(*path_r));
 	int angle = len > 0 && in[0] == '<';
 	if (!angle && !(flags & MIME_PATH_ALLOW_NO_ANGLE))
@@ -304,7 +304,7 @@ void mime_path_format(struct buf *out, const struct mime_path *path)
 {
 	buf_append_char(out, '<');
 	if (!(path->flags & MIME_PATH_NULL)) {
-		struct mime_address a = { .local = path->local, .domain = path->domain };
+		struct mime_address a = {.local = path->local, .domain = path->domain};
 		mime_address_format_spec(out, &a);
 	}
 	buf_append_char(out, '>');

@@ -26,11 +26,11 @@ enum mime_path_flags {
 };
 
 struct mime_path {
-	const char *local;   /* unquoted ("" for the null path) */
-	const char *domain;  /* as written, literals with brackets; NULL for
-				the null path and Postmaster */
-	const char *route;   /* "@a,@b" or NULL */
-	unsigned int flags;  /* enum mime_path_flags */
+	const char *local;  /* unquoted ("" for the null path) */
+	const char *domain; /* as written, literals with brackets; NULL for
+			       the null path and Postmaster */
+	const char *route;  /* "@a,@b" or NULL */
+	unsigned int flags; /* enum mime_path_flags */
 };
 
 /* RFC 5321 4.5.3.1 limits. */

@@ -8,10 +8,9 @@ static const char hex_upper[] = "0123456789ABCDEF";
 
 /* Hex digit value, or 16 for anything else. */
 static const uint8_t hex_value[256] = {
-	['0'] = 0, ['1'] = 1, ['2'] = 2, ['3'] = 3, ['4'] = 4,
-	['5'] = 5, ['6'] = 6, ['7'] = 7, ['8'] = 8, ['9'] = 9,
-	['A'] = 10, ['B'] = 11, ['C'] = 12, ['D'] = 13, ['E'] = 14, ['F'] = 15,
-	['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13, ['e'] = 14, ['f'] = 15,
+    ['0'] = 0,  ['1'] = 1,  ['2'] = 2,  ['3'] = 3,  ['4'] = 4,  ['5'] = 5,  ['6'] = 6,  ['7'] = 7,
+    ['8'] = 8,  ['9'] = 9,  ['A'] = 10, ['B'] = 11, ['C'] = 12, ['D'] = 13, ['E'] = 14, ['F'] = 15,
+    ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13, ['e'] = 14, ['f'] = 15,
 };
 
 static int is_hex(uint8_t c)
@@ -50,13 +49,13 @@ static void qp_put(struct qp_state *st, const char *s, size_t n)
 
 static void qp_put_escaped(struct qp_state *st, uint8_t c)
 {
-	char e[3] = { '=', hex_upper[c >> 4], hex_upper[c & 15] };
+	char e[3] = {'=', hex_upper[c >> 4], hex_upper[c & 15]};
 	qp_put(st, e, 3);
 }
 
 static void qp_encode_common(struct buf *out, const uint8_t *s, size_t len, int binary)
 {
-	struct qp_state st = { out, 0 };
+	struct qp_state st = {out, 0};
 	buf_reserve(out, len + len / 8 + 8);
 	for (size_t i = 0; i < len; i++) {
 		uint8_t c = s[i];
@@ -68,8 +67,9 @@ static void qp_encode_common(struct buf *out, const uint8_t *s, size_t len, int 
 			st.col = 0;
 			continue;
 		}
-		int at_eol = i + 1 == len ||
-			     (!binary && (s[i + 1] == '\n' || (s[i + 1] == '\r' && i + 2 < len && s[i + 2] == '\n')));
+		int at_eol =
+		    i + 1 == len ||
+		    (!binary && (s[i + 1] == '\n' || (s[i + 1] == '\r' && i + 2 < len && s[i + 2] == '\n')));
 		int escape = !qp_safe(c) || ((c == ' ' || c == '\t') && at_eol);
 		/* The soft break comes first: the character may start a new
 		   line.  A line starting with "." or "From " is escaped: SMTP

@@ -11,10 +11,10 @@
 struct encoded_word {
 	const char *charset;
 	size_t charset_len;
-	char encoding;        /* 'B' or 'Q' */
+	char encoding; /* 'B' or 'Q' */
 	const char *text;
 	size_t text_len;
-	size_t total;         /* length of "=?...?=" */
+	size_t total; /* length of "=?...?=" */
 };
 
 /* Parses an encoded word at s (which starts with "=?").  Returns 0 and
@@ -129,8 +129,8 @@ static void literal_append(struct buf *out, struct pending *pd, const char *s, s
 void mime_2047_decode(struct buf *out, const char *in, size_t len)
 {
 	const char *s = in, *end = in + len, *lit = in;
-	struct pending pd = { BUF_INIT, "" };
-	int prev_word = 0;  /* the last thing emitted was an encoded word */
+	struct pending pd = {BUF_INIT, ""};
+	int prev_word = 0; /* the last thing emitted was an encoded word */
 	buf_reserve(out, len);
 	while (s < end) {
 		const char *eq = memchr(s, '=', (size_t)(end - s));
@@ -167,7 +167,7 @@ void mime_2047_decode(struct buf *out, const char *in, size_t len)
 
 #define MAX_LINE 78
 #define WORD_PREFIX "=?UTF-8?"
-#define WORD_OVERHEAD 12      /* "=?UTF-8?X?" + "?=" */
+#define WORD_OVERHEAD 12 /* "=?UTF-8?X?" + "?=" */
 #define WORD_TEXT_MAX (75 - WORD_OVERHEAD)
 
 struct folder {
@@ -197,8 +197,8 @@ static void fold_put(struct folder *f, const char *tok, size_t n)
 /* RFC 2047 5(3): the characters allowed as themselves in Q in a phrase. */
 static int q_safe(unsigned char c)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '!' || c == '*' || c == '+' || c == '-' || c == '/';
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '!' ||
+	       c == '*' || c == '+' || c == '-' || c == '/';
 }
 
 static size_t q_len(const unsigned char *s, size_t n)
@@ -229,7 +229,7 @@ static void word_emit(struct folder *f, const unsigned char *s, size_t n, int us
 			} else if (q_safe(s[i])) {
 				buf_append_char(&w, (char)s[i]);
 			} else {
-				char e[3] = { '=', hex[s[i] >> 4], hex[s[i] & 15] };
+				char e[3] = {'=', hex[s[i] >> 4], hex[s[i] & 15]};
 				buf_append(&w, e, 3);
 			}
 		}
@@ -300,7 +300,7 @@ static void phrase_quote(struct folder *f, const char *s, size_t n)
 
 void mime_2047_encode(struct buf *out, const char *utf8, size_t len, size_t col, int phrase)
 {
-	struct folder f = { out, col, 1 };
+	struct folder f = {out, col, 1};
 	const unsigned char *s = (const unsigned char *)utf8, *end = s + len;
 	while (s < end && mime_is_space(*s))
 		s++;

@@ -28,9 +28,9 @@ struct tree_ctx {
 	size_t bare;
 	/* set by boundary_match() */
 	int close;
-	unsigned int flags;     /* enum mime_parse_flags */
-	int decoded;            /* data is a decoded message/rfc822 body */
-	size_t *decode_budget;  /* bytes left for decoded bodies */
+	unsigned int flags;    /* enum mime_parse_flags */
+	int decoded;           /* data is a decoded message/rfc822 body */
+	size_t *decode_budget; /* bytes left for decoded bodies */
 };
 
 /* Compares the line (starting with "--") with the open boundaries.
@@ -116,9 +116,8 @@ enum mime_encoding mime_encoding_parse(const char *value, size_t len)
 		const char *name;
 		enum mime_encoding enc;
 	} names[] = {
-		{ "7bit", MIME_ENC_7BIT }, { "8bit", MIME_ENC_8BIT },
-		{ "binary", MIME_ENC_BINARY }, { "base64", MIME_ENC_BASE64 },
-		{ "quoted-printable", MIME_ENC_QP },
+	    {"7bit", MIME_ENC_7BIT},     {"8bit", MIME_ENC_8BIT},           {"binary", MIME_ENC_BINARY},
+	    {"base64", MIME_ENC_BASE64}, {"quoted-printable", MIME_ENC_QP},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(names); i++)
 		if (mime_name_eq(value, len, names[i].name))
@@ -135,7 +134,8 @@ static void part_read_headers(struct tree_ctx *ctx, struct mime_part *part)
 			part->flags |= MIME_PART_CT_INVALID;
 		/* RFC 2046 5.1.5: the default in a digest is message/rfc822. */
 		const struct mime_part *p = part->parent;
-		int digest = p != NULL && (p->flags & MIME_PART_MULTIPART) && !strcmp(p->ct.subtype, "digest");
+		int digest =
+		    p != NULL && (p->flags & MIME_PART_MULTIPART) && !strcmp(p->ct.subtype, "digest");
 		part->ct.type = digest ? "message" : "text";
 		part->ct.subtype = digest ? "rfc822" : "plain";
 	}
@@ -191,7 +191,7 @@ static int parse_multipart(struct tree_ctx *ctx, struct mime_part *part)
 {
 	int own = (int)ctx->nbnd - 1;
 	struct mime_part *last = NULL;
-	int r = scan_to_boundary(ctx);  /* preamble */
+	int r = scan_to_boundary(ctx); /* preamble */
 	for (;;) {
 		if (r != own) {
 			/* End of data or an enclosing boundary: the missing
@@ -259,9 +259,14 @@ static int parse_encoded_message(struct tree_ctx *ctx, struct mime_part *part)
 		memcpy(copy, dec.data, dec.len);
 	copy[dec.len] = '\0';
 	struct tree_ctx sub = {
-		.pool = ctx->pool, .data = copy, .size = dec.len, .limits = ctx->limits,
-		.part_count = ctx->part_count, .flags = ctx->flags, .decoded = 1,
-		.decode_budget = ctx->decode_budget,
+	    .pool = ctx->pool,
+	    .data = copy,
+	    .size = dec.len,
+	    .limits = ctx->limits,
+	    .part_count = ctx->part_count,
+	    .flags = ctx->flags,
+	    .decoded = 1,
+	    .decode_budget = ctx->decode_budget,
 	};
 	buf_free(&dec);
 	sub.bnd = pool_alloc(ctx->pool, (ctx->limits.max_depth + 2) * sizeof(*sub.bnd));
@@ -314,8 +319,9 @@ static int entity_body(struct tree_ctx *ctx, struct mime_part *part)
    boundary line of the stack or the end. */
 static int parse_entity(struct tree_ctx *ctx, struct mime_part *part)
 {
-	struct mime_headers *h = mime_headers_parse_bounded(ctx->pool, ctx->data + ctx->pos, ctx->size - ctx->pos,
-							    &ctx->limits, ctx->nbnd ? header_boundary_check : NULL, ctx);
+	struct mime_headers *h =
+	    mime_headers_parse_bounded(ctx->pool, ctx->data + ctx->pos, ctx->size - ctx->pos, &ctx->limits,
+				       ctx->nbnd ? header_boundary_check : NULL, ctx);
 	part->headers = h;
 	part->header.offset = ctx->pos;
 	part->header.size = h->size;
@@ -354,8 +360,8 @@ struct mime_message *mime_message_parse_flags(const void *data, size_t size, con
 	struct pool *pool = pool_create(8192);
 	struct mime_message *msg = pool_alloc(pool, sizeof(*msg));
 	size_t budget = size < SIZE_MAX / 4 ? 4 * size : size;
-	struct tree_ctx ctx = { .pool = pool, .data = data, .size = size, .flags = flags,
-				.decode_budget = &budget };
+	struct tree_ctx ctx = {
+	    .pool = pool, .data = data, .size = size, .flags = flags, .decode_budget = &budget};
 	mime_limits_resolve(&ctx.limits, limits);
 	ctx.bnd = pool_alloc(pool, (ctx.limits.max_depth + 2) * sizeof(*ctx.bnd));
 	ctx.bnd_len = pool_alloc(pool, (ctx.limits.max_depth + 2) * sizeof(*ctx.bnd_len));

@@ -18,7 +18,7 @@ enum mime_encoding {
 	MIME_ENC_BINARY,
 	MIME_ENC_BASE64,
 	MIME_ENC_QP,
-	MIME_ENC_UNKNOWN,   /* x-uuencode and others: bodies left as they are */
+	MIME_ENC_UNKNOWN, /* x-uuencode and others: bodies left as they are */
 };
 
 /* A byte range of the message.  vsize is the size with every bare LF
@@ -27,7 +27,7 @@ struct mime_span {
 	size_t offset;
 	size_t size;
 	size_t vsize;
-	size_t lines;       /* line ends, plus one for a final partial line */
+	size_t lines; /* line ends, plus one for a final partial line */
 };
 
 enum mime_part_flags {
@@ -63,27 +63,27 @@ enum mime_parse_flags {
 struct mime_part {
 	struct mime_part *parent, *next, *children;
 	unsigned int child_count;
-	unsigned int index;             /* 1-based among its siblings */
+	unsigned int index; /* 1-based among its siblings */
 	unsigned int depth;
-	unsigned int flags;             /* enum mime_part_flags */
+	unsigned int flags; /* enum mime_part_flags */
 	struct mime_headers *headers;
-	struct mime_content_type ct;    /* defaults applied (RFC 2045 5.2,
-					   RFC 2046 5.1.5 for digests) */
-	const char *boundary;           /* multipart only */
+	struct mime_content_type ct; /* defaults applied (RFC 2045 5.2,
+					RFC 2046 5.1.5 for digests) */
+	const char *boundary;        /* multipart only */
 	enum mime_encoding encoding;
-	const char *encoding_name;      /* lowercase as written, NULL when
-					   absent */
-	struct mime_span header;        /* header block with its blank line */
-	struct mime_span body;          /* without the line end that belongs
-					   to the next boundary (RFC 2046 5.1.1) */
-	const char *data;               /* the buffer the spans refer to: the
-					   message's, or a decoded body */
+	const char *encoding_name; /* lowercase as written, NULL when
+				      absent */
+	struct mime_span header;   /* header block with its blank line */
+	struct mime_span body;     /* without the line end that belongs
+				      to the next boundary (RFC 2046 5.1.1) */
+	const char *data;          /* the buffer the spans refer to: the
+				      message's, or a decoded body */
 	size_t data_size;
 };
 
 struct mime_message {
-	struct pool *pool;              /* owns the tree */
-	const char *data;               /* the caller's buffer */
+	struct pool *pool; /* owns the tree */
+	const char *data;  /* the caller's buffer */
 	size_t size;
 	struct mime_part *root;
 	unsigned int part_count;

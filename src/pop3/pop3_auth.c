@@ -34,7 +34,7 @@ struct login_job {
 	struct store *store;
 	struct store_mailbox *inbox;
 	struct store_msg_list msgs;
-	double open_ms;        /* store open + sync + list, for the log */
+	double open_ms; /* store open + sync + list, for the log */
 };
 
 static double now_ms(void)
@@ -61,8 +61,7 @@ static void login_work(void *arg)
 	double start = now_ms();
 	job->store = store_open(maildir, &job->error);
 	free(maildir);
-	if (job->store == NULL ||
-	    store_mailbox_open(job->store, "INBOX", &job->inbox, &job->error) != 1 ||
+	if (job->store == NULL || store_mailbox_open(job->store, "INBOX", &job->inbox, &job->error) != 1 ||
 	    store_mailbox_list(job->inbox, &job->msgs, &job->error) < 0) {
 		if (job->error == NULL)
 			job->error = xstrdup("INBOX missing");
@@ -148,7 +147,7 @@ static void login_done(void *arg)
 	char who[200];
 	log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
 	if (s->core.dead) {
-		login_job_free(job);   /* unlocks and closes what it opened */
+		login_job_free(job); /* unlocks and closes what it opened */
 		s->core.busy = false;
 		session_reap(&s->core);
 		return;
@@ -178,8 +177,7 @@ static void login_done(void *arg)
 	login_job_free(job);
 }
 
-static void login_start(struct pop3_session *s, const char *user, const char *password,
-			const char *method)
+static void login_start(struct pop3_session *s, const char *user, const char *password, const char *method)
 {
 	struct login_job *job = xcalloc(1, sizeof(*job));
 	job->s = s;
@@ -205,7 +203,8 @@ static bool plaintext_ok(struct pop3_session *s)
 {
 	if (service_plaintext_auth_allowed(s->core.ctx, &s->core.conn, s->core.tls))
 		return true;
-	pop3_reply_error(s, "[AUTH] Plaintext authentication disallowed on non-secure connections; use STLS first");
+	pop3_reply_error(
+	    s, "[AUTH] Plaintext authentication disallowed on non-secure connections; use STLS first");
 	return false;
 }
 
@@ -243,8 +242,7 @@ static void sasl_result(struct pop3_session *s, int rc, char *challenge, const c
 {
 	if (rc == 1) {
 		s->state = POP3_ST_AUTH;
-		login_start(s, sasl_server_user(s->sasl), sasl_server_password(s->sasl),
-			    s->sasl_method);
+		login_start(s, sasl_server_user(s->sasl), sasl_server_password(s->sasl), s->sasl_method);
 		sasl_server_free(&s->sasl);
 	} else if (rc == 0) {
 		s->state = POP3_ST_SASL;

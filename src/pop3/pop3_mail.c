@@ -52,7 +52,8 @@ void pop3_cmd_list(struct pop3_session *s, const struct pop3_command *cmd)
 		  (unsigned long long)(s->total_size - s->deleted_size));
 	for (size_t i = 0; i < s->msgs.count; i++)
 		if (!s->deleted[i])
-			io_printf(s->core.io, "%zu %llu\r\n", i + 1, (unsigned long long)s->msgs.msgs[i].size);
+			io_printf(s->core.io, "%zu %llu\r\n", i + 1,
+				  (unsigned long long)s->msgs.msgs[i].size);
 	io_write(s->core.io, ".\r\n", 3);
 }
 
@@ -234,8 +235,10 @@ void pop3_cmd_retr(struct pop3_session *s, const struct pop3_command *cmd)
 			log_error("pop3 open-failed session=%s uid=%u error=%s", s->core.id, m->uid, error);
 		free(error);
 		/* Gone: another program removed it during the session. */
-		pop3_reply(s, rc == 0 ? "-ERR Message %u was removed by another program"
-				      : "-ERR [SYS/TEMP] Cannot read message %u", cmd->msg);
+		pop3_reply(s,
+			   rc == 0 ? "-ERR Message %u was removed by another program"
+				   : "-ERR [SYS/TEMP] Cannot read message %u",
+			   cmd->msg);
 		return;
 	}
 	struct pop3_send *t = &s->send;
@@ -252,8 +255,8 @@ void pop3_cmd_retr(struct pop3_session *s, const struct pop3_command *cmd)
 		io_write(s->core.io, "+OK\r\n", 5);
 	} else {
 		char status[48];
-		int len = snprintf(status, sizeof(status), "+OK %llu octets\r\n",
-				   (unsigned long long)m->size);
+		int len =
+		    snprintf(status, sizeof(status), "+OK %llu octets\r\n", (unsigned long long)m->size);
 		io_write(s->core.io, status, (size_t)len);
 	}
 	pop3_send_pump(s);

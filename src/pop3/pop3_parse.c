@@ -6,14 +6,14 @@
 #include <strings.h>
 
 enum arg_kind {
-	ARGS_NONE,       /* no arguments */
-	ARGS_NAME,       /* one word (USER) */
-	ARGS_REST,       /* the rest of the line (PASS) */
-	ARGS_MSG,        /* one message number (RETR, DELE) */
-	ARGS_OPT_MSG,    /* an optional message number (LIST, UIDL) */
-	ARGS_TOP,        /* message number and line count */
-	ARGS_AUTH,       /* optional mechanism and initial response */
-	ARGS_ANY,        /* APOP: parsed only to be refused */
+	ARGS_NONE,    /* no arguments */
+	ARGS_NAME,    /* one word (USER) */
+	ARGS_REST,    /* the rest of the line (PASS) */
+	ARGS_MSG,     /* one message number (RETR, DELE) */
+	ARGS_OPT_MSG, /* an optional message number (LIST, UIDL) */
+	ARGS_TOP,     /* message number and line count */
+	ARGS_AUTH,    /* optional mechanism and initial response */
+	ARGS_ANY,     /* APOP: parsed only to be refused */
 };
 
 static const struct {
@@ -21,22 +21,15 @@ static const struct {
 	enum pop3_cmd cmd;
 	enum arg_kind args;
 } commands[] = {
-	/* The download loop's commands first: the table is searched in order. */
-	{ "RETR", POP3_CMD_RETR, ARGS_MSG },
-	{ "DELE", POP3_CMD_DELE, ARGS_MSG },
-	{ "TOP", POP3_CMD_TOP, ARGS_TOP },
-	{ "USER", POP3_CMD_USER, ARGS_NAME },
-	{ "PASS", POP3_CMD_PASS, ARGS_REST },
-	{ "APOP", POP3_CMD_APOP, ARGS_ANY },
-	{ "AUTH", POP3_CMD_AUTH, ARGS_AUTH },
-	{ "STLS", POP3_CMD_STLS, ARGS_NONE },
-	{ "CAPA", POP3_CMD_CAPA, ARGS_NONE },
-	{ "QUIT", POP3_CMD_QUIT, ARGS_NONE },
-	{ "STAT", POP3_CMD_STAT, ARGS_NONE },
-	{ "LIST", POP3_CMD_LIST, ARGS_OPT_MSG },
-	{ "NOOP", POP3_CMD_NOOP, ARGS_NONE },
-	{ "RSET", POP3_CMD_RSET, ARGS_NONE },
-	{ "UIDL", POP3_CMD_UIDL, ARGS_OPT_MSG },
+    /* The download loop's commands first: the table is searched in order. */
+    {"RETR", POP3_CMD_RETR, ARGS_MSG},     {"DELE", POP3_CMD_DELE, ARGS_MSG},
+    {"TOP", POP3_CMD_TOP, ARGS_TOP},       {"USER", POP3_CMD_USER, ARGS_NAME},
+    {"PASS", POP3_CMD_PASS, ARGS_REST},    {"APOP", POP3_CMD_APOP, ARGS_ANY},
+    {"AUTH", POP3_CMD_AUTH, ARGS_AUTH},    {"STLS", POP3_CMD_STLS, ARGS_NONE},
+    {"CAPA", POP3_CMD_CAPA, ARGS_NONE},    {"QUIT", POP3_CMD_QUIT, ARGS_NONE},
+    {"STAT", POP3_CMD_STAT, ARGS_NONE},    {"LIST", POP3_CMD_LIST, ARGS_OPT_MSG},
+    {"NOOP", POP3_CMD_NOOP, ARGS_NONE},    {"RSET", POP3_CMD_RSET, ARGS_NONE},
+    {"UIDL", POP3_CMD_UIDL, ARGS_OPT_MSG},
 };
 
 const char *pop3_cmd_name(enum pop3_cmd cmd)
@@ -146,7 +139,8 @@ static int parse_args(enum arg_kind kind, const char *p, const char *end, struct
 	case ARGS_TOP:
 		n = split(p, end, w, 2);
 		if (n != 2) {
-			*error_r = n < 2 ? "TOP needs a message number and a line count" : "Too many arguments";
+			*error_r =
+			    n < 2 ? "TOP needs a message number and a line count" : "Too many arguments";
 			return -1;
 		}
 		if (parse_number(&w[0], &cmd->msg) < 0) {

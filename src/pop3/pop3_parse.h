@@ -36,10 +36,10 @@ enum pop3_cmd {
 
 struct pop3_command {
 	enum pop3_cmd cmd;
-	bool has_msg;          /* LIST and UIDL: a message number was given */
-	uint32_t msg;          /* RETR, DELE, TOP, LIST n, UIDL n (may be 0:
-				  the session answers "no such message") */
-	uint32_t lines;        /* TOP: body lines */
+	bool has_msg;   /* LIST and UIDL: a message number was given */
+	uint32_t msg;   /* RETR, DELE, TOP, LIST n, UIDL n (may be 0:
+			   the session answers "no such message") */
+	uint32_t lines; /* TOP: body lines */
 	/* USER: the name; PASS: the rest of the line (spaces included, RFC
 	   1939 section 7); AUTH: the mechanism (absent: list mechanisms).
 	   Points into the parsed line, not NUL-terminated. */

@@ -15,24 +15,24 @@ struct io;
 struct sasl_server;
 
 enum pop3_state {
-	POP3_ST_TLS_WAIT,      /* implicit TLS or STLS handshake running */
-	POP3_ST_AUTH,          /* AUTHORIZATION */
-	POP3_ST_SASL,          /* inside an AUTH exchange */
+	POP3_ST_TLS_WAIT, /* implicit TLS or STLS handshake running */
+	POP3_ST_AUTH,     /* AUTHORIZATION */
+	POP3_ST_SASL,     /* inside an AUTH exchange */
 	POP3_ST_TRANSACTION,
-	POP3_ST_UPDATE,        /* after QUIT: deleting */
+	POP3_ST_UPDATE, /* after QUIT: deleting */
 };
 
 /* RETR/TOP in progress: the file is streamed as the client drains. */
 struct pop3_send {
 	int fd;
 	bool active;
-	bool line_start;       /* the next byte begins a line (dot-stuffing) */
-	bool bare_lf;          /* turn LF into CRLF */
+	bool line_start; /* the next byte begins a line (dot-stuffing) */
+	bool bare_lf;    /* turn LF into CRLF */
 	bool top;
-	bool in_body;          /* TOP: past the header */
-	char prev;             /* last byte sent */
-	size_t line_len;       /* bytes of the current line so far */
-	uint32_t lines_left;   /* TOP: body lines still to send */
+	bool in_body;        /* TOP: past the header */
+	char prev;           /* last byte sent */
+	size_t line_len;     /* bytes of the current line so far */
+	uint32_t lines_left; /* TOP: body lines still to send */
 	uint64_t sent;
 };
 
@@ -43,17 +43,17 @@ struct pop3_session {
 	bool auth_refused; /* the delayed reply is a penalty refusal */
 
 	/* AUTHORIZATION */
-	char *user;                    /* from USER */
+	char *user; /* from USER */
 	struct sasl_server *sasl;
-	const char *sasl_method;       /* for the log */
-	char *pending_error;           /* reply held back by the failure delay */
+	const char *sasl_method; /* for the log */
+	char *pending_error;     /* reply held back by the failure delay */
 
 	/* TRANSACTION */
 	char *address;
 	int lock_fd;
 	struct store *store;
 	struct store_mailbox *inbox;
-	struct store_msg_list msgs;    /* the maildrop as of login */
+	struct store_msg_list msgs; /* the maildrop as of login */
 	bool *deleted;
 	uint32_t ndeleted;
 	uint64_t deleted_size, total_size;

@@ -29,21 +29,21 @@ static const struct {
 	unsigned states;
 	void (*handler)(struct pop3_session *s, const struct pop3_command *cmd);
 } command_table[POP3_CMD_COUNT] = {
-	[POP3_CMD_USER] = { POP3_CMD_USER, IN_AUTH, pop3_cmd_user },
-	[POP3_CMD_PASS] = { POP3_CMD_PASS, IN_AUTH, pop3_cmd_pass },
-	[POP3_CMD_APOP] = { POP3_CMD_APOP, IN_AUTH, cmd_apop },
-	[POP3_CMD_AUTH] = { POP3_CMD_AUTH, IN_AUTH, pop3_cmd_auth },
-	[POP3_CMD_STLS] = { POP3_CMD_STLS, IN_AUTH, cmd_stls },
-	[POP3_CMD_CAPA] = { POP3_CMD_CAPA, IN_AUTH | IN_TRANS, cmd_capa },
-	[POP3_CMD_QUIT] = { POP3_CMD_QUIT, IN_AUTH | IN_TRANS, cmd_quit },
-	[POP3_CMD_STAT] = { POP3_CMD_STAT, IN_TRANS, pop3_cmd_stat },
-	[POP3_CMD_LIST] = { POP3_CMD_LIST, IN_TRANS, pop3_cmd_list },
-	[POP3_CMD_RETR] = { POP3_CMD_RETR, IN_TRANS, pop3_cmd_retr },
-	[POP3_CMD_DELE] = { POP3_CMD_DELE, IN_TRANS, pop3_cmd_dele },
-	[POP3_CMD_NOOP] = { POP3_CMD_NOOP, IN_TRANS, cmd_noop },
-	[POP3_CMD_RSET] = { POP3_CMD_RSET, IN_TRANS, pop3_cmd_rset },
-	[POP3_CMD_TOP] = { POP3_CMD_TOP, IN_TRANS, pop3_cmd_retr },
-	[POP3_CMD_UIDL] = { POP3_CMD_UIDL, IN_TRANS, pop3_cmd_uidl },
+    [POP3_CMD_USER] = {POP3_CMD_USER, IN_AUTH, pop3_cmd_user},
+    [POP3_CMD_PASS] = {POP3_CMD_PASS, IN_AUTH, pop3_cmd_pass},
+    [POP3_CMD_APOP] = {POP3_CMD_APOP, IN_AUTH, cmd_apop},
+    [POP3_CMD_AUTH] = {POP3_CMD_AUTH, IN_AUTH, pop3_cmd_auth},
+    [POP3_CMD_STLS] = {POP3_CMD_STLS, IN_AUTH, cmd_stls},
+    [POP3_CMD_CAPA] = {POP3_CMD_CAPA, IN_AUTH | IN_TRANS, cmd_capa},
+    [POP3_CMD_QUIT] = {POP3_CMD_QUIT, IN_AUTH | IN_TRANS, cmd_quit},
+    [POP3_CMD_STAT] = {POP3_CMD_STAT, IN_TRANS, pop3_cmd_stat},
+    [POP3_CMD_LIST] = {POP3_CMD_LIST, IN_TRANS, pop3_cmd_list},
+    [POP3_CMD_RETR] = {POP3_CMD_RETR, IN_TRANS, pop3_cmd_retr},
+    [POP3_CMD_DELE] = {POP3_CMD_DELE, IN_TRANS, pop3_cmd_dele},
+    [POP3_CMD_NOOP] = {POP3_CMD_NOOP, IN_TRANS, cmd_noop},
+    [POP3_CMD_RSET] = {POP3_CMD_RSET, IN_TRANS, pop3_cmd_rset},
+    [POP3_CMD_TOP] = {POP3_CMD_TOP, IN_TRANS, pop3_cmd_retr},
+    [POP3_CMD_UIDL] = {POP3_CMD_UIDL, IN_TRANS, pop3_cmd_uidl},
 };
 
 /* A draining worker closes sessions between commands.  Without QUIT
@@ -245,7 +245,8 @@ static void cmd_noop(struct pop3_session *s, const struct pop3_command *cmd)
 
 static void cmd_apop(struct pop3_session *s, const struct pop3_command *cmd)
 {
-	pop3_reply_error(s, "[AUTH] APOP is not supported (passwords are stored hashed); use USER/PASS or AUTH over TLS");
+	pop3_reply_error(
+	    s, "[AUTH] APOP is not supported (passwords are stored hashed); use USER/PASS or AUTH over TLS");
 }
 
 static void dispatch(struct pop3_session *s, const char *line, size_t len)

@@ -27,9 +27,9 @@ bool queue_id_valid(const char *id)
 
 /* ---- names ---- */
 
-static const char *const state_names[] = { "pending", "delivered", "bounced" };
-static const char *const ret_names[] = { "default", "full", "hdrs" };
-static const char *const body_names[] = { "7bit", "8bitmime", "binarymime" };
+static const char *const state_names[] = {"pending", "delivered", "bounced"};
+static const char *const ret_names[] = {"default", "full", "hdrs"};
+static const char *const body_names[] = {"7bit", "8bitmime", "binarymime"};
 
 const char *queue_rcpt_state_name(enum queue_rcpt_state state)
 {
@@ -78,8 +78,8 @@ static char *xstrdup_or_null(const char *s)
 	return s != NULL ? xstrdup(s) : NULL;
 }
 
-struct queue_entry_rcpt *queue_entry_add_rcpt(struct queue_entry *e, const char *address,
-					       const char *orcpt, unsigned notify)
+struct queue_entry_rcpt *queue_entry_add_rcpt(struct queue_entry *e, const char *address, const char *orcpt,
+					      unsigned notify)
 {
 	e->rcpts = xreallocarray(e->rcpts, e->nrcpts + 1, sizeof(*e->rcpts));
 	struct queue_entry_rcpt *r = &e->rcpts[e->nrcpts++];
@@ -249,7 +249,7 @@ static int parse_rcpt(struct queue_entry *e, char **f, int n)
 	    parse_int64(f[4], &last) < 0 || parse_int64(f[5], &notify) < 0 ||
 	    parse_int64(f[6], &delayed) < 0 || attempts < 0 || notify < 0 || notify > 15)
 		return -1;
-	char *strs[4] = { NULL, NULL, NULL, NULL };
+	char *strs[4] = {NULL, NULL, NULL, NULL};
 	for (int i = 0; i < 4; i++) {
 		if (get_str(f[7 + i], &strs[i]) < 0) {
 			for (int j = 0; j < i; j++)
@@ -435,8 +435,8 @@ int queue_enqueue(const char *data_dir, const char *id, int src_dirfd, const cha
 	return queue_backend->enqueue(data_dir, id, src_dirfd, src, data_offset, env, error_r);
 }
 
-int queue_enqueue_data(const char *data_dir, const char *id, const void *data, size_t len,
-		       off_t offset, const struct queue_envelope *env, char **error_r)
+int queue_enqueue_data(const char *data_dir, const char *id, const void *data, size_t len, off_t offset,
+		       const struct queue_envelope *env, char **error_r)
 {
 	if (check_enqueue(id, env, error_r) < 0)
 		return -1;

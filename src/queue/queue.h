@@ -42,5 +42,4 @@ struct queue_envelope {
 int queue_enqueue(const char *data_dir, const char *id, int src_dirfd, const char *src, off_t data_offset,
 		  const struct queue_envelope *env, char **error_r);
 
-
 #endif

@@ -18,8 +18,8 @@ struct queue_backend {
 	const char *name;
 
 	/* ---- enqueue ---- */
-	int (*enqueue)(const char *data_dir, const char *id, int src_dirfd, const char *src, off_t data_offset,
-		       const struct queue_envelope *env, char **error_r);
+	int (*enqueue)(const char *data_dir, const char *id, int src_dirfd, const char *src,
+		       off_t data_offset, const struct queue_envelope *env, char **error_r);
 	int (*enqueue_data)(const char *data_dir, const char *id, const void *data, size_t len, off_t offset,
 			    const struct queue_envelope *env, char **error_r);
 

@@ -33,8 +33,8 @@ enum queue_rcpt_state { QUEUE_RCPT_PENDING, QUEUE_RCPT_DELIVERED, QUEUE_RCPT_BOU
 
 struct queue_entry_rcpt {
 	char *address;
-	char *orcpt;          /* "rfc822;x@y" (xtext-decoded) or NULL */
-	unsigned notify;      /* enum smtp_notify bits */
+	char *orcpt;     /* "rfc822;x@y" (xtext-decoded) or NULL */
+	unsigned notify; /* enum smtp_notify bits */
 	enum queue_rcpt_state state;
 	int attempts;
 	int64_t next_attempt; /* unix time */
@@ -48,15 +48,15 @@ struct queue_entry {
 	char *id;
 	int64_t created;
 	uint64_t offset;
-	char *sender;         /* "" = null sender */
-	char *envid;          /* xtext-decoded, or NULL */
+	char *sender; /* "" = null sender */
+	char *envid;  /* xtext-decoded, or NULL */
 	enum smtp_ret ret;
 	enum smtp_body body;
 	bool smtputf8;
-	char *auth_user, *client_ip, *helo;  /* or NULL */
+	char *auth_user, *client_ip, *helo; /* or NULL */
 	struct queue_entry_rcpt *rcpts;
 	size_t nrcpts;
-	bool held;            /* from ID.hold, not stored in ID.env */
+	bool held; /* from ID.hold, not stored in ID.env */
 };
 
 /* The name of the default backend, and the process's choice: 0, or -1
@@ -83,8 +83,8 @@ void queue_entry_serialize(const struct queue_entry *e, struct buf *out);
 int queue_entry_parse(struct queue_entry *e, const char *text, size_t len, char **error_r);
 void queue_entry_free(struct queue_entry *e);
 /* Adds a recipient (copies the strings), pending and due now. */
-struct queue_entry_rcpt *queue_entry_add_rcpt(struct queue_entry *e, const char *address,
-					       const char *orcpt, unsigned notify);
+struct queue_entry_rcpt *queue_entry_add_rcpt(struct queue_entry *e, const char *address, const char *orcpt,
+					      unsigned notify);
 
 /* Loads QDIR/ID.env (and the hold marker).  0, 1 when the entry does not
    exist (any more), -1 with *error_r. */
@@ -117,8 +117,8 @@ int queue_msg_open(const char *qdir, const char *id, int *fd_r, char **error_r);
    in) becomes ID.msg (tmp + fsync + rename), then the envelope ID.env is
    written durably.  Used for bounces and by `sendmail` when the server is
    down. */
-int queue_enqueue_data(const char *data_dir, const char *id, const void *data, size_t len,
-		       off_t offset, const struct queue_envelope *env, char **error_r);
+int queue_enqueue_data(const char *data_dir, const char *id, const void *data, size_t len, off_t offset,
+		       const struct queue_envelope *env, char **error_r);
 
 /* Files the spool writes from now on get this owner before they are
    renamed into place, and so does the spool directory when it is made (a

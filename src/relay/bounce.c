@@ -80,8 +80,7 @@ static void append_human(struct buf *out, const struct bounce_info *info, const 
 	for (size_t i = 0; i < info->nrcpts; i++) {
 		const struct bounce_rcpt *r = &info->rcpts[i];
 		struct buf line = BUF_INIT;
-		buf_printf(&line, "<%s>: %s", r->address,
-			   r->diagnostic != NULL ? r->diagnostic : r->action);
+		buf_printf(&line, "<%s>: %s", r->address, r->diagnostic != NULL ? r->diagnostic : r->action);
 		if (r->remote_mta != NULL)
 			buf_printf(&line, " (host %s)", r->remote_mta);
 		append_field(out, NULL, line.data);
@@ -136,7 +135,8 @@ static void append_status(struct buf *out, const struct bounce_info *info)
 static size_t header_size(const char *msg, size_t len)
 {
 	for (size_t i = 0; i + 1 < len; i++) {
-		if (msg[i] == '\n' && (msg[i + 1] == '\n' || (msg[i + 1] == '\r' && i + 2 < len && msg[i + 2] == '\n')))
+		if (msg[i] == '\n' &&
+		    (msg[i + 1] == '\n' || (msg[i + 1] == '\r' && i + 2 < len && msg[i + 2] == '\n')))
 			return i + 1;
 	}
 	return len;
@@ -159,8 +159,8 @@ bool bounce_compose(struct buf *out, const struct bounce_info *info)
 		snprintf(msgid, sizeof(msgid), "<%lld.%08x.%s@%s>", (long long)info->now, r,
 			 info->queue_id != NULL ? info->queue_id : "dsn", info->reporting_mta);
 
-	bool full = !strcmp(kind, "failed") && info->ret != SMTP_RET_HDRS &&
-		    info->message_size <= BOUNCE_FULL_MAX;
+	bool full =
+	    !strcmp(kind, "failed") && info->ret != SMTP_RET_HDRS && info->message_size <= BOUNCE_FULL_MAX;
 	size_t orig_len = full ? info->message_size : header_size(info->message, info->message_size);
 	bool eight = utf8_has_8bit(info->message, orig_len);
 
@@ -169,17 +169,23 @@ bool bounce_compose(struct buf *out, const struct bounce_info *info)
 	buf_printf(out, "\r\nFrom: Mail Delivery System <MAILER-DAEMON@%s>\r\n", info->reporting_mta);
 	buf_printf(out, "To: <%s>\r\nSubject: %s\r\nMessage-ID: %s\r\n", info->sender, subject, msgid);
 	buf_append_str(out, "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n");
-	buf_printf(out, "Content-Type: multipart/report; report-type=delivery-status;\r\n"
-			"\tboundary=\"%s\"\r\n", boundary);
+	buf_printf(out,
+		   "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+		   "\tboundary=\"%s\"\r\n",
+		   boundary);
 	buf_printf(out, "Content-Transfer-Encoding: %s\r\n\r\n", eight ? "8bit" : "7bit");
 	buf_append_str(out, "This is a MIME-encapsulated message.\r\n\r\n");
 
-	buf_printf(out, "--%s\r\nContent-Description: Notification\r\n"
-			"Content-Type: text/plain; charset=us-ascii\r\n\r\n", boundary);
+	buf_printf(out,
+		   "--%s\r\nContent-Description: Notification\r\n"
+		   "Content-Type: text/plain; charset=us-ascii\r\n\r\n",
+		   boundary);
 	append_human(out, info, kind);
 
-	buf_printf(out, "\r\n--%s\r\nContent-Description: Delivery report\r\n"
-			"Content-Type: message/delivery-status\r\n\r\n", boundary);
+	buf_printf(out,
+		   "\r\n--%s\r\nContent-Description: Delivery report\r\n"
+		   "Content-Type: message/delivery-status\r\n\r\n",
+		   boundary);
 	append_status(out, info);
 
 	buf_printf(out, "\r\n--%s\r\n", boundary);

@@ -13,30 +13,30 @@
 #include <stdint.h>
 
 struct bounce_rcpt {
-	const char *address;        /* Final-Recipient */
-	const char *orcpt;          /* "rfc822;x@y" or NULL: Original-Recipient */
-	const char *action;         /* "failed", "delayed", "delivered", "relayed", "expanded" */
-	const char *status;         /* "5.1.1" */
-	const char *remote_mta;     /* host name, or NULL */
-	const char *diagnostic;     /* "550 5.1.1 text" (an SMTP reply), or NULL */
-	int64_t last_attempt;       /* 0: none */
-	int64_t will_retry_until;   /* "delayed" only; 0: omitted */
+	const char *address;      /* Final-Recipient */
+	const char *orcpt;        /* "rfc822;x@y" or NULL: Original-Recipient */
+	const char *action;       /* "failed", "delayed", "delivered", "relayed", "expanded" */
+	const char *status;       /* "5.1.1" */
+	const char *remote_mta;   /* host name, or NULL */
+	const char *diagnostic;   /* "550 5.1.1 text" (an SMTP reply), or NULL */
+	int64_t last_attempt;     /* 0: none */
+	int64_t will_retry_until; /* "delayed" only; 0: omitted */
 };
 
 struct bounce_info {
-	const char *reporting_mta;  /* our host name */
-	const char *queue_id;       /* of the original message */
-	const char *sender;         /* original envelope sender: the DSN goes there */
-	const char *envid;          /* or NULL */
+	const char *reporting_mta; /* our host name */
+	const char *queue_id;      /* of the original message */
+	const char *sender;        /* original envelope sender: the DSN goes there */
+	const char *envid;         /* or NULL */
 	int64_t arrival;
 	int64_t now;
 	enum smtp_ret ret;
-	const char *message;        /* the original content (CRLF lines) */
+	const char *message; /* the original content (CRLF lines) */
 	size_t message_size;
 	const struct bounce_rcpt *rcpts;
 	size_t nrcpts;
-	const char *boundary;       /* NULL: generated */
-	const char *message_id;     /* NULL: generated */
+	const char *boundary;   /* NULL: generated */
+	const char *message_id; /* NULL: generated */
 };
 
 /* Largest original returned whole; bigger ones are returned as headers. */

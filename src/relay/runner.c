@@ -185,11 +185,11 @@ struct save_dsn {
 struct save_task {
 	struct qmsg *m;
 	char *id;
-	struct buf env;          /* empty: remove the message */
+	struct buf env; /* empty: remove the message */
 	bool remove;
 	struct save_dsn dsn[3];
 	int ndsn;
-	bool gone;               /* ID.env was removed meanwhile (queue delete) */
+	bool gone; /* ID.env was removed meanwhile (queue delete) */
 };
 
 static void save_work(void *arg)
@@ -283,8 +283,10 @@ static void compose_dsn(struct qmsg *m, struct buf *pending, struct save_task *t
 		if (sp != NULL && isdigit((unsigned char)sp[1]) && sp[2] == '.')
 			snprintf(st, 16, "%.*s", (int)strcspn(sp + 1, " "), sp + 1);
 		else
-			snprintf(st, 16, "%s", !strcmp(p[i].action, "failed") ? "5.0.0"
-					      : !strcmp(p[i].action, "delayed") ? "4.0.0" : "2.0.0");
+			snprintf(st, 16, "%s",
+				 !strcmp(p[i].action, "failed")    ? "5.0.0"
+				 : !strcmp(p[i].action, "delayed") ? "4.0.0"
+								   : "2.0.0");
 		br[i].status = xstrdup(st);
 		if (!strcmp(p[i].action, "delayed"))
 			br[i].will_retry_until = m->e.created + runner->sched.lifetime;
@@ -292,17 +294,17 @@ static void compose_dsn(struct qmsg *m, struct buf *pending, struct save_task *t
 	size_t size = 0;
 	const char *data = runner_message_data(m, &size);
 	struct bounce_info info = {
-		.reporting_mta = runner->cfg->hostname,
-		.queue_id = m->e.id,
-		.sender = m->e.sender,
-		.envid = m->e.envid,
-		.arrival = m->e.created,
-		.now = (int64_t)time(NULL),
-		.ret = m->e.ret,
-		.message = data != NULL ? data : "",
-		.message_size = data != NULL ? size : 0,
-		.rcpts = br,
-		.nrcpts = n,
+	    .reporting_mta = runner->cfg->hostname,
+	    .queue_id = m->e.id,
+	    .sender = m->e.sender,
+	    .envid = m->e.envid,
+	    .arrival = m->e.created,
+	    .now = (int64_t)time(NULL),
+	    .ret = m->e.ret,
+	    .message = data != NULL ? data : "",
+	    .message_size = data != NULL ? size : 0,
+	    .rcpts = br,
+	    .nrcpts = n,
 	};
 	struct save_dsn *d = &t->dsn[t->ndsn++];
 	d->eight = bounce_compose(&d->data, &info);
@@ -355,7 +357,7 @@ static bool notify_failure(const struct qmsg *m, unsigned notify)
 
 static void dsn_add(struct buf *list, size_t idx, const char *action)
 {
-	struct dsn_pending p = { idx, action };
+	struct dsn_pending p = {idx, action};
 	buf_append(list, &p, sizeof(p));
 }
 
@@ -379,8 +381,8 @@ void runner_job_done(struct qjob *job)
 	int64_t now = (int64_t)time(NULL);
 	const struct schedule_info {
 		int delay_warning;
-	} si = { runner->sched.lifetime / 4 < RUNNER_DELAY_WARNING ? runner->sched.lifetime / 4
-								     : RUNNER_DELAY_WARNING };
+	} si = {runner->sched.lifetime / 4 < RUNNER_DELAY_WARNING ? runner->sched.lifetime / 4
+								  : RUNNER_DELAY_WARNING};
 	for (size_t k = 0; k < job->n; k++) {
 		size_t i = job->idx[k];
 		struct queue_entry_rcpt *r = &m->e.rcpts[i];
@@ -399,7 +401,9 @@ void runner_job_done(struct qjob *job)
 		case SMTP_CLIENT_OK:
 			r->state = QUEUE_RCPT_DELIVERED;
 			log_info("queue sent id=%s to=<%s> relay=%s reply=%s", m->e.id, r->address,
-				 job->local ? "local" : job->remote_mta != NULL ? job->remote_mta : "?",
+				 job->local                ? "local"
+				 : job->remote_mta != NULL ? job->remote_mta
+							   : "?",
 				 r->last_reply != NULL ? r->last_reply : "");
 			if ((r->notify & SMTP_NOTIFY_SUCCESS) && m->e.sender[0] != '\0' &&
 			    (job->local || job->cmsg.dsn_relayed))
@@ -412,7 +416,8 @@ void runner_job_done(struct qjob *job)
 			r->attempts++;
 			if (queue_schedule_expired(&runner->sched, m->e.created, now)) {
 				char *reply = xasprintf("%s (delivery time expired after %d attempts)",
-							r->last_reply != NULL ? r->last_reply : "451 4.4.7 not delivered",
+							r->last_reply != NULL ? r->last_reply
+									      : "451 4.4.7 not delivered",
 							r->attempts);
 				rcpt_bounce(m, i, reply);
 				free(reply);
@@ -423,7 +428,8 @@ void runner_job_done(struct qjob *job)
 				 r->address, r->attempts, (long long)(r->next_attempt - now),
 				 r->last_reply != NULL ? r->last_reply : "");
 			if ((r->notify & SMTP_NOTIFY_DELAY) && !(r->notify & SMTP_NOTIFY_NEVER) &&
-			    !r->delay_notified && m->e.sender[0] != '\0' && now - m->e.created >= si.delay_warning) {
+			    !r->delay_notified && m->e.sender[0] != '\0' &&
+			    now - m->e.created >= si.delay_warning) {
 				r->delay_notified = true;
 				dsn_add(&m->dsn_delayed, i, "delayed");
 			}
@@ -447,7 +453,7 @@ static void runner_arm(int64_t when)
 		return;
 	runner->wakeup = when;
 	int64_t now = (int64_t)time(NULL);
-	struct timeval tv = { when > now ? (time_t)(when - now) : 0, when > now ? 0 : 1000 };
+	struct timeval tv = {when > now ? (time_t)(when - now) : 0, when > now ? 0 : 1000};
 	evtimer_add(runner->timer, &tv);
 }
 
@@ -741,7 +747,7 @@ static void sig_term_cb(evutil_socket_t fd, short what, void *arg)
 	runner->stopping = true;
 	deliver_stop_all();
 	runner->stop_ev = event_new(runner->base, -1, EV_PERSIST, stop_check_cb, NULL);
-	struct timeval tv = { 0, 100000 };
+	struct timeval tv = {0, 100000};
 	event_add(runner->stop_ev, &tv);
 	stop_check_cb(-1, 0, NULL);
 }
@@ -796,7 +802,8 @@ static int runner_setup(const struct config *cfg)
 		log_error("queue inotify on %s failed: %s", runner->qdir, strerror(errno));
 		return -1;
 	}
-	runner->inotify_ev = event_new(runner->base, runner->inotify_fd, EV_READ | EV_PERSIST, inotify_cb, NULL);
+	runner->inotify_ev =
+	    event_new(runner->base, runner->inotify_fd, EV_READ | EV_PERSIST, inotify_cb, NULL);
 	event_add(runner->inotify_ev, NULL);
 
 	char *pidfile = xasprintf("%s/%s", runner->qdir, QUEUE_RUNNER_PID);
@@ -830,8 +837,8 @@ static void runner_teardown(void)
 	char *pidfile = xasprintf("%s/%s", runner->qdir, QUEUE_RUNNER_PID);
 	unlink(pidfile);
 	free(pidfile);
-	struct event *evs[] = { runner->timer, runner->kick_ev, runner->sig_term, runner->sig_usr1,
-				runner->sig_int, runner->inotify_ev, runner->stop_ev };
+	struct event *evs[] = {runner->timer,   runner->kick_ev,    runner->sig_term, runner->sig_usr1,
+			       runner->sig_int, runner->inotify_ev, runner->stop_ev};
 	for (size_t i = 0; i < N_ELEMENTS(evs); i++)
 		if (evs[i] != NULL)
 			event_free(evs[i]);

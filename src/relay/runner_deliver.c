@@ -262,7 +262,8 @@ static void mx_cb(void *ctx, enum dns_status status, struct dns_mx *mx, size_t n
 		reply = xasprintf("550 5.1.2 domain %s not found", domain);
 		conn_route_fail(c, SMTP_CLIENT_PERMFAIL, reply, "5.1.2");
 	} else {
-		reply = xasprintf("451 4.4.3 MX lookup for %s failed: %s", domain, error != NULL ? error : "?");
+		reply =
+		    xasprintf("451 4.4.3 MX lookup for %s failed: %s", domain, error != NULL ? error : "?");
 		conn_route_fail(c, SMTP_CLIENT_TEMPFAIL, reply, "4.4.3");
 	}
 	free(reply);
@@ -368,7 +369,8 @@ static void conn_try_addr(struct qconn *c)
 	}
 	char addr[96];
 	const char *host = c->hosts[c->hi];
-	snprintf(c->peer, sizeof(c->peer), "%s[%s]", host, dns_addr_string(&c->addrs[c->ai], addr, sizeof(addr)));
+	snprintf(c->peer, sizeof(c->peer), "%s[%s]", host,
+		 dns_addr_string(&c->addrs[c->ai], addr, sizeof(addr)));
 	c->set.peer_name = c->peer;
 	c->set.tls_name = host;
 	c->client = smtp_client_connect(runner->base, (const struct sockaddr *)&c->addrs[c->ai].sa,
@@ -437,13 +439,21 @@ static void conn_send(struct qconn *c)
 	const char *data = runner_message_data(m, &size);
 	if (data == NULL) {
 		c->job = NULL;
-		deliver_job_fail(job, SMTP_CLIENT_TEMPFAIL, "451 4.3.0 cannot read the queued message", "4.3.0", NULL);
+		deliver_job_fail(job, SMTP_CLIENT_TEMPFAIL, "451 4.3.0 cannot read the queued message",
+				 "4.3.0", NULL);
 		conn_next_job(c);
 		return;
 	}
 	job->cmsg = (struct smtp_client_msg){
-		.sender = m->e.sender, .envid = m->e.envid, .ret = m->e.ret, .body = m->e.body,
-		.smtputf8 = m->e.smtputf8, .rcpts = job->crcpts, .nrcpts = job->n, .data = data, .size = size,
+	    .sender = m->e.sender,
+	    .envid = m->e.envid,
+	    .ret = m->e.ret,
+	    .body = m->e.body,
+	    .smtputf8 = m->e.smtputf8,
+	    .rcpts = job->crcpts,
+	    .nrcpts = job->n,
+	    .data = data,
+	    .size = size,
 	};
 	smtp_client_send(c->client, &job->cmsg, conn_sent_cb, c);
 }
@@ -471,7 +481,7 @@ static void conn_next_job(struct qconn *c)
 		c->d->idle = c;
 		if (c->idle_timer == NULL)
 			c->idle_timer = evtimer_new(runner->base, idle_timeout_cb, c);
-		struct timeval tv = { CONN_IDLE_SECONDS, 0 };
+		struct timeval tv = {CONN_IDLE_SECONDS, 0};
 		evtimer_add(c->idle_timer, &tv);
 		return;
 	}
@@ -643,7 +653,8 @@ static void local_work(void *arg)
 		struct smtp_client_rcpt *cr = &job->crcpts[k];
 		struct userdb_targets targets;
 		memset(&targets, 0, sizeof(targets));
-		int rc = db != NULL && have_file ? userdb_resolve(db, cr->address, cfg->postmaster, &targets) : -1;
+		int rc =
+		    db != NULL && have_file ? userdb_resolve(db, cr->address, cfg->postmaster, &targets) : -1;
 		cr->remote = false;
 		if (rc == 0) {
 			cr->status = SMTP_CLIENT_PERMFAIL;
@@ -653,8 +664,10 @@ static void local_work(void *arg)
 		if (rc != 1) {
 			cr->status = SMTP_CLIENT_TEMPFAIL;
 			cr->reply = xasprintf("451 4.3.0 local delivery failed: %s",
-					      db == NULL ? (error != NULL ? error : "no user database")
-					      : !have_file ? "message file missing" : rc == 2 ? "domain is not local" : "user database error");
+					      db == NULL   ? (error != NULL ? error : "no user database")
+					      : !have_file ? "message file missing"
+					      : rc == 2    ? "domain is not local"
+							   : "user database error");
 			continue;
 		}
 		char *derr = NULL;
@@ -687,7 +700,8 @@ static void local_done(void *arg)
 		struct local_result *lr = &t->results[k];
 		if (job->crcpts[k].status == SMTP_CLIENT_OK) {
 			const struct queue_entry_rcpt *r = &m->e.rcpts[job->idx[k]];
-			char *orcpt = r->orcpt != NULL ? xstrdup(r->orcpt) : xasprintf("rfc822;%s", r->address);
+			char *orcpt =
+			    r->orcpt != NULL ? xstrdup(r->orcpt) : xasprintf("rfc822;%s", r->address);
 			unsigned notify = r->notify;
 			for (size_t i = 0; i < lr->nremote; i++) {
 				/* An alias expanding to another domain (RFC 3461 6.2.7.3). */

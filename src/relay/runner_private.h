@@ -20,17 +20,17 @@ struct userdb;
 /* A message in memory. */
 struct qmsg {
 	struct queue_entry e;
-	struct qmsg *hnext;          /* hash chain */
-	struct qmsg *prev, *next;    /* all messages */
-	bool *busy;                  /* per recipient: in a job now */
+	struct qmsg *hnext;       /* hash chain */
+	struct qmsg *prev, *next; /* all messages */
+	bool *busy;               /* per recipient: in a job now */
 	size_t busy_cap;
-	int inflight;                /* jobs holding this message */
+	int inflight; /* jobs holding this message */
 	bool saving, save_again, removed, deleted;
-	bool checked;                /* loop check done */
+	bool checked; /* loop check done */
 	/* the content, mapped while jobs use it */
 	char *map;
 	size_t map_size;
-	struct buf dsn_failed, dsn_delayed, dsn_success;  /* pending DSN rcpt indexes */
+	struct buf dsn_failed, dsn_delayed, dsn_success; /* pending DSN rcpt indexes */
 };
 
 /* One transaction: recipients of one message for one domain. */
@@ -42,8 +42,8 @@ struct qjob {
 	struct smtp_client_rcpt *crcpts;
 	struct smtp_client_msg cmsg;
 	int hosts_tried;
-	char *remote_mta;            /* host that answered, for the DSN */
-	bool local;                  /* delivered into a local Maildir */
+	char *remote_mta; /* host that answered, for the DSN */
+	bool local;       /* delivered into a local Maildir */
 };
 
 struct qconn;
@@ -54,8 +54,8 @@ struct qdomain {
 	struct qjob *head, *tail;
 	size_t njobs;
 	int nconn;
-	struct qconn *idle;          /* connections waiting for work */
-	int local;                   /* -1 unknown, 0 remote, 1 local */
+	struct qconn *idle; /* connections waiting for work */
+	int local;          /* -1 unknown, 0 remote, 1 local */
 	int64_t local_checked;
 };
 

@@ -7,9 +7,9 @@
 #include <stdint.h>
 
 struct queue_schedule {
-	int *delays;      /* seconds */
+	int *delays; /* seconds */
 	size_t count;
-	int lifetime;     /* seconds */
+	int lifetime; /* seconds */
 };
 
 /* Copies the delays ([queue] retry, parsed by the configuration; each at

@@ -9,7 +9,7 @@
 struct listener {
 	enum service service;
 	int fd;
-	char address[80];   /* as bound, "host:port" */
+	char address[80]; /* as bound, "host:port" */
 };
 
 /* Runs the server until SIGTERM; returns the exit code. */

@@ -70,9 +70,10 @@ static const char *child_name(enum child_kind kind)
 	return kind == CHILD_WORKER ? "worker" : "queue-runner";
 }
 
-static int bind_listener(enum service service, const struct listen_addr *addr, struct listener *l, char **error_r)
+static int bind_listener(enum service service, const struct listen_addr *addr, struct listener *l,
+			 char **error_r)
 {
-	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM };
+	struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
 	struct addrinfo *res;
 	char port[16];
 	snprintf(port, sizeof(port), "%d", addr->port);
@@ -122,8 +123,8 @@ static int bind_listener(enum service service, const struct listen_addr *addr, s
 static int bind_all(struct config *cfg, char **error_r)
 {
 	const struct listen_addr *addrs[SERVICE_COUNT] = {
-		&cfg->smtp_listen, &cfg->submission_listen, &cfg->submissions_listen,
-		&cfg->pop3_listen, &cfg->pop3s_listen, &cfg->imap_listen, &cfg->imaps_listen,
+	    &cfg->smtp_listen,  &cfg->submission_listen, &cfg->submissions_listen, &cfg->pop3_listen,
+	    &cfg->pop3s_listen, &cfg->imap_listen,       &cfg->imaps_listen,
 	};
 	for (int s = 0; s < SERVICE_COUNT; s++) {
 		if (!addrs[s]->enabled)
@@ -146,7 +147,8 @@ static int drop_privileges(const struct config *cfg, char **error_r)
 	struct passwd *pw = getpwnam(cfg->user);
 	if (pw == NULL) {
 		*error_r = xasprintf("[server] user '%s' does not exist: create it (useradd --system %s) "
-				     "or set [server] user to an existing unprivileged user", cfg->user, cfg->user);
+				     "or set [server] user to an existing unprivileged user",
+				     cfg->user, cfg->user);
 		return -1;
 	}
 	if (pw->pw_uid == 0) {
@@ -202,8 +204,8 @@ static int claim_data_dir(const struct config *cfg, char **error_r)
 
 /* Runs step(cfg, &error) in a short-lived child and waits for it; the
    child logs its own error; what names the step in the caller's error. */
-static int run_in_child(int (*step)(struct config *cfg, char **error_r), struct config *cfg,
-			const char *what, char **error_r)
+static int run_in_child(int (*step)(struct config *cfg, char **error_r), struct config *cfg, const char *what,
+			char **error_r)
 {
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -447,7 +449,7 @@ static int enter_data_dir(struct config *cfg, char **error_r)
    SQLite; done in a child, it leaves the long-lived supervisor small. */
 static int prepare_data_dir(struct config *cfg, char **error_r)
 {
-	static const char *const subdirs[] = { "mail", "queue", "tmp", "tls" };
+	static const char *const subdirs[] = {"mail", "queue", "tmp", "tls"};
 	if (drop_privileges(cfg, error_r) < 0)
 		return -1;
 	if (access(".", R_OK | W_OK | X_OK) < 0) {

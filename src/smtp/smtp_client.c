@@ -38,8 +38,8 @@ enum client_state {
 };
 
 static const char *const state_stage[] = {
-	"connect", "TLS handshake", "greeting", "EHLO", "HELO", "STARTTLS", "TLS handshake",
-	"AUTH", "AUTH", "AUTH", "AUTH", "idle", "MAIL FROM", "end of data", "QUIT", "closed",
+    "connect", "TLS handshake", "greeting", "EHLO", "HELO",      "STARTTLS",    "TLS handshake", "AUTH",
+    "AUTH",    "AUTH",          "AUTH",     "idle", "MAIL FROM", "end of data", "QUIT",          "closed",
 };
 
 enum cmd_kind { CMD_RSET, CMD_MAIL, CMD_RCPT, CMD_DATA, CMD_BDAT };
@@ -61,7 +61,7 @@ struct smtp_client {
 	void *ctx;
 	int depth;
 	bool free_pending;
-	struct event *defer;        /* a result reported from the loop */
+	struct event *defer; /* a result reported from the loop */
 	struct smtp_client_result pending;
 	/* the transaction */
 	struct smtp_client_msg *msg;
@@ -69,10 +69,10 @@ struct smtp_client {
 	size_t ncmds, nsent, nreplied;
 	bool *accepted;
 	size_t naccepted;
-	char *mail_reply;           /* MAIL FROM's failure, given to every recipient */
+	char *mail_reply; /* MAIL FROM's failure, given to every recipient */
 	char mail_enhanced[16];
 	int mail_code;
-	struct buf conv;            /* 8-bit data converted to 7 bits */
+	struct buf conv; /* 8-bit data converted to 7 bits */
 	const char *data;
 	size_t size;
 	bool use_bdat, body_8bit;
@@ -121,11 +121,11 @@ static void client_report(struct smtp_client *c, enum smtp_client_status status,
 			  char *reply, const char *enhanced, bool remote, bool connection_failed)
 {
 	struct smtp_client_result res = {
-		.status = status,
-		.connection_failed = connection_failed,
-		.reply = reply,
-		.remote = remote,
-		.stage = stage,
+	    .status = status,
+	    .connection_failed = connection_failed,
+	    .reply = reply,
+	    .remote = remote,
+	    .stage = stage,
 	};
 	snprintf(res.enhanced, sizeof(res.enhanced), "%s", enhanced != NULL ? enhanced : "");
 	smtp_client_callback *cb = c->cb;
@@ -171,8 +171,8 @@ static void defer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Reports from the loop (never from inside the API call). */
-static void client_report_later(struct smtp_client *c, enum smtp_client_status status,
-				const char *stage, char *reply, const char *enhanced)
+static void client_report_later(struct smtp_client *c, enum smtp_client_status status, const char *stage,
+				char *reply, const char *enhanced)
 {
 	free(c->pending.reply);
 	memset(&c->pending, 0, sizeof(c->pending));
@@ -182,7 +182,7 @@ static void client_report_later(struct smtp_client *c, enum smtp_client_status s
 	snprintf(c->pending.enhanced, sizeof(c->pending.enhanced), "%s", enhanced);
 	if (c->defer == NULL)
 		c->defer = evtimer_new(c->base, defer_cb, c);
-	struct timeval tv = { 0, 0 };
+	struct timeval tv = {0, 0};
 	evtimer_add(c->defer, &tv);
 }
 
@@ -204,7 +204,8 @@ static bool client_line_ok(const struct buf *line)
 
 /* Writes one setup command (always from the io callback, so failing the
    session here reports at once); false when it was refused. */
-static bool client_write_cmd(struct smtp_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool client_write_cmd(struct smtp_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static bool client_write_cmd(struct smtp_client *c, const char *fmt, ...)
 {
 	va_list ap;
@@ -218,16 +219,17 @@ static bool client_write_cmd(struct smtp_client *c, const char *fmt, ...)
 		io_write(c->io, b.data, b.len);
 	buf_free(&b);
 	if (!ok)
-		client_fail(c, SMTP_CLIENT_PERMFAIL,
-			    xasprintf("554 5.5.4 refusing to send %s a command with a line break in an argument",
-				      c->set.peer_name),
-			    "5.5.4", false);
+		client_fail(
+		    c, SMTP_CLIENT_PERMFAIL,
+		    xasprintf("554 5.5.4 refusing to send %s a command with a line break in an argument",
+			      c->set.peer_name),
+		    "5.5.4", false);
 	return ok;
 }
 
-struct smtp_client *smtp_client_connect(struct event_base *base, const struct sockaddr *sa,
-					socklen_t salen, const struct smtp_client_settings *settings,
-					smtp_client_callback *cb, void *ctx)
+struct smtp_client *smtp_client_connect(struct event_base *base, const struct sockaddr *sa, socklen_t salen,
+					const struct smtp_client_settings *settings, smtp_client_callback *cb,
+					void *ctx)
 {
 	struct smtp_client *c = xcalloc(1, sizeof(*c));
 	c->base = base;
@@ -290,9 +292,10 @@ static void client_auth(struct smtp_client *c)
 		return;
 	}
 	if (!(c->caps.flags & SMTP_CAP_AUTH)) {
-		client_fail(c, SMTP_CLIENT_TEMPFAIL,
-			    xasprintf("%s offers no AUTH (needed for user %s)", c->set.peer_name, c->set.user),
-			    "4.7.0", false);
+		client_fail(
+		    c, SMTP_CLIENT_TEMPFAIL,
+		    xasprintf("%s offers no AUTH (needed for user %s)", c->set.peer_name, c->set.user),
+		    "4.7.0", false);
 		return;
 	}
 	if ((c->caps.flags & SMTP_CAP_AUTH_PLAIN) || !(c->caps.flags & SMTP_CAP_AUTH_LOGIN)) {
@@ -317,9 +320,10 @@ static void client_after_ehlo(struct smtp_client *c)
 			return;
 		}
 		if (c->set.tls >= TLS_POLICY_ENCRYPT) {
-			client_fail(c, SMTP_CLIENT_TEMPFAIL,
-				    xasprintf("TLS is required but %s does not offer STARTTLS", c->set.peer_name),
-				    "4.7.4", false);
+			client_fail(
+			    c, SMTP_CLIENT_TEMPFAIL,
+			    xasprintf("TLS is required but %s does not offer STARTTLS", c->set.peer_name),
+			    "4.7.4", false);
 			return;
 		}
 	}
@@ -381,7 +385,8 @@ static void client_setup_reply(struct smtp_client *c, struct smtp_client_reply *
 		if (r->code != 334)
 			goto fail;
 		error = sasl_client_login_response(c->state == ST_AUTH_LOGIN ? c->set.user
-						   : c->set.password != NULL ? c->set.password : "");
+						   : c->set.password != NULL ? c->set.password
+									     : "");
 		c->state = c->state == ST_AUTH_LOGIN ? ST_AUTH_LOGIN_USER : ST_AUTH_LOGIN_PASS;
 		client_write_cmd(c, "%s", error);
 		free(error);
@@ -391,7 +396,10 @@ static void client_setup_reply(struct smtp_client *c, struct smtp_client_reply *
 	}
 fail:
 	client_fail(c, cls == 5 ? SMTP_CLIENT_PERMFAIL : SMTP_CLIENT_TEMPFAIL, remote_reply(r),
-		    r->enhanced[0] ? r->enhanced : cls == 5 ? "5.0.0" : "4.0.0", true);
+		    r->enhanced[0] ? r->enhanced
+		    : cls == 5     ? "5.0.0"
+				   : "4.0.0",
+		    true);
 }
 
 /* ---- transactions ---- */
@@ -409,7 +417,9 @@ static void rcpt_set(struct smtp_client_rcpt *rcpt, enum smtp_client_status stat
 
 static enum smtp_client_status status_of(int code)
 {
-	return code / 100 == 2 ? SMTP_CLIENT_OK : code / 100 == 5 ? SMTP_CLIENT_PERMFAIL : SMTP_CLIENT_TEMPFAIL;
+	return code / 100 == 2   ? SMTP_CLIENT_OK
+	       : code / 100 == 5 ? SMTP_CLIENT_PERMFAIL
+				 : SMTP_CLIENT_TEMPFAIL;
 }
 
 static const char *enhanced_of(const struct smtp_client_reply *r)
@@ -470,9 +480,10 @@ static bool txn_prepare_data(struct smtp_client *c)
 			hdr_end = (size_t)(end - msg->data);
 		need = need || utf8_has_8bit(msg->data, hdr_end);
 		if (need) {
-			txn_refuse(c, "5.6.7",
-				   xasprintf("554 5.6.7 %s does not support SMTPUTF8, which the message needs",
-					     c->set.peer_name));
+			txn_refuse(
+			    c, "5.6.7",
+			    xasprintf("554 5.6.7 %s does not support SMTPUTF8, which the message needs",
+				      c->set.peer_name));
 			return false;
 		}
 	}
@@ -482,7 +493,8 @@ static bool txn_prepare_data(struct smtp_client *c)
 		const char *error;
 		if (smtp_client_downgrade_8bit(msg->data, msg->size, &c->conv, &error) < 0) {
 			txn_refuse(c, "5.6.3",
-				   xasprintf("554 5.6.3 %s does not support 8BITMIME and the conversion to 7 bits failed: %s",
+				   xasprintf("554 5.6.3 %s does not support 8BITMIME and the conversion to 7 "
+					     "bits failed: %s",
 					     c->set.peer_name, error));
 			return false;
 		}
@@ -535,8 +547,8 @@ static void append_notify(struct buf *b, unsigned notify)
 	static const struct {
 		unsigned bit;
 		const char *name;
-	} names[] = { { SMTP_NOTIFY_SUCCESS, "SUCCESS" }, { SMTP_NOTIFY_FAILURE, "FAILURE" },
-		      { SMTP_NOTIFY_DELAY, "DELAY" } };
+	} names[] = {
+	    {SMTP_NOTIFY_SUCCESS, "SUCCESS"}, {SMTP_NOTIFY_FAILURE, "FAILURE"}, {SMTP_NOTIFY_DELAY, "DELAY"}};
 	bool first = true;
 	for (size_t i = 0; i < N_ELEMENTS(names); i++) {
 		if (notify & names[i].bit) {
@@ -620,7 +632,8 @@ static bool txn_check_addresses(struct smtp_client *c)
 		free(reply);
 	}
 	if (valid == 0 && msg->nrcpts > 0) {
-		client_report_later(c, SMTP_CLIENT_PERMFAIL, "RCPT TO", xstrdup(msg->rcpts[0].reply), "5.1.3");
+		client_report_later(c, SMTP_CLIENT_PERMFAIL, "RCPT TO", xstrdup(msg->rcpts[0].reply),
+				    "5.1.3");
 		return false;
 	}
 	return true;
@@ -644,9 +657,10 @@ static bool txn_check_lines(struct smtp_client *c)
 	}
 	buf_free(&b);
 	if (!ok)
-		txn_refuse(c, "5.5.4",
-			   xasprintf("554 5.5.4 refusing to send %s a command with a line break in an argument",
-				     c->set.peer_name));
+		txn_refuse(
+		    c, "5.5.4",
+		    xasprintf("554 5.5.4 refusing to send %s a command with a line break in an argument",
+			      c->set.peer_name));
 	return ok;
 }
 
@@ -670,8 +684,7 @@ static void txn_send_more(struct smtp_client *c)
 	}
 }
 
-void smtp_client_send(struct smtp_client *c, struct smtp_client_msg *msg, smtp_client_callback *cb,
-		      void *ctx)
+void smtp_client_send(struct smtp_client *c, struct smtp_client_msg *msg, smtp_client_callback *cb, void *ctx)
 {
 	if (c->state != ST_READY)
 		log_panic("SMTP client session is not ready (state %d)", c->state);
@@ -715,7 +728,8 @@ static void txn_final_reply(struct smtp_client *c, struct smtp_client_reply *r)
 	char *reply = remote_reply(r);
 	for (size_t i = 0; i < msg->nrcpts; i++)
 		if (c->accepted[i])
-			rcpt_set(&msg->rcpts[i], status_of(r->code), reply, enhanced_of(r), true, "end of data");
+			rcpt_set(&msg->rcpts[i], status_of(r->code), reply, enhanced_of(r), true,
+				 "end of data");
 	if (c->naccepted == 0)
 		c->need_rset = true;
 	txn_finish(c, reply, enhanced_of(r), true, "end of data");
@@ -768,7 +782,8 @@ static void txn_reply(struct smtp_client *c, struct smtp_client_reply *r)
 				 c->mail_enhanced, true, "MAIL FROM");
 		} else {
 			reply = remote_reply(r);
-			rcpt_set(&msg->rcpts[cmd->rcpt], status_of(r->code), reply, enhanced_of(r), true, "RCPT TO");
+			rcpt_set(&msg->rcpts[cmd->rcpt], status_of(r->code), reply, enhanced_of(r), true,
+				 "RCPT TO");
 			free(reply);
 			if (r->code / 100 == 2) {
 				/* accepted for now; the final reply decides */
@@ -788,8 +803,9 @@ static void txn_reply(struct smtp_client *c, struct smtp_client_reply *r)
 		if (c->naccepted > 0) {
 			for (size_t i = 0; i < msg->nrcpts; i++)
 				if (c->accepted[i])
-					rcpt_set(&msg->rcpts[i], status_of(r->code) == SMTP_CLIENT_OK
-						 ? SMTP_CLIENT_TEMPFAIL : status_of(r->code),
+					rcpt_set(&msg->rcpts[i],
+						 status_of(r->code) == SMTP_CLIENT_OK ? SMTP_CLIENT_TEMPFAIL
+										      : status_of(r->code),
 						 reply, enhanced_of(r), true, "DATA");
 			txn_finish(c, reply, enhanced_of(r), true, "DATA");
 		} else {
@@ -832,16 +848,16 @@ static void client_input(struct smtp_client *c)
 	char *line;
 	size_t len;
 	int rc;
-	while (!c->free_pending && c->state != ST_DEAD && c->state != ST_TLS &&
-	       c->state != ST_TLS_IMPLICIT && c->io != NULL &&
-	       (rc = io_read_line(c->io, SMTP_CLIENT_LINE_MAX, &line, &len)) != 0) {
+	while (!c->free_pending && c->state != ST_DEAD && c->state != ST_TLS && c->state != ST_TLS_IMPLICIT &&
+	       c->io != NULL && (rc = io_read_line(c->io, SMTP_CLIENT_LINE_MAX, &line, &len)) != 0) {
 		struct smtp_client_reply r;
 		const char *error = "reply line too long";
 		if (rc > 0)
 			rc = smtp_client_reply_feed(&c->parser, line, len, &r, &error);
 		if (rc < 0) {
 			client_fail(c, SMTP_CLIENT_TEMPFAIL,
-				    xasprintf("protocol error from %s: %s", c->set.peer_name, error), "4.5.0", false);
+				    xasprintf("protocol error from %s: %s", c->set.peer_name, error), "4.5.0",
+				    false);
 			return;
 		}
 		if (rc == 0)
@@ -893,10 +909,13 @@ static void client_io_cb(struct io *io, enum io_event event, void *ctx)
 		}
 		client_fail(c, SMTP_CLIENT_TEMPFAIL,
 			    xasprintf("%s with %s during %s: %s",
-				      event == IO_EVENT_TIMEOUT ? "timeout" :
-				      c->state == ST_CONNECTING ? "connection failed" : "lost connection",
+				      event == IO_EVENT_TIMEOUT   ? "timeout"
+				      : c->state == ST_CONNECTING ? "connection failed"
+								  : "lost connection",
 				      c->set.peer_name, state_stage[c->state], io_error(c->io)),
-			    event == IO_EVENT_TIMEOUT ? "4.4.2" : c->state == ST_CONNECTING ? "4.4.1" : "4.4.2",
+			    event == IO_EVENT_TIMEOUT   ? "4.4.2"
+			    : c->state == ST_CONNECTING ? "4.4.1"
+							: "4.4.2",
 			    false);
 		break;
 	}
@@ -1012,7 +1031,7 @@ int smtp_client_submit_sync(const char *host, int port, const struct smtp_client
 		*error_r = xasprintf("cannot resolve %s: %s", host, gai_strerror(gai));
 		return -1;
 	}
-	struct sync_state s = { .msg = msg, .rc = -1 };
+	struct sync_state s = {.msg = msg, .rc = -1};
 	for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
 		struct event_base *base = event_base_new();
 		s.done = false;

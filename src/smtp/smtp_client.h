@@ -27,10 +27,10 @@ struct smtp_client;
 #define SMTP_CLIENT_REPLY_LINES_MAX 200
 
 struct smtp_client_reply {
-	int code;            /* 200..599 */
-	char enhanced[16];   /* "5.1.1" when the first line carried one, else "" */
-	char *text;          /* the lines' text after code (and enhanced code),
-				joined by '\n'; heap, owned by the reply */
+	int code;          /* 200..599 */
+	char enhanced[16]; /* "5.1.1" when the first line carried one, else "" */
+	char *text;        /* the lines' text after code (and enhanced code),
+			      joined by '\n'; heap, owned by the reply */
 };
 
 struct smtp_client_reply_parser {
@@ -70,8 +70,8 @@ enum smtp_client_cap {
 };
 
 struct smtp_client_caps {
-	unsigned flags;      /* enum smtp_client_cap */
-	uint64_t size;       /* SIZE limit, 0 = none announced */
+	unsigned flags; /* enum smtp_client_cap */
+	uint64_t size;  /* SIZE limit, 0 = none announced */
 };
 
 /* Parses the text of a 250 reply to EHLO (lines joined by '\n'; the first
@@ -81,61 +81,61 @@ void smtp_client_parse_ehlo(const char *text, struct smtp_client_caps *caps_r);
 /* ---- sessions ---- */
 
 struct smtp_client_settings {
-	const char *helo_name;         /* our host name for EHLO */
-	enum tls_policy tls;           /* STARTTLS: none, may, encrypt, verify */
-	bool implicit_tls;             /* TLS from the first byte (port 465) */
-	const char *tls_name;          /* SNI and the name verified (verify) */
-	const char *user, *password;   /* AUTH when user is non-NULL */
-	const char *peer_name;         /* for messages, e.g. "mx.b.test[127.0.0.1]" */
-	int connect_timeout;           /* seconds; 0: 30 */
-	int command_timeout;           /* 0: 300 (RFC 5321 4.5.3.2) */
-	int data_timeout;              /* final reply after the data; 0: 600 */
+	const char *helo_name;       /* our host name for EHLO */
+	enum tls_policy tls;         /* STARTTLS: none, may, encrypt, verify */
+	bool implicit_tls;           /* TLS from the first byte (port 465) */
+	const char *tls_name;        /* SNI and the name verified (verify) */
+	const char *user, *password; /* AUTH when user is non-NULL */
+	const char *peer_name;       /* for messages, e.g. "mx.b.test[127.0.0.1]" */
+	int connect_timeout;         /* seconds; 0: 30 */
+	int command_timeout;         /* 0: 300 (RFC 5321 4.5.3.2) */
+	int data_timeout;            /* final reply after the data; 0: 600 */
 };
 
 enum smtp_client_status {
 	SMTP_CLIENT_OK,
-	SMTP_CLIENT_TEMPFAIL,   /* 4xx, connection trouble: retry later */
-	SMTP_CLIENT_PERMFAIL,   /* 5xx, or the message cannot be sent there */
+	SMTP_CLIENT_TEMPFAIL, /* 4xx, connection trouble: retry later */
+	SMTP_CLIENT_PERMFAIL, /* 5xx, or the message cannot be sent there */
 };
 
 struct smtp_client_result {
 	enum smtp_client_status status;
-	bool connection_failed;   /* session unusable before a transaction: try
-				     the next host */
-	char *reply;              /* "250 2.0.0 Ok queued" / "550 5.1.1 text":
-				     the server's last relevant reply, or
-				     ours for local failures */
-	char enhanced[16];        /* status code for a DSN ("4.4.1") */
-	bool remote;              /* reply came from the server */
-	const char *stage;        /* "connect", "greeting", "EHLO", "STARTTLS",
-				     "AUTH", "MAIL FROM", "RCPT TO", "DATA", "end of data" */
+	bool connection_failed; /* session unusable before a transaction: try
+				   the next host */
+	char *reply;            /* "250 2.0.0 Ok queued" / "550 5.1.1 text":
+				   the server's last relevant reply, or
+				   ours for local failures */
+	char enhanced[16];      /* status code for a DSN ("4.4.1") */
+	bool remote;            /* reply came from the server */
+	const char *stage;      /* "connect", "greeting", "EHLO", "STARTTLS",
+				   "AUTH", "MAIL FROM", "RCPT TO", "DATA", "end of data" */
 };
 
 struct smtp_client_rcpt {
 	const char *address;
-	const char *orcpt;        /* "rfc822;x@y" (not xtext-encoded) or NULL */
-	unsigned notify;          /* enum smtp_notify bits */
+	const char *orcpt; /* "rfc822;x@y" (not xtext-encoded) or NULL */
+	unsigned notify;   /* enum smtp_notify bits */
 	/* results of smtp_client_send(): */
 	enum smtp_client_status status;
-	char *reply;              /* one line, heap (freed by smtp_client_msg_clear) */
+	char *reply; /* one line, heap (freed by smtp_client_msg_clear) */
 	char enhanced[16];
-	bool remote;              /* the status came from the server */
+	bool remote; /* the status came from the server */
 	const char *stage;
 };
 
 struct smtp_client_msg {
-	const char *sender;       /* "" for <> */
-	const char *envid;        /* or NULL */
+	const char *sender; /* "" for <> */
+	const char *envid;  /* or NULL */
 	enum smtp_ret ret;
 	enum smtp_body body;
 	bool smtputf8;
 	struct smtp_client_rcpt *rcpts;
 	size_t nrcpts;
-	const char *data;         /* content: CRLF lines, not dot-stuffed */
+	const char *data; /* content: CRLF lines, not dot-stuffed */
 	size_t size;
 	/* results: */
-	bool converted_8bit;      /* downgraded to quoted-printable */
-	bool dsn_relayed;         /* the server did not offer DSN */
+	bool converted_8bit; /* downgraded to quoted-printable */
+	bool dsn_relayed;    /* the server did not offer DSN */
 };
 
 /* Frees the per-recipient results. */
@@ -147,9 +147,9 @@ typedef void smtp_client_callback(struct smtp_client *c, const struct smtp_clien
    STARTTLS per policy, AUTH.  cb is called once from the loop: with
    SMTP_CLIENT_OK when transactions may start, otherwise the session is
    dead (free it).  settings' strings must stay valid for the session. */
-struct smtp_client *smtp_client_connect(struct event_base *base, const struct sockaddr *sa,
-					socklen_t salen, const struct smtp_client_settings *settings,
-					smtp_client_callback *cb, void *ctx);
+struct smtp_client *smtp_client_connect(struct event_base *base, const struct sockaddr *sa, socklen_t salen,
+					const struct smtp_client_settings *settings, smtp_client_callback *cb,
+					void *ctx);
 /* One transaction: MAIL, RCPT (one per recipient), DATA or BDAT, pipelined
    when offered.  Results go to msg->rcpts[]; cb is called once with the
    message-level result (OK when at least one recipient was accepted and

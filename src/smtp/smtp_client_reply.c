@@ -139,11 +139,16 @@ static const struct {
 	const char *name;
 	unsigned flag;
 } ehlo_keywords[] = {
-	{ "STARTTLS", SMTP_CAP_STARTTLS },     { "PIPELINING", SMTP_CAP_PIPELINING },
-	{ "SIZE", SMTP_CAP_SIZE },             { "8BITMIME", SMTP_CAP_8BITMIME },
-	{ "SMTPUTF8", SMTP_CAP_SMTPUTF8 },     { "DSN", SMTP_CAP_DSN },
-	{ "AUTH", SMTP_CAP_AUTH },             { "CHUNKING", SMTP_CAP_CHUNKING },
-	{ "BINARYMIME", SMTP_CAP_BINARYMIME }, { "ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCEDSTATUSCODES },
+    {"STARTTLS", SMTP_CAP_STARTTLS},
+    {"PIPELINING", SMTP_CAP_PIPELINING},
+    {"SIZE", SMTP_CAP_SIZE},
+    {"8BITMIME", SMTP_CAP_8BITMIME},
+    {"SMTPUTF8", SMTP_CAP_SMTPUTF8},
+    {"DSN", SMTP_CAP_DSN},
+    {"AUTH", SMTP_CAP_AUTH},
+    {"CHUNKING", SMTP_CAP_CHUNKING},
+    {"BINARYMIME", SMTP_CAP_BINARYMIME},
+    {"ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCEDSTATUSCODES},
 };
 
 static void parse_auth_mechs(const char *p, struct smtp_client_caps *caps)

@@ -3,11 +3,11 @@
 #include <string.h>
 
 enum {
-	ST_LINE_START,  /* at the start of a line (also the start of the data) */
-	ST_TEXT,        /* inside a line */
-	ST_CR,          /* a CR inside or ending a line */
-	ST_DOT,         /* a '.' at the start of a line */
-	ST_DOT_CR,      /* ".<CR>" at the start of a line */
+	ST_LINE_START, /* at the start of a line (also the start of the data) */
+	ST_TEXT,       /* inside a line */
+	ST_CR,         /* a CR inside or ending a line */
+	ST_DOT,        /* a '.' at the start of a line */
+	ST_DOT_CR,     /* ".<CR>" at the start of a line */
 };
 
 void smtp_data_scanner_init(struct smtp_data_scanner *s, bool dot_mode, bool normalize, uint64_t max_size)
@@ -82,7 +82,7 @@ size_t smtp_data_scan(struct smtp_data_scanner *s, const char *in, size_t len, s
 				s->state = ST_LINE_START;
 				i++;
 			} else {
-				bare_end(s, out, false);   /* reprocess c at line start */
+				bare_end(s, out, false); /* reprocess c at line start */
 			}
 			break;
 		case ST_DOT:

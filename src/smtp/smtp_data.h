@@ -14,12 +14,12 @@
 
 struct smtp_data_scanner {
 	int state;
-	bool dot_mode;      /* DATA: unstuff and look for the end; BDAT: neither */
-	bool normalize;     /* bare LF / CR become CRLF */
-	bool after_bare;    /* the current line began after a bare line end */
+	bool dot_mode;   /* DATA: unstuff and look for the end; BDAT: neither */
+	bool normalize;  /* bare LF / CR become CRLF */
+	bool after_bare; /* the current line began after a bare line end */
 	bool bare_lf, bare_cr;
-	uint64_t max_size;  /* content beyond this is counted but not kept */
-	uint64_t size;      /* content octets produced (kept or not) */
+	uint64_t max_size; /* content beyond this is counted but not kept */
+	uint64_t size;     /* content octets produced (kept or not) */
 };
 
 void smtp_data_scanner_init(struct smtp_data_scanner *s, bool dot_mode, bool normalize, uint64_t max_size);

@@ -8,8 +8,8 @@
 #include <strings.h>
 
 static const char *const verb_names[SMTP_VERB_COUNT] = {
-	"HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY",
-	"EXPN", "HELP", "STARTTLS", "AUTH",
+    "HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT",     "RSET",
+    "NOOP", "QUIT", "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH",
 };
 
 const char *smtp_verb_name(enum smtp_verb verb)
@@ -80,7 +80,8 @@ static enum smtp_parse_result parse_path_arg(char *p, const char *prefix, struct
 {
 	size_t plen = strlen(prefix);
 	if (strncasecmp(p, prefix, plen) != 0) {
-		*error_r = cmd->verb == SMTP_VERB_MAIL ? "expected MAIL FROM:<address>" : "expected RCPT TO:<address>";
+		*error_r = cmd->verb == SMTP_VERB_MAIL ? "expected MAIL FROM:<address>"
+						       : "expected RCPT TO:<address>";
 		return SMTP_PARSE_SYNTAX;
 	}
 	p = skip_spaces(p + plen);
@@ -169,7 +170,7 @@ enum smtp_parse_result smtp_command_parse(const char *line, size_t len, struct s
 	case SMTP_VERB_EHLO:
 		if (*cmd->arg == '\0') {
 			*error_r = cmd->verb == SMTP_VERB_EHLO ? "EHLO needs a domain or address literal"
-							      : "HELO needs a domain";
+							       : "HELO needs a domain";
 			return SMTP_PARSE_SYNTAX;
 		}
 		return SMTP_PARSE_OK;
@@ -185,7 +186,8 @@ enum smtp_parse_result smtp_command_parse(const char *line, size_t len, struct s
 	case SMTP_VERB_AUTH:
 	case SMTP_VERB_BDAT:
 		if (*cmd->arg == '\0') {
-			*error_r = cmd->verb == SMTP_VERB_AUTH ? "AUTH needs a mechanism" : "BDAT needs a size";
+			*error_r =
+			    cmd->verb == SMTP_VERB_AUTH ? "AUTH needs a mechanism" : "BDAT needs a size";
 			return SMTP_PARSE_SYNTAX;
 		}
 		return SMTP_PARSE_OK;
@@ -211,7 +213,7 @@ int smtp_xtext_decode(char *s)
 			if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]) ||
 			    islower((unsigned char)p[1]) || islower((unsigned char)p[2]))
 				return -1;
-			char hex[3] = { p[1], p[2], '\0' };
+			char hex[3] = {p[1], p[2], '\0'};
 			/* "+00" would end the string early: refuse it. */
 			if ((*o++ = (char)strtol(hex, NULL, 16)) == '\0')
 				return -1;

@@ -12,8 +12,8 @@ int smtp_path_parse(const char *text, bool mail, bool utf8, struct smtp_path *pa
 	struct pool *pool = pool_create(1024);
 	struct buf in = BUF_INIT;
 	buf_printf(&in, "<%s>", text);
-	unsigned flags = (utf8 ? MIME_PATH_ALLOW_UTF8 : 0) |
-			 (mail ? MIME_PATH_ALLOW_NULL : MIME_PATH_ALLOW_POSTMASTER);
+	unsigned flags =
+	    (utf8 ? MIME_PATH_ALLOW_UTF8 : 0) | (mail ? MIME_PATH_ALLOW_NULL : MIME_PATH_ALLOW_POSTMASTER);
 	struct mime_path p;
 	size_t consumed;
 	int rc = mime_path_parse(pool, in.data, in.len, flags, &p, &consumed, error_r);

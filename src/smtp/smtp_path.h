@@ -7,11 +7,11 @@
 #include <stdbool.h>
 
 struct smtp_path {
-	char *address;     /* "local@domain" (local quoted when it must be),
-			      "" for <>, "postmaster" for <Postmaster> */
-	bool literal;      /* domain is an address literal [..] */
-	bool odd_local;    /* quoted local part with specials: no local user has one */
-	bool route;        /* a source route was given (and ignored) */
+	char *address;  /* "local@domain" (local quoted when it must be),
+			   "" for <>, "postmaster" for <Postmaster> */
+	bool literal;   /* domain is an address literal [..] */
+	bool odd_local; /* quoted local part with specials: no local user has one */
+	bool route;     /* a source route was given (and ignored) */
 };
 
 /* text is what stood between '<' and '>'.  mail: the MAIL FROM rules (<>

@@ -15,31 +15,31 @@ struct sasl_server;
 struct delivery;
 
 enum smtp_state {
-	SMTP_ST_TLS_WAIT,   /* implicit TLS or STARTTLS handshake in progress */
-	SMTP_ST_INIT,       /* before HELO/EHLO */
-	SMTP_ST_READY,      /* after HELO/EHLO, no transaction */
-	SMTP_ST_MAIL,       /* after MAIL FROM */
-	SMTP_ST_RCPT,       /* after at least one accepted RCPT TO */
-	SMTP_ST_DATA,       /* reading DATA */
-	SMTP_ST_BDAT,       /* reading a BDAT chunk */
-	SMTP_ST_AUTH,       /* reading SASL responses */
+	SMTP_ST_TLS_WAIT, /* implicit TLS or STARTTLS handshake in progress */
+	SMTP_ST_INIT,     /* before HELO/EHLO */
+	SMTP_ST_READY,    /* after HELO/EHLO, no transaction */
+	SMTP_ST_MAIL,     /* after MAIL FROM */
+	SMTP_ST_RCPT,     /* after at least one accepted RCPT TO */
+	SMTP_ST_DATA,     /* reading DATA */
+	SMTP_ST_BDAT,     /* reading a BDAT chunk */
+	SMTP_ST_AUTH,     /* reading SASL responses */
 };
 
 struct smtp_rcpt {
-	char *address;          /* as given (normalised domain) */
+	char *address; /* as given (normalised domain) */
 	char *orcpt;
 	unsigned notify;
-	bool remote;            /* goes to the queue */
+	bool remote; /* goes to the queue */
 };
 
 struct smtp_txn {
 	char id[24];
-	char *sender;           /* "" for <> */
+	char *sender; /* "" for <> */
 	struct smtp_mail_params params;
 	char *envid;
 	struct smtp_rcpt *rcpts;
 	int nrcpts;
-	char **local_users;     /* deduplicated local user addresses */
+	char **local_users; /* deduplicated local user addresses */
 	int nlocal;
 	int nremote;
 	/* message data */
@@ -47,8 +47,8 @@ struct smtp_txn {
 	struct smtp_data_scanner scanner;
 	struct buf out; /* scanned, not yet handed to the delivery */
 	bool write_failed;
-	bool bdat;              /* the message came (or comes) by BDAT */
-	uint64_t bdat_left;     /* octets still to read of the current chunk */
+	bool bdat;          /* the message came (or comes) by BDAT */
+	uint64_t bdat_left; /* octets still to read of the current chunk */
 	bool bdat_last;
 	bool bdat_discard;      /* reading a chunk only to throw it away */
 	const char *bdat_error; /* reply owed after the discarded chunk */
@@ -62,7 +62,7 @@ struct smtp_session {
 	char *helo;
 	char *auth_user;
 	int auth_failures;
-	bool auth_refused;      /* the delayed reply is a penalty refusal */
+	bool auth_refused; /* the delayed reply is a penalty refusal */
 	struct sasl_server *sasl;
 	int messages;
 	struct smtp_txn *txn;
@@ -71,10 +71,10 @@ struct smtp_session {
 
 /* smtp_session.c */
 void smtp_reply(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* A protocol error by the client: counted; too many end the session. */
 void smtp_reply_error(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 void smtp_session_close(struct smtp_session *s, int code, const char *enh, const char *text);
 /* The skeleton's session_busy/session_resume/session_reap
    (session/session.h) hold and continue the session around jobs. */

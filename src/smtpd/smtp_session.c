@@ -316,7 +316,8 @@ static void dispatch(struct smtp_session *s, const char *line, size_t len)
 		return;
 	}
 	if (s->txn != NULL && s->txn->bdat && !commands[cmd->verb].between_chunks)
-		smtp_reply_error(s, 503, "5.5.1", "Error: only BDAT, RSET, NOOP or QUIT during a BDAT transfer");
+		smtp_reply_error(s, 503, "5.5.1",
+				 "Error: only BDAT, RSET, NOOP or QUIT during a BDAT transfer");
 	else if (!(commands[cmd->verb].states & (1u << s->state)))
 		smtp_reply_error(s, 503, "5.5.1", "Error: %s", out_of_order(s, cmd->verb));
 	else

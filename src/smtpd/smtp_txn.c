@@ -79,7 +79,8 @@ void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
 	}
 	if (s->submission && !userdb_sender_allowed(s->core.ctx->userdb, s->auth_user, path.address)) {
 		log_info("smtp reject session=%s reason=sender-not-owned user=%s", s->core.id, s->auth_user);
-		smtp_reply_error(s, 553, "5.7.1", "Sender address rejected: not owned by user %s", s->auth_user);
+		smtp_reply_error(s, 553, "5.7.1", "Sender address rejected: not owned by user %s",
+				 s->auth_user);
 		smtp_path_free(&path);
 		return;
 	}
@@ -328,7 +329,8 @@ static void commit_done(void *arg, const char *error)
 	if (error != NULL) {
 		log_error("smtp commit session=%s qid=%s error=\"%s\"", s->core.id, t->id, error);
 		if (!s->core.dead)
-			smtp_reply(s, 451, "4.3.0", "Error: local problem, message not accepted, try again later");
+			smtp_reply(s, 451, "4.3.0",
+				   "Error: local problem, message not accepted, try again later");
 	} else {
 		char from[300];
 		log_printable(from, sizeof(from), t->sender, strlen(t->sender));
@@ -360,7 +362,8 @@ static void finish_message(struct smtp_session *s)
 	if ((sc->bare_lf || sc->bare_cr) && !sc->normalize) {
 		log_info("smtp reject session=%s qid=%s reason=bare-newline lf=%d cr=%d", s->core.id, t->id,
 			 sc->bare_lf, sc->bare_cr);
-		smtp_reply(s, 550, "5.5.2", "Error: bare <%s> received; lines must end with <CR><LF> (RFC 5321 2.3.8)",
+		smtp_reply(s, 550, "5.5.2",
+			   "Error: bare <%s> received; lines must end with <CR><LF> (RFC 5321 2.3.8)",
 			   sc->bare_lf ? "LF" : "CR");
 		reset_to_ready(s);
 		return;

@@ -135,7 +135,7 @@ static void add_dir_usage(const char *dir, uint64_t *bytes)
 
 static void add_folder_usage(const char *folder, uint64_t *bytes)
 {
-	static const char *const subs[] = { "new", "cur" };
+	static const char *const subs[] = {"new", "cur"};
 	for (size_t i = 0; i < N_ELEMENTS(subs); i++) {
 		char *dir = xasprintf("%s/%s", folder, subs[i]);
 		add_dir_usage(dir, bytes);

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 const char *const maildir_default_folders[MAILDIR_DEFAULT_FOLDER_COUNT] = {
-	"Sent", "Drafts", "Trash", "Junk", "Archive",
+    "Sent", "Drafts", "Trash", "Junk", "Archive",
 };
 
 /* Makes DIR/NAME (an existing directory is fine) and opens it without
@@ -45,7 +45,7 @@ static int make_dir(int dirfd, const char *dir, const char *name, bool *created_
    entries. */
 static int make_subdirs(int fd, const char *dir, char **error_r)
 {
-	static const char *const subdirs[] = { "cur", "new", "tmp" };
+	static const char *const subdirs[] = {"cur", "new", "tmp"};
 	bool created = false;
 	for (size_t i = 0; i < N_ELEMENTS(subdirs); i++) {
 		int sub = make_dir(fd, dir, subdirs[i], &created, error_r);

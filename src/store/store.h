@@ -43,32 +43,32 @@ struct store_mailbox;
    maps to.  PASSED (Maildir "P", forwarded) has no IMAP system flag; it is
    kept so that it survives our renames. */
 enum store_flag {
-	STORE_FLAG_SEEN = 1 << 0,      /* S */
-	STORE_FLAG_ANSWERED = 1 << 1,  /* R */
-	STORE_FLAG_FLAGGED = 1 << 2,   /* F */
-	STORE_FLAG_DELETED = 1 << 3,   /* T */
-	STORE_FLAG_DRAFT = 1 << 4,     /* D */
-	STORE_FLAG_PASSED = 1 << 5,    /* P */
+	STORE_FLAG_SEEN = 1 << 0,     /* S */
+	STORE_FLAG_ANSWERED = 1 << 1, /* R */
+	STORE_FLAG_FLAGGED = 1 << 2,  /* F */
+	STORE_FLAG_DELETED = 1 << 3,  /* T */
+	STORE_FLAG_DRAFT = 1 << 4,    /* D */
+	STORE_FLAG_PASSED = 1 << 5,   /* P */
 };
 #define STORE_FLAGS_ALL 0x3f
 
 /* One message as listed.  Strings live in the list's memory. */
 struct store_msg {
 	uint32_t uid;
-	uint32_t flags;          /* enum store_flag bits */
-	uint64_t size;           /* octets with CRLF line ends: what RETR and
-				    RFC822.SIZE send */
+	uint32_t flags; /* enum store_flag bits */
+	uint64_t size;  /* octets with CRLF line ends: what RETR and
+			   RFC822.SIZE send */
 	uint64_t modseq;
-	int64_t internaldate;    /* unix time: file mtime when first indexed */
-	const char *keywords;    /* space-separated IMAP keywords, "" for none */
-	bool bare_lf;            /* the file has bare LF line ends: readers
-				    must turn LF into CRLF to send size octets */
-	const char *locator;     /* backend's handle for store_msg_open(); do
-				    not interpret */
+	int64_t internaldate; /* unix time: file mtime when first indexed */
+	const char *keywords; /* space-separated IMAP keywords, "" for none */
+	bool bare_lf;         /* the file has bare LF line ends: readers
+				 must turn LF into CRLF to send size octets */
+	const char *locator;  /* backend's handle for store_msg_open(); do
+				 not interpret */
 };
 
 struct store_msg_list {
-	struct store_msg *msgs;  /* ascending UID */
+	struct store_msg *msgs; /* ascending UID */
 	size_t count;
 	struct pool *pool;
 };
@@ -76,12 +76,12 @@ struct store_msg_list {
 struct store_status {
 	uint32_t messages;
 	uint32_t unseen;
-	uint32_t recent;         /* UID >= the first recent UID */
+	uint32_t recent; /* UID >= the first recent UID */
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint64_t highestmodseq;
-	uint64_t size;           /* sum of message sizes */
-	uint32_t deleted;        /* messages with \Deleted */
+	uint64_t size;    /* sum of message sizes */
+	uint32_t deleted; /* messages with \Deleted */
 };
 
 /* ---- the user's store ---- */
@@ -107,8 +107,7 @@ const char *store_backend_name(const struct store *store);
 
 /* Opens a mailbox (creating its index row on first sight) and syncs it.
    Returns 1 with *mbox_r, 0 when no such folder exists, -1 on error. */
-int store_mailbox_open(struct store *store, const char *name, struct store_mailbox **mbox_r,
-		       char **error_r);
+int store_mailbox_open(struct store *store, const char *name, struct store_mailbox **mbox_r, char **error_r);
 void store_mailbox_close(struct store_mailbox **mbox);
 const char *store_mailbox_name(const struct store_mailbox *mbox);
 
@@ -125,8 +124,8 @@ int store_mailbox_status(struct store_mailbox *mbox, struct store_status *status
 /* Every message, ascending UID.  Free with store_msg_list_free(). */
 int store_mailbox_list(struct store_mailbox *mbox, struct store_msg_list *list_r, char **error_r);
 /* Messages whose modseq is greater than modseq (CONDSTORE CHANGEDSINCE). */
-int store_mailbox_changed_since(struct store_mailbox *mbox, uint64_t modseq,
-				struct store_msg_list *list_r, char **error_r);
+int store_mailbox_changed_since(struct store_mailbox *mbox, uint64_t modseq, struct store_msg_list *list_r,
+				char **error_r);
 void store_msg_list_free(struct store_msg_list *list);
 /* UIDs expunged with a modseq greater than modseq (QRESYNC VANISHED),
    ascending; caller frees *uids_r. */
@@ -143,8 +142,7 @@ int store_mailbox_take_recent(struct store_mailbox *mbox, uint32_t *first_recent
    closes it), 0 when the message is gone (expunged by another session or
    program), -1 on error.  A file renamed by another program is found
    again. */
-int store_msg_open(struct store_mailbox *mbox, const struct store_msg *msg, int *fd_r,
-		   char **error_r);
+int store_msg_open(struct store_mailbox *mbox, const struct store_msg *msg, int *fd_r, char **error_r);
 /* Same, by UID. */
 int store_msg_open_uid(struct store_mailbox *mbox, uint32_t uid, int *fd_r, char **error_r);
 
@@ -164,17 +162,15 @@ enum store_flag_op { STORE_FLAGS_REPLACE, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
    left alone and reported in *failed_r (caller frees; may be NULL when not
    wanted).  Messages that are gone are skipped.  Returns the number of
    messages changed, or -1. */
-int store_msg_set_flags(struct store_mailbox *mbox, const uint32_t *uids, size_t count,
-			enum store_flag_op op, uint32_t flags, const char *keywords,
-			uint64_t unchanged_since, uint32_t **failed_r, size_t *failed_count_r,
-			char **error_r);
+int store_msg_set_flags(struct store_mailbox *mbox, const uint32_t *uids, size_t count, enum store_flag_op op,
+			uint32_t flags, const char *keywords, uint64_t unchanged_since, uint32_t **failed_r,
+			size_t *failed_count_r, char **error_r);
 
 /* Removes messages: each row is marked, its file unlinked, then the row is
    deleted and its UID recorded as expunged with a new modseq.  A crash at
    any point leaves every other message alone; the next sync finishes a
    marked row.  Returns the number expunged, or -1. */
-int store_msg_expunge(struct store_mailbox *mbox, const uint32_t *uids, size_t count,
-		      char **error_r);
+int store_msg_expunge(struct store_mailbox *mbox, const uint32_t *uids, size_t count, char **error_r);
 
 /* Appends a message (data: exactly the octets to store, CRLF line ends)
    with flags, keywords (may be NULL) and internaldate (0: now): written to
@@ -188,16 +184,16 @@ int store_msg_append(struct store_mailbox *mbox, const void *data, size_t len, u
    frees) get the new UIDs in the order of uids; a UID that is gone gets 0.
    With move, the sources are expunged afterwards (RFC 6851).  Returns the
    number copied, or -1. */
-int store_msg_copy(struct store_mailbox *src, const uint32_t *uids, size_t count,
-		   struct store_mailbox *dest, bool move, uint32_t **dest_uids_r, char **error_r);
+int store_msg_copy(struct store_mailbox *src, const uint32_t *uids, size_t count, struct store_mailbox *dest,
+		   bool move, uint32_t **dest_uids_r, char **error_r);
 
 /* The IMAP server's cache of ENVELOPE and BODYSTRUCTURE text. */
 enum store_cache_field { STORE_CACHE_ENVELOPE, STORE_CACHE_BODYSTRUCTURE };
 /* 1 with *text_r (caller frees), 0 when not cached, -1 on error. */
-int store_cache_get(struct store_mailbox *mbox, uint32_t uid, enum store_cache_field field,
-		    char **text_r, char **error_r);
-int store_cache_set(struct store_mailbox *mbox, uint32_t uid, enum store_cache_field field,
-		    const char *text, char **error_r);
+int store_cache_get(struct store_mailbox *mbox, uint32_t uid, enum store_cache_field field, char **text_r,
+		    char **error_r);
+int store_cache_set(struct store_mailbox *mbox, uint32_t uid, enum store_cache_field field, const char *text,
+		    char **error_r);
 
 /* ---- folders ---- */
 
@@ -214,17 +210,15 @@ int store_folder_delete(struct store *store, const char *name, char **error_r);
 int store_folder_rename(struct store *store, const char *from, const char *to, char **error_r);
 /* Calls cb for INBOX and every folder, in name order.  cb's non-zero return
    stops the walk. */
-int store_folder_list(struct store *store, int (*cb)(void *ctx, const char *name), void *ctx,
-		      char **error_r);
+int store_folder_list(struct store *store, int (*cb)(void *ctx, const char *name), void *ctx, char **error_r);
 
 /* Subscriptions (LSUB): names, which need not exist. */
 int store_subscribe(struct store *store, const char *name, bool subscribe, char **error_r);
-int store_subscription_list(struct store *store, int (*cb)(void *ctx, const char *name),
-			    void *ctx, char **error_r);
+int store_subscription_list(struct store *store, int (*cb)(void *ctx, const char *name), void *ctx,
+			    char **error_r);
 
 /* Quota usage from the index: bytes and messages of every indexed folder. */
-int store_quota_usage(struct store *store, uint64_t *bytes_r, uint64_t *messages_r,
-		      char **error_r);
+int store_quota_usage(struct store *store, uint64_t *bytes_r, uint64_t *messages_r, char **error_r);
 
 /* ---- watching (IMAP IDLE) ---- */
 

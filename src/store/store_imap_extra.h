@@ -12,8 +12,7 @@ int store_mailbox_get_counters(struct store_mailbox *mbox, uint32_t *uidnext_r, 
 /* Calls cb for every cached field of UIDs lo..hi, ascending, in one query:
    FETCH 1:* ENVELOPE then reads the cache in one pass.  cb's non-zero
    return stops the walk.  0 or -1. */
-int store_cache_get_range(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
-			  enum store_cache_field field,
+int store_cache_get_range(struct store_mailbox *mbox, uint32_t lo, uint32_t hi, enum store_cache_field field,
 			  int (*cb)(void *ctx, uint32_t uid, const char *text, size_t len), void *ctx,
 			  char **error_r);
 /* Runs several cache writes in one transaction. */
@@ -30,6 +29,6 @@ int store_cache_set_header(struct store_mailbox *mbox, uint32_t uid, const void 
 			   char **error_r);
 /* Calls cb for every cached header block of UIDs lo..hi, ascending. */
 int store_cache_get_header_range(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
-				 int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len),
-				 void *ctx, char **error_r);
+				 int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len), void *ctx,
+				 char **error_r);
 #endif

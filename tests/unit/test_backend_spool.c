@@ -181,7 +181,8 @@ static void test_enqueue_and_list(void **state)
 	char *error = NULL;
 	char *src = xasprintf("%s/incoming", f->dir);
 	assert_int_equal(fs_write_file_durable(src, message, strlen(message), 0600, &error), 0);
-	assert_int_equal(queue_enqueue(f->data_dir, "Q2", AT_FDCWD, src, (off_t)MESSAGE_OFFSET, &envelope, &error), 0);
+	assert_int_equal(
+	    queue_enqueue(f->data_dir, "Q2", AT_FDCWD, src, (off_t)MESSAGE_OFFSET, &envelope, &error), 0);
 	free(src);
 	walk(f, out);
 	assert_string_equal(out, "Q1;Q2;");
@@ -238,7 +239,8 @@ static void test_enqueue_refused(void **state)
 	assert_non_null(strstr(error, "no recipients"));
 	free(error);
 	error = NULL;
-	assert_int_equal(queue_enqueue(f->data_dir, "Q1", AT_FDCWD, "/nonexistent/file", 0, &envelope, &error), -1);
+	assert_int_equal(
+	    queue_enqueue(f->data_dir, "Q1", AT_FDCWD, "/nonexistent/file", 0, &envelope, &error), -1);
 	free(error);
 	char out[IDS_MAX];
 	walk(f, out);

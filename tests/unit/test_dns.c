@@ -26,7 +26,7 @@ static size_t rnd_seq(void *ctx, size_t n)
 
 static void test_mx_sort_preference(void **state)
 {
-	struct dns_mx mx[] = { { "c", 30 }, { "a", 10 }, { "z", 50 }, { "b", 20 }, { "", 0 } };
+	struct dns_mx mx[] = {{"c", 30}, {"a", 10}, {"z", 50}, {"b", 20}, {"", 0}};
 	dns_mx_sort(mx, 5, rnd_first, NULL);
 	assert_string_equal(mx[0].host, "a");
 	assert_string_equal(mx[1].host, "b");
@@ -41,9 +41,9 @@ static void test_mx_sort_preference(void **state)
 static void test_mx_sort_random_equal(void **state)
 {
 	unsigned seed = 1;
-	int first_seen[3] = { 0, 0, 0 };
+	int first_seen[3] = {0, 0, 0};
 	for (int round = 0; round < 300; round++) {
-		struct dns_mx mx[] = { { "x2", 20 }, { "e0", 10 }, { "e1", 10 }, { "e2", 10 }, { "x1", 20 } };
+		struct dns_mx mx[] = {{"x2", 20}, {"e0", 10}, {"e1", 10}, {"e2", 10}, {"x1", 20}};
 		dns_mx_sort(mx, 5, rnd_seq, &seed);
 		for (int i = 0; i < 3; i++)
 			assert_int_equal(mx[i].pref, 10);
@@ -57,12 +57,12 @@ static void test_mx_sort_random_equal(void **state)
 
 static void test_null_mx(void **state)
 {
-	struct dns_mx null1[] = { { "", 0 } };
+	struct dns_mx null1[] = {{"", 0}};
 	assert_true(dns_mx_is_null(null1, 1));
-	struct dns_mx mixed[] = { { "", 0 }, { "mx.example", 10 } };
+	struct dns_mx mixed[] = {{"", 0}, {"mx.example", 10}};
 	assert_false(dns_mx_is_null(mixed, 2));
 	assert_false(dns_mx_is_null(NULL, 0));
-	struct dns_mx one[] = { { "mx.example", 0 } };
+	struct dns_mx one[] = {{"mx.example", 0}};
 	assert_false(dns_mx_is_null(one, 1));
 }
 
@@ -72,7 +72,8 @@ struct lookup_result {
 	int calls;
 };
 
-static void addr_cb(void *ctx, enum dns_status status, const struct dns_addr *addrs, size_t n, const char *error)
+static void addr_cb(void *ctx, enum dns_status status, const struct dns_addr *addrs, size_t n,
+		    const char *error)
 {
 	struct lookup_result *r = ctx;
 	r->calls++;
@@ -87,7 +88,7 @@ static void test_literal_lookup(void **state)
 	char *error = NULL;
 	struct dns_resolver *r = dns_resolver_new(base, "127.0.0.1:1", &error);
 	assert_non_null(r);
-	struct lookup_result v4 = { 0 }, v6 = { 0 }, br = { 0 };
+	struct lookup_result v4 = {0}, v6 = {0}, br = {0};
 	dns_lookup_addr(r, "127.0.0.1", 2525, addr_cb, &v4);
 	dns_lookup_addr(r, "::1", 25, addr_cb, &v6);
 	dns_lookup_addr(r, "[::1]", 587, addr_cb, &br);
@@ -117,11 +118,11 @@ static void test_bad_resolver(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mx_sort_preference),
-		cmocka_unit_test(test_mx_sort_random_equal),
-		cmocka_unit_test(test_null_mx),
-		cmocka_unit_test(test_literal_lookup),
-		cmocka_unit_test(test_bad_resolver),
+	    cmocka_unit_test(test_mx_sort_preference),
+	    cmocka_unit_test(test_mx_sort_random_equal),
+	    cmocka_unit_test(test_null_mx),
+	    cmocka_unit_test(test_literal_lookup),
+	    cmocka_unit_test(test_bad_resolver),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,8 +16,8 @@
 static void render(struct buf *out, const struct mime_address *a)
 {
 	for (; a != NULL; a = a->next) {
-		buf_printf(out, "%s|%s|%s|%s|%u", a->name ? a->name : "-", a->route ? a->route : "-", a->local,
-			   a->domain ? a->domain : "-", a->flags);
+		buf_printf(out, "%s|%s|%s|%s|%u", a->name ? a->name : "-", a->route ? a->route : "-",
+			   a->local, a->domain ? a->domain : "-", a->flags);
 		if (a->next != NULL)
 			buf_append_str(out, " ; ");
 	}
@@ -25,33 +25,37 @@ static void render(struct buf *out, const struct mime_address *a)
 
 static void test_address_lists(void **state)
 {
-	static const struct { const char *in, *out; } cases[] = {
-		{ "user@example.com", "-|-|user|example.com|0" },
-		{ "John Doe <john@example.com>", "John Doe|-|john|example.com|0" },
-		{ "\"Doe, John\" <john@example.com>", "Doe, John|-|john|example.com|0" },
-		{ "a@b, c@d", "-|-|a|b|0 ; -|-|c|d|0" },
-		{ "john@example.com (John Doe)", "John Doe|-|john|example.com|0" },
-		{ "(comment) John <j@x>", "John|-|j|x|0" },
-		{ "\"quoted local\"@x.org", "-|-|quoted local|x.org|8" },
-		{ "<@route1,@route2:user@dom>", "-|@route1,@route2|user|dom|0" },
-		{ "Friends: a@b, C <c@d>;", "Friends|-||-|1 ; -|-|a|b|0 ; C|-|c|d|0 ; -|-||-|2" },
-		{ "undisclosed-recipients:;", "undisclosed-recipients|-||-|1 ; -|-||-|2" },
-		{ "Group: a@b", "Group|-||-|1 ; -|-|a|b|0 ; -|-||-|2" },   /* unterminated group */
-		{ "localonly", "-|-|localonly|-|4" },
-		{ "Name <localonly>", "Name|-|localonly|-|4" },
-		{ "<>", "-|-||-|4" },
-		{ "=?utf-8?q?J=C3=B6rg?= <j@x>", "=?utf-8?q?J=C3=B6rg?=|-|j|x|0" },
-		{ "J\xc3\xb6rg <j\xc3\xb6@b\xc3\xbc.de>", "J\xc3\xb6rg|-|j\xc3\xb6|b\xc3\xbc.de|0" },
-		{ "a@[1.2.3.4]", "-|-|a|[1.2.3.4]|0" },
-		{ "Broken <a@b", "Broken|-|a|b|16" },
-		{ "\"unterminated <a@b>", "-|-|unterminated <a@b>|-|12" },
-		{ "(unterminated comment a@b", "" },
-		{ "a@b,,, ,c@d", "-|-|a|b|0 ; -|-|c|d|0" },
-		{ "John Q. Public <jqp@x>", "John Q. Public|-|jqp|x|0" },
-		{ "a.b.c@d.e", "-|-|a.b.c|d.e|0" },
-		{ "", "" }, { "   ", "" }, { ",", "" },
-		{ "A <a@b> junk, c@d", "A|-|a|b|16 ; -|-|c|d|0" },
-		{ "a@b c", "-|-|a|b|16" },
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"user@example.com", "-|-|user|example.com|0"},
+	    {"John Doe <john@example.com>", "John Doe|-|john|example.com|0"},
+	    {"\"Doe, John\" <john@example.com>", "Doe, John|-|john|example.com|0"},
+	    {"a@b, c@d", "-|-|a|b|0 ; -|-|c|d|0"},
+	    {"john@example.com (John Doe)", "John Doe|-|john|example.com|0"},
+	    {"(comment) John <j@x>", "John|-|j|x|0"},
+	    {"\"quoted local\"@x.org", "-|-|quoted local|x.org|8"},
+	    {"<@route1,@route2:user@dom>", "-|@route1,@route2|user|dom|0"},
+	    {"Friends: a@b, C <c@d>;", "Friends|-||-|1 ; -|-|a|b|0 ; C|-|c|d|0 ; -|-||-|2"},
+	    {"undisclosed-recipients:;", "undisclosed-recipients|-||-|1 ; -|-||-|2"},
+	    {"Group: a@b", "Group|-||-|1 ; -|-|a|b|0 ; -|-||-|2"}, /* unterminated group */
+	    {"localonly", "-|-|localonly|-|4"},
+	    {"Name <localonly>", "Name|-|localonly|-|4"},
+	    {"<>", "-|-||-|4"},
+	    {"=?utf-8?q?J=C3=B6rg?= <j@x>", "=?utf-8?q?J=C3=B6rg?=|-|j|x|0"},
+	    {"J\xc3\xb6rg <j\xc3\xb6@b\xc3\xbc.de>", "J\xc3\xb6rg|-|j\xc3\xb6|b\xc3\xbc.de|0"},
+	    {"a@[1.2.3.4]", "-|-|a|[1.2.3.4]|0"},
+	    {"Broken <a@b", "Broken|-|a|b|16"},
+	    {"\"unterminated <a@b>", "-|-|unterminated <a@b>|-|12"},
+	    {"(unterminated comment a@b", ""},
+	    {"a@b,,, ,c@d", "-|-|a|b|0 ; -|-|c|d|0"},
+	    {"John Q. Public <jqp@x>", "John Q. Public|-|jqp|x|0"},
+	    {"a.b.c@d.e", "-|-|a.b.c|d.e|0"},
+	    {"", ""},
+	    {"   ", ""},
+	    {",", ""},
+	    {"A <a@b> junk, c@d", "A|-|a|b|16 ; -|-|c|d|0"},
+	    {"a@b c", "-|-|a|b|16"},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct pool *pool = pool_create(1024);
@@ -97,48 +101,50 @@ static void test_paths(void **state)
 		unsigned int flags;
 		size_t consumed;
 	} cases[] = {
-		{ "<user@example.com>", 0, 0, "user", "example.com", NULL, 0, 18 },
-		{ "<user@example.com> SIZE=100", 0, 0, "user", "example.com", NULL, 0, 18 },
-		{ "<>", N, 0, "", NULL, NULL, MIME_PATH_NULL, 2 },
-		{ "<>", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<@a.example,@b.example:u@d.example>", 0, 0, "u", "d.example", "@a.example,@b.example",
-		  MIME_PATH_HAS_ROUTE, 35 },
-		{ "<\"john smith\"@x.org>", 0, 0, "john smith", "x.org", NULL, MIME_PATH_QUOTED, 20 },
-		{ "<\"a\\\"b\"@x.org>", 0, 0, "a\"b", "x.org", NULL, MIME_PATH_QUOTED, 14 },
-		{ "<u@[192.0.2.1]>", 0, 0, "u", "[192.0.2.1]", NULL, MIME_PATH_LITERAL, 15 },
-		{ "<u@[IPv6:2001:db8::1]>", 0, 0, "u", "[IPv6:2001:db8::1]", NULL, MIME_PATH_LITERAL, 22 },
-		{ "<u@[999.0.2.1]>", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<u@[IPv6:zz]>", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<u@[tag:stuff]>", 0, 0, "u", "[tag:stuff]", NULL, MIME_PATH_LITERAL, 15 },
-		{ "<Postmaster>", P, 0, "Postmaster", NULL, NULL, MIME_PATH_POSTMASTER, 12 },
-		{ "<Postmaster>", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<user>", P, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<j\xc3\xb6rg@m\xc3\xbcller.de>", U, 0, "j\xc3\xb6rg", "m\xc3\xbcller.de", NULL, MIME_PATH_UTF8, 18 },
-		{ "<j\xc3\xb6rg@m\xc3\xbcller.de>", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<j\xc3@x>", U, -1, NULL, NULL, NULL, 0, 0 },              /* invalid UTF-8 */
-		{ "user@example.com", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "user@example.com SIZE=1", A, 0, "user", "example.com", NULL, 0, 16 },
-		{ "<user@example.com", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<us er@x>", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<.user@x>", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<user.@x>", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<us..er@x>", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<user@-x.org>", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<user@x-.org>", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<user@x..org>", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<user@>", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<@a:>", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<@a,b:u@d>", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<\"unterminated@x>", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "", 0, -1, NULL, NULL, NULL, 0, 0 },
-		{ "<", 0, -1, NULL, NULL, NULL, 0, 0 },
+	    {"<user@example.com>", 0, 0, "user", "example.com", NULL, 0, 18},
+	    {"<user@example.com> SIZE=100", 0, 0, "user", "example.com", NULL, 0, 18},
+	    {"<>", N, 0, "", NULL, NULL, MIME_PATH_NULL, 2},
+	    {"<>", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"<@a.example,@b.example:u@d.example>", 0, 0, "u", "d.example", "@a.example,@b.example",
+	     MIME_PATH_HAS_ROUTE, 35},
+	    {"<\"john smith\"@x.org>", 0, 0, "john smith", "x.org", NULL, MIME_PATH_QUOTED, 20},
+	    {"<\"a\\\"b\"@x.org>", 0, 0, "a\"b", "x.org", NULL, MIME_PATH_QUOTED, 14},
+	    {"<u@[192.0.2.1]>", 0, 0, "u", "[192.0.2.1]", NULL, MIME_PATH_LITERAL, 15},
+	    {"<u@[IPv6:2001:db8::1]>", 0, 0, "u", "[IPv6:2001:db8::1]", NULL, MIME_PATH_LITERAL, 22},
+	    {"<u@[999.0.2.1]>", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"<u@[IPv6:zz]>", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"<u@[tag:stuff]>", 0, 0, "u", "[tag:stuff]", NULL, MIME_PATH_LITERAL, 15},
+	    {"<Postmaster>", P, 0, "Postmaster", NULL, NULL, MIME_PATH_POSTMASTER, 12},
+	    {"<Postmaster>", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"<user>", P, -1, NULL, NULL, NULL, 0, 0},
+	    {"<j\xc3\xb6rg@m\xc3\xbcller.de>", U, 0, "j\xc3\xb6rg", "m\xc3\xbcller.de", NULL, MIME_PATH_UTF8,
+	     18},
+	    {"<j\xc3\xb6rg@m\xc3\xbcller.de>", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"<j\xc3@x>", U, -1, NULL, NULL, NULL, 0, 0}, /* invalid UTF-8 */
+	    {"user@example.com", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"user@example.com SIZE=1", A, 0, "user", "example.com", NULL, 0, 16},
+	    {"<user@example.com", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"<us er@x>", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"<.user@x>", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"<user.@x>", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"<us..er@x>", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"<user@-x.org>", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"<user@x-.org>", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"<user@x..org>", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"<user@>", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"<@a:>", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"<@a,b:u@d>", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"<\"unterminated@x>", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"", 0, -1, NULL, NULL, NULL, 0, 0},
+	    {"<", 0, -1, NULL, NULL, NULL, 0, 0},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct pool *pool = pool_create(1024);
 		struct mime_path p;
 		size_t consumed = 0;
 		const char *error = NULL;
-		int rc = mime_path_parse(pool, cases[i].in, strlen(cases[i].in), cases[i].parse_flags, &p, &consumed, &error);
+		int rc = mime_path_parse(pool, cases[i].in, strlen(cases[i].in), cases[i].parse_flags, &p,
+					 &consumed, &error);
 		if (rc != cases[i].rc)
 			print_error("case %zu: %s (%s)\n", i, cases[i].in, error ? error : "ok");
 		assert_int_equal(rc, cases[i].rc);
@@ -195,7 +201,8 @@ static void test_path_limits(void **state)
 		for (int i = 0; i < n; i++)
 			buf_append_char(&b, 'a');
 		buf_append_str(&b, "@x.org>");
-		assert_int_equal(mime_path_parse(pool, b.data, b.len, 0, &p, &consumed, &error), n == 64 ? 0 : -1);
+		assert_int_equal(mime_path_parse(pool, b.data, b.len, 0, &p, &consumed, &error),
+				 n == 64 ? 0 : -1);
 	}
 	/* whole path over 256 */
 	buf_reset(&b);
@@ -242,9 +249,9 @@ static void test_idna(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_address_lists), cmocka_unit_test(test_address_format),
-		cmocka_unit_test(test_paths), cmocka_unit_test(test_path_limits),
-		cmocka_unit_test(test_idna),
+	    cmocka_unit_test(test_address_lists), cmocka_unit_test(test_address_format),
+	    cmocka_unit_test(test_paths),         cmocka_unit_test(test_path_limits),
+	    cmocka_unit_test(test_idna),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

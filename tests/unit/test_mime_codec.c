@@ -20,10 +20,17 @@
 
 static void test_base64_encode(void **state)
 {
-	static const struct { const char *in, *out; } cases[] = {
-		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
-		{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
-		{ "\xff\xfe\x00", "//4A" },
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"", ""},
+	    {"f", "Zg=="},
+	    {"fo", "Zm8="},
+	    {"foo", "Zm9v"},
+	    {"foob", "Zm9vYg=="},
+	    {"fooba", "Zm9vYmE="},
+	    {"foobar", "Zm9vYmFy"},
+	    {"\xff\xfe\x00", "//4A"},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct buf b = BUF_INIT;
@@ -53,17 +60,23 @@ static void test_base64_lines(void **state)
 
 static void test_base64_strict(void **state)
 {
-	static const struct { const char *in, *out; int rc; } cases[] = {
-		{ "", "", 0 }, { "Zg==", "f", 0 }, { "Zm8=", "fo", 0 }, { "Zm9v", "foo", 0 },
-		{ "AGZvbwBiYXI=", NULL, 0 },
-		{ "Zg=", NULL, -1 },        /* bad length */
-		{ "Zm9v ", NULL, -1 },      /* space */
-		{ "Zm 9v", NULL, -1 },
-		{ "Z===", NULL, -1 },       /* too much padding */
-		{ "Zg==Zg==", NULL, -1 },   /* padding in the middle */
-		{ "Zh==", NULL, -1 },       /* non-zero unused bits */
-		{ "Zm9!", NULL, -1 },       /* junk */
-		{ "=Zm9", NULL, -1 },
+	static const struct {
+		const char *in, *out;
+		int rc;
+	} cases[] = {
+	    {"", "", 0},
+	    {"Zg==", "f", 0},
+	    {"Zm8=", "fo", 0},
+	    {"Zm9v", "foo", 0},
+	    {"AGZvbwBiYXI=", NULL, 0},
+	    {"Zg=", NULL, -1},   /* bad length */
+	    {"Zm9v ", NULL, -1}, /* space */
+	    {"Zm 9v", NULL, -1},
+	    {"Z===", NULL, -1},     /* too much padding */
+	    {"Zg==Zg==", NULL, -1}, /* padding in the middle */
+	    {"Zh==", NULL, -1},     /* non-zero unused bits */
+	    {"Zm9!", NULL, -1},     /* junk */
+	    {"=Zm9", NULL, -1},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct buf b = BUF_INIT;
@@ -84,12 +97,18 @@ static void test_base64_strict(void **state)
 
 static void test_base64_lenient(void **state)
 {
-	static const struct { const char *in, *out; } cases[] = {
-		{ "Zm9v\r\nYmFy", "foobar" }, { "Zm 9v\tYm Fy", "foobar" },
-		{ "Zm9v!!YmFy", "foobar" }, { "Zm9vYg==junkafter", "foob" },
-		{ "Zm9vYmE", "fooba" },    /* truncated, no padding */
-		{ "Zm9vY", "foo" },        /* one stray character */
-		{ "", "" }, { "====", "" }, { "\x80\xff", "" },
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"Zm9v\r\nYmFy", "foobar"},
+	    {"Zm 9v\tYm Fy", "foobar"},
+	    {"Zm9v!!YmFy", "foobar"},
+	    {"Zm9vYg==junkafter", "foob"},
+	    {"Zm9vYmE", "fooba"}, /* truncated, no padding */
+	    {"Zm9vY", "foo"},     /* one stray character */
+	    {"", ""},
+	    {"====", ""},
+	    {"\x80\xff", ""},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct buf b = BUF_INIT;
@@ -101,14 +120,23 @@ static void test_base64_lenient(void **state)
 
 static void test_qp_decode(void **state)
 {
-	static const struct { const char *in, *out; } cases[] = {
-		{ "abc", "abc" }, { "a=3Db", "a=b" }, { "a=3db", "a=b" },
-		{ "soft=\r\nbreak", "softbreak" }, { "soft=\nbreak", "softbreak" },
-		{ "soft=  \r\nbreak", "softbreak" },          /* whitespace after = */
-		{ "trailing   \r\nx", "trailing\r\nx" },      /* transport padding */
-		{ "bad=XYz", "bad=XYz" }, { "bad=4", "bad=4" }, { "end=", "end" },
-		{ "=C3=A9t=C3=A9", "\xc3\xa9t\xc3\xa9" }, { "a = b", "a = b" },
-		{ "line1\r\nline2\r\n", "line1\r\nline2\r\n" }, { "nul=00x", NULL },
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"abc", "abc"},
+	    {"a=3Db", "a=b"},
+	    {"a=3db", "a=b"},
+	    {"soft=\r\nbreak", "softbreak"},
+	    {"soft=\nbreak", "softbreak"},
+	    {"soft=  \r\nbreak", "softbreak"},     /* whitespace after = */
+	    {"trailing   \r\nx", "trailing\r\nx"}, /* transport padding */
+	    {"bad=XYz", "bad=XYz"},
+	    {"bad=4", "bad=4"},
+	    {"end=", "end"},
+	    {"=C3=A9t=C3=A9", "\xc3\xa9t\xc3\xa9"},
+	    {"a = b", "a = b"},
+	    {"line1\r\nline2\r\n", "line1\r\nline2\r\n"},
+	    {"nul=00x", NULL},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct buf b = BUF_INIT;
@@ -126,9 +154,13 @@ static void test_qp_decode(void **state)
 static void test_qp_roundtrip(void **state)
 {
 	static const char *const texts[] = {
-		"plain ascii\n", "caf\xc3\xa9 cr\xc3\xa8me\r\n", "trailing space \nand tab\t\n",
-		"=equals= sign", ".leading dot\nFrom the start\n",
-		"a very long line that goes past seventy-six characters for sure, yes it does, absolutely, more than that\n",
+	    "plain ascii\n",
+	    "caf\xc3\xa9 cr\xc3\xa8me\r\n",
+	    "trailing space \nand tab\t\n",
+	    "=equals= sign",
+	    ".leading dot\nFrom the start\n",
+	    "a very long line that goes past seventy-six characters for sure, yes it does, absolutely, more "
+	    "than that\n",
 	};
 	for (size_t i = 0; i < N_ELEMENTS(texts); i++) {
 		struct buf e = BUF_INIT, d = BUF_INIT, want = BUF_INIT;
@@ -161,7 +193,7 @@ static void test_qp_roundtrip(void **state)
 	buf_free(&d);
 	/* A '.' or "From " that a soft break puts at the start of a line is
 	   escaped too (found by fuzz_mime_qp). */
-	static const char *const starts[] = { ".", "From " };
+	static const char *const starts[] = {".", "From "};
 	for (size_t i = 0; i < N_ELEMENTS(starts); i++) {
 		for (int pad = 70; pad <= 78; pad++) {
 			char *in = xasprintf("%.*s%stail\n", pad, LONG_X, starts[i]);
@@ -189,34 +221,44 @@ static void test_qp_roundtrip(void **state)
 
 static void test_2047_decode(void **state)
 {
-	static const struct { const char *in, *out; } cases[] = {
-		{ "plain text", "plain text" },
-		{ "=?utf-8?q?caf=C3=A9?=", "caf\xc3\xa9" },
-		{ "=?UTF-8?B?Y2Fmw6k=?=", "caf\xc3\xa9" },
-		{ "=?iso-8859-1?q?caf=E9?=", "caf\xc3\xa9" },
-		{ "=?utf-8?q?a?= =?utf-8?q?b?=", "ab" },             /* space dropped */
-		{ "=?utf-8?q?a?=\r\n =?utf-8?q?b?=", "ab" },
-		{ "=?utf-8?q?a?= x =?utf-8?q?b?=", "a x b" },
-		{ "x=?utf-8?q?a?=y", "xay" },                        /* glued */
-		{ "=?utf-8?q?a?==?utf-8?q?b?=", "ab" },
-		{ "=?utf-8?q?hello_world?=", "hello world" },
-		{ "=?utf-8?q?with space?=", "with space" },          /* Q with spaces */
-		{ "=?x-unknown-cs?q?abc?=", "=?x-unknown-cs?q?abc?=" },
-		{ "=?utf-8?x?abc?=", "=?utf-8?x?abc?=" },
-		{ "=?utf-8?q?unterminated", "=?utf-8?q?unterminated" },
-		{ "=?utf-8?b?w6k?=", "\xc3\xa9" },                  /* no padding */
-		/* a character split across two words */
-		{ "=?utf-8?b?w6g=?= =?utf-8?b?w6k=?=", "\xc3\xa8\xc3\xa9" },
-		{ "=?utf-8?b?w6?= =?utf-8?b?k=?=", NULL },
-		{ "=?utf-8*en?q?lang?=", "lang" },                   /* RFC 2231 5 */
-		{ "raw \xc3\xa9 utf8", "raw \xc3\xa9 utf8" },         /* RFC 6532 */
-		{ "raw \xe9 latin1", "raw \xc3\xa9 latin1" },
-		{ "=?iso-2022-jp?b?GyRCJEYkOSRIGyhC?=", "\xe3\x81\xa6\xe3\x81\x99\xe3\x81\xa8" },
-		{ "=?utf-8?q?bad=ZZ?=", "bad=ZZ" },
-		/* glibc let 5-byte forms through UTF-8 under another name
-		   (found by fuzz_mime_rfc2047) */
-		{ "=?utf-8//?q?a=F8=A4=A4=A4=A4z?=", NULL },
-		{ "=?utf-8?q?" "?=", "" }, { "=?" "?q?x?=", "=?" "?q?x?=" }, { "=?", "=?" }, { "", "" },
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"plain text", "plain text"},
+	    {"=?utf-8?q?caf=C3=A9?=", "caf\xc3\xa9"},
+	    {"=?UTF-8?B?Y2Fmw6k=?=", "caf\xc3\xa9"},
+	    {"=?iso-8859-1?q?caf=E9?=", "caf\xc3\xa9"},
+	    {"=?utf-8?q?a?= =?utf-8?q?b?=", "ab"}, /* space dropped */
+	    {"=?utf-8?q?a?=\r\n =?utf-8?q?b?=", "ab"},
+	    {"=?utf-8?q?a?= x =?utf-8?q?b?=", "a x b"},
+	    {"x=?utf-8?q?a?=y", "xay"}, /* glued */
+	    {"=?utf-8?q?a?==?utf-8?q?b?=", "ab"},
+	    {"=?utf-8?q?hello_world?=", "hello world"},
+	    {"=?utf-8?q?with space?=", "with space"}, /* Q with spaces */
+	    {"=?x-unknown-cs?q?abc?=", "=?x-unknown-cs?q?abc?="},
+	    {"=?utf-8?x?abc?=", "=?utf-8?x?abc?="},
+	    {"=?utf-8?q?unterminated", "=?utf-8?q?unterminated"},
+	    {"=?utf-8?b?w6k?=", "\xc3\xa9"}, /* no padding */
+	    /* a character split across two words */
+	    {"=?utf-8?b?w6g=?= =?utf-8?b?w6k=?=", "\xc3\xa8\xc3\xa9"},
+	    {"=?utf-8?b?w6?= =?utf-8?b?k=?=", NULL},
+	    {"=?utf-8*en?q?lang?=", "lang"},            /* RFC 2231 5 */
+	    {"raw \xc3\xa9 utf8", "raw \xc3\xa9 utf8"}, /* RFC 6532 */
+	    {"raw \xe9 latin1", "raw \xc3\xa9 latin1"},
+	    {"=?iso-2022-jp?b?GyRCJEYkOSRIGyhC?=", "\xe3\x81\xa6\xe3\x81\x99\xe3\x81\xa8"},
+	    {"=?utf-8?q?bad=ZZ?=", "bad=ZZ"},
+	    /* glibc let 5-byte forms through UTF-8 under another name
+	       (found by fuzz_mime_rfc2047) */
+	    {"=?utf-8//?q?a=F8=A4=A4=A4=A4z?=", NULL},
+	    {"=?utf-8?q?"
+	     "?=",
+	     ""},
+	    {"=?"
+	     "?q?x?=",
+	     "=?"
+	     "?q?x?="},
+	    {"=?", "=?"},
+	    {"", ""},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct buf b = BUF_INIT;
@@ -230,12 +272,18 @@ static void test_2047_decode(void **state)
 
 static void test_2047_encode(void **state)
 {
-	static const struct { const char *in; int phrase; const char *out; } cases[] = {
-		{ "hello world", 0, "hello world" },
-		{ "caf\xc3\xa9 au lait", 0, "=?UTF-8?Q?caf=C3=A9?= au lait" },
-		{ "Smith, John", 1, "\"Smith, John\"" },
-		{ "Jos\xc3\xa9 Garc\xc3\xad" "a", 1, "=?UTF-8?Q?Jos=C3=A9_Garc=C3=ADa?=" },
-		{ "looks =?like?= a word", 0, "looks =?UTF-8?B?PT9saWtlPz0=?= a word" },
+	static const struct {
+		const char *in;
+		int phrase;
+		const char *out;
+	} cases[] = {
+	    {"hello world", 0, "hello world"},
+	    {"caf\xc3\xa9 au lait", 0, "=?UTF-8?Q?caf=C3=A9?= au lait"},
+	    {"Smith, John", 1, "\"Smith, John\""},
+	    {"Jos\xc3\xa9 Garc\xc3\xad"
+	     "a",
+	     1, "=?UTF-8?Q?Jos=C3=A9_Garc=C3=ADa?="},
+	    {"looks =?like?= a word", 0, "looks =?UTF-8?B?PT9saWtlPz0=?= a word"},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct buf b = BUF_INIT, d = BUF_INIT;
@@ -268,23 +316,27 @@ static void test_2047_encode(void **state)
 
 static void test_params_2231(void **state)
 {
-	static const struct { const char *in, *name, *value, *imap_name, *imap_value; } cases[] = {
-		{ "text/plain; charset=us-ascii", "charset", "us-ascii", "charset", "us-ascii" },
-		{ "text/plain; charset=\"utf-8\"", "charset", "utf-8", "charset", "utf-8" },
-		{ "a/b; name=\"quoted \\\"x\\\" y\"", "name", "quoted \"x\" y", "name", "quoted \"x\" y" },
-		{ "a/b; filename*=utf-8''%E2%82%AC%20rates.txt", "filename", "\xe2\x82\xac rates.txt",
-		  "filename*", "utf-8''%E2%82%AC%20rates.txt" },
-		{ "a/b; filename*=iso-8859-1'en'caf%E9", "filename", "caf\xc3\xa9", "filename*", "iso-8859-1'en'caf%E9" },
-		{ "a/b; name*0=\"long \"; name*1=\"name\"", "name", "long name", "name", "long name" },
-		{ "a/b; name*1=\"second\"; name*0=\"first \"", "name", "first second", "name", "first second" },
-		{ "a/b; n*0*=utf-8''%C3; n*1*=%A9; n*2=.txt", "n", "\xc3\xa9.txt", "n*", "utf-8''%C3%A9.txt" },
-		{ "a/b; n*0=a; n*2=c", "n", "a", "n", "a" },       /* gap: stop */
-		{ "a/b; name=\"=?utf-8?q?caf=C3=A9?=.pdf\"", "name", "caf\xc3\xa9.pdf", "name", "=?utf-8?q?caf=C3=A9?=.pdf" },
-		{ "a/b; name=my file.pdf; x=y", "name", "my file.pdf", "name", "my file.pdf" },
-		{ "a/b; name=\"unterminated", "name", "unterminated", "name", "unterminated" },
-		{ "a/b (comment) ; (c) name = v (trailing)", "name", "v", "name", "v" },
-		{ "a/b; name*=bogus-charset''x%41", "name", "xA", "name*", "bogus-charset''x%41" },
-		{ "a/b; name*=noquotes%41", "name", "noquotesA", "name*", "noquotes%41" },
+	static const struct {
+		const char *in, *name, *value, *imap_name, *imap_value;
+	} cases[] = {
+	    {"text/plain; charset=us-ascii", "charset", "us-ascii", "charset", "us-ascii"},
+	    {"text/plain; charset=\"utf-8\"", "charset", "utf-8", "charset", "utf-8"},
+	    {"a/b; name=\"quoted \\\"x\\\" y\"", "name", "quoted \"x\" y", "name", "quoted \"x\" y"},
+	    {"a/b; filename*=utf-8''%E2%82%AC%20rates.txt", "filename", "\xe2\x82\xac rates.txt", "filename*",
+	     "utf-8''%E2%82%AC%20rates.txt"},
+	    {"a/b; filename*=iso-8859-1'en'caf%E9", "filename", "caf\xc3\xa9", "filename*",
+	     "iso-8859-1'en'caf%E9"},
+	    {"a/b; name*0=\"long \"; name*1=\"name\"", "name", "long name", "name", "long name"},
+	    {"a/b; name*1=\"second\"; name*0=\"first \"", "name", "first second", "name", "first second"},
+	    {"a/b; n*0*=utf-8''%C3; n*1*=%A9; n*2=.txt", "n", "\xc3\xa9.txt", "n*", "utf-8''%C3%A9.txt"},
+	    {"a/b; n*0=a; n*2=c", "n", "a", "n", "a"}, /* gap: stop */
+	    {"a/b; name=\"=?utf-8?q?caf=C3=A9?=.pdf\"", "name", "caf\xc3\xa9.pdf", "name",
+	     "=?utf-8?q?caf=C3=A9?=.pdf"},
+	    {"a/b; name=my file.pdf; x=y", "name", "my file.pdf", "name", "my file.pdf"},
+	    {"a/b; name=\"unterminated", "name", "unterminated", "name", "unterminated"},
+	    {"a/b (comment) ; (c) name = v (trailing)", "name", "v", "name", "v"},
+	    {"a/b; name*=bogus-charset''x%41", "name", "xA", "name*", "bogus-charset''x%41"},
+	    {"a/b; name*=noquotes%41", "name", "noquotesA", "name*", "noquotes%41"},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct pool *pool = pool_create(1024);
@@ -307,17 +359,27 @@ static void test_params_2231(void **state)
 
 static void test_content_type(void **state)
 {
-	static const struct { const char *in; int rc; const char *type, *subtype; } cases[] = {
-		{ "Text/HTML; charset=x", 0, "text", "html" }, { " multipart / mixed ; boundary=b", 0, "multipart", "mixed" },
-		{ "", -1, "text", "plain" }, { "text", -1, "text", "plain" }, { "/plain", -1, "text", "plain" },
-		{ "text/", -1, "text", "plain" }, { "(comment only", -1, "text", "plain" },
-		/* 8-bit bytes end a token (RFC 2045 5.1; found by fuzz_mime_param) */
-		{ "text/plain\xa0; charset=x", 0, "text", "plain" }, { "t\xe9xt/plain", -1, "text", "plain" },
+	static const struct {
+		const char *in;
+		int rc;
+		const char *type, *subtype;
+	} cases[] = {
+	    {"Text/HTML; charset=x", 0, "text", "html"},
+	    {" multipart / mixed ; boundary=b", 0, "multipart", "mixed"},
+	    {"", -1, "text", "plain"},
+	    {"text", -1, "text", "plain"},
+	    {"/plain", -1, "text", "plain"},
+	    {"text/", -1, "text", "plain"},
+	    {"(comment only", -1, "text", "plain"},
+	    /* 8-bit bytes end a token (RFC 2045 5.1; found by fuzz_mime_param) */
+	    {"text/plain\xa0; charset=x", 0, "text", "plain"},
+	    {"t\xe9xt/plain", -1, "text", "plain"},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct pool *pool = pool_create(1024);
 		struct mime_content_type ct;
-		assert_int_equal(mime_content_type_parse(pool, cases[i].in, strlen(cases[i].in), &ct), cases[i].rc);
+		assert_int_equal(mime_content_type_parse(pool, cases[i].in, strlen(cases[i].in), &ct),
+				 cases[i].rc);
 		assert_string_equal(ct.type, cases[i].type);
 		assert_string_equal(ct.subtype, cases[i].subtype);
 		pool_destroy(&pool);
@@ -367,12 +429,12 @@ static void test_charset(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_base64_encode), cmocka_unit_test(test_base64_lines),
-		cmocka_unit_test(test_base64_strict), cmocka_unit_test(test_base64_lenient),
-		cmocka_unit_test(test_qp_decode), cmocka_unit_test(test_qp_roundtrip),
-		cmocka_unit_test(test_2047_decode), cmocka_unit_test(test_2047_encode),
-		cmocka_unit_test(test_params_2231), cmocka_unit_test(test_content_type),
-		cmocka_unit_test(test_charset),
+	    cmocka_unit_test(test_base64_encode), cmocka_unit_test(test_base64_lines),
+	    cmocka_unit_test(test_base64_strict), cmocka_unit_test(test_base64_lenient),
+	    cmocka_unit_test(test_qp_decode),     cmocka_unit_test(test_qp_roundtrip),
+	    cmocka_unit_test(test_2047_decode),   cmocka_unit_test(test_2047_encode),
+	    cmocka_unit_test(test_params_2231),   cmocka_unit_test(test_content_type),
+	    cmocka_unit_test(test_charset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

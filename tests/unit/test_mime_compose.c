@@ -35,9 +35,16 @@ static struct buf build(int text, int html, int inl, int att)
 	mime_compose_set_domain(c, "example.org");
 	mime_compose_set_date(c, 1700000000);
 	const char *error;
-	assert_int_equal(mime_compose_header(c, "From", "J\xc3\xb6rg M\xc3\xbcller <joerg@example.org>", &error), 0);
-	assert_int_equal(mime_compose_header(c, "To", "\"Doe, Jane\" <jane@example.com>, bob@example.com", &error), 0);
-	assert_int_equal(mime_compose_header(c, "Subject", "Gr\xc3\xbc\xc3\x9f" "e \xe2\x80\x94 quarterly report with a long subject line to fold", &error), 0);
+	assert_int_equal(
+	    mime_compose_header(c, "From", "J\xc3\xb6rg M\xc3\xbcller <joerg@example.org>", &error), 0);
+	assert_int_equal(
+	    mime_compose_header(c, "To", "\"Doe, Jane\" <jane@example.com>, bob@example.com", &error), 0);
+	assert_int_equal(
+	    mime_compose_header(c, "Subject",
+				"Gr\xc3\xbc\xc3\x9f"
+				"e \xe2\x80\x94 quarterly report with a long subject line to fold",
+				&error),
+	    0);
 	if (text)
 		mime_compose_text(c, "Hello J\xc3\xb6rg,\nsee attached.\n", 28);
 	if (html)
@@ -65,15 +72,19 @@ static void render(struct buf *out, const struct mime_message *msg)
 
 static void test_structures(void **state)
 {
-	static const struct { int text, html, inl, att; const char *tree; } cases[] = {
-		{ 1, 0, 0, 0, "text/plain" },
-		{ 0, 1, 0, 0, "text/html" },
-		{ 1, 1, 0, 0, "multipart/alternative text/plain text/html" },
-		{ 1, 1, 1, 0, "multipart/alternative text/plain multipart/related text/html image/png" },
-		{ 1, 0, 0, 1, "multipart/mixed text/plain application/pdf" },
-		{ 1, 1, 1, 1, "multipart/mixed multipart/alternative text/plain multipart/related text/html image/png "
-			      "application/pdf" },
-		{ 0, 0, 0, 0, "text/plain" },
+	static const struct {
+		int text, html, inl, att;
+		const char *tree;
+	} cases[] = {
+	    {1, 0, 0, 0, "text/plain"},
+	    {0, 1, 0, 0, "text/html"},
+	    {1, 1, 0, 0, "multipart/alternative text/plain text/html"},
+	    {1, 1, 1, 0, "multipart/alternative text/plain multipart/related text/html image/png"},
+	    {1, 0, 0, 1, "multipart/mixed text/plain application/pdf"},
+	    {1, 1, 1, 1,
+	     "multipart/mixed multipart/alternative text/plain multipart/related text/html image/png "
+	     "application/pdf"},
+	    {0, 0, 0, 0, "text/plain"},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct buf m = build(cases[i].text, cases[i].html, cases[i].inl, cases[i].att);
@@ -85,8 +96,10 @@ static void test_structures(void **state)
 		struct pool *pool = pool_create(1024);
 		const struct mime_headers *h = msg->root->headers;
 		assert_string_equal(mime_headers_get_utf8(pool, h, "Subject"),
-				    "Gr\xc3\xbc\xc3\x9f" "e \xe2\x80\x94 quarterly report with a long subject line to fold");
-		assert_string_equal(mime_headers_get_utf8(pool, h, "From"), "J\xc3\xb6rg M\xc3\xbcller <joerg@example.org>");
+				    "Gr\xc3\xbc\xc3\x9f"
+				    "e \xe2\x80\x94 quarterly report with a long subject line to fold");
+		assert_string_equal(mime_headers_get_utf8(pool, h, "From"),
+				    "J\xc3\xb6rg M\xc3\xbcller <joerg@example.org>");
 		assert_string_equal(mime_headers_get(pool, h, "MIME-Version"), "1.0");
 		assert_non_null(strstr(mime_headers_get(pool, h, "Message-ID"), "@example.org>"));
 		assert_non_null(mime_headers_get(pool, h, "Date"));
@@ -96,7 +109,8 @@ static void test_structures(void **state)
 				mime_part_decode(msg, p, &d);
 				assert_int_equal(d.len, 300);
 				assert_int_equal((unsigned char)d.data[299], (299 * 7) & 0xff);
-				assert_string_equal(mime_part_filename(pool, p), "r\xc3\xa9sum\xc3\xa9 final.pdf");
+				assert_string_equal(mime_part_filename(pool, p),
+						    "r\xc3\xa9sum\xc3\xa9 final.pdf");
 				assert_true(mime_part_is_attachment(pool, p));
 			} else if (!strcmp(p->ct.subtype, "plain") && cases[i].text) {
 				mime_part_decode_text(msg, p, &d);
@@ -117,17 +131,24 @@ static void test_structures(void **state)
 
 static void test_dates(void **state)
 {
-	static const struct { const char *in; long t; int tz; } cases[] = {
-		{ "Mon, 7 Feb 1994 21:52:25 -0800", 760686745, -480 },
-		{ "7 Feb 1994 21:52:25 -0800", 760686745, -480 },
-		{ "Mon, 07 Feb 94 21:52 PST", 760686720, -480 },
-		{ "Tue, 14 Nov 2023 22:13:20 +0000 (UTC)", 1700000000, 0 },
-		{ "Tue, 14 Nov 2023 22:13:20 GMT", 1700000000, 0 },
-		{ "garbage", -1, 0 }, { "", -1, 0 }, { "32 Jan 2020 00:00 +0000", -1, 0 },
-		{ "1 Foo 2020 00:00 +0000", -1, 0 },
-		/* zone minutes are 00-59 (found by fuzz_mime_date) */
-		{ "Mon, 7 Feb 1994 21:52:25 +0959", 760622005, 599 },
-		{ "Mon, 7 Feb 1994 21:52:25 +9999", -1, 0 }, { "1 Jan 2020 00:00 -0060", -1, 0 },
+	static const struct {
+		const char *in;
+		long t;
+		int tz;
+	} cases[] = {
+	    {"Mon, 7 Feb 1994 21:52:25 -0800", 760686745, -480},
+	    {"7 Feb 1994 21:52:25 -0800", 760686745, -480},
+	    {"Mon, 07 Feb 94 21:52 PST", 760686720, -480},
+	    {"Tue, 14 Nov 2023 22:13:20 +0000 (UTC)", 1700000000, 0},
+	    {"Tue, 14 Nov 2023 22:13:20 GMT", 1700000000, 0},
+	    {"garbage", -1, 0},
+	    {"", -1, 0},
+	    {"32 Jan 2020 00:00 +0000", -1, 0},
+	    {"1 Foo 2020 00:00 +0000", -1, 0},
+	    /* zone minutes are 00-59 (found by fuzz_mime_date) */
+	    {"Mon, 7 Feb 1994 21:52:25 +0959", 760622005, 599},
+	    {"Mon, 7 Feb 1994 21:52:25 +9999", -1, 0},
+	    {"1 Jan 2020 00:00 -0060", -1, 0},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		time_t t;
@@ -157,12 +178,14 @@ static void test_types_and_headers(void **state)
 	assert_string_equal(mime_type_from_filename("noext"), "application/octet-stream");
 	assert_string_equal(mime_type_from_filename("dir.d/noext"), "application/octet-stream");
 	assert_string_equal(mime_type_from_filename(NULL), "application/octet-stream");
-	static const struct { const char *name, *value, *out; } cases[] = {
-		{ "Subject", "plain", "Subject: plain\r\n" },
-		{ "To", "a@b, C D <c@d>", "To: a@b, C D <c@d>\r\n" },
-		{ "To", "Team: a@b, c@d;", "To: Team: a@b, c@d;\r\n" },
-		{ "From", "\"x, y\" <a@m\xc3\xbcller.de>", "From: \"x, y\" <a@xn--mller-kva.de>\r\n" },
-		{ "Cc", "J\xc3\xb6rg <j@x>", "Cc: =?UTF-8?Q?J=C3=B6rg?= <j@x>\r\n" },
+	static const struct {
+		const char *name, *value, *out;
+	} cases[] = {
+	    {"Subject", "plain", "Subject: plain\r\n"},
+	    {"To", "a@b, C D <c@d>", "To: a@b, C D <c@d>\r\n"},
+	    {"To", "Team: a@b, c@d;", "To: Team: a@b, c@d;\r\n"},
+	    {"From", "\"x, y\" <a@m\xc3\xbcller.de>", "From: \"x, y\" <a@xn--mller-kva.de>\r\n"},
+	    {"Cc", "J\xc3\xb6rg <j@x>", "Cc: =?UTF-8?Q?J=C3=B6rg?= <j@x>\r\n"},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct buf b = BUF_INIT;
@@ -179,9 +202,14 @@ static void test_header_injection(void **state)
 	static const struct {
 		const char *name, *value;
 	} bad[] = {
-		{ "X-B\r\nInjected", "z" }, { "X B", "z" }, { "", "z" }, { "X:B", "z" },
-		{ "X-\xc3\xa9", "z" }, { "X-V", "v\r\nInjected: 2" }, { "Subject", "s\nInjected: 3" },
-		{ "To", "b@example.org\rBcc: c@example.org" },
+	    {"X-B\r\nInjected", "z"},
+	    {"X B", "z"},
+	    {"", "z"},
+	    {"X:B", "z"},
+	    {"X-\xc3\xa9", "z"},
+	    {"X-V", "v\r\nInjected: 2"},
+	    {"Subject", "s\nInjected: 3"},
+	    {"To", "b@example.org\rBcc: c@example.org"},
 	};
 	struct mime_compose *c = mime_compose_create();
 	const char *error;
@@ -204,9 +232,10 @@ static void test_header_injection(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_structures), cmocka_unit_test(test_dates),
-		cmocka_unit_test(test_types_and_headers),
-		cmocka_unit_test(test_header_injection),
+	    cmocka_unit_test(test_structures),
+	    cmocka_unit_test(test_dates),
+	    cmocka_unit_test(test_types_and_headers),
+	    cmocka_unit_test(test_header_injection),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,25 +16,25 @@ static void test_parse_table(void **state)
 	static const struct {
 		const char *in;
 		unsigned int count;
-		size_t size;       /* (size_t)-1: whole input */
+		size_t size; /* (size_t)-1: whole input */
 		unsigned int flags;
 		const char *subject; /* unfolded */
 	} cases[] = {
-		{ "Subject: hi\r\n\r\nbody", 1, 15, 0, "hi" },
-		{ "Subject: hi\n\nbody", 1, 13, 0, "hi" },
-		{ "Subject: a\r\n  folded\r\n\tagain\r\nX: y\r\n\r\n", 2, 38, 0, "a  folded\tagain" },
-		{ "Subject:no-space\r\n\r\n", 1, 20, 0, "no-space" },
-		{ "Subject  : obsolete\r\n\r\n", 1, 23, 0, "obsolete" },
-		{ "Subject: \xc3\xa9t\xc3\xa9\r\n\r\n", 1, 18, MIME_HEADERS_8BIT, "\xc3\xa9t\xc3\xa9" },
-		{ "Subject: x\r\nno colon line\r\n\r\n", 1, 12, MIME_HEADERS_NO_END, "x" },
-		{ "Subject: x", 1, (size_t)-1, MIME_HEADERS_NO_END, "x" },
-		{ "", 0, 0, MIME_HEADERS_NO_END, NULL },
-		{ "\r\nbody", 0, 2, 0, NULL },
-		{ "From sender@x Tue\r\nSubject: mbox\r\n\r\n", 1, 36, 0, "mbox" },
-		{ " leading continuation\r\nSubject: y\r\n\r\n", 1, 37, 0, "y" },
-		{ "Subject: trailing   \r\n\r\n", 1, 24, 0, "trailing" },
-		{ "Subject: a\r\nSubject: b\r\n\r\n", 2, 26, 0, "a" },
-		{ ": empty name\r\n\r\n", 0, 0, MIME_HEADERS_NO_END, NULL },
+	    {"Subject: hi\r\n\r\nbody", 1, 15, 0, "hi"},
+	    {"Subject: hi\n\nbody", 1, 13, 0, "hi"},
+	    {"Subject: a\r\n  folded\r\n\tagain\r\nX: y\r\n\r\n", 2, 38, 0, "a  folded\tagain"},
+	    {"Subject:no-space\r\n\r\n", 1, 20, 0, "no-space"},
+	    {"Subject  : obsolete\r\n\r\n", 1, 23, 0, "obsolete"},
+	    {"Subject: \xc3\xa9t\xc3\xa9\r\n\r\n", 1, 18, MIME_HEADERS_8BIT, "\xc3\xa9t\xc3\xa9"},
+	    {"Subject: x\r\nno colon line\r\n\r\n", 1, 12, MIME_HEADERS_NO_END, "x"},
+	    {"Subject: x", 1, (size_t)-1, MIME_HEADERS_NO_END, "x"},
+	    {"", 0, 0, MIME_HEADERS_NO_END, NULL},
+	    {"\r\nbody", 0, 2, 0, NULL},
+	    {"From sender@x Tue\r\nSubject: mbox\r\n\r\n", 1, 36, 0, "mbox"},
+	    {" leading continuation\r\nSubject: y\r\n\r\n", 1, 37, 0, "y"},
+	    {"Subject: trailing   \r\n\r\n", 1, 24, 0, "trailing"},
+	    {"Subject: a\r\nSubject: b\r\n\r\n", 2, 26, 0, "a"},
+	    {": empty name\r\n\r\n", 0, 0, MIME_HEADERS_NO_END, NULL},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct pool *pool = pool_create(1024);
@@ -54,7 +54,8 @@ static void test_parse_table(void **state)
 
 static void test_lookup(void **state)
 {
-	const char *m = "Received: a\r\nReceived: b\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\nX-Raw: \xe9t\xe9\r\n\r\n";
+	const char *m =
+	    "Received: a\r\nReceived: b\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\nX-Raw: \xe9t\xe9\r\n\r\n";
 	struct pool *pool = pool_create(1024);
 	struct mime_headers *h = mime_headers_parse(pool, m, strlen(m), NULL);
 	assert_int_equal(mime_headers_count(h, "received"), 2);
@@ -82,7 +83,7 @@ static void test_limits(void **state)
 	for (int i = 0; i < 300; i++)
 		buf_append_char(&m, 'a');
 	buf_append_str(&m, "\r\nSubject: kept\r\n\r\nbody");
-	struct mime_limits lim = { .max_header_count = 20, .max_field_size = 100 };
+	struct mime_limits lim = {.max_header_count = 20, .max_field_size = 100};
 	struct pool *pool = pool_create(1024);
 	struct mime_headers *h = mime_headers_parse(pool, m.data, m.len, &lim);
 	assert_int_equal(h->count, 20);
@@ -90,7 +91,7 @@ static void test_limits(void **state)
 	assert_int_equal(h->size, m.len - 4);
 	lim.max_header_count = 100;
 	h = mime_headers_parse(pool, m.data, m.len, &lim);
-	assert_int_equal(h->count, 51);  /* the long one dropped */
+	assert_int_equal(h->count, 51); /* the long one dropped */
 	assert_non_null(mime_headers_find(h, "Subject"));
 	assert_null(mime_headers_find(h, "X-Long"));
 	/* NUL bytes are kept and flagged. */
@@ -130,18 +131,23 @@ static void test_incremental(void **state)
 
 static void test_incremental_limits(void **state)
 {
-	static const struct { struct mime_limits lim; const char *in; const char *error; } cases[] = {
-		{ { .max_header_count = 2 }, "A: 1\r\nB: 2\r\nC: 3\r\n\r\n", "too many header fields" },
-		{ { .max_field_size = 10 }, "A: 0123456789\r\n\r\n", "header field too long" },
-		{ { .max_field_size = 10 }, "A: 01\r\n 23456789\r\n\r\n", "header field too long" },
-		{ { .max_field_size = 10 }, "A: 0123456789 no newline yet", "header field too long" },
-		{ { .max_header_size = 16 }, "A: 1\r\nB: 2\r\nC: 3\r\n\r\n", "header too large" },
+	static const struct {
+		struct mime_limits lim;
+		const char *in;
+		const char *error;
+	} cases[] = {
+	    {{.max_header_count = 2}, "A: 1\r\nB: 2\r\nC: 3\r\n\r\n", "too many header fields"},
+	    {{.max_field_size = 10}, "A: 0123456789\r\n\r\n", "header field too long"},
+	    {{.max_field_size = 10}, "A: 01\r\n 23456789\r\n\r\n", "header field too long"},
+	    {{.max_field_size = 10}, "A: 0123456789 no newline yet", "header field too long"},
+	    {{.max_header_size = 16}, "A: 1\r\nB: 2\r\nC: 3\r\n\r\n", "header too large"},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct mime_header_parser *p = mime_header_parser_create(&cases[i].lim);
 		size_t used;
 		const char *error = NULL;
-		assert_int_equal(mime_header_parser_feed(p, cases[i].in, strlen(cases[i].in), &used, &error), -1);
+		assert_int_equal(mime_header_parser_feed(p, cases[i].in, strlen(cases[i].in), &used, &error),
+				 -1);
 		assert_string_equal(error, cases[i].error);
 		mime_header_parser_destroy(&p);
 	}
@@ -150,9 +156,11 @@ static void test_incremental_limits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_table), cmocka_unit_test(test_lookup),
-		cmocka_unit_test(test_limits), cmocka_unit_test(test_incremental),
-		cmocka_unit_test(test_incremental_limits),
+	    cmocka_unit_test(test_parse_table),
+	    cmocka_unit_test(test_lookup),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_incremental),
+	    cmocka_unit_test(test_incremental_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

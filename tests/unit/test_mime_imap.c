@@ -15,14 +15,20 @@
 
 static void test_quote(void **state)
 {
-	static const struct { const char *in; size_t len; unsigned int flags; const char *out; } cases[] = {
-		{ "plain", 5, 0, "\"plain\"" }, { "", 0, 0, "\"\"" },
-		{ "q\"b\\s", 5, 0, "\"q\\\"b\\\\s\"" },
-		{ "two\r\nlines", 10, 0, "{10}\r\ntwo\r\nlines" },
-		{ "caf\xc3\xa9", 5, 0, "{5}\r\ncaf\xc3\xa9" },
-		{ "caf\xc3\xa9", 5, MIME_IMAP_UTF8, "\"caf\xc3\xa9\"" },
-		{ "bad\xe9", 4, MIME_IMAP_UTF8, "{4}\r\nbad\xe9" },
-		{ "n\0ul", 4, 0, "\"nul\"" },
+	static const struct {
+		const char *in;
+		size_t len;
+		unsigned int flags;
+		const char *out;
+	} cases[] = {
+	    {"plain", 5, 0, "\"plain\""},
+	    {"", 0, 0, "\"\""},
+	    {"q\"b\\s", 5, 0, "\"q\\\"b\\\\s\""},
+	    {"two\r\nlines", 10, 0, "{10}\r\ntwo\r\nlines"},
+	    {"caf\xc3\xa9", 5, 0, "{5}\r\ncaf\xc3\xa9"},
+	    {"caf\xc3\xa9", 5, MIME_IMAP_UTF8, "\"caf\xc3\xa9\""},
+	    {"bad\xe9", 4, MIME_IMAP_UTF8, "{4}\r\nbad\xe9"},
+	    {"n\0ul", 4, 0, "\"nul\""},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct buf b = BUF_INIT;
@@ -39,48 +45,64 @@ static void test_quote(void **state)
 static const struct {
 	const char *name, *in, *envelope, *body, *bodystructure;
 } cases[] = {
-	{ "simple",
-	  "Date: Mon, 7 Feb 1994 21:52:25 -0800\r\nFrom: Fred Foobar <foobar@Blurdybloop.COM>\r\n"
-	  "Subject: afternoon meeting\r\nTo: mooch@owatagu.siam.edu\r\nMessage-Id: <B27397-0100000@Blurdybloop.COM>\r\n"
-	  "MIME-Version: 1.0\r\nContent-Type: TEXT/PLAIN; CHARSET=US-ASCII\r\n\r\nHello Joe, do you think we can meet at 3:30 tomorrow?\r\n",
-	  "(\"Mon, 7 Feb 1994 21:52:25 -0800\" \"afternoon meeting\" ((\"Fred Foobar\" NIL \"foobar\" \"Blurdybloop.COM\")) "
-	  "((\"Fred Foobar\" NIL \"foobar\" \"Blurdybloop.COM\")) ((\"Fred Foobar\" NIL \"foobar\" \"Blurdybloop.COM\")) "
-	  "((NIL NIL \"mooch\" \"owatagu.siam.edu\")) NIL NIL NIL \"<B27397-0100000@Blurdybloop.COM>\")",
-	  "(\"text\" \"plain\" (\"charset\" \"US-ASCII\") NIL NIL \"7bit\" 55 1)",
-	  "(\"text\" \"plain\" (\"charset\" \"US-ASCII\") NIL NIL \"7bit\" 55 1 NIL NIL NIL NIL)" },
-	{ "no headers at all", "\r\nbody\r\n",
-	  "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
-	  "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 1)",
-	  "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 1 NIL NIL NIL NIL)" },
-	{ "groups, 8-bit and empty sender",
-	  "From: J\xc3\xb6rg <j@x>\r\nSender:\r\nTo: team: a@b, \"c d\" <c@d>;, solo\r\nSubject: caf\xc3\xa9\r\n\r\nx",
-	  "(NIL {5}\r\ncaf\xc3\xa9 (({5}\r\nJ\xc3\xb6rg NIL \"j\" \"x\")) (({5}\r\nJ\xc3\xb6rg NIL \"j\" \"x\")) "
-	  "(({5}\r\nJ\xc3\xb6rg NIL \"j\" \"x\")) ((NIL NIL \"team\" NIL)(NIL NIL \"a\" \"b\")(\"c d\" NIL \"c\" \"d\")"
-	  "(NIL NIL NIL NIL)(NIL NIL \"solo\" \"MISSING_DOMAIN\")) NIL NIL NIL NIL)",
-	  "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 1)", NULL },
-	{ "multipart with 2231, disposition, language, LF line ends",
-	  "Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain; charset=utf-8\n"
-	  "Content-Language: en, de\nContent-Location: http://x/\nContent-ID: <id@x>\nContent-Description: desc\n\n"
-	  "one\ntwo\n--b\nContent-Type: application/pdf; name*0=\"long \"; name*1=\"name.pdf\"\n"
-	  "Content-Disposition: attachment; filename*=utf-8''%E2%82%AC.pdf\nContent-Transfer-Encoding: BASE64\n"
-	  "Content-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==\n\nAAAA\n--b--\n",
-	  NULL,
-	  "((\"text\" \"plain\" (\"charset\" \"utf-8\") \"<id@x>\" \"desc\" \"7bit\" 8 2)(\"application\" \"pdf\" "
-	  "(\"name\" \"long name.pdf\") NIL NIL \"base64\" 4) \"mixed\")",
-	  "((\"text\" \"plain\" (\"charset\" \"utf-8\") \"<id@x>\" \"desc\" \"7bit\" 8 2 NIL NIL (\"en\" \"de\") \"http://x/\")"
-	  "(\"application\" \"pdf\" (\"name\" \"long name.pdf\") NIL NIL \"base64\" 4 \"Q2hlY2sgSW50ZWdyaXR5IQ==\" "
-	  "(\"attachment\" (\"filename*\" \"utf-8''%E2%82%AC.pdf\")) NIL NIL) \"mixed\" (\"boundary\" \"b\") NIL NIL NIL)" },
-	{ "message/rfc822 and a multipart without parts",
-	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n"
-	  "Subject: inner\r\nFrom: i@x\r\n\r\nhi\r\n--b\r\nContent-Type: multipart/alternative; boundary=never\r\n\r\nnothing\r\n--b--\r\n",
-	  NULL,
-	  "((\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 31 (NIL \"inner\" ((NIL NIL \"i\" \"x\")) ((NIL NIL \"i\" \"x\")) "
-	  "((NIL NIL \"i\" \"x\")) NIL NIL NIL NIL NIL) (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 2 1) 4)"
-	  "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0) \"alternative\") \"mixed\")",
-	  "((\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 31 (NIL \"inner\" ((NIL NIL \"i\" \"x\")) ((NIL NIL \"i\" \"x\")) "
-	  "((NIL NIL \"i\" \"x\")) NIL NIL NIL NIL NIL) (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 2 1 "
-	  "NIL NIL NIL NIL) 4 NIL NIL NIL NIL)((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0 "
-	  "NIL NIL NIL NIL) \"alternative\" (\"boundary\" \"never\") NIL NIL NIL) \"mixed\" (\"boundary\" \"b\") NIL NIL NIL)" },
+    {"simple",
+     "Date: Mon, 7 Feb 1994 21:52:25 -0800\r\nFrom: Fred Foobar <foobar@Blurdybloop.COM>\r\n"
+     "Subject: afternoon meeting\r\nTo: mooch@owatagu.siam.edu\r\nMessage-Id: "
+     "<B27397-0100000@Blurdybloop.COM>\r\n"
+     "MIME-Version: 1.0\r\nContent-Type: TEXT/PLAIN; CHARSET=US-ASCII\r\n\r\nHello Joe, do you think we can "
+     "meet at 3:30 tomorrow?\r\n",
+     "(\"Mon, 7 Feb 1994 21:52:25 -0800\" \"afternoon meeting\" ((\"Fred Foobar\" NIL \"foobar\" "
+     "\"Blurdybloop.COM\")) "
+     "((\"Fred Foobar\" NIL \"foobar\" \"Blurdybloop.COM\")) ((\"Fred Foobar\" NIL \"foobar\" "
+     "\"Blurdybloop.COM\")) "
+     "((NIL NIL \"mooch\" \"owatagu.siam.edu\")) NIL NIL NIL \"<B27397-0100000@Blurdybloop.COM>\")",
+     "(\"text\" \"plain\" (\"charset\" \"US-ASCII\") NIL NIL \"7bit\" 55 1)",
+     "(\"text\" \"plain\" (\"charset\" \"US-ASCII\") NIL NIL \"7bit\" 55 1 NIL NIL NIL NIL)"},
+    {"no headers at all", "\r\nbody\r\n", "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)",
+     "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 1)",
+     "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 1 NIL NIL NIL NIL)"},
+    {"groups, 8-bit and empty sender",
+     "From: J\xc3\xb6rg <j@x>\r\nSender:\r\nTo: team: a@b, \"c d\" <c@d>;, solo\r\nSubject: "
+     "caf\xc3\xa9\r\n\r\nx",
+     "(NIL {5}\r\ncaf\xc3\xa9 (({5}\r\nJ\xc3\xb6rg NIL \"j\" \"x\")) (({5}\r\nJ\xc3\xb6rg NIL \"j\" \"x\")) "
+     "(({5}\r\nJ\xc3\xb6rg NIL \"j\" \"x\")) ((NIL NIL \"team\" NIL)(NIL NIL \"a\" \"b\")(\"c d\" NIL \"c\" "
+     "\"d\")"
+     "(NIL NIL NIL NIL)(NIL NIL \"solo\" \"MISSING_DOMAIN\")) NIL NIL NIL NIL)",
+     "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 1)", NULL},
+    {"multipart with 2231, disposition, language, LF line ends",
+     "Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain; charset=utf-8\n"
+     "Content-Language: en, de\nContent-Location: http://x/\nContent-ID: <id@x>\nContent-Description: "
+     "desc\n\n"
+     "one\ntwo\n--b\nContent-Type: application/pdf; name*0=\"long \"; name*1=\"name.pdf\"\n"
+     "Content-Disposition: attachment; filename*=utf-8''%E2%82%AC.pdf\nContent-Transfer-Encoding: BASE64\n"
+     "Content-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==\n\nAAAA\n--b--\n",
+     NULL,
+     "((\"text\" \"plain\" (\"charset\" \"utf-8\") \"<id@x>\" \"desc\" \"7bit\" 8 2)(\"application\" \"pdf\" "
+     "(\"name\" \"long name.pdf\") NIL NIL \"base64\" 4) \"mixed\")",
+     "((\"text\" \"plain\" (\"charset\" \"utf-8\") \"<id@x>\" \"desc\" \"7bit\" 8 2 NIL NIL (\"en\" \"de\") "
+     "\"http://x/\")"
+     "(\"application\" \"pdf\" (\"name\" \"long name.pdf\") NIL NIL \"base64\" 4 "
+     "\"Q2hlY2sgSW50ZWdyaXR5IQ==\" "
+     "(\"attachment\" (\"filename*\" \"utf-8''%E2%82%AC.pdf\")) NIL NIL) \"mixed\" (\"boundary\" \"b\") NIL "
+     "NIL NIL)"},
+    {"message/rfc822 and a multipart without parts",
+     "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n"
+     "Subject: inner\r\nFrom: i@x\r\n\r\nhi\r\n--b\r\nContent-Type: multipart/alternative; "
+     "boundary=never\r\n\r\nnothing\r\n--b--\r\n",
+     NULL,
+     "((\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 31 (NIL \"inner\" ((NIL NIL \"i\" \"x\")) ((NIL NIL "
+     "\"i\" \"x\")) "
+     "((NIL NIL \"i\" \"x\")) NIL NIL NIL NIL NIL) (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
+     "\"7bit\" 2 1) 4)"
+     "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0) \"alternative\") \"mixed\")",
+     "((\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 31 (NIL \"inner\" ((NIL NIL \"i\" \"x\")) ((NIL NIL "
+     "\"i\" \"x\")) "
+     "((NIL NIL \"i\" \"x\")) NIL NIL NIL NIL NIL) (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
+     "\"7bit\" 2 1 "
+     "NIL NIL NIL NIL) 4 NIL NIL NIL NIL)((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 "
+     "0 "
+     "NIL NIL NIL NIL) \"alternative\" (\"boundary\" \"never\") NIL NIL NIL) \"mixed\" (\"boundary\" \"b\") "
+     "NIL NIL NIL)"},
 };
 
 static void test_structures(void **state)
@@ -92,8 +114,8 @@ static void test_structures(void **state)
 		mime_imap_bodystructure(&body, msg, NULL, 0, 0);
 		mime_imap_bodystructure(&bs, msg, msg->root, 1, 0);
 		if (getenv("SHOWALL") != NULL)
-			print_error("case %s:\n  env  %s\n  body %s\n  bs   %s\n", cases[i].name, buf_cstr(&env),
-				    buf_cstr(&body), buf_cstr(&bs));
+			print_error("case %s:\n  env  %s\n  body %s\n  bs   %s\n", cases[i].name,
+				    buf_cstr(&env), buf_cstr(&body), buf_cstr(&bs));
 		if (cases[i].envelope != NULL)
 			assert_string_equal(buf_cstr(&env), cases[i].envelope);
 		if (cases[i].body != NULL)
@@ -110,7 +132,8 @@ static void test_structures(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_quote), cmocka_unit_test(test_structures),
+	    cmocka_unit_test(test_quote),
+	    cmocka_unit_test(test_structures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,63 +30,65 @@ static void render(struct buf *out, const struct mime_message *msg)
 static const struct {
 	const char *name, *in, *out;
 } tree_cases[] = {
-	{ "plain", "Subject: x\r\n\r\nhello\r\nworld\r\n", "- text/plain 0 14/14/2" },
-	{ "no final newline", "Subject: x\r\n\r\nhello", "- text/plain 0 5/5/1" },
-	{ "LF only", "Subject: x\n\nhello\nworld\n", "- text/plain 0 12/14/2" },
-	{ "no header", "\r\nbody\r\n", "- text/plain 0 6/6/1" },
-	{ "mixed",
-	  "Content-Type: multipart/mixed; boundary=b\r\n\r\npreamble\r\n--b\r\n\r\none\r\n--b\r\n"
-	  "Content-Type: text/html\r\n\r\n<p>two</p>\r\n--b--\r\nepilogue\r\n",
-	  "- multipart/mixed 1 83/83/10; 1 text/plain 0 3/3/1; 2 text/html 0 10/10/1" },
-	{ "missing close",
-	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\none\r\n--b\r\n\r\ntwo\r\n",
-	  "- multipart/mixed 5 24/24/6; 1 text/plain 0 3/3/1; 2 text/plain 0 5/5/1" },
-	{ "wrong boundary",
-	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--c\r\n\r\none\r\n--c--\r\n",
-	  "- multipart/mixed 5 19/19/4" },
-	{ "no boundary param", "Content-Type: multipart/mixed\r\n\r\n--b\r\nx\r\n",
-	  "- text/plain 8 8/8/2" },
-	{ "nested, inner close missing",
-	  "Content-Type: multipart/mixed; boundary=outer\r\n\r\n--outer\r\n"
-	  "Content-Type: multipart/alternative; boundary=inner\r\n\r\n--inner\r\n\r\na\r\n--inner\r\n\r\nb\r\n"
-	  "--outer\r\n\r\nc\r\n--outer--\r\n",
-	  "- multipart/mixed 1 117/117/13; 1 multipart/alternative 5 26/26/6; 1.1 text/plain 0 1/1/1; "
-	  "1.2 text/plain 0 1/1/1; 2 text/plain 0 1/1/1" },
-	{ "message/rfc822",
-	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n"
-	  "Subject: inner\r\nContent-Type: multipart/alternative; boundary=c\r\n\r\n--c\r\n\r\nx\r\n--c\r\n\r\ny\r\n--c--\r\n"
-	  "--b--\r\n",
-	  "- multipart/mixed 1 138/138/14; 1 message/rfc822 2 92/92/10; 1 multipart/alternative 1 25/25/7; "
-	  "1.1 text/plain 0 1/1/1; 1.2 text/plain 0 1/1/1" },
-	{ "duplicate boundary",
-	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
-	  "--b\r\n\r\nx\r\n--b--\r\n--b\r\n\r\ny\r\n--b--\r\n",
-	  "- multipart/mixed 1 84/84/11; 1 multipart/mixed 1 15/15/4; 1.1 text/plain 0 1/1/1; 2 text/plain 0 1/1/1" },
-	{ "boundary prefix of another",
-	  "Content-Type: multipart/mixed; boundary=foo\r\n\r\n--foo\r\nContent-Type: multipart/mixed; boundary=foobar\r\n\r\n"
-	  "--foobar\r\n\r\nx\r\n--foobar--\r\n--foo--\r\n",
-	  "- multipart/mixed 1 93/93/8; 1 multipart/mixed 1 25/25/4; 1.1 text/plain 0 1/1/1" },
-	{ "boundary with padding, junk after close",
-	  "Content-Type: multipart/mixed; boundary=\"b b\"\r\n\r\n--b b  \r\n\r\nx\r\n--b b--  \t\r\n",
-	  "- multipart/mixed 1 26/26/4; 1 text/plain 0 1/1/1" },
-	{ "body part header cut by boundary",
-	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n--b--\r\n",
-	  "- multipart/mixed 1 37/37/3; 1 text/html 0 0/0/0" },
-	{ "part without header",
-	  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nno header here\r\n--b--\r\n",
-	  "- multipart/mixed 1 28/28/3; 1 text/plain 0 14/14/1" },
-	{ "digest default",
-	  "Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nSubject: a\r\n\r\nbody\r\n--d--\r\n",
-	  "- multipart/digest 1 34/34/6; 1 message/rfc822 2 18/18/3; 1 text/plain 0 4/4/1" },
-	{ "encoded message/rfc822 is a leaf",
-	  "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nU3ViamVjdDogeA0KDQp4\r\n",
-	  "- message/rfc822 0 22/22/1" },
-	{ "invalid content-type", "Content-Type: garbage\r\n\r\nx", "- text/plain 20 1/1/1" },
-	{ "NUL bytes", "Subject: x\r\n\r\na\0b\r\n", "- text/plain 0 5/5/1" },
-	{ "empty", "", "- text/plain 0 0/0/0" },
-	{ "root is message/rfc822",
-	  "Content-Type: message/rfc822\r\n\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
-	  "- message/rfc822 2 62/62/6; 1 multipart/mixed 1 17/17/4; 1.1 text/plain 0 1/1/1" },
+    {"plain", "Subject: x\r\n\r\nhello\r\nworld\r\n", "- text/plain 0 14/14/2"},
+    {"no final newline", "Subject: x\r\n\r\nhello", "- text/plain 0 5/5/1"},
+    {"LF only", "Subject: x\n\nhello\nworld\n", "- text/plain 0 12/14/2"},
+    {"no header", "\r\nbody\r\n", "- text/plain 0 6/6/1"},
+    {"mixed",
+     "Content-Type: multipart/mixed; boundary=b\r\n\r\npreamble\r\n--b\r\n\r\none\r\n--b\r\n"
+     "Content-Type: text/html\r\n\r\n<p>two</p>\r\n--b--\r\nepilogue\r\n",
+     "- multipart/mixed 1 83/83/10; 1 text/plain 0 3/3/1; 2 text/html 0 10/10/1"},
+    {"missing close", "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\none\r\n--b\r\n\r\ntwo\r\n",
+     "- multipart/mixed 5 24/24/6; 1 text/plain 0 3/3/1; 2 text/plain 0 5/5/1"},
+    {"wrong boundary", "Content-Type: multipart/mixed; boundary=b\r\n\r\n--c\r\n\r\none\r\n--c--\r\n",
+     "- multipart/mixed 5 19/19/4"},
+    {"no boundary param", "Content-Type: multipart/mixed\r\n\r\n--b\r\nx\r\n", "- text/plain 8 8/8/2"},
+    {"nested, inner close missing",
+     "Content-Type: multipart/mixed; boundary=outer\r\n\r\n--outer\r\n"
+     "Content-Type: multipart/alternative; boundary=inner\r\n\r\n--inner\r\n\r\na\r\n--inner\r\n\r\nb\r\n"
+     "--outer\r\n\r\nc\r\n--outer--\r\n",
+     "- multipart/mixed 1 117/117/13; 1 multipart/alternative 5 26/26/6; 1.1 text/plain 0 1/1/1; "
+     "1.2 text/plain 0 1/1/1; 2 text/plain 0 1/1/1"},
+    {"message/rfc822",
+     "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n"
+     "Subject: inner\r\nContent-Type: multipart/alternative; "
+     "boundary=c\r\n\r\n--c\r\n\r\nx\r\n--c\r\n\r\ny\r\n--c--\r\n"
+     "--b--\r\n",
+     "- multipart/mixed 1 138/138/14; 1 message/rfc822 2 92/92/10; 1 multipart/alternative 1 25/25/7; "
+     "1.1 text/plain 0 1/1/1; 1.2 text/plain 0 1/1/1"},
+    {"duplicate boundary",
+     "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: multipart/mixed; "
+     "boundary=b\r\n\r\n"
+     "--b\r\n\r\nx\r\n--b--\r\n--b\r\n\r\ny\r\n--b--\r\n",
+     "- multipart/mixed 1 84/84/11; 1 multipart/mixed 1 15/15/4; 1.1 text/plain 0 1/1/1; 2 text/plain 0 "
+     "1/1/1"},
+    {"boundary prefix of another",
+     "Content-Type: multipart/mixed; boundary=foo\r\n\r\n--foo\r\nContent-Type: multipart/mixed; "
+     "boundary=foobar\r\n\r\n"
+     "--foobar\r\n\r\nx\r\n--foobar--\r\n--foo--\r\n",
+     "- multipart/mixed 1 93/93/8; 1 multipart/mixed 1 25/25/4; 1.1 text/plain 0 1/1/1"},
+    {"boundary with padding, junk after close",
+     "Content-Type: multipart/mixed; boundary=\"b b\"\r\n\r\n--b b  \r\n\r\nx\r\n--b b--  \t\r\n",
+     "- multipart/mixed 1 26/26/4; 1 text/plain 0 1/1/1"},
+    {"body part header cut by boundary",
+     "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n--b--\r\n",
+     "- multipart/mixed 1 37/37/3; 1 text/html 0 0/0/0"},
+    {"part without header",
+     "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nno header here\r\n--b--\r\n",
+     "- multipart/mixed 1 28/28/3; 1 text/plain 0 14/14/1"},
+    {"digest default",
+     "Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nSubject: a\r\n\r\nbody\r\n--d--\r\n",
+     "- multipart/digest 1 34/34/6; 1 message/rfc822 2 18/18/3; 1 text/plain 0 4/4/1"},
+    {"encoded message/rfc822 is a leaf",
+     "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nU3ViamVjdDogeA0KDQp4\r\n",
+     "- message/rfc822 0 22/22/1"},
+    {"invalid content-type", "Content-Type: garbage\r\n\r\nx", "- text/plain 20 1/1/1"},
+    {"NUL bytes", "Subject: x\r\n\r\na\0b\r\n", "- text/plain 0 5/5/1"},
+    {"empty", "", "- text/plain 0 0/0/0"},
+    {"root is message/rfc822",
+     "Content-Type: message/rfc822\r\n\r\nContent-Type: multipart/mixed; "
+     "boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
+     "- message/rfc822 2 62/62/6; 1 multipart/mixed 1 17/17/4; 1.1 text/plain 0 1/1/1"},
 };
 
 static void test_tree_table(void **state)
@@ -99,7 +101,8 @@ static void test_tree_table(void **state)
 		struct buf out = BUF_INIT;
 		render(&out, msg);
 		if (strcmp(buf_cstr(&out), tree_cases[i].out) != 0)
-			print_error("case '%s':\n  got  %s\n  want %s\n", tree_cases[i].name, buf_cstr(&out), tree_cases[i].out);
+			print_error("case '%s':\n  got  %s\n  want %s\n", tree_cases[i].name, buf_cstr(&out),
+				    tree_cases[i].out);
 		if (getenv("SHOWALL") == NULL)
 			assert_string_equal(buf_cstr(&out), tree_cases[i].out);
 		buf_free(&out);
@@ -109,24 +112,37 @@ static void test_tree_table(void **state)
 }
 
 static const char nested_msg[] =
-	"From: a@b\r\nContent-Type: multipart/mixed; boundary=\"=_outer\"\r\n\r\n"
-	"--=_outer\r\nContent-Type: multipart/alternative; boundary=alt\r\n\r\n"
-	"--alt\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
-	"caf=E9 soft=\r\nbreak\r\n--alt\r\nContent-Type: text/html\r\n\r\n<b>x</b>\r\n--alt--\r\n"
-	"--=_outer\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\nContent-Transfer-Encoding: base64\r\n"
-	"Content-Disposition: attachment; filename*=utf-8''%C3%A9.bin\r\n\r\nAAEC\r\nAwQ\r\n"
-	"--=_outer\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner body\r\n"
-	"--=_outer--\r\n";
+    "From: a@b\r\nContent-Type: multipart/mixed; boundary=\"=_outer\"\r\n\r\n"
+    "--=_outer\r\nContent-Type: multipart/alternative; boundary=alt\r\n\r\n"
+    "--alt\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: "
+    "quoted-printable\r\n\r\n"
+    "caf=E9 soft=\r\nbreak\r\n--alt\r\nContent-Type: text/html\r\n\r\n<b>x</b>\r\n--alt--\r\n"
+    "--=_outer\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\nContent-Transfer-Encoding: "
+    "base64\r\n"
+    "Content-Disposition: attachment; filename*=utf-8''%C3%A9.bin\r\n\r\nAAEC\r\nAwQ\r\n"
+    "--=_outer\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner body\r\n"
+    "--=_outer--\r\n";
 
 static void test_sections_and_offsets(void **state)
 {
 	struct mime_message *msg = mime_message_parse(nested_msg, sizeof(nested_msg) - 1, NULL);
-	static const struct { const char *section, *type, *body; } cases[] = {
-		{ "1", "multipart/alternative", NULL }, { "1.1", "text/plain", "caf=E9 soft=\r\nbreak" },
-		{ "1.2", "text/html", "<b>x</b>" }, { "2", "application/octet-stream", "AAEC\r\nAwQ" },
-		{ "3", "message/rfc822", "Subject: inner\r\n\r\ninner body" }, { "3.1", "text/plain", "inner body" },
-		{ "4", NULL, NULL }, { "1.3", NULL, NULL }, { "0", NULL, NULL }, { "1.", NULL, NULL },
-		{ "x", NULL, NULL }, { "2.1", NULL, NULL }, { "3.2", NULL, NULL }, { "3.1.1", NULL, NULL },
+	static const struct {
+		const char *section, *type, *body;
+	} cases[] = {
+	    {"1", "multipart/alternative", NULL},
+	    {"1.1", "text/plain", "caf=E9 soft=\r\nbreak"},
+	    {"1.2", "text/html", "<b>x</b>"},
+	    {"2", "application/octet-stream", "AAEC\r\nAwQ"},
+	    {"3", "message/rfc822", "Subject: inner\r\n\r\ninner body"},
+	    {"3.1", "text/plain", "inner body"},
+	    {"4", NULL, NULL},
+	    {"1.3", NULL, NULL},
+	    {"0", NULL, NULL},
+	    {"1.", NULL, NULL},
+	    {"x", NULL, NULL},
+	    {"2.1", NULL, NULL},
+	    {"3.2", NULL, NULL},
+	    {"3.1.1", NULL, NULL},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		const struct mime_part *p = mime_part_find(msg, cases[i].section);
@@ -166,7 +182,7 @@ static void test_decode(void **state)
 	assert_string_equal(buf_cstr(&b), "caf\xc3\xa9 softbreak");
 	buf_reset(&b);
 	const struct mime_part *att = mime_part_find(msg, "2");
-	mime_part_decode(msg, att, &b);   /* truncated base64: whole bytes kept */
+	mime_part_decode(msg, att, &b); /* truncated base64: whole bytes kept */
 	assert_int_equal(b.len, 5);
 	assert_memory_equal(b.data, "\0\1\2\3\4", 5);
 	assert_string_equal(mime_part_filename(pool, att), "\xc3\xa9.bin");
@@ -205,7 +221,7 @@ static void test_deep_nesting(void **state)
 	assert_int_equal(msg->root->body.offset + msg->root->body.size, m.len);
 	mime_message_free(&msg);
 	/* The same with a small custom limit. */
-	struct mime_limits lim = { .max_depth = 5, .max_parts = 3 };
+	struct mime_limits lim = {.max_depth = 5, .max_parts = 3};
 	msg = mime_message_parse(m.data, m.len, &lim);
 	assert_true(msg->part_count <= 3);
 	mime_message_free(&msg);
@@ -230,14 +246,14 @@ static void test_many_parts(void **state)
 /* A forwarded message that the forwarding client base64-encoded, holding
    a multipart with a base64 attachment. */
 static const char encoded_fwd_head[] =
-	"Content-Type: multipart/mixed; boundary=out\r\n\r\n"
-	"--out\r\nContent-Type: text/plain\r\n\r\nsee the forward\r\n"
-	"--out\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+    "Content-Type: multipart/mixed; boundary=out\r\n\r\n"
+    "--out\r\nContent-Type: text/plain\r\n\r\nsee the forward\r\n"
+    "--out\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n";
 static const char encoded_fwd_inner[] =
-	"Subject: inner\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n"
-	"--in\r\nContent-Type: text/plain\r\n\r\ninner text\r\n"
-	"--in\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-	"AAECAwQ=\r\n--in--\r\n";
+    "Subject: inner\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n"
+    "--in\r\nContent-Type: text/plain\r\n\r\ninner text\r\n"
+    "--in\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    "AAECAwQ=\r\n--in--\r\n";
 
 static void test_encoded_message(void **state)
 {
@@ -259,10 +275,11 @@ static void test_encoded_message(void **state)
 	msg = mime_message_parse_flags(m.data, m.len, NULL, MIME_PARSE_DECODE_MESSAGES);
 	struct buf r = BUF_INIT;
 	render(&r, msg);
-	assert_string_equal(buf_cstr(&r),
-			    "- multipart/mixed 1 425/425/14; 1 text/plain 0 15/15/1; 2 message/rfc822 2 288/288/4; "
-			    "2 multipart/mixed 41 147/147/10; 2.1 text/plain 40 10/10/1; "
-			    "2.2 application/octet-stream 40 8/8/1");
+	assert_string_equal(
+	    buf_cstr(&r),
+	    "- multipart/mixed 1 425/425/14; 1 text/plain 0 15/15/1; 2 message/rfc822 2 288/288/4; "
+	    "2 multipart/mixed 41 147/147/10; 2.1 text/plain 40 10/10/1; "
+	    "2.2 application/octet-stream 40 8/8/1");
 	fwd = mime_part_find(msg, "2");
 	assert_true(fwd->flags & MIME_PART_MESSAGE);
 	assert_ptr_equal(fwd->data, m.data);
@@ -301,7 +318,9 @@ static void test_encoded_message_qp_nested(void **state)
 	buf_append_str(&qp_msg, "Subject: middle\r\nContent-Type: message/rfc822\r\n"
 				"Content-Transfer-Encoding: quoted-printable\r\n\r\n");
 	qp_encode(&qp_msg, inner, sizeof(inner) - 1);
-	buf_append_str(&m, "Subject: outer\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: Base64\r\n\r\n");
+	buf_append_str(
+	    &m,
+	    "Subject: outer\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: Base64\r\n\r\n");
 	base64_encode_lines(&m, qp_msg.data, qp_msg.len);
 	struct mime_message *msg = mime_message_parse_flags(m.data, m.len, NULL, MIME_PARSE_DECODE_MESSAGES);
 	/* Root (message/rfc822), the middle message (its body, section 1),
@@ -326,7 +345,9 @@ static void test_encoded_message_limits(void **state)
 	   the message) and the depth limit stop it. */
 	struct buf m = BUF_INIT;
 	for (int i = 0; i < 300; i++)
-		buf_append_str(&m, "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
+		buf_append_str(
+		    &m,
+		    "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
 	buf_append_str(&m, "leaf\r\n");
 	struct mime_message *msg = mime_message_parse_flags(m.data, m.len, NULL, MIME_PARSE_DECODE_MESSAGES);
 	unsigned int limited = 0, n = 0;
@@ -342,12 +363,13 @@ static void test_encoded_message_limits(void **state)
 	buf_append_str(&cur, "\r\nleaf\r\n");
 	for (int i = 0; i < 12; i++) {
 		buf_reset(&next);
-		buf_append_str(&next, "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+		buf_append_str(&next,
+			       "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n");
 		base64_encode_lines(&next, cur.data, cur.len);
 		buf_reset(&cur);
 		buf_append(&cur, next.data, next.len);
 	}
-	struct mime_limits lim = { .max_depth = 5 };
+	struct mime_limits lim = {.max_depth = 5};
 	msg = mime_message_parse_flags(cur.data, cur.len, &lim, MIME_PARSE_DECODE_MESSAGES);
 	unsigned int depth = 0;
 	for (const struct mime_part *p = msg->root; p != NULL; p = mime_part_next(p))
@@ -362,10 +384,14 @@ static void test_encoded_message_limits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tree_table), cmocka_unit_test(test_sections_and_offsets),
-		cmocka_unit_test(test_decode), cmocka_unit_test(test_deep_nesting),
-		cmocka_unit_test(test_many_parts), cmocka_unit_test(test_encoded_message),
-		cmocka_unit_test(test_encoded_message_qp_nested), cmocka_unit_test(test_encoded_message_limits),
+	    cmocka_unit_test(test_tree_table),
+	    cmocka_unit_test(test_sections_and_offsets),
+	    cmocka_unit_test(test_decode),
+	    cmocka_unit_test(test_deep_nesting),
+	    cmocka_unit_test(test_many_parts),
+	    cmocka_unit_test(test_encoded_message),
+	    cmocka_unit_test(test_encoded_message_qp_nested),
+	    cmocka_unit_test(test_encoded_message_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

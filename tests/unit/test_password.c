@@ -66,7 +66,7 @@ static void test_utf8_and_long(void **state)
 static void test_bad_hashes(void **state)
 {
 	static const char *const bad[] = {
-		"", "*", "!", "*0", "$y$", "$y$j9T$", "not a hash", "$1$", "$6$$", "x",
+	    "", "*", "!", "*0", "$y$", "$y$j9T$", "not a hash", "$1$", "$6$$", "x",
 	};
 	for (size_t i = 0; i < N_ELEMENTS(bad); i++)
 		if (password_verify("", bad[i]) != 0 || password_verify("x", bad[i]) != 0)
@@ -78,7 +78,8 @@ static void test_bad_hashes(void **state)
 static void test_other_schemes(void **state)
 {
 	/* SHA-512 crypt of "password" with salt "saltsalt". */
-	const char *sha512 = "$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/";
+	const char *sha512 = "$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/"
+			     "jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/";
 	assert_int_equal(password_verify("password", sha512), 1);
 	assert_int_equal(password_verify("Password", sha512), 0);
 }
@@ -130,13 +131,13 @@ static void *verify_thread(void *p)
 static void test_threads(void **state)
 {
 	enum { N = 4 };
-	static const char *const passwords[N] = { "one", "two", "three", "four" };
+	static const char *const passwords[N] = {"one", "two", "three", "four"};
 	char *hashes[N];
 	struct thread_arg args[N];
 	pthread_t threads[N];
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(password_hash(passwords[i], &hashes[i]), 0);
-		args[i] = (struct thread_arg){ passwords[i], hashes[i], 0 };
+		args[i] = (struct thread_arg){passwords[i], hashes[i], 0};
 	}
 	for (int i = 0; i < N; i++)
 		assert_int_equal(pthread_create(&threads[i], NULL, verify_thread, &args[i]), 0);
@@ -150,12 +151,9 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hash_and_verify),
-		cmocka_unit_test(test_utf8_and_long),
-		cmocka_unit_test(test_bad_hashes),
-		cmocka_unit_test(test_other_schemes),
-		cmocka_unit_test(test_dummy_costs_the_same),
-		cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_hash_and_verify),      cmocka_unit_test(test_utf8_and_long),
+	    cmocka_unit_test(test_bad_hashes),           cmocka_unit_test(test_other_schemes),
+	    cmocka_unit_test(test_dummy_costs_the_same), cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

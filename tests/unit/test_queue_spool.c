@@ -22,14 +22,21 @@
 static void make_entry(struct queue_entry *e)
 {
 	struct queue_rcpt rcpts[] = {
-		{ "bob@b.test", "rfc822;bob@b.test", SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE },
-		{ "weird name%@b.test", NULL, SMTP_NOTIFY_NEVER },
-		{ "\xc3\xbc@b.test", NULL, 0 },
+	    {"bob@b.test", "rfc822;bob@b.test", SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE},
+	    {"weird name%@b.test", NULL, SMTP_NOTIFY_NEVER},
+	    {"\xc3\xbc@b.test", NULL, 0},
 	};
 	struct queue_envelope env = {
-		.sender = "alice@a.test", .envid = "id with spaces\n%", .ret = SMTP_RET_HDRS,
-		.body = SMTP_BODY_8BITMIME, .smtputf8 = true, .auth_user = "alice@a.test",
-		.client_ip = "127.0.0.1", .helo = NULL, .rcpts = rcpts, .nrcpts = 3,
+	    .sender = "alice@a.test",
+	    .envid = "id with spaces\n%",
+	    .ret = SMTP_RET_HDRS,
+	    .body = SMTP_BODY_8BITMIME,
+	    .smtputf8 = true,
+	    .auth_user = "alice@a.test",
+	    .client_ip = "127.0.0.1",
+	    .helo = NULL,
+	    .rcpts = rcpts,
+	    .nrcpts = 3,
 	};
 	queue_entry_from_envelope(e, "ABC123", 37, &env, 1700000000);
 	e->rcpts[0].state = QUEUE_RCPT_DELIVERED;
@@ -87,23 +94,23 @@ static void test_round_trip(void **state)
 static void test_malformed(void **state)
 {
 	static const char *const bad[] = {
-		"",
-		"postoffice-queue 2\nid A\nsender =\nend\n",
-		"postoffice-queue 1\nid A\nsender =\n",                     /* truncated */
-		"postoffice-queue 1\nsender =\nend\n",                      /* no id */
-		"postoffice-queue 1\nid A\nend\n",                          /* no sender */
-		"postoffice-queue 1\nid A/B\nsender =\nend\n",
-		"postoffice-queue 1\nid A\nsender x\nend\n",
-		"postoffice-queue 1\nid A\nsender =%zz\nend\n",
-		"postoffice-queue 1\nid A\nsender =%00\nend\n",
-		"postoffice-queue 1\nid A\nsender =\nrcpt pending 0 0 0 0 0 =b\nend\n",
-		"postoffice-queue 1\nid A\nsender =\nrcpt lost 0 0 0 0 0 =b - - -\nend\n",
-		"postoffice-queue 1\nid A\nsender =\nrcpt pending x 0 0 0 0 =b - - -\nend\n",
-		"postoffice-queue 1\nid A\nsender =\nrcpt pending 0 0 0 99 0 =b - - -\nend\n",
-		"postoffice-queue 1\nid A\nsender =\nrcpt pending 0 0 0 0 0 - - - -\nend\n",
-		"postoffice-queue 1\nid A\nsender =\nret sometimes\nend\n",
-		"postoffice-queue 1\nid A\nsender =\nbody 9bit\nend\n",
-		"postoffice-queue 1\nid A\nid B\nsender =\nend\n",
+	    "",
+	    "postoffice-queue 2\nid A\nsender =\nend\n",
+	    "postoffice-queue 1\nid A\nsender =\n", /* truncated */
+	    "postoffice-queue 1\nsender =\nend\n",  /* no id */
+	    "postoffice-queue 1\nid A\nend\n",      /* no sender */
+	    "postoffice-queue 1\nid A/B\nsender =\nend\n",
+	    "postoffice-queue 1\nid A\nsender x\nend\n",
+	    "postoffice-queue 1\nid A\nsender =%zz\nend\n",
+	    "postoffice-queue 1\nid A\nsender =%00\nend\n",
+	    "postoffice-queue 1\nid A\nsender =\nrcpt pending 0 0 0 0 0 =b\nend\n",
+	    "postoffice-queue 1\nid A\nsender =\nrcpt lost 0 0 0 0 0 =b - - -\nend\n",
+	    "postoffice-queue 1\nid A\nsender =\nrcpt pending x 0 0 0 0 =b - - -\nend\n",
+	    "postoffice-queue 1\nid A\nsender =\nrcpt pending 0 0 0 99 0 =b - - -\nend\n",
+	    "postoffice-queue 1\nid A\nsender =\nrcpt pending 0 0 0 0 0 - - - -\nend\n",
+	    "postoffice-queue 1\nid A\nsender =\nret sometimes\nend\n",
+	    "postoffice-queue 1\nid A\nsender =\nbody 9bit\nend\n",
+	    "postoffice-queue 1\nid A\nid B\nsender =\nend\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct queue_entry e;
@@ -113,7 +120,8 @@ static void test_malformed(void **state)
 		free(error);
 	}
 	/* unknown keys (a newer version) are ignored */
-	const char *ok = "postoffice-queue 1\nid A\nsender =\nfuture 1\nrcpt pending 0 5 0 0 0 =b@c - - -\nend\n";
+	const char *ok =
+	    "postoffice-queue 1\nid A\nsender =\nfuture 1\nrcpt pending 0 5 0 0 0 =b@c - - -\nend\n";
 	struct queue_entry e;
 	char *error = NULL;
 	assert_int_equal(queue_entry_parse(&e, ok, strlen(ok), &error), 0);
@@ -161,8 +169,8 @@ static void test_spool_ops(void **state)
 	char dir[] = "/tmp/po-spool-XXXXXX";
 	assert_non_null(mkdtemp(dir));
 	char *error = NULL;
-	struct queue_rcpt r = { "bob@b.test", NULL, 0 };
-	struct queue_envelope env = { .sender = "a@a.test", .rcpts = &r, .nrcpts = 1 };
+	struct queue_rcpt r = {"bob@b.test", NULL, 0};
+	struct queue_envelope env = {.sender = "a@a.test", .rcpts = &r, .nrcpts = 1};
 	const char *msg = "Return-Path: <a@a.test>\r\nSubject: x\r\n\r\nbody\r\n";
 	assert_int_equal(enqueue_text(dir, "M1", msg, strlen(msg), 25, &env, &error), 0);
 	/* queue_enqueue hard-links an existing file */
@@ -176,7 +184,7 @@ static void test_spool_ops(void **state)
 	assert_int_equal(queue_enqueue(dir, "bad/id", AT_FDCWD, src, 0, &env, &error), -1);
 	free(error);
 	error = NULL;
-	struct queue_envelope none = { .sender = "", .nrcpts = 0 };
+	struct queue_envelope none = {.sender = "", .nrcpts = 0};
 	assert_int_equal(enqueue_text(dir, "M3", msg, 1, 0, &none, &error), -1);
 	free(error);
 	error = NULL;
@@ -236,8 +244,8 @@ static void test_spool_planted_links(void **state)
 	assert_int_equal(fs_write_file_durable(victim, "original\n", 9, 0644, &error), 0);
 	char *qdir = queue_dir(dir);
 	assert_int_equal(mkdir(qdir, 0750), 0);
-	struct queue_rcpt r = { "bob@b.test", NULL, 0 };
-	struct queue_envelope env = { .sender = "a@a.test", .rcpts = &r, .nrcpts = 1 };
+	struct queue_rcpt r = {"bob@b.test", NULL, 0};
+	struct queue_envelope env = {.sender = "a@a.test", .rcpts = &r, .nrcpts = 1};
 	const char *msg = "Return-Path: <a@a.test>\r\n\r\nbody\r\n";
 	/* (the message file itself is linked, never written, here: a link
 	   planted where delivery/ writes it is test_delivery's) */

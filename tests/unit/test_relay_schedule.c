@@ -19,7 +19,7 @@ static void test_default_schedule(void **state)
 	struct queue_schedule s;
 	queue_schedule_init(&s, cfg.queue_retry.seconds, cfg.queue_retry.count, cfg.queue_lifetime);
 	config_free(&cfg);
-	static const int expect[] = { 300, 600, 1200, 2400, 3600, 7200, 14400, 14400, 14400 };
+	static const int expect[] = {300, 600, 1200, 2400, 3600, 7200, 14400, 14400, 14400};
 	for (int i = 0; i < 9; i++)
 		assert_int_equal(queue_schedule_delay(&s, i + 1), expect[i]);
 	/* attempts below 1 use the first delay */
@@ -33,7 +33,7 @@ static void test_default_schedule(void **state)
 static void test_next_attempt(void **state)
 {
 	struct queue_schedule s;
-	static const int delays[] = { 10, 20, 40 };
+	static const int delays[] = {10, 20, 40};
 	queue_schedule_init(&s, delays, 3, 100);
 	int64_t created = 1000;
 	assert_int_equal(queue_schedule_next(&s, created, 1, 1000), 1010);
@@ -63,9 +63,9 @@ static void test_empty_schedule(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_default_schedule),
-		cmocka_unit_test(test_next_attempt),
-		cmocka_unit_test(test_empty_schedule),
+	    cmocka_unit_test(test_default_schedule),
+	    cmocka_unit_test(test_next_attempt),
+	    cmocka_unit_test(test_empty_schedule),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,40 +23,40 @@ static char *b64(const char *raw, size_t len)
 }
 
 /* Runs one step with a C-string line (NULL: no initial response). */
-static int step(struct sasl_server *sasl, const char *line, char **challenge_r,
-		const char **error_r)
+static int step(struct sasl_server *sasl, const char *line, char **challenge_r, const char **error_r)
 {
-	return sasl_server_step(sasl, line, line != NULL ? strlen(line) : 0, challenge_r,
-				error_r);
+	return sasl_server_step(sasl, line, line != NULL ? strlen(line) : 0, challenge_r, error_r);
 }
 
 struct plain_case {
-	const char *raw;      /* decoded response */
+	const char *raw; /* decoded response */
 	size_t len;
-	int expect;           /* 1 ok, -1 error */
-	const char *user;     /* on success */
+	int expect;       /* 1 ok, -1 error */
+	const char *user; /* on success */
 	const char *password;
-	const char *error;    /* substring of the error on failure */
+	const char *error; /* substring of the error on failure */
 };
 
 #define RAW(s) s, sizeof(s) - 1
 
 static const struct plain_case plain_cases[] = {
-	{ RAW("\0alice@example.org\0secret"), 1, "alice@example.org", "secret", NULL },
-	{ RAW("alice@example.org\0alice@example.org\0secret"), 1, "alice@example.org", "secret", NULL },
-	{ RAW("ALICE@example.org\0alice@example.org\0pw"), 1, "alice@example.org", "pw", NULL },
-	{ RAW("\0bob\0p\xc3\xa4ss w0rd"), 1, "bob", "p\xc3\xa4ss w0rd", NULL },
-	{ RAW("\0j\xc3\xbcrgen@example.org\0x"), 1, "j\xc3\xbcrgen@example.org", "x", NULL },
-	{ RAW("eve@example.org\0alice@example.org\0secret"), -1, NULL, NULL, "authorization" },
-	{ RAW("alice@example.org"), -1, NULL, NULL, "missing NUL" },
-	{ RAW("\0alice@example.org"), -1, NULL, NULL, "missing NUL" },
-	{ RAW("alice\0secret"), -1, NULL, NULL, "missing NUL" },
-	{ RAW("\0alice@example.org\0"), -1, NULL, NULL, "empty password" },
-	{ RAW("\0\0secret"), -1, NULL, NULL, "empty user" },
-	{ RAW("\0alice\0sec\0ret"), -1, NULL, NULL, "NUL in password" },
-	{ RAW("\0al\xff" "ice\0secret"), -1, NULL, NULL, "UTF-8" },
-	{ RAW("\0al\xc0\xafice\0secret"), -1, NULL, NULL, "UTF-8" },
-	{ RAW(""), -1, NULL, NULL, "missing NUL" },
+    {RAW("\0alice@example.org\0secret"), 1, "alice@example.org", "secret", NULL},
+    {RAW("alice@example.org\0alice@example.org\0secret"), 1, "alice@example.org", "secret", NULL},
+    {RAW("ALICE@example.org\0alice@example.org\0pw"), 1, "alice@example.org", "pw", NULL},
+    {RAW("\0bob\0p\xc3\xa4ss w0rd"), 1, "bob", "p\xc3\xa4ss w0rd", NULL},
+    {RAW("\0j\xc3\xbcrgen@example.org\0x"), 1, "j\xc3\xbcrgen@example.org", "x", NULL},
+    {RAW("eve@example.org\0alice@example.org\0secret"), -1, NULL, NULL, "authorization"},
+    {RAW("alice@example.org"), -1, NULL, NULL, "missing NUL"},
+    {RAW("\0alice@example.org"), -1, NULL, NULL, "missing NUL"},
+    {RAW("alice\0secret"), -1, NULL, NULL, "missing NUL"},
+    {RAW("\0alice@example.org\0"), -1, NULL, NULL, "empty password"},
+    {RAW("\0\0secret"), -1, NULL, NULL, "empty user"},
+    {RAW("\0alice\0sec\0ret"), -1, NULL, NULL, "NUL in password"},
+    {RAW("\0al\xff"
+	 "ice\0secret"),
+     -1, NULL, NULL, "UTF-8"},
+    {RAW("\0al\xc0\xafice\0secret"), -1, NULL, NULL, "UTF-8"},
+    {RAW(""), -1, NULL, NULL, "missing NUL"},
 };
 
 static void test_plain_table(void **state)
@@ -110,13 +110,13 @@ static void test_malformed_lines(void **state)
 		const char *line;
 		const char *error;
 	} cases[] = {
-		{ "*", "cancelled" },
-		{ "AGFsaWNlAHNlY3JldA", "invalid base64" },   /* missing padding */
-		{ "AGFsaWNl AHNlY3JldA==", "invalid base64" }, /* space */
-		{ "AGFsaWNlAHNlY3JldA=x", "invalid base64" },
-		{ "!!!!", "invalid base64" },
-		{ "=", "missing NUL" },
-		{ "", "missing NUL" },
+	    {"*", "cancelled"},
+	    {"AGFsaWNlAHNlY3JldA", "invalid base64"},    /* missing padding */
+	    {"AGFsaWNl AHNlY3JldA==", "invalid base64"}, /* space */
+	    {"AGFsaWNlAHNlY3JldA=x", "invalid base64"},
+	    {"!!!!", "invalid base64"},
+	    {"=", "missing NUL"},
+	    {"", "missing NUL"},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct sasl_server *sasl = sasl_server_new(SASL_MECH_PLAIN);
@@ -217,17 +217,17 @@ static void test_login_malformed(void **state)
 		const char *pass_line;
 		const char *error;
 	} cases[] = {
-		{ "*", NULL, "cancelled" },
-		{ "ZGF2ZQ==", "*", "cancelled" },
-		{ "", NULL, "empty user name" },
-		{ "=", NULL, "empty user name" },
-		{ "ZGF2ZQ==", "", "empty password" },
-		{ "ZGF2ZQ==", "=", "empty password" },
-		{ "ZGF2", "cGFzcw", "invalid base64" },
-		{ "ZGF%ZQ==", NULL, "invalid base64" },
-		{ "AGRhdmU=", NULL, "NUL in user name" },     /* "\0dave" */
-		{ "ZGF2ZQ==", "cGEAc3M=", "NUL in password" }, /* "pa\0ss" */
-		{ "/w==", NULL, "UTF-8" },                     /* "\xff" */
+	    {"*", NULL, "cancelled"},
+	    {"ZGF2ZQ==", "*", "cancelled"},
+	    {"", NULL, "empty user name"},
+	    {"=", NULL, "empty user name"},
+	    {"ZGF2ZQ==", "", "empty password"},
+	    {"ZGF2ZQ==", "=", "empty password"},
+	    {"ZGF2", "cGFzcw", "invalid base64"},
+	    {"ZGF%ZQ==", NULL, "invalid base64"},
+	    {"AGRhdmU=", NULL, "NUL in user name"},      /* "\0dave" */
+	    {"ZGF2ZQ==", "cGEAc3M=", "NUL in password"}, /* "pa\0ss" */
+	    {"/w==", NULL, "UTF-8"},                     /* "\xff" */
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct sasl_server *sasl = sasl_server_new(SASL_MECH_LOGIN);
@@ -299,15 +299,15 @@ static void test_client_helpers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_plain_table),
-		cmocka_unit_test(test_plain_without_initial_response),
-		cmocka_unit_test(test_malformed_lines),
-		cmocka_unit_test(test_too_long),
-		cmocka_unit_test(test_login),
-		cmocka_unit_test(test_login_malformed),
-		cmocka_unit_test(test_missing_response),
-		cmocka_unit_test(test_mech_names),
-		cmocka_unit_test(test_client_helpers),
+	    cmocka_unit_test(test_plain_table),
+	    cmocka_unit_test(test_plain_without_initial_response),
+	    cmocka_unit_test(test_malformed_lines),
+	    cmocka_unit_test(test_too_long),
+	    cmocka_unit_test(test_login),
+	    cmocka_unit_test(test_login_malformed),
+	    cmocka_unit_test(test_missing_response),
+	    cmocka_unit_test(test_mech_names),
+	    cmocka_unit_test(test_client_helpers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

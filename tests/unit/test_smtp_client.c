@@ -24,33 +24,33 @@
 /* ---- reply parser ---- */
 
 static const struct {
-	const char *lines;     /* '|' separates lines */
-	int rc;                /* of the last feed */
+	const char *lines; /* '|' separates lines */
+	int rc;            /* of the last feed */
 	int code;
 	const char *enhanced, *text;
 } reply_cases[] = {
-	{ "250 OK", 1, 250, "", "OK" },
-	{ "250", 1, 250, "", "" },
-	{ "250 2.1.0 Sender ok", 1, 250, "2.1.0", "Sender ok" },
-	{ "550 5.1.1 <x@y>: user unknown", 1, 550, "5.1.1", "<x@y>: user unknown" },
-	{ "451 4.7.1 Greylisted", 1, 451, "4.7.1", "Greylisted" },
-	{ "250-mx.example|250-PIPELINING|250 SIZE 1000", 1, 250, "", "mx.example\nPIPELINING\nSIZE 1000" },
-	{ "550-5.7.1 first|550 5.7.1 second", 1, 550, "5.7.1", "first\nsecond" },
-	/* an enhanced code of the wrong class is text */
-	{ "550 2.1.0 odd", 1, 550, "", "2.1.0 odd" },
-	{ "250 2.1 short", 1, 250, "", "2.1 short" },
-	{ "250 2.1.1234 long", 1, 250, "", "2.1.1234 long" },
-	{ "250 2.0.0", 1, 250, "2.0.0", "" },
-	{ "354 End data with <CR><LF>.<CR><LF>", 1, 354, "", "End data with <CR><LF>.<CR><LF>" },
-	{ "250-a", 0, 0, NULL, NULL },
-	/* malformed */
-	{ "25", -1, 0, NULL, NULL },
-	{ "abc def", -1, 0, NULL, NULL },
-	{ "150 too low", -1, 0, NULL, NULL },
-	{ "650 too high", -1, 0, NULL, NULL },
-	{ "250xOK", -1, 0, NULL, NULL },
-	{ "250-a|251 b", -1, 0, NULL, NULL },
-	{ "", -1, 0, NULL, NULL },
+    {"250 OK", 1, 250, "", "OK"},
+    {"250", 1, 250, "", ""},
+    {"250 2.1.0 Sender ok", 1, 250, "2.1.0", "Sender ok"},
+    {"550 5.1.1 <x@y>: user unknown", 1, 550, "5.1.1", "<x@y>: user unknown"},
+    {"451 4.7.1 Greylisted", 1, 451, "4.7.1", "Greylisted"},
+    {"250-mx.example|250-PIPELINING|250 SIZE 1000", 1, 250, "", "mx.example\nPIPELINING\nSIZE 1000"},
+    {"550-5.7.1 first|550 5.7.1 second", 1, 550, "5.7.1", "first\nsecond"},
+    /* an enhanced code of the wrong class is text */
+    {"550 2.1.0 odd", 1, 550, "", "2.1.0 odd"},
+    {"250 2.1 short", 1, 250, "", "2.1 short"},
+    {"250 2.1.1234 long", 1, 250, "", "2.1.1234 long"},
+    {"250 2.0.0", 1, 250, "2.0.0", ""},
+    {"354 End data with <CR><LF>.<CR><LF>", 1, 354, "", "End data with <CR><LF>.<CR><LF>"},
+    {"250-a", 0, 0, NULL, NULL},
+    /* malformed */
+    {"25", -1, 0, NULL, NULL},
+    {"abc def", -1, 0, NULL, NULL},
+    {"150 too low", -1, 0, NULL, NULL},
+    {"650 too high", -1, 0, NULL, NULL},
+    {"250xOK", -1, 0, NULL, NULL},
+    {"250-a|251 b", -1, 0, NULL, NULL},
+    {"", -1, 0, NULL, NULL},
 };
 
 static void test_reply_table(void **state)
@@ -60,7 +60,7 @@ static void test_reply_table(void **state)
 		smtp_client_reply_parser_init(&p);
 		char *copy = xstrdup(reply_cases[i].lines);
 		int rc = 0;
-		struct smtp_client_reply r = { 0 };
+		struct smtp_client_reply r = {0};
 		const char *error = NULL;
 		char *save = NULL;
 		char *line = strtok_r(copy, "|", &save);
@@ -84,7 +84,7 @@ static void test_reply_table(void **state)
 
 static void test_reply_string(void **state)
 {
-	struct smtp_client_reply r = { .code = 550, .enhanced = "5.1.1", .text = xstrdup("a\nb\x01") };
+	struct smtp_client_reply r = {.code = 550, .enhanced = "5.1.1", .text = xstrdup("a\nb\x01")};
 	char *s = smtp_client_reply_string(&r);
 	assert_string_equal(s, "550 5.1.1 a b?");
 	free(s);
@@ -112,12 +112,14 @@ static void test_reply_limits(void **state)
 static void test_ehlo(void **state)
 {
 	struct smtp_client_caps c;
-	smtp_client_parse_ehlo("mx.example greets you\nPIPELINING\nSIZE 10240000\n8BITMIME\nSTARTTLS\n"
-			       "AUTH LOGIN PLAIN CRAM-MD5\nENHANCEDSTATUSCODES\nDSN\nSMTPUTF8\nCHUNKING\nBINARYMIME",
-			       &c);
+	smtp_client_parse_ehlo(
+	    "mx.example greets you\nPIPELINING\nSIZE 10240000\n8BITMIME\nSTARTTLS\n"
+	    "AUTH LOGIN PLAIN CRAM-MD5\nENHANCEDSTATUSCODES\nDSN\nSMTPUTF8\nCHUNKING\nBINARYMIME",
+	    &c);
 	unsigned all = SMTP_CAP_PIPELINING | SMTP_CAP_SIZE | SMTP_CAP_8BITMIME | SMTP_CAP_STARTTLS |
-		       SMTP_CAP_AUTH | SMTP_CAP_AUTH_LOGIN | SMTP_CAP_AUTH_PLAIN | SMTP_CAP_ENHANCEDSTATUSCODES |
-		       SMTP_CAP_DSN | SMTP_CAP_SMTPUTF8 | SMTP_CAP_CHUNKING | SMTP_CAP_BINARYMIME;
+		       SMTP_CAP_AUTH | SMTP_CAP_AUTH_LOGIN | SMTP_CAP_AUTH_PLAIN |
+		       SMTP_CAP_ENHANCEDSTATUSCODES | SMTP_CAP_DSN | SMTP_CAP_SMTPUTF8 | SMTP_CAP_CHUNKING |
+		       SMTP_CAP_BINARYMIME;
 	assert_int_equal(c.flags, all);
 	assert_int_equal(c.size, 10240000);
 
@@ -136,13 +138,13 @@ static void test_dot_stuff(void **state)
 	static const struct {
 		const char *in, *out;
 	} cases[] = {
-		{ "a\r\n", "a\r\n.\r\n" },
-		{ ".a\r\n", "..a\r\n.\r\n" },
-		{ "a\r\n.\r\nb\r\n", "a\r\n..\r\nb\r\n.\r\n" },
-		{ "no end", "no end\r\n.\r\n" },
-		{ "", ".\r\n" },
-		{ "x\r\n..y\r\n", "x\r\n...y\r\n.\r\n" },
-		{ "cr\r", "cr\r\n.\r\n" },
+	    {"a\r\n", "a\r\n.\r\n"},
+	    {".a\r\n", "..a\r\n.\r\n"},
+	    {"a\r\n.\r\nb\r\n", "a\r\n..\r\nb\r\n.\r\n"},
+	    {"no end", "no end\r\n.\r\n"},
+	    {"", ".\r\n"},
+	    {"x\r\n..y\r\n", "x\r\n...y\r\n.\r\n"},
+	    {"cr\r", "cr\r\n.\r\n"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct buf b = BUF_INIT;
@@ -173,10 +175,11 @@ static void test_downgrade(void **state)
 	assert_null(strstr(out.data, "8bit"));
 	buf_free(&out);
 
-	const char *multi = "Subject: m\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
-			    "--XX\r\nContent-Type: text/plain\r\n\r\nascii only\r\n"
-			    "--XX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\xc3\xbc\r\n"
-			    "--XX\r\nContent-Type: application/octet-stream\r\n\r\n\x80\x81\r\n--XX--\r\n";
+	const char *multi =
+	    "Subject: m\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
+	    "--XX\r\nContent-Type: text/plain\r\n\r\nascii only\r\n"
+	    "--XX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\xc3\xbc\r\n"
+	    "--XX\r\nContent-Type: application/octet-stream\r\n\r\n\x80\x81\r\n--XX--\r\n";
 	assert_int_equal(smtp_client_downgrade_8bit(multi, strlen(multi), &out, &error), 0);
 	assert_false(utf8_has_8bit(out.data, out.len));
 	assert_non_null(strstr(out.data, "ascii only\r\n--XX"));
@@ -195,7 +198,7 @@ static void test_downgrade(void **state)
 
 struct script {
 	int fd;
-	const char *const *steps;  /* "S:reply" to send, "C:prefix" to expect */
+	const char *const *steps; /* "S:reply" to send, "C:prefix" to expect */
 	char log[8192];
 	int failed;
 };
@@ -256,12 +259,17 @@ static int run_session(const char *const *steps, struct smtp_client_msg *msg, ch
 		       const char *user)
 {
 	struct sockaddr_in sin;
-	struct script s = { .fd = listen_loopback(&sin), .steps = steps };
+	struct script s = {.fd = listen_loopback(&sin), .steps = steps};
 	pthread_t t;
 	pthread_create(&t, NULL, server_thread, &s);
 	struct smtp_client_settings set = {
-		.helo_name = "client.test", .tls = TLS_POLICY_NONE, .command_timeout = 5,
-		.connect_timeout = 5, .data_timeout = 5, .user = user, .password = user ? "pw" : NULL,
+	    .helo_name = "client.test",
+	    .tls = TLS_POLICY_NONE,
+	    .command_timeout = 5,
+	    .connect_timeout = 5,
+	    .data_timeout = 5,
+	    .user = user,
+	    .password = user ? "pw" : NULL,
 	};
 	char port[8];
 	snprintf(port, sizeof(port), "%d", ntohs(sin.sin_port));
@@ -273,31 +281,39 @@ static int run_session(const char *const *steps, struct smtp_client_msg *msg, ch
 }
 
 static const char *const pipelined_steps[] = {
-	"S:220 mx.test ESMTP",
-	"C:EHLO client.test",
-	"S:250-mx.test\r\n250-PIPELINING\r\n250-DSN\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 100000",
-	"C:AUTH PLAIN AHVzZXIAcHc=",
-	"S:235 2.7.0 ok",
-	"C:MAIL FROM:<a@client.test> SIZE=", "C:RCPT TO:<b@mx.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+2Bx@mx.test",
-	"C:RCPT TO:<c@mx.test>", "C:RCPT TO:<d@mx.test>", "C:DATA",
-	"S:250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no such user\r\n451 4.7.1 later\r\n354 go",
-	"C:Subject: hi", "C:", "C:..dot", "C:.",
-	"S:250 2.0.0 queued as X1",
-	"C:QUIT",
-	"S:221 bye",
-	NULL,
+    "S:220 mx.test ESMTP",
+    "C:EHLO client.test",
+    "S:250-mx.test\r\n250-PIPELINING\r\n250-DSN\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 100000",
+    "C:AUTH PLAIN AHVzZXIAcHc=",
+    "S:235 2.7.0 ok",
+    "C:MAIL FROM:<a@client.test> SIZE=",
+    "C:RCPT TO:<b@mx.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+2Bx@mx.test",
+    "C:RCPT TO:<c@mx.test>",
+    "C:RCPT TO:<d@mx.test>",
+    "C:DATA",
+    "S:250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no such user\r\n451 4.7.1 later\r\n354 go",
+    "C:Subject: hi",
+    "C:",
+    "C:..dot",
+    "C:.",
+    "S:250 2.0.0 queued as X1",
+    "C:QUIT",
+    "S:221 bye",
+    NULL,
 };
 
 static void test_session_pipelined(void **state)
 {
 	struct smtp_client_rcpt rcpts[] = {
-		{ .address = "b@mx.test", .orcpt = "rfc822;b+x@mx.test", .notify = SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE },
-		{ .address = "c@mx.test" },
-		{ .address = "d@mx.test" },
+	    {.address = "b@mx.test",
+	     .orcpt = "rfc822;b+x@mx.test",
+	     .notify = SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE},
+	    {.address = "c@mx.test"},
+	    {.address = "d@mx.test"},
 	};
 	const char *data = "Subject: hi\r\n\r\n.dot\r\n";
-	struct smtp_client_msg msg = { .sender = "a@client.test", .rcpts = rcpts, .nrcpts = 3,
-				       .data = data, .size = strlen(data) };
+	struct smtp_client_msg msg = {
+	    .sender = "a@client.test", .rcpts = rcpts, .nrcpts = 3, .data = data, .size = strlen(data)};
 	char *reply = NULL, *error = NULL;
 	int rc = run_session(pipelined_steps, &msg, &reply, &error, "user");
 	assert_int_equal(rc, -1); /* not every recipient was accepted */
@@ -314,31 +330,39 @@ static void test_session_pipelined(void **state)
 }
 
 static const char *const helo_steps[] = {
-	"S:220 old.test",
-	"C:EHLO client.test",
-	"S:502 5.5.2 what?",
-	"C:HELO client.test",
-	"S:250 old.test",
-	"C:MAIL FROM:<>",
-	"S:250 ok",
-	"C:RCPT TO:<b@old.test>",
-	"S:250 ok",
-	"C:DATA",
-	"S:354 go",
-	"C:Subject: q", "C:Content-Transfer-Encoding: quoted-printable", "C:", "C:abc=C3=A9", "C:.",
-	"S:250 ok",
-	"C:QUIT",
-	"S:221 bye",
-	NULL,
+    "S:220 old.test",
+    "C:EHLO client.test",
+    "S:502 5.5.2 what?",
+    "C:HELO client.test",
+    "S:250 old.test",
+    "C:MAIL FROM:<>",
+    "S:250 ok",
+    "C:RCPT TO:<b@old.test>",
+    "S:250 ok",
+    "C:DATA",
+    "S:354 go",
+    "C:Subject: q",
+    "C:Content-Transfer-Encoding: quoted-printable",
+    "C:",
+    "C:abc=C3=A9",
+    "C:.",
+    "S:250 ok",
+    "C:QUIT",
+    "S:221 bye",
+    NULL,
 };
 
 /* No EHLO, so no 8BITMIME: the 8-bit body is converted. */
 static void test_session_helo_downgrade(void **state)
 {
-	struct smtp_client_rcpt rcpts[] = { { .address = "b@old.test" } };
+	struct smtp_client_rcpt rcpts[] = {{.address = "b@old.test"}};
 	const char *data = "Subject: q\r\n\r\nabc\xc3\xa9\r\n";
-	struct smtp_client_msg msg = { .sender = "", .body = SMTP_BODY_8BITMIME, .rcpts = rcpts, .nrcpts = 1,
-				       .data = data, .size = strlen(data) };
+	struct smtp_client_msg msg = {.sender = "",
+				      .body = SMTP_BODY_8BITMIME,
+				      .rcpts = rcpts,
+				      .nrcpts = 1,
+				      .data = data,
+				      .size = strlen(data)};
 	char *reply = NULL, *error = NULL;
 	assert_int_equal(run_session(helo_steps, &msg, &reply, &error, NULL), 0);
 	assert_true(msg.converted_8bit);
@@ -349,19 +373,15 @@ static void test_session_helo_downgrade(void **state)
 }
 
 static const char *const size_steps[] = {
-	"S:220 small.test",
-	"C:EHLO client.test",
-	"S:250-small.test\r\n250 SIZE 10",
-	"C:QUIT",
-	"S:221 bye",
-	NULL,
+    "S:220 small.test", "C:EHLO client.test", "S:250-small.test\r\n250 SIZE 10", "C:QUIT", "S:221 bye", NULL,
 };
 
 static void test_session_size_refused(void **state)
 {
-	struct smtp_client_rcpt rcpts[] = { { .address = "b@small.test" } };
+	struct smtp_client_rcpt rcpts[] = {{.address = "b@small.test"}};
 	const char *data = "Subject: too big for ten bytes\r\n\r\nx\r\n";
-	struct smtp_client_msg msg = { .sender = "a@x", .rcpts = rcpts, .nrcpts = 1, .data = data, .size = strlen(data) };
+	struct smtp_client_msg msg = {
+	    .sender = "a@x", .rcpts = rcpts, .nrcpts = 1, .data = data, .size = strlen(data)};
 	char *reply = NULL, *error = NULL;
 	assert_int_equal(run_session(size_steps, &msg, &reply, &error, NULL), -1);
 	assert_int_equal(rcpts[0].status, SMTP_CLIENT_PERMFAIL);
@@ -376,11 +396,13 @@ static void test_connect_refused(void **state)
 	struct sockaddr_in sin;
 	int fd = listen_loopback(&sin);
 	close(fd); /* nothing listens there now */
-	struct smtp_client_rcpt rcpts[] = { { .address = "b@x" } };
-	struct smtp_client_msg msg = { .sender = "a@x", .rcpts = rcpts, .nrcpts = 1, .data = "x\r\n", .size = 3 };
-	struct smtp_client_settings set = { .helo_name = "c", .connect_timeout = 2 };
+	struct smtp_client_rcpt rcpts[] = {{.address = "b@x"}};
+	struct smtp_client_msg msg = {
+	    .sender = "a@x", .rcpts = rcpts, .nrcpts = 1, .data = "x\r\n", .size = 3};
+	struct smtp_client_settings set = {.helo_name = "c", .connect_timeout = 2};
 	char *reply = NULL, *error = NULL;
-	assert_int_equal(smtp_client_submit_sync("127.0.0.1", ntohs(sin.sin_port), &set, &msg, &reply, &error), -1);
+	assert_int_equal(
+	    smtp_client_submit_sync("127.0.0.1", ntohs(sin.sin_port), &set, &msg, &reply, &error), -1);
 	assert_non_null(error);
 	assert_non_null(strstr(error, "connect"));
 	free(reply);
@@ -392,37 +414,38 @@ static void test_connect_refused(void **state)
    only itself.  The server script fails on any line it does not expect,
    such as an injected RCPT TO. */
 static const char *const injected_sender_steps[] = {
-	"S:220 mx.test ESMTP",
-	"C:EHLO client.test",
-	"S:250 mx.test",
-	"C:QUIT",
-	"S:221 bye",
-	NULL,
+    "S:220 mx.test ESMTP", "C:EHLO client.test", "S:250 mx.test", "C:QUIT", "S:221 bye", NULL,
 };
 
 static const char *const injected_rcpt_steps[] = {
-	"S:220 mx.test ESMTP",
-	"C:EHLO client.test",
-	"S:250 mx.test",
-	"C:MAIL FROM:<a@client.test>",
-	"S:250 ok",
-	"C:RCPT TO:<b@mx.test>",
-	"S:250 ok",
-	"C:DATA",
-	"S:354 go",
-	"C:Subject: hi", "C:", "C:x", "C:.",
-	"S:250 2.0.0 queued",
-	"C:QUIT",
-	"S:221 bye",
-	NULL,
+    "S:220 mx.test ESMTP",
+    "C:EHLO client.test",
+    "S:250 mx.test",
+    "C:MAIL FROM:<a@client.test>",
+    "S:250 ok",
+    "C:RCPT TO:<b@mx.test>",
+    "S:250 ok",
+    "C:DATA",
+    "S:354 go",
+    "C:Subject: hi",
+    "C:",
+    "C:x",
+    "C:.",
+    "S:250 2.0.0 queued",
+    "C:QUIT",
+    "S:221 bye",
+    NULL,
 };
 
 static void test_session_injection_refused(void **state)
 {
 	const char *data = "Subject: hi\r\n\r\nx\r\n";
-	struct smtp_client_rcpt rcpts[] = { { .address = "b@mx.test" } };
-	struct smtp_client_msg msg = { .sender = "x@example.net>\r\nRCPT TO:<bob@example.org", .rcpts = rcpts,
-				       .nrcpts = 1, .data = data, .size = strlen(data) };
+	struct smtp_client_rcpt rcpts[] = {{.address = "b@mx.test"}};
+	struct smtp_client_msg msg = {.sender = "x@example.net>\r\nRCPT TO:<bob@example.org",
+				      .rcpts = rcpts,
+				      .nrcpts = 1,
+				      .data = data,
+				      .size = strlen(data)};
 	char *reply = NULL, *error = NULL;
 	assert_int_equal(run_session(injected_sender_steps, &msg, &reply, &error, NULL), -1);
 	assert_int_equal(rcpts[0].status, SMTP_CLIENT_PERMFAIL);
@@ -433,12 +456,12 @@ static void test_session_injection_refused(void **state)
 	free(error);
 
 	struct smtp_client_rcpt two[] = {
-		{ .address = "b@mx.test" },
-		{ .address = "c@mx.test>\r\nDATA" },
-		{ .address = "d@mx.test\nRSET" },
+	    {.address = "b@mx.test"},
+	    {.address = "c@mx.test>\r\nDATA"},
+	    {.address = "d@mx.test\nRSET"},
 	};
-	struct smtp_client_msg msg2 = { .sender = "a@client.test", .rcpts = two, .nrcpts = 3, .data = data,
-					.size = strlen(data) };
+	struct smtp_client_msg msg2 = {
+	    .sender = "a@client.test", .rcpts = two, .nrcpts = 3, .data = data, .size = strlen(data)};
 	reply = error = NULL;
 	assert_int_equal(run_session(injected_rcpt_steps, &msg2, &reply, &error, NULL), -1);
 	assert_int_equal(two[0].status, SMTP_CLIENT_OK);
@@ -455,22 +478,26 @@ static void test_session_injection_refused(void **state)
 /* Nor any other argument: a HELO name with a line break ends the session
    before EHLO is written (the script expects nothing after the greeting). */
 static const char *const injected_helo_steps[] = {
-	"S:220 mx.test ESMTP",
-	NULL,
+    "S:220 mx.test ESMTP",
+    NULL,
 };
 
 static void test_session_helo_line_break_refused(void **state)
 {
 	struct sockaddr_in sin;
-	struct script s = { .fd = listen_loopback(&sin), .steps = injected_helo_steps };
+	struct script s = {.fd = listen_loopback(&sin), .steps = injected_helo_steps};
 	pthread_t t;
 	pthread_create(&t, NULL, server_thread, &s);
-	struct smtp_client_settings set = { .helo_name = "client.test\r\nRSET", .command_timeout = 5,
-					     .connect_timeout = 5, .data_timeout = 5 };
-	struct smtp_client_rcpt rcpts[] = { { .address = "b@mx.test" } };
-	struct smtp_client_msg msg = { .sender = "a@x.test", .rcpts = rcpts, .nrcpts = 1, .data = "x\r\n", .size = 3 };
+	struct smtp_client_settings set = {.helo_name = "client.test\r\nRSET",
+					   .command_timeout = 5,
+					   .connect_timeout = 5,
+					   .data_timeout = 5};
+	struct smtp_client_rcpt rcpts[] = {{.address = "b@mx.test"}};
+	struct smtp_client_msg msg = {
+	    .sender = "a@x.test", .rcpts = rcpts, .nrcpts = 1, .data = "x\r\n", .size = 3};
 	char *reply = NULL, *error = NULL;
-	assert_int_equal(smtp_client_submit_sync("127.0.0.1", ntohs(sin.sin_port), &set, &msg, &reply, &error), -1);
+	assert_int_equal(
+	    smtp_client_submit_sync("127.0.0.1", ntohs(sin.sin_port), &set, &msg, &reply, &error), -1);
 	pthread_join(t, NULL);
 	close(s.fd);
 	assert_int_equal(s.failed, 0);
@@ -482,19 +509,19 @@ static void test_session_helo_line_break_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_reply_table),
-		cmocka_unit_test(test_reply_string),
-		cmocka_unit_test(test_reply_limits),
-		cmocka_unit_test(test_ehlo),
-		cmocka_unit_test(test_dot_stuff),
-		cmocka_unit_test(test_xtext),
-		cmocka_unit_test(test_downgrade),
-		cmocka_unit_test(test_session_pipelined),
-		cmocka_unit_test(test_session_helo_downgrade),
-		cmocka_unit_test(test_session_size_refused),
-		cmocka_unit_test(test_connect_refused),
-		cmocka_unit_test(test_session_injection_refused),
-		cmocka_unit_test(test_session_helo_line_break_refused),
+	    cmocka_unit_test(test_reply_table),
+	    cmocka_unit_test(test_reply_string),
+	    cmocka_unit_test(test_reply_limits),
+	    cmocka_unit_test(test_ehlo),
+	    cmocka_unit_test(test_dot_stuff),
+	    cmocka_unit_test(test_xtext),
+	    cmocka_unit_test(test_downgrade),
+	    cmocka_unit_test(test_session_pipelined),
+	    cmocka_unit_test(test_session_helo_downgrade),
+	    cmocka_unit_test(test_session_size_refused),
+	    cmocka_unit_test(test_connect_refused),
+	    cmocka_unit_test(test_session_injection_refused),
+	    cmocka_unit_test(test_session_helo_line_break_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

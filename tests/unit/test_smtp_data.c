@@ -20,7 +20,7 @@
 struct scan_result {
 	struct buf out;
 	bool done;
-	size_t consumed;   /* bytes of input used (all of it unless done) */
+	size_t consumed; /* bytes of input used (all of it unless done) */
 	bool bare_lf, bare_cr, too_big;
 	uint64_t size;
 };
@@ -105,7 +105,8 @@ static void check_case(const char *what, const char *in, size_t len, bool dot_mo
 		}
 		if (rest == NULL) {
 			if (r.done)
-				fail_msg("%s <%s> split %d: ended at %zu", what, show(in, len), k, r.consumed);
+				fail_msg("%s <%s> split %d: ended at %zu", what, show(in, len), k,
+					 r.consumed);
 		} else {
 			if (!r.done)
 				fail_msg("%s <%s> split %d: did not end", what, show(in, len), k);
@@ -132,73 +133,73 @@ struct data_case {
 #define MORE NULL
 
 static const struct data_case data_cases[] = {
-	/* the end of data, and only <CRLF>.<CRLF> */
-	{ ".\r\n", "", "", DONE(""), false, false },
-	{ "a\r\n.\r\n", "a\r\n", "a\r\n", DONE(""), false, false },
-	{ "Subject: x\r\n\r\nbody\r\n.\r\n", "Subject: x\r\n\r\nbody\r\n", "Subject: x\r\n\r\nbody\r\n", DONE(""),
-	  false, false },
-	{ "\r\n.\r\n", "\r\n", "\r\n", DONE(""), false, false },
-	{ "a\r\n.\r\nMAIL FROM:<x@y>\r\n", "a\r\n", "a\r\n", DONE("MAIL FROM:<x@y>\r\n"), false, false },
-	{ "a\r\n.\r\n.\r\n", "a\r\n", "a\r\n", DONE(".\r\n"), false, false },
-	{ ".\r\n.\r\n", "", "", DONE(".\r\n"), false, false },
-	{ "", "", "", MORE, false, false },
-	{ "a", "a", "a", MORE, false, false },
-	{ "a\r\n", "a\r\n", "a\r\n", MORE, false, false },
-	{ "a\r\n.", "a\r\n", "a\r\n", MORE, false, false },       /* the dot waits */
-	{ "a\r\n.\r", "a\r\n", "a\r\n", MORE, false, false },
-	{ "a\r", "a", "a", MORE, false, false },                  /* the CR waits */
-	{ ".", "", "", MORE, false, false },
-	/* a final line without CRLF: the dot is not at a line start */
-	{ "last line.\r\n", "last line.\r\n", "last line.\r\n", MORE, false, false },
-	{ "last line.\r\n.\r\n", "last line.\r\n", "last line.\r\n", DONE(""), false, false },
-	{ "x.\r\n", "x.\r\n", "x.\r\n", MORE, false, false },
-	{ "a\r\n .\r\n", "a\r\n .\r\n", "a\r\n .\r\n", MORE, false, false },
-	{ "a\r\n. \r\n.\r\n", "a\r\n \r\n", "a\r\n \r\n", DONE(""), false, false },
-	/* dot-unstuffing (RFC 5321 4.5.2) */
-	{ "..\r\n.\r\n", ".\r\n", ".\r\n", DONE(""), false, false },
-	{ "..a\r\n.\r\n", ".a\r\n", ".a\r\n", DONE(""), false, false },
-	{ "a\r\n..\r\n.\r\n", "a\r\n.\r\n", "a\r\n.\r\n", DONE(""), false, false },
-	{ "a\r\n...\r\n.\r\n", "a\r\n..\r\n", "a\r\n..\r\n", DONE(""), false, false },
-	{ "a\r\n..\r\n..\r\n.\r\n", "a\r\n.\r\n.\r\n", "a\r\n.\r\n.\r\n", DONE(""), false, false },
-	{ "a\r\n.b\r\n.\r\n", "a\r\nb\r\n", "a\r\nb\r\n", DONE(""), false, false },
-	{ "a.\r\n.b.\r\n.\r\n", "a.\r\nb.\r\n", "a.\r\nb.\r\n", DONE(""), false, false },
-	{ "..\r\n", ".\r\n", ".\r\n", MORE, false, false },
-	{ "a..b\r\n.\r\n", "a..b\r\n", "a..b\r\n", DONE(""), false, false },
-	/* smuggling: <LF>.<LF>, <CR>.<CR>, <LF>.<CRLF>, <CR>.<CRLF> never end the data */
-	{ "a\n.\nb\r\n.\r\n", "a\n.\nb\r\n", "a\r\n.\r\nb\r\n", DONE(""), true, false },
-	{ "a\r.\rb\r\n.\r\n", "a\r.\rb\r\n", "a\r\n.\r\nb\r\n", DONE(""), false, true },
-	{ "a\n.\r\nb\r\n.\r\n", "a\n.\r\nb\r\n", "a\r\n.\r\nb\r\n", DONE(""), true, false },
-	{ "a\r.\r\nb\r\n.\r\n", "a\r.\r\nb\r\n", "a\r\n.\r\nb\r\n", DONE(""), false, true },
-	{ "a\r\n.\nb\r\n.\r\n", "a\r\n.\nb\r\n", "a\r\n.\r\nb\r\n", DONE(""), true, false },
-	{ "a\r\n.\rb\r\n.\r\n", "a\r\n.\rb\r\n", "a\r\n.\r\nb\r\n", DONE(""), false, true },
-	{ "a\n.\nMAIL FROM:<evil@x>\r\nRCPT TO:<v@y>\r\nDATA\r\n",
-	  "a\n.\nMAIL FROM:<evil@x>\r\nRCPT TO:<v@y>\r\nDATA\r\n",
-	  "a\r\n.\r\nMAIL FROM:<evil@x>\r\nRCPT TO:<v@y>\r\nDATA\r\n", MORE, true, false },
-	{ "a\r.\rMAIL FROM:<e@x>\r\n", "a\r.\rMAIL FROM:<e@x>\r\n", "a\r\n.\r\nMAIL FROM:<e@x>\r\n", MORE, false,
-	  true },
-	{ "a\n.\r\nMAIL FROM:<e@x>\r\n", "a\n.\r\nMAIL FROM:<e@x>\r\n", "a\r\n.\r\nMAIL FROM:<e@x>\r\n", MORE, true,
-	  false },
-	{ "a\r.\r\nMAIL FROM:<e@x>\r\n", "a\r.\r\nMAIL FROM:<e@x>\r\n", "a\r\n.\r\nMAIL FROM:<e@x>\r\n", MORE, false,
-	  true },
-	{ "\n.\n", "\n.\n", "\r\n.\r\n", MORE, true, false },
-	{ "\r.\r", "\r", "\r\n", MORE, false, true },     /* ".<CR>" waits */
-	{ ".\n", ".\n", ".\r\n", MORE, true, false },
-	{ "\n.\r\n", "\n.\r\n", "\r\n.\r\n", MORE, true, false },
-	{ "\r.\r\n", "\r.\r\n", "\r\n.\r\n", MORE, false, true },
-	{ ".\rx", ".\rx", ".\r\nx", MORE, false, true },
-	{ "a\n\n.\n\n", "a\n\n.\n\n", "a\r\n\r\n.\r\n\r\n", MORE, true, false },
-	/* after a smuggling attempt, the real end still ends the data */
-	{ "a\n.\r\n.\r\n", "a\n.\r\n", "a\r\n.\r\n", DONE(""), true, false },
-	{ "a\r.\r\n.\r\n", "a\r.\r\n", "a\r\n.\r\n", DONE(""), false, true },
-	{ "\n.\r\n.\r\nQUIT\r\n", "\n.\r\n", "\r\n.\r\n", DONE("QUIT\r\n"), true, false },
-	{ "a\n\r\n.\r\n", "a\n\r\n", "a\r\n\r\n", DONE(""), true, false },
-	{ "a\r\r\n.\r\n", "a\r\r\n", "a\r\n\r\n", DONE(""), false, true },
-	{ "a\r\n.\r\r\n.\r\n", "a\r\n.\r\r\n", "a\r\n.\r\n\r\n", DONE(""), false, true },
-	{ "a\n..\r\n.\r\n", "a\n.\r\n", "a\r\n.\r\n", DONE(""), true, false },
-	{ "a\n..\n.\r\n", "a\n.\n.\r\n", "a\r\n.\r\n.\r\n", MORE, true, false },
-	{ "a\nb\r\n.\r\n", "a\nb\r\n", "a\r\nb\r\n", DONE(""), true, false },
-	{ "a\rb\r\n.\r\n", "a\rb\r\n", "a\r\nb\r\n", DONE(""), false, true },
-	{ "a\n\rb\r\n.\r\n", "a\n\rb\r\n", "a\r\n\r\nb\r\n", DONE(""), true, true },
+    /* the end of data, and only <CRLF>.<CRLF> */
+    {".\r\n", "", "", DONE(""), false, false},
+    {"a\r\n.\r\n", "a\r\n", "a\r\n", DONE(""), false, false},
+    {"Subject: x\r\n\r\nbody\r\n.\r\n", "Subject: x\r\n\r\nbody\r\n", "Subject: x\r\n\r\nbody\r\n", DONE(""),
+     false, false},
+    {"\r\n.\r\n", "\r\n", "\r\n", DONE(""), false, false},
+    {"a\r\n.\r\nMAIL FROM:<x@y>\r\n", "a\r\n", "a\r\n", DONE("MAIL FROM:<x@y>\r\n"), false, false},
+    {"a\r\n.\r\n.\r\n", "a\r\n", "a\r\n", DONE(".\r\n"), false, false},
+    {".\r\n.\r\n", "", "", DONE(".\r\n"), false, false},
+    {"", "", "", MORE, false, false},
+    {"a", "a", "a", MORE, false, false},
+    {"a\r\n", "a\r\n", "a\r\n", MORE, false, false},
+    {"a\r\n.", "a\r\n", "a\r\n", MORE, false, false}, /* the dot waits */
+    {"a\r\n.\r", "a\r\n", "a\r\n", MORE, false, false},
+    {"a\r", "a", "a", MORE, false, false}, /* the CR waits */
+    {".", "", "", MORE, false, false},
+    /* a final line without CRLF: the dot is not at a line start */
+    {"last line.\r\n", "last line.\r\n", "last line.\r\n", MORE, false, false},
+    {"last line.\r\n.\r\n", "last line.\r\n", "last line.\r\n", DONE(""), false, false},
+    {"x.\r\n", "x.\r\n", "x.\r\n", MORE, false, false},
+    {"a\r\n .\r\n", "a\r\n .\r\n", "a\r\n .\r\n", MORE, false, false},
+    {"a\r\n. \r\n.\r\n", "a\r\n \r\n", "a\r\n \r\n", DONE(""), false, false},
+    /* dot-unstuffing (RFC 5321 4.5.2) */
+    {"..\r\n.\r\n", ".\r\n", ".\r\n", DONE(""), false, false},
+    {"..a\r\n.\r\n", ".a\r\n", ".a\r\n", DONE(""), false, false},
+    {"a\r\n..\r\n.\r\n", "a\r\n.\r\n", "a\r\n.\r\n", DONE(""), false, false},
+    {"a\r\n...\r\n.\r\n", "a\r\n..\r\n", "a\r\n..\r\n", DONE(""), false, false},
+    {"a\r\n..\r\n..\r\n.\r\n", "a\r\n.\r\n.\r\n", "a\r\n.\r\n.\r\n", DONE(""), false, false},
+    {"a\r\n.b\r\n.\r\n", "a\r\nb\r\n", "a\r\nb\r\n", DONE(""), false, false},
+    {"a.\r\n.b.\r\n.\r\n", "a.\r\nb.\r\n", "a.\r\nb.\r\n", DONE(""), false, false},
+    {"..\r\n", ".\r\n", ".\r\n", MORE, false, false},
+    {"a..b\r\n.\r\n", "a..b\r\n", "a..b\r\n", DONE(""), false, false},
+    /* smuggling: <LF>.<LF>, <CR>.<CR>, <LF>.<CRLF>, <CR>.<CRLF> never end the data */
+    {"a\n.\nb\r\n.\r\n", "a\n.\nb\r\n", "a\r\n.\r\nb\r\n", DONE(""), true, false},
+    {"a\r.\rb\r\n.\r\n", "a\r.\rb\r\n", "a\r\n.\r\nb\r\n", DONE(""), false, true},
+    {"a\n.\r\nb\r\n.\r\n", "a\n.\r\nb\r\n", "a\r\n.\r\nb\r\n", DONE(""), true, false},
+    {"a\r.\r\nb\r\n.\r\n", "a\r.\r\nb\r\n", "a\r\n.\r\nb\r\n", DONE(""), false, true},
+    {"a\r\n.\nb\r\n.\r\n", "a\r\n.\nb\r\n", "a\r\n.\r\nb\r\n", DONE(""), true, false},
+    {"a\r\n.\rb\r\n.\r\n", "a\r\n.\rb\r\n", "a\r\n.\r\nb\r\n", DONE(""), false, true},
+    {"a\n.\nMAIL FROM:<evil@x>\r\nRCPT TO:<v@y>\r\nDATA\r\n",
+     "a\n.\nMAIL FROM:<evil@x>\r\nRCPT TO:<v@y>\r\nDATA\r\n",
+     "a\r\n.\r\nMAIL FROM:<evil@x>\r\nRCPT TO:<v@y>\r\nDATA\r\n", MORE, true, false},
+    {"a\r.\rMAIL FROM:<e@x>\r\n", "a\r.\rMAIL FROM:<e@x>\r\n", "a\r\n.\r\nMAIL FROM:<e@x>\r\n", MORE, false,
+     true},
+    {"a\n.\r\nMAIL FROM:<e@x>\r\n", "a\n.\r\nMAIL FROM:<e@x>\r\n", "a\r\n.\r\nMAIL FROM:<e@x>\r\n", MORE,
+     true, false},
+    {"a\r.\r\nMAIL FROM:<e@x>\r\n", "a\r.\r\nMAIL FROM:<e@x>\r\n", "a\r\n.\r\nMAIL FROM:<e@x>\r\n", MORE,
+     false, true},
+    {"\n.\n", "\n.\n", "\r\n.\r\n", MORE, true, false},
+    {"\r.\r", "\r", "\r\n", MORE, false, true}, /* ".<CR>" waits */
+    {".\n", ".\n", ".\r\n", MORE, true, false},
+    {"\n.\r\n", "\n.\r\n", "\r\n.\r\n", MORE, true, false},
+    {"\r.\r\n", "\r.\r\n", "\r\n.\r\n", MORE, false, true},
+    {".\rx", ".\rx", ".\r\nx", MORE, false, true},
+    {"a\n\n.\n\n", "a\n\n.\n\n", "a\r\n\r\n.\r\n\r\n", MORE, true, false},
+    /* after a smuggling attempt, the real end still ends the data */
+    {"a\n.\r\n.\r\n", "a\n.\r\n", "a\r\n.\r\n", DONE(""), true, false},
+    {"a\r.\r\n.\r\n", "a\r.\r\n", "a\r\n.\r\n", DONE(""), false, true},
+    {"\n.\r\n.\r\nQUIT\r\n", "\n.\r\n", "\r\n.\r\n", DONE("QUIT\r\n"), true, false},
+    {"a\n\r\n.\r\n", "a\n\r\n", "a\r\n\r\n", DONE(""), true, false},
+    {"a\r\r\n.\r\n", "a\r\r\n", "a\r\n\r\n", DONE(""), false, true},
+    {"a\r\n.\r\r\n.\r\n", "a\r\n.\r\r\n", "a\r\n.\r\n\r\n", DONE(""), false, true},
+    {"a\n..\r\n.\r\n", "a\n.\r\n", "a\r\n.\r\n", DONE(""), true, false},
+    {"a\n..\n.\r\n", "a\n.\n.\r\n", "a\r\n.\r\n.\r\n", MORE, true, false},
+    {"a\nb\r\n.\r\n", "a\nb\r\n", "a\r\nb\r\n", DONE(""), true, false},
+    {"a\rb\r\n.\r\n", "a\rb\r\n", "a\r\nb\r\n", DONE(""), false, true},
+    {"a\n\rb\r\n.\r\n", "a\n\rb\r\n", "a\r\n\r\nb\r\n", DONE(""), true, true},
 };
 
 static void test_data_table(void **state)
@@ -206,35 +207,36 @@ static void test_data_table(void **state)
 	for (size_t i = 0; i < N_ELEMENTS(data_cases); i++) {
 		const struct data_case *c = &data_cases[i];
 		size_t len = strlen(c->in);
-		check_case("reject", c->in, len, true, false, c->expect, strlen(c->expect), c->rest, c->lf, c->cr);
-		check_case("normalize", c->in, len, true, true, c->nexpect, strlen(c->nexpect), c->rest, c->lf,
+		check_case("reject", c->in, len, true, false, c->expect, strlen(c->expect), c->rest, c->lf,
 			   c->cr);
+		check_case("normalize", c->in, len, true, true, c->nexpect, strlen(c->nexpect), c->rest,
+			   c->lf, c->cr);
 	}
 	/* binary content, NUL bytes included, passes through */
 	static const char bin[] = "\0\xff\x80\0.\r\n..\0\r\n.\r\nX";
 	static const char bin_out[] = "\0\xff\x80\0.\r\n.\0\r\n";
 	for (int normalize = 0; normalize < 2; normalize++)
-		check_case("binary", bin, sizeof(bin) - 1, true, normalize, bin_out, sizeof(bin_out) - 1, "X", false,
-			   false);
+		check_case("binary", bin, sizeof(bin) - 1, true, normalize, bin_out, sizeof(bin_out) - 1, "X",
+			   false, false);
 }
 
 /* BDAT chunks (RFC 3030): no dot handling, no end; a trailing bare CR is
    only known to be bare at the end of the message. */
 static const struct data_case bdat_cases[] = {
-	{ "", "", "", MORE, false, false },
-	{ "a\r\nb\r\n", "a\r\nb\r\n", "a\r\nb\r\n", MORE, false, false },
-	{ "a\r\n.\r\nb", "a\r\n.\r\nb", "a\r\n.\r\nb", MORE, false, false },
-	{ ".\r\n", ".\r\n", ".\r\n", MORE, false, false },
-	{ "..x\r\n..\r\n.", "..x\r\n..\r\n.", "..x\r\n..\r\n.", MORE, false, false },
-	{ "a\nb", "a\nb", "a\r\nb", MORE, true, false },
-	{ "a\rb", "a\rb", "a\r\nb", MORE, false, true },
-	{ "abc\r", "abc\r", "abc\r\n", MORE, false, true },
-	{ "abc\r\r", "abc\r\r", "abc\r\n\r\n", MORE, false, true },
-	{ "abc\n", "abc\n", "abc\r\n", MORE, true, false },
-	{ "a\n.\nb", "a\n.\nb", "a\r\n.\r\nb", MORE, true, false },
-	{ "a\r.\r", "a\r.\r", "a\r\n.\r\n", MORE, false, true },
-	{ "\r\n", "\r\n", "\r\n", MORE, false, false },
-	{ "\n\r", "\n\r", "\r\n\r\n", MORE, true, true },
+    {"", "", "", MORE, false, false},
+    {"a\r\nb\r\n", "a\r\nb\r\n", "a\r\nb\r\n", MORE, false, false},
+    {"a\r\n.\r\nb", "a\r\n.\r\nb", "a\r\n.\r\nb", MORE, false, false},
+    {".\r\n", ".\r\n", ".\r\n", MORE, false, false},
+    {"..x\r\n..\r\n.", "..x\r\n..\r\n.", "..x\r\n..\r\n.", MORE, false, false},
+    {"a\nb", "a\nb", "a\r\nb", MORE, true, false},
+    {"a\rb", "a\rb", "a\r\nb", MORE, false, true},
+    {"abc\r", "abc\r", "abc\r\n", MORE, false, true},
+    {"abc\r\r", "abc\r\r", "abc\r\n\r\n", MORE, false, true},
+    {"abc\n", "abc\n", "abc\r\n", MORE, true, false},
+    {"a\n.\nb", "a\n.\nb", "a\r\n.\r\nb", MORE, true, false},
+    {"a\r.\r", "a\r.\r", "a\r\n.\r\n", MORE, false, true},
+    {"\r\n", "\r\n", "\r\n", MORE, false, false},
+    {"\n\r", "\n\r", "\r\n\r\n", MORE, true, true},
 };
 
 static void test_bdat_table(void **state)
@@ -242,8 +244,10 @@ static void test_bdat_table(void **state)
 	for (size_t i = 0; i < N_ELEMENTS(bdat_cases); i++) {
 		const struct data_case *c = &bdat_cases[i];
 		size_t len = strlen(c->in);
-		check_case("bdat", c->in, len, false, false, c->expect, strlen(c->expect), c->rest, c->lf, c->cr);
-		check_case("bdat", c->in, len, false, true, c->nexpect, strlen(c->nexpect), c->rest, c->lf, c->cr);
+		check_case("bdat", c->in, len, false, false, c->expect, strlen(c->expect), c->rest, c->lf,
+			   c->cr);
+		check_case("bdat", c->in, len, false, true, c->nexpect, strlen(c->nexpect), c->rest, c->lf,
+			   c->cr);
 	}
 }
 
@@ -284,16 +288,16 @@ static void test_size_limit(void **state)
 		uint64_t size;
 		bool too_big;
 	} cases[] = {
-		{ "0123456789\r\n.\r\n", 12, 12, false },
-		{ "0123456789\r\n.\r\n", 11, 12, true },
-		{ "0123456789\r\n.\r\n", 10, 12, true },
-		{ "0123456789\r\n.\r\n", 0, 12, true },
-		{ ".\r\n", 0, 0, false },
-		{ "..\r\n..\r\n.\r\n", 6, 6, false },
-		{ "..\r\n..\r\n.\r\n", 5, 6, true },
-		{ "abc\r\ndefgh\r\n.\r\nQUIT\r\n", 5, 12, true },
-		{ "a\nb\r\n.\r\n", 5, 5, false },
-		{ "a\nb\r\n.\r\n", 4, 5, true },
+	    {"0123456789\r\n.\r\n", 12, 12, false},
+	    {"0123456789\r\n.\r\n", 11, 12, true},
+	    {"0123456789\r\n.\r\n", 10, 12, true},
+	    {"0123456789\r\n.\r\n", 0, 12, true},
+	    {".\r\n", 0, 0, false},
+	    {"..\r\n..\r\n.\r\n", 6, 6, false},
+	    {"..\r\n..\r\n.\r\n", 5, 6, true},
+	    {"abc\r\ndefgh\r\n.\r\nQUIT\r\n", 5, 12, true},
+	    {"a\nb\r\n.\r\n", 5, 5, false},
+	    {"a\nb\r\n.\r\n", 4, 5, true},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		const char *in = cases[i].in;
@@ -302,7 +306,10 @@ static void test_size_limit(void **state)
 		scan(in, len, true, false, NO_LIMIT, SPLIT_WHOLE, 0, &full);
 		for (int k = 0; k < 12; k++) {
 			struct scan_result r;
-			scan(in, len, true, false, cases[i].max, k == 0 ? SPLIT_WHOLE : k == 1 ? SPLIT_BYTES : SPLIT_RANDOM,
+			scan(in, len, true, false, cases[i].max,
+			     k == 0   ? SPLIT_WHOLE
+			     : k == 1 ? SPLIT_BYTES
+				      : SPLIT_RANDOM,
 			     (unsigned)k, &r);
 			assert_true(r.done);
 			assert_int_equal(r.consumed, full.consumed);
@@ -389,18 +396,19 @@ static void test_random_against_model(void **state)
 			scan(in, len, true, normalize, NO_LIMIT, (enum split)k, (unsigned)n, &r[k]);
 		for (int k = 0; k < 3; k++) {
 			if (r[k].done != (end != SIZE_MAX) || (r[k].done && r[k].consumed != end + 3))
-				fail_msg("<%s> split %d: done=%d consumed=%zu, model end=%zu", show(in, len), k, r[k].done,
-					 r[k].consumed, end);
+				fail_msg("<%s> split %d: done=%d consumed=%zu, model end=%zu", show(in, len),
+					 k, r[k].done, r[k].consumed, end);
 			if (k > 0 && (r[k].out.len != r[0].out.len ||
 				      memcmp(buf_cstr(&r[k].out), buf_cstr(&r[0].out), r[0].out.len) != 0 ||
 				      r[k].bare_lf != r[0].bare_lf || r[k].bare_cr != r[0].bare_cr))
 				fail_msg("<%s>: split %d differs from whole", show(in, len), k);
 		}
 		if (r[0].done) {
-			if (r[0].out.len != expect.len || memcmp(buf_cstr(&r[0].out), buf_cstr(&expect), expect.len) != 0) {
+			if (r[0].out.len != expect.len ||
+			    memcmp(buf_cstr(&r[0].out), buf_cstr(&expect), expect.len) != 0) {
 				fail_msg("<%s> %s: got <%s> model <%s>", show(in, len),
-					 normalize ? "normalize" : "reject", show(r[0].out.data, r[0].out.len),
-					 show(expect.data, expect.len));
+					 normalize ? "normalize" : "reject",
+					 show(r[0].out.data, r[0].out.len), show(expect.data, expect.len));
 			}
 			assert_int_equal(r[0].bare_lf, lf);
 			assert_int_equal(r[0].bare_cr, cr);
@@ -444,12 +452,9 @@ static void test_every_chunk_size(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_data_table),
-		cmocka_unit_test(test_bdat_table),
-		cmocka_unit_test(test_bdat_chunks),
-		cmocka_unit_test(test_size_limit),
-		cmocka_unit_test(test_random_against_model),
-		cmocka_unit_test(test_every_chunk_size),
+	    cmocka_unit_test(test_data_table),           cmocka_unit_test(test_bdat_table),
+	    cmocka_unit_test(test_bdat_chunks),          cmocka_unit_test(test_size_limit),
+	    cmocka_unit_test(test_random_against_model), cmocka_unit_test(test_every_chunk_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

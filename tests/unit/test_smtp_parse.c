@@ -67,174 +67,173 @@ static void check(const char *line, size_t len, const char *expect, const char *
 static const struct {
 	const char *line, *expect;
 } command_cases[] = {
-	/* every verb, any case */
-	{ "HELO client.example", "HELO arg=[client.example]" },
-	{ "helo client.example", "HELO arg=[client.example]" },
-	{ "HeLo client.example", "HELO arg=[client.example]" },
-	{ "EHLO client.example", "EHLO arg=[client.example]" },
-	{ "ehlo [127.0.0.1]", "EHLO arg=[[127.0.0.1]]" },
-	{ "EHLO [IPv6:::1]", "EHLO arg=[[IPv6:::1]]" },
-	{ "EHLO   spaced.example   ", "EHLO arg=[spaced.example]" },
-	{ "EHLO two words", "EHLO arg=[two words]" },
-	{ "MAIL FROM:<user@example.com>", "MAIL path=[user@example.com]" },
-	{ "mail from:<user@example.com>", "MAIL path=[user@example.com]" },
-	{ "Mail From:<user@example.com>", "MAIL path=[user@example.com]" },
-	{ "RCPT TO:<user@example.com>", "RCPT path=[user@example.com]" },
-	{ "rcpt to:<user@example.com>", "RCPT path=[user@example.com]" },
-	{ "DATA", "DATA" },
-	{ "data", "DATA" },
-	{ "BDAT 100", "BDAT arg=[100]" },
-	{ "bdat 0 LAST", "BDAT arg=[0 LAST]" },
-	{ "RSET", "RSET" },
-	{ "rset", "RSET" },
-	{ "NOOP", "NOOP" },
-	{ "noop", "NOOP" },
-	{ "NOOP anything at all", "NOOP arg=[anything at all]" },
-	{ "QUIT", "QUIT" },
-	{ "quit", "QUIT" },
-	{ "VRFY user", "VRFY arg=[user]" },
-	{ "vrfy <user@example.com>", "VRFY arg=[<user@example.com>]" },
-	{ "EXPN staff", "EXPN arg=[staff]" },
-	{ "HELP", "HELP" },
-	{ "help MAIL", "HELP arg=[MAIL]" },
-	{ "STARTTLS", "STARTTLS" },
-	{ "starttls", "STARTTLS" },
-	{ "AUTH PLAIN", "AUTH arg=[PLAIN]" },
-	{ "auth plain AHVzZXIAcGFzcw==", "AUTH arg=[plain AHVzZXIAcGFzcw==]" },
-	{ "AUTH LOGIN", "AUTH arg=[LOGIN]" },
-	/* trailing white space is dropped */
-	{ "DATA ", "DATA" },
-	{ "DATA\t", "DATA" },
-	{ "QUIT \t ", "QUIT" },
-	{ "RSET    ", "RSET" },
-	/* commands that need an argument, without one */
-	{ "HELO", "SYNTAX" },
-	{ "HELO ", "SYNTAX" },
-	{ "EHLO", "SYNTAX" },
-	{ "EHLO    ", "SYNTAX" },
-	{ "AUTH", "SYNTAX" },
-	{ "BDAT", "SYNTAX" },
-	{ "VRFY", "SYNTAX" },
-	{ "EXPN", "SYNTAX" },
-	{ "MAIL", "SYNTAX" },
-	{ "RCPT", "SYNTAX" },
-	/* commands that take no argument, with one */
-	{ "DATA x", "SYNTAX" },
-	{ "DATA FROM:<a@b>", "SYNTAX" },
-	{ "RSET now", "SYNTAX" },
-	{ "QUIT please", "SYNTAX" },
-	{ "STARTTLS x", "SYNTAX" },
-	{ "starttls TLSv1.3", "SYNTAX" },
-	/* unknown verbs and broken verb syntax */
-	{ "", "UNKNOWN" },
-	{ " ", "UNKNOWN" },
-	{ "   NOOP", "UNKNOWN" },
-	{ "XYZZY", "UNKNOWN" },
-	{ "MAI", "UNKNOWN" },
-	{ "MAILX FROM:<a@b>", "UNKNOWN" },
-	{ "MAILFROM:<a@b>", "UNKNOWN" },
-	{ "HELO1 x", "UNKNOWN" },
-	{ "START TLS", "UNKNOWN" },
-	{ "TURN", "UNKNOWN" },
-	{ "ETRN example.com", "UNKNOWN" },
-	{ "ATRN", "UNKNOWN" },
-	{ "SEND FROM:<a@b>", "UNKNOWN" },
-	{ "SAML FROM:<a@b>", "UNKNOWN" },
-	{ "XCLIENT ADDR=1.2.3.4", "UNKNOWN" },
-	{ "GET / HTTP/1.1", "UNKNOWN" },
-	{ "POST /x HTTP/1.0", "UNKNOWN" },
-	{ "NOOP\tx", "UNKNOWN" },
-	{ "DATA:", "UNKNOWN" },
-	{ "QUIT\r", "UNKNOWN" },
-	{ "-QUIT", "UNKNOWN" },
-	{ "\x80\x81\x82", "UNKNOWN" },
-	{ "\xff\xfe\xfd\xfc", "UNKNOWN" },
-	{ "\x16\x03\x01\x02\x00\x01", "UNKNOWN" },  /* a TLS ClientHello */
-	{ "Ma\xc3\xaf\x6c FROM:<a@b>", "UNKNOWN" },
-	{ "\x1b[A", "UNKNOWN" },
+    /* every verb, any case */
+    {"HELO client.example", "HELO arg=[client.example]"},
+    {"helo client.example", "HELO arg=[client.example]"},
+    {"HeLo client.example", "HELO arg=[client.example]"},
+    {"EHLO client.example", "EHLO arg=[client.example]"},
+    {"ehlo [127.0.0.1]", "EHLO arg=[[127.0.0.1]]"},
+    {"EHLO [IPv6:::1]", "EHLO arg=[[IPv6:::1]]"},
+    {"EHLO   spaced.example   ", "EHLO arg=[spaced.example]"},
+    {"EHLO two words", "EHLO arg=[two words]"},
+    {"MAIL FROM:<user@example.com>", "MAIL path=[user@example.com]"},
+    {"mail from:<user@example.com>", "MAIL path=[user@example.com]"},
+    {"Mail From:<user@example.com>", "MAIL path=[user@example.com]"},
+    {"RCPT TO:<user@example.com>", "RCPT path=[user@example.com]"},
+    {"rcpt to:<user@example.com>", "RCPT path=[user@example.com]"},
+    {"DATA", "DATA"},
+    {"data", "DATA"},
+    {"BDAT 100", "BDAT arg=[100]"},
+    {"bdat 0 LAST", "BDAT arg=[0 LAST]"},
+    {"RSET", "RSET"},
+    {"rset", "RSET"},
+    {"NOOP", "NOOP"},
+    {"noop", "NOOP"},
+    {"NOOP anything at all", "NOOP arg=[anything at all]"},
+    {"QUIT", "QUIT"},
+    {"quit", "QUIT"},
+    {"VRFY user", "VRFY arg=[user]"},
+    {"vrfy <user@example.com>", "VRFY arg=[<user@example.com>]"},
+    {"EXPN staff", "EXPN arg=[staff]"},
+    {"HELP", "HELP"},
+    {"help MAIL", "HELP arg=[MAIL]"},
+    {"STARTTLS", "STARTTLS"},
+    {"starttls", "STARTTLS"},
+    {"AUTH PLAIN", "AUTH arg=[PLAIN]"},
+    {"auth plain AHVzZXIAcGFzcw==", "AUTH arg=[plain AHVzZXIAcGFzcw==]"},
+    {"AUTH LOGIN", "AUTH arg=[LOGIN]"},
+    /* trailing white space is dropped */
+    {"DATA ", "DATA"},
+    {"DATA\t", "DATA"},
+    {"QUIT \t ", "QUIT"},
+    {"RSET    ", "RSET"},
+    /* commands that need an argument, without one */
+    {"HELO", "SYNTAX"},
+    {"HELO ", "SYNTAX"},
+    {"EHLO", "SYNTAX"},
+    {"EHLO    ", "SYNTAX"},
+    {"AUTH", "SYNTAX"},
+    {"BDAT", "SYNTAX"},
+    {"VRFY", "SYNTAX"},
+    {"EXPN", "SYNTAX"},
+    {"MAIL", "SYNTAX"},
+    {"RCPT", "SYNTAX"},
+    /* commands that take no argument, with one */
+    {"DATA x", "SYNTAX"},
+    {"DATA FROM:<a@b>", "SYNTAX"},
+    {"RSET now", "SYNTAX"},
+    {"QUIT please", "SYNTAX"},
+    {"STARTTLS x", "SYNTAX"},
+    {"starttls TLSv1.3", "SYNTAX"},
+    /* unknown verbs and broken verb syntax */
+    {"", "UNKNOWN"},
+    {" ", "UNKNOWN"},
+    {"   NOOP", "UNKNOWN"},
+    {"XYZZY", "UNKNOWN"},
+    {"MAI", "UNKNOWN"},
+    {"MAILX FROM:<a@b>", "UNKNOWN"},
+    {"MAILFROM:<a@b>", "UNKNOWN"},
+    {"HELO1 x", "UNKNOWN"},
+    {"START TLS", "UNKNOWN"},
+    {"TURN", "UNKNOWN"},
+    {"ETRN example.com", "UNKNOWN"},
+    {"ATRN", "UNKNOWN"},
+    {"SEND FROM:<a@b>", "UNKNOWN"},
+    {"SAML FROM:<a@b>", "UNKNOWN"},
+    {"XCLIENT ADDR=1.2.3.4", "UNKNOWN"},
+    {"GET / HTTP/1.1", "UNKNOWN"},
+    {"POST /x HTTP/1.0", "UNKNOWN"},
+    {"NOOP\tx", "UNKNOWN"},
+    {"DATA:", "UNKNOWN"},
+    {"QUIT\r", "UNKNOWN"},
+    {"-QUIT", "UNKNOWN"},
+    {"\x80\x81\x82", "UNKNOWN"},
+    {"\xff\xfe\xfd\xfc", "UNKNOWN"},
+    {"\x16\x03\x01\x02\x00\x01", "UNKNOWN"}, /* a TLS ClientHello */
+    {"Ma\xc3\xaf\x6c FROM:<a@b>", "UNKNOWN"},
+    {"\x1b[A", "UNKNOWN"},
 
-	/* MAIL FROM paths */
-	{ "MAIL FROM:<>", "MAIL path=[]" },
-	{ "MAIL FROM: <user@example.com>", "MAIL path=[user@example.com]" },
-	{ "MAIL FROM:   <user@example.com>", "MAIL path=[user@example.com]" },
-	{ "MAIL   FROM:<user@example.com>", "MAIL path=[user@example.com]" },
-	{ "MAIL FROM: <>", "MAIL path=[]" },
-	{ "MAIL FROM:<user@example.com>   ", "MAIL path=[user@example.com]" },
-	{ "MAIL FROM:<\"a>b\"@example.com>", "MAIL path=[\"a>b\"@example.com]" },
-	{ "MAIL FROM:<\"a\\\">b\"@example.com>", "MAIL path=[\"a\\\">b\"@example.com]" },
-	{ "MAIL FROM:<\"a b\"@example.com> SIZE=1", "MAIL path=[\"a b\"@example.com] SIZE=1" },
-	{ "MAIL FROM:<\"\\\\\"@example.com>", "MAIL path=[\"\\\\\"@example.com]" },
-	{ "MAIL FROM:<@relay.example:user@example.com>", "MAIL path=[@relay.example:user@example.com]" },
-	{ "MAIL FROM:<not an address>", "MAIL path=[not an address]" }, /* path checks come later */
-	{ "MAIL FROM:<\"unterminated@example.com>", "SYNTAX" },
-	{ "MAIL FROM:<\"a\\\"@example.com>", "SYNTAX" },
-	{ "MAIL FROM:user@example.com", "SYNTAX" },
-	{ "MAIL FROM:<user@example.com", "SYNTAX" },
-	{ "MAIL FROM:user@example.com>", "SYNTAX" },
-	{ "MAIL FROM:<a@b>trailing", "SYNTAX" },
-	{ "MAIL FROM:<a@b>>", "SYNTAX" },
-	{ "MAIL FROM:<a@b><c@d>", "SYNTAX" },
-	{ "MAIL FROM:<a@b>\tSIZE=1", "SYNTAX" },
-	{ "MAIL FROM:", "SYNTAX" },
-	{ "MAIL FROM: ", "SYNTAX" },
-	{ "MAIL FROM", "SYNTAX" },
-	{ "MAIL TO:<a@b>", "SYNTAX" },
-	{ "MAIL FROM <a@b>", "SYNTAX" },
-	{ "MAIL FROM :<a@b>", "SYNTAX" },
-	{ "MAIL FRM:<a@b>", "SYNTAX" },
-	{ "MAIL <a@b>", "SYNTAX" },
-	{ "MAIL FROM:(a@b)", "SYNTAX" },
-	/* RCPT TO paths */
-	{ "RCPT TO:<Postmaster>", "RCPT path=[Postmaster]" },
-	{ "RCPT TO: <user@example.com>", "RCPT path=[user@example.com]" },
-	{ "RCPT TO:<\"x>y\"@example.com>", "RCPT path=[\"x>y\"@example.com]" },
-	{ "RCPT TO:<>", "RCPT path=[]" },  /* refused by smtp_path_parse */
-	{ "RCPT FROM:<a@b>", "SYNTAX" },
-	{ "RCPT TO:a@b", "SYNTAX" },
-	{ "RCPT TO:<a@b", "SYNTAX" },
-	{ "RCPT TO:<a@b>x", "SYNTAX" },
-	{ "RCPT TO", "SYNTAX" },
-	{ "RCPT TO :<a@b>", "SYNTAX" },
-	{ "RCPT T0:<a@b>", "SYNTAX" },
+    /* MAIL FROM paths */
+    {"MAIL FROM:<>", "MAIL path=[]"},
+    {"MAIL FROM: <user@example.com>", "MAIL path=[user@example.com]"},
+    {"MAIL FROM:   <user@example.com>", "MAIL path=[user@example.com]"},
+    {"MAIL   FROM:<user@example.com>", "MAIL path=[user@example.com]"},
+    {"MAIL FROM: <>", "MAIL path=[]"},
+    {"MAIL FROM:<user@example.com>   ", "MAIL path=[user@example.com]"},
+    {"MAIL FROM:<\"a>b\"@example.com>", "MAIL path=[\"a>b\"@example.com]"},
+    {"MAIL FROM:<\"a\\\">b\"@example.com>", "MAIL path=[\"a\\\">b\"@example.com]"},
+    {"MAIL FROM:<\"a b\"@example.com> SIZE=1", "MAIL path=[\"a b\"@example.com] SIZE=1"},
+    {"MAIL FROM:<\"\\\\\"@example.com>", "MAIL path=[\"\\\\\"@example.com]"},
+    {"MAIL FROM:<@relay.example:user@example.com>", "MAIL path=[@relay.example:user@example.com]"},
+    {"MAIL FROM:<not an address>", "MAIL path=[not an address]"}, /* path checks come later */
+    {"MAIL FROM:<\"unterminated@example.com>", "SYNTAX"},
+    {"MAIL FROM:<\"a\\\"@example.com>", "SYNTAX"},
+    {"MAIL FROM:user@example.com", "SYNTAX"},
+    {"MAIL FROM:<user@example.com", "SYNTAX"},
+    {"MAIL FROM:user@example.com>", "SYNTAX"},
+    {"MAIL FROM:<a@b>trailing", "SYNTAX"},
+    {"MAIL FROM:<a@b>>", "SYNTAX"},
+    {"MAIL FROM:<a@b><c@d>", "SYNTAX"},
+    {"MAIL FROM:<a@b>\tSIZE=1", "SYNTAX"},
+    {"MAIL FROM:", "SYNTAX"},
+    {"MAIL FROM: ", "SYNTAX"},
+    {"MAIL FROM", "SYNTAX"},
+    {"MAIL TO:<a@b>", "SYNTAX"},
+    {"MAIL FROM <a@b>", "SYNTAX"},
+    {"MAIL FROM :<a@b>", "SYNTAX"},
+    {"MAIL FRM:<a@b>", "SYNTAX"},
+    {"MAIL <a@b>", "SYNTAX"},
+    {"MAIL FROM:(a@b)", "SYNTAX"},
+    /* RCPT TO paths */
+    {"RCPT TO:<Postmaster>", "RCPT path=[Postmaster]"},
+    {"RCPT TO: <user@example.com>", "RCPT path=[user@example.com]"},
+    {"RCPT TO:<\"x>y\"@example.com>", "RCPT path=[\"x>y\"@example.com]"},
+    {"RCPT TO:<>", "RCPT path=[]"}, /* refused by smtp_path_parse */
+    {"RCPT FROM:<a@b>", "SYNTAX"},
+    {"RCPT TO:a@b", "SYNTAX"},
+    {"RCPT TO:<a@b", "SYNTAX"},
+    {"RCPT TO:<a@b>x", "SYNTAX"},
+    {"RCPT TO", "SYNTAX"},
+    {"RCPT TO :<a@b>", "SYNTAX"},
+    {"RCPT T0:<a@b>", "SYNTAX"},
 
-	/* parameters: split and keywords upper-cased, values kept */
-	{ "MAIL FROM:<a@b> SIZE=1000", "MAIL path=[a@b] SIZE=1000" },
-	{ "MAIL FROM:<a@b> size=1000 body=8bitmime", "MAIL path=[a@b] SIZE=1000 BODY=8bitmime" },
-	{ "MAIL FROM:<a@b> SIZE=1000 BODY=8BITMIME SMTPUTF8",
-	  "MAIL path=[a@b] SIZE=1000 BODY=8BITMIME SMTPUTF8" },
-	{ "MAIL FROM:<a@b>   SIZE=1    BODY=7BIT   ", "MAIL path=[a@b] SIZE=1 BODY=7BIT" },
-	{ "MAIL FROM:<> RET=HDRS ENVID=QQ314159 AUTH=<>",
-	  "MAIL path=[] RET=HDRS ENVID=QQ314159 AUTH=<>" },
-	{ "MAIL FROM:<a@b> X-FOO=bar", "MAIL path=[a@b] X-FOO=bar" },
-	{ "MAIL FROM:<a@b> X-", "MAIL path=[a@b] X-" },
-	{ "MAIL FROM:<a@b> 8BIT", "MAIL path=[a@b] 8BIT" },
-	{ "RCPT TO:<a@b> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@b",
-	  "RCPT path=[a@b] NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@b" },
-	{ "RCPT TO:<a@b> ORCPT=utf-8;\xc3\xbc@b", "RCPT path=[a@b] ORCPT=utf-8;\xc3\xbc@b" },
-	{ "MAIL FROM:<a@b> SIZE=", "SYNTAX" },
-	{ "MAIL FROM:<a@b> =5", "SYNTAX" },
-	{ "MAIL FROM:<a@b> SIZE==5", "SYNTAX" },
-	{ "MAIL FROM:<a@b> SIZE=5=6", "SYNTAX" },
-	{ "MAIL FROM:<a@b> -SIZE=5", "SYNTAX" },
-	{ "MAIL FROM:<a@b> SI_ZE=5", "SYNTAX" },
-	{ "MAIL FROM:<a@b> SIZE:5", "SYNTAX" },
-	{ "MAIL FROM:<a@b> SIZE=\x7f", "SYNTAX" },
-	{ "MAIL FROM:<a@b> SIZE=1\x01", "SYNTAX" },
-	{ "MAIL FROM:<a@b> SIZE=1\t2", "SYNTAX" },
-	{ "MAIL FROM:<a@b> SIZE=1 =", "SYNTAX" },
-	{ "MAIL FROM:<a@b> \xc3\xbc=1", "SYNTAX" },
-	{ "MAIL FROM:<a@b> <c@d>", "SYNTAX" },
-	{ "RCPT TO:<a@b> NOTIFY=", "SYNTAX" },
-	{ "RCPT TO:<a@b> ,", "SYNTAX" },
-	/* sixteen parameters fit, seventeen do not */
-	{ "MAIL FROM:<a@b> A B C D E F G H I J K L M N O P", "MAIL path=[a@b] A B C D E F G H I J K L M N O P" },
-	{ "MAIL FROM:<a@b> A B C D E F G H I J K L M N O P Q", "SYNTAX" },
+    /* parameters: split and keywords upper-cased, values kept */
+    {"MAIL FROM:<a@b> SIZE=1000", "MAIL path=[a@b] SIZE=1000"},
+    {"MAIL FROM:<a@b> size=1000 body=8bitmime", "MAIL path=[a@b] SIZE=1000 BODY=8bitmime"},
+    {"MAIL FROM:<a@b> SIZE=1000 BODY=8BITMIME SMTPUTF8", "MAIL path=[a@b] SIZE=1000 BODY=8BITMIME SMTPUTF8"},
+    {"MAIL FROM:<a@b>   SIZE=1    BODY=7BIT   ", "MAIL path=[a@b] SIZE=1 BODY=7BIT"},
+    {"MAIL FROM:<> RET=HDRS ENVID=QQ314159 AUTH=<>", "MAIL path=[] RET=HDRS ENVID=QQ314159 AUTH=<>"},
+    {"MAIL FROM:<a@b> X-FOO=bar", "MAIL path=[a@b] X-FOO=bar"},
+    {"MAIL FROM:<a@b> X-", "MAIL path=[a@b] X-"},
+    {"MAIL FROM:<a@b> 8BIT", "MAIL path=[a@b] 8BIT"},
+    {"RCPT TO:<a@b> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@b",
+     "RCPT path=[a@b] NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@b"},
+    {"RCPT TO:<a@b> ORCPT=utf-8;\xc3\xbc@b", "RCPT path=[a@b] ORCPT=utf-8;\xc3\xbc@b"},
+    {"MAIL FROM:<a@b> SIZE=", "SYNTAX"},
+    {"MAIL FROM:<a@b> =5", "SYNTAX"},
+    {"MAIL FROM:<a@b> SIZE==5", "SYNTAX"},
+    {"MAIL FROM:<a@b> SIZE=5=6", "SYNTAX"},
+    {"MAIL FROM:<a@b> -SIZE=5", "SYNTAX"},
+    {"MAIL FROM:<a@b> SI_ZE=5", "SYNTAX"},
+    {"MAIL FROM:<a@b> SIZE:5", "SYNTAX"},
+    {"MAIL FROM:<a@b> SIZE=\x7f", "SYNTAX"},
+    {"MAIL FROM:<a@b> SIZE=1\x01", "SYNTAX"},
+    {"MAIL FROM:<a@b> SIZE=1\t2", "SYNTAX"},
+    {"MAIL FROM:<a@b> SIZE=1 =", "SYNTAX"},
+    {"MAIL FROM:<a@b> \xc3\xbc=1", "SYNTAX"},
+    {"MAIL FROM:<a@b> <c@d>", "SYNTAX"},
+    {"RCPT TO:<a@b> NOTIFY=", "SYNTAX"},
+    {"RCPT TO:<a@b> ,", "SYNTAX"},
+    /* sixteen parameters fit, seventeen do not */
+    {"MAIL FROM:<a@b> A B C D E F G H I J K L M N O P", "MAIL path=[a@b] A B C D E F G H I J K L M N O P"},
+    {"MAIL FROM:<a@b> A B C D E F G H I J K L M N O P Q", "SYNTAX"},
 };
 
 static void test_command_table(void **state)
 {
 	for (size_t i = 0; i < N_ELEMENTS(command_cases); i++)
-		check(command_cases[i].line, strlen(command_cases[i].line), command_cases[i].expect, "command");
+		check(command_cases[i].line, strlen(command_cases[i].line), command_cases[i].expect,
+		      "command");
 }
 
 /* A line of len bytes: prefix, then fill. */
@@ -257,35 +256,36 @@ static void test_line_limits(void **state)
 		size_t len;
 		const char *expect;
 	} cases[] = {
-		{ "NOOP ", SMTP_MAX_LINE - 2, "NOOP" },
-		{ "NOOP ", SMTP_MAX_LINE - 1, "TOO_LONG" },
-		{ "NOOP ", SMTP_MAX_LINE, "TOO_LONG" },
-		{ "HELO ", SMTP_MAX_LINE - 2, "HELO" },
-		{ "HELO ", SMTP_MAX_LINE - 1, "TOO_LONG" },
-		{ "EHLO ", SMTP_MAX_LINE - 1, "TOO_LONG" },
-		{ "VRFY ", SMTP_MAX_LINE - 1, "TOO_LONG" },
-		{ "AUTH ", SMTP_MAX_LINE - 1, "TOO_LONG" },
-		{ "DATA ", SMTP_MAX_LINE - 1, "TOO_LONG" },
-		{ "MAIL ", SMTP_MAX_MAIL_LINE, "MAIL" },
-		{ "MAIL ", SMTP_MAX_MAIL_LINE + 1, "TOO_LONG" },
-		{ "RCPT ", SMTP_MAX_MAIL_LINE, "RCPT" },
-		{ "RCPT ", SMTP_MAX_MAIL_LINE + 1, "TOO_LONG" },
-		{ "NOOP ", 2000, "TOO_LONG" },
-		{ "MAIL ", 2000, "TOO_LONG" },
-		{ "NOOP ", 1024 * 1024, "TOO_LONG" },
-		{ "", 1024 * 1024, "TOO_LONG" },
+	    {"NOOP ", SMTP_MAX_LINE - 2, "NOOP"},
+	    {"NOOP ", SMTP_MAX_LINE - 1, "TOO_LONG"},
+	    {"NOOP ", SMTP_MAX_LINE, "TOO_LONG"},
+	    {"HELO ", SMTP_MAX_LINE - 2, "HELO"},
+	    {"HELO ", SMTP_MAX_LINE - 1, "TOO_LONG"},
+	    {"EHLO ", SMTP_MAX_LINE - 1, "TOO_LONG"},
+	    {"VRFY ", SMTP_MAX_LINE - 1, "TOO_LONG"},
+	    {"AUTH ", SMTP_MAX_LINE - 1, "TOO_LONG"},
+	    {"DATA ", SMTP_MAX_LINE - 1, "TOO_LONG"},
+	    {"MAIL ", SMTP_MAX_MAIL_LINE, "MAIL"},
+	    {"MAIL ", SMTP_MAX_MAIL_LINE + 1, "TOO_LONG"},
+	    {"RCPT ", SMTP_MAX_MAIL_LINE, "RCPT"},
+	    {"RCPT ", SMTP_MAX_MAIL_LINE + 1, "TOO_LONG"},
+	    {"NOOP ", 2000, "TOO_LONG"},
+	    {"MAIL ", 2000, "TOO_LONG"},
+	    {"NOOP ", 1024 * 1024, "TOO_LONG"},
+	    {"", 1024 * 1024, "TOO_LONG"},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		char *line = make_line(cases[i].prefix, 'x', cases[i].len);
 		if (!strcmp(cases[i].expect, "MAIL") || !strcmp(cases[i].expect, "RCPT")) {
 			/* A valid long MAIL/RCPT: path then one long parameter. */
-			const char *head = !strcmp(cases[i].expect, "MAIL") ? "MAIL FROM:<a@b> X=" : "RCPT TO:<a@b> X=";
+			const char *head =
+			    !strcmp(cases[i].expect, "MAIL") ? "MAIL FROM:<a@b> X=" : "RCPT TO:<a@b> X=";
 			memcpy(line, head, strlen(head));
 		}
 		char *got = render(line, cases[i].len);
 		if (strncmp(got, cases[i].expect, strlen(cases[i].expect)) != 0)
-			fail_msg("limit case %zu (%zu bytes): got <%.40s> expected <%s>", i, cases[i].len, got,
-				 cases[i].expect);
+			fail_msg("limit case %zu (%zu bytes): got <%.40s> expected <%s>", i, cases[i].len,
+				 got, cases[i].expect);
 		free(got);
 		free(line);
 	}
@@ -304,15 +304,15 @@ static void test_nul_bytes(void **state)
 		const char *line;
 		size_t len;
 	} cases[] = {
-		{ "\0", 1 },
-		{ "NOOP\0", 5 },
-		{ "NO\0OP", 5 },
-		{ "\0NOOP", 5 },
-		{ "HELO a\0b", 8 },
-		{ "MAIL FROM:<a\0@b>", 16 },
-		{ "MAIL FROM:<a@b> SIZE=1\0", 23 },
-		{ "RCPT TO:<a@b>\0", 14 },
-		{ "DATA\0\0\0", 7 },
+	    {"\0", 1},
+	    {"NOOP\0", 5},
+	    {"NO\0OP", 5},
+	    {"\0NOOP", 5},
+	    {"HELO a\0b", 8},
+	    {"MAIL FROM:<a\0@b>", 16},
+	    {"MAIL FROM:<a@b> SIZE=1\0", 23},
+	    {"RCPT TO:<a@b>\0", 14},
+	    {"DATA\0\0\0", 7},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++)
 		check(cases[i].line, cases[i].len, "SYNTAX", "NUL");
@@ -391,7 +391,7 @@ static char *render_mail(const char *line, const char *what)
 		rc = smtp_mail_params_parse(cmd, &p, &unknown, &error);
 		if (rc == 0) {
 			assert_false(unknown);
-			static const char *const bodies[] = { "7BIT", "8BITMIME", "BINARYMIME" };
+			static const char *const bodies[] = {"7BIT", "8BITMIME", "BINARYMIME"};
 			buf_printf(&out, "size=%" PRIu64 " body=%s", p.size, bodies[p.body]);
 			if (p.smtputf8)
 				buf_append_str(&out, " smtputf8");
@@ -419,127 +419,129 @@ static char *render_mail(const char *line, const char *what)
 	return buf_steal(&out);
 }
 
-#define E100 "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+#define E100                                                                                                 \
+	"01234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567" \
+	"89"
 
 static const struct {
 	const char *line, *expect;
 } param_cases[] = {
-	{ "MAIL FROM:<a@b>", "size=0 body=7BIT" },
-	{ "MAIL FROM:<>", "size=0 body=7BIT" },
-	/* SIZE (RFC 1870) */
-	{ "MAIL FROM:<a@b> SIZE=0", "size=0 body=7BIT" },
-	{ "MAIL FROM:<a@b> SIZE=1000", "size=1000 body=7BIT" },
-	{ "MAIL FROM:<a@b> size=1000", "size=1000 body=7BIT" },
-	{ "MAIL FROM:<a@b> SIZE=00000000000000000012", "size=12 body=7BIT" },
-	{ "MAIL FROM:<a@b> SIZE=18446744073709551615", "size=18446744073709551615 body=7BIT" },
-	{ "MAIL FROM:<a@b> SIZE=18446744073709551616", "BAD" },
-	{ "MAIL FROM:<a@b> SIZE=99999999999999999999", "BAD" },
-	{ "MAIL FROM:<a@b> SIZE=123456789012345678901", "BAD" },
-	{ "MAIL FROM:<a@b> SIZE=-1", "BAD" },
-	{ "MAIL FROM:<a@b> SIZE=+1", "BAD" },
-	{ "MAIL FROM:<a@b> SIZE=1k", "BAD" },
-	{ "MAIL FROM:<a@b> SIZE=0x10", "BAD" },
-	{ "MAIL FROM:<a@b> SIZE=1.5", "BAD" },
-	{ "MAIL FROM:<a@b> SIZE", "BAD" },
-	{ "MAIL FROM:<a@b> SIZE=\xd9\xa3", "BAD" },  /* ARABIC-INDIC DIGIT THREE */
-	/* BODY (RFC 6152) */
-	{ "MAIL FROM:<a@b> BODY=7BIT", "size=0 body=7BIT" },
-	{ "MAIL FROM:<a@b> BODY=8BITMIME", "size=0 body=8BITMIME" },
-	{ "MAIL FROM:<a@b> body=8bitmime", "size=0 body=8BITMIME" },
-	{ "MAIL FROM:<a@b> BODY=BINARYMIME", "BAD" },  /* not offered */
-	{ "MAIL FROM:<a@b> BODY=8BIT", "BAD" },
-	{ "MAIL FROM:<a@b> BODY=8BITMIMEX", "BAD" },
-	{ "MAIL FROM:<a@b> BODY", "BAD" },
-	/* SMTPUTF8 (RFC 6531) */
-	{ "MAIL FROM:<a@b> SMTPUTF8", "size=0 body=7BIT smtputf8" },
-	{ "MAIL FROM:<a@b> smtputf8", "size=0 body=7BIT smtputf8" },
-	{ "MAIL FROM:<a@b> SMTPUTF8=yes", "BAD" },
-	/* RET and ENVID (RFC 3461) */
-	{ "MAIL FROM:<a@b> RET=FULL", "size=0 body=7BIT ret=FULL" },
-	{ "MAIL FROM:<a@b> RET=HDRS", "size=0 body=7BIT ret=HDRS" },
-	{ "MAIL FROM:<a@b> ret=hdrs", "size=0 body=7BIT ret=HDRS" },
-	{ "MAIL FROM:<a@b> RET=NONE", "BAD" },
-	{ "MAIL FROM:<a@b> RET", "BAD" },
-	{ "MAIL FROM:<a@b> ENVID=QQ314159", "size=0 body=7BIT envid=[QQ314159]" },
-	{ "MAIL FROM:<a@b> ENVID=a+2Bb", "size=0 body=7BIT envid=[a+b]" },
-	{ "MAIL FROM:<a@b> ENVID=+3D+2B+20", "size=0 body=7BIT envid=[=+ ]" },
-	{ "MAIL FROM:<a@b> ENVID=<id@host>", "size=0 body=7BIT envid=[<id@host>]" },
-	{ "MAIL FROM:<a@b> ENVID=" E100, "size=0 body=7BIT envid=[" E100 "]" },
-	{ "MAIL FROM:<a@b> ENVID=" E100 "+41", "BAD" },  /* 101 once decoded */
-	{ "MAIL FROM:<a@b> ENVID=" E100 "x", "BAD" },
-	{ "MAIL FROM:<a@b> ENVID=a+2b", "BAD" },    /* hex digits are upper case */
-	{ "MAIL FROM:<a@b> ENVID=a+2", "BAD" },
-	{ "MAIL FROM:<a@b> ENVID=a+", "BAD" },
-	{ "MAIL FROM:<a@b> ENVID=a+GG", "BAD" },
-	{ "MAIL FROM:<a@b> ENVID=a+00b", "BAD" },   /* a NUL once decoded */
-	{ "MAIL FROM:<a@b> ENVID=\xc3\xa9", "BAD" },
-	{ "MAIL FROM:<a@b> ENVID", "BAD" },
-	/* AUTH (RFC 4954 5) */
-	{ "MAIL FROM:<a@b> AUTH=<>", "size=0 body=7BIT" },
-	{ "MAIL FROM:<a@b> AUTH=user+40example.com", "size=0 body=7BIT" },
-	{ "MAIL FROM:<a@b> AUTH=a+zz", "BAD" },
-	{ "MAIL FROM:<a@b> AUTH", "BAD" },
-	/* all together */
-	{ "MAIL FROM:<a@b> SIZE=100 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=x+2By AUTH=<>",
-	  "size=100 body=8BITMIME smtputf8 ret=HDRS envid=[x+y]" },
-	/* duplicates are errors, not unknown */
-	{ "MAIL FROM:<a@b> SIZE=1 SIZE=2", "BAD" },
-	{ "MAIL FROM:<a@b> SIZE=1 size=1", "BAD" },
-	{ "MAIL FROM:<a@b> BODY=7BIT BODY=8BITMIME", "BAD" },
-	{ "MAIL FROM:<a@b> SMTPUTF8 SMTPUTF8", "BAD" },
-	{ "MAIL FROM:<a@b> RET=FULL RET=HDRS", "BAD" },
-	{ "MAIL FROM:<a@b> ENVID=a ENVID=b", "BAD" },
-	{ "MAIL FROM:<a@b> AUTH=<> AUTH=<>", "BAD" },
-	/* unknown parameters are reported as unknown (555 5.5.4) */
-	{ "MAIL FROM:<a@b> FOO=bar", "UNKNOWN" },
-	{ "MAIL FROM:<a@b> FOO", "UNKNOWN" },
-	{ "MAIL FROM:<a@b> XFORWARD=1", "UNKNOWN" },
-	{ "MAIL FROM:<a@b> SIZE=10 FOO", "UNKNOWN" },
-	{ "MAIL FROM:<a@b> NOTIFY=NEVER", "UNKNOWN" },   /* RCPT only */
-	{ "MAIL FROM:<a@b> ORCPT=rfc822;a@b", "UNKNOWN" },
-	{ "MAIL FROM:<a@b> SIZES=10", "UNKNOWN" },
-	{ "MAIL FROM:<a@b> MT-PRIORITY=3", "UNKNOWN" },
-	{ "MAIL FROM:<a@b> REQUIRETLS", "UNKNOWN" },
+    {"MAIL FROM:<a@b>", "size=0 body=7BIT"},
+    {"MAIL FROM:<>", "size=0 body=7BIT"},
+    /* SIZE (RFC 1870) */
+    {"MAIL FROM:<a@b> SIZE=0", "size=0 body=7BIT"},
+    {"MAIL FROM:<a@b> SIZE=1000", "size=1000 body=7BIT"},
+    {"MAIL FROM:<a@b> size=1000", "size=1000 body=7BIT"},
+    {"MAIL FROM:<a@b> SIZE=00000000000000000012", "size=12 body=7BIT"},
+    {"MAIL FROM:<a@b> SIZE=18446744073709551615", "size=18446744073709551615 body=7BIT"},
+    {"MAIL FROM:<a@b> SIZE=18446744073709551616", "BAD"},
+    {"MAIL FROM:<a@b> SIZE=99999999999999999999", "BAD"},
+    {"MAIL FROM:<a@b> SIZE=123456789012345678901", "BAD"},
+    {"MAIL FROM:<a@b> SIZE=-1", "BAD"},
+    {"MAIL FROM:<a@b> SIZE=+1", "BAD"},
+    {"MAIL FROM:<a@b> SIZE=1k", "BAD"},
+    {"MAIL FROM:<a@b> SIZE=0x10", "BAD"},
+    {"MAIL FROM:<a@b> SIZE=1.5", "BAD"},
+    {"MAIL FROM:<a@b> SIZE", "BAD"},
+    {"MAIL FROM:<a@b> SIZE=\xd9\xa3", "BAD"}, /* ARABIC-INDIC DIGIT THREE */
+    /* BODY (RFC 6152) */
+    {"MAIL FROM:<a@b> BODY=7BIT", "size=0 body=7BIT"},
+    {"MAIL FROM:<a@b> BODY=8BITMIME", "size=0 body=8BITMIME"},
+    {"MAIL FROM:<a@b> body=8bitmime", "size=0 body=8BITMIME"},
+    {"MAIL FROM:<a@b> BODY=BINARYMIME", "BAD"}, /* not offered */
+    {"MAIL FROM:<a@b> BODY=8BIT", "BAD"},
+    {"MAIL FROM:<a@b> BODY=8BITMIMEX", "BAD"},
+    {"MAIL FROM:<a@b> BODY", "BAD"},
+    /* SMTPUTF8 (RFC 6531) */
+    {"MAIL FROM:<a@b> SMTPUTF8", "size=0 body=7BIT smtputf8"},
+    {"MAIL FROM:<a@b> smtputf8", "size=0 body=7BIT smtputf8"},
+    {"MAIL FROM:<a@b> SMTPUTF8=yes", "BAD"},
+    /* RET and ENVID (RFC 3461) */
+    {"MAIL FROM:<a@b> RET=FULL", "size=0 body=7BIT ret=FULL"},
+    {"MAIL FROM:<a@b> RET=HDRS", "size=0 body=7BIT ret=HDRS"},
+    {"MAIL FROM:<a@b> ret=hdrs", "size=0 body=7BIT ret=HDRS"},
+    {"MAIL FROM:<a@b> RET=NONE", "BAD"},
+    {"MAIL FROM:<a@b> RET", "BAD"},
+    {"MAIL FROM:<a@b> ENVID=QQ314159", "size=0 body=7BIT envid=[QQ314159]"},
+    {"MAIL FROM:<a@b> ENVID=a+2Bb", "size=0 body=7BIT envid=[a+b]"},
+    {"MAIL FROM:<a@b> ENVID=+3D+2B+20", "size=0 body=7BIT envid=[=+ ]"},
+    {"MAIL FROM:<a@b> ENVID=<id@host>", "size=0 body=7BIT envid=[<id@host>]"},
+    {"MAIL FROM:<a@b> ENVID=" E100, "size=0 body=7BIT envid=[" E100 "]"},
+    {"MAIL FROM:<a@b> ENVID=" E100 "+41", "BAD"}, /* 101 once decoded */
+    {"MAIL FROM:<a@b> ENVID=" E100 "x", "BAD"},
+    {"MAIL FROM:<a@b> ENVID=a+2b", "BAD"}, /* hex digits are upper case */
+    {"MAIL FROM:<a@b> ENVID=a+2", "BAD"},
+    {"MAIL FROM:<a@b> ENVID=a+", "BAD"},
+    {"MAIL FROM:<a@b> ENVID=a+GG", "BAD"},
+    {"MAIL FROM:<a@b> ENVID=a+00b", "BAD"}, /* a NUL once decoded */
+    {"MAIL FROM:<a@b> ENVID=\xc3\xa9", "BAD"},
+    {"MAIL FROM:<a@b> ENVID", "BAD"},
+    /* AUTH (RFC 4954 5) */
+    {"MAIL FROM:<a@b> AUTH=<>", "size=0 body=7BIT"},
+    {"MAIL FROM:<a@b> AUTH=user+40example.com", "size=0 body=7BIT"},
+    {"MAIL FROM:<a@b> AUTH=a+zz", "BAD"},
+    {"MAIL FROM:<a@b> AUTH", "BAD"},
+    /* all together */
+    {"MAIL FROM:<a@b> SIZE=100 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=x+2By AUTH=<>",
+     "size=100 body=8BITMIME smtputf8 ret=HDRS envid=[x+y]"},
+    /* duplicates are errors, not unknown */
+    {"MAIL FROM:<a@b> SIZE=1 SIZE=2", "BAD"},
+    {"MAIL FROM:<a@b> SIZE=1 size=1", "BAD"},
+    {"MAIL FROM:<a@b> BODY=7BIT BODY=8BITMIME", "BAD"},
+    {"MAIL FROM:<a@b> SMTPUTF8 SMTPUTF8", "BAD"},
+    {"MAIL FROM:<a@b> RET=FULL RET=HDRS", "BAD"},
+    {"MAIL FROM:<a@b> ENVID=a ENVID=b", "BAD"},
+    {"MAIL FROM:<a@b> AUTH=<> AUTH=<>", "BAD"},
+    /* unknown parameters are reported as unknown (555 5.5.4) */
+    {"MAIL FROM:<a@b> FOO=bar", "UNKNOWN"},
+    {"MAIL FROM:<a@b> FOO", "UNKNOWN"},
+    {"MAIL FROM:<a@b> XFORWARD=1", "UNKNOWN"},
+    {"MAIL FROM:<a@b> SIZE=10 FOO", "UNKNOWN"},
+    {"MAIL FROM:<a@b> NOTIFY=NEVER", "UNKNOWN"}, /* RCPT only */
+    {"MAIL FROM:<a@b> ORCPT=rfc822;a@b", "UNKNOWN"},
+    {"MAIL FROM:<a@b> SIZES=10", "UNKNOWN"},
+    {"MAIL FROM:<a@b> MT-PRIORITY=3", "UNKNOWN"},
+    {"MAIL FROM:<a@b> REQUIRETLS", "UNKNOWN"},
 
-	/* NOTIFY (RFC 3461 4.1) */
-	{ "RCPT TO:<a@b>", "notify=0" },
-	{ "RCPT TO:<a@b> NOTIFY=NEVER", "notify=1" },
-	{ "RCPT TO:<a@b> notify=never", "notify=1" },
-	{ "RCPT TO:<a@b> NOTIFY=SUCCESS", "notify=2" },
-	{ "RCPT TO:<a@b> NOTIFY=FAILURE", "notify=4" },
-	{ "RCPT TO:<a@b> NOTIFY=DELAY", "notify=8" },
-	{ "RCPT TO:<a@b> NOTIFY=SUCCESS,FAILURE", "notify=6" },
-	{ "RCPT TO:<a@b> NOTIFY=DELAY,FAILURE,SUCCESS", "notify=14" },
-	{ "RCPT TO:<a@b> NOTIFY=success,Delay", "notify=10" },
-	{ "RCPT TO:<a@b> NOTIFY=NEVER,SUCCESS", "BAD" },
-	{ "RCPT TO:<a@b> NOTIFY=SUCCESS,NEVER", "BAD" },
-	{ "RCPT TO:<a@b> NOTIFY=FAILURE,NEVER,DELAY", "BAD" },
-	{ "RCPT TO:<a@b> NOTIFY", "BAD" },
-	{ "RCPT TO:<a@b> NOTIFY=,", "BAD" },
-	{ "RCPT TO:<a@b> NOTIFY=SUCCESS,", "BAD" },
-	{ "RCPT TO:<a@b> NOTIFY=,SUCCESS", "BAD" },
-	{ "RCPT TO:<a@b> NOTIFY=SUCCESS,,DELAY", "BAD" },
-	{ "RCPT TO:<a@b> NOTIFY=ALWAYS", "BAD" },
-	{ "RCPT TO:<a@b> NOTIFY=SUCCES", "BAD" },
-	{ "RCPT TO:<a@b> NOTIFY=SUCCESSX", "BAD" },
-	{ "RCPT TO:<a@b> NOTIFY=NEVERX", "BAD" },
-	{ "RCPT TO:<a@b> NOTIFY=SUCCESS NOTIFY=FAILURE", "BAD" },
-	/* ORCPT (RFC 3461 4.2) */
-	{ "RCPT TO:<a@b> ORCPT=rfc822;user@example.com", "notify=0 orcpt=[rfc822;user@example.com]" },
-	{ "RCPT TO:<a@b> ORCPT=rfc822;user+2Bx@example.com", "notify=0 orcpt=[rfc822;user+x@example.com]" },
-	{ "RCPT TO:<a@b> NOTIFY=FAILURE ORCPT=rfc822;a@b", "notify=4 orcpt=[rfc822;a@b]" },
-	{ "RCPT TO:<a@b> ORCPT=rfc822;", "BAD" },
-	{ "RCPT TO:<a@b> ORCPT=;a@b", "BAD" },
-	{ "RCPT TO:<a@b> ORCPT=rfc822", "BAD" },
-	{ "RCPT TO:<a@b> ORCPT", "BAD" },
-	{ "RCPT TO:<a@b> ORCPT=rfc822;a+zz", "BAD" },
-	{ "RCPT TO:<a@b> ORCPT=rfc822;a+00b", "BAD" },
-	{ "RCPT TO:<a@b> ORCPT=rfc822;a@b ORCPT=rfc822;c@d", "BAD" },
-	{ "RCPT TO:<a@b> ORCPT=rfc822;" E100 E100 E100 E100 E100, "BAD" },
-	/* unknown */
-	{ "RCPT TO:<a@b> SIZE=10", "UNKNOWN" },
-	{ "RCPT TO:<a@b> FOO", "UNKNOWN" },
-	{ "RCPT TO:<a@b> NOTIFY=NEVER BODY=8BITMIME", "UNKNOWN" },
+    /* NOTIFY (RFC 3461 4.1) */
+    {"RCPT TO:<a@b>", "notify=0"},
+    {"RCPT TO:<a@b> NOTIFY=NEVER", "notify=1"},
+    {"RCPT TO:<a@b> notify=never", "notify=1"},
+    {"RCPT TO:<a@b> NOTIFY=SUCCESS", "notify=2"},
+    {"RCPT TO:<a@b> NOTIFY=FAILURE", "notify=4"},
+    {"RCPT TO:<a@b> NOTIFY=DELAY", "notify=8"},
+    {"RCPT TO:<a@b> NOTIFY=SUCCESS,FAILURE", "notify=6"},
+    {"RCPT TO:<a@b> NOTIFY=DELAY,FAILURE,SUCCESS", "notify=14"},
+    {"RCPT TO:<a@b> NOTIFY=success,Delay", "notify=10"},
+    {"RCPT TO:<a@b> NOTIFY=NEVER,SUCCESS", "BAD"},
+    {"RCPT TO:<a@b> NOTIFY=SUCCESS,NEVER", "BAD"},
+    {"RCPT TO:<a@b> NOTIFY=FAILURE,NEVER,DELAY", "BAD"},
+    {"RCPT TO:<a@b> NOTIFY", "BAD"},
+    {"RCPT TO:<a@b> NOTIFY=,", "BAD"},
+    {"RCPT TO:<a@b> NOTIFY=SUCCESS,", "BAD"},
+    {"RCPT TO:<a@b> NOTIFY=,SUCCESS", "BAD"},
+    {"RCPT TO:<a@b> NOTIFY=SUCCESS,,DELAY", "BAD"},
+    {"RCPT TO:<a@b> NOTIFY=ALWAYS", "BAD"},
+    {"RCPT TO:<a@b> NOTIFY=SUCCES", "BAD"},
+    {"RCPT TO:<a@b> NOTIFY=SUCCESSX", "BAD"},
+    {"RCPT TO:<a@b> NOTIFY=NEVERX", "BAD"},
+    {"RCPT TO:<a@b> NOTIFY=SUCCESS NOTIFY=FAILURE", "BAD"},
+    /* ORCPT (RFC 3461 4.2) */
+    {"RCPT TO:<a@b> ORCPT=rfc822;user@example.com", "notify=0 orcpt=[rfc822;user@example.com]"},
+    {"RCPT TO:<a@b> ORCPT=rfc822;user+2Bx@example.com", "notify=0 orcpt=[rfc822;user+x@example.com]"},
+    {"RCPT TO:<a@b> NOTIFY=FAILURE ORCPT=rfc822;a@b", "notify=4 orcpt=[rfc822;a@b]"},
+    {"RCPT TO:<a@b> ORCPT=rfc822;", "BAD"},
+    {"RCPT TO:<a@b> ORCPT=;a@b", "BAD"},
+    {"RCPT TO:<a@b> ORCPT=rfc822", "BAD"},
+    {"RCPT TO:<a@b> ORCPT", "BAD"},
+    {"RCPT TO:<a@b> ORCPT=rfc822;a+zz", "BAD"},
+    {"RCPT TO:<a@b> ORCPT=rfc822;a+00b", "BAD"},
+    {"RCPT TO:<a@b> ORCPT=rfc822;a@b ORCPT=rfc822;c@d", "BAD"},
+    {"RCPT TO:<a@b> ORCPT=rfc822;" E100 E100 E100 E100 E100, "BAD"},
+    /* unknown */
+    {"RCPT TO:<a@b> SIZE=10", "UNKNOWN"},
+    {"RCPT TO:<a@b> FOO", "UNKNOWN"},
+    {"RCPT TO:<a@b> NOTIFY=NEVER BODY=8BITMIME", "UNKNOWN"},
 };
 
 static void test_param_table(void **state)
@@ -556,27 +558,12 @@ static void test_param_table(void **state)
 static void test_xtext(void **state)
 {
 	static const struct {
-		const char *in, *out;   /* out NULL: malformed */
+		const char *in, *out; /* out NULL: malformed */
 	} cases[] = {
-		{ "", "" },
-		{ "abc", "abc" },
-		{ "+2B", "+" },
-		{ "+3D", "=" },
-		{ "a+20b", "a b" },
-		{ "+7E+21", "~!" },
-		{ "+41+42+43", "ABC" },
-		{ "+", NULL },
-		{ "+4", NULL },
-		{ "+4g", NULL },
-		{ "+4a", NULL },
-		{ "+G1", NULL },
-		{ "a=b", NULL },
-		{ "a b", NULL },
-		{ "\x7f", NULL },
-		{ "\x80", NULL },
-		{ "\x01", NULL },
-		{ "+00", NULL },
-		{ "a+00", NULL },
+	    {"", ""},         {"abc", "abc"},       {"+2B", "+"},  {"+3D", "="},   {"a+20b", "a b"},
+	    {"+7E+21", "~!"}, {"+41+42+43", "ABC"}, {"+", NULL},   {"+4", NULL},   {"+4g", NULL},
+	    {"+4a", NULL},    {"+G1", NULL},        {"a=b", NULL}, {"a b", NULL},  {"\x7f", NULL},
+	    {"\x80", NULL},   {"\x01", NULL},       {"+00", NULL}, {"a+00", NULL},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		char *s = xstrdup(cases[i].in);
@@ -606,7 +593,9 @@ static void test_verb_names(void **state)
 		enum smtp_parse_result r = smtp_command_parse(line, strlen(line), &cmd, &error);
 		if (r == SMTP_PARSE_SYNTAX) {
 			snprintf(line, sizeof(line), "%s %s", name,
-				 v == SMTP_VERB_MAIL ? "FROM:<>" : v == SMTP_VERB_RCPT ? "TO:<a@b>" : "x");
+				 v == SMTP_VERB_MAIL   ? "FROM:<>"
+				 : v == SMTP_VERB_RCPT ? "TO:<a@b>"
+						       : "x");
 			r = smtp_command_parse(line, strlen(line), &cmd, &error);
 		}
 		assert_int_equal(r, SMTP_PARSE_OK);
@@ -618,13 +607,10 @@ static void test_verb_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_command_table),
-		cmocka_unit_test(test_line_limits),
-		cmocka_unit_test(test_nul_bytes),
-		cmocka_unit_test(test_binary_garbage),
-		cmocka_unit_test(test_param_table),
-		cmocka_unit_test(test_xtext),
-		cmocka_unit_test(test_verb_names),
+	    cmocka_unit_test(test_command_table), cmocka_unit_test(test_line_limits),
+	    cmocka_unit_test(test_nul_bytes),     cmocka_unit_test(test_binary_garbage),
+	    cmocka_unit_test(test_param_table),   cmocka_unit_test(test_xtext),
+	    cmocka_unit_test(test_verb_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,135 +20,152 @@ enum { MAIL = 1, RCPT = 2, BOTH = 3 };
 /* expect: the address, flags appended as " LIT", " ODD", " ROUTE"; or
    "ERR" when refused. */
 static const struct {
-	int where;       /* MAIL, RCPT or BOTH */
+	int where; /* MAIL, RCPT or BOTH */
 	bool utf8;
 	const char *text, *expect;
 } path_cases[] = {
-	/* normal */
-	{ BOTH, false, "user@example.com", "user@example.com" },
-	{ BOTH, false, "first.last@sub.example.com", "first.last@sub.example.com" },
-	{ BOTH, false, "a@b", "a@b" },
-	{ BOTH, false, "user+tag@example.com", "user+tag@example.com" },
-	{ BOTH, false, "!#$%&'*+-/=?^_`{|}~@example.com", "!#$%&'*+-/=?^_`{|}~@example.com" },
-	{ BOTH, false, "user@ab--cd.example", "user@ab--cd.example" },
-	{ BOTH, false, "user@123.example", "user@123.example" },
-	/* domains are lowercased, local parts are not */
-	{ BOTH, false, "User@EXAMPLE.COM", "User@example.com" },
-	{ BOTH, false, "USER@Example.Com", "USER@example.com" },
-	{ BOTH, false, "user@XN--BCHER-KVA.example", "user@xn--bcher-kva.example" },
-	/* null path: MAIL only */
-	{ MAIL, false, "", "" },
-	{ RCPT, false, "", "ERR" },
-	/* Postmaster without a domain: RCPT only (RFC 5321 4.1.1.3) */
-	{ RCPT, false, "Postmaster", "postmaster" },
-	{ RCPT, false, "postmaster", "postmaster" },
-	{ RCPT, false, "POSTMASTER", "postmaster" },
-	{ MAIL, false, "Postmaster", "ERR" },
-	{ BOTH, false, "postmaster@example.com", "postmaster@example.com" },
-	{ RCPT, false, "\"Postmaster\"", "ERR" },
-	{ RCPT, false, "@relay.example:Postmaster", "ERR" },
-	{ RCPT, false, "Postmaster2", "ERR" },
-	{ RCPT, false, "user", "ERR" },
-	/* source routes: parsed, ignored, flagged (RFC 5321 4.1.1.3, C) */
-	{ BOTH, false, "@relay.example:user@example.com", "user@example.com ROUTE" },
-	{ BOTH, false, "@a.example,@b.example:user@example.com", "user@example.com ROUTE" },
-	{ BOTH, false, "@[192.0.2.1]:user@example.com", "user@example.com ROUTE" },
-	{ BOTH, false, "@A.EXAMPLE:user@C.EXAMPLE", "user@c.example ROUTE" },
-	{ BOTH, false, "@a.example:", "ERR" },
-	{ BOTH, false, "@a.example", "ERR" },
-	{ BOTH, false, "@:user@example.com", "ERR" },
-	{ BOTH, false, "@a.example,b.example:user@example.com", "ERR" },
-	{ BOTH, false, "@a.example,:user@example.com", "ERR" },
-	{ BOTH, false, "@a.example;user@example.com", "ERR" },
-	{ BOTH, false, "@a.example:@b.example:user@example.com", "ERR" },
-	/* quoted local parts */
-	{ BOTH, false, "\"john\"@example.com", "john@example.com" },
-	{ BOTH, false, "\"john.doe\"@example.com", "john.doe@example.com" },
-	{ BOTH, false, "\"a b\"@example.com", "\"a b\"@example.com ODD" },
-	{ BOTH, false, "\"a@b\"@example.com", "\"a@b\"@example.com ODD" },
-	{ BOTH, false, "\"a>b\"@example.com", "\"a>b\"@example.com ODD" },
-	{ BOTH, false, "\"a\\\"b\"@example.com", "\"a\\\"b\"@example.com ODD" },
-	{ BOTH, false, "\"a\\\\b\"@example.com", "\"a\\\\b\"@example.com ODD" },
-	{ BOTH, false, "\"\\a\"@example.com", "a@example.com" },
-	{ BOTH, false, "\"\"@example.com", "\"\"@example.com ODD" },
-	{ BOTH, false, "\"a..b\"@example.com", "\"a..b\"@example.com ODD" },
-	{ BOTH, false, "\".a\"@example.com", "\".a\"@example.com ODD" },
-	{ BOTH, false, "\"user@other.example\"@example.com", "\"user@other.example\"@example.com ODD" },
-	{ BOTH, false, "\"a,b:c;<d>[e]\"@example.com", "\"a,b:c;<d>[e]\"@example.com ODD" },
-	{ BOTH, false, "\"unterminated@example.com", "ERR" },
-	{ BOTH, false, "\"a\x01\"@example.com", "ERR" },
-	{ BOTH, false, "\"a\\\x01\"@example.com", "ERR" },
-	{ BOTH, false, "\"a\tb\"@example.com", "ERR" },
-	{ BOTH, false, "\"a\"b@example.com", "ERR" },
-	{ BOTH, false, "a\"b\"@example.com", "ERR" },
-	/* the classic relay disguises parse as plain local parts (the relay
-	   check looks at the domain only) */
-	{ BOTH, false, "user%other.example@example.com", "user%other.example@example.com" },
-	{ BOTH, false, "other.example!user@example.com", "other.example!user@example.com" },
-	/* IP literals */
-	{ BOTH, false, "user@[127.0.0.1]", "user@[127.0.0.1] LIT" },
-	{ BOTH, false, "user@[192.0.2.255]", "user@[192.0.2.255] LIT" },
-	{ BOTH, false, "user@[IPv6:::1]", "user@[IPv6:::1] LIT" },
-	{ BOTH, false, "user@[IPv6:2001:db8::1]", "user@[IPv6:2001:db8::1] LIT" },
-	{ BOTH, false, "user@[ipv6:2001:db8::1]", "user@[ipv6:2001:db8::1] LIT" },
-	{ BOTH, false, "user@[IPv6:::ffff:192.0.2.1]", "user@[IPv6:::ffff:192.0.2.1] LIT" },
-	{ BOTH, false, "user@[x-tag:something]", "user@[x-tag:something] LIT" },
-	{ BOTH, false, "user@[]", "ERR" },
-	{ BOTH, false, "user@[127.0.0.1", "ERR" },
-	{ BOTH, false, "user@[300.0.0.1]", "ERR" },
-	{ BOTH, false, "user@[1.2.3]", "ERR" },
-	{ BOTH, false, "user@[1.2.3.4.5]", "ERR" },
-	{ BOTH, false, "user@[IPv6:1.2.3.4]", "ERR" },
-	{ BOTH, false, "user@[IPv6:gggg::1]", "ERR" },
-	{ BOTH, false, "user@[::1]", "ERR" },
-	{ BOTH, false, "user@[:x]", "ERR" },
-	{ BOTH, false, "user@[tag:]", "ERR" },
-	{ BOTH, false, "user@[tag:a[b]", "ERR" },
-	{ BOTH, false, "user@[127.0.0.1].example", "ERR" },
-	{ BOTH, false, "user@127.0.0.1", "user@127.0.0.1" },
-	/* internationalised domains become A-labels */
-	{ BOTH, true, "user@b\xc3\xbc" "cher.example", "user@xn--bcher-kva.example" },
-	{ BOTH, true, "user@B\xc3\x9c" "CHER.Example", "user@xn--bcher-kva.example" },
-	{ BOTH, true, "user@\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88",
-	  "user@xn--r8jz45g.xn--zckzah" },
-	{ BOTH, true, "\xc3\xbc" "ser@b\xc3\xbc" "cher.example", "\xc3\xbc" "ser@xn--bcher-kva.example" },
-	{ BOTH, true, "\"\xc3\xbc ser\"@example.com", "\"\xc3\xbc ser\"@example.com ODD" },
-	{ BOTH, true, "user@example.com", "user@example.com" },
-	/* UTF-8 only with SMTPUTF8 */
-	{ BOTH, false, "user@b\xc3\xbc" "cher.example", "ERR" },
-	{ BOTH, false, "\xc3\xbc" "ser@example.com", "ERR" },
-	{ BOTH, false, "\"\xc3\xbc\"@example.com", "ERR" },
-	/* malformed UTF-8 never */
-	{ BOTH, true, "\xc3@example.com", "ERR" },
-	{ BOTH, true, "user@\xff.example", "ERR" },
-	{ BOTH, true, "\xc0\xaf@example.com", "ERR" },
-	{ BOTH, true, "\xed\xa0\x80@example.com", "ERR" },
-	/* malformed local parts and domains */
-	{ BOTH, false, "user", "ERR" },
-	{ BOTH, false, "user@", "ERR" },
-	{ BOTH, false, "@example.com", "ERR" },
-	{ BOTH, false, "user@@example.com", "ERR" },
-	{ BOTH, false, "user@a@example.com", "ERR" },
-	{ BOTH, false, ".user@example.com", "ERR" },
-	{ BOTH, false, "user.@example.com", "ERR" },
-	{ BOTH, false, "us..er@example.com", "ERR" },
-	{ BOTH, false, "us er@example.com", "ERR" },
-	{ BOTH, false, "us(er)@example.com", "ERR" },
-	{ BOTH, false, "us\\er@example.com", "ERR" },
-	{ BOTH, false, "user@example.com.", "ERR" },
-	{ BOTH, false, "user@.example.com", "ERR" },
-	{ BOTH, false, "user@example..com", "ERR" },
-	{ BOTH, false, "user@-example.com", "ERR" },
-	{ BOTH, false, "user@example-.com", "ERR" },
-	{ BOTH, false, "user@exa_mple.com", "ERR" },
-	{ BOTH, false, "user@exa mple.com", "ERR" },
-	{ BOTH, false, "user@example.com ", "ERR" },
-	{ BOTH, false, " user@example.com", "ERR" },
-	{ BOTH, false, "user@example.com>", "ERR" },
-	{ BOTH, false, "<user@example.com>", "ERR" },
-	{ BOTH, false, "user@example.com> <x@y", "ERR" },
-	{ BOTH, false, "user@exam\x01ple.com", "ERR" },
-	{ BOTH, false, "user@example.com\x7f", "ERR" },
+    /* normal */
+    {BOTH, false, "user@example.com", "user@example.com"},
+    {BOTH, false, "first.last@sub.example.com", "first.last@sub.example.com"},
+    {BOTH, false, "a@b", "a@b"},
+    {BOTH, false, "user+tag@example.com", "user+tag@example.com"},
+    {BOTH, false, "!#$%&'*+-/=?^_`{|}~@example.com", "!#$%&'*+-/=?^_`{|}~@example.com"},
+    {BOTH, false, "user@ab--cd.example", "user@ab--cd.example"},
+    {BOTH, false, "user@123.example", "user@123.example"},
+    /* domains are lowercased, local parts are not */
+    {BOTH, false, "User@EXAMPLE.COM", "User@example.com"},
+    {BOTH, false, "USER@Example.Com", "USER@example.com"},
+    {BOTH, false, "user@XN--BCHER-KVA.example", "user@xn--bcher-kva.example"},
+    /* null path: MAIL only */
+    {MAIL, false, "", ""},
+    {RCPT, false, "", "ERR"},
+    /* Postmaster without a domain: RCPT only (RFC 5321 4.1.1.3) */
+    {RCPT, false, "Postmaster", "postmaster"},
+    {RCPT, false, "postmaster", "postmaster"},
+    {RCPT, false, "POSTMASTER", "postmaster"},
+    {MAIL, false, "Postmaster", "ERR"},
+    {BOTH, false, "postmaster@example.com", "postmaster@example.com"},
+    {RCPT, false, "\"Postmaster\"", "ERR"},
+    {RCPT, false, "@relay.example:Postmaster", "ERR"},
+    {RCPT, false, "Postmaster2", "ERR"},
+    {RCPT, false, "user", "ERR"},
+    /* source routes: parsed, ignored, flagged (RFC 5321 4.1.1.3, C) */
+    {BOTH, false, "@relay.example:user@example.com", "user@example.com ROUTE"},
+    {BOTH, false, "@a.example,@b.example:user@example.com", "user@example.com ROUTE"},
+    {BOTH, false, "@[192.0.2.1]:user@example.com", "user@example.com ROUTE"},
+    {BOTH, false, "@A.EXAMPLE:user@C.EXAMPLE", "user@c.example ROUTE"},
+    {BOTH, false, "@a.example:", "ERR"},
+    {BOTH, false, "@a.example", "ERR"},
+    {BOTH, false, "@:user@example.com", "ERR"},
+    {BOTH, false, "@a.example,b.example:user@example.com", "ERR"},
+    {BOTH, false, "@a.example,:user@example.com", "ERR"},
+    {BOTH, false, "@a.example;user@example.com", "ERR"},
+    {BOTH, false, "@a.example:@b.example:user@example.com", "ERR"},
+    /* quoted local parts */
+    {BOTH, false, "\"john\"@example.com", "john@example.com"},
+    {BOTH, false, "\"john.doe\"@example.com", "john.doe@example.com"},
+    {BOTH, false, "\"a b\"@example.com", "\"a b\"@example.com ODD"},
+    {BOTH, false, "\"a@b\"@example.com", "\"a@b\"@example.com ODD"},
+    {BOTH, false, "\"a>b\"@example.com", "\"a>b\"@example.com ODD"},
+    {BOTH, false, "\"a\\\"b\"@example.com", "\"a\\\"b\"@example.com ODD"},
+    {BOTH, false, "\"a\\\\b\"@example.com", "\"a\\\\b\"@example.com ODD"},
+    {BOTH, false, "\"\\a\"@example.com", "a@example.com"},
+    {BOTH, false, "\"\"@example.com", "\"\"@example.com ODD"},
+    {BOTH, false, "\"a..b\"@example.com", "\"a..b\"@example.com ODD"},
+    {BOTH, false, "\".a\"@example.com", "\".a\"@example.com ODD"},
+    {BOTH, false, "\"user@other.example\"@example.com", "\"user@other.example\"@example.com ODD"},
+    {BOTH, false, "\"a,b:c;<d>[e]\"@example.com", "\"a,b:c;<d>[e]\"@example.com ODD"},
+    {BOTH, false, "\"unterminated@example.com", "ERR"},
+    {BOTH, false, "\"a\x01\"@example.com", "ERR"},
+    {BOTH, false, "\"a\\\x01\"@example.com", "ERR"},
+    {BOTH, false, "\"a\tb\"@example.com", "ERR"},
+    {BOTH, false, "\"a\"b@example.com", "ERR"},
+    {BOTH, false, "a\"b\"@example.com", "ERR"},
+    /* the classic relay disguises parse as plain local parts (the relay
+       check looks at the domain only) */
+    {BOTH, false, "user%other.example@example.com", "user%other.example@example.com"},
+    {BOTH, false, "other.example!user@example.com", "other.example!user@example.com"},
+    /* IP literals */
+    {BOTH, false, "user@[127.0.0.1]", "user@[127.0.0.1] LIT"},
+    {BOTH, false, "user@[192.0.2.255]", "user@[192.0.2.255] LIT"},
+    {BOTH, false, "user@[IPv6:::1]", "user@[IPv6:::1] LIT"},
+    {BOTH, false, "user@[IPv6:2001:db8::1]", "user@[IPv6:2001:db8::1] LIT"},
+    {BOTH, false, "user@[ipv6:2001:db8::1]", "user@[ipv6:2001:db8::1] LIT"},
+    {BOTH, false, "user@[IPv6:::ffff:192.0.2.1]", "user@[IPv6:::ffff:192.0.2.1] LIT"},
+    {BOTH, false, "user@[x-tag:something]", "user@[x-tag:something] LIT"},
+    {BOTH, false, "user@[]", "ERR"},
+    {BOTH, false, "user@[127.0.0.1", "ERR"},
+    {BOTH, false, "user@[300.0.0.1]", "ERR"},
+    {BOTH, false, "user@[1.2.3]", "ERR"},
+    {BOTH, false, "user@[1.2.3.4.5]", "ERR"},
+    {BOTH, false, "user@[IPv6:1.2.3.4]", "ERR"},
+    {BOTH, false, "user@[IPv6:gggg::1]", "ERR"},
+    {BOTH, false, "user@[::1]", "ERR"},
+    {BOTH, false, "user@[:x]", "ERR"},
+    {BOTH, false, "user@[tag:]", "ERR"},
+    {BOTH, false, "user@[tag:a[b]", "ERR"},
+    {BOTH, false, "user@[127.0.0.1].example", "ERR"},
+    {BOTH, false, "user@127.0.0.1", "user@127.0.0.1"},
+    /* internationalised domains become A-labels */
+    {BOTH, true,
+     "user@b\xc3\xbc"
+     "cher.example",
+     "user@xn--bcher-kva.example"},
+    {BOTH, true,
+     "user@B\xc3\x9c"
+     "CHER.Example",
+     "user@xn--bcher-kva.example"},
+    {BOTH, true, "user@\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88",
+     "user@xn--r8jz45g.xn--zckzah"},
+    {BOTH, true,
+     "\xc3\xbc"
+     "ser@b\xc3\xbc"
+     "cher.example",
+     "\xc3\xbc"
+     "ser@xn--bcher-kva.example"},
+    {BOTH, true, "\"\xc3\xbc ser\"@example.com", "\"\xc3\xbc ser\"@example.com ODD"},
+    {BOTH, true, "user@example.com", "user@example.com"},
+    /* UTF-8 only with SMTPUTF8 */
+    {BOTH, false,
+     "user@b\xc3\xbc"
+     "cher.example",
+     "ERR"},
+    {BOTH, false,
+     "\xc3\xbc"
+     "ser@example.com",
+     "ERR"},
+    {BOTH, false, "\"\xc3\xbc\"@example.com", "ERR"},
+    /* malformed UTF-8 never */
+    {BOTH, true, "\xc3@example.com", "ERR"},
+    {BOTH, true, "user@\xff.example", "ERR"},
+    {BOTH, true, "\xc0\xaf@example.com", "ERR"},
+    {BOTH, true, "\xed\xa0\x80@example.com", "ERR"},
+    /* malformed local parts and domains */
+    {BOTH, false, "user", "ERR"},
+    {BOTH, false, "user@", "ERR"},
+    {BOTH, false, "@example.com", "ERR"},
+    {BOTH, false, "user@@example.com", "ERR"},
+    {BOTH, false, "user@a@example.com", "ERR"},
+    {BOTH, false, ".user@example.com", "ERR"},
+    {BOTH, false, "user.@example.com", "ERR"},
+    {BOTH, false, "us..er@example.com", "ERR"},
+    {BOTH, false, "us er@example.com", "ERR"},
+    {BOTH, false, "us(er)@example.com", "ERR"},
+    {BOTH, false, "us\\er@example.com", "ERR"},
+    {BOTH, false, "user@example.com.", "ERR"},
+    {BOTH, false, "user@.example.com", "ERR"},
+    {BOTH, false, "user@example..com", "ERR"},
+    {BOTH, false, "user@-example.com", "ERR"},
+    {BOTH, false, "user@example-.com", "ERR"},
+    {BOTH, false, "user@exa_mple.com", "ERR"},
+    {BOTH, false, "user@exa mple.com", "ERR"},
+    {BOTH, false, "user@example.com ", "ERR"},
+    {BOTH, false, " user@example.com", "ERR"},
+    {BOTH, false, "user@example.com>", "ERR"},
+    {BOTH, false, "<user@example.com>", "ERR"},
+    {BOTH, false, "user@example.com> <x@y", "ERR"},
+    {BOTH, false, "user@exam\x01ple.com", "ERR"},
+    {BOTH, false, "user@example.com\x7f", "ERR"},
 };
 
 static char *render(const char *text, bool mail, bool utf8)
@@ -175,8 +192,9 @@ static void test_path_table(void **state)
 				continue;
 			char *got = render(path_cases[i].text, w == MAIL, path_cases[i].utf8);
 			if (strcmp(got, path_cases[i].expect) != 0)
-				fail_msg("case %zu %s <%s>: got <%s> expected <%s>", i, w == MAIL ? "MAIL" : "RCPT",
-					 path_cases[i].text, got, path_cases[i].expect);
+				fail_msg("case %zu %s <%s>: got <%s> expected <%s>", i,
+					 w == MAIL ? "MAIL" : "RCPT", path_cases[i].text, got,
+					 path_cases[i].expect);
 			free(got);
 		}
 	}
@@ -202,28 +220,29 @@ static void test_path_limits(void **state)
 		char *text;
 		bool ok;
 	} cases[] = {
-		{ xasprintf("%s@example.com", l64), true },
-		{ xasprintf("%s@example.com", l65), false },
-		{ xasprintf("\"%s\"@example.com", q62), true },  /* 64 with the quotes */
-		{ xasprintf("\"%s\"@example.com", q63), false },
-		{ xasprintf("u@%s.example", lab63), true },
-		{ xasprintf("u@%s.example", lab64), false },
-		/* 1 + 1 + 252 + 2 = 256: the longest path */
-		{ xasprintf("u@%s.%s.%s.%s", lab63, lab63, lab63, e60), true },
-		{ xasprintf("u@%s.%s.%s.%s", lab63, lab63, lab63, e61), false },
-		{ xasprintf("%s@%s.%s.%s", l64, lab63, lab63, e61), true },
-		{ xasprintf("%s@%s.%s.%s.e", l64, lab63, lab63, e61), false },
-		/* a domain over 255 */
-		{ xasprintf("u@%s.%s.%s.%s.x", lab63, lab63, lab63, lab63), false },
-		{ xasprintf("u@%s", a5000), false },
-		{ xasprintf("%s@x", a5000), false },
-		{ xasprintf("@%s:u@x", a300), false },
+	    {xasprintf("%s@example.com", l64), true},
+	    {xasprintf("%s@example.com", l65), false},
+	    {xasprintf("\"%s\"@example.com", q62), true}, /* 64 with the quotes */
+	    {xasprintf("\"%s\"@example.com", q63), false},
+	    {xasprintf("u@%s.example", lab63), true},
+	    {xasprintf("u@%s.example", lab64), false},
+	    /* 1 + 1 + 252 + 2 = 256: the longest path */
+	    {xasprintf("u@%s.%s.%s.%s", lab63, lab63, lab63, e60), true},
+	    {xasprintf("u@%s.%s.%s.%s", lab63, lab63, lab63, e61), false},
+	    {xasprintf("%s@%s.%s.%s", l64, lab63, lab63, e61), true},
+	    {xasprintf("%s@%s.%s.%s.e", l64, lab63, lab63, e61), false},
+	    /* a domain over 255 */
+	    {xasprintf("u@%s.%s.%s.%s.x", lab63, lab63, lab63, lab63), false},
+	    {xasprintf("u@%s", a5000), false},
+	    {xasprintf("%s@x", a5000), false},
+	    {xasprintf("@%s:u@x", a300), false},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		for (int mail = 0; mail < 2; mail++) {
 			char *got = render(cases[i].text, mail, false);
 			if (cases[i].ok == !strcmp(got, "ERR"))
-				fail_msg("limit case %zu (%zu bytes): got <%.30s...>", i, strlen(cases[i].text), got);
+				fail_msg("limit case %zu (%zu bytes): got <%.30s...>", i,
+					 strlen(cases[i].text), got);
 			free(got);
 		}
 		free(cases[i].text);
@@ -278,26 +297,26 @@ static void test_check_address(void **state)
 		unsigned flags;
 		int ok;
 	} cases[] = {
-		{ "bob@example.org", 0, 1 },
-		{ "\"bob smith\"@example.org", 0, 1 },
-		{ "b@[192.0.2.1]", 0, 1 },
-		{ "", MIME_PATH_ALLOW_NULL, 1 },
-		{ "", 0, 0 },
-		{ "Postmaster", MIME_PATH_ALLOW_POSTMASTER, 1 },
-		{ "Postmaster", 0, 0 },
-		{ "j\xc3\xb6rg@example.org", MIME_PATH_ALLOW_UTF8, 1 },
-		{ "j\xc3\xb6rg@example.org", 0, 0 },
-		/* what would end the command line or the path early */
-		{ "x@example.net>\r\nRCPT TO:<bob@example.org", MIME_PATH_ALLOW_UTF8, 0 },
-		{ "x@example.net\r\nDATA", MIME_PATH_ALLOW_UTF8, 0 },
-		{ "x@example.net\n", MIME_PATH_ALLOW_UTF8, 0 },
-		{ "\"x\r\n\"@example.net", MIME_PATH_ALLOW_UTF8, 0 },
-		{ "x@example.net> SIZE=1", MIME_PATH_ALLOW_UTF8, 0 },
-		{ "x@example.net SIZE=1", MIME_PATH_ALLOW_UTF8, 0 },
-		{ "<x@example.net>", MIME_PATH_ALLOW_UTF8, 0 },
-		{ "x@exa_mple.net", MIME_PATH_ALLOW_UTF8, 0 },
-		{ "x", MIME_PATH_ALLOW_UTF8, 0 },
-		{ "x@", MIME_PATH_ALLOW_UTF8, 0 },
+	    {"bob@example.org", 0, 1},
+	    {"\"bob smith\"@example.org", 0, 1},
+	    {"b@[192.0.2.1]", 0, 1},
+	    {"", MIME_PATH_ALLOW_NULL, 1},
+	    {"", 0, 0},
+	    {"Postmaster", MIME_PATH_ALLOW_POSTMASTER, 1},
+	    {"Postmaster", 0, 0},
+	    {"j\xc3\xb6rg@example.org", MIME_PATH_ALLOW_UTF8, 1},
+	    {"j\xc3\xb6rg@example.org", 0, 0},
+	    /* what would end the command line or the path early */
+	    {"x@example.net>\r\nRCPT TO:<bob@example.org", MIME_PATH_ALLOW_UTF8, 0},
+	    {"x@example.net\r\nDATA", MIME_PATH_ALLOW_UTF8, 0},
+	    {"x@example.net\n", MIME_PATH_ALLOW_UTF8, 0},
+	    {"\"x\r\n\"@example.net", MIME_PATH_ALLOW_UTF8, 0},
+	    {"x@example.net> SIZE=1", MIME_PATH_ALLOW_UTF8, 0},
+	    {"x@example.net SIZE=1", MIME_PATH_ALLOW_UTF8, 0},
+	    {"<x@example.net>", MIME_PATH_ALLOW_UTF8, 0},
+	    {"x@exa_mple.net", MIME_PATH_ALLOW_UTF8, 0},
+	    {"x", MIME_PATH_ALLOW_UTF8, 0},
+	    {"x@", MIME_PATH_ALLOW_UTF8, 0},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		const char *error = NULL;
@@ -312,10 +331,10 @@ static void test_check_address(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_path_table),
-		cmocka_unit_test(test_check_address),
-		cmocka_unit_test(test_path_limits),
-		cmocka_unit_test(test_path_random),
+	    cmocka_unit_test(test_path_table),
+	    cmocka_unit_test(test_check_address),
+	    cmocka_unit_test(test_path_limits),
+	    cmocka_unit_test(test_path_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

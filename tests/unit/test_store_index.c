@@ -92,7 +92,7 @@ static int setup(void **state)
 	struct fixture *f = xcalloc(1, sizeof(*f));
 	f->dir = make_tmpdir();
 	char *error = NULL;
-	struct store *s = store_open(f->dir, &error);   /* makes cur/ new/ tmp/ */
+	struct store *s = store_open(f->dir, &error); /* makes cur/ new/ tmp/ */
 	assert_non_null(s);
 	store_close(&s);
 	*state = f;
@@ -198,7 +198,7 @@ static void test_stable_across_reopen(void **state)
 	open_inbox(f);
 	uint32_t uv = status_uidvalidity(f);
 	close_inbox(f);
-	char *n4 = msg_name(1700000000, 4, body1);   /* older name, delivered later */
+	char *n4 = msg_name(1700000000, 4, body1); /* older name, delivered later */
 	free(deliver(f->dir, n4, body1));
 	free(n4);
 	open_inbox(f);
@@ -207,7 +207,7 @@ static void test_stable_across_reopen(void **state)
 	list(f, &l);
 	assert_int_equal(l.count, 4);
 	assert_int_equal(l.msgs[3].uid, 4);
-	assert_int_equal(l.msgs[0].size, strlen(body1));   /* uid 1 still message 1 */
+	assert_int_equal(l.msgs[0].size, strlen(body1)); /* uid 1 still message 1 */
 	assert_int_equal(l.msgs[2].size, strlen(body3));
 	store_msg_list_free(&l);
 	/* A forced resync with no change keeps everything. */
@@ -287,7 +287,7 @@ static void test_foreign_files(void **state)
 	assert_int_equal(l.count, 2);
 	assert_int_equal(l.msgs[0].uid, 1);
 	assert_true(l.msgs[0].bare_lf);
-	assert_int_equal(l.msgs[0].size, strlen(lf) + 4);   /* four LFs become CRLF */
+	assert_int_equal(l.msgs[0].size, strlen(lf) + 4); /* four LFs become CRLF */
 	assert_int_equal(l.msgs[0].flags, STORE_FLAG_ANSWERED | STORE_FLAG_SEEN);
 	assert_false(l.msgs[1].bare_lf);
 	assert_int_equal(l.msgs[1].size, strlen(body1));
@@ -319,8 +319,9 @@ static void test_flags_info(void **state)
 	uint64_t m0 = st.highestmodseq;
 	uint32_t uid = 2;
 	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_ADD,
-					     STORE_FLAG_SEEN | STORE_FLAG_FLAGGED, "$Junk work", 0,
-					     NULL, NULL, &error), 1);
+					     STORE_FLAG_SEEN | STORE_FLAG_FLAGGED, "$Junk work", 0, NULL,
+					     NULL, &error),
+			 1);
 	char *name = find_file(f->dir, "1700000002.");
 	assert_non_null(name);
 	assert_non_null(strstr(name, ":2,FS"));
@@ -333,11 +334,13 @@ static void test_flags_info(void **state)
 	assert_true(l.msgs[0].modseq <= m0);
 	store_msg_list_free(&l);
 	/* Same flags again: nothing changes, no new modseq. */
-	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_ADD, STORE_FLAG_SEEN,
-					     NULL, 0, NULL, NULL, &error), 0);
+	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0,
+					     NULL, NULL, &error),
+			 0);
 	/* Remove one flag and one keyword. */
-	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_REMOVE,
-					     STORE_FLAG_FLAGGED, "WORK", 0, NULL, NULL, &error), 1);
+	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_REMOVE, STORE_FLAG_FLAGGED,
+					     "WORK", 0, NULL, NULL, &error),
+			 1);
 	free(name);
 	name = find_file(f->dir, "1700000002.");
 	assert_string_equal(strstr(name, ":2,"), ":2,S");
@@ -355,16 +358,18 @@ static void test_flags_info(void **state)
 	assert_int_equal(l.msgs[1].modseq, m0 + 3);
 	assert_string_equal(l.msgs[1].keywords, "$Junk");
 	store_msg_list_free(&l);
-	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_REPLACE, STORE_FLAG_DRAFT,
-					     NULL, 0, NULL, NULL, &error), 1);
+	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_REPLACE, STORE_FLAG_DRAFT, NULL,
+					     0, NULL, NULL, &error),
+			 1);
 	free(name);
 	name = find_file(f->dir, base);
 	assert_string_equal(strstr(name, ":2,"), ":2,Da");
 	/* CONDSTORE UNCHANGEDSINCE: a stale modseq fails. */
 	uint32_t *failed = NULL;
 	size_t nfailed = 0;
-	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_ADD, STORE_FLAG_SEEN,
-					     NULL, m0, &failed, &nfailed, &error), 0);
+	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, m0,
+					     &failed, &nfailed, &error),
+			 0);
 	assert_int_equal(nfailed, 1);
 	assert_int_equal(failed[0], 2);
 	free(failed);
@@ -391,7 +396,7 @@ static void test_expunge(void **state)
 	struct store_status st;
 	store_mailbox_status(f->inbox, &st, &error);
 	uint64_t m0 = st.highestmodseq;
-	uint32_t uids[] = { 1, 3, 77 };
+	uint32_t uids[] = {1, 3, 77};
 	assert_int_equal(store_msg_expunge(f->inbox, uids, 3, &error), 2);
 	assert_int_equal(count_dir(f->dir, "cur"), 1);
 	struct store_msg_list l;
@@ -441,8 +446,11 @@ static void test_expunge_crash(void **state)
 	char *db_path = xasprintf("%s/%s", f->dir, STORE_INDEX_FILE);
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE message SET expunging=1 WHERE uid=2;"
-					  "UPDATE mailbox SET cur_mtime=0", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "UPDATE message SET expunging=1 WHERE uid=2;"
+				      "UPDATE mailbox SET cur_mtime=0",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
 	sqlite3_close(db);
 	open_inbox(f);
 	struct store_msg_list l;
@@ -512,7 +520,7 @@ static void test_concurrent_delivery(void **state)
 	list(f, &l);
 	assert_int_equal(l.count, CONCURRENT_MSGS);
 	for (size_t i = 0; i < l.count; i++)
-		assert_int_equal(l.msgs[i].uid, i + 1);   /* unique, no gaps */
+		assert_int_equal(l.msgs[i].uid, i + 1); /* unique, no gaps */
 	store_msg_list_free(&l);
 	assert_int_equal(count_dir(f->dir, "new"), 0);
 	assert_int_equal(count_dir(f->dir, "cur"), CONCURRENT_MSGS);
@@ -532,7 +540,7 @@ static void test_modseq(void **state)
 	deliver_three(f);
 	assert_int_equal(store_mailbox_sync(f->inbox, true, &error), 0);
 	store_mailbox_status(f->inbox, &st, &error);
-	assert_int_equal(st.highestmodseq, m + 1);   /* one sync, one modseq */
+	assert_int_equal(st.highestmodseq, m + 1); /* one sync, one modseq */
 	uint32_t uid = 1;
 	store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, NULL, NULL, &error);
 	store_mailbox_status(f->inbox, &st, &error);
@@ -570,10 +578,11 @@ static void test_append_copy_move(void **state)
 	struct store_mailbox *arch;
 	assert_int_equal(store_mailbox_open(f->store, "Archive.2024", &arch, &error), 1);
 	uint32_t uid = 0;
-	assert_int_equal(store_msg_append(arch, body2, strlen(body2), STORE_FLAG_SEEN, "$label1",
-					  1600000000, &uid, &error), 0);
+	assert_int_equal(store_msg_append(arch, body2, strlen(body2), STORE_FLAG_SEEN, "$label1", 1600000000,
+					  &uid, &error),
+			 0);
 	assert_int_equal(uid, 1);
-	uint32_t uids[] = { 1, 2, 99 };
+	uint32_t uids[] = {1, 2, 99};
 	uint32_t *dest = NULL;
 	assert_int_equal(store_msg_copy(f->inbox, uids, 3, arch, false, &dest, &error), 2);
 	assert_int_equal(dest[0], 2);
@@ -592,7 +601,7 @@ static void test_append_copy_move(void **state)
 	assert_int_equal(l.msgs[3].size, strlen(body2));
 	store_msg_list_free(&l);
 	list(f, &l);
-	assert_int_equal(l.count, 2);   /* uid 2 moved away */
+	assert_int_equal(l.count, 2); /* uid 2 moved away */
 	store_msg_list_free(&l);
 	/* The files are visible to other programs, and a resync keeps UIDs. */
 	char *sub = xasprintf("%s/.Archive.2024", f->dir);
@@ -702,7 +711,7 @@ static void test_pop3_lock(void **state)
 	char *error = NULL;
 	int fd1 = -1, fd2 = -1;
 	assert_int_equal(store_pop3_lock(f->dir, &fd1, &error), 1);
-	assert_int_equal(store_pop3_lock(f->dir, &fd2, &error), 0);   /* same process */
+	assert_int_equal(store_pop3_lock(f->dir, &fd2, &error), 0); /* same process */
 	pid_t pid = fork();
 	if (pid == 0) {
 		int fd3;
@@ -734,7 +743,7 @@ static void test_watch(void **state)
 	char *error = NULL;
 	int fd = store_watch_open(f->inbox, &error);
 	assert_true(fd >= 0);
-	struct pollfd p = { fd, POLLIN, 0 };
+	struct pollfd p = {fd, POLLIN, 0};
 	assert_int_equal(poll(&p, 1, 0), 0);
 	deliver_three(f);
 	assert_int_equal(poll(&p, 1, 1000), 1);
@@ -768,7 +777,7 @@ static void test_warm_open_speed(void **state)
 	}
 	/* Directory mtimes must be older than the margin to be trusted. */
 	char *cur = xasprintf("%s/cur", f->dir), *nw = xasprintf("%s/new", f->dir);
-	struct timespec old[2] = { { time(NULL) - 10, 0 }, { time(NULL) - 10, 0 } };
+	struct timespec old[2] = {{time(NULL) - 10, 0}, {time(NULL) - 10, 0}};
 	utimensat(AT_FDCWD, cur, old, 0);
 	utimensat(AT_FDCWD, nw, old, 0);
 	double t0 = now_ms();
@@ -792,8 +801,8 @@ static void test_warm_open_speed(void **state)
 		if (b - a < best)
 			best = b - a;
 	}
-	print_message("store: first index of 10000 messages %.1f ms, warm open+sync+list %.2f ms\n",
-		      t1 - t0, best);
+	print_message("store: first index of 10000 messages %.1f ms, warm open+sync+list %.2f ms\n", t1 - t0,
+		      best);
 	/* Generous bound: sanitizer builds are several times slower. */
 	assert_true(best < 100.0);
 	open_inbox(f);
@@ -804,20 +813,20 @@ static void test_warm_open_speed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_uid_assignment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stable_across_reopen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reindex_new_uidvalidity, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_foreign_files, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flags_info, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_expunge, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_expunge_crash, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_delivery, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_modseq, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_append_copy_move, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pop3_lock, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_warm_open_speed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_uid_assignment, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stable_across_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reindex_new_uidvalidity, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_foreign_files, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flags_info, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expunge, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expunge_crash, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_delivery, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_modseq, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_append_copy_move, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pop3_lock, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_warm_open_speed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,23 +61,22 @@ static int teardown(void **state)
 }
 
 /* Asserting wrappers: the call must succeed / fail with text in the error. */
-#define OK(call)                                                             \
-	do {                                                                 \
-		char *error_ = NULL;                                         \
-		if ((call) != 0)                                             \
-			fail_msg("%s failed: %s", #call, error_ ? error_ : "-"); \
+#define OK(call)                                                                                             \
+	do {                                                                                                 \
+		char *error_ = NULL;                                                                         \
+		if ((call) != 0)                                                                             \
+			fail_msg("%s failed: %s", #call, error_ ? error_ : "-");                             \
 	} while (0)
 static char *last_error;
-#define FAILS(call, text)                                                    \
-	do {                                                                 \
-		char *error_ = NULL;                                         \
-		if ((call) != -1)                                            \
-			fail_msg("%s succeeded", #call);                     \
-		if (error_ == NULL || strstr(error_, text) == NULL)          \
-			fail_msg("%s: error '%s' lacks '%s'", #call,         \
-				 error_ ? error_ : "-", text);               \
-		free(last_error);                                            \
-		last_error = error_;                                         \
+#define FAILS(call, text)                                                                                    \
+	do {                                                                                                 \
+		char *error_ = NULL;                                                                         \
+		if ((call) != -1)                                                                            \
+			fail_msg("%s succeeded", #call);                                                     \
+		if (error_ == NULL || strstr(error_, text) == NULL)                                          \
+			fail_msg("%s: error '%s' lacks '%s'", #call, error_ ? error_ : "-", text);           \
+		free(last_error);                                                                            \
+		last_error = error_;                                                                         \
 	} while (0)
 
 static void add_user(struct userdb *db, const char *address)
@@ -87,8 +86,8 @@ static void add_user(struct userdb *db, const char *address)
 
 /* Resolves and compares with the expected users and remote targets, given
    as comma-separated lists in order. */
-static void check_resolve(struct userdb *db, const char *address, const char *postmaster,
-			  int expect, const char *users, const char *remote)
+static void check_resolve(struct userdb *db, const char *address, const char *postmaster, int expect,
+			  const char *users, const char *remote)
 {
 	struct userdb_targets t;
 	int rc = userdb_resolve(db, address, postmaster, &t);
@@ -100,14 +99,14 @@ static void check_resolve(struct userdb *db, const char *address, const char *po
 	}
 	char got_users[1024] = "", got_remote[1024] = "";
 	for (size_t i = 0; i < t.users_count; i++)
-		snprintf(got_users + strlen(got_users), sizeof(got_users) - strlen(got_users),
-			 "%s%s", i ? "," : "", t.users[i]);
+		snprintf(got_users + strlen(got_users), sizeof(got_users) - strlen(got_users), "%s%s",
+			 i ? "," : "", t.users[i]);
 	for (size_t i = 0; i < t.remote_count; i++)
-		snprintf(got_remote + strlen(got_remote), sizeof(got_remote) - strlen(got_remote),
-			 "%s%s", i ? "," : "", t.remote[i]);
+		snprintf(got_remote + strlen(got_remote), sizeof(got_remote) - strlen(got_remote), "%s%s",
+			 i ? "," : "", t.remote[i]);
 	if (strcmp(got_users, users) != 0 || strcmp(got_remote, remote) != 0)
-		fail_msg("resolve %s: users [%s] remote [%s], expected [%s] [%s]", address,
-			 got_users, got_remote, users, remote);
+		fail_msg("resolve %s: users [%s] remote [%s], expected [%s] [%s]", address, got_users,
+			 got_remote, users, remote);
 	userdb_targets_free(&t);
 }
 
@@ -116,28 +115,30 @@ static void test_normalize(void **state)
 	static const struct {
 		const char *in, *out;
 	} addresses[] = {
-		{ "Alice@Example.ORG", "alice@example.org" },
-		{ "alice@example.org.", "alice@example.org" },
-		{ "first.last+tag@example.org", "first.last+tag@example.org" },
-		{ "a@b@example.org", NULL }, /* the last @ splits; "a@b" is invalid */
-		{ "user@b\xc3\xbc" "cher.example", "user@xn--bcher-kva.example" },
-		{ "user@XN--BCHER-KVA.example", "user@xn--bcher-kva.example" },
-		{ "no-at-sign", NULL },
-		{ "@example.org", NULL },
-		{ "user@", NULL },
-		{ "us er@example.org", NULL },
-		{ "user@exa_mple.org", NULL },
-		{ "user@-example.org", NULL },
-		{ "user@example..org", NULL },
-		{ ".user@example.org", NULL },
-		{ "us..er@example.org", NULL },
-		{ "a/b@example.org", NULL },
-		{ "../x@example.org", NULL },
-		{ "x/..@example.org", NULL },
-		{ "user@[192.0.2.1]", NULL },
-		{ "0123456789012345678901234567890123456789012345678901234567890123@x.org",
-		  "0123456789012345678901234567890123456789012345678901234567890123@x.org" },
-		{ "01234567890123456789012345678901234567890123456789012345678901234@x.org", NULL },
+	    {"Alice@Example.ORG", "alice@example.org"},
+	    {"alice@example.org.", "alice@example.org"},
+	    {"first.last+tag@example.org", "first.last+tag@example.org"},
+	    {"a@b@example.org", NULL}, /* the last @ splits; "a@b" is invalid */
+	    {"user@b\xc3\xbc"
+	     "cher.example",
+	     "user@xn--bcher-kva.example"},
+	    {"user@XN--BCHER-KVA.example", "user@xn--bcher-kva.example"},
+	    {"no-at-sign", NULL},
+	    {"@example.org", NULL},
+	    {"user@", NULL},
+	    {"us er@example.org", NULL},
+	    {"user@exa_mple.org", NULL},
+	    {"user@-example.org", NULL},
+	    {"user@example..org", NULL},
+	    {".user@example.org", NULL},
+	    {"us..er@example.org", NULL},
+	    {"a/b@example.org", NULL},
+	    {"../x@example.org", NULL},
+	    {"x/..@example.org", NULL},
+	    {"user@[192.0.2.1]", NULL},
+	    {"0123456789012345678901234567890123456789012345678901234567890123@x.org",
+	     "0123456789012345678901234567890123456789012345678901234567890123@x.org"},
+	    {"01234567890123456789012345678901234567890123456789012345678901234@x.org", NULL},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(addresses); i++) {
 		const char *error = NULL;
@@ -147,8 +148,8 @@ static void test_normalize(void **state)
 				fail_msg("'%s' normalised to '%s'", addresses[i].in, out);
 			assert_non_null(error);
 		} else if (out == NULL || strcmp(out, addresses[i].out) != 0) {
-			fail_msg("'%s' -> '%s', expected '%s'", addresses[i].in,
-				 out ? out : error, addresses[i].out);
+			fail_msg("'%s' -> '%s', expected '%s'", addresses[i].in, out ? out : error,
+				 addresses[i].out);
 		}
 		free(out);
 	}
@@ -197,11 +198,17 @@ static int count_domain(void *ctx, const char *domain, unsigned users, int64_t c
 static void test_domain_list_and_idn(void **state)
 {
 	struct userdb *db = ((struct fixture *)*state)->db;
-	OK(userdb_domain_add(db, "b\xc3\xbc" "cher.example", &error_));
+	OK(userdb_domain_add(db,
+			     "b\xc3\xbc"
+			     "cher.example",
+			     &error_));
 	OK(userdb_domain_add(db, "aaa.example", &error_));
 	assert_int_equal(userdb_domain_exists(db, "xn--bcher-kva.example"), 1);
-	assert_int_equal(userdb_domain_exists(db, "B\xc3\x9c" "CHER.example"), 1);
-	add_user(db, "J\xc3\xbcrgen@b\xc3\xbc" "cher.example");
+	assert_int_equal(userdb_domain_exists(db, "B\xc3\x9c"
+						  "CHER.example"),
+			 1);
+	add_user(db, "J\xc3\xbcrgen@b\xc3\xbc"
+		     "cher.example");
 	struct userdb_user u;
 	assert_int_equal(userdb_user_lookup(db, "j\xc3\xbcrgen@xn--bcher-kva.example", &u), 1);
 	assert_string_equal(u.domain, "xn--bcher-kva.example");
@@ -312,17 +319,14 @@ static void test_aliases(void **state)
 	OK(userdb_alias_add(db, "team@example.org", "Bob@Example.org", &error_));
 	OK(userdb_alias_add(db, "team@example.org", "Carol@example.net", &error_));
 	OK(userdb_alias_add(db, "team@example.org", "Friend@Remote.Example", &error_));
-	FAILS(userdb_alias_add(db, "team@example.org", "alice@EXAMPLE.org", &error_),
-	      "already exists");
-	check_resolve(db, "TEAM@example.org", "", 1,
-		      "alice@example.org,bob@example.org,carol@example.net",
+	FAILS(userdb_alias_add(db, "team@example.org", "alice@EXAMPLE.org", &error_), "already exists");
+	check_resolve(db, "TEAM@example.org", "", 1, "alice@example.org,bob@example.org,carol@example.net",
 		      "Friend@remote.example");
 
 	/* Nested aliases, deduplicated. */
 	OK(userdb_alias_add(db, "all@example.org", "team@example.org", &error_));
 	OK(userdb_alias_add(db, "all@example.org", "alice@example.org", &error_));
-	check_resolve(db, "all@example.org", "", 1,
-		      "alice@example.org,bob@example.org,carol@example.net",
+	check_resolve(db, "all@example.org", "", 1, "alice@example.org,bob@example.org,carol@example.net",
 		      "Friend@remote.example");
 
 	/* An alias on a user's own address replaces delivery, unless it lists
@@ -338,8 +342,7 @@ static void test_aliases(void **state)
 	/* Deleting one target (remote local parts match case-insensitively),
 	   then the whole alias. */
 	OK(userdb_alias_del(db, "team@example.org", "friend@remote.example", &error_));
-	FAILS(userdb_alias_del(db, "team@example.org", "Friend@remote.example", &error_),
-	      "does not exist");
+	FAILS(userdb_alias_del(db, "team@example.org", "Friend@remote.example", &error_), "does not exist");
 	OK(userdb_alias_del(db, "team@example.org", NULL, &error_));
 	FAILS(userdb_alias_del(db, "team@example.org", NULL, &error_), "does not exist");
 	check_resolve(db, "team@example.org", "", 0, "", "");
@@ -409,10 +412,8 @@ static void test_postmaster(void **state)
 	check_resolve(db, "postmaster", "", 1, "first@example.org", "");
 	check_resolve(db, "POSTMASTER", "", 1, "first@example.org", "");
 	/* The configured address wins, and may be remote. */
-	check_resolve(db, "postmaster@example.org", "second@example.org", 1,
-		      "second@example.org", "");
-	check_resolve(db, "postmaster@empty.example", "admin@remote.example", 1, "",
-		      "admin@remote.example");
+	check_resolve(db, "postmaster@example.org", "second@example.org", 1, "second@example.org", "");
+	check_resolve(db, "postmaster@empty.example", "admin@remote.example", 1, "", "admin@remote.example");
 	check_resolve(db, "postmaster", "second@example.org", 1, "second@example.org", "");
 	/* A domain without users and no configured postmaster. */
 	check_resolve(db, "postmaster@empty.example", "", 0, "", "");
@@ -517,7 +518,8 @@ static void test_reopen_and_schema(void **state)
 	assert_non_null(db2);
 	userdb_close(&db2);
 	char *cmd = xasprintf("sqlite3 '%s' 'INSERT INTO schema_version VALUES (99, 0)' "
-			      "2>/dev/null", missing);
+			      "2>/dev/null",
+			      missing);
 	if (system(cmd) == 0) {
 		assert_null(userdb_open(missing, true, &error));
 		assert_non_null(strstr(error, "newer"));
@@ -577,7 +579,7 @@ static void test_shared_handle_threads(void **state)
 	pthread_t threads[N];
 	struct thread_ctx ctx[N];
 	for (int i = 0; i < N; i++) {
-		ctx[i] = (struct thread_ctx){ db, 0 };
+		ctx[i] = (struct thread_ctx){db, 0};
 		assert_int_equal(pthread_create(&threads[i], NULL, lookup_thread, &ctx[i]), 0);
 	}
 	for (int i = 0; i < N; i++) {
@@ -598,9 +600,17 @@ static void test_maildir_create(void **state)
 	OK(maildir_create(maildir, &error_));
 	OK(maildir_create(maildir, &error_)); /* idempotent */
 	static const char *const expect[] = {
-		"cur", "new", "tmp", ".Sent/cur", ".Sent/new", ".Sent/tmp",
-		".Sent/maildirfolder", ".Drafts/tmp", ".Trash/new", ".Junk/cur",
-		".Archive/maildirfolder",
+	    "cur",
+	    "new",
+	    "tmp",
+	    ".Sent/cur",
+	    ".Sent/new",
+	    ".Sent/tmp",
+	    ".Sent/maildirfolder",
+	    ".Drafts/tmp",
+	    ".Trash/new",
+	    ".Junk/cur",
+	    ".Archive/maildirfolder",
 	};
 	for (size_t i = 0; i < N_ELEMENTS(expect); i++) {
 		char *p = xasprintf("%s/%s", maildir, expect[i]);
@@ -644,21 +654,21 @@ static int global_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_normalize),
-		T(test_domains),
-		T(test_domain_list_and_idn),
-		T(test_users),
-		T(test_user_list),
-		T(test_aliases),
-		T(test_alias_list),
-		T(test_catchall),
-		T(test_postmaster),
-		T(test_alias_loops),
-		T(test_sender_allowed),
-		T(test_reopen_and_schema),
-		T(test_two_handles),
-		T(test_shared_handle_threads),
-		T(test_maildir_create),
+	    cmocka_unit_test(test_normalize),
+	    T(test_domains),
+	    T(test_domain_list_and_idn),
+	    T(test_users),
+	    T(test_user_list),
+	    T(test_aliases),
+	    T(test_alias_list),
+	    T(test_catchall),
+	    T(test_postmaster),
+	    T(test_alias_loops),
+	    T(test_sender_allowed),
+	    T(test_reopen_and_schema),
+	    T(test_two_handles),
+	    T(test_shared_handle_threads),
+	    T(test_maildir_create),
 	};
 	return cmocka_run_group_tests(tests, global_setup, global_teardown);
 }
