@@ -47,6 +47,17 @@ def tls_context():
     return ctx
 
 
+def free_port():
+    """A loopback port nobody listens on now (bound, then closed): another
+    process may take it later, so a server told to listen there must be
+    ready to choose again."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def wait_for(predicate, timeout=10.0, interval=0.02):
     """Polls predicate() until it is true or timeout seconds pass."""
     deadline = time.time() + timeout

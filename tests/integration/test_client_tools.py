@@ -16,18 +16,10 @@ import tempfile
 import threading
 import unittest
 
-from harness import Server, BIN
+from harness import Server, BIN, free_port
 
 SUBJECT = "Grüße aus Köln — 東京 ✓"
 
-
-def free_port():
-    """A loopback port nobody listens on (bound, then closed)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def maildir_files(d):

@@ -13,16 +13,8 @@ import threading
 import time
 import unittest
 
-from harness import Server, tls_context, wait_for
+from harness import Server, tls_context, wait_for, free_port
 from dnsserver import DnsServer
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def ipv6_port_free(port):
@@ -115,9 +107,6 @@ class RelayBase(unittest.TestCase):
         cls.dns = DnsServer()
         # b.test: one MX (B).  multi.test: first MX on [::1] (refuses),
         # second MX B.  nomail.test: null MX.  noname.test: no MX, A only.
-        cls.b_port = free_port()
-        while not ipv6_port_free(cls.b_port):
-            cls.b_port = free_port()
         cls.dns.add_mx("b.test", 10, "mx.b.test")
         cls.dns.add_a("mx.b.test", "127.0.0.1")
         cls.dns.add_mx("multi.test", 10, "mx1.multi.test")
@@ -130,9 +119,21 @@ class RelayBase(unittest.TestCase):
         cls.grey = GreylistServer()
         threading.Thread(target=cls.grey.serve_forever, daemon=True).start()
 
-        cls.b = Server(hostname="mx.b.test",
-                       extra_config="[smtp]\nlisten = 127.0.0.1:%d\n" % cls.b_port)
-        cls.b.start()
+        # B listens on a port chosen here (A's MX port): another process may
+        # take it between the choice and the bind, so choose again then.
+        for attempt in range(5):
+            cls.b_port = free_port()
+            while not ipv6_port_free(cls.b_port):
+                cls.b_port = free_port()
+            cls.b = Server(hostname="mx.b.test",
+                           extra_config="[smtp]\nlisten = 127.0.0.1:%d\n" % cls.b_port)
+            try:
+                cls.b.start()
+                break
+            except RuntimeError as e:
+                cls.b.cleanup()
+                if "Address already in use" not in str(e) or attempt == 4:
+                    raise
         for d in ("b.test", "multi.test", "noname.test"):
             cls.b.add_domain(d)
         cls.b.add_user("bob@b.test", "bobpw")

@@ -18,7 +18,7 @@ import subprocess
 import time
 import unittest
 
-from harness import Server, wait_for
+from harness import Server, wait_for, free_port
 
 
 def service_user():
@@ -37,13 +37,6 @@ def as_service_user(*cmd):
     subprocess.run(list(cmd), user=SERVICE.pw_uid, group=SERVICE.pw_gid, extra_groups=[],
                    check=True, timeout=30)
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def owner(path):
