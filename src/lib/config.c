@@ -208,6 +208,13 @@ int config_parse_listen(const char *value, struct listen_addr *addr, char **erro
 		}
 		host = xstrndup(value, (size_t)(colon - value));
 	}
+	/* The host is written back in brackets when it has a ':', so it
+	   holds none of its own (and is not empty). */
+	if (*host == '\0' || strpbrk(host, "[]") != NULL) {
+		free(host);
+		*error_r = xstrdup("expected host:port or [address]:port");
+		return -1;
+	}
 	if (parse_port(colon + 1, &addr->port) < 0) {
 		free(host);
 		*error_r = xstrdup("port must be a number from 0 to 65535");

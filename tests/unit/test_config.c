@@ -349,6 +349,16 @@ static void test_listen_fields(void **state)
 	assert_int_equal(config_parse_listen("[::1]:x", &a, &error), -1);
 	assert_non_null(error);
 	free(error);
+	/* Hosts with brackets or none would not read back from what
+	   `postoffice check` writes (found by fuzz_config). */
+	static const char *const bad[] = { "x [::1]:143", "a]:b:1", "[[a]:1", "[]:25", "a[b:1" };
+	for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
+		error = NULL;
+		if (config_parse_listen(bad[i], &a, &error) == 0)
+			fail_msg("<%s> accepted as host <%s>", bad[i], a.host);
+		assert_string_equal(error, "expected host:port or [address]:port");
+		free(error);
+	}
 }
 
 static void test_value_parsers(void **state)
