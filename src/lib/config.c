@@ -455,6 +455,12 @@ static int config_ini_cb(void *user, const char *section, const char *key, const
 			  xasprintf("key and value longer than %d characters", CONFIG_LINE_MAX - 5));
 		return 0;
 	}
+	/* "key=;x" reads as ";x" but "key = ;x" as a comment. */
+	if (value[0] == ';') {
+		set_error(ctx, xasprintf("[%s] %s", section, key),
+			  xstrdup("a value may not start with ';' (\" ;\" starts a comment)"));
+		return 0;
+	}
 	if (!strcasecmp(section, "routes")) {
 		route_add(ctx->cfg, key, value, &error);
 		if (error != NULL)
