@@ -442,6 +442,17 @@ static char *config_reader(char *str, int num, void *stream)
 	return str;
 }
 
+/* True when value, written back as "key = value", would read back cut
+   at a ';' comment: "key=;x" reads as ";x", and inih keeps " ;" in
+   continuation lines. */
+static bool value_has_comment(const char *value)
+{
+	for (const char *p = value; *p != '\0'; p++)
+		if (*p == ';' && (p == value || isspace((unsigned char)p[-1])))
+			return true;
+	return false;
+}
+
 static int config_ini_cb(void *user, const char *section, const char *key, const char *value)
 {
 	struct load_ctx *ctx = user;
@@ -455,10 +466,9 @@ static int config_ini_cb(void *user, const char *section, const char *key, const
 			  xasprintf("key and value longer than %d characters", CONFIG_LINE_MAX - 5));
 		return 0;
 	}
-	/* "key=;x" reads as ";x" but "key = ;x" as a comment. */
-	if (value[0] == ';') {
+	if (value_has_comment(value)) {
 		set_error(ctx, xasprintf("[%s] %s", section, key),
-			  xstrdup("a value may not start with ';' (\" ;\" starts a comment)"));
+			  xstrdup("';' at the start of a value or after a space starts a comment"));
 		return 0;
 	}
 	if (!strcasecmp(section, "routes")) {
