@@ -357,6 +357,11 @@ static void option_format(const struct config *cfg, const struct option *o, char
 
 static void route_add(struct config *cfg, const char *domain, const char *value, char **error_r)
 {
+	/* (" = host:port" would read back as a continuation line) */
+	if (*domain == '\0') {
+		*error_r = xstrdup("route needs a domain");
+		return;
+	}
 	struct listen_addr addr;
 	if (config_parse_listen(value, &addr, error_r) < 0)
 		return;

@@ -148,6 +148,7 @@ static const struct {
 	  "err:test.conf:2: [relay] password: ';' at the start of a value or after a space starts a comment" },
 	{ "[routes]\na.test=;10.0.0.1:25\n",
 	  "err:test.conf:2: [routes] a.test: ';' at the start of a value or after a space starts a comment" },
+	{ "[routes]\na.test = 10.0.0.1:25\n= 10.0.0.2:25\n", "err:test.conf:3: [routes] : route needs a domain" },
 	{ "[relay]\npassword = a\n  b ;c\n",
 	  "err:test.conf:3: [relay] password: ';' at the start of a value or after a space starts a comment" },
 	/* int with bounds */
