@@ -63,6 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 16384)
 		return 0;
+	tmp_write(data, size); /* first: it names tmp_path */
 	char *text = xstrndup((const char *)data, size);
 	struct config cfg;
 	char *error = NULL;
@@ -74,7 +75,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *eff = rc == 0 ? effective(&cfg) : NULL;
 
 	/* The file reader. */
-	tmp_write(data, size);
 	struct config fcfg;
 	char *ferror = NULL;
 	int frc = config_load(&fcfg, tmp_path, &ferror);

@@ -260,6 +260,13 @@ int config_parse_listen(const char *value, struct listen_addr *addr, char **erro
 		}
 		host = xstrndup(value, (size_t)(colon - value));
 	}
+	/* The host is written back in brackets when it has a ':', so it
+	   holds none of its own (and is not empty). */
+	if (*host == '\0' || strpbrk(host, "[]") != NULL) {
+		free(host);
+		*error_r = xstrdup("expected host:port or [address]:port");
+		return -1;
+	}
 	if (parse_port(colon + 1, &addr->port) < 0) {
 		free(host);
 		*error_r = xstrdup("port must be a number from 0 to 65535");
@@ -504,6 +511,11 @@ static void option_format(const struct config *cfg, const struct option *o, char
 
 static void route_add(struct config *cfg, const char *domain, const char *value, char **error_r)
 {
+	/* (" = host:port" would read back as a continuation line) */
+	if (*domain == '\0') {
+		*error_r = xstrdup("route needs a domain");
+		return;
+	}
 	struct listen_addr addr;
 	if (config_parse_listen(value, &addr, error_r) < 0)
 		return;
@@ -589,6 +601,17 @@ static char *config_reader(char *str, int num, void *stream)
 	return str;
 }
 
+/* True when value, written back as "key = value", would read back cut
+   at a ';' comment: "key=;x" reads as ";x", and inih keeps " ;" in
+   continuation lines. */
+static bool value_has_comment(const char *value)
+{
+	for (const char *p = value; *p != '\0'; p++)
+		if (*p == ';' && (p == value || isspace((unsigned char)p[-1])))
+			return true;
+	return false;
+}
+
 static int config_ini_cb(void *user, const char *section, const char *key, const char *value)
 {
 	struct load_ctx *ctx = user;
@@ -600,6 +623,11 @@ static int config_ini_cb(void *user, const char *section, const char *key, const
 	if (strlen(key) + strlen(value) + 5 > CONFIG_LINE_MAX) {
 		set_error(ctx, xasprintf("[%s] %s", section, key),
 			  xasprintf("key and value longer than %d characters", CONFIG_LINE_MAX - 5));
+		return 0;
+	}
+	if (value_has_comment(value)) {
+		set_error(ctx, xasprintf("[%s] %s", section, key),
+			  xstrdup("';' at the start of a value or after a space starts a comment"));
 		return 0;
 	}
 	if (!strcasecmp(section, "routes")) {

@@ -147,6 +147,16 @@ static const struct {
     {"[SERVER]\nHOSTNAME = mx.example\n", "ok:[server] hostname = mx.example"},
     {"[server]\nhostname: mx.example\n", "ok:[server] hostname = mx.example"},
     {"[relay]\npassword = p=ss#word\n", "ok:[relay] password = p=ss#word"},
+    {"[relay]\npassword = p;ss\n", "ok:[relay] password = p;ss"},
+    /* would be written back as "password = ;ss", a comment; inih keeps
+       " ;" in continuation lines (found by fuzz_config) */
+    {"[relay]\npassword=;ss\n",
+     "err:test.conf:2: [relay] password: ';' at the start of a value or after a space starts a comment"},
+    {"[routes]\na.test=;10.0.0.1:25\n",
+     "err:test.conf:2: [routes] a.test: ';' at the start of a value or after a space starts a comment"},
+    {"[routes]\na.test = 10.0.0.1:25\n= 10.0.0.2:25\n", "err:test.conf:3: [routes] : route needs a domain"},
+    {"[relay]\npassword = a\n  b ;c\n",
+     "err:test.conf:3: [relay] password: ';' at the start of a value or after a space starts a comment"},
     /* int with bounds */
     {"[server]\nworkers = 4\n", "ok:[server] workers = 4"},
     {"[server]\nworkers = 0\n", "ok:[server] workers = 0"},
@@ -414,6 +424,16 @@ static void test_listen_fields(void **state)
 	assert_int_equal(config_parse_listen("[::1]:x", &a, &error), -1);
 	assert_non_null(error);
 	free(error);
+	/* Hosts with brackets or none would not read back from what
+	   `postoffice check` writes (found by fuzz_config). */
+	static const char *const bad[] = {"x [::1]:143", "a]:b:1", "[[a]:1", "[]:25", "a[b:1"};
+	for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
+		error = NULL;
+		if (config_parse_listen(bad[i], &a, &error) == 0)
+			fail_msg("<%s> accepted as host <%s>", bad[i], a.host);
+		assert_string_equal(error, "expected host:port or [address]:port");
+		free(error);
+	}
 }
 
 /* [queue] retry and [relay] relayhost arrive parsed, for the queue runner
