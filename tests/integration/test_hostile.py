@@ -128,6 +128,62 @@ if __name__ == "__main__":
     unittest.main()
 
 
+class TestUnreadRepliesMidCommand(unittest.TestCase):
+    """Flow control also holds while a FETCH streams and while a failed
+    login waits out its delay: the input is not read without bound."""
+
+    def flood_rss(self, srv, sock, command):
+        pid = srv.child_pids("worker")[0]
+        before = rss_kb(pid)
+        result = {}
+        t = threading.Thread(target=lambda: result.update(sent=flood(sock, command, 50 * MB)))
+        t.start()
+        peak = before
+        while t.is_alive():
+            peak = max(peak, rss_kb(pid))
+            time.sleep(0.05)
+        t.join()
+        return (max(peak, rss_kb(pid)) - before) / 1024.0, result.get("sent", 0)
+
+    def check(self, growth_mb, sent):
+        self.assertLess(sent, 20 * MB)
+        if not sanitized():
+            self.assertLess(growth_mb, 32, "worker RSS grew %.1f MB (%d bytes sent)" % (growth_mb, sent))
+
+    def test_while_fetch_streams(self):
+        with Server(workers=1) as srv:
+            srv.add_domain("example.org")
+            srv.add_user("alice@example.org", "secret")
+            body = (b"x" * 998 + b"\r\n") * 4000  # 4 MB
+            with srv.smtp() as s:
+                for _ in range(3):
+                    s.sendmail("bob@elsewhere.test", ["alice@example.org"], b"Subject: big\r\n\r\n" + body)
+            sock = srv.connect("imap")
+            conv = Conversation(sock)
+            conv.line()
+            conv.send("a LOGIN alice@example.org secret\r\n")
+            while not conv.line().startswith("a "):
+                pass
+            conv.send("b SELECT INBOX\r\n")
+            while not conv.line().startswith("b "):
+                pass
+            conv.send("c FETCH 1:* BODY.PEEK[]\r\n")
+            growth, sent = self.flood_rss(srv, sock, b"d NOOP\r\n")
+            sock.close()
+            self.check(growth, sent)
+
+    def test_during_auth_failure_delay(self):
+        with Server(workers=1, extra_config="[limits]\nauth_failure_delay = 10s\n") as srv:
+            sock = srv.connect("pop3")
+            conv = Conversation(sock)
+            conv.line()
+            conv.send("USER nobody@example.org\r\nPASS wrong\r\n")
+            conv.line()
+            growth, sent = self.flood_rss(srv, sock, b"CAPA\r\n")
+            sock.close()
+            self.check(growth, sent)
+
+
 class TestWatchdog(unittest.TestCase):
     def test_stopped_worker_is_replaced(self):
         """A worker whose loop is stuck (here: SIGSTOP) is killed and
