@@ -58,6 +58,20 @@ def free_port():
     return port
 
 
+class DeadPort:
+    """A loopback port where nothing listens, for as long as this object
+    lives: it is bound (so nobody else gets it) but not listening, so a
+    connection to it is refused."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+
+    def close(self):
+        self.sock.close()
+
+
 def wait_for(predicate, timeout=10.0, interval=0.02):
     """Polls predicate() until it is true or timeout seconds pass."""
     deadline = time.time() + timeout

@@ -16,7 +16,7 @@ import tempfile
 import threading
 import unittest
 
-from harness import Server, BIN, free_port
+from harness import BIN, DeadPort, Server
 
 SUBJECT = "Grüße aus Köln — 東京 ✓"
 
@@ -445,7 +445,9 @@ class ClientTools(unittest.TestCase):
             self.assertIn(b"postoffice fetch: login failed", r.stderr)
             self.assertIn(b"Authentication failed", r.stderr)
         # server down
-        port = free_port()
+        dead = DeadPort()
+        self.addCleanup(dead.close)
+        port = dead.port
         r = self.srv.cli("fetch", "--server", "127.0.0.1:%d" % port, "--user", "bob@example.org",
                          "--password-file", self.pw["bob"], "--maildir", md, check=False)
         self.assertNotEqual(r.returncode, 0)
@@ -471,7 +473,9 @@ class ClientTools(unittest.TestCase):
         self.assertEqual(maildir_files(md), [])
 
     def test_send_failures_are_clear(self):
-        port = free_port()
+        dead = DeadPort()
+        self.addCleanup(dead.close)
+        port = dead.port
         for args, expect in (
                 (["--server", "127.0.0.1:%d" % port, "--starttls"], b"Connection refused"),
                 (["--server", "127.0.0.1:%d" % self.srv.port("submission"), "--tls"], b"TLS"),

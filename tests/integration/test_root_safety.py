@@ -18,7 +18,7 @@ import subprocess
 import time
 import unittest
 
-from harness import Server, wait_for, free_port
+from harness import DeadPort, Server, wait_for
 
 
 def service_user():
@@ -169,8 +169,9 @@ class QueueFlushTest(unittest.TestCase):
     runner.pid, which the service user can write."""
 
     def test_flush_signals_nobody_and_still_retries(self):
-        dead = free_port()   # nothing listens: every attempt is deferred
-        srv = Server(extra_config="[queue]\nretry = 1h\n[routes]\nremote.test = 127.0.0.1:%d\n" % dead)
+        dead = DeadPort()   # nothing listens: every attempt is deferred
+        self.addCleanup(dead.close)
+        srv = Server(extra_config="[queue]\nretry = 1h\n[routes]\nremote.test = 127.0.0.1:%d\n" % dead.port)
         self.addCleanup(srv.cleanup)
         srv.start()
         srv.add_domain("example.org")
