@@ -76,36 +76,6 @@ int imap_cmd_noop(struct imap_cmd_ctx *c, const char **error_r)
 	return 0;
 }
 
-static void deselect(struct imap_session *s)
-{
-	imap_view_free(&s->view);
-	free(s->saved);
-	s->saved = NULL;
-	s->saved_count = 0;
-	s->state = IMAP_STATE_AUTH;
-}
-
-void imap_close_done(struct imap_session *s)
-{
-	deselect(s);
-	imap_tagged(s, "OK", "%s completed", s->cmd_name);
-}
-
-int imap_cmd_close(struct imap_cmd_ctx *c, const char **error_r)
-{
-	struct imap_session *s = c->s;
-	if (c->count > 0) {
-		*error_r = "No arguments expected";
-		return -1;
-	}
-	/* CLOSE expunges silently (RFC 3501 6.4.2); UNSELECT does not. */
-	if (strcmp(s->cmd_name, "CLOSE") == 0 && !s->view->readonly &&
-	    imap_expunge_start(s, NULL, false, true) == 0)
-		return 0;
-	imap_close_done(s);
-	return 0;
-}
-
 /* ---- SELECT / EXAMINE ---- */
 
 static void send_flags(struct imap_session *s, struct imap_mbox *m)
@@ -322,7 +292,7 @@ int imap_cmd_select(struct imap_cmd_ctx *c, const char **error_r)
 		}
 	}
 	if (s->view != NULL) {
-		deselect(s);
+		imap_deselect(s);
 		/* RFC 7162 3.2.11 / RFC 9051 7.1: the old mailbox is closed */
 		if (s->enabled & (IMAP_ENABLED_QRESYNC | IMAP_ENABLED_IMAP4REV2))
 			imap_untagged(s, "OK [CLOSED] Previous mailbox closed");
@@ -430,7 +400,7 @@ int imap_cmd_delete(struct imap_cmd_ctx *c, const char **error_r)
 		return 0;
 	}
 	if (c->s->view != NULL && strcmp(c->s->view->mbox->name, name) == 0)
-		deselect(c->s);
+		imap_deselect(c->s);
 	char *error = NULL;
 	int r = store_folder_delete(c->s->user->store, name, &error);
 	imap_job_forget_mailboxes(c->s->user);

@@ -214,10 +214,7 @@ int imap_cmd_rename(struct imap_cmd_ctx *c, const char **error_r);
 int imap_cmd_subscribe(struct imap_cmd_ctx *c, const char **error_r);
 int imap_cmd_list(struct imap_cmd_ctx *c, const char **error_r);
 int imap_cmd_status(struct imap_cmd_ctx *c, const char **error_r);
-int imap_cmd_close(struct imap_cmd_ctx *c, const char **error_r);
 int imap_cmd_noop(struct imap_cmd_ctx *c, const char **error_r);
-/* Ends CLOSE once its expunge is done: deselects and answers. */
-void imap_close_done(struct imap_session *s);
 /* SPECIAL-USE attribute of a mailbox name, or NULL. */
 const char *imap_special_use(const char *name);
 
@@ -245,6 +242,8 @@ const struct imap_msg *imap_mbox_find(const struct imap_mbox *mbox, uint32_t uid
 struct imap_msg *imap_mbox_find_mutable(struct imap_mbox *mbox, uint32_t uid);
 struct imap_view *imap_view_new(struct imap_mbox *mbox, bool readonly);
 void imap_view_free(struct imap_view **view);
+/* Leaves the selected state: frees the view and the saved search result. */
+void imap_deselect(struct imap_session *s);
 /* Sends what changed since the client last heard (EXISTS, RECENT, FETCH
    FLAGS, and EXPUNGE/VANISHED when allowed). */
 void imap_view_update(struct imap_session *s, bool allow_expunge);
@@ -282,12 +281,9 @@ int imap_search_run(struct imap_session *s, const struct imap_search_key *key, u
 int imap_cmd_store(struct imap_cmd_ctx *c, const char **error_r);
 int imap_cmd_copy(struct imap_cmd_ctx *c, const char **error_r);
 int imap_cmd_expunge(struct imap_cmd_ctx *c, const char **error_r);
+/* CLOSE (expunges silently, RFC 3501 6.4.2) and UNSELECT. */
+int imap_cmd_close(struct imap_cmd_ctx *c, const char **error_r);
 int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r);
-/* Expunges the \Deleted messages (of uidset, when given) on a job thread;
-   EXPUNGE or (with close) CLOSE answers when it is done.  Returns 1 when
-   there is nothing to expunge (the caller answers), else 0 (a job runs, or
-   an error was answered). */
-int imap_expunge_start(struct imap_session *s, const struct imap_seqset *uidset, bool uid_cmd, bool close);
 
 /* imap_job.c: store work on a job thread (lib/jobs.h), for commands that
    rename or write files or write the index in bulk.  The job works on a

@@ -410,6 +410,12 @@ static void expunge_work(struct imap_job *job)
 		store_msg_expunge(m, ej->uids, ej->count, &job->error);
 }
 
+static void close_done(struct imap_session *s)
+{
+	imap_deselect(s);
+	imap_tagged(s, "OK", "%s completed", s->cmd_name);
+}
+
 static void expunge_done(struct imap_job *job)
 {
 	struct expunge_job *ej = (struct expunge_job *)job;
@@ -420,7 +426,7 @@ static void expunge_done(struct imap_job *job)
 		imap_internal_error(s, ej->close ? "close" : "expunge", job->error);
 		job->error = NULL;
 	} else if (ej->close) {
-		imap_close_done(s);
+		close_done(s);
 	} else {
 		imap_tagged(s, "OK", "%sEXPUNGE completed", ej->uid ? "UID " : "");
 	}
@@ -430,7 +436,11 @@ static void expunge_done(struct imap_job *job)
 	free(ej);
 }
 
-int imap_expunge_start(struct imap_session *s, const struct imap_seqset *uidset, bool uid_cmd, bool close)
+/* Expunges the \Deleted messages (of uidset, when given) on a job thread;
+   EXPUNGE or (with close) CLOSE answers when it is done.  Returns 1 when
+   there is nothing to expunge (the caller answers), else 0 (a job runs, or
+   an error was answered). */
+static int expunge_start(struct imap_session *s, const struct imap_seqset *uidset, bool uid_cmd, bool close)
 {
 	struct imap_view *v = s->view;
 	struct imap_mbox *m = v->mbox;
@@ -475,8 +485,23 @@ int imap_cmd_expunge(struct imap_cmd_ctx *c, const char **error_r)
 		return -1;
 	if (readonly_refused(s))
 		return 0;
-	if (imap_expunge_start(s, set, c->uid, false) > 0)
+	if (expunge_start(s, set, c->uid, false) > 0)
 		imap_tagged(s, "OK", "%sEXPUNGE completed", c->uid ? "UID " : "");
+	return 0;
+}
+
+int imap_cmd_close(struct imap_cmd_ctx *c, const char **error_r)
+{
+	struct imap_session *s = c->s;
+	if (c->count > 0) {
+		*error_r = "No arguments expected";
+		return -1;
+	}
+	/* CLOSE expunges silently (RFC 3501 6.4.2); UNSELECT does not. */
+	if (strcmp(s->cmd_name, "CLOSE") == 0 && !s->view->readonly &&
+	    expunge_start(s, NULL, false, true) == 0)
+		return 0;
+	close_done(s);
 	return 0;
 }
 

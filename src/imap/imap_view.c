@@ -727,3 +727,12 @@ void imap_send_vanished_earlier(struct imap_session *s, const uint32_t *uids, si
 	imap_write_buf(s, &out);
 	buf_free(&out);
 }
+
+void imap_deselect(struct imap_session *s)
+{
+	imap_view_free(&s->view);
+	free(s->saved);
+	s->saved = NULL;
+	s->saved_count = 0;
+	s->state = IMAP_STATE_AUTH;
+}
