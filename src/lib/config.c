@@ -302,7 +302,11 @@ int config_parse_host_port(const char *value, struct host_port *hp, char **error
 		host_len = colon != NULL ? (size_t)(colon - value) : strlen(value);
 		port = colon != NULL ? colon + 1 : NULL;
 	}
-	if (host_len == 0 || strcspn(host, " \t[]") < host_len) {
+	/* A host name or an address literal: letters, digits, '.', '-', '_'
+	   and (in brackets, an IPv6 address) ':'.  Anything else would not
+	   resolve, and ';' or '#' would not read back from the file. */
+	size_t valid = strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:");
+	if (host_len == 0 || valid < host_len || (*value != '[' && memchr(host, ':', host_len) != NULL)) {
 		*error_r = xstrdup("expected host, host:port, [host] or [host]:port");
 		return -1;
 	}

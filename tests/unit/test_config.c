@@ -328,6 +328,13 @@ static const struct {
      "err:test.conf:2: [relay] relayhost: expected host, host:port, [host] or [host]:port"},
     {"[relay]\nrelayhost = []:25\n",
      "err:test.conf:2: [relay] relayhost: expected host, host:port, [host] or [host]:port"},
+    /* found by fuzz_config: ';' was kept in the host and written back
+       unbracketed, where it starts a comment */
+    {"[relay]\nrelayhost = [;x]\n",
+     "err:test.conf:2: [relay] relayhost: expected host, host:port, [host] or [host]:port"},
+    {"[relay]\nrelayhost = relay#example\n",
+     "err:test.conf:2: [relay] relayhost: expected host, host:port, [host] or [host]:port"},
+    {"[relay]\nrelayhost = [relay.example:25]\n", "ok:[relay] relayhost = [relay.example:25]:25"},
     {"[relay]\nrelayhost = relay example\n",
      "err:test.conf:2: [relay] relayhost: expected host, host:port, [host] or [host]:port"},
     {"[relay]\nrelayhost = ::1\n",
