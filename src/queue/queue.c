@@ -435,14 +435,6 @@ int queue_enqueue(const char *data_dir, const char *id, int src_dirfd, const cha
 	return queue_backend->enqueue(data_dir, id, src_dirfd, src, data_offset, env, error_r);
 }
 
-int queue_enqueue_data(const char *data_dir, const char *id, const void *data, size_t len, off_t offset,
-		       const struct queue_envelope *env, char **error_r)
-{
-	if (check_enqueue(id, env, error_r) < 0)
-		return -1;
-	return queue_backend->enqueue_data(data_dir, id, data, len, offset, env, error_r);
-}
-
 int queue_walk(const char *data_dir, int (*cb)(void *ctx, const struct queue_entry *e), void *ctx,
 	       char **error_r)
 {

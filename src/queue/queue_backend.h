@@ -20,8 +20,6 @@ struct queue_backend {
 	/* ---- enqueue ---- */
 	int (*enqueue)(const char *data_dir, const char *id, int src_dirfd, const char *src,
 		       off_t data_offset, const struct queue_envelope *env, char **error_r);
-	int (*enqueue_data)(const char *data_dir, const char *id, const void *data, size_t len, off_t offset,
-			    const struct queue_envelope *env, char **error_r);
 
 	/* ---- list ---- */
 	int (*walk)(const char *data_dir, int (*cb)(void *ctx, const struct queue_entry *e), void *ctx,

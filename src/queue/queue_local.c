@@ -209,26 +209,6 @@ static int local_enqueue(const char *data_dir, const char *id, int src_dirfd, co
 	return rc;
 }
 
-static int local_enqueue_data(const char *data_dir, const char *id, const void *data, size_t len,
-			      off_t offset, const struct queue_envelope *env, char **error_r)
-{
-	char *qdir;
-	int qfd = queue_prepare(data_dir, &qdir, error_r);
-	if (qfd < 0)
-		return -1;
-	char *msg = entry_name(id, "msg");
-	int rc = write_durable(qfd, qdir, msg, data, len, error_r);
-	if (rc == 0) {
-		rc = queue_write_env(qfd, qdir, id, (uint64_t)offset, env, error_r);
-		if (rc < 0)
-			unlinkat(qfd, msg, 0);
-	}
-	free(msg);
-	free(qdir);
-	close(qfd);
-	return rc;
-}
-
 /* ---- walking and control ---- */
 
 /* The id of an envelope file name "ID.env", or NULL. */
@@ -569,7 +549,6 @@ static int local_msg_open(const char *qdir, const char *id, int *fd_r, char **er
 const struct queue_backend queue_backend_local = {
     .name = "local",
     .enqueue = local_enqueue,
-    .enqueue_data = local_enqueue_data,
     .walk = local_walk,
     .entry_load = local_entry_load,
     .entry_save = local_entry_save,

@@ -113,13 +113,6 @@ int queue_entry_release(const char *qdir, const char *id, const char *holder, ch
    message, -1 with *error_r. */
 int queue_msg_open(const char *qdir, const char *id, int *fd_r, char **error_r);
 
-/* Writes a new message: data (len bytes, whose content starts offset bytes
-   in) becomes ID.msg (tmp + fsync + rename), then the envelope ID.env is
-   written durably.  Used for bounces and by `sendmail` when the server is
-   down. */
-int queue_enqueue_data(const char *data_dir, const char *id, const void *data, size_t len, off_t offset,
-		       const struct queue_envelope *env, char **error_r);
-
 /* Files the spool writes from now on get this owner before they are
    renamed into place, and so does the spool directory when it is made (a
    command run as root writes for the server user, so the runner can read

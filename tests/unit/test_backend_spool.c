@@ -100,12 +100,25 @@ static const struct queue_envelope envelope = {
     .nrcpts = 2,
 };
 
+/* queue_enqueue() of len bytes written to a file first, as the delivery
+   module hands the queue its fsynced spool file. */
+static int enqueue_bytes(struct fixture *f, const char *id, const char *data, size_t len, off_t offset,
+			 const struct queue_envelope *env, char **error_r)
+{
+	char *src = xasprintf("%s/incoming", f->dir);
+	if (fs_write_file_durable(src, data, len, 0600, error_r) < 0)
+		fail_msg("write %s: %s", src, *error_r);
+	int rc = queue_enqueue(f->data_dir, id, AT_FDCWD, src, offset, env, error_r);
+	unlink(src);
+	free(src);
+	return rc;
+}
+
 static void enqueue(struct fixture *f, const char *id)
 {
 	char *error = NULL;
-	if (queue_enqueue_data(f->data_dir, id, message, strlen(message), (off_t)MESSAGE_OFFSET, &envelope,
-			       &error) < 0)
-		fail_msg("queue_enqueue_data(%s): %s", id, error);
+	if (enqueue_bytes(f, id, message, strlen(message), (off_t)MESSAGE_OFFSET, &envelope, &error) < 0)
+		fail_msg("queue_enqueue(%s): %s", id, error);
 }
 
 static void load(struct fixture *f, const char *id, struct queue_entry *e)
@@ -227,15 +240,13 @@ static void test_enqueue_refused(void **state)
 {
 	struct fixture *f = *state;
 	char *error = NULL;
-	assert_int_equal(
-	    queue_enqueue_data(f->data_dir, "bad/id", message, strlen(message), 0, &envelope, &error), -1);
+	assert_int_equal(enqueue_bytes(f, "bad/id", message, strlen(message), 0, &envelope, &error), -1);
 	assert_non_null(strstr(error, "invalid queue id"));
 	free(error);
 	error = NULL;
 	struct queue_envelope none = envelope;
 	none.nrcpts = 0;
-	assert_int_equal(queue_enqueue_data(f->data_dir, "Q1", message, strlen(message), 0, &none, &error),
-			 -1);
+	assert_int_equal(enqueue_bytes(f, "Q1", message, strlen(message), 0, &none, &error), -1);
 	assert_non_null(strstr(error, "no recipients"));
 	free(error);
 	error = NULL;
@@ -339,7 +350,7 @@ static void test_bounce_and_complete(void **state)
 	struct queue_rcpt to = {"a@a.test", NULL, SMTP_NOTIFY_NEVER};
 	struct queue_envelope dsn_env = {.sender = "", .rcpts = &to, .nrcpts = 1};
 	char *error = NULL;
-	assert_int_equal(queue_enqueue_data(f->data_dir, "D1", dsn, strlen(dsn), 0, &dsn_env, &error), 0);
+	assert_int_equal(enqueue_bytes(f, "D1", dsn, strlen(dsn), 0, &dsn_env, &error), 0);
 	queue_entry_remove(f->qdir, "Q1");
 	assert_int_equal(queue_entry_load(f->qdir, "Q1", &e, &error), 1);
 	int fd;
