@@ -159,8 +159,8 @@ static void client_tls_start(struct pop3_client *c)
 		free(error);
 		return;
 	}
-	/* SNI always; the name is checked only when verifying (a loopback
-	   server or --insecure). */
+	/* SNI always; the certificate is checked against the name only when
+	   verifying (fetch does not for a loopback server or --insecure). */
 	if (io_start_tls_client(c->io, c->tls_ctx, c->set.host, c->set.verify ? c->set.host : NULL) < 0) {
 		client_fail_later(c, xasprintf("TLS handshake with %s:%d failed: cannot start TLS",
 					       c->set.host, c->set.port));
@@ -173,11 +173,6 @@ void pop3_client_start_tls(struct pop3_client *c, void (*done)(struct pop3_clien
 {
 	c->tls_done = done;
 	client_tls_start(c);
-}
-
-bool pop3_client_is_tls(const struct pop3_client *c)
-{
-	return c->io != NULL && io_is_tls(c->io);
 }
 
 static void client_tls_failed(struct pop3_client *c, enum io_event event)

@@ -56,17 +56,17 @@ typedef void pop3_client_fail_callback(struct pop3_client *c, const char *error,
 struct pop3_client *pop3_client_connect(struct event_base *base, const struct pop3_client_settings *settings,
 					pop3_client_reply_callback *greeting, pop3_client_fail_callback *fail,
 					void *ctx);
-/* Sends one command (CRLF is added; the formatted text is wiped from our
-   memory once queued, for PASS and AUTH) and calls cb with its reply.
-   multiline: a +OK reply is followed by a body (RETR, UIDL, CAPA).  Only
-   one command may wait for its reply at a time. */
+/* Sends one command (CRLF is added; our formatted copy, which may hold a
+   password, is wiped once the io has it) and calls cb with its reply.
+   multiline: a +OK reply is followed by a body (RETR, UIDL, CAPA).  One
+   command waits for its reply at a time (a second one is a bug: abort).
+   Does nothing once the session failed. */
 void pop3_client_command(struct pop3_client *c, bool multiline, pop3_client_reply_callback *cb,
 			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* After a +OK to STLS: discards anything the server sent in plain text
    after that reply (RFC 2595 section 4, as RFC 3207 4.2 for SMTP), starts
    the handshake and calls done once it completed. */
 void pop3_client_start_tls(struct pop3_client *c, void (*done)(struct pop3_client *c, void *ctx));
-bool pop3_client_is_tls(const struct pop3_client *c);
 /* Closes the connection at once and frees everything. */
 void pop3_client_free(struct pop3_client **c);
 #endif
