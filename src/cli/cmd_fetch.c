@@ -1,50 +1,44 @@
 /* `postoffice fetch`: a POP3 client (RFC 1939; CAPA RFC 2449, STLS RFC
-   2595, AUTH PLAIN RFC 5034) that downloads into a local Maildir or mbox.  Blocking sockets and OpenSSL: one
-   connection, one command at a time.  A message is deleted on the server only after it is on stable storage
-   here; with --keep, the UIDLs already fetched are kept in a state file so that a rerun fetches only new
-   mail. */
+   2595, AUTH PLAIN RFC 5034) that downloads into a local Maildir or mbox.
+   The connection is cli/pop3_client.h (the io object and the project's
+   resolver) on an event loop of its own; the steps of the session follow
+   one another through the reply callbacks, one command at a time.  A
+   message is deleted on the server only after it is on stable storage
+   here.  With --keep, the UIDLs already fetched are kept in a state file so
+   that a rerun fetches only new mail; a session that breaks after messages
+   were stored records theirs there too (the server keeps them until QUIT),
+   so that the rerun neither loses nor repeats one. */
 #include "cli/cli.h"
+#include "cli/pop3_client.h"
 #include "delivery/delivery.h"
+#include "auth/sasl.h"
 #include "lib/buf.h"
 #include "lib/fsutil.h"
-#include "lib/tls.h"
+#include "lib/strlist.h"
 #include "lib/xalloc.h"
-#include "mime/base64.h"
 #include "store/deliver.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/time.h>
 #include <time.h>
-#include <unistd.h>
-#include <openssl/err.h>
-#include <openssl/x509v3.h>
+#include <event2/event.h>
 
-#define FETCH_LINE_MAX 8192
 #define FETCH_TIMEOUT 120
 
 struct fetch_opts {
-	char *host, *port;
+	char *host, *port_arg;
+	int port;
 	const char *user, *password_file, *maildir, *mbox, *state;
 	bool tls, starttls, plain, insecure, keep;
-};
-
-struct pop3_conn {
-	int fd;
-	SSL_CTX *ctx;
-	SSL *ssl;
-	char in[16384];
-	size_t len, pos;
 };
 
 static void fetch_usage(FILE *out)
@@ -54,7 +48,8 @@ static void fetch_usage(FILE *out)
 		     "Downloads mail over POP3 into a local Maildir (new/) or mbox file.  Logs\n"
 		     "in with AUTH PLAIN when CAPA offers SASL PLAIN (RFC 5034), else USER/PASS.\n"
 		     "A message is deleted on the server only once it is on disk here.\n\n"
-		     "  --server HOST:PORT  the POP3 server (port 110, or 995 with --tls)\n"
+		     "  --server HOST:PORT  the POP3 server (port 110, or 995 with --tls); HOST is\n"
+		     "                      resolved through the [dns] resolver of the configuration\n"
 		     "  --starttls          upgrade with STLS (the default); --tls: implicit TLS (POP3S)\n"
 		     "  --plain             no TLS at all (only sensible on loopback)\n"
 		     "  --insecure          do not verify the server's certificate (never checked\n"
@@ -81,174 +76,16 @@ static int fail(const char *fmt, ...)
 	return -1;
 }
 
-/* ---- connection ---- */
-
-static int conn_open(struct pop3_conn *c, const char *host, const char *port)
-{
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
-	int rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0)
-		return fail("cannot resolve %s: %s", host, gai_strerror(rc));
-	c->fd = -1;
-	for (ai = res; ai != NULL && c->fd < 0; ai = ai->ai_next) {
-		c->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (c->fd >= 0 && connect(c->fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-			close(c->fd);
-			c->fd = -1;
-		}
-	}
-	freeaddrinfo(res);
-	if (c->fd < 0)
-		return fail("cannot connect to %s:%s: %s", host, port, strerror(errno));
-	struct timeval tv = {FETCH_TIMEOUT, 0};
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	return 0;
-}
-
 static bool is_loopback(const char *host)
 {
 	return !strcmp(host, "localhost") || !strncmp(host, "127.", 4) || !strcmp(host, "::1");
-}
-
-static int conn_tls(struct pop3_conn *c, const struct fetch_opts *o)
-{
-	bool verify = !o->insecure && !is_loopback(o->host);
-	char *error = NULL;
-	c->ctx = tls_client_ctx(verify, &error);
-	if (c->ctx == NULL) {
-		fail("TLS: %s", error);
-		free(error);
-		return -1;
-	}
-	c->ssl = SSL_new(c->ctx);
-	SSL_set_fd(c->ssl, c->fd);
-	SSL_set_tlsext_host_name(c->ssl, o->host);
-	if (verify) {
-		SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		SSL_set1_host(c->ssl, o->host);
-		SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
-	}
-	int r = SSL_connect(c->ssl);
-	if (r != 1) {
-		/* The OpenSSL error queue is empty when the peer just closed
-		   or spoke plain text: say so instead of "error:00000000". */
-		unsigned long e = ERR_get_error();
-		int saved = errno;
-		char tmp[256];
-		if (e != 0)
-			ERR_error_string_n(e, tmp, sizeof(tmp));
-		else if (SSL_get_error(c->ssl, r) == SSL_ERROR_SYSCALL && saved != 0)
-			snprintf(tmp, sizeof(tmp), "%s", strerror(saved));
-		else
-			snprintf(tmp, sizeof(tmp), "the server closed the connection (is it a TLS port?)");
-		return fail("TLS handshake with %s:%s failed: %s", o->host, o->port, tmp);
-	}
-	return 0;
-}
-
-static void conn_close(struct pop3_conn *c)
-{
-	if (c->ssl != NULL) {
-		SSL_shutdown(c->ssl);
-		SSL_free(c->ssl);
-	}
-	if (c->ctx != NULL)
-		SSL_CTX_free(c->ctx);
-	if (c->fd >= 0)
-		close(c->fd);
-}
-
-static ssize_t conn_read(struct pop3_conn *c, void *p, size_t n)
-{
-	if (c->ssl != NULL) {
-		int r = SSL_read(c->ssl, p, (int)n);
-		return r > 0 ? r : -1;
-	}
-	ssize_t r;
-	do
-		r = read(c->fd, p, n);
-	while (r < 0 && errno == EINTR);
-	return r > 0 ? r : -1;
-}
-
-static int conn_write(struct pop3_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int conn_write(struct pop3_conn *c, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *text = xvasprintf(fmt, ap);
-	va_end(ap);
-	size_t len = strlen(text);
-	int rc = c->ssl != NULL ? (SSL_write(c->ssl, text, (int)len) == (int)len ? 0 : -1)
-				: fs_write_all(c->fd, text, len);
-	explicit_bzero(text, len);
-	free(text);
-	return rc < 0 ? fail("connection lost while sending") : 0;
-}
-
-/* One line without CRLF into line (NUL-terminated). */
-static int conn_line(struct pop3_conn *c, struct buf *line)
-{
-	buf_reset(line);
-	for (;;) {
-		if (c->pos == c->len) {
-			ssize_t n = conn_read(c, c->in, sizeof(c->in));
-			if (n <= 0)
-				return fail("connection closed by the server");
-			c->len = (size_t)n;
-			c->pos = 0;
-		}
-		char *nl = memchr(c->in + c->pos, '\n', c->len - c->pos);
-		size_t take = nl ? (size_t)(nl - (c->in + c->pos)) + 1 : c->len - c->pos;
-		buf_append(line, c->in + c->pos, take);
-		c->pos += take;
-		if (nl != NULL)
-			break;
-		if (line->len > FETCH_LINE_MAX * 64)
-			return fail("line too long from the server");
-	}
-	while (line->len > 0 && (line->data[line->len - 1] == '\n' || line->data[line->len - 1] == '\r'))
-		line->len--;
-	line->data[line->len] = '\0';
-	return 0;
-}
-
-/* Reads a status line; 0 for +OK, -1 (after printing it) for -ERR. */
-static int conn_status(struct pop3_conn *c, const char *what)
-{
-	struct buf line = BUF_INIT;
-	int rc = conn_line(c, &line);
-	if (rc == 0 && strncmp(buf_cstr(&line), "+OK", 3) != 0)
-		rc = fail("%s: %s", what, buf_cstr(&line));
-	buf_free(&line);
-	return rc;
-}
-
-/* A multi-line body, un-byte-stuffed, lines ending in CRLF. */
-static int conn_multiline(struct pop3_conn *c, struct buf *out)
-{
-	struct buf line = BUF_INIT;
-	buf_reset(out);
-	int rc;
-	while ((rc = conn_line(c, &line)) == 0) {
-		const char *p = buf_cstr(&line);
-		if (!strcmp(p, "."))
-			break;
-		if (p[0] == '.')
-			p++;
-		buf_append(out, p, line.len - (size_t)(p - line.data));
-		buf_append(out, "\r\n", 2);
-	}
-	buf_free(&line);
-	return rc;
 }
 
 /* ---- local storage ---- */
 
 /* Into DIR/new through delivery/delivery.h: written in DIR/tmp,
    fdatasynced, linked into new/ and new/ fsynced. */
-static int deliver_maildir_file(const char *dir, const struct buf *msg)
+static int deliver_maildir_file(const char *dir, const char *data, size_t len)
 {
 	char *tmp = xasprintf("%s/tmp", dir);
 	struct delivery_settings set = {.tmp_dir = tmp, .mode = 0600};
@@ -256,7 +93,7 @@ static int deliver_maildir_file(const char *dir, const struct buf *msg)
 	struct delivery *d = delivery_begin(&set, &error);
 	int rc = -1;
 	if (d != NULL) {
-		delivery_append(d, msg->data, msg->len);
+		delivery_append(d, data, len);
 		delivery_add_maildir(d, dir);
 		rc = delivery_commit(d, &error);
 		delivery_free(&d);
@@ -269,10 +106,11 @@ static int deliver_maildir_file(const char *dir, const struct buf *msg)
 	return rc;
 }
 
-/* The envelope sender for the mbox "From " line: the Return-Path. */
-static char *mbox_sender(const struct buf *msg)
+/* The envelope sender for the mbox "From " line: the Return-Path.  data
+   is NUL-terminated. */
+static char *mbox_sender(const char *data)
 {
-	const char *p = msg->data;
+	const char *p = data;
 	if (strncasecmp(p, "Return-Path:", 12) == 0) {
 		const char *lt = strchr(p, '<'), *gt = lt ? strchr(lt, '>') : NULL;
 		const char *eol = strchr(p, '\n');
@@ -283,16 +121,16 @@ static char *mbox_sender(const struct buf *msg)
 }
 
 /* mboxrd: LF line ends, ">" before lines matching ^>*From . */
-static int deliver_mbox_file(const char *path, const struct buf *msg)
+static int deliver_mbox_file(const char *path, const char *data, size_t size)
 {
 	struct buf out = BUF_INIT;
-	char *sender = mbox_sender(msg);
+	char *sender = mbox_sender(data);
 	time_t now = time(NULL);
 	char date[64];
 	strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", gmtime(&now));
 	buf_printf(&out, "From %s %s\n", sender, date);
 	free(sender);
-	const char *p = msg->data, *end = msg->data + msg->len;
+	const char *p = data, *end = data + size;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *stop = nl ? nl : end;
@@ -321,29 +159,7 @@ static int deliver_mbox_file(const char *path, const struct buf *msg)
 
 /* ---- UIDL state ---- */
 
-struct uidl_state {
-	char **ids;
-	size_t count, cap;
-};
-
-static void state_add(struct uidl_state *st, const char *id)
-{
-	if (st->count == st->cap) {
-		st->cap = st->cap ? st->cap * 2 : 64;
-		st->ids = xreallocarray(st->ids, st->cap, sizeof(char *));
-	}
-	st->ids[st->count++] = xstrdup(id);
-}
-
-static bool state_has(const struct uidl_state *st, const char *id)
-{
-	for (size_t i = 0; i < st->count; i++)
-		if (!strcmp(st->ids[i], id))
-			return true;
-	return false;
-}
-
-static void state_load(struct uidl_state *st, const char *path)
+static void state_load(struct strlist *st, const char *path)
 {
 	char *data = NULL, *error = NULL;
 	if (fs_read_file(path, &data, NULL, &error) < 0) {
@@ -351,15 +167,15 @@ static void state_load(struct uidl_state *st, const char *path)
 		return;
 	}
 	for (char *save = NULL, *tok = strtok_r(data, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save))
-		state_add(st, tok);
+		strlist_add(st, tok);
 	free(data);
 }
 
-static int state_save(const struct uidl_state *st, const char *path)
+static int state_save(const struct strlist *st, const char *path)
 {
 	struct buf b = BUF_INIT;
 	for (size_t i = 0; i < st->count; i++)
-		buf_printf(&b, "%s\n", st->ids[i]);
+		buf_printf(&b, "%s\n", st->items[i]);
 	char *error = NULL;
 	int rc = fs_write_file_durable(path, b.data ? b.data : "", b.len, 0600, &error);
 	if (rc < 0) {
@@ -368,13 +184,6 @@ static int state_save(const struct uidl_state *st, const char *path)
 	}
 	buf_free(&b);
 	return rc;
-}
-
-static void state_free(struct uidl_state *st)
-{
-	for (size_t i = 0; i < st->count; i++)
-		free(st->ids[i]);
-	free(st->ids);
 }
 
 /* ---- the session ---- */
@@ -388,6 +197,43 @@ struct server_msg {
 struct pop3_caps {
 	bool stls, sasl_plain;
 };
+
+struct fetch {
+	const struct fetch_opts *o;
+	const char *password;
+	struct event_base *base;
+	struct pop3_client *client;
+	char *sasl; /* the AUTH PLAIN response, while it may be asked for */
+	struct server_msg *msgs;
+	size_t count, next; /* next: the message to look at */
+	struct strlist seen, still;
+	struct strlist stored; /* stored here and DELEted: gone from the server only after QUIT */
+	bool had_state, local_error, quit_ok, finished;
+	size_t fetched, deleted;
+	uint64_t bytes;
+	int rc;
+};
+
+static void fetch_finish(struct fetch *f, int rc)
+{
+	f->rc = rc;
+	f->finished = true;
+	event_base_loopbreak(f->base);
+}
+
+static void fetch_failed(struct pop3_client *c, const char *error, void *ctx)
+{
+	fail("%s", error);
+	fetch_finish(ctx, -1);
+}
+
+/* A -ERR (or any unexpected reply) ends the session without QUIT: the
+   server then deletes nothing (RFC 1939 section 6). */
+static void fetch_refused(struct fetch *f, const char *what, const struct pop3_client_reply *r)
+{
+	fail("%s: %s", what, r->line);
+	fetch_finish(f, -1);
+}
 
 static void capa_parse(const char *text, struct pop3_caps *caps)
 {
@@ -407,181 +253,302 @@ static void capa_parse(const char *text, struct pop3_caps *caps)
 	free(copy);
 }
 
-static int fetch_capa(struct pop3_conn *c, struct pop3_caps *caps)
+static void fetch_parse_uidls(struct fetch *f, char *text)
 {
-	struct buf line = BUF_INIT, body = BUF_INIT;
-	memset(caps, 0, sizeof(*caps));
-	int rc = conn_write(c, "CAPA\r\n");
-	if (rc == 0)
-		rc = conn_line(c, &line);
-	if (rc == 0 && strncmp(buf_cstr(&line), "+OK", 3) == 0) {
-		rc = conn_multiline(c, &body);
-		if (rc == 0)
-			capa_parse(buf_cstr(&body), caps);
-	}
-	buf_free(&line);
-	buf_free(&body);
-	return rc;
-}
-
-/* AUTH PLAIN (RFC 5034, RFC 4616).  The initial response goes on the
-   command line unless that would pass 255 octets (RFC 5034 section 4). */
-static int fetch_auth_plain(struct pop3_conn *c, const struct fetch_opts *o, const char *password)
-{
-	struct buf raw = BUF_INIT, b64 = BUF_INIT, line = BUF_INIT;
-	buf_append_char(&raw, '\0');
-	buf_append_str(&raw, o->user);
-	buf_append_char(&raw, '\0');
-	buf_append_str(&raw, password);
-	base64_encode(&b64, raw.data, raw.len);
-	bool initial = strlen("AUTH PLAIN \r\n") + b64.len <= 255;
-	int rc =
-	    initial ? conn_write(c, "AUTH PLAIN %s\r\n", buf_cstr(&b64)) : conn_write(c, "AUTH PLAIN\r\n");
-	if (rc == 0)
-		rc = conn_line(c, &line);
-	if (rc == 0 && !initial && line.data[0] == '+' && line.data[1] != 'O') {
-		rc = conn_write(c, "%s\r\n", buf_cstr(&b64));
-		if (rc == 0)
-			rc = conn_line(c, &line);
-	}
-	if (rc == 0 && line.data[0] == '+' && line.data[1] != 'O') {
-		/* Another challenge: PLAIN has only one step. */
-		conn_write(c, "*\r\n");
-		rc = fail("login failed: unexpected challenge to AUTH PLAIN");
-	} else if (rc == 0 && strncmp(buf_cstr(&line), "+OK", 3) != 0) {
-		rc = fail("login failed (AUTH PLAIN as %s): %s", o->user, buf_cstr(&line));
-	}
-	explicit_bzero(raw.data, raw.len);
-	explicit_bzero(b64.data, b64.len);
-	buf_free(&raw);
-	buf_free(&b64);
-	buf_free(&line);
-	return rc;
-}
-
-static int fetch_login(struct pop3_conn *c, const struct fetch_opts *o, const char *password)
-{
-	struct pop3_caps caps;
-	if (conn_status(c, "greeting") < 0)
-		return -1;
-	if (!o->tls && !o->plain) {
-		if (conn_write(c, "STLS\r\n") < 0 ||
-		    conn_status(c, "the server refused STLS (--tls for POP3S, --plain for none)") < 0 ||
-		    conn_tls(c, o) < 0)
-			return -1;
-	}
-	/* Capabilities are asked after TLS: those before it do not count
-	   (RFC 2595 section 4). */
-	if (fetch_capa(c, &caps) < 0)
-		return -1;
-	if (caps.sasl_plain)
-		return fetch_auth_plain(c, o, password);
-	if (conn_write(c, "USER %s\r\n", o->user) < 0 || conn_status(c, "USER refused") < 0)
-		return -1;
-	if (conn_write(c, "PASS %s\r\n", password) < 0 || conn_status(c, "login failed") < 0)
-		return -1;
-	return 0;
-}
-
-static int fetch_uidls(struct pop3_conn *c, struct server_msg **msgs_r, size_t *count_r)
-{
-	struct buf body = BUF_INIT;
-	if (conn_write(c, "UIDL\r\n") < 0 || conn_status(c, "UIDL") < 0 || conn_multiline(c, &body) < 0) {
-		buf_free(&body);
-		return -1;
-	}
-	size_t count = 0, cap = 64;
-	struct server_msg *msgs = xmalloc(cap * sizeof(*msgs));
-	for (char *save = NULL, *tok = strtok_r(body.data ? body.data : (char *)"", "\r\n", &save);
-	     tok != NULL; tok = strtok_r(NULL, "\r\n", &save)) {
+	size_t cap = 64;
+	f->msgs = xmalloc(cap * sizeof(*f->msgs));
+	for (char *save = NULL, *tok = strtok_r(text, "\r\n", &save); tok != NULL;
+	     tok = strtok_r(NULL, "\r\n", &save)) {
 		char id[128];
 		unsigned n;
 		if (sscanf(tok, "%u %127s", &n, id) != 2)
 			continue;
-		if (count == cap) {
+		if (f->count == cap) {
 			cap *= 2;
-			msgs = xreallocarray(msgs, cap, sizeof(*msgs));
+			f->msgs = xreallocarray(f->msgs, cap, sizeof(*f->msgs));
 		}
-		msgs[count].n = n;
-		msgs[count].uidl = xstrdup(id);
-		count++;
+		f->msgs[f->count].n = n;
+		f->msgs[f->count].uidl = xstrdup(id);
+		f->count++;
 	}
-	buf_free(&body);
-	*msgs_r = msgs;
-	*count_r = count;
-	return 0;
 }
 
-static int fetch_run(struct pop3_conn *c, const struct fetch_opts *o, const char *password)
+static void fetch_next(struct fetch *f);
+
+static void on_quit(struct pop3_client *c, const struct pop3_client_reply *r, void *ctx)
 {
-	struct server_msg *msgs = NULL;
-	size_t count = 0, fetched = 0, deleted = 0;
-	uint64_t bytes = 0;
-	struct uidl_state seen = {0}, still = {0};
-	struct buf msg = BUF_INIT;
-	bool local_error = false;
-	int rc = fetch_login(c, o, password);
-	if (rc == 0)
-		rc = fetch_uidls(c, &msgs, &count);
-	if (rc == 0)
-		state_load(&seen, o->state);
-	bool had_state = seen.count > 0;
-	for (size_t i = 0; i < count && rc == 0; i++) {
-		if (state_has(&seen, msgs[i].uidl)) {
-			/* Stored here by an earlier --keep run. */
-			if (o->keep) {
-				state_add(&still, msgs[i].uidl);
-			} else if ((rc = conn_write(c, "DELE %u\r\n", msgs[i].n)) == 0 &&
-				   (rc = conn_status(c, "DELE")) == 0) {
-				deleted++;
-			}
-			continue;
-		}
-		rc = conn_write(c, "RETR %u\r\n", msgs[i].n);
-		if (rc == 0)
-			rc = conn_status(c, "RETR");
-		if (rc == 0)
-			rc = conn_multiline(c, &msg);
-		if (rc == 0 && (o->maildir ? deliver_maildir_file(o->maildir, &msg)
-					   : deliver_mbox_file(o->mbox, &msg)) < 0)
-			local_error = true;
-		if (rc < 0 || local_error)
-			break;
-		fetched++;
-		bytes += msg.len;
-		if (o->keep) {
-			/* Remember it at once: an interrupted run does not fetch it twice. */
-			state_add(&still, msgs[i].uidl);
-			state_add(&seen, msgs[i].uidl);
-			rc = state_save(&seen, o->state);
-		} else if ((rc = conn_write(c, "DELE %u\r\n", msgs[i].n)) == 0 &&
-			   (rc = conn_status(c, "DELE")) == 0) {
-			/* Safe: the message is on stable storage here, and the
-			   server deletes only after QUIT. */
-			deleted++;
-		}
-	}
-	if (rc == 0 && !local_error && (o->keep || had_state))
-		rc = state_save(&still, o->state); /* forget what left the server */
-	if (rc == 0)
-		rc = conn_write(c, "QUIT\r\n") == 0 ? conn_status(c, "QUIT") : -1;
-	if (local_error) {
+	struct fetch *f = ctx;
+	f->quit_ok = r->ok;
+	if (!r->ok)
+		fail("QUIT: %s", r->line);
+	if (f->local_error) {
 		/* QUIT still commits the deletions of the messages stored
 		   before the failure, so a rerun does not fetch them twice. */
-		fprintf(stderr, "postoffice fetch: stopped after %zu messages; the rest stay on the server\n",
-			fetched);
-		rc = -1;
+		fail("stopped after %zu messages; the rest stay on the server", f->fetched);
+		fetch_finish(f, -1);
+		return;
 	}
-	if (rc == 0)
-		printf("fetched %zu messages (%llu bytes), deleted %zu on the server\n", fetched,
-		       (unsigned long long)bytes, deleted);
-	for (size_t i = 0; i < count; i++)
-		free(msgs[i].uidl);
-	free(msgs);
-	state_free(&seen);
-	state_free(&still);
-	buf_free(&msg);
-	return rc;
+	if (r->ok)
+		printf("fetched %zu messages (%llu bytes), deleted %zu on the server\n", f->fetched,
+		       (unsigned long long)f->bytes, f->deleted);
+	fetch_finish(f, r->ok ? 0 : -1);
+}
+
+static void fetch_quit(struct fetch *f)
+{
+	pop3_client_command(f->client, false, on_quit, "QUIT");
+}
+
+static void on_dele(struct pop3_client *c, const struct pop3_client_reply *r, void *ctx)
+{
+	struct fetch *f = ctx;
+	if (!r->ok) {
+		fetch_refused(f, "DELE", r);
+		return;
+	}
+	/* Safe: the message is on stable storage here, and the server
+	   deletes only after QUIT. */
+	f->deleted++;
+	f->next++;
+	fetch_next(f);
+}
+
+static void on_retr(struct pop3_client *c, const struct pop3_client_reply *r, void *ctx)
+{
+	struct fetch *f = ctx;
+	const struct fetch_opts *o = f->o;
+	const struct server_msg *m = &f->msgs[f->next];
+	if (!r->ok) {
+		fetch_refused(f, "RETR", r);
+		return;
+	}
+	int rc = o->maildir ? deliver_maildir_file(o->maildir, r->body, r->body_len)
+			    : deliver_mbox_file(o->mbox, r->body, r->body_len);
+	if (rc < 0) {
+		f->local_error = true;
+		fetch_quit(f);
+		return;
+	}
+	f->fetched++;
+	f->bytes += r->body_len;
+	if (o->keep) {
+		/* Remember it at once: an interrupted run does not fetch it twice. */
+		strlist_add(&f->still, m->uidl);
+		strlist_add(&f->seen, m->uidl);
+		if (state_save(&f->seen, o->state) < 0) {
+			fetch_finish(f, -1);
+			return;
+		}
+		f->next++;
+		fetch_next(f);
+		return;
+	}
+	strlist_add(&f->stored, m->uidl);
+	pop3_client_command(c, false, on_dele, "DELE %u", m->n);
+}
+
+/* The messages in turn: new ones are retrieved, those an earlier run
+   stored are deleted (or kept with --keep); then QUIT. */
+static void fetch_next(struct fetch *f)
+{
+	const struct fetch_opts *o = f->o;
+	for (; f->next < f->count; f->next++) {
+		const struct server_msg *m = &f->msgs[f->next];
+		if (!strlist_contains(&f->seen, m->uidl)) {
+			pop3_client_command(f->client, true, on_retr, "RETR %u", m->n);
+			return;
+		}
+		/* Stored here by an earlier run. */
+		if (!o->keep) {
+			pop3_client_command(f->client, false, on_dele, "DELE %u", m->n);
+			return;
+		}
+		strlist_add(&f->still, m->uidl);
+	}
+	/* Forget what left the server. */
+	if ((o->keep || f->had_state) && state_save(&f->still, o->state) < 0) {
+		fetch_finish(f, -1);
+		return;
+	}
+	fetch_quit(f);
+}
+
+static void on_uidl(struct pop3_client *c, const struct pop3_client_reply *r, void *ctx)
+{
+	struct fetch *f = ctx;
+	if (!r->ok) {
+		fetch_refused(f, "UIDL", r);
+		return;
+	}
+	char *text = xstrndup(r->body, r->body_len);
+	fetch_parse_uidls(f, text);
+	free(text);
+	state_load(&f->seen, f->o->state);
+	f->had_state = f->seen.count > 0;
+	fetch_next(f);
+}
+
+static void fetch_uidl(struct fetch *f)
+{
+	pop3_client_command(f->client, true, on_uidl, "UIDL");
+}
+
+static void on_pass(struct pop3_client *c, const struct pop3_client_reply *r, void *ctx)
+{
+	if (!r->ok)
+		fetch_refused(ctx, "login failed", r);
+	else
+		fetch_uidl(ctx);
+}
+
+static void on_user(struct pop3_client *c, const struct pop3_client_reply *r, void *ctx)
+{
+	struct fetch *f = ctx;
+	if (!r->ok)
+		fetch_refused(f, "USER refused", r);
+	else
+		pop3_client_command(c, false, on_pass, "PASS %s", f->password);
+}
+
+static bool is_challenge(const struct pop3_client_reply *r)
+{
+	return r->line[0] == '+' && r->line[1] != 'O';
+}
+
+static void on_auth_cancelled(struct pop3_client *c, const struct pop3_client_reply *r, void *ctx)
+{
+	fail("login failed: unexpected challenge to AUTH PLAIN");
+	fetch_finish(ctx, -1);
+}
+
+static void on_auth(struct pop3_client *c, const struct pop3_client_reply *r, void *ctx)
+{
+	struct fetch *f = ctx;
+	explicit_bzero(f->sasl, strlen(f->sasl));
+	if (is_challenge(r)) {
+		/* Another challenge: PLAIN has only one step.  "*" cancels
+		   (RFC 5034 section 4), and the server answers -ERR. */
+		pop3_client_command(c, false, on_auth_cancelled, "*");
+	} else if (!r->ok) {
+		fail("login failed (AUTH PLAIN as %s): %s", f->o->user, r->line);
+		fetch_finish(f, -1);
+	} else {
+		fetch_uidl(f);
+	}
+}
+
+static void on_auth_ready(struct pop3_client *c, const struct pop3_client_reply *r, void *ctx)
+{
+	struct fetch *f = ctx;
+	if (is_challenge(r))
+		pop3_client_command(c, false, on_auth, "%s", f->sasl);
+	else
+		on_auth(c, r, ctx);
+}
+
+/* AUTH PLAIN (RFC 5034, RFC 4616).  The initial response goes on the
+   command line unless that would pass 255 octets (RFC 5034 section 4). */
+static void fetch_auth_plain(struct fetch *f)
+{
+	f->sasl = sasl_client_plain(f->o->user, f->password);
+	if (strlen("AUTH PLAIN \r\n") + strlen(f->sasl) <= 255)
+		pop3_client_command(f->client, false, on_auth, "AUTH PLAIN %s", f->sasl);
+	else
+		pop3_client_command(f->client, false, on_auth_ready, "AUTH PLAIN");
+}
+
+static void on_capa(struct pop3_client *c, const struct pop3_client_reply *r, void *ctx)
+{
+	struct fetch *f = ctx;
+	struct pop3_caps caps = {0};
+	if (r->ok)
+		capa_parse(r->body, &caps);
+	if (caps.sasl_plain)
+		fetch_auth_plain(f);
+	else
+		pop3_client_command(c, false, on_user, "USER %s", f->o->user);
+}
+
+/* Capabilities are asked after TLS: those before it do not count (RFC
+   2595 section 4). */
+static void fetch_capa(struct pop3_client *c, void *ctx)
+{
+	pop3_client_command(c, true, on_capa, "CAPA");
+}
+
+static void on_stls(struct pop3_client *c, const struct pop3_client_reply *r, void *ctx)
+{
+	if (!r->ok)
+		fetch_refused(ctx, "the server refused STLS (--tls for POP3S, --plain for none)", r);
+	else
+		pop3_client_start_tls(c, fetch_capa);
+}
+
+static void on_greeting(struct pop3_client *c, const struct pop3_client_reply *r, void *ctx)
+{
+	struct fetch *f = ctx;
+	if (!r->ok)
+		fetch_refused(f, "greeting", r);
+	else if (!f->o->tls && !f->o->plain)
+		pop3_client_command(c, false, on_stls, "STLS");
+	else
+		fetch_capa(c, f);
+}
+
+/* Runs the session on a loop of its own; 0 when everything went well. */
+static int fetch_run(const struct config *cfg, const struct fetch_opts *o, const char *password)
+{
+	struct fetch f = {.o = o, .password = password, .rc = -1};
+	struct pop3_client_settings set = {
+	    .host = o->host,
+	    .port = o->port,
+	    .dns_server = cfg->dns_resolver,
+	    .implicit_tls = o->tls,
+	    .verify = !o->insecure && !is_loopback(o->host),
+	    .timeout = FETCH_TIMEOUT,
+	};
+	f.base = event_base_new();
+	if (f.base == NULL)
+		return fail("event_base_new() failed");
+	f.client = pop3_client_connect(f.base, &set, on_greeting, fetch_failed, &f);
+	/* Bounded: every step has a timeout. */
+	event_base_dispatch(f.base);
+	if (!f.finished)
+		fail("the session with %s:%d ended unexpectedly", o->host, o->port);
+	pop3_client_free(&f.client);
+	event_base_free(f.base);
+	if (f.rc < 0 && !f.quit_ok && f.stored.count > 0) {
+		/* The server still has what was stored here: a rerun
+		   deletes it there instead of fetching it again. */
+		for (size_t i = 0; i < f.stored.count; i++)
+			strlist_add(&f.seen, f.stored.items[i]);
+		state_save(&f.seen, o->state);
+	}
+	if (f.sasl != NULL) {
+		explicit_bzero(f.sasl, strlen(f.sasl));
+		free(f.sasl);
+	}
+	for (size_t i = 0; i < f.count; i++)
+		free(f.msgs[i].uidl);
+	free(f.msgs);
+	strlist_free(&f.seen);
+	strlist_free(&f.still);
+	strlist_free(&f.stored);
+	return f.rc;
+}
+
+/* A port number, or a service name of /etc/services ("pop3s"). */
+static int fetch_port(const char *arg, bool tls)
+{
+	if (arg[0] == '\0')
+		return tls ? 995 : 110;
+	char *end;
+	errno = 0;
+	long n = strtol(arg, &end, 10);
+	if (errno == 0 && *end == '\0' && end != arg)
+		return n >= 1 && n <= 65535 ? (int)n : -1;
+	const struct servent *se = getservbyname(arg, "tcp");
+	return se != NULL ? ntohs((uint16_t)se->s_port) : -1;
 }
 
 static int parse_server(const char *arg, struct fetch_opts *o)
@@ -592,23 +559,20 @@ static int parse_server(const char *arg, struct fetch_opts *o)
 		if (close == NULL)
 			return -1;
 		o->host = xstrndup(arg + 1, (size_t)(close - arg - 1));
-		o->port = xstrdup(close[1] == ':' ? close + 2 : "");
+		o->port_arg = xstrdup(close[1] == ':' ? close + 2 : "");
 	} else if (colon != NULL) {
 		o->host = xstrndup(arg, (size_t)(colon - arg));
-		o->port = xstrdup(colon + 1);
+		o->port_arg = xstrdup(colon + 1);
 	} else {
 		o->host = xstrdup(arg);
-		o->port = xstrdup("");
+		o->port_arg = xstrdup("");
 	}
-	return o->host[0] ? 0 : -1;
+	o->port = fetch_port(o->port_arg, o->tls);
+	return o->host[0] && o->port > 0 ? 0 : -1;
 }
 
 static int fetch_prepare(struct fetch_opts *o, char **state_alloc)
 {
-	if (o->port[0] == '\0') {
-		free(o->port);
-		o->port = xstrdup(o->tls ? "995" : "110");
-	}
 	char *error = NULL;
 	if (o->maildir != NULL) {
 		static const char *const subs[] = {"cur", "new", "tmp"};
@@ -719,29 +683,27 @@ static int fetch_cmd(struct config *cfg, int argc, char **argv)
 	if (parse_server(server, &o) < 0) {
 		fail("bad --server %s (HOST:PORT)", server);
 		free(o.host);
-		free(o.port);
+		free(o.port_arg);
 		return 2;
 	}
 	char *state_alloc = NULL;
 	char *password = NULL;
-	struct pop3_conn c = {.fd = -1};
 	int rc = fetch_prepare(&o, &state_alloc);
 	if (rc == 0 && (password = fetch_password(&o)) == NULL)
 		rc = -1;
-	if (rc == 0)
-		rc = conn_open(&c, o.host, o.port);
-	if (rc == 0 && o.tls)
-		rc = conn_tls(&c, &o);
-	if (rc == 0)
-		rc = fetch_run(&c, &o, password);
-	conn_close(&c);
+	if (rc == 0) {
+		/* A server that closes while a command is being written must
+		   end in an error message, not in a silent death. */
+		signal(SIGPIPE, SIG_IGN);
+		rc = fetch_run(cfg, &o, password);
+	}
 	if (password != NULL) {
 		explicit_bzero(password, strlen(password));
 		free(password);
 	}
 	free(state_alloc);
 	free(o.host);
-	free(o.port);
+	free(o.port_arg);
 	return rc == 0 ? 0 : 1;
 }
 

@@ -1,12 +1,11 @@
 /* The queue runner: keeps every spooled message in memory, learns of new
-   ones through inotify, hands due recipients to runner_deliver.c grouped by
+   ones through inotify, hands due recipients to runner_deliver.h grouped by
    destination domain, and records each result durably (ID.env rewritten,
    DSNs queued first, so a crash repeats a delivery at worst). */
-#include "relay/runner_private.h"
 #include "relay/relay.h"
 #include "relay/bounce.h"
-#include "auth/userdb.h"
-#include "dns/dns.h"
+#include "relay/runner_deliver.h"
+#include "relay/schedule.h"
 #include "lib/fsutil.h"
 #include "lib/heartbeat.h"
 #include "lib/id.h"
@@ -14,6 +13,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "mime/header.h"
+#include "queue/spool.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -31,7 +31,40 @@
 #include <unistd.h>
 #include <event2/event.h>
 
-struct runner *runner;
+/* A message in memory. */
+struct qmsg {
+	struct queue_entry e;
+	struct qmsg *hnext;       /* hash chain */
+	struct qmsg *prev, *next; /* all messages */
+	bool *busy;               /* per recipient: in a job now */
+	size_t busy_cap;
+	int inflight; /* recipients in jobs now (busy): the message stays */
+	bool saving, save_again, removed, deleted;
+	bool checked; /* loop check done */
+	/* the content, mapped while jobs use it */
+	char *map;
+	size_t map_size;
+	struct buf dsn_failed, dsn_delayed, dsn_success; /* pending DSN rcpt indexes */
+};
+
+struct runner {
+	const struct config *cfg;
+	struct event_base *base;
+	char *qdir;
+	struct runner_deliver *deliver;
+	struct queue_schedule sched;
+	struct qmsg **hash;
+	size_t hash_size;
+	struct qmsg *first, *last;
+	size_t nmsgs;
+	struct event *timer, *kick_ev, *sig_term, *sig_usr1, *sig_int, *inotify_ev, *stop_ev;
+	int inotify_fd;
+	int64_t wakeup;
+	bool stopping;
+	int saves_pending;
+};
+
+static struct runner *runner;
 
 /* Delay DSNs (NOTIFY=DELAY) go out once a recipient has waited this long
    (or a quarter of the lifetime, whichever is shorter). */
@@ -109,7 +142,7 @@ static void msg_sync_busy(struct qmsg *m)
 	}
 }
 
-const char *runner_message_data(struct qmsg *m, size_t *size_r)
+static const char *runner_message_data(struct qmsg *m, size_t *size_r)
 {
 	if (m->map == NULL) {
 		char *path = queue_path(runner->qdir, m->e.id, "msg");
@@ -138,7 +171,12 @@ const char *runner_message_data(struct qmsg *m, size_t *size_r)
 	return m->map + m->e.offset;
 }
 
-void runner_message_release(struct qmsg *m)
+static const char *runner_job_data(void *ctx, void *msg, size_t *size_r)
+{
+	return runner_message_data(msg, size_r);
+}
+
+static void runner_message_release(struct qmsg *m)
 {
 	if (m->inflight > 0 || m->saving)
 		return;
@@ -152,25 +190,12 @@ void runner_message_release(struct qmsg *m)
 	}
 }
 
-char *runner_rcpt_domain(const char *address)
+static char *runner_rcpt_domain(const char *address)
 {
 	const char *at = strrchr(address, '@');
 	char *d = xstrdup(at != NULL ? at + 1 : "");
 	for (char *p = d; *p != '\0'; p++)
 		*p = (char)tolower((unsigned char)*p);
-	return d;
-}
-
-struct qdomain *runner_domain(const char *name)
-{
-	for (struct qdomain *d = runner->domains; d != NULL; d = d->next)
-		if (!strcmp(d->name, name))
-			return d;
-	struct qdomain *d = xcalloc(1, sizeof(*d));
-	d->name = xstrdup(name);
-	d->local = -1;
-	d->next = runner->domains;
-	runner->domains = d;
 	return d;
 }
 
@@ -375,10 +400,32 @@ static void rcpt_bounce(struct qmsg *m, size_t i, const char *reply)
 		 r->last_reply != NULL ? r->last_reply : "");
 }
 
-void runner_job_done(struct qjob *job)
+/* Recipients delivered locally whose aliases point to other domains: those
+   addresses become recipients of their own (RFC 3461 6.2.7.3), due now. */
+static void runner_add_forwards(struct qmsg *m, const struct runner_deliver_job *job)
 {
-	struct qmsg *m = job->m;
+	for (size_t k = 0; k < job->n; k++) {
+		const struct runner_deliver_forward *fw = &job->forward[k];
+		if (job->rcpts[k].status != SMTP_CLIENT_OK || fw->count == 0)
+			continue;
+		const struct queue_entry_rcpt *r = &m->e.rcpts[job->idx[k]];
+		char *orcpt = r->orcpt != NULL ? xstrdup(r->orcpt) : xasprintf("rfc822;%s", r->address);
+		unsigned notify = r->notify;
+		for (size_t i = 0; i < fw->count; i++) {
+			queue_entry_add_rcpt(&m->e, fw->addresses[i], orcpt, notify);
+			m->e.rcpts[m->e.nrcpts - 1].next_attempt = (int64_t)time(NULL);
+		}
+		free(orcpt);
+	}
+	msg_sync_busy(m);
+}
+
+static void runner_job_done(void *ctx, struct runner_deliver_job *job)
+{
+	struct qmsg *m = job->msg;
 	int64_t now = (int64_t)time(NULL);
+	if (job->forward != NULL)
+		runner_add_forwards(m, job);
 	const struct schedule_info {
 		int delay_warning;
 	} si = {runner->sched.lifetime / 4 < RUNNER_DELAY_WARNING ? runner->sched.lifetime / 4
@@ -386,7 +433,7 @@ void runner_job_done(struct qjob *job)
 	for (size_t k = 0; k < job->n; k++) {
 		size_t i = job->idx[k];
 		struct queue_entry_rcpt *r = &m->e.rcpts[i];
-		const struct smtp_client_rcpt *cr = &job->crcpts[k];
+		const struct smtp_client_rcpt *cr = &job->rcpts[k];
 		m->busy[i] = false;
 		if (r->state != QUEUE_RCPT_PENDING)
 			continue;
@@ -436,8 +483,8 @@ void runner_job_done(struct qjob *job)
 			break;
 		}
 	}
-	m->inflight--;
-	deliver_job_free(job);
+	m->inflight -= (int)job->n;
+	runner_deliver_job_free(job);
 	if (m->deleted) {
 		runner_message_release(m);
 		return;
@@ -491,6 +538,40 @@ static bool runner_loop_check(struct qmsg *m)
 	return false;
 }
 
+/* One job for the due recipients of m in domains[first]'s domain (their
+   entries are consumed). */
+static void runner_submit(struct qmsg *m, char **domains, size_t first)
+{
+	size_t n = 0;
+	for (size_t j = first; j < m->e.nrcpts; j++)
+		if (domains[j] != NULL && !strcmp(domains[j], domains[first]))
+			n++;
+	struct runner_deliver_job *job = runner_deliver_job_new(m, m->e.id, domains[first], n);
+	job->cmsg = (struct smtp_client_msg){
+	    .sender = m->e.sender,
+	    .envid = m->e.envid,
+	    .ret = m->e.ret,
+	    .body = m->e.body,
+	    .smtputf8 = m->e.smtputf8,
+	};
+	size_t k = 0;
+	for (size_t j = first; j < m->e.nrcpts; j++) {
+		if (domains[j] == NULL || strcmp(domains[j], job->domain) != 0)
+			continue;
+		const struct queue_entry_rcpt *r = &m->e.rcpts[j];
+		job->idx[k] = j;
+		job->rcpts[k].address = r->address;
+		job->rcpts[k].orcpt = r->orcpt;
+		job->rcpts[k].notify = r->notify;
+		k++;
+		m->busy[j] = true;
+		free(domains[j]);
+		domains[j] = NULL;
+	}
+	m->inflight += (int)n;
+	runner_deliver_submit(runner->deliver, job);
+}
+
 static void runner_consider(struct qmsg *m)
 {
 	if (m->removed || m->deleted || m->e.held || runner->stopping)
@@ -517,38 +598,9 @@ static void runner_consider(struct qmsg *m)
 		}
 		domains[i] = runner_rcpt_domain(r->address);
 	}
-	for (size_t i = 0; i < m->e.nrcpts; i++) {
-		if (domains[i] == NULL)
-			continue;
-		struct qjob *job = xcalloc(1, sizeof(*job));
-		job->m = m;
-		job->idx = xcalloc(m->e.nrcpts, sizeof(size_t));
-		for (size_t j = i; j < m->e.nrcpts; j++) {
-			if (domains[j] != NULL && !strcmp(domains[j], domains[i])) {
-				job->idx[job->n++] = j;
-				m->busy[j] = true;
-				if (j != i) {
-					free(domains[j]);
-					domains[j] = NULL;
-				}
-			}
-		}
-		m->inflight++;
-		struct qdomain *d = runner_domain(domains[i]);
-		free(domains[i]);
-		domains[i] = NULL;
-		if (deliver_is_local(d)) {
-			deliver_local_job(job);
-		} else {
-			if (d->tail != NULL)
-				d->tail->next = job;
-			else
-				d->head = job;
-			d->tail = job;
-			d->njobs++;
-			deliver_domain_kick(d);
-		}
-	}
+	for (size_t i = 0; i < m->e.nrcpts; i++)
+		if (domains[i] != NULL)
+			runner_submit(m, domains, i);
 	free(domains);
 	if (next != INT64_MAX)
 		runner_arm(next);
@@ -568,13 +620,6 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	runner->wakeup = INT64_MAX;
 	runner_scan_all();
-}
-
-void runner_kick(void)
-{
-	for (struct qdomain *d = runner->domains; d != NULL; d = d->next)
-		if (d->njobs > 0)
-			deliver_domain_kick(d);
 }
 
 /* ---- spool events ---- */
@@ -735,7 +780,8 @@ static void stop_check_cb(evutil_socket_t fd, short what, void *arg)
 {
 	static int ticks;
 	ticks++;
-	if ((runner->saves_pending == 0 && runner->local_pending == 0) || ticks > RUNNER_STOP_GRACE * 10)
+	if ((runner->saves_pending == 0 && runner_deliver_pending(runner->deliver) == 0) ||
+	    ticks > RUNNER_STOP_GRACE * 10)
 		event_base_loopexit(runner->base, NULL);
 }
 
@@ -745,7 +791,7 @@ static void sig_term_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	log_info("queue runner stopping saves=%d", runner->saves_pending);
 	runner->stopping = true;
-	deliver_stop_all();
+	runner_deliver_stop(runner->deliver);
 	runner->stop_ev = event_new(runner->base, -1, EV_PERSIST, stop_check_cb, NULL);
 	struct timeval tv = {0, 100000};
 	event_add(runner->stop_ev, &tv);
@@ -778,13 +824,16 @@ static int runner_setup(const struct config *cfg)
 	queue_schedule_init(&runner->sched, cfg->queue_retry.seconds, cfg->queue_retry.count,
 			    cfg->queue_lifetime);
 	runner->base = event_base_new();
-	runner->dns = dns_resolver_new(runner->base, cfg->dns_resolver, &error);
-	if (runner->dns == NULL) {
+	static const struct runner_deliver_ops ops = {
+	    .job_done = runner_job_done,
+	    .message_data = runner_job_data,
+	};
+	runner->deliver = runner_deliver_new(runner->base, cfg, &ops, NULL, &error);
+	if (runner->deliver == NULL) {
 		log_error("queue runner: %s", error);
 		free(error);
 		return -1;
 	}
-	runner->userdb_path = xasprintf("%s/users.db", cfg->data_dir);
 	runner->timer = evtimer_new(runner->base, timer_cb, NULL);
 	runner->sig_term = evsignal_new(runner->base, SIGTERM, sig_term_cb, NULL);
 	runner->sig_int = evsignal_new(runner->base, SIGINT, sig_term_cb, NULL);
@@ -825,15 +874,7 @@ static void runner_teardown(void)
 		runner->first->saving = false;
 		msg_free(runner->first);
 	}
-	while (runner->domains != NULL) {
-		struct qdomain *d = runner->domains;
-		runner->domains = d->next;
-		free(d->name);
-		free(d);
-	}
-	dns_resolver_free(&runner->dns);
-	if (runner->userdb != NULL)
-		userdb_close(&runner->userdb);
+	runner_deliver_free(&runner->deliver);
 	char *pidfile = xasprintf("%s/%s", runner->qdir, QUEUE_RUNNER_PID);
 	unlink(pidfile);
 	free(pidfile);
@@ -847,7 +888,6 @@ static void runner_teardown(void)
 	if (runner->base != NULL)
 		event_base_free(runner->base);
 	queue_schedule_deinit(&runner->sched);
-	free(runner->userdb_path);
 	free(runner->hash);
 	free(runner->qdir);
 	free(runner);

@@ -1,14 +1,16 @@
-/* The queue runner's deliveries: routing (RFC 5321 5.1: [routes], the
-   relayhost, else MX records in preference order with A/AAAA fallback),
-   outbound SMTP sessions reused for every message waiting for the same
-   domain, and local delivery for recipients in our own domains. */
-#include "relay/runner_private.h"
+/* The queue runner's deliveries (see runner_deliver.h): routing (RFC 5321
+   5.1: [routes], the relayhost, else MX records in preference order with
+   A/AAAA fallback), outbound SMTP sessions reused for every message
+   waiting for the same domain, and local delivery for recipients in our
+   own domains. */
+#include "relay/runner_deliver.h"
 #include "auth/userdb.h"
 #include "delivery/delivery.h"
 #include "dns/dns.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "queue/spool.h"
 #include "store/deliver.h"
 
 #include <arpa/inet.h>
@@ -25,11 +27,42 @@
 #define CONN_IDLE_SECONDS 2
 #define LOCAL_CHECK_SECONDS 30
 
+struct qconn;
+
+/* A destination: the jobs waiting for it and its connections. */
+struct qdomain {
+	char *name;
+	struct qdomain *next;
+	struct runner_deliver_job *head, *tail;
+	size_t njobs;
+	int nconn;
+	struct qconn *idle; /* connections waiting for work */
+	int local;          /* -1 unknown, 0 remote, 1 local */
+	int64_t local_checked;
+};
+
+struct runner_deliver {
+	struct event_base *base;
+	const struct config *cfg;
+	const struct runner_deliver_ops *ops;
+	void *ctx;
+	char *qdir;
+	struct dns_resolver *dns;
+	struct userdb *userdb;
+	char *userdb_path;
+	struct qdomain *domains;
+	int nconn;
+	struct qconn *conns;
+	int local_pending;
+	bool stopping;
+};
+
 struct qconn {
+	struct runner_deliver *rd;
 	struct qdomain *d;
 	struct qconn *next, *idle_next;
 	struct smtp_client *client;
-	struct qjob *job;
+	struct runner_deliver_job *job;
 	struct smtp_client_settings set;
 	char **hosts;
 	size_t nhosts, hi;
@@ -50,54 +83,54 @@ static void conn_try_addr(struct qconn *c);
 
 /* ---- jobs ---- */
 
-static void job_prepare(struct qjob *job)
+struct runner_deliver_job *runner_deliver_job_new(void *msg, const char *id, const char *domain, size_t n)
 {
-	if (job->crcpts != NULL)
-		return;
-	struct qmsg *m = job->m;
-	job->crcpts = xcalloc(job->n, sizeof(*job->crcpts));
-	for (size_t k = 0; k < job->n; k++) {
-		const struct queue_entry_rcpt *r = &m->e.rcpts[job->idx[k]];
-		job->crcpts[k].address = r->address;
-		job->crcpts[k].orcpt = r->orcpt;
-		job->crcpts[k].notify = r->notify;
-		job->crcpts[k].status = SMTP_CLIENT_TEMPFAIL;
-	}
+	struct runner_deliver_job *job = xcalloc(1, sizeof(*job));
+	job->msg = msg;
+	job->id = xstrdup(id);
+	job->domain = xstrdup(domain);
+	job->n = n;
+	job->idx = xcalloc(n + 1, sizeof(*job->idx));
+	job->rcpts = xcalloc(n + 1, sizeof(*job->rcpts));
+	for (size_t k = 0; k < n; k++)
+		job->rcpts[k].status = SMTP_CLIENT_TEMPFAIL;
+	return job;
 }
 
-void deliver_job_free(struct qjob *job)
+void runner_deliver_job_free(struct runner_deliver_job *job)
 {
-	if (job->crcpts != NULL) {
-		job->cmsg.rcpts = job->crcpts;
-		job->cmsg.nrcpts = job->n;
-		smtp_client_msg_clear(&job->cmsg);
-	}
-	free(job->crcpts);
+	job->cmsg.rcpts = job->rcpts;
+	job->cmsg.nrcpts = job->n;
+	smtp_client_msg_clear(&job->cmsg);
+	if (job->forward != NULL)
+		for (size_t k = 0; k < job->n; k++)
+			userdb_strings_free(job->forward[k].addresses, job->forward[k].count);
+	free(job->forward);
+	free(job->rcpts);
 	free(job->idx);
 	free(job->remote_mta);
+	free(job->domain);
+	free(job->id);
 	free(job);
 }
 
-void deliver_job_fail(struct qjob *job, enum smtp_client_status status, const char *reply,
-		      const char *enhanced, const char *remote_mta)
+static void job_fail(struct runner_deliver *rd, struct runner_deliver_job *job,
+		     enum smtp_client_status status, const char *reply, const char *enhanced)
 {
-	job_prepare(job);
 	for (size_t k = 0; k < job->n; k++) {
-		struct smtp_client_rcpt *r = &job->crcpts[k];
+		struct smtp_client_rcpt *r = &job->rcpts[k];
 		free(r->reply);
 		r->reply = xstrdup(reply);
 		r->status = status;
 		snprintf(r->enhanced, sizeof(r->enhanced), "%s", enhanced);
-		r->remote = remote_mta != NULL;
+		r->remote = false;
 	}
-	if (remote_mta != NULL && job->remote_mta == NULL)
-		job->remote_mta = xstrdup(remote_mta);
-	runner_job_done(job);
+	rd->ops->job_done(rd->ctx, job);
 }
 
-static struct qjob *domain_pop(struct qdomain *d)
+static struct runner_deliver_job *domain_pop(struct qdomain *d)
 {
-	struct qjob *job = d->head;
+	struct runner_deliver_job *job = d->head;
 	if (job != NULL) {
 		d->head = job->next;
 		if (d->head == NULL)
@@ -109,19 +142,42 @@ static struct qjob *domain_pop(struct qdomain *d)
 }
 
 /* Every job waiting for d meets the same fate (a dead destination). */
-static void domain_fail_all(struct qdomain *d, enum smtp_client_status status, const char *reply,
-			    const char *enhanced)
+static void domain_fail_all(struct runner_deliver *rd, struct qdomain *d, enum smtp_client_status status,
+			    const char *reply, const char *enhanced)
 {
-	struct qjob *job;
+	struct runner_deliver_job *job;
 	while ((job = domain_pop(d)) != NULL)
-		deliver_job_fail(job, status, reply, enhanced, NULL);
+		job_fail(rd, job, status, reply, enhanced);
+}
+
+static struct qdomain *domain_get(struct runner_deliver *rd, const char *name)
+{
+	for (struct qdomain *d = rd->domains; d != NULL; d = d->next)
+		if (!strcmp(d->name, name))
+			return d;
+	struct qdomain *d = xcalloc(1, sizeof(*d));
+	d->name = xstrdup(name);
+	d->local = -1;
+	d->next = rd->domains;
+	rd->domains = d;
+	return d;
+}
+
+static void domain_kick(struct runner_deliver *rd, struct qdomain *d);
+
+/* A connection ended: another domain may use its place. */
+static void kick_all(struct runner_deliver *rd)
+{
+	for (struct qdomain *d = rd->domains; d != NULL; d = d->next)
+		if (d->njobs > 0)
+			domain_kick(rd, d);
 }
 
 /* ---- connections ---- */
 
 static void conn_unlink(struct qconn *c)
 {
-	struct qconn **pp = &runner->conns;
+	struct qconn **pp = &c->rd->conns;
 	while (*pp != NULL && *pp != c)
 		pp = &(*pp)->next;
 	if (*pp == c)
@@ -148,9 +204,10 @@ static void conn_destroy(struct qconn *c)
 /* Ends a connection: its job (if any) must have been handed back. */
 static void conn_end(struct qconn *c)
 {
+	struct runner_deliver *rd = c->rd;
 	conn_unlink(c);
 	c->d->nconn--;
-	runner->nconn--;
+	rd->nconn--;
 	if (c->idle_timer != NULL)
 		event_free(c->idle_timer);
 	c->idle_timer = NULL;
@@ -159,8 +216,8 @@ static void conn_end(struct qconn *c)
 		c->dead = true; /* freed when the lookup reports */
 	else
 		conn_destroy(c);
-	if (!runner->stopping)
-		runner_kick();
+	if (!rd->stopping)
+		kick_all(rd);
 }
 
 static void conn_set_error(struct qconn *c, const char *reply)
@@ -175,12 +232,12 @@ static void conn_exhausted(struct qconn *c)
 {
 	const char *reply = c->last_error != NULL ? c->last_error : "451 4.4.1 no usable host";
 	if (c->job != NULL) {
-		struct qjob *job = c->job;
+		struct runner_deliver_job *job = c->job;
 		c->job = NULL;
-		deliver_job_fail(job, SMTP_CLIENT_TEMPFAIL, reply, "4.4.1", NULL);
+		job_fail(c->rd, job, SMTP_CLIENT_TEMPFAIL, reply, "4.4.1");
 	}
 	if (!c->connected_once)
-		domain_fail_all(c->d, SMTP_CLIENT_TEMPFAIL, reply, "4.4.1");
+		domain_fail_all(c->rd, c->d, SMTP_CLIENT_TEMPFAIL, reply, "4.4.1");
 	conn_end(c);
 }
 
@@ -188,11 +245,11 @@ static void conn_route_fail(struct qconn *c, enum smtp_client_status status, con
 			    const char *enhanced)
 {
 	if (c->job != NULL) {
-		struct qjob *job = c->job;
+		struct runner_deliver_job *job = c->job;
 		c->job = NULL;
-		deliver_job_fail(job, status, reply, enhanced, NULL);
+		job_fail(c->rd, job, status, reply, enhanced);
 	}
-	domain_fail_all(c->d, status, reply, enhanced);
+	domain_fail_all(c->rd, c->d, status, reply, enhanced);
 	conn_end(c);
 }
 
@@ -232,7 +289,7 @@ static void mx_cb(void *ctx, enum dns_status status, struct dns_mx *mx, size_t n
 		   lower preference value may be used. */
 		size_t keep = n;
 		for (size_t i = 0; i < n; i++) {
-			if (!strcasecmp(mx[i].host, runner->cfg->hostname)) {
+			if (!strcasecmp(mx[i].host, c->rd->cfg->hostname)) {
 				keep = i;
 				while (keep > 0 && mx[keep - 1].pref == mx[i].pref)
 					keep--;
@@ -277,9 +334,9 @@ static bool addr_is_loopback(const struct dns_addr *a)
 }
 
 /* True when a is our own SMTP listener (RFC 5321 5.1 loop avoidance). */
-static bool addr_is_self(const struct dns_addr *a)
+static bool addr_is_self(const struct config *cfg, const struct dns_addr *a)
 {
-	const struct listen_addr *l = &runner->cfg->smtp_listen;
+	const struct listen_addr *l = &cfg->smtp_listen;
 	if (!l->enabled || l->port <= 0)
 		return false;
 	int port = a->sa.ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)&a->sa)->sin_port)
@@ -314,7 +371,7 @@ static void addr_cb(void *ctx, enum dns_status status, const struct dns_addr *ad
 	c->ai = 0;
 	bool self = false;
 	for (size_t i = 0; i < n; i++) {
-		if (addr_is_self(&addrs[i]))
+		if (addr_is_self(c->rd->cfg, &addrs[i]))
 			self = true;
 		else
 			c->addrs[c->naddrs++] = addrs[i];
@@ -339,7 +396,7 @@ static void conn_next_host(struct qconn *c)
 		return;
 	}
 	c->resolving = true;
-	dns_lookup_addr(runner->dns, c->hosts[c->hi], c->port, addr_cb, c);
+	dns_lookup_addr(c->rd->dns, c->hosts[c->hi], c->port, addr_cb, c);
 }
 
 static void conn_send(struct qconn *c);
@@ -373,53 +430,55 @@ static void conn_try_addr(struct qconn *c)
 		 dns_addr_string(&c->addrs[c->ai], addr, sizeof(addr)));
 	c->set.peer_name = c->peer;
 	c->set.tls_name = host;
-	c->client = smtp_client_connect(runner->base, (const struct sockaddr *)&c->addrs[c->ai].sa,
+	c->client = smtp_client_connect(c->rd->base, (const struct sockaddr *)&c->addrs[c->ai].sa,
 					c->addrs[c->ai].len, &c->set, conn_ready_cb, c);
 }
 
 /* Moves the recipients that got a 4xx into a new job (for the next MX). */
-static struct qjob *job_split_temp(struct qjob *job)
+static struct runner_deliver_job *job_split_temp(struct runner_deliver_job *job)
 {
 	size_t ntemp = 0;
 	for (size_t k = 0; k < job->n; k++)
-		if (job->crcpts[k].status == SMTP_CLIENT_TEMPFAIL)
+		if (job->rcpts[k].status == SMTP_CLIENT_TEMPFAIL)
 			ntemp++;
 	if (ntemp == 0)
 		return NULL;
-	struct qjob *sub = xcalloc(1, sizeof(*sub));
-	sub->m = job->m;
-	sub->idx = xcalloc(ntemp, sizeof(size_t));
-	size_t keep = 0;
+	struct runner_deliver_job *sub = runner_deliver_job_new(job->msg, job->id, job->domain, ntemp);
+	sub->cmsg = job->cmsg; /* the envelope: conn_send() sets the rest */
+	size_t keep = 0, moved = 0;
 	for (size_t k = 0; k < job->n; k++) {
-		if (job->crcpts[k].status == SMTP_CLIENT_TEMPFAIL) {
-			sub->idx[sub->n++] = job->idx[k];
-			free(job->crcpts[k].reply);
+		struct smtp_client_rcpt *r = &job->rcpts[k];
+		if (r->status == SMTP_CLIENT_TEMPFAIL) {
+			sub->idx[moved] = job->idx[k];
+			sub->rcpts[moved].address = r->address;
+			sub->rcpts[moved].orcpt = r->orcpt;
+			sub->rcpts[moved].notify = r->notify;
+			moved++;
+			free(r->reply);
 		} else {
 			job->idx[keep] = job->idx[k];
-			job->crcpts[keep++] = job->crcpts[k];
+			job->rcpts[keep++] = *r;
 		}
 	}
 	job->n = keep;
-	job->m->inflight++;
 	return sub;
 }
 
 static void conn_sent_cb(struct smtp_client *client, const struct smtp_client_result *res, void *ctx)
 {
 	struct qconn *c = ctx;
-	struct qjob *job = c->job;
+	struct runner_deliver *rd = c->rd;
+	struct runner_deliver_job *job = c->job;
 	c->job = NULL;
 	free(job->remote_mta);
 	job->remote_mta = xstrdup(c->hosts[c->hi]);
-	struct qjob *retry = NULL;
-	if (c->hi + 1 < c->nhosts && runner->cfg->relayhost.host == NULL)
+	struct runner_deliver_job *retry = NULL;
+	if (c->hi + 1 < c->nhosts && rd->cfg->relayhost.host == NULL)
 		retry = job_split_temp(job); /* "each MX tried in turn on 4xx" */
 	if (job->n > 0)
-		runner_job_done(job);
-	else {
-		job->m->inflight--;
-		deliver_job_free(job);
-	}
+		rd->ops->job_done(rd->ctx, job);
+	else
+		runner_deliver_job_free(job);
 	if (retry != NULL) {
 		c->job = retry;
 		smtp_client_quit(&c->client);
@@ -432,29 +491,22 @@ static void conn_sent_cb(struct smtp_client *client, const struct smtp_client_re
 
 static void conn_send(struct qconn *c)
 {
-	struct qjob *job = c->job;
-	struct qmsg *m = job->m;
-	job_prepare(job);
+	struct runner_deliver *rd = c->rd;
+	struct runner_deliver_job *job = c->job;
 	size_t size = 0;
-	const char *data = runner_message_data(m, &size);
+	const char *data = rd->ops->message_data(rd->ctx, job->msg, &size);
 	if (data == NULL) {
 		c->job = NULL;
-		deliver_job_fail(job, SMTP_CLIENT_TEMPFAIL, "451 4.3.0 cannot read the queued message",
-				 "4.3.0", NULL);
+		job_fail(rd, job, SMTP_CLIENT_TEMPFAIL, "451 4.3.0 cannot read the queued message", "4.3.0");
 		conn_next_job(c);
 		return;
 	}
-	job->cmsg = (struct smtp_client_msg){
-	    .sender = m->e.sender,
-	    .envid = m->e.envid,
-	    .ret = m->e.ret,
-	    .body = m->e.body,
-	    .smtputf8 = m->e.smtputf8,
-	    .rcpts = job->crcpts,
-	    .nrcpts = job->n,
-	    .data = data,
-	    .size = size,
-	};
+	job->cmsg.rcpts = job->rcpts;
+	job->cmsg.nrcpts = job->n;
+	job->cmsg.data = data;
+	job->cmsg.size = size;
+	job->cmsg.converted_8bit = false;
+	job->cmsg.dsn_relayed = false;
 	smtp_client_send(c->client, &job->cmsg, conn_sent_cb, c);
 }
 
@@ -465,7 +517,7 @@ static void idle_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 static void conn_next_job(struct qconn *c)
 {
-	if (runner->stopping) {
+	if (c->rd->stopping) {
 		conn_end(c);
 		return;
 	}
@@ -480,7 +532,7 @@ static void conn_next_job(struct qconn *c)
 		c->idle_next = c->d->idle;
 		c->d->idle = c;
 		if (c->idle_timer == NULL)
-			c->idle_timer = evtimer_new(runner->base, idle_timeout_cb, c);
+			c->idle_timer = evtimer_new(c->rd->base, idle_timeout_cb, c);
 		struct timeval tv = {CONN_IDLE_SECONDS, 0};
 		evtimer_add(c->idle_timer, &tv);
 		return;
@@ -503,7 +555,7 @@ static void conn_next_job(struct qconn *c)
 
 static void conn_route(struct qconn *c)
 {
-	const struct config *cfg = runner->cfg;
+	const struct config *cfg = c->rd->cfg;
 	const char *domain = c->d->name;
 	const struct route *route = config_route(cfg, domain);
 	c->set.helo_name = cfg->hostname;
@@ -531,25 +583,26 @@ static void conn_route(struct qconn *c)
 	}
 	c->port = cfg->relay_mx_port > 0 ? cfg->relay_mx_port : 25;
 	c->resolving = true;
-	dns_lookup_mx(runner->dns, domain, mx_cb, c);
+	dns_lookup_mx(c->rd->dns, domain, mx_cb, c);
 }
 
-static void conn_new(struct qdomain *d)
+static void conn_new(struct runner_deliver *rd, struct qdomain *d)
 {
 	struct qconn *c = xcalloc(1, sizeof(*c));
+	c->rd = rd;
 	c->d = d;
 	c->job = domain_pop(d);
-	c->next = runner->conns;
-	runner->conns = c;
+	c->next = rd->conns;
+	rd->conns = c;
 	d->nconn++;
-	runner->nconn++;
+	rd->nconn++;
 	conn_route(c);
 }
 
-void deliver_domain_kick(struct qdomain *d)
+static void domain_kick(struct runner_deliver *rd, struct qdomain *d)
 {
-	const struct config *cfg = runner->cfg;
-	while (d->head != NULL && !runner->stopping) {
+	const struct config *cfg = rd->cfg;
+	while (d->head != NULL && !rd->stopping) {
 		if (d->idle != NULL) {
 			struct qconn *c = d->idle;
 			d->idle = c->idle_next;
@@ -558,37 +611,35 @@ void deliver_domain_kick(struct qdomain *d)
 			conn_next_job(c);
 			continue;
 		}
-		if (d->nconn >= cfg->queue_max_per_domain || runner->nconn >= cfg->queue_max_connections)
+		if (d->nconn >= cfg->queue_max_per_domain || rd->nconn >= cfg->queue_max_connections)
 			break;
-		conn_new(d);
+		conn_new(rd, d);
 	}
 }
 
-void deliver_stop_all(void)
+void runner_deliver_stop(struct runner_deliver *rd)
 {
-	while (runner->conns != NULL) {
-		struct qconn *c = runner->conns;
+	rd->stopping = true;
+	while (rd->conns != NULL) {
+		struct qconn *c = rd->conns;
 		smtp_client_free(&c->client);
 		if (c->job != NULL) {
 			/* Abandoned: the recipients stay pending on disk. */
-			c->job->m->inflight--;
-			deliver_job_free(c->job);
+			runner_deliver_job_free(c->job);
 			c->job = NULL;
 		}
 		conn_end(c);
 	}
-	for (struct qdomain *d = runner->domains; d != NULL; d = d->next) {
-		struct qjob *job;
-		while ((job = domain_pop(d)) != NULL) {
-			job->m->inflight--;
-			deliver_job_free(job);
-		}
+	for (struct qdomain *d = rd->domains; d != NULL; d = d->next) {
+		struct runner_deliver_job *job;
+		while ((job = domain_pop(d)) != NULL)
+			runner_deliver_job_free(job);
 	}
 }
 
 /* ---- local delivery ---- */
 
-int deliver_is_local(struct qdomain *d)
+static int domain_is_local(struct runner_deliver *rd, struct qdomain *d)
 {
 	int64_t now = (int64_t)time(NULL);
 	if (d->local >= 0 && now - d->local_checked < LOCAL_CHECK_SECONDS)
@@ -597,33 +648,29 @@ int deliver_is_local(struct qdomain *d)
 		d->local = 1; /* a bare local part such as "postmaster" */
 		return 1;
 	}
-	if (runner->userdb == NULL) {
+	if (rd->userdb == NULL) {
 		char *error = NULL;
 		struct stat st;
-		if (stat(runner->userdb_path, &st) == 0)
-			runner->userdb = userdb_open(runner->userdb_path, false, &error);
+		if (stat(rd->userdb_path, &st) == 0)
+			rd->userdb = userdb_open(rd->userdb_path, false, &error);
 		free(error);
 	}
-	d->local = runner->userdb != NULL && userdb_domain_exists(runner->userdb, d->name) == 1;
+	d->local = rd->userdb != NULL && userdb_domain_exists(rd->userdb, d->name) == 1;
 	d->local_checked = now;
 	return d->local;
 }
 
-struct local_result {
-	char **remote;
-	size_t nremote;
-};
-
 struct local_task {
-	struct qjob *job;
+	struct runner_deliver *rd;
+	struct runner_deliver_job *job;
 	char *msg_path;
-	struct local_result *results;
 };
 
 /* One recipient's local users: one delivery of the queued file, so that
    each recipient is delivered to all its Maildirs or to none (a failure
    takes back its links, and the retry makes no duplicate). */
-static int local_deliver_rcpt(const char *msg_path, const struct userdb_targets *targets, char **error_r)
+static int local_deliver_rcpt(const char *data_dir, const char *msg_path,
+			      const struct userdb_targets *targets, char **error_r)
 {
 	if (targets->users_count == 0)
 		return 0;
@@ -631,7 +678,7 @@ static int local_deliver_rcpt(const char *msg_path, const struct userdb_targets 
 	if (d == NULL)
 		return -1;
 	for (size_t u = 0; u < targets->users_count; u++) {
-		char *maildir = deliver_maildir_path(runner->cfg->data_dir, targets->users[u]);
+		char *maildir = deliver_maildir_path(data_dir, targets->users[u]);
 		delivery_add_maildir(d, maildir);
 		free(maildir);
 	}
@@ -643,14 +690,14 @@ static int local_deliver_rcpt(const char *msg_path, const struct userdb_targets 
 static void local_work(void *arg)
 {
 	struct local_task *t = arg;
-	struct qjob *job = t->job;
-	const struct config *cfg = runner->cfg;
+	struct runner_deliver_job *job = t->job;
+	const struct config *cfg = t->rd->cfg;
 	char *error = NULL;
-	struct userdb *db = userdb_open(runner->userdb_path, false, &error);
+	struct userdb *db = userdb_open(t->rd->userdb_path, false, &error);
 	struct stat st;
 	bool have_file = stat(t->msg_path, &st) == 0;
 	for (size_t k = 0; k < job->n; k++) {
-		struct smtp_client_rcpt *cr = &job->crcpts[k];
+		struct smtp_client_rcpt *cr = &job->rcpts[k];
 		struct userdb_targets targets;
 		memset(&targets, 0, sizeof(targets));
 		int rc =
@@ -671,7 +718,7 @@ static void local_work(void *arg)
 			continue;
 		}
 		char *derr = NULL;
-		if (local_deliver_rcpt(t->msg_path, &targets, &derr) < 0) {
+		if (local_deliver_rcpt(cfg->data_dir, t->msg_path, &targets, &derr) < 0) {
 			cr->status = SMTP_CLIENT_TEMPFAIL;
 			cr->reply = xasprintf("451 4.3.0 local delivery failed: %s", derr);
 			free(derr);
@@ -679,8 +726,8 @@ static void local_work(void *arg)
 			cr->status = SMTP_CLIENT_OK;
 			cr->reply = xstrdup("250 2.0.0 delivered to mailbox");
 		}
-		t->results[k].remote = targets.remote;
-		t->results[k].nremote = targets.remote_count;
+		job->forward[k].addresses = targets.remote;
+		job->forward[k].count = targets.remote_count;
 		targets.remote = NULL;
 		targets.remote_count = 0;
 		userdb_targets_free(&targets);
@@ -693,44 +740,83 @@ static void local_work(void *arg)
 static void local_done(void *arg)
 {
 	struct local_task *t = arg;
-	struct qjob *job = t->job;
-	struct qmsg *m = job->m;
-	runner->local_pending--;
-	for (size_t k = 0; k < job->n; k++) {
-		struct local_result *lr = &t->results[k];
-		if (job->crcpts[k].status == SMTP_CLIENT_OK) {
-			const struct queue_entry_rcpt *r = &m->e.rcpts[job->idx[k]];
-			char *orcpt =
-			    r->orcpt != NULL ? xstrdup(r->orcpt) : xasprintf("rfc822;%s", r->address);
-			unsigned notify = r->notify;
-			for (size_t i = 0; i < lr->nremote; i++) {
-				/* An alias expanding to another domain (RFC 3461 6.2.7.3). */
-				queue_entry_add_rcpt(&m->e, lr->remote[i], orcpt, notify);
-				m->e.rcpts[m->e.nrcpts - 1].next_attempt = (int64_t)time(NULL);
-			}
-			free(orcpt);
-		}
-		userdb_strings_free(lr->remote, lr->nremote);
-	}
-	if (m->busy_cap < m->e.nrcpts) {
-		m->busy = xreallocarray(m->busy, m->e.nrcpts, sizeof(bool));
-		memset(m->busy + m->busy_cap, 0, (m->e.nrcpts - m->busy_cap) * sizeof(bool));
-		m->busy_cap = m->e.nrcpts;
-	}
-	free(t->results);
+	struct runner_deliver *rd = t->rd;
+	rd->local_pending--;
+	rd->ops->job_done(rd->ctx, t->job);
 	free(t->msg_path);
 	free(t);
-	runner_job_done(job);
 }
 
-void deliver_local_job(struct qjob *job)
+static void local_job(struct runner_deliver *rd, struct runner_deliver_job *job)
 {
-	job_prepare(job);
 	job->local = true;
+	job->forward = xcalloc(job->n, sizeof(*job->forward));
 	struct local_task *t = xcalloc(1, sizeof(*t));
+	t->rd = rd;
 	t->job = job;
-	t->msg_path = queue_path(runner->qdir, job->m->e.id, "msg");
-	t->results = xcalloc(job->n, sizeof(*t->results));
-	runner->local_pending++;
+	t->msg_path = queue_path(rd->qdir, job->id, "msg");
+	rd->local_pending++;
 	jobs_submit(local_work, local_done, t);
+}
+
+/* ---- the unit ---- */
+
+void runner_deliver_submit(struct runner_deliver *rd, struct runner_deliver_job *job)
+{
+	struct qdomain *d = domain_get(rd, job->domain);
+	if (domain_is_local(rd, d)) {
+		local_job(rd, job);
+		return;
+	}
+	if (d->tail != NULL)
+		d->tail->next = job;
+	else
+		d->head = job;
+	d->tail = job;
+	d->njobs++;
+	domain_kick(rd, d);
+}
+
+int runner_deliver_pending(const struct runner_deliver *rd)
+{
+	return rd->local_pending;
+}
+
+struct runner_deliver *runner_deliver_new(struct event_base *base, const struct config *cfg,
+					  const struct runner_deliver_ops *ops, void *ctx, char **error_r)
+{
+	struct dns_resolver *dns = dns_resolver_new(base, cfg->dns_resolver, error_r);
+	if (dns == NULL)
+		return NULL;
+	struct runner_deliver *rd = xcalloc(1, sizeof(*rd));
+	rd->base = base;
+	rd->cfg = cfg;
+	rd->ops = ops;
+	rd->ctx = ctx;
+	rd->dns = dns;
+	rd->qdir = queue_dir(cfg->data_dir);
+	rd->userdb_path = xasprintf("%s/users.db", cfg->data_dir);
+	return rd;
+}
+
+void runner_deliver_free(struct runner_deliver **rdp)
+{
+	struct runner_deliver *rd = *rdp;
+	if (rd == NULL)
+		return;
+	*rdp = NULL;
+	/* Lookups still running report DNS_CANCELLED to their (dead)
+	   connections, which are freed then. */
+	dns_resolver_free(&rd->dns);
+	while (rd->domains != NULL) {
+		struct qdomain *d = rd->domains;
+		rd->domains = d->next;
+		free(d->name);
+		free(d);
+	}
+	if (rd->userdb != NULL)
+		userdb_close(&rd->userdb);
+	free(rd->userdb_path);
+	free(rd->qdir);
+	free(rd);
 }

@@ -16,6 +16,7 @@ import tempfile
 import threading
 import unittest
 
+from dnsserver import DnsServer
 from harness import BIN, DeadPort, Server
 
 SUBJECT = "Grüße aus Köln — 東京 ✓"
@@ -36,11 +37,14 @@ class FakePop3:
     does not do (no CAPA, no SASL, no STLS) and to watch the client: at
     each DELE it records whether the message is already in the Maildir."""
 
-    def __init__(self, messages, capa=("USER", "UIDL"), maildir=None, password="pw"):
+    def __init__(self, messages, capa=("USER", "UIDL"), maildir=None, password="pw",
+                 greeting="+OK fake ready", retr_cut=None):
         self.messages = messages          # [(uidl, bytes with CRLF)]
         self.capa = capa                  # None: CAPA answers -ERR
         self.maildir = maildir
         self.password = password
+        self.greeting = greeting
+        self.retr_cut = retr_cut or {}    # message number: bytes of RETR's answer sent before closing
         self.commands = []
         self.dele_seen_locally = []
         self.sock = socket.socket()
@@ -73,7 +77,7 @@ class FakePop3:
         def say(text):
             f.write(text.encode() + b"\r\n")
             f.flush()
-        say("+OK fake ready")
+        say(self.greeting)
         user = None
         for _ in range(1000):
             line = f.readline()
@@ -109,8 +113,12 @@ class FakePop3:
                 if lines and lines[-1] == b"":
                     lines.pop()
                 stuffed = b"".join((b"." + l if l.startswith(b".") else l) + b"\r\n" for l in lines)
-                f.write(b"+OK\r\n" + stuffed + b".\r\n")
+                answer = b"+OK\r\n" + stuffed + b".\r\n"
+                cut = self.retr_cut.get(int(arg))
+                f.write(answer if cut is None else answer[:cut])
                 f.flush()
+                if cut is not None:
+                    break
             elif verb == "DELE":
                 data = self.messages[int(arg) - 1][1]
                 self.dele_seen_locally.append(self.stored_locally(data))
@@ -402,7 +410,7 @@ class ClientTools(unittest.TestCase):
         trace = os.path.join(self.tmp, "trace")
         try:
             r = subprocess.run(["strace", "-f", "-o", trace, "-s", "16", "-e",
-                                "trace=fsync,fdatasync,rename,renameat,renameat2,link,linkat,write,sendto",
+                                "trace=fsync,fdatasync,rename,renameat,renameat2,link,linkat,write,writev,sendto",
                                 BIN, "fetch", "--server", "127.0.0.1:%d" % fake.port, "--plain",
                                 "--user", "u@example.org", "--password-file", pw, "--maildir", md],
                                capture_output=True, timeout=60,
@@ -471,6 +479,99 @@ class ClientTools(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(b"postoffice fetch: login failed", r.stderr)
         self.assertEqual(maildir_files(md), [])
+
+    def fetch_fake(self, md, messages, **fake_args):
+        """Runs fetch --plain against a FakePop3(messages, **fake_args)."""
+        fake = FakePop3(messages, maildir=md, **fake_args)
+        pw = self.file("fake.pw", b"pw\n")
+        try:
+            r = subprocess.run([BIN, "fetch", "--server", "127.0.0.1:%d" % fake.port, "--plain",
+                                "--user", "u@example.org", "--password-file", pw, "--maildir", md],
+                               capture_output=True, timeout=60)
+        finally:
+            fake.close()
+        return r, fake
+
+    def stored(self, md):
+        return sorted(open(p, "rb").read() for p in maildir_files(md))
+
+    def test_fetch_server_closes_mid_retr(self):
+        """The server drops the connection in the middle of the second
+        message: a clear error, the first message stored once, nothing of
+        the second (not even in tmp/).  The server still has all three (no
+        QUIT: RFC 1939 section 6), and the rerun fetches the other two
+        without storing the first again."""
+        msgs = [("u1", b"Subject: one\r\n\r\nfirst\r\n"),
+                ("u2", b"Subject: two\r\n\r\n" + b"y" * 20000 + b"\r\n"),
+                ("u3", b"Subject: three\r\n\r\nthird\r\n")]
+        md = os.path.join(self.tmp, "cut")
+        r, fake = self.fetch_fake(md, msgs, retr_cut={2: 5000})
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(b"postoffice fetch: connection closed by the server during RETR\n", r.stderr)
+        self.assertEqual(self.stored(md), [msgs[0][1]])
+        self.assertEqual(os.listdir(os.path.join(md, "tmp")), [])
+        self.assertEqual([c for c in fake.commands if c.split(" ")[0] in ("RETR", "DELE", "QUIT")],
+                         ["RETR 1", "DELE 1", "RETR 2"])
+        r, fake = self.fetch_fake(md, msgs)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"fetched 2 messages", r.stdout)
+        self.assertIn(b"deleted 3 on the server", r.stdout)
+        self.assertEqual([c for c in fake.commands if c.startswith("RETR")], ["RETR 2", "RETR 3"])
+        self.assertEqual(self.stored(md), sorted(m for _, m in msgs))
+
+    def test_fetch_line_limits(self):
+        """A status line over the limit (8192 bytes) ends the session at
+        once with a clear error; the lines of a message have no limit of
+        their own: one of 700 KiB arrives intact."""
+        msgs = [("w1", b"Subject: wide\r\n\r\n" + b"z" * (700 * 1024) + b"\r\n.dot\r\n")]
+        md = os.path.join(self.tmp, "wide")
+        r, fake = self.fetch_fake(md, msgs, greeting="+OK " + "x" * 9000)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(b"postoffice fetch: line too long from the server (over 8192 bytes) after greeting",
+                      r.stderr)
+        self.assertEqual(fake.commands, [])
+        r, fake = self.fetch_fake(md, msgs)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.stored(md), [msgs[0][1]])
+
+    def test_fetch_verifies_a_named_server(self):
+        """A server given by name, resolved through the [dns] resolver of
+        the configuration (a responder of the test's): with implicit TLS
+        and with STLS, a certificate that does not verify (the server's is
+        self-signed) ends the session before the password is sent, and
+        nothing is fetched; --insecure accepts it.  An unknown name fails
+        clearly."""
+        dns = DnsServer()
+        dns.add_a("pop.example.test", "127.0.0.1")
+        dns.start()
+        self.addCleanup(dns.stop)
+        conf = self.file("dns.conf", ("[dns]\nresolver = %s\n" % dns.address).encode())
+        self.srv.add_user("gina@example.org", "ginapw")
+        pw = self.file("gina.pw", b"ginapw\n")
+        self.deliver("gina", "named")
+        md = os.path.join(self.tmp, "named")
+
+        def fetch(host, service, *args):
+            return subprocess.run([BIN, "-c", conf, "fetch", "--server",
+                                   "%s:%d" % (host, self.srv.port(service)), "--user",
+                                   "gina@example.org", "--password-file", pw, "--maildir", md,
+                                   *args], capture_output=True, timeout=60)
+        for service, mode in (("pop3s", "--tls"), ("pop3", "--starttls")):
+            r = fetch("pop.example.test", service, mode)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(b"postoffice fetch: TLS handshake with pop.example.test:%d failed: "
+                          % self.srv.port(service), r.stderr)
+            self.assertIn(b"certificate verify failed (self-signed certificate)", r.stderr)
+        self.assertEqual(maildir_files(md), [])
+        self.assertNotRegex(self.srv.log_text(), r"pop3 login session=\S+ user=gina@example.org")
+        self.assertEqual(self.server_count("gina"), 1)
+        r = fetch("nx.example.test", "pop3s", "--tls")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(b"postoffice fetch: cannot resolve nx.example.test: ", r.stderr)
+        r = fetch("pop.example.test", "pop3s", "--tls", "--insecure")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"fetched 1 messages", r.stdout)
+        self.assertEqual(self.server_count("gina"), 0)
 
     def test_send_failures_are_clear(self):
         dead = DeadPort()

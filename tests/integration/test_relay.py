@@ -4,16 +4,18 @@ A/AAAA and null MX records.  A delivers to B's SMTP port (the [relay]
 mx_port option stands in for port 25)."""
 import email
 import email.policy
+import json
 import os
 import re
 import signal
 import socket
 import socketserver
+import subprocess
 import threading
 import time
 import unittest
 
-from harness import Server, tls_context, wait_for, free_port
+from harness import BIN, Server, tls_context, wait_for, free_port
 from dnsserver import DnsServer
 
 
@@ -30,6 +32,18 @@ def ipv6_port_free(port):
 def message(subject, body="Hello Bob,\r\nthis is a test.\r\n.dot line\r\n", frm="alice@a.test", to="bob@b.test"):
     return ("From: Alice <%s>\r\nTo: <%s>\r\nSubject: %s\r\nMessage-ID: <%s@a.test>\r\n\r\n%s"
             % (frm, to, subject, re.sub(r"\W", "", subject), body)).encode()
+
+
+def start_a(dns, mx_port, retry, extra=""):
+    """Server A (a.test, user alice) resolving through dns and delivering
+    to MX hosts on mx_port."""
+    a = Server(hostname="mx.a.test", extra_config=(
+        "[dns]\nresolver = %s\n[relay]\nmx_port = %d\n[queue]\nretry = %s\n%s"
+        % (dns.address, mx_port, retry, extra)))
+    a.start()
+    a.add_domain("a.test")
+    a.add_user("alice@a.test", "alicepw")
+    return a
 
 
 class GreylistServer(socketserver.ThreadingTCPServer):
@@ -140,13 +154,8 @@ class RelayBase(unittest.TestCase):
         cls.b.add_user("carol@multi.test", "pw")
         cls.b.add_user("dave@noname.test", "pw")
 
-        cls.a = Server(hostname="mx.a.test", extra_config=(
-            "[dns]\nresolver = %s\n[relay]\nmx_port = %d\n[queue]\nretry = 1s\n"
-            "[routes]\ngrey.test = 127.0.0.1:%d\n%s"
-            % (cls.dns.address, cls.b_port, cls.grey.server_address[1], cls.a_extra)))
-        cls.a.start()
-        cls.a.add_domain("a.test")
-        cls.a.add_user("alice@a.test", "alicepw")
+        cls.a = start_a(cls.dns, cls.b_port, "1s", "[routes]\ngrey.test = 127.0.0.1:%d\n%s"
+                        % (cls.grey.server_address[1], cls.a_extra))
 
     @classmethod
     def tearDownClass(cls):
@@ -261,6 +270,68 @@ class TestRelay(RelayBase):
         self.assertNotEqual(r.returncode, 0)
         r = self.a.cli("queue", "flush")
         self.assertEqual(r.returncode, 0)
+
+    def test_8_local_alias_to_remote(self):
+        """The runner's local delivery of an alias that points to another
+        domain (a message sendmail spooled: no SMTP listener in its
+        configuration): the alias is delivered locally and its target
+        becomes a recipient of its own, relayed to B."""
+        self.a.cli("alias", "add", "team@a.test", "bob@b.test")
+        conf = os.path.join(self.a.dir, "spool-only.conf")
+        with open(conf, "w") as f:
+            f.write("[server]\ndata_dir = %s\nhostname = mx.a.test\n[smtp]\nlisten =\n" % self.a.data_dir)
+        r = subprocess.run([BIN, "-c", conf, "sendmail", "-f", "alice@a.test", "team@a.test"],
+                           input=b"Subject: via alias\n\nto the team\n", capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"queued as", r.stderr)
+        ok = wait_for(lambda: any(b"Subject: via alias" in m
+                                  for p, m in self.b.maildir_messages("bob@b.test")), timeout=20)
+        self.assertTrue(ok, self.a.log_text()[-3000:])
+        log = self.a.log_text()
+        self.assertRegex(log, r"queue sent id=\S+ to=<team@a.test> relay=local")
+        self.assertRegex(log, r"queue sent id=\S+ to=<bob@b.test> relay=mx.b.test")
+        self.assertTrue(self.queue_empty())
+
+
+class TestMxSplit(unittest.TestCase):
+    """RFC 5321 5.1, each MX in turn: recipients the first MX defers with
+    4xx are tried at the next one in the same attempt (a job of their own),
+    while those it accepted are recorded as sent there.  Both MX names lead
+    to the greylisting fake, which defers a recipient once."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dns = DnsServer()
+        cls.dns.add_mx("split.test", 10, "mx1.split.test")
+        cls.dns.add_mx("split.test", 20, "mx2.split.test")
+        cls.dns.add_a("mx1.split.test", "127.0.0.1")
+        cls.dns.add_a("mx2.split.test", "127.0.0.1")
+        cls.dns.start()
+        cls.grey = GreylistServer()
+        threading.Thread(target=cls.grey.serve_forever, daemon=True).start()
+        # A retry long after the test's bound: a deferral would show.
+        cls.a = start_a(cls.dns, cls.grey.server_address[1], "600s")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.a.cleanup()
+        cls.grey.shutdown()
+        cls.grey.server_close()
+        cls.dns.stop()
+
+    def test_deferred_recipients_go_to_the_next_mx(self):
+        self.grey.seen.add("old@split.test")
+        rcpts = ["old@split.test", "new@split.test"]
+        self.a.submit("alice@a.test", "alicepw", "alice@a.test", rcpts, message("split", to="old@split.test"))
+        ok = wait_for(lambda: len(self.grey.messages) >= 2, timeout=20)
+        self.assertTrue(ok, self.a.log_text()[-3000:])
+        self.assertEqual([r for r, _ in self.grey.messages], [["old@split.test"], ["new@split.test"]])
+        log = self.a.log_text()
+        self.assertRegex(log, r"queue sent id=\S+ to=<old@split.test> relay=mx1.split.test")
+        self.assertRegex(log, r"queue sent id=\S+ to=<new@split.test> relay=mx2.split.test")
+        self.assertNotIn("queue deferred", log)
+        self.assertTrue(wait_for(lambda: json.loads(self.a.cli("queue", "list", "--json").stdout) == [],
+                                 timeout=20))
 
 
 class TestRelayDown(RelayBase):
