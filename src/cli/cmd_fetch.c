@@ -16,7 +16,6 @@
 #include "lib/fsutil.h"
 #include "lib/strlist.h"
 #include "lib/xalloc.h"
-#include "store/deliver.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

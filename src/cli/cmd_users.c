@@ -4,8 +4,7 @@
 #include "cli/cli.h"
 #include "lib/fsutil.h"
 #include "lib/xalloc.h"
-#include "store/deliver.h"
-#include "store/maildir_create.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -97,20 +96,6 @@ static struct userdb *open_db(const struct config *cfg)
 	}
 	free(path);
 	return db;
-}
-
-/* Opens DATA_DIR/mail/DOMAIN (made when create, owned by the server when
-   root), refusing links; prints the error. */
-static int open_domain_dir(const struct config *cfg, const char *domain, bool create, struct owner o)
-{
-	char *rel = xasprintf("mail/%s", domain);
-	char *error = NULL;
-	int fd = fs_open_dir_beneath(cfg->data_dir, rel, create, 0700, o.uid, o.gid, &error);
-	if (fd < 0 && (create || errno != ENOENT))
-		fprintf(stderr, "postoffice: %s\n", error);
-	free(error);
-	free(rel);
-	return fd;
 }
 
 static int fail(char *error)
@@ -229,29 +214,27 @@ static int domain_list(struct config *cfg, struct userdb *db, int argc, char **a
 
 /* ---- user ---- */
 
-/* DATA_DIR/mail/DOMAIN/LOCAL with its Maildir++ layout, owned by the
-   server (with mail/ and DOMAIN/) when run as root.  Prints the error. */
-static int create_maildir(const struct config *cfg, const char *address)
+/* Where the user's mail is, for the messages (caller frees). */
+static char *mail_location(const struct config *cfg, const char *address)
 {
-	const char *at = strrchr(address, '@');
+	struct store_config store_conf;
+	store_config_init(&store_conf, cfg);
+	return store_user_location(&store_conf, address);
+}
+
+/* The user's store with its folders, owned by the server (with what is
+   made above it) when run as root.  Prints the error. */
+static int create_mail(const struct config *cfg, const char *address)
+{
+	struct store_config store_conf;
+	store_config_init(&store_conf, cfg);
 	struct owner o = server_owner(cfg);
-	int dirfd = open_domain_dir(cfg, at + 1, true, o);
-	if (dirfd < 0)
-		return -1;
-	char *dir = xasprintf("%s/mail/%s", cfg->data_dir, at + 1);
-	char *local = xstrndup(address, (size_t)(at - address));
 	char *error = NULL;
-	int rc = maildir_create_at(dirfd, dir, local, &error);
-	if (rc < 0) {
-		fprintf(stderr, "postoffice: %s\n", error);
-		free(error);
-	} else if (o.uid != (uid_t)-1 && fs_chown_tree_at(dirfd, local, o.uid, o.gid, true) < 0) {
-		fprintf(stderr, "postoffice: chown(%s/%s) failed: %s\n", dir, local, strerror(errno));
+	if (store_user_create(&store_conf, address, o.uid, o.gid, &error) < 0) {
+		fail(error);
+		return -1;
 	}
-	free(local);
-	free(dir);
-	close(dirfd);
-	return rc;
+	return 0;
 }
 
 static int user_add(struct config *cfg, struct userdb *db, int argc, char **argv)
@@ -290,15 +273,15 @@ static int user_add(struct config *cfg, struct userdb *db, int argc, char **argv
 		ret = fail(error);
 		goto out;
 	}
-	char *maildir = deliver_maildir_path(cfg->data_dir, address);
-	if (create_maildir(cfg, address) < 0) {
+	if (create_mail(cfg, address) < 0) {
 		if (userdb_user_del(db, address, &error) < 0)
 			fail(error);
 	} else {
-		printf("added user %s (mail in %s)\n", address, maildir);
+		char *location = mail_location(cfg, address);
+		printf("added user %s (mail in %s)\n", address, location);
+		free(location);
 		ret = 0;
 	}
-	free(maildir);
 out:
 	free(address);
 	return ret;
@@ -341,27 +324,18 @@ static int user_passwd(struct config *cfg, struct userdb *db, int argc, char **a
 	return ret;
 }
 
-/* Removes DATA_DIR/mail/DOMAIN/LOCAL and everything in it, following no
-   link (root must not be led to delete elsewhere). */
-static int purge_maildir(const struct config *cfg, const char *address)
+/* Removes the user's store and all its mail, following no link (root must
+   not be led to delete elsewhere).  Prints the error. */
+static int purge_mail(const struct config *cfg, const char *address)
 {
-	const char *at = strrchr(address, '@');
-	int dirfd = open_domain_dir(cfg, at + 1, false, server_owner(cfg));
-	if (dirfd < 0)
-		return errno == ENOENT ? 0 : -1;
-	char *dir = xasprintf("%s/mail/%s", cfg->data_dir, at + 1);
-	char *local = xstrndup(address, (size_t)(at - address));
+	struct store_config store_conf;
+	store_config_init(&store_conf, cfg);
 	char *error = NULL;
-	int rc = fs_remove_tree_at(dirfd, dir, local, &error);
-	/* A failed fsync is reported; the tree is gone all the same. */
-	if (rc < 0 || fs_fsync_dirfd(dirfd, dir, &error) < 0) {
-		fprintf(stderr, "postoffice: %s\n", error);
-		free(error);
+	if (store_user_purge(&store_conf, address, &error) < 0) {
+		fail(error);
+		return -1;
 	}
-	free(local);
-	free(dir);
-	close(dirfd);
-	return rc;
+	return 0;
 }
 
 static int user_del(struct config *cfg, struct userdb *db, int argc, char **argv)
@@ -375,18 +349,18 @@ static int user_del(struct config *cfg, struct userdb *db, int argc, char **argv
 		free(address);
 		return fail(error);
 	}
-	char *maildir = deliver_maildir_path(cfg->data_dir, address);
 	if (opts.purge) {
-		if (purge_maildir(cfg, address) < 0) {
+		if (purge_mail(cfg, address) < 0) {
 			printf("deleted user %s; its mail could not be removed\n", address);
 			ret = 1;
 		} else {
 			printf("deleted user %s and its mail\n", address);
 		}
 	} else {
-		printf("deleted user %s (mail kept in %s; --purge removes it)\n", address, maildir);
+		char *location = mail_location(cfg, address);
+		printf("deleted user %s (mail kept in %s; --purge removes it)\n", address, location);
+		free(location);
 	}
-	free(maildir);
 	free(address);
 	return ret;
 }
@@ -396,14 +370,16 @@ static int print_user(void *ctx, const struct userdb_user *user)
 	const struct config *cfg = ctx;
 	char quota[32], usage[32];
 	uint64_t bytes = 0;
-	char *maildir = deliver_maildir_path(cfg->data_dir, user->address);
+	struct store_config store_conf;
+	store_config_init(&store_conf, cfg);
+	char *error = NULL;
 	format_size(quota, sizeof(quota), user->quota, true);
-	if (access(maildir, F_OK) == 0 && deliver_usage(maildir, &bytes) == 0)
+	if (store_user_usage(&store_conf, user->address, &bytes, &error) == 1)
 		format_size(usage, sizeof(usage), bytes, false);
 	else
-		snprintf(usage, sizeof(usage), "-");
+		snprintf(usage, sizeof(usage), "-"); /* no store yet, or unreadable */
+	free(error);
 	printf("%s quota=%s usage=%s\n", user->address, quota, usage);
-	free(maildir);
 	return 0;
 }
 

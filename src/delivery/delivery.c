@@ -1,8 +1,8 @@
 /* The delivery of one message: the temporary file, the filter chain, the
-   commit into Maildirs and the queue, and its rollback (see delivery.h). */
+   commit into users' stores and the queue, and its rollback (see delivery.h). */
 #include "delivery/delivery.h"
 #include "queue/spool.h"
-#include "store/deliver.h"
+#include "store/store.h"
 #include "lib/id.h"
 #include "lib/buf.h"
 #include "lib/fsutil.h"
@@ -35,10 +35,7 @@ struct delivery {
 	struct buf out;  /* appended, not yet written */
 	char *error;     /* the first write error */
 	struct delivery_filter *filters;
-	char **maildirs; /* deduplicated */
-	size_t nmaildirs;
-	char **linked; /* files made by the commit, for the rollback */
-	size_t nlinked;
+	struct store_delivery *local; /* local recipients */
 	const struct queue_envelope *remote;
 	bool commit_started;
 	bool committed;
@@ -100,6 +97,7 @@ struct delivery *delivery_begin(const struct delivery_settings *set, char **erro
 		return NULL;
 	}
 	d->owned = true;
+	d->local = store_delivery_new();
 	d->name = xstrdup(d->id);
 	d->data_dir = set->data_dir != NULL ? xstrdup(set->data_dir) : NULL;
 	if (set->return_path != NULL) {
@@ -121,6 +119,7 @@ struct delivery *delivery_begin_file(const char *path, char **error_r)
 	const char *slash = strrchr(path, '/');
 	snprintf(d->id, sizeof(d->id), "%s", slash != NULL ? slash + 1 : path);
 	d->fd = -1;
+	d->local = store_delivery_new();
 	d->dirfd = AT_FDCWD;
 	d->name = xstrdup(path);
 	d->dir = xstrdup(".");
@@ -223,13 +222,14 @@ void delivery_add_filter(struct delivery *d, struct delivery_filter *f)
 
 /* ---- recipients ---- */
 
+void delivery_add_user(struct delivery *d, const struct store_config *conf, const char *address)
+{
+	store_delivery_add_user(d->local, conf, address);
+}
+
 void delivery_add_maildir(struct delivery *d, const char *maildir)
 {
-	for (size_t i = 0; i < d->nmaildirs; i++)
-		if (!strcmp(d->maildirs[i], maildir))
-			return;
-	d->maildirs = xreallocarray(d->maildirs, d->nmaildirs + 1, sizeof(char *));
-	d->maildirs[d->nmaildirs++] = xstrdup(maildir);
+	store_delivery_add_maildir(d->local, maildir);
 }
 
 void delivery_set_remote(struct delivery *d, const struct queue_envelope *env)
@@ -257,29 +257,20 @@ static int commit_data(struct delivery *d, char **error_r)
 	return 0;
 }
 
-/* Step 2: a hard link into each Maildir, then their directories. */
-static int commit_maildirs(struct delivery *d, char **error_r)
+/* Step 2: into each local recipient's store (the local backend: a hard
+   link into each Maildir, then their directories). */
+static int commit_local(struct delivery *d, char **error_r)
 {
-	for (size_t i = 0; i < d->nmaildirs; i++) {
-		char *name;
-		if (deliver_link(d->maildirs[i], d->dirfd, d->name, d->size, &name, error_r) < 0)
-			return -1;
-		d->linked = xreallocarray(d->linked, d->nlinked + 1, sizeof(char *));
-		d->linked[d->nlinked++] = xasprintf("%s/new/%s", d->maildirs[i], name);
-		free(name);
-	}
-	if (d->nmaildirs == 0)
-		return 0;
-	return deliver_sync_dirs((const char *const *)d->maildirs, (int)d->nmaildirs, error_r);
+	return store_delivery_commit(d->local, d->dirfd, d->name, d->size, error_r);
 }
 
 /* Not acknowledged: the copies already made are taken back. */
 static void rollback(struct delivery *d)
 {
-	for (size_t i = 0; i < d->nlinked; i++) {
-		if (unlink(d->linked[i]) < 0 && errno != ENOENT)
-			log_warn("delivery rollback id=%s error=\"unlink(%s) failed: %s\"", d->id,
-				 d->linked[i], strerror(errno));
+	char *error = NULL;
+	if (store_delivery_revert(d->local, &error) < 0) {
+		log_warn("delivery rollback id=%s error=\"%s\"", d->id, error);
+		free(error);
 	}
 }
 
@@ -290,7 +281,7 @@ int delivery_commit(struct delivery *d, char **error_r)
 	d->commit_started = true;
 	int rc = commit_data(d, error_r);
 	if (rc == 0)
-		rc = commit_maildirs(d, error_r);
+		rc = commit_local(d, error_r);
 	/* Step 3: the queue fsyncs what it writes. */
 	if (rc == 0 && d->remote != NULL) {
 		if (d->data_dir == NULL) {
@@ -363,12 +354,7 @@ void delivery_free(struct delivery **dp)
 			 strerror(errno));
 	if (d->dirfd >= 0)
 		close(d->dirfd);
-	for (size_t i = 0; i < d->nmaildirs; i++)
-		free(d->maildirs[i]);
-	free(d->maildirs);
-	for (size_t i = 0; i < d->nlinked; i++)
-		free(d->linked[i]);
-	free(d->linked);
+	store_delivery_free(&d->local);
 	buf_free(&d->out);
 	free(d->error);
 	free(d->name);

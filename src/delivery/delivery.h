@@ -7,9 +7,10 @@
    The message is written once, to a temporary file (DATA_DIR/tmp/ID), and
    committed in this order:
      1. the file is fdatasynced;
-     2. it is hard-linked into new/ of each local recipient's Maildir
-	(one write serves every recipient), and those directories are
-	fsynced, each once;
+     2. it is delivered into the INBOX of each local recipient's store
+	(store.h: store_delivery_commit(); the local backend hard-links it
+	into new/ of each Maildir, one write serving every recipient, and
+	fsyncs those directories, each once);
      3. for remote recipients it is hard-linked into the queue with its
 	envelope (queue_enqueue(), which fsyncs the spool directory).
    Only when delivery_commit() returns 0 is the message on stable storage
@@ -30,7 +31,7 @@
    Life cycle:
      d = delivery_begin(&set, &error);          the temporary file
      delivery_append(d, data, len)...           the message
-     delivery_add_maildir(d, maildir)...        local recipients
+     delivery_add_user(d, &store_conf, address)... local recipients
      delivery_set_remote(d, &envelope)          remote recipients
      delivery_commit(d, &error)                 blocking (a job thread),
        or delivery_commit_async(d, done, ctx)   from an event loop
@@ -47,6 +48,7 @@
 #include <sys/types.h>
 
 struct delivery;
+struct store_config;
 
 struct delivery_settings {
 	/* DATA_DIR: the file goes into its tmp/ (made when missing), remote
@@ -79,8 +81,8 @@ struct delivery_settings {
    Returns the delivery, or NULL with *error_r (caller frees). */
 struct delivery *delivery_begin(const struct delivery_settings *set, char **error_r);
 /* Starts a delivery of a message already on stable storage (the queue
-   runner's ID.msg): nothing can be appended, the commit only links it into
-   Maildirs (step 2), and the file is never removed here.  NULL with
+   runner's ID.msg): nothing can be appended, the commit only delivers it
+   into users' stores (step 2), and the file is never removed here.  NULL with
    *error_r when path cannot be read. */
 struct delivery *delivery_begin_file(const char *path, char **error_r);
 
@@ -98,8 +100,12 @@ int delivery_append(struct delivery *d, const void *data, size_t len);
 /* The first error of delivery_append(), or NULL. */
 const char *delivery_error(const struct delivery *d);
 
-/* A local recipient: the message goes into MAILDIR/new (the Maildir is
-   made when missing).  The same Maildir given twice gets one copy. */
+/* A local recipient: the message goes into the INBOX of the store of the
+   user address in conf (store.h; made when missing).  The same user given
+   twice gets one copy. */
+void delivery_add_user(struct delivery *d, const struct store_config *conf, const char *address);
+/* A Maildir that is no user's store (`fetch`): the message goes into
+   MAILDIR/new (made when missing). */
 void delivery_add_maildir(struct delivery *d, const char *maildir);
 /* The remote recipients: the message is queued with this envelope (see
    queue_enqueue()).  env and all it points to must stay valid until the

@@ -13,7 +13,6 @@
 #include "lib/jobs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
-#include "store/deliver.h"
 #include "store/store_imap_extra.h"
 
 #include <stdlib.h>
@@ -35,20 +34,17 @@ static struct imap_user *user_get(const struct service_ctx *ctx, const char *add
 			return u;
 		}
 	}
-	char *maildir = deliver_maildir_path(ctx->cfg->data_dir, address);
-	struct store *store = store_open(maildir, error_r);
-	if (store == NULL) {
-		free(maildir);
+	struct store_config store_conf;
+	store_config_init(&store_conf, ctx->cfg);
+	struct store *store = store_open_user(&store_conf, address, error_r);
+	if (store == NULL)
 		return NULL;
-	}
 	if (store_cache_prepare(store, error_r) < 0) {
 		store_close(&store);
-		free(maildir);
 		return NULL;
 	}
 	struct imap_user *u = xcalloc(1, sizeof(*u));
 	u->address = xstrdup(address);
-	u->maildir = maildir;
 	u->store = store;
 	u->base = ctx->base;
 	u->quota = quota;
@@ -73,7 +69,6 @@ void imap_user_unref(struct imap_user **up)
 	imap_job_user_free(u);
 	store_close(&u->store);
 	free(u->address);
-	free(u->maildir);
 	free(u);
 }
 

@@ -132,7 +132,7 @@ static void job_work(void *arg)
 {
 	struct imap_job *job = arg;
 	if (job->handle->store == NULL)
-		job->handle->store = store_open(job->user->maildir, &job->error);
+		job->handle->store = store_open_another(job->user->store, &job->error);
 	if (job->handle->store != NULL)
 		job->work(job);
 }

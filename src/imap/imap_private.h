@@ -51,7 +51,6 @@ enum imap_enabled {
 struct imap_user {
 	struct imap_user *next;
 	char *address;
-	char *maildir;
 	struct store *store;
 	struct event_base *base; /* of the sessions' loop (mailbox watches) */
 	uint64_t quota;          /* bytes, 0 = unlimited */

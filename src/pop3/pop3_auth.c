@@ -13,7 +13,6 @@
 #include "lib/jobs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
-#include "store/deliver.h"
 
 #include <stdlib.h>
 #include <time.h>
@@ -27,10 +26,9 @@ struct login_job {
 	struct pop3_session *s;
 	const char *method;
 	struct auth_check check;
-	char *data_dir;
+	struct store_config store_conf; /* points into the worker's config */
 	enum login_result result;
 	char *error;
-	int lock_fd;
 	struct store *store;
 	struct store_mailbox *inbox;
 	struct store_msg_list msgs;
@@ -51,23 +49,22 @@ static void login_work(void *arg)
 		job->result = LOGIN_BAD;
 		return;
 	}
-	char *maildir = deliver_maildir_path(job->data_dir, job->check.user);
-	int rc = store_pop3_lock(maildir, &job->lock_fd, &job->error);
+	double start = now_ms();
+	job->store = store_open_user(&job->store_conf, job->check.user, &job->error);
+	int rc = job->store != NULL ? store_maildrop_lock(job->store, &job->error) : -1;
 	if (rc <= 0) {
+		store_close(&job->store);
 		job->result = rc == 0 ? LOGIN_IN_USE : LOGIN_TEMPFAIL;
-		free(maildir);
 		return;
 	}
-	double start = now_ms();
-	job->store = store_open(maildir, &job->error);
-	free(maildir);
-	if (job->store == NULL || store_mailbox_open(job->store, "INBOX", &job->inbox, &job->error) != 1 ||
+	/* Listed under the lock: no other POP3 session changes the maildrop
+	   meanwhile (RFC 1939 section 8). */
+	if (store_mailbox_open(job->store, "INBOX", &job->inbox, &job->error) != 1 ||
 	    store_mailbox_list(job->inbox, &job->msgs, &job->error) < 0) {
 		if (job->error == NULL)
 			job->error = xstrdup("INBOX missing");
 		store_mailbox_close(&job->inbox);
-		store_close(&job->store);
-		store_pop3_unlock(&job->lock_fd);
+		store_close(&job->store); /* and its lock */
 		job->result = LOGIN_TEMPFAIL;
 		return;
 	}
@@ -80,9 +77,7 @@ static void login_job_free(struct login_job *job)
 	store_msg_list_free(&job->msgs);
 	store_mailbox_close(&job->inbox);
 	store_close(&job->store);
-	store_pop3_unlock(&job->lock_fd);
 	auth_check_clear(&job->check);
-	free(job->data_dir);
 	free(job->error);
 	free(job);
 }
@@ -122,9 +117,7 @@ static void login_enter(struct pop3_session *s, struct login_job *job)
 {
 	s->address = job->check.user;
 	job->check.user = NULL;
-	s->lock_fd = job->lock_fd;
-	job->lock_fd = -1;
-	s->store = job->store;
+	s->store = job->store; /* holding the maildrop lock */
 	job->store = NULL;
 	s->inbox = job->inbox;
 	job->inbox = NULL;
@@ -182,9 +175,8 @@ static void login_start(struct pop3_session *s, const char *user, const char *pa
 	struct login_job *job = xcalloc(1, sizeof(*job));
 	job->s = s;
 	job->method = method;
-	job->lock_fd = -1;
 	auth_check_prepare(&job->check, s->core.ctx->userdb, user, password);
-	job->data_dir = xstrdup(s->core.ctx->cfg->data_dir);
+	store_config_init(&job->store_conf, s->core.ctx->cfg);
 	session_busy(&s->core);
 	if (auth_check_penalty(&job->check, s->core.ctx->auth_penalty, s->core.ctx->cfg, s->core.conn.ip) <
 	    0) {

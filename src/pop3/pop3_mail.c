@@ -333,8 +333,7 @@ void pop3_mail_free(struct pop3_session *s)
 	free(s->deleted);
 	s->deleted = NULL;
 	store_mailbox_close(&s->inbox);
-	store_close(&s->store);
-	store_pop3_unlock(&s->lock_fd);
+	store_close(&s->store); /* and its maildrop lock */
 	free(s->address);
 	s->address = NULL;
 }

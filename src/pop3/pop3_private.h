@@ -50,8 +50,7 @@ struct pop3_session {
 
 	/* TRANSACTION */
 	char *address;
-	int lock_fd;
-	struct store *store;
+	struct store *store; /* holds the maildrop lock (store_maildrop_lock) */
 	struct store_mailbox *inbox;
 	struct store_msg_list msgs; /* the maildrop as of login */
 	bool *deleted;

@@ -186,7 +186,6 @@ static const struct session_ops pop3_ops = {
 void pop3_session_start(struct service_ctx *ctx, const struct conn_info *conn)
 {
 	struct pop3_session *s = xcalloc(1, sizeof(*s));
-	s->lock_fd = -1;
 	s->send.fd = -1;
 	s->state = conn->implicit_tls ? POP3_ST_TLS_WAIT : POP3_ST_AUTH;
 	session_start(&s->core, &pop3_ops, ctx, conn);

@@ -11,7 +11,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "queue/spool.h"
-#include "store/deliver.h"
+#include "store/store.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -667,9 +667,9 @@ struct local_task {
 };
 
 /* One recipient's local users: one delivery of the queued file, so that
-   each recipient is delivered to all its Maildirs or to none (a failure
-   takes back its links, and the retry makes no duplicate). */
-static int local_deliver_rcpt(const char *data_dir, const char *msg_path,
+   each recipient is delivered to all its users' stores or to none (a
+   failure takes back its copies, and the retry makes no duplicate). */
+static int local_deliver_rcpt(const struct config *cfg, const char *msg_path,
 			      const struct userdb_targets *targets, char **error_r)
 {
 	if (targets->users_count == 0)
@@ -677,11 +677,10 @@ static int local_deliver_rcpt(const char *data_dir, const char *msg_path,
 	struct delivery *d = delivery_begin_file(msg_path, error_r);
 	if (d == NULL)
 		return -1;
-	for (size_t u = 0; u < targets->users_count; u++) {
-		char *maildir = deliver_maildir_path(data_dir, targets->users[u]);
-		delivery_add_maildir(d, maildir);
-		free(maildir);
-	}
+	struct store_config store_conf;
+	store_config_init(&store_conf, cfg);
+	for (size_t u = 0; u < targets->users_count; u++)
+		delivery_add_user(d, &store_conf, targets->users[u]);
 	int rc = delivery_commit(d, error_r);
 	delivery_free(&d);
 	return rc;
@@ -718,7 +717,7 @@ static void local_work(void *arg)
 			continue;
 		}
 		char *derr = NULL;
-		if (local_deliver_rcpt(cfg->data_dir, t->msg_path, &targets, &derr) < 0) {
+		if (local_deliver_rcpt(cfg, t->msg_path, &targets, &derr) < 0) {
 			cr->status = SMTP_CLIENT_TEMPFAIL;
 			cr->reply = xasprintf("451 4.3.0 local delivery failed: %s", derr);
 			free(derr);

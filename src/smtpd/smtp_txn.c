@@ -5,7 +5,7 @@
 #include "auth/userdb.h"
 #include "delivery/delivery.h"
 #include "queue/queue.h"
-#include "store/deliver.h"
+#include "store/store.h"
 #include "lib/config.h"
 #include "lib/id.h"
 #include "lib/io.h"
@@ -126,10 +126,12 @@ static int over_quota(const struct service_ctx *ctx, const char *user, uint64_t 
 	userdb_user_free(&u);
 	if (quota == 0)
 		return 0;
-	char *maildir = deliver_maildir_path(ctx->cfg->data_dir, user);
+	struct store_config store_conf;
+	store_config_init(&store_conf, ctx->cfg);
 	uint64_t used = 0;
-	deliver_usage(maildir, &used);
-	free(maildir);
+	char *error = NULL;
+	if (store_user_usage(&store_conf, user, &used, &error) < 0)
+		free(error); /* counted as empty, as a missing store */
 	return used >= quota || used + incoming > quota;
 }
 
@@ -378,11 +380,10 @@ static void finish_message(struct smtp_session *s)
 	struct commit_job *job = xcalloc(1, sizeof(*job));
 	job->s = s;
 	job->t = t;
-	for (int i = 0; i < t->nlocal; i++) {
-		char *maildir = deliver_maildir_path(s->core.ctx->cfg->data_dir, t->local_users[i]);
-		delivery_add_maildir(t->delivery, maildir);
-		free(maildir);
-	}
+	struct store_config store_conf;
+	store_config_init(&store_conf, s->core.ctx->cfg);
+	for (int i = 0; i < t->nlocal; i++)
+		delivery_add_user(t->delivery, &store_conf, t->local_users[i]);
 	if (t->nremote > 0)
 		set_remote(job);
 	s->txn = NULL;

@@ -67,6 +67,16 @@ int store_quota_usage(struct store *store, uint64_t *bytes_r, uint64_t *messages
 	return store->be->quota_usage(store, bytes_r, messages_r, error_r);
 }
 
+int store_maildrop_lock(struct store *store, char **error_r)
+{
+	return store->be->maildrop_lock(store, error_r);
+}
+
+void store_maildrop_unlock(struct store *store)
+{
+	store->be->maildrop_unlock(store);
+}
+
 /* ---- folders ---- */
 
 static bool name_is_inbox(const char *name)

@@ -2,9 +2,10 @@
 #define STORE_STORE_H
 /* The mail store of one user: Maildir++ folders plus a per-user index
    (MAILDIR/index.db, SQLite in WAL mode) that gives every message a stable
-   UID, its flags, keywords, modseq (RFC 7162) and cached IMAP text.  POP3
-   and IMAP call only this interface: no SQL and no file names leave
-   src/store.  Every function here dispatches through the table of
+   UID, its flags, keywords, modseq (RFC 7162) and cached IMAP text.
+   Engines, delivery and the CLI call only this interface and name a
+   user's store by address (store_open_user()): no SQL and no file names
+   leave src/store.  Every function here dispatches through the table of
    operations of the handle's backend (store_backend.h); the Maildir +
    SQLite implementation described below is the backend "local"
    (store_local_*.c), and a shared-storage backend can be added beside it.
@@ -86,12 +87,36 @@ struct store_status {
 
 /* ---- the user's store ---- */
 
+/* Where users' stores live: the backend and what it needs to find the
+   store of a user.  Engines name a store by user (address) and this; only
+   src/store knows the layout behind it. */
+#define STORE_BACKEND_DEFAULT "local"
+struct store_config {
+	const char *backend;  /* NULL: STORE_BACKEND_DEFAULT */
+	const char *data_dir; /* local: a user's Maildir is DATA_DIR/mail/DOMAIN/LOCAL */
+};
+struct config;
+/* The store configuration of the server's configuration; conf_r points
+   into cfg. */
+void store_config_init(struct store_config *conf_r, const struct config *cfg);
+
+/* Opens the store of the user address ("local@domain", as userdb.h
+   normalises it) in conf, as store_open_backend() opens a location: made
+   when missing.  NULL with *error_r (also for an unknown backend). */
+struct store *store_open_user(const struct store_config *conf, const char *address, char **error_r);
+/* Opens a second handle on the store that store is a handle of, for
+   another thread (IMAP jobs).  Reads only what never changes after the
+   open, so another thread may be using store meanwhile. */
+struct store *store_open_another(const struct store *store, char **error_r);
+/* Where the store of address is, for messages to the administrator (local:
+   the Maildir's path).  Caller frees; NULL for an unknown backend. */
+char *store_user_location(const struct store_config *conf, const char *address);
+
 /* Opens the store at maildir with the default backend (creating cur/ new/
    tmp/ and the index when missing).  An index that is missing or
    unreadable is recreated, and every mailbox then gets a new UIDVALIDITY
    (RFC 3501 section 2.3.1.1), higher than any used before in this
    Maildir.  Returns NULL with *error_r. */
-#define STORE_BACKEND_DEFAULT "local"
 struct store *store_open(const char *maildir, char **error_r);
 /* The same with the backend called backend ("local"); location is what
    that backend opens (local: the Maildir root).  An unknown backend is an
@@ -102,6 +127,55 @@ void store_close(struct store **store);
 const char *store_path(const struct store *store);
 /* The name of the store's backend. */
 const char *store_backend_name(const struct store *store);
+
+/* ---- users' stores, without opening them (the CLI, SMTP's quota check) ---- */
+
+/* Makes the store of address, with the standard folders (local: the
+   Maildir++ layout with .Sent .Drafts .Trash .Junk .Archive; see
+   maildir_create.h).  Run as root for the server's user: what is made
+   belongs to uid:gid ((uid_t)-1: ownership kept) and no link below
+   DATA_DIR is followed (lib/fsutil.h).  Idempotent.  0 or -1. */
+int store_user_create(const struct store_config *conf, const char *address, uid_t uid, gid_t gid,
+		      char **error_r);
+/* Removes the store of address and all its mail, following no link.  0
+   (also when there was none), or -1. */
+int store_user_purge(const struct store_config *conf, const char *address, char **error_r);
+/* What the mail of address takes, in bytes, all folders included, read
+   without opening the index (local: the S= sizes of the file names, or
+   stat() for files without one; messages just delivered count at once).
+   1 with *bytes_r, 0 when the user has no store yet (*bytes_r 0), -1. */
+int store_user_usage(const struct store_config *conf, const char *address, uint64_t *bytes_r, char **error_r);
+
+/* ---- delivery ----
+   One complete message, already on stable storage, into the INBOX of
+   several stores at once: the local backend hard-links the file into each
+   Maildir's new/ (one data write serves every recipient; a copy where the
+   file system cannot link; the Maildir is made on first delivery) and then
+   fsyncs each new/ once.  The message is listed in INBOX at the next sync
+   with the file's size.  Blocking: call on a job thread.  Messages enter
+   through delivery/delivery.h, which calls this. */
+struct store_delivery;
+
+struct store_delivery *store_delivery_new(void);
+/* The INBOX of the user address in conf.  A store added twice gets one
+   copy. */
+void store_delivery_add_user(struct store_delivery *sd, const struct store_config *conf, const char *address);
+/* A Maildir that is no user's store (`fetch`): the local backend's store at
+   maildir. */
+void store_delivery_add_maildir(struct store_delivery *sd, const char *maildir);
+/* The stores added (after duplicates are dropped). */
+size_t store_delivery_count(const struct store_delivery *sd);
+/* Delivers the file src (relative to src_dirfd, which may be AT_FDCWD) of
+   size octets, fdatasynced by the caller.  0 once the message is on stable
+   storage in every store.  -1 with *error_r: the copies made before the
+   failure stay until store_delivery_revert().  Once per delivery. */
+int store_delivery_commit(struct store_delivery *sd, int src_dirfd, const char *src, uint64_t size,
+			  char **error_r);
+/* Takes back every copy the commit made (the message was not accepted
+   after all).  Tries them all; 0, or -1 with the first failure. */
+int store_delivery_revert(struct store_delivery *sd, char **error_r);
+/* Frees sd; what a commit made stays unless reverted. */
+void store_delivery_free(struct store_delivery **sd);
 
 /* ---- mailboxes ---- */
 
@@ -231,9 +305,11 @@ void store_watch_drain(int fd);
 
 /* ---- POP3 maildrop lock (RFC 1939 section 8) ---- */
 
-/* Takes an exclusive lock on the user's maildrop (flock on MAILDIR/pop3.lock)
-   without waiting: 1 with *lock_fd_r, 0 when another session (any process)
-   holds it, -1 on error.  The kernel drops it when the process dies. */
-int store_pop3_lock(const char *maildir, int *lock_fd_r, char **error_r);
-void store_pop3_unlock(int *lock_fd);
+/* Takes the exclusive lock on the user's maildrop through this handle,
+   without waiting: 1 taken (or already held by this handle), 0 when
+   another handle (of any process) holds it, -1 on error.  Held until
+   store_maildrop_unlock() or store_close(), and dropped when the process
+   dies (local: flock on MAILDIR/pop3.lock). */
+int store_maildrop_lock(struct store *store, char **error_r);
+void store_maildrop_unlock(struct store *store);
 #endif

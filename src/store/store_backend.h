@@ -41,6 +41,30 @@ struct store_backend {
 	const char *(*path)(const struct store *store);
 	int (*quota_usage)(struct store *store, uint64_t *bytes_r, uint64_t *messages_r, char **error_r);
 
+	int (*maildrop_lock)(struct store *store, char **error_r);
+	void (*maildrop_unlock)(struct store *store);
+
+	/* ---- users' stores, by address (conf's backend is this one) ---- */
+	/* The location open() takes for the store of address (local:
+	   DATA_DIR/mail/DOMAIN/LOCAL).  Caller frees. */
+	char *(*user_location)(const struct store_config *conf, const char *address);
+	int (*user_create)(const struct store_config *conf, const char *address, uid_t uid, gid_t gid,
+			   char **error_r);
+	int (*user_purge)(const struct store_config *conf, const char *address, char **error_r);
+	/* store_user_usage() of the store at location. */
+	int (*usage)(const char *location, uint64_t *bytes_r, char **error_r);
+
+	/* ---- delivery (store_delivery_commit) ---- */
+	/* Delivers the fsynced file src (relative to src_dirfd) of size octets
+	   into the INBOX of each store of locations[0..count) (distinct),
+	   durably before it returns.  made_r[i] (zeroed by the caller) gets
+	   the backend's note of the copy in locations[i], for undeliver(); on
+	   failure the copies already made keep their notes. */
+	int (*deliver)(const char *const *locations, size_t count, int src_dirfd, const char *src,
+		       uint64_t size, char **made_r, char **error_r);
+	/* Takes back the copy noted made in the store at location. */
+	int (*undeliver)(const char *location, const char *made, char **error_r);
+
 	/* ---- folders and subscriptions ---- */
 	int (*folder_create)(struct store *store, const char *name, bool *exists_r, char **error_r);
 	int (*folder_delete)(struct store *store, const char *name, char **error_r);

@@ -10,6 +10,16 @@ const struct store_backend store_backend_local = {
     .close = store_local_close,
     .path = store_local_path,
     .quota_usage = store_local_quota_usage,
+    .maildrop_lock = store_local_maildrop_lock,
+    .maildrop_unlock = store_local_maildrop_unlock,
+
+    .user_location = store_local_user_location,
+    .user_create = store_local_user_create,
+    .user_purge = store_local_user_purge,
+    .usage = store_local_usage,
+
+    .deliver = store_local_deliver,
+    .undeliver = store_local_undeliver,
 
     .folder_create = store_local_folder_create,
     .folder_delete = store_local_folder_delete,

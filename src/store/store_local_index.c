@@ -264,6 +264,7 @@ struct store *store_local_open(const char *maildir, char **error_r)
 	struct store_local *store = xcalloc(1, sizeof(*store));
 	store->store.be = &store_backend_local;
 	store->path = xstrdup(maildir);
+	store->maildrop_fd = -1;
 	if (store_db_open(store, error_r) == 0)
 		return &store->store;
 	/* Unreadable: keep it aside for inspection and start over (the
@@ -295,6 +296,7 @@ struct store *store_local_open(const char *maildir, char **error_r)
 void store_local_close(struct store *base)
 {
 	struct store_local *store = store_local_cast(base);
+	store_local_maildrop_unlock(base);
 	store_db_close(store);
 	free(store->path);
 	free(store);

@@ -20,6 +20,7 @@ struct store_local {
 	char *path;         /* the Maildir root */
 	sqlite3 *db;
 	struct store_stmt_slot stmts[STORE_STMT_CACHE];
+	int maildrop_fd; /* MAILDIR/pop3.lock while locked, else -1 */
 };
 
 struct store_local_mailbox {
@@ -147,4 +148,18 @@ int store_local_cache_commit(struct store_mailbox *box, char **error_r);
 
 /* store_local_watch.c */
 int store_local_watch_open(struct store_mailbox *box, char **error_r);
+int store_local_maildrop_lock(struct store *store, char **error_r);
+void store_local_maildrop_unlock(struct store *store);
+
+/* store_local_user.c */
+char *store_local_user_location(const struct store_config *conf, const char *address);
+int store_local_user_create(const struct store_config *conf, const char *address, uid_t uid, gid_t gid,
+			    char **error_r);
+int store_local_user_purge(const struct store_config *conf, const char *address, char **error_r);
+int store_local_usage(const char *maildir, uint64_t *bytes_r, char **error_r);
+
+/* store_local_deliver.c */
+int store_local_deliver(const char *const *locations, size_t count, int src_dirfd, const char *src,
+			uint64_t size, char **made_r, char **error_r);
+int store_local_undeliver(const char *location, const char *made, char **error_r);
 #endif

@@ -1,6 +1,5 @@
 /* The local backend: watching a mailbox for changes (IMAP IDLE, inotify on
-   new/ and cur/), and the POP3 maildrop lock, which store.h defines on the
-   Maildir path itself. */
+   new/ and cur/), and the POP3 maildrop lock (flock on MAILDIR/pop3.lock). */
 #include "store/store_local_private.h"
 #include "lib/xalloc.h"
 
@@ -43,17 +42,21 @@ void store_watch_drain(int fd)
 		;
 }
 
-int store_pop3_lock(const char *maildir, int *lock_fd_r, char **error_r)
+int store_local_maildrop_lock(struct store *base, char **error_r)
 {
-	char *path = xasprintf("%s/pop3.lock", maildir);
+	struct store_local *store = store_local_cast(base);
+	if (store->maildrop_fd >= 0)
+		return 1;
+	char *path = xasprintf("%s/pop3.lock", store->path);
 	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		*error_r = xasprintf("open(%s) failed: %s", path, strerror(errno));
 		free(path);
 		return -1;
 	}
-	/* flock() locks belong to the open file description: a second open in
-	   the same process conflicts too, and the lock dies with the process. */
+	/* flock() locks belong to the open file description: a second handle
+	   in the same process conflicts too, and the lock dies with the
+	   process. */
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int err = errno;
 		close(fd);
@@ -66,13 +69,14 @@ int store_pop3_lock(const char *maildir, int *lock_fd_r, char **error_r)
 		return -1;
 	}
 	free(path);
-	*lock_fd_r = fd;
+	store->maildrop_fd = fd;
 	return 1;
 }
 
-void store_pop3_unlock(int *lock_fd)
+void store_local_maildrop_unlock(struct store *base)
 {
-	if (*lock_fd >= 0)
-		close(*lock_fd);
-	*lock_fd = -1;
+	struct store_local *store = store_local_cast(base);
+	if (store->maildrop_fd >= 0)
+		close(store->maildrop_fd);
+	store->maildrop_fd = -1;
 }

@@ -1,5 +1,5 @@
 /* Unit tests for src/delivery/delivery.c: one write serves several local
-   Maildirs and the queue, the bytes arrive unchanged, an abort or a
+   users' Maildirs (through the local store backend) and the queue, the bytes arrive unchanged, an abort or a
    failure at any step leaves nothing behind, filters see the stream, and
    the async commit reports in the event loop. */
 #include <stdarg.h>
@@ -10,6 +10,7 @@
 
 #include "delivery/delivery.h"
 #include "queue/spool.h"
+#include "store/store.h"
 #include "lib/buf.h"
 #include "lib/fsutil.h"
 #include "lib/jobs.h"
@@ -97,9 +98,19 @@ static char *only_message(const char *maildir, char **name_r, size_t *len_r)
 	return data;
 }
 
+/* Where the local store backend keeps user@example.org (store.h). */
 static char *maildir_of(const struct fixture *f, const char *user)
 {
 	return xasprintf("%s/mail/example.org/%s", f->dir, user);
+}
+
+/* The local recipient user@example.org of DATA_DIR. */
+static void add_user(const struct fixture *f, struct delivery *d, const char *user)
+{
+	struct store_config conf = {.data_dir = f->dir};
+	char *address = xasprintf("%s@example.org", user);
+	delivery_add_user(d, &conf, address);
+	free(address);
 }
 
 /* Appends the fixture's message in uneven pieces. */
@@ -124,9 +135,9 @@ static void test_commit_local_and_remote(void **state)
 	assert_string_equal(delivery_id(d), "D1");
 	append_message(d, &f->msg);
 	char *alice = maildir_of(f, "alice"), *bob = maildir_of(f, "bob");
-	delivery_add_maildir(d, alice);
-	delivery_add_maildir(d, bob);
-	delivery_add_maildir(d, alice); /* one copy only */
+	add_user(f, d, "alice");
+	add_user(f, d, "bob");
+	add_user(f, d, "alice"); /* one copy only */
 	struct queue_rcpt rcpts[] = {{"carol@remote.test", "rfc822;carol@remote.test", 0}};
 	struct queue_envelope env = {
 	    .sender = "a@a.test", .client_ip = "192.0.2.1", .rcpts = rcpts, .nrcpts = 1};
@@ -186,7 +197,7 @@ static void test_abort_leaves_nothing(void **state)
 	append_message(d, &f->msg);
 	assert_int_equal(count_entries(f->tmp), 1);
 	char *alice = maildir_of(f, "alice");
-	delivery_add_maildir(d, alice);
+	add_user(f, d, "alice");
 	struct queue_rcpt rcpt = {"carol@remote.test", NULL, 0};
 	struct queue_envelope env = {.sender = "", .rcpts = &rcpt, .nrcpts = 1};
 	delivery_set_remote(d, &env);
@@ -219,9 +230,9 @@ static void test_rollback_on_bad_maildir(void **state)
 	assert_non_null(d);
 	append_message(d, &f->msg);
 	char *alice = maildir_of(f, "alice"), *bob = maildir_of(f, "bob"), *broken = broken_maildir(f);
-	delivery_add_maildir(d, alice);
-	delivery_add_maildir(d, bob);
-	delivery_add_maildir(d, broken);
+	add_user(f, d, "alice");
+	add_user(f, d, "bob");
+	add_user(f, d, "broken");
 	struct queue_rcpt rcpt = {"carol@remote.test", NULL, 0};
 	struct queue_envelope env = {.sender = "a@a.test", .rcpts = &rcpt, .nrcpts = 1};
 	delivery_set_remote(d, &env);
@@ -255,7 +266,7 @@ static void test_rollback_on_queue_failure(void **state)
 	assert_non_null(d);
 	append_message(d, &f->msg);
 	char *alice = maildir_of(f, "alice");
-	delivery_add_maildir(d, alice);
+	add_user(f, d, "alice");
 	struct queue_rcpt rcpt = {"carol@remote.test", NULL, 0};
 	struct queue_envelope env = {.sender = "a@a.test", .rcpts = &rcpt, .nrcpts = 1};
 	delivery_set_remote(d, &env);
@@ -312,7 +323,7 @@ static void test_existing_file(void **state)
 	assert_non_null(d);
 	assert_int_equal(delivery_size(d), f->msg.len);
 	char *alice = maildir_of(f, "alice");
-	delivery_add_maildir(d, alice);
+	add_user(f, d, "alice");
 	assert_int_equal(delivery_commit(d, &error), 0);
 	delivery_free(&d);
 	char *name;
@@ -440,7 +451,7 @@ static void test_filters(void **state)
 	assert_int_equal(delivery_append(d, body, 5), 0);
 	assert_int_equal(delivery_append(d, body + 5, strlen(body) - 5), 0);
 	char *alice = maildir_of(f, "alice");
-	delivery_add_maildir(d, alice);
+	add_user(f, d, "alice");
 	assert_int_equal(delivery_commit(d, &error), 0);
 	delivery_free(&d);
 	char *name;
@@ -459,7 +470,7 @@ static void test_filters(void **state)
 	add_filters(d, true);
 	assert_int_equal(delivery_append(d, body, strlen(body)), 0);
 	char *bob = maildir_of(f, "bob");
-	delivery_add_maildir(d, bob);
+	add_user(f, d, "bob");
 	assert_int_equal(delivery_commit(d, &error), -1);
 	assert_non_null(strstr(error, "hold: refused"));
 	free(error);
@@ -496,7 +507,7 @@ static void test_commit_async(void **state)
 	struct delivery *d = delivery_begin(&set, &error);
 	append_message(d, &f->msg);
 	char *alice = maildir_of(f, "alice");
-	delivery_add_maildir(d, alice);
+	add_user(f, d, "alice");
 	struct async_result r = {.base = base};
 	delivery_commit_async(d, async_done, &r);
 	struct timeval limit = {10, 0};

@@ -1,7 +1,8 @@
 /* Unit tests for src/store: UID assignment and stability, reindexing,
    files from other programs, flags <-> Maildir info, expunge (also after a
    crash), concurrent delivery during sync, modseq, append/copy/move,
-   folders, the POP3 lock, watching, and the warm-open speed. */
+   folders, watching, and the warm-open speed (the POP3 lock is in the
+   contract suite, test_backend_store_user.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -705,37 +706,6 @@ static void test_folders(void **state)
 	store_mailbox_close(&m);
 }
 
-static void test_pop3_lock(void **state)
-{
-	struct fixture *f = *state;
-	char *error = NULL;
-	int fd1 = -1, fd2 = -1;
-	assert_int_equal(store_pop3_lock(f->dir, &fd1, &error), 1);
-	assert_int_equal(store_pop3_lock(f->dir, &fd2, &error), 0); /* same process */
-	pid_t pid = fork();
-	if (pid == 0) {
-		int fd3;
-		_exit(store_pop3_lock(f->dir, &fd3, &error) == 0 ? 0 : 1);
-	}
-	int status;
-	waitpid(pid, &status, 0);
-	assert_int_equal(WEXITSTATUS(status), 0);
-	store_pop3_unlock(&fd1);
-	assert_int_equal(fd1, -1);
-	assert_int_equal(store_pop3_lock(f->dir, &fd2, &error), 1);
-	store_pop3_unlock(&fd2);
-	/* A process that dies holding it releases it. */
-	pid = fork();
-	if (pid == 0) {
-		int fd3;
-		store_pop3_lock(f->dir, &fd3, &error);
-		_exit(0);
-	}
-	waitpid(pid, &status, 0);
-	assert_int_equal(store_pop3_lock(f->dir, &fd2, &error), 1);
-	store_pop3_unlock(&fd2);
-}
-
 static void test_watch(void **state)
 {
 	struct fixture *f = *state;
@@ -824,7 +794,6 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_modseq, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_append_copy_move, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_pop3_lock, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_warm_open_speed, setup, teardown),
 	};
