@@ -194,18 +194,65 @@ class FetchImap(unittest.TestCase):
         self.assertRegex(self.srv.log_text(), r"imap login session=\S+ user=carol@example.org")
 
     def test_local_failure_deletes_nothing(self):
-        """The Maildir cannot take the message (new/ is a file): a clear
-        error, and the server still has every message."""
+        """The mbox cannot take the message (its path is a directory): a
+        clear error when storing, and the server still has every message."""
         self.deliver("dave", "fail", 2)
-        md = os.path.join(self.tmp, "md")
-        for sub in ("tmp", "cur"):
-            os.makedirs(os.path.join(md, sub))
-        with open(os.path.join(md, "new"), "w") as f:
-            f.write("not a directory")
-        r = self.fetch("dave", md, check=False)
+        box = os.path.join(self.tmp, "box")
+        os.mkdir(box)
+        r = self.srv.cli("fetch", "--protocol", "imap", "--server", "127.0.0.1:%d" % self.srv.port("imap"),
+                         "--user", "dave@example.org", "--password-file", self.pw["dave"],
+                         "--mbox", box, check=False)
         self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertIn(b"postoffice fetch: ", r.stderr)
+        self.assertIn(b"postoffice fetch: stopped after 0 messages; the rest stay on the server", r.stderr)
+        self.assertRegex(self.srv.log_text(), r"imap login session=\S+ user=dave@example.org")
         self.assertEqual(len(self.server_uids("dave")), 2)
+
+    @unittest.skipIf(shutil.which("strace") is None, "strace is not installed")
+    def test_fsyncs_before_store_deleted(self):
+        """UID STORE \\Deleted and UID EXPUNGE are sent only after each
+        message's fsync, its link into new/ and the fsync of new/."""
+        msgs = [(3, b"Subject: a\r\n\r\none\r\n"), (4, b"Subject: b\r\n\r\ntwo\r\n")]
+        md = os.path.join(self.tmp, "trace-md")
+        fake = FakeImap([(9, msgs)])
+        pw = os.path.join(self.tmp, "fake.pw")
+        with open(pw, "w") as f:
+            f.write("pw\n")
+        trace = os.path.join(self.tmp, "trace")
+        try:
+            r = subprocess.run(["strace", "-f", "-o", trace, "-s", "64", "-e",
+                                "trace=fsync,fdatasync,link,linkat,rename,renameat,renameat2,write,writev,sendto,sendmsg",
+                                BIN, "-c", self.srv.config_path, "fetch", "--protocol", "imap",
+                                "--server", "127.0.0.1:%d" % fake.port, "--plain", "--user", "u@example.org",
+                                "--password-file", pw, "--maildir", md],
+                               capture_output=True, timeout=60,
+                               env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"))
+        finally:
+            fake.close()
+        if r.returncode != 0 and b"ptrace" in r.stderr:
+            self.skipTest("ptrace is not permitted here")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        events = []
+        with open(trace) as f:
+            for line in f:
+                if "fsync(" in line or "fdatasync(" in line:
+                    events.append("sync")
+                elif "link" in line and "/new/" in line:
+                    events.append("link")
+                elif "UID STORE" in line:
+                    events.append("store")
+                elif "UID EXPUNGE" in line:
+                    events.append("expunge")
+        self.assertEqual(events.count("link"), 2, events)
+        self.assertEqual(events.count("store"), 1, events)
+        store = events.index("store")
+        self.assertEqual(events[store + 1:], ["expunge"], events)
+        # each link is preceded by the file's sync and followed by new/'s
+        for i, e in enumerate(events[:store]):
+            if e == "link":
+                self.assertEqual(events[i - 1], "sync", events)
+                self.assertEqual(events[i + 1], "sync", events)
+        self.assertIn("UID STORE 3:4 +FLAGS.SILENT (\\Deleted)", fake.commands)
+        self.assertIn("UID EXPUNGE 3:4", fake.commands)
 
     def test_mailbox_and_mbox(self):
         m = self.srv.imap(tls=True)
