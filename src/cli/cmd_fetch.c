@@ -9,6 +9,7 @@
    were stored records theirs there too (the server keeps them until QUIT),
    so that the rerun neither loses nor repeats one. */
 #include "cli/cli.h"
+#include "cli/fetch.h"
 #include "cli/pop3_client.h"
 #include "delivery/delivery.h"
 #include "auth/sasl.h"
@@ -18,6 +19,7 @@
 #include "lib/xalloc.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -33,38 +35,41 @@
 
 #define FETCH_TIMEOUT 120
 
-struct fetch_opts {
-	char *host, *port_arg;
-	int port;
-	const char *user, *password_file, *maildir, *mbox, *state;
-	bool tls, starttls, plain, insecure, keep;
-};
-
 static void fetch_usage(FILE *out)
 {
-	fprintf(out, "usage: postoffice fetch --server HOST:PORT --user USER (--maildir DIR | --mbox FILE)\n"
-		     "                        [--starttls | --tls | --plain] [--keep] [--password-file F]\n\n"
-		     "Downloads mail over POP3 into a local Maildir (new/) or mbox file.  Logs\n"
-		     "in with AUTH PLAIN when CAPA offers SASL PLAIN (RFC 5034), else USER/PASS.\n"
-		     "A message is deleted on the server only once it is on disk here.\n\n"
-		     "  --server HOST:PORT  the POP3 server (port 110, or 995 with --tls); HOST is\n"
-		     "                      resolved through the [dns] resolver of the configuration\n"
-		     "  --starttls          upgrade with STLS (the default); --tls: implicit TLS (POP3S)\n"
-		     "  --plain             no TLS at all (only sensible on loopback)\n"
-		     "  --insecure          do not verify the server's certificate (never checked\n"
-		     "                      for loopback addresses)\n"
-		     "  --user USER         the login name, usually the address\n"
-		     "  --password-file F   the password's file (first line); else it is prompted\n"
-		     "  --maildir DIR       deliver into DIR/new (created when missing)\n"
-		     "  --mbox FILE         append to FILE in mboxrd format\n"
-		     "  --keep              leave the messages on the server; their UIDLs are kept in\n"
-		     "                      the state file so that a rerun fetches only new ones\n"
-		     "  --state FILE        the UIDL state file (default: DIR/.postoffice-fetch-USER\n"
-		     "                      or FILE.postoffice-fetch-USER)\n");
+	fprintf(out,
+		"usage: postoffice fetch --server HOST:PORT --user USER (--maildir DIR | --mbox FILE)\n"
+		"                        [--protocol pop3|imap] [--starttls | --tls | --plain] [--keep]\n"
+		"                        [--password-file F] [--mailbox NAME] [--idle]\n\n"
+		"Downloads mail over POP3 (the default) or IMAP into a local Maildir (new/)\n"
+		"or mbox file.  POP3 logs in with AUTH PLAIN when CAPA offers SASL PLAIN\n"
+		"(RFC 5034), else USER/PASS; IMAP with AUTHENTICATE PLAIN when offered, else\n"
+		"LOGIN.  A message is deleted on the server only once it is on disk here.\n\n"
+		"  --server HOST:PORT  the server (POP3: port 110, or 995 with --tls; IMAP: 143,\n"
+		"                      or 993 with --tls); HOST is resolved through the [dns]\n"
+		"                      resolver of the configuration\n"
+		"  --protocol P        pop3 (the default) or imap\n"
+		"  --starttls          upgrade with STLS or STARTTLS (the default); --tls:\n"
+		"                      implicit TLS (POP3S, IMAPS)\n"
+		"  --plain             no TLS at all (only sensible on loopback)\n"
+		"  --insecure          do not verify the server's certificate (never checked\n"
+		"                      for loopback addresses)\n"
+		"  --user USER         the login name, usually the address\n"
+		"  --password-file F   the password's file (first line); else it is prompted\n"
+		"  --maildir DIR       deliver into DIR/new (created when missing)\n"
+		"  --mbox FILE         append to FILE in mboxrd format\n"
+		"  --keep              leave the messages on the server; what was fetched is kept\n"
+		"                      in the state file (POP3: UIDLs; IMAP: UIDVALIDITY and the\n"
+		"                      last UID) so that a rerun fetches only new ones\n"
+		"  --state FILE        the state file (default: DIR/.postoffice-fetch-USER or\n"
+		"                      FILE.postoffice-fetch-USER; IMAP adds -imap-MAILBOX)\n"
+		"  --mailbox NAME      IMAP: the mailbox to fetch from (default INBOX)\n"
+		"  --idle              IMAP: stay connected and fetch new mail as it arrives\n"
+		"                      (IDLE, else NOOP every %d s) until SIGINT or SIGTERM\n",
+		IMAP_FETCH_POLL);
 }
 
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
+int fetch_fail(const char *fmt, ...)
 {
 	va_list ap;
 	fprintf(stderr, "postoffice fetch: ");
@@ -75,7 +80,7 @@ static int fail(const char *fmt, ...)
 	return -1;
 }
 
-static bool is_loopback(const char *host)
+bool fetch_is_loopback(const char *host)
 {
 	return !strcmp(host, "localhost") || !strncmp(host, "127.", 4) || !strcmp(host, "::1");
 }
@@ -98,7 +103,7 @@ static int deliver_maildir_file(const char *dir, const char *data, size_t len)
 		delivery_free(&d);
 	}
 	if (rc < 0) {
-		fail("%s", error);
+		fetch_fail("%s", error);
 		free(error);
 	}
 	free(tmp);
@@ -149,11 +154,17 @@ static int deliver_mbox_file(const char *path, const char *data, size_t size)
 	char *error = NULL;
 	int rc = fs_append_durable(path, out.data, out.len, 0600, &error);
 	if (rc < 0) {
-		fail("%s", error);
+		fetch_fail("%s", error);
 		free(error);
 	}
 	buf_free(&out);
 	return rc;
+}
+
+int fetch_store(const struct fetch_opts *o, const char *data, size_t len)
+{
+	return o->maildir ? deliver_maildir_file(o->maildir, data, len)
+			  : deliver_mbox_file(o->mbox, data, len);
 }
 
 /* ---- UIDL state ---- */
@@ -178,7 +189,7 @@ static int state_save(const struct strlist *st, const char *path)
 	char *error = NULL;
 	int rc = fs_write_file_durable(path, b.data ? b.data : "", b.len, 0600, &error);
 	if (rc < 0) {
-		fail("%s", error);
+		fetch_fail("%s", error);
 		free(error);
 	}
 	buf_free(&b);
@@ -222,7 +233,7 @@ static void fetch_finish(struct fetch *f, int rc)
 
 static void fetch_failed(struct pop3_client *c, const char *error, void *ctx)
 {
-	fail("%s", error);
+	fetch_fail("%s", error);
 	fetch_finish(ctx, -1);
 }
 
@@ -230,7 +241,7 @@ static void fetch_failed(struct pop3_client *c, const char *error, void *ctx)
    server then deletes nothing (RFC 1939 section 6). */
 static void fetch_refused(struct fetch *f, const char *what, const struct pop3_client_reply *r)
 {
-	fail("%s: %s", what, r->line);
+	fetch_fail("%s: %s", what, r->line);
 	fetch_finish(f, -1);
 }
 
@@ -279,11 +290,11 @@ static void on_quit(struct pop3_client *c, const struct pop3_client_reply *r, vo
 	struct fetch *f = ctx;
 	f->quit_ok = r->ok;
 	if (!r->ok)
-		fail("QUIT: %s", r->line);
+		fetch_fail("QUIT: %s", r->line);
 	if (f->local_error) {
 		/* QUIT still commits the deletions of the messages stored
 		   before the failure, so a rerun does not fetch them twice. */
-		fail("stopped after %zu messages; the rest stay on the server", f->fetched);
+		fetch_fail("stopped after %zu messages; the rest stay on the server", f->fetched);
 		fetch_finish(f, -1);
 		return;
 	}
@@ -321,9 +332,7 @@ static void on_retr(struct pop3_client *c, const struct pop3_client_reply *r, vo
 		fetch_refused(f, "RETR", r);
 		return;
 	}
-	int rc = o->maildir ? deliver_maildir_file(o->maildir, r->body, r->body_len)
-			    : deliver_mbox_file(o->mbox, r->body, r->body_len);
-	if (rc < 0) {
+	if (fetch_store(o, r->body, r->body_len) < 0) {
 		f->local_error = true;
 		fetch_quit(f);
 		return;
@@ -416,7 +425,7 @@ static bool is_challenge(const struct pop3_client_reply *r)
 
 static void on_auth_cancelled(struct pop3_client *c, const struct pop3_client_reply *r, void *ctx)
 {
-	fail("login failed: unexpected challenge to AUTH PLAIN");
+	fetch_fail("login failed: unexpected challenge to AUTH PLAIN");
 	fetch_finish(ctx, -1);
 }
 
@@ -429,7 +438,7 @@ static void on_auth(struct pop3_client *c, const struct pop3_client_reply *r, vo
 		   (RFC 5034 section 4), and the server answers -ERR. */
 		pop3_client_command(c, false, on_auth_cancelled, "*");
 	} else if (!r->ok) {
-		fail("login failed (AUTH PLAIN as %s): %s", f->o->user, r->line);
+		fetch_fail("login failed (AUTH PLAIN as %s): %s", f->o->user, r->line);
 		fetch_finish(f, -1);
 	} else {
 		fetch_uidl(f);
@@ -503,17 +512,17 @@ static int fetch_run(const struct config *cfg, const struct fetch_opts *o, const
 	    .port = o->port,
 	    .dns_server = cfg->dns_resolver,
 	    .implicit_tls = o->tls,
-	    .verify = !o->insecure && !is_loopback(o->host),
+	    .verify = !o->insecure && !fetch_is_loopback(o->host),
 	    .timeout = FETCH_TIMEOUT,
 	};
 	f.base = event_base_new();
 	if (f.base == NULL)
-		return fail("event_base_new() failed");
+		return fetch_fail("event_base_new() failed");
 	f.client = pop3_client_connect(f.base, &set, on_greeting, fetch_failed, &f);
 	/* Bounded: every step has a timeout. */
 	event_base_dispatch(f.base);
 	if (!f.finished)
-		fail("the session with %s:%d ended unexpectedly", o->host, o->port);
+		fetch_fail("the session with %s:%d ended unexpectedly", o->host, o->port);
 	pop3_client_free(&f.client);
 	event_base_free(f.base);
 	if (f.rc < 0 && !f.quit_ok && f.stored.count > 0) {
@@ -536,11 +545,11 @@ static int fetch_run(const struct config *cfg, const struct fetch_opts *o, const
 	return f.rc;
 }
 
-/* A port number, or a service name of /etc/services ("pop3s"). */
-static int fetch_port(const char *arg, bool tls)
+/* A port number, or a service name of /etc/services ("pop3s", "imaps"). */
+static int fetch_port(const char *arg, const struct fetch_opts *o)
 {
 	if (arg[0] == '\0')
-		return tls ? 995 : 110;
+		return o->imap ? (o->tls ? 993 : 143) : (o->tls ? 995 : 110);
 	char *end;
 	errno = 0;
 	long n = strtol(arg, &end, 10);
@@ -566,7 +575,7 @@ static int parse_server(const char *arg, struct fetch_opts *o)
 		o->host = xstrdup(arg);
 		o->port_arg = xstrdup("");
 	}
-	o->port = fetch_port(o->port_arg, o->tls);
+	o->port = fetch_port(o->port_arg, o);
 	return o->host[0] && o->port > 0 ? 0 : -1;
 }
 
@@ -580,15 +589,24 @@ static int fetch_prepare(struct fetch_opts *o, char **state_alloc)
 			int rc = fs_mkdir_p(p, 0700, &error);
 			free(p);
 			if (rc < 0) {
-				fail("%s", error);
+				fetch_fail("%s", error);
 				free(error);
 				return -1;
 			}
 		}
 	}
 	if (o->state == NULL) {
-		*state_alloc = o->maildir ? xasprintf("%s/.postoffice-fetch-%s", o->maildir, o->user)
-					  : xasprintf("%s.postoffice-fetch-%s", o->mbox, o->user);
+		struct buf b = BUF_INIT;
+		if (o->maildir != NULL)
+			buf_printf(&b, "%s/.postoffice-fetch-%s", o->maildir, o->user);
+		else
+			buf_printf(&b, "%s.postoffice-fetch-%s", o->mbox, o->user);
+		/* One state per mailbox; the name kept to letters and digits. */
+		if (o->imap)
+			buf_append_str(&b, "-imap-");
+		for (const char *p = o->imap ? o->mailbox : ""; *p != '\0'; p++)
+			buf_append_char(&b, isalnum((unsigned char)*p) ? *p : '_');
+		*state_alloc = buf_steal(&b);
 		o->state = *state_alloc;
 	}
 	return 0;
@@ -600,7 +618,7 @@ static char *fetch_password(const struct fetch_opts *o)
 		return cli_read_password("password: ", 0);
 	char *data = NULL, *error = NULL;
 	if (fs_read_file(o->password_file, &data, NULL, &error) < 0) {
-		fail("%s", error);
+		fetch_fail("%s", error);
 		free(error);
 		return NULL;
 	}
@@ -622,6 +640,9 @@ static int fetch_cmd(struct config *cfg, int argc, char **argv)
 	    {"starttls", no_argument, NULL, 't'},
 	    {"plain", no_argument, NULL, 'P'},
 	    {"insecure", no_argument, NULL, 'i'},
+	    {"protocol", required_argument, NULL, 'r'},
+	    {"mailbox", required_argument, NULL, 'b'},
+	    {"idle", no_argument, NULL, 'I'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct fetch_opts o = {0};
@@ -663,28 +684,43 @@ static int fetch_cmd(struct config *cfg, int argc, char **argv)
 		case 'i':
 			o.insecure = true;
 			break;
+		case 'r':
+			if (strcmp(optarg, "imap") != 0 && strcmp(optarg, "pop3") != 0) {
+				fetch_fail("--protocol is pop3 or imap");
+				return 2;
+			}
+			o.imap = strcmp(optarg, "imap") == 0;
+			break;
+		case 'b':
+			o.mailbox = optarg;
+			break;
+		case 'I':
+			o.idle = true;
+			break;
 		default:
 			fetch_usage(stderr);
 			return 2;
 		}
 	}
 	if (server == NULL || o.user == NULL || (o.maildir == NULL) == (o.mbox == NULL) || optind != argc ||
-	    (o.tls + o.starttls + o.plain) > 1) {
+	    (o.tls + o.starttls + o.plain) > 1 || (!o.imap && (o.mailbox != NULL || o.idle))) {
 		fetch_usage(stderr);
 		return 2;
 	}
 	for (const char *p = o.user; *p != '\0'; p++) {
 		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-			fail("--user must not hold control characters");
+			fetch_fail("--user must not hold control characters");
 			return 2;
 		}
 	}
 	if (parse_server(server, &o) < 0) {
-		fail("bad --server %s (HOST:PORT)", server);
+		fetch_fail("bad --server %s (HOST:PORT)", server);
 		free(o.host);
 		free(o.port_arg);
 		return 2;
 	}
+	if (o.imap && o.mailbox == NULL)
+		o.mailbox = "INBOX";
 	char *state_alloc = NULL;
 	char *password = NULL;
 	int rc = fetch_prepare(&o, &state_alloc);
@@ -694,7 +730,7 @@ static int fetch_cmd(struct config *cfg, int argc, char **argv)
 		/* A server that closes while a command is being written must
 		   end in an error message, not in a silent death. */
 		signal(SIGPIPE, SIG_IGN);
-		rc = fetch_run(cfg, &o, password);
+		rc = o.imap ? fetch_imap_run(cfg, &o, password) : fetch_run(cfg, &o, password);
 	}
 	if (password != NULL) {
 		explicit_bzero(password, strlen(password));
@@ -708,8 +744,8 @@ static int fetch_cmd(struct config *cfg, int argc, char **argv)
 
 const struct cli_command cmd_fetch = {
     "fetch",
-    "--server HOST:PORT --user USER (--maildir DIR | --mbox FILE) [--keep]",
-    "download mail over POP3 into a Maildir or mbox",
+    "--server HOST:PORT --user USER (--maildir DIR | --mbox FILE) [--protocol imap] [--keep]",
+    "download mail over POP3 or IMAP into a Maildir or mbox",
     fetch_cmd,
     fetch_usage,
 };

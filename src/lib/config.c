@@ -226,6 +226,19 @@ int config_parse_duration(const char *value, int *seconds_r)
 	return 0;
 }
 
+/* A host name or an address literal of len bytes: letters, digits, '.',
+   '-', '_', ':' (an IPv6 address) and extra.  Anything else would not
+   resolve, and ';', '#' or a space would not read back from the file. */
+static bool host_chars_ok(const char *host, size_t len, const char *extra)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)host[i];
+		if (!isalnum(c) && strchr(".-_:", c) == NULL && (extra == NULL || strchr(extra, c) == NULL))
+			return false;
+	}
+	return len > 0;
+}
+
 static int parse_port(const char *s, int *port_r)
 {
 	char *end;
@@ -262,7 +275,7 @@ int config_parse_listen(const char *value, struct listen_addr *addr, char **erro
 	}
 	/* The host is written back in brackets when it has a ':', so it
 	   holds none of its own (and is not empty). */
-	if (*host == '\0' || strpbrk(host, "[]") != NULL) {
+	if (!host_chars_ok(host, strlen(host), "*")) {
 		free(host);
 		*error_r = xstrdup("expected host:port or [address]:port");
 		return -1;
@@ -302,11 +315,7 @@ int config_parse_host_port(const char *value, struct host_port *hp, char **error
 		host_len = colon != NULL ? (size_t)(colon - value) : strlen(value);
 		port = colon != NULL ? colon + 1 : NULL;
 	}
-	/* A host name or an address literal: letters, digits, '.', '-', '_'
-	   and (in brackets, an IPv6 address) ':'.  Anything else would not
-	   resolve, and ';' or '#' would not read back from the file. */
-	size_t valid = strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:");
-	if (host_len == 0 || valid < host_len || (*value != '[' && memchr(host, ':', host_len) != NULL)) {
+	if (!host_chars_ok(host, host_len, NULL) || (*value != '[' && memchr(host, ':', host_len) != NULL)) {
 		*error_r = xstrdup("expected host, host:port, [host] or [host]:port");
 		return -1;
 	}
@@ -810,6 +819,11 @@ void config_write_effective(const struct config *cfg, FILE *out)
 		fprintf(out, "%s = %s\n", o->key, value);
 	}
 	fprintf(out, "\n[routes]\n");
-	for (size_t i = 0; i < cfg->routes_count; i++)
-		fprintf(out, "%s = %s:%d\n", cfg->routes[i].domain, cfg->routes[i].host, cfg->routes[i].port);
+	for (size_t i = 0; i < cfg->routes_count; i++) {
+		size_t size = strlen(cfg->routes[i].host) + 16;
+		char *hp = xmalloc(size);
+		format_host_port(hp, size, cfg->routes[i].host, cfg->routes[i].port);
+		fprintf(out, "%s = %s\n", cfg->routes[i].domain, hp);
+		free(hp);
+	}
 }

@@ -562,6 +562,8 @@ static void test_routes(void **state)
 	assert_null(config_route(&cfg, "org"));
 	char *eff = effective(&cfg);
 	assert_non_null(strstr(eff, "\n[routes]\nexample.org = 127.0.0.1:2525\n"));
+	/* an IPv6 next hop is written back in brackets */
+	assert_non_null(strstr(eff, "\nExample.NET = [::1]:25\n"));
 	free(eff);
 	config_free(&cfg);
 
@@ -575,6 +577,12 @@ static void test_routes(void **state)
 	    {"[routes]\nexample.org = 127.0.0.1\n", "test.conf:2: [routes] example.org: expected host:port"},
 	    {"[routes]\na.example = h:1\nexample.org = h:99999\n",
 	     "test.conf:3: [routes] example.org: port must be a number from 0 to 65535"},
+	    /* found by fuzz_config: a space inside the brackets was kept in
+	       the host and lost when the value was written back */
+	    {"[routes]\nexample.org = [ ::1]:25\n",
+	     "test.conf:2: [routes] example.org: expected host:port or [address]:port"},
+	    {"[routes]\nexample.org = relay;x:25\n",
+	     "test.conf:2: [routes] example.org: expected host:port or [address]:port"},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
 		char *error = load(&cfg, bad[i].text);
