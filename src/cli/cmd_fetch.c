@@ -80,9 +80,22 @@ int fetch_fail(const char *fmt, ...)
 	return -1;
 }
 
-bool fetch_is_loopback(const char *host)
+static bool fetch_is_loopback(const char *host)
 {
 	return !strcmp(host, "localhost") || !strncmp(host, "127.", 4) || !strcmp(host, "::1");
+}
+
+struct client_conn_settings fetch_conn_settings(const struct config *cfg, const struct fetch_opts *o,
+						int timeout)
+{
+	return (struct client_conn_settings){
+	    .host = o->host,
+	    .port = o->port,
+	    .dns_server = cfg->dns_resolver,
+	    .implicit_tls = o->tls,
+	    .verify = !o->insecure && !fetch_is_loopback(o->host),
+	    .timeout = timeout,
+	};
 }
 
 /* ---- local storage ---- */
@@ -507,14 +520,7 @@ static void on_greeting(struct pop3_client *c, const struct pop3_client_reply *r
 static int fetch_run(const struct config *cfg, const struct fetch_opts *o, const char *password)
 {
 	struct fetch f = {.o = o, .password = password, .rc = -1};
-	struct pop3_client_settings set = {
-	    .host = o->host,
-	    .port = o->port,
-	    .dns_server = cfg->dns_resolver,
-	    .implicit_tls = o->tls,
-	    .verify = !o->insecure && !fetch_is_loopback(o->host),
-	    .timeout = FETCH_TIMEOUT,
-	};
+	struct client_conn_settings set = fetch_conn_settings(cfg, o, FETCH_TIMEOUT);
 	f.base = event_base_new();
 	if (f.base == NULL)
 		return fetch_fail("event_base_new() failed");

@@ -3,6 +3,8 @@
 /* What `postoffice fetch` shares between its POP3 session (cmd_fetch.c)
    and its IMAP session (fetch_imap.c): the options, error output and the
    local storage of a message. */
+#include "cli/client_conn.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,8 +29,11 @@ struct fetch_opts {
 
 /* Prints "postoffice fetch: " and the message to stderr; returns -1. */
 int fetch_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Whether the certificate of host goes unchecked (a loopback server). */
-bool fetch_is_loopback(const char *host);
+/* The connection to the server of o: its host and port, the [dns]
+   resolver of cfg, --tls, and the certificate checked unless --insecure or
+   the host is a loopback one.  Refers to o's and cfg's strings. */
+struct client_conn_settings fetch_conn_settings(const struct config *cfg, const struct fetch_opts *o,
+						int timeout);
 /* Stores one message on stable storage (the Maildir's new/ through
    delivery/delivery.h, or appended to the mbox and fsynced) before it
    returns 0; -1 after printing why. */

@@ -773,12 +773,7 @@ int fetch_imap_run(const struct config *cfg, const struct fetch_opts *o, const c
 	if (f.mailbox == NULL)
 		return fetch_fail("--mailbox %s is not valid UTF-8 or holds control characters", o->mailbox);
 	struct imap_client_settings set = {
-	    .host = o->host,
-	    .port = o->port,
-	    .dns_server = cfg->dns_resolver,
-	    .implicit_tls = o->tls,
-	    .verify = !o->insecure && !fetch_is_loopback(o->host),
-	    .timeout = IMAP_FETCH_TIMEOUT,
+	    .conn = fetch_conn_settings(cfg, o, IMAP_FETCH_TIMEOUT),
 	    .literal_max = cfg->max_message_size,
 	};
 	f.base = event_base_new();

@@ -1,11 +1,11 @@
-/* The IMAP client connection: resolution, connection, TLS, whole
-   responses with their literals, and their parsing (see imap_client.h). */
+/* The IMAP client connection: whole responses with their literals, read
+   from the io object of a client_conn, and their parsing (see
+   imap_client.h). */
 #include "cli/imap_client.h"
-#include "dns/dns.h"
+#include "cli/client_conn.h"
 #include "lib/buf.h"
 #include "lib/io.h"
 #include "lib/log.h"
-#include "lib/tls.h"
 #include "lib/xalloc.h"
 
 #include <ctype.h>
@@ -15,30 +15,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <event2/event.h>
-#include <openssl/x509.h>
 
 enum client_state {
-	ST_RESOLVING,
-	ST_CONNECTING,
-	ST_TLS, /* handshake (implicit TLS or after STARTTLS) */
+	ST_CONNECTING, /* resolution, connection, implicit TLS (client_conn) */
+	ST_TLS,        /* the handshake after STARTTLS */
 	ST_GREETING,
 	ST_READY, /* reading responses */
 	ST_DEAD,
 };
 
 struct imap_client {
-	struct event_base *base;
 	struct imap_client_settings set;
 	void *ctx;
 	imap_client_response_callback *greeting, *untagged, *cmd_cb;
 	imap_client_fail_callback *fail;
-	struct dns_resolver *dns;
-	struct dns_addr *addrs;
-	size_t naddrs, ai;
-	char *connect_error; /* the last address's failure */
-	struct io *io;
-	SSL_CTX *tls_ctx;
+	struct client_conn *conn;
 	enum client_state state;
 	void (*tls_done)(struct imap_client *c, void *ctx);
 	unsigned tag_seq;
@@ -53,44 +44,15 @@ struct imap_client {
 	bool in_literal;
 	struct pool *pool; /* the parsed values of one response */
 	char *bye;         /* the text of an untagged BYE, for the error at EOF */
-	struct event *defer;
-	char *deferred_error;
 };
 
-static void client_io_cb(struct io *io, enum io_event event, void *ctx);
+static void client_event(struct client_conn *conn, enum io_event event, void *ctx);
 
-/* ---- failures ---- */
-
-static void client_fail(struct imap_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void client_fail(struct imap_client *c, const char *fmt, ...)
+static void client_failed(struct client_conn *conn, const char *error, void *ctx)
 {
-	if (c->state == ST_DEAD)
-		return;
+	struct imap_client *c = ctx;
 	c->state = ST_DEAD;
-	va_list ap;
-	va_start(ap, fmt);
-	char *error = xvasprintf(fmt, ap);
-	va_end(ap);
-	io_free(&c->io); /* safe inside the io's callback */
 	c->fail(c, error, c->ctx);
-	free(error);
-}
-
-static void defer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct imap_client *c = arg;
-	client_fail(c, "%s", c->deferred_error);
-}
-
-/* Reports from the loop, not from inside the API call that found it. */
-static void client_fail_later(struct imap_client *c, char *error)
-{
-	free(c->deferred_error);
-	c->deferred_error = error;
-	if (c->defer == NULL)
-		c->defer = evtimer_new(c->base, defer_cb, c);
-	struct timeval tv = {0, 0};
-	evtimer_add(c->defer, &tv);
 }
 
 /* Server text in an error message: printable ASCII, at most 200 bytes. */
@@ -106,52 +68,12 @@ static char *printable(const char *s, size_t len)
 
 /* ---- connection ---- */
 
-static void client_try_addr(struct imap_client *c)
-{
-	if (c->ai >= c->naddrs) {
-		client_fail(c, "cannot connect to %s:%d: %s", c->set.host, c->set.port,
-			    c->connect_error != NULL ? c->connect_error : "no address");
-		return;
-	}
-	c->state = ST_CONNECTING;
-	c->io = io_connect(c->base, (const struct sockaddr *)&c->addrs[c->ai].sa, c->addrs[c->ai].len,
-			   client_io_cb, c);
-	io_set_timeout(c->io, c->set.timeout);
-}
-
-static void client_connect_failed(struct imap_client *c)
-{
-	free(c->connect_error);
-	c->connect_error = xstrdup(io_error(c->io));
-	io_free(&c->io);
-	c->ai++;
-	client_try_addr(c);
-}
-
-static void addr_cb(void *ctx, enum dns_status status, const struct dns_addr *addrs, size_t n,
-		    const char *error)
-{
-	struct imap_client *c = ctx;
-	if (status == DNS_CANCELLED)
-		return; /* the client is being freed */
-	if (status != DNS_OK) {
-		client_fail(c, "cannot resolve %s: %s", c->set.host, error != NULL ? error : "no address");
-		return;
-	}
-	c->addrs = xcalloc(n, sizeof(*c->addrs));
-	memcpy(c->addrs, addrs, n * sizeof(*addrs));
-	c->naddrs = n;
-	c->ai = 0;
-	client_try_addr(c);
-}
-
 struct imap_client *imap_client_connect(struct event_base *base, const struct imap_client_settings *settings,
 					imap_client_response_callback *greeting,
 					imap_client_response_callback *untagged,
 					imap_client_fail_callback *fail, void *ctx)
 {
 	struct imap_client *c = xcalloc(1, sizeof(*c));
-	c->base = base;
 	c->set = *settings;
 	c->ctx = ctx;
 	c->greeting = greeting;
@@ -159,36 +81,9 @@ struct imap_client *imap_client_connect(struct event_base *base, const struct im
 	c->fail = fail;
 	c->pool = pool_create(4096);
 	snprintf(c->verb, sizeof(c->verb), "greeting");
-	c->state = ST_RESOLVING;
-	char *error = NULL;
-	c->dns = dns_resolver_new(base, settings->dns_server, &error);
-	if (c->dns == NULL)
-		client_fail_later(c, error);
-	else
-		dns_lookup_addr(c->dns, settings->host, settings->port, addr_cb, c);
+	c->state = ST_CONNECTING;
+	c->conn = client_conn_new(base, &settings->conn, client_event, client_failed, c);
 	return c;
-}
-
-/* ---- TLS ---- */
-
-static void client_tls_start(struct imap_client *c)
-{
-	char *error = NULL;
-	if (c->tls_ctx == NULL)
-		c->tls_ctx = tls_client_ctx(c->set.verify, &error);
-	if (c->tls_ctx == NULL) {
-		client_fail_later(c, xasprintf("TLS: %s", error));
-		free(error);
-		return;
-	}
-	/* SNI always; the certificate is checked against the name only when
-	   verifying (fetch does not for a loopback server or --insecure). */
-	if (io_start_tls_client(c->io, c->tls_ctx, c->set.host, c->set.verify ? c->set.host : NULL) < 0) {
-		client_fail_later(c, xasprintf("TLS handshake with %s:%d failed: cannot start TLS",
-					       c->set.host, c->set.port));
-		return;
-	}
-	c->state = ST_TLS;
 }
 
 void imap_client_start_tls(struct imap_client *c, void (*done)(struct imap_client *c, void *ctx))
@@ -196,22 +91,8 @@ void imap_client_start_tls(struct imap_client *c, void (*done)(struct imap_clien
 	if (c->state == ST_DEAD)
 		return;
 	c->tls_done = done;
-	client_tls_start(c);
-}
-
-static void client_tls_failed(struct imap_client *c, enum io_event event)
-{
-	/* A peer that closes or speaks plain text leaves OpenSSL's error
-	   queue empty: say what happened instead of "error:00000000". */
-	const char *why =
-	    event == IO_EVENT_EOF ? "the server closed the connection (is it a TLS port?)" : io_error(c->io);
-	SSL *ssl = io_ssl(c->io);
-	long verify = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
-	if (verify != X509_V_OK)
-		client_fail(c, "TLS handshake with %s:%d failed: %s (%s)", c->set.host, c->set.port, why,
-			    X509_verify_cert_error_string(verify));
-	else
-		client_fail(c, "TLS handshake with %s:%d failed: %s", c->set.host, c->set.port, why);
+	c->state = ST_TLS;
+	client_conn_start_tls(c->conn);
 }
 
 /* ---- parsing (RFC 3501 section 9, leniently: values separated by any
@@ -428,14 +309,15 @@ static void client_dispatch(struct imap_client *c)
 	struct imap_response r;
 	if (parse_response(c, &r) < 0) {
 		char *shown = printable(c->text.data, c->text.len);
-		client_fail(c, "malformed response from the server during %s: %s", c->verb, shown);
+		client_conn_fail(c->conn, "malformed response from the server during %s: %s", c->verb, shown);
 		free(shown);
 		return;
 	}
 	imap_client_response_callback *cb;
 	if (c->state == ST_GREETING) {
 		if (r.kind != IMAP_RESPONSE_STATUS || r.tagged) {
-			client_fail(c, "malformed greeting from %s:%d", c->set.host, c->set.port);
+			client_conn_fail(c->conn, "malformed greeting from %s:%d", c->set.conn.host,
+					 c->set.conn.port);
 			return;
 		}
 		c->state = ST_READY;
@@ -446,7 +328,8 @@ static void client_dispatch(struct imap_client *c)
 		c->cmd_cb = NULL;
 	} else if (r.kind == IMAP_RESPONSE_CONTINUE) {
 		if (c->cmd_cb == NULL) {
-			client_fail(c, "unexpected continuation request from the server: %s", r.text);
+			client_conn_fail(c->conn, "unexpected continuation request from the server: %s",
+					 r.text);
 			return;
 		}
 		cb = c->cmd_cb;
@@ -495,17 +378,13 @@ static bool client_read_line(struct imap_client *c)
 {
 	char *line;
 	size_t len;
-	int rc = io_read_line(c->io, IMAP_CLIENT_LINE_MAX, &line, &len);
-	if (rc == 0)
+	int rc = client_conn_read_line(c->conn, IMAP_CLIENT_LINE_MAX, "during", c->verb, &line, &len);
+	if (rc <= 0)
 		return false;
-	if (rc < 0) {
-		client_fail(c, "line too long from the server (over %d bytes) during %s",
-			    IMAP_CLIENT_LINE_MAX, c->verb);
-		return false;
-	}
 	if (c->text.len + len > IMAP_CLIENT_RESPONSE_MAX) {
-		client_fail(c, "response too long from the server (over %d bytes outside literals) during %s",
-			    IMAP_CLIENT_RESPONSE_MAX, c->verb);
+		client_conn_fail(
+		    c->conn, "response too long from the server (over %d bytes outside literals) during %s",
+		    IMAP_CLIENT_RESPONSE_MAX, c->verb);
 		return false;
 	}
 	buf_append(&c->text, line, len);
@@ -521,14 +400,15 @@ static bool client_read_line(struct imap_client *c)
 		char size[32] = "too many";
 		if (lit > 0)
 			snprintf(size, sizeof(size), "%llu", (unsigned long long)n);
-		client_fail(c,
-			    "the server sent a literal of %s bytes during %s, over the limit of %llu bytes",
-			    size, c->verb, (unsigned long long)c->set.literal_max);
+		client_conn_fail(
+		    c->conn, "the server sent a literal of %s bytes during %s, over the limit of %llu bytes",
+		    size, c->verb, (unsigned long long)c->set.literal_max);
 		return false;
 	}
 	if (c->nliterals == IMAP_CLIENT_LITERALS_MAX) {
-		client_fail(c, "too many literals in one response from the server (over %d) during %s",
-			    IMAP_CLIENT_LITERALS_MAX, c->verb);
+		client_conn_fail(c->conn,
+				 "too many literals in one response from the server (over %d) during %s",
+				 IMAP_CLIENT_LITERALS_MAX, c->verb);
 		return false;
 	}
 	buf_reserve(&c->literals[c->nliterals], (size_t)n);
@@ -544,13 +424,13 @@ static bool client_read_literal(struct imap_client *c)
 	struct buf *lit = &c->literals[c->nliterals - 1];
 	while (c->literal_left > 0) {
 		const char *data;
-		size_t len = io_input_peek(c->io, &data);
+		size_t len = io_input_peek(client_conn_io(c->conn), &data);
 		if (len == 0)
 			return false;
 		if (len > c->literal_left)
 			len = (size_t)c->literal_left;
 		buf_append(lit, data, len);
-		io_input_drain(c->io, len);
+		io_input_drain(client_conn_io(c->conn), len);
 		c->literal_left -= len;
 	}
 	c->in_literal = false;
@@ -564,65 +444,43 @@ static void client_input(struct imap_client *c)
 		more = c->in_literal ? client_read_literal(c) : client_read_line(c);
 }
 
-static void client_io_cb(struct io *io, enum io_event event, void *ctx)
+static void client_event(struct client_conn *conn, enum io_event event, void *ctx)
 {
 	struct imap_client *c = ctx;
 	switch (event) {
-	case IO_EVENT_CONNECTED:
-		if (c->set.implicit_tls)
-			client_tls_start(c);
-		else
-			c->state = ST_GREETING;
+	case IO_EVENT_CONNECTED: /* with IMAPS after the handshake */
+		c->state = ST_GREETING;
+		client_input(c); /* what came with the handshake's last record */
 		return;
-	case IO_EVENT_TLS_DONE:
-		if (c->tls_done != NULL) {
-			void (*done)(struct imap_client *, void *) = c->tls_done;
-			c->tls_done = NULL;
-			c->state = ST_READY;
-			done(c, c->ctx);
-		} else {
-			c->state = ST_GREETING; /* IMAPS: the greeting */
-		}
-		if (c->state != ST_DEAD && io_input_length(c->io) > 0)
-			client_input(c);
+	case IO_EVENT_TLS_DONE: {
+		void (*done)(struct imap_client *, void *) = c->tls_done;
+		c->tls_done = NULL;
+		c->state = ST_READY;
+		done(c, c->ctx);
+		client_input(c);
 		return;
+	}
 	case IO_EVENT_INPUT:
 		client_input(c);
+		return;
+	case IO_EVENT_EOF:
+		if (c->bye != NULL) {
+			client_conn_fail(conn, "connection closed by the server during %s: %s", c->verb,
+					 c->bye);
+			return;
+		}
+		/* fall through */
+	case IO_EVENT_TIMEOUT:
+	case IO_EVENT_ERROR:
+		client_conn_fail_event(conn, event, c->verb);
 		return;
 	case IO_EVENT_DRAINED:
 	case IO_EVENT_CLOSED:
 		return;
-	case IO_EVENT_TIMEOUT:
-	case IO_EVENT_EOF:
-	case IO_EVENT_ERROR:
-		break;
 	}
-	if (c->state == ST_CONNECTING)
-		client_connect_failed(c);
-	else if (c->state == ST_TLS)
-		client_tls_failed(c, event);
-	else if (event == IO_EVENT_EOF)
-		client_fail(c, "connection closed by the server during %s%s%s", c->verb,
-			    c->bye != NULL ? ": " : "", c->bye != NULL ? c->bye : "");
-	else if (event == IO_EVENT_TIMEOUT)
-		client_fail(c, "no answer from %s:%d in time during %s", c->set.host, c->set.port, c->verb);
-	else
-		client_fail(c, "connection to %s:%d failed during %s: %s", c->set.host, c->set.port, c->verb,
-			    io_error(c->io));
 }
 
 /* ---- commands ---- */
-
-static void client_send(struct imap_client *c, const char *prefix, const char *fmt, va_list ap)
-{
-	struct buf b = BUF_INIT;
-	buf_append_str(&b, prefix);
-	buf_vprintf(&b, fmt, ap);
-	buf_append_str(&b, "\r\n");
-	io_write(c->io, b.data, b.len);
-	explicit_bzero(b.data, b.len);
-	buf_free(&b);
-}
 
 void imap_client_command(struct imap_client *c, imap_client_response_callback *cb, const char *fmt, ...)
 {
@@ -641,7 +499,7 @@ void imap_client_command(struct imap_client *c, imap_client_response_callback *c
 	char *prefix = xasprintf("%s ", c->tag);
 	va_list ap;
 	va_start(ap, fmt);
-	client_send(c, prefix, fmt, ap);
+	client_conn_vsend(c->conn, prefix, fmt, ap);
 	va_end(ap);
 	free(prefix);
 }
@@ -652,14 +510,13 @@ void imap_client_continue(struct imap_client *c, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	client_send(c, "", fmt, ap);
+	client_conn_vsend(c->conn, "", fmt, ap);
 	va_end(ap);
 }
 
 void imap_client_set_timeout(struct imap_client *c, int seconds)
 {
-	if (c->io != NULL)
-		io_set_timeout(c->io, seconds);
+	client_conn_set_timeout(c->conn, seconds);
 }
 
 void imap_client_free(struct imap_client **cp)
@@ -668,19 +525,10 @@ void imap_client_free(struct imap_client **cp)
 	if (c == NULL)
 		return;
 	*cp = NULL;
-	/* Pending lookups report DNS_CANCELLED, which addr_cb ignores. */
-	dns_resolver_free(&c->dns);
-	io_free(&c->io);
-	if (c->tls_ctx != NULL)
-		SSL_CTX_free(c->tls_ctx);
-	if (c->defer != NULL)
-		event_free(c->defer);
+	client_conn_free(&c->conn);
 	client_response_reset(c);
 	pool_destroy(&c->pool);
 	buf_free(&c->text);
-	free(c->deferred_error);
-	free(c->addrs);
-	free(c->connect_error);
 	free(c->bye);
 	free(c);
 }

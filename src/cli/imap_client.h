@@ -1,9 +1,8 @@
 #ifndef CLI_IMAP_CLIENT_H
 #define CLI_IMAP_CLIENT_H
-/* The IMAP client connection of `postoffice fetch` (RFC 3501), built like
-   cli/pop3_client.h: the host is resolved through dns/dns.h, each address
-   is tried with io_connect(), and TLS, implicit (IMAPS) or after STARTTLS
-   (RFC 3501 6.2.1), runs on the io object with lib/tls.h's client context.
+/* The IMAP client connection of `postoffice fetch` (RFC 3501) on
+   cli/client_conn.h, as cli/pop3_client.h: it resolves, connects and runs
+   TLS, implicit (IMAPS) or after STARTTLS (RFC 3501 6.2.1).
 
    Responses are read whole, literals included (RFC 3501 4.3: a line that
    ends in {n} is followed by n raw bytes and then the rest of the
@@ -22,6 +21,8 @@
    runs the event loop; callbacks come from the loop, never from inside the
    call that asked for them; imap_client_free() must not be called from a
    callback. */
+#include "cli/client_conn.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,13 +37,8 @@ struct imap_client;
 #define IMAP_CLIENT_LITERALS_MAX 64
 
 struct imap_client_settings {
-	const char *host;       /* a name (resolved with dns_server) or an IP literal */
-	int port;               /* 1..65535 */
-	const char *dns_server; /* [dns] resolver: "" for /etc/resolv.conf */
-	bool implicit_tls;      /* TLS from the first byte (IMAPS) */
-	bool verify;            /* check the server's certificate against host */
-	int timeout;            /* seconds for the connection and each reply */
-	uint64_t literal_max;   /* the largest literal accepted (a message) */
+	struct client_conn_settings conn; /* implicit_tls: IMAPS */
+	uint64_t literal_max;             /* the largest literal accepted (a message) */
 };
 
 enum imap_value_type {

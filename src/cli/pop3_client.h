@@ -1,16 +1,16 @@
 #ifndef CLI_POP3_CLIENT_H
 #define CLI_POP3_CLIENT_H
-/* The POP3 client connection of `postoffice fetch` (RFC 1939), built like
-   the SMTP client (smtp/smtp_client.h): the host is resolved through
-   dns/dns.h (c-ares, the [dns] resolver), each address is tried in turn
-   with io_connect(), and TLS, implicit (POP3S) or after STLS (RFC 2595),
-   runs on the io object (lib/io.h) with lib/tls.h's client context.  One
-   command at a time: each reply, its status line and for multi-line
-   responses the body, goes to the callback given with the command.
+/* The POP3 client connection of `postoffice fetch` (RFC 1939) on
+   cli/client_conn.h, which resolves, connects and runs TLS, implicit
+   (POP3S) or after STLS (RFC 2595).  One command at a time: each reply,
+   its status line and for multi-line responses the body, goes to the
+   callback given with the command.
 
    The caller runs the event loop.  Callbacks come from the loop, never
    from inside the call that asked for them; pop3_client_free() must not be
    called from a callback (stop the loop, then free). */
+#include "cli/client_conn.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -20,15 +20,6 @@ struct pop3_client;
 /* A status line longer than this ends the session with an error.  The
    lines of a multi-line body (a message) have no limit of their own. */
 #define POP3_CLIENT_LINE_MAX 8192
-
-struct pop3_client_settings {
-	const char *host;       /* a name (resolved with dns_server) or an IP literal */
-	int port;               /* 1..65535 */
-	const char *dns_server; /* [dns] resolver: "" for /etc/resolv.conf */
-	bool implicit_tls;      /* TLS from the first byte (POP3S) */
-	bool verify;            /* check the server's certificate against host */
-	int timeout;            /* seconds for the connection and each reply */
-};
 
 struct pop3_client_reply {
 	bool ok;          /* the status line starts with "+OK" */
@@ -53,7 +44,7 @@ typedef void pop3_client_fail_callback(struct pop3_client *c, const char *error,
 /* Resolves, connects (and with implicit_tls completes the handshake), then
    calls greeting with the server's greeting.  settings' strings must stay
    valid for the client's life.  ctx goes to every callback. */
-struct pop3_client *pop3_client_connect(struct event_base *base, const struct pop3_client_settings *settings,
+struct pop3_client *pop3_client_connect(struct event_base *base, const struct client_conn_settings *settings,
 					pop3_client_reply_callback *greeting, pop3_client_fail_callback *fail,
 					void *ctx);
 /* Sends one command (CRLF is added; our formatted copy, which may hold a

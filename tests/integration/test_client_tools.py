@@ -10,29 +10,16 @@ import email.policy
 import json
 import os
 import shutil
-import socket
 import subprocess
-import tempfile
-import threading
 import unittest
 
-from dnsserver import DnsServer
-from harness import BIN, DeadPort, Server
+from fetchtest import FakeServer, FetchTestCase, maildir_files, stored
+from harness import BIN, DeadPort
 
 SUBJECT = "Grüße aus Köln — 東京 ✓"
 
 
-
-def maildir_files(d):
-    out = []
-    for sub in ("new", "cur"):
-        p = os.path.join(d, sub)
-        if os.path.isdir(p):
-            out += [os.path.join(p, n) for n in sorted(os.listdir(p))]
-    return out
-
-
-class FakePop3:
+class FakePop3(FakeServer):
     """A minimal plain-text POP3 server in a thread, for what the real one
     does not do (no CAPA, no SASL, no STLS) and to watch the client: at
     each DELE it records whether the message is already in the Maildir."""
@@ -45,19 +32,8 @@ class FakePop3:
         self.password = password
         self.greeting = greeting
         self.retr_cut = retr_cut or {}    # message number: bytes of RETR's answer sent before closing
-        self.commands = []
         self.dele_seen_locally = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.sock.settimeout(30)
-        self.port = self.sock.getsockname()[1]
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.sock.close()
-        self.thread.join(10)
+        super().__init__()
 
     def stored_locally(self, data):
         for path in maildir_files(self.maildir):
@@ -132,38 +108,11 @@ class FakePop3:
         conn.close()
 
 
-class ClientTools(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = Server(hostname="mx.example.org")
-        cls.srv.start()
-        cls.srv.add_domain("example.org")
-        for user in ("alice", "bob", "carol", "dave", "erin", "frank"):
-            cls.srv.add_user("%s@example.org" % user, user + "pw")
-        cls.pw = {}
-        for user in ("alice", "bob", "carol", "dave", "erin", "frank"):
-            path = os.path.join(cls.srv.dir, user + ".pw")
-            with open(path, "w") as f:
-                f.write(user + "pw\n")
-            cls.pw[user] = path
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.cleanup()
-
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="po-client-")
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
+class ClientTools(FetchTestCase):
+    USERS = ("alice", "bob", "carol", "dave", "erin", "frank")
+    TMP_PREFIX = "po-client-"
 
     # ---- helpers ----
-    def file(self, name, data):
-        path = os.path.join(self.tmp, name)
-        with open(path, "wb") as f:
-            f.write(data)
-        return path
-
     def send(self, *args, body=b"", sender="alice"):
         r = self.srv.cli("send", "--from", "Alice Ünal <%s@example.org>" % sender,
                          "--server", "127.0.0.1:%d" % self.srv.port("submission"), "--starttls",
@@ -299,13 +248,6 @@ class ClientTools(unittest.TestCase):
             self.assertEqual(m.get_content().replace("\r\n", "\n"), "to three\n")
 
     # ---- postoffice fetch ----
-    def deliver(self, user, subject, n=1):
-        for i in range(n):
-            self.srv.submit("alice@example.org", "alicepw", "alice@example.org",
-                            ["%s@example.org" % user],
-                            ("From: alice@example.org\r\nTo: %s@example.org\r\nSubject: %s %d\r\n\r\n"
-                             "body %d\r\n.dot line\r\n" % (user, subject, i, i)).encode())
-
     def server_count(self, user):
         p = self.srv.pop3()
         try:
@@ -366,38 +308,30 @@ class ClientTools(unittest.TestCase):
         return [("u1", b"Subject: one\r\n\r\n.leading dot\r\nbody\r\n"),
                 ("u2", b"Subject: two\r\n\r\n" + b"x" * 5000 + b"\r\n")]
 
-    def run_fake(self, capa, *args, password="pw"):
+    def run_fake_capa(self, capa, *args, password="pw"):
         md = os.path.join(self.tmp, "fake")
         fake = FakePop3(self.fake_messages(), capa=capa, maildir=md)
-        pw = self.file("fake.pw", password.encode() + b"\n")
-        try:
-            mode = [] if {"--starttls", "--tls"} & set(args) else ["--plain"]
-            r = subprocess.run([BIN, "fetch", "--server", "127.0.0.1:%d" % fake.port, *mode,
-                                "--user", "u@example.org", "--password-file", pw, "--maildir", md,
-                                *args], capture_output=True, timeout=60)
-        finally:
-            fake.close()
+        r, = self.run_fake(fake, md, *args, password=password)
         return r, fake, md
 
     def test_fetch_falls_back_to_user_pass(self):
         for capa in (("USER", "UIDL", "SASL LOGIN"), None):
-            r, fake, md = self.run_fake(capa)
+            r, fake, md = self.run_fake_capa(capa)
             self.assertEqual(r.returncode, 0, r.stderr)
             verbs = [c.split(" ")[0] for c in fake.commands]
             self.assertEqual(verbs[:3], ["CAPA", "USER", "PASS"], capa)
             self.assertNotIn("AUTH", verbs)
-            self.assertEqual(sorted(open(p, "rb").read() for p in maildir_files(md)),
-                             sorted(m for _, m in self.fake_messages()))
+            self.assertEqual(stored(md), sorted(m for _, m in self.fake_messages()))
             shutil.rmtree(md)
 
     def test_fetch_auth_plain_on_fake(self):
-        r, fake, md = self.run_fake(("UIDL", "SASL LOGIN PLAIN"))
+        r, fake, md = self.run_fake_capa(("UIDL", "SASL LOGIN PLAIN"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(fake.commands[1].startswith("AUTH PLAIN "), fake.commands)
         self.assertNotIn("USER", [c.split(" ")[0] for c in fake.commands])
 
     def test_fetch_deletes_only_after_local_copy(self):
-        r, fake, md = self.run_fake(("USER", "UIDL"))
+        r, fake, md = self.run_fake_capa(("USER", "UIDL"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(fake.dele_seen_locally, [True, True])
         self.assertIn("QUIT", fake.commands)
@@ -405,33 +339,18 @@ class ClientTools(unittest.TestCase):
     @unittest.skipIf(shutil.which("strace") is None, "strace is not installed")
     def test_fetch_fsyncs_before_dele(self):
         md = os.path.join(self.tmp, "fake")
-        fake = FakePop3(self.fake_messages(), maildir=md)
-        pw = self.file("fake.pw", b"pw\n")
-        trace = os.path.join(self.tmp, "trace")
-        try:
-            r = subprocess.run(["strace", "-f", "-o", trace, "-s", "16", "-e",
-                                "trace=fsync,fdatasync,rename,renameat,renameat2,link,linkat,write,writev,sendto",
-                                BIN, "fetch", "--server", "127.0.0.1:%d" % fake.port, "--plain",
-                                "--user", "u@example.org", "--password-file", pw, "--maildir", md],
-                               capture_output=True, timeout=60,
-                               # LeakSanitizer cannot run under ptrace
-                               env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"))
-        finally:
-            fake.close()
-        if r.returncode != 0 and b"ptrace" in r.stderr:
-            self.skipTest("ptrace is not permitted here")
-        self.assertEqual(r.returncode, 0, r.stderr)
+        trace = self.run_traced(FakePop3(self.fake_messages(), maildir=md), md,
+                                "fsync,fdatasync,rename,renameat,renameat2,link,linkat,write,writev,sendto")
         # Each DELE is sent after: the file's fsync, its rename or link
         # into new/, and the fsync of new/ (in that order).
         events = []
-        with open(trace) as f:
-            for line in f:
-                if "fsync(" in line or "fdatasync(" in line:
-                    events.append("sync")
-                elif ("rename" in line or "link" in line) and "/new/" in line:
-                    events.append("rename")
-                elif "DELE " in line:
-                    events.append("dele")
+        for line in trace:
+            if "fsync(" in line or "fdatasync(" in line:
+                events.append("sync")
+            elif ("rename" in line or "link" in line) and "/new/" in line:
+                events.append("rename")
+            elif "DELE " in line:
+                events.append("dele")
         self.assertEqual(events.count("dele"), 2, events)
         start = 0
         for _ in range(2):
@@ -470,12 +389,12 @@ class ClientTools(unittest.TestCase):
                       r.stderr)
         self.assertNotIn(b"error:00000000", r.stderr)
         # STLS refused by a server without TLS
-        r, fake, md2 = self.run_fake(("USER",), "--starttls")
+        r, fake, md2 = self.run_fake_capa(("USER",), "--starttls")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(b"refused STLS", r.stderr)
         self.assertNotIn("USER", [c.split(" ")[0] for c in fake.commands])
         # wrong password on the fake (USER/PASS path)
-        r, fake, md2 = self.run_fake(("USER",), password="nope")
+        r, fake, md2 = self.run_fake_capa(("USER",), password="nope")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(b"postoffice fetch: login failed", r.stderr)
         self.assertEqual(maildir_files(md), [])
@@ -483,17 +402,8 @@ class ClientTools(unittest.TestCase):
     def fetch_fake(self, md, messages, **fake_args):
         """Runs fetch --plain against a FakePop3(messages, **fake_args)."""
         fake = FakePop3(messages, maildir=md, **fake_args)
-        pw = self.file("fake.pw", b"pw\n")
-        try:
-            r = subprocess.run([BIN, "fetch", "--server", "127.0.0.1:%d" % fake.port, "--plain",
-                                "--user", "u@example.org", "--password-file", pw, "--maildir", md],
-                               capture_output=True, timeout=60)
-        finally:
-            fake.close()
+        r, = self.run_fake(fake, md)
         return r, fake
-
-    def stored(self, md):
-        return sorted(open(p, "rb").read() for p in maildir_files(md))
 
     def test_fetch_server_closes_mid_retr(self):
         """The server drops the connection in the middle of the second
@@ -508,7 +418,7 @@ class ClientTools(unittest.TestCase):
         r, fake = self.fetch_fake(md, msgs, retr_cut={2: 5000})
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn(b"postoffice fetch: connection closed by the server during RETR\n", r.stderr)
-        self.assertEqual(self.stored(md), [msgs[0][1]])
+        self.assertEqual(stored(md), [msgs[0][1]])
         self.assertEqual(os.listdir(os.path.join(md, "tmp")), [])
         self.assertEqual([c for c in fake.commands if c.split(" ")[0] in ("RETR", "DELE", "QUIT")],
                          ["RETR 1", "DELE 1", "RETR 2"])
@@ -517,7 +427,7 @@ class ClientTools(unittest.TestCase):
         self.assertIn(b"fetched 2 messages", r.stdout)
         self.assertIn(b"deleted 3 on the server", r.stdout)
         self.assertEqual([c for c in fake.commands if c.startswith("RETR")], ["RETR 2", "RETR 3"])
-        self.assertEqual(self.stored(md), sorted(m for _, m in msgs))
+        self.assertEqual(stored(md), sorted(m for _, m in msgs))
 
     def test_fetch_line_limits(self):
         """A status line over the limit (8192 bytes) ends the session at
@@ -532,7 +442,7 @@ class ClientTools(unittest.TestCase):
         self.assertEqual(fake.commands, [])
         r, fake = self.fetch_fake(md, msgs)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(self.stored(md), [msgs[0][1]])
+        self.assertEqual(stored(md), [msgs[0][1]])
 
     def test_fetch_verifies_a_named_server(self):
         """A server given by name, resolved through the [dns] resolver of
@@ -541,11 +451,7 @@ class ClientTools(unittest.TestCase):
         self-signed) ends the session before the password is sent, and
         nothing is fetched; --insecure accepts it.  An unknown name fails
         clearly."""
-        dns = DnsServer()
-        dns.add_a("pop.example.test", "127.0.0.1")
-        dns.start()
-        self.addCleanup(dns.stop)
-        conf = self.file("dns.conf", ("[dns]\nresolver = %s\n" % dns.address).encode())
+        conf = self.named_server_config("pop.example.test")
         self.srv.add_user("gina@example.org", "ginapw")
         pw = self.file("gina.pw", b"ginapw\n")
         self.deliver("gina", "named")
@@ -556,12 +462,8 @@ class ClientTools(unittest.TestCase):
                                    "%s:%d" % (host, self.srv.port(service)), "--user",
                                    "gina@example.org", "--password-file", pw, "--maildir", md,
                                    *args], capture_output=True, timeout=60)
-        for service, mode in (("pop3s", "--tls"), ("pop3", "--starttls")):
-            r = fetch("pop.example.test", service, mode)
-            self.assertEqual(r.returncode, 1, r.stderr)
-            self.assertIn(b"postoffice fetch: TLS handshake with pop.example.test:%d failed: "
-                          % self.srv.port(service), r.stderr)
-            self.assertIn(b"certificate verify failed (self-signed certificate)", r.stderr)
+        self.assert_unverified_refused(lambda service, mode: fetch("pop.example.test", service, mode),
+                                       "pop.example.test", (("pop3s", "--tls"), ("pop3", "--starttls")))
         self.assertEqual(maildir_files(md), [])
         self.assertNotRegex(self.srv.log_text(), r"pop3 login session=\S+ user=gina@example.org")
         self.assertEqual(self.server_count("gina"), 1)

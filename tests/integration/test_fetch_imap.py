@@ -6,35 +6,15 @@ responses)."""
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import tempfile
-import threading
 import time
 import unittest
 
-from dnsserver import DnsServer
-from harness import BIN, Server, tls_context, wait_for
+from fetchtest import FakeServer, FetchTestCase, maildir_files, stored
+from harness import BIN, wait_for
 
 
-def maildir_files(d):
-    out = []
-    for sub in ("new", "cur"):
-        p = os.path.join(d, sub)
-        if os.path.isdir(p):
-            out += [os.path.join(p, n) for n in sorted(os.listdir(p))]
-    return out
-
-
-def stored(md):
-    out = []
-    for p in maildir_files(md):
-        with open(p, "rb") as f:
-            out.append(f.read())
-    return sorted(out)
-
-
-class FakeImap:
+class FakeImap(FakeServer):
     """A plain-text IMAP server in a thread that serves one connection per
     entry of `sessions`: each is (uidvalidity, [(uid, bytes)]).  fetch_reply,
     when set, replaces the answer to UID FETCH of a body (bytes sent as is,
@@ -43,18 +23,7 @@ class FakeImap:
     def __init__(self, sessions, fetch_reply=None):
         self.sessions = list(sessions)
         self.fetch_reply = fetch_reply
-        self.commands = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.sock.settimeout(30)
-        self.port = self.sock.getsockname()[1]
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.sock.close()
-        self.thread.join(10)
+        super().__init__()
 
     def serve(self):
         for validity, msgs in self.sessions:
@@ -107,36 +76,9 @@ class FakeImap:
                 say("%s OK done" % tag)
 
 
-class FetchImap(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = Server(hostname="mx.example.org")
-        cls.srv.start()
-        cls.srv.add_domain("example.org")
-        cls.pw = {}
-        for user in ("alice", "bob", "carol", "dave", "erin", "gina"):
-            cls.srv.add_user("%s@example.org" % user, user + "pw")
-            path = os.path.join(cls.srv.dir, user + ".pw")
-            with open(path, "w") as f:
-                f.write(user + "pw\n")
-            cls.pw[user] = path
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.cleanup()
-
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="po-fetch-imap-")
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def deliver(self, user, subject, n=1):
-        for i in range(n):
-            self.srv.submit("alice@example.org", "alicepw", "alice@example.org",
-                            ["%s@example.org" % user],
-                            ("From: alice@example.org\r\nTo: %s@example.org\r\nSubject: %s %d\r\n\r\n"
-                             "body %d\r\n.dot line\r\n" % (user, subject, i, i)).encode())
+class FetchImap(FetchTestCase):
+    USERS = ("alice", "bob", "carol", "dave", "erin", "gina")
+    TMP_PREFIX = "po-fetch-imap-"
 
     def fetch(self, user, md, *args, service="imap", check=True):
         mode = ["--tls"] if service == "imaps" else []
@@ -214,34 +156,18 @@ class FetchImap(unittest.TestCase):
         msgs = [(3, b"Subject: a\r\n\r\none\r\n"), (4, b"Subject: b\r\n\r\ntwo\r\n")]
         md = os.path.join(self.tmp, "trace-md")
         fake = FakeImap([(9, msgs)])
-        pw = os.path.join(self.tmp, "fake.pw")
-        with open(pw, "w") as f:
-            f.write("pw\n")
-        trace = os.path.join(self.tmp, "trace")
-        try:
-            r = subprocess.run(["strace", "-f", "-o", trace, "-s", "64", "-e",
-                                "trace=fsync,fdatasync,link,linkat,rename,renameat,renameat2,write,writev,sendto,sendmsg",
-                                BIN, "-c", self.srv.config_path, "fetch", "--protocol", "imap",
-                                "--server", "127.0.0.1:%d" % fake.port, "--plain", "--user", "u@example.org",
-                                "--password-file", pw, "--maildir", md],
-                               capture_output=True, timeout=60,
-                               env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"))
-        finally:
-            fake.close()
-        if r.returncode != 0 and b"ptrace" in r.stderr:
-            self.skipTest("ptrace is not permitted here")
-        self.assertEqual(r.returncode, 0, r.stderr)
+        trace = self.run_traced(fake, md, "fsync,fdatasync,link,linkat,rename,renameat,renameat2,"
+                                "write,writev,sendto,sendmsg", protocol="imap")
         events = []
-        with open(trace) as f:
-            for line in f:
-                if "fsync(" in line or "fdatasync(" in line:
-                    events.append("sync")
-                elif "link" in line and "/new/" in line:
-                    events.append("link")
-                elif "UID STORE" in line:
-                    events.append("store")
-                elif "UID EXPUNGE" in line:
-                    events.append("expunge")
+        for line in trace:
+            if "fsync(" in line or "fdatasync(" in line:
+                events.append("sync")
+            elif "link" in line and "/new/" in line:
+                events.append("link")
+            elif "UID STORE" in line:
+                events.append("store")
+            elif "UID EXPUNGE" in line:
+                events.append("expunge")
         self.assertEqual(events.count("link"), 2, events)
         self.assertEqual(events.count("store"), 1, events)
         store = events.index("store")
@@ -278,13 +204,7 @@ class FetchImap(unittest.TestCase):
         """As for POP3: a named server whose certificate does not verify
         (self-signed) is refused before the password is sent, with IMAPS and
         with STARTTLS; --insecure accepts it."""
-        dns = DnsServer()
-        dns.add_a("imap.example.test", "127.0.0.1")
-        dns.start()
-        self.addCleanup(dns.stop)
-        conf = os.path.join(self.tmp, "dns.conf")
-        with open(conf, "w") as f:
-            f.write("[dns]\nresolver = %s\n" % dns.address)
+        conf = self.named_server_config("imap.example.test")
         self.deliver("gina", "named")
         md = os.path.join(self.tmp, "named")
 
@@ -293,12 +213,7 @@ class FetchImap(unittest.TestCase):
                                    "imap.example.test:%d" % self.srv.port(service), "--user",
                                    "gina@example.org", "--password-file", self.pw["gina"],
                                    "--maildir", md, *args], capture_output=True, timeout=60)
-        for service, mode in (("imaps", "--tls"), ("imap", "--starttls")):
-            r = fetch(service, mode)
-            self.assertEqual(r.returncode, 1, r.stderr)
-            self.assertIn(b"postoffice fetch: TLS handshake with imap.example.test:%d failed: "
-                          % self.srv.port(service), r.stderr)
-            self.assertIn(b"certificate verify failed (self-signed certificate)", r.stderr)
+        self.assert_unverified_refused(fetch, "imap.example.test", (("imaps", "--tls"), ("imap", "--starttls")))
         self.assertEqual(maildir_files(md), [])
         self.assertNotRegex(self.srv.log_text(), r"imap login session=\S+ user=gina@example.org")
         r = fetch("imap", "--insecure")
@@ -334,23 +249,14 @@ class FetchImap(unittest.TestCase):
 
     # ---- fake servers ----
     def run_fake(self, fake, md, *args):
-        pw = os.path.join(self.tmp, "fake.pw")
-        with open(pw, "w") as f:
-            f.write("pw\n")
-        try:
-            return subprocess.run([BIN, "-c", self.srv.config_path, "fetch", "--protocol", "imap",
-                                   "--server", "127.0.0.1:%d" % fake.port, "--plain",
-                                   "--user", "u@example.org", "--password-file", pw,
-                                   "--maildir", md, *args], capture_output=True, timeout=60)
-        finally:
-            fake.close()
+        r, = super().run_fake(fake, md, *args, protocol="imap")
+        return r
 
     def test_uidvalidity_change_resets_state(self):
         msgs = [(5, b"Subject: a\r\n\r\none\r\n"), (6, b"Subject: b\r\n\r\ntwo\r\n")]
         md = os.path.join(self.tmp, "uv")
         fake = FakeImap([(100, msgs), (100, msgs), (200, msgs)])
-        pw_args = ("--keep",)
-        r1 = self.run_fake_keep(fake, md, pw_args)
+        r1 = super().run_fake(fake, md, "--keep", runs=3, protocol="imap")
         self.assertEqual(r1[0].returncode, 0, r1[0].stderr)
         self.assertIn(b"fetched 2 messages", r1[0].stdout)
         self.assertIn(b"fetched 0 messages", r1[1].stdout)
@@ -359,21 +265,6 @@ class FetchImap(unittest.TestCase):
         self.assertEqual(len(maildir_files(md)), 4)
         self.assertIn("EXAMINE \"INBOX\"", fake.commands)
         self.assertNotIn("SELECT", [c.split(" ")[0] for c in fake.commands])
-
-    def run_fake_keep(self, fake, md, args):
-        pw = os.path.join(self.tmp, "fake.pw")
-        with open(pw, "w") as f:
-            f.write("pw\n")
-        out = []
-        try:
-            for _ in range(3):
-                out.append(subprocess.run([BIN, "-c", self.srv.config_path, "fetch", "--protocol", "imap",
-                                           "--server", "127.0.0.1:%d" % fake.port, "--plain",
-                                           "--user", "u@example.org", "--password-file", pw,
-                                           "--maildir", md, *args], capture_output=True, timeout=60))
-        finally:
-            fake.close()
-        return out
 
     def test_items_in_any_order_are_parsed(self):
         msgs = [(7, b"Subject: x\r\n\r\n(paren) {3}\r\n")]
