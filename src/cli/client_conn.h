@@ -12,8 +12,9 @@
    The caller runs the event loop.  Callbacks come from the loop, never
    from inside the call that asked for them; client_conn_free() must not be
    called from a callback.  (The SMTP client, smtp/smtp_client.h, is given
-   one address by its caller, the relay's MX loop or a blocking
-   getaddrinfo() loop that retries the whole session, and keeps its own
+   one address by its caller, the relay's MX loop or
+   smtp_client_submit_sync(), which resolves through dns/dns.h too and
+   retries the whole session on the next address, and keeps its own
    connection.) */
 #include <stdarg.h>
 #include <stdbool.h>

@@ -35,7 +35,8 @@ static void send_usage(FILE *out)
 		     "  --attach FILE       attachment; repeatable\n"
 		     "  --header 'N: V'     extra header field; repeatable\n"
 		     "  --server HOST:PORT  submission server (default: this server's submission\n"
-		     "                      listener from the configuration)\n"
+		     "                      listener from the configuration); HOST is resolved\n"
+		     "                      through the [dns] resolver of the configuration\n"
 		     "  --starttls          require STARTTLS;  --tls: implicit TLS (port 465)\n"
 		     "  --insecure          do not verify the server's certificate\n"
 		     "  --user USER         authenticate (AUTH PLAIN/LOGIN)\n"
@@ -359,7 +360,7 @@ static int send_message(const struct config *cfg, const struct send_opts *o, str
 	    .size = msg->len,
 	};
 	char *reply = NULL, *error = NULL;
-	int rc = smtp_client_submit_sync(host, port, &set, &m, &reply, &error);
+	int rc = smtp_client_submit_sync(host, port, cfg->dns_resolver, &set, &m, &reply, &error);
 	if (rc == 0) {
 		printf("%s\n", reply != NULL ? reply : "sent");
 	} else {

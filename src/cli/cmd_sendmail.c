@@ -365,7 +365,15 @@ static int submit(const struct config *cfg, const struct sendmail_opts *o, const
 	};
 	char *reply = NULL, *error = NULL;
 	int rc = 0;
-	if (smtp_client_submit_sync(host, l->port, &set, &m, &reply, &error) < 0) {
+	if (smtp_client_submit_sync(host, l->port, cfg->dns_resolver, &set, &m, &reply, &error) < 0) {
+		/* No recipient got an answer from the server (it cannot be
+		   resolved, is down, ...): say why before spooling. */
+		bool answered = false;
+		for (size_t i = 0; i < o->nrcpts; i++)
+			answered |= cr[i].remote;
+		if (!answered)
+			fprintf(stderr, "sendmail: not submitted via %s:%d: %s\n", host, l->port,
+				error != NULL ? error : "failed");
 		for (size_t i = 0; i < o->nrcpts; i++) {
 			const struct smtp_client_rcpt *r = &cr[i];
 			if (r->status == SMTP_CLIENT_OK)

@@ -4,6 +4,7 @@
    the same destination. */
 #include "smtp/smtp_client.h"
 #include "auth/sasl.h"
+#include "dns/dns.h"
 #include "lib/io.h"
 #include "lib/log.h"
 #include "lib/tls.h"
@@ -12,7 +13,6 @@
 #include "mime/path.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1015,28 +1015,79 @@ static void sync_ready(struct smtp_client *c, const struct smtp_client_result *r
 	smtp_client_send(c, s->msg, sync_sent, s);
 }
 
-int smtp_client_submit_sync(const char *host, int port, const struct smtp_client_settings *settings,
-			    struct smtp_client_msg *msg, char **reply_r, char **error_r)
+struct sync_lookup {
+	struct event_base *base;
+	bool done;
+	struct dns_addr *addrs;
+	size_t naddrs;
+	char *error;
+};
+
+static void sync_resolved(void *ctx, enum dns_status status, const struct dns_addr *addrs, size_t n,
+			  const char *error)
+{
+	struct sync_lookup *l = ctx;
+	if (status == DNS_CANCELLED)
+		return;
+	l->done = true;
+	if (status == DNS_OK) {
+		l->addrs = xmemdup(addrs, n * sizeof(*addrs));
+		l->naddrs = n;
+	} else {
+		l->error = xstrdup(error != NULL ? error : "no address");
+	}
+	/* The resolver keeps its sockets and timer armed: stop the loop, it
+	   is freed outside its own callback. */
+	event_base_loopbreak(l->base);
+}
+
+/* The addresses of host through the resolver dns_server (c-ares, the
+   [dns] resolver; an IP literal is taken as it is).  Returns 0 with
+   *addrs_r (at least one, caller frees) and *n_r, or -1 with *error_r. */
+static int sync_resolve(const char *host, int port, const char *dns_server, struct dns_addr **addrs_r,
+			size_t *n_r, char **error_r)
+{
+	struct sync_lookup l = {.base = event_base_new()};
+	char *error = NULL;
+	struct dns_resolver *r = dns_resolver_new(l.base, dns_server, &error);
+	if (r != NULL) {
+		dns_lookup_addr(r, host, port, sync_resolved, &l);
+		/* Bounded: c-ares gives up after its tries (dns_resolver_new). */
+		event_base_dispatch(l.base);
+		dns_resolver_free(&r);
+		error = l.done ? l.error : xstrdup("no answer");
+	}
+	event_base_free(l.base);
+	if (error != NULL) {
+		*error_r = xasprintf("cannot resolve %s: %s", host, error);
+		free(error);
+		free(l.addrs);
+		return -1;
+	}
+	*addrs_r = l.addrs;
+	*n_r = l.naddrs;
+	return 0;
+}
+
+int smtp_client_submit_sync(const char *host, int port, const char *dns_server,
+			    const struct smtp_client_settings *settings, struct smtp_client_msg *msg,
+			    char **reply_r, char **error_r)
 {
 	*reply_r = NULL;
 	*error_r = NULL;
-	struct addrinfo hints, *res = NULL;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	char portstr[16];
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	int gai = getaddrinfo(host, portstr, &hints, &res);
-	if (gai != 0) {
-		*error_r = xasprintf("cannot resolve %s: %s", host, gai_strerror(gai));
+	struct dns_addr *addrs;
+	size_t naddrs;
+	if (sync_resolve(host, port, dns_server, &addrs, &naddrs, error_r) < 0)
 		return -1;
-	}
 	struct sync_state s = {.msg = msg, .rc = -1};
-	for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+	/* Each address in turn while the session fails before a transaction
+	   (connection refused, no greeting, ...). */
+	for (size_t i = 0; i < naddrs; i++) {
 		struct event_base *base = event_base_new();
 		s.done = false;
 		s.connection_failed = false;
-		s.client = smtp_client_connect(base, ai->ai_addr, ai->ai_addrlen, settings, sync_ready, &s);
+		s.client = smtp_client_connect(base, (const struct sockaddr *)&addrs[i].sa, addrs[i].len,
+					       settings, sync_ready, &s);
 		/* Bounded: every stage has a timeout, so the loop ends. */
 		event_base_dispatch(base);
 		smtp_client_free(&s.client);
@@ -1048,7 +1099,7 @@ int smtp_client_submit_sync(const char *host, int port, const struct smtp_client
 		if (!s.connection_failed || s.rc == 0)
 			break;
 	}
-	freeaddrinfo(res);
+	free(addrs);
 	*reply_r = s.reply;
 	if (s.rc < 0)
 		*error_r = s.error != NULL ? s.error : xstrdup("delivery failed");

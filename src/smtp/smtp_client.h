@@ -166,13 +166,18 @@ void smtp_client_quit(struct smtp_client **c);
 /* Frees at once (closing the connection).  Safe inside the callback. */
 void smtp_client_free(struct smtp_client **c);
 
-/* Blocking submission for command-line tools: resolves host (getaddrinfo),
-   connects to each address in turn, sends msg and quits.  Returns 0 when
-   every recipient was accepted, -1 otherwise; *reply_r is the server's
-   final reply (or NULL), *error_r a clear message for failures (caller
-   frees both).  Per-recipient results stay in msg->rcpts. */
-int smtp_client_submit_sync(const char *host, int port, const struct smtp_client_settings *settings,
-			    struct smtp_client_msg *msg, char **reply_r, char **error_r);
+/* Blocking submission for command-line tools: resolves host through
+   dns/dns.h (c-ares) with the resolver dns_server (the [dns] resolver:
+   "host:port", or "" for /etc/resolv.conf; an IP literal is used as it
+   is), connects to each address in turn while the session fails before a
+   transaction (RFC 5321 section 5.1: try the next address), sends msg and
+   quits.  Returns 0 when every recipient was accepted, -1 otherwise;
+   *reply_r is the server's final reply (or NULL), *error_r a clear message
+   for failures, "cannot resolve HOST: ..." when the name has no address
+   (caller frees both).  Per-recipient results stay in msg->rcpts. */
+int smtp_client_submit_sync(const char *host, int port, const char *dns_server,
+			    const struct smtp_client_settings *settings, struct smtp_client_msg *msg,
+			    char **reply_r, char **error_r);
 
 /* ---- data helpers (exposed for tests) ---- */
 

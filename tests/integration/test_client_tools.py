@@ -9,12 +9,14 @@ import email
 import email.policy
 import json
 import os
+import re
 import shutil
 import subprocess
 import unittest
 
 from fetchtest import FakeServer, FetchTestCase, maildir_files, stored
-from harness import BIN, DeadPort
+from dnsserver import DnsServer
+from harness import BIN, DeadPort, wait_for
 
 SUBJECT = "Grüße aus Köln — 東京 ✓"
 
@@ -490,6 +492,69 @@ class ClientTools(FetchTestCase):
             self.assertIn(b"postoffice send: not sent via 127.0.0.1:", r.stderr)
             self.assertIn(expect, r.stderr)
             self.assertEqual(r.stdout, b"")
+
+    def named_submission_config(self, smtp_host):
+        """The server's configuration with [dns] resolver a responder of
+        the test's that knows only smtp.example.test (first 127.0.0.2,
+        where nothing listens, then 127.0.0.1), and [smtp] listen (where
+        sendmail submits) smtp_host on the server's SMTP port."""
+        dns = DnsServer()
+        dns.add_a("smtp.example.test", "127.0.0.2")
+        dns.add_a("smtp.example.test", "127.0.0.1")
+        dns.start()
+        self.addCleanup(dns.stop)
+        with open(self.srv.config_path) as f:
+            text = f.read()
+        text, n = re.subn(r"(?m)^resolver = .*$", "resolver = %s" % dns.address, text)
+        self.assertEqual(n, 1)
+        text, n = re.subn(r"(\[smtp\]\n(?:[^\[\n].*\n)*?)listen = [^\n]*",
+                          r"\g<1>listen = %s:%d" % (smtp_host, self.srv.port("smtp")), text)
+        self.assertEqual(n, 1)
+        return self.file("named-%s.conf" % smtp_host, text.encode())
+
+    def test_send_and_sendmail_to_a_named_server(self):
+        """`send` and `sendmail` resolve the submission host through the
+        [dns] resolver of the configuration (a name only the test's
+        responder knows) and go on to the next address when the first
+        refuses the connection: the messages are delivered.  An unknown
+        name fails clearly; sendmail then spools the message, which the
+        queue runner delivers."""
+        self.srv.add_user("hank@example.org", "hankpw")
+        conf = self.named_submission_config("smtp.example.test")
+
+        def send(host, subject):
+            return subprocess.run([BIN, "-c", conf, "send", "--from", "alice@example.org",
+                                   "--to", "hank@example.org", "--subject", subject, "--server",
+                                   "%s:%d" % (host, self.srv.port("submission")), "--starttls",
+                                   "--insecure", "--user", "alice@example.org", "--password-file",
+                                   self.pw["alice"]], input=b"body\n", capture_output=True, timeout=60)
+        r = send("smtp.example.test", "named send")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout.decode(), r"^250")
+        r = send("nx.example.test", "never sent")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(b"postoffice send: not sent via nx.example.test:%d: cannot resolve nx.example.test: "
+                      % self.srv.port("submission"), r.stderr)
+        self.assertEqual(r.stdout, b"")
+
+        def sendmail(config, subject):
+            return subprocess.run([BIN, "-c", config, "sendmail", "-f", "alice@example.org",
+                                   "hank@example.org"], input=b"Subject: %s\n\nhello\n" % subject,
+                                  capture_output=True, timeout=60)
+        r = sendmail(conf, b"named sendmail")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn(b"queued as", r.stderr)
+        r = sendmail(self.named_submission_config("nx.example.test"), b"spooled sendmail")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"sendmail: not submitted via nx.example.test:%d: cannot resolve nx.example.test: "
+                      % self.srv.port("smtp"), r.stderr)
+        self.assertIn(b"queued as", r.stderr)
+
+        def subjects():
+            got = [m for _, m in self.srv.maildir_messages("hank@example.org")]
+            return sorted(re.search(rb"Subject: ([^\r\n]*)", m).group(1) for m in got)
+        want = [b"named send", b"named sendmail", b"spooled sendmail"]
+        self.assertTrue(wait_for(lambda: subjects() == want, timeout=15), subjects())
 
 
 if __name__ == "__main__":

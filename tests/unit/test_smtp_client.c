@@ -273,7 +273,7 @@ static int run_session(const char *const *steps, struct smtp_client_msg *msg, ch
 	};
 	char port[8];
 	snprintf(port, sizeof(port), "%d", ntohs(sin.sin_port));
-	int rc = smtp_client_submit_sync("127.0.0.1", ntohs(sin.sin_port), &set, msg, reply_r, error_r);
+	int rc = smtp_client_submit_sync("127.0.0.1", ntohs(sin.sin_port), "", &set, msg, reply_r, error_r);
 	pthread_join(t, NULL);
 	close(s.fd);
 	assert_int_equal(s.failed, 0);
@@ -402,7 +402,7 @@ static void test_connect_refused(void **state)
 	struct smtp_client_settings set = {.helo_name = "c", .connect_timeout = 2};
 	char *reply = NULL, *error = NULL;
 	assert_int_equal(
-	    smtp_client_submit_sync("127.0.0.1", ntohs(sin.sin_port), &set, &msg, &reply, &error), -1);
+	    smtp_client_submit_sync("127.0.0.1", ntohs(sin.sin_port), "", &set, &msg, &reply, &error), -1);
 	assert_non_null(error);
 	assert_non_null(strstr(error, "connect"));
 	free(reply);
@@ -497,12 +497,30 @@ static void test_session_helo_line_break_refused(void **state)
 	    .sender = "a@x.test", .rcpts = rcpts, .nrcpts = 1, .data = "x\r\n", .size = 3};
 	char *reply = NULL, *error = NULL;
 	assert_int_equal(
-	    smtp_client_submit_sync("127.0.0.1", ntohs(sin.sin_port), &set, &msg, &reply, &error), -1);
+	    smtp_client_submit_sync("127.0.0.1", ntohs(sin.sin_port), "", &set, &msg, &reply, &error), -1);
 	pthread_join(t, NULL);
 	close(s.fd);
 	assert_int_equal(s.failed, 0);
 	assert_non_null(strstr(error, "line break"));
 	free(reply);
+	free(error);
+}
+
+static void test_unresolvable(void **state)
+{
+	struct smtp_client_rcpt rcpts[] = {{.address = "b@x"}};
+	struct smtp_client_msg msg = {
+	    .sender = "a@x", .rcpts = rcpts, .nrcpts = 1, .data = "x\r\n", .size = 3};
+	struct smtp_client_settings set = {.helo_name = "c", .connect_timeout = 2};
+	char *reply = NULL, *error = NULL;
+	/* The resolver given is used (here: refused as invalid), not the
+	   system's. */
+	assert_int_equal(smtp_client_submit_sync("mx.test", 25, "not a resolver", &set, &msg, &reply, &error),
+			 -1);
+	assert_null(reply);
+	assert_non_null(error);
+	assert_non_null(strstr(error, "cannot resolve mx.test: "));
+	assert_non_null(strstr(error, "not a resolver"));
 	free(error);
 }
 
@@ -520,6 +538,7 @@ int main(void)
 	    cmocka_unit_test(test_session_helo_downgrade),
 	    cmocka_unit_test(test_session_size_refused),
 	    cmocka_unit_test(test_connect_refused),
+	    cmocka_unit_test(test_unresolvable),
 	    cmocka_unit_test(test_session_injection_refused),
 	    cmocka_unit_test(test_session_helo_line_break_refused),
 	};
