@@ -510,6 +510,8 @@ static int fetch_continue(struct imap_session *s)
 	struct fetch_ctx *f = s->cont_ctx;
 	bool f_uid = f->uid;
 	struct buf out = BUF_INIT;
+	if (f->atts.items & IMAP_FETCH_FLAGS)
+		imap_view_send_flags(s, false);
 	/* checked before every message: a session never holds much more than
 	   IMAP_OUTPUT_HIGH of output, whatever the message sizes */
 	while (f->next < f->count && io_output_length(s->core.io) < IMAP_OUTPUT_HIGH) {

@@ -26,12 +26,6 @@ const char *imap_special_use(const char *name)
 	return NULL;
 }
 
-static int parse_mailbox(struct imap_cmd_ctx *c, const struct imap_arg *arg, const char **name_r,
-			 const char **error_r)
-{
-	return imap_mailbox_parse(c->pool, arg, (c->s->enabled & IMAP_ENABLED_UTF8) != 0, name_r, error_r);
-}
-
 /* ---- NOOP, CHECK, CLOSE, UNSELECT ---- */
 
 /* NOOP and CHECK sync the mailbox with the Maildir first (a job), so that
@@ -77,32 +71,6 @@ int imap_cmd_noop(struct imap_cmd_ctx *c, const char **error_r)
 }
 
 /* ---- SELECT / EXAMINE ---- */
-
-static void send_flags(struct imap_session *s, struct imap_mbox *m)
-{
-	/* FLAGS lists the keywords in use (at most 200 of them). */
-	struct buf out = BUF_INIT;
-	unsigned int nkw = 0;
-	buf_append_str(&out, "\\Answered \\Flagged \\Deleted \\Seen \\Draft ");
-	for (uint32_t i = 0; i < m->count && nkw < 200; i++) {
-		const char *k = m->msgs[i].keywords;
-		while (k != NULL && *k != '\0') {
-			const char *e = strchr(k, ' ');
-			size_t n = e != NULL ? (size_t)(e - k) : strlen(k);
-			char *needle = xasprintf(" %.*s ", (int)n, k);
-			if (strstr(out.data, needle) == NULL) {
-				buf_append_str(&out, needle + 1);
-				nkw++;
-			}
-			free(needle);
-			k = e != NULL ? e + 1 : k + n;
-		}
-	}
-	buf_truncate(&out, out.len - 1);
-	imap_untagged(s, "FLAGS (%s)", out.data);
-	imap_untagged(s, "OK [PERMANENTFLAGS (%s \\*)] Flags permitted", out.data);
-	buf_free(&out);
-}
 
 /* QRESYNC parameters (RFC 7162 3.2.5), parsed before the job. */
 struct qresync_params {
@@ -215,7 +183,7 @@ static void select_reply(struct imap_session *s, struct select_job *sj)
 		v->first_recent = sj->first_recent;
 	s->view = v;
 	s->state = IMAP_STATE_SELECTED;
-	send_flags(s, m);
+	imap_view_send_flags(s, true);
 	imap_untagged(s, "%u EXISTS", v->count);
 	uint32_t recent = 0, first_unseen = 0;
 	for (uint32_t i = 0; i < v->count; i++) {
@@ -264,7 +232,7 @@ int imap_cmd_select(struct imap_cmd_ctx *c, const char **error_r)
 	struct imap_session *s = c->s;
 	bool examine = strcmp(s->cmd_name, "EXAMINE") == 0;
 	const char *name;
-	if (c->count < 1 || c->count > 2 || parse_mailbox(c, &c->args[0], &name, error_r) < 0) {
+	if (c->count < 1 || c->count > 2 || imap_cmd_mailbox(c, &c->args[0], &name, error_r) < 0) {
 		if (c->count < 1 || c->count > 2)
 			*error_r = "SELECT needs a mailbox name";
 		return -1;
@@ -324,7 +292,7 @@ static const char *strip_separator(struct imap_cmd_ctx *c, const char *name)
 int imap_cmd_create(struct imap_cmd_ctx *c, const char **error_r)
 {
 	const char *name;
-	if (c->count < 1 || c->count > 2 || parse_mailbox(c, &c->args[0], &name, error_r) < 0) {
+	if (c->count < 1 || c->count > 2 || imap_cmd_mailbox(c, &c->args[0], &name, error_r) < 0) {
 		if (c->count < 1 || c->count > 2)
 			*error_r = "CREATE needs a mailbox name";
 		return -1;
@@ -386,7 +354,7 @@ static int folder_exists(struct imap_session *s, const char *name)
 int imap_cmd_delete(struct imap_cmd_ctx *c, const char **error_r)
 {
 	const char *name;
-	if (c->count != 1 || parse_mailbox(c, &c->args[0], &name, error_r) < 0) {
+	if (c->count != 1 || imap_cmd_mailbox(c, &c->args[0], &name, error_r) < 0) {
 		if (c->count != 1)
 			*error_r = "DELETE needs a mailbox name";
 		return -1;
@@ -415,8 +383,8 @@ int imap_cmd_delete(struct imap_cmd_ctx *c, const char **error_r)
 int imap_cmd_rename(struct imap_cmd_ctx *c, const char **error_r)
 {
 	const char *from, *to, *why;
-	if (c->count != 2 || parse_mailbox(c, &c->args[0], &from, error_r) < 0 ||
-	    parse_mailbox(c, &c->args[1], &to, error_r) < 0) {
+	if (c->count != 2 || imap_cmd_mailbox(c, &c->args[0], &from, error_r) < 0 ||
+	    imap_cmd_mailbox(c, &c->args[1], &to, error_r) < 0) {
 		if (c->count != 2)
 			*error_r = "RENAME needs two mailbox names";
 		return -1;
@@ -448,7 +416,7 @@ int imap_cmd_rename(struct imap_cmd_ctx *c, const char **error_r)
 int imap_cmd_subscribe(struct imap_cmd_ctx *c, const char **error_r)
 {
 	const char *name;
-	if (c->count != 1 || parse_mailbox(c, &c->args[0], &name, error_r) < 0) {
+	if (c->count != 1 || imap_cmd_mailbox(c, &c->args[0], &name, error_r) < 0) {
 		if (c->count != 1)
 			*error_r = "A mailbox name is needed";
 		return -1;
@@ -754,7 +722,7 @@ static void status_line(struct imap_session *s, const char *name, const struct i
 int imap_cmd_status(struct imap_cmd_ctx *c, const char **error_r)
 {
 	const char *name;
-	if (c->count != 2 || parse_mailbox(c, &c->args[0], &name, error_r) < 0) {
+	if (c->count != 2 || imap_cmd_mailbox(c, &c->args[0], &name, error_r) < 0) {
 		if (c->count != 2)
 			*error_r = "STATUS needs a mailbox and items";
 		return -1;

@@ -12,6 +12,7 @@
 #include "imap/imap_parse.h"
 #include "lib/config.h"
 #include "lib/buf.h"
+#include "lib/strlist.h"
 #include "session/session.h"
 #include "store/store.h"
 
@@ -31,11 +32,15 @@ struct sasl_server;
 /* RFC 3501 5.4: at least 30 minutes, and RFC 2177: while IDLE too. */
 #define IMAP_MIN_TIMEOUT (30 * 60)
 #define IMAP_PREAUTH_TIMEOUT 60
-/* Before authentication only LOGIN and AUTHENTICATE carry arguments worth
-   the name, and small ones: a command with all its literals is held to
-   this much (as in Dovecot), so that a client without an account cannot
-   make the worker buffer megabytes. */
-#define IMAP_PREAUTH_MAX_COMMAND 8192
+/* Before authentication only LOGIN, AUTHENTICATE and ID carry arguments
+   worth the name, and small ones: a command with all its literals is held
+   to IMAP_PREAUTH_MAX_COMMAND, so that a client without an account cannot
+   make the worker buffer megabytes.  The largest is an ID of RFC 2971's
+   maximal size (30 pairs of a 30-octet field and a 1024-octet value: about
+   31.8 KiB quoted); a literal is held to IMAP_PREAUTH_MAX_LITERAL (a
+   password or a SASL response). */
+#define IMAP_PREAUTH_MAX_COMMAND (40 * 1024)
+#define IMAP_PREAUTH_MAX_LITERAL 8192
 
 enum imap_state { IMAP_STATE_NOAUTH, IMAP_STATE_AUTH, IMAP_STATE_SELECTED, IMAP_STATE_LOGOUT };
 
@@ -98,6 +103,10 @@ struct imap_mbox {
 	int refs;
 	uint32_t uidvalidity, uidnext;
 	uint64_t highestmodseq;
+	/* every keyword a message of the table has had, in the order first
+	   seen (compared case-insensitively); keywords_gen counts additions */
+	struct strlist keywords;
+	unsigned int keywords_gen;
 	struct imap_msg *msgs; /* ascending UID; same order as vec */
 	uint32_t count, alloc;
 	struct imap_uidvec *vec;
@@ -115,9 +124,9 @@ struct imap_view {
 	uint32_t count; /* messages the client knows of */
 	uint32_t first_recent;
 	uint32_t recent_reported;
-	uint64_t modseq_reported; /* flag changes up to here were sent */
+	uint64_t modseq_reported;  /* flag changes up to here were sent */
+	unsigned int keywords_gen; /* the mailbox's keywords_gen last sent in FLAGS */
 	bool readonly;
-	bool changed_since_flags; /* keywords list changed: send FLAGS */
 };
 
 /* ---- the session ---- */
@@ -165,6 +174,9 @@ struct imap_cmd_ctx {
 	const struct imap_arg *args;
 	unsigned int count;
 	bool uid; /* UID FETCH / SEARCH / STORE / COPY / MOVE / EXPUNGE */
+	/* set with a -1 return: the command was well-formed and is refused,
+	   so the reply is NO, not BAD */
+	bool refuse;
 	struct pool *pool;
 };
 
@@ -189,6 +201,11 @@ void imap_internal_error(struct imap_session *s, const char *what, char *error);
 void imap_command_done(struct imap_session *s);
 void imap_session_close(struct imap_session *s, const char *bye);
 const char *imap_capabilities(const struct imap_session *s);
+/* Parses a mailbox argument (imap_mailbox_parse, UTF-8 when enabled):
+   0 with *name_r, else -1 with *error_r, and c->refuse set when the name
+   is well-formed but no mailbox can have it. */
+int imap_cmd_mailbox(struct imap_cmd_ctx *c, const struct imap_arg *arg, const char **name_r,
+		     const char **error_r);
 /* Writes an astring (quoted or literal). */
 void imap_append_astring(struct buf *out, const char *s);
 void imap_write_buf(struct imap_session *s, struct buf *b);
@@ -244,6 +261,12 @@ struct imap_view *imap_view_new(struct imap_mbox *mbox, bool readonly);
 void imap_view_free(struct imap_view **view);
 /* Leaves the selected state: frees the view and the saved search result. */
 void imap_deselect(struct imap_session *s);
+/* Sends FLAGS and OK [PERMANENTFLAGS] with the system flags and the
+   mailbox's keywords: always with force (SELECT), else only when keywords
+   were added since the session last heard them.  Called before any FETCH
+   FLAGS goes out, since a client learns keywords from FLAGS (RFC 3501
+   7.2.6). */
+void imap_view_send_flags(struct imap_session *s, bool force);
 /* Sends what changed since the client last heard (EXISTS, RECENT, FETCH
    FLAGS, and EXPUNGE/VANISHED when allowed). */
 void imap_view_update(struct imap_session *s, bool allow_expunge);

@@ -55,6 +55,7 @@ static void store_reply(struct imap_session *s, bool uid_cmd, bool silent, const
 	struct imap_view *v = s->view;
 	struct buf out = BUF_INIT;
 	bool condstore = (s->enabled & IMAP_ENABLED_CONDSTORE) != 0;
+	imap_view_send_flags(s, false);
 	for (uint32_t i = 0; i < n && (!silent || condstore); i++) {
 		uint32_t uid = imap_view_uid(v, seqs[i]);
 		const struct imap_msg *m = imap_mbox_find(v->mbox, uid);
@@ -362,8 +363,7 @@ int imap_cmd_copy(struct imap_cmd_ctx *c, const char **error_r)
 		return -1;
 	}
 	if (imap_seqset_parse(c->pool, c->args[0].str, &set, error_r) < 0 ||
-	    imap_mailbox_parse(c->pool, &c->args[1], (s->enabled & IMAP_ENABLED_UTF8) != 0, &name, error_r) <
-		0)
+	    imap_cmd_mailbox(c, &c->args[1], &name, error_r) < 0)
 		return -1;
 	int n = imap_view_resolve(s, set, c->uid, &seqs, error_r);
 	if (n < 0)
@@ -567,8 +567,7 @@ int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r)
 	time_t date = 0;
 	int tz;
 	unsigned int i = 1;
-	if (c->count < 2 || imap_mailbox_parse(c->pool, &c->args[0], (s->enabled & IMAP_ENABLED_UTF8) != 0,
-					       &name, error_r) < 0) {
+	if (c->count < 2 || imap_cmd_mailbox(c, &c->args[0], &name, error_r) < 0) {
 		if (c->count < 2)
 			*error_r = "APPEND needs a mailbox and a message";
 		return -1;

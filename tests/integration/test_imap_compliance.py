@@ -1,0 +1,176 @@
+"""IMAP protocol details that Dovecot's imaptest compliance groups check,
+one regression test each, on a raw connection so that the exact replies
+are visible (RFC 3501, RFC 9051 and the extensions the server announces)."""
+import os
+import re
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Server  # noqa: E402
+from test_imap import Raw, make_msg  # noqa: E402
+
+PASSWORD = "secret"
+
+
+class ImapComplianceBase(unittest.TestCase):
+    users = 0
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(extra_config="[imap]\nmax_connections_per_user = 1000\n")
+        cls.srv.start()
+        cls.srv.add_domain("example.org")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.cleanup()
+
+    def setUp(self):
+        """Each test has a user of its own (empty mailboxes)."""
+        ImapComplianceBase.users += 1
+        self.user = "c%d@example.org" % ImapComplianceBase.users
+        self.srv.add_user(self.user, PASSWORD)
+        self.tags = 0
+
+    def session(self):
+        r = Raw(self.srv.connect("imap"))
+        self.assertTrue(r.line().startswith("* OK"))
+        self.ok(r, 'LOGIN "%s" "%s"' % (self.user, PASSWORD))
+        return r
+
+    def cmd(self, r, text):
+        """Runs one command; returns (untagged lines, tagged line)."""
+        self.tags += 1
+        tag = "t%d" % self.tags
+        lines = r.cmd(tag, text)
+        return lines[:-1], lines[-1][len(tag) + 1:]
+
+    def ok(self, r, text):
+        untagged, tagged = self.cmd(r, text)
+        self.assertTrue(tagged.startswith("OK"), "%s: %s" % (text, tagged))
+        return untagged
+
+    def append(self, r, mailbox, msg, flags=""):
+        self.tags += 1
+        tag = "t%d" % self.tags
+        r.send("%s APPEND %s %s{%d+}\r\n" % (tag, mailbox, "(%s) " % flags if flags else "",
+                                           len(msg)))
+        r.send(msg + b"\r\n")
+        lines = r.until_tag(tag)
+        self.assertTrue(lines[-1].startswith(tag + " OK"), lines)
+        return lines[:-1]
+
+
+class TestCommandNames(ImapComplianceBase):
+    def test_uid_subcommands_any_case(self):
+        """RFC 3501 9: command names, UID's subcommand included, are
+        case-insensitive."""
+        r = self.session()
+        for i in range(3):
+            self.append(r, "INBOX", make_msg("case %d" % i))
+        self.ok(r, "select INBOX")
+        self.ok(r, "create Other")
+        self.assertIn("* SEARCH 1 2 3", self.ok(r, "uid search all"))
+        self.assertEqual(self.ok(r, "Uid Fetch 2 uid"), ["* 2 FETCH (UID 2)"])
+        self.assertIn("* ESEARCH (TAG \"t%d\") UID ALL 1:3" % (self.tags + 1),
+                      self.ok(r, "uid search return (all) all"))
+        untagged = self.ok(r, "uid move 2 Other")
+        self.assertIn("* 2 EXPUNGE", untagged)
+        self.assertEqual(self.ok(r, "uid copy 1 Other"), [])
+
+
+class TestParsing(ImapComplianceBase):
+    def test_mailbox_name_of_atom_chars(self):
+        """"[" is an ATOM-CHAR (RFC 3501 9): the name parses, and a name
+        that is not modified UTF-7 ("&'") is refused with NO, not BAD."""
+        r = self.session()
+        untagged, tagged = self.cmd(r, "select !#$&'+,-.0123456789:;<=>?@^_`|[}")
+        self.assertTrue(tagged.startswith("NO"), tagged)
+        untagged, tagged = self.cmd(r, "select a[b")
+        self.assertTrue(tagged.startswith("NO [NONEXISTENT]"), tagged)
+        self.assertEqual(self.ok(r, 'list "" !#$&\'+,-.0123456789:;<=>?@^_`|[}%*'), [])
+        self.ok(r, "create a[b")
+        self.assertEqual(self.ok(r, 'list "" a[b'), ['* LIST (\\HasNoChildren) "." "a[b"'])
+        untagged, tagged = self.cmd(r, "fetch 1 body[header")
+        self.assertTrue(tagged.startswith("BAD"), tagged)
+
+    def test_nil_is_a_keyword(self):
+        """flag-keyword = atom, and NIL is one (RFC 3501 9)."""
+        r = self.session()
+        self.append(r, "INBOX", make_msg("nil"))
+        self.ok(r, "select INBOX")
+        untagged = self.ok(r, "store 1 +flags NIL")
+        self.assertIn("* 1 FETCH (FLAGS (\\Recent NIL))", untagged)
+        self.assertEqual(self.ok(r, "search keyword NIL"), ["* SEARCH 1"])
+
+    def test_id_of_maximal_size_before_login(self):
+        """RFC 2971 3.3: 30 pairs, fields up to 30 octets, values up to
+        1024: the largest ID is accepted before authentication."""
+        r = Raw(self.srv.connect("imap"))
+        self.assertTrue(r.line().startswith("* OK"))
+        pairs = " ".join('"%s" "%s"' % (("f%02d" % i) * 10, "v" * 1024) for i in range(30))
+        lines = r.cmd("a", "ID (%s)" % pairs)
+        self.assertTrue(lines[-1].startswith("a OK"), lines[-1][:100])
+        self.assertTrue(lines[0].startswith("* ID "), lines[0][:100])
+        # beyond that the pre-authentication limit holds
+        lines = r.cmd("b", "ID (%s)" % " ".join('"f" "%s"' % ("v" * 1024) for i in range(60)))
+        self.assertIn("too long", lines[-1])
+
+    def test_uid_4294967295_is_not_star(self):
+        """nz-number goes up to 4294967295 (RFC 3501 9); as a UID it is
+        not "*", so N:4294967295 past the last UID matches nothing."""
+        r = self.session()
+        for i in range(3):
+            self.append(r, "INBOX", make_msg("uids %d" % i))
+        self.ok(r, "select INBOX")
+        self.assertEqual(self.ok(r, "uid search uid 1:4294967295"), ["* SEARCH 1 2 3"])
+        self.assertEqual(self.ok(r, "uid search uid 4:4294967295"), ["* SEARCH"])
+        self.assertEqual(self.ok(r, "uid search uid 4:*"), ["* SEARCH 3"])
+        self.assertEqual(self.ok(r, "uid fetch 3:4294967295 uid"), ["* 3 FETCH (UID 3)"])
+        untagged, tagged = self.cmd(r, "uid search uid 1:4294967296")
+        self.assertTrue(tagged.startswith("BAD"), tagged)
+
+
+class TestKeywordsAnnounced(ImapComplianceBase):
+    """RFC 3501 7.2.6: FLAGS (and PERMANENTFLAGS) name the keywords a
+    client will see in FETCH FLAGS; a new keyword is announced first."""
+
+    def flags_line(self, lines):
+        return [ln for ln in lines if ln.startswith("* FLAGS ")]
+
+    def test_store_announces_new_keyword(self):
+        r = self.session()
+        self.append(r, "INBOX", make_msg("kw"))
+        untagged = self.ok(r, "select INBOX")
+        self.assertIn("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)", untagged)
+        untagged = self.ok(r, "store 1 +flags ($hello)")
+        self.assertEqual(untagged[0], "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $hello)")
+        self.assertEqual(untagged[1], "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+                         "\\Draft $hello \\*)] Flags permitted")
+        self.assertIn("* 1 FETCH (FLAGS (\\Recent $hello))", untagged)
+        # known now: not announced again
+        self.assertEqual(self.flags_line(self.ok(r, "store 1 flags ($hello)")), [])
+
+    def test_keyword_set_by_another_session(self):
+        r1 = self.session()
+        r2 = self.session()
+        self.append(r1, "INBOX", make_msg("kw2"), flags="$first")
+        self.ok(r1, "select INBOX")
+        self.ok(r2, "select INBOX")
+        self.ok(r2, "store 1 +flags ($second)")
+        untagged = self.ok(r1, "noop")
+        flags = self.flags_line(untagged)
+        self.assertEqual(len(flags), 1, untagged)
+        self.assertIn("$first $second", flags[0])
+        fetch = [i for i, ln in enumerate(untagged) if "FETCH" in ln]
+        self.assertLess(untagged.index(flags[0]), fetch[0], untagged)
+
+    def test_examine_has_no_permanent_flags(self):
+        r = self.session()
+        untagged = self.ok(r, "examine INBOX")
+        self.assertIn("* OK [PERMANENTFLAGS ()] No permanent flags permitted", untagged)
+
+
+if __name__ == "__main__":
+    unittest.main()
