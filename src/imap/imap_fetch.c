@@ -422,7 +422,7 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 	}
 	if (items & IMAP_FETCH_FLAGS) {
 		buf_printf(out, "%sFLAGS ", sep);
-		imap_append_flags(out, m->flags, m->keywords, v->first_recent && uid >= v->first_recent);
+		imap_append_flags(out, m->flags, m->keywords, imap_view_recent(v, uid));
 		sep = " ";
 	}
 	if (items & IMAP_FETCH_INTERNALDATE) {

@@ -144,7 +144,8 @@ struct select_job {
 	struct pool *pool; /* of qresync.known */
 	/* results */
 	bool missing;
-	uint32_t first_recent;
+	uint32_t first_recent, recent_end; /* SELECT: the UIDs taken */
+	uint32_t messages, recent;         /* EXAMINE: the store's counts */
 	char *recent_error;
 };
 
@@ -159,8 +160,40 @@ static void select_work(struct imap_job *job)
 		return;
 	if (r == 1 && store_mailbox_sync(m, false, &job->error) < 0)
 		return;
-	if (!sj->examine && store_mailbox_take_recent(m, &sj->first_recent, &sj->recent_error) < 0)
-		sj->first_recent = 0;
+	if (sj->examine) {
+		/* EXAMINE takes no \Recent flag but sees them (RFC 3501 6.3.2) */
+		struct store_status st;
+		if (store_mailbox_status(m, &st, &sj->recent_error) == 0) {
+			sj->messages = st.messages;
+			sj->recent = st.recent;
+		}
+		return;
+	}
+	/* UIDNEXT first: what the take hands out beyond it (a message added
+	   meanwhile) is left to the view's next take (imap_view_take_recent) */
+	uint64_t modseq;
+	if (store_mailbox_get_counters(m, &sj->recent_end, &modseq, &sj->recent_error) == 0 &&
+	    store_mailbox_take_recent(m, &sj->first_recent, &sj->recent_error) < 0)
+		sj->recent_end = 0;
+}
+
+/* The view's \Recent messages: taken by the job (SELECT), or the store's
+   recent ones, the last of the mailbox (EXAMINE). */
+static void select_recent(struct imap_session *s, struct select_job *sj)
+{
+	struct imap_view *v = s->view;
+	struct imap_mbox *m = v->mbox;
+	if (sj->recent_error != NULL) {
+		log_error("imap take-recent failed session=%s: %s", s->core.id, sj->recent_error);
+		return;
+	}
+	if (!sj->examine) {
+		imap_view_add_recent(v, sj->first_recent, sj->recent_end);
+		v->recent_taken = sj->recent_end;
+		imap_view_take_recent(s);
+	} else if (sj->recent > 0 && sj->recent <= sj->messages && sj->messages - sj->recent < m->count) {
+		imap_view_add_recent(v, m->msgs[sj->messages - sj->recent].uid, UINT32_MAX);
+	}
 }
 
 static void select_reply(struct imap_session *s, struct select_job *sj)
@@ -177,21 +210,15 @@ static void select_reply(struct imap_session *s, struct select_job *sj)
 		return;
 	}
 	struct imap_view *v = imap_view_new(m, sj->examine);
-	if (sj->recent_error != NULL)
-		log_error("imap take-recent failed session=%s: %s", s->core.id, sj->recent_error);
-	else
-		v->first_recent = sj->first_recent;
 	s->view = v;
 	s->state = IMAP_STATE_SELECTED;
+	select_recent(s, sj);
 	imap_view_send_flags(s, true);
 	imap_untagged(s, "%u EXISTS", v->count);
-	uint32_t recent = 0, first_unseen = 0;
-	for (uint32_t i = 0; i < v->count; i++) {
-		if (v->first_recent > 0 && v->vec->uids[i] >= v->first_recent)
-			recent++;
-		if (first_unseen == 0 && !(m->msgs[i].flags & STORE_FLAG_SEEN))
+	uint32_t recent = imap_view_count_recent(v), first_unseen = 0;
+	for (uint32_t i = 0; i < v->count && first_unseen == 0; i++)
+		if (!(m->msgs[i].flags & STORE_FLAG_SEEN))
 			first_unseen = i + 1;
-	}
 	v->recent_reported = recent;
 	if (!(s->enabled & IMAP_ENABLED_IMAP4REV2)) {
 		imap_untagged(s, "%u RECENT", recent);

@@ -117,12 +117,22 @@ struct imap_mbox {
 	struct imap_session *idlers; /* sessions in IDLE on this mailbox */
 };
 
+/* UIDs lo <= uid < hi. */
+struct imap_uid_range {
+	uint32_t lo, hi;
+};
+
 /* A session's view of its selected mailbox. */
 struct imap_view {
 	struct imap_mbox *mbox;
 	struct imap_uidvec *vec;
 	uint32_t count; /* messages the client knows of */
-	uint32_t first_recent;
+	/* The UIDs that are \Recent in this session (RFC 3501 2.3.2): the
+	   ranges it took from the store (ascending, disjoint); a read-only
+	   view takes none and has the store's recent ones as of EXAMINE. */
+	struct imap_uid_range *recent;
+	uint32_t recent_count, recent_alloc;
+	uint32_t recent_taken; /* UIDs below this were offered to the view */
 	uint32_t recent_reported;
 	uint64_t modseq_reported;  /* flag changes up to here were sent */
 	unsigned int keywords_gen; /* the mailbox's keywords_gen last sent in FLAGS */
@@ -270,6 +280,15 @@ void imap_view_send_flags(struct imap_session *s, bool force);
 /* Sends what changed since the client last heard (EXISTS, RECENT, FETCH
    FLAGS, and EXPUNGE/VANISHED when allowed). */
 void imap_view_update(struct imap_session *s, bool allow_expunge);
+/* True when uid is \Recent in this session. */
+bool imap_view_recent(const struct imap_view *v, uint32_t uid);
+/* A read-write view takes the \Recent flag of its messages that it has
+   not been offered yet (RFC 3501 2.3.2). */
+void imap_view_take_recent(struct imap_session *s);
+/* How many of the view's messages are \Recent in this session. */
+uint32_t imap_view_count_recent(const struct imap_view *v);
+/* Adds [lo, hi) to the view's recent UIDs (above the ones it has). */
+void imap_view_add_recent(struct imap_view *v, uint32_t lo, uint32_t hi);
 static inline uint32_t imap_view_uid(const struct imap_view *v, uint32_t seq)
 {
 	return v->vec->uids[seq - 1];

@@ -205,7 +205,7 @@ static bool eval(struct search_msg *sm, const struct imap_search_key *k)
 {
 	const struct imap_msg *m = sm->m;
 	const struct imap_view *v = sm->s->view;
-	bool recent = v->first_recent > 0 && m->uid >= v->first_recent;
+	bool recent = imap_view_recent(v, m->uid);
 	time_t day;
 	switch (k->type) {
 	case IMAP_SK_ALL:

@@ -259,6 +259,9 @@ static void run_command(struct imap_session *s, const struct imap_command *cmd)
 			imap_tagged(s, "BAD", "LOGOUT takes no arguments");
 			return;
 		}
+		/* Logout state (RFC 3501 3.4): nothing more about the mailbox
+		   after BYE, only the tagged OK (6.1.3). */
+		s->state = IMAP_STATE_LOGOUT;
 		imap_untagged(s, "BYE Logging out");
 		imap_tagged(s, "OK", "LOGOUT completed");
 		s->logout = true;

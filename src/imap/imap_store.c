@@ -70,7 +70,7 @@ static void store_reply(struct imap_session *s, bool uid_cmd, bool silent, const
 		if (uid_cmd)
 			buf_printf(&out, "UID %u ", uid);
 		buf_append_str(&out, "FLAGS ");
-		imap_append_flags(&out, m->flags, m->keywords, v->first_recent && uid >= v->first_recent);
+		imap_append_flags(&out, m->flags, m->keywords, imap_view_recent(v, uid));
 		if (condstore)
 			buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)m->modseq);
 		buf_append_str(&out, ")\r\n");

@@ -421,8 +421,73 @@ void imap_view_free(struct imap_view **vp)
 		return;
 	uidvec_unref(&v->vec);
 	imap_mbox_unref(&v->mbox);
+	free(v->recent);
 	free(v);
 	*vp = NULL;
+}
+
+bool imap_view_recent(const struct imap_view *v, uint32_t uid)
+{
+	uint32_t lo = 0, hi = v->recent_count;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (v->recent[mid].hi <= uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < v->recent_count && v->recent[lo].lo <= uid;
+}
+
+uint32_t imap_view_count_recent(const struct imap_view *v)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; v->recent_count > 0 && i < v->count; i++)
+		if (imap_view_recent(v, v->vec->uids[i]))
+			n++;
+	return n;
+}
+
+void imap_view_add_recent(struct imap_view *v, uint32_t lo, uint32_t hi)
+{
+	if (lo >= hi)
+		return;
+	struct imap_uid_range *last = v->recent_count > 0 ? &v->recent[v->recent_count - 1] : NULL;
+	if (last != NULL && lo <= last->hi) {
+		if (hi > last->hi)
+			last->hi = hi;
+		return;
+	}
+	if (v->recent_count == v->recent_alloc) {
+		v->recent_alloc = v->recent_alloc ? v->recent_alloc * 2 : 4;
+		v->recent = xreallocarray(v->recent, v->recent_alloc, sizeof(*v->recent));
+	}
+	v->recent[v->recent_count].lo = lo;
+	v->recent[v->recent_count].hi = hi;
+	v->recent_count++;
+}
+
+/* A read-write view takes the \Recent flag of messages it is about to
+   report first (RFC 3501 2.3.2: the first session notified of a message
+   sees it \Recent, later ones do not).  The store hands out everything from
+   its recent mark to its UIDNEXT; the view claims only up to the UIDNEXT
+   of its table, read before: a message added in between is \Recent for
+   no session rather than for two. */
+void imap_view_take_recent(struct imap_session *s)
+{
+	struct imap_view *v = s->view;
+	struct imap_mbox *m = v->mbox;
+	if (v->readonly || v->count == 0 || imap_view_uid(v, v->count) < v->recent_taken)
+		return;
+	uint32_t hi = m->uidnext, first;
+	char *error = NULL;
+	if (store_mailbox_take_recent(m->smbox, &first, &error) < 0) {
+		log_error("imap take-recent failed session=%s mailbox=%s: %s", s->core.id, m->name, error);
+		free(error);
+		return;
+	}
+	imap_view_add_recent(v, first, hi);
+	v->recent_taken = hi;
 }
 
 uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid)
@@ -543,12 +608,14 @@ void imap_view_send_flags(struct imap_session *s, bool force)
 	v->keywords_gen = m->keywords_gen;
 }
 
-static void report_flags(struct imap_session *s)
+/* FETCH FLAGS for the first known messages whose flags changed (the
+   others were just announced by EXISTS: the client asks for their flags). */
+static void report_flags(struct imap_session *s, uint32_t known)
 {
 	struct imap_view *v = s->view;
 	struct imap_mbox *m = v->mbox;
 	struct buf out = BUF_INIT;
-	for (uint32_t i = 0; i < v->count; i++) {
+	for (uint32_t i = 0; i < known && i < v->count; i++) {
 		const struct imap_msg *msg = msg_find(m, v->vec->uids[i]);
 		if (msg == NULL || msg->modseq <= v->modseq_reported)
 			continue;
@@ -556,8 +623,7 @@ static void report_flags(struct imap_session *s)
 		if (s->enabled & IMAP_ENABLED_QRESYNC)
 			buf_printf(&out, "UID %u ", msg->uid);
 		buf_append_str(&out, "FLAGS ");
-		imap_append_flags(&out, msg->flags, msg->keywords,
-				  msg->uid >= v->first_recent && v->first_recent);
+		imap_append_flags(&out, msg->flags, msg->keywords, imap_view_recent(v, msg->uid));
 		if (s->enabled & IMAP_ENABLED_CONDSTORE)
 			buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)msg->modseq);
 		buf_append_str(&out, ")\r\n");
@@ -592,18 +658,16 @@ void imap_view_update(struct imap_session *s, bool allow_expunge)
 	else if (v->vec->count > v->count)
 		v->count = v->vec->count;
 	if (v->count > known) {
+		imap_view_take_recent(s);
 		imap_untagged(s, "%u EXISTS", v->count);
-		uint32_t recent = 0;
-		for (uint32_t i = 0; v->first_recent > 0 && i < v->count; i++)
-			if (v->vec->uids[i] >= v->first_recent)
-				recent++;
+		uint32_t recent = imap_view_count_recent(v);
 		if (!(s->enabled & IMAP_ENABLED_IMAP4REV2) && recent != v->recent_reported)
 			imap_untagged(s, "%u RECENT", recent);
 		v->recent_reported = recent;
 	}
 	imap_view_send_flags(s, false);
 	if (m->highestmodseq > v->modseq_reported)
-		report_flags(s);
+		report_flags(s, known);
 }
 
 /* ---- sets ---- */

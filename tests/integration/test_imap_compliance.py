@@ -172,5 +172,59 @@ class TestKeywordsAnnounced(ImapComplianceBase):
         self.assertIn("* OK [PERMANENTFLAGS ()] No permanent flags permitted", untagged)
 
 
+class TestRecent(ImapComplianceBase):
+    """RFC 3501 2.3.2: \\Recent belongs to the first session notified of
+    a message; a read-only session sees it without taking it."""
+
+    def status_recent(self, r):
+        untagged = self.ok(r, "status INBOX (messages recent)")
+        return re.search(r"RECENT (\d+)", untagged[0], re.I).group(1)
+
+    def test_examine_sees_select_takes(self):
+        r = self.session()
+        for i in range(2):
+            self.append(r, "INBOX", make_msg("recent %d" % i))
+        untagged = self.ok(r, "examine INBOX")
+        self.assertIn("* 2 RECENT", untagged)
+        self.ok(r, "close")
+        self.assertEqual(self.status_recent(r), "2")
+        self.assertIn("* 2 RECENT", self.ok(r, "select INBOX"))
+        self.ok(r, "close")
+        self.assertEqual(self.status_recent(r), "0")
+        self.assertIn("* 0 RECENT", self.ok(r, "select INBOX"))
+
+    def test_new_message_recent_in_one_session(self):
+        r1 = self.session()
+        r2 = self.session()
+        r3 = self.session()
+        self.ok(r1, "select INBOX")
+        self.ok(r2, "select INBOX")
+        untagged = self.append(r1, "INBOX", make_msg("arrives"))
+        self.assertIn("* 1 EXISTS", untagged)
+        self.assertIn("* 1 RECENT", untagged)
+        # EXISTS, and no FETCH for the new message (its flags are not an
+        # update: the client has not seen it yet)
+        self.assertEqual(self.ok(r2, "noop"), ["* 1 EXISTS"])
+        self.assertEqual(self.status_recent(r3), "0")
+        self.assertEqual(self.ok(r1, "fetch 1 flags"), ["* 1 FETCH (FLAGS (\\Recent))"])
+        self.assertEqual(self.ok(r2, "fetch 1 flags"), ["* 1 FETCH (FLAGS ())"])
+        self.assertEqual(self.ok(r1, "search recent"), ["* SEARCH 1"])
+        self.assertEqual(self.ok(r2, "search recent"), ["* SEARCH"])
+
+    def test_no_mailbox_updates_after_bye(self):
+        """RFC 3501 6.1.3: LOGOUT sends BYE, then the tagged OK; changes
+        made by another session are not reported any more."""
+        r1 = self.session()
+        r2 = self.session()
+        self.append(r1, "INBOX", make_msg("bye"))
+        self.ok(r1, "select INBOX")
+        self.ok(r2, "select INBOX")
+        self.ok(r1, "store 1 +flags \\deleted")
+        self.ok(r1, "expunge")
+        r2.send("z logout\r\n")
+        lines = [r2.line() for _ in range(2)]
+        self.assertEqual(lines, ["* BYE Logging out", "z OK LOGOUT completed"])
+
+
 if __name__ == "__main__":
     unittest.main()
