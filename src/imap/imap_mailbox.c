@@ -574,6 +574,86 @@ static int list_parse_return(const struct imap_arg *a, unsigned int *opts, const
 	return 0;
 }
 
+struct list_ctx {
+	struct imap_session *s;
+	struct pool *pool;
+	const struct imap_arg *pats;
+	const char *ref;
+	unsigned int opts;
+	bool lsub;
+	const struct imap_arg *status_items;
+	const struct strlist *folders, *subs;
+	/* names returned only as the parent of a selected one */
+	struct strlist parents;
+};
+
+/* True when name meets the selection criteria (the pattern aside). */
+static bool list_selected(const struct list_ctx *l, const char *name)
+{
+	return !(l->opts & LIST_SPECIAL_ONLY) || imap_special_use(name) != NULL;
+}
+
+/* The parents to return for selected names that are not returned
+   themselves (they do not match the pattern): with RECURSIVEMATCH each
+   ancestor that matches it, with CHILDINFO (RFC 9051 6.3.9.6: only when
+   such a child is not returned itself); for LSUB each ancestor that
+   matches, as \Noselect unless it is subscribed (RFC 3501 6.3.9: LSUB
+   "%" returns "foo" for a subscribed "foo/bar"). */
+static void list_parents(struct list_ctx *l, const struct strlist *names)
+{
+	if (!l->lsub && !(l->opts & LIST_RECURSIVE))
+		return;
+	for (size_t n = 0; n < names->count; n++) {
+		const char *name = names->items[n];
+		if (!list_selected(l, name) || pattern_any(l->pats, l->ref, name, l->pool))
+			continue;
+		for (const char *sep = strchr(name, IMAP_SEPARATOR[0]); sep != NULL;
+		     sep = strchr(sep + 1, IMAP_SEPARATOR[0])) {
+			char *parent = pool_strndup(l->pool, name, (size_t)(sep - name));
+			if (!strlist_contains(&l->parents, parent) &&
+			    pattern_any(l->pats, l->ref, parent, l->pool))
+				strlist_add(&l->parents, parent);
+		}
+	}
+}
+
+/* One LIST or LSUB response; selected: name meets the criteria (else it
+   is returned as a parent only). */
+static void list_entry(struct list_ctx *l, const char *name, bool selected)
+{
+	struct imap_session *s = l->s;
+	bool subscribed = (l->opts & LIST_SUBSCRIBED) ? selected : strlist_contains(l->subs, name);
+	bool exists = strlist_contains(l->folders, name);
+	const char *special = imap_special_use(name);
+	struct buf out = BUF_INIT;
+	buf_printf(&out, "* %s (", l->lsub ? "LSUB" : "LIST");
+	size_t start = out.len;
+	if (l->lsub) {
+		if (!selected)
+			buf_append_str(&out, "\\Noselect");
+	} else {
+		if (!exists)
+			buf_append_str(&out, "\\NonExistent");
+		else
+			buf_append_str(&out,
+				       has_children(l->folders, name) ? "\\HasChildren" : "\\HasNoChildren");
+		if ((l->opts & LIST_RET_SUBSCRIBED) && subscribed)
+			buf_printf(&out, "%s\\Subscribed", out.len > start ? " " : "");
+		if (special != NULL)
+			buf_printf(&out, "%s%s", out.len > start ? " " : "", special);
+	}
+	buf_append_str(&out, ") \"" IMAP_SEPARATOR "\" ");
+	imap_append_astring(&out, name);
+	if (!l->lsub && strlist_contains(&l->parents, name))
+		buf_printf(&out, " (\"CHILDINFO\" (\"%s\"))",
+			   (l->opts & LIST_SUBSCRIBED) ? "SUBSCRIBED" : "SPECIAL-USE");
+	buf_append_str(&out, "\r\n");
+	imap_write_buf(s, &out);
+	buf_free(&out);
+	if (l->status_items != NULL && exists)
+		status_line(s, name, l->status_items);
+}
+
 int imap_cmd_list(struct imap_cmd_ctx *c, const char **error_r)
 {
 	struct imap_session *s = c->s;
@@ -629,36 +709,16 @@ int imap_cmd_list(struct imap_cmd_ctx *c, const char **error_r)
 		imap_internal_error(s, "list", error);
 		return 0;
 	}
+	struct list_ctx l = {s, c->pool, pats, ref, opts, lsub, status_items, &folders, &subs, STRLIST_INIT};
 	const struct strlist *names = (opts & LIST_SUBSCRIBED) ? &subs : &folders;
-	struct buf out = BUF_INIT;
-	for (size_t n = 0; n < names->count; n++) {
-		const char *name = names->items[n];
-		if (!pattern_any(pats, ref, name, c->pool))
-			continue;
-		const char *special = imap_special_use(name);
-		if ((opts & LIST_SPECIAL_ONLY) && special == NULL)
-			continue;
-		bool exists = strlist_contains(&folders, name) || (opts & LIST_SUBSCRIBED) == 0;
-		buf_printf(&out, "* %s (", lsub ? "LSUB" : "LIST");
-		size_t start = out.len;
-		if (!exists && !lsub)
-			buf_append_str(&out, "\\NonExistent");
-		if (exists && !lsub)
-			buf_append_str(&out,
-				       has_children(&folders, name) ? "\\HasChildren" : "\\HasNoChildren");
-		if ((opts & LIST_RET_SUBSCRIBED) && !lsub &&
-		    ((opts & LIST_SUBSCRIBED) || strlist_contains(&subs, name)))
-			buf_printf(&out, "%s\\Subscribed", out.len > start ? " " : "");
-		if (special != NULL && !lsub)
-			buf_printf(&out, "%s%s", out.len > start ? " " : "", special);
-		buf_append_str(&out, ") \"" IMAP_SEPARATOR "\" ");
-		imap_append_astring(&out, name);
-		buf_append_str(&out, "\r\n");
-		imap_write_buf(s, &out);
-		if (status_items != NULL && exists)
-			status_line(s, name, status_items);
-	}
-	buf_free(&out);
+	list_parents(&l, names);
+	for (size_t n = 0; n < names->count; n++)
+		if (list_selected(&l, names->items[n]) && pattern_any(pats, ref, names->items[n], c->pool))
+			list_entry(&l, names->items[n], true);
+	for (size_t n = 0; n < l.parents.count; n++)
+		if (!strlist_contains(names, l.parents.items[n]) || !list_selected(&l, l.parents.items[n]))
+			list_entry(&l, l.parents.items[n], false);
+	strlist_free(&l.parents);
 	strlist_free(&folders);
 	strlist_free(&subs);
 	imap_tagged(s, "OK", "%s completed", s->cmd_name);

@@ -226,5 +226,42 @@ class TestRecent(ImapComplianceBase):
         self.assertEqual(lines, ["* BYE Logging out", "z OK LOGOUT completed"])
 
 
+class TestListSubscribed(ImapComplianceBase):
+    def setup_tree(self, r):
+        for name in ("box.a", "box.b.c", "box.d.e", "box.d.f"):
+            self.ok(r, "create " + name)
+        for name in ("box.a", "box.b.c", "box.d.e"):
+            self.ok(r, "subscribe " + name)
+
+    def test_lsub_percent_returns_noselect_parent(self):
+        """RFC 3501 6.3.9: LSUB "%" returns "foo" flagged \\Noselect for a
+        subscribed "foo/bar" when "foo" is not subscribed."""
+        r = self.session()
+        self.setup_tree(r)
+        self.assertEqual(sorted(self.ok(r, 'lsub "" box.%')), [
+            '* LSUB () "." "box.a"',
+            '* LSUB (\\Noselect) "." "box.b"',
+            '* LSUB (\\Noselect) "." "box.d"'])
+        self.assertEqual(sorted(self.ok(r, 'lsub "" box.*')), [
+            '* LSUB () "." "box.a"', '* LSUB () "." "box.b.c"', '* LSUB () "." "box.d.e"'])
+
+    def test_recursivematch_childinfo(self):
+        """RFC 9051 6.3.9.6: with RECURSIVEMATCH a parent that matches the
+        pattern and has a subscribed child not returned itself comes with
+        CHILDINFO; it is not \\Subscribed; redundant ones are left out."""
+        r = self.session()
+        self.setup_tree(r)
+        self.assertEqual(sorted(self.ok(r, 'list (subscribed recursivematch) "" box.%')), [
+            '* LIST (\\HasChildren) "." "box.b" ("CHILDINFO" ("SUBSCRIBED"))',
+            '* LIST (\\HasChildren) "." "box.d" ("CHILDINFO" ("SUBSCRIBED"))',
+            '* LIST (\\HasNoChildren \\Subscribed) "." "box.a"'])
+        # box.d.e is returned itself: box.d needs no CHILDINFO for it
+        self.assertEqual(sorted(self.ok(r, 'list (subscribed recursivematch) "" (box.d box.d.e)')), [
+            '* LIST (\\HasNoChildren \\Subscribed) "." "box.d.e"'])
+        # without RECURSIVEMATCH: only the subscribed names that match
+        self.assertEqual(self.ok(r, 'list (subscribed) "" box.%'),
+                         ['* LIST (\\HasNoChildren \\Subscribed) "." "box.a"'])
+
+
 if __name__ == "__main__":
     unittest.main()
