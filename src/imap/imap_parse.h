@@ -269,12 +269,13 @@ enum imap_search_type {
 	IMAP_SK_SENTSINCE, /* Date: header */
 	IMAP_SK_LARGER,
 	IMAP_SK_SMALLER,
-	IMAP_SK_HEADER, /* also BCC CC FROM SUBJECT TO */
+	IMAP_SK_HEADER, /* also SUBJECT */
 	IMAP_SK_BODY,
 	IMAP_SK_TEXT,
 	IMAP_SK_MODSEQ,
 	IMAP_SK_OLDER,
 	IMAP_SK_YOUNGER, /* RFC 5032 */
+	IMAP_SK_ADDRESS, /* BCC CC FROM TO: header is the field */
 };
 
 struct imap_search_key {

@@ -7,6 +7,7 @@
 #include "imap/imap_private.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "mime/address.h"
 #include "mime/compose.h"
 #include "mime/tree.h"
 
@@ -109,6 +110,51 @@ static bool header_match(struct search_msg *sm, const char *name, const char *va
 		return false;
 	struct field_search fs = {name, value, strlen(value)};
 	return imap_header_each(h, len, name, field_contains, &fs);
+}
+
+/* One address field: the value is searched in the addresses as parsed
+   and written out again ("Name <local@domain>", groups as "name: ...;"),
+   display names decoded, comments and quoting gone, as Dovecot does: the
+   address a user sees matches however the header spelled it. */
+static bool address_contains(void *ctx, const char *raw, size_t len)
+{
+	const struct field_search *fs = ctx;
+	if (fs->value_len == 0)
+		return true;
+	struct pool *pool = pool_create(1024);
+	struct buf b = BUF_INIT;
+	for (const struct mime_address *a = mime_address_parse(pool, raw, len); a != NULL; a = a->next) {
+		const char *name = mime_address_name_utf8(pool, a);
+		if (a->flags & MIME_ADDR_GROUP_END) {
+			buf_append_str(&b, ";");
+			continue;
+		}
+		if (b.len > 0)
+			buf_append_str(&b, ", ");
+		if (a->flags & MIME_ADDR_GROUP_START) {
+			buf_printf(&b, "%s:", name != NULL ? name : "");
+			continue;
+		}
+		if (name != NULL)
+			buf_printf(&b, "%s <", name);
+		mime_address_format_spec(&b, a);
+		if (name != NULL)
+			buf_append_char(&b, '>');
+	}
+	bool found = imap_contains_nocase(buf_cstr(&b), b.len, fs->value, fs->value_len);
+	buf_free(&b);
+	pool_destroy(&pool);
+	return found;
+}
+
+static bool address_match(struct search_msg *sm, const char *name, const char *value)
+{
+	const char *h;
+	size_t len;
+	if (!get_header(sm, &h, &len))
+		return false;
+	struct field_search fs = {name, value, strlen(value)};
+	return imap_header_each(h, len, name, address_contains, &fs);
 }
 
 /* A text part whose bytes are already the UTF-8 that decoding would give. */
@@ -265,6 +311,8 @@ static bool eval(struct search_msg *sm, const struct imap_search_key *k)
 		return m->size < k->number;
 	case IMAP_SK_HEADER:
 		return header_match(sm, k->header, k->value);
+	case IMAP_SK_ADDRESS:
+		return address_match(sm, k->header, k->value);
 	case IMAP_SK_BODY:
 		return body_match(sm, k->value, false);
 	case IMAP_SK_TEXT:
@@ -290,6 +338,7 @@ static bool key_needs_headers(const struct imap_search_key *k)
 	for (; k != NULL; k = k->next) {
 		switch (k->type) {
 		case IMAP_SK_HEADER:
+		case IMAP_SK_ADDRESS:
 		case IMAP_SK_TEXT:
 		case IMAP_SK_SENTBEFORE:
 		case IMAP_SK_SENTON:

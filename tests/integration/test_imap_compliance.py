@@ -263,5 +263,44 @@ class TestListSubscribed(ImapComplianceBase):
                          ['* LIST (\\HasNoChildren \\Subscribed) "." "box.a"'])
 
 
+def raw_msg(headers, body="body\r\n"):
+    return ("".join("%s\r\n" % h for h in headers) + "\r\n" + body).encode()
+
+
+class TestSearchSortAddresses(ImapComplianceBase):
+    def test_search_matches_parsed_addresses(self):
+        """FROM/TO/CC/BCC search the addresses as parsed (comments and
+        angle brackets gone, display names kept), as a user sees them."""
+        r = self.session()
+        self.append(r, "INBOX", raw_msg(["From: <user-from (comment)@ (comment) domain.org>"]))
+        self.append(r, "INBOX", raw_msg(["From: user-from@domain.org (RealFrom)"]))
+        self.append(r, "INBOX", raw_msg(["From: =?utf-8?q?J=C3=B6rg?= <j@domain.org>",
+                                         "To: group: a@domain.org, b@domain.org;"]))
+        self.ok(r, "select INBOX")
+        self.assertEqual(self.ok(r, "search from user-from@domain.org"), ["* SEARCH 1 2"])
+        self.assertEqual(self.ok(r, "search from realfrom"), ["* SEARCH 2"])
+        self.assertEqual(self.ok(r, "search from comment"), ["* SEARCH"])
+        r.send(b"u1 search charset utf-8 from {5+}\r\nJ\xc3\xb6rg\r\n")
+        self.assertEqual(r.until_tag("u1"), ["* SEARCH 3", "u1 OK SEARCH completed"])
+        self.assertEqual(self.ok(r, "search to group"), ["* SEARCH 3"])
+        self.assertEqual(self.ok(r, "search to b@domain"), ["* SEARCH 3"])
+        # HEADER searches the field as it is
+        self.assertEqual(self.ok(r, "search header from comment"), ["* SEARCH 1"])
+
+    def test_sort_by_group_and_collation(self):
+        """RFC 5256 3: the first address's mailbox (a group's start marker
+        has the group name: RFC 3501 7.4.2), compared with i;ascii-casemap
+        (letters as upper case, so "_" and "[" sort after them)."""
+        r = self.session()
+        self.append(r, "INBOX", raw_msg(["Cc: user2@domain2.org (foo bar)", "Subject: _"]))
+        self.append(r, "INBOX", raw_msg(["Cc: user2: blah@domain1.org;", "Subject: [xyz]"]))
+        self.append(r, "INBOX", raw_msg(["Cc: user1@domain1.org", "Subject: b"]))
+        self.append(r, "INBOX", raw_msg(["Cc: a_b@domain1.org", "Subject: A"]))
+        self.ok(r, "select INBOX")
+        self.assertEqual(self.ok(r, "sort (cc) us-ascii all"), ["* SORT 4 3 1 2"])
+        self.assertEqual(self.ok(r, "sort (subject) us-ascii all"), ["* SORT 4 3 2 1"])
+        self.assertEqual(self.ok(r, "sort (reverse subject) us-ascii all"), ["* SORT 1 2 3 4"])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -554,7 +554,7 @@ static void dump_key(struct buf *out, const struct imap_search_key *k)
 	    "ALL",    "AND",        "OR",     "NOT",       "SEQ",       "UID",     "FLAG",
 	    "UNFLAG", "NEW",        "OLD",    "KEYWORD",   "UNKEYWORD", "BEFORE",  "ON",
 	    "SINCE",  "SENTBEFORE", "SENTON", "SENTSINCE", "LARGER",    "SMALLER", "HEADER",
-	    "BODY",   "TEXT",       "MODSEQ", "OLDER",     "YOUNGER",
+	    "BODY",   "TEXT",       "MODSEQ", "OLDER",     "YOUNGER",   "ADDRESS",
 	};
 	buf_append_str(out, names[k->type]);
 	if (k->header != NULL)
@@ -595,7 +595,7 @@ static const struct {
      "AND(SENTBEFORE@946684800 SENTON@946684800 SENTSINCE@946684800)"},
     {"LARGER 100 SMALLER 5000", "AND(LARGER=100 SMALLER=5000)"},
     {"BCC a CC b FROM c SUBJECT d TO e",
-     "AND(HEADER:Bcc=a HEADER:Cc=b HEADER:From=c HEADER:Subject=d HEADER:To=e)"},
+     "AND(ADDRESS:Bcc=a ADDRESS:Cc=b ADDRESS:From=c HEADER:Subject=d ADDRESS:To=e)"},
     {"HEADER X-Spam yes BODY \"hello world\" TEXT x", "AND(HEADER:X-Spam=yes BODY=hello world TEXT=x)"},
     {"NOT SEEN", "AND(NOT(FLAG/\\Seen))"},
     {"OR SEEN (FLAGGED DELETED)", "AND(OR(FLAG/\\Seen AND(FLAG/\\Flagged FLAG/\\Deleted)))"},
