@@ -614,7 +614,7 @@ int imap_cmd_fetch(struct imap_cmd_ctx *c, const char **error_r)
 	}
 	f->count = (uint32_t)n;
 	if (f->atts.has_changedsince) {
-		s->enabled |= IMAP_ENABLED_CONDSTORE;
+		imap_enable_condstore(s);
 		uint32_t k = 0;
 		for (uint32_t i = 0; i < f->count; i++) {
 			const struct imap_msg *m =
@@ -627,7 +627,7 @@ int imap_cmd_fetch(struct imap_cmd_ctx *c, const char **error_r)
 			report_vanished(s, set, f->atts.changedsince);
 	}
 	if (f->atts.items & IMAP_FETCH_MODSEQ)
-		s->enabled |= IMAP_ENABLED_CONDSTORE;
+		imap_enable_condstore(s);
 	if (imap_fetch_sets_seen(&f->atts) && !s->view->readonly)
 		mark_seen(s, f);
 	s->cont_ctx = f;

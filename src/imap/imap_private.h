@@ -277,6 +277,10 @@ void imap_deselect(struct imap_session *s);
    FLAGS goes out, since a client learns keywords from FLAGS (RFC 3501
    7.2.6). */
 void imap_view_send_flags(struct imap_session *s, bool force);
+/* A CONDSTORE enabling command (RFC 7162 3.1: FETCH MODSEQ or
+   CHANGEDSINCE, SEARCH MODSEQ, STORE UNCHANGEDSINCE): the first one with a
+   mailbox selected also sends OK [HIGHESTMODSEQ]. */
+void imap_enable_condstore(struct imap_session *s);
 /* Sends what changed since the client last heard (EXISTS, RECENT, FETCH
    FLAGS, and EXPUNGE/VANISHED when allowed). */
 void imap_view_update(struct imap_session *s, bool allow_expunge);

@@ -391,15 +391,31 @@ int imap_search_run(struct imap_session *s, const struct imap_search_key *key, u
 	return 0;
 }
 
-/* Highest modseq of the found messages (RFC 7162 3.1.5). */
-static uint64_t found_modseq(struct imap_session *s, const uint32_t *seqs, uint32_t n)
+static uint64_t seq_modseq(struct imap_session *s, uint32_t seq)
+{
+	const struct imap_msg *m = imap_mbox_find(s->view->mbox, imap_view_uid(s->view, seq));
+	return m != NULL ? m->modseq : 0;
+}
+
+/* The MODSEQ result of a search with a MODSEQ key (seqs ascending): with
+   RETURN (MIN) and/or (MAX) alone that of the message(s) returned (RFC 4731
+   3.2), else the highest of all found (RFC 7162 3.1.5). */
+static uint64_t found_modseq(struct imap_session *s, const struct imap_search_args *a, const uint32_t *seqs,
+			     uint32_t n)
 {
 	uint64_t max = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		const struct imap_msg *m = imap_mbox_find(s->view->mbox, imap_view_uid(s->view, seqs[i]));
-		if (m != NULL && m->modseq > max)
-			max = m->modseq;
+	unsigned int minmax = IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_MAX;
+	unsigned int others = IMAP_SEARCH_RETURN_ALL | IMAP_SEARCH_RETURN_COUNT;
+	if (a->esearch && (a->returns & minmax) && !(a->returns & others)) {
+		if (a->returns & IMAP_SEARCH_RETURN_MIN)
+			max = seq_modseq(s, seqs[0]);
+		if ((a->returns & IMAP_SEARCH_RETURN_MAX) && seq_modseq(s, seqs[n - 1]) > max)
+			max = seq_modseq(s, seqs[n - 1]);
+		return max;
 	}
+	for (uint32_t i = 0; i < n; i++)
+		if (seq_modseq(s, seqs[i]) > max)
+			max = seq_modseq(s, seqs[i]);
 	return max;
 }
 
@@ -407,17 +423,9 @@ static void send_results(struct imap_cmd_ctx *c, const struct imap_search_args *
 {
 	struct imap_session *s = c->s;
 	struct buf out = BUF_INIT;
+	uint64_t modseq = a->uses_modseq && n > 0 ? found_modseq(s, a, seqs, n) : 0;
 	for (uint32_t i = 0; c->uid && i < n; i++)
 		seqs[i] = imap_view_uid(s->view, seqs[i]);
-	uint64_t modseq = a->uses_modseq && n > 0 ? found_modseq(s, seqs, 0) : 0;
-	if (a->uses_modseq && n > 0) {
-		for (uint32_t i = 0; i < n; i++) {
-			uint32_t uid = c->uid ? seqs[i] : imap_view_uid(s->view, seqs[i]);
-			const struct imap_msg *m = imap_mbox_find(s->view->mbox, uid);
-			if (m != NULL && m->modseq > modseq)
-				modseq = m->modseq;
-		}
-	}
 	if (a->returns & IMAP_SEARCH_RETURN_SAVE) {
 		free(s->saved);
 		s->saved = xmalloc((n + 1) * sizeof(uint32_t));
@@ -472,7 +480,7 @@ int imap_cmd_search(struct imap_cmd_ctx *c, const char **error_r)
 	if (r < 0)
 		return -1;
 	if (a.uses_modseq)
-		s->enabled |= IMAP_ENABLED_CONDSTORE;
+		imap_enable_condstore(s);
 	uint32_t *seqs, n;
 	char *error = NULL;
 	if (imap_search_run(s, a.key, &seqs, &n, &error) < 0) {

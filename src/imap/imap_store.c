@@ -209,7 +209,7 @@ int imap_cmd_store(struct imap_cmd_ctx *c, const char **error_r)
 		return 0;
 	}
 	if (st.has_unchangedsince)
-		s->enabled |= IMAP_ENABLED_CONDSTORE;
+		imap_enable_condstore(s);
 	/* report what others changed first, so our FETCH replies are ours */
 	imap_view_update(s, false);
 	if (n == 0) {

@@ -587,6 +587,17 @@ static void add_new_private(struct imap_view *v)
 	v->vec = nv;
 }
 
+void imap_enable_condstore(struct imap_session *s)
+{
+	if (s->enabled & IMAP_ENABLED_CONDSTORE)
+		return;
+	s->enabled |= IMAP_ENABLED_CONDSTORE;
+	/* the flag changes reported so far: what the client is up to date with */
+	if (s->view != NULL)
+		imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest",
+			      (unsigned long long)s->view->modseq_reported);
+}
+
 void imap_view_send_flags(struct imap_session *s, bool force)
 {
 	struct imap_view *v = s->view;

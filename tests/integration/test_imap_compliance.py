@@ -302,5 +302,40 @@ class TestSearchSortAddresses(ImapComplianceBase):
         self.assertEqual(self.ok(r, "sort (reverse subject) us-ascii all"), ["* SORT 1 2 3 4"])
 
 
+class TestCondstore(ImapComplianceBase):
+    def test_first_enabling_command_sends_highestmodseq(self):
+        """RFC 7162 3.1: the first CONDSTORE enabling command with a
+        mailbox selected returns HIGHESTMODSEQ; later ones do not."""
+        r = self.session()
+        self.append(r, "INBOX", make_msg("cs"))
+        self.ok(r, "select INBOX")
+        untagged = self.ok(r, "fetch 1 modseq")
+        self.assertTrue(untagged[0].startswith("* OK [HIGHESTMODSEQ "), untagged)
+        self.assertEqual(len(untagged), 2, untagged)
+        self.assertEqual(len(self.ok(r, "fetch 1 modseq")), 1)
+
+    def test_esearch_modseq_of_min_max(self):
+        """RFC 4731 3.2: with MIN or MAX alone the MODSEQ result is that of
+        the message returned; MIN and MAX: the higher of the two;
+        otherwise the highest of all found."""
+        r = self.session()
+        for i in range(4):
+            self.append(r, "INBOX", make_msg("es %d" % i))
+        self.ok(r, "enable condstore")
+        self.ok(r, "select INBOX")
+        modseq = {}
+        for seq in (1, 3, 2, 4):
+            untagged = self.ok(r, "store %d +flags \\seen" % seq)
+            modseq[seq] = int(re.search(r"MODSEQ \((\d+)\)", " ".join(untagged)).group(1))
+        def esearch(ret, sset="1:3"):
+            untagged = self.ok(r, 'search return (%s) %s modseq "/flags/\\\\seen" all 1' % (ret, sset))
+            return int(re.search(r"MODSEQ (\d+)$", untagged[0]).group(1))
+        self.assertEqual(esearch("min"), modseq[1])
+        self.assertEqual(esearch("max"), modseq[3])
+        self.assertEqual(esearch("min max", "1:2"), modseq[2])
+        self.assertEqual(esearch("min count"), max(modseq[1], modseq[2], modseq[3]))
+        self.assertEqual(esearch(""), max(modseq[1], modseq[2], modseq[3]))
+
+
 if __name__ == "__main__":
     unittest.main()
