@@ -206,6 +206,22 @@ static void append_span(struct buf *out, const struct imap_message *msg, const s
 	buf_append(out, msg->data + sp->offset, sp->size);
 }
 
+/* BINARY[] (RFC 3516 4.2): the whole message, its body decoded.  Only a
+   single-part message has an encoding to undo; its header then names the
+   "binary" the body now is.  A multipart's parts stay as they are: each is
+   decoded by BINARY[part]. */
+static void binary_whole(struct imap_message *msg, struct mime_message *mm, struct buf *out)
+{
+	const struct mime_part *root = mm->root;
+	if ((root->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE)) ||
+	    (root->encoding != MIME_ENC_BASE64 && root->encoding != MIME_ENC_QP)) {
+		buf_append(out, msg->data, msg->size);
+		return;
+	}
+	mime_part_write_header_cte(out, root, "binary");
+	mime_part_decode(mm, root, out);
+}
+
 /* Builds the content of one section into out.  Returns false when the
    section does not exist (sent as empty, RFC 3501 6.4.5 leaves it open;
    mainstream servers send ""). */
@@ -243,9 +259,13 @@ static bool section_content(struct imap_message *msg, const struct imap_fetch_bo
 	const struct mime_part *p = b->part_count > 0 ? mime_part_find(mm, sec) : mm->root;
 	if (p == NULL)
 		return false;
+	if (b->binary && b->part_count == 0) {
+		binary_whole(msg, mm, out);
+		return true;
+	}
 	if (b->binary) {
-		if (p->flags & MIME_PART_MULTIPART)
-			return false;
+		/* a multipart or message/rfc822 has no encoding of its own to
+		   undo: its body as it is (RFC 2045 6.4) */
 		mime_part_decode(mm, p, out);
 		return true;
 	}

@@ -4,6 +4,7 @@
 #include "imap/imap_private.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "mime/tree.h"
 #include "store/store_imap_extra.h"
 
 #include <stdlib.h>
@@ -515,10 +516,28 @@ struct append_job {
 	uint32_t flags;
 	char *keywords;
 	int64_t date;
+	bool binary; /* sent as literal8 (RFC 3516) */
 	/* results */
 	bool missing;
 	uint32_t uid, uidvalidity;
 };
+
+/* Binary parts of a message appended as literal8 are stored re-encoded as
+   base64: FETCH BODY[] sends literals, which hold no NUL, and BINARY[]
+   decodes them back to the bytes the client sent (RFC 3516 4.3, as
+   Dovecot does). */
+static void append_encode_binary(struct append_job *aj)
+{
+	struct mime_message *mm = mime_message_parse(aj->data, aj->len, NULL);
+	struct buf out = BUF_INIT;
+	if (mime_message_encode_binary(mm, &out) > 0) {
+		free(aj->data);
+		aj->len = out.len;
+		aj->data = buf_steal(&out);
+	}
+	buf_free(&out);
+	mime_message_free(&mm);
+}
 
 static void append_work(struct imap_job *job)
 {
@@ -530,6 +549,8 @@ static void append_work(struct imap_job *job)
 	if (r <= 0)
 		return;
 	aj->uidvalidity = store_mailbox_uidvalidity(m);
+	if (aj->binary)
+		append_encode_binary(aj);
 	store_msg_append(m, aj->data, aj->len, aj->flags, aj->keywords, aj->date, &aj->uid, &job->error);
 }
 
@@ -611,6 +632,7 @@ int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r)
 	aj->flags = imap_flags_to_store(flags.flags);
 	aj->keywords = keywords_join(&flags);
 	aj->date = (int64_t)date;
+	aj->binary = lit->literal8;
 	imap_job_start(s->user, s, &aj->job, append_work, append_done);
 	return 0;
 }

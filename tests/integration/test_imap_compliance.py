@@ -337,5 +337,51 @@ class TestCondstore(ImapComplianceBase):
         self.assertEqual(esearch(""), max(modseq[1], modseq[2], modseq[3]))
 
 
+class TestBinary(ImapComplianceBase):
+    def fetch_raw(self, r, tag, text):
+        """The bytes of a FETCH reply up to its tagged line."""
+        r.send("%s %s\r\n" % (tag, text))
+        data = b""
+        for _ in range(1000):
+            if re.search(rb"(^|\n)" + tag.encode() + rb" (OK|NO|BAD)[^\n]*\n", data):
+                return data
+            data += r.sock.recv(65536)
+        raise AssertionError("no tagged reply: %r" % data)
+
+    def test_append_literal8_then_body_and_binary(self):
+        """RFC 3516 4.3: a message appended as literal8 with binary data is
+        stored so that BODY[] (a literal: no NUL) can be sent; BINARY[]
+        gives back the exact bytes."""
+        r = self.session()
+        body = b"\x00-\xe4\n\r\n\n"
+        msg = (b"From: a@example.org\r\nMime-Version: 1.0\r\nContent-Type: application/octet-stream\r\n"
+               b"Content-Transfer-Encoding: binary\r\n\r\n" + body)
+        r.send(b"a1 APPEND INBOX ~{%d+}\r\n" % len(msg) + msg + b"\r\n")
+        self.assertTrue(r.until_tag("a1")[-1].startswith("a1 OK"))
+        self.ok(r, "select INBOX")
+        data = self.fetch_raw(r, "f1", "fetch 1 (body.peek[1] binary.size[1] binary.peek[1])")
+        self.assertIn(b"BODY[1] {14}\r\nAC3kCg0KCg==\r\n", data)
+        self.assertIn(b"BINARY.SIZE[1] 7", data)
+        self.assertIn(b"BINARY[1] ~{7}\r\n" + body, data)
+        self.assertNotIn(b"\x00", data.replace(b"~{7}\r\n" + body, b""))
+
+    def test_binary_of_multipart_is_the_message(self):
+        """RFC 3516: BINARY[] of a multipart message has nothing to decode
+        at the top: the message as it is, its size in BINARY.SIZE[]."""
+        r = self.session()
+        msg = (b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+               b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n"
+               b"--b\r\nContent-Type: multipart/alternative; boundary=c\r\n\r\n--c\r\n\r\nx\r\n--c--\r\n"
+               b"--b--\r\n")
+        self.append(r, "INBOX", msg)
+        self.ok(r, "select INBOX")
+        data = self.fetch_raw(r, "f2", "fetch 1 (binary.size[] binary.peek[] binary.peek[1] binary.peek[2])")
+        self.assertIn(b"BINARY.SIZE[] %d " % len(msg), data)
+        self.assertIn(b"BINARY[] {%d}\r\n" % len(msg) + msg, data)
+        self.assertIn(b"BINARY[1] {5}\r\nhello", data)
+        self.assertIn(b"BINARY[2] {", data)
+        self.assertNotIn(b'BINARY[2] ""', data)
+
+
 if __name__ == "__main__":
     unittest.main()
