@@ -102,14 +102,17 @@ static bool field_contains(void *ctx, const char *raw, size_t len)
 	return found;
 }
 
-static bool header_match(struct search_msg *sm, const char *name, const char *value)
+/* True when contains (field_contains or address_contains) finds value in
+   a field called name. */
+static bool header_match(struct search_msg *sm, const char *name, const char *value,
+			 bool (*contains)(void *ctx, const char *raw, size_t len))
 {
 	const char *h;
 	size_t len;
 	if (!get_header(sm, &h, &len))
 		return false;
 	struct field_search fs = {name, value, strlen(value)};
-	return imap_header_each(h, len, name, field_contains, &fs);
+	return imap_header_each(h, len, name, contains, &fs);
 }
 
 /* One address field: the value is searched in the addresses as parsed
@@ -145,16 +148,6 @@ static bool address_contains(void *ctx, const char *raw, size_t len)
 	buf_free(&b);
 	pool_destroy(&pool);
 	return found;
-}
-
-static bool address_match(struct search_msg *sm, const char *name, const char *value)
-{
-	const char *h;
-	size_t len;
-	if (!get_header(sm, &h, &len))
-		return false;
-	struct field_search fs = {name, value, strlen(value)};
-	return imap_header_each(h, len, name, address_contains, &fs);
 }
 
 /* A text part whose bytes are already the UTF-8 that decoding would give. */
@@ -310,9 +303,9 @@ static bool eval(struct search_msg *sm, const struct imap_search_key *k)
 	case IMAP_SK_SMALLER:
 		return m->size < k->number;
 	case IMAP_SK_HEADER:
-		return header_match(sm, k->header, k->value);
+		return header_match(sm, k->header, k->value, field_contains);
 	case IMAP_SK_ADDRESS:
-		return address_match(sm, k->header, k->value);
+		return header_match(sm, k->header, k->value, address_contains);
 	case IMAP_SK_BODY:
 		return body_match(sm, k->value, false);
 	case IMAP_SK_TEXT:
