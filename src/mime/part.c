@@ -142,7 +142,7 @@ unsigned int mime_message_encode_binary(const struct mime_message *msg, struct b
 	size_t done = 0, start = out->len;
 	unsigned int n = 0;
 	for (const struct mime_part *p = msg->root; p != NULL; p = mime_part_next(p)) {
-		if (!holds_binary(p))
+		if (!holds_binary(p) || p->header.offset < done)
 			continue;
 		buf_append(out, msg->data + done, p->header.offset - done);
 		mime_part_write_header_cte(out, p, "base64");
