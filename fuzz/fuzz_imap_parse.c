@@ -31,7 +31,7 @@ static void exercise(const struct imap_command *cmd)
 	if (count > 0) {
 		if (args[0].type == IMAP_ARG_ATOM && imap_seqset_parse(pool, args[0].str, &set, &err) == 0)
 			(void)imap_seqset_contains(set, 5, 10);
-		if (imap_mailbox_parse(pool, &args[0], false, &name, &err) == 0)
+		if (imap_mailbox_parse(pool, &args[0], false, &name, &err) > 0)
 			(void)imap_utf7_to_utf8(pool, name);
 		(void)imap_mailbox_parse(pool, &args[0], true, &name, &err);
 		time_t t;

@@ -1,7 +1,7 @@
 /* Fuzzes the MIME tree: parse (as IMAP does, and decoding encoded
    message/rfc822 parts as `show` does), walk, decode every part, section
-   lookup, ENVELOPE and BODYSTRUCTURE, and checks the spans stay in the
-   buffer they refer to. */
+   lookup, ENVELOPE and BODYSTRUCTURE, re-encoding binary parts, and checks
+   the spans stay in the buffer they refer to. */
 #include "lib/buf.h"
 #include "lib/xalloc.h"
 #include "mime/imap.h"
@@ -43,6 +43,12 @@ static void check_message(const uint8_t *data, size_t size, unsigned int flags)
 		    !(p->parent->flags & MIME_PART_MESSAGE))
 			__builtin_trap();
 		buf_free(&sec);
+	}
+	buf_reset(&out);
+	if (mime_message_encode_binary(msg, &out) > 0) {
+		/* what APPEND of a literal8 stores parses again, NUL-free */
+		struct mime_message *again = mime_message_parse_flags(out.data, out.len, &lim, 0);
+		mime_message_free(&again);
 	}
 	buf_reset(&out);
 	mime_imap_envelope(&out, msg->root->headers, 0);

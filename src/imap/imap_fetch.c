@@ -206,6 +206,22 @@ static void append_span(struct buf *out, const struct imap_message *msg, const s
 	buf_append(out, msg->data + sp->offset, sp->size);
 }
 
+/* BINARY[] (RFC 3516 4.2): the whole message, its body decoded.  Only a
+   single-part message has an encoding to undo; its header then names the
+   "binary" the body now is.  A multipart's parts stay as they are: each is
+   decoded by BINARY[part]. */
+static void binary_whole(struct imap_message *msg, struct mime_message *mm, struct buf *out)
+{
+	const struct mime_part *root = mm->root;
+	if ((root->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE)) ||
+	    (root->encoding != MIME_ENC_BASE64 && root->encoding != MIME_ENC_QP)) {
+		buf_append(out, msg->data, msg->size);
+		return;
+	}
+	mime_part_write_header_cte(out, root, "binary");
+	mime_part_decode(mm, root, out);
+}
+
 /* Builds the content of one section into out.  Returns false when the
    section does not exist (sent as empty, RFC 3501 6.4.5 leaves it open;
    mainstream servers send ""). */
@@ -243,9 +259,13 @@ static bool section_content(struct imap_message *msg, const struct imap_fetch_bo
 	const struct mime_part *p = b->part_count > 0 ? mime_part_find(mm, sec) : mm->root;
 	if (p == NULL)
 		return false;
+	if (b->binary && b->part_count == 0) {
+		binary_whole(msg, mm, out);
+		return true;
+	}
 	if (b->binary) {
-		if (p->flags & MIME_PART_MULTIPART)
-			return false;
+		/* a multipart or message/rfc822 has no encoding of its own to
+		   undo: its body as it is (RFC 2045 6.4) */
 		mime_part_decode(mm, p, out);
 		return true;
 	}
@@ -422,7 +442,7 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 	}
 	if (items & IMAP_FETCH_FLAGS) {
 		buf_printf(out, "%sFLAGS ", sep);
-		imap_append_flags(out, m->flags, m->keywords, v->first_recent && uid >= v->first_recent);
+		imap_append_flags(out, m->flags, m->keywords, imap_view_recent(v, uid));
 		sep = " ";
 	}
 	if (items & IMAP_FETCH_INTERNALDATE) {
@@ -510,6 +530,8 @@ static int fetch_continue(struct imap_session *s)
 	struct fetch_ctx *f = s->cont_ctx;
 	bool f_uid = f->uid;
 	struct buf out = BUF_INIT;
+	if (f->atts.items & IMAP_FETCH_FLAGS)
+		imap_view_send_flags(s, false);
 	/* checked before every message: a session never holds much more than
 	   IMAP_OUTPUT_HIGH of output, whatever the message sizes */
 	while (f->next < f->count && io_output_length(s->core.io) < IMAP_OUTPUT_HIGH) {
@@ -612,7 +634,7 @@ int imap_cmd_fetch(struct imap_cmd_ctx *c, const char **error_r)
 	}
 	f->count = (uint32_t)n;
 	if (f->atts.has_changedsince) {
-		s->enabled |= IMAP_ENABLED_CONDSTORE;
+		imap_enable_condstore(s);
 		uint32_t k = 0;
 		for (uint32_t i = 0; i < f->count; i++) {
 			const struct imap_msg *m =
@@ -625,7 +647,7 @@ int imap_cmd_fetch(struct imap_cmd_ctx *c, const char **error_r)
 			report_vanished(s, set, f->atts.changedsince);
 	}
 	if (f->atts.items & IMAP_FETCH_MODSEQ)
-		s->enabled |= IMAP_ENABLED_CONDSTORE;
+		imap_enable_condstore(s);
 	if (imap_fetch_sets_seen(&f->atts) && !s->view->readonly)
 		mark_seen(s, f);
 	s->cont_ctx = f;

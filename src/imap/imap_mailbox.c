@@ -26,12 +26,6 @@ const char *imap_special_use(const char *name)
 	return NULL;
 }
 
-static int parse_mailbox(struct imap_cmd_ctx *c, const struct imap_arg *arg, const char **name_r,
-			 const char **error_r)
-{
-	return imap_mailbox_parse(c->pool, arg, (c->s->enabled & IMAP_ENABLED_UTF8) != 0, name_r, error_r);
-}
-
 /* ---- NOOP, CHECK, CLOSE, UNSELECT ---- */
 
 /* NOOP and CHECK sync the mailbox with the Maildir first (a job), so that
@@ -77,32 +71,6 @@ int imap_cmd_noop(struct imap_cmd_ctx *c, const char **error_r)
 }
 
 /* ---- SELECT / EXAMINE ---- */
-
-static void send_flags(struct imap_session *s, struct imap_mbox *m)
-{
-	/* FLAGS lists the keywords in use (at most 200 of them). */
-	struct buf out = BUF_INIT;
-	unsigned int nkw = 0;
-	buf_append_str(&out, "\\Answered \\Flagged \\Deleted \\Seen \\Draft ");
-	for (uint32_t i = 0; i < m->count && nkw < 200; i++) {
-		const char *k = m->msgs[i].keywords;
-		while (k != NULL && *k != '\0') {
-			const char *e = strchr(k, ' ');
-			size_t n = e != NULL ? (size_t)(e - k) : strlen(k);
-			char *needle = xasprintf(" %.*s ", (int)n, k);
-			if (strstr(out.data, needle) == NULL) {
-				buf_append_str(&out, needle + 1);
-				nkw++;
-			}
-			free(needle);
-			k = e != NULL ? e + 1 : k + n;
-		}
-	}
-	buf_truncate(&out, out.len - 1);
-	imap_untagged(s, "FLAGS (%s)", out.data);
-	imap_untagged(s, "OK [PERMANENTFLAGS (%s \\*)] Flags permitted", out.data);
-	buf_free(&out);
-}
 
 /* QRESYNC parameters (RFC 7162 3.2.5), parsed before the job. */
 struct qresync_params {
@@ -176,7 +144,8 @@ struct select_job {
 	struct pool *pool; /* of qresync.known */
 	/* results */
 	bool missing;
-	uint32_t first_recent;
+	uint32_t first_recent, recent_end; /* SELECT: the UIDs taken */
+	uint32_t messages, recent;         /* EXAMINE: the store's counts */
 	char *recent_error;
 };
 
@@ -191,8 +160,40 @@ static void select_work(struct imap_job *job)
 		return;
 	if (r == 1 && store_mailbox_sync(m, false, &job->error) < 0)
 		return;
-	if (!sj->examine && store_mailbox_take_recent(m, &sj->first_recent, &sj->recent_error) < 0)
-		sj->first_recent = 0;
+	if (sj->examine) {
+		/* EXAMINE takes no \Recent flag but sees them (RFC 3501 6.3.2) */
+		struct store_status st;
+		if (store_mailbox_status(m, &st, &sj->recent_error) == 0) {
+			sj->messages = st.messages;
+			sj->recent = st.recent;
+		}
+		return;
+	}
+	/* UIDNEXT first: what the take hands out beyond it (a message added
+	   meanwhile) is left to the view's next take (imap_view_take_recent) */
+	uint64_t modseq;
+	if (store_mailbox_get_counters(m, &sj->recent_end, &modseq, &sj->recent_error) == 0 &&
+	    store_mailbox_take_recent(m, &sj->first_recent, &sj->recent_error) < 0)
+		sj->recent_end = 0;
+}
+
+/* The view's \Recent messages: taken by the job (SELECT), or the store's
+   recent ones, the last of the mailbox (EXAMINE). */
+static void select_recent(struct imap_session *s, struct select_job *sj)
+{
+	struct imap_view *v = s->view;
+	struct imap_mbox *m = v->mbox;
+	if (sj->recent_error != NULL) {
+		log_error("imap take-recent failed session=%s: %s", s->core.id, sj->recent_error);
+		return;
+	}
+	if (!sj->examine) {
+		imap_view_add_recent(v, sj->first_recent, sj->recent_end);
+		v->recent_taken = sj->recent_end;
+		imap_view_take_recent(s);
+	} else if (sj->recent > 0 && sj->recent <= sj->messages && sj->messages - sj->recent < m->count) {
+		imap_view_add_recent(v, m->msgs[sj->messages - sj->recent].uid, UINT32_MAX);
+	}
 }
 
 static void select_reply(struct imap_session *s, struct select_job *sj)
@@ -209,21 +210,15 @@ static void select_reply(struct imap_session *s, struct select_job *sj)
 		return;
 	}
 	struct imap_view *v = imap_view_new(m, sj->examine);
-	if (sj->recent_error != NULL)
-		log_error("imap take-recent failed session=%s: %s", s->core.id, sj->recent_error);
-	else
-		v->first_recent = sj->first_recent;
 	s->view = v;
 	s->state = IMAP_STATE_SELECTED;
-	send_flags(s, m);
+	select_recent(s, sj);
+	imap_view_send_flags(s, true);
 	imap_untagged(s, "%u EXISTS", v->count);
-	uint32_t recent = 0, first_unseen = 0;
-	for (uint32_t i = 0; i < v->count; i++) {
-		if (v->first_recent > 0 && v->vec->uids[i] >= v->first_recent)
-			recent++;
-		if (first_unseen == 0 && !(m->msgs[i].flags & STORE_FLAG_SEEN))
+	uint32_t recent = imap_view_count_recent(v), first_unseen = 0;
+	for (uint32_t i = 0; i < v->count && first_unseen == 0; i++)
+		if (!(m->msgs[i].flags & STORE_FLAG_SEEN))
 			first_unseen = i + 1;
-	}
 	v->recent_reported = recent;
 	if (!(s->enabled & IMAP_ENABLED_IMAP4REV2)) {
 		imap_untagged(s, "%u RECENT", recent);
@@ -264,7 +259,7 @@ int imap_cmd_select(struct imap_cmd_ctx *c, const char **error_r)
 	struct imap_session *s = c->s;
 	bool examine = strcmp(s->cmd_name, "EXAMINE") == 0;
 	const char *name;
-	if (c->count < 1 || c->count > 2 || parse_mailbox(c, &c->args[0], &name, error_r) < 0) {
+	if (c->count < 1 || c->count > 2 || imap_cmd_mailbox(c, &c->args[0], &name, error_r) < 0) {
 		if (c->count < 1 || c->count > 2)
 			*error_r = "SELECT needs a mailbox name";
 		return -1;
@@ -324,7 +319,7 @@ static const char *strip_separator(struct imap_cmd_ctx *c, const char *name)
 int imap_cmd_create(struct imap_cmd_ctx *c, const char **error_r)
 {
 	const char *name;
-	if (c->count < 1 || c->count > 2 || parse_mailbox(c, &c->args[0], &name, error_r) < 0) {
+	if (c->count < 1 || c->count > 2 || imap_cmd_mailbox(c, &c->args[0], &name, error_r) < 0) {
 		if (c->count < 1 || c->count > 2)
 			*error_r = "CREATE needs a mailbox name";
 		return -1;
@@ -386,7 +381,7 @@ static int folder_exists(struct imap_session *s, const char *name)
 int imap_cmd_delete(struct imap_cmd_ctx *c, const char **error_r)
 {
 	const char *name;
-	if (c->count != 1 || parse_mailbox(c, &c->args[0], &name, error_r) < 0) {
+	if (c->count != 1 || imap_cmd_mailbox(c, &c->args[0], &name, error_r) < 0) {
 		if (c->count != 1)
 			*error_r = "DELETE needs a mailbox name";
 		return -1;
@@ -415,8 +410,8 @@ int imap_cmd_delete(struct imap_cmd_ctx *c, const char **error_r)
 int imap_cmd_rename(struct imap_cmd_ctx *c, const char **error_r)
 {
 	const char *from, *to, *why;
-	if (c->count != 2 || parse_mailbox(c, &c->args[0], &from, error_r) < 0 ||
-	    parse_mailbox(c, &c->args[1], &to, error_r) < 0) {
+	if (c->count != 2 || imap_cmd_mailbox(c, &c->args[0], &from, error_r) < 0 ||
+	    imap_cmd_mailbox(c, &c->args[1], &to, error_r) < 0) {
 		if (c->count != 2)
 			*error_r = "RENAME needs two mailbox names";
 		return -1;
@@ -448,7 +443,7 @@ int imap_cmd_rename(struct imap_cmd_ctx *c, const char **error_r)
 int imap_cmd_subscribe(struct imap_cmd_ctx *c, const char **error_r)
 {
 	const char *name;
-	if (c->count != 1 || parse_mailbox(c, &c->args[0], &name, error_r) < 0) {
+	if (c->count != 1 || imap_cmd_mailbox(c, &c->args[0], &name, error_r) < 0) {
 		if (c->count != 1)
 			*error_r = "A mailbox name is needed";
 		return -1;
@@ -579,6 +574,86 @@ static int list_parse_return(const struct imap_arg *a, unsigned int *opts, const
 	return 0;
 }
 
+struct list_ctx {
+	struct imap_session *s;
+	struct pool *pool;
+	const struct imap_arg *pats;
+	const char *ref;
+	unsigned int opts;
+	bool lsub;
+	const struct imap_arg *status_items;
+	const struct strlist *folders, *subs;
+	/* names returned only as the parent of a selected one */
+	struct strlist parents;
+};
+
+/* True when name meets the selection criteria (the pattern aside). */
+static bool list_selected(const struct list_ctx *l, const char *name)
+{
+	return !(l->opts & LIST_SPECIAL_ONLY) || imap_special_use(name) != NULL;
+}
+
+/* The parents to return for selected names that are not returned
+   themselves (they do not match the pattern): with RECURSIVEMATCH each
+   ancestor that matches it, with CHILDINFO (RFC 9051 6.3.9.6: only when
+   such a child is not returned itself); for LSUB each ancestor that
+   matches, as \Noselect unless it is subscribed (RFC 3501 6.3.9: LSUB
+   "%" returns "foo" for a subscribed "foo/bar"). */
+static void list_parents(struct list_ctx *l, const struct strlist *names)
+{
+	if (!l->lsub && !(l->opts & LIST_RECURSIVE))
+		return;
+	for (size_t n = 0; n < names->count; n++) {
+		const char *name = names->items[n];
+		if (!list_selected(l, name) || pattern_any(l->pats, l->ref, name, l->pool))
+			continue;
+		for (const char *sep = strchr(name, IMAP_SEPARATOR[0]); sep != NULL;
+		     sep = strchr(sep + 1, IMAP_SEPARATOR[0])) {
+			char *parent = pool_strndup(l->pool, name, (size_t)(sep - name));
+			if (!strlist_contains(&l->parents, parent) &&
+			    pattern_any(l->pats, l->ref, parent, l->pool))
+				strlist_add(&l->parents, parent);
+		}
+	}
+}
+
+/* One LIST or LSUB response; selected: name meets the criteria (else it
+   is returned as a parent only). */
+static void list_entry(struct list_ctx *l, const char *name, bool selected)
+{
+	struct imap_session *s = l->s;
+	bool subscribed = (l->opts & LIST_SUBSCRIBED) ? selected : strlist_contains(l->subs, name);
+	bool exists = strlist_contains(l->folders, name);
+	const char *special = imap_special_use(name);
+	struct buf out = BUF_INIT;
+	buf_printf(&out, "* %s (", l->lsub ? "LSUB" : "LIST");
+	size_t start = out.len;
+	if (l->lsub) {
+		if (!selected)
+			buf_append_str(&out, "\\Noselect");
+	} else {
+		if (!exists)
+			buf_append_str(&out, "\\NonExistent");
+		else
+			buf_append_str(&out,
+				       has_children(l->folders, name) ? "\\HasChildren" : "\\HasNoChildren");
+		if ((l->opts & LIST_RET_SUBSCRIBED) && subscribed)
+			buf_printf(&out, "%s\\Subscribed", out.len > start ? " " : "");
+		if (special != NULL)
+			buf_printf(&out, "%s%s", out.len > start ? " " : "", special);
+	}
+	buf_append_str(&out, ") \"" IMAP_SEPARATOR "\" ");
+	imap_append_astring(&out, name);
+	if (!l->lsub && strlist_contains(&l->parents, name))
+		buf_printf(&out, " (\"CHILDINFO\" (\"%s\"))",
+			   (l->opts & LIST_SUBSCRIBED) ? "SUBSCRIBED" : "SPECIAL-USE");
+	buf_append_str(&out, "\r\n");
+	imap_write_buf(s, &out);
+	buf_free(&out);
+	if (l->status_items != NULL && exists)
+		status_line(s, name, l->status_items);
+}
+
 int imap_cmd_list(struct imap_cmd_ctx *c, const char **error_r)
 {
 	struct imap_session *s = c->s;
@@ -634,36 +709,16 @@ int imap_cmd_list(struct imap_cmd_ctx *c, const char **error_r)
 		imap_internal_error(s, "list", error);
 		return 0;
 	}
+	struct list_ctx l = {s, c->pool, pats, ref, opts, lsub, status_items, &folders, &subs, STRLIST_INIT};
 	const struct strlist *names = (opts & LIST_SUBSCRIBED) ? &subs : &folders;
-	struct buf out = BUF_INIT;
-	for (size_t n = 0; n < names->count; n++) {
-		const char *name = names->items[n];
-		if (!pattern_any(pats, ref, name, c->pool))
-			continue;
-		const char *special = imap_special_use(name);
-		if ((opts & LIST_SPECIAL_ONLY) && special == NULL)
-			continue;
-		bool exists = strlist_contains(&folders, name) || (opts & LIST_SUBSCRIBED) == 0;
-		buf_printf(&out, "* %s (", lsub ? "LSUB" : "LIST");
-		size_t start = out.len;
-		if (!exists && !lsub)
-			buf_append_str(&out, "\\NonExistent");
-		if (exists && !lsub)
-			buf_append_str(&out,
-				       has_children(&folders, name) ? "\\HasChildren" : "\\HasNoChildren");
-		if ((opts & LIST_RET_SUBSCRIBED) && !lsub &&
-		    ((opts & LIST_SUBSCRIBED) || strlist_contains(&subs, name)))
-			buf_printf(&out, "%s\\Subscribed", out.len > start ? " " : "");
-		if (special != NULL && !lsub)
-			buf_printf(&out, "%s%s", out.len > start ? " " : "", special);
-		buf_append_str(&out, ") \"" IMAP_SEPARATOR "\" ");
-		imap_append_astring(&out, name);
-		buf_append_str(&out, "\r\n");
-		imap_write_buf(s, &out);
-		if (status_items != NULL && exists)
-			status_line(s, name, status_items);
-	}
-	buf_free(&out);
+	list_parents(&l, names);
+	for (size_t n = 0; n < names->count; n++)
+		if (list_selected(&l, names->items[n]) && pattern_any(pats, ref, names->items[n], c->pool))
+			list_entry(&l, names->items[n], true);
+	for (size_t n = 0; n < l.parents.count; n++)
+		if (!strlist_contains(names, l.parents.items[n]) || !list_selected(&l, l.parents.items[n]))
+			list_entry(&l, l.parents.items[n], false);
+	strlist_free(&l.parents);
 	strlist_free(&folders);
 	strlist_free(&subs);
 	imap_tagged(s, "OK", "%s completed", s->cmd_name);
@@ -754,7 +809,7 @@ static void status_line(struct imap_session *s, const char *name, const struct i
 int imap_cmd_status(struct imap_cmd_ctx *c, const char **error_r)
 {
 	const char *name;
-	if (c->count != 2 || parse_mailbox(c, &c->args[0], &name, error_r) < 0) {
+	if (c->count != 2 || imap_cmd_mailbox(c, &c->args[0], &name, error_r) < 0) {
 		if (c->count != 2)
 			*error_r = "STATUS needs a mailbox and items";
 		return -1;

@@ -532,12 +532,24 @@ static int parse_literal(struct tokeniser *t, struct imap_arg *arg)
 	return 0;
 }
 
+/* True when the atom so far names a fetch item that a section follows
+   (RFC 3501 9 "BODY" section, RFC 3516 "BINARY" section-binary).  Elsewhere
+   "[" is an ordinary ATOM-CHAR: a mailbox may be named "a[b". */
+static bool takes_section(const char *s, size_t len)
+{
+	static const char *const names[] = {"BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE"};
+	for (size_t i = 0; i < N_ELEMENTS(names); i++)
+		if (strlen(names[i]) == len && strncasecmp(names[i], s, len) == 0)
+			return true;
+	return false;
+}
+
 static int parse_atom(struct tokeniser *t, struct imap_arg *arg)
 {
 	size_t start = t->pos;
 	while (t->pos < t->len) {
 		unsigned char c = (unsigned char)t->s[t->pos];
-		if (c == '[') {
+		if (c == '[' && takes_section(t->s + start, t->pos - start)) {
 			/* BODY[...] and friends: the section may hold spaces and a
 			   parenthesised field list; take it up to its "]". */
 			const char *close = memchr(t->s + t->pos, ']', t->len - t->pos);

@@ -117,10 +117,12 @@ bool imap_tag_valid(const char *s, size_t len);
 
 /* ---- sequence sets (RFC 3501 sequence-set, RFC 5182 "$") ---- */
 
-#define IMAP_SEQ_STAR UINT32_MAX
+/* "*": beyond every number, which are 32 bits (RFC 3501 9: nz-number
+   is up to 4294967295, a valid UID that is not "*"). */
+#define IMAP_SEQ_STAR UINT64_MAX
 
 struct imap_seq_range {
-	uint32_t lo, hi; /* lo <= hi; IMAP_SEQ_STAR is "*" */
+	uint64_t lo, hi; /* lo <= hi; IMAP_SEQ_STAR is "*", others fit 32 bits */
 };
 
 struct imap_seqset {
@@ -132,6 +134,8 @@ struct imap_seqset {
 /* Parses a sequence set into the pool; ranges are normalised to lo <= hi
    ("5:2" is 2:5, "*:4" is 4:*).  Returns 0, or -1 with *error_r. */
 int imap_seqset_parse(struct pool *pool, const char *s, struct imap_seqset **set_r, const char **error_r);
+/* A range end with "*" meaning max. */
+uint32_t imap_seq_resolve(uint64_t n, uint32_t max);
 /* True when n is in the set, with "*" meaning max. */
 bool imap_seqset_contains(const struct imap_seqset *set, uint32_t n, uint32_t max);
 /* Largest number named in the set ("*" counts as max). */
@@ -265,12 +269,13 @@ enum imap_search_type {
 	IMAP_SK_SENTSINCE, /* Date: header */
 	IMAP_SK_LARGER,
 	IMAP_SK_SMALLER,
-	IMAP_SK_HEADER, /* also BCC CC FROM SUBJECT TO */
+	IMAP_SK_HEADER, /* also SUBJECT */
 	IMAP_SK_BODY,
 	IMAP_SK_TEXT,
 	IMAP_SK_MODSEQ,
 	IMAP_SK_OLDER,
 	IMAP_SK_YOUNGER, /* RFC 5032 */
+	IMAP_SK_ADDRESS, /* BCC CC FROM TO: header is the field */
 };
 
 struct imap_search_key {
@@ -324,8 +329,11 @@ char *imap_utf8_to_utf7(struct pool *pool, const char *name);
 /* Parses a mailbox argument: an astring; "INBOX" in any case becomes
    "INBOX".  The result is the name as IMAP and the store spell it (modified
    UTF-7): without utf8 the name must be valid modified UTF-7; with utf8
-   (UTF8=ACCEPT, RFC 6855) it must be UTF-8 and is encoded.  0, or -1 with
-   *error_r. */
+   (UTF8=ACCEPT, RFC 6855) it must be UTF-8 and is encoded.  1 with
+   *name_r; 0 with *error_r when the argument is well-formed but no mailbox
+   can have that name (the answer is NO: RFC 3501 7.1.2, a command the
+   server understood but cannot carry out); -1 with *error_r when it is not
+   an astring (BAD). */
 int imap_mailbox_parse(struct pool *pool, const struct imap_arg *arg, bool utf8, const char **name_r,
 		       const char **error_r);
 #endif

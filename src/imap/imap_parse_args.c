@@ -13,7 +13,7 @@
 
 /* ---- sequence sets ---- */
 
-static bool parse_seq_number(const char **sp, uint32_t *n_r)
+static bool parse_seq_number(const char **sp, uint64_t *n_r)
 {
 	const char *s = *sp;
 	if (*s == '*') {
@@ -26,11 +26,11 @@ static bool parse_seq_number(const char **sp, uint32_t *n_r)
 	uint64_t n = 0;
 	while (*s >= '0' && *s <= '9') {
 		n = n * 10 + (uint64_t)(*s - '0');
-		if (n > UINT32_MAX - 1) /* nz-number fits 32 bits, * excluded */
+		if (n > UINT32_MAX) /* nz-number fits 32 bits */
 			return false;
 		s++;
 	}
-	*n_r = (uint32_t)n;
+	*n_r = n;
 	*sp = s;
 	return true;
 }
@@ -53,7 +53,7 @@ int imap_seqset_parse(struct pool *pool, const char *s, struct imap_seqset **set
 	}
 	set->ranges = pool_alloc(pool, alloc * sizeof(*set->ranges));
 	for (;;) {
-		uint32_t lo, hi;
+		uint64_t lo, hi;
 		if (!parse_seq_number(&s, &lo)) {
 			*error_r = "Invalid sequence set";
 			return -1;
@@ -67,7 +67,7 @@ int imap_seqset_parse(struct pool *pool, const char *s, struct imap_seqset **set
 			}
 		}
 		if (lo > hi) {
-			uint32_t t = lo;
+			uint64_t t = lo;
 			lo = hi;
 			hi = t;
 		}
@@ -86,15 +86,16 @@ int imap_seqset_parse(struct pool *pool, const char *s, struct imap_seqset **set
 	return 0;
 }
 
-static uint32_t resolve(uint32_t n, uint32_t max)
+uint32_t imap_seq_resolve(uint64_t n, uint32_t max)
 {
-	return n == IMAP_SEQ_STAR ? max : n;
+	return n == IMAP_SEQ_STAR ? max : (uint32_t)n;
 }
 
 bool imap_seqset_contains(const struct imap_seqset *set, uint32_t n, uint32_t max)
 {
 	for (unsigned int i = 0; i < set->count; i++) {
-		uint32_t lo = resolve(set->ranges[i].lo, max), hi = resolve(set->ranges[i].hi, max);
+		uint32_t lo = imap_seq_resolve(set->ranges[i].lo, max),
+			 hi = imap_seq_resolve(set->ranges[i].hi, max);
 		if (lo > hi) {
 			uint32_t t = lo;
 			lo = hi;
@@ -110,7 +111,8 @@ uint32_t imap_seqset_max(const struct imap_seqset *set, uint32_t max)
 {
 	uint32_t m = 0;
 	for (unsigned int i = 0; i < set->count; i++) {
-		uint32_t lo = resolve(set->ranges[i].lo, max), hi = resolve(set->ranges[i].hi, max);
+		uint32_t lo = imap_seq_resolve(set->ranges[i].lo, max),
+			 hi = imap_seq_resolve(set->ranges[i].hi, max);
 		if (lo > m)
 			m = lo;
 		if (hi > m)
@@ -152,7 +154,8 @@ bool imap_keyword_valid(const char *s)
 static int add_flag(struct pool *pool, const struct imap_arg *a, struct imap_flags *f, unsigned int *alloc,
 		    const char **error_r)
 {
-	if (a->type != IMAP_ARG_ATOM) {
+	/* "NIL" is an atom like any other here: flag-keyword = atom (RFC 3501 9) */
+	if (a->type != IMAP_ARG_ATOM && a->type != IMAP_ARG_NIL) {
 		*error_r = "Invalid flag";
 		return -1;
 	}
@@ -428,17 +431,17 @@ int imap_mailbox_parse(struct pool *pool, const struct imap_arg *arg, bool utf8,
 	}
 	if (strcasecmp(s, "INBOX") == 0) {
 		*name_r = "INBOX";
-		return 0;
+		return 1;
 	}
 	const char *name = s;
 	if (utf8) {
 		if (!utf8_valid(s, strlen(s)) || (name = imap_utf8_to_utf7(pool, s)) == NULL) {
 			*error_r = "Mailbox name is not valid UTF-8";
-			return -1;
+			return 0;
 		}
 	} else if (imap_utf7_to_utf8(pool, s) == NULL) {
 		*error_r = "Mailbox name is not valid modified UTF-7";
-		return -1;
+		return 0;
 	}
 	/* "INBOX.sub" keeps INBOX's canonical case */
 	if (strncasecmp(name, "INBOX", 5) == 0 && name[5] != '\0' &&
@@ -450,9 +453,9 @@ int imap_mailbox_parse(struct pool *pool, const struct imap_arg *arg, bool utf8,
 	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
 		if (*p < 0x20 || *p == 0x7f) {
 			*error_r = "Control characters in mailbox name";
-			return -1;
+			return 0;
 		}
 	}
 	*name_r = name;
-	return 0;
+	return 1;
 }

@@ -12,6 +12,7 @@
 #include "imap/imap_parse.h"
 #include "lib/config.h"
 #include "lib/buf.h"
+#include "lib/strlist.h"
 #include "session/session.h"
 #include "store/store.h"
 
@@ -31,11 +32,15 @@ struct sasl_server;
 /* RFC 3501 5.4: at least 30 minutes, and RFC 2177: while IDLE too. */
 #define IMAP_MIN_TIMEOUT (30 * 60)
 #define IMAP_PREAUTH_TIMEOUT 60
-/* Before authentication only LOGIN and AUTHENTICATE carry arguments worth
-   the name, and small ones: a command with all its literals is held to
-   this much (as in Dovecot), so that a client without an account cannot
-   make the worker buffer megabytes. */
-#define IMAP_PREAUTH_MAX_COMMAND 8192
+/* Before authentication only LOGIN, AUTHENTICATE and ID carry arguments
+   worth the name, and small ones: a command with all its literals is held
+   to IMAP_PREAUTH_MAX_COMMAND, so that a client without an account cannot
+   make the worker buffer megabytes.  The largest is an ID of RFC 2971's
+   maximal size (30 pairs of a 30-octet field and a 1024-octet value: about
+   31.8 KiB quoted); a literal is held to IMAP_PREAUTH_MAX_LITERAL (a
+   password or a SASL response). */
+#define IMAP_PREAUTH_MAX_COMMAND (40 * 1024)
+#define IMAP_PREAUTH_MAX_LITERAL 8192
 
 enum imap_state { IMAP_STATE_NOAUTH, IMAP_STATE_AUTH, IMAP_STATE_SELECTED, IMAP_STATE_LOGOUT };
 
@@ -97,6 +102,10 @@ struct imap_mbox {
 	int refs;
 	uint32_t uidvalidity, uidnext;
 	uint64_t highestmodseq;
+	/* every keyword a message of the table has had, in the order first
+	   seen (compared case-insensitively); keywords_gen counts additions */
+	struct strlist keywords;
+	unsigned int keywords_gen;
 	struct imap_msg *msgs; /* ascending UID; same order as vec */
 	uint32_t count, alloc;
 	struct imap_uidvec *vec;
@@ -107,16 +116,26 @@ struct imap_mbox {
 	struct imap_session *idlers; /* sessions in IDLE on this mailbox */
 };
 
+/* UIDs lo <= uid < hi. */
+struct imap_uid_range {
+	uint32_t lo, hi;
+};
+
 /* A session's view of its selected mailbox. */
 struct imap_view {
 	struct imap_mbox *mbox;
 	struct imap_uidvec *vec;
 	uint32_t count; /* messages the client knows of */
-	uint32_t first_recent;
+	/* The UIDs that are \Recent in this session (RFC 3501 2.3.2): the
+	   ranges it took from the store (ascending, disjoint); a read-only
+	   view takes none and has the store's recent ones as of EXAMINE. */
+	struct imap_uid_range *recent;
+	uint32_t recent_count, recent_alloc;
+	uint32_t recent_taken; /* UIDs below this were offered to the view */
 	uint32_t recent_reported;
-	uint64_t modseq_reported; /* flag changes up to here were sent */
+	uint64_t modseq_reported;  /* flag changes up to here were sent */
+	unsigned int keywords_gen; /* the mailbox's keywords_gen last sent in FLAGS */
 	bool readonly;
-	bool changed_since_flags; /* keywords list changed: send FLAGS */
 };
 
 /* ---- the session ---- */
@@ -164,6 +183,9 @@ struct imap_cmd_ctx {
 	const struct imap_arg *args;
 	unsigned int count;
 	bool uid; /* UID FETCH / SEARCH / STORE / COPY / MOVE / EXPUNGE */
+	/* set with a -1 return: the command was well-formed and is refused,
+	   so the reply is NO, not BAD */
+	bool refuse;
 	struct pool *pool;
 };
 
@@ -188,6 +210,11 @@ void imap_internal_error(struct imap_session *s, const char *what, char *error);
 void imap_command_done(struct imap_session *s);
 void imap_session_close(struct imap_session *s, const char *bye);
 const char *imap_capabilities(const struct imap_session *s);
+/* Parses a mailbox argument (imap_mailbox_parse, UTF-8 when enabled):
+   0 with *name_r, else -1 with *error_r, and c->refuse set when the name
+   is well-formed but no mailbox can have it. */
+int imap_cmd_mailbox(struct imap_cmd_ctx *c, const struct imap_arg *arg, const char **name_r,
+		     const char **error_r);
 /* Writes an astring (quoted or literal). */
 void imap_append_astring(struct buf *out, const char *s);
 void imap_write_buf(struct imap_session *s, struct buf *b);
@@ -243,9 +270,28 @@ struct imap_view *imap_view_new(struct imap_mbox *mbox, bool readonly);
 void imap_view_free(struct imap_view **view);
 /* Leaves the selected state: frees the view and the saved search result. */
 void imap_deselect(struct imap_session *s);
+/* Sends FLAGS and OK [PERMANENTFLAGS] with the system flags and the
+   mailbox's keywords: always with force (SELECT), else only when keywords
+   were added since the session last heard them.  Called before any FETCH
+   FLAGS goes out, since a client learns keywords from FLAGS (RFC 3501
+   7.2.6). */
+void imap_view_send_flags(struct imap_session *s, bool force);
+/* A CONDSTORE enabling command (RFC 7162 3.1: FETCH MODSEQ or
+   CHANGEDSINCE, SEARCH MODSEQ, STORE UNCHANGEDSINCE): the first one with a
+   mailbox selected also sends OK [HIGHESTMODSEQ]. */
+void imap_enable_condstore(struct imap_session *s);
 /* Sends what changed since the client last heard (EXISTS, RECENT, FETCH
    FLAGS, and EXPUNGE/VANISHED when allowed). */
 void imap_view_update(struct imap_session *s, bool allow_expunge);
+/* True when uid is \Recent in this session. */
+bool imap_view_recent(const struct imap_view *v, uint32_t uid);
+/* A read-write view takes the \Recent flag of its messages that it has
+   not been offered yet (RFC 3501 2.3.2). */
+void imap_view_take_recent(struct imap_session *s);
+/* How many of the view's messages are \Recent in this session. */
+uint32_t imap_view_count_recent(const struct imap_view *v);
+/* Adds [lo, hi) to the view's recent UIDs (above the ones it has). */
+void imap_view_add_recent(struct imap_view *v, uint32_t lo, uint32_t hi);
 static inline uint32_t imap_view_uid(const struct imap_view *v, uint32_t seq)
 {
 	return v->vec->uids[seq - 1];

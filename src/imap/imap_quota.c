@@ -61,7 +61,7 @@ int imap_cmd_getquota(struct imap_cmd_ctx *c, const char **error_r)
 int imap_cmd_getquotaroot(struct imap_cmd_ctx *c, const char **error_r)
 {
 	const char *name;
-	if (c->count != 1 || imap_mailbox_parse(c->pool, &c->args[0], false, &name, error_r) < 0) {
+	if (c->count != 1 || imap_cmd_mailbox(c, &c->args[0], &name, error_r) < 0) {
 		if (c->count != 1)
 			*error_r = "GETQUOTAROOT needs a mailbox";
 		return -1;

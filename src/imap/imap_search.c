@@ -7,6 +7,7 @@
 #include "imap/imap_private.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "mime/address.h"
 #include "mime/compose.h"
 #include "mime/tree.h"
 
@@ -101,14 +102,52 @@ static bool field_contains(void *ctx, const char *raw, size_t len)
 	return found;
 }
 
-static bool header_match(struct search_msg *sm, const char *name, const char *value)
+/* True when contains (field_contains or address_contains) finds value in
+   a field called name. */
+static bool header_match(struct search_msg *sm, const char *name, const char *value,
+			 bool (*contains)(void *ctx, const char *raw, size_t len))
 {
 	const char *h;
 	size_t len;
 	if (!get_header(sm, &h, &len))
 		return false;
 	struct field_search fs = {name, value, strlen(value)};
-	return imap_header_each(h, len, name, field_contains, &fs);
+	return imap_header_each(h, len, name, contains, &fs);
+}
+
+/* One address field: the value is searched in the addresses as parsed
+   and written out again ("Name <local@domain>", groups as "name: ...;"),
+   display names decoded, comments and quoting gone, as Dovecot does: the
+   address a user sees matches however the header spelled it. */
+static bool address_contains(void *ctx, const char *raw, size_t len)
+{
+	const struct field_search *fs = ctx;
+	if (fs->value_len == 0)
+		return true;
+	struct pool *pool = pool_create(1024);
+	struct buf b = BUF_INIT;
+	for (const struct mime_address *a = mime_address_parse(pool, raw, len); a != NULL; a = a->next) {
+		const char *name = mime_address_name_utf8(pool, a);
+		if (a->flags & MIME_ADDR_GROUP_END) {
+			buf_append_str(&b, ";");
+			continue;
+		}
+		if (b.len > 0)
+			buf_append_str(&b, ", ");
+		if (a->flags & MIME_ADDR_GROUP_START) {
+			buf_printf(&b, "%s:", name != NULL ? name : "");
+			continue;
+		}
+		if (name != NULL)
+			buf_printf(&b, "%s <", name);
+		mime_address_format_spec(&b, a);
+		if (name != NULL)
+			buf_append_char(&b, '>');
+	}
+	bool found = imap_contains_nocase(buf_cstr(&b), b.len, fs->value, fs->value_len);
+	buf_free(&b);
+	pool_destroy(&pool);
+	return found;
 }
 
 /* A text part whose bytes are already the UTF-8 that decoding would give. */
@@ -205,7 +244,7 @@ static bool eval(struct search_msg *sm, const struct imap_search_key *k)
 {
 	const struct imap_msg *m = sm->m;
 	const struct imap_view *v = sm->s->view;
-	bool recent = v->first_recent > 0 && m->uid >= v->first_recent;
+	bool recent = imap_view_recent(v, m->uid);
 	time_t day;
 	switch (k->type) {
 	case IMAP_SK_ALL:
@@ -264,7 +303,9 @@ static bool eval(struct search_msg *sm, const struct imap_search_key *k)
 	case IMAP_SK_SMALLER:
 		return m->size < k->number;
 	case IMAP_SK_HEADER:
-		return header_match(sm, k->header, k->value);
+		return header_match(sm, k->header, k->value, field_contains);
+	case IMAP_SK_ADDRESS:
+		return header_match(sm, k->header, k->value, address_contains);
 	case IMAP_SK_BODY:
 		return body_match(sm, k->value, false);
 	case IMAP_SK_TEXT:
@@ -290,6 +331,7 @@ static bool key_needs_headers(const struct imap_search_key *k)
 	for (; k != NULL; k = k->next) {
 		switch (k->type) {
 		case IMAP_SK_HEADER:
+		case IMAP_SK_ADDRESS:
 		case IMAP_SK_TEXT:
 		case IMAP_SK_SENTBEFORE:
 		case IMAP_SK_SENTON:
@@ -342,15 +384,31 @@ int imap_search_run(struct imap_session *s, const struct imap_search_key *key, u
 	return 0;
 }
 
-/* Highest modseq of the found messages (RFC 7162 3.1.5). */
-static uint64_t found_modseq(struct imap_session *s, const uint32_t *seqs, uint32_t n)
+static uint64_t seq_modseq(struct imap_session *s, uint32_t seq)
+{
+	const struct imap_msg *m = imap_mbox_find(s->view->mbox, imap_view_uid(s->view, seq));
+	return m != NULL ? m->modseq : 0;
+}
+
+/* The MODSEQ result of a search with a MODSEQ key (seqs ascending): with
+   RETURN (MIN) and/or (MAX) alone that of the message(s) returned (RFC 4731
+   3.2), else the highest of all found (RFC 7162 3.1.5). */
+static uint64_t found_modseq(struct imap_session *s, const struct imap_search_args *a, const uint32_t *seqs,
+			     uint32_t n)
 {
 	uint64_t max = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		const struct imap_msg *m = imap_mbox_find(s->view->mbox, imap_view_uid(s->view, seqs[i]));
-		if (m != NULL && m->modseq > max)
-			max = m->modseq;
+	unsigned int minmax = IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_MAX;
+	unsigned int others = IMAP_SEARCH_RETURN_ALL | IMAP_SEARCH_RETURN_COUNT;
+	if (a->esearch && (a->returns & minmax) && !(a->returns & others)) {
+		if (a->returns & IMAP_SEARCH_RETURN_MIN)
+			max = seq_modseq(s, seqs[0]);
+		if ((a->returns & IMAP_SEARCH_RETURN_MAX) && seq_modseq(s, seqs[n - 1]) > max)
+			max = seq_modseq(s, seqs[n - 1]);
+		return max;
 	}
+	for (uint32_t i = 0; i < n; i++)
+		if (seq_modseq(s, seqs[i]) > max)
+			max = seq_modseq(s, seqs[i]);
 	return max;
 }
 
@@ -358,17 +416,9 @@ static void send_results(struct imap_cmd_ctx *c, const struct imap_search_args *
 {
 	struct imap_session *s = c->s;
 	struct buf out = BUF_INIT;
+	uint64_t modseq = a->uses_modseq && n > 0 ? found_modseq(s, a, seqs, n) : 0;
 	for (uint32_t i = 0; c->uid && i < n; i++)
 		seqs[i] = imap_view_uid(s->view, seqs[i]);
-	uint64_t modseq = a->uses_modseq && n > 0 ? found_modseq(s, seqs, 0) : 0;
-	if (a->uses_modseq && n > 0) {
-		for (uint32_t i = 0; i < n; i++) {
-			uint32_t uid = c->uid ? seqs[i] : imap_view_uid(s->view, seqs[i]);
-			const struct imap_msg *m = imap_mbox_find(s->view->mbox, uid);
-			if (m != NULL && m->modseq > modseq)
-				modseq = m->modseq;
-		}
-	}
 	if (a->returns & IMAP_SEARCH_RETURN_SAVE) {
 		free(s->saved);
 		s->saved = xmalloc((n + 1) * sizeof(uint32_t));
@@ -423,7 +473,7 @@ int imap_cmd_search(struct imap_cmd_ctx *c, const char **error_r)
 	if (r < 0)
 		return -1;
 	if (a.uses_modseq)
-		s->enabled |= IMAP_ENABLED_CONDSTORE;
+		imap_enable_condstore(s);
 	uint32_t *seqs, n;
 	char *error = NULL;
 	if (imap_search_run(s, a.key, &seqs, &n, &error) < 0) {

@@ -113,6 +113,15 @@ void imap_internal_error(struct imap_session *s, const char *what, char *error)
 		    "[SERVERBUG] Internal error occurred. Refer to server log for more information.");
 }
 
+int imap_cmd_mailbox(struct imap_cmd_ctx *c, const struct imap_arg *arg, const char **name_r,
+		     const char **error_r)
+{
+	int r = imap_mailbox_parse(c->pool, arg, (c->s->enabled & IMAP_ENABLED_UTF8) != 0, name_r, error_r);
+	if (r == 0)
+		c->refuse = true;
+	return r > 0 ? 0 : -1;
+}
+
 void imap_append_astring(struct buf *out, const char *str)
 {
 	size_t len = strlen(str);
@@ -202,10 +211,12 @@ static void imap_drain(struct session *core)
 
 /* ---- commands ---- */
 
+/* Command names are case-insensitive (RFC 3501 9: "the ABNF is case-
+   insensitive"), UID's subcommand ("uid fetch") as much as the command. */
 static const struct imap_cmd_def *find_command(const char *name)
 {
 	for (size_t i = 0; i < N_ELEMENTS(commands); i++)
-		if (strcmp(commands[i].name, name) == 0)
+		if (strcasecmp(commands[i].name, name) == 0)
 			return &commands[i];
 	return NULL;
 }
@@ -216,7 +227,7 @@ static void run_command(struct imap_session *s, const struct imap_command *cmd)
 	const char *name = cmd->name;
 	s->tag = xstrdup(cmd->tag);
 	s->in_command = true;
-	if (strcmp(name, "UID") == 0) {
+	if (strcasecmp(name, "UID") == 0) {
 		if (c.count == 0 || c.args[0].type != IMAP_ARG_ATOM) {
 			imap_tagged(s, "BAD", "UID needs a command");
 			return;
@@ -248,6 +259,9 @@ static void run_command(struct imap_session *s, const struct imap_command *cmd)
 			imap_tagged(s, "BAD", "LOGOUT takes no arguments");
 			return;
 		}
+		/* Logout state (RFC 3501 3.4): nothing more about the mailbox
+		   after BYE, only the tagged OK (6.1.3). */
+		s->state = IMAP_STATE_LOGOUT;
 		imap_untagged(s, "BYE Logging out");
 		imap_tagged(s, "OK", "LOGOUT completed");
 		s->logout = true;
@@ -257,8 +271,9 @@ static void run_command(struct imap_session *s, const struct imap_command *cmd)
 	c.pool = pool_create(4096);
 	const char *error = NULL;
 	if (def->fn(&c, &error) < 0) {
-		imap_tagged(s, "BAD", "%s", error != NULL ? error : "Invalid arguments");
-		s->bad_commands++;
+		imap_tagged(s, c.refuse ? "NO" : "BAD", "%s", error != NULL ? error : "Invalid arguments");
+		if (!c.refuse)
+			s->bad_commands++;
 	}
 	pool_destroy(&c.pool);
 }
@@ -278,8 +293,9 @@ static void parse_error(struct imap_session *s)
 }
 
 /* The parser's limits in the session's state: before authentication a
-   whole command, literals included, is held to IMAP_PREAUTH_MAX_COMMAND,
-   and a non-synchronising literal beyond that ends the connection (its
+   whole command, literals included, is held to IMAP_PREAUTH_MAX_COMMAND
+   and a literal to IMAP_PREAUTH_MAX_LITERAL; a non-synchronising literal
+   beyond either ends the connection (its
    data is on the way: RFC 7888 4); a synchronising one gets BAD without
    a continuation, and the client may go on. */
 static void session_parse_limits(const struct imap_session *s, struct imap_parse_limits *limits_r)
@@ -288,8 +304,8 @@ static void session_parse_limits(const struct imap_session *s, struct imap_parse
 	limits_r->max_append_literal = s->core.ctx->cfg->max_message_size;
 	if (s->state == IMAP_STATE_NOAUTH) {
 		limits_r->max_line = IMAP_PREAUTH_MAX_COMMAND;
-		limits_r->max_literal = IMAP_PREAUTH_MAX_COMMAND;
-		limits_r->max_append_literal = IMAP_PREAUTH_MAX_COMMAND;
+		limits_r->max_literal = IMAP_PREAUTH_MAX_LITERAL;
+		limits_r->max_append_literal = IMAP_PREAUTH_MAX_LITERAL;
 		limits_r->max_command = IMAP_PREAUTH_MAX_COMMAND;
 		limits_r->big_literal_fatal = true;
 	}

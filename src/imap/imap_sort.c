@@ -141,17 +141,20 @@ char *imap_base_subject(const char *subject, bool *is_reply_r)
 
 /* ---- keys ---- */
 
+/* RFC 5256 3: the addr-mailbox of the first address.  A group comes first
+   as its start marker, whose mailbox is the group name (RFC 3501 7.4.2). */
 static char *first_mailbox(struct pool *pool, const struct mime_headers *h, const char *name)
 {
 	const char *v = mime_headers_get(pool, h, name);
 	if (v == NULL)
 		return xstrdup("");
 	struct mime_address *a = mime_address_parse(pool, v, strlen(v));
-	while (a != NULL && a->local == NULL)
-		a = a->next;
-	char *r = xstrdup(a != NULL && a->local != NULL ? a->local : "");
+	const char *mailbox = a == NULL                            ? ""
+			      : (a->flags & MIME_ADDR_GROUP_START) ? (a->name != NULL ? a->name : "")
+								   : a->local;
+	char *r = xstrdup(mailbox);
 	for (char *p = r; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
+		*p = (char)toupper((unsigned char)*p);
 	return r;
 }
 
@@ -250,6 +253,17 @@ struct sort_crit {
 static struct sort_crit crits[16];
 static unsigned int ncrits;
 
+/* The i;ascii-casemap collation (RFC 5256 3, RFC 4790 9.2): a-z compare as
+   A-Z, so "_" sorts after letters (it does not with tolower()). */
+int imap_casemap_cmp(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		int x = toupper((unsigned char)*a), y = toupper((unsigned char)*b);
+		if (x != y || x == 0)
+			return x - y;
+	}
+}
+
 static int cmp_i64(int64_t a, int64_t b)
 {
 	return a < b ? -1 : a > b;
@@ -280,7 +294,7 @@ static int sort_cmp(const void *pa, const void *pb)
 			r = strcmp(a->to, b->to);
 			break;
 		case SK_SUBJECT:
-			r = strcasecmp(a->subject, b->subject);
+			r = imap_casemap_cmp(a->subject, b->subject);
 			break;
 		}
 		if (r != 0)

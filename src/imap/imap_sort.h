@@ -11,7 +11,7 @@ struct imap_sort_keys {
 	int64_t arrival, date; /* date: Date: header, else arrival */
 	char *subject;         /* base subject (RFC 5256 2.1) */
 	bool subject_reply;    /* extraction removed a Re:/Fwd: part */
-	char *from, *to, *cc;  /* first address's local part, lowercase */
+	char *from, *to, *cc;  /* first address's mailbox, upper case */
 	char *message_id;      /* raw Message-ID value, NULL when absent */
 	char *references;      /* raw References value, NULL when absent */
 	char *in_reply_to;     /* raw In-Reply-To value, NULL when absent */
@@ -22,6 +22,8 @@ struct imap_sort_keys {
    NULL) tells whether a "Re:"/"Fwd:" leader, a "(fwd)" trailer or a
    "[fwd: ...]" wrapper was removed.  Caller frees. */
 char *imap_base_subject(const char *subject, bool *is_reply_r);
+/* Compares with the i;ascii-casemap collation (RFC 4790 9.2): <0, 0, >0. */
+int imap_casemap_cmp(const char *a, const char *b);
 /* Fills k from the message's header block (header may be NULL when the
    message could not be read); the base subject comes from
    m->base_subject when that is cached. */

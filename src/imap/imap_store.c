@@ -4,6 +4,7 @@
 #include "imap/imap_private.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "mime/tree.h"
 #include "store/store_imap_extra.h"
 
 #include <stdlib.h>
@@ -55,6 +56,7 @@ static void store_reply(struct imap_session *s, bool uid_cmd, bool silent, const
 	struct imap_view *v = s->view;
 	struct buf out = BUF_INIT;
 	bool condstore = (s->enabled & IMAP_ENABLED_CONDSTORE) != 0;
+	imap_view_send_flags(s, false);
 	for (uint32_t i = 0; i < n && (!silent || condstore); i++) {
 		uint32_t uid = imap_view_uid(v, seqs[i]);
 		const struct imap_msg *m = imap_mbox_find(v->mbox, uid);
@@ -69,7 +71,7 @@ static void store_reply(struct imap_session *s, bool uid_cmd, bool silent, const
 		if (uid_cmd)
 			buf_printf(&out, "UID %u ", uid);
 		buf_append_str(&out, "FLAGS ");
-		imap_append_flags(&out, m->flags, m->keywords, v->first_recent && uid >= v->first_recent);
+		imap_append_flags(&out, m->flags, m->keywords, imap_view_recent(v, uid));
 		if (condstore)
 			buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)m->modseq);
 		buf_append_str(&out, ")\r\n");
@@ -208,7 +210,7 @@ int imap_cmd_store(struct imap_cmd_ctx *c, const char **error_r)
 		return 0;
 	}
 	if (st.has_unchangedsince)
-		s->enabled |= IMAP_ENABLED_CONDSTORE;
+		imap_enable_condstore(s);
 	/* report what others changed first, so our FETCH replies are ours */
 	imap_view_update(s, false);
 	if (n == 0) {
@@ -362,8 +364,7 @@ int imap_cmd_copy(struct imap_cmd_ctx *c, const char **error_r)
 		return -1;
 	}
 	if (imap_seqset_parse(c->pool, c->args[0].str, &set, error_r) < 0 ||
-	    imap_mailbox_parse(c->pool, &c->args[1], (s->enabled & IMAP_ENABLED_UTF8) != 0, &name, error_r) <
-		0)
+	    imap_cmd_mailbox(c, &c->args[1], &name, error_r) < 0)
 		return -1;
 	int n = imap_view_resolve(s, set, c->uid, &seqs, error_r);
 	if (n < 0)
@@ -515,10 +516,28 @@ struct append_job {
 	uint32_t flags;
 	char *keywords;
 	int64_t date;
+	bool binary; /* sent as literal8 (RFC 3516) */
 	/* results */
 	bool missing;
 	uint32_t uid, uidvalidity;
 };
+
+/* Binary parts of a message appended as literal8 are stored re-encoded as
+   base64: FETCH BODY[] sends literals, which hold no NUL, and BINARY[]
+   decodes them back to the bytes the client sent (RFC 3516 4.3, as
+   Dovecot does). */
+static void append_encode_binary(struct append_job *aj)
+{
+	struct mime_message *mm = mime_message_parse(aj->data, aj->len, NULL);
+	struct buf out = BUF_INIT;
+	if (mime_message_encode_binary(mm, &out) > 0) {
+		free(aj->data);
+		aj->len = out.len;
+		aj->data = buf_steal(&out);
+	}
+	buf_free(&out);
+	mime_message_free(&mm);
+}
 
 static void append_work(struct imap_job *job)
 {
@@ -530,6 +549,8 @@ static void append_work(struct imap_job *job)
 	if (r <= 0)
 		return;
 	aj->uidvalidity = store_mailbox_uidvalidity(m);
+	if (aj->binary)
+		append_encode_binary(aj);
 	store_msg_append(m, aj->data, aj->len, aj->flags, aj->keywords, aj->date, &aj->uid, &job->error);
 }
 
@@ -567,8 +588,7 @@ int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r)
 	time_t date = 0;
 	int tz;
 	unsigned int i = 1;
-	if (c->count < 2 || imap_mailbox_parse(c->pool, &c->args[0], (s->enabled & IMAP_ENABLED_UTF8) != 0,
-					       &name, error_r) < 0) {
+	if (c->count < 2 || imap_cmd_mailbox(c, &c->args[0], &name, error_r) < 0) {
 		if (c->count < 2)
 			*error_r = "APPEND needs a mailbox and a message";
 		return -1;
@@ -612,6 +632,7 @@ int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r)
 	aj->flags = imap_flags_to_store(flags.flags);
 	aj->keywords = keywords_join(&flags);
 	aj->date = (int64_t)date;
+	aj->binary = lit->literal8;
 	imap_job_start(s->user, s, &aj->job, append_work, append_done);
 	return 0;
 }

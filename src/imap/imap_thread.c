@@ -568,7 +568,7 @@ static int cmp_subject_date(const void *pa, const void *pb)
 {
 	const struct imap_sort_keys *a = *(const struct imap_sort_keys *const *)pa;
 	const struct imap_sort_keys *b = *(const struct imap_sort_keys *const *)pb;
-	int r = strcasecmp(a->subject, b->subject);
+	int r = imap_casemap_cmp(a->subject, b->subject);
 	if (r != 0)
 		return r;
 	if (a->date != b->date)

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <event2/event.h>
 
@@ -69,7 +70,29 @@ static void rebuild_vec(struct imap_mbox *mbox, bool expunged)
 
 /* ---- the message table ---- */
 
-static void msg_set(struct imap_msg *m, const struct store_msg *sm)
+/* Adds the keywords of a message (space-separated) that the mailbox has
+   not had yet to its list. */
+static void keywords_note(struct imap_mbox *mbox, const char *keywords)
+{
+	const char *k = keywords;
+	while (k != NULL && *k != '\0') {
+		const char *e = strchr(k, ' ');
+		size_t n = e != NULL ? (size_t)(e - k) : strlen(k);
+		bool known = false;
+		for (size_t i = 0; i < mbox->keywords.count && !known; i++)
+			known = strncasecmp(mbox->keywords.items[i], k, n) == 0 &&
+				mbox->keywords.items[i][n] == '\0';
+		if (!known && n > 0) {
+			char *kw = xstrndup(k, n);
+			strlist_add(&mbox->keywords, kw);
+			free(kw);
+			mbox->keywords_gen++;
+		}
+		k = e != NULL ? e + 1 : k + n;
+	}
+}
+
+static void msg_set(struct imap_mbox *mbox, struct imap_msg *m, const struct store_msg *sm)
 {
 	m->uid = sm->uid;
 	m->flags = sm->flags;
@@ -79,6 +102,7 @@ static void msg_set(struct imap_msg *m, const struct store_msg *sm)
 	m->bare_lf = sm->bare_lf;
 	free(m->keywords);
 	m->keywords = sm->keywords != NULL && sm->keywords[0] != '\0' ? xstrdup(sm->keywords) : NULL;
+	keywords_note(mbox, m->keywords);
 	if (m->locator == NULL || sm->locator == NULL || strcmp(m->locator, sm->locator) != 0) {
 		free(m->locator);
 		m->locator = sm->locator != NULL ? xstrdup(sm->locator) : NULL;
@@ -135,7 +159,7 @@ static int load_all(struct imap_mbox *mbox, char **error_r)
 		return -1;
 	msgs_reserve(mbox, (uint32_t)list.count);
 	for (size_t i = 0; i < list.count; i++)
-		msg_set(&mbox->msgs[i], &list.msgs[i]);
+		msg_set(mbox, &mbox->msgs[i], &list.msgs[i]);
 	mbox->count = (uint32_t)list.count;
 	store_msg_list_free(&list);
 	rebuild_vec(mbox, true);
@@ -194,7 +218,7 @@ static int mbox_reload(struct imap_mbox *mbox, char **error_r)
 			msgs_reserve(mbox, mbox->count + 1);
 			m = &mbox->msgs[mbox->count++];
 		}
-		msg_set(m, &list.msgs[i]);
+		msg_set(mbox, m, &list.msgs[i]);
 	}
 	store_msg_list_free(&list);
 	if (unsorted) {
@@ -368,6 +392,7 @@ void imap_mbox_unref(struct imap_mbox **mp)
 	for (uint32_t i = 0; i < m->count; i++)
 		msg_free(&m->msgs[i]);
 	free(m->msgs);
+	strlist_free(&m->keywords);
 	uidvec_unref(&m->vec);
 	store_mailbox_close(&m->smbox);
 	imap_user_unref(&m->user);
@@ -385,6 +410,7 @@ struct imap_view *imap_view_new(struct imap_mbox *mbox, bool readonly)
 	v->count = mbox->count;
 	v->readonly = readonly;
 	v->modseq_reported = mbox->highestmodseq;
+	v->keywords_gen = mbox->keywords_gen;
 	return v;
 }
 
@@ -395,8 +421,73 @@ void imap_view_free(struct imap_view **vp)
 		return;
 	uidvec_unref(&v->vec);
 	imap_mbox_unref(&v->mbox);
+	free(v->recent);
 	free(v);
 	*vp = NULL;
+}
+
+bool imap_view_recent(const struct imap_view *v, uint32_t uid)
+{
+	uint32_t lo = 0, hi = v->recent_count;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (v->recent[mid].hi <= uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < v->recent_count && v->recent[lo].lo <= uid;
+}
+
+uint32_t imap_view_count_recent(const struct imap_view *v)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; v->recent_count > 0 && i < v->count; i++)
+		if (imap_view_recent(v, v->vec->uids[i]))
+			n++;
+	return n;
+}
+
+void imap_view_add_recent(struct imap_view *v, uint32_t lo, uint32_t hi)
+{
+	if (lo >= hi)
+		return;
+	struct imap_uid_range *last = v->recent_count > 0 ? &v->recent[v->recent_count - 1] : NULL;
+	if (last != NULL && lo <= last->hi) {
+		if (hi > last->hi)
+			last->hi = hi;
+		return;
+	}
+	if (v->recent_count == v->recent_alloc) {
+		v->recent_alloc = v->recent_alloc ? v->recent_alloc * 2 : 4;
+		v->recent = xreallocarray(v->recent, v->recent_alloc, sizeof(*v->recent));
+	}
+	v->recent[v->recent_count].lo = lo;
+	v->recent[v->recent_count].hi = hi;
+	v->recent_count++;
+}
+
+/* A read-write view takes the \Recent flag of messages it is about to
+   report first (RFC 3501 2.3.2: the first session notified of a message
+   sees it \Recent, later ones do not).  The store hands out everything from
+   its recent mark to its UIDNEXT; the view claims only up to the UIDNEXT
+   of its table, read before: a message added in between is \Recent for
+   no session rather than for two. */
+void imap_view_take_recent(struct imap_session *s)
+{
+	struct imap_view *v = s->view;
+	struct imap_mbox *m = v->mbox;
+	if (v->readonly || v->count == 0 || imap_view_uid(v, v->count) < v->recent_taken)
+		return;
+	uint32_t hi = m->uidnext, first;
+	char *error = NULL;
+	if (store_mailbox_take_recent(m->smbox, &first, &error) < 0) {
+		log_error("imap take-recent failed session=%s mailbox=%s: %s", s->core.id, m->name, error);
+		free(error);
+		return;
+	}
+	imap_view_add_recent(v, first, hi);
+	v->recent_taken = hi;
 }
 
 uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid)
@@ -496,12 +587,46 @@ static void add_new_private(struct imap_view *v)
 	v->vec = nv;
 }
 
-static void report_flags(struct imap_session *s)
+void imap_enable_condstore(struct imap_session *s)
+{
+	if (s->enabled & IMAP_ENABLED_CONDSTORE)
+		return;
+	s->enabled |= IMAP_ENABLED_CONDSTORE;
+	/* the flag changes reported so far: what the client is up to date with */
+	if (s->view != NULL)
+		imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest",
+			      (unsigned long long)s->view->modseq_reported);
+}
+
+void imap_view_send_flags(struct imap_session *s, bool force)
+{
+	struct imap_view *v = s->view;
+	struct imap_mbox *m = v->mbox;
+	if (!force && v->keywords_gen == m->keywords_gen)
+		return;
+	struct buf out = BUF_INIT;
+	buf_append_str(&out, "\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+	for (size_t i = 0; i < m->keywords.count; i++)
+		buf_printf(&out, " %s", m->keywords.items[i]);
+	imap_untagged(s, "FLAGS (%s)", out.data);
+	/* "\*": new keywords may be created; a read-only mailbox keeps no
+	   flag changes (RFC 3501 7.1, the EXAMINE example of 6.3.2) */
+	if (v->readonly)
+		imap_untagged(s, "OK [PERMANENTFLAGS ()] No permanent flags permitted");
+	else
+		imap_untagged(s, "OK [PERMANENTFLAGS (%s \\*)] Flags permitted", out.data);
+	buf_free(&out);
+	v->keywords_gen = m->keywords_gen;
+}
+
+/* FETCH FLAGS for the first known messages whose flags changed (the
+   others were just announced by EXISTS: the client asks for their flags). */
+static void report_flags(struct imap_session *s, uint32_t known)
 {
 	struct imap_view *v = s->view;
 	struct imap_mbox *m = v->mbox;
 	struct buf out = BUF_INIT;
-	for (uint32_t i = 0; i < v->count; i++) {
+	for (uint32_t i = 0; i < known && i < v->count; i++) {
 		const struct imap_msg *msg = msg_find(m, v->vec->uids[i]);
 		if (msg == NULL || msg->modseq <= v->modseq_reported)
 			continue;
@@ -509,8 +634,7 @@ static void report_flags(struct imap_session *s)
 		if (s->enabled & IMAP_ENABLED_QRESYNC)
 			buf_printf(&out, "UID %u ", msg->uid);
 		buf_append_str(&out, "FLAGS ");
-		imap_append_flags(&out, msg->flags, msg->keywords,
-				  msg->uid >= v->first_recent && v->first_recent);
+		imap_append_flags(&out, msg->flags, msg->keywords, imap_view_recent(v, msg->uid));
 		if (s->enabled & IMAP_ENABLED_CONDSTORE)
 			buf_printf(&out, " MODSEQ (%llu)", (unsigned long long)msg->modseq);
 		buf_append_str(&out, ")\r\n");
@@ -545,17 +669,16 @@ void imap_view_update(struct imap_session *s, bool allow_expunge)
 	else if (v->vec->count > v->count)
 		v->count = v->vec->count;
 	if (v->count > known) {
+		imap_view_take_recent(s);
 		imap_untagged(s, "%u EXISTS", v->count);
-		uint32_t recent = 0;
-		for (uint32_t i = 0; v->first_recent > 0 && i < v->count; i++)
-			if (v->vec->uids[i] >= v->first_recent)
-				recent++;
+		uint32_t recent = imap_view_count_recent(v);
 		if (!(s->enabled & IMAP_ENABLED_IMAP4REV2) && recent != v->recent_reported)
 			imap_untagged(s, "%u RECENT", recent);
 		v->recent_reported = recent;
 	}
+	imap_view_send_flags(s, false);
 	if (m->highestmodseq > v->modseq_reported)
-		report_flags(s);
+		report_flags(s, known);
 }
 
 /* ---- sets ---- */
@@ -612,13 +735,11 @@ int imap_view_resolve(struct imap_session *s, const struct imap_seqset *set, boo
 	}
 	uint32_t max_uid = v->count > 0 ? v->vec->uids[v->count - 1] : 0;
 	for (unsigned int r = 0; r < set->count; r++) {
-		uint32_t lo = set->ranges[r].lo, hi = set->ranges[r].hi;
+		uint32_t lo, hi;
 		uint32_t from, to; /* 0-based index range [from, to) */
 		if (uid) {
-			if (lo == IMAP_SEQ_STAR)
-				lo = max_uid;
-			if (hi == IMAP_SEQ_STAR)
-				hi = max_uid;
+			lo = imap_seq_resolve(set->ranges[r].lo, max_uid);
+			hi = imap_seq_resolve(set->ranges[r].hi, max_uid);
 			if (lo > hi) {
 				uint32_t t = lo;
 				lo = hi;
@@ -632,10 +753,8 @@ int imap_view_resolve(struct imap_session *s, const struct imap_seqset *set, boo
 				*error_r = "No messages in the mailbox";
 				return -1;
 			}
-			if (lo == IMAP_SEQ_STAR)
-				lo = v->count;
-			if (hi == IMAP_SEQ_STAR)
-				hi = v->count;
+			lo = imap_seq_resolve(set->ranges[r].lo, v->count);
+			hi = imap_seq_resolve(set->ranges[r].hi, v->count);
 			if (lo > hi) {
 				uint32_t t = lo;
 				lo = hi;

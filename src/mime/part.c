@@ -6,7 +6,10 @@
 #include "mime/qp.h"
 #include "lib/xalloc.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 const struct mime_part *mime_part_next(const struct mime_part *part)
 {
@@ -105,6 +108,57 @@ void mime_part_decode(const struct mime_message *msg, const struct mime_part *pa
 		buf_append(out, body, len);
 		break;
 	}
+}
+
+void mime_part_write_header_cte(struct buf *out, const struct mime_part *part, const char *cte)
+{
+	const struct mime_headers *h = part->headers;
+	for (unsigned int i = 0; i < h->count; i++) {
+		const struct mime_header_field *f = &h->fields[i];
+		if (f->name_len == 25 && strncasecmp(f->name, "Content-Transfer-Encoding", 25) == 0)
+			continue;
+		buf_append(out, f->name, f->size);
+		/* a last field without its line end (a header with no body) */
+		if (f->size == 0 || f->name[f->size - 1] != '\n')
+			buf_append_str(out, "\r\n");
+	}
+	buf_printf(out, "Content-Transfer-Encoding: %s\r\n\r\n", cte);
+}
+
+static bool holds_binary(const struct mime_part *p)
+{
+	/* a header cut by the parser's limits could not be written back whole */
+	if (p->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE | MIME_PART_DECODED) ||
+	    (p->headers->flags & MIME_HEADERS_TRUNCATED))
+		return false;
+	if (p->encoding == MIME_ENC_BINARY)
+		return true;
+	return (p->encoding == MIME_ENC_7BIT || p->encoding == MIME_ENC_8BIT) &&
+	       memchr(p->data + p->body.offset, '\0', p->body.size) != NULL;
+}
+
+unsigned int mime_message_encode_binary(const struct mime_message *msg, struct buf *out)
+{
+	size_t done = 0, start = out->len;
+	unsigned int n = 0;
+	for (const struct mime_part *p = msg->root; p != NULL; p = mime_part_next(p)) {
+		if (!holds_binary(p) || p->header.offset < done)
+			continue;
+		buf_append(out, msg->data + done, p->header.offset - done);
+		mime_part_write_header_cte(out, p, "base64");
+		base64_encode_lines(out, p->data + p->body.offset, p->body.size);
+		done = p->body.offset + p->body.size;
+		/* the line end before the next boundary follows: no second one */
+		if (done < msg->size && p->body.size > 0)
+			buf_truncate(out, out->len - 2);
+		n++;
+	}
+	if (n == 0) {
+		buf_truncate(out, start);
+		return 0;
+	}
+	buf_append(out, msg->data + done, msg->size - done);
+	return n;
 }
 
 const char *mime_part_charset(const struct mime_part *part)

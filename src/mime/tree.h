@@ -113,6 +113,15 @@ void mime_part_body_section(const struct mime_part *part, struct buf *out);
 /* Appends the transfer-decoded body (base64, quoted-printable) to out;
    a multipart's body as it is. */
 void mime_part_decode(const struct mime_message *msg, const struct mime_part *part, struct buf *out);
+/* Appends the part's header block with its Content-Transfer-Encoding
+   field(s) replaced by one naming cte, then the blank line (CRLF). */
+void mime_part_write_header_cte(struct buf *out, const struct mime_part *part, const char *cte);
+/* Re-encodes the leaf parts that hold binary data (Content-Transfer-
+   Encoding: binary, or NUL bytes in a 7bit/8bit body) as base64, so that
+   the message can be sent in IMAP literals, which hold no NUL (RFC 3516
+   4.3: what a client appends as literal8).  Appends the new message to out
+   and returns the number of parts re-encoded; 0 leaves out as it was. */
+unsigned int mime_message_encode_binary(const struct mime_message *msg, struct buf *out);
 /* Appends the decoded body of a text part converted to UTF-8 from its
    charset (unknown charsets: invalid bytes replaced). */
 void mime_part_decode_text(const struct mime_message *msg, const struct mime_part *part, struct buf *out);

@@ -154,6 +154,12 @@ static const struct {
     {"a X {0}\r\n\r\n", "a X [{}]"},
     {"a X \"{5}\"\r\n", "a X [\"{5}\"]"},
     {"a X foo}\r\n", "a X [foo}]"},
+    /* "[" is an ATOM-CHAR; only a fetch item's section runs to its "]" */
+    {"a SELECT !#$&'+,-.0123456789:;<=>?@^_`|[}\r\n", "a SELECT [!#$&'+,-.0123456789:;<=>?@^_`|[}]"},
+    {"a LIST \"\" a[b%*\r\n", "a LIST [\"\" a[b%*]"},
+    {"a X x[y z]\r\n", "a X [x[y z]]"},
+    {"a FETCH 1 (binary.peek[1] BODY.PEEK[HEADER.FIELDS (A B)])\r\n",
+     "a FETCH [1 (binary.peek[1] BODY.PEEK[HEADER.FIELDS (A B)])]"},
     /* malformed input */
     {"\r\n", "MORE"},
     {"+ NOOP\r\n", "BAD * Invalid tag"},
@@ -386,6 +392,14 @@ static void test_seqset(void **state)
 	assert_int_equal(imap_seqset_parse(pool, "*:4", &set, &err), 0);
 	assert_true(imap_seqset_contains(set, 3, 3)); /* 3:4 with * = 3 */
 	assert_true(imap_seqset_contains(set, 4, 10));
+	/* 4294967295 is the largest nz-number, not "*" (RFC 3501 9) */
+	assert_int_equal(imap_seqset_parse(pool, "7:4294967295", &set, &err), 0);
+	assert_false(imap_seqset_contains(set, 6, 6));
+	assert_true(imap_seqset_contains(set, 7, 6));
+	assert_true(imap_seqset_contains(set, 4294967295u, 6));
+	assert_int_equal(imap_seqset_max(set, 6), 4294967295u);
+	assert_int_equal(imap_seqset_parse(pool, "7:*", &set, &err), 0);
+	assert_true(imap_seqset_contains(set, 6, 6));
 	assert_int_equal(imap_seqset_parse(pool, "$", &set, &err), 0);
 	assert_true(set->saved);
 	const char *bad[] = {"",  "0",     "1:0",        "1,", ",1",  "1::2",
@@ -425,6 +439,11 @@ static void test_store(void **state)
 	assert_true(st.has_unchangedsince);
 	assert_int_equal(st.unchangedsince, 42);
 	assert_int_equal(st.flags.flags, IMAP_FLAG_FLAGGED);
+	/* NIL is a keyword like any other atom (flag-keyword = atom) */
+	c = parse_one(p, "a STORE 1 +FLAGS NIL\r\n");
+	assert_int_equal(imap_store_parse(pool, c->args, c->count, &st, &err), 0);
+	assert_int_equal(st.flags.keyword_count, 1);
+	assert_string_equal(st.flags.keywords[0], "NIL");
 	c = parse_one(p, "a STORE 1 FLAGS ()\r\n");
 	assert_int_equal(imap_store_parse(pool, c->args, c->count, &st, &err), 0);
 	assert_int_equal(st.op, IMAP_STORE_SET);
@@ -535,7 +554,7 @@ static void dump_key(struct buf *out, const struct imap_search_key *k)
 	    "ALL",    "AND",        "OR",     "NOT",       "SEQ",       "UID",     "FLAG",
 	    "UNFLAG", "NEW",        "OLD",    "KEYWORD",   "UNKEYWORD", "BEFORE",  "ON",
 	    "SINCE",  "SENTBEFORE", "SENTON", "SENTSINCE", "LARGER",    "SMALLER", "HEADER",
-	    "BODY",   "TEXT",       "MODSEQ", "OLDER",     "YOUNGER",
+	    "BODY",   "TEXT",       "MODSEQ", "OLDER",     "YOUNGER",   "ADDRESS",
 	};
 	buf_append_str(out, names[k->type]);
 	if (k->header != NULL)
@@ -576,7 +595,7 @@ static const struct {
      "AND(SENTBEFORE@946684800 SENTON@946684800 SENTSINCE@946684800)"},
     {"LARGER 100 SMALLER 5000", "AND(LARGER=100 SMALLER=5000)"},
     {"BCC a CC b FROM c SUBJECT d TO e",
-     "AND(HEADER:Bcc=a HEADER:Cc=b HEADER:From=c HEADER:Subject=d HEADER:To=e)"},
+     "AND(ADDRESS:Bcc=a ADDRESS:Cc=b ADDRESS:From=c HEADER:Subject=d ADDRESS:To=e)"},
     {"HEADER X-Spam yes BODY \"hello world\" TEXT x", "AND(HEADER:X-Spam=yes BODY=hello world TEXT=x)"},
     {"NOT SEEN", "AND(NOT(FLAG/\\Seen))"},
     {"OR SEEN (FLAGGED DELETED)", "AND(OR(FLAG/\\Seen AND(FLAG/\\Flagged FLAG/\\Deleted)))"},
@@ -753,15 +772,18 @@ static void test_utf7(void **state)
 	struct imap_parser *p = imap_parser_create(NULL);
 	struct imap_command *c = parse_one(p, "a SELECT inbox\r\n");
 	const char *name, *err;
-	assert_int_equal(imap_mailbox_parse(pool, &c->args[0], false, &name, &err), 0);
+	assert_int_equal(imap_mailbox_parse(pool, &c->args[0], false, &name, &err), 1);
 	assert_string_equal(name, "INBOX");
 	c = parse_one(p, "a SELECT Inbox.Sub\r\n");
-	assert_int_equal(imap_mailbox_parse(pool, &c->args[0], false, &name, &err), 0);
+	assert_int_equal(imap_mailbox_parse(pool, &c->args[0], false, &name, &err), 1);
 	assert_string_equal(name, "INBOX.Sub");
 	c = parse_one(p, "a SELECT \"Entw\xc3\xbcrfe\"\r\n");
-	assert_int_equal(imap_mailbox_parse(pool, &c->args[0], false, &name, &err), -1);
-	assert_int_equal(imap_mailbox_parse(pool, &c->args[0], true, &name, &err), 0);
+	/* well-formed, but not modified UTF-7: NO, not BAD */
+	assert_int_equal(imap_mailbox_parse(pool, &c->args[0], false, &name, &err), 0);
+	assert_int_equal(imap_mailbox_parse(pool, &c->args[0], true, &name, &err), 1);
 	assert_string_equal(name, "Entw&APw-rfe");
+	c = parse_one(p, "a SELECT !#$&'+,-.0123456789:;<=>?@^_`|[}\r\n");
+	assert_int_equal(imap_mailbox_parse(pool, &c->args[0], false, &name, &err), 0);
 	c = parse_one(p, "a SELECT (x)\r\n");
 	assert_int_equal(imap_mailbox_parse(pool, &c->args[0], false, &name, &err), -1);
 	c = parse_one(p, "a SELECT a%b\r\n");

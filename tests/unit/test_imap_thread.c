@@ -286,6 +286,18 @@ static void test_orderedsubject(void **state)
 	check_thread(one, 0, false, "");
 }
 
+/* RFC 5256 sorts with i;ascii-casemap (RFC 4790 9.2): letters compare as
+   upper case, so "_" and "[" sort after them. */
+static void test_casemap_collation(void **state)
+{
+	assert_int_equal(imap_casemap_cmp("abc", "ABC"), 0);
+	assert_true(imap_casemap_cmp("a", "_") < 0);
+	assert_true(imap_casemap_cmp("x", "[xyz]") < 0);
+	assert_true(imap_casemap_cmp("[xyz]", "_") < 0);
+	assert_true(imap_casemap_cmp("", "a") < 0);
+	assert_true(imap_casemap_cmp("b", "a") > 0);
+}
+
 static void test_thread_big(void **state)
 {
 	/* a 5,000-message chain and 5,000 siblings: no deep recursion in the
@@ -487,7 +499,7 @@ int main(void)
 	    cmocka_unit_test(test_references_subjects), cmocka_unit_test(test_references_rfc_example),
 	    cmocka_unit_test(test_orderedsubject),      cmocka_unit_test(test_thread_big),
 	    cmocka_unit_test(test_references_many_ids), cmocka_unit_test(test_references_crafted_mailbox),
-	    cmocka_unit_test(test_orderedsubject_many),
+	    cmocka_unit_test(test_orderedsubject_many), cmocka_unit_test(test_casemap_collation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

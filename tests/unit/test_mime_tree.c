@@ -381,6 +381,53 @@ static void test_encoded_message_limits(void **state)
 	buf_free(&m);
 }
 
+/* Parts holding binary data are re-encoded as base64 (RFC 3516 APPEND of
+   literal8), their header naming it; the rest stays byte for byte. */
+static void test_encode_binary(void **state)
+{
+	static const char in[] = "Content-Type: multipart/mixed; boundary=b\r\nX-A: 1\r\n\r\n--b\r\n"
+				 "Content-Type: application/octet-stream\r\n"
+				 "Content-Transfer-Encoding: binary\r\nX-B: 2\r\n\r\n"
+				 "\0-\xe4\n\r\n\n\r\n--b\r\n"
+				 "Content-Type: text/plain\r\n\r\nplain \0 nul\r\n--b\r\n"
+				 "Content-Type: text/plain\r\n\r\nclean\r\n--b--\r\n";
+	size_t len = sizeof(in) - 1;
+	struct mime_message *msg = mime_message_parse(in, len, NULL);
+	struct buf out = BUF_INIT;
+	assert_int_equal(mime_message_encode_binary(msg, &out), 2);
+	mime_message_free(&msg);
+	static const char want[] = "Content-Type: multipart/mixed; boundary=b\r\nX-A: 1\r\n\r\n--b\r\n"
+				   "Content-Type: application/octet-stream\r\nX-B: 2\r\n"
+				   "Content-Transfer-Encoding: base64\r\n\r\nAC3kCg0KCg==\r\n--b\r\n"
+				   "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+				   "cGxhaW4gACBudWw=\r\n--b\r\n"
+				   "Content-Type: text/plain\r\n\r\nclean\r\n--b--\r\n";
+	assert_int_equal(out.len, sizeof(want) - 1);
+	assert_memory_equal(out.data, want, out.len);
+	/* decoding gives the bytes back */
+	msg = mime_message_parse(out.data, out.len, NULL);
+	struct buf dec = BUF_INIT;
+	mime_part_decode(msg, mime_part_find(msg, "1"), &dec);
+	assert_int_equal(dec.len, 7);
+	assert_memory_equal(dec.data, "\0-\xe4\n\r\n\n", 7);
+	buf_free(&dec);
+	mime_message_free(&msg);
+	buf_free(&out);
+	/* nothing binary: nothing written */
+	static const char clean[] = "Subject: x\r\n\r\nhello\r\n";
+	msg = mime_message_parse(clean, sizeof(clean) - 1, NULL);
+	assert_int_equal(mime_message_encode_binary(msg, &out), 0);
+	assert_int_equal(out.len, 0);
+	mime_message_free(&msg);
+	/* a single-part message: the body runs to the end */
+	static const char one[] = "Content-Transfer-Encoding: binary\r\n\r\n\0\xff";
+	msg = mime_message_parse(one, sizeof(one) - 1, NULL);
+	assert_int_equal(mime_message_encode_binary(msg, &out), 1);
+	assert_string_equal(buf_cstr(&out), "Content-Transfer-Encoding: base64\r\n\r\nAP8=\r\n");
+	mime_message_free(&msg);
+	buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -392,6 +439,7 @@ int main(void)
 	    cmocka_unit_test(test_encoded_message),
 	    cmocka_unit_test(test_encoded_message_qp_nested),
 	    cmocka_unit_test(test_encoded_message_limits),
+	    cmocka_unit_test(test_encode_binary),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
