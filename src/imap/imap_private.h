@@ -29,6 +29,11 @@ struct sasl_server;
    the client has read it. */
 #define IMAP_OUTPUT_HIGH (256 * 1024)
 #define IMAP_MAX_BAD_COMMANDS 20
+/* Distinct keywords a mailbox may have (Cyrus allows 128): FLAGS lists
+   them all and is sent again when one is added, so the count is bounded;
+   a STORE or APPEND that would add more gets NO [LIMIT] and
+   PERMANENTFLAGS drops \* at the limit (RFC 3501 7.1). */
+#define IMAP_MAX_KEYWORDS 200
 /* RFC 3501 5.4: at least 30 minutes, and RFC 2177: while IDLE too. */
 #define IMAP_MIN_TIMEOUT (30 * 60)
 #define IMAP_PREAUTH_TIMEOUT 60
@@ -102,7 +107,9 @@ struct imap_mbox {
 	int refs;
 	uint32_t uidvalidity, uidnext;
 	uint64_t highestmodseq;
-	/* every keyword a message of the table has had, in the order first
+	/* every keyword a message of the table has had (at most
+	   IMAP_MAX_KEYWORDS: FLAGS lists them all, and a new one is
+	   refused beyond it), in the order first
 	   seen (compared case-insensitively); keywords_gen counts additions */
 	struct strlist keywords;
 	unsigned int keywords_gen;
@@ -268,6 +275,9 @@ const struct imap_msg *imap_mbox_find(const struct imap_mbox *mbox, uint32_t uid
 struct imap_msg *imap_mbox_find_mutable(struct imap_mbox *mbox, uint32_t uid);
 struct imap_view *imap_view_new(struct imap_mbox *mbox, bool readonly);
 void imap_view_free(struct imap_view **view);
+/* True when setting f's keywords on a message of mbox keeps the mailbox
+   within IMAP_MAX_KEYWORDS distinct keywords. */
+bool imap_mbox_keywords_fit(const struct imap_mbox *mbox, const struct imap_flags *f);
 /* Leaves the selected state: frees the view and the saved search result. */
 void imap_deselect(struct imap_session *s);
 /* Sends FLAGS and OK [PERMANENTFLAGS] with the system flags and the

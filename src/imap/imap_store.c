@@ -220,6 +220,11 @@ int imap_cmd_store(struct imap_cmd_ctx *c, const char **error_r)
 		return 0;
 	}
 	static const enum store_flag_op ops[] = {STORE_FLAGS_REPLACE, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE};
+	if (ops[st.op] != STORE_FLAGS_REMOVE && !imap_mbox_keywords_fit(s->view->mbox, &st.flags)) {
+		free(seqs);
+		imap_tagged(s, "NO", "[LIMIT] Too many keywords in this mailbox");
+		return 0;
+	}
 	struct store_job *sj = xcalloc(1, sizeof(*sj));
 	sj->mailbox = xstrdup(s->view->mbox->name);
 	sj->seqs = seqs;
@@ -622,6 +627,12 @@ int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r)
 	}
 	if (imap_quota_check(s, lit->len) < 0) {
 		imap_tagged(s, "NO", "[OVERQUOTA] Quota exceeded");
+		return 0;
+	}
+	/* a mailbox that is open has its keyword list at hand */
+	struct imap_mbox *open = imap_mbox_find_open(s->user, name);
+	if (open != NULL && !imap_mbox_keywords_fit(open, &flags)) {
+		imap_tagged(s, "NO", "[LIMIT] Too many keywords in this mailbox");
 		return 0;
 	}
 	/* the literal belongs to the parser, which is reset after this call */

@@ -82,7 +82,7 @@ static void keywords_note(struct imap_mbox *mbox, const char *keywords)
 		for (size_t i = 0; i < mbox->keywords.count && !known; i++)
 			known = strncasecmp(mbox->keywords.items[i], k, n) == 0 &&
 				mbox->keywords.items[i][n] == '\0';
-		if (!known && n > 0) {
+		if (!known && n > 0 && mbox->keywords.count < IMAP_MAX_KEYWORDS) {
 			char *kw = xstrndup(k, n);
 			strlist_add(&mbox->keywords, kw);
 			free(kw);
@@ -90,6 +90,20 @@ static void keywords_note(struct imap_mbox *mbox, const char *keywords)
 		}
 		k = e != NULL ? e + 1 : k + n;
 	}
+}
+
+bool imap_mbox_keywords_fit(const struct imap_mbox *mbox, const struct imap_flags *f)
+{
+	size_t count = mbox->keywords.count;
+	for (unsigned int i = 0; i < f->keyword_count; i++) {
+		bool known = false;
+		for (size_t j = 0; j < mbox->keywords.count && !known; j++)
+			known = strcasecmp(mbox->keywords.items[j], f->keywords[i]) == 0;
+		/* repeated new keywords in f count more than once: still bounded */
+		if (!known)
+			count++;
+	}
+	return count <= IMAP_MAX_KEYWORDS;
 }
 
 static void msg_set(struct imap_mbox *mbox, struct imap_msg *m, const struct store_msg *sm)
@@ -609,12 +623,14 @@ void imap_view_send_flags(struct imap_session *s, bool force)
 	for (size_t i = 0; i < m->keywords.count; i++)
 		buf_printf(&out, " %s", m->keywords.items[i]);
 	imap_untagged(s, "FLAGS (%s)", out.data);
-	/* "\*": new keywords may be created; a read-only mailbox keeps no
-	   flag changes (RFC 3501 7.1, the EXAMINE example of 6.3.2) */
+	/* "\*": new keywords may be created, until the mailbox has
+	   IMAP_MAX_KEYWORDS; a read-only mailbox keeps no flag changes (RFC
+	   3501 7.1, the EXAMINE example of 6.3.2) */
 	if (v->readonly)
 		imap_untagged(s, "OK [PERMANENTFLAGS ()] No permanent flags permitted");
 	else
-		imap_untagged(s, "OK [PERMANENTFLAGS (%s \\*)] Flags permitted", out.data);
+		imap_untagged(s, "OK [PERMANENTFLAGS (%s%s)] Flags permitted", out.data,
+			      m->keywords.count < IMAP_MAX_KEYWORDS ? " \\*" : "");
 	buf_free(&out);
 	v->keywords_gen = m->keywords_gen;
 }

@@ -188,6 +188,30 @@ class TestCraftedMailbox(HostileBase):
         r.close()
 
 
+class TestKeywords(HostileBase):
+    def test_keywords_per_mailbox_are_bounded(self):
+        """Every new keyword sends FLAGS again with all of them: a mailbox
+        takes at most 200, then STORE and APPEND of a new one get NO
+        [LIMIT] and PERMANENTFLAGS no longer offers \\*."""
+        self.deliver(b"Subject: k\r\n\r\nbody\r\n")
+        r = self.selected()
+        for i in range(0, 200, 50):
+            kws = " ".join("kw%d" % k for k in range(i, i + 50))
+            self.assertTrue(r.cmd("t", "STORE 1 +FLAGS.SILENT (%s)" % kws)[-1].startswith("t OK"))
+        lines = r.cmd("x", "STORE 1 +FLAGS.SILENT (one-too-many)")
+        self.assertTrue(lines[-1].startswith("x NO [LIMIT]"), lines[-1])
+        lines = r.cmd("a", "APPEND INBOX (another-one) {3+}\r\nx\r\n")
+        self.assertTrue(lines[-1].startswith("a NO [LIMIT]"), lines[-1])
+        # known keywords and system flags still work
+        self.assertTrue(r.cmd("y", "STORE 1 +FLAGS.SILENT (kw7 \\Flagged)")[-1].startswith("y OK"))
+        lines = r.cmd("z", "SELECT INBOX")
+        flags = [ln for ln in lines if ln.startswith("* FLAGS")][0]
+        self.assertEqual(flags.count(" kw"), 200)
+        perm = [ln for ln in lines if "PERMANENTFLAGS" in ln][0]
+        self.assertNotIn("\\*", perm)
+        r.close()
+
+
 class TestPreauthLiterals(HostileBase):
     def stream(self, r, chunks):
         """Sends chunks from a thread until the server stops reading."""
