@@ -190,12 +190,15 @@ static void pending_done(struct auth_penalty_slot *e)
 }
 
 /* True when the counter is at its limit: locked, or its failures and the
-   checks in flight reach the threshold. */
+   checks in flight reach the threshold.  Checks in flight count only once
+   a failure is on record: a burst of good logins with none (a webmail
+   front end or many users behind one NAT address, a client opening
+   several connections for a new account) is never refused. */
 static bool counter_full(const struct auth_penalty_slot *e, int threshold, bool count_pending, int64_t now)
 {
 	if (e == NULL || threshold <= 0)
 		return false;
-	int used = e->failures + (count_pending ? e->pending : 0);
+	int used = e->failures + (count_pending && e->failures > 0 ? e->pending : 0);
 	return e->locked_until_ms > now || used >= threshold;
 }
 

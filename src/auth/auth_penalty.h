@@ -20,9 +20,14 @@
      logged in to it before (trusted pairs, remembered for 30 days), so an
      attack from elsewhere does not lock the owner out.
    - A success clears the IP's count and trusts the pair.
-   - Attempts whose password check is still running count against the IP's
-     and the account's limit (unless the pair is trusted), so parallel
-     connections cannot run more checks than the limit between them.
+   - Once an IP or an account has a failure on record, attempts whose
+     password check is still running count against its limit too (unless
+     the pair is trusted), so parallel connections cannot run more checks
+     than the limit between them.  Before any failure they do not count: a
+     burst of good logins from one address (a webmail front end, many
+     users behind one NAT, a client opening several connections for a new
+     account) is not refused; a guesser's first burst is bounded by its
+     connections (max_connections_per_ip), the rest by the limit.
 
    The table has a fixed size set at creation, split into three regions (IPs
    half, accounts and trusted pairs a quarter each) of 8-way buckets chosen

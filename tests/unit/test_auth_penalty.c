@@ -169,27 +169,44 @@ static void test_delays(void **state)
 	auth_penalty_destroy(&t);
 }
 
-/* Checks still running count: parallel connections get no more than the
-   limit between them, and a check that never reports (its worker died)
-   stops counting after a while. */
+/* Checks still running count once a failure is on record: parallel
+   connections get no more than the limit between them, and a check that
+   never reports (its worker died) stops counting after a while. */
 static void test_checks_in_flight(void **state)
 {
 	struct auth_penalty *t = table_new(1024);
 	int64_t now = T0;
-	for (int i = 0; i < 10; i++)
-		assert_int_equal(check(t, "192.0.2.1", "alice@example.org", now), AUTH_PENALTY_ALLOW);
-	assert_int_equal(check(t, "192.0.2.1", "alice@example.org", now), AUTH_PENALTY_REFUSE_IP);
-	/* One finishes (success), and the pair is trusted from now on: its own
-	   checks in flight do not count against the IP's limit. */
-	auth_penalty_record(t, &policy, "192.0.2.1", "alice@example.org", true, now);
-	for (int i = 0; i < 20; i++)
-		assert_int_equal(check(t, "192.0.2.1", "alice@example.org", now), AUTH_PENALTY_ALLOW);
-	/* The finished one's place is free for one other login, no more. */
-	assert_int_equal(check(t, "192.0.2.1", "bob@example.org", now), AUTH_PENALTY_ALLOW);
+	/* Before any failure, a burst of logins (a webmail front end) is not
+	   refused. */
+	for (int i = 0; i < 30; i++)
+		assert_int_equal(check(t, "192.0.2.9", "carol@example.org", now), AUTH_PENALTY_ALLOW);
+	/* One failure on record: from now on the checks in flight count, and
+	   nine more fill the limit of ten. */
+	assert_int_equal(check(t, "192.0.2.1", "alice@example.org", now), AUTH_PENALTY_ALLOW);
+	auth_penalty_record(t, &policy, "192.0.2.1", "alice@example.org", false, now);
+	for (int i = 0; i < 9; i++)
+		assert_int_equal(check(t, "192.0.2.1", "bob@example.org", now), AUTH_PENALTY_ALLOW);
 	assert_int_equal(check(t, "192.0.2.1", "bob@example.org", now), AUTH_PENALTY_REFUSE_IP);
-	/* Nothing reports back: after the timeout the checks are forgotten. */
+	/* One finishes (failure): its place is taken by the failure. */
+	auth_penalty_record(t, &policy, "192.0.2.1", "bob@example.org", false, now);
+	assert_int_equal(check(t, "192.0.2.1", "bob@example.org", now), AUTH_PENALTY_REFUSE_IP);
+	/* Nothing else reports back: after the timeout the checks are
+	   forgotten. */
 	now += AUTH_PENALTY_PENDING_TIMEOUT_MS;
 	assert_int_equal(check(t, "192.0.2.1", "bob@example.org", now), AUTH_PENALTY_ALLOW);
+	auth_penalty_destroy(&t);
+}
+
+/* A trusted pair's checks in flight never count against the IP. */
+static void test_trusted_checks_in_flight(void **state)
+{
+	struct auth_penalty *t = table_new(1024);
+	int64_t now = T0;
+	succeed_once(t, "192.0.2.1", "alice@example.org", now);
+	assert_int_equal(check(t, "192.0.2.1", "mallory@example.org", now), AUTH_PENALTY_ALLOW);
+	auth_penalty_record(t, &policy, "192.0.2.1", "mallory@example.org", false, now);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(check(t, "192.0.2.1", "alice@example.org", now), AUTH_PENALTY_ALLOW);
 	auth_penalty_destroy(&t);
 }
 
@@ -392,6 +409,7 @@ int main(void)
 	    cmocka_unit_test(test_success_resets_ip),
 	    cmocka_unit_test(test_delays),
 	    cmocka_unit_test(test_checks_in_flight),
+	    cmocka_unit_test(test_trusted_checks_in_flight),
 	    cmocka_unit_test(test_account_lockout_spares_trusted),
 	    cmocka_unit_test(test_table_full),
 	    cmocka_unit_test(test_eviction_order),
