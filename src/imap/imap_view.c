@@ -72,17 +72,23 @@ static void rebuild_vec(struct imap_mbox *mbox, bool expunged)
 
 /* Adds the keywords of a message (space-separated) that the mailbox has
    not had yet to its list. */
+/* True when the mailbox has had the keyword of n bytes at k (keywords
+   compare case-insensitively). */
+static bool keyword_known(const struct imap_mbox *mbox, const char *k, size_t n)
+{
+	for (size_t i = 0; i < mbox->keywords.count; i++)
+		if (strncasecmp(mbox->keywords.items[i], k, n) == 0 && mbox->keywords.items[i][n] == '\0')
+			return true;
+	return false;
+}
+
 static void keywords_note(struct imap_mbox *mbox, const char *keywords)
 {
 	const char *k = keywords;
 	while (k != NULL && *k != '\0') {
 		const char *e = strchr(k, ' ');
 		size_t n = e != NULL ? (size_t)(e - k) : strlen(k);
-		bool known = false;
-		for (size_t i = 0; i < mbox->keywords.count && !known; i++)
-			known = strncasecmp(mbox->keywords.items[i], k, n) == 0 &&
-				mbox->keywords.items[i][n] == '\0';
-		if (!known && n > 0 && mbox->keywords.count < IMAP_MAX_KEYWORDS) {
+		if (n > 0 && mbox->keywords.count < IMAP_MAX_KEYWORDS && !keyword_known(mbox, k, n)) {
 			char *kw = xstrndup(k, n);
 			strlist_add(&mbox->keywords, kw);
 			free(kw);
@@ -95,14 +101,10 @@ static void keywords_note(struct imap_mbox *mbox, const char *keywords)
 bool imap_mbox_keywords_fit(const struct imap_mbox *mbox, const struct imap_flags *f)
 {
 	size_t count = mbox->keywords.count;
-	for (unsigned int i = 0; i < f->keyword_count; i++) {
-		bool known = false;
-		for (size_t j = 0; j < mbox->keywords.count && !known; j++)
-			known = strcasecmp(mbox->keywords.items[j], f->keywords[i]) == 0;
-		/* repeated new keywords in f count more than once: still bounded */
-		if (!known)
+	/* repeated new keywords in f count more than once: still bounded */
+	for (unsigned int i = 0; i < f->keyword_count; i++)
+		if (!keyword_known(mbox, f->keywords[i], strlen(f->keywords[i])))
 			count++;
-	}
 	return count <= IMAP_MAX_KEYWORDS;
 }
 
