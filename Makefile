@@ -22,7 +22,7 @@ WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmiss
 CFLAGS += -std=gnu11 $(OPT) -g $(WARN) $(SANFLAGS) -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS += $(SANFLAGS)
 
-MODULES = lib mime auth store dns session smtp queue delivery relay smtpd pop3 imap server cli
+MODULES = lib mime auth store dns trust session smtp queue delivery relay smtpd pop3 imap server cli
 LIB_SRCS := $(filter-out src/cli/main.c,$(foreach m,$(MODULES),$(wildcard src/$(m)/*.c)))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
