@@ -4,6 +4,7 @@
    message scan. */
 #include "store/store_local_private.h"
 #include "lib/xalloc.h"
+#include "mime/imap.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -98,11 +99,64 @@ int store_local_cache_commit(struct store_mailbox *box, char **error_r)
 	return store_local_commit(mbox->store, error_r);
 }
 
+/* ---- the builder's version ---- */
+
+/* The MIME_IMAP_VERSION that built the cached texts, -1 on error; 0 for an
+   index from before it was kept. */
+static int cache_version_read(struct store_local *store)
+{
+	sqlite3_stmt *st = store_local_stmt(store, "SELECT value FROM cache_meta WHERE name='imap'");
+	int rc = sqlite3_step(st);
+	int version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : rc == SQLITE_DONE ? 0 : -1;
+	sqlite3_reset(st);
+	return version;
+}
+
+/* Drops the cached texts and records this version (in a transaction). */
+static int cache_version_write(struct store_local *store)
+{
+	if (sqlite3_exec(store->db,
+			 "UPDATE cache SET envelope=NULL, bodystructure=NULL"
+			 " WHERE envelope IS NOT NULL OR bodystructure IS NOT NULL",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_stmt *st =
+	    store_local_stmt(store, "INSERT OR REPLACE INTO cache_meta(name, value) VALUES('imap', ?1)");
+	sqlite3_bind_int(st, 1, MIME_IMAP_VERSION);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ENVELOPE and BODYSTRUCTURE texts built by another version of the builder
+   (an upgrade, or a downgrade) are dropped, once, in one transaction; they
+   are built again as clients fetch them.  The raw header blocks stay. */
+static int cache_version_check(struct store_local *store, char **error_r)
+{
+	if (store_local_exec(
+		store, "CREATE TABLE IF NOT EXISTS cache_meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+		error_r) < 0)
+		return -1;
+	int version = cache_version_read(store);
+	if (version == MIME_IMAP_VERSION)
+		return 0;
+	if (store_local_begin(store, error_r) < 0)
+		return -1;
+	version = cache_version_read(store); /* another process may have done it */
+	if (version < 0 || (version != MIME_IMAP_VERSION && cache_version_write(store) < 0)) {
+		store_local_db_error(store, "dropping the cached texts", error_r);
+		store_local_rollback(store);
+		return -1;
+	}
+	return store_local_commit(store, error_r);
+}
+
 /* ---- cached header blocks ---- */
 
 /* The header column is added to the cache table on first use: rows are
    removed with the message (expunge, folder delete) by the store as they
-   are, and the envelope/bodystructure upserts leave it alone. */
+   are, and the envelope/bodystructure upserts leave it alone.  Cached
+   texts of another builder version are dropped here too. */
 int store_local_cache_prepare(struct store *base, char **error_r)
 {
 	struct store_local *store = store_local_cast(base);
@@ -110,6 +164,8 @@ int store_local_cache_prepare(struct store *base, char **error_r)
 	   shared page cache in place instead of copying every page with
 	   pread(); the mapping costs address space, not memory. */
 	if (store_local_exec(store, "PRAGMA mmap_size=268435456", error_r) < 0)
+		return -1;
+	if (cache_version_check(store, error_r) < 0)
 		return -1;
 	sqlite3_stmt *st =
 	    store_local_stmt(store, "SELECT 1 FROM pragma_table_info('cache') WHERE name='header'");

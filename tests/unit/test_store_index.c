@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "store/store.h"
+#include "store/store_imap_extra.h"
 #include "lib/xalloc.h"
 
 #include <dirent.h>
@@ -627,6 +628,91 @@ static void test_append_copy_move(void **state)
 	free(sub);
 }
 
+/* Runs one SQL statement on the index from outside the store (as an
+   older postoffice would have left it). */
+static void index_exec(const char *maildir, const char *sql)
+{
+	char *path = xasprintf("%s/index.db", maildir);
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+	sqlite3_close(db);
+	free(path);
+}
+
+static int cache_has(struct fixture *f, uint32_t uid, enum store_cache_field field)
+{
+	char *text = NULL, *error = NULL;
+	int rc = store_cache_get(f->inbox, uid, field, &text, &error);
+	assert_true(rc >= 0);
+	free(text);
+	return rc;
+}
+
+static int header_count(void *ctx, uint32_t uid, const char *data, size_t len)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* Cached ENVELOPE and BODYSTRUCTURE texts built by another version of the
+   builder (MIME_IMAP_VERSION) are dropped on the first open; the texts of
+   this version and the cached header blocks stay. */
+static void test_cache_version(void **state)
+{
+	struct fixture *f = *state;
+	deliver_three(f);
+	open_inbox(f);
+	char *error = NULL;
+	assert_int_equal(store_cache_prepare(f->store, &error), 0);
+	struct store_msg_list l;
+	list(f, &l);
+	store_msg_list_free(&l);
+	for (uint32_t uid = 1; uid <= 3; uid++) {
+		assert_int_equal(store_cache_set(f->inbox, uid, STORE_CACHE_ENVELOPE, "(env)", &error), 0);
+		assert_int_equal(store_cache_set(f->inbox, uid, STORE_CACHE_BODYSTRUCTURE, "(bs)", &error),
+				 0);
+		assert_int_equal(store_cache_set_header(f->inbox, uid, "Subject: x\r\n\r\n", 14, &error), 0);
+	}
+	close_inbox(f);
+
+	/* Reopened by the same version: kept. */
+	open_inbox(f);
+	assert_int_equal(store_cache_prepare(f->store, &error), 0);
+	assert_int_equal(cache_has(f, 2, STORE_CACHE_ENVELOPE), 1);
+	assert_int_equal(cache_has(f, 2, STORE_CACHE_BODYSTRUCTURE), 1);
+	close_inbox(f);
+
+	/* Left by an older builder (an index from before the version was
+	   kept has no row at all): dropped, the header blocks kept. */
+	index_exec(f->dir, "DELETE FROM cache_meta");
+	open_inbox(f);
+	assert_int_equal(store_cache_prepare(f->store, &error), 0);
+	for (uint32_t uid = 1; uid <= 3; uid++) {
+		assert_int_equal(cache_has(f, uid, STORE_CACHE_ENVELOPE), 0);
+		assert_int_equal(cache_has(f, uid, STORE_CACHE_BODYSTRUCTURE), 0);
+	}
+	int headers = 0;
+	assert_int_equal(store_cache_get_header_range(f->inbox, 1, 3, header_count, &headers, &error), 0);
+	assert_int_equal(headers, 3);
+	/* Built again, they stay: the drop happens once. */
+	assert_int_equal(store_cache_set(f->inbox, 1, STORE_CACHE_ENVELOPE, "(env2)", &error), 0);
+	close_inbox(f);
+	index_exec(f->dir, "UPDATE cache_meta SET value=value");
+	open_inbox(f);
+	assert_int_equal(store_cache_prepare(f->store, &error), 0);
+	assert_int_equal(cache_has(f, 1, STORE_CACHE_ENVELOPE), 1);
+
+	/* A newer builder's texts (a downgrade) are dropped too. */
+	close_inbox(f);
+	index_exec(f->dir, "UPDATE cache_meta SET value=value+1");
+	open_inbox(f);
+	assert_int_equal(store_cache_prepare(f->store, &error), 0);
+	assert_int_equal(cache_has(f, 1, STORE_CACHE_ENVELOPE), 0);
+}
+
 static int collect(void *ctx, const char *name)
 {
 	char *out = ctx;
@@ -793,6 +879,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_concurrent_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_modseq, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_append_copy_move, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cache_version, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_warm_open_speed, setup, teardown),
