@@ -271,7 +271,16 @@ int store_msg_expunge(struct store_mailbox *mbox, const uint32_t *uids, size_t c
 int store_msg_append(struct store_mailbox *mbox, const void *data, size_t len, uint32_t flags,
 		     const char *keywords, int64_t internaldate, uint32_t *uid_r, char **error_r)
 {
-	return mbox->store->be->msg_append(mbox, data, len, flags, keywords, internaldate, uid_r, error_r);
+	struct store_append one = {data, len, flags, keywords, internaldate};
+	return mbox->store->be->msg_append_many(mbox, &one, 1, uid_r, error_r);
+}
+
+int store_msg_append_many(struct store_mailbox *mbox, const struct store_append *msgs, size_t count,
+			  uint32_t *first_uid_r, char **error_r)
+{
+	if (count == 0)
+		log_panic("store_msg_append_many() of no message");
+	return mbox->store->be->msg_append_many(mbox, msgs, count, first_uid_r, error_r);
 }
 
 int store_msg_copy(struct store_mailbox *src, const uint32_t *uids, size_t count, struct store_mailbox *dest,

@@ -253,6 +253,22 @@ int store_msg_expunge(struct store_mailbox *mbox, const uint32_t *uids, size_t c
 int store_msg_append(struct store_mailbox *mbox, const void *data, size_t len, uint32_t flags,
 		     const char *keywords, int64_t internaldate, uint32_t *uid_r, char **error_r);
 
+/* One message of store_msg_append_many(). */
+struct store_append {
+	const void *data; /* exactly the octets to store, CRLF line ends */
+	size_t len;
+	uint32_t flags;
+	const char *keywords; /* may be NULL */
+	int64_t internaldate; /* 0: now */
+};
+/* Appends msgs[0..count) (count >= 1) as store_msg_append() appends one,
+   atomically (RFC 3502 MULTIAPPEND): the files are written first, then one
+   index transaction lists them all with consecutive UIDs from
+   *first_uid_r; on any failure none of them is listed and the files
+   written are removed. */
+int store_msg_append_many(struct store_mailbox *mbox, const struct store_append *msgs, size_t count,
+			  uint32_t *first_uid_r, char **error_r);
+
 /* Copies messages to dest (hard links when possible, else copies), keeping
    flags, keywords and internaldate.  dest_uids_r (count entries, caller
    frees) get the new UIDs in the order of uids; a UID that is gone gets 0.

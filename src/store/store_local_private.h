@@ -123,8 +123,8 @@ int store_local_msg_set_flags(struct store_mailbox *box, const uint32_t *uids, s
 int store_local_msg_expunge(struct store_mailbox *box, const uint32_t *uids, size_t count, char **error_r);
 
 /* store_local_copy.c */
-int store_local_msg_append(struct store_mailbox *box, const void *data, size_t len, uint32_t flags,
-			   const char *keywords, int64_t internaldate, uint32_t *uid_r, char **error_r);
+int store_local_msg_append_many(struct store_mailbox *box, const struct store_append *msgs, size_t count,
+				uint32_t *first_uid_r, char **error_r);
 int store_local_msg_copy(struct store_mailbox *src, const uint32_t *uids, size_t count,
 			 struct store_mailbox *dest, bool move, uint32_t **dest_uids_r, char **error_r);
 

@@ -2,7 +2,7 @@
    against every backend in the table below and only through the public
    dispatchers: UIDs (assignment, never reused, stable across reopen),
    UIDVALIDITY, flags, keywords, modseq (monotonic, CONDSTORE), expunge
-   (with VANISHED), copy and move, quota accounting, folders and
+   (with VANISHED), copy and move, MULTIAPPEND, quota accounting, folders and
    subscriptions, \Recent, the IMAP cache, stable ids and watching.  A new
    backend passes when it is added to store_backends[] with a way to make
    an empty location. */
@@ -517,6 +517,50 @@ static void test_move(void **state)
 	store_mailbox_close(&dest);
 }
 
+/* MULTIAPPEND (RFC 3502): several messages in one call, consecutive UIDs,
+   each with its own flags, keywords and date. */
+static void test_append_many(void **state)
+{
+	struct fixture *f = *state;
+	fixture_open(f);
+	append(f->inbox, msg_a, 0, NULL, 0);
+	uint64_t before = highestmodseq(f->inbox);
+	struct store_append msgs[] = {
+	    {msg_b, strlen(msg_b), STORE_FLAG_SEEN, "Work", 1700000000},
+	    {msg_c, strlen(msg_c), 0, NULL, 1700000100},
+	    {msg_a, strlen(msg_a), STORE_FLAG_FLAGGED | STORE_FLAG_DRAFT, "x y", 0},
+	};
+	uint32_t first = 0;
+	char *error = NULL;
+	if (store_msg_append_many(f->inbox, msgs, 3, &first, &error) < 0)
+		fail_msg("store_msg_append_many: %s", error);
+	assert_int_equal(first, 2);
+	struct store_msg_list l;
+	list(f->inbox, &l);
+	assert_int_equal(l.count, 4);
+	assert_int_equal(l.msgs[1].uid, 2);
+	assert_int_equal(l.msgs[1].flags, STORE_FLAG_SEEN);
+	assert_string_equal(l.msgs[1].keywords, "Work");
+	assert_int_equal(l.msgs[1].internaldate, 1700000000);
+	assert_int_equal(l.msgs[2].uid, 3);
+	assert_int_equal(l.msgs[2].internaldate, 1700000100);
+	assert_int_equal(l.msgs[3].uid, 4);
+	assert_int_equal(l.msgs[3].flags, STORE_FLAG_FLAGGED | STORE_FLAG_DRAFT);
+	assert_string_equal(l.msgs[3].keywords, "x y");
+	for (size_t i = 1; i < 4; i++)
+		assert_true(l.msgs[i].modseq > before);
+	store_msg_list_free(&l);
+	char *text = read_uid(f->inbox, 3);
+	assert_string_equal(text, msg_c);
+	free(text);
+	/* the UIDs survive a reopen */
+	fixture_reopen(f);
+	struct store_status st;
+	status(f->inbox, &st);
+	assert_int_equal(st.messages, 4);
+	assert_int_equal(st.uidnext, 5);
+}
+
 static void test_quota_usage(void **state)
 {
 	struct fixture *f = *state;
@@ -792,6 +836,7 @@ int main(void)
 		    T(test_expunge),
 		    T(test_copy),
 		    T(test_move),
+		    T(test_append_many),
 		    T(test_quota_usage),
 		    T(test_append_content),
 		    T(test_folders),

@@ -713,6 +713,52 @@ static void test_cache_version(void **state)
 	assert_int_equal(cache_has(f, 1, STORE_CACHE_ENVELOPE), 0);
 }
 
+/* MULTIAPPEND is all or none (RFC 3502 3): when the index refuses the
+   second row, the first is not listed either, no file stays in cur/ or
+   tmp/, and no UID was used up. */
+static void test_append_many_atomic(void **state)
+{
+	struct fixture *f = *state;
+	open_inbox(f);
+	char *db_path = xasprintf("%s/%s", f->dir, STORE_INDEX_FILE);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "CREATE TRIGGER fail_second BEFORE INSERT ON message"
+				      " WHEN (SELECT count(*) FROM message) >= 1"
+				      " BEGIN SELECT RAISE(ABORT, 'injected'); END",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	struct store_append msgs[] = {
+	    {body1, strlen(body1), 0, NULL, 0},
+	    {body2, strlen(body2), STORE_FLAG_SEEN, NULL, 0},
+	    {body3, strlen(body3), 0, NULL, 0},
+	};
+	uint32_t first = 0;
+	char *error = NULL;
+	assert_int_equal(store_msg_append_many(f->inbox, msgs, 3, &first, &error), -1);
+	assert_non_null(strstr(error, "injected"));
+	free(error);
+	error = NULL;
+	struct store_msg_list l;
+	list(f, &l);
+	assert_int_equal(l.count, 0);
+	store_msg_list_free(&l);
+	assert_int_equal(count_dir(f->dir, "cur"), 0);
+	assert_int_equal(count_dir(f->dir, "tmp"), 0);
+	/* a sync finds nothing left behind either */
+	assert_int_equal(store_mailbox_sync(f->inbox, true, &error), 0);
+	list(f, &l);
+	assert_int_equal(l.count, 0);
+	store_msg_list_free(&l);
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER fail_second", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_msg_append_many(f->inbox, msgs, 3, &first, &error), 0);
+	assert_int_equal(first, 1);
+	assert_int_equal(count_dir(f->dir, "cur"), 3);
+	free(db_path);
+}
+
 static int collect(void *ctx, const char *name)
 {
 	char *out = ctx;
@@ -880,6 +926,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_modseq, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_append_copy_move, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cache_version, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_append_many_atomic, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_warm_open_speed, setup, teardown),

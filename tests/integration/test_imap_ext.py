@@ -1,0 +1,173 @@
+"""IMAP extensions clients ask for (issue 13): MULTIAPPEND (RFC 3502),
+UTF8=ACCEPT (RFC 6855), OBJECTID (RFC 8474) and PREVIEW (RFC 8970), through
+imaplib and a raw socket against a server from harness.py."""
+import os
+import re
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Server  # noqa: E402
+from test_imap import Raw, make_msg  # noqa: E402
+
+USER = "alice@example.org"
+PASSWORD = "secret"
+# Small enough that the limits are reached with little data: one APPEND
+# holds at most MAX_MESSAGE + 1 MiB of literals together.
+MAX_MESSAGE = 20000
+
+
+class ExtBase(unittest.TestCase):
+    extra_config = ""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(extra_config="[imap]\nmax_connections_per_user = 1000\n"
+                         "[limits]\nmax_message_size = %d\n" % MAX_MESSAGE + cls.extra_config)
+        cls.srv.start()
+        cls.srv.add_domain("example.org")
+        cls.srv.add_user(USER, PASSWORD)
+        cls.srv.add_user("quota@example.org", PASSWORD, quota="30k")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.cleanup()
+
+    def raw(self, user=USER):
+        r = Raw(self.srv.connect("imap"))
+        self.assertTrue(r.line().startswith("* OK"))
+        self.assertTrue(r.cmd("l", "LOGIN %s %s" % (user, PASSWORD))[-1].startswith("l OK"))
+        self.addCleanup(r.sock.close)
+        return r
+
+    def login(self, user=USER):
+        m = self.srv.imap()
+        m.login(user, PASSWORD)
+        self.addCleanup(m.logout)
+        return m
+
+    @staticmethod
+    def value(lines, pattern):
+        for ln in lines:
+            m = re.search(pattern, ln)
+            if m:
+                return m.group(1)
+        raise AssertionError("%s not in %r" % (pattern, lines))
+
+    def status(self, r, box="INBOX"):
+        lines = r.cmd("st", "STATUS %s (MESSAGES UIDNEXT)" % box)
+        self.assertTrue(lines[-1].startswith("st OK"), lines)
+        return (int(self.value(lines, r"MESSAGES (\d+)")), int(self.value(lines, r"UIDNEXT (\d+)")))
+
+
+class TestMultiappend(ExtBase):
+    def test_capability(self):
+        m = self.login()
+        self.assertIn(b"MULTIAPPEND", m.capability()[1][0].split())
+
+    def test_three_messages_one_command(self):
+        """Synchronising and non-synchronising literals mixed; each message
+        keeps its flags and date; consecutive UIDs in APPENDUID."""
+        r = self.raw()
+        r.cmd("c", "CREATE Multi")
+        msgs = [make_msg("multi one"), make_msg("multi two", body="second\r\n"),
+                make_msg("multi three", body="third\r\n" * 3)]
+        r.send("m APPEND Multi (\\Seen) {%d}\r\n" % len(msgs[0]))
+        self.assertTrue(r.line().startswith("+"))
+        r.send(msgs[0] + b' (\\Flagged $Work) "01-Feb-2024 10:00:00 +0000" {%d+}\r\n' % len(msgs[1])
+               + msgs[1] + b" {%d}\r\n" % len(msgs[2]))
+        self.assertTrue(r.line().startswith("+"))
+        r.send(msgs[2] + b"\r\n")
+        lines = r.until_tag("m")
+        m = re.match(r"m OK \[APPENDUID (\d+) (\d+):(\d+)\]", lines[-1])
+        self.assertIsNotNone(m, lines)
+        first, last = int(m.group(2)), int(m.group(3))
+        self.assertEqual(last, first + 2)
+        self.assertEqual(self.status(r, "Multi"), (3, last + 1))
+        r.cmd("s", "SELECT Multi")
+        lines = r.cmd("f", "UID FETCH %d:%d (FLAGS INTERNALDATE RFC822.SIZE)" % (first, last))
+        fetches = [ln for ln in lines if ln.startswith("* ") and " FETCH " in ln]
+        self.assertEqual(len(fetches), 3, lines)
+        self.assertIn("\\Seen", fetches[0])
+        self.assertIn("\\Flagged", fetches[1])
+        self.assertIn("$Work", fetches[1])
+        self.assertIn('"01-Feb-2024 10:00:00 +0000"', fetches[1])
+        for i, ln in enumerate(fetches):
+            self.assertIn("RFC822.SIZE %d" % len(msgs[i]), ln)
+        m2 = self.login()
+        m2.select("Multi", readonly=True)
+        typ, data = m2.uid("FETCH", str(last), "(BODY.PEEK[])")
+        self.assertEqual(data[0][1], msgs[2])
+
+    def test_all_or_none(self):
+        """A message that cannot be stored fails the whole command: none of
+        the others becomes visible and no UID is used up."""
+        r = self.raw()
+        before = self.status(r)
+        msg = make_msg("atomic")
+        # the second message is empty
+        lines = r.cmd("a1", "APPEND INBOX {%d+}\r\n%s {0+}\r\n" % (len(msg), msg.decode()))
+        self.assertTrue(lines[-1].startswith("a1 NO"), lines)
+        # the third is over the message size limit (sent: LITERAL+)
+        big = b"x" * (MAX_MESSAGE + 1)
+        r.send(b"a2 APPEND INBOX {%d+}\r\n%s {%d+}\r\n%s\r\n" % (len(msg), msg, len(big), big))
+        lines = r.until_tag("a2")
+        self.assertRegex(lines[-1], r"^a2 (NO|BAD) \[TOOBIG\]")
+        self.assertEqual(self.status(r), before)
+        # over the quota together, though each one fits
+        q = self.raw("quota@example.org")
+        qbefore = self.status(q)
+        part = make_msg("quota part", body="q" * 12000 + "\r\n")
+        lines = q.cmd("a3", "APPEND INBOX {%d+}\r\n%s {%d+}\r\n%s {%d+}\r\n%s" % (
+            len(part), part.decode(), len(part), part.decode(), len(part), part.decode()))
+        self.assertTrue(lines[-1].startswith("a3 NO [OVERQUOTA]"), lines)
+        self.assertEqual(self.status(q), qbefore)
+        lines = q.cmd("a4", "APPEND INBOX {%d+}\r\n%s" % (len(part), part.decode()))
+        self.assertTrue(lines[-1].startswith("a4 OK"), lines)
+
+    def test_limits(self):
+        """At most 1000 messages and MAX_MESSAGE + 1 MiB of literals in one
+        APPEND: NO [LIMIT] / BAD [LIMIT], nothing stored, the session goes
+        on."""
+        r = self.raw()
+        before = self.status(r)
+        one = b"Subject: x\r\n\r\nx\r\n"
+        cmd = b"n1 APPEND INBOX" + (b" {%d+}\r\n%s" % (len(one), one)) * 1001 + b"\r\n"
+        r.send(cmd)
+        lines = r.until_tag("n1")
+        self.assertTrue(lines[-1].startswith("n1 NO [LIMIT]"), lines[-1])
+        self.assertEqual(self.status(r), before)
+        # 1000 is fine
+        cmd = b"n2 APPEND INBOX" + (b" {%d+}\r\n%s" % (len(one), one)) * 1000 + b"\r\n"
+        r.send(cmd)
+        lines = r.until_tag("n2")
+        m = re.match(r"n2 OK \[APPENDUID \d+ (\d+):(\d+)\]", lines[-1])
+        self.assertIsNotNone(m, lines[-1])
+        self.assertEqual(int(m.group(2)) - int(m.group(1)), 999)
+        after = self.status(r)
+        self.assertEqual(after[0], before[0] + 1000)
+        # each message fits, all of them together do not (1.1 MB > 1.07 MB)
+        part = b"y" * (MAX_MESSAGE - 1000)
+        n = (1024 * 1024 + MAX_MESSAGE) // len(part) + 2
+        r.send(b"n3 APPEND INBOX" + (b" {%d+}\r\n%s" % (len(part), part)) * n + b"\r\n")
+        lines = r.until_tag("n3")
+        self.assertTrue(lines[-1].startswith("n3 BAD [LIMIT]"), lines[-1])
+        self.assertEqual(self.status(r), after)
+        # with synchronising literals the client is stopped before it sends
+        # the one beyond the limit
+        r.send(b"n4 APPEND INBOX {%d}\r\n" % len(part))
+        sent = 0
+        for _ in range(n):
+            ln = r.line()
+            if not ln.startswith("+"):
+                break
+            sent += 1
+            r.send(part + b" {%d}\r\n" % len(part))
+        self.assertTrue(ln.startswith("n4 BAD [LIMIT]"), ln)
+        self.assertLess(sent, n)
+        self.assertEqual(self.status(r), after)
+        self.assertTrue(r.cmd("z", "NOOP")[-1].startswith("z OK"))
+
+
+if __name__ == "__main__":
+    unittest.main()
