@@ -224,6 +224,9 @@ int imap_cmd_mailbox(struct imap_cmd_ctx *c, const struct imap_arg *arg, const c
 		     const char **error_r);
 /* Writes an astring (quoted or literal). */
 void imap_append_astring(struct buf *out, const char *s);
+/* Writes a mailbox name as the session reads them: as it is (modified
+   UTF-7), or in UTF-8 once UTF8=ACCEPT is enabled (RFC 6855 3). */
+void imap_append_mailbox(const struct imap_session *s, struct buf *out, const char *name);
 void imap_write_buf(struct imap_session *s, struct buf *b);
 
 /* imap_auth.c */

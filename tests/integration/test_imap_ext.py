@@ -169,5 +169,74 @@ class TestMultiappend(ExtBase):
         self.assertTrue(r.cmd("z", "NOOP")[-1].startswith("z OK"))
 
 
+class TestUtf8Accept(ExtBase):
+    def test_capability_and_enable(self):
+        m = self.login()
+        self.assertIn(b"UTF8=ACCEPT", m.capability()[1][0].split())
+        r = self.raw()
+        r.cmd("s", "SELECT INBOX")
+        # RFC 6855 3: only in the authenticated state
+        lines = r.cmd("e1", "ENABLE UTF8=ACCEPT")
+        self.assertIn("* ENABLED", lines)
+        r.cmd("u", "UNSELECT")
+        lines = r.cmd("e2", "ENABLE UTF8=ACCEPT")
+        self.assertIn("* ENABLED UTF8=ACCEPT", lines)
+        self.assertTrue(lines[-1].startswith("e2 OK"))
+
+    def test_mailbox_names(self):
+        """Before ENABLE names are modified UTF-7 (RFC 3501 5.1.3) and a
+        raw UTF-8 name is refused; after it they are UTF-8 both ways, in
+        quoted strings."""
+        r = self.raw()
+        r.send('c CREATE "Entw\u00fcrfe"\r\n'.encode())
+        self.assertTrue(r.until_tag("c")[-1].startswith("c NO"))
+        m = self.login()
+        self.assertEqual(m.create("&AOQ-rger")[0], "OK")
+        self.assertEqual(m.enable("UTF8=ACCEPT")[0], "OK")
+        self.assertEqual(m.create('"B\u00fccher.\u65e5\u672c"')[0], "OK")
+        typ, data = m.list()
+        self.assertIn(b'(\\HasNoChildren) "." "\xc3\xa4rger"', data)
+        self.assertIn(b'(\\HasChildren) "." "B\xc3\xbccher"', data)
+        self.assertIn(b'(\\HasNoChildren) "." "B\xc3\xbccher.\xe6\x97\xa5\xe6\x9c\xac"', data)
+        # wildcards match characters, not modified UTF-7 runs
+        typ, data = m.list('""', '"B\u00fc*\u672c"')
+        self.assertEqual(data, [b'(\\HasNoChildren) "." "B\xc3\xbccher.\xe6\x97\xa5\xe6\x9c\xac"'])
+        typ, data = m.status('"\u00e4rger"', "(MESSAGES)")
+        self.assertEqual(data, [b'"\xc3\xa4rger" (MESSAGES 0)'])
+        self.assertEqual(m.select('"B\u00fccher.\u65e5\u672c"')[0], "OK")
+        self.assertEqual(m.rename('"\u00e4rger"', '"\u00c4rger"')[0], "OK")
+        # a session that did not enable it sees modified UTF-7
+        other = self.login()
+        typ, data = other.list('""', "*")
+        self.assertIn(b'(\\HasNoChildren) "." "&AMQ-rger"', data)
+        self.assertIn(b'(\\HasNoChildren) "." "B&APw-cher.&ZeVnLA-"', data)
+        self.assertNotIn(b'"\xc3\xa4rger"', b"".join(data))
+
+    def test_8bit_header(self):
+        """An 8-bit UTF-8 header goes in (a plain literal, or RFC 6855's
+        UTF8 (literal8)) and comes out as it is."""
+        subject = "Gr\u00fc\u00dfe aus K\u00f6ln \u2603"
+        msg = make_msg("x").replace(b"Subject: x", ("Subject: " + subject).encode())
+        m = self.login()
+        self.assertEqual(m.create("Utf8Box")[0], "OK")
+        # a plain literal may carry 8-bit text (RFC 3501 CHAR8)
+        self.assertEqual(m.append("Utf8Box", None, None, msg)[0], "OK")
+        r = self.raw()
+        self.assertIn("* ENABLED UTF8=ACCEPT", r.cmd("e", "ENABLE UTF8=ACCEPT"))
+        r.send(b"a APPEND Utf8Box UTF8 (~{%d+}\r\n%s)\r\n" % (len(msg), msg))
+        lines = r.until_tag("a")
+        self.assertRegex(lines[-1], r"^a OK \[APPENDUID \d+ 2\]")
+        # imaplib with UTF8=ACCEPT enabled sends and reads UTF-8
+        self.assertEqual(m.enable("UTF8=ACCEPT")[0], "OK")
+        m.select("Utf8Box", readonly=True)
+        for uid in (b"1", b"2"):
+            typ, data = m.uid("FETCH", uid, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[])")
+            self.assertEqual(typ, "OK")
+            self.assertEqual(data[0][1], ("Subject: " + subject + "\r\n\r\n").encode())
+            self.assertEqual(data[1][1], msg)
+        typ, data = m.uid("SEARCH", "SUBJECT", '"K\u00f6ln"')
+        self.assertEqual(data, [b"1 2"])
+
+
 if __name__ == "__main__":
     unittest.main()
