@@ -228,6 +228,7 @@ static void select_reply(struct imap_session *s, struct select_job *sj)
 	imap_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", m->uidvalidity);
 	imap_untagged(s, "OK [UIDNEXT %u] Predicted next UID", m->uidnext);
 	imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)m->highestmodseq);
+	imap_untagged(s, "OK [MAILBOXID (%s)] Ok", store_mailbox_objectid(m->smbox)); /* RFC 8474 4.2 */
 	if (sj->has_qresync)
 		select_qresync(s, &sj->qresync);
 	imap_tagged(s, "OK", "[%s] %s completed", sj->examine ? "READ-ONLY" : "READ-WRITE", s->cmd_name);
@@ -363,6 +364,14 @@ int imap_cmd_create(struct imap_cmd_ctx *c, const char **error_r)
 		imap_internal_error(c->s, "create", error);
 		return 0;
 	}
+	/* RFC 8474 4.1: the new mailbox's MAILBOXID (opening it gives one) */
+	struct store_mailbox *m;
+	if (store_mailbox_open(c->s->user->store, name, &m, &error) > 0) {
+		imap_tagged(c->s, "OK", "[MAILBOXID (%s)] CREATE completed", store_mailbox_objectid(m));
+		store_mailbox_close(&m);
+		return 0;
+	}
+	free(error);
 	imap_tagged(c->s, "OK", "CREATE completed");
 	return 0;
 }
@@ -739,8 +748,8 @@ int imap_cmd_list(struct imap_cmd_ctx *c, const char **error_r)
 
 static int status_items_valid(const struct imap_arg *items, const char **error_r)
 {
-	static const char *const known[] = {"MESSAGES", "RECENT",        "UIDNEXT", "UIDVALIDITY",
-					    "UNSEEN",   "HIGHESTMODSEQ", "SIZE",    "DELETED"};
+	static const char *const known[] = {"MESSAGES",      "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN",
+					    "HIGHESTMODSEQ", "SIZE",   "DELETED", "MAILBOXID"};
 	if (items->type != IMAP_ARG_LIST || items->count == 0) {
 		*error_r = "STATUS needs a list of items";
 		return -1;
@@ -772,6 +781,7 @@ static int status_write(struct imap_session *s, const char *name, const struct i
 		store_mailbox_close(&m);
 		return -1;
 	}
+	char *objectid = xstrdup(store_mailbox_objectid(m));
 	store_mailbox_close(&m);
 	struct buf out = BUF_INIT;
 	buf_append_str(&out, "* STATUS ");
@@ -780,6 +790,10 @@ static int status_write(struct imap_session *s, const char *name, const struct i
 	for (unsigned int i = 0; i < items->count; i++) {
 		const char *it = items->list[i].str;
 		unsigned long long val = 0;
+		if (strcasecmp(it, "MAILBOXID") == 0) { /* RFC 8474 4.3 */
+			buf_printf(&out, "%sMAILBOXID (%s)", i > 0 ? " " : "", objectid);
+			continue;
+		}
 		if (strcasecmp(it, "MESSAGES") == 0)
 			val = st.messages;
 		else if (strcasecmp(it, "RECENT") == 0)
@@ -801,6 +815,7 @@ static int status_write(struct imap_session *s, const char *name, const struct i
 	buf_append_str(&out, ")\r\n");
 	imap_write_buf(s, &out);
 	buf_free(&out);
+	free(objectid);
 	return 1;
 }
 

@@ -222,7 +222,8 @@ enum imap_fetch_item {
 	IMAP_FETCH_RFC822_HEADER = 1 << 9, /* = BODY.PEEK[HEADER] */
 	IMAP_FETCH_RFC822_TEXT = 1 << 10,  /* = BODY[TEXT] (sets \Seen) */
 	IMAP_FETCH_SAVEDATE = 1 << 11,
-	IMAP_FETCH_EMAILID = 1 << 12,
+	IMAP_FETCH_EMAILID = 1 << 12,  /* RFC 8474 */
+	IMAP_FETCH_THREADID = 1 << 13, /* RFC 8474 */
 };
 
 enum imap_section_spec {

@@ -1,5 +1,6 @@
 /* FETCH attributes (RFC 3501 6.4.5 and section 9 fetch-att, RFC 3516
-   BINARY, RFC 7162 CHANGEDSINCE/VANISHED, RFC 9051). */
+   BINARY, RFC 7162 CHANGEDSINCE/VANISHED, RFC 9051, RFC 8474 EMAILID and
+   THREADID). */
 #include "imap/imap_parse.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
@@ -30,6 +31,7 @@ static const struct {
     {"RFC822.TEXT", IMAP_FETCH_RFC822_TEXT},
     {"SAVEDATE", IMAP_FETCH_SAVEDATE},
     {"EMAILID", IMAP_FETCH_EMAILID},
+    {"THREADID", IMAP_FETCH_THREADID},
 };
 
 /* Parses "(NAME NAME ...)" of HEADER.FIELDS into body. */

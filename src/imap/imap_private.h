@@ -329,6 +329,18 @@ void imap_send_vanished_earlier(struct imap_session *s, const uint32_t *uids, si
 void imap_append_internaldate(struct buf *out, int64_t t);
 int imap_cmd_fetch(struct imap_cmd_ctx *c, const char **error_r);
 
+/* imap_fetch_ext.c: EMAILID and THREADID (RFC 8474) of a slice of
+   FETCH's messages (seqs[0..count), ascending), read at once. */
+struct imap_fetch_ext;
+/* NULL when atts asks for none of them. */
+struct imap_fetch_ext *imap_fetch_ext_load(struct imap_session *s, const struct imap_fetch_atts *atts,
+					   const uint32_t *seqs, uint32_t count);
+/* Appends the items of the slice's i-th message, each after *sep (then
+   " "). */
+void imap_fetch_ext_append(struct buf *out, const struct imap_fetch_ext *ext, unsigned int items, uint32_t i,
+			   const char **sep);
+void imap_fetch_ext_free(struct imap_fetch_ext **ext);
+
 /* imap_search.c */
 int imap_cmd_search(struct imap_cmd_ctx *c, const char **error_r);
 /* Evaluates key on every message of the view; *seqs_r ascending. */

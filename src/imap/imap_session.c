@@ -177,7 +177,7 @@ const char *imap_capabilities(const struct imap_session *s)
 		 "UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC "
 		 "ESEARCH SEARCHRES SORT THREAD=REFERENCES THREAD=ORDEREDSUBJECT QUOTA "
 		 "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE%s APPENDLIMIT=%llu BINARY STATUS=SIZE WITHIN "
-		 "MULTIAPPEND UTF8=ACCEPT",
+		 "MULTIAPPEND UTF8=ACCEPT OBJECTID",
 		 s->compressed ? "" : " COMPRESS=DEFLATE",
 		 (unsigned long long)s->core.ctx->cfg->max_message_size);
 	return caps;

@@ -277,6 +277,21 @@ int store_msg_append_many(struct store_mailbox *mbox, const struct store_append 
 int store_msg_copy(struct store_mailbox *src, const uint32_t *uids, size_t count, struct store_mailbox *dest,
 		   bool move, uint32_t **dest_uids_r, char **error_r);
 
+/* ---- object ids (RFC 8474) ----
+   Letters, digits, '-' and '_' (objectid, RFC 8474 7), at most
+   STORE_OBJECTID_MAX of them. */
+#define STORE_OBJECTID_MAX 64
+/* The mailbox's MAILBOXID: given when the mailbox is first opened, kept
+   by RENAME (also of a parent) and across restarts, new for a mailbox
+   deleted and made again. */
+const char *store_mailbox_objectid(const struct store_mailbox *mbox);
+/* Calls cb with the EMAILID of every message with a UID in lo..hi,
+   ascending: the same for the message's life (flag changes, restarts) and
+   for its copies (COPY, MOVE).  cb's non-zero return stops the walk.  0 or
+   -1. */
+int store_msg_emailids(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
+		       int (*cb)(void *ctx, uint32_t uid, const char *emailid), void *ctx, char **error_r);
+
 /* The IMAP server's cache of ENVELOPE and BODYSTRUCTURE text. */
 enum store_cache_field { STORE_CACHE_ENVELOPE, STORE_CACHE_BODYSTRUCTURE };
 /* 1 with *text_r (caller frees), 0 when not cached, -1 on error. */

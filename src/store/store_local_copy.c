@@ -21,6 +21,7 @@ struct new_msg {
 	int64_t internaldate;
 	uint32_t flags;
 	const char *keywords;
+	const char *emailid; /* NULL: derived from base */
 };
 
 static int insert_row(struct store_local_mailbox *mbox, const struct new_msg *m, uint32_t uid,
@@ -28,7 +29,7 @@ static int insert_row(struct store_local_mailbox *mbox, const struct new_msg *m,
 {
 	sqlite3_stmt *st = store_local_stmt(
 	    mbox->store, "INSERT INTO message(mailbox, uid, base, info, size, psize, internaldate, flags,"
-			 " keywords, modseq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+			 " keywords, modseq, emailid) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	sqlite3_bind_int64(st, 2, uid);
 	sqlite3_bind_text(st, 3, m->base, -1, SQLITE_STATIC);
@@ -39,6 +40,8 @@ static int insert_row(struct store_local_mailbox *mbox, const struct new_msg *m,
 	sqlite3_bind_int64(st, 8, m->flags);
 	sqlite3_bind_text(st, 9, m->keywords ? m->keywords : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 10, (int64_t)modseq);
+	if (m->emailid != NULL)
+		sqlite3_bind_text(st, 11, m->emailid, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return store_local_db_error(mbox->store, "adding a message", error_r);
 	return 0;
@@ -148,6 +151,7 @@ int store_local_msg_append_many(struct store_mailbox *box, const struct store_ap
 
 struct copy_src {
 	char *base, *info, *keywords;
+	char emailid[STORE_OBJECTID_MAX + 1];
 	uint64_t size, psize;
 	int64_t internaldate;
 	uint32_t flags;
@@ -156,7 +160,7 @@ struct copy_src {
 static int copy_src_read(struct store_local_mailbox *mbox, uint32_t uid, struct copy_src *s, char **error_r)
 {
 	sqlite3_stmt *st = store_local_stmt(mbox->store, "SELECT base, info, keywords, size, psize,"
-							 " internaldate, flags FROM message"
+							 " internaldate, flags, emailid FROM message"
 							 " WHERE mailbox=?1 AND uid=?2 AND expunging=0");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	sqlite3_bind_int64(st, 2, uid);
@@ -169,6 +173,7 @@ static int copy_src_read(struct store_local_mailbox *mbox, uint32_t uid, struct 
 		s->psize = (uint64_t)sqlite3_column_int64(st, 4);
 		s->internaldate = sqlite3_column_int64(st, 5);
 		s->flags = (uint32_t)sqlite3_column_int64(st, 6);
+		store_local_emailid(s->base, (const char *)sqlite3_column_text(st, 7), s->emailid);
 	}
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
@@ -212,7 +217,8 @@ static int copy_one(struct store_local_mailbox *src, uint32_t uid, struct store_
 	if (rc == -2)
 		rc = 0; /* renamed or expunged meanwhile: treat as gone */
 	else if (rc == 0) {
-		struct new_msg m = {base, s.info, s.size, s.psize, s.internaldate, s.flags, s.keywords};
+		struct new_msg m = {base,           s.info,  s.size,     s.psize,
+				    s.internaldate, s.flags, s.keywords, s.emailid};
 		rc = insert_row(dest, &m, dest_uid, modseq, error_r) == 0 ? 1 : -1;
 		if (rc < 0)
 			unlink(to);

@@ -146,6 +146,19 @@ int store_local_cache_get_header_range(struct store_mailbox *box, uint32_t lo, u
 int store_local_cache_begin(struct store_mailbox *box, char **error_r);
 int store_local_cache_commit(struct store_mailbox *box, char **error_r);
 
+/* store_local_objectid.c */
+/* Adds the object id columns to an index made before them. */
+int store_local_objectid_upgrade(struct store_local *store, char **error_r);
+/* The MAILBOXID of the mailbox row id, given now when it has none; caller
+   frees *objectid_r. */
+int store_local_mailbox_objectid(struct store_local *store, int64_t id, char **objectid_r, char **error_r);
+/* The EMAILID of a message row: its emailid column, else derived from its
+   base name. */
+void store_local_emailid(const char *base, const char *emailid, char out[STORE_OBJECTID_MAX + 1]);
+int store_local_msg_emailids(struct store_mailbox *box, uint32_t lo, uint32_t hi,
+			     int (*cb)(void *ctx, uint32_t uid, const char *emailid), void *ctx,
+			     char **error_r);
+
 /* store_local_watch.c */
 int store_local_watch_open(struct store_mailbox *box, char **error_r);
 int store_local_maildrop_lock(struct store *store, char **error_r);

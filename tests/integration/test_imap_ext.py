@@ -238,5 +238,109 @@ class TestUtf8Accept(ExtBase):
         self.assertEqual(data, [b"1 2"])
 
 
+class TestObjectId(ExtBase):
+    MAILBOXID = r"MAILBOXID \(([A-Za-z0-9_-]{1,255})\)"
+    EMAILID = r"EMAILID \(([A-Za-z0-9_-]{1,255})\)"
+    THREADID = r"THREADID \(([A-Za-z0-9_-]{1,255})\)"
+
+    def mailboxid(self, r, box):
+        return self.value(r.cmd("st", "STATUS %s (MAILBOXID MESSAGES)" % box), self.MAILBOXID)
+
+    def ids(self, r, box):
+        """{uid: (EMAILID, THREADID)} of every message of box."""
+        r.cmd("s", "EXAMINE %s" % box)
+        lines = r.cmd("f", "UID FETCH 1:* (EMAILID THREADID)")
+        out = {}
+        for ln in lines:
+            m = re.match(r"\* \d+ FETCH \(UID (\d+) EMAILID \((\S+)\) THREADID \((\S+)\)\)$", ln)
+            if m:
+                out[int(m.group(1))] = (m.group(2), m.group(3))
+        self.assertTrue(lines[-1].startswith("f OK"), lines)
+        return out
+
+    def append(self, r, box, msg):
+        lines = r.cmd("a", "APPEND %s {%d+}\r\n%s" % (box, len(msg), msg.decode()))
+        return int(self.value(lines, r"APPENDUID \d+ (\d+)"))
+
+    def test_objectids(self):
+        r = self.raw()
+        self.assertIn("OBJECTID", self.value(r.cmd("c", "CAPABILITY"), r"^\* CAPABILITY (.*)$").split())
+        # CREATE, STATUS and SELECT tell the same MAILBOXID (RFC 8474 4)
+        created = self.value(r.cmd("c", "CREATE Projects"), r"^c OK \[" + self.MAILBOXID)
+        self.assertEqual(self.mailboxid(r, "Projects"), created)
+        self.assertEqual(self.value(r.cmd("s", "SELECT Projects"), r"^\* OK \[" + self.MAILBOXID), created)
+        r.cmd("c", "CREATE Other")
+        other = self.mailboxid(r, "Other")
+        self.assertNotEqual(other, created)
+        inbox = self.mailboxid(r, "INBOX")
+        # a thread of three (References, then In-Reply-To only) and a stranger
+        root = make_msg("plan")
+        reply = make_msg("Re: plan", extra="In-Reply-To: <plan@example.org>\r\n"
+                         "References: <plan@example.org>\r\n")
+        reply2 = make_msg("Re: Re: plan", extra="References: <plan@example.org>\r\n"
+                          "\t<Replan@example.org>\r\n")
+        stranger = make_msg("unrelated")
+        no_ids = b"Subject: no ids at all\r\n\r\nbody\r\n"
+        uids = [self.append(r, "Projects", m) for m in (root, reply, reply2, stranger, no_ids)]
+        ids = self.ids(r, "Projects")
+        self.assertEqual(sorted(ids), uids)
+        emailids = [ids[u][0] for u in uids]
+        threadids = [ids[u][1] for u in uids]
+        self.assertEqual(len(set(emailids)), 5)
+        self.assertEqual(threadids[0], threadids[1])
+        self.assertEqual(threadids[0], threadids[2])
+        self.assertNotEqual(threadids[0], threadids[3])
+        self.assertNotIn(threadids[4], threadids[:4])
+        # COPY and MOVE keep EMAILID and THREADID
+        r.cmd("s", "SELECT Projects")
+        lines = r.cmd("cp", "UID COPY %d,%d Other" % (uids[0], uids[4]))
+        m = re.search(r"COPYUID \d+ \S+ (\d+),(\d+)", lines[-1])
+        copied = self.ids(r, "Other")
+        self.assertEqual(copied[int(m.group(1))], ids[uids[0]])
+        self.assertEqual(copied[int(m.group(2))], ids[uids[4]])
+        r.cmd("s", "SELECT Projects")
+        lines = r.cmd("mv", "UID MOVE %d INBOX" % uids[1])
+        moved_uid = int(self.value(lines, r"COPYUID \d+ \d+ (\d+)"))
+        self.assertEqual(self.ids(r, "INBOX")[moved_uid], ids[uids[1]])
+        # RENAME keeps the MAILBOXID and the messages' ids
+        r.cmd("u", "UNSELECT")
+        self.assertTrue(r.cmd("rn", "RENAME Projects Archive.Projects")[-1].startswith("rn OK"))
+        self.assertEqual(self.mailboxid(r, "Archive.Projects"), created)
+        after_rename = self.ids(r, "Archive.Projects")
+        for u in (uids[0], uids[2], uids[3], uids[4]):
+            self.assertEqual(after_rename[u], ids[u])
+        # a mailbox deleted and made again is another one
+        r.cmd("u", "UNSELECT")
+        r.cmd("d", "DELETE Other")
+        again = self.value(r.cmd("c", "CREATE Other"), r"^c OK \[" + self.MAILBOXID)
+        self.assertNotEqual(again, other)
+        # everything survives a restart of the server
+        r.sock.close()
+        self.srv.stop()
+        self.srv.start()
+        r = self.raw()
+        self.assertEqual(self.mailboxid(r, "Archive.Projects"), created)
+        self.assertEqual(self.mailboxid(r, "INBOX"), inbox)
+        self.assertEqual(self.mailboxid(r, "Other"), again)
+        restarted = self.ids(r, "Archive.Projects")
+        for u in (uids[0], uids[2], uids[3], uids[4]):
+            self.assertEqual(restarted[u], ids[u])
+        self.assertEqual(self.ids(r, "INBOX")[moved_uid], ids[uids[1]])
+
+    def test_fetch_syntax(self):
+        """imaplib reads them; THREADID alone, EMAILID in a list with
+        others, LIST-STATUS with MAILBOXID."""
+        m = self.login()
+        m.append("INBOX", None, None, make_msg("fetch ids"))
+        m.select("INBOX", readonly=True)
+        typ, data = m.fetch("1", "(THREADID)")
+        self.assertRegex(data[0], rb"^1 \(THREADID \(T[0-9a-f]{24}\)\)$")
+        typ, data = m.fetch("1", "(FLAGS EMAILID UID)")
+        self.assertRegex(data[0], rb"EMAILID \(M[0-9a-f]{24}\)")
+        typ, data = m._simple_command("LIST", '""', "INBOX", "RETURN", "(STATUS (MAILBOXID))")
+        self.assertEqual(typ, "OK")
+        self.assertRegex(b" ".join(m.untagged_responses.get("STATUS", [])), rb"MAILBOXID \(F[0-9a-f]{24}\)")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -583,6 +583,12 @@ static void test_fetch(void **state)
 	assert_string_equal(f.bodies[4].section, "3.MIME");
 	assert_string_equal(f.bodies[5].section, "");
 	assert_true(imap_fetch_sets_seen(&f));
+	c = parse_one(p, "a FETCH 1 (emailid THREADID)\r\n");
+	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
+	assert_int_equal(f.items, IMAP_FETCH_EMAILID | IMAP_FETCH_THREADID);
+	c = parse_one(p, "a FETCH 1 THREADID\r\n");
+	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
+	assert_int_equal(f.items, IMAP_FETCH_THREADID);
 	c = parse_one(p, "a FETCH 1 (FLAGS BODY.PEEK[]) (CHANGEDSINCE 7 VANISHED)\r\n");
 	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
 	assert_false(imap_fetch_sets_seen(&f));

@@ -759,6 +759,46 @@ static void test_append_many_atomic(void **state)
 	free(db_path);
 }
 
+static int first_emailid(void *ctx, uint32_t uid, const char *emailid)
+{
+	strcpy(ctx, emailid);
+	return 1;
+}
+
+/* An index made before the object ids gets their columns when it is
+   opened: its mailboxes get MAILBOXIDs, its messages EMAILIDs derived from
+   their files, the same after a reopen. */
+static void test_objectid_upgrade(void **state)
+{
+	struct fixture *f = *state;
+	deliver_three(f);
+	open_inbox(f);
+	close_inbox(f);
+	char *db_path = xasprintf("%s/%s", f->dir, STORE_INDEX_FILE);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "ALTER TABLE message DROP COLUMN emailid;"
+				      "ALTER TABLE mailbox DROP COLUMN mailboxid",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	open_inbox(f);
+	char *error = NULL;
+	char id[STORE_OBJECTID_MAX + 1] = "", again[STORE_OBJECTID_MAX + 1] = "";
+	assert_int_equal(store_msg_emailids(f->inbox, 1, 3, first_emailid, id, &error), 0);
+	assert_true(id[0] == 'M' && strlen(id) > 1);
+	char *mailboxid = xstrdup(store_mailbox_objectid(f->inbox));
+	assert_true(mailboxid[0] == 'F' && strlen(mailboxid) > 1);
+	close_inbox(f);
+	open_inbox(f);
+	assert_int_equal(store_msg_emailids(f->inbox, 1, 3, first_emailid, again, &error), 0);
+	assert_string_equal(again, id);
+	assert_string_equal(store_mailbox_objectid(f->inbox), mailboxid);
+	free(mailboxid);
+	free(db_path);
+}
+
 static int collect(void *ctx, const char *name)
 {
 	char *out = ctx;
@@ -927,6 +967,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_append_copy_move, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cache_version, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_append_many_atomic, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_objectid_upgrade, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_warm_open_speed, setup, teardown),
