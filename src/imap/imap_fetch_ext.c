@@ -1,16 +1,24 @@
 /* FETCH items of extensions, loaded for a slice of messages at a time as
-   ENVELOPE is: EMAILID and THREADID (RFC 8474).
+   ENVELOPE is: EMAILID and THREADID (RFC 8474), PREVIEW (RFC 8970).
 
    EMAILID comes from the store.  THREADID is derived from the thread's
    root message ID: the first ID of References, else of In-Reply-To, else
    the message's own Message-ID (a message that starts a thread is its
    root); a message without any is a thread of its own, named after its
    EMAILID.  Messages of one thread so share a THREADID in every mailbox,
-   across restarts, without anything stored for it. */
+   across restarts, without anything stored for it.
+
+   PREVIEW is kept in the index cache once made (src/mime/preview.h); a
+   PREVIEW (LAZY) gets what the cache has, else NIL (RFC 8970 3.1: the
+   client asks again without LAZY when it wants it made). */
 #include "imap/imap_private.h"
 #include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "mime/imap.h"
+#include "mime/preview.h"
+#include "mime/tree.h"
+#include "store/store_imap_extra.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,23 +28,25 @@ struct imap_fetch_ext {
 	uint32_t count;
 	char **emailid; /* by position, NULL when unknown */
 	char **threadid;
+	char **preview;
+	unsigned int quote_flags; /* mime_imap_quote() for PREVIEW */
 };
 
 /* ---- EMAILID ---- */
 
+/* Stores text as the value of uid's position in values. */
+static void ext_set(const struct imap_fetch_ext *ext, char **values, uint32_t uid, const char *text,
+		    size_t len)
+{
+	uint32_t lo = imap_uid_position(ext->uids, ext->count, uid);
+	if (lo < ext->count && ext->uids[lo] == uid && values[lo] == NULL)
+		values[lo] = xmemdup(text, len + 1);
+}
+
 static int emailid_cb(void *ctx, uint32_t uid, const char *emailid)
 {
 	struct imap_fetch_ext *ext = ctx;
-	uint32_t lo = 0, hi = ext->count;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (ext->uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo < ext->count && ext->uids[lo] == uid && ext->emailid[lo] == NULL)
-		ext->emailid[lo] = xstrdup(emailid);
+	ext_set(ext, ext->emailid, uid, emailid, strlen(emailid));
 	return 0;
 }
 
@@ -102,22 +112,83 @@ static void load_threadids(struct imap_session *s, struct imap_fetch_ext *ext)
 	imap_header_run_done(&run);
 }
 
+/* ---- PREVIEW ---- */
+
+static int preview_cb(void *ctx, uint32_t uid, const char *text, size_t len)
+{
+	struct imap_fetch_ext *ext = ctx;
+	ext_set(ext, ext->preview, uid, text, len);
+	return 0;
+}
+
+static char *preview_make(struct imap_mbox *mbox, uint32_t uid)
+{
+	struct imap_message msg;
+	char *error = NULL;
+	if (imap_message_read(mbox, uid, &msg, &error) <= 0) {
+		if (error != NULL)
+			log_error("imap preview read failed mailbox=%s uid=%u: %s", mbox->name, uid, error);
+		free(error);
+		return NULL;
+	}
+	struct buf out = BUF_INIT;
+	mime_preview(&out, imap_message_mime(&msg), MIME_PREVIEW_CHARS);
+	imap_message_free(&msg);
+	return buf_steal(&out); /* "" when the message has no text */
+}
+
+/* The cached previews of the slice; without lazy the missing ones are
+   made and cached, in one transaction. */
+static void load_previews(struct imap_session *s, struct imap_fetch_ext *ext, bool lazy)
+{
+	struct imap_mbox *mbox = s->view->mbox;
+	char *error = NULL;
+	ext->preview = xcalloc(ext->count, sizeof(char *));
+	if (store_cache_get_range(mbox->smbox, ext->uids[0], ext->uids[ext->count - 1], STORE_CACHE_PREVIEW,
+				  preview_cb, ext, &error) < 0) {
+		log_error("imap cache read failed session=%s: %s", s->core.id, error);
+		free(error);
+		error = NULL;
+	}
+	bool in_txn = false;
+	for (uint32_t i = 0; i < ext->count && !lazy; i++) {
+		if (ext->preview[i] != NULL || (ext->preview[i] = preview_make(mbox, ext->uids[i])) == NULL)
+			continue;
+		if (!in_txn)
+			in_txn = store_cache_begin(mbox->smbox, &error) == 0;
+		if (in_txn)
+			store_cache_set(mbox->smbox, ext->uids[i], STORE_CACHE_PREVIEW, ext->preview[i],
+					&error);
+		free(error); /* a preview that is not cached is made again */
+		error = NULL;
+	}
+	if (in_txn && store_cache_commit(mbox->smbox, &error) < 0) {
+		log_error("imap cache write failed session=%s: %s", s->core.id, error);
+		free(error);
+	}
+}
+
 /* ---- the slice ---- */
 
 struct imap_fetch_ext *imap_fetch_ext_load(struct imap_session *s, const struct imap_fetch_atts *atts,
 					   const uint32_t *seqs, uint32_t count)
 {
-	if (!(atts->items & (IMAP_FETCH_EMAILID | IMAP_FETCH_THREADID)) || count == 0)
+	if (!(atts->items & (IMAP_FETCH_EMAILID | IMAP_FETCH_THREADID | IMAP_FETCH_PREVIEW)) || count == 0)
 		return NULL;
 	struct imap_fetch_ext *ext = xcalloc(1, sizeof(*ext));
 	ext->count = count;
-	ext->uids = xmalloc(count * sizeof(*ext->uids));
+	/* one more: imap_header_run_load() copies count + 1 */
+	ext->uids = xcalloc(count + 1, sizeof(*ext->uids));
 	for (uint32_t i = 0; i < count; i++)
 		ext->uids[i] = imap_view_uid(s->view, seqs[i]);
+	ext->quote_flags = (s->enabled & IMAP_ENABLED_UTF8) ? MIME_IMAP_UTF8 : 0;
 	/* a message without thread headers is named by its EMAILID */
-	load_emailids(s, ext);
+	if (atts->items & (IMAP_FETCH_EMAILID | IMAP_FETCH_THREADID))
+		load_emailids(s, ext);
 	if (atts->items & IMAP_FETCH_THREADID)
 		load_threadids(s, ext);
+	if (atts->items & IMAP_FETCH_PREVIEW)
+		load_previews(s, ext, atts->preview_lazy);
 	return ext;
 }
 
@@ -128,7 +199,7 @@ void imap_fetch_ext_append(struct buf *out, const struct imap_fetch_ext *ext, un
 		return;
 	/* EMAILID has no NIL (RFC 8474 7): left out for a message the
 	   index no longer lists */
-	if ((items & IMAP_FETCH_EMAILID) && ext->emailid[i] != NULL) {
+	if ((items & IMAP_FETCH_EMAILID) && ext->emailid != NULL && ext->emailid[i] != NULL) {
 		buf_printf(out, "%sEMAILID (%s)", *sep, ext->emailid[i]);
 		*sep = " ";
 	}
@@ -139,6 +210,14 @@ void imap_fetch_ext_append(struct buf *out, const struct imap_fetch_ext *ext, un
 			buf_printf(out, "%sTHREADID NIL", *sep);
 		*sep = " ";
 	}
+	/* nstring (RFC 8970 6): UTF-8 in a quoted string only with
+	   UTF8=ACCEPT, else a literal */
+	if (items & IMAP_FETCH_PREVIEW) {
+		const char *p = ext->preview[i];
+		buf_printf(out, "%sPREVIEW ", *sep);
+		mime_imap_nstring(out, p, p != NULL ? strlen(p) : 0, ext->quote_flags);
+		*sep = " ";
+	}
 }
 
 void imap_fetch_ext_free(struct imap_fetch_ext **extp)
@@ -147,13 +226,12 @@ void imap_fetch_ext_free(struct imap_fetch_ext **extp)
 	if (ext == NULL)
 		return;
 	*extp = NULL;
-	for (uint32_t i = 0; i < ext->count; i++) {
-		free(ext->emailid[i]);
-		if (ext->threadid != NULL)
-			free(ext->threadid[i]);
+	char **values[] = {ext->emailid, ext->threadid, ext->preview};
+	for (size_t k = 0; k < N_ELEMENTS(values); k++) {
+		for (uint32_t i = 0; values[k] != NULL && i < ext->count; i++)
+			free(values[k][i]);
+		free(values[k]);
 	}
-	free(ext->emailid);
-	free(ext->threadid);
 	free(ext->uids);
 	free(ext);
 }

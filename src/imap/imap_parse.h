@@ -224,6 +224,7 @@ enum imap_fetch_item {
 	IMAP_FETCH_SAVEDATE = 1 << 11,
 	IMAP_FETCH_EMAILID = 1 << 12,  /* RFC 8474 */
 	IMAP_FETCH_THREADID = 1 << 13, /* RFC 8474 */
+	IMAP_FETCH_PREVIEW = 1 << 14,  /* RFC 8970 */
 };
 
 enum imap_section_spec {
@@ -256,6 +257,7 @@ struct imap_fetch_atts {
 	unsigned int items; /* enum imap_fetch_item */
 	struct imap_fetch_body *bodies;
 	unsigned int body_count;
+	bool preview_lazy; /* every PREVIEW asked was PREVIEW (LAZY) */
 	/* modifiers (RFC 7162) */
 	bool has_changedsince;
 	uint64_t changedsince;

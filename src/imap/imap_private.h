@@ -329,8 +329,9 @@ void imap_send_vanished_earlier(struct imap_session *s, const uint32_t *uids, si
 void imap_append_internaldate(struct buf *out, int64_t t);
 int imap_cmd_fetch(struct imap_cmd_ctx *c, const char **error_r);
 
-/* imap_fetch_ext.c: EMAILID and THREADID (RFC 8474) of a slice of
-   FETCH's messages (seqs[0..count), ascending), read at once. */
+/* imap_fetch_ext.c: EMAILID and THREADID (RFC 8474) and PREVIEW (RFC
+   8970) of a slice of FETCH's messages (seqs[0..count), ascending), read
+   at once. */
 struct imap_fetch_ext;
 /* NULL when atts asks for none of them. */
 struct imap_fetch_ext *imap_fetch_ext_load(struct imap_session *s, const struct imap_fetch_atts *atts,
@@ -457,6 +458,9 @@ void imap_header_cache_store(struct imap_mbox *mbox, uint32_t uid, const char *d
    (folded) value until it returns true; returns whether one did. */
 bool imap_header_each(const char *data, size_t len, const char *name,
 		      bool (*cb)(void *ctx, const char *value, size_t value_len), void *ctx);
+/* The position of uid in uids[0..count) (ascending), or where it would
+   go. */
+uint32_t imap_uid_position(const uint32_t *uids, uint32_t count, uint32_t uid);
 /* Case-insensitive (ASCII) search of needle in hay. */
 bool imap_contains_nocase(const char *hay, size_t hay_len, const char *needle, size_t needle_len);
 #endif

@@ -292,8 +292,9 @@ const char *store_mailbox_objectid(const struct store_mailbox *mbox);
 int store_msg_emailids(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
 		       int (*cb)(void *ctx, uint32_t uid, const char *emailid), void *ctx, char **error_r);
 
-/* The IMAP server's cache of ENVELOPE and BODYSTRUCTURE text. */
-enum store_cache_field { STORE_CACHE_ENVELOPE, STORE_CACHE_BODYSTRUCTURE };
+/* The IMAP server's cache of ENVELOPE, BODYSTRUCTURE and PREVIEW (RFC
+   8970) text; PREVIEW needs store_cache_prepare() first. */
+enum store_cache_field { STORE_CACHE_ENVELOPE, STORE_CACHE_BODYSTRUCTURE, STORE_CACHE_PREVIEW };
 /* 1 with *text_r (caller frees), 0 when not cached, -1 on error. */
 int store_cache_get(struct store_mailbox *mbox, uint32_t uid, enum store_cache_field field, char **text_r,
 		    char **error_r);

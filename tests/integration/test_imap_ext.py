@@ -48,11 +48,11 @@ class ExtBase(unittest.TestCase):
 
     @staticmethod
     def value(lines, pattern):
-        for ln in lines:
-            m = re.search(pattern, ln)
-            if m:
-                return m.group(1)
-        raise AssertionError("%s not in %r" % (pattern, lines))
+        """The first group of pattern in the first line that has it."""
+        found = [m.group(1) for m in (re.search(pattern, ln) for ln in lines) if m]
+        if not found:
+            raise AssertionError("%s not in %r" % (pattern, lines))
+        return found[0]
 
     def status(self, r, box="INBOX"):
         lines = r.cmd("st", "STATUS %s (MESSAGES UIDNEXT)" % box)
@@ -340,6 +340,87 @@ class TestObjectId(ExtBase):
         typ, data = m._simple_command("LIST", '""', "INBOX", "RETURN", "(STATUS (MAILBOXID))")
         self.assertEqual(typ, "OK")
         self.assertRegex(b" ".join(m.untagged_responses.get("STATUS", [])), rb"MAILBOXID \(F[0-9a-f]{24}\)")
+
+
+class TestPreview(ExtBase):
+    LONG = "Dear team,\r\n\r\n" + "the quarterly numbers are in   and\tlook good. " * 12 + "\r\n"
+    MESSAGES = [
+        # (headers, body, expected preview)
+        ("", LONG, None),
+        ("Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n",
+         "Gr=FC=DFe aus K=F6ln!\r\n", "Gr\u00fc\u00dfe aus K\u00f6ln!"),
+        ("Content-Type: multipart/alternative; boundary=xx\r\n",
+         "--xx\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+         "PGh0bWw+PGhlYWQ+PHN0eWxlPnB7fTwvc3R5bGU+PC9oZWFkPjxib2R5PjxwPkhlbGxvICZhbXA7"
+         "IDxiPndlbGNvbWU8L2I+PC9wPjwvYm9keT48L2h0bWw+\r\n--xx--\r\n",
+         "Hello & welcome"),
+        ("Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n", "iVBORw0KGgo=\r\n", ""),
+    ]
+
+    def setUp(self):
+        r = self.raw()
+        r.cmd("c", "CREATE Previews")
+        if self.status(r, "Previews")[0] == 0:
+            for headers, body, _ in self.MESSAGES:
+                msg = ("Subject: p\r\n" + headers + "\r\n" + body).encode()
+                r.send(b"a APPEND Previews {%d+}\r\n%s\r\n" % (len(msg), msg))
+                self.assertTrue(r.until_tag("a")[-1].startswith("a OK"))
+
+    def previews(self, m, item):
+        typ, data = m.fetch("1:4", item)
+        self.assertEqual(typ, "OK", data)
+        out = []
+        for d in data:
+            if isinstance(d, tuple):
+                out.append(d[1].decode())
+            elif d != b")":
+                mm = re.search(rb'PREVIEW (NIL|"(.*)")\)$', d)
+                self.assertIsNotNone(mm, d)
+                out.append(None if mm.group(1) == b"NIL" else mm.group(2).decode())
+        return out
+
+    def test_capability(self):
+        m = self.login()
+        self.assertIn(b"PREVIEW", m.capability()[1][0].split())
+
+    def test_preview(self):
+        m = self.login()
+        m.select("Previews")
+        got = self.previews(m, "(PREVIEW)")
+        self.assertEqual(len(got), 4)
+        long = re.sub(r"\s+", " ", self.LONG).strip()
+        self.assertEqual(got[0], long[:200].rstrip())
+        self.assertLessEqual(len(got[0]), 200)
+        self.assertGreater(len(long), 200)
+        for i in (1, 2, 3):
+            self.assertEqual(got[i], self.MESSAGES[i][2])
+        # PREVIEW reads like BODY.PEEK: no \Seen
+        typ, data = m.fetch("1:4", "(FLAGS)")
+        self.assertNotIn(b"\\Seen", b" ".join(data))
+        # with UTF8=ACCEPT the text may come as a quoted string
+        r = self.raw()
+        r.cmd("e", "ENABLE UTF8=ACCEPT")
+        r.cmd("s", "EXAMINE Previews")
+        self.assertIn('* 2 FETCH (PREVIEW "Gr\u00fc\u00dfe aus K\u00f6ln!")', r.cmd("f", "FETCH 2 PREVIEW"))
+
+    def test_lazy_and_cached(self):
+        """LAZY gets NIL until the preview was made once; made, it is kept in
+        the index cache, across a restart."""
+        r = self.raw()
+        r.cmd("c", "CREATE Lazy")
+        msg = b"Subject: lazy\r\n\r\nmade on demand\r\n"
+        r.send(b"a APPEND Lazy {%d+}\r\n%s\r\n" % (len(msg), msg))
+        r.until_tag("a")
+        r.cmd("s", "EXAMINE Lazy")
+        self.assertIn("* 1 FETCH (PREVIEW NIL)", r.cmd("f", "FETCH 1 (PREVIEW (LAZY))"))
+        self.assertIn('* 1 FETCH (UID 1 PREVIEW "made on demand")', r.cmd("f", "FETCH 1 (UID PREVIEW)"))
+        r.sock.close()
+        self.srv.stop()
+        self.srv.start()
+        r = self.raw()
+        r.cmd("s", "EXAMINE Lazy")
+        self.assertIn('* 1 FETCH (PREVIEW "made on demand")', r.cmd("f", "FETCH 1 PREVIEW (LAZY)"))
+        self.assertTrue(r.cmd("f", "FETCH 1 (PREVIEW (LAZY BOGUS))")[-1].startswith("f BAD"))
 
 
 if __name__ == "__main__":

@@ -749,7 +749,16 @@ static void test_cache(void **state)
 	assert_int_equal(store_cache_set(f->inbox, b, STORE_CACHE_ENVELOPE, "(env b)", &error), 0);
 	assert_int_equal(store_cache_set(f->inbox, b, STORE_CACHE_BODYSTRUCTURE, "(bs b)", &error), 0);
 	assert_int_equal(store_cache_set_header(f->inbox, a, "Subject: a\r\n\r\n", 14, &error), 0);
+	assert_int_equal(store_cache_set(f->inbox, a, STORE_CACHE_PREVIEW, "first", &error), 0);
+	assert_int_equal(store_cache_set(f->inbox, b, STORE_CACHE_PREVIEW, "", &error), 0);
 	assert_int_equal(store_cache_commit(f->inbox, &error), 0);
+	/* an empty preview is cached too: the message has no text */
+	assert_int_equal(store_cache_get(f->inbox, b, STORE_CACHE_PREVIEW, &text, &error), 1);
+	assert_string_equal(text, "");
+	free(text);
+	assert_int_equal(store_cache_get(f->inbox, b, STORE_CACHE_ENVELOPE, &text, &error), 1);
+	assert_string_equal(text, "(env b)");
+	free(text);
 	assert_int_equal(store_cache_get(f->inbox, b, STORE_CACHE_BODYSTRUCTURE, &text, &error), 1);
 	assert_string_equal(text, "(bs b)");
 	free(text);
@@ -758,6 +767,11 @@ static void test_cache(void **state)
 	    store_cache_get_range(f->inbox, 1, UINT32_MAX, STORE_CACHE_ENVELOPE, cache_collect, out, &error),
 	    0);
 	assert_string_equal(out, "1=(env a);2=(env b);");
+	out[0] = '\0';
+	assert_int_equal(
+	    store_cache_get_range(f->inbox, 1, UINT32_MAX, STORE_CACHE_PREVIEW, cache_collect, out, &error),
+	    0);
+	assert_string_equal(out, "1=first;2=;");
 	out[0] = '\0';
 	assert_int_equal(store_cache_get_header_range(f->inbox, 1, 10, cache_collect, out, &error), 0);
 	assert_string_equal(out, "1=Subject: a\r\n\r\n;");

@@ -121,8 +121,8 @@ static const struct {
     /* MULTIAPPEND (RFC 3502), UTF8 (RFC 6855 4) */
     {"a APPEND INBOX (\\Seen) {1}\r\na (\\Flagged) \"1-Jan-2024 10:00:00 +0000\" {2+}\r\nbc {1+}\r\nd\r\n",
      "a APPEND [INBOX (\\Seen) {a} (\\Flagged) \"1-Jan-2024 10:00:00 +0000\" {bc} {d}]"},
-    {"a APPEND INBOX UTF8 (~{3+}\r\nabc) () UTF8 (~{1}\r\nd)\r\n",
-     "a APPEND [INBOX UTF8 (~{abc}) () UTF8 (~{d})]"},
+    {"a APPEND INBOX UTF8 (~{2+}\r\nab) () UTF8 (~{1}\r\nd)\r\n",
+     "a APPEND [INBOX UTF8 (~{ab}) () UTF8 (~{d})]"},
     {"a CHECK\r\n", "a CHECK"},
     {"a CLOSE\r\n", "a CLOSE"},
     {"a UNSELECT\r\n", "a UNSELECT"},
@@ -586,6 +586,29 @@ static void test_fetch(void **state)
 	c = parse_one(p, "a FETCH 1 (emailid THREADID)\r\n");
 	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
 	assert_int_equal(f.items, IMAP_FETCH_EMAILID | IMAP_FETCH_THREADID);
+	/* PREVIEW (RFC 8970): LAZY only when every PREVIEW asked is lazy */
+	c = parse_one(p, "a FETCH 1 (PREVIEW (LAZY) UID)\r\n");
+	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
+	assert_int_equal(f.items, IMAP_FETCH_PREVIEW | IMAP_FETCH_UID);
+	assert_true(f.preview_lazy);
+	c = parse_one(p, "a FETCH 1 (PREVIEW (LAZY) PREVIEW)\r\n");
+	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
+	assert_false(f.preview_lazy);
+	c = parse_one(p, "a FETCH 1 PREVIEW\r\n");
+	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
+	assert_false(f.preview_lazy);
+	c = parse_one(p, "a FETCH 1 preview (lazy)\r\n");
+	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
+	assert_true(f.preview_lazy);
+	assert_false(f.has_changedsince);
+	c = parse_one(p, "a FETCH 1 PREVIEW (LAZY) (CHANGEDSINCE 3)\r\n");
+	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
+	assert_true(f.preview_lazy);
+	assert_int_equal(f.changedsince, 3);
+	c = parse_one(p, "a FETCH 1 PREVIEW (CHANGEDSINCE 3)\r\n");
+	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
+	assert_false(f.preview_lazy);
+	assert_true(f.has_changedsince);
 	c = parse_one(p, "a FETCH 1 THREADID\r\n");
 	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
 	assert_int_equal(f.items, IMAP_FETCH_THREADID);
@@ -616,6 +639,11 @@ static void test_fetch(void **state)
 	    "a FETCH 1 FLAGS FLAGS FLAGS\r\n",
 	    "a FETCH 1 BODY[FOO]\r\n",
 	    "a FETCH 1 BODY[HEADER.FIELDS (A:B)]\r\n",
+	    "a FETCH 1 (PREVIEW (LAZY FOO))\r\n",
+	    "a FETCH 1 (PREVIEW (FOO))\r\n",
+	    "a FETCH 1 (PREVIEW ())\r\n",
+	    "a FETCH 1 PREVIEW (LAZY) (CHANGEDSINCE 3) (X)\r\n",
+	    "a FETCH 1 (UID (LAZY))\r\n",
 	};
 	for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
 		c = parse_one(p, bad[i]);
