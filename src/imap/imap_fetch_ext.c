@@ -220,6 +220,12 @@ void imap_fetch_ext_append(struct buf *out, const struct imap_fetch_ext *ext, un
 	}
 }
 
+const char *imap_fetch_ext_id(const struct imap_fetch_ext *ext, unsigned int item, uint32_t i)
+{
+	char **ids = ext == NULL ? NULL : item == IMAP_FETCH_EMAILID ? ext->emailid : ext->threadid;
+	return ids != NULL ? ids[i] : NULL;
+}
+
 void imap_fetch_ext_free(struct imap_fetch_ext **extp)
 {
 	struct imap_fetch_ext *ext = *extp;

@@ -301,6 +301,8 @@ enum imap_search_type {
 	IMAP_SK_OLDER,
 	IMAP_SK_YOUNGER, /* RFC 5032 */
 	IMAP_SK_ADDRESS, /* BCC CC FROM TO: header is the field */
+	IMAP_SK_EMAILID, /* RFC 8474 6: value is the object id */
+	IMAP_SK_THREADID,
 };
 
 struct imap_search_key {

@@ -340,6 +340,9 @@ struct imap_fetch_ext *imap_fetch_ext_load(struct imap_session *s, const struct 
    " "). */
 void imap_fetch_ext_append(struct buf *out, const struct imap_fetch_ext *ext, unsigned int items, uint32_t i,
 			   const char **sep);
+/* The EMAILID or THREADID (item) of the slice's i-th message, NULL when
+   unknown (or not loaded). */
+const char *imap_fetch_ext_id(const struct imap_fetch_ext *ext, unsigned int item, uint32_t i);
 void imap_fetch_ext_free(struct imap_fetch_ext **ext);
 
 /* imap_search.c */

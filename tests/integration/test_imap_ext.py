@@ -291,6 +291,13 @@ class TestObjectId(ExtBase):
         self.assertEqual(threadids[0], threadids[2])
         self.assertNotEqual(threadids[0], threadids[3])
         self.assertNotIn(threadids[4], threadids[:4])
+        # SEARCH EMAILID and THREADID (RFC 8474 6)
+        lines = r.cmd("se", "UID SEARCH THREADID %s" % threadids[0])
+        self.assertIn("* SEARCH %d %d %d" % tuple(uids[:3]), lines)
+        lines = r.cmd("se", "UID SEARCH OR EMAILID %s EMAILID %s" % (emailids[3], emailids[4]))
+        self.assertIn("* SEARCH %d %d" % tuple(uids[3:]), lines)
+        self.assertIn("* SEARCH", r.cmd("se", "SEARCH EMAILID Mnosuchid"))
+        self.assertTrue(r.cmd("se", "SEARCH EMAILID M.x")[-1].startswith("se BAD"))
         # COPY and MOVE keep EMAILID and THREADID
         r.cmd("s", "SELECT Projects")
         lines = r.cmd("cp", "UID COPY %d,%d Other" % (uids[0], uids[4]))

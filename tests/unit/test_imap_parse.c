@@ -715,10 +715,10 @@ static void test_append(void **state)
 static void dump_key(struct buf *out, const struct imap_search_key *k)
 {
 	static const char *const names[] = {
-	    "ALL",    "AND",        "OR",     "NOT",       "SEQ",       "UID",     "FLAG",
-	    "UNFLAG", "NEW",        "OLD",    "KEYWORD",   "UNKEYWORD", "BEFORE",  "ON",
-	    "SINCE",  "SENTBEFORE", "SENTON", "SENTSINCE", "LARGER",    "SMALLER", "HEADER",
-	    "BODY",   "TEXT",       "MODSEQ", "OLDER",     "YOUNGER",   "ADDRESS",
+	    "ALL",    "AND",       "OR",      "NOT",       "SEQ",      "UID",  "FLAG",  "UNFLAG",
+	    "NEW",    "OLD",       "KEYWORD", "UNKEYWORD", "BEFORE",   "ON",   "SINCE", "SENTBEFORE",
+	    "SENTON", "SENTSINCE", "LARGER",  "SMALLER",   "HEADER",   "BODY", "TEXT",  "MODSEQ",
+	    "OLDER",  "YOUNGER",   "ADDRESS", "EMAILID",   "THREADID",
 	};
 	buf_append_str(out, names[k->type]);
 	if (k->header != NULL)
@@ -769,6 +769,7 @@ static const struct {
     {"OLDER 3600 YOUNGER 60", "AND(OLDER=3600 YOUNGER=60)"},
     {"$", "AND(SEQ#0)"},
     {"not not all", "AND(NOT(NOT(ALL)))"},
+    {"EMAILID M6d99ac3275bb4e THREADID \"T64b_478-a\"", "AND(EMAILID=M6d99ac3275bb4e THREADID=T64b_478-a)"},
 };
 
 static void test_search(void **state)
@@ -826,6 +827,10 @@ static void test_search(void **state)
 	    "0:5",
 	    "OLDER 0",
 	    "MODSEQ x",
+	    "EMAILID",
+	    "EMAILID \"\"",
+	    "EMAILID a.b",
+	    "THREADID \"T 1\"",
 	    "((((((((((((((((((((((((((((((((((((ALL))))))))))))))))))))))))))))))))))))",
 	};
 	for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
