@@ -33,6 +33,7 @@ struct fetch_ctx {
 	/* cached texts of the current slice, by position */
 	char **env, **bs;
 	uint32_t slice_start, slice_len;
+	struct imap_fetch_ext *ext; /* the slice's extension items */
 };
 
 static void fetch_ctx_free(struct fetch_ctx *f)
@@ -45,6 +46,7 @@ static void fetch_ctx_free(struct fetch_ctx *f)
 	}
 	free(f->env);
 	free(f->bs);
+	imap_fetch_ext_free(&f->ext);
 	free(f->seqs);
 	pool_destroy(&f->pool);
 	free(f);
@@ -109,6 +111,7 @@ static void load_slice(struct imap_session *s, struct fetch_ctx *f, uint32_t sta
 	bool want_bs = f->atts.items & IMAP_FETCH_BODYSTRUCTURE;
 	f->slice_start = start;
 	f->slice_len = len;
+	f->ext = imap_fetch_ext_load(s, &f->atts, f->seqs + start, len);
 	if (!want_env && !want_bs)
 		return;
 	f->env = want_env ? xcalloc(len, sizeof(char *)) : NULL;
@@ -176,6 +179,7 @@ static void unload_slice(struct fetch_ctx *f)
 	free(f->env);
 	free(f->bs);
 	f->env = f->bs = NULL;
+	imap_fetch_ext_free(&f->ext);
 	f->slice_len = 0;
 }
 
@@ -473,10 +477,7 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 		buf_printf(out, "%sMODSEQ (%llu)", sep, (unsigned long long)m->modseq);
 		sep = " ";
 	}
-	if (items & IMAP_FETCH_EMAILID) {
-		buf_printf(out, "%sEMAILID (M%u-%u)", sep, v->mbox->uidvalidity, uid);
-		sep = " ";
-	}
+	imap_fetch_ext_append(out, f->ext, items, si, &sep);
 	if (whole != NULL) {
 		uint64_t off = 0, len = m->size;
 		buf_printf(out, "%s%s", sep, rfc822 ? "RFC822" : "BODY[");

@@ -228,6 +228,7 @@ static void select_reply(struct imap_session *s, struct select_job *sj)
 	imap_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", m->uidvalidity);
 	imap_untagged(s, "OK [UIDNEXT %u] Predicted next UID", m->uidnext);
 	imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)m->highestmodseq);
+	imap_untagged(s, "OK [MAILBOXID (%s)] Ok", store_mailbox_objectid(m->smbox)); /* RFC 8474 4.2 */
 	if (sj->has_qresync)
 		select_qresync(s, &sj->qresync);
 	imap_tagged(s, "OK", "[%s] %s completed", sj->examine ? "READ-ONLY" : "READ-WRITE", s->cmd_name);
@@ -363,6 +364,14 @@ int imap_cmd_create(struct imap_cmd_ctx *c, const char **error_r)
 		imap_internal_error(c->s, "create", error);
 		return 0;
 	}
+	/* RFC 8474 4.1: the new mailbox's MAILBOXID (opening it gives one) */
+	struct store_mailbox *m;
+	if (store_mailbox_open(c->s->user->store, name, &m, &error) > 0) {
+		imap_tagged(c->s, "OK", "[MAILBOXID (%s)] CREATE completed", store_mailbox_objectid(m));
+		store_mailbox_close(&m);
+		return 0;
+	}
+	free(error);
 	imap_tagged(c->s, "OK", "CREATE completed");
 	return 0;
 }
@@ -513,8 +522,14 @@ enum list_opts {
 
 static void status_line(struct imap_session *s, const char *name, const struct imap_arg *items);
 
-static bool pattern_any(const struct imap_arg *pats, const char *ref, const char *name, struct pool *pool)
+static bool pattern_any(const struct imap_arg *pats, const char *ref, const char *name, bool utf8,
+			struct pool *pool)
 {
+	/* with UTF8=ACCEPT the patterns are UTF-8, and so are the names they
+	   match (RFC 6855 3) */
+	const char *utf8_name = utf8 ? imap_utf7_to_utf8(pool, name) : NULL;
+	if (utf8_name != NULL)
+		name = utf8_name;
 	const struct imap_arg *list = pats->type == IMAP_ARG_LIST ? pats->list : pats;
 	unsigned int n = pats->type == IMAP_ARG_LIST ? pats->count : 1;
 	for (unsigned int i = 0; i < n; i++) {
@@ -585,6 +600,7 @@ struct list_ctx {
 	const struct strlist *folders, *subs;
 	/* names returned only as the parent of a selected one */
 	struct strlist parents;
+	bool utf8; /* UTF8=ACCEPT: patterns and names in UTF-8 */
 };
 
 /* True when name meets the selection criteria (the pattern aside). */
@@ -605,13 +621,13 @@ static void list_parents(struct list_ctx *l, const struct strlist *names)
 		return;
 	for (size_t n = 0; n < names->count; n++) {
 		const char *name = names->items[n];
-		if (!list_selected(l, name) || pattern_any(l->pats, l->ref, name, l->pool))
+		if (!list_selected(l, name) || pattern_any(l->pats, l->ref, name, l->utf8, l->pool))
 			continue;
 		for (const char *sep = strchr(name, IMAP_SEPARATOR[0]); sep != NULL;
 		     sep = strchr(sep + 1, IMAP_SEPARATOR[0])) {
 			char *parent = pool_strndup(l->pool, name, (size_t)(sep - name));
 			if (!strlist_contains(&l->parents, parent) &&
-			    pattern_any(l->pats, l->ref, parent, l->pool))
+			    pattern_any(l->pats, l->ref, parent, l->utf8, l->pool))
 				strlist_add(&l->parents, parent);
 		}
 	}
@@ -643,7 +659,7 @@ static void list_entry(struct list_ctx *l, const char *name, bool selected)
 			buf_printf(&out, "%s%s", out.len > start ? " " : "", special);
 	}
 	buf_append_str(&out, ") \"" IMAP_SEPARATOR "\" ");
-	imap_append_astring(&out, name);
+	imap_append_mailbox(s, &out, name);
 	if (!l->lsub && strlist_contains(&l->parents, name))
 		buf_printf(&out, " (\"CHILDINFO\" (\"%s\"))",
 			   (l->opts & LIST_SUBSCRIBED) ? "SUBSCRIBED" : "SPECIAL-USE");
@@ -709,11 +725,14 @@ int imap_cmd_list(struct imap_cmd_ctx *c, const char **error_r)
 		imap_internal_error(s, "list", error);
 		return 0;
 	}
-	struct list_ctx l = {s, c->pool, pats, ref, opts, lsub, status_items, &folders, &subs, STRLIST_INIT};
+	bool utf8 = (s->enabled & IMAP_ENABLED_UTF8) != 0;
+	struct list_ctx l = {s,        c->pool, pats,         ref, opts, lsub, status_items,
+			     &folders, &subs,   STRLIST_INIT, utf8};
 	const struct strlist *names = (opts & LIST_SUBSCRIBED) ? &subs : &folders;
 	list_parents(&l, names);
 	for (size_t n = 0; n < names->count; n++)
-		if (list_selected(&l, names->items[n]) && pattern_any(pats, ref, names->items[n], c->pool))
+		if (list_selected(&l, names->items[n]) &&
+		    pattern_any(pats, ref, names->items[n], l.utf8, c->pool))
 			list_entry(&l, names->items[n], true);
 	for (size_t n = 0; n < l.parents.count; n++)
 		if (!strlist_contains(names, l.parents.items[n]) || !list_selected(&l, l.parents.items[n]))
@@ -729,8 +748,8 @@ int imap_cmd_list(struct imap_cmd_ctx *c, const char **error_r)
 
 static int status_items_valid(const struct imap_arg *items, const char **error_r)
 {
-	static const char *const known[] = {"MESSAGES", "RECENT",        "UIDNEXT", "UIDVALIDITY",
-					    "UNSEEN",   "HIGHESTMODSEQ", "SIZE",    "DELETED"};
+	static const char *const known[] = {"MESSAGES",      "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN",
+					    "HIGHESTMODSEQ", "SIZE",   "DELETED", "MAILBOXID"};
 	if (items->type != IMAP_ARG_LIST || items->count == 0) {
 		*error_r = "STATUS needs a list of items";
 		return -1;
@@ -762,14 +781,19 @@ static int status_write(struct imap_session *s, const char *name, const struct i
 		store_mailbox_close(&m);
 		return -1;
 	}
+	char *objectid = xstrdup(store_mailbox_objectid(m));
 	store_mailbox_close(&m);
 	struct buf out = BUF_INIT;
 	buf_append_str(&out, "* STATUS ");
-	imap_append_astring(&out, name);
+	imap_append_mailbox(s, &out, name);
 	buf_append_str(&out, " (");
 	for (unsigned int i = 0; i < items->count; i++) {
 		const char *it = items->list[i].str;
 		unsigned long long val = 0;
+		if (strcasecmp(it, "MAILBOXID") == 0) { /* RFC 8474 4.3 */
+			buf_printf(&out, "%sMAILBOXID (%s)", i > 0 ? " " : "", objectid);
+			continue;
+		}
 		if (strcasecmp(it, "MESSAGES") == 0)
 			val = st.messages;
 		else if (strcasecmp(it, "RECENT") == 0)
@@ -791,6 +815,7 @@ static int status_write(struct imap_session *s, const char *name, const struct i
 	buf_append_str(&out, ")\r\n");
 	imap_write_buf(s, &out);
 	buf_free(&out);
+	free(objectid);
 	return 1;
 }
 

@@ -224,6 +224,9 @@ int imap_cmd_mailbox(struct imap_cmd_ctx *c, const struct imap_arg *arg, const c
 		     const char **error_r);
 /* Writes an astring (quoted or literal). */
 void imap_append_astring(struct buf *out, const char *s);
+/* Writes a mailbox name as the session reads them: as it is (modified
+   UTF-7), or in UTF-8 once UTF8=ACCEPT is enabled (RFC 6855 3). */
+void imap_append_mailbox(const struct imap_session *s, struct buf *out, const char *name);
 void imap_write_buf(struct imap_session *s, struct buf *b);
 
 /* imap_auth.c */
@@ -325,6 +328,22 @@ void imap_send_vanished_earlier(struct imap_session *s, const uint32_t *uids, si
 /* "dd-Mon-yyyy hh:mm:ss +0000" in quotes */
 void imap_append_internaldate(struct buf *out, int64_t t);
 int imap_cmd_fetch(struct imap_cmd_ctx *c, const char **error_r);
+
+/* imap_fetch_ext.c: EMAILID and THREADID (RFC 8474) and PREVIEW (RFC
+   8970) of a slice of FETCH's messages (seqs[0..count), ascending), read
+   at once. */
+struct imap_fetch_ext;
+/* NULL when atts asks for none of them. */
+struct imap_fetch_ext *imap_fetch_ext_load(struct imap_session *s, const struct imap_fetch_atts *atts,
+					   const uint32_t *seqs, uint32_t count);
+/* Appends the items of the slice's i-th message, each after *sep (then
+   " "). */
+void imap_fetch_ext_append(struct buf *out, const struct imap_fetch_ext *ext, unsigned int items, uint32_t i,
+			   const char **sep);
+/* The EMAILID or THREADID (item) of the slice's i-th message, NULL when
+   unknown (or not loaded). */
+const char *imap_fetch_ext_id(const struct imap_fetch_ext *ext, unsigned int item, uint32_t i);
+void imap_fetch_ext_free(struct imap_fetch_ext **ext);
 
 /* imap_search.c */
 int imap_cmd_search(struct imap_cmd_ctx *c, const char **error_r);
@@ -442,6 +461,9 @@ void imap_header_cache_store(struct imap_mbox *mbox, uint32_t uid, const char *d
    (folded) value until it returns true; returns whether one did. */
 bool imap_header_each(const char *data, size_t len, const char *name,
 		      bool (*cb)(void *ctx, const char *value, size_t value_len), void *ctx);
+/* The position of uid in uids[0..count) (ascending), or where it would
+   go. */
+uint32_t imap_uid_position(const uint32_t *uids, uint32_t count, uint32_t uid);
 /* Case-insensitive (ASCII) search of needle in hay. */
 bool imap_contains_nocase(const char *hay, size_t hay_len, const char *needle, size_t needle_len);
 #endif

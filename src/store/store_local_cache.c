@@ -1,5 +1,5 @@
-/* The local backend's IMAP cache (the cache table of the index): ENVELOPE
-   and BODYSTRUCTURE text, their range reads, and the cached header blocks
+/* The local backend's IMAP cache (the cache table of the index): ENVELOPE,
+   BODYSTRUCTURE and PREVIEW text, their range reads, and the cached header blocks
    that SEARCH, SORT and THREAD read; plus the mailbox counters without a
    message scan. */
 #include "store/store_local_private.h"
@@ -15,14 +15,34 @@ int store_local_mailbox_counters(struct store_mailbox *box, uint32_t *uidnext_r,
 	return store_local_counters(store_local_mailbox_cast(box), uidnext_r, modseq_r, error_r);
 }
 
+/* The statements of each cached field (store_local_stmt() keys its cache
+   by the literals' addresses). */
+static const struct {
+	const char *get, *set, *range;
+} cache_sql[] = {
+    [STORE_CACHE_ENVELOPE] = {"SELECT envelope FROM cache WHERE mailbox=?1 AND uid=?2",
+			      "INSERT INTO cache(mailbox, uid, envelope) VALUES(?1, ?2, ?3)"
+			      " ON CONFLICT(mailbox, uid) DO UPDATE SET envelope=excluded.envelope",
+			      "SELECT uid, envelope FROM cache WHERE mailbox=?1 AND uid BETWEEN ?2 AND ?3"
+			      " AND envelope IS NOT NULL ORDER BY uid"},
+    [STORE_CACHE_BODYSTRUCTURE] =
+	{"SELECT bodystructure FROM cache WHERE mailbox=?1 AND uid=?2",
+	 "INSERT INTO cache(mailbox, uid, bodystructure) VALUES(?1, ?2, ?3)"
+	 " ON CONFLICT(mailbox, uid) DO UPDATE SET bodystructure=excluded.bodystructure",
+	 "SELECT uid, bodystructure FROM cache WHERE mailbox=?1 AND uid BETWEEN ?2 AND ?3"
+	 " AND bodystructure IS NOT NULL ORDER BY uid"},
+    [STORE_CACHE_PREVIEW] = {"SELECT preview FROM cache WHERE mailbox=?1 AND uid=?2",
+			     "INSERT INTO cache(mailbox, uid, preview) VALUES(?1, ?2, ?3)"
+			     " ON CONFLICT(mailbox, uid) DO UPDATE SET preview=excluded.preview",
+			     "SELECT uid, preview FROM cache WHERE mailbox=?1 AND uid BETWEEN ?2 AND ?3"
+			     " AND preview IS NOT NULL ORDER BY uid"},
+};
+
 int store_local_cache_get(struct store_mailbox *box, uint32_t uid, enum store_cache_field field,
 			  char **text_r, char **error_r)
 {
 	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
-	sqlite3_stmt *st = store_local_stmt(
-	    mbox->store, field == STORE_CACHE_ENVELOPE
-			     ? "SELECT envelope FROM cache WHERE mailbox=?1 AND uid=?2"
-			     : "SELECT bodystructure FROM cache WHERE mailbox=?1 AND uid=?2");
+	sqlite3_stmt *st = store_local_stmt(mbox->store, cache_sql[field].get);
 	sqlite3_bind_int64(st, 1, mbox->id);
 	sqlite3_bind_int64(st, 2, uid);
 	int rc = sqlite3_step(st);
@@ -41,13 +61,7 @@ int store_local_cache_set(struct store_mailbox *box, uint32_t uid, enum store_ca
 			  const char *text, char **error_r)
 {
 	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
-	sqlite3_stmt *st = store_local_stmt(
-	    mbox->store,
-	    field == STORE_CACHE_ENVELOPE
-		? "INSERT INTO cache(mailbox, uid, envelope) VALUES(?1, ?2, ?3)"
-		  " ON CONFLICT(mailbox, uid) DO UPDATE SET envelope=excluded.envelope"
-		: "INSERT INTO cache(mailbox, uid, bodystructure) VALUES(?1, ?2, ?3)"
-		  " ON CONFLICT(mailbox, uid) DO UPDATE SET bodystructure=excluded.bodystructure");
+	sqlite3_stmt *st = store_local_stmt(mbox->store, cache_sql[field].set);
 	sqlite3_bind_int64(st, 1, mbox->id);
 	sqlite3_bind_int64(st, 2, uid);
 	sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
@@ -62,13 +76,7 @@ int store_local_cache_get_range(struct store_mailbox *box, uint32_t lo, uint32_t
 				char **error_r)
 {
 	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
-	sqlite3_stmt *st = store_local_stmt(
-	    mbox->store,
-	    field == STORE_CACHE_ENVELOPE
-		? "SELECT uid, envelope FROM cache WHERE mailbox=?1 AND uid BETWEEN ?2 AND ?3"
-		  " AND envelope IS NOT NULL ORDER BY uid"
-		: "SELECT uid, bodystructure FROM cache WHERE mailbox=?1 AND uid BETWEEN ?2 AND ?3"
-		  " AND bodystructure IS NOT NULL ORDER BY uid");
+	sqlite3_stmt *st = store_local_stmt(mbox->store, cache_sql[field].range);
 	sqlite3_bind_int64(st, 1, mbox->id);
 	sqlite3_bind_int64(st, 2, lo);
 	sqlite3_bind_int64(st, 3, hi);
@@ -153,10 +161,33 @@ static int cache_version_check(struct store_local *store, char **error_r)
 
 /* ---- cached header blocks ---- */
 
-/* The header column is added to the cache table on first use: rows are
-   removed with the message (expunge, folder delete) by the store as they
-   are, and the envelope/bodystructure upserts leave it alone.  Cached
-   texts of another builder version are dropped here too. */
+/* Adds a column to the cache table unless it has it. */
+static int cache_column(struct store_local *store, const char *exists_sql, const char *add_sql,
+			char **error_r)
+{
+	sqlite3_stmt *st = store_local_stmt(store, exists_sql);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return store_local_db_error(store, "reading the cache table", error_r);
+	char *msg = NULL;
+	if (sqlite3_exec(store->db, add_sql, NULL, NULL, &msg) != SQLITE_OK) {
+		/* another process may have added it meanwhile */
+		bool dup = msg != NULL && strstr(msg, "duplicate column") != NULL;
+		if (!dup)
+			*error_r = xasprintf("%s: %s (index %s)", add_sql, msg ? msg : "?", store->path);
+		sqlite3_free(msg);
+		return dup ? 0 : -1;
+	}
+	return 0;
+}
+
+/* The header and preview columns are added to the cache table on first
+   use: rows are removed with the message (expunge, folder delete) by the
+   store as they are, and the other fields' upserts leave them alone.
+   Cached texts of another builder version are dropped here too. */
 int store_local_cache_prepare(struct store *base, char **error_r)
 {
 	struct store_local *store = store_local_cast(base);
@@ -167,26 +198,11 @@ int store_local_cache_prepare(struct store *base, char **error_r)
 		return -1;
 	if (cache_version_check(store, error_r) < 0)
 		return -1;
-	sqlite3_stmt *st =
-	    store_local_stmt(store, "SELECT 1 FROM pragma_table_info('cache') WHERE name='header'");
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return 0;
-	if (rc != SQLITE_DONE)
-		return store_local_db_error(store, "reading the cache table", error_r);
-	char *msg = NULL;
-	if (sqlite3_exec(store->db, "ALTER TABLE cache ADD COLUMN header BLOB", NULL, NULL, &msg) !=
-	    SQLITE_OK) {
-		/* another process may have added it meanwhile */
-		bool dup = msg != NULL && strstr(msg, "duplicate column") != NULL;
-		if (!dup)
-			*error_r =
-			    xasprintf("adding the header cache: %s (index %s)", msg ? msg : "?", store->path);
-		sqlite3_free(msg);
-		return dup ? 0 : -1;
-	}
-	return 0;
+	if (cache_column(store, "SELECT 1 FROM pragma_table_info('cache') WHERE name='header'",
+			 "ALTER TABLE cache ADD COLUMN header BLOB", error_r) < 0)
+		return -1;
+	return cache_column(store, "SELECT 1 FROM pragma_table_info('cache') WHERE name='preview'",
+			    "ALTER TABLE cache ADD COLUMN preview TEXT", error_r);
 }
 
 int store_local_cache_set_header(struct store_mailbox *box, uint32_t uid, const void *data, size_t len,

@@ -254,7 +254,9 @@ static int store_db_open(struct store_local *store, char **error_r)
 	   survive process crashes with synchronous=NORMAL in WAL mode. */
 	if (store_local_exec(store, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", error_r) < 0)
 		return -1;
-	return store_schema(store, error_r);
+	if (store_schema(store, error_r) < 0)
+		return -1;
+	return store_local_objectid_upgrade(store, error_r);
 }
 
 struct store *store_local_open(const char *maildir, char **error_r)

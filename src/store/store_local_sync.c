@@ -555,6 +555,7 @@ static void mailbox_free(struct store_local_mailbox *mbox)
 	if (mbox->cur_fd >= 0)
 		close(mbox->cur_fd);
 	free(mbox->box.name);
+	free(mbox->box.objectid);
 	free(mbox->dir);
 	free(mbox);
 }
@@ -586,6 +587,8 @@ int store_local_mailbox_open(struct store *base, const char *name, struct store_
 	int rc = mailbox_row(store, canonical, &mbox->id, &mbox->box.uidvalidity, error_r);
 	if (rc == 0)
 		rc = mailbox_row_create(store, canonical, &mbox->id, &mbox->box.uidvalidity, error_r);
+	if (rc >= 0)
+		rc = store_local_mailbox_objectid(store, mbox->id, &mbox->box.objectid, error_r);
 	if (rc >= 0)
 		rc = mailbox_sync(mbox, false, error_r);
 	if (rc < 0) {
