@@ -438,6 +438,17 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 		}
 	}
 	unsigned int items = f->atts.items;
+	uint32_t si = idx - f->slice_start;
+	if (((items & IMAP_FETCH_ENVELOPE) && f->env[si] == NULL) ||
+	    ((items & IMAP_FETCH_BODYSTRUCTURE) && f->bs[si] == NULL)) {
+		/* neither cached nor readable: its file went with an expunge
+		   by another session, which this one reports later; the
+		   grammar has no NIL for them (RFC 3501 7.4.2) */
+		if (fd >= 0)
+			close(fd);
+		imap_message_free(&msg);
+		return false;
+	}
 	const char *sep = "";
 	buf_printf(out, "* %u FETCH (", seq);
 	if (items & IMAP_FETCH_UID || f->uid) {
@@ -458,7 +469,6 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 		buf_printf(out, "%sRFC822.SIZE %llu", sep, (unsigned long long)m->size);
 		sep = " ";
 	}
-	uint32_t si = idx - f->slice_start;
 	if (items & IMAP_FETCH_ENVELOPE) {
 		buf_printf(out, "%sENVELOPE %s", sep, f->env[si] != NULL ? f->env[si] : "NIL");
 		sep = " ";
