@@ -1,7 +1,7 @@
 /* The local backend's IMAP cache (the cache table of the index): ENVELOPE
-   and BODYSTRUCTURE text, their range reads, and the cached header blocks
-   that SEARCH, SORT and THREAD read; plus the mailbox counters without a
-   message scan. */
+   and BODYSTRUCTURE text, their range reads, the cached header blocks
+   that SEARCH, SORT and THREAD read, and the sort keys (table sortkey);
+   plus the mailbox counters without a message scan. */
 #include "store/store_local_private.h"
 #include "lib/xalloc.h"
 
@@ -173,5 +173,52 @@ int store_local_cache_get_header_range(struct store_mailbox *box, uint32_t lo, u
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return store_local_db_error(mbox->store, "reading the header cache", error_r);
+	return 0;
+}
+
+/* ---- sort keys ---- */
+
+/* Their own table (store_local_index.c), not a cache column: a range read
+   of 10,000 small rows then reads a few hundred pages, not the header
+   blocks' overflow chains that sit before a column added last. */
+int store_local_cache_set_sortkey(struct store_mailbox *box, uint32_t uid, const void *data, size_t len,
+				  char **error_r)
+{
+	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
+	sqlite3_stmt *st = store_local_stmt(mbox->store, "INSERT OR REPLACE INTO sortkey(mailbox, uid, keys)"
+							 " VALUES(?1, ?2, ?3)");
+	sqlite3_bind_int64(st, 1, mbox->id);
+	sqlite3_bind_int64(st, 2, uid);
+	sqlite3_bind_blob(st, 3, data, (int)len, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_local_db_error(mbox->store, "writing sort keys", error_r);
+	return 0;
+}
+
+int store_local_cache_get_sortkey_range(struct store_mailbox *box, uint32_t lo, uint32_t hi,
+					int (*cb)(void *ctx, uint32_t uid, const void *data, size_t len),
+					void *ctx, char **error_r)
+{
+	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
+	sqlite3_stmt *st = store_local_stmt(mbox->store, "SELECT uid, keys FROM sortkey"
+							 " WHERE mailbox=?1 AND uid BETWEEN ?2 AND ?3"
+							 " ORDER BY uid");
+	sqlite3_bind_int64(st, 1, mbox->id);
+	sqlite3_bind_int64(st, 2, lo);
+	sqlite3_bind_int64(st, 3, hi);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const void *data = sqlite3_column_blob(st, 1);
+		size_t len = (size_t)sqlite3_column_bytes(st, 1);
+		if (cb(ctx, (uint32_t)sqlite3_column_int64(st, 0), data != NULL ? data : "", len) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_local_db_error(mbox->store, "reading sort keys", error_r);
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "store/store.h"
+#include "store/store_imap_extra.h"
 #include "lib/xalloc.h"
 
 #include <dirent.h>
@@ -464,6 +465,48 @@ static void test_expunge_crash(void **state)
 	free(db_path);
 }
 
+static int sortkey_uids(void *ctx, uint32_t uid, const void *data, size_t len)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+	snprintf(out + n, 64 - n, "%u;", uid);
+	return 0;
+}
+
+/* An index made before the sortkey table gets it in place when opened,
+   and a message whose expunge was cut short takes its sort keys along
+   when the next sync finishes the job. */
+static void test_sortkey_table(void **state)
+{
+	struct fixture *f = *state;
+	deliver_three(f);
+	open_inbox(f);
+	close_inbox(f);
+	char *db_path = xasprintf("%s/%s", f->dir, STORE_INDEX_FILE);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE sortkey", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	open_inbox(f);
+	char *error = NULL;
+	assert_int_equal(store_cache_set_sortkey(f->inbox, 2, "k2", 2, &error), 0);
+	assert_int_equal(store_cache_set_sortkey(f->inbox, 3, "k3", 2, &error), 0);
+	close_inbox(f);
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "UPDATE message SET expunging=1 WHERE uid=2;"
+				      "UPDATE mailbox SET cur_mtime=0",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	open_inbox(f);
+	char uids[64] = "";
+	assert_int_equal(store_cache_get_sortkey_range(f->inbox, 1, UINT32_MAX, sortkey_uids, uids, &error),
+			 0);
+	assert_string_equal(uids, "3;");
+	free(db_path);
+}
+
 /* SMTP keeps delivering into new/ while other processes sync: every message
    gets exactly one UID, none is lost. */
 #define CONCURRENT_MSGS 300
@@ -790,6 +833,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_flags_info, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expunge, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expunge_crash, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sortkey_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_modseq, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_append_copy_move, setup, teardown),
