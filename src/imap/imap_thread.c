@@ -8,7 +8,7 @@
    subject gathered, and every set of siblings sorted by sent date (a
    dummy sorts by its first child).  ORDEREDSUBJECT groups by base subject:
    the first message (by sent date) of each subject is the parent of the
-   others. */
+   others.  The message IDs come parsed with the keys (imap_sortkey.h). */
 #include "imap/imap_sort.h"
 #include "lib/hash.h"
 #include "lib/xalloc.h"
@@ -20,8 +20,8 @@
 #define NONE UINT32_MAX
 
 struct node {
-	const struct imap_sort_keys *k; /* NULL: dummy */
-	uint32_t parent;                /* step 1 (later steps do not read it) */
+	const struct imap_sort_msg *k; /* NULL: dummy */
+	uint32_t parent;               /* step 1 (later steps do not read it) */
 	uint32_t first_child, next_sibling;
 	uint32_t last_child; /* set by step 4, for splicing */
 	uint32_t nkids;      /* step 1: how many have it as parent */
@@ -29,7 +29,7 @@ struct node {
 };
 
 struct threader {
-	const struct imap_sort_keys *keys;
+	const struct imap_sort_msg *msgs;
 	struct node *nodes;
 	uint32_t count, alloc;
 	/* message-id table: open addressing over node indexes, at most half
@@ -38,41 +38,11 @@ struct threader {
 	uint32_t *slots;
 	const char **slot_ids;
 	size_t nslots, nused;
-	struct pool *pool;
 };
 
 /* ---- message IDs ---- */
 
-/* The next "<...>" message ID in *p (whitespace inside removed), into the
-   pool; NULL when there is none.  One pass over the text: a "<" before
-   the closing ">" starts the ID again ("<<id>", an unclosed "<"). */
-static const char *next_msgid(struct pool *pool, const char **p)
-{
-	const char *lt = NULL;
-	for (const char *c = *p; c != NULL && *c != '\0'; c++) {
-		if (*c == '<') {
-			lt = c;
-			continue;
-		}
-		if (*c != '>' || lt == NULL)
-			continue;
-		char *id = pool_alloc(pool, (size_t)(c - lt) + 2);
-		size_t n = 0;
-		for (const char *q = lt; q <= c; q++)
-			if (*q != ' ' && *q != '\t' && *q != '\r' && *q != '\n')
-				id[n++] = *q;
-		id[n] = '\0';
-		lt = NULL;
-		if (n > 2) {
-			*p = c + 1;
-			return id;
-		}
-	}
-	*p = NULL;
-	return NULL;
-}
-
-static uint32_t node_new(struct threader *t, const struct imap_sort_keys *k)
+static uint32_t node_new(struct threader *t, const struct imap_sort_msg *k)
 {
 	if (t->count == t->alloc) {
 		t->alloc = t->alloc ? t->alloc * 2 : 64;
@@ -198,11 +168,10 @@ static void link_child(struct threader *t, uint32_t parent, uint32_t child)
 static void build_links(struct threader *t, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
-		const struct imap_sort_keys *k = &t->keys[i];
+		const struct imap_sort_msg *k = &t->msgs[i];
 		/* (A) its own container; a missing or duplicate ID gets a
 		   unique container of its own */
-		const char *mp = k->message_id;
-		const char *id = next_msgid(t->pool, &mp);
+		const char *id = k->key->message_id;
 		uint32_t self;
 		if (id != NULL) {
 			size_t slot = id_slot(t, id);
@@ -218,17 +187,11 @@ static void build_links(struct threader *t, uint32_t n)
 		} else {
 			self = node_new(t, k);
 		}
-		/* (B) the chain of references, parent before child; In-Reply-To
-		   only when References holds no valid ID */
-		const char *rp = k->references;
-		if (next_msgid(t->pool, &(const char *){rp}) == NULL) {
-			rp = k->in_reply_to;
-			const char *first = next_msgid(t->pool, &rp);
-			rp = first; /* its first ID only */
-		}
+		/* (B) the chain of references, parent before child (the keys
+		   hold References, else the first ID of In-Reply-To) */
 		uint32_t prev = NONE;
-		const char *ref;
-		while ((ref = next_msgid(t->pool, &rp)) != NULL) {
+		const char *ref = k->key->refs;
+		for (uint32_t r = 0; r < k->key->nrefs; r++, ref += strlen(ref) + 1) {
 			uint32_t c = id_container(t, ref);
 			if (prev != NONE && c != prev && t->nodes[c].parent == NONE &&
 			    !is_ancestor(t, c, prev))
@@ -247,7 +210,7 @@ static void build_links(struct threader *t, uint32_t n)
 
 /* ---- ordering ---- */
 
-static const struct imap_sort_keys *sort_key_of(const struct threader *t, uint32_t i)
+static const struct imap_sort_msg *sort_key_of(const struct threader *t, uint32_t i)
 {
 	/* a dummy sorts as its first child (children are sorted first) */
 	while (t->nodes[i].k == NULL && t->nodes[i].first_child != NONE)
@@ -259,12 +222,12 @@ static const struct threader *cmp_threader;
 
 static int cmp_nodes(const void *pa, const void *pb)
 {
-	const struct imap_sort_keys *a = sort_key_of(cmp_threader, *(const uint32_t *)pa);
-	const struct imap_sort_keys *b = sort_key_of(cmp_threader, *(const uint32_t *)pb);
+	const struct imap_sort_msg *a = sort_key_of(cmp_threader, *(const uint32_t *)pa);
+	const struct imap_sort_msg *b = sort_key_of(cmp_threader, *(const uint32_t *)pb);
 	if (a == NULL || b == NULL)
 		return (a == NULL) - (b == NULL);
-	if (a->date != b->date)
-		return a->date < b->date ? -1 : 1;
+	if (a->key->date != b->key->date)
+		return a->key->date < b->key->date ? -1 : 1;
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
@@ -379,9 +342,9 @@ static uint32_t prune_forest(struct threader *t, uint32_t head, const uint32_t *
 
 static const char *thread_subject(const struct threader *t, uint32_t i, bool *reply_r)
 {
-	const struct imap_sort_keys *k = sort_key_of(t, i);
-	*reply_r = k != NULL && k->subject_reply;
-	return k != NULL ? k->subject : "";
+	const struct imap_sort_msg *k = sort_key_of(t, i);
+	*reply_r = k != NULL && k->key->subject_reply;
+	return k != NULL ? k->key->text[IMAP_SORTKEY_SUBJECT] : "";
 }
 
 static void gather_subjects(struct threader *t, uint32_t *roots, size_t nroots)
@@ -463,7 +426,7 @@ static uint32_t write_chain(struct buf *out, const struct threader *t, uint32_t 
 		const struct node *nd = &t->nodes[i];
 		if (nd->k == NULL)
 			return nd->first_child;
-		buf_printf(out, "%u", uid ? nd->k->uid : nd->k->seq);
+		imap_sort_append_number(out, uid ? nd->k->uid : nd->k->seq);
 		uint32_t c = nd->first_child;
 		if (c == NONE)
 			return NONE;
@@ -514,12 +477,11 @@ static void threader_free(struct threader *t)
 	free(t->nodes);
 	free(t->slots);
 	free(t->slot_ids);
-	pool_destroy(&t->pool);
 }
 
-void imap_thread_references(const struct imap_sort_keys *keys, uint32_t n, bool uid, struct buf *out)
+void imap_thread_references(const struct imap_sort_msg *msgs, uint32_t n, bool uid, struct buf *out)
 {
-	struct threader t = {.keys = keys, .pool = pool_create(4096)};
+	struct threader t = {.msgs = msgs};
 	t.nslots = 64;
 	while (t.nslots < (size_t)n * 2)
 		t.nslots *= 2;
@@ -566,32 +528,33 @@ void imap_thread_references(const struct imap_sort_keys *keys, uint32_t n, bool 
 
 static int cmp_subject_date(const void *pa, const void *pb)
 {
-	const struct imap_sort_keys *a = *(const struct imap_sort_keys *const *)pa;
-	const struct imap_sort_keys *b = *(const struct imap_sort_keys *const *)pb;
-	int r = imap_casemap_cmp(a->subject, b->subject);
+	const struct imap_sort_msg *a = *(const struct imap_sort_msg *const *)pa;
+	const struct imap_sort_msg *b = *(const struct imap_sort_msg *const *)pb;
+	int r = imap_casemap_cmp(a->key->text[IMAP_SORTKEY_SUBJECT], b->key->text[IMAP_SORTKEY_SUBJECT]);
 	if (r != 0)
 		return r;
-	if (a->date != b->date)
-		return a->date < b->date ? -1 : 1;
+	if (a->key->date != b->key->date)
+		return a->key->date < b->key->date ? -1 : 1;
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-void imap_thread_orderedsubject(const struct imap_sort_keys *keys, uint32_t n, bool uid, struct buf *out)
+void imap_thread_orderedsubject(const struct imap_sort_msg *msgs, uint32_t n, bool uid, struct buf *out)
 {
 	/* sorted by base subject and sent date; each subject is one thread
 	   whose first message is the parent of the others; threads ordered
 	   by the sent date of their first message */
-	struct threader t = {.keys = keys};
-	const struct imap_sort_keys **order = xmalloc((n + 1) * sizeof(*order));
+	struct threader t = {.msgs = msgs};
+	const struct imap_sort_msg **order = xmalloc((n + 1) * sizeof(*order));
 	for (uint32_t i = 0; i < n; i++)
-		order[i] = &keys[i];
+		order[i] = &msgs[i];
 	qsort(order, n, sizeof(*order), cmp_subject_date);
 	uint32_t *roots = xmalloc((n + 1) * sizeof(*roots));
 	size_t nroots = 0;
 	uint32_t last = NONE; /* the last child of the current root */
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t node = node_new(&t, order[i]);
-		if (i == 0 || strcasecmp(order[i]->subject, order[i - 1]->subject) != 0) {
+		if (i == 0 || strcasecmp(order[i]->key->text[IMAP_SORTKEY_SUBJECT],
+					 order[i - 1]->key->text[IMAP_SORTKEY_SUBJECT]) != 0) {
 			roots[nroots++] = node;
 			last = NONE;
 			continue;
@@ -632,19 +595,17 @@ int imap_cmd_thread(struct imap_cmd_ctx *c, const char **error_r)
 	int r = imap_sort_search(c, c->args + 1, c->count - 1, &seqs, &n, error_r);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
-	struct imap_sort_keys *keys = imap_sort_keys_load_all(s, seqs, n);
+	struct imap_sort_msg *msgs = imap_sort_msgs_load(s, seqs, n);
 	struct buf out = BUF_INIT;
 	buf_append_str(&out, "* THREAD ");
 	if (refs)
-		imap_thread_references(keys, n, c->uid, &out);
+		imap_thread_references(msgs, n, c->uid, &out);
 	else
-		imap_thread_orderedsubject(keys, n, c->uid, &out);
+		imap_thread_orderedsubject(msgs, n, c->uid, &out);
 	buf_append_str(&out, "\r\n");
 	imap_write_buf(s, &out);
 	buf_free(&out);
-	for (uint32_t i = 0; i < n; i++)
-		imap_sort_keys_free(&keys[i]);
-	free(keys);
+	free(msgs);
 	free(seqs);
 	imap_tagged(s, "OK", "%sTHREAD completed", c->uid ? "UID " : "");
 	return 0;
