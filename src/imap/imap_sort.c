@@ -98,7 +98,8 @@ static void keys_build(struct key_load *l)
 	if (n == 0)
 		return;
 	l->count = n;
-	uint32_t *uids = xmalloc(n * sizeof(*uids));
+	/* imap_header_run_load() copies one UID past the end */
+	uint32_t *uids = xmalloc(((size_t)n + 1) * sizeof(*uids));
 	struct imap_sortkey **built = xcalloc(n, sizeof(*built));
 	for (uint32_t j = 0; j < n; j++)
 		uids[j] = l->msgs[l->missing[j]].uid;
