@@ -37,7 +37,7 @@ static void key_attach(struct key_load *l, uint32_t j, struct imap_sortkey *key)
 	l->mbox->sortkey_gen++;
 }
 
-static int key_row(void *ctx, uint32_t uid, const void *data, size_t len)
+static int key_row(void *ctx, uint32_t uid, const char *data, size_t len)
 {
 	struct key_load *l = ctx;
 	while (l->next < l->count && l->msgs[l->missing[l->next]].uid < uid)

@@ -43,6 +43,6 @@ int store_cache_set_sortkey(struct store_mailbox *mbox, uint32_t uid, const void
 /* Calls cb for every record of UIDs lo..hi, ascending; cb's non-zero
    return stops the walk.  0 or -1. */
 int store_cache_get_sortkey_range(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
-				  int (*cb)(void *ctx, uint32_t uid, const void *data, size_t len), void *ctx,
+				  int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len), void *ctx,
 				  char **error_r);
 #endif

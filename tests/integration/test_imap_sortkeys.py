@@ -12,10 +12,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server  # noqa: E402
-from test_imap import Raw  # noqa: E402
-
-PASSWORD = "secret"
+from test_imap_compliance import ImapComplianceBase  # noqa: E402
 
 # name -> (INTERNALDATE, header lines); every message gets a short body.
 MESSAGES = [
@@ -67,34 +64,10 @@ def message(name, lines):
     return ("\r\n".join(lines) + "\r\n\r\nbody of %s\r\n" % name).encode()
 
 
-class SortKeysTest(unittest.TestCase):
-    users = 0
-
+class SortKeysTest(ImapComplianceBase):
     def setUp(self):
-        self.srv = Server()
-        self.srv.start()
-        self.srv.add_domain("example.org")
-        SortKeysTest.users += 1
-        self.user = "sk%d@example.org" % SortKeysTest.users
-        self.srv.add_user(self.user, PASSWORD)
-        self.tags = 0
+        super().setUp()
         self.uids = {}  # name -> UID
-
-    def tearDown(self):
-        self.srv.cleanup()
-
-    def session(self):
-        r = Raw(self.srv.connect("imap"))
-        self.assertTrue(r.line().startswith("* OK"))
-        self.ok(r, 'LOGIN "%s" "%s"' % (self.user, PASSWORD))
-        return r
-
-    def ok(self, r, text):
-        self.tags += 1
-        tag = "t%d" % self.tags
-        lines = r.cmd(tag, text)
-        self.assertTrue(lines[-1].startswith(tag + " OK"), "%s: %s" % (text, lines[-1]))
-        return lines[:-1]
 
     def append(self, r, name):
         internaldate, lines = dict((n, (d, ls)) for n, d, ls in MESSAGES)[name]

@@ -721,17 +721,9 @@ static void test_cache(void **state)
 	assert_int_equal(store_cache_get(f->inbox, a, STORE_CACHE_ENVELOPE, &text, &error), 0);
 }
 
-static int sortkey_len(void *ctx, uint32_t uid, const void *data, size_t len)
+static int sortkey_len(void *ctx, uint32_t uid, const char *data, size_t len)
 {
 	*(size_t *)ctx = len;
-	return 0;
-}
-
-static int sortkey_collect(void *ctx, uint32_t uid, const void *data, size_t len)
-{
-	char *out = ctx;
-	size_t n = strlen(out);
-	snprintf(out + n, 256 - n, "%u=%.*s;", uid, (int)len, (const char *)data);
 	return 0;
 }
 
@@ -747,7 +739,7 @@ static void test_sortkeys(void **state)
 	uint32_t b = append(f->inbox, msg_b, 0, NULL, 0);
 	uint32_t c = append(f->inbox, msg_c, 0, NULL, 0);
 	char out[256] = "";
-	assert_int_equal(store_cache_get_sortkey_range(f->inbox, 1, UINT32_MAX, sortkey_collect, out, &error),
+	assert_int_equal(store_cache_get_sortkey_range(f->inbox, 1, UINT32_MAX, cache_collect, out, &error),
 			 0);
 	assert_string_equal(out, "");
 	assert_int_equal(store_cache_begin(f->inbox, &error), 0);
@@ -756,11 +748,11 @@ static void test_sortkeys(void **state)
 	assert_int_equal(store_cache_set_sortkey(f->inbox, a, "ka", 2, &error), 0);
 	assert_int_equal(store_cache_commit(f->inbox, &error), 0);
 	assert_int_equal(store_cache_set_sortkey(f->inbox, b, "kb", 2, &error), 0);
-	assert_int_equal(store_cache_get_sortkey_range(f->inbox, 1, UINT32_MAX, sortkey_collect, out, &error),
+	assert_int_equal(store_cache_get_sortkey_range(f->inbox, 1, UINT32_MAX, cache_collect, out, &error),
 			 0);
 	assert_string_equal(out, "1=ka;2=kb;3=k;");
 	out[0] = '\0';
-	assert_int_equal(store_cache_get_sortkey_range(f->inbox, b, c, sortkey_collect, out, &error), 0);
+	assert_int_equal(store_cache_get_sortkey_range(f->inbox, b, c, cache_collect, out, &error), 0);
 	assert_string_equal(out, "2=kb;3=k;");
 	/* the whole record comes back, NUL bytes included */
 	out[0] = '\0';
@@ -769,7 +761,7 @@ static void test_sortkeys(void **state)
 	assert_int_equal(len, 4);
 	/* An expunged message takes its keys along. */
 	assert_int_equal(store_msg_expunge(f->inbox, &b, 1, &error), 1);
-	assert_int_equal(store_cache_get_sortkey_range(f->inbox, 1, UINT32_MAX, sortkey_collect, out, &error),
+	assert_int_equal(store_cache_get_sortkey_range(f->inbox, 1, UINT32_MAX, cache_collect, out, &error),
 			 0);
 	assert_string_equal(out, "1=ka;3=k;");
 	/* So does a deleted folder. */
@@ -783,7 +775,7 @@ static void test_sortkeys(void **state)
 	work = open_mailbox(f, "Work");
 	append(work, msg_a, 0, NULL, 0);
 	out[0] = '\0';
-	assert_int_equal(store_cache_get_sortkey_range(work, 1, UINT32_MAX, sortkey_collect, out, &error), 0);
+	assert_int_equal(store_cache_get_sortkey_range(work, 1, UINT32_MAX, cache_collect, out, &error), 0);
 	assert_string_equal(out, "");
 	store_mailbox_close(&work);
 }

@@ -437,6 +437,18 @@ static void test_expunge(void **state)
 	free(path);
 }
 
+/* Runs sql on the closed index, as another program (or an older
+   version) would. */
+static void index_exec(struct fixture *f, const char *sql)
+{
+	char *db_path = xasprintf("%s/%s", f->dir, STORE_INDEX_FILE);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	free(db_path);
+}
+
 /* A crash after the row was marked and before the file was unlinked: the
    next session must not show the message, and must finish the job. */
 static void test_expunge_crash(void **state)
@@ -445,15 +457,7 @@ static void test_expunge_crash(void **state)
 	deliver_three(f);
 	open_inbox(f);
 	close_inbox(f);
-	char *db_path = xasprintf("%s/%s", f->dir, STORE_INDEX_FILE);
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-				      "UPDATE message SET expunging=1 WHERE uid=2;"
-				      "UPDATE mailbox SET cur_mtime=0",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
-	sqlite3_close(db);
+	index_exec(f, "UPDATE message SET expunging=1 WHERE uid=2; UPDATE mailbox SET cur_mtime=0");
 	open_inbox(f);
 	struct store_msg_list l;
 	list(f, &l);
@@ -462,10 +466,9 @@ static void test_expunge_crash(void **state)
 	assert_int_equal(l.msgs[1].uid, 3);
 	store_msg_list_free(&l);
 	assert_int_equal(count_dir(f->dir, "cur"), 2);
-	free(db_path);
 }
 
-static int sortkey_uids(void *ctx, uint32_t uid, const void *data, size_t len)
+static int sortkey_uids(void *ctx, uint32_t uid, const char *data, size_t len)
 {
 	char *out = ctx;
 	size_t n = strlen(out);
@@ -482,29 +485,18 @@ static void test_sortkey_table(void **state)
 	deliver_three(f);
 	open_inbox(f);
 	close_inbox(f);
-	char *db_path = xasprintf("%s/%s", f->dir, STORE_INDEX_FILE);
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DROP TABLE sortkey", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	index_exec(f, "DROP TABLE sortkey");
 	open_inbox(f);
 	char *error = NULL;
 	assert_int_equal(store_cache_set_sortkey(f->inbox, 2, "k2", 2, &error), 0);
 	assert_int_equal(store_cache_set_sortkey(f->inbox, 3, "k3", 2, &error), 0);
 	close_inbox(f);
-	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-				      "UPDATE message SET expunging=1 WHERE uid=2;"
-				      "UPDATE mailbox SET cur_mtime=0",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
-	sqlite3_close(db);
+	index_exec(f, "UPDATE message SET expunging=1 WHERE uid=2; UPDATE mailbox SET cur_mtime=0");
 	open_inbox(f);
 	char uids[64] = "";
 	assert_int_equal(store_cache_get_sortkey_range(f->inbox, 1, UINT32_MAX, sortkey_uids, uids, &error),
 			 0);
 	assert_string_equal(uids, "3;");
-	free(db_path);
 }
 
 /* SMTP keeps delivering into new/ while other processes sync: every message
