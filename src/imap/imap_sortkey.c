@@ -8,6 +8,7 @@
    IMAP_SORTKEY_FORMAT: records of another format are built again. */
 #include "imap/imap_sortkey.h"
 #include "lib/buf.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "mime/address.h"
@@ -225,13 +226,18 @@ static void first_address(struct pool *pool, const char *value, struct buf *mail
    strings exactly. */
 static struct imap_sortkey *key_new(const char *data, size_t len, uint32_t nrefs)
 {
-	struct imap_sortkey *k = xmalloc(sizeof(*k) + len + 1);
+	if (nrefs > len) /* each ID takes a byte at least: no huge allocation */
+		return NULL;
+	struct imap_sortkey *k = xmalloc(sizeof(*k) + (size_t)nrefs * sizeof(uint64_t) + len + 1);
 	memset(k, 0, sizeof(*k));
-	memcpy(k->data, data, len);
-	k->data[len] = '\0';
+	char *copy = (char *)(k->storage + nrefs);
+	memcpy(copy, data, len);
+	copy[len] = '\0';
+	k->data = copy;
 	k->data_len = len;
 	k->nrefs = nrefs;
-	const char *p = k->data, *end = k->data + len;
+	k->ref_hash = k->storage;
+	const char *p = copy, *end = copy + len;
 	for (uint64_t i = 0; i < IMAP_SORTKEY_TEXTS + 1 + (uint64_t)nrefs; i++) {
 		const char *z = p < end ? memchr(p, '\0', (size_t)(end - p)) : NULL;
 		if (z == NULL) {
@@ -242,7 +248,9 @@ static struct imap_sortkey *key_new(const char *data, size_t len, uint32_t nrefs
 			k->text[i] = p;
 		else if (i == IMAP_SORTKEY_TEXTS)
 			k->message_id = *p != '\0' ? p : NULL;
-		else if (i == IMAP_SORTKEY_TEXTS + 1)
+		else
+			k->storage[i - IMAP_SORTKEY_TEXTS - 1] = hash_str(p);
+		if (i == IMAP_SORTKEY_TEXTS + 1)
 			k->refs = p;
 		p = z + 1;
 	}
@@ -252,6 +260,8 @@ static struct imap_sortkey *key_new(const char *data, size_t len, uint32_t nrefs
 	}
 	if (nrefs == 0)
 		k->refs = end;
+	k->id_hash = k->message_id != NULL ? hash_str(k->message_id) : 0;
+	k->subject_hash = hash_str_icase(k->text[IMAP_SORTKEY_SUBJECT]);
 	return k;
 }
 

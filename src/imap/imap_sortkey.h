@@ -39,8 +39,14 @@ struct imap_sortkey {
 	uint32_t nrefs;
 	/* the place of text[i] among the keys of a mailbox (imap_sort.c) */
 	uint32_t rank[IMAP_SORTKEY_TEXTS];
+	/* THREAD's tables, hashed once (lib/hash.h, this process's key):
+	   hash_str() of message_id and of each reference ID, and
+	   hash_str_icase() of the base subject */
+	uint64_t id_hash, subject_hash;
+	const uint64_t *ref_hash;
+	const char *data; /* the strings, as imap_sortkey_encode() writes them */
 	size_t data_len;
-	char data[]; /* the strings, as imap_sortkey_encode() writes them */
+	uint64_t storage[]; /* ref_hash, then data */
 };
 
 /* Raw field values (unfolded; NULL when absent), subject decoded (RFC

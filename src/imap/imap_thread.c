@@ -37,6 +37,7 @@ struct threader {
 	   message) */
 	uint32_t *slots;
 	const char **slot_ids;
+	uint64_t *slot_hash; /* the keys hash each ID once (imap_sortkey.h) */
 	size_t nslots, nused;
 };
 
@@ -56,12 +57,13 @@ static uint32_t node_new(struct threader *t, const struct imap_sort_msg *k)
 	return t->count++;
 }
 
-/* The slot of id in the table (empty or holding it). */
-static size_t id_slot(const struct threader *t, const char *id)
+/* The slot of id (whose hash_str() is hash) in the table (empty or
+   holding it). */
+static size_t id_slot(const struct threader *t, const char *id, uint64_t hash)
 {
 	size_t mask = t->nslots - 1;
-	size_t i = (size_t)hash_str(id) & mask;
-	while (t->slot_ids[i] != NULL && strcmp(t->slot_ids[i], id) != 0)
+	size_t i = (size_t)hash & mask;
+	while (t->slot_ids[i] != NULL && (t->slot_hash[i] != hash || strcmp(t->slot_ids[i], id) != 0))
 		i = (i + 1) & mask;
 	return i;
 }
@@ -70,42 +72,47 @@ static void id_table_resize(struct threader *t, size_t nslots)
 {
 	const char **old_ids = t->slot_ids;
 	uint32_t *old_slots = t->slots;
+	uint64_t *old_hash = t->slot_hash;
 	size_t old_n = t->nslots;
 	t->nslots = nslots;
 	t->slots = xcalloc(nslots, sizeof(*t->slots));
 	t->slot_ids = xcalloc(nslots, sizeof(*t->slot_ids));
+	t->slot_hash = xcalloc(nslots, sizeof(*t->slot_hash));
 	for (size_t i = 0; i < old_n; i++) {
 		if (old_ids[i] == NULL)
 			continue;
-		size_t j = id_slot(t, old_ids[i]);
+		size_t j = id_slot(t, old_ids[i], old_hash[i]);
 		t->slot_ids[j] = old_ids[i];
 		t->slots[j] = old_slots[i];
+		t->slot_hash[j] = old_hash[i];
 	}
 	free(old_ids);
 	free(old_slots);
+	free(old_hash);
 }
 
 /* Enters id (not in the table yet) for node, doubling the table first
    when it would become more than half full: linear probing needs empty
    slots, a full table would make id_slot() search forever. */
-static void id_insert(struct threader *t, const char *id, uint32_t node)
+static void id_insert(struct threader *t, const char *id, uint64_t hash, uint32_t node)
 {
 	if ((t->nused + 1) * 2 > t->nslots)
 		id_table_resize(t, t->nslots * 2);
-	size_t i = id_slot(t, id);
+	size_t i = id_slot(t, id, hash);
 	t->slot_ids[i] = id;
+	t->slot_hash[i] = hash;
 	t->slots[i] = node;
 	t->nused++;
 }
 
 /* The container of id, created (as a dummy) when absent. */
-static uint32_t id_container(struct threader *t, const char *id)
+static uint32_t id_container(struct threader *t, const char *id, uint64_t hash)
 {
-	size_t i = id_slot(t, id);
+	size_t i = id_slot(t, id, hash);
 	if (t->slot_ids[i] != NULL)
 		return t->slots[i];
 	uint32_t node = node_new(t, NULL);
-	id_insert(t, id, node);
+	id_insert(t, id, hash, node);
 	return node;
 }
 
@@ -174,10 +181,10 @@ static void build_links(struct threader *t, uint32_t n)
 		const char *id = k->key->message_id;
 		uint32_t self;
 		if (id != NULL) {
-			size_t slot = id_slot(t, id);
+			size_t slot = id_slot(t, id, k->key->id_hash);
 			if (t->slot_ids[slot] == NULL) {
 				self = node_new(t, k);
-				id_insert(t, id, self);
+				id_insert(t, id, k->key->id_hash, self);
 			} else if (t->nodes[t->slots[slot]].k == NULL) {
 				self = t->slots[slot];
 				t->nodes[self].k = k;
@@ -192,7 +199,7 @@ static void build_links(struct threader *t, uint32_t n)
 		uint32_t prev = NONE;
 		const char *ref = k->key->refs;
 		for (uint32_t r = 0; r < k->key->nrefs; r++, ref += strlen(ref) + 1) {
-			uint32_t c = id_container(t, ref);
+			uint32_t c = id_container(t, ref, k->key->ref_hash[r]);
 			if (prev != NONE && c != prev && t->nodes[c].parent == NONE &&
 			    !is_ancestor(t, c, prev))
 				set_parent(t, c, prev);
@@ -340,11 +347,28 @@ static uint32_t prune_forest(struct threader *t, uint32_t head, const uint32_t *
 
 /* ---- step 6: gathering roots by base subject ---- */
 
-static const char *thread_subject(const struct threader *t, uint32_t i, bool *reply_r)
+/* The keys a root is gathered by: its own, a dummy's first child's. */
+static const struct imap_sortkey *root_key(const struct threader *t, uint32_t i)
 {
 	const struct imap_sort_msg *k = sort_key_of(t, i);
-	*reply_r = k != NULL && k->key->subject_reply;
-	return k != NULL ? k->key->text[IMAP_SORTKEY_SUBJECT] : "";
+	return k != NULL ? k->key : &imap_sortkey_empty;
+}
+
+/* The slot of key's base subject in the table of roots: empty, or holding
+   a root of that subject (compared as strcasecmp() does). */
+static size_t subject_slot(const struct threader *t, const size_t *table, size_t nslots,
+			   const uint32_t *roots, const struct imap_sortkey *key)
+{
+	const char *subj = key->text[IMAP_SORTKEY_SUBJECT];
+	size_t i = (size_t)key->subject_hash & (nslots - 1);
+	while (table[i] != SIZE_MAX) {
+		const struct imap_sortkey *other = root_key(t, roots[table[i]]);
+		if (other->subject_hash == key->subject_hash &&
+		    strcasecmp(other->text[IMAP_SORTKEY_SUBJECT], subj) == 0)
+			break;
+		i = (i + 1) & (nslots - 1);
+	}
+	return i;
 }
 
 static void gather_subjects(struct threader *t, uint32_t *roots, size_t nroots)
@@ -359,40 +383,31 @@ static void gather_subjects(struct threader *t, uint32_t *roots, size_t nroots)
 	/* (B) one root per subject: a dummy over a message, a message that
 	   is no reply over a reply */
 	for (size_t r = 0; r < nroots; r++) {
-		bool reply;
-		const char *subj = thread_subject(t, roots[r], &reply);
-		if (*subj == '\0')
+		const struct imap_sortkey *key = root_key(t, roots[r]);
+		if (key->text[IMAP_SORTKEY_SUBJECT][0] == '\0')
 			continue;
-		size_t i = (size_t)hash_str_icase(subj) & (nslots - 1);
-		bool other_reply;
-		while (table[i] != SIZE_MAX &&
-		       strcasecmp(thread_subject(t, roots[table[i]], &other_reply), subj) != 0)
-			i = (i + 1) & (nslots - 1);
+		size_t i = subject_slot(t, table, nslots, roots, key);
 		if (table[i] == SIZE_MAX) {
 			table[i] = r;
 			continue;
 		}
 		uint32_t cur = roots[r], old = roots[table[i]];
-		thread_subject(t, old, &other_reply);
+		bool other_reply = root_key(t, old)->subject_reply;
 		if ((t->nodes[cur].k == NULL && t->nodes[old].k != NULL) ||
-		    (other_reply && !reply && t->nodes[old].k != NULL))
+		    (other_reply && !key->subject_reply && t->nodes[old].k != NULL))
 			table[i] = r;
 	}
 	/* (C) merge each root into the one of its subject */
 	for (size_t r = 0; r < nroots; r++) {
-		bool reply, other_reply;
-		const char *subj = thread_subject(t, roots[r], &reply);
-		if (*subj == '\0')
+		const struct imap_sortkey *key = root_key(t, roots[r]);
+		if (key->text[IMAP_SORTKEY_SUBJECT][0] == '\0')
 			continue;
-		size_t i = (size_t)hash_str_icase(subj) & (nslots - 1);
-		while (table[i] != SIZE_MAX &&
-		       strcasecmp(thread_subject(t, roots[table[i]], &other_reply), subj) != 0)
-			i = (i + 1) & (nslots - 1);
+		size_t i = subject_slot(t, table, nslots, roots, key);
 		if (table[i] == SIZE_MAX || table[i] == r)
 			continue;
 		size_t ti = table[i];
 		uint32_t cur = roots[r], old = roots[ti];
-		thread_subject(t, old, &other_reply);
+		bool other_reply = root_key(t, old)->subject_reply;
 		bool cur_dummy = t->nodes[cur].k == NULL, old_dummy = t->nodes[old].k == NULL;
 		if (cur_dummy && old_dummy) {
 			/* both dummies: the children become siblings */
@@ -401,7 +416,7 @@ static void gather_subjects(struct threader *t, uint32_t *roots, size_t nroots)
 				link_child(t, old, c);
 			}
 			t->nodes[cur].first_child = NONE;
-		} else if (old_dummy || (reply && !other_reply)) {
+		} else if (old_dummy || (key->subject_reply && !other_reply)) {
 			link_child(t, old, cur);
 		} else {
 			/* neither: a new dummy holds both, in the table's place */
@@ -477,6 +492,7 @@ static void threader_free(struct threader *t)
 	free(t->nodes);
 	free(t->slots);
 	free(t->slot_ids);
+	free(t->slot_hash);
 }
 
 void imap_thread_references(const struct imap_sort_msg *msgs, uint32_t n, bool uid, struct buf *out)
@@ -487,6 +503,7 @@ void imap_thread_references(const struct imap_sort_msg *msgs, uint32_t n, bool u
 		t.nslots *= 2;
 	t.slots = xcalloc(t.nslots, sizeof(*t.slots));
 	t.slot_ids = xcalloc(t.nslots, sizeof(*t.slot_ids));
+	t.slot_hash = xcalloc(t.nslots, sizeof(*t.slot_hash));
 	build_links(&t, n);
 	/* (2) the root set, (4) pruned */
 	uint32_t *roots = xmalloc(((size_t)t.count + 1) * sizeof(*roots));
