@@ -53,35 +53,34 @@ static int key_row(void *ctx, uint32_t uid, const char *data, size_t len)
 	return 0;
 }
 
-/* Writes the keys built for uids[0..n) (NULL: none) to the index, in one
-   transaction: the one place SORT and THREAD write. */
-static void keys_write(struct imap_mbox *mbox, const uint32_t *uids, struct imap_sortkey *const *keys,
-		       uint32_t n)
+/* Writes the records of uids[0..n) to the index, in one transaction:
+   record i is recs[ends[i - 1]..ends[i]) (ends[-1] = 0), none when empty.
+   The one place SORT and THREAD write; it reads nothing of the shared
+   table, so a job thread can take it over. */
+static void keys_write(struct store_mailbox *smbox, const char *name, const uint32_t *uids, const char *recs,
+		       const size_t *ends, uint32_t n)
 {
-	struct buf rec = BUF_INIT;
 	char *error = NULL;
 	bool in_txn = false;
 	for (uint32_t i = 0; i < n && error == NULL; i++) {
-		if (keys[i] == NULL)
+		size_t start = i > 0 ? ends[i - 1] : 0;
+		if (ends[i] == start)
 			continue;
-		if (!in_txn && store_cache_begin(mbox->smbox, &error) < 0)
+		if (!in_txn && store_cache_begin(smbox, &error) < 0)
 			break;
 		in_txn = true;
-		buf_reset(&rec);
-		imap_sortkey_encode(keys[i], &rec);
-		store_cache_set_sortkey(mbox->smbox, uids[i], rec.data, rec.len, &error);
+		store_cache_set_sortkey(smbox, uids[i], recs + start, ends[i] - start, &error);
 	}
 	/* what was written before a failure is kept */
 	char *commit_error = NULL;
-	if (in_txn && store_cache_commit(mbox->smbox, &commit_error) < 0 && error == NULL)
+	if (in_txn && store_cache_commit(smbox, &commit_error) < 0 && error == NULL)
 		error = commit_error;
 	else
 		free(commit_error);
 	if (error != NULL) {
-		log_error("imap sort-key write failed mailbox=%s: %s", mbox->name, error);
+		log_error("imap sort-key write failed mailbox=%s: %s", name, error);
 		free(error);
 	}
-	buf_free(&rec);
 }
 
 /* Builds the keys of the messages still without from their header blocks
@@ -100,7 +99,8 @@ static void keys_build(struct key_load *l)
 	l->count = n;
 	/* imap_header_run_load() copies one UID past the end */
 	uint32_t *uids = xmalloc(((size_t)n + 1) * sizeof(*uids));
-	struct imap_sortkey **built = xcalloc(n, sizeof(*built));
+	size_t *ends = xmalloc((size_t)n * sizeof(*ends));
+	struct buf recs = BUF_INIT;
 	for (uint32_t j = 0; j < n; j++)
 		uids[j] = l->msgs[l->missing[j]].uid;
 	struct imap_header_run run;
@@ -108,14 +108,18 @@ static void keys_build(struct key_load *l)
 	for (uint32_t j = 0; j < n; j++) {
 		const char *h;
 		size_t hlen;
-		if (!imap_header_run_get(&run, j, &h, &hlen))
-			continue; /* gone: no keys, the empty ones this time */
-		built[j] = imap_sortkey_from_header(h, hlen);
-		key_attach(l, j, built[j]);
+		/* gone: no keys, the empty ones this time */
+		if (imap_header_run_get(&run, j, &h, &hlen)) {
+			struct imap_sortkey *key = imap_sortkey_from_header(h, hlen);
+			imap_sortkey_encode(key, &recs);
+			key_attach(l, j, key);
+		}
+		ends[j] = recs.len;
 	}
 	imap_header_run_done(&run);
-	keys_write(l->mbox, uids, built, n);
-	free(built);
+	keys_write(l->mbox->smbox, l->mbox->name, uids, recs.data, ends, n);
+	buf_free(&recs);
+	free(ends);
 	free(uids);
 }
 

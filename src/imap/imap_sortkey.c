@@ -332,7 +332,7 @@ struct imap_sortkey *imap_sortkey_from_header(const char *header, size_t len)
 void imap_sortkey_encode(const struct imap_sortkey *key, struct buf *out)
 {
 	uint8_t head[RECORD_HEAD];
-	uint64_t date = (uint64_t)key->date;
+	uint64_t date = key->has_date ? (uint64_t)key->date : 0; /* else the owner's INTERNALDATE */
 	head[0] = IMAP_SORTKEY_FORMAT;
 	head[1] = (uint8_t)((key->has_date ? FLAG_HAS_DATE : 0) | (key->subject_reply ? FLAG_REPLY : 0));
 	for (int i = 0; i < 8; i++)
