@@ -439,7 +439,7 @@ static void test_expunge(void **state)
 
 /* Runs sql on the closed index, as another program (or an older
    version) would. */
-static void index_exec(struct fixture *f, const char *sql)
+static void index_sql(struct fixture *f, const char *sql)
 {
 	char *db_path = xasprintf("%s/%s", f->dir, STORE_INDEX_FILE);
 	sqlite3 *db;
@@ -457,7 +457,7 @@ static void test_expunge_crash(void **state)
 	deliver_three(f);
 	open_inbox(f);
 	close_inbox(f);
-	index_exec(f, "UPDATE message SET expunging=1 WHERE uid=2; UPDATE mailbox SET cur_mtime=0");
+	index_sql(f, "UPDATE message SET expunging=1 WHERE uid=2; UPDATE mailbox SET cur_mtime=0");
 	open_inbox(f);
 	struct store_msg_list l;
 	list(f, &l);
@@ -485,13 +485,13 @@ static void test_sortkey_table(void **state)
 	deliver_three(f);
 	open_inbox(f);
 	close_inbox(f);
-	index_exec(f, "DROP TABLE sortkey");
+	index_sql(f, "DROP TABLE sortkey");
 	open_inbox(f);
 	char *error = NULL;
 	assert_int_equal(store_cache_set_sortkey(f->inbox, 2, "k2", 2, &error), 0);
 	assert_int_equal(store_cache_set_sortkey(f->inbox, 3, "k3", 2, &error), 0);
 	close_inbox(f);
-	index_exec(f, "UPDATE message SET expunging=1 WHERE uid=2; UPDATE mailbox SET cur_mtime=0");
+	index_sql(f, "UPDATE message SET expunging=1 WHERE uid=2; UPDATE mailbox SET cur_mtime=0");
 	open_inbox(f);
 	char uids[64] = "";
 	assert_int_equal(store_cache_get_sortkey_range(f->inbox, 1, UINT32_MAX, sortkey_uids, uids, &error),
