@@ -1,7 +1,7 @@
 /* The local backend's IMAP cache (the cache table of the index): ENVELOPE
-   and BODYSTRUCTURE text, their range reads, the cached header blocks
-   that SEARCH, SORT and THREAD read, and the sort keys (table sortkey);
-   plus the mailbox counters without a message scan. */
+   and BODYSTRUCTURE text, their range reads, and the cached header blocks
+   that SEARCH, SORT and THREAD read; plus the mailbox counters without a
+   message scan. */
 #include "store/store_local_private.h"
 #include "lib/xalloc.h"
 
