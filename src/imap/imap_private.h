@@ -10,6 +10,7 @@
    view is a reference to an immutable-prefix UID vector plus a count, so
    10,000 sessions on one mailbox share one vector. */
 #include "imap/imap_parse.h"
+#include "imap/imap_sortkey.h"
 #include "lib/config.h"
 #include "lib/buf.h"
 #include "lib/strlist.h"
@@ -84,10 +85,9 @@ struct imap_msg {
 	char *keywords; /* NULL: none */
 	char *locator;  /* the store's file handle (store_msg_open) */
 	bool bare_lf;   /* the file's size is not the size sent */
-	/* SORT and THREAD: the base subject (RFC 5256 2.1) once computed,
-	   else NULL (a message never changes under its UID) */
-	char *base_subject;
-	bool subject_reply;
+	/* SORT and THREAD: its keys once loaded or built (imap_sort.c), else
+	   NULL (a message never changes under its UID) */
+	struct imap_sortkey *sortkey;
 };
 
 /* A UID vector whose prefix [0, count) never changes once written: views
@@ -121,6 +121,9 @@ struct imap_mbox {
 	bool dirty;                  /* the Maildir changed: sync (a job) */
 	bool syncing, sync_again;    /* a sync job runs; another is wanted */
 	struct imap_session *idlers; /* sessions in IDLE on this mailbox */
+	/* SORT: bumped when a message gets its keys; the ranks of text i
+	   are those of generation sortkey_ranked[i] (imap_sort.c) */
+	unsigned int sortkey_gen, sortkey_ranked[IMAP_SORTKEY_TEXTS];
 };
 
 /* UIDs lo <= uid < hi. */
@@ -274,7 +277,7 @@ void imap_mbox_mark_dirty(struct imap_mbox *mbox);
    (work of NOOP, SELECT and the sync job); errors in job->error. */
 void imap_mbox_sync_work(struct imap_job *job, const char *name);
 const struct imap_msg *imap_mbox_find(const struct imap_mbox *mbox, uint32_t uid);
-/* The same, for filling the message's caches (base_subject). */
+/* The same, for filling the message's caches (sortkey). */
 struct imap_msg *imap_mbox_find_mutable(struct imap_mbox *mbox, uint32_t uid);
 struct imap_view *imap_view_new(struct imap_mbox *mbox, bool readonly);
 void imap_view_free(struct imap_view **view);

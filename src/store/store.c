@@ -334,6 +334,19 @@ int store_cache_get_header_range(struct store_mailbox *mbox, uint32_t lo, uint32
 	return mbox->store->be->cache_get_header_range(mbox, lo, hi, cb, ctx, error_r);
 }
 
+int store_cache_set_sortkey(struct store_mailbox *mbox, uint32_t uid, const void *data, size_t len,
+			    char **error_r)
+{
+	return mbox->store->be->cache_set_sortkey(mbox, uid, data, len, error_r);
+}
+
+int store_cache_get_sortkey_range(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
+				  int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len), void *ctx,
+				  char **error_r)
+{
+	return mbox->store->be->cache_get_sortkey_range(mbox, lo, hi, cb, ctx, error_r);
+}
+
 int store_cache_begin(struct store_mailbox *mbox, char **error_r)
 {
 	return mbox->store->be->cache_begin(mbox, error_r);

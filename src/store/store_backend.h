@@ -127,6 +127,11 @@ struct store_backend {
 	int (*cache_get_header_range)(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
 				      int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len),
 				      void *ctx, char **error_r);
+	int (*cache_set_sortkey)(struct store_mailbox *mbox, uint32_t uid, const void *data, size_t len,
+				 char **error_r);
+	int (*cache_get_sortkey_range)(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
+				       int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len),
+				       void *ctx, char **error_r);
 	int (*cache_begin)(struct store_mailbox *mbox, char **error_r);
 	int (*cache_commit)(struct store_mailbox *mbox, char **error_r);
 };

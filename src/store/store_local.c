@@ -53,6 +53,8 @@ const struct store_backend store_backend_local = {
     .cache_get_range = store_local_cache_get_range,
     .cache_set_header = store_local_cache_set_header,
     .cache_get_header_range = store_local_cache_get_header_range,
+    .cache_set_sortkey = store_local_cache_set_sortkey,
+    .cache_get_sortkey_range = store_local_cache_get_sortkey_range,
     .cache_begin = store_local_cache_begin,
     .cache_commit = store_local_cache_commit,
 };

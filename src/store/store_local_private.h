@@ -143,6 +143,11 @@ int store_local_cache_set_header(struct store_mailbox *box, uint32_t uid, const 
 int store_local_cache_get_header_range(struct store_mailbox *box, uint32_t lo, uint32_t hi,
 				       int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len),
 				       void *ctx, char **error_r);
+int store_local_cache_set_sortkey(struct store_mailbox *box, uint32_t uid, const void *data, size_t len,
+				  char **error_r);
+int store_local_cache_get_sortkey_range(struct store_mailbox *box, uint32_t lo, uint32_t hi,
+					int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len),
+					void *ctx, char **error_r);
 int store_local_cache_begin(struct store_mailbox *box, char **error_r);
 int store_local_cache_commit(struct store_mailbox *box, char **error_r);
 

@@ -217,6 +217,11 @@ static int sync_drop_row(struct sync_ctx *ctx, uint32_t uid, char **error_r)
 	sqlite3_bind_int64(st, 2, uid);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return store_local_db_error(store, "deleting a cache row", error_r);
+	st = store_local_stmt(store, "DELETE FROM sortkey WHERE mailbox=?1 AND uid=?2");
+	sqlite3_bind_int64(st, 1, ctx->mbox->id);
+	sqlite3_bind_int64(st, 2, uid);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_local_db_error(store, "deleting sort keys", error_r);
 	st = store_local_stmt(store,
 			      "INSERT OR REPLACE INTO expunged(mailbox, uid, modseq) VALUES(?1, ?2, ?3)");
 	sqlite3_bind_int64(st, 1, ctx->mbox->id);

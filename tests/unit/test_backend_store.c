@@ -780,6 +780,65 @@ static void test_cache(void **state)
 	assert_int_equal(store_cache_get(f->inbox, a, STORE_CACHE_ENVELOPE, &text, &error), 0);
 }
 
+static int sortkey_len(void *ctx, uint32_t uid, const char *data, size_t len)
+{
+	*(size_t *)ctx = len;
+	return 0;
+}
+
+/* Sort keys: opaque records, replaced by a second set, read back by UID
+   range in UID order, and gone with the message or its folder (a folder
+   made again under the same name starts without them). */
+static void test_sortkeys(void **state)
+{
+	struct fixture *f = *state;
+	fixture_open(f);
+	char *error = NULL;
+	uint32_t a = append(f->inbox, msg_a, 0, NULL, 0);
+	uint32_t b = append(f->inbox, msg_b, 0, NULL, 0);
+	uint32_t c = append(f->inbox, msg_c, 0, NULL, 0);
+	char out[256] = "";
+	assert_int_equal(store_cache_get_sortkey_range(f->inbox, 1, UINT32_MAX, cache_collect, out, &error),
+			 0);
+	assert_string_equal(out, "");
+	assert_int_equal(store_cache_begin(f->inbox, &error), 0);
+	assert_int_equal(store_cache_set_sortkey(f->inbox, c, "k\0c", 4, &error), 0);
+	assert_int_equal(store_cache_set_sortkey(f->inbox, a, "old", 3, &error), 0);
+	assert_int_equal(store_cache_set_sortkey(f->inbox, a, "ka", 2, &error), 0);
+	assert_int_equal(store_cache_commit(f->inbox, &error), 0);
+	assert_int_equal(store_cache_set_sortkey(f->inbox, b, "kb", 2, &error), 0);
+	assert_int_equal(store_cache_get_sortkey_range(f->inbox, 1, UINT32_MAX, cache_collect, out, &error),
+			 0);
+	assert_string_equal(out, "1=ka;2=kb;3=k;");
+	out[0] = '\0';
+	assert_int_equal(store_cache_get_sortkey_range(f->inbox, b, c, cache_collect, out, &error), 0);
+	assert_string_equal(out, "2=kb;3=k;");
+	/* the whole record comes back, NUL bytes included */
+	out[0] = '\0';
+	size_t len = 0;
+	assert_int_equal(store_cache_get_sortkey_range(f->inbox, c, c, sortkey_len, &len, &error), 0);
+	assert_int_equal(len, 4);
+	/* An expunged message takes its keys along. */
+	assert_int_equal(store_msg_expunge(f->inbox, &b, 1, &error), 1);
+	assert_int_equal(store_cache_get_sortkey_range(f->inbox, 1, UINT32_MAX, cache_collect, out, &error),
+			 0);
+	assert_string_equal(out, "1=ka;3=k;");
+	/* So does a deleted folder. */
+	create_folder(f, "Work");
+	struct store_mailbox *work = open_mailbox(f, "Work");
+	uint32_t w = append(work, msg_a, 0, NULL, 0);
+	assert_int_equal(store_cache_set_sortkey(work, w, "kw", 2, &error), 0);
+	store_mailbox_close(&work);
+	assert_int_equal(store_folder_delete(f->store, "Work", &error), 0);
+	create_folder(f, "Work");
+	work = open_mailbox(f, "Work");
+	append(work, msg_a, 0, NULL, 0);
+	out[0] = '\0';
+	assert_int_equal(store_cache_get_sortkey_range(work, 1, UINT32_MAX, cache_collect, out, &error), 0);
+	assert_string_equal(out, "");
+	store_mailbox_close(&work);
+}
+
 static void test_stable_id(void **state)
 {
 	struct fixture *f = *state;
@@ -995,6 +1054,7 @@ int main(void)
 		    T(test_subscriptions),
 		    T(test_recent),
 		    T(test_cache),
+		    T(test_sortkeys),
 		    T(test_stable_id),
 		    T(test_mailboxid),
 		    T(test_emailid),

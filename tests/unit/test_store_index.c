@@ -437,8 +437,6 @@ static void test_expunge(void **state)
 	free(path);
 }
 
-/* A crash after the row was marked and before the file was unlinked: the
-   next session must not show the message, and must finish the job. */
 /* Runs one SQL statement on the index from outside the store (as an
    older postoffice would have left it). */
 static void index_exec(const char *maildir, const char *sql)
@@ -453,6 +451,8 @@ static void index_exec(const char *maildir, const char *sql)
 	free(path);
 }
 
+/* A crash after the row was marked and before the file was unlinked: the
+   next session must not show the message, and must finish the job. */
 static void test_expunge_crash(void **state)
 {
 	struct fixture *f = *state;
@@ -469,6 +469,37 @@ static void test_expunge_crash(void **state)
 	assert_int_equal(l.msgs[1].uid, 3);
 	store_msg_list_free(&l);
 	assert_int_equal(count_dir(f->dir, "cur"), 2);
+}
+
+static int sortkey_uids(void *ctx, uint32_t uid, const char *data, size_t len)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+	snprintf(out + n, 64 - n, "%u;", uid);
+	return 0;
+}
+
+/* An index made before the sortkey table gets it in place when opened,
+   and a message whose expunge was cut short takes its sort keys along
+   when the next sync finishes the job. */
+static void test_sortkey_table(void **state)
+{
+	struct fixture *f = *state;
+	deliver_three(f);
+	open_inbox(f);
+	close_inbox(f);
+	index_exec(f->dir, "DROP TABLE sortkey");
+	open_inbox(f);
+	char *error = NULL;
+	assert_int_equal(store_cache_set_sortkey(f->inbox, 2, "k2", 2, &error), 0);
+	assert_int_equal(store_cache_set_sortkey(f->inbox, 3, "k3", 2, &error), 0);
+	close_inbox(f);
+	index_exec(f->dir, "UPDATE message SET expunging=1 WHERE uid=2; UPDATE mailbox SET cur_mtime=0");
+	open_inbox(f);
+	char uids[64] = "";
+	assert_int_equal(store_cache_get_sortkey_range(f->inbox, 1, UINT32_MAX, sortkey_uids, uids, &error),
+			 0);
+	assert_string_equal(uids, "3;");
 }
 
 /* SMTP keeps delivering into new/ while other processes sync: every message
@@ -938,6 +969,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_flags_info, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expunge, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expunge_crash, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sortkey_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_modseq, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_append_copy_move, setup, teardown),
