@@ -119,6 +119,11 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
 	event_active(drain_check, 0, 0);
 }
 
+static void sigusr2_cb(evutil_socket_t sig, short what, void *arg)
+{
+	log_reopen();
+}
+
 int worker_run(const struct config *cfg, const struct listener *listeners, int nlisteners,
 	       struct auth_penalty *penalty, struct heartbeat *hb)
 {
@@ -163,6 +168,8 @@ int worker_run(const struct config *cfg, const struct listener *listeners, int n
 	drain_check = event_new(w->base, -1, 0, drain_check_cb, NULL);
 	struct event *term = evsignal_new(w->base, SIGTERM, sigterm_cb, NULL);
 	event_add(term, NULL);
+	struct event *usr2 = evsignal_new(w->base, SIGUSR2, sigusr2_cb, NULL);
+	event_add(usr2, NULL);
 	/* Reloads are the supervisor's business: it starts new workers and
 	   drains this one with SIGTERM. */
 	signal(SIGHUP, SIG_IGN);
@@ -176,6 +183,7 @@ int worker_run(const struct config *cfg, const struct listener *listeners, int n
 	free(evlisteners);
 	jobs_deinit();
 	event_free(term);
+	event_free(usr2);
 	if (drain_timeout != NULL)
 		event_free(drain_timeout);
 	event_free(drain_check);
