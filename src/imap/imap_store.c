@@ -254,6 +254,7 @@ struct copy_job {
 	bool missing, overquota;
 	uint32_t *dest_uids;
 	uint32_t uidvalidity;
+	struct imap_recent_take take; /* of dest */
 };
 
 static bool job_over_quota(struct imap_job *job, uint64_t quota, uint64_t bytes)
@@ -291,6 +292,7 @@ static void copy_work(struct imap_job *job)
 		return;
 	if (store_msg_copy(src, cj->uids, cj->count, dest, cj->move, &cj->dest_uids, &job->error) < 0)
 		return;
+	imap_mbox_take_recent_work(dest, &cj->take);
 }
 
 static void copy_job_free(struct copy_job *cj)
@@ -337,8 +339,10 @@ static void copy_done(struct imap_job *job)
 	if (copied) {
 		/* the source's table is read again before the tagged reply */
 		struct imap_mbox *dest = imap_mbox_find_open(job->user, cj->dest);
-		if (dest != NULL)
+		if (dest != NULL) {
+			imap_mbox_recent_add(dest, &cj->take);
 			imap_idle_notify(dest);
+		}
 	}
 	if (s->core.dead) {
 		copy_job_free(cj);
@@ -389,6 +393,8 @@ int imap_cmd_copy(struct imap_cmd_ctx *c, const char **error_r)
 	}
 	free(seqs);
 	cj->quota = s->user->quota;
+	struct imap_mbox *dest = imap_mbox_find_open(s->user, name);
+	cj->take.want = dest != NULL && dest->rw_views > 0;
 	cj->move = move;
 	cj->uid = c->uid;
 	imap_job_start(s->user, s, &cj->job, copy_work, copy_done);
@@ -525,6 +531,7 @@ struct append_job {
 	/* results */
 	bool missing;
 	uint32_t uid, uidvalidity;
+	struct imap_recent_take take;
 };
 
 /* Binary parts of a message appended as literal8 are stored re-encoded as
@@ -556,7 +563,9 @@ static void append_work(struct imap_job *job)
 	aj->uidvalidity = store_mailbox_uidvalidity(m);
 	if (aj->binary)
 		append_encode_binary(aj);
-	store_msg_append(m, aj->data, aj->len, aj->flags, aj->keywords, aj->date, &aj->uid, &job->error);
+	if (store_msg_append(m, aj->data, aj->len, aj->flags, aj->keywords, aj->date, &aj->uid,
+			     &job->error) == 0)
+		imap_mbox_take_recent_work(m, &aj->take);
 }
 
 static void append_done(struct imap_job *job)
@@ -565,8 +574,10 @@ static void append_done(struct imap_job *job)
 	struct imap_session *s = job->s;
 	if (!aj->missing && job->error == NULL) {
 		struct imap_mbox *dest = imap_mbox_find_open(job->user, aj->mailbox);
-		if (dest != NULL)
+		if (dest != NULL) {
+			imap_mbox_recent_add(dest, &aj->take);
 			imap_idle_notify(dest);
+		}
 	}
 	if (s->core.dead) {
 		/* nothing to answer */
@@ -644,6 +655,7 @@ int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r)
 	aj->keywords = keywords_join(&flags);
 	aj->date = (int64_t)date;
 	aj->binary = lit->literal8;
+	aj->take.want = open != NULL && open->rw_views > 0;
 	imap_job_start(s->user, s, &aj->job, append_work, append_done);
 	return 0;
 }

@@ -101,6 +101,8 @@ int store_local_subscription_list(struct store *store, int (*cb)(void *ctx, cons
 /* store_local_sync.c */
 int store_local_mailbox_open(struct store *store, const char *name, struct store_mailbox **mbox_r,
 			     char **error_r);
+int store_local_mailbox_open_indexed(struct store *store, const char *name, struct store_mailbox **mbox_r,
+				     char **error_r);
 void store_local_mailbox_close(struct store_mailbox *box);
 int store_local_mailbox_sync(struct store_mailbox *box, bool force, char **error_r);
 
