@@ -572,10 +572,7 @@ static void seen_work(struct imap_job *job)
 {
 	struct seen_job *sj = (struct seen_job *)job;
 	struct store_mailbox *m;
-	int r = imap_job_mailbox(job, sj->mailbox, &m);
-	if (r == 0)
-		job->error = xasprintf("mailbox %s is gone", sj->mailbox);
-	if (r > 0)
+	if (imap_job_selected_mailbox(job, sj->mailbox, &m) > 0)
 		store_msg_set_flags(m, sj->uids, sj->count, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, NULL,
 				    NULL, &job->error);
 }

@@ -158,8 +158,8 @@ struct select_job {
 	struct imap_mbox *keep;
 	/* results */
 	bool missing;
-	uint32_t first_recent, recent_end; /* SELECT: the UIDs taken */
-	uint32_t messages, recent;         /* EXAMINE: the store's counts */
+	struct imap_recent_take take; /* SELECT: the UIDs taken */
+	uint32_t messages, recent;    /* EXAMINE: the store's counts */
 	char *recent_error;
 };
 
@@ -183,12 +183,7 @@ static void select_work(struct imap_job *job)
 		}
 		return;
 	}
-	/* UIDNEXT first: what the take hands out beyond it (a message added
-	   meanwhile) is left to the view's next take (imap_view_take_recent) */
-	uint64_t modseq;
-	if (store_mailbox_get_counters(m, &sj->recent_end, &modseq, &sj->recent_error) == 0 &&
-	    store_mailbox_take_recent(m, &sj->first_recent, &sj->recent_error) < 0)
-		sj->recent_end = 0;
+	imap_mbox_take_recent_work(m, &sj->take);
 }
 
 /* The view's \Recent messages: taken by the job (SELECT), or the store's
@@ -198,12 +193,13 @@ static void select_recent(struct imap_session *s, struct select_job *sj)
 	struct imap_view *v = s->view;
 	struct imap_mbox *m = v->mbox;
 	if (sj->recent_error != NULL) {
-		log_error("imap take-recent failed session=%s: %s", s->core.id, sj->recent_error);
+		log_error("imap examine-status failed session=%s: %s", s->core.id, sj->recent_error);
 		return;
 	}
 	if (!sj->examine) {
-		imap_view_add_recent(v, sj->first_recent, sj->recent_end);
-		v->recent_taken = sj->recent_end;
+		imap_view_add_recent(v, sj->take.lo, sj->take.hi);
+		v->recent_taken = sj->take.hi;
+		/* and what jobs took for the worker since */
 		imap_view_take_recent(s);
 	} else if (sj->recent > 0 && sj->recent <= sj->messages && sj->messages - sj->recent < m->count) {
 		imap_view_add_recent(v, m->msgs[sj->messages - sj->recent].uid, UINT32_MAX);
@@ -324,6 +320,7 @@ int imap_cmd_select(struct imap_cmd_ctx *c, const char **error_r)
 	sj->has_qresync = qresync != NULL;
 	sj->name = xstrdup(name);
 	sj->examine = examine;
+	sj->take.want = !examine;
 	imap_job_start(s->user, s, &sj->job, select_work, select_done);
 	return 0;
 }

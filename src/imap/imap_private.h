@@ -372,7 +372,7 @@ int imap_cmd_close(struct imap_cmd_ctx *c, const char **error_r);
 int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r);
 
 /* imap_job.c: store work on a job thread (lib/jobs.h), for commands that
-   rename or write files or write the index in bulk.  The job works on a
+   rename or write files or write the index (the loop only reads it).  The job works on a
    store handle of its own (job->handle: never the shared one the loop
    reads), opened on the thread and kept with its mailboxes for the user's
    later jobs.  The session is busy from imap_job_start() until done has
@@ -399,6 +399,9 @@ void imap_job_start(struct imap_user *user, struct imap_session *s, struct imap_
    *mbox_r (owned by the handle), 2 the same when the handle opened it just
    now (and so synced it), 0 when it does not exist, -1 with job->error. */
 int imap_job_mailbox(struct imap_job *job, const char *name, struct store_mailbox **mbox_r);
+/* The same for a mailbox that must exist (a session's selected one): 1,
+   or -1 with job->error (also "mailbox NAME is gone"). */
+int imap_job_selected_mailbox(struct imap_job *job, const char *name, struct store_mailbox **mbox_r);
 /* On the job thread: the job's own store handle. */
 struct store *imap_job_store(const struct imap_job *job);
 /* Folders were deleted or renamed: mailbox handles kept by jobs are
@@ -406,6 +409,12 @@ struct store *imap_job_store(const struct imap_job *job);
 void imap_job_forget_mailboxes(struct imap_user *user);
 /* Closes the spare handles of a user being freed. */
 void imap_job_user_free(struct imap_user *user);
+/* Closes a store handle on a job thread (closing the last handle of an
+   index checkpoints it: writes). */
+void imap_job_store_close(struct store **store);
+/* Keeps a handle of the user's store (opened by a job) for its jobs, or
+   closes it when enough are kept. */
+void imap_job_store_give(struct imap_user *user, struct store **store);
 
 /* imap_cache.c: what reads in the loop found missing from the index cache
    (ENVELOPE, BODYSTRUCTURE, header blocks built from message files) is

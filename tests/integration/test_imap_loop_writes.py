@@ -9,7 +9,7 @@ mode; store.h).  A separate process takes its write lock (BEGIN IMMEDIATE:
 in WAL mode readers go on, writers wait) for LOCK_SECS, less than the
 store's busy timeout (10 s), so the waiting commands then complete
 normally; a lock held longer than that fails them with NO [UNAVAILABLE]
-(docs/imap.md)."""
+(docs/architecture.md, "The io object and the loop")."""
 import os
 import re
 import subprocess
