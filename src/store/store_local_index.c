@@ -71,6 +71,12 @@ int store_local_db_error(struct store_local *store, const char *what, char **err
 	*error_r =
 	    xasprintf("%s%s: %s (index %s/" STORE_INDEX_FILE ")", busy_prefix(sqlite3_errcode(store->db)),
 		      what, sqlite3_errmsg(store->db), store->path);
+	/* A statement that failed half-way keeps its read transaction (and
+	   its old snapshot) until it is reset: the handle's next write would
+	   fail at once, without waiting for the lock (a busy index). */
+	for (size_t i = 0; i < STORE_STMT_CACHE && store->stmts[i].sql != NULL; i++)
+		if (sqlite3_stmt_busy(store->stmts[i].stmt))
+			sqlite3_reset(store->stmts[i].stmt);
 	return -1;
 }
 
