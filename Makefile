@@ -15,14 +15,14 @@ SANFLAGS =
 OPT = -O2
 endif
 CC ?= cc
-PKGS = libevent_core libevent_openssl libevent_pthreads libssl libcrypto sqlite3 libcares inih libidn2 zlib libcrypt
+PKGS = libevent_core libevent_openssl libevent_pthreads libssl libcrypto sqlite3 libcares inih libidn2 zlib libcrypt libpsl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lpthread
 WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS += -std=gnu11 $(OPT) -g $(WARN) $(SANFLAGS) -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS += $(SANFLAGS)
 
-MODULES = lib mime auth store dns session smtp queue delivery relay smtpd pop3 imap server cli
+MODULES = lib mime auth store dns trust session smtp queue delivery relay smtpd pop3 imap server cli
 LIB_SRCS := $(filter-out src/cli/main.c,$(foreach m,$(MODULES),$(wildcard src/$(m)/*.c)))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

@@ -5,6 +5,7 @@
    the command name. */
 #include "lib/config.h"
 #include <stdio.h>
+#include <sys/types.h>
 
 struct cli_command {
 	const char *name;
@@ -20,7 +21,16 @@ int cli_wants_help(int argc, char **argv);
    twice without echo when confirm is set.  Returns NULL on error. */
 char *cli_read_password(const char *prompt, int confirm);
 
+/* Run as root, commands make what they create owned by the server's user
+   ([server] user).  DATA_DIR belongs to that user, who can plant links
+   below it: nothing below DATA_DIR is followed (see lib/fsutil.h). */
+struct cli_owner {
+	uid_t uid; /* (uid_t)-1: not root, or no such user: ownership is kept */
+	gid_t gid;
+};
+struct cli_owner cli_server_owner(const struct config *cfg);
+
 /* Commands, each in its own cmd_*.c file. */
 extern const struct cli_command cmd_serve, cmd_check, cmd_domain, cmd_user, cmd_alias, cmd_show;
-extern const struct cli_command cmd_queue, cmd_send, cmd_sendmail, cmd_fetch;
+extern const struct cli_command cmd_queue, cmd_send, cmd_sendmail, cmd_fetch, cmd_dkim, cmd_spf, cmd_dns;
 #endif

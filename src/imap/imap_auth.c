@@ -347,6 +347,18 @@ int imap_cmd_id(struct imap_cmd_ctx *c, const char **error_r)
 	return 0;
 }
 
+/* What ENABLE turns on (RFC 5161): QRESYNC implies CONDSTORE (RFC 7162
+   3.2.3). */
+static const struct {
+	const char *name;
+	unsigned int bits; /* enum imap_enabled */
+} enable_caps[] = {
+    {"CONDSTORE", IMAP_ENABLED_CONDSTORE},
+    {"QRESYNC", IMAP_ENABLED_QRESYNC | IMAP_ENABLED_CONDSTORE},
+    {"IMAP4rev2", IMAP_ENABLED_IMAP4REV2},
+    {"UTF8=ACCEPT", IMAP_ENABLED_UTF8},
+};
+
 int imap_cmd_enable(struct imap_cmd_ctx *c, const char **error_r)
 {
 	struct imap_session *s = c->s;
@@ -361,21 +373,18 @@ int imap_cmd_enable(struct imap_cmd_ctx *c, const char **error_r)
 			*error_r = "ENABLE takes capability names";
 			return -1;
 		}
-		const char *name = c->args[i].str;
-		unsigned int bit = 0;
-		if (strcasecmp(name, "CONDSTORE") == 0)
-			bit = IMAP_ENABLED_CONDSTORE;
-		else if (strcasecmp(name, "QRESYNC") == 0)
-			bit = IMAP_ENABLED_QRESYNC | IMAP_ENABLED_CONDSTORE;
-		else if (strcasecmp(name, "IMAP4rev2") == 0)
-			bit = IMAP_ENABLED_IMAP4REV2;
-		if (bit == 0 || (s->enabled & bit) == bit)
-			continue; /* RFC 5161 3.1: unknown ones are ignored */
-		s->enabled |= bit;
-		buf_printf(&out, " %s",
-			   bit & IMAP_ENABLED_QRESYNC     ? "QRESYNC"
-			   : bit & IMAP_ENABLED_CONDSTORE ? "CONDSTORE"
-							  : "IMAP4rev2");
+		size_t k = 0;
+		while (k < N_ELEMENTS(enable_caps) && strcasecmp(c->args[i].str, enable_caps[k].name) != 0)
+			k++;
+		/* RFC 5161 3.1: unknown ones are ignored; RFC 6855 3: UTF8=ACCEPT
+		   only in the authenticated state (the selected mailbox's names
+		   were given in modified UTF-7) */
+		if (k == N_ELEMENTS(enable_caps) ||
+		    (s->enabled & enable_caps[k].bits) == enable_caps[k].bits ||
+		    (enable_caps[k].bits == IMAP_ENABLED_UTF8 && s->state != IMAP_STATE_AUTH))
+			continue;
+		s->enabled |= enable_caps[k].bits;
+		buf_printf(&out, " %s", enable_caps[k].name);
 	}
 	imap_untagged(s, "ENABLED%s", buf_cstr(&out));
 	buf_free(&out);

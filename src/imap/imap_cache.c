@@ -1,9 +1,10 @@
-/* Cache fills off the event loop.  FETCH ENVELOPE/BODYSTRUCTURE, FETCH of
-   header sections, SEARCH on header fields, SORT and THREAD read the index
-   cache in the loop; what they had to build from message files is written
-   back here, by a job of the user's (imap_job.c), so that the loop never
-   waits for the index's write lock.  Writes of one mailbox are collected
-   while its job runs and go in the next one, one transaction each. */
+/* Cache fills off the event loop.  FETCH ENVELOPE/BODYSTRUCTURE/PREVIEW,
+   FETCH of header sections, SEARCH on header fields, SORT and THREAD (their
+   keys) read the index cache in the loop; what they had to build from
+   message files is written back here, by a job of the user's
+   (imap_job.c), so that the loop never waits for the index's write lock.
+   Writes of one mailbox are collected while its job runs and go in the
+   next one, one transaction each. */
 #include "imap/imap_private.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -78,13 +79,17 @@ static void cache_work(struct imap_job *job)
 		return;
 	for (size_t i = 0; i < cj->fill->count && job->error == NULL; i++) {
 		const struct cache_write *w = &cj->fill->writes[i];
+		static const enum store_cache_field fields[] = {
+		    [IMAP_CACHE_ENVELOPE] = STORE_CACHE_ENVELOPE,
+		    [IMAP_CACHE_BODYSTRUCTURE] = STORE_CACHE_BODYSTRUCTURE,
+		    [IMAP_CACHE_PREVIEW] = STORE_CACHE_PREVIEW,
+		};
 		if (w->item == IMAP_CACHE_HEADER)
 			store_cache_set_header(m, w->uid, w->data, w->len, &job->error);
+		else if (w->item == IMAP_CACHE_SORTKEY)
+			store_cache_set_sortkey(m, w->uid, w->data, w->len, &job->error);
 		else
-			store_cache_set(m, w->uid,
-					w->item == IMAP_CACHE_ENVELOPE ? STORE_CACHE_ENVELOPE
-								       : STORE_CACHE_BODYSTRUCTURE,
-					w->data, &job->error);
+			store_cache_set(m, w->uid, fields[w->item], w->data, &job->error);
 	}
 	/* what was written before a failure is kept */
 	char *error = NULL;

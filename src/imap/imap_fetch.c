@@ -34,6 +34,7 @@ struct fetch_ctx {
 	/* cached texts of the current slice, by position */
 	char **env, **bs;
 	uint32_t slice_start, slice_len;
+	struct imap_fetch_ext *ext; /* the slice's extension items */
 };
 
 static void fetch_ctx_free(struct fetch_ctx *f)
@@ -46,6 +47,7 @@ static void fetch_ctx_free(struct fetch_ctx *f)
 	}
 	free(f->env);
 	free(f->bs);
+	imap_fetch_ext_free(&f->ext);
 	free(f->seqs);
 	pool_destroy(&f->pool);
 	free(f);
@@ -110,6 +112,7 @@ static void load_slice(struct imap_session *s, struct fetch_ctx *f, uint32_t sta
 	bool want_bs = f->atts.items & IMAP_FETCH_BODYSTRUCTURE;
 	f->slice_start = start;
 	f->slice_len = len;
+	f->ext = imap_fetch_ext_load(s, &f->atts, f->seqs + start, len);
 	if (!want_env && !want_bs)
 		return;
 	f->env = want_env ? xcalloc(len, sizeof(char *)) : NULL;
@@ -169,6 +172,7 @@ static void unload_slice(struct fetch_ctx *f)
 	free(f->env);
 	free(f->bs);
 	f->env = f->bs = NULL;
+	imap_fetch_ext_free(&f->ext);
 	f->slice_len = 0;
 }
 
@@ -427,6 +431,17 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 		}
 	}
 	unsigned int items = f->atts.items;
+	uint32_t si = idx - f->slice_start;
+	if (((items & IMAP_FETCH_ENVELOPE) && f->env[si] == NULL) ||
+	    ((items & IMAP_FETCH_BODYSTRUCTURE) && f->bs[si] == NULL)) {
+		/* neither cached nor readable: its file went with an expunge
+		   by another session, which this one reports later; the
+		   grammar has no NIL for them (RFC 3501 7.4.2) */
+		if (fd >= 0)
+			close(fd);
+		imap_message_free(&msg);
+		return false;
+	}
 	const char *sep = "";
 	buf_printf(out, "* %u FETCH (", seq);
 	if (items & IMAP_FETCH_UID || f->uid) {
@@ -447,7 +462,6 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 		buf_printf(out, "%sRFC822.SIZE %llu", sep, (unsigned long long)m->size);
 		sep = " ";
 	}
-	uint32_t si = idx - f->slice_start;
 	if (items & IMAP_FETCH_ENVELOPE) {
 		buf_printf(out, "%sENVELOPE %s", sep, f->env[si] != NULL ? f->env[si] : "NIL");
 		sep = " ";
@@ -466,10 +480,7 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 		buf_printf(out, "%sMODSEQ (%llu)", sep, (unsigned long long)m->modseq);
 		sep = " ";
 	}
-	if (items & IMAP_FETCH_EMAILID) {
-		buf_printf(out, "%sEMAILID (M%u-%u)", sep, v->mbox->uidvalidity, uid);
-		sep = " ";
-	}
+	imap_fetch_ext_append(out, f->ext, items, si, &sep);
 	if (whole != NULL) {
 		uint64_t off = 0, len = m->size;
 		buf_printf(out, "%s%s", sep, rfc822 ? "RFC822" : "BODY[");

@@ -25,10 +25,15 @@ static uint32_t run_index(const struct imap_header_run *run, uint32_t uid)
 	/* rows come in ascending UID order: usually the next one */
 	if (run->fill_next < run->count && run->uids[run->fill_next] == uid)
 		return run->fill_next;
-	uint32_t lo = 0, hi = run->count;
+	return imap_uid_position(run->uids, run->count, uid);
+}
+
+uint32_t imap_uid_position(const uint32_t *uids, uint32_t count, uint32_t uid)
+{
+	uint32_t lo = 0, hi = count;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		if (run->uids[mid] < uid)
+		if (uids[mid] < uid)
 			lo = mid + 1;
 		else
 			hi = mid;

@@ -238,6 +238,7 @@ static void select_reply(struct imap_session *s, struct select_job *sj)
 	imap_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", m->uidvalidity);
 	imap_untagged(s, "OK [UIDNEXT %u] Predicted next UID", m->uidnext);
 	imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)m->highestmodseq);
+	imap_untagged(s, "OK [MAILBOXID (%s)] Ok", store_mailbox_objectid(m->smbox)); /* RFC 8474 4.2 */
 	if (sj->has_qresync)
 		select_qresync(s, &sj->qresync);
 	imap_tagged(s, "OK", "[%s] %s completed", sj->examine ? "READ-ONLY" : "READ-WRITE", s->cmd_name);
@@ -337,8 +338,9 @@ struct folder_job {
 	enum folder_op op;
 	char *name, *to;
 	/* results: a refusal (status NO) instead of the operation, with
-	   its reason when it is [CANNOT] */
+	   its reason when it is [CANNOT]; CREATE: the new MAILBOXID */
 	const char *refusal, *why;
+	char *mailboxid;
 };
 
 /* On the job thread: 1 when the folder name exists, 0 when not, -1. */
@@ -360,11 +362,22 @@ static void folder_work(struct imap_job *job)
 	bool exists = false;
 	switch (fj->op) {
 	case FOLDER_CREATE:
-		if (store_folder_create(store, fj->name, &exists, &job->error) < 0 && exists) {
-			free(job->error);
-			job->error = NULL;
-			fj->refusal = "[ALREADYEXISTS] Mailbox already exists";
+		if (store_folder_create(store, fj->name, &exists, &job->error) < 0) {
+			if (exists) {
+				free(job->error);
+				job->error = NULL;
+				fj->refusal = "[ALREADYEXISTS] Mailbox already exists";
+			}
+			break;
 		}
+		/* RFC 8474 4.1: the new mailbox's MAILBOXID (opening it gives one) */
+		struct store_mailbox *m;
+		char *error = NULL;
+		if (store_mailbox_open(store, fj->name, &m, &error) > 0) {
+			fj->mailboxid = xstrdup(store_mailbox_objectid(m));
+			store_mailbox_close(&m);
+		}
+		free(error);
 		break;
 	case FOLDER_DELETE:
 		if (job_folder_exists(job, fj->name) <= 0)
@@ -408,11 +421,14 @@ static void folder_done(struct imap_job *job)
 		if (job->error != NULL) {
 			imap_internal_error(s, what[fj->op], job->error);
 			job->error = NULL;
+		} else if (fj->mailboxid != NULL) {
+			imap_tagged(s, "OK", "[MAILBOXID (%s)] %s completed", fj->mailboxid, s->cmd_name);
 		} else {
 			imap_tagged(s, "OK", "%s completed", s->cmd_name);
 		}
 	}
 	free(job->error);
+	free(fj->mailboxid);
 	free(fj->name);
 	free(fj->to);
 	free(fj);
@@ -577,8 +593,14 @@ static void status_job_start(struct imap_session *s, struct status_job *sj, stru
 static int status_items_parse(const struct imap_arg *items, uint8_t *codes, unsigned int *count_r,
 			      const char **error_r);
 
-static bool pattern_any(const struct imap_arg *pats, const char *ref, const char *name, struct pool *pool)
+static bool pattern_any(const struct imap_arg *pats, const char *ref, const char *name, bool utf8,
+			struct pool *pool)
 {
+	/* with UTF8=ACCEPT the patterns are UTF-8, and so are the names they
+	   match (RFC 6855 3) */
+	const char *utf8_name = utf8 ? imap_utf7_to_utf8(pool, name) : NULL;
+	if (utf8_name != NULL)
+		name = utf8_name;
 	const struct imap_arg *list = pats->type == IMAP_ARG_LIST ? pats->list : pats;
 	unsigned int n = pats->type == IMAP_ARG_LIST ? pats->count : 1;
 	for (unsigned int i = 0; i < n; i++) {
@@ -648,6 +670,7 @@ struct list_ctx {
 	const struct strlist *folders, *subs;
 	/* names returned only as the parent of a selected one */
 	struct strlist parents;
+	bool utf8; /* UTF8=ACCEPT: patterns and names in UTF-8 */
 	struct buf out;
 	/* LIST-STATUS (RFC 5819): STATUS lines come from a job */
 	struct status_job *status;
@@ -671,13 +694,13 @@ static void list_parents(struct list_ctx *l, const struct strlist *names)
 		return;
 	for (size_t n = 0; n < names->count; n++) {
 		const char *name = names->items[n];
-		if (!list_selected(l, name) || pattern_any(l->pats, l->ref, name, l->pool))
+		if (!list_selected(l, name) || pattern_any(l->pats, l->ref, name, l->utf8, l->pool))
 			continue;
 		for (const char *sep = strchr(name, IMAP_SEPARATOR[0]); sep != NULL;
 		     sep = strchr(sep + 1, IMAP_SEPARATOR[0])) {
 			char *parent = pool_strndup(l->pool, name, (size_t)(sep - name));
 			if (!strlist_contains(&l->parents, parent) &&
-			    pattern_any(l->pats, l->ref, parent, l->pool))
+			    pattern_any(l->pats, l->ref, parent, l->utf8, l->pool))
 				strlist_add(&l->parents, parent);
 		}
 	}
@@ -708,7 +731,7 @@ static void list_entry(struct list_ctx *l, const char *name, bool selected)
 			buf_printf(out, "%s%s", out->len > start ? " " : "", special);
 	}
 	buf_append_str(out, ") \"" IMAP_SEPARATOR "\" ");
-	imap_append_astring(out, name);
+	imap_append_mailbox(l->s, out, name);
 	if (!l->lsub && strlist_contains(&l->parents, name))
 		buf_printf(out, " (\"CHILDINFO\" (\"%s\"))",
 			   (l->opts & LIST_SUBSCRIBED) ? "SUBSCRIBED" : "SPECIAL-USE");
@@ -772,8 +795,9 @@ int imap_cmd_list(struct imap_cmd_ctx *c, const char **error_r)
 		imap_internal_error(s, "list", error);
 		return 0;
 	}
-	struct list_ctx l = {s,        c->pool, pats,         ref,      opts, lsub,
-			     &folders, &subs,   STRLIST_INIT, BUF_INIT, NULL};
+	bool utf8 = (s->enabled & IMAP_ENABLED_UTF8) != 0;
+	struct list_ctx l = {s,        c->pool, pats,         ref,  opts,     lsub,
+			     &folders, &subs,   STRLIST_INIT, utf8, BUF_INIT, NULL};
 	uint8_t codes[STATUS_ITEMS_MAX];
 	unsigned int ncodes;
 	const char *err;
@@ -783,7 +807,8 @@ int imap_cmd_list(struct imap_cmd_ctx *c, const char **error_r)
 	const struct strlist *names = (opts & LIST_SUBSCRIBED) ? &subs : &folders;
 	list_parents(&l, names);
 	for (size_t n = 0; n < names->count; n++)
-		if (list_selected(&l, names->items[n]) && pattern_any(pats, ref, names->items[n], c->pool))
+		if (list_selected(&l, names->items[n]) &&
+		    pattern_any(pats, ref, names->items[n], l.utf8, c->pool))
 			list_entry(&l, names->items[n], true);
 	for (size_t n = 0; n < l.parents.count; n++)
 		if (!strlist_contains(names, l.parents.items[n]) || !list_selected(&l, l.parents.items[n]))
@@ -805,8 +830,9 @@ int imap_cmd_list(struct imap_cmd_ctx *c, const char **error_r)
 
 /* STATUS opens and syncs the mailbox (writes the index): a job, which
    also serves LIST-STATUS (RFC 5819) with the statuses of many. */
-static const char *const status_names[] = {"MESSAGES", "RECENT",        "UIDNEXT", "UIDVALIDITY",
-					   "UNSEEN",   "HIGHESTMODSEQ", "SIZE",    "DELETED"};
+static const char *const status_names[] = {"MESSAGES",      "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN",
+					   "HIGHESTMODSEQ", "SIZE",   "DELETED", "MAILBOXID"};
+#define STATUS_MAILBOXID 8
 
 /* The items of a STATUS list as indexes into status_names, in the order
    asked; 0, or -1 with *error_r. */
@@ -848,6 +874,7 @@ struct status_job {
 	bool list;
 	/* results, by name: 1 found, 0 no such mailbox, -1 error */
 	struct store_status *st;
+	char **objectids;
 	int *found;
 	char **errors;
 };
@@ -874,6 +901,7 @@ static void status_work(struct imap_job *job)
 	sj->st = xcalloc(n + 1, sizeof(*sj->st));
 	sj->found = xcalloc(n + 1, sizeof(*sj->found));
 	sj->errors = xcalloc(n + 1, sizeof(*sj->errors));
+	sj->objectids = xcalloc(n + 1, sizeof(*sj->objectids));
 	for (size_t i = 0; i < n; i++) {
 		struct store_mailbox *m;
 		/* a mailbox the handle had open is synced, as opening syncs */
@@ -882,23 +910,30 @@ static void status_work(struct imap_job *job)
 		    (r > 0 && store_mailbox_status(m, &sj->st[i], &job->error) < 0))
 			r = -1;
 		sj->found[i] = r < 0 ? -1 : r > 0;
+		if (r > 0)
+			sj->objectids[i] = xstrdup(store_mailbox_objectid(m));
 		sj->errors[i] = job->error;
 		job->error = NULL;
 	}
 }
 
-static void status_write(struct imap_session *s, const char *name, const struct status_job *sj,
-			 const struct store_status *st)
+static void status_write(struct imap_session *s, const struct status_job *sj, size_t k)
 {
+	const struct store_status *st = &sj->st[k];
 	const uint64_t values[] = {st->messages, st->recent,        st->uidnext, st->uidvalidity,
 				   st->unseen,   st->highestmodseq, st->size,    st->deleted};
 	struct buf out = BUF_INIT;
 	buf_append_str(&out, "* STATUS ");
-	imap_append_astring(&out, name);
+	imap_append_mailbox(s, &out, sj->names.items[k]);
 	buf_append_str(&out, " (");
-	for (unsigned int i = 0; i < sj->nitems; i++)
-		buf_printf(&out, "%s%s %llu", i > 0 ? " " : "", status_names[sj->items[i]],
-			   (unsigned long long)values[sj->items[i]]);
+	for (unsigned int i = 0; i < sj->nitems; i++) {
+		const char *sep = i > 0 ? " " : "";
+		if (sj->items[i] == STATUS_MAILBOXID) /* RFC 8474 4.3 */
+			buf_printf(&out, "%sMAILBOXID (%s)", sep, sj->objectids[k]);
+		else
+			buf_printf(&out, "%s%s %llu", sep, status_names[sj->items[i]],
+				   (unsigned long long)values[sj->items[i]]);
+	}
 	buf_append_str(&out, ")\r\n");
 	imap_write_buf(s, &out);
 	buf_free(&out);
@@ -906,9 +941,12 @@ static void status_write(struct imap_session *s, const char *name, const struct 
 
 static void status_job_free(struct status_job *sj)
 {
-	for (size_t i = 0; sj->errors != NULL && i < sj->names.count; i++)
+	for (size_t i = 0; sj->errors != NULL && i < sj->names.count; i++) {
 		free(sj->errors[i]);
+		free(sj->objectids[i]);
+	}
 	free(sj->errors);
+	free(sj->objectids);
 	free(sj->found);
 	free(sj->st);
 	free(sj->at);
@@ -938,7 +976,7 @@ static void status_done(struct imap_job *job)
 			io_write(s->core.io, sj->out.data + written, sj->at[i] - written);
 		written = sj->at[i];
 		if (sj->found[i] > 0) {
-			status_write(s, sj->names.items[i], sj, &sj->st[i]);
+			status_write(s, sj, i);
 		} else if (sj->list && sj->found[i] < 0) {
 			log_error("imap status failed session=%s: %s", s->core.id, sj->errors[i]);
 		} else if (!sj->list) {

@@ -10,6 +10,7 @@
    view is a reference to an immutable-prefix UID vector plus a count, so
    10,000 sessions on one mailbox share one vector. */
 #include "imap/imap_parse.h"
+#include "imap/imap_sortkey.h"
 #include "lib/config.h"
 #include "lib/buf.h"
 #include "lib/strlist.h"
@@ -84,10 +85,9 @@ struct imap_msg {
 	char *keywords; /* NULL: none */
 	char *locator;  /* the store's file handle (store_msg_open) */
 	bool bare_lf;   /* the file's size is not the size sent */
-	/* SORT and THREAD: the base subject (RFC 5256 2.1) once computed,
-	   else NULL (a message never changes under its UID) */
-	char *base_subject;
-	bool subject_reply;
+	/* SORT and THREAD: its keys once loaded or built (imap_sort.c), else
+	   NULL (a message never changes under its UID) */
+	struct imap_sortkey *sortkey;
 };
 
 /* A UID vector whose prefix [0, count) never changes once written: views
@@ -130,6 +130,9 @@ struct imap_mbox {
 	/* cache writes waiting for their job (imap_cache.c) */
 	struct imap_cache_fill *fill;
 	bool filling; /* the job runs */
+	/* SORT: bumped when a message gets its keys; the ranks of text i
+	   are those of generation sortkey_ranked[i] (imap_sort.c) */
+	unsigned int sortkey_gen, sortkey_ranked[IMAP_SORTKEY_TEXTS];
 };
 
 /* Ranges of \Recent UIDs a mailbox keeps for its views (imap_mbox). */
@@ -237,6 +240,9 @@ int imap_cmd_mailbox(struct imap_cmd_ctx *c, const struct imap_arg *arg, const c
 		     const char **error_r);
 /* Writes an astring (quoted or literal). */
 void imap_append_astring(struct buf *out, const char *s);
+/* Writes a mailbox name as the session reads them: as it is (modified
+   UTF-7), or in UTF-8 once UTF8=ACCEPT is enabled (RFC 6855 3). */
+void imap_append_mailbox(const struct imap_session *s, struct buf *out, const char *name);
 void imap_write_buf(struct imap_session *s, struct buf *b);
 
 /* imap_auth.c */
@@ -297,7 +303,7 @@ void imap_mbox_take_recent_work(struct store_mailbox *m, struct imap_recent_take
    views (imap_view_take_recent). */
 void imap_mbox_recent_add(struct imap_mbox *mbox, const struct imap_recent_take *take);
 const struct imap_msg *imap_mbox_find(const struct imap_mbox *mbox, uint32_t uid);
-/* The same, for filling the message's caches (base_subject). */
+/* The same, for filling the message's caches (sortkey). */
 struct imap_msg *imap_mbox_find_mutable(struct imap_mbox *mbox, uint32_t uid);
 struct imap_view *imap_view_new(struct imap_mbox *mbox, bool readonly);
 void imap_view_free(struct imap_view **view);
@@ -356,6 +362,22 @@ void imap_send_vanished_earlier(struct imap_session *s, const uint32_t *uids, si
 /* "dd-Mon-yyyy hh:mm:ss +0000" in quotes */
 void imap_append_internaldate(struct buf *out, int64_t t);
 int imap_cmd_fetch(struct imap_cmd_ctx *c, const char **error_r);
+
+/* imap_fetch_ext.c: EMAILID and THREADID (RFC 8474) and PREVIEW (RFC
+   8970) of a slice of FETCH's messages (seqs[0..count), ascending), read
+   at once. */
+struct imap_fetch_ext;
+/* NULL when atts asks for none of them. */
+struct imap_fetch_ext *imap_fetch_ext_load(struct imap_session *s, const struct imap_fetch_atts *atts,
+					   const uint32_t *seqs, uint32_t count);
+/* Appends the items of the slice's i-th message, each after *sep (then
+   " "). */
+void imap_fetch_ext_append(struct buf *out, const struct imap_fetch_ext *ext, unsigned int items, uint32_t i,
+			   const char **sep);
+/* The EMAILID or THREADID (item) of the slice's i-th message, NULL when
+   unknown (or not loaded). */
+const char *imap_fetch_ext_id(const struct imap_fetch_ext *ext, unsigned int item, uint32_t i);
+void imap_fetch_ext_free(struct imap_fetch_ext **ext);
 
 /* imap_search.c */
 int imap_cmd_search(struct imap_cmd_ctx *c, const char **error_r);
@@ -417,13 +439,19 @@ void imap_job_store_close(struct store **store);
 void imap_job_store_give(struct imap_user *user, struct store **store);
 
 /* imap_cache.c: what reads in the loop found missing from the index cache
-   (ENVELOPE, BODYSTRUCTURE, header blocks built from message files) is
-   collected per mailbox and written by one job of the user's: the loop
-   never writes the index.  The cache is an optimisation: a write that
+   (ENVELOPE, BODYSTRUCTURE, PREVIEW, header blocks, SORT/THREAD keys, built
+   from message files) is collected per mailbox and written by one job of
+   the user's: the loop never writes the index.  The cache is an optimisation: a write that
    fails, or is dropped when too much waits (IMAP_CACHE_FILL_MAX bytes),
    is built again when next wanted. */
 #define IMAP_CACHE_FILL_MAX (16 * 1024 * 1024)
-enum imap_cache_item { IMAP_CACHE_ENVELOPE, IMAP_CACHE_BODYSTRUCTURE, IMAP_CACHE_HEADER };
+enum imap_cache_item {
+	IMAP_CACHE_ENVELOPE,
+	IMAP_CACHE_BODYSTRUCTURE,
+	IMAP_CACHE_PREVIEW,
+	IMAP_CACHE_HEADER,
+	IMAP_CACHE_SORTKEY,
+};
 struct imap_cache_fill;
 /* Copies data[0..len) to write as the item of uid. */
 void imap_cache_fill_add(struct imap_mbox *mbox, uint32_t uid, enum imap_cache_item item, const char *data,
@@ -502,6 +530,9 @@ void imap_header_cache_store(struct imap_mbox *mbox, uint32_t uid, const char *d
    (folded) value until it returns true; returns whether one did. */
 bool imap_header_each(const char *data, size_t len, const char *name,
 		      bool (*cb)(void *ctx, const char *value, size_t value_len), void *ctx);
+/* The position of uid in uids[0..count) (ascending), or where it would
+   go. */
+uint32_t imap_uid_position(const uint32_t *uids, uint32_t count, uint32_t uid);
 /* Case-insensitive (ASCII) search of needle in hay. */
 bool imap_contains_nocase(const char *hay, size_t hay_len, const char *needle, size_t needle_len);
 #endif

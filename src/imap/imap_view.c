@@ -154,7 +154,7 @@ static void msg_free(struct imap_msg *m)
 {
 	free(m->keywords);
 	free(m->locator);
-	free(m->base_subject);
+	imap_sortkey_free(&m->sortkey);
 }
 
 static void msgs_reserve(struct imap_mbox *mbox, uint32_t n)

@@ -38,4 +38,18 @@ int store_cache_set_header(struct store_mailbox *mbox, uint32_t uid, const void 
 int store_cache_get_header_range(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
 				 int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len), void *ctx,
 				 char **error_r);
+
+/* Sort keys (SORT and THREAD, RFC 5256): one record per message that the
+   IMAP server builds once from the header block (imap/imap_sortkey.h;
+   opaque to the store) and reads back for a whole mailbox in one range
+   query.  Records go with their message (expunge, folder delete) as the
+   cache does; an index made before they existed gets their table when it
+   is opened.  set replaces the record of uid. */
+int store_cache_set_sortkey(struct store_mailbox *mbox, uint32_t uid, const void *data, size_t len,
+			    char **error_r);
+/* Calls cb for every record of UIDs lo..hi, ascending; cb's non-zero
+   return stops the walk.  0 or -1. */
+int store_cache_get_sortkey_range(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
+				  int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len), void *ctx,
+				  char **error_r);
 #endif

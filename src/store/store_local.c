@@ -44,7 +44,8 @@ const struct store_backend store_backend_local = {
     .msg_open_uid = store_local_msg_open_uid,
     .msg_set_flags = store_local_msg_set_flags,
     .msg_expunge = store_local_msg_expunge,
-    .msg_append = store_local_msg_append,
+    .msg_append_many = store_local_msg_append_many,
+    .msg_emailids = store_local_msg_emailids,
     .msg_copy = store_local_msg_copy,
 
     .cache_prepare = store_local_cache_prepare,
@@ -53,6 +54,8 @@ const struct store_backend store_backend_local = {
     .cache_get_range = store_local_cache_get_range,
     .cache_set_header = store_local_cache_set_header,
     .cache_get_header_range = store_local_cache_get_header_range,
+    .cache_set_sortkey = store_local_cache_set_sortkey,
+    .cache_get_sortkey_range = store_local_cache_get_sortkey_range,
     .cache_begin = store_local_cache_begin,
     .cache_commit = store_local_cache_commit,
 };

@@ -59,6 +59,16 @@ static const char schema_sql[] = "CREATE TABLE mailbox("
 				 " PRIMARY KEY(mailbox, uid));"
 				 "CREATE TABLE subscription(name TEXT PRIMARY KEY);";
 
+/* Tables added since version 1, made when an index is opened (a no-op
+   that takes no write lock once they exist): older indexes are upgraded
+   in place, and every process that deletes messages finds them.  sortkey
+   holds the SORT/THREAD keys of a message (store_cache_set_sortkey). */
+static const char added_sql[] = "CREATE TABLE IF NOT EXISTS sortkey("
+				" mailbox INTEGER NOT NULL,"
+				" uid INTEGER NOT NULL,"
+				" keys BLOB NOT NULL,"
+				" PRIMARY KEY(mailbox, uid)) WITHOUT ROWID;";
+
 /* STORE_ERROR_BUSY when SQLite's code is: the write lock was not had
    within the busy timeout. */
 static const char *busy_prefix(int code)
@@ -189,7 +199,7 @@ static int maildir_layout(const char *dir, char **error_r)
 	return 0;
 }
 
-static int store_schema(struct store_local *store, char **error_r)
+static int store_schema_base(struct store_local *store, char **error_r)
 {
 	sqlite3_stmt *st = store_local_stmt(store, "PRAGMA user_version");
 	int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
@@ -218,6 +228,13 @@ static int store_schema(struct store_local *store, char **error_r)
 		}
 	}
 	return store_local_commit(store, error_r);
+}
+
+static int store_schema(struct store_local *store, char **error_r)
+{
+	if (store_schema_base(store, error_r) < 0)
+		return -1;
+	return store_local_exec(store, added_sql, error_r);
 }
 
 static void store_db_close(struct store_local *store)
@@ -270,7 +287,9 @@ static int store_db_open(struct store_local *store, char **error_r)
 	   survive process crashes with synchronous=NORMAL in WAL mode. */
 	if (store_local_exec(store, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", error_r) < 0)
 		return -1;
-	return store_schema(store, error_r);
+	if (store_schema(store, error_r) < 0)
+		return -1;
+	return store_local_objectid_upgrade(store, error_r);
 }
 
 struct store *store_local_open(const char *maildir, char **error_r)

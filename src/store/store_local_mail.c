@@ -513,13 +513,14 @@ static int expunge_delete(struct store_local_mailbox *mbox, const uint32_t *uids
 		static const char *const sqls[] = {
 		    "DELETE FROM message WHERE mailbox=?1 AND uid=?2",
 		    "DELETE FROM cache WHERE mailbox=?1 AND uid=?2",
+		    "DELETE FROM sortkey WHERE mailbox=?1 AND uid=?2",
 		    "INSERT OR REPLACE INTO expunged(mailbox, uid, modseq) VALUES(?1, ?2, ?3)",
 		};
 		for (size_t k = 0; k < N_ELEMENTS(sqls); k++) {
 			sqlite3_stmt *st = store_local_stmt(store, sqls[k]);
 			sqlite3_bind_int64(st, 1, mbox->id);
 			sqlite3_bind_int64(st, 2, uids[i]);
-			if (k == 2)
+			if (k == N_ELEMENTS(sqls) - 1)
 				sqlite3_bind_int64(st, 3, (int64_t)highest + 1);
 			if (sqlite3_step(st) != SQLITE_DONE) {
 				store_local_db_error(store, "deleting a message", error_r);

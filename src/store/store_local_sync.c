@@ -217,6 +217,11 @@ static int sync_drop_row(struct sync_ctx *ctx, uint32_t uid, char **error_r)
 	sqlite3_bind_int64(st, 2, uid);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return store_local_db_error(store, "deleting a cache row", error_r);
+	st = store_local_stmt(store, "DELETE FROM sortkey WHERE mailbox=?1 AND uid=?2");
+	sqlite3_bind_int64(st, 1, ctx->mbox->id);
+	sqlite3_bind_int64(st, 2, uid);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_local_db_error(store, "deleting sort keys", error_r);
 	st = store_local_stmt(store,
 			      "INSERT OR REPLACE INTO expunged(mailbox, uid, modseq) VALUES(?1, ?2, ?3)");
 	sqlite3_bind_int64(st, 1, ctx->mbox->id);
@@ -555,6 +560,7 @@ static void mailbox_free(struct store_local_mailbox *mbox)
 	if (mbox->cur_fd >= 0)
 		close(mbox->cur_fd);
 	free(mbox->box.name);
+	free(mbox->box.objectid);
 	free(mbox->dir);
 	free(mbox);
 }
@@ -588,6 +594,13 @@ static int mailbox_open(struct store *base, const char *name, bool indexed_only,
 	int rc = mailbox_row(store, canonical, &mbox->id, &mbox->box.uidvalidity, error_r);
 	if (rc == 0 && !indexed_only)
 		rc = mailbox_row_create(store, canonical, &mbox->id, &mbox->box.uidvalidity, error_r);
+	if (rc > 0 &&
+	    (indexed_only ? store_local_mailbox_objectid_read(store, mbox->id, &mbox->box.objectid, error_r)
+			  : store_local_mailbox_objectid(store, mbox->id, &mbox->box.objectid, error_r)) < 0)
+		rc = -1;
+	/* reading only, a row without its id was never opened for writing */
+	if (rc > 0 && indexed_only && mbox->box.objectid == NULL)
+		rc = 0;
 	if (rc > 0 && !indexed_only && mailbox_sync(mbox, false, error_r) < 0)
 		rc = -1;
 	if (rc <= 0) {
