@@ -24,28 +24,35 @@
 
 static struct imap_user *users;
 
+/* On the job thread of a login: the user's store, which the first open
+   may make or upgrade (writes); NULL with *error_r. */
+static struct store *user_store_open(const struct config *cfg, const char *address, char **error_r)
+{
+	struct store_config store_conf;
+	store_config_init(&store_conf, cfg);
+	struct store *store = store_open_user(&store_conf, address, error_r);
+	if (store != NULL && store_cache_prepare(store, error_r) < 0)
+		store_close(&store);
+	return store;
+}
+
+/* The user's shared state, with *store (opened by the login's job) as its
+   handle when the user has none yet, else as a handle for its jobs. */
 static struct imap_user *user_get(const struct service_ctx *ctx, const char *address, uint64_t quota,
-				  char **error_r)
+				  struct store **store)
 {
 	for (struct imap_user *u = users; u != NULL; u = u->next) {
 		if (strcmp(u->address, address) == 0) {
 			u->refs++;
 			u->quota = quota;
+			imap_job_store_give(u, store);
 			return u;
 		}
 	}
-	struct store_config store_conf;
-	store_config_init(&store_conf, ctx->cfg);
-	struct store *store = store_open_user(&store_conf, address, error_r);
-	if (store == NULL)
-		return NULL;
-	if (store_cache_prepare(store, error_r) < 0) {
-		store_close(&store);
-		return NULL;
-	}
 	struct imap_user *u = xcalloc(1, sizeof(*u));
 	u->address = xstrdup(address);
-	u->store = store;
+	u->store = *store;
+	*store = NULL;
 	u->base = ctx->base;
 	u->quota = quota;
 	u->refs = 1;
@@ -67,7 +74,7 @@ void imap_user_unref(struct imap_user **up)
 		}
 	}
 	imap_job_user_free(u);
-	store_close(&u->store);
+	imap_job_store_close(&u->store);
 	free(u->address);
 	free(u);
 }
@@ -108,18 +115,25 @@ int imap_cmd_starttls(struct imap_cmd_ctx *c, const char **error_r)
 
 struct auth_job {
 	struct imap_session *s;
+	const struct config *cfg;
 	struct auth_check check;
+	/* the user's store, opened here rather than in the loop */
+	struct store *store;
+	char *store_error;
 };
 
 static void auth_work(void *arg)
 {
 	struct auth_job *job = arg;
-	auth_check_verify(&job->check);
+	if (auth_check_verify(&job->check))
+		job->store = user_store_open(job->cfg, job->check.user, &job->store_error);
 }
 
 static void auth_job_free(struct auth_job *job)
 {
 	auth_check_clear(&job->check);
+	imap_job_store_close(&job->store);
+	free(job->store_error);
 	free(job);
 }
 
@@ -153,12 +167,12 @@ static void failure_delay(struct imap_session *s, bool refused, int delay_ms)
 
 static void login_ok(struct imap_session *s, struct auth_job *job)
 {
-	char *error = NULL;
-	struct imap_user *u = user_get(s->core.ctx, job->check.user, job->check.quota, &error);
-	if (u == NULL) {
-		imap_internal_error(s, "store open", error);
+	if (job->store == NULL) {
+		imap_internal_error(s, "store open", job->store_error);
+		job->store_error = NULL;
 		return;
 	}
+	struct imap_user *u = user_get(s->core.ctx, job->check.user, job->check.quota, &job->store);
 	if (u->sessions >= s->core.ctx->cfg->imap_max_connections_per_user) {
 		imap_user_unref(&u);
 		log_info("imap login-refused session=%s user=%s reason=too-many-sessions", s->core.id,
@@ -204,6 +218,7 @@ static void verify_password(struct imap_session *s, const char *user, const char
 {
 	struct auth_job *job = xcalloc(1, sizeof(*job));
 	job->s = s;
+	job->cfg = s->core.ctx->cfg;
 	auth_check_prepare(&job->check, s->core.ctx->userdb, user, password);
 	s->core.busy = true;
 	if (auth_check_penalty(&job->check, s->core.ctx->auth_penalty, s->core.ctx->cfg, s->core.conn.ip) <

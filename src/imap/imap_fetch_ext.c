@@ -138,7 +138,7 @@ static char *preview_make(struct imap_mbox *mbox, uint32_t uid)
 }
 
 /* The cached previews of the slice; without lazy the missing ones are
-   made and cached, in one transaction. */
+   made and cached (by a job, in one transaction: imap_cache.c). */
 static void load_previews(struct imap_session *s, struct imap_fetch_ext *ext, bool lazy)
 {
 	struct imap_mbox *mbox = s->view->mbox;
@@ -150,22 +150,13 @@ static void load_previews(struct imap_session *s, struct imap_fetch_ext *ext, bo
 		free(error);
 		error = NULL;
 	}
-	bool in_txn = false;
 	for (uint32_t i = 0; i < ext->count && !lazy; i++) {
 		if (ext->preview[i] != NULL || (ext->preview[i] = preview_make(mbox, ext->uids[i])) == NULL)
 			continue;
-		if (!in_txn)
-			in_txn = store_cache_begin(mbox->smbox, &error) == 0;
-		if (in_txn)
-			store_cache_set(mbox->smbox, ext->uids[i], STORE_CACHE_PREVIEW, ext->preview[i],
-					&error);
-		free(error); /* a preview that is not cached is made again */
-		error = NULL;
+		imap_cache_fill_add(mbox, ext->uids[i], IMAP_CACHE_PREVIEW, ext->preview[i],
+				    strlen(ext->preview[i]));
 	}
-	if (in_txn && store_cache_commit(mbox->smbox, &error) < 0) {
-		log_error("imap cache write failed session=%s: %s", s->core.id, error);
-		free(error);
-	}
+	imap_cache_fill_flush(mbox);
 }
 
 /* ---- the slice ---- */

@@ -107,6 +107,15 @@ void imap_tagged(struct imap_session *s, const char *status, const char *fmt, ..
 
 void imap_internal_error(struct imap_session *s, const char *what, char *error)
 {
+	if (error != NULL && strncmp(error, STORE_ERROR_BUSY, strlen(STORE_ERROR_BUSY)) == 0) {
+		/* another writer held the index longer than the busy timeout:
+		   temporary (RFC 5530 3) */
+		log_warn("imap %s busy session=%s user=%s: %s", what, s->core.id,
+			 s->user != NULL ? s->user->address : "-", error);
+		free(error);
+		imap_tagged(s, "NO", "[UNAVAILABLE] The mailbox index is busy, try again later");
+		return;
+	}
 	log_error("imap %s failed session=%s user=%s: %s", what, s->core.id,
 		  s->user != NULL ? s->user->address : "-", error != NULL ? error : "?");
 	free(error);

@@ -53,34 +53,19 @@ static int key_row(void *ctx, uint32_t uid, const char *data, size_t len)
 	return 0;
 }
 
-/* Writes the records of uids[0..n) to the index, in one transaction:
-   record i is recs[ends[i - 1]..ends[i]) (ends[-1] = 0), none when empty.
-   The one place SORT and THREAD write; it reads nothing of the shared
-   table, so a job thread can take it over. */
-static void keys_write(struct store_mailbox *smbox, const char *name, const uint32_t *uids, const char *recs,
-		       const size_t *ends, uint32_t n)
+/* Writes the records of uids[0..n) to the index: record i is
+   recs[ends[i - 1]..ends[i]) (ends[-1] = 0), none when empty.  The one
+   place SORT and THREAD write: a job does, in one transaction
+   (imap_cache.c). */
+static void keys_write(struct imap_mbox *mbox, const uint32_t *uids, const char *recs, const size_t *ends,
+		       uint32_t n)
 {
-	char *error = NULL;
-	bool in_txn = false;
-	for (uint32_t i = 0; i < n && error == NULL; i++) {
+	for (uint32_t i = 0; i < n; i++) {
 		size_t start = i > 0 ? ends[i - 1] : 0;
-		if (ends[i] == start)
-			continue;
-		if (!in_txn && store_cache_begin(smbox, &error) < 0)
-			break;
-		in_txn = true;
-		store_cache_set_sortkey(smbox, uids[i], recs + start, ends[i] - start, &error);
+		if (ends[i] > start)
+			imap_cache_fill_add(mbox, uids[i], IMAP_CACHE_SORTKEY, recs + start, ends[i] - start);
 	}
-	/* what was written before a failure is kept */
-	char *commit_error = NULL;
-	if (in_txn && store_cache_commit(smbox, &commit_error) < 0 && error == NULL)
-		error = commit_error;
-	else
-		free(commit_error);
-	if (error != NULL) {
-		log_error("imap sort-key write failed mailbox=%s: %s", name, error);
-		free(error);
-	}
+	imap_cache_fill_flush(mbox);
 }
 
 /* Builds the keys of the messages still without from their header blocks
@@ -117,7 +102,7 @@ static void keys_build(struct key_load *l)
 		ends[j] = recs.len;
 	}
 	imap_header_run_done(&run);
-	keys_write(l->mbox->smbox, l->mbox->name, uids, recs.data, ends, n);
+	keys_write(l->mbox, uids, recs.data, ends, n);
 	buf_free(&recs);
 	free(ends);
 	free(uids);

@@ -255,6 +255,7 @@ struct copy_job {
 	bool missing, overquota;
 	uint32_t *dest_uids;
 	uint32_t uidvalidity;
+	struct imap_recent_take take; /* of dest */
 };
 
 static bool job_over_quota(struct imap_job *job, uint64_t quota, uint64_t bytes)
@@ -292,6 +293,7 @@ static void copy_work(struct imap_job *job)
 		return;
 	if (store_msg_copy(src, cj->uids, cj->count, dest, cj->move, &cj->dest_uids, &job->error) < 0)
 		return;
+	imap_mbox_take_recent_work(dest, &cj->take);
 }
 
 static void copy_job_free(struct copy_job *cj)
@@ -338,8 +340,10 @@ static void copy_done(struct imap_job *job)
 	if (copied) {
 		/* the source's table is read again before the tagged reply */
 		struct imap_mbox *dest = imap_mbox_find_open(job->user, cj->dest);
-		if (dest != NULL)
+		if (dest != NULL) {
+			imap_mbox_recent_add(dest, &cj->take);
 			imap_idle_notify(dest);
+		}
 	}
 	if (s->core.dead) {
 		copy_job_free(cj);
@@ -390,6 +394,8 @@ int imap_cmd_copy(struct imap_cmd_ctx *c, const char **error_r)
 	}
 	free(seqs);
 	cj->quota = s->user->quota;
+	struct imap_mbox *dest = imap_mbox_find_open(s->user, name);
+	cj->take.want = dest != NULL && dest->rw_views > 0;
 	cj->move = move;
 	cj->uid = c->uid;
 	imap_job_start(s->user, s, &cj->job, copy_work, copy_done);
@@ -538,6 +544,7 @@ struct append_job {
 	/* results */
 	bool missing;
 	uint32_t first_uid, uidvalidity;
+	struct imap_recent_take take;
 };
 
 /* Binary parts of a message appended as literal8 are stored re-encoded as
@@ -575,7 +582,8 @@ static void append_work(struct imap_job *job)
 		sa[i] = (struct store_append){am->data, am->len, am->flags, am->keywords, am->date};
 	}
 	/* all or none (RFC 3502 3) */
-	store_msg_append_many(m, sa, aj->count, &aj->first_uid, &job->error);
+	if (store_msg_append_many(m, sa, aj->count, &aj->first_uid, &job->error) == 0)
+		imap_mbox_take_recent_work(m, &aj->take);
 	free(sa);
 }
 
@@ -598,8 +606,10 @@ static void append_done(struct imap_job *job)
 	struct imap_session *s = job->s;
 	if (!aj->missing && job->error == NULL) {
 		struct imap_mbox *dest = imap_mbox_find_open(job->user, aj->mailbox);
-		if (dest != NULL)
+		if (dest != NULL) {
+			imap_mbox_recent_add(dest, &aj->take);
 			imap_idle_notify(dest);
+		}
 	}
 	if (s->core.dead) {
 		/* nothing to answer */
@@ -695,6 +705,8 @@ int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r)
 		am->date = (int64_t)msgs[i].date;
 		am->binary = msgs[i].binary;
 	}
+	struct imap_mbox *open = imap_mbox_find_open(s->user, name);
+	aj->take.want = open != NULL && open->rw_views > 0;
 	imap_job_start(s->user, s, &aj->job, append_work, append_done);
 	return 0;
 }

@@ -87,10 +87,17 @@ static struct event *drain_check;
 
 static void drain_check_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (svc.connections == 0 && jobs_pending() == 0) {
+	if (svc.connections > 0)
+		return;
+	if (jobs_pending() == 0) {
 		log_info("worker stop reason=drained");
 		event_base_loopexit(svc.base, NULL);
+		return;
 	}
+	/* jobs that no session waits for (syncs, cache fills, closing files)
+	   tell nobody when they end: look again soon */
+	struct timeval tv = {0, 20 * 1000};
+	event_add(drain_check, &tv);
 }
 
 /* The last connection of a draining worker ended. */

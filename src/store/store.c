@@ -148,6 +148,12 @@ int store_mailbox_open(struct store *store, const char *name, struct store_mailb
 	return store->be->mailbox_open(store, name, mbox_r, error_r);
 }
 
+int store_mailbox_open_indexed(struct store *store, const char *name, struct store_mailbox **mbox_r,
+			       char **error_r)
+{
+	return store->be->mailbox_open_indexed(store, name, mbox_r, error_r);
+}
+
 void store_mailbox_close(struct store_mailbox **mboxp)
 {
 	struct store_mailbox *mbox = *mboxp;

@@ -28,7 +28,12 @@
    event loop).
 
    All calls block on the disk; from the event loop, batch them or run them
-   on a jobs.h thread.  Errors come back in *error_r (caller frees). */
+   on a jobs.h thread.  Errors come back in *error_r (caller frees).
+
+   A write waits for the index's write lock up to STORE_BUSY_TIMEOUT_MS
+   (readers never wait for it: the index is in WAL mode).  When another
+   writer holds it longer, the operation fails with an error that begins
+   with STORE_ERROR_BUSY: a temporary failure, worth trying again. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +44,8 @@ struct store_mailbox;
 
 #define STORE_SEPARATOR '.'
 #define STORE_INDEX_FILE "index.db"
+#define STORE_BUSY_TIMEOUT_MS 10000
+#define STORE_ERROR_BUSY "index busy: "
 
 /* System flags (RFC 3501 section 2.3.2) and the Maildir info letter each
    maps to.  PASSED (Maildir "P", forwarded) has no IMAP system flag; it is

@@ -79,6 +79,8 @@ struct store_backend {
 	/* ---- mailboxes ---- */
 	int (*mailbox_open)(struct store *store, const char *name, struct store_mailbox **mbox_r,
 			    char **error_r);
+	int (*mailbox_open_indexed)(struct store *store, const char *name, struct store_mailbox **mbox_r,
+				    char **error_r);
 	void (*mailbox_close)(struct store_mailbox *mbox);
 	int (*mailbox_sync)(struct store_mailbox *mbox, bool force, char **error_r);
 	int (*mailbox_status)(struct store_mailbox *mbox, struct store_status *status_r, char **error_r);

@@ -6,6 +6,13 @@
 
 /* UIDVALIDITY of an open mailbox. */
 uint32_t store_mailbox_uidvalidity(const struct store_mailbox *mbox);
+/* Opens a mailbox that store_mailbox_open() has opened before (on any
+   handle, in any process), reading only: no index row is made, the
+   Maildir is not synced, nothing is written, so an event loop may call it
+   while another process holds the index's write lock.  1 with *mbox_r, 0
+   when no such folder exists or it has no index row yet, -1 on error. */
+int store_mailbox_open_indexed(struct store *store, const char *name, struct store_mailbox **mbox_r,
+			       char **error_r);
 /* UIDNEXT and HIGHESTMODSEQ from the mailbox row (cheap: no message scan). */
 int store_mailbox_get_counters(struct store_mailbox *mbox, uint32_t *uidnext_r, uint64_t *modseq_r,
 			       char **error_r);

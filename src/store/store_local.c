@@ -29,6 +29,7 @@ const struct store_backend store_backend_local = {
     .subscription_list = store_local_subscription_list,
 
     .mailbox_open = store_local_mailbox_open,
+    .mailbox_open_indexed = store_local_mailbox_open_indexed,
     .mailbox_close = store_local_mailbox_close,
     .mailbox_sync = store_local_mailbox_sync,
     .mailbox_status = store_local_mailbox_status,

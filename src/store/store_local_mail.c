@@ -137,9 +137,18 @@ int store_local_mailbox_take_recent(struct store_mailbox *box, uint32_t *first_r
 {
 	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
 	struct store_local *store = mbox->store;
+	/* nothing recent (the usual case): no write transaction */
+	sqlite3_stmt *st = store_local_stmt(store, "SELECT first_recent, uidnext FROM mailbox WHERE id=?1");
+	sqlite3_bind_int64(st, 1, mbox->id);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) >= sqlite3_column_int64(st, 1)) {
+		*first_recent_r = (uint32_t)sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		return 0;
+	}
+	sqlite3_reset(st);
 	if (store_local_begin(store, error_r) < 0)
 		return -1;
-	sqlite3_stmt *st = store_local_stmt(store, "SELECT first_recent FROM mailbox WHERE id=?1");
+	st = store_local_stmt(store, "SELECT first_recent FROM mailbox WHERE id=?1");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	int rc = sqlite3_step(st);
 	*first_recent_r = rc == SQLITE_ROW ? (uint32_t)sqlite3_column_int64(st, 0) : 1;

@@ -48,7 +48,8 @@ int store_local_objectid_upgrade(struct store_local *store, char **error_r)
 	return -1;
 }
 
-static int mailboxid_read(struct store_local *store, int64_t id, char **objectid_r, char **error_r)
+int store_local_mailbox_objectid_read(struct store_local *store, int64_t id, char **objectid_r,
+				      char **error_r)
 {
 	sqlite3_stmt *st = store_local_stmt(store, "SELECT mailboxid FROM mailbox WHERE id=?1");
 	sqlite3_bind_int64(st, 1, id);
@@ -64,7 +65,7 @@ static int mailboxid_read(struct store_local *store, int64_t id, char **objectid
 int store_local_mailbox_objectid(struct store_local *store, int64_t id, char **objectid_r, char **error_r)
 {
 	*objectid_r = NULL;
-	if (mailboxid_read(store, id, objectid_r, error_r) < 0 || *objectid_r != NULL)
+	if (store_local_mailbox_objectid_read(store, id, objectid_r, error_r) < 0 || *objectid_r != NULL)
 		return *objectid_r != NULL ? 0 : -1;
 	/* A row without one (new, or from before the column): 96 random
 	   bits, unless another handle was first. */
@@ -76,7 +77,7 @@ int store_local_mailbox_objectid(struct store_local *store, int64_t id, char **o
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return store_local_db_error(store, "setting a mailbox id", error_r);
-	if (mailboxid_read(store, id, objectid_r, error_r) < 0)
+	if (store_local_mailbox_objectid_read(store, id, objectid_r, error_r) < 0)
 		return -1;
 	if (*objectid_r == NULL)
 		return store_local_db_error(store, "a mailbox id vanished", error_r);

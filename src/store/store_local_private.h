@@ -101,6 +101,8 @@ int store_local_subscription_list(struct store *store, int (*cb)(void *ctx, cons
 /* store_local_sync.c */
 int store_local_mailbox_open(struct store *store, const char *name, struct store_mailbox **mbox_r,
 			     char **error_r);
+int store_local_mailbox_open_indexed(struct store *store, const char *name, struct store_mailbox **mbox_r,
+				     char **error_r);
 void store_local_mailbox_close(struct store_mailbox *box);
 int store_local_mailbox_sync(struct store_mailbox *box, bool force, char **error_r);
 
@@ -157,6 +159,9 @@ int store_local_objectid_upgrade(struct store_local *store, char **error_r);
 /* The MAILBOXID of the mailbox row id, given now when it has none; caller
    frees *objectid_r. */
 int store_local_mailbox_objectid(struct store_local *store, int64_t id, char **objectid_r, char **error_r);
+/* The same reading only: *objectid_r NULL when the row has none yet. */
+int store_local_mailbox_objectid_read(struct store_local *store, int64_t id, char **objectid_r,
+				      char **error_r);
 /* The EMAILID of a message row: its emailid column, else derived from its
    base name. */
 void store_local_emailid(const char *base, const char *emailid, char out[STORE_OBJECTID_MAX + 1]);

@@ -3,8 +3,8 @@
    dispatchers: UIDs (assignment, never reused, stable across reopen),
    UIDVALIDITY, flags, keywords, modseq (monotonic, CONDSTORE), expunge
    (with VANISHED), copy and move, MULTIAPPEND, quota accounting, folders and
-   subscriptions, \Recent, the IMAP cache, stable ids, object ids (RFC
-   8474) and watching.  A new
+   subscriptions, \Recent, opening for reading only, the IMAP cache, stable
+   ids, object ids (RFC 8474) and watching.  A new
    backend passes when it is added to store_backends[] with a way to make
    an empty location. */
 #include <stdarg.h>
@@ -726,6 +726,35 @@ static void test_recent(void **state)
 	assert_int_equal(st.recent, 1);
 }
 
+/* Opening for reading only (an event loop's open): a folder never opened
+   has no index row yet and is not opened; once opened, it is, with its
+   messages. */
+static void test_open_indexed(void **state)
+{
+	struct fixture *f = *state;
+	fixture_open(f);
+	create_folder(f, "Fresh");
+	struct store_mailbox *m = NULL;
+	char *error = NULL;
+	assert_int_equal(store_mailbox_open_indexed(f->store, "Fresh", &m, &error), 0);
+	assert_int_equal(store_mailbox_open_indexed(f->store, "Nope", &m, &error), 0);
+	m = open_mailbox(f, "Fresh");
+	uint32_t uid = append(m, msg_a, STORE_FLAG_SEEN, NULL, 0);
+	store_mailbox_close(&m);
+	assert_int_equal(store_mailbox_open_indexed(f->store, "Fresh", &m, &error), 1);
+	assert_string_equal(store_mailbox_name(m), "Fresh");
+	struct store_msg_list l;
+	list(m, &l);
+	assert_int_equal(l.count, 1);
+	assert_int_equal(l.msgs[0].uid, uid);
+	assert_int_equal(l.msgs[0].flags, STORE_FLAG_SEEN);
+	store_msg_list_free(&l);
+	store_mailbox_close(&m);
+	assert_int_equal(store_mailbox_open_indexed(f->store, "inbox", &m, &error), 1);
+	assert_string_equal(store_mailbox_name(m), "INBOX");
+	store_mailbox_close(&m);
+}
+
 static int cache_collect(void *ctx, uint32_t uid, const char *text, size_t len)
 {
 	char *out = ctx;
@@ -1053,6 +1082,7 @@ int main(void)
 		    T(test_folders),
 		    T(test_subscriptions),
 		    T(test_recent),
+		    T(test_open_indexed),
 		    T(test_cache),
 		    T(test_sortkeys),
 		    T(test_stable_id),
