@@ -13,6 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_imap_compliance import ImapComplianceBase  # noqa: E402
+from harness import wait_for  # noqa: E402
 
 # name -> (INTERNALDATE, header lines); every message gets a short body.
 MESSAGES = [
@@ -104,6 +105,12 @@ class SortKeysTest(ImapComplianceBase):
             db.close()
         return dict(rows)
 
+    def settled_rows(self, want):
+        """The index rows once want(rows) holds: keys are written by a job
+        after the command that built them (bounded wait)."""
+        wait_for(lambda: want(self.index_rows()), timeout=10)
+        return self.index_rows()
+
     def restart(self):
         self.srv.stop()
         self.srv.start()
@@ -120,7 +127,7 @@ class SortKeysTest(ImapComplianceBase):
         self.assertEqual(self.index_rows(), {})
         # no header block cached: keys built from the message files
         self.check_all(r, "built")
-        rows = self.index_rows()
+        rows = self.settled_rows(lambda rows: sorted(rows) == sorted(self.uids.values()))
         self.assertEqual(sorted(rows), sorted(self.uids.values()))
         # from the mailbox's table in memory; nothing written again
         self.check_all(r, "in memory")
@@ -143,7 +150,7 @@ class SortKeysTest(ImapComplianceBase):
         r = self.session()
         self.ok(r, "SELECT INBOX")
         self.check_all(r, "rebuilt")
-        self.assertEqual(self.index_rows(), rows)
+        self.assertEqual(self.settled_rows(lambda now: now == rows), rows)
         r.sock.close()
 
     def test_header_blocks_cached_first(self):
@@ -151,7 +158,8 @@ class SortKeysTest(ImapComplianceBase):
         # FETCH caches each header block; the keys are built from those
         self.ok(r, "FETCH 1:* (ENVELOPE BODY.PEEK[HEADER])")
         self.check_all(r, "from cached header blocks")
-        self.assertEqual(sorted(self.index_rows()), sorted(self.uids.values()))
+        want = sorted(self.uids.values())
+        self.assertEqual(sorted(self.settled_rows(lambda rows: sorted(rows) == want)), want)
         r.sock.close()
 
     def test_expunge_and_append_again(self):
@@ -161,14 +169,16 @@ class SortKeysTest(ImapComplianceBase):
         self.ok(r, "EXPUNGE")
         gone = self.uids.pop("m2")
         # the expunged message's keys leave the index with it
-        self.assertEqual(sorted(self.index_rows()), sorted(self.uids.values()))
+        want = sorted(self.uids.values())
+        self.assertEqual(sorted(self.settled_rows(lambda rows: sorted(rows) == want)), want)
         self.assertNotIn(gone, self.index_rows())
         # the same mail again, under a new UID at the end: keys built
         # for it alone, the others kept
         self.append(r, "m2")
         self.ok(r, "NOOP")
         self.check_all(r, "after expunge and append")
-        self.assertEqual(sorted(self.index_rows()), sorted(self.uids.values()))
+        want = sorted(self.uids.values())
+        self.assertEqual(sorted(self.settled_rows(lambda rows: sorted(rows) == want)), want)
         r.sock.close()
         self.restart()
         r = self.session()
