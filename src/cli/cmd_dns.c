@@ -57,6 +57,8 @@ struct checker {
 	size_t nq;
 	int outstanding;
 	int problems;
+	bool doctor; /* `postoffice doctor`: MX, SPF and PTR only, as warnings */
+	const char *domain;
 };
 
 static struct query *ask(struct checker *c, enum dns_rr_type type, const char *name)
@@ -90,6 +92,21 @@ static const struct query *answer(const struct checker *c, enum dns_rr_type type
 static void report(struct checker *c, const char *state, const char *what, const char *record,
 		   const char *published)
 {
+	if (c->doctor) {
+		/* the doctor's line: a record that is not right is a warning
+		   (mail may still flow), with the record as the fix */
+		if (strcmp(what, "MX") != 0 && strcmp(what, "SPF") != 0 && strcmp(what, "PTR") != 0)
+			return;
+		bool ok = !strcmp(state, "ok");
+		if (!ok)
+			c->problems++;
+		printf("%-6s%-10s%s %s%s%s%s\n", ok ? "ok" : "warn", "dns", c->domain, what,
+		       ok                        ? ""
+		       : !strcmp(state, "error") ? ": DNS error, try again later"
+						 : ": publish ",
+		       ok || !strcmp(state, "error") ? "" : record, "");
+		return;
+	}
 	if (strcmp(state, "ok") != 0)
 		c->problems++;
 	printf("%-8s%-9s%s\n", state, what, record);
@@ -221,17 +238,17 @@ static char *reverse_name(const char *ip)
 	return buf_steal(&b);
 }
 
-static int run_checks(struct config *cfg, const char *domain, char **ips, size_t nips)
+int cli_dns_check(struct config *cfg, const char *domain, char **ips, size_t nips, bool doctor)
 {
 	const char *host = cfg->hostname;
-	struct checker c = {event_base_new(), NULL, NULL, 0, 0, 0};
+	struct checker c = {event_base_new(), NULL, NULL, 0, 0, 0, doctor, domain};
 	char *error = NULL;
 	c.r = dns_resolver_new(c.base, cfg->dns_resolver, &error);
 	if (c.r == NULL) {
 		fprintf(stderr, "postoffice dns: %s\n", error);
 		free(error);
 		event_base_free(c.base);
-		return 1;
+		return -1;
 	}
 	char *dmarc_name = dmarc_record_name(domain);
 	char *sts_name = xasprintf("_mta-sts.%s", domain), *tlsrpt_name = xasprintf("_smtp._tls.%s", domain);
@@ -320,7 +337,8 @@ static int run_checks(struct config *cfg, const char *domain, char **ips, size_t
 		}
 		buf_free(&value);
 	}
-	if (kr->count == 0 || !dkim_keyring_signers(kr, domain, &(const struct dkim_key *){NULL}, 1))
+	if (!doctor &&
+	    (kr->count == 0 || !dkim_keyring_signers(kr, domain, &(const struct dkim_key *){NULL}, 1)))
 		report(&c, "missing", "DKIM", "no key: make one with `postoffice dkim keygen DOMAIN`", NULL);
 
 	char *dmarc = xasprintf("v=DMARC1; p=quarantine; rua=mailto:postmaster@%s", domain);
@@ -334,9 +352,12 @@ static int run_checks(struct config *cfg, const char *domain, char **ips, size_t
 		h = h * 33 + (unsigned char)*p;
 	char *sts = xasprintf("v=STSv1; id=%lu", h % 100000000000UL);
 	check_txt(&c, "MTA-STS", sts_name, sts, "v=STSv1", any_text);
-	printf("%17spolicy to serve at https://mta-sts.%s/.well-known/mta-sts.txt:\n", "", domain);
-	for (char *line = policy, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1)
+	for (char *line = policy, *nl; !doctor && (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+		if (line == policy)
+			printf("%17spolicy to serve at https://mta-sts.%s/.well-known/mta-sts.txt:\n", "",
+			       domain);
 		printf("%19s%.*s\n", "", (int)(nl - line), line);
+	}
 	free(sts);
 	free(policy);
 
@@ -376,7 +397,7 @@ static int run_checks(struct config *cfg, const char *domain, char **ips, size_t
 	free(tlsrpt_name);
 	dns_resolver_free(&c.r);
 	event_base_free(c.base);
-	return problems == 0 ? 0 : 1;
+	return problems;
 }
 
 static int dns_run(struct config *cfg, int argc, char **argv)
@@ -414,7 +435,7 @@ static int dns_run(struct config *cfg, int argc, char **argv)
 	char *lower = xstrdup(domain);
 	for (char *p = lower; *p != '\0'; p++)
 		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-	int rc = run_checks(cfg, lower, ips, nips);
+	int rc = cli_dns_check(cfg, lower, ips, nips, false) == 0 ? 0 : 1;
 	free(lower);
 	free(ips);
 	return rc;
