@@ -1,6 +1,7 @@
 /* DKIM signatures (RFC 6376 sections 3.5, 3.7, 5 and 6; RFC 8463): the
    header hash, signing, parsing and verifying one signature, key records. */
 #include "trust/dkim.h"
+#include "trust/dkim_private.h"
 #include "lib/xalloc.h"
 #include "mime/base64.h"
 #include "mime/header.h"
@@ -95,12 +96,17 @@ static void header_hash_input(struct buf *out, enum dkim_canon canon, const char
 	free(used);
 	pool_destroy(&pool);
 
+	dkim_canon_unsigned(out, canon, sig_field, sig_len);
+}
+
+void dkim_canon_unsigned(struct buf *out, enum dkim_canon canon, const char *field, size_t len)
+{
 	/* the signature with "b=" emptied: everything after the '=' of the
 	   b tag up to the next ';' goes */
 	struct buf sig = BUF_INIT;
-	const char *colon = memchr(sig_field, ':', sig_len);
-	const char *p = colon != NULL ? colon + 1 : sig_field + sig_len, *end = sig_field + sig_len;
-	buf_append(&sig, sig_field, (size_t)(p - sig_field));
+	const char *colon = memchr(field, ':', len);
+	const char *p = colon != NULL ? colon + 1 : field + len, *end = field + len;
+	buf_append(&sig, field, (size_t)(p - field));
 	while (p < end) {
 		const char *semi = memchr(p, ';', (size_t)(end - p));
 		const char *spec_end = semi != NULL ? semi : end;
@@ -161,7 +167,7 @@ static int pkey_sign(EVP_PKEY *key, enum dkim_alg alg, const struct buf *input, 
 	return ok ? 0 : -1;
 }
 
-static int pkey_verify(EVP_PKEY *key, enum dkim_alg alg, const struct buf *input, const struct buf *sig)
+int dkim_pkey_verify(EVP_PKEY *key, enum dkim_alg alg, const struct buf *input, const struct buf *sig)
 {
 	unsigned char digest[32];
 	const unsigned char *data;
@@ -283,7 +289,7 @@ static char *tag_dup(const struct dkim_tag *t, bool lower)
 }
 
 /* base64 with folding whitespace inside (3.5: b=, bh=) */
-static int tag_base64(const struct dkim_tag *t, struct buf *out)
+int dkim_tag_base64(const struct dkim_tag *t, struct buf *out)
 {
 	struct buf clean = BUF_INIT;
 	for (size_t i = 0; i < t->value_len; i++) {
@@ -342,6 +348,12 @@ static enum dkim_result sig_error(struct dkim_signature *sig, enum dkim_result r
 enum dkim_result dkim_signature_parse(struct dkim_signature *sig, const char *field, size_t len, int64_t now,
 				      const char **error_r)
 {
+	return dkim_signature_parse_as(sig, field, len, now, false, error_r);
+}
+
+enum dkim_result dkim_signature_parse_as(struct dkim_signature *sig, const char *field, size_t len,
+					 int64_t now, bool arc, const char **error_r)
+{
 	memset(sig, 0, sizeof(*sig));
 	sig->field = field;
 	sig->field_len = len;
@@ -359,9 +371,10 @@ enum dkim_result dkim_signature_parse(struct dkim_signature *sig, const char *fi
 			      *i = dkim_tags_get(&tags, "i"), *t = dkim_tags_get(&tags, "t"),
 			      *x = dkim_tags_get(&tags, "x"), *q = dkim_tags_get(&tags, "q"),
 			      *l = dkim_tags_get(&tags, "l");
-	if (v == NULL || a == NULL || b == NULL || bh == NULL || d == NULL || h == NULL || s == NULL)
+	if ((v == NULL && !arc) || a == NULL || b == NULL || bh == NULL || d == NULL || h == NULL ||
+	    s == NULL)
 		return sig_error(sig, DKIM_NEUTRAL, "a required tag is missing", error_r);
-	if (v->value_len != 1 || v->value[0] != '1')
+	if (v != NULL && (v->value_len != 1 || v->value[0] != '1'))
 		return sig_error(sig, DKIM_NEUTRAL, "unsupported version", error_r);
 	if (a->value_len == 10 && !strncasecmp(a->value, "rsa-sha256", 10))
 		sig->alg = DKIM_ALG_RSA_SHA256;
@@ -392,7 +405,7 @@ enum dkim_result dkim_signature_parse(struct dkim_signature *sig, const char *fi
 		return sig_error(sig, DKIM_NEUTRAL, "bad d= or s=", error_r);
 	sig->domain = tag_dup(d, true);
 	sig->selector = tag_dup(s, false);
-	if (i != NULL) {
+	if (i != NULL && !arc) {
 		sig->auid = tag_dup(i, false);
 		const char *at = strrchr(sig->auid, '@');
 		if (at == NULL || !domain_within(at + 1, sig->domain))
@@ -421,7 +434,7 @@ enum dkim_result dkim_signature_parse(struct dkim_signature *sig, const char *fi
 	}
 	if (!from) /* 5.4: From must be signed */
 		return sig_error(sig, DKIM_NEUTRAL, "From is not signed", error_r);
-	if (tag_base64(b, &sig->b) < 0 || sig->b.len == 0 || tag_base64(bh, &sig->bh) < 0 ||
+	if (dkim_tag_base64(b, &sig->b) < 0 || sig->b.len == 0 || dkim_tag_base64(bh, &sig->bh) < 0 ||
 	    sig->bh.len != 32)
 		return sig_error(sig, DKIM_NEUTRAL, "bad b= or bh=", error_r);
 	if ((t != NULL && tag_int(t, &sig->timestamp) < 0) || (x != NULL && tag_int(x, &sig->expiration) < 0))
@@ -434,8 +447,8 @@ enum dkim_result dkim_signature_parse(struct dkim_signature *sig, const char *fi
 }
 
 /* The public key of a key record (3.6.1), or NULL with the verdict. */
-static EVP_PKEY *record_key(const struct dkim_signature *sig, const char *record, enum dkim_result *r,
-			    const char **error_r)
+EVP_PKEY *dkim_record_key(const struct dkim_signature *sig, const char *record, enum dkim_result *r,
+			  const char **error_r)
 {
 	struct dkim_tags tags;
 	*r = DKIM_PERMERROR;
@@ -491,7 +504,7 @@ static EVP_PKEY *record_key(const struct dkim_signature *sig, const char *record
 	}
 	struct buf der = BUF_INIT;
 	EVP_PKEY *key = NULL;
-	if (tag_base64(p, &der) == 0) {
+	if (dkim_tag_base64(p, &der) == 0) {
 		const unsigned char *q = (const unsigned char *)der.data;
 		if (ed) {
 			if (der.len == 32)
@@ -530,7 +543,7 @@ enum dkim_result dkim_verify(const struct dkim_signature *sig, const char *heade
 		return DKIM_PERMERROR;
 	}
 	enum dkim_result r;
-	EVP_PKEY *key = record_key(sig, key_record, &r, error_r);
+	EVP_PKEY *key = dkim_record_key(sig, key_record, &r, error_r);
 	if (key == NULL)
 		return r;
 	if (CRYPTO_memcmp(body_hash, sig->bh.data, 32) != 0) {
@@ -541,7 +554,7 @@ enum dkim_result dkim_verify(const struct dkim_signature *sig, const char *heade
 	struct buf input = BUF_INIT;
 	header_hash_input(&input, sig->header_canon, header, header_len, sig->headers, sig->nheaders,
 			  sig->field, sig->field_len);
-	int ok = pkey_verify(key, sig->alg, &input, &sig->b);
+	int ok = dkim_pkey_verify(key, sig->alg, &input, &sig->b);
 	buf_free(&input);
 	EVP_PKEY_free(key);
 	if (ok < 0) {
