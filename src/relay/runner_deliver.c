@@ -13,6 +13,7 @@
 #include "lib/xalloc.h"
 #include "queue/spool.h"
 #include "relay/runner_tls.h"
+#include "relay/transport.h"
 #include "store/store.h"
 
 #include <arpa/inet.h>
@@ -78,15 +79,7 @@ struct qconn {
 	bool connected_once;
 	bool resolving, dead, idle;
 	struct event *idle_timer;
-	/* Transport security (relay/runner_tls.h), for MX delivery only: */
-	bool mx_route;
-	enum tls_policy base_tls; /* outbound_tls, before the policies */
-	bool has_sts;             /* the domain's MTA-STS policy: */
-	struct mta_sts_policy sts;
-	enum runner_tls_dane dane; /* the current host's DANE state */
-	struct tls_tlsa *tlsa;
-	size_t ntlsa;
-	bool plain_retry; /* this address again without STARTTLS */
+	struct transport_policy tp; /* MTA-STS and DANE (relay/transport.h) */
 };
 
 static void conn_next_host(struct qconn *c);
@@ -201,20 +194,9 @@ static void conn_unlink(struct qconn *c)
 		*ip = c->idle_next;
 }
 
-static void conn_clear_dane(struct qconn *c)
-{
-	for (size_t i = 0; i < c->ntlsa; i++)
-		free(c->tlsa[i].data);
-	free(c->tlsa);
-	c->tlsa = NULL;
-	c->ntlsa = 0;
-	c->dane = RUNNER_DANE_NONE;
-}
-
 static void conn_destroy(struct qconn *c)
 {
-	conn_clear_dane(c);
-	mta_sts_policy_clear(&c->sts);
+	transport_policy_clear(&c->tp);
 	for (size_t i = 0; i < c->nhosts; i++)
 		free(c->hosts[i]);
 	free(c->hosts);
@@ -393,7 +375,7 @@ static void addr_cb(void *ctx, enum dns_status status, const struct dns_addr *ad
 	c->addrs = xcalloc(n + 1, sizeof(*c->addrs));
 	c->naddrs = 0;
 	c->ai = 0;
-	c->plain_retry = false;
+	c->tp.plain_retry = false;
 	bool self = false;
 	for (size_t i = 0; i < n; i++) {
 		if (addr_is_self(c->rd->cfg, &addrs[i]))
@@ -422,26 +404,15 @@ static void conn_skip_host(struct qconn *c, const char *reply)
 	conn_next_host(c);
 }
 
-/* Resolves the current host once its policies allow it: RFC 8461 4.1
-   and 5, an MX host the MTA-STS policy does not list is not used in
-   enforce mode and logged in testing mode, unless DANE applies to it
-   (RFC 8461 2: DANE takes precedence for a host with usable TLSA
-   records). */
+/* Resolves the current host once its policies allow it. */
 static void conn_resolve_host(struct qconn *c)
 {
 	const char *host = c->hosts[c->hi];
-	if (c->has_sts && c->dane != RUNNER_DANE_VERIFY && !mta_sts_policy_match(&c->sts, host)) {
-		if (c->sts.mode == MTA_STS_MODE_ENFORCE) {
-			log_info("mta-sts refused domain=%s host=%s reason=mx-not-in-policy", c->d->name,
-				 host);
-			char *reply = xasprintf("451 4.7.5 MTA-STS: MX host %s is not in the policy of %s",
-						host, c->d->name);
-			conn_skip_host(c, reply);
-			free(reply);
-			return;
-		}
-		log_warn("mta-sts violation domain=%s mode=testing host=%s error=mx not in policy",
-			 c->d->name, host);
+	char *reply = transport_policy_refuse_host(&c->tp, c->d->name, host);
+	if (reply != NULL) {
+		conn_skip_host(c, reply);
+		free(reply);
+		return;
 	}
 	c->resolving = true;
 	dns_lookup_addr(c->rd->dns, host, c->port, addr_cb, c);
@@ -457,22 +428,13 @@ static void dane_cb(void *ctx, bool cancelled, enum runner_tls_dane dane, const 
 			conn_destroy(c);
 		return;
 	}
-	c->dane = dane;
 	if (dane == RUNNER_DANE_FAILED) {
 		char *reply = xasprintf("451 4.7.5 DANE: %s: %s", c->hosts[c->hi], error);
 		conn_skip_host(c, reply);
 		free(reply);
 		return;
 	}
-	if (dane == RUNNER_DANE_VERIFY) {
-		c->tlsa = xcalloc(n, sizeof(*c->tlsa));
-		for (size_t i = 0; i < n; i++) {
-			c->tlsa[i] = recs[i];
-			c->tlsa[i].data = xmalloc(recs[i].len + 1);
-			memcpy(c->tlsa[i].data, recs[i].data, recs[i].len);
-		}
-		c->ntlsa = n;
-	}
+	transport_policy_set_dane(&c->tp, dane, recs, n);
 	conn_resolve_host(c);
 }
 
@@ -482,75 +444,13 @@ static void conn_next_host(struct qconn *c)
 		conn_exhausted(c);
 		return;
 	}
-	conn_clear_dane(c);
-	if (c->mx_route && c->rd->cfg->relay_dane) {
+	transport_policy_set_dane(&c->tp, RUNNER_DANE_NONE, NULL, 0);
+	if (c->tp.mx && c->rd->cfg->relay_dane) {
 		c->resolving = true;
 		runner_tls_dane(c->rd->tls, c->hosts[c->hi], c->port, dane_cb, c);
 		return;
 	}
 	conn_resolve_host(c);
-}
-
-/* The session's TLS settings from the host's policies, strongest first:
-   DANE with usable records, MTA-STS enforce (a certificate valid for the
-   MX name, RFC 8461 4.2), DANE without usable records (TLS required),
-   MTA-STS testing (checked and logged only), else outbound_tls. */
-static void conn_tls_settings(struct qconn *c)
-{
-	struct smtp_client_settings *set = &c->set;
-	const struct config *cfg = c->rd->cfg;
-	const char *ca =
-	    cfg->relay_mta_sts_ca != NULL && cfg->relay_mta_sts_ca[0] != '\0' ? cfg->relay_mta_sts_ca : NULL;
-	bool sts = c->has_sts;
-	set->tls = c->base_tls;
-	set->tls_check = false;
-	set->tls_ca_file = NULL;
-	set->tlsa = NULL;
-	set->ntlsa = 0;
-	if (c->dane == RUNNER_DANE_VERIFY) {
-		set->tls = TLS_POLICY_ENCRYPT;
-		set->tlsa = c->tlsa;
-		set->ntlsa = c->ntlsa;
-	} else if (sts && c->sts.mode == MTA_STS_MODE_ENFORCE) {
-		set->tls = TLS_POLICY_VERIFY;
-		set->tls_ca_file = ca;
-	} else if (c->dane == RUNNER_DANE_ENCRYPT) {
-		if (set->tls < TLS_POLICY_ENCRYPT)
-			set->tls = TLS_POLICY_ENCRYPT;
-	} else if (sts && c->sts.mode == MTA_STS_MODE_TESTING && set->tls != TLS_POLICY_NONE) {
-		set->tls_check = true;
-		set->tls_ca_file = ca;
-	}
-	if (c->plain_retry)
-		set->tls = TLS_POLICY_NONE;
-}
-
-/* The policy that made the session's TLS mandatory, or NULL. */
-static const char *conn_tls_policy(const struct qconn *c)
-{
-	if (c->set.ntlsa > 0 || c->dane == RUNNER_DANE_ENCRYPT)
-		return "DANE";
-	if (c->has_sts && c->sts.mode == MTA_STS_MODE_ENFORCE)
-		return "MTA-STS";
-	return NULL;
-}
-
-/* One line per session about its TLS; in MTA-STS testing mode what
-   enforce mode would have refused (RFC 8461 5). */
-static void conn_log_tls(struct qconn *c)
-{
-	const char *error = smtp_client_tls_verify_error(c->client);
-	bool tls = smtp_client_is_tls(c->client);
-	if (tls) {
-		const char *auth = c->set.ntlsa > 0 ? "dane"
-				   : c->set.tls == TLS_POLICY_VERIFY || (c->set.tls_check && error == NULL)
-				       ? "pkix"
-				       : "none";
-		log_info("queue tls domain=%s peer=%s auth=%s", c->d->name, c->peer, auth);
-	}
-	if (c->set.tls_check && error != NULL)
-		log_warn("mta-sts violation domain=%s mode=testing host=%s error=%s", c->d->name,
-			 c->hosts[c->hi], error);
 }
 
 static void conn_send(struct qconn *c);
@@ -560,27 +460,26 @@ static void conn_ready_cb(struct smtp_client *client, const struct smtp_client_r
 	struct qconn *c = ctx;
 	if (res->status == SMTP_CLIENT_OK) {
 		c->connected_once = true;
-		conn_log_tls(c);
+		transport_policy_log(&c->set, c->client, c->d->name, c->peer, c->hosts[c->hi]);
 		conn_send(c);
 		return;
 	}
 	log_info("queue connect domain=%s peer=%s error=%s", c->d->name, c->peer,
 		 res->reply != NULL ? res->reply : "?");
 	const char *reply = res->reply != NULL ? res->reply : "451 4.4.1 session failed";
-	const char *policy = conn_tls_policy(c);
+	const char *policy = transport_policy_name(&c->tp, &c->set);
 	char *text = policy != NULL ? xasprintf("%s: %s", policy, reply) : xstrdup(reply);
 	conn_set_error(c, text);
 	free(text);
 	smtp_client_free(&c->client);
 	/* outbound_tls = may, and no policy asks for TLS: a server whose
 	   STARTTLS handshake fails gets one more session in plain text. */
-	if (res->tls_failed && c->set.tls == TLS_POLICY_MAY && !c->plain_retry) {
+	if (transport_policy_fallback(&c->tp, &c->set, res)) {
 		log_info("queue tls-fallback domain=%s peer=%s", c->d->name, c->peer);
-		c->plain_retry = true;
 		conn_try_addr(c);
 		return;
 	}
-	c->plain_retry = false;
+	c->tp.plain_retry = false;
 	c->ai++;
 	conn_try_addr(c);
 }
@@ -598,7 +497,8 @@ static void conn_try_addr(struct qconn *c)
 		 dns_addr_string(&c->addrs[c->ai], addr, sizeof(addr)));
 	c->set.peer_name = c->peer;
 	c->set.tls_name = host;
-	conn_tls_settings(c);
+	const char *ca = c->rd->cfg->relay_mta_sts_ca;
+	transport_policy_settings(&c->tp, ca != NULL && ca[0] != '\0' ? ca : NULL, &c->set);
 	c->client = smtp_client_connect(c->rd->base, (const struct sockaddr *)&c->addrs[c->ai].sa,
 					c->addrs[c->ai].len, &c->set, conn_ready_cb, c);
 }
@@ -732,10 +632,7 @@ static void sts_cb(void *ctx, bool cancelled, const struct mta_sts_policy *polic
 			conn_destroy(c);
 		return;
 	}
-	mta_sts_policy_clear(&c->sts);
-	c->has_sts = policy != NULL && policy->mode != MTA_STS_MODE_NONE;
-	if (c->has_sts)
-		mta_sts_policy_copy(&c->sts, policy);
+	transport_policy_set_sts(&c->tp, policy);
 	c->resolving = true;
 	dns_lookup_mx(c->rd->dns, c->d->name, mx_cb, c);
 }
@@ -764,14 +661,14 @@ static void conn_route(struct qconn *c)
 				c->set.password = c->password;
 			}
 		}
-		c->base_tls = c->set.tls;
+		c->tp.base = c->set.tls;
 		conn_set_hosts(c, hosts, 1);
 		conn_next_host(c);
 		return;
 	}
 	c->port = cfg->relay_mx_port > 0 ? cfg->relay_mx_port : 25;
-	c->base_tls = c->set.tls;
-	c->mx_route = true;
+	c->tp.base = c->set.tls;
+	c->tp.mx = true;
 	c->resolving = true;
 	if (cfg->relay_mta_sts)
 		runner_tls_sts(c->rd->tls, domain, sts_cb, c);
