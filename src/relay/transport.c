@@ -91,10 +91,12 @@ void transport_policy_settings(const struct transport_policy *p, const char *ca_
 
 const char *transport_policy_name(const struct transport_policy *p, const struct smtp_client_settings *set)
 {
-	if (set->ntlsa > 0 || (p->mx && p->dane == RUNNER_DANE_ENCRYPT))
+	if (set->ntlsa > 0)
 		return "DANE";
 	if (set->tls == TLS_POLICY_VERIFY && p->mx && p->has_sts && p->sts.mode == MTA_STS_MODE_ENFORCE)
 		return "MTA-STS";
+	if (p->mx && p->dane == RUNNER_DANE_ENCRYPT)
+		return "DANE";
 	return NULL;
 }
 

@@ -24,10 +24,10 @@ import time
 import unittest
 
 from harness import Server, free_port, wait_for
-from dnsserver import DnsServer, TYPE_TXT
+from dnsserver import DnsServer, TYPE_TLSA, TYPE_TXT
 
 DOMAINS = ["good.test", "unlisted.test", "badcert.test", "testing.test", "dane-ok.test", "dane-bad.test",
-           "dane-insecure.test", "both.test"]
+           "dane-insecure.test", "both.test", "dane-fail.test", "dane-fail-insecure.test"]
 
 
 def message(subject, to):
@@ -231,6 +231,10 @@ class TestTransportSecurity(unittest.TestCase):
         dns.add_tlsa(tlsa % (cls.b_port, "dane-insecure.test"), 3, 1, 1, hashlib.sha256(b"x").digest(),
                      secure=False)
         dns.add_tlsa(tlsa % (cls.b_port, "both.test"), 3, 1, 1, spki)
+        # TLSA lookups that fail, for a host with secure addresses and one without
+        dns.add_servfail(tlsa % (cls.b_port, "dane-fail.test"), TYPE_TLSA)
+        dns.set_secure("mx.dane-fail.test")
+        dns.add_servfail(tlsa % (cls.b_port, "dane-fail-insecure.test"), TYPE_TLSA)
         dns.start()
 
         cls.a_config = ("[dns]\nresolver = %s\n[relay]\nmx_port = %d\nmta_sts_port = %d\nmta_sts_ca = %s\n"
@@ -379,6 +383,18 @@ class TestTransportSecurity(unittest.TestCase):
         self.submit("u@dane-insecure.test", "dane insecure")
         self.delivered("u@dane-insecure.test", "dane insecure")
         self.assertIn("dane host=mx.dane-insecure.test tlsa=1 ignored=insecure", self.a.log_text())
+
+    def test_dane_failed_lookup(self):
+        """RFC 7672 2.2: a TLSA lookup that fails makes a host whose
+        addresses are secure unusable (deferred), and is of no account for
+        a host in an unsigned zone (delivered)."""
+        to = "u@dane-fail.test"
+        self.submit(to, "dane fail")
+        qid = self.deferred(to, "DANE: mx.dane-fail.test: TLSA lookup for a DNSSEC-signed host failed")
+        self.not_delivered(to)
+        self.a.cli("queue", "delete", qid)
+        self.submit("u@dane-fail-insecure.test", "dane fail insecure")
+        self.delivered("u@dane-fail-insecure.test", "dane fail insecure")
 
     def test_dane_precedes_mta_sts(self):
         """both.test: an enforce policy listing mx.both.test, whose
