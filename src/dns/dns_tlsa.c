@@ -64,6 +64,19 @@ static void tlsa_add(struct tls_tlsa **recs, size_t *n, const unsigned char *rda
 	memcpy(r->data, rdata + 3, r->len);
 }
 
+/* The answer's status from its RCODE and the records of the type asked
+   (found) and kept (a TLSA record too short to keep is none). */
+static enum dns_status answer_status(unsigned rcode, size_t found, size_t kept, bool keeping)
+{
+	if (rcode == RCODE_NXDOMAIN)
+		return DNS_NXDOMAIN;
+	if (rcode != 0)
+		return DNS_TEMPFAIL;
+	if (found == 0 || (keeping && kept == 0))
+		return DNS_NODATA;
+	return DNS_OK;
+}
+
 enum dns_status dns_tlsa_parse(const unsigned char *abuf, int alen, int qtype, struct tls_tlsa **recs_r,
 			       size_t *count_r, bool *secure_r)
 {
@@ -102,12 +115,12 @@ enum dns_status dns_tlsa_parse(const unsigned char *abuf, int alen, int qtype, s
 		pos += (int)rdlen;
 	}
 	*secure_r = (abuf[3] & FLAG_AD) != 0;
-	if (rcode == RCODE_NXDOMAIN)
-		return DNS_NXDOMAIN;
-	if (rcode != 0)
-		return DNS_TEMPFAIL;
-	if (found == 0 || (recs_r != NULL && qtype == TYPE_TLSA && n == 0))
-		return DNS_NODATA;
+	enum dns_status st = answer_status(rcode, found, n, recs_r != NULL && qtype == TYPE_TLSA);
+	if (st != DNS_OK) {
+		/* records beside an error code are not believed */
+		dns_tlsa_free(recs, n);
+		return st;
+	}
 	if (recs_r != NULL) {
 		*recs_r = recs;
 		*count_r = n;

@@ -259,6 +259,18 @@ static void conn_route_fail(struct qconn *c, enum smtp_client_status status, con
 	conn_end(c);
 }
 
+/* A lookup of c's reported: false when c must not go on (it ended
+   meanwhile, and is freed now, or the lookup was cancelled). */
+static bool conn_lookup_done(struct qconn *c, bool cancelled)
+{
+	c->resolving = false;
+	if (c->dead) {
+		conn_destroy(c);
+		return false;
+	}
+	return !cancelled;
+}
+
 static void conn_set_hosts(struct qconn *c, char **hosts, size_t n)
 {
 	for (size_t i = 0; i < c->nhosts; i++)
@@ -277,12 +289,8 @@ static size_t rnd(void *ctx, size_t n)
 static void mx_cb(void *ctx, enum dns_status status, struct dns_mx *mx, size_t n, const char *error)
 {
 	struct qconn *c = ctx;
-	c->resolving = false;
-	if (c->dead || status == DNS_CANCELLED) {
-		if (c->dead)
-			conn_destroy(c);
+	if (!conn_lookup_done(c, status == DNS_CANCELLED))
 		return;
-	}
 	char *reply = NULL;
 	const char *domain = c->d->name;
 	if (status == DNS_OK && dns_mx_is_null(mx, n)) {
@@ -364,12 +372,8 @@ static void addr_cb(void *ctx, enum dns_status status, const struct dns_addr *ad
 		    const char *error)
 {
 	struct qconn *c = ctx;
-	c->resolving = false;
-	if (c->dead || status == DNS_CANCELLED) {
-		if (c->dead)
-			conn_destroy(c);
+	if (!conn_lookup_done(c, status == DNS_CANCELLED))
 		return;
-	}
 	const char *host = c->hosts[c->hi];
 	free(c->addrs);
 	c->addrs = xcalloc(n + 1, sizeof(*c->addrs));
@@ -422,12 +426,8 @@ static void dane_cb(void *ctx, bool cancelled, enum runner_tls_dane dane, const 
 		    size_t n, const char *error)
 {
 	struct qconn *c = ctx;
-	c->resolving = false;
-	if (c->dead || cancelled) {
-		if (c->dead)
-			conn_destroy(c);
+	if (!conn_lookup_done(c, cancelled))
 		return;
-	}
 	if (dane == RUNNER_DANE_FAILED) {
 		char *reply = xasprintf("451 4.7.5 DANE: %s: %s", c->hosts[c->hi], error);
 		conn_skip_host(c, reply);
@@ -626,12 +626,8 @@ static void conn_next_job(struct qconn *c)
 static void sts_cb(void *ctx, bool cancelled, const struct mta_sts_policy *policy)
 {
 	struct qconn *c = ctx;
-	c->resolving = false;
-	if (c->dead || cancelled) {
-		if (c->dead)
-			conn_destroy(c);
+	if (!conn_lookup_done(c, cancelled))
 		return;
-	}
 	transport_policy_set_sts(&c->tp, policy);
 	c->resolving = true;
 	dns_lookup_mx(c->rd->dns, c->d->name, mx_cb, c);
