@@ -278,6 +278,10 @@ int mta_sts_policy_parse(const char *text, size_t len, struct mta_sts_policy *p,
 		*error_r = "policy too large";
 		return -1;
 	}
+	if (len == 0) {
+		*error_r = "empty policy";
+		return -1;
+	}
 	if (memchr(text, '\0', len) != NULL) {
 		*error_r = "NUL in policy";
 		return -1;

@@ -158,7 +158,7 @@ static int cache_load(struct runner_tls *rt, char **error_r)
 	size_t n = 0;
 	struct dirent *e;
 	while ((e = readdir(dir)) != NULL) {
-		if (e->d_type == DT_REG && cache_name_ok(e->d_name)) {
+		if ((e->d_type == DT_REG || e->d_type == DT_UNKNOWN) && cache_name_ok(e->d_name)) {
 			cache_load_file(rt, e->d_name, now);
 			n++;
 		}
