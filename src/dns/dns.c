@@ -1,6 +1,7 @@
 /* c-ares lookups on a libevent loop: c-ares tells us which sockets it
    watches (sock_state_cb); we keep one event per socket and one timer. */
 #include "dns/dns.h"
+#include "dns/dns_private.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -214,6 +215,17 @@ void dns_lookup_mx(struct dns_resolver *r, const char *domain, dns_mx_callback *
 	q->ctx = ctx;
 	ares_query(r->channel, domain, ns_c_in, ns_t_mx, mx_done, q);
 	dns_rearm(r);
+}
+
+void dns_send_raw(struct dns_resolver *r, const unsigned char *query, int len, ares_callback cb, void *arg)
+{
+	ares_send(r->channel, query, len, cb, arg);
+	dns_rearm(r);
+}
+
+struct event_base *dns_resolver_base(const struct dns_resolver *r)
+{
+	return r->base;
 }
 
 static void addr_done(void *arg, int status, int timeouts, struct ares_addrinfo *res)

@@ -144,6 +144,16 @@ static const struct option options[] = {
      "STARTTLS when delivering to MX hosts: none, may (opportunistic), encrypt, verify"},
     {"relay", "mx_port", OPT_INT, OFF(relay_mx_port), "25", 1, 65535, NULL,
      "TCP port of MX hosts (25; tests on loopback change it)"},
+    {"relay", "mta_sts", OPT_BOOL, OFF(relay_mta_sts), "yes", 0, 0, NULL,
+     "MTA-STS (RFC 8461): fetch, cache and apply the policies of recipient domains for MX delivery"},
+    {"relay", "mta_sts_port", OPT_INT, OFF(relay_mta_sts_port), "443", 1, 65535, NULL,
+     "HTTPS port of MTA-STS policy hosts (443; tests on loopback change it)"},
+    {"relay", "mta_sts_ca", OPT_STRING, OFF(relay_mta_sts_ca), "", 0, 0, NULL,
+     "PEM file of the CAs that MTA-STS policy hosts and MX certificates are checked against; "
+     "empty means the system store"},
+    {"relay", "dane", OPT_BOOL, OFF(relay_dane), "yes", 0, 0, NULL,
+     "DANE (RFC 7672): TLSA records of MX hosts, trusted only when [dns] resolver (a validating "
+     "resolver) sets AD"},
 
     {"dns", "resolver", OPT_STRING, OFF(dns_resolver), "", 0, 0, NULL,
      "DNS server as host:port; empty means the system resolver (/etc/resolv.conf)"},

@@ -97,8 +97,12 @@ struct config {
 	char *relay_password;
 	int relay_tls; /* enum tls_policy (smarthost) */
 	int relay_implicit_tls;
-	int outbound_tls;  /* enum tls_policy for MX delivery */
-	int relay_mx_port; /* port of MX hosts (25; tests change it) */
+	int outbound_tls;       /* enum tls_policy for MX delivery */
+	int relay_mx_port;      /* port of MX hosts (25; tests change it) */
+	int relay_mta_sts;      /* MTA-STS for MX delivery (relay/runner_tls.h) */
+	int relay_mta_sts_port; /* HTTPS port of policy hosts (443) */
+	char *relay_mta_sts_ca; /* "" = the system CA store */
+	int relay_dane;         /* DANE for MX hosts */
 	/* [dns] */
 	char *dns_resolver; /* "" = system resolv.conf */
 	/* [routes] domain = host:port */

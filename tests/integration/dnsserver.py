@@ -14,6 +14,7 @@ import struct
 import threading
 
 TYPE_A, TYPE_CNAME, TYPE_PTR, TYPE_MX, TYPE_TXT, TYPE_AAAA = 1, 5, 12, 15, 16, 28
+TYPE_TLSA = 52
 
 
 def encode_name(name):
@@ -42,6 +43,7 @@ class DnsServer:
         self.records = {}    # name -> {type: [rdata bytes]}
         self.queries = []    # (name, type) seen
         self.servfail = set()  # (name, type or None)
+        self.secure = set()    # names answered with AD set (a validating resolver's "secure")
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -94,6 +96,18 @@ class DnsServer:
         """A name that exists without records (NODATA for every type)."""
         self.records.setdefault(name.lower().rstrip("."), {})
 
+    def add_tlsa(self, name, usage, selector, mtype, data, secure=True):
+        """A TLSA record (RFC 6698) at name, e.g. "_25._tcp.mx.b.test";
+        secure: answers for name carry the AD bit (RFC 4035 3.2.3)."""
+        self._add(name, TYPE_TLSA, bytes([usage, selector, mtype]) + data)
+        if secure:
+            self.set_secure(name)
+
+    def set_secure(self, name):
+        """Answers for name carry AD, as a validating resolver's would for
+        data that is DNSSEC-secure."""
+        self.secure.add(name.lower().rstrip("."))
+
     def answer(self, query):
         qid, flags, qd = struct.unpack("!HHH", query[:6])
         name, pos = decode_name(query, 12)
@@ -120,6 +134,8 @@ class DnsServer:
                     answers += target + struct.pack("!HHIH", qtype, 1, 60, len(rdata)) + rdata
                     count += 1
         rflags = 0x8400 | (flags & 0x0100) | 0x0080 | rcode   # QR AA RD RA
+        if key in self.secure:
+            rflags |= 0x0020   # AD
         return struct.pack("!HHHHHH", qid, rflags, 1, count, 0, 0) + question + answers
 
     def serve(self):
