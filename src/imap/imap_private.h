@@ -118,6 +118,7 @@ struct imap_mbox {
 	struct imap_uidvec *vec;
 	int watch_fd;
 	struct event *watch_ev;
+	unsigned int watch_paused;   /* imap_mbox_watch_pause() calls */
 	bool dirty;                  /* the Maildir changed: sync (a job) */
 	bool syncing, sync_again;    /* a sync job runs; another is wanted */
 	struct imap_session *idlers; /* sessions in IDLE on this mailbox */
@@ -267,6 +268,13 @@ struct imap_mbox *imap_mbox_find_open(const struct imap_user *user, const char *
 int imap_mbox_refresh(struct imap_mbox *mbox, char **error_r);
 /* The Maildir changed behind the store's back: sync at the next refresh. */
 void imap_mbox_mark_dirty(struct imap_mbox *mbox);
+/* A job of this worker is about to rename many of the mailbox's files
+   (STORE): the watch is taken off until the matching resume, since each
+   rename would queue two events and wake the loop.  Resume puts it back
+   and marks the mailbox dirty, so that what others changed meanwhile is
+   still found. */
+void imap_mbox_watch_pause(struct imap_mbox *mbox);
+void imap_mbox_watch_resume(struct imap_mbox *mbox);
 /* On a job thread: syncs the job handle's mailbox name with the Maildir
    (work of NOOP, SELECT and the sync job); errors in job->error. */
 void imap_mbox_sync_work(struct imap_job *job, const char *name);

@@ -114,11 +114,6 @@ static void mbox_changed(struct imap_session *s, struct imap_mbox *mbox)
 
 /* ---- STORE ---- */
 
-/* One transaction renames and updates at most this many messages, so that
-   other writers of the index (the loop's syncs, other sessions' jobs, other
-   processes) get the write lock in between. */
-#define STORE_BATCH 250
-
 struct store_job {
 	struct imap_job job;
 	char *mailbox;
@@ -129,10 +124,13 @@ struct store_job {
 	char *keywords;
 	uint64_t unchangedsince;
 	bool has_unchangedsince, silent, uid;
+	bool watch_paused; /* renames ahead: the mailbox's watch is off */
 	uint32_t *failed;
 	size_t nfailed;
 };
 
+/* One index transaction for the whole command: every changed message gets
+   the same new modseq (RFC 7162 3.1.3 asks only that it grow). */
 static void store_work(struct imap_job *job)
 {
 	struct store_job *sj = (struct store_job *)job;
@@ -142,19 +140,16 @@ static void store_work(struct imap_job *job)
 		job->error = xasprintf("mailbox %s is gone", sj->mailbox);
 	if (r <= 0)
 		return;
-	sj->failed = xmalloc((sj->count + 1) * sizeof(*sj->failed));
-	for (uint32_t i = 0; i < sj->count; i += STORE_BATCH) {
-		size_t n = sj->count - i < STORE_BATCH ? sj->count - i : STORE_BATCH;
-		uint32_t *failed = NULL;
-		size_t nfailed = 0;
-		if (store_msg_set_flags(m, sj->uids + i, n, sj->op, sj->flags, sj->keywords,
-					sj->has_unchangedsince ? sj->unchangedsince : 0, &failed, &nfailed,
-					&job->error) < 0)
-			return;
-		memcpy(sj->failed + sj->nfailed, failed, nfailed * sizeof(*failed));
-		sj->nfailed += nfailed;
-		free(failed);
+	if (sj->has_unchangedsince && sj->unchangedsince == 0) {
+		/* UNCHANGEDSINCE 0 can never hold (RFC 7162 3.1.3): nothing
+		   changes, every message fails */
+		sj->failed = xmemdup(sj->uids, (sj->count + 1) * sizeof(*sj->uids));
+		sj->nfailed = sj->count;
+		return;
 	}
+	store_msg_set_flags(m, sj->uids, sj->count, sj->op, sj->flags, sj->keywords,
+			    sj->has_unchangedsince ? sj->unchangedsince : 0, &sj->failed, &sj->nfailed,
+			    &job->error);
 }
 
 static void store_job_free(struct store_job *sj)
@@ -172,6 +167,8 @@ static void store_done(struct imap_job *job)
 {
 	struct store_job *sj = (struct store_job *)job;
 	struct imap_session *s = job->s;
+	if (sj->watch_paused)
+		imap_mbox_watch_resume(s->view->mbox);
 	mbox_changed(s, s->view->mbox);
 	if (s->core.dead) {
 		store_job_free(sj);
@@ -182,11 +179,6 @@ static void store_done(struct imap_job *job)
 		job->error = NULL;
 		store_job_free(sj);
 		return;
-	}
-	/* UNCHANGEDSINCE 0 can never hold (RFC 7162 3.1.3) */
-	if (sj->has_unchangedsince && sj->unchangedsince == 0 && sj->count > 0) {
-		memcpy(sj->failed, sj->uids, sj->count * sizeof(*sj->uids));
-		sj->nfailed = sj->count;
 	}
 	if (sj->nfailed > 1)
 		qsort(sj->failed, sj->nfailed, sizeof(*sj->failed), cmp_u32);
@@ -237,6 +229,10 @@ int imap_cmd_store(struct imap_cmd_ctx *c, const char **error_r)
 	sj->has_unchangedsince = st.has_unchangedsince;
 	sj->silent = st.silent;
 	sj->uid = c->uid;
+	/* keywords alone rename nothing: no letters for them in the name */
+	sj->watch_paused = sj->op == STORE_FLAGS_REPLACE || sj->flags != 0;
+	if (sj->watch_paused)
+		imap_mbox_watch_pause(s->view->mbox);
 	imap_job_start(s->user, s, &sj->job, store_work, store_done);
 	return 0;
 }

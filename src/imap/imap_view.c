@@ -340,6 +340,49 @@ static void watch_cb(evutil_socket_t fd, short what, void *arg)
 	imap_idle_notify(mbox);
 }
 
+static void watch_start(struct imap_mbox *m)
+{
+	char *err = NULL;
+	m->watch_fd = store_watch_open(m->smbox, &err);
+	if (m->watch_fd < 0) {
+		/* Without a watch, changes are still found at each command. */
+		log_warn("imap watch-failed mailbox=%s: %s", m->name, err);
+		free(err);
+		return;
+	}
+	m->watch_ev = event_new(m->user->base, m->watch_fd, EV_READ | EV_PERSIST, watch_cb, m);
+	event_add(m->watch_ev, NULL);
+}
+
+static void watch_stop(struct imap_mbox *m)
+{
+	if (m->watch_ev != NULL)
+		event_free(m->watch_ev);
+	m->watch_ev = NULL;
+	if (m->watch_fd >= 0)
+		close(m->watch_fd);
+	m->watch_fd = -1;
+}
+
+void imap_mbox_watch_pause(struct imap_mbox *mbox)
+{
+	if (mbox->watch_paused++ > 0)
+		return;
+	if (mbox->watch_fd >= 0) {
+		store_watch_drain(mbox->watch_fd);
+		watch_stop(mbox);
+	}
+}
+
+void imap_mbox_watch_resume(struct imap_mbox *mbox)
+{
+	if (mbox->watch_paused == 0 || --mbox->watch_paused > 0)
+		return;
+	watch_start(mbox);
+	/* what others changed while nobody watched */
+	mbox->dirty = true;
+}
+
 int imap_mbox_get(struct imap_user *user, const char *name, struct imap_mbox **mbox_r, char **error_r)
 {
 	for (struct imap_mbox *m = mboxes; m != NULL; m = m->next) {
@@ -365,16 +408,7 @@ int imap_mbox_get(struct imap_user *user, const char *name, struct imap_mbox **m
 		imap_mbox_unref(&m);
 		return -1;
 	}
-	char *err = NULL;
-	m->watch_fd = store_watch_open(smbox, &err);
-	if (m->watch_fd < 0) {
-		/* Without a watch, changes are still found at each command. */
-		log_warn("imap watch-failed mailbox=%s: %s", name, err);
-		free(err);
-	} else {
-		m->watch_ev = event_new(user->base, m->watch_fd, EV_READ | EV_PERSIST, watch_cb, m);
-		event_add(m->watch_ev, NULL);
-	}
+	watch_start(m);
 	m->next = mboxes;
 	mboxes = m;
 	*mbox_r = m;
@@ -401,10 +435,7 @@ void imap_mbox_unref(struct imap_mbox **mp)
 			break;
 		}
 	}
-	if (m->watch_ev != NULL)
-		event_free(m->watch_ev);
-	if (m->watch_fd >= 0)
-		close(m->watch_fd);
+	watch_stop(m);
 	for (uint32_t i = 0; i < m->count; i++)
 		msg_free(&m->msgs[i]);
 	free(m->msgs);
