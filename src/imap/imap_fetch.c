@@ -33,10 +33,22 @@ struct fetch_ctx {
 	/* cached texts of the current slice, by position */
 	char **env, **bs;
 	uint32_t slice_start, slice_len;
+	/* Every section asked for is in the header block of the message
+	   (HEADER, HEADER.FIELDS[.NOT], RFC822.HEADER): the blocks of the
+	   slice come from the index cache and no file is read. */
+	bool headers_only;
+	struct imap_header_run headers; /* of the current slice */
+	bool headers_loaded;
+	struct imap_header_names *names; /* by body section */
+	struct buf scratch;
 };
+
+static void headers_unload(struct fetch_ctx *f);
 
 static void fetch_ctx_free(struct fetch_ctx *f)
 {
+	headers_unload(f);
+	buf_free(&f->scratch);
 	for (uint32_t i = 0; i < f->slice_len; i++) {
 		if (f->env != NULL)
 			free(f->env[i]);
@@ -179,6 +191,52 @@ static void unload_slice(struct fetch_ctx *f)
 	f->slice_len = 0;
 }
 
+/* ---- header sections from the cached header blocks ---- */
+
+static bool header_section(const struct imap_fetch_body *b)
+{
+	return b->part_count == 0 && !b->binary && !b->binary_size &&
+	       (b->spec == IMAP_SECTION_HEADER || b->spec == IMAP_SECTION_HEADER_FIELDS ||
+		b->spec == IMAP_SECTION_HEADER_FIELDS_NOT);
+}
+
+/* Decides headers_only and prepares the field names of the sections. */
+static void headers_prepare(struct fetch_ctx *f)
+{
+	const struct imap_fetch_atts *a = &f->atts;
+	if (a->items & (IMAP_FETCH_BODY | IMAP_FETCH_RFC822 | IMAP_FETCH_RFC822_TEXT))
+		return;
+	if (a->body_count == 0 && !(a->items & IMAP_FETCH_RFC822_HEADER))
+		return;
+	for (unsigned int i = 0; i < a->body_count; i++)
+		if (!header_section(&a->bodies[i]))
+			return;
+	f->headers_only = true;
+	f->names = pool_alloc(f->pool, (a->body_count + 1) * sizeof(*f->names));
+	for (unsigned int i = 0; i < a->body_count; i++)
+		imap_header_names_init(&f->names[i], f->pool, a->bodies[i].fields, a->bodies[i].field_count);
+}
+
+static void headers_load(struct imap_session *s, struct fetch_ctx *f, uint32_t start, uint32_t len)
+{
+	if (!f->headers_only)
+		return;
+	uint32_t *uids = xmalloc((len + 1) * sizeof(*uids));
+	for (uint32_t i = 0; i < len; i++)
+		uids[i] = imap_view_uid(s->view, f->seqs[start + i]);
+	imap_header_run_load(&f->headers, s->view->mbox, uids, len);
+	f->headers_loaded = true;
+	free(uids);
+}
+
+/* Writes back the blocks that were read from files, frees the run. */
+static void headers_unload(struct fetch_ctx *f)
+{
+	if (f->headers_loaded)
+		imap_header_run_done(&f->headers);
+	f->headers_loaded = false;
+}
+
 /* ---- body sections ---- */
 
 /* Appends the header fields of block that are (or, with not, are not) in
@@ -304,26 +362,45 @@ static void append_literal(struct buf *out, const char *data, size_t len, bool b
 	buf_append(out, data, len);
 }
 
+/* "BODY[section]<o> {n}\r\n..." for the content of a section. */
+static void append_section(struct buf *out, const struct imap_fetch_body *b, const char *data, size_t size)
+{
+	const char *name = b->binary_size ? "BINARY.SIZE" : b->binary ? "BINARY" : "BODY";
+	if (b->binary_size) {
+		buf_printf(out, "BINARY.SIZE[%s] %zu", b->section, size);
+		return;
+	}
+	buf_printf(out, "%s[%s]", name, b->section);
+	size_t off = 0, len = size;
+	if (b->partial) {
+		buf_printf(out, "<%u>", b->offset);
+		off = b->offset < size ? b->offset : size;
+		len = size - off < b->length ? size - off : b->length;
+	}
+	buf_append_char(out, ' ');
+	append_literal(out, data != NULL ? data + off : "", len, b->binary);
+}
+
 static void append_body(struct buf *out, struct imap_message *msg, const struct imap_fetch_body *b)
 {
 	struct buf content = BUF_INIT;
 	section_content(msg, b, &content);
-	const char *name = b->binary_size ? "BINARY.SIZE" : b->binary ? "BINARY" : "BODY";
-	if (b->binary_size) {
-		buf_printf(out, "BINARY.SIZE[%s] %zu", b->section, content.len);
-		buf_free(&content);
+	append_section(out, b, content.data, content.len);
+	buf_free(&content);
+}
+
+/* A header section of body k from the message's header block. */
+static void append_header_body(struct buf *out, struct fetch_ctx *f, unsigned int k, const char *block,
+			       size_t len)
+{
+	const struct imap_fetch_body *b = &f->atts.bodies[k];
+	if (b->spec == IMAP_SECTION_HEADER) {
+		append_section(out, b, block, len);
 		return;
 	}
-	buf_printf(out, "%s[%s]", name, b->section);
-	size_t off = 0, len = content.len;
-	if (b->partial) {
-		buf_printf(out, "<%u>", b->offset);
-		off = b->offset < content.len ? b->offset : content.len;
-		len = content.len - off < b->length ? content.len - off : b->length;
-	}
-	buf_append_char(out, ' ');
-	append_literal(out, content.data != NULL ? content.data + off : "", len, b->binary);
-	buf_free(&content);
+	buf_reset(&f->scratch);
+	imap_header_filter(&f->scratch, block, len, &f->names[k], b->spec == IMAP_SECTION_HEADER_FIELDS_NOT);
+	append_section(out, b, f->scratch.data, f->scratch.len);
 }
 
 /* When the whole message is the only content a FETCH sends (BODY[],
@@ -423,7 +500,17 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 		if (fd < 0)
 			whole = NULL; /* read and converted below */
 	}
-	if (whole == NULL && needs_message(f)) {
+	/* the header block, when it is all the sections need (a block of
+	   IMAP_HEADER_MAX may be cut short: the message is read then) */
+	const char *block = NULL;
+	size_t block_len = 0;
+	if (f->headers_only) {
+		if (!imap_header_run_get(&f->headers, idx - f->slice_start, &block, &block_len))
+			return false;
+		if (block_len >= IMAP_HEADER_MAX)
+			block = NULL;
+	}
+	if (whole == NULL && block == NULL && needs_message(f)) {
 		char *error = NULL;
 		if (imap_message_read(v->mbox, uid, &msg, &error) <= 0) {
 			if (error != NULL)
@@ -507,7 +594,10 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 				continue;
 			struct imap_fetch_body b = {.spec = r822[k].spec};
 			struct buf content = BUF_INIT;
-			section_content(&msg, &b, &content);
+			if (block != NULL)
+				buf_append(&content, block, block_len); /* RFC822.HEADER */
+			else
+				section_content(&msg, &b, &content);
 			buf_printf(out, "%s%s ", sep, r822[k].name);
 			append_literal(out, content.data != NULL ? content.data : "", content.len, false);
 			buf_free(&content);
@@ -516,7 +606,10 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 	}
 	for (unsigned int b = 0; b < f->atts.body_count; b++) {
 		buf_append_str(out, sep);
-		append_body(out, &msg, &f->atts.bodies[b]);
+		if (block != NULL)
+			append_header_body(out, f, b, block, block_len);
+		else
+			append_body(out, &msg, &f->atts.bodies[b]);
 		sep = " ";
 	}
 	buf_append_str(out, ")\r\n");
@@ -537,8 +630,10 @@ static int fetch_continue(struct imap_session *s)
 	while (f->next < f->count && io_output_length(s->core.io) < IMAP_OUTPUT_HIGH) {
 		if (f->next >= f->slice_start + f->slice_len) {
 			unload_slice(f);
+			headers_unload(f);
 			uint32_t len = f->count - f->next < FETCH_SLICE ? f->count - f->next : FETCH_SLICE;
 			load_slice(s, f, f->next, len);
+			headers_load(s, f, f->next, len);
 		}
 		fetch_one(s, f, f->next, &out);
 		f->next++;
@@ -648,6 +743,7 @@ int imap_cmd_fetch(struct imap_cmd_ctx *c, const char **error_r)
 	}
 	if (f->atts.items & IMAP_FETCH_MODSEQ)
 		imap_enable_condstore(s);
+	headers_prepare(f);
 	if (imap_fetch_sets_seen(&f->atts) && !s->view->readonly)
 		mark_seen(s, f);
 	s->cont_ctx = f;

@@ -446,6 +446,22 @@ bool imap_header_run_get(struct imap_header_run *run, uint32_t i, const char **d
 void imap_header_run_done(struct imap_header_run *run);
 /* Caches the header block of a message read whole (FETCH). */
 void imap_header_cache_store(struct imap_mbox *mbox, uint32_t uid, const char *data, size_t len);
+/* The field names of a HEADER.FIELDS[.NOT] section, prepared once per
+   command for imap_header_filter(). */
+struct imap_header_names {
+	unsigned int count;
+	uint64_t len_mask; /* bit n: some name has n bytes (n < 64) */
+	const size_t *lens;
+	const char *const *lower; /* ASCII lowercase */
+};
+void imap_header_names_init(struct imap_header_names *names_r, struct pool *pool, const char *const *fields,
+			    unsigned int count);
+/* Appends the fields of a header block that are (or, with not, are not)
+   named in names, each whole with its continuation lines, then the blank
+   line (RFC 3501 6.4.5 HEADER.FIELDS[.NOT]).  Fields are those that
+   mime_headers_parse() finds, within its default limits. */
+void imap_header_filter(struct buf *out, const char *data, size_t len, const struct imap_header_names *names,
+			bool not );
 /* Finds header fields by name in a raw block: calls cb with each raw
    (folded) value until it returns true; returns whether one did. */
 bool imap_header_each(const char *data, size_t len, const char *name,

@@ -388,6 +388,51 @@ static void test_flags_info(void **state)
 	free(base);
 }
 
+/* Files renamed or removed by another program after the last sync: the
+   flag update finds the renamed one again (its new letters kept, ours
+   added) and drops the removed one, in the same call. */
+static void test_flags_behind_our_back(void **state)
+{
+	struct fixture *f = *state;
+	deliver_three(f);
+	open_inbox(f);
+	char *error = NULL;
+	struct store_status st;
+	store_mailbox_status(f->inbox, &st, &error);
+	uint64_t m0 = st.highestmodseq;
+	char *one = find_file(f->dir, "1700000001."), *three = find_file(f->dir, "1700000003.");
+	char *base = xstrndup(one, (size_t)(strstr(one, ":2,") - one));
+	char *from = xasprintf("%s/cur/%s", f->dir, one);
+	char *to = xasprintf("%s/cur/%s:2,RS", f->dir, base);
+	assert_int_equal(rename(from, to), 0);
+	char *gone = xasprintf("%s/cur/%s", f->dir, three);
+	assert_int_equal(unlink(gone), 0);
+	uint32_t uids[] = {1, 2, 3};
+	assert_int_equal(store_msg_set_flags(f->inbox, uids, 3, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED, NULL, 0,
+					     NULL, NULL, &error),
+			 2);
+	char *name = find_file(f->dir, base);
+	assert_string_equal(strstr(name, ":2,"), ":2,FRS");
+	free(name);
+	name = find_file(f->dir, "1700000002.");
+	assert_string_equal(strstr(name, ":2,"), ":2,F");
+	struct store_msg_list l;
+	list(f, &l);
+	assert_int_equal(l.count, 2);
+	assert_int_equal(l.msgs[0].uid, 1);
+	assert_int_equal(l.msgs[0].flags, STORE_FLAG_ANSWERED | STORE_FLAG_SEEN | STORE_FLAG_FLAGGED);
+	assert_int_equal(l.msgs[1].flags, STORE_FLAG_FLAGGED);
+	assert_true(l.msgs[0].modseq > m0 && l.msgs[1].modseq > m0);
+	store_msg_list_free(&l);
+	free(name);
+	free(one);
+	free(three);
+	free(base);
+	free(from);
+	free(to);
+	free(gone);
+}
+
 static void test_expunge(void **state)
 {
 	struct fixture *f = *state;
@@ -788,6 +833,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reindex_new_uidvalidity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreign_files, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flags_info, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flags_behind_our_back, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expunge, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expunge_crash, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_delivery, setup, teardown),
