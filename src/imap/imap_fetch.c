@@ -41,6 +41,8 @@ struct fetch_ctx {
 	bool headers_loaded;
 	struct imap_header_names *names; /* by body section */
 	struct buf scratch;
+	uint32_t msg_hint;  /* index in the mailbox table after the last message */
+	uint32_t fill_next; /* slice position after the last cached text read */
 };
 
 static void headers_unload(struct fetch_ctx *f);
@@ -62,15 +64,62 @@ static void fetch_ctx_free(struct fetch_ctx *f)
 	free(f);
 }
 
+/* n as exactly width decimal digits (leading zeros) */
+static void append_digits(char *p, unsigned int n, int width)
+{
+	for (int i = width - 1; i >= 0; i--, n /= 10)
+		p[i] = (char)('0' + n % 10);
+}
+
 void imap_append_internaldate(struct buf *out, int64_t t)
 {
-	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	static const char mon[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 	time_t tt = (time_t)t;
 	struct tm tm;
 	gmtime_r(&tt, &tm);
-	buf_printf(out, "\"%02d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday, mon[tm.tm_mon],
-		   tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	/* "dd-Mon-yyyy hh:mm:ss +0000" in quotes (RFC 3501 9, date-time) */
+	char d[] = "\"00-Mon-0000 00:00:00 +0000\"";
+	append_digits(d + 1, (unsigned int)tm.tm_mday, 2);
+	memcpy(d + 4, mon + 3 * tm.tm_mon, 3);
+	append_digits(d + 8, (unsigned int)(tm.tm_year + 1900) % 10000, 4);
+	append_digits(d + 13, (unsigned int)tm.tm_hour, 2);
+	append_digits(d + 16, (unsigned int)tm.tm_min, 2);
+	append_digits(d + 19, (unsigned int)tm.tm_sec, 2);
+	buf_append(out, d, sizeof(d) - 1);
+}
+
+static void append_uint(struct buf *out, uint64_t v)
+{
+	char d[20];
+	size_t n = sizeof(d);
+	do {
+		d[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	buf_append(out, d + n, sizeof(d) - n);
+}
+
+/* The separator before an item (none before the first), then its name
+   and a space. */
+static void append_item(struct buf *out, bool *first, const char *name)
+{
+	if (!*first)
+		buf_append_char(out, ' ');
+	*first = false;
+	buf_append_str(out, name);
+	buf_append_char(out, ' ');
+}
+
+/* The message of uid in the mailbox table: a FETCH goes through it in
+   UID order, so the one after the last found is tried first. */
+static const struct imap_msg *fetch_find(struct fetch_ctx *f, const struct imap_mbox *mbox, uint32_t uid)
+{
+	uint32_t i = f->msg_hint;
+	const struct imap_msg *m =
+	    i < mbox->count && mbox->msgs[i].uid == uid ? &mbox->msgs[i] : imap_mbox_find(mbox, uid);
+	if (m != NULL)
+		f->msg_hint = (uint32_t)(m - mbox->msgs) + 1;
+	return m;
 }
 
 /* ---- the cache ---- */
@@ -85,8 +134,11 @@ static int slice_cb(void *ctx, uint32_t uid, const char *text, size_t len)
 {
 	struct slice_fill *sf = ctx;
 	struct fetch_ctx *f = sf->f;
-	/* the slice's UIDs ascend with the sequence numbers */
-	uint32_t lo = 0, hi = f->slice_len;
+	/* the slice's UIDs ascend with the sequence numbers, and so do the
+	   rows: usually the one after the last */
+	uint32_t lo = f->fill_next, hi = f->slice_len;
+	if (lo >= hi || imap_view_uid(sf->v, f->seqs[f->slice_start + lo]) != uid)
+		lo = 0;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 		uint32_t u = imap_view_uid(sf->v, f->seqs[f->slice_start + mid]);
@@ -96,8 +148,10 @@ static int slice_cb(void *ctx, uint32_t uid, const char *text, size_t len)
 			hi = mid;
 	}
 	if (lo < f->slice_len && imap_view_uid(sf->v, f->seqs[f->slice_start + lo]) == uid &&
-	    sf->texts[lo] == NULL)
+	    sf->texts[lo] == NULL) {
 		sf->texts[lo] = xmemdup(text, len + 1);
+		f->fill_next = lo + 1;
+	}
 	return 0;
 }
 
@@ -358,7 +412,9 @@ static bool section_content(struct imap_message *msg, const struct imap_fetch_bo
 static void append_literal(struct buf *out, const char *data, size_t len, bool binary)
 {
 	bool nul = binary && memchr(data, '\0', len) != NULL;
-	buf_printf(out, "%s{%zu}\r\n", nul ? "~" : "", len);
+	buf_append_str(out, nul ? "~{" : "{");
+	append_uint(out, len);
+	buf_append(out, "}\r\n", 3);
 	buf_append(out, data, len);
 }
 
@@ -370,10 +426,15 @@ static void append_section(struct buf *out, const struct imap_fetch_body *b, con
 		buf_printf(out, "BINARY.SIZE[%s] %zu", b->section, size);
 		return;
 	}
-	buf_printf(out, "%s[%s]", name, b->section);
+	buf_append_str(out, name);
+	buf_append_char(out, '[');
+	buf_append_str(out, b->section);
+	buf_append_char(out, ']');
 	size_t off = 0, len = size;
 	if (b->partial) {
-		buf_printf(out, "<%u>", b->offset);
+		buf_append_char(out, '<');
+		append_uint(out, b->offset);
+		buf_append_char(out, '>');
 		off = b->offset < size ? b->offset : size;
 		len = size - off < b->length ? size - off : b->length;
 	}
@@ -487,7 +548,7 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 	struct imap_view *v = s->view;
 	uint32_t seq = f->seqs[idx];
 	uint32_t uid = imap_view_uid(v, seq);
-	const struct imap_msg *m = imap_mbox_find(v->mbox, uid);
+	const struct imap_msg *m = fetch_find(f, v->mbox, uid);
 	if (m == NULL)
 		return false; /* expunged by another session, not yet reported */
 	struct imap_message msg = {0};
@@ -521,35 +582,36 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 		}
 	}
 	unsigned int items = f->atts.items;
-	const char *sep = "";
-	buf_printf(out, "* %u FETCH (", seq);
+	bool first = true;
+	buf_append_str(out, "* ");
+	append_uint(out, seq);
+	buf_append_str(out, " FETCH (");
 	if (items & IMAP_FETCH_UID || f->uid) {
-		buf_printf(out, "UID %u", uid);
-		sep = " ";
+		append_item(out, &first, "UID");
+		append_uint(out, uid);
 	}
 	if (items & IMAP_FETCH_FLAGS) {
-		buf_printf(out, "%sFLAGS ", sep);
+		append_item(out, &first, "FLAGS");
 		imap_append_flags(out, m->flags, m->keywords, imap_view_recent(v, uid));
-		sep = " ";
 	}
 	if (items & IMAP_FETCH_INTERNALDATE) {
-		buf_printf(out, "%sINTERNALDATE ", sep);
+		append_item(out, &first, "INTERNALDATE");
 		imap_append_internaldate(out, m->internaldate);
-		sep = " ";
 	}
 	if (items & IMAP_FETCH_RFC822_SIZE) {
-		buf_printf(out, "%sRFC822.SIZE %llu", sep, (unsigned long long)m->size);
-		sep = " ";
+		append_item(out, &first, "RFC822.SIZE");
+		append_uint(out, m->size);
 	}
 	uint32_t si = idx - f->slice_start;
 	if (items & IMAP_FETCH_ENVELOPE) {
-		buf_printf(out, "%sENVELOPE %s", sep, f->env[si] != NULL ? f->env[si] : "NIL");
-		sep = " ";
+		append_item(out, &first, "ENVELOPE");
+		buf_append_str(out, f->env[si] != NULL ? f->env[si] : "NIL");
 	}
 	if (items & IMAP_FETCH_BODYSTRUCTURE) {
-		buf_printf(out, "%sBODYSTRUCTURE %s", sep, f->bs[si] != NULL ? f->bs[si] : "NIL");
-		sep = " ";
+		append_item(out, &first, "BODYSTRUCTURE");
+		buf_append_str(out, f->bs[si] != NULL ? f->bs[si] : "NIL");
 	}
+	const char *sep = first ? "" : " ";
 	if (items & IMAP_FETCH_BODY) {
 		struct mime_message *mm = imap_message_mime(&msg);
 		buf_printf(out, "%sBODY ", sep);
