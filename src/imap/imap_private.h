@@ -119,6 +119,7 @@ struct imap_mbox {
 	int watch_fd;
 	struct event *watch_ev;
 	unsigned int watch_paused;   /* imap_mbox_watch_pause() calls */
+	struct event *flush_ev;      /* imap_mbox_flush_later() */
 	bool dirty;                  /* the Maildir changed: sync (a job) */
 	bool syncing, sync_again;    /* a sync job runs; another is wanted */
 	struct imap_session *idlers; /* sessions in IDLE on this mailbox */
@@ -269,7 +270,7 @@ int imap_mbox_refresh(struct imap_mbox *mbox, char **error_r);
 /* The Maildir changed behind the store's back: sync at the next refresh. */
 void imap_mbox_mark_dirty(struct imap_mbox *mbox);
 /* A job of this worker is about to rename many of the mailbox's files
-   (STORE): the watch is taken off until the matching resume, since each
+   (imap_flush.c): the watch is taken off until the matching resume, since each
    rename would queue two events and wake the loop.  Resume puts it back
    and marks the mailbox dirty, so that what others changed meanwhile is
    still found. */
@@ -328,6 +329,12 @@ uint32_t imap_flags_to_store(unsigned int imap_flags);
 void imap_append_uidset(struct buf *out, const uint32_t *uids, size_t count);
 /* Sends "* VANISHED (EARLIER) uid-set" (RFC 7162 3.2.5.1) when count > 0. */
 void imap_send_vanished_earlier(struct imap_session *s, const uint32_t *uids, size_t count);
+
+/* imap_flush.c */
+/* Flags changed in the mailbox: the files whose info letters are to follow
+   are renamed in one job once it has had no change for a moment (store.h,
+   store_mailbox_flush_flags()).  Keeps the mailbox open until then. */
+void imap_mbox_flush_later(struct imap_mbox *mbox);
 
 /* imap_fetch.c */
 /* "dd-Mon-yyyy hh:mm:ss +0000" in quotes */

@@ -124,7 +124,6 @@ struct store_job {
 	char *keywords;
 	uint64_t unchangedsince;
 	bool has_unchangedsince, silent, uid;
-	bool watch_paused; /* renames ahead: the mailbox's watch is off */
 	uint32_t *failed;
 	size_t nfailed;
 };
@@ -167,8 +166,6 @@ static void store_done(struct imap_job *job)
 {
 	struct store_job *sj = (struct store_job *)job;
 	struct imap_session *s = job->s;
-	if (sj->watch_paused)
-		imap_mbox_watch_resume(s->view->mbox);
 	mbox_changed(s, s->view->mbox);
 	if (s->core.dead) {
 		store_job_free(sj);
@@ -229,10 +226,6 @@ int imap_cmd_store(struct imap_cmd_ctx *c, const char **error_r)
 	sj->has_unchangedsince = st.has_unchangedsince;
 	sj->silent = st.silent;
 	sj->uid = c->uid;
-	/* keywords alone rename nothing: no letters for them in the name */
-	sj->watch_paused = sj->op == STORE_FLAGS_REPLACE || sj->flags != 0;
-	if (sj->watch_paused)
-		imap_mbox_watch_pause(s->view->mbox);
 	imap_job_start(s->user, s, &sj->job, store_work, store_done);
 	return 0;
 }

@@ -244,6 +244,7 @@ static int mbox_reload(struct imap_mbox *mbox, char **error_r)
 	mbox->uidnext = uidnext;
 	mbox->highestmodseq = modseq;
 	rebuild_vec(mbox, removed);
+	imap_mbox_flush_later(mbox); /* file names of flag changes */
 	return 1;
 }
 
@@ -436,6 +437,8 @@ void imap_mbox_unref(struct imap_mbox **mp)
 		}
 	}
 	watch_stop(m);
+	if (m->flush_ev != NULL)
+		event_free(m->flush_ev); /* not pending: it holds a reference */
 	for (uint32_t i = 0; i < m->count; i++)
 		msg_free(&m->msgs[i]);
 	free(m->msgs);

@@ -99,6 +99,8 @@ struct store_backend {
 			     enum store_flag_op op, uint32_t flags, const char *keywords,
 			     uint64_t unchanged_since, uint32_t **failed_r, size_t *failed_count_r,
 			     char **error_r);
+	int (*mailbox_flags_pending)(struct store_mailbox *mbox, char **error_r);
+	int (*mailbox_flush_flags)(struct store_mailbox *mbox, char **error_r);
 	int (*msg_expunge)(struct store_mailbox *mbox, const uint32_t *uids, size_t count, char **error_r);
 	int (*msg_append)(struct store_mailbox *mbox, const void *data, size_t len, uint32_t flags,
 			  const char *keywords, int64_t internaldate, uint32_t *uid_r, char **error_r);

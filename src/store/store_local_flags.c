@@ -1,14 +1,19 @@
 /* The local backend: changing flags and keywords (IMAP STORE, \Seen set by
-   FETCH).
+   FETCH), and the Maildir file names that carry the flags.
 
    One call is one index transaction: the rows are read at once (one range
-   scan when the UIDs are dense, as in STORE 1:*), then each message whose
+   scan when the UIDs are dense, as in STORE 1:*), and each message whose
    flags or keywords change gets its row updated with the call's one new
-   modseq, and its file renamed when the letters of its Maildir info part
-   change (keywords and letters that only differ in what we keep from the
-   old name need no rename).  The renames use the mailbox's cur/ directory
-   handle and names built in two reused buffers: no path walk, no stat, no
-   allocation per message. */
+   modseq.  The index is where flags are read from; the letters of the
+   Maildir info part (":2,FS", for other programs reading the Maildir and
+   for rebuilding a lost index) follow later, in one batch: the mailbox
+   row counts the files whose letters no longer match their flags, and
+   store_local_mailbox_flush_flags() renames them (the IMAP server a moment
+   after the changes, any process when it opens the mailbox).
+   So a burst of changes costs one rename per file at most, and none when
+   it undoes itself (+FLAGS then -FLAGS).  The info column always names
+   the file as it is on disk, so a sync tells our pending renames from
+   another program's. */
 #include "store/store_local_private.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
@@ -41,10 +46,11 @@ struct flags_call {
 	struct pool *pool;
 	struct flag_row *rows;
 	size_t nrows;
-	struct buf from, to, kw; /* reused for every message */
-	uint32_t *failed, *missing;
-	size_t nfailed, nmissing;
+	struct buf kw; /* reused for every message */
+	uint32_t *failed;
+	size_t nfailed;
 	int changed;
+	int64_t pending; /* change in the count of files to rename */
 };
 
 static bool keyword_in(const char *list, const char *kw, size_t kwlen)
@@ -185,50 +191,17 @@ static int rows_read(struct flags_call *c, const uint32_t *uids, size_t count, c
 
 /* ---- changing them ---- */
 
-/* Renames cur/BASE+old_info to cur/BASE+info.  1 done, 0 the file is gone
-   (renamed or expunged by another program), -1 error. */
-static int file_rename(struct flags_call *c, const struct flag_row *row, const char *info, char **error_r)
+static int row_update(struct flags_call *c, const struct flag_row *row, uint32_t flags, const char *keywords,
+		      char **error_r)
 {
 	struct store_local_mailbox *mbox = c->mbox;
-	buf_reset(&c->from);
-	buf_append_str(&c->from, row->base);
-	buf_append_str(&c->from, row->info);
-	buf_reset(&c->to);
-	buf_append_str(&c->to, row->base);
-	buf_append_str(&c->to, info);
-	int rc;
-	if (mbox->cur_fd >= 0) {
-		rc = renameat(mbox->cur_fd, c->from.data, mbox->cur_fd, c->to.data);
-	} else {
-		char *from = xasprintf("%s/cur/%s", mbox->dir, c->from.data);
-		char *to = xasprintf("%s/cur/%s", mbox->dir, c->to.data);
-		rc = rename(from, to);
-		int err = errno;
-		free(from);
-		free(to);
-		errno = err;
-	}
-	if (rc == 0)
-		return 1;
-	if (errno == ENOENT)
-		return 0;
-	*error_r =
-	    xasprintf("rename(%s/cur/%s, ...%s) failed: %s", mbox->dir, c->from.data, info, strerror(errno));
-	return -1;
-}
-
-static int row_update(struct flags_call *c, const struct flag_row *row, uint32_t flags, const char *info,
-		      const char *keywords, char **error_r)
-{
-	struct store_local_mailbox *mbox = c->mbox;
-	sqlite3_stmt *st = store_local_stmt(mbox->store, "UPDATE message SET flags=?1, info=?2, keywords=?3,"
-							 " modseq=?4 WHERE mailbox=?5 AND uid=?6");
+	sqlite3_stmt *st = store_local_stmt(mbox->store, "UPDATE message SET flags=?1, keywords=?2, modseq=?3"
+							 " WHERE mailbox=?4 AND uid=?5");
 	sqlite3_bind_int64(st, 1, flags);
-	sqlite3_bind_text(st, 2, info, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, keywords, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (int64_t)c->modseq);
-	sqlite3_bind_int64(st, 5, mbox->id);
-	sqlite3_bind_int64(st, 6, row->uid);
+	sqlite3_bind_text(st, 2, keywords, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)c->modseq);
+	sqlite3_bind_int64(st, 4, mbox->id);
+	sqlite3_bind_int64(st, 5, row->uid);
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -236,8 +209,15 @@ static int row_update(struct flags_call *c, const struct flag_row *row, uint32_t
 	return 0;
 }
 
-/* Applies the call to one row: 0 (changed, unchanged, or its file gone:
-   then in c->missing) or -1. */
+/* True when the file of a row with these flags is to be renamed. */
+static bool letters_differ(uint32_t flags, const char *info)
+{
+	char want[STORE_LOCAL_INFO_MAX];
+	store_local_info_format(want, flags, info);
+	return strcmp(want, info) != 0;
+}
+
+/* Applies the call to one row: 0 (changed or unchanged) or -1. */
 static int row_change(struct flags_call *c, const struct flag_row *row, char **error_r)
 {
 	if (c->unchanged_since != 0 && row->modseq > c->unchanged_since) {
@@ -246,22 +226,28 @@ static int row_change(struct flags_call *c, const struct flag_row *row, char **e
 	}
 	uint32_t flags = flags_apply(row->flags, c->op, c->flags);
 	const char *keywords = keywords_apply(c, row->keywords);
-	char info[STORE_LOCAL_INFO_MAX];
-	store_local_info_format(info, flags, row->info);
-	bool same_info = strcmp(info, row->info) == 0;
-	if (flags == row->flags && same_info && strcmp(keywords, row->keywords) == 0)
+	if (flags == row->flags && strcmp(keywords, row->keywords) == 0)
 		return 0;
-	if (!same_info) {
-		int r = file_rename(c, row, info, error_r);
-		if (r <= 0) {
-			if (r == 0)
-				c->missing[c->nmissing++] = row->uid;
-			return r;
-		}
-	}
-	if (row_update(c, row, flags, info, keywords, error_r) < 0)
+	if (row_update(c, row, flags, keywords, error_r) < 0)
 		return -1;
+	/* keywords have no letters: only flags can make a rename due */
+	if (flags != row->flags)
+		c->pending +=
+		    (int64_t)letters_differ(flags, row->info) - letters_differ(row->flags, row->info);
 	c->changed++;
+	return 0;
+}
+
+static int pending_add(struct store_local_mailbox *mbox, int64_t delta, char **error_r)
+{
+	sqlite3_stmt *st = store_local_stmt(mbox->store, "UPDATE mailbox SET pending_renames ="
+							 " max(0, pending_renames + ?1) WHERE id=?2");
+	sqlite3_bind_int64(st, 1, delta);
+	sqlite3_bind_int64(st, 2, mbox->id);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_local_db_error(mbox->store, "counting renames", error_r);
 	return 0;
 }
 
@@ -277,11 +263,12 @@ static int flags_run(struct flags_call *c, const uint32_t *uids, size_t count, c
 	if (rc == 0)
 		rc = rows_read(c, uids, count, error_r);
 	c->modseq = highest + 1;
-	int changed_before = c->changed;
 	for (size_t i = 0; i < c->nrows && rc == 0; i++)
 		rc = row_change(c, &c->rows[i], error_r);
-	if (rc == 0 && c->changed > changed_before)
+	if (rc == 0 && c->changed > 0)
 		rc = store_local_set_counters(c->mbox, uidnext, c->modseq, error_r);
+	if (rc == 0 && c->pending != 0)
+		rc = pending_add(c->mbox, c->pending, error_r);
 	if (rc == 0)
 		rc = store_local_commit(store, error_r);
 	if (rc < 0)
@@ -302,30 +289,10 @@ int store_local_msg_set_flags(struct store_mailbox *box, const uint32_t *uids, s
 	    .unchanged_since = unchanged_since,
 	    .pool = pool_create(64 * 1024),
 	    .failed = xcalloc(count + 1, sizeof(uint32_t)),
-	    .missing = xcalloc(count + 1, sizeof(uint32_t)),
 	};
 	int rc = flags_run(&c, uids, count, error_r);
-	if (rc == 0 && c.nmissing > 0) {
-		/* Files renamed or removed by another program meanwhile: a sync
-		   finds their new names (and takes over their flags, with a new
-		   modseq) or drops their rows; then the call is made once more
-		   on those messages. */
-		uint32_t *again = c.missing;
-		size_t nagain = c.nmissing;
-		c.missing = xcalloc(nagain + 1, sizeof(uint32_t));
-		c.nmissing = 0;
-		pool_clear(c.pool);
-		c.nrows = 0;
-		rc = store_local_mailbox_sync(box, true, error_r);
-		if (rc == 0)
-			rc = flags_run(&c, again, nagain, error_r);
-		free(again);
-	}
 	pool_destroy(&c.pool);
-	buf_free(&c.from);
-	buf_free(&c.to);
 	buf_free(&c.kw);
-	free(c.missing);
 	if (rc < 0) {
 		free(c.failed);
 		return -1;
@@ -337,4 +304,144 @@ int store_local_msg_set_flags(struct store_mailbox *box, const uint32_t *uids, s
 		free(c.failed);
 	}
 	return c.changed;
+}
+
+/* ---- the file names ---- */
+
+int store_local_mailbox_flags_pending(struct store_mailbox *box, char **error_r)
+{
+	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
+	sqlite3_stmt *st = store_local_stmt(mbox->store, "SELECT pending_renames FROM mailbox WHERE id=?1");
+	sqlite3_bind_int64(st, 1, mbox->id);
+	int rc = sqlite3_step(st);
+	int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_local_db_error(mbox->store, "reading a mailbox", error_r);
+	return n > INT32_MAX ? INT32_MAX : (int)n;
+}
+
+struct flush_row {
+	uint32_t uid;
+	const char *base, *info;
+	char want[STORE_LOCAL_INFO_MAX];
+};
+
+/* The rows whose file is to be renamed. */
+static int flush_rows(struct store_local_mailbox *mbox, struct pool *pool, struct flush_row **rows_r,
+		      size_t *count_r, char **error_r)
+{
+	sqlite3_stmt *st = store_local_stmt(mbox->store, "SELECT uid, flags, base, info FROM message"
+							 " WHERE mailbox=?1 AND expunging=0");
+	sqlite3_bind_int64(st, 1, mbox->id);
+	size_t count = 0, cap = 64;
+	struct flush_row *rows = xmalloc(cap * sizeof(*rows));
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *info = (const char *)sqlite3_column_text(st, 3);
+		struct flush_row *r = &rows[count];
+		store_local_info_format(r->want, (uint32_t)sqlite3_column_int64(st, 1), info);
+		if (strcmp(r->want, info) == 0)
+			continue;
+		r->uid = (uint32_t)sqlite3_column_int64(st, 0);
+		r->base = pool_strdup(pool, (const char *)sqlite3_column_text(st, 2));
+		r->info = pool_strdup(pool, info);
+		if (++count == cap) {
+			cap *= 2;
+			rows = xreallocarray(rows, cap, sizeof(*rows));
+		}
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(rows);
+		return store_local_db_error(mbox->store, "reading flags", error_r);
+	}
+	*rows_r = rows;
+	*count_r = count;
+	return 0;
+}
+
+/* Renames cur/BASE+info to cur/BASE+want and records the new name.  0
+   (done, or the file is gone: a sync finds out where), -1 error. */
+static int flush_one(struct store_local_mailbox *mbox, const struct flush_row *r, struct buf *from,
+		     struct buf *to, size_t *left_r, char **error_r)
+{
+	buf_reset(from);
+	buf_append_str(from, r->base);
+	buf_append_str(from, r->info);
+	buf_reset(to);
+	buf_append_str(to, r->base);
+	buf_append_str(to, r->want);
+	int rc;
+	if (mbox->cur_fd >= 0) {
+		rc = renameat(mbox->cur_fd, from->data, mbox->cur_fd, to->data);
+	} else {
+		char *a = xasprintf("%s/cur/%s", mbox->dir, from->data),
+		     *b = xasprintf("%s/cur/%s", mbox->dir, to->data);
+		rc = rename(a, b);
+		int err = errno;
+		free(a);
+		free(b);
+		errno = err;
+	}
+	if (rc < 0 && errno == ENOENT) {
+		(*left_r)++;
+		return 0;
+	}
+	if (rc < 0) {
+		*error_r = xasprintf("rename(%s/cur/%s, ...%s) failed: %s", mbox->dir, from->data, r->want,
+				     strerror(errno));
+		return -1;
+	}
+	sqlite3_stmt *st =
+	    store_local_stmt(mbox->store, "UPDATE message SET info=?1 WHERE mailbox=?2 AND uid=?3");
+	sqlite3_bind_text(st, 1, r->want, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, mbox->id);
+	sqlite3_bind_int64(st, 3, r->uid);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_local_db_error(mbox->store, "recording a file name", error_r);
+	return 0;
+}
+
+static int pending_set(struct store_local_mailbox *mbox, size_t count, char **error_r)
+{
+	sqlite3_stmt *st = store_local_stmt(mbox->store, "UPDATE mailbox SET pending_renames=?1 WHERE id=?2");
+	sqlite3_bind_int64(st, 1, (int64_t)count);
+	sqlite3_bind_int64(st, 2, mbox->id);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_local_db_error(mbox->store, "counting renames", error_r);
+	return 0;
+}
+
+int store_local_mailbox_flush_flags(struct store_mailbox *box, char **error_r)
+{
+	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
+	int pending = store_local_mailbox_flags_pending(box, error_r);
+	if (pending <= 0)
+		return pending;
+	if (store_local_begin(mbox->store, error_r) < 0)
+		return -1;
+	struct pool *pool = pool_create(64 * 1024);
+	struct flush_row *rows = NULL;
+	size_t count = 0, left = 0;
+	struct buf from = BUF_INIT, to = BUF_INIT;
+	int rc = flush_rows(mbox, pool, &rows, &count, error_r);
+	for (size_t i = 0; i < count && rc == 0; i++)
+		rc = flush_one(mbox, &rows[i], &from, &to, &left, error_r);
+	/* files gone meanwhile stay counted until a sync has seen them */
+	if (rc == 0)
+		rc = pending_set(mbox, left, error_r);
+	if (rc == 0)
+		rc = store_local_commit(mbox->store, error_r);
+	if (rc < 0)
+		store_local_rollback(mbox->store);
+	free(rows);
+	buf_free(&from);
+	buf_free(&to);
+	pool_destroy(&pool);
+	return rc < 0 ? -1 : (int)(count - left);
 }

@@ -30,7 +30,8 @@ static const char schema_sql[] = "CREATE TABLE mailbox("
 				 " highestmodseq INTEGER NOT NULL DEFAULT 1,"
 				 " first_recent INTEGER NOT NULL DEFAULT 1,"
 				 " new_mtime INTEGER NOT NULL DEFAULT 0,"
-				 " cur_mtime INTEGER NOT NULL DEFAULT 0);"
+				 " cur_mtime INTEGER NOT NULL DEFAULT 0,"
+				 " pending_renames INTEGER NOT NULL DEFAULT 0);"
 				 "CREATE TABLE message("
 				 " mailbox INTEGER NOT NULL,"
 				 " uid INTEGER NOT NULL,"
@@ -173,13 +174,41 @@ static int maildir_layout(const char *dir, char **error_r)
 	return 0;
 }
 
+/* The count of files whose info letters wait for a rename
+   (store_local_flags.c) came after schema 1's first indexes: added to
+   those on first open. */
+static int store_schema_renames(struct store_local *store, char **error_r)
+{
+	sqlite3_stmt *st = store_local_stmt(
+	    store, "SELECT 1 FROM pragma_table_info('mailbox') WHERE name='pending_renames'");
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return store_local_db_error(store, "reading the mailbox table", error_r);
+	char *msg = NULL;
+	if (sqlite3_exec(store->db,
+			 "ALTER TABLE mailbox ADD COLUMN pending_renames INTEGER NOT NULL DEFAULT 0", NULL,
+			 NULL, &msg) != SQLITE_OK) {
+		/* another process may have added it meanwhile */
+		bool dup = msg != NULL && strstr(msg, "duplicate column") != NULL;
+		if (!dup)
+			*error_r =
+			    xasprintf("adding the rename count: %s (index %s)", msg ? msg : "?", store->path);
+		sqlite3_free(msg);
+		return dup ? 0 : -1;
+	}
+	return 0;
+}
+
 static int store_schema(struct store_local *store, char **error_r)
 {
 	sqlite3_stmt *st = store_local_stmt(store, "PRAGMA user_version");
 	int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
 	sqlite3_reset(st);
 	if (version == STORE_SCHEMA_VERSION)
-		return 0;
+		return store_schema_renames(store, error_r);
 	if (version < 0)
 		return store_local_db_error(store, "reading the index version", error_r);
 	if (version > STORE_SCHEMA_VERSION) {

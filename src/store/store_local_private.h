@@ -126,6 +126,8 @@ int store_local_msg_set_flags(struct store_mailbox *box, const uint32_t *uids, s
 			      enum store_flag_op op, uint32_t flags, const char *keywords,
 			      uint64_t unchanged_since, uint32_t **failed_r, size_t *failed_count_r,
 			      char **error_r);
+int store_local_mailbox_flags_pending(struct store_mailbox *box, char **error_r);
+int store_local_mailbox_flush_flags(struct store_mailbox *box, char **error_r);
 
 /* store_local_copy.c */
 int store_local_msg_append(struct store_mailbox *box, const void *data, size_t len, uint32_t flags,

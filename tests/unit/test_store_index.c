@@ -323,9 +323,15 @@ static void test_flags_info(void **state)
 					     STORE_FLAG_SEEN | STORE_FLAG_FLAGGED, "$Junk work", 0, NULL,
 					     NULL, &error),
 			 1);
+	/* The index has the flags at once, the file name at the flush. */
 	char *name = find_file(f->dir, "1700000002.");
+	assert_string_equal(strstr(name, ":2,"), ":2,");
+	assert_int_equal(store_mailbox_flags_pending(f->inbox, &error), 1);
+	assert_int_equal(store_mailbox_flush_flags(f->inbox, &error), 1);
+	assert_int_equal(store_mailbox_flags_pending(f->inbox, &error), 0);
+	free(name);
+	name = find_file(f->dir, "1700000002.");
 	assert_non_null(name);
-	assert_non_null(strstr(name, ":2,FS"));
 	assert_string_equal(strstr(name, ":2,"), ":2,FS");
 	struct store_msg_list l;
 	list(f, &l);
@@ -342,9 +348,21 @@ static void test_flags_info(void **state)
 	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_REMOVE, STORE_FLAG_FLAGGED,
 					     "WORK", 0, NULL, NULL, &error),
 			 1);
+	/* opening the mailbox renames too */
+	store_mailbox_close(&f->inbox);
+	assert_int_equal(store_mailbox_open(f->store, "INBOX", &f->inbox, &error), 1);
 	free(name);
 	name = find_file(f->dir, "1700000002.");
 	assert_string_equal(strstr(name, ":2,"), ":2,S");
+	/* a change undone before the flush renames nothing */
+	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_ADD, STORE_FLAG_DRAFT, NULL, 0,
+					     NULL, NULL, &error),
+			 1);
+	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_REMOVE, STORE_FLAG_DRAFT, NULL, 0,
+					     NULL, NULL, &error),
+			 1);
+	assert_int_equal(store_mailbox_flags_pending(f->inbox, &error), 0);
+	assert_int_equal(store_mailbox_flush_flags(f->inbox, &error), 0);
 	/* Another program (mutt) renames for flags: the index takes them over,
 	   the UID stays, modseq grows; unknown letters survive our renames. */
 	char *from = xasprintf("%s/cur/%s", f->dir, name);
@@ -356,12 +374,13 @@ static void test_flags_info(void **state)
 	assert_int_equal(l.count, 3);
 	assert_int_equal(l.msgs[1].uid, 2);
 	assert_int_equal(l.msgs[1].flags, STORE_FLAG_ANSWERED | STORE_FLAG_SEEN | STORE_FLAG_DELETED);
-	assert_int_equal(l.msgs[1].modseq, m0 + 3);
+	assert_int_equal(l.msgs[1].modseq, m0 + 5);
 	assert_string_equal(l.msgs[1].keywords, "$Junk");
 	store_msg_list_free(&l);
 	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_REPLACE, STORE_FLAG_DRAFT, NULL,
 					     0, NULL, NULL, &error),
 			 1);
+	assert_int_equal(store_mailbox_flush_flags(f->inbox, &error), 1);
 	free(name);
 	name = find_file(f->dir, base);
 	assert_string_equal(strstr(name, ":2,"), ":2,Da");
@@ -388,9 +407,11 @@ static void test_flags_info(void **state)
 	free(base);
 }
 
-/* Files renamed or removed by another program after the last sync: the
-   flag update finds the renamed one again (its new letters kept, ours
-   added) and drops the removed one, in the same call. */
+/* Files renamed or removed by another program while our flag changes wait
+   for their renames: the sync merges (the letters the other program
+   changed are its word, the others stay ours) and drops the removed one;
+   the flush renames what is left.  A message copied meanwhile gets the
+   letters of its flags. */
 static void test_flags_behind_our_back(void **state)
 {
 	struct fixture *f = *state;
@@ -400,6 +421,14 @@ static void test_flags_behind_our_back(void **state)
 	struct store_status st;
 	store_mailbox_status(f->inbox, &st, &error);
 	uint64_t m0 = st.highestmodseq;
+	uint32_t uids[] = {1, 2, 3};
+	assert_int_equal(store_msg_set_flags(f->inbox, uids, 3, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED, NULL, 0,
+					     NULL, NULL, &error),
+			 3);
+	uint32_t *copied = NULL;
+	assert_int_equal(store_msg_copy(f->inbox, uids + 1, 1, f->inbox, false, &copied, &error), 1);
+	assert_int_equal(copied[0], 4);
+	free(copied);
 	char *one = find_file(f->dir, "1700000001."), *three = find_file(f->dir, "1700000003.");
 	char *base = xstrndup(one, (size_t)(strstr(one, ":2,") - one));
 	char *from = xasprintf("%s/cur/%s", f->dir, one);
@@ -407,23 +436,25 @@ static void test_flags_behind_our_back(void **state)
 	assert_int_equal(rename(from, to), 0);
 	char *gone = xasprintf("%s/cur/%s", f->dir, three);
 	assert_int_equal(unlink(gone), 0);
-	uint32_t uids[] = {1, 2, 3};
-	assert_int_equal(store_msg_set_flags(f->inbox, uids, 3, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED, NULL, 0,
-					     NULL, NULL, &error),
-			 2);
+	assert_int_equal(store_mailbox_sync(f->inbox, true, &error), 0);
+	assert_int_equal(store_mailbox_flush_flags(f->inbox, &error), 2);
 	char *name = find_file(f->dir, base);
 	assert_string_equal(strstr(name, ":2,"), ":2,FRS");
 	free(name);
 	name = find_file(f->dir, "1700000002.");
 	assert_string_equal(strstr(name, ":2,"), ":2,F");
+	assert_int_equal(count_dir(f->dir, "cur"), 3);
 	struct store_msg_list l;
 	list(f, &l);
-	assert_int_equal(l.count, 2);
+	assert_int_equal(l.count, 3);
 	assert_int_equal(l.msgs[0].uid, 1);
 	assert_int_equal(l.msgs[0].flags, STORE_FLAG_ANSWERED | STORE_FLAG_SEEN | STORE_FLAG_FLAGGED);
 	assert_int_equal(l.msgs[1].flags, STORE_FLAG_FLAGGED);
+	assert_int_equal(l.msgs[2].uid, 4);
+	assert_string_equal(strstr(l.msgs[2].locator, ":2,"), ":2,F");
 	assert_true(l.msgs[0].modseq > m0 && l.msgs[1].modseq > m0);
 	store_msg_list_free(&l);
+	assert_int_equal(store_mailbox_flags_pending(f->inbox, &error), 0);
 	free(name);
 	free(one);
 	free(three);
