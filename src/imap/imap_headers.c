@@ -41,9 +41,9 @@ static int run_fill(void *ctx, uint32_t uid, const char *data, size_t len)
 	struct imap_header_run *run = ctx;
 	uint32_t i = run_index(run, uid);
 	if (i < run->count && run->uids[i] == uid && run->data[i] == NULL) {
-		run->data[i] = xmalloc(len + 1);
+		/* zeroed: NUL-terminated */
+		run->data[i] = pool_alloc(run->pool, len + 1);
 		memcpy(run->data[i], data, len);
-		run->data[i][len] = '\0';
 		run->len[i] = len;
 		run->fill_next = i + 1;
 	}
@@ -61,6 +61,7 @@ void imap_header_run_load(struct imap_header_run *run, struct imap_mbox *mbox, c
 	run->len = xcalloc(count + 1, sizeof(*run->len));
 	run->tried = xcalloc(count + 1, sizeof(*run->tried));
 	run->store = xcalloc(count + 1, sizeof(*run->store));
+	run->pool = pool_create(64 * 1024);
 	if (count == 0)
 		return;
 	char *error = NULL;
@@ -119,7 +120,9 @@ void imap_header_run_done(struct imap_header_run *run)
 		}
 	}
 	for (uint32_t i = 0; i < run->count; i++)
-		free(run->data[i]);
+		if (run->tried[i])
+			free(run->data[i]); /* read from the file, not in the pool */
+	pool_destroy(&run->pool);
 	free(run->data);
 	free(run->len);
 	free(run->tried);

@@ -438,9 +438,10 @@ struct imap_header_run {
 	struct imap_mbox *mbox;
 	uint32_t *uids; /* ascending */
 	uint32_t count;
-	char **data; /* NULL: not cached (yet) */
+	char **data; /* NULL: not cached (yet); cached ones are in pool */
 	size_t *len;
-	bool *tried; /* the file was read (or is gone) */
+	struct pool *pool;
+	bool *tried; /* the file was read (or is gone): data[i] is malloc'd */
 	bool *store; /* read from the file: write back */
 	uint32_t fill_next;
 };

@@ -746,6 +746,12 @@ static uint32_t uniq(uint32_t *a, uint32_t n)
 {
 	if (n == 0)
 		return 0;
+	/* "1:*" and most sets come in order already */
+	uint32_t up = 1;
+	while (up < n && a[up] > a[up - 1])
+		up++;
+	if (up == n)
+		return n;
 	qsort(a, n, sizeof(*a), cmp_u32);
 	uint32_t k = 1;
 	for (uint32_t i = 1; i < n; i++)
