@@ -5,10 +5,10 @@
    had no change for IMAP_FLUSH_DELAY_MS (store_mailbox_flush_flags(), on a
    job thread), so that a burst of changes renames each file once at most
    and a change undone within the delay (+FLAGS then -FLAGS) renames
-   nothing.  The count of files waiting is in the index, and opening the
-   mailbox renames them, so a worker that stops first leaves nothing
-   behind.  Syncs do not: the renames would make the watch ask for the next
-   sync, and so on. */
+   nothing.  The count of files waiting is in the index and a worker looks
+   at it a moment after it opens the mailbox, so one that stopped first
+   leaves nothing behind for long.  Syncs do not rename: the renames would
+   make the watch ask for the next sync, and so on. */
 #include "imap/imap_private.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"

@@ -410,6 +410,7 @@ int imap_mbox_get(struct imap_user *user, const char *name, struct imap_mbox **m
 		return -1;
 	}
 	watch_start(m);
+	imap_mbox_flush_later(m); /* renames left by another process */
 	m->next = mboxes;
 	mboxes = m;
 	*mbox_r = m;

@@ -179,10 +179,8 @@ void store_delivery_free(struct store_delivery **sd);
 
 /* ---- mailboxes ---- */
 
-/* Opens a mailbox (creating its index row on first sight), syncs it and
-   renames the files left waiting for their flags' letters
-   (store_mailbox_flush_flags()).  Returns 1 with *mbox_r, 0 when no such
-   folder exists, -1 on error. */
+/* Opens a mailbox (creating its index row on first sight) and syncs it.
+   Returns 1 with *mbox_r, 0 when no such folder exists, -1 on error. */
 int store_mailbox_open(struct store *store, const char *name, struct store_mailbox **mbox_r, char **error_r);
 void store_mailbox_close(struct store_mailbox **mbox);
 const char *store_mailbox_name(const struct store_mailbox *mbox);
@@ -237,12 +235,12 @@ enum store_flag_op { STORE_FLAGS_REPLACE, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
    messages uids[0..count), in one index transaction: every changed message
    gets the mailbox's new highest modseq, and what the index says is what
    every reader of the store sees from then on.  The Maildir info letters
-   (":2,FS") of the files follow at the next store_mailbox_flush_flags()
-   (or opening of the mailbox): a burst of changes renames each file once at
-   most.  With unchanged_since non-zero (CONDSTORE), messages whose modseq is
-   higher are left alone and reported in *failed_r (caller frees; may be
-   NULL when not wanted).  Messages that are gone are skipped.  Returns the
-   number of messages changed, or -1. */
+   (":2,FS") of the files follow at the next store_mailbox_flush_flags(),
+   which whoever changes flags calls a moment later (the count of files
+   waiting is in the index: a process that stopped first leaves them to the
+   next one): a burst of changes renames each file once at most.  With unchanged_since non-zero (CONDSTORE),
+   messages whose modseq is higher are left alone and reported in *failed_r (caller frees; may be NULL when
+   not wanted).  Messages that are gone are skipped.  Returns the number of messages changed, or -1. */
 int store_msg_set_flags(struct store_mailbox *mbox, const uint32_t *uids, size_t count, enum store_flag_op op,
 			uint32_t flags, const char *keywords, uint64_t unchanged_since, uint32_t **failed_r,
 			size_t *failed_count_r, char **error_r);

@@ -9,7 +9,7 @@
    for rebuilding a lost index) follow later, in one batch: the mailbox
    row counts the files whose letters no longer match their flags, and
    store_local_mailbox_flush_flags() renames them (the IMAP server a moment
-   after the changes, any process when it opens the mailbox).
+   after the changes, or after it opens a mailbox that has some waiting).
    So a burst of changes costs one rename per file at most, and none when
    it undoes itself (+FLAGS then -FLAGS).  The info column always names
    the file as it is on disk, so a sync tells our pending renames from

@@ -593,9 +593,6 @@ int store_local_mailbox_open(struct store *base, const char *name, struct store_
 		rc = mailbox_row_create(store, canonical, &mbox->id, &mbox->box.uidvalidity, error_r);
 	if (rc >= 0)
 		rc = mailbox_sync(mbox, false, error_r);
-	/* renames left by a process that stopped before its flush */
-	if (rc >= 0 && store_local_mailbox_flush_flags(&mbox->box, error_r) < 0)
-		rc = -1;
 	if (rc < 0) {
 		mailbox_free(mbox);
 		return -1;
