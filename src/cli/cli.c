@@ -1,10 +1,22 @@
 #include "cli/cli.h"
 #include "lib/xalloc.h"
 
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
+
+struct cli_owner cli_server_owner(const struct config *cfg)
+{
+	struct cli_owner o = {(uid_t)-1, (gid_t)-1};
+	struct passwd *pw = geteuid() == 0 ? getpwnam(cfg->user) : NULL;
+	if (pw != NULL) {
+		o.uid = pw->pw_uid;
+		o.gid = pw->pw_gid;
+	}
+	return o;
+}
 
 int cli_wants_help(int argc, char **argv)
 {

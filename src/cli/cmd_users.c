@@ -36,28 +36,9 @@ static struct options opts;
 
 /* ---- helpers ---- */
 
-/* Run as root, the commands make what they create owned by the server's
-   user.  DATA_DIR belongs to that user, who can plant links below it:
-   nothing below DATA_DIR is followed (see fsutil.h). */
-struct owner {
-	uid_t uid; /* (uid_t)-1: not root, or no such user: ownership is kept */
-	gid_t gid;
-};
-
-static struct owner server_owner(const struct config *cfg)
-{
-	struct owner o = {(uid_t)-1, (gid_t)-1};
-	struct passwd *pw = geteuid() == 0 ? getpwnam(cfg->user) : NULL;
-	if (pw != NULL) {
-		o.uid = pw->pw_uid;
-		o.gid = pw->pw_gid;
-	}
-	return o;
-}
-
 /* users.db and its WAL files must stay writable by the unprivileged
    server when we run as root. */
-static void chown_db_files(const struct config *cfg, struct owner o)
+static void chown_db_files(const struct config *cfg, struct cli_owner o)
 {
 	static const char *const names[] = {"users.db", "users.db-wal", "users.db-shm"};
 	if (o.uid == (uid_t)-1)
@@ -75,7 +56,7 @@ static void chown_db_files(const struct config *cfg, struct owner o)
 static struct userdb *open_db(const struct config *cfg)
 {
 	char *error = NULL;
-	struct owner o = server_owner(cfg);
+	struct cli_owner o = cli_server_owner(cfg);
 	bool new_dir = access(cfg->data_dir, F_OK) < 0;
 	if (new_dir) {
 		if (fs_mkdir_p(cfg->data_dir, 0750, &error) < 0) {
@@ -228,7 +209,7 @@ static int create_mail(const struct config *cfg, const char *address)
 {
 	struct store_config store_conf;
 	store_config_init(&store_conf, cfg);
-	struct owner o = server_owner(cfg);
+	struct cli_owner o = cli_server_owner(cfg);
 	char *error = NULL;
 	if (store_user_create(&store_conf, address, o.uid, o.gid, &error) < 0) {
 		fail(error);

@@ -132,6 +132,11 @@ const char *delivery_id(const struct delivery *d)
 	return d->id;
 }
 
+int delivery_dirfd(const struct delivery *d)
+{
+	return d->dirfd;
+}
+
 uint64_t delivery_size(const struct delivery *d)
 {
 	return d->size;

@@ -88,6 +88,8 @@ struct delivery *delivery_begin_file(const char *path, char **error_r);
 
 /* The queue id (the temporary file's name). */
 const char *delivery_id(const struct delivery *d);
+/* The temporary file's directory (for a filter's own scratch file). */
+int delivery_dirfd(const struct delivery *d);
 /* Octets in the file so far (after the filters): the Return-Path line and
    everything appended.  Final once committed. */
 uint64_t delivery_size(const struct delivery *d);

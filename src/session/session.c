@@ -5,6 +5,7 @@
 #include "lib/id.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "trust/dkim_keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,28 @@ void service_deinit(struct service_ctx *ctx)
 		}
 	free(ctx->ip_table);
 	ctx->ip_table = NULL;
+	dkim_keyring_unref(&ctx->dkim);
+}
+
+struct dkim_keyring *service_dkim_keys(struct service_ctx *ctx)
+{
+	time_t now = time(NULL);
+	if (ctx->dkim_checked == now)
+		return ctx->dkim != NULL && ctx->dkim->count > 0 ? ctx->dkim : NULL;
+	ctx->dkim_checked = now;
+	char *dir = xasprintf("%s/" DKIM_KEY_DIR, ctx->cfg->data_dir);
+	if (ctx->dkim == NULL || dkim_keyring_changed(ctx->dkim, dir)) {
+		char *error = NULL;
+		dkim_keyring_unref(&ctx->dkim);
+		ctx->dkim = dkim_keyring_load(dir, &error);
+		if (error != NULL)
+			log_error("dkim keys error=\"%s\"", error);
+		else if (ctx->dkim->count > 0)
+			log_info("dkim keys loaded count=%zu", ctx->dkim->count);
+		free(error);
+	}
+	free(dir);
+	return ctx->dkim->count > 0 ? ctx->dkim : NULL;
 }
 
 static struct ip_count **ip_slot(struct service_ctx *ctx, const char *ip)

@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <openssl/ssl.h>
+#include <time.h>
 
 struct config;
 struct event;
@@ -68,6 +69,10 @@ struct service_ctx {
 	void (*drained)(struct service_ctx *ctx);
 	struct session *sessions; /* every session, for draining */
 	struct ip_count **ip_table;
+	/* the DKIM signing keys (DATA_DIR/dkim), loaded on first use and
+	   again when keys were added or removed: see service_dkim_keys() */
+	struct dkim_keyring *dkim;
+	time_t dkim_checked;
 };
 
 void service_init(struct service_ctx *ctx);
@@ -76,6 +81,12 @@ void service_init(struct service_ctx *ctx);
 bool service_conn_acquire(struct service_ctx *ctx, const struct conn_info *conn);
 void service_conn_release(struct service_ctx *ctx, const struct conn_info *conn);
 void service_deinit(struct service_ctx *ctx);
+/* The DKIM signing keys: loaded on the first call, and again when the key
+   directory changed (checked at most once a second), so that `postoffice
+   dkim keygen` needs no restart.  NULL when there are none.  The caller
+   takes a reference for as long as it signs with them
+   (trust/dkim_keys.h). */
+struct dkim_keyring *service_dkim_keys(struct service_ctx *ctx);
 /* SIGTERM: every session's drain() is called once; sessions between
    commands close with their protocol's goodbye, the others finish first. */
 void service_drain(struct service_ctx *ctx);

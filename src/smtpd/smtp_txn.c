@@ -4,6 +4,7 @@
 #include "smtp/smtp_path.h"
 #include "auth/userdb.h"
 #include "delivery/delivery.h"
+#include "delivery/delivery_dkim.h"
 #include "queue/queue.h"
 #include "store/store.h"
 #include "lib/config.h"
@@ -249,6 +250,11 @@ static int open_spool(struct smtp_session *s, struct smtp_txn *t)
 		free(error);
 		return -1;
 	}
+	/* RFC 6376 5: mail of our own users leaves signed (the keys of its
+	   From: domain; none: unsigned) */
+	struct dkim_keyring *keys = s->auth_user != NULL ? service_dkim_keys(s->core.ctx) : NULL;
+	if (keys != NULL)
+		delivery_add_filter(t->delivery, delivery_dkim_signer(keys, NULL));
 	write_trace_headers(s, t);
 	return 0;
 }

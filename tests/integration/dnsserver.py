@@ -1,5 +1,5 @@
 """A small authoritative DNS responder on loopback for the relay tests
-(standard library only).  It answers MX, A and AAAA queries over UDP from a
+(standard library only).  It answers MX, A, AAAA, TXT, PTR and CNAME queries over UDP from a
 table the test fills; unknown names get NXDOMAIN, known names without the
 asked type an empty NOERROR answer (NODATA).
 
@@ -13,7 +13,7 @@ import socket
 import struct
 import threading
 
-TYPE_A, TYPE_MX, TYPE_AAAA = 1, 15, 28
+TYPE_A, TYPE_CNAME, TYPE_PTR, TYPE_MX, TYPE_TXT, TYPE_AAAA = 1, 5, 12, 15, 16, 28
 
 
 def encode_name(name):
@@ -41,6 +41,7 @@ class DnsServer:
     def __init__(self):
         self.records = {}    # name -> {type: [rdata bytes]}
         self.queries = []    # (name, type) seen
+        self.servfail = set()  # (name, type or None)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -67,6 +68,28 @@ class DnsServer:
     def add_aaaa(self, name, ip):
         self._add(name, TYPE_AAAA, socket.inet_pton(socket.AF_INET6, ip))
 
+    def add_txt(self, name, *strings):
+        """One TXT record made of the given character-strings (str or
+        bytes, at most 255 octets each)."""
+        rdata = b""
+        for st in strings:
+            b = st.encode() if isinstance(st, str) else st
+            rdata += bytes([len(b)]) + b
+        self._add(name, TYPE_TXT, rdata)
+
+    def add_ptr(self, name, host):
+        self._add(name, TYPE_PTR, encode_name(host))
+
+    def add_cname(self, name, target):
+        """Answers for name carry the CNAME and target's records of the
+        asked type (one level, as a recursive resolver returns them)."""
+        self._add(name, TYPE_CNAME, encode_name(target))
+
+    def add_servfail(self, name, rtype=None):
+        """Queries for name (of rtype, or any type) get SERVFAIL: a DNS
+        error (what a timeout is to a resolver's client)."""
+        self.servfail.add((name.lower().rstrip("."), rtype))
+
     def add_name(self, name):
         """A name that exists without records (NODATA for every type)."""
         self.records.setdefault(name.lower().rstrip("."), {})
@@ -77,13 +100,25 @@ class DnsServer:
         qtype, qclass = struct.unpack("!HH", query[pos:pos + 4])
         question = query[12:pos + 4]
         self.queries.append((name.lower(), qtype))
-        rec = self.records.get(name.lower().rstrip("."))
+        key = name.lower().rstrip(".")
+        rec = self.records.get(key)
         rcode = 3 if rec is None else 0
         answers = b""
         count = 0
+        if (key, None) in self.servfail or (key, qtype) in self.servfail:
+            rflags = 0x8400 | (flags & 0x0100) | 0x0080 | 2
+            return struct.pack("!HHHHHH", qid, rflags, 1, 0, 0, 0) + question
         for rdata in (rec or {}).get(qtype, []):
             answers += b"\xc0\x0c" + struct.pack("!HHIH", qtype, 1, 60, len(rdata)) + rdata
             count += 1
+        if count == 0 and qtype != TYPE_CNAME:
+            for target in (rec or {}).get(TYPE_CNAME, [])[:1]:
+                answers += b"\xc0\x0c" + struct.pack("!HHIH", TYPE_CNAME, 1, 60, len(target)) + target
+                count += 1
+                tname, _ = decode_name(target, 0)
+                for rdata in self.records.get(tname.lower(), {}).get(qtype, []):
+                    answers += target + struct.pack("!HHIH", qtype, 1, 60, len(rdata)) + rdata
+                    count += 1
         rflags = 0x8400 | (flags & 0x0100) | 0x0080 | rcode   # QR AA RD RA
         return struct.pack("!HHHHHH", qid, rflags, 1, count, 0, 0) + question + answers
 

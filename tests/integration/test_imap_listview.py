@@ -225,7 +225,8 @@ class TestListView(ListViewBase):
     def test_warm_list_view_reads_no_file(self):
         """With the header blocks cached, the list view of 400 messages
         reads no message file: the worker makes fewer read system calls
-        than a tenth of the messages (before: at least one per message)."""
+        than a tenth of the messages (before: at least one per message;
+        each FETCH read every file again)."""
         r = self.login()
         msgs = [MESSAGES[i % len(MESSAGES)] for i in range(400)]
         self.folder(r, "NoRead", msgs)
@@ -241,10 +242,17 @@ class TestListView(ListViewBase):
                     return int(re.search(r"syscr: (\d+)", f.read()).group(1))
             except OSError:
                 self.skipTest("no /proc/PID/io")
-        before = reads()
-        got = self.fetch(r, what, len(msgs))
+        # the blocks read from the files are written back by a job: a
+        # FETCH soon after may still find some missing
+        for _ in range(50):
+            before = reads()
+            got = self.fetch(r, what, len(msgs))
+            used = reads() - before
+            if used < len(msgs) // 10:
+                break
+            time.sleep(0.1)
         self.assertEqual(len(got), len(msgs))
-        self.assertLess(reads() - before, len(msgs) // 10)
+        self.assertLess(used, len(msgs) // 10)
         r.cmd("z", "LOGOUT")
 
 
