@@ -238,11 +238,14 @@ static int row_change(struct flags_call *c, const struct flag_row *row, char **e
 	return 0;
 }
 
-static int pending_add(struct store_local_mailbox *mbox, int64_t delta, char **error_r)
+/* Runs sql (one of the two below) on the mailbox's count of files
+   waiting for a rename, with ?1 value. */
+#define PENDING_ADD "UPDATE mailbox SET pending_renames = max(0, pending_renames + ?1) WHERE id=?2"
+#define PENDING_SET "UPDATE mailbox SET pending_renames=?1 WHERE id=?2"
+static int pending_write(struct store_local_mailbox *mbox, const char *sql, int64_t value, char **error_r)
 {
-	sqlite3_stmt *st = store_local_stmt(mbox->store, "UPDATE mailbox SET pending_renames ="
-							 " max(0, pending_renames + ?1) WHERE id=?2");
-	sqlite3_bind_int64(st, 1, delta);
+	sqlite3_stmt *st = store_local_stmt(mbox->store, sql);
+	sqlite3_bind_int64(st, 1, value);
 	sqlite3_bind_int64(st, 2, mbox->id);
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
@@ -268,7 +271,7 @@ static int flags_run(struct flags_call *c, const uint32_t *uids, size_t count, c
 	if (rc == 0 && c->changed > 0)
 		rc = store_local_set_counters(c->mbox, uidnext, c->modseq, error_r);
 	if (rc == 0 && c->pending != 0)
-		rc = pending_add(c->mbox, c->pending, error_r);
+		rc = pending_write(c->mbox, PENDING_ADD, c->pending, error_r);
 	if (rc == 0)
 		rc = store_local_commit(store, error_r);
 	if (rc < 0)
@@ -405,18 +408,6 @@ static int flush_one(struct store_local_mailbox *mbox, const struct flush_row *r
 	return 0;
 }
 
-static int pending_set(struct store_local_mailbox *mbox, size_t count, char **error_r)
-{
-	sqlite3_stmt *st = store_local_stmt(mbox->store, "UPDATE mailbox SET pending_renames=?1 WHERE id=?2");
-	sqlite3_bind_int64(st, 1, (int64_t)count);
-	sqlite3_bind_int64(st, 2, mbox->id);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return store_local_db_error(mbox->store, "counting renames", error_r);
-	return 0;
-}
-
 int store_local_mailbox_flush_flags(struct store_mailbox *box, char **error_r)
 {
 	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
@@ -434,7 +425,7 @@ int store_local_mailbox_flush_flags(struct store_mailbox *box, char **error_r)
 		rc = flush_one(mbox, &rows[i], &from, &to, &left, error_r);
 	/* files gone meanwhile stay counted until a sync has seen them */
 	if (rc == 0)
-		rc = pending_set(mbox, left, error_r);
+		rc = pending_write(mbox, PENDING_SET, (int64_t)left, error_r);
 	if (rc == 0)
 		rc = store_local_commit(mbox->store, error_r);
 	if (rc < 0)

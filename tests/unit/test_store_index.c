@@ -310,15 +310,22 @@ static char *find_file(const char *maildir, const char *prefix)
 	return found;
 }
 
-static void test_flags_info(void **state)
+/* Delivers three messages and opens INBOX; returns its HIGHESTMODSEQ. */
+static uint64_t open_three(struct fixture *f)
 {
-	struct fixture *f = *state;
 	deliver_three(f);
 	open_inbox(f);
 	char *error = NULL;
 	struct store_status st;
-	store_mailbox_status(f->inbox, &st, &error);
-	uint64_t m0 = st.highestmodseq;
+	assert_int_equal(store_mailbox_status(f->inbox, &st, &error), 0);
+	return st.highestmodseq;
+}
+
+static void test_flags_info(void **state)
+{
+	struct fixture *f = *state;
+	char *error = NULL;
+	uint64_t m0 = open_three(f);
 	uint32_t uid = 2;
 	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_ADD,
 					     STORE_FLAG_SEEN | STORE_FLAG_FLAGGED, "$Junk work", 0, NULL,
@@ -418,12 +425,8 @@ static void test_flags_info(void **state)
 static void test_flags_behind_our_back(void **state)
 {
 	struct fixture *f = *state;
-	deliver_three(f);
-	open_inbox(f);
 	char *error = NULL;
-	struct store_status st;
-	store_mailbox_status(f->inbox, &st, &error);
-	uint64_t m0 = st.highestmodseq;
+	uint64_t m0 = open_three(f);
 	uint32_t uids[] = {1, 2, 3};
 	assert_int_equal(store_msg_set_flags(f->inbox, uids, 3, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED, NULL, 0,
 					     NULL, NULL, &error),
@@ -470,12 +473,8 @@ static void test_flags_behind_our_back(void **state)
 static void test_expunge(void **state)
 {
 	struct fixture *f = *state;
-	deliver_three(f);
-	open_inbox(f);
 	char *error = NULL;
-	struct store_status st;
-	store_mailbox_status(f->inbox, &st, &error);
-	uint64_t m0 = st.highestmodseq;
+	uint64_t m0 = open_three(f);
 	uint32_t uids[] = {1, 3, 77};
 	assert_int_equal(store_msg_expunge(f->inbox, uids, 3, &error), 2);
 	assert_int_equal(count_dir(f->dir, "cur"), 1);
