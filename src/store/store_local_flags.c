@@ -33,7 +33,7 @@ struct flag_row {
 	uint32_t uid;
 	uint32_t flags;
 	uint64_t modseq;
-	const char *base, *info, *keywords; /* in the call's pool */
+	const char *info, *keywords; /* in the call's pool */
 };
 
 struct flags_call {
@@ -120,9 +120,8 @@ static void row_take(struct flags_call *c, sqlite3_stmt *st)
 	row->uid = (uint32_t)sqlite3_column_int64(st, 0);
 	row->flags = (uint32_t)sqlite3_column_int64(st, 1);
 	row->modseq = (uint64_t)sqlite3_column_int64(st, 2);
-	row->base = pool_strdup(c->pool, (const char *)sqlite3_column_text(st, 3));
-	row->info = pool_strdup(c->pool, (const char *)sqlite3_column_text(st, 4));
-	row->keywords = pool_strdup(c->pool, (const char *)sqlite3_column_text(st, 5));
+	row->info = pool_strdup(c->pool, (const char *)sqlite3_column_text(st, 3));
+	row->keywords = pool_strdup(c->pool, (const char *)sqlite3_column_text(st, 4));
 }
 
 static bool ascending(const uint32_t *uids, size_t count)
@@ -137,7 +136,7 @@ static bool ascending(const uint32_t *uids, size_t count)
 static int rows_read_range(struct flags_call *c, const uint32_t *uids, size_t count, char **error_r)
 {
 	struct store_local_mailbox *mbox = c->mbox;
-	sqlite3_stmt *st = store_local_stmt(mbox->store, "SELECT uid, flags, modseq, base, info, keywords"
+	sqlite3_stmt *st = store_local_stmt(mbox->store, "SELECT uid, flags, modseq, info, keywords"
 							 " FROM message WHERE mailbox=?1"
 							 " AND uid BETWEEN ?2 AND ?3 AND expunging=0"
 							 " ORDER BY uid");
@@ -164,7 +163,7 @@ static int rows_read_each(struct flags_call *c, const uint32_t *uids, size_t cou
 	struct store_local_mailbox *mbox = c->mbox;
 	for (size_t i = 0; i < count; i++) {
 		sqlite3_stmt *st = store_local_stmt(
-		    mbox->store, "SELECT uid, flags, modseq, base, info, keywords"
+		    mbox->store, "SELECT uid, flags, modseq, info, keywords"
 				 " FROM message WHERE mailbox=?1 AND uid=?2 AND expunging=0");
 		sqlite3_bind_int64(st, 1, mbox->id);
 		sqlite3_bind_int64(st, 2, uids[i]);
