@@ -35,10 +35,24 @@ struct fetch_ctx {
 	char **env, **bs;
 	uint32_t slice_start, slice_len;
 	struct imap_fetch_ext *ext; /* the slice's extension items */
+	/* Every section asked for is in the header block of the message
+	   (HEADER, HEADER.FIELDS[.NOT], RFC822.HEADER): the blocks of the
+	   slice come from the index cache and no file is read. */
+	bool headers_only;
+	struct imap_header_run headers; /* of the current slice */
+	bool headers_loaded;
+	struct imap_header_names *names; /* by body section */
+	struct buf scratch;
+	uint32_t msg_hint;  /* index in the mailbox table after the last message */
+	uint32_t fill_next; /* slice position after the last cached text read */
 };
+
+static void headers_unload(struct fetch_ctx *f);
 
 static void fetch_ctx_free(struct fetch_ctx *f)
 {
+	headers_unload(f);
+	buf_free(&f->scratch);
 	for (uint32_t i = 0; i < f->slice_len; i++) {
 		if (f->env != NULL)
 			free(f->env[i]);
@@ -53,15 +67,62 @@ static void fetch_ctx_free(struct fetch_ctx *f)
 	free(f);
 }
 
+/* n as exactly width decimal digits (leading zeros) */
+static void append_digits(char *p, unsigned int n, int width)
+{
+	for (int i = width - 1; i >= 0; i--, n /= 10)
+		p[i] = (char)('0' + n % 10);
+}
+
 void imap_append_internaldate(struct buf *out, int64_t t)
 {
-	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	static const char mon[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 	time_t tt = (time_t)t;
 	struct tm tm;
 	gmtime_r(&tt, &tm);
-	buf_printf(out, "\"%02d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday, mon[tm.tm_mon],
-		   tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	/* "dd-Mon-yyyy hh:mm:ss +0000" in quotes (RFC 3501 9, date-time) */
+	char d[] = "\"00-Mon-0000 00:00:00 +0000\"";
+	append_digits(d + 1, (unsigned int)tm.tm_mday, 2);
+	memcpy(d + 4, mon + 3 * tm.tm_mon, 3);
+	append_digits(d + 8, (unsigned int)(tm.tm_year + 1900) % 10000, 4);
+	append_digits(d + 13, (unsigned int)tm.tm_hour, 2);
+	append_digits(d + 16, (unsigned int)tm.tm_min, 2);
+	append_digits(d + 19, (unsigned int)tm.tm_sec, 2);
+	buf_append(out, d, sizeof(d) - 1);
+}
+
+static void append_uint(struct buf *out, uint64_t v)
+{
+	char d[20];
+	size_t n = sizeof(d);
+	do {
+		d[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	buf_append(out, d + n, sizeof(d) - n);
+}
+
+/* The separator before an item (none before the first), then its name
+   and a space. */
+static void append_item(struct buf *out, bool *first, const char *name)
+{
+	if (!*first)
+		buf_append_char(out, ' ');
+	*first = false;
+	buf_append_str(out, name);
+	buf_append_char(out, ' ');
+}
+
+/* The message of uid in the mailbox table: a FETCH goes through it in
+   UID order, so the one after the last found is tried first. */
+static const struct imap_msg *fetch_find(struct fetch_ctx *f, const struct imap_mbox *mbox, uint32_t uid)
+{
+	uint32_t i = f->msg_hint;
+	const struct imap_msg *m =
+	    i < mbox->count && mbox->msgs[i].uid == uid ? &mbox->msgs[i] : imap_mbox_find(mbox, uid);
+	if (m != NULL)
+		f->msg_hint = (uint32_t)(m - mbox->msgs) + 1;
+	return m;
 }
 
 /* ---- the cache ---- */
@@ -76,8 +137,11 @@ static int slice_cb(void *ctx, uint32_t uid, const char *text, size_t len)
 {
 	struct slice_fill *sf = ctx;
 	struct fetch_ctx *f = sf->f;
-	/* the slice's UIDs ascend with the sequence numbers */
-	uint32_t lo = 0, hi = f->slice_len;
+	/* the slice's UIDs ascend with the sequence numbers, and so do the
+	   rows: usually the one after the last */
+	uint32_t lo = f->fill_next, hi = f->slice_len;
+	if (lo >= hi || imap_view_uid(sf->v, f->seqs[f->slice_start + lo]) != uid)
+		lo = 0;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 		uint32_t u = imap_view_uid(sf->v, f->seqs[f->slice_start + mid]);
@@ -87,8 +151,10 @@ static int slice_cb(void *ctx, uint32_t uid, const char *text, size_t len)
 			hi = mid;
 	}
 	if (lo < f->slice_len && imap_view_uid(sf->v, f->seqs[f->slice_start + lo]) == uid &&
-	    sf->texts[lo] == NULL)
+	    sf->texts[lo] == NULL) {
 		sf->texts[lo] = xmemdup(text, len + 1);
+		f->fill_next = lo + 1;
+	}
 	return 0;
 }
 
@@ -174,6 +240,52 @@ static void unload_slice(struct fetch_ctx *f)
 	f->env = f->bs = NULL;
 	imap_fetch_ext_free(&f->ext);
 	f->slice_len = 0;
+}
+
+/* ---- header sections from the cached header blocks ---- */
+
+static bool header_section(const struct imap_fetch_body *b)
+{
+	return b->part_count == 0 && !b->binary && !b->binary_size &&
+	       (b->spec == IMAP_SECTION_HEADER || b->spec == IMAP_SECTION_HEADER_FIELDS ||
+		b->spec == IMAP_SECTION_HEADER_FIELDS_NOT);
+}
+
+/* Decides headers_only and prepares the field names of the sections. */
+static void headers_prepare(struct fetch_ctx *f)
+{
+	const struct imap_fetch_atts *a = &f->atts;
+	if (a->items & (IMAP_FETCH_BODY | IMAP_FETCH_RFC822 | IMAP_FETCH_RFC822_TEXT))
+		return;
+	if (a->body_count == 0 && !(a->items & IMAP_FETCH_RFC822_HEADER))
+		return;
+	for (unsigned int i = 0; i < a->body_count; i++)
+		if (!header_section(&a->bodies[i]))
+			return;
+	f->headers_only = true;
+	f->names = pool_alloc(f->pool, (a->body_count + 1) * sizeof(*f->names));
+	for (unsigned int i = 0; i < a->body_count; i++)
+		imap_header_names_init(&f->names[i], f->pool, a->bodies[i].fields, a->bodies[i].field_count);
+}
+
+static void headers_load(struct imap_session *s, struct fetch_ctx *f, uint32_t start, uint32_t len)
+{
+	if (!f->headers_only)
+		return;
+	uint32_t *uids = xmalloc((len + 1) * sizeof(*uids));
+	for (uint32_t i = 0; i < len; i++)
+		uids[i] = imap_view_uid(s->view, f->seqs[start + i]);
+	imap_header_run_load(&f->headers, s->view->mbox, uids, len);
+	f->headers_loaded = true;
+	free(uids);
+}
+
+/* Writes back the blocks that were read from files, frees the run. */
+static void headers_unload(struct fetch_ctx *f)
+{
+	if (f->headers_loaded)
+		imap_header_run_done(&f->headers);
+	f->headers_loaded = false;
 }
 
 /* ---- body sections ---- */
@@ -297,30 +409,56 @@ static bool section_content(struct imap_message *msg, const struct imap_fetch_bo
 static void append_literal(struct buf *out, const char *data, size_t len, bool binary)
 {
 	bool nul = binary && memchr(data, '\0', len) != NULL;
-	buf_printf(out, "%s{%zu}\r\n", nul ? "~" : "", len);
+	buf_append_str(out, nul ? "~{" : "{");
+	append_uint(out, len);
+	buf_append(out, "}\r\n", 3);
 	buf_append(out, data, len);
+}
+
+/* "BODY[section]<o> {n}\r\n..." for the content of a section. */
+static void append_section(struct buf *out, const struct imap_fetch_body *b, const char *data, size_t size)
+{
+	const char *name = b->binary_size ? "BINARY.SIZE" : b->binary ? "BINARY" : "BODY";
+	if (b->binary_size) {
+		buf_printf(out, "BINARY.SIZE[%s] %zu", b->section, size);
+		return;
+	}
+	buf_append_str(out, name);
+	buf_append_char(out, '[');
+	buf_append_str(out, b->section);
+	buf_append_char(out, ']');
+	size_t off = 0, len = size;
+	if (b->partial) {
+		buf_append_char(out, '<');
+		append_uint(out, b->offset);
+		buf_append_char(out, '>');
+		off = b->offset < size ? b->offset : size;
+		len = size - off < b->length ? size - off : b->length;
+	}
+	buf_append_char(out, ' ');
+	append_literal(out, data != NULL ? data + off : "", len, b->binary);
 }
 
 static void append_body(struct buf *out, struct imap_message *msg, const struct imap_fetch_body *b)
 {
 	struct buf content = BUF_INIT;
 	section_content(msg, b, &content);
-	const char *name = b->binary_size ? "BINARY.SIZE" : b->binary ? "BINARY" : "BODY";
-	if (b->binary_size) {
-		buf_printf(out, "BINARY.SIZE[%s] %zu", b->section, content.len);
-		buf_free(&content);
+	append_section(out, b, content.data, content.len);
+	buf_free(&content);
+}
+
+/* A header section of body k from the message's header block. */
+static void append_header_body(struct buf *out, struct fetch_ctx *f, unsigned int k, const char *block,
+			       size_t len)
+{
+	const struct imap_fetch_body *b = &f->atts.bodies[k];
+	if (b->spec == IMAP_SECTION_HEADER) {
+		append_section(out, b, block, len);
 		return;
 	}
-	buf_printf(out, "%s[%s]", name, b->section);
-	size_t off = 0, len = content.len;
-	if (b->partial) {
-		buf_printf(out, "<%u>", b->offset);
-		off = b->offset < content.len ? b->offset : content.len;
-		len = content.len - off < b->length ? content.len - off : b->length;
-	}
-	buf_append_char(out, ' ');
-	append_literal(out, content.data != NULL ? content.data + off : "", len, b->binary);
-	buf_free(&content);
+	buf_reset(&f->scratch);
+	imap_header_filter(&f->scratch, block, len, &f->names[k], b->spec == IMAP_SECTION_HEADER_FIELDS_NOT);
+	append_section(out, b, f->scratch.data, f->scratch.len);
 }
 
 /* When the whole message is the only content a FETCH sends (BODY[],
@@ -407,7 +545,7 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 	struct imap_view *v = s->view;
 	uint32_t seq = f->seqs[idx];
 	uint32_t uid = imap_view_uid(v, seq);
-	const struct imap_msg *m = imap_mbox_find(v->mbox, uid);
+	const struct imap_msg *m = fetch_find(f, v->mbox, uid);
 	if (m == NULL)
 		return false; /* expunged by another session, not yet reported */
 	struct imap_message msg = {0};
@@ -420,7 +558,17 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 		if (fd < 0)
 			whole = NULL; /* read and converted below */
 	}
-	if (whole == NULL && needs_message(f)) {
+	/* the header block, when it is all the sections need (a block of
+	   IMAP_HEADER_MAX may be cut short: the message is read then) */
+	const char *block = NULL;
+	size_t block_len = 0;
+	if (f->headers_only) {
+		if (!imap_header_run_get(&f->headers, idx - f->slice_start, &block, &block_len))
+			return false;
+		if (block_len >= IMAP_HEADER_MAX)
+			block = NULL;
+	}
+	if (whole == NULL && block == NULL && needs_message(f)) {
 		char *error = NULL;
 		if (imap_message_read(v->mbox, uid, &msg, &error) <= 0) {
 			if (error != NULL)
@@ -442,34 +590,35 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 		imap_message_free(&msg);
 		return false;
 	}
-	const char *sep = "";
-	buf_printf(out, "* %u FETCH (", seq);
+	bool first = true;
+	buf_append_str(out, "* ");
+	append_uint(out, seq);
+	buf_append_str(out, " FETCH (");
 	if (items & IMAP_FETCH_UID || f->uid) {
-		buf_printf(out, "UID %u", uid);
-		sep = " ";
+		append_item(out, &first, "UID");
+		append_uint(out, uid);
 	}
 	if (items & IMAP_FETCH_FLAGS) {
-		buf_printf(out, "%sFLAGS ", sep);
+		append_item(out, &first, "FLAGS");
 		imap_append_flags(out, m->flags, m->keywords, imap_view_recent(v, uid));
-		sep = " ";
 	}
 	if (items & IMAP_FETCH_INTERNALDATE) {
-		buf_printf(out, "%sINTERNALDATE ", sep);
+		append_item(out, &first, "INTERNALDATE");
 		imap_append_internaldate(out, m->internaldate);
-		sep = " ";
 	}
 	if (items & IMAP_FETCH_RFC822_SIZE) {
-		buf_printf(out, "%sRFC822.SIZE %llu", sep, (unsigned long long)m->size);
-		sep = " ";
+		append_item(out, &first, "RFC822.SIZE");
+		append_uint(out, m->size);
 	}
 	if (items & IMAP_FETCH_ENVELOPE) {
-		buf_printf(out, "%sENVELOPE %s", sep, f->env[si] != NULL ? f->env[si] : "NIL");
-		sep = " ";
+		append_item(out, &first, "ENVELOPE");
+		buf_append_str(out, f->env[si] != NULL ? f->env[si] : "NIL");
 	}
 	if (items & IMAP_FETCH_BODYSTRUCTURE) {
-		buf_printf(out, "%sBODYSTRUCTURE %s", sep, f->bs[si] != NULL ? f->bs[si] : "NIL");
-		sep = " ";
+		append_item(out, &first, "BODYSTRUCTURE");
+		buf_append_str(out, f->bs[si] != NULL ? f->bs[si] : "NIL");
 	}
+	const char *sep = first ? "" : " ";
 	if (items & IMAP_FETCH_BODY) {
 		struct mime_message *mm = imap_message_mime(&msg);
 		buf_printf(out, "%sBODY ", sep);
@@ -511,7 +660,10 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 				continue;
 			struct imap_fetch_body b = {.spec = r822[k].spec};
 			struct buf content = BUF_INIT;
-			section_content(&msg, &b, &content);
+			if (block != NULL)
+				buf_append(&content, block, block_len); /* RFC822.HEADER */
+			else
+				section_content(&msg, &b, &content);
 			buf_printf(out, "%s%s ", sep, r822[k].name);
 			append_literal(out, content.data != NULL ? content.data : "", content.len, false);
 			buf_free(&content);
@@ -520,7 +672,10 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 	}
 	for (unsigned int b = 0; b < f->atts.body_count; b++) {
 		buf_append_str(out, sep);
-		append_body(out, &msg, &f->atts.bodies[b]);
+		if (block != NULL)
+			append_header_body(out, f, b, block, block_len);
+		else
+			append_body(out, &msg, &f->atts.bodies[b]);
 		sep = " ";
 	}
 	buf_append_str(out, ")\r\n");
@@ -541,8 +696,10 @@ static int fetch_continue(struct imap_session *s)
 	while (f->next < f->count && io_output_length(s->core.io) < IMAP_OUTPUT_HIGH) {
 		if (f->next >= f->slice_start + f->slice_len) {
 			unload_slice(f);
+			headers_unload(f);
 			uint32_t len = f->count - f->next < FETCH_SLICE ? f->count - f->next : FETCH_SLICE;
 			load_slice(s, f, f->next, len);
+			headers_load(s, f, f->next, len);
 		}
 		fetch_one(s, f, f->next, &out);
 		f->next++;
@@ -699,6 +856,7 @@ int imap_cmd_fetch(struct imap_cmd_ctx *c, const char **error_r)
 	}
 	if (f->atts.items & IMAP_FETCH_MODSEQ)
 		imap_enable_condstore(s);
+	headers_prepare(f);
 	if (imap_fetch_sets_seen(&f->atts) && !s->view->readonly && mark_seen(s, f))
 		return 0;
 	fetch_start(s, f);

@@ -10,6 +10,7 @@
 #include "imap/imap_private.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "mime/header.h"
 #include "store/store_imap_extra.h"
 
 #include <ctype.h>
@@ -46,9 +47,9 @@ static int run_fill(void *ctx, uint32_t uid, const char *data, size_t len)
 	struct imap_header_run *run = ctx;
 	uint32_t i = run_index(run, uid);
 	if (i < run->count && run->uids[i] == uid && run->data[i] == NULL) {
-		run->data[i] = xmalloc(len + 1);
+		/* zeroed: NUL-terminated */
+		run->data[i] = pool_alloc(run->pool, len + 1);
 		memcpy(run->data[i], data, len);
-		run->data[i][len] = '\0';
 		run->len[i] = len;
 		run->fill_next = i + 1;
 	}
@@ -66,6 +67,7 @@ void imap_header_run_load(struct imap_header_run *run, struct imap_mbox *mbox, c
 	run->len = xcalloc(count + 1, sizeof(*run->len));
 	run->tried = xcalloc(count + 1, sizeof(*run->tried));
 	run->store = xcalloc(count + 1, sizeof(*run->store));
+	run->pool = pool_create(64 * 1024);
 	if (count == 0)
 		return;
 	char *error = NULL;
@@ -104,7 +106,9 @@ void imap_header_run_done(struct imap_header_run *run)
 	if (run->mbox != NULL)
 		imap_cache_fill_flush(run->mbox);
 	for (uint32_t i = 0; i < run->count; i++)
-		free(run->data[i]);
+		if (run->tried[i])
+			free(run->data[i]); /* read from the file, not in the pool */
+	pool_destroy(&run->pool);
 	free(run->data);
 	free(run->len);
 	free(run->tried);
@@ -117,6 +121,101 @@ void imap_header_cache_store(struct imap_mbox *mbox, uint32_t uid, const char *d
 {
 	if (len <= IMAP_HEADER_CACHE_MAX)
 		imap_cache_fill_add(mbox, uid, IMAP_CACHE_HEADER, data, len);
+}
+
+/* ---- HEADER.FIELDS ---- */
+
+void imap_header_names_init(struct imap_header_names *names_r, struct pool *pool, const char *const *fields,
+			    unsigned int count)
+{
+	size_t *lens = pool_alloc(pool, (count + 1) * sizeof(*lens));
+	char **lower = pool_alloc(pool, (count + 1) * sizeof(*lower));
+	uint64_t mask = 0;
+	for (unsigned int i = 0; i < count; i++) {
+		lens[i] = strlen(fields[i]);
+		lower[i] = pool_strdup(pool, fields[i]);
+		for (char *c = lower[i]; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+		if (lens[i] < 64)
+			mask |= 1ULL << lens[i];
+	}
+	names_r->count = count;
+	names_r->len_mask = mask;
+	names_r->lens = lens;
+	names_r->lower = (const char *const *)lower;
+}
+
+static bool names_have(const struct imap_header_names *names, const char *name, size_t len)
+{
+	if (len < 64 && !(names->len_mask & (1ULL << len)))
+		return false;
+	for (unsigned int i = 0; i < names->count; i++) {
+		if (names->lens[i] != len)
+			continue;
+		const char *w = names->lower[i];
+		size_t k = 0;
+		while (k < len && (char)tolower((unsigned char)name[k]) == w[k])
+			k++;
+		if (k == len)
+			return true;
+	}
+	return false;
+}
+
+/* The length of the field name at line: printable ASCII up to the colon,
+   with the obsolete whitespace before it (RFC 5322 4.5.8); 0 when the line
+   is no field.  As mime_headers_parse() sees it. */
+static size_t field_name_len(const char *line, const char *end)
+{
+	const char *p = line;
+	while (p < end && (unsigned char)*p > 32 && (unsigned char)*p < 127 && *p != ':')
+		p++;
+	size_t n = (size_t)(p - line);
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	return n > 0 && p < end && *p == ':' ? n : 0;
+}
+
+void imap_header_filter(struct buf *out, const char *data, size_t len, const struct imap_header_names *names,
+			bool not )
+{
+	const struct mime_limits *lim = &mime_default_limits;
+	const char *p = data, *end = data + len;
+	unsigned int kept = 0;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl != NULL ? nl + 1 : end;
+		if (*p == '\n' || (*p == '\r' && le - p == 2 && nl != NULL))
+			break; /* the blank line */
+		if (*p == ' ' || *p == '\t') {
+			p = le; /* continuation of no field we keep */
+			continue;
+		}
+		size_t name_len = field_name_len(p, le);
+		if (name_len == 0) {
+			if (p == data && le - p >= 5 && memcmp(p, "From ", 5) == 0) {
+				p = le; /* an mbox separator */
+				continue;
+			}
+			break; /* the body starts here */
+		}
+		/* the field and its continuation lines */
+		const char *fe = le;
+		while (fe < end && (*fe == ' ' || *fe == '\t')) {
+			const char *n2 = memchr(fe, '\n', (size_t)(end - fe));
+			fe = n2 != NULL ? n2 + 1 : end;
+		}
+		/* mime_headers_parse() drops fields past its limits */
+		bool fits = kept < lim->max_header_count && (size_t)(p - data) < lim->max_header_size &&
+			    (size_t)(fe - p) <= lim->max_field_size;
+		if (fits) {
+			kept++;
+			if (names_have(names, p, name_len) != not )
+				buf_append(out, p, (size_t)(fe - p));
+		}
+		p = fe;
+	}
+	buf_append(out, "\r\n", 2);
 }
 
 /* ---- reading raw header blocks ---- */

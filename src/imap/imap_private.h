@@ -118,6 +118,8 @@ struct imap_mbox {
 	struct imap_uidvec *vec;
 	int watch_fd;
 	struct event *watch_ev;
+	unsigned int watch_paused;   /* imap_mbox_watch_pause() calls */
+	struct event *flush_ev;      /* imap_mbox_flush_later() */
 	bool dirty;                  /* the Maildir changed: sync (a job) */
 	bool syncing, sync_again;    /* a sync job runs; another is wanted */
 	struct imap_session *idlers; /* sessions in IDLE on this mailbox */
@@ -292,6 +294,13 @@ struct imap_mbox *imap_mbox_find_open(const struct imap_user *user, const char *
 int imap_mbox_refresh(struct imap_mbox *mbox, char **error_r);
 /* The Maildir changed behind the store's back: sync at the next refresh. */
 void imap_mbox_mark_dirty(struct imap_mbox *mbox);
+/* A job of this worker is about to rename many of the mailbox's files
+   (imap_flush.c): the watch is taken off until the matching resume, since each
+   rename would queue two events and wake the loop.  Resume puts it back
+   and marks the mailbox dirty, so that what others changed meanwhile is
+   still found. */
+void imap_mbox_watch_pause(struct imap_mbox *mbox);
+void imap_mbox_watch_resume(struct imap_mbox *mbox);
 /* On a job thread: syncs the job handle's mailbox name with the Maildir
    (work of NOOP, SELECT and the sync job), then takes its \Recent
    messages when take->want (take may be NULL); errors in job->error. */
@@ -357,6 +366,12 @@ uint32_t imap_flags_to_store(unsigned int imap_flags);
 void imap_append_uidset(struct buf *out, const uint32_t *uids, size_t count);
 /* Sends "* VANISHED (EARLIER) uid-set" (RFC 7162 3.2.5.1) when count > 0. */
 void imap_send_vanished_earlier(struct imap_session *s, const uint32_t *uids, size_t count);
+
+/* imap_flush.c */
+/* Flags changed in the mailbox: the files whose info letters are to follow
+   are renamed in one job once it has had no change for a moment (store.h,
+   store_mailbox_flush_flags()).  Keeps the mailbox open until then. */
+void imap_mbox_flush_later(struct imap_mbox *mbox);
 
 /* imap_fetch.c */
 /* "dd-Mon-yyyy hh:mm:ss +0000" in quotes */
@@ -509,9 +524,10 @@ struct imap_header_run {
 	struct imap_mbox *mbox;
 	uint32_t *uids; /* ascending */
 	uint32_t count;
-	char **data; /* NULL: not cached (yet) */
+	char **data; /* NULL: not cached (yet); cached ones are in pool */
 	size_t *len;
-	bool *tried; /* the file was read (or is gone) */
+	struct pool *pool;
+	bool *tried; /* the file was read (or is gone): data[i] is malloc'd */
 	bool *store; /* read from the file: write back */
 	uint32_t fill_next;
 };
@@ -526,6 +542,22 @@ void imap_header_run_done(struct imap_header_run *run);
 /* Caches the header block of a message read whole (FETCH): added to the
    mailbox's cache fill, written at the next imap_cache_fill_flush(). */
 void imap_header_cache_store(struct imap_mbox *mbox, uint32_t uid, const char *data, size_t len);
+/* The field names of a HEADER.FIELDS[.NOT] section, prepared once per
+   command for imap_header_filter(). */
+struct imap_header_names {
+	unsigned int count;
+	uint64_t len_mask; /* bit n: some name has n bytes (n < 64) */
+	const size_t *lens;
+	const char *const *lower; /* ASCII lowercase */
+};
+void imap_header_names_init(struct imap_header_names *names_r, struct pool *pool, const char *const *fields,
+			    unsigned int count);
+/* Appends the fields of a header block that are (or, with not, are not)
+   named in names, each whole with its continuation lines, then the blank
+   line (RFC 3501 6.4.5 HEADER.FIELDS[.NOT]).  Fields are those that
+   mime_headers_parse() finds, within its default limits. */
+void imap_header_filter(struct buf *out, const char *data, size_t len, const struct imap_header_names *names,
+			bool not );
 /* Finds header fields by name in a raw block: calls cb with each raw
    (folded) value until it returns true; returns whether one did. */
 bool imap_header_each(const char *data, size_t len, const char *name,

@@ -115,11 +115,6 @@ static void mbox_changed(struct imap_session *s, struct imap_mbox *mbox)
 
 /* ---- STORE ---- */
 
-/* One transaction renames and updates at most this many messages, so that
-   other writers of the index (the loop's syncs, other sessions' jobs, other
-   processes) get the write lock in between. */
-#define STORE_BATCH 250
-
 struct store_job {
 	struct imap_job job;
 	char *mailbox;
@@ -134,6 +129,8 @@ struct store_job {
 	size_t nfailed;
 };
 
+/* One index transaction for the whole command: every changed message gets
+   the same new modseq (RFC 7162 3.1.3 asks only that it grow). */
 static void store_work(struct imap_job *job)
 {
 	struct store_job *sj = (struct store_job *)job;
@@ -143,19 +140,16 @@ static void store_work(struct imap_job *job)
 		job->error = xasprintf("mailbox %s is gone", sj->mailbox);
 	if (r <= 0)
 		return;
-	sj->failed = xmalloc((sj->count + 1) * sizeof(*sj->failed));
-	for (uint32_t i = 0; i < sj->count; i += STORE_BATCH) {
-		size_t n = sj->count - i < STORE_BATCH ? sj->count - i : STORE_BATCH;
-		uint32_t *failed = NULL;
-		size_t nfailed = 0;
-		if (store_msg_set_flags(m, sj->uids + i, n, sj->op, sj->flags, sj->keywords,
-					sj->has_unchangedsince ? sj->unchangedsince : 0, &failed, &nfailed,
-					&job->error) < 0)
-			return;
-		memcpy(sj->failed + sj->nfailed, failed, nfailed * sizeof(*failed));
-		sj->nfailed += nfailed;
-		free(failed);
+	if (sj->has_unchangedsince && sj->unchangedsince == 0) {
+		/* UNCHANGEDSINCE 0 can never hold (RFC 7162 3.1.3): nothing
+		   changes, every message fails */
+		sj->failed = xmemdup(sj->uids, (sj->count + 1) * sizeof(*sj->uids));
+		sj->nfailed = sj->count;
+		return;
 	}
+	store_msg_set_flags(m, sj->uids, sj->count, sj->op, sj->flags, sj->keywords,
+			    sj->has_unchangedsince ? sj->unchangedsince : 0, &sj->failed, &sj->nfailed,
+			    &job->error);
 }
 
 static void store_job_free(struct store_job *sj)
@@ -183,11 +177,6 @@ static void store_done(struct imap_job *job)
 		job->error = NULL;
 		store_job_free(sj);
 		return;
-	}
-	/* UNCHANGEDSINCE 0 can never hold (RFC 7162 3.1.3) */
-	if (sj->has_unchangedsince && sj->unchangedsince == 0 && sj->count > 0) {
-		memcpy(sj->failed, sj->uids, sj->count * sizeof(*sj->uids));
-		sj->nfailed = sj->count;
 	}
 	if (sj->nfailed > 1)
 		qsort(sj->failed, sj->nfailed, sizeof(*sj->failed), cmp_u32);

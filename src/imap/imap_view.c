@@ -246,6 +246,7 @@ static int mbox_reload(struct imap_mbox *mbox, char **error_r)
 	mbox->uidnext = uidnext;
 	mbox->highestmodseq = modseq;
 	rebuild_vec(mbox, removed);
+	imap_mbox_flush_later(mbox); /* file names of flag changes */
 	return 1;
 }
 
@@ -394,6 +395,55 @@ static void watch_cb(evutil_socket_t fd, short what, void *arg)
 	imap_idle_notify(mbox);
 }
 
+static void watch_start(struct imap_mbox *m)
+{
+	char *err = NULL;
+	m->watch_fd = store_watch_open(m->smbox, &err);
+	if (m->watch_fd < 0) {
+		/* Without a watch, changes are still found at each command. */
+		log_warn("imap watch-failed mailbox=%s: %s", m->name, err);
+		free(err);
+		return;
+	}
+	m->watch_ev = event_new(m->user->base, m->watch_fd, EV_READ | EV_PERSIST, watch_cb, m);
+	event_add(m->watch_ev, NULL);
+}
+
+static void close_fd_work(void *arg)
+{
+	close((int)(intptr_t)arg);
+}
+
+static void watch_stop(struct imap_mbox *m)
+{
+	if (m->watch_ev != NULL)
+		event_free(m->watch_ev);
+	m->watch_ev = NULL;
+	/* closing an inotify instance waits for the kernel (milliseconds) */
+	if (m->watch_fd >= 0)
+		jobs_submit(close_fd_work, NULL, (void *)(intptr_t)m->watch_fd);
+	m->watch_fd = -1;
+}
+
+void imap_mbox_watch_pause(struct imap_mbox *mbox)
+{
+	if (mbox->watch_paused++ > 0)
+		return;
+	if (mbox->watch_fd >= 0) {
+		store_watch_drain(mbox->watch_fd);
+		watch_stop(mbox);
+	}
+}
+
+void imap_mbox_watch_resume(struct imap_mbox *mbox)
+{
+	if (mbox->watch_paused == 0 || --mbox->watch_paused > 0)
+		return;
+	watch_start(mbox);
+	/* what others changed while nobody watched */
+	mbox->dirty = true;
+}
+
 int imap_mbox_get(struct imap_user *user, const char *name, struct imap_mbox **mbox_r, char **error_r)
 {
 	for (struct imap_mbox *m = mboxes; m != NULL; m = m->next) {
@@ -420,16 +470,8 @@ int imap_mbox_get(struct imap_user *user, const char *name, struct imap_mbox **m
 		imap_mbox_unref(&m);
 		return -1;
 	}
-	char *err = NULL;
-	m->watch_fd = store_watch_open(smbox, &err);
-	if (m->watch_fd < 0) {
-		/* Without a watch, changes are still found at each command. */
-		log_warn("imap watch-failed mailbox=%s: %s", name, err);
-		free(err);
-	} else {
-		m->watch_ev = event_new(user->base, m->watch_fd, EV_READ | EV_PERSIST, watch_cb, m);
-		event_add(m->watch_ev, NULL);
-	}
+	watch_start(m);
+	imap_mbox_flush_later(m); /* renames left by another process */
 	m->next = mboxes;
 	mboxes = m;
 	*mbox_r = m;
@@ -444,11 +486,6 @@ struct imap_mbox *imap_mbox_find_open(const struct imap_user *user, const char *
 	return NULL;
 }
 
-static void close_fd_work(void *arg)
-{
-	close((int)(intptr_t)arg);
-}
-
 void imap_mbox_unref(struct imap_mbox **mp)
 {
 	struct imap_mbox *m = *mp;
@@ -461,11 +498,9 @@ void imap_mbox_unref(struct imap_mbox **mp)
 			break;
 		}
 	}
-	if (m->watch_ev != NULL)
-		event_free(m->watch_ev);
-	/* closing an inotify instance waits for the kernel (milliseconds) */
-	if (m->watch_fd >= 0)
-		jobs_submit(close_fd_work, NULL, (void *)(intptr_t)m->watch_fd);
+	watch_stop(m);
+	if (m->flush_ev != NULL)
+		event_free(m->flush_ev); /* not pending: it holds a reference */
 	for (uint32_t i = 0; i < m->count; i++)
 		msg_free(&m->msgs[i]);
 	free(m->msgs);
@@ -807,6 +842,12 @@ static uint32_t uniq(uint32_t *a, uint32_t n)
 {
 	if (n == 0)
 		return 0;
+	/* "1:*" and most sets come in order already */
+	uint32_t up = 1;
+	while (up < n && a[up] > a[up - 1])
+		up++;
+	if (up == n)
+		return n;
 	qsort(a, n, sizeof(*a), cmp_u32);
 	uint32_t k = 1;
 	for (uint32_t i = 1; i < n; i++)

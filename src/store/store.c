@@ -267,6 +267,16 @@ int store_msg_set_flags(struct store_mailbox *mbox, const uint32_t *uids, size_t
 					      failed_r, failed_count_r, error_r);
 }
 
+int store_mailbox_flags_pending(struct store_mailbox *mbox, char **error_r)
+{
+	return mbox->store->be->mailbox_flags_pending(mbox, error_r);
+}
+
+int store_mailbox_flush_flags(struct store_mailbox *mbox, char **error_r)
+{
+	return mbox->store->be->mailbox_flush_flags(mbox, error_r);
+}
+
 int store_msg_expunge(struct store_mailbox *mbox, const uint32_t *uids, size_t count, char **error_r)
 {
 	return mbox->store->be->msg_expunge(mbox, uids, count, error_r);

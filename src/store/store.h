@@ -195,9 +195,11 @@ const char *store_mailbox_name(const struct store_mailbox *mbox);
 /* Brings the index in line with the Maildir: files that appeared (in new/
    or cur/) get UIDs in delivery order, new/ files move to cur/ under the same
    base name, rows whose file is gone are dropped and recorded as expunged,
-   info flags changed by other programs are taken over (with a new modseq).
-   Skips reading the directories when their mtimes show no change since the
-   last sync (unless force).  Returns 0 or -1. */
+   info flags changed by other programs are taken over (with a new modseq:
+   the flags whose letters they changed; the others keep the index's word,
+   which may be ahead of the name, see store_msg_set_flags()).  Skips
+   reading the directories when their mtimes show no change since the last
+   sync (unless force).  Returns 0 or -1. */
 int store_mailbox_sync(struct store_mailbox *mbox, bool force, char **error_r);
 
 int store_mailbox_status(struct store_mailbox *mbox, struct store_status *status_r, char **error_r);
@@ -237,15 +239,25 @@ void store_msg_stable_id(const struct store_msg *msg, char out[STORE_STABLE_ID_M
 enum store_flag_op { STORE_FLAGS_REPLACE, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 
 /* Changes the flags (and keywords: space-separated, may be NULL) of the
-   messages uids[0..count): the Maildir info part is renamed and every
-   changed message gets the mailbox's new highest modseq.  With
-   unchanged_since non-zero (CONDSTORE), messages whose modseq is higher are
-   left alone and reported in *failed_r (caller frees; may be NULL when not
-   wanted).  Messages that are gone are skipped.  Returns the number of
-   messages changed, or -1. */
+   messages uids[0..count), in one index transaction: every changed message
+   gets the mailbox's new highest modseq, and what the index says is what
+   every reader of the store sees from then on.  The Maildir info letters
+   (":2,FS") of the files follow at the next store_mailbox_flush_flags(),
+   which whoever changes flags calls a moment later (the count of files
+   waiting is in the index: a process that stopped first leaves them to the
+   next one): a burst of changes renames each file once at most.  With unchanged_since non-zero (CONDSTORE),
+   messages whose modseq is higher are left alone and reported in *failed_r (caller frees; may be NULL when
+   not wanted).  Messages that are gone are skipped.  Returns the number of messages changed, or -1. */
 int store_msg_set_flags(struct store_mailbox *mbox, const uint32_t *uids, size_t count, enum store_flag_op op,
 			uint32_t flags, const char *keywords, uint64_t unchanged_since, uint32_t **failed_r,
 			size_t *failed_count_r, char **error_r);
+/* How many files of the mailbox may wait for a rename to the letters of
+   their flags (an upper bound; 0: none), or -1. */
+int store_mailbox_flags_pending(struct store_mailbox *mbox, char **error_r);
+/* Renames the files whose info letters differ from their flags, in one
+   index transaction (a file renamed or removed by another program
+   meanwhile is left to the next sync).  Returns the number renamed, or -1. */
+int store_mailbox_flush_flags(struct store_mailbox *mbox, char **error_r);
 
 /* Removes messages: each row is marked, its file unlinked, then the row is
    deleted and its UID recorded as expunged with a new modseq.  A crash at

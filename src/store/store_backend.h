@@ -102,6 +102,8 @@ struct store_backend {
 			     enum store_flag_op op, uint32_t flags, const char *keywords,
 			     uint64_t unchanged_since, uint32_t **failed_r, size_t *failed_count_r,
 			     char **error_r);
+	int (*mailbox_flags_pending)(struct store_mailbox *mbox, char **error_r);
+	int (*mailbox_flush_flags)(struct store_mailbox *mbox, char **error_r);
 	int (*msg_expunge)(struct store_mailbox *mbox, const uint32_t *uids, size_t count, char **error_r);
 	/* store_msg_append() is msg_append_many() of one message. */
 	int (*msg_append_many)(struct store_mailbox *mbox, const struct store_append *msgs, size_t count,

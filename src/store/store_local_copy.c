@@ -211,13 +211,17 @@ static int copy_one(struct store_local_mailbox *src, uint32_t uid, struct store_
 	if (rc <= 0)
 		return rc;
 	char *base = store_local_unique_base(s.psize, s.size);
+	/* the copy's name has the letters of the flags, also when the
+	   source's rename is still to come (store_local_flags.c) */
+	char info[STORE_LOCAL_INFO_MAX];
+	store_local_info_format(info, s.flags, s.info);
 	char *from = xasprintf("%s/cur/%s%s", src->dir, s.base, s.info);
-	char *to = xasprintf("%s/cur/%s%s", dest->dir, base, s.info);
+	char *to = xasprintf("%s/cur/%s%s", dest->dir, base, info);
 	rc = link_or_copy(from, to, error_r);
 	if (rc == -2)
 		rc = 0; /* renamed or expunged meanwhile: treat as gone */
 	else if (rc == 0) {
-		struct new_msg m = {base,           s.info,  s.size,     s.psize,
+		struct new_msg m = {base,           info,    s.size,     s.psize,
 				    s.internaldate, s.flags, s.keywords, s.emailid};
 		rc = insert_row(dest, &m, dest_uid, modseq, error_r) == 0 ? 1 : -1;
 		if (rc < 0)

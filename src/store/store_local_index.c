@@ -199,6 +199,28 @@ static int maildir_layout(const char *dir, char **error_r)
 	return 0;
 }
 
+int store_local_add_column(struct store_local *store, const char *exists_sql, const char *add_sql,
+			   char **error_r)
+{
+	sqlite3_stmt *st = store_local_stmt(store, exists_sql);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return store_local_db_error(store, "reading a table's columns", error_r);
+	char *msg = NULL;
+	if (sqlite3_exec(store->db, add_sql, NULL, NULL, &msg) != SQLITE_OK) {
+		/* another process may have added it meanwhile */
+		bool dup = msg != NULL && strstr(msg, "duplicate column") != NULL;
+		if (!dup)
+			*error_r = xasprintf("%s: %s (index %s)", add_sql, msg ? msg : "?", store->path);
+		sqlite3_free(msg);
+		return dup ? 0 : -1;
+	}
+	return 0;
+}
+
 static int store_schema_base(struct store_local *store, char **error_r)
 {
 	sqlite3_stmt *st = store_local_stmt(store, "PRAGMA user_version");
@@ -232,9 +254,13 @@ static int store_schema_base(struct store_local *store, char **error_r)
 
 static int store_schema(struct store_local *store, char **error_r)
 {
-	if (store_schema_base(store, error_r) < 0)
+	if (store_schema_base(store, error_r) < 0 || store_local_exec(store, added_sql, error_r) < 0)
 		return -1;
-	return store_local_exec(store, added_sql, error_r);
+	/* the count of files whose info letters wait for a rename
+	   (store_local_flags.c) */
+	return store_local_add_column(
+	    store, "SELECT 1 FROM pragma_table_info('mailbox') WHERE name='pending_renames'",
+	    "ALTER TABLE mailbox ADD COLUMN pending_renames INTEGER NOT NULL DEFAULT 0", error_r);
 }
 
 static void store_db_close(struct store_local *store)

@@ -63,28 +63,33 @@ void store_local_fname_parse(const char *name, struct store_local_fname *fn_r)
 	fn_r->has_vsize = base_field(name, fn_r->base_len, 'W', &fn_r->vsize);
 }
 
+void store_local_info_format(char out[STORE_LOCAL_INFO_MAX], uint32_t flags, const char *old_info)
+{
+	/* The letters to write, as a set of printable ASCII: ours for flags,
+	   plus those of old_info that we do not manage (lowercase Dovecot
+	   keywords, others), which stay. */
+	uint64_t set[2] = {0, 0};
+	for (size_t i = 0; i < N_ELEMENTS(info_letters); i++)
+		if (flags & info_letters[i].flag)
+			set[info_letters[i].letter >> 6] |= 1ULL << (info_letters[i].letter & 63);
+	if (old_info != NULL && strncmp(old_info, ":2,", 3) == 0) {
+		for (const unsigned char *p = (const unsigned char *)old_info + 3; *p; p++)
+			if (*p > ' ' && *p < 0x7f && letter_flag((char)*p) == 0)
+				set[*p >> 6] |= 1ULL << (*p & 63);
+	}
+	/* In ASCII order, each once. */
+	size_t n = 3;
+	memcpy(out, ":2,", 3);
+	for (int c = 0x21; c < 0x7f; c++)
+		if (set[c >> 6] & (1ULL << (c & 63)))
+			out[n++] = (char)c;
+	out[n] = '\0';
+}
+
 char *store_local_info_build(uint32_t flags, const char *old_info)
 {
-	char out[3 + 64 + 1];
-	size_t n = 0;
-	memcpy(out, ":2,", 3);
-	n = 3;
-	/* Letters we do not manage (lowercase Dovecot keywords, others) stay. */
-	char extra[64];
-	size_t nextra = 0;
-	if (old_info != NULL && strncmp(old_info, ":2,", 3) == 0) {
-		for (const char *p = old_info + 3; *p && nextra < sizeof(extra) - 1; p++)
-			if (letter_flag(*p) == 0 && *p > ' ' && *p < 0x7f && strchr(extra, *p) == NULL)
-				extra[nextra++] = *p;
-	}
-	extra[nextra] = '\0';
-	/* Merge both sets in ASCII order. */
-	for (int c = 0x21; c < 0x7f && n < sizeof(out) - 1; c++) {
-		uint32_t f = letter_flag((char)c);
-		if ((f != 0 && (flags & f)) || (f == 0 && memchr(extra, c, nextra) != NULL))
-			out[n++] = (char)c;
-	}
-	out[n] = '\0';
+	char out[STORE_LOCAL_INFO_MAX];
+	store_local_info_format(out, flags, old_info);
 	return xstrdup(out);
 }
 

@@ -49,6 +49,10 @@ struct store_local_fname {
 /* store_local_index.c */
 /* A cached prepared statement for a string literal, reset and ready to bind. */
 sqlite3_stmt *store_local_stmt(struct store_local *store, const char *sql);
+/* Adds a column to an index made before it (add_sql) unless exists_sql
+   finds it; 0 or -1 with *error_r.  Another process may do the same. */
+int store_local_add_column(struct store_local *store, const char *exists_sql, const char *add_sql,
+			   char **error_r);
 /* Runs SQL without results; 0 or -1 with *error_r. */
 int store_local_exec(struct store_local *store, const char *sql, char **error_r);
 int store_local_begin(struct store_local *store, char **error_r); /* BEGIN IMMEDIATE */
@@ -68,6 +72,9 @@ void store_local_fname_parse(const char *name, struct store_local_fname *fn_r);
    do not manage (Dovecot keyword letters).  Returns the new info (":2,..."),
    caller frees. */
 char *store_local_info_build(uint32_t flags, const char *old_info);
+/* The same into out: ":2," and at most 94 distinct printable letters. */
+#define STORE_LOCAL_INFO_MAX (3 + 94 + 1)
+void store_local_info_format(char out[STORE_LOCAL_INFO_MAX], uint32_t flags, const char *old_info);
 /* Reads a file to count what it takes to send it with CRLF line ends. */
 int store_local_file_vsize(int fd, uint64_t *psize_r, uint64_t *vsize_r);
 /* A new unique base name "SECS.M<usec>P<pid>Q<n>.HOST,S=<psize>[,W=<vsize>]". */
@@ -118,11 +125,15 @@ int store_local_mailbox_expunged_since(struct store_mailbox *box, uint64_t modse
 int store_local_mailbox_take_recent(struct store_mailbox *box, uint32_t *first_recent_r, char **error_r);
 int store_local_msg_open(struct store_mailbox *box, const struct store_msg *msg, int *fd_r, char **error_r);
 int store_local_msg_open_uid(struct store_mailbox *box, uint32_t uid, int *fd_r, char **error_r);
+int store_local_msg_expunge(struct store_mailbox *box, const uint32_t *uids, size_t count, char **error_r);
+
+/* store_local_flags.c */
 int store_local_msg_set_flags(struct store_mailbox *box, const uint32_t *uids, size_t count,
 			      enum store_flag_op op, uint32_t flags, const char *keywords,
 			      uint64_t unchanged_since, uint32_t **failed_r, size_t *failed_count_r,
 			      char **error_r);
-int store_local_msg_expunge(struct store_mailbox *box, const uint32_t *uids, size_t count, char **error_r);
+int store_local_mailbox_flags_pending(struct store_mailbox *box, char **error_r);
+int store_local_mailbox_flush_flags(struct store_mailbox *box, char **error_r);
 
 /* store_local_copy.c */
 int store_local_msg_append_many(struct store_mailbox *box, const struct store_append *msgs, size_t count,

@@ -181,20 +181,25 @@ static uint64_t sync_modseq(struct sync_ctx *ctx)
 	return ctx->modseq;
 }
 
-/* The file of row now carries info (another program changed its flags). */
+/* The file of row now carries info (another program changed its flags).
+   The flags whose letters it changed take the file's word; the others
+   keep the row's, which may be ahead of the old name (a rename still to
+   come, store_local_flags.c). */
 static int sync_changed_info(struct sync_ctx *ctx, struct sync_row *row, const char *name, char **error_r)
 {
 	struct store_local *store = ctx->mbox->store;
-	struct store_local_fname fn;
+	struct store_local_fname fn, was;
 	store_local_fname_parse(name, &fn);
+	store_local_fname_parse(row->info, &was);
+	uint32_t changed = (fn.flags ^ was.flags) & STORE_FLAGS_ALL;
 	const char *info = name + fn.base_len;
 	sqlite3_stmt *st = store_local_stmt(store, "UPDATE message SET info=?1, modseq=?2,"
 						   " flags=(flags & ~?3) | ?4"
 						   " WHERE mailbox=?5 AND uid=?6");
 	sqlite3_bind_text(st, 1, info, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (int64_t)sync_modseq(ctx));
-	sqlite3_bind_int64(st, 3, STORE_FLAGS_ALL);
-	sqlite3_bind_int64(st, 4, fn.flags);
+	sqlite3_bind_int64(st, 3, changed);
+	sqlite3_bind_int64(st, 4, fn.flags & changed);
 	sqlite3_bind_int64(st, 5, ctx->mbox->id);
 	sqlite3_bind_int64(st, 6, row->uid);
 	if (sqlite3_step(st) != SQLITE_DONE)

@@ -199,8 +199,9 @@ class TestImapCommands(ImapTestBase):
         # a file on disk carries the Maildir flags
         m.select("StoreTest")
         m.store("1", "+FLAGS", "(\\Seen \\Answered)")
-        names = [os.path.basename(p) for p, _ in self.srv.maildir_messages(USER, "StoreTest")]
-        self.assertTrue(any(n.endswith(":2,RS") for n in names), names)
+        # (renamed in a batch a moment later)
+        names = lambda: [os.path.basename(p) for p, _ in self.srv.maildir_messages(USER, "StoreTest")]
+        self.assertTrue(wait_for(lambda: any(n.endswith(":2,RS") for n in names())), names())
         m.logout()
 
     def test_copy_move_uidplus(self):

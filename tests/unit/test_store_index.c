@@ -310,23 +310,36 @@ static char *find_file(const char *maildir, const char *prefix)
 	return found;
 }
 
-static void test_flags_info(void **state)
+/* Delivers three messages and opens INBOX; returns its HIGHESTMODSEQ. */
+static uint64_t open_three(struct fixture *f)
 {
-	struct fixture *f = *state;
 	deliver_three(f);
 	open_inbox(f);
 	char *error = NULL;
 	struct store_status st;
-	store_mailbox_status(f->inbox, &st, &error);
-	uint64_t m0 = st.highestmodseq;
+	assert_int_equal(store_mailbox_status(f->inbox, &st, &error), 0);
+	return st.highestmodseq;
+}
+
+static void test_flags_info(void **state)
+{
+	struct fixture *f = *state;
+	char *error = NULL;
+	uint64_t m0 = open_three(f);
 	uint32_t uid = 2;
 	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_ADD,
 					     STORE_FLAG_SEEN | STORE_FLAG_FLAGGED, "$Junk work", 0, NULL,
 					     NULL, &error),
 			 1);
+	/* The index has the flags at once, the file name at the flush. */
 	char *name = find_file(f->dir, "1700000002.");
+	assert_string_equal(strstr(name, ":2,"), ":2,");
+	assert_int_equal(store_mailbox_flags_pending(f->inbox, &error), 1);
+	assert_int_equal(store_mailbox_flush_flags(f->inbox, &error), 1);
+	assert_int_equal(store_mailbox_flags_pending(f->inbox, &error), 0);
+	free(name);
+	name = find_file(f->dir, "1700000002.");
 	assert_non_null(name);
-	assert_non_null(strstr(name, ":2,FS"));
 	assert_string_equal(strstr(name, ":2,"), ":2,FS");
 	struct store_msg_list l;
 	list(f, &l);
@@ -343,9 +356,23 @@ static void test_flags_info(void **state)
 	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_REMOVE, STORE_FLAG_FLAGGED,
 					     "WORK", 0, NULL, NULL, &error),
 			 1);
+	/* the count of files waiting outlives the handle */
+	store_mailbox_close(&f->inbox);
+	assert_int_equal(store_mailbox_open(f->store, "INBOX", &f->inbox, &error), 1);
+	assert_int_equal(store_mailbox_flags_pending(f->inbox, &error), 1);
+	assert_int_equal(store_mailbox_flush_flags(f->inbox, &error), 1);
 	free(name);
 	name = find_file(f->dir, "1700000002.");
 	assert_string_equal(strstr(name, ":2,"), ":2,S");
+	/* a change undone before the flush renames nothing */
+	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_ADD, STORE_FLAG_DRAFT, NULL, 0,
+					     NULL, NULL, &error),
+			 1);
+	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_REMOVE, STORE_FLAG_DRAFT, NULL, 0,
+					     NULL, NULL, &error),
+			 1);
+	assert_int_equal(store_mailbox_flags_pending(f->inbox, &error), 0);
+	assert_int_equal(store_mailbox_flush_flags(f->inbox, &error), 0);
 	/* Another program (mutt) renames for flags: the index takes them over,
 	   the UID stays, modseq grows; unknown letters survive our renames. */
 	char *from = xasprintf("%s/cur/%s", f->dir, name);
@@ -357,12 +384,13 @@ static void test_flags_info(void **state)
 	assert_int_equal(l.count, 3);
 	assert_int_equal(l.msgs[1].uid, 2);
 	assert_int_equal(l.msgs[1].flags, STORE_FLAG_ANSWERED | STORE_FLAG_SEEN | STORE_FLAG_DELETED);
-	assert_int_equal(l.msgs[1].modseq, m0 + 3);
+	assert_int_equal(l.msgs[1].modseq, m0 + 5);
 	assert_string_equal(l.msgs[1].keywords, "$Junk");
 	store_msg_list_free(&l);
 	assert_int_equal(store_msg_set_flags(f->inbox, &uid, 1, STORE_FLAGS_REPLACE, STORE_FLAG_DRAFT, NULL,
 					     0, NULL, NULL, &error),
 			 1);
+	assert_int_equal(store_mailbox_flush_flags(f->inbox, &error), 1);
 	free(name);
 	name = find_file(f->dir, base);
 	assert_string_equal(strstr(name, ":2,"), ":2,Da");
@@ -389,15 +417,64 @@ static void test_flags_info(void **state)
 	free(base);
 }
 
+/* Files renamed or removed by another program while our flag changes wait
+   for their renames: the sync merges (the letters the other program
+   changed are its word, the others stay ours) and drops the removed one;
+   the flush renames what is left.  A message copied meanwhile gets the
+   letters of its flags. */
+static void test_flags_behind_our_back(void **state)
+{
+	struct fixture *f = *state;
+	char *error = NULL;
+	uint64_t m0 = open_three(f);
+	uint32_t uids[] = {1, 2, 3};
+	assert_int_equal(store_msg_set_flags(f->inbox, uids, 3, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED, NULL, 0,
+					     NULL, NULL, &error),
+			 3);
+	uint32_t *copied = NULL;
+	assert_int_equal(store_msg_copy(f->inbox, uids + 1, 1, f->inbox, false, &copied, &error), 1);
+	assert_int_equal(copied[0], 4);
+	free(copied);
+	char *one = find_file(f->dir, "1700000001."), *three = find_file(f->dir, "1700000003.");
+	char *base = xstrndup(one, (size_t)(strstr(one, ":2,") - one));
+	char *from = xasprintf("%s/cur/%s", f->dir, one);
+	char *to = xasprintf("%s/cur/%s:2,RS", f->dir, base);
+	assert_int_equal(rename(from, to), 0);
+	char *gone = xasprintf("%s/cur/%s", f->dir, three);
+	assert_int_equal(unlink(gone), 0);
+	assert_int_equal(store_mailbox_sync(f->inbox, true, &error), 0);
+	assert_int_equal(store_mailbox_flush_flags(f->inbox, &error), 2);
+	char *name = find_file(f->dir, base);
+	assert_string_equal(strstr(name, ":2,"), ":2,FRS");
+	free(name);
+	name = find_file(f->dir, "1700000002.");
+	assert_string_equal(strstr(name, ":2,"), ":2,F");
+	assert_int_equal(count_dir(f->dir, "cur"), 3);
+	struct store_msg_list l;
+	list(f, &l);
+	assert_int_equal(l.count, 3);
+	assert_int_equal(l.msgs[0].uid, 1);
+	assert_int_equal(l.msgs[0].flags, STORE_FLAG_ANSWERED | STORE_FLAG_SEEN | STORE_FLAG_FLAGGED);
+	assert_int_equal(l.msgs[1].flags, STORE_FLAG_FLAGGED);
+	assert_int_equal(l.msgs[2].uid, 4);
+	assert_string_equal(strstr(l.msgs[2].locator, ":2,"), ":2,F");
+	assert_true(l.msgs[0].modseq > m0 && l.msgs[1].modseq > m0);
+	store_msg_list_free(&l);
+	assert_int_equal(store_mailbox_flags_pending(f->inbox, &error), 0);
+	free(name);
+	free(one);
+	free(three);
+	free(base);
+	free(from);
+	free(to);
+	free(gone);
+}
+
 static void test_expunge(void **state)
 {
 	struct fixture *f = *state;
-	deliver_three(f);
-	open_inbox(f);
 	char *error = NULL;
-	struct store_status st;
-	store_mailbox_status(f->inbox, &st, &error);
-	uint64_t m0 = st.highestmodseq;
+	uint64_t m0 = open_three(f);
 	uint32_t uids[] = {1, 3, 77};
 	assert_int_equal(store_msg_expunge(f->inbox, uids, 3, &error), 2);
 	assert_int_equal(count_dir(f->dir, "cur"), 1);
@@ -967,6 +1044,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reindex_new_uidvalidity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreign_files, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flags_info, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flags_behind_our_back, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expunge, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expunge_crash, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sortkey_table, setup, teardown),
