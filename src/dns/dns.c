@@ -1,6 +1,7 @@
 /* c-ares lookups on a libevent loop: c-ares tells us which sockets it
    watches (sock_state_cb); we keep one event per socket and one timer. */
 #include "dns/dns.h"
+#include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -32,7 +33,11 @@ struct dns_query {
 	struct dns_resolver *r;
 	dns_mx_callback *mx_cb;
 	dns_addr_callback *addr_cb;
+	dns_txt_callback *txt_cb;
 	void *ctx;
+	bool cancelled; /* dns_cancel(): free without calling back */
+	bool starting;  /* inside ares_query(), which may fail at once */
+	int early_status;
 	int port;
 	struct dns_addr literal;
 };
@@ -213,6 +218,98 @@ void dns_lookup_mx(struct dns_resolver *r, const char *domain, dns_mx_callback *
 	q->ctx = ctx;
 	ares_query(r->channel, domain, ns_c_in, ns_t_mx, mx_done, q);
 	dns_rearm(r);
+}
+
+int dns_txt_parse(const unsigned char *abuf, int alen, struct dns_txt **txt_r, size_t *count_r)
+{
+	struct ares_txt_ext *reply = NULL;
+	*txt_r = NULL;
+	*count_r = 0;
+	int status = ares_parse_txt_reply_ext(abuf, alen, &reply);
+	if (status != ARES_SUCCESS)
+		return status;
+	size_t n = 0;
+	for (struct ares_txt_ext *p = reply; p != NULL; p = p->next)
+		n += p == reply || p->record_start;
+	if (reply == NULL) {
+		ares_free_data(reply);
+		return ARES_ENODATA;
+	}
+	/* a record is its first string and the strings after it up to the
+	   next record's start (RFC 6376 3.6.2.2: concatenated, no space) */
+	struct dns_txt *txt = xcalloc(n + 1, sizeof(*txt));
+	struct buf text = BUF_INIT;
+	n = 0;
+	for (struct ares_txt_ext *p = reply; p != NULL; p = p->next) {
+		buf_append(&text, p->txt, p->length);
+		if (p->next == NULL || p->next->record_start) {
+			txt[n].len = text.len;
+			txt[n].text = text.data != NULL ? buf_steal(&text) : xstrdup("");
+			n++;
+		}
+	}
+	ares_free_data(reply);
+	*txt_r = txt;
+	*count_r = n;
+	return ARES_SUCCESS;
+}
+
+void dns_txt_free(struct dns_txt *txt, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(txt[i].text);
+	free(txt);
+}
+
+static void txt_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_query *q = arg;
+	if (q->starting) {
+		/* a bad name, no server: reported from the loop, so that the
+		   handle outlives dns_lookup_txt() */
+		q->early_status = status;
+		return;
+	}
+	struct dns_txt *txt = NULL;
+	size_t n = 0;
+	if (!q->cancelled) {
+		if (status == ARES_SUCCESS)
+			status = dns_txt_parse(abuf, alen, &txt, &n);
+		q->txt_cb(q->ctx, map_status(status), txt, n,
+			  status == ARES_SUCCESS ? NULL : ares_strerror(status));
+	}
+	dns_txt_free(txt, n);
+	free(q);
+}
+
+static void txt_early_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_query *q = arg;
+	txt_done(q, q->early_status, 0, NULL, 0);
+}
+
+struct dns_query *dns_lookup_txt(struct dns_resolver *r, const char *name, dns_txt_callback *cb, void *ctx)
+{
+	struct dns_query *q = xcalloc(1, sizeof(*q));
+	q->r = r;
+	q->txt_cb = cb;
+	q->ctx = ctx;
+	q->starting = true;
+	q->early_status = -1;
+	ares_query(r->channel, name, ns_c_in, ns_t_txt, txt_done, q);
+	q->starting = false;
+	if (q->early_status >= 0)
+		event_base_once(r->base, -1, EV_TIMEOUT, txt_early_done, q, NULL);
+	else
+		dns_rearm(r);
+	return q;
+}
+
+void dns_cancel(struct dns_query **qp)
+{
+	if (*qp != NULL)
+		(*qp)->cancelled = true;
+	*qp = NULL;
 }
 
 static void addr_done(void *arg, int status, int timeouts, struct ares_addrinfo *res)
