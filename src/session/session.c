@@ -1,5 +1,6 @@
 /* The session skeleton and the service context (session.h). */
 #include "session/session.h"
+#include "dns/dns.h"
 #include "lib/config.h"
 #include "lib/hash.h"
 #include "lib/id.h"
@@ -51,6 +52,21 @@ void service_deinit(struct service_ctx *ctx)
 	free(ctx->ip_table);
 	ctx->ip_table = NULL;
 	dkim_keyring_unref(&ctx->dkim);
+	dns_resolver_free(&ctx->resolver);
+}
+
+struct dns_resolver *service_resolver(struct service_ctx *ctx)
+{
+	if (ctx->resolver != NULL || ctx->resolver_failed)
+		return ctx->resolver;
+	char *error = NULL;
+	ctx->resolver = dns_resolver_new(ctx->base, ctx->cfg->dns_resolver, &error);
+	if (ctx->resolver == NULL) {
+		log_error("dns resolver error=\"%s\"", error);
+		free(error);
+		ctx->resolver_failed = true;
+	}
+	return ctx->resolver;
 }
 
 struct dkim_keyring *service_dkim_keys(struct service_ctx *ctx)

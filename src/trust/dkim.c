@@ -5,6 +5,8 @@
 #include "mime/base64.h"
 #include "mime/header.h"
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <string.h>
@@ -433,6 +435,19 @@ enum dkim_result dkim_signature_parse(struct dkim_signature *sig, const char *fi
 	return DKIM_PASS;
 }
 
+/* A hostile key record must not make verifying cost more than a real key
+   does: the modulus at most DKIM_RSA_MAX_BITS (RFC 8301 3.2 asks verifiers
+   for 4096), the public exponent small (65537 in practice; a large one
+   makes a verification cost a private-key operation). */
+static bool rsa_cheap_to_verify(EVP_PKEY *key)
+{
+	BIGNUM *e = NULL;
+	bool ok = EVP_PKEY_get_bits(key) <= DKIM_RSA_MAX_BITS &&
+		  EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) == 1 && BN_num_bits(e) <= 33;
+	BN_free(e);
+	return ok;
+}
+
 /* The public key of a key record (3.6.1), or NULL with the verdict. */
 static EVP_PKEY *record_key(const struct dkim_signature *sig, const char *record, enum dkim_result *r,
 			    const char **error_r)
@@ -517,6 +532,12 @@ static EVP_PKEY *record_key(const struct dkim_signature *sig, const char *record
 		EVP_PKEY_free(key);
 		*r = DKIM_POLICY;
 		*error_r = "the RSA key is shorter than 1024 bits";
+		return NULL;
+	}
+	if (rsa && !rsa_cheap_to_verify(key)) {
+		EVP_PKEY_free(key);
+		*r = DKIM_POLICY;
+		*error_r = "the RSA key is too large to verify";
 		return NULL;
 	}
 	return key;

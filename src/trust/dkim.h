@@ -132,7 +132,10 @@ void dkim_signature_free(struct dkim_signature *sig);
    the body hash computed with sig's body canonicalization, and the key
    record's text found at SELECTOR._domainkey.DOMAIN (NULL: none found,
    permerror).  *error_r (static) says why when not DKIM_PASS.  RSA keys
-   below 1024 bits give DKIM_POLICY (RFC 8301 3.2). */
+   below 1024 bits give DKIM_POLICY (RFC 8301 3.2), and so do keys that
+   would cost more than real ones to verify: above DKIM_RSA_MAX_BITS, or
+   with a public exponent above 2^33. */
+#define DKIM_RSA_MAX_BITS 8192
 enum dkim_result dkim_verify(const struct dkim_signature *sig, const char *header, size_t header_len,
 			     const unsigned char body_hash[32], const char *key_record, const char **error_r);
 #endif
