@@ -47,6 +47,7 @@ class DnsServer:
     def __init__(self):
         self.records = {}    # name -> {type: [rdata bytes]}
         self.queries = []    # (name, type) seen
+        self.tcp_queries = []  # the same, over TCP
         self.muted = set()   # names (and names below them) never answered
         # UDP, and TCP on the same port for truncated answers (a few tries
         # in case the TCP port of that number is taken)
@@ -122,7 +123,7 @@ class DnsServer:
         name, pos = decode_name(query, 12)
         qtype, qclass = struct.unpack("!HH", query[pos:pos + 4])
         question = query[12:pos + 4]
-        self.queries.append((name.lower(), qtype))
+        (self.queries if udp else self.tcp_queries).append((name.lower(), qtype))
         if self.is_muted(name):
             return None
         rec = self.records.get(name.lower().rstrip("."))

@@ -80,11 +80,14 @@ class TestDkimVerify(unittest.TestCase):
         cls.dns = DnsServer().start()
         cls.rsa_priv, rsa_pub = rsa_key()
         cls.ed_priv, ed_pub = ed25519_key()
+        # a 3072-bit key's record does not fit in 512 bytes: over TCP
+        cls.rsa3k_priv, rsa3k_pub = rsa_key(3072)
         # several character-strings per record, and a second record of
         # another kind at the RSA name (the verifier picks the key)
         cls.dns.add_txt("rsa1._domainkey.sender.test", "v=DKIM1; k=rsa; p=" + rsa_pub)
         cls.dns.add_txt("rsa1._domainkey.sender.test", "some other", " record")
         cls.dns.add_txt("ed1._domainkey.sender.test", "v=DKIM1; k=ed25519; ", "p=" + ed_pub)
+        cls.dns.add_txt("rsa3k._domainkey.sender.test", "v=DKIM1; k=rsa; p=" + rsa3k_pub)
         cls.dns.mute("slow.test")
         cls.srv = Server(hostname=HOST, extra_config="[dns]\nresolver = %s\n[dkim]\nverify_timeout = %ds\n"
                          % (cls.dns.address, TIMEOUT))
@@ -107,7 +110,8 @@ class TestDkimVerify(unittest.TestCase):
         return msgs[-1][1]
 
     def test_rsa_and_ed25519_pass(self):
-        for alg, sel, key in ((b"rsa-sha256", b"rsa1", self.rsa_priv), (b"ed25519-sha256", b"ed1", self.ed_priv)):
+        for alg, sel, key in ((b"rsa-sha256", b"rsa1", self.rsa_priv), (b"ed25519-sha256", b"ed1", self.ed_priv),
+                              (b"rsa-sha256", b"rsa3k", self.rsa3k_priv)):
             for canon in ((b"relaxed", b"relaxed"), (b"simple", b"simple"), (b"relaxed", b"simple")):
                 with self.subTest(alg=alg, canon=canon):
                     msg = sign(message("pass %s %s" % (alg, canon)), sel, key, alg, canon)
@@ -125,9 +129,13 @@ class TestDkimVerify(unittest.TestCase):
                                     stored[:200])
                     # the rest is the message as sent, below our Received
                     self.assertTrue(stored.endswith(msg), stored[-200:])
+        # the 3072-bit key's record came over TCP (truncated over UDP)
+        self.assertIn(("rsa3k._domainkey.sender.test", 16), self.dns.tcp_queries)
 
     def test_two_signatures(self):
-        msg = sign(sign(message("two"), b"rsa1", self.rsa_priv), b"ed1", self.ed_priv, b"ed25519-sha256")
+        """Two body canonicalizations in one message: two body hashes."""
+        msg = sign(sign(message("two"), b"rsa1", self.rsa_priv), b"ed1", self.ed_priv, b"ed25519-sha256",
+                   (b"simple", b"simple"))
         r = results(self.deliver(msg))
         self.assertEqual([x[0] for x in r], ["pass", "pass"])
         self.assertEqual([x[1]["header.a"] for x in r], ["ed25519-sha256", "rsa-sha256"])  # top first
@@ -184,6 +192,27 @@ class TestDkimVerify(unittest.TestCase):
             self.assertLess(time.time() - t0, TIMEOUT / 2)
             self.assertEqual(results(stored)[0][0], "pass")
             self.assertEqual(s1.getreply()[0], 250)
+
+    def test_client_gone(self):
+        """A client that leaves in the middle of the body (lookups running)
+        or right after the end of data (the session waiting for them)."""
+        slow = sign(message("gone"), b"sel", self.ed_priv, b"ed25519-sha256", domain=b"slow.test")
+        before = len(self.srv.maildir_messages("bob@b.test"))
+        for cut in (len(slow) - 10, None):
+            sock = self.srv.connect("smtp")
+            c = Conversation(sock)
+            c.reply()
+            for line in ("EHLO client.test", "MAIL FROM:<alice@sender.test>", "RCPT TO:<bob@b.test>", "DATA"):
+                c.cmd(line)
+            c.send(slow[:cut] if cut else slow + b"\r\n.\r\n")
+            sock.close()
+        # the complete message is still delivered once the wait is over
+        ok = wait_for(lambda: len(self.srv.maildir_messages("bob@b.test")) > before, timeout=TIMEOUT + 3)
+        self.assertTrue(ok)
+        stored = self.srv.maildir_messages("bob@b.test")[-1][1]
+        self.assertEqual(results(stored)[0][0], "temperror")
+        # the server still answers
+        self.assertEqual(results(self.deliver(message("after gone")))[0][0], "none")
 
     def test_unsigned_is_none(self):
         stored = self.deliver(message("unsigned"))
