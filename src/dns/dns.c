@@ -220,6 +220,39 @@ void dns_lookup_mx(struct dns_resolver *r, const char *domain, dns_mx_callback *
 	dns_rearm(r);
 }
 
+/* The smallest TTL of the TXT records in the answer section (c-ares'
+   parser does not report TTLs); 0 when the answer cannot be walked. */
+static uint32_t txt_ttl(const unsigned char *abuf, int alen)
+{
+	if (alen < 12)
+		return 0;
+	unsigned qd = (unsigned)abuf[4] << 8 | abuf[5], an = (unsigned)abuf[6] << 8 | abuf[7];
+	const unsigned char *p = abuf + 12, *end = abuf + alen;
+	uint32_t ttl = UINT32_MAX;
+	for (unsigned i = 0; i < qd + an; i++) {
+		char *name = NULL;
+		long enclen = 0;
+		if (ares_expand_name(p, abuf, alen, &name, &enclen) != ARES_SUCCESS)
+			return 0;
+		ares_free_string(name);
+		p += enclen;
+		size_t fixed = i < qd ? 4 : 10; /* type, class (, TTL, length) */
+		if (end - p < (ptrdiff_t)fixed)
+			return 0;
+		if (i >= qd) {
+			unsigned type = (unsigned)p[0] << 8 | p[1], rdlen = (unsigned)p[8] << 8 | p[9];
+			uint32_t t = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
+			if (type == ns_t_txt && t < ttl)
+				ttl = t;
+			if ((size_t)(end - p) - fixed < rdlen)
+				return 0;
+			p += rdlen;
+		}
+		p += fixed;
+	}
+	return ttl == UINT32_MAX ? 0 : ttl;
+}
+
 int dns_txt_parse(const unsigned char *abuf, int alen, struct dns_txt **txt_r, size_t *count_r)
 {
 	struct ares_txt_ext *reply = NULL;
@@ -249,6 +282,9 @@ int dns_txt_parse(const unsigned char *abuf, int alen, struct dns_txt **txt_r, s
 		}
 	}
 	ares_free_data(reply);
+	uint32_t ttl = txt_ttl(abuf, alen);
+	for (size_t i = 0; i < n; i++)
+		txt[i].ttl = ttl;
 	*txt_r = txt;
 	*count_r = n;
 	return ARES_SUCCESS;

@@ -5,6 +5,7 @@
    call). */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct event_base;
@@ -30,6 +31,7 @@ struct dns_mx {
 struct dns_txt {
 	char *text;
 	size_t len;
+	uint32_t ttl; /* seconds: the smallest TTL of the answer's TXT records */
 };
 
 struct dns_addr {

@@ -7,6 +7,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "trust/dkim_keys.h"
+#include "trust/dkim_lookup.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +53,15 @@ void service_deinit(struct service_ctx *ctx)
 	free(ctx->ip_table);
 	ctx->ip_table = NULL;
 	dkim_keyring_unref(&ctx->dkim);
-	dns_resolver_free(&ctx->resolver);
+	dns_resolver_free(&ctx->resolver); /* first: its lookups may fill the cache */
+	dkim_key_cache_free(&ctx->dkim_key_cache);
+}
+
+struct dkim_key_cache *service_dkim_key_cache(struct service_ctx *ctx)
+{
+	if (ctx->dkim_key_cache == NULL)
+		ctx->dkim_key_cache = dkim_key_cache_new();
+	return ctx->dkim_key_cache;
 }
 
 struct dns_resolver *service_resolver(struct service_ctx *ctx)

@@ -25,6 +25,7 @@ struct event_base;
 struct userdb;
 struct auth_penalty;
 struct dns_resolver;
+struct dkim_key_cache;
 struct session;
 
 enum service {
@@ -78,6 +79,8 @@ struct service_ctx {
 	   use: see service_resolver() */
 	struct dns_resolver *resolver;
 	bool resolver_failed;
+	/* the DKIM key records found lately (trust/dkim_lookup.h) */
+	struct dkim_key_cache *dkim_key_cache;
 };
 
 void service_init(struct service_ctx *ctx);
@@ -97,6 +100,8 @@ struct dkim_keyring *service_dkim_keys(struct service_ctx *ctx);
    its own: none waits on another's).  Made on the first call; NULL when it
    cannot be (logged once). */
 struct dns_resolver *service_resolver(struct service_ctx *ctx);
+/* The worker's cache of DKIM key records, made on the first call. */
+struct dkim_key_cache *service_dkim_key_cache(struct service_ctx *ctx);
 /* SIGTERM: every session's drain() is called once; sessions between
    commands close with their protocol's goodbye, the others finish first. */
 void service_drain(struct service_ctx *ctx);

@@ -245,7 +245,8 @@ static void dkim_header_done(void *ctx, struct dkim_check *check)
 {
 	struct smtp_session *s = ctx;
 	if (dkim_check_key_count(check) > 0)
-		s->txn->dkim_keys = dkim_lookups_start(service_resolver(s->core.ctx), check);
+		s->txn->dkim_keys = dkim_lookups_start(service_resolver(s->core.ctx),
+						       service_dkim_key_cache(s->core.ctx), check);
 }
 
 /* The message file (delivery/delivery.h) with the Return-Path line. */

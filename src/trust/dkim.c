@@ -1,12 +1,11 @@
 /* DKIM signatures (RFC 6376 sections 3.5, 3.7, 5 and 6; RFC 8463): the
    header hash, signing, parsing and verifying one signature, key records. */
 #include "trust/dkim.h"
+#include "trust/dkim_private.h"
 #include "lib/xalloc.h"
 #include "mime/base64.h"
 #include "mime/header.h"
 
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <string.h>
@@ -134,7 +133,7 @@ static int signed_data(enum dkim_alg alg, const struct buf *input, unsigned char
 	if (alg != DKIM_ALG_ED25519_SHA256)
 		return 0;
 	unsigned int n = 32;
-	if (EVP_Digest(input->data, input->len, digest, &n, EVP_sha256(), NULL) != 1)
+	if (EVP_Digest(input->data, input->len, digest, &n, dkim_sha256(), NULL) != 1)
 		return -1;
 	*data_r = digest;
 	*len_r = n;
@@ -284,8 +283,7 @@ static char *tag_dup(const struct dkim_tag *t, bool lower)
 	return s;
 }
 
-/* base64 with folding whitespace inside (3.5: b=, bh=) */
-static int tag_base64(const struct dkim_tag *t, struct buf *out)
+int dkim_tag_base64(const struct dkim_tag *t, struct buf *out)
 {
 	struct buf clean = BUF_INIT;
 	for (size_t i = 0; i < t->value_len; i++) {
@@ -423,7 +421,7 @@ enum dkim_result dkim_signature_parse(struct dkim_signature *sig, const char *fi
 	}
 	if (!from) /* 5.4: From must be signed */
 		return sig_error(sig, DKIM_NEUTRAL, "From is not signed", error_r);
-	if (tag_base64(b, &sig->b) < 0 || sig->b.len == 0 || tag_base64(bh, &sig->bh) < 0 ||
+	if (dkim_tag_base64(b, &sig->b) < 0 || sig->b.len == 0 || dkim_tag_base64(bh, &sig->bh) < 0 ||
 	    sig->bh.len != 32)
 		return sig_error(sig, DKIM_NEUTRAL, "bad b= or bh=", error_r);
 	if ((t != NULL && tag_int(t, &sig->timestamp) < 0) || (x != NULL && tag_int(x, &sig->expiration) < 0))
@@ -435,112 +433,40 @@ enum dkim_result dkim_signature_parse(struct dkim_signature *sig, const char *fi
 	return DKIM_PASS;
 }
 
-/* A hostile key record must not make verifying cost more than a real key
-   does: the modulus at most DKIM_RSA_MAX_BITS (RFC 8301 3.2 asks verifiers
-   for 4096), the public exponent small (65537 in practice; a large one
-   makes a verification cost a private-key operation). */
-static bool rsa_cheap_to_verify(EVP_PKEY *key)
+enum dkim_result dkim_verify_key(const struct dkim_signature *sig, const char *header, size_t header_len,
+				 const unsigned char body_hash[32], const struct dkim_pubkey *pk,
+				 const char **error_r)
 {
-	BIGNUM *e = NULL;
-	bool ok = EVP_PKEY_get_bits(key) <= DKIM_RSA_MAX_BITS &&
-		  EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) == 1 && BN_num_bits(e) <= 33;
-	BN_free(e);
-	return ok;
-}
-
-/* The public key of a key record (3.6.1), or NULL with the verdict. */
-static EVP_PKEY *record_key(const struct dkim_signature *sig, const char *record, enum dkim_result *r,
-			    const char **error_r)
-{
-	struct dkim_tags tags;
-	*r = DKIM_PERMERROR;
-	if (dkim_tags_parse(&tags, record, strlen(record), error_r) < 0)
-		return NULL;
-	const struct dkim_tag *v = dkim_tags_get(&tags, "v"), *k = dkim_tags_get(&tags, "k"),
-			      *p = dkim_tags_get(&tags, "p"), *h = dkim_tags_get(&tags, "h"),
-			      *t = dkim_tags_get(&tags, "t"), *s = dkim_tags_get(&tags, "s");
-	if (v != NULL && (v != &tags.tag[0] || v->value_len != 5 || strncmp(v->value, "DKIM1", 5) != 0)) {
-		*error_r = "bad key record version";
-		return NULL;
+	if (pk->key == NULL) {
+		*error_r = pk->error;
+		return pk->result;
 	}
-	if (p == NULL || p->value_len == 0) {
-		*error_r = p == NULL ? "the key record has no p=" : "the key has been revoked";
-		return NULL;
-	}
-	if (h != NULL) {
-		/* h= lists acceptable hashes: sha256 must be among them */
-		bool found = false;
-		for (size_t i = 0; i + 6 <= h->value_len; i++)
-			found = found || !strncmp(h->value + i, "sha256", 6);
-		if (!found) {
-			*error_r = "the key does not allow sha256";
-			return NULL;
-		}
-	}
-	if (s != NULL) {
-		bool email = false;
-		for (size_t i = 0; i < s->value_len; i++)
-			email = email || s->value[i] == '*' || !strncmp(s->value + i, "email", 5);
-		if (!email) {
-			*error_r = "the key is not for email";
-			return NULL;
-		}
-	}
-	if (t != NULL && memchr(t->value, 's', t->value_len) != NULL) {
+	if (pk->strict) {
 		/* t=s: i= must be in d= exactly, no subdomain */
 		const char *at = strrchr(sig->auid, '@');
 		if (at == NULL || strcasecmp(at + 1, sig->domain) != 0) {
 			*error_r = "t=s forbids a subdomain in i=";
-			return NULL;
+			return DKIM_PERMERROR;
 		}
 	}
-	bool ed = k != NULL && k->value_len == 7 && !strncmp(k->value, "ed25519", 7);
-	bool rsa = k == NULL || (k->value_len == 3 && !strncmp(k->value, "rsa", 3));
-	if (!ed && !rsa) {
-		*error_r = "unknown key type";
-		return NULL;
-	}
-	if ((ed && sig->alg != DKIM_ALG_ED25519_SHA256) || (rsa && sig->alg != DKIM_ALG_RSA_SHA256)) {
+	if (pk->alg != sig->alg) {
 		*error_r = "the key type does not match a=";
-		return NULL;
+		return DKIM_PERMERROR;
 	}
-	struct buf der = BUF_INIT;
-	EVP_PKEY *key = NULL;
-	if (tag_base64(p, &der) == 0) {
-		const unsigned char *q = (const unsigned char *)der.data;
-		if (ed) {
-			if (der.len == 32)
-				key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, q, 32);
-		} else {
-			key = d2i_PUBKEY(NULL, &q, (long)der.len);
-			if (key == NULL) { /* some publish PKCS#1 RSAPublicKey */
-				q = (const unsigned char *)der.data;
-				key = d2i_PublicKey(EVP_PKEY_RSA, NULL, &q, (long)der.len);
-			}
-			if (key != NULL && EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
-				EVP_PKEY_free(key);
-				key = NULL;
-			}
-		}
+	if (CRYPTO_memcmp(body_hash, sig->bh.data, 32) != 0) {
+		*error_r = "body hash did not verify";
+		return DKIM_FAIL;
 	}
-	buf_free(&der);
-	if (key == NULL) {
-		*error_r = "the key in p= cannot be read";
-		return NULL;
+	struct buf input = BUF_INIT;
+	header_hash_input(&input, sig->header_canon, header, header_len, sig->headers, sig->nheaders,
+			  sig->field, sig->field_len);
+	int ok = pkey_verify(pk->key, sig->alg, &input, &sig->b);
+	buf_free(&input);
+	if (ok < 0) {
+		*error_r = "signature did not verify";
+		return DKIM_FAIL;
 	}
-	if (rsa && EVP_PKEY_get_bits(key) < 1024) {
-		EVP_PKEY_free(key);
-		*r = DKIM_POLICY;
-		*error_r = "the RSA key is shorter than 1024 bits";
-		return NULL;
-	}
-	if (rsa && !rsa_cheap_to_verify(key)) {
-		EVP_PKEY_free(key);
-		*r = DKIM_POLICY;
-		*error_r = "the RSA key is too large to verify";
-		return NULL;
-	}
-	return key;
+	return DKIM_PASS;
 }
 
 enum dkim_result dkim_verify(const struct dkim_signature *sig, const char *header, size_t header_len,
@@ -550,24 +476,9 @@ enum dkim_result dkim_verify(const struct dkim_signature *sig, const char *heade
 		*error_r = "no key record";
 		return DKIM_PERMERROR;
 	}
-	enum dkim_result r;
-	EVP_PKEY *key = record_key(sig, key_record, &r, error_r);
-	if (key == NULL)
-		return r;
-	if (CRYPTO_memcmp(body_hash, sig->bh.data, 32) != 0) {
-		EVP_PKEY_free(key);
-		*error_r = "body hash did not verify";
-		return DKIM_FAIL;
-	}
-	struct buf input = BUF_INIT;
-	header_hash_input(&input, sig->header_canon, header, header_len, sig->headers, sig->nheaders,
-			  sig->field, sig->field_len);
-	int ok = pkey_verify(key, sig->alg, &input, &sig->b);
-	buf_free(&input);
-	EVP_PKEY_free(key);
-	if (ok < 0) {
-		*error_r = "signature did not verify";
-		return DKIM_FAIL;
-	}
-	return DKIM_PASS;
+	struct dkim_pubkey pk;
+	dkim_pubkey_parse(&pk, key_record, strlen(key_record));
+	enum dkim_result r = dkim_verify_key(sig, header, header_len, body_hash, &pk, error_r);
+	dkim_pubkey_free(&pk);
+	return r;
 }

@@ -21,7 +21,7 @@ struct check_key {
 	char *name;
 	bool answered;
 	enum dkim_key_status status;
-	char *record; /* the record used, NUL-terminated; NULL: none usable */
+	struct dkim_pubkey pk; /* the record used (DKIM_KEY_FOUND) */
 };
 
 struct dkim_check {
@@ -59,7 +59,7 @@ void dkim_check_free(struct dkim_check **cp)
 		dkim_signature_free(&c->sigs[i].sig);
 	for (size_t i = 0; i < c->nkeys; i++) {
 		free(c->keys[i].name);
-		free(c->keys[i].record);
+		dkim_pubkey_free(&c->keys[i].pk);
 	}
 	for (int i = 0; i < 2; i++)
 		dkim_body_hash_free(&c->bh[i]);
@@ -173,15 +173,6 @@ const char *dkim_check_key_name(const struct dkim_check *c, size_t i)
 	return c->keys[i].name;
 }
 
-/* True when text reads as a key record: a tag list with p= (3.6.1). */
-static bool is_key_record(const char *text, size_t len)
-{
-	struct dkim_tags tags;
-	const char *error;
-	return memchr(text, '\0', len) == NULL && dkim_tags_parse(&tags, text, len, &error) == 0 &&
-	       dkim_tags_get(&tags, "p") != NULL;
-}
-
 void dkim_check_key(struct dkim_check *c, size_t i, enum dkim_key_status status, const char *const *records,
 		    const size_t *lens, size_t count)
 {
@@ -189,14 +180,36 @@ void dkim_check_key(struct dkim_check *c, size_t i, enum dkim_key_status status,
 	if (k->answered)
 		return;
 	k->answered = true;
-	k->status = status;
-	for (size_t r = 0; status == DKIM_KEY_FOUND && r < count && k->record == NULL; r++)
-		if (is_key_record(records[r], lens[r]))
-			k->record = xstrndup(records[r], lens[r]);
-	/* none reads as a key: the first, for dkim_verify to say why */
-	if (status == DKIM_KEY_FOUND && k->record == NULL && count > 0 &&
-	    memchr(records[0], '\0', lens[0]) == NULL)
-		k->record = xstrndup(records[0], lens[0]);
+	k->status = count > 0 ? status : status == DKIM_KEY_FOUND ? DKIM_KEY_NONE : status;
+	if (k->status != DKIM_KEY_FOUND)
+		return;
+	/* the first record that gives a key; none does: the first's verdict */
+	for (size_t r = 0; r < count && r < DKIM_CHECK_MAX_RECORDS; r++) {
+		struct dkim_pubkey pk;
+		dkim_pubkey_parse(&pk, records[r], lens[r]);
+		if (r == 0 || pk.key != NULL) {
+			dkim_pubkey_free(&k->pk);
+			k->pk = pk;
+		}
+		if (k->pk.key != NULL)
+			break;
+	}
+}
+
+void dkim_check_key_given(struct dkim_check *c, size_t i, const struct dkim_pubkey *pk)
+{
+	struct check_key *k = &c->keys[i];
+	if (k->answered)
+		return;
+	k->answered = true;
+	k->status = DKIM_KEY_FOUND;
+	dkim_pubkey_copy(&k->pk, pk);
+}
+
+const struct dkim_pubkey *dkim_check_key_found(const struct dkim_check *c, size_t i)
+{
+	const struct check_key *k = &c->keys[i];
+	return k->answered && k->status == DKIM_KEY_FOUND && k->pk.key != NULL ? &k->pk : NULL;
 }
 
 void dkim_check_body(struct dkim_check *c, const void *data, size_t len)
@@ -214,13 +227,13 @@ static void verify_one(struct dkim_check *c, struct check_sig *s)
 		s->res.reason = k->answered ? "key lookup failed" : "key lookup timed out";
 		return;
 	}
-	if (k->status == DKIM_KEY_NONE || k->record == NULL) {
+	if (k->status == DKIM_KEY_NONE) {
 		s->res.result = DKIM_PERMERROR;
 		s->res.reason = "no key record";
 		return;
 	}
-	s->res.result = dkim_verify(&s->sig, c->header, c->header_len, c->digest[s->sig.body_canon],
-				    k->record, &s->res.reason);
+	s->res.result = dkim_verify_key(&s->sig, c->header, c->header_len, c->digest[s->sig.body_canon],
+					&k->pk, &s->res.reason);
 	if (s->res.result == DKIM_PASS)
 		s->res.reason = NULL;
 }

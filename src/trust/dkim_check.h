@@ -66,12 +66,18 @@ void dkim_check_header(struct dkim_check *c, const char *header, size_t len);
 size_t dkim_check_key_count(const struct dkim_check *c);
 const char *dkim_check_key_name(const struct dkim_check *c, size_t i);
 /* The answer for key i: its TXT records (each as the strings joined,
-   records[k] of lens[k] bytes) when status is DKIM_KEY_FOUND.  Several
-   records: the first that reads as a key record (a tag list with p=) is
-   used (6.1.2 leaves the choice to the verifier).  A key never given
-   counts as temperror. */
+   records[k] of lens[k] bytes) when status is DKIM_KEY_FOUND, read at once
+   (dkim_pubkey_parse(), on the caller's thread: the loop's, which can keep
+   the key for later messages).  Several records: the first of the first
+   DKIM_CHECK_MAX_RECORDS that gives a key is used (6.1.2 leaves the choice
+   to the verifier).  A key never given counts as temperror. */
+#define DKIM_CHECK_MAX_RECORDS 4
 void dkim_check_key(struct dkim_check *c, size_t i, enum dkim_key_status status, const char *const *records,
 		    const size_t *lens, size_t count);
+/* The answer for key i is a key read before (a cache's), shared. */
+void dkim_check_key_given(struct dkim_check *c, size_t i, const struct dkim_pubkey *pk);
+/* The usable key found for key i, or NULL. */
+const struct dkim_pubkey *dkim_check_key_found(const struct dkim_check *c, size_t i);
 
 /* The next piece of the body. */
 void dkim_check_body(struct dkim_check *c, const void *data, size_t len);

@@ -49,6 +49,7 @@ class DnsServer:
         self.queries = []    # (name, type) seen
         self.tcp_queries = []  # the same, over TCP
         self.muted = set()   # names (and names below them) never answered
+        self.ttls = {}       # name -> TTL of its records (default 60)
         # UDP, and TCP on the same port for truncated answers (a few tries
         # in case the TCP port of that number is taken)
         for attempt in range(10):
@@ -90,10 +91,13 @@ class DnsServer:
     def add_aaaa(self, name, ip):
         self._add(name, TYPE_AAAA, socket.inet_pton(socket.AF_INET6, ip))
 
-    def add_txt(self, name, *strings):
+    def add_txt(self, name, *strings, ttl=None):
         """One TXT record.  Given one text, it is cut into character-strings
         of at most 255 bytes (RFC 6376 3.6.2.2: the verifier joins them);
-        given several, each is one character-string."""
+        given several, each is one character-string.  ttl: of every record
+        of the name."""
+        if ttl is not None:
+            self.ttls[name.lower().rstrip(".")] = ttl
         if len(strings) == 1:
             data = strings[0].encode() if isinstance(strings[0], str) else strings[0]
             parts = [data[i:i + 255] for i in range(0, len(data), 255)] or [b""]
@@ -130,8 +134,9 @@ class DnsServer:
         rcode = 3 if rec is None else 0
         answers = b""
         count = 0
+        ttl = self.ttls.get(name.lower().rstrip("."), 60)
         for rdata in (rec or {}).get(qtype, []):
-            answers += b"\xc0\x0c" + struct.pack("!HHIH", qtype, 1, 60, len(rdata)) + rdata
+            answers += b"\xc0\x0c" + struct.pack("!HHIH", qtype, 1, ttl, len(rdata)) + rdata
             count += 1
         rflags = 0x8400 | (flags & 0x0100) | 0x0080 | rcode   # QR AA RD RA
         if udp and 12 + len(question) + len(answers) > UDP_MAX:

@@ -158,6 +158,20 @@ class TestDkimVerify(unittest.TestCase):
         r = results(self.deliver(msg.replace(b"MIME-Version: 1.0", b"MIME-Version: 1.0\r\nX-List: added")))
         self.assertEqual(r[0][0], "pass", r)
 
+    def test_key_cache(self):
+        """A key found is kept for the next messages (for its TTL): looked
+        up once; a key with TTL 0 is looked up for each message."""
+        ed_priv, ed_pub = ed25519_key()
+        self.dns.add_txt("cached._domainkey.sender.test", "v=DKIM1; k=ed25519; p=" + ed_pub)
+        self.dns.add_txt("uncached._domainkey.sender.test", "v=DKIM1; k=ed25519; p=" + ed_pub, ttl=0)
+        for sel in ("cached", "uncached"):
+            for i in range(3):
+                msg = sign(message("cache %s %d" % (sel, i)), sel.encode(), ed_priv, b"ed25519-sha256")
+                self.assertEqual(results(self.deliver(msg))[0][0], "pass")
+        q = self.dns.queries
+        self.assertEqual(q.count(("cached._domainkey.sender.test", 16)), 1)
+        self.assertEqual(q.count(("uncached._domainkey.sender.test", 16)), 3)
+
     def test_no_key_is_permerror(self):
         msg = sign(message("no key"), b"gone", self.rsa_priv)
         r = results(self.deliver(msg))

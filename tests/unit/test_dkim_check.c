@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/x509.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -305,12 +306,12 @@ static char *rsa_record(const BIGNUM *n, const BIGNUM *e)
 	return record;
 }
 
-static char *costly_record;
+static char *given_record;
 
-static void answer_costly(struct dkim_check *c, size_t i)
+static void answer_given(struct dkim_check *c, size_t i)
 {
-	const char *records[] = {costly_record};
-	size_t lens[] = {strlen(costly_record)};
+	const char *records[] = {given_record};
+	size_t lens[] = {strlen(given_record)};
 	dkim_check_key(c, i, DKIM_KEY_FOUND, records, lens, 1);
 }
 
@@ -326,26 +327,113 @@ static void test_costly_keys(void **state)
 	/* the real modulus with e = 2^40 + 1 */
 	BN_set_bit(e, 40);
 	BN_set_bit(e, 0);
-	costly_record = rsa_record(n, e);
-	struct dkim_check *c = check(m.data, body, 100, answer_costly);
+	given_record = rsa_record(n, e);
+	struct dkim_check *c = check(m.data, body, 100, answer_given);
 	size_t count;
 	const struct dkim_check_result *r = dkim_check_results(c, &count, NULL);
 	assert_int_equal(r[0].result, DKIM_POLICY);
 	assert_string_equal(r[0].reason, "the RSA key is too large to verify");
 	dkim_check_free(&c);
-	free(costly_record);
+	free(given_record);
 	/* a 10000-bit modulus with e = 65537 */
 	BN_set_word(e, 65537);
 	BN_rand(big, 10000, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ODD);
-	costly_record = rsa_record(big, e);
-	c = check(m.data, body, 100, answer_costly);
+	given_record = rsa_record(big, e);
+	c = check(m.data, body, 100, answer_given);
 	r = dkim_check_results(c, &count, NULL);
 	assert_int_equal(r[0].result, DKIM_POLICY);
 	dkim_check_free(&c);
-	free(costly_record);
+	free(given_record);
 	BN_free(n);
 	BN_free(e);
 	BN_free(big);
+	buf_free(&m);
+}
+
+/* DER length octets for n (long form for 128 and more). */
+static void der_len(struct buf *out, size_t n)
+{
+	if (n < 128) {
+		buf_append_char(out, (char)n);
+		return;
+	}
+	buf_append_char(out, (char)0x82);
+	buf_append_char(out, (char)(n >> 8));
+	buf_append_char(out, (char)(n & 0xff));
+}
+
+/* "v=DKIM1; p=..." of a SubjectPublicKeyInfo built around the PKCS#1 key
+   of rsa_key: with the algorithm's NULL parameters or without, with the
+   given OID's last octet, unused bits and trailing octets. */
+static char *spki_record(bool null_params, unsigned char oid_last, unsigned char unused, size_t trailing)
+{
+	unsigned char *pkcs1 = NULL;
+	int klen = i2d_PublicKey(rsa_key, &pkcs1);
+	const unsigned char oid[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, oid_last};
+	struct buf alg = BUF_INIT, bits = BUF_INIT, seq = BUF_INIT, spki = BUF_INIT, rec = BUF_INIT;
+	buf_append(&alg, "\x06\x09", 2);
+	buf_append(&alg, oid, sizeof(oid));
+	if (null_params)
+		buf_append(&alg, "\x05\x00", 2);
+	buf_append_char(&seq, 0x30);
+	der_len(&seq, alg.len);
+	buf_append(&seq, alg.data, alg.len);
+	buf_append_char(&bits, 0x03);
+	der_len(&bits, (size_t)klen + 1);
+	buf_append_char(&bits, (char)unused);
+	buf_append(&bits, pkcs1, (size_t)klen);
+	buf_append(&seq, bits.data, bits.len);
+	buf_append_char(&spki, 0x30);
+	der_len(&spki, seq.len);
+	buf_append(&spki, seq.data, seq.len);
+	for (size_t i = 0; i < trailing; i++)
+		buf_append_char(&spki, 0);
+	buf_append_str(&rec, "v=DKIM1; p=");
+	base64_encode(&rec, spki.data, spki.len);
+	OPENSSL_free(pkcs1);
+	buf_free(&alg);
+	buf_free(&bits);
+	buf_free(&seq);
+	buf_free(&spki);
+	return buf_steal(&rec);
+}
+
+/* The RSA key is read from the usual SubjectPublicKeyInfo, with or
+   without NULL parameters, and from a bare PKCS#1 RSAPublicKey; anything
+   else in the wrapper is refused. */
+static void test_rsa_key_encodings(void **state)
+{
+	struct buf m = BUF_INIT;
+	sign(&m, rsa_key, "example.com", "sel", header, body);
+	buf_append_str(&m, header);
+	unsigned char *pkcs1 = NULL;
+	int klen = i2d_PublicKey(rsa_key, &pkcs1);
+	struct buf bare = BUF_INIT;
+	buf_append_str(&bare, "v=DKIM1; k=rsa; p=");
+	base64_encode(&bare, pkcs1, (size_t)klen);
+	OPENSSL_free(pkcs1);
+	struct {
+		char *record;
+		enum dkim_result result;
+	} cases[] = {
+	    {record_of(rsa_key), DKIM_PASS},
+	    {spki_record(true, 0x01, 0, 0), DKIM_PASS},
+	    {spki_record(false, 0x01, 0, 0), DKIM_PASS},
+	    {buf_steal(&bare), DKIM_PASS},
+	    {spki_record(true, 0x0a, 0, 0), DKIM_PERMERROR}, /* RSASSA-PSS */
+	    {spki_record(true, 0x01, 1, 0), DKIM_PERMERROR}, /* not whole octets */
+	    {spki_record(true, 0x01, 0, 1), DKIM_PERMERROR}, /* trailing octet */
+	};
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		given_record = cases[i].record;
+		struct dkim_check *c = check(m.data, body, 100, answer_given);
+		size_t n;
+		const struct dkim_check_result *r = dkim_check_results(c, &n, NULL);
+		if (r[0].result != cases[i].result)
+			fail_msg("case %zu: %s (%s)", i, dkim_result_name(r[0].result), r[0].reason);
+		dkim_check_free(&c);
+		free(cases[i].record);
+	}
 	buf_free(&m);
 }
 
@@ -357,24 +445,19 @@ static void test_authres(void **state)
 	dkim_check_authres(c, &ar, "mx.example.org");
 	size_t n;
 	const struct dkim_check_result *r = dkim_check_results(c, &n, NULL);
+	/* b= values are quoted when they hold tspecials: '/' or '=' */
+	char b[2][16];
+	for (int i = 0; i < 2; i++)
+		snprintf(b[i], sizeof(b[i]), strpbrk(r[i].b, "/=") != NULL ? "\"%s\"" : "%s", r[i].b);
 	struct buf want = BUF_INIT;
 	buf_printf(&want,
 		   "Authentication-Results: mx.example.org;\r\n"
 		   "\tdkim=pass header.d=football.example.com header.s=ed1 header.a=ed25519-sha256\r\n"
-		   "\theader.b=\"%s\";\r\n"
+		   "\theader.b=%s;\r\n"
 		   "\tdkim=pass header.d=football.example.com header.s=rsa1 header.a=rsa-sha256\r\n"
-		   "\theader.b=\"%s\"\r\n",
-		   r[0].b, r[1].b);
-	/* b= values are quoted only when they hold '/', '+' or '=' */
-	char *w = want.data;
-	for (int i = 0; i < 2; i++) {
-		if (strpbrk(r[i].b, "/+=") != NULL)
-			continue;
-		char *q = strstr(w, "header.b=\"") + 9;
-		memmove(q, q + 1, strlen(q));
-		q = strchr(q, '"');
-		memmove(q, q + 1, strlen(q));
-	}
+		   "\theader.b=%s\r\n",
+		   b[0], b[1]);
+	const char *w = want.data;
 	assert_string_equal(ar.data, w);
 	buf_free(&want);
 	buf_free(&ar);
@@ -385,13 +468,10 @@ static void test_authres(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_pass_both_algorithms),
-	    cmocka_unit_test(test_fail_and_errors),
-	    cmocka_unit_test(test_no_signature),
-	    cmocka_unit_test(test_bounded),
-	    cmocka_unit_test(test_broken_signatures),
-	    cmocka_unit_test(test_costly_keys),
-	    cmocka_unit_test(test_authres),
+	    cmocka_unit_test(test_pass_both_algorithms), cmocka_unit_test(test_fail_and_errors),
+	    cmocka_unit_test(test_no_signature),         cmocka_unit_test(test_bounded),
+	    cmocka_unit_test(test_broken_signatures),    cmocka_unit_test(test_costly_keys),
+	    cmocka_unit_test(test_rsa_key_encodings),    cmocka_unit_test(test_authres),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

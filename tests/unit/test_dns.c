@@ -102,11 +102,14 @@ static void answer_begin(struct answer *a, const char *qname, unsigned qtype, un
 	a->len += 4;
 }
 
+/* The TTL of the next record answer_txt adds. */
+static unsigned char next_ttl = 60;
+
 /* One record of type rtype whose character-strings are strings (NULL-
    terminated list). */
 static void answer_txt(struct answer *a, unsigned rtype, const char *const *strings)
 {
-	unsigned char rr[] = {0xc0, 12, 0, (unsigned char)rtype, 0, 1, 0, 0, 0, 60, 0, 0};
+	unsigned char rr[] = {0xc0, 12, 0, (unsigned char)rtype, 0, 1, 0, 0, 0, next_ttl, 0, 0};
 	size_t rdlen = 0;
 	for (const char *const *s = strings; *s != NULL; s++)
 		rdlen += 1 + strlen(*s);
@@ -130,10 +133,18 @@ static void test_txt_parse(void **state)
 	size_t n;
 	/* two records: three strings joined without a space, then one */
 	answer_begin(&a, "sel._domainkey.example.com", 16, 0);
+	next_ttl = 200;
 	answer_txt(&a, 16, (const char *const[]){"v=DKIM1; k=rsa; ", "p=MIIB", "IjAN", NULL});
+	next_ttl = 30;
 	answer_txt(&a, 16, (const char *const[]){"second record", NULL});
+	next_ttl = 5; /* not a TXT record: its TTL does not count */
+	answer_txt(&a, 1, (const char *const[]){"abc", NULL});
+	next_ttl = 60;
 	assert_int_equal(dns_txt_parse(a.data, (int)a.len, &txt, &n), ARES_SUCCESS);
 	assert_int_equal(n, 2);
+	/* the smallest TTL of the TXT records */
+	assert_int_equal(txt[0].ttl, 30);
+	assert_int_equal(txt[1].ttl, 30);
 	assert_string_equal(txt[0].text, "v=DKIM1; k=rsa; p=MIIBIjAN");
 	assert_int_equal(txt[0].len, strlen("v=DKIM1; k=rsa; p=MIIBIjAN"));
 	assert_string_equal(txt[1].text, "second record");
