@@ -127,21 +127,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (total > header_len)
 			__builtin_trap();
 	}
-	struct imap_msg m = {.uid = 1, .size = len};
-	struct imap_sort_keys k;
-	imap_sort_keys_from_header(&k, &m, 1, header, header_len);
+	struct imap_sortkey *k = imap_sortkey_from_header(header, header_len);
 	bool reply;
-	char *again = imap_base_subject(k.subject, &reply);
+	char *again = imap_base_subject(k->text[IMAP_SORTKEY_SUBJECT], &reply);
 	/* the base subject is a fixed point */
-	if (strcmp(again, k.subject) != 0 || reply)
+	if (strcmp(again, k->text[IMAP_SORTKEY_SUBJECT]) != 0 || reply)
 		__builtin_trap();
 	free(again);
+	/* the record survives its encoding */
+	struct buf rec = BUF_INIT;
+	imap_sortkey_encode(k, &rec);
+	struct imap_sortkey *back = imap_sortkey_decode(rec.data, rec.len);
+	if (back == NULL || strcmp(back->text[IMAP_SORTKEY_FROM], k->text[IMAP_SORTKEY_FROM]) != 0)
+		__builtin_trap();
+	imap_sortkey_free(&back);
+	buf_free(&rec);
+	struct imap_sort_msg m = {.seq = 1, .uid = 1, .size = len, .key = k};
 	struct buf threads = BUF_INIT;
-	imap_thread_references(&k, 1, false, &threads);
+	imap_thread_references(&m, 1, false, &threads);
 	if (strcmp(buf_cstr(&threads), "(1)") != 0)
 		__builtin_trap();
 	buf_free(&threads);
-	imap_sort_keys_free(&k);
+	imap_sortkey_free(&k);
 	mime_message_free(&msg);
 	free(text);
 	return 0;

@@ -4,6 +4,7 @@
    loads the configuration and calls the command's run() with argv[0] set to
    the command name. */
 #include "lib/config.h"
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -30,7 +31,15 @@ struct cli_owner {
 };
 struct cli_owner cli_server_owner(const struct config *cfg);
 
+/* The checks of `postoffice dns DOMAIN` (cmd_dns.c): every record the
+   domain needs, one line each; for `doctor`, only MX, SPF and the PTR of
+   the outgoing addresses (ips, or the host name's addresses), as doctor
+   lines.  Returns the number of records that are not right, -1 when no
+   resolver could be made. */
+int cli_dns_check(struct config *cfg, const char *domain, char **ips, size_t nips, bool doctor);
+
 /* Commands, each in its own cmd_*.c file. */
 extern const struct cli_command cmd_serve, cmd_check, cmd_domain, cmd_user, cmd_alias, cmd_show;
-extern const struct cli_command cmd_queue, cmd_send, cmd_sendmail, cmd_fetch, cmd_dkim;
+extern const struct cli_command cmd_queue, cmd_send, cmd_sendmail, cmd_fetch, cmd_dkim, cmd_spf, cmd_dns,
+    cmd_doctor;
 #endif

@@ -128,6 +128,7 @@ struct fetch {
 
 static void fetch_finish(struct fetch *f, int rc)
 {
+	progress_end(f->o->progress);
 	f->rc = rc;
 	f->finished = true;
 	event_base_loopbreak(f->base);
@@ -295,6 +296,10 @@ static void on_uidl(struct pop3_client *c, const struct pop3_client_reply *r, vo
 	free(text);
 	state_load(&f->seen, f->o->state);
 	f->had_state = f->seen.count > 0;
+	size_t fresh = 0;
+	for (size_t i = 0; i < f->count; i++)
+		fresh += !strlist_contains(&f->seen, f->msgs[i].uidl);
+	progress_start(f->o->progress, fresh);
 	fetch_next(f);
 }
 
@@ -541,6 +546,8 @@ static int fetch_cmd(struct config *cfg, int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct fetch_opts o = {0};
+	struct progress progress = {0};
+	o.progress = &progress;
 	const char *server = NULL;
 	int ch;
 	optind = 1;

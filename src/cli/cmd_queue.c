@@ -115,7 +115,41 @@ struct list_ctx {
 	struct buf out;
 	bool json;
 	size_t count;
+	unsigned long long bytes;
+	int64_t oldest; /* creation time of the oldest message, 0: none */
 };
+
+/* "3d 4h", "2h 5m", "45s": how long ago t was. */
+static void age_str(char *out, size_t size, int64_t t)
+{
+	long long s = (long long)(time(NULL) - t);
+	if (s < 0)
+		s = 0;
+	if (s >= 86400)
+		snprintf(out, size, "%lldd %lldh", s / 86400, s % 86400 / 3600);
+	else if (s >= 3600)
+		snprintf(out, size, "%lldh %lldm", s / 3600, s % 3600 / 60);
+	else if (s >= 60)
+		snprintf(out, size, "%lldm %llds", s / 60, s % 60);
+	else
+		snprintf(out, size, "%llds", s);
+}
+
+/* 1536 -> "1.5 KiB". */
+static void size_str(char *out, size_t size, unsigned long long bytes)
+{
+	static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)bytes;
+	size_t u = 0;
+	while (v >= 1024 && u + 1 < N_ELEMENTS(units)) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, size, "%llu bytes", bytes);
+	else
+		snprintf(out, size, "%.1f %s", v, units[u]);
+}
 
 static int list_cb(void *ctx, const struct queue_entry *e)
 {
@@ -128,6 +162,9 @@ static int list_cb(void *ctx, const struct queue_entry *e)
 		entry_text(&l->out, l->cfg, e);
 	}
 	l->count++;
+	l->bytes += (unsigned long long)message_size(l->cfg, e);
+	if (l->oldest == 0 || e->created < l->oldest)
+		l->oldest = e->created;
 	return 0;
 }
 
@@ -147,8 +184,13 @@ static int queue_list_cmd(const struct config *cfg, bool json)
 		buf_append_str(&l.out, "]\n");
 	else if (l.count == 0)
 		buf_append_str(&l.out, "The queue is empty.\n");
-	else
-		buf_printf(&l.out, "-- %zu message%s\n", l.count, l.count == 1 ? "" : "s");
+	else {
+		char total[32], age[32];
+		size_str(total, sizeof(total), l.bytes);
+		age_str(age, sizeof(age), l.oldest);
+		buf_printf(&l.out, "-- %zu message%s, %s, the oldest %s old\n", l.count,
+			   l.count == 1 ? "" : "s", total, age);
+	}
 	fwrite(l.out.data, 1, l.out.len, stdout);
 	buf_free(&l.out);
 	return 0;

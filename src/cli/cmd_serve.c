@@ -1,5 +1,6 @@
 /* postoffice serve and postoffice check. */
 #include "cli/cli.h"
+#include "lib/paths.h"
 #include "server/server.h"
 #include "lib/log.h"
 
@@ -11,7 +12,7 @@ static void serve_usage(FILE *out)
 	fprintf(out, "usage: postoffice [-c FILE] serve\n\n"
 		     "Runs the mail server: SMTP (inbound and submission), the queue runner,\n"
 		     "POP3 and IMAP, in the foreground, logging to stderr.\n"
-		     "Without -c, var/postoffice.conf is read when it exists; otherwise the\n"
+		     "Without -c, " PO_CONFIG_FILE " is read when it exists; otherwise the\n"
 		     "embedded default is used and that file is written with every option\n"
 		     "commented out.  SIGTERM drains and stops, SIGHUP reloads the file.\n");
 }
@@ -32,16 +33,21 @@ const struct cli_command cmd_serve = {
 
 static void check_usage(FILE *out)
 {
-	fprintf(out, "usage: postoffice [-c FILE] check [--defaults]\n\n"
+	fprintf(out, "usage: postoffice [-c FILE] check [--defaults|--manual]\n\n"
 		     "Reads the configuration and prints the effective settings; an unknown\n"
 		     "option or a bad value is an error naming the file, line and option.\n"
-		     "  --defaults   print the commented default file instead\n");
+		     "  --defaults   print the commented default file instead\n"
+		     "  --manual     print the manual page postoffice.conf(5) (mdoc)\n");
 }
 
 static int check_run(struct config *cfg, int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "--defaults")) {
 		config_write_default(stdout);
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--manual")) {
+		config_write_manual(stdout);
 		return 0;
 	}
 	if (argc > 1) {
@@ -54,5 +60,5 @@ static int check_run(struct config *cfg, int argc, char **argv)
 }
 
 const struct cli_command cmd_check = {
-    "check", "[--defaults]", "check the configuration and print it", check_run, check_usage,
+    "check", "[--defaults|--manual]", "check the configuration and print it", check_run, check_usage,
 };

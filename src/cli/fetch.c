@@ -126,6 +126,9 @@ static int deliver_mbox_file(const char *path, const char *data, size_t size)
 
 int fetch_store(const struct fetch_opts *o, const char *data, size_t len)
 {
-	return o->maildir ? deliver_maildir_file(o->maildir, data, len)
-			  : deliver_mbox_file(o->mbox, data, len);
+	int rc =
+	    o->maildir ? deliver_maildir_file(o->maildir, data, len) : deliver_mbox_file(o->mbox, data, len);
+	if (rc == 0 && o->progress != NULL)
+		progress_add(o->progress, len);
+	return rc;
 }

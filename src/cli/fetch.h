@@ -4,6 +4,7 @@
    and its IMAP session (fetch_imap.c): the options, error output and the
    local storage of a message. */
 #include "cli/client_conn.h"
+#include "cli/progress.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,8 +24,9 @@ struct fetch_opts {
 	const char *user, *password_file, *maildir, *mbox, *state;
 	const char *mailbox; /* IMAP: the mailbox (UTF-8), INBOX by default */
 	bool tls, starttls, plain, insecure, keep;
-	bool imap; /* --protocol imap */
-	bool idle; /* IMAP: stay and fetch as mail arrives */
+	bool imap;                 /* --protocol imap */
+	bool idle;                 /* IMAP: stay and fetch as mail arrives */
+	struct progress *progress; /* the line on a terminal (progress.h) */
 };
 
 /* Prints "postoffice fetch: " and the message to stderr; returns -1. */
@@ -36,7 +38,7 @@ struct client_conn_settings fetch_conn_settings(const struct config *cfg, const 
 						int timeout);
 /* Stores one message on stable storage (the Maildir's new/ through
    delivery/delivery.h, or appended to the mbox and fsynced) before it
-   returns 0; -1 after printing why. */
+   returns 0 (and counts it in the progress line); -1 after printing why. */
 int fetch_store(const struct fetch_opts *o, const char *data, size_t len);
 /* The IMAP session (fetch_imap.c): 0 when everything went well. */
 int fetch_imap_run(const struct config *cfg, const struct fetch_opts *o, const char *password);

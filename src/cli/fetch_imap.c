@@ -124,6 +124,7 @@ static void fetch_finish(struct fetch_imap *f, int rc)
 {
 	if (f->finished)
 		return;
+	progress_end(f->o->progress);
 	f->rc = rc;
 	f->finished = true;
 	event_base_loopbreak(f->base);
@@ -535,6 +536,10 @@ static void on_list(struct imap_client *c, const struct imap_response *r, void *
 	}
 	uid_sort_unique(&f->list);
 	f->next = 0;
+	size_t fresh = 0;
+	for (size_t i = 0; i < f->list.count; i++)
+		fresh += f->list.uids[i] > f->last_uid;
+	progress_start(f->o->progress, fresh);
 	fetch_next(f);
 }
 
@@ -557,6 +562,7 @@ static void batch_start(struct fetch_imap *f)
 
 static void batch_end(struct fetch_imap *f)
 {
+	progress_end(f->o->progress);
 	f->phase = PH_OTHER;
 	if (f->o->idle && !f->stopping && !f->local_error)
 		fetch_wait_for_mail(f);

@@ -1,6 +1,7 @@
 /* postoffice: the command-line entry point and its subcommand table. */
 #include "cli/cli.h"
 #include "lib/log.h"
+#include "lib/paths.h"
 #include "lib/xalloc.h"
 
 #include <stdio.h>
@@ -9,8 +10,8 @@
 #include <unistd.h>
 
 static const struct cli_command *const commands[] = {
-    &cmd_serve, &cmd_show, &cmd_check,    &cmd_domain, &cmd_user, &cmd_alias,
-    &cmd_queue, &cmd_send, &cmd_sendmail, &cmd_fetch,  &cmd_dkim,
+    &cmd_serve, &cmd_show,     &cmd_check, &cmd_domain, &cmd_user, &cmd_alias, &cmd_queue,
+    &cmd_send,  &cmd_sendmail, &cmd_fetch, &cmd_dkim,   &cmd_spf,  &cmd_dns,   &cmd_doctor,
 };
 
 static void usage(FILE *out)
@@ -21,7 +22,7 @@ static void usage(FILE *out)
 	for (size_t i = 0; i < N_ELEMENTS(commands); i++)
 		fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
 	fprintf(out, "\noptions for every command:\n"
-		     "  -c FILE    configuration file (default: var/postoffice.conf when it\n"
+		     "  -c FILE    configuration file (default: " PO_CONFIG_FILE " when it\n"
 		     "             exists, else the embedded default)\n"
 		     "  -h, --help this text; `postoffice COMMAND --help` for one command\n");
 }
@@ -90,8 +91,8 @@ int main(int argc, char **argv)
 
 	struct config cfg;
 	char *error = NULL;
-	if (config_path == NULL && access("var/postoffice.conf", F_OK) == 0)
-		config_path = "var/postoffice.conf";
+	if (config_path == NULL && access(PO_CONFIG_FILE, F_OK) == 0)
+		config_path = PO_CONFIG_FILE;
 	if (config_load(&cfg, config_path, &error) < 0) {
 		fprintf(stderr, "postoffice: %s\n", error);
 		free(error);

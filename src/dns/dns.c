@@ -1,6 +1,7 @@
 /* c-ares lookups on a libevent loop: c-ares tells us which sockets it
    watches (sock_state_cb); we keep one event per socket and one timer. */
 #include "dns/dns.h"
+#include "dns/dns_private.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -348,6 +349,17 @@ void dns_cancel(struct dns_query **qp)
 	*qp = NULL;
 }
 
+void dns_send_raw(struct dns_resolver *r, const unsigned char *query, int len, ares_callback cb, void *arg)
+{
+	ares_send(r->channel, query, len, cb, arg);
+	dns_rearm(r);
+}
+
+struct event_base *dns_resolver_base(const struct dns_resolver *r)
+{
+	return r->base;
+}
+
 static void addr_done(void *arg, int status, int timeouts, struct ares_addrinfo *res)
 {
 	struct dns_query *q = arg;
@@ -431,6 +443,119 @@ void dns_lookup_addr(struct dns_resolver *r, const char *host, int port, dns_add
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	ares_getaddrinfo(r->channel, host, NULL, &hints, addr_done, q);
+	dns_rearm(r);
+}
+
+/* ---- records as text ---- */
+
+struct rr_query {
+	enum dns_rr_type type;
+	dns_rr_callback *cb;
+	void *ctx;
+};
+
+static void rr_append(char ***rrs, size_t *n, char *text)
+{
+	*rrs = xreallocarray(*rrs, *n + 1, sizeof(char *));
+	(*rrs)[(*n)++] = text;
+}
+
+int dns_rr_parse(enum dns_rr_type type, const unsigned char *abuf, int alen, char ***rrs_r, size_t *count_r)
+{
+	char **rrs = NULL;
+	size_t n = 0;
+	int status;
+	*rrs_r = NULL;
+	*count_r = 0;
+	if (type == DNS_RR_A || type == DNS_RR_AAAA) {
+		struct hostent *he = NULL;
+		struct ares_addrttl ttl4[64];
+		struct ares_addr6ttl ttl6[64];
+		int count = 64;
+		status = type == DNS_RR_A ? ares_parse_a_reply(abuf, alen, &he, ttl4, &count)
+					  : ares_parse_aaaa_reply(abuf, alen, &he, ttl6, &count);
+		if (he != NULL)
+			ares_free_hostent(he);
+		for (int i = 0; status == ARES_SUCCESS && i < count; i++) {
+			char text[INET6_ADDRSTRLEN];
+			inet_ntop(type == DNS_RR_A ? AF_INET : AF_INET6,
+				  type == DNS_RR_A ? (const void *)&ttl4[i].ipaddr
+						   : (const void *)&ttl6[i].ip6addr,
+				  text, sizeof(text));
+			rr_append(&rrs, &n, xstrdup(text));
+		}
+	} else if (type == DNS_RR_MX) {
+		struct dns_mx *mx;
+		status = dns_mx_parse(abuf, alen, &mx, &n);
+		if (status == ARES_SUCCESS) {
+			rrs = xcalloc(n, sizeof(char *));
+			for (size_t i = 0; i < n; i++)
+				rrs[i] = xstrdup(mx[i].host);
+			dns_mx_free(mx, n);
+		}
+	} else if (type == DNS_RR_PTR) {
+		struct hostent *he = NULL;
+		status = ares_parse_ptr_reply(abuf, alen, NULL, 0, AF_INET, &he);
+		for (char **a = he != NULL ? he->h_aliases : NULL; a != NULL && *a != NULL; a++)
+			rr_append(&rrs, &n, xstrdup(*a));
+		if (he != NULL && n == 0 && he->h_name != NULL)
+			rr_append(&rrs, &n, xstrdup(he->h_name));
+		if (he != NULL)
+			ares_free_hostent(he);
+	} else {
+		struct dns_txt *txt;
+		size_t count;
+		status = dns_txt_parse(abuf, alen, &txt, &count);
+		for (size_t i = 0; i < count; i++) {
+			/* a NUL cannot travel in the C string: it becomes DEL, which
+			   no record syntax here allows */
+			for (size_t k = 0; k < txt[i].len; k++)
+				if (txt[i].text[k] == '\0')
+					txt[i].text[k] = '\x7f';
+			rr_append(&rrs, &n, txt[i].text);
+			txt[i].text = NULL;
+		}
+		dns_txt_free(txt, count);
+	}
+	if (status == ARES_SUCCESS && n == 0)
+		status = ARES_ENODATA;
+	if (status != ARES_SUCCESS) {
+		dns_rr_free(rrs, n);
+		return status;
+	}
+	*rrs_r = rrs;
+	*count_r = n;
+	return ARES_SUCCESS;
+}
+
+void dns_rr_free(char **rrs, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(rrs[i]);
+	free(rrs);
+}
+
+static void rr_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct rr_query *q = arg;
+	char **rrs = NULL;
+	size_t n = 0;
+	if (status == ARES_SUCCESS)
+		status = dns_rr_parse(q->type, abuf, alen, &rrs, &n);
+	q->cb(q->ctx, map_status(status), rrs, n, status == ARES_SUCCESS ? NULL : ares_strerror(status));
+	dns_rr_free(rrs, n);
+	free(q);
+}
+
+void dns_lookup_rr(struct dns_resolver *r, enum dns_rr_type type, const char *name, dns_rr_callback *cb,
+		   void *ctx)
+{
+	static const int types[] = {ns_t_a, ns_t_aaaa, ns_t_mx, ns_t_txt, ns_t_ptr};
+	struct rr_query *q = xcalloc(1, sizeof(*q));
+	q->type = type;
+	q->cb = cb;
+	q->ctx = ctx;
+	ares_query(r->channel, name, ns_c_in, types[type], rr_done, q);
 	dns_rearm(r);
 }
 

@@ -68,6 +68,19 @@ void dns_cancel(struct dns_query **q);
    port is set in every address. */
 void dns_lookup_addr(struct dns_resolver *r, const char *host, int port, dns_addr_callback *cb, void *ctx);
 
+/* Records of one type as text, for the checks of message authentication
+   (SPF, DKIM keys, DMARC): TXT as each record's strings joined (RFC 7208
+   3.3, RFC 6376 3.6.2.2), A and AAAA as addresses, MX and PTR as host
+   names (an MX's preference is dropped).  DNS_OK has at least one record;
+   the array and its strings are freed after the callback returns. */
+enum dns_rr_type { DNS_RR_A, DNS_RR_AAAA, DNS_RR_MX, DNS_RR_TXT, DNS_RR_PTR };
+typedef void dns_rr_callback(void *ctx, enum dns_status status, char **rrs, size_t count, const char *error);
+void dns_lookup_rr(struct dns_resolver *r, enum dns_rr_type type, const char *name, dns_rr_callback *cb,
+		   void *ctx);
+/* The parser behind it, on a raw answer (as dns_mx_parse). */
+int dns_rr_parse(enum dns_rr_type type, const unsigned char *abuf, int alen, char ***rrs_r, size_t *count_r);
+void dns_rr_free(char **rrs, size_t count);
+
 /* Turns a raw DNS answer to an MX query (abuf, alen bytes) into records
    (what dns_lookup_mx hands its callback).  Returns ARES_SUCCESS with
    *mx_r and *count_r (at least one record; free with dns_mx_free), or

@@ -24,28 +24,35 @@
 
 static struct imap_user *users;
 
+/* On the job thread of a login: the user's store, which the first open
+   may make or upgrade (writes); NULL with *error_r. */
+static struct store *user_store_open(const struct config *cfg, const char *address, char **error_r)
+{
+	struct store_config store_conf;
+	store_config_init(&store_conf, cfg);
+	struct store *store = store_open_user(&store_conf, address, error_r);
+	if (store != NULL && store_cache_prepare(store, error_r) < 0)
+		store_close(&store);
+	return store;
+}
+
+/* The user's shared state, with *store (opened by the login's job) as its
+   handle when the user has none yet, else as a handle for its jobs. */
 static struct imap_user *user_get(const struct service_ctx *ctx, const char *address, uint64_t quota,
-				  char **error_r)
+				  struct store **store)
 {
 	for (struct imap_user *u = users; u != NULL; u = u->next) {
 		if (strcmp(u->address, address) == 0) {
 			u->refs++;
 			u->quota = quota;
+			imap_job_store_give(u, store);
 			return u;
 		}
 	}
-	struct store_config store_conf;
-	store_config_init(&store_conf, ctx->cfg);
-	struct store *store = store_open_user(&store_conf, address, error_r);
-	if (store == NULL)
-		return NULL;
-	if (store_cache_prepare(store, error_r) < 0) {
-		store_close(&store);
-		return NULL;
-	}
 	struct imap_user *u = xcalloc(1, sizeof(*u));
 	u->address = xstrdup(address);
-	u->store = store;
+	u->store = *store;
+	*store = NULL;
 	u->base = ctx->base;
 	u->quota = quota;
 	u->refs = 1;
@@ -67,7 +74,7 @@ void imap_user_unref(struct imap_user **up)
 		}
 	}
 	imap_job_user_free(u);
-	store_close(&u->store);
+	imap_job_store_close(&u->store);
 	free(u->address);
 	free(u);
 }
@@ -108,18 +115,25 @@ int imap_cmd_starttls(struct imap_cmd_ctx *c, const char **error_r)
 
 struct auth_job {
 	struct imap_session *s;
+	const struct config *cfg;
 	struct auth_check check;
+	/* the user's store, opened here rather than in the loop */
+	struct store *store;
+	char *store_error;
 };
 
 static void auth_work(void *arg)
 {
 	struct auth_job *job = arg;
-	auth_check_verify(&job->check);
+	if (auth_check_verify(&job->check))
+		job->store = user_store_open(job->cfg, job->check.user, &job->store_error);
 }
 
 static void auth_job_free(struct auth_job *job)
 {
 	auth_check_clear(&job->check);
+	imap_job_store_close(&job->store);
+	free(job->store_error);
 	free(job);
 }
 
@@ -153,12 +167,12 @@ static void failure_delay(struct imap_session *s, bool refused, int delay_ms)
 
 static void login_ok(struct imap_session *s, struct auth_job *job)
 {
-	char *error = NULL;
-	struct imap_user *u = user_get(s->core.ctx, job->check.user, job->check.quota, &error);
-	if (u == NULL) {
-		imap_internal_error(s, "store open", error);
+	if (job->store == NULL) {
+		imap_internal_error(s, "store open", job->store_error);
+		job->store_error = NULL;
 		return;
 	}
+	struct imap_user *u = user_get(s->core.ctx, job->check.user, job->check.quota, &job->store);
 	if (u->sessions >= s->core.ctx->cfg->imap_max_connections_per_user) {
 		imap_user_unref(&u);
 		log_info("imap login-refused session=%s user=%s reason=too-many-sessions", s->core.id,
@@ -204,6 +218,7 @@ static void verify_password(struct imap_session *s, const char *user, const char
 {
 	struct auth_job *job = xcalloc(1, sizeof(*job));
 	job->s = s;
+	job->cfg = s->core.ctx->cfg;
 	auth_check_prepare(&job->check, s->core.ctx->userdb, user, password);
 	s->core.busy = true;
 	if (auth_check_penalty(&job->check, s->core.ctx->auth_penalty, s->core.ctx->cfg, s->core.conn.ip) <
@@ -332,6 +347,18 @@ int imap_cmd_id(struct imap_cmd_ctx *c, const char **error_r)
 	return 0;
 }
 
+/* What ENABLE turns on (RFC 5161): QRESYNC implies CONDSTORE (RFC 7162
+   3.2.3). */
+static const struct {
+	const char *name;
+	unsigned int bits; /* enum imap_enabled */
+} enable_caps[] = {
+    {"CONDSTORE", IMAP_ENABLED_CONDSTORE},
+    {"QRESYNC", IMAP_ENABLED_QRESYNC | IMAP_ENABLED_CONDSTORE},
+    {"IMAP4rev2", IMAP_ENABLED_IMAP4REV2},
+    {"UTF8=ACCEPT", IMAP_ENABLED_UTF8},
+};
+
 int imap_cmd_enable(struct imap_cmd_ctx *c, const char **error_r)
 {
 	struct imap_session *s = c->s;
@@ -346,21 +373,18 @@ int imap_cmd_enable(struct imap_cmd_ctx *c, const char **error_r)
 			*error_r = "ENABLE takes capability names";
 			return -1;
 		}
-		const char *name = c->args[i].str;
-		unsigned int bit = 0;
-		if (strcasecmp(name, "CONDSTORE") == 0)
-			bit = IMAP_ENABLED_CONDSTORE;
-		else if (strcasecmp(name, "QRESYNC") == 0)
-			bit = IMAP_ENABLED_QRESYNC | IMAP_ENABLED_CONDSTORE;
-		else if (strcasecmp(name, "IMAP4rev2") == 0)
-			bit = IMAP_ENABLED_IMAP4REV2;
-		if (bit == 0 || (s->enabled & bit) == bit)
-			continue; /* RFC 5161 3.1: unknown ones are ignored */
-		s->enabled |= bit;
-		buf_printf(&out, " %s",
-			   bit & IMAP_ENABLED_QRESYNC     ? "QRESYNC"
-			   : bit & IMAP_ENABLED_CONDSTORE ? "CONDSTORE"
-							  : "IMAP4rev2");
+		size_t k = 0;
+		while (k < N_ELEMENTS(enable_caps) && strcasecmp(c->args[i].str, enable_caps[k].name) != 0)
+			k++;
+		/* RFC 5161 3.1: unknown ones are ignored; RFC 6855 3: UTF8=ACCEPT
+		   only in the authenticated state (the selected mailbox's names
+		   were given in modified UTF-7) */
+		if (k == N_ELEMENTS(enable_caps) ||
+		    (s->enabled & enable_caps[k].bits) == enable_caps[k].bits ||
+		    (enable_caps[k].bits == IMAP_ENABLED_UTF8 && s->state != IMAP_STATE_AUTH))
+			continue;
+		s->enabled |= enable_caps[k].bits;
+		buf_printf(&out, " %s", enable_caps[k].name);
 	}
 	imap_untagged(s, "ENABLED%s", buf_cstr(&out));
 	buf_free(&out);

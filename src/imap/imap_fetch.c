@@ -3,7 +3,8 @@
 
    Responses are produced in slices of messages: ENVELOPE and BODYSTRUCTURE
    of a slice come from the index cache in one query (missing ones are
-   built from the file with src/mime and written back in one transaction),
+   built from the file with src/mime and written back by a job, in one
+   transaction: imap_cache.c),
    and a slice stops once the output buffer holds IMAP_OUTPUT_HIGH bytes,
    to continue when the client has read it. */
 #include "imap/imap_private.h"
@@ -33,6 +34,7 @@ struct fetch_ctx {
 	/* cached texts of the current slice, by position */
 	char **env, **bs;
 	uint32_t slice_start, slice_len;
+	struct imap_fetch_ext *ext; /* the slice's extension items */
 };
 
 static void fetch_ctx_free(struct fetch_ctx *f)
@@ -45,6 +47,7 @@ static void fetch_ctx_free(struct fetch_ctx *f)
 	}
 	free(f->env);
 	free(f->bs);
+	imap_fetch_ext_free(&f->ext);
 	free(f->seqs);
 	pool_destroy(&f->pool);
 	free(f);
@@ -109,6 +112,7 @@ static void load_slice(struct imap_session *s, struct fetch_ctx *f, uint32_t sta
 	bool want_bs = f->atts.items & IMAP_FETCH_BODYSTRUCTURE;
 	f->slice_start = start;
 	f->slice_len = len;
+	f->ext = imap_fetch_ext_load(s, &f->atts, f->seqs + start, len);
 	if (!want_env && !want_bs)
 		return;
 	f->env = want_env ? xcalloc(len, sizeof(char *)) : NULL;
@@ -128,7 +132,6 @@ static void load_slice(struct imap_session *s, struct fetch_ctx *f, uint32_t sta
 			error = NULL;
 		}
 	}
-	bool in_txn = false;
 	for (uint32_t i = 0; i < len; i++) {
 		bool miss_env = want_env && f->env[i] == NULL, miss_bs = want_bs && f->bs[i] == NULL;
 		if (!miss_env && !miss_bs)
@@ -140,29 +143,22 @@ static void load_slice(struct imap_session *s, struct fetch_ctx *f, uint32_t sta
 			error = NULL;
 			continue;
 		}
-		if (!in_txn)
-			in_txn = store_cache_begin(v->mbox->smbox, &error) == 0;
-		free(error);
-		error = NULL;
 		if (miss_env) {
 			f->env[i] = build_cached(&msg, true);
-			store_cache_set(v->mbox->smbox, uid, STORE_CACHE_ENVELOPE, f->env[i], &error);
+			imap_cache_fill_add(v->mbox, uid, IMAP_CACHE_ENVELOPE, f->env[i], strlen(f->env[i]));
 		}
 		if (miss_bs) {
 			f->bs[i] = build_cached(&msg, false);
-			store_cache_set(v->mbox->smbox, uid, STORE_CACHE_BODYSTRUCTURE, f->bs[i], &error);
+			imap_cache_fill_add(v->mbox, uid, IMAP_CACHE_BODYSTRUCTURE, f->bs[i],
+					    strlen(f->bs[i]));
 		}
 		/* SEARCH, SORT and THREAD read header fields from the cache */
 		const struct mime_span *hs = &imap_message_mime(&msg)->root->header;
 		imap_header_cache_store(v->mbox, uid, msg.data + hs->offset, hs->size);
-		free(error);
-		error = NULL;
 		imap_message_free(&msg);
 	}
-	if (in_txn && store_cache_commit(v->mbox->smbox, &error) < 0) {
-		log_error("imap cache write failed session=%s: %s", s->core.id, error);
-		free(error);
-	}
+	/* written by a job, the loop never waits for the index */
+	imap_cache_fill_flush(v->mbox);
 }
 
 static void unload_slice(struct fetch_ctx *f)
@@ -176,6 +172,7 @@ static void unload_slice(struct fetch_ctx *f)
 	free(f->env);
 	free(f->bs);
 	f->env = f->bs = NULL;
+	imap_fetch_ext_free(&f->ext);
 	f->slice_len = 0;
 }
 
@@ -434,6 +431,17 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 		}
 	}
 	unsigned int items = f->atts.items;
+	uint32_t si = idx - f->slice_start;
+	if (((items & IMAP_FETCH_ENVELOPE) && f->env[si] == NULL) ||
+	    ((items & IMAP_FETCH_BODYSTRUCTURE) && f->bs[si] == NULL)) {
+		/* neither cached nor readable: its file went with an expunge
+		   by another session, which this one reports later; the
+		   grammar has no NIL for them (RFC 3501 7.4.2) */
+		if (fd >= 0)
+			close(fd);
+		imap_message_free(&msg);
+		return false;
+	}
 	const char *sep = "";
 	buf_printf(out, "* %u FETCH (", seq);
 	if (items & IMAP_FETCH_UID || f->uid) {
@@ -454,7 +462,6 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 		buf_printf(out, "%sRFC822.SIZE %llu", sep, (unsigned long long)m->size);
 		sep = " ";
 	}
-	uint32_t si = idx - f->slice_start;
 	if (items & IMAP_FETCH_ENVELOPE) {
 		buf_printf(out, "%sENVELOPE %s", sep, f->env[si] != NULL ? f->env[si] : "NIL");
 		sep = " ";
@@ -473,10 +480,7 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 		buf_printf(out, "%sMODSEQ (%llu)", sep, (unsigned long long)m->modseq);
 		sep = " ";
 	}
-	if (items & IMAP_FETCH_EMAILID) {
-		buf_printf(out, "%sEMAILID (M%u-%u)", sep, v->mbox->uidvalidity, uid);
-		sep = " ";
-	}
+	imap_fetch_ext_append(out, f->ext, items, si, &sep);
 	if (whole != NULL) {
 		uint64_t off = 0, len = m->size;
 		buf_printf(out, "%s%s", sep, rfc822 ? "RFC822" : "BODY[");
@@ -555,8 +559,62 @@ static int fetch_continue(struct imap_session *s)
 	return 1;
 }
 
-/* Sets \Seen on the messages that a non-PEEK fetch reads (RFC 3501 6.4.5). */
-static void mark_seen(struct imap_session *s, struct fetch_ctx *f)
+static void fetch_start(struct imap_session *s, struct fetch_ctx *f)
+{
+	s->cont_ctx = f;
+	if (fetch_continue(s) == 0) {
+		s->cont = fetch_continue;
+		io_want_drained(s->core.io, IMAP_OUTPUT_HIGH / 4);
+	}
+}
+
+/* A non-PEEK fetch sets \Seen on the messages it reads (RFC 3501 6.4.5):
+   a job writes the flags (the loop never waits for the index's write
+   lock), and the FETCH goes on when it is done, with their new FLAGS. */
+struct seen_job {
+	struct imap_job job;
+	struct fetch_ctx *f;
+	char *mailbox;
+	uint32_t *uids;
+	size_t count;
+};
+
+static void seen_work(struct imap_job *job)
+{
+	struct seen_job *sj = (struct seen_job *)job;
+	struct store_mailbox *m;
+	if (imap_job_selected_mailbox(job, sj->mailbox, &m) > 0)
+		store_msg_set_flags(m, sj->uids, sj->count, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, NULL,
+				    NULL, &job->error);
+}
+
+static void seen_done(struct imap_job *job)
+{
+	struct seen_job *sj = (struct seen_job *)job;
+	struct imap_session *s = job->s;
+	struct fetch_ctx *f = sj->f;
+	if (s->core.dead) {
+		fetch_ctx_free(f);
+	} else {
+		/* the messages are sent all the same (a busy index: see the log) */
+		if (job->error != NULL) {
+			log_error("imap set-seen failed session=%s: %s", s->core.id, job->error);
+		} else {
+			/* what others changed meanwhile; the new flags of these
+			   messages go out with this FETCH */
+			imap_view_update_skip(s, false, f->seqs, f->count);
+			f->atts.items |= IMAP_FETCH_FLAGS;
+		}
+		fetch_start(s, f);
+	}
+	free(job->error);
+	free(sj->mailbox);
+	free(sj->uids);
+	free(sj);
+}
+
+/* Starts the job of the messages not \Seen yet; false when there are none. */
+static bool mark_seen(struct imap_session *s, struct fetch_ctx *f)
 {
 	struct imap_view *v = s->view;
 	uint32_t *uids = xmalloc((f->count + 1) * sizeof(*uids));
@@ -567,24 +625,17 @@ static void mark_seen(struct imap_session *s, struct fetch_ctx *f)
 		if (m != NULL && !(m->flags & STORE_FLAG_SEEN))
 			uids[n++] = uid;
 	}
-	if (n > 0) {
-		char *error = NULL;
-		imap_view_update(s, false);
-		if (store_msg_set_flags(v->mbox->smbox, uids, n, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0,
-					NULL, NULL, &error) < 0) {
-			log_error("imap set-seen failed session=%s: %s", s->core.id, error);
-			free(error);
-		} else {
-			if (imap_mbox_refresh(v->mbox, &error) < 0) {
-				log_error("imap sync failed session=%s: %s", s->core.id, error);
-				free(error);
-			}
-			/* the new flags go out with this FETCH */
-			f->atts.items |= IMAP_FETCH_FLAGS;
-			v->modseq_reported = v->mbox->highestmodseq;
-		}
+	if (n == 0) {
+		free(uids);
+		return false;
 	}
-	free(uids);
+	struct seen_job *sj = xcalloc(1, sizeof(*sj));
+	sj->f = f;
+	sj->mailbox = xstrdup(v->mbox->name);
+	sj->uids = uids;
+	sj->count = n;
+	imap_job_start(s->user, s, &sj->job, seen_work, seen_done);
+	return true;
 }
 
 static void report_vanished(struct imap_session *s, const struct imap_seqset *set, uint64_t modseq)
@@ -648,12 +699,8 @@ int imap_cmd_fetch(struct imap_cmd_ctx *c, const char **error_r)
 	}
 	if (f->atts.items & IMAP_FETCH_MODSEQ)
 		imap_enable_condstore(s);
-	if (imap_fetch_sets_seen(&f->atts) && !s->view->readonly)
-		mark_seen(s, f);
-	s->cont_ctx = f;
-	if (fetch_continue(s) == 0) {
-		s->cont = fetch_continue;
-		io_want_drained(s->core.io, IMAP_OUTPUT_HIGH / 4);
-	}
+	if (imap_fetch_sets_seen(&f->atts) && !s->view->readonly && mark_seen(s, f))
+		return 0;
+	fetch_start(s, f);
 	return 0;
 }

@@ -5,7 +5,8 @@
    BODYSTRUCTURE (store_imap_extra.h), so a SEARCH HEADER over 10,000
    messages is one range query instead of 10,000 file reads.  A block that
    is not cached yet is read from the head of its file only (up to the
-   blank line) and written back once the run is over, in one transaction. */
+   blank line) and written back once the run is over, by a job
+   (imap_cache.c). */
 #include "imap/imap_private.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -24,10 +25,15 @@ static uint32_t run_index(const struct imap_header_run *run, uint32_t uid)
 	/* rows come in ascending UID order: usually the next one */
 	if (run->fill_next < run->count && run->uids[run->fill_next] == uid)
 		return run->fill_next;
-	uint32_t lo = 0, hi = run->count;
+	return imap_uid_position(run->uids, run->count, uid);
+}
+
+uint32_t imap_uid_position(const uint32_t *uids, uint32_t count, uint32_t uid)
+{
+	uint32_t lo = 0, hi = count;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		if (run->uids[mid] < uid)
+		if (uids[mid] < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -92,31 +98,11 @@ bool imap_header_run_get(struct imap_header_run *run, uint32_t i, const char **d
 
 void imap_header_run_done(struct imap_header_run *run)
 {
-	bool in_txn = false;
-	char *error = NULL;
-	for (uint32_t i = 0; i < run->count; i++) {
-		if (!run->store[i] || run->len[i] > IMAP_HEADER_CACHE_MAX)
-			continue;
-		if (!in_txn) {
-			if (store_cache_begin(run->mbox->smbox, &error) < 0)
-				break;
-			in_txn = true;
-		}
-		if (store_cache_set_header(run->mbox->smbox, run->uids[i], run->data[i], run->len[i],
-					   &error) < 0)
-			break;
-	}
-	if (in_txn && error == NULL)
-		store_cache_commit(run->mbox->smbox, &error);
-	if (error != NULL) {
-		log_error("imap header-cache write failed mailbox=%s: %s", run->mbox->name, error);
-		free(error);
-		if (in_txn) {
-			char *e2 = NULL;
-			store_cache_commit(run->mbox->smbox, &e2);
-			free(e2);
-		}
-	}
+	for (uint32_t i = 0; i < run->count; i++)
+		if (run->store[i])
+			imap_header_cache_store(run->mbox, run->uids[i], run->data[i], run->len[i]);
+	if (run->mbox != NULL)
+		imap_cache_fill_flush(run->mbox);
 	for (uint32_t i = 0; i < run->count; i++)
 		free(run->data[i]);
 	free(run->data);
@@ -129,11 +115,8 @@ void imap_header_run_done(struct imap_header_run *run)
 
 void imap_header_cache_store(struct imap_mbox *mbox, uint32_t uid, const char *data, size_t len)
 {
-	char *error = NULL;
-	if (len <= IMAP_HEADER_CACHE_MAX && store_cache_set_header(mbox->smbox, uid, data, len, &error) < 0) {
-		log_error("imap header-cache write failed mailbox=%s: %s", mbox->name, error);
-		free(error);
-	}
+	if (len <= IMAP_HEADER_CACHE_MAX)
+		imap_cache_fill_add(mbox, uid, IMAP_CACHE_HEADER, data, len);
 }
 
 /* ---- reading raw header blocks ---- */

@@ -1,6 +1,8 @@
-/* Store work off the event loop: STORE, COPY, MOVE, EXPUNGE, CLOSE and
-   APPEND rename and write files and write the index in bulk, so they run
-   on a jobs.h thread while every other session of the worker goes on.
+/* Store work off the event loop: whatever writes the index (STORE, COPY,
+   MOVE, EXPUNGE, CLOSE, APPEND, syncs and \Recent for SELECT and NOOP,
+   STATUS, the folder commands, the \Seen of FETCH, cache fills) runs on a
+   jobs.h thread while every other session of the worker goes on: the loop
+   never waits for the index's write lock, which another process may hold.
 
    A job never touches the shared per-user handle the loop reads from
    (store.h: a handle is not thread-safe).  It gets a store handle of its
@@ -34,15 +36,45 @@ static void handle_forget_mailboxes(struct imap_job_store *h)
 		store_mailbox_close(&h->mboxes[i]);
 }
 
+static void handle_put(struct imap_user *user, struct imap_job_store **hp);
+
+static void handle_free_work(void *arg)
+{
+	struct imap_job_store *h = arg;
+	handle_forget_mailboxes(h);
+	store_close(&h->store);
+	free(h);
+}
+
+/* Closing the last handle of an index checkpoints it (writes, fsyncs):
+   on a job thread. */
 static void handle_free(struct imap_job_store **hp)
 {
 	struct imap_job_store *h = *hp;
 	*hp = NULL;
-	if (h == NULL)
+	if (h != NULL)
+		jobs_submit(handle_free_work, NULL, h);
+}
+
+void imap_job_store_close(struct store **store)
+{
+	if (*store == NULL)
 		return;
-	handle_forget_mailboxes(h);
-	store_close(&h->store);
-	free(h);
+	struct imap_job_store *h = xcalloc(1, sizeof(*h));
+	h->store = *store;
+	*store = NULL;
+	handle_free(&h);
+}
+
+void imap_job_store_give(struct imap_user *user, struct store **store)
+{
+	if (*store == NULL)
+		return;
+	struct imap_job_store *h = xcalloc(1, sizeof(*h));
+	h->store = *store;
+	h->folders_gen = user->folders_gen;
+	*store = NULL;
+	handle_put(user, &h);
 }
 
 /* Takes a spare handle (in the loop); its mailboxes are dropped when a
@@ -121,6 +153,14 @@ int imap_job_mailbox(struct imap_job *job, const char *name, struct store_mailbo
 	h->mboxes[0] = m;
 	*mbox_r = m;
 	return opened;
+}
+
+int imap_job_selected_mailbox(struct imap_job *job, const char *name, struct store_mailbox **mbox_r)
+{
+	int r = imap_job_mailbox(job, name, mbox_r);
+	if (r == 0)
+		job->error = xasprintf("mailbox %s is gone", name);
+	return r > 0 ? 1 : -1;
 }
 
 struct store *imap_job_store(const struct imap_job *job)

@@ -103,6 +103,13 @@ void imap_parser_reset(struct imap_parser *p)
 		p->state = COLLECT_LINE;
 }
 
+struct pool *imap_parser_take_pool(struct imap_parser *p)
+{
+	struct pool *pool = p->pool;
+	p->pool = NULL;
+	return pool;
+}
+
 void imap_parser_destroy(struct imap_parser **pp)
 {
 	struct imap_parser *p = *pp;
@@ -247,6 +254,7 @@ static void start_skip_line(struct imap_parser *p, const char *error, const char
 	p->state = COLLECT_SKIP_LINE;
 	p->skip_tail_len = 0;
 	buf_reset(&p->text);
+	p->line_start = 0;
 	p->literal_count = 0;
 }
 
@@ -295,13 +303,20 @@ static enum imap_parse_result line_done(struct imap_parser *p)
 	size_t limit = command_is_append(p) ? p->limits.max_append_literal : p->limits.max_literal;
 	if (size > limit || p->text.len + size > p->limits.max_command) {
 		note_tag(p);
-		p->error = command_is_append(p) ? "[TOOBIG] Literal too big" : "Literal too big";
+		/* RFC 3502: the messages of one APPEND share the command's
+		   limit */
+		if (command_is_append(p))
+			p->error = size > limit ? "[TOOBIG] Literal too big"
+						: "[LIMIT] The messages of one APPEND are too big together";
+		else
+			p->error = "Literal too big";
 		if (sync) {
 			/* The client waits for "+": it will not send the data. */
 			imap_parser_reset(p);
 		} else {
 			/* RFC 7888 4: the data follows anyway; skip it. */
 			buf_reset(&p->text);
+			p->line_start = 0;
 			p->literal_count = 0;
 			p->skip_left = size;
 			p->state = COLLECT_SKIP_LITERAL;

@@ -97,6 +97,11 @@ bool imap_parser_busy(const struct imap_parser *parser);
 /* Frees the memory of the last command (keeps the parser small while the
    connection is idle). */
 void imap_parser_reset(struct imap_parser *parser);
+/* Hands the memory of the last command's arguments (literals included)
+   to the caller, who destroys it when done with them: APPEND keeps its
+   literals for the job that stores them instead of copying them.  NULL
+   when there is no command. */
+struct pool *imap_parser_take_pool(struct imap_parser *parser);
 
 /* ---- argument helpers ---- */
 
@@ -185,6 +190,23 @@ struct imap_store_args {
 int imap_store_parse(struct pool *pool, const struct imap_arg *args, unsigned int count,
 		     struct imap_store_args *store_r, const char **error_r);
 
+/* ---- APPEND (RFC 3501 6.3.11, RFC 3502 MULTIAPPEND, RFC 3516, RFC 6855) ---- */
+
+struct imap_append_msg {
+	struct imap_flags flags;
+	time_t date;      /* 0 when none was given */
+	const char *data; /* the literal: points into the arguments */
+	size_t len;
+	bool binary; /* sent as literal8 (also inside "UTF8 (...)") */
+};
+
+/* Parses what follows APPEND's mailbox: one or more messages, each
+   [flag-list] [date-time] append-data, where append-data is a literal, a
+   literal8, or "UTF8" SP "(" literal8 ")" (RFC 6855 4).  *msgs_r (in the
+   pool) gets *count_r >= 1 messages.  0, or -1 with *error_r (BAD). */
+int imap_append_parse(struct pool *pool, const struct imap_arg *args, unsigned int count,
+		      struct imap_append_msg **msgs_r, unsigned int *count_r, const char **error_r);
+
 /* ---- FETCH attributes ---- */
 
 enum imap_fetch_item {
@@ -200,7 +222,9 @@ enum imap_fetch_item {
 	IMAP_FETCH_RFC822_HEADER = 1 << 9, /* = BODY.PEEK[HEADER] */
 	IMAP_FETCH_RFC822_TEXT = 1 << 10,  /* = BODY[TEXT] (sets \Seen) */
 	IMAP_FETCH_SAVEDATE = 1 << 11,
-	IMAP_FETCH_EMAILID = 1 << 12,
+	IMAP_FETCH_EMAILID = 1 << 12,  /* RFC 8474 */
+	IMAP_FETCH_THREADID = 1 << 13, /* RFC 8474 */
+	IMAP_FETCH_PREVIEW = 1 << 14,  /* RFC 8970 */
 };
 
 enum imap_section_spec {
@@ -233,6 +257,7 @@ struct imap_fetch_atts {
 	unsigned int items; /* enum imap_fetch_item */
 	struct imap_fetch_body *bodies;
 	unsigned int body_count;
+	bool preview_lazy; /* every PREVIEW asked was PREVIEW (LAZY) */
 	/* modifiers (RFC 7162) */
 	bool has_changedsince;
 	uint64_t changedsince;
@@ -276,6 +301,8 @@ enum imap_search_type {
 	IMAP_SK_OLDER,
 	IMAP_SK_YOUNGER, /* RFC 5032 */
 	IMAP_SK_ADDRESS, /* BCC CC FROM TO: header is the field */
+	IMAP_SK_EMAILID, /* RFC 8474 6: value is the object id */
+	IMAP_SK_THREADID,
 };
 
 struct imap_search_key {

@@ -1,5 +1,6 @@
-/* Typed parsers for IMAP arguments: sequence sets, flags, STORE, dates and
-   mailbox names (RFC 3501 section 9, RFC 7162 3.1.3, RFC 5182). */
+/* Typed parsers for IMAP arguments: sequence sets, flags, STORE, APPEND,
+   dates and mailbox names (RFC 3501 section 9, RFC 7162 3.1.3, RFC 5182,
+   RFC 3502, RFC 6855). */
 #include "imap/imap_parse.h"
 #include "lib/buf.h"
 #include "lib/utf8.h"
@@ -381,6 +382,71 @@ bool imap_parse_datetime(const char *s, time_t *time_r, int *tz_minutes_r)
 	*time_r = utc_time(y, m, d, h, mi, sec) - (time_t)tz * 60;
 	*tz_minutes_r = tz;
 	return true;
+}
+
+/* ---- APPEND ---- */
+
+/* append-data (RFC 3502 6, RFC 6855 4) at args[*i]. */
+static int append_data(const struct imap_arg *args, unsigned int count, unsigned int *i,
+		       struct imap_append_msg *m, const char **error_r)
+{
+	const struct imap_arg *a = &args[*i];
+	if (imap_arg_atom_equals(a, "UTF8")) {
+		const struct imap_arg *l = *i + 1 < count ? &args[*i + 1] : NULL;
+		if (l == NULL || l->type != IMAP_ARG_LIST || l->count != 1 ||
+		    l->list[0].type != IMAP_ARG_LITERAL || !l->list[0].literal8) {
+			*error_r = "UTF8 needs a literal8 in parentheses";
+			return -1;
+		}
+		a = &l->list[0];
+		(*i)++;
+	} else if (a->type != IMAP_ARG_LITERAL) {
+		*error_r = "APPEND needs the message as a literal";
+		return -1;
+	}
+	m->data = a->str;
+	m->len = a->len;
+	m->binary = a->literal8;
+	(*i)++;
+	return 0;
+}
+
+int imap_append_parse(struct pool *pool, const struct imap_arg *args, unsigned int count,
+		      struct imap_append_msg **msgs_r, unsigned int *count_r, const char **error_r)
+{
+	/* every message takes at least one argument */
+	struct imap_append_msg *msgs = pool_alloc(pool, (count + 1) * sizeof(*msgs));
+	unsigned int n = 0, i = 0;
+	while (i < count) {
+		struct imap_append_msg *m = &msgs[n++];
+		memset(m, 0, sizeof(*m));
+		if (args[i].type == IMAP_ARG_LIST) {
+			if (imap_flags_parse(pool, &args[i], false, &m->flags, error_r) < 0)
+				return -1;
+			i++;
+		}
+		if (i < count && args[i].type == IMAP_ARG_STRING) {
+			int tz;
+			if (!imap_parse_datetime(args[i].str, &m->date, &tz)) {
+				*error_r = "Invalid date-time";
+				return -1;
+			}
+			i++;
+		}
+		if (i == count) {
+			*error_r = "APPEND needs the message as a literal";
+			return -1;
+		}
+		if (append_data(args, count, &i, m, error_r) < 0)
+			return -1;
+	}
+	if (n == 0) {
+		*error_r = "APPEND needs the message as a literal";
+		return -1;
+	}
+	*msgs_r = msgs;
+	*count_r = n;
+	return 0;
 }
 
 /* ---- modified UTF-7 (RFC 3501 5.1.3) ---- */

@@ -1,5 +1,6 @@
 /* FETCH attributes (RFC 3501 6.4.5 and section 9 fetch-att, RFC 3516
-   BINARY, RFC 7162 CHANGEDSINCE/VANISHED, RFC 9051). */
+   BINARY, RFC 7162 CHANGEDSINCE/VANISHED, RFC 9051, RFC 8474 EMAILID and
+   THREADID, RFC 8970 PREVIEW). */
 #include "imap/imap_parse.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
@@ -30,6 +31,7 @@ static const struct {
     {"RFC822.TEXT", IMAP_FETCH_RFC822_TEXT},
     {"SAVEDATE", IMAP_FETCH_SAVEDATE},
     {"EMAILID", IMAP_FETCH_EMAILID},
+    {"THREADID", IMAP_FETCH_THREADID},
 };
 
 /* Parses "(NAME NAME ...)" of HEADER.FIELDS into body. */
@@ -280,6 +282,42 @@ static int parse_att(struct pool *pool, const struct imap_arg *arg, bool macros,
 	return -1;
 }
 
+/* "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"] (RFC 8970 6) at
+   att, next the argument after it (may be NULL): a list after PREVIEW that
+   starts with LAZY is its modifiers (else it is FETCH's modifiers, or
+   wrong).  1 with *used_r arguments read, 0 when att is not PREVIEW, -1
+   with *error_r. */
+static int parse_preview(const struct imap_arg *att, const struct imap_arg *next,
+			 struct imap_fetch_atts *atts, unsigned int *used_r, const char **error_r)
+{
+	if (!imap_arg_atom_equals(att, "PREVIEW"))
+		return 0;
+	bool lazy = next != NULL && next->type == IMAP_ARG_LIST && next->count > 0 &&
+		    imap_arg_atom_equals(&next->list[0], "LAZY");
+	for (unsigned int i = 0; lazy && i < next->count; i++) {
+		if (!imap_arg_atom_equals(&next->list[i], "LAZY")) {
+			*error_r = "Unknown PREVIEW modifier";
+			return -1;
+		}
+	}
+	/* PREVIEW and PREVIEW (LAZY) together: the preview is wanted */
+	atts->preview_lazy = (atts->items & IMAP_FETCH_PREVIEW) ? atts->preview_lazy && lazy : lazy;
+	atts->items |= IMAP_FETCH_PREVIEW;
+	*used_r = lazy ? 2 : 1;
+	return 1;
+}
+
+/* One attribute at args[0] (with its PREVIEW modifiers in args[1]). */
+static int parse_one_att(struct pool *pool, const struct imap_arg *args, unsigned int count, bool macros,
+			 struct imap_fetch_atts *atts, unsigned int *used_r, const char **error_r)
+{
+	int r = parse_preview(&args[0], count > 1 ? &args[1] : NULL, atts, used_r, error_r);
+	if (r != 0)
+		return r < 0 ? -1 : 0;
+	*used_r = 1;
+	return parse_att(pool, &args[0], macros, atts, error_r);
+}
+
 static int parse_modifiers(const struct imap_arg *list, struct imap_fetch_atts *atts, const char **error_r)
 {
 	for (unsigned int i = 0; i < list->count; i++) {
@@ -313,27 +351,33 @@ int imap_fetch_parse(struct pool *pool, const struct imap_arg *args, unsigned in
 		     struct imap_fetch_atts *atts, const char **error_r)
 {
 	memset(atts, 0, sizeof(*atts));
-	if (count < 1 || count > 2) {
-		*error_r = count < 1 ? "FETCH needs attributes" : "Extra arguments after FETCH attributes";
+	unsigned int used = 1;
+	if (count < 1) {
+		*error_r = "FETCH needs attributes";
 		return -1;
 	}
 	if (args[0].type == IMAP_ARG_LIST) {
+		const struct imap_arg *l = args[0].list;
 		if (args[0].count == 0) {
 			*error_r = "Empty FETCH attribute list";
 			return -1;
 		}
-		for (unsigned int i = 0; i < args[0].count; i++)
-			if (parse_att(pool, &args[0].list[i], false, atts, error_r) < 0)
+		for (unsigned int i = 0, n; i < args[0].count; i += n)
+			if (parse_one_att(pool, l + i, args[0].count - i, false, atts, &n, error_r) < 0)
 				return -1;
-	} else if (parse_att(pool, &args[0], true, atts, error_r) < 0) {
+	} else if (parse_one_att(pool, args, count, true, atts, &used, error_r) < 0) {
 		return -1;
 	}
-	if (count == 2) {
-		if (args[1].type != IMAP_ARG_LIST) {
+	if (count > used + 1) {
+		*error_r = "Extra arguments after FETCH attributes";
+		return -1;
+	}
+	if (count == used + 1) {
+		if (args[used].type != IMAP_ARG_LIST) {
 			*error_r = "FETCH modifiers must be a list";
 			return -1;
 		}
-		return parse_modifiers(&args[1], atts, error_r);
+		return parse_modifiers(&args[used], atts, error_r);
 	}
 	return 0;
 }

@@ -1,6 +1,6 @@
 /* SEARCH program parsing (RFC 3501 6.4.4 and section 9 search-key,
    RFC 4731 ESEARCH RETURN options, RFC 5182 SAVE and "$", RFC 7162 MODSEQ,
-   RFC 5032 OLDER/YOUNGER). */
+   RFC 5032 OLDER/YOUNGER, RFC 8474 EMAILID/THREADID). */
 #include "imap/imap_parse.h"
 #include "lib/xalloc.h"
 
@@ -17,7 +17,7 @@ struct search_ctx {
 	const char *error;
 };
 
-enum key_arg { KA_NONE, KA_STRING, KA_DATE, KA_NUMBER, KA_HEADER, KA_KEYWORD };
+enum key_arg { KA_NONE, KA_STRING, KA_DATE, KA_NUMBER, KA_HEADER, KA_KEYWORD, KA_OBJECTID };
 
 static const struct {
 	const char *name;
@@ -60,7 +60,16 @@ static const struct {
     {"HEADER", IMAP_SK_HEADER, KA_HEADER, 0, NULL},
     {"BODY", IMAP_SK_BODY, KA_STRING, 0, NULL},
     {"TEXT", IMAP_SK_TEXT, KA_STRING, 0, NULL},
+    {"EMAILID", IMAP_SK_EMAILID, KA_OBJECTID, 0, NULL},
+    {"THREADID", IMAP_SK_THREADID, KA_OBJECTID, 0, NULL},
 };
+
+/* objectid = 1*255(ALPHA / DIGIT / "_" / "-") (RFC 8474 7) */
+static bool objectid_valid(const char *s)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+	return n > 0 && n <= 255 && s[n] == '\0';
+}
 
 static const struct imap_arg *next_arg(struct search_ctx *c)
 {
@@ -168,10 +177,12 @@ static struct imap_search_key *parse_named(struct search_ctx *c, const char *nam
 				return NULL;
 			return k;
 		case KA_KEYWORD:
+		case KA_OBJECTID:
 			if ((s = next_astring(c)) == NULL)
 				return NULL;
-			if (!imap_keyword_valid(s)) {
-				c->error = "Invalid keyword";
+			if (keys[i].arg == KA_KEYWORD ? !imap_keyword_valid(s) : !objectid_valid(s)) {
+				c->error =
+				    keys[i].arg == KA_KEYWORD ? "Invalid keyword" : "Invalid object id";
 				return NULL;
 			}
 			k->value = s;

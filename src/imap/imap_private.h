@@ -10,6 +10,7 @@
    view is a reference to an immutable-prefix UID vector plus a count, so
    10,000 sessions on one mailbox share one vector. */
 #include "imap/imap_parse.h"
+#include "imap/imap_sortkey.h"
 #include "lib/config.h"
 #include "lib/buf.h"
 #include "lib/strlist.h"
@@ -84,10 +85,9 @@ struct imap_msg {
 	char *keywords; /* NULL: none */
 	char *locator;  /* the store's file handle (store_msg_open) */
 	bool bare_lf;   /* the file's size is not the size sent */
-	/* SORT and THREAD: the base subject (RFC 5256 2.1) once computed,
-	   else NULL (a message never changes under its UID) */
-	char *base_subject;
-	bool subject_reply;
+	/* SORT and THREAD: its keys once loaded or built (imap_sort.c), else
+	   NULL (a message never changes under its UID) */
+	struct imap_sortkey *sortkey;
 };
 
 /* A UID vector whose prefix [0, count) never changes once written: views
@@ -121,7 +121,22 @@ struct imap_mbox {
 	bool dirty;                  /* the Maildir changed: sync (a job) */
 	bool syncing, sync_again;    /* a sync job runs; another is wanted */
 	struct imap_session *idlers; /* sessions in IDLE on this mailbox */
+	/* \Recent (RFC 3501 2.3.2) is taken from the store by jobs only (it
+	   writes the index): the UIDs this worker's jobs took that no view
+	   has claimed yet (ascending, disjoint; imap_view_take_recent) */
+	struct imap_uid_range *recent_pool;
+	uint32_t recent_pool_count;
+	int rw_views; /* read-write views: sync jobs take \Recent for them */
+	/* cache writes waiting for their job (imap_cache.c) */
+	struct imap_cache_fill *fill;
+	bool filling; /* the job runs */
+	/* SORT: bumped when a message gets its keys; the ranks of text i
+	   are those of generation sortkey_ranked[i] (imap_sort.c) */
+	unsigned int sortkey_gen, sortkey_ranked[IMAP_SORTKEY_TEXTS];
 };
+
+/* Ranges of \Recent UIDs a mailbox keeps for its views (imap_mbox). */
+#define IMAP_RECENT_POOL_MAX 32
 
 /* UIDs lo <= uid < hi. */
 struct imap_uid_range {
@@ -210,7 +225,8 @@ struct imap_cmd_def {
 void imap_tagged(struct imap_session *s, const char *status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void imap_untagged(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The tagged reply for an internal failure: logs error (and frees it). */
+/* The tagged reply for an internal failure: logs error (and frees it).
+   A store error for a busy index (STORE_ERROR_BUSY) gets NO [UNAVAILABLE]. */
 void imap_internal_error(struct imap_session *s, const char *what, char *error);
 /* Ends a command that finished later (job, IDLE, streaming): reads the
    next one. */
@@ -224,6 +240,9 @@ int imap_cmd_mailbox(struct imap_cmd_ctx *c, const struct imap_arg *arg, const c
 		     const char **error_r);
 /* Writes an astring (quoted or literal). */
 void imap_append_astring(struct buf *out, const char *s);
+/* Writes a mailbox name as the session reads them: as it is (modified
+   UTF-7), or in UTF-8 once UTF8=ACCEPT is enabled (RFC 6855 3). */
+void imap_append_mailbox(const struct imap_session *s, struct buf *out, const char *name);
 void imap_write_buf(struct imap_session *s, struct buf *b);
 
 /* imap_auth.c */
@@ -254,6 +273,12 @@ const char *imap_special_use(const char *name);
 struct imap_job;
 
 /* imap_view.c */
+/* \Recent UIDs [lo, hi) a job took from the store for this worker's
+   read-write views (want: set before the job starts). */
+struct imap_recent_take {
+	bool want;
+	uint32_t lo, hi;
+};
 /* Opens (or shares) a mailbox; 1, 0 when it does not exist, -1 error. */
 int imap_mbox_get(struct imap_user *user, const char *name, struct imap_mbox **mbox_r, char **error_r);
 void imap_mbox_unref(struct imap_mbox **mbox);
@@ -268,10 +293,17 @@ int imap_mbox_refresh(struct imap_mbox *mbox, char **error_r);
 /* The Maildir changed behind the store's back: sync at the next refresh. */
 void imap_mbox_mark_dirty(struct imap_mbox *mbox);
 /* On a job thread: syncs the job handle's mailbox name with the Maildir
-   (work of NOOP, SELECT and the sync job); errors in job->error. */
-void imap_mbox_sync_work(struct imap_job *job, const char *name);
+   (work of NOOP, SELECT and the sync job), then takes its \Recent
+   messages when take->want (take may be NULL); errors in job->error. */
+void imap_mbox_sync_work(struct imap_job *job, const char *name, struct imap_recent_take *take);
+/* On a job thread: takes the \Recent messages of m when take->want (jobs
+   that add messages to a mailbox a read-write view has: APPEND, COPY). */
+void imap_mbox_take_recent_work(struct store_mailbox *m, struct imap_recent_take *take);
+/* In the loop, when the job is done: what it took goes to the mailbox's
+   views (imap_view_take_recent). */
+void imap_mbox_recent_add(struct imap_mbox *mbox, const struct imap_recent_take *take);
 const struct imap_msg *imap_mbox_find(const struct imap_mbox *mbox, uint32_t uid);
-/* The same, for filling the message's caches (base_subject). */
+/* The same, for filling the message's caches (sortkey). */
 struct imap_msg *imap_mbox_find_mutable(struct imap_mbox *mbox, uint32_t uid);
 struct imap_view *imap_view_new(struct imap_mbox *mbox, bool readonly);
 void imap_view_free(struct imap_view **view);
@@ -293,10 +325,15 @@ void imap_enable_condstore(struct imap_session *s);
 /* Sends what changed since the client last heard (EXISTS, RECENT, FETCH
    FLAGS, and EXPUNGE/VANISHED when allowed). */
 void imap_view_update(struct imap_session *s, bool allow_expunge);
+/* The same without FETCH FLAGS for the sequence numbers skip[0..nskip)
+   (ascending): a FETCH sends their flags itself. */
+void imap_view_update_skip(struct imap_session *s, bool allow_expunge, const uint32_t *skip, uint32_t nskip);
 /* True when uid is \Recent in this session. */
 bool imap_view_recent(const struct imap_view *v, uint32_t uid);
 /* A read-write view takes the \Recent flag of its messages that it has
-   not been offered yet (RFC 3501 2.3.2). */
+   not been offered yet (RFC 3501 2.3.2), from what jobs took for the
+   mailbox (reads and writes nothing in the index: a message no job took
+   before it is reported is \Recent for no session). */
 void imap_view_take_recent(struct imap_session *s);
 /* How many of the view's messages are \Recent in this session. */
 uint32_t imap_view_count_recent(const struct imap_view *v);
@@ -326,6 +363,22 @@ void imap_send_vanished_earlier(struct imap_session *s, const uint32_t *uids, si
 void imap_append_internaldate(struct buf *out, int64_t t);
 int imap_cmd_fetch(struct imap_cmd_ctx *c, const char **error_r);
 
+/* imap_fetch_ext.c: EMAILID and THREADID (RFC 8474) and PREVIEW (RFC
+   8970) of a slice of FETCH's messages (seqs[0..count), ascending), read
+   at once. */
+struct imap_fetch_ext;
+/* NULL when atts asks for none of them. */
+struct imap_fetch_ext *imap_fetch_ext_load(struct imap_session *s, const struct imap_fetch_atts *atts,
+					   const uint32_t *seqs, uint32_t count);
+/* Appends the items of the slice's i-th message, each after *sep (then
+   " "). */
+void imap_fetch_ext_append(struct buf *out, const struct imap_fetch_ext *ext, unsigned int items, uint32_t i,
+			   const char **sep);
+/* The EMAILID or THREADID (item) of the slice's i-th message, NULL when
+   unknown (or not loaded). */
+const char *imap_fetch_ext_id(const struct imap_fetch_ext *ext, unsigned int item, uint32_t i);
+void imap_fetch_ext_free(struct imap_fetch_ext **ext);
+
 /* imap_search.c */
 int imap_cmd_search(struct imap_cmd_ctx *c, const char **error_r);
 /* Evaluates key on every message of the view; *seqs_r ascending. */
@@ -341,7 +394,7 @@ int imap_cmd_close(struct imap_cmd_ctx *c, const char **error_r);
 int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r);
 
 /* imap_job.c: store work on a job thread (lib/jobs.h), for commands that
-   rename or write files or write the index in bulk.  The job works on a
+   rename or write files or write the index (the loop only reads it).  The job works on a
    store handle of its own (job->handle: never the shared one the loop
    reads), opened on the thread and kept with its mailboxes for the user's
    later jobs.  The session is busy from imap_job_start() until done has
@@ -368,6 +421,9 @@ void imap_job_start(struct imap_user *user, struct imap_session *s, struct imap_
    *mbox_r (owned by the handle), 2 the same when the handle opened it just
    now (and so synced it), 0 when it does not exist, -1 with job->error. */
 int imap_job_mailbox(struct imap_job *job, const char *name, struct store_mailbox **mbox_r);
+/* The same for a mailbox that must exist (a session's selected one): 1,
+   or -1 with job->error (also "mailbox NAME is gone"). */
+int imap_job_selected_mailbox(struct imap_job *job, const char *name, struct store_mailbox **mbox_r);
 /* On the job thread: the job's own store handle. */
 struct store *imap_job_store(const struct imap_job *job);
 /* Folders were deleted or renamed: mailbox handles kept by jobs are
@@ -375,6 +431,36 @@ struct store *imap_job_store(const struct imap_job *job);
 void imap_job_forget_mailboxes(struct imap_user *user);
 /* Closes the spare handles of a user being freed. */
 void imap_job_user_free(struct imap_user *user);
+/* Closes a store handle on a job thread (closing the last handle of an
+   index checkpoints it: writes). */
+void imap_job_store_close(struct store **store);
+/* Keeps a handle of the user's store (opened by a job) for its jobs, or
+   closes it when enough are kept. */
+void imap_job_store_give(struct imap_user *user, struct store **store);
+
+/* imap_cache.c: what reads in the loop found missing from the index cache
+   (ENVELOPE, BODYSTRUCTURE, PREVIEW, header blocks, SORT/THREAD keys, built
+   from message files) is collected per mailbox and written by one job of
+   the user's: the loop never writes the index.  The cache is an optimisation: a write that
+   fails, or is dropped when too much waits (IMAP_CACHE_FILL_MAX bytes),
+   is built again when next wanted. */
+#define IMAP_CACHE_FILL_MAX (16 * 1024 * 1024)
+enum imap_cache_item {
+	IMAP_CACHE_ENVELOPE,
+	IMAP_CACHE_BODYSTRUCTURE,
+	IMAP_CACHE_PREVIEW,
+	IMAP_CACHE_HEADER,
+	IMAP_CACHE_SORTKEY,
+};
+struct imap_cache_fill;
+/* Copies data[0..len) to write as the item of uid. */
+void imap_cache_fill_add(struct imap_mbox *mbox, uint32_t uid, enum imap_cache_item item, const char *data,
+			 size_t len);
+/* Starts the job that writes what was added (when one runs, the next
+   starts when it is done). */
+void imap_cache_fill_flush(struct imap_mbox *mbox);
+/* Drops what waits (the mailbox is freed). */
+void imap_cache_fill_free(struct imap_mbox *mbox);
 
 /* imap_idle.c */
 int imap_cmd_idle(struct imap_cmd_ctx *c, const char **error_r);
@@ -417,8 +503,8 @@ int imap_message_read_header(struct imap_mbox *mbox, uint32_t uid, char **data_r
 
 /* imap_headers.c: the header blocks of a run of messages (SEARCH, SORT,
    THREAD, FETCH of header sections) from the index cache; a block that is
-   not cached is read from the file's head and written back in one
-   transaction when the run ends. */
+   not cached is read from the file's head and written back (by a job:
+   imap_cache.c) when the run ends. */
 struct imap_header_run {
 	struct imap_mbox *mbox;
 	uint32_t *uids; /* ascending */
@@ -434,14 +520,19 @@ void imap_header_run_load(struct imap_header_run *run, struct imap_mbox *mbox, c
 			  uint32_t count);
 /* The header block of the i-th message; false when the message is gone. */
 bool imap_header_run_get(struct imap_header_run *run, uint32_t i, const char **data_r, size_t *len_r);
-/* Writes back what was read from files, frees the run. */
+/* Writes back what was read from files (imap_cache_fill_add), frees the
+   run. */
 void imap_header_run_done(struct imap_header_run *run);
-/* Caches the header block of a message read whole (FETCH). */
+/* Caches the header block of a message read whole (FETCH): added to the
+   mailbox's cache fill, written at the next imap_cache_fill_flush(). */
 void imap_header_cache_store(struct imap_mbox *mbox, uint32_t uid, const char *data, size_t len);
 /* Finds header fields by name in a raw block: calls cb with each raw
    (folded) value until it returns true; returns whether one did. */
 bool imap_header_each(const char *data, size_t len, const char *name,
 		      bool (*cb)(void *ctx, const char *value, size_t value_len), void *ctx);
+/* The position of uid in uids[0..count) (ascending), or where it would
+   go. */
+uint32_t imap_uid_position(const uint32_t *uids, uint32_t count, uint32_t uid);
 /* Case-insensitive (ASCII) search of needle in hay. */
 bool imap_contains_nocase(const char *hay, size_t hay_len, const char *needle, size_t needle_len);
 #endif

@@ -71,7 +71,7 @@ int imap_cmd_getquotaroot(struct imap_cmd_ctx *c, const char **error_r)
 		return 0;
 	struct buf out = BUF_INIT;
 	buf_append_str(&out, "* QUOTAROOT ");
-	imap_append_astring(&out, name);
+	imap_append_mailbox(c->s, &out, name);
 	buf_append_str(&out, " \"\"\r\n");
 	imap_write_buf(c->s, &out);
 	buf_free(&out);

@@ -1,5 +1,6 @@
 /* SEARCH and UID SEARCH (RFC 3501 6.4.4), ESEARCH results (RFC 4731),
-   SEARCHRES (RFC 5182), MODSEQ (RFC 7162 3.1.5), OLDER/YOUNGER (RFC 5032).
+   SEARCHRES (RFC 5182), MODSEQ (RFC 7162 3.1.5), OLDER/YOUNGER (RFC 5032),
+   EMAILID/THREADID (RFC 8474 6).
    Keys on flags, sizes, dates and UIDs use the shared message table; keys
    on header fields use the header blocks cached in the index (read slice
    by slice, imap_headers.c); BODY and TEXT read the message file only when
@@ -25,8 +26,9 @@ struct search_msg {
 	struct imap_message msg;
 	bool read, read_failed;
 	uint64_t max_modseq;
-	struct imap_header_run *headers; /* NULL when no key needs them */
-	uint32_t header_idx;
+	struct imap_header_run *headers;  /* NULL when no key needs them */
+	uint32_t header_idx;              /* also the position in ids */
+	const struct imap_fetch_ext *ids; /* EMAILID/THREADID keys */
 };
 
 static bool load(struct search_msg *sm)
@@ -321,8 +323,29 @@ static bool eval(struct search_msg *sm, const struct imap_search_key *k)
 		return (int64_t)time(NULL) - m->internaldate >= (int64_t)k->number;
 	case IMAP_SK_YOUNGER:
 		return (int64_t)time(NULL) - m->internaldate < (int64_t)k->number;
+	case IMAP_SK_EMAILID:
+	case IMAP_SK_THREADID: {
+		const char *id = imap_fetch_ext_id(
+		    sm->ids, k->type == IMAP_SK_EMAILID ? IMAP_FETCH_EMAILID : IMAP_FETCH_THREADID,
+		    sm->header_idx);
+		return id != NULL && strcmp(id, k->value) == 0;
+	}
 	}
 	return false;
+}
+
+/* The object ids (enum imap_fetch_item) that keys compare. */
+static unsigned int key_objectids(const struct imap_search_key *k)
+{
+	unsigned int items = 0;
+	for (; k != NULL; k = k->next) {
+		if (k->type == IMAP_SK_EMAILID)
+			items |= IMAP_FETCH_EMAILID;
+		else if (k->type == IMAP_SK_THREADID)
+			items |= IMAP_FETCH_THREADID;
+		items |= key_objectids(k->children);
+	}
+	return items;
 }
 
 /* True when a key reads header fields (slices then load cached headers). */
@@ -352,6 +375,8 @@ int imap_search_run(struct imap_session *s, const struct imap_search_key *key, u
 	uint32_t *out = xmalloc((v->count + 1) * sizeof(*out));
 	uint32_t n = 0;
 	bool headers = key_needs_headers(key);
+	struct imap_fetch_atts ids_atts = {.items = key_objectids(key)};
+	uint32_t *slice_seqs = xmalloc(SEARCH_SLICE * sizeof(*slice_seqs));
 	const struct imap_mbox *mbox = v->mbox;
 	uint32_t j = 0; /* the view's UIDs and the table both ascend */
 	for (uint32_t first = 1; first <= v->count; first += SEARCH_SLICE) {
@@ -359,13 +384,17 @@ int imap_search_run(struct imap_session *s, const struct imap_search_key *key, u
 		struct imap_header_run run;
 		if (headers)
 			imap_header_run_load(&run, v->mbox, &v->vec->uids[first - 1], len);
+		for (uint32_t i = 0; i < len; i++)
+			slice_seqs[i] = first + i;
+		struct imap_fetch_ext *ids = imap_fetch_ext_load(s, &ids_atts, slice_seqs, len);
 		for (uint32_t i = 0; i < len; i++) {
 			uint32_t seq = first + i;
 			struct search_msg sm = {.s = s,
 						.seq = seq,
 						.uid = imap_view_uid(v, seq),
 						.headers = headers ? &run : NULL,
-						.header_idx = i};
+						.header_idx = i,
+						.ids = ids};
 			while (j < mbox->count && mbox->msgs[j].uid < sm.uid)
 				j++;
 			if (j == mbox->count || mbox->msgs[j].uid != sm.uid)
@@ -378,7 +407,9 @@ int imap_search_run(struct imap_session *s, const struct imap_search_key *key, u
 		}
 		if (headers)
 			imap_header_run_done(&run);
+		imap_fetch_ext_free(&ids);
 	}
+	free(slice_seqs);
 	*seqs_r = out;
 	*count_r = n;
 	return 0;

@@ -9,6 +9,7 @@
 #include "lib/io.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "mime/imap.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -106,6 +107,15 @@ void imap_tagged(struct imap_session *s, const char *status, const char *fmt, ..
 
 void imap_internal_error(struct imap_session *s, const char *what, char *error)
 {
+	if (error != NULL && strncmp(error, STORE_ERROR_BUSY, strlen(STORE_ERROR_BUSY)) == 0) {
+		/* another writer held the index longer than the busy timeout:
+		   temporary (RFC 5530 3) */
+		log_warn("imap %s busy session=%s user=%s: %s", what, s->core.id,
+			 s->user != NULL ? s->user->address : "-", error);
+		free(error);
+		imap_tagged(s, "NO", "[UNAVAILABLE] The mailbox index is busy, try again later");
+		return;
+	}
 	log_error("imap %s failed session=%s user=%s: %s", what, s->core.id,
 		  s->user != NULL ? s->user->address : "-", error != NULL ? error : "?");
 	free(error);
@@ -145,6 +155,22 @@ void imap_append_astring(struct buf *out, const char *str)
 	buf_append_char(out, '"');
 }
 
+void imap_append_mailbox(const struct imap_session *s, struct buf *out, const char *name)
+{
+	/* RFC 6855 3: once UTF8=ACCEPT is enabled, names go out in UTF-8, in
+	   quoted strings, never in modified UTF-7 */
+	if (!(s->enabled & IMAP_ENABLED_UTF8)) {
+		imap_append_astring(out, name);
+		return;
+	}
+	struct pool *pool = pool_create(256);
+	const char *utf8 = imap_utf7_to_utf8(pool, name);
+	if (utf8 == NULL)
+		utf8 = name; /* not modified UTF-7 (made by another program) */
+	mime_imap_quote(out, utf8, strlen(utf8), MIME_IMAP_UTF8);
+	pool_destroy(&pool);
+}
+
 const char *imap_capabilities(const struct imap_session *s)
 {
 	static char caps[1024];
@@ -158,8 +184,9 @@ const char *imap_capabilities(const struct imap_session *s)
 	snprintf(caps, sizeof(caps),
 		 "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
 		 "UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC "
-		 "ESEARCH SEARCHRES SORT THREAD=REFERENCES THREAD=ORDEREDSUBJECT QUOTA "
-		 "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE%s APPENDLIMIT=%llu BINARY STATUS=SIZE WITHIN",
+		 "ESEARCH SEARCHRES SORT SORT=DISPLAY THREAD=REFERENCES THREAD=ORDEREDSUBJECT QUOTA "
+		 "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE%s APPENDLIMIT=%llu BINARY STATUS=SIZE WITHIN "
+		 "MULTIAPPEND UTF8=ACCEPT OBJECTID PREVIEW",
 		 s->compressed ? "" : " COMPRESS=DEFLATE",
 		 (unsigned long long)s->core.ctx->cfg->max_message_size);
 	return caps;

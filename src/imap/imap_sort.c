@@ -1,321 +1,305 @@
-/* SORT and UID SORT (RFC 5256 section 3), with the base-subject rules of
-   section 2.1 shared with THREAD.  The keys come from the header blocks
-   cached in the index (imap_headers.c), not from the message files. */
-#include "imap/imap_sort.h"
-#include "lib/xalloc.h"
-#include "mime/address.h"
-#include "mime/compose.h"
-#include "mime/tree.h"
+/* SORT and UID SORT (RFC 5256 section 3, RFC 5957 DISPLAYFROM and
+   DISPLAYTO).
 
-#include <ctype.h>
+   Each message's keys (imap_sortkey.h) are built once, from its header
+   block, and kept in the index; a SORT or THREAD reads those it lacks in
+   one range query into the mailbox's shared table, where later commands
+   of every session find them.  Texts are compared as ranks, their place
+   among the texts of every keyed message of the mailbox, worked out once
+   after keys were added: a sort then compares integers only. */
+#include "imap/imap_sort.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "store/store_imap_extra.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* ---- base subject (RFC 5256 2.1) ---- */
-
-static bool is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-/* subj-blob = "[" *BLOBCHAR "]" *WSP, BLOBCHAR = any CHAR but "[" and "]".
-   Returns the length matched at p, 0 when none. */
-static size_t match_blob(const char *p)
-{
-	if (*p != '[')
-		return 0;
-	size_t i = 1;
-	while (p[i] != '\0' && p[i] != '[' && p[i] != ']')
-		i++;
-	if (p[i] != ']')
-		return 0;
-	i++;
-	while (is_wsp(p[i]))
-		i++;
-	return i;
-}
-
-/* subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":" */
-static size_t match_refwd(const char *p)
-{
-	size_t i;
-	if (strncasecmp(p, "re", 2) == 0)
-		i = 2;
-	else if (strncasecmp(p, "fwd", 3) == 0)
-		i = 3;
-	else if (strncasecmp(p, "fw", 2) == 0)
-		i = 2;
-	else
-		return 0;
-	while (is_wsp(p[i]))
-		i++;
-	i += match_blob(p + i);
-	return p[i] == ':' ? i + 1 : 0;
-}
-
-/* Steps (3) to (5) on s[start..len), which does not end in WSP (step 2
-   removed it): removes subj-leaders (*subj-blob subj-refwd, or one WSP)
-   and a leading subj-blob that non-WSP text follows, as long as either
-   matches; returns the new start and sets *reply when a subj-refwd went.
-
-   Taken literally, each pass looks for a subj-refwd after every blob of a
-   run "[a][b][c]..." and then removes just the first blob: quadratic in
-   the number of blobs.  But a subj-refwd can only start where the run
-   ends (inside it the next character is "["), so each run is scanned
-   once: followed by a subj-refwd, run and refwd are one leader; if not,
-   step (4) removes every blob of the run but a last one that ends the
-   text. */
-static size_t strip_leaders(const char *s, size_t start, size_t len, bool *reply)
-{
-	for (;;) {
-		if (start < len && is_wsp(s[start])) {
-			start++;
-			continue;
-		}
-		size_t end = start, last = start, n;
-		while ((n = match_blob(s + end)) > 0) {
-			last = end;
-			end += n;
-		}
-		n = match_refwd(s + end);
-		if (n > 0) {
-			*reply = true;
-			start = end + n;
-			continue;
-		}
-		size_t next = end < len ? end : last;
-		if (next == start)
-			return start;
-		start = next;
-	}
-}
-
-char *imap_base_subject(const char *subject, bool *is_reply_r)
-{
-	/* (1) decoded by the caller; tabs and line ends become spaces,
-	   runs of spaces become one */
-	struct buf b = BUF_INIT;
-	bool reply = false;
-	for (const char *p = subject != NULL ? subject : ""; *p; p++) {
-		char c = *p == '\t' || *p == '\r' || *p == '\n' ? ' ' : *p;
-		if (c == ' ' && b.len > 0 && b.data[b.len - 1] == ' ')
-			continue;
-		buf_append_char(&b, c);
-	}
-	char *s = buf_steal(&b);
-	if (s == NULL)
-		s = xstrdup("");
-	size_t start = 0, len = strlen(s);
-	for (;;) {
-		/* (2) subj-trailer = "(fwd)" / WSP, as often as it matches */
-		for (;;) {
-			if (len > start && is_wsp(s[len - 1])) {
-				len--;
-			} else if (len - start >= 5 && strncasecmp(s + len - 5, "(fwd)", 5) == 0) {
-				len -= 5;
-				reply = true;
-			} else {
-				break;
-			}
-		}
-		s[len] = '\0';
-		/* (3) leaders and (4) a leading blob when text follows it,
-		   (5) until neither matches */
-		start = strip_leaders(s, start, len, &reply);
-		/* (6) "[fwd:" ... "]" around the rest: remove, back to (2) */
-		if (len - start >= 6 && strncasecmp(s + start, "[fwd:", 5) == 0 && s[len - 1] == ']') {
-			start += 5;
-			len--;
-			s[len] = '\0';
-			reply = true;
-			continue;
-		}
-		break;
-	}
-	memmove(s, s + start, len - start + 1);
-	if (is_reply_r != NULL)
-		*is_reply_r = reply;
-	return s;
-}
-
 /* ---- keys ---- */
 
-/* RFC 5256 3: the addr-mailbox of the first address.  A group comes first
-   as its start marker, whose mailbox is the group name (RFC 3501 7.4.2). */
-static char *first_mailbox(struct pool *pool, const struct mime_headers *h, const char *name)
+/* The messages that have no keys in the table yet. */
+struct key_load {
+	struct imap_mbox *mbox;
+	struct imap_sort_msg *msgs;
+	uint32_t *missing;       /* indexes into msgs, ascending UID */
+	struct imap_msg **table; /* their entries in the shared table */
+	uint32_t count, next;
+};
+
+static void key_attach(struct key_load *l, uint32_t j, struct imap_sortkey *key)
 {
-	const char *v = mime_headers_get(pool, h, name);
-	if (v == NULL)
-		return xstrdup("");
-	struct mime_address *a = mime_address_parse(pool, v, strlen(v));
-	const char *mailbox = a == NULL                            ? ""
-			      : (a->flags & MIME_ADDR_GROUP_START) ? (a->name != NULL ? a->name : "")
-								   : a->local;
-	char *r = xstrdup(mailbox);
-	for (char *p = r; *p; p++)
-		*p = (char)toupper((unsigned char)*p);
-	return r;
+	/* RFC 5256 2.2: no valid Date: field, the INTERNALDATE */
+	if (!key->has_date)
+		key->date = l->table[j]->internaldate;
+	l->table[j]->sortkey = key;
+	l->msgs[l->missing[j]].key = key;
+	l->mbox->sortkey_gen++;
 }
 
-static char *header_dup(struct pool *pool, const struct mime_headers *h, const char *name)
+static int key_row(void *ctx, uint32_t uid, const char *data, size_t len)
 {
-	const char *v = mime_headers_get(pool, h, name);
-	return v != NULL ? xstrdup(v) : NULL;
+	struct key_load *l = ctx;
+	while (l->next < l->count && l->msgs[l->missing[l->next]].uid < uid)
+		l->next++;
+	if (l->next == l->count)
+		return 1;
+	if (l->msgs[l->missing[l->next]].uid != uid)
+		return 0;
+	/* a record of another format: built again below */
+	struct imap_sortkey *key = imap_sortkey_decode(data, len);
+	if (key != NULL)
+		key_attach(l, l->next, key);
+	return 0;
 }
 
-void imap_sort_keys_from_header(struct imap_sort_keys *k, const struct imap_msg *m, uint32_t seq,
-				const char *header, size_t header_len)
+/* Writes the records of uids[0..n) to the index: record i is
+   recs[ends[i - 1]..ends[i]) (ends[-1] = 0), none when empty.  The one
+   place SORT and THREAD write: a job does, in one transaction
+   (imap_cache.c). */
+static void keys_write(struct imap_mbox *mbox, const uint32_t *uids, const char *recs, const size_t *ends,
+		       uint32_t n)
 {
-	memset(k, 0, sizeof(*k));
-	k->seq = seq;
-	k->uid = m->uid;
-	k->size = m->size;
-	k->arrival = m->internaldate;
-	k->date = k->arrival;
-	if (header == NULL) {
-		k->subject = xstrdup("");
-		k->from = xstrdup("");
-		k->to = xstrdup("");
-		k->cc = xstrdup("");
-		return;
-	}
-	struct pool *pool = pool_create(4096);
-	struct mime_headers *h = mime_headers_parse(pool, header, header_len, NULL);
-	const char *d = mime_headers_get(pool, h, "Date");
-	time_t t;
-	int tz;
-	/* RFC 5256 2.2: the sent date, else the internal date */
-	if (d != NULL && mime_date_parse(d, strlen(d), &t, &tz) == 0)
-		k->date = (int64_t)t;
-	if (m->base_subject != NULL) {
-		k->subject = xstrdup(m->base_subject);
-		k->subject_reply = m->subject_reply;
-	} else {
-		k->subject = imap_base_subject(mime_headers_get_utf8(pool, h, "Subject"), &k->subject_reply);
-	}
-	k->from = first_mailbox(pool, h, "From");
-	k->to = first_mailbox(pool, h, "To");
-	k->cc = first_mailbox(pool, h, "Cc");
-	k->message_id = header_dup(pool, h, "Message-ID");
-	k->references = header_dup(pool, h, "References");
-	k->in_reply_to = header_dup(pool, h, "In-Reply-To");
-	pool_destroy(&pool);
-}
-
-struct imap_sort_keys *imap_sort_keys_load_all(struct imap_session *s, const uint32_t *seqs, uint32_t n)
-{
-	struct imap_view *v = s->view;
-	struct imap_sort_keys *keys = xcalloc(n + 1, sizeof(*keys));
-	uint32_t *uids = xmalloc((n + 1) * sizeof(*uids));
-	for (uint32_t i = 0; i < n; i++)
-		uids[i] = imap_view_uid(v, seqs[i]);
-	struct imap_header_run run;
-	imap_header_run_load(&run, v->mbox, uids, n);
 	for (uint32_t i = 0; i < n; i++) {
-		struct imap_msg *m = imap_mbox_find_mutable(v->mbox, uids[i]);
-		struct imap_msg gone = {.uid = uids[i]};
-		const char *h = NULL;
-		size_t hlen = 0;
-		if (m == NULL || !imap_header_run_get(&run, i, &h, &hlen))
-			h = NULL;
-		imap_sort_keys_from_header(&keys[i], m != NULL ? m : &gone, seqs[i], h, hlen);
-		/* kept in the shared table for the next SORT or THREAD of any
-		   session (a later change stores sort keys in the index) */
-		if (m != NULL && h != NULL && m->base_subject == NULL) {
-			m->base_subject = xstrdup(keys[i].subject);
-			m->subject_reply = keys[i].subject_reply;
+		size_t start = i > 0 ? ends[i - 1] : 0;
+		if (ends[i] > start)
+			imap_cache_fill_add(mbox, uids[i], IMAP_CACHE_SORTKEY, recs + start, ends[i] - start);
+	}
+	imap_cache_fill_flush(mbox);
+}
+
+/* Builds the keys of the messages still without from their header blocks
+   (cached, else read from the files) and writes them to the index. */
+static void keys_build(struct key_load *l)
+{
+	uint32_t n = 0;
+	for (uint32_t j = 0; j < l->count; j++) {
+		if (l->table[j]->sortkey == NULL) {
+			l->table[n] = l->table[j];
+			l->missing[n++] = l->missing[j];
 		}
 	}
+	if (n == 0)
+		return;
+	l->count = n;
+	/* imap_header_run_load() copies one UID past the end */
+	uint32_t *uids = xmalloc(((size_t)n + 1) * sizeof(*uids));
+	size_t *ends = xmalloc((size_t)n * sizeof(*ends));
+	struct buf recs = BUF_INIT;
+	for (uint32_t j = 0; j < n; j++)
+		uids[j] = l->msgs[l->missing[j]].uid;
+	struct imap_header_run run;
+	imap_header_run_load(&run, l->mbox, uids, n);
+	for (uint32_t j = 0; j < n; j++) {
+		const char *h;
+		size_t hlen;
+		/* gone: no keys, the empty ones this time */
+		if (imap_header_run_get(&run, j, &h, &hlen)) {
+			struct imap_sortkey *key = imap_sortkey_from_header(h, hlen);
+			imap_sortkey_encode(key, &recs);
+			key_attach(l, j, key);
+		}
+		ends[j] = recs.len;
+	}
 	imap_header_run_done(&run);
+	keys_write(l->mbox, uids, recs.data, ends, n);
+	buf_free(&recs);
+	free(ends);
 	free(uids);
-	return keys;
 }
 
-void imap_sort_keys_free(struct imap_sort_keys *k)
+struct imap_sort_msg *imap_sort_msgs_load(struct imap_session *s, const uint32_t *seqs, uint32_t n)
 {
-	free(k->subject);
-	free(k->from);
-	free(k->to);
-	free(k->cc);
-	free(k->message_id);
-	free(k->references);
-	free(k->in_reply_to);
+	struct imap_view *v = s->view;
+	struct key_load l = {.mbox = v->mbox};
+	l.msgs = xcalloc(n + 1, sizeof(*l.msgs));
+	l.missing = xmalloc((n + 1) * sizeof(*l.missing));
+	l.table = xmalloc((n + 1) * sizeof(*l.table));
+	struct imap_mbox *mbox = v->mbox;
+	uint32_t j = 0; /* the view's UIDs and the table both ascend */
+	for (uint32_t i = 0; i < n; i++) {
+		struct imap_sort_msg *sm = &l.msgs[i];
+		sm->seq = seqs[i];
+		sm->uid = imap_view_uid(v, seqs[i]);
+		while (j < mbox->count && mbox->msgs[j].uid < sm->uid)
+			j++;
+		if (j == mbox->count || mbox->msgs[j].uid != sm->uid)
+			continue; /* expunged meanwhile: empty keys */
+		struct imap_msg *m = &mbox->msgs[j];
+		sm->size = m->size;
+		sm->arrival = m->internaldate;
+		sm->key = m->sortkey;
+		if (m->sortkey == NULL) {
+			l.table[l.count] = m;
+			l.missing[l.count++] = i;
+		}
+	}
+	if (l.count > 0) {
+		char *error = NULL;
+		uint32_t lo = l.msgs[l.missing[0]].uid, hi = l.msgs[l.missing[l.count - 1]].uid;
+		if (store_cache_get_sortkey_range(mbox->smbox, lo, hi, key_row, &l, &error) < 0) {
+			log_error("imap sort-key read failed mailbox=%s: %s", mbox->name, error);
+			free(error);
+		}
+		keys_build(&l);
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (l.msgs[i].key == NULL)
+			l.msgs[i].key = &imap_sortkey_empty;
+	free(l.missing);
+	free(l.table);
+	return l.msgs;
 }
 
-enum sort_key { SK_ARRIVAL, SK_CC, SK_DATE, SK_FROM, SK_SIZE, SK_SUBJECT, SK_TO };
+/* ---- ranks ---- */
+
+static int cmp_text(const void *pa, const void *pb, void *ctx)
+{
+	const struct imap_sortkey *a = *(struct imap_sortkey *const *)pa;
+	const struct imap_sortkey *b = *(struct imap_sortkey *const *)pb;
+	enum imap_sortkey_text t = *(const enum imap_sortkey_text *)ctx;
+	return imap_casemap_cmp(a->text[t], b->text[t]);
+}
+
+/* Ranks text t of every keyed message of mbox (unless done since keys
+   were last added): equal texts (i;ascii-casemap) get one rank, "" (the
+   rank of the empty keys) 0, the others 1, 2, ... in order.  Keys that
+   leave with their message take their rank along; the others keep their
+   order. */
+static void rank_texts(struct imap_mbox *mbox, enum imap_sortkey_text t)
+{
+	if (mbox->sortkey_ranked[t] == mbox->sortkey_gen)
+		return;
+	struct imap_sortkey **keys = xmalloc(((size_t)mbox->count + 1) * sizeof(*keys));
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < mbox->count; i++)
+		if (mbox->msgs[i].sortkey != NULL)
+			keys[n++] = mbox->msgs[i].sortkey;
+	qsort_r(keys, n, sizeof(*keys), cmp_text, &t);
+	uint32_t rank = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (i == 0 ? keys[i]->text[t][0] != '\0'
+			   : imap_casemap_cmp(keys[i]->text[t], keys[i - 1]->text[t]) != 0)
+			rank++;
+		keys[i]->rank[t] = rank;
+	}
+	free(keys);
+	mbox->sortkey_ranked[t] = mbox->sortkey_gen;
+}
+
+/* ---- sorting ---- */
+
+enum sort_key { SK_ARRIVAL, SK_DATE, SK_SIZE, SK_TEXT };
 
 struct sort_crit {
 	enum sort_key key;
+	enum imap_sortkey_text text; /* SK_TEXT */
 	bool reverse;
 };
 
-static struct sort_crit crits[16];
-static unsigned int ncrits;
+struct sort_ctx {
+	struct sort_crit crits[16];
+	unsigned int ncrits;
+};
 
-/* The i;ascii-casemap collation (RFC 5256 3, RFC 4790 9.2): a-z compare as
-   A-Z, so "_" sorts after letters (it does not with tolower()). */
-int imap_casemap_cmp(const char *a, const char *b)
+/* One message's value for a criterion, as an unsigned number in sort
+   order (REVERSE: inverted). */
+static uint64_t crit_value(const struct sort_crit *c, const struct imap_sort_msg *m)
 {
-	for (;; a++, b++) {
-		int x = toupper((unsigned char)*a), y = toupper((unsigned char)*b);
-		if (x != y || x == 0)
-			return x - y;
+	uint64_t v = 0;
+	switch (c->key) {
+	case SK_ARRIVAL:
+		v = (uint64_t)m->arrival ^ (UINT64_C(1) << 63);
+		break;
+	case SK_DATE:
+		v = (uint64_t)m->key->date ^ (UINT64_C(1) << 63);
+		break;
+	case SK_SIZE:
+		v = m->size;
+		break;
+	case SK_TEXT:
+		v = m->key->rank[c->text];
+		break;
 	}
+	return c->reverse ? ~v : v;
 }
 
-static int cmp_i64(int64_t a, int64_t b)
-{
-	return a < b ? -1 : a > b;
-}
+/* What the sort moves: a criterion's value and the message's index. */
+struct sort_item {
+	uint64_t value;
+	uint32_t i;
+};
 
-static int sort_cmp(const void *pa, const void *pb)
+/* Sorts items[0..n) by value, keeping the order of equal ones (LSD radix
+   sort, a byte a pass; a byte that all items share costs no pass): no
+   comparator calls, which took half the time of a SORT with qsort(). */
+static void radix_sort(struct sort_item *items, uint32_t n)
 {
-	const struct imap_sort_keys *a = pa, *b = pb;
-	for (unsigned int i = 0; i < ncrits; i++) {
-		int r = 0;
-		switch (crits[i].key) {
-		case SK_ARRIVAL:
-			r = cmp_i64(a->arrival, b->arrival);
-			break;
-		case SK_DATE:
-			r = cmp_i64(a->date, b->date);
-			break;
-		case SK_SIZE:
-			r = cmp_i64((int64_t)a->size, (int64_t)b->size);
-			break;
-		case SK_CC:
-			r = strcmp(a->cc, b->cc);
-			break;
-		case SK_FROM:
-			r = strcmp(a->from, b->from);
-			break;
-		case SK_TO:
-			r = strcmp(a->to, b->to);
-			break;
-		case SK_SUBJECT:
-			r = imap_casemap_cmp(a->subject, b->subject);
-			break;
+	if (n < 2)
+		return;
+	uint32_t(*count)[256] = xcalloc(8, sizeof(*count));
+	for (uint32_t i = 0; i < n; i++)
+		for (unsigned int b = 0; b < 8; b++)
+			count[b][(items[i].value >> (8 * b)) & 0xff]++;
+	struct sort_item *tmp = xmalloc((size_t)n * sizeof(*tmp)), *src = items, *dst = tmp;
+	for (unsigned int b = 0; b < 8; b++) {
+		if (count[b][(items[0].value >> (8 * b)) & 0xff] == n)
+			continue;
+		uint32_t at = 0;
+		for (unsigned int d = 0; d < 256; d++) {
+			uint32_t c = count[b][d];
+			count[b][d] = at;
+			at += c;
 		}
-		if (r != 0)
-			return crits[i].reverse ? -r : r;
+		for (uint32_t i = 0; i < n; i++)
+			dst[count[b][(src[i].value >> (8 * b)) & 0xff]++] = src[i];
+		struct sort_item *t = src;
+		src = dst;
+		dst = t;
 	}
-	/* RFC 5256 3: ties are broken by sequence number */
-	return a->seq < b->seq ? -1 : a->seq > b->seq;
+	if (src != items)
+		memcpy(items, src, (size_t)n * sizeof(*items));
+	free(tmp);
+	free(count);
 }
 
-static int parse_criteria(const struct imap_arg *list, const char **error_r)
+/* Sorts msgs[0..n) (in sequence order) by every criterion into items:
+   a stable sort by each criterion from the last to the first leaves them
+   in the order of the first, ties in the order of the next, and so on,
+   the last ties in sequence order (RFC 5256 3). */
+static struct sort_item *sort_msgs(const struct imap_sort_msg *msgs, uint32_t n, const struct sort_ctx *sc)
+{
+	struct sort_item *items = xmalloc(((size_t)n + 1) * sizeof(*items));
+	for (uint32_t i = 0; i < n; i++)
+		items[i].i = i;
+	for (unsigned int k = sc->ncrits; k-- > 0;) {
+		for (uint32_t i = 0; i < n; i++)
+			items[i].value = crit_value(&sc->crits[k], &msgs[items[i].i]);
+		radix_sort(items, n);
+	}
+	return items;
+}
+
+static int parse_criteria(struct sort_ctx *sc, const struct imap_arg *list, const char **error_r)
 {
 	static const struct {
 		const char *name;
 		enum sort_key key;
+		enum imap_sortkey_text text;
 	} names[] = {
-	    {"ARRIVAL", SK_ARRIVAL}, {"CC", SK_CC},           {"DATE", SK_DATE}, {"FROM", SK_FROM},
-	    {"SIZE", SK_SIZE},       {"SUBJECT", SK_SUBJECT}, {"TO", SK_TO},     {"DISPLAYFROM", SK_FROM},
-	    {"DISPLAYTO", SK_TO}};
-	ncrits = 0;
+	    {"ARRIVAL", SK_ARRIVAL, 0},
+	    {"CC", SK_TEXT, IMAP_SORTKEY_CC},
+	    {"DATE", SK_DATE, 0},
+	    {"FROM", SK_TEXT, IMAP_SORTKEY_FROM},
+	    {"SIZE", SK_SIZE, 0},
+	    {"SUBJECT", SK_TEXT, IMAP_SORTKEY_SUBJECT},
+	    {"TO", SK_TEXT, IMAP_SORTKEY_TO},
+	    {"DISPLAYFROM", SK_TEXT, IMAP_SORTKEY_DISPLAYFROM},
+	    {"DISPLAYTO", SK_TEXT, IMAP_SORTKEY_DISPLAYTO},
+	};
+	sc->ncrits = 0;
 	bool reverse = false;
-	if (list->type != IMAP_ARG_LIST || list->count == 0 || list->count > N_ELEMENTS(crits)) {
+	if (list->type != IMAP_ARG_LIST || list->count == 0 || list->count > N_ELEMENTS(sc->crits)) {
 		*error_r = "SORT needs a list of criteria";
 		return -1;
 	}
@@ -333,8 +317,10 @@ static int parse_criteria(const struct imap_arg *list, const char **error_r)
 			*error_r = "Unknown sort criterion";
 			return -1;
 		}
-		crits[ncrits].key = names[k].key;
-		crits[ncrits++].reverse = reverse;
+		struct sort_crit *c = &sc->crits[sc->ncrits++];
+		c->key = names[k].key;
+		c->text = names[k].text;
+		c->reverse = reverse;
 		reverse = false;
 	}
 	if (reverse) {
@@ -342,6 +328,17 @@ static int parse_criteria(const struct imap_arg *list, const char **error_r)
 		return -1;
 	}
 	return 0;
+}
+
+void imap_sort_append_number(struct buf *out, uint32_t n)
+{
+	char tmp[10];
+	size_t i = sizeof(tmp);
+	do {
+		tmp[--i] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n != 0);
+	buf_append(out, tmp + i, sizeof(tmp) - i);
 }
 
 int imap_sort_search(struct imap_cmd_ctx *c, const struct imap_arg *args, unsigned int count,
@@ -375,24 +372,31 @@ int imap_cmd_sort(struct imap_cmd_ctx *c, const char **error_r)
 		*error_r = "SORT needs criteria, a charset and search keys";
 		return -1;
 	}
-	if (parse_criteria(&c->args[0], error_r) < 0)
+	struct sort_ctx sc;
+	if (parse_criteria(&sc, &c->args[0], error_r) < 0)
 		return -1;
 	uint32_t *seqs, n;
 	int r = imap_sort_search(c, c->args + 1, c->count - 1, &seqs, &n, error_r);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
-	struct imap_sort_keys *keys = imap_sort_keys_load_all(s, seqs, n);
-	qsort(keys, n, sizeof(*keys), sort_cmp);
+	struct imap_sort_msg *msgs = imap_sort_msgs_load(s, seqs, n);
+	for (unsigned int k = 0; k < sc.ncrits; k++)
+		if (sc.crits[k].key == SK_TEXT)
+			rank_texts(s->view->mbox, sc.crits[k].text);
+	struct sort_item *items = sort_msgs(msgs, n, &sc);
 	struct buf out = BUF_INIT;
+	buf_reserve(&out, (size_t)n * 11 + 16);
 	buf_append_str(&out, "* SORT");
 	for (uint32_t i = 0; i < n; i++) {
-		buf_printf(&out, " %u", c->uid ? keys[i].uid : keys[i].seq);
-		imap_sort_keys_free(&keys[i]);
+		buf_append_char(&out, ' ');
+		const struct imap_sort_msg *m = &msgs[items[i].i];
+		imap_sort_append_number(&out, c->uid ? m->uid : m->seq);
 	}
 	buf_append_str(&out, "\r\n");
 	imap_write_buf(s, &out);
 	buf_free(&out);
-	free(keys);
+	free(items);
+	free(msgs);
 	free(seqs);
 	imap_tagged(s, "OK", "%sSORT completed", c->uid ? "UID " : "");
 	return 0;

@@ -1,6 +1,7 @@
 /* Commands that change messages: STORE (RFC 3501 6.4.6, RFC 7162
    UNCHANGEDSINCE), COPY and MOVE (RFC 6851) with COPYUID, EXPUNGE and
-   UID EXPUNGE (RFC 4315), APPEND with APPENDUID. */
+   UID EXPUNGE (RFC 4315), APPEND with APPENDUID and MULTIAPPEND (RFC
+   3502). */
 #include "imap/imap_private.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -254,6 +255,7 @@ struct copy_job {
 	bool missing, overquota;
 	uint32_t *dest_uids;
 	uint32_t uidvalidity;
+	struct imap_recent_take take; /* of dest */
 };
 
 static bool job_over_quota(struct imap_job *job, uint64_t quota, uint64_t bytes)
@@ -291,6 +293,7 @@ static void copy_work(struct imap_job *job)
 		return;
 	if (store_msg_copy(src, cj->uids, cj->count, dest, cj->move, &cj->dest_uids, &job->error) < 0)
 		return;
+	imap_mbox_take_recent_work(dest, &cj->take);
 }
 
 static void copy_job_free(struct copy_job *cj)
@@ -337,8 +340,10 @@ static void copy_done(struct imap_job *job)
 	if (copied) {
 		/* the source's table is read again before the tagged reply */
 		struct imap_mbox *dest = imap_mbox_find_open(job->user, cj->dest);
-		if (dest != NULL)
+		if (dest != NULL) {
+			imap_mbox_recent_add(dest, &cj->take);
 			imap_idle_notify(dest);
+		}
 	}
 	if (s->core.dead) {
 		copy_job_free(cj);
@@ -389,6 +394,8 @@ int imap_cmd_copy(struct imap_cmd_ctx *c, const char **error_r)
 	}
 	free(seqs);
 	cj->quota = s->user->quota;
+	struct imap_mbox *dest = imap_mbox_find_open(s->user, name);
+	cj->take.want = dest != NULL && dest->rw_views > 0;
 	cj->move = move;
 	cj->uid = c->uid;
 	imap_job_start(s->user, s, &cj->job, copy_work, copy_done);
@@ -513,32 +520,45 @@ int imap_cmd_close(struct imap_cmd_ctx *c, const char **error_r)
 
 /* ---- APPEND ---- */
 
-struct append_job {
-	struct imap_job job;
-	char *mailbox;
-	char *data;
+/* Messages of one APPEND (RFC 3502 MULTIAPPEND).  Their bytes together are
+   held to the parser's command limit (the message size limit plus 1 MiB);
+   their number to this, so that the job's own arrays stay small. */
+#define IMAP_APPEND_MAX_MESSAGES 1000
+
+struct append_msg {
+	const char *data; /* in the job's pool, or owned */
 	size_t len;
+	char *owned; /* re-encoded binary message */
 	uint32_t flags;
 	char *keywords;
 	int64_t date;
 	bool binary; /* sent as literal8 (RFC 3516) */
+};
+
+struct append_job {
+	struct imap_job job;
+	char *mailbox;
+	struct pool *pool; /* the command's arguments: the literals */
+	struct append_msg *msgs;
+	unsigned int count;
 	/* results */
 	bool missing;
-	uint32_t uid, uidvalidity;
+	uint32_t first_uid, uidvalidity;
+	struct imap_recent_take take;
 };
 
 /* Binary parts of a message appended as literal8 are stored re-encoded as
    base64: FETCH BODY[] sends literals, which hold no NUL, and BINARY[]
    decodes them back to the bytes the client sent (RFC 3516 4.3, as
    Dovecot does). */
-static void append_encode_binary(struct append_job *aj)
+static void append_encode_binary(struct append_msg *am)
 {
-	struct mime_message *mm = mime_message_parse(aj->data, aj->len, NULL);
+	struct mime_message *mm = mime_message_parse(am->data, am->len, NULL);
 	struct buf out = BUF_INIT;
 	if (mime_message_encode_binary(mm, &out) > 0) {
-		free(aj->data);
-		aj->len = out.len;
-		aj->data = buf_steal(&out);
+		am->len = out.len;
+		am->owned = buf_steal(&out);
+		am->data = am->owned;
 	}
 	buf_free(&out);
 	mime_message_free(&mm);
@@ -554,9 +574,30 @@ static void append_work(struct imap_job *job)
 	if (r <= 0)
 		return;
 	aj->uidvalidity = store_mailbox_uidvalidity(m);
-	if (aj->binary)
-		append_encode_binary(aj);
-	store_msg_append(m, aj->data, aj->len, aj->flags, aj->keywords, aj->date, &aj->uid, &job->error);
+	struct store_append *sa = xcalloc(aj->count, sizeof(*sa));
+	for (unsigned int i = 0; i < aj->count; i++) {
+		struct append_msg *am = &aj->msgs[i];
+		if (am->binary)
+			append_encode_binary(am);
+		sa[i] = (struct store_append){am->data, am->len, am->flags, am->keywords, am->date};
+	}
+	/* all or none (RFC 3502 3) */
+	if (store_msg_append_many(m, sa, aj->count, &aj->first_uid, &job->error) == 0)
+		imap_mbox_take_recent_work(m, &aj->take);
+	free(sa);
+}
+
+static void append_job_free(struct append_job *aj)
+{
+	for (unsigned int i = 0; i < aj->count; i++) {
+		free(aj->msgs[i].owned);
+		free(aj->msgs[i].keywords);
+	}
+	free(aj->msgs);
+	free(aj->job.error);
+	free(aj->mailbox);
+	pool_destroy(&aj->pool);
+	free(aj);
 }
 
 static void append_done(struct imap_job *job)
@@ -565,8 +606,10 @@ static void append_done(struct imap_job *job)
 	struct imap_session *s = job->s;
 	if (!aj->missing && job->error == NULL) {
 		struct imap_mbox *dest = imap_mbox_find_open(job->user, aj->mailbox);
-		if (dest != NULL)
+		if (dest != NULL) {
+			imap_mbox_recent_add(dest, &aj->take);
 			imap_idle_notify(dest);
+		}
 	}
 	if (s->core.dead) {
 		/* nothing to answer */
@@ -575,75 +618,95 @@ static void append_done(struct imap_job *job)
 		job->error = NULL;
 	} else if (aj->missing) {
 		imap_tagged(s, "NO", "[TRYCREATE] Mailbox does not exist");
+	} else if (aj->count == 1) {
+		imap_tagged(s, "OK", "[APPENDUID %u %u] APPEND completed", aj->uidvalidity, aj->first_uid);
 	} else {
-		imap_tagged(s, "OK", "[APPENDUID %u %u] APPEND completed", aj->uidvalidity, aj->uid);
+		/* RFC 4315 3: a uid-set, the UIDs consecutive */
+		imap_tagged(s, "OK", "[APPENDUID %u %u:%u] APPEND completed", aj->uidvalidity, aj->first_uid,
+			    aj->first_uid + aj->count - 1);
 	}
-	free(job->error);
-	free(aj->mailbox);
-	free(aj->data);
-	free(aj->keywords);
-	free(aj);
+	append_job_free(aj);
+}
+
+/* Checks the messages before anything is written: NO (answered, 1) when
+   one of them cannot be stored, so that none is (RFC 3502 3). */
+static int append_refused(struct imap_session *s, const char *name, const struct imap_append_msg *msgs,
+			  unsigned int count)
+{
+	if (count > IMAP_APPEND_MAX_MESSAGES) {
+		imap_tagged(s, "NO", "[LIMIT] At most %d messages in one APPEND", IMAP_APPEND_MAX_MESSAGES);
+		return 1;
+	}
+	uint64_t total = 0;
+	struct imap_flags all = {0};
+	for (unsigned int i = 0; i < count; i++) {
+		if (msgs[i].len == 0) {
+			imap_tagged(s, "NO", "Empty message");
+			return 1;
+		}
+		if (msgs[i].len > s->core.ctx->cfg->max_message_size) {
+			imap_tagged(s, "NO", "[TOOBIG] Message too big");
+			return 1;
+		}
+		total += msgs[i].len;
+		all.keyword_count += msgs[i].flags.keyword_count;
+	}
+	if (imap_quota_check(s, total) < 0) {
+		imap_tagged(s, "NO", "[OVERQUOTA] Quota exceeded");
+		return 1;
+	}
+	/* a mailbox that is open has its keyword list at hand; the messages'
+	   keywords together (repeated ones count again: still bounded) */
+	struct imap_mbox *open = imap_mbox_find_open(s->user, name);
+	bool fit = true;
+	if (open != NULL && all.keyword_count > 0) {
+		all.keywords = xcalloc(all.keyword_count, sizeof(*all.keywords));
+		for (unsigned int i = 0, k = 0; i < count; i++)
+			for (unsigned int j = 0; j < msgs[i].flags.keyword_count; j++)
+				all.keywords[k++] = msgs[i].flags.keywords[j];
+		fit = imap_mbox_keywords_fit(open, &all);
+		free(all.keywords);
+	}
+	if (!fit) {
+		imap_tagged(s, "NO", "[LIMIT] Too many keywords in this mailbox");
+		return 1;
+	}
+	return 0;
 }
 
 int imap_cmd_append(struct imap_cmd_ctx *c, const char **error_r)
 {
 	struct imap_session *s = c->s;
 	const char *name;
-	struct imap_flags flags = {0};
-	time_t date = 0;
-	int tz;
-	unsigned int i = 1;
-	if (c->count < 2 || imap_cmd_mailbox(c, &c->args[0], &name, error_r) < 0) {
-		if (c->count < 2)
-			*error_r = "APPEND needs a mailbox and a message";
+	struct imap_append_msg *msgs;
+	unsigned int count;
+	if (c->count < 2) {
+		*error_r = "APPEND needs a mailbox and a message";
 		return -1;
 	}
-	if (i < c->count && c->args[i].type == IMAP_ARG_LIST) {
-		if (imap_flags_parse(c->pool, &c->args[i], false, &flags, error_r) < 0)
-			return -1;
-		i++;
-	}
-	if (i < c->count && c->args[i].type == IMAP_ARG_STRING) {
-		if (!imap_parse_datetime(c->args[i].str, &date, &tz)) {
-			*error_r = "Invalid date-time";
-			return -1;
-		}
-		i++;
-	}
-	if (i + 1 != c->count || c->args[i].type != IMAP_ARG_LITERAL) {
-		*error_r = i < c->count && c->args[i].type == IMAP_ARG_LITERAL
-			       ? "MULTIAPPEND is not supported"
-			       : "APPEND needs the message as a literal";
+	if (imap_cmd_mailbox(c, &c->args[0], &name, error_r) < 0 ||
+	    imap_append_parse(c->pool, c->args + 1, c->count - 1, &msgs, &count, error_r) < 0)
 		return -1;
-	}
-	const struct imap_arg *lit = &c->args[i];
-	if (lit->len == 0) {
-		imap_tagged(s, "NO", "Empty message");
+	if (append_refused(s, name, msgs, count))
 		return 0;
-	}
-	if (lit->len > s->core.ctx->cfg->max_message_size) {
-		imap_tagged(s, "NO", "[TOOBIG] Message too big");
-		return 0;
-	}
-	if (imap_quota_check(s, lit->len) < 0) {
-		imap_tagged(s, "NO", "[OVERQUOTA] Quota exceeded");
-		return 0;
-	}
-	/* a mailbox that is open has its keyword list at hand */
-	struct imap_mbox *open = imap_mbox_find_open(s->user, name);
-	if (open != NULL && !imap_mbox_keywords_fit(open, &flags)) {
-		imap_tagged(s, "NO", "[LIMIT] Too many keywords in this mailbox");
-		return 0;
-	}
-	/* the literal belongs to the parser, which is reset after this call */
 	struct append_job *aj = xcalloc(1, sizeof(*aj));
 	aj->mailbox = xstrdup(name);
-	aj->data = xmemdup(lit->str, lit->len);
-	aj->len = lit->len;
-	aj->flags = imap_flags_to_store(flags.flags);
-	aj->keywords = keywords_join(&flags);
-	aj->date = (int64_t)date;
-	aj->binary = lit->literal8;
+	/* the literals stay where the parser put them, in its pool, which the
+	   job takes over */
+	aj->pool = imap_parser_take_pool(s->parser);
+	aj->msgs = xcalloc(count, sizeof(*aj->msgs));
+	aj->count = count;
+	for (unsigned int i = 0; i < count; i++) {
+		struct append_msg *am = &aj->msgs[i];
+		am->data = msgs[i].data;
+		am->len = msgs[i].len;
+		am->flags = imap_flags_to_store(msgs[i].flags.flags);
+		am->keywords = keywords_join(&msgs[i].flags);
+		am->date = (int64_t)msgs[i].date;
+		am->binary = msgs[i].binary;
+	}
+	struct imap_mbox *open = imap_mbox_find_open(s->user, name);
+	aj->take.want = open != NULL && open->rw_views > 0;
 	imap_job_start(s->user, s, &aj->job, append_work, append_done);
 	return 0;
 }

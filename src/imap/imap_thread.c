@@ -8,7 +8,7 @@
    subject gathered, and every set of siblings sorted by sent date (a
    dummy sorts by its first child).  ORDEREDSUBJECT groups by base subject:
    the first message (by sent date) of each subject is the parent of the
-   others. */
+   others.  The message IDs come parsed with the keys (imap_sortkey.h). */
 #include "imap/imap_sort.h"
 #include "lib/hash.h"
 #include "lib/xalloc.h"
@@ -20,8 +20,8 @@
 #define NONE UINT32_MAX
 
 struct node {
-	const struct imap_sort_keys *k; /* NULL: dummy */
-	uint32_t parent;                /* step 1 (later steps do not read it) */
+	const struct imap_sort_msg *k; /* NULL: dummy */
+	uint32_t parent;               /* step 1 (later steps do not read it) */
 	uint32_t first_child, next_sibling;
 	uint32_t last_child; /* set by step 4, for splicing */
 	uint32_t nkids;      /* step 1: how many have it as parent */
@@ -29,7 +29,7 @@ struct node {
 };
 
 struct threader {
-	const struct imap_sort_keys *keys;
+	const struct imap_sort_msg *msgs;
 	struct node *nodes;
 	uint32_t count, alloc;
 	/* message-id table: open addressing over node indexes, at most half
@@ -37,42 +37,13 @@ struct threader {
 	   message) */
 	uint32_t *slots;
 	const char **slot_ids;
+	uint64_t *slot_hash; /* the keys hash each ID once (imap_sortkey.h) */
 	size_t nslots, nused;
-	struct pool *pool;
 };
 
 /* ---- message IDs ---- */
 
-/* The next "<...>" message ID in *p (whitespace inside removed), into the
-   pool; NULL when there is none.  One pass over the text: a "<" before
-   the closing ">" starts the ID again ("<<id>", an unclosed "<"). */
-static const char *next_msgid(struct pool *pool, const char **p)
-{
-	const char *lt = NULL;
-	for (const char *c = *p; c != NULL && *c != '\0'; c++) {
-		if (*c == '<') {
-			lt = c;
-			continue;
-		}
-		if (*c != '>' || lt == NULL)
-			continue;
-		char *id = pool_alloc(pool, (size_t)(c - lt) + 2);
-		size_t n = 0;
-		for (const char *q = lt; q <= c; q++)
-			if (*q != ' ' && *q != '\t' && *q != '\r' && *q != '\n')
-				id[n++] = *q;
-		id[n] = '\0';
-		lt = NULL;
-		if (n > 2) {
-			*p = c + 1;
-			return id;
-		}
-	}
-	*p = NULL;
-	return NULL;
-}
-
-static uint32_t node_new(struct threader *t, const struct imap_sort_keys *k)
+static uint32_t node_new(struct threader *t, const struct imap_sort_msg *k)
 {
 	if (t->count == t->alloc) {
 		t->alloc = t->alloc ? t->alloc * 2 : 64;
@@ -86,12 +57,13 @@ static uint32_t node_new(struct threader *t, const struct imap_sort_keys *k)
 	return t->count++;
 }
 
-/* The slot of id in the table (empty or holding it). */
-static size_t id_slot(const struct threader *t, const char *id)
+/* The slot of id (whose hash_str() is hash) in the table (empty or
+   holding it). */
+static size_t id_slot(const struct threader *t, const char *id, uint64_t hash)
 {
 	size_t mask = t->nslots - 1;
-	size_t i = (size_t)hash_str(id) & mask;
-	while (t->slot_ids[i] != NULL && strcmp(t->slot_ids[i], id) != 0)
+	size_t i = (size_t)hash & mask;
+	while (t->slot_ids[i] != NULL && (t->slot_hash[i] != hash || strcmp(t->slot_ids[i], id) != 0))
 		i = (i + 1) & mask;
 	return i;
 }
@@ -100,42 +72,47 @@ static void id_table_resize(struct threader *t, size_t nslots)
 {
 	const char **old_ids = t->slot_ids;
 	uint32_t *old_slots = t->slots;
+	uint64_t *old_hash = t->slot_hash;
 	size_t old_n = t->nslots;
 	t->nslots = nslots;
 	t->slots = xcalloc(nslots, sizeof(*t->slots));
 	t->slot_ids = xcalloc(nslots, sizeof(*t->slot_ids));
+	t->slot_hash = xcalloc(nslots, sizeof(*t->slot_hash));
 	for (size_t i = 0; i < old_n; i++) {
 		if (old_ids[i] == NULL)
 			continue;
-		size_t j = id_slot(t, old_ids[i]);
+		size_t j = id_slot(t, old_ids[i], old_hash[i]);
 		t->slot_ids[j] = old_ids[i];
 		t->slots[j] = old_slots[i];
+		t->slot_hash[j] = old_hash[i];
 	}
 	free(old_ids);
 	free(old_slots);
+	free(old_hash);
 }
 
 /* Enters id (not in the table yet) for node, doubling the table first
    when it would become more than half full: linear probing needs empty
    slots, a full table would make id_slot() search forever. */
-static void id_insert(struct threader *t, const char *id, uint32_t node)
+static void id_insert(struct threader *t, const char *id, uint64_t hash, uint32_t node)
 {
 	if ((t->nused + 1) * 2 > t->nslots)
 		id_table_resize(t, t->nslots * 2);
-	size_t i = id_slot(t, id);
+	size_t i = id_slot(t, id, hash);
 	t->slot_ids[i] = id;
+	t->slot_hash[i] = hash;
 	t->slots[i] = node;
 	t->nused++;
 }
 
 /* The container of id, created (as a dummy) when absent. */
-static uint32_t id_container(struct threader *t, const char *id)
+static uint32_t id_container(struct threader *t, const char *id, uint64_t hash)
 {
-	size_t i = id_slot(t, id);
+	size_t i = id_slot(t, id, hash);
 	if (t->slot_ids[i] != NULL)
 		return t->slots[i];
 	uint32_t node = node_new(t, NULL);
-	id_insert(t, id, node);
+	id_insert(t, id, hash, node);
 	return node;
 }
 
@@ -198,17 +175,16 @@ static void link_child(struct threader *t, uint32_t parent, uint32_t child)
 static void build_links(struct threader *t, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
-		const struct imap_sort_keys *k = &t->keys[i];
+		const struct imap_sort_msg *k = &t->msgs[i];
 		/* (A) its own container; a missing or duplicate ID gets a
 		   unique container of its own */
-		const char *mp = k->message_id;
-		const char *id = next_msgid(t->pool, &mp);
+		const char *id = k->key->message_id;
 		uint32_t self;
 		if (id != NULL) {
-			size_t slot = id_slot(t, id);
+			size_t slot = id_slot(t, id, k->key->id_hash);
 			if (t->slot_ids[slot] == NULL) {
 				self = node_new(t, k);
-				id_insert(t, id, self);
+				id_insert(t, id, k->key->id_hash, self);
 			} else if (t->nodes[t->slots[slot]].k == NULL) {
 				self = t->slots[slot];
 				t->nodes[self].k = k;
@@ -218,18 +194,12 @@ static void build_links(struct threader *t, uint32_t n)
 		} else {
 			self = node_new(t, k);
 		}
-		/* (B) the chain of references, parent before child; In-Reply-To
-		   only when References holds no valid ID */
-		const char *rp = k->references;
-		if (next_msgid(t->pool, &(const char *){rp}) == NULL) {
-			rp = k->in_reply_to;
-			const char *first = next_msgid(t->pool, &rp);
-			rp = first; /* its first ID only */
-		}
+		/* (B) the chain of references, parent before child (the keys
+		   hold References, else the first ID of In-Reply-To) */
 		uint32_t prev = NONE;
-		const char *ref;
-		while ((ref = next_msgid(t->pool, &rp)) != NULL) {
-			uint32_t c = id_container(t, ref);
+		const char *ref = k->key->refs;
+		for (uint32_t r = 0; r < k->key->nrefs; r++, ref += strlen(ref) + 1) {
+			uint32_t c = id_container(t, ref, k->key->ref_hash[r]);
 			if (prev != NONE && c != prev && t->nodes[c].parent == NONE &&
 			    !is_ancestor(t, c, prev))
 				set_parent(t, c, prev);
@@ -247,7 +217,7 @@ static void build_links(struct threader *t, uint32_t n)
 
 /* ---- ordering ---- */
 
-static const struct imap_sort_keys *sort_key_of(const struct threader *t, uint32_t i)
+static const struct imap_sort_msg *sort_key_of(const struct threader *t, uint32_t i)
 {
 	/* a dummy sorts as its first child (children are sorted first) */
 	while (t->nodes[i].k == NULL && t->nodes[i].first_child != NONE)
@@ -259,12 +229,12 @@ static const struct threader *cmp_threader;
 
 static int cmp_nodes(const void *pa, const void *pb)
 {
-	const struct imap_sort_keys *a = sort_key_of(cmp_threader, *(const uint32_t *)pa);
-	const struct imap_sort_keys *b = sort_key_of(cmp_threader, *(const uint32_t *)pb);
+	const struct imap_sort_msg *a = sort_key_of(cmp_threader, *(const uint32_t *)pa);
+	const struct imap_sort_msg *b = sort_key_of(cmp_threader, *(const uint32_t *)pb);
 	if (a == NULL || b == NULL)
 		return (a == NULL) - (b == NULL);
-	if (a->date != b->date)
-		return a->date < b->date ? -1 : 1;
+	if (a->key->date != b->key->date)
+		return a->key->date < b->key->date ? -1 : 1;
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
@@ -377,11 +347,28 @@ static uint32_t prune_forest(struct threader *t, uint32_t head, const uint32_t *
 
 /* ---- step 6: gathering roots by base subject ---- */
 
-static const char *thread_subject(const struct threader *t, uint32_t i, bool *reply_r)
+/* The keys a root is gathered by: its own, a dummy's first child's. */
+static const struct imap_sortkey *root_key(const struct threader *t, uint32_t i)
 {
-	const struct imap_sort_keys *k = sort_key_of(t, i);
-	*reply_r = k != NULL && k->subject_reply;
-	return k != NULL ? k->subject : "";
+	const struct imap_sort_msg *k = sort_key_of(t, i);
+	return k != NULL ? k->key : &imap_sortkey_empty;
+}
+
+/* The slot of key's base subject in the table of roots: empty, or holding
+   a root of that subject (compared as strcasecmp() does). */
+static size_t subject_slot(const struct threader *t, const size_t *table, size_t nslots,
+			   const uint32_t *roots, const struct imap_sortkey *key)
+{
+	const char *subj = key->text[IMAP_SORTKEY_SUBJECT];
+	size_t i = (size_t)key->subject_hash & (nslots - 1);
+	while (table[i] != SIZE_MAX) {
+		const struct imap_sortkey *other = root_key(t, roots[table[i]]);
+		if (other->subject_hash == key->subject_hash &&
+		    strcasecmp(other->text[IMAP_SORTKEY_SUBJECT], subj) == 0)
+			break;
+		i = (i + 1) & (nslots - 1);
+	}
+	return i;
 }
 
 static void gather_subjects(struct threader *t, uint32_t *roots, size_t nroots)
@@ -396,40 +383,31 @@ static void gather_subjects(struct threader *t, uint32_t *roots, size_t nroots)
 	/* (B) one root per subject: a dummy over a message, a message that
 	   is no reply over a reply */
 	for (size_t r = 0; r < nroots; r++) {
-		bool reply;
-		const char *subj = thread_subject(t, roots[r], &reply);
-		if (*subj == '\0')
+		const struct imap_sortkey *key = root_key(t, roots[r]);
+		if (key->text[IMAP_SORTKEY_SUBJECT][0] == '\0')
 			continue;
-		size_t i = (size_t)hash_str_icase(subj) & (nslots - 1);
-		bool other_reply;
-		while (table[i] != SIZE_MAX &&
-		       strcasecmp(thread_subject(t, roots[table[i]], &other_reply), subj) != 0)
-			i = (i + 1) & (nslots - 1);
+		size_t i = subject_slot(t, table, nslots, roots, key);
 		if (table[i] == SIZE_MAX) {
 			table[i] = r;
 			continue;
 		}
 		uint32_t cur = roots[r], old = roots[table[i]];
-		thread_subject(t, old, &other_reply);
+		bool other_reply = root_key(t, old)->subject_reply;
 		if ((t->nodes[cur].k == NULL && t->nodes[old].k != NULL) ||
-		    (other_reply && !reply && t->nodes[old].k != NULL))
+		    (other_reply && !key->subject_reply && t->nodes[old].k != NULL))
 			table[i] = r;
 	}
 	/* (C) merge each root into the one of its subject */
 	for (size_t r = 0; r < nroots; r++) {
-		bool reply, other_reply;
-		const char *subj = thread_subject(t, roots[r], &reply);
-		if (*subj == '\0')
+		const struct imap_sortkey *key = root_key(t, roots[r]);
+		if (key->text[IMAP_SORTKEY_SUBJECT][0] == '\0')
 			continue;
-		size_t i = (size_t)hash_str_icase(subj) & (nslots - 1);
-		while (table[i] != SIZE_MAX &&
-		       strcasecmp(thread_subject(t, roots[table[i]], &other_reply), subj) != 0)
-			i = (i + 1) & (nslots - 1);
+		size_t i = subject_slot(t, table, nslots, roots, key);
 		if (table[i] == SIZE_MAX || table[i] == r)
 			continue;
 		size_t ti = table[i];
 		uint32_t cur = roots[r], old = roots[ti];
-		thread_subject(t, old, &other_reply);
+		bool other_reply = root_key(t, old)->subject_reply;
 		bool cur_dummy = t->nodes[cur].k == NULL, old_dummy = t->nodes[old].k == NULL;
 		if (cur_dummy && old_dummy) {
 			/* both dummies: the children become siblings */
@@ -438,7 +416,7 @@ static void gather_subjects(struct threader *t, uint32_t *roots, size_t nroots)
 				link_child(t, old, c);
 			}
 			t->nodes[cur].first_child = NONE;
-		} else if (old_dummy || (reply && !other_reply)) {
+		} else if (old_dummy || (key->subject_reply && !other_reply)) {
 			link_child(t, old, cur);
 		} else {
 			/* neither: a new dummy holds both, in the table's place */
@@ -463,7 +441,7 @@ static uint32_t write_chain(struct buf *out, const struct threader *t, uint32_t 
 		const struct node *nd = &t->nodes[i];
 		if (nd->k == NULL)
 			return nd->first_child;
-		buf_printf(out, "%u", uid ? nd->k->uid : nd->k->seq);
+		imap_sort_append_number(out, uid ? nd->k->uid : nd->k->seq);
 		uint32_t c = nd->first_child;
 		if (c == NONE)
 			return NONE;
@@ -514,17 +492,18 @@ static void threader_free(struct threader *t)
 	free(t->nodes);
 	free(t->slots);
 	free(t->slot_ids);
-	pool_destroy(&t->pool);
+	free(t->slot_hash);
 }
 
-void imap_thread_references(const struct imap_sort_keys *keys, uint32_t n, bool uid, struct buf *out)
+void imap_thread_references(const struct imap_sort_msg *msgs, uint32_t n, bool uid, struct buf *out)
 {
-	struct threader t = {.keys = keys, .pool = pool_create(4096)};
+	struct threader t = {.msgs = msgs};
 	t.nslots = 64;
 	while (t.nslots < (size_t)n * 2)
 		t.nslots *= 2;
 	t.slots = xcalloc(t.nslots, sizeof(*t.slots));
 	t.slot_ids = xcalloc(t.nslots, sizeof(*t.slot_ids));
+	t.slot_hash = xcalloc(t.nslots, sizeof(*t.slot_hash));
 	build_links(&t, n);
 	/* (2) the root set, (4) pruned */
 	uint32_t *roots = xmalloc(((size_t)t.count + 1) * sizeof(*roots));
@@ -566,32 +545,33 @@ void imap_thread_references(const struct imap_sort_keys *keys, uint32_t n, bool 
 
 static int cmp_subject_date(const void *pa, const void *pb)
 {
-	const struct imap_sort_keys *a = *(const struct imap_sort_keys *const *)pa;
-	const struct imap_sort_keys *b = *(const struct imap_sort_keys *const *)pb;
-	int r = imap_casemap_cmp(a->subject, b->subject);
+	const struct imap_sort_msg *a = *(const struct imap_sort_msg *const *)pa;
+	const struct imap_sort_msg *b = *(const struct imap_sort_msg *const *)pb;
+	int r = imap_casemap_cmp(a->key->text[IMAP_SORTKEY_SUBJECT], b->key->text[IMAP_SORTKEY_SUBJECT]);
 	if (r != 0)
 		return r;
-	if (a->date != b->date)
-		return a->date < b->date ? -1 : 1;
+	if (a->key->date != b->key->date)
+		return a->key->date < b->key->date ? -1 : 1;
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-void imap_thread_orderedsubject(const struct imap_sort_keys *keys, uint32_t n, bool uid, struct buf *out)
+void imap_thread_orderedsubject(const struct imap_sort_msg *msgs, uint32_t n, bool uid, struct buf *out)
 {
 	/* sorted by base subject and sent date; each subject is one thread
 	   whose first message is the parent of the others; threads ordered
 	   by the sent date of their first message */
-	struct threader t = {.keys = keys};
-	const struct imap_sort_keys **order = xmalloc((n + 1) * sizeof(*order));
+	struct threader t = {.msgs = msgs};
+	const struct imap_sort_msg **order = xmalloc((n + 1) * sizeof(*order));
 	for (uint32_t i = 0; i < n; i++)
-		order[i] = &keys[i];
+		order[i] = &msgs[i];
 	qsort(order, n, sizeof(*order), cmp_subject_date);
 	uint32_t *roots = xmalloc((n + 1) * sizeof(*roots));
 	size_t nroots = 0;
 	uint32_t last = NONE; /* the last child of the current root */
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t node = node_new(&t, order[i]);
-		if (i == 0 || strcasecmp(order[i]->subject, order[i - 1]->subject) != 0) {
+		if (i == 0 || strcasecmp(order[i]->key->text[IMAP_SORTKEY_SUBJECT],
+					 order[i - 1]->key->text[IMAP_SORTKEY_SUBJECT]) != 0) {
 			roots[nroots++] = node;
 			last = NONE;
 			continue;
@@ -632,19 +612,17 @@ int imap_cmd_thread(struct imap_cmd_ctx *c, const char **error_r)
 	int r = imap_sort_search(c, c->args + 1, c->count - 1, &seqs, &n, error_r);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
-	struct imap_sort_keys *keys = imap_sort_keys_load_all(s, seqs, n);
+	struct imap_sort_msg *msgs = imap_sort_msgs_load(s, seqs, n);
 	struct buf out = BUF_INIT;
 	buf_append_str(&out, "* THREAD ");
 	if (refs)
-		imap_thread_references(keys, n, c->uid, &out);
+		imap_thread_references(msgs, n, c->uid, &out);
 	else
-		imap_thread_orderedsubject(keys, n, c->uid, &out);
+		imap_thread_orderedsubject(msgs, n, c->uid, &out);
 	buf_append_str(&out, "\r\n");
 	imap_write_buf(s, &out);
 	buf_free(&out);
-	for (uint32_t i = 0; i < n; i++)
-		imap_sort_keys_free(&keys[i]);
-	free(keys);
+	free(msgs);
 	free(seqs);
 	imap_tagged(s, "OK", "%sTHREAD completed", c->uid ? "UID " : "");
 	return 0;

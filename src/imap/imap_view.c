@@ -9,11 +9,13 @@
    report the expunge). */
 #include "imap/imap_private.h"
 #include "lib/io.h"
+#include "lib/jobs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "store/store_imap_extra.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -152,7 +154,7 @@ static void msg_free(struct imap_msg *m)
 {
 	free(m->keywords);
 	free(m->locator);
-	free(m->base_subject);
+	imap_sortkey_free(&m->sortkey);
 }
 
 static void msgs_reserve(struct imap_mbox *mbox, uint32_t n)
@@ -253,20 +255,69 @@ struct sync_job {
 	struct imap_job job;
 	struct imap_mbox *mbox; /* referenced; used in the loop only */
 	char *name;
+	struct imap_recent_take take;
 };
 
-void imap_mbox_sync_work(struct imap_job *job, const char *name)
+/* Takes the mailbox's \Recent messages from the store (a write, when
+   there are any): [lo, hi) with hi its UIDNEXT, read first, so that what
+   the take hands out beyond it (a message added meanwhile) is \Recent for
+   no session rather than for two. */
+void imap_mbox_take_recent_work(struct store_mailbox *m, struct imap_recent_take *take)
+{
+	if (!take->want)
+		return;
+	uint32_t first, end;
+	uint64_t modseq;
+	char *error = NULL;
+	if (store_mailbox_get_counters(m, &end, &modseq, &error) < 0 ||
+	    store_mailbox_take_recent(m, &first, &error) < 0) {
+		log_error("imap take-recent failed mailbox=%s: %s", store_mailbox_name(m), error);
+		free(error);
+		return;
+	}
+	take->lo = first;
+	take->hi = end;
+}
+
+void imap_mbox_sync_work(struct imap_job *job, const char *name, struct imap_recent_take *take)
 {
 	struct store_mailbox *m;
 	/* a mailbox the handle just opened was synced by the opening */
-	if (imap_job_mailbox(job, name, &m) == 1)
+	int r = imap_job_mailbox(job, name, &m);
+	if (r == 1)
 		store_mailbox_sync(m, false, &job->error);
+	if (r > 0 && job->error == NULL && take != NULL)
+		imap_mbox_take_recent_work(m, take);
+}
+
+void imap_mbox_recent_add(struct imap_mbox *mbox, const struct imap_recent_take *take)
+{
+	if (take->lo >= take->hi)
+		return;
+	struct imap_uid_range *last =
+	    mbox->recent_pool_count > 0 ? &mbox->recent_pool[mbox->recent_pool_count - 1] : NULL;
+	if (last != NULL && last->hi == take->lo) {
+		last->hi = take->hi;
+		return;
+	}
+	/* takes are disjoint and ascending; ranges no view claims (their
+	   messages were expunged unseen) are dropped oldest first */
+	if (mbox->recent_pool_count == IMAP_RECENT_POOL_MAX) {
+		memmove(mbox->recent_pool, mbox->recent_pool + 1,
+			(IMAP_RECENT_POOL_MAX - 1) * sizeof(*mbox->recent_pool));
+		mbox->recent_pool_count--;
+	}
+	if (mbox->recent_pool == NULL)
+		mbox->recent_pool = xcalloc(IMAP_RECENT_POOL_MAX, sizeof(*mbox->recent_pool));
+	mbox->recent_pool[mbox->recent_pool_count].lo = take->lo;
+	mbox->recent_pool[mbox->recent_pool_count].hi = take->hi;
+	mbox->recent_pool_count++;
 }
 
 static void sync_work(struct imap_job *job)
 {
 	struct sync_job *sj = (struct sync_job *)job;
-	imap_mbox_sync_work(job, sj->name);
+	imap_mbox_sync_work(job, sj->name, &sj->take);
 }
 
 static void mbox_sync_start(struct imap_mbox *mbox);
@@ -278,6 +329,7 @@ static void sync_done(struct imap_job *job)
 	mbox->syncing = false;
 	if (job->error != NULL)
 		log_error("imap sync failed mailbox=%s: %s", mbox->name, job->error);
+	imap_mbox_recent_add(mbox, &sj->take);
 	char *error = NULL;
 	int r = mbox_reload(mbox, &error);
 	if (r < 0) {
@@ -298,7 +350,8 @@ static void sync_done(struct imap_job *job)
 
 /* Syncs the mailbox with the Maildir on a job thread (store_mailbox_sync
    reads the directories and writes the index), at most one at a time per
-   mailbox; what it finds is read into the table when it is done. */
+   mailbox, and takes the \Recent messages for the read-write views; what
+   it finds is read into the table when it is done. */
 static void mbox_sync_start(struct imap_mbox *mbox)
 {
 	if (mbox->syncing) {
@@ -310,6 +363,7 @@ static void mbox_sync_start(struct imap_mbox *mbox)
 	struct sync_job *sj = xcalloc(1, sizeof(*sj));
 	sj->mbox = mbox;
 	sj->name = xstrdup(mbox->name);
+	sj->take.want = mbox->rw_views > 0;
 	imap_job_start(mbox->user, NULL, &sj->job, sync_work, sync_done);
 }
 
@@ -349,8 +403,9 @@ int imap_mbox_get(struct imap_user *user, const char *name, struct imap_mbox **m
 			return imap_mbox_refresh(m, error_r) < 0 ? -1 : 1;
 		}
 	}
+	/* reads only: a job opened (and so indexed and synced) it before */
 	struct store_mailbox *smbox;
-	int r = store_mailbox_open(user->store, name, &smbox, error_r);
+	int r = store_mailbox_open_indexed(user->store, name, &smbox, error_r);
 	if (r <= 0)
 		return r;
 	struct imap_mbox *m = xcalloc(1, sizeof(*m));
@@ -389,6 +444,11 @@ struct imap_mbox *imap_mbox_find_open(const struct imap_user *user, const char *
 	return NULL;
 }
 
+static void close_fd_work(void *arg)
+{
+	close((int)(intptr_t)arg);
+}
+
 void imap_mbox_unref(struct imap_mbox **mp)
 {
 	struct imap_mbox *m = *mp;
@@ -403,11 +463,14 @@ void imap_mbox_unref(struct imap_mbox **mp)
 	}
 	if (m->watch_ev != NULL)
 		event_free(m->watch_ev);
+	/* closing an inotify instance waits for the kernel (milliseconds) */
 	if (m->watch_fd >= 0)
-		close(m->watch_fd);
+		jobs_submit(close_fd_work, NULL, (void *)(intptr_t)m->watch_fd);
 	for (uint32_t i = 0; i < m->count; i++)
 		msg_free(&m->msgs[i]);
 	free(m->msgs);
+	free(m->recent_pool);
+	imap_cache_fill_free(m);
 	strlist_free(&m->keywords);
 	uidvec_unref(&m->vec);
 	store_mailbox_close(&m->smbox);
@@ -427,6 +490,8 @@ struct imap_view *imap_view_new(struct imap_mbox *mbox, bool readonly)
 	v->readonly = readonly;
 	v->modseq_reported = mbox->highestmodseq;
 	v->keywords_gen = mbox->keywords_gen;
+	if (!readonly)
+		mbox->rw_views++;
 	return v;
 }
 
@@ -435,6 +500,8 @@ void imap_view_free(struct imap_view **vp)
 	struct imap_view *v = *vp;
 	if (v == NULL)
 		return;
+	if (!v->readonly)
+		v->mbox->rw_views--;
 	uidvec_unref(&v->vec);
 	imap_mbox_unref(&v->mbox);
 	free(v->recent);
@@ -485,24 +552,41 @@ void imap_view_add_recent(struct imap_view *v, uint32_t lo, uint32_t hi)
 
 /* A read-write view takes the \Recent flag of messages it is about to
    report first (RFC 3501 2.3.2: the first session notified of a message
-   sees it \Recent, later ones do not).  The store hands out everything from
-   its recent mark to its UIDNEXT; the view claims only up to the UIDNEXT
-   of its table, read before: a message added in between is \Recent for
-   no session rather than for two. */
+   sees it \Recent, later ones do not): the part of what jobs of this
+   worker took from the store (the store's take is a write) among the
+   UIDs it has not reported yet.  Another view of this worker, or of
+   another process, never gets them too. */
 void imap_view_take_recent(struct imap_session *s)
 {
 	struct imap_view *v = s->view;
 	struct imap_mbox *m = v->mbox;
 	if (v->readonly || v->count == 0 || imap_view_uid(v, v->count) < v->recent_taken)
 		return;
-	uint32_t hi = m->uidnext, first;
-	char *error = NULL;
-	if (store_mailbox_take_recent(m->smbox, &first, &error) < 0) {
-		log_error("imap take-recent failed session=%s mailbox=%s: %s", s->core.id, m->name, error);
-		free(error);
-		return;
+	uint32_t lo = v->recent_taken, hi = imap_view_uid(v, v->count) + 1;
+	struct imap_uid_range kept[IMAP_RECENT_POOL_MAX * 2];
+	uint32_t nkept = 0;
+	for (uint32_t i = 0; i < m->recent_pool_count; i++) {
+		struct imap_uid_range r = m->recent_pool[i];
+		uint32_t a = r.lo > lo ? r.lo : lo, b = r.hi < hi ? r.hi : hi;
+		if (a >= b) {
+			kept[nkept++] = r;
+			continue;
+		}
+		imap_view_add_recent(v, a, b);
+		/* what lies below (other views may not have heard of it) or
+		   beyond the view stays */
+		if (r.lo < a)
+			kept[nkept++] = (struct imap_uid_range){r.lo, a};
+		if (b < r.hi)
+			kept[nkept++] = (struct imap_uid_range){b, r.hi};
 	}
-	imap_view_add_recent(v, first, hi);
+	if (nkept > IMAP_RECENT_POOL_MAX) {
+		memmove(kept, kept + (nkept - IMAP_RECENT_POOL_MAX), IMAP_RECENT_POOL_MAX * sizeof(*kept));
+		nkept = IMAP_RECENT_POOL_MAX;
+	}
+	if (nkept > 0)
+		memcpy(m->recent_pool, kept, nkept * sizeof(*kept));
+	m->recent_pool_count = nkept;
 	v->recent_taken = hi;
 }
 
@@ -638,13 +722,19 @@ void imap_view_send_flags(struct imap_session *s, bool force)
 }
 
 /* FETCH FLAGS for the first known messages whose flags changed (the
-   others were just announced by EXISTS: the client asks for their flags). */
-static void report_flags(struct imap_session *s, uint32_t known)
+   others were just announced by EXISTS: the client asks for their flags),
+   but for the sequence numbers skip[0..nskip) (ascending). */
+static void report_flags(struct imap_session *s, uint32_t known, const uint32_t *skip, uint32_t nskip)
 {
 	struct imap_view *v = s->view;
 	struct imap_mbox *m = v->mbox;
 	struct buf out = BUF_INIT;
+	uint32_t k = 0;
 	for (uint32_t i = 0; i < known && i < v->count; i++) {
+		while (k < nskip && skip[k] < i + 1)
+			k++;
+		if (k < nskip && skip[k] == i + 1)
+			continue;
 		const struct imap_msg *msg = msg_find(m, v->vec->uids[i]);
 		if (msg == NULL || msg->modseq <= v->modseq_reported)
 			continue;
@@ -665,6 +755,11 @@ static void report_flags(struct imap_session *s, uint32_t known)
 }
 
 void imap_view_update(struct imap_session *s, bool allow_expunge)
+{
+	imap_view_update_skip(s, allow_expunge, NULL, 0);
+}
+
+void imap_view_update_skip(struct imap_session *s, bool allow_expunge, const uint32_t *skip, uint32_t nskip)
 {
 	struct imap_view *v = s->view;
 	if (v == NULL)
@@ -696,7 +791,7 @@ void imap_view_update(struct imap_session *s, bool allow_expunge)
 	}
 	imap_view_send_flags(s, false);
 	if (m->highestmodseq > v->modseq_reported)
-		report_flags(s, known);
+		report_flags(s, known, skip, nskip);
 }
 
 /* ---- sets ---- */

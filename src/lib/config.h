@@ -44,10 +44,11 @@ struct config {
 	/* [server] */
 	char *data_dir;
 	char *user;
-	int workers;    /* 0: one per core */
-	int watchdog;   /* seconds a child's loop may be silent; 0: no watchdog */
-	char *hostname; /* "" until config_finish() fills in gethostname() */
-	int log_level;  /* enum log_level */
+	int workers;      /* 0: one per core */
+	int watchdog;     /* seconds a child's loop may be silent; 0: no watchdog */
+	char *hostname;   /* "" until config_finish() fills in gethostname() */
+	int log_level;    /* enum log_level */
+	char *log_target; /* [server] log: "stderr", "syslog" or a file */
 	/* [limits] */
 	int max_connections;
 	int max_connections_per_ip;
@@ -96,8 +97,12 @@ struct config {
 	char *relay_password;
 	int relay_tls; /* enum tls_policy (smarthost) */
 	int relay_implicit_tls;
-	int outbound_tls;  /* enum tls_policy for MX delivery */
-	int relay_mx_port; /* port of MX hosts (25; tests change it) */
+	int outbound_tls;       /* enum tls_policy for MX delivery */
+	int relay_mx_port;      /* port of MX hosts (25; tests change it) */
+	int relay_mta_sts;      /* MTA-STS for MX delivery (relay/runner_tls.h) */
+	int relay_mta_sts_port; /* HTTPS port of policy hosts (443) */
+	char *relay_mta_sts_ca; /* "" = the system CA store */
+	int relay_dane;         /* DANE for MX hosts */
 	/* [dns] */
 	char *dns_resolver; /* "" = system resolv.conf */
 	/* [dkim] */
@@ -123,6 +128,9 @@ void config_free(struct config *cfg);
 void config_write_default(FILE *out);
 /* Writes the effective configuration as INI text. */
 void config_write_effective(const struct config *cfg, FILE *out);
+/* The manual page postoffice.conf(5), in mdoc, from the option table (so
+   that the manual and the code cannot drift apart). */
+void config_write_manual(FILE *out);
 
 /* Parses "host:port", "[v6]:port" or "" into addr. */
 int config_parse_listen(const char *value, struct listen_addr *addr, char **error_r);

@@ -4,6 +4,7 @@
    case-folding variant needs no copy of its input. */
 #include "lib/hash.h"
 
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -111,4 +112,18 @@ uint64_t hash_str_icase(const char *s)
 		sip_byte(&h, c >= 'A' && c <= 'Z' ? c + 32 : c);
 	}
 	return sip_final(&h);
+}
+
+void hash_digest_id(char *out, char prefix, const void *data, size_t len, size_t bytes)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256(data, len, md);
+	if (bytes > sizeof(md))
+		bytes = sizeof(md);
+	out[0] = prefix;
+	for (size_t i = 0; i < bytes; i++) {
+		out[1 + 2 * i] = "0123456789abcdef"[md[i] >> 4];
+		out[2 + 2 * i] = "0123456789abcdef"[md[i] & 15];
+	}
+	out[1 + 2 * bytes] = '\0';
 }

@@ -13,4 +13,10 @@ uint64_t hash_str(const char *s);
 /* A string with ASCII letters folded to lower case: keys that strcasecmp()
    calls equal hash alike. */
 uint64_t hash_str_icase(const char *s);
+
+/* A name for data that every process and release computes alike (unlike
+   the keyed hashes above): prefix, then 2 * bytes hex digits of data's
+   SHA-256 (bytes <= 32); out holds 2 + 2 * bytes.  For ids derived from
+   what never changes (RFC 8474 object ids, POP3 UIDLs of odd names). */
+void hash_digest_id(char *out, char prefix, const void *data, size_t len, size_t bytes);
 #endif

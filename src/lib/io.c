@@ -418,6 +418,11 @@ int io_start_tls_client(struct io *io, SSL_CTX *ctx, const char *sni, const char
 	return io_push_tls(io, ssl, BUFFEREVENT_SSL_CONNECTING);
 }
 
+int io_start_tls_client_ssl(struct io *io, SSL *ssl)
+{
+	return io_push_tls(io, ssl, BUFFEREVENT_SSL_CONNECTING);
+}
+
 bool io_is_tls(const struct io *io)
 {
 	return io->ssl != NULL;

@@ -49,6 +49,9 @@ int io_start_tls_server(struct io *io, SSL_CTX *ctx);
 /* sni may be NULL; verify_host, when non-NULL, is checked against the
    certificate (the context must then verify peers). */
 int io_start_tls_client(struct io *io, SSL_CTX *ctx, const char *sni, const char *verify_host);
+/* The same with an SSL the caller set up (lib/tls.h: tls_client_ssl); the
+   io owns it from then on, also when -1 is returned. */
+int io_start_tls_client_ssl(struct io *io, SSL *ssl);
 bool io_is_tls(const struct io *io);
 /* "TLSv1.3" and the cipher name, or NULL without TLS. */
 const char *io_tls_version(const struct io *io);

@@ -50,7 +50,7 @@ SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file, char **erro
 	return ctx;
 }
 
-SSL_CTX *tls_client_ctx(bool verify, char **error_r)
+static SSL_CTX *client_ctx_new(char **error_r)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	if (ctx == NULL) {
@@ -59,6 +59,20 @@ SSL_CTX *tls_client_ctx(bool verify, char **error_r)
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* Only makes DANE available to this context's connections. */
+	if (SSL_CTX_dane_enable(ctx) <= 0) {
+		*error_r = ssl_error("SSL_CTX_dane_enable() failed");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+SSL_CTX *tls_client_ctx(bool verify, char **error_r)
+{
+	SSL_CTX *ctx = client_ctx_new(error_r);
+	if (ctx == NULL)
+		return NULL;
 	if (verify) {
 		SSL_CTX_set_default_verify_paths(ctx);
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
@@ -66,6 +80,97 @@ SSL_CTX *tls_client_ctx(bool verify, char **error_r)
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	}
 	return ctx;
+}
+
+SSL_CTX *tls_client_ctx_file(const char *ca_file, char **error_r)
+{
+	SSL_CTX *ctx = client_ctx_new(error_r);
+	if (ctx == NULL)
+		return NULL;
+	if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+		*error_r = ssl_error(ca_file);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}
+
+bool tls_tlsa_usable(const struct tls_tlsa *r)
+{
+	static const size_t digest_len[] = {0, 32, 64};
+	if (r->usage != 2 && r->usage != 3)
+		return false;
+	if (r->selector > 1 || r->mtype > 2)
+		return false;
+	return r->mtype == 0 ? r->len > 0 : r->len == digest_len[r->mtype];
+}
+
+/* RFC 7672: DANE-EE(3) matches a key or certificate without looking at
+   names (3.1.1); DANE-TA(2) checks the TLSA base domain as the reference
+   identifier (3.2.2), which SSL_dane_enable sets. */
+static int client_ssl_dane(SSL *ssl, const struct tls_client_check *check, char **error_r)
+{
+	if (SSL_dane_enable(ssl, check->host) <= 0) {
+		*error_r = ssl_error("SSL_dane_enable() failed");
+		return -1;
+	}
+	SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	int usable = 0;
+	for (size_t i = 0; i < check->ntlsa; i++) {
+		const struct tls_tlsa *r = &check->tlsa[i];
+		if (tls_tlsa_usable(r) &&
+		    SSL_dane_tlsa_add(ssl, r->usage, r->selector, r->mtype, r->data, r->len) > 0)
+			usable++;
+	}
+	ERR_clear_error();
+	if (usable == 0) {
+		*error_r = xstrdup("no usable TLSA record");
+		return -1;
+	}
+	return 0;
+}
+
+SSL *tls_client_ssl(SSL_CTX *ctx, const struct tls_client_check *check, char **error_r)
+{
+	SSL *ssl = SSL_new(ctx);
+	if (ssl == NULL) {
+		*error_r = ssl_error("SSL_new() failed");
+		return NULL;
+	}
+	if (check->sni != NULL)
+		SSL_set_tlsext_host_name(ssl, check->sni);
+	if (check->ntlsa > 0) {
+		if (client_ssl_dane(ssl, check, error_r) < 0) {
+			SSL_free(ssl);
+			return NULL;
+		}
+	} else if (check->host != NULL) {
+		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (!SSL_set1_host(ssl, check->host)) {
+			*error_r = ssl_error("SSL_set1_host() failed");
+			SSL_free(ssl);
+			return NULL;
+		}
+	}
+	/* Without checks the context's mode stays (a verifying context still
+	   checks the chain). */
+	if (check->ntlsa > 0 || check->host != NULL)
+		SSL_set_verify(ssl, check->require ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	return ssl;
+}
+
+const char *tls_verify_error(const SSL *ssl)
+{
+	if (SSL_get0_peer_certificate(ssl) == NULL)
+		return "no certificate";
+	long v = SSL_get_verify_result(ssl);
+	return v == X509_V_OK ? NULL : X509_verify_cert_error_string(v);
+}
+
+bool tls_dane_matched(SSL *ssl)
+{
+	return SSL_get0_dane_authority(ssl, NULL, NULL) >= 0;
 }
 
 static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, char **error_r)

@@ -296,7 +296,12 @@ static int parse_one(struct aparser *ap)
 	enum tok_type t = next_tok(ap, &start);
 	char sp = t == TOK_SPECIAL ? ap->lx.special : 0;
 	struct mime_address *a;
-	if (words > 0 && (t == TOK_END || sp == ',' || sp == ';')) {
+	if (words > 1 && (t == TOK_END || sp == ',' || sp == ';') && memchr(phrase.data, ' ', phrase.len)) {
+		/* Words with no address ("Undisclosed recipients"): a
+		   display name without mailbox, as Dovecot reads it. */
+		a = emit(ap, MIME_ADDR_NO_DOMAIN | MIME_ADDR_INVALID);
+		a->name = pstr(ap, &phrase);
+	} else if (words > 0 && (t == TOK_END || sp == ',' || sp == ';')) {
 		a = emit(ap, MIME_ADDR_NO_DOMAIN | (quoted ? MIME_ADDR_QUOTED : 0));
 		a->local = pstr(ap, &local);
 	}

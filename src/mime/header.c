@@ -136,10 +136,12 @@ static struct mime_headers *headers_scan(struct header_scan *s, const char *data
 			/* Continuation of the field before (RFC 5322 2.2.3). */
 		} else if ((name_len = field_name_len(line, llen, &colon)) > 0) {
 			scan_add_field(s, data, pos, name_len, colon);
-		} else if (pos == 0 && llen >= 5 && !memcmp(line, "From ", 5)) {
-			s->cur = NULL; /* an mbox separator: skip it */
 		} else {
-			break; /* not a header line: the body starts here */
+			/* Neither a field nor a continuation (an mbox "From "
+			   line, junk): it stays in the block, which only an
+			   empty line ends (RFC 5322 2.1), as Dovecot and Cyrus
+			   read it. */
+			s->cur = NULL;
 		}
 		scan_end_line(s, data, le);
 		if (nl != NULL) {

@@ -45,9 +45,9 @@ struct mime_headers {
 };
 
 /* Parses the header block at data (len bytes) into the pool.  The block
-   ends after the first empty line, at a line that is neither a field nor a
-   continuation (that line is left for the body), or at len.  Never fails:
-   limits drop fields and set MIME_HEADERS_TRUNCATED. */
+   ends after the first empty line (RFC 5322 2.1), or at len; a line that is
+   neither a field nor a continuation stays in the block and is no field.
+   Never fails: limits drop fields and set MIME_HEADERS_TRUNCATED. */
 struct mime_headers *mime_headers_parse(struct pool *pool, const char *data, size_t len,
 					const struct mime_limits *limits);
 

@@ -5,6 +5,7 @@
 #include "lib/utf8.h"
 #include "lib/xalloc.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,27 +62,26 @@ static void nstr(struct buf *out, const char *s, unsigned int flags)
 	mime_imap_nstring(out, s, s ? strlen(s) : 0, flags);
 }
 
-/* The unfolded value of a header, NULL when absent. */
-static const char *hvalue(struct buf *tmp, const struct mime_headers *h, const char *name)
+/* Appends the unfolded value of the field (RFC 5322 2.2.3, surrounding
+   whitespace trimmed) as a string, NIL for NULL. */
+static void field_nstring(struct buf *out, const struct mime_header_field *f, unsigned int flags)
 {
-	const struct mime_header_field *f = mime_headers_find(h, name);
-	if (f == NULL)
-		return NULL;
-	buf_reset(tmp);
-	mime_header_unfold(tmp, f->value, f->value_len);
-	return buf_cstr(tmp);
+	if (f == NULL) {
+		buf_append_str(out, "NIL");
+		return;
+	}
+	struct buf tmp = BUF_INIT;
+	mime_header_unfold(&tmp, f->value, f->value_len);
+	mime_imap_quote(out, buf_cstr(&tmp), tmp.len, flags);
+	buf_free(&tmp);
 }
 
+/* Date, Subject, In-Reply-To, Message-ID: RFC 5322 3.6 allows one of
+   each; of several, the last counts, as in Dovecot and Cyrus. */
 static void envelope_string(struct buf *out, const struct mime_headers *h, const char *name,
 			    unsigned int flags)
 {
-	struct buf tmp = BUF_INIT;
-	const char *v = hvalue(&tmp, h, name);
-	if (v != NULL)
-		mime_imap_quote(out, v, tmp.len, flags);
-	else
-		buf_append_str(out, "NIL");
-	buf_free(&tmp);
+	field_nstring(out, mime_headers_find_last(h, name), flags);
 }
 
 static void envelope_address(struct buf *out, const struct mime_address *a, unsigned int flags)
@@ -97,7 +97,8 @@ static void envelope_address(struct buf *out, const struct mime_address *a, unsi
 		buf_append_str(out, " NIL)");
 		return;
 	}
-	nstr(out, a->name, flags);
+	/* An empty display name ("" <a@b>) is none. */
+	nstr(out, a->name != NULL && a->name[0] != '\0' ? a->name : NULL, flags);
 	buf_append_char(out, ' ');
 	nstr(out, a->route, flags);
 	buf_append_char(out, ' ');
@@ -108,23 +109,32 @@ static void envelope_address(struct buf *out, const struct mime_address *a, unsi
 	buf_append_char(out, ')');
 }
 
-/* Appends the address list; returns 0 when it was NIL (absent/empty). */
+/* Appends the addresses of every field named name as one list: repeated
+   fields (two To: lines) are merged, as Dovecot does.  Returns 0, having
+   appended nothing, when there is none (NIL: absent or empty). */
 static int envelope_addresses(struct buf *out, const struct mime_headers *h, const char *name,
 			      unsigned int flags)
 {
-	const struct mime_header_field *f = mime_headers_find(h, name);
-	if (f == NULL)
-		return 0;
-	struct pool *pool = pool_create(1024);
-	struct mime_address *list = mime_address_parse(pool, f->value, f->value_len);
-	if (list != NULL) {
-		buf_append_char(out, '(');
-		for (const struct mime_address *a = list; a != NULL; a = a->next)
+	size_t start = out->len;
+	struct pool *pool = NULL;
+	for (unsigned int i = 0; i < h->count; i++) {
+		const struct mime_header_field *f = &h->fields[i];
+		if (!mime_name_eq(f->name, f->name_len, name))
+			continue;
+		if (pool == NULL)
+			pool = pool_create(1024);
+		for (const struct mime_address *a = mime_address_parse(pool, f->value, f->value_len);
+		     a != NULL; a = a->next) {
+			if (out->len == start)
+				buf_append_char(out, '(');
 			envelope_address(out, a, flags);
-		buf_append_char(out, ')');
+		}
 	}
 	pool_destroy(&pool);
-	return list != NULL;
+	if (out->len == start)
+		return 0;
+	buf_append_char(out, ')');
+	return 1;
 }
 
 void mime_imap_envelope(struct buf *out, const struct mime_headers *h, unsigned int flags)
@@ -159,28 +169,36 @@ void mime_imap_envelope(struct buf *out, const struct mime_headers *h, unsigned 
 	buf_append_char(out, ')');
 }
 
-/* body-fld-param: ("name" "value" ...) or NIL. */
-static void body_params(struct buf *out, const struct mime_params *ps, unsigned int flags)
+/* body-fld-param: ("name" "value" ...) or NIL; RFC 2231 parameters as
+   written (param.h, imap_name).  With default_charset, ("charset"
+   "us-ascii") follows them. */
+static void body_params(struct buf *out, const struct mime_params *ps, bool default_charset,
+			unsigned int flags)
 {
-	if (ps->count == 0) {
+	unsigned int n = ps != NULL ? ps->count : 0;
+	if (n == 0 && !default_charset) {
 		buf_append_str(out, "NIL");
 		return;
 	}
 	buf_append_char(out, '(');
-	for (unsigned int i = 0; i < ps->count; i++) {
+	for (unsigned int i = 0; i < n; i++) {
 		if (i > 0)
 			buf_append_char(out, ' ');
 		nstr(out, ps->items[i].imap_name, flags);
 		buf_append_char(out, ' ');
 		nstr(out, ps->items[i].imap_value, flags);
 	}
+	if (default_charset)
+		buf_append_str(out, n > 0 ? " \"charset\" \"us-ascii\"" : "\"charset\" \"us-ascii\"");
 	buf_append_char(out, ')');
 }
 
+/* Content-ID, -Description, -MD5, -Location: the first field counts, as
+   in Dovecot (RFC 2045 allows one). */
 static void header_nstring(struct buf *out, const struct mime_part *part, const char *name,
 			   unsigned int flags)
 {
-	envelope_string(out, part->headers, name, flags);
+	field_nstring(out, mime_headers_find(part->headers, name), flags);
 }
 
 /* body-fld-dsp: ("type" params) or NIL. */
@@ -195,36 +213,55 @@ static void body_disposition(struct buf *out, struct pool *pool, const struct mi
 	buf_append_char(out, '(');
 	nstr(out, d.type, flags);
 	buf_append_char(out, ' ');
-	body_params(out, &d.params, flags);
+	body_params(out, &d.params, false, flags);
 	buf_append_char(out, ')');
 }
 
-/* body-fld-lang: one string, a list of strings, or NIL. */
+static bool is_language_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+/* Appends the tags of one Content-Language value (RFC 3282: letters,
+   digits and '-', separated by commas, with comments and whitespace
+   around) as space-separated strings, up to the first thing that is no
+   tag, as Dovecot and Cyrus read it.  Returns their number. */
+static unsigned int language_tags(struct buf *list, const char *v, size_t len, unsigned int flags)
+{
+	const char *s = v, *end = v + len;
+	unsigned int n = 0;
+	for (;;) {
+		mime_skip_cfws(&s, end);
+		const char *tag = s;
+		while (s < end && is_language_char((unsigned char)*s))
+			s++;
+		if (s == tag)
+			break;
+		if (n++ > 0)
+			buf_append_char(list, ' ');
+		mime_imap_quote(list, tag, (size_t)(s - tag), flags);
+		mime_skip_cfws(&s, end);
+		if (s >= end || *s != ',')
+			break;
+		s++;
+	}
+	return n;
+}
+
+/* body-fld-lang: a list of strings (always a list, as Dovecot sends it),
+   or NIL; from the first Content-Language field that holds a tag. */
 static void body_language(struct buf *out, const struct mime_part *part, unsigned int flags)
 {
-	struct buf tmp = BUF_INIT, list = BUF_INIT;
-	const char *v = hvalue(&tmp, part->headers, "Content-Language");
+	struct buf list = BUF_INIT;
+	const struct mime_headers *h = part->headers;
 	unsigned int n = 0;
-	while (v != NULL && *v != '\0') {
-		while (*v == ',' || mime_is_space((unsigned char)*v))
-			v++;
-		const char *e = v;
-		while (*e != '\0' && *e != ',' && !mime_is_space((unsigned char)*e))
-			e++;
-		if (e > v) {
-			if (n++ > 0)
-				buf_append_char(&list, ' ');
-			mime_imap_quote(&list, v, (size_t)(e - v), flags);
-		}
-		v = e;
-	}
+	for (unsigned int i = 0; i < h->count && n == 0; i++)
+		if (mime_name_eq(h->fields[i].name, h->fields[i].name_len, "Content-Language"))
+			n = language_tags(&list, h->fields[i].value, h->fields[i].value_len, flags);
 	if (n == 0)
 		buf_append_str(out, "NIL");
-	else if (n == 1)
-		buf_append(out, list.data, list.len);
 	else
 		buf_printf(out, "(%s)", buf_cstr(&list));
-	buf_free(&tmp);
 	buf_free(&list);
 }
 
@@ -243,6 +280,14 @@ static void body_ext_common(struct buf *out, struct pool *pool, const struct mim
 static void body_structure(struct buf *out, struct pool *pool, const struct mime_message *msg,
 			   const struct mime_part *part, int ext, unsigned int flags);
 
+/* An empty text/plain body, where the grammar wants a body that the
+   message lacks. */
+static void empty_text_body(struct buf *out, int ext)
+{
+	buf_printf(out, "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0%s)",
+		   ext ? " NIL NIL NIL NIL" : "");
+}
+
 static void body_multipart(struct buf *out, struct pool *pool, const struct mime_message *msg,
 			   const struct mime_part *part, int ext, unsigned int flags)
 {
@@ -251,25 +296,28 @@ static void body_multipart(struct buf *out, struct pool *pool, const struct mime
 		body_structure(out, pool, msg, c, ext, flags);
 	/* The grammar needs at least one body (RFC 3501 9, body-type-mpart). */
 	if (part->children == NULL)
-		buf_printf(out, "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0%s)",
-			   ext ? " NIL NIL NIL NIL" : "");
+		empty_text_body(out, ext);
 	buf_append_char(out, ' ');
 	nstr(out, part->ct.subtype, flags);
 	if (ext) {
 		buf_append_char(out, ' ');
-		body_params(out, &part->ct.params, flags);
+		body_params(out, &part->ct.params, false, flags);
 		body_ext_common(out, pool, part, flags);
 	}
 	buf_append_char(out, ')');
 }
 
-/* body-fields: params id desc encoding octets */
+/* body-fields: params id desc encoding octets.  A text part without a
+   charset parameter gets RFC 2045 5.2's default, us-ascii, after its own
+   parameters (as Dovecot and Cyrus send it); a multipart read as
+   text/plain (no boundary, limits) has only that, the multipart's
+   parameters being no text/plain ones. */
 static void body_fields(struct buf *out, const struct mime_part *part, unsigned int flags)
 {
-	if (mime_headers_find(part->headers, "Content-Type") == NULL && !strcmp(part->ct.type, "text"))
-		buf_append_str(out, "(\"charset\" \"us-ascii\")");
-	else
-		body_params(out, &part->ct.params, flags);
+	bool text = !strcmp(part->ct.type, "text");
+	bool demoted = text && (part->flags & (MIME_PART_NO_BOUNDARY | MIME_PART_LIMIT));
+	bool default_charset = text && (demoted || mime_part_charset(part) == NULL);
+	body_params(out, demoted ? NULL : &part->ct.params, default_charset, flags);
 	buf_append_char(out, ' ');
 	header_nstring(out, part, "Content-ID", flags);
 	buf_append_char(out, ' ');
@@ -296,6 +344,14 @@ static void body_single(struct buf *out, struct pool *pool, const struct mime_me
 		mime_imap_envelope(out, m->headers, flags);
 		buf_append_char(out, ' ');
 		body_structure(out, pool, msg, m, ext, flags);
+		buf_printf(out, " %zu", part->body.lines);
+	} else if (!strcmp(part->ct.type, "message") && !strcmp(part->ct.subtype, "rfc822")) {
+		/* Not parsed (encoded, which RFC 2046 5.2.1 forbids, or past
+		   the depth limit), but the grammar wants an envelope and a
+		   body (RFC 3501 9, body-type-msg): empty ones, which is what
+		   Dovecot's parse of such a body mostly gives. */
+		buf_append_str(out, " (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ");
+		empty_text_body(out, ext);
 		buf_printf(out, " %zu", part->body.lines);
 	} else if (!strcmp(part->ct.type, "text")) {
 		buf_printf(out, " %zu", part->body.lines);

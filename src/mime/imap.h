@@ -6,6 +6,13 @@
 #include "mime/tree.h"
 #include <stddef.h>
 
+/* The version of what the builders below answer.  Bump it with any change
+   of their output: indexes keep ENVELOPE and BODYSTRUCTURE texts, and a
+   store drops the ones built by another version when it is opened
+   (store_local_cache.c).  2: the classes of docs/imap.md, "BODYSTRUCTURE
+   and ENVELOPE". */
+#define MIME_IMAP_VERSION 2
+
 enum mime_imap_flags {
 	/* The client enabled UTF8=ACCEPT (RFC 6855): valid UTF-8 may go in
 	   quoted strings instead of literals. */

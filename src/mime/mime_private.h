@@ -41,6 +41,17 @@ static inline int mime_name_eq(const char *s, size_t len, const char *name)
 	return name[i] == '\0';
 }
 
+/* RFC 2045 5.1: a token is US-ASCII without space, controls and
+   tspecials; 8-bit bytes end it too. */
+static inline int mime_is_token_char(unsigned char c)
+{
+	return c > 32 && c < 127 && strchr("()<>@,;:\\\"/[]?=", c) == NULL;
+}
+
+/* Advances *s over whitespace and (nested) comments (RFC 5322 3.2.2 CFWS)
+   up to end; an unterminated comment runs to the end. */
+void mime_skip_cfws(const char **s, const char *end);
+
 /* True when any byte has the high bit set. */
 static inline int mime_has_8bit(const void *p, size_t len)
 {

@@ -24,39 +24,37 @@ struct cursor {
 	const char *s, *end;
 };
 
-/* RFC 2045 5.1: a token is US-ASCII without space, controls and
-   tspecials; 8-bit bytes end it too. */
-static int is_token_char(unsigned char c)
+void mime_skip_cfws(const char **sp, const char *end)
 {
-	return c > 32 && c < 127 && strchr("()<>@,;:\\\"/[]?=", c) == NULL;
-}
-
-/* Skips whitespace and (nested) comments; an unterminated comment runs to
-   the end. */
-static void skip_cfws(struct cursor *c)
-{
+	const char *s = *sp;
 	for (;;) {
-		while (c->s < c->end && mime_is_space((unsigned char)*c->s))
-			c->s++;
-		if (c->s >= c->end || *c->s != '(')
-			return;
+		while (s < end && mime_is_space((unsigned char)*s))
+			s++;
+		if (s >= end || *s != '(')
+			break;
 		int depth = 0;
-		while (c->s < c->end) {
-			char ch = *c->s++;
-			if (ch == '\\' && c->s < c->end)
-				c->s++;
+		while (s < end) {
+			char ch = *s++;
+			if (ch == '\\' && s < end)
+				s++;
 			else if (ch == '(')
 				depth++;
 			else if (ch == ')' && --depth == 0)
 				break;
 		}
 	}
+	*sp = s;
+}
+
+static void skip_cfws(struct cursor *c)
+{
+	mime_skip_cfws(&c->s, c->end);
 }
 
 static size_t token_len(const struct cursor *c)
 {
 	const char *p = c->s;
-	while (p < c->end && is_token_char((unsigned char)*p))
+	while (p < c->end && mime_is_token_char((unsigned char)*p))
 		p++;
 	return (size_t)(p - c->s);
 }
@@ -207,20 +205,6 @@ static void percent_decode(struct buf *out, const char *s, size_t n)
 	}
 }
 
-static void percent_encode(struct buf *out, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (is_token_char(ch) && ch != '*' && ch != '\'' && ch != '%') {
-			buf_append_char(out, (char)ch);
-		} else {
-			char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-			buf_append(out, e, 3);
-		}
-	}
-}
-
 /* Splits an RFC 2231 initial value "charset'language'text": returns the
    offset of the text and copies the charset (NUL-terminated). */
 static size_t ext_split(const struct buf *v, char *charset, size_t cs_size)
@@ -262,41 +246,40 @@ static void param_plain(struct pool *pool, struct mime_param *p, const char *nam
 	buf_free(&u);
 }
 
-/* Joins RFC 2231 sections (sorted, starting at 0) into one parameter. */
+/* Joins RFC 2231 sections (sorted, starting at 0) into one parameter.
+   The decoded value percent-decodes the extended sections and converts
+   from the initial section's charset.  The IMAP view passes the sections
+   through as written, joined (like Dovecot; not re-encoded): the name gets
+   its '*' when any section is extended, and a value whose initial section
+   is not extended gets an empty charset'language' prefix ("''"). */
 static void param_sections(struct pool *pool, struct mime_param *p, struct raw_param **secs, int n)
 {
 	char charset[64] = "";
 	struct buf bytes = BUF_INIT, imap = BUF_INIT;
-	int extended = secs[0]->extended;
-	if (extended) {
-		size_t off = ext_split(&secs[0]->value, charset, sizeof(charset));
-		buf_append(&imap, buf_cstr(&secs[0]->value), off);
-	}
+	int any_extended = 0;
+	for (int i = 0; i < n; i++)
+		any_extended |= secs[i]->extended;
+	if (any_extended && !secs[0]->extended)
+		buf_append_str(&imap, "''");
 	for (int i = 0; i < n; i++) {
 		const struct buf *v = &secs[i]->value;
 		const char *vd = buf_cstr(v);
-		size_t off = i == 0 && extended ? imap.len : 0;
-		if (secs[i]->extended && extended) {
+		buf_append(&imap, vd, v->len);
+		size_t off = i == 0 && secs[0]->extended ? ext_split(v, charset, sizeof(charset)) : 0;
+		if (secs[i]->extended)
 			percent_decode(&bytes, vd + off, v->len - off);
-			buf_append(&imap, vd + off, v->len - off);
-		} else {
+		else
 			buf_append(&bytes, vd, v->len);
-			if (extended)
-				percent_encode(&imap, vd, v->len);
-			else
-				buf_append(&imap, vd, v->len);
-		}
 	}
 	p->name = secs[0]->name;
-	p->rfc2231 = 1;
-	if (extended) {
+	if (any_extended) {
 		p->value = to_utf8(pool, charset, &bytes);
 		p->imap_name = pool_printf(pool, "%s*", p->name);
 		p->imap_value = pool_strndup(pool, buf_cstr(&imap), imap.len);
 	} else {
 		param_plain(pool, p, secs[0]->name, &bytes);
-		p->rfc2231 = 1;
 	}
+	p->rfc2231 = 1;
 	buf_free(&bytes);
 	buf_free(&imap);
 }

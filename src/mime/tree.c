@@ -35,27 +35,28 @@ struct tree_ctx {
 
 /* Compares the line (starting with "--") with the open boundaries.
    Returns the stack index of the match or -1; sets ctx->close for a close
-   delimiter.  Only transport padding may follow (RFC 2046 5.1.1). */
+   delimiter.  The line need only start with the boundary (RFC 2046 5.1.1:
+   "it is sufficient that the boundary appear in its entirety following the
+   CRLF"), as Dovecot and Cyrus read it; when several open boundaries match,
+   the longest wins, the innermost among equals (Dovecot's rule). */
 static int boundary_match(struct tree_ctx *ctx, const char *line, size_t llen)
 {
+	int best = -1;
+	size_t best_len = 0;
 	for (unsigned int i = ctx->nbnd; i > 0; i--) {
 		size_t bl = ctx->bnd_len[i - 1];
 		if (llen - 2 < bl || memcmp(line + 2, ctx->bnd[i - 1], bl) != 0)
 			continue;
-		const char *r = line + 2 + bl, *e = line + llen;
-		int close = 0;
-		if (e - r >= 2 && r[0] == '-' && r[1] == '-') {
-			close = 1;
-			r += 2;
-		}
-		while (r < e && mime_is_space((unsigned char)*r))
-			r++;
-		if (r == e) {
-			ctx->close = close;
-			return (int)i - 1;
+		if (best < 0 || bl > best_len) {
+			best = (int)i - 1;
+			best_len = bl;
 		}
 	}
-	return -1;
+	if (best >= 0) {
+		const char *r = line + 2 + best_len;
+		ctx->close = llen - 2 - best_len >= 2 && r[0] == '-' && r[1] == '-';
+	}
+	return best;
 }
 
 static int header_boundary_check(void *c, const char *line, size_t len)
@@ -125,6 +126,22 @@ enum mime_encoding mime_encoding_parse(const char *value, size_t len)
 	return MIME_ENC_UNKNOWN;
 }
 
+/* The mechanism of a Content-Transfer-Encoding value: one token with
+   comments around it (RFC 2045 6.1).  Anything else (a quoted string,
+   two words, nothing) is no valid field, read as absent (7bit), as
+   Dovecot and Cyrus read it.  NULL then. */
+static const char *cte_token(const char *value, size_t len, size_t *len_r)
+{
+	const char *s = value, *end = value + len;
+	mime_skip_cfws(&s, end);
+	const char *token = s;
+	while (s < end && mime_is_token_char((unsigned char)*s))
+		s++;
+	*len_r = (size_t)(s - token);
+	mime_skip_cfws(&s, end);
+	return *len_r > 0 && s == end ? token : NULL;
+}
+
 static void part_read_headers(struct tree_ctx *ctx, struct mime_part *part)
 {
 	const struct mime_header_field *f;
@@ -140,14 +157,14 @@ static void part_read_headers(struct tree_ctx *ctx, struct mime_part *part)
 		part->ct.subtype = digest ? "rfc822" : "plain";
 	}
 	f = mime_headers_find(part->headers, "Content-Transfer-Encoding");
-	if (f != NULL) {
-		part->encoding = mime_encoding_parse(f->value, f->value_len);
-		struct buf b = BUF_INIT;
-		mime_header_unfold(&b, f->value, f->value_len);
-		for (size_t i = 0; i < b.len; i++)
-			b.data[i] = (char)mime_lower((unsigned char)b.data[i]);
-		part->encoding_name = pool_strndup(ctx->pool, buf_cstr(&b), b.len);
-		buf_free(&b);
+	size_t len;
+	const char *token = f != NULL ? cte_token(f->value, f->value_len, &len) : NULL;
+	if (token != NULL) {
+		part->encoding = mime_encoding_parse(token, len);
+		char *name = pool_strndup(ctx->pool, token, len);
+		for (size_t i = 0; i < len; i++)
+			name[i] = (char)mime_lower((unsigned char)name[i]);
+		part->encoding_name = name;
 	}
 }
 
@@ -345,7 +362,10 @@ static int parse_entity(struct tree_ctx *ctx, struct mime_part *part)
 	part->body.offset = start;
 	part->body.size = end - start;
 	part->body.vsize = part->body.size + (bare - bare0);
-	part->body.lines = lf - lf0 + (end > start && ctx->data[end - 1] != '\n');
+	/* Line ends, as Dovecot and Cyrus count them: a last line without
+	   one (before a boundary, whose CRLF it is, or at the end) adds
+	   none. */
+	part->body.lines = lf - lf0;
 	return r;
 }
 

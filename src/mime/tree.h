@@ -27,7 +27,7 @@ struct mime_span {
 	size_t offset;
 	size_t size;
 	size_t vsize;
-	size_t lines; /* line ends, plus one for a final partial line */
+	size_t lines; /* line ends (a last line without one adds none) */
 };
 
 enum mime_part_flags {
@@ -53,9 +53,10 @@ enum mime_parse_flags {
 	   quoted-printable (RFC 2046 5.2.1 forbids it, but forwarding
 	   clients do it): the body is decoded into the tree's pool and the
 	   encapsulated message parsed from there.  Off by default because
-	   IMAP reads sections by their offsets in the file, and like other
-	   IMAP servers shows such a part as a leaf.  The decoded bytes are
-	   limited to four times the message size (then MIME_PART_LIMIT). */
+	   IMAP reads sections by their offsets in the file: such a part is
+	   a leaf in the tree (and an empty message in BODYSTRUCTURE).  The
+	   decoded bytes are limited to four times the message size (then
+	   MIME_PART_LIMIT). */
 	MIME_PARSE_DECODE_MESSAGES = 1 << 0,
 };
 

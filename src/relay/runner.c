@@ -57,7 +57,7 @@ struct runner {
 	size_t hash_size;
 	struct qmsg *first, *last;
 	size_t nmsgs;
-	struct event *timer, *kick_ev, *sig_term, *sig_usr1, *sig_int, *inotify_ev, *stop_ev;
+	struct event *timer, *kick_ev, *sig_term, *sig_usr1, *sig_usr2, *sig_int, *inotify_ev, *stop_ev;
 	int inotify_fd;
 	int64_t wakeup;
 	bool stopping;
@@ -798,6 +798,12 @@ static void sig_term_cb(evutil_socket_t fd, short what, void *arg)
 	stop_check_cb(-1, 0, NULL);
 }
 
+/* SIGUSR2: logrotate moved the log file. */
+static void sig_usr2_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_reopen();
+}
+
 static void sig_usr1_cb(evutil_socket_t fd, short what, void *arg)
 {
 	runner_flush_all();
@@ -838,9 +844,11 @@ static int runner_setup(const struct config *cfg)
 	runner->sig_term = evsignal_new(runner->base, SIGTERM, sig_term_cb, NULL);
 	runner->sig_int = evsignal_new(runner->base, SIGINT, sig_term_cb, NULL);
 	runner->sig_usr1 = evsignal_new(runner->base, SIGUSR1, sig_usr1_cb, NULL);
+	runner->sig_usr2 = evsignal_new(runner->base, SIGUSR2, sig_usr2_cb, NULL);
 	event_add(runner->sig_term, NULL);
 	event_add(runner->sig_int, NULL);
 	event_add(runner->sig_usr1, NULL);
+	event_add(runner->sig_usr2, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	jobs_init(runner->base, 4);
 
@@ -878,8 +886,8 @@ static void runner_teardown(void)
 	char *pidfile = xasprintf("%s/%s", runner->qdir, QUEUE_RUNNER_PID);
 	unlink(pidfile);
 	free(pidfile);
-	struct event *evs[] = {runner->timer,   runner->kick_ev,    runner->sig_term, runner->sig_usr1,
-			       runner->sig_int, runner->inotify_ev, runner->stop_ev};
+	struct event *evs[] = {runner->timer,    runner->kick_ev, runner->sig_term,   runner->sig_usr1,
+			       runner->sig_usr2, runner->sig_int, runner->inotify_ev, runner->stop_ev};
 	for (size_t i = 0; i < N_ELEMENTS(evs); i++)
 		if (evs[i] != NULL)
 			event_free(evs[i]);

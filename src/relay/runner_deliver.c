@@ -1,8 +1,9 @@
 /* The queue runner's deliveries (see runner_deliver.h): routing (RFC 5321
    5.1: [routes], the relayhost, else MX records in preference order with
-   A/AAAA fallback), outbound SMTP sessions reused for every message
-   waiting for the same domain, and local delivery for recipients in our
-   own domains. */
+   A/AAAA fallback), the transport security of MX delivery (MTA-STS and
+   DANE, relay/runner_tls.h), outbound SMTP sessions reused for every
+   message waiting for the same domain, and local delivery for recipients
+   in our own domains. */
 #include "relay/runner_deliver.h"
 #include "auth/userdb.h"
 #include "delivery/delivery.h"
@@ -11,6 +12,8 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "queue/spool.h"
+#include "relay/runner_tls.h"
+#include "relay/transport.h"
 #include "store/store.h"
 
 #include <arpa/inet.h>
@@ -48,6 +51,7 @@ struct runner_deliver {
 	void *ctx;
 	char *qdir;
 	struct dns_resolver *dns;
+	struct runner_tls *tls;
 	struct userdb *userdb;
 	char *userdb_path;
 	struct qdomain *domains;
@@ -75,6 +79,7 @@ struct qconn {
 	bool connected_once;
 	bool resolving, dead, idle;
 	struct event *idle_timer;
+	struct transport_policy tp; /* MTA-STS and DANE (relay/transport.h) */
 };
 
 static void conn_next_host(struct qconn *c);
@@ -191,6 +196,7 @@ static void conn_unlink(struct qconn *c)
 
 static void conn_destroy(struct qconn *c)
 {
+	transport_policy_clear(&c->tp);
 	for (size_t i = 0; i < c->nhosts; i++)
 		free(c->hosts[i]);
 	free(c->hosts);
@@ -253,6 +259,18 @@ static void conn_route_fail(struct qconn *c, enum smtp_client_status status, con
 	conn_end(c);
 }
 
+/* A lookup of c's reported: false when c must not go on (it ended
+   meanwhile, and is freed now, or the lookup was cancelled). */
+static bool conn_lookup_done(struct qconn *c, bool cancelled)
+{
+	c->resolving = false;
+	if (c->dead) {
+		conn_destroy(c);
+		return false;
+	}
+	return !cancelled;
+}
+
 static void conn_set_hosts(struct qconn *c, char **hosts, size_t n)
 {
 	for (size_t i = 0; i < c->nhosts; i++)
@@ -271,12 +289,8 @@ static size_t rnd(void *ctx, size_t n)
 static void mx_cb(void *ctx, enum dns_status status, struct dns_mx *mx, size_t n, const char *error)
 {
 	struct qconn *c = ctx;
-	c->resolving = false;
-	if (c->dead || status == DNS_CANCELLED) {
-		if (c->dead)
-			conn_destroy(c);
+	if (!conn_lookup_done(c, status == DNS_CANCELLED))
 		return;
-	}
 	char *reply = NULL;
 	const char *domain = c->d->name;
 	if (status == DNS_OK && dns_mx_is_null(mx, n)) {
@@ -358,17 +372,14 @@ static void addr_cb(void *ctx, enum dns_status status, const struct dns_addr *ad
 		    const char *error)
 {
 	struct qconn *c = ctx;
-	c->resolving = false;
-	if (c->dead || status == DNS_CANCELLED) {
-		if (c->dead)
-			conn_destroy(c);
+	if (!conn_lookup_done(c, status == DNS_CANCELLED))
 		return;
-	}
 	const char *host = c->hosts[c->hi];
 	free(c->addrs);
 	c->addrs = xcalloc(n + 1, sizeof(*c->addrs));
 	c->naddrs = 0;
 	c->ai = 0;
+	c->tp.plain_retry = false;
 	bool self = false;
 	for (size_t i = 0; i < n; i++) {
 		if (addr_is_self(c->rd->cfg, &addrs[i]))
@@ -389,14 +400,57 @@ static void addr_cb(void *ctx, enum dns_status status, const struct dns_addr *ad
 	conn_try_addr(c);
 }
 
+/* The next host after one its policies exclude (reply says why). */
+static void conn_skip_host(struct qconn *c, const char *reply)
+{
+	conn_set_error(c, reply);
+	c->hi++;
+	conn_next_host(c);
+}
+
+/* Resolves the current host once its policies allow it. */
+static void conn_resolve_host(struct qconn *c)
+{
+	const char *host = c->hosts[c->hi];
+	char *reply = transport_policy_refuse_host(&c->tp, c->d->name, host);
+	if (reply != NULL) {
+		conn_skip_host(c, reply);
+		free(reply);
+		return;
+	}
+	c->resolving = true;
+	dns_lookup_addr(c->rd->dns, host, c->port, addr_cb, c);
+}
+
+static void dane_cb(void *ctx, bool cancelled, enum runner_tls_dane dane, const struct tls_tlsa *recs,
+		    size_t n, const char *error)
+{
+	struct qconn *c = ctx;
+	if (!conn_lookup_done(c, cancelled))
+		return;
+	if (dane == RUNNER_DANE_FAILED) {
+		char *reply = xasprintf("451 4.7.5 DANE: %s: %s", c->hosts[c->hi], error);
+		conn_skip_host(c, reply);
+		free(reply);
+		return;
+	}
+	transport_policy_set_dane(&c->tp, dane, recs, n);
+	conn_resolve_host(c);
+}
+
 static void conn_next_host(struct qconn *c)
 {
 	if (c->hi >= c->nhosts) {
 		conn_exhausted(c);
 		return;
 	}
-	c->resolving = true;
-	dns_lookup_addr(c->rd->dns, c->hosts[c->hi], c->port, addr_cb, c);
+	transport_policy_set_dane(&c->tp, RUNNER_DANE_NONE, NULL, 0);
+	if (c->tp.mx && c->rd->cfg->relay_dane) {
+		c->resolving = true;
+		runner_tls_dane(c->rd->tls, c->hosts[c->hi], c->port, dane_cb, c);
+		return;
+	}
+	conn_resolve_host(c);
 }
 
 static void conn_send(struct qconn *c);
@@ -406,13 +460,26 @@ static void conn_ready_cb(struct smtp_client *client, const struct smtp_client_r
 	struct qconn *c = ctx;
 	if (res->status == SMTP_CLIENT_OK) {
 		c->connected_once = true;
+		transport_policy_log(&c->set, c->client, c->d->name, c->peer, c->hosts[c->hi]);
 		conn_send(c);
 		return;
 	}
 	log_info("queue connect domain=%s peer=%s error=%s", c->d->name, c->peer,
 		 res->reply != NULL ? res->reply : "?");
-	conn_set_error(c, res->reply != NULL ? res->reply : "451 4.4.1 session failed");
+	const char *reply = res->reply != NULL ? res->reply : "451 4.4.1 session failed";
+	const char *policy = transport_policy_name(&c->tp, &c->set);
+	char *text = policy != NULL ? xasprintf("%s: %s", policy, reply) : xstrdup(reply);
+	conn_set_error(c, text);
+	free(text);
 	smtp_client_free(&c->client);
+	/* outbound_tls = may, and no policy asks for TLS: a server whose
+	   STARTTLS handshake fails gets one more session in plain text. */
+	if (transport_policy_fallback(&c->tp, &c->set, res)) {
+		log_info("queue tls-fallback domain=%s peer=%s", c->d->name, c->peer);
+		conn_try_addr(c);
+		return;
+	}
+	c->tp.plain_retry = false;
 	c->ai++;
 	conn_try_addr(c);
 }
@@ -430,6 +497,8 @@ static void conn_try_addr(struct qconn *c)
 		 dns_addr_string(&c->addrs[c->ai], addr, sizeof(addr)));
 	c->set.peer_name = c->peer;
 	c->set.tls_name = host;
+	const char *ca = c->rd->cfg->relay_mta_sts_ca;
+	transport_policy_settings(&c->tp, ca != NULL && ca[0] != '\0' ? ca : NULL, &c->set);
 	c->client = smtp_client_connect(c->rd->base, (const struct sockaddr *)&c->addrs[c->ai].sa,
 					c->addrs[c->ai].len, &c->set, conn_ready_cb, c);
 }
@@ -553,6 +622,17 @@ static void conn_next_job(struct qconn *c)
 	conn_next_host(c);
 }
 
+/* The domain's MTA-STS policy is known: now its MX hosts. */
+static void sts_cb(void *ctx, bool cancelled, const struct mta_sts_policy *policy)
+{
+	struct qconn *c = ctx;
+	if (!conn_lookup_done(c, cancelled))
+		return;
+	transport_policy_set_sts(&c->tp, policy);
+	c->resolving = true;
+	dns_lookup_mx(c->rd->dns, c->d->name, mx_cb, c);
+}
+
 static void conn_route(struct qconn *c)
 {
 	const struct config *cfg = c->rd->cfg;
@@ -577,13 +657,19 @@ static void conn_route(struct qconn *c)
 				c->set.password = c->password;
 			}
 		}
+		c->tp.base = c->set.tls;
 		conn_set_hosts(c, hosts, 1);
 		conn_next_host(c);
 		return;
 	}
 	c->port = cfg->relay_mx_port > 0 ? cfg->relay_mx_port : 25;
+	c->tp.base = c->set.tls;
+	c->tp.mx = true;
 	c->resolving = true;
-	dns_lookup_mx(c->rd->dns, domain, mx_cb, c);
+	if (cfg->relay_mta_sts)
+		runner_tls_sts(c->rd->tls, domain, sts_cb, c);
+	else
+		dns_lookup_mx(c->rd->dns, domain, mx_cb, c);
 }
 
 static void conn_new(struct runner_deliver *rd, struct qdomain *d)
@@ -793,6 +879,12 @@ struct runner_deliver *runner_deliver_new(struct event_base *base, const struct 
 	rd->ops = ops;
 	rd->ctx = ctx;
 	rd->dns = dns;
+	rd->tls = runner_tls_new(base, cfg, dns, error_r);
+	if (rd->tls == NULL) {
+		dns_resolver_free(&rd->dns);
+		free(rd);
+		return NULL;
+	}
 	rd->qdir = queue_dir(cfg->data_dir);
 	rd->userdb_path = xasprintf("%s/users.db", cfg->data_dir);
 	return rd;
@@ -807,6 +899,7 @@ void runner_deliver_free(struct runner_deliver **rdp)
 	/* Lookups still running report DNS_CANCELLED to their (dead)
 	   connections, which are freed then. */
 	dns_resolver_free(&rd->dns);
+	runner_tls_free(&rd->tls);
 	while (rd->domains != NULL) {
 		struct qdomain *d = rd->domains;
 		rd->domains = d->next;

@@ -7,6 +7,10 @@
    else to the domain's hosts (a [routes] entry, the relayhost, else the
    MX records in preference order with the A/AAAA fallback: RFC 5321 5.1)
    over SMTP sessions that serve every job waiting for the same domain.
+   Delivery to MX hosts follows the domain's MTA-STS policy and each
+   host's DANE records (relay/runner_tls.h); with outbound_tls = may and
+   neither, a server whose STARTTLS handshake fails gets the message in
+   plain text on a second connection.
    Each job comes back through ops->job_done with a result per recipient.
    It owns the waiting jobs, the connections, the DNS resolver and the
    local delivery tasks, and knows nothing of the message table: what it

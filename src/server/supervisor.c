@@ -59,7 +59,7 @@ static struct {
 	struct child children[MAX_CHILDREN];
 	struct heartbeat *beats; /* shared with the children, one per slot */
 	int rapid_exits[CHILD_KINDS];
-	volatile sig_atomic_t got_term, got_hup, got_chld, got_tick;
+	volatile sig_atomic_t got_term, got_hup, got_chld, got_tick, got_usr2;
 	struct auth_penalty *auth_penalty; /* shared with every worker */
 	bool stopping;
 	int exit_code;
@@ -261,6 +261,8 @@ static void child_start(enum child_kind kind)
 		signal(SIGHUP, SIG_DFL);
 		signal(SIGCHLD, SIG_DFL);
 		signal(SIGALRM, SIG_DFL);
+		/* until the child's loop takes it (log_reopen) */
+		signal(SIGUSR2, SIG_IGN);
 		struct itimerval off = {{0, 0}, {0, 0}};
 		setitimer(ITIMER_REAL, &off, NULL);
 		sigset_t none;
@@ -297,6 +299,8 @@ static void on_signal(int sig)
 		sup.got_hup = 1;
 	else if (sig == SIGCHLD)
 		sup.got_chld = 1;
+	else if (sig == SIGUSR2)
+		sup.got_usr2 = 1;
 }
 
 static void on_tick(int sig)
@@ -546,6 +550,7 @@ static void install_handlers(sigset_t *old)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 	sa.sa_handler = on_tick;
 	sigaction(SIGALRM, &sa, NULL);
 	sigset_t block;
@@ -554,6 +559,7 @@ static void install_handlers(sigset_t *old)
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, SIGCHLD);
+	sigaddset(&block, SIGUSR2);
 	sigaddset(&block, SIGALRM);
 	sigprocmask(SIG_BLOCK, &block, old);
 	/* One tick a second for the watchdog and the stop deadline. */
@@ -594,6 +600,15 @@ int server_run(struct config *cfg)
 	char *error = NULL;
 	sup.cfg = cfg;
 	signal(SIGPIPE, SIG_IGN);
+	/* the log file belongs to the server's user, whose processes open it
+	   again on SIGUSR2 */
+	struct passwd *pw = geteuid() == 0 ? getpwnam(cfg->user) : NULL;
+	if (log_open(cfg->log_target, pw != NULL ? pw->pw_uid : (uid_t)-1,
+		     pw != NULL ? pw->pw_gid : (gid_t)-1, &error) < 0) {
+		log_error("serve failed: %s", error);
+		free(error);
+		return 1;
+	}
 	if (claim_data_dir(cfg, &error) < 0 || bind_all(cfg, &error) < 0 || enter_data_dir(cfg, &error) < 0 ||
 	    run_in_child(prepare_data_dir, cfg, "cannot prepare the data directory", &error) < 0 ||
 	    (sup.auth_penalty = auth_penalty_create(cfg->auth_penalty_entries, &error)) == NULL) {
@@ -615,8 +630,15 @@ int server_run(struct config *cfg)
 	child_start(CHILD_RUNNER);
 
 	while (!sup.got_term) {
-		while (!sup.got_term && !sup.got_hup && !sup.got_chld && !sup.got_tick)
+		while (!sup.got_term && !sup.got_hup && !sup.got_chld && !sup.got_tick && !sup.got_usr2)
 			sigsuspend(&old);
+		if (sup.got_usr2) {
+			/* logrotate moved the file: everyone opens it again */
+			sup.got_usr2 = 0;
+			log_reopen();
+			signal_children(SIGUSR2, false);
+			log_info("log reopened");
+		}
 		if (sup.got_chld) {
 			sup.got_chld = 0;
 			reap_children();

@@ -87,10 +87,17 @@ static struct event *drain_check;
 
 static void drain_check_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (svc.connections == 0 && jobs_pending() == 0) {
+	if (svc.connections > 0)
+		return;
+	if (jobs_pending() == 0) {
 		log_info("worker stop reason=drained");
 		event_base_loopexit(svc.base, NULL);
+		return;
 	}
+	/* jobs that no session waits for (syncs, cache fills, closing files)
+	   tell nobody when they end: look again soon */
+	struct timeval tv = {0, 20 * 1000};
+	event_add(drain_check, &tv);
 }
 
 /* The last connection of a draining worker ended. */
@@ -117,6 +124,11 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(drain_timeout, &tv);
 	service_drain(&svc);
 	event_active(drain_check, 0, 0);
+}
+
+static void sigusr2_cb(evutil_socket_t sig, short what, void *arg)
+{
+	log_reopen();
 }
 
 int worker_run(const struct config *cfg, const struct listener *listeners, int nlisteners,
@@ -163,6 +175,8 @@ int worker_run(const struct config *cfg, const struct listener *listeners, int n
 	drain_check = event_new(w->base, -1, 0, drain_check_cb, NULL);
 	struct event *term = evsignal_new(w->base, SIGTERM, sigterm_cb, NULL);
 	event_add(term, NULL);
+	struct event *usr2 = evsignal_new(w->base, SIGUSR2, sigusr2_cb, NULL);
+	event_add(usr2, NULL);
 	/* Reloads are the supervisor's business: it starts new workers and
 	   drains this one with SIGTERM. */
 	signal(SIGHUP, SIG_IGN);
@@ -176,6 +190,7 @@ int worker_run(const struct config *cfg, const struct listener *listeners, int n
 	free(evlisteners);
 	jobs_deinit();
 	event_free(term);
+	event_free(usr2);
 	if (drain_timeout != NULL)
 		event_free(drain_timeout);
 	event_free(drain_check);

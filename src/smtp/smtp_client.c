@@ -57,6 +57,7 @@ struct smtp_client {
 	struct smtp_client_reply_parser parser;
 	struct smtp_client_caps caps;
 	bool did_tls, did_auth, need_rset;
+	bool tls_failed; /* the STARTTLS handshake failed */
 	smtp_client_callback *cb;
 	void *ctx;
 	int depth;
@@ -78,7 +79,11 @@ struct smtp_client {
 	bool use_bdat, body_8bit;
 };
 
-static SSL_CTX *tls_ctx_plain, *tls_ctx_verify;
+/* Client contexts, made on first use: without checks (also DANE's), with
+   the system CA store, and with the CA file of settings (the last one
+   asked for). */
+static SSL_CTX *tls_ctx_plain, *tls_ctx_verify, *tls_ctx_file;
+static char *tls_ctx_file_path;
 
 static void client_io_cb(struct io *io, enum io_event event, void *ctx);
 
@@ -123,6 +128,7 @@ static void client_report(struct smtp_client *c, enum smtp_client_status status,
 	struct smtp_client_result res = {
 	    .status = status,
 	    .connection_failed = connection_failed,
+	    .tls_failed = c->tls_failed,
 	    .reply = reply,
 	    .remote = remote,
 	    .stage = stage,
@@ -247,21 +253,48 @@ struct smtp_client *smtp_client_connect(struct event_base *base, const struct so
 	return c;
 }
 
-static SSL_CTX *client_tls_ctx(bool verify, char **error_r)
+static SSL_CTX *client_tls_ctx(bool pkix, const char *ca_file, char **error_r)
 {
-	SSL_CTX **ctx = verify ? &tls_ctx_verify : &tls_ctx_plain;
+	if (pkix && ca_file != NULL) {
+		if (tls_ctx_file != NULL && strcmp(tls_ctx_file_path, ca_file) != 0) {
+			SSL_CTX_free(tls_ctx_file);
+			tls_ctx_file = NULL;
+			free(tls_ctx_file_path);
+		}
+		if (tls_ctx_file == NULL && (tls_ctx_file = tls_client_ctx_file(ca_file, error_r)) != NULL)
+			tls_ctx_file_path = xstrdup(ca_file);
+		return tls_ctx_file;
+	}
+	SSL_CTX **ctx = pkix ? &tls_ctx_verify : &tls_ctx_plain;
 	if (*ctx == NULL)
-		*ctx = tls_client_ctx(verify, error_r);
+		*ctx = tls_client_ctx(pkix, error_r);
 	return *ctx;
+}
+
+/* The SSL for this session's policy: DANE records, a PKIX check that
+   must pass (verify) or is only recorded (tls_check), or none. */
+static SSL *client_tls_ssl(struct smtp_client *c, char **error_r)
+{
+	bool dane = c->set.ntlsa > 0;
+	bool pkix = !dane && (c->set.tls == TLS_POLICY_VERIFY || c->set.tls_check);
+	SSL_CTX *ctx = client_tls_ctx(pkix, c->set.tls_ca_file, error_r);
+	if (ctx == NULL)
+		return NULL;
+	struct tls_client_check check = {
+	    .sni = c->set.tls_name,
+	    .host = dane || pkix ? c->set.tls_name : NULL,
+	    .require = dane || c->set.tls == TLS_POLICY_VERIFY,
+	    .tlsa = c->set.tlsa,
+	    .ntlsa = c->set.ntlsa,
+	};
+	return tls_client_ssl(ctx, &check, error_r);
 }
 
 static void client_start_tls(struct smtp_client *c, enum client_state next)
 {
 	char *error = NULL;
-	bool verify = c->set.tls == TLS_POLICY_VERIFY;
-	SSL_CTX *ctx = client_tls_ctx(verify, &error);
-	const char *name = c->set.tls_name;
-	if (ctx == NULL || io_start_tls_client(c->io, ctx, name, verify ? name : NULL) < 0) {
+	SSL *ssl = client_tls_ssl(c, &error);
+	if (ssl == NULL || io_start_tls_client_ssl(c->io, ssl) < 0) {
 		char *reply = xasprintf("cannot start TLS with %s: %s", c->set.peer_name,
 					error != NULL ? error : "TLS setup failed");
 		free(error);
@@ -867,6 +900,20 @@ static void client_input(struct smtp_client *c)
 	}
 }
 
+/* Why the handshake failed when it was the certificate: " (certificate:
+   hostname mismatch)", else "". */
+static const char *client_tls_failure(struct smtp_client *c)
+{
+	static char text[160];
+	SSL *ssl = c->state == ST_TLS || c->state == ST_TLS_IMPLICIT ? io_ssl(c->io) : NULL;
+	const char *error =
+	    ssl != NULL && SSL_get0_peer_certificate(ssl) != NULL ? tls_verify_error(ssl) : NULL;
+	if (error == NULL)
+		return "";
+	snprintf(text, sizeof(text), " (certificate: %s)", error);
+	return text;
+}
+
 static void client_io_cb(struct io *io, enum io_event event, void *ctx)
 {
 	struct smtp_client *c = ctx;
@@ -907,12 +954,14 @@ static void client_io_cb(struct io *io, enum io_event event, void *ctx)
 			c->state = ST_DEAD;
 			break;
 		}
+		c->tls_failed = c->state == ST_TLS;
 		client_fail(c, SMTP_CLIENT_TEMPFAIL,
-			    xasprintf("%s with %s during %s: %s",
+			    xasprintf("%s with %s during %s: %s%s",
 				      event == IO_EVENT_TIMEOUT   ? "timeout"
 				      : c->state == ST_CONNECTING ? "connection failed"
 								  : "lost connection",
-				      c->set.peer_name, state_stage[c->state], io_error(c->io)),
+				      c->set.peer_name, state_stage[c->state], io_error(c->io),
+				      client_tls_failure(c)),
 			    event == IO_EVENT_TIMEOUT   ? "4.4.2"
 			    : c->state == ST_CONNECTING ? "4.4.1"
 							: "4.4.2",
@@ -937,6 +986,12 @@ const struct smtp_client_caps *smtp_client_get_caps(const struct smtp_client *c)
 bool smtp_client_is_tls(const struct smtp_client *c)
 {
 	return c->io != NULL && io_is_tls(c->io);
+}
+
+const char *smtp_client_tls_verify_error(const struct smtp_client *c)
+{
+	SSL *ssl = c->io != NULL ? io_ssl(c->io) : NULL;
+	return ssl != NULL ? tls_verify_error(ssl) : "no TLS";
 }
 
 void smtp_client_quit(struct smtp_client **cp)

@@ -10,6 +10,7 @@
    status codes (RFC 3463). */
 #include "lib/buf.h"
 #include "lib/config.h"
+#include "lib/tls.h"
 #include "smtp/smtp_dsn.h"
 
 #include <stdbool.h>
@@ -81,10 +82,19 @@ void smtp_client_parse_ehlo(const char *text, struct smtp_client_caps *caps_r);
 /* ---- sessions ---- */
 
 struct smtp_client_settings {
-	const char *helo_name;       /* our host name for EHLO */
-	enum tls_policy tls;         /* STARTTLS: none, may, encrypt, verify */
-	bool implicit_tls;           /* TLS from the first byte (port 465) */
-	const char *tls_name;        /* SNI and the name verified (verify) */
+	const char *helo_name;   /* our host name for EHLO */
+	enum tls_policy tls;     /* STARTTLS: none, may, encrypt, verify */
+	bool implicit_tls;       /* TLS from the first byte (port 465) */
+	const char *tls_name;    /* SNI and the name verified (verify) */
+	const char *tls_ca_file; /* verify and tls_check against this PEM file, NULL:
+				    the system CA store */
+	bool tls_check;          /* check the certificate for tls_name as verify does,
+				    but only to report (smtp_client_tls_verify_error) */
+	/* DANE (RFC 7672): the certificate must match one of these TLSA
+	   records (tls_name is the TLSA base domain); the CA store is not
+	   used.  tls must then be encrypt or verify. */
+	const struct tls_tlsa *tlsa;
+	size_t ntlsa;
 	const char *user, *password; /* AUTH when user is non-NULL */
 	const char *peer_name;       /* for messages, e.g. "mx.b.test[127.0.0.1]" */
 	int connect_timeout;         /* seconds; 0: 30 */
@@ -102,6 +112,8 @@ struct smtp_client_result {
 	enum smtp_client_status status;
 	bool connection_failed; /* session unusable before a transaction: try
 				   the next host */
+	bool tls_failed;        /* the STARTTLS handshake failed (the session is
+				   dead; a new one without TLS may work) */
 	char *reply;            /* "250 2.0.0 Ok queued" / "550 5.1.1 text":
 				   the server's last relevant reply, or
 				   ours for local failures */
@@ -160,6 +172,9 @@ void smtp_client_send(struct smtp_client *c, struct smtp_client_msg *msg, smtp_c
 bool smtp_client_usable(const struct smtp_client *c);
 const struct smtp_client_caps *smtp_client_get_caps(const struct smtp_client *c);
 bool smtp_client_is_tls(const struct smtp_client *c);
+/* After STARTTLS: NULL when the certificate passed the checks asked for
+   (verify, tls_check or DANE), else why not ("no TLS" without TLS). */
+const char *smtp_client_tls_verify_error(const struct smtp_client *c);
 /* Sends QUIT when the session is usable and frees the client once the
    server answered (or at once).  Safe inside the client's callback. */
 void smtp_client_quit(struct smtp_client **c);

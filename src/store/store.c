@@ -3,13 +3,13 @@
    (store_backend.h), and what every backend shares (mailbox names, message
    lists, stable ids). */
 #include "store/store_backend.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <openssl/sha.h>
 
 static const struct store_backend *const store_backends[] = {
     &store_backend_local,
@@ -148,6 +148,12 @@ int store_mailbox_open(struct store *store, const char *name, struct store_mailb
 	return store->be->mailbox_open(store, name, mbox_r, error_r);
 }
 
+int store_mailbox_open_indexed(struct store *store, const char *name, struct store_mailbox **mbox_r,
+			       char **error_r)
+{
+	return store->be->mailbox_open_indexed(store, name, mbox_r, error_r);
+}
+
 void store_mailbox_close(struct store_mailbox **mboxp)
 {
 	struct store_mailbox *mbox = *mboxp;
@@ -165,6 +171,11 @@ const char *store_mailbox_name(const struct store_mailbox *mbox)
 uint32_t store_mailbox_uidvalidity(const struct store_mailbox *mbox)
 {
 	return mbox->uidvalidity;
+}
+
+const char *store_mailbox_objectid(const struct store_mailbox *mbox)
+{
+	return mbox->objectid;
 }
 
 int store_mailbox_sync(struct store_mailbox *mbox, bool force, char **error_r)
@@ -245,14 +256,7 @@ void store_msg_stable_id(const struct store_msg *msg, char out[STORE_STABLE_ID_M
 		return;
 	}
 	/* Long or odd names: a hash of the base name (128 bits). */
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	SHA256((const unsigned char *)loc, len, md);
-	out[0] = 'H';
-	for (size_t i = 0; i < 16; i++) {
-		out[1 + 2 * i] = "0123456789abcdef"[md[i] >> 4];
-		out[2 + 2 * i] = "0123456789abcdef"[md[i] & 15];
-	}
-	out[33] = '\0';
+	hash_digest_id(out, 'H', loc, len, 16);
 }
 
 int store_msg_set_flags(struct store_mailbox *mbox, const uint32_t *uids, size_t count, enum store_flag_op op,
@@ -271,7 +275,22 @@ int store_msg_expunge(struct store_mailbox *mbox, const uint32_t *uids, size_t c
 int store_msg_append(struct store_mailbox *mbox, const void *data, size_t len, uint32_t flags,
 		     const char *keywords, int64_t internaldate, uint32_t *uid_r, char **error_r)
 {
-	return mbox->store->be->msg_append(mbox, data, len, flags, keywords, internaldate, uid_r, error_r);
+	struct store_append one = {data, len, flags, keywords, internaldate};
+	return mbox->store->be->msg_append_many(mbox, &one, 1, uid_r, error_r);
+}
+
+int store_msg_append_many(struct store_mailbox *mbox, const struct store_append *msgs, size_t count,
+			  uint32_t *first_uid_r, char **error_r)
+{
+	if (count == 0)
+		log_panic("store_msg_append_many() of no message");
+	return mbox->store->be->msg_append_many(mbox, msgs, count, first_uid_r, error_r);
+}
+
+int store_msg_emailids(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
+		       int (*cb)(void *ctx, uint32_t uid, const char *emailid), void *ctx, char **error_r)
+{
+	return mbox->store->be->msg_emailids(mbox, lo, hi, cb, ctx, error_r);
 }
 
 int store_msg_copy(struct store_mailbox *src, const uint32_t *uids, size_t count, struct store_mailbox *dest,
@@ -319,6 +338,19 @@ int store_cache_get_header_range(struct store_mailbox *mbox, uint32_t lo, uint32
 				 char **error_r)
 {
 	return mbox->store->be->cache_get_header_range(mbox, lo, hi, cb, ctx, error_r);
+}
+
+int store_cache_set_sortkey(struct store_mailbox *mbox, uint32_t uid, const void *data, size_t len,
+			    char **error_r)
+{
+	return mbox->store->be->cache_set_sortkey(mbox, uid, data, len, error_r);
+}
+
+int store_cache_get_sortkey_range(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
+				  int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len), void *ctx,
+				  char **error_r)
+{
+	return mbox->store->be->cache_get_sortkey_range(mbox, lo, hi, cb, ctx, error_r);
 }
 
 int store_cache_begin(struct store_mailbox *mbox, char **error_r)

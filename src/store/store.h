@@ -28,7 +28,12 @@
    event loop).
 
    All calls block on the disk; from the event loop, batch them or run them
-   on a jobs.h thread.  Errors come back in *error_r (caller frees). */
+   on a jobs.h thread.  Errors come back in *error_r (caller frees).
+
+   A write waits for the index's write lock up to STORE_BUSY_TIMEOUT_MS
+   (readers never wait for it: the index is in WAL mode).  When another
+   writer holds it longer, the operation fails with an error that begins
+   with STORE_ERROR_BUSY: a temporary failure, worth trying again. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +44,8 @@ struct store_mailbox;
 
 #define STORE_SEPARATOR '.'
 #define STORE_INDEX_FILE "index.db"
+#define STORE_BUSY_TIMEOUT_MS 10000
+#define STORE_ERROR_BUSY "index busy: "
 
 /* System flags (RFC 3501 section 2.3.2) and the Maildir info letter each
    maps to.  PASSED (Maildir "P", forwarded) has no IMAP system flag; it is
@@ -253,6 +260,22 @@ int store_msg_expunge(struct store_mailbox *mbox, const uint32_t *uids, size_t c
 int store_msg_append(struct store_mailbox *mbox, const void *data, size_t len, uint32_t flags,
 		     const char *keywords, int64_t internaldate, uint32_t *uid_r, char **error_r);
 
+/* One message of store_msg_append_many(). */
+struct store_append {
+	const void *data; /* exactly the octets to store, CRLF line ends */
+	size_t len;
+	uint32_t flags;
+	const char *keywords; /* may be NULL */
+	int64_t internaldate; /* 0: now */
+};
+/* Appends msgs[0..count) (count >= 1) as store_msg_append() appends one,
+   atomically (RFC 3502 MULTIAPPEND): the files are written first, then one
+   index transaction lists them all with consecutive UIDs from
+   *first_uid_r; on any failure none of them is listed and the files
+   written are removed. */
+int store_msg_append_many(struct store_mailbox *mbox, const struct store_append *msgs, size_t count,
+			  uint32_t *first_uid_r, char **error_r);
+
 /* Copies messages to dest (hard links when possible, else copies), keeping
    flags, keywords and internaldate.  dest_uids_r (count entries, caller
    frees) get the new UIDs in the order of uids; a UID that is gone gets 0.
@@ -261,8 +284,24 @@ int store_msg_append(struct store_mailbox *mbox, const void *data, size_t len, u
 int store_msg_copy(struct store_mailbox *src, const uint32_t *uids, size_t count, struct store_mailbox *dest,
 		   bool move, uint32_t **dest_uids_r, char **error_r);
 
-/* The IMAP server's cache of ENVELOPE and BODYSTRUCTURE text. */
-enum store_cache_field { STORE_CACHE_ENVELOPE, STORE_CACHE_BODYSTRUCTURE };
+/* ---- object ids (RFC 8474) ----
+   Letters, digits, '-' and '_' (objectid, RFC 8474 7), at most
+   STORE_OBJECTID_MAX of them. */
+#define STORE_OBJECTID_MAX 64
+/* The mailbox's MAILBOXID: given when the mailbox is first opened, kept
+   by RENAME (also of a parent) and across restarts, new for a mailbox
+   deleted and made again. */
+const char *store_mailbox_objectid(const struct store_mailbox *mbox);
+/* Calls cb with the EMAILID of every message with a UID in lo..hi,
+   ascending: the same for the message's life (flag changes, restarts) and
+   for its copies (COPY, MOVE).  cb's non-zero return stops the walk.  0 or
+   -1. */
+int store_msg_emailids(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
+		       int (*cb)(void *ctx, uint32_t uid, const char *emailid), void *ctx, char **error_r);
+
+/* The IMAP server's cache of ENVELOPE, BODYSTRUCTURE and PREVIEW (RFC
+   8970) text; PREVIEW needs store_cache_prepare() first. */
+enum store_cache_field { STORE_CACHE_ENVELOPE, STORE_CACHE_BODYSTRUCTURE, STORE_CACHE_PREVIEW };
 /* 1 with *text_r (caller frees), 0 when not cached, -1 on error. */
 int store_cache_get(struct store_mailbox *mbox, uint32_t uid, enum store_cache_field field, char **text_r,
 		    char **error_r);

@@ -23,11 +23,12 @@ struct store {
 };
 
 /* The part of a mailbox handle the dispatchers read.  The backend's
-   mailbox_open fills it; its mailbox_close frees name. */
+   mailbox_open fills it; its mailbox_close frees name and objectid. */
 struct store_mailbox {
 	struct store *store;
 	char *name; /* canonical: "INBOX" or the folder name */
 	uint32_t uidvalidity;
+	char *objectid; /* MAILBOXID (RFC 8474) */
 };
 
 struct store_backend {
@@ -78,6 +79,8 @@ struct store_backend {
 	/* ---- mailboxes ---- */
 	int (*mailbox_open)(struct store *store, const char *name, struct store_mailbox **mbox_r,
 			    char **error_r);
+	int (*mailbox_open_indexed)(struct store *store, const char *name, struct store_mailbox **mbox_r,
+				    char **error_r);
 	void (*mailbox_close)(struct store_mailbox *mbox);
 	int (*mailbox_sync)(struct store_mailbox *mbox, bool force, char **error_r);
 	int (*mailbox_status)(struct store_mailbox *mbox, struct store_status *status_r, char **error_r);
@@ -100,9 +103,14 @@ struct store_backend {
 			     uint64_t unchanged_since, uint32_t **failed_r, size_t *failed_count_r,
 			     char **error_r);
 	int (*msg_expunge)(struct store_mailbox *mbox, const uint32_t *uids, size_t count, char **error_r);
-	int (*msg_append)(struct store_mailbox *mbox, const void *data, size_t len, uint32_t flags,
-			  const char *keywords, int64_t internaldate, uint32_t *uid_r, char **error_r);
-	/* src and dest belong to one store handle (the dispatcher checks). */
+	/* store_msg_append() is msg_append_many() of one message. */
+	int (*msg_append_many)(struct store_mailbox *mbox, const struct store_append *msgs, size_t count,
+			       uint32_t *first_uid_r, char **error_r);
+	int (*msg_emailids)(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
+			    int (*cb)(void *ctx, uint32_t uid, const char *emailid), void *ctx,
+			    char **error_r);
+	/* src and dest belong to one store handle (the dispatcher checks);
+	   the copies keep their sources' EMAILIDs. */
 	int (*msg_copy)(struct store_mailbox *src, const uint32_t *uids, size_t count,
 			struct store_mailbox *dest, bool move, uint32_t **dest_uids_r, char **error_r);
 
@@ -121,6 +129,11 @@ struct store_backend {
 	int (*cache_get_header_range)(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
 				      int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len),
 				      void *ctx, char **error_r);
+	int (*cache_set_sortkey)(struct store_mailbox *mbox, uint32_t uid, const void *data, size_t len,
+				 char **error_r);
+	int (*cache_get_sortkey_range)(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
+				       int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len),
+				       void *ctx, char **error_r);
 	int (*cache_begin)(struct store_mailbox *mbox, char **error_r);
 	int (*cache_commit)(struct store_mailbox *mbox, char **error_r);
 };

@@ -29,6 +29,7 @@ const struct store_backend store_backend_local = {
     .subscription_list = store_local_subscription_list,
 
     .mailbox_open = store_local_mailbox_open,
+    .mailbox_open_indexed = store_local_mailbox_open_indexed,
     .mailbox_close = store_local_mailbox_close,
     .mailbox_sync = store_local_mailbox_sync,
     .mailbox_status = store_local_mailbox_status,
@@ -43,7 +44,8 @@ const struct store_backend store_backend_local = {
     .msg_open_uid = store_local_msg_open_uid,
     .msg_set_flags = store_local_msg_set_flags,
     .msg_expunge = store_local_msg_expunge,
-    .msg_append = store_local_msg_append,
+    .msg_append_many = store_local_msg_append_many,
+    .msg_emailids = store_local_msg_emailids,
     .msg_copy = store_local_msg_copy,
 
     .cache_prepare = store_local_cache_prepare,
@@ -52,6 +54,8 @@ const struct store_backend store_backend_local = {
     .cache_get_range = store_local_cache_get_range,
     .cache_set_header = store_local_cache_set_header,
     .cache_get_header_range = store_local_cache_get_header_range,
+    .cache_set_sortkey = store_local_cache_set_sortkey,
+    .cache_get_sortkey_range = store_local_cache_get_sortkey_range,
     .cache_begin = store_local_cache_begin,
     .cache_commit = store_local_cache_commit,
 };

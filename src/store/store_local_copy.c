@@ -21,6 +21,7 @@ struct new_msg {
 	int64_t internaldate;
 	uint32_t flags;
 	const char *keywords;
+	const char *emailid; /* NULL: derived from base */
 };
 
 static int insert_row(struct store_local_mailbox *mbox, const struct new_msg *m, uint32_t uid,
@@ -28,7 +29,7 @@ static int insert_row(struct store_local_mailbox *mbox, const struct new_msg *m,
 {
 	sqlite3_stmt *st = store_local_stmt(
 	    mbox->store, "INSERT INTO message(mailbox, uid, base, info, size, psize, internaldate, flags,"
-			 " keywords, modseq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+			 " keywords, modseq, emailid) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	sqlite3_bind_int64(st, 2, uid);
 	sqlite3_bind_text(st, 3, m->base, -1, SQLITE_STATIC);
@@ -39,6 +40,8 @@ static int insert_row(struct store_local_mailbox *mbox, const struct new_msg *m,
 	sqlite3_bind_int64(st, 8, m->flags);
 	sqlite3_bind_text(st, 9, m->keywords ? m->keywords : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 10, (int64_t)modseq);
+	if (m->emailid != NULL)
+		sqlite3_bind_text(st, 11, m->emailid, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return store_local_db_error(mbox->store, "adding a message", error_r);
 	return 0;
@@ -53,64 +56,102 @@ static uint64_t crlf_size(const char *data, size_t len)
 	return size;
 }
 
-int store_local_msg_append(struct store_mailbox *box, const void *data, size_t len, uint32_t flags,
-			   const char *keywords, int64_t internaldate, uint32_t *uid_r, char **error_r)
+/* One message of an append: its names and what its row gets. */
+struct append_file {
+	struct new_msg m;
+	char *base, *info, *tmp, *cur;
+	bool written, in_cur;
+};
+
+static void append_file_init(struct store_local_mailbox *mbox, struct append_file *f,
+			     const struct store_append *a)
+{
+	f->m.psize = a->len;
+	f->m.size = crlf_size(a->data, a->len);
+	f->m.internaldate = a->internaldate ? a->internaldate : (int64_t)time(NULL);
+	f->m.flags = a->flags & STORE_FLAGS_ALL;
+	f->m.keywords = a->keywords;
+	f->base = store_local_unique_base(f->m.psize, f->m.size);
+	f->info = store_local_info_build(f->m.flags, NULL);
+	f->m.base = f->base;
+	f->m.info = f->info;
+	f->tmp = xasprintf("%s/tmp/%s", mbox->dir, f->base);
+	f->cur = xasprintf("%s/cur/%s%s", mbox->dir, f->base, f->info);
+}
+
+/* Takes back what a failed append made of f, frees its names. */
+static void append_file_free(struct append_file *f, bool failed)
+{
+	if (failed && f->in_cur)
+		unlink(f->cur);
+	else if (failed && f->written)
+		unlink(f->tmp);
+	free(f->base);
+	free(f->info);
+	free(f->tmp);
+	free(f->cur);
+}
+
+/* Moves the written files into cur/ and lists them, all in one index
+   transaction (the caller's): a concurrent sync cannot give one of them a
+   UID of its own, and a failure lists none. */
+static int append_commit(struct store_local_mailbox *mbox, struct append_file *files, size_t count,
+			 uint32_t *first_uid_r, char **error_r)
+{
+	uint32_t uidnext;
+	uint64_t modseq;
+	if (store_local_counters(mbox, &uidnext, &modseq, error_r) < 0)
+		return -1;
+	for (size_t i = 0; i < count; i++) {
+		if (rename(files[i].tmp, files[i].cur) < 0) {
+			*error_r = xasprintf("rename(%s, %s) failed: %s", files[i].tmp, files[i].cur,
+					     strerror(errno));
+			return -1;
+		}
+		files[i].in_cur = true;
+	}
+	char *cur_dir = xasprintf("%s/cur", mbox->dir);
+	int rc = fs_fsync_dir(cur_dir, error_r);
+	free(cur_dir);
+	/* one modseq for the whole command, as a COPY gets */
+	for (size_t i = 0; i < count && rc == 0; i++)
+		rc = insert_row(mbox, &files[i].m, uidnext + (uint32_t)i, modseq + 1, error_r);
+	if (rc == 0)
+		rc = store_local_set_counters(mbox, uidnext + (uint32_t)count, modseq + 1, error_r);
+	if (rc == 0)
+		rc = store_local_commit(mbox->store, error_r);
+	if (rc == 0)
+		*first_uid_r = uidnext;
+	return rc;
+}
+
+int store_local_msg_append_many(struct store_mailbox *box, const struct store_append *msgs, size_t count,
+				uint32_t *first_uid_r, char **error_r)
 {
 	struct store_local_mailbox *mbox = store_local_mailbox_cast(box);
-	struct new_msg m = {0};
-	m.psize = len;
-	m.size = crlf_size(data, len);
-	m.internaldate = internaldate ? internaldate : (int64_t)time(NULL);
-	m.flags = flags & STORE_FLAGS_ALL;
-	m.keywords = keywords;
-	char *base = store_local_unique_base(m.psize, m.size);
-	char *info = store_local_info_build(m.flags, NULL);
-	m.base = base;
-	m.info = info;
-	char *tmp = xasprintf("%s/tmp/%s", mbox->dir, base);
-	char *cur = xasprintf("%s/cur/%s%s", mbox->dir, base, info);
-	char *cur_dir = xasprintf("%s/cur", mbox->dir);
+	struct append_file *files = xcalloc(count, sizeof(*files));
+	int rc = 0;
 	/* INTERNALDATE is the file's mtime (as Dovecot keeps it). */
-	int rc = fs_write_new_file(tmp, data, len, 0600, m.internaldate, error_r);
-	uint32_t uidnext = 0;
-	uint64_t modseq = 0;
-	bool in_tx = false;
+	for (size_t i = 0; i < count && rc == 0; i++) {
+		append_file_init(mbox, &files[i], &msgs[i]);
+		rc = fs_write_new_file(files[i].tmp, msgs[i].data, msgs[i].len, 0600, files[i].m.internaldate,
+				       error_r);
+		files[i].written = rc == 0;
+	}
 	if (rc == 0 && (rc = store_local_begin(mbox->store, error_r)) == 0) {
-		in_tx = true;
-		rc = store_local_counters(mbox, &uidnext, &modseq, error_r);
-	}
-	if (rc == 0 && rename(tmp, cur) < 0) {
-		*error_r = xasprintf("rename(%s, %s) failed: %s", tmp, cur, strerror(errno));
-		rc = -1;
-	}
-	if (rc == 0) {
-		rc = fs_fsync_dir(cur_dir, error_r);
-		if (rc == 0)
-			rc = insert_row(mbox, &m, uidnext, modseq + 1, error_r);
-		if (rc == 0)
-			rc = store_local_set_counters(mbox, uidnext + 1, modseq + 1, error_r);
-		if (rc == 0)
-			rc = store_local_commit(mbox->store, error_r);
+		rc = append_commit(mbox, files, count, first_uid_r, error_r);
 		if (rc < 0)
-			unlink(cur);
-	}
-	if (rc < 0) {
-		if (in_tx)
 			store_local_rollback(mbox->store);
-		unlink(tmp);
-	} else {
-		*uid_r = uidnext;
 	}
-	free(tmp);
-	free(cur);
-	free(cur_dir);
-	free(base);
-	free(info);
+	for (size_t i = 0; i < count; i++)
+		append_file_free(&files[i], rc < 0);
+	free(files);
 	return rc;
 }
 
 struct copy_src {
 	char *base, *info, *keywords;
+	char emailid[STORE_OBJECTID_MAX + 1];
 	uint64_t size, psize;
 	int64_t internaldate;
 	uint32_t flags;
@@ -119,7 +160,7 @@ struct copy_src {
 static int copy_src_read(struct store_local_mailbox *mbox, uint32_t uid, struct copy_src *s, char **error_r)
 {
 	sqlite3_stmt *st = store_local_stmt(mbox->store, "SELECT base, info, keywords, size, psize,"
-							 " internaldate, flags FROM message"
+							 " internaldate, flags, emailid FROM message"
 							 " WHERE mailbox=?1 AND uid=?2 AND expunging=0");
 	sqlite3_bind_int64(st, 1, mbox->id);
 	sqlite3_bind_int64(st, 2, uid);
@@ -132,6 +173,7 @@ static int copy_src_read(struct store_local_mailbox *mbox, uint32_t uid, struct 
 		s->psize = (uint64_t)sqlite3_column_int64(st, 4);
 		s->internaldate = sqlite3_column_int64(st, 5);
 		s->flags = (uint32_t)sqlite3_column_int64(st, 6);
+		store_local_emailid(s->base, (const char *)sqlite3_column_text(st, 7), s->emailid);
 	}
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
@@ -175,7 +217,8 @@ static int copy_one(struct store_local_mailbox *src, uint32_t uid, struct store_
 	if (rc == -2)
 		rc = 0; /* renamed or expunged meanwhile: treat as gone */
 	else if (rc == 0) {
-		struct new_msg m = {base, s.info, s.size, s.psize, s.internaldate, s.flags, s.keywords};
+		struct new_msg m = {base,           s.info,  s.size,     s.psize,
+				    s.internaldate, s.flags, s.keywords, s.emailid};
 		rc = insert_row(dest, &m, dest_uid, modseq, error_r) == 0 ? 1 : -1;
 		if (rc < 0)
 			unlink(to);

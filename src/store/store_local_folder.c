@@ -118,6 +118,7 @@ static int forget_mailbox(struct store_local *store, const char *name, char **er
 	    "DELETE FROM message WHERE mailbox=(SELECT id FROM mailbox WHERE name=?1)",
 	    "DELETE FROM expunged WHERE mailbox=(SELECT id FROM mailbox WHERE name=?1)",
 	    "DELETE FROM cache WHERE mailbox=(SELECT id FROM mailbox WHERE name=?1)",
+	    "DELETE FROM sortkey WHERE mailbox=(SELECT id FROM mailbox WHERE name=?1)",
 	    "DELETE FROM mailbox WHERE name=?1",
 	};
 	for (size_t i = 0; i < N_ELEMENTS(sqls); i++) {

@@ -59,10 +59,34 @@ static const char schema_sql[] = "CREATE TABLE mailbox("
 				 " PRIMARY KEY(mailbox, uid));"
 				 "CREATE TABLE subscription(name TEXT PRIMARY KEY);";
 
+/* Tables added since version 1, made when an index is opened (a no-op
+   that takes no write lock once they exist): older indexes are upgraded
+   in place, and every process that deletes messages finds them.  sortkey
+   holds the SORT/THREAD keys of a message (store_cache_set_sortkey). */
+static const char added_sql[] = "CREATE TABLE IF NOT EXISTS sortkey("
+				" mailbox INTEGER NOT NULL,"
+				" uid INTEGER NOT NULL,"
+				" keys BLOB NOT NULL,"
+				" PRIMARY KEY(mailbox, uid)) WITHOUT ROWID;";
+
+/* STORE_ERROR_BUSY when SQLite's code is: the write lock was not had
+   within the busy timeout. */
+static const char *busy_prefix(int code)
+{
+	return (code & 0xff) == SQLITE_BUSY ? STORE_ERROR_BUSY : "";
+}
+
 int store_local_db_error(struct store_local *store, const char *what, char **error_r)
 {
 	*error_r =
-	    xasprintf("%s: %s (index %s/" STORE_INDEX_FILE ")", what, sqlite3_errmsg(store->db), store->path);
+	    xasprintf("%s%s: %s (index %s/" STORE_INDEX_FILE ")", busy_prefix(sqlite3_errcode(store->db)),
+		      what, sqlite3_errmsg(store->db), store->path);
+	/* A statement that failed half-way keeps its read transaction (and
+	   its old snapshot) until it is reset: the handle's next write would
+	   fail at once, without waiting for the lock (a busy index). */
+	for (size_t i = 0; i < STORE_STMT_CACHE && store->stmts[i].sql != NULL; i++)
+		if (sqlite3_stmt_busy(store->stmts[i].stmt))
+			sqlite3_reset(store->stmts[i].stmt);
 	return -1;
 }
 
@@ -92,8 +116,10 @@ sqlite3_stmt *store_local_stmt(struct store_local *store, const char *sql)
 int store_local_exec(struct store_local *store, const char *sql, char **error_r)
 {
 	char *msg = NULL;
-	if (sqlite3_exec(store->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		*error_r = xasprintf("%s: %s (index %s)", sql, msg ? msg : "?", store->path);
+	int rc = sqlite3_exec(store->db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		*error_r =
+		    xasprintf("%s%s: %s (index %s)", busy_prefix(rc), sql, msg ? msg : "?", store->path);
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -173,7 +199,7 @@ static int maildir_layout(const char *dir, char **error_r)
 	return 0;
 }
 
-static int store_schema(struct store_local *store, char **error_r)
+static int store_schema_base(struct store_local *store, char **error_r)
 {
 	sqlite3_stmt *st = store_local_stmt(store, "PRAGMA user_version");
 	int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
@@ -202,6 +228,13 @@ static int store_schema(struct store_local *store, char **error_r)
 		}
 	}
 	return store_local_commit(store, error_r);
+}
+
+static int store_schema(struct store_local *store, char **error_r)
+{
+	if (store_schema_base(store, error_r) < 0)
+		return -1;
+	return store_local_exec(store, added_sql, error_r);
 }
 
 static void store_db_close(struct store_local *store)
@@ -248,13 +281,15 @@ static int store_db_open(struct store_local *store, char **error_r)
 	free(db_path);
 	if (rc != SQLITE_OK)
 		return store_local_db_error(store, "opening the index", error_r);
-	sqlite3_busy_timeout(store->db, 10000);
+	sqlite3_busy_timeout(store->db, STORE_BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(store->db, 1);
 	/* The index can be rebuilt from the Maildir, except for the UIDs, which
 	   survive process crashes with synchronous=NORMAL in WAL mode. */
 	if (store_local_exec(store, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", error_r) < 0)
 		return -1;
-	return store_schema(store, error_r);
+	if (store_schema(store, error_r) < 0)
+		return -1;
+	return store_local_objectid_upgrade(store, error_r);
 }
 
 struct store *store_local_open(const char *maildir, char **error_r)

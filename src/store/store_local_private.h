@@ -101,6 +101,8 @@ int store_local_subscription_list(struct store *store, int (*cb)(void *ctx, cons
 /* store_local_sync.c */
 int store_local_mailbox_open(struct store *store, const char *name, struct store_mailbox **mbox_r,
 			     char **error_r);
+int store_local_mailbox_open_indexed(struct store *store, const char *name, struct store_mailbox **mbox_r,
+				     char **error_r);
 void store_local_mailbox_close(struct store_mailbox *box);
 int store_local_mailbox_sync(struct store_mailbox *box, bool force, char **error_r);
 
@@ -123,8 +125,8 @@ int store_local_msg_set_flags(struct store_mailbox *box, const uint32_t *uids, s
 int store_local_msg_expunge(struct store_mailbox *box, const uint32_t *uids, size_t count, char **error_r);
 
 /* store_local_copy.c */
-int store_local_msg_append(struct store_mailbox *box, const void *data, size_t len, uint32_t flags,
-			   const char *keywords, int64_t internaldate, uint32_t *uid_r, char **error_r);
+int store_local_msg_append_many(struct store_mailbox *box, const struct store_append *msgs, size_t count,
+				uint32_t *first_uid_r, char **error_r);
 int store_local_msg_copy(struct store_mailbox *src, const uint32_t *uids, size_t count,
 			 struct store_mailbox *dest, bool move, uint32_t **dest_uids_r, char **error_r);
 
@@ -143,8 +145,29 @@ int store_local_cache_set_header(struct store_mailbox *box, uint32_t uid, const 
 int store_local_cache_get_header_range(struct store_mailbox *box, uint32_t lo, uint32_t hi,
 				       int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len),
 				       void *ctx, char **error_r);
+int store_local_cache_set_sortkey(struct store_mailbox *box, uint32_t uid, const void *data, size_t len,
+				  char **error_r);
+int store_local_cache_get_sortkey_range(struct store_mailbox *box, uint32_t lo, uint32_t hi,
+					int (*cb)(void *ctx, uint32_t uid, const char *data, size_t len),
+					void *ctx, char **error_r);
 int store_local_cache_begin(struct store_mailbox *box, char **error_r);
 int store_local_cache_commit(struct store_mailbox *box, char **error_r);
+
+/* store_local_objectid.c */
+/* Adds the object id columns to an index made before them. */
+int store_local_objectid_upgrade(struct store_local *store, char **error_r);
+/* The MAILBOXID of the mailbox row id, given now when it has none; caller
+   frees *objectid_r. */
+int store_local_mailbox_objectid(struct store_local *store, int64_t id, char **objectid_r, char **error_r);
+/* The same reading only: *objectid_r NULL when the row has none yet. */
+int store_local_mailbox_objectid_read(struct store_local *store, int64_t id, char **objectid_r,
+				      char **error_r);
+/* The EMAILID of a message row: its emailid column, else derived from its
+   base name. */
+void store_local_emailid(const char *base, const char *emailid, char out[STORE_OBJECTID_MAX + 1]);
+int store_local_msg_emailids(struct store_mailbox *box, uint32_t lo, uint32_t hi,
+			     int (*cb)(void *ctx, uint32_t uid, const char *emailid), void *ctx,
+			     char **error_r);
 
 /* store_local_watch.c */
 int store_local_watch_open(struct store_mailbox *box, char **error_r);

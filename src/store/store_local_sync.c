@@ -217,6 +217,11 @@ static int sync_drop_row(struct sync_ctx *ctx, uint32_t uid, char **error_r)
 	sqlite3_bind_int64(st, 2, uid);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return store_local_db_error(store, "deleting a cache row", error_r);
+	st = store_local_stmt(store, "DELETE FROM sortkey WHERE mailbox=?1 AND uid=?2");
+	sqlite3_bind_int64(st, 1, ctx->mbox->id);
+	sqlite3_bind_int64(st, 2, uid);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_local_db_error(store, "deleting sort keys", error_r);
 	st = store_local_stmt(store,
 			      "INSERT OR REPLACE INTO expunged(mailbox, uid, modseq) VALUES(?1, ?2, ?3)");
 	sqlite3_bind_int64(st, 1, ctx->mbox->id);
@@ -542,7 +547,7 @@ static int mailbox_row_create(struct store_local *store, const char *name, int64
 		store_local_rollback(store);
 		return -1;
 	}
-	return store_local_commit(store, error_r);
+	return store_local_commit(store, error_r) < 0 ? -1 : 1;
 }
 
 int store_local_mailbox_sync(struct store_mailbox *box, bool force, char **error_r)
@@ -555,12 +560,15 @@ static void mailbox_free(struct store_local_mailbox *mbox)
 	if (mbox->cur_fd >= 0)
 		close(mbox->cur_fd);
 	free(mbox->box.name);
+	free(mbox->box.objectid);
 	free(mbox->dir);
 	free(mbox);
 }
 
-int store_local_mailbox_open(struct store *base, const char *name, struct store_mailbox **mbox_r,
-			     char **error_r)
+/* Opens the mailbox name: with indexed_only, reading only (0 when it has
+   no index row), else making its row when missing and syncing it. */
+static int mailbox_open(struct store *base, const char *name, bool indexed_only,
+			struct store_mailbox **mbox_r, char **error_r)
 {
 	struct store_local *store = store_local_cast(base);
 	char *dir = store_local_mailbox_dir(store, name);
@@ -584,16 +592,35 @@ int store_local_mailbox_open(struct store *base, const char *name, struct store_
 	mbox->cur_fd = open(cur_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	free(cur_path);
 	int rc = mailbox_row(store, canonical, &mbox->id, &mbox->box.uidvalidity, error_r);
-	if (rc == 0)
+	if (rc == 0 && !indexed_only)
 		rc = mailbox_row_create(store, canonical, &mbox->id, &mbox->box.uidvalidity, error_r);
-	if (rc >= 0)
-		rc = mailbox_sync(mbox, false, error_r);
-	if (rc < 0) {
+	if (rc > 0 &&
+	    (indexed_only ? store_local_mailbox_objectid_read(store, mbox->id, &mbox->box.objectid, error_r)
+			  : store_local_mailbox_objectid(store, mbox->id, &mbox->box.objectid, error_r)) < 0)
+		rc = -1;
+	/* reading only, a row without its id was never opened for writing */
+	if (rc > 0 && indexed_only && mbox->box.objectid == NULL)
+		rc = 0;
+	if (rc > 0 && !indexed_only && mailbox_sync(mbox, false, error_r) < 0)
+		rc = -1;
+	if (rc <= 0) {
 		mailbox_free(mbox);
-		return -1;
+		return rc;
 	}
 	*mbox_r = &mbox->box;
 	return 1;
+}
+
+int store_local_mailbox_open(struct store *base, const char *name, struct store_mailbox **mbox_r,
+			     char **error_r)
+{
+	return mailbox_open(base, name, false, mbox_r, error_r);
+}
+
+int store_local_mailbox_open_indexed(struct store *base, const char *name, struct store_mailbox **mbox_r,
+				     char **error_r)
+{
+	return mailbox_open(base, name, true, mbox_r, error_r);
 }
 
 void store_local_mailbox_close(struct store_mailbox *box)

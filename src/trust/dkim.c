@@ -96,12 +96,17 @@ static void header_hash_input(struct buf *out, enum dkim_canon canon, const char
 	free(used);
 	pool_destroy(&pool);
 
+	dkim_canon_unsigned(out, canon, sig_field, sig_len);
+}
+
+void dkim_canon_unsigned(struct buf *out, enum dkim_canon canon, const char *field, size_t len)
+{
 	/* the signature with "b=" emptied: everything after the '=' of the
 	   b tag up to the next ';' goes */
 	struct buf sig = BUF_INIT;
-	const char *colon = memchr(sig_field, ':', sig_len);
-	const char *p = colon != NULL ? colon + 1 : sig_field + sig_len, *end = sig_field + sig_len;
-	buf_append(&sig, sig_field, (size_t)(p - sig_field));
+	const char *colon = memchr(field, ':', len);
+	const char *p = colon != NULL ? colon + 1 : field + len, *end = field + len;
+	buf_append(&sig, field, (size_t)(p - field));
 	while (p < end) {
 		const char *semi = memchr(p, ';', (size_t)(end - p));
 		const char *spec_end = semi != NULL ? semi : end;
@@ -162,7 +167,7 @@ static int pkey_sign(EVP_PKEY *key, enum dkim_alg alg, const struct buf *input, 
 	return ok ? 0 : -1;
 }
 
-static int pkey_verify(EVP_PKEY *key, enum dkim_alg alg, const struct buf *input, const struct buf *sig)
+int dkim_pkey_verify(EVP_PKEY *key, enum dkim_alg alg, const struct buf *input, const struct buf *sig)
 {
 	unsigned char digest[32];
 	const unsigned char *data;
@@ -283,6 +288,7 @@ static char *tag_dup(const struct dkim_tag *t, bool lower)
 	return s;
 }
 
+/* base64 with folding whitespace inside (3.5: b=, bh=; 3.6.1: p=) */
 int dkim_tag_base64(const struct dkim_tag *t, struct buf *out)
 {
 	struct buf clean = BUF_INIT;
@@ -342,6 +348,12 @@ static enum dkim_result sig_error(struct dkim_signature *sig, enum dkim_result r
 enum dkim_result dkim_signature_parse(struct dkim_signature *sig, const char *field, size_t len, int64_t now,
 				      const char **error_r)
 {
+	return dkim_signature_parse_as(sig, field, len, now, false, error_r);
+}
+
+enum dkim_result dkim_signature_parse_as(struct dkim_signature *sig, const char *field, size_t len,
+					 int64_t now, bool arc, const char **error_r)
+{
 	memset(sig, 0, sizeof(*sig));
 	sig->field = field;
 	sig->field_len = len;
@@ -359,9 +371,10 @@ enum dkim_result dkim_signature_parse(struct dkim_signature *sig, const char *fi
 			      *i = dkim_tags_get(&tags, "i"), *t = dkim_tags_get(&tags, "t"),
 			      *x = dkim_tags_get(&tags, "x"), *q = dkim_tags_get(&tags, "q"),
 			      *l = dkim_tags_get(&tags, "l");
-	if (v == NULL || a == NULL || b == NULL || bh == NULL || d == NULL || h == NULL || s == NULL)
+	if ((v == NULL && !arc) || a == NULL || b == NULL || bh == NULL || d == NULL || h == NULL ||
+	    s == NULL)
 		return sig_error(sig, DKIM_NEUTRAL, "a required tag is missing", error_r);
-	if (v->value_len != 1 || v->value[0] != '1')
+	if (v != NULL && (v->value_len != 1 || v->value[0] != '1'))
 		return sig_error(sig, DKIM_NEUTRAL, "unsupported version", error_r);
 	if (a->value_len == 10 && !strncasecmp(a->value, "rsa-sha256", 10))
 		sig->alg = DKIM_ALG_RSA_SHA256;
@@ -392,7 +405,7 @@ enum dkim_result dkim_signature_parse(struct dkim_signature *sig, const char *fi
 		return sig_error(sig, DKIM_NEUTRAL, "bad d= or s=", error_r);
 	sig->domain = tag_dup(d, true);
 	sig->selector = tag_dup(s, false);
-	if (i != NULL) {
+	if (i != NULL && !arc) {
 		sig->auid = tag_dup(i, false);
 		const char *at = strrchr(sig->auid, '@');
 		if (at == NULL || !domain_within(at + 1, sig->domain))
@@ -433,8 +446,9 @@ enum dkim_result dkim_signature_parse(struct dkim_signature *sig, const char *fi
 	return DKIM_PASS;
 }
 
-enum dkim_result dkim_verify_key(const struct dkim_signature *sig, const char *header, size_t header_len,
-				 const unsigned char body_hash[32], const struct dkim_pubkey *pk,
+/* The checks of a key that need the signature: t=s (6.1.2: no subdomain
+   in i=) and the key's type against a=. */
+static enum dkim_result key_fits(const struct dkim_signature *sig, const struct dkim_pubkey *pk,
 				 const char **error_r)
 {
 	if (pk->key == NULL) {
@@ -442,7 +456,6 @@ enum dkim_result dkim_verify_key(const struct dkim_signature *sig, const char *h
 		return pk->result;
 	}
 	if (pk->strict) {
-		/* t=s: i= must be in d= exactly, no subdomain */
 		const char *at = strrchr(sig->auid, '@');
 		if (at == NULL || strcasecmp(at + 1, sig->domain) != 0) {
 			*error_r = "t=s forbids a subdomain in i=";
@@ -453,6 +466,29 @@ enum dkim_result dkim_verify_key(const struct dkim_signature *sig, const char *h
 		*error_r = "the key type does not match a=";
 		return DKIM_PERMERROR;
 	}
+	return DKIM_PASS;
+}
+
+EVP_PKEY *dkim_record_key(const struct dkim_signature *sig, const char *record, enum dkim_result *r,
+			  const char **error_r)
+{
+	struct dkim_pubkey pk;
+	dkim_pubkey_parse(&pk, record, strlen(record));
+	*r = key_fits(sig, &pk, error_r);
+	if (*r != DKIM_PASS) {
+		dkim_pubkey_free(&pk);
+		return NULL;
+	}
+	return pk.key; /* the caller's reference now */
+}
+
+enum dkim_result dkim_verify_key(const struct dkim_signature *sig, const char *header, size_t header_len,
+				 const unsigned char body_hash[32], const struct dkim_pubkey *pk,
+				 const char **error_r)
+{
+	enum dkim_result r = key_fits(sig, pk, error_r);
+	if (r != DKIM_PASS)
+		return r;
 	if (CRYPTO_memcmp(body_hash, sig->bh.data, 32) != 0) {
 		*error_r = "body hash did not verify";
 		return DKIM_FAIL;
@@ -460,7 +496,7 @@ enum dkim_result dkim_verify_key(const struct dkim_signature *sig, const char *h
 	struct buf input = BUF_INIT;
 	header_hash_input(&input, sig->header_canon, header, header_len, sig->headers, sig->nheaders,
 			  sig->field, sig->field_len);
-	int ok = pkey_verify(pk->key, sig->alg, &input, &sig->b);
+	int ok = dkim_pkey_verify(pk->key, sig->alg, &input, &sig->b);
 	buf_free(&input);
 	if (ok < 0) {
 		*error_r = "signature did not verify";

@@ -1,10 +1,11 @@
-"""A small authoritative DNS responder on loopback for the relay and DKIM
-tests (standard library only).  It answers MX, A, AAAA and TXT queries over
-UDP from a table the test fills; unknown names get NXDOMAIN, known names
-without the asked type an empty NOERROR answer (NODATA).  An answer that
-does not fit in 512 bytes is truncated (TC) over UDP and given whole over
-TCP, as a real server does (RSA key records of 2048 bits need that with
-resolvers that do not send EDNS).
+"""A small authoritative DNS responder on loopback for the relay and
+message authentication tests (standard library only).  It answers MX, A,
+AAAA, TXT, PTR, CNAME and TLSA queries over UDP from a table the test
+fills; unknown names get NXDOMAIN, known names without the asked type an
+empty NOERROR answer (NODATA).  An answer that does not fit in 512 bytes is
+truncated (TC) over UDP and given whole over TCP, as a real server does
+(RSA key records of 3072 bits need that with resolvers that do not send
+EDNS).
 
     dns = DnsServer()
     dns.add_mx("b.test", 10, "mx.b.test")
@@ -18,7 +19,8 @@ import socket
 import struct
 import threading
 
-TYPE_A, TYPE_MX, TYPE_TXT, TYPE_AAAA = 1, 15, 16, 28
+TYPE_A, TYPE_CNAME, TYPE_PTR, TYPE_MX, TYPE_TXT, TYPE_AAAA = 1, 5, 12, 15, 16, 28
+TYPE_TLSA = 52
 UDP_MAX = 512
 
 
@@ -48,6 +50,8 @@ class DnsServer:
         self.records = {}    # name -> {type: [rdata bytes]}
         self.queries = []    # (name, type) seen
         self.tcp_queries = []  # the same, over TCP
+        self.servfail = set()  # (name, type or None)
+        self.secure = set()    # names answered with AD set (a validating resolver's "secure")
         self.muted = set()   # names (and names below them) never answered
         self.ttls = {}       # name -> TTL of its records (default 60)
         # UDP, and TCP on the same port for truncated answers (a few tries
@@ -92,17 +96,15 @@ class DnsServer:
         self._add(name, TYPE_AAAA, socket.inet_pton(socket.AF_INET6, ip))
 
     def add_txt(self, name, *strings, ttl=None):
-        """One TXT record.  Given one text, it is cut into character-strings
-        of at most 255 bytes (RFC 6376 3.6.2.2: the verifier joins them);
-        given several, each is one character-string.  ttl: of every record
-        of the name."""
+        """One TXT record made of the given character-strings (str or
+        bytes); a single text longer than 255 octets is cut into strings of
+        255 (RFC 6376 3.6.2.2: the verifier joins them).  ttl: of every
+        record of the name."""
         if ttl is not None:
             self.ttls[name.lower().rstrip(".")] = ttl
-        if len(strings) == 1:
-            data = strings[0].encode() if isinstance(strings[0], str) else strings[0]
-            parts = [data[i:i + 255] for i in range(0, len(data), 255)] or [b""]
-        else:
-            parts = [x.encode() if isinstance(x, str) else x for x in strings]
+        parts = [st.encode() if isinstance(st, str) else st for st in strings]
+        if len(parts) == 1 and len(parts[0]) > 255:
+            parts = [parts[0][i:i + 255] for i in range(0, len(parts[0]), 255)]
         self._add(name, TYPE_TXT, b"".join(bytes([len(p)]) + p for p in parts))
 
     def remove(self, name):
@@ -117,9 +119,34 @@ class DnsServer:
         name = name.lower().rstrip(".")
         return any(name == m or name.endswith("." + m) for m in self.muted)
 
+    def add_ptr(self, name, host):
+        self._add(name, TYPE_PTR, encode_name(host))
+
+    def add_cname(self, name, target):
+        """Answers for name carry the CNAME and target's records of the
+        asked type (one level, as a recursive resolver returns them)."""
+        self._add(name, TYPE_CNAME, encode_name(target))
+
+    def add_servfail(self, name, rtype=None):
+        """Queries for name (of rtype, or any type) get SERVFAIL: a DNS
+        error (what a timeout is to a resolver's client)."""
+        self.servfail.add((name.lower().rstrip("."), rtype))
+
     def add_name(self, name):
         """A name that exists without records (NODATA for every type)."""
         self.records.setdefault(name.lower().rstrip("."), {})
+
+    def add_tlsa(self, name, usage, selector, mtype, data, secure=True):
+        """A TLSA record (RFC 6698) at name, e.g. "_25._tcp.mx.b.test";
+        secure: answers for name carry the AD bit (RFC 4035 3.2.3)."""
+        self._add(name, TYPE_TLSA, bytes([usage, selector, mtype]) + data)
+        if secure:
+            self.set_secure(name)
+
+    def set_secure(self, name):
+        """Answers for name carry AD, as a validating resolver's would for
+        data that is DNSSEC-secure."""
+        self.secure.add(name.lower().rstrip("."))
 
     def answer(self, query, udp=True):
         """The response to query, or None for a muted name."""
@@ -130,15 +157,29 @@ class DnsServer:
         (self.queries if udp else self.tcp_queries).append((name.lower(), qtype))
         if self.is_muted(name):
             return None
-        rec = self.records.get(name.lower().rstrip("."))
+        key = name.lower().rstrip(".")
+        rec = self.records.get(key)
         rcode = 3 if rec is None else 0
         answers = b""
         count = 0
-        ttl = self.ttls.get(name.lower().rstrip("."), 60)
+        if (key, None) in self.servfail or (key, qtype) in self.servfail:
+            rflags = 0x8400 | (flags & 0x0100) | 0x0080 | 2
+            return struct.pack("!HHHHHH", qid, rflags, 1, 0, 0, 0) + question
+        ttl = self.ttls.get(key, 60)
         for rdata in (rec or {}).get(qtype, []):
             answers += b"\xc0\x0c" + struct.pack("!HHIH", qtype, 1, ttl, len(rdata)) + rdata
             count += 1
+        if count == 0 and qtype != TYPE_CNAME:
+            for target in (rec or {}).get(TYPE_CNAME, [])[:1]:
+                answers += b"\xc0\x0c" + struct.pack("!HHIH", TYPE_CNAME, 1, 60, len(target)) + target
+                count += 1
+                tname, _ = decode_name(target, 0)
+                for rdata in self.records.get(tname.lower(), {}).get(qtype, []):
+                    answers += target + struct.pack("!HHIH", qtype, 1, 60, len(rdata)) + rdata
+                    count += 1
         rflags = 0x8400 | (flags & 0x0100) | 0x0080 | rcode   # QR AA RD RA
+        if key in self.secure:
+            rflags |= 0x0020   # AD
         if udp and 12 + len(question) + len(answers) > UDP_MAX:
             rflags |= 0x0200   # TC: ask again over TCP
             count, answers = 0, b""

@@ -24,6 +24,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("POSTOFFICE_BIN", os.path.join(ROOT, "build", "postoffice"))
@@ -34,6 +35,12 @@ def sanitized():
     memory resident, so RSS says little about what the server holds)."""
     with open(BIN, "rb") as f:
         return b"__asan_init" in f.read()
+
+
+# tests/run runs the integration tests against the normal build and again
+# against the sanitizer build; heavy checks of things no sanitizer looks at
+# (installing, packaging, a browser) run in the normal build's run only.
+once_only = unittest.skipIf(sanitized(), "runs once, in the normal build's run")
 
 
 SERVICES = ["smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps"]
@@ -92,6 +99,7 @@ class Server:
         self.log_path = os.path.join(self.dir, "server.log")
         self.proc = None
         self.ports = {}
+        self.command_prefix = []  # e.g. setpriv with its options
         listen = "".join("[%s]\nlisten = 127.0.0.1:0\n" % s for s in SERVICES)
         base = ("[server]\ndata_dir = %s\nworkers = %d\nhostname = %s\n"
                 "[limits]\nauth_failure_delay = 0s\n"
@@ -130,7 +138,7 @@ class Server:
     def start(self, timeout=10):
         self.log = open(self.log_path, "ab")
         self.log_offset = os.path.getsize(self.log_path)
-        self.proc = subprocess.Popen([BIN, "-c", self.config_path, "serve"],
+        self.proc = subprocess.Popen(self.command_prefix + [BIN, "-c", self.config_path, "serve"],
                                      stdout=self.log, stderr=subprocess.STDOUT,
                                      cwd=self.dir)
         self.ports = {}

@@ -349,6 +349,8 @@ class TestRelayDown(RelayBase):
             text = self.a.cli("queue", "list").stdout.decode()
             self.assertIn("bob@b.test", text)
             self.assertIn("attempts", text)
+            # the closing line: count, total size, the oldest message's age
+            self.assertRegex(text, r"(?m)^-- 1 message, \d+ bytes, the oldest \d+[sm]( \d+s)? old$")
             # hold keeps it back; release lets it go
             qid = q[0]["id"]
             self.a.cli("queue", "hold", qid)

@@ -2,8 +2,9 @@
    against every backend in the table below and only through the public
    dispatchers: UIDs (assignment, never reused, stable across reopen),
    UIDVALIDITY, flags, keywords, modseq (monotonic, CONDSTORE), expunge
-   (with VANISHED), copy and move, quota accounting, folders and
-   subscriptions, \Recent, the IMAP cache, stable ids and watching.  A new
+   (with VANISHED), copy and move, MULTIAPPEND, quota accounting, folders and
+   subscriptions, \Recent, opening for reading only, the IMAP cache, stable
+   ids, object ids (RFC 8474) and watching.  A new
    backend passes when it is added to store_backends[] with a way to make
    an empty location. */
 #include <stdarg.h>
@@ -517,6 +518,50 @@ static void test_move(void **state)
 	store_mailbox_close(&dest);
 }
 
+/* MULTIAPPEND (RFC 3502): several messages in one call, consecutive UIDs,
+   each with its own flags, keywords and date. */
+static void test_append_many(void **state)
+{
+	struct fixture *f = *state;
+	fixture_open(f);
+	append(f->inbox, msg_a, 0, NULL, 0);
+	uint64_t before = highestmodseq(f->inbox);
+	struct store_append msgs[] = {
+	    {msg_b, strlen(msg_b), STORE_FLAG_SEEN, "Work", 1700000000},
+	    {msg_c, strlen(msg_c), 0, NULL, 1700000100},
+	    {msg_a, strlen(msg_a), STORE_FLAG_FLAGGED | STORE_FLAG_DRAFT, "x y", 0},
+	};
+	uint32_t first = 0;
+	char *error = NULL;
+	if (store_msg_append_many(f->inbox, msgs, 3, &first, &error) < 0)
+		fail_msg("store_msg_append_many: %s", error);
+	assert_int_equal(first, 2);
+	struct store_msg_list l;
+	list(f->inbox, &l);
+	assert_int_equal(l.count, 4);
+	assert_int_equal(l.msgs[1].uid, 2);
+	assert_int_equal(l.msgs[1].flags, STORE_FLAG_SEEN);
+	assert_string_equal(l.msgs[1].keywords, "Work");
+	assert_int_equal(l.msgs[1].internaldate, 1700000000);
+	assert_int_equal(l.msgs[2].uid, 3);
+	assert_int_equal(l.msgs[2].internaldate, 1700000100);
+	assert_int_equal(l.msgs[3].uid, 4);
+	assert_int_equal(l.msgs[3].flags, STORE_FLAG_FLAGGED | STORE_FLAG_DRAFT);
+	assert_string_equal(l.msgs[3].keywords, "x y");
+	for (size_t i = 1; i < 4; i++)
+		assert_true(l.msgs[i].modseq > before);
+	store_msg_list_free(&l);
+	char *text = read_uid(f->inbox, 3);
+	assert_string_equal(text, msg_c);
+	free(text);
+	/* the UIDs survive a reopen */
+	fixture_reopen(f);
+	struct store_status st;
+	status(f->inbox, &st);
+	assert_int_equal(st.messages, 4);
+	assert_int_equal(st.uidnext, 5);
+}
+
 static void test_quota_usage(void **state)
 {
 	struct fixture *f = *state;
@@ -681,6 +726,35 @@ static void test_recent(void **state)
 	assert_int_equal(st.recent, 1);
 }
 
+/* Opening for reading only (an event loop's open): a folder never opened
+   has no index row yet and is not opened; once opened, it is, with its
+   messages. */
+static void test_open_indexed(void **state)
+{
+	struct fixture *f = *state;
+	fixture_open(f);
+	create_folder(f, "Fresh");
+	struct store_mailbox *m = NULL;
+	char *error = NULL;
+	assert_int_equal(store_mailbox_open_indexed(f->store, "Fresh", &m, &error), 0);
+	assert_int_equal(store_mailbox_open_indexed(f->store, "Nope", &m, &error), 0);
+	m = open_mailbox(f, "Fresh");
+	uint32_t uid = append(m, msg_a, STORE_FLAG_SEEN, NULL, 0);
+	store_mailbox_close(&m);
+	assert_int_equal(store_mailbox_open_indexed(f->store, "Fresh", &m, &error), 1);
+	assert_string_equal(store_mailbox_name(m), "Fresh");
+	struct store_msg_list l;
+	list(m, &l);
+	assert_int_equal(l.count, 1);
+	assert_int_equal(l.msgs[0].uid, uid);
+	assert_int_equal(l.msgs[0].flags, STORE_FLAG_SEEN);
+	store_msg_list_free(&l);
+	store_mailbox_close(&m);
+	assert_int_equal(store_mailbox_open_indexed(f->store, "inbox", &m, &error), 1);
+	assert_string_equal(store_mailbox_name(m), "INBOX");
+	store_mailbox_close(&m);
+}
+
 static int cache_collect(void *ctx, uint32_t uid, const char *text, size_t len)
 {
 	char *out = ctx;
@@ -704,7 +778,16 @@ static void test_cache(void **state)
 	assert_int_equal(store_cache_set(f->inbox, b, STORE_CACHE_ENVELOPE, "(env b)", &error), 0);
 	assert_int_equal(store_cache_set(f->inbox, b, STORE_CACHE_BODYSTRUCTURE, "(bs b)", &error), 0);
 	assert_int_equal(store_cache_set_header(f->inbox, a, "Subject: a\r\n\r\n", 14, &error), 0);
+	assert_int_equal(store_cache_set(f->inbox, a, STORE_CACHE_PREVIEW, "first", &error), 0);
+	assert_int_equal(store_cache_set(f->inbox, b, STORE_CACHE_PREVIEW, "", &error), 0);
 	assert_int_equal(store_cache_commit(f->inbox, &error), 0);
+	/* an empty preview is cached too: the message has no text */
+	assert_int_equal(store_cache_get(f->inbox, b, STORE_CACHE_PREVIEW, &text, &error), 1);
+	assert_string_equal(text, "");
+	free(text);
+	assert_int_equal(store_cache_get(f->inbox, b, STORE_CACHE_ENVELOPE, &text, &error), 1);
+	assert_string_equal(text, "(env b)");
+	free(text);
 	assert_int_equal(store_cache_get(f->inbox, b, STORE_CACHE_BODYSTRUCTURE, &text, &error), 1);
 	assert_string_equal(text, "(bs b)");
 	free(text);
@@ -714,11 +797,75 @@ static void test_cache(void **state)
 	    0);
 	assert_string_equal(out, "1=(env a);2=(env b);");
 	out[0] = '\0';
+	assert_int_equal(
+	    store_cache_get_range(f->inbox, 1, UINT32_MAX, STORE_CACHE_PREVIEW, cache_collect, out, &error),
+	    0);
+	assert_string_equal(out, "1=first;2=;");
+	out[0] = '\0';
 	assert_int_equal(store_cache_get_header_range(f->inbox, 1, 10, cache_collect, out, &error), 0);
 	assert_string_equal(out, "1=Subject: a\r\n\r\n;");
 	/* An expunged message takes its cache along. */
 	assert_int_equal(store_msg_expunge(f->inbox, &a, 1, &error), 1);
 	assert_int_equal(store_cache_get(f->inbox, a, STORE_CACHE_ENVELOPE, &text, &error), 0);
+}
+
+static int sortkey_len(void *ctx, uint32_t uid, const char *data, size_t len)
+{
+	*(size_t *)ctx = len;
+	return 0;
+}
+
+/* Sort keys: opaque records, replaced by a second set, read back by UID
+   range in UID order, and gone with the message or its folder (a folder
+   made again under the same name starts without them). */
+static void test_sortkeys(void **state)
+{
+	struct fixture *f = *state;
+	fixture_open(f);
+	char *error = NULL;
+	uint32_t a = append(f->inbox, msg_a, 0, NULL, 0);
+	uint32_t b = append(f->inbox, msg_b, 0, NULL, 0);
+	uint32_t c = append(f->inbox, msg_c, 0, NULL, 0);
+	char out[256] = "";
+	assert_int_equal(store_cache_get_sortkey_range(f->inbox, 1, UINT32_MAX, cache_collect, out, &error),
+			 0);
+	assert_string_equal(out, "");
+	assert_int_equal(store_cache_begin(f->inbox, &error), 0);
+	assert_int_equal(store_cache_set_sortkey(f->inbox, c, "k\0c", 4, &error), 0);
+	assert_int_equal(store_cache_set_sortkey(f->inbox, a, "old", 3, &error), 0);
+	assert_int_equal(store_cache_set_sortkey(f->inbox, a, "ka", 2, &error), 0);
+	assert_int_equal(store_cache_commit(f->inbox, &error), 0);
+	assert_int_equal(store_cache_set_sortkey(f->inbox, b, "kb", 2, &error), 0);
+	assert_int_equal(store_cache_get_sortkey_range(f->inbox, 1, UINT32_MAX, cache_collect, out, &error),
+			 0);
+	assert_string_equal(out, "1=ka;2=kb;3=k;");
+	out[0] = '\0';
+	assert_int_equal(store_cache_get_sortkey_range(f->inbox, b, c, cache_collect, out, &error), 0);
+	assert_string_equal(out, "2=kb;3=k;");
+	/* the whole record comes back, NUL bytes included */
+	out[0] = '\0';
+	size_t len = 0;
+	assert_int_equal(store_cache_get_sortkey_range(f->inbox, c, c, sortkey_len, &len, &error), 0);
+	assert_int_equal(len, 4);
+	/* An expunged message takes its keys along. */
+	assert_int_equal(store_msg_expunge(f->inbox, &b, 1, &error), 1);
+	assert_int_equal(store_cache_get_sortkey_range(f->inbox, 1, UINT32_MAX, cache_collect, out, &error),
+			 0);
+	assert_string_equal(out, "1=ka;3=k;");
+	/* So does a deleted folder. */
+	create_folder(f, "Work");
+	struct store_mailbox *work = open_mailbox(f, "Work");
+	uint32_t w = append(work, msg_a, 0, NULL, 0);
+	assert_int_equal(store_cache_set_sortkey(work, w, "kw", 2, &error), 0);
+	store_mailbox_close(&work);
+	assert_int_equal(store_folder_delete(f->store, "Work", &error), 0);
+	create_folder(f, "Work");
+	work = open_mailbox(f, "Work");
+	append(work, msg_a, 0, NULL, 0);
+	out[0] = '\0';
+	assert_int_equal(store_cache_get_sortkey_range(work, 1, UINT32_MAX, cache_collect, out, &error), 0);
+	assert_string_equal(out, "");
+	store_mailbox_close(&work);
 }
 
 static void test_stable_id(void **state)
@@ -744,6 +891,143 @@ static void test_stable_id(void **state)
 	store_msg_stable_id(find_uid(&l, a), again);
 	assert_string_equal(again, id_a);
 	store_msg_list_free(&l);
+}
+
+/* ---- object ids (RFC 8474) ---- */
+
+static void assert_objectid(const char *id)
+{
+	assert_non_null(id);
+	size_t n = strlen(id);
+	assert_true(n > 0 && n <= STORE_OBJECTID_MAX);
+	for (size_t i = 0; i < n; i++)
+		assert_true((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+			    (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '_');
+}
+
+static char *mailboxid(struct fixture *f, const char *name)
+{
+	struct store_mailbox *m = open_mailbox(f, name);
+	const char *id = store_mailbox_objectid(m);
+	assert_objectid(id);
+	char *r = xstrdup(id);
+	store_mailbox_close(&m);
+	return r;
+}
+
+static int emailid_cb(void *ctx, uint32_t uid, const char *emailid)
+{
+	char **ids = ctx;
+	assert_true(uid < 16);
+	assert_objectid(emailid);
+	ids[uid] = xstrdup(emailid);
+	return 0;
+}
+
+/* The EMAILIDs of UIDs 1..15 of mbox, by UID (NULL: no such message);
+   free with ids_free(). */
+static void emailids(struct store_mailbox *mbox, char *ids[16])
+{
+	char *error = NULL;
+	memset(ids, 0, 16 * sizeof(*ids));
+	if (store_msg_emailids(mbox, 1, 15, emailid_cb, ids, &error) < 0)
+		fail_msg("store_msg_emailids: %s", error);
+}
+
+static void ids_free(char *ids[16])
+{
+	for (size_t i = 0; i < 16; i++)
+		free(ids[i]);
+}
+
+static void test_mailboxid(void **state)
+{
+	struct fixture *f = *state;
+	fixture_open(f);
+	create_folder(f, "Work");
+	create_folder(f, "Work.Sub");
+	char *inbox = mailboxid(f, "INBOX"), *work = mailboxid(f, "Work"), *sub = mailboxid(f, "Work.Sub");
+	assert_string_not_equal(inbox, work);
+	assert_string_not_equal(work, sub);
+	/* stable across a reopen */
+	fixture_reopen(f);
+	assert_string_equal(store_mailbox_objectid(f->inbox), inbox);
+	char *again = mailboxid(f, "Work");
+	assert_string_equal(again, work);
+	free(again);
+	/* RENAME keeps it, for the children too */
+	char *error = NULL;
+	if (store_folder_rename(f->store, "Work", "Play", &error) < 0)
+		fail_msg("store_folder_rename: %s", error);
+	again = mailboxid(f, "Play");
+	assert_string_equal(again, work);
+	free(again);
+	again = mailboxid(f, "Play.Sub");
+	assert_string_equal(again, sub);
+	free(again);
+	/* a mailbox deleted and made again is another mailbox */
+	if (store_folder_delete(f->store, "Play.Sub", &error) < 0)
+		fail_msg("store_folder_delete: %s", error);
+	create_folder(f, "Play.Sub");
+	again = mailboxid(f, "Play.Sub");
+	assert_string_not_equal(again, sub);
+	free(again);
+	free(inbox);
+	free(work);
+	free(sub);
+}
+
+static void test_emailid(void **state)
+{
+	struct fixture *f = *state;
+	fixture_open(f);
+	uint32_t a = append(f->inbox, msg_a, 0, NULL, 0);
+	uint32_t b = append(f->inbox, msg_b, 0, NULL, 0);
+	uint32_t c = append(f->inbox, msg_a, 0, NULL, 0);
+	char *ids[16], *again[16];
+	emailids(f->inbox, ids);
+	assert_string_not_equal(ids[a], ids[b]);
+	assert_string_not_equal(ids[a], ids[c]); /* another message, if alike */
+	assert_null(ids[c + 1]);
+	/* flag changes and reopening keep them */
+	set_flags(f->inbox, a, STORE_FLAGS_ADD, STORE_FLAG_SEEN, "kw");
+	fixture_reopen(f);
+	emailids(f->inbox, again);
+	for (uint32_t u = a; u <= c; u++)
+		assert_string_equal(again[u], ids[u]);
+	ids_free(again);
+	/* COPY and MOVE keep them, a copy's copy too */
+	create_folder(f, "Copies");
+	create_folder(f, "Moved");
+	struct store_mailbox *copies = open_mailbox(f, "Copies"), *moved = open_mailbox(f, "Moved");
+	uint32_t *dest = NULL;
+	char *error = NULL;
+	assert_int_equal(store_msg_copy(f->inbox, &a, 1, copies, false, &dest, &error), 1);
+	uint32_t copy_a = dest[0];
+	free(dest);
+	assert_int_equal(store_msg_copy(f->inbox, &b, 1, moved, true, &dest, &error), 1);
+	uint32_t moved_b = dest[0];
+	free(dest);
+	assert_int_equal(store_msg_copy(copies, &copy_a, 1, moved, false, &dest, &error), 1);
+	uint32_t copy_copy_a = dest[0];
+	free(dest);
+	emailids(copies, again);
+	assert_string_equal(again[copy_a], ids[a]);
+	ids_free(again);
+	emailids(moved, again);
+	assert_string_equal(again[moved_b], ids[b]);
+	assert_string_equal(again[copy_copy_a], ids[a]);
+	ids_free(again);
+	/* and so does a reopen */
+	store_mailbox_close(&copies);
+	store_mailbox_close(&moved);
+	fixture_reopen(f);
+	moved = open_mailbox(f, "Moved");
+	emailids(moved, again);
+	assert_string_equal(again[moved_b], ids[b]);
+	ids_free(again);
+	store_mailbox_close(&moved);
+	ids_free(ids);
 }
 
 static void test_watch(void **state)
@@ -792,13 +1076,18 @@ int main(void)
 		    T(test_expunge),
 		    T(test_copy),
 		    T(test_move),
+		    T(test_append_many),
 		    T(test_quota_usage),
 		    T(test_append_content),
 		    T(test_folders),
 		    T(test_subscriptions),
 		    T(test_recent),
+		    T(test_open_indexed),
 		    T(test_cache),
+		    T(test_sortkeys),
 		    T(test_stable_id),
+		    T(test_mailboxid),
+		    T(test_emailid),
 		    T(test_watch),
 		};
 #undef T

@@ -118,6 +118,11 @@ static const struct {
     {"a APPEND INBOX (\\Seen) \" 1-Jan-2024 10:00:00 +0000\" {5}\r\nhello\r\n",
      "a APPEND [INBOX (\\Seen) \" 1-Jan-2024 10:00:00 +0000\" {hello}]"},
     {"a APPEND INBOX ~{3+}\r\na\0b\r\n", "a APPEND [INBOX ~{a}]"},
+    /* MULTIAPPEND (RFC 3502), UTF8 (RFC 6855 4) */
+    {"a APPEND INBOX (\\Seen) {1}\r\na (\\Flagged) \"1-Jan-2024 10:00:00 +0000\" {2+}\r\nbc {1+}\r\nd\r\n",
+     "a APPEND [INBOX (\\Seen) {a} (\\Flagged) \"1-Jan-2024 10:00:00 +0000\" {bc} {d}]"},
+    {"a APPEND INBOX UTF8 (~{2+}\r\nab) () UTF8 (~{1}\r\nd)\r\n",
+     "a APPEND [INBOX UTF8 (~{ab}) () UTF8 (~{d})]"},
     {"a CHECK\r\n", "a CHECK"},
     {"a CLOSE\r\n", "a CLOSE"},
     {"a UNSELECT\r\n", "a UNSELECT"},
@@ -258,6 +263,19 @@ static void test_long_line_skipped(void **state)
 	r = imap_parser_feed(p, in.data + pos, in.len - pos, &used);
 	assert_int_equal(r, IMAP_PARSE_COMMAND);
 	assert_string_equal(imap_parser_command(p)->tag, "t2");
+	/* an overlong line after a literal: the next command starts afresh */
+	buf_reset(&in);
+	buf_append_str(&in, "t3 X {3+}\r\nabc ");
+	for (int i = 0; i < 1000; i++)
+		buf_append_str(&in, "xxxxxxxxxx");
+	buf_append_str(&in, "\r\nt4 NOOP\r\n");
+	pos = 0;
+	assert_int_equal(imap_parser_feed(p, in.data, in.len, &used), IMAP_PARSE_ERROR);
+	assert_string_equal(imap_parser_tag(p), "t3");
+	pos += used;
+	r = imap_parser_feed(p, in.data + pos, in.len - pos, &used);
+	assert_int_equal(r, IMAP_PARSE_COMMAND);
+	assert_string_equal(imap_parser_command(p)->tag, "t4");
 	buf_free(&in);
 	imap_parser_destroy(&p);
 }
@@ -372,6 +390,62 @@ static void test_max_args(void **state)
 	assert_string_equal(imap_parser_error(p), "Too many arguments");
 	in = "b X 1 2 3 4 5\r\n";
 	assert_int_equal(imap_parser_feed(p, in, strlen(in), &used), IMAP_PARSE_COMMAND);
+	imap_parser_destroy(&p);
+}
+
+/* The messages of one APPEND share the command's limit (RFC 3502): each
+   literal is held to the APPEND limit, all of them together to the
+   command limit, with a reply that says which. */
+static void test_multiappend_limits(void **state)
+{
+	struct imap_parse_limits lim = {.max_append_literal = 100, .max_command = 250};
+	struct imap_parser *p = imap_parser_create(&lim);
+	struct buf in = BUF_INIT;
+	buf_append_str(&in, "a APPEND x");
+	for (int i = 0; i < 3; i++) {
+		buf_append_str(&in, " {90+}\r\n");
+		for (int j = 0; j < 9; j++)
+			buf_append_str(&in, "0123456789");
+	}
+	buf_append_str(&in, "\r\nb NOOP\r\n");
+	size_t used, pos = 0;
+	enum imap_parse_result r = imap_parser_feed(p, in.data, in.len, &used);
+	assert_int_equal(r, IMAP_PARSE_ERROR);
+	assert_string_equal(imap_parser_error(p), "[LIMIT] The messages of one APPEND are too big together");
+	assert_false(imap_parser_fatal(p));
+	/* the rest of the command is skipped, the next one parses */
+	pos += used;
+	do {
+		r = imap_parser_feed(p, in.data + pos, in.len - pos, &used);
+		pos += used;
+	} while (r == IMAP_PARSE_MORE && pos < in.len);
+	assert_int_equal(r, IMAP_PARSE_COMMAND);
+	assert_string_equal(imap_parser_command(p)->tag, "b");
+	const char *big = "c APPEND x {101}\r\n";
+	assert_int_equal(imap_parser_feed(p, big, strlen(big), &used), IMAP_PARSE_ERROR);
+	assert_string_equal(imap_parser_error(p), "[TOOBIG] Literal too big");
+	buf_free(&in);
+	imap_parser_destroy(&p);
+}
+
+/* APPEND's literals can outlive the parser's next command: the caller
+   takes the pool that holds them. */
+static void test_take_pool(void **state)
+{
+	struct imap_parser *p = imap_parser_create(NULL);
+	size_t used;
+	const char *in = "a APPEND x {5+}\r\nhello\r\n";
+	assert_int_equal(imap_parser_feed(p, in, strlen(in), &used), IMAP_PARSE_COMMAND);
+	const struct imap_arg *lit = &imap_parser_command(p)->args[1];
+	struct pool *pool = imap_parser_take_pool(p);
+	assert_non_null(pool);
+	assert_null(imap_parser_take_pool(p));
+	imap_parser_reset(p);
+	in = "b NOOP\r\n";
+	assert_int_equal(imap_parser_feed(p, in, strlen(in), &used), IMAP_PARSE_COMMAND);
+	assert_int_equal(lit->len, 5);
+	assert_memory_equal(lit->str, "hello", 5);
+	pool_destroy(&pool);
 	imap_parser_destroy(&p);
 }
 
@@ -509,6 +583,35 @@ static void test_fetch(void **state)
 	assert_string_equal(f.bodies[4].section, "3.MIME");
 	assert_string_equal(f.bodies[5].section, "");
 	assert_true(imap_fetch_sets_seen(&f));
+	c = parse_one(p, "a FETCH 1 (emailid THREADID)\r\n");
+	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
+	assert_int_equal(f.items, IMAP_FETCH_EMAILID | IMAP_FETCH_THREADID);
+	/* PREVIEW (RFC 8970): LAZY only when every PREVIEW asked is lazy */
+	c = parse_one(p, "a FETCH 1 (PREVIEW (LAZY) UID)\r\n");
+	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
+	assert_int_equal(f.items, IMAP_FETCH_PREVIEW | IMAP_FETCH_UID);
+	assert_true(f.preview_lazy);
+	c = parse_one(p, "a FETCH 1 (PREVIEW (LAZY) PREVIEW)\r\n");
+	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
+	assert_false(f.preview_lazy);
+	c = parse_one(p, "a FETCH 1 PREVIEW\r\n");
+	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
+	assert_false(f.preview_lazy);
+	c = parse_one(p, "a FETCH 1 preview (lazy)\r\n");
+	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
+	assert_true(f.preview_lazy);
+	assert_false(f.has_changedsince);
+	c = parse_one(p, "a FETCH 1 PREVIEW (LAZY) (CHANGEDSINCE 3)\r\n");
+	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
+	assert_true(f.preview_lazy);
+	assert_int_equal(f.changedsince, 3);
+	c = parse_one(p, "a FETCH 1 PREVIEW (CHANGEDSINCE 3)\r\n");
+	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
+	assert_false(f.preview_lazy);
+	assert_true(f.has_changedsince);
+	c = parse_one(p, "a FETCH 1 THREADID\r\n");
+	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
+	assert_int_equal(f.items, IMAP_FETCH_THREADID);
 	c = parse_one(p, "a FETCH 1 (FLAGS BODY.PEEK[]) (CHANGEDSINCE 7 VANISHED)\r\n");
 	assert_int_equal(imap_fetch_parse(pool, c->args + 1, c->count - 1, &f, &err), 0);
 	assert_false(imap_fetch_sets_seen(&f));
@@ -536,6 +639,11 @@ static void test_fetch(void **state)
 	    "a FETCH 1 FLAGS FLAGS FLAGS\r\n",
 	    "a FETCH 1 BODY[FOO]\r\n",
 	    "a FETCH 1 BODY[HEADER.FIELDS (A:B)]\r\n",
+	    "a FETCH 1 (PREVIEW (LAZY FOO))\r\n",
+	    "a FETCH 1 (PREVIEW (FOO))\r\n",
+	    "a FETCH 1 (PREVIEW ())\r\n",
+	    "a FETCH 1 PREVIEW (LAZY) (CHANGEDSINCE 3) (X)\r\n",
+	    "a FETCH 1 (UID (LAZY))\r\n",
 	};
 	for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
 		c = parse_one(p, bad[i]);
@@ -546,15 +654,71 @@ static void test_fetch(void **state)
 	imap_parser_destroy(&p);
 }
 
+/* ---- APPEND ---- */
+
+static void test_append(void **state)
+{
+	struct imap_parser *p = imap_parser_create(NULL);
+	struct pool *pool = pool_create(1024);
+	struct imap_append_msg *m;
+	unsigned int n;
+	const char *err;
+	struct imap_command *c = parse_one(p, "a APPEND x {1+}\r\na\r\n");
+	assert_int_equal(imap_append_parse(pool, c->args + 1, c->count - 1, &m, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(m[0].len, 1);
+	assert_int_equal(m[0].date, 0);
+	assert_false(m[0].binary);
+	c = parse_one(p, "a APPEND x (\\Seen kw) \"02-Jan-2024 10:00:00 +0100\" {2+}\r\nab ~{1+}\r\nc"
+			 " (\\Draft) UTF8 (~{3+}\r\ndef) \"01-Jan-2024 00:00:00 +0000\" {1+}\r\ng\r\n");
+	assert_int_equal(imap_append_parse(pool, c->args + 1, c->count - 1, &m, &n, &err), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(m[0].flags.flags, IMAP_FLAG_SEEN);
+	assert_int_equal(m[0].flags.keyword_count, 1);
+	assert_string_equal(m[0].flags.keywords[0], "kw");
+	assert_int_equal(m[0].date, 1704186000);
+	assert_memory_equal(m[0].data, "ab", 2);
+	assert_true(m[1].binary);
+	assert_int_equal(m[1].flags.flags, 0);
+	assert_int_equal(m[2].flags.flags, IMAP_FLAG_DRAFT);
+	assert_true(m[2].binary);
+	assert_int_equal(m[2].len, 3);
+	assert_memory_equal(m[2].data, "def", 3);
+	assert_int_equal(m[3].date, 1704067200);
+	const char *bad[] = {
+	    "a APPEND x (\\Seen)\r\n",
+	    "a APPEND x {1+}\r\na (\\Seen)\r\n",
+	    "a APPEND x \"1-Jan-2024 10:00:00 +0000\"\r\n",
+	    "a APPEND x \"yesterday\" {1+}\r\na\r\n",
+	    "a APPEND x (\\Recent) {1+}\r\na\r\n",
+	    "a APPEND x {1+}\r\na UTF8\r\n",
+	    "a APPEND x UTF8 ({1+}\r\na)\r\n",
+	    "a APPEND x UTF8 (~{1+}\r\na ~{1+}\r\nb)\r\n",
+	    "a APPEND x UTF8 ~{1+}\r\na\r\n",
+	    "a APPEND x {1+}\r\na \"x\"\r\n",
+	    "a APPEND x (\\Seen) (\\Seen) {1+}\r\na\r\n",
+	    "a APPEND x foo\r\n",
+	};
+	for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
+		c = parse_one(p, bad[i]);
+		if (imap_append_parse(pool, c->args + 1, c->count - 1, &m, &n, &err) == 0)
+			fail_msg("<%s> accepted", bad[i]);
+	}
+	c = parse_one(p, "a APPEND x\r\n");
+	assert_int_equal(imap_append_parse(pool, c->args + 1, c->count - 1, &m, &n, &err), -1);
+	pool_destroy(&pool);
+	imap_parser_destroy(&p);
+}
+
 /* ---- SEARCH ---- */
 
 static void dump_key(struct buf *out, const struct imap_search_key *k)
 {
 	static const char *const names[] = {
-	    "ALL",    "AND",        "OR",     "NOT",       "SEQ",       "UID",     "FLAG",
-	    "UNFLAG", "NEW",        "OLD",    "KEYWORD",   "UNKEYWORD", "BEFORE",  "ON",
-	    "SINCE",  "SENTBEFORE", "SENTON", "SENTSINCE", "LARGER",    "SMALLER", "HEADER",
-	    "BODY",   "TEXT",       "MODSEQ", "OLDER",     "YOUNGER",   "ADDRESS",
+	    "ALL",    "AND",       "OR",      "NOT",       "SEQ",      "UID",  "FLAG",  "UNFLAG",
+	    "NEW",    "OLD",       "KEYWORD", "UNKEYWORD", "BEFORE",   "ON",   "SINCE", "SENTBEFORE",
+	    "SENTON", "SENTSINCE", "LARGER",  "SMALLER",   "HEADER",   "BODY", "TEXT",  "MODSEQ",
+	    "OLDER",  "YOUNGER",   "ADDRESS", "EMAILID",   "THREADID",
 	};
 	buf_append_str(out, names[k->type]);
 	if (k->header != NULL)
@@ -605,6 +769,7 @@ static const struct {
     {"OLDER 3600 YOUNGER 60", "AND(OLDER=3600 YOUNGER=60)"},
     {"$", "AND(SEQ#0)"},
     {"not not all", "AND(NOT(NOT(ALL)))"},
+    {"EMAILID M6d99ac3275bb4e THREADID \"T64b_478-a\"", "AND(EMAILID=M6d99ac3275bb4e THREADID=T64b_478-a)"},
 };
 
 static void test_search(void **state)
@@ -662,6 +827,10 @@ static void test_search(void **state)
 	    "0:5",
 	    "OLDER 0",
 	    "MODSEQ x",
+	    "EMAILID",
+	    "EMAILID \"\"",
+	    "EMAILID a.b",
+	    "THREADID \"T 1\"",
 	    "((((((((((((((((((((((((((((((((((((ALL))))))))))))))))))))))))))))))))))))",
 	};
 	for (size_t i = 0; i < N_ELEMENTS(bad); i++) {
@@ -812,9 +981,12 @@ int main(void)
 	    cmocka_unit_test(test_big_nonsync_literal_skipped),
 	    cmocka_unit_test(test_preauth_literals),
 	    cmocka_unit_test(test_max_args),
+	    cmocka_unit_test(test_multiappend_limits),
+	    cmocka_unit_test(test_take_pool),
 	    cmocka_unit_test(test_seqset),
 	    cmocka_unit_test(test_store),
 	    cmocka_unit_test(test_fetch),
+	    cmocka_unit_test(test_append),
 	    cmocka_unit_test(test_search),
 	    cmocka_unit_test(test_dates),
 	    cmocka_unit_test(test_utf7),

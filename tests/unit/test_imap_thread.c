@@ -1,6 +1,7 @@
-/* Unit tests for RFC 5256: base-subject extraction (section 2.1) and the
-   THREAD algorithms REFERENCES and ORDEREDSUBJECT (section 4), in
-   src/imap/imap_sort.c and src/imap/imap_thread.c. */
+/* Unit tests for RFC 5256: base-subject extraction (section 2.1, in
+   src/imap/imap_sortkey.c) and the THREAD algorithms REFERENCES and
+   ORDEREDSUBJECT (section 4, src/imap/imap_thread.c) over keys built by
+   imap_sortkey_build(). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -150,41 +151,44 @@ struct tmsg {
 	const char *subject, *id, *refs, *irt;
 };
 
-static char *dup_or_null(const char *s)
+/* Keys of raw fields; date set as the owner sets it. */
+static struct imap_sort_msg *make_msgs(const struct tmsg *m, uint32_t n)
 {
-	return s != NULL ? xstrdup(s) : NULL;
+	struct imap_sort_msg *msgs = xcalloc(n + 1, sizeof(*msgs));
+	for (uint32_t i = 0; i < n; i++) {
+		struct imap_sortkey_fields f = {.subject = m[i].subject,
+						.message_id = m[i].id,
+						.references = m[i].refs,
+						.in_reply_to = m[i].irt};
+		struct imap_sortkey *k = imap_sortkey_build(&f);
+		k->date = m[i].date;
+		msgs[i].seq = i + 1;
+		msgs[i].uid = 100 + i + 1;
+		msgs[i].arrival = m[i].date;
+		msgs[i].key = k;
+	}
+	return msgs;
 }
 
-static struct imap_sort_keys *make_keys(const struct tmsg *m, uint32_t n)
+static void free_msgs(struct imap_sort_msg *msgs, uint32_t n)
 {
-	struct imap_sort_keys *keys = xcalloc(n + 1, sizeof(*keys));
-	for (uint32_t i = 0; i < n; i++) {
-		keys[i].seq = i + 1;
-		keys[i].uid = 100 + i + 1;
-		keys[i].date = m[i].date;
-		keys[i].arrival = m[i].date;
-		keys[i].subject = imap_base_subject(m[i].subject, &keys[i].subject_reply);
-		keys[i].message_id = dup_or_null(m[i].id);
-		keys[i].references = dup_or_null(m[i].refs);
-		keys[i].in_reply_to = dup_or_null(m[i].irt);
-	}
-	return keys;
+	for (uint32_t i = 0; i < n; i++)
+		free((void *)msgs[i].key);
+	free(msgs);
 }
 
 static void check_thread(const struct tmsg *m, uint32_t n, bool refs, const char *want)
 {
-	struct imap_sort_keys *keys = make_keys(m, n);
+	struct imap_sort_msg *msgs = make_msgs(m, n);
 	struct buf out = BUF_INIT;
 	if (refs)
-		imap_thread_references(keys, n, false, &out);
+		imap_thread_references(msgs, n, false, &out);
 	else
-		imap_thread_orderedsubject(keys, n, false, &out);
+		imap_thread_orderedsubject(msgs, n, false, &out);
 	if (strcmp(buf_cstr(&out), want) != 0)
 		fail_msg("thread: got \"%s\", want \"%s\"", buf_cstr(&out), want);
 	buf_free(&out);
-	for (uint32_t i = 0; i < n; i++)
-		imap_sort_keys_free(&keys[i]);
-	free(keys);
+	free_msgs(msgs, n);
 }
 
 #define CHECK_REFS(want, ...)                                                                                \
@@ -318,9 +322,9 @@ static void test_thread_big(void **state)
 			m[i].irt = ids[N];
 		}
 	}
-	struct imap_sort_keys *keys = make_keys(m, 2 * N);
+	struct imap_sort_msg *msgs = make_msgs(m, 2 * N);
 	struct buf out = BUF_INIT;
-	imap_thread_references(keys, 2 * N, false, &out);
+	imap_thread_references(msgs, 2 * N, false, &out);
 	size_t numbers = 0;
 	for (const char *p = buf_cstr(&out); *p; p++)
 		if (*p >= '0' && *p <= '9' && (p[1] < '0' || p[1] > '9'))
@@ -328,26 +332,27 @@ static void test_thread_big(void **state)
 	assert_int_equal(numbers, 2 * N);
 	assert_true(strncmp(buf_cstr(&out), "(1 2 3 4 ", 9) == 0);
 	buf_free(&out);
-	for (int i = 0; i < 2 * N; i++)
-		imap_sort_keys_free(&keys[i]);
-	free(keys);
+	free_msgs(msgs, 2 * N);
 	free(m);
 	free(ids);
 	free(refs);
 }
 
-/* A thread of keys from repeat()-made strings, for the big cases. */
-static void thread_owned(struct imap_sort_keys *keys, uint32_t n, const char *want, double max_seconds)
+/* Threads messages whose IDs (not subjects) are the test's to free, for
+   the big cases: the threading (not the key building) within max_seconds
+   of CPU time. */
+static void thread_owned(struct tmsg *m, uint32_t n, const char *want, double max_seconds)
 {
+	struct imap_sort_msg *msgs = make_msgs(m, n);
 	for (uint32_t i = 0; i < n; i++) {
-		keys[i].seq = i + 1;
-		keys[i].uid = 100 + i + 1;
-		if (keys[i].subject == NULL)
-			keys[i].subject = xstrdup("");
+		free((char *)m[i].id);
+		free((char *)m[i].refs);
+		free((char *)m[i].irt);
 	}
+	free(m);
 	struct buf out = BUF_INIT;
 	double t0 = cpu_seconds();
-	imap_thread_references(keys, n, false, &out);
+	imap_thread_references(msgs, n, false, &out);
 	double spent = cpu_seconds() - t0;
 	if (spent > max_seconds)
 		fail_msg("THREAD of %u messages: %.2f s", n, spent);
@@ -365,9 +370,7 @@ static void thread_owned(struct imap_sort_keys *keys, uint32_t n, const char *wa
 	assert_int_equal(depth, 0);
 	assert_int_equal(numbers, n);
 	buf_free(&out);
-	for (uint32_t i = 0; i < n; i++)
-		imap_sort_keys_free(&keys[i]);
-	free(keys);
+	free_msgs(msgs, n);
 }
 
 static char *numbered(const char *fmt, uint32_t i)
@@ -401,22 +404,22 @@ static void test_references_many_ids(void **state)
 	struct buf refs = BUF_INIT;
 	for (uint32_t i = 0; i < DEEP; i++)
 		buf_printf(&refs, "<c%u@x> ", i);
-	struct imap_sort_keys *keys = xcalloc(4, sizeof(*keys));
+	struct tmsg *keys = xcalloc(4, sizeof(*keys));
 	keys[0].date = 3;
-	keys[0].message_id = xstrdup("<a@x>");
-	keys[0].references = buf_steal(&refs);
+	keys[0].id = xstrdup("<a@x>");
+	keys[0].refs = buf_steal(&refs);
 	keys[1].date = 1;
-	keys[1].message_id = numbered("<c%u@x>", DEEP - 1);
-	keys[1].references = numbered("<c%u@x>", DEEP - 2);
+	keys[1].id = numbered("<c%u@x>", DEEP - 1);
+	keys[1].refs = numbered("<c%u@x>", DEEP - 2);
 	keys[2].date = 2;
-	keys[2].message_id = xstrdup("<b@x>");
-	keys[2].references = numbered("<c%u@x>", DEEP / 2);
+	keys[2].id = xstrdup("<b@x>");
+	keys[2].refs = numbered("<c%u@x>", DEEP / 2);
 	thread_owned(keys, 3, "((2 1)(3))", 2.0);
 	/* one header of "<" and a ">": scanning for IDs restarted at each "<"
 	   and looked for the ">" again */
 	keys = xcalloc(2, sizeof(*keys));
-	keys[0].message_id = xstrdup("<a@x>");
-	keys[0].references = repeat("", "<", 1000000, ">");
+	keys[0].id = xstrdup("<a@x>");
+	keys[0].refs = repeat("", "<", 1000000, ">");
 	thread_owned(keys, 1, "(1)", 1.0);
 	alarm(0);
 }
@@ -427,19 +430,19 @@ static void test_references_crafted_mailbox(void **state)
 	alarm(WATCHDOG_SECONDS);
 	/* N replies to one missing message: appending each to a list of
 	   siblings cost the length of that list */
-	struct imap_sort_keys *keys = xcalloc(N + 1, sizeof(*keys));
+	struct tmsg *keys = xcalloc(N + 1, sizeof(*keys));
 	for (uint32_t i = 0; i < N; i++) {
 		keys[i].date = i;
-		keys[i].message_id = numbered("<m%u@x>", i);
-		keys[i].references = xstrdup("<p@x>");
+		keys[i].id = numbered("<m%u@x>", i);
+		keys[i].refs = xstrdup("<p@x>");
 	}
 	thread_owned(keys, N, NULL, 1.5);
 	/* N messages of one subject: gathered under one dummy */
 	keys = xcalloc(N + 1, sizeof(*keys));
 	for (uint32_t i = 0; i < N; i++) {
 		keys[i].date = i;
-		keys[i].message_id = numbered("<m%u@x>", i);
-		keys[i].subject = imap_base_subject(i % 2 ? "Re: same" : "same", &keys[i].subject_reply);
+		keys[i].id = numbered("<m%u@x>", i);
+		keys[i].subject = i % 2 ? "Re: same" : "same";
 	}
 	thread_owned(keys, N, NULL, 1.5);
 	/* a chain of 100,000 placeholders, N / 10 messages under its end */
@@ -447,12 +450,12 @@ static void test_references_crafted_mailbox(void **state)
 	struct buf refs = BUF_INIT;
 	for (uint32_t i = 0; i < 100000; i++)
 		buf_printf(&refs, "<c%u@x> ", i);
-	keys[0].message_id = xstrdup("<top@x>");
-	keys[0].references = buf_steal(&refs);
+	keys[0].id = xstrdup("<top@x>");
+	keys[0].refs = buf_steal(&refs);
 	for (uint32_t i = 1; i <= N / 10; i++) {
 		keys[i].date = i;
-		keys[i].message_id = numbered("<m%u@x>", i);
-		keys[i].references = xstrdup("<c99999@x>");
+		keys[i].id = numbered("<m%u@x>", i);
+		keys[i].refs = xstrdup("<c99999@x>");
 	}
 	thread_owned(keys, N / 10 + 1, NULL, 1.5);
 	/* a tree 50,000 levels deep with a branch at every level: output
@@ -460,9 +463,9 @@ static void test_references_crafted_mailbox(void **state)
 	keys = xcalloc(N + 1, sizeof(*keys));
 	for (uint32_t i = 0; i < N; i++) {
 		keys[i].date = i;
-		keys[i].message_id = numbered("<m%u@x>", i);
+		keys[i].id = numbered("<m%u@x>", i);
 		if (i >= 2)
-			keys[i].in_reply_to = numbered("<m%u@x>", (i / 2 - 1) * 2);
+			keys[i].irt = numbered("<m%u@x>", (i / 2 - 1) * 2);
 	}
 	thread_owned(keys, N, NULL, 1.5);
 	alarm(0);
@@ -472,22 +475,22 @@ static void test_orderedsubject_many(void **state)
 {
 	enum { N = 100000 };
 	alarm(WATCHDOG_SECONDS);
-	struct imap_sort_keys *keys = xcalloc(N + 1, sizeof(*keys));
+	struct tmsg *m = xcalloc(N + 1, sizeof(*m));
 	for (uint32_t i = 0; i < N; i++) {
-		keys[i].seq = i + 1;
-		keys[i].uid = i + 1;
-		keys[i].date = i;
-		keys[i].subject = xstrdup("same");
+		m[i].date = i;
+		m[i].subject = "same";
 	}
+	struct imap_sort_msg *msgs = make_msgs(m, N);
+	for (uint32_t i = 0; i < N; i++)
+		msgs[i].uid = i + 1;
 	struct buf out = BUF_INIT;
 	double t0 = cpu_seconds();
-	imap_thread_orderedsubject(keys, N, false, &out);
+	imap_thread_orderedsubject(msgs, N, false, &out);
 	assert_true(cpu_seconds() - t0 < 1.5);
 	assert_true(strncmp(buf_cstr(&out), "(1 (2)(3)(4)", 12) == 0);
 	buf_free(&out);
-	for (uint32_t i = 0; i < N; i++)
-		imap_sort_keys_free(&keys[i]);
-	free(keys);
+	free_msgs(msgs, N);
+	free(m);
 	alarm(0);
 }
 

@@ -56,6 +56,9 @@ static void test_address_lists(void **state)
 	    {",", ""},
 	    {"A <a@b> junk, c@d", "A|-|a|b|16 ; -|-|c|d|0"},
 	    {"a@b c", "-|-|a|b|16"},
+	    /* words with no address: a name without mailbox (as Dovecot) */
+	    {"Undisclosed recipients", "Undisclosed recipients|-||-|20"},
+	    {"one word, solo, two words <>", "one word|-||-|20 ; -|-|solo|-|4 ; two words|-||-|4"},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct pool *pool = pool_create(1024);

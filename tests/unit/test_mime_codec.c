@@ -330,6 +330,9 @@ static void test_params_2231(void **state)
 	    {"a/b; name*1=\"second\"; name*0=\"first \"", "name", "first second", "name", "first second"},
 	    {"a/b; n*0*=utf-8''%C3; n*1*=%A9; n*2=.txt", "n", "\xc3\xa9.txt", "n*", "utf-8''%C3%A9.txt"},
 	    {"a/b; n*0=a; n*2=c", "n", "a", "n", "a"}, /* gap: stop */
+	    /* IMAP sees the sections as written, joined (not re-encoded) */
+	    {"a/b; t*0*=us-ascii'en'a%20b; t*1=\"c d%\"", "t", "a bc d%", "t*", "us-ascii'en'a%20bc d%"},
+	    {"a/b; f*0=\"one \"; f*1*=%41", "f", "one A", "f*", "''one %41"},
 	    {"a/b; name=\"=?utf-8?q?caf=C3=A9?=.pdf\"", "name", "caf\xc3\xa9.pdf", "name",
 	     "=?utf-8?q?caf=C3=A9?=.pdf"},
 	    {"a/b; name=my file.pdf; x=y", "name", "my file.pdf", "name", "my file.pdf"},

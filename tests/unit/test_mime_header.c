@@ -26,7 +26,11 @@ static void test_parse_table(void **state)
 	    {"Subject:no-space\r\n\r\n", 1, 20, 0, "no-space"},
 	    {"Subject  : obsolete\r\n\r\n", 1, 23, 0, "obsolete"},
 	    {"Subject: \xc3\xa9t\xc3\xa9\r\n\r\n", 1, 18, MIME_HEADERS_8BIT, "\xc3\xa9t\xc3\xa9"},
-	    {"Subject: x\r\nno colon line\r\n\r\n", 1, 12, MIME_HEADERS_NO_END, "x"},
+	    /* Only an empty line ends the block (RFC 5322 2.1): a line that is
+	       no field stays in it, as in Dovecot and Cyrus. */
+	    {"Subject: x\r\nno colon line\r\n\r\n", 1, 29, 0, "x"},
+	    {"junk first\r\nSubject: y\r\n\r\nbody", 1, 26, 0, "y"},
+	    {"no header\r\nat all", 0, (size_t)-1, MIME_HEADERS_NO_END, NULL},
 	    {"Subject: x", 1, (size_t)-1, MIME_HEADERS_NO_END, "x"},
 	    {"", 0, 0, MIME_HEADERS_NO_END, NULL},
 	    {"\r\nbody", 0, 2, 0, NULL},
@@ -34,7 +38,7 @@ static void test_parse_table(void **state)
 	    {" leading continuation\r\nSubject: y\r\n\r\n", 1, 37, 0, "y"},
 	    {"Subject: trailing   \r\n\r\n", 1, 24, 0, "trailing"},
 	    {"Subject: a\r\nSubject: b\r\n\r\n", 2, 26, 0, "a"},
-	    {": empty name\r\n\r\n", 0, 0, MIME_HEADERS_NO_END, NULL},
+	    {": empty name\r\n\r\n", 0, 16, 0, NULL},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
 		struct pool *pool = pool_create(1024);

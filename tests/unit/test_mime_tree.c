@@ -31,15 +31,15 @@ static const struct {
 	const char *name, *in, *out;
 } tree_cases[] = {
     {"plain", "Subject: x\r\n\r\nhello\r\nworld\r\n", "- text/plain 0 14/14/2"},
-    {"no final newline", "Subject: x\r\n\r\nhello", "- text/plain 0 5/5/1"},
+    {"no final newline", "Subject: x\r\n\r\nhello", "- text/plain 0 5/5/0"},
     {"LF only", "Subject: x\n\nhello\nworld\n", "- text/plain 0 12/14/2"},
     {"no header", "\r\nbody\r\n", "- text/plain 0 6/6/1"},
     {"mixed",
      "Content-Type: multipart/mixed; boundary=b\r\n\r\npreamble\r\n--b\r\n\r\none\r\n--b\r\n"
      "Content-Type: text/html\r\n\r\n<p>two</p>\r\n--b--\r\nepilogue\r\n",
-     "- multipart/mixed 1 83/83/10; 1 text/plain 0 3/3/1; 2 text/html 0 10/10/1"},
+     "- multipart/mixed 1 83/83/10; 1 text/plain 0 3/3/0; 2 text/html 0 10/10/0"},
     {"missing close", "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\none\r\n--b\r\n\r\ntwo\r\n",
-     "- multipart/mixed 5 24/24/6; 1 text/plain 0 3/3/1; 2 text/plain 0 5/5/1"},
+     "- multipart/mixed 5 24/24/6; 1 text/plain 0 3/3/0; 2 text/plain 0 5/5/1"},
     {"wrong boundary", "Content-Type: multipart/mixed; boundary=b\r\n\r\n--c\r\n\r\none\r\n--c--\r\n",
      "- multipart/mixed 5 19/19/4"},
     {"no boundary param", "Content-Type: multipart/mixed\r\n\r\n--b\r\nx\r\n", "- text/plain 8 8/8/2"},
@@ -47,48 +47,63 @@ static const struct {
      "Content-Type: multipart/mixed; boundary=outer\r\n\r\n--outer\r\n"
      "Content-Type: multipart/alternative; boundary=inner\r\n\r\n--inner\r\n\r\na\r\n--inner\r\n\r\nb\r\n"
      "--outer\r\n\r\nc\r\n--outer--\r\n",
-     "- multipart/mixed 1 117/117/13; 1 multipart/alternative 5 26/26/6; 1.1 text/plain 0 1/1/1; "
-     "1.2 text/plain 0 1/1/1; 2 text/plain 0 1/1/1"},
+     "- multipart/mixed 1 117/117/13; 1 multipart/alternative 5 26/26/5; 1.1 text/plain 0 1/1/0; "
+     "1.2 text/plain 0 1/1/0; 2 text/plain 0 1/1/0"},
     {"message/rfc822",
      "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n"
      "Subject: inner\r\nContent-Type: multipart/alternative; "
      "boundary=c\r\n\r\n--c\r\n\r\nx\r\n--c\r\n\r\ny\r\n--c--\r\n"
      "--b--\r\n",
-     "- multipart/mixed 1 138/138/14; 1 message/rfc822 2 92/92/10; 1 multipart/alternative 1 25/25/7; "
-     "1.1 text/plain 0 1/1/1; 1.2 text/plain 0 1/1/1"},
+     "- multipart/mixed 1 138/138/14; 1 message/rfc822 2 92/92/9; 1 multipart/alternative 1 25/25/6; "
+     "1.1 text/plain 0 1/1/0; 1.2 text/plain 0 1/1/0"},
     {"duplicate boundary",
      "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: multipart/mixed; "
      "boundary=b\r\n\r\n"
      "--b\r\n\r\nx\r\n--b--\r\n--b\r\n\r\ny\r\n--b--\r\n",
-     "- multipart/mixed 1 84/84/11; 1 multipart/mixed 1 15/15/4; 1.1 text/plain 0 1/1/1; 2 text/plain 0 "
-     "1/1/1"},
+     "- multipart/mixed 1 84/84/11; 1 multipart/mixed 1 15/15/3; 1.1 text/plain 0 1/1/0; 2 text/plain 0 "
+     "1/1/0"},
     {"boundary prefix of another",
      "Content-Type: multipart/mixed; boundary=foo\r\n\r\n--foo\r\nContent-Type: multipart/mixed; "
      "boundary=foobar\r\n\r\n"
      "--foobar\r\n\r\nx\r\n--foobar--\r\n--foo--\r\n",
-     "- multipart/mixed 1 93/93/8; 1 multipart/mixed 1 25/25/4; 1.1 text/plain 0 1/1/1"},
+     "- multipart/mixed 1 93/93/8; 1 multipart/mixed 1 25/25/3; 1.1 text/plain 0 1/1/0"},
     {"boundary with padding, junk after close",
      "Content-Type: multipart/mixed; boundary=\"b b\"\r\n\r\n--b b  \r\n\r\nx\r\n--b b--  \t\r\n",
-     "- multipart/mixed 1 26/26/4; 1 text/plain 0 1/1/1"},
+     "- multipart/mixed 1 26/26/4; 1 text/plain 0 1/1/0"},
     {"body part header cut by boundary",
      "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n--b--\r\n",
      "- multipart/mixed 1 37/37/3; 1 text/html 0 0/0/0"},
+    /* Only an empty line ends a header block (RFC 5322 2.1). */
     {"part without header",
      "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nno header here\r\n--b--\r\n",
-     "- multipart/mixed 1 28/28/3; 1 text/plain 0 14/14/1"},
+     "- multipart/mixed 1 28/28/3; 1 text/plain 0 0/0/0"},
+    {"part starting with its body",
+     "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nno header here\r\n--b--\r\n",
+     "- multipart/mixed 1 30/30/4; 1 text/plain 0 14/14/0"},
+    /* A line need only start with the boundary (RFC 2046 5.1.1); the
+       longest open boundary that matches wins. */
+    {"boundary followed by junk",
+     "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b junk\r\n\r\none\r\n--bb\r\n\r\ntwo\r\n--b--x\r\n",
+     "- multipart/mixed 1 38/38/7; 1 text/plain 0 3/3/0; 2 text/plain 0 3/3/0"},
+    {"longest boundary wins",
+     "Content-Type: multipart/mixed; boundary=abcdef\r\n\r\n--abcdef\r\n"
+     "Content-Type: multipart/alternative; boundary=abc\r\n\r\n--abc\r\n\r\nin\r\n"
+     "--abcdef\r\n\r\nout\r\n--abcdef--\r\n",
+     "- multipart/mixed 1 105/105/10; 1 multipart/alternative 5 11/11/2; 1.1 text/plain 0 2/2/0; "
+     "2 text/plain 0 3/3/0"},
     {"digest default",
      "Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nSubject: a\r\n\r\nbody\r\n--d--\r\n",
-     "- multipart/digest 1 34/34/6; 1 message/rfc822 2 18/18/3; 1 text/plain 0 4/4/1"},
+     "- multipart/digest 1 34/34/6; 1 message/rfc822 2 18/18/2; 1 text/plain 0 4/4/0"},
     {"encoded message/rfc822 is a leaf",
      "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nU3ViamVjdDogeA0KDQp4\r\n",
      "- message/rfc822 0 22/22/1"},
-    {"invalid content-type", "Content-Type: garbage\r\n\r\nx", "- text/plain 20 1/1/1"},
+    {"invalid content-type", "Content-Type: garbage\r\n\r\nx", "- text/plain 20 1/1/0"},
     {"NUL bytes", "Subject: x\r\n\r\na\0b\r\n", "- text/plain 0 5/5/1"},
     {"empty", "", "- text/plain 0 0/0/0"},
     {"root is message/rfc822",
      "Content-Type: message/rfc822\r\n\r\nContent-Type: multipart/mixed; "
      "boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
-     "- message/rfc822 2 62/62/6; 1 multipart/mixed 1 17/17/4; 1.1 text/plain 0 1/1/1"},
+     "- message/rfc822 2 62/62/6; 1 multipart/mixed 1 17/17/4; 1.1 text/plain 0 1/1/0"},
 };
 
 static void test_tree_table(void **state)
@@ -205,11 +220,12 @@ static void test_decode(void **state)
 static void test_deep_nesting(void **state)
 {
 	struct buf m = BUF_INIT;
+	/* (boundaries of one width: "b1" would open every "--b1..." line) */
 	for (int i = 0; i < 1000; i++)
-		buf_printf(&m, "Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n", i, i);
+		buf_printf(&m, "Content-Type: multipart/mixed; boundary=b%03d\r\n\r\n--b%03d\r\n", i, i);
 	buf_append_str(&m, "\r\nleaf\r\n");
 	for (int i = 999; i >= 0; i--)
-		buf_printf(&m, "--b%d--\r\n", i);
+		buf_printf(&m, "--b%03d--\r\n", i);
 	struct mime_message *msg = mime_message_parse(m.data, m.len, NULL);
 	unsigned int depth = 0, limited = 0;
 	for (const struct mime_part *p = msg->root; p != NULL; p = mime_part_next(p)) {
@@ -277,9 +293,9 @@ static void test_encoded_message(void **state)
 	render(&r, msg);
 	assert_string_equal(
 	    buf_cstr(&r),
-	    "- multipart/mixed 1 425/425/14; 1 text/plain 0 15/15/1; 2 message/rfc822 2 288/288/4; "
-	    "2 multipart/mixed 41 147/147/10; 2.1 text/plain 40 10/10/1; "
-	    "2.2 application/octet-stream 40 8/8/1");
+	    "- multipart/mixed 1 425/425/14; 1 text/plain 0 15/15/0; 2 message/rfc822 2 288/288/4; "
+	    "2 multipart/mixed 41 147/147/10; 2.1 text/plain 40 10/10/0; "
+	    "2.2 application/octet-stream 40 8/8/0");
 	fwd = mime_part_find(msg, "2");
 	assert_true(fwd->flags & MIME_PART_MESSAGE);
 	assert_ptr_equal(fwd->data, m.data);

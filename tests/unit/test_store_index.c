@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "store/store.h"
+#include "store/store_imap_extra.h"
 #include "lib/xalloc.h"
 
 #include <dirent.h>
@@ -436,6 +437,20 @@ static void test_expunge(void **state)
 	free(path);
 }
 
+/* Runs one SQL statement on the index from outside the store (as an
+   older postoffice would have left it). */
+static void index_exec(const char *maildir, const char *sql)
+{
+	char *path = xasprintf("%s/index.db", maildir);
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+	sqlite3_close(db);
+	free(path);
+}
+
 /* A crash after the row was marked and before the file was unlinked: the
    next session must not show the message, and must finish the job. */
 static void test_expunge_crash(void **state)
@@ -444,15 +459,8 @@ static void test_expunge_crash(void **state)
 	deliver_three(f);
 	open_inbox(f);
 	close_inbox(f);
-	char *db_path = xasprintf("%s/%s", f->dir, STORE_INDEX_FILE);
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-				      "UPDATE message SET expunging=1 WHERE uid=2;"
-				      "UPDATE mailbox SET cur_mtime=0",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
-	sqlite3_close(db);
+	index_exec(f->dir, "UPDATE message SET expunging=1 WHERE uid=2;"
+			   "UPDATE mailbox SET cur_mtime=0");
 	open_inbox(f);
 	struct store_msg_list l;
 	list(f, &l);
@@ -461,7 +469,37 @@ static void test_expunge_crash(void **state)
 	assert_int_equal(l.msgs[1].uid, 3);
 	store_msg_list_free(&l);
 	assert_int_equal(count_dir(f->dir, "cur"), 2);
-	free(db_path);
+}
+
+static int sortkey_uids(void *ctx, uint32_t uid, const char *data, size_t len)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+	snprintf(out + n, 64 - n, "%u;", uid);
+	return 0;
+}
+
+/* An index made before the sortkey table gets it in place when opened,
+   and a message whose expunge was cut short takes its sort keys along
+   when the next sync finishes the job. */
+static void test_sortkey_table(void **state)
+{
+	struct fixture *f = *state;
+	deliver_three(f);
+	open_inbox(f);
+	close_inbox(f);
+	index_exec(f->dir, "DROP TABLE sortkey");
+	open_inbox(f);
+	char *error = NULL;
+	assert_int_equal(store_cache_set_sortkey(f->inbox, 2, "k2", 2, &error), 0);
+	assert_int_equal(store_cache_set_sortkey(f->inbox, 3, "k3", 2, &error), 0);
+	close_inbox(f);
+	index_exec(f->dir, "UPDATE message SET expunging=1 WHERE uid=2; UPDATE mailbox SET cur_mtime=0");
+	open_inbox(f);
+	char uids[64] = "";
+	assert_int_equal(store_cache_get_sortkey_range(f->inbox, 1, UINT32_MAX, sortkey_uids, uids, &error),
+			 0);
+	assert_string_equal(uids, "3;");
 }
 
 /* SMTP keeps delivering into new/ while other processes sync: every message
@@ -627,6 +665,147 @@ static void test_append_copy_move(void **state)
 	free(sub);
 }
 
+static int cache_has(struct fixture *f, uint32_t uid, enum store_cache_field field)
+{
+	char *text = NULL, *error = NULL;
+	int rc = store_cache_get(f->inbox, uid, field, &text, &error);
+	assert_true(rc >= 0);
+	free(text);
+	return rc;
+}
+
+static int header_count(void *ctx, uint32_t uid, const char *data, size_t len)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* Cached ENVELOPE and BODYSTRUCTURE texts built by another version of the
+   builder (MIME_IMAP_VERSION) are dropped on the first open; the texts of
+   this version and the cached header blocks stay. */
+static void test_cache_version(void **state)
+{
+	struct fixture *f = *state;
+	deliver_three(f);
+	open_inbox(f);
+	char *error = NULL;
+	assert_int_equal(store_cache_prepare(f->store, &error), 0);
+	struct store_msg_list l;
+	list(f, &l);
+	store_msg_list_free(&l);
+	for (uint32_t uid = 1; uid <= 3; uid++) {
+		assert_int_equal(store_cache_set(f->inbox, uid, STORE_CACHE_ENVELOPE, "(env)", &error), 0);
+		assert_int_equal(store_cache_set(f->inbox, uid, STORE_CACHE_BODYSTRUCTURE, "(bs)", &error),
+				 0);
+		assert_int_equal(store_cache_set_header(f->inbox, uid, "Subject: x\r\n\r\n", 14, &error), 0);
+	}
+	close_inbox(f);
+
+	/* Reopened by the same version: kept. */
+	open_inbox(f);
+	assert_int_equal(store_cache_prepare(f->store, &error), 0);
+	assert_int_equal(cache_has(f, 2, STORE_CACHE_ENVELOPE), 1);
+	assert_int_equal(cache_has(f, 2, STORE_CACHE_BODYSTRUCTURE), 1);
+	close_inbox(f);
+
+	/* Left by an older builder (an index from before the version was
+	   kept has no row at all): dropped, the header blocks kept. */
+	index_exec(f->dir, "DELETE FROM cache_meta");
+	open_inbox(f);
+	assert_int_equal(store_cache_prepare(f->store, &error), 0);
+	for (uint32_t uid = 1; uid <= 3; uid++) {
+		assert_int_equal(cache_has(f, uid, STORE_CACHE_ENVELOPE), 0);
+		assert_int_equal(cache_has(f, uid, STORE_CACHE_BODYSTRUCTURE), 0);
+	}
+	int headers = 0;
+	assert_int_equal(store_cache_get_header_range(f->inbox, 1, 3, header_count, &headers, &error), 0);
+	assert_int_equal(headers, 3);
+	/* Built again, they stay: the drop happens once. */
+	assert_int_equal(store_cache_set(f->inbox, 1, STORE_CACHE_ENVELOPE, "(env2)", &error), 0);
+	close_inbox(f);
+	index_exec(f->dir, "UPDATE cache_meta SET value=value");
+	open_inbox(f);
+	assert_int_equal(store_cache_prepare(f->store, &error), 0);
+	assert_int_equal(cache_has(f, 1, STORE_CACHE_ENVELOPE), 1);
+
+	/* A newer builder's texts (a downgrade) are dropped too. */
+	close_inbox(f);
+	index_exec(f->dir, "UPDATE cache_meta SET value=value+1");
+	open_inbox(f);
+	assert_int_equal(store_cache_prepare(f->store, &error), 0);
+	assert_int_equal(cache_has(f, 1, STORE_CACHE_ENVELOPE), 0);
+}
+
+/* MULTIAPPEND is all or none (RFC 3502 3): when the index refuses the
+   second row, the first is not listed either, no file stays in cur/ or
+   tmp/, and no UID was used up. */
+static void test_append_many_atomic(void **state)
+{
+	struct fixture *f = *state;
+	open_inbox(f);
+	index_exec(f->dir, "CREATE TRIGGER fail_second BEFORE INSERT ON message"
+			   " WHEN (SELECT count(*) FROM message) >= 1"
+			   " BEGIN SELECT RAISE(ABORT, 'injected'); END");
+	struct store_append msgs[] = {
+	    {body1, strlen(body1), 0, NULL, 0},
+	    {body2, strlen(body2), STORE_FLAG_SEEN, NULL, 0},
+	    {body3, strlen(body3), 0, NULL, 0},
+	};
+	uint32_t first = 0;
+	char *error = NULL;
+	assert_int_equal(store_msg_append_many(f->inbox, msgs, 3, &first, &error), -1);
+	assert_non_null(strstr(error, "injected"));
+	free(error);
+	error = NULL;
+	struct store_msg_list l;
+	list(f, &l);
+	assert_int_equal(l.count, 0);
+	store_msg_list_free(&l);
+	assert_int_equal(count_dir(f->dir, "cur"), 0);
+	assert_int_equal(count_dir(f->dir, "tmp"), 0);
+	/* a sync finds nothing left behind either */
+	assert_int_equal(store_mailbox_sync(f->inbox, true, &error), 0);
+	list(f, &l);
+	assert_int_equal(l.count, 0);
+	store_msg_list_free(&l);
+	index_exec(f->dir, "DROP TRIGGER fail_second");
+	assert_int_equal(store_msg_append_many(f->inbox, msgs, 3, &first, &error), 0);
+	assert_int_equal(first, 1);
+	assert_int_equal(count_dir(f->dir, "cur"), 3);
+}
+
+static int first_emailid(void *ctx, uint32_t uid, const char *emailid)
+{
+	strcpy(ctx, emailid);
+	return 1;
+}
+
+/* An index made before the object ids gets their columns when it is
+   opened: its mailboxes get MAILBOXIDs, its messages EMAILIDs derived from
+   their files, the same after a reopen. */
+static void test_objectid_upgrade(void **state)
+{
+	struct fixture *f = *state;
+	deliver_three(f);
+	open_inbox(f);
+	close_inbox(f);
+	index_exec(f->dir, "ALTER TABLE message DROP COLUMN emailid;"
+			   "ALTER TABLE mailbox DROP COLUMN mailboxid");
+	open_inbox(f);
+	char *error = NULL;
+	char id[STORE_OBJECTID_MAX + 1] = "", again[STORE_OBJECTID_MAX + 1] = "";
+	assert_int_equal(store_msg_emailids(f->inbox, 1, 3, first_emailid, id, &error), 0);
+	assert_true(id[0] == 'M' && strlen(id) > 1);
+	char *mailboxid = xstrdup(store_mailbox_objectid(f->inbox));
+	assert_true(mailboxid[0] == 'F' && strlen(mailboxid) > 1);
+	close_inbox(f);
+	open_inbox(f);
+	assert_int_equal(store_msg_emailids(f->inbox, 1, 3, first_emailid, again, &error), 0);
+	assert_string_equal(again, id);
+	assert_string_equal(store_mailbox_objectid(f->inbox), mailboxid);
+	free(mailboxid);
+}
+
 static int collect(void *ctx, const char *name)
 {
 	char *out = ctx;
@@ -790,9 +969,13 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_flags_info, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expunge, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expunge_crash, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sortkey_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_modseq, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_append_copy_move, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cache_version, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_append_many_atomic, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_objectid_upgrade, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_warm_open_speed, setup, teardown),
