@@ -1,6 +1,7 @@
 /* Fuzzes what the server makes of a raw DNS answer to an MX query
    (dns_mx_parse in src/dns/dns.c, over c-ares' ares_parse_mx_reply), then
-   orders the records as delivery does.  A and AAAA answers are parsed
+   orders the records as delivery does; and the same bytes as an answer to
+   a TXT query (dns_txt_parse, over ares_parse_txt_reply_ext).  A and AAAA answers are parsed
    inside c-ares' getaddrinfo and never reach our code as bytes.  Checks
    that
    - success means at least one record, each with a host (NUL-terminated,
@@ -9,7 +10,9 @@
    - dns_mx_sort keeps the records, orders them by preference with null MX
      entries last, with any choice of the random function (taken from the
      input);
-   - dns_mx_is_null is true exactly when every record is a null MX. */
+   - dns_mx_is_null is true exactly when every record is a null MX;
+   - a TXT answer gives at least one record, each NUL-terminated after its
+     len bytes, no longer than the answer; a failure hands back nothing. */
 #include "dns/dns.h"
 
 #include <ares.h>
@@ -33,10 +36,33 @@ static size_t rnd_from_input(void *ctx, size_t n)
 	return b % (n + 1); /* n itself too: dns_mx_sort must clamp it */
 }
 
+static void check_txt(const uint8_t *data, size_t size)
+{
+	struct dns_txt *txt;
+	size_t n;
+	if (dns_txt_parse(data, (int)size, &txt, &n) != ARES_SUCCESS) {
+		if (txt != NULL || n != 0)
+			abort();
+		return;
+	}
+	if (txt == NULL || n == 0)
+		abort();
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (txt[i].text == NULL || txt[i].text[txt[i].len] != '\0')
+			abort();
+		total += txt[i].len;
+	}
+	if (total > size)
+		abort();
+	dns_txt_free(txt, n);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 65535)
 		return 0;
+	check_txt(data, size);
 	struct dns_mx *mx;
 	size_t n;
 	int status = dns_mx_parse(data, (int)size, &mx, &n);

@@ -1,17 +1,14 @@
 /* The DKIM signer, a delivery filter (see delivery_dkim.h). */
 #include "delivery/delivery_dkim.h"
-#include "lib/fsutil.h"
+#include "delivery/delivery_hold.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "mime/address.h"
 #include "mime/header.h"
 #include "trust/dkim_keys.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define MAX_SIGNERS 4
 
@@ -19,43 +16,18 @@ struct signer {
 	struct delivery_filter f;
 	struct dkim_keyring *kr;
 	int *signed_r;
-	/* the header block, up to and including its empty line */
-	struct buf header;
-	enum { IN_HEADER, IN_BODY, PASS } state;
-	bool line_start, cr_at_start;
-	/* the body: hashed as it passes; held in memory, then in spill */
-	struct dkim_body_hash *bh;
-	struct buf body;
-	int spill; /* -1 until the body outgrows DELIVERY_DKIM_HOLD */
+	/* the message, held until finish(); pass: given up, passing */
+	struct delivery_hold hold;
+	bool pass;
+	struct dkim_body_hash *bh; /* the body's, as it passes */
 };
-
-static int hold_body(struct signer *s, const char *data, size_t len, char **error_r)
-{
-	dkim_body_hash_update(s->bh, data, len);
-	if (s->spill < 0 && s->body.len + len <= DELIVERY_DKIM_HOLD) {
-		buf_append(&s->body, data, len);
-		return 0;
-	}
-	if (s->spill < 0) {
-		s->spill = openat(delivery_dirfd(s->f.delivery), ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-		if (s->spill < 0) {
-			*error_r = xasprintf("cannot make a scratch file: %s", strerror(errno));
-			return -1;
-		}
-	}
-	if (fs_write_all(s->spill, data, len) < 0) {
-		*error_r = xasprintf("writing the scratch file: %s", strerror(errno));
-		return -1;
-	}
-	return 0;
-}
 
 /* Gives up signing: what was held goes on, and everything after it. */
 static int pass_through(struct signer *s, char **error_r)
 {
-	s->state = PASS;
-	int rc = delivery_filter_output(&s->f, s->header.data, s->header.len, error_r);
-	buf_free(&s->header);
+	s->pass = true;
+	int rc = delivery_filter_output(&s->f, s->hold.header.data, s->hold.header.len, error_r);
+	buf_free(&s->hold.header);
 	return rc;
 }
 
@@ -63,40 +35,26 @@ static int signer_write(struct delivery_filter *f, const void *data, size_t len,
 {
 	struct signer *s = (struct signer *)f;
 	const char *p = data;
-	if (s->state == IN_HEADER) {
-		/* the header ends with its first empty line (or the message
-		   starts with one: no header at all) */
-		size_t i = 0;
-		for (; i < len && s->state == IN_HEADER; i++) {
-			char c = p[i];
-			if (s->line_start && (c == '\n' || (c == '\r' && !s->cr_at_start))) {
-				if (c == '\n')
-					s->state = IN_BODY;
-				else
-					s->cr_at_start = true;
-				continue;
-			}
-			s->cr_at_start = false;
-			s->line_start = c == '\n';
-		}
-		buf_append(&s->header, p, i);
-		if (s->header.len > mime_default_limits.max_header_size)
-			return pass_through(s, error_r) < 0
-				   ? -1
-				   : delivery_filter_output(f, p + i, len - i, error_r);
-		p += i;
-		len -= i;
+	if (!s->pass && s->hold.state == DELIVERY_HOLD_HEADER) {
+		size_t n = delivery_hold_header(&s->hold, p, len);
+		p += n;
+		len -= n;
+		if (s->hold.state == DELIVERY_HOLD_OVERSIZE && pass_through(s, error_r) < 0)
+			return -1;
 	}
-	if (s->state == PASS)
+	if (s->pass)
 		return delivery_filter_output(f, p, len, error_r);
-	return len > 0 ? hold_body(s, p, len, error_r) : 0;
+	if (len == 0)
+		return 0;
+	dkim_body_hash_update(s->bh, p, len);
+	return delivery_hold_body(&s->hold, f, p, len, error_r);
 }
 
 /* The domain of the first From: address, lowercased; NULL when none. */
 static char *from_domain(const struct signer *s)
 {
 	struct pool *pool = pool_create(4096);
-	struct mime_headers *h = mime_headers_parse(pool, s->header.data, s->header.len, NULL);
+	struct mime_headers *h = mime_headers_parse(pool, s->hold.header.data, s->hold.header.len, NULL);
 	const struct mime_header_field *from = mime_headers_find(h, "From");
 	char *domain = NULL;
 	if (from != NULL && mime_headers_count(h, "From") == 1) {
@@ -113,36 +71,10 @@ static char *from_domain(const struct signer *s)
 	return domain;
 }
 
-/* Sends on what was held: the body from memory, then from the scratch
-   file. */
-static int release_body(struct signer *s, char **error_r)
-{
-	if (delivery_filter_output(&s->f, s->body.data, s->body.len, error_r) < 0)
-		return -1;
-	if (s->spill < 0)
-		return 0;
-	char chunk[65536];
-	off_t off = 0;
-	for (;;) {
-		ssize_t n = pread(s->spill, chunk, sizeof(chunk), off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			*error_r = xasprintf("reading the scratch file: %s", strerror(errno));
-			return -1;
-		}
-		if (n == 0)
-			return 0;
-		if (delivery_filter_output(&s->f, chunk, (size_t)n, error_r) < 0)
-			return -1;
-		off += n;
-	}
-}
-
 static int signer_finish(struct delivery_filter *f, char **error_r)
 {
 	struct signer *s = (struct signer *)f;
-	if (s->state == PASS)
+	if (s->pass)
 		return 0;
 	unsigned char digest[32];
 	dkim_body_hash_final(s->bh, digest);
@@ -155,7 +87,7 @@ static int signer_finish(struct delivery_filter *f, char **error_r)
 		struct dkim_sign_params params = {keys[i]->domain, keys[i]->selector, keys[i]->key,
 						  time(NULL)};
 		const char *why = NULL;
-		if (dkim_sign(&sigs, &params, s->header.data, s->header.len, digest, &why) < 0)
+		if (dkim_sign(&sigs, &params, s->hold.header.data, s->hold.header.len, digest, &why) < 0)
 			log_error("dkim sign domain=%s selector=%s error=\"%s\"", keys[i]->domain,
 				  keys[i]->selector, why);
 		else
@@ -167,7 +99,7 @@ static int signer_finish(struct delivery_filter *f, char **error_r)
 	if (rc == 0)
 		rc = pass_through(s, error_r);
 	if (rc == 0)
-		rc = release_body(s, error_r);
+		rc = delivery_hold_release(&s->hold, f, error_r);
 	if (rc == 0 && s->signed_r != NULL)
 		*s->signed_r = nsigned;
 	return rc;
@@ -176,12 +108,9 @@ static int signer_finish(struct delivery_filter *f, char **error_r)
 static void signer_free(struct delivery_filter *f)
 {
 	struct signer *s = (struct signer *)f;
-	buf_free(&s->header);
-	buf_free(&s->body);
+	delivery_hold_free(&s->hold);
 	dkim_body_hash_free(&s->bh);
 	dkim_keyring_unref(&s->kr);
-	if (s->spill >= 0)
-		close(s->spill);
 	free(s);
 }
 
@@ -194,10 +123,8 @@ struct delivery_filter *delivery_dkim_signer(struct dkim_keyring *kr, int *signe
 	s->f.free = signer_free;
 	s->kr = dkim_keyring_ref(kr);
 	s->signed_r = signed_r;
-	s->state = IN_HEADER;
-	s->line_start = true;
+	delivery_hold_init(&s->hold);
 	s->bh = dkim_body_hash_new(DKIM_CANON_RELAXED);
-	s->spill = -1;
 	if (signed_r != NULL)
 		*signed_r = 0;
 	return &s->f;

@@ -34,7 +34,11 @@ struct dns_query {
 	struct dns_resolver *r;
 	dns_mx_callback *mx_cb;
 	dns_addr_callback *addr_cb;
+	dns_txt_callback *txt_cb;
 	void *ctx;
+	bool cancelled; /* dns_cancel(): free without calling back */
+	bool starting;  /* inside ares_query(), which may fail at once */
+	int early_status;
 	int port;
 	struct dns_addr literal;
 };
@@ -217,6 +221,134 @@ void dns_lookup_mx(struct dns_resolver *r, const char *domain, dns_mx_callback *
 	dns_rearm(r);
 }
 
+/* The smallest TTL of the TXT records in the answer section (c-ares'
+   parser does not report TTLs); 0 when the answer cannot be walked. */
+static uint32_t txt_ttl(const unsigned char *abuf, int alen)
+{
+	if (alen < 12)
+		return 0;
+	unsigned qd = (unsigned)abuf[4] << 8 | abuf[5], an = (unsigned)abuf[6] << 8 | abuf[7];
+	const unsigned char *p = abuf + 12, *end = abuf + alen;
+	uint32_t ttl = UINT32_MAX;
+	for (unsigned i = 0; i < qd + an; i++) {
+		char *name = NULL;
+		long enclen = 0;
+		if (ares_expand_name(p, abuf, alen, &name, &enclen) != ARES_SUCCESS)
+			return 0;
+		ares_free_string(name);
+		p += enclen;
+		size_t fixed = i < qd ? 4 : 10; /* type, class (, TTL, length) */
+		if (end - p < (ptrdiff_t)fixed)
+			return 0;
+		if (i >= qd) {
+			unsigned type = (unsigned)p[0] << 8 | p[1], rdlen = (unsigned)p[8] << 8 | p[9];
+			uint32_t t = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
+			if (type == ns_t_txt && t < ttl)
+				ttl = t;
+			if ((size_t)(end - p) - fixed < rdlen)
+				return 0;
+			p += rdlen;
+		}
+		p += fixed;
+	}
+	return ttl == UINT32_MAX ? 0 : ttl;
+}
+
+int dns_txt_parse(const unsigned char *abuf, int alen, struct dns_txt **txt_r, size_t *count_r)
+{
+	struct ares_txt_ext *reply = NULL;
+	*txt_r = NULL;
+	*count_r = 0;
+	int status = ares_parse_txt_reply_ext(abuf, alen, &reply);
+	if (status != ARES_SUCCESS)
+		return status;
+	size_t n = 0;
+	for (struct ares_txt_ext *p = reply; p != NULL; p = p->next)
+		n += p == reply || p->record_start;
+	if (reply == NULL) {
+		ares_free_data(reply);
+		return ARES_ENODATA;
+	}
+	/* a record is its first string and the strings after it up to the
+	   next record's start (RFC 6376 3.6.2.2: concatenated, no space) */
+	struct dns_txt *txt = xcalloc(n + 1, sizeof(*txt));
+	struct buf text = BUF_INIT;
+	n = 0;
+	for (struct ares_txt_ext *p = reply; p != NULL; p = p->next) {
+		buf_append(&text, p->txt, p->length);
+		if (p->next == NULL || p->next->record_start) {
+			txt[n].len = text.len;
+			txt[n].text = text.data != NULL ? buf_steal(&text) : xstrdup("");
+			n++;
+		}
+	}
+	ares_free_data(reply);
+	uint32_t ttl = txt_ttl(abuf, alen);
+	for (size_t i = 0; i < n; i++)
+		txt[i].ttl = ttl;
+	*txt_r = txt;
+	*count_r = n;
+	return ARES_SUCCESS;
+}
+
+void dns_txt_free(struct dns_txt *txt, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(txt[i].text);
+	free(txt);
+}
+
+static void txt_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_query *q = arg;
+	if (q->starting) {
+		/* a bad name, no server: reported from the loop, so that the
+		   handle outlives dns_lookup_txt() */
+		q->early_status = status;
+		return;
+	}
+	struct dns_txt *txt = NULL;
+	size_t n = 0;
+	if (!q->cancelled) {
+		if (status == ARES_SUCCESS)
+			status = dns_txt_parse(abuf, alen, &txt, &n);
+		q->txt_cb(q->ctx, map_status(status), txt, n,
+			  status == ARES_SUCCESS ? NULL : ares_strerror(status));
+	}
+	dns_txt_free(txt, n);
+	free(q);
+}
+
+static void txt_early_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_query *q = arg;
+	txt_done(q, q->early_status, 0, NULL, 0);
+}
+
+struct dns_query *dns_lookup_txt(struct dns_resolver *r, const char *name, dns_txt_callback *cb, void *ctx)
+{
+	struct dns_query *q = xcalloc(1, sizeof(*q));
+	q->r = r;
+	q->txt_cb = cb;
+	q->ctx = ctx;
+	q->starting = true;
+	q->early_status = -1;
+	ares_query(r->channel, name, ns_c_in, ns_t_txt, txt_done, q);
+	q->starting = false;
+	if (q->early_status >= 0)
+		event_base_once(r->base, -1, EV_TIMEOUT, txt_early_done, q, NULL);
+	else
+		dns_rearm(r);
+	return q;
+}
+
+void dns_cancel(struct dns_query **qp)
+{
+	if (*qp != NULL)
+		(*qp)->cancelled = true;
+	*qp = NULL;
+}
+
 void dns_send_raw(struct dns_resolver *r, const unsigned char *query, int len, ares_callback cb, void *arg)
 {
 	ares_send(r->channel, query, len, cb, arg);
@@ -371,27 +503,19 @@ int dns_rr_parse(enum dns_rr_type type, const unsigned char *abuf, int alen, cha
 		if (he != NULL)
 			ares_free_hostent(he);
 	} else {
-		struct ares_txt_ext *txt = NULL;
-		status = ares_parse_txt_reply_ext(abuf, alen, &txt);
-		struct buf joined = BUF_INIT;
-		for (struct ares_txt_ext *p = txt; status == ARES_SUCCESS && p != NULL; p = p->next) {
-			if (p->record_start && p != txt) {
-				buf_append(&joined, "", 0);
-				rr_append(&rrs, &n, xstrdup(joined.data));
-				buf_reset(&joined);
-			}
+		struct dns_txt *txt;
+		size_t count;
+		status = dns_txt_parse(abuf, alen, &txt, &count);
+		for (size_t i = 0; i < count; i++) {
 			/* a NUL cannot travel in the C string: it becomes DEL, which
 			   no record syntax here allows */
-			for (size_t i = 0; i < p->length; i++)
-				buf_append_char(&joined, p->txt[i] != '\0' ? (char)p->txt[i] : '\x7f');
+			for (size_t k = 0; k < txt[i].len; k++)
+				if (txt[i].text[k] == '\0')
+					txt[i].text[k] = '\x7f';
+			rr_append(&rrs, &n, txt[i].text);
+			txt[i].text = NULL;
 		}
-		if (status == ARES_SUCCESS && txt != NULL) {
-			buf_append(&joined, "", 0);
-			rr_append(&rrs, &n, xstrdup(joined.data));
-		}
-		buf_free(&joined);
-		if (txt != NULL)
-			ares_free_data(txt);
+		dns_txt_free(txt, count);
 	}
 	if (status == ARES_SUCCESS && n == 0)
 		status = ARES_ENODATA;

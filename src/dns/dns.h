@@ -1,13 +1,16 @@
 #ifndef DNS_DNS_H
 #define DNS_DNS_H
-/* Asynchronous MX and address lookups with c-ares, driven by a libevent
-   loop.  Callbacks run from the loop (never from inside the lookup call). */
+/* Asynchronous MX, TXT and address lookups with c-ares, driven by a
+   libevent loop.  Callbacks run from the loop (never from inside the lookup
+   call). */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct event_base;
 struct dns_resolver;
+struct dns_query;
 
 enum dns_status {
 	DNS_OK,
@@ -22,6 +25,15 @@ struct dns_mx {
 	unsigned pref;
 };
 
+/* One TXT record: its character-strings concatenated (RFC 6376 3.6.2.2,
+   RFC 7208 3.3), NUL-terminated; len counts the text, which may itself
+   hold NUL bytes. */
+struct dns_txt {
+	char *text;
+	size_t len;
+	uint32_t ttl; /* seconds: the smallest TTL of the answer's TXT records */
+};
+
 struct dns_addr {
 	struct sockaddr_storage sa;
 	socklen_t len;
@@ -29,6 +41,8 @@ struct dns_addr {
 
 typedef void dns_mx_callback(void *ctx, enum dns_status status, struct dns_mx *mx, size_t count,
 			     const char *error);
+typedef void dns_txt_callback(void *ctx, enum dns_status status, const struct dns_txt *txt, size_t count,
+			      const char *error);
 typedef void dns_addr_callback(void *ctx, enum dns_status status, const struct dns_addr *addrs, size_t count,
 			       const char *error);
 
@@ -41,6 +55,15 @@ void dns_resolver_free(struct dns_resolver **r);
 /* MX records of domain, unsorted (see dns_mx_sort).  The array and its
    strings are freed after the callback returns. */
 void dns_lookup_mx(struct dns_resolver *r, const char *domain, dns_mx_callback *cb, void *ctx);
+/* TXT records of name, in the order of the answer, with the status
+   conventions of dns_lookup_mx (NXDOMAIN, NODATA, TEMPFAIL).  The records
+   are freed after the callback returns.  Returns a handle for
+   dns_cancel(), valid until the callback has been called. */
+struct dns_query *dns_lookup_txt(struct dns_resolver *r, const char *name, dns_txt_callback *cb, void *ctx);
+/* The callback of a lookup that has not called it yet never will (its
+   memory is freed when c-ares is done with the query); *q is set to
+   NULL. */
+void dns_cancel(struct dns_query **q);
 /* IPv6 and IPv4 addresses of host (an IP literal is returned as it is);
    port is set in every address. */
 void dns_lookup_addr(struct dns_resolver *r, const char *host, int port, dns_addr_callback *cb, void *ctx);
@@ -65,6 +88,10 @@ void dns_rr_free(char **rrs, size_t count);
    ARES_EBADRESP for a malformed one) with *mx_r NULL and *count_r 0. */
 int dns_mx_parse(const unsigned char *abuf, int alen, struct dns_mx **mx_r, size_t *count_r);
 void dns_mx_free(struct dns_mx *mx, size_t count);
+/* The same for an answer to a TXT query: *txt_r holds one entry per
+   record (its strings concatenated), free with dns_txt_free. */
+int dns_txt_parse(const unsigned char *abuf, int alen, struct dns_txt **txt_r, size_t *count_r);
+void dns_txt_free(struct dns_txt *txt, size_t count);
 
 /* RFC 5321 section 5.1: orders mx by preference, shuffling records of equal
    preference with rnd (returns 0..n-1 for n).  Null MX entries (host "")

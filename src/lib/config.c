@@ -157,6 +157,11 @@ static const struct option options[] = {
 
     {"dns", "resolver", OPT_STRING, OFF(dns_resolver), "", 0, 0, NULL,
      "DNS server as host:port; empty means the system resolver (/etc/resolv.conf)"},
+
+    {"dkim", "verify", OPT_BOOL, OFF(dkim_verify), "yes", 0, 0, NULL,
+     "check the DKIM signatures of mail arriving on the inbound port (Authentication-Results on top)"},
+    {"dkim", "verify_timeout", OPT_DURATION, OFF(dkim_verify_timeout), "10s", 1, 60, NULL,
+     "how long the end of DATA waits for key lookups still running; the missing keys are temperrors"},
 };
 
 /* ---- value parsers ---- */

@@ -105,6 +105,9 @@ struct config {
 	int relay_dane;         /* DANE for MX hosts */
 	/* [dns] */
 	char *dns_resolver; /* "" = system resolv.conf */
+	/* [dkim] */
+	int dkim_verify;         /* check the signatures of inbound mail */
+	int dkim_verify_timeout; /* seconds the end of DATA waits for keys */
 	/* [routes] domain = host:port */
 	struct route *routes;
 	size_t routes_count;

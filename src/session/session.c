@@ -1,11 +1,13 @@
 /* The session skeleton and the service context (session.h). */
 #include "session/session.h"
+#include "dns/dns.h"
 #include "lib/config.h"
 #include "lib/hash.h"
 #include "lib/id.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "trust/dkim_keys.h"
+#include "trust/dkim_lookup.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,29 @@ void service_deinit(struct service_ctx *ctx)
 	free(ctx->ip_table);
 	ctx->ip_table = NULL;
 	dkim_keyring_unref(&ctx->dkim);
+	dns_resolver_free(&ctx->resolver); /* first: its lookups may fill the cache */
+	dkim_key_cache_free(&ctx->dkim_key_cache);
+}
+
+struct dkim_key_cache *service_dkim_key_cache(struct service_ctx *ctx)
+{
+	if (ctx->dkim_key_cache == NULL)
+		ctx->dkim_key_cache = dkim_key_cache_new();
+	return ctx->dkim_key_cache;
+}
+
+struct dns_resolver *service_resolver(struct service_ctx *ctx)
+{
+	if (ctx->resolver != NULL || ctx->resolver_failed)
+		return ctx->resolver;
+	char *error = NULL;
+	ctx->resolver = dns_resolver_new(ctx->base, ctx->cfg->dns_resolver, &error);
+	if (ctx->resolver == NULL) {
+		log_error("dns resolver error=\"%s\"", error);
+		free(error);
+		ctx->resolver_failed = true;
+	}
+	return ctx->resolver;
 }
 
 struct dkim_keyring *service_dkim_keys(struct service_ctx *ctx)

@@ -24,6 +24,8 @@ struct event;
 struct event_base;
 struct userdb;
 struct auth_penalty;
+struct dns_resolver;
+struct dkim_key_cache;
 struct session;
 
 enum service {
@@ -73,6 +75,12 @@ struct service_ctx {
 	   again when keys were added or removed: see service_dkim_keys() */
 	struct dkim_keyring *dkim;
 	time_t dkim_checked;
+	/* the [dns] resolver on this loop (DKIM key lookups), made on first
+	   use: see service_resolver() */
+	struct dns_resolver *resolver;
+	bool resolver_failed;
+	/* the DKIM key records found lately (trust/dkim_lookup.h) */
+	struct dkim_key_cache *dkim_key_cache;
 };
 
 void service_init(struct service_ctx *ctx);
@@ -87,6 +95,13 @@ void service_deinit(struct service_ctx *ctx);
    takes a reference for as long as it signs with them
    (trust/dkim_keys.h). */
 struct dkim_keyring *service_dkim_keys(struct service_ctx *ctx);
+/* The asynchronous resolver of the [dns] resolver option on the context's
+   loop (dns/dns.h), shared by every session of the worker (each lookup is
+   its own: none waits on another's).  Made on the first call; NULL when it
+   cannot be (logged once). */
+struct dns_resolver *service_resolver(struct service_ctx *ctx);
+/* The worker's cache of DKIM key records, made on the first call. */
+struct dkim_key_cache *service_dkim_key_cache(struct service_ctx *ctx);
 /* SIGTERM: every session's drain() is called once; sessions between
    commands close with their protocol's goodbye, the others finish first. */
 void service_drain(struct service_ctx *ctx);

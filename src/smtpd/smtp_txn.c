@@ -5,6 +5,8 @@
 #include "auth/userdb.h"
 #include "delivery/delivery.h"
 #include "delivery/delivery_dkim.h"
+#include "trust/dkim_check.h"
+#include "trust/dkim_lookup.h"
 #include "queue/queue.h"
 #include "store/store.h"
 #include "lib/config.h"
@@ -27,7 +29,9 @@ void smtp_txn_free(struct smtp_txn **txnp)
 	if (t == NULL)
 		return;
 	*txnp = NULL;
-	/* Not committed: the message is dropped (RSET, QUIT, errors). */
+	/* Not committed: the message is dropped (RSET, QUIT, errors).  The
+	   lookups go first: they write into the verifier's check. */
+	dkim_lookups_free(&t->dkim_keys);
 	delivery_free(&t->delivery);
 	for (int i = 0; i < t->nrcpts; i++) {
 		free(t->rcpts[i].address);
@@ -234,6 +238,17 @@ static void write_trace_headers(struct smtp_session *s, struct smtp_txn *t)
 	buf_append_str(&t->out, "\r\n");
 }
 
+/* The verifier's header block is complete (on the loop, while the body
+   still streams): the key lookups start now, so that they are usually
+   answered by the end of DATA. */
+static void dkim_header_done(void *ctx, struct dkim_check *check)
+{
+	struct smtp_session *s = ctx;
+	if (dkim_check_key_count(check) > 0)
+		s->txn->dkim_keys = dkim_lookups_start(service_resolver(s->core.ctx),
+						       service_dkim_key_cache(s->core.ctx), check);
+}
+
 /* The message file (delivery/delivery.h) with the Return-Path line. */
 static int open_spool(struct smtp_session *s, struct smtp_txn *t)
 {
@@ -255,6 +270,12 @@ static int open_spool(struct smtp_session *s, struct smtp_txn *t)
 	struct dkim_keyring *keys = s->auth_user != NULL ? service_dkim_keys(s->core.ctx) : NULL;
 	if (keys != NULL)
 		delivery_add_filter(t->delivery, delivery_dkim_signer(keys, NULL));
+	/* RFC 6376 6: the signatures of inbound mail are checked (mail of our
+	   own users is not checked against itself) */
+	if (s->core.conn.service == SERVICE_SMTP && s->auth_user == NULL && s->core.ctx->cfg->dkim_verify) {
+		t->verifier = delivery_dkim_verifier(s->core.ctx->cfg->hostname, dkim_header_done, s);
+		delivery_add_filter(t->delivery, t->verifier);
+	}
 	write_trace_headers(s, t);
 	return 0;
 }
@@ -355,6 +376,13 @@ static void commit_done(void *arg, const char *error)
 	session_resume(&s->core);
 }
 
+/* The verifier's key lookups are answered (or timed out): commit. */
+static void dkim_keys_ready(void *arg)
+{
+	struct commit_job *job = arg;
+	delivery_commit_async(job->t->delivery, commit_done, job);
+}
+
 static void finish_message(struct smtp_session *s)
 {
 	struct smtp_txn *t = s->txn;
@@ -381,6 +409,8 @@ static void finish_message(struct smtp_session *s)
 		reset_to_ready(s);
 		return;
 	}
+	if (t->verifier != NULL)
+		delivery_dkim_verifier_eof(t->verifier);
 	/* Hand the transaction to the commit job; the session waits for it:
 	   the 250 comes once the message is on stable storage. */
 	struct commit_job *job = xcalloc(1, sizeof(*job));
@@ -395,6 +425,13 @@ static void finish_message(struct smtp_session *s)
 	s->txn = NULL;
 	s->state = SMTP_ST_READY;
 	session_busy(&s->core);
+	/* Key lookups still running: the session waits for them (its own,
+	   on the loop, bounded by verify_timeout), then commits. */
+	if (t->dkim_keys != NULL && !dkim_lookups_done(t->dkim_keys)) {
+		dkim_lookups_wait(t->dkim_keys, s->core.ctx->base,
+				  s->core.ctx->cfg->dkim_verify_timeout * 1000, dkim_keys_ready, job);
+		return;
+	}
 	delivery_commit_async(t->delivery, commit_done, job);
 }
 

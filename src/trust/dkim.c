@@ -138,7 +138,7 @@ static int signed_data(enum dkim_alg alg, const struct buf *input, unsigned char
 	if (alg != DKIM_ALG_ED25519_SHA256)
 		return 0;
 	unsigned int n = 32;
-	if (EVP_Digest(input->data, input->len, digest, &n, EVP_sha256(), NULL) != 1)
+	if (EVP_Digest(input->data, input->len, digest, &n, dkim_sha256(), NULL) != 1)
 		return -1;
 	*data_r = digest;
 	*len_r = n;
@@ -288,7 +288,7 @@ static char *tag_dup(const struct dkim_tag *t, bool lower)
 	return s;
 }
 
-/* base64 with folding whitespace inside (3.5: b=, bh=) */
+/* base64 with folding whitespace inside (3.5: b=, bh=; 3.6.1: p=) */
 int dkim_tag_base64(const struct dkim_tag *t, struct buf *out)
 {
 	struct buf clean = BUF_INIT;
@@ -446,93 +446,63 @@ enum dkim_result dkim_signature_parse_as(struct dkim_signature *sig, const char 
 	return DKIM_PASS;
 }
 
-/* The public key of a key record (3.6.1), or NULL with the verdict. */
-EVP_PKEY *dkim_record_key(const struct dkim_signature *sig, const char *record, enum dkim_result *r,
-			  const char **error_r)
+/* The checks of a key that need the signature: t=s (6.1.2: no subdomain
+   in i=) and the key's type against a=. */
+static enum dkim_result key_fits(const struct dkim_signature *sig, const struct dkim_pubkey *pk,
+				 const char **error_r)
 {
-	struct dkim_tags tags;
-	*r = DKIM_PERMERROR;
-	if (dkim_tags_parse(&tags, record, strlen(record), error_r) < 0)
-		return NULL;
-	const struct dkim_tag *v = dkim_tags_get(&tags, "v"), *k = dkim_tags_get(&tags, "k"),
-			      *p = dkim_tags_get(&tags, "p"), *h = dkim_tags_get(&tags, "h"),
-			      *t = dkim_tags_get(&tags, "t"), *s = dkim_tags_get(&tags, "s");
-	if (v != NULL && (v != &tags.tag[0] || v->value_len != 5 || strncmp(v->value, "DKIM1", 5) != 0)) {
-		*error_r = "bad key record version";
-		return NULL;
+	if (pk->key == NULL) {
+		*error_r = pk->error;
+		return pk->result;
 	}
-	if (p == NULL || p->value_len == 0) {
-		*error_r = p == NULL ? "the key record has no p=" : "the key has been revoked";
-		return NULL;
-	}
-	if (h != NULL) {
-		/* h= lists acceptable hashes: sha256 must be among them */
-		bool found = false;
-		for (size_t i = 0; i + 6 <= h->value_len; i++)
-			found = found || !strncmp(h->value + i, "sha256", 6);
-		if (!found) {
-			*error_r = "the key does not allow sha256";
-			return NULL;
-		}
-	}
-	if (s != NULL) {
-		bool email = false;
-		for (size_t i = 0; i < s->value_len; i++)
-			email = email || s->value[i] == '*' || !strncmp(s->value + i, "email", 5);
-		if (!email) {
-			*error_r = "the key is not for email";
-			return NULL;
-		}
-	}
-	if (t != NULL && memchr(t->value, 's', t->value_len) != NULL) {
-		/* t=s: i= must be in d= exactly, no subdomain */
+	if (pk->strict) {
 		const char *at = strrchr(sig->auid, '@');
 		if (at == NULL || strcasecmp(at + 1, sig->domain) != 0) {
 			*error_r = "t=s forbids a subdomain in i=";
-			return NULL;
+			return DKIM_PERMERROR;
 		}
 	}
-	bool ed = k != NULL && k->value_len == 7 && !strncmp(k->value, "ed25519", 7);
-	bool rsa = k == NULL || (k->value_len == 3 && !strncmp(k->value, "rsa", 3));
-	if (!ed && !rsa) {
-		*error_r = "unknown key type";
-		return NULL;
-	}
-	if ((ed && sig->alg != DKIM_ALG_ED25519_SHA256) || (rsa && sig->alg != DKIM_ALG_RSA_SHA256)) {
+	if (pk->alg != sig->alg) {
 		*error_r = "the key type does not match a=";
+		return DKIM_PERMERROR;
+	}
+	return DKIM_PASS;
+}
+
+EVP_PKEY *dkim_record_key(const struct dkim_signature *sig, const char *record, enum dkim_result *r,
+			  const char **error_r)
+{
+	struct dkim_pubkey pk;
+	dkim_pubkey_parse(&pk, record, strlen(record));
+	*r = key_fits(sig, &pk, error_r);
+	if (*r != DKIM_PASS) {
+		dkim_pubkey_free(&pk);
 		return NULL;
 	}
-	struct buf der = BUF_INIT;
-	EVP_PKEY *key = NULL;
-	if (dkim_tag_base64(p, &der) == 0) {
-		const unsigned char *q = (const unsigned char *)der.data;
-		if (ed) {
-			if (der.len == 32)
-				key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, q, 32);
-		} else {
-			key = d2i_PUBKEY(NULL, &q, (long)der.len);
-			if (key == NULL) { /* some publish PKCS#1 RSAPublicKey */
-				q = (const unsigned char *)der.data;
-				key = d2i_PublicKey(EVP_PKEY_RSA, NULL, &q, (long)der.len);
-			}
-			if (key != NULL && EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
-				EVP_PKEY_free(key);
-				key = NULL;
-			}
-		}
+	return pk.key; /* the caller's reference now */
+}
+
+enum dkim_result dkim_verify_key(const struct dkim_signature *sig, const char *header, size_t header_len,
+				 const unsigned char body_hash[32], const struct dkim_pubkey *pk,
+				 const char **error_r)
+{
+	enum dkim_result r = key_fits(sig, pk, error_r);
+	if (r != DKIM_PASS)
+		return r;
+	if (CRYPTO_memcmp(body_hash, sig->bh.data, 32) != 0) {
+		*error_r = "body hash did not verify";
+		return DKIM_FAIL;
 	}
-	buf_free(&der);
-	if (key == NULL) {
-		*error_r = "the key in p= cannot be read";
-		return NULL;
+	struct buf input = BUF_INIT;
+	header_hash_input(&input, sig->header_canon, header, header_len, sig->headers, sig->nheaders,
+			  sig->field, sig->field_len);
+	int ok = dkim_pkey_verify(pk->key, sig->alg, &input, &sig->b);
+	buf_free(&input);
+	if (ok < 0) {
+		*error_r = "signature did not verify";
+		return DKIM_FAIL;
 	}
-	if (rsa && EVP_PKEY_get_bits(key) < 1024) {
-		EVP_PKEY_free(key);
-		*r = DKIM_POLICY;
-		*error_r = "the RSA key is shorter than 1024 bits";
-		return NULL;
-	}
-	return key;
+	return DKIM_PASS;
 }
 
 enum dkim_result dkim_verify(const struct dkim_signature *sig, const char *header, size_t header_len,
@@ -542,24 +512,9 @@ enum dkim_result dkim_verify(const struct dkim_signature *sig, const char *heade
 		*error_r = "no key record";
 		return DKIM_PERMERROR;
 	}
-	enum dkim_result r;
-	EVP_PKEY *key = dkim_record_key(sig, key_record, &r, error_r);
-	if (key == NULL)
-		return r;
-	if (CRYPTO_memcmp(body_hash, sig->bh.data, 32) != 0) {
-		EVP_PKEY_free(key);
-		*error_r = "body hash did not verify";
-		return DKIM_FAIL;
-	}
-	struct buf input = BUF_INIT;
-	header_hash_input(&input, sig->header_canon, header, header_len, sig->headers, sig->nheaders,
-			  sig->field, sig->field_len);
-	int ok = dkim_pkey_verify(key, sig->alg, &input, &sig->b);
-	buf_free(&input);
-	EVP_PKEY_free(key);
-	if (ok < 0) {
-		*error_r = "signature did not verify";
-		return DKIM_FAIL;
-	}
-	return DKIM_PASS;
+	struct dkim_pubkey pk;
+	dkim_pubkey_parse(&pk, key_record, strlen(key_record));
+	enum dkim_result r = dkim_verify_key(sig, header, header_len, body_hash, &pk, error_r);
+	dkim_pubkey_free(&pk);
+	return r;
 }

@@ -15,6 +15,10 @@
 enum dkim_canon { DKIM_CANON_SIMPLE, DKIM_CANON_RELAXED };
 enum dkim_alg { DKIM_ALG_RSA_SHA256, DKIM_ALG_ED25519_SHA256 };
 
+/* SHA-256, fetched once for the process: OpenSSL 3 looks an algorithm up
+   again (under a lock) on every use of EVP_sha256(). */
+const EVP_MD *dkim_sha256(void);
+
 /* "rsa-sha256" / "ed25519-sha256". */
 const char *dkim_alg_name(enum dkim_alg alg);
 
@@ -128,11 +132,41 @@ enum dkim_result dkim_signature_parse(struct dkim_signature *sig, const char *fi
 				      const char **error_r);
 void dkim_signature_free(struct dkim_signature *sig);
 
+/* A key record (3.6.1; RFC 8463 4), read once: the key and what the record
+   allows, checked as far as no signature is needed.  Reading it is most of
+   the cost of a verification beside the crypto (OpenSSL builds the key),
+   so a verifier keeps it for the next messages signed with it (see
+   dkim_lookup.h); it never changes once read, and verifications on several
+   threads may share it (OpenSSL allows concurrent use of one EVP_PKEY). */
+struct dkim_pubkey {
+	EVP_PKEY *key; /* NULL: the record cannot be used (result, error) */
+	enum dkim_alg alg;
+	bool strict;             /* t=s: no subdomain in i= */
+	enum dkim_result result; /* DKIM_PASS with a key, else DKIM_PERMERROR or
+				    DKIM_POLICY (key too small or too costly) */
+	const char *error;       /* static text, when key is NULL */
+};
+/* Reads record (len bytes).  RSA keys below 1024 bits (RFC 8301 3.2), above
+   DKIM_RSA_MAX_BITS or with a public exponent above 2^32 (a key that would
+   cost more than real ones to verify) are DKIM_POLICY. */
+#define DKIM_RSA_MAX_BITS 8192
+void dkim_pubkey_parse(struct dkim_pubkey *pk, const char *record, size_t len);
+/* Another reference to src's key. */
+void dkim_pubkey_copy(struct dkim_pubkey *dst, const struct dkim_pubkey *src);
+void dkim_pubkey_free(struct dkim_pubkey *pk);
+
+/* Verifies sig with the key pk (the checks that need the signature: t=s,
+   the key's type against a=), against the header block and the body hash
+   as dkim_verify() does. */
+enum dkim_result dkim_verify_key(const struct dkim_signature *sig, const char *header, size_t header_len,
+				 const unsigned char body_hash[32], const struct dkim_pubkey *pk,
+				 const char **error_r);
+
 /* Verifies sig against the message's header block (header, header_len),
    the body hash computed with sig's body canonicalization, and the key
    record's text found at SELECTOR._domainkey.DOMAIN (NULL: none found,
-   permerror).  *error_r (static) says why when not DKIM_PASS.  RSA keys
-   below 1024 bits give DKIM_POLICY (RFC 8301 3.2). */
+   permerror): dkim_pubkey_parse() and dkim_verify_key().  *error_r
+   (static) says why when not DKIM_PASS. */
 enum dkim_result dkim_verify(const struct dkim_signature *sig, const char *header, size_t header_len,
 			     const unsigned char body_hash[32], const char *key_record, const char **error_r);
 #endif

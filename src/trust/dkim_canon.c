@@ -2,8 +2,25 @@
 #include "trust/dkim.h"
 #include "lib/xalloc.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+static EVP_MD *sha256;
+
+static void sha256_fetch(void)
+{
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (sha256 == NULL)
+		abort();
+}
+
+const EVP_MD *dkim_sha256(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, sha256_fetch);
+	return sha256;
+}
 
 static bool is_wsp(char c)
 {
@@ -70,7 +87,7 @@ struct dkim_body_hash *dkim_body_hash_new(enum dkim_canon canon)
 {
 	struct dkim_body_hash *bh = xcalloc(1, sizeof(*bh));
 	bh->sha = EVP_MD_CTX_new();
-	if (bh->sha == NULL || EVP_DigestInit_ex(bh->sha, EVP_sha256(), NULL) != 1)
+	if (bh->sha == NULL || EVP_DigestInit_ex(bh->sha, dkim_sha256(), NULL) != 1)
 		abort(); /* out of memory, as xalloc does */
 	bh->canon = canon;
 	return bh;
@@ -119,39 +136,58 @@ static void line_end(struct dkim_body_hash *bh)
 	bh->space = false;
 }
 
+/* The bytes that end a run of line content: line ends, and in relaxed
+   canonicalization whitespace (one table lookup per byte). */
+static const bool run_stop[2][256] = {
+    [DKIM_CANON_SIMPLE] = {['\r'] = true, ['\n'] = true},
+    [DKIM_CANON_RELAXED] = {['\r'] = true, ['\n'] = true, [' '] = true, ['\t'] = true},
+};
+
+/* The end of the run of line content at p: up to a line end, or (relaxed)
+   whitespace.  In relaxed text a single space between two words is
+   already canonical and stays inside the run, so that a usual line goes
+   out in one piece. */
+static const char *run_end(const struct dkim_body_hash *bh, const char *p, const char *end)
+{
+	const bool *stop = run_stop[bh->canon];
+	for (;;) {
+		while (p < end && !stop[(unsigned char)*p])
+			p++;
+		if (bh->canon == DKIM_CANON_SIMPLE || p + 1 >= end || *p != ' ' || stop[(unsigned char)p[1]])
+			return p;
+		p++;
+	}
+}
+
 void dkim_body_hash_update(struct dkim_body_hash *bh, const void *data, size_t len)
 {
 	const char *p = data, *end = p + len;
 	while (p < end) {
+		char c = *p;
 		if (bh->cr) {
 			bh->cr = false;
-			if (*p == '\n') {
+			if (c == '\n') {
 				line_end(bh);
 				p++;
 				continue;
 			}
-			content(bh, '\r');
+			content(bh, '\r'); /* a bare CR is line content */
 		}
-		/* the common case: a run of plain bytes with data already on
-		   the line goes out in one piece */
-		if (bh->line_data && !bh->space) {
-			const char *q = p;
-			while (q < end && *q != '\r' && *q != '\n' &&
-			       (bh->canon == DKIM_CANON_SIMPLE || !is_wsp(*q)))
-				q++;
-			if (q > p) {
-				emit(bh, p, (size_t)(q - p));
-				p = q;
-				continue;
-			}
+		if (c == '\r' || c == '\n' || (bh->canon == DKIM_CANON_RELAXED && is_wsp(c))) {
+			if (c == '\r')
+				bh->cr = true;
+			else if (c == '\n')
+				line_end(bh);
+			else
+				bh->space = true;
+			p++;
+			continue;
 		}
-		char c = *p++;
-		if (c == '\r')
-			bh->cr = true;
-		else if (c == '\n')
-			line_end(bh);
-		else
-			content(bh, c);
+		/* content: what was held back goes first, then the run */
+		content(bh, c);
+		const char *q = run_end(bh, p + 1, end);
+		emit(bh, p + 1, (size_t)(q - p - 1));
+		p = q;
 	}
 }
 

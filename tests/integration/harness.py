@@ -300,15 +300,17 @@ class Server:
 
 def body_of(stored):
     """The message as the client sent it: stored bytes minus the
-    Return-Path and Received lines the server prepends."""
+    Return-Path, Authentication-Results (inbound port) and Received fields
+    the server prepends."""
     lines = stored.split(b"\r\n")
     i = 0
     if lines and lines[0].startswith(b"Return-Path:"):
         i = 1
-    if i < len(lines) and lines[i].startswith(b"Received:"):
-        i += 1
-        while i < len(lines) and lines[i][:1] in (b" ", b"\t"):
+    for name in (b"Authentication-Results:", b"Received:"):
+        if i < len(lines) and lines[i].startswith(name):
             i += 1
+            while i < len(lines) and lines[i][:1] in (b" ", b"\t"):
+                i += 1
     return b"\r\n".join(lines[i:])
 
 

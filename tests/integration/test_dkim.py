@@ -2,7 +2,8 @@
 submitted by an authenticated user leaving A signed with both algorithms,
 relayed to B through a route, and verified there by an independent verifier
 (Debian's python3-dkim, handed the TXT records keygen printed instead of
-DNS)."""
+DNS) and by B itself, which finds the records in the test's DNS responder
+and says dkim=pass in its Authentication-Results."""
 import os
 import re
 import stat
@@ -11,6 +12,7 @@ import unittest
 
 import dkim
 
+from dnsserver import DnsServer
 from harness import Server, wait_for
 
 
@@ -29,7 +31,8 @@ def txt_value(keygen_stdout):
 class TestDkim(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.b = Server(hostname="mx.b.test").start()
+        cls.dns = DnsServer().start()
+        cls.b = Server(hostname="mx.b.test", extra_config="[dns]\nresolver = %s\n" % cls.dns.address).start()
         cls.b.add_domain("b.test")
         cls.b.add_user("bob@b.test", "bobpw")
         cls.a = Server(hostname="mx.a.test",
@@ -41,12 +44,14 @@ class TestDkim(unittest.TestCase):
             out = cls.a.cli("dkim", "keygen", "a.test", "--selector", sel, "--algorithm", alg).stdout.decode()
             name, value = txt_value(out)
             cls.records[name] = value
+            cls.dns.add_txt(name, value)
         cls.a.start()
 
     @classmethod
     def tearDownClass(cls):
         cls.a.cleanup()
         cls.b.cleanup()
+        cls.dns.stop()
 
     def dnsfunc(self, name, timeout=5):
         return self.records.get(name.decode().rstrip("."), "").encode()
@@ -101,6 +106,12 @@ class TestDkim(unittest.TestCase):
             self.assertIn(b"d=a.test", s)
             self.assertRegex(s.replace(b"\r\n\t", b""), rb"h=from:from:")  # From over-signed
         self.assertEqual(self.verify_all(data), [True, True])
+        # B's own verdict, on top of what it stored
+        ar = re.match(rb"Return-Path: [^\r\n]*\r\nAuthentication-Results: mx\.b\.test;"
+                      rb"((?:\r\n\t[^\r\n]*)*)\r\n", data)
+        self.assertIsNotNone(ar, data[:600])
+        verdicts = re.findall(rb"dkim=(\w+) header\.d=a\.test", ar.group(1))
+        self.assertEqual(verdicts, [b"pass", b"pass"], ar.group(0))
         # what B stored, changed by one body byte or one signed header: fails
         self.assertEqual(self.verify_all(data.replace(b"signed mail.", b"signed mail!")), [False, False])
         self.assertEqual(self.verify_all(data.replace(b"Subject: signed twice", b"Subject: signed thrice")),
@@ -134,6 +145,7 @@ class TestDkim(unittest.TestCase):
         out = self.a.cli("dkim", "keygen", "a.test", "--selector", "rsa2").stdout.decode()
         name, value = txt_value(out)
         self.records[name] = value
+        self.dns.add_txt(name, value)
         listing = self.a.cli("dkim", "list").stdout.decode()
         self.assertIn("a.test rsa2 rsa-sha256 active", listing)
         self.assertIn("a.test rsa1 rsa-sha256 retired", listing)

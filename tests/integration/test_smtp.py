@@ -64,8 +64,10 @@ class TestDelivery(SmtpBase):
         msgs = self.srv.maildir_messages("alice@example.org")
         self.assertEqual(len(msgs), before + 1)
         stored = self.newest()
-        self.assertTrue(stored.startswith(b"Return-Path: <bob@remote.test>\r\nReceived: from client.test ([127.0.0.1])"),
-                        stored[:300])
+        # the inbound port's DKIM verdict (unsigned: none) above Received
+        self.assertTrue(stored.startswith(b"Return-Path: <bob@remote.test>\r\n"
+                                          b"Authentication-Results: mail.test;\r\n\tdkim=none\r\n"
+                                          b"Received: from client.test ([127.0.0.1])"), stored[:300])
         self.assertEqual(body_of(stored), MSG)
         self.assertIn(b"by mail.test (postoffice) with ESMTP id ", stored)
         # The ,S= size in the file name is the exact size.

@@ -1,5 +1,6 @@
-/* Unit tests for MX ordering and null MX (src/dns/dns.c), and address
-   lookups of IP literals through the event loop. */
+/* Unit tests for MX ordering and null MX (src/dns/dns.c), TXT answers
+   parsed from raw bytes, and address lookups of IP literals through the
+   event loop. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,8 +9,12 @@
 
 #include "dns/dns.h"
 
+#include <ares.h>
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <event2/event.h>
 
 static size_t rnd_first(void *ctx, size_t n)
@@ -66,6 +71,136 @@ static void test_null_mx(void **state)
 	assert_false(dns_mx_is_null(one, 1));
 }
 
+/* ---- raw answers ---- */
+
+/* A response to "QNAME IN qtype": header, question, then the answers
+   added with answer_txt (the owner name compressed to the question's). */
+struct answer {
+	unsigned char data[4096];
+	size_t len;
+	unsigned ancount;
+};
+
+static void answer_begin(struct answer *a, const char *qname, unsigned qtype, unsigned rcode)
+{
+	static const unsigned char header[] = {0x12, 0x34, 0x84, 0x80, 0, 1, 0, 0, 0, 0, 0, 0};
+	memcpy(a->data, header, sizeof(header));
+	a->data[3] |= (unsigned char)rcode;
+	a->len = sizeof(header);
+	a->ancount = 0;
+	for (const char *p = qname; *p != '\0';) {
+		const char *dot = strchr(p, '.');
+		size_t n = dot != NULL ? (size_t)(dot - p) : strlen(p);
+		a->data[a->len++] = (unsigned char)n;
+		memcpy(a->data + a->len, p, n);
+		a->len += n;
+		p += n + (dot != NULL);
+	}
+	a->data[a->len++] = 0;
+	unsigned char tail[] = {0, (unsigned char)qtype, 0, 1};
+	memcpy(a->data + a->len, tail, 4);
+	a->len += 4;
+}
+
+/* The TTL of the next record answer_txt adds. */
+static unsigned char next_ttl = 60;
+
+/* One record of type rtype whose character-strings are strings (NULL-
+   terminated list). */
+static void answer_txt(struct answer *a, unsigned rtype, const char *const *strings)
+{
+	unsigned char rr[] = {0xc0, 12, 0, (unsigned char)rtype, 0, 1, 0, 0, 0, next_ttl, 0, 0};
+	size_t rdlen = 0;
+	for (const char *const *s = strings; *s != NULL; s++)
+		rdlen += 1 + strlen(*s);
+	rr[10] = (unsigned char)(rdlen >> 8);
+	rr[11] = (unsigned char)rdlen;
+	memcpy(a->data + a->len, rr, sizeof(rr));
+	a->len += sizeof(rr);
+	for (const char *const *s = strings; *s != NULL; s++) {
+		a->data[a->len++] = (unsigned char)strlen(*s);
+		memcpy(a->data + a->len, *s, strlen(*s));
+		a->len += strlen(*s);
+	}
+	a->ancount++;
+	a->data[7] = (unsigned char)a->ancount;
+}
+
+static void test_txt_parse(void **state)
+{
+	struct answer a;
+	struct dns_txt *txt;
+	size_t n;
+	/* two records: three strings joined without a space, then one */
+	answer_begin(&a, "sel._domainkey.example.com", 16, 0);
+	next_ttl = 200;
+	answer_txt(&a, 16, (const char *const[]){"v=DKIM1; k=rsa; ", "p=MIIB", "IjAN", NULL});
+	next_ttl = 30;
+	answer_txt(&a, 16, (const char *const[]){"second record", NULL});
+	next_ttl = 5; /* not a TXT record: its TTL does not count */
+	answer_txt(&a, 1, (const char *const[]){"abc", NULL});
+	next_ttl = 60;
+	assert_int_equal(dns_txt_parse(a.data, (int)a.len, &txt, &n), ARES_SUCCESS);
+	assert_int_equal(n, 2);
+	/* the smallest TTL of the TXT records */
+	assert_int_equal(txt[0].ttl, 30);
+	assert_int_equal(txt[1].ttl, 30);
+	assert_string_equal(txt[0].text, "v=DKIM1; k=rsa; p=MIIBIjAN");
+	assert_int_equal(txt[0].len, strlen("v=DKIM1; k=rsa; p=MIIBIjAN"));
+	assert_string_equal(txt[1].text, "second record");
+	dns_txt_free(txt, n);
+
+	/* a record of one empty string, beside records of several */
+	answer_begin(&a, "x.test", 16, 0);
+	answer_txt(&a, 16, (const char *const[]){"a", "b", NULL});
+	answer_txt(&a, 16, (const char *const[]){"", NULL});
+	answer_txt(&a, 16, (const char *const[]){"c", "", "d", NULL});
+	assert_int_equal(dns_txt_parse(a.data, (int)a.len, &txt, &n), ARES_SUCCESS);
+	assert_int_equal(n, 3);
+	assert_string_equal(txt[0].text, "ab");
+	assert_string_equal(txt[1].text, "");
+	assert_int_equal(txt[1].len, 0);
+	assert_string_equal(txt[2].text, "cd");
+	dns_txt_free(txt, n);
+
+	/* a NUL inside a string is kept and counted */
+	answer_begin(&a, "x.test", 16, 0);
+	answer_txt(&a, 16, (const char *const[]){"ab", NULL});
+	a.data[a.len - 1] = '\0';
+	assert_int_equal(dns_txt_parse(a.data, (int)a.len, &txt, &n), ARES_SUCCESS);
+	assert_int_equal(n, 1);
+	assert_int_equal(txt[0].len, 2);
+	assert_memory_equal(txt[0].text, "a\0", 3);
+	dns_txt_free(txt, n);
+}
+
+static void test_txt_parse_errors(void **state)
+{
+	struct answer a;
+	struct dns_txt *txt = (struct dns_txt *)&a;
+	size_t n = 99;
+	/* NODATA: no answer at all, or answers of another type only */
+	answer_begin(&a, "x.test", 16, 0);
+	assert_int_equal(dns_txt_parse(a.data, (int)a.len, &txt, &n), ARES_ENODATA);
+	assert_null(txt);
+	assert_int_equal(n, 0);
+	answer_txt(&a, 1, (const char *const[]){"abc", NULL});
+	assert_int_equal(dns_txt_parse(a.data, (int)a.len, &txt, &n), ARES_ENODATA);
+	assert_null(txt);
+	/* cut inside a record, a string longer than its record */
+	answer_begin(&a, "x.test", 16, 0);
+	answer_txt(&a, 16, (const char *const[]){"abcdef", NULL});
+	assert_int_not_equal(dns_txt_parse(a.data, (int)a.len - 3, &txt, &n), ARES_SUCCESS);
+	assert_null(txt);
+	assert_int_equal(n, 0);
+	a.data[a.len - 7] = 200;
+	assert_int_not_equal(dns_txt_parse(a.data, (int)a.len, &txt, &n), ARES_SUCCESS);
+	assert_null(txt);
+	/* too short for a header */
+	assert_int_not_equal(dns_txt_parse(a.data, 5, &txt, &n), ARES_SUCCESS);
+	assert_null(txt);
+}
+
 struct lookup_result {
 	enum dns_status status;
 	char text[80];
@@ -104,6 +239,111 @@ static void test_literal_lookup(void **state)
 	event_base_free(base);
 }
 
+struct txt_result {
+	int calls;
+	enum dns_status status;
+	char text[100];
+	size_t count;
+};
+
+static void txt_cb(void *ctx, enum dns_status status, const struct dns_txt *txt, size_t n, const char *error)
+{
+	struct txt_result *r = ctx;
+	r->calls++;
+	r->status = status;
+	r->count = n;
+	if (n > 0)
+		snprintf(r->text, sizeof(r->text), "%s", txt[0].text);
+}
+
+/* A responder on a loopback UDP socket, in the test's loop: names starting
+   with "k" get one TXT record of two strings, "n" NXDOMAIN, the rest
+   NODATA. */
+static void responder_cb(evutil_socket_t fd, short what, void *arg)
+{
+	unsigned char q[512];
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	ssize_t n = recvfrom(fd, q, sizeof(q), 0, (struct sockaddr *)&peer, &plen);
+	if (n < 17)
+		return;
+	struct answer a;
+	char name[256] = "";
+	size_t pos = 12, nl = 0;
+	while (pos < (size_t)n && q[pos] != 0 && nl + q[pos] + 1 < sizeof(name)) {
+		if (nl > 0)
+			name[nl++] = '.';
+		memcpy(name + nl, q + pos + 1, q[pos]);
+		nl += q[pos];
+		pos += 1 + q[pos];
+	}
+	name[nl] = '\0';
+	answer_begin(&a, name, 16, name[0] == 'n' ? 3 : 0);
+	if (name[0] == 'k')
+		answer_txt(&a, 16, (const char *const[]){"v=DKIM1; ", "p=abc", NULL});
+	memcpy(a.data, q, 2); /* the query's id */
+	sendto(fd, a.data, a.len, 0, (struct sockaddr *)&peer, plen);
+}
+
+static void test_txt_lookup(void **state)
+{
+	struct event_base *base = event_base_new();
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t slen = sizeof(sin);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	getsockname(fd, (struct sockaddr *)&sin, &slen);
+	struct event *ev = event_new(base, fd, EV_READ | EV_PERSIST, responder_cb, NULL);
+	event_add(ev, NULL);
+	char server[32], *error = NULL;
+	snprintf(server, sizeof(server), "127.0.0.1:%d", ntohs(sin.sin_port));
+	struct dns_resolver *r = dns_resolver_new(base, server, &error);
+	assert_non_null(r);
+
+	struct txt_result key = {0}, nx = {0}, nodata = {0}, cancelled = {0}, bad = {0};
+	struct dns_query *q1 = dns_lookup_txt(r, "key._domainkey.example.com", txt_cb, &key);
+	dns_lookup_txt(r, "nx._domainkey.example.com", txt_cb, &nx);
+	dns_lookup_txt(r, "empty._domainkey.example.com", txt_cb, &nodata);
+	struct dns_query *q2 = dns_lookup_txt(r, "key2._domainkey.example.com", txt_cb, &cancelled);
+	dns_lookup_txt(r, "bad..name", txt_cb, &bad); /* c-ares refuses it at once */
+	assert_non_null(q1);
+	assert_int_equal(bad.calls, 0); /* never from inside the call */
+	dns_cancel(&q2);
+	assert_null(q2);
+	/* the resolver's timer stays armed: run the loop turn by turn (5 s
+	   at most) */
+	for (int i = 0; i < 500 && (key.calls == 0 || nx.calls == 0 || nodata.calls == 0 || bad.calls == 0);
+	     i++) {
+		struct timeval tv = {0, 10000};
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+	assert_int_equal(key.calls, 1);
+	assert_int_equal(key.status, DNS_OK);
+	assert_int_equal(key.count, 1);
+	assert_string_equal(key.text, "v=DKIM1; p=abc");
+	assert_int_equal(nx.status, DNS_NXDOMAIN);
+	assert_int_equal(nodata.status, DNS_NODATA);
+	assert_int_equal(nodata.count, 0);
+	assert_int_equal(bad.calls, 1);
+	assert_int_equal(bad.status, DNS_TEMPFAIL);
+	assert_int_equal(cancelled.calls, 0);
+
+	/* pending when the resolver goes: DNS_CANCELLED, unless cancelled */
+	struct txt_result pending = {0}, dropped = {0};
+	event_del(ev);
+	dns_lookup_txt(r, "key3.example.com", txt_cb, &pending);
+	struct dns_query *q3 = dns_lookup_txt(r, "key4.example.com", txt_cb, &dropped);
+	dns_cancel(&q3);
+	dns_resolver_free(&r);
+	assert_int_equal(pending.calls, 1);
+	assert_int_equal(pending.status, DNS_CANCELLED);
+	assert_int_equal(dropped.calls, 0);
+	event_free(ev);
+	close(fd);
+	event_base_free(base);
+}
+
 static void test_bad_resolver(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -121,7 +361,10 @@ int main(void)
 	    cmocka_unit_test(test_mx_sort_preference),
 	    cmocka_unit_test(test_mx_sort_random_equal),
 	    cmocka_unit_test(test_null_mx),
+	    cmocka_unit_test(test_txt_parse),
+	    cmocka_unit_test(test_txt_parse_errors),
 	    cmocka_unit_test(test_literal_lookup),
+	    cmocka_unit_test(test_txt_lookup),
 	    cmocka_unit_test(test_bad_resolver),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
