@@ -2,8 +2,10 @@
    src/trust/dkim_check.c): the input is taken as the value of an
    Authentication-Results field that came with a message, and as a
    message (header block, then body) whose DKIM-Signature fields are
-   checked, with every key answered by a record cut from the input.
-   Checks that
+   checked, with every key answered by a record cut from the input; and
+   as a key record, and as the DER of an RSA key inside one (the
+   SubjectPublicKeyInfo and RSAPublicKey walk of dkim_pubkey.c).  Checks
+   that
    - an authserv-id read from the input, written back as a value, reads
      back the same (when it holds only printable ASCII);
    - the field the checker writes is one clean field: a single name, lines
@@ -11,8 +13,12 @@
      its authserv-id reads back as ours;
    - at most DKIM_CHECK_MAX_SIGNATURES results, each key name a valid DNS
      name of at most 253 octets, every result one of the six;
-   - the body hashes do not depend on how the body is cut into pieces. */
+   - the body hashes do not depend on how the body is cut into pieces;
+   - a key record gives a key with DKIM_PASS, or no key with a verdict
+     (permerror or policy) and a reason; an RSA key read has 1024 to
+     DKIM_RSA_MAX_BITS bits. */
 #include "lib/buf.h"
+#include "mime/base64.h"
 #include "trust/authres.h"
 #include "trust/dkim_check.h"
 
@@ -106,12 +112,34 @@ static void run_check(const char *text, size_t len, size_t hlen, size_t step, st
 	dkim_check_free(&c);
 }
 
+static void check_pubkey(const char *record, size_t len)
+{
+	struct dkim_pubkey pk;
+	dkim_pubkey_parse(&pk, record, len);
+	if (pk.key != NULL) {
+		if (pk.result != DKIM_PASS || pk.error != NULL)
+			abort();
+		if (pk.alg == DKIM_ALG_RSA_SHA256 &&
+		    (EVP_PKEY_get_bits(pk.key) < 1024 || EVP_PKEY_get_bits(pk.key) > DKIM_RSA_MAX_BITS))
+			abort();
+	} else if ((pk.result != DKIM_PERMERROR && pk.result != DKIM_POLICY) || pk.error == NULL) {
+		abort();
+	}
+	dkim_pubkey_free(&pk);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 65536)
 		return 0;
 	const char *text = (const char *)data;
 	check_id(text, size);
+	check_pubkey(text, size);
+	struct buf record = BUF_INIT;
+	buf_append_str(&record, "v=DKIM1; k=rsa; p=");
+	base64_encode(&record, data, size);
+	check_pubkey(record.data, record.len);
+	buf_free(&record);
 
 	/* the header block ends with the first empty line (or the input) */
 	const char *end = memmem(text, size, "\r\n\r\n", 4);
