@@ -33,4 +33,5 @@ struct cli_owner cli_server_owner(const struct config *cfg);
 /* Commands, each in its own cmd_*.c file. */
 extern const struct cli_command cmd_serve, cmd_check, cmd_domain, cmd_user, cmd_alias, cmd_show;
 extern const struct cli_command cmd_queue, cmd_send, cmd_sendmail, cmd_fetch, cmd_dkim, cmd_spf, cmd_dns;
+extern const struct cli_command cmd_admin;
 #endif

@@ -100,6 +100,10 @@ struct config {
 	int relay_mx_port; /* port of MX hosts (25; tests change it) */
 	/* [dns] */
 	char *dns_resolver; /* "" = system resolv.conf */
+	/* [admin]: metrics and the status page (server/admin.h) */
+	struct listen_addr admin_listen;
+	int admin_tls;           /* HTTPS with [tls] cert_file */
+	int admin_public_status; /* the read-only status page without login */
 	/* [routes] domain = host:port */
 	struct route *routes;
 	size_t routes_count;

@@ -137,6 +137,7 @@ struct session {
 	struct io *io;
 	bool acquired; /* counted in the connection limits */
 	bool tls;      /* TLS is active */
+	bool tls_handshake; /* a TLS handshake is running (for the metrics) */
 	bool busy;     /* waiting on a job or a timer: input is held */
 	bool dead;     /* connection gone while busy: free when idle */
 	bool closing;  /* goodbye sent, closing after the flush */
