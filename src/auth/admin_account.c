@@ -101,8 +101,8 @@ int admin_accounts_save(int dirfd, const char *dir, const struct admin_accounts 
 {
 	struct buf text = BUF_INIT;
 	admin_accounts_format(a, &text);
-	int rc = fs_write_file_durable_at(dirfd, dir, ADMIN_ACCOUNTS_FILE, text.data, text.len, 0640, uid, gid,
-					  error_r);
+	int rc = fs_write_file_durable_at(dirfd, dir, ADMIN_ACCOUNTS_FILE, text.data, text.len, 0640, uid,
+					  gid, error_r);
 	buf_free(&text);
 	return rc;
 }

@@ -104,7 +104,8 @@ static int admin_run(struct config *cfg, int argc, char **argv)
 		return 2;
 	}
 	if (named && !admin_account_name_valid(argv[2])) {
-		fprintf(stderr, "postoffice admin: '%s' is not a valid name (1-%d letters, digits, . _ - @)\n",
+		fprintf(stderr,
+			"postoffice admin: '%s' is not a valid name (1-%d letters, digits, . _ - @)\n",
 			argv[2], ADMIN_NAME_MAX);
 		return 2;
 	}

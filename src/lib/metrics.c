@@ -27,8 +27,8 @@ static const int64_t bounds[METRICS_HISTS][METRICS_BUCKETS - 1] = {
 			    100 * MS, 250 * MS, 500 * MS, SEC, 5 * SEC / 2},
     [METRICS_HIST_ACCEPT] = {MS, 5 * MS / 2, 5 * MS, 10 * MS, 25 * MS, 50 * MS, 100 * MS, 250 * MS, 500 * MS,
 			     SEC, 5 * SEC / 2, 5 * SEC, 10 * SEC, 30 * SEC},
-    [METRICS_HIST_RELAY] = {10 * MS, 25 * MS, 50 * MS, 100 * MS, 250 * MS, 500 * MS, SEC, 5 * SEC / 2, 5 * SEC,
-			    10 * SEC, 30 * SEC, 60 * SEC, 120 * SEC, 300 * SEC},
+    [METRICS_HIST_RELAY] = {10 * MS, 25 * MS, 50 * MS, 100 * MS, 250 * MS, 500 * MS, SEC, 5 * SEC / 2,
+			    5 * SEC, 10 * SEC, 30 * SEC, 60 * SEC, 120 * SEC, 300 * SEC},
 };
 
 static const char *const reject_names[METRICS_REJECT_COUNT] = {
@@ -121,7 +121,6 @@ void metrics_observe(enum metrics_hist h, int64_t ns)
 }
 
 /* ---- command names ---- */
-
 
 static size_t command_index(enum metrics_proto proto, const char *name)
 {

@@ -60,7 +60,12 @@ enum metrics_reject {
 	METRICS_REJECT_COUNT
 };
 
-enum metrics_auth_result { METRICS_AUTH_SUCCESS, METRICS_AUTH_FAILURE, METRICS_AUTH_REFUSED, METRICS_AUTH_RESULTS };
+enum metrics_auth_result {
+	METRICS_AUTH_SUCCESS,
+	METRICS_AUTH_FAILURE,
+	METRICS_AUTH_REFUSED,
+	METRICS_AUTH_RESULTS
+};
 
 enum metrics_hist {
 	METRICS_HIST_FSYNC,  /* fsync()/fdatasync() */
@@ -81,7 +86,12 @@ enum metrics_top { METRICS_TOP_SENDERS, METRICS_TOP_RECIPIENTS, METRICS_TOPS };
 #define METRICS_REJECTS 64
 #define METRICS_HISTORY 61 /* per-minute samples: the last hour and its start */
 
-enum metrics_process { METRICS_PROCESS_NONE, METRICS_PROCESS_WORKER, METRICS_PROCESS_RUNNER, METRICS_PROCESS_ADMIN };
+enum metrics_process {
+	METRICS_PROCESS_NONE,
+	METRICS_PROCESS_WORKER,
+	METRICS_PROCESS_RUNNER,
+	METRICS_PROCESS_ADMIN
+};
 
 struct metrics_histogram {
 	uint64_t buckets[METRICS_BUCKETS]; /* not cumulative */
@@ -278,7 +288,8 @@ size_t metrics_read_rejects(const struct metrics *m, struct metrics_reject_entry
 /* The biggest entries of every slot merged by address, biggest volume
    first; up to max.  Approximate: each process keeps its top entries
    only (Space-Saving: a newcomer inherits the smallest entry's count). */
-size_t metrics_read_top(const struct metrics *m, enum metrics_top top, struct metrics_top_entry *out, size_t max);
+size_t metrics_read_top(const struct metrics *m, enum metrics_top top, struct metrics_top_entry *out,
+			size_t max);
 
 /* The history: the admin process's sampler appends, the page reads
    oldest first (returns how many). */

@@ -66,7 +66,8 @@ void metrics_read_commands(const struct metrics *m, enum metrics_proto proto,
 		uint64_t sum = counts[i];
 		/* The same name registered twice (two processes at once). */
 		for (uint32_t j = i + 1; j < n; j++)
-			if (!done[j] && __atomic_load_n(&m->names[proto].e[j].key, __ATOMIC_ACQUIRE) != NULL &&
+			if (!done[j] &&
+			    __atomic_load_n(&m->names[proto].e[j].key, __ATOMIC_ACQUIRE) != NULL &&
 			    strcmp(m->names[proto].e[j].name, e->name) == 0) {
 				sum += counts[j];
 				done[j] = true;
@@ -119,7 +120,8 @@ static int by_bytes(const void *a, const void *b)
 	return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : strcmp(x->address, y->address);
 }
 
-size_t metrics_read_top(const struct metrics *m, enum metrics_top top, struct metrics_top_entry *out, size_t max)
+size_t metrics_read_top(const struct metrics *m, enum metrics_top top, struct metrics_top_entry *out,
+			size_t max)
 {
 	size_t cap = (size_t)m->nslots * METRICS_TOP_ENTRIES, n = 0;
 	struct metrics_top_entry *all = xcalloc(cap > 0 ? cap : 1, sizeof(*all));
