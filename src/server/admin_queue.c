@@ -148,7 +148,8 @@ const struct admin_queue *admin_queue_get(struct admin *a)
 		w.q->failed = true;
 	}
 	free(w.qdir);
-	qsort(w.q->domains, w.q->ndomains, sizeof(*w.q->domains), by_rcpts);
+	if (w.q->ndomains > 1)
+		qsort(w.q->domains, w.q->ndomains, sizeof(*w.q->domains), by_rcpts);
 	w.q->taken_ms = now;
 	a->queue = w.q;
 	return a->queue;

@@ -158,7 +158,7 @@ static void test_commands(void **state)
 	assert_int_equal(seen_count(&s, "other"), 1);
 	assert_int_equal(s.n, 3);
 	/* More names than places: the rest count as other, nothing breaks. */
-	static char many[100][8];
+	static char many[100][16];
 	for (int i = 0; i < 100; i++) {
 		snprintf(many[i], sizeof(many[i]), "C%d", i);
 		metrics_command(METRICS_PROTO_POP3, many[i]);
