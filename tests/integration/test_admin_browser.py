@@ -20,6 +20,8 @@ try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 except ImportError:
     webdriver = None
 
@@ -56,6 +58,7 @@ class BrowserTest(unittest.TestCase):
             opts.add_argument(arg)
         cls.browser = webdriver.Chrome(service=Service(DRIVER, log_output=os.devnull), options=opts)
         cls.browser.set_page_load_timeout(30)
+        cls.browser.implicitly_wait(10)
         cls.base = "http://127.0.0.1:%d" % cls.srv.port("admin")
 
     @classmethod
@@ -78,6 +81,16 @@ class BrowserTest(unittest.TestCase):
         self.assertTrue(wait_for(lambda: "queue deferred id=" in self.srv.log_text()))
         wait_for(lambda: False, timeout=0.5)  # the runner's save after the deferral
 
+    def until(self, what, condition):
+        """Waits for a page the click led to (a click returns before the
+        next page is loaded)."""
+        WebDriverWait(self.browser, 20, poll_frequency=0.05,
+                      ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+            lambda b: condition(b), message=what)
+
+    def text_of(self, element_id):
+        return self.browser.find_element(By.ID, element_id).text
+
     def nonzero(self, selector):
         marks = self.browser.find_elements(By.CSS_SELECTOR, selector)
         return [m for m in marks if float(m.get_attribute("data-value")) > 0]
@@ -90,12 +103,13 @@ class BrowserTest(unittest.TestCase):
         b.find_element(By.ID, "user").send_keys("boss")
         b.find_element(By.ID, "password").send_keys("wrong")
         b.find_element(By.ID, "login").click()
-        self.assertIn("Wrong name or password", b.find_element(By.ID, "login-error").text)
+        self.assertIn("Wrong name or password", self.text_of("login-error"))
         b.find_element(By.ID, "user").clear()
         b.find_element(By.ID, "user").send_keys("boss")
         b.find_element(By.ID, "password").send_keys("bosspw")
         b.find_element(By.ID, "login").click()
-        self.assertEqual(b.current_url, self.base + "/")
+        self.until("the status page", lambda b: b.current_url == self.base + "/")
+        b.find_element(By.ID, "overview")
         # The page has no script; the charts are drawn and carry the data.
         self.assertEqual(b.execute_script("return document.scripts.length"), 0)
         for chart in ("chart-messages", "chart-queue", "chart-connections", "chart-tls"):
@@ -123,17 +137,17 @@ class BrowserTest(unittest.TestCase):
         qid = row.get_attribute("data-id")
         hold_file = os.path.join(self.srv.data_dir, "queue", qid + ".hold")
         row.find_element(By.XPATH, ".//button[text()='Hold']").click()
-        self.assertEqual(b.current_url, self.base + "/queue/" + qid)
-        self.assertIn("Held yes", b.find_element(By.ID, "envelope").text)
+        self.until("the held message", lambda b: b.current_url == self.base + "/queue/" + qid)
+        self.until("held", lambda b: "Held yes" in self.text_of("envelope"))
         self.assertTrue(os.path.exists(hold_file))
         b.find_element(By.XPATH, "//button[text()='Release']").click()
-        self.assertIn("Held no", b.find_element(By.ID, "envelope").text)
+        self.until("released", lambda b: "Held no" in self.text_of("envelope"))
         self.assertFalse(os.path.exists(hold_file))
 
         # The same form without its token is refused, and nothing is held.
         b.execute_script("document.querySelectorAll('input[name=csrf]').forEach(e => e.remove())")
         b.find_element(By.XPATH, "//button[text()='Hold']").click()
-        self.assertIn("Missing or invalid CSRF token", b.page_source)
+        self.until("the refusal", lambda b: "Missing or invalid CSRF token" in b.page_source)
         self.assertFalse(os.path.exists(hold_file))
         self.assertIn("reason=csrf", self.srv.log_text())
 
