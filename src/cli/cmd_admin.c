@@ -45,6 +45,19 @@ static int open_data_dir(const struct config *cfg, bool create)
 	return fd;
 }
 
+/* The file, owned by the server's user. */
+static int save(const struct config *cfg, int dirfd, const struct admin_accounts *a)
+{
+	struct cli_owner o = cli_server_owner(cfg);
+	char *error = NULL;
+	if (admin_accounts_save(dirfd, cfg->data_dir, a, o.uid, o.gid, &error) < 0) {
+		fprintf(stderr, "postoffice admin: %s\n", error);
+		free(error);
+		return -1;
+	}
+	return 0;
+}
+
 static int admin_add(const struct config *cfg, int dirfd, struct admin_accounts *a, const char *name)
 {
 	char *prompt = xasprintf("password for admin %s: ", name);
@@ -66,13 +79,8 @@ static int admin_add(const struct config *cfg, int dirfd, struct admin_accounts 
 	}
 	bool replaced = admin_accounts_set(a, name, hash) == 1;
 	free(hash);
-	struct cli_owner o = cli_server_owner(cfg);
-	char *error = NULL;
-	if (admin_accounts_save(dirfd, cfg->data_dir, a, o.uid, o.gid, &error) < 0) {
-		fprintf(stderr, "postoffice admin: %s\n", error);
-		free(error);
+	if (save(cfg, dirfd, a) < 0)
 		return 1;
-	}
 	printf("%s admin %s\n", replaced ? "changed the password of" : "added", name);
 	return 0;
 }
@@ -83,13 +91,8 @@ static int admin_del(const struct config *cfg, int dirfd, struct admin_accounts 
 		fprintf(stderr, "postoffice admin: no admin %s\n", name);
 		return 1;
 	}
-	struct cli_owner o = cli_server_owner(cfg);
-	char *error = NULL;
-	if (admin_accounts_save(dirfd, cfg->data_dir, a, o.uid, o.gid, &error) < 0) {
-		fprintf(stderr, "postoffice admin: %s\n", error);
-		free(error);
+	if (save(cfg, dirfd, a) < 0)
 		return 1;
-	}
 	printf("removed admin %s\n", name);
 	return 0;
 }

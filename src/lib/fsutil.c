@@ -29,24 +29,25 @@ int fs_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int fs_fsync(int fd)
+/* sync(fd), timed into the fsync histogram. */
+static int fs_sync_timed(int (*sync)(int fd), int fd)
 {
 	int64_t start = metrics_now_ns();
-	int rc = fsync(fd);
+	int rc = sync(fd);
 	int err = errno;
 	metrics_observe(METRICS_HIST_FSYNC, metrics_now_ns() - start);
 	errno = err;
 	return rc;
 }
 
+int fs_fsync(int fd)
+{
+	return fs_sync_timed(fsync, fd);
+}
+
 int fs_fdatasync(int fd)
 {
-	int64_t start = metrics_now_ns();
-	int rc = fdatasync(fd);
-	int err = errno;
-	metrics_observe(METRICS_HIST_FSYNC, metrics_now_ns() - start);
-	errno = err;
-	return rc;
+	return fs_sync_timed(fdatasync, fd);
 }
 
 int fs_fsync_dir(const char *path, char **error_r)

@@ -115,7 +115,7 @@ void metrics_observe(enum metrics_hist h, int64_t ns)
 	size_t i = 0;
 	while (i < METRICS_BUCKETS - 1 && ns > bounds[h][i])
 		i++;
-	struct metrics_histogram *hist = &metrics_self->hist[h];
+	struct metrics_histogram *hist = &metrics_self->n.hist[h];
 	metrics_add_u64(&hist->buckets[i], 1);
 	metrics_add_u64(&hist->sum_ns, (uint64_t)ns);
 }
@@ -163,7 +163,7 @@ void metrics_reject(enum metrics_reject reason, const char *ip, const char *deta
 {
 	if (metrics_self == NULL || reason < 0 || reason >= METRICS_REJECT_COUNT)
 		return;
-	metrics_add_u64(&metrics_self->rejects[reason], 1);
+	metrics_add_u64(&metrics_self->n.rejects[reason], 1);
 	struct metrics *m = self_region;
 	if (m == NULL)
 		return;

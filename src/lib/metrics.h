@@ -111,16 +111,22 @@ struct metrics_top_table {
 	struct metrics_top_entry e[METRICS_TOP_ENTRIES];
 };
 
-/* One process's numbers. */
-struct metrics_slot {
+/* What only grows: nothing but uint64_t, so that slots are summed as
+   one array (metrics_read()). */
+struct metrics_numbers {
 	uint64_t counters[METRICS_COUNTERS];
 	uint64_t connections[METRICS_SERVICES];
 	uint64_t tls_ok[METRICS_SERVICES];
 	uint64_t tls_failed[METRICS_SERVICES];
 	uint64_t auth[METRICS_SERVICES][METRICS_AUTH_RESULTS];
 	uint64_t rejects[METRICS_REJECT_COUNT];
-	uint64_t commands[METRICS_PROTOS][METRICS_COMMANDS];
 	struct metrics_histogram hist[METRICS_HISTS];
+};
+
+/* One process's numbers. */
+struct metrics_slot {
+	struct metrics_numbers n;
+	uint64_t commands[METRICS_PROTOS][METRICS_COMMANDS];
 	/* gauges, zeroed when the process attaches and when it exits */
 	int64_t sessions_open[METRICS_SERVICES];
 	int64_t jobs_queued;
@@ -200,7 +206,7 @@ static inline void metrics_add_u64(uint64_t *p, uint64_t n)
 static inline void metrics_count_n(enum metrics_counter c, uint64_t n)
 {
 	if (metrics_self != NULL)
-		metrics_add_u64(&metrics_self->counters[c], n);
+		metrics_add_u64(&metrics_self->n.counters[c], n);
 }
 
 static inline void metrics_count(enum metrics_counter c)
@@ -212,7 +218,7 @@ static inline void metrics_count(enum metrics_counter c)
 static inline void metrics_connection(int service)
 {
 	if (metrics_self != NULL && service >= 0 && service < METRICS_SERVICES)
-		metrics_add_u64(&metrics_self->connections[service], 1);
+		metrics_add_u64(&metrics_self->n.connections[service], 1);
 }
 
 static inline void metrics_session_open(int service, int delta)
@@ -225,13 +231,14 @@ static inline void metrics_session_open(int service, int delta)
 static inline void metrics_tls(int service, bool ok)
 {
 	if (metrics_self != NULL && service >= 0 && service < METRICS_SERVICES)
-		metrics_add_u64(ok ? &metrics_self->tls_ok[service] : &metrics_self->tls_failed[service], 1);
+		metrics_add_u64(ok ? &metrics_self->n.tls_ok[service] : &metrics_self->n.tls_failed[service],
+				1);
 }
 
 static inline void metrics_auth(int service, enum metrics_auth_result result)
 {
 	if (metrics_self != NULL && service >= 0 && service < METRICS_SERVICES)
-		metrics_add_u64(&metrics_self->auth[service][result], 1);
+		metrics_add_u64(&metrics_self->n.auth[service][result], 1);
 }
 
 /* Jobs submitted to the pool and not yet taken by a thread. */
@@ -265,13 +272,7 @@ void metrics_top_add(enum metrics_top top, const char *address, uint64_t bytes);
 /* ---- reading (every slot summed) ---- */
 
 struct metrics_totals {
-	uint64_t counters[METRICS_COUNTERS];
-	uint64_t connections[METRICS_SERVICES];
-	uint64_t tls_ok[METRICS_SERVICES];
-	uint64_t tls_failed[METRICS_SERVICES];
-	uint64_t auth[METRICS_SERVICES][METRICS_AUTH_RESULTS];
-	uint64_t rejects[METRICS_REJECT_COUNT];
-	struct metrics_histogram hist[METRICS_HISTS];
+	struct metrics_numbers n;
 	int64_t sessions_open[METRICS_SERVICES];
 	int64_t jobs_queued[METRICS_PROCESS_ADMIN + 1]; /* by enum metrics_process */
 };

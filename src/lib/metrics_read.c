@@ -15,25 +15,14 @@ static uint64_t load_u64(const uint64_t *p)
 void metrics_read(const struct metrics *m, struct metrics_totals *t)
 {
 	memset(t, 0, sizeof(*t));
+	uint64_t *sum = (uint64_t *)&t->n;
 	for (unsigned k = 0; k < m->nslots; k++) {
 		const struct metrics_slot *s = &m->slots[k];
-		for (size_t i = 0; i < METRICS_COUNTERS; i++)
-			t->counters[i] += load_u64(&s->counters[i]);
-		for (size_t i = 0; i < METRICS_SERVICES; i++) {
-			t->connections[i] += load_u64(&s->connections[i]);
-			t->tls_ok[i] += load_u64(&s->tls_ok[i]);
-			t->tls_failed[i] += load_u64(&s->tls_failed[i]);
-			for (size_t r = 0; r < METRICS_AUTH_RESULTS; r++)
-				t->auth[i][r] += load_u64(&s->auth[i][r]);
+		const uint64_t *add = (const uint64_t *)&s->n;
+		for (size_t i = 0; i < sizeof(s->n) / sizeof(uint64_t); i++)
+			sum[i] += load_u64(&add[i]);
+		for (size_t i = 0; i < METRICS_SERVICES; i++)
 			t->sessions_open[i] += __atomic_load_n(&s->sessions_open[i], __ATOMIC_RELAXED);
-		}
-		for (size_t i = 0; i < METRICS_REJECT_COUNT; i++)
-			t->rejects[i] += load_u64(&s->rejects[i]);
-		for (size_t h = 0; h < METRICS_HISTS; h++) {
-			for (size_t i = 0; i < METRICS_BUCKETS; i++)
-				t->hist[h].buckets[i] += load_u64(&s->hist[h].buckets[i]);
-			t->hist[h].sum_ns += load_u64(&s->hist[h].sum_ns);
-		}
 		int32_t process = s->process;
 		if (process > 0 && process <= METRICS_PROCESS_ADMIN)
 			t->jobs_queued[process] += __atomic_load_n(&s->jobs_queued, __ATOMIC_RELAXED);

@@ -109,15 +109,16 @@ static bool cookie_value(const char *header, char out[ADMIN_TOKEN_HEX + 1])
 	return false;
 }
 
-/* A logged-in user must still have an account (`admin del` ends it). */
-static bool account_exists(const char *user)
+/* The hash of admin user from DATA_DIR/admins (the process works in
+   the data directory), read anew each time; NULL when there is none. */
+static char *account_hash(const char *user)
 {
 	int dirfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct admin_accounts accounts;
-	char *error = NULL;
-	bool found = false;
+	char *error = NULL, *hash = NULL;
 	if (dirfd >= 0 && admin_accounts_load(dirfd, &accounts, &error) == 0) {
-		found = admin_accounts_find(&accounts, user) != NULL;
+		const struct admin_account *acct = admin_accounts_find(&accounts, user);
+		hash = acct != NULL ? xstrdup(acct->hash) : NULL;
 		admin_accounts_free(&accounts);
 	} else if (error != NULL) {
 		log_error("admin accounts error=\"%s\"", error);
@@ -125,6 +126,15 @@ static bool account_exists(const char *user)
 	}
 	if (dirfd >= 0)
 		close(dirfd);
+	return hash;
+}
+
+/* A logged-in user must still have an account (`admin del` ends it). */
+static bool account_exists(const char *user)
+{
+	char *hash = account_hash(user);
+	bool found = hash != NULL;
+	free(hash);
 	return found;
 }
 
@@ -290,20 +300,7 @@ static void login_prepare(struct login_job *job, const char *user, const char *p
 	snprintf(job->name, sizeof(job->name), "%s", admin_account_name_valid(user) ? user : "-");
 	check->user = xasprintf("admin:%s", job->name);
 	check->password = xstrdup(password);
-	int dirfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct admin_accounts accounts;
-	char *error = NULL;
-	if (dirfd >= 0 && admin_accounts_load(dirfd, &accounts, &error) == 0) {
-		const struct admin_account *acct = admin_accounts_find(&accounts, job->name);
-		if (acct != NULL && admin_account_name_valid(user))
-			check->hash = xstrdup(acct->hash);
-		admin_accounts_free(&accounts);
-	} else if (error != NULL) {
-		log_error("admin accounts error=\"%s\"", error);
-		free(error);
-	}
-	if (dirfd >= 0)
-		close(dirfd);
+	check->hash = admin_account_name_valid(user) ? account_hash(user) : NULL;
 }
 
 void admin_login_post(struct admin_request *r)

@@ -146,11 +146,11 @@ static void auth_and_rejects(struct buf *out, const struct metrics_totals *t)
 	for (int s = 0; s < METRICS_SERVICE_RELAY; s++)
 		for (int k = 0; k < METRICS_AUTH_RESULTS; k++)
 			buf_printf(out, "postoffice_auth_attempts_total{service=\"%s\",result=\"%s\"} %llu\n",
-				   admin_service_name(s), results[k], (unsigned long long)t->auth[s][k]);
+				   admin_service_name(s), results[k], (unsigned long long)t->n.auth[s][k]);
 	family(out, "postoffice_rejected_total", "counter", "Commands or connections refused, by reason.");
 	for (int i = 0; i < METRICS_REJECT_COUNT; i++)
 		sample1(out, "postoffice_rejected_total", "reason",
-			metrics_reject_name((enum metrics_reject)i), (double)t->rejects[i]);
+			metrics_reject_name((enum metrics_reject)i), (double)t->n.rejects[i]);
 }
 
 void admin_metrics_render(struct admin *a, struct buf *out)
@@ -162,19 +162,19 @@ void admin_metrics_render(struct admin *a, struct buf *out)
 	family(out, "postoffice_start_time_seconds", "gauge", "When the server started (Unix time).");
 	sample1(out, "postoffice_start_time_seconds", NULL, NULL, (double)a->metrics->started);
 	by_service(out, "postoffice_connections_total", "counter",
-		   "Connections accepted by service (relay: outgoing SMTP connections made).", t.connections,
-		   METRICS_SERVICES);
+		   "Connections accepted by service (relay: outgoing SMTP connections made).",
+		   t.n.connections, METRICS_SERVICES);
 	family(out, "postoffice_sessions_open", "gauge", "Sessions open now, by service.");
 	for (int i = 0; i < METRICS_SERVICE_RELAY; i++)
 		sample1(out, "postoffice_sessions_open", "service", admin_service_name(i),
 			(double)t.sessions_open[i]);
 	by_service(out, "postoffice_tls_handshakes_total", "counter", "TLS handshakes completed, by service.",
-		   t.tls_ok, METRICS_SERVICES);
+		   t.n.tls_ok, METRICS_SERVICES);
 	by_service(out, "postoffice_tls_handshake_failures_total", "counter", "TLS handshakes that failed.",
-		   t.tls_failed, METRICS_SERVICES);
+		   t.n.tls_failed, METRICS_SERVICES);
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
 		family(out, counters[i].name, "counter", counters[i].help);
-		sample1(out, counters[i].name, NULL, NULL, (double)t.counters[counters[i].c]);
+		sample1(out, counters[i].name, NULL, NULL, (double)t.n.counters[counters[i].c]);
 	}
 	auth_and_rejects(out, &t);
 	queue_gauges(out, admin_queue_get(a));
@@ -184,13 +184,13 @@ void admin_metrics_render(struct admin *a, struct buf *out)
 	for (int p = METRICS_PROCESS_WORKER; p <= METRICS_PROCESS_ADMIN; p++)
 		sample1(out, "postoffice_jobs_queued", "process", processes[p], (double)t.jobs_queued[p]);
 	histogram(out, "postoffice_fsync_duration_seconds", "fsync() and fdatasync() calls.",
-		  &t.hist[METRICS_HIST_FSYNC], METRICS_HIST_FSYNC);
+		  &t.n.hist[METRICS_HIST_FSYNC], METRICS_HIST_FSYNC);
 	histogram(out, "postoffice_acceptance_duration_seconds",
 		  "From MAIL to the 250 after the data (the message on stable storage).",
-		  &t.hist[METRICS_HIST_ACCEPT], METRICS_HIST_ACCEPT);
+		  &t.n.hist[METRICS_HIST_ACCEPT], METRICS_HIST_ACCEPT);
 	histogram(out, "postoffice_relay_delivery_duration_seconds",
 		  "Queue runner deliveries to other hosts, from the attempt's start to its result.",
-		  &t.hist[METRICS_HIST_RELAY], METRICS_HIST_RELAY);
+		  &t.n.hist[METRICS_HIST_RELAY], METRICS_HIST_RELAY);
 	commands(out, a->metrics, METRICS_PROTO_POP3);
 	commands(out, a->metrics, METRICS_PROTO_IMAP);
 }

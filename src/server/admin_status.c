@@ -18,7 +18,7 @@
 
 static uint64_t delivered(const struct metrics_totals *t)
 {
-	return t->counters[METRICS_DELIVERED_LOCAL] + t->counters[METRICS_RELAYED];
+	return t->n.counters[METRICS_DELIVERED_LOCAL] + t->n.counters[METRICS_RELAYED];
 }
 
 void admin_history_sample(struct admin *a)
@@ -32,11 +32,11 @@ void admin_history_sample(struct admin *a)
 	metrics_read(a->metrics, &t);
 	struct metrics_sample s = {
 	    .minute = minute,
-	    .received = t.counters[METRICS_RECEIVED],
+	    .received = t.n.counters[METRICS_RECEIVED],
 	    .delivered = delivered(&t),
 	    .queue_messages = (int64_t)admin_queue_get(a)->messages,
 	};
-	memcpy(s.connections, t.connections, sizeof(s.connections));
+	memcpy(s.connections, t.n.connections, sizeof(s.connections));
 	metrics_history_append(a->metrics, &s);
 }
 
@@ -66,7 +66,7 @@ static void build_series(struct admin *a, const struct metrics_totals *t, size_t
 	d->queue = xcalloc(n + 1, sizeof(double));
 	for (size_t i = 0; i < n; i++) {
 		bool last = i + 1 == n;
-		uint64_t rin = last ? t->counters[METRICS_RECEIVED] : hist[i + 1].received;
+		uint64_t rin = last ? t->n.counters[METRICS_RECEIVED] : hist[i + 1].received;
 		uint64_t rout = last ? delivered(t) : hist[i + 1].delivered;
 		d->labels[i] = minute_label(hist[i].minute, last ? " UTC (now)" : " UTC");
 		d->in[i] = (double)(rin - hist[i].received);
@@ -75,7 +75,7 @@ static void build_series(struct admin *a, const struct metrics_totals *t, size_t
 	}
 	if (n == 0) {
 		d->labels[0] = xstrdup("now");
-		d->in[0] = (double)t->counters[METRICS_RECEIVED];
+		d->in[0] = (double)t->n.counters[METRICS_RECEIVED];
 		d->out[0] = (double)delivered(t);
 		d->queue[0] = (double)queue_now;
 		n = 1;
@@ -108,14 +108,14 @@ static void overview(struct buf *page, struct admin *a, const struct metrics_tot
 	html_duration(page, now - a->metrics->started);
 	buf_printf(page, "</td></tr><tr><td>Sessions open</td><td>%lld</td></tr>", (long long)open);
 	buf_printf(page, "<tr><td>Messages received</td><td>%llu (",
-		   (unsigned long long)t->counters[METRICS_RECEIVED]);
-	html_size(page, t->counters[METRICS_RECEIVED_BYTES]);
+		   (unsigned long long)t->n.counters[METRICS_RECEIVED]);
+	html_size(page, t->n.counters[METRICS_RECEIVED_BYTES]);
 	buf_printf(page, ")</td></tr><tr><td>Delivered locally / relayed</td><td>%llu / %llu</td></tr>",
-		   (unsigned long long)t->counters[METRICS_DELIVERED_LOCAL],
-		   (unsigned long long)t->counters[METRICS_RELAYED]);
+		   (unsigned long long)t->n.counters[METRICS_DELIVERED_LOCAL],
+		   (unsigned long long)t->n.counters[METRICS_RELAYED]);
 	buf_printf(page, "<tr><td>Deferred / bounced</td><td>%llu / %llu</td></tr>",
-		   (unsigned long long)t->counters[METRICS_DEFERRED],
-		   (unsigned long long)t->counters[METRICS_BOUNCED]);
+		   (unsigned long long)t->n.counters[METRICS_DEFERRED],
+		   (unsigned long long)t->n.counters[METRICS_BOUNCED]);
 	buf_printf(page, "<tr><td>Queue</td><td><a href=\"/queue\">%zu message%s</a>, %zu held", q->messages,
 		   q->messages == 1 ? "" : "s", q->held);
 	if (q->oldest > 0) {
@@ -123,6 +123,33 @@ static void overview(struct buf *page, struct admin *a, const struct metrics_tot
 		html_duration(page, now - q->oldest);
 	}
 	buf_append_str(page, "</td></tr></table></section>");
+}
+
+/* The share of connections with a completed handshake, in and out. */
+static void tls_share(struct buf *page, const struct metrics_numbers *n)
+{
+	uint64_t conn[2] = {0, n->connections[METRICS_SERVICE_RELAY]};
+	uint64_t ok[2] = {0, n->tls_ok[METRICS_SERVICE_RELAY]};
+	uint64_t failed[2] = {0, n->tls_failed[METRICS_SERVICE_RELAY]};
+	for (int i = 0; i < METRICS_SERVICE_RELAY; i++) {
+		conn[0] += n->connections[i];
+		ok[0] += n->tls_ok[i];
+		failed[0] += n->tls_failed[i];
+	}
+	const char *labels[2] = {"inbound", "outbound"};
+	double share[2];
+	for (int i = 0; i < 2; i++) {
+		share[i] = conn[i] > 0 ? 100.0 * (double)ok[i] / (double)conn[i] : 0;
+		share[i] = share[i] > 100 ? 100 : (double)(int)(share[i] * 10) / 10;
+	}
+	buf_append_str(page, "</section><section><h2>TLS share of connections</h2>");
+	svg_hbars(page, "chart-tls", "Connections that used TLS", labels, share, 2, 100, "%");
+	buf_printf(
+	    page,
+	    "<p class=\"note\">%llu of %llu inbound connections and %llu of %llu outgoing ones completed "
+	    "a TLS handshake; %llu inbound and %llu outgoing handshakes failed.</p></section>",
+	    (unsigned long long)ok[0], (unsigned long long)conn[0], (unsigned long long)ok[1],
+	    (unsigned long long)conn[1], (unsigned long long)failed[0], (unsigned long long)failed[1]);
 }
 
 static void charts(struct buf *page, struct admin *a, const struct metrics_totals *t,
@@ -152,7 +179,7 @@ static void charts(struct buf *page, struct admin *a, const struct metrics_total
 						      : xasprintf("%s (%lld open)", admin_service_name(i),
 								  (long long)t->sessions_open[i]);
 		labels[i] = owned[i];
-		values[i] = (double)t->connections[i];
+		values[i] = (double)t->n.connections[i];
 	}
 	buf_append_str(page, "</section><section><h2>Connections by protocol since start</h2>");
 	svg_hbars(page, "chart-connections", "Connections by protocol", labels, values, METRICS_SERVICES, 0,
@@ -160,28 +187,7 @@ static void charts(struct buf *page, struct admin *a, const struct metrics_total
 	for (int i = 0; i < METRICS_SERVICES; i++)
 		free(owned[i]);
 
-	uint64_t conn_in = 0, tls_in = 0;
-	for (int i = 0; i < METRICS_SERVICE_RELAY; i++) {
-		conn_in += t->connections[i];
-		tls_in += t->tls_ok[i];
-	}
-	uint64_t conn_out = t->connections[METRICS_SERVICE_RELAY], tls_out = t->tls_ok[METRICS_SERVICE_RELAY];
-	const char *tls_labels[2] = {"inbound", "outbound"};
-	double share[2] = {conn_in > 0 ? 100.0 * (double)tls_in / (double)conn_in : 0,
-			   conn_out > 0 ? 100.0 * (double)tls_out / (double)conn_out : 0};
-	share[0] = share[0] > 100 ? 100 : (double)(int)(share[0] * 10) / 10;
-	share[1] = share[1] > 100 ? 100 : (double)(int)(share[1] * 10) / 10;
-	buf_append_str(page, "</section><section><h2>TLS share of connections</h2>");
-	svg_hbars(page, "chart-tls", "Connections that used TLS", tls_labels, share, 2, 100, "%");
-	buf_printf(
-	    page,
-	    "<p class=\"note\">%llu of %llu inbound connections and %llu of %llu outgoing ones completed "
-	    "a TLS handshake; %llu inbound and %llu outgoing handshakes failed.</p></section>",
-	    (unsigned long long)tls_in, (unsigned long long)conn_in, (unsigned long long)tls_out,
-	    (unsigned long long)conn_out,
-	    (unsigned long long)(t->tls_failed[0] + t->tls_failed[1] + t->tls_failed[2] + t->tls_failed[3] +
-				 t->tls_failed[4] + t->tls_failed[5] + t->tls_failed[6]),
-	    (unsigned long long)t->tls_failed[METRICS_SERVICE_RELAY]);
+	tls_share(page, &t->n);
 }
 
 static void deferred_domains(struct buf *page, const struct admin_queue *q)

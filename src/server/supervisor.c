@@ -335,7 +335,14 @@ static void child_restart(enum child_kind kind, time_t lived)
 {
 	if (lived >= RAPID_EXIT) {
 		sup.rapid_exits[kind] = 0;
-	} else if (++sup.rapid_exits[kind] >= RAPID_LIMIT) {
+	} else if (++sup.rapid_exits[kind] >= RAPID_LIMIT && kind == CHILD_ADMIN) {
+		/* The status page is not worth the mail: serve without it. */
+		log_error("the admin process died %d times in a row within %d seconds of its start (see its "
+			  "errors above); [admin] listen is not served until a reload",
+			  RAPID_LIMIT, RAPID_EXIT);
+		sup.rapid_exits[kind] = 0;
+		return;
+	} else if (sup.rapid_exits[kind] >= RAPID_LIMIT) {
 		log_error("serve failed: the %s died %d times in a row within %d seconds of its start "
 			  "(see its errors above); stopping",
 			  child_name(kind), RAPID_LIMIT, RAPID_EXIT);

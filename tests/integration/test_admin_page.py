@@ -257,5 +257,30 @@ class TlsPublicTest(unittest.TestCase):
             srv.cleanup()
 
 
+
+class AdminFailureTest(unittest.TestCase):
+    def test_mail_outlives_a_broken_admin(self):
+        """An admin process that cannot start (HTTPS with a broken
+        certificate) is given up after 5 quick deaths; mail goes on."""
+        srv = Server(extra_config=ADMIN_CONFIG + "[admin]\ntls = yes\n"
+                     "[tls]\ncert_file = bad-cert.pem\nkey_file = bad-key.pem\n")
+        for name in ("bad-cert.pem", "bad-key.pem"):
+            with open(os.path.join(srv.dir, name), "w") as f:
+                f.write("not a certificate\n")
+        try:
+            srv.start()
+            srv.add_domain("a.test")
+            srv.add_user("alice@a.test", "alicepw")
+            self.assertTrue(wait_for(lambda: "[admin] listen is not served until a reload" in srv.log_text(),
+                                     timeout=30))
+            self.assertIsNone(srv.proc.poll())
+            with srv.smtp() as s:
+                s.sendmail("x@ext.test", ["alice@a.test"], b"Subject: still here\r\n\r\nhi\r\n")
+            self.assertEqual(len(srv.maildir_messages("alice@a.test")), 1)
+            self.assertEqual(srv.log_text().count("admin tls unavailable"), 5)
+        finally:
+            srv.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -54,27 +54,27 @@ static void test_counters_and_gauges(void **state)
 	metrics_jobs_queued(1);
 	struct metrics_totals t;
 	metrics_read(m, &t);
-	assert_int_equal(t.counters[METRICS_RECEIVED], 2);
-	assert_int_equal(t.counters[METRICS_RECEIVED_BYTES], 1000);
-	assert_int_equal(t.connections[0], 1);
-	assert_int_equal(t.connections[METRICS_SERVICE_RELAY], 1);
+	assert_int_equal(t.n.counters[METRICS_RECEIVED], 2);
+	assert_int_equal(t.n.counters[METRICS_RECEIVED_BYTES], 1000);
+	assert_int_equal(t.n.connections[0], 1);
+	assert_int_equal(t.n.connections[METRICS_SERVICE_RELAY], 1);
 	assert_int_equal(t.sessions_open[3], 3);
 	assert_int_equal(t.jobs_queued[METRICS_PROCESS_WORKER], 2);
 	assert_int_equal(t.jobs_queued[METRICS_PROCESS_RUNNER], 1);
-	assert_int_equal(t.auth[5][METRICS_AUTH_FAILURE], 1);
-	assert_int_equal(t.tls_failed[1], 1);
+	assert_int_equal(t.n.auth[5][METRICS_AUTH_FAILURE], 1);
+	assert_int_equal(t.n.tls_failed[1], 1);
 	/* Slot 0's process exits: its gauges go, its counters stay. */
 	metrics_slot_exited(m, 0);
 	metrics_read(m, &t);
 	assert_int_equal(t.sessions_open[3], 1);
 	assert_int_equal(t.jobs_queued[METRICS_PROCESS_WORKER], 0);
-	assert_int_equal(t.counters[METRICS_RECEIVED], 2);
+	assert_int_equal(t.n.counters[METRICS_RECEIVED], 2);
 	/* A process restarted in the slot starts its gauges at zero and keeps
 	   adding to the counters. */
 	metrics_attach(m, 0, METRICS_PROCESS_WORKER);
 	metrics_count(METRICS_RECEIVED);
 	metrics_read(m, &t);
-	assert_int_equal(t.counters[METRICS_RECEIVED], 3);
+	assert_int_equal(t.n.counters[METRICS_RECEIVED], 3);
 }
 
 static void test_shared_between_processes(void **state)
@@ -94,7 +94,7 @@ static void test_shared_between_processes(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	struct metrics_totals t;
 	metrics_read(m, &t);
-	assert_int_equal(t.counters[METRICS_RELAYED], 2000);
+	assert_int_equal(t.n.counters[METRICS_RELAYED], 2000);
 }
 
 static void test_histogram_buckets(void **state)
@@ -106,7 +106,7 @@ static void test_histogram_buckets(void **state)
 	metrics_observe(METRICS_HIST_FSYNC, b[METRICS_BUCKETS - 2] + 1); /* +Inf */
 	struct metrics_totals t;
 	metrics_read(m, &t);
-	const struct metrics_histogram *h = &t.hist[METRICS_HIST_FSYNC];
+	const struct metrics_histogram *h = &t.n.hist[METRICS_HIST_FSYNC];
 	assert_int_equal(h->buckets[0], 2);
 	assert_int_equal(h->buckets[1], 1);
 	assert_int_equal(h->buckets[METRICS_BUCKETS - 1], 1);
@@ -187,7 +187,7 @@ static void test_rejects(void **state)
 	assert_int_equal(n, METRICS_REJECTS);
 	struct metrics_totals t;
 	metrics_read(m, &t);
-	assert_int_equal(t.rejects[METRICS_REJECT_SIZE], 3 * METRICS_REJECTS);
+	assert_int_equal(t.n.rejects[METRICS_REJECT_SIZE], 3 * METRICS_REJECTS);
 	assert_string_equal(metrics_reject_name(METRICS_REJECT_RELAY_DENIED), "relay_denied");
 }
 
