@@ -255,7 +255,7 @@ static int commit_data(struct delivery *d, char **error_r)
 		if (f->finish != NULL && f->finish(f, &error) < 0)
 			filter_failed(d, f, error);
 	}
-	if (flush_out(d) < 0 || (fdatasync(d->fd) < 0 && write_failed(d, "fdatasync") < 0)) {
+	if (flush_out(d) < 0 || (fs_fdatasync(d->fd) < 0 && write_failed(d, "fdatasync") < 0)) {
 		*error_r = xstrdup(d->error);
 		return -1;
 	}

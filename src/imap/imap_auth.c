@@ -12,6 +12,7 @@
 #include "lib/io.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 #include "store/store_imap_extra.h"
 
@@ -193,6 +194,7 @@ static void auth_done(void *arg)
 {
 	struct auth_job *job = arg;
 	struct imap_session *s = job->s;
+	metrics_auth(s->core.conn.service, job->check.ok ? METRICS_AUTH_SUCCESS : METRICS_AUTH_FAILURE);
 	if (s->core.dead) {
 		auth_job_free(job);
 		imap_command_done(s);
@@ -227,6 +229,7 @@ static void verify_password(struct imap_session *s, const char *user, const char
 		log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
 		log_info("imap auth-refused session=%s ip=%s user=%s reason=%s", s->core.id, s->core.conn.ip,
 			 who, auth_penalty_verdict_name(job->check.verdict));
+		metrics_auth(s->core.conn.service, METRICS_AUTH_REFUSED);
 		failure_delay(s, true, job->check.delay_ms);
 		auth_job_free(job);
 		return;

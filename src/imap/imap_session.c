@@ -8,6 +8,7 @@
 #include "lib/id.h"
 #include "lib/io.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 #include "mime/imap.h"
 
@@ -265,6 +266,7 @@ static void run_command(struct imap_session *s, const struct imap_command *cmd)
 		c.count--;
 	}
 	const struct imap_cmd_def *def = find_command(name);
+	metrics_command(METRICS_PROTO_IMAP, def != NULL ? def->name : NULL);
 	if (def == NULL || (c.uid && !def->uid_ok)) {
 		char pr[64];
 		imap_tagged(s, "BAD", "Unknown command %s",

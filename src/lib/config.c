@@ -162,6 +162,12 @@ static const struct option options[] = {
      "check the DKIM signatures of mail arriving on the inbound port (Authentication-Results on top)"},
     {"dkim", "verify_timeout", OPT_DURATION, OFF(dkim_verify_timeout), "10s", 1, 60, NULL,
      "how long the end of DATA waits for key lookups still running; the missing keys are temperrors"},
+    LISTEN("admin", admin_listen, "",
+	   "HTTP listener for /metrics (Prometheus) and the status page (e.g. 127.0.0.1:2880)"),
+    {"admin", "tls", OPT_BOOL, OFF(admin_tls), "no", 0, 0, NULL,
+     "serve the admin listener over HTTPS with [tls] cert_file (session cookies get Secure)"},
+    {"admin", "public_status", OPT_BOOL, OFF(admin_public_status), "no", 0, 0, NULL,
+     "show the read-only status page without login (queue management still needs one)"},
 };
 
 /* ---- value parsers ---- */

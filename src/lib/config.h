@@ -108,6 +108,10 @@ struct config {
 	/* [dkim] */
 	int dkim_verify;         /* check the signatures of inbound mail */
 	int dkim_verify_timeout; /* seconds the end of DATA waits for keys */
+	/* [admin]: metrics and the status page (server/admin.h) */
+	struct listen_addr admin_listen;
+	int admin_tls;           /* HTTPS with [tls] cert_file */
+	int admin_public_status; /* the read-only status page without login */
 	/* [routes] domain = host:port */
 	struct route *routes;
 	size_t routes_count;

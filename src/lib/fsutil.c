@@ -1,5 +1,6 @@
 #include "lib/fsutil.h"
 #include "lib/buf.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 
 #include <dirent.h>
@@ -28,6 +29,27 @@ int fs_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/* sync(fd), timed into the fsync histogram. */
+static int fs_sync_timed(int (*sync)(int fd), int fd)
+{
+	int64_t start = metrics_now_ns();
+	int rc = sync(fd);
+	int err = errno;
+	metrics_observe(METRICS_HIST_FSYNC, metrics_now_ns() - start);
+	errno = err;
+	return rc;
+}
+
+int fs_fsync(int fd)
+{
+	return fs_sync_timed(fsync, fd);
+}
+
+int fs_fdatasync(int fd)
+{
+	return fs_sync_timed(fdatasync, fd);
+}
+
 int fs_fsync_dir(const char *path, char **error_r)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -35,7 +57,7 @@ int fs_fsync_dir(const char *path, char **error_r)
 		*error_r = xasprintf("open(%s) failed: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fsync(fd) < 0) {
+	if (fs_fsync(fd) < 0) {
 		*error_r = xasprintf("fsync(%s) failed: %s", path, strerror(errno));
 		close(fd);
 		return -1;
@@ -67,7 +89,7 @@ int fs_write_file_durable_at(int dirfd, const char *dir, const char *name, const
 		return -1;
 	}
 	if ((uid != (uid_t)-1 && fchown(fd, uid, gid) < 0) || fs_write_all(fd, data, len) < 0 ||
-	    fsync(fd) < 0) {
+	    fs_fsync(fd) < 0) {
 		*error_r = xasprintf("write(%s/%s) failed: %s", dir, tmp, strerror(errno));
 		close(fd);
 		unlinkat(dirfd, tmp, 0);
@@ -79,7 +101,7 @@ int fs_write_file_durable_at(int dirfd, const char *dir, const char *name, const
 	if (renameat(dirfd, tmp, dirfd, name) < 0) {
 		*error_r = xasprintf("rename(%s/%s, %s/%s) failed: %s", dir, tmp, dir, name, strerror(errno));
 		unlinkat(dirfd, tmp, 0);
-	} else if (fsync(dirfd) < 0) {
+	} else if (fs_fsync(dirfd) < 0) {
 		*error_r = xasprintf("fsync(%s) failed: %s", dir, strerror(errno));
 	} else {
 		rc = 0;
@@ -235,7 +257,7 @@ int fs_open_dir_beneath(const char *base, const char *rel, bool create, mode_t m
 		}
 		int child = fs_open_dir_at(fd, buf_cstr(&path), name, error_r);
 		/* A new entry must survive a crash with what is put in it. */
-		if (child >= 0 && made && fsync(fd) < 0) {
+		if (child >= 0 && made && fs_fsync(fd) < 0) {
 			*error_r = xasprintf("fsync(%s) failed: %s", buf_cstr(&path), strerror(errno));
 			close(child);
 			child = -1;
@@ -404,7 +426,7 @@ int fs_remove_tree_at(int dirfd, const char *dir, const char *name, char **error
 
 int fs_fsync_dirfd(int dirfd, const char *path, char **error_r)
 {
-	if (fsync(dirfd) < 0) {
+	if (fs_fsync(dirfd) < 0) {
 		*error_r = xasprintf("fsync(%s) failed: %s", path, strerror(errno));
 		return -1;
 	}
@@ -421,7 +443,7 @@ int fs_write_new_file(const char *path, const void *data, size_t len, mode_t mod
 	}
 	/* The time is set before the fsync so that it is durable with the data. */
 	struct timespec times[2] = {{0, UTIME_OMIT}, {(time_t)mtime, 0}};
-	if (fs_write_all(fd, data, len) < 0 || (mtime != 0 && futimens(fd, times) < 0) || fsync(fd) < 0) {
+	if (fs_write_all(fd, data, len) < 0 || (mtime != 0 && futimens(fd, times) < 0) || fs_fsync(fd) < 0) {
 		*error_r = xasprintf("write(%s) failed: %s", path, strerror(errno));
 		close(fd);
 		unlink(path);
@@ -446,10 +468,10 @@ int fs_append_durable(const char *path, const void *data, size_t len, mode_t mod
 			close(fd);
 		return -1;
 	}
-	if (fs_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (fs_write_all(fd, data, len) < 0 || fs_fsync(fd) < 0) {
 		*error_r = xasprintf("write(%s) failed: %s", path, strerror(errno));
 		if (ftruncate(fd, st.st_size) == 0)
-			fsync(fd);
+			fs_fsync(fd);
 		close(fd);
 		return -1;
 	}
@@ -488,7 +510,7 @@ static int copy_at(int src_dirfd, const char *src, int dest_dirfd, const char *d
 			rc = fs_write_all(out, chunk, (size_t)n);
 	}
 	if (rc == 0)
-		rc = fsync(out);
+		rc = fs_fsync(out);
 	int err = errno;
 	close(in);
 	close(out);

@@ -9,6 +9,10 @@
 
 /* Writes all of buf to fd, retrying on EINTR and short writes. */
 int fs_write_all(int fd, const void *buf, size_t len);
+/* fsync(fd) and fdatasync(fd), timed into the fsync latency histogram
+   (lib/metrics.h).  Return what the system call returns, errno kept. */
+int fs_fsync(int fd);
+int fs_fdatasync(int fd);
 /* fsyncs the directory at path. */
 int fs_fsync_dir(const char *path, char **error_r);
 /* fsyncs the directory that contains path. */

@@ -1,5 +1,6 @@
 #include "lib/jobs.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 
 #include <errno.h>
@@ -44,6 +45,7 @@ static void *jobs_thread(void *arg)
 		if (jobs.todo == NULL)
 			jobs.todo_tail = &jobs.todo;
 		pthread_mutex_unlock(&jobs.lock);
+		metrics_jobs_queued(-1);
 
 		job->work(job->arg);
 
@@ -141,6 +143,7 @@ void jobs_submit(void (*work)(void *), void (*done)(void *), void *arg)
 		free(job);
 		return;
 	}
+	metrics_jobs_queued(1);
 	pthread_mutex_lock(&jobs.lock);
 	*jobs.todo_tail = job;
 	jobs.todo_tail = &job->next;

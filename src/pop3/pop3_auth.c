@@ -12,6 +12,7 @@
 #include "lib/io.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 
 #include <stdlib.h>
@@ -137,6 +138,7 @@ static void login_done(void *arg)
 {
 	struct login_job *job = arg;
 	struct pop3_session *s = job->s;
+	metrics_auth(s->core.conn.service, job->check.ok ? METRICS_AUTH_SUCCESS : METRICS_AUTH_FAILURE);
 	char who[200];
 	log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
 	if (s->core.dead) {
@@ -184,6 +186,7 @@ static void login_start(struct pop3_session *s, const char *user, const char *pa
 		log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
 		log_info("pop3 auth-refused session=%s ip=%s user=%s method=%s reason=%s", s->core.id,
 			 s->core.conn.ip, who, method, auth_penalty_verdict_name(job->check.verdict));
+		metrics_auth(s->core.conn.service, METRICS_AUTH_REFUSED);
 		delay_reply(s, true, job->check.delay_ms);
 		login_job_free(job);
 		return;

@@ -4,6 +4,7 @@
 #include "lib/config.h"
 #include "lib/io.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 
 #include <stdarg.h>
@@ -252,7 +253,9 @@ static void dispatch(struct pop3_session *s, const char *line, size_t len)
 {
 	struct pop3_command cmd;
 	const char *error;
-	if (pop3_parse(line, len, &cmd, &error) < 0) {
+	int rc = pop3_parse(line, len, &cmd, &error);
+	metrics_command(METRICS_PROTO_POP3, rc == 0 ? pop3_cmd_name(cmd.cmd) : NULL);
+	if (rc < 0) {
 		pop3_reply_error(s, "%s", error);
 		return;
 	}

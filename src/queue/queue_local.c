@@ -335,7 +335,7 @@ static int local_hold(const char *data_dir, const char *id, bool hold, char **er
 		*error_r = xasprintf("unlink(%s/%s) failed: %s", qdir, name, strerror(errno));
 		rc = -1;
 	}
-	if (rc == 0 && fsync(qfd) < 0) {
+	if (rc == 0 && fs_fsync(qfd) < 0) {
 		*error_r = xasprintf("fsync(%s) failed: %s", qdir, strerror(errno));
 		rc = -1;
 	}
@@ -353,7 +353,7 @@ static int local_delete(const char *data_dir, const char *id, char **error_r)
 		return rc;
 	char *qdir = queue_dir(data_dir);
 	entry_remove_at(qfd, qdir, id);
-	if (fsync(qfd) < 0) {
+	if (fs_fsync(qfd) < 0) {
 		*error_r = xasprintf("fsync(%s) failed: %s", qdir, strerror(errno));
 		rc = -1;
 	}

@@ -11,6 +11,7 @@
 #include "lib/id.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 #include "mime/header.h"
 #include "queue/spool.h"
@@ -390,6 +391,7 @@ static void rcpt_bounce(struct qmsg *m, size_t i, const char *reply)
 {
 	struct queue_entry_rcpt *r = &m->e.rcpts[i];
 	r->state = QUEUE_RCPT_BOUNCED;
+	metrics_count(METRICS_BOUNCED);
 	if (reply != NULL) {
 		free(r->last_reply);
 		r->last_reply = xstrdup(reply);
@@ -424,6 +426,8 @@ static void runner_job_done(void *ctx, struct runner_deliver_job *job)
 {
 	struct qmsg *m = job->msg;
 	int64_t now = (int64_t)time(NULL);
+	if (!job->local)
+		metrics_observe(METRICS_HIST_RELAY, metrics_now_ns() - job->started_ns);
 	if (job->forward != NULL)
 		runner_add_forwards(m, job);
 	const struct schedule_info {
@@ -447,6 +451,7 @@ static void runner_job_done(void *ctx, struct runner_deliver_job *job)
 		switch (cr->status) {
 		case SMTP_CLIENT_OK:
 			r->state = QUEUE_RCPT_DELIVERED;
+			metrics_count(job->local ? METRICS_DELIVERED_LOCAL : METRICS_RELAYED);
 			log_info("queue sent id=%s to=<%s> relay=%s reply=%s", m->e.id, r->address,
 				 job->local                ? "local"
 				 : job->remote_mta != NULL ? job->remote_mta
@@ -474,6 +479,7 @@ static void runner_job_done(void *ctx, struct runner_deliver_job *job)
 			log_info("queue deferred id=%s to=<%s> attempts=%d next=%llds reply=%s", m->e.id,
 				 r->address, r->attempts, (long long)(r->next_attempt - now),
 				 r->last_reply != NULL ? r->last_reply : "");
+			metrics_count(METRICS_DEFERRED);
 			if ((r->notify & SMTP_NOTIFY_DELAY) && !(r->notify & SMTP_NOTIFY_NEVER) &&
 			    !r->delay_notified && m->e.sender[0] != '\0' &&
 			    now - m->e.created >= si.delay_warning) {

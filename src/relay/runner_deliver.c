@@ -10,6 +10,7 @@
 #include "dns/dns.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 #include "queue/spool.h"
 #include "relay/runner_tls.h"
@@ -95,6 +96,7 @@ struct runner_deliver_job *runner_deliver_job_new(void *msg, const char *id, con
 	job->id = xstrdup(id);
 	job->domain = xstrdup(domain);
 	job->n = n;
+	job->started_ns = metrics_now_ns();
 	job->idx = xcalloc(n + 1, sizeof(*job->idx));
 	job->rcpts = xcalloc(n + 1, sizeof(*job->rcpts));
 	for (size_t k = 0; k < n; k++)

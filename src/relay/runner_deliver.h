@@ -47,6 +47,7 @@ struct runner_deliver_job {
 	struct runner_deliver_forward *forward; /* local: per recipient, or NULL */
 	/* This unit's: */
 	struct runner_deliver_job *next;
+	int64_t started_ns; /* metrics_now_ns() when made */
 };
 
 struct runner_deliver_ops {

@@ -1,11 +1,13 @@
 /* The supervisor: binds, drops privileges, forks and watches the workers and
    the queue runner. */
 #include "server/server.h"
+#include "server/admin.h"
 #include "auth/auth_penalty.h"
 #include "auth/userdb.h"
 #include "lib/fsutil.h"
 #include "lib/heartbeat.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/tls.h"
 #include "lib/xalloc.h"
 #include "relay/relay.h"
@@ -41,7 +43,7 @@
 /* Children get this long to drain after SIGTERM before they are killed. */
 #define STOP_GRACE 40
 
-enum child_kind { CHILD_WORKER, CHILD_RUNNER, CHILD_KINDS };
+enum child_kind { CHILD_WORKER, CHILD_RUNNER, CHILD_ADMIN, CHILD_KINDS };
 
 struct child {
 	pid_t pid;
@@ -56,22 +58,24 @@ static struct {
 	char *data_dir; /* as configured, for messages (cfg->data_dir is ".") */
 	struct listener listeners[SERVICE_COUNT];
 	int nlisteners;
+	struct listener admin; /* [admin] listen; fd -1 when off */
 	struct child children[MAX_CHILDREN];
 	struct heartbeat *beats; /* shared with the children, one per slot */
 	int rapid_exits[CHILD_KINDS];
 	volatile sig_atomic_t got_term, got_hup, got_chld, got_tick, got_usr2;
 	struct auth_penalty *auth_penalty; /* shared with every worker */
+	struct metrics *metrics;           /* shared with every child, one slot each */
 	bool stopping;
 	int exit_code;
 } sup;
 
 static const char *child_name(enum child_kind kind)
 {
-	return kind == CHILD_WORKER ? "worker" : "queue-runner";
+	return kind == CHILD_WORKER ? "worker" : kind == CHILD_RUNNER ? "queue-runner" : "admin";
 }
 
-static int bind_listener(enum service service, const struct listen_addr *addr, struct listener *l,
-			 char **error_r)
+/* name is the service's, for the messages. */
+static int bind_listener(const char *name, const struct listen_addr *addr, struct listener *l, char **error_r)
 {
 	struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
 	struct addrinfo *res;
@@ -79,8 +83,8 @@ static int bind_listener(enum service service, const struct listen_addr *addr, s
 	snprintf(port, sizeof(port), "%d", addr->port);
 	int rc = getaddrinfo(addr->host[0] ? addr->host : NULL, port, &hints, &res);
 	if (rc != 0) {
-		*error_r = xasprintf("[%s] listen: cannot resolve %s: %s", service_name(service), addr->host,
-				     gai_strerror(rc));
+		*error_r =
+		    xasprintf("[%s] listen: cannot resolve %s: %s", name, addr->host, gai_strerror(rc));
 		return -1;
 	}
 	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -91,8 +95,8 @@ static int bind_listener(enum service service, const struct listen_addr *addr, s
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	}
 	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
-		*error_r = xasprintf("[%s] listen: cannot listen on %s:%d: %s", service_name(service),
-				     addr->host, addr->port, strerror(errno));
+		*error_r = xasprintf("[%s] listen: cannot listen on %s:%d: %s", name, addr->host, addr->port,
+				     strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		freeaddrinfo(res);
@@ -116,7 +120,6 @@ static int bind_listener(enum service service, const struct listen_addr *addr, s
 		snprintf(l->address, sizeof(l->address), "%s:%d", ip, bound_port);
 	}
 	l->fd = fd;
-	l->service = service;
 	return 0;
 }
 
@@ -130,10 +133,17 @@ static int bind_all(struct config *cfg, char **error_r)
 		if (!addrs[s]->enabled)
 			continue;
 		struct listener *l = &sup.listeners[sup.nlisteners];
-		if (bind_listener((enum service)s, addrs[s], l, error_r) < 0)
+		if (bind_listener(service_name((enum service)s), addrs[s], l, error_r) < 0)
 			return -1;
+		l->service = (enum service)s;
 		sup.nlisteners++;
 		log_info("listen service=%s address=%s", service_name(l->service), l->address);
+	}
+	sup.admin.fd = -1;
+	if (cfg->admin_listen.enabled) {
+		if (bind_listener("admin", &cfg->admin_listen, &sup.admin, error_r) < 0)
+			return -1;
+		log_info("listen service=admin address=%s", sup.admin.address);
 	}
 	return 0;
 }
@@ -274,13 +284,21 @@ static void child_start(enum child_kind kind)
 			_exit(1);
 		}
 		int rc;
-		if (kind == CHILD_WORKER) {
-			rc = worker_run(sup.cfg, sup.listeners, sup.nlisteners, sup.auth_penalty, hb);
-		} else {
+		static const enum metrics_process process[CHILD_KINDS] = {
+		    METRICS_PROCESS_WORKER, METRICS_PROCESS_RUNNER, METRICS_PROCESS_ADMIN};
+		metrics_attach(sup.metrics, (unsigned)(c - sup.children), process[kind]);
+		if (kind != CHILD_ADMIN && sup.admin.fd >= 0)
+			close(sup.admin.fd);
+		if (kind != CHILD_WORKER)
 			for (int i = 0; i < sup.nlisteners; i++)
 				close(sup.listeners[i].fd);
+		if (kind == CHILD_WORKER) {
+			rc = worker_run(sup.cfg, sup.listeners, sup.nlisteners, sup.auth_penalty, hb);
+		} else if (kind == CHILD_RUNNER) {
 			log_set_role("postoffice/queue");
 			rc = queue_runner_run(sup.cfg, hb);
+		} else {
+			rc = admin_run(sup.cfg, &sup.admin, sup.auth_penalty, sup.metrics, hb);
 		}
 		_exit(rc);
 	}
@@ -321,7 +339,14 @@ static void child_restart(enum child_kind kind, time_t lived)
 {
 	if (lived >= RAPID_EXIT) {
 		sup.rapid_exits[kind] = 0;
-	} else if (++sup.rapid_exits[kind] >= RAPID_LIMIT) {
+	} else if (++sup.rapid_exits[kind] >= RAPID_LIMIT && kind == CHILD_ADMIN) {
+		/* The status page is not worth the mail: serve without it. */
+		log_error("the admin process died %d times in a row within %d seconds of its start (see its "
+			  "errors above); [admin] listen is not served until a reload",
+			  RAPID_LIMIT, RAPID_EXIT);
+		sup.rapid_exits[kind] = 0;
+		return;
+	} else if (sup.rapid_exits[kind] >= RAPID_LIMIT) {
 		log_error("serve failed: the %s died %d times in a row within %d seconds of its start "
 			  "(see its errors above); stopping",
 			  child_name(kind), RAPID_LIMIT, RAPID_EXIT);
@@ -367,6 +392,7 @@ static void reap_children(void)
 		bool expected = c->retiring || sup.stopping;
 		time_t lived = time(NULL) - c->started;
 		c->pid = 0;
+		metrics_slot_exited(sup.metrics, (unsigned)(c - sup.children));
 		const char *what = child_name(kind);
 		if (WIFSIGNALED(status))
 			log_warn("%s exit pid=%d signal=%d (%s)%s", what, (int)pid, WTERMSIG(status),
@@ -490,6 +516,15 @@ static int prepare_data_dir(struct config *cfg, char **error_r)
 	return 0;
 }
 
+static void start_children(void)
+{
+	for (int i = 0; i < sup.cfg->workers; i++)
+		child_start(CHILD_WORKER);
+	child_start(CHILD_RUNNER);
+	if (sup.admin.fd >= 0)
+		child_start(CHILD_ADMIN);
+}
+
 static void reload(void)
 {
 	struct config fresh;
@@ -517,9 +552,7 @@ static void reload(void)
 		}
 	config_free(sup.cfg);
 	*sup.cfg = fresh;
-	for (int i = 0; i < sup.cfg->workers; i++)
-		child_start(CHILD_WORKER);
-	child_start(CHILD_RUNNER);
+	start_children();
 }
 
 /* Each connection is a descriptor: a worker must be able to hold
@@ -620,14 +653,13 @@ int server_run(struct config *cfg)
 		log_info("children run as user=%s", cfg->user);
 	raise_fd_limit(cfg);
 	sup.beats = heartbeat_table_create(MAX_CHILDREN);
+	sup.metrics = metrics_create(MAX_CHILDREN);
 	sigset_t old;
 	install_handlers(&old);
 
 	log_info("serve start data_dir=%s workers=%d config=%s", sup.data_dir, cfg->workers,
 		 cfg->file ? cfg->file : "(embedded default)");
-	for (int i = 0; i < cfg->workers; i++)
-		child_start(CHILD_WORKER);
-	child_start(CHILD_RUNNER);
+	start_children();
 
 	while (!sup.got_term) {
 		while (!sup.got_term && !sup.got_hup && !sup.got_chld && !sup.got_tick && !sup.got_usr2)
@@ -654,6 +686,7 @@ int server_run(struct config *cfg)
 	}
 	stop_children(&old);
 	heartbeat_table_destroy(&sup.beats, MAX_CHILDREN);
+	metrics_destroy(&sup.metrics);
 	log_info("serve stopped");
 	free(sup.data_dir);
 	return sup.exit_code;

@@ -5,6 +5,7 @@
 #include "lib/hash.h"
 #include "lib/id.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 #include "trust/dkim_keys.h"
 #include "trust/dkim_lookup.h"
@@ -191,8 +192,10 @@ void service_drain(struct service_ctx *ctx)
 static void session_free(struct session *s)
 {
 	session_unlink(s);
-	if (s->acquired)
+	if (s->acquired) {
 		service_conn_release(s->ctx, &s->conn);
+		metrics_session_open(s->conn.service, -1);
+	}
 	s->ops->free(s);
 	if (s->delay != NULL)
 		event_free(s->delay);
@@ -202,6 +205,11 @@ static void session_free(struct session *s)
 
 void session_end(struct session *s, const char *reason)
 {
+	/* The connection ended (or timed out) before the handshake did. */
+	if (s->tls_handshake) {
+		s->tls_handshake = false;
+		metrics_tls(s->conn.service, false);
+	}
 	s->ops->ended(s, reason);
 	if (s->busy) {
 		s->dead = true;
@@ -274,12 +282,16 @@ int session_start_tls(struct session *s)
 {
 	if (s->ctx->tls == NULL)
 		return -1;
-	return io_start_tls_server(s->io, s->ctx->tls);
+	int rc = io_start_tls_server(s->io, s->ctx->tls);
+	s->tls_handshake = rc >= 0;
+	return rc;
 }
 
 static void tls_done(struct session *s)
 {
 	s->tls = true;
+	s->tls_handshake = false;
+	metrics_tls(s->conn.service, true);
 	log_info("%s tls session=%s version=%s cipher=%s", s->ops->protocol, s->id, io_tls_version(s->io),
 		 io_tls_cipher(s->io));
 	if (s->ops->tls_ready != NULL)
@@ -348,6 +360,7 @@ void session_start(struct session *s, const struct session_ops *ops, struct serv
 	io_set_timeout(s->io, ops->timeout(ctx->cfg));
 	log_info("%s connect session=%s service=%s ip=%s port=%d", ops->protocol, s->id,
 		 service_name(conn->service), conn->ip, conn->port);
+	metrics_connection(conn->service);
 	if (ctx->draining) {
 		ops->bye(s, SESSION_BYE_DRAINING);
 		session_close(s);
@@ -356,11 +369,13 @@ void session_start(struct session *s, const struct session_ops *ops, struct serv
 	if (!service_conn_acquire(ctx, conn)) {
 		log_info("%s reject session=%s reason=too-many-connections ip=%s", ops->protocol, s->id,
 			 conn->ip);
+		metrics_reject(METRICS_REJECT_CONNECTIONS, conn->ip, service_name(conn->service));
 		ops->bye(s, SESSION_BYE_TOO_MANY);
 		session_close(s);
 		return;
 	}
 	s->acquired = true;
+	metrics_session_open(conn->service, 1);
 	if (conn->implicit_tls) {
 		if (session_start_tls(s) < 0) {
 			log_error("%s tls unavailable session=%s", ops->protocol, s->id);

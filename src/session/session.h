@@ -150,12 +150,13 @@ struct session {
 	struct conn_info conn;
 	char id[ID_SIZE];
 	struct io *io;
-	bool acquired; /* counted in the connection limits */
-	bool tls;      /* TLS is active */
-	bool busy;     /* waiting on a job or a timer: input is held */
-	bool dead;     /* connection gone while busy: free when idle */
-	bool closing;  /* goodbye sent, closing after the flush */
-	int errors;    /* session_error() */
+	bool acquired;      /* counted in the connection limits */
+	bool tls;           /* TLS is active */
+	bool tls_handshake; /* a TLS handshake is running (for the metrics) */
+	bool busy;          /* waiting on a job or a timer: input is held */
+	bool dead;          /* connection gone while busy: free when idle */
+	bool closing;       /* goodbye sent, closing after the flush */
+	int errors;         /* session_error() */
 	struct event *delay;
 	void (*delay_done)(struct session *s);
 };

@@ -7,6 +7,7 @@
 #include "dns/dns.h"
 #include "lib/io.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/tls.h"
 #include "lib/utf8.h"
 #include "lib/xalloc.h"
@@ -923,6 +924,7 @@ static void client_io_cb(struct io *io, enum io_event event, void *ctx)
 		client_input(c);
 		break;
 	case IO_EVENT_CONNECTED:
+		metrics_connection(METRICS_SERVICE_RELAY);
 		io_set_timeout(c->io, timeout_of(c->set.command_timeout, 300));
 		if (c->set.implicit_tls)
 			client_start_tls(c, ST_TLS_IMPLICIT);
@@ -930,6 +932,7 @@ static void client_io_cb(struct io *io, enum io_event event, void *ctx)
 			c->state = ST_GREETING;
 		break;
 	case IO_EVENT_TLS_DONE:
+		metrics_tls(METRICS_SERVICE_RELAY, true);
 		if (c->state == ST_TLS_IMPLICIT) {
 			c->state = ST_GREETING;
 		} else if (c->state == ST_TLS) {
@@ -948,6 +951,8 @@ static void client_io_cb(struct io *io, enum io_event event, void *ctx)
 	case IO_EVENT_TIMEOUT:
 	case IO_EVENT_EOF:
 	case IO_EVENT_ERROR:
+		if (c->state == ST_TLS || c->state == ST_TLS_IMPLICIT)
+			metrics_tls(METRICS_SERVICE_RELAY, false);
 		if (c->state == ST_QUIT || c->state == ST_READY || c->state == ST_DEAD) {
 			if (c->state == ST_QUIT)
 				c->free_pending = true;

@@ -10,6 +10,7 @@
 #include "lib/io.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 
 #include <stdlib.h>
@@ -66,6 +67,7 @@ static void auth_done(void *arg)
 {
 	struct auth_job *job = arg;
 	struct smtp_session *s = job->s;
+	metrics_auth(s->core.conn.service, job->check.ok ? METRICS_AUTH_SUCCESS : METRICS_AUTH_FAILURE);
 	char who[200];
 	log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
 	if (job->check.ok) {
@@ -100,6 +102,7 @@ static void auth_verify(struct smtp_session *s)
 		log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
 		log_info("smtp auth-refused session=%s ip=%s user=%s reason=%s", s->core.id, s->core.conn.ip,
 			 who, auth_penalty_verdict_name(job->check.verdict));
+		metrics_auth(s->core.conn.service, METRICS_AUTH_REFUSED);
 		delay_reply(s, true, job->check.delay_ms);
 		auth_check_clear(&job->check);
 		free(job);

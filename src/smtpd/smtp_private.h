@@ -58,6 +58,7 @@ struct smtp_txn {
 	bool bdat_last;
 	bool bdat_discard;      /* reading a chunk only to throw it away */
 	const char *bdat_error; /* reply owed after the discarded chunk */
+	int64_t mail_ns;        /* metrics_now_ns() at MAIL */
 };
 
 struct smtp_session {
@@ -94,6 +95,15 @@ void smtp_cmd_bdat(struct smtp_session *s, struct smtp_command *cmd);
 bool smtp_data_input(struct smtp_session *s);
 bool smtp_bdat_input(struct smtp_session *s);
 void smtp_txn_free(struct smtp_txn **txn);
+
+/* smtp_metrics.c: what the transaction records in lib/metrics.h */
+enum metrics_reject;
+/* A message accepted (its 250 is being sent): counters, the acceptance
+   time since MAIL, and the senders' and recipients' volume. */
+void smtp_metrics_accepted(const struct smtp_session *s, const struct smtp_txn *t, uint64_t size);
+/* A refused command: reason, and what was refused (an address) for the
+   status page's list of recent rejects. */
+void smtp_metrics_reject(const struct smtp_session *s, enum metrics_reject reason, const char *what);
 
 /* smtp_auth.c */
 void smtp_cmd_auth(struct smtp_session *s, struct smtp_command *cmd);

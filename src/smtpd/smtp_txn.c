@@ -13,6 +13,7 @@
 #include "lib/id.h"
 #include "lib/io.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 #include "mime/compose.h"
 
@@ -56,6 +57,7 @@ static void reset_to_ready(struct smtp_session *s)
 void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
 {
 	if (s->submission && s->auth_user == NULL) {
+		smtp_metrics_reject(s, METRICS_REJECT_AUTH_REQUIRED, NULL);
 		smtp_reply_error(s, 530, "5.7.0", "Authentication required");
 		return;
 	}
@@ -74,6 +76,7 @@ void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
 		return;
 	}
 	if (params.size > s->core.ctx->cfg->max_message_size) {
+		smtp_metrics_reject(s, METRICS_REJECT_SIZE, NULL);
 		smtp_reply_error(s, 552, "5.3.4", "Message size exceeds fixed maximum message size");
 		return;
 	}
@@ -84,6 +87,7 @@ void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
 	}
 	if (s->submission && !userdb_sender_allowed(s->core.ctx->userdb, s->auth_user, path.address)) {
 		log_info("smtp reject session=%s reason=sender-not-owned user=%s", s->core.id, s->auth_user);
+		smtp_metrics_reject(s, METRICS_REJECT_SENDER, path.address);
 		smtp_reply_error(s, 553, "5.7.1", "Sender address rejected: not owned by user %s",
 				 s->auth_user);
 		smtp_path_free(&path);
@@ -91,6 +95,7 @@ void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
 	}
 	struct smtp_txn *t = xcalloc(1, sizeof(*t));
 	id_new(t->id);
+	t->mail_ns = metrics_now_ns();
 	t->sender = path.address;
 	t->params = params;
 	t->envid = params.envid ? xstrdup(params.envid) : NULL;
@@ -144,6 +149,7 @@ void smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
 {
 	struct smtp_txn *t = s->txn;
 	if (t->nrcpts >= s->core.ctx->cfg->max_recipients) {
+		smtp_metrics_reject(s, METRICS_REJECT_RECIPIENTS, NULL);
 		smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
 		return;
 	}
@@ -182,6 +188,7 @@ void smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
 			if (over_quota(s->core.ctx, targets.users[i], t->params.size)) {
 				log_info("smtp reject session=%s rcpt=%s reason=over-quota", s->core.id,
 					 shown);
+				smtp_metrics_reject(s, METRICS_REJECT_QUOTA, shown);
 				smtp_reply(s, 452, "4.2.2", "Mailbox full: <%s>", shown);
 				userdb_targets_free(&targets);
 				smtp_path_free(&path);
@@ -198,12 +205,14 @@ void smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
 		break;
 	case 0:
 		log_info("smtp reject session=%s rcpt=%s reason=unknown-user", s->core.id, shown);
+		smtp_metrics_reject(s, METRICS_REJECT_UNKNOWN_USER, shown);
 		smtp_reply_error(s, 550, "5.1.1", "<%s>: Recipient address rejected: user unknown", shown);
 		smtp_path_free(&path);
 		return;
 	case 2:
 		if (s->auth_user == NULL || path.literal) {
 			log_info("smtp reject session=%s rcpt=%s reason=relay-denied", s->core.id, shown);
+			smtp_metrics_reject(s, METRICS_REJECT_RELAY_DENIED, shown);
 			smtp_reply_error(s, 554, "5.7.1", "<%s>: Relay access denied", shown);
 			smtp_path_free(&path);
 			return;
@@ -367,6 +376,7 @@ static void commit_done(void *arg, const char *error)
 			 s->core.id, t->id, from, t->nrcpts, t->nlocal, t->nremote,
 			 (unsigned long long)delivery_size(t->delivery), s->core.dead ? " client=gone" : "");
 		s->messages++;
+		smtp_metrics_accepted(s, t, delivery_size(t->delivery));
 		if (!s->core.dead)
 			smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", t->id);
 	}
@@ -391,6 +401,7 @@ static void finish_message(struct smtp_session *s)
 	if (smtp_data_too_big(sc)) {
 		log_info("smtp reject session=%s qid=%s reason=too-big size=%llu", s->core.id, t->id,
 			 (unsigned long long)sc->size);
+		smtp_metrics_reject(s, METRICS_REJECT_SIZE, t->sender);
 		smtp_reply(s, 552, "5.3.4", "Message size exceeds fixed maximum message size");
 		reset_to_ready(s);
 		return;
@@ -398,6 +409,7 @@ static void finish_message(struct smtp_session *s)
 	if ((sc->bare_lf || sc->bare_cr) && !sc->normalize) {
 		log_info("smtp reject session=%s qid=%s reason=bare-newline lf=%d cr=%d", s->core.id, t->id,
 			 sc->bare_lf, sc->bare_cr);
+		smtp_metrics_reject(s, METRICS_REJECT_SMUGGLING, t->sender);
 		smtp_reply(s, 550, "5.5.2",
 			   "Error: bare <%s> received; lines must end with <CR><LF> (RFC 5321 2.3.8)",
 			   sc->bare_lf ? "LF" : "CR");
