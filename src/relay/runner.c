@@ -248,6 +248,15 @@ static void save_work(void *arg)
 	else if (fs_write_file_durable(path, t->env.data, t->env.len, 0640, &error) < 0) {
 		log_error("queue save id=%s error=%s", t->id, error);
 		free(error);
+	} else {
+		/* `queue delete` between the check and the write would leave an
+		   envelope without its message: look again, and take it back */
+		char *msg = queue_path(runner->qdir, t->id, "msg");
+		if (access(msg, F_OK) < 0 && errno == ENOENT) {
+			unlink(path);
+			t->gone = true;
+		}
+		free(msg);
 	}
 	free(path);
 }
