@@ -145,8 +145,7 @@ static const struct option options[] = {
     {"dns", "resolver", OPT_STRING, OFF(dns_resolver), "", 0, 0, NULL,
      "DNS server as host:port; empty means the system resolver (/etc/resolv.conf)"},
 
-    LISTEN("admin", admin_listen, "",
-	   "HTTP listener for /metrics (Prometheus) and the status page (e.g. 127.0.0.1:2880)"),
+    LISTEN("admin", admin_listen, "", "admin HTTP (/metrics and the status page, e.g. 127.0.0.1:2880)"),
     {"admin", "tls", OPT_BOOL, OFF(admin_tls), "no", 0, 0, NULL,
      "serve the admin listener over HTTPS with [tls] cert_file (session cookies get Secure)"},
     {"admin", "public_status", OPT_BOOL, OFF(admin_public_status), "no", 0, 0, NULL,
