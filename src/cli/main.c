@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 static const struct cli_command *const commands[] = {
-    &cmd_serve, &cmd_show,     &cmd_check, &cmd_domain, &cmd_user, &cmd_alias, &cmd_queue,
-    &cmd_send,  &cmd_sendmail, &cmd_fetch, &cmd_dkim,   &cmd_spf,  &cmd_dns,   &cmd_doctor, &cmd_admin,
+    &cmd_serve,    &cmd_show,  &cmd_check, &cmd_domain, &cmd_user, &cmd_alias,  &cmd_queue, &cmd_send,
+    &cmd_sendmail, &cmd_fetch, &cmd_dkim,  &cmd_spf,    &cmd_dns,  &cmd_doctor, &cmd_admin,
 };
 
 static void usage(FILE *out)
