@@ -290,6 +290,9 @@ int cli_dns_check(struct config *cfg, const char *domain, char **ips, size_t nip
 		free(rev);
 	}
 	round_trip(&c, first);
+	/* the PTR queries grew the array: look the address answers up again */
+	a4 = answer(&c, DNS_RR_A, host);
+	a6 = answer(&c, DNS_RR_AAAA, host);
 
 	/* MX: the host among the exchanges */
 	const struct query *mx = answer(&c, DNS_RR_MX, domain);
