@@ -43,6 +43,7 @@ struct fetch_ctx {
 	bool headers_loaded;
 	struct imap_header_names *names; /* by body section */
 	struct buf scratch;
+	struct buf raw;     /* a bare-LF file as read, for BODY[] (reused) */
 	uint32_t msg_hint;  /* index in the mailbox table after the last message */
 	uint32_t fill_next; /* slice position after the last cached text read */
 };
@@ -53,6 +54,7 @@ static void fetch_ctx_free(struct fetch_ctx *f)
 {
 	headers_unload(f);
 	buf_free(&f->scratch);
+	buf_free(&f->raw);
 	for (uint32_t i = 0; i < f->slice_len; i++) {
 		if (f->env != NULL)
 			free(f->env[i]);
@@ -552,11 +554,23 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 	bool rfc822 = false;
 	const struct imap_fetch_body *whole = whole_message_only(f, &rfc822);
 	int fd = -1;
+	bool converted = false; /* whole: bare LF, converted from f->raw */
 	if (whole != NULL) {
 		if (stream_open(s, m, &fd) <= 0)
 			return false;
-		if (fd < 0)
-			whole = NULL; /* read and converted below */
+		if (fd < 0) {
+			/* read as it is and converted straight into the reply: no
+			   copy of the message on the way, no allocation */
+			char *error = NULL;
+			if (imap_message_read_raw(v->mbox, uid, &f->raw, &error) <= 0) {
+				if (error != NULL)
+					log_error("imap fetch read failed session=%s uid=%u: %s", s->core.id,
+						  uid, error);
+				free(error);
+				return false;
+			}
+			converted = true;
+		}
 	}
 	/* the header block, when it is all the sections need (a block of
 	   IMAP_HEADER_MAX may be cut short: the message is read then) */
@@ -641,9 +655,24 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 			len = m->size - off < whole->length ? m->size - off : whole->length;
 		}
 		buf_printf(out, " {%llu}\r\n", (unsigned long long)len);
-		imap_write_buf(s, out);
-		stream_file(s, fd, off, (size_t)len, uid);
-		close(fd);
+		if (converted) {
+			size_t start = out->len;
+			imap_crlf_append(out, f->raw.data != NULL ? f->raw.data : "", f->raw.len);
+			/* the partial's window of the converted message; a file
+			   changed since it was indexed is cut or padded to the size
+			   announced */
+			size_t got = out->len - start;
+			size_t o = off < got ? (size_t)off : got,
+			       keep = got - o < len ? got - o : (size_t)len;
+			memmove(out->data + start, out->data + start + o, keep);
+			buf_truncate(out, start + keep);
+			for (; keep < len; keep++)
+				buf_append_char(out, ' ');
+		} else {
+			imap_write_buf(s, out);
+			stream_file(s, fd, off, (size_t)len, uid);
+			close(fd);
+		}
 		buf_append_str(out, ")\r\n");
 		return true;
 	}

@@ -22,32 +22,71 @@ static size_t count_bare_lf(const char *data, size_t size)
 	return bare;
 }
 
-/* Turns bare LF into CRLF (line by line with memchr: messages stored by
-   postoffice have none, and finding that out must be cheap). */
-static char *lf_to_crlf(char *data, size_t *size)
+void imap_crlf_append(struct buf *out, const char *data, size_t len)
 {
-	size_t bare = count_bare_lf(data, *size);
-	if (bare == 0)
-		return data;
-	char *out = xmalloc(*size + bare + 1);
-	size_t o = 0;
-	const char *p = data, *end = data + *size;
+	buf_reserve(out, len + count_bare_lf(data, len));
+	char *o = out->data + out->len;
+	const char *p = data, *end = data + len;
 	while (p < end) {
 		const char *lf = memchr(p, '\n', (size_t)(end - p));
 		size_t n = lf != NULL ? (size_t)(lf - p) : (size_t)(end - p);
-		memcpy(out + o, p, n);
+		memcpy(o, p, n);
 		o += n;
 		if (lf == NULL)
 			break;
 		if (lf == data || lf[-1] != '\r')
-			out[o++] = '\r';
-		out[o++] = '\n';
+			*o++ = '\r';
+		*o++ = '\n';
 		p = lf + 1;
 	}
-	out[o] = '\0';
+	out->len = (size_t)(o - out->data);
+	out->data[out->len] = '\0';
+}
+
+/* Turns bare LF into CRLF (line by line with memchr: messages stored by
+   postoffice have none, and finding that out must be cheap). */
+static char *lf_to_crlf(char *data, size_t *size)
+{
+	if (count_bare_lf(data, *size) == 0)
+		return data;
+	struct buf out = BUF_INIT;
+	imap_crlf_append(&out, data, *size);
 	free(data);
-	*size = o;
-	return out;
+	*size = out.len;
+	return buf_steal(&out);
+}
+
+int imap_message_read_raw(struct imap_mbox *mbox, uint32_t uid, struct buf *raw, char **error_r)
+{
+	int fd;
+	int r = imap_message_open(mbox, uid, &fd, error_r);
+	if (r <= 0)
+		return r;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		*error_r = xasprintf("fstat() failed: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	buf_reset(raw);
+	buf_reserve(raw, (size_t)st.st_size + 1);
+	for (;;) {
+		ssize_t n = read(fd, raw->data + raw->len, (size_t)st.st_size - raw->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*error_r = xasprintf("read() failed: %s", strerror(errno));
+			close(fd);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		raw->len += (size_t)n;
+		if (raw->len == (size_t)st.st_size)
+			break;
+	}
+	close(fd);
+	return 1;
 }
 
 int imap_message_open(struct imap_mbox *mbox, uint32_t uid, int *fd_r, char **error_r)
@@ -63,37 +102,14 @@ int imap_message_open(struct imap_mbox *mbox, uint32_t uid, int *fd_r, char **er
 int imap_message_read(struct imap_mbox *mbox, uint32_t uid, struct imap_message *msg_r, char **error_r)
 {
 	memset(msg_r, 0, sizeof(*msg_r));
-	int fd;
-	int r = imap_message_open(mbox, uid, &fd, error_r);
-	if (r <= 0)
+	struct buf raw = BUF_INIT;
+	int r = imap_message_read_raw(mbox, uid, &raw, error_r);
+	if (r <= 0) {
+		buf_free(&raw);
 		return r;
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		*error_r = xasprintf("fstat() failed: %s", strerror(errno));
-		close(fd);
-		return -1;
 	}
-	size_t size = (size_t)st.st_size, got = 0;
-	char *data = xmalloc(size + 1);
-	while (got < size) {
-		ssize_t n = read(fd, data + got, size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n < 0) {
-				*error_r = xasprintf("read() failed: %s", strerror(errno));
-				free(data);
-				close(fd);
-				return -1;
-			}
-			break;
-		}
-		got += (size_t)n;
-	}
-	close(fd);
-	data[got] = '\0';
-	msg_r->size = got;
-	msg_r->data = lf_to_crlf(data, &msg_r->size);
+	msg_r->size = raw.len;
+	msg_r->data = lf_to_crlf(buf_steal(&raw), &msg_r->size);
 	return 1;
 }
 

@@ -222,6 +222,27 @@ class TestListView(ListViewBase):
                 self.assertEqual(literal(whole[seq], item), literal(got[seq], item), (seq, item))
         r.cmd("z", "LOGOUT")
 
+    def test_whole_messages(self):
+        """BODY.PEEK[], its partials and RFC822 of files with bare LF (read
+        and converted straight into the reply) and with CRLF (streamed):
+        the message as CRLF, sliced as RFC 3501 6.4.5 says."""
+        r = self.login()
+        self.folder(r, "Whole", MESSAGES)
+        r.cmd("s", "SELECT Whole")
+        n = len(MESSAGES)
+        for what, cut in (("BODY.PEEK[]", None), ("BODY.PEEK[]<7.15>", (7, 15)),
+                          ("BODY.PEEK[]<0.100000>", (0, 100000)), ("BODY.PEEK[]<100000.5>", (100000, 5)),
+                          ("RFC822", None)):
+            got = self.fetch(r, "(%s)" % what, n)
+            item = b"RFC822" if what == "RFC822" else b"BODY[]"
+            for seq, msg in enumerate(MESSAGES, 1):
+                want = crlf(msg)
+                if cut is not None:
+                    want = want[cut[0]:cut[0] + cut[1]]
+                    item = b"BODY[]<%d>" % cut[0]
+                self.assertEqual(literal(got[seq], item), want, (what, seq))
+        r.cmd("z", "LOGOUT")
+
     def test_warm_list_view_reads_no_file(self):
         """With the header blocks cached, the list view of 400 messages
         reads no message file: the worker makes fewer read system calls
