@@ -776,8 +776,9 @@ static bool count_term(struct spf *spf)
 	return true;
 }
 
-/* 1 match, 0 no match, or a result (>= SPF_NONE + 100 encodes one) or
-   PENDING.  Results other than match/no match are returned as 100 + r. */
+/* What a mechanism or a record lookup gives besides 1 (match), 0 (no
+   match) and PENDING: a final result r of the whole evaluation, as
+   RESULT(r). */
 #define RESULT(r) (100 + (r))
 
 /* A DNS error in a mechanism: temperror (5). */
