@@ -296,6 +296,18 @@ static void store_prepare_new_index(struct store_local *store, const char *db_pa
 		close(dfd); /* releases the flock */
 }
 
+/* WAL, the schema and its upgrades on the open index. */
+static int store_db_setup(struct store_local *store, char **error_r)
+{
+	/* The index can be rebuilt from the Maildir, except for the UIDs, which
+	   survive process crashes with synchronous=NORMAL in WAL mode. */
+	if (store_local_exec(store, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", error_r) < 0)
+		return -1;
+	if (store_schema(store, error_r) < 0)
+		return -1;
+	return store_local_objectid_upgrade(store, error_r);
+}
+
 static int store_db_open(struct store_local *store, char **error_r)
 {
 	char *db_path = xasprintf("%s/" STORE_INDEX_FILE, store->path);
@@ -309,13 +321,20 @@ static int store_db_open(struct store_local *store, char **error_r)
 		return store_local_db_error(store, "opening the index", error_r);
 	sqlite3_busy_timeout(store->db, STORE_BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(store->db, 1);
-	/* The index can be rebuilt from the Maildir, except for the UIDs, which
-	   survive process crashes with synchronous=NORMAL in WAL mode. */
-	if (store_local_exec(store, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", error_r) < 0)
-		return -1;
-	if (store_schema(store, error_r) < 0)
-		return -1;
-	return store_local_objectid_upgrade(store, error_r);
+	/* Two processes opening a new index at once (two logins of a new user)
+	   can get SQLITE_BUSY at once, without the busy handler: switching to
+	   WAL and upgrading a read lock to a write lock do not wait.  Bounded
+	   retries (this runs on a job thread, or in a command). */
+	for (int attempt = 0;; attempt++) {
+		int rc2 = store_db_setup(store, error_r);
+		if (rc2 == 0 || attempt >= 40 ||
+		    strncmp(*error_r, STORE_ERROR_BUSY, strlen(STORE_ERROR_BUSY)) != 0)
+			return rc2;
+		free(*error_r);
+		*error_r = NULL;
+		struct timespec ts = {0, 25 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
 }
 
 struct store *store_local_open(const char *maildir, char **error_r)

@@ -128,7 +128,8 @@ static const char *record_refusal(const struct dkim_tags *tags)
 	if (s != NULL) {
 		bool email = false;
 		for (size_t i = 0; i < s->value_len; i++)
-			email = email || s->value[i] == '*' || !strncmp(s->value + i, "email", 5);
+			email = email || s->value[i] == '*' ||
+				(i + 5 <= s->value_len && !strncmp(s->value + i, "email", 5));
 		if (!email)
 			return "the key is not for email";
 	}
