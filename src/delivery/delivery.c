@@ -232,6 +232,11 @@ void delivery_add_user(struct delivery *d, const struct store_config *conf, cons
 	store_delivery_add_user(d->local, conf, address);
 }
 
+void delivery_set_folder(struct delivery *d, const char *folder)
+{
+	store_delivery_set_folder(d->local, folder);
+}
+
 void delivery_add_maildir(struct delivery *d, const char *maildir)
 {
 	store_delivery_add_maildir(d->local, maildir);

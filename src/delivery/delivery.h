@@ -106,6 +106,11 @@ const char *delivery_error(const struct delivery *d);
    user address in conf (store.h; made when missing).  The same user given
    twice gets one copy. */
 void delivery_add_user(struct delivery *d, const struct store_config *conf, const char *address);
+/* The local recipients get the message in folder (store.h:
+   store_delivery_set_folder(); STORE_FOLDER_JUNK for quarantined mail)
+   instead of the INBOX.  Before the local delivery: a filter's finish()
+   may call it. */
+void delivery_set_folder(struct delivery *d, const char *folder);
 /* A Maildir that is no user's store (`fetch`): the message goes into
    MAILDIR/new (made when missing). */
 void delivery_add_maildir(struct delivery *d, const char *maildir);

@@ -107,7 +107,15 @@ struct config {
 	char *dns_resolver; /* "" = system resolv.conf */
 	/* [dkim] */
 	int dkim_verify;         /* check the signatures of inbound mail */
-	int dkim_verify_timeout; /* seconds the end of DATA waits for keys */
+	int dkim_verify_timeout; /* seconds the end of DATA waits for lookups */
+	/* [spf], [dmarc], [arc]: checks of inbound mail (trust/inbound.h) */
+	int spf_verify;
+	int spf_reject; /* fail without a DMARC policy: 550 */
+	int dmarc_verify;
+	int dmarc_reject;     /* p=reject: 550 */
+	int dmarc_quarantine; /* p=quarantine: Junk */
+	int arc_verify;
+	char *arc_trusted_sealers;
 	/* [admin]: metrics and the status page (server/admin.h) */
 	struct listen_addr admin_listen;
 	int admin_tls;           /* HTTPS with [tls] cert_file */

@@ -14,7 +14,7 @@ struct event;
 struct sasl_server;
 struct delivery;
 struct delivery_filter;
-struct dkim_lookups;
+struct trust_inbound;
 
 enum smtp_state {
 	SMTP_ST_TLS_WAIT, /* implicit TLS or STARTTLS handshake in progress */
@@ -48,10 +48,11 @@ struct smtp_txn {
 	struct delivery *delivery; /* from DATA or the first BDAT on */
 	struct smtp_data_scanner scanner;
 	struct buf out; /* scanned, not yet handed to the delivery */
-	/* inbound mail: the DKIM verifier among the delivery's filters, and
-	   the key lookups it asked for */
+	/* inbound mail: its checks (SPF from MAIL on, the rest from the end
+	   of the header block) and the verifier among the delivery's filters
+	   that feeds them and writes their results */
+	struct trust_inbound *trust;
 	struct delivery_filter *verifier;
-	struct dkim_lookups *dkim_keys;
 	bool write_failed;
 	bool bdat;          /* the message came (or comes) by BDAT */
 	uint64_t bdat_left; /* octets still to read of the current chunk */

@@ -5,8 +5,8 @@
 #include "auth/userdb.h"
 #include "delivery/delivery.h"
 #include "delivery/delivery_dkim.h"
-#include "trust/dkim_check.h"
-#include "trust/dkim_lookup.h"
+#include "delivery/delivery_verify.h"
+#include "trust/inbound.h"
 #include "queue/queue.h"
 #include "store/store.h"
 #include "lib/config.h"
@@ -31,8 +31,8 @@ void smtp_txn_free(struct smtp_txn **txnp)
 		return;
 	*txnp = NULL;
 	/* Not committed: the message is dropped (RSET, QUIT, errors).  The
-	   lookups go first: they write into the verifier's check. */
-	dkim_lookups_free(&t->dkim_keys);
+	   checks' lookups go first. */
+	trust_inbound_free(&t->trust);
 	delivery_free(&t->delivery);
 	for (int i = 0; i < t->nrcpts; i++) {
 		free(t->rcpts[i].address);
@@ -52,6 +52,35 @@ static void reset_to_ready(struct smtp_session *s)
 {
 	smtp_txn_free(&s->txn);
 	s->state = SMTP_ST_READY;
+}
+
+/* Mail from other servers is checked (trust/inbound.h); mail of our own
+   users is not checked against itself.  SPF starts now, while the
+   recipients come. */
+static void start_checks(struct smtp_session *s, struct smtp_txn *t)
+{
+	const struct config *cfg = s->core.ctx->cfg;
+	if (s->core.conn.service != SERVICE_SMTP || s->auth_user != NULL ||
+	    !(cfg->dkim_verify || cfg->spf_verify || cfg->dmarc_verify || cfg->arc_verify))
+		return;
+	struct trust_inbound_settings set = {
+	    .base = s->core.ctx->base,
+	    .resolver = service_resolver(s->core.ctx),
+	    .key_cache = service_dkim_key_cache(s->core.ctx),
+	    .client_ip = s->core.conn.ip,
+	    .helo = s->helo,
+	    .mail_from = t->sender,
+	    .receiver = cfg->hostname,
+	    .spf = cfg->spf_verify,
+	    .dkim = cfg->dkim_verify,
+	    .dmarc = cfg->dmarc_verify,
+	    .arc = cfg->arc_verify,
+	    .dmarc_reject = cfg->dmarc_reject,
+	    .dmarc_quarantine = cfg->dmarc_quarantine,
+	    .spf_reject = cfg->spf_reject,
+	    .arc_trusted = cfg->arc_trusted_sealers,
+	};
+	t->trust = trust_inbound_start(&set);
 }
 
 void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
@@ -100,6 +129,7 @@ void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
 	t->params = params;
 	t->envid = params.envid ? xstrdup(params.envid) : NULL;
 	t->params.envid = NULL;
+	start_checks(s, t);
 	s->txn = t;
 	s->state = SMTP_ST_MAIL;
 	smtp_reply(s, 250, "2.1.0", "Ok");
@@ -247,17 +277,6 @@ static void write_trace_headers(struct smtp_session *s, struct smtp_txn *t)
 	buf_append_str(&t->out, "\r\n");
 }
 
-/* The verifier's header block is complete (on the loop, while the body
-   still streams): the key lookups start now, so that they are usually
-   answered by the end of DATA. */
-static void dkim_header_done(void *ctx, struct dkim_check *check)
-{
-	struct smtp_session *s = ctx;
-	if (dkim_check_key_count(check) > 0)
-		s->txn->dkim_keys = dkim_lookups_start(service_resolver(s->core.ctx),
-						       service_dkim_key_cache(s->core.ctx), check);
-}
-
 /* The message file (delivery/delivery.h) with the Return-Path line. */
 static int open_spool(struct smtp_session *s, struct smtp_txn *t)
 {
@@ -279,10 +298,8 @@ static int open_spool(struct smtp_session *s, struct smtp_txn *t)
 	struct dkim_keyring *keys = s->auth_user != NULL ? service_dkim_keys(s->core.ctx) : NULL;
 	if (keys != NULL)
 		delivery_add_filter(t->delivery, delivery_dkim_signer(keys, NULL));
-	/* RFC 6376 6: the signatures of inbound mail are checked (mail of our
-	   own users is not checked against itself) */
-	if (s->core.conn.service == SERVICE_SMTP && s->auth_user == NULL && s->core.ctx->cfg->dkim_verify) {
-		t->verifier = delivery_dkim_verifier(s->core.ctx->cfg->hostname, dkim_header_done, s);
+	if (t->trust != NULL) {
+		t->verifier = delivery_verifier(t->trust, s->core.ctx->cfg->hostname);
 		delivery_add_filter(t->delivery, t->verifier);
 	}
 	write_trace_headers(s, t);
@@ -364,7 +381,17 @@ static void commit_done(void *arg, const char *error)
 	struct commit_job *job = arg;
 	struct smtp_session *s = job->s;
 	struct smtp_txn *t = job->t;
-	if (error != NULL) {
+	int code;
+	const char *status, *text;
+	if (error != NULL && t->trust != NULL &&
+	    trust_inbound_action(t->trust, &code, &status, &text) == TRUST_REJECT) {
+		/* the checks refused it (trust/inbound.h): nothing was delivered */
+		bool spf = !strcmp(status, "5.7.23");
+		log_info("smtp reject session=%s qid=%s reason=%s", s->core.id, t->id, spf ? "spf" : "dmarc");
+		smtp_metrics_reject(s, spf ? METRICS_REJECT_SPF : METRICS_REJECT_DMARC, t->sender);
+		if (!s->core.dead)
+			smtp_reply_error(s, code, status, "%s", text);
+	} else if (error != NULL) {
 		log_error("smtp commit session=%s qid=%s error=\"%s\"", s->core.id, t->id, error);
 		if (!s->core.dead)
 			smtp_reply(s, 451, "4.3.0",
@@ -386,8 +413,8 @@ static void commit_done(void *arg, const char *error)
 	session_resume(&s->core);
 }
 
-/* The verifier's key lookups are answered (or timed out): commit. */
-static void dkim_keys_ready(void *arg)
+/* The checks' lookups are answered (or timed out): commit. */
+static void checks_ready(void *arg)
 {
 	struct commit_job *job = arg;
 	delivery_commit_async(job->t->delivery, commit_done, job);
@@ -422,7 +449,7 @@ static void finish_message(struct smtp_session *s)
 		return;
 	}
 	if (t->verifier != NULL)
-		delivery_dkim_verifier_eof(t->verifier);
+		delivery_verifier_eof(t->verifier);
 	/* Hand the transaction to the commit job; the session waits for it:
 	   the 250 comes once the message is on stable storage. */
 	struct commit_job *job = xcalloc(1, sizeof(*job));
@@ -437,11 +464,10 @@ static void finish_message(struct smtp_session *s)
 	s->txn = NULL;
 	s->state = SMTP_ST_READY;
 	session_busy(&s->core);
-	/* Key lookups still running: the session waits for them (its own,
-	   on the loop, bounded by verify_timeout), then commits. */
-	if (t->dkim_keys != NULL && !dkim_lookups_done(t->dkim_keys)) {
-		dkim_lookups_wait(t->dkim_keys, s->core.ctx->base,
-				  s->core.ctx->cfg->dkim_verify_timeout * 1000, dkim_keys_ready, job);
+	/* Lookups of the checks still running: the session waits for them
+	   (its own, on the loop, bounded by verify_timeout), then commits. */
+	if (t->trust != NULL) {
+		trust_inbound_wait(t->trust, s->core.ctx->cfg->dkim_verify_timeout * 1000, checks_ready, job);
 		return;
 	}
 	delivery_commit_async(t->delivery, commit_done, job);

@@ -170,6 +170,12 @@ void store_delivery_add_user(struct store_delivery *sd, const struct store_confi
 /* A Maildir that is no user's store (`fetch`): the local backend's store at
    maildir. */
 void store_delivery_add_maildir(struct store_delivery *sd, const char *maildir);
+/* The folder quarantined mail goes to (RFC 6154 \Junk). */
+#define STORE_FOLDER_JUNK "Junk"
+/* Every store gets the message in folder instead of the INBOX: one of
+   maildir_default_folders ("Junk" for quarantined mail), made when
+   missing.  NULL: the INBOX again.  Before the commit. */
+void store_delivery_set_folder(struct store_delivery *sd, const char *folder);
 /* The stores added (after duplicates are dropped). */
 size_t store_delivery_count(const struct store_delivery *sd);
 /* Delivers the file src (relative to src_dirfd, which may be AT_FDCWD) of

@@ -57,14 +57,16 @@ struct store_backend {
 
 	/* ---- delivery (store_delivery_commit) ---- */
 	/* Delivers the fsynced file src (relative to src_dirfd) of size octets
-	   into the INBOX of each store of locations[0..count) (distinct),
-	   durably before it returns.  made_r[i] (zeroed by the caller) gets
-	   the backend's note of the copy in locations[i], for undeliver(); on
-	   failure the copies already made keep their notes. */
-	int (*deliver)(const char *const *locations, size_t count, int src_dirfd, const char *src,
-		       uint64_t size, char **made_r, char **error_r);
-	/* Takes back the copy noted made in the store at location. */
-	int (*undeliver)(const char *location, const char *made, char **error_r);
+	   into the folder (NULL: the INBOX; else one of
+	   maildir_default_folders, made when missing) of each store of
+	   locations[0..count) (distinct), durably before it returns.
+	   made_r[i] (zeroed by the caller) gets the backend's note of the copy
+	   in locations[i], for undeliver(); on failure the copies already made
+	   keep their notes. */
+	int (*deliver)(const char *const *locations, size_t count, const char *folder, int src_dirfd,
+		       const char *src, uint64_t size, char **made_r, char **error_r);
+	/* Takes back the copy noted made in folder of the store at location. */
+	int (*undeliver)(const char *location, const char *folder, const char *made, char **error_r);
 
 	/* ---- folders and subscriptions ---- */
 	int (*folder_create)(struct store *store, const char *name, bool *exists_r, char **error_r);

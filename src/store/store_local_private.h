@@ -193,7 +193,7 @@ int store_local_user_purge(const struct store_config *conf, const char *address,
 int store_local_usage(const char *maildir, uint64_t *bytes_r, char **error_r);
 
 /* store_local_deliver.c */
-int store_local_deliver(const char *const *locations, size_t count, int src_dirfd, const char *src,
-			uint64_t size, char **made_r, char **error_r);
-int store_local_undeliver(const char *location, const char *made, char **error_r);
+int store_local_deliver(const char *const *locations, size_t count, const char *folder, int src_dirfd,
+			const char *src, uint64_t size, char **made_r, char **error_r);
+int store_local_undeliver(const char *location, const char *folder, const char *made, char **error_r);
 #endif

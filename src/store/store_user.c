@@ -87,7 +87,8 @@ struct store_delivery_target {
 struct store_delivery {
 	struct store_delivery_target *targets;
 	size_t count;
-	char *error; /* the first target that could not be added */
+	char *error;  /* the first target that could not be added */
+	char *folder; /* NULL: the INBOX */
 	bool commit_started;
 };
 
@@ -127,6 +128,14 @@ void store_delivery_add_maildir(struct store_delivery *sd, const char *maildir)
 	add_target(sd, &store_backend_local, xstrdup(maildir));
 }
 
+void store_delivery_set_folder(struct store_delivery *sd, const char *folder)
+{
+	if (sd->commit_started)
+		log_panic("store delivery folder set after the commit");
+	free(sd->folder);
+	sd->folder = folder != NULL ? xstrdup(folder) : NULL;
+}
+
 size_t store_delivery_count(const struct store_delivery *sd)
 {
 	return sd->count;
@@ -147,7 +156,7 @@ static int commit_backend(struct store_delivery *sd, size_t first, int src_dirfd
 			locations[n++] = sd->targets[i].location;
 		}
 	}
-	int rc = be->deliver(locations, n, src_dirfd, src, size, made, error_r);
+	int rc = be->deliver(locations, n, sd->folder, src_dirfd, src, size, made, error_r);
 	for (size_t k = 0; k < n; k++)
 		sd->targets[index[k]].made = made[k];
 	free(index);
@@ -185,7 +194,7 @@ int store_delivery_revert(struct store_delivery *sd, char **error_r)
 		if (t->made == NULL)
 			continue;
 		char *error = NULL;
-		if (t->be->undeliver(t->location, t->made, &error) < 0) {
+		if (t->be->undeliver(t->location, sd->folder, t->made, &error) < 0) {
 			if (rc == 0)
 				*error_r = error;
 			else
@@ -210,5 +219,6 @@ void store_delivery_free(struct store_delivery **sdp)
 	}
 	free(sd->targets);
 	free(sd->error);
+	free(sd->folder);
 	free(sd);
 }

@@ -264,17 +264,15 @@ const struct dkim_check_result *dkim_check_results(const struct dkim_check *c, s
 	return c->results;
 }
 
-void dkim_check_authres(const struct dkim_check *c, struct buf *out, const char *authserv_id)
+void dkim_check_authres_results(const struct dkim_check *c, struct authres_writer *w)
 {
-	struct authres_writer w;
-	authres_begin(&w, out, authserv_id);
 	size_t n;
 	unsigned int unchecked;
 	const struct dkim_check_result *r = dkim_check_results(c, &n, &unchecked);
 	if (n == 0 && unchecked == 0)
-		authres_result(&w, "dkim", "none", NULL);
+		authres_result(w, "dkim", "none", NULL);
 	for (size_t i = 0; i < n; i++) {
-		authres_result(&w, "dkim", dkim_result_name(r[i].result), r[i].reason);
+		authres_result(w, "dkim", dkim_result_name(r[i].result), r[i].reason);
 		const char *props[][2] = {{"d", r[i].domain},
 					  {"i", r[i].auid},
 					  {"s", r[i].selector},
@@ -282,12 +280,19 @@ void dkim_check_authres(const struct dkim_check *c, struct buf *out, const char 
 					  {"b", r[i].b}};
 		for (size_t p = 0; p < N_ELEMENTS(props); p++)
 			if (props[p][1] != NULL && props[p][1][0] != '\0')
-				authres_property(&w, "header", props[p][0], props[p][1]);
+				authres_property(w, "header", props[p][0], props[p][1]);
 	}
 	if (unchecked > 0) {
 		char reason[64];
 		snprintf(reason, sizeof(reason), "%u more signatures not checked", unchecked);
-		authres_result(&w, "dkim", "policy", reason);
+		authres_result(w, "dkim", "policy", reason);
 	}
+}
+
+void dkim_check_authres(const struct dkim_check *c, struct buf *out, const char *authserv_id)
+{
+	struct authres_writer w;
+	authres_begin(&w, out, authserv_id);
+	dkim_check_authres_results(c, &w);
 	authres_end(&w);
 }

@@ -95,4 +95,7 @@ const struct dkim_check_result *dkim_check_results(const struct dkim_check *c, s
    header.s, header.a and header.b, and one "dkim=policy" for the
    signatures not checked. */
 void dkim_check_authres(const struct dkim_check *c, struct buf *out, const char *authserv_id);
+/* The same results written into a field being written (trust/authres.h). */
+struct authres_writer;
+void dkim_check_authres_results(const struct dkim_check *c, struct authres_writer *w);
 #endif

@@ -280,6 +280,47 @@ static void test_deliver_revert(void **state)
 	store_delivery_free(&sd);
 }
 
+static size_t folder_count(struct fixture *f, const char *address, const char *folder)
+{
+	struct store *store = open_user(f, address);
+	struct store_mailbox *mbox = NULL;
+	char *error = NULL;
+	if (store_mailbox_open(store, folder, &mbox, &error) != 1)
+		fail_msg("%s of %s: %s", folder, address, error != NULL ? error : "missing");
+	struct store_status st;
+	assert_int_equal(store_mailbox_status(mbox, &st, &error), 0);
+	store_mailbox_close(&mbox);
+	store_close(&store);
+	return st.messages;
+}
+
+/* Quarantined mail goes into Junk: of a new store, and of a store whose
+   Junk folder was deleted; a revert takes it back from there. */
+static void test_deliver_into_folder(void **state)
+{
+	struct fixture *f = *state;
+	const char *users[] = {"alice@example.org", "bob@example.org"};
+	char *error = NULL;
+	assert_int_equal(store_user_create(&f->conf, users[1], (uid_t)-1, (gid_t)-1, &error), 0);
+	struct store *bob = open_user(f, users[1]);
+	if (store_folder_delete(bob, "Junk", &error) < 0)
+		fail_msg("store_folder_delete: %s", error);
+	store_close(&bob);
+	struct store_delivery *sd = store_delivery_new();
+	for (size_t i = 0; i < 2; i++)
+		store_delivery_add_user(sd, &f->conf, users[i]);
+	store_delivery_set_folder(sd, "Junk");
+	assert_int_equal(store_delivery_commit(sd, AT_FDCWD, f->src, f->size, &error), 0);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(folder_count(f, users[i], "Junk"), 1);
+		assert_int_equal(inbox_count(f, users[i]), 0);
+	}
+	assert_int_equal(store_delivery_revert(sd, &error), 0);
+	store_delivery_free(&sd);
+	for (size_t i = 0; i < 2; i++)
+		assert_int_equal(folder_count(f, users[i], "Junk"), 0);
+}
+
 static void test_deliver_failure_delivers_nothing(void **state)
 {
 	struct fixture *f = *state;
@@ -426,6 +467,7 @@ int main(void)
 		    T(test_deliver_to_several_users),
 		    T(test_deliver_twice),
 		    T(test_deliver_revert),
+		    T(test_deliver_into_folder),
 		    T(test_deliver_failure_delivers_nothing),
 		    T(test_usage_counts_delivered_mail),
 		    T(test_user_create_and_purge),

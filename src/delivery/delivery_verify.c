@@ -1,13 +1,15 @@
-/* The DKIM verifier, a delivery filter (see delivery_dkim.h). */
-#include "delivery/delivery_dkim.h"
+/* The verifier of inbound mail, a delivery filter (see delivery_verify.h). */
+#include "delivery/delivery_verify.h"
 #include "delivery/delivery_hold.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "mime/header.h"
+#include "store/store.h"
 #include "trust/authres.h"
-#include "trust/dkim_check.h"
+#include "trust/inbound.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -18,10 +20,8 @@ struct verifier {
 	/* the message, held until finish(); pass: given up, passing */
 	struct delivery_hold hold;
 	bool pass;
-	struct dkim_check *check;
+	struct trust_inbound *ti; /* the caller's */
 	bool header_checked;
-	void (*header_done)(void *ctx, struct dkim_check *check);
-	void *ctx;
 };
 
 /* Every field of the held header, however many (the forged fields to take
@@ -60,10 +60,12 @@ static int emit_header(struct verifier *v, char **error_r)
 	return rc;
 }
 
-/* The header block is too large to check: says so, and lets the message
+/* The header block is too large to check: says so at once (the results
+   that need no header come too late for the top), and lets the message
    pass from here on. */
 static int give_up(struct verifier *v, char **error_r)
 {
+	trust_inbound_header_too_large(v->ti);
 	struct buf ar = BUF_INIT;
 	struct authres_writer w;
 	authres_begin(&w, &ar, v->authserv_id);
@@ -75,15 +77,12 @@ static int give_up(struct verifier *v, char **error_r)
 	return rc < 0 ? -1 : emit_header(v, error_r);
 }
 
-static void check_header(struct verifier *v, bool tell)
+static void check_header(struct verifier *v)
 {
 	if (v->header_checked)
 		return;
 	v->header_checked = true;
-	dkim_check_header(v->check, v->hold.header.data != NULL ? v->hold.header.data : "",
-			  v->hold.header.len);
-	if (tell && v->header_done != NULL)
-		v->header_done(v->ctx, v->check);
+	trust_inbound_header(v->ti, v->hold.header.data, v->hold.header.len);
 }
 
 static int verifier_write(struct delivery_filter *f, const void *data, size_t len, char **error_r)
@@ -97,57 +96,48 @@ static int verifier_write(struct delivery_filter *f, const void *data, size_t le
 		if (v->hold.state == DELIVERY_HOLD_OVERSIZE && give_up(v, error_r) < 0)
 			return -1;
 		if (v->hold.state == DELIVERY_HOLD_BODY)
-			check_header(v, true);
+			check_header(v);
 	}
+	if (len > 0)
+		trust_inbound_body(v->ti, p, len);
 	if (v->pass)
 		return delivery_filter_output(f, p, len, error_r);
 	if (len == 0)
 		return 0;
-	dkim_check_body(v->check, p, len);
 	return delivery_hold_body(&v->hold, f, p, len, error_r);
 }
 
-void delivery_dkim_verifier_eof(struct delivery_filter *f)
+void delivery_verifier_eof(struct delivery_filter *f)
 {
 	struct verifier *v = (struct verifier *)f;
 	if (!v->pass)
-		check_header(v, true);
-}
-
-static void log_results(struct verifier *v)
-{
-	size_t n;
-	unsigned int unchecked;
-	const struct dkim_check_result *r = dkim_check_results(v->check, &n, &unchecked);
-	for (size_t i = 0; i < n; i++) {
-		char auid[300] = "";
-		if (r[i].auid != NULL)
-			log_printable(auid, sizeof(auid), r[i].auid, strlen(r[i].auid));
-		log_info("dkim verify qid=%s result=%s d=%s s=%s i=%s%s%s%s", delivery_id(v->f.delivery),
-			 dkim_result_name(r[i].result), r[i].domain != NULL ? r[i].domain : "-",
-			 r[i].selector != NULL ? r[i].selector : "-", auid[0] != '\0' ? auid : "-",
-			 r[i].reason != NULL ? " reason=\"" : "", r[i].reason != NULL ? r[i].reason : "",
-			 r[i].reason != NULL ? "\"" : "");
-	}
-	if (unchecked > 0)
-		log_info("dkim verify qid=%s unchecked=%u", delivery_id(v->f.delivery), unchecked);
+		check_header(v);
 }
 
 static int verifier_finish(struct delivery_filter *f, char **error_r)
 {
 	struct verifier *v = (struct verifier *)f;
-	if (v->pass)
-		return 0;
-	check_header(v, false); /* no lookups now: its keys are temperrors */
-	dkim_check_finish(v->check);
-	log_results(v);
+	trust_inbound_finish(v->ti);
+	trust_inbound_log(v->ti, delivery_id(f->delivery));
+	const char *why;
+	switch (trust_inbound_action(v->ti, NULL, NULL, &why)) {
+	case TRUST_REJECT:
+		*error_r = xasprintf("refused: %s", why);
+		return -1;
+	case TRUST_QUARANTINE:
+		delivery_set_folder(f->delivery, STORE_FOLDER_JUNK);
+		break;
+	case TRUST_ACCEPT:
+		break;
+	}
 	struct buf ar = BUF_INIT;
-	dkim_check_authres(v->check, &ar, v->authserv_id);
-	int rc = delivery_filter_output(f, ar.data, ar.len, error_r);
+	trust_inbound_authres(v->ti, &ar, v->authserv_id);
+	/* a header too large to hold was sent on already */
+	int rc = v->pass ? 0 : delivery_filter_output(f, ar.data, ar.len, error_r);
 	buf_free(&ar);
-	if (rc == 0)
+	if (rc == 0 && !v->pass)
 		rc = emit_header(v, error_r);
-	if (rc == 0)
+	if (rc == 0 && !v->pass)
 		rc = delivery_hold_release(&v->hold, f, error_r);
 	return rc;
 }
@@ -155,25 +145,20 @@ static int verifier_finish(struct delivery_filter *f, char **error_r)
 static void verifier_free(struct delivery_filter *f)
 {
 	struct verifier *v = (struct verifier *)f;
-	dkim_check_free(&v->check);
 	delivery_hold_free(&v->hold);
 	free(v->authserv_id);
 	free(v);
 }
 
-struct delivery_filter *delivery_dkim_verifier(const char *authserv_id,
-					       void (*header_done)(void *ctx, struct dkim_check *check),
-					       void *ctx)
+struct delivery_filter *delivery_verifier(struct trust_inbound *ti, const char *authserv_id)
 {
 	struct verifier *v = xcalloc(1, sizeof(*v));
-	v->f.name = "dkim-verify";
+	v->f.name = "verify";
 	v->f.write = verifier_write;
 	v->f.finish = verifier_finish;
 	v->f.free = verifier_free;
 	v->authserv_id = xstrdup(authserv_id);
 	delivery_hold_init(&v->hold);
-	v->check = dkim_check_new((int64_t)time(NULL));
-	v->header_done = header_done;
-	v->ctx = ctx;
+	v->ti = ti;
 	return &v->f;
 }
