@@ -486,11 +486,10 @@ static void decide(struct trust_inbound *ti)
 	}
 	if (set->dmarc && ti->dmarc_result == DMARC_FAIL) {
 		enum dmarc_policy p = ti->dmarc.policy;
-		if (p == DMARC_POLICY_NONE) {
-			if (ti->dmarc.sampled_out)
-				ti->dmarc_note = "sampled out by pct";
+		if (ti->dmarc.sampled_out)
+			ti->dmarc_note = "sampled out by pct";
+		if (p == DMARC_POLICY_NONE)
 			return;
-		}
 		if (ti->arc_trusted_pass) {
 			ti->dmarc_note = "forgiven by a trusted ARC sealer";
 			return;
@@ -550,7 +549,7 @@ static const char *policy_note(const struct trust_inbound *ti, char *buf, size_t
 			   ? (ti->too_large ? "header block too large" : ti->from_problem)
 			   : NULL;
 	snprintf(buf, size, "p=%s%s%s", dmarc_policy_name(ti->dmarc.requested),
-		 ti->dmarc_note != NULL ? "; " : "", ti->dmarc_note != NULL ? ti->dmarc_note : "");
+		 ti->dmarc_note != NULL ? ", " : "", ti->dmarc_note != NULL ? ti->dmarc_note : "");
 	return buf;
 }
 
