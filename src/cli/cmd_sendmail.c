@@ -5,6 +5,7 @@
    queue directly and durably, where the queue runner picks it up. */
 #include "cli/cli.h"
 #include "delivery/delivery.h"
+#include "delivery/delivery_dkim.h"
 #include "lib/buf.h"
 #include "lib/id.h"
 #include "lib/log.h"
@@ -284,6 +285,11 @@ static int spool(const struct config *cfg, const struct sendmail_opts *o, char *
 		fprintf(stderr, "sendmail: the message could not be queued: %s\n", error);
 		free(error);
 		return -1;
+	}
+	if (delivery_sign_local(d, cfg->data_dir, &error) < 0) {
+		fprintf(stderr, "sendmail: DKIM keys: %s\n", error);
+		free(error);
+		error = NULL;
 	}
 	struct buf data = BUF_INIT;
 	buf_printf(&data, "Received: (from uid %ld) by %s (postoffice sendmail) id %s;\r\n\t", (long)getuid(),

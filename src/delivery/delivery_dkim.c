@@ -7,6 +7,7 @@
 #include "mime/header.h"
 #include "trust/dkim_keys.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -128,4 +129,17 @@ struct delivery_filter *delivery_dkim_signer(struct dkim_keyring *kr, int *signe
 	if (signed_r != NULL)
 		*signed_r = 0;
 	return &s->f;
+}
+
+int delivery_sign_local(struct delivery *d, const char *data_dir, char **error_r)
+{
+	char *dir = xasprintf("%s/" DKIM_KEY_DIR, data_dir);
+	struct dkim_keyring *kr = dkim_keyring_load(dir, error_r);
+	free(dir);
+	/* the keys that could be read sign all the same */
+	int rc = *error_r != NULL ? -1 : 0;
+	if (kr->count > 0)
+		delivery_add_filter(d, delivery_dkim_signer(kr, NULL));
+	dkim_keyring_unref(&kr);
+	return rc;
 }

@@ -20,4 +20,9 @@ struct dkim_keyring;
    set to the number of signatures added once the message is committed. */
 struct delivery_filter *delivery_dkim_signer(struct dkim_keyring *kr, int *signed_r);
 
+/* Mail made here (bounces, `sendmail`) is signed like our users' mail:
+   adds a signer with the keys of DATA_DIR/dkim when there are any (RFC
+   6376 5; a domain without a key: unsigned).  -1 with *error_r when some
+   keys cannot be read (those that could still sign). */
+int delivery_sign_local(struct delivery *d, const char *data_dir, char **error_r);
 #endif

@@ -1,6 +1,8 @@
 /* Delivery status notifications (RFC 3464, RFC 6522, RFC 3461 section 6). */
 #include "relay/bounce.h"
 #include "delivery/delivery.h"
+#include "delivery/delivery_dkim.h"
+#include "lib/log.h"
 #include "queue/spool.h"
 #include "lib/id.h"
 #include "lib/utf8.h"
@@ -222,6 +224,11 @@ int bounce_queue(const char *data_dir, const char *reporting_mta, const char *to
 	    .rcpts = &rcpt,
 	    .nrcpts = 1,
 	};
+	char *error = NULL;
+	if (delivery_sign_local(d, data_dir, &error) < 0) {
+		log_error("bounce dkim error=\"%s\"", error);
+		free(error);
+	}
 	delivery_append(d, msg, len);
 	delivery_set_remote(d, &env);
 	int rc = delivery_commit(d, error_r);

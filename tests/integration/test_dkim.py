@@ -124,6 +124,17 @@ class TestDkim(unittest.TestCase):
         self.assertGreater(len(data), 400 * 1024)
         self.assertEqual(self.verify_all(data), [True, True])
 
+    def test_sendmail_signed(self):
+        """Mail made on the host (`sendmail`, as cron and scripts send it)
+        leaves signed like a user's."""
+        before = len(self.b.maildir_messages("bob@b.test"))
+        self.a.cli("sendmail", "-f", "alice@a.test", "bob@b.test", input=message("from sendmail"))
+        ok = wait_for(lambda: len(self.b.maildir_messages("bob@b.test")) > before, timeout=20)
+        self.assertTrue(ok, self.a.log_text()[-3000:])
+        data = [m for p, m in self.b.maildir_messages("bob@b.test") if b"from sendmail" in m][0]
+        self.assertEqual(len(self.signatures(data)), 2, data[:1500])
+        self.assertEqual(self.verify_all(data), [True, True])
+
     def test_other_domain_and_inbound_not_signed(self):
         # a From: of a domain without keys leaves unsigned
         self.a.add_domain("c.test")
