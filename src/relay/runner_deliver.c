@@ -743,7 +743,13 @@ static int domain_is_local(struct runner_deliver *rd, struct qdomain *d)
 			rd->userdb = userdb_open_config(rd->cfg, rd->userdb_path, false, &error);
 		free(error);
 	}
-	d->local = rd->userdb != NULL && userdb_domain_exists(rd->userdb, d->name) == 1;
+	int exists = rd->userdb != NULL ? userdb_domain_exists(rd->userdb, d->name) : -1;
+	/* A PostgreSQL user database that does not answer: taken for local,
+	   unremembered, so that local_work() defers the recipients (451)
+	   instead of sending a local domain's mail to its MX. */
+	if (exists < 0 && rd->cfg->storage_backend != STORAGE_LOCAL)
+		return 1;
+	d->local = exists == 1;
 	d->local_checked = now;
 	return d->local;
 }
