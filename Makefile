@@ -16,7 +16,7 @@ SANFLAGS =
 OPT = -O2
 endif
 CC ?= cc
-PKGS = libevent_core libevent_extra libevent_openssl libevent_pthreads libssl libcrypto sqlite3 libcares inih libidn2 zlib libcrypt libpsl libcurl
+PKGS = libevent_core libevent_extra libevent_openssl libevent_pthreads libssl libcrypto sqlite3 libcares inih libidn2 zlib libcrypt libpsl libcurl libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lpthread
 WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter

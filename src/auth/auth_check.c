@@ -14,7 +14,9 @@ void auth_check_prepare(struct auth_check *check, struct userdb *db, const char 
 	memset(check, 0, sizeof(*check));
 	check->password = xstrdup(password);
 	struct userdb_user u;
-	if (userdb_user_lookup(db, user, &u) == 1) {
+	int found = userdb_user_lookup(db, user, &u);
+	check->unavailable = found < 0;
+	if (found == 1) {
 		check->user = xstrdup(u.address);
 		check->hash = xstrdup(u.password_hash);
 		check->quota = u.quota;
@@ -36,6 +38,10 @@ int auth_check_penalty(struct auth_check *check, struct auth_penalty *table, con
 	p->max_delay_ms = (int64_t)cfg->auth_penalty_max_delay * 1000;
 	check->verdict = AUTH_PENALTY_ALLOW;
 	check->delay_ms = (int)p->base_delay_ms;
+	if (check->unavailable) {
+		check->verdict = AUTH_PENALTY_UNAVAILABLE;
+		return -1;
+	}
 	if (table == NULL)
 		return 0;
 	/* Unknown names count too, in the form a lookup would normalise them

@@ -20,7 +20,8 @@ struct userdb;
 struct auth_check {
 	char *user; /* the normalised address when the user exists, else as given */
 	char *password;
-	char *hash; /* NULL: no such user */
+	char *hash;       /* NULL: no such user (or unavailable) */
+	bool unavailable; /* the lookup failed: no answer either way */
 	uint64_t quota;
 	bool ok; /* set by auth_check_verify() */
 	/* set by auth_check_penalty() */
@@ -37,7 +38,10 @@ void auth_check_prepare(struct auth_check *check, struct userdb *db, const char 
    policy of cfg's [limits].  Returns 0 when the password may be checked
    (auth_check_verify() then records the outcome), or -1 when the table
    refuses (check->verdict says why): do not verify, answer a temporary
-   failure after check->delay_ms.  Sets check->delay_ms either way. */
+   failure after check->delay_ms.  Sets check->delay_ms either way.  When
+   the user lookup of auth_check_prepare() failed (a database down) it
+   refuses too, with AUTH_PENALTY_UNAVAILABLE, and records nothing: the
+   client gets a temporary failure, never "wrong password". */
 int auth_check_penalty(struct auth_check *check, struct auth_penalty *table, const struct config *cfg,
 		       const char *ip);
 /* Thread-safe; returns and sets check->ok. */

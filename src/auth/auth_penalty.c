@@ -336,6 +336,8 @@ const char *auth_penalty_verdict_name(enum auth_penalty_verdict verdict)
 		return "ip-locked";
 	case AUTH_PENALTY_REFUSE_ACCOUNT:
 		return "account-locked";
+	case AUTH_PENALTY_UNAVAILABLE:
+		return "userdb-unavailable";
 	}
 	return "?";
 }

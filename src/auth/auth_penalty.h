@@ -55,6 +55,7 @@ enum auth_penalty_verdict {
 	AUTH_PENALTY_ALLOW,
 	AUTH_PENALTY_REFUSE_IP,      /* the IP is locked out (or its limit is used up by checks in flight) */
 	AUTH_PENALTY_REFUSE_ACCOUNT, /* the account is locked out for untrusted IPs */
+	AUTH_PENALTY_UNAVAILABLE,    /* not asked: the user database failed (auth_check.h) */
 };
 
 /* What auth_penalty_record() did, for the log. */

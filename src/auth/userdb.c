@@ -6,6 +6,7 @@
 #include "auth/userdb_backend.h"
 #include "auth/userdb_private.h"
 #include "auth/password.h"
+#include "lib/config.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -14,6 +15,7 @@
 
 static const struct userdb_backend *const userdb_backends[] = {
     &userdb_backend_local,
+    &userdb_backend_pg,
 };
 
 const struct userdb_backend *userdb_backend_find(const char *name)
@@ -40,6 +42,14 @@ struct userdb *userdb_open_backend(const char *backend, const char *location, bo
 struct userdb *userdb_open(const char *path, bool create, char **error_r)
 {
 	return userdb_open_backend(USERDB_BACKEND_DEFAULT, path, create, error_r);
+}
+
+struct userdb *userdb_open_config(const struct config *cfg, const char *local_path, bool create,
+				  char **error_r)
+{
+	if (cfg->storage_backend == STORAGE_POSTGRESQL)
+		return userdb_open_backend(userdb_backend_pg.name, cfg->pg_conninfo, create, error_r);
+	return userdb_open_backend(userdb_backend_local.name, local_path, create, error_r);
 }
 
 void userdb_close(struct userdb **dbp)

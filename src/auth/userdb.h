@@ -5,7 +5,7 @@
    below (normal forms, hashing, resolution) is implemented once, above a
    table of storage operations (userdb_backend.h) chosen when the database
    is opened: the backend "local" keeps it in SQLite (DATA_DIR/users.db,
-   WAL mode); a PostgreSQL backend can be added beside it.
+   WAL mode), "postgresql" in PostgreSQL ([storage] backend).
 
    Names: domains are stored in lowercase A-label form (IDN U-labels are
    converted with libidn2); local parts are folded to lowercase.  RFC 5321
@@ -57,6 +57,12 @@ struct userdb *userdb_open(const char *path, bool create, char **error_r);
    that backend opens (local: the SQLite file).  An unknown backend is an
    error. */
 struct userdb *userdb_open_backend(const char *backend, const char *location, bool create, char **error_r);
+/* The user database of the configuration's [storage] backend: local
+   opens the SQLite file local_path, postgresql [postgresql] conninfo.
+   Otherwise as userdb_open_backend(). */
+struct config;
+struct userdb *userdb_open_config(const struct config *cfg, const char *local_path, bool create,
+				  char **error_r);
 /* The name of the database's backend. */
 const char *userdb_backend_name(const struct userdb *db);
 void userdb_close(struct userdb **db);

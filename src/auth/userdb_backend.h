@@ -5,9 +5,9 @@
    password hashing and verification, messages, alias resolution,
    catch-alls, postmaster, the sender check) lives once in userdb.c and
    userdb_alias.c above this table, so every backend resolves alike.
-   Engines never include this header.  Today's backend is "local" (SQLite,
-   DATA_DIR/users.db, userdb_local*.c); a PostgreSQL backend adds a table
-   beside it and an entry in userdb.c's registry.
+   Engines never include this header.  The backends are "local" (SQLite,
+   DATA_DIR/users.db, userdb_local*.c) and "postgresql" (userdb_pg.c), in
+   userdb.c's registry.
 
    Every name an operation receives is already in the normal form of
    userdb.h: domains as lowercase A-labels, addresses "local@domain", alias
@@ -89,6 +89,10 @@ struct userdb_backend {
 
 /* The backends, by name (userdb.c keeps the registry). */
 extern const struct userdb_backend userdb_backend_local;
+/* "postgresql" (userdb_pg.c): location is a libpq conninfo; create
+   applies the pending schema migrations (lib/pg_schema.h), without it the
+   user tables must exist (postoffice db init). */
+extern const struct userdb_backend userdb_backend_pg;
 
 /* The backend called name, or NULL. */
 const struct userdb_backend *userdb_backend_find(const char *name);

@@ -284,7 +284,9 @@ static void check_dns(struct doctor *d, struct config *cfg)
 {
 	char *path = xasprintf("%s/users.db", cfg->data_dir);
 	char *error = NULL;
-	struct userdb *db = access(path, R_OK) == 0 ? userdb_open(path, false, &error) : NULL;
+	struct userdb *db = cfg->storage_backend != STORAGE_LOCAL || access(path, R_OK) == 0
+				? userdb_open_config(cfg, path, false, &error)
+				: NULL;
 	free(path);
 	free(error);
 	if (db == NULL)

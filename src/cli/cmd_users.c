@@ -68,7 +68,7 @@ static struct userdb *open_db(const struct config *cfg)
 			fprintf(stderr, "postoffice: chown(%s) failed: %s\n", cfg->data_dir, strerror(errno));
 	}
 	char *path = xasprintf("%s/users.db", cfg->data_dir);
-	struct userdb *db = userdb_open(path, true, &error);
+	struct userdb *db = userdb_open_config(cfg, path, true, &error);
 	if (db == NULL) {
 		fprintf(stderr, "postoffice: %s\n", error);
 		free(error);

@@ -39,6 +39,7 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 static const char *const plaintext_values[] = {"no", "loopback", "yes", NULL};
 static const char *const bare_newline_values[] = {"reject", "normalize", NULL};
 static const char *const tls_values[] = {"none", "may", "encrypt", "verify", NULL};
+static const char *const storage_values[] = {"local", "postgresql", NULL};
 
 #define OFF(field) offsetof(struct config, field)
 #define LISTEN(sec, field, def, what)                                                                        \
@@ -183,6 +184,13 @@ static const struct option options[] = {
      "serve the admin listener over HTTPS with [tls] cert_file (session cookies get Secure)"},
     {"admin", "public_status", OPT_BOOL, OFF(admin_public_status), "no", 0, 0, NULL,
      "show the read-only status page without login (queue management still needs one)"},
+
+    {"storage", "backend", OPT_ENUM, OFF(storage_backend), "local", 0, 0, storage_values,
+     "where users (and, as their backends come, mail and the queue) live: local (SQLite and Maildir in "
+     "data_dir) or postgresql ([postgresql] conninfo)"},
+    {"postgresql", "conninfo", OPT_STRING, OFF(pg_conninfo), "", 0, 0, NULL,
+     "libpq connection string, e.g. host=db.example port=5432 dbname=postoffice user=postoffice; "
+     "required with [storage] backend = postgresql"},
 };
 
 /* ---- value parsers ---- */
@@ -713,19 +721,29 @@ static void config_defaults(struct config *cfg)
 	}
 }
 
-/* Fills in what one option leaves to another, once all are read. */
-static void config_resolve(struct config *cfg)
+/* Fills in what one option leaves to another, once all are read, and
+   checks options that need each other: 0, or -1 with *error_r. */
+static int config_resolve(struct config *cfg, char **error_r)
 {
 	if (cfg->relayhost.host != NULL && cfg->relayhost.port == 0)
 		cfg->relayhost.port = cfg->relay_implicit_tls ? 465 : 25;
+	if (cfg->storage_backend == STORAGE_POSTGRESQL && cfg->pg_conninfo[0] == '\0') {
+		*error_r = xstrdup("[postgresql] conninfo: must be set with [storage] backend = postgresql");
+		return -1;
+	}
+	return 0;
 }
 
 /* rc is inih's: 0, or the first line with an error (syntax or ours). */
 static int finish_load(struct load_ctx *ctx, int rc, const char *name, char **error_r)
 {
 	if (rc == 0 && ctx->error == NULL) {
-		config_resolve(ctx->cfg);
-		return 0;
+		char *error = NULL;
+		if (config_resolve(ctx->cfg, &error) == 0)
+			return 0;
+		*error_r = xasprintf("%s: %s", name, error);
+		free(error);
+		return -1;
 	}
 	if (ctx->error != NULL && (rc <= 0 || rc >= ctx->error_line))
 		*error_r = xasprintf("%s:%d: %s%s%s", name, ctx->error_line, ctx->key ? ctx->key : "",
@@ -740,10 +758,8 @@ static int finish_load(struct load_ctx *ctx, int rc, const char *name, char **er
 int config_load(struct config *cfg, const char *path, char **error_r)
 {
 	config_defaults(cfg);
-	if (path == NULL) {
-		config_resolve(cfg);
-		return 0;
-	}
+	if (path == NULL)
+		return config_resolve(cfg, error_r); /* the defaults need nothing */
 	cfg->file = xstrdup(path);
 	struct load_ctx ctx = {.cfg = cfg};
 	ctx.file = fopen(path, "r");

@@ -38,6 +38,8 @@ struct route {
 enum plaintext_auth { PLAINTEXT_AUTH_NO, PLAINTEXT_AUTH_LOOPBACK, PLAINTEXT_AUTH_YES };
 enum bare_newline { BARE_NEWLINE_REJECT, BARE_NEWLINE_NORMALIZE };
 enum tls_policy { TLS_POLICY_NONE, TLS_POLICY_MAY, TLS_POLICY_ENCRYPT, TLS_POLICY_VERIFY };
+/* [storage] backend: where users, mail and the queue live. */
+enum storage_backend { STORAGE_LOCAL, STORAGE_POSTGRESQL };
 
 struct config {
 	char *file; /* the file read, or NULL for the embedded default */
@@ -120,6 +122,10 @@ struct config {
 	struct listen_addr admin_listen;
 	int admin_tls;           /* HTTPS with [tls] cert_file */
 	int admin_public_status; /* the read-only status page without login */
+	/* [storage] */
+	int storage_backend; /* enum storage_backend */
+	/* [postgresql] */
+	char *pg_conninfo; /* libpq conninfo; required with STORAGE_POSTGRESQL */
 	/* [routes] domain = host:port */
 	struct route *routes;
 	size_t routes_count;

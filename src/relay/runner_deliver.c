@@ -739,11 +739,17 @@ static int domain_is_local(struct runner_deliver *rd, struct qdomain *d)
 	if (rd->userdb == NULL) {
 		char *error = NULL;
 		struct stat st;
-		if (stat(rd->userdb_path, &st) == 0)
-			rd->userdb = userdb_open(rd->userdb_path, false, &error);
+		if (rd->cfg->storage_backend != STORAGE_LOCAL || stat(rd->userdb_path, &st) == 0)
+			rd->userdb = userdb_open_config(rd->cfg, rd->userdb_path, false, &error);
 		free(error);
 	}
-	d->local = rd->userdb != NULL && userdb_domain_exists(rd->userdb, d->name) == 1;
+	int exists = rd->userdb != NULL ? userdb_domain_exists(rd->userdb, d->name) : -1;
+	/* A PostgreSQL user database that does not answer: taken for local,
+	   unremembered, so that local_work() defers the recipients (451)
+	   instead of sending a local domain's mail to its MX. */
+	if (exists < 0 && rd->cfg->storage_backend != STORAGE_LOCAL)
+		return 1;
+	d->local = exists == 1;
 	d->local_checked = now;
 	return d->local;
 }
@@ -780,7 +786,7 @@ static void local_work(void *arg)
 	struct runner_deliver_job *job = t->job;
 	const struct config *cfg = t->rd->cfg;
 	char *error = NULL;
-	struct userdb *db = userdb_open(t->rd->userdb_path, false, &error);
+	struct userdb *db = userdb_open_config(cfg, t->rd->userdb_path, false, &error);
 	struct stat st;
 	bool have_file = stat(t->msg_path, &st) == 0;
 	for (size_t k = 0; k < job->n; k++) {

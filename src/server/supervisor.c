@@ -508,7 +508,7 @@ static int prepare_data_dir(struct config *cfg, char **error_r)
 	}
 	if (tls_ensure_self_signed(cfg->tls_cert, cfg->tls_key, cfg->hostname, error_r) < 0)
 		return -1;
-	struct userdb *db = userdb_open("users.db", true, error_r);
+	struct userdb *db = userdb_open_config(cfg, "users.db", true, error_r);
 	if (db == NULL)
 		return -1;
 	userdb_close(&db);

@@ -157,7 +157,7 @@ int worker_run(const struct config *cfg, const struct listener *listeners, int n
 	}
 	w->tls_client = tls_client_ctx(false, &error);
 	char *dbpath = xasprintf("%s/users.db", cfg->data_dir);
-	w->userdb = userdb_open(dbpath, false, &error);
+	w->userdb = userdb_open_config(cfg, dbpath, false, &error);
 	free(dbpath);
 	if (w->userdb == NULL)
 		log_fatal("cannot open the user database: %s", error);

@@ -4,7 +4,8 @@
    delete), authentication, alias rows, resolution with aliases,
    catch-alls and postmaster, the sender check, and persistence across
    reopen.  A new backend passes when it is added to userdb_backends[]
-   with a way to make an empty location. */
+   with a way to make an empty location.  The postgresql case needs a
+   server (tests/unit/pg_test.h): each test gets a database of its own. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +14,7 @@
 
 #include "auth/userdb.h"
 #include "lib/xalloc.h"
+#include "pg_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,10 @@ struct userdb_backend_case {
 	const char *name;
 	/* A location for a new database below the scratch directory dir. */
 	char *(*location)(const char *dir);
+	/* Removes what location() made outside dir and frees location (NULL:
+	   nothing to remove). */
+	void (*drop)(char *location);
+	bool needs_pg; /* a PostgreSQL server (pg_test.h) */
 };
 
 static char *local_location(const char *dir)
@@ -32,8 +38,14 @@ static char *local_location(const char *dir)
 	return xasprintf("%s/users.db", dir);
 }
 
+static char *pg_location(const char *dir)
+{
+	return pg_test_database_create();
+}
+
 static const struct userdb_backend_case userdb_backends[] = {
-    {"local", local_location},
+    {"local", local_location, NULL, false},
+    {"postgresql", pg_location, pg_test_database_drop, true},
 };
 
 /* A crypt(3) string stored as it is (userdb_user_add_hash): no hashing
@@ -77,7 +89,10 @@ static int teardown(void **state)
 	char *cmd = xasprintf("rm -rf '%s'", f->dir);
 	assert_int_equal(system(cmd), 0);
 	free(cmd);
-	free(f->location);
+	if (f->be->drop != NULL)
+		f->be->drop(f->location);
+	else
+		free(f->location);
 	free(f->dir);
 	free(f);
 	return 0;
@@ -173,14 +188,12 @@ static void test_open_by_name(void **state)
 	free(error);
 	assert_string_equal(userdb_backend_name(f->db), f->be->name);
 	/* Without create, a missing database is an error. */
-	char *other = f->be->location(f->dir);
-	char *missing = xasprintf("%s.missing", other);
+	char *missing = xasprintf("%s.missing", f->location);
 	error = NULL;
 	assert_null(userdb_open_backend(f->be->name, missing, false, &error));
 	assert_non_null(error);
 	free(error);
 	free(missing);
-	free(other);
 }
 
 static void test_domains(void **state)
@@ -467,6 +480,13 @@ int main(void)
 {
 	int failed = 0;
 	for (size_t i = 0; i < N_ELEMENTS(userdb_backends); i++) {
+		char *name = xasprintf("userdb backend %s", userdb_backends[i].name);
+		int avail = userdb_backends[i].needs_pg ? pg_test_available(name) : 1;
+		if (avail <= 0) {
+			failed += avail < 0;
+			free(name);
+			continue;
+		}
 		void *be = (void *)&userdb_backends[i];
 #define T(f) cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, be)
 		const struct CMUnitTest tests[] = {
@@ -476,7 +496,6 @@ int main(void)
 		    T(test_persistence),
 		};
 #undef T
-		char *name = xasprintf("userdb backend %s", userdb_backends[i].name);
 		failed += cmocka_run_group_tests_name(name, tests, NULL, NULL);
 		free(name);
 	}

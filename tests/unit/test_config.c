@@ -788,6 +788,27 @@ static void test_failed_load_frees(void **state)
 	assert_null(cfg.data_dir);
 }
 
+/* [storage] backend = postgresql needs [postgresql] conninfo. */
+static void test_storage_backend(void **state)
+{
+	struct config cfg;
+	assert_null(load(&cfg, ""));
+	assert_int_equal(cfg.storage_backend, STORAGE_LOCAL);
+	assert_string_equal(cfg.pg_conninfo, "");
+	config_free(&cfg);
+	char *error = load(&cfg, "[storage]\nbackend = postgresql\n");
+	assert_non_null(strstr(error, "[postgresql] conninfo: must be set"));
+	free(error);
+	assert_null(load(&cfg, "[storage]\nbackend = postgresql\n[postgresql]\n"
+			       "conninfo = host=127.0.0.1 port=5432 dbname=po\n"));
+	assert_int_equal(cfg.storage_backend, STORAGE_POSTGRESQL);
+	assert_string_equal(cfg.pg_conninfo, "host=127.0.0.1 port=5432 dbname=po");
+	config_free(&cfg);
+	error = load(&cfg, "[storage]\nbackend = oracle\n");
+	assert_non_null(strstr(error, "not one of: local, postgresql"));
+	free(error);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -802,6 +823,7 @@ int main(void)
 	    cmocka_unit_test(test_load_file),
 	    cmocka_unit_test(test_long_lines),
 	    cmocka_unit_test(test_failed_load_frees),
+	    cmocka_unit_test(test_storage_backend),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
