@@ -12,8 +12,9 @@ struct event_base;
 struct proxy_reader;
 
 /* Called once: with the header (error NULL), or with hdr NULL and why not
-   (malformed header, the connection closed or failed, the timeout).  The
-   callback may free the reader. */
+   (malformed header, the connection closed or failed, the timeout).  Both
+   are valid until the callback returns or frees the reader, which it
+   may do. */
 typedef void proxy_reader_callback(const struct proxy_proto_header *hdr, const char *error, void *ctx);
 
 /* Starts reading from fd (a connected, non-blocking socket the caller

@@ -467,11 +467,11 @@ static void session_proxy_reject(struct session *s, const char *reason, const ch
 static void session_proxy_done(const struct proxy_proto_header *hdr, const char *error, void *arg)
 {
 	struct session *s = arg;
-	proxy_reader_free(&s->proxy);
 	if (hdr == NULL) {
-		session_proxy_reject(s, "header", error);
+		session_proxy_reject(s, "header", error); /* error lives in the reader */
 		return;
 	}
+	proxy_reader_free(&s->proxy);
 	/* LOCAL (the balancer's health check) and v1 UNKNOWN keep the
 	   connection's own addresses. */
 	if (hdr->proxied) {
