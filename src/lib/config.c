@@ -22,6 +22,7 @@ enum opt_type {
 	OPT_ENUM,
 	OPT_LISTEN,
 	OPT_HOST_PORT, /* struct host_port */
+	OPT_NETLIST,   /* struct netlist (lib/netlist.h) */
 };
 
 struct option {
@@ -48,6 +49,14 @@ static const char *const storage_values[] = {"local", "postgresql", NULL};
 		    what " listener, host:port or [v6]:port; port 0 picks a free port, empty disables"       \
 	}
 
+#define PROXY(sec, field)                                                                                    \
+	{                                                                                                    \
+		sec, "proxy_protocol", OPT_BOOL, OFF(field), "no", 0, 0, NULL,                               \
+		    "connections start with a PROXY protocol header (v1 or v2) from a [server] "             \
+		    "proxy_trusted "                                                                         \
+		    "balancer, which gives the client's address"                                             \
+	}
+
 /* Every option, once.  Keep help to one line. */
 static const struct option options[] = {
     {"server", "data_dir", OPT_STRING, OFF(data_dir), PO_DATA_DIR, 0, 0, NULL,
@@ -63,6 +72,11 @@ static const struct option options[] = {
     {"server", "log_level", OPT_ENUM, OFF(log_level), "info", 0, 0, log_levels, "least severe level logged"},
     {"server", "log", OPT_STRING, OFF(log_target), "stderr", 0, 0, NULL,
      "where log lines go: stderr (the journal under systemd), syslog, or a file (SIGUSR2 reopens it)"},
+    {"server", "proxy_trusted", OPT_NETLIST, OFF(proxy_trusted), "", 0, 0, NULL,
+     "load balancers allowed to send a PROXY header, like 127.0.0.1, ::1, 10.0.0.0/8; others are closed "
+     "on a proxy_protocol listener"},
+    {"server", "proxy_timeout", OPT_DURATION, OFF(proxy_timeout), "5s", 1, 60, NULL,
+     "how long a proxy_protocol listener waits for the PROXY header before it closes the connection"},
 
     {"limits", "max_connections", OPT_INT, OFF(max_connections), "10000", 1, 1000000, NULL,
      "connections per worker process, all protocols together"},
@@ -94,12 +108,15 @@ static const struct option options[] = {
      "SMTP idle timeout (RFC 5321 4.5.3.2 asks for at least 5 minutes)"},
 
     LISTEN("smtp", smtp_listen, "127.0.0.1:2525", "inbound SMTP (port 25 role, no AUTH)"),
+    PROXY("smtp", smtp_proxy_protocol),
     {"smtp", "bare_newline", OPT_ENUM, OFF(bare_newline), "reject", 0, 0, bare_newline_values,
      "message with a bare LF or CR: reject with 5xx, or normalize it to CRLF"},
     {"smtp", "postmaster", OPT_STRING, OFF(postmaster), "", 0, 0, NULL,
      "where postmaster@ each local domain goes; empty means the domain's first user"},
     LISTEN("submission", submission_listen, "127.0.0.1:2587", "submission with STARTTLS (RFC 6409)"),
+    PROXY("submission", submission_proxy_protocol),
     LISTEN("submissions", submissions_listen, "127.0.0.1:2465", "submission over implicit TLS (RFC 8314)"),
+    PROXY("submissions", submissions_proxy_protocol),
 
     {"auth", "plaintext_auth", OPT_ENUM, OFF(plaintext_auth), "loopback", 0, 0, plaintext_values,
      "passwords without TLS: no, loopback (only from 127.0.0.0/8 and ::1), yes"},
@@ -110,16 +127,20 @@ static const struct option options[] = {
      "PEM private key; empty means DATA_DIR/tls/key.pem"},
 
     LISTEN("pop3", pop3_listen, "127.0.0.1:2110", "POP3 with STLS"),
+    PROXY("pop3", pop3_proxy_protocol),
     {"pop3", "timeout", OPT_DURATION, OFF(pop3_timeout), "10m", 1, 86400, NULL,
      "POP3 idle timeout (RFC 1939 asks for at least 10 minutes)"},
     LISTEN("pop3s", pop3s_listen, "127.0.0.1:2995", "POP3 over implicit TLS"),
+    PROXY("pop3s", pop3s_proxy_protocol),
 
     LISTEN("imap", imap_listen, "127.0.0.1:2143", "IMAP with STARTTLS"),
+    PROXY("imap", imap_proxy_protocol),
     {"imap", "timeout", OPT_DURATION, OFF(imap_timeout), "30m", 60, 86400, NULL,
      "IMAP idle timeout (RFC 3501 asks for at least 30 minutes)"},
     {"imap", "max_connections_per_user", OPT_INT, OFF(imap_max_connections_per_user), "50", 1, 100000, NULL,
      "IMAP sessions of one user per worker process"},
     LISTEN("imaps", imaps_listen, "127.0.0.1:2993", "IMAP over implicit TLS"),
+    PROXY("imaps", imaps_proxy_protocol),
 
     {"queue", "lifetime", OPT_DURATION, OFF(queue_lifetime), "5d", 1, 365 * 86400, NULL,
      "how long a message may wait before it bounces"},
@@ -511,6 +532,14 @@ static int option_set(struct config *cfg, const struct option *o, const char *va
 		*hp = parsed;
 		return 0;
 	}
+	case OPT_NETLIST: {
+		struct netlist *list = field, parsed;
+		if (netlist_parse(value, &parsed, error_r) < 0)
+			return -1;
+		netlist_free(list);
+		*list = parsed;
+		return 0;
+	}
 	}
 	return -1;
 }
@@ -566,6 +595,9 @@ static void option_format(const struct config *cfg, const struct option *o, char
 		format_host_port(out, outsize, hp->host, hp->port);
 		break;
 	}
+	case OPT_NETLIST:
+		snprintf(out, outsize, "%s", ((const struct netlist *)field)->text);
+		break;
 	}
 }
 
@@ -824,6 +856,8 @@ void config_free(struct config *cfg)
 			free(((struct config_durations *)field)->seconds);
 		else if (options[i].type == OPT_HOST_PORT)
 			free(((struct host_port *)field)->host);
+		else if (options[i].type == OPT_NETLIST)
+			netlist_free(field);
 	}
 	for (size_t i = 0; i < cfg->routes_count; i++) {
 		free(cfg->routes[i].domain);
@@ -878,9 +912,10 @@ static void mdoc_text(FILE *out, const char *text)
 }
 
 static const char *const type_names[] = {
-    [OPT_STRING] = "string", [OPT_INT] = "number",        [OPT_BOOL] = "yes|no",
-    [OPT_SIZE] = "size",     [OPT_DURATION] = "duration", [OPT_DURATIONS] = "durations",
-    [OPT_ENUM] = "word",     [OPT_LISTEN] = "host:port",  [OPT_HOST_PORT] = "host:port",
+    [OPT_STRING] = "string",    [OPT_INT] = "number",        [OPT_BOOL] = "yes|no",
+    [OPT_SIZE] = "size",        [OPT_DURATION] = "duration", [OPT_DURATIONS] = "durations",
+    [OPT_ENUM] = "word",        [OPT_LISTEN] = "host:port",  [OPT_HOST_PORT] = "host:port",
+    [OPT_NETLIST] = "networks",
 };
 
 void config_write_manual(FILE *out)

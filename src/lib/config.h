@@ -3,6 +3,8 @@
 /* The configuration: one INI file whose every option is declared once in the
    table in config.c (section, key, type, default, bounds, help).  The table
    drives parsing, `postoffice check` and the commented default file. */
+#include "lib/netlist.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,11 +48,13 @@ struct config {
 	/* [server] */
 	char *data_dir;
 	char *user;
-	int workers;      /* 0: one per core */
-	int watchdog;     /* seconds a child's loop may be silent; 0: no watchdog */
-	char *hostname;   /* "" until config_finish() fills in gethostname() */
-	int log_level;    /* enum log_level */
-	char *log_target; /* [server] log: "stderr", "syslog" or a file */
+	int workers;                  /* 0: one per core */
+	int watchdog;                 /* seconds a child's loop may be silent; 0: no watchdog */
+	char *hostname;               /* "" until config_finish() fills in gethostname() */
+	int log_level;                /* enum log_level */
+	char *log_target;             /* [server] log: "stderr", "syslog" or a file */
+	struct netlist proxy_trusted; /* balancers that may send a PROXY header */
+	int proxy_timeout;            /* seconds for the header to arrive */
 	/* [limits] */
 	int max_connections;
 	int max_connections_per_ip;
@@ -74,6 +78,14 @@ struct config {
 	struct listen_addr pop3s_listen;
 	struct listen_addr imap_listen;
 	struct listen_addr imaps_listen;
+	/* each listener's proxy_protocol: a PROXY header comes first */
+	int smtp_proxy_protocol;
+	int submission_proxy_protocol;
+	int submissions_proxy_protocol;
+	int pop3_proxy_protocol;
+	int pop3s_proxy_protocol;
+	int imap_proxy_protocol;
+	int imaps_proxy_protocol;
 	/* [smtp] */
 	int bare_newline; /* enum bare_newline */
 	char *postmaster; /* "" = first user of the domain */

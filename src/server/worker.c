@@ -25,22 +25,6 @@
 /* The worker's service context, given to every session. */
 static struct service_ctx svc;
 
-static void fill_addr(const struct sockaddr_storage *ss, char *ip, size_t iplen, int *port)
-{
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)ss;
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip, (socklen_t)iplen);
-		else
-			inet_ntop(AF_INET6, &s6->sin6_addr, ip, (socklen_t)iplen);
-		*port = ntohs(s6->sin6_port);
-	} else {
-		const struct sockaddr_in *s4 = (const void *)ss;
-		inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)iplen);
-		*port = ntohs(s4->sin_port);
-	}
-}
-
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	const struct listener *lst = arg;
@@ -48,13 +32,11 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	memset(&conn, 0, sizeof(conn));
 	conn.fd = fd;
 	conn.service = lst->service;
-	memcpy(&conn.peer, sa, (size_t)salen < sizeof(conn.peer) ? (size_t)salen : sizeof(conn.peer));
-	conn.peer_len = (socklen_t)salen;
-	fill_addr(&conn.peer, conn.ip, sizeof(conn.ip), &conn.port);
-	socklen_t ll = sizeof(conn.local);
-	getsockname(fd, (struct sockaddr *)&conn.local, &ll);
-	fill_addr(&conn.local, conn.local_ip, sizeof(conn.local_ip), &conn.local_port);
-	conn.loopback = !strncmp(conn.ip, "127.", 4) || !strcmp(conn.ip, "::1");
+	conn_info_set_peer(&conn, sa, (socklen_t)salen);
+	struct sockaddr_storage local;
+	socklen_t ll = sizeof(local);
+	if (getsockname(fd, (struct sockaddr *)&local, &ll) == 0)
+		conn_info_set_local(&conn, (struct sockaddr *)&local, ll);
 	conn.implicit_tls = lst->service == SERVICE_SUBMISSIONS || lst->service == SERVICE_POP3S ||
 			    lst->service == SERVICE_IMAPS;
 	evutil_make_socket_closeonexec(fd);

@@ -6,10 +6,13 @@
 #include "lib/id.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
+#include "lib/netlist.h"
+#include "lib/proxy_reader.h"
 #include "lib/xalloc.h"
 #include "trust/dkim_keys.h"
 #include "trust/dkim_lookup.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,41 @@ static const char *const service_names[SERVICE_COUNT] = {
 const char *service_name(enum service s)
 {
 	return s < SERVICE_COUNT ? service_names[s] : "?";
+}
+
+/* ---- addresses ---- */
+
+static void sockaddr_text(const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *copy_r, char *ip,
+			  size_t iplen, int *port_r)
+{
+	memset(copy_r, 0, sizeof(*copy_r));
+	memcpy(copy_r, sa, len < sizeof(*copy_r) ? len : sizeof(*copy_r));
+	ip[0] = '\0';
+	*port_r = 0;
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip, (socklen_t)iplen);
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, ip, (socklen_t)iplen);
+		*port_r = ntohs(s6->sin6_port);
+	} else if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)iplen);
+		*port_r = ntohs(s4->sin_port);
+	}
+}
+
+void conn_info_set_peer(struct conn_info *conn, const struct sockaddr *sa, socklen_t len)
+{
+	sockaddr_text(sa, len, &conn->peer, conn->ip, sizeof(conn->ip), &conn->port);
+	conn->peer_len = len;
+	conn->loopback = !strncmp(conn->ip, "127.", 4) || !strcmp(conn->ip, "::1");
+}
+
+void conn_info_set_local(struct conn_info *conn, const struct sockaddr *sa, socklen_t len)
+{
+	sockaddr_text(sa, len, &conn->local, conn->local_ip, sizeof(conn->local_ip), &conn->local_port);
 }
 
 /* ---- connection accounting ---- */
@@ -154,6 +192,8 @@ bool service_plaintext_auth_allowed(const struct service_ctx *ctx, const struct 
 	}
 }
 
+static void session_free(struct session *s);
+
 /* ---- the session list ---- */
 
 static void session_link(struct session *s)
@@ -183,6 +223,13 @@ void service_drain(struct service_ctx *ctx)
 	/* A drain() may end its session: take the next one first. */
 	for (struct session *s = ctx->sessions, *next; s != NULL; s = next) {
 		next = s->next;
+		if (s->proxy != NULL) {
+			/* not begun: nothing to finish, nobody greeted */
+			log_info("%s proxy-reject session=%s ip=%s reason=draining", s->ops->protocol, s->id,
+				 s->conn.ip);
+			session_free(s);
+			continue;
+		}
 		s->ops->drain(s);
 	}
 }
@@ -192,6 +239,7 @@ void service_drain(struct service_ctx *ctx)
 static void session_free(struct session *s)
 {
 	session_unlink(s);
+	proxy_reader_free(&s->proxy);
 	if (s->acquired) {
 		service_conn_release(s->ctx, &s->conn);
 		metrics_session_open(s->conn.service, -1);
@@ -348,18 +396,18 @@ static void session_io(struct io *io, enum io_event ev, void *arg)
 	}
 }
 
-void session_start(struct session *s, const struct session_ops *ops, struct service_ctx *ctx,
-		   const struct conn_info *conn)
+/* The session proper, once the peer is known. */
+static void session_begin(struct session *s)
 {
-	s->ops = ops;
-	s->ctx = ctx;
-	s->conn = *conn;
-	session_link(s);
-	id_new(s->id);
-	s->io = io_new(ctx->base, conn->fd, session_io, s);
-	io_set_timeout(s->io, ops->timeout(ctx->cfg));
-	log_info("%s connect session=%s service=%s ip=%s port=%d", ops->protocol, s->id,
-		 service_name(conn->service), conn->ip, conn->port);
+	const struct session_ops *ops = s->ops;
+	struct service_ctx *ctx = s->ctx;
+	const struct conn_info *conn = &s->conn;
+	if (conn->proxy_ip[0] != '\0')
+		log_info("%s connect session=%s service=%s ip=%s port=%d proxy=%s", ops->protocol, s->id,
+			 service_name(conn->service), conn->ip, conn->port, conn->proxy_ip);
+	else
+		log_info("%s connect session=%s service=%s ip=%s port=%d", ops->protocol, s->id,
+			 service_name(conn->service), conn->ip, conn->port);
 	metrics_connection(conn->service);
 	if (ctx->draining) {
 		ops->bye(s, SESSION_BYE_DRAINING);
@@ -384,4 +432,82 @@ void session_start(struct session *s, const struct session_ops *ops, struct serv
 		return;
 	}
 	ops->greet(s);
+}
+
+/* ---- the PROXY protocol (lib/proxy_proto.h) ---- */
+
+static bool service_proxy_protocol(const struct config *cfg, enum service service)
+{
+	const int on[SERVICE_COUNT] = {
+	    [SERVICE_SMTP] = cfg->smtp_proxy_protocol,
+	    [SERVICE_SUBMISSION] = cfg->submission_proxy_protocol,
+	    [SERVICE_SUBMISSIONS] = cfg->submissions_proxy_protocol,
+	    [SERVICE_POP3] = cfg->pop3_proxy_protocol,
+	    [SERVICE_POP3S] = cfg->pop3s_proxy_protocol,
+	    [SERVICE_IMAP] = cfg->imap_proxy_protocol,
+	    [SERVICE_IMAPS] = cfg->imaps_proxy_protocol,
+	};
+	return service < SERVICE_COUNT && on[service];
+}
+
+/* A connection that never became a session: logged, closed unanswered. */
+static void session_proxy_reject(struct session *s, const char *reason, const char *error)
+{
+	char why[200];
+	if (error != NULL)
+		log_info("%s proxy-reject session=%s ip=%s port=%d reason=%s error=\"%s\"", s->ops->protocol,
+			 s->id, s->conn.ip, s->conn.port, reason,
+			 log_printable(why, sizeof(why), error, strlen(error)));
+	else
+		log_info("%s proxy-reject session=%s ip=%s port=%d reason=%s", s->ops->protocol, s->id,
+			 s->conn.ip, s->conn.port, reason);
+	session_free(s);
+}
+
+static void session_proxy_done(const struct proxy_proto_header *hdr, const char *error, void *arg)
+{
+	struct session *s = arg;
+	if (hdr == NULL) {
+		session_proxy_reject(s, "header", error); /* error lives in the reader */
+		return;
+	}
+	proxy_reader_free(&s->proxy);
+	/* LOCAL (the balancer's health check) and v1 UNKNOWN keep the
+	   connection's own addresses. */
+	if (hdr->proxied) {
+		snprintf(s->conn.proxy_ip, sizeof(s->conn.proxy_ip), "%s", s->conn.ip);
+		conn_info_set_peer(&s->conn, (const struct sockaddr *)&hdr->src, hdr->src_len);
+		conn_info_set_local(&s->conn, (const struct sockaddr *)&hdr->dst, hdr->dst_len);
+	}
+	io_resume_input(s->io);
+	session_begin(s);
+}
+
+/* The header comes first, before any greeting and before the TLS
+   handshake of implicit TLS; the io does not read until it is taken. */
+static void session_proxy_start(struct session *s)
+{
+	const struct config *cfg = s->ctx->cfg;
+	if (!netlist_match(&cfg->proxy_trusted, (const struct sockaddr *)&s->conn.peer)) {
+		session_proxy_reject(s, "untrusted", NULL);
+		return;
+	}
+	io_pause_input(s->io);
+	s->proxy = proxy_reader_new(s->ctx->base, s->conn.fd, cfg->proxy_timeout, session_proxy_done, s);
+}
+
+void session_start(struct session *s, const struct session_ops *ops, struct service_ctx *ctx,
+		   const struct conn_info *conn)
+{
+	s->ops = ops;
+	s->ctx = ctx;
+	s->conn = *conn;
+	session_link(s);
+	id_new(s->id);
+	s->io = io_new(ctx->base, conn->fd, session_io, s);
+	io_set_timeout(s->io, ops->timeout(ctx->cfg));
+	if (service_proxy_protocol(ctx->cfg, conn->service))
+		session_proxy_start(s);
+	else
+		session_begin(s);
 }

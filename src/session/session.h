@@ -27,6 +27,7 @@ struct auth_penalty;
 struct dns_resolver;
 struct dkim_key_cache;
 struct session;
+struct proxy_reader;
 
 enum service {
 	SERVICE_SMTP,        /* inbound, port 25 role */
@@ -55,7 +56,16 @@ struct conn_info {
 	int local_port;
 	bool loopback;     /* peer is 127.0.0.0/8 or ::1 */
 	bool implicit_tls; /* SUBMISSIONS, POP3S, IMAPS */
+	/* The load balancer, when a PROXY header (lib/proxy_proto.h) gave
+	   the addresses above; "" otherwise. */
+	char proxy_ip[INET6_ADDRSTRLEN];
 };
+
+/* Sets the peer (peer, ip, port, loopback) or the local end (local,
+   local_ip, local_port) of conn from an AF_INET or AF_INET6 address; an
+   IPv4-mapped IPv6 address is written as IPv4. */
+void conn_info_set_peer(struct conn_info *conn, const struct sockaddr *sa, socklen_t len);
+void conn_info_set_local(struct conn_info *conn, const struct sockaddr *sa, socklen_t len);
 
 /* The service context: one per worker process, given to every session. */
 struct service_ctx {
@@ -159,11 +169,18 @@ struct session {
 	int errors;         /* session_error() */
 	struct event *delay;
 	void (*delay_done)(struct session *s);
+	/* Reading the PROXY header of a proxy_protocol listener: the session
+	   has not begun (no greeting, not counted in the limits). */
+	struct proxy_reader *proxy;
 };
 
 /* Starts a session for conn: s is the protocol's zeroed allocation, with
    struct session first.  Counts the connection, starts implicit TLS or
-   greets; refuses with ops->bye() when draining or over the limits. */
+   greets; refuses with ops->bye() when draining or over the limits.  On a
+   listener with proxy_protocol = yes, first the peer must be in [server]
+   proxy_trusted and send a PROXY header within [server] proxy_timeout,
+   else the connection is closed without a word (and logged); the header's
+   client address then replaces the peer in conn for everything after. */
 void session_start(struct session *s, const struct session_ops *ops, struct service_ctx *ctx,
 		   const struct conn_info *conn);
 /* Stops reading, sends what is queued, then ends the session. */
