@@ -22,12 +22,26 @@ struct dns_sock {
 	struct dns_sock *next;
 };
 
+/* A cached answer on its way to the callback (from the loop). */
+struct cached_delivery {
+	struct dns_resolver *r;
+	struct event *ev;
+	ares_callback cb;
+	void *arg;
+	int status;
+	unsigned char *abuf;
+	int alen;
+	struct cached_delivery *prev, *next;
+};
+
 struct dns_resolver {
 	struct event_base *base;
 	ares_channel channel;
 	struct event *timer;
 	struct dns_sock *socks;
 	bool freeing;
+	struct dns_cache *cache; /* NULL: off */
+	struct cached_delivery *deliveries;
 };
 
 struct dns_query {
@@ -137,6 +151,16 @@ void dns_resolver_free(struct dns_resolver **rp)
 	*rp = NULL;
 	r->freeing = true;
 	ares_destroy(r->channel); /* calls pending callbacks with ARES_EDESTRUCTION */
+	/* cached answers not delivered yet go the same way */
+	while (r->deliveries != NULL) {
+		struct cached_delivery *d = r->deliveries;
+		r->deliveries = d->next;
+		d->cb(d->arg, ARES_EDESTRUCTION, 0, NULL, 0);
+		event_free(d->ev);
+		free(d->abuf);
+		free(d);
+	}
+	dns_cache_free(&r->cache);
 	while (r->socks != NULL) {
 		struct dns_sock *s = r->socks;
 		r->socks = s->next;
@@ -162,6 +186,76 @@ static enum dns_status map_status(int status)
 	default:
 		return DNS_TEMPFAIL;
 	}
+}
+
+/* ---- the answer cache ---- */
+
+void dns_resolver_cache(struct dns_resolver *r, size_t slots)
+{
+	if (r->cache == NULL)
+		r->cache = dns_cache_new(slots);
+}
+
+static void deliver_cached(evutil_socket_t fd, short what, void *arg)
+{
+	struct cached_delivery *d = arg;
+	struct dns_resolver *r = d->r;
+	if (d->prev != NULL)
+		d->prev->next = d->next;
+	else
+		r->deliveries = d->next;
+	if (d->next != NULL)
+		d->next->prev = d->prev;
+	d->cb(d->arg, d->status, 0, d->abuf, d->alen);
+	event_free(d->ev);
+	free(d->abuf);
+	free(d);
+}
+
+/* A query whose answer goes into the cache on its way to the caller. */
+struct fill {
+	struct dns_resolver *r;
+	ares_callback cb;
+	void *arg;
+	char *name;
+	int type;
+};
+
+static void fill_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct fill *f = arg;
+	/* answers, and the names and records that do not exist */
+	if (!f->r->freeing && (status == ARES_SUCCESS || status == ARES_ENODATA || status == ARES_ENOTFOUND))
+		dns_cache_put(f->r->cache, f->name, f->type, status, abuf, alen);
+	f->cb(f->arg, status, timeouts, abuf, alen);
+	free(f->name);
+	free(f);
+}
+
+/* ares_query() through the cache when r has one. */
+static void query(struct dns_resolver *r, const char *name, int type, ares_callback cb, void *arg)
+{
+	if (r->cache == NULL) {
+		ares_query(r->channel, name, ns_c_in, type, cb, arg);
+		return;
+	}
+	struct cached_delivery *d = xcalloc(1, sizeof(*d));
+	if (dns_cache_get(r->cache, name, type, &d->status, &d->abuf, &d->alen)) {
+		d->r = r;
+		d->cb = cb;
+		d->arg = arg;
+		d->ev = event_new(r->base, -1, 0, deliver_cached, d);
+		d->next = r->deliveries;
+		if (d->next != NULL)
+			d->next->prev = d;
+		r->deliveries = d;
+		event_active(d->ev, 0, 0);
+		return;
+	}
+	free(d);
+	struct fill *f = xcalloc(1, sizeof(*f));
+	*f = (struct fill){r, cb, arg, xstrdup(name), type};
+	ares_query(r->channel, name, ns_c_in, type, fill_done, f);
 }
 
 int dns_mx_parse(const unsigned char *abuf, int alen, struct dns_mx **mx_r, size_t *count_r)
@@ -221,39 +315,6 @@ void dns_lookup_mx(struct dns_resolver *r, const char *domain, dns_mx_callback *
 	dns_rearm(r);
 }
 
-/* The smallest TTL of the TXT records in the answer section (c-ares'
-   parser does not report TTLs); 0 when the answer cannot be walked. */
-static uint32_t txt_ttl(const unsigned char *abuf, int alen)
-{
-	if (alen < 12)
-		return 0;
-	unsigned qd = (unsigned)abuf[4] << 8 | abuf[5], an = (unsigned)abuf[6] << 8 | abuf[7];
-	const unsigned char *p = abuf + 12, *end = abuf + alen;
-	uint32_t ttl = UINT32_MAX;
-	for (unsigned i = 0; i < qd + an; i++) {
-		char *name = NULL;
-		long enclen = 0;
-		if (ares_expand_name(p, abuf, alen, &name, &enclen) != ARES_SUCCESS)
-			return 0;
-		ares_free_string(name);
-		p += enclen;
-		size_t fixed = i < qd ? 4 : 10; /* type, class (, TTL, length) */
-		if (end - p < (ptrdiff_t)fixed)
-			return 0;
-		if (i >= qd) {
-			unsigned type = (unsigned)p[0] << 8 | p[1], rdlen = (unsigned)p[8] << 8 | p[9];
-			uint32_t t = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
-			if (type == ns_t_txt && t < ttl)
-				ttl = t;
-			if ((size_t)(end - p) - fixed < rdlen)
-				return 0;
-			p += rdlen;
-		}
-		p += fixed;
-	}
-	return ttl == UINT32_MAX ? 0 : ttl;
-}
-
 int dns_txt_parse(const unsigned char *abuf, int alen, struct dns_txt **txt_r, size_t *count_r)
 {
 	struct ares_txt_ext *reply = NULL;
@@ -283,7 +344,11 @@ int dns_txt_parse(const unsigned char *abuf, int alen, struct dns_txt **txt_r, s
 		}
 	}
 	ares_free_data(reply);
-	uint32_t ttl = txt_ttl(abuf, alen);
+	/* the smallest TTL of the TXT records (c-ares' parser does not
+	   report TTLs); 0 when the answer cannot be walked */
+	uint32_t ttl = 0;
+	if (!dns_answer_ttl(abuf, alen, ns_t_txt, &ttl))
+		ttl = 0;
 	for (size_t i = 0; i < n; i++)
 		txt[i].ttl = ttl;
 	*txt_r = txt;
@@ -333,7 +398,7 @@ struct dns_query *dns_lookup_txt(struct dns_resolver *r, const char *name, dns_t
 	q->ctx = ctx;
 	q->starting = true;
 	q->early_status = -1;
-	ares_query(r->channel, name, ns_c_in, ns_t_txt, txt_done, q);
+	query(r, name, ns_t_txt, txt_done, q);
 	q->starting = false;
 	if (q->early_status >= 0)
 		event_base_once(r->base, -1, EV_TIMEOUT, txt_early_done, q, NULL);
@@ -555,7 +620,7 @@ void dns_lookup_rr(struct dns_resolver *r, enum dns_rr_type type, const char *na
 	q->type = type;
 	q->cb = cb;
 	q->ctx = ctx;
-	ares_query(r->channel, name, ns_c_in, types[type], rr_done, q);
+	query(r, name, types[type], rr_done, q);
 	dns_rearm(r);
 }
 

@@ -51,6 +51,14 @@ typedef void dns_addr_callback(void *ctx, enum dns_status status, const struct d
 struct dns_resolver *dns_resolver_new(struct event_base *base, const char *server, char **error_r);
 /* Pending callbacks are called with DNS_CANCELLED. */
 void dns_resolver_free(struct dns_resolver **r);
+/* Keeps the answers of TXT lookups and of dns_lookup_rr() in memory for
+   their TTL (at most an hour; negative answers as long as their SOA
+   says), in a table of slots answers, as a local caching resolver would,
+   but without the round trip: the checks of inbound mail look up the same
+   few SPF and DMARC records for most messages.  A cached answer is still
+   delivered from the loop, never inside the lookup call.  Off by default
+   (the queue runner's lookups, MX and MTA-STS, are not cached here). */
+void dns_resolver_cache(struct dns_resolver *r, size_t slots);
 
 /* MX records of domain, unsorted (see dns_mx_sort).  The array and its
    strings are freed after the callback returns. */

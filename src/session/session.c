@@ -109,6 +109,9 @@ struct dns_resolver *service_resolver(struct service_ctx *ctx)
 		return ctx->resolver;
 	char *error = NULL;
 	ctx->resolver = dns_resolver_new(ctx->base, ctx->cfg->dns_resolver, &error);
+	/* the inbound checks ask for the same few records again and again */
+	if (ctx->resolver != NULL)
+		dns_resolver_cache(ctx->resolver, SERVICE_DNS_CACHE_SLOTS);
 	if (ctx->resolver == NULL) {
 		log_error("dns resolver error=\"%s\"", error);
 		free(error);

@@ -107,8 +107,10 @@ void service_deinit(struct service_ctx *ctx);
 struct dkim_keyring *service_dkim_keys(struct service_ctx *ctx);
 /* The asynchronous resolver of the [dns] resolver option on the context's
    loop (dns/dns.h), shared by every session of the worker (each lookup is
-   its own: none waits on another's).  Made on the first call; NULL when it
-   cannot be (logged once). */
+   its own: none waits on another's), with an answer cache of
+   SERVICE_DNS_CACHE_SLOTS answers (dns_resolver_cache()).  Made on the
+   first call; NULL when it cannot be (logged once). */
+#define SERVICE_DNS_CACHE_SLOTS 1024
 struct dns_resolver *service_resolver(struct service_ctx *ctx);
 /* The worker's cache of DKIM key records, made on the first call. */
 struct dkim_key_cache *service_dkim_key_cache(struct service_ctx *ctx);

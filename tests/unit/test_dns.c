@@ -8,6 +8,8 @@
 #include <cmocka.h>
 
 #include "dns/dns.h"
+#include "dns/dns_private.h"
+#include "lib/xalloc.h"
 
 #include <ares.h>
 #include <arpa/inet.h>
@@ -124,6 +126,71 @@ static void answer_txt(struct answer *a, unsigned rtype, const char *const *stri
 	}
 	a->ancount++;
 	a->data[7] = (unsigned char)a->ancount;
+}
+
+/* An SOA record in the authority section (a negative answer's): TTL
+   ttl, MINIMUM minimum. */
+static void answer_soa(struct answer *a, unsigned ttl, unsigned minimum)
+{
+	unsigned char rr[] = {0xc0,
+			      12,
+			      0,
+			      6,
+			      0,
+			      1,
+			      (unsigned char)(ttl >> 24),
+			      (unsigned char)(ttl >> 16),
+			      (unsigned char)(ttl >> 8),
+			      (unsigned char)ttl,
+			      0,
+			      2 + 2 + 20};
+	memcpy(a->data + a->len, rr, sizeof(rr));
+	a->len += sizeof(rr);
+	/* MNAME and RNAME: the zone's name (pointer), then five numbers */
+	unsigned char rdata[24] = {0xc0, 12, 0xc0, 12};
+	for (int i = 0; i < 4; i++)
+		rdata[23 - i] = (unsigned char)(minimum >> (8 * i));
+	memcpy(a->data + a->len, rdata, sizeof(rdata));
+	a->len += sizeof(rdata);
+	a->data[9]++; /* NSCOUNT */
+}
+
+static void test_answer_ttl(void **state)
+{
+	struct answer a;
+	uint32_t ttl = 0;
+	answer_begin(&a, "example.com", 16, 0);
+	next_ttl = 90;
+	answer_txt(&a, 16, (const char *const[]){"a", NULL});
+	next_ttl = 30;
+	answer_txt(&a, 16, (const char *const[]){"b", NULL});
+	next_ttl = 10;
+	answer_txt(&a, 5, (const char *const[]){"c", NULL}); /* another type */
+	next_ttl = 60;
+	assert_true(dns_answer_ttl(a.data, (int)a.len, 16, &ttl));
+	assert_int_equal(ttl, 30);
+	assert_true(dns_answer_ttl(a.data, (int)a.len, 0, &ttl));
+	assert_int_equal(ttl, 10);
+	/* cut anywhere: no TTL, no read past the end */
+	for (size_t cut = 0; cut < a.len; cut++) {
+		unsigned char *copy = xmemdup(a.data, cut);
+		uint32_t t = 0;
+		if (dns_answer_ttl(copy, (int)cut, 16, &t))
+			assert_true(t <= 90);
+		free(copy);
+	}
+	/* negative answers: the SOA's TTL and MINIMUM, the smaller */
+	answer_begin(&a, "none.example.com", 16, 3);
+	answer_soa(&a, 300, 45);
+	assert_true(dns_answer_ttl(a.data, (int)a.len, 16, &ttl));
+	assert_int_equal(ttl, 45);
+	answer_begin(&a, "none.example.com", 16, 3);
+	answer_soa(&a, 20, 3600);
+	assert_true(dns_answer_ttl(a.data, (int)a.len, 16, &ttl));
+	assert_int_equal(ttl, 20);
+	/* none: nothing to keep it by */
+	answer_begin(&a, "none.example.com", 16, 3);
+	assert_false(dns_answer_ttl(a.data, (int)a.len, 16, &ttl));
 }
 
 static void test_txt_parse(void **state)
@@ -246,6 +313,11 @@ struct txt_result {
 	size_t count;
 };
 
+static void rr_cb(void *ctx, enum dns_status status, char **rrs, size_t count, const char *error)
+{
+	(*(int *)ctx)++;
+}
+
 static void txt_cb(void *ctx, enum dns_status status, const struct dns_txt *txt, size_t n, const char *error)
 {
 	struct txt_result *r = ctx;
@@ -257,8 +329,11 @@ static void txt_cb(void *ctx, enum dns_status status, const struct dns_txt *txt,
 }
 
 /* A responder on a loopback UDP socket, in the test's loop: names starting
-   with "k" get one TXT record of two strings, "n" NXDOMAIN, the rest
-   NODATA. */
+   with "k" get one TXT record of two strings, "t" the same with TTL 1, "n"
+   NXDOMAIN, "s" NXDOMAIN with an SOA (negative TTL 60), the rest NODATA.
+   It counts the queries. */
+static int responder_queries;
+
 static void responder_cb(evutil_socket_t fd, short what, void *arg)
 {
 	unsigned char q[512];
@@ -278,11 +353,104 @@ static void responder_cb(evutil_socket_t fd, short what, void *arg)
 		pos += 1 + q[pos];
 	}
 	name[nl] = '\0';
-	answer_begin(&a, name, 16, name[0] == 'n' ? 3 : 0);
-	if (name[0] == 'k')
+	responder_queries++;
+	answer_begin(&a, name, 16, name[0] == 'n' || name[0] == 's' ? 3 : 0);
+	next_ttl = name[0] == 't' ? 1 : 60;
+	if (name[0] == 'k' || name[0] == 't')
 		answer_txt(&a, 16, (const char *const[]){"v=DKIM1; ", "p=abc", NULL});
+	if (name[0] == 's')
+		answer_soa(&a, 60, 60);
+	next_ttl = 60;
 	memcpy(a.data, q, 2); /* the query's id */
 	sendto(fd, a.data, a.len, 0, (struct sockaddr *)&peer, plen);
+}
+
+/* A loopback responder in base on a new socket: *fd_r, *ev_r, and the
+   resolver asking it. */
+static struct dns_resolver *responder_start(struct event_base *base, int *fd_r, struct event **ev_r)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t slen = sizeof(sin);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	getsockname(fd, (struct sockaddr *)&sin, &slen);
+	*ev_r = event_new(base, fd, EV_READ | EV_PERSIST, responder_cb, NULL);
+	event_add(*ev_r, NULL);
+	char server[32], *error = NULL;
+	snprintf(server, sizeof(server), "127.0.0.1:%d", ntohs(sin.sin_port));
+	struct dns_resolver *r = dns_resolver_new(base, server, &error);
+	assert_non_null(r);
+	*fd_r = fd;
+	return r;
+}
+
+/* Runs the loop turn by turn until *calls reaches want (5 s at most). */
+static void run_until(struct event_base *base, const int *calls, int want)
+{
+	for (int i = 0; i < 500 && *calls < want; i++) {
+		struct timeval tv = {0, 10000};
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+	assert_int_equal(*calls, want);
+}
+
+static void test_txt_lookup_cached(void **state)
+{
+	struct event_base *base = event_base_new();
+	int fd;
+	struct event *ev;
+	struct dns_resolver *r = responder_start(base, &fd, &ev);
+	dns_resolver_cache(r, 64);
+	responder_queries = 0;
+	struct txt_result a = {0};
+	dns_lookup_txt(r, "key.example.com", txt_cb, &a);
+	run_until(base, &a.calls, 1);
+	/* again, in another case: from the cache, from the loop, not asked */
+	dns_lookup_txt(r, "KEY.example.com.", txt_cb, &a);
+	assert_int_equal(a.calls, 1);
+	run_until(base, &a.calls, 2);
+	assert_int_equal(a.status, DNS_OK);
+	assert_string_equal(a.text, "v=DKIM1; p=abc");
+	assert_int_equal(responder_queries, 1);
+	/* dns_lookup_rr() shares it */
+	int rr_calls = 0;
+	dns_lookup_rr(r, DNS_RR_TXT, "key.example.com", rr_cb, &rr_calls);
+	run_until(base, &rr_calls, 1);
+	assert_int_equal(responder_queries, 1);
+	/* negative answers: with an SOA kept, without one asked again */
+	struct txt_result nx = {0}, soa = {0};
+	for (int i = 1; i <= 2; i++) {
+		dns_lookup_txt(r, "nx.example.com", txt_cb, &nx);
+		dns_lookup_txt(r, "soa.example.com", txt_cb, &soa);
+		run_until(base, &nx.calls, i);
+		run_until(base, &soa.calls, i);
+		assert_int_equal(nx.status, DNS_NXDOMAIN);
+		assert_int_equal(soa.status, DNS_NXDOMAIN);
+	}
+	assert_int_equal(responder_queries, 1 + 3);
+	/* a TTL of 1 s: asked again once it has passed */
+	struct txt_result t = {0};
+	dns_lookup_txt(r, "ttl1.example.com", txt_cb, &t);
+	run_until(base, &t.calls, 1);
+	usleep(2100 * 1000);
+	dns_lookup_txt(r, "ttl1.example.com", txt_cb, &t);
+	run_until(base, &t.calls, 2);
+	assert_int_equal(responder_queries, 1 + 3 + 2);
+	/* a cached answer cancelled is not delivered; one pending when the
+	   resolver goes is DNS_CANCELLED */
+	struct txt_result dropped = {0}, pending = {0};
+	struct dns_query *q = dns_lookup_txt(r, "key.example.com", txt_cb, &dropped);
+	dns_cancel(&q);
+	dns_lookup_txt(r, "key.example.com", txt_cb, &pending);
+	dns_resolver_free(&r);
+	assert_int_equal(pending.calls, 1);
+	assert_int_equal(pending.status, DNS_CANCELLED);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(dropped.calls, 0);
+	event_free(ev);
+	close(fd);
+	event_base_free(base);
 }
 
 static void test_txt_lookup(void **state)
@@ -365,6 +533,8 @@ int main(void)
 	    cmocka_unit_test(test_txt_parse_errors),
 	    cmocka_unit_test(test_literal_lookup),
 	    cmocka_unit_test(test_txt_lookup),
+	    cmocka_unit_test(test_txt_lookup_cached),
+	    cmocka_unit_test(test_answer_ttl),
 	    cmocka_unit_test(test_bad_resolver),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
