@@ -488,7 +488,7 @@ static const struct imap_fetch_body *whole_message_only(const struct fetch_ctx *
    a file that ends early (it cannot: Maildir files never change) is padded
    so that the literal keeps its announced size. */
 #define FETCH_STREAM_CHUNK (128 * 1024)
-#define FETCH_READ_MAX (1024 * 1024 * 1024)
+#define FETCH_READ_MAX (1024 * 1024 * 1024) /* Linux reads < 2 GiB at a time */
 static void stream_file(struct imap_session *s, int fd, uint64_t off, size_t len, uint32_t uid)
 {
 	while (len > 0) {

@@ -79,8 +79,8 @@ static char *lf_to_crlf(char *data, size_t *size)
 	return buf_steal(&out);
 }
 
-/* Reads the file of uid as it is on disk into raw (reset first, its
-   memory reused).  1, 0 when gone, -1 error. */
+/* Reads the file of uid as it is on disk into raw.  1, 0 when gone, -1
+   error. */
 static int read_raw(struct imap_mbox *mbox, uint32_t uid, struct buf *raw, char **error_r)
 {
 	int fd;

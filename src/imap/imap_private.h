@@ -505,11 +505,11 @@ struct imap_message {
 int imap_message_open(struct imap_mbox *mbox, uint32_t uid, int *fd_r, char **error_r);
 /* Reads the message file of uid.  1, 0 when gone, -1 error. */
 int imap_message_read(struct imap_mbox *mbox, uint32_t uid, struct imap_message *msg_r, char **error_r);
-/* Bare LF made CRLF in place: the len bytes at base + gap (gap >= len) are written
-   from base on with every bare LF made CRLF, which never overtakes the
-   bytes still to be read (the output runs ahead of its input by the bare
-   LFs seen so far, at most len).  Returns the converted length (at most
-   gap + len). */
+/* Bare LF made CRLF in place: the len bytes at base + gap (gap >= len)
+   are written from base on with every bare LF made CRLF.  The writing
+   never reaches the bytes still to be read: it starts gap bytes behind
+   them and gains one byte a bare LF, of which there are at most len.
+   Returns the converted length (at most 2 * len). */
 size_t imap_crlf_convert(char *base, size_t gap, size_t len);
 struct mime_message *imap_message_mime(struct imap_message *msg);
 void imap_message_free(struct imap_message *msg);
