@@ -43,7 +43,6 @@ struct fetch_ctx {
 	bool headers_loaded;
 	struct imap_header_names *names; /* by body section */
 	struct buf scratch;
-	struct buf raw;     /* a bare-LF file as read, for BODY[] (reused) */
 	uint32_t msg_hint;  /* index in the mailbox table after the last message */
 	uint32_t fill_next; /* slice position after the last cached text read */
 };
@@ -54,7 +53,6 @@ static void fetch_ctx_free(struct fetch_ctx *f)
 {
 	headers_unload(f);
 	buf_free(&f->scratch);
-	buf_free(&f->raw);
 	for (uint32_t i = 0; i < f->slice_len; i++) {
 		if (f->env != NULL)
 			free(f->env[i]);
@@ -490,6 +488,7 @@ static const struct imap_fetch_body *whole_message_only(const struct fetch_ctx *
    a file that ends early (it cannot: Maildir files never change) is padded
    so that the literal keeps its announced size. */
 #define FETCH_STREAM_CHUNK (128 * 1024)
+#define FETCH_READ_MAX (1024 * 1024 * 1024) /* Linux reads < 2 GiB at a time */
 static void stream_file(struct imap_session *s, int fd, uint64_t off, size_t len, uint32_t uid)
 {
 	while (len > 0) {
@@ -514,16 +513,44 @@ static void stream_file(struct imap_session *s, int fd, uint64_t off, size_t len
 	}
 }
 
-/* Opens the file of a message to stream it: only when its size on disk is
-   the size the client is told (no bare LF to turn into CRLF; else *fd_r is
-   -1 and the message is read and converted). */
+/* A file with bare LF, whose size on disk is not the size sent: its
+   first off + len bytes (no more are needed, each becomes one or two) are
+   read into the back half of room reserved in the output and converted
+   into the front half (imap_crlf_convert), of which the window <off.len>
+   is kept: no buffer of ours, no copy but the conversion.  A file that
+   ends early (changed since it was indexed) is padded as in
+   stream_file(). */
+static void stream_converted(struct imap_session *s, int fd, uint64_t off, size_t len, uint32_t uid)
+{
+	size_t need = (size_t)off + len, got = 0;
+	if (len == 0)
+		return;
+	char *room = io_output_reserve(s->core.io, 2 * need);
+	while (got < need) {
+		/* a read of a regular file returns less only at its end */
+		size_t want = need - got < FETCH_READ_MAX ? need - got : FETCH_READ_MAX;
+		ssize_t n = pread(fd, room + need + got, want, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			log_error("imap fetch read failed session=%s uid=%u: %s", s->core.id, uid,
+				  strerror(errno));
+		if (n > 0)
+			got += (size_t)n;
+		if (n < (ssize_t)want)
+			break;
+	}
+	size_t conv = imap_crlf_convert(room, need, got);
+	size_t o = off < conv ? (size_t)off : conv, keep = conv - o < len ? conv - o : len;
+	memmove(room, room + o, keep);
+	memset(room + keep, ' ', len - keep);
+	io_output_commit(s->core.io, len);
+}
+
+/* Opens the file of a message to stream it. */
 static int stream_open(struct imap_session *s, const struct imap_msg *m, int *fd_r)
 {
 	char *error = NULL;
-	if (m->bare_lf) {
-		*fd_r = -1;
-		return 1;
-	}
 	int r = imap_message_open(s->view->mbox, m->uid, fd_r, &error);
 	if (r <= 0) {
 		if (error != NULL)
@@ -554,24 +581,8 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 	bool rfc822 = false;
 	const struct imap_fetch_body *whole = whole_message_only(f, &rfc822);
 	int fd = -1;
-	bool converted = false; /* whole: bare LF, converted from f->raw */
-	if (whole != NULL) {
-		if (stream_open(s, m, &fd) <= 0)
-			return false;
-		if (fd < 0) {
-			/* read as it is and converted straight into the reply: no
-			   copy of the message on the way, no allocation */
-			char *error = NULL;
-			if (imap_message_read_raw(v->mbox, uid, &f->raw, &error) <= 0) {
-				if (error != NULL)
-					log_error("imap fetch read failed session=%s uid=%u: %s", s->core.id,
-						  uid, error);
-				free(error);
-				return false;
-			}
-			converted = true;
-		}
-	}
+	if (whole != NULL && stream_open(s, m, &fd) <= 0)
+		return false;
 	/* the header block, when it is all the sections need (a block of
 	   IMAP_HEADER_MAX may be cut short: the message is read then) */
 	const char *block = NULL;
@@ -646,33 +657,28 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 	imap_fetch_ext_append(out, f->ext, items, si, &sep);
 	if (whole != NULL) {
 		uint64_t off = 0, len = m->size;
-		buf_printf(out, "%s%s", sep, rfc822 ? "RFC822" : "BODY[");
-		if (!rfc822)
-			buf_printf(out, "%s]", whole->section);
+		buf_append_str(out, sep);
+		buf_append_str(out, rfc822 ? "RFC822" : "BODY[");
+		if (!rfc822) {
+			buf_append_str(out, whole->section);
+			buf_append_char(out, ']');
+		}
 		if (whole->partial) {
-			buf_printf(out, "<%u>", whole->offset);
+			buf_append_char(out, '<');
+			append_uint(out, whole->offset);
+			buf_append_char(out, '>');
 			off = whole->offset < m->size ? whole->offset : m->size;
 			len = m->size - off < whole->length ? m->size - off : whole->length;
 		}
-		buf_printf(out, " {%llu}\r\n", (unsigned long long)len);
-		if (converted) {
-			size_t start = out->len;
-			imap_crlf_append(out, f->raw.data != NULL ? f->raw.data : "", f->raw.len);
-			/* the partial's window of the converted message; a file
-			   changed since it was indexed is cut or padded to the size
-			   announced */
-			size_t got = out->len - start;
-			size_t o = off < got ? (size_t)off : got,
-			       keep = got - o < len ? got - o : (size_t)len;
-			memmove(out->data + start, out->data + start + o, keep);
-			buf_truncate(out, start + keep);
-			for (; keep < len; keep++)
-				buf_append_char(out, ' ');
-		} else {
-			imap_write_buf(s, out);
+		buf_append_str(out, " {");
+		append_uint(out, len);
+		buf_append_str(out, "}\r\n");
+		imap_write_buf(s, out);
+		if (m->bare_lf)
+			stream_converted(s, fd, off, (size_t)len, uid);
+		else
 			stream_file(s, fd, off, (size_t)len, uid);
-			close(fd);
-		}
+		close(fd);
 		buf_append_str(out, ")\r\n");
 		return true;
 	}

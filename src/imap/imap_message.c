@@ -22,7 +22,9 @@ static size_t count_bare_lf(const char *data, size_t size)
 	return bare;
 }
 
-void imap_crlf_append(struct buf *out, const char *data, size_t len)
+/* Appends data to out with every bare LF made CRLF (one pass with
+   memchr, the room reserved once). */
+static void crlf_append(struct buf *out, const char *data, size_t len)
 {
 	buf_reserve(out, len + count_bare_lf(data, len));
 	char *o = out->data + out->len;
@@ -43,6 +45,27 @@ void imap_crlf_append(struct buf *out, const char *data, size_t len)
 	out->data[out->len] = '\0';
 }
 
+size_t imap_crlf_convert(char *base, size_t gap, size_t len)
+{
+	char *o = base;
+	const char *p = base + gap, *end = base + gap + len;
+	while (p < end) {
+		const char *lf = memchr(p, '\n', (size_t)(end - p));
+		size_t n = lf != NULL ? (size_t)(lf - p) : (size_t)(end - p);
+		/* an LF right at p follows another LF, or starts the data */
+		bool cr = lf != NULL && n > 0 && lf[-1] == '\r';
+		memmove(o, p, n);
+		o += n;
+		if (lf == NULL)
+			break;
+		if (!cr)
+			*o++ = '\r';
+		*o++ = '\n';
+		p = lf + 1;
+	}
+	return (size_t)(o - base);
+}
+
 /* Turns bare LF into CRLF (line by line with memchr: messages stored by
    postoffice have none, and finding that out must be cheap). */
 static char *lf_to_crlf(char *data, size_t *size)
@@ -50,13 +73,15 @@ static char *lf_to_crlf(char *data, size_t *size)
 	if (count_bare_lf(data, *size) == 0)
 		return data;
 	struct buf out = BUF_INIT;
-	imap_crlf_append(&out, data, *size);
+	crlf_append(&out, data, *size);
 	free(data);
 	*size = out.len;
 	return buf_steal(&out);
 }
 
-int imap_message_read_raw(struct imap_mbox *mbox, uint32_t uid, struct buf *raw, char **error_r)
+/* Reads the file of uid as it is on disk into raw.  1, 0 when gone, -1
+   error. */
+static int read_raw(struct imap_mbox *mbox, uint32_t uid, struct buf *raw, char **error_r)
 {
 	int fd;
 	int r = imap_message_open(mbox, uid, &fd, error_r);
@@ -103,7 +128,7 @@ int imap_message_read(struct imap_mbox *mbox, uint32_t uid, struct imap_message 
 {
 	memset(msg_r, 0, sizeof(*msg_r));
 	struct buf raw = BUF_INIT;
-	int r = imap_message_read_raw(mbox, uid, &raw, error_r);
+	int r = read_raw(mbox, uid, &raw, error_r);
 	if (r <= 0) {
 		buf_free(&raw);
 		return r;

@@ -505,12 +505,12 @@ struct imap_message {
 int imap_message_open(struct imap_mbox *mbox, uint32_t uid, int *fd_r, char **error_r);
 /* Reads the message file of uid.  1, 0 when gone, -1 error. */
 int imap_message_read(struct imap_mbox *mbox, uint32_t uid, struct imap_message *msg_r, char **error_r);
-/* Reads the file of uid as it is on disk into raw (reset first, its
-   memory reused).  1, 0 when gone, -1 error. */
-int imap_message_read_raw(struct imap_mbox *mbox, uint32_t uid, struct buf *raw, char **error_r);
-/* Appends data to out with every bare LF made CRLF (one pass with
-   memchr, the room reserved once). */
-void imap_crlf_append(struct buf *out, const char *data, size_t len);
+/* Bare LF made CRLF in place: the len bytes at base + gap (gap >= len)
+   are written from base on with every bare LF made CRLF.  The writing
+   never reaches the bytes still to be read: it starts gap bytes behind
+   them and gains one byte a bare LF, of which there are at most len.
+   Returns the converted length (at most 2 * len). */
+size_t imap_crlf_convert(char *base, size_t gap, size_t len);
 struct mime_message *imap_message_mime(struct imap_message *msg);
 void imap_message_free(struct imap_message *msg);
 /* Reads only the header block of uid (with its blank line, bare LF as

@@ -12,9 +12,10 @@ import re
 import sys
 import time
 import unittest
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server  # noqa: E402
+from harness import Server, tls_context  # noqa: E402
 from test_imap import Raw  # noqa: E402
 
 USER = "alice@example.org"
@@ -150,6 +151,32 @@ class ListViewBase(unittest.TestCase):
         raise AssertionError("too many literals")
 
 
+class DeflateSocket:
+    """A socket seen through COMPRESS=DEFLATE (RFC 4978): raw deflate both
+    ways, each write flushed."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self.dec = zlib.decompressobj(-15)
+
+    def settimeout(self, seconds):
+        self.sock.settimeout(seconds)
+
+    def sendall(self, data):
+        self.sock.sendall(self.comp.compress(data) + self.comp.flush(zlib.Z_SYNC_FLUSH))
+
+    def recv(self, n):
+        for _ in range(10000):
+            chunk = self.sock.recv(n)
+            if not chunk:
+                return b""
+            out = self.dec.decompress(chunk)
+            if out:
+                return out
+        raise AssertionError("no decompressed output")
+
+
 def literal(reply, item):
     """The literal that follows item (b"BODY[HEADER.FIELDS (...)]") in a reply."""
     i = reply.index(item)
@@ -242,6 +269,40 @@ class TestListView(ListViewBase):
                     item = b"BODY[]<%d>" % cut[0]
                 self.assertEqual(literal(got[seq], item), want, (what, seq))
         r.cmd("z", "LOGOUT")
+
+    def test_whole_messages_deflate_and_tls(self):
+        """The same whole messages and partials over COMPRESS=DEFLATE (RFC
+        4978) and over STARTTLS, whose layers the output goes through (a
+        bare-LF file is converted in room reserved in that output), with
+        two files of some 600 KB (LF and CRLF) that fill the output past
+        its high-water mark."""
+        big = b"".join(b"Subject: big %d\n" % i if i == 0 else b"line %06d of a long body\n" % i
+                       for i in range(24000))
+        msgs = MESSAGES + [big, crlf(big)]
+        cuts = ((None, None), (7, 15), (600000, 70000), (1000000, 5))
+        for transport in ("deflate", "tls"):
+            r = self.login()
+            name = "Layers" + transport
+            self.folder(r, name, msgs)
+            if transport == "deflate":
+                self.assertTrue(r.cmd("c", "COMPRESS DEFLATE")[-1].startswith("c OK"))
+                r.sock = DeflateSocket(r.sock)
+            else:
+                r.cmd("z", "LOGOUT")
+                r = Raw(self.srv.connect("imap"))
+                self.assertTrue(r.line().startswith("* OK"))
+                self.assertTrue(r.cmd("t", "STARTTLS")[-1].startswith("t OK"))
+                r.sock = tls_context().wrap_socket(r.sock)
+                self.assertIn("OK", r.cmd("l", "LOGIN %s %s" % (USER, PASSWORD))[-1])
+            r.cmd("s", "SELECT " + name)
+            for cut in cuts:
+                what = "BODY.PEEK[]" if cut[0] is None else "BODY.PEEK[]<%d.%d>" % cut
+                got = self.fetch(r, "(%s)" % what, len(msgs))
+                item = b"BODY[]" if cut[0] is None else b"BODY[]<%d>" % cut[0]
+                for seq, msg in enumerate(msgs, 1):
+                    want = crlf(msg) if cut[0] is None else crlf(msg)[cut[0]:cut[0] + cut[1]]
+                    self.assertEqual(literal(got[seq], item), want, (transport, what, seq))
+            r.cmd("z", "LOGOUT")
 
     def test_warm_list_view_reads_no_file(self):
         """With the header blocks cached, the list view of 400 messages
