@@ -96,7 +96,9 @@ static const struct pg_migration migrations[] = {
      "BEGIN"
      " UPDATE auth_failures f SET failures = r.failures, last_ms = r.last_ms,"
      "  locked_until_ms = r.locked_until_ms, pending = r.pending, pending_ms = r.pending_ms,"
-     "  expires_ms = greatest(r.locked_until_ms, r.last_ms + window_ms, r.pending_ms + pending_timeout_ms)"
+     "  expires_ms = greatest(r.locked_until_ms,"
+     "   CASE WHEN r.failures > 0 THEN r.last_ms + window_ms ELSE 0 END,"
+     "   CASE WHEN r.pending > 0 THEN r.pending_ms + pending_timeout_ms ELSE 0 END)"
      "  WHERE f.scope = r.scope AND f.name = r.name;"
      "END $$;"
      /* auth_penalty_check(): verdict 0 allow, 1 address locked, 2 account
