@@ -6,7 +6,7 @@
 #include "auth/auth_penalty_private.h"
 #include "lib/log.h"
 #include "lib/pg.h"
-#include "lib/pg_schema.h"
+#include "lib/pg_shared.h"
 #include "lib/xalloc.h"
 
 #include <pthread.h>
@@ -18,30 +18,17 @@
 #define AUTH_PENALTY_PG_SCHEMA_VERSION 2
 
 struct auth_penalty_pg {
-	struct pg_conn *conn;
-	pthread_mutex_t lock; /* one statement at a time on conn */
+	struct pg_shared *conn;
+	pthread_mutex_t lock; /* guards expired_ms */
 	int64_t expired_ms;   /* CLOCK_MONOTONIC of the last expiry */
 };
 
 struct auth_penalty_pg *auth_penalty_pg_open(const char *conninfo, char **error_r)
 {
-	char *error = NULL;
-	int version = 0;
-	struct pg_conn *conn = pg_connect(conninfo, &error);
-	if (conn == NULL || pg_schema_current(conn, &version, &error) < 0) {
-		*error_r = xasprintf("postgresql: %s", error);
-		free(error);
-		pg_close(&conn);
+	struct pg_shared *conn =
+	    pg_shared_open(conninfo, AUTH_PENALTY_PG_SCHEMA_VERSION, "the failed-login counters", error_r);
+	if (conn == NULL)
 		return NULL;
-	}
-	if (version < AUTH_PENALTY_PG_SCHEMA_VERSION) {
-		*error_r =
-		    xasprintf("postgresql: the database has schema version %d, without the failed-login "
-			      "counters: run postoffice db migrate",
-			      version);
-		pg_close(&conn);
-		return NULL;
-	}
 	struct auth_penalty_pg *pg = xcalloc(1, sizeof(*pg));
 	pg->conn = conn;
 	pthread_mutex_init(&pg->lock, NULL);
@@ -55,7 +42,7 @@ void auth_penalty_pg_close(struct auth_penalty_pg **pgp)
 	if (pg == NULL)
 		return;
 	*pgp = NULL;
-	pg_close(&pg->conn);
+	pg_shared_close(&pg->conn);
 	pthread_mutex_destroy(&pg->lock);
 	free(pg);
 }
@@ -82,18 +69,12 @@ static void params_make(struct call_params *c, const struct auth_penalty_policy 
 	snprintf(c->trust, sizeof(c->trust), "%lld", (long long)AUTH_PENALTY_TRUST_MS);
 }
 
-/* One statement under the handle's lock; NULL with *error_r. */
+/* One statement with one result row; NULL with *error_r. */
 static PGresult *run(struct auth_penalty_pg *pg, const char *sql, int n, const char *const *values,
 		     char **error_r)
 {
-	char *error = NULL;
-	pthread_mutex_lock(&pg->lock);
-	PGresult *res = pg_query(pg->conn, sql, n, values, &error);
-	pthread_mutex_unlock(&pg->lock);
-	if (res == NULL) {
-		*error_r = xasprintf("postgresql: %s", error);
-		free(error);
-	} else if (PQntuples(res) != 1) {
+	PGresult *res = pg_shared_query(pg->conn, sql, n, values, error_r);
+	if (res != NULL && PQntuples(res) != 1) {
 		PQclear(res);
 		*error_r = xstrdup("postgresql: no result row");
 		res = NULL;

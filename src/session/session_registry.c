@@ -6,10 +6,9 @@
 #include "lib/jobs.h"
 #include "lib/log.h"
 #include "lib/pg.h"
-#include "lib/pg_schema.h"
+#include "lib/pg_shared.h"
 #include "lib/xalloc.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -20,9 +19,8 @@
 #define SESSION_REGISTRY_SCHEMA_VERSION 2
 
 struct session_registry {
-	struct pg_conn *conn;
-	pthread_mutex_t lock; /* one statement at a time on conn */
-	char node[256];       /* the host's name, for people reading the table */
+	struct pg_shared *conn;
+	char node[256]; /* the host's name, for people reading the table */
 	char pid[16];
 	char instance[33]; /* random: this process, this run */
 	char ttl_ms[24];
@@ -30,26 +28,11 @@ struct session_registry {
 	bool renewing; /* a renewal job is out */
 };
 
-/* One statement under the lock; NULL with *error_r. */
-static PGresult *run(struct session_registry *reg, const char *sql, int n, const char *const *values,
-		     char **error_r)
-{
-	char *error = NULL;
-	pthread_mutex_lock(&reg->lock);
-	PGresult *res = pg_query(reg->conn, sql, n, values, &error);
-	pthread_mutex_unlock(&reg->lock);
-	if (res == NULL) {
-		*error_r = xasprintf("postgresql: %s", error);
-		free(error);
-	}
-	return res;
-}
-
 /* A statement whose result does not matter: 0 or -1 with *error_r. */
 static int run_command(struct session_registry *reg, const char *sql, int n, const char *const *values,
 		       char **error_r)
 {
-	PGresult *res = run(reg, sql, n, values, error_r);
+	PGresult *res = pg_shared_query(reg->conn, sql, n, values, error_r);
 	PQclear(res);
 	return res != NULL ? 0 : -1;
 }
@@ -68,25 +51,12 @@ static int instance_make(char out[33], char **error_r)
 
 struct session_registry *session_registry_open(const char *conninfo, int64_t ttl_ms, char **error_r)
 {
-	char *error = NULL;
-	int version = 0;
-	struct pg_conn *conn = pg_connect(conninfo, &error);
-	if (conn == NULL || pg_schema_current(conn, &version, &error) < 0) {
-		*error_r = xasprintf("postgresql: %s", error);
-		free(error);
-		pg_close(&conn);
+	struct pg_shared *conn =
+	    pg_shared_open(conninfo, SESSION_REGISTRY_SCHEMA_VERSION, "the table of live sessions", error_r);
+	if (conn == NULL)
 		return NULL;
-	}
-	if (version < SESSION_REGISTRY_SCHEMA_VERSION) {
-		*error_r = xasprintf("postgresql: the database has schema version %d, without the table of "
-				     "live sessions: run postoffice db migrate",
-				     version);
-		pg_close(&conn);
-		return NULL;
-	}
 	struct session_registry *reg = xcalloc(1, sizeof(*reg));
 	reg->conn = conn;
-	pthread_mutex_init(&reg->lock, NULL);
 	if (gethostname(reg->node, sizeof(reg->node) - 1) < 0)
 		snprintf(reg->node, sizeof(reg->node), "-");
 	snprintf(reg->pid, sizeof(reg->pid), "%ld", (long)getpid());
@@ -121,8 +91,7 @@ void session_registry_close(struct session_registry **regp)
 		log_warn("session-registry close error=\"%s\"", error);
 		free(error);
 	}
-	pg_close(&reg->conn);
-	pthread_mutex_destroy(&reg->lock);
+	pg_shared_close(&reg->conn);
 	free(reg);
 }
 
@@ -166,10 +135,10 @@ void session_registry_start(struct session_registry *reg, struct event_base *bas
 int session_registry_renew(struct session_registry *reg, char **error_r)
 {
 	const char *values[] = {reg->instance, reg->ttl_ms};
-	PGresult *res = run(reg,
-			    "UPDATE live_sessions SET expires = clock_timestamp() + $2::bigint * "
-			    "interval '1 millisecond' WHERE instance = $1",
-			    2, values, error_r);
+	PGresult *res = pg_shared_query(reg->conn,
+					"UPDATE live_sessions SET expires = clock_timestamp() + $2::bigint * "
+					"interval '1 millisecond' WHERE instance = $1",
+					2, values, error_r);
 	if (res == NULL)
 		return -1;
 	int renewed = (int)pg_changes(res);
@@ -188,9 +157,9 @@ int session_registry_acquire(struct session_registry *reg, const char *service, 
 	char cap[16];
 	snprintf(cap, sizeof(cap), "%d", max);
 	const char *values[] = {reg->node, reg->pid, reg->instance, service, user, cap, reg->ttl_ms};
-	PGresult *res =
-	    run(reg, "SELECT live_session_add($1, $2::integer, $3, $4, $5, $6::integer, $7::bigint)", 7,
-		values, error_r);
+	PGresult *res = pg_shared_query(
+	    reg->conn, "SELECT live_session_add($1, $2::integer, $3, $4, $5, $6::integer, $7::bigint)", 7,
+	    values, error_r);
 	if (res == NULL)
 		return -1;
 	*slot_r = pg_value_int64(res, 0, 0);
@@ -243,7 +212,8 @@ int session_registry_count(struct session_registry *reg, const char *service, co
 			   char **error_r)
 {
 	const char *values[] = {service, user};
-	PGresult *res = run(reg,
+	PGresult *res =
+	    pg_shared_query(reg->conn,
 			    "SELECT count(*) FROM live_sessions WHERE service = $1 AND username = $2 "
 			    "AND expires > clock_timestamp()",
 			    2, values, error_r);

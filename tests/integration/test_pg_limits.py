@@ -114,6 +114,11 @@ class PgLimitsTest(PgTestCase):
         c.sock.close()
         return line
 
+    def assert_limit(self, reply):
+        """reply (of imap_session) is the refusal for the cap."""
+        self.assertIsInstance(reply, str, "admitted over the cap")
+        self.assertTrue(reply.startswith("a NO [LIMIT]"), reply)
+
     def logout(self, conv):
         conv.send("z LOGOUT\r\n")
         for _ in range(5):
@@ -132,9 +137,7 @@ class PgLimitsTest(PgTestCase):
             self.assertNotIsInstance(s, str, s)
         # Three sessions on A and B: none more on C, nor on A or B.
         for srv in (c, a, b):
-            refused = self.imap_session(srv)
-            self.assertIsInstance(refused, str)
-            self.assertTrue(refused.startswith("a NO [LIMIT]"), refused)
+            self.assert_limit(self.imap_session(srv))
         self.assertIn("reason=too-many-sessions", c.log_text())
         # One logs out on A: C gets the slot (the release is a job).
         self.logout(s1)
@@ -152,7 +155,7 @@ class PgLimitsTest(PgTestCase):
         self.assertEqual(len(admitted), 2, results)
         for r in results:
             if isinstance(r, str):
-                self.assertTrue(r.startswith("a NO [LIMIT]"), r)
+                self.assert_limit(r)
         for r in admitted:
             self.logout(r)
         self.assertTrue(wait_for(lambda: self.live_rows() == 1, timeout=5), "slots not released")
@@ -164,12 +167,12 @@ class PgLimitsTest(PgTestCase):
             self.assertNotIsInstance(s, str, s)
         # Renewals keep live sessions counted past the ttl.
         time.sleep(TTL + 1)
-        self.assertTrue(self.imap_session(c).startswith("a NO [LIMIT]"))
+        self.assert_limit(self.imap_session(c))
         b.kill()
         killed = time.monotonic()
         # Its two rows stay until their expiry (at most TTL after its last
         # renewal), then count no more.
-        self.assertTrue(self.imap_session(c).startswith("a NO [LIMIT]"))
+        self.assert_limit(self.imap_session(c))
         admitted = None
         for _ in range(100):
             admitted = self.imap_session(c)
@@ -183,7 +186,7 @@ class PgLimitsTest(PgTestCase):
         self.assertLessEqual(freed, TTL + 1.0)
         # Both of its slots came free: one went to C, one is left for A.
         self.assertNotIsInstance(self.imap_session(a), str)
-        self.assertTrue(self.imap_session(c).startswith("a NO [LIMIT]"))
+        self.assert_limit(self.imap_session(c))
 
 
 if __name__ == "__main__":
