@@ -1,4 +1,5 @@
 #include "auth/auth_check.h"
+#include "auth/auth_penalty_pg.h"
 #include "auth/password.h"
 #include "auth/userdb.h"
 #include "lib/config.h"
@@ -59,13 +60,81 @@ int auth_check_penalty(struct auth_check *check, struct auth_penalty *table, con
 	return 0;
 }
 
+/* The counters of all nodes; NULL: the machine's table only. */
+static struct auth_penalty_pg *cluster;
+
+int auth_check_cluster_open(const struct config *cfg, char **error_r)
+{
+	if (cfg->storage_backend != STORAGE_POSTGRESQL)
+		return 0;
+	cluster = auth_penalty_pg_open(cfg->pg_conninfo, error_r);
+	return cluster != NULL ? 0 : -1;
+}
+
+void auth_check_cluster_close(void)
+{
+	auth_penalty_pg_close(&cluster);
+}
+
+/* Asks the counters of all nodes after the machine's table allowed the
+   login: true when they refuse it (the machine's check in flight is taken
+   back).  A database that fails lets the login through, logged. */
+static bool cluster_refused(struct auth_check *check)
+{
+	enum auth_penalty_verdict verdict;
+	int delay_ms;
+	char *error = NULL;
+	if (cluster == NULL || check->penalty == NULL)
+		return false;
+	if (auth_penalty_pg_check(cluster, &check->policy, check->ip, check->account, AUTH_PENALTY_PG_NOW,
+				  &verdict, &delay_ms, &error) < 0) {
+		log_error("auth-penalty check failed backend=postgresql result=allow error=\"%s\"", error);
+		free(error);
+		return false;
+	}
+	if (delay_ms > check->delay_ms)
+		check->delay_ms = delay_ms;
+	if (verdict == AUTH_PENALTY_ALLOW)
+		return false;
+	auth_penalty_cancel(check->penalty, &check->policy, check->ip, check->account, auth_penalty_now());
+	check->verdict = verdict;
+	check->penalty = NULL;
+	return true;
+}
+
+/* The outcome for the counters of all nodes: AUTH_PENALTY_LOCKED_* bits. */
+static int cluster_record(struct auth_check *check)
+{
+	char *error = NULL;
+	if (cluster == NULL)
+		return 0;
+	int locked = auth_penalty_pg_record(cluster, &check->policy, check->ip, check->account, check->ok,
+					    AUTH_PENALTY_PG_NOW, &error);
+	if (locked < 0) {
+		log_error("auth-penalty record failed backend=postgresql error=\"%s\"", error);
+		free(error);
+		return 0;
+	}
+	return locked;
+}
+
+bool auth_check_refused(const struct auth_check *check)
+{
+	return check->verdict != AUTH_PENALTY_ALLOW;
+}
+
 bool auth_check_verify(struct auth_check *check)
 {
+	if (cluster_refused(check)) {
+		check->ok = false;
+		return false;
+	}
 	/* password_verify() with a NULL hash costs the same as a real check. */
 	check->ok = password_verify(check->password, check->hash) == 1 && check->hash != NULL;
 	if (check->penalty != NULL) {
 		int locked = auth_penalty_record(check->penalty, &check->policy, check->ip, check->account,
 						 check->ok, auth_penalty_now());
+		locked |= cluster_record(check);
 		char who[200];
 		if (locked != 0)
 			log_printable(who, sizeof(who), check->account, strlen(check->account));

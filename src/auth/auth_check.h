@@ -7,7 +7,15 @@
    check, against a dummy hash for unknown users so that timing does not
    tell which users exist, then the outcome goes to the penalty table), and
    auth_check_clear() wipes the password.  Protocol engines embed the struct
-   in their job. */
+   in their job.
+
+   With [storage] backend = postgresql the machine's table is the first
+   filter and the counters of all nodes (auth/auth_penalty_pg.h) the
+   second: auth_check_verify() asks them before the password check (one
+   round trip, on the job thread; a refusal there skips the check) and
+   records the outcome in both (one more).  The event loop makes no round
+   trip of its own for them.  Which counters a process uses is chosen
+   once, at its start, by auth_check_cluster_open(). */
 #include "auth/auth_penalty.h"
 
 #include <stdbool.h>
@@ -44,7 +52,19 @@ void auth_check_prepare(struct auth_check *check, struct userdb *db, const char 
    client gets a temporary failure, never "wrong password". */
 int auth_check_penalty(struct auth_check *check, struct auth_penalty *table, const struct config *cfg,
 		       const char *ip);
-/* Thread-safe; returns and sets check->ok. */
+/* Thread-safe; returns and sets check->ok.  When the counters of all nodes
+   refuse the login it returns false without checking the password, with
+   check->verdict REFUSE_* (auth_check_refused()) and check->delay_ms set:
+   answer a temporary failure, as for a refusal of auth_check_penalty(). */
 bool auth_check_verify(struct auth_check *check);
+/* True when the login was refused unchecked, by auth_check_penalty() or by
+   auth_check_verify(). */
+bool auth_check_refused(const struct auth_check *check);
+/* Chooses this process's counters beyond the machine: those in PostgreSQL
+   with [storage] backend = postgresql, none with local (then nothing
+   changes).  Call it once before the first login; 0, or -1 with *error_r
+   (caller frees). */
+int auth_check_cluster_open(const struct config *cfg, char **error_r);
+void auth_check_cluster_close(void);
 void auth_check_clear(struct auth_check *check);
 #endif

@@ -6,6 +6,7 @@
 #include "lib/xalloc.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <arpa/inet.h>
@@ -408,4 +409,40 @@ int auth_penalty_record(struct auth_penalty *t, const struct auth_penalty_policy
 	}
 	table_unlock(t);
 	return locked;
+}
+
+void auth_penalty_cancel(struct auth_penalty *t, const struct auth_penalty_policy *p, const char *ip,
+			 const char *account, int64_t now)
+{
+	struct penalty_keys k;
+	keys_make(t, ip, account, &k);
+	if (!table_lock(t))
+		return;
+	if (!pair_trusted(t, k.pair, p, now)) {
+		pending_done(slot_get(t, AUTH_PENALTY_REGION_IP, k.ip, false, p, now));
+		pending_done(slot_get(t, AUTH_PENALTY_REGION_ACCOUNT, k.account, false, p, now));
+	}
+	table_unlock(t);
+}
+
+int auth_penalty_delay(const struct auth_penalty_policy *p, int used)
+{
+	return failure_delay(p, used + 1);
+}
+
+void auth_penalty_ip_key(const char *ip, char out[AUTH_PENALTY_IP_KEY_MAX])
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET, ip, &a4) == 1) {
+		inet_ntop(AF_INET, &a4, out, AUTH_PENALTY_IP_KEY_MAX);
+	} else if (inet_pton(AF_INET6, ip, &a6) == 1 && IN6_IS_ADDR_V4MAPPED(&a6)) {
+		inet_ntop(AF_INET, a6.s6_addr + 12, out, AUTH_PENALTY_IP_KEY_MAX);
+	} else if (inet_pton(AF_INET6, ip, &a6) == 1) {
+		memset(a6.s6_addr + 8, 0, 8);
+		inet_ntop(AF_INET6, &a6, out, AUTH_PENALTY_IP_KEY_MAX - 4);
+		strcat(out, "/64");
+	} else {
+		snprintf(out, AUTH_PENALTY_IP_KEY_MAX, "%.16s", ip);
+	}
 }

@@ -93,4 +93,21 @@ const char *auth_penalty_verdict_name(enum auth_penalty_verdict verdict);
    AUTH_PENALTY_LOCKED_* bits for the lockouts this failure started. */
 int auth_penalty_record(struct auth_penalty *table, const struct auth_penalty_policy *policy, const char *ip,
 			const char *account, bool success, int64_t now_ms);
+/* Takes back a check that auth_penalty_check() allowed when the login is
+   refused after all, unchecked (by the counters of the other nodes,
+   auth/auth_penalty_pg.h): its check in flight no longer counts, and
+   nothing else is recorded.  Call it instead of auth_penalty_record(). */
+void auth_penalty_cancel(struct auth_penalty *table, const struct auth_penalty_policy *policy, const char *ip,
+			 const char *account, int64_t now_ms);
+
+/* The delay before answering a failure or refusal of a client with `used`
+   failures and checks in flight on record: base_delay, doubled for each
+   one past the free ones, at most max_delay. */
+int auth_penalty_delay(const struct auth_penalty_policy *policy, int used);
+
+/* The name other machines count a client by: an IPv4 address as text, or
+   the /64 of an IPv6 one ("2001:db8:1:2::/64"), as this table does; text
+   that is no address stays as it is, cut at 15 bytes. */
+#define AUTH_PENALTY_IP_KEY_MAX 64
+void auth_penalty_ip_key(const char *ip, char out[AUTH_PENALTY_IP_KEY_MAX]);
 #endif

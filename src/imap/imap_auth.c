@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/xalloc.h"
+#include "session/session_registry.h"
 #include "store/store_imap_extra.h"
 
 #include <stdlib.h>
@@ -121,6 +122,11 @@ struct auth_job {
 	/* the user's store, opened here rather than in the loop */
 	struct store *store;
 	char *store_error;
+	/* a slot among the user's sessions on all nodes (NULL registry: local) */
+	struct session_registry *registry;
+	int slot_rc; /* of session_registry_acquire() */
+	int64_t slot;
+	char *slot_error;
 };
 
 static void auth_work(void *arg)
@@ -128,10 +134,16 @@ static void auth_work(void *arg)
 	struct auth_job *job = arg;
 	if (auth_check_verify(&job->check))
 		job->store = user_store_open(job->cfg, job->check.user, &job->store_error);
+	if (job->store != NULL)
+		job->slot_rc = session_registry_acquire(job->registry, "imap", job->check.user,
+							job->cfg->imap_max_connections_per_user, &job->slot,
+							&job->slot_error);
 }
 
 static void auth_job_free(struct auth_job *job)
 {
+	session_registry_release_async(job->registry, job->slot);
+	free(job->slot_error);
 	auth_check_clear(&job->check);
 	imap_job_store_close(&job->store);
 	free(job->store_error);
@@ -173,8 +185,14 @@ static void login_ok(struct imap_session *s, struct auth_job *job)
 		job->store_error = NULL;
 		return;
 	}
+	if (job->slot_rc < 0) {
+		/* Admitted: the cap is a limit against abuse, not worth a
+		   login while the table of all nodes is out of reach. */
+		log_error("imap session-registry failed session=%s user=%s error=\"%s\"", s->core.id,
+			  job->check.user, job->slot_error);
+	}
 	struct imap_user *u = user_get(s->core.ctx, job->check.user, job->check.quota, &job->store);
-	if (u->sessions >= s->core.ctx->cfg->imap_max_connections_per_user) {
+	if (job->slot_rc == 0 || u->sessions >= s->core.ctx->cfg->imap_max_connections_per_user) {
 		imap_user_unref(&u);
 		log_info("imap login-refused session=%s user=%s reason=too-many-sessions", s->core.id,
 			 job->check.user);
@@ -183,6 +201,8 @@ static void login_ok(struct imap_session *s, struct auth_job *job)
 	}
 	u->sessions++;
 	s->user = u;
+	s->registry_slot = job->slot;
+	job->slot = 0;
 	s->state = IMAP_STATE_AUTH;
 	int timeout = s->core.ctx->cfg->imap_timeout;
 	io_set_timeout(s->core.io, timeout < IMAP_MIN_TIMEOUT ? IMAP_MIN_TIMEOUT : timeout);
@@ -194,7 +214,10 @@ static void auth_done(void *arg)
 {
 	struct auth_job *job = arg;
 	struct imap_session *s = job->s;
-	metrics_auth(s->core.conn.service, job->check.ok ? METRICS_AUTH_SUCCESS : METRICS_AUTH_FAILURE);
+	bool refused = auth_check_refused(&job->check);
+	metrics_auth(s->core.conn.service, job->check.ok ? METRICS_AUTH_SUCCESS
+					   : refused     ? METRICS_AUTH_REFUSED
+							 : METRICS_AUTH_FAILURE);
 	if (s->core.dead) {
 		auth_job_free(job);
 		imap_command_done(s);
@@ -208,10 +231,14 @@ static void auth_done(void *arg)
 	}
 	char who[128];
 	log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
-	log_info("imap auth-failed session=%s ip=%s user=%s", s->core.id, s->core.conn.ip, who);
+	if (refused)
+		log_info("imap auth-refused session=%s ip=%s user=%s reason=%s", s->core.id, s->core.conn.ip,
+			 who, auth_penalty_verdict_name(job->check.verdict));
+	else
+		log_info("imap auth-failed session=%s ip=%s user=%s", s->core.id, s->core.conn.ip, who);
 	int delay_ms = job->check.delay_ms;
 	auth_job_free(job);
-	failure_delay(s, false, delay_ms);
+	failure_delay(s, refused, delay_ms);
 }
 
 /* Starts the password check; the tagged reply comes from auth_done.  The
@@ -221,6 +248,7 @@ static void verify_password(struct imap_session *s, const char *user, const char
 	struct auth_job *job = xcalloc(1, sizeof(*job));
 	job->s = s;
 	job->cfg = s->core.ctx->cfg;
+	job->registry = s->core.ctx->registry;
 	auth_check_prepare(&job->check, s->core.ctx->userdb, user, password);
 	s->core.busy = true;
 	if (auth_check_penalty(&job->check, s->core.ctx->auth_penalty, s->core.ctx->cfg, s->core.conn.ip) <

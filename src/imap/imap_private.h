@@ -178,6 +178,7 @@ struct imap_session {
 	int bad_commands, auth_failures;
 	bool auth_refused; /* the delayed reply is a penalty refusal */
 	struct imap_user *user;
+	int64_t registry_slot; /* among the user's sessions on all nodes; 0: none */
 	struct imap_view *view;
 	/* a command in progress that waits on a job, IDLE, SASL or output */
 	char *tag;

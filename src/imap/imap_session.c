@@ -11,6 +11,7 @@
 #include "lib/metrics.h"
 #include "lib/xalloc.h"
 #include "mime/imap.h"
+#include "session/session_registry.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -457,6 +458,7 @@ static void imap_free(struct session *core)
 		s->user->sessions--;
 		imap_user_unref(&s->user);
 	}
+	session_registry_release_async(core->ctx->registry, s->registry_slot);
 	sasl_server_free(&s->sasl);
 	imap_parser_destroy(&s->parser);
 	free(s->tag);

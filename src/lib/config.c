@@ -212,6 +212,9 @@ static const struct option options[] = {
     {"postgresql", "conninfo", OPT_STRING, OFF(pg_conninfo), "", 0, 0, NULL,
      "libpq connection string, e.g. host=db.example port=5432 dbname=postoffice user=postoffice; "
      "required with [storage] backend = postgresql"},
+    {"postgresql", "session_ttl", OPT_DURATION, OFF(pg_session_ttl), "1m", 3, 3600, NULL,
+     "how long the IMAP sessions of a node that stopped without a word still count against "
+     "max_connections_per_user on the other nodes (each node renews its own every third of it)"},
 };
 
 /* ---- value parsers ---- */

@@ -137,7 +137,8 @@ struct config {
 	/* [storage] */
 	int storage_backend; /* enum storage_backend */
 	/* [postgresql] */
-	char *pg_conninfo; /* libpq conninfo; required with STORAGE_POSTGRESQL */
+	char *pg_conninfo;  /* libpq conninfo; required with STORAGE_POSTGRESQL */
+	int pg_session_ttl; /* seconds: expiry of a node's live sessions (session/session_registry.h) */
 	/* [routes] domain = host:port */
 	struct route *routes;
 	size_t routes_count;

@@ -138,7 +138,10 @@ static void login_done(void *arg)
 {
 	struct login_job *job = arg;
 	struct pop3_session *s = job->s;
-	metrics_auth(s->core.conn.service, job->check.ok ? METRICS_AUTH_SUCCESS : METRICS_AUTH_FAILURE);
+	bool refused = auth_check_refused(&job->check);
+	metrics_auth(s->core.conn.service, job->check.ok ? METRICS_AUTH_SUCCESS
+					   : refused     ? METRICS_AUTH_REFUSED
+							 : METRICS_AUTH_FAILURE);
 	char who[200];
 	log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
 	if (s->core.dead) {
@@ -164,9 +167,14 @@ static void login_done(void *arg)
 		session_resume(&s->core);
 		break;
 	case LOGIN_BAD:
-		log_info("pop3 auth-failed session=%s ip=%s user=%s method=%s failures=%d", s->core.id,
-			 s->core.conn.ip, who, job->method, s->auth_failures + 1);
-		delay_reply(s, false, job->check.delay_ms);
+		if (refused)
+			log_info("pop3 auth-refused session=%s ip=%s user=%s method=%s reason=%s", s->core.id,
+				 s->core.conn.ip, who, job->method,
+				 auth_penalty_verdict_name(job->check.verdict));
+		else
+			log_info("pop3 auth-failed session=%s ip=%s user=%s method=%s failures=%d",
+				 s->core.id, s->core.conn.ip, who, job->method, s->auth_failures + 1);
+		delay_reply(s, refused, job->check.delay_ms);
 		break;
 	}
 	login_job_free(job);

@@ -3,6 +3,7 @@
 #include "server/admin.h"
 #include "server/admin_private.h"
 #include "server/server.h"
+#include "auth/auth_check.h"
 #include "lib/heartbeat.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
@@ -254,6 +255,11 @@ int admin_run(const struct config *cfg, const struct listener *l, struct auth_pe
 	if (a->base == NULL)
 		log_fatal("event_base_new() failed");
 	jobs_init(a->base, 1);
+	char *error = NULL;
+	if (auth_check_cluster_open(cfg, &error) < 0) {
+		log_error("admin: failed-login counters of the other nodes unavailable error=\"%s\"", error);
+		free(error);
+	}
 	int rc = 1;
 	if (admin_setup(a, l) == 0) {
 		struct event *term = evsignal_new(a->base, SIGTERM, sigterm_cb, a->base);
@@ -272,6 +278,7 @@ int admin_run(const struct config *cfg, const struct listener *l, struct auth_pe
 		rc = 0;
 	}
 	jobs_deinit();
+	auth_check_cluster_close();
 	if (a->http != NULL)
 		evhttp_free(a->http);
 	admin_queue_free(&a->queue);

@@ -287,7 +287,11 @@ static void login_work(void *arg)
 static void login_done(void *arg)
 {
 	struct login_job *job = arg;
-	if (!job->check.ok)
+	job->refused = auth_check_refused(&job->check);
+	if (job->refused)
+		log_info("admin login-refused ip=%s user=%s reason=%s", job->r->ip, job->name,
+			 auth_penalty_verdict_name(job->check.verdict));
+	else if (!job->check.ok)
 		log_info("admin login ip=%s user=%s result=fail", job->r->ip, job->name);
 	login_answer(job);
 }

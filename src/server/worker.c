@@ -3,6 +3,7 @@
 #include "imap/imap.h"
 #include "pop3/pop3.h"
 #include "smtpd/smtp_server.h"
+#include "auth/auth_check.h"
 #include "auth/userdb.h"
 #include "lib/hash.h"
 #include "lib/jobs.h"
@@ -10,6 +11,7 @@
 #include "lib/log.h"
 #include "lib/tls.h"
 #include "lib/xalloc.h"
+#include "session/session_registry.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -143,6 +145,15 @@ int worker_run(const struct config *cfg, const struct listener *listeners, int n
 	free(dbpath);
 	if (w->userdb == NULL)
 		log_fatal("cannot open the user database: %s", error);
+	/* [storage] backend = postgresql: limits counted over all nodes */
+	free(error);
+	error = NULL;
+	if (auth_check_cluster_open(cfg, &error) < 0)
+		log_fatal("cannot open the failed-login counters: %s", error);
+	w->registry = session_registry_open_config(cfg, &error);
+	if (w->registry == NULL && error != NULL)
+		log_fatal("cannot open the table of live sessions: %s", error);
+	session_registry_start(w->registry, w->base);
 
 	evlisteners = xcalloc((size_t)nlisteners, sizeof(*evlisteners));
 	/* Backlog 0: the supervisor already called listen() with its own
@@ -171,6 +182,8 @@ int worker_run(const struct config *cfg, const struct listener *listeners, int n
 		evconnlistener_free(evlisteners[i]);
 	free(evlisteners);
 	jobs_deinit();
+	session_registry_close(&w->registry);
+	auth_check_cluster_close();
 	event_free(term);
 	event_free(usr2);
 	if (drain_timeout != NULL)

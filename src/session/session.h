@@ -24,6 +24,7 @@ struct event;
 struct event_base;
 struct userdb;
 struct auth_penalty;
+struct session_registry;
 struct dns_resolver;
 struct dkim_key_cache;
 struct session;
@@ -91,6 +92,8 @@ struct service_ctx {
 	bool resolver_failed;
 	/* the DKIM key records found lately (trust/dkim_lookup.h) */
 	struct dkim_key_cache *dkim_key_cache;
+	/* the live sessions of all nodes (session_registry.h); NULL: local */
+	struct session_registry *registry;
 };
 
 void service_init(struct service_ctx *ctx);

@@ -67,7 +67,10 @@ static void auth_done(void *arg)
 {
 	struct auth_job *job = arg;
 	struct smtp_session *s = job->s;
-	metrics_auth(s->core.conn.service, job->check.ok ? METRICS_AUTH_SUCCESS : METRICS_AUTH_FAILURE);
+	bool refused = auth_check_refused(&job->check);
+	metrics_auth(s->core.conn.service, job->check.ok ? METRICS_AUTH_SUCCESS
+					   : refused     ? METRICS_AUTH_REFUSED
+							 : METRICS_AUTH_FAILURE);
 	char who[200];
 	log_printable(who, sizeof(who), job->check.user, strlen(job->check.user));
 	if (job->check.ok) {
@@ -76,6 +79,10 @@ static void auth_done(void *arg)
 		if (!s->core.dead)
 			smtp_reply(s, 235, "2.7.0", "Authentication successful");
 		session_resume(&s->core);
+	} else if (refused) {
+		log_info("smtp auth-refused session=%s ip=%s user=%s reason=%s", s->core.id, s->core.conn.ip,
+			 who, auth_penalty_verdict_name(job->check.verdict));
+		delay_reply(s, true, job->check.delay_ms);
 	} else {
 		log_info("smtp auth session=%s ip=%s user=%s result=fail failures=%d", s->core.id,
 			 s->core.conn.ip, who, s->auth_failures + 1);
