@@ -2,6 +2,7 @@
    of spool.h and queue.h (queue_backend.h), plus what every backend shares:
    queue ids, names, and the envelope entry with its text form. */
 #include "queue/queue_backend.h"
+#include "lib/config.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -378,6 +379,7 @@ bad:
 
 static const struct queue_backend *const queue_backends[] = {
     &queue_backend_local,
+    &queue_backend_pg,
 };
 
 static const struct queue_backend *queue_backend = &queue_backend_local;
@@ -390,15 +392,34 @@ const struct queue_backend *queue_backend_find(const char *name)
 	return NULL;
 }
 
-int queue_backend_select(const char *name, char **error_r)
+int queue_backend_open(const char *name, const char *location, char **error_r)
 {
 	const struct queue_backend *be = queue_backend_find(name);
 	if (be == NULL) {
 		*error_r = xasprintf("unknown queue backend '%s'", name);
 		return -1;
 	}
+	if (be->open != NULL && be->open(location, error_r) < 0)
+		return -1;
 	queue_backend = be;
 	return 0;
+}
+
+int queue_backend_select(const char *name, char **error_r)
+{
+	return queue_backend_open(name, NULL, error_r);
+}
+
+int queue_backend_open_config(const struct config *cfg, char **error_r)
+{
+	if (cfg->storage_backend == STORAGE_POSTGRESQL)
+		return queue_backend_open(queue_backend_pg.name, cfg->pg_conninfo, error_r);
+	return queue_backend_open(queue_backend_local.name, NULL, error_r);
+}
+
+bool queue_backend_shared(void)
+{
+	return queue_backend != &queue_backend_local;
 }
 
 const char *queue_backend_name(void)
@@ -414,6 +435,16 @@ static int check_id(const char *id, char **error_r)
 		return 0;
 	*error_r = xasprintf("invalid queue id '%s'", id);
 	return -1;
+}
+
+/* A lease holder names a node or runner: printable, no spaces. */
+static bool holder_valid(const char *holder)
+{
+	size_t n = 0;
+	for (; holder[n] != '\0'; n++)
+		if (holder[n] <= 0x20 || holder[n] >= 0x7f)
+			return false;
+	return n > 0 && n <= 200;
 }
 
 static int check_enqueue(const char *id, const struct queue_envelope *env, char **error_r)
@@ -448,11 +479,14 @@ int queue_entry_load(const char *qdir, const char *id, struct queue_entry *e, ch
 	return queue_backend->entry_load(qdir, id, e, error_r);
 }
 
-int queue_entry_save(const char *qdir, const struct queue_entry *e, bool only_if_exists, char **error_r)
+int queue_entry_save(const char *qdir, const struct queue_entry *e, bool only_if_exists, const char *holder,
+		     char **error_r)
 {
 	if (check_id(e->id, error_r) < 0)
 		return -1;
-	return queue_backend->entry_save(qdir, e, only_if_exists, error_r);
+	if (holder != NULL && !holder_valid(holder))
+		return 2;
+	return queue_backend->entry_save(qdir, e, only_if_exists, holder, error_r);
 }
 
 void queue_entry_remove(const char *qdir, const char *id)
@@ -462,16 +496,6 @@ void queue_entry_remove(const char *qdir, const char *id)
 		return;
 	}
 	queue_backend->entry_remove(qdir, id);
-}
-
-/* A lease holder names a node or runner: printable, no spaces. */
-static bool holder_valid(const char *holder)
-{
-	size_t n = 0;
-	for (; holder[n] != '\0'; n++)
-		if (holder[n] <= 0x20 || holder[n] >= 0x7f)
-			return false;
-	return n > 0 && n <= 200;
 }
 
 int queue_entry_lease(const char *qdir, const char *id, const char *holder, int64_t now, unsigned seconds,
@@ -484,6 +508,20 @@ int queue_entry_lease(const char *qdir, const char *id, const char *holder, int6
 		return -1;
 	}
 	return queue_backend->entry_lease(qdir, id, holder, now, seconds, error_r);
+}
+
+int queue_claim(const char *qdir, const char *holder, int64_t now, unsigned seconds, size_t max, char ***ids_r,
+		size_t *count_r, char **error_r)
+{
+	*ids_r = NULL;
+	*count_r = 0;
+	if (!holder_valid(holder)) {
+		*error_r = xasprintf("invalid lease holder '%s'", holder);
+		return -1;
+	}
+	if (max == 0)
+		return 0;
+	return queue_backend->claim(qdir, holder, now, seconds, max, ids_r, count_r, error_r);
 }
 
 int queue_entry_release(const char *qdir, const char *id, const char *holder, char **error_r)
