@@ -510,8 +510,8 @@ int queue_entry_lease(const char *qdir, const char *id, const char *holder, int6
 	return queue_backend->entry_lease(qdir, id, holder, now, seconds, error_r);
 }
 
-int queue_claim(const char *qdir, const char *holder, int64_t now, unsigned seconds, size_t max, char ***ids_r,
-		size_t *count_r, char **error_r)
+int queue_claim(const char *qdir, const char *holder, int64_t now, unsigned seconds, size_t max,
+		char ***ids_r, size_t *count_r, char **error_r)
 {
 	*ids_r = NULL;
 	*count_r = 0;

@@ -29,8 +29,8 @@ struct queue_backend {
 
 	/* ---- one entry: load, record attempts (save), complete (remove) ---- */
 	int (*entry_load)(const char *qdir, const char *id, struct queue_entry *e, char **error_r);
-	int (*entry_save)(const char *qdir, const struct queue_entry *e, bool only_if_exists, const char *holder,
-			  char **error_r);
+	int (*entry_save)(const char *qdir, const struct queue_entry *e, bool only_if_exists,
+			  const char *holder, char **error_r);
 	void (*entry_remove)(const char *qdir, const char *id);
 	int (*entry_lease)(const char *qdir, const char *id, const char *holder, int64_t now,
 			   unsigned seconds, char **error_r);

@@ -229,16 +229,18 @@ static const char *array_end(struct buf *b)
 
 /* The recipients of e as the arrays of RCPT_COLUMNS, in that order. */
 #define RCPT_ARRAYS 11
-#define RCPT_COLUMNS                                                                                          \
-	"idx, address, orcpt, notify, state, attempts, next_attempt, last_attempt, delay_notified, remote_mta, " \
+#define RCPT_COLUMNS                                                                                         \
+	"idx, address, orcpt, notify, state, attempts, next_attempt, last_attempt, delay_notified, "         \
+	"remote_mta, "                                                                                       \
 	"last_reply"
 /* unnest() of parameters $F..$F+10 as RCPT_COLUMNS ("F" is the first). */
-#define RCPT_UNNEST(f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10)                                                \
-	"unnest($" f0 "::integer[], $" f1 "::text[], $" f2 "::text[], $" f3 "::integer[], $" f4                  \
-	"::smallint[], $" f5 "::integer[], $" f6 "::bigint[], $" f7 "::bigint[], $" f8 "::boolean[], $" f9     \
+#define RCPT_UNNEST(f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10)                                             \
+	"unnest($" f0 "::integer[], $" f1 "::text[], $" f2 "::text[], $" f3 "::integer[], $" f4              \
+	"::smallint[], $" f5 "::integer[], $" f6 "::bigint[], $" f7 "::bigint[], $" f8 "::boolean[], $" f9   \
 	"::text[], $" f10 "::text[]) AS u (" RCPT_COLUMNS ")"
 
-static void rcpt_arrays(const struct queue_entry *e, struct buf a[RCPT_ARRAYS], const char *values[RCPT_ARRAYS])
+static void rcpt_arrays(const struct queue_entry *e, struct buf a[RCPT_ARRAYS],
+			const char *values[RCPT_ARRAYS])
 {
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		const struct queue_entry_rcpt *r = &e->rcpts[i];
@@ -305,8 +307,8 @@ static const char sql_insert_message[] =
     "client_ip, helo, next_attempt, message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 static const char sql_insert_rcpts[] =
-    "INSERT INTO queue_recipients (queue_id, " RCPT_COLUMNS ") SELECT $1, u.* FROM " RCPT_UNNEST(
-	"2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12");
+    "INSERT INTO queue_recipients (queue_id, " RCPT_COLUMNS
+    ") SELECT $1, u.* FROM " RCPT_UNNEST("2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12");
 
 static int insert_message(const struct queue_entry *e, const struct buf *data, char **error_r)
 {
@@ -351,8 +353,8 @@ static int insert_rcpts(const struct queue_entry *e, char **error_r)
 	return 0;
 }
 
-static int pgq_enqueue(const char *data_dir, const char *id, int src_dirfd, const char *src, off_t data_offset,
-		       const struct queue_envelope *env, char **error_r)
+static int pgq_enqueue(const char *data_dir, const char *id, int src_dirfd, const char *src,
+		       off_t data_offset, const struct queue_envelope *env, char **error_r)
 {
 	struct buf data = BUF_INIT;
 	if (read_source(src_dirfd, src, &data, error_r) < 0) {
@@ -360,7 +362,8 @@ static int pgq_enqueue(const char *data_dir, const char *id, int src_dirfd, cons
 		return -1;
 	}
 	if ((uint64_t)data_offset > data.len || data.len > INT32_MAX) {
-		*error_r = xasprintf("%s: %zu bytes, data offset %lld", src, data.len, (long long)data_offset);
+		*error_r =
+		    xasprintf("%s: %zu bytes, data offset %lld", src, data.len, (long long)data_offset);
 		buf_free(&data);
 		return -1;
 	}
@@ -388,10 +391,10 @@ static int pgq_enqueue(const char *data_dir, const char *id, int src_dirfd, cons
 
 /* ---- reading entries ---- */
 
-#define ENTRY_SELECT                                                                                           \
-	"SELECT m.id, m.created, m.data_offset, m.sender, m.envid, m.ret, m.body, m.smtputf8, m.auth_user, "   \
-	"m.client_ip, m.helo, m.held, r.address, r.orcpt, r.notify, r.state, r.attempts, r.next_attempt, "      \
-	"r.last_attempt, r.delay_notified, r.remote_mta, r.last_reply "                                        \
+#define ENTRY_SELECT                                                                                         \
+	"SELECT m.id, m.created, m.data_offset, m.sender, m.envid, m.ret, m.body, m.smtputf8, m.auth_user, " \
+	"m.client_ip, m.helo, m.held, r.address, r.orcpt, r.notify, r.state, r.attempts, r.next_attempt, "   \
+	"r.last_attempt, r.delay_notified, r.remote_mta, r.last_reply "                                      \
 	"FROM queue_messages m JOIN queue_recipients r ON r.queue_id = m.id "
 
 enum entry_col {
@@ -440,7 +443,8 @@ static void entry_from_row(struct queue_entry *e, const PGresult *res, int row)
 	e->envid = value_or_null(res, row, COL_ENVID);
 	long long ret = pg_value_int64(res, row, COL_RET), body = pg_value_int64(res, row, COL_BODY);
 	e->ret = ret >= SMTP_RET_DEFAULT && ret <= SMTP_RET_HDRS ? (enum smtp_ret)ret : SMTP_RET_DEFAULT;
-	e->body = body >= SMTP_BODY_7BIT && body <= SMTP_BODY_BINARYMIME ? (enum smtp_body)body : SMTP_BODY_7BIT;
+	e->body =
+	    body >= SMTP_BODY_7BIT && body <= SMTP_BODY_BINARYMIME ? (enum smtp_body)body : SMTP_BODY_7BIT;
 	e->smtputf8 = value_bool(res, row, COL_SMTPUTF8);
 	e->auth_user = value_or_null(res, row, COL_AUTH_USER);
 	e->client_ip = value_or_null(res, row, COL_CLIENT_IP);
@@ -531,16 +535,18 @@ static const char sql_save[] =
     "lease_holder = $2) RETURNING id), "
     "r AS (INSERT INTO queue_recipients (queue_id, " RCPT_COLUMNS ") SELECT m.id, u.* FROM m, " RCPT_UNNEST(
 	"4", "5", "6", "7", "8", "9", "10", "11", "12", "13",
-	"14") " ON CONFLICT (queue_id, idx) DO UPDATE SET address = excluded.address, orcpt = excluded.orcpt, "
-	      "notify = excluded.notify, state = excluded.state, attempts = excluded.attempts, next_attempt = "
+	"14") " ON CONFLICT (queue_id, idx) DO UPDATE SET address = excluded.address, orcpt = "
+	      "excluded.orcpt, "
+	      "notify = excluded.notify, state = excluded.state, attempts = excluded.attempts, next_attempt "
+	      "= "
 	      "excluded.next_attempt, last_attempt = excluded.last_attempt, delay_notified = "
 	      "excluded.delay_notified, remote_mta = excluded.remote_mta, last_reply = excluded.last_reply) "
 	      "SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM queue_messages WHERE id = $1)";
 
 /* Entries are made by enqueue only: a save of a missing entry writes
    nothing, with or without only_if_exists. */
-static int pgq_entry_save(const char *qdir, const struct queue_entry *e, bool only_if_exists, const char *holder,
-			  char **error_r)
+static int pgq_entry_save(const char *qdir, const struct queue_entry *e, bool only_if_exists,
+			  const char *holder, char **error_r)
 {
 	struct num due;
 	struct buf a[RCPT_ARRAYS] = {BUF_INIT};
@@ -567,17 +573,18 @@ static void pgq_entry_remove(const char *qdir, const char *id)
 
 /* ---- leases ---- */
 
-static int pgq_entry_lease(const char *qdir, const char *id, const char *holder, int64_t now, unsigned seconds,
-			   char **error_r)
+static int pgq_entry_lease(const char *qdir, const char *id, const char *holder, int64_t now,
+			   unsigned seconds, char **error_r)
 {
 	struct num n, until;
 	const char *v[] = {id, holder, num(&n, now), num(&until, now + (int64_t)seconds)};
-	PGresult *res = run("lease",
-			    "WITH l AS (UPDATE queue_messages SET lease_holder = $2, lease_expiry = $4 "
-			    "WHERE id = $1 AND (lease_holder IS NULL OR lease_holder = $2 OR lease_expiry <= $3) "
-			    "RETURNING id) "
-			    "SELECT (SELECT count(*) FROM l), (SELECT count(*) FROM queue_messages WHERE id = $1)",
-			    4, v, error_r);
+	PGresult *res =
+	    run("lease",
+		"WITH l AS (UPDATE queue_messages SET lease_holder = $2, lease_expiry = $4 "
+		"WHERE id = $1 AND (lease_holder IS NULL OR lease_holder = $2 OR lease_expiry <= $3) "
+		"RETURNING id) "
+		"SELECT (SELECT count(*) FROM l), (SELECT count(*) FROM queue_messages WHERE id = $1)",
+		4, v, error_r);
 	if (res == NULL)
 		return -1;
 	int rc = pg_value_int64(res, 0, 0) > 0 ? 1 : pg_value_int64(res, 0, 1) > 0 ? 0 : 2;
@@ -585,19 +592,21 @@ static int pgq_entry_lease(const char *qdir, const char *id, const char *holder,
 	return rc;
 }
 
-static int pgq_claim(const char *qdir, const char *holder, int64_t now, unsigned seconds, size_t max, char ***ids_r,
-		     size_t *count_r, char **error_r)
+static int pgq_claim(const char *qdir, const char *holder, int64_t now, unsigned seconds, size_t max,
+		     char ***ids_r, size_t *count_r, char **error_r)
 {
 	struct num n, until, limit;
-	const char *v[] = {holder, num(&n, now), num(&until, now + (int64_t)seconds), num(&limit, (long long)max)};
-	PGresult *res = run("claim",
-			    "WITH c AS (SELECT id FROM queue_messages WHERE next_attempt <= $2 AND NOT held "
-			    "AND (lease_holder IS NULL OR lease_expiry <= $2) ORDER BY next_attempt, id LIMIT $4 "
-			    "FOR UPDATE SKIP LOCKED), "
-			    "l AS (UPDATE queue_messages q SET lease_holder = $1, lease_expiry = $3 FROM c "
-			    "WHERE q.id = c.id RETURNING q.id, q.next_attempt) "
-			    "SELECT id FROM l ORDER BY next_attempt, id",
-			    4, v, error_r);
+	const char *v[] = {holder, num(&n, now), num(&until, now + (int64_t)seconds),
+			   num(&limit, (long long)max)};
+	PGresult *res =
+	    run("claim",
+		"WITH c AS (SELECT id FROM queue_messages WHERE next_attempt <= $2 AND NOT held "
+		"AND (lease_holder IS NULL OR lease_expiry <= $2) ORDER BY next_attempt, id LIMIT $4 "
+		"FOR UPDATE SKIP LOCKED), "
+		"l AS (UPDATE queue_messages q SET lease_holder = $1, lease_expiry = $3 FROM c "
+		"WHERE q.id = c.id RETURNING q.id, q.next_attempt) "
+		"SELECT id FROM l ORDER BY next_attempt, id",
+		4, v, error_r);
 	if (res == NULL)
 		return -1;
 	int rows = PQntuples(res);
@@ -651,14 +660,15 @@ static int memfd_with(const char *id, const char *data, size_t len, int *fd_r, c
 static int pgq_msg_open(const char *qdir, const char *id, int *fd_r, char **error_r)
 {
 	const char *v[] = {id};
-	PGresult *res =
-	    run_params("message", "SELECT message FROM queue_messages WHERE id = $1", 1, v, NULL, NULL, 1, error_r);
+	PGresult *res = run_params("message", "SELECT message FROM queue_messages WHERE id = $1", 1, v, NULL,
+				   NULL, 1, error_r);
 	if (res == NULL)
 		return -1;
 	int rc = 0;
 	if (PQntuples(res) > 0)
-		rc = memfd_with(id, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), fd_r, error_r) < 0 ? -1
-														  : 1;
+		rc = memfd_with(id, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), fd_r, error_r) < 0
+			 ? -1
+			 : 1;
 	PQclear(res);
 	return rc;
 }
@@ -685,12 +695,13 @@ static int pgq_flush(const char *data_dir, const char *id, char **error_r)
 {
 	struct num n;
 	const char *v[] = {id, num(&n, (long long)time(NULL))};
-	int rc = run_changes("flush",
-			     "WITH r AS (UPDATE queue_recipients SET next_attempt = $2 WHERE ($1::text IS NULL OR "
-			     "queue_id = $1) AND state = 0 AND next_attempt > $2) "
-			     "UPDATE queue_messages SET next_attempt = least(next_attempt, $2) "
-			     "WHERE ($1::text IS NULL OR id = $1)",
-			     2, v, error_r);
+	int rc =
+	    run_changes("flush",
+			"WITH r AS (UPDATE queue_recipients SET next_attempt = $2 WHERE ($1::text IS NULL OR "
+			"queue_id = $1) AND state = 0 AND next_attempt > $2) "
+			"UPDATE queue_messages SET next_attempt = least(next_attempt, $2) "
+			"WHERE ($1::text IS NULL OR id = $1)",
+			2, v, error_r);
 	if (rc < 0)
 		return -1;
 	return id != NULL && rc == 0 ? 1 : 0;

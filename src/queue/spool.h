@@ -129,8 +129,8 @@ int queue_entry_lease(const char *qdir, const char *id, const char *holder, int6
    Holders claiming at once never get the same message.  0 with *ids_r
    (the caller frees each id and the array; NULL when none) and *count_r,
    or -1 with *error_r. */
-int queue_claim(const char *qdir, const char *holder, int64_t now, unsigned seconds, size_t max, char ***ids_r,
-		size_t *count_r, char **error_r);
+int queue_claim(const char *qdir, const char *holder, int64_t now, unsigned seconds, size_t max,
+		char ***ids_r, size_t *count_r, char **error_r);
 /* Gives holder's lease back: 1 released, 0 not held by holder (expired
    and taken by another, or never taken), -1 with *error_r. */
 int queue_entry_release(const char *qdir, const char *id, const char *holder, char **error_r);
