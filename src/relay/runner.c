@@ -639,6 +639,11 @@ static void runner_submit(struct qmsg *m, char **domains, size_t first)
 
 static void runner_consider(struct qmsg *m)
 {
+	if (runner->shared && m->e.held && !m->releasing) {
+		/* Held between the claim and the load: given back. */
+		runner_message_release(m);
+		return;
+	}
 	if (m->removed || m->deleted || m->e.held || m->lease_lost || m->releasing || runner->stopping)
 		return;
 	msg_sync_busy(m);

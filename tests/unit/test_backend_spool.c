@@ -464,7 +464,7 @@ static void test_flush(void **state)
 struct racer {
 	struct fixture *f;
 	pthread_barrier_t *start;
-	char holder[16];
+	char holder[24];
 	int64_t now;
 	int rc;
 	char **ids; /* claims */
@@ -528,7 +528,7 @@ static void test_lease_race(void **state)
 static void test_claim(void **state)
 {
 	struct fixture *f = *state;
-	char id[8];
+	char id[16];
 	for (int i = 0; i < 3; i++) {
 		snprintf(id, sizeof(id), "Q%d", i);
 		enqueue(f, id);
@@ -572,7 +572,7 @@ static void test_claim_race(void **state)
 {
 	struct fixture *f = *state;
 	enum { MESSAGES = 12 };
-	char id[8];
+	char id[16];
 	for (int i = 0; i < MESSAGES; i++) {
 		snprintf(id, sizeof(id), "Q%02d", i);
 		enqueue(f, id);
