@@ -111,6 +111,15 @@ void queue_entry_from_envelope(struct queue_entry *e, const char *id, uint64_t o
 		queue_entry_add_rcpt(e, env->rcpts[i].address, env->rcpts[i].orcpt, env->rcpts[i].notify);
 }
 
+int64_t queue_entry_due(const struct queue_entry *e)
+{
+	int64_t due = INT64_MAX;
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (e->rcpts[i].state == QUEUE_RCPT_PENDING && e->rcpts[i].next_attempt < due)
+			due = e->rcpts[i].next_attempt;
+	return due;
+}
+
 void queue_entry_free(struct queue_entry *e)
 {
 	free(e->id);

@@ -545,20 +545,10 @@ struct claim_walk {
 	size_t n;
 };
 
-/* The earliest next attempt of a pending recipient; INT64_MAX: none. */
-static int64_t entry_due(const struct queue_entry *e)
-{
-	int64_t due = INT64_MAX;
-	for (size_t i = 0; i < e->nrcpts; i++)
-		if (e->rcpts[i].state == QUEUE_RCPT_PENDING && e->rcpts[i].next_attempt < due)
-			due = e->rcpts[i].next_attempt;
-	return due;
-}
-
 static int claim_collect(void *ctx, const struct queue_entry *e)
 {
 	struct claim_walk *w = ctx;
-	int64_t due = entry_due(e);
+	int64_t due = queue_entry_due(e);
 	if (e->held || due > w->now)
 		return 0;
 	w->c = xreallocarray(w->c, w->n + 1, sizeof(*w->c));

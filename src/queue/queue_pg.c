@@ -266,17 +266,6 @@ static void rcpt_arrays_free(struct buf a[RCPT_ARRAYS])
 		buf_free(&a[k]);
 }
 
-/* The earliest next attempt of a pending recipient, what a claim compares
-   with its time; INT64_MAX when none is pending. */
-static int64_t entry_due(const struct queue_entry *e)
-{
-	int64_t due = INT64_MAX;
-	for (size_t i = 0; i < e->nrcpts; i++)
-		if (e->rcpts[i].state == QUEUE_RCPT_PENDING && e->rcpts[i].next_attempt < due)
-			due = e->rcpts[i].next_attempt;
-	return due;
-}
-
 /* ---- enqueueing ---- */
 
 /* Reads src whole (a symbolic link is not followed). */
@@ -325,7 +314,7 @@ static int insert_message(const struct queue_entry *e, const struct buf *data, c
 			     text_value(e->auth_user, &copies[2]),
 			     text_value(e->client_ip, &copies[3]),
 			     text_value(e->helo, &copies[4]),
-			     num(&due, entry_due(e)),
+			     num(&due, queue_entry_due(e)),
 			     data->data != NULL ? data->data : ""};
 	copies[5] = NULL;
 	int lengths[13] = {0}, formats[13] = {0};
@@ -550,7 +539,7 @@ static int pgq_entry_save(const char *qdir, const struct queue_entry *e, bool on
 {
 	struct num due;
 	struct buf a[RCPT_ARRAYS] = {BUF_INIT};
-	const char *v[3 + RCPT_ARRAYS] = {e->id, holder, num(&due, entry_due(e))};
+	const char *v[3 + RCPT_ARRAYS] = {e->id, holder, num(&due, queue_entry_due(e))};
 	rcpt_arrays(e, a, v + 3);
 	PGresult *res = run("save", sql_save, 3 + RCPT_ARRAYS, v, error_r);
 	rcpt_arrays_free(a);

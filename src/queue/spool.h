@@ -95,6 +95,9 @@ void queue_entry_serialize(const struct queue_entry *e, struct buf *out);
 /* Parses ID.env text.  0, or -1 with *error_r (caller frees). */
 int queue_entry_parse(struct queue_entry *e, const char *text, size_t len, char **error_r);
 void queue_entry_free(struct queue_entry *e);
+/* The earliest next attempt of a pending recipient (when the message is
+   due); INT64_MAX when none is pending. */
+int64_t queue_entry_due(const struct queue_entry *e);
 /* Adds a recipient (copies the strings), pending and due now. */
 struct queue_entry_rcpt *queue_entry_add_rcpt(struct queue_entry *e, const char *address, const char *orcpt,
 					      unsigned notify);
