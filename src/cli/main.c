@@ -3,6 +3,7 @@
 #include "lib/log.h"
 #include "lib/paths.h"
 #include "lib/xalloc.h"
+#include "queue/spool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	config_finish(&cfg);
+	if (queue_backend_open_config(&cfg, &error) < 0) {
+		fprintf(stderr, "postoffice: %s\n", error);
+		free(error);
+		config_free(&cfg);
+		free(args);
+		return 1;
+	}
 	int rc = cmd->run(&cfg, nargs, args);
 	config_free(&cfg);
 	free(args);

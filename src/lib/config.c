@@ -152,6 +152,9 @@ static const struct option options[] = {
      "concurrent outbound connections in total"},
     {"queue", "max_received", OPT_INT, OFF(queue_max_received), "50", 5, 1000, NULL,
      "Received headers after which a message is taken to loop and bounced"},
+    {"queue", "lease_time", OPT_DURATION, OFF(queue_lease_time), "5m", 2, 86400, NULL,
+     "with a shared queue ([storage] backend = postgresql): how long a node's claim on a message lasts "
+     "unless renewed; a dead node's messages go to another node after it"},
 
     {"relay", "relayhost", OPT_HOST_PORT, OFF(relayhost), "", 0, 0, NULL,
      "smarthost for all remote mail, host[:port] or [host][:port] (port 25, or 465 with implicit_tls); "

@@ -105,6 +105,7 @@ struct config {
 	int queue_max_per_domain;
 	int queue_max_connections;
 	int queue_max_received; /* loop detection */
+	int queue_lease_time;   /* seconds (shared queue) */
 	/* [relay] */
 	struct host_port relayhost; /* without a port: 465 with implicit_tls, else 25 */
 	char *relay_user;

@@ -210,6 +210,45 @@ static const struct pg_migration migrations[] = {
      "  clock_timestamp() + p_ttl_ms * interval '1 millisecond') RETURNING id INTO slot;"
      " RETURN slot;"
      "END $$;"},
+    {3, "outgoing queue: messages with their leases, recipients",
+     /* One row per message: the envelope, the message once (bytes from
+	data_offset on are what is relayed), the earliest next attempt of a
+	pending recipient (what claims compare), and the lease: who holds
+	the message and until when (unix seconds). */
+     "CREATE TABLE queue_messages ("
+     " id text COLLATE \"C\" PRIMARY KEY,"
+     " created bigint NOT NULL,"
+     " data_offset bigint NOT NULL,"
+     " sender text NOT NULL,"
+     " envid text,"
+     " ret smallint NOT NULL,"
+     " body smallint NOT NULL,"
+     " smtputf8 boolean NOT NULL,"
+     " auth_user text,"
+     " client_ip text,"
+     " helo text,"
+     " held boolean NOT NULL DEFAULT false,"
+     " next_attempt bigint NOT NULL,"
+     " lease_holder text,"
+     " lease_expiry bigint NOT NULL DEFAULT 0,"
+     " message bytea NOT NULL);"
+     "CREATE INDEX queue_messages_due ON queue_messages (next_attempt, id);"
+     "CREATE INDEX queue_messages_created ON queue_messages (created, id);"
+     /* state: 0 pending, 1 delivered, 2 bounced (spool.h). */
+     "CREATE TABLE queue_recipients ("
+     " queue_id text COLLATE \"C\" NOT NULL REFERENCES queue_messages (id) ON DELETE CASCADE,"
+     " idx integer NOT NULL,"
+     " address text NOT NULL,"
+     " orcpt text,"
+     " notify integer NOT NULL,"
+     " state smallint NOT NULL,"
+     " attempts integer NOT NULL,"
+     " next_attempt bigint NOT NULL,"
+     " last_attempt bigint NOT NULL,"
+     " delay_notified boolean NOT NULL,"
+     " remote_mta text,"
+     " last_reply text,"
+     " PRIMARY KEY (queue_id, idx));"},
 };
 
 /* pg_advisory_xact_lock() key of migrations: "pomg". */

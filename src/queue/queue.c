@@ -2,6 +2,7 @@
    of spool.h and queue.h (queue_backend.h), plus what every backend shares:
    queue ids, names, and the envelope entry with its text form. */
 #include "queue/queue_backend.h"
+#include "lib/config.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -108,6 +109,15 @@ void queue_entry_from_envelope(struct queue_entry *e, const char *id, uint64_t o
 	e->helo = xstrdup_or_null(env->helo);
 	for (size_t i = 0; i < env->nrcpts; i++)
 		queue_entry_add_rcpt(e, env->rcpts[i].address, env->rcpts[i].orcpt, env->rcpts[i].notify);
+}
+
+int64_t queue_entry_due(const struct queue_entry *e)
+{
+	int64_t due = INT64_MAX;
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (e->rcpts[i].state == QUEUE_RCPT_PENDING && e->rcpts[i].next_attempt < due)
+			due = e->rcpts[i].next_attempt;
+	return due;
 }
 
 void queue_entry_free(struct queue_entry *e)
@@ -378,6 +388,7 @@ bad:
 
 static const struct queue_backend *const queue_backends[] = {
     &queue_backend_local,
+    &queue_backend_pg,
 };
 
 static const struct queue_backend *queue_backend = &queue_backend_local;
@@ -390,15 +401,34 @@ const struct queue_backend *queue_backend_find(const char *name)
 	return NULL;
 }
 
-int queue_backend_select(const char *name, char **error_r)
+int queue_backend_open(const char *name, const char *location, char **error_r)
 {
 	const struct queue_backend *be = queue_backend_find(name);
 	if (be == NULL) {
 		*error_r = xasprintf("unknown queue backend '%s'", name);
 		return -1;
 	}
+	if (be->open != NULL && be->open(location, error_r) < 0)
+		return -1;
 	queue_backend = be;
 	return 0;
+}
+
+int queue_backend_select(const char *name, char **error_r)
+{
+	return queue_backend_open(name, NULL, error_r);
+}
+
+int queue_backend_open_config(const struct config *cfg, char **error_r)
+{
+	if (cfg->storage_backend == STORAGE_POSTGRESQL)
+		return queue_backend_open(queue_backend_pg.name, cfg->pg_conninfo, error_r);
+	return queue_backend_open(queue_backend_local.name, NULL, error_r);
+}
+
+bool queue_backend_shared(void)
+{
+	return queue_backend != &queue_backend_local;
 }
 
 const char *queue_backend_name(void)
@@ -414,6 +444,16 @@ static int check_id(const char *id, char **error_r)
 		return 0;
 	*error_r = xasprintf("invalid queue id '%s'", id);
 	return -1;
+}
+
+/* A lease holder names a node or runner: printable, no spaces. */
+static bool holder_valid(const char *holder)
+{
+	size_t n = 0;
+	for (; holder[n] != '\0'; n++)
+		if (holder[n] <= 0x20 || holder[n] >= 0x7f)
+			return false;
+	return n > 0 && n <= 200;
 }
 
 static int check_enqueue(const char *id, const struct queue_envelope *env, char **error_r)
@@ -448,11 +488,14 @@ int queue_entry_load(const char *qdir, const char *id, struct queue_entry *e, ch
 	return queue_backend->entry_load(qdir, id, e, error_r);
 }
 
-int queue_entry_save(const char *qdir, const struct queue_entry *e, bool only_if_exists, char **error_r)
+int queue_entry_save(const char *qdir, const struct queue_entry *e, bool only_if_exists, const char *holder,
+		     char **error_r)
 {
 	if (check_id(e->id, error_r) < 0)
 		return -1;
-	return queue_backend->entry_save(qdir, e, only_if_exists, error_r);
+	if (holder != NULL && !holder_valid(holder))
+		return 2;
+	return queue_backend->entry_save(qdir, e, only_if_exists, holder, error_r);
 }
 
 void queue_entry_remove(const char *qdir, const char *id)
@@ -462,16 +505,6 @@ void queue_entry_remove(const char *qdir, const char *id)
 		return;
 	}
 	queue_backend->entry_remove(qdir, id);
-}
-
-/* A lease holder names a node or runner: printable, no spaces. */
-static bool holder_valid(const char *holder)
-{
-	size_t n = 0;
-	for (; holder[n] != '\0'; n++)
-		if (holder[n] <= 0x20 || holder[n] >= 0x7f)
-			return false;
-	return n > 0 && n <= 200;
 }
 
 int queue_entry_lease(const char *qdir, const char *id, const char *holder, int64_t now, unsigned seconds,
@@ -484,6 +517,20 @@ int queue_entry_lease(const char *qdir, const char *id, const char *holder, int6
 		return -1;
 	}
 	return queue_backend->entry_lease(qdir, id, holder, now, seconds, error_r);
+}
+
+int queue_claim(const char *qdir, const char *holder, int64_t now, unsigned seconds, size_t max,
+		char ***ids_r, size_t *count_r, char **error_r)
+{
+	*ids_r = NULL;
+	*count_r = 0;
+	if (!holder_valid(holder)) {
+		*error_r = xasprintf("invalid lease holder '%s'", holder);
+		return -1;
+	}
+	if (max == 0)
+		return 0;
+	return queue_backend->claim(qdir, holder, now, seconds, max, ids_r, count_r, error_r);
 }
 
 int queue_entry_release(const char *qdir, const char *id, const char *holder, char **error_r)

@@ -5,9 +5,9 @@
    never include this header: they call spool.h and queue.h, whose
    functions (queue.c) dispatch to the process's backend, chosen by name
    with queue_backend_select() ("local" when nothing is chosen: spool files
-   in DATA_DIR/queue, queue_local.c).  A backend for several nodes
-   (PostgreSQL envelopes, message files on shared storage) adds a table
-   beside it and an entry in queue.c's registry.
+   in DATA_DIR/queue, queue_local.c) or "postgresql" (queue_pg.c: the
+   spool of several nodes in the database, leased per message).  Another
+   backend adds a table beside them and an entry in queue.c's registry.
 
    Each operation has the contract of the spool.h / queue.h function of the
    same name (queue_ prefixed); its arguments were checked by the
@@ -16,6 +16,8 @@
 
 struct queue_backend {
 	const char *name;
+	/* Takes the location (queue_backend_open()); NULL: none needed. */
+	int (*open)(const char *location, char **error_r);
 
 	/* ---- enqueue ---- */
 	int (*enqueue)(const char *data_dir, const char *id, int src_dirfd, const char *src,
@@ -27,10 +29,13 @@ struct queue_backend {
 
 	/* ---- one entry: load, record attempts (save), complete (remove) ---- */
 	int (*entry_load)(const char *qdir, const char *id, struct queue_entry *e, char **error_r);
-	int (*entry_save)(const char *qdir, const struct queue_entry *e, bool only_if_exists, char **error_r);
+	int (*entry_save)(const char *qdir, const struct queue_entry *e, bool only_if_exists,
+			  const char *holder, char **error_r);
 	void (*entry_remove)(const char *qdir, const char *id);
 	int (*entry_lease)(const char *qdir, const char *id, const char *holder, int64_t now,
 			   unsigned seconds, char **error_r);
+	int (*claim)(const char *qdir, const char *holder, int64_t now, unsigned seconds, size_t max,
+		     char ***ids_r, size_t *count_r, char **error_r);
 	int (*entry_release)(const char *qdir, const char *id, const char *holder, char **error_r);
 	int (*msg_open)(const char *qdir, const char *id, int *fd_r, char **error_r);
 
@@ -42,6 +47,7 @@ struct queue_backend {
 
 /* The backends, by name (queue.c keeps the registry). */
 extern const struct queue_backend queue_backend_local;
+extern const struct queue_backend queue_backend_pg;
 
 /* The backend called name, or NULL. */
 const struct queue_backend *queue_backend_find(const char *name);

@@ -123,15 +123,40 @@ static int entry_save_at(int qfd, const char *qdir, const struct queue_entry *e,
 	return rc;
 }
 
+/* The longest lease holder, with its terminating NUL. */
+#define LEASE_MAX 256
+
+static int lease_open(int qfd, const char *qdir, const char *id, char **error_r);
+static void lease_read(int fd, char *holder_r, int64_t *until_r);
+
+/* The save of a lease holder: under the lease file's lock, so that a
+   takeover (lease_take()) cannot come between the check and the write. */
+static int entry_save_leased(int qfd, const char *qdir, const struct queue_entry *e, bool only_if_exists,
+			     const char *holder, char **error_r)
+{
+	if (entry_exists(qfd, e->id, "env") == 0)
+		return only_if_exists ? 1 : 2;
+	int fd = lease_open(qfd, qdir, e->id, error_r);
+	if (fd < 0)
+		return -1;
+	char cur[LEASE_MAX];
+	int64_t until;
+	lease_read(fd, cur, &until);
+	int rc = strcmp(cur, holder) != 0 ? 2 : entry_save_at(qfd, qdir, e, only_if_exists, error_r);
+	close(fd);
+	return rc;
+}
+
 static int local_entry_save(const char *qdir, const struct queue_entry *e, bool only_if_exists,
-			    char **error_r)
+			    const char *holder, char **error_r)
 {
 	int qfd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (qfd < 0) {
 		*error_r = xasprintf("open(%s) failed: %s", qdir, strerror(errno));
 		return -1;
 	}
-	int rc = entry_save_at(qfd, qdir, e, only_if_exists, error_r);
+	int rc = holder != NULL ? entry_save_leased(qfd, qdir, e, only_if_exists, holder, error_r)
+				: entry_save_at(qfd, qdir, e, only_if_exists, error_r);
 	close(qfd);
 	return rc;
 }
@@ -233,18 +258,14 @@ static int entry_cmp(const void *a, const void *b)
 	return strcmp(x->id, y->id);
 }
 
-static int local_walk(const char *data_dir, int (*cb)(void *ctx, const struct queue_entry *e), void *ctx,
-		      char **error_r)
+static int walk_dir(const char *qdir, int (*cb)(void *ctx, const struct queue_entry *e), void *ctx,
+		    char **error_r)
 {
-	char *qdir = queue_dir(data_dir);
 	DIR *dir = opendir(qdir);
 	if (dir == NULL) {
-		if (errno == ENOENT) {
-			free(qdir);
+		if (errno == ENOENT)
 			return 0;
-		}
 		*error_r = xasprintf("opendir(%s) failed: %s", qdir, strerror(errno));
-		free(qdir);
 		return -1;
 	}
 	struct queue_entry *entries = NULL;
@@ -267,7 +288,6 @@ static int local_walk(const char *data_dir, int (*cb)(void *ctx, const struct qu
 		free(id);
 	}
 	closedir(dir);
-	free(qdir);
 	if (n > 0)
 		qsort(entries, n, sizeof(*entries), entry_cmp);
 	for (size_t i = 0; i < n; i++)
@@ -277,6 +297,15 @@ static int local_walk(const char *data_dir, int (*cb)(void *ctx, const struct qu
 		queue_entry_free(&entries[i]);
 	free(entries);
 	return 0;
+}
+
+static int local_walk(const char *data_dir, int (*cb)(void *ctx, const struct queue_entry *e), void *ctx,
+		      char **error_r)
+{
+	char *qdir = queue_dir(data_dir);
+	int rc = walk_dir(qdir, cb, ctx, error_r);
+	free(qdir);
+	return rc;
 }
 
 /* Opens the spool for a control command on id: 0 with *qfd_r, 1 when
@@ -414,7 +443,6 @@ static int local_flush(const char *data_dir, const char *id, char **error_r)
 
 /* A lease file holds "HOLDER UNTIL\n"; it is read and rewritten only under
    flock(), so two claimers on one host never both win. */
-#define LEASE_MAX 256
 
 /* Opens QDIR/ID.lease locked; -1 with *error_r. */
 static int lease_open(int qfd, const char *qdir, const char *id, char **error_r)
@@ -432,8 +460,9 @@ static int lease_open(int qfd, const char *qdir, const char *id, char **error_r)
 	return fd;
 }
 
-/* Reads the lease: holder into holder_r (empty when free) and its end. */
-static void lease_read(int fd, char holder_r[LEASE_MAX], int64_t *until_r)
+/* Reads the lease: holder into holder_r (LEASE_MAX bytes; empty when free)
+   and its end. */
+static void lease_read(int fd, char *holder_r, int64_t *until_r)
 {
 	char text[LEASE_MAX + 32];
 	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
@@ -503,6 +532,74 @@ static int local_entry_lease(const char *qdir, const char *id, const char *holde
 	return rc;
 }
 
+/* ---- claiming ---- */
+
+struct claim_candidate {
+	int64_t due;
+	char *id;
+};
+
+struct claim_walk {
+	int64_t now;
+	struct claim_candidate *c;
+	size_t n;
+};
+
+static int claim_collect(void *ctx, const struct queue_entry *e)
+{
+	struct claim_walk *w = ctx;
+	int64_t due = queue_entry_due(e);
+	if (e->held || due > w->now)
+		return 0;
+	w->c = xreallocarray(w->c, w->n + 1, sizeof(*w->c));
+	w->c[w->n++] = (struct claim_candidate){due, xstrdup(e->id)};
+	return 0;
+}
+
+static int candidate_cmp(const void *a, const void *b)
+{
+	const struct claim_candidate *x = a, *y = b;
+	if (x->due != y->due)
+		return x->due < y->due ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+/* The due entries in due order, each leased in turn (lease_take() under
+   the lease file's lock decides between claimers). */
+static int local_claim(const char *qdir, const char *holder, int64_t now, unsigned seconds, size_t max,
+		       char ***ids_r, size_t *count_r, char **error_r)
+{
+	struct claim_walk w = {.now = now};
+	if (walk_dir(qdir, claim_collect, &w, error_r) < 0)
+		return -1;
+	if (w.n > 0)
+		qsort(w.c, w.n, sizeof(*w.c), candidate_cmp);
+	int rc = 0;
+	for (size_t i = 0; i < w.n; i++) {
+		int got = rc == 0 && *count_r < max
+			      ? local_entry_lease(qdir, w.c[i].id, holder, now, seconds, error_r)
+			      : 0;
+		if (got < 0)
+			rc = -1;
+		if (got == 1) {
+			*ids_r = xreallocarray(*ids_r, *count_r + 1, sizeof(char *));
+			(*ids_r)[(*count_r)++] = w.c[i].id;
+		} else {
+			free(w.c[i].id);
+		}
+	}
+	free(w.c);
+	if (rc < 0) {
+		/* What was leased runs out by itself. */
+		for (size_t i = 0; i < *count_r; i++)
+			free((*ids_r)[i]);
+		free(*ids_r);
+		*ids_r = NULL;
+		*count_r = 0;
+	}
+	return rc;
+}
+
 static int local_entry_release(const char *qdir, const char *id, const char *holder, char **error_r)
 {
 	int qfd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -554,6 +651,7 @@ const struct queue_backend queue_backend_local = {
     .entry_save = local_entry_save,
     .entry_remove = local_entry_remove,
     .entry_lease = local_entry_lease,
+    .claim = local_claim,
     .entry_release = local_entry_release,
     .msg_open = local_msg_open,
     .hold = local_hold,

@@ -64,7 +64,20 @@ struct queue_entry {
    here (normally never: "local" needs no choice). */
 #define QUEUE_BACKEND_DEFAULT "local"
 int queue_backend_select(const char *name, char **error_r);
+/* The same with the backend's location: the conninfo of "postgresql"
+   (which connects on first use, one connection per thread), ignored by
+   "local".  0, or -1 with *error_r (unknown name, or no conninfo). */
+int queue_backend_open(const char *name, const char *location, char **error_r);
+/* The backend of [storage] backend ("postgresql" with [postgresql]
+   conninfo, else "local"): what serve, the queue runner and the commands
+   call once after loading the configuration. */
+struct config;
+int queue_backend_open_config(const struct config *cfg, char **error_r);
 const char *queue_backend_name(void);
+/* True when the spool is shared by several nodes (every backend but
+   "local"): the runner then claims due messages with queue_claim() at a
+   short interval instead of watching DATA_DIR/queue. */
+bool queue_backend_shared(void);
 
 /* The local backend's layout, which the runner and the CLI still read
    directly: DATA_DIR/queue (caller frees). */
@@ -82,6 +95,9 @@ void queue_entry_serialize(const struct queue_entry *e, struct buf *out);
 /* Parses ID.env text.  0, or -1 with *error_r (caller frees). */
 int queue_entry_parse(struct queue_entry *e, const char *text, size_t len, char **error_r);
 void queue_entry_free(struct queue_entry *e);
+/* The earliest next attempt of a pending recipient (when the message is
+   due); INT64_MAX when none is pending. */
+int64_t queue_entry_due(const struct queue_entry *e);
 /* Adds a recipient (copies the strings), pending and due now. */
 struct queue_entry_rcpt *queue_entry_add_rcpt(struct queue_entry *e, const char *address, const char *orcpt,
 					      unsigned notify);
@@ -91,8 +107,13 @@ struct queue_entry_rcpt *queue_entry_add_rcpt(struct queue_entry *e, const char 
 int queue_entry_load(const char *qdir, const char *id, struct queue_entry *e, char **error_r);
 /* Writes QDIR/ID.env durably (tmp + fsync + rename + fsync dir).  When
    only_if_exists is set and ID.env was removed meanwhile (queue delete),
-   nothing is written and 1 is returned. */
-int queue_entry_save(const char *qdir, const struct queue_entry *e, bool only_if_exists, char **error_r);
+   nothing is written and 1 is returned.  With a holder (a runner that
+   leased the message; NULL for commands), nothing is written and 2 is
+   returned unless the lease is still holder's: a runner whose lease ran
+   out and was taken over never overwrites the new holder's state (checked
+   in the same atomic step as the write). */
+int queue_entry_save(const char *qdir, const struct queue_entry *e, bool only_if_exists, const char *holder,
+		     char **error_r);
 /* Removes ID.env, then ID.msg, the markers and the lease (no fsync: a
    message that comes back after a crash is delivered again, never lost):
    the message is complete (delivered, or bounced with its DSN queued). */
@@ -105,6 +126,14 @@ void queue_entry_remove(const char *qdir, const char *id);
    now, 2 when there is no such message, -1 with *error_r. */
 int queue_entry_lease(const char *qdir, const char *id, const char *holder, int64_t now, unsigned seconds,
 		      char **error_r);
+/* Claims up to max due messages for holder until now + seconds: messages
+   not held, with a pending recipient due at or before now, whose lease is
+   free or ran out (queue_entry_lease() for each), the earliest due first.
+   Holders claiming at once never get the same message.  0 with *ids_r
+   (the caller frees each id and the array; NULL when none) and *count_r,
+   or -1 with *error_r. */
+int queue_claim(const char *qdir, const char *holder, int64_t now, unsigned seconds, size_t max,
+		char ***ids_r, size_t *count_r, char **error_r);
 /* Gives holder's lease back: 1 released, 0 not held by holder (expired
    and taken by another, or never taken), -1 with *error_r. */
 int queue_entry_release(const char *qdir, const char *id, const char *holder, char **error_r);

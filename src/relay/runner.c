@@ -1,9 +1,16 @@
 /* The queue runner: keeps every spooled message in memory, learns of new
    ones through inotify, hands due recipients to runner_deliver.h grouped by
    destination domain, and records each result durably (ID.env rewritten,
-   DSNs queued first, so a crash repeats a delivery at worst). */
+   DSNs queued first, so a crash repeats a delivery at worst).
+
+   On a spool shared by several nodes (queue_backend_shared()) the runner
+   keeps only the messages it has claimed: every RUNNER_CLAIM_POLL_MS it
+   renews their leases and claims due ones (runner_claim.h), saves each
+   result only while its lease holds, and gives the lease back (and the
+   message up) once no recipient is in a job. */
 #include "relay/relay.h"
 #include "relay/bounce.h"
+#include "relay/runner_claim.h"
 #include "relay/runner_deliver.h"
 #include "relay/schedule.h"
 #include "lib/fsutil.h"
@@ -42,6 +49,10 @@ struct qmsg {
 	int inflight; /* recipients in jobs now (busy): the message stays */
 	bool saving, save_again, removed, deleted;
 	bool checked; /* loop check done */
+	/* shared spool: the lease's end, a lease found lost, a release under
+	   way */
+	int64_t lease_until;
+	bool lease_lost, releasing;
 	/* the content, mapped while jobs use it */
 	char *map;
 	size_t map_size;
@@ -63,6 +74,11 @@ struct runner {
 	int64_t wakeup;
 	bool stopping;
 	int saves_pending;
+	/* shared spool */
+	bool shared;
+	char *holder; /* this runner's lease holder name */
+	struct event *poll_ev;
+	bool polling;
 };
 
 static struct runner *runner;
@@ -146,23 +162,14 @@ static void msg_sync_busy(struct qmsg *m)
 static const char *runner_message_data(struct qmsg *m, size_t *size_r)
 {
 	if (m->map == NULL) {
-		char *path = queue_path(runner->qdir, m->e.id, "msg");
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		struct stat st;
-		if (fd < 0 || fstat(fd, &st) < 0) {
-			log_error("queue open(%s) failed: %s", path, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			free(path);
-			return NULL;
-		}
-		free(path);
-		m->map_size = (size_t)st.st_size;
-		m->map = st.st_size > 0 ? mmap(NULL, m->map_size, PROT_READ, MAP_SHARED, fd, 0) : NULL;
-		close(fd);
-		if (m->map == MAP_FAILED || m->map == NULL) {
-			m->map = NULL;
-			log_error("queue mmap id=%s failed: %s", m->e.id, strerror(errno));
+		char *error = NULL;
+		int rc = runner_map_message(runner->qdir, m->e.id, &m->map, &m->map_size, &error);
+		if (rc != 0 || m->map == NULL) {
+			log_error("queue read id=%s error=\"%s\"", m->e.id,
+				  rc < 0   ? error
+				  : rc > 0 ? "no such message"
+					   : "empty message");
+			free(error);
 			return NULL;
 		}
 	}
@@ -177,12 +184,18 @@ static const char *runner_job_data(void *ctx, void *msg, size_t *size_r)
 	return runner_message_data(msg, size_r);
 }
 
+static void runner_lease_release(struct qmsg *m);
+
 static void runner_message_release(struct qmsg *m)
 {
-	if (m->inflight > 0 || m->saving)
+	if (m->inflight > 0 || m->saving || m->releasing)
 		return;
-	if (m->removed || m->deleted) {
+	if (m->removed || m->deleted || m->lease_lost) {
 		msg_free(m);
+		return;
+	}
+	if (runner->shared) {
+		runner_lease_release(m);
 		return;
 	}
 	if (m->map != NULL) {
@@ -216,7 +229,36 @@ struct save_task {
 	struct save_dsn dsn[3];
 	int ndsn;
 	bool gone; /* ID.env was removed meanwhile (queue delete) */
+	bool lost; /* shared spool: the lease is another holder's now */
 };
+
+/* The save on a shared spool: only while the lease is the runner's (a
+   lease that ran out and went to another node leaves its state alone). */
+static void save_shared(struct save_task *t)
+{
+	char *error = NULL;
+	int rc;
+	if (t->remove) {
+		rc = queue_entry_lease(runner->qdir, t->id, runner->holder, (int64_t)time(NULL),
+				       (unsigned)runner->cfg->queue_lease_time, &error);
+		if (rc == 1)
+			queue_entry_remove(runner->qdir, t->id);
+		rc = rc == 1 ? 0 : rc == 0 ? 2 : rc == 2 ? 1 : -1;
+	} else {
+		struct queue_entry e;
+		rc = queue_entry_parse(&e, t->env.data, t->env.len, &error);
+		if (rc == 0) {
+			rc = queue_entry_save(runner->qdir, &e, true, runner->holder, &error);
+			queue_entry_free(&e);
+		}
+	}
+	if (rc < 0) {
+		log_error("queue save id=%s error=\"%s\"", t->id, error);
+		free(error);
+	}
+	t->gone = rc == 1;
+	t->lost = rc == 2;
+}
 
 static void save_work(void *arg)
 {
@@ -238,6 +280,10 @@ static void save_work(void *arg)
 	}
 	if (!dsn_ok)
 		return; /* keep the old state on disk: the attempt is repeated */
+	if (runner->shared) {
+		save_shared(t);
+		return;
+	}
 	if (t->remove) {
 		queue_entry_remove(runner->qdir, t->id);
 		return;
@@ -268,6 +314,10 @@ static void save_done(void *arg)
 {
 	struct save_task *t = arg;
 	struct qmsg *m = t->m;
+	if (t->lost) {
+		log_warn("queue lease lost id=%s: another node has the message", m->e.id);
+		m->lease_lost = true;
+	}
 	if (t->gone && !m->removed) {
 		log_info("queue deleted id=%s", m->e.id);
 		m->deleted = true;
@@ -287,7 +337,7 @@ static void save_done(void *arg)
 		runner_save(m);
 		return;
 	}
-	if (m->removed || m->deleted) {
+	if (m->removed || m->deleted || m->lease_lost) {
 		runner_message_release(m);
 		return;
 	}
@@ -589,7 +639,12 @@ static void runner_submit(struct qmsg *m, char **domains, size_t first)
 
 static void runner_consider(struct qmsg *m)
 {
-	if (m->removed || m->deleted || m->e.held || runner->stopping)
+	if (runner->shared && m->e.held && !m->releasing) {
+		/* Held between the claim and the load: given back. */
+		runner_message_release(m);
+		return;
+	}
+	if (m->removed || m->deleted || m->e.held || m->lease_lost || m->releasing || runner->stopping)
 		return;
 	msg_sync_busy(m);
 	if (!m->checked) {
@@ -789,6 +844,154 @@ static void inotify_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* ---- shared spool: claims and leases ---- */
+
+struct release_task {
+	struct qmsg *m;
+	char *id;
+};
+
+static void release_work(void *arg)
+{
+	struct release_task *t = arg;
+	char *error = NULL;
+	if (queue_entry_release(runner->qdir, t->id, runner->holder, &error) < 0) {
+		/* It runs out by itself. */
+		log_error("queue release id=%s error=\"%s\"", t->id, error);
+		free(error);
+	}
+}
+
+static void release_done(void *arg)
+{
+	struct release_task *t = arg;
+	msg_free(t->m);
+	free(t->id);
+	free(t);
+}
+
+/* Gives the lease of an idle message back and forgets the message: its
+   state is saved, and its next attempt is claimed again by whichever node
+   polls first when it is due. */
+static void runner_lease_release(struct qmsg *m)
+{
+	struct release_task *t = xcalloc(1, sizeof(*t));
+	t->m = m;
+	t->id = xstrdup(m->e.id);
+	m->releasing = true;
+	jobs_submit(release_work, release_done, t);
+}
+
+/* Messages kept in memory at most: claims stop above it. */
+#define RUNNER_CLAIM_HELD_MAX 2000
+
+static void claim_work(void *arg)
+{
+	runner_claim_work(arg);
+}
+
+static void runner_poll(void);
+
+static void claim_adopt(struct runner_claimed *c, int64_t until)
+{
+	struct qmsg *m = msg_find(c->e.id);
+	if (m != NULL) {
+		/* Ours already (its lease had run out unrenewed, and no other
+		   node took it): the lease is renewed, the entry ours. */
+		if (!m->lease_lost)
+			m->lease_until = until;
+		return;
+	}
+	m = xcalloc(1, sizeof(*m));
+	m->e = c->e;
+	memset(&c->e, 0, sizeof(c->e));
+	m->map = c->map;
+	m->map_size = c->map_size;
+	c->map = NULL;
+	m->lease_until = until;
+	msg_add(m);
+	msg_sync_busy(m);
+	log_info("queue claimed id=%s from=<%s> nrcpt=%zu", m->e.id, m->e.sender, m->e.nrcpts);
+	runner_consider(m);
+}
+
+static void claim_done(void *arg)
+{
+	struct runner_claim_task *t = arg;
+	runner->polling = false;
+	int64_t until = (int64_t)time(NULL) + runner->cfg->queue_lease_time;
+	for (size_t i = 0; i < t->nrenew && t->renewed != NULL; i++) {
+		struct qmsg *m = msg_find(t->renew[i]);
+		if (m == NULL || t->renewed[i] < 0)
+			continue;
+		if (t->renewed[i] == 1) {
+			m->lease_until = until;
+		} else if (!m->lease_lost) {
+			log_warn("queue lease lost id=%s: another node has the message", m->e.id);
+			m->lease_lost = true;
+			runner_message_release(m);
+		}
+	}
+	bool full = t->max > 0 && t->nclaimed == t->max;
+	if (!runner->stopping)
+		for (size_t i = 0; i < t->nclaimed; i++)
+			claim_adopt(&t->claimed[i], until);
+	runner_claim_task_free(t);
+	if (full && !runner->stopping)
+		runner_poll();
+}
+
+/* Renews the leases that are a third through, claims due messages. */
+static void runner_poll(void)
+{
+	if (runner->polling || runner->stopping)
+		return;
+	struct runner_claim_task *t = xcalloc(1, sizeof(*t));
+	t->qdir = runner->qdir;
+	t->holder = runner->holder;
+	t->lease_time = (unsigned)runner->cfg->queue_lease_time;
+	t->max = runner->nmsgs < RUNNER_CLAIM_HELD_MAX ? RUNNER_CLAIM_MAX : 0;
+	int64_t renew_before = (int64_t)time(NULL) + runner->cfg->queue_lease_time * 2 / 3;
+	for (struct qmsg *m = runner->first; m != NULL; m = m->next) {
+		if (m->lease_lost || m->releasing || m->removed || m->lease_until > renew_before)
+			continue;
+		t->renew = xreallocarray(t->renew, t->nrenew + 1, sizeof(char *));
+		t->renew[t->nrenew++] = xstrdup(m->e.id);
+	}
+	runner->polling = true;
+	jobs_submit(claim_work, claim_done, t);
+}
+
+static void poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	runner_poll();
+}
+
+/* The lease holder name of this runner: the node's name, the process and
+   its start, unique across nodes and restarts. */
+static char *runner_holder_name(const struct config *cfg)
+{
+	char *name = xasprintf("%s/%ld/%lld", cfg->hostname, (long)getpid(), (long long)time(NULL));
+	for (char *p = name; *p != '\0'; p++)
+		if (*p <= 0x20 || *p >= 0x7f)
+			*p = '_';
+	return name;
+}
+
+/* At the end, the leases of what is still in memory go back at once
+   (another node need not wait for them to run out). */
+static void runner_release_all(void)
+{
+	for (struct qmsg *m = runner->first; m != NULL; m = m->next) {
+		char *error = NULL;
+		if (!m->removed && !m->lease_lost &&
+		    queue_entry_release(runner->qdir, m->e.id, runner->holder, &error) < 0) {
+			log_error("queue release id=%s error=\"%s\"", m->e.id, error);
+			free(error);
+		}
+	}
+}
+
 /* ---- process ---- */
 
 static void stop_check_cb(evutil_socket_t fd, short what, void *arg)
@@ -822,6 +1025,8 @@ static void sig_usr2_cb(evutil_socket_t fd, short what, void *arg)
 static void sig_usr1_cb(evutil_socket_t fd, short what, void *arg)
 {
 	runner_flush_all();
+	if (runner->shared)
+		runner_poll();
 }
 
 static int runner_setup(const struct config *cfg)
@@ -833,6 +1038,7 @@ static int runner_setup(const struct config *cfg)
 	runner->hash_size = 16381;
 	runner->hash = xcalloc(runner->hash_size, sizeof(*runner->hash));
 	runner->qdir = queue_dir(cfg->data_dir);
+	runner->shared = queue_backend_shared();
 	/* A real directory, not a link (see spool.h). */
 	int qfd = fs_open_dir_beneath(cfg->data_dir, "queue", true, 0750, (uid_t)-1, (gid_t)-1, &error);
 	if (qfd >= 0)
@@ -866,6 +1072,16 @@ static int runner_setup(const struct config *cfg)
 	event_add(runner->sig_usr2, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	jobs_init(runner->base, 4);
+	runner->inotify_fd = -1;
+	if (runner->shared) {
+		runner->holder = runner_holder_name(cfg);
+		runner->poll_ev = event_new(runner->base, -1, EV_PERSIST, poll_cb, NULL);
+		struct timeval tv = {RUNNER_CLAIM_POLL_MS / 1000, (RUNNER_CLAIM_POLL_MS % 1000) * 1000};
+		event_add(runner->poll_ev, &tv);
+		log_info("queue runner shared backend=%s holder=%s lease=%ds", queue_backend_name(),
+			 runner->holder, cfg->queue_lease_time);
+		return 0;
+	}
 
 	runner->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (runner->inotify_fd < 0 ||
@@ -892,17 +1108,22 @@ static int runner_setup(const struct config *cfg)
 static void runner_teardown(void)
 {
 	jobs_deinit();
+	if (runner->shared)
+		runner_release_all();
 	while (runner->first != NULL) {
 		runner->first->inflight = 0;
 		runner->first->saving = false;
 		msg_free(runner->first);
 	}
 	runner_deliver_free(&runner->deliver);
-	char *pidfile = xasprintf("%s/%s", runner->qdir, QUEUE_RUNNER_PID);
-	unlink(pidfile);
-	free(pidfile);
-	struct event *evs[] = {runner->timer,    runner->kick_ev, runner->sig_term,   runner->sig_usr1,
-			       runner->sig_usr2, runner->sig_int, runner->inotify_ev, runner->stop_ev};
+	if (!runner->shared) {
+		char *pidfile = xasprintf("%s/%s", runner->qdir, QUEUE_RUNNER_PID);
+		unlink(pidfile);
+		free(pidfile);
+	}
+	struct event *evs[] = {runner->timer,      runner->kick_ev,  runner->sig_term,
+			       runner->sig_usr1,   runner->sig_usr2, runner->sig_int,
+			       runner->inotify_ev, runner->stop_ev,  runner->poll_ev};
 	for (size_t i = 0; i < N_ELEMENTS(evs); i++)
 		if (evs[i] != NULL)
 			event_free(evs[i]);
@@ -912,6 +1133,7 @@ static void runner_teardown(void)
 		event_base_free(runner->base);
 	queue_schedule_deinit(&runner->sched);
 	free(runner->hash);
+	free(runner->holder);
 	free(runner->qdir);
 	free(runner);
 	runner = NULL;
@@ -926,9 +1148,14 @@ int queue_runner_run(const struct config *cfg, struct heartbeat *hb)
 		return -1;
 	}
 	struct event *beat = heartbeat_start(runner->base, hb);
-	runner_scan_dir(true);
-	log_info("queue runner started messages=%zu", runner->nmsgs);
-	runner_scan_all();
+	if (runner->shared) {
+		log_info("queue runner started messages=0");
+		runner_poll();
+	} else {
+		runner_scan_dir(true);
+		log_info("queue runner started messages=%zu", runner->nmsgs);
+		runner_scan_all();
+	}
 	event_base_dispatch(runner->base);
 	event_free(beat);
 	log_info("queue runner stopped messages=%zu", runner->nmsgs);

@@ -8,11 +8,14 @@
 #include "auth/userdb.h"
 #include "delivery/delivery.h"
 #include "dns/dns.h"
+#include "lib/fsutil.h"
+#include "lib/id.h"
 #include "lib/jobs.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/xalloc.h"
 #include "queue/spool.h"
+#include "relay/runner_claim.h"
 #include "relay/runner_tls.h"
 #include "relay/transport.h"
 #include "store/store.h"
@@ -24,8 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <event2/event.h>
 
 #define CONN_IDLE_SECONDS 2
@@ -780,15 +785,46 @@ static int local_deliver_rcpt(const struct config *cfg, const char *msg_path,
 	return rc;
 }
 
+/* A shared spool's message is no file: it is copied, durably, into
+   DATA_DIR/tmp for delivery_begin_file() (the copy is linked into the
+   Maildirs, and removed by the caller).  The path, or NULL (logged). */
+static char *local_message_copy(const struct config *cfg, const char *qdir, const char *id)
+{
+	char *error = NULL, *path = NULL, *map = NULL;
+	size_t size = 0;
+	int dirfd = -1;
+	int rc = runner_map_message(qdir, id, &map, &size, &error);
+	if (rc == 0 && (dirfd = fs_open_dir_beneath(cfg->data_dir, "tmp", true, 0750, (uid_t)-1, (gid_t)-1,
+						    &error)) >= 0) {
+		char name[ID_SIZE];
+		id_new(name);
+		char *dir = xasprintf("%s/tmp", cfg->data_dir);
+		if (fs_write_file_durable_at(dirfd, dir, name, map != NULL ? map : "", size, 0640, (uid_t)-1,
+					     (gid_t)-1, &error) == 0)
+			path = xasprintf("%s/%s", dir, name);
+		free(dir);
+		close(dirfd);
+	}
+	if (path == NULL)
+		log_error("queue local copy id=%s error=\"%s\"", id, rc > 0 ? "no such message" : error);
+	if (map != NULL)
+		munmap(map, size);
+	free(error);
+	return path;
+}
+
 static void local_work(void *arg)
 {
 	struct local_task *t = arg;
 	struct runner_deliver_job *job = t->job;
 	const struct config *cfg = t->rd->cfg;
 	char *error = NULL;
+	bool copy = t->msg_path == NULL;
+	if (copy)
+		t->msg_path = local_message_copy(cfg, t->rd->qdir, job->id);
 	struct userdb *db = userdb_open_config(cfg, t->rd->userdb_path, false, &error);
 	struct stat st;
-	bool have_file = stat(t->msg_path, &st) == 0;
+	bool have_file = t->msg_path != NULL && stat(t->msg_path, &st) == 0;
 	for (size_t k = 0; k < job->n; k++) {
 		struct smtp_client_rcpt *cr = &job->rcpts[k];
 		struct userdb_targets targets;
@@ -828,6 +864,8 @@ static void local_work(void *arg)
 	free(error);
 	if (db != NULL)
 		userdb_close(&db);
+	if (copy && t->msg_path != NULL)
+		unlink(t->msg_path);
 }
 
 static void local_done(void *arg)
@@ -847,7 +885,7 @@ static void local_job(struct runner_deliver *rd, struct runner_deliver_job *job)
 	struct local_task *t = xcalloc(1, sizeof(*t));
 	t->rd = rd;
 	t->job = job;
-	t->msg_path = queue_path(rd->qdir, job->id, "msg");
+	t->msg_path = queue_backend_shared() ? NULL : queue_path(rd->qdir, job->id, "msg");
 	rd->local_pending++;
 	jobs_submit(local_work, local_done, t);
 }

@@ -2,8 +2,12 @@
    every queue backend in the table below and only through the public
    functions: enqueue (linking a file, or from memory), list (walk), claim
    (leases), defer (recording an attempt), bounce or complete, hold,
-   delete and flush.  A new backend passes when it is added to
-   spool_backends[] with a way to make an empty location. */
+   delete and flush, and the leases of several holders at once (threads
+   racing for one message, claims that never overlap, a stale holder's
+   save refused).  A new backend passes when it is added to
+   spool_backends[] with a way to make an empty location.  The postgresql
+   case needs a server (tests/unit/pg_test.h): each test gets a database
+   of its own. */
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,28 +17,27 @@
 
 #include "queue/spool.h"
 #include "lib/fsutil.h"
+#include "lib/pg_schema.h"
 #include "lib/xalloc.h"
+#include "pg_test.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- the backends under test ---- */
 
 struct spool_backend_case {
 	const char *name;
-	/* The data directory of an empty spool below the scratch directory. */
-	char *(*location)(const char *dir);
+	bool needs_pg; /* an empty database of its own, with the schema */
 };
 
-static char *local_location(const char *dir)
-{
-	return xasprintf("%s/data", dir);
-}
-
 static const struct spool_backend_case spool_backends[] = {
-    {"local", local_location},
+    {"local", false},
+    {"postgresql", true},
 };
 
 /* ---- fixture ---- */
@@ -44,7 +47,21 @@ struct fixture {
 	char *dir;
 	char *data_dir;
 	char *qdir;
+	char *conninfo; /* postgresql */
 };
+
+/* A database with the schema (what `postoffice db init` makes). */
+static char *pg_location(void)
+{
+	char *conninfo = pg_test_database_create();
+	char *error = NULL;
+	struct pg_conn *conn = pg_connect(conninfo, &error);
+	int applied;
+	if (conn == NULL || pg_schema_migrate(conn, &applied, &error) < 0)
+		fail_msg("schema: %s", error);
+	pg_close(&conn);
+	return conninfo;
+}
 
 static int setup(void **state)
 {
@@ -53,12 +70,13 @@ static int setup(void **state)
 	char tmpl[] = "/tmp/test_backend_spool.XXXXXX";
 	assert_non_null(mkdtemp(tmpl));
 	f->dir = xstrdup(tmpl);
-	f->data_dir = f->be->location(f->dir);
+	f->data_dir = xasprintf("%s/data", f->dir);
 	char *error = NULL;
 	assert_int_equal(fs_mkdir_p(f->data_dir, 0700, &error), 0);
 	f->qdir = queue_dir(f->data_dir);
-	if (queue_backend_select(f->be->name, &error) < 0)
-		fail_msg("queue_backend_select(%s): %s", f->be->name, error);
+	f->conninfo = f->be->needs_pg ? pg_location() : NULL;
+	if (queue_backend_open(f->be->name, f->conninfo, &error) < 0)
+		fail_msg("queue_backend_open(%s): %s", f->be->name, error);
 	*state = f;
 	return 0;
 }
@@ -69,6 +87,8 @@ static int teardown(void **state)
 	char *cmd = xasprintf("rm -rf '%s'", f->dir);
 	assert_int_equal(system(cmd), 0);
 	free(cmd);
+	if (f->conninfo != NULL)
+		pg_test_database_drop(f->conninfo);
 	free(f->qdir);
 	free(f->data_dir);
 	free(f->dir);
@@ -132,7 +152,7 @@ static void load(struct fixture *f, const char *id, struct queue_entry *e)
 static void save(struct fixture *f, const struct queue_entry *e)
 {
 	char *error = NULL;
-	if (queue_entry_save(f->qdir, e, true, &error) != 0)
+	if (queue_entry_save(f->qdir, e, true, NULL, &error) != 0)
 		fail_msg("queue_entry_save(%s): %s", e->id, error != NULL ? error : "gone");
 }
 
@@ -405,7 +425,7 @@ static void test_delete(void **state)
 	char *error = NULL;
 	assert_int_equal(queue_delete(f->data_dir, "Q1", &error), 0);
 	/* A runner finishing an attempt must not bring it back. */
-	assert_int_equal(queue_entry_save(f->qdir, &e, true, &error), 1);
+	assert_int_equal(queue_entry_save(f->qdir, &e, true, NULL, &error), 1);
 	queue_entry_free(&e);
 	assert_int_equal(queue_entry_load(f->qdir, "Q1", &e, &error), 1);
 	assert_int_equal(queue_delete(f->data_dir, "Q1", &error), 1);
@@ -437,10 +457,201 @@ static void test_flush(void **state)
 	assert_string_equal(out, "Q1;");
 }
 
+/* ---- several holders ---- */
+
+#define RACERS 6
+
+struct racer {
+	struct fixture *f;
+	pthread_barrier_t *start;
+	char holder[24];
+	int64_t now;
+	int rc;
+	char **ids; /* claims */
+	size_t nids;
+	char *error;
+};
+
+static void *race_lease(void *arg)
+{
+	struct racer *r = arg;
+	pthread_barrier_wait(r->start);
+	r->rc = queue_entry_lease(r->f->qdir, "Q1", r->holder, r->now, 60, &r->error);
+	return NULL;
+}
+
+static void *race_claim(void *arg)
+{
+	struct racer *r = arg;
+	pthread_barrier_wait(r->start);
+	r->rc = queue_claim(r->f->qdir, r->holder, r->now, 60, 4, &r->ids, &r->nids, &r->error);
+	return NULL;
+}
+
+/* RACERS threads (each with a connection of its own where the backend
+   has connections) call fn at once. */
+static void race(struct fixture *f, void *(*fn)(void *), int64_t now, struct racer racers[RACERS])
+{
+	pthread_barrier_t start;
+	pthread_barrier_init(&start, NULL, RACERS);
+	pthread_t threads[RACERS];
+	for (int i = 0; i < RACERS; i++) {
+		racers[i] = (struct racer){.f = f, .start = &start, .now = now};
+		snprintf(racers[i].holder, sizeof(racers[i].holder), "node-%d", i);
+		assert_int_equal(pthread_create(&threads[i], NULL, fn, &racers[i]), 0);
+	}
+	for (int i = 0; i < RACERS; i++)
+		pthread_join(threads[i], NULL);
+	pthread_barrier_destroy(&start);
+}
+
+static void test_lease_race(void **state)
+{
+	struct fixture *f = *state;
+	enqueue(f, "Q1");
+	struct racer racers[RACERS];
+	const int64_t now = (int64_t)time(NULL);
+	for (int round = 0; round < 3; round++) {
+		/* Free, then expired (each round 61 s later): exactly one wins. */
+		race(f, race_lease, now + round * 61, racers);
+		int winners = 0;
+		for (int i = 0; i < RACERS; i++) {
+			if (racers[i].rc < 0)
+				fail_msg("lease: %s", racers[i].error);
+			assert_true(racers[i].rc == 0 || racers[i].rc == 1);
+			winners += racers[i].rc;
+		}
+		assert_int_equal(winners, 1);
+	}
+}
+
+static void test_claim(void **state)
+{
+	struct fixture *f = *state;
+	char id[16];
+	for (int i = 0; i < 3; i++) {
+		snprintf(id, sizeof(id), "Q%d", i);
+		enqueue(f, id);
+	}
+	char *error = NULL;
+	const int64_t now = (int64_t)time(NULL) + 10;
+	/* Q0 is held, Q1 deferred to later, Q2 leased by node-b. */
+	assert_int_equal(queue_hold(f->data_dir, "Q0", true, &error), 0);
+	struct queue_entry e;
+	load(f, "Q1", &e);
+	for (size_t i = 0; i < e.nrcpts; i++)
+		e.rcpts[i].next_attempt = now + 100;
+	save(f, &e);
+	queue_entry_free(&e);
+	assert_int_equal(queue_entry_lease(f->qdir, "Q2", "node-b", now, 60, &error), 1);
+	char **ids;
+	size_t n;
+	assert_int_equal(queue_claim(f->qdir, "node-a", now, 60, 10, &ids, &n, &error), 0);
+	assert_int_equal(n, 0);
+	/* Released, due, and its lease ran out: in due order, up to max. */
+	assert_int_equal(queue_hold(f->data_dir, "Q0", false, &error), 0);
+	assert_int_equal(queue_claim(f->qdir, "node-a", now + 100, 60, 2, &ids, &n, &error), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(ids[0], "Q0");
+	assert_string_equal(ids[1], "Q2");
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	/* What node-a claimed is its own until the lease runs out. */
+	assert_int_equal(queue_entry_lease(f->qdir, "Q0", "node-b", now + 101, 60, &error), 0);
+	assert_int_equal(queue_claim(f->qdir, "node-b", now + 101, 60, 10, &ids, &n, &error), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(ids[0], "Q1");
+	free(ids[0]);
+	free(ids);
+	assert_int_equal(queue_claim(f->qdir, "bad holder", now, 60, 10, &ids, &n, &error), -1);
+	free(error);
+}
+
+static void test_claim_race(void **state)
+{
+	struct fixture *f = *state;
+	enum { MESSAGES = 12 };
+	char id[16];
+	for (int i = 0; i < MESSAGES; i++) {
+		snprintf(id, sizeof(id), "Q%02d", i);
+		enqueue(f, id);
+	}
+	struct racer racers[RACERS];
+	race(f, race_claim, (int64_t)time(NULL) + 1, racers);
+	/* Every message claimed once at most, and no claimer came back with
+	   nothing while messages were left over. */
+	int seen[MESSAGES] = {0};
+	size_t total = 0;
+	for (int i = 0; i < RACERS; i++) {
+		if (racers[i].rc < 0)
+			fail_msg("claim: %s", racers[i].error);
+		for (size_t k = 0; k < racers[i].nids; k++) {
+			int idx = atoi(racers[i].ids[k] + 1);
+			assert_true(idx >= 0 && idx < MESSAGES);
+			seen[idx]++;
+			free(racers[i].ids[k]);
+		}
+		total += racers[i].nids;
+		free(racers[i].ids);
+	}
+	for (int i = 0; i < MESSAGES; i++)
+		assert_true(seen[i] <= 1);
+	assert_true(total <= MESSAGES);
+	assert_true(total >= 4); /* at least one claimer got its maximum */
+}
+
+static void test_stale_holder(void **state)
+{
+	struct fixture *f = *state;
+	enqueue(f, "Q1");
+	char *error = NULL;
+	const int64_t now = (int64_t)time(NULL);
+	/* a claims the message and starts an attempt... */
+	assert_int_equal(queue_entry_lease(f->qdir, "Q1", "node-a", now, 60, &error), 1);
+	struct queue_entry stale;
+	load(f, "Q1", &stale);
+	/* ...stalls past its lease; b takes over and delivers bob. */
+	assert_int_equal(queue_entry_lease(f->qdir, "Q1", "node-b", now + 61, 60, &error), 1);
+	struct queue_entry e;
+	load(f, "Q1", &e);
+	e.rcpts[0].state = QUEUE_RCPT_DELIVERED;
+	assert_int_equal(queue_entry_save(f->qdir, &e, true, "node-b", &error), 0);
+	queue_entry_free(&e);
+	/* a's late save of its own view is refused, b's state stays. */
+	stale.rcpts[0].attempts = 1;
+	stale.rcpts[0].last_reply = xstrdup("451 4.4.1 timeout");
+	assert_int_equal(queue_entry_save(f->qdir, &stale, true, "node-a", &error), 2);
+	assert_int_equal(queue_entry_release(f->qdir, "Q1", "node-a", &error), 0);
+	load(f, "Q1", &e);
+	assert_int_equal(e.rcpts[0].state, QUEUE_RCPT_DELIVERED);
+	assert_int_equal(e.rcpts[0].attempts, 0);
+	assert_null(e.rcpts[0].last_reply);
+	queue_entry_free(&e);
+	/* Once b released it, a save without the lease is still refused. */
+	assert_int_equal(queue_entry_release(f->qdir, "Q1", "node-b", &error), 1);
+	assert_int_equal(queue_entry_save(f->qdir, &stale, true, "node-b", &error), 2);
+	queue_entry_free(&stale);
+	/* And a holder's save of a deleted message brings nothing back. */
+	assert_int_equal(queue_entry_lease(f->qdir, "Q1", "node-a", now + 62, 60, &error), 1);
+	load(f, "Q1", &e);
+	assert_int_equal(queue_delete(f->data_dir, "Q1", &error), 0);
+	assert_int_equal(queue_entry_save(f->qdir, &e, true, "node-a", &error), 1);
+	queue_entry_free(&e);
+	assert_int_equal(queue_entry_load(f->qdir, "Q1", &e, &error), 1);
+}
+
 int main(void)
 {
 	int failed = 0;
 	for (size_t i = 0; i < N_ELEMENTS(spool_backends); i++) {
+		char *name = xasprintf("spool backend %s", spool_backends[i].name);
+		int avail = spool_backends[i].needs_pg ? pg_test_available(name) : 1;
+		if (avail <= 0) {
+			failed += avail < 0;
+			free(name);
+			continue;
+		}
 		void *be = (void *)&spool_backends[i];
 #define T(f) cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, be)
 		const struct CMUnitTest tests[] = {
@@ -453,9 +664,12 @@ int main(void)
 		    T(test_hold),
 		    T(test_delete),
 		    T(test_flush),
+		    T(test_lease_race),
+		    T(test_claim),
+		    T(test_claim_race),
+		    T(test_stale_holder),
 		};
 #undef T
-		char *name = xasprintf("spool backend %s", spool_backends[i].name);
 		failed += cmocka_run_group_tests_name(name, tests, NULL, NULL);
 		free(name);
 	}

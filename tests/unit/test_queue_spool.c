@@ -218,7 +218,7 @@ static void test_spool_ops(void **state)
 	/* save only_if_exists after a delete writes nothing */
 	assert_int_equal(queue_entry_load(qdir, "M2", &e, &error), 0);
 	assert_int_equal(queue_delete(dir, "M2", &error), 0);
-	assert_int_equal(queue_entry_save(qdir, &e, true, &error), 1);
+	assert_int_equal(queue_entry_save(qdir, &e, true, NULL, &error), 1);
 	queue_entry_free(&e);
 	assert_int_equal(queue_delete(dir, "M2", &error), 1);
 	n = 0;
