@@ -135,7 +135,21 @@ class Server:
                     f.write("%s = %s\n" % (k, v))
 
     # ---- process ----
-    def start(self, timeout=10):
+    def start(self, timeout=10, attempts=20):
+        """Starts the server.  A fixed port (a restart on the port it had)
+        may be held a moment by someone's outgoing connection that the
+        kernel gave it as a source port: such a start is tried again, every
+        0.5 s, attempts times."""
+        for attempt in range(attempts):
+            try:
+                return self._start(timeout)
+            except RuntimeError as e:
+                if "Address already in use" not in str(e) or attempt == attempts - 1:
+                    raise
+                self.log.close()
+                time.sleep(0.5)
+
+    def _start(self, timeout):
         self.log = open(self.log_path, "ab")
         self.log_offset = os.path.getsize(self.log_path)
         self.proc = subprocess.Popen(self.command_prefix + [BIN, "-c", self.config_path, "serve"],
