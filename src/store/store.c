@@ -433,3 +433,33 @@ uint32_t store_flags_apply(uint32_t old, enum store_flag_op op, uint32_t flags)
 	}
 	return old;
 }
+
+int store_folder_rename_inbox(struct store *store, const char *to, char **error_r)
+{
+	bool exists;
+	*error_r = NULL;
+	if (store_folder_create(store, to, &exists, error_r) < 0)
+		return -1;
+	struct store_mailbox *inbox = NULL, *dest = NULL;
+	struct store_msg_list list = {0};
+	int rc = store_mailbox_open(store, "INBOX", &inbox, error_r) > 0 &&
+			 store_mailbox_open(store, to, &dest, error_r) > 0
+		     ? 0
+		     : -1;
+	if (rc == 0)
+		rc = store_mailbox_list(inbox, &list, error_r);
+	if (rc == 0 && list.count > 0) {
+		uint32_t *uids = xcalloc(list.count, sizeof(*uids)), *dest_uids = NULL;
+		for (size_t i = 0; i < list.count; i++)
+			uids[i] = list.msgs[i].uid;
+		rc = store_msg_copy(inbox, uids, list.count, dest, true, &dest_uids, error_r) < 0 ? -1 : 0;
+		free(uids);
+		free(dest_uids);
+	}
+	if (rc < 0 && *error_r == NULL)
+		*error_r = xstrdup("cannot open INBOX");
+	store_msg_list_free(&list);
+	store_mailbox_close(&inbox);
+	store_mailbox_close(&dest);
+	return rc;
+}

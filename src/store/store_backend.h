@@ -157,6 +157,9 @@ struct buf;
    set written into out. */
 const char *store_keywords_apply(struct buf *out, enum store_flag_op op, const char *old,
 				 const char *keywords);
+/* RENAME of INBOX through the store's own operations (RFC 3501 6.3.5):
+   the folder to is made and INBOX's messages move there. */
+int store_folder_rename_inbox(struct store *store, const char *to, char **error_r);
 /* The system flags of a message that had old after op with flags. */
 uint32_t store_flags_apply(uint32_t old, enum store_flag_op op, uint32_t flags);
 #endif
