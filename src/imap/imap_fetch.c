@@ -45,6 +45,7 @@ struct fetch_ctx {
 	struct buf scratch;
 	uint32_t msg_hint;  /* index in the mailbox table after the last message */
 	uint32_t fill_next; /* slice position after the last cached text read */
+	bool unavailable;   /* a message could not be read for now (STORE_ERROR_BUSY) */
 };
 
 static void headers_unload(struct fetch_ctx *f);
@@ -513,6 +514,20 @@ static void stream_file(struct imap_session *s, int fd, uint64_t off, size_t len
 	}
 }
 
+/* A message that could not be opened or read is skipped as gone; one
+   that failed for now (the store's STORE_ERROR_BUSY: its database away)
+   makes the command end with NO [UNAVAILABLE] (RFC 5530 3) instead. */
+static void read_failed(struct imap_session *s, struct fetch_ctx *f, const char *what, uint32_t uid,
+			char *error)
+{
+	if (error != NULL) {
+		log_error("imap fetch %s failed session=%s uid=%u: %s", what, s->core.id, uid, error);
+		if (strncmp(error, STORE_ERROR_BUSY, strlen(STORE_ERROR_BUSY)) == 0)
+			f->unavailable = true;
+	}
+	free(error);
+}
+
 /* A file with bare LF, whose size on disk is not the size sent: its
    first off + len bytes (no more are needed, each becomes one or two) are
    read into the back half of room reserved in the output and converted
@@ -548,14 +563,12 @@ static void stream_converted(struct imap_session *s, int fd, uint64_t off, size_
 }
 
 /* Opens the file of a message to stream it. */
-static int stream_open(struct imap_session *s, const struct imap_msg *m, int *fd_r)
+static int stream_open(struct imap_session *s, struct fetch_ctx *f, const struct imap_msg *m, int *fd_r)
 {
 	char *error = NULL;
 	int r = imap_message_open(s->view->mbox, m->uid, fd_r, &error);
 	if (r <= 0) {
-		if (error != NULL)
-			log_error("imap fetch open failed session=%s uid=%u: %s", s->core.id, m->uid, error);
-		free(error);
+		read_failed(s, f, "open", m->uid, error);
 		return r < 0 ? -1 : 0;
 	}
 	return 1;
@@ -581,7 +594,7 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 	bool rfc822 = false;
 	const struct imap_fetch_body *whole = whole_message_only(f, &rfc822);
 	int fd = -1;
-	if (whole != NULL && stream_open(s, m, &fd) <= 0)
+	if (whole != NULL && stream_open(s, f, m, &fd) <= 0)
 		return false;
 	/* the header block, when it is all the sections need (a block of
 	   IMAP_HEADER_MAX may be cut short: the message is read then) */
@@ -596,10 +609,7 @@ static bool fetch_one(struct imap_session *s, struct fetch_ctx *f, uint32_t idx,
 	if (whole == NULL && block == NULL && needs_message(f)) {
 		char *error = NULL;
 		if (imap_message_read(v->mbox, uid, &msg, &error) <= 0) {
-			if (error != NULL)
-				log_error("imap fetch read failed session=%s uid=%u: %s", s->core.id, uid,
-					  error);
-			free(error);
+			read_failed(s, f, "read", uid, error);
 			return false;
 		}
 	}
@@ -746,8 +756,13 @@ static int fetch_continue(struct imap_session *s)
 	if (f->next < f->count)
 		return 0;
 	s->cont_ctx = NULL;
+	bool unavailable = f->unavailable;
 	fetch_ctx_free(f);
-	imap_tagged(s, "OK", "%sFETCH completed", f_uid ? "UID " : "");
+	if (unavailable)
+		imap_tagged(s, "NO", "[UNAVAILABLE] %sFETCH: messages cannot be read now, try again later",
+			    f_uid ? "UID " : "");
+	else
+		imap_tagged(s, "OK", "%sFETCH completed", f_uid ? "UID " : "");
 	return 1;
 }
 

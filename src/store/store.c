@@ -3,6 +3,7 @@
    (store_backend.h), and what every backend shares (mailbox names, message
    lists, stable ids). */
 #include "store/store_backend.h"
+#include "lib/buf.h"
 #include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -13,6 +14,7 @@
 
 static const struct store_backend *const store_backends[] = {
     &store_backend_local,
+    &store_backend_pg,
 };
 
 const struct store_backend *store_backend_find(const char *name)
@@ -371,4 +373,93 @@ int store_cache_begin(struct store_mailbox *mbox, char **error_r)
 int store_cache_commit(struct store_mailbox *mbox, char **error_r)
 {
 	return mbox->store->be->cache_commit(mbox, error_r);
+}
+
+/* ---- what backends share ---- */
+
+static bool keyword_in(const char *list, const char *kw, size_t kwlen)
+{
+	const char *p = list;
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		size_t n = strcspn(p, " ");
+		if (n == kwlen && n > 0 && strncasecmp(p, kw, n) == 0)
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+/* Appends the words of list to b that b does not have yet (and, with
+   drop, that are not in drop either). */
+static void keywords_merge(struct buf *b, const char *list, const char *drop)
+{
+	for (const char *p = list; *p;) {
+		while (*p == ' ')
+			p++;
+		size_t n = strcspn(p, " ");
+		if (n > 0 && (drop == NULL || !keyword_in(drop, p, n)) && !keyword_in(buf_cstr(b), p, n)) {
+			if (b->len)
+				buf_append_char(b, ' ');
+			buf_append(b, p, n);
+		}
+		p += n;
+	}
+}
+
+const char *store_keywords_apply(struct buf *out, enum store_flag_op op, const char *old,
+				 const char *keywords)
+{
+	if (keywords == NULL && op != STORE_FLAGS_REPLACE)
+		return old;
+	const char *kws = keywords != NULL ? keywords : "";
+	buf_reset(out);
+	keywords_merge(out, op == STORE_FLAGS_REPLACE ? kws : old, op == STORE_FLAGS_REMOVE ? kws : NULL);
+	if (op == STORE_FLAGS_ADD)
+		keywords_merge(out, kws, NULL);
+	return buf_cstr(out);
+}
+
+uint32_t store_flags_apply(uint32_t old, enum store_flag_op op, uint32_t flags)
+{
+	switch (op) {
+	case STORE_FLAGS_REPLACE:
+		return flags & STORE_FLAGS_ALL;
+	case STORE_FLAGS_ADD:
+		return (old | flags) & STORE_FLAGS_ALL;
+	case STORE_FLAGS_REMOVE:
+		return old & ~flags & STORE_FLAGS_ALL;
+	}
+	return old;
+}
+
+int store_folder_rename_inbox(struct store *store, const char *to, char **error_r)
+{
+	bool exists;
+	*error_r = NULL;
+	if (store_folder_create(store, to, &exists, error_r) < 0)
+		return -1;
+	struct store_mailbox *inbox = NULL, *dest = NULL;
+	struct store_msg_list list = {0};
+	int rc = store_mailbox_open(store, "INBOX", &inbox, error_r) > 0 &&
+			 store_mailbox_open(store, to, &dest, error_r) > 0
+		     ? 0
+		     : -1;
+	if (rc == 0)
+		rc = store_mailbox_list(inbox, &list, error_r);
+	if (rc == 0 && list.count > 0) {
+		uint32_t *uids = xcalloc(list.count, sizeof(*uids)), *dest_uids = NULL;
+		for (size_t i = 0; i < list.count; i++)
+			uids[i] = list.msgs[i].uid;
+		rc = store_msg_copy(inbox, uids, list.count, dest, true, &dest_uids, error_r) < 0 ? -1 : 0;
+		free(uids);
+		free(dest_uids);
+	}
+	if (rc < 0 && *error_r == NULL)
+		*error_r = xstrdup("cannot open INBOX");
+	store_msg_list_free(&list);
+	store_mailbox_close(&inbox);
+	store_mailbox_close(&dest);
+	return rc;
 }

@@ -101,6 +101,7 @@ struct store_status {
 struct store_config {
 	const char *backend;  /* NULL: STORE_BACKEND_DEFAULT */
 	const char *data_dir; /* local: a user's Maildir is DATA_DIR/mail/DOMAIN/LOCAL */
+	const char *conninfo; /* postgresql: the database ([postgresql] conninfo) */
 };
 struct config;
 /* The store configuration of the server's configuration; conf_r points

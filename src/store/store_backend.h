@@ -144,7 +144,22 @@ struct store_backend {
 
 /* The backends, by name (store.c keeps the registry). */
 extern const struct store_backend store_backend_local;
+extern const struct store_backend store_backend_pg; /* "postgresql" (store_pg*.c) */
 
 /* The backend called name, or NULL. */
 const struct store_backend *store_backend_find(const char *name);
+
+/* ---- what the backends share (store.c) ---- */
+struct buf;
+/* The keywords of a message that had old after a flag change op with
+   keywords (space-separated names that compare without case; NULL: the
+   call names none, and ADD and REMOVE keep old).  Returns old, or the new
+   set written into out. */
+const char *store_keywords_apply(struct buf *out, enum store_flag_op op, const char *old,
+				 const char *keywords);
+/* RENAME of INBOX through the store's own operations (RFC 3501 6.3.5):
+   the folder to is made and INBOX's messages move there. */
+int store_folder_rename_inbox(struct store *store, const char *to, char **error_r);
+/* The system flags of a message that had old after op with flags. */
+uint32_t store_flags_apply(uint32_t old, enum store_flag_op op, uint32_t flags);
 #endif

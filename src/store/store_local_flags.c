@@ -53,63 +53,11 @@ struct flags_call {
 	int64_t pending; /* change in the count of files to rename */
 };
 
-static bool keyword_in(const char *list, const char *kw, size_t kwlen)
-{
-	const char *p = list;
-	while (*p) {
-		while (*p == ' ')
-			p++;
-		size_t n = strcspn(p, " ");
-		if (n == kwlen && n > 0 && strncasecmp(p, kw, n) == 0)
-			return true;
-		p += n;
-	}
-	return false;
-}
-
-/* Appends the words of list to b that b does not have yet (and, with
-   drop, that are not in drop either). */
-static void keywords_merge(struct buf *b, const char *list, const char *drop)
-{
-	for (const char *p = list; *p;) {
-		while (*p == ' ')
-			p++;
-		size_t n = strcspn(p, " ");
-		if (n > 0 && (drop == NULL || !keyword_in(drop, p, n)) && !keyword_in(buf_cstr(b), p, n)) {
-			if (b->len)
-				buf_append_char(b, ' ');
-			buf_append(b, p, n);
-		}
-		p += n;
-	}
-}
-
-/* The keyword set of a row after the call (space-separated,
-   case-insensitive names): the row's own when the call names none. */
+/* The keyword set of a row after the call: the row's own when the call
+   names none. */
 static const char *keywords_apply(struct flags_call *c, const char *old)
 {
-	if (c->keywords == NULL && c->op != STORE_FLAGS_REPLACE)
-		return old;
-	const char *kws = c->keywords != NULL ? c->keywords : "";
-	buf_reset(&c->kw);
-	keywords_merge(&c->kw, c->op == STORE_FLAGS_REPLACE ? kws : old,
-		       c->op == STORE_FLAGS_REMOVE ? kws : NULL);
-	if (c->op == STORE_FLAGS_ADD)
-		keywords_merge(&c->kw, kws, NULL);
-	return buf_cstr(&c->kw);
-}
-
-static uint32_t flags_apply(uint32_t old, enum store_flag_op op, uint32_t flags)
-{
-	switch (op) {
-	case STORE_FLAGS_REPLACE:
-		return flags & STORE_FLAGS_ALL;
-	case STORE_FLAGS_ADD:
-		return (old | flags) & STORE_FLAGS_ALL;
-	case STORE_FLAGS_REMOVE:
-		return old & ~flags & STORE_FLAGS_ALL;
-	}
-	return old;
+	return store_keywords_apply(&c->kw, c->op, old, c->keywords);
 }
 
 /* ---- reading the rows ---- */
@@ -223,7 +171,7 @@ static int row_change(struct flags_call *c, const struct flag_row *row, char **e
 		c->failed[c->nfailed++] = row->uid;
 		return 0;
 	}
-	uint32_t flags = flags_apply(row->flags, c->op, c->flags);
+	uint32_t flags = store_flags_apply(row->flags, c->op, c->flags);
 	const char *keywords = keywords_apply(c, row->keywords);
 	if (flags == row->flags && strcmp(keywords, row->keywords) == 0)
 		return 0;

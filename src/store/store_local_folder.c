@@ -171,36 +171,6 @@ int store_local_folder_delete(struct store *base, const char *name, char **error
 	return rc;
 }
 
-static int rename_inbox(struct store *store, const char *to, char **error_r)
-{
-	bool exists;
-	*error_r = NULL;
-	if (store_folder_create(store, to, &exists, error_r) < 0)
-		return -1;
-	struct store_mailbox *inbox = NULL, *dest = NULL;
-	struct store_msg_list list = {0};
-	int rc = store_mailbox_open(store, "INBOX", &inbox, error_r) > 0 &&
-			 store_mailbox_open(store, to, &dest, error_r) > 0
-		     ? 0
-		     : -1;
-	if (rc == 0)
-		rc = store_mailbox_list(inbox, &list, error_r);
-	if (rc == 0 && list.count > 0) {
-		uint32_t *uids = xcalloc(list.count, sizeof(*uids)), *dest_uids = NULL;
-		for (size_t i = 0; i < list.count; i++)
-			uids[i] = list.msgs[i].uid;
-		rc = store_msg_copy(inbox, uids, list.count, dest, true, &dest_uids, error_r) < 0 ? -1 : 0;
-		free(uids);
-		free(dest_uids);
-	}
-	if (rc < 0 && *error_r == NULL)
-		*error_r = xstrdup("cannot open INBOX");
-	store_msg_list_free(&list);
-	store_mailbox_close(&inbox);
-	store_mailbox_close(&dest);
-	return rc;
-}
-
 static int rename_one(struct store_local *store, const char *from, const char *to, char **error_r)
 {
 	char *fdir = store_local_mailbox_dir(store, from), *tdir = store_local_mailbox_dir(store, to);
@@ -228,7 +198,7 @@ int store_local_folder_rename(struct store *base, const char *from, const char *
 		return -1;
 	}
 	if (is_inbox(from))
-		return rename_inbox(base, to, error_r);
+		return store_folder_rename_inbox(base, to, error_r);
 	char *fdir = store_local_mailbox_dir(store, from), *tdir = store_local_mailbox_dir(store, to);
 	bool ok_from = fdir != NULL && dir_exists(fdir), exists_to = tdir != NULL && dir_exists(tdir);
 	free(fdir);

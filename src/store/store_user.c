@@ -13,8 +13,9 @@
 void store_config_init(struct store_config *conf_r, const struct config *cfg)
 {
 	memset(conf_r, 0, sizeof(*conf_r));
-	conf_r->backend = STORE_BACKEND_DEFAULT;
+	conf_r->backend = cfg->storage_backend == STORAGE_POSTGRESQL ? "postgresql" : STORE_BACKEND_DEFAULT;
 	conf_r->data_dir = cfg->data_dir;
+	conf_r->conninfo = cfg->pg_conninfo;
 }
 
 /* The backend conf names, or NULL with *error_r. */

@@ -16,6 +16,7 @@
 #include "store/store.h"
 #include "store/store_imap_extra.h"
 #include "lib/xalloc.h"
+#include "pg_test.h"
 
 #include <poll.h>
 #include <stdio.h>
@@ -29,6 +30,9 @@ struct store_backend_case {
 	const char *name;
 	/* An empty store location below the scratch directory dir. */
 	char *(*location)(const char *dir);
+	/* Removes what location made and frees it (NULL: free()). */
+	void (*drop)(char *location);
+	bool needs_pg; /* a PostgreSQL server (pg_test.h) */
 };
 
 static char *local_location(const char *dir)
@@ -36,8 +40,18 @@ static char *local_location(const char *dir)
 	return xasprintf("%s/Maildir", dir);
 }
 
+/* "ADDRESS CONNINFO" of a new database. */
+static char *pg_location(const char *dir)
+{
+	char *conninfo = pg_test_database_create();
+	char *location = xasprintf("user@example.org %s", conninfo);
+	free(conninfo);
+	return location;
+}
+
 static const struct store_backend_case store_backends[] = {
-    {"local", local_location},
+    {"local", local_location, NULL, false},
+    {"postgresql", pg_location, pg_test_database_drop, true},
 };
 
 /* ---- fixture ---- */
@@ -92,7 +106,10 @@ static int teardown(void **state)
 	char *cmd = xasprintf("rm -rf '%s'", f->dir);
 	assert_int_equal(system(cmd), 0);
 	free(cmd);
-	free(f->location);
+	if (f->be->drop != NULL)
+		f->be->drop(f->location);
+	else
+		free(f->location);
 	free(f->dir);
 	free(f);
 	return 0;
@@ -1063,6 +1080,13 @@ int main(void)
 	int failed = 0;
 	for (size_t i = 0; i < N_ELEMENTS(store_backends); i++) {
 		void *be = (void *)&store_backends[i];
+		char *name = xasprintf("store backend %s", store_backends[i].name);
+		int avail = store_backends[i].needs_pg ? pg_test_available(name) : 1;
+		if (avail <= 0) {
+			failed += avail < 0;
+			free(name);
+			continue;
+		}
 #define T(f) cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, be)
 		const struct CMUnitTest tests[] = {
 		    T(test_open_by_name),
@@ -1091,7 +1115,6 @@ int main(void)
 		    T(test_watch),
 		};
 #undef T
-		char *name = xasprintf("store backend %s", store_backends[i].name);
 		failed += cmocka_run_group_tests_name(name, tests, NULL, NULL);
 		free(name);
 	}

@@ -16,6 +16,7 @@
 #include "store/store.h"
 #include "lib/fsutil.h"
 #include "lib/xalloc.h"
+#include "pg_test.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@ struct store_backend_case {
 	/* A configuration with no users' stores yet, below the scratch
 	   directory dir (which outlives it). */
 	struct store_config (*config)(const char *dir);
+	bool needs_pg; /* a PostgreSQL server (pg_test.h); conf.conninfo is its database */
 };
 
 static struct store_config local_config(const char *dir)
@@ -38,8 +40,16 @@ static struct store_config local_config(const char *dir)
 	return (struct store_config){.backend = "local", .data_dir = dir};
 }
 
+/* A new database; teardown drops it. */
+static struct store_config pg_config(const char *dir)
+{
+	return (struct store_config){
+	    .backend = "postgresql", .data_dir = dir, .conninfo = pg_test_database_create()};
+}
+
 static const struct store_backend_case store_backends[] = {
-    {"local", local_config},
+    {"local", local_config, false},
+    {"postgresql", pg_config, true},
 };
 
 /* ---- fixture ---- */
@@ -77,6 +87,8 @@ static int teardown(void **state)
 	char *cmd = xasprintf("rm -rf '%s'", f->dir);
 	assert_int_equal(system(cmd), 0);
 	free(cmd);
+	if (f->be->needs_pg)
+		pg_test_database_drop((char *)f->conf.conninfo);
 	free(f->src);
 	free(f->dir);
 	free(f);
@@ -461,6 +473,13 @@ int main(void)
 	int failed = 0;
 	for (size_t i = 0; i < N_ELEMENTS(store_backends); i++) {
 		void *be = (void *)&store_backends[i];
+		char *name = xasprintf("store backend %s: users", store_backends[i].name);
+		int avail = store_backends[i].needs_pg ? pg_test_available(name) : 1;
+		if (avail <= 0) {
+			failed += avail < 0;
+			free(name);
+			continue;
+		}
 #define T(f) cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, be)
 		const struct CMUnitTest tests[] = {
 		    T(test_open_user),
@@ -474,7 +493,6 @@ int main(void)
 		    T(test_maildrop_lock),
 		};
 #undef T
-		char *name = xasprintf("store backend %s: users", store_backends[i].name);
 		failed += cmocka_run_group_tests_name(name, tests, NULL, NULL);
 		free(name);
 	}
