@@ -221,6 +221,10 @@ class Cluster:
         """A raw socket straight to a node, the PROXY header sent."""
         return proxied_socket(self.port(service, node), timeout)
 
+    def connect_lb(self, service, timeout=20):
+        """A raw socket to haproxy."""
+        return socket.create_connection(("127.0.0.1", self.lb[service]), timeout=timeout)
+
     # ---- logs ----
     def accepted(self, i):
         """Queue ids of the messages node i accepted over SMTP."""

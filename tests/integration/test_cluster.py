@@ -251,3 +251,293 @@ class ClusterTest(PgTestCase):
         self.assertLess(flagged, 1.0, "IDLE on node A saw node B's flag after %.2fs" % flagged)
         print("\n  IDLE on node0: node2's delivery after %.3fs, node1's flag after %.3fs"
               % (delivered, flagged), file=sys.stderr)
+
+    # ---- 3: kill -9 of a node under load ----
+    def submit_attempt(self, c, mid, rcpts, msg):
+        """One submission through haproxy: True on 250, False when the
+        message was refused with 4xx or the connection broke, a 5xx fails."""
+        try:
+            with c.smtp("submission") as s:
+                s.starttls(context=tls_context())
+                s.login(USERS[0], PASSWORD)
+                s.sendmail(USERS[0], rcpts, msg)
+            return True
+        except smtplib.SMTPResponseException as e:
+            self.assertLess(e.smtp_code, 500, "%s: %s" % (mid, e))
+            return False
+        except smtplib.SMTPRecipientsRefused as e:
+            for code, _ in e.recipients.values():
+                self.assertLess(code, 500, "%s: %s" % (mid, e))
+            return False
+        except (smtplib.SMTPServerDisconnected, OSError):
+            return False
+
+    def test_kill_node_during_load(self):
+        # node0's deliveries stay in the MX's DATA until node0 is gone
+        sink = HoldingSink(Cluster.hostname(0), 60)
+        self.addCleanup(sink.close)
+        c = self.cluster("[queue]\nlease_time = %ds\nretry = 1s\n[routes]\nremote.test = 127.0.0.1:%d\n"
+                         % (LEASE, sink.port))
+        n, threads = 60, 3
+        lock = threading.Lock()
+        accepted = {}  # mid -> (rcpts, msg): got a 250
+        attempts = {}  # mid -> (rcpts, msg): every attempt
+        killed = threading.Event()
+
+        def sender(items):
+            for i in items:
+                for attempt in range(4):  # a new Message-ID per attempt
+                    mid = "kill%d.%d@cluster.test" % (i, attempt)
+                    remote = "r%d.%d@remote.test" % (i, attempt)
+                    local = USERS[1 + i % 2]
+                    rcpts = [[remote], [local], [remote, local]][i % 3]
+                    msg = make_message(mid, rcpts)
+                    with lock:
+                        attempts[mid] = (rcpts, msg)
+                    if self.submit_attempt(c, mid, rcpts, msg):
+                        with lock:
+                            accepted[mid] = (rcpts, msg)
+                        break
+                if not killed.is_set():
+                    time.sleep(0.05)  # the load lasts until after the kill
+        workers = [threading.Thread(target=sender, args=(range(k, n, threads),)) for k in range(threads)]
+        for t in workers:
+            t.start()
+        # node0 has accepted some, holds leases and is mid-delivery
+        ready = wait_for(lambda: sink.busy(Cluster.hostname(0)) >= 1 and len(accepted) >= 15, timeout=60)
+        self.assertTrue(ready, "node0 never delivered under load\n" + c.logs())
+        in_flight = sink.busy(Cluster.hostname(0))
+        accepted_before = len(accepted)
+        t_kill = time.time()
+        pids = c.kill(0)
+        killed.set()
+        # the leases node0 held when it died (no renewal after the kill)
+        held = dict(line.split("|") for line in self.pg.psql(
+            self.conninfo, "SELECT id, lease_expiry FROM queue_messages WHERE lease_holder LIKE '%s/%%' "
+            "AND lease_expiry > extract(epoch FROM now())" % Cluster.hostname(0)).split())
+        for t in workers:
+            t.join(120)
+        self.assertFalse(any(t.is_alive() for t in workers), "senders still running after 120 s")
+        self.assertGreater(len(held), 0, "node0 held no lease at the kill")
+        self.assertGreater(len(accepted), accepted_before, "no load after the kill")
+        self.assertEqual(set(m.split(".")[0] for m in accepted), set("kill%d" % i for i in range(n)),
+                         "a message never got its 250 in 4 attempts\n" + c.logs())
+
+        # remote: every 250'd recipient reaches the MX
+        want = set((mid, r) for mid, (rcpts, _) in accepted.items() for r in rcpts if r.endswith("@remote.test"))
+
+        def delivered():
+            with sink.lock:
+                return set((mid, r) for _, rs, mid in sink.accepted for r in rs)
+        ok = wait_for(lambda: want <= delivered(), timeout=LEASE + 30, interval=0.2)
+        took = time.time() - t_kill
+        self.assertTrue(ok, "%d of %d remote recipients delivered\n%s" % (
+            len(want & delivered()), len(want), c.logs()))
+        queued = lambda: self.pg.psql(self.conninfo, "SELECT count(*) FROM queue_messages").strip()  # noqa: E731
+        self.assertTrue(wait_for(lambda: queued() == "0", timeout=15), c.logs())
+        time.sleep(1.5)  # a duplicate would come by now (three claim polls)
+        with sink.lock:
+            deliveries = [(mid, r, ehlo, at) for (ehlo, rs, mid), at in zip(sink.accepted, sink.times) for r in rs]
+            aborted = list(sink.aborted)
+        # no recipient twice, but for deliveries in flight at the kill (RFC
+        # 5321 6.1: at least once); the MX accepted none of node0's after
+        # it died, so none should be
+        pairs = [(mid, r) for mid, r, _, _ in deliveries]
+        duplicates = len(pairs) - len(set(pairs))
+        self.assertLessEqual(duplicates, in_flight, deliveries)
+        self.assertFalse(any(e == Cluster.hostname(0) for _, _, e, _ in deliveries), "node0 delivered while held")
+        self.assertGreaterEqual(len(aborted), 1)
+        # node0's leased messages: claimed by node1 or node2, delivered only
+        # after node0's lease ran out
+        claims = {}
+        sends = {}
+        for i in (1, 2):
+            log = c.nodes[i].log_text()
+            for qid in re.findall(r"queue claimed id=(\w+)", log):
+                claims.setdefault(qid, set()).add(i)
+            for qid, to in re.findall(r"queue sent id=(\w+) to=<([^>]+)>", log):
+                sends.setdefault(qid, set()).add(to)
+        for qid, expiry in held.items():
+            self.assertIn(qid, claims, "node0's %s never claimed by another node" % qid)
+            self.assertIn(qid, sends, "node0's %s never sent by another node" % qid)
+            for to in sends[qid]:
+                times = [at for _, r, ehlo, at in deliveries if r == to]
+                self.assertTrue(times, to)
+                # lease_expiry is whole seconds of the same clock
+                self.assertGreaterEqual(min(times), int(expiry) - 1.0, "%s delivered before node0's lease "
+                                        "ran out" % to)
+                self.assertLess(min(times), int(expiry) + 10, "%s taken over late" % to)
+        # local: every 250'd message readable, once, byte for byte, from both survivors
+        for node in (1, 2):
+            for user in USERS[1:]:
+                got = self.read_imap(c, node, user)
+                for mid, (rcpts, msg) in accepted.items():
+                    if user in rcpts:
+                        self.assertIn(mid, got, "node%d: %s lost for %s" % (node, mid, user))
+                        self.assertEqual(body_of(got[mid][0]), msg)
+                # anything else there is an attempt whose 250 the kill cut off
+                for mid in set(got) - set(accepted):
+                    self.assertIn(mid, attempts)
+                    self.assertEqual(body_of(got[mid][0]), attempts[mid][1])
+        print("\n  kill -9 of node0 (%d processes) with %d leases held, %d deliveries in flight, %d of %d "
+              "submissions accepted before: all %d accepted kept, remote ones delivered within %.1fs "
+              "(lease %ds), duplicates %d, attempts %d" % (len(pids), len(held), in_flight, accepted_before, n,
+                                                           len(accepted), took, LEASE, duplicates, len(attempts)),
+              file=sys.stderr)
+
+    # ---- 4: PostgreSQL restarted under load ----
+    def test_postgresql_restart_during_load(self):
+        c = self.cluster()
+        user = USERS[0]
+        lock = threading.Lock()
+        stop = threading.Event()
+        accepted = {}  # mid -> (message, time of the 250)
+        smtp_temporary = []  # (time, reply)
+        smtp_wrong = []  # 5xx: a permanent refusal for a temporary cause
+        imap_ok = {"new": [], "held": []}  # times of complete IMAP rounds
+        imap_temporary = []  # (time, reply)
+        imap_wrong = []
+
+        def smtp_result(kind, what):
+            (smtp_wrong if kind == "wrong" else smtp_temporary).append((time.time(), what))
+
+        def send(s, mid):
+            """One transaction on session s; False when the session is gone."""
+            msg = make_message(mid, [user])
+            try:
+                s.sendmail("sender@sender.test", [user], msg)
+                with lock:
+                    accepted[mid] = (msg, time.time())
+            except smtplib.SMTPResponseException as e:
+                smtp_result("wrong" if e.smtp_code >= 500 else "temp", "%d %s" % (e.smtp_code, e.smtp_error))
+                if e.smtp_code == 421:
+                    return False
+                s.rset()
+            except smtplib.SMTPRecipientsRefused as e:
+                for code, text in e.recipients.values():
+                    smtp_result("wrong" if code >= 500 else "temp", "%d %s" % (code, text))
+                s.rset()
+            return True
+
+        def smtp_load(k, held):
+            """Messages through haproxy: a connection each, or (held) one
+            session for as long as the server keeps it."""
+            s = None
+            for j in range(100000):
+                if stop.is_set():
+                    break
+                try:
+                    if s is None:
+                        s = c.smtp()
+                    if not send(s, "pg%d.%d@cluster.test" % (k, j)) or not held:
+                        s.quit()
+                        s = None
+                except (smtplib.SMTPServerDisconnected, OSError) as e:
+                    smtp_result("temp", repr(e))
+                    s = None
+                time.sleep(0.02)
+            if s is not None:
+                s.close()
+
+        def imap_round(conv, first):
+            """(LOGIN and SELECT when first,) NOOP and FETCH of the newest
+            message: None when all were OK, else the first other reply."""
+            commands = [("n", "NOOP"), ("f", "FETCH * (UID BODY.PEEK[])")]
+            if first:
+                greeting = conv.line()
+                if not greeting.startswith("* OK"):
+                    return greeting
+                commands = [("l", 'LOGIN %s "%s"' % (user, PASSWORD)), ("s", "SELECT INBOX")] + commands
+            for tag, command in commands:
+                reply = tagged(conv, tag, command)
+                if not reply.startswith(tag + " OK"):
+                    return reply
+            return None
+
+        def imap_load(held):
+            """IMAP sessions through haproxy: one per round, or (held) one
+            selected session for as long as the server keeps it."""
+            conv = None
+            selected = False
+            while not stop.is_set():
+                first = conv is None or not selected
+                try:
+                    if conv is None:
+                        conv = Conversation(c.connect_lb("imap"))
+                    elif first:  # LOGIN or SELECT failed on this session: again on a new one
+                        conv.sock.close()
+                        conv = Conversation(c.connect_lb("imap"))
+                    reply = imap_round(conv, first)
+                except (OSError, EOFError) as e:
+                    reply = "* BYE (connection closed: %r)" % e
+                now = time.time()
+                selected = reply is None or (not first and not reply.startswith("* BYE"))
+                if reply is None:
+                    imap_ok["held" if held and not first else "new"].append(now)
+                elif re.match(r"(\w+ NO \[UNAVAILABLE\]|\* BYE)", reply):
+                    imap_temporary.append((now, reply))
+                else:
+                    imap_wrong.append((now, reply))
+                if not held or reply is not None and reply.startswith("* BYE"):
+                    try:
+                        conv.send("o LOGOUT\r\n")
+                    except OSError:
+                        pass
+                    conv.sock.close()
+                    conv = None
+                time.sleep(0.02)
+            if conv is not None:
+                conv.sock.close()
+
+        # one message first, so that FETCH * has something to read
+        with c.smtp() as s:
+            s.sendmail("sender@sender.test", [user], make_message("pg-first@cluster.test", [user]))
+        workers = [threading.Thread(target=smtp_load, args=(k, k == 0)) for k in range(2)]
+        workers += [threading.Thread(target=imap_load, args=(held,)) for held in (False, True)]
+        for t in workers:
+            t.start()
+        try:
+            self.assertTrue(wait_for(lambda: len(accepted) >= 10 and len(imap_ok["held"]) >= 4, timeout=30),
+                            "no load before the restart: %d 250s, IMAP %r, errors %r %r %r %r\n%s"
+                            % (len(accepted), imap_ok, smtp_temporary[:3], smtp_wrong[:3],
+                               imap_temporary[:3], imap_wrong[:3], c.logs()))
+            t_stop = time.time()
+            self.pg.stop("fast")
+            t_stopped = time.time()
+            time.sleep(2)  # PostgreSQL away for 2 s under load
+            self.pg.start()
+            t_start = time.time()
+
+            def since(times):
+                return any(at > t_start for at in list(times))
+            back = wait_for(lambda: since(at for _, at in list(accepted.values())) and since(imap_ok["new"]) and
+                            since(imap_ok["held"]), timeout=RESUME_BOUND, interval=0.1)
+            resumed = time.time() - t_start
+            time.sleep(1)  # some load after the recovery
+        finally:
+            stop.set()
+            for t in workers:
+                t.join(60)
+        self.assertFalse(any(t.is_alive() for t in workers), "load still running after 60 s")
+        self.assertTrue(back, "service did not resume within %ds of PostgreSQL's start\n%s"
+                        % (RESUME_BOUND, c.logs()))
+        self.assertEqual(smtp_wrong, [], "a permanent SMTP refusal while PostgreSQL restarted")
+        self.assertEqual(imap_wrong, [], "an IMAP failure other than NO [UNAVAILABLE] or BYE")
+        # the outage was seen, as temporary errors only
+        during = lambda events: [e for e in events if t_stop <= e[0] <= t_start + resumed]  # noqa: E731
+        self.assertTrue(during(smtp_temporary), "SMTP saw no temporary error while PostgreSQL was down")
+        self.assertTrue(during(imap_temporary), "IMAP saw no temporary error while PostgreSQL was down")
+        # no 250 while PostgreSQL was down (no commit could happen)
+        down = [mid for mid, (_, at) in accepted.items() if t_stopped + 0.5 < at < t_start]
+        self.assertEqual(down, [], "250 while PostgreSQL was stopped")
+        # every 250'd message is there, byte for byte, whichever node took it
+        for node in (None, 0, 1, 2):
+            got = self.read_imap(c, node, user)
+            for mid, (msg, _) in accepted.items():
+                self.assertIn(mid, got, "%s got a 250 and is missing" % mid)
+                self.assertEqual(body_of(got[mid][0]), msg)
+        print("\n  PostgreSQL down %.1fs under load: %d SMTP 250s, %d SMTP and %d IMAP temporary errors, "
+              "service back %.1fs after PostgreSQL; SMTP %s; IMAP %s"
+              % (t_start - t_stop, len(accepted), len(smtp_temporary), len(imap_temporary), resumed,
+                 sorted(set(w[:50] for _, w in smtp_temporary)),
+                 sorted(set(r[:50] for _, r in imap_temporary))), file=sys.stderr)
