@@ -281,11 +281,22 @@ class PgQueueTest(PgTestCase):
         a = self.node("node-a.test", sink)
         self.setup_users(a)
         self.submit_many(a, [(1, "reject1@remote.test")])
-        ok = wait_for(lambda: len(a.maildir_messages("alice@a.test")) >= 1, timeout=20)
+        # the mail store is in PostgreSQL too: read the INBOX over IMAP
+        def inbox():
+            m = a.imap()
+            m.login("alice@a.test", "alicepw")
+            typ, data = m.select("INBOX")
+            out = []
+            if data[0] != b"0":
+                typ, data = m.fetch("1:*", "(BODY.PEEK[])")
+                out = [p[1] for p in data if isinstance(p, tuple)]
+            m.logout()
+            return out
+        ok = wait_for(lambda: len(inbox()) >= 1, timeout=20, interval=0.3)
         self.assertTrue(ok, a.log_text()[-4000:])
-        msgs = a.maildir_messages("alice@a.test")
+        msgs = inbox()
         self.assertEqual(len(msgs), 1)
-        dsn = msgs[0][1]
+        dsn = msgs[0]
         self.assertIn(b"multipart/report", dsn)
         self.assertIn(b"reject1@remote.test", dsn)
         self.assertRegex(dsn, rb"Status: 5\.1\.1")
