@@ -157,23 +157,13 @@ class Cluster:
                 raise errors[0]
 
     def pids(self, i):
-        """Node i's live processes: its supervisor and the supervisor's
-        children of every role (workers, queue runner, admin), found by
-        their parent in /proc."""
-        srv = self.nodes[i]
-        if srv.proc is None:
-            return []
-        sup = srv.proc.pid
-        out = [sup]
-        for name in os.listdir("/proc"):
-            if name.isdigit() and int(name) != sup and parent(int(name)) == sup and alive(int(name)):
-                out.append(int(name))
-        return out
+        return server_pids(self.nodes[i])
 
     def kill(self, i):
         """kill -9 of node i: supervisor, workers and queue runner at once
-        (harness.Server.kill() leaves the queue runner).  Returns once
-        every one of them is gone."""
+        (harness.Server.kill() leaves the queue runner), the supervisor
+        first so that it restarts none of them.  Returns once every one
+        of them is gone."""
         srv = self.nodes[i]
         pids = self.pids(i)
         for pid in pids:
@@ -235,6 +225,20 @@ class Cluster:
         for srv in self.nodes:
             out.append("---- %s\n%s" % (srv.config_path, srv.log_text()[-size:]))
         return "\n".join(out)
+
+
+def server_pids(srv):
+    """A harness.Server's live processes: its supervisor first, then the
+    supervisor's children of every role (workers, queue runner, admin),
+    found by their parent in /proc."""
+    if srv.proc is None:
+        return []
+    sup = srv.proc.pid
+    out = [sup]
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != sup and parent(int(name)) == sup and alive(int(name)):
+            out.append(int(name))
+    return out
 
 
 def parent(pid):

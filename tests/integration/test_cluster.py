@@ -20,6 +20,7 @@ to each node.
 import os
 import re
 import shutil
+import signal
 import smtplib
 import sys
 import threading
@@ -27,8 +28,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import Cluster  # noqa: E402
-from harness import Conversation, body_of, tls_context, wait_for  # noqa: E402
+from cluster import Cluster, alive, server_pids  # noqa: E402
+from harness import Conversation, Server, body_of, tls_context, wait_for  # noqa: E402
 from pgserver import PgTestCase, available  # noqa: E402
 from test_pg_queue import SinkServer  # noqa: E402
 
@@ -93,6 +94,30 @@ class HoldingSink(SinkServer):
 
     def delay_for(self, ehlo):
         return self.hold_seconds if ehlo == self.hold_ehlo else 0.0
+
+
+class SupervisorDeathTest(unittest.TestCase):
+    """A node whose supervisor dies (kill -9 of it alone) must not leave
+    its children running: orphaned workers would keep the node's ports
+    and its queue runner its leases, with nobody to stop them."""
+
+    def test_children_end_with_the_supervisor(self):
+        srv = Server()
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        # the children run as the unprivileged user (tests run as root)
+        self.assertIn("children run as user=", srv.log_text())
+        self.assertTrue(wait_for(lambda: len(server_pids(srv)) >= 3, timeout=10), srv.log_text())
+        children = server_pids(srv)[1:]  # a worker and the queue runner
+        os.kill(srv.proc.pid, signal.SIGKILL)
+        srv.proc.wait(timeout=10)
+        srv.proc = None
+        gone = wait_for(lambda: not any(alive(p) for p in children), timeout=10)
+        left = [p for p in children if alive(p)]
+        for pid in left:  # ours: not left behind whatever the outcome
+            os.kill(pid, signal.SIGKILL)
+        self.assertTrue(gone, "children %s still running 10 s after their supervisor died\n%s"
+                        % (left, srv.log_text()[-2000:]))
 
 
 @unittest.skipIf(available(), "no private PostgreSQL: %s" % available())

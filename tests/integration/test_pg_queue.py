@@ -226,7 +226,8 @@ class PgQueueTest(PgTestCase):
         queue runner) at once."""
         runners = srv.child_pids("queue")
         self.assertEqual(len(runners), 1, srv.log_text()[-2000:])
-        pids = srv.child_pids("worker") + runners + [srv.proc.pid]
+        # the supervisor first: it would restart a worker killed before it
+        pids = [srv.proc.pid] + srv.child_pids("worker") + runners
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
         srv.kill()
