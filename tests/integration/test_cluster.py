@@ -16,7 +16,9 @@ to each node.
   kill;
 - PostgreSQL stopped and started under SMTP and IMAP load: temporary
   errors only (4xx, NO [UNAVAILABLE], BYE), never a 250 for a message
-  that is then missing, and service back by itself within a bound."""
+  that is then missing, and service back by itself within a bound;
+- kill -9 of a node's supervisor alone ends its children (no orphaned
+  worker keeps the node's ports, no orphaned runner its leases)."""
 import os
 import re
 import shutil
