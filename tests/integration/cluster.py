@@ -39,8 +39,8 @@ PROXY_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
 def proxy_v2(sock):
     """The PROXY v2 header (PROXY, TCP over IPv4) a balancer would send for
-    the client at sock's own address (RFC-less: haproxy's
-    proxy-protocol.txt, section 2.2)."""
+    the client at sock's own address (haproxy's proxy-protocol.txt,
+    section 2.2)."""
     src, sport = sock.getsockname()[:2]
     dst, dport = sock.getpeername()[:2]
     body = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!HH", sport, dport)
