@@ -431,8 +431,11 @@ static int migrate_prepare(struct config *cfg, struct migrate *m)
 						 cfg->data_dir));
 	m->local = (struct store_config){"local", ".", NULL};
 	m->pg = (struct store_config){"postgresql", NULL, m->conninfo};
-	if ((m->from = userdb_open_backend("local", "users.db", false, &error)) == NULL)
-		return fail("the local user database", error);
+	/* the spool read first is the local one, whatever the configuration
+	   says already */
+	if ((m->from = userdb_open_backend("local", "users.db", false, &error)) == NULL ||
+	    queue_backend_select("local", &error) < 0)
+		return fail("the local installation", error);
 	if (read_userdb(m, &error) < 0 || read_queue(m, &error) < 0)
 		return fail("reading the local installation", error);
 	if ((m->to = userdb_open_backend("postgresql", m->conninfo, true, &error)) == NULL ||

@@ -19,13 +19,21 @@ static int import_mailbox(struct store_pg *store, const struct store_import *imp
 	char sid[STORE_PG_INT_MAX];
 	const char *name = strcasecmp(imp->name, "INBOX") == 0 ? "INBOX" : imp->name;
 	const char *v[] = {store_pg_int(sid, store->id), name};
-	PGresult *res =
-	    store_pg_run(store->conn, "importing a mailbox",
-			 "SELECT m.id, m.uidnext,"
-			 " EXISTS (SELECT 1 FROM mail_messages WHERE mailbox = m.id),"
-			 " EXISTS (SELECT 1 FROM mail_expunged WHERE mailbox = m.id)"
-			 " FROM mail_mailboxes m WHERE m.id = mail_mailbox_ensure($1, $2) FOR UPDATE",
-			 2, v, error_r);
+	/* (a row the function makes is not seen by the statement that calls
+	   it: two statements) */
+	PGresult *res = store_pg_run(store->conn, "importing a mailbox", "SELECT mail_mailbox_ensure($1, $2)",
+				     2, v, error_r);
+	if (res == NULL)
+		return -1;
+	char id[STORE_PG_INT_MAX];
+	const char *w[] = {store_pg_int(id, pg_value_int64(res, 0, 0))};
+	PQclear(res);
+	res = store_pg_run(store->conn, "importing a mailbox",
+			   "SELECT m.id, m.uidnext,"
+			   " EXISTS (SELECT 1 FROM mail_messages WHERE mailbox = m.id),"
+			   " EXISTS (SELECT 1 FROM mail_expunged WHERE mailbox = m.id)"
+			   " FROM mail_mailboxes m WHERE m.id = $1 FOR UPDATE",
+			   1, w, error_r);
 	if (res == NULL)
 		return -1;
 	int rc = 0;
