@@ -54,6 +54,7 @@ struct mailbox_copy {
 	struct store_msg_list list;
 	struct store_import_msg *msgs; /* list.count, in list order */
 	char **emailids;
+	char (*stable_ids)[STORE_STABLE_ID_MAX + 1];
 	unsigned char (*hashes)[MIGRATE_HASH_LEN];
 	uint32_t *expunged;
 	size_t expunged_count;
@@ -66,6 +67,7 @@ static void mailbox_copy_free(struct mailbox_copy *c)
 		free(c->emailids[i]);
 	free(c->emailids);
 	free(c->msgs);
+	free(c->stable_ids);
 	free(c->hashes);
 	free(c->expunged);
 	free(c->data);
@@ -132,11 +134,19 @@ static int copy_prepare(struct store *src, const char *name, struct mailbox_copy
 	size_t n = c->list.count;
 	c->msgs = xcalloc(n + 1, sizeof(*c->msgs));
 	c->emailids = xcalloc(n + 1, sizeof(*c->emailids));
+	c->stable_ids = xcalloc(n + 1, sizeof(*c->stable_ids));
 	c->hashes = xcalloc(n + 1, sizeof(*c->hashes));
 	for (size_t i = 0; i < n; i++) {
 		const struct store_msg *m = &c->list.msgs[i];
-		c->msgs[i] = (struct store_import_msg){m->uid,          m->flags,  m->keywords,
-						       m->internaldate, m->modseq, NULL};
+		store_msg_stable_id(m, c->stable_ids[i]);
+		c->msgs[i] = (struct store_import_msg){
+		    .uid = m->uid,
+		    .flags = m->flags,
+		    .keywords = m->keywords,
+		    .internaldate = m->internaldate,
+		    .modseq = m->modseq,
+		    .stable_id = c->stable_ids[i],
+		};
 	}
 	if (n > 0 && store_msg_emailids(c->src, 1, UINT32_MAX, emailid_cb, c, error_r) < 0)
 		return -1;
@@ -167,12 +177,14 @@ static int copy_compare_list(struct mailbox_copy *c, struct store_mailbox *dest,
 	int rc = list.count == c->list.count ? 0 : -1;
 	for (size_t i = 0; i < list.count && rc == 0; i++) {
 		const struct store_msg *a = &c->list.msgs[i], *b = &list.msgs[i];
-		if (a->uid != b->uid || a->flags != b->flags || strcmp(a->keywords, b->keywords) != 0 ||
-		    a->size != b->size || a->internaldate != b->internaldate ||
-		    (a->modseq != b->modseq && a->modseq != 0)) {
+		char id[STORE_STABLE_ID_MAX + 1];
+		store_msg_stable_id(b, id);
+		if (a->uid != b->uid || strcmp(id, c->stable_ids[i]) != 0 || a->flags != b->flags ||
+		    strcmp(a->keywords, b->keywords) != 0 || a->size != b->size ||
+		    a->internaldate != b->internaldate || (a->modseq != b->modseq && a->modseq != 0)) {
 			*error_r =
 			    xasprintf("%s UID %u: the copy differs (UID %u flags %u/%u keywords '%s'/'%s' "
-				      "size %llu/%llu)",
+				      "size %llu/%llu, or its date, modseq or UIDL)",
 				      name, a->uid, b->uid, b->flags, a->flags, b->keywords, a->keywords,
 				      (unsigned long long)b->size, (unsigned long long)a->size);
 			rc = -1;

@@ -313,6 +313,8 @@ struct store_import_msg {
 	int64_t internaldate; /* unix time */
 	uint64_t modseq;      /* 1 .. the import's highestmodseq; 0: highestmodseq */
 	const char *emailid;  /* EMAILID (RFC 8474) to keep, or NULL for a new one */
+	/* store_msg_stable_id() (POP3 UIDL) to keep, or NULL for a new one */
+	const char *stable_id;
 };
 
 /* A mailbox as another store holds it (store_mailbox_import()). */
@@ -345,7 +347,7 @@ struct store_import {
    expunged UID, UIDNEXT 1: as a store's first open or
    store_user_create() leaves it), gets exactly imp's UIDVALIDITY,
    UIDNEXT, HIGHESTMODSEQ and MAILBOXID, and every message its UID, flags,
-   keywords, internaldate, modseq and EMAILID, its size computed from its
+   keywords, internaldate, modseq, EMAILID and stable id, its size computed from its
    octets as an append does.  So an IMAP client that knew the mailbox
    before sees the same mailbox (RFC 3501 2.3.1.1: same UIDVALIDITY and
    UIDs; RFC 7162 3.1: HIGHESTMODSEQ does not go backwards).  All in one

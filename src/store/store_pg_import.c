@@ -111,7 +111,8 @@ static int import_tx(struct store_pg *store, void *ctx, char **error_r)
 					   m->keywords,
 					   m->internaldate,
 					   m->modseq != 0 ? m->modseq : imp->highestmodseq,
-					   m->emailid};
+					   m->emailid,
+					   m->stable_id};
 		if (store_pg_msg_insert(store->conn, mailbox, &row, data, len, error_r) < 0)
 			return -1;
 	}

@@ -152,7 +152,8 @@ struct store_pg_row {
 	const char *keywords; /* NULL: none */
 	int64_t internaldate; /* 0: now */
 	uint64_t modseq;
-	const char *emailid; /* NULL: a new one */
+	const char *emailid;   /* NULL: a new one */
+	const char *stable_id; /* NULL: UIDVALIDITY.UID */
 };
 /* Stores data[0..len) (store_pg_body_put()) and lists it in mailbox as
    row, inside a transaction on conn that locked the mailbox.  0 or -1. */

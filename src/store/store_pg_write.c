@@ -133,14 +133,16 @@ int store_pg_msg_insert(struct pg_conn *conn, int64_t mailbox, const struct stor
 	    store_pg_int(psize, (long long)len),
 	    (const char *)hash,
 	    row->emailid,
+	    row->stable_id,
 	};
-	const int l[] = {0, 0, 0, 0, 0, 0, 0, 0, STORE_PG_HASH_LEN, 0}, f[] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
+	const int l[] = {0, 0, 0, 0, 0, 0, 0, 0, STORE_PG_HASH_LEN, 0, 0},
+		  f[] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0};
 	PGresult *res = store_pg_run_bin(
 	    conn, "appending a message",
 	    "INSERT INTO mail_messages (mailbox, uid, flags, keywords, modseq, internaldate, size,"
-	    " psize, body, emailid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-	    " coalesce($10, " EMAILID_SQL "))",
-	    10, v, l, f, 0, error_r);
+	    " psize, body, emailid, stable_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+	    " coalesce($10, " EMAILID_SQL "), $11)",
+	    11, v, l, f, 0, error_r);
 	PQclear(res);
 	return res != NULL ? 0 : -1;
 }
@@ -161,7 +163,7 @@ static int append_tx(struct store_pg *store, void *ctx, char **error_r)
 	for (size_t i = 0; i < c->count; i++) {
 		const struct store_append *a = &c->msgs[i];
 		struct store_pg_row row = {
-		    c->first_uid + (uint32_t)i, a->flags, a->keywords, a->internaldate, modseq, NULL};
+		    c->first_uid + (uint32_t)i, a->flags, a->keywords, a->internaldate, modseq, NULL, NULL};
 		if (store_pg_msg_insert(store->conn, c->mailbox, &row, a->data, a->len, error_r) < 0)
 			return -1;
 	}

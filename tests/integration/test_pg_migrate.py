@@ -7,8 +7,8 @@ closed port, one of them held) is stopped, migrated into a private
 PostgreSQL (pgserver.py) and started again with [storage] backend =
 postgresql.  Everything IMAP shows (per folder UIDVALIDITY, UIDNEXT,
 HIGHESTMODSEQ, per message UID, FLAGS, INTERNALDATE, RFC822.SIZE,
-BODY[]), the subscriptions, the quota, POP3's messages and the old
-passwords are the same; the alias still delivers; the queued message is
+BODY[]), the subscriptions, the quota, POP3's messages (sizes, UIDLs,
+octets) and the old passwords are the same; the alias still delivers; the queued message is
 delivered from the PostgreSQL queue to a sink once it is routed there,
 exactly once, and the held one stays held.  The command refuses while
 the server runs and, run a second time, refuses without changing the
@@ -80,7 +80,8 @@ def pop3_state(srv, user):
     p = srv.pop3()
     p.user(user)
     p.pass_(USERS[user])
-    msgs = [(int(line.split()[1]), b"\r\n".join(p.retr(int(line.split()[0]))[1]))
+    uidls = dict(line.split() for line in p.uidl()[1])
+    msgs = [(int(line.split()[1]), uidls[line.split()[0]], b"\r\n".join(p.retr(int(line.split()[0]))[1]))
             for line in p.list()[1]]
     p.quit()
     return msgs

@@ -4,7 +4,7 @@
    them (local):
    - store_mailbox_import(): a mailbox keeps UIDVALIDITY, UIDNEXT,
      HIGHESTMODSEQ, MAILBOXID, and each message its UID, flags, keywords,
-     internaldate, modseq, EMAILID and octets; expunged UIDs are reported
+     internaldate, modseq, EMAILID, POP3 UIDL and octets; expunged UIDs are reported
      by VANISHED; nothing is \Recent; what comes later continues above
      the imported counters; a mailbox that was used is refused, a failed
      import leaves nothing, and malformed imports are refused;
@@ -92,8 +92,9 @@ static int source_read(void *ctx, size_t i, const void **data_r, size_t *len_r, 
 }
 
 static const struct store_import_msg two_msgs[] = {
-    {2, STORE_FLAG_SEEN | STORE_FLAG_FLAGGED, "Work $Important", 1600000000, 20, "Mkept1"},
-    {5, STORE_FLAG_DRAFT | STORE_FLAG_PASSED, NULL, 1500000000, 0, NULL},
+    {2, STORE_FLAG_SEEN | STORE_FLAG_FLAGGED, "Work $Important", 1600000000, 20, "Mkept1",
+     "1700000000.M1P2.host"},
+    {5, STORE_FLAG_DRAFT | STORE_FLAG_PASSED, NULL, 1500000000, 0, NULL, NULL},
 };
 static const char *const two_data[] = {msg_crlf, msg_lf};
 static const uint32_t expunged[] = {3, 4};
@@ -173,6 +174,12 @@ static void check_imported(struct store_mailbox *mbox)
 	assert_int_equal(l.msgs[1].modseq, 50);               /* 0: HIGHESTMODSEQ */
 	assert_int_equal(l.msgs[1].size, strlen(msg_lf) + 3); /* counted with CRLF */
 	assert_true(l.msgs[1].bare_lf);
+	/* the POP3 UIDL: kept, or made as for any message of the mailbox */
+	char id[STORE_STABLE_ID_MAX + 1];
+	store_msg_stable_id(&l.msgs[0], id);
+	assert_string_equal(id, "1700000000.M1P2.host");
+	store_msg_stable_id(&l.msgs[1], id);
+	assert_string_equal(id, "4000000000.5");
 	store_msg_list_free(&l);
 	char *text = read_uid(mbox, 2);
 	assert_string_equal(text, msg_crlf);
@@ -276,10 +283,10 @@ static void test_import_checks_arguments(void **state)
 {
 	struct fixture *f = *state;
 	struct source src = {two_data, SIZE_MAX, 0};
-	static const struct store_import_msg unordered[] = {{5, 0, NULL, 1, 1, NULL},
-							    {2, 0, NULL, 1, 1, NULL}};
-	static const struct store_import_msg too_high[] = {{9, 0, NULL, 1, 1, NULL}};
-	static const struct store_import_msg modseq_high[] = {{1, 0, NULL, 1, 51, NULL}};
+	static const struct store_import_msg unordered[] = {{5, 0, NULL, 1, 1, NULL, NULL},
+							    {2, 0, NULL, 1, 1, NULL, NULL}};
+	static const struct store_import_msg too_high[] = {{9, 0, NULL, 1, 1, NULL, NULL}};
+	static const struct store_import_msg modseq_high[] = {{1, 0, NULL, 1, 51, NULL, NULL}};
 	static const uint32_t expunged_high[] = {12};
 	struct store_import bad[7];
 	for (size_t i = 0; i < N_ELEMENTS(bad); i++)
