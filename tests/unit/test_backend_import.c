@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "store/store_imap_extra.h"
 #include "pg_test.h"
+#include "store_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,34 +118,11 @@ static struct store_import import_of(const char *name, struct source *src)
 	};
 }
 
-static struct store_mailbox *open_mailbox(struct store *store, const char *name)
-{
-	struct store_mailbox *mbox = NULL;
-	char *error = NULL;
-	if (store_mailbox_open(store, name, &mbox, &error) != 1)
-		fail_msg("store_mailbox_open(%s): %s", name, error != NULL ? error : "missing");
-	return mbox;
-}
-
 static int emailid_cb(void *ctx, uint32_t uid, const char *emailid)
 {
 	if (uid == 2)
 		*(char **)ctx = xstrdup(emailid);
 	return 0;
-}
-
-static char *read_uid(struct store_mailbox *mbox, uint32_t uid)
-{
-	int fd;
-	char *error = NULL;
-	if (store_msg_open_uid(mbox, uid, &fd, &error) != 1)
-		fail_msg("store_msg_open_uid(%u): %s", uid, error != NULL ? error : "gone");
-	char buf[4096];
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	assert_true(n >= 0);
-	buf[n] = '\0';
-	return xstrdup(buf);
 }
 
 /* What the import gave the mailbox: its counters and messages. */
@@ -181,10 +159,10 @@ static void check_imported(struct store_mailbox *mbox)
 	store_msg_stable_id(&l.msgs[1], id);
 	assert_string_equal(id, "4000000000.5");
 	store_msg_list_free(&l);
-	char *text = read_uid(mbox, 2);
+	char *text = store_test_read_uid(mbox, 2);
 	assert_string_equal(text, msg_crlf);
 	free(text);
-	text = read_uid(mbox, 5);
+	text = store_test_read_uid(mbox, 5);
 	assert_string_equal(text, msg_lf);
 	free(text);
 	char *emailid = NULL;
@@ -214,12 +192,12 @@ static void test_import_keeps_everything(void **state)
 		struct store_import imp = import_of(names[i], &src);
 		if (store_mailbox_import(f->store, &imp, &error) < 0)
 			fail_msg("store_mailbox_import(%s): %s", names[i], error);
-		struct store_mailbox *mbox = open_mailbox(f->store, names[i]);
+		struct store_mailbox *mbox = store_test_open_mailbox(f->store, names[i]);
 		check_imported(mbox);
 		store_mailbox_close(&mbox);
 	}
 	/* what comes later continues above the imported counters */
-	struct store_mailbox *mbox = open_mailbox(f->store, "INBOX");
+	struct store_mailbox *mbox = store_test_open_mailbox(f->store, "INBOX");
 	uint32_t uid;
 	assert_int_equal(store_msg_append(mbox, msg_crlf, strlen(msg_crlf), 0, NULL, 0, &uid, &error), 0);
 	assert_int_equal(uid, 9);
@@ -229,7 +207,7 @@ static void test_import_keeps_everything(void **state)
 	store_mailbox_close(&mbox);
 	bool exists;
 	assert_int_equal(store_folder_create(f->store, "Later", &exists, &error), 0);
-	mbox = open_mailbox(f->store, "Later");
+	mbox = store_test_open_mailbox(f->store, "Later");
 	assert_true(store_mailbox_uidvalidity(mbox) > 4000000000u);
 	store_mailbox_close(&mbox);
 }
@@ -239,7 +217,7 @@ static void test_import_refuses_used_mailbox(void **state)
 	struct fixture *f = *state;
 	char *error = NULL;
 	struct source src = {two_data, SIZE_MAX, 0};
-	struct store_mailbox *mbox = open_mailbox(f->store, "INBOX");
+	struct store_mailbox *mbox = store_test_open_mailbox(f->store, "INBOX");
 	uint32_t uid;
 	assert_int_equal(store_msg_append(mbox, msg_crlf, strlen(msg_crlf), 0, NULL, 0, &uid, &error), 0);
 	/* held mail: refused, and the mailbox is as it was */
@@ -274,7 +252,7 @@ static void test_import_failure_leaves_nothing(void **state)
 	/* and the mailbox can be imported afterwards */
 	src.fail_at = SIZE_MAX;
 	assert_int_equal(store_mailbox_import(f->store, &imp, &error), 0);
-	mbox = open_mailbox(f->store, "Broken");
+	mbox = store_test_open_mailbox(f->store, "Broken");
 	check_imported(mbox);
 	store_mailbox_close(&mbox);
 }
