@@ -11,8 +11,9 @@
 #include <unistd.h>
 
 static const struct cli_command *const commands[] = {
-    &cmd_serve,    &cmd_show,  &cmd_check, &cmd_domain, &cmd_user, &cmd_alias,  &cmd_queue, &cmd_send,
-    &cmd_sendmail, &cmd_fetch, &cmd_dkim,  &cmd_spf,    &cmd_dns,  &cmd_doctor, &cmd_admin, &cmd_db,
+    &cmd_serve, &cmd_show,   &cmd_check,    &cmd_domain, &cmd_user,    &cmd_alias,
+    &cmd_queue, &cmd_send,   &cmd_sendmail, &cmd_fetch,  &cmd_dkim,    &cmd_spf,
+    &cmd_dns,   &cmd_doctor, &cmd_admin,    &cmd_db,     &cmd_migrate,
 };
 
 static void usage(FILE *out)

@@ -354,6 +354,13 @@ static const struct pg_migration migrations[] = {
      " PERFORM mail_mailbox_ensure(r, 'INBOX');"
      " FOREACH f IN ARRAY coalesce(p_folders, '{}') LOOP PERFORM mail_mailbox_ensure(r, f); END LOOP;"
      " RETURN r; END $$;"},
+    /* The stable id (POP3 UIDL) a message had in the store it was
+       imported from (store_mailbox_import(), postoffice
+       migrate-to-postgresql), kept so that POP3 clients that leave mail
+       on the server do not fetch it again; NULL for messages that came
+       in here, whose id is made of UIDVALIDITY and UID. */
+    {5, "mail store: stable ids of imported messages",
+     "ALTER TABLE mail_messages ADD COLUMN stable_id text;"},
 };
 
 /* pg_advisory_xact_lock() key of migrations: "pomg". */
