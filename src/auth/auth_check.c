@@ -134,6 +134,11 @@ bool auth_check_refused(const struct auth_check *check)
 	return check->verdict != AUTH_PENALTY_ALLOW;
 }
 
+bool auth_check_unavailable(const struct auth_check *check)
+{
+	return check->verdict == AUTH_PENALTY_UNAVAILABLE;
+}
+
 bool auth_check_verify(struct auth_check *check)
 {
 	check->ok = false;

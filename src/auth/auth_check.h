@@ -73,6 +73,10 @@ bool auth_check_verify(struct auth_check *check);
 /* True when the login was refused unchecked, by auth_check_penalty() or by
    auth_check_verify(). */
 bool auth_check_refused(const struct auth_check *check);
+/* True when it was refused because the user database could not be asked
+   (a temporary failure of ours: not the client's failure, not counted
+   against it). */
+bool auth_check_unavailable(const struct auth_check *check);
 /* Chooses this process's counters beyond the machine: those in PostgreSQL
    with [storage] backend = postgresql, none with local (then nothing
    changes).  Call it once before the first login; 0, or -1 with *error_r

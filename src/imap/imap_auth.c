@@ -158,7 +158,9 @@ static void failure_delay_done(struct session *core)
 		return;
 	}
 	/* RFC 5530 section 3: UNAVAILABLE, a temporary failure. */
-	if (s->auth_refused)
+	if (s->auth_unavailable)
+		imap_tagged(s, "NO", "[UNAVAILABLE] User database unavailable, try again later");
+	else if (s->auth_refused)
 		imap_tagged(s, "NO", "[UNAVAILABLE] Too many authentication failures, try again later");
 	else
 		imap_tagged(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
@@ -169,13 +171,16 @@ static void failure_delay_done(struct session *core)
 	imap_command_done(s);
 }
 
-/* Answers a failed or refused login after delay_ms; the command (and so
+/* Answers a failed or refused login after the check's delay; the command (and so
    the session's input) waits until then. */
-static void failure_delay(struct imap_session *s, bool refused, int delay_ms)
+static void failure_delay(struct imap_session *s, const struct auth_check *check)
 {
-	s->auth_failures++;
-	s->auth_refused = refused;
-	session_delay(&s->core, delay_ms, failure_delay_done);
+	s->auth_refused = auth_check_refused(check);
+	s->auth_unavailable = auth_check_unavailable(check);
+	/* a failure of ours (the user database) is not the client's */
+	if (!s->auth_unavailable)
+		s->auth_failures++;
+	session_delay(&s->core, check->delay_ms, failure_delay_done);
 }
 
 static void login_ok(struct imap_session *s, struct auth_job *job)
@@ -236,9 +241,8 @@ static void auth_done(void *arg)
 			 who, auth_penalty_verdict_name(job->check.verdict));
 	else
 		log_info("imap auth-failed session=%s ip=%s user=%s", s->core.id, s->core.conn.ip, who);
-	int delay_ms = job->check.delay_ms;
+	failure_delay(s, &job->check);
 	auth_job_free(job);
-	failure_delay(s, refused, delay_ms);
 }
 
 /* Starts the password check; the tagged reply comes from auth_done.  The
@@ -258,7 +262,7 @@ static void verify_password(struct imap_session *s, const char *user, const char
 		log_info("imap auth-refused session=%s ip=%s user=%s reason=%s", s->core.id, s->core.conn.ip,
 			 who, auth_penalty_verdict_name(job->check.verdict));
 		metrics_auth(s->core.conn.service, METRICS_AUTH_REFUSED);
-		failure_delay(s, true, job->check.delay_ms);
+		failure_delay(s, &job->check);
 		auth_job_free(job);
 		return;
 	}

@@ -176,7 +176,8 @@ struct imap_session {
 	bool compressed, logout;
 	bool in_command; /* between a command and its tagged reply */
 	int bad_commands, auth_failures;
-	bool auth_refused; /* the delayed reply is a penalty refusal */
+	bool auth_refused;     /* the delayed reply is a penalty refusal */
+	bool auth_unavailable; /* ... because the user database failed */
 	struct imap_user *user;
 	int64_t registry_slot; /* among the user's sessions on all nodes; 0: none */
 	struct imap_view *view;

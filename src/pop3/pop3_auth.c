@@ -92,8 +92,9 @@ static void delay_done(struct session *core)
 		return;
 	}
 	/* RFC 3206 section 4: SYS/TEMP for a refusal that may go away. */
-	const char *reply = s->auth_refused ? "-ERR [SYS/TEMP] Too many failed logins, try again later"
-					    : "-ERR [AUTH] Authentication failed";
+	const char *reply = s->auth_unavailable ? "-ERR [SYS/TEMP] User database unavailable, try again later"
+			    : s->auth_refused   ? "-ERR [SYS/TEMP] Too many failed logins, try again later"
+						: "-ERR [AUTH] Authentication failed";
 	if (s->auth_failures >= core->ctx->cfg->max_auth_failures) {
 		log_info("pop3 disconnect session=%s reason=too-many-auth-failures", core->id);
 		core->busy = false;
@@ -106,11 +107,16 @@ static void delay_done(struct session *core)
 	session_resume(core);
 }
 
-/* Answers a failed or refused login after delay_ms, input held meanwhile. */
-static void delay_reply(struct pop3_session *s, bool refused, int delay_ms)
+/* Answers a failed or refused login after the check's delay, input held
+   meanwhile.  A refusal for a failure of ours (the user database) is not
+   counted against the client. */
+static void delay_reply(struct pop3_session *s, const struct auth_check *check)
 {
-	s->auth_failures++;
-	s->auth_refused = refused;
+	int delay_ms = check->delay_ms;
+	s->auth_refused = auth_check_refused(check);
+	s->auth_unavailable = auth_check_unavailable(check);
+	if (!s->auth_unavailable)
+		s->auth_failures++;
 	session_delay(&s->core, delay_ms, delay_done);
 }
 
@@ -174,7 +180,7 @@ static void login_done(void *arg)
 		else
 			log_info("pop3 auth-failed session=%s ip=%s user=%s method=%s failures=%d",
 				 s->core.id, s->core.conn.ip, who, job->method, s->auth_failures + 1);
-		delay_reply(s, refused, job->check.delay_ms);
+		delay_reply(s, &job->check);
 		break;
 	}
 	login_job_free(job);
@@ -195,7 +201,7 @@ static void login_start(struct pop3_session *s, const char *user, const char *pa
 		log_info("pop3 auth-refused session=%s ip=%s user=%s method=%s reason=%s", s->core.id,
 			 s->core.conn.ip, who, method, auth_penalty_verdict_name(job->check.verdict));
 		metrics_auth(s->core.conn.service, METRICS_AUTH_REFUSED);
-		delay_reply(s, true, job->check.delay_ms);
+		delay_reply(s, &job->check);
 		login_job_free(job);
 		return;
 	}

@@ -40,7 +40,8 @@ struct pop3_session {
 	struct session core; /* first: the shared skeleton */
 	enum pop3_state state;
 	int auth_failures;
-	bool auth_refused; /* the delayed reply is a penalty refusal */
+	bool auth_refused;     /* the delayed reply is a penalty refusal */
+	bool auth_unavailable; /* ... because the user database failed */
 
 	/* AUTHORIZATION */
 	char *user; /* from USER */

@@ -48,19 +48,26 @@ static void delay_done(struct session *core)
 		smtp_session_close(s, 421, "4.7.0", "Too many authentication failures");
 		return;
 	}
-	if (s->auth_refused)
+	if (s->auth_unavailable)
+		smtp_reply(s, 454, "4.7.0",
+			   "Temporary authentication failure (user database unavailable), try again later");
+	else if (s->auth_refused)
 		smtp_reply(s, 454, "4.7.0", "Temporary authentication failure, try again later");
 	else
 		smtp_reply(s, 535, "5.7.8", "Error: authentication failed");
 	session_resume(core);
 }
 
-/* Answers a failed or refused AUTH after delay_ms, input held meanwhile. */
-static void delay_reply(struct smtp_session *s, bool refused, int delay_ms)
+/* Answers a failed or refused AUTH after the check's delay, input held
+   meanwhile.  A refusal for a failure of ours (the user database) is not
+   counted against the client. */
+static void delay_reply(struct smtp_session *s, const struct auth_check *check)
 {
-	s->auth_failures++;
-	s->auth_refused = refused;
-	session_delay(&s->core, delay_ms, delay_done);
+	s->auth_refused = auth_check_refused(check);
+	s->auth_unavailable = auth_check_unavailable(check);
+	if (!s->auth_unavailable)
+		s->auth_failures++;
+	session_delay(&s->core, check->delay_ms, delay_done);
 }
 
 static void auth_done(void *arg)
@@ -82,11 +89,11 @@ static void auth_done(void *arg)
 	} else if (refused) {
 		log_info("smtp auth-refused session=%s ip=%s user=%s reason=%s", s->core.id, s->core.conn.ip,
 			 who, auth_penalty_verdict_name(job->check.verdict));
-		delay_reply(s, true, job->check.delay_ms);
+		delay_reply(s, &job->check);
 	} else {
 		log_info("smtp auth session=%s ip=%s user=%s result=fail failures=%d", s->core.id,
 			 s->core.conn.ip, who, s->auth_failures + 1);
-		delay_reply(s, false, job->check.delay_ms);
+		delay_reply(s, &job->check);
 	}
 	auth_check_clear(&job->check);
 	free(job);
@@ -110,7 +117,7 @@ static void auth_verify(struct smtp_session *s)
 		log_info("smtp auth-refused session=%s ip=%s user=%s reason=%s", s->core.id, s->core.conn.ip,
 			 who, auth_penalty_verdict_name(job->check.verdict));
 		metrics_auth(s->core.conn.service, METRICS_AUTH_REFUSED);
-		delay_reply(s, true, job->check.delay_ms);
+		delay_reply(s, &job->check);
 		auth_check_clear(&job->check);
 		free(job);
 		return;

@@ -70,7 +70,8 @@ struct smtp_session {
 	char *helo;
 	char *auth_user;
 	int auth_failures;
-	bool auth_refused; /* the delayed reply is a penalty refusal */
+	bool auth_refused;     /* the delayed reply is a penalty refusal */
+	bool auth_unavailable; /* ... because the user database failed */
 	struct sasl_server *sasl;
 	int messages;
 	struct smtp_txn *txn;

@@ -105,10 +105,20 @@ class PgUserDbTest(PgTestCase):
         code, text = self.smtp_login(srv, PASSWORD)
         self.assertEqual(code, 454, text)
         self.assertIn("4.7.0", text)
-        self.assertIn("[UNAVAILABLE]", self.imap_login(srv, PASSWORD))
+        self.assertIn("[UNAVAILABLE] User database unavailable", self.imap_login(srv, PASSWORD))
         # a refused connection is answered at once, not after a timeout
         self.assertLess(time.monotonic() - t0, 5)
         self.assertIn("reason=userdb-unavailable", srv.log_text())
+        # our failure is not the client's: more tries than max_auth_failures
+        # (3) on one connection keep the connection
+        m = imaplib.IMAP4("127.0.0.1", srv.port("imap"), timeout=10)
+        try:
+            for _ in range(5):
+                with self.assertRaisesRegex(imaplib.IMAP4.error, "User database unavailable"):
+                    m.login("alice@example.org", PASSWORD)
+            self.assertEqual(m.noop()[0], "OK")
+        finally:
+            m.shutdown()
 
         # Back again: the same server logs in without a restart (the
         # connection is made again within PG_RECONNECT_INTERVAL_MS).
