@@ -15,6 +15,7 @@
    which the engines answer as they answer a busy index (IMAP
    NO [UNAVAILABLE]; SMTP 451 for any failed delivery). */
 #include "store/store_backend.h"
+#include "lib/buf.h"
 #include "lib/pg.h"
 
 #include <pthread.h>
@@ -81,6 +82,10 @@ int store_pg_notify(struct pg_conn *conn, int64_t mailbox, char **error_r);
 /* Number formatting for statement parameters. */
 #define STORE_PG_INT_MAX 24
 const char *store_pg_int(char out[STORE_PG_INT_MAX], long long value);
+/* Appends s to b as an element of an array literal ("...", escaped). */
+void store_pg_array_text(struct buf *b, const char *s);
+/* "{"a","b"}": a text[] parameter of items[0..count) (caller frees). */
+char *store_pg_text_array(const char *const *items, size_t count);
 /* "{1,2,3}": a bigint[] parameter of uids[0..count) (caller frees). */
 char *store_pg_uid_array(const uint32_t *uids, size_t count);
 /* The store id of address, made when missing with its INBOX (and, with
@@ -150,6 +155,9 @@ int store_pg_msg_copy(struct store_mailbox *src, const uint32_t *uids, size_t co
 #define STORE_PG_HASH_LEN 32
 int store_pg_body_put(struct pg_conn *conn, const void *data, size_t len,
 		      unsigned char hash_r[STORE_PG_HASH_LEN], char **error_r);
+/* The key of data[0..len) in mail_bodies (SHA-256), computed here rather
+   than by the database: -1 with *error_r. */
+int store_pg_body_hash(const void *data, size_t len, unsigned char hash_r[STORE_PG_HASH_LEN], char **error_r);
 
 /* store_pg_cache.c */
 int store_pg_cache_prepare(struct store *store, char **error_r);

@@ -70,14 +70,21 @@ static int mailbox_take(struct pg_conn *conn, int64_t mailbox, size_t n, uint32_
 
 /* ---- bodies ---- */
 
-int store_pg_body_put(struct pg_conn *conn, const void *data, size_t len,
-		      unsigned char hash_r[STORE_PG_HASH_LEN], char **error_r)
+int store_pg_body_hash(const void *data, size_t len, unsigned char hash_r[STORE_PG_HASH_LEN], char **error_r)
 {
 	unsigned int hlen = 0;
 	if (EVP_Digest(data, len, hash_r, &hlen, EVP_sha256(), NULL) != 1 || hlen != STORE_PG_HASH_LEN) {
 		*error_r = xstrdup("SHA-256 failed");
 		return -1;
 	}
+	return 0;
+}
+
+int store_pg_body_put(struct pg_conn *conn, const void *data, size_t len,
+		      unsigned char hash_r[STORE_PG_HASH_LEN], char **error_r)
+{
+	if (store_pg_body_hash(data, len, hash_r, error_r) < 0)
+		return -1;
 	/* Known already: lock it (an expunge of its last other reference
 	   then waits for this transaction, which adds one) and send nothing. */
 	const char *v1[] = {(const char *)hash_r};
@@ -174,18 +181,6 @@ int store_pg_msg_append_many(struct store_mailbox *box, const struct store_appen
 
 /* ---- flags ---- */
 
-/* Appends s to b as an element of an array literal ("...", escaped). */
-static void array_text(struct buf *b, const char *s)
-{
-	buf_append_char(b, '"');
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			buf_append_char(b, '\\');
-		buf_append_char(b, *s);
-	}
-	buf_append_char(b, '"');
-}
-
 struct flags_call {
 	int64_t mailbox;
 	const uint32_t *uids;
@@ -237,7 +232,7 @@ static int flags_tx(struct store_pg *store, void *ctx, char **error_r)
 		buf_printf(&uids, "%s%u", sep, uid);
 		buf_printf(&flags, "%s%u", sep, nflags);
 		buf_append_str(&kws, sep);
-		array_text(&kws, nkw);
+		store_pg_array_text(&kws, nkw);
 	}
 	PQclear(res);
 	buf_append_char(&uids, '}');
