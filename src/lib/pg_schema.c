@@ -360,10 +360,11 @@ static const struct pg_migration migrations[] = {
        when missing, with the folders p_folders), their rows locked in id
        order (several; one is locked by its UPDATE), each takes a UID and
        a modseq; the octets p_data stored once under their hash p_hash
-       (the node computes it: CPU of the nodes, not of the database), a
-       row per mailbox refers to them, and the mailboxes' watchers are
-       notified.  One row per address: its position (from 1), mailbox and
-       UID; an address whose mailbox went meanwhile has none. */
+       (the node computes it: CPU of the nodes, not of the database), and
+       a row per mailbox refers to them.  One row per address: its
+       position (from 1), mailbox and UID; an address whose mailbox went
+       meanwhile has none.  The caller notifies the mailboxes' watchers
+       after the commit (lib/pg.h, pg_notify_after_commit()). */
     {5, "mail store: a delivery in one statement",
      "CREATE FUNCTION mail_deliver(p_addresses text[], p_folders text[], p_folder text,"
      " p_hash bytea, p_data bytea, p_size bigint, p_date bigint)"
@@ -389,7 +390,6 @@ static const struct pg_migration migrations[] = {
      "  SELECT u.m, u.u, u.s, p_date, p_size, octet_length(p_data), p_hash,"
      "  'M' || substr(md5(random()::text || clock_timestamp()::text), 1, 24)"
      "  FROM unnest(mbs, uids, mss) AS u(m, u, s);"
-     " PERFORM pg_notify('po_mbox_' || x, '') FROM unnest(mbs) AS x;"
      " RETURN QUERY SELECT i.n::integer, u.m, u.u FROM unnest(ids) WITH ORDINALITY AS i(id, n)"
      "  JOIN unnest(mbs, uids) AS u(m, u) ON u.m = i.id ORDER BY i.n;"
      " END $$;"},

@@ -280,9 +280,10 @@ void store_pg_array_text(struct buf *b, const char *s)
 
 int store_pg_notify(struct pg_conn *conn, int64_t mailbox, char **error_r)
 {
-	char id[STORE_PG_INT_MAX];
-	const char *v[] = {store_pg_int(id, mailbox)};
-	return store_pg_exec(conn, "notify", "SELECT pg_notify('po_mbox_' || $1, '')", 1, v, error_r);
+	char channel[STORE_PG_INT_MAX + 16];
+	snprintf(channel, sizeof(channel), "po_mbox_%lld", (long long)mailbox);
+	pg_notify_after_commit(conn, channel);
+	return 0;
 }
 
 /* ---- transactions ---- */

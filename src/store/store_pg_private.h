@@ -77,7 +77,9 @@ int store_pg_tx(struct store_pg *store, int (*fn)(struct store_pg *store, void *
 /* The same on a bare connection (no handle). */
 int store_pg_conn_tx(struct pg_conn *conn, int (*fn)(struct pg_conn *conn, void *ctx, char **error_r),
 		     void *ctx, char **error_r);
-/* Wakes the watchers of mailbox id (NOTIFY, delivered at commit). */
+/* Wakes the watchers of mailbox id: a NOTIFY sent right after the
+   transaction commits (pg_notify_after_commit(), which says why not
+   inside it).  Always 0. */
 int store_pg_notify(struct pg_conn *conn, int64_t mailbox, char **error_r);
 /* Number formatting for statement parameters. */
 #define STORE_PG_INT_MAX 24

@@ -185,12 +185,14 @@ static int deliver_tx(struct pg_conn *conn, void *ctx, char **error_r)
 		}
 	}
 	PQclear(res);
-	for (size_t i = 0; i < c->count; i++)
+	for (size_t i = 0; i < c->count; i++) {
 		if (c->mailboxes[i] == 0) {
 			*error_r = xasprintf("%spostgresql: delivering: the mailbox of %s was deleted",
 					     STORE_ERROR_BUSY, c->addresses[i]);
 			return -1;
 		}
+		store_pg_notify(conn, c->mailboxes[i], error_r);
+	}
 	return 0;
 }
 

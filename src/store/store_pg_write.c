@@ -10,8 +10,8 @@
    HIGHESTMODSEQ N+1 would miss the change N, RFC 7162 3.1.1).  Mailbox
    rows are locked before body rows, and several mailboxes in id order,
    so that writers do not deadlock (one that does anyway is tried again,
-   store_pg_tx).  The transaction NOTIFYs the mailbox's watchers
-   (store_pg_watch.c); PostgreSQL delivers that at commit. */
+   store_pg_tx).  The mailbox's watchers (store_pg_watch.c) get a NOTIFY
+   right after the transaction commits (store_pg_notify()). */
 #include "store/store_pg_private.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
