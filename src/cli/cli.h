@@ -41,5 +41,5 @@ int cli_dns_check(struct config *cfg, const char *domain, char **ips, size_t nip
 /* Commands, each in its own cmd_*.c file. */
 extern const struct cli_command cmd_serve, cmd_check, cmd_domain, cmd_user, cmd_alias, cmd_show;
 extern const struct cli_command cmd_queue, cmd_send, cmd_sendmail, cmd_fetch, cmd_dkim, cmd_spf, cmd_dns,
-    cmd_doctor, cmd_admin, cmd_db;
+    cmd_doctor, cmd_admin, cmd_db, cmd_migrate;
 #endif

@@ -11,8 +11,9 @@
 #include <unistd.h>
 
 static const struct cli_command *const commands[] = {
-    &cmd_serve,    &cmd_show,  &cmd_check, &cmd_domain, &cmd_user, &cmd_alias,  &cmd_queue, &cmd_send,
-    &cmd_sendmail, &cmd_fetch, &cmd_dkim,  &cmd_spf,    &cmd_dns,  &cmd_doctor, &cmd_admin, &cmd_db,
+    &cmd_serve, &cmd_show,   &cmd_check,    &cmd_domain, &cmd_user,    &cmd_alias,
+    &cmd_queue, &cmd_send,   &cmd_sendmail, &cmd_fetch,  &cmd_dkim,    &cmd_spf,
+    &cmd_dns,   &cmd_doctor, &cmd_admin,    &cmd_db,     &cmd_migrate,
 };
 
 static void usage(FILE *out)
@@ -20,8 +21,12 @@ static void usage(FILE *out)
 	fprintf(out, "usage: postoffice [-c FILE] COMMAND [ARGS]\n\n"
 		     "A complete Internet mail system: SMTP, queue and relay, Maildir storage,\n"
 		     "POP3 and IMAP, and the client tools around them.\n\ncommands:\n");
+	int width = 0;
 	for (size_t i = 0; i < N_ELEMENTS(commands); i++)
-		fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+		if ((int)strlen(commands[i]->name) > width)
+			width = (int)strlen(commands[i]->name);
+	for (size_t i = 0; i < N_ELEMENTS(commands); i++)
+		fprintf(out, "  %-*s  %s\n", width, commands[i]->name, commands[i]->summary);
 	fprintf(out, "\noptions for every command:\n"
 		     "  -c FILE    configuration file (default: " PO_CONFIG_FILE " when it\n"
 		     "             exists, else the embedded default)\n"

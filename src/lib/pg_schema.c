@@ -354,6 +354,13 @@ static const struct pg_migration migrations[] = {
      " PERFORM mail_mailbox_ensure(r, 'INBOX');"
      " FOREACH f IN ARRAY coalesce(p_folders, '{}') LOOP PERFORM mail_mailbox_ensure(r, f); END LOOP;"
      " RETURN r; END $$;"},
+    /* The stable id (POP3 UIDL) a message had in the store it was
+       imported from (store_mailbox_import(), postoffice
+       migrate-to-postgresql), kept so that POP3 clients that leave mail
+       on the server do not fetch it again; NULL for messages that came
+       in here, whose id is made of UIDVALIDITY and UID. */
+    {5, "mail store: stable ids of imported messages",
+     "ALTER TABLE mail_messages ADD COLUMN stable_id text;"},
     /* A delivery in one statement (store/store_pg_user.c), so that it
        costs one round trip between BEGIN and COMMIT instead of one per
        step: the folder p_folder of the store of each of p_addresses (made
@@ -365,7 +372,7 @@ static const struct pg_migration migrations[] = {
        position (from 1), mailbox and UID; an address whose mailbox went
        meanwhile has none.  The caller notifies the mailboxes' watchers
        after the commit (lib/pg.h, pg_notify_after_commit()). */
-    {5, "mail store: a delivery in one statement",
+    {6, "mail store: a delivery in one statement",
      "CREATE FUNCTION mail_deliver(p_addresses text[], p_folders text[], p_folder text,"
      " p_hash bytea, p_data bytea, p_size bigint, p_date bigint)"
      " RETURNS TABLE (r_idx integer, r_mailbox bigint, r_uid bigint)"

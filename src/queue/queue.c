@@ -480,6 +480,22 @@ bool queue_enqueue_needs_synced_source(void)
 	return !queue_backend->enqueue_copies;
 }
 
+int queue_entry_import(const char *data_dir, const struct queue_entry *e, int src_dirfd, const char *src,
+		       char **error_r)
+{
+	if (queue_backend->entry_import == NULL) {
+		*error_r = xasprintf("the %s queue backend cannot import entries", queue_backend->name);
+		return -1;
+	}
+	if (check_id(e->id, error_r) < 0)
+		return -1;
+	if (e->nrcpts == 0) {
+		*error_r = xstrdup("no recipients");
+		return -1;
+	}
+	return queue_backend->entry_import(data_dir, e, src_dirfd, src, error_r);
+}
+
 int queue_walk(const char *data_dir, int (*cb)(void *ctx, const struct queue_entry *e), void *ctx,
 	       char **error_r)
 {

@@ -27,6 +27,10 @@ struct queue_backend {
 	int (*enqueue)(const char *data_dir, const char *id, int src_dirfd, const char *src,
 		       off_t data_offset, const struct queue_envelope *env, char **error_r);
 
+	/* NULL: the backend cannot import (queue_entry_import() says so). */
+	int (*entry_import)(const char *data_dir, const struct queue_entry *e, int src_dirfd, const char *src,
+			    char **error_r);
+
 	/* ---- list ---- */
 	int (*walk)(const char *data_dir, int (*cb)(void *ctx, const struct queue_entry *e), void *ctx,
 		    char **error_r);

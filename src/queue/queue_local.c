@@ -409,6 +409,18 @@ static bool runner_running(int qfd)
 	return v > 1 && (kill((pid_t)v, 0) == 0 || errno == EPERM);
 }
 
+bool queue_runner_running(const char *data_dir)
+{
+	char *error = NULL;
+	int qfd = queue_open(data_dir, false, &error);
+	free(error);
+	if (qfd < 0)
+		return false;
+	bool running = runner_running(qfd);
+	close(qfd);
+	return running;
+}
+
 /* The runner watches the spool with inotify; a new
    ID.flush asks it to retry that message now, a new QUEUE_FLUSH_ALL every
    message.  Files, not signals: runner.pid can be written by the server's

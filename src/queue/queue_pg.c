@@ -342,38 +342,74 @@ static int insert_rcpts(const struct queue_entry *e, char **error_r)
 	return 0;
 }
 
-static int pgq_enqueue(const char *data_dir, const char *id, int src_dirfd, const char *src,
-		       off_t data_offset, const struct queue_envelope *env, char **error_r)
+/* Stores e with the message data in one transaction: 0, or -1.  With
+   check (an import), 1 when the id exists already (nothing written);
+   without it (a new id) that is an error of the INSERT. */
+static int insert_entry(const struct queue_entry *e, const struct buf *data, bool check, char **error_r)
 {
-	struct buf data = BUF_INIT;
-	if (read_source(src_dirfd, src, &data, error_r) < 0) {
-		buf_free(&data);
-		return -1;
-	}
-	if ((uint64_t)data_offset > data.len || data.len > INT32_MAX) {
-		*error_r =
-		    xasprintf("%s: %zu bytes, data offset %lld", src, data.len, (long long)data_offset);
-		buf_free(&data);
-		return -1;
-	}
-	struct queue_entry e;
-	queue_entry_from_envelope(&e, id, (uint64_t)data_offset, env, (int64_t)time(NULL));
 	struct pg_conn *conn = pgq_conn(error_r);
+	if (conn == NULL)
+		return -1;
 	int rc = -1;
 	char *error = NULL;
-	if (conn == NULL) {
-		/* *error_r is set */
-	} else if (pg_begin(conn, &error) < 0) {
+	const char *v[] = {e->id};
+	PGresult *res = NULL;
+	if (pg_begin(conn, &error) < 0) {
 		*error_r = xasprintf("postgresql: enqueue: %s", error);
-	} else if (insert_message(&e, &data, error_r) < 0 || insert_rcpts(&e, error_r) < 0) {
+	} else if (check && (res = run("enqueue", "SELECT 1 FROM queue_messages WHERE id = $1", 1, v,
+				       error_r)) == NULL) {
+		pg_rollback(conn);
+	} else if (res != NULL && PQntuples(res) > 0) {
+		pg_rollback(conn);
+		rc = 1;
+	} else if (insert_message(e, data, error_r) < 0 || insert_rcpts(e, error_r) < 0 ||
+		   (e->held && run_changes("enqueue", "UPDATE queue_messages SET held = true WHERE id = $1",
+					   1, v, error_r) < 0)) {
 		pg_rollback(conn);
 	} else if (pg_commit(conn, &error) < 0) {
 		*error_r = xasprintf("postgresql: enqueue: commit: %s", error);
 	} else {
 		rc = 0;
 	}
+	PQclear(res);
 	free(error);
+	return rc;
+}
+
+/* The message file src, whose content starts offset bytes in, whole. */
+static int read_message(int src_dirfd, const char *src, uint64_t offset, struct buf *data, char **error_r)
+{
+	if (read_source(src_dirfd, src, data, error_r) < 0)
+		return -1;
+	if (offset > data->len || data->len > INT32_MAX) {
+		*error_r =
+		    xasprintf("%s: %zu bytes, data offset %llu", src, data->len, (unsigned long long)offset);
+		return -1;
+	}
+	return 0;
+}
+
+static int pgq_enqueue(const char *data_dir, const char *id, int src_dirfd, const char *src,
+		       off_t data_offset, const struct queue_envelope *env, char **error_r)
+{
+	struct buf data = BUF_INIT;
+	struct queue_entry e;
+	queue_entry_from_envelope(&e, id, (uint64_t)data_offset, env, (int64_t)time(NULL));
+	int rc = read_message(src_dirfd, src, e.offset, &data, error_r);
+	if (rc == 0)
+		rc = insert_entry(&e, &data, false, error_r);
 	queue_entry_free(&e);
+	buf_free(&data);
+	return rc;
+}
+
+static int pgq_entry_import(const char *data_dir, const struct queue_entry *e, int src_dirfd, const char *src,
+			    char **error_r)
+{
+	struct buf data = BUF_INIT;
+	int rc = read_message(src_dirfd, src, e->offset, &data, error_r);
+	if (rc == 0)
+		rc = insert_entry(e, &data, true, error_r);
 	buf_free(&data);
 	return rc;
 }
@@ -701,6 +737,7 @@ const struct queue_backend queue_backend_pg = {
     .open = pgq_open,
     .enqueue_copies = true,
     .enqueue = pgq_enqueue,
+    .entry_import = pgq_entry_import,
     .walk = pgq_walk,
     .entry_load = pgq_entry_load,
     .entry_save = pgq_entry_save,

@@ -142,6 +142,25 @@ int queue_entry_release(const char *qdir, const char *id, const char *holder, ch
    message, -1 with *error_r. */
 int queue_msg_open(const char *qdir, const char *id, int *fd_r, char **error_r);
 
+/* Puts the entry e into the spool as it is (the move of a spool from one
+   backend to another): its id, creation time, envelope, held flag and
+   every recipient's state (attempts, next and last attempt, last reply),
+   with the message file src (relative to src_dirfd, which may be
+   AT_FDCWD; its content starts e->offset bytes in), durably as
+   queue_enqueue() writes.  The runner is not woken: the entry is due when
+   its recipients' next attempts say.  0; 1 when the spool has a message
+   with that id already (nothing is changed); -1 with *error_r, also when
+   the backend cannot import (the local one: its spool is what the others
+   import from). */
+int queue_entry_import(const char *data_dir, const struct queue_entry *e, int src_dirfd, const char *src,
+		       char **error_r);
+
+/* Whether a queue runner of the local spool in data_dir seems to run
+   (DATA_DIR/queue/runner.pid names a live process): a server on that data
+   directory in local mode runs.  No signal is sent to the process, whose
+   pid the server's user can write. */
+bool queue_runner_running(const char *data_dir);
+
 /* Files the spool writes from now on get this owner before they are
    renamed into place, and so does the spool directory when it is made (a
    command run as root writes for the server user, so the runner can read

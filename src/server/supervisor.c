@@ -257,16 +257,13 @@ static void child_start(enum child_kind kind)
 	}
 	struct heartbeat *hb = &sup.beats[c - sup.children];
 	heartbeat_stamp(hb);
+	pid_t supervisor = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_error("fork() failed: %s", strerror(errno));
 		return;
 	}
 	if (pid == 0) {
-		/* A child never outlives its supervisor. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() == 1)
-			_exit(1);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
 		signal(SIGCHLD, SIG_DFL);
@@ -283,6 +280,13 @@ static void child_start(enum child_kind kind)
 			log_error("%s cannot start: %s", child_name(kind), error);
 			_exit(1);
 		}
+		/* A child never outlives its supervisor (SIGTERM: a worker
+		   drains, the runner stops).  Set after drop_privileges(): a
+		   change of user or group clears it (prctl(2)).  A supervisor
+		   gone before this shows as another parent. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != supervisor)
+			_exit(1);
 		int rc;
 		static const enum metrics_process process[CHILD_KINDS] = {
 		    METRICS_PROCESS_WORKER, METRICS_PROCESS_RUNNER, METRICS_PROCESS_ADMIN};

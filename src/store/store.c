@@ -242,6 +242,53 @@ int store_msg_open_uid(struct store_mailbox *mbox, uint32_t uid, int *fd_r, char
 	return mbox->store->be->msg_open_uid(mbox, uid, fd_r, error_r);
 }
 
+/* The rules of store_mailbox_import() that do not depend on the backend. */
+static int import_check(const struct store_import *imp, char **error_r)
+{
+	const char *err;
+	if (store_name_check(imp->name, &err) < 0) {
+		*error_r = xasprintf("import of '%s': %s", imp->name, err);
+		return -1;
+	}
+	if (imp->uidvalidity == 0 || imp->uidnext == 0 || imp->highestmodseq == 0) {
+		*error_r = xasprintf("import of %s: UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ must be non-zero",
+				     imp->name);
+		return -1;
+	}
+	uint32_t last = 0;
+	for (size_t i = 0; i < imp->count; i++) {
+		const struct store_import_msg *m = &imp->msgs[i];
+		if (m->uid <= last || m->uid >= imp->uidnext || m->modseq > imp->highestmodseq) {
+			*error_r =
+			    xasprintf("import of %s: UID %u out of order, not below UIDNEXT %u, or modseq "
+				      "%llu above HIGHESTMODSEQ %llu",
+				      imp->name, m->uid, imp->uidnext, (unsigned long long)m->modseq,
+				      (unsigned long long)imp->highestmodseq);
+			return -1;
+		}
+		last = m->uid;
+	}
+	for (size_t i = 0; i < imp->expunged_count; i++) {
+		if (imp->expunged[i] == 0 || imp->expunged[i] >= imp->uidnext) {
+			*error_r = xasprintf("import of %s: expunged UID %u not below UIDNEXT %u", imp->name,
+					     imp->expunged[i], imp->uidnext);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int store_mailbox_import(struct store *store, const struct store_import *imp, char **error_r)
+{
+	if (store->be->mailbox_import == NULL) {
+		*error_r = xasprintf("the %s store backend cannot import mailboxes", store->be->name);
+		return -1;
+	}
+	if (import_check(imp, error_r) < 0)
+		return -1;
+	return store->be->mailbox_import(store, imp, error_r);
+}
+
 /* The locator's part before ":2," names the message for life in every
    backend (local: the Maildir base name). */
 void store_msg_stable_id(const struct store_msg *msg, char out[STORE_STABLE_ID_MAX + 1])

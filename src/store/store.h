@@ -308,6 +308,61 @@ int store_msg_append_many(struct store_mailbox *mbox, const struct store_append 
 int store_msg_copy(struct store_mailbox *src, const uint32_t *uids, size_t count, struct store_mailbox *dest,
 		   bool move, uint32_t **dest_uids_r, char **error_r);
 
+/* ---- import (postoffice migrate-to-postgresql) ---- */
+
+/* One message of store_mailbox_import(). */
+struct store_import_msg {
+	uint32_t uid;         /* ascending, 1 .. the import's uidnext - 1 */
+	uint32_t flags;       /* enum store_flag bits */
+	const char *keywords; /* space-separated IMAP keywords; NULL or "" for none */
+	int64_t internaldate; /* unix time */
+	uint64_t modseq;      /* 1 .. the import's highestmodseq; 0: highestmodseq */
+	const char *emailid;  /* EMAILID (RFC 8474) to keep, or NULL for a new one */
+	/* store_msg_stable_id() (POP3 UIDL) to keep, or NULL for a new one */
+	const char *stable_id;
+};
+
+/* A mailbox as another store holds it (store_mailbox_import()). */
+struct store_import {
+	const char *name;       /* INBOX or a folder (store_name_check()) */
+	uint32_t uidvalidity;   /* non-zero */
+	uint32_t uidnext;       /* above every UID of msgs and expunged */
+	uint64_t highestmodseq; /* >= 1 */
+	const char *mailboxid;  /* MAILBOXID (RFC 8474) to keep, or NULL */
+	const struct store_import_msg *msgs;
+	size_t count;
+	/* UIDs expunged, for QRESYNC's VANISHED (RFC 7162 3.2.10): recorded
+	   with the modseq highestmodseq, which is at or above the one they
+	   had, so that a client resynchronising from any older modseq hears
+	   of them (at worst once more than needed). */
+	const uint32_t *expunged;
+	size_t expunged_count;
+	/* The octets of msgs[i] as the source stores them (CRLF line ends,
+	   or bare LF that readers send as CRLF), valid until the next call:
+	   0, or -1 with *error_r, which ends the import.  Called for i in
+	   ascending order, and again from 0 when the backend tries its
+	   transaction again. */
+	int (*read)(void *ctx, size_t i, const void **data_r, size_t *len_r, char **error_r);
+	void *ctx;
+};
+
+/* Puts a whole mailbox of another store into store as it was there (the
+   move of a store from one backend to another): the mailbox imp->name,
+   made when missing and otherwise never used yet (no message, no
+   expunged UID, UIDNEXT 1: as a store's first open or
+   store_user_create() leaves it), gets exactly imp's UIDVALIDITY,
+   UIDNEXT, HIGHESTMODSEQ and MAILBOXID, and every message its UID, flags,
+   keywords, internaldate, modseq, EMAILID and stable id, its size computed from its
+   octets as an append does.  So an IMAP client that knew the mailbox
+   before sees the same mailbox (RFC 3501 2.3.1.1: same UIDVALIDITY and
+   UIDs; RFC 7162 3.1: HIGHESTMODSEQ does not go backwards).  All in one
+   transaction: on failure nothing of it is there.  No message is
+   \Recent afterwards; mailboxes the store makes later get higher
+   UIDVALIDITYs.  0, or -1 with *error_r: imp breaks the rules above, the
+   mailbox was used already, or the backend cannot import (the local one:
+   its mailboxes are Maildirs, which other tools fill). */
+int store_mailbox_import(struct store *store, const struct store_import *imp, char **error_r);
+
 /* ---- object ids (RFC 8474) ----
    Letters, digits, '-' and '_' (objectid, RFC 8474 7), at most
    STORE_OBJECTID_MAX of them. */

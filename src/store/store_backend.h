@@ -115,6 +115,9 @@ struct store_backend {
 	/* store_msg_append() is msg_append_many() of one message. */
 	int (*msg_append_many)(struct store_mailbox *mbox, const struct store_append *msgs, size_t count,
 			       uint32_t *first_uid_r, char **error_r);
+	/* NULL: the backend cannot import (store_mailbox_import() says so).
+	   imp was checked by the dispatcher (name, counters, UID order). */
+	int (*mailbox_import)(struct store *store, const struct store_import *imp, char **error_r);
 	int (*msg_emailids)(struct store_mailbox *mbox, uint32_t lo, uint32_t hi,
 			    int (*cb)(void *ctx, uint32_t uid, const char *emailid), void *ctx,
 			    char **error_r);

@@ -70,6 +70,7 @@ const struct store_backend store_backend_pg = {
     .msg_append_many = store_pg_msg_append_many,
     .msg_emailids = store_pg_msg_emailids,
     .msg_copy = store_pg_msg_copy,
+    .mailbox_import = store_pg_mailbox_import,
 
     .cache_prepare = store_pg_cache_prepare,
     .cache_get = store_pg_cache_get,

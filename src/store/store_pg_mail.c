@@ -172,7 +172,7 @@ int store_pg_mailbox_status(struct store_mailbox *box, struct store_status *stat
 
 /* ---- lists ---- */
 
-#define MSG_COLUMNS "uid, flags, size, psize, modseq, internaldate, keywords"
+#define MSG_COLUMNS "uid, flags, size, psize, modseq, internaldate, keywords, stable_id"
 
 static void list_read(struct store_pg_mailbox *mbox, PGresult *res, struct store_msg_list *list_r)
 {
@@ -192,10 +192,11 @@ static void list_read(struct store_pg_mailbox *mbox, PGresult *res, struct store
 		m->internaldate = pg_value_int64(res, r, 5);
 		const char *kw = pg_value(res, r, 6);
 		m->keywords = kw[0] != '\0' ? pool_strdup(list_r->pool, kw) : "";
-		/* the stable id (POP3 UIDL): unique in the mailbox for life */
+		/* the stable id (POP3 UIDL): unique in the mailbox for life;
+		   an imported message keeps the one it had */
 		char loc[2 * STORE_PG_INT_MAX];
 		snprintf(loc, sizeof(loc), "%u.%u", mbox->box.uidvalidity, m->uid);
-		m->locator = pool_strdup(list_r->pool, loc);
+		m->locator = pool_strdup(list_r->pool, PQgetisnull(res, r, 7) ? loc : pg_value(res, r, 7));
 	}
 }
 

@@ -152,6 +152,20 @@ int store_pg_msg_append_many(struct store_mailbox *box, const struct store_appen
 			     uint32_t *first_uid_r, char **error_r);
 int store_pg_msg_copy(struct store_mailbox *src, const uint32_t *uids, size_t count,
 		      struct store_mailbox *dest, bool move, uint32_t **dest_uids_r, char **error_r);
+/* One message row (mail_messages) as store_pg_msg_insert() writes it. */
+struct store_pg_row {
+	uint32_t uid;
+	uint32_t flags;
+	const char *keywords; /* NULL: none */
+	int64_t internaldate; /* 0: now */
+	uint64_t modseq;
+	const char *emailid;   /* NULL: a new one */
+	const char *stable_id; /* NULL: UIDVALIDITY.UID */
+};
+/* Stores data[0..len) (store_pg_body_put()) and lists it in mailbox as
+   row, inside a transaction on conn that locked the mailbox.  0 or -1. */
+int store_pg_msg_insert(struct pg_conn *conn, int64_t mailbox, const struct store_pg_row *row,
+			const void *data, size_t len, char **error_r);
 /* Stores the octets data[0..len) once (mail_bodies, keyed by their
    SHA-256, locked for this transaction) and gives the key in hash_r. */
 #define STORE_PG_HASH_LEN 32
@@ -160,6 +174,9 @@ int store_pg_body_put(struct pg_conn *conn, const void *data, size_t len,
 /* The key of data[0..len) in mail_bodies (SHA-256), computed here rather
    than by the database: -1 with *error_r. */
 int store_pg_body_hash(const void *data, size_t len, unsigned char hash_r[STORE_PG_HASH_LEN], char **error_r);
+
+/* store_pg_import.c */
+int store_pg_mailbox_import(struct store *store, const struct store_import *imp, char **error_r);
 
 /* store_pg_cache.c */
 int store_pg_cache_prepare(struct store *store, char **error_r);

@@ -121,6 +121,39 @@ static uint64_t crlf_size(const char *data, size_t len)
 
 /* ---- append ---- */
 
+int store_pg_msg_insert(struct pg_conn *conn, int64_t mailbox, const struct store_pg_row *row,
+			const void *data, size_t len, char **error_r)
+{
+	unsigned char hash[STORE_PG_HASH_LEN];
+	if (store_pg_body_put(conn, data, len, hash, error_r) < 0)
+		return -1;
+	char id[STORE_PG_INT_MAX], uid[STORE_PG_INT_MAX], flags[STORE_PG_INT_MAX], ms[STORE_PG_INT_MAX],
+	    date[STORE_PG_INT_MAX], size[STORE_PG_INT_MAX], psize[STORE_PG_INT_MAX];
+	const char *v[] = {
+	    store_pg_int(id, mailbox),
+	    store_pg_int(uid, (long long)row->uid),
+	    store_pg_int(flags, row->flags & STORE_FLAGS_ALL),
+	    row->keywords != NULL ? row->keywords : "",
+	    store_pg_int(ms, (long long)row->modseq),
+	    store_pg_int(date, row->internaldate != 0 ? row->internaldate : (long long)time(NULL)),
+	    store_pg_int(size, (long long)crlf_size(data, len)),
+	    store_pg_int(psize, (long long)len),
+	    (const char *)hash,
+	    row->emailid,
+	    row->stable_id,
+	};
+	const int l[] = {0, 0, 0, 0, 0, 0, 0, 0, STORE_PG_HASH_LEN, 0, 0},
+		  f[] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0};
+	PGresult *res = store_pg_run_bin(
+	    conn, "appending a message",
+	    "INSERT INTO mail_messages (mailbox, uid, flags, keywords, modseq, internaldate, size,"
+	    " psize, body, emailid, stable_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+	    " coalesce($10, " EMAILID_SQL "), $11)",
+	    11, v, l, f, 0, error_r);
+	PQclear(res);
+	return res != NULL ? 0 : -1;
+}
+
 struct append_call {
 	int64_t mailbox;
 	const struct store_append *msgs;
@@ -136,33 +169,9 @@ static int append_tx(struct store_pg *store, void *ctx, char **error_r)
 		return -1;
 	for (size_t i = 0; i < c->count; i++) {
 		const struct store_append *a = &c->msgs[i];
-		unsigned char hash[STORE_PG_HASH_LEN];
-		if (store_pg_body_put(store->conn, a->data, a->len, hash, error_r) < 0)
-			return -1;
-		char id[STORE_PG_INT_MAX], uid[STORE_PG_INT_MAX], flags[STORE_PG_INT_MAX],
-		    ms[STORE_PG_INT_MAX], date[STORE_PG_INT_MAX], size[STORE_PG_INT_MAX],
-		    psize[STORE_PG_INT_MAX];
-		const char *v[] = {
-		    store_pg_int(id, c->mailbox),
-		    store_pg_int(uid, (long long)c->first_uid + (long long)i),
-		    store_pg_int(flags, a->flags & STORE_FLAGS_ALL),
-		    a->keywords != NULL ? a->keywords : "",
-		    store_pg_int(ms, (long long)modseq),
-		    store_pg_int(date, a->internaldate != 0 ? a->internaldate : (long long)time(NULL)),
-		    store_pg_int(size, (long long)crlf_size(a->data, a->len)),
-		    store_pg_int(psize, (long long)a->len),
-		    (const char *)hash,
-		};
-		const int l[] = {0, 0, 0, 0, 0, 0, 0, 0, STORE_PG_HASH_LEN},
-			  f[] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
-		PGresult *res = store_pg_run_bin(
-		    store->conn, "appending a message",
-		    "INSERT INTO mail_messages (mailbox, uid, flags, keywords, modseq, internaldate, size, "
-		    "psize,"
-		    " body, emailid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " EMAILID_SQL ")",
-		    9, v, l, f, 0, error_r);
-		PQclear(res);
-		if (res == NULL)
+		struct store_pg_row row = {
+		    c->first_uid + (uint32_t)i, a->flags, a->keywords, a->internaldate, modseq, NULL, NULL};
+		if (store_pg_msg_insert(store->conn, c->mailbox, &row, a->data, a->len, error_r) < 0)
 			return -1;
 	}
 	return store_pg_notify(store->conn, c->mailbox, error_r);

@@ -110,7 +110,7 @@ class TestInstall(unittest.TestCase):
     def test_manual_covers_every_command_and_option(self):
         _, _, page = man_warnings(os.path.join(ROOT, "docs", "man", "postoffice.8"))
         out = subprocess.run([BIN, "--help"], capture_output=True).stdout.decode()
-        commands = re.findall(r"^  (\w+) {2,}", out, re.M)
+        commands = re.findall(r"^  ([\w-]+) {2,}", out, re.M)
         self.assertGreater(len(commands), 10)
         for cmd in commands:
             self.assertRegex(page, r"(?m)^   %s$" % cmd, "no section for " + cmd)

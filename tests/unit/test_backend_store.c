@@ -17,6 +17,7 @@
 #include "store/store_imap_extra.h"
 #include "lib/xalloc.h"
 #include "pg_test.h"
+#include "store_test.h"
 
 #include <poll.h>
 #include <stdio.h>
@@ -181,21 +182,6 @@ static int set_flags(struct store_mailbox *mbox, uint32_t uid, enum store_flag_o
 	return n;
 }
 
-/* The content of message uid, read through the store. */
-static char *read_uid(struct store_mailbox *mbox, uint32_t uid)
-{
-	int fd;
-	char *error = NULL;
-	if (store_msg_open_uid(mbox, uid, &fd, &error) != 1)
-		fail_msg("store_msg_open_uid(%u): %s", uid, error != NULL ? error : "gone");
-	char buf[4096];
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	assert_true(n >= 0);
-	buf[n] = '\0';
-	return xstrdup(buf);
-}
-
 static uint64_t highestmodseq(struct store_mailbox *mbox)
 {
 	struct store_status st;
@@ -275,7 +261,7 @@ static void test_uid_stable_across_reopen(void **state)
 	store_msg_stable_id(&l.msgs[1], id_after);
 	assert_string_equal(id_after, id_before);
 	store_msg_list_free(&l);
-	char *text = read_uid(f->inbox, 2);
+	char *text = store_test_read_uid(f->inbox, 2);
 	assert_string_equal(text, msg_b);
 	free(text);
 	/* A new message continues the sequence. */
@@ -485,7 +471,7 @@ static void test_copy(void **state)
 	assert_int_equal(l.msgs[1].internaldate, 1700000000);
 	assert_int_equal(l.msgs[0].internaldate, 1700000100);
 	store_msg_list_free(&l);
-	char *text = read_uid(dest, 2);
+	char *text = store_test_read_uid(dest, 2);
 	assert_string_equal(text, msg_a);
 	free(text);
 	/* The source is unchanged. */
@@ -529,7 +515,7 @@ static void test_move(void **state)
 	assert_int_equal(l.count, 1);
 	assert_int_equal(l.msgs[0].flags, STORE_FLAG_ANSWERED);
 	store_msg_list_free(&l);
-	char *text = read_uid(dest, 1);
+	char *text = store_test_read_uid(dest, 1);
 	assert_string_equal(text, msg_b);
 	free(text);
 	store_mailbox_close(&dest);
@@ -568,7 +554,7 @@ static void test_append_many(void **state)
 	for (size_t i = 1; i < 4; i++)
 		assert_true(l.msgs[i].modseq > before);
 	store_msg_list_free(&l);
-	char *text = read_uid(f->inbox, 3);
+	char *text = store_test_read_uid(f->inbox, 3);
 	assert_string_equal(text, msg_c);
 	free(text);
 	/* the UIDs survive a reopen */

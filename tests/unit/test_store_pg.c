@@ -14,6 +14,7 @@
 #include "lib/fsutil.h"
 #include "lib/xalloc.h"
 #include "pg_test.h"
+#include "store_test.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -74,15 +75,6 @@ static struct store *open_user(struct fixture *f, const char *address)
 	return store;
 }
 
-static struct store_mailbox *open_mailbox(struct store *store, const char *name)
-{
-	struct store_mailbox *mbox = NULL;
-	char *error = NULL;
-	if (store_mailbox_open(store, name, &mbox, &error) != 1)
-		fail_msg("store_mailbox_open(%s): %s", name, error != NULL ? error : "missing");
-	return mbox;
-}
-
 static const char message[] = "Subject: once\r\n\r\nthe same octets for everyone\r\n";
 
 /* One delivery to three users, a copy and a MOVE: one body row,
@@ -107,11 +99,12 @@ static void test_body_stored_once(void **state)
 
 	/* a's copy into Archive, and the same octets appended by b: still one */
 	struct store *a = open_user(f, users[0]), *b = open_user(f, users[1]);
-	struct store_mailbox *inbox_a = open_mailbox(a, "INBOX"), *archive = open_mailbox(a, "Archive");
+	struct store_mailbox *inbox_a = store_test_open_mailbox(a, "INBOX"),
+			     *archive = store_test_open_mailbox(a, "Archive");
 	uint32_t uid = 1, *dest = NULL;
 	assert_int_equal(store_msg_copy(inbox_a, &uid, 1, archive, false, &dest, &error), 1);
 	free(dest);
-	struct store_mailbox *sent_b = open_mailbox(b, "Sent");
+	struct store_mailbox *sent_b = store_test_open_mailbox(b, "Sent");
 	uint32_t sent_uid = 0;
 	assert_int_equal(store_msg_append(sent_b, message, strlen(message), 0, NULL, 0, &sent_uid, &error),
 			 0);
@@ -126,7 +119,7 @@ static void test_body_stored_once(void **state)
 	/* expunges, a MOVE, a deleted folder and a purged user: the body
 	   stays while one row refers to it */
 	assert_int_equal(store_msg_expunge(inbox_a, &uid, 1, &error), 1);
-	struct store_mailbox *trash_a = open_mailbox(a, "Trash");
+	struct store_mailbox *trash_a = store_test_open_mailbox(a, "Trash");
 	uint32_t archived = 1;
 	assert_int_equal(store_msg_copy(archive, &archived, 1, trash_a, true, &dest, &error), 1);
 	free(dest);
@@ -138,7 +131,7 @@ static void test_body_stored_once(void **state)
 	assert_int_equal(db_value(f, "SELECT refs FROM mail_bodies WHERE size > 3"), 2);
 	assert_int_equal(store_user_purge(&f->conf, users[2], &error), 0);
 	assert_int_equal(db_value(f, "SELECT refs FROM mail_bodies WHERE size > 3"), 1);
-	struct store_mailbox *inbox_b = open_mailbox(b, "INBOX");
+	struct store_mailbox *inbox_b = store_test_open_mailbox(b, "INBOX");
 	assert_int_equal(store_msg_expunge(inbox_b, &uid, 1, &error), 1);
 	assert_int_equal(db_value(f, "SELECT count(*) FROM mail_bodies WHERE size > 3"), 0);
 	assert_int_equal(db_value(f, "SELECT count(*) FROM mail_bodies"), 1); /* "x" */
@@ -220,7 +213,7 @@ static void test_concurrent_writers(void **state)
 				  " AS prev FROM mail_messages WHERE flags = 0) x WHERE modseq <= prev"),
 			 0);
 	assert_int_equal(db_value(f, "SELECT count(*) - count(DISTINCT modseq) FROM mail_messages"), 0);
-	struct store_mailbox *inbox = open_mailbox(store, "INBOX");
+	struct store_mailbox *inbox = store_test_open_mailbox(store, "INBOX");
 	struct store_status st;
 	char *error = NULL;
 	assert_int_equal(store_mailbox_status(inbox, &st, &error), 0);
