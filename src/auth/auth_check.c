@@ -14,17 +14,32 @@ void auth_check_prepare(struct auth_check *check, struct userdb *db, const char 
 {
 	memset(check, 0, sizeof(*check));
 	check->password = xstrdup(password);
-	struct userdb_user u;
-	int found = userdb_user_lookup(db, user, &u);
-	check->unavailable = found < 0;
-	if (found == 1) {
-		check->user = xstrdup(u.address);
-		check->hash = xstrdup(u.password_hash);
-		check->quota = u.quota;
-		userdb_user_free(&u);
-	} else {
+	check->db = db;
+	const char *error;
+	check->user = userdb_normalize_address(user, &error);
+	if (check->user == NULL)
 		check->user = xstrdup(user);
-	}
+}
+
+/* The lookup of auth_check_prepare()'s db, on the job thread: the user's
+   address (the same normal form), hash and quota.  -1 when it failed. */
+static int lookup(struct auth_check *check)
+{
+	struct userdb *db = check->db;
+	if (db == NULL)
+		return 0;
+	check->db = NULL;
+	struct userdb_user u;
+	int found = userdb_user_lookup(db, check->user, &u);
+	check->unavailable = found < 0;
+	if (found != 1)
+		return found < 0 ? -1 : 0;
+	free(check->user);
+	check->user = xstrdup(u.address);
+	check->hash = xstrdup(u.password_hash);
+	check->quota = u.quota;
+	userdb_user_free(&u);
+	return 0;
 }
 
 int auth_check_penalty(struct auth_check *check, struct auth_penalty *table, const struct config *cfg,
@@ -39,10 +54,6 @@ int auth_check_penalty(struct auth_check *check, struct auth_penalty *table, con
 	p->max_delay_ms = (int64_t)cfg->auth_penalty_max_delay * 1000;
 	check->verdict = AUTH_PENALTY_ALLOW;
 	check->delay_ms = (int)p->base_delay_ms;
-	if (check->unavailable) {
-		check->verdict = AUTH_PENALTY_UNAVAILABLE;
-		return -1;
-	}
 	if (table == NULL)
 		return 0;
 	/* Unknown names count too, in the form a lookup would normalise them
@@ -125,6 +136,16 @@ bool auth_check_refused(const struct auth_check *check)
 
 bool auth_check_verify(struct auth_check *check)
 {
+	check->ok = false;
+	if (lookup(check) < 0) {
+		if (check->penalty != NULL)
+			auth_penalty_cancel(check->penalty, &check->policy, check->ip, check->account,
+					    auth_penalty_now());
+		check->penalty = NULL;
+		check->verdict = AUTH_PENALTY_UNAVAILABLE;
+		check->delay_ms = (int)check->policy.base_delay_ms;
+		return false;
+	}
 	if (cluster_refused(check)) {
 		check->ok = false;
 		return false;

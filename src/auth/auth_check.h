@@ -1,13 +1,20 @@
 #ifndef AUTH_AUTH_CHECK_H
 #define AUTH_AUTH_CHECK_H
 /* A credential check split for the event loop: auth_check_prepare() runs in
-   the loop (one user-database lookup), auth_check_penalty() asks the shared
+   the loop (copies, no lookup), auth_check_penalty() asks the shared
    penalty table (auth/auth_penalty.h) whether the password may be checked
-   at all, auth_check_verify() runs on a job thread (lib/jobs.h: the yescrypt
+   at all, auth_check_verify() runs on a job thread (lib/jobs.h: the user
+   lookup, which is a network round trip with PostgreSQL, then the yescrypt
    check, against a dummy hash for unknown users so that timing does not
    tell which users exist, then the outcome goes to the penalty table), and
    auth_check_clear() wipes the password.  Protocol engines embed the struct
    in their job.
+
+   The penalty table counts an account by the normal form of the name given
+   (userdb_normalize_address(), or the name as given when it has none),
+   which is the address the lookup finds for an existing user: so the table
+   is asked on the loop before the lookup, with the same name for known and
+   unknown users.
 
    With [storage] backend = postgresql the machine's table is the first
    filter and the counters of all nodes (auth/auth_penalty_pg.h) the
@@ -26,10 +33,11 @@ struct config;
 struct userdb;
 
 struct auth_check {
-	char *user; /* the normalised address when the user exists, else as given */
+	char *user; /* the normalised address, or the name as given when it has none */
 	char *password;
-	char *hash;       /* NULL: no such user (or unavailable) */
-	bool unavailable; /* the lookup failed: no answer either way */
+	struct userdb *db; /* the lookup auth_check_verify() still has to do; NULL: done */
+	char *hash;        /* NULL: no such user (or unavailable) */
+	bool unavailable;  /* the lookup failed: no answer either way */
 	uint64_t quota;
 	bool ok; /* set by auth_check_verify() */
 	/* set by auth_check_penalty() */
@@ -41,21 +49,26 @@ struct auth_check {
 	int delay_ms; /* wait this long before answering a failure or refusal */
 };
 
+/* Copies user (in its normal form) and password for a check against db,
+   whose lookup auth_check_verify() does.  No database access. */
 void auth_check_prepare(struct auth_check *check, struct userdb *db, const char *user, const char *password);
 /* Asks the penalty table (NULL: none) about this login from ip, with the
    policy of cfg's [limits].  Returns 0 when the password may be checked
    (auth_check_verify() then records the outcome), or -1 when the table
    refuses (check->verdict says why): do not verify, answer a temporary
-   failure after check->delay_ms.  Sets check->delay_ms either way.  When
-   the user lookup of auth_check_prepare() failed (a database down) it
-   refuses too, with AUTH_PENALTY_UNAVAILABLE, and records nothing: the
-   client gets a temporary failure, never "wrong password". */
+   failure after check->delay_ms.  Sets check->delay_ms either way. */
 int auth_check_penalty(struct auth_check *check, struct auth_penalty *table, const struct config *cfg,
 		       const char *ip);
-/* Thread-safe; returns and sets check->ok.  When the counters of all nodes
-   refuse the login it returns false without checking the password, with
-   check->verdict REFUSE_* (auth_check_refused()) and check->delay_ms set:
-   answer a temporary failure, as for a refusal of auth_check_penalty(). */
+/* On a job thread: looks the user up (auth_check_prepare()'s db; db
+   handles are safe to share between threads), then checks the password;
+   returns and sets check->ok.  When the lookup fails (a database down) it
+   returns false unchecked with check->verdict AUTH_PENALTY_UNAVAILABLE and
+   records nothing (the check in flight no longer counts): the client gets
+   a temporary failure, never "wrong password".  When the counters of all
+   nodes refuse the login it returns false without checking the password,
+   with check->verdict REFUSE_* and check->delay_ms set.  Either way
+   auth_check_refused() is true: answer a temporary failure, as for a
+   refusal of auth_check_penalty(). */
 bool auth_check_verify(struct auth_check *check);
 /* True when the login was refused unchecked, by auth_check_penalty() or by
    auth_check_verify(). */

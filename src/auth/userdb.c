@@ -66,6 +66,11 @@ const char *userdb_backend_name(const struct userdb *db)
 	return db->be->name;
 }
 
+bool userdb_lookups_block(const struct userdb *db)
+{
+	return db->be->lookups_block;
+}
+
 /* ---- domains ---- */
 
 /* Normalises a domain for a command: NULL with *error_r set when invalid. */

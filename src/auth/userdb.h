@@ -65,6 +65,12 @@ struct userdb *userdb_open_config(const struct config *cfg, const char *local_pa
 				  char **error_r);
 /* The name of the database's backend. */
 const char *userdb_backend_name(const struct userdb *db);
+/* True when the database's operations may wait on the network (a round
+   trip each, up to a connect timeout when the server is unreachable):
+   engines then call them on job threads (lib/jobs.h), never on an event
+   loop.  False for the local SQLite file, whose reads are cheap enough for
+   the loop. */
+bool userdb_lookups_block(const struct userdb *db);
 void userdb_close(struct userdb **db);
 
 /* Normalises an address "Local@Domain" into "local@a-label-domain".
@@ -150,6 +156,7 @@ void userdb_targets_free(struct userdb_targets *targets);
    alias naming the user directly or through other aliases, the domain
    catch-all for addresses that are neither users nor aliases, and
    postmaster@ for the domain's first user.  The null path ("" or "<>") is
-   allowed.  0 otherwise or on error. */
+   allowed.  0 otherwise (also for a malformed address), -1 when the
+   database failed (no answer either way). */
 int userdb_sender_allowed(struct userdb *db, const char *auth_user, const char *from_address);
 #endif

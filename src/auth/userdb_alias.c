@@ -375,11 +375,14 @@ int userdb_sender_allowed(struct userdb *db, const char *auth_user, const char *
 		   aliases, catch-all (only for addresses that are not users)
 		   and postmaster. */
 		struct userdb_targets targets;
-		if (userdb_resolve(db, from, NULL, &targets) == 1) {
+		int rc = userdb_resolve(db, from, NULL, &targets);
+		if (rc == 1) {
 			for (size_t i = 0; i < targets.users_count && !allowed; i++)
 				allowed = !strcmp(targets.users[i], user);
 			userdb_targets_free(&targets);
 		}
+		if (rc < 0)
+			allowed = -1;
 	}
 	free(user);
 	free(from);

@@ -27,6 +27,8 @@ struct userdb {
 
 struct userdb_backend {
 	const char *name;
+	/* Operations are network round trips (userdb_lookups_block()). */
+	bool lookups_block;
 
 	/* location: what the backend opens (local: the database file).  With
 	   create the storage is made when missing.  The backend sets the

@@ -367,6 +367,7 @@ static int pg_alias_targets(struct userdb *db, const char *source, struct strlis
 
 const struct userdb_backend userdb_backend_pg = {
     .name = "postgresql",
+    .lookups_block = true,
     .open = pg_open,
     .close = pg_userdb_close,
     .domain_add = pg_domain_add,

@@ -21,7 +21,7 @@ struct pg_conn {
 	char *conninfo;
 	PGconn *pg; /* NULL while not connected */
 	bool in_tx;
-	int64_t last_attempt_ms; /* of the last (re)connection attempt */
+	int64_t last_attempt_ms; /* the start of the last (re)connection attempt, or its failure */
 	struct pg_stmt *stmts;   /* prepared on this->pg */
 	size_t stmts_count;
 	unsigned stmts_made; /* for unique names across reconnections */
@@ -129,6 +129,9 @@ static int connect_once(struct pg_conn *c, char **error_r)
 	if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
 		char *msg = one_line(c->pg != NULL ? PQerrorMessage(c->pg) : "out of memory");
 		disconnect(c);
+		/* The interval runs from the failure: an attempt that took the
+		   whole connect_timeout is not repeated by the next call at once. */
+		c->last_attempt_ms = now_ms();
 		set_error(c, NULL, msg, error_r);
 		free(msg);
 		return -1;

@@ -12,6 +12,7 @@
 #include "lib/config.h"
 #include "lib/id.h"
 #include "lib/io.h"
+#include "lib/jobs.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/xalloc.h"
@@ -83,6 +84,97 @@ static void start_checks(struct smtp_session *s, struct smtp_txn *t)
 	t->trust = trust_inbound_start(&set);
 }
 
+/* ---- lookups off the loop ----
+   MAIL's sender check (submission) and RCPT's recipient lookups read the
+   user database and the stores' usage.  With a backend whose lookups are
+   network round trips (userdb_lookups_block(), store_user_lookups_block():
+   PostgreSQL) they run on a job thread while the session waits, input
+   held, so that a slow or unreachable database holds up no other session
+   of the worker; pipelined commands after it wait in the input buffer
+   and are answered in order.  The local backend's reads are cheap and
+   stay on the loop (a job costs each RCPT a thread hop). */
+
+static bool lookups_block(const struct service_ctx *ctx)
+{
+	struct store_config store_conf;
+	store_config_init(&store_conf, ctx->cfg);
+	return userdb_lookups_block(ctx->userdb) || store_user_lookups_block(&store_conf);
+}
+
+/* Runs lookup(arg) now, then answer(arg), or with job on a job thread,
+   the session waiting (see above). */
+static void lookup_run(struct smtp_session *s, bool job, void (*lookup)(void *arg), void (*answer)(void *arg),
+		       void *arg)
+{
+	if (!job) {
+		lookup(arg);
+		answer(arg);
+		return;
+	}
+	session_busy(&s->core);
+	jobs_submit(lookup, answer, arg);
+}
+
+/* After the answer of a lookup run on a job: takes input again, or frees
+   the session when its connection ended meanwhile. */
+static void lookup_resume(struct smtp_session *s, bool was_job)
+{
+	if (was_job)
+		session_resume(&s->core);
+}
+
+struct mail_lookup {
+	struct smtp_session *s;
+	bool job; /* ran on a job thread: the session is busy */
+	struct smtp_mail_params params;
+	char *envid; /* params.envid, copied out of the command */
+	struct smtp_path path;
+	/* the sender check of submission: userdb_sender_allowed() */
+	struct userdb *db;
+	const char *auth_user; /* the session's, unchanged while it waits */
+	int allowed;
+};
+
+static void mail_lookup(void *arg)
+{
+	struct mail_lookup *m = arg;
+	m->allowed = m->auth_user == NULL ? 1 : userdb_sender_allowed(m->db, m->auth_user, m->path.address);
+}
+
+static void mail_answer(void *arg)
+{
+	struct mail_lookup *m = arg;
+	struct smtp_session *s = m->s;
+	bool dead = s->core.dead;
+	if (!dead && m->allowed == 0) {
+		log_info("smtp reject session=%s reason=sender-not-owned user=%s", s->core.id, s->auth_user);
+		smtp_metrics_reject(s, METRICS_REJECT_SENDER, m->path.address);
+		smtp_reply_error(s, 553, "5.7.1", "Sender address rejected: not owned by user %s",
+				 s->auth_user);
+	} else if (!dead && m->allowed < 0) {
+		smtp_reply(s, 451, "4.3.0", "Temporary lookup failure, try again later");
+	} else if (!dead) {
+		struct smtp_txn *t = xcalloc(1, sizeof(*t));
+		id_new(t->id);
+		t->mail_ns = metrics_now_ns();
+		t->sender = m->path.address;
+		m->path.address = NULL;
+		t->params = m->params;
+		t->envid = m->envid;
+		m->envid = NULL;
+		t->params.envid = NULL;
+		start_checks(s, t);
+		s->txn = t;
+		s->state = SMTP_ST_MAIL;
+		smtp_reply(s, 250, "2.1.0", "Ok");
+	}
+	bool job = m->job;
+	smtp_path_free(&m->path);
+	free(m->envid);
+	free(m);
+	lookup_resume(s, job);
+}
+
 void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
 {
 	if (s->submission && s->auth_user == NULL) {
@@ -114,25 +206,21 @@ void smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
 		smtp_reply_error(s, 501, "5.1.7", "Bad sender address syntax: %s", error);
 		return;
 	}
-	if (s->submission && !userdb_sender_allowed(s->core.ctx->userdb, s->auth_user, path.address)) {
-		log_info("smtp reject session=%s reason=sender-not-owned user=%s", s->core.id, s->auth_user);
-		smtp_metrics_reject(s, METRICS_REJECT_SENDER, path.address);
-		smtp_reply_error(s, 553, "5.7.1", "Sender address rejected: not owned by user %s",
-				 s->auth_user);
-		smtp_path_free(&path);
+	struct mail_lookup *m = xcalloc(1, sizeof(*m));
+	m->s = s;
+	m->params = params;
+	m->envid = params.envid ? xstrdup(params.envid) : NULL;
+	m->path = path;
+	m->db = s->core.ctx->userdb;
+	m->auth_user = s->submission ? s->auth_user : NULL;
+	if (m->auth_user == NULL) {
+		/* nothing to look up */
+		mail_lookup(m);
+		mail_answer(m);
 		return;
 	}
-	struct smtp_txn *t = xcalloc(1, sizeof(*t));
-	id_new(t->id);
-	t->mail_ns = metrics_now_ns();
-	t->sender = path.address;
-	t->params = params;
-	t->envid = params.envid ? xstrdup(params.envid) : NULL;
-	t->params.envid = NULL;
-	start_checks(s, t);
-	s->txn = t;
-	s->state = SMTP_ST_MAIL;
-	smtp_reply(s, 250, "2.1.0", "Ok");
+	m->job = lookups_block(s->core.ctx);
+	lookup_run(s, m->job, mail_lookup, mail_answer, m);
 }
 
 static void add_local_user(struct smtp_txn *t, const char *user)
@@ -156,23 +244,108 @@ static void add_rcpt(struct smtp_txn *t, const char *address, const struct smtp_
 		t->nremote++;
 }
 
+struct rcpt_lookup {
+	struct smtp_session *s;
+	bool job; /* ran on a job thread: the session is busy */
+	struct smtp_path path;
+	struct smtp_rcpt_params params; /* orcpt copied out of the command */
+	/* what the lookup reads: the session's, unchanged while it waits */
+	struct userdb *db;
+	const char *postmaster;
+	struct store_config store_conf;
+	uint64_t size; /* MAIL's SIZE */
+	/* found: userdb_resolve()'s result and targets, and whether a local
+	   target is over quota */
+	int rc;
+	struct userdb_targets targets;
+	bool over_quota;
+};
+
 /* 1 when a local user is over quota (or would be with the declared SIZE). */
-static int over_quota(const struct service_ctx *ctx, const char *user, uint64_t incoming)
+static int over_quota(const struct rcpt_lookup *r, const char *user)
 {
 	struct userdb_user u;
-	if (userdb_user_lookup(ctx->userdb, user, &u) != 1)
+	if (userdb_user_lookup(r->db, user, &u) != 1)
 		return 0;
 	uint64_t quota = u.quota;
 	userdb_user_free(&u);
 	if (quota == 0)
 		return 0;
-	struct store_config store_conf;
-	store_config_init(&store_conf, ctx->cfg);
 	uint64_t used = 0;
 	char *error = NULL;
-	if (store_user_usage(&store_conf, user, &used, &error) < 0)
+	if (store_user_usage(&r->store_conf, user, &used, &error) < 0)
 		free(error); /* counted as empty, as a missing store */
-	return used >= quota || used + incoming > quota;
+	return used >= quota || used + r->size > quota;
+}
+
+static void rcpt_lookup(void *arg)
+{
+	struct rcpt_lookup *r = arg;
+	/* A quoted local part with specials ("a@b"@here) is nobody here. */
+	if (r->path.odd_local)
+		r->rc = userdb_domain_exists(r->db, strrchr(r->path.address, '@') + 1) == 1 ? 0 : 2;
+	else
+		r->rc = userdb_resolve(r->db, r->path.address, r->postmaster, &r->targets);
+	for (size_t i = 0; r->rc == 1 && i < r->targets.users_count && !r->over_quota; i++)
+		r->over_quota = over_quota(r, r->targets.users[i]);
+}
+
+/* The reply to RCPT from what rcpt_lookup() found. */
+static void rcpt_reply(struct smtp_session *s, struct rcpt_lookup *r)
+{
+	struct smtp_txn *t = s->txn;
+	char shown[300];
+	log_printable(shown, sizeof(shown), r->path.address, strlen(r->path.address));
+	switch (r->rc) {
+	case 1:
+		if (r->over_quota) {
+			log_info("smtp reject session=%s rcpt=%s reason=over-quota", s->core.id, shown);
+			smtp_metrics_reject(s, METRICS_REJECT_QUOTA, shown);
+			smtp_reply(s, 452, "4.2.2", "Mailbox full: <%s>", shown);
+			return;
+		}
+		for (size_t i = 0; i < r->targets.users_count; i++)
+			add_local_user(t, r->targets.users[i]);
+		add_rcpt(t, r->path.address, &r->params, false);
+		/* Alias targets outside our domains are relayed. */
+		for (size_t i = 0; i < r->targets.remote_count; i++)
+			add_rcpt(t, r->targets.remote[i], NULL, true);
+		break;
+	case 0:
+		log_info("smtp reject session=%s rcpt=%s reason=unknown-user", s->core.id, shown);
+		smtp_metrics_reject(s, METRICS_REJECT_UNKNOWN_USER, shown);
+		smtp_reply_error(s, 550, "5.1.1", "<%s>: Recipient address rejected: user unknown", shown);
+		return;
+	case 2:
+		if (s->auth_user == NULL || r->path.literal) {
+			log_info("smtp reject session=%s rcpt=%s reason=relay-denied", s->core.id, shown);
+			smtp_metrics_reject(s, METRICS_REJECT_RELAY_DENIED, shown);
+			smtp_reply_error(s, 554, "5.7.1", "<%s>: Relay access denied", shown);
+			return;
+		}
+		add_rcpt(t, r->path.address, &r->params, true);
+		break;
+	default:
+		smtp_reply(s, 451, "4.3.0", "Temporary lookup failure, try again later");
+		return;
+	}
+	s->state = SMTP_ST_RCPT;
+	smtp_reply(s, 250, "2.1.5", "Ok");
+}
+
+static void rcpt_answer(void *arg)
+{
+	struct rcpt_lookup *r = arg;
+	struct smtp_session *s = r->s;
+	if (!s->core.dead)
+		rcpt_reply(s, r);
+	bool job = r->job;
+	if (r->rc == 1)
+		userdb_targets_free(&r->targets);
+	smtp_path_free(&r->path);
+	free(r->params.orcpt);
+	free(r);
+	lookup_resume(s, job);
 }
 
 void smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
@@ -204,59 +377,17 @@ void smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
 		smtp_path_free(&path);
 		return;
 	}
-	struct userdb_targets targets;
-	/* A quoted local part with specials ("a@b"@here) is nobody here. */
-	int rc =
-	    path.odd_local
-		? (userdb_domain_exists(s->core.ctx->userdb, strrchr(path.address, '@') + 1) == 1 ? 0 : 2)
-		: userdb_resolve(s->core.ctx->userdb, path.address, s->core.ctx->cfg->postmaster, &targets);
-	char shown[300];
-	log_printable(shown, sizeof(shown), path.address, strlen(path.address));
-	switch (rc) {
-	case 1:
-		for (size_t i = 0; i < targets.users_count; i++) {
-			if (over_quota(s->core.ctx, targets.users[i], t->params.size)) {
-				log_info("smtp reject session=%s rcpt=%s reason=over-quota", s->core.id,
-					 shown);
-				smtp_metrics_reject(s, METRICS_REJECT_QUOTA, shown);
-				smtp_reply(s, 452, "4.2.2", "Mailbox full: <%s>", shown);
-				userdb_targets_free(&targets);
-				smtp_path_free(&path);
-				return;
-			}
-		}
-		for (size_t i = 0; i < targets.users_count; i++)
-			add_local_user(t, targets.users[i]);
-		add_rcpt(t, path.address, &params, false);
-		/* Alias targets outside our domains are relayed. */
-		for (size_t i = 0; i < targets.remote_count; i++)
-			add_rcpt(t, targets.remote[i], NULL, true);
-		userdb_targets_free(&targets);
-		break;
-	case 0:
-		log_info("smtp reject session=%s rcpt=%s reason=unknown-user", s->core.id, shown);
-		smtp_metrics_reject(s, METRICS_REJECT_UNKNOWN_USER, shown);
-		smtp_reply_error(s, 550, "5.1.1", "<%s>: Recipient address rejected: user unknown", shown);
-		smtp_path_free(&path);
-		return;
-	case 2:
-		if (s->auth_user == NULL || path.literal) {
-			log_info("smtp reject session=%s rcpt=%s reason=relay-denied", s->core.id, shown);
-			smtp_metrics_reject(s, METRICS_REJECT_RELAY_DENIED, shown);
-			smtp_reply_error(s, 554, "5.7.1", "<%s>: Relay access denied", shown);
-			smtp_path_free(&path);
-			return;
-		}
-		add_rcpt(t, path.address, &params, true);
-		break;
-	default:
-		smtp_reply(s, 451, "4.3.0", "Temporary lookup failure, try again later");
-		smtp_path_free(&path);
-		return;
-	}
-	smtp_path_free(&path);
-	s->state = SMTP_ST_RCPT;
-	smtp_reply(s, 250, "2.1.5", "Ok");
+	struct rcpt_lookup *r = xcalloc(1, sizeof(*r));
+	r->s = s;
+	r->path = path;
+	r->params = params;
+	r->params.orcpt = params.orcpt ? xstrdup(params.orcpt) : NULL;
+	r->db = s->core.ctx->userdb;
+	r->postmaster = s->core.ctx->cfg->postmaster;
+	store_config_init(&r->store_conf, s->core.ctx->cfg);
+	r->size = t->params.size;
+	r->job = lookups_block(s->core.ctx);
+	lookup_run(s, r->job, rcpt_lookup, rcpt_answer, r);
 }
 
 /* RFC 5321 4.4 trace field, with the RFC 3848 protocol names (the

@@ -153,6 +153,11 @@ int store_user_purge(const struct store_config *conf, const char *address, char 
    stat() for files without one; messages just delivered count at once).
    1 with *bytes_r, 0 when the user has no store yet (*bytes_r 0), -1. */
 int store_user_usage(const struct store_config *conf, const char *address, uint64_t *bytes_r, char **error_r);
+/* True when the operations on users' stores of conf (store_user_usage(),
+   store_open_user(), ...) may wait on the network: engines then call them
+   on job threads (lib/jobs.h), never on an event loop.  False for the local
+   backend and for an unknown one. */
+bool store_user_lookups_block(const struct store_config *conf);
 
 /* ---- delivery ----
    One complete message, already on stable storage, into the INBOX of

@@ -33,6 +33,8 @@ struct store_mailbox {
 
 struct store_backend {
 	const char *name;
+	/* Operations are network round trips (store_user_lookups_block()). */
+	bool lookups_block;
 
 	/* ---- the user's store ---- */
 	/* location: what the backend opens (local: the Maildir root).  The

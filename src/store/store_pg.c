@@ -25,6 +25,7 @@
 
 const struct store_backend store_backend_pg = {
     .name = "postgresql",
+    .lookups_block = true,
 
     .open = store_pg_open,
     .close = store_pg_close,

@@ -77,6 +77,14 @@ int store_user_usage(const struct store_config *conf, const char *address, uint6
 	return rc;
 }
 
+bool store_user_lookups_block(const struct store_config *conf)
+{
+	char *error = NULL;
+	const struct store_backend *be = conf_backend(conf, &error);
+	free(error);
+	return be != NULL && be->lookups_block;
+}
+
 /* ---- delivery ---- */
 
 struct store_delivery_target {
