@@ -187,6 +187,7 @@ struct resolve_ctx {
 	struct strlist visited;
 	struct strlist users;
 	struct strlist remote;
+	const char *local_domain; /* known to be ours: not looked up again */
 	bool failed;
 };
 
@@ -252,7 +253,9 @@ static void expand(struct resolve_ctx *ctx, const char *address, unsigned depth)
 		return;
 	}
 	const char *domain = userdb_address_domain(norm);
-	int local = ctx->db->be->domain_exists(ctx->db, domain);
+	int local = ctx->local_domain != NULL && strcmp(domain, ctx->local_domain) == 0
+			? 1
+			: ctx->db->be->domain_exists(ctx->db, domain);
 	if (local <= 0) {
 		if (local < 0)
 			ctx->failed = true;
@@ -328,6 +331,9 @@ static int resolve_address(struct resolve_ctx *ctx, const char *address)
 		free(norm);
 		return local < 0 ? -1 : 2;
 	}
+	/* one lookup of the domain per resolution (a round trip to the
+	   database with backend postgresql) */
+	ctx->local_domain = userdb_address_domain(norm);
 	expand(ctx, norm, 0);
 	free(norm);
 	if (ctx->failed)

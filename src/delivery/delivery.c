@@ -249,8 +249,22 @@ void delivery_set_remote(struct delivery *d, const struct queue_envelope *env)
 
 /* ---- commit ---- */
 
+/* Whether the file must be on disk before steps 2 and 3: when a store or
+   the queue keeps the file itself (a link), or nobody takes it; not when
+   each keeps a copy of its own that it commits durably (PostgreSQL), which
+   saves a flush of the disk per message. */
+static bool data_needs_sync(const struct delivery *d)
+{
+	bool local = store_delivery_count(d->local) > 0;
+	if (!local && d->remote == NULL)
+		return true;
+	return (local && store_delivery_needs_synced_source(d->local)) ||
+	       (d->remote != NULL && queue_enqueue_needs_synced_source());
+}
+
 /* Step 1: the end of the filters, the last write, then the data on disk
-   (fdatasync: the size is part of what it syncs). */
+   (fdatasync: the size is part of what it syncs) unless nobody needs it
+   there. */
 static int commit_data(struct delivery *d, char **error_r)
 {
 	if (d->fd < 0)
@@ -260,7 +274,8 @@ static int commit_data(struct delivery *d, char **error_r)
 		if (f->finish != NULL && f->finish(f, &error) < 0)
 			filter_failed(d, f, error);
 	}
-	if (flush_out(d) < 0 || (fs_fdatasync(d->fd) < 0 && write_failed(d, "fdatasync") < 0)) {
+	if (flush_out(d) < 0 ||
+	    (data_needs_sync(d) && fs_fdatasync(d->fd) < 0 && write_failed(d, "fdatasync") < 0)) {
 		*error_r = xstrdup(d->error);
 		return -1;
 	}

@@ -25,6 +25,8 @@ struct pg_conn {
 	struct pg_stmt *stmts;   /* prepared on this->pg */
 	size_t stmts_count;
 	unsigned stmts_made; /* for unique names across reconnections */
+	char **notify;       /* channels to notify after the commit */
+	size_t notify_count;
 	/* the last error */
 	char sqlstate[6];
 	bool temporary;
@@ -93,6 +95,15 @@ static void stmts_forget(struct pg_conn *c)
 	c->stmts_count = 0;
 }
 
+static void notify_forget(struct pg_conn *c)
+{
+	for (size_t i = 0; i < c->notify_count; i++)
+		free(c->notify[i]);
+	free(c->notify);
+	c->notify = NULL;
+	c->notify_count = 0;
+}
+
 static void disconnect(struct pg_conn *c)
 {
 	if (c->pg != NULL)
@@ -100,6 +111,7 @@ static void disconnect(struct pg_conn *c)
 	c->pg = NULL;
 	c->in_tx = false;
 	stmts_forget(c);
+	notify_forget(c);
 }
 
 /* One connection attempt: 0, or -1 with the error recorded. */
@@ -293,12 +305,58 @@ int pg_begin(struct pg_conn *c, char **error_r)
 	return 0;
 }
 
+void pg_notify_after_commit(struct pg_conn *c, const char *channel)
+{
+	if (!c->in_tx)
+		log_panic("pg_notify_after_commit() outside a transaction");
+	for (size_t i = 0; i < c->notify_count; i++)
+		if (strcmp(c->notify[i], channel) == 0)
+			return;
+	c->notify = xreallocarray(c->notify, c->notify_count + 1, sizeof(*c->notify));
+	c->notify[c->notify_count++] = xstrdup(channel);
+}
+
+/* The NOTIFYs of the transaction just committed, in a transaction of
+   their own that does not wait for the WAL flush.  PostgreSQL serializes
+   the commits of transactions that NOTIFY (a lock on the database held
+   until the commit's WAL is flushed, so that notifications queue in
+   commit order): sent inside the writing transactions they would take
+   their turns for the disk one by one, and concurrent commits would no
+   longer share a flush.  A failure is logged: the data is committed, and
+   watchers see it at their next sync. */
+static void notify_send(struct pg_conn *c)
+{
+	size_t len = 3;
+	for (size_t i = 0; i < c->notify_count; i++)
+		len += strlen(c->notify[i]) + 3;
+	char *array = xmalloc(len), *p = array;
+	*p++ = '{';
+	for (size_t i = 0; i < c->notify_count; i++)
+		p += sprintf(p, "%s\"%s\"", i > 0 ? "," : "", c->notify[i]);
+	*p++ = '}';
+	*p = '\0';
+	notify_forget(c);
+	const char *v[] = {array};
+	char *error = NULL;
+	PGresult *res = run_prepared(c,
+				     "SELECT set_config('synchronous_commit', 'off', true),"
+				     " (SELECT count(pg_notify(n, '')) FROM unnest($1::text[]) AS n)",
+				     1, v, NULL, NULL, 0, &error);
+	if (res == NULL) {
+		log_warn("postgresql notify after commit failed channels=%s error=\"%s\"", array, error);
+		free(error);
+	}
+	PQclear(res);
+	free(array);
+}
+
 int pg_commit(struct pg_conn *c, char **error_r)
 {
 	if (!c->in_tx)
 		log_panic("pg_commit() outside a transaction");
 	if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
 		c->in_tx = false;
+		notify_forget(c);
 		set_error(c, NULL, "the connection to PostgreSQL was lost inside a transaction", error_r);
 		return -1;
 	}
@@ -308,8 +366,11 @@ int pg_commit(struct pg_conn *c, char **error_r)
 	/* COMMIT of a transaction that an error aborted succeeds as ROLLBACK. */
 	if (st == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0) {
 		PQclear(res);
+		if (c->notify_count > 0)
+			notify_send(c);
 		return 0;
 	}
+	notify_forget(c);
 	if (st == PGRES_COMMAND_OK)
 		set_error(c, NULL, "the transaction was rolled back after an error", error_r);
 	else
@@ -323,6 +384,7 @@ void pg_rollback(struct pg_conn *c)
 	if (!c->in_tx)
 		return;
 	c->in_tx = false;
+	notify_forget(c);
 	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK) {
 		PGresult *res = PQexec(c->pg, "ROLLBACK");
 		PQclear(res);

@@ -61,6 +61,15 @@ int pg_exec_script(struct pg_conn *conn, const char *sql, char **error_r);
 int pg_begin(struct pg_conn *conn, char **error_r);
 int pg_commit(struct pg_conn *conn, char **error_r);
 void pg_rollback(struct pg_conn *conn);
+/* NOTIFY channel (empty payload) once the current transaction has
+   committed: pg_commit() sends the channels queued (each once) in a
+   statement of its own right after the COMMIT, without waiting for the
+   WAL flush; a rollback drops them.  Not NOTIFY inside the transaction:
+   PostgreSQL holds a database-wide lock from a notifying transaction's
+   commit until its WAL is flushed, so writers that notify would commit
+   one flush at a time (no group commit).  A listener may thus miss a
+   notification when the process dies between the two. */
+void pg_notify_after_commit(struct pg_conn *conn, const char *channel);
 bool pg_in_transaction(const struct pg_conn *conn);
 
 /* Of the last failed call on conn: true when trying again later may

@@ -361,6 +361,45 @@ static const struct pg_migration migrations[] = {
        in here, whose id is made of UIDVALIDITY and UID. */
     {5, "mail store: stable ids of imported messages",
      "ALTER TABLE mail_messages ADD COLUMN stable_id text;"},
+    /* A delivery in one statement (store/store_pg_user.c), so that it
+       costs one round trip between BEGIN and COMMIT instead of one per
+       step: the folder p_folder of the store of each of p_addresses (made
+       when missing, with the folders p_folders), their rows locked in id
+       order (several; one is locked by its UPDATE), each takes a UID and
+       a modseq; the octets p_data stored once under their hash p_hash
+       (the node computes it: CPU of the nodes, not of the database), and
+       a row per mailbox refers to them.  One row per address: its
+       position (from 1), mailbox and UID; an address whose mailbox went
+       meanwhile has none.  The caller notifies the mailboxes' watchers
+       after the commit (lib/pg.h, pg_notify_after_commit()). */
+    {6, "mail store: a delivery in one statement",
+     "CREATE FUNCTION mail_deliver(p_addresses text[], p_folders text[], p_folder text,"
+     " p_hash bytea, p_data bytea, p_size bigint, p_date bigint)"
+     " RETURNS TABLE (r_idx integer, r_mailbox bigint, r_uid bigint)"
+     " LANGUAGE plpgsql AS $$ DECLARE ids bigint[] := '{}'; a text;"
+     " mbs bigint[]; uids bigint[]; mss bigint[]; BEGIN"
+     " FOREACH a IN ARRAY p_addresses LOOP"
+     "  ids := ids || mail_mailbox_ensure(mail_store_ensure(a, p_folders), p_folder);"
+     " END LOOP;"
+     " IF cardinality(ids) > 1 THEN"
+     "  PERFORM 1 FROM mail_mailboxes m WHERE m.id = ANY(ids) ORDER BY m.id FOR UPDATE;"
+     " END IF;"
+     " WITH t AS (UPDATE mail_mailboxes m SET uidnext = m.uidnext + 1,"
+     "  highestmodseq = m.highestmodseq + 1 WHERE m.id = ANY(ids)"
+     "  RETURNING m.id, m.uidnext - 1 AS uid, m.highestmodseq AS modseq)"
+     " SELECT array_agg(t.id), array_agg(t.uid), array_agg(t.modseq) INTO mbs, uids, mss FROM t;"
+     " PERFORM 1 FROM mail_bodies b WHERE b.hash = p_hash FOR UPDATE;"
+     " IF NOT FOUND THEN"
+     "  INSERT INTO mail_bodies (hash, size, data) VALUES (p_hash, octet_length(p_data), p_data)"
+     "   ON CONFLICT (hash) DO UPDATE SET refs = mail_bodies.refs;"
+     " END IF;"
+     " INSERT INTO mail_messages (mailbox, uid, modseq, internaldate, size, psize, body, emailid)"
+     "  SELECT u.m, u.u, u.s, p_date, p_size, octet_length(p_data), p_hash,"
+     "  'M' || substr(md5(random()::text || clock_timestamp()::text), 1, 24)"
+     "  FROM unnest(mbs, uids, mss) AS u(m, u, s);"
+     " RETURN QUERY SELECT i.n::integer, u.m, u.u FROM unnest(ids) WITH ORDINALITY AS i(id, n)"
+     "  JOIN unnest(mbs, uids) AS u(m, u) ON u.m = i.id ORDER BY i.n;"
+     " END $$;"},
 };
 
 /* pg_advisory_xact_lock() key of migrations: "pomg". */

@@ -475,6 +475,11 @@ int queue_enqueue(const char *data_dir, const char *id, int src_dirfd, const cha
 	return queue_backend->enqueue(data_dir, id, src_dirfd, src, data_offset, env, error_r);
 }
 
+bool queue_enqueue_needs_synced_source(void)
+{
+	return !queue_backend->enqueue_copies;
+}
+
 int queue_entry_import(const char *data_dir, const struct queue_entry *e, int src_dirfd, const char *src,
 		       char **error_r)
 {

@@ -41,5 +41,9 @@ struct queue_envelope {
    Messages enter the queue through delivery/delivery.h, which calls this. */
 int queue_enqueue(const char *data_dir, const char *id, int src_dirfd, const char *src, off_t data_offset,
 		  const struct queue_envelope *env, char **error_r);
+/* Whether queue_enqueue() needs src on stable storage before it starts:
+   true for the local backend (it links the file), false for one that
+   keeps a durable copy of its own (postgresql). */
+bool queue_enqueue_needs_synced_source(void);
 
 #endif

@@ -20,6 +20,10 @@ struct queue_backend {
 	int (*open)(const char *location, char **error_r);
 
 	/* ---- enqueue ---- */
+	/* enqueue() copies the octets into storage of its own, durably, so
+	   that the source file need not be synced first (postgresql; the
+	   local backend links the file into the spool: false). */
+	bool enqueue_copies;
 	int (*enqueue)(const char *data_dir, const char *id, int src_dirfd, const char *src,
 		       off_t data_offset, const struct queue_envelope *env, char **error_r);
 

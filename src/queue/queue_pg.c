@@ -735,6 +735,7 @@ static int pgq_flush(const char *data_dir, const char *id, char **error_r)
 const struct queue_backend queue_backend_pg = {
     .name = "postgresql",
     .open = pgq_open,
+    .enqueue_copies = true,
     .enqueue = pgq_enqueue,
     .entry_import = pgq_entry_import,
     .walk = pgq_walk,

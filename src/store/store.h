@@ -184,8 +184,13 @@ void store_delivery_add_maildir(struct store_delivery *sd, const char *maildir);
 void store_delivery_set_folder(struct store_delivery *sd, const char *folder);
 /* The stores added (after duplicates are dropped). */
 size_t store_delivery_count(const struct store_delivery *sd);
+/* Whether the commit needs the file on stable storage before it starts:
+   false when every store added keeps a copy of its own (the postgresql
+   backend), true when one links the file (a Maildir) or none was added. */
+bool store_delivery_needs_synced_source(const struct store_delivery *sd);
 /* Delivers the file src (relative to src_dirfd, which may be AT_FDCWD) of
-   size octets, fdatasynced by the caller.  0 once the message is on stable
+   size octets, fdatasynced by the caller when
+   store_delivery_needs_synced_source() says so.  0 once the message is on stable
    storage in every store.  -1 with *error_r: the copies made before the
    failure stay until store_delivery_revert().  Once per delivery. */
 int store_delivery_commit(struct store_delivery *sd, int src_dirfd, const char *src, uint64_t size,

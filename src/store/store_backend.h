@@ -58,7 +58,12 @@ struct store_backend {
 	int (*usage)(const char *location, uint64_t *bytes_r, char **error_r);
 
 	/* ---- delivery (store_delivery_commit) ---- */
-	/* Delivers the fsynced file src (relative to src_dirfd) of size octets
+	/* deliver() copies the octets into storage of its own and has them on
+	   stable storage there before it returns, so that the source file
+	   need not be synced first (postgresql; the local backend links the
+	   file into the Maildirs: false). */
+	bool deliver_copies;
+	/* Delivers the file src (fsynced unless deliver_copies) (relative to src_dirfd) of size octets
 	   into the folder (NULL: the INBOX; else one of
 	   maildir_default_folders, made when missing) of each store of
 	   locations[0..count) (distinct), durably before it returns.

@@ -39,6 +39,7 @@ const struct store_backend store_backend_pg = {
     .user_purge = store_pg_user_purge,
     .usage = store_pg_usage,
 
+    .deliver_copies = true,
     .deliver = store_pg_deliver,
     .undeliver = store_pg_undeliver,
 
@@ -255,11 +256,36 @@ char *store_pg_uid_array(const uint32_t *uids, size_t count)
 	return buf_steal(&b);
 }
 
+char *store_pg_text_array(const char *const *items, size_t count)
+{
+	struct buf b = BUF_INIT;
+	buf_append_char(&b, '{');
+	for (size_t i = 0; i < count; i++) {
+		if (i > 0)
+			buf_append_char(&b, ',');
+		store_pg_array_text(&b, items[i]);
+	}
+	buf_append_char(&b, '}');
+	return buf_steal(&b);
+}
+
+void store_pg_array_text(struct buf *b, const char *s)
+{
+	buf_append_char(b, '"');
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			buf_append_char(b, '\\');
+		buf_append_char(b, *s);
+	}
+	buf_append_char(b, '"');
+}
+
 int store_pg_notify(struct pg_conn *conn, int64_t mailbox, char **error_r)
 {
-	char id[STORE_PG_INT_MAX];
-	const char *v[] = {store_pg_int(id, mailbox)};
-	return store_pg_exec(conn, "notify", "SELECT pg_notify('po_mbox_' || $1, '')", 1, v, error_r);
+	char channel[STORE_PG_INT_MAX + 16];
+	snprintf(channel, sizeof(channel), "po_mbox_%lld", (long long)mailbox);
+	pg_notify_after_commit(conn, channel);
+	return 0;
 }
 
 /* ---- transactions ---- */
@@ -330,13 +356,8 @@ int store_pg_tx(struct store_pg *store, int (*fn)(struct store_pg *store, void *
 int store_pg_store_ensure(struct pg_conn *conn, const char *address, bool folders_too, int64_t *id_r,
 			  char **error_r)
 {
-	char *folders = NULL;
-	struct buf b = BUF_INIT;
-	buf_append_char(&b, '{');
-	for (size_t i = 0; i < MAILDIR_DEFAULT_FOLDER_COUNT && folders_too; i++)
-		buf_printf(&b, "%s\"%s\"", i > 0 ? "," : "", maildir_default_folders[i]);
-	buf_append_char(&b, '}');
-	folders = buf_steal(&b);
+	char *folders =
+	    store_pg_text_array(maildir_default_folders, folders_too ? MAILDIR_DEFAULT_FOLDER_COUNT : 0);
 	const char *v[] = {address, folders};
 	PGresult *res =
 	    store_pg_run(conn, "opening a store", "SELECT mail_store_ensure($1, $2::text[])", 2, v, error_r);

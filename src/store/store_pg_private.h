@@ -15,6 +15,7 @@
    which the engines answer as they answer a busy index (IMAP
    NO [UNAVAILABLE]; SMTP 451 for any failed delivery). */
 #include "store/store_backend.h"
+#include "lib/buf.h"
 #include "lib/pg.h"
 
 #include <pthread.h>
@@ -76,11 +77,17 @@ int store_pg_tx(struct store_pg *store, int (*fn)(struct store_pg *store, void *
 /* The same on a bare connection (no handle). */
 int store_pg_conn_tx(struct pg_conn *conn, int (*fn)(struct pg_conn *conn, void *ctx, char **error_r),
 		     void *ctx, char **error_r);
-/* Wakes the watchers of mailbox id (NOTIFY, delivered at commit). */
+/* Wakes the watchers of mailbox id: a NOTIFY sent right after the
+   transaction commits (pg_notify_after_commit(), which says why not
+   inside it).  Always 0. */
 int store_pg_notify(struct pg_conn *conn, int64_t mailbox, char **error_r);
 /* Number formatting for statement parameters. */
 #define STORE_PG_INT_MAX 24
 const char *store_pg_int(char out[STORE_PG_INT_MAX], long long value);
+/* Appends s to b as an element of an array literal ("...", escaped). */
+void store_pg_array_text(struct buf *b, const char *s);
+/* "{"a","b"}": a text[] parameter of items[0..count) (caller frees). */
+char *store_pg_text_array(const char *const *items, size_t count);
 /* "{1,2,3}": a bigint[] parameter of uids[0..count) (caller frees). */
 char *store_pg_uid_array(const uint32_t *uids, size_t count);
 /* The store id of address, made when missing with its INBOX (and, with
@@ -164,6 +171,9 @@ int store_pg_msg_insert(struct pg_conn *conn, int64_t mailbox, const struct stor
 #define STORE_PG_HASH_LEN 32
 int store_pg_body_put(struct pg_conn *conn, const void *data, size_t len,
 		      unsigned char hash_r[STORE_PG_HASH_LEN], char **error_r);
+/* The key of data[0..len) in mail_bodies (SHA-256), computed here rather
+   than by the database: -1 with *error_r. */
+int store_pg_body_hash(const void *data, size_t len, unsigned char hash_r[STORE_PG_HASH_LEN], char **error_r);
 
 /* store_pg_import.c */
 int store_pg_mailbox_import(struct store *store, const struct store_import *imp, char **error_r);

@@ -145,96 +145,55 @@ struct deliver_call {
 	const char *folder;
 	const char *data;
 	size_t len;
+	unsigned char hash[STORE_PG_HASH_LEN]; /* SHA-256 of data */
 	uint64_t size;
 	int64_t *mailboxes; /* by recipient */
 	uint32_t *uids;
 };
 
+/* One statement (mail_deliver() of lib/pg_schema.c) between BEGIN and
+   COMMIT: a round trip for the whole delivery, whatever the number of
+   recipients. */
 static int deliver_tx(struct pg_conn *conn, void *ctx, char **error_r)
 {
 	struct deliver_call *c = ctx;
-	const char *folder = c->folder != NULL ? c->folder : "INBOX";
-	/* the mailboxes, made when missing */
-	for (size_t i = 0; i < c->count; i++) {
-		int64_t store;
-		if (store_pg_store_ensure(conn, c->addresses[i], true, &store, error_r) < 0)
-			return -1;
-		char sid[STORE_PG_INT_MAX];
-		const char *v[] = {store_pg_int(sid, store), folder};
-		PGresult *res =
-		    store_pg_run(conn, "delivering", "SELECT mail_mailbox_ensure($1, $2)", 2, v, error_r);
-		if (res == NULL)
-			return -1;
-		c->mailboxes[i] = pg_value_int64(res, 0, 0);
-		PQclear(res);
-	}
-	/* their rows locked in id order (store_pg_write.c), each takes a UID
-	   and a modseq */
-	struct buf ids = BUF_INIT;
-	buf_append_char(&ids, '{');
-	for (size_t i = 0; i < c->count; i++)
-		buf_printf(&ids, "%s%lld", i > 0 ? "," : "", (long long)c->mailboxes[i]);
-	buf_append_char(&ids, '}');
-	const char *lv[] = {buf_cstr(&ids)};
-	PGresult *res = NULL;
-	if (store_pg_exec(conn, "delivering",
-			  "SELECT id FROM mail_mailboxes WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
-			  1, lv, error_r) == 0)
-		res = store_pg_run(
-		    conn, "delivering",
-		    "UPDATE mail_mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
-		    " WHERE id = ANY($1::bigint[]) RETURNING id, uidnext - 1, highestmodseq",
-		    1, lv, error_r);
-	buf_free(&ids);
+	char *addresses = store_pg_text_array((const char *const *)c->addresses, c->count);
+	char *folders = store_pg_text_array(maildir_default_folders, MAILDIR_DEFAULT_FOLDER_COUNT);
+	char size[STORE_PG_INT_MAX], date[STORE_PG_INT_MAX];
+	const char *v[] = {addresses,
+			   folders,
+			   c->folder != NULL ? c->folder : "INBOX",
+			   (const char *)c->hash,
+			   c->len > 0 ? c->data : "",
+			   store_pg_int(size, (long long)c->size),
+			   store_pg_int(date, (long long)time(NULL))};
+	const int l[] = {0, 0, 0, STORE_PG_HASH_LEN, (int)c->len, 0, 0}, f[] = {0, 0, 0, 1, 1, 0, 0};
+	PGresult *res =
+	    store_pg_run_bin(conn, "delivering",
+			     "SELECT r_idx, r_mailbox, r_uid FROM mail_deliver($1, $2, $3, $4, $5, $6, $7)",
+			     7, v, l, f, 0, error_r);
+	free(addresses);
+	free(folders);
 	if (res == NULL)
 		return -1;
-	struct buf mboxes = BUF_INIT, uids = BUF_INIT, modseqs = BUF_INIT;
-	buf_append_char(&mboxes, '{');
-	buf_append_char(&uids, '{');
-	buf_append_char(&modseqs, '{');
+	memset(c->mailboxes, 0, c->count * sizeof(*c->mailboxes));
 	for (int r = 0; r < PQntuples(res); r++) {
-		int64_t id = pg_value_int64(res, r, 0);
-		for (size_t i = 0; i < c->count; i++)
-			if (c->mailboxes[i] == id)
-				c->uids[i] = (uint32_t)pg_value_int64(res, r, 1);
-		const char *sep = r > 0 ? "," : "";
-		buf_printf(&mboxes, "%s%lld", sep, (long long)id);
-		buf_printf(&uids, "%s%s", sep, pg_value(res, r, 1));
-		buf_printf(&modseqs, "%s%s", sep, pg_value(res, r, 2));
+		long long i = pg_value_int64(res, r, 0) - 1;
+		if (i >= 0 && (size_t)i < c->count) {
+			c->mailboxes[i] = pg_value_int64(res, r, 1);
+			c->uids[i] = (uint32_t)pg_value_int64(res, r, 2);
+		}
 	}
 	PQclear(res);
-	buf_append_char(&mboxes, '}');
-	buf_append_char(&uids, '}');
-	buf_append_char(&modseqs, '}');
-	/* the octets once, and a row for each recipient referring to them */
-	unsigned char hash[STORE_PG_HASH_LEN];
-	int rc = store_pg_body_put(conn, c->data, c->len, hash, error_r);
-	char date[STORE_PG_INT_MAX], size[STORE_PG_INT_MAX], psize[STORE_PG_INT_MAX];
-	const char *v[] = {buf_cstr(&mboxes),
-			   buf_cstr(&uids),
-			   buf_cstr(&modseqs),
-			   store_pg_int(date, (long long)time(NULL)),
-			   store_pg_int(size, (long long)c->size),
-			   store_pg_int(psize, (long long)c->len),
-			   (const char *)hash};
-	const int l[] = {0, 0, 0, 0, 0, 0, STORE_PG_HASH_LEN}, f[] = {0, 0, 0, 0, 0, 0, 1};
-	if (rc == 0) {
-		res = store_pg_run_bin(
-		    conn, "delivering",
-		    "INSERT INTO mail_messages (mailbox, uid, modseq, internaldate, size, psize,"
-		    " body, emailid) SELECT u.mailbox, u.uid, u.modseq, $4, $5, $6, $7,"
-		    " 'M' || substr(md5(random()::text || clock_timestamp()::text), 1, 24)"
-		    " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(mailbox, uid, modseq)",
-		    7, v, l, f, 0, error_r);
-		rc = res != NULL ? 0 : -1;
-		PQclear(res);
+	for (size_t i = 0; i < c->count; i++) {
+		if (c->mailboxes[i] == 0) {
+			*error_r = xasprintf("%spostgresql: delivering: the mailbox of %s was deleted",
+					     STORE_ERROR_BUSY, c->addresses[i]);
+			return -1;
+		}
+		store_pg_notify(conn, c->mailboxes[i], error_r);
 	}
-	for (size_t i = 0; i < c->count && rc == 0; i++)
-		rc = store_pg_notify(conn, c->mailboxes[i], error_r);
-	buf_free(&mboxes);
-	buf_free(&uids);
-	buf_free(&modseqs);
-	return rc;
+	return 0;
 }
 
 int store_pg_deliver(const char *const *locations, size_t count, const char *folder, int src_dirfd,
@@ -272,8 +231,10 @@ int store_pg_deliver(const char *const *locations, size_t count, const char *fol
 		/* what the caller says it takes with CRLF line ends (the
 		   file's are CRLF already: the same, unless told otherwise) */
 		c.size = size >= c.len ? size : c.len;
-		rc = store_pg_conn_tx(conn, deliver_tx, &c, error_r);
+		rc = store_pg_body_hash(data, c.len, c.hash, error_r);
 	}
+	if (rc == 0)
+		rc = store_pg_conn_tx(conn, deliver_tx, &c, error_r);
 	store_pg_conn_put(pool, &conn);
 	for (size_t i = 0; i < count && rc == 0; i++)
 		made_r[i] = xasprintf("%lld %u", (long long)c.mailboxes[i], c.uids[i]);

@@ -2,18 +2,15 @@
    maildrop lock.
 
    Watching works across nodes with LISTEN/NOTIFY: every transaction that
-   changes a mailbox runs pg_notify('po_mbox_ID'), which PostgreSQL
-   delivers at commit to every connection LISTENing on that channel, on
-   any node.  A process keeps one listening connection per database, owned
-   by a thread of its own (made on the first watch), which LISTENs on the
-   channels of the mailboxes watched.  A watch is one end of a socket
-   pair: the thread writes a byte to the other end when a notification for
-   its mailbox comes (and to every watch after it connected again, since
-   notifications sent meanwhile are lost), so the fd is readable, and
-   store_watch_drain() empties it as it empties an inotify fd.  The thread
-   notices a watch closed by its owner (POLLHUP on its end), drops it,
-   stops LISTENing when nobody watches a channel any more, and closes its
-   connection when nothing is watched.
+   changes a mailbox is followed, once committed, by
+   pg_notify('po_mbox_ID') (store_pg_notify()), which PostgreSQL delivers
+   to every connection LISTENing on that channel, on any node.  A process keeps one listening connection per
+   database, owned by a thread of its own (made on the first watch), which LISTENs on the channels of the
+   mailboxes watched.  A watch is one end of a socket pair: the thread writes a byte to the other end when a
+   notification for its mailbox comes (and to every watch after it connected again, since notifications sent
+   meanwhile are lost), so the fd is readable, and store_watch_drain() empties it as it empties an inotify fd.
+   The thread notices a watch closed by its owner (POLLHUP on its end), drops it, stops LISTENing when nobody
+   watches a channel any more, and closes its connection when nothing is watched.
 
    The maildrop lock is a session advisory lock (pg_try_advisory_lock) on a
    connection of its own: exclusive across every node, dropped with the

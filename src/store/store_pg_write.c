@@ -10,8 +10,8 @@
    HIGHESTMODSEQ N+1 would miss the change N, RFC 7162 3.1.1).  Mailbox
    rows are locked before body rows, and several mailboxes in id order,
    so that writers do not deadlock (one that does anyway is tried again,
-   store_pg_tx).  The transaction NOTIFYs the mailbox's watchers
-   (store_pg_watch.c); PostgreSQL delivers that at commit. */
+   store_pg_tx).  The mailbox's watchers (store_pg_watch.c) get a NOTIFY
+   right after the transaction commits (store_pg_notify()). */
 #include "store/store_pg_private.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
@@ -70,14 +70,21 @@ static int mailbox_take(struct pg_conn *conn, int64_t mailbox, size_t n, uint32_
 
 /* ---- bodies ---- */
 
-int store_pg_body_put(struct pg_conn *conn, const void *data, size_t len,
-		      unsigned char hash_r[STORE_PG_HASH_LEN], char **error_r)
+int store_pg_body_hash(const void *data, size_t len, unsigned char hash_r[STORE_PG_HASH_LEN], char **error_r)
 {
 	unsigned int hlen = 0;
 	if (EVP_Digest(data, len, hash_r, &hlen, EVP_sha256(), NULL) != 1 || hlen != STORE_PG_HASH_LEN) {
 		*error_r = xstrdup("SHA-256 failed");
 		return -1;
 	}
+	return 0;
+}
+
+int store_pg_body_put(struct pg_conn *conn, const void *data, size_t len,
+		      unsigned char hash_r[STORE_PG_HASH_LEN], char **error_r)
+{
+	if (store_pg_body_hash(data, len, hash_r, error_r) < 0)
+		return -1;
 	/* Known already: lock it (an expunge of its last other reference
 	   then waits for this transaction, which adds one) and send nothing. */
 	const char *v1[] = {(const char *)hash_r};
@@ -183,18 +190,6 @@ int store_pg_msg_append_many(struct store_mailbox *box, const struct store_appen
 
 /* ---- flags ---- */
 
-/* Appends s to b as an element of an array literal ("...", escaped). */
-static void array_text(struct buf *b, const char *s)
-{
-	buf_append_char(b, '"');
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			buf_append_char(b, '\\');
-		buf_append_char(b, *s);
-	}
-	buf_append_char(b, '"');
-}
-
 struct flags_call {
 	int64_t mailbox;
 	const uint32_t *uids;
@@ -246,7 +241,7 @@ static int flags_tx(struct store_pg *store, void *ctx, char **error_r)
 		buf_printf(&uids, "%s%u", sep, uid);
 		buf_printf(&flags, "%s%u", sep, nflags);
 		buf_append_str(&kws, sep);
-		array_text(&kws, nkw);
+		store_pg_array_text(&kws, nkw);
 	}
 	PQclear(res);
 	buf_append_char(&uids, '}');

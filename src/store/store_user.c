@@ -150,6 +150,14 @@ size_t store_delivery_count(const struct store_delivery *sd)
 	return sd->count;
 }
 
+bool store_delivery_needs_synced_source(const struct store_delivery *sd)
+{
+	bool all_copy = sd->count > 0;
+	for (size_t i = 0; i < sd->count; i++)
+		all_copy &= sd->targets[i].be->deliver_copies;
+	return !all_copy;
+}
+
 /* The targets of be from first on, delivered in one call to the backend. */
 static int commit_backend(struct store_delivery *sd, size_t first, int src_dirfd, const char *src,
 			  uint64_t size, char **error_r)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "queue/queue.h"
 #include "queue/spool.h"
 #include "lib/fsutil.h"
 #include "lib/pg_schema.h"
@@ -33,11 +34,13 @@
 struct spool_backend_case {
 	const char *name;
 	bool needs_pg; /* an empty database of its own, with the schema */
+	bool copies;   /* enqueue keeps a durable copy of its own (the source
+			  need not be synced) */
 };
 
 static const struct spool_backend_case spool_backends[] = {
-    {"local", false},
-    {"postgresql", true},
+    {"local", false, false},
+    {"postgresql", true, true},
 };
 
 /* ---- fixture ---- */
@@ -200,6 +203,8 @@ static void test_select(void **state)
 	free(error);
 	/* A failed choice keeps the previous one. */
 	assert_string_equal(queue_backend_name(), f->be->name);
+	/* the local spool links the message file: it must be synced first */
+	assert_int_equal(queue_enqueue_needs_synced_source(), !f->be->copies);
 }
 
 static void test_enqueue_and_list(void **state)

@@ -33,6 +33,8 @@ struct store_backend_case {
 	   directory dir (which outlives it). */
 	struct store_config (*config)(const char *dir);
 	bool needs_pg; /* a PostgreSQL server (pg_test.h); conf.conninfo is its database */
+	bool copies;   /* delivery keeps a durable copy of its own (the source
+			  need not be synced) */
 };
 
 static struct store_config local_config(const char *dir)
@@ -48,8 +50,8 @@ static struct store_config pg_config(const char *dir)
 }
 
 static const struct store_backend_case store_backends[] = {
-    {"local", local_config, false},
-    {"postgresql", pg_config, true},
+    {"local", local_config, false, false},
+    {"postgresql", pg_config, true, true},
 };
 
 /* ---- fixture ---- */
@@ -250,6 +252,24 @@ static void test_deliver_to_several_users(void **state)
 	assert_int_equal(inbox_count(f, "dave@example.org"), 0);
 	/* the source is the caller's: still there */
 	assert_int_equal(access(f->src, F_OK), 0);
+}
+
+/* Whether the caller must sync the source first: not when every store
+   keeps a copy of its own; always with a Maildir (the local backend links
+   the file) or with no store at all. */
+static void test_deliver_needs_synced_source(void **state)
+{
+	struct fixture *f = *state;
+	struct store_delivery *sd = store_delivery_new();
+	assert_true(store_delivery_needs_synced_source(sd));
+	store_delivery_add_user(sd, &f->conf, "alice@example.org");
+	store_delivery_add_user(sd, &f->conf, "bob@example.org");
+	assert_int_equal(store_delivery_needs_synced_source(sd), !f->be->copies);
+	char *maildir = xasprintf("%s/Maildir", f->dir);
+	store_delivery_add_maildir(sd, maildir);
+	assert_true(store_delivery_needs_synced_source(sd));
+	free(maildir);
+	store_delivery_free(&sd);
 }
 
 static void test_deliver_twice(void **state)
@@ -484,6 +504,7 @@ int main(void)
 		const struct CMUnitTest tests[] = {
 		    T(test_open_user),
 		    T(test_deliver_to_several_users),
+		    T(test_deliver_needs_synced_source),
 		    T(test_deliver_twice),
 		    T(test_deliver_revert),
 		    T(test_deliver_into_folder),

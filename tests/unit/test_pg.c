@@ -1,8 +1,8 @@
 /* Unit tests of the PostgreSQL connection layer (lib/pg.h) and the schema
    migrations (lib/pg_schema.h): SQLSTATE classes, statements and their
    cache, transactions, a connection killed by the server outside and
-   inside a transaction, a server that is not there, and migrating an
-   empty database.  Needs a server: see tests/unit/pg_test.h. */
+   inside a transaction, notifications sent after the commit, a server
+   that is not there, and migrating an empty database.  Needs a server: see tests/unit/pg_test.h. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +13,9 @@
 #include "lib/pg_schema.h"
 #include "pg_test.h"
 
+#include "lib/buf.h"
+
+#include <poll.h>
 #include <time.h>
 
 struct fixture {
@@ -151,6 +154,75 @@ static void test_transactions(void **state)
 	PQclear(res);
 }
 
+/* The notifications that reach listener within ms milliseconds, as
+   "channel,channel," in arrival order (caller frees). */
+static char *notifications(PGconn *listener, int ms)
+{
+	struct buf out = BUF_INIT;
+	buf_append_str(&out, "");
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		PQconsumeInput(listener);
+		PGnotify *n;
+		while ((n = PQnotifies(listener)) != NULL) {
+			buf_printf(&out, "%s,", n->relname);
+			PQfreemem(n);
+		}
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long long left =
+		    ms - ((now.tv_sec - start.tv_sec) * 1000LL + (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0)
+			return buf_steal(&out);
+		struct pollfd p = {.fd = PQsocket(listener), .events = POLLIN};
+		poll(&p, 1, (int)(left < 50 ? left : 50));
+	}
+}
+
+/* pg_notify_after_commit(): each channel once, after the COMMIT (none
+   while the transaction is open, none after a rollback), sent by the
+   same connection. */
+static void test_notify_after_commit(void **state)
+{
+	struct fixture *f = *state;
+	char *error = NULL;
+	PGconn *listener = PQconnectdb(f->conninfo);
+	assert_int_equal(PQstatus(listener), CONNECTION_OK);
+	PQclear(PQexec(listener, "LISTEN po_t1"));
+	PQclear(PQexec(listener, "LISTEN po_t2"));
+	assert_int_equal(pg_exec_script(f->conn, "CREATE TABLE t (k text PRIMARY KEY)", &error), 0);
+	const char *a[] = {"a"};
+	assert_int_equal(pg_begin(f->conn, &error), 0);
+	PQclear(pg_query(f->conn, "INSERT INTO t VALUES ($1)", 1, a, &error));
+	pg_notify_after_commit(f->conn, "po_t1");
+	pg_notify_after_commit(f->conn, "po_t2");
+	pg_notify_after_commit(f->conn, "po_t1");
+	char *got = notifications(listener, 200);
+	assert_string_equal(got, "");
+	free(got);
+	assert_int_equal(pg_commit(f->conn, &error), 0);
+	got = notifications(listener, 500);
+	assert_string_equal(got, "po_t1,po_t2,");
+	free(got);
+	/* the connection is usable afterwards, outside a transaction */
+	assert_false(pg_in_transaction(f->conn));
+	PGresult *res = pg_query(f->conn, "SELECT count(*) FROM t", 0, NULL, &error);
+	assert_non_null(res);
+	assert_string_equal(pg_value(res, 0, 0), "1");
+	PQclear(res);
+	/* rolled back: nothing, then nothing left over for the next commit */
+	assert_int_equal(pg_begin(f->conn, &error), 0);
+	pg_notify_after_commit(f->conn, "po_t1");
+	pg_rollback(f->conn);
+	assert_int_equal(pg_begin(f->conn, &error), 0);
+	assert_int_equal(pg_commit(f->conn, &error), 0);
+	got = notifications(listener, 300);
+	assert_string_equal(got, "");
+	free(got);
+	PQfinish(listener);
+}
+
 static void test_reconnect(void **state)
 {
 	struct fixture *f = *state;
@@ -247,6 +319,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_statements, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_notify_after_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 	    cmocka_unit_test(test_unreachable),
 	    cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
