@@ -9,6 +9,7 @@
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,6 +28,26 @@ int fs_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int fs_memfd_with(const char *name, const void *data, size_t len, char **error_r)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+	if (fd < 0) {
+		*error_r = xasprintf("memfd_create() failed: %s", strerror(errno));
+		return -1;
+	}
+	if (fs_write_all(fd, data, len) < 0) {
+		*error_r = xasprintf("write(memfd) failed: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		*error_r = xasprintf("lseek(memfd) failed: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* sync(fd), timed into the fsync histogram. */

@@ -9,6 +9,11 @@
 
 /* Writes all of buf to fd, retrying on EINTR and short writes. */
 int fs_write_all(int fd, const void *buf, size_t len);
+/* An anonymous memory file (memfd_create, close-on-exec) named name that
+   holds data[0..len), positioned at its start: what a reader of message
+   files gets when the octets come from a database.  The fd, or -1 with
+   *error_r. */
+int fs_memfd_with(const char *name, const void *data, size_t len, char **error_r);
 /* fsync(fd) and fdatasync(fd), timed into the fsync latency histogram
    (lib/metrics.h).  Return what the system call returns, errno kept. */
 int fs_fsync(int fd);

@@ -24,6 +24,7 @@
 #include "lib/log.h"
 #include "lib/pg_schema.h"
 #include "lib/utf8.h"
+#include "lib/fsutil.h"
 #include "lib/xalloc.h"
 
 #include <errno.h>
@@ -32,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -653,35 +653,6 @@ static int pgq_entry_release(const char *qdir, const char *id, const char *holde
 			   2, v, error_r);
 }
 
-/* The bytes in an anonymous file (memfd), read from its start. */
-static int memfd_with(const char *id, const char *data, size_t len, int *fd_r, char **error_r)
-{
-	int fd = memfd_create(id, MFD_CLOEXEC);
-	if (fd < 0) {
-		*error_r = xasprintf("memfd_create() failed: %s", strerror(errno));
-		return -1;
-	}
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = write(fd, data + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			*error_r = xasprintf("write(memfd) failed: %s", strerror(errno));
-			close(fd);
-			return -1;
-		}
-		done += (size_t)n;
-	}
-	if (lseek(fd, 0, SEEK_SET) < 0) {
-		*error_r = xasprintf("lseek(memfd) failed: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	*fd_r = fd;
-	return 0;
-}
-
 static int pgq_msg_open(const char *qdir, const char *id, int *fd_r, char **error_r)
 {
 	const char *v[] = {id};
@@ -690,10 +661,10 @@ static int pgq_msg_open(const char *qdir, const char *id, int *fd_r, char **erro
 	if (res == NULL)
 		return -1;
 	int rc = 0;
-	if (PQntuples(res) > 0)
-		rc = memfd_with(id, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), fd_r, error_r) < 0
-			 ? -1
-			 : 1;
+	if (PQntuples(res) > 0) {
+		*fd_r = fs_memfd_with(id, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), error_r);
+		rc = *fd_r < 0 ? -1 : 1;
+	}
 	PQclear(res);
 	return rc;
 }

@@ -3,6 +3,7 @@
    tables are the index: there is nothing to sync, and a change made on
    any node is seen by the next read. */
 #include "store/store_pg_private.h"
+#include "lib/fsutil.h"
 #include "lib/xalloc.h"
 
 #include <errno.h>
@@ -10,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 /* Runs one read statement under the handle's lock. */
@@ -299,35 +299,6 @@ int store_pg_mailbox_take_recent(struct store_mailbox *box, uint32_t *first_rece
 
 /* ---- message octets ---- */
 
-/* A memory file holding data[0..len), at offset 0: what the engines read
-   a message from.  -1 with *error_r. */
-static int memfd_of(const char *data, size_t len, char **error_r)
-{
-	int fd = memfd_create("postoffice-message", MFD_CLOEXEC);
-	if (fd < 0) {
-		*error_r = xasprintf("memfd_create() failed: %s", strerror(errno));
-		return -1;
-	}
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = write(fd, data + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			*error_r = xasprintf("write(memfd) failed: %s", strerror(errno));
-			close(fd);
-			return -1;
-		}
-		done += (size_t)n;
-	}
-	if (lseek(fd, 0, SEEK_SET) < 0) {
-		*error_r = xasprintf("lseek(memfd) failed: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 int store_pg_msg_open_uid(struct store_mailbox *box, uint32_t uid, int *fd_r, char **error_r)
 {
 	struct store_pg_mailbox *mbox = store_pg_mailbox_cast(box);
@@ -343,7 +314,8 @@ int store_pg_msg_open_uid(struct store_mailbox *box, uint32_t uid, int *fd_r, ch
 		PQclear(res);
 		return 0;
 	}
-	int fd = memfd_of(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), error_r);
+	int fd = fs_memfd_with("postoffice-message", PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0),
+			       error_r);
 	PQclear(res);
 	if (fd < 0)
 		return -1;
