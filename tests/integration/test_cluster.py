@@ -6,8 +6,8 @@ to each node.
 - SMTP load through haproxy is spread over the three nodes, and every
   message is read back over IMAP and POP3 from every node and through
   haproxy, byte for byte;
-- IDLE on node A sees within 1 s a delivery through node C and a flag set
-  through node B;
+- IDLE on node A sees within 1 s a delivery through node C, and a flag
+  set and an expunge through node B;
 - kill -9 of a node (supervisor, workers, queue runner) during submission
   load with local and remote recipients: every 250 is kept (readable from
   the survivors, or delivered to the MX), the dead node's leased queue
@@ -269,10 +269,24 @@ class ClusterTest(PgTestCase):
         self.assertEqual(typ, "OK")
         line = conv.line(timeout=5)
         flagged = time.monotonic() - t0
-        m.logout()
         self.assertRegex(line, r"^\* 1 FETCH \(.*FLAGS \([^)]*\\Flagged")
+        # (c) an expunge through node B: node A hears of it while it idles
+        # (RFC 3501 7.4.1: allowed during IDLE), the message numbers shift
+        t0 = time.monotonic()
+        m.store("1", "+FLAGS.SILENT", r"(\Deleted)")
+        self.assertEqual(m.expunge()[0], "OK")
+        seen = [conv.line(timeout=5) for _ in range(2)]
+        expunged = time.monotonic() - t0
+        m.logout()
+        self.assertIn("* 1 EXPUNGE", seen)
         conv.send("DONE\r\n")
         self.assertTrue(conv.line().startswith("i OK"))
+        # what is left on node A is the second message, now number 1
+        conv.send("f FETCH 1:* (UID)\r\n")
+        lines = [conv.line(timeout=5) for _ in range(2)]
+        self.assertRegex(lines[0], r"^\* 1 FETCH \(UID 2\)$")
+        self.assertTrue(lines[1].startswith("f OK"), lines)
+        self.assertLess(expunged, 1.0, "IDLE on node A saw node B's expunge after %.2fs" % expunged)
         conv.sock.close()
         self.assertLess(delivered, 1.0, "IDLE on node A saw node C's delivery after %.2fs" % delivered)
         self.assertLess(flagged, 1.0, "IDLE on node A saw node B's flag after %.2fs" % flagged)
